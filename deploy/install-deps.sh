@@ -1,0 +1,19 @@
+#!/bin/sh
+# Installs the Debian packages lethe builds, tests and demos with, when any is missing.
+# Called by `make deps` (and so by `make`, `make check` and `make demo`); never vendors anything.
+set -eu
+PKGS="gcc make pkg-config libpq-dev libconfig-dev uuid-dev libssl-dev check libsubunit-dev
+      postgresql-15 postgresql-client-15 python3 systemd"
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+echo "install-deps: installing:$missing" >&2
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# The server package would start a cluster of its own; lethe's tests and demo run their own.
+$SUDO apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,27 @@
+/* Small helpers the jobs share for their own options: usage errors that end in a hint, and
+ * parsing of ids and times given on the command line. */
+#ifndef LETHE_CLI_H
+#define LETHE_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+
+#include "ctx.h"
+#include "ids.h"
+#include "timefmt.h"
+
+/* Prints "error: <msg>" and "hint: see 'lethe help <command>'"; returns EXIT_USAGE. */
+int cli_usage(const struct lethe_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* getopt_long with the project's messages for unknown options and missing arguments.
+ * Returns the option, -1 at the end, or '?' after printing the error. */
+int cli_getopt(const struct lethe_ctx *ctx, int argc, char **argv, const char *shortopts,
+               const struct option *longopts);
+/* Parse "--tenant", "--item", ... values; print the error and return false when malformed. */
+bool cli_id(const struct lethe_ctx *ctx, const char *option, const char *value,
+            char out[UUID_TEXT_LEN]);
+bool cli_time(const struct lethe_ctx *ctx, const char *option, const char *value,
+              char out[TIME_TEXT_LEN]);
+/* Help for one command (the command table lives in jobs/lethe.c). */
+void cli_print_help(const char *command);
+
+#endif

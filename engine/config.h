@@ -1,0 +1,60 @@
+/* The configuration file (SPEC §6): libconfig syntax, every key optional, unknown keys refused.
+ * Holds the built-in defaults; knows nothing of the database. */
+#ifndef LETHE_CONFIG_H
+#define LETHE_CONFIG_H
+
+#include <stdbool.h>
+
+#include "duration.h"
+
+#define DEFAULT_CONFIG_FILE "/etc/lethe/lethe.conf"
+#define MAX_LOCATIONS 64
+
+/* The configurable rules, in SPEC §3's tie-break order (shared_while_opted_out is not
+ * configurable: it is a violation, due and late the instant it happens). */
+enum rule_id {
+    RULE_SUBJECT_REQUEST,
+    RULE_DELETION_REQUEST,
+    RULE_SHARING_OPT_OUT,
+    RULE_CAPACITY_DELETED,
+    RULE_SHARED_RETENTION,
+    RULE_COUNT
+};
+
+struct rule_config {
+    const char *name;
+    struct duration deadline;
+    struct duration grace;
+    bool enabled;
+};
+
+struct location_executor {
+    char *geo;
+    char *command;
+};
+
+struct lethe_config {
+    char *path; /* the file read, or NULL when running on defaults */
+    char *conninfo;
+    char *spool_dir;
+    struct duration spool_keep;
+    char *executor_command;
+    struct duration executor_timeout;
+    struct location_executor locations[MAX_LOCATIONS];
+    int n_locations;
+    char *audit_key_file;
+    long long batch_max_items;
+    struct duration lookahead;
+    struct rule_config rules[RULE_COUNT];
+};
+
+void config_defaults(struct lethe_config *cfg);
+/* Reads FILE (or the default file when it exists and FILE is NULL). On error prints the
+ * message and hint and returns false: the caller exits 2. */
+bool config_load(struct lethe_config *cfg, const char *file);
+void config_free(struct lethe_config *cfg);
+const char *rule_name(enum rule_id r);
+/* The executor for a location: its override, else executor.command, else NULL. */
+const char *config_executor_for(const struct lethe_config *cfg, const char *location);
+
+#endif

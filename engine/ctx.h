@@ -1,0 +1,21 @@
+/* What every job receives: the parsed global options, the config and, when the command
+ * table says so, an open database session. Owned by main(); jobs never free it. */
+#ifndef LETHE_CTX_H
+#define LETHE_CTX_H
+
+#include <libpq-fe.h>
+
+#include "config.h"
+#include "ids.h"
+
+struct lethe_ctx {
+    const char *command;
+    const char *config_file; /* --config, or NULL */
+    const char *db_override; /* --db, or NULL */
+    int verbosity;
+    struct lethe_config cfg;
+    PGconn *db;
+    char session_id[UUID_TEXT_LEN]; /* names the session in application_name */
+};
+
+#endif

@@ -1,0 +1,118 @@
+/* Parsing and formatting of UTC times. Pure C, no locale, no TZ environment. */
+#define _DEFAULT_SOURCE
+#include "timefmt.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+static bool digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+static bool leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+bool time_parse(const char *s, lethe_time *out)
+{
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int Y, M, D, h = 0, m = 0, sec = 0;
+    long frac = 0;
+    if (!s || strlen(s) < 10 || !digits(s, 4, &Y) || s[4] != '-' || !digits(s + 5, 2, &M) ||
+        s[7] != '-' || !digits(s + 8, 2, &D))
+        return false;
+    if (Y < 1970 || Y > 9999 || M < 1 || M > 12 || D < 1 ||
+        D > mdays[M - 1] + (M == 2 && leap(Y)))
+        return false;
+    const char *p = s + 10;
+    if (*p == 'T' || *p == ' ') {
+        p++;
+        if (!digits(p, 2, &h) || p[2] != ':' || !digits(p + 3, 2, &m))
+            return false;
+        p += 5;
+        if (*p == ':') {
+            if (!digits(p + 1, 2, &sec))
+                return false;
+            p += 3;
+            if (*p == '.') {
+                p++;
+                int n = 0;
+                while (isdigit((unsigned char)*p)) {
+                    if (n < 6) {
+                        frac = frac * 10 + (*p - '0');
+                        n++;
+                    }
+                    p++;
+                }
+                if (n == 0)
+                    return false;
+                while (n++ < 6)
+                    frac *= 10;
+            }
+        }
+        if (h > 23 || m > 59 || sec > 59)
+            return false;
+    }
+    long offset = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int oh, om = 0;
+        int sign = *p == '-' ? -1 : 1;
+        if (!digits(p + 1, 2, &oh))
+            return false;
+        p += 3;
+        if (*p == ':')
+            p++;
+        if (isdigit((unsigned char)*p)) {
+            if (!digits(p, 2, &om))
+                return false;
+            p += 2;
+        }
+        if (oh > 14 || om > 59)
+            return false;
+        offset = sign * (oh * 3600L + om * 60L);
+    }
+    if (*p)
+        return false;
+    struct tm tm = {0};
+    tm.tm_year = Y - 1900;
+    tm.tm_mon = M - 1;
+    tm.tm_mday = D;
+    tm.tm_hour = h;
+    tm.tm_min = m;
+    tm.tm_sec = sec;
+    time_t t = timegm(&tm);
+    *out = ((lethe_time)t - offset) * 1000000 + frac;
+    return true;
+}
+
+void time_format(lethe_time t, char buf[TIME_TEXT_LEN])
+{
+    time_t secs = (time_t)(t / 1000000);
+    long us = (long)(t % 1000000);
+    if (us < 0) {
+        us += 1000000;
+        secs -= 1;
+    }
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(buf, TIME_TEXT_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, us);
+}
+
+lethe_time time_now(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (lethe_time)tv.tv_sec * 1000000 + tv.tv_usec;
+}

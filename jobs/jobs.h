@@ -1,0 +1,19 @@
+/* One function per command, each in its own file under jobs/. main() and the command table
+ * are in jobs/lethe.c. */
+#ifndef LETHE_JOBS_H
+#define LETHE_JOBS_H
+
+#include "ctx.h"
+
+int job_migrate(struct lethe_ctx *ctx, int argc, char **argv);
+int job_run(struct lethe_ctx *ctx, int argc, char **argv);
+int job_status(struct lethe_ctx *ctx, int argc, char **argv);
+int job_explain(struct lethe_ctx *ctx, int argc, char **argv);
+int job_ack(struct lethe_ctx *ctx, int argc, char **argv);
+int job_rerun(struct lethe_ctx *ctx, int argc, char **argv);
+int job_request(struct lethe_ctx *ctx, int argc, char **argv);
+int job_hold(struct lethe_ctx *ctx, int argc, char **argv);
+int job_export(struct lethe_ctx *ctx, int argc, char **argv);
+int job_verify(struct lethe_ctx *ctx, int argc, char **argv);
+
+#endif

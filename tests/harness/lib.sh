@@ -1,0 +1,41 @@
+# Assertions for the integration suites (shell, against the real binary and a real
+# PostgreSQL). Each assertion prints one "ok" or "not ok" line; the runner counts them.
+
+PASS=0
+FAIL=0
+
+ok()     { PASS=$((PASS + 1)); echo "ok - $1"; }
+not_ok() { FAIL=$((FAIL + 1)); echo "not ok - $1"; shift; for l in "$@"; do printf '#   %s\n' "$l"; done; }
+
+# sql "STATEMENT": runs through psql, unaligned, no headers; prints the result.
+sql() { psql -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"; }
+
+# run_lethe ARGS...: runs the binary, capturing OUT, ERR and RC.
+run_lethe() {
+    OUT=$("$LETHE" "$@" 2>/tmp/lethe-err.$$) ; RC=$?
+    ERR=$(cat /tmp/lethe-err.$$); rm -f /tmp/lethe-err.$$
+}
+
+assert_eq() { # NAME EXPECTED ACTUAL
+    if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "expected: $2" "actual:   $3"; fi
+}
+assert_rc() { # NAME EXPECTED_RC   (uses RC, OUT, ERR from run_lethe)
+    if [ "$RC" = "$2" ]; then ok "$1"; else not_ok "$1" "expected exit $2, got $RC" "stdout: $OUT" "stderr: $ERR"; fi
+}
+assert_contains() { # NAME NEEDLE HAYSTACK
+    case "$3" in *"$2"*) ok "$1" ;; *) not_ok "$1" "expected to contain: $2" "actual: $3" ;; esac
+}
+assert_not_contains() { # NAME NEEDLE HAYSTACK
+    case "$3" in *"$2"*) not_ok "$1" "expected not to contain: $2" "actual: $3" ;; *) ok "$1" ;; esac
+}
+# assert_sql_fails NAME "STATEMENT" "expected message part"
+assert_sql_fails() {
+    local err
+    if err=$(psql -X -q -A -t -v ON_ERROR_STOP=1 -c "$2" 2>&1 >/dev/null); then
+        not_ok "$1" "statement succeeded: $2"
+    else
+        assert_contains "$1" "$3" "$err"
+    fi
+}
+
+finish() { echo "# $(basename "$0"): $PASS passed, $FAIL failed"; [ "$FAIL" = 0 ]; }

@@ -1,0 +1,28 @@
+#!/bin/bash
+# Starts one throwaway PostgreSQL, runs every tests/integration/*.sh against it (each in a
+# database of its own), stops the server, and prints the totals.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/harness/pg.sh
+: "${LETHE:?LETHE must name the binary under test}"
+export LETHE
+pg_start || exit 1
+pass=0; fail=0; failed_suites=""
+for t in ${INTEGRATION_SUITES:-tests/integration/*.sh}; do
+    name=$(basename "$t" .sh)
+    log=$(mktemp)
+    PGDATABASE=postgres bash "$t" >"$log" 2>&1
+    rc=$?
+    p=$(grep -c '^ok - ' "$log"); f=$(grep -c '^not ok - ' "$log")
+    [ $rc -ne 0 ] && [ "$f" = 0 ] && f=1 && echo "not ok - $name exited $rc" >>"$log"
+    pass=$((pass + p)); fail=$((fail + f))
+    if [ "$f" != 0 ] || [ -n "${VERBOSE:-}" ]; then cat "$log"; fi
+    [ "$f" != 0 ] && failed_suites="$failed_suites $name"
+    printf '%-28s %4d passed, %d failed\n' "$name" "$p" "$f"
+    rm -f "$log"
+done
+pg_stop
+trap - EXIT
+[ -n "$failed_suites" ] && echo "failed suites:$failed_suites"
+echo "integration: $pass passed, $fail failed"
+[ "$fail" = 0 ]
