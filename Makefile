@@ -6,11 +6,12 @@ PREFIX   ?= /usr/local
 DESTDIR  ?=
 VERSION  := 0.1.0
 
+# BUILD may be overridden (make BUILD=build-x) to keep parallel work trees apart.
 ifeq ($(SANITIZE),1)
-BUILD    := build-san
+BUILD    ?= build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 else
-BUILD    := build
+BUILD    ?= build
 SANFLAGS :=
 endif
 
@@ -39,7 +40,7 @@ deps:
 
 bin/lethe: $(LETHE)
 	@mkdir -p bin
-	@if [ "$(SANITIZE)" != 1 ]; then cp $(LETHE) bin/lethe; fi
+	@if [ "$(BUILD)" = build ]; then cp $(LETHE) bin/lethe; fi
 
 $(BUILD)/%.o: %.c $(wildcard engine/*.h jobs/*.h)
 	@mkdir -p $(dir $@)
