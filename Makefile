@@ -33,7 +33,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 LETHE      := $(BUILD)/bin/lethe
 
 .PHONY: all deps check unit integration demo demo-clean bench install clean
-all: deps $(LETHE) bin/lethe
+all: deps $(LETHE) $(BUILD)/bin/fs-delete bin/lethe
 
 deps:
 	@./deploy/install-deps.sh
@@ -68,11 +68,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libengine.a
 unit: deps $(UNIT_BIN)
 	@./tests/harness/run-unit.sh $(UNIT_BIN)
 
-integration: deps $(LETHE)
+integration: deps $(LETHE) $(BUILD)/bin/fs-delete
 	@LETHE=$(abspath $(LETHE)) ./tests/harness/run-integration.sh
 
 # Unit suites first, then the integration suites against a throwaway PostgreSQL.
-check: deps $(LETHE) $(UNIT_BIN)
+check: deps $(LETHE) $(BUILD)/bin/fs-delete $(UNIT_BIN)
 	@LETHE=$(abspath $(LETHE)) ./tests/harness/check.sh $(UNIT_BIN)
 
 demo: deps $(LETHE) bin/lethe
@@ -83,6 +83,16 @@ demo-clean:
 
 bench: deps $(LETHE) bin/lethe
 	@LETHE=$(abspath $(LETHE)) ./tests/bench/bench.sh
+
+# The fs-delete executor (deploy/executors/fs-delete.c) stands alone: it shares no code with the
+# engine and links only jansson. It is built next to lethe, where the integration suites find it.
+JANSSON_CFLAGS = $(shell pkg-config --cflags jansson 2>/dev/null)
+JANSSON_LIBS   = $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+
+$(BUILD)/bin/fs-delete: deploy/executors/fs-delete.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c17 -Wall -Wextra -Werror -O2 -g $(SANFLAGS) $(JANSSON_CFLAGS) $(LDFLAGS) \
+	    -o $@ $< $(JANSSON_LIBS)
 
 install: $(LETHE)
 	install -d $(DESTDIR)$(PREFIX)/bin
