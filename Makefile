@@ -94,9 +94,35 @@ $(BUILD)/bin/fs-delete: deploy/executors/fs-delete.c
 	$(CC) -std=c17 -Wall -Wextra -Werror -O2 -g $(SANFLAGS) $(JANSSON_CFLAGS) $(LDFLAGS) \
 	    -o $@ $< $(JANSSON_LIBS)
 
-install: $(LETHE)
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 $(LETHE) $(DESTDIR)$(PREFIX)/bin/lethe
+# make install [PREFIX=/usr/local] [DESTDIR=]. Units go to $(PREFIX)/lib/systemd/system, which
+# systemd searches for PREFIX=/usr and PREFIX=/usr/local alike; the example config goes to
+# /etc/lethe/lethe.conf.example (never over an operator's lethe.conf). Any directory can be
+# overridden (BINDIR=, LIBEXECDIR=, UNITDIR=, SYSCONFDIR=, MANDIR=). The deploy files name the
+# paths of a PREFIX=/usr install; they are rewritten here to the ones actually installed.
+BINDIR     = $(PREFIX)/bin
+LIBEXECDIR = $(PREFIX)/libexec
+UNITDIR    = $(PREFIX)/lib/systemd/system
+SYSCONFDIR = /etc
+MANDIR     = $(PREFIX)/share/man
+UNITS      = lethe-run.service lethe-run.timer lethe-export.service lethe-export.timer
+INSTALL_SUBST = sed -e 's|/usr/bin/lethe|$(BINDIR)/lethe|g' \
+                    -e 's|/usr/libexec/lethe/|$(LIBEXECDIR)/lethe/|g'
+
+install: $(LETHE) $(BUILD)/bin/fs-delete
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR)/lethe $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(SYSCONFDIR)/lethe $(DESTDIR)$(MANDIR)/man1 $(BUILD)/install
+	install -m 0755 $(LETHE) $(DESTDIR)$(BINDIR)/lethe
+	install -m 0755 $(BUILD)/bin/fs-delete $(DESTDIR)$(LIBEXECDIR)/lethe/fs-delete
+	$(INSTALL_SUBST) deploy/lethe-export-month > $(BUILD)/install/lethe-export-month
+	install -m 0755 $(BUILD)/install/lethe-export-month $(DESTDIR)$(LIBEXECDIR)/lethe/
+	for u in $(UNITS); do \
+	    $(INSTALL_SUBST) deploy/systemd/$$u > $(BUILD)/install/$$u && \
+	    install -m 0644 $(BUILD)/install/$$u $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	$(INSTALL_SUBST) deploy/lethe.conf > $(BUILD)/install/lethe.conf.example
+	install -m 0644 $(BUILD)/install/lethe.conf.example $(DESTDIR)$(SYSCONFDIR)/lethe/
+	$(INSTALL_SUBST) deploy/lethe.1 > $(BUILD)/install/lethe.1
+	install -m 0644 $(BUILD)/install/lethe.1 $(DESTDIR)$(MANDIR)/man1/lethe.1
 
 clean:
 	rm -rf build build-san bin
