@@ -165,6 +165,29 @@ BEGIN
             USING ERRCODE = 'foreign_key_violation',
                   HINT = 'insert the parent first, in the same tenant';
     END IF;
+    -- Rows inserted earlier can only name parents that already existed, so a loop can only
+    -- be made within one statement. Walk down from the rows whose parent lies outside it;
+    -- a row never reached sits on (or hangs from) a loop, which would make lineage endless.
+    -- Found with EXCEPT rather than NOT EXISTS: the planner cannot estimate CTE sizes,
+    -- and a nested-loop anti join would make a 10,000-row load quadratic.
+    WITH RECURSIVE lineage AS (
+        SELECT n.tenant_id, n.item_id, n.parent_id, p.item_id IS NOT NULL AS parent_in_statement
+          FROM new_items n
+          LEFT JOIN new_items p ON p.tenant_id = n.tenant_id AND p.item_id = n.parent_id
+    ), reached (tenant_id, item_id) AS (
+        SELECT tenant_id, item_id FROM lineage WHERE NOT parent_in_statement
+        UNION ALL
+        SELECT l.tenant_id, l.item_id FROM reached x
+          JOIN lineage l ON l.parent_in_statement AND l.tenant_id = x.tenant_id AND l.parent_id = x.item_id
+    )
+    SELECT u.item_id INTO r
+      FROM (SELECT tenant_id, item_id FROM lineage EXCEPT SELECT tenant_id, item_id FROM reached) u
+     ORDER BY u.item_id LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'item %: its chain of parents loops back on itself', r.item_id
+            USING ERRCODE = 'check_violation',
+                  HINT = 'parent_id names the item this one was copied or derived from; a copy cannot be its own ancestor';
+    END IF;
     SELECT n.item_id INTO r FROM new_items n WHERE n.kind = 'upload' AND n.shared LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'item %: an upload cannot be shared', r.item_id
@@ -189,13 +212,16 @@ CREATE TRIGGER items_check_insert AFTER INSERT ON lethe.items
 -- The only change allowed is the tombstone: clearing locator and owner_id.
 CREATE FUNCTION lethe.items_check_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- Clearing owner_id alone would take a live item out of its subject's requests, and
+    -- clearing locator alone would keep the subject id: the tombstone clears both at once.
+    -- Columns the engine adds are its own and are not checked here.
     IF (NEW.tenant_id, NEW.item_id, NEW.workspace_id, NEW.kind, NEW.location, NEW.shared,
         NEW.parent_id, NEW.created_at, NEW.bytes)
        IS DISTINCT FROM
        (OLD.tenant_id, OLD.item_id, OLD.workspace_id, OLD.kind, OLD.location, OLD.shared,
         OLD.parent_id, OLD.created_at, OLD.bytes)
-       OR (NEW.locator IS DISTINCT FROM OLD.locator AND NEW.locator IS NOT NULL)
-       OR (NEW.owner_id IS DISTINCT FROM OLD.owner_id AND NEW.owner_id IS NOT NULL) THEN
+       OR ((NEW.locator, NEW.owner_id) IS DISTINCT FROM (OLD.locator, OLD.owner_id)
+           AND (NEW.locator IS NOT NULL OR NEW.owner_id IS NOT NULL)) THEN
         RAISE EXCEPTION 'item %: items are immutable; only the engine''s tombstone may clear locator and owner_id',
                         OLD.item_id
             USING ERRCODE = 'insufficient_privilege',
@@ -209,6 +235,18 @@ CREATE TRIGGER items_no_delete BEFORE DELETE ON lethe.items
     FOR EACH ROW EXECUTE FUNCTION lethe.refuse('items are purged by lethe, which keeps a tombstone as evidence');
 CREATE TRIGGER items_no_truncate BEFORE TRUNCATE ON lethe.items
     FOR EACH STATEMENT EXECUTE FUNCTION lethe.refuse('items are purged by lethe, which keeps a tombstone as evidence');
+
+CREATE FUNCTION lethe.workspaces_check_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.geo IS NOT NULL AND NOT EXISTS (SELECT 1 FROM lethe.geos WHERE geo = NEW.geo) THEN
+        RAISE EXCEPTION 'workspace %: unknown geo "%"', NEW.workspace_id, NEW.geo
+            USING ERRCODE = 'foreign_key_violation',
+                  HINT = 'geos are listed in lethe.geos; an operator adds new ones there first';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER workspaces_check_insert BEFORE INSERT ON lethe.workspaces
+    FOR EACH ROW EXECUTE FUNCTION lethe.workspaces_check_insert();
 
 CREATE FUNCTION lethe.workspaces_check_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
