@@ -4,10 +4,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libconfig.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -142,15 +144,14 @@ static bool get_duration(const struct loader *ld, const config_setting_t *s, str
                          bool positive)
 {
     char hint[128];
-    char path[256];
-    path_of(s, path, sizeof path);
     const char *leaf = config_setting_name(s);
     if (config_setting_type(s) == CONFIG_TYPE_INT || config_setting_type(s) == CONFIG_TYPE_INT64) {
-        snprintf(hint, sizeof hint, "durations take a unit, e.g. \"%llds\"",
-                 config_setting_get_int64(s));
-        if (config_setting_get_int64(s) >= 0)
-            snprintf(hint, sizeof hint, "durations take a unit, e.g. \"%lldd\"",
-                     config_setting_get_int64(s));
+        long long n = config_setting_get_int64(s);
+        if (n < 0)
+            return fail(ld, s, "bad duration",
+                        "a duration is a non-negative integer and a unit (s, m, h, d, w or mo), "
+                        "e.g. \"30d\"");
+        snprintf(hint, sizeof hint, "durations take a unit, e.g. \"%lldd\"", n);
         return fail(ld, s, "bad duration", hint);
     }
     if (config_setting_type(s) != CONFIG_TYPE_STRING)
@@ -284,6 +285,34 @@ static bool load_executor(const struct loader *ld, const config_setting_t *g)
     return true;
 }
 
+/* Opened rather than access()ed: access() answers for the real uid, says yes to a
+ * directory, and an empty key would make every subject's HMAC guessable. */
+static bool key_file_usable(const struct loader *ld, const config_setting_t *s, const char *path)
+{
+    char what[300], hint[1200];
+    snprintf(hint, sizeof hint,
+             "create it with 'head -c 32 /dev/urandom > %s' and make it readable by the lethe "
+             "user, or remove the setting",
+             path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not hang us */
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        snprintf(what, sizeof what, "cannot read the key file (%s):", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return fail(ld, s, what, hint);
+    }
+    close(fd);
+    if (S_ISDIR(st.st_mode)) {
+        snprintf(what, sizeof what, "cannot read the key file (%s):", strerror(EISDIR));
+        return fail(ld, s, what,
+                    "key_file names the file that holds the HMAC key, e.g. \"/etc/lethe/audit.key\"");
+    }
+    if (S_ISREG(st.st_mode) && st.st_size == 0)
+        return fail(ld, s, "the key file is empty:", hint);
+    return true;
+}
+
 static bool load_audit(const struct loader *ld, const config_setting_t *g)
 {
     for (int i = 0; i < config_setting_length(g); i++) {
@@ -292,13 +321,8 @@ static bool load_audit(const struct loader *ld, const config_setting_t *g)
             if (!get_string(ld, s, &ld->cfg->audit_key_file,
                             "key_file is the path of the HMAC key, e.g. \"/etc/lethe/audit.key\""))
                 return false;
-            if (access(ld->cfg->audit_key_file, R_OK) != 0) {
-                char what[300];
-                snprintf(what, sizeof what, "cannot read the key file (%s):", strerror(errno));
-                return fail(ld, s, what,
-                            "create it with 'head -c 32 /dev/urandom > /etc/lethe/audit.key' "
-                            "and make it readable by the lethe user, or remove the setting");
-            }
+            if (!key_file_usable(ld, s, ld->cfg->audit_key_file))
+                return false;
         } else {
             return unknown(ld, s, "key_file");
         }
@@ -407,9 +431,20 @@ bool config_load(struct lethe_config *cfg, const char *file)
         log_hint("pass an existing file with --config, or leave it out to use the defaults");
         goto cleanup;
     }
+    /* libconfig's scanner exits the whole process when read() fails, as it does on a
+     * directory, so refuse one before handing it the stream. */
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        log_error("config: '%s': cannot read: %s", file, strerror(EISDIR));
+        log_hint("pass an existing file with --config, or leave it out to use the defaults");
+        goto cleanup;
+    }
     if (config_read(&lc, f) != CONFIG_TRUE) {
-        log_error("config: '%s' line %d: syntax error: %s", file, config_error_line(&lc),
-                  config_error_text(&lc));
+        const char *text = config_error_text(&lc);
+        if (!text || strcmp(text, "syntax error") == 0)
+            log_error("config: '%s' line %d: syntax error", file, config_error_line(&lc));
+        else
+            log_error("config: '%s' line %d: syntax error: %s", file, config_error_line(&lc), text);
         log_hint("settings look like 'name = value;' inside 'group: { ... };', "
                  "strings in double quotes");
         goto cleanup;
