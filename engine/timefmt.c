@@ -71,9 +71,10 @@ bool time_parse(const char *s, lethe_time *out)
         if (!digits(p + 1, 2, &oh))
             return false;
         p += 3;
-        if (*p == ':')
-            p++;
-        if (isdigit((unsigned char)*p)) {
+        /* "+01", "+0100" or "+01:00"; a colon must be followed by the minutes. */
+        if (*p == ':' || isdigit((unsigned char)*p)) {
+            if (*p == ':')
+                p++;
             if (!digits(p, 2, &om))
                 return false;
             p += 2;
