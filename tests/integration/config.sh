@@ -1,0 +1,251 @@
+# The config file (SPEC §6) through the real binary: each mistake exits 2 with the file, the
+# line, the setting and the value, and a hint; the database is reachable, so only the config
+# can be at fault. Then a valid full config, and which connection setting wins.
+. tests/harness/lib.sh
+psql -X -q -c 'CREATE DATABASE config_t' >/dev/null
+export PGDATABASE=config_t
+D=$(mktemp -d /tmp/lethe-config.XXXXXX)
+trap 'rm -rf "$D"' EXIT
+chmod 0755 "$D"   # so that an unprivileged user can read the configs (see the key file test)
+CONF=$D/lethe.conf
+
+# conf_fails NAME "CONFIG TEXT" "EXPECTED STDERR": the whole two-line message, exactly.
+conf_fails() {
+    printf '%s\n' "$2" >"$CONF"
+    run_lethe --config "$CONF" migrate
+    if [ "$RC" = 2 ] && [ "$ERR" = "$3" ] && [ -z "$OUT" ]; then
+        ok "$1"
+    else
+        not_ok "$1" "expected exit 2, got $RC" "expected stderr: $3" "actual stderr:   $ERR" "stdout: $OUT"
+    fi
+}
+DUR_HINT='hint: a duration is a non-negative integer and a unit (s, m, h, d, w or mo), e.g. "30d"'
+
+# ---- syntax --------------------------------------------------------------------------------
+conf_fails "a syntax error names the file and the line" \
+'database: { conninfo = "dbname=lethe"; };
+batch: { max_items = = 5; };' \
+"error: config: '$CONF' line 2: syntax error
+hint: settings look like 'name = value;' inside 'group: { ... };', strings in double quotes"
+conf_fails "an unclosed group is a syntax error at the end of the file" \
+'# lethe
+rules: {
+  deletion_request: { deadline = "30d"; };' \
+"error: config: '$CONF' line 4: syntax error
+hint: settings look like 'name = value;' inside 'group: { ... };', strings in double quotes"
+conf_fails "a setting given twice is refused" \
+'batch: { max_items = 5; };
+schedule: { lookahead = "1d"; lookahead = "2d"; };' \
+"error: config: '$CONF' line 2: syntax error: duplicate setting name
+hint: settings look like 'name = value;' inside 'group: { ... };', strings in double quotes"
+
+# ---- unknown settings ----------------------------------------------------------------------
+conf_fails "an unknown top-level setting is refused" \
+'batch: { max_items = 5; };
+
+colour = "blue";' \
+"error: config: '$CONF' line 3: 'colour': unknown setting
+hint: known settings here: database, spool, executor, audit, batch, schedule, rules"
+conf_fails "an unknown rule is refused" \
+'rules: {
+  deletion_request: { deadline = "30d"; };
+  foo: { deadline = "1d"; };
+};' \
+"error: config: '$CONF' line 3: 'rules.foo': unknown setting
+hint: known settings here: deletion_request, subject_request, capacity_deleted, sharing_opt_out, shared_retention"
+conf_fails "an unknown setting inside a rule is refused" \
+'rules: {
+  deletion_request: {
+    deadline = "30d";
+    foo = "1d";
+  };
+};' \
+"error: config: '$CONF' line 4: 'rules.deletion_request.foo': unknown setting
+hint: known settings here: deadline, grace, enabled"
+conf_fails "an unknown database setting is refused" 'database: { conninfo = "dbname=x"; user = "lethe"; };' \
+"error: config: '$CONF' line 1: 'database.user': unknown setting
+hint: known settings here: conninfo"
+conf_fails "an unknown executor setting is refused" 'executor: { command = "/bin/true"; retries = 3; };' \
+"error: config: '$CONF' line 1: 'executor.retries': unknown setting
+hint: known settings here: command, timeout, locations"
+
+# ---- wrong types ---------------------------------------------------------------------------
+conf_fails "a string where an integer is expected is refused" 'batch: { max_items = "10000"; };' \
+"error: config: '$CONF' line 1: 'batch.max_items': expected an integer, got \"10000\"
+hint: max_items is a whole number, e.g. max_items = 10000;"
+conf_fails "a float where an integer is expected is refused" 'batch: { max_items = 2.5; };' \
+"error: config: '$CONF' line 1: 'batch.max_items': expected an integer, got 2.5
+hint: max_items is a whole number, e.g. max_items = 10000;"
+conf_fails "an integer where a group is expected is refused" 'batch = 10000;' \
+"error: config: '$CONF' line 1: 'batch': expected a group, got 10000
+hint: write batch as a group: batch: { ... };"
+conf_fails "an integer where a rule's group is expected is refused" 'rules: { deletion_request = 30; };' \
+"error: config: '$CONF' line 1: 'rules.deletion_request': expected a group, got 30
+hint: each rule is a group, e.g. deletion_request: { deadline = \"30d\"; grace = \"0d\"; };"
+conf_fails "an integer where a string is expected is refused" 'database: { conninfo = 5432; };' \
+"error: config: '$CONF' line 1: 'database.conninfo': expected a string, got 5432
+hint: conninfo is a libpq connection string, e.g. \"host=/run/postgresql dbname=lethe\""
+conf_fails "an empty executor command is refused" 'executor: { command = ""; };' \
+"error: config: '$CONF' line 1: 'executor.command': must not be empty, got \"\"
+hint: command is the path of the deleter, e.g. \"/usr/libexec/lethe/fs-delete\""
+conf_fails "a number where true or false is expected is refused" 'rules: { subject_request: { enabled = 1; }; };' \
+"error: config: '$CONF' line 1: 'rules.subject_request.enabled': expected true or false, got 1
+hint: write enabled = true; or enabled = false;"
+conf_fails "a location that is not a geo name is refused" 'executor: { locations: { eu = "/bin/true"; }; };' \
+"error: config: '$CONF' line 1: 'executor.locations.eu': is not a geo name (upper-case letters, digits, _), got \"/bin/true\"
+hint: name a geo as the catalog does, e.g. EU = \"/usr/libexec/lethe/eu-delete\";"
+
+# ---- sizes ---------------------------------------------------------------------------------
+conf_fails "batch.max_items = 0 is refused" 'batch: { max_items = 0; };' \
+"error: config: '$CONF' line 1: 'batch.max_items': must be 1 or more, got 0
+hint: a batch holds at least one item, e.g. max_items = 10000;"
+conf_fails "a negative batch.max_items is refused" 'batch: { max_items = -5; };' \
+"error: config: '$CONF' line 1: 'batch.max_items': must be 1 or more, got -5
+hint: a batch holds at least one item, e.g. max_items = 10000;"
+
+# ---- durations -----------------------------------------------------------------------------
+conf_fails "a duration without a unit is refused" \
+'rules: {
+  capacity_deleted: { deadline = "180"; };
+};' \
+"error: config: '$CONF' line 2: 'rules.capacity_deleted.deadline': bad duration \"180\"
+hint: durations take a unit, e.g. \"180d\""
+conf_fails "an unquoted duration is refused" 'spool: { keep = 7; };' \
+"error: config: '$CONF' line 1: 'spool.keep': bad duration 7
+hint: durations take a unit, e.g. \"7d\""
+conf_fails "an unquoted negative duration is refused without suggesting a negative one" \
+'rules: { deletion_request: { grace = -5; }; };' \
+"error: config: '$CONF' line 1: 'rules.deletion_request.grace': bad duration -5
+$DUR_HINT"
+conf_fails "a bad unit is refused" 'rules: { deletion_request: { deadline = "1y"; }; };' \
+"error: config: '$CONF' line 1: 'rules.deletion_request.deadline': bad duration \"1y\"
+$DUR_HINT"
+conf_fails "a space before the unit is refused" 'rules: { subject_request: { deadline = "1 mo"; }; };' \
+"error: config: '$CONF' line 1: 'rules.subject_request.deadline': bad duration \"1 mo\"
+$DUR_HINT"
+conf_fails "a negative duration is refused" 'rules: { shared_retention: { grace = "-1d"; }; };' \
+"error: config: '$CONF' line 1: 'rules.shared_retention.grace': bad duration \"-1d\"
+$DUR_HINT"
+conf_fails "a zero lookahead is refused" 'schedule: { lookahead = "0d"; };' \
+"error: config: '$CONF' line 1: 'schedule.lookahead': must be positive, got \"0d\"
+hint: 'lookahead' must be longer than zero, e.g. \"2d\""
+conf_fails "a zero executor timeout is refused" 'executor: { timeout = "0s"; };' \
+"error: config: '$CONF' line 1: 'executor.timeout': must be positive, got \"0s\"
+hint: 'timeout' must be longer than zero, e.g. \"15m\""
+conf_fails "a zero rule deadline is refused" 'rules: { sharing_opt_out: { deadline = "0mo"; }; };' \
+"error: config: '$CONF' line 1: 'rules.sharing_opt_out.deadline': must be positive, got \"0mo\"
+hint: 'deadline' must be longer than zero, e.g. \"2d\""
+
+# ---- files ---------------------------------------------------------------------------------
+KEY_HINT="and make it readable by the lethe user, or remove the setting"
+conf_fails "a missing audit.key_file is refused" "audit: { key_file = \"$D/missing.key\"; };" \
+"error: config: '$CONF' line 1: 'audit.key_file': cannot read the key file (No such file or directory): \"$D/missing.key\"
+hint: create it with 'head -c 32 /dev/urandom > $D/missing.key' $KEY_HINT"
+mkdir "$D/keydir"
+conf_fails "a directory as audit.key_file is refused" "audit: { key_file = \"$D/keydir\"; };" \
+"error: config: '$CONF' line 1: 'audit.key_file': cannot read the key file (Is a directory): \"$D/keydir\"
+hint: key_file names the file that holds the HMAC key, e.g. \"/etc/lethe/audit.key\""
+: >"$D/empty.key"
+conf_fails "an empty audit.key_file is refused" "audit: { key_file = \"$D/empty.key\"; };" \
+"error: config: '$CONF' line 1: 'audit.key_file': the key file is empty: \"$D/empty.key\"
+hint: create it with 'head -c 32 /dev/urandom > $D/empty.key' $KEY_HINT"
+
+# A key file its user cannot read. root reads everything, so as root the binary runs as the
+# unprivileged postgres user (which the harness's server runs as, so it can still connect).
+head -c 32 /dev/urandom >"$D/secret.key"
+chmod 0600 "$D/secret.key"
+printf 'audit: { key_file = "%s"; };\n' "$D/secret.key" >"$CONF"
+chmod 0644 "$CONF"
+if [ "$(id -u)" = 0 ]; then
+    ERR=$(runuser -u postgres -- "$LETHE" --config "$CONF" migrate 2>&1 >/dev/null); RC=$?
+else
+    chmod 0000 "$D/secret.key"
+    ERR=$("$LETHE" --config "$CONF" migrate 2>&1 >/dev/null); RC=$?
+fi
+assert_eq "an unreadable audit.key_file exits 2" 2 "$RC"
+assert_eq "an unreadable audit.key_file is named with the reason" \
+"error: config: '$CONF' line 1: 'audit.key_file': cannot read the key file (Permission denied): \"$D/secret.key\"
+hint: create it with 'head -c 32 /dev/urandom > $D/secret.key' $KEY_HINT" "$ERR"
+chmod 0600 "$D/secret.key"
+
+run_lethe --config "$D/nope.conf" migrate
+assert_rc "a missing --config file exits 2" 2
+assert_eq "a missing --config file is named" "error: config: '$D/nope.conf': cannot open: No such file or directory
+hint: pass an existing file with --config, or leave it out to use the defaults" "$ERR"
+run_lethe --config "$D" migrate
+assert_rc "a directory as --config exits 2" 2
+assert_eq "a directory as --config is named" "error: config: '$D': cannot read: Is a directory
+hint: pass an existing file with --config, or leave it out to use the defaults" "$ERR"
+run_lethe --config
+assert_rc "--config without a value exits 2" 2
+assert_eq "--config without a value says so" "error: option '--config' needs a value
+hint: see 'lethe --help'" "$ERR"
+
+# ---- a valid config ------------------------------------------------------------------------
+# SPEC §6's full example, word for word but for the key file, which must exist here.
+cat >"$CONF" <<EOF
+database: { conninfo = "host=/run/postgresql dbname=lethe"; };
+spool:    { directory = "/var/lib/lethe/spool"; keep = "7d"; };
+executor: {
+  command = "/usr/libexec/lethe/fs-delete";
+  timeout = "15m";
+  locations: { EU = "/usr/libexec/lethe/eu-delete"; };   # one region's own deleter
+};
+audit:    { key_file = "$D/secret.key"; };         # an explicit file that cannot be read exits 2
+batch:    { max_items = 10000; };
+schedule: { lookahead = "2d"; };
+rules: {                                                  # each rule: deadline, grace, enabled
+  deletion_request: { deadline = "30d";  grace = "0d"; };
+  subject_request:  { deadline = "1mo"; };
+  capacity_deleted: { deadline = "180d"; grace = "0d"; };
+  sharing_opt_out:  { deadline = "30d"; };
+  shared_retention: { deadline = "90d";  grace = "90d"; };
+};
+EOF
+HERE="host=$PGHOST port=$PGPORT user=$PGUSER"
+run_lethe --config "$CONF" --db "$HERE dbname=config_t" migrate
+assert_rc "the full example config is accepted" 0
+assert_contains "the full example config runs the command" "migrate: applied" "$OUT"
+assert_not_contains "the full example config raises no error" "error:" "$ERR"
+assert_eq "the full example config's command did its work" t \
+  "$(sql "SELECT to_regclass('lethe.items') IS NOT NULL")"
+run_lethe --config "$CONF" migrate
+assert_rc "without --db the example's own conninfo is used (and cannot connect here)" 1
+assert_contains "the example's conninfo is what failed" "error: cannot connect to the database:" "$ERR"
+printf '# nothing but a comment\n' >"$CONF"
+run_lethe --config "$CONF" migrate
+assert_rc "a config with no settings is accepted" 0
+
+# ---- connection order: --db, then database.conninfo, then PG* ------------------------------
+for db in conn_db conn_cfg conn_env; do psql -X -q -c "CREATE DATABASE $db" >/dev/null; done
+has_schema() { psql -X -q -A -t -d "$1" -c "SELECT to_regclass('lethe.items') IS NOT NULL"; }
+BOGUS_ENV="PGHOST=/nonexistent-lethe PGPORT=1 PGDATABASE=nowhere PGUSER=nobody"
+BOGUS="host=/nonexistent-lethe port=1 dbname=nowhere"
+
+printf 'database: { conninfo = "%s"; };\n' "$BOGUS" >"$CONF"
+run_lethe --config "$CONF" --db "$HERE dbname=conn_db" migrate
+assert_rc "--db wins over a bogus database.conninfo" 0
+assert_eq "--db's database is the one migrated" "t|f|f" \
+  "$(has_schema conn_db)|$(has_schema conn_cfg)|$(has_schema conn_env)"
+
+printf 'database: { conninfo = "%s dbname=conn_cfg"; };\n' "$HERE" >"$CONF"
+OUT=$(env $BOGUS_ENV "$LETHE" --config "$CONF" migrate 2>&1); RC=$?
+assert_eq "database.conninfo wins over a bogus PG* environment" 0 "$RC"
+assert_eq "database.conninfo's database is the one migrated" "t|t|f" \
+  "$(has_schema conn_db)|$(has_schema conn_cfg)|$(has_schema conn_env)"
+
+run_lethe --config "$CONF" --db "$BOGUS" migrate
+assert_rc "a bogus --db is used even when database.conninfo is good" 1
+assert_contains "a bogus --db fails to connect" "error: cannot connect to the database:" "$ERR"
+
+printf 'database: { conninfo = "%s"; };\n' "$BOGUS" >"$CONF"
+PGDATABASE=conn_env run_lethe --config "$CONF" migrate
+assert_rc "a bogus database.conninfo is used even when PG* is good" 1
+
+printf 'batch: { max_items = 5; };\n' >"$CONF"
+PGDATABASE=conn_env run_lethe --config "$CONF" migrate
+assert_rc "without --db or database.conninfo, PG* is used" 0
+assert_eq "PG*'s database is the one migrated" "t|t|t" \
+  "$(has_schema conn_db)|$(has_schema conn_cfg)|$(has_schema conn_env)"
+
+finish
