@@ -94,6 +94,14 @@ void db_rollback(PGconn *db)
     PQclear(res);
 }
 
+/* Server notices (e.g. "already exists, skipping") are detail, not news. */
+static void quiet_notice(void *arg, const char *message)
+{
+    (void)arg;
+    size_t n = strlen(message);
+    log_debug("server: %.*s", (int)(n && message[n - 1] == '\n' ? n - 1 : n), message);
+}
+
 bool db_connect(struct lethe_ctx *ctx)
 {
     const char *conninfo = ctx->db_override ? ctx->db_override
@@ -113,6 +121,7 @@ bool db_connect(struct lethe_ctx *ctx)
         ctx->db = NULL;
         return false;
     }
+    PQsetNoticeProcessor(ctx->db, quiet_notice, NULL);
     char appname[128];
     snprintf(appname, sizeof appname, "lethe/%s/%s", ctx->command, ctx->session_id);
     const char *params[] = {appname};

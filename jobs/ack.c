@@ -1,13 +1,115 @@
-/* lethe ack: not built yet. It says so and exits 1; it never pretends to work. */
+/* lethe ack: acknowledge a batch by hand (deployments without an executor). Validates every
+ * id before changing anything; an unknown batch or an item outside it changes nothing. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cycle.h"
+#include "db.h"
+#include "executor.h"
 #include "exitcode.h"
 #include "jobs.h"
 #include "log.h"
 
 int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
 {
-    (void)ctx;
-    (void)argc;
-    (void)argv;
-    log_error("'ack' is not built yet");
-    return EXIT_RUNTIME;
+    static const struct option opts[] = {{"failed", required_argument, 0, 'f'},
+                                         {"operator", required_argument, 0, 'o'},
+                                         {"tenant", required_argument, 0, 't'},
+                                         {0, 0, 0, 0}};
+    struct exec_result er;
+    memset(&er, 0, sizeof er);
+    er.ok = true;
+    const char *operator_name = NULL;
+    char tenant[UUID_TEXT_LEN] = "", batch[UUID_TEXT_LEN];
+    int rc = EXIT_USAGE;
+    optind = 1;
+    int c;
+    while ((c = cli_getopt(ctx, argc, argv, "", opts)) != -1) {
+        if (c == 'f') {
+            char idtext[64];
+            const char *colon = strchr(optarg, ':');
+            size_t n = colon ? (size_t)(colon - optarg) : strlen(optarg);
+            snprintf(idtext, sizeof idtext, "%.*s", (int)(n < 63 ? n : 63), optarg);
+            struct exec_failed *grown = realloc(er.failed, (size_t)(er.n_failed + 1) * sizeof *grown);
+            if (!grown)
+                goto cleanup;
+            er.failed = grown;
+            if (!cli_id(ctx, "--failed", idtext, er.failed[er.n_failed].item_id))
+                goto cleanup;
+            er.failed[er.n_failed].reason = strdup(colon && colon[1] ? colon + 1 : "failed (ack)");
+            er.n_failed++;
+        } else if (c == 'o') {
+            operator_name = optarg;
+        } else if (c == 't') {
+            if (!cli_id(ctx, "--tenant", optarg, tenant))
+                goto cleanup;
+        } else {
+            goto cleanup;
+        }
+    }
+    if (optind >= argc) {
+        rc = cli_usage(ctx, "ack: which batch? give BATCH_ID");
+        goto cleanup;
+    }
+    if (optind + 1 < argc) {
+        rc = cli_usage(ctx, "ack: unexpected argument '%s'", argv[optind + 1]);
+        goto cleanup;
+    }
+    if (!cli_id(ctx, "BATCH_ID", argv[optind], batch))
+        goto cleanup;
+
+    const char *p[] = {batch, tenant[0] ? tenant : NULL};
+    PGresult *r = db_query(ctx->db,
+                           "SELECT b.state, ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM lethe.batch_items bi"
+                           "        WHERE bi.batch_id = b.batch_id AND bi.tenant_id = $2::uuid))"
+                           "  FROM lethe.batches b WHERE b.batch_id = $1::uuid",
+                           2, p);
+    if (!r) {
+        rc = EXIT_RUNTIME;
+        goto cleanup;
+    }
+    if (PQntuples(r) == 0 || PQgetvalue(r, 0, 1)[0] != 't') {
+        log_error("ack: unknown batch %s%s%s", batch, tenant[0] ? " for tenant " : "", tenant);
+        log_hint("'lethe status' lists the batches in flight");
+        PQclear(r);
+        goto cleanup;
+    }
+    bool already = strcmp(PQgetvalue(r, 0, 0), "acknowledged") == 0;
+    PQclear(r);
+    for (int i = 0; i < er.n_failed; i++) {
+        const char *q[] = {batch, er.failed[i].item_id};
+        r = db_query(ctx->db,
+                     "SELECT 1 FROM lethe.batch_items WHERE batch_id = $1::uuid AND item_id = $2::uuid",
+                     2, q);
+        if (!r) {
+            rc = EXIT_RUNTIME;
+            goto cleanup;
+        }
+        bool found = PQntuples(r) > 0;
+        PQclear(r);
+        if (!found) {
+            log_error("ack: item %s is not in batch %s; nothing was changed", er.failed[i].item_id,
+                      batch);
+            log_hint("name only items listed in the batch's manifest");
+            goto cleanup;
+        }
+    }
+    if (already) {
+        printf("ack: batch %s was already acknowledged; nothing changed\n", batch);
+        rc = EXIT_DONE;
+        goto cleanup;
+    }
+    long purged = 0, failed = 0;
+    if (!cycle_record_ack(ctx, batch, &er, operator_name, &purged, &failed)) {
+        rc = EXIT_RUNTIME;
+        goto cleanup;
+    }
+    printf("ack: batch %s acknowledged: %ld purged, %d failed\n", batch, purged, er.n_failed);
+    rc = EXIT_DONE;
+cleanup:
+    exec_result_free(&er);
+    return rc;
 }

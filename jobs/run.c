@@ -1,13 +1,65 @@
-/* lethe run: not built yet. It says so and exits 1; it never pretends to work. */
+/* lethe run: options only; the cycle itself is engine/cycle.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cycle.h"
 #include "exitcode.h"
 #include "jobs.h"
-#include "log.h"
+
+static bool parse_shard(const char *s, int *k, int *n)
+{
+    char *end;
+    long kk = strtol(s, &end, 10);
+    if (end == s || *end != '/')
+        return false;
+    const char *ns = end + 1;
+    long nn = strtol(ns, &end, 10);
+    if (end == ns || *end || nn < 1 || nn > 1024 || kk < 0 || kk >= nn)
+        return false;
+    *k = (int)kk;
+    *n = (int)nn;
+    return true;
+}
 
 int job_run(struct lethe_ctx *ctx, int argc, char **argv)
 {
-    (void)ctx;
-    (void)argc;
-    (void)argv;
-    log_error("'run' is not built yet");
-    return EXIT_RUNTIME;
+    static const struct option opts[] = {
+        {"as-of", required_argument, 0, 'a'},    {"dry-run", no_argument, 0, 'n'},
+        {"shard", required_argument, 0, 's'},    {"operator", required_argument, 0, 'o'},
+        {"metrics-file", required_argument, 0, 'm'}, {0, 0, 0, 0}};
+    struct run_opts o;
+    memset(&o, 0, sizeof o);
+    optind = 1;
+    int c;
+    while ((c = cli_getopt(ctx, argc, argv, "", opts)) != -1) {
+        switch (c) {
+        case 'a':
+            if (!cli_time(ctx, "--as-of", optarg, o.as_of))
+                return EXIT_USAGE;
+            break;
+        case 'n':
+            o.dry_run = true;
+            break;
+        case 's':
+            if (!parse_shard(optarg, &o.shard_k, &o.shard_n))
+                return cli_usage(ctx, "run: --shard: malformed shard \"%s\" (expected K/N with 0 <= K < N <= 1024)",
+                                 optarg);
+            break;
+        case 'o':
+            if (!*optarg)
+                return cli_usage(ctx, "run: --operator needs a name");
+            o.operator_name = optarg;
+            break;
+        case 'm':
+            o.metrics_file = optarg;
+            break;
+        default:
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc)
+        return cli_usage(ctx, "run: unexpected argument '%s'", argv[optind]);
+    return cycle_run(ctx, &o);
 }

@@ -267,21 +267,17 @@ BEGIN
     RETURN n;
 END $$;
 
--- One derivation step of a run, inside the run's transaction: consume what producers committed
--- since the last run (events, items), turn events into obligations and withdrawals, and expand
--- the obligations that are due at p_as_of. p_n = 0 means every tenant; otherwise shard p_k of
+-- Derivation, inside the run's transaction: consume what producers committed since the last
+-- run (events, items), turn events into obligations and withdrawals, and expand the
+-- obligations that are due at p_as_of. p_n = 0 means every tenant; otherwise shard p_k of
 -- p_n. Audit records for withdrawals go to the caller's audit_stage.
-CREATE FUNCTION lethe.derive(p_as_of timestamptz, p_k integer, p_n integer,
-                             OUT events integer, OUT items integer, OUT obligations integer,
-                             OUT withdrawn integer, OUT expanded bigint)
+-- In two steps, so that the engine can add each new subject request's HMAC (computed with a
+-- key the database never sees) before any audit record names the obligation:
+-- derive_consume() takes the inbox and records new obligations; derive_apply() does the rest.
+CREATE FUNCTION lethe.derive_consume(p_k integer, p_n integer,
+                                     OUT events integer, OUT items integer, OUT obligations integer)
 LANGUAGE plpgsql AS $$
-DECLARE
-    o record;
-    n bigint;
-    sr record;
-    bound timestamptz;
 BEGIN
-    expanded := 0;
     CREATE TEMP TABLE IF NOT EXISTS seeds (
         tenant_id uuid, item_id uuid, rule text, obligation_id bigint, triggered_at timestamptz,
         depth integer, PRIMARY KEY (tenant_id, item_id, rule, obligation_id)) ON COMMIT DROP;
@@ -310,6 +306,17 @@ BEGIN
      WHERE e.type IN ('deletion_requested', 'capacity_deleted', 'sharing_opted_out')
     ON CONFLICT (tenant_id, event_id) DO NOTHING;
     GET DIAGNOSTICS obligations = ROW_COUNT;
+END $$;
+
+CREATE FUNCTION lethe.derive_apply(p_as_of timestamptz, p_k integer, p_n integer,
+                                   OUT withdrawn integer, OUT expanded bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    todo record;
+    sr record;
+    bound timestamptz;
+BEGIN
+    expanded := 0;
 
     -- Withdrawals, whichever of the two events arrived first: a later cancellation with the
     -- request's reference, or a later re-provisioning. The earliest withdrawing event counts.
@@ -383,7 +390,7 @@ BEGIN
     expanded := expanded + lethe.propagate_seeds();
 
     -- Expand the obligations that are due now, one at a time, into their items.
-    FOR o IN
+    FOR todo IN
         SELECT ob.* FROM lethe.obligations ob
           JOIN lethe.rules r ON r.rule = ob.rule AND r.enabled
           CROSS JOIN lethe.settings s
@@ -394,16 +401,16 @@ BEGIN
          ORDER BY ob.tenant_id, ob.obligation_id
     LOOP
         INSERT INTO seeds (tenant_id, item_id, rule, obligation_id, triggered_at, depth)
-        SELECT i.tenant_id, i.item_id, o.rule, o.obligation_id, o.triggered_at, 0
+        SELECT i.tenant_id, i.item_id, todo.rule, todo.obligation_id, todo.triggered_at, 0
           FROM lethe.items i
-         WHERE i.tenant_id = o.tenant_id AND i.created_at <= o.covers_until
-           AND (o.workspace_id IS NULL OR i.workspace_id = o.workspace_id)
-           AND (o.subject_id IS NULL OR i.owner_id = o.subject_id)
-           AND (o.item_id IS NULL OR i.item_id = o.item_id)
-           AND (NOT o.shared_only OR i.shared);
+         WHERE i.tenant_id = todo.tenant_id AND i.created_at <= todo.covers_until
+           AND (todo.workspace_id IS NULL OR i.workspace_id = todo.workspace_id)
+           AND (todo.subject_id IS NULL OR i.owner_id = todo.subject_id)
+           AND (todo.item_id IS NULL OR i.item_id = todo.item_id)
+           AND (NOT todo.shared_only OR i.shared);
         expanded := expanded + lethe.propagate_seeds();
         UPDATE lethe.obligations SET expanded_at = clock_timestamp()
-         WHERE tenant_id = o.tenant_id AND obligation_id = o.obligation_id;
+         WHERE tenant_id = todo.tenant_id AND obligation_id = todo.obligation_id;
     END LOOP;
 
     -- shared_retention: each live shared copy is due by its own created_at. The index range is
@@ -679,7 +686,7 @@ BEGIN
              WHERE batch_id = p_batch;
             INSERT INTO audit_stage (tenant_id, kind, run_id, batch_id, location, count, operator, detail)
             VALUES ('00000000-0000-0000-0000-000000000000', 'batch_failed', b.run_id, p_batch,
-                    b.location, n_failed, p_operator, 'executor failed');
+                    b.location, n_failed, p_operator, p_detail);
         END IF;
         RETURN 0;
     END IF;

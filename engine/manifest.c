@@ -1,0 +1,173 @@
+/* Manifest files. The content comes from lethe.manifest_lines(), so that a manifest can be
+ * written again byte for byte; this file only moves bytes and makes them durable. */
+#define _POSIX_C_SOURCE 200809L
+#include "manifest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "fault.h"
+#include "ids.h"
+#include "log.h"
+
+bool manifest_valid_location(const char *g)
+{
+    size_t n = strlen(g);
+    if (n == 0 || n > 32 || !(g[0] >= 'A' && g[0] <= 'Z'))
+        return false;
+    for (const char *p = g; *p; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_'))
+            return false;
+    return true;
+}
+
+bool manifest_path(const char *spool, const char *location, const char *batch_id, char *path,
+                   size_t len)
+{
+    char id[UUID_TEXT_LEN];
+    if (!manifest_valid_location(location) || !id_parse(batch_id, id))
+        return false;
+    return (size_t)snprintf(path, len, "%s/%s/%s.jsonl", spool, location, id) < len;
+}
+
+static bool ensure_dir(const char *dir)
+{
+    if (mkdir(dir, 0750) == 0 || errno == EEXIST)
+        return true;
+    log_error("spool: cannot create '%s': %s", dir, strerror(errno));
+    log_hint("create the spool directory and make it writable by the lethe user");
+    return false;
+}
+
+static bool fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0)
+        return false;
+    bool ok = fsync(fd) == 0;
+    close(fd);
+    return ok;
+}
+
+bool manifest_write(PGconn *db, const char *spool, const char *location, const char *batch_id,
+                    char *path, size_t len)
+{
+    char dir[4096], tmp[4200];
+    if (!manifest_path(spool, location, batch_id, path, len)) {
+        log_error("spool: refusing unsafe manifest path for location \"%s\"", location);
+        return false;
+    }
+    snprintf(dir, sizeof dir, "%s/%s", spool, location);
+    snprintf(tmp, sizeof tmp, "%s/.%s.jsonl.tmp", dir, batch_id);
+    if (!ensure_dir(spool) || !ensure_dir(dir))
+        return false;
+    FILE *f = NULL;
+    bool ok = false, in_query = false;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0 || !(f = fdopen(fd, "w"))) {
+        log_error("spool: cannot write '%s': %s", tmp, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    const char *params[] = {batch_id};
+    if (!PQsendQueryParams(db, "SELECT l FROM lethe.manifest_lines($1::uuid) AS l", 1, NULL, params, NULL,
+                           NULL, 0) ||
+        !PQsetSingleRowMode(db)) {
+        log_error("query failed: %s", PQerrorMessage(db));
+        goto cleanup;
+    }
+    in_query = true;
+    bool write_failed = false, query_failed = false;
+    long lines = 0;
+    PGresult *res;
+    while ((res = PQgetResult(db)) != NULL) {
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_SINGLE_TUPLE) {
+            if (!write_failed) {
+                fputs(PQgetvalue(res, 0, 0), f);
+                fputc('\n', f);
+                lines++;
+                if (fault_active("enospc") && lines > 1) {
+                    errno = ENOSPC;
+                    write_failed = true;
+                }
+                if (ferror(f))
+                    write_failed = true;
+            }
+        } else if (st != PGRES_TUPLES_OK) {
+            log_error("query failed: %s", PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+            query_failed = true;
+        }
+        PQclear(res);
+    }
+    in_query = false;
+    if (query_failed)
+        goto cleanup;
+    if (lines == 0 && !write_failed) {
+        log_error("spool: batch %s is unknown", batch_id);
+        goto cleanup;
+    }
+    if (write_failed || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        log_error("spool: cannot write '%s': %s", tmp, strerror(errno ? errno : EIO));
+        log_hint("free space in the spool (df %s); nothing was lost, the batch stays open", spool);
+        goto cleanup;
+    }
+    fault_point("manifest_before_rename");
+    if (rename(tmp, path) != 0) {
+        log_error("spool: cannot rename '%s': %s", tmp, strerror(errno));
+        goto cleanup;
+    }
+    if (!fsync_dir(dir)) {
+        log_error("spool: cannot fsync '%s': %s", dir, strerror(errno));
+        goto cleanup;
+    }
+    ok = true;
+cleanup:
+    if (in_query) {
+        PGresult *r;
+        while ((r = PQgetResult(db)) != NULL)
+            PQclear(r);
+    }
+    if (f)
+        fclose(f);
+    if (!ok)
+        unlink(tmp);
+    return ok;
+}
+
+long manifest_prune(PGconn *db, const char *spool, const char *keep_interval)
+{
+    const char *params[] = {keep_interval};
+    PGresult *res = db_query(db,
+                             "SELECT batch_id::text, location FROM lethe.batches"
+                             " WHERE state <> 'open' AND manifest_removed_at IS NULL"
+                             "   AND closed_at < now() - $1::interval"
+                             " ORDER BY closed_at LIMIT 10000",
+                             1, params);
+    if (!res)
+        return -1;
+    long removed = 0;
+    for (int i = 0; i < PQntuples(res); i++) {
+        char path[4200];
+        const char *id = PQgetvalue(res, i, 0);
+        if (!manifest_path(spool, PQgetvalue(res, i, 1), id, path, sizeof path))
+            continue;
+        if (unlink(path) != 0 && errno != ENOENT) {
+            log_warn("spool: cannot remove '%s': %s", path, strerror(errno));
+            continue;
+        }
+        const char *p[] = {id};
+        if (db_exec(db, "UPDATE lethe.batches SET manifest_removed_at = now() WHERE batch_id = $1",
+                    1, p))
+            removed++;
+    }
+    PQclear(res);
+    return removed;
+}

@@ -1,0 +1,232 @@
+# lethe run, ack and rerun against a real PostgreSQL and real executor processes: batches,
+# manifests, acknowledgement, failures, timeouts, the run lock, shards, dry runs, metrics.
+. tests/harness/lib.sh
+. tests/harness/catalog.sh
+WORK=$(mktemp -d /tmp/lethe-run.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
+trap 'rm -rf "$WORK"' EXIT
+psql -X -q -c 'DROP DATABASE IF EXISTS run_t' -c 'CREATE DATABASE run_t' 2>/dev/null
+export PGDATABASE=run_t
+"$LETHE" migrate >/dev/null
+
+T1=$(uuid); W1=$(uuid); W2=$(uuid)
+mk_tenant "$T1" acme; mk_workspace "$T1" "$W1" EU; mk_workspace "$T1" "$W2" US
+I1=$(uuid); I2=$(uuid); I3=$(uuid); C1=$(uuid); L1=$(uuid)
+mk_item "$T1" "$I1" "$W1" prompt EU 2026-01-01T00:00:00Z
+mk_item "$T1" "$I2" "$W1" response EU 2026-01-01T00:00:01Z
+mk_item "$T1" "$I3" "$W2" upload US 2026-01-02T00:00:00Z
+mk_item "$T1" "$C1" "$W1" retrieved ANZ "$(date -u -d '-3 days' +%FT%TZ)" true "$I1"   # a recent shared copy abroad
+mk_item "$T1" "$L1" "$W1" system_log EU 2026-01-01T00:00:00Z
+REQ_DAY=$(date -u -d '-1 day' +%F); DEADLINE_DAY=$(date -u -d "$REQ_DAY + 30 days" +%F)
+mk_event "$T1" deletion_requested "${REQ_DAY}T00:00:00Z" TICKET-1 workspace_id "$W1"
+
+# ---- dry run writes nothing ------------------------------------------------------------------
+write_config "$WORK/noexec.conf"
+run_lethe --config "$WORK/noexec.conf" run --dry-run --as-of "${REQ_DAY}T12:00:00Z"
+assert_rc "dry run exits 0" 0
+assert_contains "dry run plans 3 due items" "due 3 items, held 0" "$OUT"
+assert_contains "dry run groups by location" "EU                                          2 items in 1 batch, 0 held" "$OUT"
+assert_contains "dry run groups by rule" "deletion_request                            3 items" "$OUT"
+assert_eq "dry run wrote no run record" "0" "$(sql 'SELECT count(*) FROM lethe.runs')"
+assert_eq "dry run wrote no audit" "0" "$(sql 'SELECT count(*) FROM lethe.audit')"
+assert_eq "dry run consumed nothing" "1" "$(sql 'SELECT count(*) FROM lethe.inbox_events')"
+assert_eq "dry run wrote no files" "no spool" "$([ -e "$WORK/spool" ] || echo no spool)"
+
+run_lethe --config "$WORK/noexec.conf" run --as-of 2099-01-01T00:00:00Z
+assert_rc "a future --as-of is refused" 2
+assert_contains "future as-of message" "error: run: --as-of 2099-01-01T00:00:00.000000Z is in the future" "$ERR"
+run_lethe --config "$WORK/noexec.conf" run --shard 2/2
+assert_rc "a bad shard is refused" 2
+
+# ---- without an executor batches wait for ack ------------------------------------------------
+run_lethe --config "$WORK/noexec.conf" run --operator alice
+assert_rc "run without executor exits 0" 0
+assert_contains "summary names the outcome" "succeeded" "$OUT"
+assert_eq "two batches, one per location" "ANZ 1|EU 2" \
+  "$(sql "SELECT string_agg(location || ' ' || items, '|' ORDER BY location) FROM lethe.batches")"
+assert_eq "the system log is never batched" "0" "$(sql "SELECT count(*) FROM lethe.batch_items WHERE item_id = '$L1'")"
+assert_eq "the upload in the other workspace is not covered" "0" "$(sql "SELECT count(*) FROM lethe.batch_items WHERE item_id = '$I3'")"
+assert_eq "the run records the operator" "operator alice succeeded" \
+  "$(sql "SELECT trigger || ' ' || operator || ' ' || outcome FROM lethe.runs")"
+EU_B=$(sql "SELECT batch_id FROM lethe.batches WHERE location = 'EU'")
+ANZ_B=$(sql "SELECT batch_id FROM lethe.batches WHERE location = 'ANZ'")
+M="$WORK/spool/EU/$EU_B.jsonl"
+assert_eq "the manifest exists" "yes" "$([ -f "$M" ] && echo yes)"
+assert_eq "manifest mode 0640, directory 0750" "640 750" "$(stat -c %a "$M") $(stat -c %a "$WORK/spool/EU")"
+hdr=$(head -1 "$M")
+assert_contains "manifest header" "{\"batch_id\":\"$EU_B\",\"run_id\":\"" "$hdr"
+assert_contains "manifest header counts items" '"location":"EU","created_at":"' "$hdr"
+assert_contains "manifest header ends with items" '"items":2}' "$hdr"
+assert_eq "manifest item line" "{\"item_id\":\"$I1\",\"tenant_id\":\"$T1\",\"workspace_id\":\"$W1\",\"kind\":\"prompt\",\"locator\":\"file://$STORE/$I1\",\"rule\":\"deletion_request\",\"deadline_at\":\"${DEADLINE_DAY}T00:00:00.000000Z\"}" \
+  "$(grep "$I1" "$M")"
+assert_eq "in flight in item_status" "in_flight deletion_request" \
+  "$(sql "SELECT state || ' ' || rule FROM lethe.item_status WHERE item_id = '$I1'")"
+cp "$M" "$WORK/manifest.before"
+
+# an idle run emits nothing and leaves the open batches' manifests alone
+run_lethe --config "$WORK/noexec.conf" run
+assert_rc "idle run exits 0" 0
+assert_eq "idle run emits no batch" "2" "$(sql 'SELECT count(*) FROM lethe.batches')"
+rm "$M"
+run_lethe --config "$WORK/noexec.conf" run
+assert_eq "a lost manifest of an open batch is written again byte for byte" "same" \
+  "$(cmp -s "$M" "$WORK/manifest.before" && echo same)"
+
+run_lethe ack 00000000-0000-0000-0000-00000000dead
+assert_rc "ack of an unknown batch exits 2" 2
+assert_contains "ack unknown message" "error: ack: unknown batch 00000000-0000-0000-0000-00000000dead" "$ERR"
+run_lethe ack "$EU_B" --failed "$I3"
+assert_rc "ack naming an item outside the batch exits 2" 2
+assert_contains "ack outside message" "is not in batch $EU_B; nothing was changed" "$ERR"
+assert_eq "nothing changed" "open" "$(sql "SELECT state FROM lethe.batches WHERE batch_id = '$EU_B'")"
+run_lethe ack "not-a-uuid"
+assert_rc "ack of a malformed id exits 2" 2
+
+run_lethe ack "$EU_B" --failed "$I2:disk offline" --operator bob
+assert_rc "ack exits 0" 0
+assert_eq "ack output" "ack: batch $EU_B acknowledged: 1 purged, 1 failed" "$OUT"
+assert_eq "the acked item is tombstoned" "|" "$(sql "SELECT coalesce(locator,'') || '|' || coalesce(owner_id,'') FROM lethe.items WHERE item_id = '$I1'")"
+assert_eq "the failed item keeps its locator" "file://$STORE/$I2" "$(sql "SELECT locator FROM lethe.items WHERE item_id = '$I2'")"
+assert_eq "one item_purged record" "1" "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$I1'")"
+assert_eq "one item_failed record" "1" "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_failed' AND item_id = '$I2'")"
+assert_eq "the reason stays out of the audit" "0" "$(sql "SELECT count(*) FROM lethe.audit WHERE detail LIKE '%disk offline%'")"
+assert_eq "the reason is on the batch record" "disk offline" "$(sql "SELECT reason FROM lethe.batch_items WHERE item_id = '$I2'")"
+run_lethe ack "$EU_B"
+assert_rc "ack again exits 0" 0
+assert_contains "ack again is a no-op" "already acknowledged; nothing changed" "$OUT"
+assert_eq "still one item_purged record" "1" "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$I1'")"
+
+# ---- a real executor (fs-delete) -------------------------------------------------------------
+write_config "$WORK/exec.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; timeout = \"30s\"; };"
+run_lethe --config "$WORK/exec.conf" run
+assert_rc "run with executor exits 0" 0
+assert_eq "the failed item was retried and purged" "purged 1" \
+  "$(sql "SELECT state || ' ' || attempts FROM lethe.item_status WHERE item_id = '$I2'")"
+assert_eq "its file is gone" "gone" "$([ -e "$STORE/$I2" ] || echo gone)"
+assert_eq "the open ANZ batch was re-driven and its copy purged" "acknowledged purged" \
+  "$(sql "SELECT b.state || ' ' || s.state FROM lethe.batches b, lethe.item_status s WHERE b.batch_id = '$ANZ_B' AND s.item_id = '$C1'")"
+assert_eq "the copy's file in the other region is gone" "gone" "$([ -e "$STORE/$C1" ] || echo gone)"
+assert_eq "files outside the obligation stay" "kept kept" "$([ -e "$STORE/$I3" ] && echo kept) $([ -e "$STORE/$L1" ] && echo kept)"
+assert_eq "each purged item audited once" "3 3" \
+  "$(sql "SELECT count(*) || ' ' || count(DISTINCT item_id) FROM lethe.audit WHERE kind = 'item_purged'")"
+assert_eq "on time" "t" "$(sql "SELECT bool_and(on_time) FROM lethe.audit WHERE kind = 'item_purged'")"
+assert_eq "no locator in the audit" "0" "$(sql "SELECT count(*) FROM lethe.audit a WHERE a::text LIKE '%$STORE%'")"
+
+# ---- executor failures -----------------------------------------------------------------------
+T2=$(uuid); W3=$(uuid); mk_tenant "$T2" beta; mk_workspace "$T2" "$W3" UK
+J1=$(uuid); J2=$(uuid); J3=$(uuid)
+mk_item "$T2" "$J1" "$W3" prompt UK 2026-01-01T00:00:00Z
+mk_item "$T2" "$J2" "$W3" prompt UK 2026-01-01T00:00:00Z
+mk_item "$T2" "$J3" "$W3" prompt UK 2026-01-01T00:00:00Z
+mk_event "$T2" capacity_deleted "${REQ_DAY}T00:00:00Z"
+cat > "$WORK/partial.sh" <<EOS
+#!/bin/sh
+# fails one item, deletes nothing else; prints to stderr
+echo "partial executor for \$LETHE_BATCH_ID in \$LETHE_LOCATION" >&2
+echo "failed $J2 permission denied"
+exit 0
+EOS
+chmod +x "$WORK/partial.sh"
+write_config "$WORK/partial.conf" "executor: { locations: { UK = \"$WORK/partial.sh\"; }; };"
+run_lethe --config "$WORK/partial.conf" run
+assert_rc "a run with failed items still exits 0" 0
+assert_contains "the executor's stderr reaches the log as it is" "executor: partial executor for" "$ERR"
+assert_contains "the failed item is logged with its reason" "failed: permission denied" "$ERR"
+assert_eq "two purged, one failed" "due 1|purged 2" \
+  "$(sql "SELECT string_agg(state || ' ' || n, '|' ORDER BY state) FROM (SELECT state, count(*) n FROM lethe.item_status WHERE tenant_id = '$T2' GROUP BY state) s")"
+assert_eq "attempts counted" "1" "$(sql "SELECT attempts FROM lethe.item_status WHERE item_id = '$J2'")"
+
+cat > "$WORK/crash.sh" <<'EOS'
+#!/bin/sh
+echo "backend unavailable" >&2
+exit 3
+EOS
+chmod +x "$WORK/crash.sh"
+write_config "$WORK/crash.conf" "executor: { command = \"$WORK/crash.sh\"; };"
+run_lethe --config "$WORK/crash.conf" run
+assert_rc "a failed batch still exits 0" 0
+FB=$(sql "SELECT batch_id FROM lethe.batches WHERE state = 'failed'")
+assert_eq "the batch failed with the exit status" "failed exit status 3" \
+  "$(sql "SELECT state || ' ' || (SELECT detail FROM lethe.audit WHERE kind = 'batch_failed' AND batch_id = '$FB') FROM lethe.batches WHERE batch_id = '$FB'")"
+assert_eq "the executor's stderr is on the batch record" "backend unavailable" "$(sql "SELECT trim(error, E'\n') FROM lethe.batches WHERE batch_id = '$FB'")"
+assert_eq "attempts now 2" "2" "$(sql "SELECT attempts FROM lethe.item_status WHERE item_id = '$J2'")"
+
+cat > "$WORK/hang.sh" <<EOS
+#!/bin/sh
+sleep 300 &
+echo \$! > $WORK/hang.child
+wait
+EOS
+chmod +x "$WORK/hang.sh"
+write_config "$WORK/hang.conf" "executor: { command = \"$WORK/hang.sh\"; timeout = \"2s\"; };"
+start=$(date +%s)
+run_lethe --config "$WORK/hang.conf" run
+took=$(( $(date +%s) - start ))
+assert_rc "a hanging executor's run exits 0" 0
+assert_eq "it was stopped at the timeout" "yes" "$([ $took -lt 30 ] && echo yes)"
+assert_eq "timed out batch failed" "timed out after 2s" "$(sql "SELECT detail FROM lethe.audit WHERE kind = 'batch_failed' ORDER BY at DESC LIMIT 1")"
+sleep 0.5
+# a killed child may linger as a zombie until something reaps it: that is dead too
+child_state=$(awk '{print $3}' "/proc/$(cat "$WORK/hang.child")/stat" 2>/dev/null)
+assert_eq "its whole process group was killed" "dead" "$([ -z "$child_state" ] || [ "$child_state" = Z ] && echo dead)"
+run_lethe --config "$WORK/exec.conf" status --check >/dev/null 2>&1 || true
+
+# rerun of a failed batch puts the still-due item in a new batch at once
+HB=$(sql "SELECT batch_id FROM lethe.batches WHERE state = 'failed' ORDER BY created_at DESC LIMIT 1")
+write_config "$WORK/uk.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; };"
+run_lethe --config "$WORK/uk.conf" rerun "$HB" --operator carol
+assert_rc "rerun exits 0" 0
+assert_contains "rerun says what it did" "still-due items put in new batch" "$OUT"
+assert_eq "the item is purged after three failures" "purged" "$(sql "SELECT state FROM lethe.item_status WHERE item_id = '$J2'")"
+assert_eq "the rerun is audited with the operator" "carol" "$(sql "SELECT operator FROM lethe.audit WHERE kind = 'operator_rerun' AND batch_id = '$HB'")"
+run_lethe --config "$WORK/uk.conf" rerun "$HB"
+assert_rc "a second rerun of that failed batch finds nothing due" 0
+assert_contains "nothing due any more" "none of its items is due any more" "$OUT"
+run_lethe --config "$WORK/uk.conf" rerun "$EU_B"
+assert_rc "rerun of an acknowledged batch exits 2" 2
+
+# a late ack of an earlier, failed attempt still counts
+T3=$(uuid); W4=$(uuid); mk_tenant "$T3" gamma; mk_workspace "$T3" "$W4" US
+K1=$(uuid); mk_item "$T3" "$K1" "$W4" pinned US 2026-01-01T00:00:00Z
+mk_event "$T3" deletion_requested "${REQ_DAY}T00:00:00Z" TICKET-3 item_id "$K1"
+run_lethe --config "$WORK/crash.conf" run
+KB1=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$K1'")
+run_lethe --config "$WORK/noexec.conf" run
+KB2=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$K1' AND outcome IS NULL")
+assert_eq "the item is in a second, open batch" "yes" "$([ -n "$KB2" ] && [ "$KB2" != "$KB1" ] && echo yes)"
+run_lethe ack "$KB1"
+assert_rc "late ack of the failed attempt exits 0" 0
+assert_eq "the item is purged once" "purged 1" "$(sql "SELECT s.state || ' ' || (SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$K1') FROM lethe.item_status s WHERE item_id = '$K1'")"
+run_lethe ack "$KB2"
+assert_eq "acking the second batch does not purge it again" "1" "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$K1'")"
+
+# ---- the run lock and shards -----------------------------------------------------------------
+( psql -X -q -c "SET application_name = 'lethe/run/11111111-1111-1111-1111-111111111111'" \
+       -c "SELECT pg_advisory_lock(7283310, 0)" -c "SELECT pg_sleep(20)" >/dev/null 2>&1 & echo $! > "$WORK/locker" )
+for i in $(seq 50); do [ "$(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 7283310")" = 1 ] && break; sleep 0.1; done
+run_lethe --config "$WORK/noexec.conf" run
+assert_rc "a second run exits 3 while the lock is held" 3
+assert_contains "the holder is named" "error: the run lock is held by run 11111111-1111-1111-1111-111111111111, started " "$ERR"
+run_lethe --config "$WORK/noexec.conf" run --shard 0/2
+assert_rc "a shard run also conflicts with a whole run" 3
+sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'lethe/run/1111%'" >/dev/null
+sleep 0.3
+
+"$LETHE" --config "$WORK/exec.conf" run --shard 0/2 >"$WORK/s0.out" 2>&1 & s0=$!
+"$LETHE" --config "$WORK/exec.conf" run --shard 1/2 >"$WORK/s1.out" 2>&1 & s1=$!
+wait $s0; r0=$?; wait $s1; r1=$?
+assert_eq "two shards run side by side" "0 0" "$r0 $r1"
+assert_eq "both recorded their shard" "0/2 1/2" "$(sql "SELECT string_agg(shard, ' ' ORDER BY shard) FROM lethe.runs WHERE shard IS NOT NULL")"
+
+# ---- metrics and the run record ----------------------------------------------------------------
+run_lethe --config "$WORK/exec.conf" run --metrics-file "$WORK/lethe.prom"
+assert_rc "run with metrics exits 0" 0
+assert_contains "metrics: purged by rule and location" 'lethe_items_purged_total{rule="deletion_request",location="EU"} 2' "$(cat "$WORK/lethe.prom")"
+assert_contains "metrics: last success" "lethe_last_success_timestamp_seconds 1" "$(cat "$WORK/lethe.prom")"
+assert_contains "metrics: run success" "lethe_run_success 1" "$(cat "$WORK/lethe.prom")"
+assert_eq "no temporary metrics file left" "" "$(ls "$WORK" | grep 'prom.tmp')"
+assert_eq "every run ended" "0" "$(sql "SELECT count(*) FROM lethe.runs WHERE outcome = 'running'")"
+assert_eq "each run has start and finish records" "t" \
+  "$(sql "SELECT (SELECT count(*) FROM lethe.audit WHERE kind = 'run_started') = (SELECT count(*) FROM lethe.audit WHERE kind = 'run_finished')")"
+assert_eq "each run ends with a checkpoint" "t" \
+  "$(sql "SELECT count(*) = (SELECT count(*) FROM lethe.runs WHERE trigger = 'timer' OR shard IS NOT NULL OR operator = 'alice') FROM lethe.audit WHERE kind = 'checkpoint'")"
+finish
