@@ -196,7 +196,7 @@ bool db_migrate(PGconn *db, int *applied)
         PQclear(res);
         if (done)
             continue;
-        log_info("migrate: applying %04d_%s", m->version, m->name);
+        log_debug("migrate: applying %04d_%s", m->version, m->name);
         if (!db_exec(db, m->sql, 0, NULL))
             goto fail;
         if (!db_exec(db, "INSERT INTO lethe.schema_migrations (version, name) VALUES ($1, $2)", 2,

@@ -635,23 +635,30 @@ BEGIN
 END $$;
 
 -- The manifest of one batch, line by line (SPEC §4): a header, then one object per item.
--- Deterministic, so that an open batch's manifest can be written again byte for byte.
+-- Deterministic, so that an open batch's manifest can be written again byte for byte. An item
+-- purged meanwhile through another batch (a late ack) is left out: it is never handed to a
+-- deleter again after its purge was acknowledged.
 CREATE FUNCTION lethe.manifest_lines(p_batch uuid) RETURNS SETOF text LANGUAGE sql STABLE AS $$
-    SELECT line FROM (
-        SELECT 0 AS ord,
-               '{"batch_id":' || to_json(b.batch_id::text) || ',"run_id":' || to_json(b.run_id::text)
-               || ',"location":' || to_json(b.location) || ',"created_at":"' || lethe.iso_utc(b.created_at)
-               || '","items":' || b.items || '}' AS line
-          FROM lethe.batches b WHERE b.batch_id = p_batch
-        UNION ALL
-        SELECT bi.ord + 1,
-               '{"item_id":' || to_json(bi.item_id::text) || ',"tenant_id":' || to_json(bi.tenant_id::text)
-               || ',"workspace_id":' || to_json(i.workspace_id::text) || ',"kind":' || to_json(i.kind)
-               || ',"locator":' || to_json(i.locator) || ',"rule":' || to_json(bi.rule)
-               || ',"deadline_at":"' || lethe.iso_utc(bi.deadline_at) || '"}'
+    WITH its AS (
+        SELECT bi.*, i.workspace_id, i.kind, i.locator
           FROM lethe.batch_items bi
           JOIN lethe.items i ON i.tenant_id = bi.tenant_id AND i.item_id = bi.item_id
-         WHERE bi.batch_id = p_batch
+         WHERE bi.batch_id = p_batch AND bi.outcome IS DISTINCT FROM 'superseded'
+           AND i.locator IS NOT NULL
+    )
+    SELECT line FROM (
+        SELECT -1 AS ord,
+               '{"batch_id":' || to_json(b.batch_id::text) || ',"run_id":' || to_json(b.run_id::text)
+               || ',"location":' || to_json(b.location) || ',"created_at":"' || lethe.iso_utc(b.created_at)
+               || '","items":' || (SELECT count(*) FROM its) || '}' AS line
+          FROM lethe.batches b WHERE b.batch_id = p_batch
+        UNION ALL
+        SELECT its.ord,
+               '{"item_id":' || to_json(its.item_id::text) || ',"tenant_id":' || to_json(its.tenant_id::text)
+               || ',"workspace_id":' || to_json(its.workspace_id::text) || ',"kind":' || to_json(its.kind)
+               || ',"locator":' || to_json(its.locator) || ',"rule":' || to_json(its.rule)
+               || ',"deadline_at":"' || lethe.iso_utc(its.deadline_at) || '"}'
+          FROM its
     ) l ORDER BY ord
 $$;
 

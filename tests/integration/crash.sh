@@ -1,0 +1,136 @@
+# Exactly once, proven: lethe run is killed with SIGKILL at each named point of the cycle and
+# at random moments, the database restarts mid-run, the spool fills up, SIGTERM arrives.
+# After each, the next run finishes; then every due item is purged with exactly one
+# item_purged record, no item was handed to a deleter after its purge was acknowledged, no
+# manifest is half-written, and every audit chain is whole.
+. tests/harness/lib.sh
+. tests/harness/catalog.sh
+WORK=$(mktemp -d /tmp/lethe-crash.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
+trap 'rm -rf "$WORK"' EXIT
+N_ITEMS=${CRASH_ITEMS:-120}
+
+# The executor records what it was handed (batch, item, wall time), then deletes for real.
+cat > "$WORK/recording-delete" <<EOS
+#!/bin/sh
+now=\$(date +%s.%N)
+tail -n +2 "\$1" | sed -e 's/^{"item_id":"\\([^"]*\\)".*/\\1/' -e "s/^/\$LETHE_BATCH_ID \$now /" >> "$WORK/handed"
+sleep \${EXEC_SLEEP:-0}
+exec "$FS_DELETE" --root "$STORE" "\$1"
+EOS
+chmod +x "$WORK/recording-delete"
+write_config "$WORK/lethe.conf" "executor: { command = \"$WORK/recording-delete\"; timeout = \"60s\"; };" \
+    "batch: { max_items = 25; };"
+
+round=0
+setup_db() {  # a fresh database with N_ITEMS due items across two geos
+    round=$((round + 1)); DB=crash_$round
+    psql -X -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
+    export PGDATABASE=$DB
+    "$LETHE" migrate >/dev/null
+    : > "$WORK/handed"; rm -rf "$WORK/spool"
+    T=$(uuid); W=$(uuid); mk_tenant "$T" "t$round"; mk_workspace "$T" "$W" EU
+    sql "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at)
+         SELECT '$T', gen_random_uuid(), '$W', 'prompt', CASE WHEN g % 3 = 0 THEN 'US' ELSE 'EU' END,
+                'file://$STORE/$round-' || g, now() - interval '10 days'
+           FROM generate_series(1, $N_ITEMS) g" >/dev/null
+    for g in $(seq $N_ITEMS); do : > "$STORE/$round-$g"; done
+    mk_event "$T" capacity_deleted "$(date -u -d '-1 day' +%FT%TZ)"
+}
+
+# check NAME: the invariants after a crash and a clean rerun
+check() {
+    local name=$1
+    assert_eq "$name: every due item purged" "$N_ITEMS" "$(sql "SELECT count(*) FROM lethe.item_status WHERE state = 'purged'")"
+    assert_eq "$name: one item_purged record per item" "$N_ITEMS $N_ITEMS" \
+      "$(sql "SELECT count(*) || ' ' || count(DISTINCT item_id) FROM lethe.audit WHERE kind = 'item_purged'")"
+    assert_eq "$name: one batch_emitted record per batch" "t" \
+      "$(sql "SELECT (SELECT count(*) FROM lethe.audit WHERE kind = 'batch_emitted') = (SELECT count(*) FROM lethe.batches)")"
+    assert_eq "$name: no file left in the store" "0" "$(ls "$STORE" | grep -c "^$round-")"
+    # handed after purge: a line whose wall time is later than the item's purge time
+    local late
+    late=$(psql -X -q -A -t -v ON_ERROR_STOP=1 \
+      -c "CREATE TEMP TABLE h (batch_id uuid, t double precision, item_id uuid)" \
+      -c "\\copy h FROM '$WORK/handed' WITH (FORMAT text, DELIMITER ' ')" \
+      -c "SELECT count(*) FROM h JOIN lethe.batch_items b ON b.item_id = h.item_id AND b.outcome = 'purged'
+           WHERE h.t > extract(epoch FROM b.purged_at) + 0.001")
+    assert_eq "$name: no item handed to a deleter after its purge" "0" "$late"
+    assert_eq "$name: no half-written manifest" "" "$(find "$WORK/spool" -name '.*.tmp' 2>/dev/null)"
+    local bad=0
+    for m in $(find "$WORK/spool" -name '*.jsonl' 2>/dev/null); do
+        n=$(head -1 "$m" | sed 's/.*"items":\([0-9]*\)}/\1/')
+        [ "$n" = "$(($(wc -l < "$m") - 1))" ] || bad=$((bad + 1))
+    done
+    assert_eq "$name: every manifest is whole" "0" "$bad"
+    assert_eq "$name: every audit chain is dense and linked" "0" \
+      "$(sql "SELECT count(*) FROM (SELECT seq, prev_hash, lag(hash) OVER w AS ph, lag(seq) OVER w AS ps
+                FROM lethe.audit WINDOW w AS (PARTITION BY tenant_id ORDER BY seq)) a
+              WHERE (ps IS NULL AND (seq <> 1 OR prev_hash <> repeat('0', 64))) OR (ps IS NOT NULL AND (seq <> ps + 1 OR prev_hash <> ph))")"
+    "$LETHE" export -o "$WORK/export.jsonl" >/dev/null 2>&1 && \
+      assert_eq "$name: the export verifies" "0" "$("$LETHE" verify "$WORK/export.jsonl" >/dev/null 2>&1; echo $?)"
+    assert_eq "$name: no run left running" "0" "$(sql "SELECT count(*) FROM lethe.runs WHERE outcome = 'running'")"
+}
+
+# ---- a kill at each named point ----------------------------------------------------------
+for point in after_derive after_emit manifest_before_rename after_manifest after_executor \
+             ack_before_commit after_executor@3 ack_before_commit@4; do
+    setup_db
+    LETHE_FAULT=$point "$LETHE" --config "$WORK/lethe.conf" -q run >/dev/null 2>&1
+    rc=$?
+    assert_eq "kill at $point: the run died by SIGKILL" "137" "$rc"
+    run_lethe --config "$WORK/lethe.conf" run
+    assert_rc "kill at $point: the next run finishes" 0
+    assert_eq "kill at $point: the dead run is recorded as died" "1" "$(sql "SELECT count(*) FROM lethe.runs WHERE outcome = 'died'")"
+    check "kill at $point"
+done
+
+# ---- random kills over many rounds, with producers adding work between them -------------------
+setup_db
+for i in $(seq ${CRASH_ROUNDS:-12}); do
+    mk_item "$T" "$(uuid)" "$W" response EU "$(date -u -d '-5 days' +%FT%TZ)"
+    "$LETHE" --config "$WORK/lethe.conf" -q run >/dev/null 2>&1 & p=$!
+    sleep "0.$(( (RANDOM % 30) + 1 ))"
+    kill -9 $p 2>/dev/null; wait $p 2>/dev/null
+done
+run_lethe --config "$WORK/lethe.conf" run
+assert_rc "random kills: the next run finishes" 0
+N_ITEMS=$((N_ITEMS + ${CRASH_ROUNDS:-12}))
+check "random kills"
+N_ITEMS=${CRASH_ITEMS:-120}
+
+# ---- the database restarts in the middle of a run -----------------------------------------------
+setup_db
+EXEC_SLEEP=1 "$LETHE" --config "$WORK/lethe.conf" -q run >/dev/null 2>&1 & p=$!
+sleep 1.5
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+as_pg /usr/lib/postgresql/15/bin/pg_ctl -D "$PGHOST/data" -m fast -w restart >/dev/null 2>&1
+wait $p; rc=$?
+assert_eq "restart: the interrupted run exits 1" "1" "$rc"
+run_lethe --config "$WORK/lethe.conf" run
+assert_rc "restart: the next run finishes" 0
+check "restart"
+
+# ---- a full spool ---------------------------------------------------------------------------------
+setup_db
+LETHE_FAULT=enospc run_lethe --config "$WORK/lethe.conf" run
+assert_rc "full spool: the run fails" 1
+assert_contains "full spool: the error says so" "No space left on device" "$ERR"
+assert_eq "full spool: the run is recorded as failed" "failed" "$(sql "SELECT outcome FROM lethe.runs")"
+assert_eq "full spool: nothing was purged" "0" "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged'")"
+assert_eq "full spool: no manifest left behind" "" "$(find "$WORK/spool" -name '*.json*' 2>/dev/null)"
+run_lethe --config "$WORK/lethe.conf" run
+assert_rc "full spool: the next run finishes" 0
+check "full spool"
+
+# ---- SIGTERM stops at the next safe point -------------------------------------------------------------
+setup_db
+EXEC_SLEEP=1 "$LETHE" --config "$WORK/lethe.conf" run >"$WORK/term.out" 2>&1 & p=$!
+sleep 1.5; kill -TERM $p; wait $p; rc=$?
+assert_eq "sigterm: the run exits 1" "1" "$rc"
+assert_eq "sigterm: the run is recorded as interrupted" "interrupted" "$(sql "SELECT outcome FROM lethe.runs")"
+assert_contains "sigterm: it says what it left" "left open for the next run" "$(sql "SELECT error FROM lethe.runs")"
+assert_eq "sigterm: batches are left open, none half-done" "t" \
+  "$(sql "SELECT count(*) > 0 AND bool_and(state = 'open') FROM lethe.batches WHERE state <> 'acknowledged'")"
+run_lethe --config "$WORK/lethe.conf" run
+assert_rc "sigterm: the next run finishes" 0
+check "sigterm"
+finish
