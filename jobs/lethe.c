@@ -47,14 +47,16 @@ static const struct command commands[] = {
      "obligations, governing rule, holds, state and batch of one item",
      "  --tenant T   the item's tenant (needed when the id exists in two tenants)\n"
      "  --json       machine-readable output\n"},
-    {"ack", job_ack, NEEDS_DB, "ack BATCH_ID [--failed ITEM_ID[:REASON]]... [--operator NAME]",
+    {"ack", job_ack, NEEDS_DB, "ack BATCH_ID [--failed ITEM_ID[:REASON]]... [--tenant T] [--operator NAME]",
      "acknowledge a batch (idempotent); --failed names items that were not deleted",
      "  --failed ITEM_ID[:REASON]   an item the deleter could not delete (repeatable)\n"
      "  --tenant T                  the batch's tenant, when the id is ambiguous\n"
      "  --operator NAME             who acknowledged\n"},
-    {"rerun", job_rerun, NEEDS_DB, "rerun BATCH_ID [--operator NAME]",
+    {"rerun", job_rerun, NEEDS_DB, "rerun BATCH_ID [--tenant T] [--operator NAME]",
      "re-drive an open batch, or re-batch a failed batch's items at once",
-     "  --operator NAME   who asked for the rerun (recorded in the audit)\n"},
+     "  --tenant T        a tenant with items in the batch (checked)\n"
+     "  --operator NAME   who asked for the rerun (recorded in the audit; default $SUDO_USER\n"
+     "                    or $USER)\n"},
     {"request", job_request, NEEDS_DB,
      "request --tenant T [--workspace W | --subject S | --item I] --reference REF "
      "[--operator NAME]",
