@@ -445,12 +445,15 @@ static bool write_metrics(struct lethe_ctx *ctx, const char *file, const char *o
 {
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", file);
+    /* Per run, from the batches this run closed: a cost in proportion to the run's work. */
     PGresult *r = db_query(ctx->db,
-                           "SELECT 'lethe_items_purged_total{rule=\"' || bi.rule || '\",location=\"'"
+                           "SELECT 'lethe_run_items_purged_by_rule{rule=\"' || bi.rule || '\",location=\"'"
                            "       || bi.location || '\"} ' || count(*)"
-                           "  FROM lethe.batch_items bi WHERE bi.outcome = 'purged'"
+                           "  FROM lethe.batches b"
+                           "  JOIN lethe.batch_items bi ON bi.batch_id = b.batch_id AND bi.outcome = 'purged'"
+                           " WHERE b.closed_at >= (SELECT started_at FROM lethe.runs WHERE run_id = $1::uuid)"
                            " GROUP BY bi.rule, bi.location ORDER BY bi.rule, bi.location",
-                           0, NULL);
+                           1, (const char *[]){ctx->session_id});
     PGresult *s = db_query_one_row(ctx->db,
                                    "SELECT (SELECT count(*) FROM lethe.item_obligations p"
                                    "         JOIN lethe.rules r ON r.rule = p.rule"
@@ -468,8 +471,8 @@ static bool write_metrics(struct lethe_ctx *ctx, const char *file, const char *o
         log_error("metrics: cannot write '%s': %s", tmp, strerror(errno));
         goto cleanup;
     }
-    fprintf(f, "# HELP lethe_items_purged_total Items purged, by rule and location.\n"
-               "# TYPE lethe_items_purged_total counter\n");
+    fprintf(f, "# HELP lethe_run_items_purged_by_rule Items the last run purged, by rule and location.\n"
+               "# TYPE lethe_run_items_purged_by_rule gauge\n");
     for (int i = 0; i < PQntuples(r); i++)
         fprintf(f, "%s\n", PQgetvalue(r, i, 0));
     fprintf(f,

@@ -218,9 +218,12 @@ assert_eq "two shards run side by side" "0 0" "$r0 $r1"
 assert_eq "both recorded their shard" "0/2 1/2" "$(sql "SELECT string_agg(shard, ' ' ORDER BY shard) FROM lethe.runs WHERE shard IS NOT NULL")"
 
 # ---- metrics and the run record ----------------------------------------------------------------
+T4=$(uuid); W5=$(uuid); mk_tenant "$T4" delta; mk_workspace "$T4" "$W5" EU
+M1=$(uuid); mk_item "$T4" "$M1" "$W5" prompt EU 2026-01-01T00:00:00Z
+mk_event "$T4" deletion_requested "${REQ_DAY}T00:00:00Z" TICKET-4
 run_lethe --config "$WORK/exec.conf" run --metrics-file "$WORK/lethe.prom"
 assert_rc "run with metrics exits 0" 0
-assert_contains "metrics: purged by rule and location" 'lethe_items_purged_total{rule="deletion_request",location="EU"} 2' "$(cat "$WORK/lethe.prom")"
+assert_contains "metrics: purged by rule and location" 'lethe_run_items_purged_by_rule{rule="deletion_request",location="EU"} 1' "$(cat "$WORK/lethe.prom")"
 assert_contains "metrics: last success" "lethe_last_success_timestamp_seconds 1" "$(cat "$WORK/lethe.prom")"
 assert_contains "metrics: run success" "lethe_run_success 1" "$(cat "$WORK/lethe.prom")"
 assert_eq "no temporary metrics file left" "" "$(ls "$WORK" | grep 'prom.tmp')"
