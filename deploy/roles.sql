@@ -1,0 +1,136 @@
+-- Least-privilege PostgreSQL roles for lethe: four NOLOGIN groups, each granted exactly what
+-- its job needs. Idempotent: it first takes back everything the groups hold on lethe's
+-- schema, then grants, in one transaction; run it again after every `lethe migrate`.
+--
+--   psql -v ON_ERROR_STOP=1 -d lethe -f deploy/roles.sql     (as the schema's owner, who
+--                                                             also needs CREATEROLE)
+--   CREATE ROLE lethe LOGIN IN ROLE lethe_engine;            -- the service account
+--
+--   lethe_producer  inserts tenants, workspaces, items and events; reads the reference tables
+--   lethe_engine    lethe run, status, explain, export: reads the catalog, tombstones items,
+--                   owns its own tables, appends to the audit
+--   lethe_operator  lethe_engine (ack, rerun) plus requests (events) and holds
+--   lethe_auditor   reads the audit and lethe.item_status (export, export --summary)
+--
+-- Nobody here may UPDATE, DELETE or TRUNCATE lethe.audit, and its triggers refuse even the
+-- owner. Must not grant anything to PUBLIC, nor touch roles other than these four.
+
+\set ON_ERROR_STOP on
+BEGIN;
+
+DO $roles$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['lethe_producer', 'lethe_engine', 'lethe_operator', 'lethe_auditor'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+            EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+    END LOOP;
+END $roles$;
+
+-- ---- a clean slate: whatever an earlier version of this file granted is taken back --------
+REVOKE ALL ON SCHEMA lethe FROM lethe_producer, lethe_engine, lethe_operator, lethe_auditor;
+REVOKE ALL ON ALL TABLES IN SCHEMA lethe FROM lethe_producer, lethe_engine, lethe_operator, lethe_auditor;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA lethe FROM lethe_producer, lethe_engine, lethe_operator, lethe_auditor;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA lethe FROM lethe_producer, lethe_engine, lethe_operator, lethe_auditor;
+DO $db$
+BEGIN
+    EXECUTE format('REVOKE ALL ON DATABASE %I FROM lethe_producer, lethe_engine, lethe_operator, lethe_auditor',
+                   current_database());
+END $db$;
+
+-- Migrations after 0004 create functions that PUBLIC may execute by default.
+REVOKE ALL ON SCHEMA lethe FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA lethe FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA lethe FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA lethe FROM PUBLIC;
+
+-- Every trigger function runs as the owner, as sql/0004_security.sql does for those of
+-- 0001-0003, so that producers need INSERT only; this covers those of later migrations.
+DO $triggers$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+              WHERE p.pronamespace = 'lethe'::regnamespace AND p.prorettype = 'trigger'::regtype
+              ORDER BY p.proname
+    LOOP
+        EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp', f);
+    END LOOP;
+END $triggers$;
+
+-- Connecting is granted here, not left to PUBLIC, so the roles work on a database whose
+-- PUBLIC privileges were taken away. TEMP is the engine's alone: its set-based steps stage
+-- rows in temporary tables.
+DO $db$
+BEGIN
+    EXECUTE format('GRANT CONNECT ON DATABASE %I TO lethe_producer, lethe_engine, lethe_auditor',
+                   current_database());
+    EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO lethe_engine', current_database());
+END $db$;
+
+-- ---- lethe_producer -------------------------------------------------------------------------
+-- Plain INSERTs (no RETURNING, which would need SELECT). The identity of events.event_id
+-- needs no sequence privilege; the triggers check and feed the inboxes as the owner.
+GRANT USAGE ON SCHEMA lethe TO lethe_producer;
+GRANT INSERT ON lethe.tenants, lethe.workspaces, lethe.items, lethe.events TO lethe_producer;
+GRANT SELECT ON lethe.geos, lethe.kinds, lethe.event_types TO lethe_producer;
+
+-- ---- lethe_engine ---------------------------------------------------------------------------
+GRANT USAGE ON SCHEMA lethe TO lethe_engine;
+GRANT SELECT ON ALL TABLES IN SCHEMA lethe TO lethe_engine;
+-- The catalog is the producers': the engine only writes the tombstone (SPEC §2).
+GRANT UPDATE (locator, owner_id) ON lethe.items TO lethe_engine;
+-- The audit is appended to, never changed; its heads move as records are appended.
+GRANT INSERT ON lethe.audit TO lethe_engine;
+GRANT INSERT, UPDATE ON lethe.audit_heads TO lethe_engine;
+-- Every other table is the engine's own (obligations, inboxes, runs, batches, rules, ...),
+-- including those of later migrations.
+DO $engine$
+DECLARE
+    t regclass;
+BEGIN
+    FOR t IN SELECT c.oid::regclass FROM pg_class c
+              WHERE c.relnamespace = 'lethe'::regnamespace AND c.relkind IN ('r', 'p')
+                AND c.relname NOT IN ('geos', 'kinds', 'event_types', 'tenants', 'workspaces',
+                                      'items', 'events', 'holds', 'audit', 'audit_heads',
+                                      'schema_migrations')
+              ORDER BY c.relname
+    LOOP
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO lethe_engine', t);
+    END LOOP;
+END $engine$;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA lethe TO lethe_engine;
+
+-- ---- lethe_operator -------------------------------------------------------------------------
+-- Acks and reruns are engine work; requests and holds are the operator's own.
+DO $member$
+BEGIN
+    IF NOT pg_has_role('lethe_operator', 'lethe_engine', 'MEMBER') THEN
+        GRANT lethe_engine TO lethe_operator;
+    END IF;
+END $member$;
+GRANT INSERT ON lethe.events TO lethe_operator;
+GRANT INSERT, UPDATE (released_at) ON lethe.holds TO lethe_operator;
+
+-- ---- lethe_auditor --------------------------------------------------------------------------
+-- The audit, its chain heads, and item_status for the pending part of the summary: no item
+-- table, no locator, no subject. Only the functions an export evaluates.
+GRANT USAGE ON SCHEMA lethe TO lethe_auditor;
+GRANT SELECT ON lethe.audit, lethe.audit_heads, lethe.item_status TO lethe_auditor;
+DO $auditor$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+              WHERE p.pronamespace = 'lethe'::regnamespace
+                AND (p.proname IN ('audit_time', 'audit_jsonl', 'audit_canonical_head', 'evaluate_item')
+                     OR p.proname LIKE 'audit\_json\_%')
+              ORDER BY p.proname
+    LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO lethe_auditor', f);
+    END LOOP;
+END $auditor$;
+
+COMMIT;

@@ -1,0 +1,308 @@
+# deploy/roles.sql and sql/0004_security.sql: each group role can do its job through real
+# connections and real lethe commands, and is refused everything else with PostgreSQL's own
+# message. Login roles are cluster-wide, so they carry this suite's prefix and are dropped.
+. tests/harness/lib.sh
+. tests/harness/catalog.sh
+WORK=$(mktemp -d /tmp/lethe-roles.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
+SUPER=$PGUSER
+LOGINS="roles_t_producer roles_t_engine roles_t_operator roles_t_auditor roles_t_nobody"
+GROUPS_="lethe_producer lethe_engine lethe_operator lethe_auditor"
+drop_all() {
+    PGUSER=$SUPER psql -X -q -d postgres -c 'DROP DATABASE IF EXISTS roles_t' >/dev/null 2>&1
+    for r in $LOGINS $GROUPS_; do
+        PGUSER=$SUPER psql -X -q -d postgres -c "DROP ROLE IF EXISTS $r" >/dev/null 2>&1
+    done
+}
+drop_all
+trap 'drop_all; rm -rf "$WORK"' EXIT
+psql -X -q -c 'CREATE DATABASE roles_t' >/dev/null
+export PGDATABASE=roles_t
+"$LETHE" migrate >/dev/null
+
+# as ROLE CMD...: runs CMD connected as the login role ROLE.
+as() { local r=$1; shift; PGUSER=$r "$@"; }
+P=roles_t_producer; E=roles_t_engine; O=roles_t_operator; A=roles_t_auditor; N=roles_t_nobody
+
+# privs ROLE [RELKINDS]: every table privilege ROLE holds in lethe, as relname:PRIV, sorted.
+privs() {
+    sql "SELECT coalesce(string_agg(c.relname || ':' || p, ' ' ORDER BY c.relname, p), '-')
+           FROM pg_class c CROSS JOIN unnest(ARRAY['SELECT','INSERT','UPDATE','DELETE','TRUNCATE',
+                                                   'REFERENCES','TRIGGER']) p
+          WHERE c.relnamespace = 'lethe'::regnamespace AND c.relkind IN ('r','p','v','m','f')
+            AND has_table_privilege('$1', c.oid, p)"
+}
+# column_updates ROLE: the columns ROLE may UPDATE without UPDATE on the whole table.
+column_updates() {
+    sql "SELECT coalesce(string_agg(c.relname || '.' || a.attname, ' ' ORDER BY c.relname, a.attname), '-')
+           FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+          WHERE c.relnamespace = 'lethe'::regnamespace
+            AND has_column_privilege('$1', c.oid, a.attnum, 'UPDATE')
+            AND NOT has_table_privilege('$1', c.oid, 'UPDATE')"
+}
+# functions ROLE: the lethe functions ROLE may execute, by name.
+functions() {
+    sql "SELECT coalesce(string_agg(DISTINCT p.proname, ' ' ORDER BY p.proname), '-') FROM pg_proc p
+          WHERE p.pronamespace = 'lethe'::regnamespace AND has_function_privilege('$1', p.oid, 'EXECUTE')"
+}
+acl_snapshot() {
+    sql "SELECT string_agg(x, E'\n' ORDER BY x) FROM (
+           SELECT c.relname || ' ' || coalesce(c.relacl::text, '') AS x FROM pg_class c
+            WHERE c.relnamespace = 'lethe'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+           UNION ALL SELECT c.relname || '.' || a.attname || ' ' || a.attacl::text
+             FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+            WHERE c.relnamespace = 'lethe'::regnamespace AND a.attacl IS NOT NULL
+           UNION ALL SELECT p.oid::regprocedure::text || ' ' || coalesce(p.proacl::text, '')
+                            || ' ' || p.prosecdef || ' ' || coalesce(p.proconfig::text, '')
+             FROM pg_proc p WHERE p.pronamespace = 'lethe'::regnamespace
+           UNION ALL SELECT 'schema ' || nspacl::text FROM pg_namespace WHERE nspname = 'lethe'
+           UNION ALL SELECT 'database ' || datacl::text FROM pg_database WHERE datname = current_database()
+           UNION ALL SELECT 'member ' || r.rolname || ' ' || m.rolname FROM pg_auth_members am
+             JOIN pg_roles r ON r.oid = am.roleid JOIN pg_roles m ON m.oid = am.member
+            WHERE r.rolname LIKE 'lethe\_%' AND m.rolname LIKE 'lethe\_%') s"
+}
+
+# ---- installing the roles --------------------------------------------------------------------
+out=$(psql -X -q -v ON_ERROR_STOP=1 -f deploy/roles.sql 2>&1); rc=$?
+assert_eq "roles.sql applies" "0" "$rc"
+assert_eq "roles.sql says nothing on success" "" "$out"
+assert_eq "the four groups exist and cannot log in" "lethe_auditor false|lethe_engine false|lethe_operator false|lethe_producer false" \
+  "$(sql "SELECT string_agg(rolname || ' ' || rolcanlogin, '|' ORDER BY rolname) FROM pg_roles WHERE rolname LIKE 'lethe\_%'")"
+before=$(acl_snapshot)
+out=$(psql -X -q -v ON_ERROR_STOP=1 -f deploy/roles.sql 2>&1); rc=$?
+assert_eq "roles.sql applies again" "0" "$rc"
+assert_eq "roles.sql applied again says nothing" "" "$out"
+assert_eq "roles.sql applied again changes nothing" "$before" "$(acl_snapshot)"
+# a grant made by hand is taken back: the file states the whole truth
+sql "GRANT UPDATE (reason) ON lethe.holds TO lethe_operator; GRANT DELETE ON lethe.audit TO lethe_auditor" >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 -f deploy/roles.sql >/dev/null 2>&1
+assert_eq "roles.sql takes back grants it does not make" "$before" "$(acl_snapshot)"
+
+sql "CREATE ROLE $P LOGIN IN ROLE lethe_producer; CREATE ROLE $E LOGIN IN ROLE lethe_engine;
+     CREATE ROLE $O LOGIN IN ROLE lethe_operator; CREATE ROLE $A LOGIN IN ROLE lethe_auditor;
+     CREATE ROLE $N LOGIN" >/dev/null
+
+# ---- what each group holds, exactly ----------------------------------------------------------
+assert_eq "producer: INSERT on the catalog, SELECT on the reference tables, nothing else" \
+  "event_types:SELECT events:INSERT geos:SELECT items:INSERT kinds:SELECT tenants:INSERT workspaces:INSERT" "$(privs lethe_producer)"
+assert_eq "producer: no column UPDATE anywhere" "-" "$(column_updates lethe_producer)"
+assert_eq "producer: no function" "-" "$(functions lethe_producer)"
+assert_eq "auditor: SELECT on the audit, its heads and item_status, nothing else" \
+  "audit:SELECT audit_heads:SELECT item_status:SELECT" "$(privs lethe_auditor)"
+assert_eq "auditor: no column UPDATE anywhere" "-" "$(column_updates lethe_auditor)"
+assert_eq "auditor: only the functions an export evaluates" \
+  "audit_canonical_head audit_json_text audit_json_time audit_json_uuid audit_jsonl audit_time evaluate_item" "$(functions lethe_auditor)"
+assert_eq "engine: only SELECT on the catalog" \
+  "event_types:SELECT events:SELECT geos:SELECT holds:SELECT items:SELECT kinds:SELECT tenants:SELECT workspaces:SELECT" \
+  "$(privs lethe_engine | tr ' ' '\n' | grep -E '^(tenants|workspaces|items|events|holds|geos|kinds|event_types):' | tr '\n' ' ' | sed 's/ $//')"
+assert_eq "engine: only the tombstone's columns of items" "items.locator items.owner_id" "$(column_updates lethe_engine)"
+assert_eq "engine: INSERT and SELECT on the audit; its heads move" \
+  "audit:INSERT audit:SELECT audit_heads:INSERT audit_heads:SELECT audit_heads:UPDATE" \
+  "$(privs lethe_engine | tr ' ' '\n' | grep -E '^audit(_heads)?:' | tr '\n' ' ' | sed 's/ $//')"
+assert_eq "engine: full DML on its own tables" "" \
+  "$(for t in obligations item_obligations inbox_events inbox_items hold_blocks runs batches batch_items rules settings; do
+       for p in SELECT INSERT UPDATE DELETE; do
+         [ "$(sql "SELECT has_table_privilege('lethe_engine', 'lethe.$t', '$p')")" = t ] || echo "missing $t:$p"
+       done; done)"
+assert_eq "engine: TRUNCATE, REFERENCES and TRIGGER on nothing" "" \
+  "$(privs lethe_engine | tr ' ' '\n' | grep -E ':(TRUNCATE|REFERENCES|TRIGGER)$')"
+assert_eq "engine: every lethe function" "0" \
+  "$(sql "SELECT count(*) FROM pg_proc WHERE pronamespace = 'lethe'::regnamespace AND NOT has_function_privilege('lethe_engine', oid, 'EXECUTE')")"
+assert_eq "engine: TEMP on the database, not CREATE" "t|f" \
+  "$(sql "SELECT has_database_privilege('lethe_engine', current_database(), 'TEMP'), has_database_privilege('lethe_engine', current_database(), 'CREATE')")"
+assert_eq "operator: the engine's privileges plus INSERT on events and holds" "events:INSERT holds:INSERT" \
+  "$(comm -13 <(privs lethe_engine | tr ' ' '\n' | sort) <(privs lethe_operator | tr ' ' '\n' | sort) | tr '\n' ' ' | sed 's/ $//')"
+assert_eq "operator: of holds, only released_at may change" "holds.released_at items.locator items.owner_id" "$(column_updates lethe_operator)"
+assert_eq "nobody else: no schema, no table, no function through PUBLIC" "f - -" \
+  "$(sql "SELECT has_schema_privilege('$N', 'lethe', 'USAGE')") $(privs $N) $(functions $N)"
+assert_eq "no group may create in the schema" "false false false false" \
+  "$(sql "SELECT string_agg(has_schema_privilege(r, 'lethe', 'CREATE')::text, ' ' ORDER BY r) FROM unnest(ARRAY['lethe_auditor','lethe_engine','lethe_operator','lethe_producer']) r")"
+assert_eq "every trigger function runs as the owner with a fixed search_path" "" \
+  "$(sql "SELECT string_agg(proname, ' ') FROM pg_proc WHERE pronamespace = 'lethe'::regnamespace
+          AND prorettype = 'trigger'::regtype
+          AND NOT (prosecdef AND proconfig = ARRAY['search_path=lethe, pg_catalog, pg_temp'])")"
+
+# ---- lethe_producer --------------------------------------------------------------------------
+T=$(uuid); WE=$(uuid); WU=$(uuid); T2=$(uuid); W2=$(uuid)
+I1=$(uuid); I2=$(uuid); I3=$(uuid); I4=$(uuid); C1=$(uuid); L1=$(uuid); J1=$(uuid)
+PAST=$(date -u -d '-40 days' +%FT%TZ); OLD=$(date -u -d '-100 days' +%FT%TZ)
+out=$(as $P mk_tenant "$T" acme 2>&1 && as $P mk_workspace "$T" "$WE" EU 2>&1 && as $P mk_workspace "$T" "$WU" US 2>&1 \
+      && as $P mk_tenant "$T2" beta 2>&1 && as $P mk_workspace "$T2" "$W2" UK 2>&1); rc=$?
+assert_eq "producer inserts tenants and workspaces" "0 " "$rc $out"
+out=$(as $P mk_item "$T" "$I1" "$WE" prompt EU "$OLD" false "" alice 2>&1 \
+      && as $P mk_item "$T" "$C1" "$WE" response ANZ "$OLD" true "$I1" 2>&1 \
+      && as $P mk_item "$T" "$I2" "$WE" upload EU "$OLD" 2>&1 \
+      && as $P mk_item "$T" "$I3" "$WU" pinned US "$OLD" 2>&1 \
+      && as $P mk_item "$T" "$I4" "$WU" m365 US "$OLD" 2>&1 \
+      && as $P mk_item "$T" "$L1" "$WE" system_log EU "$OLD" 2>&1 \
+      && as $P mk_item "$T2" "$J1" "$W2" prompt UK "$OLD" 2>&1); rc=$?
+assert_eq "producer inserts items, copies included" "0 " "$rc $out"
+out=$(as $P mk_event "$T" deletion_requested "$PAST" GDPR-7 subject_id alice 2>&1 \
+      && as $P mk_event "$T2" capacity_deleted "$PAST" 2>&1); rc=$?
+assert_eq "producer inserts events (the identity needs no sequence grant)" "0 " "$rc $out"
+assert_eq "the producer's rows reached the engine's inboxes through the triggers" "6 2" \
+  "$(sql "SELECT (SELECT count(*) FROM lethe.inbox_items) || ' ' || (SELECT count(*) FROM lethe.inbox_events)")"
+as $P assert_sql_fails "producer gets the catalog's own refusal (read as the owner)" \
+  "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at, parent_id)
+   VALUES ('$T', '$(uuid)', '$WE', 'prompt', 'EU', 'file:///x', now(), '$(uuid)')" "does not exist in its tenant"
+as $P assert_sql_fails "producer: an upload abroad is still refused" \
+  "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at)
+   VALUES ('$T', '$(uuid)', '$WE', 'upload', 'US', 'file:///x', now())" "an upload must be stored in its workspace's geo EU, not US"
+as $P assert_sql_fails "producer: a cancellation naming nothing is still refused" \
+  "INSERT INTO lethe.events (tenant_id, type, occurred_at, reference) VALUES ('$T', 'deletion_cancelled', now(), 'NOPE')" \
+  'no earlier deletion request with reference "NOPE"'
+as $P assert_sql_fails "producer cannot read items" "SELECT locator FROM lethe.items" "permission denied for table items"
+as $P assert_sql_fails "producer cannot read events" "SELECT * FROM lethe.events" "permission denied for table events"
+as $P assert_sql_fails "producer cannot insert with RETURNING (that reads)" \
+  "INSERT INTO lethe.tenants (tenant_id, name) VALUES ('$(uuid)', 'x') RETURNING tenant_id" "permission denied for table tenants"
+as $P assert_sql_fails "producer cannot update items" "UPDATE lethe.items SET locator = NULL, owner_id = NULL" "permission denied for table items"
+as $P assert_sql_fails "producer cannot update workspaces" "UPDATE lethe.workspaces SET created_at = now()" "permission denied for table workspaces"
+as $P assert_sql_fails "producer cannot delete events" "DELETE FROM lethe.events" "permission denied for table events"
+as $P assert_sql_fails "producer cannot truncate items" "TRUNCATE lethe.items" "permission denied for table items"
+as $P assert_sql_fails "producer cannot place holds" \
+  "INSERT INTO lethe.holds (tenant_id, reason) VALUES ('$T', 'x')" "permission denied for table holds"
+as $P assert_sql_fails "producer cannot add geos" "INSERT INTO lethe.geos VALUES ('MARS')" "permission denied for table geos"
+as $P assert_sql_fails "producer cannot read the audit" "SELECT * FROM lethe.audit" "permission denied for table audit"
+as $P assert_sql_fails "producer cannot read item_status" "SELECT * FROM lethe.item_status" "permission denied for view item_status"
+as $P assert_sql_fails "producer cannot read engine tables" "SELECT * FROM lethe.obligations" "permission denied for table obligations"
+as $P assert_sql_fails "producer cannot feed the inbox itself" \
+  "INSERT INTO lethe.inbox_items VALUES ('$T', '$I1')" "permission denied for table inbox_items"
+as $P assert_sql_fails "producer cannot change the rules" "UPDATE lethe.rules SET enabled = false" "permission denied for table rules"
+as $P assert_sql_fails "producer cannot call lethe's functions" "SELECT lethe.iso_utc(now())" "permission denied for function iso_utc"
+as $P assert_sql_fails "producer cannot create in the schema" "CREATE TABLE lethe.x (a int)" "permission denied for schema lethe"
+PGUSER=$P run_lethe run --dry-run
+assert_rc "producer cannot run lethe" 1
+assert_contains "producer's run is refused by the database" "permission denied" "$ERR"
+
+# ---- lethe_engine ----------------------------------------------------------------------------
+head -c 32 /dev/urandom > "$WORK/audit.key"
+write_config "$WORK/exec.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; timeout = \"30s\"; };" \
+  "audit: { key_file = \"$WORK/audit.key\"; };"
+write_config "$WORK/noexec.conf" "audit: { key_file = \"$WORK/audit.key\"; };"
+PGUSER=$E run_lethe --config "$WORK/exec.conf" run
+assert_rc "engine runs the cycle" 0
+assert_contains "engine's run purges the subject's item, its copy and the tenant beta's item" "3 purged, 0 failed" "$OUT"
+assert_eq "their files are gone; the others stay" "gone gone gone kept kept kept kept" \
+  "$(for i in $I1 $C1 $J1 $I2 $I3 $I4 $L1; do [ -e "$STORE/$i" ] && printf 'kept ' || printf 'gone '; done | sed 's/ $//')"
+assert_eq "the subject is HMACed in the audit" "64" \
+  "$(sql "SELECT length(subject_hmac) FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$I1'")"
+PGUSER=$E run_lethe status
+assert_rc "engine reads status" 0
+PGUSER=$E run_lethe explain "$C1"
+assert_rc "engine explains an item" 0
+assert_contains "engine's explain shows the copy purged" "purged" "$OUT"
+PGUSER=$E run_lethe export -o "$WORK/engine.jsonl"
+assert_rc "engine exports" 0
+as $E assert_sql_fails "engine cannot insert events" \
+  "INSERT INTO lethe.events (tenant_id, type, occurred_at) VALUES ('$T', 'capacity_deleted', now())" "permission denied for table events"
+as $E assert_sql_fails "engine cannot place holds" \
+  "INSERT INTO lethe.holds (tenant_id, reason) VALUES ('$T', 'x')" "permission denied for table holds"
+as $E assert_sql_fails "engine cannot release holds" "UPDATE lethe.holds SET released_at = now()" "permission denied for table holds"
+PGUSER=$E run_lethe request --tenant "$T" --item "$I3" --reference ENG-1
+assert_rc "engine cannot record a request" 1
+assert_contains "engine's request is refused by the database" "permission denied for table events" "$ERR"
+PGUSER=$E run_lethe hold place --tenant "$T" --item "$I3" --reason test
+assert_rc "engine cannot place a hold" 1
+assert_contains "engine's hold is refused by the database" "permission denied for table holds" "$ERR"
+as $E assert_sql_fails "engine cannot insert items" \
+  "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at)
+   VALUES ('$T', '$(uuid)', '$WE', 'prompt', 'EU', 'file:///x', now())" "permission denied for table items"
+as $E assert_sql_fails "engine cannot change an item beyond the tombstone" "UPDATE lethe.items SET kind = 'pinned'" "permission denied for table items"
+as $E assert_sql_fails "engine cannot delete items" "DELETE FROM lethe.items" "permission denied for table items"
+as $E assert_sql_fails "engine cannot insert tenants" "INSERT INTO lethe.tenants (tenant_id, name) VALUES ('$(uuid)', 'x')" "permission denied for table tenants"
+as $E assert_sql_fails "engine cannot add geos" "INSERT INTO lethe.geos VALUES ('MARS')" "permission denied for table geos"
+as $E assert_sql_fails "engine cannot update the audit" "UPDATE lethe.audit SET detail = 'x'" "permission denied for table audit"
+as $E assert_sql_fails "engine cannot delete the audit" "DELETE FROM lethe.audit" "permission denied for table audit"
+as $E assert_sql_fails "engine cannot truncate the audit" "TRUNCATE lethe.audit" "permission denied for table audit"
+as $E assert_sql_fails "engine cannot delete chain heads" "DELETE FROM lethe.audit_heads" "permission denied for table audit_heads"
+as $E assert_sql_fails "engine cannot create in the schema" "CREATE TABLE lethe.x (a int)" "permission denied for schema lethe"
+PGUSER=$E run_lethe migrate
+assert_rc "engine cannot migrate" 1
+assert_contains "engine's migrate is refused" "permission denied" "$ERR"
+
+# ---- lethe_operator --------------------------------------------------------------------------
+PGUSER=$O run_lethe request --tenant "$T" --item "$I3" --reference OPS-1 --operator olga
+assert_rc "operator records a request" 0
+assert_contains "the request is recorded with its operator" "operator:    olga" "$OUT"
+PGUSER=$O run_lethe hold place --tenant "$T" --item "$I4" --reason "legal hold" --reference LEGAL-1
+assert_rc "operator places a hold" 0
+H=$(printf '%s\n' "$OUT" | head -1)
+as $P mk_event "$T" deletion_requested "$PAST" TICKET-9 item_id "$I4"
+PGUSER=$O run_lethe --config "$WORK/noexec.conf" run --operator olga
+assert_rc "operator runs the cycle (no executor: the batch waits for ack)" 0
+assert_contains "the held item is reported, not batched" "1 held" "$OUT"
+B=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$I3' AND outcome IS NULL")
+PGUSER=$O run_lethe ack "$B" --operator olga
+assert_rc "operator acks a batch" 0
+assert_eq "operator's ack output" "ack: batch $B acknowledged: 1 purged, 0 failed" "$OUT"
+PGUSER=$O run_lethe hold release "$H"
+assert_rc "operator releases the hold" 0
+PGUSER=$O run_lethe --config "$WORK/noexec.conf" run --operator olga
+B2=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$I4' AND outcome IS NULL")
+PGUSER=$O run_lethe --config "$WORK/exec.conf" rerun "$B2" --operator olga
+assert_rc "operator reruns a batch" 0
+assert_eq "operator's rerun output" "rerun: batch $B2 re-driven: 1 purged, 0 failed" "$OUT"
+assert_eq "the rerun deleted the file" "gone" "$([ -e "$STORE/$I4" ] || echo gone)"
+assert_eq "the audit names the operator" "olga" "$(sql "SELECT operator FROM lethe.audit WHERE kind = 'operator_rerun'")"
+as $O assert_sql_fails "operator cannot change a hold's reason" "UPDATE lethe.holds SET reason = 'x'" "permission denied for table holds"
+as $O assert_sql_fails "operator cannot delete holds" "DELETE FROM lethe.holds" "permission denied for table holds"
+as $O assert_sql_fails "operator cannot insert items" \
+  "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at)
+   VALUES ('$T', '$(uuid)', '$WE', 'prompt', 'EU', 'file:///x', now())" "permission denied for table items"
+as $O assert_sql_fails "operator cannot insert tenants" "INSERT INTO lethe.tenants (tenant_id, name) VALUES ('$(uuid)', 'x')" "permission denied for table tenants"
+as $O assert_sql_fails "operator cannot update the audit" "UPDATE lethe.audit SET operator = 'x'" "permission denied for table audit"
+as $O assert_sql_fails "operator cannot delete the audit" "DELETE FROM lethe.audit" "permission denied for table audit"
+as $O assert_sql_fails "operator cannot truncate the audit" "TRUNCATE lethe.audit" "permission denied for table audit"
+
+# ---- lethe_auditor ---------------------------------------------------------------------------
+PGUSER=$A run_lethe export -o "$WORK/audit.jsonl"
+assert_rc "auditor exports" 0
+assert_eq "the auditor's export holds every record the engine exported earlier" "0" \
+  "$(grep -vxFf "$WORK/audit.jsonl" "$WORK/engine.jsonl" | grep -c '"seq"')"
+run_lethe verify "$WORK/audit.jsonl"
+assert_rc "the auditor's export verifies" 0
+assert_contains "verify says ok" "verify: ok:" "$OUT"
+assert_eq "no locator in the auditor's export" "0" "$(grep -c "$STORE" "$WORK/audit.jsonl")"
+PGUSER=$A run_lethe export --format csv -o "$WORK/audit.csv"
+assert_rc "auditor exports CSV" 0
+PGUSER=$A run_lethe export --summary
+assert_rc "auditor reads the summary, pending items included (item_status)" 0
+assert_not_contains "the summary knows the pending items" "pending is not shown" "$OUT"
+PGUSER=$A run_lethe export --tenant "$T"
+assert_rc "auditor exports one tenant's chain" 0
+as $A assert_sql_fails "auditor cannot read items" "SELECT item_id FROM lethe.items" "permission denied for table items"
+as $A assert_sql_fails "auditor cannot read locators" "SELECT locator FROM lethe.items" "permission denied for table items"
+as $A assert_sql_fails "auditor cannot read events (subject ids)" "SELECT subject_id FROM lethe.events" "permission denied for table events"
+as $A assert_sql_fails "auditor cannot read holds" "SELECT * FROM lethe.holds" "permission denied for table holds"
+as $A assert_sql_fails "auditor cannot read batch items" "SELECT * FROM lethe.batch_items" "permission denied for table batch_items"
+as $A assert_sql_fails "auditor cannot read obligations" "SELECT subject_id FROM lethe.obligations" "permission denied for table obligations"
+as $A assert_sql_fails "auditor cannot read batches (executor text)" "SELECT error FROM lethe.batches" "permission denied for table batches"
+as $A assert_sql_fails "auditor cannot append to the audit" \
+  "INSERT INTO lethe.audit (seq, at, kind, tenant_id, prev_hash, hash) SELECT 99, now(), 'checkpoint', tenant_id, hash, hash FROM lethe.audit_heads LIMIT 1" \
+  "permission denied for table audit"
+as $A assert_sql_fails "auditor cannot update the audit" "UPDATE lethe.audit SET detail = 'x'" "permission denied for table audit"
+as $A assert_sql_fails "auditor cannot delete the audit" "DELETE FROM lethe.audit" "permission denied for table audit"
+as $A assert_sql_fails "auditor cannot truncate the audit" "TRUNCATE lethe.audit" "permission denied for table audit"
+as $A assert_sql_fails "auditor cannot move chain heads" "UPDATE lethe.audit_heads SET seq = 0" "permission denied for table audit_heads"
+as $A assert_sql_fails "auditor cannot write the catalog" "INSERT INTO lethe.tenants (tenant_id, name) VALUES ('$(uuid)', 'x')" "permission denied for table tenants"
+as $A assert_sql_fails "auditor cannot flush audit records" "SELECT lethe.audit_flush()" "permission denied for function audit_flush"
+as $A assert_sql_fails "auditor cannot create in the schema" "CREATE TABLE lethe.x (a int)" "permission denied for schema lethe"
+PGUSER=$A run_lethe --config "$WORK/noexec.conf" run
+assert_rc "auditor cannot run the cycle" 1
+assert_contains "auditor's run is refused by the database" "permission denied" "$ERR"
+PGUSER=$A run_lethe explain "$I3"
+assert_rc "auditor cannot explain an item" 1
+PGUSER=$A run_lethe hold place --tenant "$T" --reason x
+assert_rc "auditor cannot place a hold" 1
+
+# ---- the audit is append-only for everyone, the owner included -------------------------------
+assert_sql_fails "the owner cannot update the audit" "UPDATE lethe.audit SET detail = 'x'" "UPDATE on lethe.audit is not allowed"
+assert_sql_fails "the owner cannot delete the audit" "DELETE FROM lethe.audit" "DELETE on lethe.audit is not allowed"
+assert_sql_fails "the owner cannot truncate the audit" "TRUNCATE lethe.audit" "TRUNCATE on lethe.audit is not allowed"
+as $N assert_sql_fails "a role in no group cannot reach the schema" "SELECT * FROM lethe.audit" "permission denied for schema lethe"
+
+# ---- after a later migrate, roles.sql is applied again ---------------------------------------
+"$LETHE" migrate >/dev/null
+out=$(psql -X -q -v ON_ERROR_STOP=1 -f deploy/roles.sql 2>&1); rc=$?
+assert_eq "roles.sql applies after migrate" "0 " "$rc $out"
+assert_eq "and leaves the same grants" "$before" "$(acl_snapshot)"
+finish
