@@ -1,0 +1,75 @@
+/* The SQL behind the operator commands request, hold, explain and status, each statement
+ * behind a function named for what it does, plus the small JSON writer their --json output
+ * shares. Reads the rules core (sql/0002_rules.sql, sql/0005_status.sql); never derives,
+ * batches or purges anything. */
+#ifndef LETHE_DBSTATUS_H
+#define LETHE_DBSTATUS_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+/* The scope an operator names: the whole tenant, or one workspace, data subject or item. */
+enum scope_kind { SCOPE_TENANT, SCOPE_WORKSPACE, SCOPE_SUBJECT, SCOPE_ITEM };
+
+struct scope {
+    enum scope_kind kind;
+    const char *value; /* the workspace id, subject id or item id; NULL for the tenant */
+};
+
+/* 1 when the row exists, 0 when it does not, -1 after a failed query (already reported). */
+int db_tenant_exists(PGconn *db, const char *tenant);
+int db_workspace_exists(PGconn *db, const char *tenant, const char *workspace);
+int db_item_exists(PGconn *db, const char *tenant, const char *item);
+
+/* The earlier deletion requests of the tenant with this reference (event_id), oldest first. */
+PGresult *db_requests_with_reference(PGconn *db, const char *tenant, const char *reference);
+
+/* Records a deletion_requested event that occurs now, and its operator when given, in one
+ * statement. deadline is the configured rule deadline as an interval literal, or NULL when the
+ * rule is disabled. One row: event_id, occurred_at, deadline_at (null without a deadline). */
+PGresult *db_record_request(PGconn *db, const char *tenant, const struct scope *scope,
+                            const char *reference, const char *operator_name,
+                            const char *deadline);
+
+/* Places a hold now. One row: hold_id, placed_at. */
+PGresult *db_place_hold(PGconn *db, const char *tenant, const struct scope *scope,
+                        const char *reason, const char *reference);
+/* The holds with this id (in one tenant when tenant is not NULL): tenant_id, released_at. */
+PGresult *db_find_hold(PGconn *db, const char *hold, const char *tenant);
+/* Sets released_at = now() when still active. Rows: released_at (none when already released). */
+PGresult *db_release_hold(PGconn *db, const char *tenant, const char *hold);
+
+/* The tenants holding this item id (at most two rows, enough to see it is ambiguous). */
+PGresult *db_item_tenants(PGconn *db, const char *item, const char *tenant);
+/* explain's queries, each about one item of one tenant. Column order is documented in
+ * dbstatus.c next to each statement. */
+PGresult *db_explain_item(PGconn *db, const char *tenant, const char *item);
+PGresult *db_explain_obligations(PGconn *db, const char *tenant, const char *item);
+PGresult *db_explain_holds(PGconn *db, const char *tenant, const char *item);
+PGresult *db_explain_batches(PGconn *db, const char *tenant, const char *item);
+
+/* status: opens a repeatable-read transaction whose now() is the report's instant and fills
+ * the temporary table pending from lethe.pending_items(now()). The later queries read it;
+ * db_status_end() closes the transaction. */
+bool db_status_begin(PGconn *db);
+void db_status_end(PGconn *db);
+PGresult *db_status_now(PGconn *db);
+PGresult *db_status_counts(PGconn *db);
+PGresult *db_status_overdue(PGconn *db, int limit);
+PGresult *db_status_held_past_deadline(PGconn *db, int limit);
+PGresult *db_status_next_deadlines(PGconn *db, int limit);
+PGresult *db_status_violations(PGconn *db, int limit);
+PGresult *db_status_failing(PGconn *db, int limit);
+PGresult *db_status_last_runs(PGconn *db);
+
+/* JSON output: a string (or null when s is NULL) written with the minimal escaping SPEC §5
+ * uses, and a PGresult field as a string, a number, a boolean, or null when it is SQL null. */
+void json_string(FILE *out, const char *s);
+void json_text(FILE *out, const PGresult *res, int row, int col);
+void json_number(FILE *out, const PGresult *res, int row, int col);
+void json_bool(FILE *out, const PGresult *res, int row, int col);
+/* The field's text, or NULL when it is SQL null. */
+const char *db_value(const PGresult *res, int row, int col);
+
+#endif
