@@ -162,7 +162,7 @@ PGresult *db_explain_obligations(PGconn *db, const char *tenant, const char *ite
         db,
         "SELECT ob.rule, ob.obligation_id, ob.event_id, ob.reference,"
         "       lethe.iso_utc(ob.triggered_at), lethe.iso_utc(ob.due_at),"
-        "       lethe.iso_utc(ob.deadline_at), ob.withdrawn_at <= now(),"
+        "       lethe.iso_utc(ob.deadline_at), coalesce(ob.withdrawn_at <= now(), false),"
         "       lethe.iso_utc(ob.withdrawn_at), o.withdrawn_by, ob.active,"
         "       NULLIF(coalesce(lethe.obligation_via($1, $2, ob.obligation_id, ob.triggered_at),"
         "                       ob.via_item), $2::uuid),"
