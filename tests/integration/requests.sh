@@ -1,0 +1,248 @@
+# lethe request and lethe hold place|release: what they record, what they print, and how they
+# refuse bad input (exit 2 with the exact message).
+. tests/harness/lib.sh
+. tests/harness/catalog.sh
+WORK=$(mktemp -d /tmp/lethe-requests.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+psql -X -q -c 'DROP DATABASE IF EXISTS requests_t' -c 'CREATE DATABASE requests_t' 2>/dev/null
+export PGDATABASE=requests_t
+"$LETHE" migrate >/dev/null
+
+T=$(uuid); T2=$(uuid); W=$(uuid); W2=$(uuid); I=$(uuid); NOPE=$(uuid)
+mk_tenant "$T" acme; mk_tenant "$T2" globex
+mk_workspace "$T" "$W" EU; mk_workspace "$T2" "$W2" US
+mk_item "$T" "$I" "$W" prompt EU 2026-01-01T00:00:00Z false "" alice
+
+# ---- request: refusals ------------------------------------------------------------------------
+run_lethe request --reference R-1
+assert_rc "request without --tenant exits 2" 2
+assert_eq "request without --tenant message" "error: request: --tenant is required
+hint: see 'lethe help request'" "$ERR"
+
+run_lethe request --tenant not-a-uuid --reference R-1
+assert_rc "request with a malformed tenant exits 2" 2
+assert_eq "malformed tenant message" 'error: request: --tenant: malformed id "not-a-uuid"
+hint: ids are UUIDs, e.g. 3f2b8c1e-5d4a-4e7b-9c0d-1a2b3c4d5e6f' "$ERR"
+
+run_lethe request --tenant "$T" --item 1234 --reference R-1
+assert_rc "request with a malformed item exits 2" 2
+assert_contains "malformed item message" 'error: request: --item: malformed id "1234"' "$ERR"
+
+run_lethe request --tenant "$T" --workspace "${W}x" --reference R-1
+assert_rc "request with a malformed workspace exits 2" 2
+
+run_lethe request --tenant "$NOPE" --reference R-1
+assert_rc "request for an unknown tenant exits 2" 2
+assert_eq "unknown tenant message" "error: request: no tenant $NOPE
+hint: tenants are the rows of lethe.tenants; check the id" "$ERR"
+
+run_lethe request --tenant "$T" --workspace "$W" --item "$I" --reference R-1
+assert_rc "two scopes exit 2" 2
+assert_eq "two scopes message" "error: request: give at most one of --workspace, --subject and --item
+hint: see 'lethe help request'" "$ERR"
+
+run_lethe request --tenant "$T" --subject alice --subject bob --reference R-1
+assert_rc "the same scope twice exits 2" 2
+
+run_lethe request --tenant "$T" --workspace "$W"
+assert_rc "request without --reference exits 2" 2
+assert_eq "missing reference message" "error: request: --reference is required (the ticket or request id)
+hint: see 'lethe help request'" "$ERR"
+
+run_lethe request --tenant "$T" --reference ""
+assert_rc "an empty reference exits 2" 2
+
+run_lethe request --tenant "$T" --subject "" --reference R-1
+assert_rc "an empty subject exits 2" 2
+assert_eq "empty subject message" "error: request: --subject must not be empty
+hint: see 'lethe help request'" "$ERR"
+
+run_lethe request --tenant "$T" --workspace "$W2" --reference R-1
+assert_rc "a workspace of another tenant exits 2" 2
+assert_eq "workspace of another tenant message" "error: request: no workspace $W2 in tenant $T
+hint: check the id, and that it belongs to this tenant" "$ERR"
+
+run_lethe request --tenant "$T" --item "$NOPE" --reference R-1
+assert_rc "an unknown item exits 2" 2
+assert_eq "unknown item message" "error: request: no item $NOPE in tenant $T
+hint: check the id, and that it belongs to this tenant" "$ERR"
+
+run_lethe request --tenant "$T" --reference R-1 extra
+assert_rc "an extra argument exits 2" 2
+assert_contains "extra argument message" "error: request: unexpected argument 'extra'" "$ERR"
+
+run_lethe request --tenant "$T" --reference R-1 --bogus
+assert_rc "an unknown option exits 2" 2
+assert_contains "unknown option message" "error: request: unknown option '--bogus'" "$ERR"
+
+run_lethe request --tenant "$NOPE" --subject secret-subject-id --reference R-1
+assert_not_contains "a subject id never reaches stderr" "secret-subject-id" "$ERR"
+assert_eq "refused requests record nothing" "0" "$(sql "SELECT count(*) FROM lethe.events")"
+
+# ---- request: what it records and prints ------------------------------------------------------
+run_lethe request --tenant "$T" --workspace "$W" --reference "TICKET-7" --operator bob
+assert_rc "a workspace request exits 0" 0
+assert_eq "a workspace request prints nothing on stderr" "" "$ERR"
+EV=$(sql "SELECT event_id FROM lethe.events WHERE reference = 'TICKET-7'")
+assert_eq "the event is a deletion request for the workspace, with its reference" \
+  "deletion_requested|$W|||TICKET-7" \
+  "$(sql "SELECT type, workspace_id, subject_id, item_id, reference FROM lethe.events WHERE event_id = $EV")"
+assert_eq "it occurs now" "t" \
+  "$(sql "SELECT occurred_at BETWEEN now() - interval '1 minute' AND now() FROM lethe.events WHERE event_id = $EV")"
+assert_eq "the operator is kept beside the event" "bob" \
+  "$(sql "SELECT operator FROM lethe.request_operators WHERE tenant_id = '$T' AND event_id = $EV")"
+OCC=$(sql "SELECT lethe.iso_utc(occurred_at) FROM lethe.events WHERE event_id = $EV")
+DL=$(sql "SELECT lethe.iso_utc(occurred_at + interval '30 days') FROM lethe.events WHERE event_id = $EV")
+assert_eq "a request prints what it recorded" "recorded deletion request $EV
+tenant:      $T
+scope:       workspace $W
+rule:        deletion_request
+reference:   TICKET-7
+occurred_at: $OCC
+deadline_at: $DL (30d, as configured)
+operator:    bob" "$OUT"
+
+run_lethe request --tenant "$T" --subject alice --reference GDPR-1
+assert_rc "a subject request exits 0" 0
+EV2=$(sql "SELECT event_id FROM lethe.events WHERE reference = 'GDPR-1'")
+DL2=$(sql "SELECT lethe.iso_utc(occurred_at + interval '1 month') FROM lethe.events WHERE event_id = $EV2")
+assert_contains "a subject request names its rule" "rule:        subject_request" "$OUT"
+assert_contains "a subject request echoes the subject on stdout" "scope:       subject alice" "$OUT"
+assert_contains "a subject request's deadline is one calendar month" "deadline_at: $DL2 (1mo, as configured)" "$OUT"
+assert_eq "a subject request records the subject" "|alice|" \
+  "$(sql "SELECT workspace_id, subject_id, item_id FROM lethe.events WHERE event_id = $EV2")"
+assert_eq "no operator given, none recorded" "0" \
+  "$(sql "SELECT count(*) FROM lethe.request_operators WHERE event_id = $EV2")"
+
+run_lethe request --tenant "$T" --item "$I" --reference ITEM-1
+assert_rc "an item request exits 0" 0
+assert_contains "an item request names the item" "scope:       item $I" "$OUT"
+
+run_lethe request --tenant "$T" --reference TENANT-1
+assert_rc "a tenant-wide request exits 0" 0
+assert_contains "a tenant-wide request says so" "scope:       the whole tenant" "$OUT"
+
+run_lethe request --tenant "$T" --workspace "$W" --reference TICKET-7
+assert_rc "a second request with the same reference is recorded" 0
+assert_eq "and warns that one cancellation withdraws both" "warning: request: reference \"TICKET-7\" already names deletion request $EV of this tenant; a cancellation with it withdraws both" "$ERR"
+
+write_config "$WORK/off.conf" 'rules: { deletion_request: { enabled = false; deadline = "10d"; }; };'
+run_lethe --config "$WORK/off.conf" request --tenant "$T2" --reference OFF-1
+assert_rc "a request under a disabled rule is still recorded" 0
+assert_contains "and says it has no deadline" "deadline_at: none: deletion_request is disabled in the config" "$OUT"
+
+write_config "$WORK/ten.conf" 'rules: { deletion_request: { deadline = "10d"; }; };'
+run_lethe --config "$WORK/ten.conf" request --tenant "$T2" --reference TEN-1
+DL3=$(sql "SELECT lethe.iso_utc(occurred_at + interval '10 days') FROM lethe.events WHERE reference = 'TEN-1'")
+assert_contains "the printed deadline follows the config" "deadline_at: $DL3 (10d, as configured)" "$OUT"
+
+# The next run derives the request like any producer's event.
+write_config "$WORK/run.conf"
+"$LETHE" --config "$WORK/run.conf" -q run >/dev/null 2>&1
+assert_eq "the run turns the requests into obligations" "deletion_request 4|subject_request 1" \
+  "$(sql "SELECT string_agg(rule || ' ' || n, '|' ORDER BY rule) FROM (SELECT rule, count(*) n
+            FROM lethe.obligations WHERE tenant_id = '$T' GROUP BY rule) x")"
+assert_eq "the requested item is in flight under the earliest deadline" "in_flight" \
+  "$(sql "SELECT state FROM lethe.item_status WHERE item_id = '$I'")"
+
+# ---- hold place ---------------------------------------------------------------------------------
+run_lethe hold
+assert_rc "hold without a subcommand exits 2" 2
+assert_eq "hold without a subcommand message" "error: hold: name what to do: hold place ... or hold release HOLD_ID
+hint: see 'lethe help hold'" "$ERR"
+run_lethe hold remove x
+assert_rc "an unknown hold subcommand exits 2" 2
+assert_contains "unknown subcommand message" "error: hold: unknown subcommand 'remove'" "$ERR"
+
+run_lethe hold place --tenant "$T" --workspace "$W"
+assert_rc "hold place without --reason exits 2" 2
+assert_eq "missing reason message" "error: hold place: --reason is required (why the items must be kept)
+hint: see 'lethe help hold'" "$ERR"
+run_lethe hold place --reason litigation
+assert_rc "hold place without --tenant exits 2" 2
+assert_contains "missing tenant message" "error: hold place: --tenant is required" "$ERR"
+run_lethe hold place --tenant "$NOPE" --reason litigation
+assert_rc "hold place for an unknown tenant exits 2" 2
+assert_eq "hold place unknown tenant message" "error: hold place: no tenant $NOPE
+hint: tenants are the rows of lethe.tenants; check the id" "$ERR"
+run_lethe hold place --tenant "$T" --item zzz --reason litigation
+assert_rc "hold place with a malformed item exits 2" 2
+assert_contains "hold place malformed item message" 'error: hold: --item: malformed id "zzz"' "$ERR"
+run_lethe hold place --tenant "$T" --item "$I" --subject alice --reason litigation
+assert_rc "hold place with two scopes exits 2" 2
+assert_contains "hold place two scopes message" "error: hold place: give at most one of --workspace, --subject and --item" "$ERR"
+run_lethe hold place --tenant "$T" --item "$NOPE" --reason litigation
+assert_rc "hold place on an unknown item exits 2" 2
+assert_eq "hold place unknown item message" "error: hold place: no item $NOPE in tenant $T
+hint: check the id, and that it belongs to this tenant" "$ERR"
+run_lethe hold place --tenant "$T" --workspace "$W2" --reason litigation
+assert_rc "hold place on another tenant's workspace exits 2" 2
+assert_eq "refused holds record nothing" "0" "$(sql "SELECT count(*) FROM lethe.holds")"
+
+run_lethe hold place --tenant "$T" --workspace "$W" --reason "litigation" --reference CASE-9
+assert_rc "hold place exits 0" 0
+H=$OUT
+assert_eq "hold place prints the hold id alone" "1" "$(echo "$OUT" | grep -cxE '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')"
+assert_eq "the hold is recorded with its scope, reason and reference, placed now, active" \
+  "$T|$W|||litigation|CASE-9|t|t" \
+  "$(sql "SELECT tenant_id, workspace_id, subject_id, item_id, reason, reference,
+                 placed_at BETWEEN now() - interval '1 minute' AND now(), released_at IS NULL
+            FROM lethe.holds WHERE hold_id = '$H'")"
+assert_contains "hold place says what it placed on stderr" "hold: placed on workspace $W in tenant $T at " "$ERR"
+
+run_lethe -q hold place --tenant "$T" --subject secret-subject-id --reason "data subject dispute"
+assert_rc "a subject hold exits 0" 0
+HS=$OUT
+assert_eq "-q keeps stderr empty" "" "$ERR"
+run_lethe hold place --tenant "$T" --subject secret-subject-id --reason "again"
+assert_not_contains "a subject id never reaches stderr" "secret-subject-id" "$ERR"
+assert_contains "a subject hold is described without the subject" "hold: placed on a data subject's items in tenant $T" "$ERR"
+assert_eq "a subject hold records the subject" "secret-subject-id" \
+  "$(sql "SELECT subject_id FROM lethe.holds WHERE hold_id = '$HS'")"
+
+run_lethe -q hold place --tenant "$T2" --reason "whole tenant"
+assert_rc "a tenant-wide hold exits 0" 0
+HT=$OUT
+
+# ---- hold release -------------------------------------------------------------------------------
+run_lethe hold release
+assert_rc "hold release without an id exits 2" 2
+assert_eq "missing hold id message" "error: hold release: name the hold: hold release HOLD_ID
+hint: see 'lethe help hold'" "$ERR"
+run_lethe hold release not-a-hold
+assert_rc "hold release with a malformed id exits 2" 2
+assert_contains "malformed hold id message" 'error: hold: HOLD_ID: malformed id "not-a-hold"' "$ERR"
+run_lethe hold release "$NOPE"
+assert_rc "releasing an unknown hold exits 2" 2
+assert_eq "unknown hold message" "error: hold release: no hold $NOPE
+hint: hold ids are the rows of lethe.holds; 'lethe hold place' prints a new one" "$ERR"
+run_lethe hold release "$H" --tenant "$T2"
+assert_rc "releasing a hold under another tenant exits 2" 2
+assert_contains "hold in another tenant message" "error: hold release: no hold $H in tenant $T2" "$ERR"
+assert_eq "a refused release changes nothing" "t" "$(sql "SELECT released_at IS NULL FROM lethe.holds WHERE hold_id = '$H'")"
+
+run_lethe hold release "$H"
+assert_rc "hold release exits 0" 0
+REL=$(sql "SELECT lethe.iso_utc(released_at) FROM lethe.holds WHERE hold_id = '$H'")
+assert_eq "hold release prints when" "released hold $H of tenant $T at $REL" "$OUT"
+assert_eq "the hold is released now" "t" \
+  "$(sql "SELECT released_at BETWEEN now() - interval '1 minute' AND now() FROM lethe.holds WHERE hold_id = '$H'")"
+
+run_lethe hold release "$H"
+assert_rc "releasing twice exits 2" 2
+assert_eq "releasing twice message" "error: hold release: hold $H was already released at $REL
+hint: a hold is released once; place a new hold to keep the items again" "$ERR"
+assert_eq "releasing twice keeps the first release" "$REL" \
+  "$(sql "SELECT lethe.iso_utc(released_at) FROM lethe.holds WHERE hold_id = '$H'")"
+
+run_lethe hold release --tenant "$T2" "$HT"
+assert_rc "hold release with --tenant exits 0" 0
+run_lethe hold release "$HS" extra
+assert_rc "hold release with an extra argument exits 2" 2
+
+# A hold id names one hold in the whole catalog: the database refuses a second tenant's copy,
+# so "found in two tenants" cannot arise.
+assert_sql_fails "a hold id cannot be reused in another tenant" \
+  "INSERT INTO lethe.holds (tenant_id, hold_id, reason) VALUES ('$T2', '$HS', 'copy')" "duplicate key"
+
+finish
