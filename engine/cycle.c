@@ -614,10 +614,8 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
                  "SELECT batch_id::text, location, items FROM lethe.emit_batches($1::uuid,"
                  " $2::timestamptz, $3::integer, $4::integer, $5::integer, $6)",
                  6, ep);
-    PGresult *h = r ? db_query_one_row(db,
-                                       "SELECT count(*) FROM lethe.due_items($1::timestamptz,"
-                                       " $2::integer, $3::integer) WHERE hold_id IS NOT NULL",
-                                       3, ep + 1)
+    /* emit_batches counted the held items while it had the due items at hand. */
+    PGresult *h = r ? db_query_one_row(db, "SELECT current_setting('lethe.emit_held')::bigint", 0, NULL)
                     : NULL;
     if (!r || !h || !audit_stage_flush(db) || !db_commit(db)) {
         PQclear(r);

@@ -630,6 +630,11 @@ BEGIN
            b.location, b.items, NULL
       FROM new_batches b ORDER BY b.location, b.bno;
 
+    -- The due items a hold blocks, for the run's summary: read back with
+    -- current_setting('lethe.emit_held') in the same transaction, so that the caller need not
+    -- select the due items a second time (with open batches just added, that costs as much).
+    PERFORM set_config('lethe.emit_held', (SELECT count(*) FROM due_now d WHERE d.hold_id IS NOT NULL)::text,
+                       true);
     RETURN QUERY SELECT b.batch_id, b.location, b.items FROM new_batches b ORDER BY b.location, b.bno;
     DROP TABLE due_now, numbered, new_batches;
 END $$;
