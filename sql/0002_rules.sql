@@ -312,7 +312,6 @@ CREATE FUNCTION lethe.derive_apply(p_as_of timestamptz, p_k integer, p_n integer
                                    OUT withdrawn integer, OUT expanded bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
-    todo record;
     sr record;
     bound timestamptz;
 BEGIN
@@ -389,29 +388,48 @@ BEGIN
        AND NOT lethe.opted_out_at(i.tenant_id, i.workspace_id, i.created_at);
     expanded := expanded + lethe.propagate_seeds();
 
-    -- Expand the obligations that are due now, one at a time, into their items.
-    FOR todo IN
-        SELECT ob.* FROM lethe.obligations ob
-          JOIN lethe.rules r ON r.rule = ob.rule AND r.enabled
-          CROSS JOIN lethe.settings s
-         WHERE ob.expanded_at IS NULL AND lethe.in_shard(ob.tenant_id, p_k, p_n)
-           AND (ob.withdrawn_at IS NULL OR ob.withdrawn_at > p_as_of)
-           AND ob.triggered_at <= p_as_of
-           AND lethe.due_time(ob.triggered_at, r.deadline, r.grace, s.lookahead) <= p_as_of
-         ORDER BY ob.tenant_id, ob.obligation_id
-    LOOP
-        INSERT INTO seeds (tenant_id, item_id, rule, obligation_id, triggered_at, depth)
-        SELECT i.tenant_id, i.item_id, todo.rule, todo.obligation_id, todo.triggered_at, 0
-          FROM lethe.items i
-         WHERE i.tenant_id = todo.tenant_id AND i.created_at <= todo.covers_until
-           AND (todo.workspace_id IS NULL OR i.workspace_id = todo.workspace_id)
-           AND (todo.subject_id IS NULL OR i.owner_id = todo.subject_id)
-           AND (todo.item_id IS NULL OR i.item_id = todo.item_id)
-           AND (NOT todo.shared_only OR i.shared);
-        expanded := expanded + lethe.propagate_seeds();
-        UPDATE lethe.obligations SET expanded_at = clock_timestamp()
-         WHERE tenant_id = todo.tenant_id AND obligation_id = todo.obligation_id;
-    END LOOP;
+    -- Expand the obligations that are due now into their items, all in one pass: each
+    -- obligation's rows carry its own obligation_id, so they never meet another's. (One
+    -- obligation at a time cost a temp-table truncation and five statements each: 4 ms apiece.)
+    -- One branch per kind of scope, so that each finds its items through its own index.
+    CREATE TEMP TABLE todo ON COMMIT DROP AS
+    SELECT ob.tenant_id, ob.obligation_id, ob.rule, ob.triggered_at, ob.covers_until,
+           ob.workspace_id, ob.subject_id, ob.item_id, ob.shared_only
+      FROM lethe.obligations ob
+      JOIN lethe.rules r ON r.rule = ob.rule AND r.enabled
+      CROSS JOIN lethe.settings s
+     WHERE ob.expanded_at IS NULL AND lethe.in_shard(ob.tenant_id, p_k, p_n)
+       AND (ob.withdrawn_at IS NULL OR ob.withdrawn_at > p_as_of)
+       AND ob.triggered_at <= p_as_of
+       AND lethe.due_time(ob.triggered_at, r.deadline, r.grace, s.lookahead) <= p_as_of;
+    ANALYZE todo;
+    INSERT INTO seeds (tenant_id, item_id, rule, obligation_id, triggered_at, depth)
+    SELECT i.tenant_id, i.item_id, t.rule, t.obligation_id, t.triggered_at, 0
+      FROM todo t JOIN lethe.items i ON i.tenant_id = t.tenant_id AND i.item_id = t.item_id
+     WHERE t.item_id IS NOT NULL AND i.created_at <= t.covers_until
+       AND (t.workspace_id IS NULL OR i.workspace_id = t.workspace_id)
+       AND (t.subject_id IS NULL OR i.owner_id = t.subject_id)
+       AND (NOT t.shared_only OR i.shared)
+    UNION ALL
+    SELECT i.tenant_id, i.item_id, t.rule, t.obligation_id, t.triggered_at, 0
+      FROM todo t JOIN lethe.items i ON i.tenant_id = t.tenant_id AND i.owner_id = t.subject_id
+     WHERE t.item_id IS NULL AND t.subject_id IS NOT NULL AND i.created_at <= t.covers_until
+       AND (t.workspace_id IS NULL OR i.workspace_id = t.workspace_id)
+       AND (NOT t.shared_only OR i.shared)
+    UNION ALL
+    SELECT i.tenant_id, i.item_id, t.rule, t.obligation_id, t.triggered_at, 0
+      FROM todo t JOIN lethe.items i ON i.tenant_id = t.tenant_id AND i.workspace_id = t.workspace_id
+     WHERE t.item_id IS NULL AND t.subject_id IS NULL AND t.workspace_id IS NOT NULL
+       AND i.created_at <= t.covers_until AND (NOT t.shared_only OR i.shared)
+    UNION ALL
+    SELECT i.tenant_id, i.item_id, t.rule, t.obligation_id, t.triggered_at, 0
+      FROM todo t JOIN lethe.items i ON i.tenant_id = t.tenant_id
+     WHERE t.item_id IS NULL AND t.subject_id IS NULL AND t.workspace_id IS NULL
+       AND i.created_at <= t.covers_until AND (NOT t.shared_only OR i.shared);
+    expanded := expanded + lethe.propagate_seeds();
+    UPDATE lethe.obligations o SET expanded_at = clock_timestamp()
+      FROM todo t WHERE o.tenant_id = t.tenant_id AND o.obligation_id = t.obligation_id;
+    DROP TABLE todo;
 
     -- shared_retention: each live shared copy is due by its own created_at. The index range is
     -- bounded with the shortest the rule's durations can be, then checked exactly.
