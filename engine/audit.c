@@ -1,0 +1,412 @@
+/* The canonical form of an audit record, its chain hash and the subject HMAC. Export writes
+ * records with it and verify recomputes them with it; the database hashes the same form in
+ * sql/0003_audit.sql (lethe.audit_canonical_head), and the two must never drift apart (the
+ * export tests compare them byte for byte). No SQL, no I/O but the key file.
+ *
+ * The canonical form (SPEC §5), as the README documents it:
+ *
+ *   canonical = the record as exported in JSON Lines, without its "hash" member:
+ *   - one JSON object whose members are, always all present and in this order:
+ *       seq, at, kind, tenant_id, run_id, batch_id, item_id, rule, reference, triggered_at,
+ *       deadline_at, purged_at, on_time, location, hold_id, subject_hmac, operator, count,
+ *       detail, prev_hash
+ *   - no whitespace outside strings; UTF-8;
+ *   - an absent value is the literal null;
+ *   - seq and count are integers in plain decimal digits;
+ *   - on_time is the literal true or false;
+ *   - every other member is a string:
+ *       times are UTC ISO 8601 with exactly six fractional digits and "Z"
+ *         (2026-11-28T13:25:39.123456Z);
+ *       uuids are lower case with hyphens;
+ *       prev_hash and hash are 64 lower-case hex digits;
+ *   - strings are escaped minimally: \" and \\, the control characters U+0008, U+000C,
+ *     U+000A, U+000D, U+0009 as \b \f \n \r \t, the other control characters below U+0020
+ *     as \u00xx with lower-case hex; everything else (including "/", U+007F and non-ASCII) is
+ *     written as it is. This is what PostgreSQL's to_json() and Python's
+ *     json.dumps(..., ensure_ascii=False, separators=(",", ":")) produce.
+ *   hash = lower-case hex SHA-256 of the UTF-8 bytes of prev_hash + "\n" + canonical.
+ *   A chain's first record has seq 1 and a prev_hash of 64 zeros; each next record has
+ *   seq + 1 and the previous record's hash as prev_hash. A JSON Lines line is the canonical
+ *   form with ,"hash":"..." inserted before the closing brace. Stored text is never the empty
+ *   string (it is null instead), so an empty CSV field always means null. */
+#include "audit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+const char *const audit_member_names[AUDIT_MEMBERS] = {
+    "seq",       "at",           "kind",        "tenant_id",  "run_id",  "batch_id",
+    "item_id",   "rule",         "reference",   "triggered_at", "deadline_at", "purged_at",
+    "on_time",   "location",     "hold_id",     "subject_hmac", "operator",    "count",
+    "detail",    "prev_hash",    "hash",
+};
+
+enum audit_json_type audit_member_type(enum audit_member m)
+{
+    switch (m) {
+    case AM_SEQ:
+    case AM_COUNT:
+        return AUDIT_JSON_INT;
+    case AM_ON_TIME:
+        return AUDIT_JSON_BOOL;
+    default:
+        return AUDIT_JSON_STRING;
+    }
+}
+
+bool audit_member_required(enum audit_member m)
+{
+    return m == AM_SEQ || m == AM_AT || m == AM_KIND || m == AM_TENANT_ID || m == AM_PREV_HASH ||
+           m == AM_HASH;
+}
+
+const char *audit_csv_header(void)
+{
+    return "seq,at,kind,tenant_id,run_id,batch_id,item_id,rule,reference,triggered_at,"
+           "deadline_at,purged_at,on_time,location,hold_id,subject_hmac,operator,count,detail,"
+           "prev_hash,hash";
+}
+
+void audit_buf_append(struct audit_buf *b, const void *p, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *grown = realloc(b->data, cap);
+        if (!grown) {
+            b->failed = true;
+            return;
+        }
+        b->data = grown;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void audit_buf_puts(struct audit_buf *b, const char *s) { audit_buf_append(b, s, strlen(s)); }
+
+void audit_buf_reset(struct audit_buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+void audit_buf_free(struct audit_buf *b)
+{
+    free(b->data);
+    *b = (struct audit_buf){0};
+}
+
+void audit_json_string(struct audit_buf *b, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    audit_buf_append(b, "\"", 1);
+    size_t run = 0; /* bytes copied as they are, flushed in one append */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = NULL;
+        char u[7];
+        switch (c) {
+        case '"': esc = "\\\""; break;
+        case '\\': esc = "\\\\"; break;
+        case '\b': esc = "\\b"; break;
+        case '\f': esc = "\\f"; break;
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        case '\t': esc = "\\t"; break;
+        default:
+            if (c < 0x20) {
+                memcpy(u, "\\u00", 4);
+                u[4] = hex[c >> 4];
+                u[5] = hex[c & 15];
+                u[6] = '\0';
+                esc = u;
+            }
+        }
+        if (!esc) {
+            run++;
+            continue;
+        }
+        audit_buf_append(b, s + i - run, run);
+        run = 0;
+        audit_buf_puts(b, esc);
+    }
+    audit_buf_append(b, s + len - run, run);
+    audit_buf_append(b, "\"", 1);
+}
+
+/* Canonical integers: an optional minus, then digits without a leading zero. */
+static bool canonical_int(const char *s, size_t len)
+{
+    size_t i = 0;
+    if (i < len && s[i] == '-')
+        i++;
+    if (i == len || (s[i] == '0' && (len - i > 1 || i > 0)) || len - i > 19)
+        return false;
+    for (; i < len; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+bool audit_canonical(const struct audit_record *r, struct audit_buf *out, const char **why)
+{
+    static char reason[96];
+    audit_buf_reset(out);
+    audit_buf_append(out, "{", 1);
+    for (int m = 0; m < AM_HASH; m++) {
+        const struct audit_value *v = &r->v[m];
+        if (m > 0)
+            audit_buf_append(out, ",", 1);
+        audit_buf_append(out, "\"", 1);
+        audit_buf_puts(out, audit_member_names[m]);
+        audit_buf_append(out, "\":", 2);
+        if (!v->text) {
+            if (audit_member_required(m)) {
+                snprintf(reason, sizeof reason, "member \"%s\" is null", audit_member_names[m]);
+                *why = reason;
+                return false;
+            }
+            audit_buf_append(out, "null", 4);
+            continue;
+        }
+        switch (audit_member_type(m)) {
+        case AUDIT_JSON_INT:
+            if (!canonical_int(v->text, v->len)) {
+                snprintf(reason, sizeof reason, "member \"%s\" is not an integer",
+                         audit_member_names[m]);
+                *why = reason;
+                return false;
+            }
+            audit_buf_append(out, v->text, v->len);
+            break;
+        case AUDIT_JSON_BOOL:
+            if (!((v->len == 4 && memcmp(v->text, "true", 4) == 0) ||
+                  (v->len == 5 && memcmp(v->text, "false", 5) == 0))) {
+                snprintf(reason, sizeof reason, "member \"%s\" is neither true nor false",
+                         audit_member_names[m]);
+                *why = reason;
+                return false;
+            }
+            audit_buf_append(out, v->text, v->len);
+            break;
+        case AUDIT_JSON_STRING:
+            audit_json_string(out, v->text, v->len);
+            break;
+        }
+    }
+    audit_buf_append(out, "}", 1);
+    if (out->failed) {
+        *why = "out of memory";
+        return false;
+    }
+    return true;
+}
+
+bool audit_jsonl_line(const struct audit_record *r, struct audit_buf *out, const char **why)
+{
+    struct audit_buf canon = {0};
+    bool ok = audit_canonical(r, &canon, why);
+    if (ok && (!r->v[AM_HASH].text || r->v[AM_HASH].len != 64)) {
+        *why = "member \"hash\" is not a hash";
+        ok = false;
+    }
+    if (ok) {
+        audit_buf_append(out, canon.data, canon.len - 1);
+        audit_buf_puts(out, ",\"hash\":\"");
+        audit_buf_append(out, r->v[AM_HASH].text, r->v[AM_HASH].len);
+        audit_buf_puts(out, "\"}\n");
+    }
+    audit_buf_free(&canon);
+    return ok;
+}
+
+void audit_csv_row(const struct audit_record *r, struct audit_buf *out)
+{
+    for (int m = 0; m < AUDIT_MEMBERS; m++) {
+        const struct audit_value *v = &r->v[m];
+        if (m)
+            audit_buf_append(out, ",", 1);
+        if (!v->text)
+            continue;
+        bool quote = false;
+        for (size_t i = 0; i < v->len && !quote; i++)
+            quote = v->text[i] == ',' || v->text[i] == '"' || v->text[i] == '\n' ||
+                    v->text[i] == '\r';
+        if (!quote) {
+            audit_buf_append(out, v->text, v->len);
+            continue;
+        }
+        audit_buf_append(out, "\"", 1);
+        size_t from = 0;
+        for (size_t i = 0; i < v->len; i++) {
+            if (v->text[i] == '"') {
+                audit_buf_append(out, v->text + from, i + 1 - from);
+                audit_buf_append(out, "\"", 1);
+                from = i + 1;
+            }
+        }
+        audit_buf_append(out, v->text + from, v->len - from);
+        audit_buf_append(out, "\"", 1);
+    }
+    audit_buf_append(out, "\n", 1);
+}
+
+static void digits(char *p, long long v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
+/* By hand rather than gmtime_r and snprintf, which cost more than the rest of an exported
+ * line. The date is H. Hinnant's civil_from_days (proleptic Gregorian, like PostgreSQL). */
+void audit_format_time(long long unix_us, char out[AUDIT_TIME_LEN])
+{
+    long long secs = unix_us / 1000000, us = unix_us % 1000000;
+    if (us < 0) {
+        us += 1000000;
+        secs--;
+    }
+    long long days = secs / 86400, sod = secs % 86400;
+    if (sod < 0) {
+        sod += 86400;
+        days--;
+    }
+    long long z = days + 719468;
+    long long era = (z >= 0 ? z : z - 146096) / 146097;
+    long long doe = z - era * 146097;
+    long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    long long mp = (5 * doy + 2) / 153;
+    long long d = doy - (153 * mp + 2) / 5 + 1;
+    long long m = mp < 10 ? mp + 3 : mp - 9;
+    long long y = yoe + era * 400 + (m <= 2);
+    memcpy(out, "0000-00-00T00:00:00.000000Z", AUDIT_TIME_LEN);
+    digits(out, y, 4);
+    digits(out + 5, m, 2);
+    digits(out + 8, d, 2);
+    digits(out + 11, sod / 3600, 2);
+    digits(out + 14, sod / 60 % 60, 2);
+    digits(out + 17, sod % 60, 2);
+    digits(out + 20, us, 6);
+}
+
+static void to_hex(const unsigned char *md, unsigned n, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (unsigned i = 0; i < n; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+void audit_sha256_hex(const void *data, size_t len, char out[AUDIT_HEX_LEN])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    if (!EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) || n != 32) {
+        /* Only a broken libcrypto gets here; a hash that can never match is the safe answer. */
+        memset(out, 'x', 64);
+        out[64] = '\0';
+        return;
+    }
+    to_hex(md, n, out);
+}
+
+void audit_chain_hash(const char *prev_hash, const char *canonical, size_t len,
+                      char out[AUDIT_HEX_LEN])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    bool ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) &&
+              EVP_DigestUpdate(c, prev_hash, strlen(prev_hash)) &&
+              EVP_DigestUpdate(c, "\n", 1) && EVP_DigestUpdate(c, canonical, len) &&
+              EVP_DigestFinal_ex(c, md, &n) && n == 32;
+    EVP_MD_CTX_free(c);
+    if (!ok) {
+        memset(out, 'x', 64);
+        out[64] = '\0';
+        return;
+    }
+    to_hex(md, n, out);
+}
+
+/* Keys are small; anything this large is a wrong path (a device, a log file). */
+#define AUDIT_KEY_MAX (1 << 20)
+
+bool audit_hmac_subject(const char *key_file, const char *subject, char out[AUDIT_HEX_LEN])
+{
+    bool ok = false;
+    unsigned char *key = NULL;
+    size_t len = 0;
+    int fd = open(key_file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        log_error("audit: cannot read key file '%s': %s", key_file, strerror(errno));
+        goto cleanup;
+    }
+    key = malloc(AUDIT_KEY_MAX + 1);
+    if (!key) {
+        log_error("audit: out of memory reading key file '%s'", key_file);
+        goto cleanup;
+    }
+    for (;;) {
+        ssize_t n = read(fd, key + len, AUDIT_KEY_MAX + 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            log_error("audit: cannot read key file '%s': %s", key_file, strerror(errno));
+            goto cleanup;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (len > AUDIT_KEY_MAX) {
+            log_error("audit: key file '%s' is larger than %d bytes", key_file, AUDIT_KEY_MAX);
+            log_hint("audit.key_file names a file of random bytes, e.g. 32 from /dev/urandom");
+            goto cleanup;
+        }
+    }
+    if (len == 0) {
+        log_error("audit: key file '%s' is empty", key_file);
+        log_hint("audit.key_file names a file of random bytes, e.g. 32 from /dev/urandom");
+        goto cleanup;
+    }
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    if (!HMAC(EVP_sha256(), key, (int)len, (const unsigned char *)subject, strlen(subject), md,
+              &n) ||
+        n != 32) {
+        log_error("audit: HMAC-SHA256 failed");
+        goto cleanup;
+    }
+    to_hex(md, n, out);
+    ok = true;
+cleanup:
+    if (key) {
+        OPENSSL_cleanse(key, len);
+        free(key);
+    }
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}

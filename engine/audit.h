@@ -1,0 +1,99 @@
+/* The audit record as the outside world sees it: its members in canonical order, the canonical
+ * JSON form that is hashed, SHA-256 chain hashes and the subject HMAC (libcrypto). No SQL here:
+ * engine/dbaudit.c is the database side; both must agree with sql/0003_audit.sql. */
+#ifndef LETHE_AUDIT_H
+#define LETHE_AUDIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define AUDIT_HEX_LEN 65 /* 64 lower-case hex digits and the NUL */
+#define AUDIT_ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
+
+/* The members in canonical order: the column order of lethe.audit, of JSON Lines and of CSV. */
+enum audit_member {
+    AM_SEQ,
+    AM_AT,
+    AM_KIND,
+    AM_TENANT_ID,
+    AM_RUN_ID,
+    AM_BATCH_ID,
+    AM_ITEM_ID,
+    AM_RULE,
+    AM_REFERENCE,
+    AM_TRIGGERED_AT,
+    AM_DEADLINE_AT,
+    AM_PURGED_AT,
+    AM_ON_TIME,
+    AM_LOCATION,
+    AM_HOLD_ID,
+    AM_SUBJECT_HMAC,
+    AM_OPERATOR,
+    AM_COUNT,
+    AM_DETAIL,
+    AM_PREV_HASH,
+    AM_HASH,
+    AUDIT_MEMBERS
+};
+
+/* How a member is written in JSON: integers as digits, booleans as literals, the rest (times,
+ * uuids, text, hashes) as strings. */
+enum audit_json_type { AUDIT_JSON_INT, AUDIT_JSON_BOOL, AUDIT_JSON_STRING };
+
+extern const char *const audit_member_names[AUDIT_MEMBERS];
+enum audit_json_type audit_member_type(enum audit_member m);
+/* seq, at, kind, tenant_id, prev_hash and hash are never null. */
+bool audit_member_required(enum audit_member m);
+/* "seq,at,kind,...,prev_hash,hash": the CSV header row, without line end. */
+const char *audit_csv_header(void);
+
+/* A growable byte buffer. Zero-initialise it. An allocation failure sets `failed`, after which
+ * appends do nothing; check it once at the end. */
+struct audit_buf {
+    char *data;
+    size_t len, cap;
+    bool failed;
+};
+void audit_buf_append(struct audit_buf *b, const void *p, size_t n);
+void audit_buf_puts(struct audit_buf *b, const char *s);
+void audit_buf_reset(struct audit_buf *b);
+void audit_buf_free(struct audit_buf *b);
+
+/* One member's value: digits for integers, "true"/"false" for booleans, the text itself
+ * otherwise. text == NULL is JSON null. */
+struct audit_value {
+    const char *text;
+    size_t len;
+};
+struct audit_record {
+    struct audit_value v[AUDIT_MEMBERS];
+};
+
+/* Appends S as a JSON string, escaped minimally: ", \ and control characters only. */
+void audit_json_string(struct audit_buf *b, const char *s, size_t len);
+/* Replaces OUT's content with the canonical form of R (every member but hash). Returns false
+ * and sets *why when a value does not fit its member (a required member is null, an integer
+ * is not in canonical digits, a boolean is neither true nor false). */
+bool audit_canonical(const struct audit_record *r, struct audit_buf *out, const char **why);
+
+/* Appends R's JSON Lines line: the canonical form with its hash member, and a newline. */
+bool audit_jsonl_line(const struct audit_record *r, struct audit_buf *out, const char **why);
+/* Appends R as one CSV row with its line end: fields in member order, null as an empty field,
+ * quoted (RFC 4180) only when they hold a comma, a quote or a line break. */
+void audit_csv_row(const struct audit_record *r, struct audit_buf *out);
+/* "2026-11-28T13:25:39.123456Z" from microseconds since the Unix epoch, for years 1 to 9999
+ * (the log refuses times outside them). */
+#define AUDIT_TIME_LEN 28
+void audit_format_time(long long unix_us, char out[AUDIT_TIME_LEN]);
+
+/* Lower-case hex SHA-256 of DATA. */
+void audit_sha256_hex(const void *data, size_t len, char out[AUDIT_HEX_LEN]);
+/* A record's hash: SHA-256 of prev_hash, "\n", canonical. */
+void audit_chain_hash(const char *prev_hash, const char *canonical, size_t len,
+                      char out[AUDIT_HEX_LEN]);
+/* HMAC-SHA256(key, subject), the key being the key file's raw bytes (a trailing newline is
+ * part of the key). Prints the error and returns false when the file cannot be read or is
+ * empty. */
+bool audit_hmac_subject(const char *key_file, const char *subject, char out[AUDIT_HEX_LEN]);
+
+#endif

@@ -1,0 +1,352 @@
+/* SQL for the audit log: the engine's staging and flushing wrappers, and the export's COPY
+ * stream and summary. The chaining itself lives in sql/0003_audit.sql. Records leave the
+ * database raw (binary COPY); engine/audit.c writes them, with the canonical form that
+ * verify recomputes, so an export that drifted from the database's hashing fails to verify. */
+#define _POSIX_C_SOURCE 200809L
+#include "dbaudit.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "ids.h"
+#include "log.h"
+
+bool dbaudit_stage_open(PGconn *db)
+{
+    PGresult *res = db_query(db, "SELECT lethe.audit_stage_open()", 0, NULL);
+    if (!res)
+        return false;
+    PQclear(res);
+    return true;
+}
+
+long long dbaudit_flush(PGconn *db)
+{
+    PGresult *res = db_query_one_row(db, "SELECT lethe.audit_flush()", 0, NULL);
+    if (!res)
+        return -1;
+    long long n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return n;
+}
+
+char *dbaudit_checkpoint(PGconn *db, const char *run_id)
+{
+    const char *p[] = {run_id};
+    PGresult *res = db_query_one_row(db, "SELECT lethe.audit_checkpoint($1::uuid)", 1, p);
+    if (!res)
+        return NULL;
+    char *detail = strdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    if (!detail)
+        log_error("audit: out of memory");
+    return detail;
+}
+
+bool dbaudit_export_begin(PGconn *db, const struct audit_filter *f,
+                          char exported_at[TIME_TEXT_LEN], bool *missing)
+{
+    *missing = false;
+    if (!db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL))
+        return false;
+    PGresult *res = db_query_one_row(
+        db, "SELECT to_regclass('lethe.audit') IS NOT NULL"
+            " AND to_regprocedure('lethe.audit_time(timestamptz)') IS NOT NULL",
+        0, NULL);
+    if (!res)
+        goto fail;
+    *missing = strcmp(PQgetvalue(res, 0, 0), "t") != 0;
+    PQclear(res);
+    if (*missing)
+        goto fail;
+    /* COPY takes no parameters: the filter reaches it as transaction-local settings. */
+    const char *p[] = {f->from ? f->from : "", f->to ? f->to : "", f->tenant ? f->tenant : ""};
+    res = db_query_one_row(db,
+                           "SELECT set_config('lethe.export_from', $1, true),"
+                           " set_config('lethe.export_to', $2, true),"
+                           " set_config('lethe.export_tenant', $3, true),"
+                           " lethe.audit_time(now())",
+                           3, p);
+    if (!res)
+        goto fail;
+    snprintf(exported_at, TIME_TEXT_LEN, "%s", PQgetvalue(res, 0, 3));
+    PQclear(res);
+    return true;
+fail:
+    db_rollback(db);
+    return false;
+}
+
+void dbaudit_export_end(PGconn *db)
+{
+    /* Read-only: ending it can lose nothing, so a failure here changes no outcome. */
+    PGresult *res = PQexec(db, "COMMIT");
+    PQclear(res);
+}
+
+static void report(PGconn *db, PGresult *res)
+{
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", msg ? msg : PQerrorMessage(db));
+    size_t n = strlen(buf);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+        buf[--n] = '\0';
+    log_error("query failed: %s", buf);
+}
+
+/* The SQL is assembled from constant pieces only; which pieces depends on which bounds the
+ * filter has, so that the planner sees plain range and equality conditions it can index. */
+static void copy_query(const struct audit_filter *f, char *sql, size_t cap)
+{
+    snprintf(sql, cap,
+             "COPY (SELECT a.seq, a.at, a.kind, a.tenant_id, a.run_id, a.batch_id, a.item_id,"
+             " a.rule, a.reference, a.triggered_at, a.deadline_at, a.purged_at, a.on_time,"
+             " a.location, a.hold_id, a.subject_hmac, a.operator, a.count, a.detail,"
+             " a.prev_hash, a.hash FROM lethe.audit a WHERE true%s%s%s"
+             " ORDER BY a.tenant_id, a.seq) TO STDOUT WITH (FORMAT binary)",
+             f->from ? " AND a.at >= current_setting('lethe.export_from')::timestamptz" : "",
+             f->to ? " AND a.at < current_setting('lethe.export_to')::timestamptz" : "",
+             f->tenant ? " AND a.tenant_id = current_setting('lethe.export_tenant')::uuid" : "");
+}
+
+/* The column types of the COPY above, member by member. */
+enum wire { W_INT8, W_TIMESTAMPTZ, W_TEXT, W_UUID, W_BOOL };
+static const enum wire wire_type[AUDIT_MEMBERS] = {
+    [AM_SEQ] = W_INT8,          [AM_AT] = W_TIMESTAMPTZ,    [AM_KIND] = W_TEXT,
+    [AM_TENANT_ID] = W_UUID,    [AM_RUN_ID] = W_UUID,       [AM_BATCH_ID] = W_UUID,
+    [AM_ITEM_ID] = W_UUID,      [AM_RULE] = W_TEXT,         [AM_REFERENCE] = W_TEXT,
+    [AM_TRIGGERED_AT] = W_TIMESTAMPTZ, [AM_DEADLINE_AT] = W_TIMESTAMPTZ,
+    [AM_PURGED_AT] = W_TIMESTAMPTZ,    [AM_ON_TIME] = W_BOOL, [AM_LOCATION] = W_TEXT,
+    [AM_HOLD_ID] = W_UUID,      [AM_SUBJECT_HMAC] = W_TEXT, [AM_OPERATOR] = W_TEXT,
+    [AM_COUNT] = W_INT8,        [AM_DETAIL] = W_TEXT,       [AM_PREV_HASH] = W_TEXT,
+    [AM_HASH] = W_TEXT,
+};
+
+static long long get_int64(const unsigned char *p)
+{
+    unsigned long long v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return (long long)v;
+}
+
+/* PostgreSQL's epoch is 2000-01-01; ours is 1970-01-01. */
+#define PG_EPOCH_UNIX_US 946684800000000LL
+
+struct row_text {
+    char ints[AUDIT_MEMBERS][24];
+    char times[AUDIT_MEMBERS][AUDIT_TIME_LEN];
+    char uuids[AUDIT_MEMBERS][UUID_TEXT_LEN];
+};
+
+/* Decodes one tuple of the binary COPY at *P (END bounds the message). Returns 1 for a
+ * record, 0 for the trailer, -1 when the data is not what the query asked for. */
+static int decode_tuple(const unsigned char **p, const unsigned char *end,
+                        struct audit_record *r, struct row_text *t)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (end - *p < 2)
+        return -1;
+    int n = (int16_t)((*p)[0] << 8 | (*p)[1]);
+    *p += 2;
+    if (n == -1)
+        return 0;
+    if (n != AUDIT_MEMBERS)
+        return -1;
+    for (int m = 0; m < AUDIT_MEMBERS; m++) {
+        if (end - *p < 4)
+            return -1;
+        int32_t len = (int32_t)((uint32_t)(*p)[0] << 24 | (uint32_t)(*p)[1] << 16 |
+                                (uint32_t)(*p)[2] << 8 | (*p)[3]);
+        *p += 4;
+        r->v[m] = (struct audit_value){NULL, 0};
+        if (len == -1)
+            continue;
+        if (len < 0 || end - *p < len)
+            return -1;
+        const unsigned char *d = *p;
+        *p += len;
+        switch (wire_type[m]) {
+        case W_INT8:
+            if (len != 8)
+                return -1;
+            snprintf(t->ints[m], sizeof t->ints[m], "%lld", get_int64(d));
+            r->v[m] = (struct audit_value){t->ints[m], strlen(t->ints[m])};
+            break;
+        case W_TIMESTAMPTZ:
+            if (len != 8)
+                return -1;
+            audit_format_time(get_int64(d) + PG_EPOCH_UNIX_US, t->times[m]);
+            r->v[m] = (struct audit_value){t->times[m], AUDIT_TIME_LEN - 1};
+            break;
+        case W_UUID: {
+            if (len != 16)
+                return -1;
+            char *u = t->uuids[m];
+            for (int i = 0, k = 0; i < 16; i++) {
+                if (i == 4 || i == 6 || i == 8 || i == 10)
+                    u[k++] = '-';
+                u[k++] = hex[d[i] >> 4];
+                u[k++] = hex[d[i] & 15];
+            }
+            u[36] = '\0';
+            r->v[m] = (struct audit_value){u, 36};
+            break;
+        }
+        case W_BOOL:
+            if (len != 1)
+                return -1;
+            r->v[m] = d[0] ? (struct audit_value){"true", 4} : (struct audit_value){"false", 5};
+            break;
+        case W_TEXT:
+            r->v[m] = (struct audit_value){(const char *)d, (size_t)len};
+            break;
+        }
+    }
+    return 1;
+}
+
+bool dbaudit_export_stream(PGconn *db, const struct audit_filter *f, audit_record_fn fn,
+                           void *arg, long long *records)
+{
+    static const unsigned char signature[11] = "PGCOPY\n\377\r\n";
+    char sql[2048];
+    copy_query(f, sql, sizeof sql);
+    *records = 0;
+    PGresult *res = PQexec(db, sql);
+    if (PQresultStatus(res) != PGRES_COPY_OUT) {
+        report(db, res);
+        PQclear(res);
+        return false;
+    }
+    PQclear(res);
+    struct audit_record rec;
+    struct row_text text;
+    bool header = false, stopped = false, malformed = false;
+    char *chunk;
+    int n;
+    while ((n = PQgetCopyData(db, &chunk, 0)) > 0) {
+        const unsigned char *p = (const unsigned char *)chunk, *end = p + n;
+        if (!header && !stopped && !malformed) {
+            /* signature, flags, header extension length, extension */
+            if (n < 19 || memcmp(p, signature, 11) != 0) {
+                malformed = true;
+            } else {
+                uint32_t ext = (uint32_t)p[15] << 24 | (uint32_t)p[16] << 16 |
+                               (uint32_t)p[17] << 8 | p[18];
+                if (ext > (uint32_t)(n - 19))
+                    malformed = true;
+                p += 19 + ext;
+                header = true;
+            }
+        }
+        while (!stopped && !malformed && p < end) {
+            int got = decode_tuple(&p, end, &rec, &text);
+            if (got < 0)
+                malformed = true;
+            else if (got == 0)
+                p = end;
+            else if (!fn(arg, &rec))
+                stopped = true;
+            else
+                (*records)++;
+        }
+        PQfreemem(chunk);
+        if ((stopped || malformed) && n > 0) {
+            /* Stop the server rather than stream the rest of the log into nothing. */
+            PGcancel *c = PQgetCancel(db);
+            char err[256];
+            if (c) {
+                PQcancel(c, err, sizeof err);
+                PQfreeCancel(c);
+            }
+            while ((n = PQgetCopyData(db, &chunk, 0)) > 0)
+                PQfreemem(chunk);
+            break;
+        }
+    }
+    bool ok = n == -1 && !stopped && !malformed;
+    if (n == -2 && !stopped && !malformed)
+        report(db, NULL);
+    while ((res = PQgetResult(db))) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            if (!stopped && !malformed)
+                report(db, res);
+            ok = false;
+        }
+        PQclear(res);
+    }
+    if (malformed)
+        log_error("export: the database sent records in an unexpected form");
+    return ok;
+}
+
+#define WINDOW_WHERE                                                                               \
+    " WHERE ($1::timestamptz IS NULL OR a.at >= $1::timestamptz)"                                  \
+    " AND ($2::timestamptz IS NULL OR a.at < $2::timestamptz)"                                     \
+    " AND ($3::uuid IS NULL OR a.tenant_id = $3::uuid)"
+
+PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f)
+{
+    const char *p[] = {f->from, f->to, f->tenant};
+    return db_query_one_row(
+        db, "SELECT count(*), count(DISTINCT a.tenant_id) FROM lethe.audit a" WINDOW_WHERE, 3, p);
+}
+
+/* Outcomes of item_purged records, in this order of precedence: a shared copy made while
+ * opted out is a violation whenever it is purged; then on time; then held past its deadline
+ * (the run cycle writes detail 'held' when a hold kept the item past it); otherwise late. */
+#define SUMMARY_SQL(PENDING)                                                                       \
+    "WITH known(rule, ord) AS (VALUES ('deletion_request', 1), ('subject_request', 2),"            \
+    "  ('capacity_deleted', 3), ('sharing_opt_out', 4), ('shared_retention', 5),"                  \
+    "  ('shared_while_opted_out', 6)),"                                                            \
+    " purged AS ("                                                                                 \
+    "  SELECT a.rule, CASE WHEN a.rule = 'shared_while_opted_out' THEN 'violation'"                \
+    "                      WHEN a.on_time THEN 'on_time'"                                          \
+    "                      WHEN a.detail = 'held' THEN 'held'"                                     \
+    "                      ELSE 'late' END AS outcome,"                                            \
+    "         a.purged_at - a.deadline_at AS lateness"                                             \
+    "    FROM lethe.audit a" WINDOW_WHERE " AND a.kind = 'item_purged'),"                          \
+    " pending AS (" PENDING "),"                                                                   \
+    " facts AS ("                                                                                  \
+    "  SELECT k.rule, k.ord, 'known' AS what, NULL AS outcome, NULL::interval AS lateness,"        \
+    "         NULL::timestamptz AS deadline FROM known k"                                          \
+    "  UNION ALL SELECT p.rule, NULL, 'purged', p.outcome, p.lateness, NULL FROM purged p"         \
+    "  UNION ALL SELECT q.rule, NULL, 'pending', NULL, NULL, q.deadline_at FROM pending q)"        \
+    " SELECT CASE WHEN grouping(f.rule) = 1 THEN 'all' ELSE coalesce(f.rule, '(none)') END,"       \
+    "        count(*) FILTER (WHERE f.what = 'purged'),"                                           \
+    "        count(*) FILTER (WHERE f.outcome = 'on_time'),"                                       \
+    "        count(*) FILTER (WHERE f.outcome = 'late'),"                                          \
+    "        extract(epoch FROM max(f.lateness) FILTER (WHERE f.outcome = 'late')),"               \
+    "        count(*) FILTER (WHERE f.outcome = 'held'),"                                          \
+    "        count(*) FILTER (WHERE f.outcome = 'violation'),"                                     \
+    "        count(*) FILTER (WHERE f.what = 'pending'),"                                          \
+    "        count(*) FILTER (WHERE f.what = 'pending' AND f.deadline < now()),"                   \
+    "        lethe.audit_time(min(f.deadline) FILTER (WHERE f.what = 'pending'))"                  \
+    "   FROM facts f GROUP BY GROUPING SETS ((f.rule), ())"                                        \
+    "  ORDER BY grouping(f.rule), min(f.ord) NULLS LAST, f.rule NULLS LAST"
+
+PGresult *dbaudit_summary(PGconn *db, const struct audit_filter *f, bool *pending_known)
+{
+    /* lethe.item_status belongs to the rules' migration; without it the summary still gives
+     * everything the log itself proves. */
+    PGresult *res =
+        db_query_one_row(db, "SELECT to_regclass('lethe.item_status') IS NOT NULL", 0, NULL);
+    if (!res)
+        return NULL;
+    *pending_known = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    const char *p[] = {f->from, f->to, f->tenant};
+    if (*pending_known)
+        return db_query(db,
+                        SUMMARY_SQL("SELECT s.rule, s.deadline_at FROM lethe.item_status s"
+                                    " WHERE s.state IN ('due', 'scheduled', 'held', 'in_flight')"
+                                    " AND ($3::uuid IS NULL OR s.tenant_id = $3::uuid)"),
+                        3, p);
+    return db_query(db, SUMMARY_SQL("SELECT NULL::text AS rule, NULL::timestamptz AS deadline_at"
+                                    " WHERE false"),
+                    3, p);
+}

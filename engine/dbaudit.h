@@ -1,0 +1,59 @@
+/* The audit log's SQL, behind functions named for what they do: staging and flushing records
+ * for the engine (sql/0003_audit.sql does the chaining), and the export's streaming and summary
+ * queries. Nothing here builds SQL from values; filters travel as $n or through set_config. */
+#ifndef LETHE_DBAUDIT_H
+#define LETHE_DBAUDIT_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "audit.h"
+#include "timefmt.h"
+
+/* ---- writing (the run cycle) ----
+ * In the caller's transaction: dbaudit_stage_open(), then INSERT INTO audit_stage (tenant_id,
+ * kind, ...) as set-based statements, then dbaudit_flush() once, then COMMIT. Staged rows that
+ * are not flushed vanish at the end of the transaction. */
+
+/* Creates the session's temp table audit_stage if needed. */
+bool dbaudit_stage_open(PGconn *db);
+/* Appends everything staged to its chains; returns how many records, or -1 after printing
+ * the error. */
+long long dbaudit_flush(PGconn *db);
+/* Flushes anything staged, appends the checkpoint of RUN_ID to the engine chain and returns
+ * its detail ("TENANT=HASH ..."), which the caller logs and frees; NULL after printing the
+ * error. */
+char *dbaudit_checkpoint(PGconn *db, const char *run_id);
+
+/* ---- reading (export) ---- */
+
+/* A window of the log: normalised times and a lower-case uuid, or NULL for no bound. */
+struct audit_filter {
+    const char *from; /* at >= from */
+    const char *to;   /* at < to */
+    const char *tenant;
+};
+
+/* Opens a read-only REPEATABLE READ transaction, so that everything the export writes comes
+ * from one snapshot, and passes the filter to it. Fills the snapshot's time. Returns
+ * false after printing the error; *missing is set when the database has no audit log. */
+bool dbaudit_export_begin(PGconn *db, const struct audit_filter *f,
+                          char exported_at[TIME_TEXT_LEN], bool *missing);
+/* Streams the records in the window, ordered by tenant_id, seq, with COPY (binary, so that
+ * memory stays flat and nothing is formatted twice), handing each to FN as text values: digits,
+ * "true"/"false", times as in SPEC §3, lower-case uuids. FN returns false to stop. */
+typedef bool (*audit_record_fn)(void *arg, const struct audit_record *r);
+bool dbaudit_export_stream(PGconn *db, const struct audit_filter *f, audit_record_fn fn,
+                           void *arg, long long *records);
+/* Records and chains in the window: one row (records, chains). */
+PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f);
+/* The compliance summary: one row per rule (the six of SPEC §3 always, then any other), then
+ * the row "all". Columns: rule, purged, on_time, late, max_lateness_seconds,
+ * held_past_deadline, violations, pending, overdue, nearest_deadline. The pending columns are
+ * null when the database has no lethe.item_status view (*pending_known false). */
+PGresult *dbaudit_summary(PGconn *db, const struct audit_filter *f, bool *pending_known);
+/* Ends the export's transaction. */
+void dbaudit_export_end(PGconn *db);
+
+#endif
