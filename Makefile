@@ -15,7 +15,7 @@ BUILD    ?= build
 SANFLAGS :=
 endif
 
-PKGS     := libpq libconfig uuid libcrypto
+PKGS     := libpq libconfig uuid libcrypto jansson
 CFLAGS   += -std=c17 -Wall -Wextra -Werror -O2 -g -D_POSIX_C_SOURCE=200809L \
             -DLETHE_VERSION='"$(VERSION)"' -Iengine -Ijobs -I$(BUILD) $(SANFLAGS) \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)

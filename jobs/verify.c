@@ -1,13 +1,612 @@
-/* lethe verify: not built yet. It says so and exits 1; it never pretends to work. */
+/* lethe verify: checks an export's hash chains offline, with no database and no config. It
+ * rebuilds every record's canonical form (engine/audit.c) from the parsed fields, so it trusts
+ * nothing but the file; memory grows with the number of chains, never with the records. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "audit.h"
+#include "cli.h"
 #include "exitcode.h"
 #include "jobs.h"
 #include "log.h"
 
+struct chain {
+    char *tenant; /* NULL: a free slot */
+    long long first_seq, seq;
+    char hash[AUDIT_HEX_LEN];
+    long line; /* where its latest record starts */
+    bool left; /* another chain's records came after this one's */
+};
+
+struct expected {
+    char tenant[UUID_TEXT_LEN];
+    char hash[AUDIT_HEX_LEN];
+};
+
+struct verifier {
+    struct chain *slots;
+    size_t cap, n_chains, windows;
+    struct chain *current;
+    long long records;
+    bool from_start;     /* the JSON Lines header says the export has no --from */
+    char *header_tenant; /* the header says the export is this tenant's chain */
+    struct audit_buf canon;
+    long line;
+    char why[1024];
+};
+
+static void fail(struct verifier *v, const char *tenant, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void fail(struct verifier *v, const char *tenant, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (tenant)
+        snprintf(v->why, sizeof v->why, "line %ld: tenant %s: %s", v->line, tenant, msg);
+    else
+        snprintf(v->why, sizeof v->why, "line %ld: %s", v->line, msg);
+}
+
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* Open addressing, kept at most half full. */
+static struct chain *chain_slot(struct chain *slots, size_t cap, const char *tenant)
+{
+    size_t i = fnv1a(tenant) & (cap - 1);
+    while (slots[i].tenant && strcmp(slots[i].tenant, tenant) != 0)
+        i = (i + 1) & (cap - 1);
+    return &slots[i];
+}
+
+static struct chain *chain_get(struct verifier *v, const char *tenant, bool *created)
+{
+    *created = false;
+    if (v->cap && chain_slot(v->slots, v->cap, tenant)->tenant)
+        return chain_slot(v->slots, v->cap, tenant);
+    if (2 * (v->n_chains + 1) > v->cap) {
+        size_t cap = v->cap ? 2 * v->cap : 64;
+        struct chain *grown = calloc(cap, sizeof *grown);
+        if (!grown)
+            return NULL;
+        const char *cur = v->current ? v->current->tenant : NULL;
+        for (size_t i = 0; i < v->cap; i++)
+            if (v->slots[i].tenant)
+                *chain_slot(grown, cap, v->slots[i].tenant) = v->slots[i];
+        free(v->slots);
+        v->slots = grown;
+        v->cap = cap;
+        v->current = cur ? chain_slot(v->slots, v->cap, cur) : NULL;
+    }
+    struct chain *c = chain_slot(v->slots, v->cap, tenant);
+    c->tenant = strdup(tenant);
+    if (!c->tenant)
+        return NULL;
+    v->n_chains++;
+    *created = true;
+    return c;
+}
+
+static bool is_hex64(const char *s, size_t len)
+{
+    if (len != 64)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+/* Checks one record against its chain and its own hash. */
+static bool check_record(struct verifier *v, const struct audit_record *r)
+{
+    const char *why;
+    if (!audit_canonical(r, &v->canon, &why)) {
+        fail(v, NULL, "not an audit record: %s", why);
+        return false;
+    }
+    const struct audit_value *t = &r->v[AM_TENANT_ID];
+    if (strlen(t->text) != t->len) {
+        fail(v, NULL, "not an audit record: tenant_id holds a NUL byte");
+        return false;
+    }
+    const char *tenant = t->text;
+    if (v->header_tenant && strcmp(tenant, v->header_tenant) != 0) {
+        fail(v, tenant, "a record of another tenant in an export of tenant %s", v->header_tenant);
+        return false;
+    }
+    long long seq = strtoll(r->v[AM_SEQ].text, NULL, 10);
+    const struct audit_value *prev = &r->v[AM_PREV_HASH], *hash = &r->v[AM_HASH];
+    bool created;
+    struct chain *c = chain_get(v, tenant, &created);
+    if (!c) {
+        fail(v, tenant, "out of memory");
+        return false;
+    }
+    if (c != v->current) {
+        if (!created) {
+            fail(v, tenant,
+                 "the chain's records resume after other chains' records (records were moved)");
+            return false;
+        }
+        if (v->current)
+            v->current->left = true;
+        v->current = c;
+    }
+    if (created) {
+        if (seq == 1 && strcmp(prev->text, AUDIT_ZERO_HASH) != 0) {
+            fail(v, tenant, "seq 1 has a prev_hash other than 64 zeros (the chain's start was "
+                            "changed)");
+            return false;
+        }
+        if (seq != 1 && v->from_start) {
+            fail(v, tenant,
+                 "the export starts at the beginning of the log, but this chain starts at seq "
+                 "%lld (records before it were removed)",
+                 seq);
+            return false;
+        }
+        if (seq < 1) {
+            fail(v, tenant, "seq %lld is not positive", seq);
+            return false;
+        }
+        c->first_seq = seq;
+        if (seq != 1)
+            v->windows++;
+    } else if (seq > c->seq + 1) {
+        fail(v, tenant,
+             "seq %lld follows seq %lld of line %ld (records are missing or out of order)", seq,
+             c->seq, c->line);
+        return false;
+    } else if (seq <= c->seq) {
+        fail(v, tenant, "seq %lld follows seq %lld of line %ld (records were moved or repeated)",
+             seq, c->seq, c->line);
+        return false;
+    } else if (strcmp(prev->text, c->hash) != 0) {
+        fail(v, tenant,
+             "prev_hash is not the hash of seq %lld on line %ld (the chain was broken)", c->seq,
+             c->line);
+        return false;
+    }
+    char computed[AUDIT_HEX_LEN];
+    audit_chain_hash(prev->text, v->canon.data, v->canon.len, computed);
+    if (!is_hex64(hash->text, hash->len) || strcmp(computed, hash->text) != 0) {
+        fail(v, tenant, "hash mismatch at seq %lld (the record was changed)", seq);
+        return false;
+    }
+    c->seq = seq;
+    memcpy(c->hash, computed, AUDIT_HEX_LEN);
+    c->line = v->line;
+    v->records++;
+    return true;
+}
+
+/* ---- JSON Lines ---- */
+
+static bool json_header(struct verifier *v, json_t *o)
+{
+    json_t *format = json_object_get(o, "format");
+    if (!json_is_integer(format) || json_integer_value(format) != 1) {
+        fail(v, NULL, "the export header is not format 1, the only format this lethe reads");
+        return false;
+    }
+    json_t *from = json_object_get(o, "from");
+    v->from_start = from && json_is_null(from);
+    json_t *tenant = json_object_get(o, "tenant_id");
+    if (tenant && !json_is_null(tenant)) {
+        if (!json_is_string(tenant)) {
+            fail(v, NULL, "the export header's tenant_id is not a string");
+            return false;
+        }
+        v->header_tenant = strdup(json_string_value(tenant));
+        if (!v->header_tenant) {
+            fail(v, NULL, "out of memory");
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool json_record(struct verifier *v, json_t *o)
+{
+    struct audit_record r = {0};
+    char ints[AUDIT_MEMBERS][24];
+    if (json_object_size(o) != AUDIT_MEMBERS) {
+        const char *key;
+        json_t *val;
+        json_object_foreach(o, key, val) {
+            bool known = false;
+            for (int m = 0; m < AUDIT_MEMBERS && !known; m++)
+                known = strcmp(key, audit_member_names[m]) == 0;
+            if (!known) {
+                fail(v, NULL, "not an audit record: unexpected member \"%s\"", key);
+                return false;
+            }
+        }
+    }
+    for (int m = 0; m < AUDIT_MEMBERS; m++) {
+        const char *name = audit_member_names[m];
+        json_t *val = json_object_get(o, name);
+        if (!val) {
+            fail(v, NULL, "not an audit record: member \"%s\" is missing", name);
+            return false;
+        }
+        if (json_is_null(val))
+            continue;
+        switch (audit_member_type(m)) {
+        case AUDIT_JSON_INT:
+            if (!json_is_integer(val)) {
+                fail(v, NULL, "not an audit record: member \"%s\" is not an integer", name);
+                return false;
+            }
+            snprintf(ints[m], sizeof ints[m], "%" JSON_INTEGER_FORMAT, json_integer_value(val));
+            r.v[m].text = ints[m];
+            r.v[m].len = strlen(ints[m]);
+            break;
+        case AUDIT_JSON_BOOL:
+            if (!json_is_boolean(val)) {
+                fail(v, NULL, "not an audit record: member \"%s\" is not true or false", name);
+                return false;
+            }
+            r.v[m].text = json_is_true(val) ? "true" : "false";
+            r.v[m].len = strlen(r.v[m].text);
+            break;
+        case AUDIT_JSON_STRING:
+            if (!json_is_string(val)) {
+                fail(v, NULL, "not an audit record: member \"%s\" is not a string", name);
+                return false;
+            }
+            r.v[m].text = json_string_value(val);
+            r.v[m].len = json_string_length(val);
+            break;
+        }
+    }
+    if (!r.v[AM_HASH].text) {
+        fail(v, NULL, "not an audit record: member \"hash\" is null");
+        return false;
+    }
+    return check_record(v, &r);
+}
+
+/* Returns EXIT_DONE, EXIT_CHECK_FAILED or EXIT_RUNTIME (a read error). */
+static int verify_jsonl(struct verifier *v, FILE *f, char **line, size_t *cap, ssize_t n)
+{
+    for (; n >= 0; n = getline(line, cap, f)) {
+        v->line++;
+        size_t len = (size_t)n;
+        if (len && (*line)[len - 1] == '\n')
+            len--;
+        json_error_t e;
+        json_t *o = json_loadb(*line, len, JSON_REJECT_DUPLICATES, &e);
+        if (!o) {
+            fail(v, NULL, "not valid JSON: %s", e.text);
+            return EXIT_CHECK_FAILED;
+        }
+        bool ok;
+        json_t *kind = json_object_get(o, "kind");
+        if (!json_is_object(o)) {
+            fail(v, NULL, "not a JSON object");
+            ok = false;
+        } else if (v->line == 1 && json_is_string(kind) &&
+                   strcmp(json_string_value(kind), "export_header") == 0) {
+            ok = json_header(v, o);
+        } else {
+            ok = json_record(v, o);
+        }
+        json_decref(o);
+        if (!ok)
+            return EXIT_CHECK_FAILED;
+    }
+    return ferror(f) ? EXIT_RUNTIME : EXIT_DONE;
+}
+
+/* ---- CSV (RFC 4180, as PostgreSQL's COPY writes it) ---- */
+
+struct csv_record {
+    struct audit_buf text; /* the fields, each NUL-terminated */
+    size_t start[AUDIT_MEMBERS + 1];
+    size_t n_fields;
+};
+
+/* Reads one record, which may span lines inside quotes. Returns 1, 0 at the end, -1 when the
+ * CSV is malformed (v->why set) and -2 on a read error. */
+static int csv_read(struct verifier *v, FILE *f, char **line, size_t *cap, struct csv_record *r)
+{
+    ssize_t n = getline(line, cap, f);
+    if (n < 0)
+        return ferror(f) ? -2 : 0;
+    v->line++;
+    long first_line = v->line;
+    audit_buf_reset(&r->text);
+    r->n_fields = 0;
+    bool quoted = false, field_open = true, after_quote = false;
+    size_t field_start = 0;
+    for (;;) {
+        const char *s = *line;
+        for (ssize_t i = 0; i < n; i++) {
+            char ch = s[i];
+            if (quoted) {
+                if (ch == '"') {
+                    if (i + 1 < n && s[i + 1] == '"') {
+                        audit_buf_append(&r->text, "\"", 1);
+                        i++;
+                    } else {
+                        quoted = false;
+                        after_quote = true;
+                    }
+                } else {
+                    audit_buf_append(&r->text, &ch, 1);
+                }
+                continue;
+            }
+            bool end = ch == '\n' || (ch == '\r' && i + 1 < n && s[i + 1] == '\n');
+            if (ch == ',' || end) {
+                if (r->n_fields < AUDIT_MEMBERS + 1)
+                    r->start[r->n_fields] = field_start;
+                r->n_fields++;
+                audit_buf_append(&r->text, "", 1);
+                field_start = r->text.len;
+                after_quote = false;
+                field_open = !end;
+                if (end) {
+                    v->line = first_line;
+                    return r->text.failed ? (fail(v, NULL, "out of memory"), -1) : 1;
+                }
+                continue;
+            }
+            if (after_quote) {
+                v->line = first_line;
+                fail(v, NULL, "malformed CSV: text after a closing quote in field %zu",
+                     r->n_fields + 1);
+                return -1;
+            }
+            if (ch == '"') {
+                if (r->text.len != field_start) {
+                    v->line = first_line;
+                    fail(v, NULL, "malformed CSV: a quote inside unquoted field %zu",
+                         r->n_fields + 1);
+                    return -1;
+                }
+                quoted = true;
+                continue;
+            }
+            audit_buf_append(&r->text, &ch, 1);
+        }
+        if (!quoted)
+            break; /* the last line of the file, without a line end */
+        n = getline(line, cap, f);
+        if (n < 0) {
+            if (ferror(f))
+                return -2;
+            v->line = first_line;
+            fail(v, NULL, "malformed CSV: a quoted field is never closed");
+            return -1;
+        }
+        v->line++;
+    }
+    if (field_open) {
+        if (r->n_fields < AUDIT_MEMBERS + 1)
+            r->start[r->n_fields] = field_start;
+        r->n_fields++;
+        audit_buf_append(&r->text, "", 1);
+    }
+    v->line = first_line;
+    return r->text.failed ? (fail(v, NULL, "out of memory"), -1) : 1;
+}
+
+/* Typed columns back into the record: empty is null (the log stores no empty strings). */
+static bool csv_record(struct verifier *v, const struct csv_record *c)
+{
+    struct audit_record r = {0};
+    char ints[AUDIT_MEMBERS][24];
+    if (c->n_fields != AUDIT_MEMBERS) {
+        fail(v, NULL, "not an audit record: %zu fields, expected %d", c->n_fields,
+             AUDIT_MEMBERS);
+        return false;
+    }
+    for (int m = 0; m < AUDIT_MEMBERS; m++) {
+        const char *s = c->text.data + c->start[m];
+        size_t len = (m + 1 < AUDIT_MEMBERS ? c->start[m + 1] : c->text.len) - c->start[m] - 1;
+        if (len == 0)
+            continue;
+        if (audit_member_type(m) == AUDIT_JSON_INT) {
+            size_t i = s[0] == '-';
+            bool digits = i < len && len - i <= 19;
+            for (size_t k = i; k < len && digits; k++)
+                digits = s[k] >= '0' && s[k] <= '9';
+            errno = 0;
+            long long x = digits ? strtoll(s, NULL, 10) : 0;
+            if (!digits || errno) {
+                fail(v, NULL, "not an audit record: field \"%s\" is not an integer",
+                     audit_member_names[m]);
+                return false;
+            }
+            snprintf(ints[m], sizeof ints[m], "%lld", x);
+            s = ints[m];
+            len = strlen(s);
+        }
+        r.v[m].text = s;
+        r.v[m].len = len;
+    }
+    if (!r.v[AM_HASH].text) {
+        fail(v, NULL, "not an audit record: field \"hash\" is empty");
+        return false;
+    }
+    return check_record(v, &r);
+}
+
+static int verify_csv(struct verifier *v, FILE *f, char **line, size_t *cap)
+{
+    struct csv_record r = {0};
+    int rc = EXIT_DONE, got;
+    while ((got = csv_read(v, f, line, cap, &r)) == 1) {
+        if (!csv_record(v, &r)) {
+            rc = EXIT_CHECK_FAILED;
+            break;
+        }
+    }
+    if (got == -1)
+        rc = EXIT_CHECK_FAILED;
+    else if (got == -2)
+        rc = EXIT_RUNTIME;
+    audit_buf_free(&r.text);
+    return rc;
+}
+
+/* ---- the command ---- */
+
+static int parse_expect(const struct lethe_ctx *ctx, const char *arg, struct expected *e)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq)
+        return cli_usage(ctx, "verify: --expect-head \"%s\": expected TENANT=HASH", arg);
+    char tenant[64];
+    snprintf(tenant, sizeof tenant, "%.*s", (int)(eq - arg < 63 ? eq - arg : 63), arg);
+    if (!cli_id(ctx, "--expect-head", tenant, e->tenant))
+        return EXIT_USAGE;
+    const char *h = eq + 1;
+    size_t len = strlen(h);
+    bool ok = len == 64;
+    for (size_t i = 0; ok && i < len; i++) {
+        char ch = h[i];
+        if (ch >= 'A' && ch <= 'F')
+            ch = (char)(ch - 'A' + 'a');
+        ok = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
+        e->hash[i] = ch;
+    }
+    if (!ok) {
+        log_error("verify: --expect-head: malformed hash \"%s\"", h);
+        log_hint("a head is the 64 hex digits of a chain's last hash, as a checkpoint logs it");
+        return EXIT_USAGE;
+    }
+    e->hash[64] = '\0';
+    return EXIT_DONE;
+}
+
 int job_verify(struct lethe_ctx *ctx, int argc, char **argv)
 {
-    (void)ctx;
-    (void)argc;
-    (void)argv;
-    log_error("'verify' is not built yet");
-    return EXIT_RUNTIME;
+    static const struct option opts[] = {{"expect-head", required_argument, NULL, 'e'},
+                                         {NULL, 0, NULL, 0}};
+    struct expected *expect = NULL;
+    int n_expect = 0, c, rc = EXIT_USAGE;
+    struct verifier v = {0};
+    FILE *f = NULL;
+    char *line = NULL;
+    size_t cap = 0;
+    const char *path = NULL;
+    optind = 1;
+    while ((c = cli_getopt(ctx, argc, argv, "", opts)) != -1) {
+        if (c != 'e')
+            goto cleanup;
+        struct expected *grown = realloc(expect, (size_t)(n_expect + 1) * sizeof *grown);
+        if (!grown) {
+            log_error("verify: out of memory");
+            rc = EXIT_RUNTIME;
+            goto cleanup;
+        }
+        expect = grown;
+        if (parse_expect(ctx, optarg, &expect[n_expect]) != EXIT_DONE)
+            goto cleanup;
+        n_expect++;
+    }
+    if (optind >= argc) {
+        rc = cli_usage(ctx, "verify: no file given");
+        goto cleanup;
+    }
+    if (optind + 1 < argc) {
+        rc = cli_usage(ctx, "verify: unexpected argument '%s'", argv[optind + 1]);
+        goto cleanup;
+    }
+    path = argv[optind];
+    /* A file that cannot be opened is a wrong argument (2); one that stops reading halfway
+     * is a runtime failure (1); only a file that reads and does not check out is 4. */
+    f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    struct stat st;
+    if (!f || (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode))) {
+        log_error("verify: cannot read '%s': %s", path, f ? strerror(EISDIR) : strerror(errno));
+        log_hint("verify takes the file that 'lethe export' wrote");
+        rc = EXIT_USAGE;
+        goto cleanup;
+    }
+    ssize_t n = getline(&line, &cap, f);
+    if (n < 0) {
+        if (ferror(f)) {
+            log_error("verify: cannot read '%s': %s", path, strerror(errno));
+            rc = EXIT_RUNTIME;
+        } else {
+            printf("verify: '%s' is empty: not an export\n", path);
+            rc = EXIT_CHECK_FAILED;
+        }
+        goto cleanup;
+    }
+    size_t hl = strlen(audit_csv_header());
+    bool csv = (size_t)n >= hl && memcmp(line, audit_csv_header(), hl) == 0 &&
+               (line[hl] == '\n' || (line[hl] == '\r' && line[hl + 1] == '\n') || line[hl] == '\0');
+    if (csv) {
+        v.line = 1;
+        rc = verify_csv(&v, f, &line, &cap);
+    } else {
+        rc = verify_jsonl(&v, f, &line, &cap, n);
+    }
+    if (rc == EXIT_RUNTIME) {
+        log_error("verify: cannot read '%s': %s", path, strerror(errno));
+        goto cleanup;
+    }
+    if (rc == EXIT_CHECK_FAILED) {
+        printf("verify: %s\n", v.why);
+        goto cleanup;
+    }
+    for (int i = 0; i < n_expect; i++) {
+        struct chain *ch = v.cap ? chain_slot(v.slots, v.cap, expect[i].tenant) : NULL;
+        if (!ch || !ch->tenant) {
+            printf("verify: tenant %s: no records in the file, but --expect-head names it\n",
+                   expect[i].tenant);
+            rc = EXIT_CHECK_FAILED;
+            goto cleanup;
+        }
+        if (strcmp(ch->hash, expect[i].hash) != 0) {
+            printf("verify: line %ld: tenant %s: the chain ends here at seq %lld, not at the "
+                   "expected head %.12s... (records after it are missing, or the head is wrong)\n",
+                   ch->line, ch->tenant, ch->seq, expect[i].hash);
+            rc = EXIT_CHECK_FAILED;
+            goto cleanup;
+        }
+    }
+    if (ctx->verbosity > 0)
+        for (size_t i = 0; i < v.cap; i++)
+            if (v.slots[i].tenant)
+                printf("chain %s seq %lld..%lld head %s\n", v.slots[i].tenant,
+                       v.slots[i].first_seq, v.slots[i].seq, v.slots[i].hash);
+    printf("verify: ok: %lld records in %zu chains (%zu from seq 1, %zu windows)", v.records,
+           v.n_chains, v.n_chains - v.windows, v.windows);
+    if (n_expect)
+        printf(", %d expected head%s matched", n_expect, n_expect == 1 ? "" : "s");
+    printf("\n");
+    rc = EXIT_DONE;
+cleanup:
+    if (f && f != stdin)
+        fclose(f);
+    free(line);
+    free(expect);
+    for (size_t i = 0; i < v.cap; i++)
+        free(v.slots[i].tenant);
+    free(v.slots);
+    free(v.header_tenant);
+    audit_buf_free(&v.canon);
+    return rc;
 }

@@ -1,0 +1,271 @@
+# lethe export: JSON Lines and CSV of a populated log, tenant and time windows, -o, the summary,
+# bad options, and privacy: no locator or subject id ever reaches the log or an export. Every
+# export is checked by `lethe verify` and by the independent tests/verify_export.py.
+. tests/harness/lib.sh
+psql -X -q -c 'CREATE DATABASE export_t' >/dev/null
+export PGDATABASE=export_t
+"$LETHE" migrate >/dev/null 2>&1
+
+NIL=00000000-0000-0000-0000-000000000000
+T1=a1a1a1a1-0000-4000-8000-000000000001
+T2=b2b2b2b2-0000-4000-8000-000000000002
+T3=c3c3c3c3-0000-4000-8000-000000000003
+TMP=$(mktemp -d /tmp/lethe-export.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+KEY=$TMP/audit.key
+printf 'test audit key' >"$KEY"
+
+# ---- a catalog with distinctive locators and subjects, and a log written as the engine does ----
+psql -X -q -v ON_ERROR_STOP=1 <<EOF >/dev/null
+INSERT INTO lethe.tenants (tenant_id, name) VALUES ('$T1', 'one'), ('$T2', 'two'), ('$T3', 'three');
+INSERT INTO lethe.workspaces (tenant_id, workspace_id, geo) VALUES
+  ('$T1', '$T1', 'EU'), ('$T2', '$T2', 'US'), ('$T3', '$T3', 'UK');
+INSERT INTO lethe.items (tenant_id, item_id, workspace_id, owner_id, kind, location, locator, created_at)
+SELECT t.id, ('0000000' || t.n || '-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, t.id,
+       'SUBJECT-SECRET-' || t.n || '-' || g || '@example.com', 'prompt', t.geo,
+       's3://bucket-' || t.geo || '/LOCATOR-SECRET-' || t.n || '-' || g, now() - interval '40 days'
+  FROM (VALUES ('$T1'::uuid, 1, 'EU'), ('$T2'::uuid, 2, 'US'), ('$T3'::uuid, 3, 'UK')) t(id, n, geo),
+       generate_series(1, 12) g;
+EOF
+# The engine stores a subject only as HMAC-SHA256(audit key, subject id).
+sql "SELECT owner_id FROM lethe.items ORDER BY owner_id" | python3 -c '
+import hashlib, hmac, sys
+key = open(sys.argv[1], "rb").read()
+for line in sys.stdin:
+    s = line.rstrip("\n")
+    print(s + "\t" + hmac.new(key, s.encode(), hashlib.sha256).hexdigest())' "$KEY" >"$TMP/macs.tsv"
+psql -X -q -v ON_ERROR_STOP=1 -c "CREATE TABLE subject_macs (owner_id text, mac text)" \
+     -c "\\copy subject_macs FROM '$TMP/macs.tsv'" >/dev/null
+
+# run RUN N1 N2: one run's records, flushed in one transaction as the run cycle does: items
+# N1..N2 of every tenant purged; item 2 of each run late, 3 held past its deadline, 4 a
+# violation; then an ack, a withdrawal with awkward text, and a checkpoint.
+run() {
+    psql -X -q -A -t -v ON_ERROR_STOP=1 <<EOF >/dev/null
+BEGIN;
+SELECT lethe.audit_stage_open();
+INSERT INTO audit_stage (tenant_id, kind, run_id, operator) VALUES ('$NIL', 'run_started', '$1', NULL);
+INSERT INTO audit_stage (tenant_id, kind, run_id, batch_id, location, count)
+  SELECT '$NIL', 'batch_emitted', '$1', '$1', location, count(*) FROM lethe.items GROUP BY location ORDER BY location;
+INSERT INTO audit_stage (tenant_id, kind, run_id, batch_id, item_id, rule, reference, triggered_at,
+                         deadline_at, purged_at, on_time, location, hold_id, subject_hmac, detail)
+SELECT i.tenant_id, 'item_purged', '$1', '$1', i.item_id,
+       CASE WHEN g.k = 4 THEN 'shared_while_opted_out' WHEN g.k % 2 = 0 THEN 'subject_request' ELSE 'deletion_request' END,
+       'REQ-' || g.k, i.created_at,
+       CASE WHEN g.k = 2 THEN now() - interval '2 days 3 hours' WHEN g.k = 3 THEN now() - interval '1 day'
+            WHEN g.k = 4 THEN i.created_at ELSE now() + interval '10 days' END,
+       now(), g.k NOT IN (2, 3, 4), i.location,
+       CASE WHEN g.k = 3 THEN '99999999-0000-4000-8000-000000000009'::uuid END, m.mac,
+       CASE WHEN g.k = 3 THEN 'held' END
+  FROM lethe.items i JOIN subject_macs m ON m.owner_id = i.owner_id
+  CROSS JOIN LATERAL (SELECT substr(i.item_id::text, 25)::int - $2 + 1 AS k) g
+ WHERE substr(i.item_id::text, 25)::int BETWEEN $2 AND $3
+ ORDER BY i.tenant_id, i.item_id;
+INSERT INTO audit_stage (tenant_id, kind, run_id, rule, reference, count, detail) VALUES
+  ('$T3', 'obligation_withdrawn', '$1', 'deletion_request', 'REQ-"x"', 3,
+   E'quote " backslash \\\\ newline \n tab \t bell \x07 unicode \u00e9 \u2713 slash /');
+INSERT INTO audit_stage (tenant_id, kind, run_id, batch_id, count) VALUES ('$NIL', 'batch_acknowledged', '$1', '$1', 12);
+INSERT INTO audit_stage (tenant_id, kind, run_id, count) VALUES ('$NIL', 'run_finished', '$1', 12);
+SELECT lethe.audit_checkpoint('$1');
+COMMIT;
+EOF
+}
+mark() { sql "SELECT lethe.audit_time(clock_timestamp())"; }
+R1=11111111-0000-4000-8000-000000000001
+R2=11111111-0000-4000-8000-000000000002
+R3=11111111-0000-4000-8000-000000000003
+run $R1 1 4;  M1=$(mark)
+run $R2 5 8;  M2=$(mark)
+run $R3 9 12
+TOTAL=$(sql "SELECT count(*) FROM lethe.audit")
+
+# both EXPECTED_RC FILE [HEADS...]: lethe verify and the Python verifier must agree.
+both() {
+    local want=$1 f=$2; shift 2
+    local heads=() h
+    for h in "$@"; do heads+=(--expect-head "$h"); done
+    "$LETHE" verify "$f" "${heads[@]}" >"$TMP/v.out" 2>&1; local r1=$?
+    python3 tests/verify_export.py "$f" "$@" >"$TMP/p.out" 2>&1; local r2=$?
+    if [ "$r1 $r2" = "$want $want" ]; then ok "${NAME}: lethe verify and verify_export.py both exit $want"
+    else not_ok "${NAME}: verifiers disagree or fail" "expected $want, lethe: $r1 $(cat "$TMP/v.out")" "python: $r2 $(cat "$TMP/p.out")"; fi
+}
+
+# ---- JSON Lines ------------------------------------------------------------------------
+run_lethe export -o "$TMP/all.jsonl"
+assert_rc "export -o exits 0" 0
+assert_contains "export -o reports what it wrote" "export: wrote $TOTAL records to '$TMP/all.jsonl'" "$ERR"
+assert_eq "no temporary file is left beside the export" "all.jsonl audit.key macs.tsv" "$(ls -A "$TMP" | sort | tr '\n' ' ' | sed 's/ $//')"
+assert_eq "an export holds a header line and every record" "$((TOTAL + 1))" "$(wc -l <"$TMP/all.jsonl")"
+header=$(head -1 "$TMP/all.jsonl")
+assert_contains "the first line is a header with a kind of its own" '{"kind":"export_header","format":1,"from":null,"to":null,"tenant_id":null,"exported_at":"' "$header"
+NAME="full JSON Lines export" both 0 "$TMP/all.jsonl"
+assert_contains "verify's verdict counts records and chains" "verify: ok: $TOTAL records in 4 chains (4 from seq 1, 0 windows)" "$(cat "$TMP/v.out")"
+run_lethe export
+assert_eq "export to standard output writes the same records" "$(tail -n +2 "$TMP/all.jsonl")" "$(echo "$OUT" | tail -n +2)"
+assert_eq "records are ordered by tenant, then seq" \
+  "$(sql "SELECT tenant_id || ' ' || seq FROM lethe.audit ORDER BY tenant_id, seq")" \
+  "$(tail -n +2 "$TMP/all.jsonl" | python3 -c 'import json,sys; [print(r["tenant_id"], r["seq"]) for r in map(json.loads, sys.stdin)]')"
+assert_eq "every record has every member, in the documented order, hash last" \
+  "seq,at,kind,tenant_id,run_id,batch_id,item_id,rule,reference,triggered_at,deadline_at,purged_at,on_time,location,hold_id,subject_hmac,operator,count,detail,prev_hash,hash" \
+  "$(tail -n +2 "$TMP/all.jsonl" | python3 -c 'import json,sys; print(*{",".join(json.loads(l)) for l in sys.stdin})')"
+assert_eq "times are UTC with six fractional digits and Z" "0" \
+  "$(tail -n +2 "$TMP/all.jsonl" | grep -Ec '"(at|triggered_at|deadline_at|purged_at)":"[^"]*[^Z]"|"at":"[^"]{0,26}"')"
+assert_eq "the lines are byte for byte the database's own canonical lines (lethe.audit_jsonl)" \
+  "$(psql -X -q -c "COPY (SELECT lethe.audit_jsonl(a) FROM lethe.audit a ORDER BY tenant_id, seq) TO STDOUT WITH (FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02')" | md5sum)" \
+  "$(tail -n +2 "$TMP/all.jsonl" | md5sum)"
+assert_contains "awkward text is escaped minimally" \
+  '"detail":"quote \" backslash \\ newline \n tab \t bell \u0007 unicode é ✓ slash /"' "$(cat "$TMP/all.jsonl")"
+
+# ---- CSV ------------------------------------------------------------------------------
+run_lethe export --format csv -o "$TMP/all.csv"
+assert_rc "export --format csv exits 0" 0
+assert_eq "the CSV header row names every column in order" \
+  "seq,at,kind,tenant_id,run_id,batch_id,item_id,rule,reference,triggered_at,deadline_at,purged_at,on_time,location,hold_id,subject_hmac,operator,count,detail,prev_hash,hash" \
+  "$(head -1 "$TMP/all.csv")"
+assert_eq "the CSV holds every record" "$TOTAL" \
+  "$(python3 -c 'import csv,sys; print(sum(1 for _ in csv.reader(open(sys.argv[1], newline=""))) - 1)' "$TMP/all.csv")"
+assert_eq "null is an empty unquoted field" \
+  "1,$(sql "SELECT lethe.audit_time(at) FROM lethe.audit WHERE tenant_id = '$NIL' AND seq = 1"),run_started,$NIL,$R1,,,,,,,,,,,,,,,0000000000000000000000000000000000000000000000000000000000000000," \
+  "$(sed -n 2p "$TMP/all.csv" | sed 's/,[0-9a-f]\{64\}$/,/')"
+assert_contains "booleans are true and false" ",false,UK," "$(cat "$TMP/all.csv")"
+assert_contains "text with quotes and newlines is quoted the CSV way" \
+  '"quote "" backslash \ newline ' "$(cat "$TMP/all.csv")"
+NAME="full CSV export" both 0 "$TMP/all.csv"
+assert_contains "a CSV export verifies with the same counts" "verify: ok: $TOTAL records in 4 chains" "$(cat "$TMP/v.out")"
+
+# ---- one tenant ------------------------------------------------------------------------
+for fmt in jsonl csv; do
+    run_lethe export --tenant "$T2" --format $fmt -o "$TMP/t2.$fmt"
+    assert_rc "export --tenant --format $fmt exits 0" 0
+    NAME="one tenant's $fmt export" both 0 "$TMP/t2.$fmt"
+    assert_contains "the $fmt export holds one chain" "in 1 chains (1 from seq 1" "$(cat "$TMP/v.out")"
+    assert_eq "the $fmt export holds no other tenant's records" "" \
+      "$(grep -E "$T1|$T3|$NIL" "$TMP/t2.$fmt" | grep -v export_header)"
+    assert_eq "the $fmt export holds exactly that tenant's chain" "$(sql "SELECT count(*) FROM lethe.audit WHERE tenant_id = '$T2'")" \
+      "$(grep -c "$T2" "$TMP/t2.$fmt" | awk -v f=$fmt '{print f == "jsonl" ? $1 - 1 : $1}')"
+done
+assert_contains "a tenant export's header names the tenant" "\"tenant_id\":\"$T2\"" "$(head -1 "$TMP/t2.jsonl")"
+head2=$(sql "SELECT hash FROM lethe.audit_heads WHERE tenant_id = '$T2'")
+NAME="one tenant's export against its anchored head" both 0 "$TMP/t2.jsonl" "$T2=$head2"
+run_lethe export --tenant "$NIL"
+assert_eq "the engine chain exports on its own" "$(sql "SELECT count(*) FROM lethe.audit WHERE tenant_id = '$NIL'")" \
+  "$(echo "$OUT" | tail -n +2 | grep -c "\"tenant_id\":\"$NIL\"")"
+run_lethe export --tenant ffffffff-0000-4000-8000-00000000000f
+assert_eq "an unknown tenant exports a header and nothing else" "1" "$(echo "$OUT" | wc -l)"
+
+# ---- time windows ------------------------------------------------------------------------
+for fmt in jsonl csv; do
+    run_lethe export --from "$M1" --to "$M2" --format $fmt -o "$TMP/w.$fmt"
+    assert_rc "a window export ($fmt) exits 0" 0
+    NAME="a window export ($fmt)" both 0 "$TMP/w.$fmt"
+    assert_contains "a window's chains start after seq 1 ($fmt)" "in 4 chains (0 from seq 1, 4 windows)" "$(cat "$TMP/v.out")"
+done
+assert_eq "a window holds exactly the records with at in [from, to)" \
+  "$(sql "SELECT count(*) FROM lethe.audit WHERE at >= '$M1' AND at < '$M2'")" "$(($(wc -l <"$TMP/w.jsonl") - 1))"
+assert_eq "a window holds only the second run" "$R2" \
+  "$(tail -n +2 "$TMP/w.jsonl" | python3 -c 'import json,sys; print(*{json.loads(l)["run_id"] for l in sys.stdin})')"
+run_lethe export --from "$M2"
+echo "$OUT" >"$TMP/from.jsonl"
+NAME="an open-ended window (file)" both 0 "$TMP/from.jsonl"
+assert_eq "--from alone keeps the last run" "$R3" \
+  "$(tail -n +2 "$TMP/from.jsonl" | python3 -c 'import json,sys; print(*{json.loads(l)["run_id"] for l in sys.stdin})')"
+run_lethe export --to "$M1" --tenant "$T1"
+echo "$OUT" >"$TMP/to.jsonl"
+NAME="a window up to --to of one tenant" both 0 "$TMP/to.jsonl"
+bare=${M1%Z}
+run_lethe export --from "${bare/T/ }"
+plain=$(echo "$OUT" | tail -n +2)
+run_lethe export --from "${bare}+00:00"
+assert_eq "times without an offset are UTC" "$plain" "$(echo "$OUT" | tail -n +2)"
+run_lethe export --from "$M1" --to "$M1"
+assert_rc "an empty window is a usage error" 2
+assert_contains "an empty window says so" "error: export: --from $M1 is not before --to $M1" "$ERR"
+
+# ---- the summary ------------------------------------------------------------------------
+run_lethe export --summary
+assert_rc "export --summary exits 0" 0
+assert_contains "the summary is a readable page" "lethe compliance summary" "$OUT"
+assert_contains "the summary names its evidence" "$TOTAL audit records in 4 hash chains" "$OUT"
+assert_contains "the summary has a row per rule" "deletion_request" "$OUT"
+assert_contains "the summary explains held past deadline" "held past deadline  purged after their deadline because a hold kept them" "$OUT"
+run_lethe export --summary --format csv
+assert_rc "export --summary --format csv exits 0" 0
+assert_eq "the summary CSV header" "rule,purged,on_time,late,max_lateness_seconds,held_past_deadline,violations,pending,overdue,nearest_deadline" \
+  "$(echo "$OUT" | head -1)"
+# Per tenant and run: items 1..4 -> 1 on time (deletion_request), 2 late (subject_request),
+# 3 held (deletion_request), 4 violation; three runs, three tenants.
+allrow=$(echo "$OUT" | grep '^all,' | cut -d, -f1-4,6-7)
+assert_eq "the summary's overall counts" "all,36,9,9,9,9" "$allrow"
+assert_eq "late and held are told apart per rule" "deletion_request,18,9,0,9,0|subject_request,9,0,9,0,0|shared_while_opted_out,9,0,0,0,9" \
+  "$(echo "$OUT" | grep -E '^(deletion_request|subject_request|shared_while_opted_out),' | cut -d, -f1-4,6-7 | tr '\n' '|' | sed 's/|$//')"
+late=$(echo "$OUT" | grep '^subject_request,' | cut -d, -f5)
+if python3 -c "import sys; v = float(sys.argv[1]); sys.exit(0 if 2*86400 + 3*3600 <= v < 2*86400 + 4*3600 else 1)" "$late"; then
+    ok "the largest lateness is reported in seconds"; else not_ok "largest lateness" "got '$late'"; fi
+assert_eq "the summary CSV has a row per rule and an overall row" "8" "$(echo "$OUT" | wc -l)"
+run_lethe export --summary --format jsonl --tenant "$T1" --from "$M1"
+assert_rc "export --summary --format jsonl exits 0" 0
+assert_eq "the JSON summary is one object per line, a header first" \
+  "summary_header 8 1 summary all 8 2 2 2 2" \
+  "$(echo "$OUT" | python3 -c '
+import json, sys
+rows = [json.loads(l) for l in sys.stdin]
+h, a = rows[0], rows[-1]
+print(h["kind"], h["records"], h["chains"], a["kind"], a["rule"], a["purged"], a["on_time"],
+      a["late"], a["held_past_deadline"], a["violations"])')"
+assert_contains "the JSON summary header carries the window" "\"from\":\"$M1\",\"to\":null,\"tenant_id\":\"$T1\"" "$(echo "$OUT" | head -1)"
+
+# ---- options and errors ------------------------------------------------------------------
+run_lethe export --from yesterday
+assert_rc "a malformed time exits 2" 2
+assert_eq "a malformed time says which option" 'error: export: --from: malformed time "yesterday"
+hint: times are ISO 8601, UTC unless an offset is given, e.g. 2026-11-28T03:00:00Z' "$ERR"
+run_lethe export --tenant 42
+assert_rc "a malformed tenant id exits 2" 2
+assert_contains "a malformed tenant id says so" 'error: export: --tenant: malformed id "42"' "$ERR"
+run_lethe export --format xml
+assert_rc "an unknown format exits 2" 2
+assert_contains "an unknown format names the known ones" 'unknown format "xml" (jsonl or csv)' "$ERR"
+run_lethe export extra
+assert_rc "an unexpected argument exits 2" 2
+run_lethe export --bogus
+assert_rc "an unknown option exits 2" 2
+run_lethe export -o "$TMP/no/such/dir/x.jsonl"
+assert_rc "an unwritable -o exits 1" 1
+assert_contains "an unwritable -o names the file" "cannot create a file next to '$TMP/no/such/dir/x.jsonl'" "$ERR"
+psql -X -q -c 'CREATE DATABASE export_empty' >/dev/null
+PGDATABASE=export_empty run_lethe export
+assert_rc "export from a database without the schema exits 2" 2
+assert_contains "and says what to do" "hint: run 'lethe migrate' first" "$ERR"
+
+# ---- privacy ------------------------------------------------------------------------------
+run_lethe export --summary --format jsonl
+echo "$OUT" >"$TMP/summary.jsonl"
+psql -X -q -c "COPY lethe.audit TO STDOUT" >"$TMP/table.txt"
+psql -X -q -c "COPY lethe.audit_heads TO STDOUT" >>"$TMP/table.txt"
+leaks=$(sql "SELECT locator FROM lethe.items UNION ALL SELECT owner_id FROM lethe.items" | while read -r s; do
+    grep -lF -- "$s" "$TMP/table.txt" "$TMP"/*.jsonl "$TMP"/*.csv 2>/dev/null; done | sort -u)
+assert_eq "no locator or subject id appears in the audit table or any export" "" "$leaks"
+assert_eq "no trace of the secrets at all" "" "$(grep -l 'SECRET' "$TMP/table.txt" "$TMP"/*.jsonl "$TMP"/*.csv)"
+mac=$(python3 -c 'import hashlib,hmac,sys; print(hmac.new(open(sys.argv[1],"rb").read(), b"SUBJECT-SECRET-1-1@example.com", hashlib.sha256).hexdigest())' "$KEY")
+assert_contains "a subject appears only as its HMAC, which its holder can look up" "\"subject_hmac\":\"$mac\"" "$(cat "$TMP/all.jsonl")"
+
+# ---- speed ---------------------------------------------------------------------------------
+psql -X -q -v ON_ERROR_STOP=1 <<'EOF' >/dev/null
+BEGIN;
+SELECT lethe.audit_stage_open();
+INSERT INTO audit_stage (tenant_id, kind, run_id, batch_id, item_id, rule, reference, triggered_at,
+                         deadline_at, purged_at, on_time, location)
+SELECT ('eeeeeeee-0000-4000-8000-' || lpad((g % 20)::text, 12, '0'))::uuid, 'item_purged',
+       gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), 'deletion_request', 'REQ-' || g,
+       now() - interval '10 days', now() + interval '20 days', now(), true, 'EU'
+  FROM generate_series(1, 100000) g;
+SELECT lethe.audit_flush();
+COMMIT;
+EOF
+t0=$(date +%s%N); "$LETHE" export -o "$TMP/big.jsonl" 2>/dev/null; t1=$(date +%s%N)
+psql -X -q -c "COPY (SELECT * FROM lethe.audit ORDER BY tenant_id, seq) TO STDOUT" >"$TMP/bare.txt"; t2=$(date +%s%N)
+echo "# export of $(($(wc -l <"$TMP/big.jsonl") - 1)) records: $(((t1 - t0) / 1000000)) ms; bare COPY of the same rows: $(((t2 - t1) / 1000000)) ms"
+t0=$(date +%s%N); "$LETHE" verify "$TMP/big.jsonl" >/dev/null; t1=$(date +%s%N)
+echo "# lethe verify of the same export: $(((t1 - t0) / 1000000)) ms"
+NAME="a 100000-record export" both 0 "$TMP/big.jsonl"
+finish

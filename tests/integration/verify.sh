@@ -1,0 +1,234 @@
+# lethe verify: offline checks of JSON Lines and CSV exports. Every manipulation (a changed
+# field, a removed record, reordered records, a cut tail, an edited hash) is caught in both
+# formats, and the independent tests/verify_export.py always reaches the same verdict.
+. tests/harness/lib.sh
+psql -X -q -c 'CREATE DATABASE verify_t' >/dev/null
+export PGDATABASE=verify_t
+"$LETHE" migrate >/dev/null 2>&1
+
+NIL=00000000-0000-0000-0000-000000000000
+T1=a1a1a1a1-0000-4000-8000-000000000001
+T2=b2b2b2b2-0000-4000-8000-000000000002
+T3=c3c3c3c3-0000-4000-8000-000000000003
+TMP=$(mktemp -d /tmp/lethe-verify.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+
+# Three flushes, as three runs would write them: engine records, and per-tenant records with
+# text that needs escaping in JSON and quoting in CSV (but no carriage return).
+for r in 1 2 3; do
+    psql -X -q -A -t -v ON_ERROR_STOP=1 <<EOF >/dev/null
+BEGIN;
+SELECT lethe.audit_stage_open();
+INSERT INTO audit_stage (tenant_id, kind, run_id, count) VALUES ('$NIL', 'run_started', gen_random_uuid(), $r);
+INSERT INTO audit_stage (tenant_id, kind, item_id, rule, reference, triggered_at, deadline_at, purged_at, on_time, location, count, detail)
+SELECT t, 'item_purged', gen_random_uuid(), 'deletion_request', 'REQ,' || g || ' "quoted"',
+       now() - interval '3 days', now() + interval '27 days', now(), g % 3 <> 0, 'EU', g,
+       CASE WHEN g = 2 THEN E'two\nlines, a comma \\\\ and \u00e9' END
+  FROM unnest(ARRAY['$T1', '$T2', '$T3']::uuid[]) t, generate_series(1, 3) g
+ ORDER BY t, g;
+INSERT INTO audit_stage (tenant_id, kind, count) VALUES ('$NIL', 'run_finished', $r);
+SELECT lethe.audit_flush();
+COMMIT;
+EOF
+    [ $r = 1 ] && M1=$(sql "SELECT lethe.audit_time(clock_timestamp())")
+done
+TOTAL=$(sql "SELECT count(*) FROM lethe.audit")
+"$LETHE" export -o "$TMP/all.jsonl" 2>/dev/null
+"$LETHE" export --format csv -o "$TMP/all.csv" 2>/dev/null
+"$LETHE" export --tenant "$T2" -o "$TMP/t2.jsonl" 2>/dev/null
+"$LETHE" export --tenant "$T2" --format csv -o "$TMP/t2.csv" 2>/dev/null
+"$LETHE" export --from "$M1" -o "$TMP/win.jsonl" 2>/dev/null
+"$LETHE" export --from "$M1" --format csv -o "$TMP/win.csv" 2>/dev/null
+chain_head() { sql "SELECT hash FROM lethe.audit_heads WHERE tenant_id = '$1'"; }
+H1=$(chain_head "$T1"); H2=$(chain_head "$T2"); H0=$(chain_head "$NIL")
+
+# both NAME EXPECTED_RC FILE [TENANT=HASH...]: runs lethe verify (VOUT, VRC) and the Python
+# verifier; both must exit EXPECTED_RC.
+both() {
+    local name=$1 want=$2 f=$3; shift 3
+    local heads=() h
+    for h in "$@"; do heads+=(--expect-head "$h"); done
+    VOUT=$("$LETHE" verify "$f" "${heads[@]}" 2>&1); VRC=$?
+    POUT=$(python3 tests/verify_export.py "$f" "$@" 2>&1); local prc=$?
+    if [ "$VRC $prc" = "$want $want" ]; then ok "$name (lethe verify and verify_export.py both exit $want)"
+    else not_ok "$name" "expected both to exit $want" "lethe verify: $VRC $VOUT" "verify_export.py: $prc $POUT"; fi
+}
+
+# tamper FMT OP IN OUT TENANT SEQ: one manipulation of an export, by record, keeping every
+# other line byte for byte. OP: change, remove, swap (with the next record), hash, prev,
+# resume (move the record after the next chain's first record).
+tamper() {
+    python3 - "$@" <<'EOF'
+import csv, io, json, sys
+fmt, op, src, dst, tenant, seq = sys.argv[1:7]
+seq = int(seq)
+if fmt == "jsonl":
+    lines = open(src, encoding="utf-8").read().splitlines(keepends=True)
+    head, recs = lines[:1], lines[1:]
+    key = lambda l: (json.loads(l)["tenant_id"], json.loads(l)["seq"])
+    def edit(l, k, f):
+        r = json.loads(l); r[k] = f(r[k])
+        return json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n"
+else:
+    text = open(src, encoding="utf-8", newline="").read()
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    cols = rows[0]
+    def line(row):
+        b = io.StringIO(); csv.writer(b, lineterminator="\n").writerow(row); return b.getvalue()
+    head, recs = [line(cols)], [line(r) for r in rows[1:]]
+    key = lambda l: (next(csv.reader(io.StringIO(l)))[3], int(next(csv.reader(io.StringIO(l)))[0]))
+    def edit(l, k, f):
+        r = next(csv.reader(io.StringIO(l))); i = cols.index(k); r[i] = f(r[i]); return line(r)
+i = [key(l) for l in recs].index((tenant, seq))
+flip = lambda h: h[:-1] + ("0" if h[-1] != "0" else "1")
+if op == "change":
+    recs[i] = edit(recs[i], "location", lambda v: "US")
+elif op == "remove":
+    del recs[i]
+elif op == "swap":
+    recs[i], recs[i + 1] = recs[i + 1], recs[i]
+elif op == "hash":
+    recs[i] = edit(recs[i], "hash", flip)
+elif op == "prev":
+    recs[i] = edit(recs[i], "prev_hash", flip)
+elif op == "resume":
+    r = recs.pop(i)
+    recs.insert(i + 1, r)
+open(dst, "w", encoding="utf-8", newline="").write("".join(head + recs))
+EOF
+}
+
+# ---- untouched exports -----------------------------------------------------------------
+both "a full JSON Lines export verifies" 0 "$TMP/all.jsonl"
+assert_eq "the verdict is one line with counts" "verify: ok: $TOTAL records in 4 chains (4 from seq 1, 0 windows)" "$VOUT"
+both "a full CSV export verifies" 0 "$TMP/all.csv"
+assert_eq "the CSV verdict has the same counts" "verify: ok: $TOTAL records in 4 chains (4 from seq 1, 0 windows)" "$VOUT"
+both "a one-tenant JSON Lines export verifies on its own" 0 "$TMP/t2.jsonl" "$T2=$H2"
+assert_eq "with its head as expected" "verify: ok: 9 records in 1 chains (1 from seq 1, 0 windows), 1 expected head matched" "$VOUT"
+both "a one-tenant CSV export verifies on its own" 0 "$TMP/t2.csv" "$T2=$H2"
+both "a window export (JSON Lines) verifies from its first prev_hash" 0 "$TMP/win.jsonl" "$T1=$H1" "$NIL=$H0"
+assert_contains "a window's chains are counted as windows" "(0 from seq 1, 4 windows), 2 expected heads matched" "$VOUT"
+both "a window export (CSV) verifies" 0 "$TMP/win.csv" "$T1=$H1"
+both "every head at once" 0 "$TMP/all.jsonl" "$T1=$H1" "$T2=$H2" "$NIL=$H0" "$T3=$(chain_head "$T3")"
+upper=$(echo "$H2" | tr a-f A-F)
+both "an expected head may be given in upper case" 0 "$TMP/all.csv" "$T2=$upper"
+sed 's/$/\r/' "$TMP/all.jsonl" >"$TMP/crlf.jsonl"
+both "CRLF line ends (JSON Lines) change nothing" 0 "$TMP/crlf.jsonl"
+python3 -c 'import csv,sys; w=csv.writer(open(sys.argv[2],"w",newline=""),lineterminator="\r\n"); [w.writerow(r) for r in csv.reader(open(sys.argv[1],newline=""))]' "$TMP/all.csv" "$TMP/crlf.csv"
+both "a CSV rewritten by another tool, with CRLF, still verifies" 0 "$TMP/crlf.csv"
+assert_eq "verify reads standard input" "verify: ok: $TOTAL records in 4 chains (4 from seq 1, 0 windows)" \
+  "$("$LETHE" verify - <"$TMP/all.jsonl")"
+out=$(PGHOST=/nonexistent PGPORT=1 "$LETHE" --db "host=/nonexistent port=1" --config /nonexistent.conf verify "$TMP/all.jsonl" 2>&1); rc=$?
+assert_eq "verify needs no database and no config" "0 verify: ok: $TOTAL records in 4 chains (4 from seq 1, 0 windows)" "$rc $out"
+out=$("$LETHE" -v verify "$TMP/t2.jsonl")
+assert_eq "-v lists each chain's range and head" "chain $T2 seq 1..9 head $H2" "$(echo "$out" | head -1)"
+
+# ---- manipulations, in both formats ------------------------------------------------------
+for fmt in jsonl csv; do
+    f=$TMP/all.$fmt
+    tamper $fmt change "$f" "$TMP/x.$fmt" "$T2" 5
+    both "$fmt: a changed field is caught" 4 "$TMP/x.$fmt"
+    assert_contains "$fmt: it names the line and says why" "tenant $T2: hash mismatch at seq 5 (the record was changed)" "$VOUT"
+    assert_contains "$fmt: ... starting with the line" "verify: line " "$VOUT"
+
+    tamper $fmt remove "$f" "$TMP/x.$fmt" "$T2" 5
+    both "$fmt: a removed record is caught" 4 "$TMP/x.$fmt"
+    assert_contains "$fmt: removal is told by the seq gap" "tenant $T2: seq 6 follows seq 4" "$VOUT"
+
+    tamper $fmt swap "$f" "$TMP/x.$fmt" "$T2" 5
+    both "$fmt: two swapped records are caught" 4 "$TMP/x.$fmt"
+    assert_contains "$fmt: a swap is told by the seq order" "tenant $T2: seq 6 follows seq 4" "$VOUT"
+
+    tamper $fmt resume "$f" "$TMP/x.$fmt" "$T2" 9
+    both "$fmt: a record moved into another chain's run is caught" 4 "$TMP/x.$fmt"
+    assert_contains "$fmt: a chain must not resume" "tenant $T2: the chain's records resume after other chains' records" "$VOUT"
+
+    tamper $fmt hash "$f" "$TMP/x.$fmt" "$T2" 5
+    both "$fmt: an edited hash is caught" 4 "$TMP/x.$fmt"
+    assert_contains "$fmt: on the record whose hash was edited" "tenant $T2: hash mismatch at seq 5" "$VOUT"
+
+    tamper $fmt prev "$f" "$TMP/x.$fmt" "$T2" 5
+    both "$fmt: an edited prev_hash is caught" 4 "$TMP/x.$fmt"
+    assert_contains "$fmt: as a broken link" "tenant $T2: prev_hash is not the hash of seq 4" "$VOUT"
+
+    tamper $fmt prev "$f" "$TMP/x.$fmt" "$T2" 1
+    both "$fmt: a chain's first prev_hash must be zeros" 4 "$TMP/x.$fmt"
+    assert_contains "$fmt: at seq 1" "seq 1 has a prev_hash other than 64 zeros" "$VOUT"
+
+    tamper $fmt remove "$f" "$TMP/x.$fmt" "$T2" 9
+    both "$fmt: a cut tail alone still reads as a consistent chain" 0 "$TMP/x.$fmt"
+    both "$fmt: a cut tail is caught against the expected head" 4 "$TMP/x.$fmt" "$T2=$H2"
+    assert_contains "$fmt: it says where the chain now ends" "tenant $T2: the chain ends here at seq 8, not at the expected head" "$VOUT"
+
+    tamper $fmt remove "$TMP/win.$fmt" "$TMP/x.$fmt" "$T1" 9
+    both "$fmt: a cut tail of a window is caught against the expected head" 4 "$TMP/x.$fmt" "$T1=$H1"
+
+    tamper $fmt change "$TMP/win.$fmt" "$TMP/x.$fmt" "$T1" 4
+    both "$fmt: a change to a window's first record is caught" 4 "$TMP/x.$fmt"
+    tamper $fmt prev "$TMP/win.$fmt" "$TMP/x.$fmt" "$T1" 4
+    both "$fmt: a window's first prev_hash cannot be swapped either" 4 "$TMP/x.$fmt"
+
+    both "$fmt: an expected head of a tenant not in the file fails" 4 "$TMP/t2.$fmt" "$T1=$H1"
+    assert_eq "$fmt: ... and says so" "verify: tenant $T1: no records in the file, but --expect-head names it" "$VOUT"
+    both "$fmt: an expected head from another chain fails" 4 "$TMP/t2.$fmt" "$T2=$H1"
+done
+
+# A full JSON Lines export says it starts at the beginning: removing a chain's first
+# records is caught (a CSV file carries no header to say so; see --expect-head and windows).
+tamper jsonl remove "$TMP/all.jsonl" "$TMP/x.jsonl" "$T3" 1
+both "jsonl: a removed first record of a chain is caught in a full export" 4 "$TMP/x.jsonl"
+assert_contains "jsonl: ... as records removed before it" "tenant $T3: the export starts at the beginning of the log, but this chain starts at seq 2" "$VOUT"
+{ cat "$TMP/t2.jsonl"; sed -n 2p "$TMP/all.jsonl"; } >"$TMP/x.jsonl"
+both "jsonl: another tenant's record in a one-tenant export is caught" 4 "$TMP/x.jsonl"
+assert_contains "jsonl: ... naming both tenants" "a record of another tenant in an export of tenant $T2" "$VOUT"
+sed '1s/"format":1/"format":2/' "$TMP/all.jsonl" >"$TMP/x.jsonl"
+both "jsonl: an unknown export format is refused" 4 "$TMP/x.jsonl"
+sed '3s/"seq":2,/"seq":2,"extra":1,/' "$TMP/all.jsonl" >"$TMP/x.jsonl"
+both "jsonl: an extra member is caught" 4 "$TMP/x.jsonl"
+assert_contains "jsonl: ... by name" 'line 3: not an audit record: unexpected member "extra"' "$VOUT"
+sed '3s/"seq":2,/"seq":2,"seq":2,/' "$TMP/all.jsonl" >"$TMP/x.jsonl"
+both "jsonl: a duplicated member is caught" 4 "$TMP/x.jsonl"
+sed '3s/,"detail":null//' "$TMP/all.jsonl" >"$TMP/x.jsonl"
+both "jsonl: a missing member is caught" 4 "$TMP/x.jsonl"
+sed '3s/"count":\([0-9]*\)/"count":"\1"/' "$TMP/all.jsonl" >"$TMP/x.jsonl"
+both "jsonl: a member of the wrong type is caught" 4 "$TMP/x.jsonl"
+assert_contains "jsonl: ... and named" 'member "count" is not an integer' "$VOUT"
+{ cat "$TMP/all.jsonl"; echo; } >"$TMP/x.jsonl"
+both "jsonl: a blank line is not a record" 4 "$TMP/x.jsonl"
+sed '2s/^/x/' "$TMP/all.csv" >"$TMP/x.csv"
+both "csv: a malformed integer is caught" 4 "$TMP/x.csv"
+sed '0,/,EU,/s/,EU,/,EU,extra,/' "$TMP/all.csv" >"$TMP/x.csv"
+both "csv: an extra field is caught" 4 "$TMP/x.csv"
+assert_contains "csv: ... with the count" "not an audit record: 22 fields, expected 21" "$VOUT"
+
+# ---- the command line ------------------------------------------------------------------
+: >"$TMP/empty"
+both "an empty file is not an export" 4 "$TMP/empty"
+assert_eq "an empty file says so" "verify: '$TMP/empty' is empty: not an export" "$VOUT"
+echo "hello" >"$TMP/garbage"
+both "a file that is not an export fails" 4 "$TMP/garbage"
+assert_contains "and names line 1" "verify: line 1: not valid JSON" "$VOUT"
+run_lethe verify
+assert_rc "verify without a file exits 2" 2
+assert_eq "verify without a file says so" "error: verify: no file given
+hint: see 'lethe help verify'" "$ERR"
+run_lethe verify "$TMP/nope.jsonl"
+assert_rc "a missing file exits 2" 2
+assert_contains "a missing file is named" "error: verify: cannot read '$TMP/nope.jsonl': No such file or directory" "$ERR"
+run_lethe verify "$TMP"
+assert_rc "a directory exits 2" 2
+run_lethe verify "$TMP/all.jsonl" "$TMP/all.csv"
+assert_rc "two files exit 2" 2
+run_lethe verify "$TMP/all.jsonl" --expect-head "$T1"
+assert_rc "--expect-head without a hash exits 2" 2
+assert_contains "--expect-head without a hash says what it expects" "expected TENANT=HASH" "$ERR"
+run_lethe verify "$TMP/all.jsonl" --expect-head "nope=$H1"
+assert_rc "--expect-head with a malformed tenant exits 2" 2
+run_lethe verify "$TMP/all.jsonl" --expect-head "$T1=abc"
+assert_rc "--expect-head with a malformed hash exits 2" 2
+assert_contains "--expect-head with a malformed hash says so" 'verify: --expect-head: malformed hash "abc"' "$ERR"
+run_lethe verify --bogus "$TMP/all.jsonl"
+assert_rc "an unknown option exits 2" 2
+run_lethe verify "$TMP/all.jsonl" --expect-head="$T1=$H1"
+assert_rc "--expect-head=TENANT=HASH works too" 0
+finish
