@@ -228,6 +228,11 @@ bool db_status_begin(PGconn *db)
 {
     if (!db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ", 0, NULL))
         return false;
+    /* One pass over what is pending: compiling it (JIT) would cost more than running it. */
+    if (!db_exec(db, "SET LOCAL jit = off", 0, NULL)) {
+        db_rollback(db);
+        return false;
+    }
     if (!db_exec(db,
                  "CREATE TEMP TABLE pending ON COMMIT DROP AS"
                  " SELECT * FROM lethe.pending_items(now())",

@@ -8,14 +8,15 @@
 CREATE INDEX items_by_id ON lethe.items (item_id);
 
 -- Who recorded a deletion request with `lethe request --operator`. Events belong to the
--- producers (SPEC §2) and have no such column, so the engine keeps it beside them.
+-- producers (SPEC §2) and have no such column, so the engine keeps it beside them. No foreign
+-- key: one would make TRUNCATE on events fail on it instead of on events' own refusal, and
+-- the row is written in the same statement as its event, which is never deleted.
 CREATE TABLE lethe.request_operators (
     tenant_id uuid NOT NULL,
     event_id bigint NOT NULL,
     operator text NOT NULL,
     recorded_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (tenant_id, event_id),
-    FOREIGN KEY (tenant_id, event_id) REFERENCES lethe.events
+    PRIMARY KEY (tenant_id, event_id)
 );
 
 -- Every hold that covers one item: placed on the item itself or on one of its ancestors (a
