@@ -445,6 +445,15 @@ int job_export(struct lethe_ctx *ctx, int argc, char **argv)
         }
         return EXIT_RUNTIME;
     }
+    lethe_time to_t, now_t;
+    if (filter.to && time_parse(filter.to, &to_t) && time_parse(exported_at, &now_t) &&
+        to_t > now_t - 60 * 1000000LL) {
+        /* `at` is taken before the writer commits: a record stamped just before --to may
+         * still be on its way, and the next window (from --to) would not hold it either. */
+        log_warn("export: --to is less than a minute ago; records being written now may be "
+                 "missing from this window");
+        log_hint("export a window some minutes after it ends, as lethe-export-month does");
+    }
     if (!output_open(&out, path)) {
         dbaudit_export_end(ctx->db);
         return EXIT_RUNTIME;

@@ -177,6 +177,11 @@ run_lethe export --from "${bare/T/ }"
 plain=$(echo "$OUT" | tail -n +2)
 run_lethe export --from "${bare}+00:00"
 assert_eq "times without an offset are UTC" "$plain" "$(echo "$OUT" | tail -n +2)"
+run_lethe export --from "$M1" --to "2999-01-01"
+assert_contains "a window that has not ended warns that records may still be coming" \
+  "warning: export: --to is less than a minute ago; records being written now may be missing" "$ERR"
+run_lethe export --to 2020-01-01
+assert_eq "a window that ended long ago does not warn" "" "$ERR"
 run_lethe export --from "$M1" --to "$M1"
 assert_rc "an empty window is a usage error" 2
 assert_contains "an empty window says so" "error: export: --from $M1 is not before --to $M1" "$ERR"
