@@ -248,22 +248,19 @@ static void summary_text(FILE *out, PGresult *rows, bool pending_known, const st
     fprintf(out, "  evidence    %s audit records in %s hash chains; `lethe export` with the same\n"
                  "              --from/--to/--tenant writes them, `lethe verify` checks them\n\n",
             records, chains);
-    fprintf(out, "%-24s %8s %8s %8s %16s %9s %10s %8s %8s  %s\n", "rule", "purged", "on time",
-            "late", "largest lateness", "held past", "violations", "pending", "overdue",
-            "nearest deadline");
-    fprintf(out, "%-24s %8s %8s %8s %16s %9s %10s %8s %8s  %s\n", "", "", "", "", "", "deadline",
-            "", "", "", "");
+#define ROW "%-22s  %7s  %7s  %7s  %16s  %9s  %10s  %7s  %7s  %s\n"
+    fprintf(out, ROW, "", "", "", "", "largest", "held past", "", "", "", "nearest");
+    fprintf(out, ROW, "rule", "purged", "on time", "late", "lateness", "deadline", "violations",
+            "pending", "overdue", "deadline");
     for (int i = 0; i < PQntuples(rows); i++) {
         char late[40];
         format_lateness(PQgetisnull(rows, i, S_MAX_LATE) ? NULL : PQgetvalue(rows, i, S_MAX_LATE),
                         late, sizeof late);
         const char *rule = PQgetvalue(rows, i, S_RULE);
         if (strcmp(rule, "all") == 0)
-            fprintf(out, "%-24s %8s %8s %8s %16s %9s %10s %8s %8s  %s\n", "", "--------",
-                    "--------", "--------", "----------------", "---------", "----------",
-                    "--------", "--------", "");
-        fprintf(out, "%-24s %8s %8s %8s %16s %9s %10s %8s %8s  %s\n", rule,
-                PQgetvalue(rows, i, S_PURGED), PQgetvalue(rows, i, S_ON_TIME),
+            fprintf(out, ROW, "", "-------", "-------", "-------", "----------------", "---------",
+                    "----------", "-------", "-------", "");
+        fprintf(out, ROW, rule, PQgetvalue(rows, i, S_PURGED), PQgetvalue(rows, i, S_ON_TIME),
                 PQgetvalue(rows, i, S_LATE), late, PQgetvalue(rows, i, S_HELD),
                 PQgetvalue(rows, i, S_VIOLATIONS),
                 pending_known ? PQgetvalue(rows, i, S_PENDING) : "-",
@@ -271,6 +268,7 @@ static void summary_text(FILE *out, PGresult *rows, bool pending_known, const st
                 pending_known && !PQgetisnull(rows, i, S_NEAREST) ? PQgetvalue(rows, i, S_NEAREST)
                                                                   : "-");
     }
+#undef ROW
     fprintf(out,
             "\n"
             "  purged              items purged in the window (one item_purged audit record each)\n"
