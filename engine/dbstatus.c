@@ -153,7 +153,8 @@ PGresult *db_explain_item(PGconn *db, const char *tenant, const char *item)
 /* 0 rule, 1 obligation_id, 2 event_id, 3 reference, 4 triggered_at, 5 due_at, 6 deadline_at,
  * 7 withdrawn (by now), 8 withdrawn_at, 9 withdrawn_by (event id), 10 active, 11 via_item
  * (null when the item itself is in scope), 12 governing, 13 scope ("tenant", "workspace",
- * "subject", "item", or "copy" for the per-item rules), 14 scope value, 15 expanded_at.
+ * "subject", "item", or "copy" for the per-item rules), 14 scope value, 15 expanded_at,
+ * 16 in effect (its trigger has come; a future-dated event's has not).
  * Active ones first, then by deadline and the SPEC §3 order. */
 PGresult *db_explain_obligations(PGconn *db, const char *tenant, const char *item)
 {
@@ -173,7 +174,7 @@ PGresult *db_explain_obligations(PGconn *db, const char *tenant, const char *ite
         "            WHEN o.subject_id IS NOT NULL THEN 'subject'"
         "            WHEN o.item_id IS NOT NULL THEN 'item' ELSE 'tenant' END,"
         "       coalesce(o.workspace_id::text, o.subject_id, o.item_id::text),"
-        "       lethe.iso_utc(o.expanded_at)"
+        "       lethe.iso_utc(o.expanded_at), ob.triggered_at <= now()"
         "  FROM lethe.obligations_of($1, $2, now()) ob"
         "  LEFT JOIN lethe.obligations o"
         "    ON o.tenant_id = $1 AND o.obligation_id = ob.obligation_id AND ob.obligation_id <> 0"

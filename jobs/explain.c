@@ -13,7 +13,8 @@
  *       or null (the active obligation with the earliest deadline, SPEC §3 ties),
  *   obligations: [{rule, obligation_id, event_id, reference, scope, scope_id, via_item_id,
  *       triggered_at, due_at, deadline_at, active, withdrawn, withdrawn_at, withdrawn_by,
- *       governing, expanded_at}]  (obligation_id 0 and scope "copy": the per-item rules;
+ *       governing, expanded_at, in_effect}]  (obligation_id 0 and scope "copy": the per-item
+ *       rules; in_effect: its trigger has come, which a future-dated event's has not;
  *       via_item_id: the ancestor the obligation reached it through, null for the item itself;
  *       withdrawn: withdrawn by as_of; withdrawn_by: the withdrawing event),
  *   holds: [{hold_id, scope, scope_id, reason, reference, placed_at, released_at, active,
@@ -43,7 +44,7 @@ enum { I_TENANT, I_ITEM, I_WORKSPACE, I_KIND, I_CUSTOMER, I_LOCATION, I_OWNER, I
        I_ATTEMPTS, I_HOLD, I_REFERENCE, I_UNCONSUMED_EVENTS, I_UNCONSUMED_ITEM, I_OPTED_OUT };
 enum { O_RULE, O_ID, O_EVENT, O_REFERENCE, O_TRIGGERED, O_DUE, O_DEADLINE, O_WITHDRAWN,
        O_WITHDRAWN_AT, O_WITHDRAWN_BY, O_ACTIVE, O_VIA, O_GOVERNING, O_SCOPE, O_SCOPE_ID,
-       O_EXPANDED };
+       O_EXPANDED, O_IN_EFFECT };
 enum { H_ID, H_SCOPE, H_SCOPE_ID, H_REASON, H_REFERENCE, H_PLACED, H_RELEASED, H_ACTIVE, H_VIA,
        H_BLOCKING };
 enum { B_ID, B_STATE, B_OUTCOME, B_RULE, B_REFERENCE, B_DUE, B_DEADLINE, B_CREATED, B_CLOSED,
@@ -127,7 +128,8 @@ static void print_json(const struct explain *e)
         {"due_at", O_DUE, 's'},          {"deadline_at", O_DEADLINE, 's'},
         {"active", O_ACTIVE, 'b'},       {"withdrawn", O_WITHDRAWN, 'b'},
         {"withdrawn_at", O_WITHDRAWN_AT, 's'}, {"withdrawn_by", O_WITHDRAWN_BY, 'n'},
-        {"governing", O_GOVERNING, 'b'}, {"expanded_at", O_EXPANDED, 's'}};
+        {"governing", O_GOVERNING, 'b'}, {"expanded_at", O_EXPANDED, 's'},
+        {"in_effect", O_IN_EFFECT, 'b'}};
     static const struct field hold[] = {
         {"hold_id", H_ID, 's'},         {"scope", H_SCOPE, 's'},
         {"scope_id", H_SCOPE_ID, 's'},  {"reason", H_REASON, 's'},
@@ -227,7 +229,8 @@ static void print_obligation(const PGresult *o, int r)
     }
     if (db_value(o, r, O_VIA))
         printf("    via       ancestor %s (a copy follows its source)\n", PQgetvalue(o, r, O_VIA));
-    printf("    triggered %s\n", PQgetvalue(o, r, O_TRIGGERED));
+    printf("    triggered %s%s\n", PQgetvalue(o, r, O_TRIGGERED),
+           yes(o, r, O_IN_EFFECT) ? "" : " (future-dated: not in effect yet)");
     printf("    due       %s\n", PQgetvalue(o, r, O_DUE));
     printf("    deadline  %s\n", PQgetvalue(o, r, O_DEADLINE));
     if (db_value(o, r, O_WITHDRAWN_AT))

@@ -32,7 +32,7 @@ T=$(uuid); T2=$(uuid); W=$(uuid); W2=$(uuid); WC=$(uuid); WB=$(uuid); NOPE=$(uui
 mk_tenant "$T" acme; mk_tenant "$T2" globex
 mk_workspace "$T" "$W" EU; mk_workspace "$T" "$W2" US; mk_workspace "$T" "$WC" US
 mk_workspace "$T2" "$WB" EU
-LIVE=$(uuid); LOG=$(uuid); DUP=$(uuid); SRC=$(uuid); COPY=$(uuid); HELD=$(uuid); WD=$(uuid); FITEM=$(uuid)
+FUT=$(uuid); LIVE=$(uuid); LOG=$(uuid); DUP=$(uuid); SRC=$(uuid); COPY=$(uuid); HELD=$(uuid); WD=$(uuid); FITEM=$(uuid)
 mk_item "$T" "$LIVE" "$W" prompt EU 2026-01-01T00:00:00Z
 mk_item "$T" "$LOG" "$W" system_log EU 2026-01-01T00:00:00Z
 mk_item "$T" "$DUP" "$W" prompt EU 2026-01-01T00:00:00Z
@@ -42,6 +42,8 @@ mk_item "$T" "$COPY" "$WC" retrieved US 2026-01-05T00:00:00Z false "$SRC"
 mk_item "$T" "$HELD" "$W2" prompt US 2026-01-01T00:00:00Z
 mk_item "$T" "$WD" "$W" response EU 2026-01-01T00:00:00Z
 mk_item "$T" "$FITEM" "$W" pinned ANZ 2026-01-01T00:00:00Z
+mk_item "$T" "$FUT" "$W" prompt EU 2026-01-01T00:00:00Z
+mk_event "$T" deletion_requested 2099-01-01T00:00:00Z T-FUT item_id "$FUT"
 mk_event "$T" deletion_requested 2026-01-10T00:00:00Z T-SRC item_id "$SRC"
 mk_event "$T" deletion_requested 2026-01-10T00:00:00Z T-HOLD workspace_id "$W2"
 mk_event "$T" deletion_requested 2026-01-10T00:00:00Z T-WD item_id "$WD"
@@ -109,7 +111,7 @@ assert_eq "its obligation names the event and reaches it through the source" \
   "[('deletion_request', 'item', '$SRC', '$SRC', True, False, True)]" \
   "$(json_get '[(o["rule"], o["scope"], o["scope_id"], o["via_item_id"], o["active"], o["withdrawn"], o["governing"]) for o in d["obligations"]]')"
 assert_eq "the obligation's keys" \
-  "['rule', 'obligation_id', 'event_id', 'reference', 'scope', 'scope_id', 'via_item_id', 'triggered_at', 'due_at', 'deadline_at', 'active', 'withdrawn', 'withdrawn_at', 'withdrawn_by', 'governing', 'expanded_at']" \
+  "['rule', 'obligation_id', 'event_id', 'reference', 'scope', 'scope_id', 'via_item_id', 'triggered_at', 'due_at', 'deadline_at', 'active', 'withdrawn', 'withdrawn_at', 'withdrawn_by', 'governing', 'expanded_at', 'in_effect']" \
   "$(json_get 'list(d["obligations"][0])')"
 assert_eq "governing names the same obligation" "('deletion_request', '2026-02-09T00:00:00.000000Z')" \
   "$(json_get 'd["governing"]["rule"], d["governing"]["deadline_at"]')"
@@ -169,6 +171,15 @@ assert_eq "its failed batch is listed with the deleter's reason" "[('acknowledge
 run_lethe explain "$FITEM"
 assert_contains "the text counts the attempts" "attempts   1 failed" "$OUT"
 assert_contains "the text says the next run batches it" "the next run batches it" "$OUT"
+
+# ---- a future-dated request ----------------------------------------------------------------
+run_lethe explain --json "$FUT"
+assert_eq "a future-dated request schedules the item" \
+  "('scheduled', '2099-01-01T00:00:00.000000Z', '2099-01-31T00:00:00.000000Z', [(True, False, None)])" \
+  "$(json_get 'd["state"], d["due_at"], d["deadline_at"], [(o["active"], o["in_effect"], o["expanded_at"]) for o in d["obligations"]]')"
+run_lethe explain "$FUT"
+assert_contains "the text says it is not in effect yet" "    triggered 2099-01-01T00:00:00.000000Z (future-dated: not in effect yet)" "$OUT"
+assert_contains "the text says when it falls due" "why        not due until 2099-01-01T00:00:00.000000Z under deletion_request (deadline 2099-01-31T00:00:00.000000Z)" "$OUT"
 
 # ---- what no run has consumed yet -------------------------------------------------------------
 mk_event "$T" deletion_requested 2026-01-20T00:00:00Z T-NEW item_id "$LIVE"

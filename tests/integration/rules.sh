@@ -16,7 +16,9 @@
 #   ack [failed=ITEM]                    lethe ack of every open batch holding the case's items
 #   expect ITEM STATE RULE DUE DEADLINE  "-" for null; times may leave out ".000000"
 #   explain ITEM PYTHON EXPECTED         PYTHON over d = explain --json, printed with repr()
-# A case whose name starts with "known-bug" runs only when KNOWN_BUGS=1.
+# Words are split as the shell does, so "$VAR" may stand for an instant computed from today.
+# A case whose name starts with "known-bug" runs only when KNOWN_BUGS=1: each shows a defect
+# of sql/0002_rules.sql that is reported, not worked around.
 . tests/harness/lib.sh
 . tests/harness/catalog.sh
 WORK=$(mktemp -d /tmp/lethe-rules.XXXXXX)
@@ -31,9 +33,16 @@ write_config "$WORK/default.conf"
 write_config "$WORK/short.conf" 'rules: {' \
     '  deletion_request: { deadline = "10d"; grace = "5d"; };' \
     '  shared_retention: { deadline = "20d"; grace = "30d"; };' '};'
+write_config "$WORK/look5.conf" 'schedule: { lookahead = "5d"; };'
 write_config "$WORK/off.conf" 'rules: { deletion_request: { enabled = false; }; };'
 
 declare -A ID
+# Instants around the real now, for the cases that item_status (evaluated at now()) must see
+# before an event occurs.
+DAY0=$(date -u -d 'yesterday' +%F)
+CAP_AT=${DAY0}T00:00:00Z
+CAP_DEADLINE=$(date -u -d "$DAY0 + 180 days" +%F)T00:00:00Z
+SOON=$(date -u -d "$DAY0 + 11 days" +%F)T00:00:00Z
 CASE=""; SKIP=0; TENANT=""
 
 full_time() { # 2024-01-01T00:00:00Z -> 2024-01-01T00:00:00.000000Z
@@ -264,6 +273,13 @@ case c4-lookahead: a shared copy is due 2 days (the lookahead) before its 90-day
   run 2024-03-29T00:00:00Z
   expect s in_flight shared_retention 2024-03-29T00:00:00Z 2024-03-31T00:00:00Z
 
+case lookahead-either-side: at one instant, a copy due a second before is batched, one due a second after is not
+  item p prompt EU 2024-01-01T00:00:00Z shared
+  item q prompt EU 2024-01-01T00:00:02Z shared
+  run 2024-03-29T00:00:01Z
+  expect p in_flight shared_retention 2024-03-29T00:00:00Z 2024-03-31T00:00:00Z
+  expect q due shared_retention 2024-03-29T00:00:02Z 2024-03-31T00:00:02Z
+
 case c5-opt-out: opt-out, a copy at its very instant, a violation after it, an opt-in that withdraws nothing
   item s1 prompt EU 2024-04-20T00:00:00Z shared
   item n1 prompt EU 2024-04-20T00:00:00Z
@@ -458,6 +474,13 @@ case config-durations: rule durations from the config: a 5-day grace, and a look
   run 2024-12-19T00:00:00Z cfg=short
   expect s in_flight shared_retention 2024-12-19T00:00:00Z 2024-12-21T00:00:00Z
 
+case config-lookahead: a longer lookahead in the config makes a shared copy due earlier
+  item s prompt EU 2024-01-01T00:00:00Z shared
+  run 2024-03-25T23:59:59Z cfg=look5
+  expect s due shared_retention 2024-03-26T00:00:00Z 2024-03-31T00:00:00Z
+  run 2024-03-26T00:00:00Z cfg=look5
+  expect s in_flight shared_retention 2024-03-26T00:00:00Z 2024-03-31T00:00:00Z
+
 case batched-rule-kept: an in-flight item keeps the rule and deadline it was batched under
   item a prompt EU 2024-01-01T00:00:00Z
   event capacity_deleted 2024-02-01T00:00:00Z
@@ -505,6 +528,15 @@ case known-bug-unexpanded-governs: a shared copy's own 90-day deadline governs a
   event capacity_deleted 2024-01-11T00:00:00Z
   run 2024-01-11T00:00:00Z
   expect s in_flight shared_retention 2024-01-11T00:00:00Z 2024-03-31T00:00:00Z
+
+case known-bug-future-governs: an event that has not occurred yet does not govern an item due now
+  item a prompt EU 2024-01-01T00:00:00Z
+  event capacity_deleted $CAP_AT
+  event deletion_requested $SOON item=a ref=T-soon
+  run 2024-06-01T00:00:00Z
+  expect a due capacity_deleted $CAP_AT $CAP_DEADLINE
+  run now
+  expect a in_flight capacity_deleted $CAP_AT $CAP_DEADLINE
 TABLE
 
 finish
