@@ -81,8 +81,12 @@ demo: deps $(LETHE) bin/lethe
 demo-clean:
 	@./deploy/demo.sh clean
 
+# make bench [BENCH_ITEMS=10000000] [BENCH_REPS=5]: lethe against bare SQL on a generated catalog,
+# in a throwaway PostgreSQL with fsync on (tests/bench/README.md). Measures; asserts nothing.
+BENCH_ITEMS ?= 1000000
+BENCH_REPS  ?= 3
 bench: deps $(LETHE) bin/lethe
-	@LETHE=$(abspath $(LETHE)) ./tests/bench/bench.sh
+	@BENCH_ITEMS=$(BENCH_ITEMS) BENCH_REPS=$(BENCH_REPS) LETHE=$(abspath $(LETHE)) ./tests/bench/bench.sh
 
 # The fs-delete executor (deploy/executors/fs-delete.c) stands alone: it shares no code with the
 # engine and links only jansson. It is built next to lethe, where the integration suites find it.

@@ -1,0 +1,245 @@
+#!/bin/bash
+# make bench (issue 7): lethe against the bare SQL a DBA would write, on identical data, with a
+# throwaway PostgreSQL of its own (fsync on). Prints one table: medians over BENCH_REPS
+# repetitions, ratios first, absolute figures second; then where the full cycle's time goes.
+# Never part of `make check`: it asserts nothing about speed, it only measures and reports.
+#
+#   BENCH_ITEMS=1000000      catalog size (10000000 for the large run)
+#   BENCH_REPS=3             repetitions of every measurement (median reported)
+#   BENCH_SMALL_ITEMS=10000  the small catalog the idle run is compared with
+#   BENCH_SHARED_BUFFERS=4GB the server's shared_buffers
+#   BENCH_KEEP=1             keep the work directory (manifests, exports, server log)
+set -u
+cd "$(dirname "$0")/../.."
+: "${LETHE:?LETHE must name the binary under test}"
+ITEMS=${BENCH_ITEMS:-1000000}
+REPS=${BENCH_REPS:-3}
+SMALL=${BENCH_SMALL_ITEMS:-10000}
+HERE=$PWD/tests/bench
+export PG_FSYNC=on PG_SHARED_BUFFERS=${BENCH_SHARED_BUFFERS:-4GB}
+
+. tests/harness/pg.sh
+WORK=$(mktemp -d /tmp/lethe-bench.XXXXXX)
+chmod 0755 "$WORK"
+pg_start || exit 1
+cleanup() {
+    pg_stop
+    if [ -n "${BENCH_KEEP:-}" ]; then echo "bench: work directory kept: $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+die() { echo "bench: $*" >&2; exit 1; }
+note() { echo "bench: $*" >&2; }
+q() { psql -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# A server set up as a DBA would for this machine; both sides run on it.
+q -d postgres \
+  -c "ALTER SYSTEM SET max_wal_size = '16GB'" -c "ALTER SYSTEM SET checkpoint_timeout = '30min'" \
+  -c "ALTER SYSTEM SET work_mem = '64MB'" -c "ALTER SYSTEM SET maintenance_work_mem = '1GB'" \
+  -c "ALTER SYSTEM SET effective_cache_size = '16GB'" -c "ALTER SYSTEM SET random_page_cost = 1.1" \
+  -c "ALTER SYSTEM SET log_line_prefix = '%m [%p] %d '" -c "SELECT pg_reload_conf()" >/dev/null \
+  || die "cannot configure the server"
+
+head -c 32 /dev/urandom > "$WORK/audit.key"
+chmod 0600 "$WORK/audit.key"
+CONF=$WORK/lethe.conf
+cat > "$CONF" <<EOF
+spool:    { directory = "$WORK/spool"; keep = "7d"; };
+executor: { command = "$HERE/ack-all.sh"; timeout = "15m"; };
+audit:    { key_file = "$WORK/audit.key"; };
+EOF
+lethe() { "$LETHE" --config "$CONF" "$@"; }
+
+# ---- the template catalogs ----------------------------------------------------------------
+
+# build_template DB N: the catalog of N items, primed by one lethe run, plus what producers
+# wrote since (see generate.sql). Everything timed later starts from a copy of it.
+build_template() {
+    local db=$1 n=$2 t0 chunk=500000
+    t0=$(now_ms)
+    q -d postgres -c "CREATE DATABASE $db" || return 1
+    PGDATABASE=$db lethe migrate >/dev/null || return 1
+    q -d "$db" -f "$HERE/generate.sql" -f "$HERE/baseline.sql" >/dev/null || return 1
+    q -d "$db" -c "SELECT bench.setup($n, date_trunc('second', now()))" >/dev/null || return 1
+    local o half lo hi
+    o=$(q -d "$db" -c "SELECT originals FROM bench.params")
+    half=$(( o + (n - o) / 2 ))
+    for ((lo = 0; lo < o; lo += chunk)); do
+        hi=$(( lo + chunk < o ? lo + chunk : o ))
+        q -d "$db" -c "SET synchronous_commit = off" -c "SELECT bench.originals($lo, $hi)" >/dev/null || return 1
+    done
+    # copies of originals first, then copies that may copy those copies
+    for range in "$o $half" "$half $n"; do
+        set -- $range
+        for ((lo = $1; lo < $2; lo += chunk)); do
+            hi=$(( lo + chunk < $2 ? lo + chunk : $2 ))
+            q -d "$db" -c "SET synchronous_commit = off" -c "SELECT bench.copies($lo, $hi)" >/dev/null || return 1
+        done
+    done
+    q -d "$db" -c "SELECT bench.history()" -c "VACUUM ANALYZE" >/dev/null || return 1
+    local p t1
+    p=$(q -d "$db" -c "SELECT lethe.iso_utc(p) FROM bench.params")
+    t1=$(now_ms)
+    PGDATABASE=$db lethe -q run --as-of "$p" > "$WORK/prime-$db.out" 2>&1 || { cat "$WORK/prime-$db.out" >&2; return 1; }
+    echo "$(( $(now_ms) - t1 ))" > "$WORK/prime-$db.ms"
+    # The DBA's audit table holds the same purges, so that both start from the same history.
+    q -d "$db" -c "INSERT INTO bench.audit_plain SELECT tenant_id, item_id, rule, triggered_at, deadline_at,
+                          purged_at, purged_at <= deadline_at FROM lethe.batch_items WHERE outcome = 'purged'" \
+      -c "SELECT bench.recent_events()" -c "SELECT bench.recent_items()" \
+      -c "CREATE TABLE bench.due_list AS SELECT * FROM bench.dba_due((SELECT g FROM bench.params))" \
+      -c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null || return 1
+    echo "$(( $(now_ms) - t0 ))" > "$WORK/build-$db.ms"
+}
+
+# copy_of TEMPLATE DB: a fresh copy (file copy: fast, and no WAL for the whole catalog).
+copy_of() {
+    PGOPTIONS='-c client_min_messages=warning' q -d postgres -c "DROP DATABASE IF EXISTS $2" -c "CREATE DATABASE $2 TEMPLATE $1 STRATEGY FILE_COPY" >/dev/null
+}
+
+note "building the catalog of $ITEMS items (template database)"
+build_template bench_tpl "$ITEMS" || die "building the catalog failed"
+note "building the small catalog of $SMALL items"
+build_template bench_small "$SMALL" || die "building the small catalog failed"
+AS_OF=$(q -d bench_tpl -c "SELECT lethe.iso_utc(g) FROM bench.params")
+SMALL_AS_OF=$(q -d bench_small -c "SELECT lethe.iso_utc(g) FROM bench.params")
+DUE=$(q -d bench_tpl -c "SELECT count(*) FROM bench.due_list")
+read -r TENANTS LIVE EVENTS HOLDS < <(q -F ' ' -d bench_tpl -c "SELECT (SELECT count(*) FROM lethe.tenants),
+    (SELECT count(*) FROM lethe.items WHERE locator IS NOT NULL), (SELECT count(*) FROM lethe.events),
+    (SELECT count(*) FROM lethe.holds)")
+TOTAL=$(q -d bench_tpl -c "SELECT count(*) FROM lethe.items")
+
+# ---- measurements -------------------------------------------------------------------------
+
+RES=$WORK/results.tsv
+: > "$RES"
+# measure NAME CMD...: wall time (ms) and peak RSS (kB) of CMD, recorded under NAME.
+measure() {
+    local name=$1 t0 t1 rc
+    shift
+    t0=$(now_ms)
+    /usr/bin/time -f "%M" -o "$WORK/rss" "$@" > "$WORK/out" 2> "$WORK/err"
+    rc=$?
+    t1=$(now_ms)
+    if [ $rc -ne 0 ]; then
+        cat "$WORK/out" "$WORK/err" >&2
+        die "$name failed (exit $rc)"
+    fi
+    printf '%s\t%s\t%s\n' "$name" "$((t1 - t0))" "$(tail -1 "$WORK/rss")" >> "$RES"
+}
+purged_ids() { q -d "$1" -c "SELECT item_id FROM lethe.items WHERE locator IS NULL ORDER BY item_id"; }
+
+lethe_cycle() { # DB: the full cycle, then an idle run, export and verify
+    measure run env PGDATABASE="$1" "$LETHE" --config "$CONF" -q run --as-of "$AS_OF"
+    measure idle env PGDATABASE="$1" "$LETHE" --config "$CONF" -q run --as-of "$AS_OF"
+    grep -q " 0 due," "$WORK/out" || die "the idle run found work: $(cat "$WORK/out")"
+}
+baseline_cycle() { measure bare psql -X -q -v ON_ERROR_STOP=1 -v as_of="$AS_OF" -d "$1" -f "$HERE/purge.sql"; }
+floor_cycle() { measure floor psql -X -q -v ON_ERROR_STOP=1 -d "$1" -f "$HERE/floor.sql"; }
+shards() {
+    measure shards bash -c '
+        PGDATABASE=$1 "$2" --config "$3" -q run --as-of "$4" --shard 0/2 & a=$!
+        PGDATABASE=$1 "$2" --config "$3" -q run --as-of "$4" --shard 1/2 & b=$!
+        wait $a; ra=$?; wait $b; rb=$?; [ $ra = 0 ] && [ $rb = 0 ]' _ "$1" "$LETHE" "$CONF" "$AS_OF"
+}
+lethe_export() { measure export env PGDATABASE="$1" "$LETHE" --config "$CONF" export -o "$WORK/export.jsonl"; }
+copy_export() {
+    measure copy psql -X -q -v ON_ERROR_STOP=1 -d "$1" -o "$WORK/copy.jsonl" \
+        -c "COPY (SELECT lethe.audit_jsonl(a) FROM lethe.audit a ORDER BY a.tenant_id, a.seq) TO STDOUT"
+}
+export_pair() { # DB REP: lethe export and the same records through COPY, in alternating order
+    if [ $(($2 % 2)) = 1 ]; then lethe_export "$1"; copy_export "$1"; else copy_export "$1"; lethe_export "$1"; fi
+    measure verify "$LETHE" verify "$WORK/export.jsonl"
+    measure sha256sum sha256sum "$WORK/export.jsonl"
+}
+
+copy_of bench_small small_run
+PGDATABASE=small_run lethe -q run --as-of "$SMALL_AS_OF" >/dev/null || die "the small catalog's run failed"
+for ((r = 1; r <= REPS; r++)); do
+    note "repetition $r of $REPS"
+    copy_of bench_tpl rep_lethe && copy_of bench_tpl rep_bare && copy_of bench_tpl rep_floor &&
+        copy_of bench_tpl rep_shards || die "copying the template failed"
+    # Alternate which side goes first, so that neither always meets a warmer cache.
+    if [ $((r % 2)) = 1 ]; then lethe_cycle rep_lethe; baseline_cycle rep_bare
+    else baseline_cycle rep_bare; lethe_cycle rep_lethe; fi
+    floor_cycle rep_floor
+    shards rep_shards
+    export_pair rep_lethe "$r"
+    measure idle_small env PGDATABASE=small_run "$LETHE" --config "$CONF" -q run --as-of "$SMALL_AS_OF"
+    if [ "$r" = 1 ]; then
+        # Same data, same purge: the item sets must agree, or the comparison means nothing.
+        purged_ids rep_lethe > "$WORK/purged.lethe"
+        purged_ids rep_bare > "$WORK/purged.bare"
+        purged_ids rep_shards > "$WORK/purged.shards"
+        cmp -s "$WORK/purged.lethe" "$WORK/purged.bare" || die "lethe and the bare SQL purged different items"
+        cmp -s "$WORK/purged.lethe" "$WORK/purged.shards" || die "the two shards purged different items than one run"
+        EXPORT_LINES=$(wc -l < "$WORK/export.jsonl")
+        EXPORT_BYTES=$(stat -c %s "$WORK/export.jsonl")
+        COPY_BYTES=$(stat -c %s "$WORK/copy.jsonl")
+        RUN_PURGED=$(q -d rep_lethe -c "SELECT purged FROM lethe.runs ORDER BY started_at DESC OFFSET 1 LIMIT 1")
+        RUN_HELD=$(q -d rep_lethe -c "SELECT held FROM lethe.runs ORDER BY started_at DESC OFFSET 1 LIMIT 1")
+    fi
+    q -d postgres -c "DROP DATABASE rep_lethe" -c "DROP DATABASE rep_bare" -c "DROP DATABASE rep_floor" \
+        -c "DROP DATABASE rep_shards" >/dev/null
+done
+
+# ---- where the full cycle's time goes: one more run, every statement logged ---------------
+
+note "profiling one more full cycle"
+copy_of bench_tpl rep_profile
+q -d postgres -c "ALTER DATABASE rep_profile SET log_min_duration_statement = 0" >/dev/null
+LOG=$PG_DIR/server.log
+from=$(($(wc -l < "$LOG") + 1))
+t0=$(now_ms)
+PGDATABASE=rep_profile lethe -q run --as-of "$AS_OF" >/dev/null || die "the profiled run failed"
+PROFILE_MS=$(( $(now_ms) - t0 ))
+tail -n +"$from" "$LOG" > "$WORK/profile.log"
+q -d postgres -c "DROP DATABASE rep_profile" >/dev/null
+
+# ---- the table ----------------------------------------------------------------------------
+
+med() { awk -F'\t' -v k="$1" -v c="${2:-2}" '$1 == k { print $c }' "$RES" | sort -n |
+        awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2];
+              else printf "%d\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2fx", a / b }'; }
+secs() { awk -v m="$1" 'BEGIN { if (m < 1000) printf "%d ms", m; else printf "%.2f s", m / 1000 }'; }
+mb() { awk -v k="$1" 'BEGIN { printf "%.1f MB", k / 1024 }'; }
+
+RUN=$(med run); BARE=$(med bare); FLOOR=$(med floor); IDLE=$(med idle); IDLE_S=$(med idle_small)
+EXPORT=$(med export); COPY=$(med copy); VERIFY=$(med verify); SHA=$(med sha256sum); SHARDS=$(med shards)
+RSS_RUN=$(med run 3); RSS_IDLE=$(med idle 3); RSS_EXPORT=$(med export 3); RSS_VERIFY=$(med verify 3)
+met() { awk -v v="$1" -v t="$2" -v d="$3" 'BEGIN { if ((d == "le" && v <= t) || (d == "ge" && v >= t)) print "met"; else print "not met" }'; }
+r_run=$(awk -v a="$RUN" -v b="$BARE" 'BEGIN { print a / b }')
+r_export=$(awk -v a="$EXPORT" -v b="$COPY" 'BEGIN { print a / b }')
+r_shards=$(awk -v a="$RUN" -v b="$SHARDS" 'BEGIN { print a / b }')
+
+cat <<EOF
+
+lethe bench: $TOTAL items ($LIVE live) in $TENANTS tenants, 4 geos, $EVENTS events, $HOLDS holds
+  due at as_of $AS_OF: $DUE items ($(awk -v d="$DUE" -v n="$TOTAL" 'BEGIN { printf "%.1f%%", 100 * d / n }')), purged by the run: $RUN_PURGED, held: $RUN_HELD
+  $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo); $(q -d postgres -c "SELECT split_part(version(), ' on ', 1)"), fsync $(q -d postgres -c "SHOW fsync"), shared_buffers $(q -d postgres -c "SHOW shared_buffers")
+  medians of $REPS repetitions, each on a fresh copy of the same catalog
+
+measure                                         ratio     lethe        baseline     target
+full cycle / bare SQL (select+audit+tombstone)  $(printf '%-9s %-12s %-12s %s' "$(ratio "$RUN" "$BARE")" "$(secs "$RUN")" "$(secs "$BARE")" "<= 1.25x ($(met "$r_run" 1.25 le))")
+full cycle / write floor (audit+tombstone)      $(printf '%-9s %-12s %-12s %s' "$(ratio "$RUN" "$FLOOR")" "$(secs "$RUN")" "$(secs "$FLOOR")" "(floor: the due list given)")
+idle run: this catalog / the small one          $(printf '%-9s %-12s %-12s %s' "$(ratio "$IDLE" "$IDLE_S")" "$(secs "$IDLE")" "$(secs "$IDLE_S")" "< 100 ms ($(met "$IDLE" 100 le)), flat")
+export / COPY of the same records               $(printf '%-9s %-12s %-12s %s' "$(ratio "$EXPORT" "$COPY")" "$(secs "$EXPORT")" "$(secs "$COPY")" "<= 1.5x ($(met "$r_export" 1.5 le))")
+verify / sha256sum of the export                $(printf '%-9s %-12s %-12s %s' "$(ratio "$VERIFY" "$SHA")" "$(secs "$VERIFY")" "$(secs "$SHA")" "(floor)")
+two shards in parallel: throughput / one run    $(printf '%-9s %-12s %-12s %s' "$(ratio "$RUN" "$SHARDS")" "$(secs "$SHARDS")" "$(secs "$RUN")" ">= 1.3x ($(met "$r_shards" 1.3 ge))")
+
+small catalog: $(q -d bench_small -c "SELECT count(*) FROM lethe.items") items; idle runs have nothing new and nothing due
+peak RSS of lethe: run $(mb "$RSS_RUN"), idle run $(mb "$RSS_IDLE"), export $(mb "$RSS_EXPORT"), verify $(mb "$RSS_VERIFY")
+export: $EXPORT_LINES records, $EXPORT_BYTES bytes (the COPY: $COPY_BYTES bytes)
+template: built in $(secs "$(cat "$WORK/build-bench_tpl.ms")"), of which the priming run (the first run over the whole catalog) $(secs "$(cat "$WORK/prime-bench_tpl.ms")")
+
+baselines: bare SQL = bench.dba_due() (tests/bench/baseline.sql: every event re-read, lineage,
+  holds; no state but its own audit table) + one plain audit row per due item + the tombstone
+  UPDATE, in one statement (tests/bench/purge.sql). Write floor = the same audit INSERT and
+  tombstone UPDATE of a given list of the due items (tests/bench/floor.sql). Both run through
+  psql, which pays a process start and a connection as lethe does.
+EOF
+
+echo
+echo "where the profiled full cycle's time goes ($(secs "$PROFILE_MS") wall; server statements by phase, client time from the gaps between them):"
+python3 "$HERE/phases.py" "$WORK/profile.log" "$PROFILE_MS"
