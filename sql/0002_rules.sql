@@ -465,13 +465,16 @@ $$ SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') $$;
 
 -- The items due at p_as_of that are neither purged nor in an open batch, each with its
 -- governing obligation (earliest deadline, ties in SPEC §3 order) and its earliest due time.
--- hold_id names the active hold that blocks it, if any: such an item is reported, not batched.
+-- Only the expanded obligations make an item due, but the governing rule is chosen among all
+-- that are in effect: a shared copy's own retention, or an obligation still in its grace,
+-- may have the earlier deadline. hold_id names the active hold that blocks the item, if any:
+-- such an item is reported, not batched.
 CREATE FUNCTION lethe.due_items(p_as_of timestamptz, p_k integer, p_n integer)
 RETURNS TABLE (tenant_id uuid, item_id uuid, location text, rule text, obligation_id bigint,
                reference text, subject_hmac text, triggered_at timestamptz, due_at timestamptz,
                deadline_at timestamptz, hold_id uuid)
 LANGUAGE sql STABLE AS $$
-    WITH c AS (
+    WITH RECURSIVE p AS (
         SELECT p.tenant_id, p.item_id, p.rule, p.obligation_id, p.triggered_at,
                lethe.due_time(p.triggered_at, r.deadline, r.grace, s.lookahead) AS due_at,
                p.triggered_at + r.deadline AS deadline_at, r.priority
@@ -482,6 +485,46 @@ LANGUAGE sql STABLE AS $$
             ON o.tenant_id = p.tenant_id AND o.obligation_id = p.obligation_id
          WHERE lethe.in_shard(p.tenant_id, p_k, p_n)
            AND (p.obligation_id = 0 OR o.withdrawn_at IS NULL OR o.withdrawn_at > p_as_of)
+    ), due AS (
+        SELECT p.tenant_id, p.item_id FROM p
+         GROUP BY p.tenant_id, p.item_id HAVING min(p.due_at) <= p_as_of
+    ), up AS (  -- each due item, then its ancestors
+        SELECT i.tenant_id, i.item_id, i.parent_id, i.item_id AS anc, i.created_at, i.shared,
+               i.workspace_id, i.owner_id, 0 AS depth
+          FROM due JOIN lethe.items i ON i.tenant_id = due.tenant_id AND i.item_id = due.item_id
+         WHERE i.locator IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM lethe.batch_items b
+                            WHERE b.tenant_id = due.tenant_id AND b.item_id = due.item_id
+                              AND b.outcome IS NULL)
+        UNION ALL
+        SELECT up.tenant_id, up.item_id, a.parent_id, a.item_id, a.created_at, a.shared,
+               a.workspace_id, a.owner_id, up.depth + 1
+          FROM up JOIN lethe.items a ON a.tenant_id = up.tenant_id AND a.item_id = up.parent_id
+         WHERE up.depth < 64
+    ), c AS (
+        SELECT p.* FROM p JOIN up ON up.tenant_id = p.tenant_id AND up.item_id = p.item_id
+                                 AND up.depth = 0
+        UNION ALL  -- the retention of a shared copy (the item or an ancestor), due or not yet
+        SELECT up.tenant_id, up.item_id, r.rule, 0, up.created_at,
+               lethe.due_time(up.created_at, r.deadline, r.grace, s.lookahead),
+               up.created_at + r.deadline, r.priority
+          FROM up JOIN lethe.rules r ON r.rule = 'shared_retention' AND r.enabled
+          CROSS JOIN lethe.settings s
+         WHERE up.shared
+        UNION ALL  -- obligations in effect but not expanded yet (in their grace)
+        SELECT up.tenant_id, up.item_id, o.rule, o.obligation_id, o.triggered_at,
+               lethe.due_time(o.triggered_at, r.deadline, r.grace, s.lookahead),
+               o.triggered_at + r.deadline, r.priority
+          FROM up
+          JOIN lethe.obligations o
+            ON o.tenant_id = up.tenant_id AND o.expanded_at IS NULL
+           AND o.triggered_at <= p_as_of AND (o.withdrawn_at IS NULL OR o.withdrawn_at > p_as_of)
+           AND up.created_at <= o.covers_until AND (NOT o.shared_only OR up.shared)
+           AND (o.workspace_id IS NULL OR o.workspace_id = up.workspace_id)
+           AND (o.subject_id IS NULL OR o.subject_id = up.owner_id)
+           AND (o.item_id IS NULL OR o.item_id = up.anc)
+          JOIN lethe.rules r ON r.rule = o.rule AND r.enabled
+          CROSS JOIN lethe.settings s
     ), g AS (
         SELECT DISTINCT ON (c.tenant_id, c.item_id) c.*,
                min(c.due_at) OVER (PARTITION BY c.tenant_id, c.item_id) AS item_due
@@ -497,10 +540,6 @@ LANGUAGE sql STABLE AS $$
       FROM g
       JOIN lethe.items i ON i.tenant_id = g.tenant_id AND i.item_id = g.item_id
       LEFT JOIN lethe.obligations o ON o.tenant_id = g.tenant_id AND o.obligation_id = g.obligation_id
-     WHERE g.item_due <= p_as_of AND i.locator IS NOT NULL
-       AND NOT EXISTS (SELECT 1 FROM lethe.batch_items b
-                        WHERE b.tenant_id = g.tenant_id AND b.item_id = g.item_id
-                          AND b.outcome IS NULL)
 $$;
 
 -- Every obligation that covers one item, whether expanded or not, through the item itself or
@@ -564,7 +603,10 @@ CREATE FUNCTION lethe.evaluate_item(p_tenant uuid, p_item uuid, p_as_of timestam
                                     OUT deadline_at timestamptz, OUT hold_id uuid)
 LANGUAGE sql STABLE AS $$
     WITH a AS (SELECT * FROM lethe.obligations_of(p_tenant, p_item, p_as_of) WHERE active),
-         g AS (SELECT * FROM a ORDER BY deadline_at, priority, obligation_id LIMIT 1),
+         -- An obligation whose trigger has not come yet (a future-dated event) schedules the
+         -- item but governs it only when nothing in effect does.
+         g AS (SELECT * FROM a ORDER BY triggered_at > p_as_of, deadline_at, priority, obligation_id
+               LIMIT 1),
          d AS (SELECT min(due_at) AS due_at FROM a)
     SELECT g.rule, g.obligation_id, g.reference, g.triggered_at, d.due_at, g.deadline_at,
            CASE WHEN d.due_at <= p_as_of THEN lethe.holding(p_tenant, p_item, p_as_of) END
