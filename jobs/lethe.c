@@ -69,7 +69,7 @@ static const struct command commands[] = {
      "  --operator NAME   who recorded it\n"},
     {"hold", job_hold, NEEDS_DB,
      "hold place --tenant T [--workspace W | --subject S | --item I] --reason TEXT "
-     "[--reference REF]\n       lethe hold release HOLD_ID",
+     "[--reference REF]\n       lethe hold release HOLD_ID [--tenant T]",
      "place or release a hold",
      "  place     put items (and their copies) beyond purging until released\n"
      "  release   end a hold; its items become due again if they are\n"},

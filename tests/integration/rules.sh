@@ -523,13 +523,13 @@ case rule-disabled: a rule disabled in the config makes no item due
   run 2024-06-10T00:00:00Z
   expect a in_flight deletion_request 2024-06-10T00:00:00Z 2024-07-10T00:00:00Z
 
-case known-bug-unexpanded-governs: a shared copy's own 90-day deadline governs a capacity deletion batched before it is due
+case unexpanded-governs: a shared copy's own 90-day deadline governs a capacity deletion batched before it is due
   item s prompt EU 2024-01-01T00:00:00Z shared
   event capacity_deleted 2024-01-11T00:00:00Z
   run 2024-01-11T00:00:00Z
   expect s in_flight shared_retention 2024-01-11T00:00:00Z 2024-03-31T00:00:00Z
 
-case known-bug-future-governs: an event that has not occurred yet does not govern an item due now
+case future-governs: an event that has not occurred yet does not govern an item due now
   item a prompt EU 2024-01-01T00:00:00Z
   event capacity_deleted $CAP_AT
   event deletion_requested $SOON item=a ref=T-soon
