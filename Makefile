@@ -75,7 +75,7 @@ integration: deps $(LETHE) $(BUILD)/bin/fs-delete
 check: deps $(LETHE) $(BUILD)/bin/fs-delete $(UNIT_BIN)
 	@LETHE=$(abspath $(LETHE)) ./tests/harness/check.sh $(UNIT_BIN)
 
-demo: deps $(LETHE) bin/lethe
+demo: deps $(LETHE) $(BUILD)/bin/fs-delete bin/lethe
 	@./deploy/demo.sh
 
 demo-clean:
@@ -108,13 +108,14 @@ LIBEXECDIR = $(PREFIX)/libexec
 UNITDIR    = $(PREFIX)/lib/systemd/system
 SYSCONFDIR = /etc
 MANDIR     = $(PREFIX)/share/man
+DATADIR    = $(PREFIX)/share/lethe
 UNITS      = lethe-run.service lethe-run.timer lethe-export.service lethe-export.timer
 INSTALL_SUBST = sed -e 's|/usr/bin/lethe|$(BINDIR)/lethe|g' \
                     -e 's|/usr/libexec/lethe/|$(LIBEXECDIR)/lethe/|g'
 
 install: $(LETHE) $(BUILD)/bin/fs-delete
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR)/lethe $(DESTDIR)$(UNITDIR) \
-	    $(DESTDIR)$(SYSCONFDIR)/lethe $(DESTDIR)$(MANDIR)/man1 $(BUILD)/install
+	    $(DESTDIR)$(SYSCONFDIR)/lethe $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DATADIR) $(BUILD)/install
 	install -m 0755 $(LETHE) $(DESTDIR)$(BINDIR)/lethe
 	install -m 0755 $(BUILD)/bin/fs-delete $(DESTDIR)$(LIBEXECDIR)/lethe/fs-delete
 	$(INSTALL_SUBST) deploy/lethe-export-month > $(BUILD)/install/lethe-export-month
@@ -127,6 +128,7 @@ install: $(LETHE) $(BUILD)/bin/fs-delete
 	install -m 0644 $(BUILD)/install/lethe.conf.example $(DESTDIR)$(SYSCONFDIR)/lethe/
 	$(INSTALL_SUBST) deploy/lethe.1 > $(BUILD)/install/lethe.1
 	install -m 0644 $(BUILD)/install/lethe.1 $(DESTDIR)$(MANDIR)/man1/lethe.1
+	install -m 0644 deploy/roles.sql $(DESTDIR)$(DATADIR)/roles.sql
 
 clean:
 	rm -rf build build-san bin

@@ -39,6 +39,7 @@ usr/local/lib/systemd/system/lethe-run.service
 usr/local/lib/systemd/system/lethe-run.timer
 usr/local/libexec/lethe/fs-delete
 usr/local/libexec/lethe/lethe-export-month
+usr/local/share/lethe/roles.sql
 usr/local/share/man/man1/lethe.1" "$(cd "$D" && find . -type f -o -type l | sed 's|^\./||' | LC_ALL=C sort)"
 file_mode "the binary is executable" "$P/bin/lethe" 755
 file_mode "the executor is executable" "$P/libexec/lethe/fs-delete" 755
@@ -48,6 +49,7 @@ for u in lethe-run.service lethe-run.timer lethe-export.service lethe-export.tim
 done
 file_mode "the example config is installed 0644" "$D/etc/lethe/lethe.conf.example" 644
 file_mode "the man page is installed 0644" "$P/share/man/man1/lethe.1" 644
+file_mode "the roles script is installed 0644" "$P/share/lethe/roles.sql" 644
 assert_eq "the installed binary runs" "$("$LETHE" --version)" "$("$P/bin/lethe" --version)"
 OUT=$("$P/libexec/lethe/fs-delete" --help); RC=$?
 assert_rc "the installed executor runs" 0
