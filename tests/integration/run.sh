@@ -217,6 +217,16 @@ wait $s0; r0=$?; wait $s1; r1=$?
 assert_eq "two shards run side by side" "0 0" "$r0 $r1"
 assert_eq "both recorded their shard" "0/2 1/2" "$(sql "SELECT string_agg(shard, ' ' ORDER BY shard) FROM lethe.runs WHERE shard IS NOT NULL")"
 
+# ---- manners: systemd's journal, -q ------------------------------------------------------------
+OUT=$(JOURNAL_STREAM=8:12345 "$LETHE" --config "$WORK/exec.conf" run 2>"$WORK/journal.err"); RC=$?
+RUN_ID=$(echo "$OUT" | sed -n 's/^run \([0-9a-f-]*\) .*/\1/p')
+assert_eq "under systemd every line has a priority prefix" "0" "$(grep -cv '^<[0-7]>' "$WORK/journal.err")"
+assert_eq "under systemd every line names the run" "0" "$(grep -cv "\[run $RUN_ID\]$" "$WORK/journal.err")"
+assert_contains "under systemd the start is logged at info priority" "<6>run $RUN_ID started" "$(cat "$WORK/journal.err")"
+run_lethe -q --config "$WORK/exec.conf" run
+assert_rc "-q run exits 0" 0
+assert_eq "-q silences information" "" "$ERR"
+
 # ---- metrics and the run record ----------------------------------------------------------------
 T4=$(uuid); W5=$(uuid); mk_tenant "$T4" delta; mk_workspace "$T4" "$W5" EU
 M1=$(uuid); mk_item "$T4" "$M1" "$W5" prompt EU 2026-01-01T00:00:00Z
