@@ -9,13 +9,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-/* The scope an operator names: the whole tenant, or one workspace, data subject or item. */
-enum scope_kind { SCOPE_TENANT, SCOPE_WORKSPACE, SCOPE_SUBJECT, SCOPE_ITEM };
+#include "scope.h"
 
-struct scope {
-    enum scope_kind kind;
-    const char *value; /* the workspace id, subject id or item id; NULL for the tenant */
-};
 
 /* 1 when the row exists, 0 when it does not, -1 after a failed query (already reported). */
 int db_tenant_exists(PGconn *db, const char *tenant);

@@ -11,51 +11,23 @@
 #include "jobs.h"
 #include "log.h"
 
-static int set_scope(const struct lethe_ctx *ctx, struct scope *s, enum scope_kind kind,
-                     const char *option, const char *value, char id[UUID_TEXT_LEN])
-{
-    if (s->kind != SCOPE_TENANT)
-        return cli_usage(ctx, "hold place: give at most one of --workspace, --subject and --item");
-    if (kind == SCOPE_SUBJECT) {
-        if (!*value)
-            return cli_usage(ctx, "hold place: --subject must not be empty");
-        s->value = value;
-    } else {
-        if (!cli_id(ctx, option, value, id))
-            return EXIT_USAGE;
-        s->value = id;
-    }
-    s->kind = kind;
-    return EXIT_DONE;
-}
-
 static int place(struct lethe_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"tenant", required_argument, 0, 't'},    {"workspace", required_argument, 0, 'w'},
-        {"subject", required_argument, 0, 's'},   {"item", required_argument, 0, 'i'},
+        SCOPE_LONG_OPTIONS,
         {"reason", required_argument, 0, 'r'},    {"reference", required_argument, 0, 'f'},
         {0, 0, 0, 0}};
-    char tenant[UUID_TEXT_LEN] = "", scope_id[UUID_TEXT_LEN];
+    struct scope_args a = {.what = "hold place", .scope = {SCOPE_TENANT, NULL}};
     const char *reason = NULL, *reference = NULL;
-    struct scope scope = {SCOPE_TENANT, NULL};
-    int rc = EXIT_DONE, c;
+    int c;
     optind = 1;
     while ((c = cli_getopt(ctx, argc, argv, "", opts)) != -1) {
+        int handled = scope_option(ctx, &a, c, optarg);
+        if (handled < 0)
+            return EXIT_USAGE;
+        if (handled)
+            continue;
         switch (c) {
-        case 't':
-            if (!cli_id(ctx, "--tenant", optarg, tenant))
-                return EXIT_USAGE;
-            break;
-        case 'w':
-            rc = set_scope(ctx, &scope, SCOPE_WORKSPACE, "--workspace", optarg, scope_id);
-            break;
-        case 's':
-            rc = set_scope(ctx, &scope, SCOPE_SUBJECT, "--subject", optarg, scope_id);
-            break;
-        case 'i':
-            rc = set_scope(ctx, &scope, SCOPE_ITEM, "--item", optarg, scope_id);
-            break;
         case 'r':
             reason = optarg;
             break;
@@ -65,37 +37,19 @@ static int place(struct lethe_ctx *ctx, int argc, char **argv)
         default:
             return EXIT_USAGE;
         }
-        if (rc != EXIT_DONE)
-            return rc;
     }
     if (optind < argc)
         return cli_usage(ctx, "hold place: unexpected argument '%s'", argv[optind]);
-    if (!tenant[0])
+    if (!a.tenant[0])
         return cli_usage(ctx, "hold place: --tenant is required");
     if (!reason || !*reason)
         return cli_usage(ctx, "hold place: --reason is required (why the items must be kept)");
 
-    int found = db_tenant_exists(ctx->db, tenant);
-    if (found < 0)
-        return EXIT_RUNTIME;
-    if (!found) {
-        log_error("hold place: no tenant %s", tenant);
-        log_hint("tenants are the rows of lethe.tenants; check the id");
-        return EXIT_USAGE;
-    }
-    /* A subject cannot be checked: a hold may well come before the subject's data does. */
-    if (scope.kind == SCOPE_WORKSPACE || scope.kind == SCOPE_ITEM) {
-        found = scope.kind == SCOPE_WORKSPACE ? db_workspace_exists(ctx->db, tenant, scope.value)
-                                              : db_item_exists(ctx->db, tenant, scope.value);
-        if (found < 0)
-            return EXIT_RUNTIME;
-        if (!found) {
-            log_error("hold place: no %s %s in tenant %s",
-                      scope.kind == SCOPE_WORKSPACE ? "workspace" : "item", scope.value, tenant);
-            log_hint("check the id, and that it belongs to this tenant");
-            return EXIT_USAGE;
-        }
-    }
+    int rc = scope_check(ctx, &a);
+    if (rc != EXIT_DONE)
+        return rc;
+    const char *tenant = a.tenant;
+    const struct scope scope = a.scope;
     PGresult *res = db_place_hold(ctx->db, tenant, &scope, reason, reference);
     if (!res)
         return EXIT_RUNTIME;

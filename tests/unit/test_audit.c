@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "suite.h"
 
 static struct audit_value val(const char *s) { return (struct audit_value){s, s ? strlen(s) : 0}; }
 
@@ -284,10 +285,5 @@ int main(void)
     tcase_add_test(tc, chain_hash_known_answer);
     tcase_add_test(tc, hmac_known_answers);
     tcase_add_test(tc, hmac_refuses_missing_or_empty_key);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s, tc);
 }

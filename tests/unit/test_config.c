@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "suite.h"
 
 #define DAY (24LL * 3600)
 
@@ -458,10 +459,5 @@ int main(void)
     tcase_add_test(tc, a_missing_or_directory_config_file);
     tcase_add_test(tc, too_many_locations);
     tcase_add_test(tc, a_failure_part_way_leaves_a_freeable_config);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s, tc);
 }

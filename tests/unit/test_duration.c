@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "duration.h"
+#include "suite.h"
 
 START_TEST(parses_each_unit)
 {
@@ -62,10 +63,5 @@ int main(void)
     tcase_add_test(tc, refuses_malformed);
     tcase_add_test(tc, interval_text);
     tcase_add_test(tc, formats_largest_unit);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s, tc);
 }

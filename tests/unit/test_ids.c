@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ids.h"
+#include "suite.h"
 
 START_TEST(accepts_and_normalises)
 {
@@ -79,10 +80,5 @@ int main(void)
     tcase_add_test(tc, accepts_and_normalises);
     tcase_add_test(tc, refuses_what_is_not_a_uuid);
     tcase_add_test(tc, generates_random_v4_ids);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s, tc);
 }

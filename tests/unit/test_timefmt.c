@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "timefmt.h"
+#include "suite.h"
 
 #define US 1000000LL
 
@@ -186,10 +187,5 @@ int main(void)
     tcase_add_test(tc, formats_utc_with_microseconds_and_z);
     tcase_add_test(tc, round_trips);
     tcase_add_test(tc, now_is_the_clock);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s, tc);
 }

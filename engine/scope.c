@@ -1,0 +1,90 @@
+/* Scope options shared by request and hold place. */
+#include "scope.h"
+
+#include <string.h>
+
+#include "cli.h"
+#include "dbstatus.h"
+#include "exitcode.h"
+#include "log.h"
+
+const char *scope_label(enum scope_kind kind)
+{
+    switch (kind) {
+    case SCOPE_WORKSPACE:
+        return "workspace";
+    case SCOPE_SUBJECT:
+        return "subject";
+    case SCOPE_ITEM:
+        return "item";
+    default:
+        return "the whole tenant";
+    }
+}
+
+int scope_option(const struct lethe_ctx *ctx, struct scope_args *a, int c, const char *value)
+{
+    enum scope_kind kind;
+    const char *option;
+    switch (c) {
+    case 't':
+        return cli_id(ctx, "--tenant", value, a->tenant) ? 1 : -1;
+    case 'w':
+        kind = SCOPE_WORKSPACE;
+        option = "--workspace";
+        break;
+    case 's':
+        kind = SCOPE_SUBJECT;
+        option = "--subject";
+        break;
+    case 'i':
+        kind = SCOPE_ITEM;
+        option = "--item";
+        break;
+    default:
+        return 0;
+    }
+    if (a->scope.kind != SCOPE_TENANT) {
+        cli_usage(ctx, "%s: give at most one of --workspace, --subject and --item", a->what);
+        return -1;
+    }
+    if (kind == SCOPE_SUBJECT) {
+        if (!*value) {
+            cli_usage(ctx, "%s: --subject must not be empty", a->what);
+            return -1;
+        }
+        a->scope.value = value;
+    } else {
+        if (!cli_id(ctx, option, value, a->id))
+            return -1;
+        a->scope.value = a->id;
+    }
+    a->scope.kind = kind;
+    return 1;
+}
+
+int scope_check(struct lethe_ctx *ctx, const struct scope_args *a)
+{
+    int found = db_tenant_exists(ctx->db, a->tenant);
+    if (found < 0)
+        return EXIT_RUNTIME;
+    if (!found) {
+        log_error("%s: no tenant %s", a->what, a->tenant);
+        log_hint("tenants are the rows of lethe.tenants; check the id");
+        return EXIT_USAGE;
+    }
+    if (a->scope.kind == SCOPE_WORKSPACE || a->scope.kind == SCOPE_ITEM) {
+        found = a->scope.kind == SCOPE_WORKSPACE
+                  ? db_workspace_exists(ctx->db, a->tenant, a->scope.value)
+                  : db_item_exists(ctx->db, a->tenant, a->scope.value);
+        if (found < 0)
+            return EXIT_RUNTIME;
+        if (!found) {
+            log_error("%s: no %s %s in tenant %s", a->what, scope_label(a->scope.kind),
+                      a->scope.value, a->tenant);
+            log_hint("check the id, and that it belongs to this tenant");
+            return EXIT_USAGE;
+        }
+    }
+    return EXIT_DONE;
+}
