@@ -209,19 +209,30 @@ $$;
 
 -- ---- holds ---------------------------------------------------------------------------------
 
+-- One item and its ancestors through parent_id (depth 0 is the item itself): the walk that
+-- holds and obligations follow, since both reach copies from their sources.
+CREATE FUNCTION lethe.ancestry(p_tenant uuid, p_item uuid)
+RETURNS TABLE (item_id uuid, parent_id uuid, workspace_id uuid, owner_id text, shared boolean,
+               created_at timestamptz, kind text, depth integer)
+LANGUAGE sql STABLE AS $$
+    WITH RECURSIVE up AS (
+        SELECT i.item_id, i.parent_id, i.workspace_id, i.owner_id, i.shared, i.created_at,
+               i.kind, 0 AS depth
+          FROM lethe.items i WHERE i.tenant_id = p_tenant AND i.item_id = p_item
+        UNION ALL
+        SELECT p.item_id, p.parent_id, p.workspace_id, p.owner_id, p.shared, p.created_at,
+               p.kind, up.depth + 1
+          FROM lethe.items p JOIN up ON p.tenant_id = p_tenant AND p.item_id = up.parent_id
+         WHERE up.depth < 64
+    )
+    SELECT * FROM up
+$$;
+
 -- The first active hold covering an item or one of its ancestors (never its descendants'
 -- holds), or null.
 CREATE FUNCTION lethe.holding(p_tenant uuid, p_item uuid, p_as_of timestamptz)
 RETURNS uuid LANGUAGE sql STABLE AS $$
-    WITH RECURSIVE up AS (
-        SELECT i.item_id, i.parent_id, i.workspace_id, i.owner_id, 0 AS depth
-          FROM lethe.items i WHERE i.tenant_id = p_tenant AND i.item_id = p_item
-        UNION ALL
-        SELECT p.item_id, p.parent_id, p.workspace_id, p.owner_id, up.depth + 1
-          FROM lethe.items p JOIN up ON p.tenant_id = p_tenant AND p.item_id = up.parent_id
-         WHERE up.depth < 64
-    )
-    SELECT h.hold_id FROM lethe.holds h JOIN up ON
+    SELECT h.hold_id FROM lethe.holds h JOIN lethe.ancestry(p_tenant, p_item) up ON
            (h.workspace_id IS NULL OR h.workspace_id = up.workspace_id)
        AND (h.subject_id IS NULL OR h.subject_id = up.owner_id)
        AND (h.item_id IS NULL OR h.item_id = up.item_id)
@@ -549,16 +560,7 @@ RETURNS TABLE (rule text, obligation_id bigint, event_id bigint, reference text,
                triggered_at timestamptz, due_at timestamptz, deadline_at timestamptz,
                withdrawn_at timestamptz, active boolean, via_item uuid, priority integer)
 LANGUAGE sql STABLE AS $$
-    WITH RECURSIVE up AS (
-        SELECT i.item_id, i.parent_id, i.workspace_id, i.owner_id, i.shared, i.created_at,
-               i.kind, 0 AS depth
-          FROM lethe.items i WHERE i.tenant_id = p_tenant AND i.item_id = p_item
-        UNION ALL
-        SELECT p.item_id, p.parent_id, p.workspace_id, p.owner_id, p.shared, p.created_at,
-               p.kind, up.depth + 1
-          FROM lethe.items p JOIN up ON p.tenant_id = p_tenant AND p.item_id = up.parent_id
-         WHERE up.depth < 64
-    ), raw AS (
+    WITH up AS (SELECT * FROM lethe.ancestry(p_tenant, p_item)), raw AS (
         SELECT o.rule, o.obligation_id, o.event_id, o.reference, o.triggered_at, o.withdrawn_at,
                up.item_id AS via
           FROM lethe.obligations o

@@ -27,14 +27,7 @@ RETURNS TABLE (hold_id uuid, workspace_id uuid, subject_id text, item_id uuid, r
                reference text, placed_at timestamptz, released_at timestamptz, active boolean,
                via_item uuid)
 LANGUAGE sql STABLE AS $$
-    WITH RECURSIVE up AS (
-        SELECT i.item_id, i.parent_id, i.workspace_id, i.owner_id, 0 AS depth
-          FROM lethe.items i WHERE i.tenant_id = p_tenant AND i.item_id = p_item
-        UNION ALL
-        SELECT p.item_id, p.parent_id, p.workspace_id, p.owner_id, up.depth + 1
-          FROM lethe.items p JOIN up ON p.tenant_id = p_tenant AND p.item_id = up.parent_id
-         WHERE up.depth < 64
-    ), matched AS (
+    WITH up AS (SELECT * FROM lethe.ancestry(p_tenant, p_item)), matched AS (
         SELECT DISTINCT ON (h.hold_id) h.*, up.item_id AS via
           FROM lethe.holds h JOIN up ON
                (h.workspace_id IS NULL OR h.workspace_id = up.workspace_id)
@@ -58,17 +51,7 @@ $$;
 CREATE FUNCTION lethe.obligation_via(p_tenant uuid, p_item uuid, p_obligation bigint,
                                      p_triggered timestamptz)
 RETURNS uuid LANGUAGE sql STABLE AS $$
-    WITH RECURSIVE up AS (
-        SELECT i.item_id, i.parent_id, i.workspace_id, i.owner_id, i.shared, i.created_at,
-               0 AS depth
-          FROM lethe.items i WHERE i.tenant_id = p_tenant AND i.item_id = p_item
-        UNION ALL
-        SELECT p.item_id, p.parent_id, p.workspace_id, p.owner_id, p.shared, p.created_at,
-               up.depth + 1
-          FROM lethe.items p JOIN up ON p.tenant_id = p_tenant AND p.item_id = up.parent_id
-         WHERE up.depth < 64
-    )
-    SELECT up.item_id FROM up
+    SELECT up.item_id FROM lethe.ancestry(p_tenant, p_item) up
       LEFT JOIN lethe.obligations o ON o.tenant_id = p_tenant AND o.obligation_id = p_obligation
      WHERE CASE WHEN p_obligation = 0 THEN up.shared AND up.created_at = p_triggered
                 ELSE (o.workspace_id IS NULL OR o.workspace_id = up.workspace_id)
