@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "dbaudit.h"
 #include "db.h"
 #include "executor.h"
 #include "exitcode.h"
@@ -43,24 +44,6 @@ void cycle_trap_signals(void)
 }
 
 bool cycle_stopping(void) { return stop_flag != 0; }
-
-bool audit_stage_begin(PGconn *db)
-{
-    PGresult *r = db_query(db, "SELECT lethe.audit_stage_open()", 0, NULL);
-    if (!r)
-        return false;
-    PQclear(r);
-    return true;
-}
-
-bool audit_stage_flush(PGconn *db)
-{
-    PGresult *r = db_query(db, "SELECT lethe.audit_flush()", 0, NULL);
-    if (!r)
-        return false;
-    PQclear(r);
-    return true;
-}
 
 static long as_long(const PGresult *r, int row, int col)
 {
@@ -154,7 +137,7 @@ bool cycle_record_ack(struct lethe_ctx *ctx, const char *batch_id, const struct 
     const char *p[] = {batch_id, ids, reasons, whole, er->detail, operator_name};
     if (!db_begin(db))
         goto cleanup;
-    if (!audit_stage_begin(db))
+    if (!dbaudit_stage_open(db))
         goto fail;
     PGresult *r = db_query_one_row(db,
                                    "SELECT lethe.ack_batch($1::uuid, $2::uuid[], $3::text[], $4::boolean,"
@@ -170,7 +153,7 @@ bool cycle_record_ack(struct lethe_ctx *ctx, const char *batch_id, const struct 
                                     "UPDATE lethe.batches SET error = $2 WHERE batch_id = $1::uuid",
                                     2, (const char *[]){batch_id, er->stderr_tail}))
         goto fail;
-    if (!audit_stage_flush(db))
+    if (dbaudit_flush(db) < 0)
         goto fail;
     fault_point("ack_before_commit");
     if (!db_commit(db))
@@ -319,7 +302,7 @@ static int dry_run(struct lethe_ctx *ctx, const char *as_of, const char *k, cons
     int rc = EXIT_RUNTIME;
     if (!db_begin(db))
         return EXIT_RUNTIME;
-    if (!audit_stage_begin(db) || !derive(ctx, as_of, k, n, &c))
+    if (!dbaudit_stage_open(db) || !derive(ctx, as_of, k, n, &c))
         goto cleanup;
     const char *p[] = {as_of, k, n};
     if (!db_exec(db,
@@ -385,14 +368,14 @@ static bool start_record(struct lethe_ctx *ctx, const struct run_opts *o, const 
                  "INSERT INTO lethe.runs (run_id, trigger, operator, shard, as_of)"
                  " VALUES ($1::uuid, $2, $3, $4, $5::timestamptz)",
                  5, p) ||
-        !audit_stage_begin(db) ||
+        !dbaudit_stage_open(db) ||
         !db_exec(db,
                  "INSERT INTO audit_stage (tenant_id, kind, run_id, operator, detail)"
                  " VALUES ('00000000-0000-0000-0000-000000000000', 'run_started', $1::uuid, $3,"
                  "         concat_ws(' ', 'as_of ' || lethe.iso_utc($5::timestamptz),"
                  "                   'shard ' || $4, 'trigger ' || $2))",
                  5, p) ||
-        !audit_stage_flush(db) || !db_commit(db)) {
+        dbaudit_flush(db) < 0 || !db_commit(db)) {
         db_rollback(db);
         return false;
     }
@@ -418,25 +401,25 @@ static bool finish_record(struct lethe_ctx *ctx, const char *outcome, const stru
                  " purged = $6::integer, failed = $7::integer, held = $8::integer, error = $9"
                  " WHERE run_id = $1::uuid",
                  9, p) ||
-        !audit_stage_begin(db) ||
+        !dbaudit_stage_open(db) ||
         !db_exec(db,
                  "INSERT INTO audit_stage (tenant_id, kind, run_id, count, detail)"
                  " VALUES ('00000000-0000-0000-0000-000000000000', 'run_finished', $1::uuid,"
                  "         $6::bigint, concat_ws(', ', $2::text, 'due ' || $4::text, 'batches ' || $5::text,"
                  "         'failed ' || $7::text, 'held ' || $8::text, 'events ' || $3::text))",
                  8, p) ||
-        !audit_stage_flush(db)) {
+        dbaudit_flush(db) < 0) {
         db_rollback(db);
         return false;
     }
-    PGresult *r = db_query_one_row(db, "SELECT lethe.audit_checkpoint($1::uuid)", 1, p);
-    if (!r || !db_commit(db)) {
-        PQclear(r);
+    char *heads = dbaudit_checkpoint(db, ctx->session_id);
+    if (!heads || !db_commit(db)) {
+        free(heads);
         db_rollback(db);
         return false;
     }
-    log_info("checkpoint: %s", PQgetvalue(r, 0, 0));
-    PQclear(r);
+    log_info("checkpoint: %s", heads);
+    free(heads);
     return true;
 }
 
@@ -569,8 +552,8 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
     rc = EXIT_DONE;
 
     /* 2. derive */
-    if (!db_begin(db) || !audit_stage_begin(db) || !derive(ctx, as_of, k, n, &c) ||
-        !audit_stage_flush(db) || !db_commit(db)) {
+    if (!db_begin(db) || !dbaudit_stage_open(db) || !derive(ctx, as_of, k, n, &c) ||
+        dbaudit_flush(db) < 0 || !db_commit(db)) {
         db_rollback(db);
         snprintf(error, sizeof error, "derivation failed: %s", db_last_message());
         goto failed;
@@ -605,7 +588,7 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
     char maxb[24];
     snprintf(maxb, sizeof maxb, "%lld", ctx->cfg.batch_max_items);
     const char *ep[] = {ctx->session_id, as_of, k, n, maxb, shard[0] ? shard : NULL};
-    if (!db_begin(db) || !audit_stage_begin(db)) {
+    if (!db_begin(db) || !dbaudit_stage_open(db)) {
         db_rollback(db);
         snprintf(error, sizeof error, "emission failed: %s", db_last_message());
         goto failed;
@@ -617,7 +600,7 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
     /* emit_batches counted the held items while it had the due items at hand. */
     PGresult *h = r ? db_query_one_row(db, "SELECT current_setting('lethe.emit_held')::bigint", 0, NULL)
                     : NULL;
-    if (!r || !h || !audit_stage_flush(db) || !db_commit(db)) {
+    if (!r || !h || dbaudit_flush(db) < 0 || !db_commit(db)) {
         PQclear(r);
         PQclear(h);
         db_rollback(db);

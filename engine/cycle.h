@@ -40,10 +40,6 @@ struct exec_result;
 bool cycle_record_ack(struct lethe_ctx *ctx, const char *batch_id, const struct exec_result *er,
                       const char *operator_name, long *purged, long *failed);
 
-/* Opens the audit stage for the current transaction and flushes it (lethe.audit_*). */
-bool audit_stage_begin(PGconn *db);
-bool audit_stage_flush(PGconn *db);
-
 /* Installs SIGTERM/SIGINT handlers that only set a flag; cycle_stopping() reads it. */
 void cycle_trap_signals(void);
 bool cycle_stopping(void);

@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "cycle.h"
 #include "db.h"
+#include "dbaudit.h"
 #include "exitcode.h"
 #include "jobs.h"
 #include "log.h"
@@ -79,7 +80,7 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
 
     /* The rerun is recorded as an operator's run, so that a new batch has a run to belong to. */
     const char *rp[] = {ctx->session_id, operator_name, batch};
-    if (!db_begin(db) || !audit_stage_begin(db) ||
+    if (!db_begin(db) || !dbaudit_stage_open(db) ||
         !db_exec(db,
                  "INSERT INTO lethe.runs (run_id, trigger, operator, as_of)"
                  " VALUES ($1::uuid, 'operator', $2, now())",
@@ -108,7 +109,7 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
                  " VALUES ('00000000-0000-0000-0000-000000000000', 'operator_rerun', $1::uuid, $3::uuid,"
                  "         $4, $2, CASE WHEN $5::text IS NULL THEN 'redrive' ELSE 'new batch ' || $5 END)",
                  5, ap) ||
-        !audit_stage_flush(db) || !db_commit(db)) {
+        dbaudit_flush(db) < 0 || !db_commit(db)) {
         db_rollback(db);
         return EXIT_RUNTIME;
     }
