@@ -6,9 +6,9 @@
 -- opt-outs), adds each shared item's own 90-day retention and the shared copies made while
 -- opted out, follows lineage down through parent_id, and keeps the live Customer Data items
 -- that are due and not under an active hold (on the item or an ancestor). Deadlines, graces and
--- the lookahead come from lethe.rules and lethe.settings, as lethe's own do. Like lethe, it
--- takes an item's rule from the due obligation with the earliest deadline (ties in SPEC §3
--- order). Its only state is its own audit table, bench.audit_plain: the purges before this one
+-- the lookahead come from lethe.rules and lethe.settings, as lethe's own do. An item is due at
+-- the earliest due time of its obligations; its rule is the one with the earliest deadline
+-- (ties in SPEC §3 order). Its only state is its own audit table, bench.audit_plain: the purges before this one
 -- (the template copies them from the priming run) are where the lineage of copies made since
 -- starts. It keeps no batches, no manifests and no hash chain.
 
@@ -91,11 +91,14 @@ LANGUAGE sql STABLE AS $$
           FROM held x JOIN lethe.items c ON c.tenant_id = x.tenant_id AND c.parent_id = x.item_id
          WHERE x.depth < 64
     )
-    SELECT DISTINCT ON (t.tenant_id, t.item_id) t.tenant_id, t.item_id, t.rule, t.t, t.deadline_at
-      FROM timed t
-      JOIN lethe.items i ON i.tenant_id = t.tenant_id AND i.item_id = t.item_id AND i.locator IS NOT NULL
-      JOIN lethe.kinds k ON k.kind = i.kind AND k.customer_data
-     WHERE t.due_at <= as_of
-       AND (t.tenant_id, t.item_id) NOT IN (SELECT x.tenant_id, x.item_id FROM held x)
-     ORDER BY t.tenant_id, t.item_id, t.deadline_at, t.priority
+    SELECT g.tenant_id, g.item_id, g.rule, g.t, g.deadline_at
+      FROM (SELECT DISTINCT ON (t.tenant_id, t.item_id) t.*,
+                   min(t.due_at) OVER (PARTITION BY t.tenant_id, t.item_id) AS item_due
+              FROM timed t
+              JOIN lethe.items i ON i.tenant_id = t.tenant_id AND i.item_id = t.item_id
+               AND i.locator IS NOT NULL
+              JOIN lethe.kinds k ON k.kind = i.kind AND k.customer_data
+             ORDER BY t.tenant_id, t.item_id, t.deadline_at, t.priority) g
+     WHERE g.item_due <= as_of
+       AND (g.tenant_id, g.item_id) NOT IN (SELECT x.tenant_id, x.item_id FROM held x)
 $$;

@@ -131,6 +131,7 @@ purged_ids() { q -d "$1" -c "SELECT item_id FROM lethe.items WHERE locator IS NU
 
 lethe_cycle() { # DB: the full cycle, then an idle run, export and verify
     measure run env PGDATABASE="$1" "$LETHE" --config "$CONF" -q run --as-of "$AS_OF"
+    settle   # the next timer tick comes minutes later, after autovacuum
     measure idle env PGDATABASE="$1" "$LETHE" --config "$CONF" -q run --as-of "$AS_OF"
     grep -q " 0 due," "$WORK/out" || die "the idle run found work: $(cat "$WORK/out")"
 }
@@ -153,40 +154,60 @@ export_pair() { # DB REP: lethe export and the same records through COPY, in alt
     measure sha256sum sha256sum "$WORK/export.jsonl"
 }
 
+# settle: nothing left over from the previous measurement (autovacuum of a copy that has just
+# been written to, dirty buffers) runs into the next one on this 2-core machine.
+settle() {
+    local i
+    for ((i = 0; i < 600; i++)); do
+        [ "$(q -d postgres -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'")" = 0 ] && break
+        sleep 0.1
+    done
+    q -d postgres -c "CHECKPOINT" >/dev/null
+}
+# fresh DB: a copy of the template, the server settled.
+fresh() { copy_of bench_tpl "$1" || die "copying the template failed"; settle; }
+drop() { q -d postgres -c "DROP DATABASE $1" >/dev/null; }
+
 copy_of bench_small small_run
 PGDATABASE=small_run lethe -q run --as-of "$SMALL_AS_OF" >/dev/null || die "the small catalog's run failed"
 for ((r = 1; r <= REPS; r++)); do
     note "repetition $r of $REPS"
-    copy_of bench_tpl rep_lethe && copy_of bench_tpl rep_bare && copy_of bench_tpl rep_floor &&
-        copy_of bench_tpl rep_shards || die "copying the template failed"
     # Alternate which side goes first, so that neither always meets a warmer cache.
-    if [ $((r % 2)) = 1 ]; then lethe_cycle rep_lethe; baseline_cycle rep_bare
-    else baseline_cycle rep_bare; lethe_cycle rep_lethe; fi
-    floor_cycle rep_floor
-    shards rep_shards
-    export_pair rep_lethe "$r"
+    for side in $(if [ $((r % 2)) = 1 ]; then echo lethe bare; else echo bare lethe; fi) floor shards; do
+        fresh "rep_$side"
+        case $side in
+            lethe)  lethe_cycle rep_lethe
+                    settle
+                    export_pair rep_lethe "$r" ;;
+            bare)   baseline_cycle rep_bare ;;
+            floor)  floor_cycle rep_floor ;;
+            shards) shards rep_shards ;;
+        esac
+        if [ "$r" = 1 ] && [ "$side" != floor ]; then
+            purged_ids "rep_$side" > "$WORK/purged.$side"
+        fi
+        if [ "$r" = 1 ] && [ "$side" = lethe ]; then
+            EXPORT_LINES=$(wc -l < "$WORK/export.jsonl")
+            EXPORT_BYTES=$(stat -c %s "$WORK/export.jsonl")
+            COPY_BYTES=$(stat -c %s "$WORK/copy.jsonl")
+            RUN_PURGED=$(q -d rep_lethe -c "SELECT purged FROM lethe.runs ORDER BY started_at DESC OFFSET 1 LIMIT 1")
+            RUN_HELD=$(q -d rep_lethe -c "SELECT held FROM lethe.runs ORDER BY started_at DESC OFFSET 1 LIMIT 1")
+        fi
+        drop "rep_$side"
+    done
+    settle
     measure idle_small env PGDATABASE=small_run "$LETHE" --config "$CONF" -q run --as-of "$SMALL_AS_OF"
     if [ "$r" = 1 ]; then
         # Same data, same purge: the item sets must agree, or the comparison means nothing.
-        purged_ids rep_lethe > "$WORK/purged.lethe"
-        purged_ids rep_bare > "$WORK/purged.bare"
-        purged_ids rep_shards > "$WORK/purged.shards"
         cmp -s "$WORK/purged.lethe" "$WORK/purged.bare" || die "lethe and the bare SQL purged different items"
         cmp -s "$WORK/purged.lethe" "$WORK/purged.shards" || die "the two shards purged different items than one run"
-        EXPORT_LINES=$(wc -l < "$WORK/export.jsonl")
-        EXPORT_BYTES=$(stat -c %s "$WORK/export.jsonl")
-        COPY_BYTES=$(stat -c %s "$WORK/copy.jsonl")
-        RUN_PURGED=$(q -d rep_lethe -c "SELECT purged FROM lethe.runs ORDER BY started_at DESC OFFSET 1 LIMIT 1")
-        RUN_HELD=$(q -d rep_lethe -c "SELECT held FROM lethe.runs ORDER BY started_at DESC OFFSET 1 LIMIT 1")
     fi
-    q -d postgres -c "DROP DATABASE rep_lethe" -c "DROP DATABASE rep_bare" -c "DROP DATABASE rep_floor" \
-        -c "DROP DATABASE rep_shards" >/dev/null
 done
 
 # ---- where the full cycle's time goes: one more run, every statement logged ---------------
 
 note "profiling one more full cycle"
-copy_of bench_tpl rep_profile
+fresh rep_profile
 q -d postgres -c "ALTER DATABASE rep_profile SET log_min_duration_statement = 0" >/dev/null
 LOG=$PG_DIR/server.log
 from=$(($(wc -l < "$LOG") + 1))
