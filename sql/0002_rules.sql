@@ -597,6 +597,13 @@ LANGUAGE sql STABLE AS $$
           LEFT JOIN lethe.obligations o
             ON o.tenant_id = p.tenant_id AND o.obligation_id = p.obligation_id
          WHERE p.tenant_id = p_tenant AND p.item_id = p_item
+        UNION ALL  -- the one it was purged under (a tombstone no longer names its subject)
+        SELECT b.rule, b.obligation_id, o.event_id, b.reference, b.triggered_at, o.withdrawn_at,
+               p_item
+          FROM lethe.batch_items b
+          LEFT JOIN lethe.obligations o
+            ON o.tenant_id = b.tenant_id AND o.obligation_id = b.obligation_id
+         WHERE b.tenant_id = p_tenant AND b.item_id = p_item AND b.outcome = 'purged'
         UNION ALL
         SELECT 'shared_retention', 0, NULL, NULL, up.created_at, NULL, up.item_id
           FROM up WHERE up.shared

@@ -217,6 +217,16 @@ wait $s0; r0=$?; wait $s1; r1=$?
 assert_eq "two shards run side by side" "0 0" "$r0 $r1"
 assert_eq "both recorded their shard" "0/2 1/2" "$(sql "SELECT string_agg(shard, ' ' ORDER BY shard) FROM lethe.runs WHERE shard IS NOT NULL")"
 
+# ---- a purged item still explains the obligation it was purged under, although the tombstone
+# no longer names its subject
+T5=$(uuid); W6=$(uuid); mk_tenant "$T5" epsilon; mk_workspace "$T5" "$W6" EU
+S1=$(uuid); mk_item "$T5" "$S1" "$W6" prompt EU 2026-01-01T00:00:00Z false "" "subject-5@example"
+"$LETHE" request --tenant "$T5" --subject "subject-5@example" --reference GDPR-5 >/dev/null
+run_lethe --config "$WORK/exec.conf" run
+assert_eq "the subject's item is purged" "purged subject_request" "$(sql "SELECT state || ' ' || rule FROM lethe.item_status WHERE item_id = '$S1'")"
+run_lethe explain --json "$S1"
+assert_eq "explain lists the obligation it was purged under" "[('subject_request', 'GDPR-5')]"   "$(echo "$OUT" | python3 -c 'import json,sys; d=json.load(sys.stdin); print([(o["rule"], o["reference"]) for o in d["obligations"]])')"
+
 # ---- manners: systemd's journal, -q ------------------------------------------------------------
 OUT=$(JOURNAL_STREAM=8:12345 "$LETHE" --config "$WORK/exec.conf" run 2>"$WORK/journal.err"); RC=$?
 RUN_ID=$(echo "$OUT" | sed -n 's/^run \([0-9a-f-]*\) .*/\1/p')
