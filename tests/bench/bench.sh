@@ -195,8 +195,8 @@ for ((r = 1; r <= REPS; r++)); do
             EXPORT_LINES=$(wc -l < "$WORK/export.jsonl")
             EXPORT_BYTES=$(stat -c %s "$WORK/export.jsonl")
             COPY_BYTES=$(stat -c %s "$WORK/copy.jsonl")
-            RUN_PURGED=$(q -d rep_lethe -c "SELECT purged FROM lethe.runs ORDER BY started_at DESC OFFSET 1 LIMIT 1")
-            RUN_HELD=$(q -d rep_lethe -c "SELECT held FROM lethe.runs ORDER BY started_at DESC OFFSET 1 LIMIT 1")
+            read -r RUN_PURGED RUN_HELD < <(q -F ' ' -d rep_lethe -c "SELECT purged, held FROM lethe.runs
+                WHERE as_of = '$AS_OF' ORDER BY started_at LIMIT 1")
         fi
         drop "rep_$side"
     done
