@@ -153,8 +153,18 @@ long manifest_prune(PGconn *db, const char *spool, const char *keep_interval)
                              1, params);
     if (!res)
         return -1;
+    /* Unlink the files, then record them all in one statement: ids as an array literal of
+     * UUIDs the database itself returned. */
+    int n = PQntuples(res);
+    char *ids = malloc((size_t)n * 37 + 3);
+    if (!ids) {
+        PQclear(res);
+        return -1;
+    }
+    size_t used = 0;
     long removed = 0;
-    for (int i = 0; i < PQntuples(res); i++) {
+    ids[used++] = '{';
+    for (int i = 0; i < n; i++) {
         char path[4200];
         const char *id = PQgetvalue(res, i, 0);
         if (!manifest_path(spool, PQgetvalue(res, i, 1), id, path, sizeof path))
@@ -163,11 +173,18 @@ long manifest_prune(PGconn *db, const char *spool, const char *keep_interval)
             log_warn("spool: cannot remove '%s': %s", path, strerror(errno));
             continue;
         }
-        const char *p[] = {id};
-        if (db_exec(db, "UPDATE lethe.batches SET manifest_removed_at = now() WHERE batch_id = $1",
-                    1, p))
-            removed++;
+        used += (size_t)sprintf(ids + used, "%s%s", removed ? "," : "", id);
+        removed++;
     }
+    ids[used++] = '}';
+    ids[used] = '\0';
+    const char *p[] = {ids};
+    if (removed && !db_exec(db,
+                            "UPDATE lethe.batches SET manifest_removed_at = now()"
+                            " WHERE batch_id = ANY ($1::uuid[])",
+                            1, p))
+        removed = -1;
+    free(ids);
     PQclear(res);
     return removed;
 }

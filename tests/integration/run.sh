@@ -227,6 +227,18 @@ assert_eq "the subject's item is purged" "purged subject_request" "$(sql "SELECT
 run_lethe explain --json "$S1"
 assert_eq "explain lists the obligation it was purged under" "[('subject_request', 'GDPR-5')]"   "$(echo "$OUT" | python3 -c 'import json,sys; d=json.load(sys.stdin); print([(o["rule"], o["reference"]) for o in d["obligations"]])')"
 
+# ---- manifests of closed batches leave the spool after spool.keep, since they hold locators
+write_config "$WORK/prune.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; };"
+sed -i 's/keep = "7d"/keep = "0s"/' "$WORK/prune.conf"
+closed=$(sql "SELECT count(*) FROM lethe.batches WHERE state <> 'open' AND manifest_removed_at IS NULL")
+run_lethe --config "$WORK/prune.conf" run
+assert_rc "a run with keep 0s exits 0" 0
+assert_eq "every closed batch's manifest is recorded as removed" "0" \
+  "$(sql "SELECT count(*) FROM lethe.batches WHERE state <> 'open' AND manifest_removed_at IS NULL")"
+assert_eq "and no closed batch's manifest is left in the spool" "0" \
+  "$(for b in $(sql "SELECT location || '/' || batch_id FROM lethe.batches WHERE state <> 'open'"); do [ -e "$WORK/spool/$b.jsonl" ] && echo x; done | wc -l)"
+assert_eq "there were closed batches to prune" "yes" "$([ "$closed" -gt 0 ] && echo yes)"
+
 # ---- manners: systemd's journal, -q ------------------------------------------------------------
 OUT=$(JOURNAL_STREAM=8:12345 "$LETHE" --config "$WORK/exec.conf" run 2>"$WORK/journal.err"); RC=$?
 RUN_ID=$(echo "$OUT" | sed -n 's/^run \([0-9a-f-]*\) .*/\1/p')
