@@ -1,0 +1,94 @@
+/* UTF-8 validation and cleaning for text that lethe did not write. A PostgreSQL text column
+ * refuses invalid UTF-8, so whatever an executor prints is cleaned before it is stored. */
+#include "text.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* The length of the valid UTF-8 sequence at s (at most n bytes), or 0 when it is not one. */
+static size_t seq_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len;
+    unsigned int cp;
+    if (c < 0x80)
+        return c ? 1 : 0;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return len;
+}
+
+bool text_valid_utf8(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        size_t l = seq_len(u + i, n - i);
+        if (!l)
+            return false;
+        i += l;
+    }
+    return true;
+}
+
+char *text_clean(const char *in, size_t n, char *out, size_t cap)
+{
+    const unsigned char *u = (const unsigned char *)in;
+    size_t o = 0;
+    bool cut = false;
+    for (size_t i = 0; i < n;) {
+        size_t l = seq_len(u + i, n - i);
+        char esc[5];
+        const char *piece;
+        size_t plen;
+        if (l && (l > 1 || (u[i] >= 0x20 && u[i] != 0x7F))) {
+            piece = in + i;
+            plen = l;
+        } else {
+            snprintf(esc, sizeof esc, "\\x%02X", u[i]);
+            piece = esc;
+            plen = 4;
+            l = 1;
+        }
+        if (o + plen + 1 > cap) {
+            cut = true;
+            break;
+        }
+        memcpy(out + o, piece, plen);
+        o += plen;
+        i += l;
+    }
+    if (cut) {
+        /* Room for "...": drop whole characters from the end until it fits. */
+        while (o > 0 && o + 4 > cap) {
+            do
+                o--;
+            while (o > 0 && ((unsigned char)out[o] & 0xC0) == 0x80);
+        }
+        if (o + 4 <= cap) {
+            memcpy(out + o, "...", 3);
+            o += 3;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}

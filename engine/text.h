@@ -1,0 +1,18 @@
+/* Bytes from outside (an executor's output, an operator's option) made safe to store and to
+ * log: valid UTF-8, no control characters, bounded. Never interprets what the text says. */
+#ifndef LETHE_TEXT_H
+#define LETHE_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* True when the n bytes at s are valid UTF-8 (no overlongs, no surrogates, nothing past
+ * U+10FFFF) with no NUL. */
+bool text_valid_utf8(const char *s, size_t n);
+
+/* Copies n bytes of in to out (cap > 0) as printable UTF-8: each invalid byte and each control
+ * character becomes \xNN; when it does not fit, the end is cut at a character boundary and
+ * "..." is put in its place. Returns out. */
+char *text_clean(const char *in, size_t n, char *out, size_t cap);
+
+#endif

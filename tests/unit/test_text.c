@@ -1,0 +1,58 @@
+/* Check suite for engine/text.c: which bytes are valid UTF-8, and how text from outside is
+ * cleaned (control characters and invalid bytes escaped, bounded at a character boundary). */
+#include <check.h>
+#include <string.h>
+
+#include "suite.h"
+#include "text.h"
+
+START_TEST(validates_utf8)
+{
+    ck_assert(text_valid_utf8("plain ascii", 11));
+    ck_assert(text_valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14));
+    ck_assert(text_valid_utf8("", 0));
+    ck_assert(!text_valid_utf8("\xff", 1));
+    ck_assert(!text_valid_utf8("\xc3\x28", 2));         /* bad continuation */
+    ck_assert(!text_valid_utf8("\xc0\xaf", 2));         /* overlong '/' */
+    ck_assert(!text_valid_utf8("\xe0\x80\xaf", 3));     /* overlong, three bytes */
+    ck_assert(!text_valid_utf8("\xed\xa0\x80", 3));     /* a surrogate */
+    ck_assert(!text_valid_utf8("\xf4\x90\x80\x80", 4)); /* past U+10FFFF */
+    ck_assert(!text_valid_utf8("\xe2\x82", 2));         /* cut short */
+    ck_assert(!text_valid_utf8("a\0b", 3));             /* NUL */
+}
+END_TEST
+
+START_TEST(cleans_control_and_invalid_bytes)
+{
+    char out[64];
+    ck_assert_str_eq(text_clean("disk \xc3\xa9 ok", 10, out, sizeof out), "disk \xc3\xa9 ok");
+    ck_assert_str_eq(text_clean("a\tb\x07" "c\x7f", 6, out, sizeof out), "a\\x09b\\x07c\\x7F");
+    ck_assert_str_eq(text_clean("\xff\xfe x", 4, out, sizeof out), "\\xFF\\xFE x");
+    ck_assert_str_eq(text_clean("\xc3\x28", 2, out, sizeof out), "\\xC3(");
+    ck_assert_str_eq(text_clean("a\0b", 3, out, sizeof out), "a\\x00b");
+    ck_assert(text_valid_utf8(out, strlen(out)));
+}
+END_TEST
+
+START_TEST(bounds_at_a_character_boundary)
+{
+    char out[8];
+    ck_assert_str_eq(text_clean("abcdefghij", 10, out, sizeof out), "abcd...");
+    /* "é" is two bytes: never cut in the middle of it */
+    ck_assert_str_eq(text_clean("abc\xc3\xa9\xc3\xa9\xc3\xa9", 9, out, sizeof out), "abc...");
+    ck_assert_str_eq(text_clean("\x01\x02\x03", 3, out, sizeof out), "\\x01...");
+    ck_assert_str_eq(text_clean("abcdefg", 7, out, sizeof out), "abcdefg");
+    char tiny[2];
+    ck_assert_str_eq(text_clean("abc", 3, tiny, sizeof tiny), "");
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("text");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, validates_utf8);
+    tcase_add_test(tc, cleans_control_and_invalid_bytes);
+    tcase_add_test(tc, bounds_at_a_character_boundary);
+    return run_suite(s, tc);
+}
