@@ -272,6 +272,7 @@ static bool load_executor(const struct loader *ld, const config_setting_t *g)
                 struct location_executor *le = &cfg->locations[cfg->n_locations];
                 le->geo = strdup(config_setting_name(l));
                 le->command = NULL;
+                le->line = config_setting_source_line(l);
                 cfg->n_locations++;
                 if (!get_string(ld, l, &le->command,
                                 "each location names its deleter, e.g. "

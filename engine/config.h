@@ -31,6 +31,7 @@ struct rule_config {
 struct location_executor {
     char *geo;
     char *command;
+    int line; /* where the key stands in the config file, for errors found later */
 };
 
 struct lethe_config {

@@ -5,6 +5,7 @@
 #include "cycle.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -54,44 +55,31 @@ static long as_long(const PGresult *r, int row, int col)
 
 int cycle_lock(struct lethe_ctx *ctx, int k, int n)
 {
-    char key[32];
-    snprintf(key, sizeof key, "%d", n * 65536 + k);
-    const char *p[] = {key};
-    PGresult *r;
-    bool got;
-    if (n == 0) {
-        r = db_query_one_row(ctx->db, "SELECT pg_try_advisory_lock(7283310, 0)", 0, NULL);
-        if (!r)
-            return EXIT_RUNTIME;
-        got = PQgetvalue(r, 0, 0)[0] == 't';
-        PQclear(r);
-    } else {
-        r = db_query_one_row(ctx->db,
-                             "SELECT pg_try_advisory_lock_shared(7283310, 0)"
-                             " AND (pg_try_advisory_lock(7283311, $1::integer)"
-                             "      OR NOT pg_advisory_unlock_shared(7283310, 0))",
-                             1, p);
-        if (!r)
-            return EXIT_RUNTIME;
-        got = PQgetvalue(r, 0, 0)[0] == 't';
-        PQclear(r);
-    }
+    char ks[16], ns[16];
+    snprintf(ks, sizeof ks, "%d", k);
+    snprintf(ns, sizeof ns, "%d", n);
+    const char *p[] = {ks, ns};
+    PGresult *r = db_query_one_row(ctx->db, "SELECT lethe.run_lock($1::integer, $2::integer)", 2, p);
+    if (!r)
+        return EXIT_RUNTIME;
+    bool got = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
     if (got)
         return EXIT_DONE;
     r = db_query(ctx->db,
                  "SELECT coalesce(r.run_id::text, nullif(split_part(a.application_name, '/', 3), ''),"
                  "                'pid ' || a.pid),"
                  "       lethe.iso_utc(coalesce(r.started_at, a.backend_start)),"
-                 "       coalesce(r.shard, split_part(a.application_name, '/', 2))"
+                 "       coalesce(r.shard, '')"
                  "  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
                  "  LEFT JOIN lethe.runs r ON r.run_id::text = split_part(a.application_name, '/', 3)"
                  " WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid()"
-                 "   AND ((l.classid = 7283310 AND l.objid = 0 AND ($1::integer < 65536 OR l.mode = 'ExclusiveLock'))"
-                 "        OR (l.classid = 7283311 AND (l.objid = $1::integer OR $1::integer < 65536)))"
+                 "   AND l.classid IN (7283310, 7283311, 7283312)"
                  " ORDER BY r.started_at NULLS LAST LIMIT 1",
-                 1, p);
+                 0, NULL);
     if (r && PQntuples(r) == 1)
-        log_error("the run lock is held by run %s, started %s", PQgetvalue(r, 0, 0),
+        log_error("the run lock is held by run %s%s%s, started %s", PQgetvalue(r, 0, 0),
+                  PQgetvalue(r, 0, 2)[0] ? " of shard " : "", PQgetvalue(r, 0, 2),
                   PQgetvalue(r, 0, 1));
     else
         log_error("the run lock is held by another run");
@@ -100,74 +88,135 @@ int cycle_lock(struct lethe_ctx *ctx, int k, int n)
     return EXIT_LOCKED;
 }
 
+/* ---- executors per location ------------------------------------------------------------ */
+
+int cycle_check_executors(struct lethe_ctx *ctx)
+{
+    const struct lethe_config *cfg = &ctx->cfg;
+    int rc = EXIT_DONE;
+    for (int i = 0; i < cfg->n_locations && rc == EXIT_DONE; i++) {
+        const char *p[] = {cfg->locations[i].geo};
+        PGresult *r = db_query_one_row(ctx->db,
+                                       "SELECT EXISTS (SELECT 1 FROM lethe.geos WHERE geo = $1) AS known,"
+                                       "       (SELECT string_agg(geo, ', ' ORDER BY geo) FROM lethe.geos) AS geos",
+                                       1, p);
+        if (!r)
+            return EXIT_RUNTIME;
+        if (db_get(r, 0, "known")[0] != 't') {
+            /* A typo must not send one region's batches to another region's deleter. */
+            log_error("config: '%s' line %d: 'executor.locations.%s': no such geo in lethe.geos",
+                      cfg->path ? cfg->path : "(defaults)", cfg->locations[i].line,
+                      cfg->locations[i].geo);
+            log_hint("the geos are %s; correct the key, or add the geo to lethe.geos first",
+                     db_get(r, 0, "geos") ? db_get(r, 0, "geos") : "none");
+            rc = EXIT_USAGE;
+        }
+        PQclear(r);
+    }
+    return rc;
+}
+
 /* ---- batches ---------------------------------------------------------------------------- */
 
-bool cycle_record_ack(struct lethe_ctx *ctx, const char *batch_id, const struct exec_result *er,
-                       const char *operator_name, long *purged, long *failed)
+/* Appends ids (and reasons) of receipts to array literals: ids are parsed UUIDs; reasons are
+ * cleaned text, quoted for array syntax. */
+static char *id_array(const struct exec_receipt *list, int n)
+{
+    char *a = malloc(3 + (size_t)n * (UUID_TEXT_LEN + 1));
+    if (!a)
+        return NULL;
+    size_t u = 0;
+    a[u++] = '{';
+    for (int i = 0; i < n; i++) {
+        if (i)
+            a[u++] = ',';
+        memcpy(a + u, list[i].item_id, UUID_TEXT_LEN - 1);
+        u += UUID_TEXT_LEN - 1;
+    }
+    a[u++] = '}';
+    a[u] = '\0';
+    return a;
+}
+
+static char *reason_array(const struct exec_receipt *list, int n)
+{
+    size_t cap = 3;
+    for (int i = 0; i < n; i++)
+        cap += strlen(list[i].reason) * 2 + 3;
+    char *a = malloc(cap);
+    if (!a)
+        return NULL;
+    size_t v = 0;
+    a[v++] = '{';
+    for (int i = 0; i < n; i++) {
+        if (i)
+            a[v++] = ',';
+        a[v++] = '"';
+        for (const char *c = list[i].reason; *c; c++) {
+            if (*c == '"' || *c == '\\')
+                a[v++] = '\\';
+            a[v++] = *c;
+        }
+        a[v++] = '"';
+    }
+    a[v++] = '}';
+    a[v] = '\0';
+    return a;
+}
+
+enum drive_outcome cycle_record_ack(struct lethe_ctx *ctx, const char *batch_id,
+                                    const struct exec_result *er, const char *operator_name,
+                                    bool ack_rest, struct run_counts *c)
 {
     PGconn *db = ctx->db;
-    /* Arrays as text literals: ids are parsed UUIDs; reasons are quoted for array syntax. */
-    size_t cap = 16 + (size_t)er->n_failed * 40, rcap = 16;
-    for (int i = 0; i < er->n_failed; i++)
-        rcap += strlen(er->failed[i].reason) * 2 + 4;
-    char *ids = malloc(cap), *reasons = malloc(rcap);
-    bool ok = false;
-    if (!ids || !reasons)
+    enum drive_outcome out = DRIVE_ERROR;
+    char *acked = id_array(er->acked, er->n_acked), *failed = id_array(er->failed, er->n_failed),
+         *reasons = reason_array(er->failed, er->n_failed);
+    if (!acked || !failed || !reasons) {
+        log_error("ack: out of memory");
         goto cleanup;
-    size_t u = 0, v = 0;
-    ids[u++] = '{';
-    reasons[v++] = '{';
-    for (int i = 0; i < er->n_failed; i++) {
-        u += (size_t)snprintf(ids + u, cap - u, "%s%s", i ? "," : "", er->failed[i].item_id);
-        if (i)
-            reasons[v++] = ',';
-        reasons[v++] = '"';
-        for (const char *c = er->failed[i].reason; *c; c++) {
-            if (*c == '"' || *c == '\\')
-                reasons[v++] = '\\';
-            reasons[v++] = *c;
-        }
-        reasons[v++] = '"';
     }
-    ids[u++] = '}';
-    ids[u] = '\0';
-    reasons[v++] = '}';
-    reasons[v] = '\0';
-    const char *whole = er->ok ? "f" : "t";
-    const char *p[] = {batch_id, ids, reasons, whole, er->detail, operator_name};
+    const char *p[] = {batch_id, acked, failed, reasons, ack_rest ? "t" : "f", er->ok ? "f" : "t",
+                       er->ok ? NULL : er->detail, operator_name};
     if (!db_begin(db))
         goto cleanup;
     if (!dbaudit_stage_open(db))
         goto fail;
     PGresult *r = db_query_one_row(db,
-                                   "SELECT lethe.ack_batch($1::uuid, $2::uuid[], $3::text[], $4::boolean,"
-                                   "                       $5, $6),"
-                                   "       (SELECT count(*) FROM lethe.batch_items"
-                                   "         WHERE batch_id = $1::uuid AND outcome = 'failed')",
-                                   6, p);
+                                   "SELECT purged, failed, foreign_receipts, state"
+                                   "  FROM lethe.ack_batch($1::uuid, $2::uuid[], $3::uuid[], $4::text[],"
+                                   "                       $5::boolean, $6::boolean, $7, $8)",
+                                   8, p);
     if (!r)
         goto fail;
-    long n_purged = as_long(r, 0, 0), n_failed = as_long(r, 0, 1);
+    long n_purged = db_get_long(r, 0, "purged"), n_failed = db_get_long(r, 0, "failed"),
+         n_foreign = db_get_long(r, 0, "foreign_receipts");
+    bool now_failed = strcmp(db_get(r, 0, "state"), "failed") == 0;
     PQclear(r);
     if (er->stderr_tail && !db_exec(db,
-                                    "UPDATE lethe.batches SET error = $2 WHERE batch_id = $1::uuid",
+                                    "UPDATE lethe.batches SET error = concat_ws(E'\\n', error, $2::text)"
+                                    " WHERE batch_id = $1::uuid",
                                     2, (const char *[]){batch_id, er->stderr_tail}))
         goto fail;
-    if (dbaudit_flush(db) < 0)
-        goto fail;
     fault_point("ack_before_commit");
-    if (!db_commit(db))
-        goto fail;
-    *purged += n_purged;
-    *failed += n_failed;
-    ok = true;
+    if (!dbaudit_commit(db))
+        goto cleanup;
+    if (n_foreign)
+        log_warn("batch %s: %ld receipt%s named items outside the batch; ignored", batch_id,
+                 n_foreign, n_foreign == 1 ? "" : "s");
+    c->purged += n_purged;
+    c->failed += n_failed;
+    if (now_failed && (n_failed > 0 || !er->ok))
+        c->failed_batches++;
+    out = !er->ok ? DRIVE_WHOLE_FAILED : now_failed ? DRIVE_FAILED : DRIVE_ACKNOWLEDGED;
     goto cleanup;
 fail:
     db_rollback(db);
 cleanup:
-    free(ids);
+    free(acked);
+    free(failed);
     free(reasons);
-    return ok;
+    return out;
 }
 
 static long timeout_seconds(const struct lethe_config *cfg)
@@ -175,8 +224,9 @@ static long timeout_seconds(const struct lethe_config *cfg)
     return (long)(cfg->executor_timeout.seconds + (int64_t)cfg->executor_timeout.months * 30 * 86400);
 }
 
-bool cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id, const char *location,
-                       const char *operator_name, long *purged, long *failed)
+enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id,
+                                     const char *location, const char *operator_name,
+                                     struct run_counts *c, char *why, size_t why_len)
 {
     char path[4200];
     const char *command = config_executor_for(&ctx->cfg, location);
@@ -184,32 +234,47 @@ bool cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id, const char *
      * already is the same bytes, so an idle run does not rewrite it. */
     if (!command && manifest_path(ctx->cfg.spool_dir, location, batch_id, path, sizeof path) &&
         access(path, F_OK) == 0 && !operator_name)
-        return true;
-    if (!manifest_write(ctx->db, ctx->cfg.spool_dir, location, batch_id, path, sizeof path))
-        return false;
+        return DRIVE_WAITING;
+    if (!manifest_write(ctx->db, ctx->cfg.spool_dir, location, batch_id, path, sizeof path)) {
+        snprintf(why, why_len, "batch %s: its manifest could not be written%s%s", batch_id,
+                 db_last_message()[0] ? ": " : "", db_last_message());
+        return DRIVE_ERROR;
+    }
     fault_point("after_manifest");
     if (!command) {
         log_info("batch %s (%s) written to %s; it waits for 'lethe ack'", batch_id, location, path);
-        return true;
+        return DRIVE_WAITING;
     }
+    /* The stop request is honoured here too: after it, no executor is started. */
+    if (cycle_stopping())
+        return DRIVE_STOPPED;
     if (!db_exec(ctx->db, "UPDATE lethe.batches SET attempts = attempts + 1 WHERE batch_id = $1::uuid",
-                 1, (const char *[]){batch_id}))
-        return false;
+                 1, (const char *[]){batch_id})) {
+        snprintf(why, why_len, "batch %s: %s", batch_id, db_last_message());
+        return DRIVE_ERROR;
+    }
     struct exec_result er;
     log_debug("executor: running for batch %s (%s)", batch_id, location);
     if (!executor_run(command, path, batch_id, location, timeout_seconds(&ctx->cfg), &er)) {
         exec_result_free(&er);
-        return false;
+        snprintf(why, why_len, "batch %s: its executor could not be started", batch_id);
+        return DRIVE_ERROR;
     }
     fault_point("after_executor");
     for (int i = 0; i < er.n_failed; i++)
         log_warn("batch %s: item %s failed: %s", batch_id, er.failed[i].item_id, er.failed[i].reason);
     if (!er.ok)
-        log_warn("batch %s (%s) failed: executor %s; its items are due again at the next run",
-                 batch_id, location, er.detail);
-    bool ok = cycle_record_ack(ctx, batch_id, &er, operator_name, purged, failed);
+        log_warn("batch %s (%s) failed: executor %s; its unreceipted items are due again at the "
+                 "next run", batch_id, location, er.detail);
+    if (er.ignored)
+        log_warn("batch %s: %ld line%s of the executor's output %s not receipts; ignored", batch_id,
+                 er.ignored, er.ignored == 1 ? "" : "s", er.ignored == 1 ? "was" : "were");
+    enum drive_outcome out = cycle_record_ack(ctx, batch_id, &er, operator_name, false, c);
+    if (out == DRIVE_ERROR)
+        snprintf(why, why_len, "batch %s: its receipts could not be recorded: %s", batch_id,
+                 db_last_message()[0] ? db_last_message() : "see the log");
     exec_result_free(&er);
-    return ok;
+    return out;
 }
 
 /* ---- the run ---------------------------------------------------------------------------- */
@@ -351,19 +416,49 @@ cleanup:
     return rc;
 }
 
-static bool start_record(struct lethe_ctx *ctx, const struct run_opts *o, const char *as_of,
-                         const char *shard)
+/* ---- one run's record: run and rerun share it --------------------------------------------- */
+
+void run_life_fail(struct run_life *l, const char *fmt, ...)
+{
+    if (strcmp(l->outcome, "succeeded") == 0 || strcmp(l->outcome, "running") == 0)
+        l->outcome = "failed";
+    if (l->error[0])
+        return; /* the first failure is the one that explains the run */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l->error, sizeof l->error, fmt, ap);
+    va_end(ap);
+}
+
+void run_life_interrupt(struct run_life *l, const char *what)
+{
+    if (strcmp(l->outcome, "failed") == 0)
+        return;
+    l->outcome = "interrupted";
+    if (!l->error[0])
+        snprintf(l->error, sizeof l->error, "stopped by a signal %s", what);
+}
+
+bool run_life_begin(struct lethe_ctx *ctx, struct run_life *l)
 {
     PGconn *db = ctx->db;
-    const char *p[] = {ctx->session_id, o->operator_name ? "operator" : "timer", o->operator_name,
-                       shard[0] ? shard : NULL, as_of};
+    clock_gettime(CLOCK_MONOTONIC, &l->t0);
+    l->outcome = "succeeded";
+    l->error[0] = '\0';
+    memset(&l->c, 0, sizeof l->c);
+    char n[16];
+    snprintf(n, sizeof n, "%d", l->shard_n);
+    const char *p[] = {ctx->session_id, l->operator_name ? "operator" : "timer", l->operator_name,
+                       l->shard[0] ? l->shard : NULL, l->as_of, n};
     if (!db_begin(db))
         return false;
-    /* Runs left 'running' by a dead process of this scope: we hold their lock now. */
+    /* Runs left 'running' by a dead process whose shard set overlaps ours: we hold their lock
+     * now (runs of another shard of the same N may be alive). */
     if (!db_exec(db,
                  "UPDATE lethe.runs SET outcome = 'died', finished_at = clock_timestamp()"
-                 " WHERE outcome = 'running' AND ($1::text IS NULL OR shard = $1 OR shard IS NULL)",
-                 1, p + 3) ||
+                 " WHERE outcome = 'running' AND ($1::text IS NULL OR shard IS NULL OR shard = $1"
+                 "       OR split_part(shard, '/', 2) <> $2)",
+                 2, (const char *[]){p[3], n}) ||
         !db_exec(db,
                  "INSERT INTO lethe.runs (run_id, trigger, operator, shard, as_of)"
                  " VALUES ($1::uuid, $2, $3, $4, $5::timestamptz)",
@@ -375,112 +470,168 @@ static bool start_record(struct lethe_ctx *ctx, const struct run_opts *o, const 
                  "         concat_ws(' ', 'as_of ' || lethe.iso_utc($5::timestamptz),"
                  "                   'shard ' || $4, 'trigger ' || $2))",
                  5, p) ||
-        dbaudit_flush(db) < 0 || !db_commit(db)) {
+        !dbaudit_commit(db)) {
         db_rollback(db);
         return false;
     }
+    log_set_run_id(ctx->session_id);
     return true;
 }
 
-static bool finish_record(struct lethe_ctx *ctx, const char *outcome, const struct run_counts *c,
-                          const char *error)
+static double elapsed(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static bool write_metrics(struct lethe_ctx *ctx, const struct run_life *l, double seconds);
+
+bool run_life_end(struct lethe_ctx *ctx, struct run_life *l)
 {
     PGconn *db = ctx->db;
-    char n[8][24];
-    long vals[] = {c->events, c->due, c->batches, c->purged, c->failed, c->held};
-    for (int i = 0; i < 6; i++)
+    const struct run_counts *c = &l->c;
+    char n[7][24];
+    long vals[] = {c->events, c->due, c->batches, c->purged, c->failed, c->held, c->failed_batches};
+    for (int i = 0; i < 7; i++)
         snprintf(n[i], sizeof n[i], "%ld", vals[i]);
-    const char *p[] = {ctx->session_id, outcome, n[0], n[1], n[2], n[3], n[4], n[5], error};
-    if (PQstatus(db) != CONNECTION_OK)
-        PQreset(db);
+    const char *p[] = {ctx->session_id, l->outcome, n[0], n[1], n[2], n[3], n[4], n[5],
+                       l->error[0] ? l->error : NULL, n[6]};
+    if (strcmp(l->outcome, "failed") == 0)
+        log_error("run %s failed: %s", ctx->session_id, l->error);
+    else if (strcmp(l->outcome, "interrupted") == 0)
+        log_warn("run %s interrupted: %s", ctx->session_id, l->error);
+    /* A lost connection lost the run lock too: record the end only with the lock taken again,
+     * or leave the run to be marked 'died' by the next one. */
+    if (PQstatus(db) != CONNECTION_OK) {
+        if (!db_reconnect(ctx) || cycle_lock(ctx, l->shard_k, l->shard_n) != EXIT_DONE) {
+            log_error("run %s: the connection was lost and the run lock could not be taken again; "
+                      "the next run records this one as died", ctx->session_id);
+            return false;
+        }
+    }
+    bool ok = false;
+    char *heads = NULL;
     if (!db_begin(db))
-        return false;
+        goto done;
     if (!db_exec(db,
                  "UPDATE lethe.runs SET outcome = $2, finished_at = clock_timestamp(),"
                  " events = $3::integer, items_due = $4::integer, batches = $5::integer,"
-                 " purged = $6::integer, failed = $7::integer, held = $8::integer, error = $9"
+                 " purged = $6::integer, failed = $7::integer, held = $8::integer, error = $9,"
+                 " failed_batches = $10::integer"
                  " WHERE run_id = $1::uuid",
-                 9, p) ||
+                 10, p) ||
         !dbaudit_stage_open(db) ||
         !db_exec(db,
                  "INSERT INTO audit_stage (tenant_id, kind, run_id, count, detail)"
                  " VALUES ('00000000-0000-0000-0000-000000000000', 'run_finished', $1::uuid,"
                  "         $6::bigint, concat_ws(', ', $2::text, 'due ' || $4::text, 'batches ' || $5::text,"
-                 "         'failed ' || $7::text, 'held ' || $8::text, 'events ' || $3::text))",
-                 8, p) ||
-        dbaudit_flush(db) < 0) {
+                 "         'failed items ' || $7::text, 'failed batches ' || $9::text,"
+                 "         'held ' || $8::text, 'events ' || $3::text))",
+                 9, (const char *[]){p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[9]}) ||
+        dbaudit_flush(db) < 0 || !(heads = dbaudit_checkpoint(db, ctx->session_id)) ||
+        !dbaudit_commit(db)) {
         db_rollback(db);
-        return false;
-    }
-    char *heads = dbaudit_checkpoint(db, ctx->session_id);
-    if (!heads || !db_commit(db)) {
-        free(heads);
-        db_rollback(db);
-        return false;
+        goto done;
     }
     log_info("checkpoint: %s", heads);
+    ok = true;
+done:
     free(heads);
-    return true;
+    if (!ok)
+        log_error("run %s: could not record the end of the run", ctx->session_id);
+    double secs = elapsed(&l->t0);
+    if (l->metrics_file && !write_metrics(ctx, l, secs))
+        ok = false;
+    return ok;
 }
 
-static bool write_metrics(struct lethe_ctx *ctx, const char *file, const char *outcome,
-                          double seconds, const struct run_counts *c)
+static bool write_metrics(struct lethe_ctx *ctx, const struct run_life *l, double seconds)
 {
+    const char *file = l->metrics_file;
+    const struct run_counts *c = &l->c;
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", file);
+    const char *shard = l->shard[0] ? l->shard : "all";
     /* Per run, from the batches this run closed: a cost in proportion to the run's work. */
     PGresult *r = db_query(ctx->db,
-                           "SELECT 'lethe_run_items_purged_by_rule{rule=\"' || bi.rule || '\",location=\"'"
-                           "       || bi.location || '\"} ' || count(*)"
+                           "SELECT bi.rule, bi.location, count(*) AS purged"
                            "  FROM lethe.batches b"
                            "  JOIN lethe.batch_items bi ON bi.batch_id = b.batch_id AND bi.outcome = 'purged'"
                            " WHERE b.closed_at >= (SELECT started_at FROM lethe.runs WHERE run_id = $1::uuid)"
                            " GROUP BY bi.rule, bi.location ORDER BY bi.rule, bi.location",
                            1, (const char *[]){ctx->session_id});
+    /* The gauges status --check raises, with its definitions: overdue leaves out held items
+     * and violations, which have gauges of their own. */
     PGresult *s = db_query_one_row(ctx->db,
-                                   "SELECT (SELECT count(*) FROM lethe.item_obligations p"
-                                   "         JOIN lethe.rules r ON r.rule = p.rule"
-                                   "        WHERE p.triggered_at + r.deadline < now()),"
+                                   "SELECT count(*) FILTER (WHERE p.deadline_at < now() AND p.state <> 'held'"
+                                   "                          AND p.rule <> 'shared_while_opted_out') AS overdue,"
+                                   "       count(*) FILTER (WHERE p.deadline_at < now() AND p.state = 'held')"
+                                   "         AS held_past_deadline,"
+                                   "       count(*) FILTER (WHERE p.rule = 'shared_while_opted_out') AS violations,"
+                                   "       (SELECT count(*) FROM (SELECT 1 FROM lethe.batch_items f"
+                                   "          WHERE f.outcome = 'failed' AND NOT EXISTS ("
+                                   "                SELECT 1 FROM lethe.batch_items x WHERE x.tenant_id = f.tenant_id"
+                                   "                   AND x.item_id = f.item_id AND x.outcome = 'purged')"
+                                   "          GROUP BY f.tenant_id, f.item_id HAVING count(*) >= 3) f) AS failing,"
+                                   "       (SELECT count(*) FROM lethe.batches WHERE state = 'open') AS open_batches,"
                                    "       coalesce((SELECT extract(epoch FROM max(finished_at))::bigint"
-                                   "          FROM lethe.runs WHERE outcome = 'succeeded'), 0),"
-                                   "       (SELECT count(*) FROM lethe.batches WHERE state = 'open')",
+                                   "          FROM lethe.runs WHERE outcome = 'succeeded'), 0) AS last_success"
+                                   "  FROM lethe.pending_items(now()) p",
                                    0, NULL);
     bool ok = false;
     FILE *f = NULL;
     if (!r || !s)
         goto cleanup;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0 || !(f = fdopen(fd, "w"))) {
         log_error("metrics: cannot write '%s': %s", tmp, strerror(errno));
+        if (fd >= 0)
+            close(fd);
         goto cleanup;
     }
     fprintf(f, "# HELP lethe_run_items_purged_by_rule Items the last run purged, by rule and location.\n"
                "# TYPE lethe_run_items_purged_by_rule gauge\n");
     for (int i = 0; i < PQntuples(r); i++)
-        fprintf(f, "%s\n", PQgetvalue(r, i, 0));
-    fprintf(f,
-            "# HELP lethe_run_batches Batches emitted by the last run.\n"
-            "# TYPE lethe_run_batches gauge\nlethe_run_batches %ld\n"
-            "# HELP lethe_run_items_purged Items purged by the last run.\n"
-            "# TYPE lethe_run_items_purged gauge\nlethe_run_items_purged %ld\n"
-            "# HELP lethe_run_items_failed Items that failed in the last run.\n"
-            "# TYPE lethe_run_items_failed gauge\nlethe_run_items_failed %ld\n"
-            "# HELP lethe_run_items_held Due items blocked by a hold in the last run.\n"
-            "# TYPE lethe_run_items_held gauge\nlethe_run_items_held %ld\n"
-            "# HELP lethe_overdue_items Due items past their deadline and not purged.\n"
-            "# TYPE lethe_overdue_items gauge\nlethe_overdue_items %s\n"
-            "# HELP lethe_open_batches Batches waiting for acknowledgement.\n"
-            "# TYPE lethe_open_batches gauge\nlethe_open_batches %s\n"
-            "# HELP lethe_run_duration_seconds Duration of the last run.\n"
-            "# TYPE lethe_run_duration_seconds gauge\nlethe_run_duration_seconds %.3f\n"
-            "# HELP lethe_run_success 1 when the last run succeeded.\n"
-            "# TYPE lethe_run_success gauge\nlethe_run_success %d\n"
-            "# HELP lethe_last_success_timestamp_seconds End of the last successful run.\n"
-            "# TYPE lethe_last_success_timestamp_seconds gauge\n"
-            "lethe_last_success_timestamp_seconds %s\n",
-            c->batches, c->purged, c->failed, c->held, PQgetvalue(s, 0, 0), PQgetvalue(s, 0, 2),
-            seconds, strcmp(outcome, "succeeded") == 0, PQgetvalue(s, 0, 1));
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0) {
+        fprintf(f, "lethe_run_items_purged_by_rule{shard=\"%s\",rule=\"%s\",location=\"%s\"} %s\n", shard,
+                db_get(r, i, "rule"), db_get(r, i, "location"), db_get(r, i, "purged"));
+    struct {
+        const char *name, *help;
+        char value[32];
+    } g[] = {
+        {"lethe_run_batches", "Batches emitted by the last run.", ""},
+        {"lethe_run_items_purged", "Items purged by the last run.", ""},
+        {"lethe_run_items_failed", "Items that failed in the last run (retried at the next).", ""},
+        {"lethe_run_batches_failed", "Batches the last run closed as failed.", ""},
+        {"lethe_run_items_held", "Due items blocked by a hold in the last run.", ""},
+        {"lethe_overdue_items", "Items past their deadline and not purged, held items and violations aside.", ""},
+        {"lethe_held_past_deadline_items", "Items past their deadline that a hold keeps.", ""},
+        {"lethe_violation_items", "Shared copies made while opted out, not purged yet.", ""},
+        {"lethe_failing_items", "Items not purged that failed three times or more.", ""},
+        {"lethe_open_batches", "Batches waiting for acknowledgement.", ""},
+        {"lethe_run_duration_seconds", "Duration of the last run.", ""},
+        {"lethe_run_success", "1 when the last run succeeded.", ""},
+        {"lethe_last_success_timestamp_seconds", "End of the last successful run of any shard.", ""},
+    };
+    long counts[] = {c->batches, c->purged, c->failed, c->failed_batches, c->held};
+    for (int i = 0; i < 5; i++)
+        snprintf(g[i].value, sizeof g[i].value, "%ld", counts[i]);
+    snprintf(g[5].value, sizeof g[5].value, "%s", db_get(s, 0, "overdue"));
+    snprintf(g[6].value, sizeof g[6].value, "%s", db_get(s, 0, "held_past_deadline"));
+    snprintf(g[7].value, sizeof g[7].value, "%s", db_get(s, 0, "violations"));
+    snprintf(g[8].value, sizeof g[8].value, "%s", db_get(s, 0, "failing"));
+    snprintf(g[9].value, sizeof g[9].value, "%s", db_get(s, 0, "open_batches"));
+    snprintf(g[10].value, sizeof g[10].value, "%.3f", seconds);
+    snprintf(g[11].value, sizeof g[11].value, "%d", strcmp(l->outcome, "succeeded") == 0);
+    snprintf(g[12].value, sizeof g[12].value, "%s", db_get(s, 0, "last_success"));
+    for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
+        fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n%s{shard=\"%s\"} %s\n", g[i].name, g[i].help,
+                g[i].name, g[i].name, shard, g[i].value);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        log_error("metrics: cannot write '%s': %s", tmp, strerror(errno));
+        goto cleanup;
+    }
+    if (fclose(f) != 0) {
         f = NULL;
         log_error("metrics: cannot write '%s': %s", tmp, strerror(errno));
         goto cleanup;
@@ -501,168 +652,207 @@ cleanup:
     return ok;
 }
 
-static double elapsed(const struct timespec *t0)
+/* Re-drives the open batches a dead run (or an earlier attempt) left behind: every open batch
+ * whose tenants all belong to this run's shard, whatever N it was emitted under. */
+static bool redrive(struct lethe_ctx *ctx, struct run_life *l, const char *k, const char *n)
 {
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+    const char *p[] = {k, n};
+    PGresult *r = db_query(ctx->db,
+                           "SELECT b.batch_id::text AS batch_id, b.location FROM lethe.batches b"
+                           " WHERE b.state = 'open' AND ($2::integer = 0 OR NOT EXISTS ("
+                           "   SELECT 1 FROM lethe.batch_items bi WHERE bi.batch_id = b.batch_id"
+                           "      AND NOT lethe.in_shard(bi.tenant_id, $1::integer, $2::integer)))"
+                           " ORDER BY b.created_at, b.batch_id",
+                           2, p);
+    if (!r) {
+        run_life_fail(l, "listing open batches failed: %s", db_last_message());
+        return false;
+    }
+    bool ok = true;
+    for (int i = 0; i < PQntuples(r); i++) {
+        if (cycle_stopping()) {
+            run_life_interrupt(l, "while re-driving open batches; the rest stay open for the next run");
+            break;
+        }
+        char why[512] = "";
+        enum drive_outcome d = cycle_drive_batch(ctx, db_get(r, i, "batch_id"), db_get(r, i, "location"),
+                                                 NULL, &l->c, why, sizeof why);
+        if (d == DRIVE_ERROR) {
+            run_life_fail(l, "%s", why);
+            ok = false;
+            break;
+        }
+        if (d == DRIVE_STOPPED) {
+            run_life_interrupt(l, "while re-driving open batches; the rest stay open for the next run");
+            break;
+        }
+        l->c.redriven++;
+    }
+    PQclear(r);
+    return ok;
+}
+
+/* Selects the due items and groups them into batches, in one transaction with the audit. */
+static PGresult *emit(struct lethe_ctx *ctx, struct run_life *l, const char *k, const char *n)
+{
+    PGconn *db = ctx->db;
+    char maxb[24];
+    snprintf(maxb, sizeof maxb, "%lld", ctx->cfg.batch_max_items);
+    const char *ep[] = {ctx->session_id, l->as_of, k, n, maxb, l->shard[0] ? l->shard : NULL};
+    if (!db_begin(db) || !dbaudit_stage_open(db)) {
+        db_rollback(db);
+        run_life_fail(l, "emission failed: %s", db_last_message());
+        return NULL;
+    }
+    PGresult *r = db_query(db,
+                           "SELECT batch_id::text AS batch_id, location, items FROM lethe.emit_batches($1::uuid,"
+                           " $2::timestamptz, $3::integer, $4::integer, $5::integer, $6)",
+                           6, ep);
+    /* emit_batches counted the held items while it had the due items at hand. */
+    PGresult *h = r ? db_query_one_row(db, "SELECT current_setting('lethe.emit_held')::bigint AS held",
+                                       0, NULL)
+                    : NULL;
+    if (!r || !h) {
+        run_life_fail(l, "emission failed: %s", db_last_message());
+        db_rollback(db);
+        PQclear(r);
+        PQclear(h);
+        return NULL;
+    }
+    l->c.held = db_get_long(h, 0, "held");
+    PQclear(h);
+    if (!dbaudit_commit(db)) {
+        run_life_fail(l, "emission failed: %s", db_last_message());
+        PQclear(r);
+        return NULL;
+    }
+    return r;
 }
 
 int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
 {
     PGconn *db = ctx->db;
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    char k[16], n[16], shard[40] = "", as_of[TIME_TEXT_LEN];
+    struct run_life l;
+    memset(&l, 0, sizeof l);
+    char k[16], n[16];
     snprintf(k, sizeof k, "%d", o->shard_k);
     snprintf(n, sizeof n, "%d", o->shard_n);
+    l.shard_k = o->shard_k;
+    l.shard_n = o->shard_n;
     if (o->shard_n)
-        snprintf(shard, sizeof shard, "%d/%d", o->shard_k, o->shard_n);
+        snprintf(l.shard, sizeof l.shard, "%d/%d", o->shard_k, o->shard_n);
+    l.operator_name = o->operator_name;
+    l.metrics_file = o->metrics_file;
     const char *given[] = {o->as_of[0] ? o->as_of : NULL};
     PGresult *r = db_query_one_row(db,
-                                   "SELECT lethe.iso_utc(coalesce($1::timestamptz, now())),"
-                                   "       coalesce($1::timestamptz > now(), false)",
+                                   "SELECT lethe.iso_utc(coalesce($1::timestamptz, now())) AS as_of,"
+                                   "       coalesce($1::timestamptz > now(), false) AS future",
                                    1, given);
     if (!r)
         return EXIT_RUNTIME;
-    snprintf(as_of, sizeof as_of, "%s", PQgetvalue(r, 0, 0));
-    bool future = PQgetvalue(r, 0, 1)[0] == 't';
+    snprintf(l.as_of, sizeof l.as_of, "%s", db_get(r, 0, "as_of"));
+    bool future = db_get(r, 0, "future")[0] == 't';
     PQclear(r);
     if (future && !o->dry_run) {
-        log_error("run: --as-of %s is in the future", as_of);
+        log_error("run: --as-of %s is in the future", l.as_of);
         log_hint("evaluate a future instant with --dry-run; a real run purges only what is due now");
         return EXIT_USAGE;
     }
+    int rc = cycle_check_executors(ctx);
+    if (rc != EXIT_DONE)
+        return rc;
     if (o->dry_run)
-        return dry_run(ctx, as_of, k, n);
+        return dry_run(ctx, l.as_of, k, n);
 
-    int rc = cycle_lock(ctx, o->shard_k, o->shard_n);
+    rc = cycle_lock(ctx, o->shard_k, o->shard_n);
     if (rc != EXIT_DONE)
         return rc;
     cycle_trap_signals();
-    log_set_run_id(ctx->session_id);
-    if (!start_record(ctx, o, as_of, shard))
+    if (!run_life_begin(ctx, &l))
         return EXIT_RUNTIME;
-    log_info("run %s started: as_of %s%s%s", ctx->session_id, as_of, shard[0] ? ", shard " : "",
-             shard);
-
-    struct run_counts c = {0};
-    const char *outcome = "succeeded";
-    char error[512] = "";
-    rc = EXIT_DONE;
+    log_info("run %s started: as_of %s%s%s", ctx->session_id, l.as_of, l.shard[0] ? ", shard " : "",
+             l.shard);
+    struct run_counts *c = &l.c;
 
     /* 2. derive */
-    if (!db_begin(db) || !dbaudit_stage_open(db) || !derive(ctx, as_of, k, n, &c) ||
-        dbaudit_flush(db) < 0 || !db_commit(db)) {
+    if (!db_begin(db) || !dbaudit_stage_open(db) || !derive(ctx, l.as_of, k, n, c)) {
+        run_life_fail(&l, "derivation failed: %s", db_last_message()[0] ? db_last_message() : "see the log");
         db_rollback(db);
-        snprintf(error, sizeof error, "derivation failed: %s", db_last_message());
-        goto failed;
+        goto finish;
+    }
+    if (!dbaudit_commit(db)) {
+        run_life_fail(&l, "derivation failed: %s", db_last_message()[0] ? db_last_message() : "see the log");
+        goto finish;
     }
     fault_point("after_derive");
     log_debug("derived: %ld new events, %ld new items, %ld obligations, %ld withdrawn, %ld expanded",
-              c.events, c.items, c.obligations, c.withdrawn, c.expanded);
+              c->events, c->items, c->obligations, c->withdrawn, c->expanded);
+    if (cycle_stopping()) {
+        run_life_interrupt(&l, "after derivation; nothing was emitted");
+        goto finish;
+    }
 
-    /* 3. re-drive open batches that a dead run (or an earlier attempt) left behind */
-    const char *sp[] = {shard[0] ? shard : NULL};
-    r = db_query(db,
-                 "SELECT batch_id::text, location FROM lethe.batches"
-                 " WHERE state = 'open' AND ($1::text IS NULL OR shard = $1)"
-                 " ORDER BY created_at, batch_id",
-                 1, sp);
-    if (!r) {
-        snprintf(error, sizeof error, "listing open batches failed: %s", db_last_message());
-        goto failed;
+    /* A full spool frees itself: manifests of closed batches go before any is written. */
+    char keep[64];
+    duration_to_interval(&ctx->cfg.spool_keep, keep, sizeof keep);
+    if (manifest_prune(db, ctx->cfg.spool_dir, keep) < 0)
+        log_warn("spool: pruning old manifests failed; the next run tries again");
+
+    /* 3. re-drive open batches */
+    if (!redrive(ctx, &l, k, n) || strcmp(l.outcome, "succeeded") != 0)
+        goto finish;
+    if (cycle_stopping()) {
+        run_life_interrupt(&l, "after re-driving open batches; nothing new was emitted");
+        goto finish;
     }
-    for (int i = 0; i < PQntuples(r) && !cycle_stopping(); i++) {
-        if (!cycle_drive_batch(ctx, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), NULL, &c.purged,
-                               &c.failed)) {
-            snprintf(error, sizeof error, "batch %s could not be driven", PQgetvalue(r, i, 0));
-            PQclear(r);
-            goto failed;
-        }
-        c.redriven++;
-    }
-    PQclear(r);
 
     /* 4-5. select due items and group them into batches */
-    char maxb[24];
-    snprintf(maxb, sizeof maxb, "%lld", ctx->cfg.batch_max_items);
-    const char *ep[] = {ctx->session_id, as_of, k, n, maxb, shard[0] ? shard : NULL};
-    if (!db_begin(db) || !dbaudit_stage_open(db)) {
-        db_rollback(db);
-        snprintf(error, sizeof error, "emission failed: %s", db_last_message());
-        goto failed;
-    }
-    r = db_query(db,
-                 "SELECT batch_id::text, location, items FROM lethe.emit_batches($1::uuid,"
-                 " $2::timestamptz, $3::integer, $4::integer, $5::integer, $6)",
-                 6, ep);
-    /* emit_batches counted the held items while it had the due items at hand. */
-    PGresult *h = r ? db_query_one_row(db, "SELECT current_setting('lethe.emit_held')::bigint", 0, NULL)
-                    : NULL;
-    if (!r || !h || dbaudit_flush(db) < 0 || !db_commit(db)) {
-        PQclear(r);
-        PQclear(h);
-        db_rollback(db);
-        snprintf(error, sizeof error, "emission failed: %s", db_last_message());
-        goto failed;
-    }
-    c.held = as_long(h, 0, 0);
-    PQclear(h);
+    r = emit(ctx, &l, k, n);
+    if (!r)
+        goto finish;
     fault_point("after_emit");
-    c.batches = PQntuples(r);
+    c->batches = PQntuples(r);
     for (int i = 0; i < PQntuples(r); i++)
-        c.due += as_long(r, i, 2);
-    log_info("emitted %ld batch%s with %ld items (%ld held)", c.batches, c.batches == 1 ? "" : "es",
-             c.due, c.held);
+        c->due += db_get_long(r, i, "items");
+    log_info("emitted %ld batch%s with %ld items (%ld held)", c->batches, c->batches == 1 ? "" : "es",
+             c->due, c->held);
 
     /* 6-7. manifests, executors, acknowledgements; a stop request is honoured between batches */
-    struct progress *pg = progress_new("purging", c.due);
+    struct progress *pg = progress_new("purging", c->due);
     long done_items = 0;
     for (int i = 0; i < PQntuples(r); i++) {
+        int left = PQntuples(r) - i;
+        char what[128];
+        snprintf(what, sizeof what, "; %d batch%s left open for the next run", left, left == 1 ? "" : "es");
         if (cycle_stopping()) {
-            outcome = "interrupted";
-            snprintf(error, sizeof error, "stopped by a signal; %d batch%s left open for the next run",
-                     PQntuples(r) - i, PQntuples(r) - i == 1 ? "" : "es");
-            rc = EXIT_RUNTIME;
+            run_life_interrupt(&l, what);
             break;
         }
-        if (!cycle_drive_batch(ctx, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), NULL, &c.purged,
-                               &c.failed)) {
-            snprintf(error, sizeof error, "batch %s could not be driven; it stays open",
-                     PQgetvalue(r, i, 0));
-            PQclear(r);
-            progress_free(pg);
-            goto failed;
+        char why[512] = "";
+        enum drive_outcome d = cycle_drive_batch(ctx, db_get(r, i, "batch_id"), db_get(r, i, "location"),
+                                                 NULL, c, why, sizeof why);
+        if (d == DRIVE_ERROR) {
+            run_life_fail(&l, "%s; it stays open", why);
+            break;
         }
-        done_items += as_long(r, i, 2);
+        if (d == DRIVE_STOPPED) {
+            run_life_interrupt(&l, what);
+            break;
+        }
+        done_items += db_get_long(r, i, "items");
         progress_update(pg, done_items);
     }
     progress_free(pg);
     PQclear(r);
 
-    /* spool hygiene: manifests hold locators, so they go after spool.keep */
-    char keep[64];
-    duration_to_interval(&ctx->cfg.spool_keep, keep, sizeof keep);
-    if (manifest_prune(db, ctx->cfg.spool_dir, keep) < 0)
-        log_warn("spool: pruning old manifests failed; the next run tries again");
-    goto finish;
-
-failed:
-    outcome = "failed";
-    rc = EXIT_RUNTIME;
-    log_error("run %s failed: %s", ctx->session_id, error);
 finish:
-    if (!finish_record(ctx, outcome, &c, error[0] ? error : NULL)) {
-        log_error("run %s: could not record the end of the run", ctx->session_id);
+    if (!run_life_end(ctx, &l))
         rc = EXIT_RUNTIME;
-    }
-    double secs = elapsed(&t0);
-    if (o->metrics_file && !write_metrics(ctx, o->metrics_file, outcome, secs, &c))
-        rc = rc ? rc : EXIT_RUNTIME;
+    else
+        rc = strcmp(l.outcome, "succeeded") == 0 ? EXIT_DONE : EXIT_RUNTIME;
     printf("run %s %s: as_of %s%s%s, %ld new events, %ld due, %ld batches, %ld purged, "
-           "%ld failed, %ld held, %.2fs\n",
-           ctx->session_id, outcome, as_of, shard[0] ? ", shard " : "", shard, c.events, c.due,
-           c.batches, c.purged, c.failed, c.held, secs);
+           "%ld failed items, %ld failed batches, %ld held, %.2fs\n",
+           ctx->session_id, l.outcome, l.as_of, l.shard[0] ? ", shard " : "", l.shard, c->events,
+           c->due, c->batches, c->purged, c->failed, c->failed_batches, c->held, elapsed(&l.t0));
     return rc;
 }

@@ -1,9 +1,12 @@
-/* The run cycle (SPEC §4) and the batch driving that run, rerun and ack share: the run lock,
- * the run record, derivation, emission, manifests, executors and acknowledgement. */
+/* The run cycle (SPEC §4) and what run, rerun and ack share: the run lock, one run lifecycle
+ * (record, audit, checkpoint, metrics), derivation, emission, manifests, executors and the
+ * recording of receipts. */
 #ifndef LETHE_CYCLE_H
 #define LETHE_CYCLE_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
 
 #include "ctx.h"
 #include "timefmt.h"
@@ -18,27 +21,65 @@ struct run_opts {
 
 struct run_counts {
     long events, items, obligations, withdrawn, expanded;
-    long due, held, batches, purged, failed, redriven;
+    long due, held, batches, purged, failed, failed_batches, redriven;
 };
+
+/* One run from its record to its checkpoint. run and rerun both go through it. */
+struct run_life {
+    char as_of[TIME_TEXT_LEN];
+    char shard[40];            /* "K/N" or "" */
+    int shard_k, shard_n;
+    const char *operator_name; /* an operator's run when set */
+    const char *metrics_file;
+    struct run_counts c;
+    const char *outcome;       /* succeeded, failed, interrupted */
+    char error[512];           /* why, carried to the run record as a value */
+    struct timespec t0;
+};
+
+/* Records the run's start (run record, run_started) and marks runs of an overlapping shard set
+ * that a dead process left 'running' as died. Needs the lock. */
+bool run_life_begin(struct lethe_ctx *ctx, struct run_life *l);
+/* Records the end: run record, run_finished, checkpoint, metrics. False when that failed. */
+bool run_life_end(struct lethe_ctx *ctx, struct run_life *l);
+/* Marks the run failed with the first reason given; later reasons are logged by the caller. */
+void run_life_fail(struct run_life *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Marks the run interrupted by a stop request (unless it already failed). */
+void run_life_interrupt(struct run_life *l, const char *what);
+
+/* Every executor.locations key must name a geo of lethe.geos: EXIT_USAGE (with the file,
+ * line and hint) when one does not. */
+int cycle_check_executors(struct lethe_ctx *ctx);
 
 /* lethe run. Returns an exit code. */
 int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o);
 
-/* Takes the run lock (all shards when shard_n = 0); on contention prints the holder and
- * returns EXIT_LOCKED. Returns EXIT_DONE when held. */
+/* Takes the run lock: the whole catalog when shard_n = 0, else shard K of N, refused while a
+ * run with an overlapping shard set (no shard, or another N) holds its lock. On contention
+ * prints the holder and returns EXIT_LOCKED. Returns EXIT_DONE when held. */
 int cycle_lock(struct lethe_ctx *ctx, int shard_k, int shard_n);
 
+enum drive_outcome {
+    DRIVE_ERROR,        /* a runtime failure: the batch is left open, nothing lost */
+    DRIVE_STOPPED,      /* a stop request came before the executor started */
+    DRIVE_WAITING,      /* no executor: the manifest waits for 'lethe ack' */
+    DRIVE_ACKNOWLEDGED, /* every item purged */
+    DRIVE_FAILED,       /* some items failed (receipts, or none) */
+    DRIVE_WHOLE_FAILED, /* the executor failed as a whole: exit status, signal or timeout */
+};
+
 /* Writes a batch's manifest and, when an executor serves its location, runs it and records
- * the acknowledgement. Adds to *purged and *failed. False on a runtime failure (the batch is
- * left open, nothing lost). */
-bool cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id, const char *location,
-                       const char *operator_name, long *purged, long *failed);
+ * its receipts. Adds to c's purged, failed and failed_batches. On DRIVE_ERROR, why says what. */
+enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id,
+                                     const char *location, const char *operator_name,
+                                     struct run_counts *c, char *why, size_t why_len);
 
 struct exec_result;
-/* Records an acknowledgement (or a whole-batch failure when er->ok is false) in one
- * transaction with its audit records. */
-bool cycle_record_ack(struct lethe_ctx *ctx, const char *batch_id, const struct exec_result *er,
-                      const char *operator_name, long *purged, long *failed);
+/* Records the receipts of one attempt (or an operator's ack when ack_rest: every item not
+ * listed failed is acknowledged) in one transaction with its audit records. */
+enum drive_outcome cycle_record_ack(struct lethe_ctx *ctx, const char *batch_id,
+                                    const struct exec_result *er, const char *operator_name,
+                                    bool ack_rest, struct run_counts *c);
 
 /* Installs SIGTERM/SIGINT handlers that only set a flag; cycle_stopping() reads it. */
 void cycle_trap_signals(void);

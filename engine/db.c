@@ -26,7 +26,7 @@ void db_quiet(bool q) { quiet = q; }
 const char *db_last_sqlstate(void) { return last_sqlstate; }
 const char *db_last_message(void) { return last_message; }
 
-static void note_failure(PGconn *db, const PGresult *res)
+static void note_failure(PGconn *db, const PGresult *res, const char *sql)
 {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     snprintf(last_sqlstate, sizeof last_sqlstate, "%s", state ? state : "");
@@ -40,17 +40,21 @@ static void note_failure(PGconn *db, const PGresult *res)
         const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
         if (hint)
             log_hint("%s", hint);
+        log_debug("query was: %s", sql);
     }
 }
 
 static PGresult *run(PGconn *db, const char *sql, int nparams, const char *const *params,
                      ExecStatusType want)
 {
+    /* A failure's message belongs to that statement only: a caller that reports it later
+     * never picks up an older one. */
     last_sqlstate[0] = '\0';
+    last_message[0] = '\0';
     PGresult *res = nparams || params ? PQexecParams(db, sql, nparams, NULL, params, NULL, NULL, 0)
                                       : PQexec(db, sql);
     if (!res || PQresultStatus(res) != want) {
-        note_failure(db, res);
+        note_failure(db, res, sql);
         PQclear(res);
         return NULL;
     }
@@ -85,11 +89,52 @@ PGresult *db_query_one_row(PGconn *db, const char *sql, int nparams, const char 
     return res;
 }
 
+/* Set while the transaction has an audit stage open: such a transaction ends only through
+ * dbaudit_commit() (flush, then commit) or a rollback, so that no staged record is dropped
+ * by a plain COMMIT that forgot to flush. */
+static bool audit_staged;
+
+void db_audit_staged(bool staged) { audit_staged = staged; }
+
+int db_col(const PGresult *r, const char *name)
+{
+    int c = PQfnumber(r, name);
+    if (c < 0) {
+        /* A statement and its reader disagree: a programming error, never a data error. */
+        log_error("internal error: no column \"%s\" in a result", name);
+        abort();
+    }
+    return c;
+}
+
+const char *db_get(const PGresult *r, int row, const char *name)
+{
+    int c = db_col(r, name);
+    return PQgetisnull(r, row, c) ? NULL : PQgetvalue(r, row, c);
+}
+
+long db_get_long(const PGresult *r, int row, const char *name)
+{
+    const char *v = db_get(r, row, name);
+    return v ? atol(v) : 0;
+}
+
 bool db_begin(PGconn *db) { return db_exec(db, "BEGIN", 0, NULL); }
-bool db_commit(PGconn *db) { return db_exec(db, "COMMIT", 0, NULL); }
+
+bool db_commit(PGconn *db)
+{
+    if (audit_staged) {
+        log_error("internal error: a transaction that staged audit records was committed without "
+                  "flushing them; rolled back");
+        db_rollback(db);
+        return false;
+    }
+    return db_exec(db, "COMMIT", 0, NULL);
+}
 
 void db_rollback(PGconn *db)
 {
+    audit_staged = false;
     PGresult *res = PQexec(db, "ROLLBACK");
     PQclear(res);
 }
@@ -101,6 +146,8 @@ static void quiet_notice(void *arg, const char *message)
     size_t n = strlen(message);
     log_debug("server: %.*s", (int)(n && message[n - 1] == '\n' ? n - 1 : n), message);
 }
+
+static bool session_setup(struct lethe_ctx *ctx);
 
 bool db_connect(struct lethe_ctx *ctx)
 {
@@ -121,6 +168,29 @@ bool db_connect(struct lethe_ctx *ctx)
         ctx->db = NULL;
         return false;
     }
+    if (!session_setup(ctx)) {
+        db_disconnect(ctx);
+        return false;
+    }
+    return true;
+}
+
+bool db_reconnect(struct lethe_ctx *ctx)
+{
+    if (PQstatus(ctx->db) == CONNECTION_OK)
+        return true;
+    log_warn("the database connection was lost; reconnecting");
+    PQreset(ctx->db);
+    if (PQstatus(ctx->db) != CONNECTION_OK) {
+        log_error("cannot reconnect to the database");
+        return false;
+    }
+    return session_setup(ctx);
+}
+
+/* Everything a session needs, set again after a reconnect: a reset session has lost it. */
+static bool session_setup(struct lethe_ctx *ctx)
+{
     PQsetNoticeProcessor(ctx->db, quiet_notice, NULL);
     char appname[128];
     snprintf(appname, sizeof appname, "lethe/%s/%s", ctx->command, ctx->session_id);
@@ -134,10 +204,8 @@ bool db_connect(struct lethe_ctx *ctx)
                              " set_config('DateStyle', 'ISO, YMD', false),"
                              " set_config('IntervalStyle', 'postgres', false)",
                              1, params);
-    if (!res) {
-        db_disconnect(ctx);
+    if (!res)
         return false;
-    }
     PQclear(res);
     return true;
 }

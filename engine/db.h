@@ -14,6 +14,9 @@
  * client_encoding. Prints the error and returns false on failure. */
 bool db_connect(struct lethe_ctx *ctx);
 void db_disconnect(struct lethe_ctx *ctx);
+/* After a lost connection: reconnects and sets the session up again. Session state that the
+ * caller owns (advisory locks, temp tables) is gone and must be taken again. */
+bool db_reconnect(struct lethe_ctx *ctx);
 
 /* Runs a statement that returns no rows. */
 bool db_exec(PGconn *db, const char *sql, int nparams, const char *const *params);
@@ -22,9 +25,18 @@ PGresult *db_query(PGconn *db, const char *sql, int nparams, const char *const *
 /* Like db_query but also insists on exactly one row. */
 PGresult *db_query_one_row(PGconn *db, const char *sql, int nparams, const char *const *params);
 
+/* Results are read by column name, so that a reordered SELECT fails loudly: a missing column
+ * is a programming error and aborts. db_get returns NULL for SQL null; db_get_long 0. */
+int db_col(const PGresult *r, const char *name);
+const char *db_get(const PGresult *r, int row, const char *name);
+long db_get_long(const PGresult *r, int row, const char *name);
+
 bool db_begin(PGconn *db);
+/* Refuses (and rolls back) a transaction with an audit stage open: use dbaudit_commit(). */
 bool db_commit(PGconn *db);
 void db_rollback(PGconn *db);
+/* For engine/dbaudit.c only: marks the transaction as staging audit records, or not. */
+void db_audit_staged(bool staged);
 
 /* The SQLSTATE of the last failed statement ("" when none), for callers that map errors. */
 const char *db_last_sqlstate(void);

@@ -19,6 +19,21 @@ bool dbaudit_stage_open(PGconn *db)
     if (!res)
         return false;
     PQclear(res);
+    db_audit_staged(true);
+    return true;
+}
+
+bool dbaudit_commit(PGconn *db)
+{
+    if (dbaudit_flush(db) < 0) {
+        db_rollback(db);
+        return false;
+    }
+    db_audit_staged(false);
+    if (!db_commit(db)) {
+        db_rollback(db);
+        return false;
+    }
     return true;
 }
 

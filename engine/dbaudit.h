@@ -13,11 +13,14 @@
 
 /* ---- writing (the run cycle) ----
  * In the caller's transaction: dbaudit_stage_open(), then INSERT INTO audit_stage (tenant_id,
- * kind, ...) as set-based statements, then dbaudit_flush() once, then COMMIT. Staged rows that
- * are not flushed vanish at the end of the transaction. */
+ * kind, ...) as set-based statements, then dbaudit_commit(). */
 
-/* Creates the session's temp table audit_stage if needed. */
+/* Creates the session's temp table audit_stage if needed. From here the transaction ends only
+ * with dbaudit_commit() or a rollback: db_commit() refuses it. */
 bool dbaudit_stage_open(PGconn *db);
+/* Flushes what is staged and commits, the one way to end a transaction that staged audit
+ * records. Rolls back and returns false on any failure. */
+bool dbaudit_commit(PGconn *db);
 /* Appends everything staged to its chains; returns how many records, or -1 after printing
  * the error. */
 long long dbaudit_flush(PGconn *db);

@@ -1,7 +1,9 @@
-/* Executor processes: spawn in a process group of their own, read "failed <id> <reason>"
- * lines from stdout, pass stderr through to the log as it is, and kill the group on timeout.
- * Must not interpret the executor's free text beyond the failed-line format. */
-#define _POSIX_C_SOURCE 200809L
+/* Executor processes: spawn the command whole through /bin/sh in a process group of its own,
+ * read receipts from stdout, pass stderr through to the log as it is, and kill the group at the
+ * timeout whatever it does with its pipes. A guard process kills the group if lethe dies first,
+ * so an executor never outlives the run that started it. Output is bytes, never trusted: a line
+ * that is not a receipt is logged cleaned and bounded, and ignored. */
+#define _GNU_SOURCE
 #include "executor.h"
 
 #include <errno.h>
@@ -11,18 +13,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "text.h"
 
 #define TAIL_MAX 2000
+#define LINE_MAX_BYTES 8192
+#define SHOWN_MAX 240   /* how much of an ignored line the log shows */
+#define REASON_MAX 200  /* how much of a failed receipt's reason is kept */
 
 struct linebuf {
-    char buf[8192];
+    char buf[LINE_MAX_BYTES];
     size_t len;
+    bool skipping; /* inside an overlong line: discard up to its newline */
 };
 
 static long long now_ms(void)
@@ -32,42 +40,91 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void add_failed(struct exec_result *r, const char *line)
+bool exec_result_add(struct exec_result *r, const char *item_id, const char *reason)
 {
-    /* "failed <item_id> <reason>" */
-    const char *id = line + 7;
-    char idbuf[40];
-    size_t n = strcspn(id, " \t");
-    if (n >= sizeof idbuf) {
-        log_warn("executor: ignoring a malformed failed line");
-        return;
+    struct exec_receipt **list = reason ? &r->failed : &r->acked;
+    int *n = reason ? &r->n_failed : &r->n_acked;
+    /* Grow by doubling: a batch of 10,000 items makes 14 allocations, not 10,000. */
+    if ((*n & (*n - 1)) == 0) {
+        size_t cap = *n ? (size_t)*n * 2 : 16;
+        struct exec_receipt *grown = realloc(*list, cap * sizeof *grown);
+        if (!grown)
+            return false;
+        *list = grown;
     }
-    memcpy(idbuf, id, n);
-    idbuf[n] = '\0';
-    struct exec_failed f;
-    if (!id_parse(idbuf, f.item_id)) {
-        log_warn("executor: ignoring a failed line with a malformed item id");
-        return;
-    }
-    const char *reason = id + n;
-    while (*reason == ' ' || *reason == '\t')
-        reason++;
-    f.reason = strdup(*reason ? reason : "no reason given");
-    struct exec_failed *grown = realloc(r->failed, (size_t)(r->n_failed + 1) * sizeof *grown);
-    if (!grown || !f.reason) {
-        free(f.reason);
-        return;
-    }
-    r->failed = grown;
-    r->failed[r->n_failed++] = f;
+    struct exec_receipt *e = &(*list)[*n];
+    snprintf(e->item_id, sizeof e->item_id, "%s", item_id);
+    e->reason = NULL;
+    if (reason && !(e->reason = strdup(reason)))
+        return false;
+    (*n)++;
+    return true;
 }
 
-static void append_tail(struct exec_result *r, const char *line)
+static void ignore_line(struct exec_result *r, const char *why, const char *line, size_t n)
 {
-    size_t have = r->stderr_tail ? strlen(r->stderr_tail) : 0;
-    size_t add = strlen(line) + 1;
-    if (add > TAIL_MAX)
+    char shown[SHOWN_MAX + 4];
+    text_clean(line, n, shown, sizeof shown);
+    log_warn("executor: ignoring %s: %s", why, shown);
+    r->ignored++;
+}
+
+/* One line of stdout: a receipt, or something to log and ignore. */
+static void on_stdout_line(struct exec_result *r, char *line, size_t n)
+{
+    if (n && line[n - 1] == '\r')
+        line[--n] = '\0';
+    if (n == 0)
         return;
+    if (memchr(line, '\0', n) || !text_valid_utf8(line, n)) {
+        ignore_line(r, "a line that is not valid UTF-8", line, n);
+        return;
+    }
+    const char *word = line;
+    size_t wlen = strcspn(word, " \t");
+    bool del = wlen == 7 && memcmp(word, "deleted", 7) == 0;
+    bool abs = wlen == 6 && memcmp(word, "absent", 6) == 0;
+    bool fail = wlen == 6 && memcmp(word, "failed", 6) == 0;
+    if (!del && !abs && !fail) {
+        char shown[SHOWN_MAX + 4];
+        log_info("executor: %s", text_clean(line, n, shown, sizeof shown));
+        r->ignored++;
+        return;
+    }
+    const char *id = word + wlen;
+    id += strspn(id, " \t");
+    size_t idlen = strcspn(id, " \t");
+    char idbuf[64], parsed[UUID_TEXT_LEN];
+    if (idlen == 0 || idlen >= sizeof idbuf) {
+        ignore_line(r, "a receipt with no item id", line, n);
+        return;
+    }
+    memcpy(idbuf, id, idlen);
+    idbuf[idlen] = '\0';
+    if (!id_parse(idbuf, parsed)) {
+        ignore_line(r, "a receipt with a malformed item id", line, n);
+        return;
+    }
+    const char *rest = id + idlen;
+    rest += strspn(rest, " \t");
+    if (!fail && *rest) {
+        ignore_line(r, "a receipt with trailing words", line, n);
+        return;
+    }
+    char reason[REASON_MAX + 4];
+    if (fail)
+        text_clean(*rest ? rest : "no reason given", strlen(*rest ? rest : "no reason given"),
+                   reason, sizeof reason);
+    if (!exec_result_add(r, parsed, fail ? reason : NULL))
+        log_error("executor: out of memory recording a receipt");
+}
+
+static void append_tail(struct exec_result *r, const char *line, size_t n)
+{
+    char clean[TAIL_MAX];
+    text_clean(line, n, clean, sizeof clean);
+    size_t have = r->stderr_tail ? strlen(r->stderr_tail) : 0;
+    size_t add = strlen(clean) + 1;
     while (have + add > TAIL_MAX && have) {
         /* drop the oldest line */
         char *nl = strchr(r->stderr_tail, '\n');
@@ -79,39 +136,103 @@ static void append_tail(struct exec_result *r, const char *line)
     if (!grown)
         return;
     r->stderr_tail = grown;
-    memcpy(r->stderr_tail + have, line, add - 1);
+    memcpy(r->stderr_tail + have, clean, add - 1);
     r->stderr_tail[have + add - 1] = '\n';
     r->stderr_tail[have + add] = '\0';
 }
 
-/* Splits what arrived into lines; a final partial line waits for more (or for EOF). */
+static void on_line(struct exec_result *r, bool is_stdout, char *line, size_t n)
+{
+    if (is_stdout) {
+        on_stdout_line(r, line, n);
+    } else {
+        log_passthrough("executor: ", line);
+        append_tail(r, line, n);
+    }
+}
+
+/* Splits what arrived into lines; a final partial line waits for more (or for EOF). A line
+ * longer than the buffer is logged in part, once, and the rest of it is discarded. */
 static void drain(struct linebuf *lb, bool is_stdout, struct exec_result *r, bool eof)
 {
     char *start = lb->buf;
     char *end = lb->buf + lb->len;
     for (;;) {
         char *nl = memchr(start, '\n', (size_t)(end - start));
-        if (!nl && !(eof && start < end) && !(start == lb->buf && lb->len == sizeof lb->buf))
-            break;
-        char *stop = nl ? nl : end;
-        *stop = '\0';
-        if (stop > start && stop[-1] == '\r')
-            stop[-1] = '\0';
-        if (is_stdout) {
-            if (strncmp(start, "failed ", 7) == 0)
-                add_failed(r, start);
-            else if (*start)
-                log_debug("executor: %s", start);
-        } else {
-            log_passthrough("executor: ", start);
-            append_tail(r, start);
+        if (lb->skipping) {
+            if (!nl) {
+                start = end;
+                break;
+            }
+            lb->skipping = false;
+            start = nl + 1;
+            continue;
         }
-        start = nl ? nl + 1 : end;
-        if (!nl)
-            break;
+        if (nl) {
+            *nl = '\0';
+            on_line(r, is_stdout, start, (size_t)(nl - start));
+            start = nl + 1;
+            continue;
+        }
+        if (start == lb->buf && lb->len == sizeof lb->buf) {
+            if (is_stdout)
+                ignore_line(r, "an overlong line", start, SHOWN_MAX);
+            else
+                log_warn("executor: an overlong stderr line was cut");
+            lb->skipping = true;
+            start = end;
+        } else if (eof && start < end) {
+            /* the last line, without its newline: NUL-terminate it in place */
+            size_t n = (size_t)(end - start);
+            if (n == sizeof lb->buf)
+                n--;
+            start[n] = '\0';
+            on_line(r, is_stdout, start, n);
+            start = end;
+        }
+        break;
     }
     lb->len = (size_t)(end - start);
     memmove(lb->buf, start, lb->len);
+}
+
+/* The guard: outside the executor's group (a timeout never kills it), ignoring the signals a
+ * terminal or systemd sends to lethe, it waits on a pipe only lethe writes. A byte means the
+ * executor was dealt with; end of file means lethe died, and it kills the group. */
+static pid_t start_guard(pid_t group, int *life_w)
+{
+    int life[2];
+    if (pipe2(life, O_CLOEXEC) != 0)
+        return -1;
+    pid_t g = fork();
+    if (g < 0) {
+        close(life[0]);
+        close(life[1]);
+        return -1;
+    }
+    if (g == 0) {
+        signal(SIGINT, SIG_IGN);
+        signal(SIGTERM, SIG_IGN);
+        signal(SIGHUP, SIG_IGN);
+        signal(SIGPIPE, SIG_IGN);
+        close(life[1]);
+        /* Hold nothing of lethe's: not its database socket, not the executor's pipes. */
+        if (life[0] != 3) {
+            dup2(life[0], 3);
+            close(life[0]);
+        }
+        close_range(4, ~0U, 0);
+        char c;
+        ssize_t n;
+        while ((n = read(3, &c, 1)) < 0 && errno == EINTR)
+            ;
+        if (n <= 0)
+            kill(-group, SIGKILL);
+        _exit(0);
+    }
+    close(life[0]);
+    *life_w = life[1];
+    return g;
 }
 
 bool executor_run(const char *command, const char *manifest, const char *batch_id,
@@ -119,33 +240,39 @@ bool executor_run(const char *command, const char *manifest, const char *batch_i
 {
     memset(out, 0, sizeof *out);
     out->exit_code = -1;
+    snprintf(out->detail, sizeof out->detail, "could not start");
     int outp[2] = {-1, -1}, errp[2] = {-1, -1};
-    if (pipe(outp) != 0 || pipe(errp) != 0) {
-        snprintf(out->detail, sizeof out->detail, "could not start");
+    if (pipe2(outp, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {
         log_error("executor: cannot create pipes: %s", strerror(errno));
         goto fail_fds;
     }
+    /* The command runs whole, exactly as written; the manifest path is one more argument of
+     * its last simple command. Trailing white space would make "$1" a command of its own. */
+    size_t clen = strlen(command);
+    while (clen && (command[clen - 1] == ' ' || command[clen - 1] == '\t' ||
+                    command[clen - 1] == '\n' || command[clen - 1] == '\r'))
+        clen--;
     char script[4200];
-    if ((size_t)snprintf(script, sizeof script, "exec %s \"$1\"", command) >= sizeof script) {
-        snprintf(out->detail, sizeof out->detail, "could not start");
+    if (clen > sizeof script - 8) {
         log_error("executor: command too long");
         goto fail_fds;
     }
+    snprintf(script, sizeof script, "%.*s \"$1\"", (int)clen, command);
     fflush(NULL);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
-        snprintf(out->detail, sizeof out->detail, "could not start");
         log_error("executor: cannot fork: %s", strerror(errno));
         goto fail_fds;
     }
     if (pid == 0) {
         setpgid(0, 0);
+        /* The shell itself dies with lethe; the guard takes care of the rest of the group. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
         dup2(outp[1], STDOUT_FILENO);
         dup2(errp[1], STDERR_FILENO);
-        close(outp[0]);
-        close(outp[1]);
-        close(errp[0]);
-        close(errp[1]);
         int devnull = open("/dev/null", O_RDONLY);
         if (devnull >= 0) {
             dup2(devnull, STDIN_FILENO);
@@ -162,53 +289,78 @@ bool executor_run(const char *command, const char *manifest, const char *batch_i
     setpgid(pid, pid);
     close(outp[1]);
     close(errp[1]);
-    struct linebuf lo = {.len = 0}, le = {.len = 0};
+    int life_w = -1;
+    pid_t guard = start_guard(pid, &life_w);
+    if (guard < 0)
+        log_warn("executor: cannot start its guard: %s", strerror(errno));
+
+    struct linebuf *lb = calloc(2, sizeof *lb);
     struct pollfd fds[2] = {{outp[0], POLLIN, 0}, {errp[0], POLLIN, 0}};
     long long deadline = now_ms() + timeout_seconds * 1000LL;
+    bool exited = false;
+    siginfo_t info;
     int open_fds = 2;
-    while (open_fds > 0) {
+    while (lb && (open_fds > 0 || !exited)) {
         long long left = deadline - now_ms();
         if (left <= 0) {
             out->timed_out = true;
-            kill(-pid, SIGKILL);
             break;
         }
-        int pr = poll(fds, 2, (int)(left > 1000 ? 1000 : left));
+        /* With its pipes closed, the leader's exit is polled: nothing else wakes us. */
+        int slice = open_fds ? (left > 1000 ? 1000 : (int)left) : (left > 50 ? 50 : (int)left);
+        int pr = poll(fds, 2, slice);
         if (pr < 0 && errno != EINTR)
             break;
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; pr > 0 && i < 2; i++) {
             if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;
-            struct linebuf *lb = i == 0 ? &lo : &le;
-            ssize_t n = read(fds[i].fd, lb->buf + lb->len, sizeof lb->buf - lb->len);
+            ssize_t n = read(fds[i].fd, lb[i].buf + lb[i].len, sizeof lb[i].buf - lb[i].len);
             if (n > 0) {
-                lb->len += (size_t)n;
-                drain(lb, i == 0, out, false);
-            } else if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
-                drain(lb, i == 0, out, true);
+                lb[i].len += (size_t)n;
+                drain(&lb[i], i == 0, out, false);
+            } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+                drain(&lb[i], i == 0, out, true);
                 close(fds[i].fd);
                 fds[i].fd = -1;
                 open_fds--;
             }
         }
+        /* WNOWAIT: the leader stays a zombie, so its group id cannot be reused before the
+         * group is killed below. */
+        memset(&info, 0, sizeof info);
+        if (!exited && waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+            info.si_pid == pid)
+            exited = true;
     }
     for (int i = 0; i < 2; i++)
-        if (fds[i].fd >= 0)
+        if (fds[i].fd >= 0) {
+            if (lb)
+                drain(&lb[i], i == 0, out, true);
             close(fds[i].fd);
+        }
+    free(lb);
+    /* Nothing of the group outlives the batch: a background child that kept the pipes open or
+     * a leader past its time. */
+    kill(-pid, SIGKILL);
+    if (guard > 0) {
+        (void)!write(life_w, "x", 1);
+        close(life_w);
+        while (waitpid(guard, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
     int status = 0;
-    /* The group leader may have exited while a child of it keeps the pipes open; the
-     * timeout above has already killed the whole group in that case. */
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     if (out->timed_out) {
         snprintf(out->detail, sizeof out->detail, "timed out after %lds", timeout_seconds);
         return true;
     }
-    kill(-pid, SIGKILL); /* nothing of the group outlives the batch */
     if (WIFEXITED(status)) {
         out->exit_code = WEXITSTATUS(status);
         out->ok = out->exit_code == 0;
-        if (!out->ok)
+        if (out->ok)
+            out->detail[0] = '\0';
+        else
             snprintf(out->detail, sizeof out->detail, "exit status %d", out->exit_code);
     } else if (WIFSIGNALED(status)) {
         snprintf(out->detail, sizeof out->detail, "killed by signal %d", WTERMSIG(status));
@@ -226,8 +378,11 @@ fail_fds:
 
 void exec_result_free(struct exec_result *r)
 {
+    for (int i = 0; i < r->n_acked; i++)
+        free(r->acked[i].reason);
     for (int i = 0; i < r->n_failed; i++)
         free(r->failed[i].reason);
+    free(r->acked);
     free(r->failed);
     free(r->stderr_tail);
     memset(r, 0, sizeof *r);

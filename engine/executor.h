@@ -1,6 +1,7 @@
-/* Runs one executor for one batch (SPEC §4): the manifest path as its argument, the batch id
- * and location in its environment, a timeout that kills its whole process group. Knows
- * nothing of the database: the caller records the outcome. */
+/* Runs one executor for one batch (SPEC §4): the command through /bin/sh with the manifest
+ * path appended, the batch id and location in its environment, receipts read from its stdout,
+ * a timeout that kills its whole process group, and a guard that kills the group should lethe
+ * die first. Knows nothing of the database: the caller records the outcome. */
 #ifndef LETHE_EXECUTOR_H
 #define LETHE_EXECUTOR_H
 
@@ -8,22 +9,29 @@
 
 #include "ids.h"
 
-struct exec_failed {
+/* One receipt: "deleted <id>" and "absent <id>" acknowledge (reason NULL); "failed <id>
+ * <reason>" does not (reason is cleaned text, never NULL). */
+struct exec_receipt {
     char item_id[UUID_TEXT_LEN];
     char *reason;
 };
 
 struct exec_result {
-    bool ok;            /* exit 0 within the timeout: every item not listed failed is acknowledged */
+    bool ok;            /* exit 0 within the timeout */
     bool timed_out;
     int exit_code;      /* -1 when killed by a signal or never started */
     char detail[128];   /* fixed words for the audit: "exit status 3", "timed out after 900s" */
-    char *stderr_tail;  /* the last lines of its stderr, for the batch record (never the audit) */
-    struct exec_failed *failed;
+    char *stderr_tail;  /* the last lines of its stderr, cleaned, for the batch record only */
+    struct exec_receipt *acked;  /* deleted and absent receipts */
+    int n_acked;
+    struct exec_receipt *failed; /* failed receipts */
     int n_failed;
+    long ignored;       /* lines that were not receipts */
 };
 
-/* command is run through /bin/sh so that it may carry arguments of its own. */
+/* Appends a receipt to r (reason NULL: an acknowledgement). False when out of memory. */
+bool exec_result_add(struct exec_result *r, const char *item_id, const char *reason);
+
 bool executor_run(const char *command, const char *manifest, const char *batch_id,
                   const char *location, long timeout_seconds, struct exec_result *out);
 void exec_result_free(struct exec_result *r);

@@ -12,6 +12,7 @@
 #include "exitcode.h"
 #include "jobs.h"
 #include "log.h"
+#include "text.h"
 
 int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
 {
@@ -29,18 +30,15 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
     int c;
     while ((c = cli_getopt(ctx, argc, argv, "", opts)) != -1) {
         if (c == 'f') {
-            char idtext[64];
+            char idtext[64], id[UUID_TEXT_LEN], reason[204];
             const char *colon = strchr(optarg, ':');
             size_t n = colon ? (size_t)(colon - optarg) : strlen(optarg);
             snprintf(idtext, sizeof idtext, "%.*s", (int)(n < 63 ? n : 63), optarg);
-            struct exec_failed *grown = realloc(er.failed, (size_t)(er.n_failed + 1) * sizeof *grown);
-            if (!grown)
+            if (!cli_id(ctx, "--failed", idtext, id))
                 goto cleanup;
-            er.failed = grown;
-            if (!cli_id(ctx, "--failed", idtext, er.failed[er.n_failed].item_id))
+            const char *why = colon && colon[1] ? colon + 1 : "failed (ack)";
+            if (!exec_result_add(&er, id, text_clean(why, strlen(why), reason, sizeof reason)))
                 goto cleanup;
-            er.failed[er.n_failed].reason = strdup(colon && colon[1] ? colon + 1 : "failed (ack)");
-            er.n_failed++;
         } else if (c == 'o') {
             operator_name = optarg;
         } else if (c == 't') {
@@ -102,12 +100,16 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
         rc = EXIT_DONE;
         goto cleanup;
     }
-    long purged = 0, failed = 0;
-    if (!cycle_record_ack(ctx, batch, &er, operator_name, &purged, &failed)) {
+    struct run_counts counts = {0};
+    if (cycle_record_ack(ctx, batch, &er, operator_name, true, &counts) == DRIVE_ERROR) {
         rc = EXIT_RUNTIME;
         goto cleanup;
     }
-    printf("ack: batch %s acknowledged: %ld purged, %d failed\n", batch, purged, er.n_failed);
+    if (counts.purged == 0 && counts.failed == 0)
+        printf("ack: batch %s: this acknowledgement was recorded already; nothing changed\n", batch);
+    else
+        printf("ack: batch %s acknowledged: %ld purged, %ld failed\n", batch, counts.purged,
+               counts.failed);
     rc = EXIT_DONE;
 cleanup:
     exec_result_free(&er);

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "cycle.h"
@@ -13,12 +15,21 @@
 #include "jobs.h"
 #include "log.h"
 
-static const char *default_operator(void)
+/* Who is rerunning: the invoking user behind sudo, else the login, else the account name. */
+static const char *default_operator(char *buf, size_t len)
 {
     const char *u = getenv("SUDO_USER");
     if (!u || !*u)
         u = getenv("USER");
-    return u && *u ? u : "operator";
+    if (!u || !*u) {
+        struct passwd *pw = getpwuid(geteuid());
+        u = pw && pw->pw_name && *pw->pw_name ? pw->pw_name : NULL;
+    }
+    if (u)
+        snprintf(buf, len, "%s", u);
+    else
+        snprintf(buf, len, "uid %u", (unsigned)geteuid());
+    return buf;
 }
 
 int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
@@ -31,8 +42,11 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
     optind = 1;
     int c;
     while ((c = cli_getopt(ctx, argc, argv, "", opts)) != -1) {
-        if (c == 'o')
+        if (c == 'o') {
+            if (!*optarg || strspn(optarg, " \t") == strlen(optarg))
+                return cli_usage(ctx, "rerun: --operator needs a name");
             operator_name = optarg;
+        }
         else if (c == 't') {
             if (!cli_id(ctx, "--tenant", optarg, tenant))
                 return EXIT_USAGE;
@@ -45,13 +59,14 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
         return cli_usage(ctx, "rerun: unexpected argument '%s'", argv[optind + 1]);
     if (!cli_id(ctx, "BATCH_ID", argv[optind], batch))
         return EXIT_USAGE;
+    char who[128];
     if (!operator_name)
-        operator_name = default_operator();
+        operator_name = default_operator(who, sizeof who);
 
     PGconn *db = ctx->db;
     const char *p[] = {batch, tenant[0] ? tenant : NULL};
     PGresult *r = db_query(db,
-                           "SELECT b.state, b.location, coalesce(b.shard, '') FROM lethe.batches b"
+                           "SELECT b.state, b.location, lethe.iso_utc(now()) AS now FROM lethe.batches b"
                            " WHERE b.batch_id = $1::uuid AND ($2::uuid IS NULL OR EXISTS ("
                            "   SELECT 1 FROM lethe.batch_items bi WHERE bi.batch_id = b.batch_id"
                            "      AND bi.tenant_id = $2::uuid))",
@@ -65,42 +80,51 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
         return EXIT_USAGE;
     }
     char state[32], location[64];
-    snprintf(state, sizeof state, "%s", PQgetvalue(r, 0, 0));
-    snprintf(location, sizeof location, "%s", PQgetvalue(r, 0, 1));
+    struct run_life l;
+    memset(&l, 0, sizeof l);
+    snprintf(state, sizeof state, "%s", db_get(r, 0, "state"));
+    snprintf(location, sizeof location, "%s", db_get(r, 0, "location"));
+    snprintf(l.as_of, sizeof l.as_of, "%s", db_get(r, 0, "now"));
     PQclear(r);
     if (strcmp(state, "acknowledged") == 0) {
         log_error("rerun: batch %s is acknowledged; there is nothing to rerun", batch);
         log_hint("'lethe explain ITEM_ID' shows when each of its items was purged");
         return EXIT_USAGE;
     }
-    int rc = cycle_lock(ctx, 0, 0);
+    int rc = cycle_check_executors(ctx);
+    if (rc == EXIT_DONE)
+        rc = cycle_lock(ctx, 0, 0);
     if (rc != EXIT_DONE)
         return rc;
-    log_set_run_id(ctx->session_id);
-
-    /* The rerun is recorded as an operator's run, so that a new batch has a run to belong to. */
-    const char *rp[] = {ctx->session_id, operator_name, batch};
-    if (!db_begin(db) || !dbaudit_stage_open(db) ||
-        !db_exec(db,
-                 "INSERT INTO lethe.runs (run_id, trigger, operator, as_of)"
-                 " VALUES ($1::uuid, 'operator', $2, now())",
-                 2, rp)) {
-        db_rollback(db);
+    cycle_trap_signals();
+    /* A rerun is a run: the same record, run_started, run_finished and checkpoint. */
+    l.operator_name = operator_name;
+    if (!run_life_begin(ctx, &l))
         return EXIT_RUNTIME;
-    }
+    struct run_counts *cnt = &l.c;
+
     char new_batch[UUID_TEXT_LEN] = "";
+    if (!db_begin(db) || !dbaudit_stage_open(db)) {
+        db_rollback(db);
+        run_life_fail(&l, "rerun failed: %s", db_last_message());
+        goto finish;
+    }
     if (strcmp(state, "failed") == 0) {
         r = db_query(db,
-                     "SELECT batch_id::text FROM lethe.emit_batches($1::uuid, now(), 0, 0, 2147483647,"
-                     "  (SELECT shard FROM lethe.batches WHERE batch_id = $2::uuid),"
+                     "SELECT batch_id::text AS batch_id, items FROM lethe.emit_batches($1::uuid, now(), 0, 0,"
+                     "  2147483647, (SELECT shard FROM lethe.batches WHERE batch_id = $2::uuid),"
                      "  ARRAY(SELECT item_id FROM lethe.batch_items WHERE batch_id = $2::uuid), $2::uuid)",
                      2, (const char *[]){ctx->session_id, batch});
         if (!r) {
+            run_life_fail(&l, "rerun failed: %s", db_last_message());
             db_rollback(db);
-            return EXIT_RUNTIME;
+            goto finish;
         }
-        if (PQntuples(r) > 0)
-            snprintf(new_batch, sizeof new_batch, "%s", PQgetvalue(r, 0, 0));
+        if (PQntuples(r) > 0) {
+            snprintf(new_batch, sizeof new_batch, "%s", db_get(r, 0, "batch_id"));
+            cnt->batches = 1;
+            cnt->due = db_get_long(r, 0, "items");
+        }
         PQclear(r);
     }
     const char *ap[] = {ctx->session_id, operator_name, batch, location, new_batch[0] ? new_batch : NULL};
@@ -108,27 +132,38 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
                  "INSERT INTO audit_stage (tenant_id, kind, run_id, batch_id, location, operator, detail)"
                  " VALUES ('00000000-0000-0000-0000-000000000000', 'operator_rerun', $1::uuid, $3::uuid,"
                  "         $4, $2, CASE WHEN $5::text IS NULL THEN 'redrive' ELSE 'new batch ' || $5 END)",
-                 5, ap) ||
-        dbaudit_flush(db) < 0 || !db_commit(db)) {
+                 5, ap)) {
+        run_life_fail(&l, "rerun failed: %s", db_last_message());
         db_rollback(db);
-        return EXIT_RUNTIME;
+        goto finish;
     }
-    long purged = 0, failed = 0;
-    bool ok = true;
-    if (strcmp(state, "open") == 0) {
-        ok = cycle_drive_batch(ctx, batch, location, operator_name, &purged, &failed);
-        printf("rerun: batch %s re-driven: %ld purged, %ld failed\n", batch, purged, failed);
-    } else if (new_batch[0]) {
-        ok = cycle_drive_batch(ctx, new_batch, location, operator_name, &purged, &failed);
+    if (!dbaudit_commit(db)) {
+        run_life_fail(&l, "rerun failed: %s", db_last_message());
+        goto finish;
+    }
+    const char *target = strcmp(state, "open") == 0 ? batch : new_batch[0] ? new_batch : NULL;
+    enum drive_outcome d = DRIVE_ACKNOWLEDGED;
+    char why[512] = "";
+    if (target) {
+        if (target == batch)
+            cnt->redriven = 1;
+        d = cycle_drive_batch(ctx, target, location, operator_name, cnt, why, sizeof why);
+        if (d == DRIVE_ERROR)
+            run_life_fail(&l, "%s", why);
+        else if (d == DRIVE_STOPPED)
+            run_life_interrupt(&l, "before the executor started; the batch stays open");
+    }
+    if (target == batch)
+        printf("rerun: batch %s re-driven: %ld purged, %ld failed\n", batch, cnt->purged, cnt->failed);
+    else if (target)
         printf("rerun: failed batch %s: still-due items put in new batch %s: %ld purged, %ld failed\n",
-               batch, new_batch, purged, failed);
-    } else {
+               batch, new_batch, cnt->purged, cnt->failed);
+    else
         printf("rerun: failed batch %s: none of its items is due any more; no new batch\n", batch);
-    }
-    const char *fp[] = {ctx->session_id, ok ? "succeeded" : "failed"};
-    if (!db_exec(db,
-                 "UPDATE lethe.runs SET outcome = $2, finished_at = clock_timestamp() WHERE run_id = $1::uuid",
-                 2, fp))
+    if (d == DRIVE_WHOLE_FAILED)
+        run_life_fail(&l, "the executor failed the batch as a whole");
+finish:
+    if (!run_life_end(ctx, &l))
         return EXIT_RUNTIME;
-    return ok ? EXIT_DONE : EXIT_RUNTIME;
+    return strcmp(l.outcome, "succeeded") == 0 ? EXIT_DONE : EXIT_RUNTIME;
 }

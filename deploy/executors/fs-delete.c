@@ -18,8 +18,11 @@
  * exist the file cannot exist either: such an item counts as deleted if the path, normalised
  * lexically, lies under the root as given or its realpath, and is refused otherwise.
  *
- * Output. stdout carries only "failed <item_id> <reason>" lines (SPEC §4); reasons are short,
- * one line, and never contain the locator. stderr gets one summary line and fatal errors.
+ * Output. stdout carries one receipt per item (SPEC §4), as soon as the item is dealt with:
+ * "deleted <item_id>", "absent <item_id>" (it was already gone) or "failed <item_id> <reason>";
+ * reasons are short, one line, and never contain the locator. stdout is flushed after every
+ * receipt, so a deletion already done still counts if fs-delete is killed later. stderr gets
+ * one summary line and fatal errors.
  *
  * Exit codes: 0 the manifest was processed (some items may have failed); 1 the manifest cannot
  * be read or is malformed, does not match LETHE_BATCH_ID/LETHE_LOCATION, or the failure report
@@ -64,7 +67,8 @@ static void usage(FILE *out)
             "usage: fs-delete [--root DIR] MANIFEST\n"
             "\n"
             "Deletes the files named by a lethe manifest's file:// locators, inside DIR only.\n"
-            "Prints 'failed <item_id> <reason>' for each item it could not delete.\n"
+            "Prints one receipt per item: 'deleted <item_id>', 'absent <item_id>' or\n"
+            "'failed <item_id> <reason>'.\n"
             "\n"
             "  --root DIR   the store's root (default $LETHE_FS_ROOT)\n"
             "  --help       this text\n"
@@ -397,7 +401,14 @@ static void report_failed(const char *id, char *reason, struct counts *c)
         if (iscntrl((unsigned char)*p))
             *p = ' ';
     printf("failed %s %s\n", id, reason);
+    fflush(stdout);
     c->failed++;
+}
+
+static void receipt(const char *word, const char *id)
+{
+    printf("%s %s\n", word, id);
+    fflush(stdout);
 }
 
 static bool process_manifest(FILE *f, const char *file, const struct root *root, struct counts *c)
@@ -425,9 +436,11 @@ static bool process_manifest(FILE *f, const char *file, const struct root *root,
         } else {
             switch (delete_path(root, path, reason, sizeof reason)) {
             case DELETED:
+                receipt("deleted", id);
                 c->deleted++;
                 break;
             case MISSING:
+                receipt("absent", id);
                 c->missing++;
                 break;
             case FAILED:

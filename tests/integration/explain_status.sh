@@ -166,7 +166,7 @@ assert_contains "the text shows the withdrawal" "    withdrawn 2026-01-10T01:00:
 run_lethe explain --json "$FITEM"
 assert_eq "the failed item is due again, with one attempt" "('due', 1, None)" \
   "$(json_get 'd["state"], d["attempts"], d["batch_id"]')"
-assert_eq "its failed batch is listed with the deleter's reason" "[('acknowledged', 'failed', 'disk offline')]" \
+assert_eq "its failed batch is listed with the deleter's reason" "[('failed', 'failed', 'disk offline')]" \
   "$(json_get '[(b["batch_state"], b["outcome"], b["reason"]) for b in d["batches"]]')"
 run_lethe explain "$FITEM"
 assert_contains "the text counts the attempts" "attempts   1 failed" "$OUT"

@@ -52,7 +52,9 @@ manifest "$(id 1)" "$(loc "$ROOT/a.txt")" "$(id 2)" "$(loc "$ROOT/sub/b.txt")" \
 export LETHE_FS_ROOT=$ROOT
 fsd "$M"
 assert_rc "a manifest of present files exits 0" 0
-assert_eq "nothing failed, so stdout is empty" "" "$OUT"
+assert_eq "one deleted receipt per item, in manifest order" "deleted $(id 1)
+deleted $(id 2)
+deleted $(id 3)" "$OUT"
 assert_eq "stderr sums up" "fs-delete: 3 deleted, 0 already gone, 0 failed" "$ERR"
 missing "a listed file is deleted" "$ROOT/a.txt"
 missing "a listed file in a subdirectory is deleted" "$ROOT/sub/b.txt"
@@ -61,7 +63,9 @@ exists "directories are left in place" "$ROOT/sub"
 
 fsd "$M"
 assert_rc "the same manifest again exits 0 (idempotent)" 0
-assert_eq "the second time nothing fails" "" "$OUT"
+assert_eq "the second time every item is absent" "absent $(id 1)
+absent $(id 2)
+absent $(id 3)" "$OUT"
 assert_eq "the second time every file is already gone" \
     "fs-delete: 0 deleted, 3 already gone, 0 failed" "$ERR"
 
@@ -70,7 +74,9 @@ manifest "$(id 1)" "$(loc "$ROOT/never-was.txt")" "$(id 2)" "$(loc "$ROOT/no-dir
          "$(id 3)" "\"file://localhost$ROOT/gone.txt\""
 fsd "$M"
 assert_rc "missing files exit 0" 0
-assert_eq "a missing file (or directory) counts as deleted" "" "$OUT"
+assert_eq "a missing file (or directory) is an absent receipt" "absent $(id 1)
+absent $(id 2)
+absent $(id 3)" "$OUT"
 assert_eq "missing files are counted as already gone" \
     "fs-delete: 0 deleted, 3 already gone, 0 failed" "$ERR"
 
@@ -90,6 +96,7 @@ assert_eq "paths outside the root are failed items, each on its line" \
 failed $(id 2) outside the root
 failed $(id 3) outside the root
 failed $(id 4) outside the root
+deleted $(id 5)
 failed $(id 6) outside the root" "$OUT"
 exists "a file outside the root is not deleted" "$OUTSIDE/secret"
 missing "a '..' that stays inside the root is followed" "$ROOT/x.txt"
@@ -108,7 +115,10 @@ manifest "$(id 1)" "$(loc "$ROOT/link")" "$(id 2)" "$(loc "$ROOT/dirlink")" \
          "$(id 3)" "$(loc "$ROOT/sub/rel-link")" "$(id 4)" "$(loc "$ROOT/inner-link")"
 fsd "$M"
 assert_rc "final symlinks exit 0" 0
-assert_eq "a final symlink is not a failure" "" "$OUT"
+assert_eq "a final symlink is removed itself, and receipted" "deleted $(id 1)
+deleted $(id 2)
+deleted $(id 3)
+deleted $(id 4)" "$OUT"
 missing "a symlink in the root is removed itself" "$ROOT/link"
 exists "its target outside the root is not deleted" "$OUTSIDE/target"
 missing "a symlink to a directory outside is removed itself" "$ROOT/dirlink"
@@ -131,6 +141,7 @@ assert_eq "a symlinked parent directory pointing outside is refused" \
 "failed $(id 1) outside the root
 failed $(id 2) outside the root
 failed $(id 3) outside the root
+deleted $(id 4)
 failed $(id 5) outside the root" "$OUT"
 exists "the file behind a symlinked directory is not deleted" "$OUTSIDE/secret2"
 exists "the file deeper behind it is not deleted" "$OUTSIDE/deep/secret3"
@@ -171,7 +182,9 @@ manifest "$(id 1)" "$(loc "$TMP/store-link/a")" "$(id 2)" "$(loc "$ROOT/b")" \
          "$(id 3)" "$(loc "$TMP/store-link/no-dir/c")"
 LETHE_FS_ROOT=$TMP/store-link fsd "$M"
 assert_rc "a root given through a symlink exits 0" 0
-assert_eq "locators through the root's link and its real path both work" "" "$OUT"
+assert_eq "locators through the root's link and its real path both work" "deleted $(id 1)
+deleted $(id 2)
+absent $(id 3)" "$OUT"
 missing "a file named through the root's link is deleted" "$ROOT/a"
 missing "a file named by the real path is deleted" "$ROOT/b"
 

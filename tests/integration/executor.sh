@@ -1,0 +1,273 @@
+# The executor contract (SPEC §4), tried as a misbehaving deleter would: only receipts
+# acknowledge, silence is failure, bytes are not trusted, the timeout holds whatever the
+# executor does with its pipes, no executor outlives its run, counts are true everywhere, a
+# stop request is honoured in every phase, reruns are runs, shards re-drive by tenant.
+. tests/harness/lib.sh
+. tests/harness/catalog.sh
+WORK=$(mktemp -d /tmp/lethe-exec.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
+trap 'pkill -KILL -f "lethe-exec-marker-$$" 2>/dev/null; rm -rf "$WORK"' EXIT
+MARK="lethe-exec-marker-$$"
+round=0
+
+# fresh N [GEO]: a new database with one tenant and N due items (real files) in GEO (EU).
+fresh() {
+    round=$((round + 1)); DB=exec_$round
+    psql -X -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
+    export PGDATABASE=$DB
+    "$LETHE" migrate >/dev/null
+    rm -rf "$WORK/spool"
+    T=$(uuid); W=$(uuid); mk_tenant "$T" "tenant$round"; mk_workspace "$T" "$W" "${2:-EU}"
+    ITEMS=()
+    for _ in $(seq "$1"); do
+        local i; i=$(uuid); ITEMS+=("$i")
+        mk_item "$T" "$i" "$W" prompt "${2:-EU}" 2026-01-01T00:00:00Z
+    done
+    mk_event "$T" deletion_requested "$(date -u -d '-1 day' +%FT%TZ)" "REQ-$round"
+}
+# executor NAME BODY: a script in $WORK; BODY is shell, with the manifest in "$1"
+executor() {
+    printf '#!/bin/bash\n%s\n' "$2" > "$WORK/$1"; chmod +x "$WORK/$1"
+}
+ids_of() { tail -n +2 "$1" | sed 's/^{"item_id":"\([^"]*\)".*/\1/'; }
+state_counts() { sql "SELECT string_agg(state || ' ' || n, '|' ORDER BY state) FROM (SELECT state, count(*) n FROM lethe.item_status GROUP BY state) s"; }
+files_left() { local n=0; for i in "${ITEMS[@]}"; do [ -e "$STORE/$i" ] && n=$((n + 1)); done; echo $n; }
+
+# ---- 1. a compound command runs whole ---------------------------------------------------------
+fresh 3
+write_config "$WORK/c1.conf" "executor: { command = \"sleep 1; $FS_DELETE --root $STORE\"; timeout = \"30s\"; };"
+run_lethe --config "$WORK/c1.conf" run
+assert_rc "a compound command: run exits 0" 0
+assert_eq "a compound command: every item purged" "purged 3" "$(state_counts)"
+assert_eq "a compound command: the deleter really ran (files gone)" "0" "$(files_left)"
+
+# ---- 2. silence is not success ----------------------------------------------------------------
+fresh 3
+executor silent 'sleep 0.1; exit 0'
+write_config "$WORK/c2.conf" "executor: { command = \"$WORK/silent\"; };"
+run_lethe --config "$WORK/c2.conf" --metrics-file /dev/null run 2>/dev/null
+run_lethe --config "$WORK/c2.conf" run --metrics-file "$WORK/c2.prom"
+assert_rc "an executor that says nothing: the run still exits 0" 0
+assert_eq "nothing is purged without a receipt" "due 3" "$(state_counts)"
+assert_eq "the files are still there" "3" "$(files_left)"
+assert_eq "no item_purged record" "0" "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged'")"
+assert_eq "each item failed with 'no receipt'" "3 no receipt" \
+  "$(sql "SELECT count(*) || ' ' || min(reason) FROM lethe.batch_items WHERE outcome = 'failed'")"
+assert_eq "the batch ended failed" "failed" "$(sql "SELECT state FROM lethe.batches")"
+assert_contains "the summary counts failed items and batches" "0 purged, 3 failed items, 1 failed batches" "$OUT"
+assert_eq "the run record counts them" "3 1" "$(sql "SELECT failed || ' ' || failed_batches FROM lethe.runs")"
+assert_contains "run_finished counts them" "failed items 3, failed batches 1" \
+  "$(sql "SELECT detail FROM lethe.audit WHERE kind = 'run_finished'")"
+assert_contains "metrics: failed items" 'lethe_run_items_failed{shard="all"} 3' "$(cat "$WORK/c2.prom")"
+assert_contains "metrics: failed batches" 'lethe_run_batches_failed{shard="all"} 1' "$(cat "$WORK/c2.prom")"
+assert_eq "three item_failed records" "3" "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_failed'")"
+assert_contains "batch_failed says how many" "3 of 3 items failed" "$(sql "SELECT detail FROM lethe.audit WHERE kind = 'batch_failed'")"
+run_lethe --config "$WORK/c2.conf" run
+run_lethe --config "$WORK/c2.conf" run
+run_lethe --config "$WORK/c2.conf" status --check
+assert_rc "status --check raises items that failed three times" 4
+run_lethe --config "$WORK/c2.conf" run --metrics-file "$WORK/c2b.prom"
+assert_contains "metrics: failing items" 'lethe_failing_items{shard="all"} 3' "$(cat "$WORK/c2b.prom")"
+
+# ---- 3. receipts before a non-zero exit or a timeout still count -------------------------------
+fresh 4
+executor half 'n=0; for id in $(tail -n +2 "$1" | sed "s/^{\"item_id\":\"\([^\"]*\)\".*/\1/"); do n=$((n+1)); [ $n -le 2 ] && echo "deleted $id"; done; exit 3'
+write_config "$WORK/c3.conf" "executor: { command = \"$WORK/half\"; };"
+run_lethe --config "$WORK/c3.conf" run
+assert_rc "receipts then exit 3: the run exits 0" 0
+assert_eq "receipted items purged, the rest due again" "due 2|purged 2" "$(state_counts)"
+assert_eq "the rest failed with the exit status" "2 exit status 3" \
+  "$(sql "SELECT count(*) || ' ' || min(reason) FROM lethe.batch_items WHERE outcome = 'failed'")"
+assert_eq "batch_failed names the exit status" "exit status 3" "$(sql "SELECT detail FROM lethe.audit WHERE kind = 'batch_failed'")"
+fresh 3
+executor slow 'for id in $(tail -n +2 "$1" | sed "s/^{\"item_id\":\"\([^\"]*\)\".*/\1/"); do echo "absent $id"; break; done; exec sleep 30'
+write_config "$WORK/c3b.conf" "executor: { command = \"$WORK/slow\"; timeout = \"2s\"; };"
+run_lethe --config "$WORK/c3b.conf" run
+assert_eq "a receipt before the timeout counts" "due 2|purged 1" "$(state_counts)"
+assert_eq "the rest failed at the timeout" "timed out after 2s" "$(sql "SELECT min(reason) FROM lethe.batch_items WHERE outcome = 'failed'")"
+
+# ---- 4. output is bytes, not trusted text ------------------------------------------------------
+fresh 4
+executor noisy 'ids=($(tail -n +2 "$1" | sed "s/^{\"item_id\":\"\([^\"]*\)\".*/\1/"))
+printf "deleted %s\n" "${ids[0]}"
+printf "\xff\xfe bad bytes \x01\n"
+printf "deleted %s\xff\n" "${ids[1]}"
+printf "failed %s disk \xc3\xa9 broken \x07 bell\n" "${ids[1]}"
+printf "deleted 00000000-0000-0000-0000-00000000beef\n"
+printf "deleted not-an-id\n"
+head -c 100000 /dev/zero | tr "\0" x
+printf "\ndeleted %s\n" "${ids[2]}"
+printf "absent %s" "${ids[3]}"
+echo "a progress line for the log" >&2
+printf "\xff stderr bytes\n" >&2'
+write_config "$WORK/c4.conf" "executor: { command = \"$WORK/noisy\"; };"
+run_lethe --config "$WORK/c4.conf" run
+assert_rc "garbage on stdout: the run exits 0" 0
+assert_eq "the three good receipts and the one without a newline count" "due 1|purged 3" "$(state_counts)"
+assert_eq "the failed reason is stored cleaned" 'disk é broken \x07 bell' \
+  "$(sql "SELECT reason FROM lethe.batch_items WHERE outcome = 'failed'")"
+assert_contains "a foreign receipt is logged and ignored" "1 receipt named items outside the batch; ignored" "$ERR"
+assert_contains "bad bytes are logged cleaned" 'ignoring a line that is not valid UTF-8: \xFF\xFE bad bytes \x01' "$ERR"
+assert_contains "the endless line is logged bounded" "ignoring an overlong line: xxxxxxxx" "$ERR"
+assert_eq "the stderr tail is stored cleaned" '\xFF stderr bytes' "$(sql "SELECT split_part(error, E'\n', 2) FROM lethe.batches")"
+fs_conf="executor: { command = \"$FS_DELETE --root $STORE\"; };"
+write_config "$WORK/c4b.conf" "$fs_conf"
+run_lethe --config "$WORK/c4b.conf" run
+assert_rc "the next run is not stopped by it" 0
+assert_eq "and purges the rest" "purged 4" "$(state_counts)"
+
+# ---- 5. the timeout holds whatever the executor does with its pipes ----------------------------
+fresh 2
+executor closer "exec >&- 2>&-; exec -a $MARK sleep 30"
+write_config "$WORK/c5.conf" "executor: { command = \"$WORK/closer\"; timeout = \"2s\"; };"
+start=$(date +%s)
+run_lethe --config "$WORK/c5.conf" run
+took=$(( $(date +%s) - start ))
+assert_eq "an executor that closes its pipes is stopped at the timeout" "yes" "$([ $took -lt 10 ] && echo yes)"
+assert_eq "its batch failed as timed out" "timed out after 2s" "$(sql "SELECT detail FROM lethe.audit WHERE kind = 'batch_failed'")"
+assert_eq "nothing purged" "due 2" "$(state_counts)"
+sleep 0.3
+assert_eq "no executor process is left" "0" "$(pgrep -c -f "$MARK")"
+fresh 2
+executor bg "(exec -a $MARK sleep 30) & for id in \$(tail -n +2 \"\$1\" | sed 's/^{\"item_id\":\"\\([^\"]*\\)\".*/\\1/'); do echo \"deleted \$id\"; done; exit 0"
+write_config "$WORK/c5b.conf" "executor: { command = \"$WORK/bg\"; timeout = \"2s\"; };"
+start=$(date +%s)
+run_lethe --config "$WORK/c5b.conf" run
+took=$(( $(date +%s) - start ))
+assert_eq "a background child holding the pipes is stopped at the timeout" "yes" "$([ $took -lt 10 ] && echo yes)"
+assert_eq "the receipts it printed count" "purged 2" "$(state_counts)"
+sleep 0.3
+assert_eq "the background child is gone" "0" "$(pgrep -c -f "$MARK")"
+
+# ---- 6. no executor outlives its run -----------------------------------------------------------
+fresh 2
+executor long "exec -a $MARK sleep 60"
+write_config "$WORK/c6.conf" "executor: { command = \"(exec -a $MARK sleep 60) & $WORK/long\"; timeout = \"60s\"; };"
+"$LETHE" --config "$WORK/c6.conf" run >/dev/null 2>&1 &
+LPID=$!
+for _ in $(seq 50); do [ "$(pgrep -c -f "$MARK")" -ge 2 ] && break; sleep 0.1; done
+assert_eq "the executor and its child are running" "2" "$(pgrep -c -f "$MARK")"
+kill -KILL "$LPID"; wait "$LPID" 2>/dev/null
+for _ in $(seq 30); do [ "$(pgrep -c -f "$MARK")" = 0 ] && break; sleep 0.1; done
+assert_eq "after SIGKILL of lethe no executor process is left" "0" "$(pgrep -c -f "$MARK")"
+write_config "$WORK/c6b.conf" "$fs_conf"
+run_lethe --config "$WORK/c6b.conf" run
+assert_eq "the next run finishes the job" "purged 2" "$(state_counts)"
+assert_eq "and records the killed run as died" "died" "$(sql "SELECT outcome FROM lethe.runs ORDER BY started_at LIMIT 1")"
+
+# ---- 7. a locations key that names no geo is a configuration error -----------------------------
+fresh 1
+write_config "$WORK/c7.conf" "executor: { command = \"$FS_DELETE --root $STORE\";" "  locations: { EUX = \"/bin/false\"; }; };"
+run_lethe --config "$WORK/c7.conf" run
+assert_rc "an unknown geo in executor.locations exits 2" 2
+assert_contains "it names the file, line and key" "error: config: '$WORK/c7.conf' line 3: 'executor.locations.EUX': no such geo in lethe.geos" "$ERR"
+assert_contains "and the geos" "hint: the geos are ANZ, EU, UK, US" "$ERR"
+assert_eq "nothing was run or written" "0 live 1" "$(sql "SELECT count(*) FROM lethe.runs") $(state_counts)"
+run_lethe --config "$WORK/c7.conf" run --dry-run
+assert_rc "a dry run refuses it too" 2
+
+# ---- 8. a stop request during the re-drive -----------------------------------------------------
+fresh 2
+write_config "$WORK/c8a.conf"
+run_lethe --config "$WORK/c8a.conf" run   # leaves one open batch (no executor)
+I_NEW=$(uuid); mk_item "$T" "$I_NEW" "$W" prompt EU 2026-01-01T00:00:00Z
+mk_event "$T" deletion_requested "$(date -u +%FT%TZ)" "REQ-late" item_id "$I_NEW"
+executor slowdel 'sleep 2; tail -n +2 "$1" | sed "s/^{\"item_id\":\"\([^\"]*\)\".*/deleted \1/"'
+write_config "$WORK/c8.conf" "executor: { command = \"$WORK/slowdel\"; };"
+"$LETHE" --config "$WORK/c8.conf" run >"$WORK/c8.out" 2>"$WORK/c8.err" &
+LPID=$!
+for _ in $(seq 50); do pgrep -f "$WORK/slowdel" >/dev/null && break; sleep 0.1; done
+kill -TERM "$LPID"; wait "$LPID"; RC=$?
+assert_eq "SIGTERM during the re-drive: exit 1" "1" "$RC"
+assert_eq "the run is recorded interrupted" "interrupted" "$(sql "SELECT outcome FROM lethe.runs ORDER BY started_at DESC LIMIT 1")"
+assert_contains "the summary says interrupted" "interrupted:" "$(cat "$WORK/c8.out")"
+assert_eq "the executor already running finished its batch" "acknowledged" "$(sql "SELECT state FROM lethe.batches ORDER BY created_at LIMIT 1")"
+assert_eq "no batch was emitted after the request" "1" "$(sql "SELECT count(*) FROM lethe.batches")"
+assert_eq "the new due item waits for the next run" "due" "$(sql "SELECT state FROM lethe.item_status WHERE item_id = '$I_NEW'")"
+
+# ---- 9. a rerun is a run -----------------------------------------------------------------------
+fresh 3
+write_config "$WORK/c9a.conf" "executor: { command = \"$WORK/silent\"; };"
+run_lethe --config "$WORK/c9a.conf" run
+FB=$(sql "SELECT batch_id FROM lethe.batches")
+write_config "$WORK/c9.conf" "$fs_conf"
+run_lethe --config "$WORK/c9.conf" rerun "$FB" --operator dana
+assert_rc "rerun of a failed batch exits 0" 0
+RR=$(sql "SELECT run_id FROM lethe.runs WHERE operator = 'dana'")
+assert_eq "its run record counts what it did" "operator 3 1 3 0 succeeded" \
+  "$(sql "SELECT trigger || ' ' || items_due || ' ' || batches || ' ' || purged || ' ' || failed || ' ' || outcome FROM lethe.runs WHERE run_id = '$RR'")"
+assert_eq "run_started, run_finished and a checkpoint" "checkpoint run_finished run_started" \
+  "$(sql "SELECT string_agg(kind, ' ' ORDER BY kind) FROM lethe.audit WHERE run_id = '$RR' AND kind IN ('run_started', 'run_finished', 'checkpoint')")"
+fresh 2
+run_lethe --config "$WORK/c8a.conf" run
+OB=$(sql "SELECT batch_id FROM lethe.batches")
+executor crash 'echo "backend down" >&2; exit 3'
+write_config "$WORK/c9b.conf" "executor: { command = \"$WORK/crash\"; };"
+run_lethe --config "$WORK/c9b.conf" rerun "$OB"
+assert_rc "a rerun whose executor fails the batch as a whole exits 1" 1
+assert_eq "and is recorded failed" "failed" "$(sql "SELECT outcome FROM lethe.runs ORDER BY started_at DESC LIMIT 1")"
+run_lethe --config "$WORK/c9b.conf" rerun "$OB" --operator ''
+assert_rc "rerun --operator '' exits 2" 2
+assert_eq "and audits nothing" "0" "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'operator_rerun' AND operator IS NULL")"
+
+# ---- 10. shards: re-drive by tenant, overlapping shard sets exclude each other -----------------
+fresh 2
+N2=$(sql "SELECT lethe.shard_of('$T', 2)"); N4=$(sql "SELECT lethe.shard_of('$T', 4)")
+run_lethe --config "$WORK/c8a.conf" run --shard "$N2/2"
+assert_eq "a batch emitted under $N2/2" "$N2/2 open" "$(sql "SELECT shard || ' ' || state FROM lethe.batches")"
+OTHER4=$(( (N4 + 1) % 4 ))
+run_lethe --config "$WORK/c9.conf" run --shard "$OTHER4/4"
+assert_eq "a shard run of another tenant set leaves it open" "open" "$(sql "SELECT state FROM lethe.batches")"
+run_lethe --config "$WORK/c9.conf" run --shard "$N4/4"
+assert_rc "the shard of N=4 that holds its tenant exits 0" 0
+assert_eq "and re-drives it" "acknowledged purged 2" "$(sql "SELECT b.state || ' ' || (SELECT state_counts FROM (SELECT 1) x, LATERAL (SELECT string_agg(state || ' ' || n, '|') AS state_counts FROM (SELECT state, count(*) n FROM lethe.item_status GROUP BY state) s) y) FROM lethe.batches b")"
+psql -X -q -c "SELECT lethe.run_lock(0, 2)" -c "SELECT pg_sleep(4)" >/dev/null 2>&1 &
+HOLDER=$!
+sleep 1
+run_lethe --config "$WORK/c9.conf" run --shard 1/4
+assert_rc "a shard run of another N is refused while 0/2 runs" 3
+run_lethe --config "$WORK/c9.conf" run --shard 1/2
+assert_rc "a shard run of the same N, another K, runs alongside" 0
+run_lethe --config "$WORK/c9.conf" run
+assert_rc "a run over the whole catalog is refused" 3
+wait "$HOLDER"
+
+# ---- 11. errors are values: the run record says why -------------------------------------------
+fresh 1
+mkdir -p "$WORK/ro"; chmod 0500 "$WORK/ro"
+write_config "$WORK/c11.conf" "spool: { directory = \"/proc/lethe-nope\"; };"
+sed -i '1d' "$WORK/c11.conf"
+run_lethe --config "$WORK/c11.conf" run
+assert_rc "a spool that cannot be written: exit 1" 1
+assert_contains "runs.error says which batch and why" "its manifest could not be written" \
+  "$(sql "SELECT error FROM lethe.runs")"
+assert_eq "and the run is recorded failed" "failed" "$(sql "SELECT outcome FROM lethe.runs")"
+
+# ---- 12. a full spool frees itself: pruning comes before new manifests -------------------------
+fresh 2
+write_config "$WORK/c12.conf" "$fs_conf"
+run_lethe --config "$WORK/c12.conf" run
+OLD=$(sql "SELECT batch_id FROM lethe.batches")
+assert_eq "a closed batch's manifest is on the spool" "yes" "$([ -e "$WORK/spool/EU/$OLD.jsonl" ] && echo yes)"
+sql "UPDATE lethe.batches SET closed_at = now() - interval '30 days'" >/dev/null
+I_NEW=$(uuid); mk_item "$T" "$I_NEW" "$W" prompt EU 2026-01-01T00:00:00Z
+mk_event "$T" deletion_requested "$(date -u +%FT%TZ)" "REQ-more" item_id "$I_NEW"
+LETHE_FAULT=enospc run_lethe --config "$WORK/c12.conf" run
+assert_rc "a spool that is full when the new manifest is written: exit 1" 1
+assert_eq "the old manifest was pruned first" "gone" "$([ -e "$WORK/spool/EU/$OLD.jsonl" ] || echo gone)"
+run_lethe --config "$WORK/c12.conf" run
+assert_eq "the next run purges the new item" "purged" "$(sql "SELECT state FROM lethe.item_status WHERE item_id = '$I_NEW'")"
+
+# ---- 13. a lost connection: the run ends recorded, with its lock taken again --------------------
+fresh 2
+executor cutter "psql -X -q -c \"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'lethe/run/%'\" >/dev/null 2>&1; tail -n +2 \"\$1\" | sed 's/^{\"item_id\":\"\([^\"]*\)\".*/deleted \\1/'"
+write_config "$WORK/c13.conf" "executor: { command = \"$WORK/cutter\"; };"
+run_lethe --config "$WORK/c13.conf" run
+assert_rc "a run whose connection was cut exits 1" 1
+assert_eq "it is recorded failed, with the reason" "failed" "$(sql "SELECT outcome FROM lethe.runs")"
+assert_contains "the reason names the batch" "its receipts could not be recorded" "$(sql "SELECT error FROM lethe.runs")"
+assert_eq "its end is audited with a checkpoint" "1 1" \
+  "$(sql "SELECT count(*) FILTER (WHERE kind = 'run_finished') || ' ' || count(*) FILTER (WHERE kind = 'checkpoint') FROM lethe.audit")"
+run_lethe --config "$WORK/c12.conf" run
+assert_eq "the next run re-drives the batch" "purged 2" "$(state_counts)"
+
+finish

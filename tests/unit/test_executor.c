@@ -1,0 +1,99 @@
+/* Check suite for engine/executor.c with real /bin/sh processes: receipts parsed and the rest
+ * ignored, the command run whole, the exit status and the timeout, whatever the executor does
+ * with its pipes. */
+#include <check.h>
+#include <string.h>
+#include <time.h>
+
+#include "executor.h"
+#include "log.h"
+#include "suite.h"
+
+#define A "11111111-1111-4111-8111-111111111111"
+#define B "22222222-2222-4222-8222-222222222222"
+#define C "33333333-3333-4333-8333-333333333333"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+START_TEST(parses_receipts_and_ignores_the_rest)
+{
+    struct exec_result r;
+    const char *cmd = "printf 'deleted " A "\\nabsent " B "\\r\\nfailed " C " disk\\001 full\\n"
+                      "deleted nope\\nhello\\ndeleted " C " extra\\n\\377\\n'; true";
+    ck_assert(executor_run(cmd, "/dev/null", "b", "EU", 10, &r));
+    ck_assert(r.ok);
+    ck_assert_int_eq(r.n_acked, 2);
+    ck_assert_str_eq(r.acked[0].item_id, A);
+    ck_assert_str_eq(r.acked[1].item_id, B);
+    ck_assert_int_eq(r.n_failed, 1);
+    ck_assert_str_eq(r.failed[0].item_id, C);
+    ck_assert_str_eq(r.failed[0].reason, "disk\\x01 full");
+    ck_assert_int_eq(r.ignored, 4);
+    exec_result_free(&r);
+}
+END_TEST
+
+START_TEST(runs_the_command_whole_with_the_manifest_last)
+{
+    struct exec_result r;
+    ck_assert(executor_run("echo deleted " A "; echo \"deleted $LETHE_BATCH_ID\" # ", "x", B, "EU",
+                           10, &r));
+    /* the trailing comment swallows the appended argument: the command ran as written */
+    ck_assert_int_eq(r.n_acked, 2);
+    ck_assert_str_eq(r.acked[1].item_id, B);
+    exec_result_free(&r);
+    ck_assert(executor_run("true; echo deleted", C, "b", "EU", 10, &r));
+    ck_assert_int_eq(r.n_acked, 1);
+    ck_assert_str_eq(r.acked[0].item_id, C);
+    exec_result_free(&r);
+}
+END_TEST
+
+START_TEST(exit_status_keeps_earlier_receipts)
+{
+    struct exec_result r;
+    ck_assert(executor_run("echo deleted " A "; exit 3", "m", "b", "EU", 10, &r));
+    ck_assert(!r.ok);
+    ck_assert_int_eq(r.exit_code, 3);
+    ck_assert_str_eq(r.detail, "exit status 3");
+    ck_assert_int_eq(r.n_acked, 1);
+    exec_result_free(&r);
+}
+END_TEST
+
+START_TEST(timeout_holds_with_closed_pipes)
+{
+    struct exec_result r;
+    double t0 = now_s();
+    ck_assert(executor_run("echo absent " A "; exec >&- 2>&-; sleep 20; true", "m", "b", "EU", 1, &r));
+    ck_assert(now_s() - t0 < 5);
+    ck_assert(r.timed_out);
+    ck_assert(!r.ok);
+    ck_assert_str_eq(r.detail, "timed out after 1s");
+    ck_assert_int_eq(r.n_acked, 1);
+    exec_result_free(&r);
+    t0 = now_s();
+    ck_assert(executor_run("sleep 20 & exit 0", "m", "b", "EU", 1, &r));
+    ck_assert(now_s() - t0 < 5);
+    ck_assert(r.timed_out);
+    exec_result_free(&r);
+}
+END_TEST
+
+int main(void)
+{
+    log_set_verbosity(-1);
+    Suite *s = suite_create("executor");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, parses_receipts_and_ignores_the_rest);
+    tcase_add_test(tc, runs_the_command_whole_with_the_manifest_last);
+    tcase_add_test(tc, exit_status_keeps_earlier_receipts);
+    tcase_add_test(tc, timeout_holds_with_closed_pipes);
+    return run_suite(s, tc);
+}
