@@ -6,15 +6,17 @@
 . tests/harness/lib.sh
 . tests/harness/catalog.sh
 WORK=$(mktemp -d /tmp/lethe-crash.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
-trap 'rm -rf "$WORK"' EXIT
+trap 'pkill -KILL -f "lethe-crash-sleep-$$" 2>/dev/null; rm -rf "$WORK"' EXIT
 N_ITEMS=${CRASH_ITEMS:-120}
 
 # The executor records what it was handed (batch, item, wall time), then deletes for real.
+# Its sleep carries a marker, so that one left behind by a killed run can be found.
+SLEEP_MARK="lethe-crash-sleep-$$"
 cat > "$WORK/recording-delete" <<EOS
-#!/bin/sh
+#!/bin/bash
 now=\$(date +%s.%N)
 tail -n +2 "\$1" | sed -e 's/^{"item_id":"\\([^"]*\\)".*/\\1/' -e "s/^/\$LETHE_BATCH_ID \$now /" >> "$WORK/handed"
-sleep \${EXEC_SLEEP:-0}
+(exec -a $SLEEP_MARK sleep \${EXEC_SLEEP:-0})
 exec "$FS_DELETE" --root "$STORE" "\$1"
 EOS
 chmod +x "$WORK/recording-delete"
@@ -85,12 +87,16 @@ done
 
 # ---- random kills over many rounds, with producers adding work between them -------------------
 setup_db
+orphans=0
 for i in $(seq ${CRASH_ROUNDS:-12}); do
     mk_item "$T" "$(uuid)" "$W" response EU "$(date -u -d '-5 days' +%FT%TZ)"
-    "$LETHE" --config "$WORK/lethe.conf" -q run >/dev/null 2>&1 & p=$!
+    EXEC_SLEEP=0.2 "$LETHE" --config "$WORK/lethe.conf" -q run >/dev/null 2>&1 & p=$!
     sleep "0.$(( (RANDOM % 30) + 1 ))"
     kill -9 $p 2>/dev/null; wait $p 2>/dev/null
+    sleep 0.1
+    orphans=$((orphans + $(pgrep -c -f "$SLEEP_MARK")))
 done
+assert_eq "random kills: no executor outlived the run that started it" "0" "$orphans"
 run_lethe --config "$WORK/lethe.conf" run
 assert_rc "random kills: the next run finishes" 0
 N_ITEMS=$((N_ITEMS + ${CRASH_ROUNDS:-12}))
