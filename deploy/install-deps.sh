@@ -14,6 +14,9 @@ done
 echo "install-deps: installing:$missing" >&2
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
+# Another apt-get (an unattended upgrade, a parallel build) may hold the dpkg lock: wait for it
+# rather than fail.
+LOCK="-o DPkg::Lock::Timeout=600"
+$SUDO apt-get $LOCK update -q
 # The server package would start a cluster of its own; lethe's tests and demo run their own.
-$SUDO apt-get install -y -q --no-install-recommends $missing
+$SUDO apt-get $LOCK install -y -q --no-install-recommends $missing

@@ -46,10 +46,6 @@ void cycle_trap_signals(void)
 
 bool cycle_stopping(void) { return stop_flag != 0; }
 
-static long as_long(const PGresult *r, int row, int col)
-{
-    return PQgetisnull(r, row, col) ? 0 : atol(PQgetvalue(r, row, col));
-}
 
 /* ---- the run lock ----------------------------------------------------------------------- */
 
@@ -62,15 +58,15 @@ int cycle_lock(struct lethe_ctx *ctx, int k, int n)
     PGresult *r = db_query_one_row(ctx->db, "SELECT lethe.run_lock($1::integer, $2::integer)", 2, p);
     if (!r)
         return EXIT_RUNTIME;
-    bool got = PQgetvalue(r, 0, 0)[0] == 't';
+    bool got = db_get(r, 0, "run_lock")[0] == 't';
     PQclear(r);
     if (got)
         return EXIT_DONE;
     r = db_query(ctx->db,
                  "SELECT coalesce(r.run_id::text, nullif(split_part(a.application_name, '/', 3), ''),"
-                 "                'pid ' || a.pid),"
-                 "       lethe.iso_utc(coalesce(r.started_at, a.backend_start)),"
-                 "       coalesce(r.shard, '')"
+                 "                'pid ' || a.pid) AS holder,"
+                 "       lethe.iso_utc(coalesce(r.started_at, a.backend_start)) AS started,"
+                 "       coalesce(r.shard, '') AS shard"
                  "  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
                  "  LEFT JOIN lethe.runs r ON r.run_id::text = split_part(a.application_name, '/', 3)"
                  " WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid()"
@@ -78,9 +74,9 @@ int cycle_lock(struct lethe_ctx *ctx, int k, int n)
                  " ORDER BY r.started_at NULLS LAST LIMIT 1",
                  0, NULL);
     if (r && PQntuples(r) == 1)
-        log_error("the run lock is held by run %s%s%s, started %s", PQgetvalue(r, 0, 0),
-                  PQgetvalue(r, 0, 2)[0] ? " of shard " : "", PQgetvalue(r, 0, 2),
-                  PQgetvalue(r, 0, 1));
+        log_error("the run lock is held by run %s%s%s, started %s", db_get(r, 0, "holder"),
+                  db_get(r, 0, "shard")[0] ? " of shard " : "", db_get(r, 0, "shard"),
+                  db_get(r, 0, "started"));
     else
         log_error("the run lock is held by another run");
     log_hint("wait for it to finish; 'lethe status' shows the last runs");
@@ -318,11 +314,11 @@ static bool hmac_subjects(struct lethe_ctx *ctx, const char *k, const char *n)
     bool ok = true;
     for (int i = 0; ok && i < PQntuples(r); i++) {
         char mac[65];
-        if (!audit_hmac_subject(ctx->cfg.audit_key_file, PQgetvalue(r, i, 2), mac)) {
+        if (!audit_hmac_subject(ctx->cfg.audit_key_file, db_get(r, i, "subject_id"), mac)) {
             ok = false;
             break;
         }
-        const char *q[] = {PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), mac};
+        const char *q[] = {db_get(r, i, "tenant_id"), db_get(r, i, "obligation_id"), mac};
         ok = db_exec(ctx->db,
                      "UPDATE lethe.obligations SET subject_hmac = $3"
                      " WHERE tenant_id = $1::uuid AND obligation_id = $2::bigint",
@@ -343,9 +339,9 @@ static bool derive(struct lethe_ctx *ctx, const char *as_of, const char *k, cons
                                    2, p + 1);
     if (!r)
         return false;
-    c->events = as_long(r, 0, 0);
-    c->items = as_long(r, 0, 1);
-    c->obligations = as_long(r, 0, 2);
+    c->events = db_get_long(r, 0, "events");
+    c->items = db_get_long(r, 0, "items");
+    c->obligations = db_get_long(r, 0, "obligations");
     PQclear(r);
     if (!hmac_subjects(ctx, k, n))
         return false;
@@ -354,8 +350,8 @@ static bool derive(struct lethe_ctx *ctx, const char *as_of, const char *k, cons
                          3, p);
     if (!r)
         return false;
-    c->withdrawn = as_long(r, 0, 0);
-    c->expanded = as_long(r, 0, 1);
+    c->withdrawn = db_get_long(r, 0, "withdrawn");
+    c->expanded = db_get_long(r, 0, "expanded");
     PQclear(r);
     return true;
 }
@@ -376,8 +372,8 @@ static int dry_run(struct lethe_ctx *ctx, const char *as_of, const char *k, cons
                  3, p))
         goto cleanup;
     PGresult *r = db_query(db,
-                 "SELECT 'total', '', count(*) FILTER (WHERE hold_id IS NULL),"
-                 "       count(*) FILTER (WHERE hold_id IS NOT NULL) FROM plan"
+                 "SELECT 'total' AS kind, '' AS name, count(*) FILTER (WHERE hold_id IS NULL) AS due,"
+                 "       count(*) FILTER (WHERE hold_id IS NOT NULL) AS held FROM plan"
                  " UNION ALL (SELECT 'location', location, count(*) FILTER (WHERE hold_id IS NULL),"
                  "       count(*) FILTER (WHERE hold_id IS NOT NULL) FROM plan GROUP BY location ORDER BY location)"
                  " UNION ALL (SELECT 'rule', rule, count(*) FILTER (WHERE hold_id IS NULL),"
@@ -393,8 +389,8 @@ static int dry_run(struct lethe_ctx *ctx, const char *as_of, const char *k, cons
            c.obligations, c.withdrawn);
     const char *section = "";
     for (int i = 0; i < PQntuples(r); i++) {
-        const char *kind = PQgetvalue(r, i, 0);
-        long due = as_long(r, i, 2), held = as_long(r, i, 3);
+        const char *kind = db_get(r, i, "kind");
+        long due = db_get_long(r, i, "due"), held = db_get_long(r, i, "held");
         if (strcmp(kind, "total") == 0) {
             printf("  due %ld items, held %ld\n", due, held);
             continue;
@@ -404,10 +400,10 @@ static int dry_run(struct lethe_ctx *ctx, const char *as_of, const char *k, cons
             printf("by %s:\n", kind);
         }
         if (strcmp(kind, "location") == 0)
-            printf("  %-36s %8ld items in %ld batch%s, %ld held\n", PQgetvalue(r, i, 1), due,
+            printf("  %-36s %8ld items in %ld batch%s, %ld held\n", db_get(r, i, "name"), due,
                    (due + max - 1) / max, (due + max - 1) / max == 1 ? "" : "es", held);
         else
-            printf("  %-36s %8ld items, %ld held\n", PQgetvalue(r, i, 1), due, held);
+            printf("  %-36s %8ld items, %ld held\n", db_get(r, i, "name"), due, held);
     }
     PQclear(r);
     rc = EXIT_DONE;

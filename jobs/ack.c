@@ -62,20 +62,20 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
     const char *p[] = {batch, tenant[0] ? tenant : NULL};
     PGresult *r = db_query(ctx->db,
                            "SELECT b.state, ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM lethe.batch_items bi"
-                           "        WHERE bi.batch_id = b.batch_id AND bi.tenant_id = $2::uuid))"
+                           "        WHERE bi.batch_id = b.batch_id AND bi.tenant_id = $2::uuid)) AS of_tenant"
                            "  FROM lethe.batches b WHERE b.batch_id = $1::uuid",
                            2, p);
     if (!r) {
         rc = EXIT_RUNTIME;
         goto cleanup;
     }
-    if (PQntuples(r) == 0 || PQgetvalue(r, 0, 1)[0] != 't') {
+    if (PQntuples(r) == 0 || db_get(r, 0, "of_tenant")[0] != 't') {
         log_error("ack: unknown batch %s%s%s", batch, tenant[0] ? " for tenant " : "", tenant);
         log_hint("'lethe status' lists the batches in flight");
         PQclear(r);
         goto cleanup;
     }
-    bool already = strcmp(PQgetvalue(r, 0, 0), "acknowledged") == 0;
+    bool already = strcmp(db_get(r, 0, "state"), "acknowledged") == 0;
     PQclear(r);
     for (int i = 0; i < er.n_failed; i++) {
         const char *q[] = {batch, er.failed[i].item_id};
