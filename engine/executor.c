@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -295,7 +296,10 @@ bool executor_run(const char *command, const char *manifest, const char *batch_i
         log_warn("executor: cannot start its guard: %s", strerror(errno));
 
     struct linebuf *lb = calloc(2, sizeof *lb);
-    struct pollfd fds[2] = {{outp[0], POLLIN, 0}, {errp[0], POLLIN, 0}};
+    /* A pidfd wakes the loop the moment the leader exits; without one (an old kernel) the
+     * leader's exit is polled in short slices once its pipes are closed. */
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    struct pollfd fds[3] = {{outp[0], POLLIN, 0}, {errp[0], POLLIN, 0}, {pidfd, POLLIN, 0}};
     long long deadline = now_ms() + timeout_seconds * 1000LL;
     bool exited = false;
     siginfo_t info;
@@ -307,8 +311,10 @@ bool executor_run(const char *command, const char *manifest, const char *batch_i
             break;
         }
         /* With its pipes closed, the leader's exit is polled: nothing else wakes us. */
-        int slice = open_fds ? (left > 1000 ? 1000 : (int)left) : (left > 50 ? 50 : (int)left);
-        int pr = poll(fds, 2, slice);
+        int cap = open_fds || pidfd >= 0 ? 1000 : 50;
+        if (exited && pidfd >= 0)
+            fds[2].fd = -1; /* it stays readable: only the pipes matter now */
+        int pr = poll(fds, 3, left > cap ? cap : (int)left);
         if (pr < 0 && errno != EINTR)
             break;
         for (int i = 0; pr > 0 && i < 2; i++) {
@@ -338,6 +344,8 @@ bool executor_run(const char *command, const char *manifest, const char *batch_i
                 drain(&lb[i], i == 0, out, true);
             close(fds[i].fd);
         }
+    if (pidfd >= 0)
+        close(pidfd);
     free(lb);
     /* Nothing of the group outlives the batch: a background child that kept the pipes open or
      * a leader past its time. */
