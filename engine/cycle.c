@@ -15,6 +15,7 @@
 
 #include "audit.h"
 #include "dbaudit.h"
+#include "dbrestore.h"
 #include "db.h"
 #include "executor.h"
 #include "exitcode.h"
@@ -185,7 +186,8 @@ bool cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id, const char *
     if (!command && manifest_path(ctx->cfg.spool_dir, location, batch_id, path, sizeof path) &&
         access(path, F_OK) == 0 && !operator_name)
         return true;
-    if (!manifest_write(ctx->db, ctx->cfg.spool_dir, location, batch_id, path, sizeof path))
+    if (!manifest_write(ctx->db, ctx->cfg.spool_dir, location, batch_id, path, sizeof path) ||
+        !dbrestore_record_locator_hmacs(ctx->db, ctx->cfg.audit_key_file, batch_id))
         return false;
     fault_point("after_manifest");
     if (!command) {

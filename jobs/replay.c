@@ -1,0 +1,202 @@
+/* lethe replay: heals a database restored from a backup with its exports (SPEC §7). Each export
+ * is checked first by lethe verify's own code; then, in one transaction under the run lock,
+ * the records that continue a chain from the database's head are appended again verbatim, and
+ * the items their item_purged records prove deleted, but that are live again, go into repurge
+ * batches for the next run. A chain the database has diverged from is named and left alone. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "audit.h"
+#include "cli.h"
+#include "cycle.h"
+#include "db.h"
+#include "dbaudit.h"
+#include "dbrestore.h"
+#include "exitcode.h"
+#include "jobs.h"
+#include "log.h"
+
+static const char *default_operator(void)
+{
+    const char *u = getenv("SUDO_USER");
+    if (!u || !*u)
+        u = getenv("USER");
+    return u && *u ? u : "operator";
+}
+
+/* An export is read twice (verify, then the load), so it must be a file, not a stream; and
+ * only JSON Lines carries each record exactly as it was hashed. */
+static int check_export(const char *path)
+{
+    struct stat st;
+    FILE *f = strcmp(path, "-") == 0 ? NULL : fopen(path, "r");
+    if (!f || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        log_error("replay: '%s' is not a readable export file", path);
+        log_hint("replay takes the JSON Lines files that 'lethe export' wrote");
+        if (f)
+            fclose(f);
+        return EXIT_USAGE;
+    }
+    char head[8] = "";
+    size_t n = fread(head, 1, 4, f);
+    fclose(f);
+    if (n == 4 && memcmp(head, "seq,", 4) == 0) {
+        log_error("replay: '%s' is a CSV export", path);
+        log_hint("replay takes JSON Lines exports ('lethe export --format jsonl', the default)");
+        return EXIT_USAGE;
+    }
+    return EXIT_DONE;
+}
+
+/* Streams one export's lines into replay_lines. */
+static bool load_export(struct copy_in *c, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        log_error("replay: cannot read '%s': %s", path, strerror(errno));
+        return false;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, f)) >= 0) {
+        size_t len = (size_t)n;
+        if (len && line[len - 1] == '\n')
+            len--;
+        if (len)
+            copy_in_field(c, line, len, true);
+    }
+    bool ok = !ferror(f);
+    if (!ok)
+        log_error("replay: cannot read '%s': %s", path, strerror(errno));
+    free(line);
+    fclose(f);
+    return ok;
+}
+
+static void refused(const char *tenant, const char *outcome, const char *seq)
+{
+    if (strcmp(outcome, "diverged") == 0)
+        log_error("replay: chain %s diverged at seq %s: the database holds another record "
+                  "there; left alone", tenant, seq);
+    else if (strcmp(outcome, "conflict") == 0)
+        log_error("replay: chain %s: the exports disagree at seq %s; left alone", tenant, seq);
+    else
+        log_error("replay: chain %s: no export holds the record after seq %s; replayed up to it, "
+                  "the rest left alone", tenant, seq);
+}
+
+int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {{"operator", required_argument, 0, 'o'},
+                                         {0, 0, 0, 0}};
+    const char *operator_name = NULL;
+    optind = 1;
+    int c;
+    while ((c = cli_getopt(ctx, argc, argv, "", opts)) != -1) {
+        if (c == 'o')
+            operator_name = optarg;
+        else
+            return EXIT_USAGE;
+    }
+    if (optind >= argc)
+        return cli_usage(ctx, "replay: no export given");
+    if (!operator_name)
+        operator_name = default_operator();
+    int first = optind;
+    for (int i = first; i < argc; i++) {
+        int rc = check_export(argv[i]);
+        if (rc != EXIT_DONE)
+            return rc;
+    }
+    /* The same check as 'lethe verify FILE': nothing is replayed from an export that fails. */
+    for (int i = first; i < argc; i++) {
+        char *vargv[] = {"verify", argv[i], NULL};
+        int rc = job_verify(ctx, 2, vargv);
+        if (rc != EXIT_DONE) {
+            log_error("replay: '%s' does not verify; nothing was replayed", argv[i]);
+            log_hint("replay only what 'lethe verify' accepts; fetch the export again from where "
+                     "it was shipped");
+            return rc;
+        }
+    }
+
+    PGconn *db = ctx->db;
+    int rc = cycle_lock(ctx, 0, 0);
+    if (rc != EXIT_DONE)
+        return rc;
+    log_set_run_id(ctx->session_id);
+    rc = EXIT_RUNTIME;
+    PGresult *chains = NULL, *batches = NULL;
+    struct copy_in copy;
+    if (!db_begin(db) || !dbaudit_stage_open(db) || !dbrestore_replay_load(db, &copy))
+        goto fail;
+    bool loaded = true;
+    for (int i = first; i < argc && loaded; i++)
+        loaded = load_export(&copy, argv[i]);
+    if (!copy_in_end(&copy) || !loaded)
+        goto fail;
+    if (!(chains = dbrestore_replay_chains(db)))
+        goto fail;
+    long long candidates = dbrestore_replay_candidates(db);
+    if (candidates < 0)
+        goto fail;
+    long n_batches = 0;
+    if (candidates > 0) {
+        if (!dbrestore_run_begin(db, ctx->session_id, operator_name, "replay") ||
+            !(batches = dbrestore_repurge_emit(db, ctx->session_id, operator_name,
+                                               ctx->cfg.batch_max_items)))
+            goto fail;
+        n_batches = PQntuples(batches);
+        if (!dbrestore_run_end(db, ctx->session_id, n_batches, (long)candidates))
+            goto fail;
+    }
+    if (!db_commit(db))
+        goto fail;
+
+    long long appended = 0;
+    long healed = 0, present = 0, n_refused = 0;
+    for (int i = 0; i < PQntuples(chains); i++) {
+        const char *tenant = PQgetvalue(chains, i, 0), *outcome = PQgetvalue(chains, i, 1);
+        long long records = strtoll(PQgetvalue(chains, i, 3), NULL, 10);
+        appended += records;
+        if (strcmp(outcome, "replayed") == 0) {
+            healed++;
+            log_info("replay: chain %s: %lld records appended, up to seq %s", tenant, records,
+                     PQgetvalue(chains, i, 2));
+        } else if (strcmp(outcome, "present") == 0) {
+            present++;
+        } else {
+            n_refused++;
+            refused(tenant, outcome, PQgetvalue(chains, i, 2));
+        }
+    }
+    for (int i = 0; batches && i < n_batches; i++)
+        log_info("replay: batch %s (%s): %s items purged before the restore, to purge again",
+                 PQgetvalue(batches, i, 0), PQgetvalue(batches, i, 1), PQgetvalue(batches, i, 2));
+    printf("replay: %lld records appended to %ld chain%s, %ld chain%s already present, "
+           "%ld refused; %lld item%s live again put in %ld repurge batch%s\n",
+           appended, healed, healed == 1 ? "" : "s", present, present == 1 ? "" : "s", n_refused,
+           candidates, candidates == 1 ? "" : "s", n_batches, n_batches == 1 ? "" : "es");
+    if (n_batches)
+        log_hint("the next 'lethe run' hands the repurge batches to their deleters");
+    rc = EXIT_DONE;
+    if (n_refused) {
+        log_hint("a refused chain holds records written after the restore, or its exports do not "
+                 "reach its head; keep 'lethe export --tenant T' of it for the auditor, with the "
+                 "export, and replay any missing export");
+        rc = EXIT_CHECK_FAILED;
+    }
+    goto cleanup;
+fail:
+    db_rollback(db);
+    log_error("replay: nothing was replayed");
+cleanup:
+    PQclear(chains);
+    PQclear(batches);
+    return rc;
+}
