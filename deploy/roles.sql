@@ -104,7 +104,7 @@ END $engine$;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA lethe TO lethe_engine;
 -- Appending exported records verbatim (lethe replay, after a restore) is the operator's: the
 -- service account that runs every night cannot write the log around audit_flush().
-REVOKE EXECUTE ON FUNCTION lethe.audit_append_verbatim(text) FROM lethe_engine;
+REVOKE EXECUTE ON FUNCTION lethe.audit_append_verbatim(text[]) FROM lethe_engine;
 
 -- ---- lethe_operator -------------------------------------------------------------------------
 -- Acks and reruns are engine work; requests and holds are the operator's own.
@@ -116,7 +116,7 @@ BEGIN
 END $member$;
 GRANT INSERT ON lethe.events TO lethe_operator;
 GRANT INSERT, UPDATE (released_at) ON lethe.holds TO lethe_operator;
-GRANT EXECUTE ON FUNCTION lethe.audit_append_verbatim(text) TO lethe_operator;
+GRANT EXECUTE ON FUNCTION lethe.audit_append_verbatim(text[]) TO lethe_operator;
 
 -- ---- lethe_auditor --------------------------------------------------------------------------
 -- The audit, its chain heads, and item_status for the pending part of the summary: no item

@@ -86,77 +86,94 @@ END $kinds$;
 
 -- ---- replay: records appended again, verbatim ---------------------------------------------------
 
--- Appends one exported record (one JSON Lines line, exactly as lethe export wrote it) to its
--- chain, as it was: same seq, at, prev_hash and hash, every member. It must continue the chain
--- at its head, hash to its own hash, and read back from the table as the very same bytes, so
--- what goes in is what came out. The only way besides audit_flush() to write the log; it is
--- the operator's (lethe replay), not the engine's (deploy/roles.sql).
-CREATE FUNCTION lethe.audit_append_verbatim(p_line text) RETURNS bigint
+-- Appends exported records (JSON Lines lines, exactly as lethe export wrote them) to one chain,
+-- as they were: same seq, at, prev_hash and hash, every member. They must be of one chain, in
+-- seq order, and continue it at its head; each must hash to its own hash and read back from
+-- the table as the very same bytes, so what goes in is what came out. The head moves once per
+-- call (a row updated once per record, in one transaction, made the appends quadratic). The
+-- only way besides audit_flush() to write the log; it is the operator's (lethe replay), not
+-- the engine's (deploy/roles.sql). Returns how many records it appended.
+CREATE FUNCTION lethe.audit_append_verbatim(p_lines text[]) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
 DECLARE
-    j json;
-    r lethe.audit;
+    v_tenant uuid;
     v_seq bigint;
     v_hash text;
     v_at timestamptz;
+    c record;
 BEGIN
-    j := p_line::json;
-    r.seq := (j->>'seq')::bigint;
-    r.at := (j->>'at')::timestamptz;
-    r.kind := j->>'kind';
-    r.tenant_id := (j->>'tenant_id')::uuid;
-    r.run_id := (j->>'run_id')::uuid;
-    r.batch_id := (j->>'batch_id')::uuid;
-    r.item_id := (j->>'item_id')::uuid;
-    r.rule := j->>'rule';
-    r.reference := j->>'reference';
-    r.triggered_at := (j->>'triggered_at')::timestamptz;
-    r.deadline_at := (j->>'deadline_at')::timestamptz;
-    r.purged_at := (j->>'purged_at')::timestamptz;
-    r.on_time := (j->>'on_time')::boolean;
-    r.location := j->>'location';
-    r.hold_id := (j->>'hold_id')::uuid;
-    r.subject_hmac := j->>'subject_hmac';
-    r.operator := j->>'operator';
-    r.count := (j->>'count')::bigint;
-    r.detail := j->>'detail';
-    r.prev_hash := j->>'prev_hash';
-    r.hash := j->>'hash';
-    IF lethe.audit_jsonl(r) IS DISTINCT FROM p_line THEN
+    IF coalesce(cardinality(p_lines), 0) = 0 THEN
+        RETURN 0;
+    END IF;
+    v_tenant := (p_lines[1]::json->>'tenant_id')::uuid;
+    INSERT INTO lethe.audit_heads (tenant_id, seq, hash, at)
+    VALUES (v_tenant, 0, repeat('0', 64), NULL) ON CONFLICT (tenant_id) DO NOTHING;
+    SELECT h.seq, h.hash, h.at INTO v_seq, v_hash, v_at
+      FROM lethe.audit_heads h WHERE h.tenant_id = v_tenant FOR UPDATE;
+
+    -- Parsed once (json_populate_record), appended, and checked in the same statement: any
+    -- check that fails raises below, and the appends go with the transaction.
+    WITH p AS MATERIALIZED (
+        SELECT u.ord, u.line, r.*,
+               lag(r.hash) OVER (ORDER BY u.ord) AS hash_before,
+               lag(r.at) OVER (ORDER BY u.ord) AS at_before
+          FROM unnest(p_lines) WITH ORDINALITY AS u(line, ord)
+         CROSS JOIN LATERAL json_populate_record(NULL::lethe.audit, u.line::json) r
+    ), ins AS (
+        INSERT INTO lethe.audit (seq, at, kind, tenant_id, run_id, batch_id, item_id, rule,
+                                 reference, triggered_at, deadline_at, purged_at, on_time,
+                                 location, hold_id, subject_hmac, operator, count, detail,
+                                 prev_hash, hash)
+        SELECT p.seq, p.at, p.kind, p.tenant_id, p.run_id, p.batch_id, p.item_id, p.rule,
+               p.reference, p.triggered_at, p.deadline_at, p.purged_at, p.on_time, p.location,
+               p.hold_id, p.subject_hmac, p.operator, p.count, p.detail, p.prev_hash, p.hash
+          FROM p ORDER BY p.ord
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM ins) AS n,
+           min(p.ord) FILTER (WHERE p.tenant_id IS DISTINCT FROM v_tenant) AS other_chain,
+           min(p.ord) FILTER (WHERE p.seq IS DISTINCT FROM v_seq + p.ord
+                                 OR p.prev_hash IS DISTINCT FROM coalesce(p.hash_before, v_hash))
+               AS not_next,
+           min(p.ord) FILTER (WHERE p.at < coalesce(p.at_before, v_at)) AS backwards,
+           min(p.ord) FILTER (WHERE lethe.audit_jsonl(ROW(p.seq, p.at, p.kind, p.tenant_id,
+                   p.run_id, p.batch_id, p.item_id, p.rule, p.reference, p.triggered_at,
+                   p.deadline_at, p.purged_at, p.on_time, p.location, p.hold_id, p.subject_hmac,
+                   p.operator, p.count, p.detail, p.prev_hash, p.hash)::lethe.audit)
+                   IS DISTINCT FROM p.line) AS not_verbatim,
+           min(p.ord) FILTER (WHERE lethe.audit_chain_step(NULL, p.prev_hash,
+                   lethe.audit_canonical_head(p.seq, p.at, p.kind, p.tenant_id, p.run_id,
+                       p.batch_id, p.item_id, p.rule, p.reference, p.triggered_at, p.deadline_at,
+                       p.purged_at, p.on_time, p.location, p.hold_id, p.subject_hmac, p.operator,
+                       p.count, p.detail)) IS DISTINCT FROM p.hash) AS bad_hash,
+           (array_agg(p.seq ORDER BY p.ord DESC))[1] AS last_seq,
+           (array_agg(p.hash ORDER BY p.ord DESC))[1] AS last_hash,
+           (array_agg(p.at ORDER BY p.ord DESC))[1] AS last_at
+      INTO c FROM p;
+
+    IF c.other_chain IS NOT NULL THEN
+        RAISE EXCEPTION 'replay: records of more than one chain in one call (tenant % first)', v_tenant
+            USING ERRCODE = 'invalid_parameter_value';
+    ELSIF c.not_verbatim IS NOT NULL THEN
         RAISE EXCEPTION 'replay: tenant % seq %: the record would not read back byte for byte',
-                        r.tenant_id, r.seq
+                        v_tenant, v_seq + c.not_verbatim
             USING ERRCODE = 'data_exception',
                   HINT = 'replay takes records exactly as lethe export wrote them';
-    END IF;
-    IF lethe.audit_chain_step(NULL, r.prev_hash,
-           lethe.audit_canonical_head(r.seq, r.at, r.kind, r.tenant_id, r.run_id, r.batch_id,
-               r.item_id, r.rule, r.reference, r.triggered_at, r.deadline_at, r.purged_at,
-               r.on_time, r.location, r.hold_id, r.subject_hmac, r.operator, r.count, r.detail))
-       <> r.hash THEN
-        RAISE EXCEPTION 'replay: tenant % seq %: hash mismatch', r.tenant_id, r.seq
+    ELSIF c.bad_hash IS NOT NULL THEN
+        RAISE EXCEPTION 'replay: tenant % seq %: hash mismatch', v_tenant, v_seq + c.bad_hash
             USING ERRCODE = 'data_exception', HINT = 'check the export with lethe verify';
-    END IF;
-    INSERT INTO lethe.audit_heads (tenant_id, seq, hash, at)
-    VALUES (r.tenant_id, 0, repeat('0', 64), NULL) ON CONFLICT (tenant_id) DO NOTHING;
-    SELECT h.seq, h.hash, h.at INTO v_seq, v_hash, v_at
-      FROM lethe.audit_heads h WHERE h.tenant_id = r.tenant_id FOR UPDATE;
-    IF r.seq <> v_seq + 1 OR r.prev_hash <> v_hash THEN
-        RAISE EXCEPTION 'replay: tenant %: seq % does not continue the chain, whose head is seq %',
-                        r.tenant_id, r.seq, v_seq
+    ELSIF c.not_next IS NOT NULL THEN
+        RAISE EXCEPTION 'replay: tenant %: record % does not continue the chain, whose head is seq %',
+                        v_tenant, c.not_next, v_seq
+            USING ERRCODE = 'check_violation';
+    ELSIF c.backwards IS NOT NULL THEN
+        RAISE EXCEPTION 'replay: tenant % seq %: its time is before the record it follows',
+                        v_tenant, v_seq + c.backwards
             USING ERRCODE = 'check_violation';
     END IF;
-    IF r.at < v_at THEN
-        RAISE EXCEPTION 'replay: tenant % seq %: its time is before the chain''s head', r.tenant_id, r.seq
-            USING ERRCODE = 'check_violation';
-    END IF;
-    INSERT INTO lethe.audit (seq, at, kind, tenant_id, run_id, batch_id, item_id, rule, reference,
-                             triggered_at, deadline_at, purged_at, on_time, location, hold_id,
-                             subject_hmac, operator, count, detail, prev_hash, hash)
-    VALUES (r.seq, r.at, r.kind, r.tenant_id, r.run_id, r.batch_id, r.item_id, r.rule, r.reference,
-            r.triggered_at, r.deadline_at, r.purged_at, r.on_time, r.location, r.hold_id,
-            r.subject_hmac, r.operator, r.count, r.detail, r.prev_hash, r.hash);
-    UPDATE lethe.audit_heads SET seq = r.seq, hash = r.hash, at = r.at WHERE tenant_id = r.tenant_id;
-    RETURN r.seq;
+    UPDATE lethe.audit_heads SET seq = c.last_seq, hash = c.last_hash, at = c.last_at
+     WHERE tenant_id = v_tenant;
+    RETURN c.n;
 END $$;
 
 -- Replays the records of the session's temp table replay_lines (file, lineno, line), loaded
@@ -180,11 +197,15 @@ DECLARE
     v_bad bigint;
     v_next bigint;
 BEGIN
+    -- Each line parsed once; the export's header has a kind of its own.
     CREATE TEMP TABLE replay_records ON COMMIT DROP AS
-    SELECT (x.j->>'tenant_id')::uuid AS tenant_id, (x.j->>'seq')::bigint AS seq, x.j->>'kind' AS kind,
-           x.j->>'prev_hash' AS prev_hash, x.j->>'hash' AS hash, x.j, x.line
-      FROM (SELECT l.line, l.line::json AS j FROM replay_lines l) x
-     WHERE x.j->>'kind' IS DISTINCT FROM 'export_header';
+    SELECT a.tenant_id, a.seq, a.kind, a.prev_hash, a.hash, a.item_id, a.batch_id, a.rule,
+           a.reference, a.subject_hmac, a.triggered_at, a.deadline_at, a.purged_at, l.line
+      FROM replay_lines l
+     CROSS JOIN LATERAL json_populate_record(NULL::lethe.audit,
+                                             CASE WHEN l.line LIKE '{"kind":"export_header"%'
+                                                  THEN '{}' ELSE l.line END::json) a
+     WHERE l.line NOT LIKE '{"kind":"export_header"%';
     CREATE INDEX ON replay_records (tenant_id, seq);
     ANALYZE replay_records;
     CREATE TEMP TABLE replay_chains (tenant_id uuid PRIMARY KEY, outcome text, seq bigint,
@@ -227,16 +248,21 @@ BEGIN
             o_outcome := 'present';
             o_seq := v_seq;
         ELSE
-            v_next := v_seq + 1;
-            FOR r IN SELECT DISTINCT ON (rr.seq) rr.seq, rr.line FROM replay_records rr
-                      WHERE rr.tenant_id = c.tenant_id AND rr.seq > v_seq ORDER BY rr.seq LOOP
-                EXIT WHEN r.seq <> v_next;
-                PERFORM lethe.audit_append_verbatim(r.line);
-                v_next := v_next + 1;
-                o_records := o_records + 1;
+            -- The records that follow the head without a hole, appended in chunks.
+            SELECT coalesce(max(d.seq), v_seq) INTO v_next
+              FROM (SELECT x.seq, row_number() OVER (ORDER BY x.seq) AS n
+                      FROM (SELECT DISTINCT rr.seq FROM replay_records rr
+                             WHERE rr.tenant_id = c.tenant_id AND rr.seq > v_seq) x) d
+             WHERE d.seq = v_seq + d.n;
+            FOR r IN SELECT array_agg(x.line ORDER BY x.seq) AS lines
+                       FROM (SELECT DISTINCT ON (rr.seq) rr.seq, rr.line FROM replay_records rr
+                              WHERE rr.tenant_id = c.tenant_id AND rr.seq > v_seq AND rr.seq <= v_next
+                              ORDER BY rr.seq) x
+                      GROUP BY (x.seq - v_seq - 1) / 5000 ORDER BY (x.seq - v_seq - 1) / 5000 LOOP
+                o_records := o_records + lethe.audit_append_verbatim(r.lines);
             END LOOP;
-            o_seq := v_next - 1;
-            o_outcome := CASE WHEN v_next > c.hi THEN 'replayed' ELSE 'gap' END;
+            o_seq := v_next;
+            o_outcome := CASE WHEN v_next >= c.hi THEN 'replayed' ELSE 'gap' END;
         END IF;
         INSERT INTO replay_chains VALUES (o_tenant, o_outcome, o_seq, o_records);
         RETURN NEXT;
@@ -255,14 +281,12 @@ BEGIN
     CREATE TEMP TABLE repurge_candidates ON COMMIT DROP AS
     SELECT DISTINCT ON (i.tenant_id, i.item_id)
            i.tenant_id, i.item_id, i.location, NULL::text AS locator, 'replay'::text AS reason,
-           rr.hash AS proof_hash, rr.j->>'rule' AS rule, rr.j->>'reference' AS reference,
-           rr.j->>'subject_hmac' AS subject_hmac, (rr.j->>'triggered_at')::timestamptz AS triggered_at,
-           (rr.j->>'deadline_at')::timestamptz AS deadline_at,
-           (rr.j->>'purged_at')::timestamptz AS purged_at, (rr.j->>'batch_id')::uuid AS purged_in
+           rr.hash AS proof_hash, rr.rule, rr.reference, rr.subject_hmac, rr.triggered_at,
+           rr.deadline_at, rr.purged_at, rr.batch_id AS purged_in
       FROM replay_records rr
       JOIN replay_chains ch ON ch.tenant_id = rr.tenant_id AND ch.outcome IN ('replayed', 'present', 'gap')
       JOIN lethe.audit a ON a.tenant_id = rr.tenant_id AND a.seq = rr.seq AND a.hash = rr.hash
-      JOIN lethe.items i ON i.tenant_id = rr.tenant_id AND i.item_id = (rr.j->>'item_id')::uuid
+      JOIN lethe.items i ON i.tenant_id = rr.tenant_id AND i.item_id = rr.item_id
      WHERE rr.kind = 'item_purged' AND i.locator IS NOT NULL
        AND NOT EXISTS (SELECT 1 FROM lethe.repurges p
                         WHERE p.tenant_id = i.tenant_id AND p.item_id = i.item_id AND p.state = 'pending')
@@ -498,7 +522,7 @@ END $$;
 
 -- Nothing through PUBLIC (sql/0004_security.sql); deploy/roles.sql grants the roles.
 REVOKE ALL ON lethe.locator_hmacs, lethe.repurges FROM PUBLIC;
-REVOKE ALL ON FUNCTION lethe.audit_append_verbatim(text), lethe.replay_chains(),
+REVOKE ALL ON FUNCTION lethe.audit_append_verbatim(text[]), lethe.replay_chains(),
     lethe.replay_candidates(), lethe.reconcile_candidates(text), lethe.reconcile_orphans(text),
     lethe.repurge_emit(uuid, text, integer), lethe.repurges_settle(), lethe.batch_locators(uuid),
     lethe.record_locator_hmacs(text, uuid[], uuid[], text[]) FROM PUBLIC;

@@ -108,7 +108,7 @@ assert_eq "engine: TRUNCATE, REFERENCES and TRIGGER on nothing" "" \
 assert_eq "engine: every lethe function but the operator's verbatim append" "audit_append_verbatim" \
   "$(sql "SELECT string_agg(proname, ' ') FROM pg_proc WHERE pronamespace = 'lethe'::regnamespace AND NOT has_function_privilege('lethe_engine', oid, 'EXECUTE')")"
 assert_eq "operator: replay's verbatim append" "t" \
-  "$(sql "SELECT has_function_privilege('lethe_operator', 'lethe.audit_append_verbatim(text)', 'EXECUTE')")"
+  "$(sql "SELECT has_function_privilege('lethe_operator', 'lethe.audit_append_verbatim(text[])', 'EXECUTE')")"
 assert_eq "engine: TEMP on the database, not CREATE" "t|f" \
   "$(sql "SELECT has_database_privilege('lethe_engine', current_database(), 'TEMP'), has_database_privilege('lethe_engine', current_database(), 'CREATE')")"
 assert_eq "operator: the engine's privileges plus INSERT on events and holds" "events:INSERT holds:INSERT" \
@@ -214,7 +214,7 @@ as $E assert_sql_fails "engine cannot insert tenants" "INSERT INTO lethe.tenants
 as $E assert_sql_fails "engine cannot add geos" "INSERT INTO lethe.geos VALUES ('MARS')" "permission denied for table geos"
 as $E assert_sql_fails "engine cannot update the audit" "UPDATE lethe.audit SET detail = 'x'" "permission denied for table audit"
 as $E assert_sql_fails "engine cannot append exported records (replay is the operator's)" \
-  "SELECT lethe.audit_append_verbatim('{}')" "permission denied for function audit_append_verbatim"
+  "SELECT lethe.audit_append_verbatim('{}'::text[])" "permission denied for function audit_append_verbatim"
 as $E assert_sql_fails "engine cannot delete the audit" "DELETE FROM lethe.audit" "permission denied for table audit"
 as $E assert_sql_fails "engine cannot truncate the audit" "TRUNCATE lethe.audit" "permission denied for table audit"
 as $E assert_sql_fails "engine cannot delete chain heads" "DELETE FROM lethe.audit_heads" "permission denied for table audit_heads"
