@@ -110,6 +110,12 @@ BEGIN
     VALUES (v_tenant, 0, repeat('0', 64), NULL) ON CONFLICT (tenant_id) DO NOTHING;
     SELECT h.seq, h.hash, h.at INTO v_seq, v_hash, v_at
       FROM lethe.audit_heads h WHERE h.tenant_id = v_tenant FOR UPDATE;
+    IF (p_lines[1]::json->>'seq')::bigint IS DISTINCT FROM v_seq + 1
+       OR p_lines[1]::json->>'prev_hash' IS DISTINCT FROM v_hash THEN
+        RAISE EXCEPTION 'replay: tenant %: seq % does not continue the chain, whose head is seq %',
+                        v_tenant, p_lines[1]::json->>'seq', v_seq
+            USING ERRCODE = 'check_violation';
+    END IF;
 
     -- Parsed once (json_populate_record), appended, and checked in the same statement: any
     -- check that fails raises below, and the appends go with the transaction.

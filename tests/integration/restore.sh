@@ -64,6 +64,10 @@ assert_eq "the B and C items are purged, D is held" "true true true false" \
   "$(sql "SELECT string_agg((locator IS NULL)::text, ' ' ORDER BY array_position(ARRAY['$B1','$B2','$C1','$D1']::uuid[], item_id)) FROM lethe.items WHERE item_id IN ('$B1','$B2','$C1','$D1')")"
 L export -o "$WORK/month.jsonl"
 assert_rc "the export is written" 0
+# A window of acme's chain that starts after its records of the emission: it does not reach
+# back to the head the backup holds.
+AT_B=$(sql "SELECT lethe.iso_utc(min(at)) FROM lethe.audit WHERE tenant_id = '$T1' AND kind = 'item_purged' AND item_id = '$B1'")
+L export --tenant "$T1" --from "$AT_B" -o "$WORK/window.jsonl"
 sleep 0.01; CUT=$(date -u +%FT%T.%6NZ)
 
 # ---- the database is restored from the backup --------------------------------------------------
@@ -136,6 +140,26 @@ assert_rc "verify passes on the healed database's export" 0
 # ---- a chain with records written after the restore is refused by name ------------------------
 psql -X -q -d postgres -c "CREATE DATABASE ${DB}_2" >/dev/null
 pg_restore -d "${DB}_2" "$WORK/backup.dump"
+T1_HEAD=$(PGDATABASE=${DB}_2 sql "SELECT seq FROM lethe.audit_heads WHERE tenant_id = '$T1'")
+PGDATABASE=${DB}_2 run_lethe --config "$WORK/nokey.conf" replay "$WORK/window.jsonl"
+assert_rc "an export that does not reach the head makes replay exit 4" 4
+assert_eq "the chain and the missing seq are named" \
+  "error: replay: chain $T1: no export holds the record after seq $T1_HEAD; replayed up to it, the rest left alone" \
+  "$(echo "$ERR" | grep '^error:')"
+assert_contains "nothing of it is replayed or batched" "replay: 0 records appended to 0 chains, 0 chains already present, 1 refused; 0 items live again" "$OUT"
+
+# The verbatim append itself, called directly: it takes only what continues the head, hashes
+# to its own hash and reads back as the same bytes.
+NEXT=$(grep "\"tenant_id\":\"$T1\"" "$WORK/month.jsonl" | grep "\"seq\":$((T1_HEAD + 1)),")
+LAST=$(grep "\"tenant_id\":\"$T1\"" "$WORK/month.jsonl" | grep "\"seq\":$T1_HEAD,")
+lit() { printf "ARRAY['%s']::text[]" "$(printf '%s' "$1" | sed "s/'/''/g")"; }
+PGDATABASE=${DB}_2 assert_sql_fails "a record the chain holds already is refused" \
+  "SELECT lethe.audit_append_verbatim($(lit "$LAST"))" "seq $T1_HEAD does not continue the chain, whose head is seq $T1_HEAD"
+PGDATABASE=${DB}_2 assert_sql_fails "a record written differently is refused" \
+  "SELECT lethe.audit_append_verbatim($(lit "$(echo "$NEXT" | sed 's/,"kind"/, "kind"/')"))" "the record would not read back byte for byte"
+PGDATABASE=${DB}_2 assert_sql_fails "a changed record is refused" \
+  "SELECT lethe.audit_append_verbatim($(lit "$(echo "$NEXT" | sed 's/"rule":"[a-z_]*"/"rule":"deletion_request_x"/')"))" "hash mismatch"
+
 PGDATABASE=${DB}_2 run_lethe --config "$WORK/nokey.conf" run
 PGDATABASE=${DB}_2 run_lethe --config "$WORK/nokey.conf" replay "$WORK/month.jsonl"
 assert_rc "a diverged chain makes replay exit 4" 4
