@@ -228,6 +228,19 @@ long long dbrestore_replay_candidates(PGconn *db)
     return one_count(db, "SELECT lethe.replay_candidates()", 0, NULL);
 }
 
+PGresult *dbrestore_missing_heads(PGconn *db, const char *chains, const char *seqs,
+                                  const char *hashes)
+{
+    const char *p[] = {chains, seqs, hashes};
+    return db_query(db,
+                    "SELECT x.chain::text, x.seq, a.hash"
+                    "  FROM unnest($1::uuid[], $2::bigint[], $3::text[]) AS x(chain, seq, hash)"
+                    "  LEFT JOIN lethe.audit a ON a.tenant_id = x.chain AND a.seq = x.seq"
+                    " WHERE a.hash IS DISTINCT FROM x.hash"
+                    " ORDER BY x.chain",
+                    3, p);
+}
+
 /* ---- reconcile ---- */
 
 bool dbrestore_geo_exists(PGconn *db, const char *geo, bool *ok)

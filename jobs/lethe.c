@@ -84,7 +84,7 @@ static const struct command commands[] = {
     {"verify", job_verify, 0, "verify FILE [--expect-head TENANT=HASH]...",
      "check an export's hash chains offline",
      "  --expect-head TENANT=HASH   the chain must end at HASH (detects a cut tail)\n"},
-    {"replay", job_replay, NEEDS_DB, "replay EXPORT... [--operator NAME]",
+    {"replay", job_replay, NEEDS_DB, "replay EXPORT... [--anchors FILE] [--operator NAME]",
      "heal a restored database from its exports",
      "Verifies each JSON Lines export as 'lethe verify' does, then, under the run lock and in\n"
      "one transaction: appends again, verbatim, the records that continue a chain from the\n"
@@ -92,8 +92,11 @@ static const struct command commands[] = {
      "but whose catalog row is live again, into a repurge batch for the next run (audited\n"
      "item_repurged, naming that record's hash). A chain whose head diverged from the exports\n"
      "is named and left alone. Running it again changes nothing.\n"
+     "  --anchors FILE    the anchor file: exit 0 only once the database holds every head its\n"
+     "                    newest line names\n"
      "  --operator NAME   who replayed (recorded in the audit; default $SUDO_USER or $USER)\n"
-     "exit: 0 healed (or nothing to do), 4 an export does not verify or a chain was refused\n"},
+     "exit: 0 healed (or nothing to do), 4 an export does not verify, a chain was refused, or\n"
+     "the database is still behind the anchor\n"},
     {"reconcile", job_reconcile, NEEDS_DB,
      "reconcile --location GEO INVENTORY [--orphans FILE] [--format lines|s3-csv|auto]",
      "find purged objects that still exist in storage and purge them again",
