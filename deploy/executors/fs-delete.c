@@ -32,7 +32,8 @@
  * be read or is malformed, does not match LETHE_BATCH_ID/LETHE_LOCATION, or the failure report
  * could not be written (lethe must then not take silence for success); 2 a usage error, no
  * root, or a root that is not a usable directory. On 1 and 2 nothing has been deleted, except
- * when writing the report fails midway. */
+ * when writing the report fails midway. --inventory exits 0 when it listed the whole store, 1
+ * when a directory could not be read or the list not written, 2 without a usable root. */
 #define _GNU_SOURCE /* O_PATH */
 #include <ctype.h>
 #include <errno.h>

@@ -190,6 +190,17 @@ assert_eq "the inventory lists every file as a locator" \
   "$(printf 'file://%s\n' "$STORE/$A1" "$STORE/$B2" "$STORE/$D1" "$STORE/stray.txt" | sort)" \
   "$(sort "$WORK/inventory.txt")"
 
+# The inventory's locator form, with the names a store may hold; fs-delete reads it back.
+INV=$WORK/inv-root; mkdir -p "$INV/d/e" "$WORK/elsewhere"
+: > "$INV/100%"; : > "$INV/d/sp ace"; : > "$INV/d/e/tab$(printf '\t')x"; : > "$WORK/elsewhere/secret"
+ln -s "$WORK/elsewhere" "$INV/linkdir"
+assert_eq "fs-delete --inventory escapes %, control characters; lists a symlink, never follows it" \
+  "$(printf 'file://%s\n' "$INV/100%25" "$INV/d/e/tab%09x" "$INV/d/sp ace" "$INV/linkdir" | sort)" \
+  "$("$FS_DELETE" --inventory "$INV" | sort)"
+assert_eq "fs-delete --inventory deletes nothing" "4" "$(find "$INV" -type f -o -type l | wc -l)"
+OUT=$("$FS_DELETE" --inventory 2>&1); RC=$?
+assert_rc "fs-delete --inventory without a root exits 2" 2
+
 run_lethe --config "$WORK/nokey.conf" reconcile --location EU "$WORK/inventory.txt"
 assert_rc "reconcile without an audit key exits 2" 2
 assert_contains "and says why" "error: reconcile: no audit key" "$ERR"
