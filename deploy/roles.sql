@@ -9,7 +9,7 @@
 --   lethe_producer  inserts tenants, workspaces, items and events; reads the reference tables
 --   lethe_engine    lethe run, status, explain, export: reads the catalog, tombstones items,
 --                   owns its own tables, appends to the audit
---   lethe_operator  lethe_engine (ack, rerun) plus requests (events) and holds
+--   lethe_operator  lethe_engine (ack, rerun) plus requests (events), holds and replay
 --   lethe_auditor   reads the audit and lethe.item_status (export, export --summary)
 --
 -- Nobody here may UPDATE, DELETE or TRUNCATE lethe.audit, and its triggers refuse even the
@@ -102,6 +102,9 @@ BEGIN
     END LOOP;
 END $engine$;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA lethe TO lethe_engine;
+-- Appending exported records verbatim (lethe replay, after a restore) is the operator's: the
+-- service account that runs every night cannot write the log around audit_flush().
+REVOKE EXECUTE ON FUNCTION lethe.audit_append_verbatim(text[]) FROM lethe_engine;
 
 -- ---- lethe_operator -------------------------------------------------------------------------
 -- Acks and reruns are engine work; requests and holds are the operator's own.
@@ -113,6 +116,7 @@ BEGIN
 END $member$;
 GRANT INSERT ON lethe.events TO lethe_operator;
 GRANT INSERT, UPDATE (released_at) ON lethe.holds TO lethe_operator;
+GRANT EXECUTE ON FUNCTION lethe.audit_append_verbatim(text[]) TO lethe_operator;
 
 -- ---- lethe_auditor --------------------------------------------------------------------------
 -- The audit, its chain heads, and item_status for the pending part of the summary: no item

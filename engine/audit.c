@@ -354,23 +354,24 @@ void audit_chain_hash(const char *prev_hash, const char *canonical, size_t len,
 /* Keys are small; anything this large is a wrong path (a device, a log file). */
 #define AUDIT_KEY_MAX (1 << 20)
 
-bool audit_hmac_subject(const char *key_file, const char *subject, char out[AUDIT_HEX_LEN])
+bool audit_key_load(const char *key_file, struct audit_key *key)
 {
+    *key = (struct audit_key){0};
     bool ok = false;
-    unsigned char *key = NULL;
     size_t len = 0;
+    unsigned char *data = NULL;
     int fd = open(key_file, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         log_error("audit: cannot read key file '%s': %s", key_file, strerror(errno));
         goto cleanup;
     }
-    key = malloc(AUDIT_KEY_MAX + 1);
-    if (!key) {
+    data = malloc(AUDIT_KEY_MAX + 1);
+    if (!data) {
         log_error("audit: out of memory reading key file '%s'", key_file);
         goto cleanup;
     }
     for (;;) {
-        ssize_t n = read(fd, key + len, AUDIT_KEY_MAX + 1 - len);
+        ssize_t n = read(fd, data + len, AUDIT_KEY_MAX + 1 - len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -391,22 +392,48 @@ bool audit_hmac_subject(const char *key_file, const char *subject, char out[AUDI
         log_hint("audit.key_file names a file of random bytes, e.g. 32 from /dev/urandom");
         goto cleanup;
     }
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned n = 0;
-    if (!HMAC(EVP_sha256(), key, (int)len, (const unsigned char *)subject, strlen(subject), md,
-              &n) ||
-        n != 32) {
-        log_error("audit: HMAC-SHA256 failed");
-        goto cleanup;
-    }
-    to_hex(md, n, out);
+    key->data = data;
+    key->len = len;
+    data = NULL;
     ok = true;
 cleanup:
-    if (key) {
-        OPENSSL_cleanse(key, len);
-        free(key);
+    if (data) {
+        OPENSSL_cleanse(data, len);
+        free(data);
     }
     if (fd >= 0)
         close(fd);
+    return ok;
+}
+
+void audit_key_free(struct audit_key *key)
+{
+    if (key->data) {
+        OPENSSL_cleanse(key->data, key->len);
+        free(key->data);
+    }
+    *key = (struct audit_key){0};
+}
+
+bool audit_hmac_hex(const struct audit_key *key, const void *data, size_t len,
+                    char out[AUDIT_HEX_LEN])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    if (!HMAC(EVP_sha256(), key->data, (int)key->len, data, len, md, &n) || n != 32) {
+        log_error("audit: HMAC-SHA256 failed");
+        return false;
+    }
+    to_hex(md, n, out);
+    return true;
+}
+
+bool audit_hmac_subject(const char *key_file, const char *subject, char out[AUDIT_HEX_LEN])
+{
+    struct audit_key key;
+    if (!audit_key_load(key_file, &key))
+        return false;
+    bool ok = audit_hmac_hex(&key, subject, strlen(subject), out);
+    audit_key_free(&key);
     return ok;
 }

@@ -96,4 +96,18 @@ void audit_chain_hash(const char *prev_hash, const char *canonical, size_t len,
  * empty. */
 bool audit_hmac_subject(const char *key_file, const char *subject, char out[AUDIT_HEX_LEN]);
 
+/* The audit key held in memory, for callers that compute many HMACs (one per locator of a
+ * batch, one per inventory line). Zero-initialise; audit_key_free() wipes it. */
+struct audit_key {
+    unsigned char *data;
+    size_t len;
+};
+/* Reads the key file's raw bytes; prints the error (and a hint) and returns false when the
+ * file cannot be read, is empty or is too large. */
+bool audit_key_load(const char *key_file, struct audit_key *key);
+void audit_key_free(struct audit_key *key);
+/* Lower-case hex HMAC-SHA256(key, data). False only when libcrypto fails. */
+bool audit_hmac_hex(const struct audit_key *key, const void *data, size_t len,
+                    char out[AUDIT_HEX_LEN]);
+
 #endif

@@ -16,6 +16,7 @@
 
 #include "audit.h"
 #include "dbaudit.h"
+#include "dbrestore.h"
 #include "db.h"
 #include "executor.h"
 #include "exitcode.h"
@@ -233,6 +234,12 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
         return DRIVE_WAITING;
     if (!manifest_write(ctx->db, ctx->cfg.spool_dir, location, batch_id, path, sizeof path)) {
         snprintf(why, why_len, "batch %s: its manifest could not be written%s%s", batch_id,
+                 db_last_message()[0] ? ": " : "", db_last_message());
+        return DRIVE_ERROR;
+    }
+    /* The locators' HMACs are kept from the moment a deleter can see them (SPEC §7). */
+    if (!dbrestore_record_locator_hmacs(ctx->db, ctx->cfg.audit_key_file, batch_id)) {
+        snprintf(why, why_len, "batch %s: its locator HMACs could not be recorded%s%s", batch_id,
                  db_last_message()[0] ? ": " : "", db_last_message());
         return DRIVE_ERROR;
     }

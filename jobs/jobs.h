@@ -15,5 +15,7 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv);
 int job_hold(struct lethe_ctx *ctx, int argc, char **argv);
 int job_export(struct lethe_ctx *ctx, int argc, char **argv);
 int job_verify(struct lethe_ctx *ctx, int argc, char **argv);
+int job_replay(struct lethe_ctx *ctx, int argc, char **argv);
+int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -84,6 +84,32 @@ static const struct command commands[] = {
     {"verify", job_verify, 0, "verify FILE [--expect-head TENANT=HASH]...",
      "check an export's hash chains offline",
      "  --expect-head TENANT=HASH   the chain must end at HASH (detects a cut tail)\n"},
+    {"replay", job_replay, NEEDS_DB, "replay EXPORT... [--anchors FILE] [--operator NAME]",
+     "heal a restored database from its exports",
+     "Verifies each JSON Lines export as 'lethe verify' does, then, under the run lock and in\n"
+     "one transaction: appends again, verbatim, the records that continue a chain from the\n"
+     "database's head, and puts every item that a replayed item_purged record proves deleted,\n"
+     "but whose catalog row is live again, into a repurge batch for the next run (audited\n"
+     "item_repurged, naming that record's hash). A chain whose head diverged from the exports\n"
+     "is named and left alone. Running it again changes nothing.\n"
+     "  --anchors FILE    the anchor file: exit 0 only once the database holds every head its\n"
+     "                    newest line names\n"
+     "  --operator NAME   who replayed (recorded in the audit; default $SUDO_USER or $USER)\n"
+     "exit: 0 healed (or nothing to do), 4 an export does not verify, a chain was refused, or\n"
+     "the database is still behind the anchor\n"},
+    {"reconcile", job_reconcile, NEEDS_DB,
+     "reconcile --location GEO INVENTORY [--orphans FILE] [--format lines|s3-csv|auto]",
+     "find purged objects that still exist in storage and purge them again",
+     "Reads a storage inventory of GEO ('-' is stdin) and puts every object whose locator HMAC\n"
+     "matches a purged item into a repurge batch for the next run (audited item_repurged,\n"
+     "reason reconcile). Needs audit.key_file.\n"
+     "  --location GEO    the storage the inventory lists (required)\n"
+     "  --orphans FILE    also write the inventory lines that name no catalog item; they are\n"
+     "                    never deleted\n"
+     "  --format F        lines: one locator per line (fs-delete --inventory); s3-csv: an S3\n"
+     "                    Inventory CSV, locator s3://BUCKET/KEY with the key URL-decoded;\n"
+     "                    auto (default): s3-csv when the first line starts with a quote\n"
+     "  --operator NAME   who reconciled (recorded in the audit)\n"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

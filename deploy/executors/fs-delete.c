@@ -3,11 +3,18 @@
  * root: not through "..", not through a symlinked directory, not through a final symlink.
  *
  * usage: fs-delete [--root DIR] MANIFEST
+ *        fs-delete --inventory ROOT
  *   The root is --root, else $LETHE_FS_ROOT. LETHE_BATCH_ID and LETHE_LOCATION, when set (lethe
  *   sets both), must match the manifest's header, or nothing is deleted.
+ *   --inventory prints the store's inventory for lethe reconcile (SPEC §7) and deletes nothing:
+ *   one locator per line for every file (and symlink) under ROOT, in the form below, with ROOT
+ *   as given (made absolute); symlinked directories are not followed.
  *
  * Locators. "file://" (or "file://localhost") followed by an absolute path, percent-escapes
- * decoded (RFC 8089); "?" and "#" are part of the path. Anything else is a failed item.
+ * decoded (RFC 8089); "?" and "#" are part of the path. Anything else is a failed item. The
+ * inventory writes "file://" and the absolute path with "%", control characters and DEL
+ * percent-escaped and every other byte as it is; reconcile matches locators byte for byte, so
+ * a catalog whose locators are written that way is recognised.
  *
  * What counts as inside the root. The locator's parent directory is resolved with realpath(3)
  * and must be the realpath of the root or lie below it; the directories are then opened one by
@@ -28,11 +35,13 @@
  * be read or is malformed, does not match LETHE_BATCH_ID/LETHE_LOCATION, or the failure report
  * could not be written (lethe must then not take silence for success); 2 a usage error, no
  * root, or a root that is not a usable directory. On 1 and 2 nothing has been deleted, except
- * when writing the report fails midway. */
+ * when writing the report fails midway. --inventory exits 0 when it listed the whole store, 1
+ * when a directory could not be read or the list not written, 2 without a usable root. */
 #define _GNU_SOURCE /* O_PATH */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -65,12 +74,16 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: fs-delete [--root DIR] MANIFEST\n"
+            "       fs-delete --inventory ROOT\n"
             "\n"
             "Deletes the files named by a lethe manifest's file:// locators, inside DIR only.\n"
             "Prints one receipt per item: 'deleted <item_id>', 'absent <item_id>' or\n"
             "'failed <item_id> <reason>'.\n"
             "\n"
             "  --root DIR   the store's root (default $LETHE_FS_ROOT)\n"
+            "  --inventory ROOT\n"
+            "               print one locator per line for every file under ROOT (for\n"
+            "               'lethe reconcile'); deletes nothing\n"
             "  --help       this text\n"
             "\n"
             "exit codes: 0 manifest processed, 1 bad manifest or report not written,\n"
@@ -460,6 +473,62 @@ cleanup:
     return ok;
 }
 
+/* ---- --inventory ---- */
+
+static const char *inventory_prefix; /* the root as given, absolute */
+static size_t inventory_skip;        /* length of the path nftw was given */
+static bool inventory_failed;
+
+static int inventory_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    if (type == FTW_DNR || type == FTW_NS) {
+        fprintf(stderr, "fs-delete: error: cannot read '%s': %s\n", path, strerror(errno));
+        inventory_failed = true;
+        return 0;
+    }
+    if (type != FTW_F && type != FTW_SL && type != FTW_SLN)
+        return 0;
+    if (type == FTW_F && !S_ISREG(st->st_mode))
+        return 0;
+    static const char hex[] = "0123456789ABCDEF";
+    fputs("file://", stdout);
+    for (const char *p = inventory_prefix; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '%' || c < 0x20 || c == 0x7f)
+            printf("%%%c%c", hex[c >> 4], hex[c & 15]);
+        else
+            putchar(c);
+    }
+    for (const char *p = path + inventory_skip; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '%' || c < 0x20 || c == 0x7f)
+            printf("%%%c%c", hex[c >> 4], hex[c & 15]);
+        else
+            putchar(c);
+    }
+    putchar('\n');
+    return ferror(stdout) ? 1 : 0;
+}
+
+/* Prints the inventory of ROOT; returns an exit code. */
+static int inventory(const char *given)
+{
+    struct root root = {.fd = -1};
+    if (!open_root(given, &root))
+        return EXIT_USAGE;
+    close(root.fd);
+    inventory_prefix = strcmp(root.given, "/") == 0 ? "" : root.given;
+    inventory_skip = strlen(root.real);
+    int rc = nftw(root.real, inventory_entry, 32, FTW_PHYS);
+    if (rc != 0 || fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "fs-delete: error: cannot write the inventory: %s\n", strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    return inventory_failed ? EXIT_RUNTIME : EXIT_DONE;
+}
+
 int main(int argc, char **argv)
 {
     const char *root_arg = getenv("LETHE_FS_ROOT");
@@ -480,6 +549,12 @@ int main(int argc, char **argv)
             root_arg = argv[i];
         } else if (options && strncmp(a, "--root=", 7) == 0) {
             root_arg = a + 7;
+        } else if (options && strcmp(a, "--inventory") == 0) {
+            if (++i >= argc || i + 1 < argc) {
+                fprintf(stderr, "fs-delete: error: --inventory takes one ROOT and nothing else\n");
+                return EXIT_USAGE;
+            }
+            return inventory(argv[i]);
         } else if (options && a[0] == '-' && a[1] != '\0') {
             fprintf(stderr, "fs-delete: error: unknown option '%s'\n", a);
             usage(stderr);

@@ -99,14 +99,16 @@ assert_eq "engine: INSERT and SELECT on the audit; its heads move" \
   "audit:INSERT audit:SELECT audit_heads:INSERT audit_heads:SELECT audit_heads:UPDATE" \
   "$(privs lethe_engine | tr ' ' '\n' | grep -E '^audit(_heads)?:' | tr '\n' ' ' | sed 's/ $//')"
 assert_eq "engine: full DML on its own tables" "" \
-  "$(for t in obligations item_obligations inbox_events inbox_items hold_blocks runs batches batch_items rules settings; do
+  "$(for t in obligations item_obligations inbox_events inbox_items hold_blocks runs batches batch_items rules settings locator_hmacs repurges; do
        for p in SELECT INSERT UPDATE DELETE; do
          [ "$(sql "SELECT has_table_privilege('lethe_engine', 'lethe.$t', '$p')")" = t ] || echo "missing $t:$p"
        done; done)"
 assert_eq "engine: TRUNCATE, REFERENCES and TRIGGER on nothing" "" \
   "$(privs lethe_engine | tr ' ' '\n' | grep -E ':(TRUNCATE|REFERENCES|TRIGGER)$')"
-assert_eq "engine: every lethe function" "0" \
-  "$(sql "SELECT count(*) FROM pg_proc WHERE pronamespace = 'lethe'::regnamespace AND NOT has_function_privilege('lethe_engine', oid, 'EXECUTE')")"
+assert_eq "engine: every lethe function but the operator's verbatim append" "audit_append_verbatim" \
+  "$(sql "SELECT string_agg(proname, ' ') FROM pg_proc WHERE pronamespace = 'lethe'::regnamespace AND NOT has_function_privilege('lethe_engine', oid, 'EXECUTE')")"
+assert_eq "operator: replay's verbatim append" "t" \
+  "$(sql "SELECT has_function_privilege('lethe_operator', 'lethe.audit_append_verbatim(text[])', 'EXECUTE')")"
 assert_eq "engine: TEMP on the database, not CREATE" "t|f" \
   "$(sql "SELECT has_database_privilege('lethe_engine', current_database(), 'TEMP'), has_database_privilege('lethe_engine', current_database(), 'CREATE')")"
 assert_eq "operator: the engine's privileges plus INSERT on events and holds" "events:INSERT holds:INSERT" \
@@ -211,6 +213,8 @@ as $E assert_sql_fails "engine cannot delete items" "DELETE FROM lethe.items" "p
 as $E assert_sql_fails "engine cannot insert tenants" "INSERT INTO lethe.tenants (tenant_id, name) VALUES ('$(uuid)', 'x')" "permission denied for table tenants"
 as $E assert_sql_fails "engine cannot add geos" "INSERT INTO lethe.geos VALUES ('MARS')" "permission denied for table geos"
 as $E assert_sql_fails "engine cannot update the audit" "UPDATE lethe.audit SET detail = 'x'" "permission denied for table audit"
+as $E assert_sql_fails "engine cannot append exported records (replay is the operator's)" \
+  "SELECT lethe.audit_append_verbatim('{}'::text[])" "permission denied for function audit_append_verbatim"
 as $E assert_sql_fails "engine cannot delete the audit" "DELETE FROM lethe.audit" "permission denied for table audit"
 as $E assert_sql_fails "engine cannot truncate the audit" "TRUNCATE lethe.audit" "permission denied for table audit"
 as $E assert_sql_fails "engine cannot delete chain heads" "DELETE FROM lethe.audit_heads" "permission denied for table audit_heads"

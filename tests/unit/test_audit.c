@@ -248,6 +248,29 @@ START_TEST(hmac_known_answers)
 }
 END_TEST
 
+START_TEST(loaded_key_hmacs_many)
+{
+    /* One key load, many HMACs (a batch's locators): the same answers as the one-shot form. */
+    char out[AUDIT_HEX_LEN];
+    struct audit_key key;
+    char *path = key_file("Jefe", 4);
+    ck_assert(audit_key_load(path, &key));
+    unlink(path);
+    ck_assert_uint_eq(key.len, 4);
+    const char *data = "what do ya want for nothing?";
+    for (int i = 0; i < 3; i++) {
+        ck_assert(audit_hmac_hex(&key, data, strlen(data), out));
+        ck_assert_str_eq(out, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    }
+    /* Locators may hold any bytes but NUL; the length given is what is hashed. */
+    ck_assert(audit_hmac_hex(&key, "what do ya want for nothing?!", 28, out));
+    ck_assert_str_eq(out, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    audit_key_free(&key);
+    ck_assert_ptr_null(key.data);
+    ck_assert_uint_eq(key.len, 0);
+}
+END_TEST
+
 START_TEST(hmac_refuses_missing_or_empty_key)
 {
     char out[AUDIT_HEX_LEN];
@@ -284,6 +307,7 @@ int main(void)
     tcase_add_test(tc, sha256_known_answers);
     tcase_add_test(tc, chain_hash_known_answer);
     tcase_add_test(tc, hmac_known_answers);
+    tcase_add_test(tc, loaded_key_hmacs_many);
     tcase_add_test(tc, hmac_refuses_missing_or_empty_key);
     return run_suite(s, tc);
 }

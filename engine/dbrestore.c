@@ -1,0 +1,354 @@
+/* SQL for SPEC §7: locator HMACs, replay, the reconcile inventory and the repurge run. The
+ * work itself is set-based in sql/0009_restore.sql; this file moves rows in (COPY) and
+ * results out, and computes the HMACs, whose key the database never sees. */
+#define _POSIX_C_SOURCE 200809L
+#include "dbrestore.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "dbaudit.h"
+#include "log.h"
+
+#define NIL_CHAIN "00000000-0000-0000-0000-000000000000"
+
+static void report(PGconn *db, const PGresult *res)
+{
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", msg ? msg : PQerrorMessage(db));
+    size_t n = strlen(buf);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+        buf[--n] = '\0';
+    log_error("query failed: %s", buf);
+    const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
+    if (hint)
+        log_hint("%s", hint);
+}
+
+/* Drains the results of a query sent with PQsendQueryParams, so the connection is usable. */
+static void drain(PGconn *db)
+{
+    PGresult *r;
+    while ((r = PQgetResult(db)) != NULL)
+        PQclear(r);
+}
+
+bool dbrestore_record_locator_hmacs(PGconn *db, const char *key_file, const char *batch_id)
+{
+    if (!key_file)
+        return true;
+    struct audit_key key;
+    if (!audit_key_load(key_file, &key))
+        return false;
+    struct audit_buf tenants = {0}, items = {0}, hmacs = {0};
+    char location[64] = "";
+    long n = 0;
+    bool ok = false, failed = false;
+    const char *p[] = {batch_id};
+    /* Single-row mode: a locator is read, hashed and dropped; only ids and HMACs are kept. */
+    if (!PQsendQueryParams(db,
+                           "SELECT tenant_id::text, item_id::text, location, locator"
+                           "  FROM lethe.batch_locators($1::uuid)",
+                           1, NULL, p, NULL, NULL, 0) ||
+        !PQsetSingleRowMode(db)) {
+        report(db, NULL);
+        drain(db);
+        goto cleanup;
+    }
+    audit_buf_puts(&tenants, "{");
+    audit_buf_puts(&items, "{");
+    audit_buf_puts(&hmacs, "{");
+    PGresult *res;
+    while ((res = PQgetResult(db)) != NULL) {
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_SINGLE_TUPLE && !failed) {
+            char mac[AUDIT_HEX_LEN];
+            if (!audit_hmac_hex(&key, PQgetvalue(res, 0, 3), (size_t)PQgetlength(res, 0, 3), mac)) {
+                failed = true;
+            } else {
+                const char *sep = n ? "," : "";
+                audit_buf_puts(&tenants, sep);
+                audit_buf_puts(&tenants, PQgetvalue(res, 0, 0));
+                audit_buf_puts(&items, sep);
+                audit_buf_puts(&items, PQgetvalue(res, 0, 1));
+                audit_buf_puts(&hmacs, sep);
+                audit_buf_puts(&hmacs, mac);
+                snprintf(location, sizeof location, "%s", PQgetvalue(res, 0, 2));
+                n++;
+            }
+        } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK) {
+            report(db, res);
+            failed = true;
+        }
+        PQclear(res);
+    }
+    audit_buf_puts(&tenants, "}");
+    audit_buf_puts(&items, "}");
+    audit_buf_puts(&hmacs, "}");
+    if (failed)
+        goto cleanup;
+    if (tenants.failed || items.failed || hmacs.failed) {
+        log_error("spool: out of memory recording the locator HMACs of batch %s", batch_id);
+        goto cleanup;
+    }
+    if (n > 0) {
+        const char *q[] = {location, tenants.data, items.data, hmacs.data};
+        PGresult *r = db_query_one_row(db,
+                                       "SELECT lethe.record_locator_hmacs($1, $2::uuid[],"
+                                       " $3::uuid[], $4::text[])",
+                                       4, q);
+        if (!r)
+            goto cleanup;
+        PQclear(r);
+    }
+    ok = true;
+cleanup:
+    audit_buf_free(&tenants);
+    audit_buf_free(&items);
+    audit_buf_free(&hmacs);
+    audit_key_free(&key);
+    return ok;
+}
+
+/* ---- COPY FROM STDIN ---- */
+
+#define COPY_CHUNK (64 * 1024)
+
+bool copy_in_begin(struct copy_in *c, PGconn *db, const char *sql)
+{
+    *c = (struct copy_in){.db = db};
+    PGresult *res = PQexec(db, sql);
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        report(db, res);
+        PQclear(res);
+        c->failed = true;
+        c->db = NULL; /* not in COPY: copy_in_end has nothing to end */
+        return false;
+    }
+    PQclear(res);
+    return true;
+}
+
+static void copy_flush(struct copy_in *c)
+{
+    if (c->len && !c->failed && PQputCopyData(c->db, c->buf, (int)c->len) != 1)
+        c->failed = true;
+    c->len = 0;
+}
+
+static void copy_byte(struct copy_in *c, char ch)
+{
+    if (c->len == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : COPY_CHUNK + 64;
+        char *grown = realloc(c->buf, cap);
+        if (!grown) {
+            c->failed = true;
+            c->len = 0;
+            return;
+        }
+        c->buf = grown;
+        c->cap = cap;
+    }
+    c->buf[c->len++] = ch;
+}
+
+void copy_in_field(struct copy_in *c, const char *s, size_t len, bool last)
+{
+    if (c->failed)
+        return;
+    for (size_t i = 0; i < len; i++) {
+        char ch = s[i];
+        const char *esc = ch == '\\' ? "\\\\" : ch == '\n' ? "\\n" : ch == '\r' ? "\\r"
+                        : ch == '\t' ? "\\t" : NULL;
+        if (esc) {
+            copy_byte(c, esc[0]);
+            copy_byte(c, esc[1]);
+        } else {
+            copy_byte(c, ch);
+        }
+    }
+    copy_byte(c, last ? '\n' : '\t');
+    if (c->len >= COPY_CHUNK)
+        copy_flush(c);
+}
+
+bool copy_in_end(struct copy_in *c)
+{
+    bool ok = !c->failed;
+    if (c->db) {
+        copy_flush(c);
+        ok = !c->failed;
+        if (PQputCopyEnd(c->db, ok ? NULL : "lethe stopped sending") != 1)
+            ok = false;
+        PGresult *res;
+        while ((res = PQgetResult(c->db)) != NULL) {
+            if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+                if (ok)
+                    report(c->db, res);
+                ok = false;
+            }
+            PQclear(res);
+        }
+    }
+    free(c->buf);
+    *c = (struct copy_in){0};
+    return ok;
+}
+
+/* ---- replay ---- */
+
+bool dbrestore_replay_load(PGconn *db, struct copy_in *c)
+{
+    if (!db_exec(db, "CREATE TEMP TABLE replay_lines (line text NOT NULL) ON COMMIT DROP", 0, NULL))
+        return false;
+    return copy_in_begin(c, db, "COPY replay_lines (line) FROM STDIN");
+}
+
+PGresult *dbrestore_replay_chains(PGconn *db)
+{
+    return db_query(db,
+                    "SELECT o_tenant::text, o_outcome, o_seq, o_records FROM lethe.replay_chains()",
+                    0, NULL);
+}
+
+static long long one_count(PGconn *db, const char *sql, int n, const char *const *p)
+{
+    PGresult *r = db_query_one_row(db, sql, n, p);
+    if (!r)
+        return -1;
+    long long v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return v;
+}
+
+long long dbrestore_replay_candidates(PGconn *db)
+{
+    return one_count(db, "SELECT lethe.replay_candidates()", 0, NULL);
+}
+
+PGresult *dbrestore_missing_heads(PGconn *db, const char *chains, const char *seqs,
+                                  const char *hashes)
+{
+    const char *p[] = {chains, seqs, hashes};
+    return db_query(db,
+                    "SELECT x.chain::text, x.seq, a.hash"
+                    "  FROM unnest($1::uuid[], $2::bigint[], $3::text[]) AS x(chain, seq, hash)"
+                    "  LEFT JOIN lethe.audit a ON a.tenant_id = x.chain AND a.seq = x.seq"
+                    " WHERE a.hash IS DISTINCT FROM x.hash"
+                    " ORDER BY x.chain",
+                    3, p);
+}
+
+/* ---- reconcile ---- */
+
+bool dbrestore_geo_exists(PGconn *db, const char *geo, bool *ok)
+{
+    const char *p[] = {geo};
+    long long n = one_count(db, "SELECT count(*) FROM lethe.geos WHERE geo = $1", 1, p);
+    *ok = n >= 0;
+    return n > 0;
+}
+
+bool dbrestore_inventory_load(PGconn *db, struct copy_in *c)
+{
+    if (!db_exec(db,
+                 "CREATE TEMP TABLE inventory (ord bigint NOT NULL, line text NOT NULL,"
+                 " locator text NOT NULL, locator_hmac text NOT NULL) ON COMMIT DROP",
+                 0, NULL))
+        return false;
+    return copy_in_begin(c, db, "COPY inventory (ord, line, locator, locator_hmac) FROM STDIN");
+}
+
+long long dbrestore_reconcile_candidates(PGconn *db, const char *geo)
+{
+    if (!db_exec(db, "ANALYZE inventory", 0, NULL))
+        return -1;
+    const char *p[] = {geo};
+    return one_count(db, "SELECT lethe.reconcile_candidates($1)", 1, p);
+}
+
+long long dbrestore_reconcile_orphans(PGconn *db, const char *geo, FILE *out, bool *write_failed)
+{
+    const char *p[] = {geo};
+    *write_failed = false;
+    if (!PQsendQueryParams(db, "SELECT lethe.reconcile_orphans($1)", 1, NULL, p, NULL, NULL, 0) ||
+        !PQsetSingleRowMode(db)) {
+        report(db, NULL);
+        drain(db);
+        return -1;
+    }
+    long long n = 0;
+    bool failed = false;
+    PGresult *res;
+    while ((res = PQgetResult(db)) != NULL) {
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_SINGLE_TUPLE) {
+            if (!failed && !*write_failed) {
+                fwrite(PQgetvalue(res, 0, 0), 1, (size_t)PQgetlength(res, 0, 0), out);
+                fputc('\n', out);
+                *write_failed = ferror(out) != 0;
+                n++;
+            }
+        } else if (st != PGRES_TUPLES_OK) {
+            report(db, res);
+            failed = true;
+        }
+        PQclear(res);
+    }
+    return failed || *write_failed ? -1 : n;
+}
+
+/* ---- the repurge run ---- */
+
+bool dbrestore_run_begin(PGconn *db, const char *run_id, const char *operator_name,
+                         const char *detail)
+{
+    const char *p[] = {run_id, operator_name, detail};
+    return dbaudit_stage_open(db) &&
+           db_exec(db,
+                   "INSERT INTO lethe.runs (run_id, trigger, operator, as_of)"
+                   " VALUES ($1::uuid, 'operator', $2, now())",
+                   2, p) &&
+           db_exec(db,
+                   "INSERT INTO audit_stage (tenant_id, kind, run_id, operator, detail)"
+                   " VALUES ('" NIL_CHAIN "', 'run_started', $1::uuid, $2, $3)",
+                   3, p);
+}
+
+PGresult *dbrestore_repurge_emit(PGconn *db, const char *run_id, const char *operator_name,
+                                 long long max)
+{
+    char maxb[24];
+    snprintf(maxb, sizeof maxb, "%lld", max);
+    const char *p[] = {run_id, operator_name, maxb};
+    return db_query(db,
+                    "SELECT batch_id::text, location, items"
+                    "  FROM lethe.repurge_emit($1::uuid, $2, $3::integer)",
+                    3, p);
+}
+
+bool dbrestore_run_end(PGconn *db, const char *run_id, long batches, long items)
+{
+    char b[24], n[24];
+    snprintf(b, sizeof b, "%ld", batches);
+    snprintf(n, sizeof n, "%ld", items);
+    const char *p[] = {run_id, b, n};
+    if (!db_exec(db,
+                 "UPDATE lethe.runs SET outcome = 'succeeded', finished_at = clock_timestamp(),"
+                 " batches = $2::integer, items_due = $3::integer WHERE run_id = $1::uuid",
+                 3, p) ||
+        !db_exec(db,
+                 "INSERT INTO audit_stage (tenant_id, kind, run_id, count, detail)"
+                 " VALUES ('" NIL_CHAIN "', 'run_finished', $1::uuid, 0,"
+                 "         'succeeded, repurge ' || $3 || ', batches ' || $2)",
+                 3, p))
+        return false;
+    char *heads = dbaudit_checkpoint(db, run_id);
+    if (!heads)
+        return false;
+    log_info("checkpoint: %s", heads);
+    free(heads);
+    return true;
+}

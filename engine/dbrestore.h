@@ -1,0 +1,80 @@
+/* The SQL of SPEC §7 (deletions stay deleted), behind functions named for what they do: the
+ * locator HMACs recorded when a batch is handed over, replay of exported records into a
+ * restored database, the inventory that reconcile streams in, the repurge batches both emit,
+ * and the run record of those two commands. sql/0009_restore.sql does the set-based work. */
+#ifndef LETHE_DBRESTORE_H
+#define LETHE_DBRESTORE_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "audit.h"
+
+/* Records HMAC-SHA256(key, locator) of every item BATCH_ID hands to its deleter, in
+ * lethe.locator_hmacs; without a key file it records nothing. Computed here, since the key
+ * never enters the database. Memory grows with the batch's items (ids and HMACs only; each
+ * locator is dropped once hashed). False after printing the error. */
+bool dbrestore_record_locator_hmacs(PGconn *db, const char *key_file, const char *batch_id);
+
+/* ---- COPY FROM STDIN, a line at a time ---- */
+
+struct copy_in {
+    PGconn *db;
+    char *buf;
+    size_t len, cap;
+    bool failed;
+};
+/* Starts COPY ... FROM STDIN (text format) with SQL, which is constant text. */
+bool copy_in_begin(struct copy_in *c, PGconn *db, const char *sql);
+/* Appends one field, escaped for COPY's text format; LAST ends the row. */
+void copy_in_field(struct copy_in *c, const char *s, size_t len, bool last);
+/* Ends the COPY; false after printing the error (and on any earlier failure). */
+bool copy_in_end(struct copy_in *c);
+
+/* ---- replay ---- */
+
+/* In the caller's transaction: creates the temp table replay_lines and starts a COPY into it;
+ * feed it one field per line with copy_in_field(c, line, len, true). */
+bool dbrestore_replay_load(PGconn *db, struct copy_in *c);
+/* Appends what continues each chain (lethe.replay_chains()). Rows: tenant, outcome, seq,
+ * records. NULL after printing the error. */
+PGresult *dbrestore_replay_chains(PGconn *db);
+/* Selects the items that replayed records prove purged but that are live again; returns how
+ * many, or -1. */
+long long dbrestore_replay_candidates(PGconn *db);
+
+/* The anchored heads (arrays in step, as text array literals) that the database does not hold
+ * with that hash. Rows: chain, seq, what the database holds there (NULL: nothing). */
+PGresult *dbrestore_missing_heads(PGconn *db, const char *chains, const char *seqs,
+                                  const char *hashes);
+
+/* ---- reconcile ---- */
+
+/* True when GEO is in lethe.geos; *ok false after a failed query. */
+bool dbrestore_geo_exists(PGconn *db, const char *geo, bool *ok);
+/* Creates the temp table inventory and starts a COPY into it; feed it four fields per line:
+ * ord, line, locator, locator_hmac. */
+bool dbrestore_inventory_load(PGconn *db, struct copy_in *c);
+/* Analyzes the loaded inventory, then selects the purged items of GEO it shows still stored;
+ * returns how many, or -1. */
+long long dbrestore_reconcile_candidates(PGconn *db, const char *geo);
+/* Writes to OUT, one per line, the inventory lines no catalog item of GEO names; returns how
+ * many, or -1 after printing the error (a failed write sets *write_failed). */
+long long dbrestore_reconcile_orphans(PGconn *db, const char *geo, FILE *out, bool *write_failed);
+
+/* ---- the repurge run ---- */
+
+/* Records the run RUN_ID (an operator's) and stages its run_started record; DETAIL says what
+ * it is ("replay", "reconcile EU"). In the caller's transaction. */
+bool dbrestore_run_begin(PGconn *db, const char *run_id, const char *operator_name,
+                         const char *detail);
+/* Puts the selected candidates into new open batches of at most MAX items, staging their
+ * item_repurged and batch_emitted records. Rows: batch_id, location, items. */
+PGresult *dbrestore_repurge_emit(PGconn *db, const char *run_id, const char *operator_name,
+                                 long long max);
+/* Finishes the run: its record, run_finished, flush and checkpoint (whose heads it logs).
+ * Does not commit. */
+bool dbrestore_run_end(PGconn *db, const char *run_id, long batches, long items);
+
+#endif

@@ -1,0 +1,433 @@
+/* lethe reconcile: finds objects that storage kept after lethe purged their items (a storage
+ * restore, a deleter that lied) and puts them into a repurge batch for the next run (SPEC §7).
+ * The inventory is streamed into the database (flat memory); each locator is matched through
+ * HMAC-SHA256(audit key, locator), the only trace a purged item keeps of it. Lines that no
+ * catalog item names are listed with --orphans, for a person: they are never deleted.
+ *
+ * Inventory formats:
+ *   lines    one locator per line, exactly as the catalog holds it (fs-delete --inventory);
+ *   s3-csv   an S3 Inventory CSV report: every field quoted, bucket first, key second, other
+ *            columns ignored. The key is URL-decoded as S3 Inventory encodes it (%XX escapes,
+ *            '+' for a space) and the locator is s3://BUCKET/KEY with the key as stored.
+ *   auto     (the default) s3-csv when the first line starts with a quote, else lines.
+ * Lines that are empty, not UTF-8 or (CSV) malformed are skipped and counted; messages name
+ * their line numbers, never their content, which holds locators. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "cli.h"
+#include "cycle.h"
+#include "db.h"
+#include "dbaudit.h"
+#include "dbrestore.h"
+#include "exitcode.h"
+#include "jobs.h"
+#include "log.h"
+#include "manifest.h"
+
+enum format { FORMAT_AUTO, FORMAT_LINES, FORMAT_S3_CSV };
+
+static const char *default_operator(void)
+{
+    const char *u = getenv("SUDO_USER");
+    if (!u || !*u)
+        u = getenv("USER");
+    return u && *u ? u : "operator";
+}
+
+static bool valid_utf8(const unsigned char *s, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        unsigned char c = s[i];
+        size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
+                 : (c & 0xf8) == 0xf0 ? 4 : 0;
+        if (n == 0 || c == 0 || (n == 2 && c < 0xc2) || i + n > len)
+            return false;
+        unsigned cp = n == 1 ? c : c & (0x7f >> n);
+        for (size_t k = 1; k < n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i + k] & 0x3f);
+        }
+        if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+            return false;
+        i += n;
+    }
+    return true;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* One quoted CSV field starting at *P (RFC 4180, as S3 Inventory writes every field), its
+ * text appended to OUT; *P ends after the field's separator. False when malformed. */
+static bool csv_field(const char **p, const char *end, struct audit_buf *out)
+{
+    const char *s = *p;
+    if (s >= end || *s != '"')
+        return false;
+    for (s++; s < end; s++) {
+        if (*s == '"') {
+            if (s + 1 < end && s[1] == '"') {
+                audit_buf_append(out, "\"", 1);
+                s++;
+                continue;
+            }
+            s++;
+            if (s < end && *s != ',')
+                return false;
+            *p = s < end ? s + 1 : s;
+            return true;
+        }
+        audit_buf_append(out, s, 1);
+    }
+    return false;
+}
+
+/* The locator an S3 Inventory row names: s3://bucket/key, the key URL-decoded. */
+static bool s3_locator(const char *line, size_t len, struct audit_buf *loc)
+{
+    struct audit_buf bucket = {0}, key = {0};
+    const char *p = line, *end = line + len;
+    bool ok = csv_field(&p, end, &bucket) && csv_field(&p, end, &key) && bucket.len > 0 &&
+              key.len > 0 && !bucket.failed && !key.failed;
+    if (ok) {
+        audit_buf_reset(loc);
+        audit_buf_puts(loc, "s3://");
+        audit_buf_append(loc, bucket.data, bucket.len);
+        audit_buf_append(loc, "/", 1);
+        for (size_t i = 0; i < key.len && ok; i++) {
+            char c = key.data[i];
+            if (c == '+') {
+                c = ' ';
+            } else if (c == '%') {
+                int hi = i + 2 < key.len ? hexval((unsigned char)key.data[i + 1]) : -1;
+                int lo = hi < 0 ? -1 : hexval((unsigned char)key.data[i + 2]);
+                if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+                    ok = false;
+                    break;
+                }
+                c = (char)(hi * 16 + lo);
+                i += 2;
+            }
+            audit_buf_append(loc, &c, 1);
+        }
+        ok = ok && !loc->failed && valid_utf8((const unsigned char *)loc->data, loc->len);
+    }
+    audit_buf_free(&bucket);
+    audit_buf_free(&key);
+    return ok;
+}
+
+struct load_counts {
+    long long lines, loaded, skipped;
+};
+
+/* Streams the inventory into the temp table, each line with its locator and the locator's
+ * HMAC. */
+static bool load_inventory(struct copy_in *c, FILE *f, const char *path, enum format format,
+                           const struct audit_key *key, struct load_counts *n)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
+    struct audit_buf loc = {0};
+    bool ok = true;
+    while (ok && (got = getline(&line, &cap, f)) >= 0) {
+        n->lines++;
+        size_t len = (size_t)got;
+        if (len && line[len - 1] == '\n')
+            len--;
+        if (len && line[len - 1] == '\r')
+            len--;
+        if (len == 0)
+            continue;
+        if (format == FORMAT_AUTO)
+            format = line[0] == '"' ? FORMAT_S3_CSV : FORMAT_LINES;
+        if (!valid_utf8((const unsigned char *)line, len)) {
+            log_warn("reconcile: '%s' line %lld: not UTF-8; skipped", path, n->lines);
+            n->skipped++;
+            continue;
+        }
+        const char *locator = line;
+        size_t loc_len = len;
+        if (format == FORMAT_S3_CSV) {
+            if (!s3_locator(line, len, &loc)) {
+                log_warn("reconcile: '%s' line %lld: not an S3 Inventory row (\"bucket\",\"key\",...);"
+                         " skipped", path, n->lines);
+                n->skipped++;
+                continue;
+            }
+            locator = loc.data;
+            loc_len = loc.len;
+        }
+        char mac[AUDIT_HEX_LEN], ord[24];
+        if (!audit_hmac_hex(key, locator, loc_len, mac)) {
+            ok = false;
+            break;
+        }
+        snprintf(ord, sizeof ord, "%lld", n->lines);
+        copy_in_field(c, ord, strlen(ord), false);
+        copy_in_field(c, line, len, false);
+        copy_in_field(c, locator, loc_len, false);
+        copy_in_field(c, mac, 64, true);
+        n->loaded++;
+    }
+    if (ok && ferror(f)) {
+        log_error("reconcile: cannot read '%s': %s", path, strerror(errno));
+        ok = false;
+    }
+    free(line);
+    audit_buf_free(&loc);
+    return ok;
+}
+
+/* --orphans FILE: a regular file (or a new one) is written to a temporary name in its
+ * directory and renamed over it once complete; a FIFO or a device is written through; a
+ * symlink or a directory is refused. */
+struct orphans {
+    const char *path;
+    char *tmp;
+    FILE *f;
+};
+
+static int orphans_open(struct orphans *o, const char *path)
+{
+    *o = (struct orphans){.path = path};
+    struct stat st;
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
+            o->f = fopen(path, "w");
+            if (o->f)
+                return EXIT_DONE;
+        } else {
+            log_error("reconcile: --orphans '%s' is a %s; refusing to replace it", path,
+                      S_ISLNK(st.st_mode) ? "symlink" : S_ISDIR(st.st_mode) ? "directory"
+                                                                              : "special file");
+            log_hint("name a regular file, or a new one");
+            return EXIT_USAGE;
+        }
+        log_error("reconcile: cannot write '%s': %s", path, strerror(errno));
+        return EXIT_USAGE;
+    }
+    size_t n = strlen(path) + 16;
+    o->tmp = malloc(n);
+    if (!o->tmp) {
+        log_error("reconcile: out of memory");
+        return EXIT_RUNTIME;
+    }
+    snprintf(o->tmp, n, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(o->tmp);
+    if (fd < 0 || !(o->f = fdopen(fd, "w"))) {
+        log_error("reconcile: cannot write '%s': %s", o->tmp, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(o->tmp);
+        }
+        free(o->tmp);
+        o->tmp = NULL;
+        return EXIT_USAGE;
+    }
+    fchmod(fd, 0640);
+    return EXIT_DONE;
+}
+
+static bool orphans_commit(struct orphans *o)
+{
+    bool ok = fflush(o->f) == 0 && !ferror(o->f);
+    if (ok && o->tmp)
+        ok = fsync(fileno(o->f)) == 0;
+    ok = fclose(o->f) == 0 && ok;
+    o->f = NULL;
+    if (ok && o->tmp) {
+        ok = rename(o->tmp, o->path) == 0;
+        if (ok) {
+            char *dup = strdup(o->path);
+            int dfd = dup ? open(dirname(dup), O_RDONLY | O_DIRECTORY) : -1;
+            if (dfd >= 0) {
+                fsync(dfd);
+                close(dfd);
+            }
+            free(dup);
+            free(o->tmp);
+            o->tmp = NULL;
+        }
+    }
+    if (!ok)
+        log_error("reconcile: cannot write '%s': %s", o->path, strerror(errno));
+    return ok;
+}
+
+static void orphans_abandon(struct orphans *o)
+{
+    if (o->f)
+        fclose(o->f);
+    if (o->tmp) {
+        unlink(o->tmp);
+        free(o->tmp);
+    }
+    *o = (struct orphans){0};
+}
+
+int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {{"location", required_argument, 0, 'l'},
+                                         {"orphans", required_argument, 0, 'r'},
+                                         {"format", required_argument, 0, 'f'},
+                                         {"operator", required_argument, 0, 'o'},
+                                         {0, 0, 0, 0}};
+    const char *geo = NULL, *orphans_path = NULL, *operator_name = NULL;
+    enum format format = FORMAT_AUTO;
+    optind = 1;
+    int c;
+    while ((c = cli_getopt(ctx, argc, argv, "", opts)) != -1) {
+        if (c == 'l')
+            geo = optarg;
+        else if (c == 'r')
+            orphans_path = optarg;
+        else if (c == 'o')
+            operator_name = optarg;
+        else if (c == 'f') {
+            if (strcmp(optarg, "lines") == 0)
+                format = FORMAT_LINES;
+            else if (strcmp(optarg, "s3-csv") == 0)
+                format = FORMAT_S3_CSV;
+            else if (strcmp(optarg, "auto") == 0)
+                format = FORMAT_AUTO;
+            else
+                return cli_usage(ctx, "reconcile: --format \"%s\": expected lines, s3-csv or auto",
+                                 optarg);
+        } else
+            return EXIT_USAGE;
+    }
+    if (!geo)
+        return cli_usage(ctx, "reconcile: which storage? give --location GEO");
+    if (optind >= argc)
+        return cli_usage(ctx, "reconcile: no inventory given");
+    if (optind + 1 < argc)
+        return cli_usage(ctx, "reconcile: unexpected argument '%s'", argv[optind + 1]);
+    const char *path = argv[optind];
+    if (!operator_name)
+        operator_name = default_operator();
+    if (!ctx->cfg.audit_key_file) {
+        log_error("reconcile: no audit key: purged items keep only HMAC-SHA256(audit key, "
+                  "locator), and without the key there is nothing to match an inventory against");
+        log_hint("set audit.key_file in the config to the key lethe ran with; items handed to a "
+                 "deleter while no key was set cannot be reconciled");
+        return EXIT_USAGE;
+    }
+    PGconn *db = ctx->db;
+    bool query_ok;
+    if (!manifest_valid_location(geo) || !dbrestore_geo_exists(db, geo, &query_ok)) {
+        if (!query_ok)
+            return EXIT_RUNTIME;
+        log_error("reconcile: unknown location \"%s\"", geo);
+        log_hint("locations are the geos in lethe.geos, e.g. EU");
+        return EXIT_USAGE;
+    }
+    FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    struct stat st;
+    if (!in || (fstat(fileno(in), &st) == 0 && S_ISDIR(st.st_mode))) {
+        log_error("reconcile: cannot read '%s': %s", path, in ? strerror(EISDIR) : strerror(errno));
+        log_hint("give the storage's inventory: one locator per line, or an S3 Inventory CSV");
+        if (in && in != stdin)
+            fclose(in);
+        return EXIT_USAGE;
+    }
+    struct audit_key key = {0};
+    struct orphans orphans = {0};
+    PGresult *batches = NULL;
+    struct load_counts n = {0};
+    struct copy_in copy;
+    int rc = EXIT_RUNTIME;
+    if (!audit_key_load(ctx->cfg.audit_key_file, &key)) {
+        rc = EXIT_USAGE;
+        goto cleanup;
+    }
+    if (orphans_path && (rc = orphans_open(&orphans, orphans_path)) != EXIT_DONE)
+        goto cleanup;
+    rc = cycle_lock(ctx, 0, 0);
+    if (rc != EXIT_DONE)
+        goto cleanup;
+    log_set_run_id(ctx->session_id);
+    rc = EXIT_RUNTIME;
+    if (!db_begin(db) || !dbaudit_stage_open(db) || !dbrestore_inventory_load(db, &copy))
+        goto fail;
+    bool loaded = load_inventory(&copy, in, path, format, &key, &n);
+    if (!copy_in_end(&copy) || !loaded)
+        goto fail;
+    long long found = dbrestore_reconcile_candidates(db, geo);
+    if (found < 0)
+        goto fail;
+    long n_batches = 0;
+    if (found > 0) {
+        char detail[64];
+        snprintf(detail, sizeof detail, "reconcile %s", geo);
+        if (!dbrestore_run_begin(db, ctx->session_id, operator_name, detail) ||
+            !(batches = dbrestore_repurge_emit(db, ctx->session_id, operator_name,
+                                               ctx->cfg.batch_max_items)))
+            goto fail;
+        n_batches = PQntuples(batches);
+        if (!dbrestore_run_end(db, ctx->session_id, n_batches, (long)found))
+            goto fail;
+    }
+    long long n_orphans = 0;
+    if (orphans.f) {
+        bool write_failed;
+        n_orphans = dbrestore_reconcile_orphans(db, geo, orphans.f, &write_failed);
+        if (n_orphans < 0) {
+            if (write_failed)
+                log_error("reconcile: cannot write '%s': %s", orphans_path, strerror(errno));
+            goto fail;
+        }
+    }
+    if (!dbaudit_commit(db))
+        goto fail;
+    if (orphans.f && !orphans_commit(&orphans)) {
+        rc = EXIT_RUNTIME;
+        goto cleanup;
+    }
+    for (int i = 0; i < n_batches; i++)
+        log_info("reconcile: batch %s (%s): %s objects of purged items, to purge again",
+                 PQgetvalue(batches, i, 0), PQgetvalue(batches, i, 1), PQgetvalue(batches, i, 2));
+    printf("reconcile: %s: %lld inventory lines, %lld object%s of purged items still stored, "
+           "put in %ld repurge batch%s",
+           geo, n.loaded, found, found == 1 ? "" : "s", n_batches, n_batches == 1 ? "" : "es");
+    if (orphans_path)
+        printf("; %lld line%s naming no item written to %s", n_orphans, n_orphans == 1 ? "" : "s",
+               orphans_path);
+    if (n.skipped)
+        printf("; %lld line%s skipped", n.skipped, n.skipped == 1 ? "" : "s");
+    printf("\n");
+    if (n_batches)
+        log_hint("the next 'lethe run' hands the repurge batches to their deleters");
+    rc = EXIT_DONE;
+    goto cleanup;
+fail:
+    db_rollback(db);
+    log_error("reconcile: nothing was changed");
+cleanup:
+    orphans_abandon(&orphans);
+    PQclear(batches);
+    audit_key_free(&key);
+    if (in != stdin)
+        fclose(in);
+    return rc;
+}

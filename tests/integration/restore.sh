@@ -1,0 +1,258 @@
+# Deletions stay deleted (SPEC §7), as an operator's restore drill: the database is restored
+# from a pg_dump taken before more items were purged, then healed with lethe replay from an
+# export (chains back byte for byte, resurrected items purged again, idempotent, diverged
+# chains refused by name); storage that kept purged objects is found with fs-delete
+# --inventory and lethe reconcile, and purged again; files no item names are only listed.
+. tests/harness/lib.sh
+. tests/harness/catalog.sh
+WORK=$(mktemp -d /tmp/lethe-restore.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
+trap 'rm -rf "$WORK"' EXIT
+DB=restore_t
+psql -X -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
+export PGDATABASE=$DB
+"$LETHE" migrate >/dev/null
+
+# A fake S3 deleter for US: it keeps the locators it was handed and acknowledges each item.
+cat > "$WORK/s3-delete" <<EOS
+#!/bin/sh
+tail -n +2 "\$1" | sed -e 's/.*"locator":"\\([^"]*\\)".*/\\1/' >> "$WORK/s3-handed"
+tail -n +2 "\$1" | sed -e 's/^{"item_id":"\\([^"]*\\)".*/deleted \\1/'
+EOS
+chmod +x "$WORK/s3-delete"
+head -c 32 /dev/urandom > "$WORK/audit.key"
+write_config "$WORK/lethe.conf" "audit: { key_file = \"$WORK/audit.key\"; };" \
+    "executor: { command = \"$FS_DELETE --root $STORE\"; timeout = \"60s\";" \
+    "            locations: { US = \"$WORK/s3-delete\"; }; };"
+write_config "$WORK/nokey.conf"
+L() { run_lethe --config "$WORK/lethe.conf" "$@"; }
+YESTERDAY=$(date -u -d '-1 day' +%FT%TZ)
+purged_count() { sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$1'"; }
+
+T1=$(uuid); T2=$(uuid); W1=$(uuid); W2=$(uuid)
+mk_tenant "$T1" acme; mk_workspace "$T1" "$W1" EU
+mk_tenant "$T2" globex; mk_workspace "$T2" "$W2" EU
+A1=$(uuid); A2=$(uuid); B1=$(uuid); B2=$(uuid); C1=$(uuid); D1=$(uuid); S1=$(uuid)
+for i in "$A1" "$A2" "$B1" "$B2" "$D1"; do mk_item "$T1" "$i" "$W1" prompt EU 2026-01-01T00:00:00Z; done
+mk_item "$T2" "$C1" "$W2" prompt EU 2026-01-01T00:00:00Z
+sql "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at)
+     VALUES ('$T1', '$S1', '$W1', 'response', 'US', 's3://bkt/chats/photo 1+2.jpg', '2026-01-01')" >/dev/null
+
+# ---- before the backup: the A items are purged ----------------------------------------------
+mk_event "$T1" deletion_requested "$YESTERDAY" REQ-A item_id "$A1"
+mk_event "$T1" deletion_requested "$YESTERDAY" REQ-A2 item_id "$A2"
+L run
+assert_rc "the first run purges" 0
+assert_eq "the A items are purged" "2" "$(sql "SELECT count(*) FROM lethe.items WHERE item_id IN ('$A1','$A2') AND locator IS NULL")"
+assert_eq "a locator HMAC is kept for every item handed to a deleter" "2" \
+  "$(sql "SELECT count(*) FROM lethe.locator_hmacs WHERE item_id IN ('$A1','$A2') AND location = 'EU'")"
+KEYHEX=$(od -An -tx1 -v "$WORK/audit.key" | tr -d ' \n')
+expect=$(printf '%s' "file://$STORE/$A1" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$KEYHEX" | sed 's/.*= //')
+assert_eq "locator_hmac is HMAC-SHA256(audit key, locator)" "$expect" \
+  "$(sql "SELECT locator_hmac FROM lethe.locator_hmacs WHERE item_id = '$A1'")"
+assert_eq "the clear locator is nowhere but in live items" "0" \
+  "$(sql "SELECT count(*) FROM lethe.locator_hmacs h WHERE h.locator_hmac LIKE '%$STORE%'")"
+pg_dump -Fc -f "$WORK/backup.dump" "$DB"
+
+# ---- after the backup: more purges, then the monthly export ----------------------------------
+mk_event "$T1" deletion_requested "$YESTERDAY" REQ-B workspace_id "$W1"
+mk_event "$T2" capacity_deleted "$YESTERDAY"
+sql "INSERT INTO lethe.holds (tenant_id, item_id, reason) VALUES ('$T1', '$D1', 'litigation')" >/dev/null
+sql "INSERT INTO lethe.holds (tenant_id, item_id, reason) VALUES ('$T1', '$S1', 'litigation')" >/dev/null
+L run
+assert_rc "the second run purges" 0
+assert_eq "the B and C items are purged, D is held" "true true true false" \
+  "$(sql "SELECT string_agg((locator IS NULL)::text, ' ' ORDER BY array_position(ARRAY['$B1','$B2','$C1','$D1']::uuid[], item_id)) FROM lethe.items WHERE item_id IN ('$B1','$B2','$C1','$D1')")"
+L export -o "$WORK/month.jsonl"
+assert_rc "the export is written" 0
+# The anchor file's newest line, as a run writes it after its checkpoint: every chain's head.
+sql "SELECT json_build_object('run_id', (SELECT run_id FROM lethe.runs ORDER BY started_at DESC LIMIT 1),
+            'at', lethe.iso_utc(now()),
+            'heads', json_agg(json_build_object('chain', tenant_id, 'seq', seq, 'hash', hash) ORDER BY tenant_id))
+       FROM lethe.audit_heads" > "$WORK/anchors.jsonl"
+# A window of acme's chain that starts after its records of the emission: it does not reach
+# back to the head the backup holds.
+AT_B=$(sql "SELECT lethe.iso_utc(min(at)) FROM lethe.audit WHERE tenant_id = '$T1' AND kind = 'item_purged' AND item_id = '$B1'")
+L export --tenant "$T1" --from "$AT_B" -o "$WORK/window.jsonl"
+sleep 0.01; CUT=$(date -u +%FT%T.%6NZ)
+
+# ---- the database is restored from the backup --------------------------------------------------
+psql -X -q -d postgres -c "DROP DATABASE $DB" -c "CREATE DATABASE $DB" >/dev/null
+pg_restore -d "$DB" "$WORK/backup.dump"
+assert_eq "after the restore the B and C items are live again" "3" \
+  "$(sql "SELECT count(*) FROM lethe.items WHERE item_id IN ('$B1','$B2','$C1') AND locator IS NOT NULL")"
+old_heads=$(sql "SELECT string_agg(tenant_id || '=' || seq, ' ' ORDER BY tenant_id) FROM lethe.audit_heads")
+# Storage was restored too, for one of them.
+echo "content of $B1" > "$STORE/$B1"
+
+# ---- replay refuses what it must not trust -----------------------------------------------------
+run_lethe replay
+assert_rc "replay without an export exits 2" 2
+assert_eq "replay without an export says so" "error: replay: no export given
+hint: see 'lethe help replay'" "$ERR"
+L export --format csv -o "$WORK/month.csv"
+run_lethe replay "$WORK/month.csv"
+assert_rc "a CSV export is refused" 2
+assert_contains "a CSV export is named" "error: replay: '$WORK/month.csv' is a CSV export" "$ERR"
+sed '5s/"at":"2/"at":"1/' "$WORK/month.jsonl" > "$WORK/tampered.jsonl"
+L replay "$WORK/tampered.jsonl"
+assert_rc "an export that does not verify is refused with exit 4" 4
+assert_contains "verify's verdict is shown" "verify: line 5:" "$OUT"
+assert_contains "nothing is replayed from it" "error: replay: '$WORK/tampered.jsonl' does not verify; nothing was replayed" "$ERR"
+assert_eq "the refused replay changed nothing" "$old_heads" \
+  "$(sql "SELECT string_agg(tenant_id || '=' || seq, ' ' ORDER BY tenant_id) FROM lethe.audit_heads")"
+
+# ---- replay heals ----------------------------------------------------------------------------
+L replay --operator dana --anchors "$WORK/anchors.jsonl" "$WORK/month.jsonl"
+assert_rc "replay exits 0" 0
+assert_contains "replay checks the newest anchor" "replay: caught up with the anchor of run " "$OUT"
+assert_contains "replay verifies the export first" "verify: ok:" "$OUT"
+assert_contains "replay sums up" "chains already present, 0 refused; 3 items live again put in 1 repurge batch" "$OUT"
+L export --to "$CUT" -o "$WORK/again.jsonl"
+assert_eq "every chain is back byte for byte" "$(tail -n +2 "$WORK/month.jsonl" | md5sum)" \
+  "$(tail -n +2 "$WORK/again.jsonl" | md5sum)"
+B1_HASH=$(grep "\"kind\":\"item_purged\"" "$WORK/month.jsonl" | grep "\"item_id\":\"$B1\"" | sed 's/.*"hash":"\([0-9a-f]*\)".*/\1/')
+assert_eq "item_repurged names the original record's hash" "replay $B1_HASH dana" \
+  "$(sql "SELECT detail || ' ' || operator FROM lethe.audit WHERE kind = 'item_repurged' AND item_id = '$B1'")"
+assert_eq "one item_repurged per resurrected item" "3" "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_repurged'")"
+assert_eq "the resurrected items count as purged, as the record says" "purged purged purged" \
+  "$(sql "SELECT string_agg(state, ' ') FROM lethe.item_status WHERE item_id IN ('$B1','$B2','$C1')")"
+assert_eq "purged_at is the original one" "$(grep "\"item_id\":\"$B1\"" "$WORK/month.jsonl" | grep item_purged | sed 's/.*"purged_at":"\([^"]*\)".*/\1/')" \
+  "$(sql "SELECT lethe.iso_utc(purged_at) FROM lethe.item_status WHERE item_id = '$B1'")"
+assert_eq "the repurge batch is open, in EU, with the three items" "open EU 3" \
+  "$(sql "SELECT b.state || ' ' || b.location || ' ' || count(*) FROM lethe.batches b JOIN lethe.repurges r USING (batch_id) GROUP BY b.batch_id")"
+"$LETHE" verify "$WORK/again.jsonl" >/dev/null
+assert_eq "the healed log verifies" "0" "$?"
+
+audit_n=$(sql "SELECT count(*) FROM lethe.audit"); batch_n=$(sql "SELECT count(*) FROM lethe.batches")
+L replay "$WORK/month.jsonl"
+assert_rc "replay again exits 0" 0
+assert_contains "replay again appends nothing and batches nothing" "replay: 0 records appended to 0 chains, 3 chains already present, 0 refused; 0 items live again put in 0 repurge batches" "$OUT"
+assert_eq "replay again writes no audit record" "$audit_n" "$(sql "SELECT count(*) FROM lethe.audit")"
+assert_eq "replay again emits no batch" "$batch_n" "$(sql "SELECT count(*) FROM lethe.batches")"
+
+L run
+assert_rc "the next run drives the repurge batch" 0
+assert_eq "the resurrected items are tombstoned again" "3" \
+  "$(sql "SELECT count(*) FROM lethe.items WHERE item_id IN ('$B1','$B2','$C1') AND locator IS NULL")"
+assert_eq "the restored file is gone again" "gone" "$([ -e "$STORE/$B1" ] || echo gone)"
+assert_eq "each item still has exactly one item_purged record" "1 1 1" "$(purged_count "$B1") $(purged_count "$B2") $(purged_count "$C1")"
+assert_eq "the repurges are done, their locators gone" "done 3 0" \
+  "$(sql "SELECT state || ' ' || count(*) || ' ' || count(locator) FROM lethe.repurges GROUP BY state")"
+assert_eq "the held item is still live" "1" "$(sql "SELECT count(*) FROM lethe.items WHERE item_id = '$D1' AND locator IS NOT NULL")"
+L export -o "$WORK/healed.jsonl"
+run_lethe verify "$WORK/healed.jsonl"
+assert_rc "verify passes on the healed database's export" 0
+
+# ---- a chain with records written after the restore is refused by name ------------------------
+psql -X -q -d postgres -c "CREATE DATABASE ${DB}_2" >/dev/null
+pg_restore -d "${DB}_2" "$WORK/backup.dump"
+T1_HEAD=$(PGDATABASE=${DB}_2 sql "SELECT seq FROM lethe.audit_heads WHERE tenant_id = '$T1'")
+PGDATABASE=${DB}_2 run_lethe --config "$WORK/nokey.conf" replay --anchors "$WORK/anchors.jsonl" "$WORK/window.jsonl"
+assert_rc "an export that does not reach the head makes replay exit 4" 4
+assert_eq "the chain and the missing seq are named" \
+  "error: replay: chain $T1: no export holds the record after seq $T1_HEAD; replayed up to it, the rest left alone" \
+  "$(echo "$ERR" | grep '^error: replay: chain')"
+assert_contains "the anchored heads still missing are named" \
+  "error: replay: the database is still behind its anchor: chain $T1 has no record at seq $(grep -o "\"chain\" : \"$T1\", \"seq\" : [0-9]*" "$WORK/anchors.jsonl" | grep -o '[0-9]*$')" "$ERR"
+assert_contains "nothing of it is replayed or batched" "replay: 0 records appended to 0 chains, 0 chains already present, 1 refused; 0 items live again" "$OUT"
+
+# The verbatim append itself, called directly: it takes only what continues the head, hashes
+# to its own hash and reads back as the same bytes.
+NEXT=$(grep "\"tenant_id\":\"$T1\"" "$WORK/month.jsonl" | grep "\"seq\":$((T1_HEAD + 1)),")
+LAST=$(grep "\"tenant_id\":\"$T1\"" "$WORK/month.jsonl" | grep "\"seq\":$T1_HEAD,")
+lit() { printf "ARRAY['%s']::text[]" "$(printf '%s' "$1" | sed "s/'/''/g")"; }
+PGDATABASE=${DB}_2 assert_sql_fails "a record the chain holds already is refused" \
+  "SELECT lethe.audit_append_verbatim($(lit "$LAST"))" "seq $T1_HEAD does not continue the chain, whose head is seq $T1_HEAD"
+PGDATABASE=${DB}_2 assert_sql_fails "a record written differently is refused" \
+  "SELECT lethe.audit_append_verbatim($(lit "$(echo "$NEXT" | sed 's/,"kind"/, "kind"/')"))" "the record would not read back byte for byte"
+PGDATABASE=${DB}_2 assert_sql_fails "a changed record is refused" \
+  "SELECT lethe.audit_append_verbatim($(lit "$(echo "$NEXT" | sed 's/"rule":"[a-z_]*"/"rule":"deletion_request_x"/')"))" "hash mismatch"
+
+PGDATABASE=${DB}_2 run_lethe --config "$WORK/nokey.conf" run
+PGDATABASE=${DB}_2 run_lethe --config "$WORK/nokey.conf" replay "$WORK/month.jsonl"
+assert_rc "a diverged chain makes replay exit 4" 4
+assert_contains "the diverged chain is named" "error: replay: chain 00000000-0000-0000-0000-000000000000 diverged at seq" "$ERR"
+assert_contains "and left alone" "the database holds another record there; left alone" "$ERR"
+assert_contains "the other chains are healed" "records appended to 2 chains, 0 chains already present, 1 refused; 3 items live again" "$OUT"
+NIL_LAST=$(grep '"tenant_id":"00000000-0000-0000-0000-000000000000"' "$WORK/month.jsonl" | tail -1 | sed 's/.*"hash":"\([0-9a-f]*\)".*/\1/')
+assert_eq "the diverged chain gets none of the export's records" "0" \
+  "$(PGDATABASE=${DB}_2 sql "SELECT count(*) FROM lethe.audit WHERE hash = '$NIL_LAST'")"
+psql -X -q -d postgres -c "DROP DATABASE ${DB}_2" >/dev/null
+
+# ---- storage that did not forget -------------------------------------------------------------
+# One purged object comes back (a storage restore), one file no item names appears, one live
+# item's file is there as it should be.
+echo "content of $A1" > "$STORE/$A1"; echo "content of $B2" > "$STORE/$B2"; echo stray > "$STORE/stray.txt"
+OUT=$("$FS_DELETE" --inventory "$STORE"); RC=$?
+assert_rc "fs-delete --inventory exits 0" 0
+echo "$OUT" > "$WORK/inventory.txt"
+assert_eq "the inventory lists every file as a locator" \
+  "$(printf 'file://%s\n' "$STORE/$A1" "$STORE/$B2" "$STORE/$D1" "$STORE/stray.txt" | sort)" \
+  "$(sort "$WORK/inventory.txt")"
+
+# The inventory's locator form, with the names a store may hold; fs-delete reads it back.
+INV=$WORK/inv-root; mkdir -p "$INV/d/e" "$WORK/elsewhere"
+: > "$INV/100%"; : > "$INV/d/sp ace"; : > "$INV/d/e/tab$(printf '\t')x"; : > "$WORK/elsewhere/secret"
+ln -s "$WORK/elsewhere" "$INV/linkdir"
+assert_eq "fs-delete --inventory escapes %, control characters; lists a symlink, never follows it" \
+  "$(printf 'file://%s\n' "$INV/100%25" "$INV/d/e/tab%09x" "$INV/d/sp ace" "$INV/linkdir" | sort)" \
+  "$("$FS_DELETE" --inventory "$INV" | sort)"
+assert_eq "fs-delete --inventory deletes nothing" "4" "$(find "$INV" -type f -o -type l | wc -l)"
+OUT=$("$FS_DELETE" --inventory 2>&1); RC=$?
+assert_rc "fs-delete --inventory without a root exits 2" 2
+
+run_lethe --config "$WORK/nokey.conf" reconcile --location EU "$WORK/inventory.txt"
+assert_rc "reconcile without an audit key exits 2" 2
+assert_contains "and says why" "error: reconcile: no audit key" "$ERR"
+assert_contains "with a hint" "hint: set audit.key_file in the config" "$ERR"
+L reconcile --location XX "$WORK/inventory.txt"
+assert_rc "an unknown location exits 2" 2
+L reconcile "$WORK/inventory.txt"
+assert_rc "reconcile without --location exits 2" 2
+
+L reconcile --location EU --orphans "$WORK/orphans.txt" "$WORK/inventory.txt"
+assert_rc "reconcile exits 0" 0
+assert_eq "reconcile sums up" "reconcile: EU: 4 inventory lines, 2 objects of purged items still stored, put in 1 repurge batch; 1 line naming no item written to $WORK/orphans.txt" "$OUT"
+assert_eq "--orphans lists the file no item names" "file://$STORE/stray.txt" "$(cat "$WORK/orphans.txt")"
+assert_eq "audited as item_repurged, reason reconcile" "$A1 reconcile|$B2 reconcile" \
+  "$(sql "SELECT string_agg(item_id || ' ' || detail, '|' ORDER BY array_position(ARRAY['$A1','$B2']::uuid[], item_id)) FROM lethe.audit WHERE kind = 'item_repurged' AND detail = 'reconcile'")"
+RB=$(sql "SELECT batch_id FROM lethe.repurges WHERE state = 'pending' LIMIT 1")
+assert_contains "the manifest hands the deleter the address found" "\"locator\":\"file://$STORE/$A1\"" \
+  "$(sql "SELECT string_agg(l, E'\n') FROM lethe.manifest_lines('$RB') l")"
+L run
+assert_rc "the next run drives the reconcile batch" 0
+assert_eq "the objects are gone again" "gone gone" \
+  "$([ -e "$STORE/$A1" ] || echo gone) $([ -e "$STORE/$B2" ] || echo gone)"
+assert_eq "the unknown file is never deleted" "stray" "$(cat "$STORE/stray.txt")"
+assert_eq "the live item's file is never deleted" "content of $D1" "$(cat "$STORE/$D1")"
+assert_eq "no purge is audited twice" "1 1" "$(purged_count "$A1") $(purged_count "$B2")"
+assert_eq "no clear locator is kept for the settled repurges" "0" "$(sql "SELECT count(locator) FROM lethe.repurges")"
+"$FS_DELETE" --inventory "$STORE" > "$WORK/inventory2.txt"
+L reconcile --location EU "$WORK/inventory2.txt"
+assert_contains "a second reconcile finds nothing more" "2 inventory lines, 0 objects of purged items still stored" "$OUT"
+
+# ---- an S3 Inventory CSV ----------------------------------------------------------------------
+sql "UPDATE lethe.holds SET released_at = now() WHERE item_id = '$S1'" >/dev/null
+mk_event "$T1" deletion_requested "$YESTERDAY" REQ-S item_id "$S1"
+L run
+assert_eq "the S3 object was handed over and purged" "s3://bkt/chats/photo 1+2.jpg|t" \
+  "$(head -1 "$WORK/s3-handed")|$(sql "SELECT locator IS NULL FROM lethe.items WHERE item_id = '$S1'")"
+printf '"bkt","chats/photo+1%%2B2.jpg","1024","2026-01-01T00:00:00.000Z"\n"bkt","other/key.txt","5","2026-01-01T00:00:00.000Z"\nnot,a,row\n' > "$WORK/s3.csv"
+L reconcile --location US --orphans "$WORK/s3-orphans.txt" "$WORK/s3.csv"
+assert_rc "reconcile reads an S3 Inventory CSV" 0
+assert_contains "the URL-decoded key matches the purged object" "2 inventory lines, 1 object of purged items still stored, put in 1 repurge batch; 1 line naming no item written" "$OUT"
+assert_contains "a malformed row is skipped and counted" "1 line skipped" "$OUT"
+assert_contains "by its line number only" "line 3: not an S3 Inventory row" "$ERR"
+assert_eq "the CSV orphan is written as its inventory row" '"bkt","other/key.txt","5","2026-01-01T00:00:00.000Z"' "$(cat "$WORK/s3-orphans.txt")"
+: > "$WORK/s3-handed"
+L run
+assert_eq "the repurge hands the deleter the decoded locator" "s3://bkt/chats/photo 1+2.jpg" "$(cat "$WORK/s3-handed")"
+assert_eq "and it is settled" "done" "$(sql "SELECT state FROM lethe.repurges WHERE item_id = '$S1'")"
+ln -s "$WORK/orphans.txt" "$WORK/link.txt"
+L reconcile --location US --orphans "$WORK/link.txt" "$WORK/s3.csv"
+assert_rc "--orphans refuses a symlink" 2
+
+L export -o "$WORK/final.jsonl"
+run_lethe verify "$WORK/final.jsonl"
+assert_rc "the final export verifies" 0
+finish
