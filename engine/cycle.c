@@ -253,7 +253,7 @@ static bool hmac_subjects(struct lethe_ctx *ctx, const char *k, const char *n)
     bool ok = true;
     for (int i = 0; ok && i < PQntuples(r); i++) {
         char mac[65];
-        if (!audit_hmac_subject(ctx->cfg.audit_key_file, PQgetvalue(r, i, 2), mac)) {
+        if (!audit_hmac_subject(&ctx->audit_key, PQgetvalue(r, i, 2), mac)) {
             ok = false;
             break;
         }
