@@ -99,7 +99,7 @@ export PGDATABASE=lethe_demo
 if [ "$PG_HOME" = "$DEMO_DIR/pg" ]; then
     say "PostgreSQL 15 listens on the socket in $(rel "$PG_HOME") (port $PGPORT); the database lethe_demo is new."
 else
-    say "PostgreSQL 15 runs as user postgres, who need not be able to enter $(rel "$DEMO_DIR"), so its data and socket are in $PG_HOME (port $PGPORT), removed at the end; the database lethe_demo is new."
+    say "PostgreSQL 15 runs as user postgres, who may not be able to enter $(rel "$DEMO_DIR"), so its data and socket are in $PG_HOME (port $PGPORT) and are removed at the end; the database lethe_demo is new."
 fi
 
 head -c 32 /dev/urandom > "$DEMO_DIR/audit.key"
