@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -473,12 +472,10 @@ START_TEST(the_key_file_is_named_at_load_and_read_on_demand)
     ck_assert_str_eq(err, expect);
     config_free(&cfg);
 
-    /* A FIFO is refused at once, not waited on. */
+    /* A FIFO is refused at once, not waited on (waiting would trip Check's timeout). */
     snprintf(path, sizeof path, "%s/fifo.key", dir);
     ck_assert_int_eq(mkfifo(path, 0600), 0);
-    time_t t0 = time(NULL);
     ck_assert(!read_key(&cfg, &key, path, err, sizeof err));
-    ck_assert_int_le(time(NULL) - t0, 2);
     snprintf(expect, sizeof expect,
              "error: config: '%s' line 2: 'audit.key_file': the key file is not a regular file (a "
              "FIFO): \"%s\"\n"
@@ -553,19 +550,18 @@ START_TEST(a_missing_or_directory_config_file)
 }
 END_TEST
 
-/* A FIFO, a device or a NUL byte: refused at once with the file named, never waited on. */
+/* A FIFO, a device or a NUL byte: refused at once with the file named, never waited on
+ * (waiting for a FIFO's writer would trip Check's timeout). */
 START_TEST(a_config_that_is_not_a_regular_text_file)
 {
     struct lethe_config cfg;
     char err[1024], expect[1024], fifo[160];
     snprintf(fifo, sizeof fifo, "%s/fifo.conf", dir);
     ck_assert_int_eq(mkfifo(fifo, 0600), 0);
-    time_t t0 = time(NULL);
     begin_capture();
     bool ok = config_load(&cfg, fifo);
     end_capture(err, sizeof err);
     ck_assert(!ok);
-    ck_assert_int_le(time(NULL) - t0, 2);
     snprintf(expect, sizeof expect,
              "error: config: '%s': not a regular file (a FIFO)\n"
              "hint: --config takes a regular file, not a pipe, a socket or a device\n",
