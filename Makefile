@@ -68,12 +68,14 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libengine.a
 unit: deps $(UNIT_BIN)
 	@./tests/harness/run-unit.sh $(UNIT_BIN)
 
+# The suites run copies of the binaries (tests/harness/run-integration.sh); LETHE_BUILD names
+# the build they came from, for the suites that install from it.
 integration: deps $(LETHE) $(BUILD)/bin/fs-delete
-	@LETHE=$(abspath $(LETHE)) ./tests/harness/run-integration.sh
+	@LETHE=$(abspath $(LETHE)) LETHE_BUILD=$(abspath $(BUILD)) ./tests/harness/run-integration.sh
 
-# Unit suites first, then the integration suites against a throwaway PostgreSQL.
+# The integration suites against a throwaway PostgreSQL, then the unit suites.
 check: deps $(LETHE) $(BUILD)/bin/fs-delete $(UNIT_BIN)
-	@LETHE=$(abspath $(LETHE)) ./tests/harness/check.sh $(UNIT_BIN)
+	@LETHE=$(abspath $(LETHE)) LETHE_BUILD=$(abspath $(BUILD)) ./tests/harness/check.sh $(UNIT_BIN)
 
 demo: deps $(LETHE) $(BUILD)/bin/fs-delete bin/lethe
 	@./deploy/demo.sh

@@ -3,7 +3,13 @@
 # sample catalog with plain SQL, as producers would, with real files in a demo store, then runs
 # the cycle with fs-delete and shows status, explain, the export summary and verify.
 # `deploy/demo.sh clean` (make demo-clean) stops the server and removes the directory. Must
-# never touch anything outside DEMO_DIR, nor a PostgreSQL it did not start.
+# never touch anything outside DEMO_DIR but the cluster directory it made itself (below), nor
+# a PostgreSQL it did not start.
+#
+# As root the server runs as user postgres, who may not be able to enter the checkout (a clone
+# in /root, or in a mktemp -d directory, is private). So then the cluster lives in a directory
+# of its own under /tmp, named in DEMO_DIR/pg-home, removed when the demo ends (or, after
+# DEMO_KEEP=1, by clean).
 #
 # Environment: DEMO_DIR (default ./.demo), LETHE and FS_DELETE (default: build/bin, then bin/),
 # DEMO_KEEP=1 leaves the server running at the end and says how to connect and stop it.
@@ -14,6 +20,11 @@ DEMO_DIR=${DEMO_DIR:-$ROOT/.demo}
 case $DEMO_DIR in /*) ;; *) DEMO_DIR=$ROOT/$DEMO_DIR ;; esac
 . tests/harness/pg.sh
 PG_HOME=$DEMO_DIR/pg
+PG_POINTER=$DEMO_DIR/pg-home
+# A cluster that an earlier demo kept outside DEMO_DIR; only a directory the demo made is taken.
+if [ -f "$PG_POINTER" ]; then
+    case $(cat "$PG_POINTER") in /tmp/lethe-demo-pg.*) PG_HOME=$(cat "$PG_POINTER") ;; esac
+fi
 
 stop_server() {
     if [ -f "$PG_HOME/data/postmaster.pid" ]; then
@@ -21,8 +32,15 @@ stop_server() {
     fi
 }
 
-if [ "${1:-}" = clean ]; then
+# remove_outside_cluster: stops the server and removes a cluster kept outside DEMO_DIR.
+remove_outside_cluster() {
     stop_server
+    case $PG_HOME in /tmp/lethe-demo-pg.*) rm -rf "$PG_HOME" ;; esac
+    rm -f "$PG_POINTER"
+}
+
+if [ "${1:-}" = clean ]; then
+    remove_outside_cluster
     rm -rf "$DEMO_DIR"
     echo "demo: removed $DEMO_DIR"
     exit 0
@@ -62,17 +80,27 @@ q() { psql -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"; }
 rel() { printf '%s' "${1#"$ROOT"/}"; }
 
 # ---- a fresh start, keeping only the initialised cluster ---------------------------------------
-step "a throwaway PostgreSQL under $(rel "$DEMO_DIR")"
-stop_server
+step "a throwaway PostgreSQL"
+remove_outside_cluster
 mkdir -p "$DEMO_DIR"
-[ "$(id -u)" = 0 ] && chmod 0755 "$DEMO_DIR"
 rm -rf "$DEMO_DIR/store" "$DEMO_DIR/spool" "$DEMO_DIR/exports"
 mkdir -p "$DEMO_DIR/store" "$DEMO_DIR/spool" "$DEMO_DIR/exports"
+if [ "$(id -u)" = 0 ]; then
+    rm -rf "$DEMO_DIR/pg"
+    PG_HOME=$(mktemp -d /tmp/lethe-demo-pg.XXXXXX)
+    echo "$PG_HOME" > "$PG_POINTER"
+else
+    PG_HOME=$DEMO_DIR/pg
+fi
+if [ "${DEMO_KEEP:-}" != 1 ]; then trap remove_outside_cluster EXIT; fi
 PG_FSYNC=off pg_start "$PG_HOME" || die "PostgreSQL did not start; see $PG_HOME/server.log"
-if [ "${DEMO_KEEP:-}" != 1 ]; then trap stop_server EXIT; fi
 psql -X -q -d postgres -c 'DROP DATABASE IF EXISTS lethe_demo' -c 'CREATE DATABASE lethe_demo' >/dev/null
 export PGDATABASE=lethe_demo
-say "PostgreSQL 15 listens on the socket in $(rel "$PG_HOME") (port $PGPORT); the database lethe_demo is new."
+if [ "$PG_HOME" = "$DEMO_DIR/pg" ]; then
+    say "PostgreSQL 15 listens on the socket in $(rel "$PG_HOME") (port $PGPORT); the database lethe_demo is new."
+else
+    say "PostgreSQL 15 runs as user postgres, who may not be able to enter $(rel "$DEMO_DIR"), so its data and socket are in $PG_HOME (port $PGPORT) and are removed at the end; the database lethe_demo is new."
+fi
 
 head -c 32 /dev/urandom > "$DEMO_DIR/audit.key"
 chmod 0600 "$DEMO_DIR/audit.key"
@@ -344,6 +372,10 @@ if [ "${DEMO_KEEP:-}" = 1 ]; then
     echo "  $(rel "$LETHE") --config $(rel "$DEMO_DIR/lethe.conf") status"
     say "make demo-clean (deploy/demo.sh clean) stops it and removes $(rel "$DEMO_DIR")."
 else
-    say "The server is stopped; its data, the store, the spool and the exports stay in $(rel "$DEMO_DIR")."
+    if [ "$PG_HOME" = "$DEMO_DIR/pg" ]; then
+        say "The server is stopped; its data, the store, the spool and the exports stay in $(rel "$DEMO_DIR")."
+    else
+        say "The server is stopped and its data removed; the store, the spool and the exports stay in $(rel "$DEMO_DIR")."
+    fi
     say "DEMO_KEEP=1 make demo leaves the server running to look around; make demo-clean removes everything."
 fi

@@ -31,16 +31,12 @@
  *   string (it is null instead), so an empty CSV field always means null. */
 #include "audit.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "log.h"
 
@@ -351,76 +347,26 @@ void audit_chain_hash(const char *prev_hash, const char *canonical, size_t len,
     to_hex(md, n, out);
 }
 
-/* Keys are small; anything this large is a wrong path (a device, a log file). */
-#define AUDIT_KEY_MAX (1 << 20)
-
-bool audit_key_load(const char *key_file, struct audit_key *key)
-{
-    *key = (struct audit_key){0};
-    bool ok = false;
-    size_t len = 0;
-    unsigned char *data = NULL;
-    int fd = open(key_file, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        log_error("audit: cannot read key file '%s': %s", key_file, strerror(errno));
-        goto cleanup;
-    }
-    data = malloc(AUDIT_KEY_MAX + 1);
-    if (!data) {
-        log_error("audit: out of memory reading key file '%s'", key_file);
-        goto cleanup;
-    }
-    for (;;) {
-        ssize_t n = read(fd, data + len, AUDIT_KEY_MAX + 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            log_error("audit: cannot read key file '%s': %s", key_file, strerror(errno));
-            goto cleanup;
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
-        if (len > AUDIT_KEY_MAX) {
-            log_error("audit: key file '%s' is larger than %d bytes", key_file, AUDIT_KEY_MAX);
-            log_hint("audit.key_file names a file of random bytes, e.g. 32 from /dev/urandom");
-            goto cleanup;
-        }
-    }
-    if (len == 0) {
-        log_error("audit: key file '%s' is empty", key_file);
-        log_hint("audit.key_file names a file of random bytes, e.g. 32 from /dev/urandom");
-        goto cleanup;
-    }
-    key->data = data;
-    key->len = len;
-    data = NULL;
-    ok = true;
-cleanup:
-    if (data) {
-        OPENSSL_cleanse(data, len);
-        free(data);
-    }
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
 void audit_key_free(struct audit_key *key)
 {
-    if (key->data) {
-        OPENSSL_cleanse(key->data, key->len);
-        free(key->data);
+    if (key->bytes) {
+        OPENSSL_cleanse(key->bytes, key->len);
+        free(key->bytes);
     }
-    *key = (struct audit_key){0};
+    key->bytes = NULL;
+    key->len = 0;
 }
 
 bool audit_hmac_hex(const struct audit_key *key, const void *data, size_t len,
                     char out[AUDIT_HEX_LEN])
 {
+    if (!key || key->len == 0) {
+        log_error("audit: no audit key to compute an HMAC with");
+        return false;
+    }
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned n = 0;
-    if (!HMAC(EVP_sha256(), key->data, (int)key->len, data, len, md, &n) || n != 32) {
+    if (!HMAC(EVP_sha256(), key->bytes, (int)key->len, data, len, md, &n) || n != 32) {
         log_error("audit: HMAC-SHA256 failed");
         return false;
     }
@@ -428,12 +374,7 @@ bool audit_hmac_hex(const struct audit_key *key, const void *data, size_t len,
     return true;
 }
 
-bool audit_hmac_subject(const char *key_file, const char *subject, char out[AUDIT_HEX_LEN])
+bool audit_hmac_subject(const struct audit_key *key, const char *subject, char out[AUDIT_HEX_LEN])
 {
-    struct audit_key key;
-    if (!audit_key_load(key_file, &key))
-        return false;
-    bool ok = audit_hmac_hex(&key, subject, strlen(subject), out);
-    audit_key_free(&key);
-    return ok;
+    return audit_hmac_hex(key, subject, strlen(subject), out);
 }

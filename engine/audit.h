@@ -91,22 +91,20 @@ void audit_sha256_hex(const void *data, size_t len, char out[AUDIT_HEX_LEN]);
 /* A record's hash: SHA-256 of prev_hash, "\n", canonical. */
 void audit_chain_hash(const char *prev_hash, const char *canonical, size_t len,
                       char out[AUDIT_HEX_LEN]);
-/* HMAC-SHA256(key, subject), the key being the key file's raw bytes (a trailing newline is
- * part of the key). Prints the error and returns false when the file cannot be read or is
- * empty. */
-bool audit_hmac_subject(const char *key_file, const char *subject, char out[AUDIT_HEX_LEN]);
-
-/* The audit key held in memory, for callers that compute many HMACs (one per locator of a
- * batch, one per inventory line). Zero-initialise; audit_key_free() wipes it. */
+/* The audit key: the raw bytes of audit.key_file (a trailing newline is part of the key),
+ * read once by the commands that need it (config_read_audit_key). len == 0: no key. */
 struct audit_key {
-    unsigned char *data;
+    unsigned char *bytes;
     size_t len;
 };
-/* Reads the key file's raw bytes; prints the error (and a hint) and returns false when the
- * file cannot be read, is empty or is too large. */
-bool audit_key_load(const char *key_file, struct audit_key *key);
+/* Wipes the bytes, frees them and leaves an empty key. */
 void audit_key_free(struct audit_key *key);
-/* Lower-case hex HMAC-SHA256(key, data). False only when libcrypto fails. */
+/* HMAC-SHA256(key, subject) in lower-case hex. Prints the error and returns false without a
+ * key or when libcrypto fails. */
+bool audit_hmac_subject(const struct audit_key *key, const char *subject, char out[AUDIT_HEX_LEN]);
+
+/* Lower-case hex HMAC-SHA256(key, data). Prints the error and returns false without a key or
+ * when libcrypto fails. */
 bool audit_hmac_hex(const struct audit_key *key, const void *data, size_t len,
                     char out[AUDIT_HEX_LEN]);
 

@@ -1,6 +1,8 @@
-/* Option-parsing helpers shared by the jobs. They print; they never exit. */
+/* Option-parsing helpers shared by the jobs. They print; they never exit. Every option value
+ * passes through cli_getopt, so the checks that hold for all commands live there once. */
 #include "cli.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,13 +22,88 @@ int cli_usage(const struct lethe_ctx *ctx, const char *fmt, ...)
     return EXIT_USAGE;
 }
 
+long cli_utf8_invalid_at(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; p[i];) {
+        unsigned c = p[i];
+        size_t n;
+        unsigned lo = 0x80, hi = 0xbf; /* the range of the second byte */
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            if (c == 0xe0)
+                lo = 0xa0; /* overlong */
+            else if (c == 0xed)
+                hi = 0x9f; /* UTF-16 surrogates */
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            if (c == 0xf0)
+                lo = 0x90; /* overlong */
+            else if (c == 0xf4)
+                hi = 0x8f; /* beyond U+10FFFF */
+        } else {
+            return (long)i;
+        }
+        if (p[i + 1] < lo || p[i + 1] > hi)
+            return (long)i;
+        for (size_t k = 2; k <= n; k++)
+            if (p[i + k] < 0x80 || p[i + k] > 0xbf)
+                return (long)i;
+        i += n + 1;
+    }
+    return -1;
+}
+
+/* Options whose values are file names: bytes the file system takes as they are, not text. */
+static bool names_a_file(const char *option)
+{
+    static const char *const files[] = {"metrics-file", "output", "anchors"};
+    for (size_t i = 0; option && i < sizeof files / sizeof files[0]; i++)
+        if (strcmp(option, files[i]) == 0)
+            return true;
+    return false;
+}
+
+static bool blank(const char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    return *s == '\0';
+}
+
+/* What holds for every option value, whatever the command: text is UTF-8 (the database,
+ * the audit and the exports are; a bad byte would otherwise fail deep inside a transaction),
+ * and an operator has a name. The value itself is never echoed: it may be a subject id. */
+static bool value_ok(const struct lethe_ctx *ctx, const char *option, const char *value)
+{
+    long bad = names_a_file(option) ? -1 : cli_utf8_invalid_at(value);
+    if (bad >= 0) {
+        log_error("%s: --%s: not valid UTF-8 (byte 0x%02x at offset %ld)", ctx->command, option,
+                  (unsigned char)value[bad], bad);
+        log_hint("option values are UTF-8 text; check the encoding of the terminal or script "
+                 "that passed it");
+        return false;
+    }
+    if (strcmp(option, "operator") == 0 && blank(value)) {
+        cli_usage(ctx, "%s: --operator needs a name", ctx->command);
+        return false;
+    }
+    return true;
+}
+
 int cli_getopt(const struct lethe_ctx *ctx, int argc, char **argv, const char *shortopts,
                const struct option *longopts)
 {
     char spec[64];
     snprintf(spec, sizeof spec, ":%s", shortopts);
     opterr = 0;
-    int c = getopt_long(argc, argv, spec, longopts, NULL);
+    int idx = -1;
+    int c = getopt_long(argc, argv, spec, longopts, &idx);
     if (c == '?') {
         if (optopt)
             cli_usage(ctx, "%s: unknown option '-%c'", ctx->command, optopt);
@@ -35,6 +112,13 @@ int cli_getopt(const struct lethe_ctx *ctx, int argc, char **argv, const char *s
     } else if (c == ':') {
         cli_usage(ctx, "%s: option '%s' needs a value", ctx->command, argv[optind - 1]);
         c = '?';
+    } else if (c != -1 && optarg) {
+        /* A short option is known by its long twin's name (-o is --output). */
+        for (int i = 0; idx < 0 && longopts[i].name; i++)
+            if (longopts[i].flag == NULL && longopts[i].val == c)
+                idx = i;
+        if (idx >= 0 && !value_ok(ctx, longopts[idx].name, optarg))
+            c = '?';
     }
     return c;
 }

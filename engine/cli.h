@@ -12,10 +12,15 @@
 
 /* Prints "error: <msg>" and "hint: see 'lethe help <command>'"; returns EXIT_USAGE. */
 int cli_usage(const struct lethe_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* getopt_long with the project's messages for unknown options and missing arguments.
- * Returns the option, -1 at the end, or '?' after printing the error. */
+/* getopt_long with the project's messages for unknown options and missing arguments, and the
+ * checks every option value gets, whatever the command: text must be valid UTF-8 (file names
+ * excepted) and --operator must name someone (not empty, not only spaces). Returns the
+ * option, -1 at the end, or '?' after printing the error (the caller exits 2). */
 int cli_getopt(const struct lethe_ctx *ctx, int argc, char **argv, const char *shortopts,
                const struct option *longopts);
+/* The offset of the first byte of S that is not well-formed UTF-8 (RFC 3629: no overlong
+ * forms, no surrogates, nothing beyond U+10FFFF), or -1 when all of it is. */
+long cli_utf8_invalid_at(const char *s);
 /* Parse "--tenant", "--item", ... values; print the error and return false when malformed. */
 bool cli_id(const struct lethe_ctx *ctx, const char *option, const char *value,
             char out[UUID_TEXT_LEN]);

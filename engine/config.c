@@ -3,9 +3,11 @@
 #define _POSIX_C_SOURCE 200809L
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libconfig.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +70,130 @@ const char *config_executor_for(const struct lethe_config *cfg, const char *loca
 struct loader {
     const char *file;
     struct lethe_config *cfg;
+    const char *text; /* the file as read, NUL-terminated: integers are judged as written */
 };
+
+/* ---- integers as written ------------------------------------------------------------ */
+
+/* libconfig 1.5 keeps only the low 32 bits of an integer literal without an L suffix, and
+ * says nothing: 4294967297 is read as 1. So every integer setting is judged by its literal as
+ * written in the file, found after the setting's name (on the line libconfig gives for it)
+ * and its '=' or ':'. */
+
+static bool name_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '_' || c == '-' || c == '*';
+}
+
+/* Past white space and comments (#, //, and C comments), counting lines. */
+static const char *skip_blank(const char *p, int *line)
+{
+    for (;;) {
+        if (*p == '\n') {
+            (*line)++;
+            p++;
+        } else if (isspace((unsigned char)*p)) {
+            p++;
+        } else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
+            while (*p && *p != '\n')
+                p++;
+        } else if (p[0] == '/' && p[1] == '*') {
+            for (p += 2; *p && !(p[0] == '*' && p[1] == '/'); p++)
+                if (*p == '\n')
+                    (*line)++;
+            p += *p ? 2 : 0;
+        } else {
+            return p;
+        }
+    }
+}
+
+/* Copies the literal of setting S (an integer, as libconfig says) into OUT; false when it
+ * cannot be found, and the caller falls back on libconfig's value. */
+static bool literal_of(const struct loader *ld, const config_setting_t *s, char *out, size_t len)
+{
+    const char *name = config_setting_name(s);
+    int want = config_setting_source_line(s), line = 1;
+    if (!ld->text || !name)
+        return false;
+    size_t nlen = strlen(name);
+    const char *p = ld->text;
+    while (*p) {
+        p = skip_blank(p, &line);
+        if (*p == '"') {
+            for (p++; *p && *p != '"'; p++) {
+                if (*p == '\\' && p[1])
+                    p++;
+                if (*p == '\n')
+                    line++;
+            }
+            p += *p ? 1 : 0;
+            continue;
+        }
+        if (!name_char(*p)) {
+            p += *p ? 1 : 0;
+            continue;
+        }
+        const char *w = p;
+        while (name_char(*p))
+            p++;
+        if (line != want || (size_t)(p - w) != nlen || memcmp(w, name, nlen) != 0)
+            continue;
+        int l = line;
+        const char *q = skip_blank(p, &l);
+        if (*q != '=' && *q != ':')
+            continue;
+        q = skip_blank(q + 1, &l);
+        size_t n = 0;
+        while (n + 1 < len && (isalnum((unsigned char)q[n]) || q[n] == '+' || q[n] == '-'))
+            n++;
+        if (n == 0)
+            return false;
+        memcpy(out, q, n);
+        out[n] = '\0';
+        return true;
+    }
+    return false;
+}
+
+/* The value of an integer literal as libconfig writes them: [+-]digits or [+-]0xhex, then
+ * L or LL. A literal beyond 64 bits gives LLONG_MAX or LLONG_MIN: out of any range. */
+static bool parse_literal(const char *lit, long long *out)
+{
+    const char *p = lit;
+    bool neg = *p == '-';
+    if (*p == '-' || *p == '+')
+        p++;
+    int base = 10;
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+        base = 16;
+        p += 2;
+    }
+    if (!isxdigit((unsigned char)*p) || (base == 10 && !isdigit((unsigned char)*p)))
+        return false;
+    errno = 0;
+    char *end;
+    unsigned long long u = strtoull(p, &end, base);
+    if (*end && strcmp(end, "L") != 0 && strcmp(end, "LL") != 0)
+        return false;
+    if (errno == ERANGE || u > (unsigned long long)LLONG_MAX + neg)
+        *out = neg ? LLONG_MIN : LLONG_MAX;
+    else
+        *out = neg ? (long long)(0 - u) : (long long)u;
+    return true;
+}
+
+/* An integer setting's true value: its literal's when found, else libconfig's. */
+static long long int_value(const struct loader *ld, const config_setting_t *s)
+{
+    char lit[64];
+    long long v;
+    if (literal_of(ld, s, lit, sizeof lit) && parse_literal(lit, &v))
+        return v;
+    return config_setting_get_int64(s);
+}
+
+/* ---- error reporting ---------------------------------------------------------------- */
 
 static void path_of(const config_setting_t *s, char *buf, size_t len)
 {
@@ -87,7 +212,7 @@ static void path_of(const config_setting_t *s, char *buf, size_t len)
     }
 }
 
-static void value_of(const config_setting_t *s, char *buf, size_t len)
+static void value_of(const struct loader *ld, const config_setting_t *s, char *buf, size_t len)
 {
     switch (config_setting_type(s)) {
     case CONFIG_TYPE_STRING:
@@ -95,7 +220,8 @@ static void value_of(const config_setting_t *s, char *buf, size_t len)
         break;
     case CONFIG_TYPE_INT:
     case CONFIG_TYPE_INT64:
-        snprintf(buf, len, "%lld", config_setting_get_int64(s));
+        if (!literal_of(ld, s, buf, len))
+            snprintf(buf, len, "%lld", config_setting_get_int64(s));
         break;
     case CONFIG_TYPE_FLOAT:
         snprintf(buf, len, "%g", config_setting_get_float(s));
@@ -112,16 +238,23 @@ static void value_of(const config_setting_t *s, char *buf, size_t len)
     }
 }
 
+/* "config: FILE line N: 'SETTING': WHAT VALUE", then the hint: the one form of every message
+ * about a setting, errors and warnings alike. */
+static void report(void (*emit)(const char *, ...), const char *file, int line,
+                   const char *setting, const char *what, const char *value, const char *hint)
+{
+    emit("config: '%s' line %d: '%s': %s %s", file, line, setting, what, value);
+    if (hint)
+        log_hint("%s", hint);
+}
+
 static bool fail(const struct loader *ld, const config_setting_t *s, const char *what,
                  const char *hint)
 {
     char path[256], value[512];
     path_of(s, path, sizeof path);
-    value_of(s, value, sizeof value);
-    log_error("config: '%s' line %d: '%s': %s %s", ld->file, config_setting_source_line(s), path,
-              what, value);
-    if (hint)
-        log_hint("%s", hint);
+    value_of(ld, s, value, sizeof value);
+    report(log_error, ld->file, config_setting_source_line(s), path, what, value, hint);
     return false;
 }
 
@@ -146,8 +279,8 @@ static bool get_duration(const struct loader *ld, const config_setting_t *s, str
     char hint[128];
     const char *leaf = config_setting_name(s);
     if (config_setting_type(s) == CONFIG_TYPE_INT || config_setting_type(s) == CONFIG_TYPE_INT64) {
-        long long n = config_setting_get_int64(s);
-        if (n < 0)
+        long long n = int_value(ld, s);
+        if (n < 0 || n == LLONG_MAX)
             return fail(ld, s, "bad duration",
                         "a duration is a non-negative integer and a unit (s, m, h, d, w or mo), "
                         "e.g. \"30d\"");
@@ -161,11 +294,20 @@ static bool get_duration(const struct loader *ld, const config_setting_t *s, str
     struct duration d;
     if (!duration_parse(v, &d)) {
         char *end;
+        errno = 0;
         long long n = strtoll(v, &end, 10);
-        if (*v && *end == '\0' && n >= 0) {
+        bool digits = isdigit((unsigned char)*v) && errno == 0;
+        if (digits && *end == '\0') {
             snprintf(hint, sizeof hint, "durations take a unit, e.g. \"%lldd\"", n);
             return fail(ld, s, "bad duration", hint);
         }
+        /* Digits and a known unit that duration_parse refused: too long for PostgreSQL's
+         * intervals and timestamps to hold with room to spare. */
+        if (isdigit((unsigned char)*v) &&
+            (strcmp(end, "s") == 0 || strcmp(end, "m") == 0 || strcmp(end, "h") == 0 ||
+             strcmp(end, "d") == 0 || strcmp(end, "w") == 0 || strcmp(end, "mo") == 0))
+            return fail(ld, s, "out of range, got",
+                        "a duration is at most 1000 years, e.g. \"365250d\" or \"12000mo\"");
         return fail(ld, s, "bad duration",
                     "a duration is a non-negative integer and a unit (s, m, h, d, w or mo), "
                     "e.g. \"30d\"");
@@ -286,44 +428,17 @@ static bool load_executor(const struct loader *ld, const config_setting_t *g)
     return true;
 }
 
-/* Opened rather than access()ed: access() answers for the real uid, says yes to a
- * directory, and an empty key would make every subject's HMAC guessable. */
-static bool key_file_usable(const struct loader *ld, const config_setting_t *s, const char *path)
-{
-    char what[300], hint[1200];
-    snprintf(hint, sizeof hint,
-             "create it with 'head -c 32 /dev/urandom > %s' and make it readable by the lethe "
-             "user, or remove the setting",
-             path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not hang us */
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        snprintf(what, sizeof what, "cannot read the key file (%s):", strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return fail(ld, s, what, hint);
-    }
-    close(fd);
-    if (S_ISDIR(st.st_mode)) {
-        snprintf(what, sizeof what, "cannot read the key file (%s):", strerror(EISDIR));
-        return fail(ld, s, what,
-                    "key_file names the file that holds the HMAC key, e.g. \"/etc/lethe/audit.key\"");
-    }
-    if (S_ISREG(st.st_mode) && st.st_size == 0)
-        return fail(ld, s, "the key file is empty:", hint);
-    return true;
-}
-
 static bool load_audit(const struct loader *ld, const config_setting_t *g)
 {
     for (int i = 0; i < config_setting_length(g); i++) {
         config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
         if (strcmp(config_setting_name(s), "key_file") == 0) {
+            /* Only named here: the commands that use the key read it (config_read_audit_key),
+             * so that one without it (migrate as the database owner) need not read it. */
             if (!get_string(ld, s, &ld->cfg->audit_key_file,
                             "key_file is the path of the HMAC key, e.g. \"/etc/lethe/audit.key\""))
                 return false;
-            if (!key_file_usable(ld, s, ld->cfg->audit_key_file))
-                return false;
+            ld->cfg->audit_key_line = config_setting_source_line(s);
         } else {
             return unknown(ld, s, "key_file");
         }
@@ -340,10 +455,15 @@ static bool load_batch(const struct loader *ld, const config_setting_t *g)
             if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
                 return fail(ld, s, "expected an integer, got",
                             "max_items is a whole number, e.g. max_items = 10000;");
-            long long v = config_setting_get_int64(s);
+            long long v = int_value(ld, s);
             if (v < 1)
                 return fail(ld, s, "must be 1 or more, got",
                             "a batch holds at least one item, e.g. max_items = 10000;");
+            /* The database takes it as an integer (lethe.emit_batches). */
+            if (v > INT32_MAX)
+                return fail(ld, s, "must be 2147483647 or less, got",
+                            "max_items is a whole number from 1 to 2147483647, "
+                            "e.g. max_items = 10000;");
             ld->cfg->batch_max_items = v;
         } else {
             return unknown(ld, s, "max_items");
@@ -413,6 +533,78 @@ static const struct {
     {"rules", load_rules},
 };
 
+/* Config files and keys are small; anything larger is the wrong file. */
+#define FILE_MAX_BYTES (1 << 20)
+
+static const char TOO_LARGE[] = "larger than 1 MiB";
+
+static const char *file_kind(mode_t m)
+{
+    return S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device"
+         : S_ISSOCK(m) ? "a socket" : "an unknown kind";
+}
+
+/* Reads a regular file whole (as long as it was when opened), never blocking on a FIFO
+ * (opened with O_NONBLOCK, then refused by fstat, as are devices, sockets and directories). Returns 0 and *out (NUL-terminated,
+ * *len bytes), or an errno value, or -1 with *kind naming what the file is instead (a FIFO,
+ * a device, ...) or TOO_LARGE. */
+static int read_small_file(const char *path, char **out, size_t *len, const char **kind,
+                           struct stat *st)
+{
+    *out = NULL;
+    *len = 0;
+    *kind = NULL;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return errno;
+    int rc = 0;
+    if (fstat(fd, st) != 0) {
+        rc = errno;
+        goto cleanup;
+    }
+    if (S_ISDIR(st->st_mode)) {
+        rc = EISDIR;
+        goto cleanup;
+    }
+    if (!S_ISREG(st->st_mode)) {
+        *kind = file_kind(st->st_mode);
+        rc = -1;
+        goto cleanup;
+    }
+    if (st->st_size > FILE_MAX_BYTES) {
+        *kind = TOO_LARGE;
+        rc = -1;
+        goto cleanup;
+    }
+    /* As large as fstat says, and no more: a key is never copied and left behind unwiped. */
+    size_t size = (size_t)st->st_size;
+    char *buf = malloc(size + 1);
+    if (!buf) {
+        rc = ENOMEM;
+        goto cleanup;
+    }
+    size_t used = 0;
+    while (used < size) {
+        ssize_t n = read(fd, buf + used, size - used);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = errno;
+            free(buf);
+            goto cleanup;
+        }
+        if (n == 0)
+            break;
+        used += (size_t)n;
+    }
+    buf[used] = '\0';
+    *out = buf;
+    *len = used;
+cleanup:
+    close(fd);
+    return rc;
+}
+
 bool config_load(struct lethe_config *cfg, const char *file)
 {
     config_defaults(cfg);
@@ -422,30 +614,52 @@ bool config_load(struct lethe_config *cfg, const char *file)
         file = DEFAULT_CONFIG_FILE;
     }
     cfg->path = strdup(file);
-    struct loader ld = {cfg->path, cfg};
     config_t lc;
     config_init(&lc);
     bool ok = false;
-    FILE *f = fopen(file, "r");
-    if (!f) {
-        log_error("config: '%s': cannot open: %s", file, strerror(errno));
-        log_hint("pass an existing file with --config, or leave it out to use the defaults");
-        goto cleanup;
-    }
-    /* libconfig's scanner exits the whole process when read() fails, as it does on a
-     * directory, so refuse one before handing it the stream. */
+    char *text = NULL;
+    size_t len;
+    const char *kind;
     struct stat st;
-    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-        log_error("config: '%s': cannot read: %s", file, strerror(EISDIR));
+    /* Read here rather than by libconfig: its scanner exits the whole process when read()
+     * fails, as it does on a directory, and a FIFO would block forever. */
+    int rc = read_small_file(file, &text, &len, &kind, &st);
+    if (rc > 0) {
+        if (rc == EISDIR)
+            log_error("config: '%s': cannot read: %s", file, strerror(rc));
+        else
+            log_error("config: '%s': cannot open: %s", file, strerror(rc));
         log_hint("pass an existing file with --config, or leave it out to use the defaults");
         goto cleanup;
     }
-    if (config_read(&lc, f) != CONFIG_TRUE) {
-        const char *text = config_error_text(&lc);
-        if (!text || strcmp(text, "syntax error") == 0)
+    if (rc < 0) {
+        if (kind == TOO_LARGE) {
+            log_error("config: '%s': cannot read: %s", file, kind);
+            log_hint("a config file is a few lines of settings; is '%s' the right file?", file);
+        } else {
+            log_error("config: '%s': not a regular file (%s)", file, kind);
+            log_hint("--config takes a regular file, not a pipe, a socket or a device");
+        }
+        goto cleanup;
+    }
+    /* A NUL would end the text libconfig sees, silently dropping what follows. */
+    const char *nul = memchr(text, '\0', len);
+    if (nul) {
+        int line = 1;
+        for (const char *p = text; p < nul; p++)
+            line += *p == '\n';
+        log_error("config: '%s' line %d: a NUL byte: not a text file", file, line);
+        log_hint("settings look like 'name = value;' inside 'group: { ... };', "
+                 "strings in double quotes");
+        goto cleanup;
+    }
+    struct loader ld = {cfg->path, cfg, text};
+    if (config_read_string(&lc, text) != CONFIG_TRUE) {
+        const char *why = config_error_text(&lc);
+        if (!why || strcmp(why, "syntax error") == 0)
             log_error("config: '%s' line %d: syntax error", file, config_error_line(&lc));
         else
-            log_error("config: '%s' line %d: syntax error: %s", file, config_error_line(&lc), text);
+            log_error("config: '%s' line %d: syntax error: %s", file, config_error_line(&lc), why);
         log_hint("settings look like 'name = value;' inside 'group: { ... };', "
                  "strings in double quotes");
         goto cleanup;
@@ -469,8 +683,66 @@ bool config_load(struct lethe_config *cfg, const char *file)
     }
     ok = true;
 cleanup:
-    if (f)
-        fclose(f);
+    free(text);
     config_destroy(&lc);
     return ok;
+}
+
+bool config_read_audit_key(const struct lethe_config *cfg, struct audit_key *key)
+{
+    key->bytes = NULL;
+    key->len = 0;
+    const char *path = cfg->audit_key_file;
+    if (!path)
+        return true;
+    const char *setting = "audit.key_file";
+    const char *file = cfg->path ? cfg->path : "(none)";
+    int line = cfg->audit_key_line;
+    char value[PATH_MAX + 3], what[300], create[PATH_MAX + 200];
+    snprintf(value, sizeof value, "\"%s\"", path);
+    snprintf(create, sizeof create,
+             "create it with 'head -c 32 /dev/urandom > %s' and make it readable by the lethe "
+             "user, or remove the setting",
+             path);
+    const char *names =
+        "key_file names the file that holds the HMAC key, e.g. \"/etc/lethe/audit.key\"";
+    char *text = NULL;
+    size_t len = 0;
+    const char *kind;
+    struct stat st;
+    int rc = read_small_file(path, &text, &len, &kind, &st);
+    if (rc > 0) {
+        snprintf(what, sizeof what, "cannot read the key file (%s):", strerror(rc));
+        report(log_error, file, line, setting, what, value, rc == EISDIR ? names : create);
+        return false;
+    }
+    if (rc < 0) {
+        if (kind == TOO_LARGE)
+            snprintf(what, sizeof what, "the key file is %s:", kind);
+        else
+            snprintf(what, sizeof what, "the key file is not a regular file (%s):", kind);
+        report(log_error, file, line, setting, what, value, names);
+        return false;
+    }
+    if (len == 0) {
+        free(text);
+        report(log_error, file, line, setting, "the key file is empty:", value, create);
+        return false;
+    }
+    /* As PostgreSQL judges ssl_key_file: private to its owner, or readable by a group too
+     * when root owns it (root:lethe 0640). Anyone who can read the key can test guesses of a
+     * subject id against the audit's HMACs. */
+    mode_t loose = st.st_uid == 0 ? (S_IRWXO | S_IWGRP | S_IXGRP) : (S_IRWXG | S_IRWXO);
+    if (st.st_mode & loose) {
+        snprintf(what, sizeof what, "the key file can be read or changed by other users (mode %04o):",
+                 (unsigned)(st.st_mode & 07777));
+        snprintf(create, sizeof create,
+                 "chmod 0600 %s, owned by the user lethe runs as (or 0640 owned by root and the "
+                 "lethe group)",
+                 path);
+        report(log_warn, file, line, setting, what, value, create);
+    }
+    key->bytes = (unsigned char *)text;
+    key->len = len;
+    return true;
 }

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 
+#include "audit.h"
 #include "duration.h"
 
 #define DEFAULT_CONFIG_FILE "/etc/lethe/lethe.conf"
@@ -44,6 +45,7 @@ struct lethe_config {
     struct location_executor locations[MAX_LOCATIONS];
     int n_locations;
     char *audit_key_file;
+    int audit_key_line; /* where the config names it, for messages */
     long long batch_max_items;
     struct duration lookahead;
     struct rule_config rules[RULE_COUNT];
@@ -54,6 +56,10 @@ void config_defaults(struct lethe_config *cfg);
  * message and hint and returns false: the caller exits 2. */
 bool config_load(struct lethe_config *cfg, const char *file);
 void config_free(struct lethe_config *cfg);
+/* Reads audit.key_file into KEY (empty when none is configured), for the commands that use
+ * it. Refuses a missing, unreadable, empty or non-regular file with a config error (the
+ * caller exits 2); warns when users other than its owner can read it. */
+bool config_read_audit_key(const struct lethe_config *cfg, struct audit_key *key);
 const char *rule_name(enum rule_id r);
 /* The executor for a location: its override, else executor.command, else NULL. */
 const char *config_executor_for(const struct lethe_config *cfg, const char *location);

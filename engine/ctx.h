@@ -14,6 +14,7 @@ struct lethe_ctx {
     const char *db_override; /* --db, or NULL */
     int verbosity;
     struct lethe_config cfg;
+    struct audit_key audit_key; /* read only for the commands that use it (NEEDS_AUDIT_KEY) */
     PGconn *db;
     char session_id[UUID_TEXT_LEN]; /* names the session in application_name */
 };

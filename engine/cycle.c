@@ -238,7 +238,7 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
         return DRIVE_ERROR;
     }
     /* The locators' HMACs are kept from the moment a deleter can see them (SPEC §7). */
-    if (!dbrestore_record_locator_hmacs(ctx->db, ctx->cfg.audit_key_file, batch_id)) {
+    if (!dbrestore_record_locator_hmacs(ctx->db, &ctx->audit_key, batch_id)) {
         snprintf(why, why_len, "batch %s: its locator HMACs could not be recorded%s%s", batch_id,
                  db_last_message()[0] ? ": " : "", db_last_message());
         return DRIVE_ERROR;
@@ -321,7 +321,7 @@ static bool hmac_subjects(struct lethe_ctx *ctx, const char *k, const char *n)
     bool ok = true;
     for (int i = 0; ok && i < PQntuples(r); i++) {
         char mac[65];
-        if (!audit_hmac_subject(ctx->cfg.audit_key_file, db_get(r, i, "subject_id"), mac)) {
+        if (!audit_hmac_subject(&ctx->audit_key, db_get(r, i, "subject_id"), mac)) {
             ok = false;
             break;
         }

@@ -35,13 +35,10 @@ static void drain(PGconn *db)
         PQclear(r);
 }
 
-bool dbrestore_record_locator_hmacs(PGconn *db, const char *key_file, const char *batch_id)
+bool dbrestore_record_locator_hmacs(PGconn *db, const struct audit_key *key, const char *batch_id)
 {
-    if (!key_file)
+    if (!key || key->len == 0)
         return true;
-    struct audit_key key;
-    if (!audit_key_load(key_file, &key))
-        return false;
     struct audit_buf tenants = {0}, items = {0}, hmacs = {0};
     char location[64] = "";
     long n = 0;
@@ -65,7 +62,7 @@ bool dbrestore_record_locator_hmacs(PGconn *db, const char *key_file, const char
         ExecStatusType st = PQresultStatus(res);
         if (st == PGRES_SINGLE_TUPLE && !failed) {
             char mac[AUDIT_HEX_LEN];
-            if (!audit_hmac_hex(&key, PQgetvalue(res, 0, 3), (size_t)PQgetlength(res, 0, 3), mac)) {
+            if (!audit_hmac_hex(key, PQgetvalue(res, 0, 3), (size_t)PQgetlength(res, 0, 3), mac)) {
                 failed = true;
             } else {
                 const char *sep = n ? "," : "";
@@ -108,7 +105,6 @@ cleanup:
     audit_buf_free(&tenants);
     audit_buf_free(&items);
     audit_buf_free(&hmacs);
-    audit_key_free(&key);
     return ok;
 }
 

@@ -15,7 +15,7 @@
  * lethe.locator_hmacs; without a key file it records nothing. Computed here, since the key
  * never enters the database. Memory grows with the batch's items (ids and HMACs only; each
  * locator is dropped once hashed). False after printing the error. */
-bool dbrestore_record_locator_hmacs(PGconn *db, const char *key_file, const char *batch_id);
+bool dbrestore_record_locator_hmacs(PGconn *db, const struct audit_key *key, const char *batch_id);
 
 /* ---- COPY FROM STDIN, a line at a time ---- */
 

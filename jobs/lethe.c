@@ -15,7 +15,10 @@
 #define LETHE_VERSION "0.1.0"
 #endif
 
-enum { NEEDS_CONFIG = 1, NEEDS_DB = 2 | NEEDS_CONFIG };
+/* NEEDS_AUDIT_KEY: the command computes HMACs with audit.key_file (subject ids at derivation,
+ * locators at tombstoning), so it reads the key and exits 2 when it cannot. The others never
+ * open it: the database owner runs migrate without the right to read the lethe user's key. */
+enum { NEEDS_CONFIG = 1, NEEDS_DB = 2 | NEEDS_CONFIG, NEEDS_AUDIT_KEY = 4 | NEEDS_CONFIG };
 
 struct command {
     const char *name;
@@ -30,7 +33,7 @@ static const struct command commands[] = {
     {"migrate", job_migrate, NEEDS_DB, "migrate", "create or upgrade the schema (idempotent)",
      "Applies the migrations embedded in the binary, in order, in one transaction under an\n"
      "advisory lock. Running it again is a no-op.\n"},
-    {"run", job_run, NEEDS_DB,
+    {"run", job_run, NEEDS_DB | NEEDS_AUDIT_KEY,
      "run [--as-of TS] [--dry-run] [--shard K/N] [--operator NAME] [--metrics-file F]",
      "one periodic cycle: derive obligations, batch due items, run executors",
      "  --as-of TS         evaluate at TS instead of now (a future TS needs --dry-run)\n"
@@ -47,12 +50,12 @@ static const struct command commands[] = {
      "obligations, governing rule, holds, state and batch of one item",
      "  --tenant T   the item's tenant (needed when the id exists in two tenants)\n"
      "  --json       machine-readable output\n"},
-    {"ack", job_ack, NEEDS_DB, "ack BATCH_ID [--failed ITEM_ID[:REASON]]... [--tenant T] [--operator NAME]",
+    {"ack", job_ack, NEEDS_DB | NEEDS_AUDIT_KEY, "ack BATCH_ID [--failed ITEM_ID[:REASON]]... [--tenant T] [--operator NAME]",
      "acknowledge a batch (idempotent); --failed names items that were not deleted",
      "  --failed ITEM_ID[:REASON]   an item the deleter could not delete (repeatable)\n"
      "  --tenant T                  the batch's tenant, when the id is ambiguous\n"
      "  --operator NAME             who acknowledged\n"},
-    {"rerun", job_rerun, NEEDS_DB, "rerun BATCH_ID [--tenant T] [--operator NAME]",
+    {"rerun", job_rerun, NEEDS_DB | NEEDS_AUDIT_KEY, "rerun BATCH_ID [--tenant T] [--operator NAME]",
      "re-drive an open batch, or re-batch a failed batch's items at once",
      "  --tenant T        a tenant with items in the batch (checked)\n"
      "  --operator NAME   who asked for the rerun (recorded in the audit; default $SUDO_USER\n"
@@ -97,7 +100,7 @@ static const struct command commands[] = {
      "  --operator NAME   who replayed (recorded in the audit; default $SUDO_USER or $USER)\n"
      "exit: 0 healed (or nothing to do), 4 an export does not verify, a chain was refused, or\n"
      "the database is still behind the anchor\n"},
-    {"reconcile", job_reconcile, NEEDS_DB,
+    {"reconcile", job_reconcile, NEEDS_DB | NEEDS_AUDIT_KEY,
      "reconcile --location GEO INVENTORY [--orphans FILE] [--format lines|s3-csv|auto]",
      "find purged objects that still exist in storage and purge them again",
      "Reads a storage inventory of GEO ('-' is stdin) and puts every object whose locator HMAC\n"
@@ -235,6 +238,11 @@ int main(int argc, char **argv)
         rc = EXIT_USAGE;
         goto cleanup;
     }
+    if ((cmd->flags & NEEDS_AUDIT_KEY) == NEEDS_AUDIT_KEY &&
+        !config_read_audit_key(&ctx.cfg, &ctx.audit_key)) {
+        rc = EXIT_USAGE;
+        goto cleanup;
+    }
     if ((cmd->flags & NEEDS_DB) == NEEDS_DB && !db_connect(&ctx)) {
         rc = EXIT_RUNTIME;
         goto cleanup;
@@ -242,6 +250,7 @@ int main(int argc, char **argv)
     rc = cmd->fn(&ctx, argc - i, argv + i);
 cleanup:
     db_disconnect(&ctx);
+    audit_key_free(&ctx.audit_key);
     config_free(&ctx.cfg);
     return rc;
 }

@@ -351,16 +351,12 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
             fclose(in);
         return EXIT_USAGE;
     }
-    struct audit_key key = {0};
+    const struct audit_key *key = &ctx->audit_key;
     struct orphans orphans = {0};
     PGresult *batches = NULL;
     struct load_counts n = {0};
     struct copy_in copy;
     int rc = EXIT_RUNTIME;
-    if (!audit_key_load(ctx->cfg.audit_key_file, &key)) {
-        rc = EXIT_USAGE;
-        goto cleanup;
-    }
     if (orphans_path && (rc = orphans_open(&orphans, orphans_path)) != EXIT_DONE)
         goto cleanup;
     rc = cycle_lock(ctx, 0, 0);
@@ -370,7 +366,7 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
     rc = EXIT_RUNTIME;
     if (!db_begin(db) || !dbaudit_stage_open(db) || !dbrestore_inventory_load(db, &copy))
         goto fail;
-    bool loaded = load_inventory(&copy, in, path, format, &key, &n);
+    bool loaded = load_inventory(&copy, in, path, format, key, &n);
     if (!copy_in_end(&copy) || !loaded)
         goto fail;
     long long found = dbrestore_reconcile_candidates(db, geo);
@@ -426,7 +422,6 @@ fail:
 cleanup:
     orphans_abandon(&orphans);
     PQclear(batches);
-    audit_key_free(&key);
     if (in != stdin)
         fclose(in);
     return rc;

@@ -44,8 +44,6 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
         return cli_usage(ctx, "request: --tenant is required");
     if (!reference || !*reference)
         return cli_usage(ctx, "request: --reference is required (the ticket or request id)");
-    if (operator_name && !*operator_name)
-        return cli_usage(ctx, "request: --operator must not be empty");
 
     int rc = scope_check(ctx, &a);
     if (rc != EXIT_DONE)

@@ -42,11 +42,8 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
     optind = 1;
     int c;
     while ((c = cli_getopt(ctx, argc, argv, "", opts)) != -1) {
-        if (c == 'o') {
-            if (!*optarg || strspn(optarg, " \t") == strlen(optarg))
-                return cli_usage(ctx, "rerun: --operator needs a name");
-            operator_name = optarg;
-        }
+        if (c == 'o')
+            operator_name = optarg; /* cli_getopt refused a blank one */
         else if (c == 't') {
             if (!cli_id(ctx, "--tenant", optarg, tenant))
                 return EXIT_USAGE;

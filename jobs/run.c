@@ -48,9 +48,7 @@ int job_run(struct lethe_ctx *ctx, int argc, char **argv)
                                  optarg);
             break;
         case 'o':
-            if (!*optarg)
-                return cli_usage(ctx, "run: --operator needs a name");
-            o.operator_name = optarg;
+            o.operator_name = optarg; /* cli_getopt refuses a blank one */
             break;
         case 'm':
             o.metrics_file = optarg;

@@ -1,6 +1,10 @@
 # Sourced by the integration suites, the demo and the bench: starts a throwaway PostgreSQL 15
 # (initdb in a temp dir, a unix socket in it, a free port) and always stops it on exit.
 # Exports PGHOST, PGPORT, PGUSER and PGDATABASE for libpq and psql.
+#
+# As root the server runs as user postgres, who may not be able to enter the checkout (a clone
+# in /root or in a mktemp -d directory is private): the data directory and the socket live in
+# a directory under /tmp that postgres owns, never in the checkout, and the programs run from /.
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 
@@ -8,14 +12,16 @@ pg_free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# as_pg CMD...: the server refuses to run as root, so root runs it as user postgres.
+# as_pg CMD...: the server refuses to run as root, so root runs it as user postgres, from /
+# (the caller's directory may be one postgres cannot enter). Paths must be absolute.
 as_pg() {
-    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+    if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 # pg_start [DIR]: DIR defaults to a new temp dir, removed again by pg_stop.
 pg_start() {
     PG_DIR=${1:-$(mktemp -d /tmp/lethe-pg.XXXXXX)}
+    case $PG_DIR in /*) ;; *) PG_DIR=$PWD/$PG_DIR ;; esac
     PG_OWN_DIR=${1:+no}
     mkdir -p "$PG_DIR"
     [ "$(id -u)" = 0 ] && chown postgres: "$PG_DIR" && chmod 0755 "$PG_DIR"

@@ -7,6 +7,15 @@ cd "$(dirname "$0")/../.."
 : "${LETHE:?LETHE must name the binary under test}"
 export LETHE
 pg_start || exit 1
+# Suites also run lethe as other users (root runs it as postgres), who may not be able to enter
+# the checkout: every suite gets copies of the binaries in the cluster's directory, which
+# anyone can enter and which goes when the server does. LETHE_BUILD keeps naming the build.
+export LETHE_BUILD=${LETHE_BUILD:-$(dirname "$(dirname "$LETHE")")}
+mkdir -m 0755 "$PG_DIR/bin"
+for b in "$LETHE" "$(dirname "$LETHE")/fs-delete"; do
+    [ -f "$b" ] && install -m 0755 "$b" "$PG_DIR/bin/"
+done
+LETHE=$PG_DIR/bin/lethe
 pass=0; fail=0; failed_suites=""
 for t in ${INTEGRATION_SUITES:-tests/integration/*.sh}; do
     name=$(basename "$t" .sh)

@@ -47,4 +47,78 @@ run_lethe --db "host=/nonexistent-dir port=1" migrate
 assert_rc "unreachable database exits 1" 1
 assert_contains "unreachable database message" "error: cannot connect to the database:" "$ERR"
 
+# ---- what every option value must be, whatever the command -----------------------------------
+# Free text is UTF-8 (the database would refuse it mid-transaction, exit 1), and an operator has
+# a name. Each refusal exits 2 before anything is written; the value is never echoed (it may be
+# a subject id). A real database, with an open batch to point at.
+. tests/harness/catalog.sh
+WORK=$(mktemp -d /tmp/lethe-cli.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+psql -X -q -c 'DROP DATABASE IF EXISTS cli_t' -c 'CREATE DATABASE cli_t' >/dev/null 2>&1
+export PGDATABASE=cli_t
+"$LETHE" migrate >/dev/null
+T=$(uuid); W=$(uuid); I=$(uuid)
+mk_tenant "$T" acme; mk_workspace "$T" "$W" EU
+mk_item "$T" "$I" "$W" prompt EU 2026-01-01T00:00:00Z
+mk_event "$T" deletion_requested 2026-01-02T00:00:00Z R-0 item_id "$I"
+write_config "$WORK/lethe.conf"   # no executor: the run leaves its batch open
+export LETHE_CONF=$WORK/lethe.conf
+"$LETHE" --config "$LETHE_CONF" -q run --as-of 2026-01-03T00:00:00Z >/dev/null
+B=$(sql "SELECT batch_id FROM lethe.batches")
+assert_eq "the fixture has one open batch" "open" "$(sql "SELECT state FROM lethe.batches")"
+written() { sql "SELECT (SELECT count(*) FROM lethe.audit) || ' ' || (SELECT count(*) FROM lethe.events)
+                 || ' ' || (SELECT count(*) FROM lethe.holds) || ' ' || (SELECT count(*) FROM lethe.runs)
+                 || ' ' || (SELECT count(*) FROM lethe.batches)"; }
+BEFORE=$(written)
+UTF8_HINT="hint: option values are UTF-8 text; check the encoding of the terminal or script that passed it"
+
+# refused NAME EXPECTED_STDERR ARGS...: exit 2, exactly that stderr, nothing on stdout, nothing written.
+refused() {
+    local name=$1 expect=$2; shift 2
+    run_lethe --config "$LETHE_CONF" "$@"
+    if [ "$RC" = 2 ] && [ "$ERR" = "$expect" ] && [ -z "$OUT" ] && [ "$(written)" = "$BEFORE" ]; then
+        ok "$name"
+    else
+        not_ok "$name" "expected exit 2, got $RC" "expected stderr: $expect" "actual stderr:   $ERR" \
+          "stdout: $OUT" "rows (audit events holds runs batches): $BEFORE before, $(written) after"
+    fi
+}
+refused "run: invalid UTF-8 in --operator" "error: run: --operator: not valid UTF-8 (byte 0xe9 at offset 3)
+$UTF8_HINT" run --operator $'Ren\xe9e'
+refused "rerun: invalid UTF-8 in --operator" "error: rerun: --operator: not valid UTF-8 (byte 0xff at offset 0)
+$UTF8_HINT" rerun "$B" --operator $'\xff'
+refused "ack: invalid UTF-8 in a --failed reason" "error: ack: --failed: not valid UTF-8 (byte 0xc3 at offset 42)
+$UTF8_HINT" ack "$B" --failed "$I:disk "$'\xc3('
+refused "ack: invalid UTF-8 in --operator=" "error: ack: --operator: not valid UTF-8 (byte 0xed at offset 1)
+$UTF8_HINT" ack "$B" --operator=$'a\xed\xa0\x80'
+refused "request: invalid UTF-8 in --reference" "error: request: --reference: not valid UTF-8 (byte 0x80 at offset 2)
+$UTF8_HINT" request --tenant "$T" --reference $'T-\x80'
+refused "request: invalid UTF-8 in --subject, never echoed" "error: request: --subject: not valid UTF-8 (byte 0xc0 at offset 2)
+$UTF8_HINT" request --tenant "$T" --subject $'al\xc0\xafice@example.com' --reference R-1
+refused "hold place: invalid UTF-8 in --reason" "error: hold: --reason: not valid UTF-8 (byte 0xf4 at offset 6)
+$UTF8_HINT" hold place --tenant "$T" --reason $'legal \xf4\x90\x80\x80'
+refused "hold place: invalid UTF-8 in --reference" "error: hold: --reference: not valid UTF-8 (byte 0xe2 at offset 4)
+$UTF8_HINT" hold place --tenant "$T" --reason litigation --reference $'CASE\xe2\x82'
+
+# An operator needs a name, on every command that takes --operator.
+for cmd in run "rerun $B" "ack $B" "request --tenant $T --reference R-2"; do
+    c=${cmd%% *}
+    for name in "" "   " $'\t'; do
+        refused "$c: --operator '$name' is refused" "error: $c: --operator needs a name
+hint: see 'lethe help $c'" $cmd --operator "$name"
+    done
+done
+refused "rerun: --operator= with nothing is refused" "error: rerun: --operator needs a name
+hint: see 'lethe help rerun'" rerun "$B" --operator=
+
+# Well-formed text of any script goes through, and reaches the audit as given.
+run_lethe --config "$LETHE_CONF" ack "$B" --operator 'Renée Müller 東京'
+assert_rc "a UTF-8 operator is accepted" 0
+assert_eq "the audit names the operator as given" "Renée Müller 東京" \
+  "$(sql "SELECT DISTINCT operator FROM lethe.audit WHERE kind = 'item_purged'")"
+# A file name is bytes, not text: -o and --output take any.
+run_lethe export -o "$WORK/audit-"$'\xff'".jsonl"
+assert_rc "export -o takes a file name that is not UTF-8" 0
+assert_eq "the export is written under that name" yes "$([ -s "$WORK/audit-"$'\xff'".jsonl" ] && echo yes)"
+
 finish

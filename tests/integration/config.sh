@@ -102,6 +102,24 @@ hint: a batch holds at least one item, e.g. max_items = 10000;"
 conf_fails "a negative batch.max_items is refused" 'batch: { max_items = -5; };' \
 "error: config: '$CONF' line 1: 'batch.max_items': must be 1 or more, got -5
 hint: a batch holds at least one item, e.g. max_items = 10000;"
+# libconfig keeps the low 32 bits of an integer without an L suffix: this one read as 1.
+MAX_HINT='hint: max_items is a whole number from 1 to 2147483647, e.g. max_items = 10000;'
+conf_fails "batch.max_items = 4294967297 is refused, not read as 1" 'batch: { max_items = 4294967297; };' \
+"error: config: '$CONF' line 1: 'batch.max_items': must be 2147483647 or less, got 4294967297
+$MAX_HINT"
+conf_fails "a batch.max_items beyond the database's integer is refused" \
+'batch: {
+  max_items =   # split over lines
+    2147483648;
+};' \
+"error: config: '$CONF' line 2: 'batch.max_items': must be 2147483647 or less, got 2147483648
+$MAX_HINT"
+conf_fails "a batch.max_items beyond 64 bits is refused as written" 'batch: { max_items = 99999999999999999999L; };' \
+"error: config: '$CONF' line 1: 'batch.max_items': must be 2147483647 or less, got 99999999999999999999L
+$MAX_HINT"
+conf_fails "a duration beyond 1000 years is refused" 'spool: { keep = "365251d"; };' \
+"error: config: '$CONF' line 1: 'spool.keep': out of range, got \"365251d\"
+hint: a duration is at most 1000 years, e.g. \"365250d\" or \"12000mo\""
 
 # ---- durations -----------------------------------------------------------------------------
 conf_fails "a duration without a unit is refused" \
@@ -136,38 +154,98 @@ conf_fails "a zero rule deadline is refused" 'rules: { sharing_opt_out: { deadli
 "error: config: '$CONF' line 1: 'rules.sharing_opt_out.deadline': must be positive, got \"0mo\"
 hint: 'deadline' must be longer than zero, e.g. \"2d\""
 
-# ---- files ---------------------------------------------------------------------------------
+# ---- the audit key -------------------------------------------------------------------------
+# Read only by the commands that compute HMACs with it (run, rerun, ack): they refuse a key
+# they cannot use with exit 2 before doing anything; every other command never opens it.
+# run_lethe_within SECONDS ARGS...: run_lethe, killed (exit 124) if it takes longer: a FIFO
+# that is waited on instead of refused fails the test rather than hanging the suite.
+run_lethe_within() {
+    local t=$1; shift
+    OUT=$(timeout "$t" "$LETHE" "$@" 2>"$D/err"); RC=$?; ERR=$(cat "$D/err")
+}
+psql -X -q -c 'CREATE DATABASE config_key_t' >/dev/null
+KEYDB="host=$PGHOST port=$PGPORT user=$PGUSER dbname=config_key_t"
+# key_fails NAME "CONFIG TEXT" "EXPECTED STDERR": as conf_fails, for 'run --dry-run'.
+key_fails() {
+    printf '%s\n' "$2" >"$CONF"
+    run_lethe_within 30 --config "$CONF" run --dry-run
+    if [ "$RC" = 2 ] && [ "$ERR" = "$3" ] && [ -z "$OUT" ]; then
+        ok "$1"
+    else
+        not_ok "$1" "expected exit 2, got $RC" "expected stderr: $3" "actual stderr:   $ERR" "stdout: $OUT"
+    fi
+}
 KEY_HINT="and make it readable by the lethe user, or remove the setting"
-conf_fails "a missing audit.key_file is refused" "audit: { key_file = \"$D/missing.key\"; };" \
+KEY_NAMES='hint: key_file names the file that holds the HMAC key, e.g. "/etc/lethe/audit.key"'
+key_fails "a missing audit.key_file is refused" "audit: { key_file = \"$D/missing.key\"; };" \
 "error: config: '$CONF' line 1: 'audit.key_file': cannot read the key file (No such file or directory): \"$D/missing.key\"
 hint: create it with 'head -c 32 /dev/urandom > $D/missing.key' $KEY_HINT"
 mkdir "$D/keydir"
-conf_fails "a directory as audit.key_file is refused" "audit: { key_file = \"$D/keydir\"; };" \
+key_fails "a directory as audit.key_file is refused" "audit: { key_file = \"$D/keydir\"; };" \
 "error: config: '$CONF' line 1: 'audit.key_file': cannot read the key file (Is a directory): \"$D/keydir\"
-hint: key_file names the file that holds the HMAC key, e.g. \"/etc/lethe/audit.key\""
+$KEY_NAMES"
 : >"$D/empty.key"
-conf_fails "an empty audit.key_file is refused" "audit: { key_file = \"$D/empty.key\"; };" \
+key_fails "an empty audit.key_file is refused" "audit: { key_file = \"$D/empty.key\"; };" \
 "error: config: '$CONF' line 1: 'audit.key_file': the key file is empty: \"$D/empty.key\"
 hint: create it with 'head -c 32 /dev/urandom > $D/empty.key' $KEY_HINT"
+mkfifo "$D/fifo.key"
+key_fails "a FIFO as audit.key_file is refused at once" \
+"audit: {
+  key_file = \"$D/fifo.key\";
+};" \
+"error: config: '$CONF' line 2: 'audit.key_file': the key file is not a regular file (a FIFO): \"$D/fifo.key\"
+$KEY_NAMES"
+for cmd in "ack 3f2b8c1e-5d4a-4e7b-9c0d-1a2b3c4d5e6f" "rerun 3f2b8c1e-5d4a-4e7b-9c0d-1a2b3c4d5e6f"; do
+    run_lethe_within 30 --config "$CONF" $cmd
+    assert_rc "${cmd%% *} needs the key too: a FIFO exits 2" 2
+done
+run_lethe_within 30 --config "$CONF" --db "$KEYDB" migrate
+assert_rc "migrate never opens the key file, not even a FIFO" 0
+run_lethe --config "$CONF" --db "$KEYDB" status
+assert_rc "status never opens the key file" 0
 
-# A key file its user cannot read. root reads everything, so as root the binary runs as the
-# unprivileged postgres user (which the harness's server runs as, so it can still connect).
+# README's install order: 'sudo -u postgres lethe migrate' with a key only the lethe user can
+# read. root reads everything, so as root the binary runs as the unprivileged postgres user
+# (the harness's server runs as it, and copies the binary where it can reach it).
 head -c 32 /dev/urandom >"$D/secret.key"
 chmod 0600 "$D/secret.key"
 printf 'audit: { key_file = "%s"; };\n' "$D/secret.key" >"$CONF"
 chmod 0644 "$CONF"
-if [ "$(id -u)" = 0 ]; then
-    ERR=$(runuser -u postgres -- "$LETHE" --config "$CONF" migrate 2>&1 >/dev/null); RC=$?
-else
-    chmod 0000 "$D/secret.key"
-    ERR=$("$LETHE" --config "$CONF" migrate 2>&1 >/dev/null); RC=$?
-fi
-assert_eq "an unreadable audit.key_file exits 2" 2 "$RC"
+as_other() { # runs lethe as a user who cannot read secret.key; sets RC, OUT and ERR
+    if [ "$(id -u)" = 0 ]; then
+        OUT=$(runuser -u postgres -- "$LETHE" "$@" 2>"$D/err"); RC=$?
+    else
+        chmod 0000 "$D/secret.key"
+        OUT=$("$LETHE" "$@" 2>"$D/err"); RC=$?
+        chmod 0600 "$D/secret.key"
+    fi
+    ERR=$(cat "$D/err")
+}
+as_other --config "$CONF" --db "$KEYDB" migrate
+assert_rc "migrate runs as another user without reading the key" 0
+as_other --config "$CONF" --db "$KEYDB" run --dry-run
+assert_eq "run as a user who cannot read the key exits 2" 2 "$RC"
 assert_eq "an unreadable audit.key_file is named with the reason" \
 "error: config: '$CONF' line 1: 'audit.key_file': cannot read the key file (Permission denied): \"$D/secret.key\"
 hint: create it with 'head -c 32 /dev/urandom > $D/secret.key' $KEY_HINT" "$ERR"
-chmod 0600 "$D/secret.key"
 
+# A key others can read is used, with a warning naming the mode.
+cp "$D/secret.key" "$D/open.key"
+chmod 0644 "$D/open.key"
+printf 'audit: { key_file = "%s"; };\n' "$D/open.key" >"$CONF"
+run_lethe --config "$CONF" --db "$KEYDB" run --dry-run
+assert_rc "a key readable by others still works" 0
+assert_eq "a key readable by others is warned about" \
+"warning: config: '$CONF' line 1: 'audit.key_file': the key file can be read or changed by other users (mode 0644): \"$D/open.key\"
+hint: chmod 0600 $D/open.key, owned by the user lethe runs as (or 0640 owned by root and the lethe group)" \
+"$(printf '%s\n' "$ERR" | grep -A1 '^warning: config:')"
+run_lethe --config "$CONF" --db "$KEYDB" migrate
+assert_not_contains "migrate does not warn about a key it never reads" "key file" "$ERR"
+chmod 0600 "$D/open.key"
+run_lethe --config "$CONF" --db "$KEYDB" run --dry-run
+assert_not_contains "a private key is not warned about" "warning: config:" "$ERR"
+
+# ---- files ---------------------------------------------------------------------------------
 run_lethe --config "$D/nope.conf" migrate
 assert_rc "a missing --config file exits 2" 2
 assert_eq "a missing --config file is named" "error: config: '$D/nope.conf': cannot open: No such file or directory
@@ -176,6 +254,15 @@ run_lethe --config "$D" migrate
 assert_rc "a directory as --config exits 2" 2
 assert_eq "a directory as --config is named" "error: config: '$D': cannot read: Is a directory
 hint: pass an existing file with --config, or leave it out to use the defaults" "$ERR"
+mkfifo "$D/fifo.conf"
+run_lethe_within 30 --config "$D/fifo.conf" migrate
+assert_rc "a FIFO as --config exits 2 at once (124: it waited for a writer)" 2
+assert_eq "a FIFO as --config is named" "error: config: '$D/fifo.conf': not a regular file (a FIFO)
+hint: --config takes a regular file, not a pipe, a socket or a device" "$ERR"
+run_lethe --config /dev/null migrate
+assert_rc "a device as --config exits 2" 2
+assert_eq "a device as --config is named" "error: config: '/dev/null': not a regular file (a character device)
+hint: --config takes a regular file, not a pipe, a socket or a device" "$ERR"
 run_lethe --config
 assert_rc "--config without a value exits 2" 2
 assert_eq "--config without a value says so" "error: option '--config' needs a value

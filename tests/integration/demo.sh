@@ -3,12 +3,17 @@
 # this suite checks what it leaves behind.
 . tests/harness/lib.sh
 . tests/harness/catalog.sh
-D=$(mktemp -d /tmp/lethe-demo.XXXXXX)
-trap 'DEMO_DIR=$D ./deploy/demo.sh clean >/dev/null 2>&1; rm -rf "$D"' EXIT
+# The demo's directory sits in a private one (mktemp -d makes it 0700), as a clone in /root
+# would: as root, the server's user postgres cannot enter it, and the demo must still work.
+P=$(mktemp -d /tmp/lethe-demo.XXXXXX)
+D=$P/demo
+trap 'DEMO_DIR=$D ./deploy/demo.sh clean >/dev/null 2>&1; rm -rf "$P"' EXIT
 export LETHE FS_DELETE
 
 # demo: runs the demo into OUT and RC, stderr included (lethe's log lines are part of it).
 demo() { OUT=$(DEMO_DIR=$D ./deploy/demo.sh "$@" 2>&1); RC=$?; ERR=; }
+# pg_home: where the demo's cluster is (outside the demo's directory when root runs it).
+pg_home() { if [ -f "$D/pg-home" ]; then cat "$D/pg-home"; else echo "$D/pg"; fi; }
 # alive PID: the process exists and is not a zombie (a stopped postmaster is reaped by init,
 # which may take its time).
 alive() { local s; s=$(ps -o stat= -p "$1" 2>/dev/null) && [ -n "$s" ] && [ "${s#Z}" = "$s" ]; }
@@ -43,7 +48,14 @@ assert_contains "verify caught the tampered record" "hash mismatch" "$OUT"
 assert_eq "the export holds no locator" "0" "$(grep -c 'file://' "$D/exports/audit.jsonl")"
 assert_eq "the export holds subject HMACs, not subject ids" "0 yes" \
   "$(grep -c 'ines@' "$D/exports/audit.jsonl") $(grep -q '"subject_hmac":"[0-9a-f]\{64\}"' "$D/exports/audit.jsonl" && echo yes)"
-assert_eq "the server is stopped at the end" "stopped" "$([ -e "$D/pg/data/postmaster.pid" ] || echo stopped)"
+assert_eq "the server is stopped at the end" "stopped" "$([ -e "$(pg_home)/data/postmaster.pid" ] || echo stopped)"
+if [ "$(id -u)" = 0 ]; then
+    cluster=$(printf '%s\n' "$OUT" | grep -o '/tmp/lethe-demo-pg\.[A-Za-z0-9]*' | head -1)
+    assert_contains "as root the cluster lives outside the private directory" "/tmp/lethe-demo-pg." "$cluster"
+    assert_eq "that cluster is removed at the end" "gone" "$([ -n "$cluster" ] && [ ! -e "$cluster" ] && [ ! -e "$D/pg-home" ] && echo gone)"
+    assert_eq "postgres could not have entered the demo's directory" "no" \
+      "$(runuser -u postgres -- test -x "$D" && echo yes || echo no)"
+fi
 
 # twice: the second run rebuilds the catalog and the store from scratch
 first_store=$store_line
@@ -55,12 +67,14 @@ assert_eq "the second run's store is the first's" "$kept" "$(find "$D/store" -ty
 # DEMO_KEEP=1 leaves the server running; clean stops it and removes everything
 OUT=$(DEMO_KEEP=1 DEMO_DIR=$D ./deploy/demo.sh 2>&1); RC=$?
 assert_rc "the demo with DEMO_KEEP=1 exits 0" 0
-assert_contains "it says how to connect" "export PGHOST=$D/pg PGPORT=" "$OUT"
-pid=$(head -1 "$D/pg/data/postmaster.pid" 2>/dev/null)
+kept_home=$(pg_home)
+assert_contains "it says how to connect" "export PGHOST=$kept_home PGPORT=" "$OUT"
+pid=$(head -1 "$kept_home/data/postmaster.pid" 2>/dev/null)
 assert_eq "the server is left running" "running" "$([ -n "$pid" ] && alive "$pid" && echo running)"
 demo clean
 assert_rc "demo clean exits 0" 0
 assert_eq "demo clean removes the directory" "gone" "$([ -e "$D" ] || echo gone)"
+assert_eq "demo clean removes the cluster's directory" "gone" "$([ -e "$kept_home" ] || echo gone)"
 assert_eq "demo clean stops the server" "stopped" "$(alive "$pid" || echo stopped)"
 demo clean
 assert_rc "demo clean of nothing exits 0" 0

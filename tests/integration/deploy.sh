@@ -5,7 +5,7 @@
 . tests/harness/lib.sh
 
 REPO=$PWD
-BUILD=$(dirname "$(dirname "$LETHE")")
+BUILD=${LETHE_BUILD:-$(dirname "$(dirname "$LETHE")")}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -40,24 +41,51 @@ static void write_file(const char *path, const char *text)
     ck_assert_int_eq(fclose(f), 0);
 }
 
+/* Sends stderr to a file until end_capture() puts it back and returns what was written. */
+static int saved_stderr = -1, capture_fd = -1;
+
+static void begin_capture(void)
+{
+    char errpath[128];
+    snprintf(errpath, sizeof errpath, "%s/stderr", dir);
+    fflush(stderr);
+    saved_stderr = dup(STDERR_FILENO);
+    capture_fd = open(errpath, O_CREAT | O_TRUNC | O_RDWR, 0600);
+    ck_assert_int_ge(capture_fd, 0);
+    dup2(capture_fd, STDERR_FILENO);
+}
+
+static void end_capture(char *err, size_t errlen)
+{
+    fflush(stderr);
+    dup2(saved_stderr, STDERR_FILENO);
+    close(saved_stderr);
+    ssize_t n = pread(capture_fd, err, errlen - 1, 0);
+    close(capture_fd);
+    err[n > 0 ? n : 0] = '\0';
+}
+
 /* Loads TEXT as the config file; returns config_load's answer and what it wrote to stderr. */
 static bool load_text(struct lethe_config *cfg, const char *text, char *err, size_t errlen)
 {
     write_file(conf, text);
-    char errpath[128];
-    snprintf(errpath, sizeof errpath, "%s/stderr", dir);
-    fflush(stderr);
-    int saved = dup(STDERR_FILENO);
-    int fd = open(errpath, O_CREAT | O_TRUNC | O_RDWR, 0600);
-    ck_assert_int_ge(fd, 0);
-    dup2(fd, STDERR_FILENO);
+    begin_capture();
     bool ok = config_load(cfg, conf);
-    fflush(stderr);
-    dup2(saved, STDERR_FILENO);
-    close(saved);
-    ssize_t n = pread(fd, err, errlen - 1, 0);
-    close(fd);
-    err[n > 0 ? n : 0] = '\0';
+    end_capture(err, errlen);
+    return ok;
+}
+
+/* Loads a config naming KEY_PATH as audit.key_file (on line 2), then reads the key. */
+static bool read_key(struct lethe_config *cfg, struct audit_key *key, const char *key_path,
+                     char *err, size_t errlen)
+{
+    char text[512];
+    snprintf(text, sizeof text, "audit: {\n  key_file = \"%s\";\n};\n", key_path);
+    ck_assert_msg(load_text(cfg, text, err, errlen), "refused: %s", err);
+    ck_assert_str_eq(err, "");
+    begin_capture();
+    bool ok = config_read_audit_key(cfg, key);
+    end_capture(err, errlen);
     return ok;
 }
 
@@ -327,6 +355,49 @@ static const struct {
     {"rules: { shared_retention: { enabled = \"no\"; }; };\n",
      "error: config: '%1$s' line 1: 'rules.shared_retention.enabled': expected true or false, got \"no\"\n"
      "hint: write enabled = true; or enabled = false;\n"},
+    /* libconfig keeps the low 32 bits of these (4294967297 reads as 1): the literal decides. */
+    {"batch: { max_items = 4294967297; };\n",
+     "error: config: '%1$s' line 1: 'batch.max_items': must be 2147483647 or less, got 4294967297\n"
+     "hint: max_items is a whole number from 1 to 2147483647, e.g. max_items = 10000;\n"},
+    {"batch: { max_items = 2147483648; };\n",
+     "error: config: '%1$s' line 1: 'batch.max_items': must be 2147483647 or less, got 2147483648\n"
+     "hint: max_items is a whole number from 1 to 2147483647, e.g. max_items = 10000;\n"},
+    {"batch: { max_items = 4294967297L; };\n",
+     "error: config: '%1$s' line 1: 'batch.max_items': must be 2147483647 or less, got 4294967297L\n"
+     "hint: max_items is a whole number from 1 to 2147483647, e.g. max_items = 10000;\n"},
+    {"batch: { max_items = 0x100000001; };\n",
+     "error: config: '%1$s' line 1: 'batch.max_items': must be 2147483647 or less, got 0x100000001\n"
+     "hint: max_items is a whole number from 1 to 2147483647, e.g. max_items = 10000;\n"},
+    {"batch: { max_items = 99999999999999999999; };\n",
+     "error: config: '%1$s' line 1: 'batch.max_items': must be 2147483647 or less, got 99999999999999999999\n"
+     "hint: max_items is a whole number from 1 to 2147483647, e.g. max_items = 10000;\n"},
+    {"batch: { max_items = -4294967295; };\n",
+     "error: config: '%1$s' line 1: 'batch.max_items': must be 1 or more, got -4294967295\n"
+     "hint: a batch holds at least one item, e.g. max_items = 10000;\n"},
+    {"# a comment: max_items = 5;\nbatch:\n{\n  max_items /* items */\n    # each\n    =\n    4294967296 ;\n};\n",
+     "error: config: '%1$s' line 4: 'batch.max_items': must be 2147483647 or less, got 4294967296\n"
+     "hint: max_items is a whole number from 1 to 2147483647, e.g. max_items = 10000;\n"},
+    {"database: { conninfo = \"max_items = 5\"; }; batch: { max_items = 4294967296; };\n",
+     "error: config: '%1$s' line 1: 'batch.max_items': must be 2147483647 or less, got 4294967296\n"
+     "hint: max_items is a whole number from 1 to 2147483647, e.g. max_items = 10000;\n"},
+    {"batch = 4294967297;\n",
+     "error: config: '%1$s' line 1: 'batch': expected a group, got 4294967297\n"
+     "hint: write batch as a group: batch: { ... };\n"},
+    {"spool: { keep = 4294967297; };\n",
+     "error: config: '%1$s' line 1: 'spool.keep': bad duration 4294967297\n"
+     "hint: durations take a unit, e.g. \"4294967297d\"\n"},
+    {"spool: { keep = \"365251d\"; };\n",
+     "error: config: '%1$s' line 1: 'spool.keep': out of range, got \"365251d\"\n"
+     "hint: a duration is at most 1000 years, e.g. \"365250d\" or \"12000mo\"\n"},
+    {"rules: { subject_request: { deadline = \"12001mo\"; }; };\n",
+     "error: config: '%1$s' line 1: 'rules.subject_request.deadline': out of range, got \"12001mo\"\n"
+     "hint: a duration is at most 1000 years, e.g. \"365250d\" or \"12000mo\"\n"},
+    {"executor: { timeout = \"99999999999999999999s\"; };\n",
+     "error: config: '%1$s' line 1: 'executor.timeout': out of range, got \"99999999999999999999s\"\n"
+     "hint: a duration is at most 1000 years, e.g. \"365250d\" or \"12000mo\"\n"},
+    {"schedule: { lookahead = \"99999999999999999999\"; };\n",
+     "error: config: '%1$s' line 1: 'schedule.lookahead': bad duration \"99999999999999999999\"\n"
+     "hint: a duration is a non-negative integer and a unit (s, m, h, d, w or mo), e.g. \"30d\"\n"},
 };
 
 START_TEST(each_error_names_file_line_setting_and_value)
@@ -340,27 +411,50 @@ START_TEST(each_error_names_file_line_setting_and_value)
 }
 END_TEST
 
-START_TEST(file_errors)
+START_TEST(integers_in_range_are_read_as_written)
 {
     struct lethe_config cfg;
-    char err[2048], expect[2048], text[512], path[160];
+    char err[1024];
+    ck_assert_msg(load_text(&cfg, "batch: { max_items = 2147483647; };\n", err, sizeof err), "%s", err);
+    ck_assert_int_eq(cfg.batch_max_items, 2147483647);
+    config_free(&cfg);
+    ck_assert_msg(load_text(&cfg, "batch: { max_items = 5000L; };\n", err, sizeof err), "%s", err);
+    ck_assert_int_eq(cfg.batch_max_items, 5000);
+    config_free(&cfg);
+    ck_assert_msg(load_text(&cfg, "batch: { max_items = 0x10; };\n", err, sizeof err), "%s", err);
+    ck_assert_int_eq(cfg.batch_max_items, 16);
+    config_free(&cfg);
+    ck_assert_msg(load_text(&cfg, "spool: { keep = \"365250d\"; };\n", err, sizeof err), "%s", err);
+    ck_duration(cfg.spool_keep, 365250 * DAY, 0);
+    config_free(&cfg);
+}
+END_TEST
+
+/* The key is read by the commands that use it, not by config_load: a config naming a key its
+ * user cannot read still loads (migrate as the database owner). */
+START_TEST(the_key_file_is_named_at_load_and_read_on_demand)
+{
+    struct lethe_config cfg;
+    struct audit_key key;
+    char err[2048], expect[2048], path[160];
+    const char *create = "hint: create it with 'head -c 32 /dev/urandom > %s' and make it readable "
+                         "by the lethe user, or remove the setting\n";
+    char hint[512];
 
     snprintf(path, sizeof path, "%s/none.key", dir);
-    snprintf(text, sizeof text, "audit: {\n  key_file = \"%s\";\n};\n", path);
-    ck_assert(!load_text(&cfg, text, err, sizeof err));
+    ck_assert(!read_key(&cfg, &key, path, err, sizeof err));
+    snprintf(hint, sizeof hint, create, path);
     snprintf(expect, sizeof expect,
              "error: config: '%s' line 2: 'audit.key_file': cannot read the key file (No such file "
-             "or directory): \"%s\"\n"
-             "hint: create it with 'head -c 32 /dev/urandom > %s' and make it readable by the "
-             "lethe user, or remove the setting\n",
-             conf, path, path);
+             "or directory): \"%s\"\n%s",
+             conf, path, hint);
     ck_assert_str_eq(err, expect);
+    ck_assert_ptr_null(key.bytes);
     config_free(&cfg);
 
-    snprintf(text, sizeof text, "audit: { key_file = \"%s\"; };\n", dir);
-    ck_assert(!load_text(&cfg, text, err, sizeof err));
+    ck_assert(!read_key(&cfg, &key, dir, err, sizeof err));
     snprintf(expect, sizeof expect,
-             "error: config: '%s' line 1: 'audit.key_file': cannot read the key file (Is a "
+             "error: config: '%s' line 2: 'audit.key_file': cannot read the key file (Is a "
              "directory): \"%s\"\n"
              "hint: key_file names the file that holds the HMAC key, e.g. \"/etc/lethe/audit.key\"\n",
              conf, dir);
@@ -369,14 +463,66 @@ START_TEST(file_errors)
 
     snprintf(path, sizeof path, "%s/empty.key", dir);
     write_file(path, "");
-    snprintf(text, sizeof text, "audit: { key_file = \"%s\"; };\n", path);
-    ck_assert(!load_text(&cfg, text, err, sizeof err));
+    chmod(path, 0600);
+    ck_assert(!read_key(&cfg, &key, path, err, sizeof err));
+    snprintf(hint, sizeof hint, create, path);
     snprintf(expect, sizeof expect,
-             "error: config: '%s' line 1: 'audit.key_file': the key file is empty: \"%s\"\n"
-             "hint: create it with 'head -c 32 /dev/urandom > %s' and make it readable by the "
-             "lethe user, or remove the setting\n",
+             "error: config: '%s' line 2: 'audit.key_file': the key file is empty: \"%s\"\n%s",
+             conf, path, hint);
+    ck_assert_str_eq(err, expect);
+    config_free(&cfg);
+
+    /* A FIFO is refused at once, not waited on (waiting would trip Check's timeout). */
+    snprintf(path, sizeof path, "%s/fifo.key", dir);
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    ck_assert(!read_key(&cfg, &key, path, err, sizeof err));
+    snprintf(expect, sizeof expect,
+             "error: config: '%s' line 2: 'audit.key_file': the key file is not a regular file (a "
+             "FIFO): \"%s\"\n"
+             "hint: key_file names the file that holds the HMAC key, e.g. \"/etc/lethe/audit.key\"\n",
+             conf, path);
+    ck_assert_str_eq(err, expect);
+    config_free(&cfg);
+
+    /* A private key is read as raw bytes, silently. */
+    snprintf(path, sizeof path, "%s/good.key", dir);
+    write_file(path, "key\n");
+    chmod(path, 0600);
+    ck_assert(read_key(&cfg, &key, path, err, sizeof err));
+    ck_assert_str_eq(err, "");
+    ck_assert_int_eq(key.len, 4);
+    ck_assert(memcmp(key.bytes, "key\n", 4) == 0);
+    audit_key_free(&key);
+    config_free(&cfg);
+
+    /* One that others can read is used, with a warning. Owned by root, a group may read it. */
+    chmod(path, 0644);
+    ck_assert(read_key(&cfg, &key, path, err, sizeof err));
+    ck_assert_int_eq(key.len, 4);
+    snprintf(expect, sizeof expect,
+             "warning: config: '%s' line 2: 'audit.key_file': the key file can be read or changed "
+             "by other users (mode 0644): \"%s\"\n"
+             "hint: chmod 0600 %s, owned by the user lethe runs as (or 0640 owned by root and the "
+             "lethe group)\n",
              conf, path, path);
     ck_assert_str_eq(err, expect);
+    audit_key_free(&key);
+    config_free(&cfg);
+    chmod(path, 0640);
+    ck_assert(read_key(&cfg, &key, path, err, sizeof err));
+    if (geteuid() == 0)
+        ck_assert_str_eq(err, "");
+    else
+        ck_assert_ptr_nonnull(strstr(err, "(mode 0640)"));
+    audit_key_free(&key);
+    config_free(&cfg);
+
+    /* Without key_file there is no key, and nothing to read. */
+    ck_assert(load_text(&cfg, "batch: { max_items = 5; };\n", err, sizeof err));
+    key.bytes = (unsigned char *)"junk";
+    ck_assert(config_read_audit_key(&cfg, &key));
+    ck_assert_ptr_null(key.bytes);
+    ck_assert_int_eq(key.len, 0);
     config_free(&cfg);
 }
 END_TEST
@@ -401,6 +547,51 @@ START_TEST(a_missing_or_directory_config_file)
     close(devnull);
     ck_assert(!missing);
     ck_assert(!directory);
+}
+END_TEST
+
+/* A FIFO, a device or a NUL byte: refused at once with the file named, never waited on
+ * (waiting for a FIFO's writer would trip Check's timeout). */
+START_TEST(a_config_that_is_not_a_regular_text_file)
+{
+    struct lethe_config cfg;
+    char err[1024], expect[1024], fifo[160];
+    snprintf(fifo, sizeof fifo, "%s/fifo.conf", dir);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    begin_capture();
+    bool ok = config_load(&cfg, fifo);
+    end_capture(err, sizeof err);
+    ck_assert(!ok);
+    snprintf(expect, sizeof expect,
+             "error: config: '%s': not a regular file (a FIFO)\n"
+             "hint: --config takes a regular file, not a pipe, a socket or a device\n",
+             fifo);
+    ck_assert_str_eq(err, expect);
+    config_free(&cfg);
+
+    begin_capture();
+    ok = config_load(&cfg, "/dev/null");
+    end_capture(err, sizeof err);
+    ck_assert(!ok);
+    ck_assert_str_eq(err, "error: config: '/dev/null': not a regular file (a character device)\n"
+                          "hint: --config takes a regular file, not a pipe, a socket or a device\n");
+    config_free(&cfg);
+
+    FILE *f = fopen(conf, "w");
+    ck_assert_ptr_nonnull(f);
+    fwrite("batch: { max_items = 5; };\n# \0 and more\n", 1, 41, f);
+    fclose(f);
+    begin_capture();
+    ok = config_load(&cfg, conf);
+    end_capture(err, sizeof err);
+    ck_assert(!ok);
+    snprintf(expect, sizeof expect,
+             "error: config: '%s' line 2: a NUL byte: not a text file\n"
+             "hint: settings look like 'name = value;' inside 'group: { ... };', strings in double "
+             "quotes\n",
+             conf);
+    ck_assert_str_eq(err, expect);
+    config_free(&cfg);
 }
 END_TEST
 
@@ -455,7 +646,9 @@ int main(void)
     tcase_add_test(tc, executor_for_a_location);
     tcase_add_loop_test(tc, each_error_names_file_line_setting_and_value, 0,
                         (int)(sizeof errors / sizeof errors[0]));
-    tcase_add_test(tc, file_errors);
+    tcase_add_test(tc, integers_in_range_are_read_as_written);
+    tcase_add_test(tc, the_key_file_is_named_at_load_and_read_on_demand);
+    tcase_add_test(tc, a_config_that_is_not_a_regular_text_file);
     tcase_add_test(tc, a_missing_or_directory_config_file);
     tcase_add_test(tc, too_many_locations);
     tcase_add_test(tc, a_failure_part_way_leaves_a_freeable_config);
