@@ -21,6 +21,7 @@
 #include "fault.h"
 #include "log.h"
 #include "manifest.h"
+#include "report.h"
 
 #define LOCK_CLASS 7283310
 #define SHARD_CLASS 7283311
@@ -295,7 +296,8 @@ static bool derive(struct lethe_ctx *ctx, const char *as_of, const char *k, cons
     return true;
 }
 
-static int dry_run(struct lethe_ctx *ctx, const char *as_of, const char *k, const char *n)
+static int dry_run(struct lethe_ctx *ctx, const struct run_opts *o, const char *as_of,
+                   const char *k, const char *n)
 {
     PGconn *db = ctx->db;
     struct run_counts c = {0};
@@ -323,6 +325,12 @@ static int dry_run(struct lethe_ctx *ctx, const char *as_of, const char *k, cons
     if (!r)
         goto cleanup;
     long max = ctx->cfg.batch_max_items;
+    if (o->json) {
+        bool ok = report_plan_json(db, stdout, as_of, &c, max, r, o->items);
+        PQclear(r);
+        rc = ok ? EXIT_DONE : EXIT_RUNTIME;
+        goto cleanup;
+    }
     printf("plan at %s (dry run: nothing written)\n", as_of);
     printf("  new events %ld, new items %ld, obligations %ld, withdrawn %ld\n", c.events, c.items,
            c.obligations, c.withdrawn);
@@ -345,6 +353,8 @@ static int dry_run(struct lethe_ctx *ctx, const char *as_of, const char *k, cons
             printf("  %-36s %8ld items, %ld held\n", PQgetvalue(r, i, 1), due, held);
     }
     PQclear(r);
+    if (o->items && !report_plan_items_text(db, stdout))
+        goto cleanup;
     rc = EXIT_DONE;
 cleanup:
     db_rollback(db);
@@ -534,7 +544,7 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
         return EXIT_USAGE;
     }
     if (o->dry_run)
-        return dry_run(ctx, as_of, k, n);
+        return dry_run(ctx, o, as_of, k, n);
 
     int rc = cycle_lock(ctx, o->shard_k, o->shard_n);
     if (rc != EXIT_DONE)
@@ -660,9 +670,12 @@ finish:
     double secs = elapsed(&t0);
     if (o->metrics_file && !write_metrics(ctx, o->metrics_file, outcome, secs, &c))
         rc = rc ? rc : EXIT_RUNTIME;
-    printf("run %s %s: as_of %s%s%s, %ld new events, %ld due, %ld batches, %ld purged, "
-           "%ld failed, %ld held, %.2fs\n",
-           ctx->session_id, outcome, as_of, shard[0] ? ", shard " : "", shard, c.events, c.due,
-           c.batches, c.purged, c.failed, c.held, secs);
+    if (o->json)
+        report_run_json(stdout, ctx->session_id, outcome, as_of, shard, &c, secs);
+    else
+        printf("run %s %s: as_of %s%s%s, %ld new events, %ld due, %ld batches, %ld purged, "
+               "%ld failed, %ld held, %.2fs\n",
+               ctx->session_id, outcome, as_of, shard[0] ? ", shard " : "", shard, c.events,
+               c.due, c.batches, c.purged, c.failed, c.held, secs);
     return rc;
 }

@@ -57,6 +57,11 @@ static void note_failure(PGconn *db, const PGresult *res)
     }
 }
 
+void db_report_failure(PGconn *db, const PGresult *res)
+{
+    note_failure(db, res);
+}
+
 static PGresult *run(PGconn *db, const char *sql, int nparams, const char *const *params,
                      ExecStatusType want)
 {

@@ -27,6 +27,9 @@ bool db_begin(PGconn *db);
 bool db_commit(PGconn *db);
 void db_rollback(PGconn *db);
 
+/* Records and prints a failure the caller saw itself (res may be NULL: the connection's error),
+ * as the helpers do. */
+void db_report_failure(PGconn *db, const PGresult *res);
 /* The SQLSTATE of the last failed statement ("" when none), for callers that map errors. */
 const char *db_last_sqlstate(void);
 /* The server's message of the last failed statement. */

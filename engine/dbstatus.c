@@ -642,3 +642,35 @@ PGresult *db_request_items(PGconn *db, const char *tenant, const char *reference
         "   FROM st",
         2, p);
 }
+
+/* ---- a dry run's items ----------------------------------------------------------------------- */
+
+bool db_plan_items(PGconn *db, bool (*fn)(void *arg, const PGresult *r, int row), void *arg)
+{
+    if (!PQsendQueryParams(db,
+                           "SELECT tenant_id, item_id, location,"
+                           "       CASE WHEN hold_id IS NULL THEN 'due' ELSE 'held' END, rule,"
+                           "       reference, lethe.iso_utc(due_at), lethe.iso_utc(deadline_at),"
+                           "       hold_id"
+                           "  FROM plan ORDER BY location, tenant_id, item_id",
+                           0, NULL, NULL, NULL, NULL, 0) ||
+        !PQsetSingleRowMode(db)) {
+        db_report_failure(db, NULL);
+        PQclear(PQgetResult(db));
+        return false;
+    }
+    bool ok = true, stopped = false;
+    PGresult *res;
+    while ((res = PQgetResult(db)) != NULL) {
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_SINGLE_TUPLE) {
+            if (!stopped && !fn(arg, res, 0))
+                stopped = true;
+        } else if (st != PGRES_TUPLES_OK) {
+            db_report_failure(db, res);
+            ok = false;
+        }
+        PQclear(res);
+    }
+    return ok && !stopped;
+}

@@ -83,6 +83,12 @@ PGresult *db_status_last_runs(PGconn *db);
 PGresult *db_request_events(PGconn *db, const char *tenant, const char *reference);
 PGresult *db_request_items(PGconn *db, const char *tenant, const char *reference);
 
+/* A dry run's items, from its temporary table plan, one row at a time (single-row mode):
+ * 0 tenant_id, 1 item_id, 2 location, 3 state ("due" or "held"), 4 rule, 5 reference,
+ * 6 due_at, 7 deadline_at, 8 hold_id. fn returns false to stop (the rest is drained). False
+ * after a failed query (reported) or a stop. */
+bool db_plan_items(PGconn *db, bool (*fn)(void *arg, const PGresult *r, int row), void *arg);
+
 /* JSON output: a string (or null when s is NULL) written with the minimal escaping SPEC §5
  * uses, and a PGresult field as a string, a number, a boolean, or null when it is SQL null. */
 void json_string(FILE *out, const char *s);
