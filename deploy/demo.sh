@@ -314,7 +314,7 @@ lethe explain "$(id_of ines-copy)"
 say "The passage in the US index followed its source in the EU: the GDPR request covered it through parent_id."
 
 step "the compliance summary for auditors"
-lethe export --summary
+lethe export --summary --format text
 
 step "the evidence, and checking it offline"
 lethe export -o "$DEMO_DIR/exports/audit.jsonl"

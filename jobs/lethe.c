@@ -109,12 +109,14 @@ static const struct command commands[] = {
      "  --limit N   the newest N (default 100; 0 for all)\n"
      "  --json      machine-readable output\n"},
     {"export", job_export, NEEDS_DB,
-     "export [--from TS] [--to TS] [--tenant T] [--format jsonl|csv] [--summary] [-o FILE]",
+     "export [--from TS] [--to TS] [--tenant T] [--format jsonl|csv] [--summary] [-o FILE]\n"
+     "       lethe export --summary [--format jsonl|csv|text] [-o FILE]",
      "write audit records for auditors",
      "  --from TS, --to TS   records whose time is in [from, to); default everything\n"
      "  --tenant T           exactly that tenant's chain\n"
-     "  --format F           jsonl (default) or csv\n"
-     "  --summary            only the compliance summary, per rule and overall\n"
+     "  --format F           jsonl (default) or csv; with --summary also text, for a person\n"
+     "  --summary            only the compliance summary, per rule and overall (jsonl by\n"
+     "                       default, like the records)\n"
      "  -o FILE              write to FILE atomically instead of stdout\n"},
     {"verify", job_verify, 0, "verify FILE [--expect-head TENANT=HASH]...",
      "check an export's hash chains offline",

@@ -14,7 +14,7 @@ assert_contains "--help lists exit codes" "3 run lock held" "$OUT"
 
 run_lethe help run
 assert_rc "help run exits 0" 0
-assert_contains "help run shows usage" "usage: lethe run [--as-of TS] [--dry-run] [--shard K/N]" "$OUT"
+assert_contains "help run shows usage" "usage: lethe run [--as-of TS] [--dry-run [--items]] [--shard K/N]" "$OUT"
 assert_contains "help run describes --metrics-file" "--metrics-file F" "$OUT"
 
 run_lethe export --help
