@@ -3,6 +3,15 @@
  * Reads only (a temporary table aside), and set-based: its cost follows what is pending and
  * what was batched, never one function call per catalog item.
  *
+ * lethe status --reference REF --tenant T [--json]: one request instead, in one snapshot: its
+ * events, and the items it covers by state (db_request_items says what covered means). That
+ * costs one evaluation per covered item, which a request's scope bounds. Its --json keys:
+ *   tenant_id, tenant_name, reference, as_of,
+ *   requests: [{event_id, scope, scope_id (never a subject), occurred_at, recorded_at,
+ *               operator, rule, deadline_at, derived, withdrawn_at, withdrawn_by}],
+ *   covered, purged: {count, on_time, late, held_past_deadline, max_lateness_seconds},
+ *   pending: {count, in_flight, due, scheduled, held, nearest_deadline}, not_due, done, verdict
+ *
  * What the counts mean (per rule, the item's governing rule):
  *   scheduled  not purged, not in an open batch, an active obligation not due yet;
  *   due        due now, waiting for the next run to batch it;
