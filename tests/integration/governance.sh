@@ -273,8 +273,10 @@ assert_rc "run --dry-run --json --items exits 0" 0
 assert_eq "the plan is JSON, with its items (no locators): the new request's, the failed item's, the held one" \
   "True 1 2 3 ['EU', 'US'] ['deadline_at', 'due_at', 'hold_id', 'item_id', 'location', 'reference', 'rule', 'state', 'tenant_id'] False" \
   "$(json_get "d['dry_run'], d['new_events'], d['due'], len(d['items']), [l['location'] for l in d['by_location']], sorted(d['items'][0]), 'file://' in json.dumps(d)")"
-assert_eq "each planned item with its state, reference and blocking hold" "$F1 due FAIL-1 None|$D1 due DRY-1 None|$L2 held OLD-1 $HL" \
-  "$(json_get "'|'.join('%s %s %s %s' % (i['item_id'], i['state'], i['reference'], i['hold_id']) for i in d['items'])")"
+assert_eq "each planned item with its state, reference and blocking hold" "$D1 due DRY-1 None|$F1 due FAIL-1 None|$L2 held OLD-1 $HL" \
+  "$(json_get "'|'.join(sorted(('%s %s %s %s' % (i['item_id'], i['state'], i['reference'], i['hold_id']) for i in d['items']), key=lambda x: x.split()[2]))")"
+assert_eq "the items come by location, then tenant and id" "True" \
+  "$(json_get "[(i['location'], i['tenant_id'], i['item_id']) for i in d['items']] == sorted((i['location'], i['tenant_id'], i['item_id']) for i in d['items'])")"
 run_lethe --config "$CONF" run --dry-run --items
 assert_contains "the text plan lists the items too" "item $D1 tenant $T2" "$OUT"
 run_lethe --config "$CONF" run --dry-run --json
