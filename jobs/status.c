@@ -294,6 +294,9 @@ static void print_text(const struct report *r)
                PQgetvalue(r->failing, row, F_FAILURES), PQgetvalue(r->failing, row, F_LAST),
                PQgetvalue(r->failing, row, F_TENANT), PQgetvalue(r->failing, row, F_NAME),
                PQgetvalue(r->failing, row, F_ITEM), PQgetvalue(r->failing, row, F_STATE));
+    if (strcmp(PQgetvalue(r->now, 0, N_FAILED_ONCE), "0") != 0)
+        printf("  'lethe batches --state failed' lists the failed batches with their deleters' "
+               "stderr\n");
     print_list("next deadlines", r->next, false);
 
     printf("\nlast successful run:%s\n", PQntuples(r->runs) ? "" : " none");

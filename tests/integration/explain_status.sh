@@ -302,6 +302,7 @@ assert_eq "json: failing" "(1, 1, '$F', 3, 'due')" \
   "$(json_get 'd["failing"]["count"], d["failing"]["failed_once"], d["failing"]["items"][0]["item_id"], d["failing"]["items"][0]["failures"], d["failing"]["items"][0]["state"]')"
 run_lethe status
 assert_contains "the text lists it" "failing (failed three times or more, not purged): 1; failed at least once: 1" "$OUT"
+assert_contains "and points at the failed batches" "  'lethe batches --state failed' lists the failed batches with their deleters' stderr" "$OUT"
 run_now; ack_all
 run_lethe status --check
 assert_rc "--check once the failing item is purged exits 0" 0
