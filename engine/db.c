@@ -260,19 +260,20 @@ int db_check_schema(PGconn *db)
     snprintf(versions + u, sizeof versions - u, "}");
     const char *p[] = {versions};
     res = db_query_one_row(db,
-                           "SELECT count(*) FILTER (WHERE m.version IS NULL),"
-                           "       (SELECT coalesce(max(version), 0) FROM lethe.schema_migrations)"
+                           "SELECT count(*), string_agg(v.version::text, ', ' ORDER BY v.version)"
                            "  FROM unnest($1::integer[]) v(version)"
-                           "  LEFT JOIN lethe.schema_migrations m ON m.version = v.version",
+                           " WHERE NOT EXISTS (SELECT 1 FROM lethe.schema_migrations m"
+                           "                    WHERE m.version = v.version)",
                            1, p);
     if (!res)
         return -1;
-    int missing = atoi(PQgetvalue(res, 0, 0)), at = atoi(PQgetvalue(res, 0, 1));
+    int missing = atoi(PQgetvalue(res, 0, 0));
+    if (missing)
+        log_error("database '%s' is behind this lethe: migration%s %s not applied", dbname,
+                  missing == 1 ? "" : "s", PQgetvalue(res, 0, 1));
     PQclear(res);
     if (missing == 0)
         return 1;
-    log_error("database '%s' lacks %d of this lethe's migrations (it is at version %d, this "
-              "lethe needs %d)", dbname, missing, at, db_latest_version());
     log_hint("run 'lethe migrate' (as the schema's owner), then deploy/roles.sql again");
     return 0;
 }

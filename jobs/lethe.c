@@ -30,7 +30,8 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"migrate", job_migrate, NEEDS_DB | CREATES_SCHEMA, "migrate", "create or upgrade the schema (idempotent)",
+    {"migrate", job_migrate, NEEDS_DB | CREATES_SCHEMA, "migrate",
+     "create or upgrade the schema (idempotent)",
      "Applies the migrations embedded in the binary, in order, in one transaction under an\n"
      "advisory lock. Running it again is a no-op.\n"},
     {"run", job_run, NEEDS_DB,
@@ -150,8 +151,8 @@ static const struct command *find_command(const char *name)
 static void print_overview(FILE *out)
 {
     fprintf(out,
-            "usage: lethe [--config FILE] [--db CONNINFO] [-h HOST] [-p PORT] [-U USER] [-d DBNAME]\n"
-            "             [-v|-q] COMMAND [ARGS]\n"
+            "usage: lethe [--config FILE] [--db CONNINFO] [-h HOST] [-p PORT] [-U USER]\n"
+            "             [-d DBNAME] [-v|-q] COMMAND [ARGS]\n"
             "\n"
             "lethe computes when each catalog item must be purged, emits purge batches to the\n"
             "deleters that own the storage, and keeps a hash-chained audit trail.\n"

@@ -332,7 +332,7 @@ hint: run 'lethe migrate' first, or check the connection (--db, -d)" "$ERR"
 psql -X -q -d governance_empty -c "DELETE FROM lethe.schema_migrations WHERE version = 10"
 run_lethe -d governance_empty hold list
 assert_rc "a schema behind the binary exits 2" 2
-assert_eq "and says which version and to migrate" "error: database 'governance_empty' lacks 1 of this lethe's migrations (it is at version 5, this lethe needs $(sql "SELECT max(version) FROM lethe.schema_migrations"))
+assert_eq "and says which migration and to migrate" "error: database 'governance_empty' is behind this lethe: migration 10 not applied
 hint: run 'lethe migrate' (as the schema's owner), then deploy/roles.sql again" "$ERR"
 psql -X -q -c 'DROP DATABASE governance_empty' 2>/dev/null
 
