@@ -176,8 +176,8 @@ bool db_connect(struct lethe_ctx *ctx)
         while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
             msg[--n] = '\0';
         log_error("cannot connect to the database: bad connection string: %s", msg);
-        log_hint("a conninfo is key=value pairs or a postgresql:// URI, e.g. \"host=/run/postgresql "
-                 "dbname=lethe\"");
+        log_hint("a conninfo is key=value pairs or a postgresql:// URI, e.g. "
+                 "\"host=/run/postgresql dbname=lethe\"");
         PQfreemem(why);
         return false;
     }

@@ -216,8 +216,9 @@ PGresult *db_batches(PGconn *db, const char *state, const char *tenant, long lim
         "                     WHERE batch_id = b.batch_id) bi) x"
         "      LEFT JOIN lethe.tenants t ON t.tenant_id = x.tenant_id) tn"
         " WHERE ($1::text IS NULL OR b.state = $1)"
-        "   AND ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM lethe.batch_items bi"
-        "                                     WHERE bi.tenant_id = $2 AND bi.batch_id = b.batch_id))"
+        "   AND ($2::uuid IS NULL OR EXISTS ("
+        "          SELECT 1 FROM lethe.batch_items bi"
+        "           WHERE bi.tenant_id = $2 AND bi.batch_id = b.batch_id))"
         " ORDER BY b.created_at DESC, b.batch_id"
         " LIMIT $3::bigint",
         3, p);
@@ -483,6 +484,32 @@ PGresult *db_status_failing(PGconn *db, int limit)
         1, p);
 }
 
+PGresult *db_status_batches(PGconn *db, int limit)
+{
+    char lim[16];
+    snprintf(lim, sizeof lim, "%d", limit);
+    const char *p[] = {lim};
+    return db_query(
+        db,
+        "WITH b AS ("
+        "  SELECT b.* FROM lethe.batches b"
+        "   WHERE b.state = 'open'"
+        "      OR (b.state = 'failed' AND EXISTS ("
+        "            SELECT 1 FROM lethe.batch_items f"
+        "             WHERE f.batch_id = b.batch_id AND f.outcome = 'failed'"
+        "               AND NOT EXISTS (SELECT 1 FROM lethe.batch_items x"
+        "                                WHERE x.tenant_id = f.tenant_id"
+        "                                  AND x.item_id = f.item_id AND x.outcome = 'purged')))"
+        ")"
+        " SELECT b.batch_id, b.state, b.location, b.items, b.attempts,"
+        "        lethe.iso_utc(b.created_at),"
+        "        floor(extract(epoch FROM now() - b.created_at))::bigint,"
+        "        count(*) FILTER (WHERE b.state = 'open') OVER (),"
+        "        count(*) FILTER (WHERE b.state = 'failed') OVER ()"
+        "   FROM b ORDER BY b.state = 'failed', b.created_at, b.batch_id LIMIT $1",
+        1, p);
+}
+
 /* The last successful run of each shard ("" for runs over the whole catalog):
  * 0 shard, 1 finished_at, 2 run_id. */
 PGresult *db_status_last_runs(PGconn *db)
@@ -607,7 +634,8 @@ PGresult *db_request_items(PGconn *db, const char *tenant, const char *reference
         "    JOIN lethe.kinds k ON k.kind = i.kind AND k.customer_data"
         "  UNION"
         "  SELECT p.item_id, r.deadline_at FROM req r"
-        "    JOIN lethe.item_obligations p ON p.tenant_id = $1 AND p.obligation_id = r.obligation_id"
+        "    JOIN lethe.item_obligations p"
+        "      ON p.tenant_id = $1 AND p.obligation_id = r.obligation_id"
         "  UNION"
         "  SELECT b.item_id, r.deadline_at FROM req r"
         "    JOIN lethe.batch_items b ON b.tenant_id = $1 AND b.obligation_id = r.obligation_id"
@@ -630,10 +658,14 @@ PGresult *db_request_items(PGconn *db, const char *tenant, const char *reference
         ")"
         " SELECT count(*), count(*) FILTER (WHERE state = 'purged'),"
         "        count(*) FILTER (WHERE state = 'purged' AND purged_at <= req_deadline),"
-        "        count(*) FILTER (WHERE state = 'purged' AND purged_at > req_deadline AND NOT was_held),"
-        "        count(*) FILTER (WHERE state = 'purged' AND purged_at > req_deadline AND was_held),"
-        "        count(*) FILTER (WHERE state = 'in_flight'), count(*) FILTER (WHERE state = 'due'),"
-        "        count(*) FILTER (WHERE state = 'scheduled'), count(*) FILTER (WHERE state = 'held'),"
+        "        count(*) FILTER (WHERE state = 'purged' AND purged_at > req_deadline"
+        "                           AND NOT was_held),"
+        "        count(*) FILTER (WHERE state = 'purged' AND purged_at > req_deadline"
+        "                           AND was_held),"
+        "        count(*) FILTER (WHERE state = 'in_flight'),"
+        "        count(*) FILTER (WHERE state = 'due'),"
+        "        count(*) FILTER (WHERE state = 'scheduled'),"
+        "        count(*) FILTER (WHERE state = 'held'),"
         "        count(*) FILTER (WHERE state = 'live'),"
         "        lethe.iso_utc(min(deadline_at) FILTER (WHERE state IN ('in_flight', 'due',"
         "                                                               'scheduled', 'held'))),"

@@ -77,6 +77,10 @@ PGresult *db_status_next_deadlines(PGconn *db, int limit);
 PGresult *db_status_violations(PGconn *db, int limit);
 PGresult *db_status_failing(PGconn *db, int limit);
 PGresult *db_status_last_runs(PGconn *db);
+/* The batches that still need someone: open ones, and failed ones with an item not purged
+ * since, open first, oldest first, at most limit: 0 batch_id, 1 state, 2 location, 3 items,
+ * 4 attempts, 5 created_at, 6 age in seconds, 7 how many open, 8 how many failed. */
+PGresult *db_status_batches(PGconn *db, int limit);
 
 /* status --reference: the requests of one tenant with one reference, and what they cover.
  * Columns are documented in dbstatus.c. */

@@ -8,6 +8,20 @@
 
 #include "dbstatus.h"
 
+void report_age(long long s, char *out, size_t n)
+{
+    if (s < 0)
+        s = 0;
+    if (s >= 86400)
+        snprintf(out, n, "%lldd %lldh", s / 86400, s % 86400 / 3600);
+    else if (s >= 3600)
+        snprintf(out, n, "%lldh %lldm", s / 3600, s % 3600 / 60);
+    else if (s >= 60)
+        snprintf(out, n, "%lldm %llds", s / 60, s % 60);
+    else
+        snprintf(out, n, "%llds", s);
+}
+
 void report_run_json(FILE *out, const char *run_id, const char *outcome, const char *as_of,
                      const char *shard, const struct run_counts *c, double seconds)
 {

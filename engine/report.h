@@ -27,4 +27,7 @@ bool report_plan_json(PGconn *db, FILE *out, const char *as_of, const struct run
 /* The items of the plan for a person, one line each, after the text plan. */
 bool report_plan_items_text(PGconn *db, FILE *out);
 
+/* An age for a person: "3d 4h", "2h 5m", "4m 10s", "12s" (negative counts as 0). */
+void report_age(long long seconds, char *out, size_t n);
+
 #endif

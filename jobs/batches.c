@@ -15,26 +15,12 @@
 #include "exitcode.h"
 #include "jobs.h"
 #include "log.h"
+#include "report.h"
 
 enum { B_ID, B_STATE, B_LOCATION, B_ITEMS, B_ATTEMPTS, B_CREATED, B_CLOSED, B_AGE, B_RUN,
        B_RERUN_OF, B_SHARD, B_ERROR, B_TENANTS, B_N_TENANTS, B_TOTAL };
 
 #define DEFAULT_LIMIT 100
-
-/* "3d 4h", "2h 5m", "4m 10s", "12s": an age for a person. */
-static void format_age(long long s, char *out, size_t n)
-{
-    if (s < 0)
-        s = 0;
-    if (s >= 86400)
-        snprintf(out, n, "%lldd %lldh", s / 86400, s % 86400 / 3600);
-    else if (s >= 3600)
-        snprintf(out, n, "%lldh %lldm", s / 3600, s % 3600 / 60);
-    else if (s >= 60)
-        snprintf(out, n, "%lldm %llds", s / 60, s % 60);
-    else
-        snprintf(out, n, "%llds", s);
-}
 
 /* The tenants column: "id name" lines. Calls fn for each. */
 static void each_tenant(const char *list, void (*fn)(const char *id, const char *name, int i))
@@ -106,7 +92,7 @@ static void print_text(const PGresult *r)
         printf("%ld batch%s\n", total, total == 1 ? "" : "es");
     for (int row = 0; row < PQntuples(r); row++) {
         char age[32];
-        format_age(atoll(PQgetvalue(r, row, B_AGE)), age, sizeof age);
+        report_age(atoll(PQgetvalue(r, row, B_AGE)), age, sizeof age);
         const char *items = PQgetvalue(r, row, B_ITEMS), *attempts = PQgetvalue(r, row, B_ATTEMPTS);
         printf("\nbatch %s  %s  %s, %s item%s, %s attempt%s, age %s\n", PQgetvalue(r, row, B_ID),
                PQgetvalue(r, row, B_STATE), PQgetvalue(r, row, B_LOCATION), items,

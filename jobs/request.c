@@ -55,7 +55,8 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
     if (!operator_name)
         operator_name = operator_default();
     if (!operator_name)
-        return cli_usage(ctx, "request: no login name to record as the operator; pass --operator NAME");
+        return cli_usage(ctx,
+                         "request: no login name to record as the operator; pass --operator NAME");
 
     int rc = scope_check(ctx, &a);
     if (rc != EXIT_DONE)

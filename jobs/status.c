@@ -40,6 +40,8 @@
  *   last_successful_runs: [{shard (null for the whole catalog), finished_at, run_id}],
  *   last_run: {run_id, outcome, started_at, finished_at} or null,
  *   unconsumed: {events, items},
+ *   batches: {open, failed (with an item not purged since), items: [{batch_id, state,
+ *             location, items, attempts, created_at, age_seconds}] (open first, oldest first)},
  *   check: {ok, problems: [text]}
  * where ITEM is {tenant_id, item_id, state, rule, reference, due_at, deadline_at, batch_id,
  * hold_id, location}; every list holds at most 10 entries, earliest deadline first, and the
@@ -56,6 +58,7 @@
 #include "exitcode.h"
 #include "jobs.h"
 #include "log.h"
+#include "report.h"
 
 #define LIST_LIMIT 10
 #define MAX_PROBLEMS 4
@@ -67,9 +70,10 @@ enum { P_TENANT, P_ITEM, P_STATE, P_RULE, P_REFERENCE, P_DUE, P_DEADLINE, P_BATC
        P_LOCATION, P_TENANT_NAME, P_TOTAL };
 enum { F_TENANT, F_ITEM, F_FAILURES, F_LAST, F_STATE, F_NAME, F_TOTAL };
 enum { R_SHARD, R_FINISHED, R_RUN };
+enum { B_ID, B_STATE, B_LOCATION, B_ITEMS, B_ATTEMPTS, B_CREATED, B_AGE, B_OPEN, B_FAILED };
 
 struct report {
-    PGresult *now, *counts, *overdue, *held, *next, *violations, *failing, *runs;
+    PGresult *now, *counts, *overdue, *held, *next, *violations, *failing, *runs, *batches;
     char lookahead[64];
     long totals[5];
     long violations_purged;
@@ -234,6 +238,22 @@ static void print_json(const struct report *r)
     }
     printf(",\n  \"unconsumed\": {\"events\": %s, \"items\": %s},\n",
            PQgetvalue(r->now, 0, N_INBOX_EVENTS), PQgetvalue(r->now, 0, N_INBOX_ITEMS));
+    printf("  \"batches\": {\"open\": %s, \"failed\": %s, \"items\": [",
+           PQntuples(r->batches) ? PQgetvalue(r->batches, 0, B_OPEN) : "0",
+           PQntuples(r->batches) ? PQgetvalue(r->batches, 0, B_FAILED) : "0");
+    for (int row = 0; row < PQntuples(r->batches); row++) {
+        printf("%s\n    {\"batch_id\": ", row ? "," : "");
+        json_text(stdout, r->batches, row, B_ID);
+        fputs(", \"state\": ", stdout);
+        json_text(stdout, r->batches, row, B_STATE);
+        fputs(", \"location\": ", stdout);
+        json_text(stdout, r->batches, row, B_LOCATION);
+        printf(", \"items\": %s, \"attempts\": %s, \"created_at\": ",
+               PQgetvalue(r->batches, row, B_ITEMS), PQgetvalue(r->batches, row, B_ATTEMPTS));
+        json_text(stdout, r->batches, row, B_CREATED);
+        printf(", \"age_seconds\": %s}", PQgetvalue(r->batches, row, B_AGE));
+    }
+    fputs(PQntuples(r->batches) ? "\n  ]},\n" : "]},\n", stdout);
     printf("  \"check\": {\"ok\": %s, \"problems\": [", r->n_problems ? "false" : "true");
     for (int i = 0; i < r->n_problems; i++) {
         fputs(i ? ", " : "", stdout);
@@ -257,6 +277,28 @@ static void print_list(const char *title, const PGresult *l, bool show_hold)
             printf(" hold %s", PQgetvalue(l, row, P_HOLD));
         putchar('\n');
     }
+}
+
+/* Open batches, and failed ones whose items are not all purged since: what may need an ack
+ * or a rerun. */
+static void print_batches(const PGresult *b)
+{
+    int n = PQntuples(b);
+    long open = n ? atol(PQgetvalue(b, 0, B_OPEN)) : 0;
+    long failed = n ? atol(PQgetvalue(b, 0, B_FAILED)) : 0;
+    printf("\nbatches: %ld open, %ld failed with items not purged since%s\n", open, failed,
+           open + failed > n ? " (the first shown)" : "");
+    for (int row = 0; row < n; row++) {
+        char age[32];
+        report_age(atoll(PQgetvalue(b, row, B_AGE)), age, sizeof age);
+        const char *items = PQgetvalue(b, row, B_ITEMS), *attempts = PQgetvalue(b, row, B_ATTEMPTS);
+        printf("  %-6s %s  %s, %s item%s, %s attempt%s, age %s\n", PQgetvalue(b, row, B_STATE),
+               PQgetvalue(b, row, B_ID), PQgetvalue(b, row, B_LOCATION), items,
+               strcmp(items, "1") == 0 ? "" : "s", attempts,
+               strcmp(attempts, "1") == 0 ? "" : "s", age);
+    }
+    if (n)
+        printf("  'lethe batches' lists every batch; 'lethe ack' or 'lethe rerun' moves one on\n");
 }
 
 static void print_text(const struct report *r)
@@ -297,6 +339,7 @@ static void print_text(const struct report *r)
     if (strcmp(PQgetvalue(r->now, 0, N_FAILED_ONCE), "0") != 0)
         printf("  'lethe batches --state failed' lists the failed batches with their deleters' "
                "stderr\n");
+    print_batches(r->batches);
     print_list("next deadlines", r->next, false);
 
     printf("\nlast successful run:%s\n", PQntuples(r->runs) ? "" : " none");
@@ -528,7 +571,8 @@ int job_status(struct lethe_ctx *ctx, int argc, char **argv)
         if (!*reference)
             return cli_usage(ctx, "status: --reference must not be empty");
         if (!tenant[0])
-            return cli_usage(ctx, "status: --reference needs --tenant T (references are per tenant)");
+            return cli_usage(ctx,
+                             "status: --reference needs --tenant T (references are per tenant)");
         if (check)
             return cli_usage(ctx, "status: --check is for the whole catalog, not with --reference");
         return request_status(ctx, tenant, reference, json);
@@ -546,7 +590,8 @@ int job_status(struct lethe_ctx *ctx, int argc, char **argv)
         !(r.next = db_status_next_deadlines(ctx->db, LIST_LIMIT)) ||
         !(r.violations = db_status_violations(ctx->db, LIST_LIMIT)) ||
         !(r.failing = db_status_failing(ctx->db, LIST_LIMIT)) ||
-        !(r.runs = db_status_last_runs(ctx->db))) {
+        !(r.runs = db_status_last_runs(ctx->db)) ||
+        !(r.batches = db_status_batches(ctx->db, LIST_LIMIT))) {
         db_status_end(ctx->db);
         goto cleanup;
     }
@@ -571,5 +616,6 @@ cleanup:
     PQclear(r.violations);
     PQclear(r.failing);
     PQclear(r.runs);
+    PQclear(r.batches);
     return rc;
 }

@@ -261,9 +261,14 @@ hint: see 'lethe help batches'" "$ERR"
 run_lethe batches --limit -1
 assert_rc "a negative limit exits 2" 2
 
-# ---- tenant names in status --------------------------------------------------------------------
+# ---- tenant names in status, and the batches that need someone ----------------------------------
 run_lethe status
 assert_contains "status names the tenant next to its id" "item $F1 tenant $T (acme)" "$OUT"
+assert_contains "status lists the failed batch whose item is not purged" "batches: 0 open, 1 failed with items not purged since
+  failed $FB  EU, 1 item, 1 attempt, age " "$OUT"
+assert_contains "and points at lethe batches" "  'lethe batches' lists every batch; 'lethe ack' or 'lethe rerun' moves one on" "$OUT"
+run_lethe status --json
+assert_eq "status --json counts them too" "0 1 $FB" "$(json_get "d['batches']['open'], d['batches']['failed'], d['batches']['items'][0]['batch_id']")"
 
 # ================================ run --json, --dry-run --items ==================================
 D1=$(uuid); mk_item "$T2" "$D1" "$W2" prompt US 2026-01-01T00:00:00Z
