@@ -86,8 +86,12 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
      * withdraw every request of the tenant that shares it, so another scope under the same
      * reference is refused rather than recorded. */
     if (PQntuples(same) > 0) {
-        const char *ev = PQgetvalue(same, 0, 0), *by = db_value(same, 0, 3);
-        if (PQgetvalue(same, 0, 1)[0] != 't') {
+        int row = 0; /* the earliest with the same scope, else the earliest */
+        for (int i = PQntuples(same) - 1; i >= 0; i--)
+            if (PQgetvalue(same, i, 1)[0] == 't')
+                row = i;
+        const char *ev = PQgetvalue(same, row, 0), *by = db_value(same, row, 3);
+        if (PQgetvalue(same, row, 1)[0] != 't') {
             log_error("request: reference \"%s\" already names deletion request %s of tenant %s,"
                       " with another scope", reference, ev, tenant);
             log_hint("a cancellation names its request by reference; give this request a"
@@ -97,7 +101,7 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
         }
         printf("deletion request %s of tenant %s already has reference %s (occurred at %s%s%s);"
                " nothing recorded\n",
-               ev, tenant, reference, PQgetvalue(same, 0, 2), by ? ", recorded by " : "",
+               ev, tenant, reference, PQgetvalue(same, row, 2), by ? ", recorded by " : "",
                by ? by : "");
         rc = EXIT_DONE;
         goto cleanup;

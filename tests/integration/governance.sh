@@ -355,6 +355,16 @@ run_lethe -U "$NOBODY" export
 assert_contains "export names lethe_auditor" "hint: 'lethe export' needs the privileges of lethe_auditor" "$ERR"
 psql -X -q -c "REVOKE ALL ON SCHEMA lethe FROM $NOBODY" -c "REVOKE ALL ON lethe.schema_migrations FROM $NOBODY" >/dev/null
 
+# ---- a producer's requests sharing a reference: a retry matches any of them ---------------------
+T3=$(uuid); W3=$(uuid); I3=$(uuid)
+mk_tenant "$T3" initech; mk_workspace "$T3" "$W3" UK; mk_item "$T3" "$I3" "$W3" prompt UK 2026-01-01T00:00:00Z
+mk_event "$T3" deletion_requested 2026-02-01T00:00:00Z MULTI-1 workspace_id "$W3"
+mk_event "$T3" deletion_requested 2026-02-01T00:00:00Z MULTI-1 item_id "$I3"
+EVI=$(sql "SELECT event_id FROM lethe.events WHERE reference = 'MULTI-1' AND item_id IS NOT NULL")
+run_lethe request --tenant "$T3" --item "$I3" --reference MULTI-1
+assert_rc "a retry matches any earlier request with the same scope, not only the first" 0
+assert_eq "and names that one" "deletion request $EVI of tenant $T3 already has reference MULTI-1 (occurred at 2026-02-01T00:00:00.000000Z); nothing recorded" "$OUT"
+
 # ================================ small defects ==================================================
 run_lethe help --help
 assert_rc "help --help exits 0" 0
