@@ -343,6 +343,18 @@ PGresult *db_explain_batches(PGconn *db, const char *tenant, const char *item)
 
 /* ---- status ------------------------------------------------------------------------------ */
 
+bool db_request_begin(PGconn *db)
+{
+    if (!db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL))
+        return false;
+    /* One pass over a request's items: compiling it (JIT) would cost more than running it. */
+    if (!db_exec(db, "SET LOCAL jit = off", 0, NULL)) {
+        db_rollback(db);
+        return false;
+    }
+    return true;
+}
+
 bool db_status_begin(PGconn *db)
 {
     if (!db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ", 0, NULL))
@@ -605,13 +617,20 @@ PGresult *db_request_events(PGconn *db, const char *tenant, const char *referenc
 
 /* What the requests with this reference cover, in one row: 0 covered, 1 purged, 2 of them on
  * time (by the request's own deadline), 3 late, 4 held past the deadline (late because a hold
- * kept them), 5 in_flight, 6 due, 7 scheduled, 8 held, 9 not due under any rule (live),
- * 10 the nearest deadline of those not purged, 11 the largest lateness in seconds.
+ * kept them), 5 in_flight, 6 due, 7 scheduled, 8 held, 9 not due under this request (it was
+ * withdrawn, or its rule is disabled), 10 the nearest deadline of those not purged (the
+ * request's own, or the one an item in flight was batched under), 11 the largest lateness in
+ * seconds.
  *
  * Covered: the customer-data items in a request's scope created at or before it, the items
  * its obligation was expanded to or batched under, and all their descendants (SPEC §3). A
  * data subject's item purged under another rule no longer names its owner (the tombstone
- * clears it), so it counts only when reached through a copy or a batch of this request. */
+ * clears it), so it counts only when reached through a copy or a batch of this request.
+ *
+ * The state is this request's view of the item, set-based: purged and in flight from the
+ * batches; otherwise due or scheduled by the request's own due time, and held when due and an
+ * active hold covers the item or one of its ancestors (the tenant's held items are walked down
+ * from the holds' scopes once, rather than lethe.holding() walking up from every due item). */
 PGresult *db_request_items(PGconn *db, const char *tenant, const char *reference)
 {
     const char *p[] = {tenant, reference};
@@ -619,42 +638,106 @@ PGresult *db_request_items(PGconn *db, const char *tenant, const char *reference
         db,
         "WITH RECURSIVE req AS ("
         "  SELECT e.occurred_at, e.workspace_id, e.subject_id, e.item_id, o.obligation_id,"
-        "         e.occurred_at + r.deadline AS deadline_at"
+        "         e.occurred_at + r.deadline AS deadline_at,"
+        "         lethe.due_time(e.occurred_at, r.deadline, r.grace, s.lookahead) AS due_at,"
+        "         r.enabled AND (o.withdrawn_at IS NULL OR o.withdrawn_at > now()) AS active"
         "    FROM lethe.events e"
         "    JOIN lethe.rules r ON r.rule = CASE WHEN e.subject_id IS NULL"
         "                                        THEN 'deletion_request' ELSE 'subject_request' END"
+        "    CROSS JOIN lethe.settings s"
         "    LEFT JOIN lethe.obligations o ON o.tenant_id = e.tenant_id AND o.event_id = e.event_id"
         "   WHERE e.tenant_id = $1 AND e.reference = $2 AND e.type = 'deletion_requested'"
-        "), roots AS ("
-        "  SELECT i.item_id, r.deadline_at FROM req r"
+        /* One branch per scope, so that each finds its items through its own index. */
+        "), scoped AS ("
+        "  SELECT i.item_id, i.kind, r.deadline_at, r.due_at, r.active FROM req r"
+        "    JOIN lethe.items i ON i.tenant_id = $1 AND i.workspace_id = r.workspace_id"
+        "     AND i.created_at <= r.occurred_at"
+        "  UNION ALL"
+        "  SELECT i.item_id, i.kind, r.deadline_at, r.due_at, r.active FROM req r"
+        "    JOIN lethe.items i ON i.tenant_id = $1 AND i.owner_id = r.subject_id"
+        "     AND i.created_at <= r.occurred_at"
+        "  UNION ALL"
+        "  SELECT i.item_id, i.kind, r.deadline_at, r.due_at, r.active FROM req r"
+        "    JOIN lethe.items i ON i.tenant_id = $1 AND i.item_id = r.item_id"
+        "     AND i.created_at <= r.occurred_at"
+        "  UNION ALL"
+        "  SELECT i.item_id, i.kind, r.deadline_at, r.due_at, r.active FROM req r"
         "    JOIN lethe.items i ON i.tenant_id = $1 AND i.created_at <= r.occurred_at"
-        "     AND (r.workspace_id IS NULL OR i.workspace_id = r.workspace_id)"
-        "     AND (r.subject_id IS NULL OR i.owner_id = r.subject_id)"
-        "     AND (r.item_id IS NULL OR i.item_id = r.item_id)"
-        "    JOIN lethe.kinds k ON k.kind = i.kind AND k.customer_data"
+        "   WHERE r.workspace_id IS NULL AND r.subject_id IS NULL AND r.item_id IS NULL"
+        "), roots AS ("
+        "  SELECT x.item_id, x.deadline_at, x.due_at, x.active FROM scoped x"
+        "    JOIN lethe.kinds k ON k.kind = x.kind AND k.customer_data"
         "  UNION"
-        "  SELECT p.item_id, r.deadline_at FROM req r"
+        "  SELECT p.item_id, r.deadline_at, r.due_at, r.active FROM req r"
         "    JOIN lethe.item_obligations p"
         "      ON p.tenant_id = $1 AND p.obligation_id = r.obligation_id"
         "  UNION"
-        "  SELECT b.item_id, r.deadline_at FROM req r"
+        "  SELECT b.item_id, r.deadline_at, r.due_at, r.active FROM req r"
         "    JOIN lethe.batch_items b ON b.tenant_id = $1 AND b.obligation_id = r.obligation_id"
         "), walk AS ("
-        "  SELECT item_id, deadline_at, 0 AS depth FROM roots"
+        "  SELECT item_id, deadline_at, due_at, active, 0 AS depth FROM roots"
         "  UNION"
-        "  SELECT c.item_id, w.deadline_at, w.depth + 1 FROM walk w"
+        "  SELECT c.item_id, w.deadline_at, w.due_at, w.active, w.depth + 1 FROM walk w"
         "    JOIN lethe.items c ON c.tenant_id = $1 AND c.parent_id = w.item_id"
         "   WHERE w.depth < 64"
+        /* The items the tenant's active holds cover, their copies included, walked down from
+         * the holds' scopes as lethe.holding() walks up from an item, for all at once. */
+        "), hold_roots AS ("
+        "  SELECT i.item_id FROM lethe.holds h"
+        "    JOIN lethe.items i ON i.tenant_id = $1 AND i.workspace_id = h.workspace_id"
+        "   WHERE h.tenant_id = $1 AND h.placed_at <= now()"
+        "     AND (h.released_at IS NULL OR h.released_at > now())"
+        "  UNION"
+        "  SELECT i.item_id FROM lethe.holds h"
+        "    JOIN lethe.items i ON i.tenant_id = $1 AND i.owner_id = h.subject_id"
+        "   WHERE h.tenant_id = $1 AND h.placed_at <= now()"
+        "     AND (h.released_at IS NULL OR h.released_at > now())"
+        "  UNION"
+        "  SELECT i.item_id FROM lethe.holds h"
+        "    JOIN lethe.items i ON i.tenant_id = $1 AND i.item_id = h.item_id"
+        "   WHERE h.tenant_id = $1 AND h.placed_at <= now()"
+        "     AND (h.released_at IS NULL OR h.released_at > now())"
+        "  UNION"
+        "  SELECT i.item_id FROM lethe.holds h"
+        "    JOIN lethe.items i ON i.tenant_id = $1"
+        "   WHERE h.tenant_id = $1 AND h.placed_at <= now()"
+        "     AND (h.released_at IS NULL OR h.released_at > now())"
+        "     AND h.workspace_id IS NULL AND h.subject_id IS NULL AND h.item_id IS NULL"
+        "), held AS ("
+        "  SELECT item_id, 0 AS depth FROM hold_roots"
+        "  UNION"
+        "  SELECT c.item_id, d.depth + 1 FROM held d"
+        "    JOIN lethe.items c ON c.tenant_id = $1 AND c.parent_id = d.item_id"
+        "   WHERE d.depth < 64"
         "), covered AS ("
-        "  SELECT w.item_id, min(w.deadline_at) AS req_deadline FROM walk w"
+        "  SELECT w.item_id, i.locator IS NULL AS tombstone,"
+        "         min(w.deadline_at) FILTER (WHERE w.active) AS req_deadline,"
+        "         min(w.due_at) FILTER (WHERE w.active) AS req_due,"
+        "         min(w.deadline_at) AS any_deadline"
+        "    FROM walk w"
         "    JOIN lethe.items i ON i.tenant_id = $1 AND i.item_id = w.item_id"
         "    JOIN lethe.kinds k ON k.kind = i.kind AND k.customer_data"
-        "   GROUP BY w.item_id"
-        "), st AS ("
-        "  SELECT c.req_deadline, s.state, s.deadline_at, s.purged_at,"
+        "   GROUP BY w.item_id, i.locator IS NULL"
+        /* Materialised: each item's state is worked out once, not once per count below. */
+        "), st AS MATERIALIZED ("
+        "  SELECT coalesce(c.req_deadline, c.any_deadline) AS req_deadline, pb.purged_at,"
+        "         CASE WHEN pb.purged_at IS NOT NULL OR c.tombstone THEN 'purged'"
+        "              WHEN ob.deadline_at IS NOT NULL THEN 'in_flight'"
+        "              WHEN c.req_due IS NULL THEN 'live'"
+        "              WHEN c.req_due > now() THEN 'scheduled'"
+        "              WHEN hd.item_id IS NOT NULL THEN 'held'"
+        "              ELSE 'due' END AS state,"
+        "         coalesce(ob.deadline_at, c.req_deadline) AS deadline_at,"
         "         EXISTS (SELECT 1 FROM lethe.hold_blocks hb"
         "                  WHERE hb.tenant_id = $1 AND hb.item_id = c.item_id) AS was_held"
-        "    FROM covered c JOIN lethe.item_status s ON s.tenant_id = $1 AND s.item_id = c.item_id"
+        "    FROM covered c"
+        "    LEFT JOIN (SELECT DISTINCT item_id FROM held) hd ON hd.item_id = c.item_id"
+        "    LEFT JOIN LATERAL (SELECT b.purged_at FROM lethe.batch_items b"
+        "                        WHERE b.tenant_id = $1 AND b.item_id = c.item_id"
+        "                          AND b.outcome = 'purged' LIMIT 1) pb ON true"
+        "    LEFT JOIN LATERAL (SELECT b.deadline_at FROM lethe.batch_items b"
+        "                        WHERE b.tenant_id = $1 AND b.item_id = c.item_id"
+        "                          AND b.outcome IS NULL LIMIT 1) ob ON true"
         ")"
         " SELECT count(*), count(*) FILTER (WHERE state = 'purged'),"
         "        count(*) FILTER (WHERE state = 'purged' AND purged_at <= req_deadline),"

@@ -85,6 +85,8 @@ PGresult *db_status_batches(PGconn *db, int limit);
 /* status --reference: the requests of one tenant with one reference, and what they cover.
  * Columns are documented in dbstatus.c. */
 PGresult *db_request_events(PGconn *db, const char *tenant, const char *reference);
+/* Opens the read-only snapshot both are read in; db_rollback() ends it. */
+bool db_request_begin(PGconn *db);
 PGresult *db_request_items(PGconn *db, const char *tenant, const char *reference);
 
 /* A dry run's items, from its temporary table plan, one row at a time (single-row mode):

@@ -410,8 +410,8 @@ static void request_assess(struct request_report *q)
                  left, q->n[I_COVERED], PQgetvalue(q->items, 0, I_NEAREST));
     } else {
         snprintf(q->verdict, sizeof q->verdict,
-                 "not done: %ld of %ld covered items not purged yet, and none is due under any "
-                 "rule in effect", left, q->n[I_COVERED]);
+                 "not done: %ld of %ld covered items not purged yet, and this request makes "
+                 "none of them due", left, q->n[I_COVERED]);
     }
 }
 
@@ -491,7 +491,8 @@ static void request_text(const struct request_report *q)
     printf("  scheduled:  %ld\n", q->n[I_SCHEDULED]);
     printf("  held:       %ld\n", q->n[I_HELD]);
     if (q->n[I_LIVE])
-        printf("  not due:    %ld (no rule in effect makes them due)\n", q->n[I_LIVE]);
+        printf("  not due:    %ld (the request was withdrawn, or its rule is disabled)\n",
+               q->n[I_LIVE]);
     if (db_value(q->items, 0, I_NEAREST))
         printf("  nearest deadline: %s\n", PQgetvalue(q->items, 0, I_NEAREST));
     printf("\n%s\n", q->verdict);
@@ -504,7 +505,7 @@ static int request_status(struct lethe_ctx *ctx, const char *tenant, const char 
     PGresult *t = NULL;
     int rc = EXIT_RUNTIME;
     /* One snapshot for the request and its items. */
-    if (!db_exec(ctx->db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL))
+    if (!db_request_begin(ctx->db))
         return EXIT_RUNTIME;
     if (!(t = db_tenant(ctx->db, tenant)))
         goto cleanup;

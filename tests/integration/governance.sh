@@ -161,7 +161,7 @@ assert_eq "the independent verifier agrees" "0" "$(python3 tests/verify_export.p
 run_lethe status --reference GDPR-7 --tenant "$T"
 assert_rc "status --reference exits 0" 0
 DL=$(sql "SELECT lethe.iso_utc(occurred_at + interval '1 month') FROM lethe.events WHERE event_id = $EV")
-assert_eq "before a run the request is not derived; its items show as not due" "request GDPR-7 of tenant $T (acme) at $(echo "$OUT" | head -1 | sed 's/.* at //')
+assert_eq "before a run the request is not derived; its items are due by its own timing" "request GDPR-7 of tenant $T (acme) at $(echo "$OUT" | head -1 | sed 's/.* at //')
 
 deletion request $EV: subject_request, a data subject's items
   occurred:  $OCC, recorded by olga
@@ -173,8 +173,8 @@ covered items: 2
   in flight:  0
   due:        0
   scheduled:  0
-  held:       0
-  not due:    2 (no rule in effect makes them due)
+  held:       2
+  nearest deadline: $DL
 
 not done: not derived yet; the next 'lethe run' derives it" "$OUT"
 
@@ -364,6 +364,17 @@ EVI=$(sql "SELECT event_id FROM lethe.events WHERE reference = 'MULTI-1' AND ite
 run_lethe request --tenant "$T3" --item "$I3" --reference MULTI-1
 assert_rc "a retry matches any earlier request with the same scope, not only the first" 0
 assert_eq "and names that one" "deletion request $EVI of tenant $T3 already has reference MULTI-1 (occurred at 2026-02-01T00:00:00.000000Z); nothing recorded" "$OUT"
+
+# ---- a withdrawn request ------------------------------------------------------------------------
+I4=$(uuid); mk_item "$T3" "$I4" "$W3" prompt UK 2026-03-01T00:00:00Z
+mk_event "$T3" deletion_requested 2026-03-10T00:00:00Z CAN-1 item_id "$I4"
+mk_event "$T3" deletion_cancelled 2026-03-11T00:00:00Z CAN-1
+"$LETHE" --config "$CONF" -q run >/dev/null 2>&1
+run_lethe status --reference CAN-1 --tenant "$T3"
+assert_rc "status of a withdrawn request exits 0" 0
+assert_contains "it says when and by what it was withdrawn" "  withdrawn: 2026-03-11T00:00:00.000000Z by event $(sql "SELECT event_id FROM lethe.events WHERE type = 'deletion_cancelled' AND reference = 'CAN-1'")" "$OUT"
+assert_contains "its item is no longer due under it" "  not due:    1 (the request was withdrawn, or its rule is disabled)" "$OUT"
+assert_eq "and the verdict says withdrawn" "withdrawn: a cancellation withdrew it; 0 covered items purged before stay purged" "$(echo "$OUT" | tail -1)"
 
 # ================================ small defects ==================================================
 run_lethe help --help
