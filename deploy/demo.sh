@@ -334,6 +334,18 @@ lethe status
 lethe status --check >/dev/null
 say "status --check exits 0: nothing is past its deadline, no item keeps failing, and a run succeeded within the lookahead. A timer or a monitor can rely on that exit code."
 
+step "is GDPR-2291 done? lethe status --reference"
+lethe status --reference GDPR-2291 --tenant "$(id_of globex)"
+say "One request, as a support engineer is asked about it: the items it covers, copies included, how many are purged and whether on time, and a verdict."
+
+step "who holds what: lethe hold list"
+lethe hold list --active
+say "Every hold names who placed it (--operator, else the login name); placing and releasing are audited on the tenant's chain."
+
+step "the batches the run emitted: lethe batches"
+lethe batches --limit 3
+say "Each batch with its location, items, executor attempts and age, and the deleter's stderr when it failed; 'lethe batches --state failed' lists those to look at."
+
 step "why is an item where it is? lethe explain"
 lethe explain "$(id_of contract)"
 say "umbrella's contract is due under capacity_deleted, and hold LEGAL-77 keeps it."
@@ -342,7 +354,7 @@ lethe explain "$(id_of ines-copy)"
 say "The passage in the US index followed its source in the EU: the GDPR request covered it through parent_id."
 
 step "the compliance summary for auditors"
-lethe export --summary
+lethe export --summary --format text
 
 step "the evidence, and checking it offline"
 lethe export -o "$DEMO_DIR/exports/audit.jsonl"

@@ -115,7 +115,8 @@ BEGIN
     END IF;
 END $member$;
 GRANT INSERT ON lethe.events TO lethe_operator;
-GRANT INSERT, UPDATE (released_at) ON lethe.holds TO lethe_operator;
+-- A release sets released_at and released_by (sql/0010_governance.sql), nothing else.
+GRANT INSERT, UPDATE (released_at, released_by) ON lethe.holds TO lethe_operator;
 GRANT EXECUTE ON FUNCTION lethe.audit_append_verbatim(text[]) TO lethe_operator;
 
 -- ---- lethe_auditor --------------------------------------------------------------------------
@@ -123,6 +124,8 @@ GRANT EXECUTE ON FUNCTION lethe.audit_append_verbatim(text[]) TO lethe_operator;
 -- table, no locator, no subject. Only the functions an export evaluates.
 GRANT USAGE ON SCHEMA lethe TO lethe_auditor;
 GRANT SELECT ON lethe.audit, lethe.audit_heads, lethe.item_status TO lethe_auditor;
+-- Every command checks at start that the schema is migrated; the auditor's too.
+GRANT SELECT ON lethe.schema_migrations TO lethe_auditor;
 DO $auditor$
 DECLARE
     f regprocedure;

@@ -9,6 +9,7 @@
 
 #include "exitcode.h"
 #include "log.h"
+#include "text.h"
 
 int cli_usage(const struct lethe_ctx *ctx, const char *fmt, ...)
 {
@@ -22,42 +23,7 @@ int cli_usage(const struct lethe_ctx *ctx, const char *fmt, ...)
     return EXIT_USAGE;
 }
 
-long cli_utf8_invalid_at(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; p[i];) {
-        unsigned c = p[i];
-        size_t n;
-        unsigned lo = 0x80, hi = 0xbf; /* the range of the second byte */
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            if (c == 0xe0)
-                lo = 0xa0; /* overlong */
-            else if (c == 0xed)
-                hi = 0x9f; /* UTF-16 surrogates */
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            if (c == 0xf0)
-                lo = 0x90; /* overlong */
-            else if (c == 0xf4)
-                hi = 0x8f; /* beyond U+10FFFF */
-        } else {
-            return (long)i;
-        }
-        if (p[i + 1] < lo || p[i + 1] > hi)
-            return (long)i;
-        for (size_t k = 2; k <= n; k++)
-            if (p[i + k] < 0x80 || p[i + k] > 0xbf)
-                return (long)i;
-        i += n + 1;
-    }
-    return -1;
-}
+long cli_utf8_invalid_at(const char *s) { return text_utf8_invalid_at(s, strlen(s)); }
 
 /* Options whose values are file names: bytes the file system takes as they are, not text. */
 static bool names_a_file(const char *option)

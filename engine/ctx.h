@@ -12,6 +12,8 @@ struct lethe_ctx {
     const char *command;
     const char *config_file; /* --config, or NULL */
     const char *db_override; /* --db, or NULL */
+    /* -d, -h, -p, -U: override those parts of the conninfo; NULL when not given */
+    const char *db_name, *db_host, *db_port, *db_user;
     int verbosity;
     struct lethe_config cfg;
     struct audit_key audit_key; /* read only for the commands that use it (NEEDS_AUDIT_KEY) */

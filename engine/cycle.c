@@ -23,6 +23,7 @@
 #include "fault.h"
 #include "log.h"
 #include "manifest.h"
+#include "report.h"
 
 #define LOCK_CLASS 7283310
 #define SHARD_CLASS 7283311
@@ -191,8 +192,7 @@ enum drive_outcome cycle_record_ack(struct lethe_ctx *ctx, const char *batch_id,
     bool now_failed = strcmp(db_get(r, 0, "state"), "failed") == 0;
     PQclear(r);
     if (er->stderr_tail && !db_exec(db,
-                                    "UPDATE lethe.batches SET error = concat_ws(E'\\n', error, $2::text)"
-                                    " WHERE batch_id = $1::uuid",
+                                    "UPDATE lethe.batches SET error = $2 WHERE batch_id = $1::uuid",
                                     2, (const char *[]){batch_id, er->stderr_tail}))
         goto fail;
     fault_point("ack_before_commit");
@@ -363,7 +363,8 @@ static bool derive(struct lethe_ctx *ctx, const char *as_of, const char *k, cons
     return true;
 }
 
-static int dry_run(struct lethe_ctx *ctx, const char *as_of, const char *k, const char *n)
+static int dry_run(struct lethe_ctx *ctx, const struct run_opts *o, const char *as_of,
+                   const char *k, const char *n)
 {
     PGconn *db = ctx->db;
     struct run_counts c = {0};
@@ -391,6 +392,12 @@ static int dry_run(struct lethe_ctx *ctx, const char *as_of, const char *k, cons
     if (!r)
         goto cleanup;
     long max = ctx->cfg.batch_max_items;
+    if (o->json) {
+        bool ok = report_plan_json(db, stdout, as_of, &c, max, r, o->items);
+        PQclear(r);
+        rc = ok ? EXIT_DONE : EXIT_RUNTIME;
+        goto cleanup;
+    }
     printf("plan at %s (dry run: nothing written)\n", as_of);
     printf("  new events %ld, new items %ld, obligations %ld, withdrawn %ld\n", c.events, c.items,
            c.obligations, c.withdrawn);
@@ -413,6 +420,8 @@ static int dry_run(struct lethe_ctx *ctx, const char *as_of, const char *k, cons
             printf("  %-36s %8ld items, %ld held\n", db_get(r, i, "name"), due, held);
     }
     PQclear(r);
+    if (o->items && !report_plan_items_text(db, stdout))
+        goto cleanup;
     rc = EXIT_DONE;
 cleanup:
     db_rollback(db);
@@ -765,7 +774,7 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
     if (rc != EXIT_DONE)
         return rc;
     if (o->dry_run)
-        return dry_run(ctx, l.as_of, k, n);
+        return dry_run(ctx, o, l.as_of, k, n);
 
     rc = cycle_lock(ctx, o->shard_k, o->shard_n);
     if (rc != EXIT_DONE)
@@ -853,9 +862,13 @@ finish:
         rc = EXIT_RUNTIME;
     else
         rc = strcmp(l.outcome, "succeeded") == 0 ? EXIT_DONE : EXIT_RUNTIME;
-    printf("run %s %s: as_of %s%s%s, %ld new events, %ld due, %ld batches, %ld purged, "
-           "%ld failed items, %ld failed batches, %ld held, %.2fs\n",
-           ctx->session_id, l.outcome, l.as_of, l.shard[0] ? ", shard " : "", l.shard, c->events,
-           c->due, c->batches, c->purged, c->failed, c->failed_batches, c->held, elapsed(&l.t0));
+    double secs = elapsed(&l.t0);
+    if (o->json)
+        report_run_json(stdout, ctx->session_id, l.outcome, l.as_of, l.shard, c, secs);
+    else
+        printf("run %s %s: as_of %s%s%s, %ld new events, %ld due, %ld batches, %ld purged, "
+               "%ld failed items, %ld failed batches, %ld held, %.2fs\n",
+               ctx->session_id, l.outcome, l.as_of, l.shard[0] ? ", shard " : "", l.shard, c->events,
+               c->due, c->batches, c->purged, c->failed, c->failed_batches, c->held, secs);
     return rc;
 }

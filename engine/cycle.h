@@ -17,6 +17,8 @@ struct run_opts {
     int shard_k, shard_n;      /* shard_n = 0: every tenant */
     const char *operator_name; /* --operator: an operator's run */
     const char *metrics_file;
+    bool json;                 /* --json: the summary, or the plan, as JSON (engine/report.c) */
+    bool items;                /* --items: a dry run lists its items */
 };
 
 struct run_counts {

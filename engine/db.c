@@ -21,6 +21,13 @@ extern const int lethe_migration_count;
 static char last_sqlstate[6];
 static char last_message[1024];
 static bool quiet;
+static const char *needed_role, *needed_for;
+
+void db_set_needed_role(const char *role, const char *command)
+{
+    needed_role = role;
+    needed_for = command;
+}
 
 void db_quiet(bool q) { quiet = q; }
 const char *db_last_sqlstate(void) { return last_sqlstate; }
@@ -40,8 +47,21 @@ static void note_failure(PGconn *db, const PGresult *res, const char *sql)
         const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
         if (hint)
             log_hint("%s", hint);
-        log_debug("query was: %s", sql);
+        /* PostgreSQL's own refusal (not one of lethe's triggers, which say why themselves):
+         * name the group role that grants what the command needs. */
+        else if (needed_role && strcmp(last_sqlstate, "42501") == 0 &&
+                 strncmp(last_message, "permission denied", 17) == 0)
+            log_hint("'lethe %s' needs the privileges of %s: GRANT %s TO %s (deploy/roles.sql "
+                     "creates the roles)",
+                     needed_for, needed_role, needed_role, PQuser(db));
+        if (sql)
+            log_debug("query was: %s", sql);
     }
+}
+
+void db_report_failure(PGconn *db, const PGresult *res)
+{
+    note_failure(db, res, NULL);
 }
 
 static PGresult *run(PGconn *db, const char *sql, int nparams, const char *const *params,
@@ -149,12 +169,66 @@ static void quiet_notice(void *arg, const char *message)
 
 static bool session_setup(struct lethe_ctx *ctx);
 
+/* The keywords and values of the connection: those of the base conninfo (--db, else
+ * database.conninfo, else none: libpq's environment), then -d, -h, -p and -U in that order, so
+ * that each overrides what the base says. -d may itself be a conninfo string or URI:
+ * expand_dbname expands it where it stands, and -h, -p and -U still win over it. */
+static PGconn *connect_params(const struct lethe_ctx *ctx, const char *base, char **why)
+{
+    *why = NULL;
+    PQconninfoOption *opts = PQconninfoParse(base, why);
+    if (!opts)
+        return NULL;
+    size_t n = 0;
+    for (PQconninfoOption *o = opts; o->keyword; o++)
+        n++;
+    const char **keys = calloc(n + 5, sizeof *keys), **vals = calloc(n + 5, sizeof *vals);
+    PGconn *conn = NULL;
+    if (keys && vals) {
+        size_t k = 0;
+        for (PQconninfoOption *o = opts; o->keyword; o++) {
+            if (!o->val || (ctx->db_name && strcmp(o->keyword, "dbname") == 0))
+                continue;
+            keys[k] = o->keyword;
+            vals[k++] = o->val;
+        }
+        const char *over[][2] = {{"dbname", ctx->db_name},
+                                 {"host", ctx->db_host},
+                                 {"port", ctx->db_port},
+                                 {"user", ctx->db_user}};
+        for (size_t i = 0; i < sizeof over / sizeof over[0]; i++) {
+            if (!over[i][1])
+                continue;
+            keys[k] = over[i][0];
+            vals[k++] = over[i][1];
+        }
+        conn = PQconnectdbParams(keys, vals, 1);
+    }
+    free(keys);
+    free(vals);
+    PQconninfoFree(opts);
+    return conn;
+}
+
 bool db_connect(struct lethe_ctx *ctx)
 {
     const char *conninfo = ctx->db_override ? ctx->db_override
                          : ctx->cfg.conninfo ? ctx->cfg.conninfo
                                              : "";
-    ctx->db = PQconnectdb(conninfo);
+    char *why = NULL;
+    ctx->db = connect_params(ctx, conninfo, &why);
+    if (!ctx->db) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", why ? why : "out of memory");
+        size_t n = strlen(msg);
+        while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+            msg[--n] = '\0';
+        log_error("cannot connect to the database: bad connection string: %s", msg);
+        log_hint("a conninfo is key=value pairs or a postgresql:// URI, e.g. "
+                 "\"host=/run/postgresql dbname=lethe\"");
+        PQfreemem(why);
+        return false;
+    }
     if (PQstatus(ctx->db) != CONNECTION_OK) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", PQerrorMessage(ctx->db));
@@ -162,8 +236,8 @@ bool db_connect(struct lethe_ctx *ctx)
         while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
             msg[--n] = '\0';
         log_error("cannot connect to the database: %s", msg);
-        log_hint("pass --db CONNINFO, set database.conninfo in the config, or set PGHOST and "
-                 "PGDATABASE");
+        log_hint("pass --db CONNINFO (or -h, -p, -U, -d), set database.conninfo in the config, or "
+                 "set PGHOST and PGDATABASE");
         PQfinish(ctx->db);
         ctx->db = NULL;
         return false;
@@ -218,6 +292,60 @@ void db_disconnect(struct lethe_ctx *ctx)
 }
 
 int db_latest_version(void) { return lethe_migrations[lethe_migration_count - 1].version; }
+
+int db_check_schema(PGconn *db)
+{
+    /* Whether the schema is there and readable first: a statement naming a table it cannot
+     * see or read fails as a whole, whatever branch of a CASE it sits in. */
+    PGresult *res = db_query_one_row(
+        db,
+        "SELECT n.oid IS NOT NULL, m.oid IS NOT NULL,"
+        "       coalesce(has_schema_privilege(n.oid, 'USAGE')"
+        "                AND has_table_privilege(m.oid, 'SELECT'), false),"
+        "       current_database()"
+        "  FROM (SELECT (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'lethe') AS oid) n"
+        "  LEFT JOIN pg_catalog.pg_class m"
+        "    ON m.relnamespace = n.oid AND m.relname = 'schema_migrations'",
+        0, NULL);
+    if (!res)
+        return -1;
+    bool schema = PQgetvalue(res, 0, 0)[0] == 't', table = PQgetvalue(res, 0, 1)[0] == 't',
+         readable = PQgetvalue(res, 0, 2)[0] == 't';
+    char dbname[256];
+    snprintf(dbname, sizeof dbname, "%s", PQgetvalue(res, 0, 3));
+    PQclear(res);
+    if (!schema || (readable && !table)) {
+        log_error("database '%s' has no lethe schema", dbname);
+        log_hint("run 'lethe migrate' first, or check the connection (--db, -d)");
+        return 0;
+    }
+    if (!readable)
+        return 1; /* a role that cannot read it is told so by its first statement */
+    char versions[16 * 64] = "{";
+    size_t u = 1;
+    for (int i = 0; i < lethe_migration_count && u < sizeof versions - 16; i++)
+        u += (size_t)snprintf(versions + u, sizeof versions - u, "%s%d", i ? "," : "",
+                              lethe_migrations[i].version);
+    snprintf(versions + u, sizeof versions - u, "}");
+    const char *p[] = {versions};
+    res = db_query_one_row(db,
+                           "SELECT count(*), string_agg(v.version::text, ', ' ORDER BY v.version)"
+                           "  FROM unnest($1::integer[]) v(version)"
+                           " WHERE NOT EXISTS (SELECT 1 FROM lethe.schema_migrations m"
+                           "                    WHERE m.version = v.version)",
+                           1, p);
+    if (!res)
+        return -1;
+    int missing = atoi(PQgetvalue(res, 0, 0));
+    if (missing)
+        log_error("database '%s' is behind this lethe: migration%s %s not applied", dbname,
+                  missing == 1 ? "" : "s", PQgetvalue(res, 0, 1));
+    PQclear(res);
+    if (missing == 0)
+        return 1;
+    log_hint("run 'lethe migrate' (as the schema's owner), then deploy/roles.sql again");
+    return 0;
+}
 
 int db_schema_version(PGconn *db)
 {

@@ -9,7 +9,8 @@
 
 #include "ctx.h"
 
-/* Opens the session: --db, else database.conninfo, else libpq's environment. Sets
+/* Opens the session: --db, else database.conninfo, else libpq's environment, with -d, -h, -p
+ * and -U overriding their parts (psql's options). Sets
  * application_name lethe/<command>/<session id>, search_path, TimeZone=UTC and
  * client_encoding. Prints the error and returns false on failure. */
 bool db_connect(struct lethe_ctx *ctx);
@@ -38,17 +39,27 @@ void db_rollback(PGconn *db);
 /* For engine/dbaudit.c only: marks the transaction as staging audit records, or not. */
 void db_audit_staged(bool staged);
 
+/* Records and prints a failure the caller saw itself (res may be NULL: the connection's error),
+ * as the helpers do. */
+void db_report_failure(PGconn *db, const PGresult *res);
 /* The SQLSTATE of the last failed statement ("" when none), for callers that map errors. */
 const char *db_last_sqlstate(void);
 /* The server's message of the last failed statement. */
 const char *db_last_message(void);
 /* When set, db_* helpers do not print failures; the caller reports them itself. */
 void db_quiet(bool quiet);
+/* The group role whose privileges COMMAND needs (lethe_engine, lethe_operator, ...): a
+ * statement PostgreSQL refuses for lack of privilege then gets a hint naming it. */
+void db_set_needed_role(const char *role, const char *command);
 
 /* Applies the embedded migrations under an advisory lock; idempotent. Prints what it did. */
 bool db_migrate(PGconn *db, int *applied);
 /* The version the database is at, or -1 when lethe's schema is absent. */
 int db_schema_version(PGconn *db);
 int db_latest_version(void);
+/* At the start of every command but migrate: 1 when every migration embedded in the binary is
+ * applied (or the role cannot read lethe.schema_migrations to tell), 0 after printing that the
+ * schema is missing or behind and that 'lethe migrate' is the fix, -1 after a failed query. */
+int db_check_schema(PGconn *db);
 
 #endif

@@ -38,16 +38,6 @@ int db_item_exists(PGconn *db, const char *tenant, const char *item)
     return exists(db, "SELECT 1 FROM lethe.items WHERE tenant_id = $1 AND item_id = $2", 2, p);
 }
 
-PGresult *db_requests_with_reference(PGconn *db, const char *tenant, const char *reference)
-{
-    const char *p[] = {tenant, reference};
-    return db_query(db,
-                    "SELECT event_id FROM lethe.events"
-                    " WHERE tenant_id = $1 AND reference = $2 AND type = 'deletion_requested'"
-                    " ORDER BY event_id",
-                    2, p);
-}
-
 /* The scope as the three nullable columns events and holds share. */
 static void scope_columns(const struct scope *s, const char *out[3])
 {
@@ -56,61 +46,189 @@ static void scope_columns(const struct scope *s, const char *out[3])
     out[2] = s->kind == SCOPE_ITEM ? s->value : NULL;
 }
 
-PGresult *db_record_request(PGconn *db, const char *tenant, const struct scope *scope,
-                            const char *reference, const char *operator_name,
-                            const char *deadline)
+PGresult *db_requests_with_reference(PGconn *db, const char *tenant, const char *reference,
+                                     const struct scope *scope)
 {
     const char *cols[3];
     scope_columns(scope, cols);
-    const char *p[] = {tenant, cols[0], cols[1], cols[2], reference, operator_name, deadline};
+    const char *p[] = {tenant, reference, cols[0], cols[1], cols[2]};
+    return db_query(db,
+                    "SELECT e.event_id,"
+                    "       (e.workspace_id, e.subject_id, e.item_id)"
+                    "           IS NOT DISTINCT FROM ($3::uuid, $4::text, $5::uuid),"
+                    "       lethe.iso_utc(e.occurred_at), o.operator"
+                    "  FROM lethe.events e"
+                    "  LEFT JOIN lethe.request_operators o"
+                    "    ON o.tenant_id = e.tenant_id AND o.event_id = e.event_id"
+                    " WHERE e.tenant_id = $1 AND e.reference = $2 AND e.type = 'deletion_requested'"
+                    " ORDER BY e.event_id",
+                    5, p);
+}
+
+/* Requests of one tenant are recorded one at a time, so that two retries of the same request
+ * cannot both find no earlier one. Class 7283312 is this lock's alone (the run locks are
+ * 7283310 and 7283311). */
+bool db_lock_requests(PGconn *db, const char *tenant)
+{
+    const char *p[] = {tenant};
+    PGresult *res =
+        db_query(db, "SELECT pg_advisory_xact_lock(7283312, hashtext($1::uuid::text))", 1, p);
+    PQclear(res);
+    return res != NULL;
+}
+
+/* The scope of an event or hold row h, as the audit's detail says it: never a subject id. */
+#define SCOPE_DETAIL(h)                                                                           \
+    "CASE WHEN " h ".workspace_id IS NOT NULL THEN 'scope workspace ' || " h ".workspace_id"      \
+    "     WHEN " h ".subject_id IS NOT NULL THEN 'scope subject'"                                 \
+    "     WHEN " h ".item_id IS NOT NULL THEN 'scope item'"                                       \
+    "     ELSE 'scope tenant' END"
+
+PGresult *db_record_request(PGconn *db, const char *tenant, const struct scope *scope,
+                            const char *reference, const char *operator_name, const char *rule,
+                            const char *deadline, const char *subject_hmac)
+{
+    const char *cols[3];
+    scope_columns(scope, cols);
+    const char *p[] = {tenant,        cols[0], cols[1], cols[2], reference, operator_name,
+                       deadline,      rule,    subject_hmac};
     return db_query_one_row(
         db,
         "WITH e AS ("
         "  INSERT INTO lethe.events (tenant_id, type, workspace_id, subject_id, item_id,"
         "                            occurred_at, reference)"
         "  VALUES ($1, 'deletion_requested', $2, $3, $4, now(), $5)"
-        "  RETURNING tenant_id, event_id, occurred_at),"
+        "  RETURNING *),"
         " o AS ("
         "  INSERT INTO lethe.request_operators (tenant_id, event_id, operator)"
-        "  SELECT e.tenant_id, e.event_id, $6 FROM e WHERE $6::text IS NOT NULL)"
+        "  SELECT e.tenant_id, e.event_id, $6 FROM e),"
+        " a AS ("
+        "  INSERT INTO audit_stage (tenant_id, kind, item_id, rule, reference, triggered_at,"
+        "                           deadline_at, subject_hmac, operator, detail)"
+        "  SELECT e.tenant_id, 'request_recorded', e.item_id, $8, e.reference, e.occurred_at,"
+        "         e.occurred_at + $7::interval, $9, $6,"
+        "         'event ' || e.event_id || ', ' || " SCOPE_DETAIL("e") " FROM e)"
         " SELECT e.event_id, lethe.iso_utc(e.occurred_at),"
         "        lethe.iso_utc(e.occurred_at + $7::interval)"
         "   FROM e",
-        7, p);
+        9, p);
 }
 
 PGresult *db_place_hold(PGconn *db, const char *tenant, const struct scope *scope,
-                        const char *reason, const char *reference)
+                        const char *reason, const char *reference, const char *operator_name,
+                        const char *subject_hmac)
 {
     const char *cols[3];
     scope_columns(scope, cols);
-    const char *p[] = {tenant, cols[0], cols[1], cols[2], reason, reference};
-    return db_query_one_row(db,
-                            "INSERT INTO lethe.holds (tenant_id, workspace_id, subject_id, item_id,"
-                            "                         reason, reference)"
-                            " VALUES ($1, $2, $3, $4, $5, $6)"
-                            " RETURNING hold_id, lethe.iso_utc(placed_at)",
-                            6, p);
+    const char *p[] = {tenant, cols[0], cols[1], cols[2], reason, reference, operator_name,
+                       subject_hmac};
+    return db_query_one_row(
+        db,
+        "WITH h AS ("
+        "  INSERT INTO lethe.holds (tenant_id, workspace_id, subject_id, item_id, reason,"
+        "                           reference, placed_by)"
+        "  VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        "  RETURNING *),"
+        " a AS ("
+        "  INSERT INTO audit_stage (tenant_id, kind, item_id, reference, hold_id, subject_hmac,"
+        "                           operator, detail)"
+        "  SELECT h.tenant_id, 'hold_placed', h.item_id, h.reference, h.hold_id, $8, h.placed_by,"
+        "         " SCOPE_DETAIL("h") " FROM h)"
+        " SELECT h.hold_id, lethe.iso_utc(h.placed_at) FROM h",
+        8, p);
 }
 
 PGresult *db_find_hold(PGconn *db, const char *hold, const char *tenant)
 {
     const char *p[] = {hold, tenant};
     return db_query(db,
-                    "SELECT tenant_id, lethe.iso_utc(released_at) FROM lethe.holds"
+                    "SELECT tenant_id, lethe.iso_utc(released_at), released_by, subject_id"
+                    "  FROM lethe.holds"
                     " WHERE hold_id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)"
                     " ORDER BY tenant_id LIMIT 2",
                     2, p);
 }
 
-PGresult *db_release_hold(PGconn *db, const char *tenant, const char *hold)
+PGresult *db_release_hold(PGconn *db, const char *tenant, const char *hold,
+                          const char *operator_name, const char *subject_hmac)
 {
-    const char *p[] = {tenant, hold};
-    return db_query(db,
-                    "UPDATE lethe.holds SET released_at = now()"
-                    " WHERE tenant_id = $1 AND hold_id = $2 AND released_at IS NULL"
-                    " RETURNING lethe.iso_utc(released_at)",
-                    2, p);
+    const char *p[] = {tenant, hold, operator_name, subject_hmac};
+    return db_query(
+        db,
+        "WITH h AS ("
+        "  UPDATE lethe.holds SET released_at = now(), released_by = $3"
+        "   WHERE tenant_id = $1 AND hold_id = $2 AND released_at IS NULL"
+        "  RETURNING *),"
+        " a AS ("
+        "  INSERT INTO audit_stage (tenant_id, kind, item_id, reference, hold_id, subject_hmac,"
+        "                           operator, detail)"
+        "  SELECT h.tenant_id, 'hold_released', h.item_id, h.reference, h.hold_id, $4,"
+        "         h.released_by, " SCOPE_DETAIL("h") " || ', placed ' || lethe.iso_utc(h.placed_at)"
+        "    FROM h)"
+        " SELECT lethe.iso_utc(h.released_at) FROM h",
+        4, p);
+}
+
+/* 0 hold_id, 1 tenant_id, 2 tenant name, 3 scope, 4 scope value (never a subject id),
+ * 5 reason, 6 reference, 7 placed_at, 8 placed_by, 9 released_at, 10 released_by, 11 active.
+ * Oldest first. */
+PGresult *db_hold_list(PGconn *db, const char *tenant, bool active_only)
+{
+    const char *p[] = {tenant, active_only ? "t" : "f"};
+    return db_query(
+        db,
+        "SELECT h.hold_id, h.tenant_id, t.name,"
+        "       CASE WHEN h.workspace_id IS NOT NULL THEN 'workspace'"
+        "            WHEN h.subject_id IS NOT NULL THEN 'subject'"
+        "            WHEN h.item_id IS NOT NULL THEN 'item' ELSE 'tenant' END,"
+        "       coalesce(h.workspace_id, h.item_id)::text, h.reason, h.reference,"
+        "       lethe.iso_utc(h.placed_at), h.placed_by, lethe.iso_utc(h.released_at),"
+        "       h.released_by, h.placed_at <= now() AND h.released_at IS NULL"
+        "  FROM lethe.holds h JOIN lethe.tenants t ON t.tenant_id = h.tenant_id"
+        " WHERE ($1::uuid IS NULL OR h.tenant_id = $1)"
+        "   AND (NOT $2::boolean OR h.released_at IS NULL)"
+        " ORDER BY h.placed_at, h.hold_id",
+        2, p);
+}
+
+/* 0 batch_id, 1 state, 2 location, 3 items, 4 attempts, 5 created_at, 6 closed_at,
+ * 7 age in seconds (since created_at), 8 run_id, 9 rerun_of, 10 shard, 11 error (the
+ * executor's stored stderr), 12 tenants as "id name" lines (the first 5, by id), 13 how many
+ * tenants, 14 how many batches match in all. Newest first, at most limit (0: all). */
+PGresult *db_batches(PGconn *db, const char *state, const char *tenant, long limit)
+{
+    char lim[24];
+    snprintf(lim, sizeof lim, "%ld", limit);
+    const char *p[] = {state, tenant, limit > 0 ? lim : NULL};
+    return db_query(
+        db,
+        "SELECT b.batch_id, b.state, b.location, b.items, b.attempts, lethe.iso_utc(b.created_at),"
+        "       lethe.iso_utc(b.closed_at),"
+        "       floor(extract(epoch FROM now() - b.created_at))::bigint, b.run_id, b.rerun_of,"
+        "       b.shard, b.error, tn.list, tn.n, count(*) OVER ()"
+        "  FROM lethe.batches b"
+        "  CROSS JOIN LATERAL ("
+        "    SELECT string_agg(x.tenant_id || ' ' || coalesce(t.name, ''), E'\n'"
+        "                      ORDER BY x.tenant_id) FILTER (WHERE x.ord <= 5) AS list,"
+        "           count(*) AS n"
+        "      FROM (SELECT bi.tenant_id, row_number() OVER (ORDER BY bi.tenant_id) AS ord"
+        "              FROM (SELECT DISTINCT tenant_id FROM lethe.batch_items"
+        "                     WHERE batch_id = b.batch_id) bi) x"
+        "      LEFT JOIN lethe.tenants t ON t.tenant_id = x.tenant_id) tn"
+        " WHERE ($1::text IS NULL OR b.state = $1)"
+        "   AND ($2::uuid IS NULL OR EXISTS ("
+        "          SELECT 1 FROM lethe.batch_items bi"
+        "           WHERE bi.tenant_id = $2 AND bi.batch_id = b.batch_id))"
+        " ORDER BY b.created_at DESC, b.batch_id"
+        " LIMIT $3::bigint",
+        3, p);
+}
+
+/* One row (name) when the tenant exists, none when it does not. */
+PGresult *db_tenant(PGconn *db, const char *tenant)
+{
+    const char *p[] = {tenant};
+    return db_query(db, "SELECT name FROM lethe.tenants WHERE tenant_id = $1", 1, p);
 }
 
 PGresult *db_item_tenants(PGconn *db, const char *item, const char *tenant)
@@ -225,6 +343,18 @@ PGresult *db_explain_batches(PGconn *db, const char *tenant, const char *item)
 
 /* ---- status ------------------------------------------------------------------------------ */
 
+bool db_request_begin(PGconn *db)
+{
+    if (!db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL))
+        return false;
+    /* One pass over a request's items: compiling it (JIT) would cost more than running it. */
+    if (!db_exec(db, "SET LOCAL jit = off", 0, NULL)) {
+        db_rollback(db);
+        return false;
+    }
+    return true;
+}
+
 bool db_status_begin(PGconn *db)
 {
     if (!db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ", 0, NULL))
@@ -291,11 +421,13 @@ PGresult *db_status_counts(PGconn *db)
 }
 
 /* The lists below share their columns: 0 tenant_id, 1 item_id, 2 state, 3 rule, 4 reference,
- * 5 due_at, 6 deadline_at, 7 batch_id, 8 hold_id, 9 location, 10 how many rows there are in
- * all (the list stops at limit). */
+ * 5 due_at, 6 deadline_at, 7 batch_id, 8 hold_id, 9 location, 10 tenant name, 11 how many rows
+ * there are in all (the list stops at limit). */
 #define PENDING_LIST(where, order)                                                               \
     "SELECT p.tenant_id, p.item_id, p.state, p.rule, p.reference, lethe.iso_utc(p.due_at),"     \
-    "       lethe.iso_utc(p.deadline_at), p.batch_id, p.hold_id, p.location, count(*) OVER ()"  \
+    "       lethe.iso_utc(p.deadline_at), p.batch_id, p.hold_id, p.location,"                   \
+    "       (SELECT t.name FROM lethe.tenants t WHERE t.tenant_id = p.tenant_id),"               \
+    "       count(*) OVER ()"                                                                    \
     "  FROM pending p WHERE " where " ORDER BY " order " LIMIT $1"
 
 static PGresult *pending_list(PGconn *db, const char *sql, int limit)
@@ -353,6 +485,7 @@ PGresult *db_status_failing(PGconn *db, int limit)
         "SELECT f.tenant_id, f.item_id, count(*), lethe.iso_utc(max(b.closed_at)),"
         "       coalesce((SELECT p.state FROM pending p"
         "                  WHERE p.tenant_id = f.tenant_id AND p.item_id = f.item_id), 'live'),"
+        "       (SELECT t.name FROM lethe.tenants t WHERE t.tenant_id = f.tenant_id),"
         "       count(*) OVER ()"
         "  FROM lethe.batch_items f JOIN lethe.batches b ON b.batch_id = f.batch_id"
         " WHERE f.outcome = 'failed'"
@@ -360,6 +493,32 @@ PGresult *db_status_failing(PGconn *db, int limit)
         "                      AND x.item_id = f.item_id AND x.outcome = 'purged')"
         " GROUP BY f.tenant_id, f.item_id HAVING count(*) >= 3"
         " ORDER BY count(*) DESC, f.tenant_id, f.item_id LIMIT $1",
+        1, p);
+}
+
+PGresult *db_status_batches(PGconn *db, int limit)
+{
+    char lim[16];
+    snprintf(lim, sizeof lim, "%d", limit);
+    const char *p[] = {lim};
+    return db_query(
+        db,
+        "WITH b AS ("
+        "  SELECT b.* FROM lethe.batches b"
+        "   WHERE b.state = 'open'"
+        "      OR (b.state = 'failed' AND EXISTS ("
+        "            SELECT 1 FROM lethe.batch_items f"
+        "             WHERE f.batch_id = b.batch_id AND f.outcome = 'failed'"
+        "               AND NOT EXISTS (SELECT 1 FROM lethe.batch_items x"
+        "                                WHERE x.tenant_id = f.tenant_id"
+        "                                  AND x.item_id = f.item_id AND x.outcome = 'purged')))"
+        ")"
+        " SELECT b.batch_id, b.state, b.location, b.items, b.attempts,"
+        "        lethe.iso_utc(b.created_at),"
+        "        floor(extract(epoch FROM now() - b.created_at))::bigint,"
+        "        count(*) FILTER (WHERE b.state = 'open') OVER (),"
+        "        count(*) FILTER (WHERE b.state = 'failed') OVER ()"
+        "   FROM b ORDER BY b.state = 'failed', b.created_at, b.batch_id LIMIT $1",
         1, p);
 }
 
@@ -423,4 +582,210 @@ void json_bool(FILE *out, const PGresult *res, int row, int col)
 {
     const char *v = db_value(res, row, col);
     fputs(!v ? "null" : strcmp(v, "t") == 0 ? "true" : "false", out);
+}
+
+/* ---- status --reference -------------------------------------------------------------------- */
+
+/* The deletion requests of one tenant with one reference, oldest first: 0 event_id, 1 scope
+ * ("tenant", "workspace", "subject", "item"), 2 scope value (never a subject id), 3 occurred_at,
+ * 4 recorded_at, 5 operator, 6 rule, 7 deadline_at (by the rule's deadline in lethe.rules),
+ * 8 derived (an obligation exists), 9 withdrawn_at, 10 withdrawn_by (event id), 11 rule
+ * enabled, 12 now. */
+PGresult *db_request_events(PGconn *db, const char *tenant, const char *reference)
+{
+    const char *p[] = {tenant, reference};
+    return db_query(
+        db,
+        "SELECT e.event_id,"
+        "       CASE WHEN e.workspace_id IS NOT NULL THEN 'workspace'"
+        "            WHEN e.subject_id IS NOT NULL THEN 'subject'"
+        "            WHEN e.item_id IS NOT NULL THEN 'item' ELSE 'tenant' END,"
+        "       coalesce(e.workspace_id, e.item_id)::text, lethe.iso_utc(e.occurred_at),"
+        "       lethe.iso_utc(e.recorded_at), ro.operator, r.rule,"
+        "       lethe.iso_utc(e.occurred_at + r.deadline), o.obligation_id IS NOT NULL,"
+        "       lethe.iso_utc(o.withdrawn_at), o.withdrawn_by, r.enabled, lethe.iso_utc(now())"
+        "  FROM lethe.events e"
+        "  JOIN lethe.rules r ON r.rule = CASE WHEN e.subject_id IS NULL THEN 'deletion_request'"
+        "                                      ELSE 'subject_request' END"
+        "  LEFT JOIN lethe.obligations o ON o.tenant_id = e.tenant_id AND o.event_id = e.event_id"
+        "  LEFT JOIN lethe.request_operators ro"
+        "    ON ro.tenant_id = e.tenant_id AND ro.event_id = e.event_id"
+        " WHERE e.tenant_id = $1 AND e.reference = $2 AND e.type = 'deletion_requested'"
+        " ORDER BY e.event_id",
+        2, p);
+}
+
+/* What the requests with this reference cover, in one row: 0 covered, 1 purged, 2 of them on
+ * time (by the request's own deadline), 3 late, 4 held past the deadline (late because a hold
+ * kept them), 5 in_flight, 6 due, 7 scheduled, 8 held, 9 not due under this request (it was
+ * withdrawn, or its rule is disabled), 10 the nearest deadline of those not purged (the
+ * request's own, or the one an item in flight was batched under), 11 the largest lateness in
+ * seconds.
+ *
+ * Covered: the customer-data items in a request's scope created at or before it, the items
+ * its obligation was expanded to or batched under, and all their descendants (SPEC §3). A
+ * data subject's item purged under another rule no longer names its owner (the tombstone
+ * clears it), so it counts only when reached through a copy or a batch of this request.
+ *
+ * The state is this request's view of the item, set-based: purged and in flight from the
+ * batches; otherwise due or scheduled by the request's own due time, and held when due and an
+ * active hold covers the item or one of its ancestors (the tenant's held items are walked down
+ * from the holds' scopes once, rather than lethe.holding() walking up from every due item). */
+PGresult *db_request_items(PGconn *db, const char *tenant, const char *reference)
+{
+    const char *p[] = {tenant, reference};
+    return db_query_one_row(
+        db,
+        "WITH RECURSIVE req AS ("
+        "  SELECT e.occurred_at, e.workspace_id, e.subject_id, e.item_id, o.obligation_id,"
+        "         e.occurred_at + r.deadline AS deadline_at,"
+        "         lethe.due_time(e.occurred_at, r.deadline, r.grace, s.lookahead) AS due_at,"
+        "         r.enabled AND (o.withdrawn_at IS NULL OR o.withdrawn_at > now()) AS active"
+        "    FROM lethe.events e"
+        "    JOIN lethe.rules r ON r.rule = CASE WHEN e.subject_id IS NULL"
+        "                                        THEN 'deletion_request' ELSE 'subject_request' END"
+        "    CROSS JOIN lethe.settings s"
+        "    LEFT JOIN lethe.obligations o ON o.tenant_id = e.tenant_id AND o.event_id = e.event_id"
+        "   WHERE e.tenant_id = $1 AND e.reference = $2 AND e.type = 'deletion_requested'"
+        /* One branch per scope, so that each finds its items through its own index. */
+        "), scoped AS ("
+        "  SELECT i.item_id, i.kind, r.deadline_at, r.due_at, r.active FROM req r"
+        "    JOIN lethe.items i ON i.tenant_id = $1 AND i.workspace_id = r.workspace_id"
+        "     AND i.created_at <= r.occurred_at"
+        "  UNION ALL"
+        "  SELECT i.item_id, i.kind, r.deadline_at, r.due_at, r.active FROM req r"
+        "    JOIN lethe.items i ON i.tenant_id = $1 AND i.owner_id = r.subject_id"
+        "     AND i.created_at <= r.occurred_at"
+        "  UNION ALL"
+        "  SELECT i.item_id, i.kind, r.deadline_at, r.due_at, r.active FROM req r"
+        "    JOIN lethe.items i ON i.tenant_id = $1 AND i.item_id = r.item_id"
+        "     AND i.created_at <= r.occurred_at"
+        "  UNION ALL"
+        "  SELECT i.item_id, i.kind, r.deadline_at, r.due_at, r.active FROM req r"
+        "    JOIN lethe.items i ON i.tenant_id = $1 AND i.created_at <= r.occurred_at"
+        "   WHERE r.workspace_id IS NULL AND r.subject_id IS NULL AND r.item_id IS NULL"
+        "), roots AS ("
+        "  SELECT x.item_id, x.deadline_at, x.due_at, x.active FROM scoped x"
+        "    JOIN lethe.kinds k ON k.kind = x.kind AND k.customer_data"
+        "  UNION"
+        "  SELECT p.item_id, r.deadline_at, r.due_at, r.active FROM req r"
+        "    JOIN lethe.item_obligations p"
+        "      ON p.tenant_id = $1 AND p.obligation_id = r.obligation_id"
+        "  UNION"
+        "  SELECT b.item_id, r.deadline_at, r.due_at, r.active FROM req r"
+        "    JOIN lethe.batch_items b ON b.tenant_id = $1 AND b.obligation_id = r.obligation_id"
+        "), walk AS ("
+        "  SELECT item_id, deadline_at, due_at, active, 0 AS depth FROM roots"
+        "  UNION"
+        "  SELECT c.item_id, w.deadline_at, w.due_at, w.active, w.depth + 1 FROM walk w"
+        "    JOIN lethe.items c ON c.tenant_id = $1 AND c.parent_id = w.item_id"
+        "   WHERE w.depth < 64"
+        /* The items the tenant's active holds cover, their copies included, walked down from
+         * the holds' scopes as lethe.holding() walks up from an item, for all at once. */
+        "), hold_roots AS ("
+        "  SELECT i.item_id FROM lethe.holds h"
+        "    JOIN lethe.items i ON i.tenant_id = $1 AND i.workspace_id = h.workspace_id"
+        "   WHERE h.tenant_id = $1 AND h.placed_at <= now()"
+        "     AND (h.released_at IS NULL OR h.released_at > now())"
+        "  UNION"
+        "  SELECT i.item_id FROM lethe.holds h"
+        "    JOIN lethe.items i ON i.tenant_id = $1 AND i.owner_id = h.subject_id"
+        "   WHERE h.tenant_id = $1 AND h.placed_at <= now()"
+        "     AND (h.released_at IS NULL OR h.released_at > now())"
+        "  UNION"
+        "  SELECT i.item_id FROM lethe.holds h"
+        "    JOIN lethe.items i ON i.tenant_id = $1 AND i.item_id = h.item_id"
+        "   WHERE h.tenant_id = $1 AND h.placed_at <= now()"
+        "     AND (h.released_at IS NULL OR h.released_at > now())"
+        "  UNION"
+        "  SELECT i.item_id FROM lethe.holds h"
+        "    JOIN lethe.items i ON i.tenant_id = $1"
+        "   WHERE h.tenant_id = $1 AND h.placed_at <= now()"
+        "     AND (h.released_at IS NULL OR h.released_at > now())"
+        "     AND h.workspace_id IS NULL AND h.subject_id IS NULL AND h.item_id IS NULL"
+        "), held AS ("
+        "  SELECT item_id, 0 AS depth FROM hold_roots"
+        "  UNION"
+        "  SELECT c.item_id, d.depth + 1 FROM held d"
+        "    JOIN lethe.items c ON c.tenant_id = $1 AND c.parent_id = d.item_id"
+        "   WHERE d.depth < 64"
+        "), covered AS ("
+        "  SELECT w.item_id, i.locator IS NULL AS tombstone,"
+        "         min(w.deadline_at) FILTER (WHERE w.active) AS req_deadline,"
+        "         min(w.due_at) FILTER (WHERE w.active) AS req_due,"
+        "         min(w.deadline_at) AS any_deadline"
+        "    FROM walk w"
+        "    JOIN lethe.items i ON i.tenant_id = $1 AND i.item_id = w.item_id"
+        "    JOIN lethe.kinds k ON k.kind = i.kind AND k.customer_data"
+        "   GROUP BY w.item_id, i.locator IS NULL"
+        /* Materialised: each item's state is worked out once, not once per count below. */
+        "), st AS MATERIALIZED ("
+        "  SELECT coalesce(c.req_deadline, c.any_deadline) AS req_deadline, pb.purged_at,"
+        "         CASE WHEN pb.purged_at IS NOT NULL OR c.tombstone THEN 'purged'"
+        "              WHEN ob.deadline_at IS NOT NULL THEN 'in_flight'"
+        "              WHEN c.req_due IS NULL THEN 'live'"
+        "              WHEN c.req_due > now() THEN 'scheduled'"
+        "              WHEN hd.item_id IS NOT NULL THEN 'held'"
+        "              ELSE 'due' END AS state,"
+        "         coalesce(ob.deadline_at, c.req_deadline) AS deadline_at,"
+        "         EXISTS (SELECT 1 FROM lethe.hold_blocks hb"
+        "                  WHERE hb.tenant_id = $1 AND hb.item_id = c.item_id) AS was_held"
+        "    FROM covered c"
+        "    LEFT JOIN (SELECT DISTINCT item_id FROM held) hd ON hd.item_id = c.item_id"
+        "    LEFT JOIN LATERAL (SELECT b.purged_at FROM lethe.batch_items b"
+        "                        WHERE b.tenant_id = $1 AND b.item_id = c.item_id"
+        "                          AND b.outcome = 'purged' LIMIT 1) pb ON true"
+        "    LEFT JOIN LATERAL (SELECT b.deadline_at FROM lethe.batch_items b"
+        "                        WHERE b.tenant_id = $1 AND b.item_id = c.item_id"
+        "                          AND b.outcome IS NULL LIMIT 1) ob ON true"
+        ")"
+        " SELECT count(*), count(*) FILTER (WHERE state = 'purged'),"
+        "        count(*) FILTER (WHERE state = 'purged' AND purged_at <= req_deadline),"
+        "        count(*) FILTER (WHERE state = 'purged' AND purged_at > req_deadline"
+        "                           AND NOT was_held),"
+        "        count(*) FILTER (WHERE state = 'purged' AND purged_at > req_deadline"
+        "                           AND was_held),"
+        "        count(*) FILTER (WHERE state = 'in_flight'),"
+        "        count(*) FILTER (WHERE state = 'due'),"
+        "        count(*) FILTER (WHERE state = 'scheduled'),"
+        "        count(*) FILTER (WHERE state = 'held'),"
+        "        count(*) FILTER (WHERE state = 'live'),"
+        "        lethe.iso_utc(min(deadline_at) FILTER (WHERE state IN ('in_flight', 'due',"
+        "                                                               'scheduled', 'held'))),"
+        "        floor(extract(epoch FROM max(purged_at - req_deadline)"
+        "              FILTER (WHERE state = 'purged' AND purged_at > req_deadline)))::bigint"
+        "   FROM st",
+        2, p);
+}
+
+/* ---- a dry run's items ----------------------------------------------------------------------- */
+
+bool db_plan_items(PGconn *db, bool (*fn)(void *arg, const PGresult *r, int row), void *arg)
+{
+    if (!PQsendQueryParams(db,
+                           "SELECT tenant_id, item_id, location,"
+                           "       CASE WHEN hold_id IS NULL THEN 'due' ELSE 'held' END, rule,"
+                           "       reference, lethe.iso_utc(due_at), lethe.iso_utc(deadline_at),"
+                           "       hold_id"
+                           "  FROM plan ORDER BY location, tenant_id, item_id",
+                           0, NULL, NULL, NULL, NULL, 0) ||
+        !PQsetSingleRowMode(db)) {
+        db_report_failure(db, NULL);
+        PQclear(PQgetResult(db));
+        return false;
+    }
+    bool ok = true, stopped = false;
+    PGresult *res;
+    while ((res = PQgetResult(db)) != NULL) {
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_SINGLE_TUPLE) {
+            if (!stopped && !fn(arg, res, 0))
+                stopped = true;
+        } else if (st != PGRES_TUPLES_OK) {
+            db_report_failure(db, res);
+            ok = false;
+        }
+        PQclear(res);
+    }
+    return ok && !stopped;
 }

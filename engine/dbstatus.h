@@ -17,23 +17,43 @@ int db_tenant_exists(PGconn *db, const char *tenant);
 int db_workspace_exists(PGconn *db, const char *tenant, const char *workspace);
 int db_item_exists(PGconn *db, const char *tenant, const char *item);
 
-/* The earlier deletion requests of the tenant with this reference (event_id), oldest first. */
-PGresult *db_requests_with_reference(PGconn *db, const char *tenant, const char *reference);
+/* The deletion requests of the tenant with this reference, oldest first: event_id, same scope
+ * as SCOPE (t/f), occurred_at, operator (null when none was recorded). */
+PGresult *db_requests_with_reference(PGconn *db, const char *tenant, const char *reference,
+                                     const struct scope *scope);
+/* Serialises request recording for one tenant until the transaction ends. */
+bool db_lock_requests(PGconn *db, const char *tenant);
 
-/* Records a deletion_requested event that occurs now, and its operator when given, in one
- * statement. deadline is the configured rule deadline as an interval literal, or NULL when the
- * rule is disabled. One row: event_id, occurred_at, deadline_at (null without a deadline). */
+/* In a transaction with audit_stage open (dbaudit_stage_open), the caller flushing and
+ * committing: */
+/* Records a deletion_requested event that occurs now, its operator, and stages its
+ * request_recorded audit record. rule is the rule it falls under; deadline the configured rule
+ * deadline as an interval literal, or NULL when the rule is disabled; subject_hmac NULL without
+ * an audit key or a subject. One row: event_id, occurred_at, deadline_at (null without one). */
 PGresult *db_record_request(PGconn *db, const char *tenant, const struct scope *scope,
-                            const char *reference, const char *operator_name,
-                            const char *deadline);
-
-/* Places a hold now. One row: hold_id, placed_at. */
+                            const char *reference, const char *operator_name, const char *rule,
+                            const char *deadline, const char *subject_hmac);
+/* Places a hold now, by operator_name, and stages its hold_placed record. One row: hold_id,
+ * placed_at. */
 PGresult *db_place_hold(PGconn *db, const char *tenant, const struct scope *scope,
-                        const char *reason, const char *reference);
-/* The holds with this id (in one tenant when tenant is not NULL): tenant_id, released_at. */
+                        const char *reason, const char *reference, const char *operator_name,
+                        const char *subject_hmac);
+/* Sets released_at = now() and released_by when still active, and stages its hold_released
+ * record. Rows: released_at (none when already released). */
+PGresult *db_release_hold(PGconn *db, const char *tenant, const char *hold,
+                          const char *operator_name, const char *subject_hmac);
+
+/* The holds with this id (in one tenant when tenant is not NULL): tenant_id, released_at,
+ * released_by, subject_id. */
 PGresult *db_find_hold(PGconn *db, const char *hold, const char *tenant);
-/* Sets released_at = now() when still active. Rows: released_at (none when already released). */
-PGresult *db_release_hold(PGconn *db, const char *tenant, const char *hold);
+/* hold list: every hold (of one tenant when tenant is not NULL; only unreleased ones when
+ * active_only). Columns are documented in dbstatus.c. */
+PGresult *db_hold_list(PGconn *db, const char *tenant, bool active_only);
+/* lethe batches: newest first; state and tenant NULL for any; limit 0 for all. Columns are
+ * documented in dbstatus.c. */
+PGresult *db_batches(PGconn *db, const char *state, const char *tenant, long limit);
+/* One row (name) when the tenant exists, none when it does not. */
+PGresult *db_tenant(PGconn *db, const char *tenant);
 
 /* The tenants holding this item id (at most two rows, enough to see it is ambiguous). */
 PGresult *db_item_tenants(PGconn *db, const char *item, const char *tenant);
@@ -57,6 +77,23 @@ PGresult *db_status_next_deadlines(PGconn *db, int limit);
 PGresult *db_status_violations(PGconn *db, int limit);
 PGresult *db_status_failing(PGconn *db, int limit);
 PGresult *db_status_last_runs(PGconn *db);
+/* The batches that still need someone: open ones, and failed ones with an item not purged
+ * since, open first, oldest first, at most limit: 0 batch_id, 1 state, 2 location, 3 items,
+ * 4 attempts, 5 created_at, 6 age in seconds, 7 how many open, 8 how many failed. */
+PGresult *db_status_batches(PGconn *db, int limit);
+
+/* status --reference: the requests of one tenant with one reference, and what they cover.
+ * Columns are documented in dbstatus.c. */
+PGresult *db_request_events(PGconn *db, const char *tenant, const char *reference);
+/* Opens the read-only snapshot both are read in; db_rollback() ends it. */
+bool db_request_begin(PGconn *db);
+PGresult *db_request_items(PGconn *db, const char *tenant, const char *reference);
+
+/* A dry run's items, from its temporary table plan, one row at a time (single-row mode):
+ * 0 tenant_id, 1 item_id, 2 location, 3 state ("due" or "held"), 4 rule, 5 reference,
+ * 6 due_at, 7 deadline_at, 8 hold_id. fn returns false to stop (the rest is drained). False
+ * after a failed query (reported) or a stop. */
+bool db_plan_items(PGconn *db, bool (*fn)(void *arg, const PGresult *r, int row), void *arg);
 
 /* JSON output: a string (or null when s is NULL) written with the minimal escaping SPEC §5
  * uses, and a PGresult field as a string, a number, a boolean, or null when it is SQL null. */

@@ -35,7 +35,7 @@ static void vemit(int prio, const char *label, const char *fmt, va_list ap)
     vsnprintf(msg, sizeof msg, fmt, ap);
     if (log_to_journal()) {
         if (run_id[0])
-            fprintf(stderr, "<%d>%s%s[run %s]\n", prio, label, msg, run_id);
+            fprintf(stderr, "<%d>%s%s [run %s]\n", prio, label, msg, run_id);
         else
             fprintf(stderr, "<%d>%s%s\n", prio, label, msg);
     } else {
@@ -73,7 +73,7 @@ void log_debug(const char *fmt, ...)
 void log_passthrough(const char *prefix, const char *line)
 {
     if (log_to_journal())
-        fprintf(stderr, "<%d>%s%s%s%s%s\n", LOG_WARN, prefix, line, run_id[0] ? "[run " : "",
+        fprintf(stderr, "<%d>%s%s%s%s%s\n", LOG_WARN, prefix, line, run_id[0] ? " [run " : "",
                 run_id, run_id[0] ? "]" : "");
     else
         fprintf(stderr, "%s%s\n", prefix, line);

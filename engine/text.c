@@ -38,17 +38,19 @@ static size_t seq_len(const unsigned char *s, size_t n)
     return len;
 }
 
-bool text_valid_utf8(const char *s, size_t n)
+long text_utf8_invalid_at(const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
         size_t l = seq_len(u + i, n - i);
         if (!l)
-            return false;
+            return (long)i;
         i += l;
     }
-    return true;
+    return -1;
 }
+
+bool text_valid_utf8(const char *s, size_t n) { return text_utf8_invalid_at(s, n) < 0; }
 
 char *text_clean(const char *in, size_t n, char *out, size_t cap)
 {

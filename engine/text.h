@@ -9,6 +9,8 @@
 /* True when the n bytes at s are valid UTF-8 (no overlongs, no surrogates, nothing past
  * U+10FFFF) with no NUL. */
 bool text_valid_utf8(const char *s, size_t n);
+/* The offset of the first byte that is not part of valid UTF-8 (or a NUL), or -1. */
+long text_utf8_invalid_at(const char *s, size_t n);
 
 /* Copies n bytes of in to out (cap > 0) as printable UTF-8: each invalid byte and each control
  * character becomes \xNN; when it does not fit, the end is cut at a character boundary and

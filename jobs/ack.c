@@ -71,7 +71,7 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
     }
     if (PQntuples(r) == 0 || db_get(r, 0, "of_tenant")[0] != 't') {
         log_error("ack: unknown batch %s%s%s", batch, tenant[0] ? " for tenant " : "", tenant);
-        log_hint("'lethe status' lists the batches in flight");
+        log_hint("'lethe batches --state open' lists the batches in flight");
         PQclear(r);
         goto cleanup;
     }

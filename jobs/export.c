@@ -22,7 +22,7 @@
 #define LETHE_VERSION "0.1.0"
 #endif
 
-enum format { FORMAT_JSONL, FORMAT_CSV };
+enum format { FORMAT_JSONL, FORMAT_CSV, FORMAT_TEXT };
 enum summary_style { SUMMARY_TEXT, SUMMARY_JSONL, SUMMARY_CSV };
 
 /* Records are written through a buffer flushed in large pieces: one fwrite per record would
@@ -378,7 +378,7 @@ int job_export(struct lethe_ctx *ctx, int argc, char **argv)
     char from[TIME_TEXT_LEN], to[TIME_TEXT_LEN], tenant[UUID_TEXT_LEN];
     struct audit_filter filter = {0};
     enum format fmt = FORMAT_JSONL;
-    bool fmt_given = false, summary = false;
+    bool summary = false;
     const char *path = NULL;
     int c;
     optind = 1;
@@ -404,10 +404,11 @@ int job_export(struct lethe_ctx *ctx, int argc, char **argv)
                 fmt = FORMAT_JSONL;
             else if (strcmp(optarg, "csv") == 0)
                 fmt = FORMAT_CSV;
+            else if (strcmp(optarg, "text") == 0)
+                fmt = FORMAT_TEXT;
             else
-                return cli_usage(ctx, "export: --format: unknown format \"%s\" (jsonl or csv)",
-                                 optarg);
-            fmt_given = true;
+                return cli_usage(ctx, "export: --format: unknown format \"%s\" (jsonl, csv, or text"
+                                      " with --summary)", optarg);
             break;
         case 's':
             summary = true;
@@ -423,6 +424,8 @@ int job_export(struct lethe_ctx *ctx, int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage(ctx, "export: unexpected argument '%s'", argv[optind]);
+    if (fmt == FORMAT_TEXT && !summary)
+        return cli_usage(ctx, "export: --format text is for --summary; records are jsonl or csv");
     if (filter.from && filter.to) {
         lethe_time a, b;
         time_parse(filter.from, &a);
@@ -445,7 +448,12 @@ int job_export(struct lethe_ctx *ctx, int argc, char **argv)
     }
     lethe_time to_t, now_t;
     if (filter.to && time_parse(filter.to, &to_t) && time_parse(exported_at, &now_t) &&
-        to_t > now_t - 60 * 1000000LL) {
+        to_t > now_t) {
+        log_warn("export: --to %s is in the future; records written after now (%s) belong to "
+                 "this window but are not in this export", filter.to, exported_at);
+        log_hint("export a window some minutes after it ends, as lethe-export-month does");
+    } else if (filter.to && time_parse(filter.to, &to_t) && time_parse(exported_at, &now_t) &&
+               to_t > now_t - 60 * 1000000LL) {
         /* `at` is taken before the writer commits: a record stamped just before --to may
          * still be on its way, and the next window (from --to) would not hold it either. */
         log_warn("export: --to is less than a minute ago; records being written now may be "
@@ -459,9 +467,10 @@ int job_export(struct lethe_ctx *ctx, int argc, char **argv)
     long long records = 0;
     bool ok;
     if (summary) {
-        enum summary_style style = !fmt_given                  ? SUMMARY_TEXT
+        /* JSON Lines by default, as for the records themselves (SPEC §5, the docs). */
+        enum summary_style style = fmt == FORMAT_TEXT ? SUMMARY_TEXT
                                    : fmt == FORMAT_CSV ? SUMMARY_CSV
-                                                             : SUMMARY_JSONL;
+                                                       : SUMMARY_JSONL;
         ok = write_summary(ctx, &filter, style, exported_at, out.f);
     } else {
         struct writer w = {.out = out.f, .fmt = fmt};

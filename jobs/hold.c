@@ -1,24 +1,59 @@
-/* lethe hold place|release: puts items (and their copies) beyond purging, and lets them go.
- * The database allows one change to a hold, setting released_at once; this command never
- * touches batches: a hold does not recall a batch already emitted. Subject ids stay off stderr. */
+/* lethe hold place|release|list: puts items (and their copies) beyond purging, lets them go,
+ * and shows who did which. Each change is audited (hold_placed, hold_released) with the
+ * operator's name in the same transaction. The database allows one change to a hold, its
+ * release; this command never touches batches: a hold does not recall a batch already
+ * emitted. Subject ids stay off stderr and out of the list. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "cli.h"
 #include "db.h"
+#include "dbaudit.h"
 #include "dbstatus.h"
 #include "exitcode.h"
 #include "jobs.h"
 #include "log.h"
+#include "operator.h"
+
+/* --operator NAME, else the login name; false after printing why there is none. */
+static bool operator_of(struct lethe_ctx *ctx, const char *given, const char **out)
+{
+    if (given && !*given) {
+        cli_usage(ctx, "%s: --operator must not be empty", ctx->command);
+        return false;
+    }
+    *out = given ? given : operator_default();
+    if (!*out) {
+        cli_usage(ctx, "%s: no login name to record as the operator; pass --operator NAME",
+                  ctx->command);
+        return false;
+    }
+    return true;
+}
+
+/* HMAC of the subject for the audit, when there is a subject and an audit key. */
+static bool subject_mac(const struct lethe_ctx *ctx, const char *subject, char mac[AUDIT_HEX_LEN],
+                        const char **out)
+{
+    *out = NULL;
+    if (!subject || ctx->audit_key.len == 0)
+        return true;
+    if (!audit_hmac_subject(&ctx->audit_key, subject, mac))
+        return false;
+    *out = mac;
+    return true;
+}
 
 static int place(struct lethe_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
         SCOPE_LONG_OPTIONS,
         {"reason", required_argument, 0, 'r'},    {"reference", required_argument, 0, 'f'},
-        {0, 0, 0, 0}};
+        {"operator", required_argument, 0, 'o'},  {0, 0, 0, 0}};
     struct scope_args a = {.what = "hold place", .scope = {SCOPE_TENANT, NULL}};
-    const char *reason = NULL, *reference = NULL;
+    const char *reason = NULL, *reference = NULL, *given = NULL, *operator_name;
     int c;
     optind = 1;
     while ((c = cli_getopt(ctx, argc, argv, "", opts)) != -1) {
@@ -34,6 +69,9 @@ static int place(struct lethe_ctx *ctx, int argc, char **argv)
         case 'f':
             reference = optarg;
             break;
+        case 'o':
+            given = optarg;
+            break;
         default:
             return EXIT_USAGE;
         }
@@ -44,37 +82,60 @@ static int place(struct lethe_ctx *ctx, int argc, char **argv)
         return cli_usage(ctx, "hold place: --tenant is required");
     if (!reason || !*reason)
         return cli_usage(ctx, "hold place: --reason is required (why the items must be kept)");
+    if (reference && !*reference)
+        return cli_usage(ctx, "hold place: --reference must not be empty");
+    if (!operator_of(ctx, given, &operator_name))
+        return EXIT_USAGE;
 
     int rc = scope_check(ctx, &a);
     if (rc != EXIT_DONE)
         return rc;
     const char *tenant = a.tenant;
     const struct scope scope = a.scope;
-    PGresult *res = db_place_hold(ctx->db, tenant, &scope, reason, reference);
-    if (!res)
+    char mac[AUDIT_HEX_LEN];
+    const char *hmac;
+    if (!subject_mac(ctx, scope.kind == SCOPE_SUBJECT ? scope.value : NULL, mac, &hmac))
         return EXIT_RUNTIME;
+    PGresult *res = NULL;
+    if (!db_begin(ctx->db))
+        return EXIT_RUNTIME;
+    if (!dbaudit_stage_open(ctx->db) ||
+        !(res = db_place_hold(ctx->db, tenant, &scope, reason, reference, operator_name, hmac)) ||
+        !dbaudit_commit(ctx->db)) {
+        db_rollback(ctx->db);
+        PQclear(res);
+        return EXIT_RUNTIME;
+    }
     /* The id alone on stdout, so that HOLD=$(lethe hold place ...) works. */
     printf("%s\n", PQgetvalue(res, 0, 0));
     if (scope.kind == SCOPE_TENANT)
-        log_info("hold: placed on tenant %s at %s", tenant, PQgetvalue(res, 0, 1));
+        log_info("hold: placed on tenant %s at %s by %s", tenant, PQgetvalue(res, 0, 1),
+                 operator_name);
     else if (scope.kind == SCOPE_SUBJECT)
-        log_info("hold: placed on a data subject's items in tenant %s at %s", tenant,
-                 PQgetvalue(res, 0, 1));
+        log_info("hold: placed on a data subject's items in tenant %s at %s by %s", tenant,
+                 PQgetvalue(res, 0, 1), operator_name);
     else
-        log_info("hold: placed on %s %s in tenant %s at %s",
+        log_info("hold: placed on %s %s in tenant %s at %s by %s",
                  scope.kind == SCOPE_WORKSPACE ? "workspace" : "item", scope.value, tenant,
-                 PQgetvalue(res, 0, 1));
+                 PQgetvalue(res, 0, 1), operator_name);
     PQclear(res);
     return EXIT_DONE;
 }
 
 static int release(struct lethe_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {{"tenant", required_argument, 0, 't'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {{"tenant", required_argument, 0, 't'},
+                                         {"operator", required_argument, 0, 'o'},
+                                         {0, 0, 0, 0}};
     char tenant[UUID_TEXT_LEN] = "", hold[UUID_TEXT_LEN];
+    const char *given = NULL, *operator_name;
     int c;
     optind = 1;
     while ((c = cli_getopt(ctx, argc, argv, "", opts)) != -1) {
+        if (c == 'o') {
+            given = optarg;
+            continue;
+        }
         if (c != 't')
             return EXIT_USAGE;
         if (!cli_id(ctx, "--tenant", optarg, tenant))
@@ -85,6 +146,8 @@ static int release(struct lethe_ctx *ctx, int argc, char **argv)
     if (optind + 1 < argc)
         return cli_usage(ctx, "hold release: unexpected argument '%s'", argv[optind + 1]);
     if (!cli_id(ctx, "HOLD_ID", argv[optind], hold))
+        return EXIT_USAGE;
+    if (!operator_of(ctx, given, &operator_name))
         return EXIT_USAGE;
 
     int rc = EXIT_RUNTIME;
@@ -99,7 +162,7 @@ static int release(struct lethe_ctx *ctx, int argc, char **argv)
             log_error("hold release: no hold %s in tenant %s", hold, tenant);
         else
             log_error("hold release: no hold %s", hold);
-        log_hint("hold ids are the rows of lethe.holds; 'lethe hold place' prints a new one");
+        log_hint("'lethe hold list' shows the holds; 'lethe hold place' prints a new one's id");
         rc = EXIT_USAGE;
         goto cleanup;
     }
@@ -109,39 +172,152 @@ static int release(struct lethe_ctx *ctx, int argc, char **argv)
         rc = EXIT_USAGE;
         goto cleanup;
     }
-    const char *holder = PQgetvalue(found, 0, 0);
-    res = db_release_hold(ctx->db, holder, hold);
+    char holder[UUID_TEXT_LEN];
+    snprintf(holder, sizeof holder, "%s", PQgetvalue(found, 0, 0));
+    char mac[AUDIT_HEX_LEN];
+    const char *hmac;
+    if (!subject_mac(ctx, db_value(found, 0, 3), mac, &hmac) || !dbaudit_stage_open(ctx->db))
+        goto cleanup;
+    res = db_release_hold(ctx->db, holder, hold, operator_name, hmac);
     if (!res)
         goto cleanup;
     if (PQntuples(res) == 0) {
-        /* Released already, by an earlier release or one that committed meanwhile. */
-        PGresult *again = db_find_hold(ctx->db, hold, holder);
-        log_error("hold release: hold %s was already released at %s", hold,
-                  again && PQntuples(again) == 1 ? PQgetvalue(again, 0, 1) : "an earlier time");
-        log_hint("a hold is released once; place a new hold to keep the items again");
-        PQclear(again);
-        rc = EXIT_USAGE;
+        /* Released already, by an earlier release (a retry) or one that committed meanwhile:
+         * the hold is released, which is what was asked. Nothing is recorded twice. */
+        PQclear(found);
+        found = db_find_hold(ctx->db, hold, holder);
+        if (!found || PQntuples(found) != 1)
+            goto cleanup;
+        const char *by = db_value(found, 0, 2);
+        printf("hold %s of tenant %s was already released at %s%s%s; nothing to do\n", hold,
+               holder, PQgetvalue(found, 0, 1), by ? " by " : "", by ? by : "");
+        rc = EXIT_DONE;
         goto cleanup;
     }
-    if (!db_commit(ctx->db))
+    if (!dbaudit_commit(ctx->db))
         goto cleanup;
-    printf("released hold %s of tenant %s at %s\n", hold, holder, PQgetvalue(res, 0, 0));
-    rc = EXIT_DONE;
+    printf("released hold %s of tenant %s at %s by %s\n", hold, holder, PQgetvalue(res, 0, 0),
+           operator_name);
+    PQclear(found);
+    PQclear(res);
+    return EXIT_DONE;
 cleanup:
-    if (rc != EXIT_DONE)
-        db_rollback(ctx->db);
+    db_rollback(ctx->db);
     PQclear(found);
     PQclear(res);
     return rc;
 }
 
+enum { L_HOLD, L_TENANT, L_NAME, L_SCOPE, L_SCOPE_VALUE, L_REASON, L_REFERENCE, L_PLACED,
+       L_PLACED_BY, L_RELEASED, L_RELEASED_BY, L_ACTIVE, L_COLUMNS };
+
+static void list_json(const PGresult *r)
+{
+    static const char *const keys[] = {"hold_id",   "tenant_id", "tenant_name", "scope",
+                                       "scope_id",  "reason",    "reference",   "placed_at",
+                                       "placed_by", "released_at", "released_by", "active"};
+    fputs("{\"holds\": [", stdout);
+    for (int row = 0; row < PQntuples(r); row++) {
+        fputs(row ? ",\n  {" : "\n  {", stdout);
+        for (int k = 0; k < L_COLUMNS; k++) {
+            printf("%s\"%s\": ", k ? ", " : "", keys[k]);
+            if (k == L_ACTIVE)
+                json_bool(stdout, r, row, k);
+            else
+                json_text(stdout, r, row, k);
+        }
+        fputs("}", stdout);
+    }
+    fputs(PQntuples(r) ? "\n]}\n" : "]}\n", stdout);
+}
+
+static void list_text(const PGresult *r)
+{
+    long active = 0;
+    for (int row = 0; row < PQntuples(r); row++)
+        active += PQgetvalue(r, row, L_ACTIVE)[0] == 't';
+    printf("%d hold%s, %ld active\n", PQntuples(r), PQntuples(r) == 1 ? "" : "s", active);
+    for (int row = 0; row < PQntuples(r); row++) {
+        const char *scope = PQgetvalue(r, row, L_SCOPE);
+        printf("\nhold %s  %s\n", PQgetvalue(r, row, L_HOLD),
+               PQgetvalue(r, row, L_ACTIVE)[0] == 't' ? "active" : "released");
+        printf("  tenant:    %s (%s)\n", PQgetvalue(r, row, L_TENANT), PQgetvalue(r, row, L_NAME));
+        if (strcmp(scope, "tenant") == 0)
+            printf("  scope:     the whole tenant\n");
+        else if (strcmp(scope, "subject") == 0)
+            printf("  scope:     a data subject's items\n");
+        else
+            printf("  scope:     %s %s\n", scope, PQgetvalue(r, row, L_SCOPE_VALUE));
+        printf("  reason:    %s\n", PQgetvalue(r, row, L_REASON));
+        if (db_value(r, row, L_REFERENCE))
+            printf("  reference: %s\n", PQgetvalue(r, row, L_REFERENCE));
+        const char *by = db_value(r, row, L_PLACED_BY);
+        printf("  placed:    %s%s%s\n", PQgetvalue(r, row, L_PLACED), by ? " by " : "",
+               by ? by : "");
+        if (db_value(r, row, L_RELEASED)) {
+            by = db_value(r, row, L_RELEASED_BY);
+            printf("  released:  %s%s%s\n", PQgetvalue(r, row, L_RELEASED), by ? " by " : "",
+                   by ? by : "");
+        }
+    }
+}
+
+static int list(struct lethe_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {{"tenant", required_argument, 0, 't'},
+                                         {"active", no_argument, 0, 'a'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {0, 0, 0, 0}};
+    char tenant[UUID_TEXT_LEN] = "";
+    bool active = false, json = false;
+    int c;
+    optind = 1;
+    while ((c = cli_getopt(ctx, argc, argv, "", opts)) != -1) {
+        if (c == 't') {
+            if (!cli_id(ctx, "--tenant", optarg, tenant))
+                return EXIT_USAGE;
+        } else if (c == 'a') {
+            active = true;
+        } else if (c == 'j') {
+            json = true;
+        } else {
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc)
+        return cli_usage(ctx, "hold list: unexpected argument '%s'", argv[optind]);
+    db_set_needed_role("lethe_engine", "hold list");
+    if (tenant[0]) {
+        int found = db_tenant_exists(ctx->db, tenant);
+        if (found < 0)
+            return EXIT_RUNTIME;
+        if (!found) {
+            log_error("hold list: no tenant %s", tenant);
+            log_hint("tenants are the rows of lethe.tenants; check the id");
+            return EXIT_USAGE;
+        }
+    }
+    PGresult *r = db_hold_list(ctx->db, tenant[0] ? tenant : NULL, active);
+    if (!r)
+        return EXIT_RUNTIME;
+    if (json)
+        list_json(r);
+    else
+        list_text(r);
+    PQclear(r);
+    return EXIT_DONE;
+}
+
 int job_hold(struct lethe_ctx *ctx, int argc, char **argv)
 {
     if (argc < 2 || argv[1][0] == '-')
-        return cli_usage(ctx, "hold: name what to do: hold place ... or hold release HOLD_ID");
+        return cli_usage(ctx, "hold: name what to do: hold place ..., hold release HOLD_ID or "
+                              "hold list");
     if (strcmp(argv[1], "place") == 0)
         return place(ctx, argc - 1, argv + 1);
     if (strcmp(argv[1], "release") == 0)
         return release(ctx, argc - 1, argv + 1);
+    if (strcmp(argv[1], "list") == 0)
+        return list(ctx, argc - 1, argv + 1);
     return cli_usage(ctx, "hold: unknown subcommand '%s'", argv[1]);
 }

@@ -13,6 +13,7 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv);
 int job_rerun(struct lethe_ctx *ctx, int argc, char **argv);
 int job_request(struct lethe_ctx *ctx, int argc, char **argv);
 int job_hold(struct lethe_ctx *ctx, int argc, char **argv);
+int job_batches(struct lethe_ctx *ctx, int argc, char **argv);
 int job_export(struct lethe_ctx *ctx, int argc, char **argv);
 int job_verify(struct lethe_ctx *ctx, int argc, char **argv);
 int job_replay(struct lethe_ctx *ctx, int argc, char **argv);

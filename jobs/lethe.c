@@ -1,6 +1,8 @@
 /* main(): global options, the command table, and the set-up each command asks for (config,
  * database). Adding a command means one file in jobs/, one row here and one test file. */
 #define _POSIX_C_SOURCE 200809L
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +18,16 @@
 #endif
 
 /* NEEDS_AUDIT_KEY: the command computes HMACs with audit.key_file (subject ids at derivation,
- * locators at tombstoning), so it reads the key and exits 2 when it cannot. The others never
- * open it: the database owner runs migrate without the right to read the lethe user's key. */
-enum { NEEDS_CONFIG = 1, NEEDS_DB = 2 | NEEDS_CONFIG, NEEDS_AUDIT_KEY = 4 | NEEDS_CONFIG };
+ * locators handed to a deleter, subjects of requests and holds in their audit records), so it
+ * reads the key and exits 2 when it cannot. The others never
+ * open it: the database owner runs migrate without the right to read the lethe user's key.
+ * CREATES_SCHEMA: the command makes the schema, so it is not checked for at start. */
+enum {
+    NEEDS_CONFIG = 1,
+    NEEDS_DB = 2 | NEEDS_CONFIG,
+    NEEDS_AUDIT_KEY = 4 | NEEDS_CONFIG,
+    CREATES_SCHEMA = 8,
+};
 
 struct command {
     const char *name;
@@ -30,22 +39,30 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"migrate", job_migrate, NEEDS_DB, "migrate", "create or upgrade the schema (idempotent)",
+    {"migrate", job_migrate, NEEDS_DB | CREATES_SCHEMA, "migrate",
+     "create or upgrade the schema (idempotent)",
      "Applies the migrations embedded in the binary, in order, in one transaction under an\n"
      "advisory lock. Running it again is a no-op.\n"},
     {"run", job_run, NEEDS_DB | NEEDS_AUDIT_KEY,
-     "run [--as-of TS] [--dry-run] [--shard K/N] [--operator NAME] [--metrics-file F]",
+     "run [--as-of TS] [--dry-run [--items]] [--shard K/N] [--operator NAME] [--metrics-file F]"
+     " [--json]",
      "one periodic cycle: derive obligations, batch due items, run executors",
      "  --as-of TS         evaluate at TS instead of now (a future TS needs --dry-run)\n"
      "  --dry-run          take no lock, write nothing, print the plan\n"
+     "  --items            with --dry-run: list every item of the plan\n"
+     "  --json             the summary (or the plan) as one JSON object on stdout\n"
      "  --shard K/N        work only on tenants whose shard is K of N\n"
      "  --operator NAME    mark the run as an operator's\n"
      "  --metrics-file F   write Prometheus textfile metrics to F atomically\n"},
-    {"status", job_status, NEEDS_DB, "status [--json] [--check]",
-     "due, in flight, overdue, held, failing, next deadlines, last run",
-     "  --json    machine-readable output\n"
-     "  --check   exit 4 when an item is overdue, an item failed 3 times or more, or no run\n"
-     "            succeeded within the lookahead\n"},
+    {"status", job_status, NEEDS_DB,
+     "status [--json] [--check]\n       lethe status --reference REF --tenant T [--json]",
+     "due, in flight, overdue, held, failing, next deadlines, last run; or one request",
+     "  --json            machine-readable output\n"
+     "  --check           exit 4 when an item is overdue, an item failed 3 times or more, or no\n"
+     "                    run succeeded within the lookahead\n"
+     "  --reference REF   one deletion request instead: the items it covers, purged (on time or\n"
+     "                    late), in flight, pending with the nearest deadline, held\n"
+     "  --tenant T        the request's tenant (required with --reference)\n"},
     {"explain", job_explain, NEEDS_DB, "explain ITEM_ID [--tenant T] [--json]",
      "obligations, governing rule, holds, state and batch of one item",
      "  --tenant T   the item's tenant (needed when the id exists in two tenants)\n"
@@ -60,7 +77,7 @@ static const struct command commands[] = {
      "  --tenant T        a tenant with items in the batch (checked)\n"
      "  --operator NAME   who asked for the rerun (recorded in the audit; default $SUDO_USER\n"
      "                    or $USER)\n"},
-    {"request", job_request, NEEDS_DB,
+    {"request", job_request, NEEDS_DB | NEEDS_AUDIT_KEY,
      "request --tenant T [--workspace W | --subject S | --item I] --reference REF "
      "[--operator NAME]",
      "record a deletion request",
@@ -68,21 +85,48 @@ static const struct command commands[] = {
      "  --workspace W     only this workspace\n"
      "  --subject S       only this data subject's items (a GDPR request)\n"
      "  --item I          only this item\n"
-     "  --reference REF   the ticket or request id (required)\n"
-     "  --operator NAME   who recorded it\n"},
-    {"hold", job_hold, NEEDS_DB,
+     "  --reference REF   the ticket or request id (required); a second request with the\n"
+     "                    same tenant and reference records nothing\n"
+     "  --operator NAME   who recorded it (audited; default $SUDO_USER, else the login name)\n"},
+    {"hold", job_hold, NEEDS_DB | NEEDS_AUDIT_KEY,
      "hold place --tenant T [--workspace W | --subject S | --item I] --reason TEXT "
-     "[--reference REF]\n       lethe hold release HOLD_ID [--tenant T]",
-     "place or release a hold",
-     "  place     put items (and their copies) beyond purging until released\n"
-     "  release   end a hold; its items become due again if they are\n"},
+     "[--reference REF] [--operator NAME]\n"
+     "       lethe hold release HOLD_ID [--tenant T] [--operator NAME]\n"
+     "       lethe hold list [--tenant T] [--active] [--json]",
+     "place, release or list holds",
+     "  place               put items (and their copies) beyond purging until released;\n"
+     "                      prints the new hold's id\n"
+     "    --tenant T        the tenant (required)\n"
+     "    --workspace W     only this workspace\n"
+     "    --subject S       only this data subject's items\n"
+     "    --item I          only this item\n"
+     "    --reason TEXT     why the items must be kept (required)\n"
+     "    --reference REF   the case or ticket it belongs to\n"
+     "    --operator NAME   who placed it (audited; default $SUDO_USER, else the login name)\n"
+     "  release HOLD_ID     end a hold; its items become due again if they are. Releasing a\n"
+     "                      released hold changes nothing and exits 0\n"
+     "    --tenant T        the hold's tenant (checked)\n"
+     "    --operator NAME   who released it (audited; default as for place)\n"
+     "  list                every hold, oldest first, with who placed and released it\n"
+     "    --tenant T        only this tenant's\n"
+     "    --active          only holds not released\n"
+     "    --json            machine-readable output\n"},
+    {"batches", job_batches, NEEDS_DB,
+     "batches [--state open|failed|acknowledged] [--tenant T] [--limit N] [--json]",
+     "list batches: ids, location, items, attempts, age, the executor's stored stderr",
+     "  --state S   only batches in state S: open, failed or acknowledged\n"
+     "  --tenant T  only batches holding items of tenant T\n"
+     "  --limit N   the newest N (default 100; 0 for all)\n"
+     "  --json      machine-readable output\n"},
     {"export", job_export, NEEDS_DB,
-     "export [--from TS] [--to TS] [--tenant T] [--format jsonl|csv] [--summary] [-o FILE]",
+     "export [--from TS] [--to TS] [--tenant T] [--format jsonl|csv] [--summary] [-o FILE]\n"
+     "       lethe export --summary [--format jsonl|csv|text] [-o FILE]",
      "write audit records for auditors",
      "  --from TS, --to TS   records whose time is in [from, to); default everything\n"
      "  --tenant T           exactly that tenant's chain\n"
-     "  --format F           jsonl (default) or csv\n"
-     "  --summary            only the compliance summary, per rule and overall\n"
+     "  --format F           jsonl (default) or csv; with --summary also text, for a person\n"
+     "  --summary            only the compliance summary, per rule and overall (jsonl by\n"
+     "                       default, like the records)\n"
      "  -o FILE              write to FILE atomically instead of stdout\n"},
     {"verify", job_verify, 0, "verify FILE [--expect-head TENANT=HASH]...",
      "check an export's hash chains offline",
@@ -116,6 +160,21 @@ static const struct command commands[] = {
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
+/* The group role (deploy/roles.sql) whose privileges a command needs, for the hint that
+ * follows a permission error. */
+static const char *needed_role(const char *command)
+{
+    static const char *const operator_commands[] = {"request", "hold"};
+    if (strcmp(command, "migrate") == 0)
+        return NULL;
+    if (strcmp(command, "export") == 0)
+        return "lethe_auditor";
+    for (size_t i = 0; i < sizeof operator_commands / sizeof operator_commands[0]; i++)
+        if (strcmp(command, operator_commands[i]) == 0)
+            return "lethe_operator";
+    return "lethe_engine";
+}
+
 static const struct command *find_command(const char *name)
 {
     for (size_t i = 0; i < N_COMMANDS; i++)
@@ -127,7 +186,8 @@ static const struct command *find_command(const char *name)
 static void print_overview(FILE *out)
 {
     fprintf(out,
-            "usage: lethe [--config FILE] [--db CONNINFO] [-v|-q] COMMAND [ARGS]\n"
+            "usage: lethe [--config FILE] [--db CONNINFO] [-h HOST] [-p PORT] [-U USER]\n"
+            "             [-d DBNAME] [-v|-q] COMMAND [ARGS]\n"
             "\n"
             "lethe computes when each catalog item must be purged, emits purge batches to the\n"
             "deleters that own the storage, and keeps a hash-chained audit trail.\n"
@@ -141,6 +201,10 @@ static void print_overview(FILE *out)
             "options:\n"
             "  --config FILE     config file (default /etc/lethe/lethe.conf when it exists)\n"
             "  --db CONNINFO     libpq connection string (default database.conninfo, then PG*)\n"
+            "  -h, --host HOST   the server's host or socket directory, over the conninfo's\n"
+            "  -p, --port PORT   the server's port, over the conninfo's\n"
+            "  -U, --username U  the database user, over the conninfo's\n"
+            "  -d, --dbname DB   the database name (or a whole conninfo), over the conninfo's\n"
             "  -v, --verbose     more detail\n"
             "  -q, --quiet       errors only, no progress\n"
             "  --help            this text\n"
@@ -160,7 +224,7 @@ void cli_print_help(const char *name)
 
 static int help(int argc, char **argv)
 {
-    if (argc < 2) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
         print_overview(stdout);
         return EXIT_DONE;
     }
@@ -173,10 +237,59 @@ static int help(int argc, char **argv)
     return EXIT_DONE;
 }
 
+/* psql's -h, -p, -U and -d (also --host, --port, --username, --dbname, as "-hVALUE" or
+ * "--host=VALUE" too): 1 when argv[*i] is one of them (*i moves past its value), 0 when not,
+ * -1 after printing that its value is missing or empty. */
+static int conn_option(int argc, char **argv, int *i, struct lethe_ctx *ctx)
+{
+    static const struct {
+        char s;
+        const char *l;
+        size_t off;
+    } opts[] = {{'h', "--host", offsetof(struct lethe_ctx, db_host)},
+                {'p', "--port", offsetof(struct lethe_ctx, db_port)},
+                {'U', "--username", offsetof(struct lethe_ctx, db_user)},
+                {'d', "--dbname", offsetof(struct lethe_ctx, db_name)}};
+    const char *a = argv[*i];
+    for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++) {
+        char shortname[3] = {'-', opts[k].s, '\0'};
+        const char *value = NULL, *shown;
+        size_t ll = strlen(opts[k].l);
+        bool attached;
+        if (a[0] == '-' && a[1] == opts[k].s) {
+            attached = a[2] != '\0';
+            value = a + 2;
+            shown = shortname;
+        } else if (strncmp(a, opts[k].l, ll) == 0 && (a[ll] == '\0' || a[ll] == '=')) {
+            attached = a[ll] == '=';
+            value = a + ll + attached;
+            shown = opts[k].l;
+        } else {
+            continue;
+        }
+        if (!attached) {
+            if (*i + 1 >= argc) {
+                log_error("option '%s' needs a value", shown);
+                log_hint("see 'lethe --help'");
+                return -1;
+            }
+            value = argv[++*i];
+        }
+        if (!*value) {
+            log_error("option '%s' needs a value", shown);
+            log_hint("see 'lethe --help'");
+            return -1;
+        }
+        *(const char **)((char *)ctx + opts[k].off) = value;
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct lethe_ctx ctx = {0};
-    int i = 1;
+    int i = 1, rc;
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--config") == 0 || strcmp(a, "--db") == 0) {
@@ -197,7 +310,10 @@ int main(int argc, char **argv)
             ctx.verbosity++;
         } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
             ctx.verbosity = -1;
-        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+        } else if ((rc = conn_option(argc, argv, &i, &ctx)) != 0) {
+            if (rc < 0)
+                return EXIT_USAGE;
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-?") == 0) {
             print_overview(stdout);
             return EXIT_DONE;
         } else if (strcmp(a, "--version") == 0) {
@@ -233,7 +349,7 @@ int main(int argc, char **argv)
             break;
     }
     id_generate(ctx.session_id);
-    int rc = EXIT_DONE;
+    rc = EXIT_DONE;
     if ((cmd->flags & NEEDS_CONFIG) && !config_load(&ctx.cfg, ctx.config_file)) {
         rc = EXIT_USAGE;
         goto cleanup;
@@ -243,9 +359,17 @@ int main(int argc, char **argv)
         rc = EXIT_USAGE;
         goto cleanup;
     }
-    if ((cmd->flags & NEEDS_DB) == NEEDS_DB && !db_connect(&ctx)) {
-        rc = EXIT_RUNTIME;
-        goto cleanup;
+    if ((cmd->flags & NEEDS_DB) == NEEDS_DB) {
+        if (!db_connect(&ctx)) {
+            rc = EXIT_RUNTIME;
+            goto cleanup;
+        }
+        db_set_needed_role(needed_role(cmd->name), cmd->name);
+        int schema = cmd->flags & CREATES_SCHEMA ? 1 : db_check_schema(ctx.db);
+        if (schema <= 0) {
+            rc = schema < 0 ? EXIT_RUNTIME : EXIT_USAGE;
+            goto cleanup;
+        }
     }
     rc = cmd->fn(&ctx, argc - i, argv + i);
 cleanup:

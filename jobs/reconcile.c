@@ -31,39 +31,11 @@
 #include "exitcode.h"
 #include "jobs.h"
 #include "log.h"
+#include "operator.h"
+#include "text.h"
 #include "manifest.h"
 
 enum format { FORMAT_AUTO, FORMAT_LINES, FORMAT_S3_CSV };
-
-static const char *default_operator(void)
-{
-    const char *u = getenv("SUDO_USER");
-    if (!u || !*u)
-        u = getenv("USER");
-    return u && *u ? u : "operator";
-}
-
-static bool valid_utf8(const unsigned char *s, size_t len)
-{
-    for (size_t i = 0; i < len;) {
-        unsigned char c = s[i];
-        size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
-                 : (c & 0xf8) == 0xf0 ? 4 : 0;
-        if (n == 0 || c == 0 || (n == 2 && c < 0xc2) || i + n > len)
-            return false;
-        unsigned cp = n == 1 ? c : c & (0x7f >> n);
-        for (size_t k = 1; k < n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-            return false;
-        i += n;
-    }
-    return true;
-}
 
 static int hexval(int c)
 {
@@ -129,7 +101,7 @@ static bool s3_locator(const char *line, size_t len, struct audit_buf *loc)
             }
             audit_buf_append(loc, &c, 1);
         }
-        ok = ok && !loc->failed && valid_utf8((const unsigned char *)loc->data, loc->len);
+        ok = ok && !loc->failed && text_valid_utf8(loc->data, loc->len);
     }
     audit_buf_free(&bucket);
     audit_buf_free(&key);
@@ -161,7 +133,7 @@ static bool load_inventory(struct copy_in *c, FILE *f, const char *path, enum fo
             continue;
         if (format == FORMAT_AUTO)
             format = line[0] == '"' ? FORMAT_S3_CSV : FORMAT_LINES;
-        if (!valid_utf8((const unsigned char *)line, len)) {
+        if (!text_valid_utf8(line, len)) {
             log_warn("reconcile: '%s' line %lld: not UTF-8; skipped", path, n->lines);
             n->skipped++;
             continue;
@@ -324,8 +296,9 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
     if (optind + 1 < argc)
         return cli_usage(ctx, "reconcile: unexpected argument '%s'", argv[optind + 1]);
     const char *path = argv[optind];
-    if (!operator_name)
-        operator_name = default_operator();
+    if (!operator_name && !(operator_name = operator_default()))
+        return cli_usage(ctx, "%s: no login name to record as the operator; pass --operator NAME",
+                         ctx->command);
     if (!ctx->cfg.audit_key_file) {
         log_error("reconcile: no audit key: purged items keep only HMAC-SHA256(audit key, "
                   "locator), and without the key there is nothing to match an inventory against");

@@ -21,14 +21,7 @@
 #include "ids.h"
 #include "jobs.h"
 #include "log.h"
-
-static const char *default_operator(void)
-{
-    const char *u = getenv("SUDO_USER");
-    if (!u || !*u)
-        u = getenv("USER");
-    return u && *u ? u : "operator";
-}
+#include "operator.h"
 
 /* An export is read twice (verify, then the load), so it must be a file, not a stream; and
  * only JSON Lines carries each record exactly as it was hashed. */
@@ -226,8 +219,9 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
     }
     if (optind >= argc)
         return cli_usage(ctx, "replay: no export given");
-    if (!operator_name)
-        operator_name = default_operator();
+    if (!operator_name && !(operator_name = operator_default()))
+        return cli_usage(ctx, "%s: no login name to record as the operator; pass --operator NAME",
+                         ctx->command);
     int first = optind;
     for (int i = first; i < argc; i++) {
         int rc = check_export(argv[i]);

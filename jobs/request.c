@@ -1,15 +1,20 @@
 /* lethe request: records an operator's deletion request as a deletion_requested event that
- * occurs now. The next run derives its obligation; this command never derives or purges.
+ * occurs now, with its request_recorded audit record naming the operator, in one transaction.
+ * A retry (same tenant, reference and scope) records nothing. The next run derives its
+ * obligation; this command never derives or purges.
  * A subject id is the operator's own input: it may be echoed on stdout, never on stderr. */
 #include <stdio.h>
 #include <string.h>
 
+#include "audit.h"
 #include "cli.h"
 #include "db.h"
+#include "dbaudit.h"
 #include "dbstatus.h"
 #include "exitcode.h"
 #include "jobs.h"
 #include "log.h"
+#include "operator.h"
 
 int job_request(struct lethe_ctx *ctx, int argc, char **argv)
 {
@@ -45,33 +50,65 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
     if (!reference || !*reference)
         return cli_usage(ctx, "request: --reference is required (the ticket or request id)");
 
+    if (!operator_name)
+        operator_name = operator_default();
+    if (!operator_name)
+        return cli_usage(ctx,
+                         "request: no login name to record as the operator; pass --operator NAME");
+
     int rc = scope_check(ctx, &a);
     if (rc != EXIT_DONE)
         return rc;
     const char *tenant = a.tenant;
     const struct scope scope = a.scope;
-
-    /* A cancellation names its request by reference, so it would withdraw every request of
-     * the tenant that shares it: say so, but record the request (a ticket may cover two
-     * scopes). */
-    PGresult *same = db_requests_with_reference(ctx->db, tenant, reference);
-    if (!same)
-        return EXIT_RUNTIME;
-    if (PQntuples(same) > 0)
-        log_warn("request: reference \"%s\" already names deletion request %s of this tenant;"
-                 " a cancellation with it withdraws both",
-                 reference, PQgetvalue(same, 0, 0));
-    PQclear(same);
-
     const struct rule_config *rc_rule =
         &ctx->cfg.rules[scope.kind == SCOPE_SUBJECT ? RULE_SUBJECT_REQUEST : RULE_DELETION_REQUEST];
-    char deadline[64], deadline_text[64];
+    char deadline[64], deadline_text[64], mac[AUDIT_HEX_LEN];
     duration_to_interval(&rc_rule->deadline, deadline, sizeof deadline);
     duration_format(&rc_rule->deadline, deadline_text, sizeof deadline_text);
-    PGresult *res = db_record_request(ctx->db, tenant, &scope, reference, operator_name,
-                                      rc_rule->enabled ? deadline : NULL);
-    if (!res)
+    const char *hmac = NULL;
+    if (scope.kind == SCOPE_SUBJECT && ctx->audit_key.len > 0) {
+        if (!audit_hmac_subject(&ctx->audit_key, scope.value, mac))
+            return EXIT_RUNTIME;
+        hmac = mac;
+    }
+
+    PGresult *same = NULL, *res = NULL;
+    rc = EXIT_RUNTIME;
+    if (!db_begin(ctx->db))
         return EXIT_RUNTIME;
+    if (!db_lock_requests(ctx->db, tenant) ||
+        !(same = db_requests_with_reference(ctx->db, tenant, reference, &scope)))
+        goto cleanup;
+    /* A retry records nothing. A cancellation names its request by reference and would
+     * withdraw every request of the tenant that shares it, so another scope under the same
+     * reference is refused rather than recorded. */
+    if (PQntuples(same) > 0) {
+        int row = 0; /* the earliest with the same scope, else the earliest */
+        for (int i = PQntuples(same) - 1; i >= 0; i--)
+            if (PQgetvalue(same, i, 1)[0] == 't')
+                row = i;
+        const char *ev = PQgetvalue(same, row, 0), *by = db_value(same, row, 3);
+        if (PQgetvalue(same, row, 1)[0] != 't') {
+            log_error("request: reference \"%s\" already names deletion request %s of tenant %s,"
+                      " with another scope", reference, ev, tenant);
+            log_hint("a cancellation names its request by reference; give this request a"
+                     " reference of its own");
+            rc = EXIT_USAGE;
+            goto cleanup;
+        }
+        printf("deletion request %s of tenant %s already has reference %s (occurred at %s%s%s);"
+               " nothing recorded\n",
+               ev, tenant, reference, PQgetvalue(same, row, 2), by ? ", recorded by " : "",
+               by ? by : "");
+        rc = EXIT_DONE;
+        goto cleanup;
+    }
+    if (!dbaudit_stage_open(ctx->db) ||
+        !(res = db_record_request(ctx->db, tenant, &scope, reference, operator_name,
+                                  rc_rule->name, rc_rule->enabled ? deadline : NULL, hmac)) ||
+        !dbaudit_commit(ctx->db))
+        goto cleanup;
     printf("recorded deletion request %s\n", PQgetvalue(res, 0, 0));
     printf("tenant:      %s\n", tenant);
     if (scope.kind == SCOPE_TENANT)
@@ -85,8 +122,13 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
         printf("deadline_at: %s (%s, as configured)\n", PQgetvalue(res, 0, 2), deadline_text);
     else
         printf("deadline_at: none: %s is disabled in the config\n", rc_rule->name);
-    if (operator_name)
-        printf("operator:    %s\n", operator_name);
+    printf("operator:    %s\n", operator_name);
+    PQclear(same);
     PQclear(res);
     return EXIT_DONE;
+cleanup:
+    db_rollback(ctx->db);
+    PQclear(same);
+    PQclear(res);
+    return rc;
 }

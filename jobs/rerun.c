@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pwd.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -14,23 +13,7 @@
 #include "exitcode.h"
 #include "jobs.h"
 #include "log.h"
-
-/* Who is rerunning: the invoking user behind sudo, else the login, else the account name. */
-static const char *default_operator(char *buf, size_t len)
-{
-    const char *u = getenv("SUDO_USER");
-    if (!u || !*u)
-        u = getenv("USER");
-    if (!u || !*u) {
-        struct passwd *pw = getpwuid(geteuid());
-        u = pw && pw->pw_name && *pw->pw_name ? pw->pw_name : NULL;
-    }
-    if (u)
-        snprintf(buf, len, "%s", u);
-    else
-        snprintf(buf, len, "uid %u", (unsigned)geteuid());
-    return buf;
-}
+#include "operator.h"
 
 int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
 {
@@ -56,9 +39,8 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
         return cli_usage(ctx, "rerun: unexpected argument '%s'", argv[optind + 1]);
     if (!cli_id(ctx, "BATCH_ID", argv[optind], batch))
         return EXIT_USAGE;
-    char who[128];
-    if (!operator_name)
-        operator_name = default_operator(who, sizeof who);
+    if (!operator_name && !(operator_name = operator_default()))
+        return cli_usage(ctx, "rerun: no login name to record as the operator; pass --operator NAME");
 
     PGconn *db = ctx->db;
     const char *p[] = {batch, tenant[0] ? tenant : NULL};
@@ -73,7 +55,7 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
     if (PQntuples(r) == 0) {
         PQclear(r);
         log_error("rerun: unknown batch %s", batch);
-        log_hint("'lethe status' lists open and failing batches");
+        log_hint("'lethe batches --state open' and 'lethe batches --state failed' list them");
         return EXIT_USAGE;
     }
     char state[32], location[64];

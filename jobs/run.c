@@ -28,7 +28,8 @@ int job_run(struct lethe_ctx *ctx, int argc, char **argv)
     static const struct option opts[] = {
         {"as-of", required_argument, 0, 'a'},    {"dry-run", no_argument, 0, 'n'},
         {"shard", required_argument, 0, 's'},    {"operator", required_argument, 0, 'o'},
-        {"metrics-file", required_argument, 0, 'm'}, {0, 0, 0, 0}};
+        {"metrics-file", required_argument, 0, 'm'}, {"json", no_argument, 0, 'j'},
+        {"items", no_argument, 0, 'i'},          {0, 0, 0, 0}};
     struct run_opts o;
     memset(&o, 0, sizeof o);
     optind = 1;
@@ -53,11 +54,19 @@ int job_run(struct lethe_ctx *ctx, int argc, char **argv)
         case 'm':
             o.metrics_file = optarg;
             break;
+        case 'j':
+            o.json = true;
+            break;
+        case 'i':
+            o.items = true;
+            break;
         default:
             return EXIT_USAGE;
         }
     }
     if (optind < argc)
         return cli_usage(ctx, "run: unexpected argument '%s'", argv[optind]);
+    if (o.items && !o.dry_run)
+        return cli_usage(ctx, "run: --items lists a dry run's plan; add --dry-run");
     return cycle_run(ctx, &o);
 }

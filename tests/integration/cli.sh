@@ -7,14 +7,14 @@ assert_eq "--version prints the version" "lethe 0.1.0" "$OUT"
 
 run_lethe --help
 assert_rc "--help exits 0" 0
-for c in migrate run status explain ack rerun request hold export verify help; do
+for c in migrate run status explain ack rerun request hold batches export verify help; do
     assert_contains "--help lists $c" "  $c " "$OUT"
 done
 assert_contains "--help lists exit codes" "3 run lock held" "$OUT"
 
 run_lethe help run
 assert_rc "help run exits 0" 0
-assert_contains "help run shows usage" "usage: lethe run [--as-of TS] [--dry-run] [--shard K/N]" "$OUT"
+assert_contains "help run shows usage" "usage: lethe run [--as-of TS] [--dry-run [--items]] [--shard K/N]" "$OUT"
 assert_contains "help run describes --metrics-file" "--metrics-file F" "$OUT"
 
 run_lethe export --help
@@ -30,6 +30,12 @@ run_lethe --frob migrate
 assert_rc "unknown global option exits 2" 2
 assert_eq "unknown global option message" "error: unknown option '--frob'
 hint: see 'lethe --help'" "$ERR"
+
+run_lethe '-?'
+assert_rc "-? is --help's short form" 0
+assert_contains "-? prints the overview" "usage: lethe [--config FILE]" "$OUT"
+assert_contains "--help lists psql's connection options" "  -h, --host HOST" "$(
+    "$LETHE" --help)"
 
 run_lethe help nosuch
 assert_rc "help of an unknown command exits 2" 2

@@ -216,7 +216,7 @@ run_lethe status --json --check
 assert_rc "--json --check exits 4 too" 4
 assert_eq "status --json parses" "yes" "$(ok_json)"
 assert_eq "status --json has the documented keys, in order" \
-  "['as_of', 'lookahead', 'counts', 'totals', 'overdue', 'held_past_deadline', 'violations', 'failing', 'next_deadlines', 'last_successful_runs', 'last_run', 'unconsumed', 'check']" \
+  "['as_of', 'lookahead', 'counts', 'totals', 'overdue', 'held_past_deadline', 'violations', 'failing', 'next_deadlines', 'last_successful_runs', 'last_run', 'unconsumed', 'batches', 'check']" \
   "$(json_get 'list(d)')"
 assert_eq "status --json check" "(False, ['no run succeeded within the lookahead (2d): none ever did'])" \
   "$(json_get 'd["check"]["ok"], d["check"]["problems"]')"
@@ -263,15 +263,15 @@ assert_contains "counts: the violation in flight" "  shared_while_opted_out     
 assert_contains "counts: the requests scheduled, held and in flight" "  deletion_request                  1          0          1          2          0" "$OUT"
 assert_contains "counts: totals" "  total                             1          0          1          3          0" "$OUT"
 assert_contains "overdue lists the late item" "overdue (deadline passed, not purged, not held): 1
-  2026-01-31T00:00:00.000000Z  deletion_request       in_flight item $B tenant $T" "$OUT"
+  2026-01-31T00:00:00.000000Z  deletion_request       in_flight item $B tenant $T (acme)" "$OUT"
 assert_contains "held past deadline lists the held item and its hold" "held past deadline: 1
-  2026-01-31T00:00:00.000000Z  deletion_request       held      item $H tenant $T hold $HOLD" "$OUT"
+  2026-01-31T00:00:00.000000Z  deletion_request       held      item $H tenant $T (acme) hold $HOLD" "$OUT"
 assert_contains "violations list the shared copy" "violations not purged yet (shared copies made while opted out): 1
-  2026-02-01T00:00:00.000000Z  shared_while_opted_out in_flight item $V tenant $T" "$OUT"
+  2026-02-01T00:00:00.000000Z  shared_while_opted_out in_flight item $V tenant $T (acme)" "$OUT"
 run_lethe status --json
 assert_eq "json: overdue" "(1, ['$B'])" "$(json_get 'd["overdue"]["count"], [i["item_id"] for i in d["overdue"]["items"]]')"
 assert_eq "json: the item's keys" \
-  "['tenant_id', 'item_id', 'state', 'rule', 'reference', 'due_at', 'deadline_at', 'batch_id', 'hold_id', 'location']" \
+  "['tenant_id', 'item_id', 'state', 'rule', 'reference', 'due_at', 'deadline_at', 'batch_id', 'hold_id', 'location', 'tenant_name']" \
   "$(json_get 'list(d["overdue"]["items"][0])')"
 assert_eq "json: held past deadline" "(1, '$H', '$HOLD')" \
   "$(json_get 'd["held_past_deadline"]["count"], d["held_past_deadline"]["items"][0]["item_id"], d["held_past_deadline"]["items"][0]["hold_id"]')"
@@ -302,6 +302,7 @@ assert_eq "json: failing" "(1, 1, '$F', 3, 'due')" \
   "$(json_get 'd["failing"]["count"], d["failing"]["failed_once"], d["failing"]["items"][0]["item_id"], d["failing"]["items"][0]["failures"], d["failing"]["items"][0]["state"]')"
 run_lethe status
 assert_contains "the text lists it" "failing (failed three times or more, not purged): 1; failed at least once: 1" "$OUT"
+assert_contains "and points at the failed batches" "  'lethe batches --state failed' lists the failed batches with their deleters' stderr" "$OUT"
 run_now; ack_all
 run_lethe status --check
 assert_rc "--check once the failing item is purged exits 0" 0

@@ -178,7 +178,12 @@ plain=$(echo "$OUT" | tail -n +2)
 run_lethe export --from "${bare}+00:00"
 assert_eq "times without an offset are UTC" "$plain" "$(echo "$OUT" | tail -n +2)"
 run_lethe export --from "$M1" --to "2999-01-01"
-assert_contains "a window that has not ended warns that records may still be coming" \
+assert_contains "a window that ends in the future says so" \
+  "warning: export: --to 2999-01-01T00:00:00.000000Z is in the future; records written after now (" "$ERR"
+assert_not_contains "and not that it ended less than a minute ago" "less than a minute ago" "$ERR"
+SOON=$(date -u -d '-20 seconds' +%FT%TZ)
+run_lethe export --to "$SOON"
+assert_contains "a window that ended less than a minute ago warns that records may still be coming" \
   "warning: export: --to is less than a minute ago; records being written now may be missing" "$ERR"
 run_lethe export --to 2020-01-01
 assert_eq "a window that ended long ago does not warn" "" "$ERR"
@@ -189,7 +194,11 @@ assert_contains "an empty window says so" "error: export: --from $M1 is not befo
 # ---- the summary ------------------------------------------------------------------------
 run_lethe export --summary
 assert_rc "export --summary exits 0" 0
-assert_contains "the summary is a readable page" "lethe compliance summary" "$OUT"
+assert_eq "export --summary is JSON Lines by default, as documented" "summary_header" \
+  "$(echo "$OUT" | head -1 | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["kind"])')"
+run_lethe export --summary --format text
+assert_rc "export --summary --format text exits 0" 0
+assert_contains "the text summary is a readable page" "lethe compliance summary" "$OUT"
 assert_contains "the summary names its evidence" "$TOTAL audit records in 4 hash chains" "$OUT"
 assert_contains "the summary has a row per rule" "deletion_request" "$OUT"
 assert_contains "the summary explains held past deadline" "held past deadline  purged after their deadline because a hold kept them" "$OUT"
@@ -229,9 +238,13 @@ assert_rc "a malformed tenant id exits 2" 2
 assert_contains "a malformed tenant id says so" 'error: export: --tenant: malformed id "42"' "$ERR"
 run_lethe export --format xml
 assert_rc "an unknown format exits 2" 2
-assert_contains "an unknown format names the known ones" 'unknown format "xml" (jsonl or csv)' "$ERR"
+assert_contains "an unknown format names the known ones" 'unknown format "xml" (jsonl, csv, or text with --summary)' "$ERR"
 run_lethe export extra
 assert_rc "an unexpected argument exits 2" 2
+run_lethe export --format text
+assert_rc "--format text without --summary exits 2" 2
+assert_eq "--format text without --summary message" "error: export: --format text is for --summary; records are jsonl or csv
+hint: see 'lethe help export'" "$ERR"
 run_lethe export --bogus
 assert_rc "an unknown option exits 2" 2
 run_lethe export -o "$TMP/no/such/dir/x.jsonl"

@@ -111,8 +111,8 @@ assert_contains "a subject request echoes the subject on stdout" "scope:       s
 assert_contains "a subject request's deadline is one calendar month" "deadline_at: $DL2 (1mo, as configured)" "$OUT"
 assert_eq "a subject request records the subject" "|alice|" \
   "$(sql "SELECT workspace_id, subject_id, item_id FROM lethe.events WHERE event_id = $EV2")"
-assert_eq "no operator given, none recorded" "0" \
-  "$(sql "SELECT count(*) FROM lethe.request_operators WHERE event_id = $EV2")"
+assert_eq "no operator given, the login name is recorded (never 'operator')" "${SUDO_USER:-$(id -un)}" \
+  "$(sql "SELECT operator FROM lethe.request_operators WHERE event_id = $EV2")"
 
 run_lethe request --tenant "$T" --item "$I" --reference ITEM-1
 assert_rc "an item request exits 0" 0
@@ -123,8 +123,9 @@ assert_rc "a tenant-wide request exits 0" 0
 assert_contains "a tenant-wide request says so" "scope:       the whole tenant" "$OUT"
 
 run_lethe request --tenant "$T" --workspace "$W" --reference TICKET-7
-assert_rc "a second request with the same reference is recorded" 0
-assert_eq "and warns that one cancellation withdraws both" "warning: request: reference \"TICKET-7\" already names deletion request $EV of this tenant; a cancellation with it withdraws both" "$ERR"
+assert_rc "a second request with the same tenant and reference exits 0 (a retry)" 0
+assert_eq "and records nothing, saying so" "deletion request $EV of tenant $T already has reference TICKET-7 (occurred at $OCC, recorded by bob); nothing recorded" "$OUT"
+assert_eq "a retry records no second event" "1" "$(sql "SELECT count(*) FROM lethe.events WHERE reference = 'TICKET-7'")"
 
 write_config "$WORK/off.conf" 'rules: { deletion_request: { enabled = false; deadline = "10d"; }; };'
 run_lethe --config "$WORK/off.conf" request --tenant "$T2" --reference OFF-1
@@ -139,7 +140,7 @@ assert_contains "the printed deadline follows the config" "deadline_at: $DL3 (10
 # The next run derives the request like any producer's event.
 write_config "$WORK/run.conf"
 "$LETHE" --config "$WORK/run.conf" -q run >/dev/null 2>&1
-assert_eq "the run turns the requests into obligations" "deletion_request 4|subject_request 1" \
+assert_eq "the run turns the requests into obligations" "deletion_request 3|subject_request 1" \
   "$(sql "SELECT string_agg(rule || ' ' || n, '|' ORDER BY rule) FROM (SELECT rule, count(*) n
             FROM lethe.obligations WHERE tenant_id = '$T' GROUP BY rule) x")"
 assert_eq "the requested item is in flight under the earliest deadline" "in_flight" \
@@ -148,7 +149,7 @@ assert_eq "the requested item is in flight under the earliest deadline" "in_flig
 # ---- hold place ---------------------------------------------------------------------------------
 run_lethe hold
 assert_rc "hold without a subcommand exits 2" 2
-assert_eq "hold without a subcommand message" "error: hold: name what to do: hold place ... or hold release HOLD_ID
+assert_eq "hold without a subcommand message" "error: hold: name what to do: hold place ..., hold release HOLD_ID or hold list
 hint: see 'lethe help hold'" "$ERR"
 run_lethe hold remove x
 assert_rc "an unknown hold subcommand exits 2" 2
@@ -215,7 +216,7 @@ assert_contains "malformed hold id message" 'error: hold: HOLD_ID: malformed id 
 run_lethe hold release "$NOPE"
 assert_rc "releasing an unknown hold exits 2" 2
 assert_eq "unknown hold message" "error: hold release: no hold $NOPE
-hint: hold ids are the rows of lethe.holds; 'lethe hold place' prints a new one" "$ERR"
+hint: 'lethe hold list' shows the holds; 'lethe hold place' prints a new one's id" "$ERR"
 run_lethe hold release "$H" --tenant "$T2"
 assert_rc "releasing a hold under another tenant exits 2" 2
 assert_contains "hold in another tenant message" "error: hold release: no hold $H in tenant $T2" "$ERR"
@@ -224,14 +225,13 @@ assert_eq "a refused release changes nothing" "t" "$(sql "SELECT released_at IS 
 run_lethe hold release "$H"
 assert_rc "hold release exits 0" 0
 REL=$(sql "SELECT lethe.iso_utc(released_at) FROM lethe.holds WHERE hold_id = '$H'")
-assert_eq "hold release prints when" "released hold $H of tenant $T at $REL" "$OUT"
+assert_eq "hold release prints when and by whom" "released hold $H of tenant $T at $REL by ${SUDO_USER:-$(id -un)}" "$OUT"
 assert_eq "the hold is released now" "t" \
   "$(sql "SELECT released_at BETWEEN now() - interval '1 minute' AND now() FROM lethe.holds WHERE hold_id = '$H'")"
 
 run_lethe hold release "$H"
-assert_rc "releasing twice exits 2" 2
-assert_eq "releasing twice message" "error: hold release: hold $H was already released at $REL
-hint: a hold is released once; place a new hold to keep the items again" "$ERR"
+assert_rc "releasing twice exits 0 (a retry)" 0
+assert_eq "releasing twice says so" "hold $H of tenant $T was already released at $REL by ${SUDO_USER:-$(id -un)}; nothing to do" "$OUT"
 assert_eq "releasing twice keeps the first release" "$REL" \
   "$(sql "SELECT lethe.iso_utc(released_at) FROM lethe.holds WHERE hold_id = '$H'")"
 

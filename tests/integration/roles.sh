@@ -86,8 +86,8 @@ assert_eq "producer: INSERT on the catalog, SELECT on the reference tables, noth
   "event_types:SELECT events:INSERT geos:SELECT items:INSERT kinds:SELECT tenants:INSERT workspaces:INSERT" "$(privs lethe_producer)"
 assert_eq "producer: no column UPDATE anywhere" "-" "$(column_updates lethe_producer)"
 assert_eq "producer: no function" "-" "$(functions lethe_producer)"
-assert_eq "auditor: SELECT on the audit, its heads and item_status, nothing else" \
-  "audit:SELECT audit_heads:SELECT item_status:SELECT" "$(privs lethe_auditor)"
+assert_eq "auditor: SELECT on the audit, its heads, item_status and the schema version, nothing else" \
+  "audit:SELECT audit_heads:SELECT item_status:SELECT schema_migrations:SELECT" "$(privs lethe_auditor)"
 assert_eq "auditor: no column UPDATE anywhere" "-" "$(column_updates lethe_auditor)"
 assert_eq "auditor: only the functions an export evaluates" \
   "audit_canonical_head audit_json_text audit_json_time audit_json_uuid audit_jsonl audit_time evaluate_item" "$(functions lethe_auditor)"
@@ -113,7 +113,7 @@ assert_eq "engine: TEMP on the database, not CREATE" "t|f" \
   "$(sql "SELECT has_database_privilege('lethe_engine', current_database(), 'TEMP'), has_database_privilege('lethe_engine', current_database(), 'CREATE')")"
 assert_eq "operator: the engine's privileges plus INSERT on events and holds" "events:INSERT holds:INSERT" \
   "$(comm -13 <(privs lethe_engine | tr ' ' '\n' | sort) <(privs lethe_operator | tr ' ' '\n' | sort) | tr '\n' ' ' | sed 's/ $//')"
-assert_eq "operator: of holds, only released_at may change" "holds.released_at items.locator items.owner_id" "$(column_updates lethe_operator)"
+assert_eq "operator: of holds, only released_at and released_by may change" "holds.released_at holds.released_by items.locator items.owner_id" "$(column_updates lethe_operator)"
 assert_eq "nobody else: no schema, no table, no function through PUBLIC" "f - -" \
   "$(sql "SELECT has_schema_privilege('$N', 'lethe', 'USAGE')") $(privs $N) $(functions $N)"
 assert_eq "no group may create in the schema" "false false false false" \
@@ -268,7 +268,7 @@ assert_contains "verify says ok" "verify: ok:" "$OUT"
 assert_eq "no locator in the auditor's export" "0" "$(grep -c "$STORE" "$WORK/audit.jsonl")"
 PGUSER=$A run_lethe export --format csv -o "$WORK/audit.csv"
 assert_rc "auditor exports CSV" 0
-PGUSER=$A run_lethe export --summary
+PGUSER=$A run_lethe export --summary --format text
 assert_rc "auditor reads the summary, pending items included (item_status)" 0
 assert_not_contains "the summary knows the pending items" "pending is not shown" "$OUT"
 PGUSER=$A run_lethe export --tenant "$T"

@@ -1,0 +1,11 @@
+/* Who is at the keyboard: the name recorded as the operator of a hold, a release or a request
+ * when --operator is not given. Never the literal "operator": an audit record must name a
+ * person or an account. */
+#ifndef LETHE_OPERATOR_H
+#define LETHE_OPERATOR_H
+
+/* $SUDO_USER (the person behind sudo), else the account of the effective uid
+ * (getpwuid(geteuid())), else $USER; NULL when none is known. The string is static. */
+const char *operator_default(void);
+
+#endif

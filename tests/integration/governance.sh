@@ -1,0 +1,386 @@
+# The operator's and the auditor's daily tools: who placed and released holds (and the audit
+# records of holds and requests), idempotent retries, hold list, batches with the executor's
+# stderr, status --reference, psql-style connection options, the schema check, permission
+# hints, run --json and the dry run's --items, and the small defects of issue 15.
+. tests/harness/lib.sh
+. tests/harness/catalog.sh
+WORK=$(mktemp -d /tmp/lethe-governance.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
+NOBODY=governance_t_nobody
+cleanup() {
+    psql -X -q -d postgres -c "DROP ROLE IF EXISTS $NOBODY" >/dev/null 2>&1
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+psql -X -q -c 'DROP DATABASE IF EXISTS governance_t' -c 'CREATE DATABASE governance_t' 2>/dev/null
+export PGDATABASE=governance_t
+"$LETHE" migrate >/dev/null
+head -c 32 /dev/urandom >"$WORK/audit.key"; chmod 0600 "$WORK/audit.key"
+write_config "$WORK/lethe.conf" "audit: { key_file = \"$WORK/audit.key\"; };"
+CONF=$WORK/lethe.conf
+# json_get PYTHON: evaluates PYTHON over d, the JSON document in OUT.
+json_get() { printf '%s' "$OUT" | python3 -c "import json,sys; d=json.load(sys.stdin); r=($1); print(*r) if isinstance(r, tuple) else print(r)" 2>&1; }
+audit_rows() { sql "SELECT count(*) FROM lethe.audit WHERE kind = '$1'"; }
+ME=$(id -un)
+
+T=$(uuid); T2=$(uuid); W=$(uuid); W2=$(uuid); I=$(uuid); J=$(uuid); K=$(uuid)
+mk_tenant "$T" acme; mk_tenant "$T2" globex
+mk_workspace "$T" "$W" EU; mk_workspace "$T2" "$W2" US
+mk_item "$T" "$I" "$W" prompt EU 2026-01-01T00:00:00Z false "" alice
+mk_item "$T" "$J" "$W" response EU 2026-01-01T00:00:00Z false "$I"
+mk_item "$T2" "$K" "$W2" prompt US 2026-01-01T00:00:00Z
+
+# ================================ holds ==========================================================
+run_lethe --config "$CONF" hold place --tenant "$T" --workspace "$W" --reason "litigation" \
+    --reference CASE-9 --operator olga
+assert_rc "hold place --operator exits 0" 0
+H1=$OUT
+assert_eq "placed_by is recorded" "olga|" "$(sql "SELECT placed_by, released_by FROM lethe.holds WHERE hold_id = '$H1'")"
+assert_eq "a hold_placed record names the operator, the hold, its reference and scope" \
+  "$T|olga|$H1|CASE-9|scope workspace $W||" \
+  "$(sql "SELECT tenant_id, operator, hold_id, reference, detail, item_id, subject_hmac FROM lethe.audit WHERE kind = 'hold_placed'")"
+
+run_lethe --config "$CONF" hold place --tenant "$T" --subject alice --reason "dispute"
+assert_rc "hold place without --operator exits 0" 0
+H2=$OUT
+DEFAULT=${SUDO_USER:-$ME}
+assert_eq "the operator defaults to the login name, never 'operator'" "$DEFAULT" \
+  "$(sql "SELECT placed_by FROM lethe.holds WHERE hold_id = '$H2'")"
+OUT=$(env -u SUDO_USER USER=someone-else "$LETHE" --config "$CONF" hold place --tenant "$T2" --reason x 2>/dev/null)
+assert_eq "without sudo the account of the effective uid wins over \$USER" "$ME" \
+  "$(sql "SELECT placed_by FROM lethe.holds WHERE hold_id = '$OUT'")"
+H3=$OUT
+OUT=$(SUDO_USER=carol "$LETHE" --config "$CONF" hold place --tenant "$T2" --reason y 2>/dev/null)
+assert_eq "under sudo the person behind it is recorded" "carol" \
+  "$(sql "SELECT placed_by FROM lethe.holds WHERE hold_id = '$OUT'")"
+H4=$OUT
+MAC=$(python3 -c 'import hmac,hashlib,sys; print(hmac.new(open(sys.argv[1],"rb").read(), b"alice", hashlib.sha256).hexdigest())' "$WORK/audit.key")
+assert_eq "a subject hold is audited with the subject's HMAC, never the subject" "$MAC|scope subject" \
+  "$(sql "SELECT subject_hmac, detail FROM lethe.audit WHERE kind = 'hold_placed' AND hold_id = '$H2'")"
+assert_eq "the subject is nowhere in the audit" "0" "$(sql "SELECT count(*) FROM lethe.audit a WHERE a::text LIKE '%alice%'")"
+
+run_lethe hold place --tenant "$T" --reason x --operator ""
+assert_rc "an empty --operator exits 2" 2
+assert_eq "empty operator message" "error: hold: --operator needs a name
+hint: see 'lethe help hold'" "$ERR"
+run_lethe hold place --tenant "$T" --reason x --reference ""
+assert_rc "an empty --reference exits 2" 2
+
+run_lethe --config "$CONF" hold release "$H1" --operator dave
+assert_rc "hold release --operator exits 0" 0
+REL=$(sql "SELECT lethe.iso_utc(released_at) FROM lethe.holds WHERE hold_id = '$H1'")
+assert_eq "hold release names who released it" "released hold $H1 of tenant $T at $REL by dave" "$OUT"
+assert_eq "released_by is recorded" "olga|dave" "$(sql "SELECT placed_by, released_by FROM lethe.holds WHERE hold_id = '$H1'")"
+assert_eq "a hold_released record names the operator" \
+  "$T|dave|$H1|CASE-9|scope workspace $W, placed $(sql "SELECT lethe.iso_utc(placed_at) FROM lethe.holds WHERE hold_id = '$H1'")" \
+  "$(sql "SELECT tenant_id, operator, hold_id, reference, detail FROM lethe.audit WHERE kind = 'hold_released'")"
+run_lethe --config "$CONF" hold release "$H1" --operator erin
+assert_rc "releasing a released hold again exits 0 (a retry)" 0
+assert_eq "and says so" "hold $H1 of tenant $T was already released at $REL by dave; nothing to do" "$OUT"
+assert_eq "a retried release records nothing" "1|dave|$REL" \
+  "$(sql "SELECT (SELECT count(*) FROM lethe.audit WHERE kind = 'hold_released'), released_by, lethe.iso_utc(released_at) FROM lethe.holds WHERE hold_id = '$H1'")"
+assert_sql_fails "released_by cannot be changed afterwards" \
+  "UPDATE lethe.holds SET released_by = 'mallory' WHERE hold_id = '$H1'" "already released"
+assert_sql_fails "placed_by cannot be changed" \
+  "UPDATE lethe.holds SET placed_by = 'mallory', released_at = now() WHERE hold_id = '$H2'" "the only change allowed is setting released_at once"
+assert_sql_fails "released_by only with a release" \
+  "UPDATE lethe.holds SET released_by = 'mallory' WHERE hold_id = '$H2'" "the only change allowed"
+
+# ---- hold list -------------------------------------------------------------------------------
+P1=$(sql "SELECT lethe.iso_utc(placed_at) FROM lethe.holds WHERE hold_id = '$H1'")
+P2=$(sql "SELECT lethe.iso_utc(placed_at) FROM lethe.holds WHERE hold_id = '$H2'")
+run_lethe hold list --tenant "$T"
+assert_rc "hold list --tenant exits 0" 0
+assert_eq "hold list shows each hold, its tenant's name, scope and who placed and released it" "2 holds, 1 active
+
+hold $H1  released
+  tenant:    $T (acme)
+  scope:     workspace $W
+  reason:    litigation
+  reference: CASE-9
+  placed:    $P1 by olga
+  released:  $REL by dave
+
+hold $H2  active
+  tenant:    $T (acme)
+  scope:     a data subject's items
+  reason:    dispute
+  placed:    $P2 by $DEFAULT" "$OUT"
+assert_not_contains "hold list never shows a subject id" "alice" "$OUT"
+run_lethe hold list --active
+assert_eq "--active lists the holds not released, of every tenant" "3 holds, 3 active|$H2 $H3 $H4" \
+  "$(echo "$OUT" | head -1)|$(echo "$OUT" | sed -n 's/^hold \([0-9a-f-]*\) .*/\1/p' | tr '\n' ' ' | sed 's/ $//')"
+run_lethe hold list --json
+assert_rc "hold list --json exits 0" 0
+assert_eq "hold list --json parses, with stable keys" \
+  "4 ['active', 'hold_id', 'placed_at', 'placed_by', 'reason', 'reference', 'released_at', 'released_by', 'scope', 'scope_id', 'tenant_id', 'tenant_name'] False dave None" \
+  "$(json_get "len(d['holds']), sorted(d['holds'][0]), d['holds'][0]['active'], d['holds'][0]['released_by'], d['holds'][1]['scope_id']")"
+run_lethe hold list --tenant "$(uuid)"
+assert_rc "hold list of an unknown tenant exits 2" 2
+run_lethe hold list extra
+assert_rc "hold list with an extra argument exits 2" 2
+
+run_lethe hold place --help
+assert_rc "hold place --help exits 0" 0
+for o in "--tenant T" "--workspace W" "--subject S" "--item I" "--reason TEXT" "--reference REF" "--operator NAME" "--active" "--json"; do
+    assert_contains "hold --help describes $o" "    $o " "$OUT"
+done
+
+# ================================ requests =======================================================
+run_lethe --config "$CONF" request --tenant "$T" --subject alice --reference GDPR-7 --operator olga
+assert_rc "a request exits 0" 0
+EV=$(sql "SELECT event_id FROM lethe.events WHERE reference = 'GDPR-7'")
+OCC=$(sql "SELECT lethe.iso_utc(occurred_at) FROM lethe.events WHERE event_id = $EV")
+assert_eq "a request_recorded record names the operator, rule, reference, trigger, deadline and the subject's HMAC" \
+  "$T|olga|subject_request|GDPR-7|$OCC|$(sql "SELECT lethe.iso_utc(occurred_at + interval '1 month') FROM lethe.events WHERE event_id = $EV")|$MAC|event $EV, scope subject" \
+  "$(sql "SELECT tenant_id, operator, rule, reference, lethe.iso_utc(triggered_at), lethe.iso_utc(deadline_at), subject_hmac, detail FROM lethe.audit WHERE kind = 'request_recorded'")"
+run_lethe --config "$CONF" request --tenant "$T" --subject alice --reference GDPR-7 --operator pat
+assert_rc "the same request again exits 0 (a retry)" 0
+assert_eq "and records nothing, saying so" \
+  "deletion request $EV of tenant $T already has reference GDPR-7 (occurred at $OCC, recorded by olga); nothing recorded" "$OUT"
+assert_eq "no second event, no second audit record" "1 1" \
+  "$(sql "SELECT count(*) FROM lethe.events WHERE reference = 'GDPR-7'") $(audit_rows request_recorded)"
+run_lethe request --tenant "$T" --workspace "$W" --reference GDPR-7
+assert_rc "another scope under the same reference exits 2" 2
+assert_eq "another scope message" "error: request: reference \"GDPR-7\" already names deletion request $EV of tenant $T, with another scope
+hint: a cancellation names its request by reference; give this request a reference of its own" "$ERR"
+run_lethe request --tenant "$T2" --reference GDPR-7
+assert_rc "the same reference in another tenant is another request" 0
+assert_contains "recorded by the login name by default" "operator:    $DEFAULT" "$OUT"
+
+# ---- concurrent retries record one request --------------------------------------------------
+for n in 1 2 3 4; do "$LETHE" -q request --tenant "$T" --item "$I" --reference RACE-1 >/dev/null 2>&1 & done; wait
+assert_eq "four concurrent retries record one request" "1" "$(sql "SELECT count(*) FROM lethe.events WHERE reference = 'RACE-1'")"
+
+# The audit with the new kinds still verifies, with lethe and with the independent script.
+"$LETHE" export -o "$WORK/audit.jsonl" 2>/dev/null
+run_lethe verify "$WORK/audit.jsonl"
+assert_rc "an export with hold and request records verifies" 0
+assert_eq "the independent verifier agrees" "0" "$(python3 tests/verify_export.py "$WORK/audit.jsonl" >/dev/null 2>&1; echo $?)"
+
+# ================================ status --reference =============================================
+run_lethe status --reference GDPR-7 --tenant "$T"
+assert_rc "status --reference exits 0" 0
+DL=$(sql "SELECT lethe.iso_utc(occurred_at + interval '1 month') FROM lethe.events WHERE event_id = $EV")
+assert_eq "before a run the request is not derived; its items are due by its own timing" "request GDPR-7 of tenant $T (acme) at $(echo "$OUT" | head -1 | sed 's/.* at //')
+
+deletion request $EV: subject_request, a data subject's items
+  occurred:  $OCC, recorded by olga
+  deadline:  $DL
+  derived:   not yet (the next run derives it)
+
+covered items: 2
+  purged:     0 (on time 0, late 0, held past the deadline 0)
+  in flight:  0
+  due:        0
+  scheduled:  0
+  held:       2
+  nearest deadline: $DL
+
+not done: not derived yet; the next 'lethe run' derives it" "$OUT"
+
+"$LETHE" --config "$CONF" hold release "$H2" >/dev/null 2>&1
+"$LETHE" --config "$CONF" -q run >/dev/null 2>&1
+run_lethe status --reference GDPR-7 --tenant "$T" --json
+assert_rc "status --reference --json exits 0" 0
+assert_eq "after a run its item and the copy are in flight" "2 0 2 False $DL" \
+  "$(json_get "d['covered'], d['purged']['count'], d['pending']['in_flight'], d['done'], d['pending']['nearest_deadline']")"
+assert_eq "--json names the request, never the subject" "subject None olga True" \
+  "$(json_get "d['requests'][0]['scope'], d['requests'][0]['scope_id'], d['requests'][0]['operator'], d['requests'][0]['derived']")"
+B=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$I' AND outcome IS NULL")
+"$LETHE" -q ack "$B" >/dev/null
+run_lethe status --reference GDPR-7 --tenant "$T"
+assert_contains "once acknowledged both are purged on time" "  purged:     2 (on time 2, late 0, held past the deadline 0)" "$OUT"
+assert_eq "and the request is done" "done: all 2 covered items are purged" "$(echo "$OUT" | tail -1)"
+
+# A producer's request dated long ago, with a hold on one of its items: late, and held.
+L1=$(uuid); L2=$(uuid)
+mk_item "$T2" "$L1" "$W2" prompt US 2025-01-01T00:00:00Z
+mk_item "$T2" "$L2" "$W2" pinned US 2025-01-01T00:00:00Z
+mk_event "$T2" deletion_requested 2025-06-01T00:00:00Z OLD-1 workspace_id "$W2"
+HL=$("$LETHE" -q hold place --tenant "$T2" --item "$L2" --reason "keep")
+"$LETHE" -q hold release "$H3" >/dev/null; "$LETHE" -q hold release "$H4" >/dev/null
+"$LETHE" --config "$CONF" -q run >/dev/null 2>&1
+"$LETHE" -q ack "$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$L1' AND outcome IS NULL")" >/dev/null
+run_lethe status --reference OLD-1 --tenant "$T2" --json
+assert_eq "a request purged after its deadline is late; a held item is held" "2 1 0 1 1 False" \
+  "$(json_get "d['covered'], d['purged']['late'], d['purged']['on_time'], d['pending']['held'], d['purged']['count'], d['done']")"
+assert_eq "the lateness is given in seconds" "True" "$(json_get "d['purged']['max_lateness_seconds'] > 86400 * 100")"
+
+run_lethe status --reference NOPE-1 --tenant "$T"
+assert_rc "an unknown reference exits 2" 2
+assert_eq "unknown reference message" "error: status: no deletion request with reference \"NOPE-1\" in tenant $T
+hint: 'lethe request --tenant T --reference REF' records one; references are exact" "$ERR"
+run_lethe status --reference GDPR-7
+assert_rc "--reference without --tenant exits 2" 2
+assert_eq "missing tenant message" "error: status: --reference needs --tenant T (references are per tenant)
+hint: see 'lethe help status'" "$ERR"
+run_lethe status --tenant "$T"
+assert_rc "--tenant without --reference exits 2" 2
+run_lethe status --reference GDPR-7 --tenant "$(uuid)"
+assert_rc "--reference in an unknown tenant exits 2" 2
+
+# ================================ batches ========================================================
+cat >"$WORK/failing.sh" <<'EOF'
+#!/bin/sh
+echo "cannot reach the store" >&2
+echo "second line" >&2
+exit 3
+EOF
+chmod +x "$WORK/failing.sh"
+write_config "$WORK/fail.conf" "executor: { command = \"$WORK/failing.sh\"; timeout = \"30s\"; };"
+F1=$(uuid); mk_item "$T" "$F1" "$W" prompt EU 2026-01-01T00:00:00Z
+mk_event "$T" deletion_requested 2026-02-01T00:00:00Z FAIL-1 item_id "$F1"
+"$LETHE" --config "$WORK/fail.conf" -q run >/dev/null 2>&1
+FB=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$F1'")
+run_lethe batches --state failed
+assert_rc "batches --state failed exits 0" 0
+FC=$(sql "SELECT lethe.iso_utc(created_at) || '|' || run_id || '|' || lethe.iso_utc(closed_at) FROM lethe.batches WHERE batch_id = '$FB'")
+assert_eq "a failed batch shows its location, attempts, tenant with its name, and the stored stderr" "1 batch
+
+batch $FB  failed  EU, 1 item, 1 attempt, age $(echo "$OUT" | sed -n 's/.*, age \(.*\)$/\1/p')
+  created:  ${FC%%|*} by run $(echo "$FC" | cut -d'|' -f2)
+  closed:   ${FC##*|}
+  tenant:   $T (acme)
+  stderr:
+    | cannot reach the store
+    | second line" "$OUT"
+run_lethe batches --json
+assert_rc "batches --json exits 0" 0
+N=$(sql "SELECT count(*) FROM lethe.batches")
+assert_eq "batches --json lists every batch, newest first, with the stored stderr" \
+  "$N $FB failed 1 ['acme'] cannot reach the store|second line" \
+  "$(json_get "d['count'], d['batches'][0]['batch_id'], d['batches'][0]['state'], d['batches'][0]['attempts'], [t['name'] for t in d['batches'][0]['tenants']], d['batches'][0]['error'].strip().replace(chr(10), '|')")"
+run_lethe batches --state open --tenant "$T2" --json
+assert_eq "--state and --tenant filter" "0" "$(json_get "d['count']")"
+run_lethe batches --tenant "$T" --limit 1
+assert_contains "--limit shows the newest and says how many there are" "batches; the newest 1 shown (--limit 0 shows all)" "$(echo "$OUT" | head -1)"
+run_lethe batches --state closed
+assert_rc "an unknown state exits 2" 2
+assert_eq "unknown state message" "error: batches: --state: unknown state \"closed\" (open, failed or acknowledged)
+hint: see 'lethe help batches'" "$ERR"
+run_lethe batches --limit -1
+assert_rc "a negative limit exits 2" 2
+
+# ---- tenant names in status, and the batches that need someone ----------------------------------
+run_lethe status
+assert_contains "status names the tenant next to its id" "item $F1 tenant $T (acme)" "$OUT"
+assert_contains "status lists the failed batch whose item is not purged" "batches: 0 open, 1 failed with items not purged since
+  failed $FB  EU, 1 item, 1 attempt, age " "$OUT"
+assert_contains "and points at lethe batches" "  'lethe batches' lists every batch; 'lethe ack' or 'lethe rerun' moves one on" "$OUT"
+run_lethe status --json
+assert_eq "status --json counts them too" "0 1 $FB" "$(json_get "d['batches']['open'], d['batches']['failed'], d['batches']['items'][0]['batch_id']")"
+
+# ================================ run --json, --dry-run --items ==================================
+D1=$(uuid); mk_item "$T2" "$D1" "$W2" prompt US 2026-01-01T00:00:00Z
+mk_event "$T2" deletion_requested 2026-03-01T00:00:00Z DRY-1 item_id "$D1"
+run_lethe --config "$CONF" run --dry-run --json --items
+assert_rc "run --dry-run --json --items exits 0" 0
+assert_eq "the plan is JSON, with its items (no locators): the new request's, the failed item's, the held one" \
+  "True 1 2 3 ['EU', 'US'] ['deadline_at', 'due_at', 'hold_id', 'item_id', 'location', 'reference', 'rule', 'state', 'tenant_id'] False" \
+  "$(json_get "d['dry_run'], d['new_events'], d['due'], len(d['items']), [l['location'] for l in d['by_location']], sorted(d['items'][0]), 'file://' in json.dumps(d)")"
+assert_eq "each planned item with its state, reference and blocking hold" "$D1 due DRY-1 None|$F1 due FAIL-1 None|$L2 held OLD-1 $HL" \
+  "$(json_get "'|'.join(sorted(('%s %s %s %s' % (i['item_id'], i['state'], i['reference'], i['hold_id']) for i in d['items']), key=lambda x: x.split()[2]))")"
+assert_eq "the items come by location, then tenant and id" "True" \
+  "$(json_get "[(i['location'], i['tenant_id'], i['item_id']) for i in d['items']] == sorted((i['location'], i['tenant_id'], i['item_id']) for i in d['items'])")"
+run_lethe --config "$CONF" run --dry-run --items
+assert_contains "the text plan lists the items too" "item $D1 tenant $T2" "$OUT"
+run_lethe --config "$CONF" run --dry-run --json
+assert_eq "without --items the plan has no item list" "False" "$(json_get "'items' in d")"
+run_lethe --config "$CONF" run --items
+assert_rc "--items without --dry-run exits 2" 2
+assert_eq "--items without --dry-run message" "error: run: --items lists a dry run's plan; add --dry-run
+hint: see 'lethe help run'" "$ERR"
+assert_eq "a dry run wrote nothing" "0" "$(sql "SELECT count(*) FROM lethe.obligations WHERE reference = 'DRY-1'")"
+run_lethe --config "$CONF" run --json
+assert_rc "run --json exits 0" 0
+RUN=$(sql "SELECT run_id FROM lethe.runs ORDER BY started_at DESC LIMIT 1")
+assert_eq "run --json prints the summary as one JSON object" "$RUN succeeded 2 2 None" \
+  "$(json_get "d['run_id'], d['outcome'], d['due'], d['batches'], d['shard']")"
+assert_eq "on one line" "1" "$(printf '%s\n' "$OUT" | wc -l)"
+
+# ================================ connections ====================================================
+run_lethe -d governance_t hold list --active
+assert_rc "-d names the database" 0
+PGDATABASE=postgres run_lethe --dbname=governance_t hold list --active
+assert_rc "--dbname= overrides PGDATABASE" 0
+run_lethe --db "dbname=nowhere" -d governance_t hold list
+assert_rc "-d overrides the conninfo's dbname" 0
+run_lethe -d "dbname=governance_t host=/nonexistent-lethe" -h "$PGHOST" hold list
+assert_rc "-d may be a conninfo, and -h still wins over its host" 0
+run_lethe -h /nonexistent-lethe hold list
+assert_rc "-h overrides the host" 1
+assert_contains "and the error names the socket it tried" 'socket "/nonexistent-lethe/.s.PGSQL.' "$ERR"
+assert_contains "the hint names the options" "hint: pass --db CONNINFO (or -h, -p, -U, -d)" "$ERR"
+run_lethe -p 1 hold list
+assert_rc "-p overrides the port" 1
+assert_contains "the error names the port" ".s.PGSQL.1\"" "$ERR"
+run_lethe -U no_such_role_here hold list
+assert_rc "-U overrides the user" 1
+assert_contains "the error names the role" 'role "no_such_role_here" does not exist' "$ERR"
+run_lethe -d
+assert_rc "-d without a value exits 2" 2
+assert_eq "-d without a value message" "error: option '-d' needs a value
+hint: see 'lethe --help'" "$ERR"
+run_lethe --host= status
+assert_rc "an empty --host= exits 2" 2
+run_lethe --db "host=x ==" status
+assert_rc "a malformed conninfo exits 1" 1
+assert_contains "a malformed conninfo says so" "error: cannot connect to the database: bad connection string:" "$ERR"
+
+# ---- the schema check ----------------------------------------------------------------------------
+psql -X -q -c 'DROP DATABASE IF EXISTS governance_empty' -c 'CREATE DATABASE governance_empty' 2>/dev/null
+run_lethe -d governance_empty status
+assert_rc "a command on a database without the schema exits 2" 2
+assert_eq "and says to migrate" "error: database 'governance_empty' has no lethe schema
+hint: run 'lethe migrate' first, or check the connection (--db, -d)" "$ERR"
+"$LETHE" -d governance_empty migrate >/dev/null
+psql -X -q -d governance_empty -c "DELETE FROM lethe.schema_migrations WHERE version = 10"
+run_lethe -d governance_empty hold list
+assert_rc "a schema behind the binary exits 2" 2
+assert_eq "and says which migration and to migrate" "error: database 'governance_empty' is behind this lethe: migration 10 not applied
+hint: run 'lethe migrate' (as the schema's owner), then deploy/roles.sql again" "$ERR"
+psql -X -q -c 'DROP DATABASE governance_empty' 2>/dev/null
+
+# ---- permission errors name the role --------------------------------------------------------------
+psql -X -q -c "DROP ROLE IF EXISTS $NOBODY" -c "CREATE ROLE $NOBODY LOGIN" >/dev/null 2>&1
+psql -X -q -c "GRANT USAGE ON SCHEMA lethe TO $NOBODY" -c "GRANT SELECT ON lethe.schema_migrations TO $NOBODY" >/dev/null
+run_lethe -U "$NOBODY" batches
+assert_rc "a role without privileges exits 1" 1
+assert_contains "batches names lethe_engine" "hint: 'lethe batches' needs the privileges of lethe_engine: GRANT lethe_engine TO $NOBODY" "$ERR"
+run_lethe -U "$NOBODY" hold release "$H2"
+assert_contains "hold release names lethe_operator" "hint: 'lethe hold' needs the privileges of lethe_operator: GRANT lethe_operator TO $NOBODY" "$ERR"
+run_lethe -U "$NOBODY" hold list
+assert_contains "hold list names lethe_engine" "hint: 'lethe hold list' needs the privileges of lethe_engine" "$ERR"
+run_lethe -U "$NOBODY" export
+assert_contains "export names lethe_auditor" "hint: 'lethe export' needs the privileges of lethe_auditor" "$ERR"
+psql -X -q -c "REVOKE ALL ON SCHEMA lethe FROM $NOBODY" -c "REVOKE ALL ON lethe.schema_migrations FROM $NOBODY" >/dev/null
+
+# ---- a producer's requests sharing a reference: a retry matches any of them ---------------------
+T3=$(uuid); W3=$(uuid); I3=$(uuid)
+mk_tenant "$T3" initech; mk_workspace "$T3" "$W3" UK; mk_item "$T3" "$I3" "$W3" prompt UK 2026-01-01T00:00:00Z
+mk_event "$T3" deletion_requested 2026-02-01T00:00:00Z MULTI-1 workspace_id "$W3"
+mk_event "$T3" deletion_requested 2026-02-01T00:00:00Z MULTI-1 item_id "$I3"
+EVI=$(sql "SELECT event_id FROM lethe.events WHERE reference = 'MULTI-1' AND item_id IS NOT NULL")
+run_lethe request --tenant "$T3" --item "$I3" --reference MULTI-1
+assert_rc "a retry matches any earlier request with the same scope, not only the first" 0
+assert_eq "and names that one" "deletion request $EVI of tenant $T3 already has reference MULTI-1 (occurred at 2026-02-01T00:00:00.000000Z); nothing recorded" "$OUT"
+
+# ---- a withdrawn request ------------------------------------------------------------------------
+I4=$(uuid); mk_item "$T3" "$I4" "$W3" prompt UK 2026-03-01T00:00:00Z
+mk_event "$T3" deletion_requested 2026-03-10T00:00:00Z CAN-1 item_id "$I4"
+mk_event "$T3" deletion_cancelled 2026-03-11T00:00:00Z CAN-1
+"$LETHE" --config "$CONF" -q run >/dev/null 2>&1
+run_lethe status --reference CAN-1 --tenant "$T3"
+assert_rc "status of a withdrawn request exits 0" 0
+assert_contains "it says when and by what it was withdrawn" "  withdrawn: 2026-03-11T00:00:00.000000Z by event $(sql "SELECT event_id FROM lethe.events WHERE type = 'deletion_cancelled' AND reference = 'CAN-1'")" "$OUT"
+assert_contains "its item is no longer due under it" "  not due:    1 (the request was withdrawn, or its rule is disabled)" "$OUT"
+assert_eq "and the verdict says withdrawn" "withdrawn: a cancellation withdrew it; 0 covered items purged before stay purged" "$(echo "$OUT" | tail -1)"
+
+# ================================ small defects ==================================================
+run_lethe help --help
+assert_rc "help --help exits 0" 0
+assert_contains "help --help prints the overview" "usage: lethe [--config FILE]" "$OUT"
+run_lethe help help
+assert_rc "help help exits 0" 0
+
+finish
