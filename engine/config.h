@@ -43,6 +43,7 @@ struct lethe_config {
     struct location_executor locations[MAX_LOCATIONS];
     int n_locations;
     char *audit_key_file;
+    char *anchor_file; /* audit.anchor_file: where each committed run appends its heads */
     long long batch_max_items;
     struct duration lookahead;
     struct rule_config rules[RULE_COUNT];

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "anchor.h"
+#include "atomicfile.h"
 #include "audit.h"
 #include "dbaudit.h"
 #include "db.h"
@@ -418,7 +420,8 @@ static bool finish_record(struct lethe_ctx *ctx, const char *outcome, const stru
         db_rollback(db);
         return false;
     }
-    log_info("checkpoint: %s", heads);
+    /* The heads before the checkpoint; anchor_append logs the heads after it. */
+    log_debug("checkpoint: %s", heads);
     free(heads);
     return true;
 }
@@ -426,8 +429,6 @@ static bool finish_record(struct lethe_ctx *ctx, const char *outcome, const stru
 static bool write_metrics(struct lethe_ctx *ctx, const char *file, const char *outcome,
                           double seconds, const struct run_counts *c)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", file);
     /* Per run, from the batches this run closed: a cost in proportion to the run's work. */
     PGresult *r = db_query(ctx->db,
                            "SELECT 'lethe_run_items_purged_by_rule{rule=\"' || bi.rule || '\",location=\"'"
@@ -446,14 +447,10 @@ static bool write_metrics(struct lethe_ctx *ctx, const char *file, const char *o
                                    "       (SELECT count(*) FROM lethe.batches WHERE state = 'open')",
                                    0, NULL);
     bool ok = false;
-    FILE *f = NULL;
-    if (!r || !s)
+    struct afile af = {0};
+    if (!r || !s || afile_open(&af, file, 0644, 0, "metrics") != AFILE_OK)
         goto cleanup;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || !(f = fdopen(fd, "w"))) {
-        log_error("metrics: cannot write '%s': %s", tmp, strerror(errno));
-        goto cleanup;
-    }
+    FILE *f = af.f;
     fprintf(f, "# HELP lethe_run_items_purged_by_rule Items the last run purged, by rule and location.\n"
                "# TYPE lethe_run_items_purged_by_rule gauge\n");
     for (int i = 0; i < PQntuples(r); i++)
@@ -480,22 +477,9 @@ static bool write_metrics(struct lethe_ctx *ctx, const char *file, const char *o
             "lethe_last_success_timestamp_seconds %s\n",
             c->batches, c->purged, c->failed, c->held, PQgetvalue(s, 0, 0), PQgetvalue(s, 0, 2),
             seconds, strcmp(outcome, "succeeded") == 0, PQgetvalue(s, 0, 1));
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0) {
-        f = NULL;
-        log_error("metrics: cannot write '%s': %s", tmp, strerror(errno));
-        goto cleanup;
-    }
-    f = NULL;
-    if (rename(tmp, file) != 0) {
-        log_error("metrics: cannot rename to '%s': %s", file, strerror(errno));
-        goto cleanup;
-    }
-    ok = true;
+    ok = afile_commit(&af, "metrics");
 cleanup:
-    if (f)
-        fclose(f);
-    if (!ok)
-        unlink(tmp);
+    afile_abandon(&af);
     PQclear(r);
     PQclear(s);
     return ok;
@@ -538,6 +522,9 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
 
     int rc = cycle_lock(ctx, o->shard_k, o->shard_n);
     if (rc != EXIT_DONE)
+        return rc;
+    /* SPEC §7: a database behind its own anchors refuses before it writes anything. */
+    if ((rc = anchor_check_before_run(db, ctx->cfg.anchor_file, "run")) != EXIT_DONE)
         return rc;
     cycle_trap_signals();
     log_set_run_id(ctx->session_id);
@@ -656,6 +643,8 @@ finish:
     if (!finish_record(ctx, outcome, &c, error[0] ? error : NULL)) {
         log_error("run %s: could not record the end of the run", ctx->session_id);
         rc = EXIT_RUNTIME;
+    } else if (!anchor_append(db, ctx->cfg.anchor_file, ctx->session_id)) {
+        rc = rc ? rc : EXIT_RUNTIME;
     }
     double secs = elapsed(&t0);
     if (o->metrics_file && !write_metrics(ctx, o->metrics_file, outcome, secs, &c))

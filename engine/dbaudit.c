@@ -45,6 +45,45 @@ char *dbaudit_checkpoint(PGconn *db, const char *run_id)
     return detail;
 }
 
+PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id)
+{
+    /* A chain's head moves only when a record is appended, and `at` never goes back along a
+     * chain: a head stamped after the run started was moved by the run (or by a command
+     * running beside it, whose head is as true). The engine chain's head is the run's own
+     * checkpoint record, whatever other shards appended after it. */
+    const char *p[] = {run_id};
+    return db_query(db,
+                    "WITH cp AS (SELECT a.tenant_id, a.seq, a.hash FROM lethe.audit a"
+                    "             WHERE a.run_id = $1::uuid"
+                    "               AND a.tenant_id = '00000000-0000-0000-0000-000000000000'"
+                    "               AND a.kind = 'checkpoint' ORDER BY a.seq DESC LIMIT 1),"
+                    " heads AS (SELECT h.tenant_id, h.seq, h.hash FROM lethe.audit_heads h"
+                    "            WHERE h.tenant_id <> '00000000-0000-0000-0000-000000000000'"
+                    "              AND h.seq > 0 AND h.at >= (SELECT r.started_at FROM lethe.runs r"
+                    "                                         WHERE r.run_id = $1::uuid)"
+                    "           UNION ALL SELECT * FROM cp)"
+                    " SELECT x.tenant_id::text, x.seq, x.hash, lethe.audit_time(clock_timestamp())"
+                    "   FROM heads x ORDER BY x.tenant_id",
+                    1, p);
+}
+
+PGresult *dbaudit_missing_heads(PGconn *db, const char *chains, const char *seqs,
+                                const char *hashes)
+{
+    const char *p[] = {chains, seqs, hashes};
+    return db_query(db,
+                    "SELECT x.chain::text, x.seq, h.seq,"
+                    "       CASE WHEN h.seq IS NULL THEN 'absent from the database'"
+                    "            WHEN h.seq < x.seq THEN 'the database has it up to seq ' || h.seq"
+                    "            ELSE 'the database holds another record at that seq' END"
+                    "  FROM unnest($1::uuid[], $2::bigint[], $3::text[]) AS x(chain, seq, hash)"
+                    "  LEFT JOIN lethe.audit_heads h ON h.tenant_id = x.chain"
+                    " WHERE NOT EXISTS (SELECT 1 FROM lethe.audit a WHERE a.tenant_id = x.chain"
+                    "                      AND a.seq = x.seq AND a.hash = x.hash)"
+                    " ORDER BY x.chain",
+                    3, p);
+}
+
 bool dbaudit_export_begin(PGconn *db, const struct audit_filter *f,
                           char exported_at[TIME_TEXT_LEN], bool *missing)
 {

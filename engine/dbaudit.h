@@ -26,6 +26,16 @@ long long dbaudit_flush(PGconn *db);
  * error. */
 char *dbaudit_checkpoint(PGconn *db, const char *run_id);
 
+/* ---- anchors ---- */
+
+/* After RUN_ID committed: rows (chain, seq, hash, now) for every chain appended to since the
+ * run started and for the run's checkpoint record on the engine chain, ordered by chain. */
+PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id);
+/* Anchored heads (array literals of chains, seqs and hashes) that are not in the database:
+ * rows (chain, anchored seq, database seq or null, what the database has instead). */
+PGresult *dbaudit_missing_heads(PGconn *db, const char *chains, const char *seqs,
+                                const char *hashes);
+
 /* ---- reading (export) ---- */
 
 /* A window of the log: normalised times and a lower-case uuid, or NULL for no bound. */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "anchor.h"
 #include "cli.h"
 #include "cycle.h"
 #include "db.h"
@@ -76,6 +77,8 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
     int rc = cycle_lock(ctx, 0, 0);
     if (rc != EXIT_DONE)
         return rc;
+    if ((rc = anchor_check_before_run(db, ctx->cfg.anchor_file, "rerun")) != EXIT_DONE)
+        return rc;
     log_set_run_id(ctx->session_id);
 
     /* The rerun is recorded as an operator's run, so that a new batch has a run to belong to. */
@@ -125,10 +128,20 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
     } else {
         printf("rerun: failed batch %s: none of its items is due any more; no new batch\n", batch);
     }
+    /* A rerun is a run: it ends with a checkpoint, and its heads are anchored. */
     const char *fp[] = {ctx->session_id, ok ? "succeeded" : "failed"};
-    if (!db_exec(db,
+    char *heads = NULL;
+    if (!db_begin(db) ||
+        !db_exec(db,
                  "UPDATE lethe.runs SET outcome = $2, finished_at = clock_timestamp() WHERE run_id = $1::uuid",
-                 2, fp))
+                 2, fp) ||
+        !(heads = dbaudit_checkpoint(db, ctx->session_id)) || !db_commit(db)) {
+        free(heads);
+        db_rollback(db);
+        return EXIT_RUNTIME;
+    }
+    free(heads);
+    if (!anchor_append(db, ctx->cfg.anchor_file, ctx->session_id))
         return EXIT_RUNTIME;
     return ok ? EXIT_DONE : EXIT_RUNTIME;
 }
