@@ -328,6 +328,15 @@ bool dbaudit_export_stream(PGconn *db, const struct audit_filter *f, audit_recor
     " AND ($2::timestamptz IS NULL OR a.at < $2::timestamptz)"                                     \
     " AND ($3::uuid IS NULL OR a.tenant_id = $3::uuid)"
 
+PGresult *dbaudit_window_chains(PGconn *db, const struct audit_filter *f)
+{
+    const char *p[] = {f->from, f->to, f->tenant};
+    return db_query(db,
+                    "SELECT a.tenant_id::text, min(a.seq), max(a.seq), count(*) FROM lethe.audit a"
+                    WINDOW_WHERE " GROUP BY a.tenant_id ORDER BY a.tenant_id",
+                    3, p);
+}
+
 PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f)
 {
     const char *p[] = {f->from, f->to, f->tenant};

@@ -82,11 +82,22 @@ static void json_raw_member(struct audit_buf *b, const char *name, const char *r
     audit_buf_puts(b, raw && *raw ? raw : "null");
 }
 
-/* The first JSON Lines line: its own kind, so that a verifier knows to skip it. A verifier
- * uses "from" (null: every chain must start at seq 1) and "tenant_id" (every record must be
- * that tenant's). */
-static bool write_header(FILE *out, const struct audit_filter *f, const char *exported_at)
+/* The first JSON Lines line: its own kind, so that a verifier knows to skip it, and the
+ * export's claims, which a verifier checks against the records: the window ("from" null:
+ * every chain must start at seq 1), the tenant ("tenant_id": every record is that tenant's),
+ * how many records, and each chain's first and last seq. Read in the export's snapshot, so
+ * the claims and the records agree. */
+static bool write_header(PGconn *db, FILE *out, const struct audit_filter *f,
+                         const char *exported_at)
 {
+    PGresult *chains = dbaudit_window_chains(db, f);
+    if (!chains)
+        return false;
+    long long records = 0;
+    for (int i = 0; i < PQntuples(chains); i++)
+        records += atoll(PQgetvalue(chains, i, 3));
+    char n[32];
+    snprintf(n, sizeof n, "%lld", records);
     struct audit_buf b = {0};
     audit_buf_puts(&b, "{\"kind\":\"export_header\",\"format\":1");
     json_member(&b, "from", f->from, false);
@@ -94,7 +105,17 @@ static bool write_header(FILE *out, const struct audit_filter *f, const char *ex
     json_member(&b, "tenant_id", f->tenant, false);
     json_member(&b, "exported_at", exported_at, false);
     json_member(&b, "generator", "lethe " LETHE_VERSION, false);
-    audit_buf_puts(&b, "}\n");
+    json_raw_member(&b, "records", n);
+    audit_buf_puts(&b, ",\"chains\":[");
+    for (int i = 0; i < PQntuples(chains); i++) {
+        char c[200];
+        snprintf(c, sizeof c, "%s{\"chain\":\"%s\",\"first_seq\":%s,\"last_seq\":%s,\"records\":%s}",
+                 i ? "," : "", PQgetvalue(chains, i, 0), PQgetvalue(chains, i, 1),
+                 PQgetvalue(chains, i, 2), PQgetvalue(chains, i, 3));
+        audit_buf_puts(&b, c);
+    }
+    audit_buf_puts(&b, "]}\n");
+    PQclear(chains);
     bool ok = !b.failed && fwrite(b.data, 1, b.len, out) == b.len;
     audit_buf_free(&b);
     return ok;
@@ -363,7 +384,7 @@ int job_export(struct lethe_ctx *ctx, int argc, char **argv)
             audit_buf_puts(&w.buf, "\n");
             ok = writer_flush(&w);
         } else {
-            ok = write_header(out.f, &filter, exported_at);
+            ok = write_header(ctx->db, out.f, &filter, exported_at);
         }
         ok = ok && dbaudit_export_stream(ctx->db, &filter, write_record, &w, &records);
         ok = ok && writer_flush(&w);
