@@ -90,13 +90,17 @@ bool dbaudit_export_begin(PGconn *db, const struct audit_filter *f,
     *missing = false;
     if (!db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL))
         return false;
+    /* The first statement takes the snapshot; a clock read while it runs is later than every
+     * record the snapshot holds, so exported_at bounds them all (verify relies on it). */
     PGresult *res = db_query_one_row(
         db, "SELECT to_regclass('lethe.audit') IS NOT NULL"
-            " AND to_regprocedure('lethe.audit_time(timestamptz)') IS NOT NULL",
+            " AND to_regprocedure('lethe.audit_time(timestamptz)') IS NOT NULL,"
+            " to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
         0, NULL);
     if (!res)
         goto fail;
     *missing = strcmp(PQgetvalue(res, 0, 0), "t") != 0;
+    snprintf(exported_at, TIME_TEXT_LEN, "%s", PQgetvalue(res, 0, 1));
     PQclear(res);
     if (*missing)
         goto fail;
@@ -105,12 +109,10 @@ bool dbaudit_export_begin(PGconn *db, const struct audit_filter *f,
     res = db_query_one_row(db,
                            "SELECT set_config('lethe.export_from', $1, true),"
                            " set_config('lethe.export_to', $2, true),"
-                           " set_config('lethe.export_tenant', $3, true),"
-                           " lethe.audit_time(now())",
+                           " set_config('lethe.export_tenant', $3, true)",
                            3, p);
     if (!res)
         goto fail;
-    snprintf(exported_at, TIME_TEXT_LEN, "%s", PQgetvalue(res, 0, 3));
     PQclear(res);
     return true;
 fail:

@@ -63,6 +63,7 @@ struct verifier {
     char *header_tenant; /* the header says the export is this tenant's chain */
     bool header;         /* a JSON Lines header was read */
     char from[TIME_TEXT_LEN], to[TIME_TEXT_LEN]; /* its window; "" = unbounded */
+    char exported_at[TIME_TEXT_LEN];             /* every record is older */
     long long claimed_records;
     struct claim *claims; /* sorted by chain */
     size_t n_claims;
@@ -201,6 +202,11 @@ static bool check_claims(struct verifier *v, const struct audit_record *r, const
     if (v->to[0] && strcmp(at, v->to) >= 0) {
         fail(v, tenant, "seq %lld at %s is not before the header's to %s (the header was edited)",
              seq, at, v->to);
+        return false;
+    }
+    if (v->exported_at[0] && strcmp(at, v->exported_at) >= 0) {
+        fail(v, tenant, "seq %lld at %s is not before the header's exported_at %s (the header "
+                        "was edited)", seq, at, v->exported_at);
         return false;
     }
     struct anchor_ref *end = v->refs + v->n_refs;
@@ -350,7 +356,8 @@ static bool json_header(struct verifier *v, json_t *o)
     v->header = true;
     json_t *from = json_object_get(o, "from");
     v->from_start = from && json_is_null(from);
-    if (!header_time(v, o, "from", v->from) || !header_time(v, o, "to", v->to))
+    if (!header_time(v, o, "from", v->from) || !header_time(v, o, "to", v->to) ||
+        !header_time(v, o, "exported_at", v->exported_at))
         return false;
     json_t *tenant = json_object_get(o, "tenant_id");
     if (tenant && !json_is_null(tenant)) {
@@ -694,11 +701,15 @@ static bool check_counts(struct verifier *v)
 static bool check_anchors(struct verifier *v, const char *path)
 {
     bool engine_chain = chain_find(v, NIL_UUID) != NULL;
+    /* A line written after the export's snapshot anchors what the export cannot hold. */
+    const char *end = v->to;
+    if (v->exported_at[0] && (!end[0] || strcmp(v->exported_at, end) < 0))
+        end = v->exported_at;
     for (size_t i = 0; i < v->n_refs; i++) {
         const struct anchor_ref *a = &v->refs[i];
         if (a->found || (v->header_tenant && strcmp(a->h.chain, v->header_tenant) != 0))
             continue;
-        if ((v->from[0] && strcmp(a->at, v->from) < 0) || (v->to[0] && strcmp(a->at, v->to) >= 0))
+        if ((v->from[0] && strcmp(a->at, v->from) < 0) || (end[0] && strcmp(a->at, end) >= 0))
             continue;
         const struct chain *c = chain_find(v, a->h.chain);
         char where[300];
@@ -726,6 +737,43 @@ static bool check_anchors(struct verifier *v, const char *path)
         return false;
     }
     (void)path;
+    /* A chain that starts after seq 1: the records just before its first one were appended by
+     * the first run anchored past it, unless an earlier line anchors exactly the seq before.
+     * When that run began inside the window, so did those records: they were removed. */
+    if (!engine_chain || !v->from[0])
+        return true;
+    for (size_t i = 0; i < v->n_refs;) {
+        const char *chain = v->refs[i].h.chain;
+        size_t j = i;
+        while (j < v->n_refs && strcmp(v->refs[j].h.chain, chain) == 0)
+            j++;
+        const struct chain *c = chain_find(v, chain);
+        if (c && c->first_seq > 1) {
+            long long before = 0;
+            const struct anchor_ref *past = NULL;
+            for (size_t k = i; k < j; k++) {
+                if (v->refs[k].h.seq < c->first_seq)
+                    before = v->refs[k].h.seq;
+                else if (!past)
+                    past = &v->refs[k];
+            }
+            struct anchor_run key;
+            const struct anchor_run *run = NULL;
+            if (past) {
+                snprintf(key.run_id, sizeof key.run_id, "%s", past->run_id);
+                run = bsearch(&key, v->runs, v->n_runs, sizeof key, run_cmp);
+            }
+            if (before != c->first_seq - 1 && run && run->started) {
+                snprintf(v->why, sizeof v->why,
+                         "anchors line %ld: chain %s: run %s began inside the export's window and "
+                         "appended the records before seq %lld, but the export's chain starts "
+                         "there (its first records were removed)",
+                         past->line, chain, past->run_id, c->first_seq);
+                return false;
+            }
+        }
+        i = j;
+    }
     return true;
 }
 

@@ -117,6 +117,7 @@ def verify(path, expected, anchors=None):
         need(digest == rec["hash"], f"tenant {t}: hash mismatch at seq {seq}")
         need(header.get("from") is None or rec["at"] >= norm(header["from"]), "record before from")
         need(header.get("to") is None or rec["at"] < norm(header["to"]), "record after to")
+        need(header.get("exported_at") is None or rec["at"] < norm(header["exported_at"]), "record after exported_at")
         if t not in heads:
             firsts[t] = seq
         if (t, seq) in wanted:
@@ -130,6 +131,8 @@ def verify(path, expected, anchors=None):
         need(header["records"] == sum(s - firsts[t] + 1 for t, (s, _) in heads.items()), "record count")
         need(claims == {t: (firsts[t], s, s - firsts[t] + 1) for t, (s, _) in heads.items()}, "chain claims")
     frm, to, tenant = (norm(header.get("from")), norm(header.get("to")), header.get("tenant_id"))
+    if header.get("exported_at") and (to is None or norm(header["exported_at"]) < to):
+        to = norm(header["exported_at"])  # lines written after the snapshot
     for at, run, c, s, h in refs:
         if (c, s) in hashes:
             need(hashes[(c, s)] == h, f"chain {c} seq {s}: not the anchored record")
@@ -140,6 +143,13 @@ def verify(path, expected, anchors=None):
         if frm and (tenant or (NIL in heads and run not in started)):
             continue
         need(False, f"chain {c}: anchored seq {s} missing")
+    if frm and NIL in heads:  # records just before a chain's first came from the next anchored run
+        for c, (last_seq, _) in heads.items():
+            seqs = sorted((s, run) for _, run, ch, s, _ in refs if ch == c)
+            before = max([s for s, _ in seqs if s < firsts[c]], default=0)
+            past = [run for s, run in seqs if s >= firsts[c]]
+            need(firsts[c] == 1 or before == firsts[c] - 1 or not past or past[0] not in started,
+                 f"chain {c}: first records removed")
     for t, h in (e.split("=", 1) for e in expected):
         need(h.lower() in hashes.get(("expected", t.lower()), ()), f"tenant {t}: head not in the export")
     return len(heads)
