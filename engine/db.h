@@ -33,8 +33,10 @@ const char *db_last_message(void);
 /* When set, db_* helpers do not print failures; the caller reports them itself. */
 void db_quiet(bool quiet);
 
-/* Applies the embedded migrations under an advisory lock; idempotent. Prints what it did. */
-bool db_migrate(PGconn *db, int *applied);
+/* Applies the embedded migrations under an advisory lock, records each one's SHA-256 and
+ * applies the schema's hardening; idempotent. Returns EXIT_DONE, EXIT_USAGE (an applied
+ * migration's text changed: nothing is applied) or EXIT_RUNTIME, after printing why. */
+int db_migrate(PGconn *db, int *applied);
 /* The version the database is at, or -1 when lethe's schema is absent. */
 int db_schema_version(PGconn *db);
 int db_latest_version(void);
