@@ -48,9 +48,10 @@ char *dbaudit_checkpoint(PGconn *db, const char *run_id)
 PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id)
 {
     /* A chain's head moves only when a record is appended, and `at` never goes back along a
-     * chain: a head stamped after the run started was moved by the run (or by a command
-     * running beside it, whose head is as true). The engine chain's head is the run's own
-     * checkpoint record, whatever other shards appended after it. */
+     * chain: a head stamped since the run before this one started was moved by this run, by
+     * that one, or by a command between them (lethe ack), whose heads are as true and are
+     * anchored here too. The engine chain's head is the run's own checkpoint record, whatever
+     * other shards appended after it. */
     const char *p[] = {run_id};
     return db_query(db,
                     "WITH cp AS (SELECT a.tenant_id, a.seq, a.hash FROM lethe.audit a"
@@ -59,8 +60,9 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id)
                     "               AND a.kind = 'checkpoint' ORDER BY a.seq DESC LIMIT 1),"
                     " heads AS (SELECT h.tenant_id, h.seq, h.hash FROM lethe.audit_heads h"
                     "            WHERE h.tenant_id <> '00000000-0000-0000-0000-000000000000'"
-                    "              AND h.seq > 0 AND h.at >= (SELECT r.started_at FROM lethe.runs r"
-                    "                                         WHERE r.run_id = $1::uuid)"
+                    "              AND h.seq > 0 AND h.at >= (SELECT coalesce(max(p.started_at), '-infinity')"
+                    "                     FROM lethe.runs p WHERE p.started_at < (SELECT r.started_at"
+                    "                       FROM lethe.runs r WHERE r.run_id = $1::uuid))"
                     "           UNION ALL SELECT * FROM cp)"
                     " SELECT x.tenant_id::text, x.seq, x.hash, lethe.audit_time(clock_timestamp())"
                     "   FROM heads x ORDER BY x.tenant_id",
