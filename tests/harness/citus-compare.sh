@@ -6,7 +6,7 @@
 WORK=$(mktemp -d /tmp/lethe-citus-compare.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 REAL=$(dirname "$LETHE")/lethe.real
-echo "spool: { directory = \"$WORK/spool\"; keep = \"7d\"; };" > "$WORK/lethe.conf"
+printf 'spool: { directory = "%s/spool"; keep = "7d"; };\naudit: { anchor_file = "%s/anchors.jsonl"; };\n' "$WORK" "$WORK" > "$WORK/lethe.conf"
 DAY=$(date -u -d '-2 days' +%F)
 
 catalog() { # DB: 6 tenants, each with 2 workspaces, 40 items (some copies), events and a hold
