@@ -15,11 +15,11 @@ BUILD    ?= build
 SANFLAGS :=
 endif
 
-PKGS     := libpq libconfig uuid libcrypto jansson
+PKGS     := libpq libconfig uuid libcrypto jansson libsystemd
 CFLAGS   += -std=c17 -Wall -Wextra -Werror -O2 -g -D_POSIX_C_SOURCE=200809L \
             -DLETHE_VERSION='"$(VERSION)"' -Iengine -Ijobs -I$(BUILD) $(SANFLAGS) \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lpq -lconfig -luuid -lcrypto)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lpq -lconfig -luuid -lcrypto -ljansson -lsystemd)
 LDFLAGS  += $(SANFLAGS)
 CHECKLIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -lpthread)
 

@@ -3,7 +3,7 @@
 # Called by `make deps` (and so by `make`, `make check` and `make demo`); never vendors anything.
 set -eu
 PKGS="gcc make pkg-config libpq-dev libconfig-dev uuid-dev libssl-dev check libsubunit-dev
-      postgresql-15 postgresql-client-15 python3 systemd libjansson-dev groff-base man-db time"
+      postgresql-15 postgresql-client-15 python3 systemd libjansson-dev libsystemd-dev groff-base man-db time"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
