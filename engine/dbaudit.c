@@ -147,16 +147,7 @@ void dbaudit_export_end(PGconn *db)
     PQclear(res);
 }
 
-static void report(PGconn *db, PGresult *res)
-{
-    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", msg ? msg : PQerrorMessage(db));
-    size_t n = strlen(buf);
-    while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-        buf[--n] = '\0';
-    log_error("query failed: %s", buf);
-}
+static void report(PGconn *db, PGresult *res) { db_report_failure(db, res); }
 
 /* The SQL is assembled from constant pieces only; which pieces depends on which bounds the
  * filter has, so that the planner sees plain range and equality conditions it can index. */

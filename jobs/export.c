@@ -309,6 +309,7 @@ int job_export(struct lethe_ctx *ctx, int argc, char **argv)
             if (!cli_id(ctx, "--tenant", optarg, tenant))
                 return EXIT_USAGE;
             filter.tenant = tenant;
+            log_set_tenant(tenant);
             break;
         case 'f':
             if (strcmp(optarg, "jsonl") == 0)
