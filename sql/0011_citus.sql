@@ -108,97 +108,31 @@ BEGIN
     END LOOP;
 END $$;
 
--- ---- statements that mean the same on both --------------------------------------------------
+-- ---- statements that mean the same on both -----------------------------------------------
 
--- sql/0003's audit_flush, with the chain heads locked one tenant at a time (still in tenant
--- order) instead of in one multi-shard SELECT ... FOR UPDATE. The rest is unchanged.
--- Appends every staged row to its chain, in ord order within each chain; returns how many.
--- The heads of all chains involved are locked in tenant_id order, so two writers (shards)
--- wait for each other instead of forking a chain, and never deadlock within one flush. `at`
--- is taken once the locks are held and never goes back along a chain. Callers run in READ
--- COMMITTED (the default); a transaction should flush once, or stage in tenant order.
-CREATE OR REPLACE FUNCTION lethe.audit_flush() RETURNS bigint
-LANGUAGE plpgsql AS $$
+-- audit_flush locks the heads of the chains it appends to, in tenant order. 0003 did it in one
+-- SELECT ... FOR UPDATE over all of them, which Citus refuses across shards: here each head is
+-- locked by a statement of its own, still in tenant order (single-shard on Citus; the same
+-- locks in the same order on PostgreSQL). Like 0009 and 0010, the function is edited as it
+-- stands, so that it keeps whatever else it became.
+DO $lock$
 DECLARE
-    v_n bigint;
-    v_now timestamptz;
-    v_bad record;
-    v_tenant uuid;
+    v_def text;
+    v_old constant text := $old$    PERFORM 1 FROM lethe.audit_heads h
+      WHERE h.tenant_id IN (SELECT s.tenant_id FROM pg_temp.audit_stage s)
+      ORDER BY h.tenant_id FOR UPDATE;$old$;
+    v_new constant text := $new$    FOR v_lock_tenant IN SELECT DISTINCT s.tenant_id FROM pg_temp.audit_stage s ORDER BY 1 LOOP
+        PERFORM 1 FROM lethe.audit_heads h WHERE h.tenant_id = v_lock_tenant FOR UPDATE;
+    END LOOP;$new$;
 BEGIN
-    PERFORM lethe.audit_stage_open();
-    IF NOT EXISTS (SELECT 1 FROM pg_temp.audit_stage) THEN
-        RETURN 0;
+    v_def := pg_get_functiondef('lethe.audit_flush()'::regprocedure);
+    IF position(v_old IN v_def) = 0 OR position('DECLARE' || chr(10) IN v_def) = 0 THEN
+        RAISE EXCEPTION 'migration 0011: lethe.audit_flush() no longer locks its heads as 0003 wrote it';
     END IF;
-    SELECT s.kind INTO v_bad FROM pg_temp.audit_stage s
-     WHERE s.kind NOT IN ('run_started', 'run_finished', 'batch_emitted', 'batch_acknowledged',
-                          'batch_failed', 'item_failed', 'item_purged', 'obligation_withdrawn',
-                          'hold_blocked', 'operator_rerun', 'checkpoint')
-     LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'audit: unknown record kind "%"', v_bad.kind
-            USING ERRCODE = 'check_violation',
-                  HINT = 'kinds are run_started, run_finished, batch_emitted, batch_acknowledged, '
-                         'batch_failed, item_failed, item_purged, obligation_withdrawn, '
-                         'hold_blocked, operator_rerun, checkpoint';
-    END IF;
-
-    INSERT INTO lethe.audit_heads (tenant_id, seq, hash, at)
-    SELECT DISTINCT s.tenant_id, 0, repeat('0', 64), NULL::timestamptz
-      FROM pg_temp.audit_stage s ORDER BY 1
-        ON CONFLICT (tenant_id) DO NOTHING;
-    -- One head at a time, in tenant order: each lock is a single-shard statement on Citus,
-    -- which refuses FOR UPDATE across shards.
-    FOR v_tenant IN SELECT DISTINCT s.tenant_id FROM pg_temp.audit_stage s ORDER BY 1 LOOP
-        PERFORM 1 FROM lethe.audit_heads h WHERE h.tenant_id = v_tenant FOR UPDATE;
-    END LOOP;
-    v_now := clock_timestamp();
-
-    WITH numbered AS (
-        SELECT s.*, h.hash AS head_hash, greatest(v_now, h.at) AS at,
-               h.seq + row_number() OVER (PARTITION BY s.tenant_id ORDER BY s.ord) AS seq
-          FROM pg_temp.audit_stage s JOIN lethe.audit_heads h ON h.tenant_id = s.tenant_id
-    ), cleaned AS (
-        SELECT n.seq, n.at, n.kind, n.tenant_id, n.run_id, n.batch_id, n.item_id,
-               nullif(n.rule, '') AS rule, nullif(n.reference, '') AS reference,
-               n.triggered_at, n.deadline_at, n.purged_at, n.on_time,
-               nullif(n.location, '') AS location, n.hold_id, nullif(n.subject_hmac, '') AS subject_hmac,
-               nullif(n.operator, '') AS operator, n.count, nullif(n.detail, '') AS detail,
-               n.head_hash
-          FROM numbered n
-    ), chained AS (
-        SELECT c.*, lethe.audit_chain(c.head_hash,
-                   lethe.audit_canonical_head(c.seq, c.at, c.kind, c.tenant_id, c.run_id,
-                       c.batch_id, c.item_id, c.rule, c.reference, c.triggered_at,
-                       c.deadline_at, c.purged_at, c.on_time, c.location, c.hold_id,
-                       c.subject_hmac, c.operator, c.count, c.detail))
-                   OVER (PARTITION BY c.tenant_id ORDER BY c.seq
-                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS hash
-          FROM cleaned c
-    ), appended AS (
-        INSERT INTO lethe.audit (seq, at, kind, tenant_id, run_id, batch_id, item_id, rule,
-                                 reference, triggered_at, deadline_at, purged_at, on_time,
-                                 location, hold_id, subject_hmac, operator, count, detail,
-                                 prev_hash, hash)
-        SELECT x.seq, x.at, x.kind, x.tenant_id, x.run_id, x.batch_id, x.item_id, x.rule,
-               x.reference, x.triggered_at, x.deadline_at, x.purged_at, x.on_time,
-               x.location, x.hold_id, x.subject_hmac, x.operator, x.count, x.detail,
-               coalesce(lag(x.hash) OVER (PARTITION BY x.tenant_id ORDER BY x.seq), x.head_hash),
-               x.hash
-          FROM chained x
-        RETURNING tenant_id, seq, hash, at
-    ), moved AS (
-        -- A data-modifying WITH runs to completion whether or not it is read.
-        UPDATE lethe.audit_heads h SET seq = l.seq, hash = l.hash, at = l.at
-          FROM (SELECT DISTINCT ON (a.tenant_id) a.tenant_id, a.seq, a.hash, a.at
-                  FROM appended a ORDER BY a.tenant_id, a.seq DESC) l
-         WHERE h.tenant_id = l.tenant_id
-    )
-    SELECT count(*) INTO v_n FROM appended;
-
-    TRUNCATE pg_temp.audit_stage;
-    RETURN v_n;
-END $$;
-
+    v_def := replace(v_def, v_old, v_new);
+    v_def := regexp_replace(v_def, 'DECLARE\n', 'DECLARE' || chr(10) || '    v_lock_tenant uuid;' || chr(10));
+    EXECUTE v_def;
+END $lock$;
 
 -- An interval's three fields (months, days, time in seconds), compared where a change of
 -- representation matters ('1 mon' is not '30 days'): the same test as comparing interval::text,
