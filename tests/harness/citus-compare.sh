@@ -6,7 +6,10 @@
 WORK=$(mktemp -d /tmp/lethe-citus-compare.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 REAL=$(dirname "$LETHE")/lethe.real
-printf 'spool: { directory = "%s/spool"; keep = "7d"; };\naudit: { anchor_file = "%s/anchors.jsonl"; };\n' "$WORK" "$WORK" > "$WORK/lethe.conf"
+for db in compare_citus compare_plain; do   # each its own spool and anchor file
+    printf 'spool: { directory = "%s/%s/spool"; keep = "7d"; };\naudit: { anchor_file = "%s/%s/anchors.jsonl"; };\n' \
+        "$WORK" $db "$WORK" $db > "$WORK/$db.conf"
+done
 DAY=$(date -u -d '-2 days' +%F)
 
 catalog() { # DB: 6 tenants, each with 2 workspaces, 40 items (some copies), events and a hold
@@ -59,14 +62,19 @@ assert_eq "compare_plain is plain PostgreSQL" "0" \
     "$(PGDATABASE=compare_plain sql "SELECT count(*) FROM pg_extension WHERE extname = 'citus'")"
 for db in compare_citus compare_plain; do
     catalog $db >"$WORK/$db.catalog" 2>&1
-    PGDATABASE=$db "$REAL" --config "$WORK/lethe.conf" run --as-of "${DAY}T12:00:00Z" >"$WORK/$db.run1" 2>&1
+    PGDATABASE=$db "$REAL" --config "$WORK/$db.conf" run --as-of "${DAY}T12:00:00Z" >"$WORK/$db.run1" 2>&1
     echo "exit $?" >>"$WORK/$db.run1"
-    PGDATABASE=$db "$REAL" --config "$WORK/lethe.conf" run >"$WORK/$db.run2" 2>&1
+    PGDATABASE=$db "$REAL" --config "$WORK/$db.conf" run >"$WORK/$db.run2" 2>&1
     echo "exit $?" >>"$WORK/$db.run2"
     states $db >"$WORK/$db.states" 2>&1
 done
-# Run and batch ids and durations differ between any two runs; the rest of the output may not.
-norm() { sed -E 's/[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}/ID/g; s/[0-9]+(\.[0-9]+)? ?(ms|s)\b/DURATION/g' "$1"; }
+# Ids, hashes, instants and durations differ between any two runs, and each database has its
+# own spool; the rest of the output may not.
+norm() {
+    sed -E 's/[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}/ID/g; s/[0-9a-f]{64}/HASH/g;
+            s/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z/TIME/g; s/[0-9]+(\.[0-9]+)? ?(ms|s)\b/DURATION/g;
+            s/compare_(citus|plain)/DB/g' "$1"
+}
 for f in catalog run1 run2; do
     assert_eq "$f: the same output on Citus as on one server" "$(norm "$WORK/compare_plain.$f")" \
         "$(norm "$WORK/compare_citus.$f")"
