@@ -1,9 +1,11 @@
 #!/bin/sh
 # Installs the Debian packages lethe builds, tests and demos with, when any is missing.
 # Called by `make deps` (and so by `make`, `make check` and `make demo`); never vendors anything.
+# chromium renders the HTML report in its test (tests/integration/report.sh).
 set -eu
 PKGS="gcc make pkg-config libpq-dev libconfig-dev uuid-dev libssl-dev check libsubunit-dev
-      postgresql-15 postgresql-client-15 python3 systemd libjansson-dev groff-base man-db time"
+      postgresql-15 postgresql-client-15 python3 systemd libjansson-dev groff-base man-db time
+      chromium fonts-dejavu-core"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -14,6 +16,8 @@ done
 echo "install-deps: installing:$missing" >&2
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
+# Wait for another apt or dpkg on the machine rather than fail at once.
+LOCK="-o DPkg::Lock::Timeout=600"
+$SUDO apt-get $LOCK update -q
 # The server package would start a cluster of its own; lethe's tests and demo run their own.
-$SUDO apt-get install -y -q --no-install-recommends $missing
+$SUDO apt-get $LOCK install -y -q --no-install-recommends $missing

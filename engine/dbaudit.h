@@ -56,6 +56,18 @@ PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f);
  * held_past_deadline, violations, pending, overdue, nearest_deadline. The pending columns are
  * null when the database has no lethe.item_status view (*pending_known false). */
 PGresult *dbaudit_summary(PGconn *db, const struct audit_filter *f, bool *pending_known);
+/* The report's lateness distribution: one row per bucket, in order, with columns bucket (its
+ * label), late and held_past_deadline, counted exactly as the summary counts them. */
+PGresult *dbaudit_lateness(PGconn *db, const struct audit_filter *f);
+/* Pending items (needs lethe.item_status) by the week of their deadline, per rule. Columns:
+ * bucket ("overdue", "week", "later" beyond DBAUDIT_WEEKS_AHEAD weeks, "none" without a
+ * deadline), week (the Monday, YYYY-MM-DD, for "week"), rule, items. One extra row, with no
+ * rule and 0 items, names the current week. Overdue is the summary's overdue. */
+#define DBAUDIT_WEEKS_AHEAD 26
+PGresult *dbaudit_pending_weeks(PGconn *db, const struct audit_filter *f);
+/* The first LIMIT chains of the window by tenant_id: tenant_id, first_seq, last_seq and hash
+ * (the head an export of the same window ends at). */
+PGresult *dbaudit_chain_heads(PGconn *db, const struct audit_filter *f, int limit);
 /* Ends the export's transaction. */
 void dbaudit_export_end(PGconn *db);
 

@@ -74,11 +74,13 @@ static const struct command commands[] = {
      "  place     put items (and their copies) beyond purging until released\n"
      "  release   end a hold; its items become due again if they are\n"},
     {"export", job_export, NEEDS_DB,
-     "export [--from TS] [--to TS] [--tenant T] [--format jsonl|csv] [--summary] [-o FILE]",
+     "export [--from TS] [--to TS] [--tenant T] [--format jsonl|csv|html] [--summary] "
+     "[-o FILE]",
      "write audit records for auditors",
      "  --from TS, --to TS   records whose time is in [from, to); default everything\n"
      "  --tenant T           exactly that tenant's chain\n"
-     "  --format F           jsonl (default) or csv\n"
+     "  --format F           jsonl (default) or csv; with --summary also html, one\n"
+     "                       self-contained page with charts\n"
      "  --summary            only the compliance summary, per rule and overall\n"
      "  -o FILE              write to FILE atomically instead of stdout\n"},
     {"verify", job_verify, 0, "verify FILE [--expect-head TENANT=HASH]...",
