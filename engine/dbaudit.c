@@ -331,7 +331,7 @@ PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f)
     " WHERE s.state IN ('due', 'scheduled', 'held', 'in_flight')"                                  \
     " AND ($3::uuid IS NULL OR s.tenant_id = $3::uuid)"
 
-#define SUMMARY_SQL(PENDING)                                                                       \
+#define SUMMARY_SQL(PENDING, EXTRA)                                                                \
     "WITH known(rule, ord) AS (VALUES ('deletion_request', 1), ('subject_request', 2),"            \
     "  ('capacity_deleted', 3), ('sharing_opt_out', 4), ('shared_retention', 5),"                  \
     "  ('shared_while_opted_out', 6)),"                                                            \
@@ -354,11 +354,36 @@ PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f)
     "        count(*) FILTER (WHERE f.what = 'pending') AS pending,"                               \
     "        count(*) FILTER (WHERE f.what = 'pending' AND f.deadline < now()) AS overdue,"        \
     "        lethe.audit_time(min(f.deadline) FILTER (WHERE f.what = 'pending'))"                  \
-    "          AS nearest_deadline"                                                                \
+    "          AS nearest_deadline" EXTRA                                                          \
     "   FROM facts f GROUP BY GROUPING SETS ((f.rule), ())"                                        \
     "  ORDER BY grouping(f.rule), min(f.ord) NULLS LAST, f.rule NULLS LAST"
 
-PGresult *dbaudit_summary(PGconn *db, const struct audit_filter *f, bool *pending_known)
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+/* The report's extra columns: each rule's pending items by the week of their deadline
+ * ("overdue - 3,week 2026-12-07 5,later - 1"), from
+ * the very pending rows the summary counts (the CTE is read twice, so PostgreSQL materializes
+ * it and item_status is evaluated once), and the current week, where the chart's axis
+ * starts. The "all" row has no weeks of its own. */
+#define PENDING_WEEKS                                                                              \
+    ", CASE WHEN grouping(f.rule) = 0 THEN"                                                        \
+    "   (SELECT string_agg(w.bucket || ' ' || coalesce(w.week, '-') || ' ' || w.items, ','"        \
+    "                      ORDER BY w.bucket, w.week)"                                              \
+    "      FROM (SELECT CASE WHEN q.deadline_at IS NULL THEN 'none'"                               \
+    "                        WHEN q.deadline_at < now() THEN 'overdue'"                            \
+    "                        WHEN q.deadline_at >= date_trunc('week', now())"                      \
+    "                             + interval '" STRINGIFY(DBAUDIT_WEEKS_AHEAD) " weeks' THEN 'later'" \
+    "                        ELSE 'week' END AS bucket,"                                           \
+    "                   CASE WHEN q.deadline_at >= now() AND q.deadline_at < date_trunc('week', now())" \
+    "                             + interval '" STRINGIFY(DBAUDIT_WEEKS_AHEAD) " weeks' THEN"          \
+    "                     to_char(date_trunc('week', q.deadline_at), 'YYYY-MM-DD') END AS week,"   \
+    "                   count(*) AS items"                                                         \
+    "              FROM pending q WHERE q.rule IS NOT DISTINCT FROM f.rule GROUP BY 1, 2) w)"      \
+    "   END AS pending_weeks,"                                                                     \
+    " to_char(date_trunc('week', now()), 'YYYY-MM-DD') AS this_week"
+
+PGresult *dbaudit_summary(PGconn *db, const struct audit_filter *f, bool with_weeks,
+                          bool *pending_known)
 {
     /* lethe.item_status belongs to the rules' migration; without it the summary still gives
      * everything the log itself proves. */
@@ -369,11 +394,15 @@ PGresult *dbaudit_summary(PGconn *db, const struct audit_filter *f, bool *pendin
     *pending_known = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     PQclear(res);
     const char *p[] = {f->from, f->to, f->tenant};
+#define NO_PENDING "SELECT NULL::text AS rule, NULL::timestamptz AS deadline_at WHERE false"
+    if (*pending_known && with_weeks)
+        return db_query(db, SUMMARY_SQL(PENDING_ITEMS, PENDING_WEEKS), 3, p);
     if (*pending_known)
-        return db_query(db, SUMMARY_SQL(PENDING_ITEMS), 3, p);
-    return db_query(db, SUMMARY_SQL("SELECT NULL::text AS rule, NULL::timestamptz AS deadline_at"
-                                    " WHERE false"),
-                    3, p);
+        return db_query(db, SUMMARY_SQL(PENDING_ITEMS, ""), 3, p);
+    if (with_weeks)
+        return db_query(db, SUMMARY_SQL(NO_PENDING, PENDING_WEEKS), 3, p);
+    return db_query(db, SUMMARY_SQL(NO_PENDING, ""), 3, p);
+#undef NO_PENDING
 }
 
 PGresult *dbaudit_lateness(PGconn *db, const struct audit_filter *f)
@@ -397,35 +426,6 @@ PGresult *dbaudit_lateness(PGconn *db, const struct audit_filter *f)
         "  GROUP BY b.ord, b.label ORDER BY b.ord";
     const char *p[] = {f->from, f->to, f->tenant};
     return db_query(db, sql, 3, p);
-}
-
-PGresult *dbaudit_pending_weeks(PGconn *db, const struct audit_filter *f)
-{
-    /* Pending items are not windowed: the log cannot say what is still to come, so only
-     * --tenant ($3) narrows them; $1 and $2 are typed only so that every summary statement
-     * takes the same parameters. One row for the current week with no rule makes the week
-     * the axis starts from the database's, not the client's. */
-    static const char sql[] =
-        "WITH unwindowed AS (SELECT $1::timestamptz, $2::timestamptz),"
-        " pending AS (" PENDING_ITEMS "),"
-        " keyed AS ("
-        "  SELECT q.rule,"
-        "         CASE WHEN q.deadline_at IS NULL THEN 'none'"
-        "              WHEN q.deadline_at < now() THEN 'overdue'"
-        "              WHEN q.deadline_at >= date_trunc('week', now()) + $4::int * interval '1 week'"
-        "                THEN 'later'"
-        "              ELSE 'week' END AS bucket,"
-        "         date_trunc('week', q.deadline_at) AS week"
-        "    FROM pending q)"
-        " SELECT k.bucket, CASE WHEN k.bucket = 'week' THEN to_char(k.week, 'YYYY-MM-DD') END"
-        "          AS week, k.rule, count(*) AS items"
-        "   FROM keyed k GROUP BY 1, 2, 3"
-        " UNION ALL SELECT 'week', to_char(date_trunc('week', now()), 'YYYY-MM-DD'), NULL, 0"
-        " ORDER BY 2 NULLS FIRST, 3 NULLS FIRST";
-    char weeks[16];
-    snprintf(weeks, sizeof weeks, "%d", DBAUDIT_WEEKS_AHEAD);
-    const char *p[] = {f->from, f->to, f->tenant, weeks};
-    return db_query(db, sql, 4, p);
 }
 
 PGresult *dbaudit_chain_heads(PGconn *db, const struct audit_filter *f, int limit)

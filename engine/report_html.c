@@ -681,7 +681,7 @@ bool report_html_render(FILE *out, const struct report *r)
     return !ferror(out);
 }
 
-/* ---- loading: the summary's rows and three more queries of the same snapshot ---- */
+/* ---- loading: the summary's rows and two more queries of the same snapshot ---- */
 
 static long long get_ll(const PGresult *res, int row, const char *name)
 {
@@ -691,24 +691,45 @@ static long long get_ll(const PGresult *res, int row, const char *name)
 
 static const lethe_time week_us = 7LL * 86400 * 1000000;
 
-/* Builds the pending chart's bars: overdue, every week from the current one to the last with
- * a deadline (so that the gaps show), then later and no deadline when they hold anything. */
-static bool load_bars(struct report *r, PGresult *weeks)
+/* One "BUCKET WEEK ITEMS" of a rule's pending_weeks. */
+struct week_cell {
+    char bucket[16], week[16];
+    long long items;
+};
+
+/* Reads the next cell of *P (comma-separated); false at the end or on anything else. */
+static bool next_cell(const char **p, struct week_cell *c)
+{
+    int used = 0;
+    if (!*p || !**p ||
+        sscanf(*p, "%15s %15s %lld%n", c->bucket, c->week, &c->items, &used) != 3)
+        return false;
+    *p += used;
+    if (**p == ',')
+        (*p)++;
+    return true;
+}
+
+/* Builds the pending chart's bars from the summary's own pending_weeks: overdue, every week
+ * from the current one to the last with a deadline (so that the gaps show), then later and no
+ * deadline when they hold anything. */
+static bool load_bars(struct report *r, PGresult *summary)
 {
     size_t n_rules = r->n_rules - 1;
-    lethe_time first = 0, last = 0;
+    const char *this_week = r->n_rules ? db_get(summary, 0, "this_week") : NULL;
+    lethe_time first = 0, last = 0, t;
     bool later = false, none = false;
-    for (int i = 0; i < PQntuples(weeks); i++) {
-        const char *bucket = db_get(weeks, i, "bucket"), *week = db_get(weeks, i, "week");
-        lethe_time t;
-        if (strcmp(bucket, "week") == 0 && week && time_parse(week, &t)) {
-            if (!db_get(weeks, i, "rule") && get_ll(weeks, i, "items") == 0)
-                first = t;
-            else if (t > last)
+    if (!this_week || !time_parse(this_week, &first))
+        return false;
+    for (size_t k = 0; k < n_rules; k++) {
+        const char *p = db_get(summary, (int)k, "pending_weeks");
+        struct week_cell c;
+        while (next_cell(&p, &c)) {
+            if (strcmp(c.bucket, "week") == 0 && time_parse(c.week, &t) && t > last)
                 last = t;
+            later |= strcmp(c.bucket, "later") == 0;
+            none |= strcmp(c.bucket, "none") == 0;
         }
-        later |= strcmp(bucket, "later") == 0;
-        none |= strcmp(bucket, "none") == 0;
     }
     size_t n_weeks = last > first ? (size_t)((last - first) / week_us) + 1 : 1;
     r->n_bars = 1 + n_weeks + later + none;
@@ -733,30 +754,23 @@ static bool load_bars(struct report *r, PGresult *weeks)
             bar->kind = BAR_NONE;
         }
     }
-    for (int i = 0; i < PQntuples(weeks); i++) {
-        const char *bucket = db_get(weeks, i, "bucket"), *week = db_get(weeks, i, "week");
-        const char *rule = db_get(weeks, i, "rule");
-        long long items = get_ll(weeks, i, "items");
-        if (!items)
-            continue;
-        size_t b = 0;
-        if (strcmp(bucket, "later") == 0) {
-            b = n_weeks + 1;
-        } else if (strcmp(bucket, "none") == 0) {
-            b = n_weeks + 1 + later;
-        } else if (strcmp(bucket, "week") == 0) {
-            lethe_time t;
-            if (!week || !time_parse(week, &t) || t < first)
+    for (size_t k = 0; k < n_rules; k++) {
+        const char *p = db_get(summary, (int)k, "pending_weeks");
+        struct week_cell c;
+        while (next_cell(&p, &c)) {
+            size_t b;
+            if (strcmp(c.bucket, "overdue") == 0)
+                b = 0;
+            else if (strcmp(c.bucket, "later") == 0)
+                b = n_weeks + 1;
+            else if (strcmp(c.bucket, "none") == 0)
+                b = n_weeks + 1 + later;
+            else if (strcmp(c.bucket, "week") == 0 && time_parse(c.week, &t) && t >= first)
+                b = 1 + (size_t)((t - first) / week_us);
+            else
                 continue;
-            b = 1 + (size_t)((t - first) / week_us);
-        }
-        /* The summary names a pending item without a rule "(none)"; so does the chart. */
-        for (size_t k = 0; k < n_rules; k++) {
-            if (strcmp(r->rules[k].rule, rule ? rule : "(none)") == 0) {
-                r->bars[b].items[k] += items;
-                r->bars[b].total += items;
-                break;
-            }
+            r->bars[b].items[k] += c.items;
+            r->bars[b].total += c.items;
         }
     }
     return true;
@@ -771,7 +785,7 @@ bool report_html_write(FILE *out, PGconn *db, const struct audit_filter *f, PGre
                        .generated = generated, .verify_to = generated,
                        .records = strtoll(records, NULL, 10), .chains = strtoll(chains, NULL, 10),
                        .pending_known = pending_known};
-    PGresult *lateness = NULL, *weeks = NULL, *heads = NULL;
+    PGresult *lateness = NULL, *heads = NULL;
     lethe_time to_t, gen_t;
     if (f->to && time_parse(f->to, &to_t) && time_parse(generated, &gen_t) && to_t <= gen_t)
         r.verify_to = f->to;
@@ -807,12 +821,8 @@ bool report_html_write(FILE *out, PGconn *db, const struct audit_filter *f, PGre
                                               get_ll(lateness, (int)i, "late"),
                                               get_ll(lateness, (int)i, "held_past_deadline")};
 
-    if (pending_known) {
-        if (!(weeks = dbaudit_pending_weeks(db, f)))
-            goto cleanup;
-        if (!load_bars(&r, weeks))
-            goto oom;
-    }
+    if (pending_known && !load_bars(&r, summary))
+        goto oom;
 
     if (!(heads = dbaudit_chain_heads(db, f, REPORT_HEADS_SHOWN)))
         goto cleanup;
@@ -841,7 +851,6 @@ cleanup:
     free(r.buckets);
     free(r.heads);
     PQclear(lateness);
-    PQclear(weeks);
     PQclear(heads);
     return ok;
 }

@@ -61,9 +61,9 @@ struct report {
 /* Writes the page for R. Returns false when writing failed. Pure: no database. */
 bool report_html_render(FILE *out, const struct report *r);
 
-/* Queries what the page needs beyond the summary (lateness, pending weeks, chain heads) in
- * the export's transaction, and writes the page. SUMMARY is dbaudit_summary's result. Returns
- * false after printing the error. */
+/* Queries what the page needs beyond the summary (the lateness distribution, the chain heads)
+ * in the export's transaction, and writes the page. SUMMARY is dbaudit_summary's result with
+ * its weeks. Returns false after printing the error. */
 bool report_html_write(FILE *out, PGconn *db, const struct audit_filter *f, PGresult *summary,
                        bool pending_known, const char *generated, const char *records,
                        const char *chains);

@@ -323,7 +323,8 @@ static bool write_summary(struct lethe_ctx *ctx, const struct audit_filter *f,
 {
     bool ok = false, pending_known = false;
     PGresult *counts = dbaudit_window_counts(ctx->db, f);
-    PGresult *rows = counts ? dbaudit_summary(ctx->db, f, &pending_known) : NULL;
+    PGresult *rows =
+        counts ? dbaudit_summary(ctx->db, f, style == SUMMARY_HTML, &pending_known) : NULL;
     if (!rows)
         goto cleanup;
     const char *records = PQgetvalue(counts, 0, 0), *chains = PQgetvalue(counts, 0, 1);
