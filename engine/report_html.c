@@ -231,8 +231,9 @@ struct segment {
     const char *colour, *outcome, *label;
 };
 
-static void hbar(FILE *out, double y, double scale, const struct segment *s, int n,
-                 const char *attr_name, const char *attr_value)
+/* Draws the segments from x = 200 and returns the width drawn. */
+static double hbar(FILE *out, double y, double scale, const struct segment *s, int n,
+                   const char *attr_name, const char *attr_value)
 {
     double x = 200;
     for (int i = 0; i < n; i++) {
@@ -257,6 +258,7 @@ static void hbar(FILE *out, double y, double scale, const struct segment *s, int
                     x + w / 2, y + 14.5, digits);
         x += w;
     }
+    return x - 200;
 }
 
 static void rules_section(FILE *out, const struct report *r)
@@ -293,11 +295,8 @@ static void rules_section(FILE *out, const struct report *r)
                               {x->late, C_LATE, "late", "late"},
                               {x->held, C_HELD, "held_past_deadline", "held past deadline"},
                               {x->violations, C_VIOLATION, "violations", "violations"}};
-        hbar(out, y, scale, s, 4, "rule", x->rule);
+        double w = hbar(out, y, scale, s, 4, "rule", x->rule);
         if (x->purged) {
-            double w = 0;
-            for (int k = 0; k < 4; k++)
-                w += s[k].n ? ((double)s[k].n * scale < 2 ? 2 : (double)s[k].n * scale) : 0;
             fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" data-total=\"%lld\">", 200 + w + 8, y + 14.5,
                     x->purged);
             put_count(out, x->purged);
@@ -411,10 +410,7 @@ static void lateness_section(FILE *out, const struct report *r)
                 y - 4, y + 24);
         struct segment s[] = {{b->late, C_LATE, "late", "late"},
                               {b->held, C_HELD, "held_past_deadline", "held past deadline"}};
-        hbar(out, y, scale, s, 2, "bucket", b->label);
-        double w = 0;
-        for (int k = 0; k < 2; k++)
-            w += s[k].n ? ((double)s[k].n * scale < 2 ? 2 : (double)s[k].n * scale) : 0;
+        double w = hbar(out, y, scale, s, 2, "bucket", b->label);
         fprintf(out, "<text x=\"%.1f\" y=\"%.1f\"%s>", 200 + w + 8, y + 14.5,
                 b->late + b->held ? "" : " class=\"muted\"");
         if (b->late + b->held == 0) {
@@ -557,10 +553,10 @@ static void pending_section(FILE *out, const struct report *r)
             fputs("</text>\n", out);
         }
         fputs("</g>\n", out);
-        bool show_year = b->kind == BAR_WEEK &&
-                         (i == 0 || r->bars[i - 1].kind != BAR_WEEK || atoi(b->week + 5) == 1) &&
-                         (i == 0 || r->bars[i - 1].kind != BAR_WEEK ||
-                          strncmp(r->bars[i - 1].week, b->week, 4) != 0);
+        /* The year goes under the first week and under the first week of each new year (bar 0
+         * is always the overdue one, so a week has a bar before it). */
+        bool show_year = b->kind == BAR_WEEK && (r->bars[i - 1].kind != BAR_WEEK ||
+                                                 strncmp(r->bars[i - 1].week, b->week, 4) != 0);
         bar_label(out, b, cx, ybottom + 18, rotate, show_year);
     }
     fputs("</svg>\n</section>\n", out);
