@@ -154,6 +154,8 @@ static void page_head(FILE *out, const struct report *r)
           "dl.defs{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0}\n"
           "dl.defs dt{font-weight:bold}dl.defs dd{margin:0;color:var(--muted)}\n"
           "footer{color:var(--muted);font-size:12px}\n"
+          "@media print{body{background:#fff}main{padding:0}section{break-inside:avoid}"
+          ".cards{grid-template-columns:repeat(4,1fr)}}\n"
           "</style>\n</head>\n<body>\n<main>\n",
           out);
 }
