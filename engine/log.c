@@ -172,6 +172,16 @@ static double secs_between(const struct timespec *a, const struct timespec *b)
     return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
 }
 
+void progress_phase(const char *what)
+{
+    /* A phase that is one statement has no progress to show, but a person at a terminal should
+     * see that it is under way rather than a silent minute. */
+    if (verbosity < 0 || log_to_journal() || !log_is_tty())
+        return;
+    fprintf(stderr, "%s...\n", what);
+    fflush(stderr);
+}
+
 struct progress *progress_new(const char *what, long total)
 {
     if (verbosity < 0 || log_to_journal() || !log_is_tty())

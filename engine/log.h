@@ -33,6 +33,8 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_passthrough(const char *prefix, const char *line);
 
 /* Progress for long phases: only on a terminal, never under -q or systemd. */
+/* On a terminal only: says that a phase with no progress of its own has begun. */
+void progress_phase(const char *what);
 struct progress;
 struct progress *progress_new(const char *what, long total);
 void progress_update(struct progress *p, long done);
