@@ -383,7 +383,8 @@ BEGIN
     CREATE TEMP TABLE touched (tenant_id uuid, item_id uuid) ON COMMIT DROP;
 
     -- Withdrawals, whichever of the two events arrived first: a later cancellation with the
-    -- request's reference, or a later re-provisioning. The earliest withdrawing event counts.
+    -- request's reference, or a later re-provisioning. The earliest withdrawing event counts,
+    -- even when it is committed after a later one has withdrawn the obligation already.
     CREATE TEMP TABLE withdrawals ON COMMIT DROP AS
     SELECT DISTINCT ON (o.tenant_id, o.obligation_id)
            o.tenant_id, o.obligation_id, e.occurred_at, e.event_id
@@ -392,7 +393,7 @@ BEGIN
        AND ((o.rule IN ('deletion_request', 'subject_request')
              AND e.type = 'deletion_cancelled' AND e.reference = o.reference)
          OR (o.rule = 'capacity_deleted' AND e.type = 'capacity_provisioned'))
-     WHERE o.withdrawn_at IS NULL
+     WHERE (o.withdrawn_at IS NULL OR e.occurred_at < o.withdrawn_at)
        AND o.tenant_id IN (SELECT tenant_id FROM new_events)
      ORDER BY o.tenant_id, o.obligation_id, e.occurred_at, e.event_id;
     UPDATE lethe.obligations o SET withdrawn_at = w.occurred_at, withdrawn_by = w.event_id

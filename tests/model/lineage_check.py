@@ -260,6 +260,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, default=1100)
     ap.add_argument("--catalogs", type=int, default=40)
+    ap.add_argument("--keep", action="store_true", help="keep each catalog's database")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="lethe-model.")
     with open(os.path.join(work, "record.sh"), "w") as f:
@@ -293,7 +294,8 @@ def main():
             fails = c.failures
         except Exception as e:  # a refused statement or a failed run is a failure too
             fails = [("catalog", "no error", str(e))]
-        psql("postgres", "DROP DATABASE %s" % db)
+        if not a.keep:
+            psql("postgres", "DROP DATABASE %s" % db)
         if fails:
             failed += 1
             print("not ok - catalog seed %d: lethe and the model disagree (replay: --seed %d --catalogs 1)"
@@ -303,7 +305,8 @@ def main():
         else:
             print("ok - catalog seed %d: %d items, %d events, %d holds, %d purged agree" % (
                 seed, len(c.m.items), len(c.m.events), len(c.m.holds), len(c.m.purged)))
-    psql("postgres", "DROP DATABASE %s" % tpl)
+    if not a.keep:
+        psql("postgres", "DROP DATABASE %s" % tpl)
     shutil.rmtree(work)
     return 1 if failed else 0
 
