@@ -220,6 +220,13 @@ class Catalog:
             want[x] = (st, rule or "-", iso(due) or "-", iso(dl) or "-")
         bad = {x: (want[x], got.get(x)) for x in want if want[x] != got.get(x)}
         self.check("item_status at %s (item: model, lethe)" % iso(now), {}, bad)
+        # what `lethe status` counts (set-based) says the same of every pending item
+        rows = psql(self.db, "SELECT p.item_id, p.state, p.rule, lethe.iso_utc(p.due_at),"
+                             " lethe.iso_utc(p.deadline_at) FROM lethe.pending_items(%s) p"
+                             " WHERE p.tenant_id = %s" % (q(now), q(self.tenant)))
+        pend = {r[0]: tuple(r[1:5]) for r in rows}
+        want_pend = {x: w for x, w in want.items() if w[0] not in ("purged", "live")}
+        self.check("pending_items at %s (item: state, rule, due, deadline)" % iso(now), want_pend, pend)
         return want
 
     def explain(self, want):
@@ -251,15 +258,16 @@ def one(seed, db, work, base):
         c.flush()
         c.dry_run(as_of)
         c.run(as_of)
+        want = c.status()
         prev = as_of
-    c.explain(c.status())
+    c.explain(want)
     return c
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, default=1100)
-    ap.add_argument("--catalogs", type=int, default=40)
+    ap.add_argument("--catalogs", type=int, default=32)
     ap.add_argument("--keep", action="store_true", help="keep each catalog's database")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="lethe-model.")
