@@ -64,7 +64,8 @@ BEGIN
     SELECT n.tenant_id, n.item_id
       FROM new_items n JOIN old_items o ON o.tenant_id = n.tenant_id AND o.item_id = n.item_id
      WHERE o.locator IS NOT NULL AND n.locator IS NULL
-       AND EXISTS (SELECT 1 FROM lethe.items c WHERE c.tenant_id = n.tenant_id AND c.parent_id = n.item_id)
+       AND EXISTS (SELECT 1 FROM lethe.items c WHERE c.tenant_id = n.tenant_id AND c.parent_id = n.item_id
+                      AND c.locator IS NOT NULL)
     ON CONFLICT DO NOTHING;
     RETURN NULL;
 END $$;
@@ -108,6 +109,10 @@ LANGUAGE sql STABLE AS $$
       FROM up
 $$;
 
+-- lineage(), hold_matches() and standing() are planned on their own when called (their SET
+-- clause keeps the planner from inlining them): one query joining all of them cost 20 ms
+-- and more to plan at every run, an idle one included, however few the items.
+
 -- Every obligation of each item at p_as_of, through the item itself or any ancestor (SPEC §3):
 --   - an event's obligation whose scope and instant cover a Customer Data ancestor (a system
 --     log starts no coverage, but coverage flows through it), tombstoned ancestors included;
@@ -122,7 +127,7 @@ RETURNS TABLE (tenant_id uuid, item_id uuid, rule text, obligation_id bigint, ev
                reference text, subject_hmac text, triggered_at timestamptz, due_at timestamptz,
                deadline_at timestamptz, withdrawn_at timestamptz, active boolean, pinned boolean,
                via_item uuid, depth integer, priority integer)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE SET search_path = lethe, pg_catalog, pg_temp AS $$
     WITH up AS (SELECT * FROM lethe.ancestors(p_tenants, p_items) a WHERE a.self_customer_data),
     raw AS (
         SELECT up.tenant_id, up.item_id, o.rule, o.obligation_id, o.event_id, o.reference,
@@ -173,7 +178,7 @@ $$;
 CREATE FUNCTION lethe.hold_matches(p_tenants uuid[], p_items uuid[], p_as_of timestamptz)
 RETURNS TABLE (tenant_id uuid, item_id uuid, hold_id uuid, placed_at timestamptz,
                active boolean, via_item uuid, depth integer)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE SET search_path = lethe, pg_catalog, pg_temp AS $$
     SELECT up.tenant_id, up.item_id, h.hold_id, h.placed_at,
            h.placed_at <= p_as_of AND (h.released_at IS NULL OR h.released_at > p_as_of),
            up.anc, up.depth
@@ -193,7 +198,7 @@ CREATE FUNCTION lethe.standing(p_tenants uuid[], p_items uuid[], p_as_of timesta
 RETURNS TABLE (tenant_id uuid, item_id uuid, rule text, obligation_id bigint, reference text,
                subject_hmac text, triggered_at timestamptz, due_at timestamptz,
                deadline_at timestamptz, hold_id uuid)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE SET search_path = lethe, pg_catalog, pg_temp AS $$
     WITH g AS (
         SELECT DISTINCT ON (l.tenant_id, l.item_id) l.*,
                min(l.due_at) OVER (PARTITION BY l.tenant_id, l.item_id) AS item_due
@@ -212,7 +217,7 @@ LANGUAGE sql STABLE AS $$
     ), h AS (
         SELECT DISTINCT ON (m.tenant_id, m.item_id) m.tenant_id, m.item_id, m.hold_id
           FROM d CROSS JOIN LATERAL lethe.hold_matches(d.ts, d.ids, p_as_of) m
-         WHERE m.active
+         WHERE d.ids IS NOT NULL AND m.active
          ORDER BY m.tenant_id, m.item_id, m.placed_at, m.hold_id
     )
     SELECT g.tenant_id, g.item_id, g.rule, g.obligation_id, g.reference, g.subject_hmac,
@@ -285,11 +290,12 @@ LANGUAGE sql STABLE AS $$
                             WHERE b.tenant_id = c.tenant_id AND b.item_id = c.item_id
                               AND b.outcome IS NULL)
     )
-    SELECT s.tenant_id, s.item_id, i.location, s.rule, s.obligation_id, s.reference,
-           s.subject_hmac, s.triggered_at, s.due_at, s.deadline_at, s.hold_id
+    SELECT s.tenant_id, s.item_id,
+           (SELECT i.location FROM lethe.items i WHERE i.tenant_id = s.tenant_id AND i.item_id = s.item_id),
+           s.rule, s.obligation_id, s.reference, s.subject_hmac, s.triggered_at, s.due_at,
+           s.deadline_at, s.hold_id
       FROM arr CROSS JOIN LATERAL lethe.standing(arr.ts, arr.ids, p_as_of) s
-      JOIN lethe.items i ON i.tenant_id = s.tenant_id AND i.item_id = s.item_id
-     WHERE s.due_at <= p_as_of
+     WHERE arr.ids IS NOT NULL AND s.due_at <= p_as_of
 $$;
 
 -- What status counts: every live item with an active obligation, with its standing. The
@@ -335,12 +341,13 @@ LANGUAGE sql STABLE AS $$
                             WHERE b.tenant_id = c.tenant_id AND b.item_id = c.item_id
                               AND (b.outcome IS NULL OR b.outcome = 'purged'))
     )
-    SELECT s.tenant_id, s.item_id, i.location,
+    SELECT s.tenant_id, s.item_id,
+           (SELECT i.location FROM lethe.items i WHERE i.tenant_id = s.tenant_id AND i.item_id = s.item_id),
            CASE WHEN s.due_at > p_as_of THEN 'scheduled'
                 WHEN s.hold_id IS NOT NULL THEN 'held' ELSE 'due' END,
            s.rule, s.reference, s.due_at, s.deadline_at, NULL::uuid, s.hold_id
       FROM arr CROSS JOIN LATERAL lethe.standing(arr.ts, arr.ids, p_as_of) s
-      JOIN lethe.items i ON i.tenant_id = s.tenant_id AND i.item_id = s.item_id
+     WHERE arr.ids IS NOT NULL
     UNION ALL
     SELECT b.tenant_id, b.item_id, b.location, 'in_flight', b.rule, b.reference, b.due_at,
            b.deadline_at, b.batch_id, NULL::uuid
@@ -355,20 +362,21 @@ $$;
 -- all its descendants); whenever rows go out (a withdrawal, a late sharing event), the items
 -- that lost them are evaluated again and keep a row for whatever still makes them due.
 
--- Seeds lineage() makes due at p_as_of for the items in the temp table lineage_in.
-CREATE FUNCTION lethe.seed_from_lineage(p_as_of timestamptz) RETURNS void LANGUAGE plpgsql AS $$
+-- Seeds what lineage() makes due at p_as_of for the given items (pairs of the two arrays).
+CREATE FUNCTION lethe.seed_from_lineage(p_tenants uuid[], p_items uuid[], p_as_of timestamptz)
+RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
+    -- Planning lineage() costs more than an idle run's whole derivation: only when needed.
+    IF coalesce(cardinality(p_items), 0) = 0 THEN
+        RETURN;
+    END IF;
     INSERT INTO seeds (tenant_id, item_id, rule, obligation_id, triggered_at, depth)
     SELECT DISTINCT ON (l.tenant_id, l.item_id, l.rule, l.obligation_id)
            l.tenant_id, l.item_id, l.rule, l.obligation_id, l.triggered_at, 0
-      FROM (SELECT array_agg(x.tenant_id ORDER BY x.tenant_id, x.item_id) AS ts,
-                   array_agg(x.item_id ORDER BY x.tenant_id, x.item_id) AS ids
-              FROM (SELECT DISTINCT b.tenant_id, b.item_id FROM lineage_in b) x) a
-     CROSS JOIN LATERAL lethe.lineage(a.ts, a.ids, p_as_of) l
+      FROM lethe.lineage(p_tenants, p_items, p_as_of) l
      WHERE l.active AND l.due_at <= p_as_of
      ORDER BY l.tenant_id, l.item_id, l.rule, l.obligation_id, l.triggered_at
     ON CONFLICT DO NOTHING;
-    TRUNCATE lineage_in;
 END $$;
 
 CREATE OR REPLACE FUNCTION lethe.derive_apply(p_as_of timestamptz, p_k integer, p_n integer,
@@ -377,10 +385,12 @@ LANGUAGE plpgsql AS $$
 DECLARE
     sr record;
     bound timestamptz;
+    ts uuid[];
+    ids uuid[];
+    touched_ts uuid[] := '{}';  -- the items that lost rows (pairs of the two arrays)
+    touched_ids uuid[] := '{}';
 BEGIN
     expanded := 0;
-    CREATE TEMP TABLE lineage_in (tenant_id uuid, item_id uuid) ON COMMIT DROP;
-    CREATE TEMP TABLE touched (tenant_id uuid, item_id uuid) ON COMMIT DROP;
 
     -- Withdrawals, whichever of the two events arrived first: a later cancellation with the
     -- request's reference, or a later re-provisioning. The earliest withdrawing event counts,
@@ -416,7 +426,8 @@ BEGIN
          WHERE p.obligation_id <> 0 AND o.tenant_id = p.tenant_id AND o.obligation_id = p.obligation_id
            AND o.withdrawn_at <= p_as_of AND lethe.in_shard(p.tenant_id, p_k, p_n)
         RETURNING p.tenant_id, p.item_id)
-    INSERT INTO touched SELECT d.tenant_id, d.item_id FROM d;
+    SELECT touched_ts || coalesce(array_agg(d.tenant_id), '{}'), touched_ids || coalesce(array_agg(d.item_id), '{}')
+      INTO touched_ts, touched_ids FROM d;
 
     -- A sharing event, however late, can make or clear a violation anywhere in a lineage: the
     -- tenant's violation rows go, and the shared Customer Data items created while opted out
@@ -427,7 +438,8 @@ BEGIN
            AND p.tenant_id IN (SELECT e.tenant_id FROM new_events e
                                 WHERE e.type IN ('sharing_opted_in', 'sharing_opted_out'))
         RETURNING p.tenant_id, p.item_id)
-    INSERT INTO touched SELECT d.tenant_id, d.item_id FROM d;
+    SELECT touched_ts || coalesce(array_agg(d.tenant_id), '{}'), touched_ids || coalesce(array_agg(d.item_id), '{}')
+      INTO touched_ts, touched_ids FROM d;
     INSERT INTO seeds (tenant_id, item_id, rule, obligation_id, triggered_at, depth)
     SELECT i.tenant_id, i.item_id, 'shared_while_opted_out', 0, i.created_at, 0
       FROM lethe.items i
@@ -436,22 +448,28 @@ BEGIN
                             WHERE e.type IN ('sharing_opted_in', 'sharing_opted_out'))
        AND i.shared AND lethe.opted_out_at(i.tenant_id, i.workspace_id, i.created_at)
     ON CONFLICT DO NOTHING;
-    expanded := expanded + lethe.propagate_seeds();
 
     -- New items (and copies committed late, through any kind of ancestor): whatever their
     -- lineage makes due now.
-    INSERT INTO lineage_in SELECT n.tenant_id, n.item_id FROM new_items n;
-    PERFORM lethe.seed_from_lineage(p_as_of);
-    expanded := expanded + lethe.propagate_seeds();
+    SELECT array_agg(n.tenant_id ORDER BY n.tenant_id, n.item_id),
+           array_agg(n.item_id ORDER BY n.tenant_id, n.item_id)
+      INTO ts, ids FROM new_items n;
+    PERFORM lethe.seed_from_lineage(ts, ids, p_as_of);
 
-    -- Items purged since the last run that have copies: the copies are due under the
-    -- obligation their source was purged under.
+    -- Items purged since the last run that have live copies (most copies go in the same run
+    -- as their source): the copies are due under the obligation their source was purged
+    -- under. Each purge is looked up by key, as few as they are.
     WITH d AS (DELETE FROM lethe.inbox_purged b WHERE lethe.in_shard(b.tenant_id, p_k, p_n)
                RETURNING b.tenant_id, b.item_id)
     INSERT INTO seeds (tenant_id, item_id, rule, obligation_id, triggered_at, depth)
-    SELECT b.tenant_id, b.item_id, b.rule, b.obligation_id, b.triggered_at, 0
-      FROM d JOIN lethe.batch_items b ON b.tenant_id = d.tenant_id AND b.item_id = d.item_id
-       AND b.outcome = 'purged'
+    SELECT x.tenant_id, x.item_id, x.rule, x.obligation_id, x.triggered_at, 0
+      FROM d CROSS JOIN LATERAL (
+            SELECT b.tenant_id, b.item_id, b.rule, b.obligation_id, b.triggered_at
+              FROM lethe.batch_items b
+             WHERE b.tenant_id = d.tenant_id AND b.item_id = d.item_id AND b.outcome = 'purged'
+             OFFSET 0) x
+     WHERE EXISTS (SELECT 1 FROM lethe.items c
+                    WHERE c.tenant_id = d.tenant_id AND c.parent_id = d.item_id AND c.locator IS NOT NULL)
     ON CONFLICT DO NOTHING;
     expanded := expanded + lethe.propagate_seeds();
 
@@ -535,11 +553,16 @@ BEGIN
     END IF;
 
     -- The items that lost rows and have none left: what still makes them due keeps them.
-    INSERT INTO lineage_in
-    SELECT DISTINCT t.tenant_id, t.item_id FROM touched t
-     WHERE NOT EXISTS (SELECT 1 FROM lethe.item_obligations p
-                        WHERE p.tenant_id = t.tenant_id AND p.item_id = t.item_id);
-    PERFORM lethe.seed_from_lineage(p_as_of);
-    expanded := expanded + lethe.propagate_seeds();
-    DROP TABLE new_events, new_items, withdrawals, touched, lineage_in;
+    IF cardinality(touched_ids) > 0 THEN
+        SELECT array_agg(t.tenant_id ORDER BY t.tenant_id, t.item_id),
+               array_agg(t.item_id ORDER BY t.tenant_id, t.item_id)
+          INTO ts, ids
+          FROM (SELECT DISTINCT x.tenant_id, x.item_id
+                  FROM unnest(touched_ts, touched_ids) x (tenant_id, item_id)) t
+         WHERE NOT EXISTS (SELECT 1 FROM lethe.item_obligations p
+                            WHERE p.tenant_id = t.tenant_id AND p.item_id = t.item_id);
+        PERFORM lethe.seed_from_lineage(ts, ids, p_as_of);
+        expanded := expanded + lethe.propagate_seeds();
+    END IF;
+    DROP TABLE new_events, new_items, withdrawals;
 END $$;
