@@ -49,30 +49,6 @@ BEGIN
     RETURN NEW;
 END $$;
 
--- A purge whose item has copies: the next run makes the live copies due under the obligation
--- it was purged under (they may have lost every other obligation while it was in flight).
-CREATE TABLE lethe.inbox_purged (
-    tenant_id uuid NOT NULL,
-    item_id uuid NOT NULL,
-    PRIMARY KEY (tenant_id, item_id)
-);
-
-CREATE FUNCTION lethe.purged_to_inbox() RETURNS trigger LANGUAGE plpgsql
-SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
-BEGIN
-    INSERT INTO lethe.inbox_purged (tenant_id, item_id)
-    SELECT n.tenant_id, n.item_id
-      FROM new_items n JOIN old_items o ON o.tenant_id = n.tenant_id AND o.item_id = n.item_id
-     WHERE o.locator IS NOT NULL AND n.locator IS NULL
-       AND EXISTS (SELECT 1 FROM lethe.items c WHERE c.tenant_id = n.tenant_id AND c.parent_id = n.item_id
-                      AND c.locator IS NOT NULL)
-    ON CONFLICT DO NOTHING;
-    RETURN NULL;
-END $$;
-CREATE TRIGGER items_purged_to_inbox AFTER UPDATE ON lethe.items
-    REFERENCING OLD TABLE AS old_items NEW TABLE AS new_items FOR EACH STATEMENT
-    EXECUTE FUNCTION lethe.purged_to_inbox();
-
 -- The shortest and longest an interval can span: a month is 28 to 31 days. They bound index
 -- scans from either side (a month's lookahead taken as 28 days made a due item wait a run).
 CREATE FUNCTION lethe.interval_ceil(i interval) RETURNS interval LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
@@ -122,17 +98,22 @@ $$;
 --     time and deadline as batched; no withdrawal reaches it (a purge cannot be undone).
 -- active: in effect at p_as_of (rule enabled, not withdrawn by then, or pinned). A system log
 -- itself has no obligation. Rows may repeat an obligation through several ancestors.
-CREATE FUNCTION lethe.lineage(p_tenants uuid[], p_items uuid[], p_as_of timestamptz)
+-- With p_in_flight, also the batch each ancestor in an open batch is in (in_flight, never
+-- active): the pin it will become once acknowledged, for derivation to keep such copies in
+-- view.
+CREATE FUNCTION lethe.lineage(p_tenants uuid[], p_items uuid[], p_as_of timestamptz,
+                              p_in_flight boolean DEFAULT false)
 RETURNS TABLE (tenant_id uuid, item_id uuid, rule text, obligation_id bigint, event_id bigint,
                reference text, subject_hmac text, triggered_at timestamptz, due_at timestamptz,
                deadline_at timestamptz, withdrawn_at timestamptz, active boolean, pinned boolean,
-               via_item uuid, depth integer, priority integer)
+               in_flight boolean, via_item uuid, depth integer, priority integer)
 LANGUAGE sql STABLE SET search_path = lethe, pg_catalog, pg_temp AS $$
     WITH up AS (SELECT * FROM lethe.ancestors(p_tenants, p_items) a WHERE a.self_customer_data),
     raw AS (
         SELECT up.tenant_id, up.item_id, o.rule, o.obligation_id, o.event_id, o.reference,
                o.subject_hmac, o.triggered_at, NULL::timestamptz AS due_at,
-               NULL::timestamptz AS deadline_at, o.withdrawn_at, false AS pinned, up.anc, up.depth
+               NULL::timestamptz AS deadline_at, o.withdrawn_at, false AS pinned,
+               false AS in_flight, up.anc, up.depth
           FROM up
           JOIN lethe.obligations o ON o.tenant_id = up.tenant_id
            AND up.created_at <= o.covers_until AND (NOT o.shared_only OR up.shared)
@@ -142,32 +123,41 @@ LANGUAGE sql STABLE SET search_path = lethe, pg_catalog, pg_temp AS $$
          WHERE up.customer_data
         UNION ALL
         SELECT up.tenant_id, up.item_id, 'shared_retention', 0, NULL, NULL, NULL, up.created_at,
-               NULL, NULL, NULL, false, up.anc, up.depth
+               NULL, NULL, NULL, false, false, up.anc, up.depth
           FROM up WHERE up.customer_data AND up.shared
         UNION ALL
         SELECT up.tenant_id, up.item_id, 'shared_while_opted_out', 0, NULL, NULL, NULL,
-               up.created_at, NULL, NULL, NULL, false, up.anc, up.depth
+               up.created_at, NULL, NULL, NULL, false, false, up.anc, up.depth
           FROM up
          WHERE up.customer_data AND up.shared
            AND lethe.opted_out_at(up.tenant_id, up.workspace_id, up.created_at)
         UNION ALL
         SELECT up.tenant_id, up.item_id, b.rule, b.obligation_id, o.event_id, b.reference,
                b.subject_hmac, b.triggered_at, b.due_at, b.deadline_at, o.withdrawn_at, true,
-               up.anc, up.depth
+               false, up.anc, up.depth
           FROM up
           JOIN lethe.batch_items b ON b.tenant_id = up.tenant_id AND b.item_id = up.anc
            AND b.outcome = 'purged'
           LEFT JOIN lethe.obligations o
             ON o.tenant_id = b.tenant_id AND o.obligation_id = b.obligation_id AND b.obligation_id <> 0
          WHERE up.purged
+        UNION ALL
+        SELECT up.tenant_id, up.item_id, b.rule, b.obligation_id, NULL, b.reference,
+               b.subject_hmac, b.triggered_at, b.due_at, b.deadline_at, NULL, false, true,
+               up.anc, up.depth
+          FROM up
+          JOIN lethe.batch_items b ON b.tenant_id = up.tenant_id AND b.item_id = up.anc
+           AND b.outcome IS NULL
+         WHERE p_in_flight AND up.depth > 0 AND NOT up.purged
     )
     SELECT raw.tenant_id, raw.item_id, raw.rule, raw.obligation_id, raw.event_id, raw.reference,
            raw.subject_hmac, raw.triggered_at,
            coalesce(raw.due_at, lethe.due_time(raw.triggered_at, r.deadline, r.grace, s.lookahead)),
            coalesce(raw.deadline_at, raw.triggered_at + r.deadline),
            raw.withdrawn_at,
-           r.enabled AND (raw.pinned OR raw.withdrawn_at IS NULL OR raw.withdrawn_at > p_as_of),
-           raw.pinned, raw.anc, raw.depth, r.priority
+           r.enabled AND NOT raw.in_flight
+               AND (raw.pinned OR raw.withdrawn_at IS NULL OR raw.withdrawn_at > p_as_of),
+           raw.pinned, raw.in_flight, raw.anc, raw.depth, r.priority
       FROM raw
       JOIN lethe.rules r ON r.rule = raw.rule
       CROSS JOIN lethe.settings s
@@ -312,8 +302,6 @@ LANGUAGE sql STABLE AS $$
         UNION
         SELECT b.tenant_id, b.item_id FROM lethe.inbox_items b
         UNION
-        SELECT b.tenant_id, b.item_id FROM lethe.inbox_purged b
-        UNION
         SELECT i.tenant_id, i.item_id
           FROM lethe.obligations o
           JOIN lethe.items i ON i.tenant_id = o.tenant_id AND i.created_at <= o.covers_until
@@ -360,9 +348,12 @@ $$;
 -- Invariant: every live Customer Data item that lineage() makes due at the run's as_of has a
 -- row in item_obligations. Rows go in through seeds and propagate_seeds (an item's rows reach
 -- all its descendants); whenever rows go out (a withdrawal, a late sharing event), the items
--- that lost them are evaluated again and keep a row for whatever still makes them due.
+-- that lost them are evaluated again and keep a row for whatever still makes them due, or
+-- for an ancestor in an open batch (its purge, once acknowledged, makes them due: a pin).
 
--- Seeds what lineage() makes due at p_as_of for the given items (pairs of the two arrays).
+-- Seeds what lineage() makes due at p_as_of for the given items (pairs of the two arrays),
+-- and the batch of any ancestor in flight: once acknowledged, that purge makes them due, and
+-- nothing else would bring them back into view.
 CREATE FUNCTION lethe.seed_from_lineage(p_tenants uuid[], p_items uuid[], p_as_of timestamptz)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
@@ -373,8 +364,8 @@ BEGIN
     INSERT INTO seeds (tenant_id, item_id, rule, obligation_id, triggered_at, depth)
     SELECT DISTINCT ON (l.tenant_id, l.item_id, l.rule, l.obligation_id)
            l.tenant_id, l.item_id, l.rule, l.obligation_id, l.triggered_at, 0
-      FROM lethe.lineage(p_tenants, p_items, p_as_of) l
-     WHERE l.active AND l.due_at <= p_as_of
+      FROM lethe.lineage(p_tenants, p_items, p_as_of, true) l
+     WHERE (l.active AND l.due_at <= p_as_of) OR l.in_flight
      ORDER BY l.tenant_id, l.item_id, l.rule, l.obligation_id, l.triggered_at
     ON CONFLICT DO NOTHING;
 END $$;
@@ -456,21 +447,6 @@ BEGIN
       INTO ts, ids FROM new_items n;
     PERFORM lethe.seed_from_lineage(ts, ids, p_as_of);
 
-    -- Items purged since the last run that have live copies (most copies go in the same run
-    -- as their source): the copies are due under the obligation their source was purged
-    -- under. Each purge is looked up by key, as few as they are.
-    WITH d AS (DELETE FROM lethe.inbox_purged b WHERE lethe.in_shard(b.tenant_id, p_k, p_n)
-               RETURNING b.tenant_id, b.item_id)
-    INSERT INTO seeds (tenant_id, item_id, rule, obligation_id, triggered_at, depth)
-    SELECT x.tenant_id, x.item_id, x.rule, x.obligation_id, x.triggered_at, 0
-      FROM d CROSS JOIN LATERAL (
-            SELECT b.tenant_id, b.item_id, b.rule, b.obligation_id, b.triggered_at
-              FROM lethe.batch_items b
-             WHERE b.tenant_id = d.tenant_id AND b.item_id = d.item_id AND b.outcome = 'purged'
-             OFFSET 0) x
-     WHERE EXISTS (SELECT 1 FROM lethe.items c
-                    WHERE c.tenant_id = d.tenant_id AND c.parent_id = d.item_id AND c.locator IS NOT NULL)
-    ON CONFLICT DO NOTHING;
     expanded := expanded + lethe.propagate_seeds();
 
     -- Expand the obligations that are due now into their items, all in one pass, one branch

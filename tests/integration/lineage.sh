@@ -28,6 +28,7 @@ sed -n '2,\$s/^{"item_id":"\([^"]*\)".*/deleted \1/p' "\$1"
 EOF
 chmod +x "$WORK/record.sh"
 write_config "$WORK/default.conf" "executor: { command = \"$WORK/record.sh\"; };"
+write_config "$WORK/noexec.conf"
 write_config "$WORK/month.conf" "executor: { command = \"$WORK/record.sh\"; };" \
     'schedule: { lookahead = "1mo"; };'
 
@@ -186,6 +187,22 @@ release all "$(D 20)"
 run "$(D 10)" default ""
 expect a scheduled shared_retention "$(D -38)" "$(D -40)"
 expect b scheduled shared_retention "$(D -38)" "$(D -40)"
+
+new_case copy-of-source-in-flight-follows-its-purge
+item P prompt w1 "$(D 100)"
+item C retrieved w2 "$(D 99)" parent=P
+hold w2 "$(D 99)" workspace_id "${ID[w2]}"
+event deletion_requested "$(D 50)" "" "" R-9
+run "$(D 40)" noexec ""
+expect P in_flight deletion_request "$(D 50)" "$(D 20)"
+event deletion_cancelled "$(D 39)" "" "" R-9
+release w2 "$(D 38)"
+run "$(D 37)" noexec ""
+expect C live - - -
+run_lethe ack "$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '${ID[P]}'")"
+assert_rc "$CASE: ack of the source's batch exits 0" 0
+expect C due deletion_request "$(D 50)" "$(D 20)"
+run "$(D 36)" default "C deletion_request $(D 20)"
 
 new_case issue11-8-month-lookahead
 item s prompt w1 2024-12-31T00:00:00Z shared
