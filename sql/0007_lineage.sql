@@ -85,7 +85,7 @@ LANGUAGE sql STABLE AS $$
       FROM up
 $$;
 
--- lineage(), hold_matches() and standing() are planned on their own when called (their SET
+-- lineage() and standing() are planned on their own when called (their SET
 -- clause keeps the planner from inlining them): one query joining all of them cost 20 ms
 -- and more to plan at every run, an idle one included, however few the items.
 
@@ -100,15 +100,19 @@ $$;
 -- itself has no obligation. Rows may repeat an obligation through several ancestors.
 -- With p_in_flight, also the batch each ancestor in an open batch is in (in_flight, never
 -- active): the pin it will become once acknowledged, for derivation to keep such copies in
--- view.
+-- view. With p_holds, also one row per hold on the item or an ancestor, of any kind, purged
+-- ones included (rule null; active: at p_as_of): a subject hold reaches the copies of the
+-- subject's purged items. One walk serves both.
 CREATE FUNCTION lethe.lineage(p_tenants uuid[], p_items uuid[], p_as_of timestamptz,
-                              p_in_flight boolean DEFAULT false)
+                              p_in_flight boolean DEFAULT false, p_holds boolean DEFAULT false)
 RETURNS TABLE (tenant_id uuid, item_id uuid, rule text, obligation_id bigint, event_id bigint,
                reference text, subject_hmac text, triggered_at timestamptz, due_at timestamptz,
                deadline_at timestamptz, withdrawn_at timestamptz, active boolean, pinned boolean,
-               in_flight boolean, via_item uuid, depth integer, priority integer)
+               in_flight boolean, via_item uuid, depth integer, priority integer,
+               hold_id uuid, hold_placed_at timestamptz)
 LANGUAGE sql STABLE SET search_path = lethe, pg_catalog, pg_temp AS $$
-    WITH up AS (SELECT * FROM lethe.ancestors(p_tenants, p_items) a WHERE a.self_customer_data),
+    WITH walk AS MATERIALIZED (SELECT * FROM lethe.ancestors(p_tenants, p_items)),
+    up AS (SELECT * FROM walk WHERE walk.self_customer_data),
     raw AS (
         SELECT up.tenant_id, up.item_id, o.rule, o.obligation_id, o.event_id, o.reference,
                o.subject_hmac, o.triggered_at, NULL::timestamptz AS due_at,
@@ -157,26 +161,31 @@ LANGUAGE sql STABLE SET search_path = lethe, pg_catalog, pg_temp AS $$
            raw.withdrawn_at,
            r.enabled AND NOT raw.in_flight
                AND (raw.pinned OR raw.withdrawn_at IS NULL OR raw.withdrawn_at > p_as_of),
-           raw.pinned, raw.in_flight, raw.anc, raw.depth, r.priority
+           raw.pinned, raw.in_flight, raw.anc, raw.depth, r.priority, NULL::uuid, NULL::timestamptz
       FROM raw
       JOIN lethe.rules r ON r.rule = raw.rule
       CROSS JOIN lethe.settings s
+    UNION ALL
+    SELECT w.tenant_id, w.item_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+           h.placed_at <= p_as_of AND (h.released_at IS NULL OR h.released_at > p_as_of),
+           false, false, w.anc, w.depth, NULL, h.hold_id, h.placed_at
+      FROM walk w
+      JOIN lethe.holds h ON h.tenant_id = w.tenant_id
+       AND (h.workspace_id IS NULL OR h.workspace_id = w.workspace_id)
+       AND lethe.subject_covers(h.subject_id, h.tenant_id, w.owner_id, w.owner_digest)
+       AND (h.item_id IS NULL OR h.item_id = w.anc)
+     WHERE p_holds
 $$;
 
 -- Every hold on each item or one of its ancestors (never a descendant's), active at p_as_of
--- or not; a subject hold reaches the copies of the subject's purged items too.
+-- or not, as lineage() finds them.
 CREATE FUNCTION lethe.hold_matches(p_tenants uuid[], p_items uuid[], p_as_of timestamptz)
 RETURNS TABLE (tenant_id uuid, item_id uuid, hold_id uuid, placed_at timestamptz,
                active boolean, via_item uuid, depth integer)
-LANGUAGE sql STABLE SET search_path = lethe, pg_catalog, pg_temp AS $$
-    SELECT up.tenant_id, up.item_id, h.hold_id, h.placed_at,
-           h.placed_at <= p_as_of AND (h.released_at IS NULL OR h.released_at > p_as_of),
-           up.anc, up.depth
-      FROM lethe.ancestors(p_tenants, p_items) up
-      JOIN lethe.holds h ON h.tenant_id = up.tenant_id
-       AND (h.workspace_id IS NULL OR h.workspace_id = up.workspace_id)
-       AND lethe.subject_covers(h.subject_id, h.tenant_id, up.owner_id, up.owner_digest)
-       AND (h.item_id IS NULL OR h.item_id = up.anc)
+LANGUAGE sql STABLE AS $$
+    SELECT l.tenant_id, l.item_id, l.hold_id, l.hold_placed_at, l.active, l.via_item, l.depth
+      FROM lethe.lineage(p_tenants, p_items, p_as_of, false, true) l
+     WHERE l.hold_id IS NOT NULL
 $$;
 
 -- Each item's standing at p_as_of, from its active obligations (SPEC §3 "Timing"): due_at is
@@ -189,29 +198,25 @@ RETURNS TABLE (tenant_id uuid, item_id uuid, rule text, obligation_id bigint, re
                subject_hmac text, triggered_at timestamptz, due_at timestamptz,
                deadline_at timestamptz, hold_id uuid)
 LANGUAGE sql STABLE SET search_path = lethe, pg_catalog, pg_temp AS $$
-    WITH g AS (
-        SELECT DISTINCT ON (l.tenant_id, l.item_id) l.*,
-               min(l.due_at) OVER (PARTITION BY l.tenant_id, l.item_id) AS item_due
-          FROM lethe.lineage(p_tenants, p_items, p_as_of) l
-         WHERE l.active
+    WITH l AS MATERIALIZED (
+        SELECT * FROM lethe.lineage(p_tenants, p_items, p_as_of, false, true) x WHERE x.active
+    ), g AS (  -- one sort serves the window and the choice
+        SELECT DISTINCT ON (l.tenant_id, l.item_id) l.*, min(l.due_at) OVER w AS item_due
+          FROM l
+         WHERE l.rule IS NOT NULL
+        WINDOW w AS (PARTITION BY l.tenant_id, l.item_id
+                     ORDER BY l.triggered_at > p_as_of, l.deadline_at, l.priority, l.obligation_id, l.depth
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
          ORDER BY l.tenant_id, l.item_id, l.triggered_at > p_as_of, l.deadline_at, l.priority,
                   l.obligation_id, l.depth
-    ), d AS (  -- due items of tenants with an active hold: only they need the walk for holds
-        SELECT array_agg(g.tenant_id ORDER BY g.tenant_id, g.item_id) AS ts,
-               array_agg(g.item_id ORDER BY g.tenant_id, g.item_id) AS ids
-          FROM g
-         WHERE g.item_due <= p_as_of
-           AND EXISTS (SELECT 1 FROM lethe.holds h
-                        WHERE h.tenant_id = g.tenant_id AND h.placed_at <= p_as_of
-                          AND (h.released_at IS NULL OR h.released_at > p_as_of))
     ), h AS (
-        SELECT DISTINCT ON (m.tenant_id, m.item_id) m.tenant_id, m.item_id, m.hold_id
-          FROM d CROSS JOIN LATERAL lethe.hold_matches(d.ts, d.ids, p_as_of) m
-         WHERE d.ids IS NOT NULL AND m.active
-         ORDER BY m.tenant_id, m.item_id, m.placed_at, m.hold_id
+        SELECT DISTINCT ON (l.tenant_id, l.item_id) l.tenant_id, l.item_id, l.hold_id
+          FROM l
+         WHERE l.hold_id IS NOT NULL
+         ORDER BY l.tenant_id, l.item_id, l.hold_placed_at, l.hold_id
     )
     SELECT g.tenant_id, g.item_id, g.rule, g.obligation_id, g.reference, g.subject_hmac,
-           g.triggered_at, g.item_due, g.deadline_at, h.hold_id
+           g.triggered_at, g.item_due, g.deadline_at, CASE WHEN g.item_due <= p_as_of THEN h.hold_id END
       FROM g LEFT JOIN h ON h.tenant_id = g.tenant_id AND h.item_id = g.item_id
 $$;
 
@@ -270,21 +275,23 @@ LANGUAGE sql STABLE AS $$
     WITH cand AS (
         SELECT DISTINCT p.tenant_id, p.item_id FROM lethe.item_obligations p
          WHERE lethe.in_shard(p.tenant_id, p_k, p_n)
-    ), arr AS (
-        SELECT array_agg(c.tenant_id ORDER BY c.tenant_id, c.item_id) AS ts,
-               array_agg(c.item_id ORDER BY c.tenant_id, c.item_id) AS ids
+    ), live AS MATERIALIZED (
+        SELECT c.tenant_id, c.item_id, i.location
           FROM cand c
           JOIN lethe.items i ON i.tenant_id = c.tenant_id AND i.item_id = c.item_id
          WHERE i.locator IS NOT NULL
            AND NOT EXISTS (SELECT 1 FROM lethe.batch_items b
                             WHERE b.tenant_id = c.tenant_id AND b.item_id = c.item_id
                               AND b.outcome IS NULL)
+    ), arr AS (
+        SELECT array_agg(v.tenant_id ORDER BY v.tenant_id, v.item_id) AS ts,
+               array_agg(v.item_id ORDER BY v.tenant_id, v.item_id) AS ids
+          FROM live v
     )
-    SELECT s.tenant_id, s.item_id,
-           (SELECT i.location FROM lethe.items i WHERE i.tenant_id = s.tenant_id AND i.item_id = s.item_id),
-           s.rule, s.obligation_id, s.reference, s.subject_hmac, s.triggered_at, s.due_at,
-           s.deadline_at, s.hold_id
+    SELECT s.tenant_id, s.item_id, v.location, s.rule, s.obligation_id, s.reference,
+           s.subject_hmac, s.triggered_at, s.due_at, s.deadline_at, s.hold_id
       FROM arr CROSS JOIN LATERAL lethe.standing(arr.ts, arr.ids, p_as_of) s
+      JOIN live v ON v.tenant_id = s.tenant_id AND v.item_id = s.item_id
      WHERE arr.ids IS NOT NULL AND s.due_at <= p_as_of
 $$;
 
