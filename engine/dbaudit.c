@@ -346,10 +346,12 @@ PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f)
 
 PGresult *dbaudit_summary(PGconn *db, const struct audit_filter *f, bool *pending_known)
 {
-    /* lethe.item_status belongs to the rules' migration; without it the summary still gives
-     * everything the log itself proves. */
-    PGresult *res =
-        db_query_one_row(db, "SELECT to_regclass('lethe.item_status') IS NOT NULL", 0, NULL);
+    /* What is pending comes from lethe.pending_items, the set-based form of lethe.item_status
+     * that status counts: it costs what is pending, where the view evaluates every item of the
+     * catalog one by one. Both belong to the rules' migrations; without them the summary still
+     * gives everything the log itself proves. */
+    PGresult *res = db_query_one_row(
+        db, "SELECT to_regprocedure('lethe.pending_items(timestamptz)') IS NOT NULL", 0, NULL);
     if (!res)
         return NULL;
     *pending_known = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
@@ -357,9 +359,8 @@ PGresult *dbaudit_summary(PGconn *db, const struct audit_filter *f, bool *pendin
     const char *p[] = {f->from, f->to, f->tenant};
     if (*pending_known)
         return db_query(db,
-                        SUMMARY_SQL("SELECT s.rule, s.deadline_at FROM lethe.item_status s"
-                                    " WHERE s.state IN ('due', 'scheduled', 'held', 'in_flight')"
-                                    " AND ($3::uuid IS NULL OR s.tenant_id = $3::uuid)"),
+                        SUMMARY_SQL("SELECT s.rule, s.deadline_at FROM lethe.pending_items(now()) s"
+                                    " WHERE $3::uuid IS NULL OR s.tenant_id = $3::uuid"),
                         3, p);
     return db_query(db, SUMMARY_SQL("SELECT NULL::text AS rule, NULL::timestamptz AS deadline_at"
                                     " WHERE false"),
