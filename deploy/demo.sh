@@ -83,7 +83,7 @@ rel() { printf '%s' "${1#"$ROOT"/}"; }
 step "a throwaway PostgreSQL"
 remove_outside_cluster
 mkdir -p "$DEMO_DIR"
-rm -rf "$DEMO_DIR/store" "$DEMO_DIR/spool" "$DEMO_DIR/exports"
+rm -rf "$DEMO_DIR/store" "$DEMO_DIR/spool" "$DEMO_DIR/exports" "$DEMO_DIR/anchors.jsonl"
 mkdir -p "$DEMO_DIR/store" "$DEMO_DIR/spool" "$DEMO_DIR/exports"
 if [ "$(id -u)" = 0 ]; then
     rm -rf "$DEMO_DIR/pg"
@@ -109,7 +109,7 @@ cat > "$DEMO_DIR/lethe.conf" <<EOF
 database: { conninfo = "host=$PG_HOME port=$PGPORT dbname=lethe_demo user=postgres"; };
 spool:    { directory = "$DEMO_DIR/spool"; keep = "7d"; };
 executor: { command = "$FS_DELETE --root $DEMO_DIR/store"; timeout = "1m"; };
-audit:    { key_file = "$DEMO_DIR/audit.key"; };
+audit:    { key_file = "$DEMO_DIR/audit.key"; anchor_file = "$DEMO_DIR/anchors.jsonl"; };
 EOF
 say "The config $(rel "$DEMO_DIR/lethe.conf") runs fs-delete on the store $(rel "$DEMO_DIR/store") and HMACs subject ids with a fresh key. Below, \"lethe\" stands for $(rel "$LETHE") --config $(rel "$DEMO_DIR/lethe.conf")."
 lethe migrate
@@ -361,12 +361,16 @@ lethe export -o "$DEMO_DIR/exports/audit.jsonl"
 say "The export holds no locator and no subject id: $(grep -c 'file://' "$DEMO_DIR/exports/audit.jsonl" || true) lines mention a file, $(grep -c 'ines@' "$DEMO_DIR/exports/audit.jsonl" || true) mention ines."
 [ "$(grep -c -e 'file://' -e 'ines@' "$DEMO_DIR/exports/audit.jsonl" || true)" = 0 ] || die "the export leaks a locator or a subject id"
 NIL=00000000-0000-0000-0000-000000000000
-HEAD=$(q "SELECT hash FROM lethe.audit_heads WHERE tenant_id = '$NIL'")
-lethe verify "$DEMO_DIR/exports/audit.jsonl" --expect-head "$NIL=$HEAD"
-say "verify needs no database: it recomputes every hash and link. Given the engine chain's head (each run's checkpoint logs it, to be kept elsewhere), it also catches a cut-off tail."
+ANCHORS=$DEMO_DIR/anchors.jsonl
+say "Each run appended one line to the anchor file $(rel "$ANCHORS") (audit.anchor_file): the heads of the chains it appended to, its own checkpoint record included. In production it is shipped out of the database administrators' reach. Its newest line:"
+tail -1 "$ANCHORS" | cut -c1-200; echo "  ..."
+HEAD=$(sed -n '$s/.*{"chain":"'"$NIL"'","seq":[0-9]*,"hash":"\([0-9a-f]*\)"}.*/\1/p' "$ANCHORS")
+[ -n "$HEAD" ] || die "the newest anchor line holds no engine head"
+lethe verify "$DEMO_DIR/exports/audit.jsonl" --anchors "$ANCHORS" --expect-head "$NIL=$HEAD"
+say "verify needs no database: it recomputes every hash and link and checks the export's header against its records. Against the anchor file (or a head taken from it with --expect-head) it also catches a cut-off tail, removed first records, a removed chain and a forged record re-hashed to look consistent."
 sed '0,/"on_time":false/s//"on_time":true/' "$DEMO_DIR/exports/audit.jsonl" > "$DEMO_DIR/exports/tampered.jsonl"
 set +e
-lethe verify "$DEMO_DIR/exports/tampered.jsonl"
+lethe verify "$DEMO_DIR/exports/tampered.jsonl" --anchors "$ANCHORS"
 rc=$?
 set -e
 [ "$rc" = 4 ] || die "verify of a tampered export exited $rc, not 4"

@@ -7,8 +7,9 @@
 --   CREATE ROLE lethe LOGIN IN ROLE lethe_engine;            -- the service account
 --
 --   lethe_producer  inserts tenants, workspaces, items and events; reads the reference tables
---   lethe_engine    lethe run, status, explain, export: reads the catalog, tombstones items,
---                   owns its own tables, appends to the audit
+--   lethe_engine    lethe run, status, explain, export: reads the catalog, owns its own
+--                   tables; tombstones items and appends to the audit only through lethe's
+--                   functions
 --   lethe_operator  lethe_engine (ack, rerun) plus requests (events), holds and replay
 --   lethe_auditor   reads the audit and lethe.item_status (export, export --summary)
 --
@@ -46,19 +47,10 @@ REVOKE ALL ON ALL TABLES IN SCHEMA lethe FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA lethe FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA lethe FROM PUBLIC;
 
--- Every trigger function runs as the owner, as sql/0004_security.sql does for those of
--- 0001-0003, so that producers need INSERT only; this covers those of later migrations.
-DO $triggers$
-DECLARE
-    f regprocedure;
-BEGIN
-    FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
-              WHERE p.pronamespace = 'lethe'::regnamespace AND p.prorettype = 'trigger'::regtype
-              ORDER BY p.proname
-    LOOP
-        EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp', f);
-    END LOOP;
-END $triggers$;
+-- Every trigger function and every engine writer runs as the owner, the guards on the audit,
+-- its heads and the tombstone stay invokers, and nothing is left to PUBLIC: the same hardening
+-- `lethe migrate` applies after every upgrade (sql/0008_integrity.sql).
+DO $harden$ BEGIN PERFORM lethe.harden(); END $harden$;
 
 -- Connecting is granted here, not left to PUBLIC, so the roles work on a database whose
 -- PUBLIC privileges were taken away. TEMP is the engine's alone: its set-based steps stage
@@ -80,11 +72,9 @@ GRANT SELECT ON lethe.geos, lethe.kinds, lethe.event_types TO lethe_producer;
 -- ---- lethe_engine ---------------------------------------------------------------------------
 GRANT USAGE ON SCHEMA lethe TO lethe_engine;
 GRANT SELECT ON ALL TABLES IN SCHEMA lethe TO lethe_engine;
--- The catalog is the producers': the engine only writes the tombstone (SPEC §2).
-GRANT UPDATE (locator, owner_id) ON lethe.items TO lethe_engine;
--- The audit is appended to, never changed; its heads move as records are appended.
-GRANT INSERT ON lethe.audit TO lethe_engine;
-GRANT INSERT, UPDATE ON lethe.audit_heads TO lethe_engine;
+-- The catalog is the producers'. The tombstone, the audit and its heads are written only by
+-- the engine's own functions (SECURITY DEFINER: lethe.ack_batch, lethe.audit_flush, ...),
+-- never through a grant: no role here may insert an audit row, move a head or clear a locator.
 -- Every other table is the engine's own (obligations, inboxes, runs, batches, rules, ...),
 -- including those of later migrations.
 DO $engine$

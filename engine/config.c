@@ -27,6 +27,7 @@ void config_defaults(struct lethe_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->spool_dir = strdup("/var/lib/lethe/spool");
+    cfg->anchor_file = strdup("/var/lib/lethe/anchors.jsonl");
     cfg->spool_keep = (struct duration){7 * 86400, 0};
     cfg->executor_timeout = (struct duration){15 * 60, 0};
     cfg->batch_max_items = 10000;
@@ -50,6 +51,7 @@ void config_free(struct lethe_config *cfg)
     free(cfg->spool_dir);
     free(cfg->executor_command);
     free(cfg->audit_key_file);
+    free(cfg->anchor_file);
     for (int i = 0; i < cfg->n_locations; i++) {
         free(cfg->locations[i].geo);
         free(cfg->locations[i].command);
@@ -439,8 +441,13 @@ static bool load_audit(const struct loader *ld, const config_setting_t *g)
                             "key_file is the path of the HMAC key, e.g. \"/etc/lethe/audit.key\""))
                 return false;
             ld->cfg->audit_key_line = config_setting_source_line(s);
+        } else if (strcmp(config_setting_name(s), "anchor_file") == 0) {
+            if (!get_string(ld, s, &ld->cfg->anchor_file,
+                            "anchor_file is the path of the anchor file, e.g. "
+                            "\"/var/lib/lethe/anchors.jsonl\""))
+                return false;
         } else {
-            return unknown(ld, s, "key_file");
+            return unknown(ld, s, "key_file, anchor_file");
         }
     }
     return true;

@@ -46,6 +46,7 @@ struct lethe_config {
     int n_locations;
     char *audit_key_file;
     int audit_key_line; /* where the config names it, for messages */
+    char *anchor_file; /* audit.anchor_file: where each committed run appends its heads */
     long long batch_max_items;
     struct duration lookahead;
     struct rule_config rules[RULE_COUNT];

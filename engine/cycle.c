@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "anchor.h"
+#include "atomicfile.h"
 #include "audit.h"
 #include "dbaudit.h"
 #include "dbrestore.h"
@@ -546,8 +548,13 @@ bool run_life_end(struct lethe_ctx *ctx, struct run_life *l)
         db_rollback(db);
         goto done;
     }
-    log_info("checkpoint: %s", heads);
+    /* The heads before the checkpoint; anchor_append logs the heads after it. */
+    log_debug("checkpoint: %s", heads);
     ok = true;
+    /* Committed: the heads go to the anchor file, which can be shipped out of the database's
+     * reach. Failing that exits 1; the next run's line covers these chains too. */
+    if (!anchor_append(db, ctx->cfg.anchor_file, ctx->session_id))
+        ok = false;
 done:
     free(heads);
     if (!ok)
@@ -562,8 +569,6 @@ static bool write_metrics(struct lethe_ctx *ctx, const struct run_life *l, doubl
 {
     const char *file = l->metrics_file;
     const struct run_counts *c = &l->c;
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", file);
     const char *shard = l->shard[0] ? l->shard : "all";
     /* Per run, from the batches this run closed: a cost in proportion to the run's work. */
     PGresult *r = db_query(ctx->db,
@@ -592,16 +597,10 @@ static bool write_metrics(struct lethe_ctx *ctx, const struct run_life *l, doubl
                                    "  FROM lethe.pending_items(now()) p",
                                    0, NULL);
     bool ok = false;
-    FILE *f = NULL;
-    if (!r || !s)
+    struct afile af = {0};
+    if (!r || !s || afile_open(&af, file, 0644, 0, "metrics") != AFILE_OK)
         goto cleanup;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0 || !(f = fdopen(fd, "w"))) {
-        log_error("metrics: cannot write '%s': %s", tmp, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        goto cleanup;
-    }
+    FILE *f = af.f;
     fprintf(f, "# HELP lethe_run_items_purged_by_rule Items the last run purged, by rule and location.\n"
                "# TYPE lethe_run_items_purged_by_rule gauge\n");
     for (int i = 0; i < PQntuples(r); i++)
@@ -639,26 +638,9 @@ static bool write_metrics(struct lethe_ctx *ctx, const struct run_life *l, doubl
     for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
         fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n%s{shard=\"%s\"} %s\n", g[i].name, g[i].help,
                 g[i].name, g[i].name, shard, g[i].value);
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        log_error("metrics: cannot write '%s': %s", tmp, strerror(errno));
-        goto cleanup;
-    }
-    if (fclose(f) != 0) {
-        f = NULL;
-        log_error("metrics: cannot write '%s': %s", tmp, strerror(errno));
-        goto cleanup;
-    }
-    f = NULL;
-    if (rename(tmp, file) != 0) {
-        log_error("metrics: cannot rename to '%s': %s", file, strerror(errno));
-        goto cleanup;
-    }
-    ok = true;
+    ok = afile_commit(&af, "metrics");
 cleanup:
-    if (f)
-        fclose(f);
-    if (!ok)
-        unlink(tmp);
+    afile_abandon(&af);
     PQclear(r);
     PQclear(s);
     return ok;
@@ -778,6 +760,9 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
 
     rc = cycle_lock(ctx, o->shard_k, o->shard_n);
     if (rc != EXIT_DONE)
+        return rc;
+    /* SPEC §7: a database behind its own anchors refuses before it writes anything. */
+    if ((rc = anchor_check_before_run(db, ctx->cfg.anchor_file, "run")) != EXIT_DONE)
         return rc;
     cycle_trap_signals();
     if (!run_life_begin(ctx, &l))

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
+#include "exitcode.h"
 #include "log.h"
 
 struct migration {
@@ -362,12 +364,22 @@ int db_schema_version(PGconn *db)
 }
 
 /* One transaction for the whole upgrade, under a transaction-scoped advisory lock, so that
- * two migrates never interleave and a failed one leaves the schema as it was. */
-bool db_migrate(PGconn *db, int *applied)
+ * two migrates never interleave and a failed one leaves the schema as it was. Migrations are
+ * frozen once applied: each one's SHA-256 is recorded, and a text that changed since refuses
+ * the whole upgrade before anything is applied. A database migrated before checksums existed
+ * has its applied migrations' checksums recorded on first sight. */
+int db_migrate(PGconn *db, int *applied)
 {
     *applied = 0;
-    if (!db_begin(db))
-        return false;
+    int rc = EXIT_RUNTIME;
+    size_t n = (size_t)lethe_migration_count;
+    bool *pending = calloc(n, sizeof *pending);
+    char(*sums)[AUDIT_HEX_LEN] = calloc(n, sizeof *sums);
+    if (!pending || !sums || !db_begin(db)) {
+        free(pending);
+        free(sums);
+        return EXIT_RUNTIME;
+    }
     PGresult *lock = db_query(db, "SELECT pg_advisory_xact_lock(7283310001)", 0, NULL);
     if (!lock)
         goto fail;
@@ -376,32 +388,71 @@ bool db_migrate(PGconn *db, int *applied)
                  "CREATE SCHEMA IF NOT EXISTS lethe;"
                  "CREATE TABLE IF NOT EXISTS lethe.schema_migrations ("
                  " version integer PRIMARY KEY, name text NOT NULL,"
-                 " applied_at timestamptz NOT NULL DEFAULT now())",
+                 " applied_at timestamptz NOT NULL DEFAULT now());"
+                 "ALTER TABLE lethe.schema_migrations ADD COLUMN IF NOT EXISTS sha256 text",
                  0, NULL))
         goto fail;
     for (int i = 0; i < lethe_migration_count; i++) {
         const struct migration *m = &lethe_migrations[i];
         char vbuf[16];
         snprintf(vbuf, sizeof vbuf, "%d", m->version);
-        const char *p[] = {vbuf, m->name};
-        PGresult *res =
-            db_query(db, "SELECT 1 FROM lethe.schema_migrations WHERE version = $1", 1, p);
+        audit_sha256_hex(m->sql, strlen(m->sql), sums[i]);
+        const char *p[] = {vbuf, sums[i]};
+        PGresult *res = db_query(db, "SELECT sha256 FROM lethe.schema_migrations WHERE version = $1",
+                                 1, p);
         if (!res)
             goto fail;
-        bool done = PQntuples(res) > 0;
+        pending[i] = PQntuples(res) == 0;
+        bool unknown = !pending[i] && PQgetisnull(res, 0, 0);
+        bool changed = !pending[i] && !unknown && strcmp(PQgetvalue(res, 0, 0), sums[i]) != 0;
+        if (changed) {
+            log_error("migrate: migration %04d_%s was applied with another text (sha256 %.12s..., "
+                      "this lethe's is %.12s...)",
+                      m->version, m->name, PQgetvalue(res, 0, 0), sums[i]);
+            log_hint("a migration never changes once applied: put the change in a new file "
+                     "sql/NNNN_description.sql");
+            PQclear(res);
+            rc = EXIT_USAGE;
+            goto fail;
+        }
         PQclear(res);
-        if (done)
+        if (unknown && !db_exec(db, "UPDATE lethe.schema_migrations SET sha256 = $2 WHERE version = $1",
+                                2, p))
+            goto fail;
+    }
+    for (int i = 0; i < lethe_migration_count; i++) {
+        const struct migration *m = &lethe_migrations[i];
+        if (!pending[i])
             continue;
+        char vbuf[16];
+        snprintf(vbuf, sizeof vbuf, "%d", m->version);
+        const char *p[] = {vbuf, m->name, sums[i]};
         log_debug("migrate: applying %04d_%s", m->version, m->name);
         if (!db_exec(db, m->sql, 0, NULL))
             goto fail;
-        if (!db_exec(db, "INSERT INTO lethe.schema_migrations (version, name) VALUES ($1, $2)", 2,
-                     p))
+        if (!db_exec(db, "INSERT INTO lethe.schema_migrations (version, name, sha256) VALUES ($1, $2, $3)",
+                     3, p))
             goto fail;
         (*applied)++;
     }
-    return db_commit(db);
+    /* The hardening covers every object, those of the migrations just applied included. */
+    PGresult *h = db_query_one_row(db, "SELECT to_regprocedure('lethe.harden()') IS NOT NULL", 0, NULL);
+    if (!h)
+        goto fail;
+    bool harden = PQgetvalue(h, 0, 0)[0] == 't';
+    PQclear(h);
+    if (harden) {
+        PGresult *r = db_query(db, "SELECT lethe.harden()", 0, NULL);
+        if (!r)
+            goto fail;
+        PQclear(r);
+    }
+    rc = db_commit(db) ? EXIT_DONE : EXIT_RUNTIME;
+    goto cleanup;
 fail:
     db_rollback(db);
-    return false;
+cleanup:
+    free(pending);
+    free(sums);
+    return rc;
 }

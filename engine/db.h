@@ -52,8 +52,10 @@ void db_quiet(bool quiet);
  * statement PostgreSQL refuses for lack of privilege then gets a hint naming it. */
 void db_set_needed_role(const char *role, const char *command);
 
-/* Applies the embedded migrations under an advisory lock; idempotent. Prints what it did. */
-bool db_migrate(PGconn *db, int *applied);
+/* Applies the embedded migrations under an advisory lock, records each one's SHA-256 and
+ * applies the schema's hardening; idempotent. Returns EXIT_DONE, EXIT_USAGE (an applied
+ * migration's text changed: nothing is applied) or EXIT_RUNTIME, after printing why. */
+int db_migrate(PGconn *db, int *applied);
 /* The version the database is at, or -1 when lethe's schema is absent. */
 int db_schema_version(PGconn *db);
 int db_latest_version(void);

@@ -60,19 +60,64 @@ char *dbaudit_checkpoint(PGconn *db, const char *run_id)
     return detail;
 }
 
+PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id)
+{
+    /* A chain's head moves only when a record is appended, and `at` never goes back along a
+     * chain: a head stamped since the run before this one started was moved by this run, by
+     * that one, or by a command between them (lethe ack), whose heads are as true and are
+     * anchored here too. The engine chain's head is the run's own checkpoint record, whatever
+     * other shards appended after it. */
+    const char *p[] = {run_id};
+    return db_query(db,
+                    "WITH cp AS (SELECT a.tenant_id, a.seq, a.hash FROM lethe.audit a"
+                    "             WHERE a.run_id = $1::uuid"
+                    "               AND a.tenant_id = '00000000-0000-0000-0000-000000000000'"
+                    "               AND a.kind = 'checkpoint' ORDER BY a.seq DESC LIMIT 1),"
+                    " heads AS (SELECT h.tenant_id, h.seq, h.hash FROM lethe.audit_heads h"
+                    "            WHERE h.tenant_id <> '00000000-0000-0000-0000-000000000000'"
+                    "              AND h.seq > 0 AND h.at >= (SELECT coalesce(max(p.started_at), '-infinity')"
+                    "                     FROM lethe.runs p WHERE p.started_at < (SELECT r.started_at"
+                    "                       FROM lethe.runs r WHERE r.run_id = $1::uuid))"
+                    "           UNION ALL SELECT * FROM cp)"
+                    " SELECT x.tenant_id::text, x.seq, x.hash, lethe.audit_time(clock_timestamp())"
+                    "   FROM heads x ORDER BY x.tenant_id",
+                    1, p);
+}
+
+PGresult *dbaudit_missing_heads(PGconn *db, const char *chains, const char *seqs,
+                                const char *hashes)
+{
+    const char *p[] = {chains, seqs, hashes};
+    return db_query(db,
+                    "SELECT x.chain::text, x.seq, h.seq,"
+                    "       CASE WHEN h.seq IS NULL THEN 'absent from the database'"
+                    "            WHEN h.seq < x.seq THEN 'the database has it up to seq ' || h.seq"
+                    "            ELSE 'the database holds another record at that seq' END"
+                    "  FROM unnest($1::uuid[], $2::bigint[], $3::text[]) AS x(chain, seq, hash)"
+                    "  LEFT JOIN lethe.audit_heads h ON h.tenant_id = x.chain"
+                    " WHERE NOT EXISTS (SELECT 1 FROM lethe.audit a WHERE a.tenant_id = x.chain"
+                    "                      AND a.seq = x.seq AND a.hash = x.hash)"
+                    " ORDER BY x.chain",
+                    3, p);
+}
+
 bool dbaudit_export_begin(PGconn *db, const struct audit_filter *f,
                           char exported_at[TIME_TEXT_LEN], bool *missing)
 {
     *missing = false;
     if (!db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL))
         return false;
+    /* The first statement takes the snapshot; a clock read while it runs is later than every
+     * record the snapshot holds, so exported_at bounds them all (verify relies on it). */
     PGresult *res = db_query_one_row(
         db, "SELECT to_regclass('lethe.audit') IS NOT NULL"
-            " AND to_regprocedure('lethe.audit_time(timestamptz)') IS NOT NULL",
+            " AND to_regprocedure('lethe.audit_time(timestamptz)') IS NOT NULL,"
+            " to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
         0, NULL);
     if (!res)
         goto fail;
     *missing = strcmp(PQgetvalue(res, 0, 0), "t") != 0;
+    snprintf(exported_at, TIME_TEXT_LEN, "%s", PQgetvalue(res, 0, 1));
     PQclear(res);
     if (*missing)
         goto fail;
@@ -81,12 +126,10 @@ bool dbaudit_export_begin(PGconn *db, const struct audit_filter *f,
     res = db_query_one_row(db,
                            "SELECT set_config('lethe.export_from', $1, true),"
                            " set_config('lethe.export_to', $2, true),"
-                           " set_config('lethe.export_tenant', $3, true),"
-                           " lethe.audit_time(now())",
+                           " set_config('lethe.export_tenant', $3, true)",
                            3, p);
     if (!res)
         goto fail;
-    snprintf(exported_at, TIME_TEXT_LEN, "%s", PQgetvalue(res, 0, 3));
     PQclear(res);
     return true;
 fail:
@@ -303,6 +346,15 @@ bool dbaudit_export_stream(PGconn *db, const struct audit_filter *f, audit_recor
     " WHERE ($1::timestamptz IS NULL OR a.at >= $1::timestamptz)"                                  \
     " AND ($2::timestamptz IS NULL OR a.at < $2::timestamptz)"                                     \
     " AND ($3::uuid IS NULL OR a.tenant_id = $3::uuid)"
+
+PGresult *dbaudit_window_chains(PGconn *db, const struct audit_filter *f)
+{
+    const char *p[] = {f->from, f->to, f->tenant};
+    return db_query(db,
+                    "SELECT a.tenant_id::text, min(a.seq), max(a.seq), count(*) FROM lethe.audit a"
+                    WINDOW_WHERE " GROUP BY a.tenant_id ORDER BY a.tenant_id",
+                    3, p);
+}
 
 PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f)
 {

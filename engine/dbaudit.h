@@ -29,6 +29,16 @@ long long dbaudit_flush(PGconn *db);
  * error. */
 char *dbaudit_checkpoint(PGconn *db, const char *run_id);
 
+/* ---- anchors ---- */
+
+/* After RUN_ID committed: rows (chain, seq, hash, now) for every chain appended to since the
+ * run started and for the run's checkpoint record on the engine chain, ordered by chain. */
+PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id);
+/* Anchored heads (array literals of chains, seqs and hashes) that are not in the database:
+ * rows (chain, anchored seq, database seq or null, what the database has instead). */
+PGresult *dbaudit_missing_heads(PGconn *db, const char *chains, const char *seqs,
+                                const char *hashes);
+
 /* ---- reading (export) ---- */
 
 /* A window of the log: normalised times and a lower-case uuid, or NULL for no bound. */
@@ -49,6 +59,9 @@ bool dbaudit_export_begin(PGconn *db, const struct audit_filter *f,
 typedef bool (*audit_record_fn)(void *arg, const struct audit_record *r);
 bool dbaudit_export_stream(PGconn *db, const struct audit_filter *f, audit_record_fn fn,
                            void *arg, long long *records);
+/* The chains in the window, for the export header's claims: rows (chain, first seq, last
+ * seq, records), ordered by chain. */
+PGresult *dbaudit_window_chains(PGconn *db, const struct audit_filter *f);
 /* Records and chains in the window: one row (records, chains). */
 PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f);
 /* The compliance summary: one row per rule (the six of SPEC §3 always, then any other), then

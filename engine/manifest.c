@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
 #include "db.h"
 #include "fault.h"
 #include "ids.h"
@@ -45,37 +46,25 @@ static bool ensure_dir(const char *dir)
     return false;
 }
 
-static bool fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0)
-        return false;
-    bool ok = fsync(fd) == 0;
-    close(fd);
-    return ok;
-}
-
 bool manifest_write(PGconn *db, const char *spool, const char *location, const char *batch_id,
                     char *path, size_t len)
 {
-    char dir[4096], tmp[4200];
+    char dir[4096];
     if (!manifest_path(spool, location, batch_id, path, len)) {
         log_error("spool: refusing unsafe manifest path for location \"%s\"", location);
         return false;
     }
     snprintf(dir, sizeof dir, "%s/%s", spool, location);
-    snprintf(tmp, sizeof tmp, "%s/.%s.jsonl.tmp", dir, batch_id);
     if (!ensure_dir(spool) || !ensure_dir(dir))
         return false;
-    FILE *f = NULL;
     bool ok = false, in_query = false;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0 || !(f = fdopen(fd, "w"))) {
-        log_error("spool: cannot write '%s': %s", tmp, strerror(errno));
-        if (fd >= 0)
-            close(fd);
+    /* The spool may be writable by others (a deleter's group): the temporary is never a
+     * name they could have planted a link at. */
+    struct afile af;
+    afile_sweep(path);
+    if (afile_open(&af, path, 0640, 0, "spool") != AFILE_OK)
         return false;
-    }
+    FILE *f = af.f;
     const char *params[] = {batch_id};
     if (!PQsendQueryParams(db, "SELECT l FROM lethe.manifest_lines($1::uuid) AS l", 1, NULL, params, NULL,
                            NULL, 0) ||
@@ -114,31 +103,25 @@ bool manifest_write(PGconn *db, const char *spool, const char *location, const c
         log_error("spool: batch %s is unknown", batch_id);
         goto cleanup;
     }
-    if (write_failed || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        log_error("spool: cannot write '%s': %s", tmp, strerror(errno ? errno : EIO));
+    if (write_failed) {
+        log_error("spool: cannot write '%s': %s", path, strerror(errno ? errno : EIO));
+        log_hint("free space in the spool (df %s); nothing was lost, the batch stays open", spool);
+        goto cleanup;
+    }
+    if (!afile_finish(&af, "spool")) {
         log_hint("free space in the spool (df %s); nothing was lost, the batch stays open", spool);
         goto cleanup;
     }
     fault_point("manifest_before_rename");
-    if (rename(tmp, path) != 0) {
-        log_error("spool: cannot rename '%s': %s", tmp, strerror(errno));
-        goto cleanup;
-    }
-    if (!fsync_dir(dir)) {
-        log_error("spool: cannot fsync '%s': %s", dir, strerror(errno));
-        goto cleanup;
-    }
-    ok = true;
+    ok = afile_install(&af, "spool");
 cleanup:
     if (in_query) {
         PGresult *r;
         while ((r = PQgetResult(db)) != NULL)
             PQclear(r);
     }
-    if (f)
-        fclose(f);
     if (!ok)
-        unlink(tmp);
+        afile_abandon(&af);
     return ok;
 }
 

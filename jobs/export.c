@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
 #include "audit.h"
 #include "cli.h"
 #include "dbaudit.h"
@@ -60,117 +61,6 @@ static bool write_record(void *arg, const struct audit_record *r)
     return w->buf.len < (1 << 18) || writer_flush(w);
 }
 
-struct output {
-    const char *path; /* NULL: stdout */
-    char *tmp;        /* the temporary file renamed over path at the end */
-    FILE *f;
-};
-
-static bool output_open(struct output *o, const char *path)
-{
-    o->path = path;
-    o->tmp = NULL;
-    if (!path) {
-        o->f = stdout;
-        return true;
-    }
-    char *copy = strdup(path), *copy2 = strdup(path);
-    if (!copy || !copy2) {
-        free(copy);
-        free(copy2);
-        log_error("export: out of memory");
-        return false;
-    }
-    const char *dir = dirname(copy), *base = basename(copy2);
-    size_t n = strlen(dir) + strlen(base) + 16;
-    o->tmp = malloc(n);
-    if (o->tmp)
-        snprintf(o->tmp, n, "%s/.%s.XXXXXX", dir, base);
-    free(copy);
-    free(copy2);
-    if (!o->tmp) {
-        log_error("export: out of memory");
-        return false;
-    }
-    int fd = mkstemp(o->tmp);
-    if (fd < 0) {
-        log_error("export: cannot create a file next to '%s': %s", path, strerror(errno));
-        free(o->tmp);
-        o->tmp = NULL;
-        return false;
-    }
-    /* mkstemp makes 0600; give the file the mode any new file would get. */
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(fd, 0666 & ~mask);
-    o->f = fdopen(fd, "w");
-    if (!o->f) {
-        log_error("export: cannot write '%s': %s", o->tmp, strerror(errno));
-        close(fd);
-        unlink(o->tmp);
-        free(o->tmp);
-        o->tmp = NULL;
-        return false;
-    }
-    return true;
-}
-
-/* Flushes, and for a file: fsync, rename over the target, fsync the directory. */
-static bool output_commit(struct output *o)
-{
-    if (!o->path) {
-        if (fflush(stdout) != 0 || ferror(stdout)) {
-            log_error("export: cannot write to standard output: %s", strerror(errno));
-            return false;
-        }
-        return true;
-    }
-    bool ok = fflush(o->f) == 0 && !ferror(o->f) && fsync(fileno(o->f)) == 0;
-    int err = errno;
-    if (fclose(o->f) != 0 && ok) {
-        ok = false;
-        err = errno;
-    }
-    o->f = NULL;
-    if (!ok) {
-        log_error("export: cannot write '%s': %s", o->path, strerror(err));
-        goto fail;
-    }
-    if (rename(o->tmp, o->path) != 0) {
-        log_error("export: cannot rename '%s' to '%s': %s", o->tmp, o->path, strerror(errno));
-        goto fail;
-    }
-    char *copy = strdup(o->path);
-    int dfd = copy ? open(dirname(copy), O_RDONLY | O_DIRECTORY) : -1;
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    free(copy);
-    free(o->tmp);
-    o->tmp = NULL;
-    return true;
-fail:
-    unlink(o->tmp);
-    free(o->tmp);
-    o->tmp = NULL;
-    return false;
-}
-
-static void output_abandon(struct output *o)
-{
-    if (!o->path)
-        return;
-    if (o->f)
-        fclose(o->f);
-    o->f = NULL;
-    if (o->tmp) {
-        unlink(o->tmp);
-        free(o->tmp);
-        o->tmp = NULL;
-    }
-}
-
 /* Writes "name":value, value being a JSON string or null. */
 static void json_member(struct audit_buf *b, const char *name, const char *value, bool first)
 {
@@ -192,11 +82,22 @@ static void json_raw_member(struct audit_buf *b, const char *name, const char *r
     audit_buf_puts(b, raw && *raw ? raw : "null");
 }
 
-/* The first JSON Lines line: its own kind, so that a verifier knows to skip it. A verifier
- * uses "from" (null: every chain must start at seq 1) and "tenant_id" (every record must be
- * that tenant's). */
-static bool write_header(FILE *out, const struct audit_filter *f, const char *exported_at)
+/* The first JSON Lines line: its own kind, so that a verifier knows to skip it, and the
+ * export's claims, which a verifier checks against the records: the window ("from" null:
+ * every chain must start at seq 1), the tenant ("tenant_id": every record is that tenant's),
+ * how many records, and each chain's first and last seq. Read in the export's snapshot, so
+ * the claims and the records agree. */
+static bool write_header(PGconn *db, FILE *out, const struct audit_filter *f,
+                         const char *exported_at)
 {
+    PGresult *chains = dbaudit_window_chains(db, f);
+    if (!chains)
+        return false;
+    long long records = 0;
+    for (int i = 0; i < PQntuples(chains); i++)
+        records += atoll(PQgetvalue(chains, i, 3));
+    char n[32];
+    snprintf(n, sizeof n, "%lld", records);
     struct audit_buf b = {0};
     audit_buf_puts(&b, "{\"kind\":\"export_header\",\"format\":1");
     json_member(&b, "from", f->from, false);
@@ -204,7 +105,17 @@ static bool write_header(FILE *out, const struct audit_filter *f, const char *ex
     json_member(&b, "tenant_id", f->tenant, false);
     json_member(&b, "exported_at", exported_at, false);
     json_member(&b, "generator", "lethe " LETHE_VERSION, false);
-    audit_buf_puts(&b, "}\n");
+    json_raw_member(&b, "records", n);
+    audit_buf_puts(&b, ",\"chains\":[");
+    for (int i = 0; i < PQntuples(chains); i++) {
+        char c[200];
+        snprintf(c, sizeof c, "%s{\"chain\":\"%s\",\"first_seq\":%s,\"last_seq\":%s,\"records\":%s}",
+                 i ? "," : "", PQgetvalue(chains, i, 0), PQgetvalue(chains, i, 1),
+                 PQgetvalue(chains, i, 2), PQgetvalue(chains, i, 3));
+        audit_buf_puts(&b, c);
+    }
+    audit_buf_puts(&b, "]}\n");
+    PQclear(chains);
     bool ok = !b.failed && fwrite(b.data, 1, b.len, out) == b.len;
     audit_buf_free(&b);
     return ok;
@@ -435,7 +346,7 @@ int job_export(struct lethe_ctx *ctx, int argc, char **argv)
                              filter.to);
     }
 
-    struct output out = {0};
+    struct afile out = {0};
     char exported_at[TIME_TEXT_LEN];
     bool missing = false;
     if (!dbaudit_export_begin(ctx->db, &filter, exported_at, &missing)) {
@@ -460,9 +371,12 @@ int job_export(struct lethe_ctx *ctx, int argc, char **argv)
                  "missing from this window");
         log_hint("export a window some minutes after it ends, as lethe-export-month does");
     }
-    if (!output_open(&out, path)) {
+    /* SPEC §6: a regular file is replaced whole; a device, FIFO or "-" is written through;
+     * a symlink or a directory is refused. Without -o: standard output. */
+    enum afile_status os = afile_open(&out, path ? path : "-", 0666, AFILE_THROUGH, "export");
+    if (os != AFILE_OK) {
         dbaudit_export_end(ctx->db);
-        return EXIT_RUNTIME;
+        return os == AFILE_REFUSED ? EXIT_USAGE : EXIT_RUNTIME;
     }
     long long records = 0;
     bool ok;
@@ -479,7 +393,7 @@ int job_export(struct lethe_ctx *ctx, int argc, char **argv)
             audit_buf_puts(&w.buf, "\n");
             ok = writer_flush(&w);
         } else {
-            ok = write_header(out.f, &filter, exported_at);
+            ok = write_header(ctx->db, out.f, &filter, exported_at);
         }
         ok = ok && dbaudit_export_stream(ctx->db, &filter, write_record, &w, &records);
         ok = ok && writer_flush(&w);
@@ -490,12 +404,12 @@ int job_export(struct lethe_ctx *ctx, int argc, char **argv)
     }
     dbaudit_export_end(ctx->db);
     if (!ok) {
-        output_abandon(&out);
-        if (!path)
+        if (out.std)
             fflush(stdout);
+        afile_abandon(&out);
         return EXIT_RUNTIME;
     }
-    if (!output_commit(&out))
+    if (!afile_commit(&out, "export"))
         return EXIT_RUNTIME;
     if (path && !summary)
         log_info("export: wrote %lld records to '%s'", records, path);

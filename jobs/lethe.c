@@ -127,10 +127,12 @@ static const struct command commands[] = {
      "  --format F           jsonl (default) or csv; with --summary also text, for a person\n"
      "  --summary            only the compliance summary, per rule and overall (jsonl by\n"
      "                       default, like the records)\n"
-     "  -o FILE              write to FILE atomically instead of stdout\n"},
-    {"verify", job_verify, 0, "verify FILE [--expect-head TENANT=HASH]...",
-     "check an export's hash chains offline",
-     "  --expect-head TENANT=HASH   the chain must end at HASH (detects a cut tail)\n"},
+     "  -o FILE              replace FILE whole (a device, a FIFO or - is written through;\n"
+     "                       a symlink or a directory is refused)\n"},
+    {"verify", job_verify, 0, "verify FILE [--anchors FILE] [--expect-head TENANT=HASH]...",
+     "check an export's hash chains and header offline",
+     "  --anchors FILE              every head anchored in the export's window must be in it\n"
+     "  --expect-head TENANT=HASH   the chain must hold a record with HASH (detects a cut tail)\n"},
     {"replay", job_replay, NEEDS_DB, "replay EXPORT... [--anchors FILE] [--operator NAME]",
      "heal a restored database from its exports",
      "Verifies each JSON Lines export as 'lethe verify' does, then, under the run lock and in\n"

@@ -18,8 +18,9 @@ int job_migrate(struct lethe_ctx *ctx, int argc, char **argv)
     if (optind < argc)
         return cli_usage(ctx, "migrate: unexpected argument '%s'", argv[optind]);
     int applied;
-    if (!db_migrate(ctx->db, &applied))
-        return EXIT_RUNTIME;
+    int rc = db_migrate(ctx->db, &applied);
+    if (rc != EXIT_DONE)
+        return rc;
     if (applied)
         printf("migrate: applied %d migration%s, schema at version %d\n", applied,
                applied == 1 ? "" : "s", db_latest_version());

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "anchor.h"
 #include "cli.h"
 #include "cycle.h"
 #include "db.h"
@@ -74,6 +75,8 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
     if (rc == EXIT_DONE)
         rc = cycle_lock(ctx, 0, 0);
     if (rc != EXIT_DONE)
+        return rc;
+    if ((rc = anchor_check_before_run(db, ctx->cfg.anchor_file, "rerun")) != EXIT_DONE)
         return rc;
     cycle_trap_signals();
     /* A rerun is a run: the same record, run_started, run_finished and checkpoint. */

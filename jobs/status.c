@@ -51,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "anchor.h"
 #include "cli.h"
 #include "db.h"
 #include "dbstatus.h"
@@ -61,7 +62,7 @@
 #include "report.h"
 
 #define LIST_LIMIT 10
-#define MAX_PROBLEMS 4
+#define MAX_PROBLEMS 5
 
 enum { N_NOW, N_LOOK_MONTHS, N_LOOK_SECONDS, N_RECENT_RUN, N_INBOX_EVENTS, N_INBOX_ITEMS,
        N_FAILED_ONCE, N_LAST_RUN, N_LAST_OUTCOME, N_LAST_STARTED, N_LAST_FINISHED };
@@ -77,7 +78,7 @@ struct report {
     char lookahead[64];
     long totals[5];
     long violations_purged;
-    char problems[MAX_PROBLEMS][256];
+    char problems[MAX_PROBLEMS][1024];
     int n_problems;
 };
 
@@ -598,6 +599,13 @@ int job_status(struct lethe_ctx *ctx, int argc, char **argv)
     }
     db_status_end(ctx->db);
     assess(&r);
+    /* SPEC §7: an audit behind its anchor file (a restored database). */
+    char behind[2048];
+    int b = anchor_behind(ctx->db, ctx->cfg.anchor_file, behind, sizeof behind);
+    if (b > 0)
+        problem(&r, "%s; run 'lethe replay EXPORT...'", behind);
+    else if (b < 0)
+        log_warn("status: the anchor file could not be compared with the database");
     if (json)
         print_json(&r);
     else

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""verify_export.py FILE [TENANT=HASH]...: checks a lethe audit export (JSON Lines or CSV)
+"""verify_export.py FILE [TENANT=HASH]... [--anchors ANCHOR_FILE]: checks a lethe audit export (JSON Lines or CSV)
 with nothing but the Python standard library, independently of lethe's own code. Prints
 "ok" and exits 0, or prints the first problem and exits 4, like `lethe verify`.
 
@@ -17,8 +17,11 @@ count, detail, prev_hash, hash.
   Times are UTC ISO 8601 with exactly six fractional digits and "Z"
   (2026-11-28T13:25:39.123456Z); uuids are lower case; hashes are 64 lower-case hex digits.
   An absent value is null. No text value is ever the empty string.
-- JSON Lines: one record per line. A first line whose "kind" is "export_header" describes the
-  export (format, from, to, tenant_id, exported_at) and is not a record.
+- JSON Lines: one record per line, after a first line whose "kind" is "export_header". The
+  header is not a record; it describes the export (format, from, to, tenant_id, exported_at)
+  and claims what it holds: "records" (how many) and "chains", one {chain, first_seq,
+  last_seq, records} per chain. An export without it fails; every claim must match the
+  records, and every record's "at" must lie in [from, to).
 - CSV: a header row with the member names, then one row per record. An empty field is null.
 
 canonical = the record as a JSON object without its "hash" member: the members above, in that
@@ -34,6 +37,13 @@ later: its first record's prev_hash is then taken as given. A chain's records ar
 When the header's "from" is null (the whole log) every chain must start at seq 1; when its
 "tenant_id" is set every record must be that tenant's. Comparing each chain's last hash with a
 head anchored elsewhere (the checkpoints lethe logs) shows that no tail was cut off.
+
+Anchors: audit.anchor_file has one line per run, {"run_id", "at", "heads": [{"chain", "seq",
+"hash"}]}. Every head of a line whose "at" lies in the export's window must be in the export
+with that hash (a head inside a chain passes), with one allowance: in an export with a "from"
+that holds the engine chain, a run whose run_started (or operator_rerun) record is not in it
+began before the window and may have moved heads before it; in a one-tenant export with a
+"from", heads before the chain's first exported record are not required.
 """
 import csv, hashlib, json, sys
 
@@ -60,13 +70,34 @@ def records(path, header):
         for n, line in enumerate(f, 1):
             rec = json.loads(line.decode("utf-8"), object_pairs_hook=unique)
             if n > 1 or rec.get("kind") != "export_header":
+                need(n > 1, "line 1: the export has no header")
                 yield rec
             else:
                 need(json.dumps(rec.get("format")) == "1", "unknown export format")
+                need(type(rec.get("records")) is int and type(rec.get("chains")) is list,
+                     "the header makes no claims")
                 header.update(rec)
 
-def verify(path, expected):
-    heads, header, last = {}, {}, None
+def anchored(path):  # [(line at, run_id, chain, seq, hash)], a torn last line skipped
+    refs = []
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            a = json.loads(line)
+        except ValueError:
+            if n == len(lines):  # no newline after it: torn while appending
+                break
+            raise
+        refs += [(a["at"], a["run_id"], h["chain"], h["seq"], h["hash"]) for h in a["heads"]]
+    return refs
+
+def verify(path, expected, anchors=None):
+    heads, header, last, firsts, hashes, started = {}, {}, None, {}, {}, set()
+    refs = anchored(anchors) if anchors else []
+    wanted = {(c, s) for _, _, c, s, _ in refs}
     with open(path, "rb") as f:
         need(f.read(1), "empty file")
     for rec in records(path, header):
@@ -84,14 +115,61 @@ def verify(path, expected):
         canonical = json.dumps({k: rec[k] for k in COLS[:-1]}, ensure_ascii=False, separators=(",", ":"))
         digest = hashlib.sha256((prev + "\n" + canonical).encode("utf-8")).hexdigest()
         need(digest == rec["hash"], f"tenant {t}: hash mismatch at seq {seq}")
+        need(header.get("from") is None or rec["at"] >= norm(header["from"]), "record before from")
+        need(header.get("to") is None or rec["at"] < norm(header["to"]), "record after to")
+        need(header.get("exported_at") is None or rec["at"] < norm(header["exported_at"]), "record after exported_at")
+        if t not in heads:
+            firsts[t] = seq
+        if (t, seq) in wanted:
+            hashes[(t, seq)] = digest
+        if t == NIL and rec["kind"] in ("run_started", "operator_rerun"):
+            started.add(rec["run_id"])
+        hashes.setdefault(("expected", t), set()).add(digest)
         heads[t], last = (seq, digest), t
+    if header:
+        claims = {c["chain"]: (c["first_seq"], c["last_seq"], c["records"]) for c in header["chains"]}
+        need(header["records"] == sum(s - firsts[t] + 1 for t, (s, _) in heads.items()), "record count")
+        need(claims == {t: (firsts[t], s, s - firsts[t] + 1) for t, (s, _) in heads.items()}, "chain claims")
+    frm, to, tenant = (norm(header.get("from")), norm(header.get("to")), header.get("tenant_id"))
+    if header.get("exported_at") and (to is None or norm(header["exported_at"]) < to):
+        to = norm(header["exported_at"])  # lines written after the snapshot
+    for at, run, c, s, h in refs:
+        if (c, s) in hashes:
+            need(hashes[(c, s)] == h, f"chain {c} seq {s}: not the anchored record")
+            continue
+        if (tenant and c != tenant) or (frm and at < frm) or (to and at >= to):
+            continue
+        need(c not in heads or s < heads[c][0], f"chain {c}: anchored seq {s} cut off")
+        if frm and (tenant or (NIL in heads and run not in started)):
+            continue
+        need(False, f"chain {c}: anchored seq {s} missing")
+    if frm and NIL in heads:  # records just before a chain's first came from the next anchored run
+        for c, (last_seq, _) in heads.items():
+            seqs = sorted((s, run) for _, run, ch, s, _ in refs if ch == c)
+            before = max([s for s, _ in seqs if s < firsts[c]], default=0)
+            past = [run for s, run in seqs if s >= firsts[c]]
+            need(firsts[c] == 1 or before == firsts[c] - 1 or not past or past[0] not in started,
+                 f"chain {c}: first records removed")
     for t, h in (e.split("=", 1) for e in expected):
-        need(heads.get(t.lower(), (0, None))[1] == h.lower(), f"tenant {t}: head differs")
+        need(h.lower() in hashes.get(("expected", t.lower()), ()), f"tenant {t}: head not in the export")
     return len(heads)
+
+NIL = "00000000-0000-0000-0000-000000000000"
+
+def norm(t):  # a header's time in the records' own form
+    if t is None:
+        return None
+    from datetime import datetime, timezone
+    d = datetime.fromisoformat(t.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return d.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 if __name__ == "__main__":
     try:
-        print(f"ok: {verify(sys.argv[1], sys.argv[2:])} chains")
+        args, anchors = sys.argv[2:], None
+        if "--anchors" in args:
+            i = args.index("--anchors")
+            anchors, args = args[i + 1], args[:i] + args[i + 2:]
+        print(f"ok: {verify(sys.argv[1], args, anchors)} chains")
     except Exception as e:  # a file that does not even parse fails the check too
         print(f"FAILED: {type(e).__name__}: {e}")
         sys.exit(4)

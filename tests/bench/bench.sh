@@ -49,7 +49,14 @@ spool:    { directory = "$WORK/spool"; keep = "7d"; };
 executor: { command = "$HERE/ack-all.sh"; timeout = "15m"; };
 audit:    { key_file = "$WORK/audit.key"; };
 EOF
-lethe() { "$LETHE" --config "$CONF" "$@"; }
+# conf_of DB: the config with an anchor file of DB's own (a run compares the newest anchor line
+# with its database, so databases that take turns must not share one).
+conf_of() {
+    local c=$WORK/lethe-$1.conf
+    [ -f "$c" ] || sed "s|^audit: .*|audit:    { key_file = \"$WORK/audit.key\"; anchor_file = \"$WORK/anchors-$1.jsonl\"; };|" "$CONF" >"$c"
+    echo "$c"
+}
+lethe() { "$LETHE" --config "$(conf_of "${PGDATABASE:-postgres}")" "$@"; }
 
 # ---- the template catalogs ----------------------------------------------------------------
 
@@ -95,6 +102,7 @@ build_template() {
 # copy_of TEMPLATE DB: a fresh copy (file copy: fast, and no WAL for the whole catalog).
 copy_of() {
     PGOPTIONS='-c client_min_messages=warning' q -d postgres -c "DROP DATABASE IF EXISTS $2" -c "CREATE DATABASE $2 TEMPLATE $1 STRATEGY FILE_COPY" >/dev/null
+    rm -f "$WORK/anchors-$2.jsonl"  # a fresh copy: the anchors of the one before are not its own
 }
 
 note "building the catalog of $ITEMS items (template database)"
@@ -130,14 +138,14 @@ measure() {
 purged_ids() { q -d "$1" -c "SELECT item_id FROM lethe.items WHERE locator IS NULL ORDER BY item_id"; }
 
 lethe_cycle() { # DB: the full cycle, then an idle run, export and verify
-    measure run env PGDATABASE="$1" "$LETHE" --config "$CONF" -q run --as-of "$AS_OF"
+    measure run env PGDATABASE="$1" "$LETHE" --config "$(conf_of "$1")" -q run --as-of "$AS_OF"
     settle
     # Right after the cycle, the index of open batch items is full of entries that the
     # acknowledgements made dead; the next timer tick comes after autovacuum has removed them.
-    measure idle_unvacuumed env PGDATABASE="$1" "$LETHE" --config "$CONF" -q run --as-of "$AS_OF"
+    measure idle_unvacuumed env PGDATABASE="$1" "$LETHE" --config "$(conf_of "$1")" -q run --as-of "$AS_OF"
     q -d "$1" -c "VACUUM ANALYZE" >/dev/null
     settle
-    measure idle env PGDATABASE="$1" "$LETHE" --config "$CONF" -q run --as-of "$AS_OF"
+    measure idle env PGDATABASE="$1" "$LETHE" --config "$(conf_of "$1")" -q run --as-of "$AS_OF"
     grep -q " 0 due," "$WORK/out" || die "the idle run found work: $(cat "$WORK/out")"
 }
 baseline_cycle() { measure bare psql -X -q -v ON_ERROR_STOP=1 -v as_of="$AS_OF" -d "$1" -f "$HERE/purge.sql"; }
@@ -146,9 +154,9 @@ shards() {
     measure shards bash -c '
         PGDATABASE=$1 "$2" --config "$3" -q run --as-of "$4" --shard 0/2 & a=$!
         PGDATABASE=$1 "$2" --config "$3" -q run --as-of "$4" --shard 1/2 & b=$!
-        wait $a; ra=$?; wait $b; rb=$?; [ $ra = 0 ] && [ $rb = 0 ]' _ "$1" "$LETHE" "$CONF" "$AS_OF"
+        wait $a; ra=$?; wait $b; rb=$?; [ $ra = 0 ] && [ $rb = 0 ]' _ "$1" "$LETHE" "$(conf_of "$1")" "$AS_OF"
 }
-lethe_export() { measure export env PGDATABASE="$1" "$LETHE" --config "$CONF" export -o "$WORK/export.jsonl"; }
+lethe_export() { measure export env PGDATABASE="$1" "$LETHE" --config "$(conf_of "$1")" export -o "$WORK/export.jsonl"; }
 copy_export() {
     measure copy psql -X -q -v ON_ERROR_STOP=1 -d "$1" -o "$WORK/copy.jsonl" \
         -c "COPY (SELECT lethe.audit_jsonl(a) FROM lethe.audit a ORDER BY a.tenant_id, a.seq) TO STDOUT"
@@ -202,7 +210,7 @@ for ((r = 1; r <= REPS; r++)); do
     done
     q -d small_run -c "VACUUM ANALYZE" >/dev/null
     settle
-    measure idle_small env PGDATABASE=small_run "$LETHE" --config "$CONF" -q run --as-of "$SMALL_AS_OF"
+    measure idle_small env PGDATABASE=small_run "$LETHE" --config "$(conf_of small_run)" -q run --as-of "$SMALL_AS_OF"
     if [ "$r" = 1 ]; then
         # Same data, same purge: the item sets must agree, or the comparison means nothing.
         cmp -s "$WORK/purged.lethe" "$WORK/purged.bare" || die "lethe and the bare SQL purged different items"

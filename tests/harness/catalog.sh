@@ -26,9 +26,20 @@ mk_event() {
         sql "INSERT INTO lethe.events (tenant_id, type, occurred_at, reference) VALUES ('$1', '$2', '$3', ${ref:-NULL})" >/dev/null
     fi
 }
-# write_config FILE [EXTRA...]: a config with the spool under $WORK and any extra lines.
+# write_config FILE [EXTRA...]: a config with the spool and the anchor file under $WORK and
+# any extra lines (an extra "audit: {" group gets the anchor file added to it).
 write_config() {
     local f=$1; shift
-    { echo "spool: { directory = \"$WORK/spool\"; keep = \"7d\"; };"; for l in "$@"; do echo "$l"; done; } > "$f"
+    local anchor="anchor_file = \"$WORK/anchors.jsonl\";" audit=no
+    {
+        echo "spool: { directory = \"$WORK/spool\"; keep = \"7d\"; };"
+        for l in "$@"; do
+            case "$l" in
+                audit:*) audit=yes; echo "audit: { $anchor ${l#*\{}" ;;
+                *) echo "$l" ;;
+            esac
+        done
+        [ $audit = yes ] || echo "audit: { $anchor };"
+    } > "$f"
 }
 FS_DELETE="$(dirname "$LETHE")/fs-delete"

@@ -29,7 +29,7 @@ setup_db() {  # a fresh database with N_ITEMS due items across two geos
     psql -X -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
     export PGDATABASE=$DB
     "$LETHE" migrate >/dev/null
-    : > "$WORK/handed"; rm -rf "$WORK/spool"
+    : > "$WORK/handed"; rm -rf "$WORK/spool" "$WORK/anchors.jsonl"  # a new database: no anchors yet
     T=$(uuid); W=$(uuid); mk_tenant "$T" "t$round"; mk_workspace "$T" "$W" EU
     sql "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at)
          SELECT '$T', gen_random_uuid(), '$W', 'prompt', CASE WHEN g % 3 = 0 THEN 'US' ELSE 'EU' END,

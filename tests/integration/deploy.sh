@@ -57,7 +57,7 @@ assert_rc "the installed executor runs" 0
 line "lethe-run.service runs the installed binary" "$U/lethe-run.service" \
     "ExecStart=/usr/local/bin/lethe run"
 line "lethe-export.service runs the installed wrapper" "$U/lethe-export.service" \
-    "ExecStart=/usr/local/libexec/lethe/lethe-export-month --dir /var/lib/lethe/exports"
+    "ExecStart=/usr/local/libexec/lethe/lethe-export-month --dir /var/lib/lethe/exports --anchors /var/lib/lethe/anchors.jsonl"
 line "the wrapper calls the installed binary" "$P/libexec/lethe/lethe-export-month" \
     'LETHE=${LETHE:-/usr/local/bin/lethe}'
 line "the example config names the installed executor" "$D/etc/lethe/lethe.conf.example" \
@@ -256,6 +256,16 @@ export_month --dir "$X"
 prev=$(python3 -c 'import datetime as d; t=d.datetime.now(d.timezone.utc).date().replace(day=1)-d.timedelta(days=1); print(t.strftime("%Y-%m"))')
 assert_contains "by default it exports the previous month" "-o $X/audit-$prev.jsonl" "$CALLS"
 assert_contains "the previous month starts on its first" "--from $prev-01T00:00:00Z" "$CALLS"
+
+: >"$TMP/anchors.jsonl"
+export_month --month 2024-01 --dir "$X" --anchors "$TMP/anchors.jsonl"
+assert_contains "with an anchor file, the export is verified against it" \
+  "verify $X/audit-2024-01.jsonl --anchors $TMP/anchors.jsonl" "$CALLS"
+export_month --month 2024-01 --dir "$X" --anchors "$TMP/none.jsonl"
+assert_rc "an anchor file that does not exist yet (a fresh installation) is no failure" 0
+assert_contains "... and the export is verified on its own" "verify $X/audit-2024-01.jsonl
+" "$CALLS
+"
 
 FAKE_VERIFY_RC=4 export_month --month 2024-02 --dir "$X"
 assert_rc "an export that does not verify fails the unit with lethe's exit 4" 4

@@ -15,7 +15,7 @@ fresh() {
     psql -X -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
     export PGDATABASE=$DB
     "$LETHE" migrate >/dev/null
-    rm -rf "$WORK/spool"
+    rm -rf "$WORK/spool" "$WORK/anchors.jsonl"   # a new database has anchored nothing yet
     T=$(uuid); W=$(uuid); mk_tenant "$T" "tenant$round"; mk_workspace "$T" "$W" "${2:-EU}"
     ITEMS=()
     for _ in $(seq "$1"); do
@@ -273,7 +273,7 @@ assert_eq "the next run re-drives the batch" "purged 2" "$(state_counts)"
 # ---- 14. the overdue gauge agrees with status --check: held items apart ------------------------
 round=$((round + 1)); DB=exec_$round
 psql -X -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
-export PGDATABASE=$DB; "$LETHE" migrate >/dev/null; rm -rf "$WORK/spool"
+export PGDATABASE=$DB; "$LETHE" migrate >/dev/null; rm -rf "$WORK/spool" "$WORK/anchors.jsonl"
 T=$(uuid); W=$(uuid); mk_tenant "$T" held; mk_workspace "$T" "$W" EU
 HA=$(uuid); HB=$(uuid)
 mk_item "$T" "$HA" "$W" prompt EU 2026-01-01T00:00:00Z

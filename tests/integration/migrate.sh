@@ -19,6 +19,37 @@ assert_eq "every catalog table leads its key with tenant_id" "events holds items
            JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0]
           WHERE n.nspname = 'lethe' AND i.indisprimary AND a.attname = 'tenant_id' AND c.relname IN ('items','events','holds','workspaces')")"
 
+# every migration's SHA-256 is recorded; one whose text changed since is refused
+assert_eq "each applied migration has its SHA-256" "$first" \
+  "$(sql "SELECT count(*) FROM lethe.schema_migrations WHERE sha256 ~ '^[0-9a-f]{64}\$'")"
+assert_eq "the recorded SHA-256 is the file's" "$(sha256sum sql/0003_audit.sql | cut -c1-64)" \
+  "$(sql "SELECT sha256 FROM lethe.schema_migrations WHERE version = 3")"
+sql "UPDATE lethe.schema_migrations SET sha256 = repeat('0', 64) WHERE version = 3" >/dev/null
+run_lethe migrate
+assert_rc "an applied migration whose text changed: migrate exits 2" 2
+assert_eq "... and says which, with a hint" "error: migrate: migration 0003_audit was applied with another text (sha256 000000000000..., this lethe's is $(sha256sum sql/0003_audit.sql | cut -c1-12)...)
+hint: a migration never changes once applied: put the change in a new file sql/NNNN_description.sql" "$ERR"
+sql "UPDATE lethe.schema_migrations SET sha256 = NULL WHERE version = 3" >/dev/null
+run_lethe migrate
+assert_rc "a migration applied before checksums existed is recorded on first sight" 0
+assert_eq "... with its SHA-256" "$(sha256sum sql/0003_audit.sql | cut -c1-64)" \
+  "$(sql "SELECT sha256 FROM lethe.schema_migrations WHERE version = 3")"
+
+# migrate hardens the schema itself, with no roles.sql: definer writers, invoker guards,
+# nothing through PUBLIC, and it puts back what a hand made undo
+sql "ALTER FUNCTION lethe.audit_flush() SECURITY INVOKER; GRANT EXECUTE ON FUNCTION lethe.audit_flush() TO PUBLIC" >/dev/null
+run_lethe migrate
+assert_rc "migrate with nothing to apply exits 0" 0
+assert_eq "the engine's writers run as the owner, the guard as its caller" "t t t f" \
+  "$(sql "SELECT (SELECT prosecdef FROM pg_proc WHERE oid = 'lethe.audit_flush()'::regprocedure),
+                 (SELECT bool_and(prosecdef) FROM pg_proc WHERE proname = 'ack_batch'),
+                 (SELECT bool_and(prosecdef) FROM pg_proc WHERE pronamespace = 'lethe'::regnamespace
+                     AND prorettype = 'trigger'::regtype AND proname <> 'require_owner'),
+                 (SELECT prosecdef FROM pg_proc WHERE oid = 'lethe.require_owner()'::regprocedure)" | tr '|' ' ')"
+assert_eq "no lethe function is executable through PUBLIC" "0" \
+  "$(sql "SELECT count(*) FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+          WHERE p.pronamespace = 'lethe'::regnamespace AND a.grantee = 0")"
+
 # two migrates at once never interleave: both succeed, and the schema is applied once
 psql -X -q -c 'CREATE DATABASE migrate_c' >/dev/null
 PGDATABASE=migrate_c "$LETHE" migrate >/tmp/m1.$$ 2>&1 & p1=$!

@@ -68,7 +68,7 @@ assert_rc "the export is written" 0
 sql "SELECT json_build_object('run_id', (SELECT run_id FROM lethe.runs ORDER BY started_at DESC LIMIT 1),
             'at', lethe.iso_utc(now()),
             'heads', json_agg(json_build_object('chain', tenant_id, 'seq', seq, 'hash', hash) ORDER BY tenant_id))
-       FROM lethe.audit_heads" > "$WORK/anchors.jsonl"
+       FROM lethe.audit_heads" > "$WORK/month-anchors.jsonl"
 # A window of acme's chain that starts after its records of the emission: it does not reach
 # back to the head the backup holds.
 AT_B=$(sql "SELECT lethe.iso_utc(min(at)) FROM lethe.audit WHERE tenant_id = '$T1' AND kind = 'item_purged' AND item_id = '$B1'")
@@ -102,7 +102,7 @@ assert_eq "the refused replay changed nothing" "$old_heads" \
   "$(sql "SELECT string_agg(tenant_id || '=' || seq, ' ' ORDER BY tenant_id) FROM lethe.audit_heads")"
 
 # ---- replay heals ----------------------------------------------------------------------------
-L replay --operator dana --anchors "$WORK/anchors.jsonl" "$WORK/month.jsonl"
+L replay --operator dana --anchors "$WORK/month-anchors.jsonl" "$WORK/month.jsonl"
 assert_rc "replay exits 0" 0
 assert_contains "replay checks the newest anchor" "replay: caught up with the anchor of run " "$OUT"
 assert_contains "replay verifies the export first" "verify: ok:" "$OUT"
@@ -147,13 +147,13 @@ assert_rc "verify passes on the healed database's export" 0
 psql -X -q -d postgres -c "CREATE DATABASE ${DB}_2" >/dev/null
 pg_restore -d "${DB}_2" "$WORK/backup.dump"
 T1_HEAD=$(PGDATABASE=${DB}_2 sql "SELECT seq FROM lethe.audit_heads WHERE tenant_id = '$T1'")
-PGDATABASE=${DB}_2 run_lethe --config "$WORK/nokey.conf" replay --anchors "$WORK/anchors.jsonl" "$WORK/window.jsonl"
+PGDATABASE=${DB}_2 run_lethe --config "$WORK/nokey.conf" replay --anchors "$WORK/month-anchors.jsonl" "$WORK/window.jsonl"
 assert_rc "an export that does not reach the head makes replay exit 4" 4
 assert_eq "the chain and the missing seq are named" \
   "error: replay: chain $T1: no export holds the record after seq $T1_HEAD; replayed up to it, the rest left alone" \
   "$(echo "$ERR" | grep '^error: replay: chain')"
 assert_contains "the anchored heads still missing are named" \
-  "error: replay: the database is still behind its anchor: chain $T1 has no record at seq $(grep -o "\"chain\" : \"$T1\", \"seq\" : [0-9]*" "$WORK/anchors.jsonl" | grep -o '[0-9]*$')" "$ERR"
+  "error: replay: the database is still behind its anchor: chain $T1 has no record at seq $(grep -o "\"chain\" : \"$T1\", \"seq\" : [0-9]*" "$WORK/month-anchors.jsonl" | grep -o '[0-9]*$')" "$ERR"
 assert_contains "nothing of it is replayed or batched" "replay: 0 records appended to 0 chains, 0 chains already present, 1 refused; 0 items live again" "$OUT"
 
 # The verbatim append itself, called directly: it takes only what continues the head, hashes
@@ -168,8 +168,11 @@ PGDATABASE=${DB}_2 assert_sql_fails "a record written differently is refused" \
 PGDATABASE=${DB}_2 assert_sql_fails "a changed record is refused" \
   "SELECT lethe.audit_append_verbatim($(lit "$(echo "$NEXT" | sed 's/"rule":"[a-z_]*"/"rule":"deletion_request_x"/')"))" "hash mismatch"
 
-PGDATABASE=${DB}_2 run_lethe --config "$WORK/nokey.conf" run
-PGDATABASE=${DB}_2 run_lethe --config "$WORK/nokey.conf" replay "$WORK/month.jsonl"
+# A run against the restored database from a host that has not got the anchor file writes new
+# records after the restore: the chains diverge from the export.
+printf 'spool: { directory = "%s"; };\naudit: { anchor_file = "%s"; };\n' "$WORK/spool2" "$WORK/elsewhere.jsonl" > "$WORK/elsewhere.conf"
+PGDATABASE=${DB}_2 run_lethe --config "$WORK/elsewhere.conf" run
+PGDATABASE=${DB}_2 run_lethe --config "$WORK/elsewhere.conf" replay "$WORK/month.jsonl"
 assert_rc "a diverged chain makes replay exit 4" 4
 assert_contains "the diverged chain is named" "error: replay: chain 00000000-0000-0000-0000-000000000000 diverged at seq" "$ERR"
 assert_contains "and left alone" "the database holds another record there; left alone" "$ERR"

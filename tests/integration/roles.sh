@@ -94,9 +94,9 @@ assert_eq "auditor: only the functions an export evaluates" \
 assert_eq "engine: only SELECT on the catalog" \
   "event_types:SELECT events:SELECT geos:SELECT holds:SELECT items:SELECT kinds:SELECT tenants:SELECT workspaces:SELECT" \
   "$(privs lethe_engine | tr ' ' '\n' | grep -E '^(tenants|workspaces|items|events|holds|geos|kinds|event_types):' | tr '\n' ' ' | sed 's/ $//')"
-assert_eq "engine: only the tombstone's columns of items" "items.locator items.owner_id" "$(column_updates lethe_engine)"
-assert_eq "engine: INSERT and SELECT on the audit; its heads move" \
-  "audit:INSERT audit:SELECT audit_heads:INSERT audit_heads:SELECT audit_heads:UPDATE" \
+assert_eq "engine: no column of items (only ack_batch tombstones, as the owner)" "-" "$(column_updates lethe_engine)"
+assert_eq "engine: only SELECT on the audit and its heads (lethe's functions append)" \
+  "audit:SELECT audit_heads:SELECT" \
   "$(privs lethe_engine | tr ' ' '\n' | grep -E '^audit(_heads)?:' | tr '\n' ' ' | sed 's/ $//')"
 assert_eq "engine: full DML on its own tables" "" \
   "$(for t in obligations item_obligations inbox_events inbox_items hold_blocks runs batches batch_items rules settings locator_hmacs repurges; do
@@ -113,15 +113,21 @@ assert_eq "engine: TEMP on the database, not CREATE" "t|f" \
   "$(sql "SELECT has_database_privilege('lethe_engine', current_database(), 'TEMP'), has_database_privilege('lethe_engine', current_database(), 'CREATE')")"
 assert_eq "operator: the engine's privileges plus INSERT on events and holds" "events:INSERT holds:INSERT" \
   "$(comm -13 <(privs lethe_engine | tr ' ' '\n' | sort) <(privs lethe_operator | tr ' ' '\n' | sort) | tr '\n' ' ' | sed 's/ $//')"
-assert_eq "operator: of holds, only released_at and released_by may change" "holds.released_at holds.released_by items.locator items.owner_id" "$(column_updates lethe_operator)"
+assert_eq "operator: of holds, only released_at and released_by may change" "holds.released_at holds.released_by" "$(column_updates lethe_operator)"
 assert_eq "nobody else: no schema, no table, no function through PUBLIC" "f - -" \
   "$(sql "SELECT has_schema_privilege('$N', 'lethe', 'USAGE')") $(privs $N) $(functions $N)"
 assert_eq "no group may create in the schema" "false false false false" \
   "$(sql "SELECT string_agg(has_schema_privilege(r, 'lethe', 'CREATE')::text, ' ' ORDER BY r) FROM unnest(ARRAY['lethe_auditor','lethe_engine','lethe_operator','lethe_producer']) r")"
-assert_eq "every trigger function runs as the owner with a fixed search_path" "" \
+assert_eq "every trigger function but the guard runs as the owner with a fixed search_path" "" \
   "$(sql "SELECT string_agg(proname, ' ') FROM pg_proc WHERE pronamespace = 'lethe'::regnamespace
-          AND prorettype = 'trigger'::regtype
+          AND prorettype = 'trigger'::regtype AND proname <> 'require_owner'
           AND NOT (prosecdef AND proconfig = ARRAY['search_path=lethe, pg_catalog, pg_temp'])")"
+assert_eq "the guard runs as its caller" "f" \
+  "$(sql "SELECT prosecdef FROM pg_proc WHERE oid = 'lethe.require_owner()'::regprocedure")"
+assert_eq "the engine's writers run as the owner" "ack_batch:true audit_checkpoint:true audit_flush:true audit_stage_open:true" \
+  "$(sql "SELECT string_agg(proname || ':' || prosecdef, ' ' ORDER BY proname) FROM pg_proc
+          WHERE pronamespace = 'lethe'::regnamespace
+            AND proname IN ('ack_batch', 'audit_checkpoint', 'audit_flush', 'audit_stage_open')")"
 
 # ---- lethe_producer --------------------------------------------------------------------------
 T=$(uuid); WE=$(uuid); WU=$(uuid); T2=$(uuid); W2=$(uuid)
@@ -297,6 +303,36 @@ PGUSER=$A run_lethe explain "$I3"
 assert_rc "auditor cannot explain an item" 1
 PGUSER=$A run_lethe hold place --tenant "$T" --reason x
 assert_rc "auditor cannot place a hold" 1
+
+# ---- no role writes around the audit: insert a row, move a head, clear a locator ------------
+# A correctly hashed record, as a forger who read the chain would compute it.
+FORGED="INSERT INTO lethe.audit (seq, at, kind, tenant_id, prev_hash, hash)
+        SELECT h.seq + 1, now(), 'checkpoint', h.tenant_id, h.hash,
+               encode(sha256(convert_to(h.hash || E'\n' || lethe.audit_canonical_head(h.seq + 1, now(),
+                 'checkpoint', h.tenant_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                 NULL, NULL, NULL, NULL, NULL) || ',\"prev_hash\":\"' || h.hash || '\"}', 'UTF8')), 'hex')
+          FROM lethe.audit_heads h ORDER BY h.tenant_id LIMIT 1"
+MOVE="UPDATE lethe.audit_heads SET seq = seq + 1"
+CLEAR="UPDATE lethe.items SET locator = NULL, owner_id = NULL WHERE item_id = '$I2'"
+audit_before=$(sql "SELECT count(*) || ' ' || sum(seq) FROM lethe.audit_heads")
+for r in $P $E $O $A; do
+    as $r assert_sql_fails "$r cannot insert an audit row, even one hashed right" "$FORGED" "permission denied"
+    as $r assert_sql_fails "$r cannot move a chain head" "$MOVE" "permission denied for table audit_heads"
+    as $r assert_sql_fails "$r cannot clear a locator outside a batch" "$CLEAR" "permission denied for table items"
+done
+# a grant made by hand does not open the way: the triggers refuse whoever is not the owner
+sql "GRANT INSERT ON lethe.audit TO lethe_engine; GRANT UPDATE ON lethe.audit_heads, lethe.items TO lethe_engine" >/dev/null
+as $E assert_sql_fails "with a grant, the engine still cannot insert an audit row" "$FORGED" \
+  "only lethe's own functions append to the audit log"
+as $E assert_sql_fails "with a grant, the engine still cannot move a head" "$MOVE" \
+  "only lethe's own functions move an audit chain's head"
+as $E assert_sql_fails "with a grant, the engine still cannot clear a locator" "$CLEAR" \
+  "only an acknowledgement tombstones an item"
+psql -X -q -v ON_ERROR_STOP=1 -f deploy/roles.sql >/dev/null 2>&1
+assert_eq "the chains and the items are as they were" "$audit_before live" \
+  "$(sql "SELECT count(*) || ' ' || sum(seq) FROM lethe.audit_heads") $(sql "SELECT CASE WHEN locator IS NULL THEN 'tombstoned' ELSE 'live' END FROM lethe.items WHERE item_id = '$I2'")"
+PGUSER=$E run_lethe --config "$WORK/noexec.conf" run
+assert_rc "and every later run still works" 0
 
 # ---- the audit is append-only for everyone, the owner included -------------------------------
 assert_sql_fails "the owner cannot update the audit" "UPDATE lethe.audit SET detail = 'x'" "UPDATE on lethe.audit is not allowed"

@@ -156,9 +156,15 @@ for fmt in jsonl csv; do
     assert_contains "$fmt: at seq 1" "seq 1 has a prev_hash other than 64 zeros" "$VOUT"
 
     tamper $fmt remove "$f" "$TMP/x.$fmt" "$T2" 9
-    both "$fmt: a cut tail alone still reads as a consistent chain" 0 "$TMP/x.$fmt"
+    if [ $fmt = jsonl ]; then
+        both "$fmt: a cut tail is caught by the header's claims" 4 "$TMP/x.$fmt"
+        assert_contains "$fmt: ... which count the records" "line 1: tenant $T2: the header claims seq 1..9 (9 records), the file holds seq 1..8" "$VOUT"
+    else
+        both "$fmt: a cut tail alone still reads as a consistent chain" 0 "$TMP/x.$fmt"
+    fi
     both "$fmt: a cut tail is caught against the expected head" 4 "$TMP/x.$fmt" "$T2=$H2"
-    assert_contains "$fmt: it says where the chain now ends" "tenant $T2: the chain ends here at seq 8, not at the expected head" "$VOUT"
+    [ $fmt = csv ] && assert_contains "$fmt: it says where the chain now ends" \
+        "tenant $T2: the chain ends here at seq 8 and holds no record with the expected head" "$VOUT"
 
     tamper $fmt remove "$TMP/win.$fmt" "$TMP/x.$fmt" "$T1" 9
     both "$fmt: a cut tail of a window is caught against the expected head" 4 "$TMP/x.$fmt" "$T1=$H1"
@@ -201,6 +207,40 @@ sed '0,/,EU,/s/,EU,/,EU,extra,/' "$TMP/all.csv" >"$TMP/x.csv"
 both "csv: an extra field is caught" 4 "$TMP/x.csv"
 assert_contains "csv: ... with the count" "not an audit record: 22 fields, expected 21" "$VOUT"
 
+# ---- the JSON Lines header: required, and its claims checked -----------------------------
+sed 1d "$TMP/all.jsonl" >"$TMP/x.jsonl"
+both "jsonl: an export without its header fails" 4 "$TMP/x.jsonl"
+assert_contains "jsonl: ... on line 1" "line 1: the export has no header" "$VOUT"
+sed '1s/"records":[0-9]*/"records":3/' "$TMP/all.jsonl" >"$TMP/x.jsonl"
+both "jsonl: an edited record count is caught" 4 "$TMP/x.jsonl"
+sed '1s/,"records":[0-9]*//' "$TMP/all.jsonl" >"$TMP/x.jsonl"
+both "jsonl: a header without claims fails" 4 "$TMP/x.jsonl"
+assert_contains "jsonl: ... and says so" "the export header makes no claims" "$VOUT"
+# drop_chain IN OUT TENANT [claim]: removes a chain's records (and, with "claim", its claim)
+drop_chain() {
+    python3 - "$@" <<'EOF'
+import json, sys
+src, dst, t, claim = (sys.argv[1:] + [""])[:4]
+lines = open(src).read().splitlines(keepends=True)
+h = json.loads(lines[0])
+if claim:
+    gone = [c for c in h["chains"] if c["chain"] == t][0]
+    h["chains"].remove(gone); h["records"] -= gone["records"]
+    lines[0] = json.dumps(h, separators=(",", ":")) + "\n"
+open(dst, "w").write("".join(lines[:1] + [l for l in lines[1:] if json.loads(l)["tenant_id"] != t]))
+EOF
+}
+drop_chain "$TMP/all.jsonl" "$TMP/x.jsonl" "$T3"
+both "jsonl: a removed chain is caught by the header's claims" 4 "$TMP/x.jsonl"
+assert_contains "jsonl: ... naming it" "tenant $T3: the header claims this chain, the file holds none of its records" "$VOUT"
+drop_chain "$TMP/all.jsonl" "$TMP/x.jsonl" "$T3" claim
+both "jsonl: a removed chain with its claim edited away reads as consistent (anchors catch it)" 0 "$TMP/x.jsonl"
+sed '1s/"from":"[^"]*"/"from":null/' "$TMP/win.jsonl" >"$TMP/x.jsonl"
+both "jsonl: a window whose header claims the whole log is caught" 4 "$TMP/x.jsonl"
+sed '1s/"from":"[^"]*"/"from":"2999-01-01T00:00:00.000000Z"/' "$TMP/win.jsonl" >"$TMP/x.jsonl"
+both "jsonl: a window moved in the header is caught by the records' times" 4 "$TMP/x.jsonl"
+assert_contains "jsonl: ... as a record before it" "lies before the header's from 2999-01-01T00:00:00.000000Z" "$VOUT"
+
 # ---- the command line ------------------------------------------------------------------
 : >"$TMP/empty"
 both "an empty file is not an export" 4 "$TMP/empty"
@@ -231,4 +271,14 @@ run_lethe verify --bogus "$TMP/all.jsonl"
 assert_rc "an unknown option exits 2" 2
 run_lethe verify "$TMP/all.jsonl" --expect-head="$T1=$H1"
 assert_rc "--expect-head=TENANT=HASH works too" 0
+run_lethe verify "$TMP/all.jsonl" --anchors "$TMP/nope"
+assert_rc "a missing anchor file exits 2" 2
+echo '{"run_id":"x"}' >"$TMP/bad-anchors"; echo '{}' >>"$TMP/bad-anchors"
+run_lethe verify "$TMP/all.jsonl" --anchors "$TMP/bad-anchors"
+assert_rc "a malformed anchor file exits 2" 2
+assert_contains "... naming its line" "line 1: not an anchor line" "$ERR"
+: >"$TMP/no-anchors"
+run_lethe verify "$TMP/all.csv" --anchors "$TMP/no-anchors"
+assert_rc "--anchors with a CSV export exits 2" 2
+assert_contains "... and says why" "--anchors needs a JSON Lines export" "$ERR"
 finish

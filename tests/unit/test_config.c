@@ -105,6 +105,7 @@ START_TEST(defaults_are_the_spec)
     ck_assert_int_eq(cfg.n_locations, 0);
     ck_assert_ptr_null(cfg.audit_key_file);    /* no audit key */
     ck_assert_str_eq(cfg.spool_dir, "/var/lib/lethe/spool");
+    ck_assert_str_eq(cfg.anchor_file, "/var/lib/lethe/anchors.jsonl");
     ck_duration(cfg.spool_keep, 7 * DAY, 0);
     ck_duration(cfg.executor_timeout, 15 * 60, 0);
     ck_assert_int_eq(cfg.batch_max_items, 10000);
@@ -177,7 +178,7 @@ START_TEST(reads_the_full_example)
              "  timeout = \"15m\";\n"
              "  locations: { EU = \"/usr/libexec/lethe/eu-delete\"; };\n"
              "};\n"
-             "audit:    { key_file = \"%s\"; };\n"
+             "audit:    { key_file = \"%s\"; anchor_file = \"/srv/lethe/anchors.jsonl\"; };\n"
              "batch:    { max_items = 10000; };\n"
              "schedule: { lookahead = \"2d\"; };\n"
              "rules: {\n"
@@ -201,6 +202,7 @@ START_TEST(reads_the_full_example)
     ck_assert_str_eq(cfg.locations[0].geo, "EU");
     ck_assert_str_eq(cfg.locations[0].command, "/usr/libexec/lethe/eu-delete");
     ck_assert_str_eq(cfg.audit_key_file, key);
+    ck_assert_str_eq(cfg.anchor_file, "/srv/lethe/anchors.jsonl");
     ck_assert_int_eq(cfg.batch_max_items, 10000);
     ck_duration(cfg.lookahead, 2 * DAY, 0);
     ck_duration(cfg.rules[RULE_DELETION_REQUEST].deadline, 30 * DAY, 0);
@@ -309,7 +311,7 @@ static const struct {
      "hint: known settings here: directory, keep\n"},
     {"audit: { key = \"x\"; };\n",
      "error: config: '%1$s' line 1: 'audit.key': unknown setting\n"
-     "hint: known settings here: key_file\n"},
+     "hint: known settings here: key_file, anchor_file\n"},
     {"batch: { size = 5; };\n",
      "error: config: '%1$s' line 1: 'batch.size': unknown setting\n"
      "hint: known settings here: max_items\n"},

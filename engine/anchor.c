@@ -1,0 +1,380 @@
+/* The anchor file: append one line per committed run, read the newest line back. The file is
+ * a log that grows for ever and may be appended to by several shards' runs at once, so it is
+ * appended to (O_APPEND, one write under flock, fsync) rather than copied and renamed, which
+ * would cost a copy of the whole history per run and lose a line to a concurrent rename. */
+#define _GNU_SOURCE
+#include "anchor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dbaudit.h"
+#include "exitcode.h"
+#include "log.h"
+
+static bool hex64(const char *s)
+{
+    if (strlen(s) != 64)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+            return false;
+    return true;
+}
+
+/* YYYY-MM-DDTHH:MM:SS.ffffffZ exactly: lines are compared with records' times as text. */
+static bool audit_time_text(const char *s)
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd.ddddddZ";
+    if (strlen(s) != sizeof shape - 1)
+        return false;
+    for (size_t i = 0; shape[i]; i++)
+        if (shape[i] == 'd' ? !(s[i] >= '0' && s[i] <= '9') : s[i] != shape[i])
+            return false;
+    return true;
+}
+
+void anchor_line_free(struct anchor_line *l)
+{
+    free(l->heads);
+    l->heads = NULL;
+    l->n_heads = 0;
+}
+
+bool anchor_parse(const char *text, size_t len, struct anchor_line *out, const char **why)
+{
+    memset(out, 0, sizeof *out);
+    json_error_t e;
+    json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
+    json_t *run = json_object_get(o, "run_id"), *at = json_object_get(o, "at"),
+           *heads = json_object_get(o, "heads");
+    bool ok = false;
+    *why = "not valid JSON";
+    if (!o)
+        goto cleanup;
+    *why = "not an anchor line (run_id, at, heads)";
+    if (!json_is_object(o) || !json_is_string(run) || !json_is_string(at) ||
+        !json_is_array(heads) || !id_parse(json_string_value(run), out->run_id) ||
+        !audit_time_text(json_string_value(at)))
+        goto cleanup;
+    snprintf(out->at, sizeof out->at, "%s", json_string_value(at));
+    out->n_heads = json_array_size(heads);
+    out->heads = calloc(out->n_heads ? out->n_heads : 1, sizeof *out->heads);
+    *why = "out of memory";
+    if (!out->heads)
+        goto cleanup;
+    *why = "a head is not {\"chain\":UUID,\"seq\":N,\"hash\":HEX}";
+    for (size_t i = 0; i < out->n_heads; i++) {
+        json_t *h = json_array_get(heads, i), *c = json_object_get(h, "chain"),
+               *s = json_object_get(h, "seq"), *x = json_object_get(h, "hash");
+        if (!json_is_string(c) || !json_is_integer(s) || !json_is_string(x) ||
+            !id_parse(json_string_value(c), out->heads[i].chain) || json_integer_value(s) < 1 ||
+            !hex64(json_string_value(x)))
+            goto cleanup;
+        out->heads[i].seq = json_integer_value(s);
+        memcpy(out->heads[i].hash, json_string_value(x), AUDIT_HEX_LEN);
+    }
+    ok = true;
+cleanup:
+    json_decref(o);
+    if (!ok)
+        anchor_line_free(out);
+    return ok;
+}
+
+/* The last complete line of FD (size SIZE), read backwards in pieces: the file only grows. */
+static char *last_line(int fd, off_t size, size_t *len)
+{
+    char *buf = NULL;
+    off_t pos = size, end = -1;
+    /* Find the newline that ends the last complete line; anything after it is torn. */
+    while (pos > 0) {
+        char piece[8192];
+        size_t n = pos > (off_t)sizeof piece ? sizeof piece : (size_t)pos;
+        pos -= (off_t)n;
+        if (pread(fd, piece, n, pos) != (ssize_t)n) {
+            free(buf);
+            return NULL;
+        }
+        for (size_t i = n; i-- > 0;) {
+            if (piece[i] != '\n')
+                continue;
+            if (end < 0) {
+                end = pos + (off_t)i;
+                continue;
+            }
+            /* the line is (pos + i, end) */
+            size_t l = (size_t)(end - (pos + (off_t)i) - 1);
+            char *line = malloc(l + 1);
+            if (line && pread(fd, line, l, pos + (off_t)i + 1) == (ssize_t)l) {
+                line[l] = '\0';
+                *len = l;
+                free(buf);
+                return line;
+            }
+            free(line);
+            free(buf);
+            return NULL;
+        }
+    }
+    if (end < 0) {
+        *len = 0;
+        errno = 0;
+        return NULL;
+    }
+    char *line = malloc((size_t)end + 1);
+    if (line && pread(fd, line, (size_t)end, 0) == (ssize_t)end) {
+        line[end] = '\0';
+        *len = (size_t)end;
+        return line;
+    }
+    free(line);
+    return NULL;
+}
+
+int anchor_read_newest(const char *file, struct anchor_line *out)
+{
+    memset(out, 0, sizeof *out);
+    int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        log_error("anchor: cannot read '%s': %s", file, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    int rc = -1;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        log_error("anchor: '%s' is not a regular file", file);
+        goto cleanup;
+    }
+    size_t len = 0;
+    errno = 0;
+    char *line = last_line(fd, st.st_size, &len);
+    if (!line) {
+        if (errno) {
+            log_error("anchor: cannot read '%s': %s", file, strerror(errno));
+            goto cleanup;
+        }
+        rc = 0;
+        goto cleanup;
+    }
+    const char *why;
+    if (!anchor_parse(line, len, out, &why)) {
+        log_error("anchor: '%s': the newest line is %s", file, why);
+        log_hint("the anchor file holds one line per run, as lethe writes it; restore it from "
+                 "the copy shipped elsewhere");
+    } else {
+        rc = 1;
+    }
+    free(line);
+cleanup:
+    close(fd);
+    return rc;
+}
+
+/* A crash halfway through a write can leave a torn last line; it was never fsynced whole,
+ * so it is no evidence: cut it off before appending. Called under the lock. */
+static bool cut_torn_tail(int fd, const char *file)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return false;
+    if (st.st_size == 0)
+        return true;
+    char c;
+    if (pread(fd, &c, 1, st.st_size - 1) != 1)
+        return false;
+    if (c == '\n')
+        return true;
+    off_t pos = st.st_size;
+    while (pos > 0) {
+        char piece[8192];
+        size_t n = pos > (off_t)sizeof piece ? sizeof piece : (size_t)pos;
+        pos -= (off_t)n;
+        if (pread(fd, piece, n, pos) != (ssize_t)n)
+            return false;
+        for (size_t i = n; i-- > 0;)
+            if (piece[i] == '\n') {
+                log_warn("anchor: '%s' ended in an incomplete line (a crash while appending); "
+                         "it was cut off",
+                         file);
+                return ftruncate(fd, pos + (off_t)i + 1) == 0;
+            }
+    }
+    log_warn("anchor: '%s' held only an incomplete line; it was cut off", file);
+    return ftruncate(fd, 0) == 0;
+}
+
+static bool append_line(const char *file, const char *line, size_t len)
+{
+    char *copy = strdup(file), *dir = copy ? dirname(copy) : NULL;
+    bool ok = false, created = false;
+    int fd = -1;
+    if (!dir) {
+        log_error("anchor: out of memory");
+        goto cleanup;
+    }
+    if (mkdir(dir, 0750) == 0)
+        log_info("anchor: created '%s'", dir);
+    fd = open(file, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0);
+    if (fd < 0 && errno == ENOENT) {
+        fd = open(file, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
+        created = fd >= 0;
+        if (fd < 0 && errno == EEXIST)
+            fd = open(file, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0);
+    }
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        log_error("anchor: cannot append to '%s': %s", file, strerror(errno));
+        log_hint("audit.anchor_file names a file in a directory the lethe user can write");
+        goto cleanup;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        log_error("anchor: '%s' is not a regular file", file);
+        goto cleanup;
+    }
+    if (flock(fd, LOCK_EX) != 0 || !cut_torn_tail(fd, file)) {
+        log_error("anchor: cannot append to '%s': %s", file, strerror(errno));
+        goto cleanup;
+    }
+    off_t before = lseek(fd, 0, SEEK_END);
+    ssize_t w = write(fd, line, len);
+    if (w != (ssize_t)len) {
+        int err = w < 0 ? errno : ENOSPC;
+        if (before >= 0 && ftruncate(fd, before) != 0)
+            log_warn("anchor: cannot cut off the incomplete line: %s", strerror(errno));
+        log_error("anchor: cannot append to '%s': %s", file, strerror(err));
+        goto cleanup;
+    }
+    if (fsync(fd) != 0) {
+        log_error("anchor: cannot fsync '%s': %s", file, strerror(errno));
+        goto cleanup;
+    }
+    if (created) {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd) != 0) {
+            log_error("anchor: cannot fsync '%s': %s", dir, strerror(errno));
+            if (dfd >= 0)
+                close(dfd);
+            goto cleanup;
+        }
+        close(dfd);
+    }
+    ok = true;
+cleanup:
+    if (fd >= 0)
+        close(fd); /* releases the lock */
+    free(copy);
+    return ok;
+}
+
+bool anchor_append(PGconn *db, const char *file, const char *run_id)
+{
+    PGresult *r = dbaudit_anchor_heads(db, run_id);
+    if (!r)
+        return false;
+    int n = PQntuples(r);
+    struct audit_buf b = {0};
+    char at[AUDIT_TIME_LEN] = "";
+    audit_buf_puts(&b, "{\"run_id\":\"");
+    audit_buf_puts(&b, run_id);
+    audit_buf_puts(&b, "\",\"at\":\"");
+    if (n)
+        snprintf(at, sizeof at, "%s", PQgetvalue(r, 0, 3));
+    audit_buf_puts(&b, at);
+    audit_buf_puts(&b, "\",\"heads\":[");
+    for (int i = 0; i < n; i++) {
+        char head[200];
+        snprintf(head, sizeof head, "%s{\"chain\":\"%s\",\"seq\":%s,\"hash\":\"%s\"}",
+                 i ? "," : "", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
+        audit_buf_puts(&b, head);
+    }
+    audit_buf_puts(&b, "]}\n");
+    bool ok = false;
+    if (!n) {
+        log_error("anchor: run %s has no checkpoint to anchor", run_id);
+    } else if (b.failed) {
+        log_error("anchor: out of memory");
+    } else if (append_line(file, b.data, b.len)) {
+        ok = true;
+        for (int i = 0; i < n; i++)
+            if (i < 20 || log_verbosity() > 0)
+                log_info("anchor: chain %s seq %s hash %s", PQgetvalue(r, i, 0),
+                         PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
+        if (n > 20 && log_verbosity() <= 0)
+            log_info("anchor: and %d more chains (-v lists them; '%s' has them all)", n - 20,
+                     file);
+    }
+    audit_buf_free(&b);
+    PQclear(r);
+    return ok;
+}
+
+int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap)
+{
+    struct anchor_line l;
+    int got = anchor_read_newest(file, &l);
+    if (got <= 0)
+        return got;
+    /* Arrays as text literals: every value was parsed (uuid, integer, hex) above. */
+    size_t n = l.n_heads;
+    char *chains = malloc(n * 38 + 3), *seqs = malloc(n * 21 + 3), *hashes = malloc(n * 66 + 3);
+    int rc = -1;
+    if (!chains || !seqs || !hashes) {
+        log_error("anchor: out of memory");
+        goto cleanup;
+    }
+    size_t a = 0, s = 0, h = 0;
+    chains[a++] = seqs[s++] = hashes[h++] = '{';
+    for (size_t i = 0; i < n; i++) {
+        a += (size_t)sprintf(chains + a, "%s%s", i ? "," : "", l.heads[i].chain);
+        s += (size_t)sprintf(seqs + s, "%s%lld", i ? "," : "", l.heads[i].seq);
+        h += (size_t)sprintf(hashes + h, "%s%s", i ? "," : "", l.heads[i].hash);
+    }
+    strcpy(chains + a, "}");
+    strcpy(seqs + s, "}");
+    strcpy(hashes + h, "}");
+    PGresult *r = dbaudit_missing_heads(db, chains, seqs, hashes);
+    if (!r)
+        goto cleanup;
+    rc = PQntuples(r) > 0;
+    size_t used = 0;
+    if (rc)
+        used = (size_t)snprintf(msg, cap, "the audit is behind its anchor file '%s' (run %s, %s):",
+                                file, l.run_id, l.at);
+    for (int i = 0; i < PQntuples(r) && used < cap; i++)
+        used += (size_t)snprintf(msg + used, cap - used, "%s chain %s anchored at seq %s, %s",
+                                 i ? ";" : "", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+                                 PQgetisnull(r, i, 2) ? "absent from the database"
+                                                      : PQgetvalue(r, i, 3));
+    PQclear(r);
+cleanup:
+    free(chains);
+    free(seqs);
+    free(hashes);
+    anchor_line_free(&l);
+    return rc;
+}
+
+int anchor_check_before_run(PGconn *db, const char *file, const char *what)
+{
+    char msg[2048];
+    int behind = anchor_behind(db, file, msg, sizeof msg);
+    if (behind < 0)
+        return EXIT_RUNTIME;
+    if (behind == 0)
+        return EXIT_DONE;
+    log_error("%s: %s", what, msg);
+    log_hint("the database was restored to an earlier state: run 'lethe replay EXPORT...' with "
+             "the exports written since, then run again; nothing was written");
+    return EXIT_CHECK_FAILED;
+}

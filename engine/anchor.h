@@ -1,0 +1,51 @@
+/* Anchors (SPEC §5, §7): after each committed run, one JSON line with the heads of the chains
+ * it appended to is appended to audit.anchor_file, which can be shipped out of the database's
+ * reach. A run and `status --check` compare the newest line with the database; `verify
+ * --anchors` compares every line with an export. This file never changes a line once written. */
+#ifndef LETHE_ANCHOR_H
+#define LETHE_ANCHOR_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "audit.h"
+#include "ids.h"
+
+struct anchor_head {
+    char chain[UUID_TEXT_LEN];
+    long long seq;
+    char hash[AUDIT_HEX_LEN];
+};
+
+/* {"run_id":"<uuid>","at":"<UTC ISO 8601, µs, Z>","heads":[{"chain":"<uuid>","seq":N,"hash":"<hex>"},...]} */
+struct anchor_line {
+    char run_id[UUID_TEXT_LEN];
+    char at[AUDIT_TIME_LEN];
+    struct anchor_head *heads;
+    size_t n_heads;
+};
+
+/* Parses one line (without its newline). False with *WHY set when it is not an anchor line. */
+bool anchor_parse(const char *text, size_t len, struct anchor_line *out, const char **why);
+void anchor_line_free(struct anchor_line *l);
+
+/* The newest complete line of FILE: 1 and *OUT filled, 0 when there is no file or no line
+ * yet, -1 after printing the error. A torn last line (a crash while appending) is skipped. */
+int anchor_read_newest(const char *file, struct anchor_line *out);
+
+/* After RUN_ID committed: appends its heads (every chain appended to since the run started,
+ * and the engine chain's checkpoint record of the run) to FILE as one line, fsynced, and logs
+ * them. False after printing the error. */
+bool anchor_append(PGconn *db, const char *file, const char *run_id);
+
+/* Compares the newest line of FILE with the database. 0: every anchored head is there (or
+ * there is no anchor file); 1: the audit is behind, and MSG says which chains; -1: an error,
+ * printed. */
+int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap);
+
+/* For a run: EXIT_DONE, or EXIT_CHECK_FAILED with the error and the replay hint printed, or
+ * EXIT_RUNTIME. WHAT names the command in the message. */
+int anchor_check_before_run(PGconn *db, const char *file, const char *what);
+
+#endif

@@ -1,0 +1,225 @@
+/* Atomic, link-safe file creation (SPEC §4 step 6, §6 `-o`). Nothing here knows what the bytes
+ * are; it must never open a path that an attacker could have planted as a symlink. */
+#define _GNU_SOURCE
+#include "atomicfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <dirent.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static char *dir_of(const char *path)
+{
+    char *copy = strdup(path);
+    char *d = copy ? strdup(dirname(copy)) : NULL;
+    free(copy);
+    return d;
+}
+
+static void reset(struct afile *a)
+{
+    free(a->path);
+    free(a->tmp);
+    a->path = a->tmp = NULL;
+    a->f = NULL;
+    a->std = false;
+}
+
+/* A temporary name no one can guess, so a link planted in a shared directory is never the
+ * name we open; O_EXCL|O_NOFOLLOW would refuse it anyway, and we try another. */
+static int open_temp(struct afile *a, mode_t mode)
+{
+    char *copy = strdup(a->path), *dir = dir_of(a->path);
+    int fd = -1;
+    if (!copy || !dir) {
+        errno = ENOMEM;
+        goto cleanup;
+    }
+    const char *base = basename(copy);
+    size_t n = strlen(dir) + strlen(base) + 32;
+    a->tmp = malloc(n);
+    if (!a->tmp) {
+        errno = ENOMEM;
+        goto cleanup;
+    }
+    for (int attempt = 0; attempt < 16 && fd < 0; attempt++) {
+        unsigned char r[8];
+        if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+            goto cleanup;
+        snprintf(a->tmp, n, "%s/.%s.%02x%02x%02x%02x%02x%02x%02x%02x.tmp", dir, base, r[0], r[1],
+                 r[2], r[3], r[4], r[5], r[6], r[7]);
+        fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+cleanup:
+    if (fd < 0) {
+        free(a->tmp);
+        a->tmp = NULL;
+    }
+    free(copy);
+    free(dir);
+    return fd;
+}
+
+enum afile_status afile_open(struct afile *a, const char *path, mode_t mode, unsigned flags,
+                             const char *what)
+{
+    memset(a, 0, sizeof *a);
+    if ((flags & AFILE_THROUGH) && strcmp(path, "-") == 0) {
+        a->f = stdout;
+        a->std = true;
+        return AFILE_OK;
+    }
+    a->path = strdup(path);
+    if (!a->path) {
+        log_error("%s: out of memory", what);
+        return AFILE_FAILED;
+    }
+    struct stat st;
+    bool exists = lstat(path, &st) == 0;
+    if (exists && (flags & AFILE_THROUGH)) {
+        if (S_ISLNK(st.st_mode) || S_ISDIR(st.st_mode)) {
+            log_error("%s: '%s' is a %s; refusing to write there", what, path,
+                      S_ISLNK(st.st_mode) ? "symbolic link" : "directory");
+            log_hint("name a regular file (it is replaced whole), a device, a FIFO or '-'");
+            reset(a);
+            return AFILE_REFUSED;
+        }
+        if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode)) {
+            /* Written through: a device or a pipe is never replaced by a file. */
+            int fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+            struct stat now;
+            if (fd < 0 || fstat(fd, &now) != 0 || (now.st_mode & S_IFMT) != (st.st_mode & S_IFMT) ||
+                !(a->f = fdopen(fd, "w"))) {
+                log_error("%s: cannot write '%s': %s", what, path, strerror(errno ? errno : EIO));
+                if (fd >= 0)
+                    close(fd);
+                reset(a);
+                return AFILE_FAILED;
+            }
+            return AFILE_OK;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            log_error("%s: '%s' is not a regular file, a device or a FIFO; refusing to replace it",
+                      what, path);
+            reset(a);
+            return AFILE_REFUSED;
+        }
+    }
+    int fd = open_temp(a, mode);
+    if (fd < 0) {
+        log_error("%s: cannot create a file next to '%s': %s", what, path, strerror(errno));
+        reset(a);
+        return AFILE_FAILED;
+    }
+    a->f = fdopen(fd, "w");
+    if (!a->f) {
+        log_error("%s: cannot write '%s': %s", what, a->tmp, strerror(errno));
+        close(fd);
+        unlink(a->tmp);
+        reset(a);
+        return AFILE_FAILED;
+    }
+    return AFILE_OK;
+}
+
+bool afile_finish(struct afile *a, const char *what)
+{
+    if (a->std) {
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            log_error("%s: cannot write to standard output: %s", what, strerror(errno));
+            return false;
+        }
+        return true;
+    }
+    bool ok = fflush(a->f) == 0 && !ferror(a->f);
+    /* A device or a FIFO may not take fsync (EINVAL): its bytes are already handed over. */
+    if (ok && fsync(fileno(a->f)) != 0 && (a->tmp || (errno != EINVAL && errno != EROFS)))
+        ok = false;
+    int err = errno ? errno : EIO;
+    if (fclose(a->f) != 0 && ok) {
+        ok = false;
+        err = errno;
+    }
+    a->f = NULL;
+    if (!ok) {
+        log_error("%s: cannot write '%s': %s", what, a->path, strerror(err));
+        afile_abandon(a);
+    }
+    return ok;
+}
+
+bool afile_install(struct afile *a, const char *what)
+{
+    bool ok = true;
+    if (a->tmp) {
+        if (rename(a->tmp, a->path) != 0) {
+            log_error("%s: cannot rename '%s' to '%s': %s", what, a->tmp, a->path, strerror(errno));
+            afile_abandon(a);
+            return false;
+        }
+        char *dir = dir_of(a->path);
+        int dfd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        if (dfd < 0 || fsync(dfd) != 0) {
+            log_error("%s: cannot fsync '%s': %s", what, dir ? dir : a->path, strerror(errno));
+            ok = false;
+        }
+        if (dfd >= 0)
+            close(dfd);
+        free(dir);
+    }
+    reset(a);
+    return ok;
+}
+
+bool afile_commit(struct afile *a, const char *what)
+{
+    return afile_finish(a, what) && afile_install(a, what);
+}
+
+void afile_sweep(const char *path)
+{
+    char *copy = strdup(path), *dir = dir_of(path);
+    DIR *d = dir ? opendir(dir) : NULL;
+    if (!copy || !d)
+        goto cleanup;
+    const char *base = basename(copy);
+    size_t bl = strlen(base);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *n = e->d_name;
+        size_t l = strlen(n);
+        if (l != bl + 22 || n[0] != '.' || strncmp(n + 1, base, bl) != 0 || n[bl + 1] != '.' ||
+            strcmp(n + l - 4, ".tmp") != 0)
+            continue;
+        bool hex = true;
+        for (size_t i = bl + 2; i < bl + 18 && hex; i++)
+            hex = (n[i] >= '0' && n[i] <= '9') || (n[i] >= 'a' && n[i] <= 'f');
+        /* unlinkat removes a planted link itself, never what it points at. */
+        if (hex && unlinkat(dirfd(d), n, 0) == 0)
+            log_debug("removed '%s/%s', left by a writer that died", dir, n);
+    }
+cleanup:
+    if (d)
+        closedir(d);
+    free(copy);
+    free(dir);
+}
+
+void afile_abandon(struct afile *a)
+{
+    if (a->f && !a->std)
+        fclose(a->f);
+    a->f = NULL;
+    if (a->tmp)
+        unlink(a->tmp);
+    reset(a);
+}

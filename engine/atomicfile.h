@@ -1,0 +1,42 @@
+/* The one writer of every file lethe creates (manifests, exports, metrics): a temporary made
+ * with O_CREAT|O_EXCL|O_NOFOLLOW next to the target, fsynced, renamed over it, and the
+ * directory fsynced, so a file appears whole or not at all and never through a planted link. */
+#ifndef LETHE_ATOMICFILE_H
+#define LETHE_ATOMICFILE_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+/* afile_open flags. AFILE_THROUGH is SPEC §6's rule for `-o FILE`: "-" is standard output,
+ * a device or FIFO is written through (never replaced), a symlink or a directory is refused. */
+#define AFILE_THROUGH 1u
+
+enum afile_status { AFILE_OK = 0, AFILE_FAILED = -1, AFILE_REFUSED = -2 };
+
+struct afile {
+    char *path; /* the target */
+    char *tmp;  /* the temporary renamed over it; NULL when written through */
+    FILE *f;    /* where to write */
+    bool std;   /* f is stdout */
+};
+
+/* Opens PATH for writing (MODE before the umask). WHAT prefixes messages ("export", "spool").
+ * AFILE_REFUSED: the target is a symlink, a directory or something else that must not be
+ * replaced (a usage error); AFILE_FAILED: the system said no. Both have printed why. */
+enum afile_status afile_open(struct afile *a, const char *path, mode_t mode, unsigned flags,
+                             const char *what);
+/* Flushes and makes the data durable, and closes it. False after printing why; the temporary
+ * is then gone. */
+bool afile_finish(struct afile *a, const char *what);
+/* Renames the finished temporary over the target and fsyncs the directory. */
+bool afile_install(struct afile *a, const char *what);
+/* afile_finish, then afile_install. */
+bool afile_commit(struct afile *a, const char *what);
+/* Removes temporaries of PATH that a killed writer left behind (".<name>.<16 hex>.tmp" next to
+ * it). Only for a writer that holds a lock on PATH's content, as a run does for its batches. */
+void afile_sweep(const char *path);
+/* Closes and removes the temporary: the target is left as it was. */
+void afile_abandon(struct afile *a);
+
+#endif

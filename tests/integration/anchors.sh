@@ -1,0 +1,200 @@
+# Anchors (SPEC §5, §7): each committed run appends its heads to audit.anchor_file; verify
+# --anchors catches every manipulation of an export, even one re-hashed to look consistent;
+# a restored database is refused by the next run and by status --check until it is healed.
+. tests/harness/lib.sh
+. tests/harness/catalog.sh
+WORK=$(mktemp -d /tmp/lethe-anchors.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
+trap 'rm -rf "$WORK"; psql -X -q -d postgres -c "DROP DATABASE IF EXISTS anchors_snap" >/dev/null 2>&1' EXIT
+psql -X -q -c 'DROP DATABASE IF EXISTS anchors_t' -c 'CREATE DATABASE anchors_t' 2>/dev/null
+export PGDATABASE=anchors_t
+"$LETHE" migrate >/dev/null
+NIL=00000000-0000-0000-0000-000000000000
+A=$WORK/anchors.jsonl
+
+# Three tenants with due items in two geos; a deletion request a day old.
+T1=$(uuid); T2=$(uuid); T3=$(uuid)
+DAY=$(date -u -d '-1 day' +%F)
+for t in "$T1" "$T2" "$T3"; do
+    w=$(uuid); mk_tenant "$t" "t-$t"; mk_workspace "$t" "$w" EU
+    for k in 1 2 3; do mk_item "$t" "$(uuid)" "$w" prompt EU 2026-01-01T00:00:0${k}Z; done
+done
+mk_event "$T1" deletion_requested "${DAY}T00:00:00Z" REQ-1
+mk_event "$T2" deletion_requested "${DAY}T00:00:00Z" REQ-2
+write_config "$WORK/noexec.conf"
+write_config "$WORK/exec.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; };"
+
+# ---- a run without an executor: its batches stay open; its line anchors the engine chain --
+run_lethe --config "$WORK/noexec.conf" run
+assert_rc "a run exits 0" 0
+assert_eq "one line per committed run" "1" "$(wc -l <"$A")"
+RUN1=$(sql "SELECT run_id FROM lethe.runs")
+CP1=$(sql "SELECT seq || ' ' || hash FROM lethe.audit WHERE tenant_id = '$NIL' AND kind = 'checkpoint'")
+line=$(tail -1 "$A")
+assert_contains "the line names the run" "{\"run_id\":\"$RUN1\",\"at\":\"" "$line"
+assert_eq "the line's time is UTC with microseconds" "1" \
+  "$(echo "$line" | grep -cE '"at":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z"')"
+assert_contains "the engine head is the checkpoint record itself, not its prev_hash" \
+  "{\"chain\":\"$NIL\",\"seq\":${CP1% *},\"hash\":\"${CP1#* }\"}" "$line"
+assert_contains "the heads are logged" "anchor: chain $NIL seq ${CP1% *} hash ${CP1#* }" "$ERR"
+assert_eq "the anchor file is 0640" "640" "$(stat -c %a "$A")"
+
+# ---- a run that re-drives the open batches appends to tenant chains: all are anchored ------
+run_lethe --config "$WORK/exec.conf" run
+assert_rc "the re-driving run exits 0" 0
+assert_eq "the re-driven items are purged" "6" "$(sql "SELECT count(*) FROM lethe.item_status WHERE state = 'purged'")"
+line=$(tail -1 "$A")
+for t in "$T1" "$T2" "$NIL"; do
+    h=$(sql "SELECT seq || ' ' || hash FROM lethe.audit_heads WHERE tenant_id = '$t'")
+    assert_contains "the re-driven chain $t is anchored at its head" "{\"chain\":\"$t\",\"seq\":${h% *},\"hash\":\"${h#* }\"}" "$line"
+done
+assert_not_contains "an untouched chain is not anchored" "$T3" "$line"
+H0=$(sql "SELECT hash FROM lethe.audit_heads WHERE tenant_id = '$NIL'")
+
+# ---- the exported evidence checks out against the anchors and the logged head --------------
+"$LETHE" export -o "$WORK/all.jsonl" 2>/dev/null
+run_lethe verify "$WORK/all.jsonl" --anchors "$A"
+assert_rc "an untouched export verifies against the anchor file" 0
+assert_contains "... and says how many anchored heads it found" "anchored heads found" "$OUT"
+run_lethe verify "$WORK/all.jsonl" --expect-head "$NIL=$H0"
+assert_rc "--expect-head with the engine head a run logged passes" 0
+FIRST_CP=${CP1#* }
+run_lethe verify "$WORK/all.jsonl" --expect-head "$NIL=$FIRST_CP"
+assert_rc "an anchored head inside the export (not at its end) passes" 0
+python3 tests/verify_export.py "$WORK/all.jsonl" --anchors "$A" >/dev/null
+assert_eq "the Python verifier agrees" "0" "$?"
+
+# tamper OP TENANT SEQ: a manipulated copy of the export in $WORK/x.jsonl. With "claims" as a
+# fourth argument the header's claims are rewritten to match, as a careful forger would.
+tamper() {
+    python3 - "$WORK/all.jsonl" "$WORK/x.jsonl" "$@" <<'EOF'
+import hashlib, json, sys
+src, dst, op, tenant, seq = sys.argv[1:6]
+claims = len(sys.argv) > 6
+seq = int(seq)
+lines = open(src, encoding="utf-8").read().splitlines()
+head, recs = json.loads(lines[0]), [json.loads(l) for l in lines[1:]]
+idx = [i for i, r in enumerate(recs) if r["tenant_id"] == tenant]
+at = [i for i in idx if recs[i]["seq"] == seq][0] if seq else None
+def rehash(chain):
+    prev = None
+    for i in [i for i, r in enumerate(recs) if r["tenant_id"] == chain]:
+        r = recs[i]
+        if prev is not None:
+            r["prev_hash"] = prev
+        canon = json.dumps({k: v for k, v in r.items() if k != "hash"}, ensure_ascii=False, separators=(",", ":"))
+        r["hash"] = prev = hashlib.sha256((r["prev_hash"] + "\n" + canon).encode()).hexdigest()
+if op == "change":
+    recs[at]["location"] = "US"
+elif op == "remove":
+    del recs[at]
+elif op == "swap":
+    recs[at], recs[at + 1] = recs[at + 1], recs[at]
+elif op == "cut-tail":
+    recs = [r for r in recs if r["tenant_id"] != tenant or r["seq"] < seq]
+elif op == "cut-head":
+    recs = [r for r in recs if r["tenant_id"] != tenant or r["seq"] > seq]
+elif op == "drop-chain":
+    recs = [r for r in recs if r["tenant_id"] != tenant]
+elif op == "forge":
+    recs[at]["rule"] = "shared_retention"
+    rehash(tenant)
+if claims:
+    chains = {}
+    for r in recs:
+        c = chains.setdefault(r["tenant_id"], [r["seq"], r["seq"], 0])
+        c[1] = r["seq"]; c[2] += 1
+    head["records"] = len(recs)
+    head["chains"] = [{"chain": k, "first_seq": v[0], "last_seq": v[1], "records": v[2]} for k, v in chains.items()]
+    if op == "cut-head":
+        head["from"] = recs[0]["at"]
+out = [json.dumps(head, separators=(",", ":"))] + [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in recs]
+open(dst, "w", encoding="utf-8").write("\n".join(out) + "\n")
+EOF
+}
+# caught NAME: both verifiers, with the anchor file, exit 4
+caught() {
+    run_lethe verify "$WORK/x.jsonl" --anchors "$A"
+    python3 tests/verify_export.py "$WORK/x.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1; local prc=$?
+    if [ "$RC $prc" = "4 4" ]; then ok "$1 (lethe verify and verify_export.py both exit 4)"
+    else not_ok "$1" "lethe verify: $RC $OUT $ERR" "verify_export.py: $prc $(cat "$WORK/p.out")"; fi
+}
+LAST1=$(sql "SELECT max(seq) FROM lethe.audit WHERE tenant_id = '$T1'")
+tamper change "$T1" 2;                  caught "a changed field"
+tamper remove "$T1" 2;                  caught "a removed record"
+tamper swap "$T1" 2;                    caught "reordered records"
+tamper cut-tail "$T1" "$LAST1" claims;  caught "a truncated tail, the header's claims edited to match"
+assert_contains "... named as a cut tail" "chain $T1 is anchored at seq $LAST1" "$OUT"
+tamper cut-head "$T1" 2 claims;         caught "a chain's first records removed, the header's window edited to match"
+tamper drop-chain "$T2" 0 claims;       caught "a whole chain removed, with its claim"
+assert_contains "... named as a removed chain" "chain $T2 is anchored at seq" "$OUT"
+tamper drop-chain "$NIL" 0 claims;      caught "the engine chain removed, with its claim"
+tamper forge "$T1" 2;                   caught "a forged record re-hashed with every record after it"
+run_lethe verify "$WORK/x.jsonl"
+assert_rc "... which without anchors reads as consistent" 0
+assert_contains "... and with them is named as not the anchored record" "is not the record anchored on line" \
+  "$("$LETHE" verify "$WORK/x.jsonl" --anchors "$A")"
+sed 1d "$WORK/all.jsonl" >"$WORK/x.jsonl";                                  caught "a missing header"
+sed '1s/"tenant_id":null/"tenant_id":"'"$T1"'"/' "$WORK/all.jsonl" >"$WORK/x.jsonl"; caught "an edited header"
+
+# a window: heads anchored before it are not its to hold; a one-tenant export holds its own
+M=$(sql "SELECT lethe.audit_time(min(at)) FROM lethe.audit WHERE run_id = (SELECT run_id FROM lethe.runs ORDER BY started_at DESC LIMIT 1) AND kind = 'run_started'")
+"$LETHE" export --from "$M" -o "$WORK/win.jsonl" 2>/dev/null
+run_lethe verify "$WORK/win.jsonl" --anchors "$A"
+assert_rc "a window export verifies against every anchor" 0
+"$LETHE" export --tenant "$T2" -o "$WORK/t2.jsonl" 2>/dev/null
+run_lethe verify "$WORK/t2.jsonl" --anchors "$A"
+assert_rc "a one-tenant export verifies against every anchor" 0
+
+# ---- a rerun is a run: it is anchored too -----------------------------------------------------
+mk_event "$T3" deletion_requested "${DAY}T00:00:00Z" REQ-3
+run_lethe --config "$WORK/noexec.conf" run
+B3=$(sql "SELECT batch_id FROM lethe.batches WHERE state = 'open'")
+run_lethe --config "$WORK/exec.conf" rerun "$B3" --operator alice
+assert_rc "a rerun exits 0" 0
+RR=$(sql "SELECT run_id FROM lethe.runs WHERE operator = 'alice'")
+H3=$(sql "SELECT seq || ' ' || hash FROM lethe.audit_heads WHERE tenant_id = '$T3'")
+assert_contains "the rerun's line anchors the chain it appended to" "\"run_id\":\"$RR\"" "$(grep "{\"chain\":\"$T3\",\"seq\":${H3% *}," "$A")"
+
+# ---- a torn last line (a crash while appending) is cut off by the next run -----------------
+printf '{"run_id":"%s","at":"2026-' "$RR" >>"$A"
+run_lethe verify "$WORK/all.jsonl" --anchors "$A"
+assert_rc "verify skips a torn last line" 0
+n=$(wc -l <"$A")
+run_lethe --config "$WORK/noexec.conf" run
+assert_rc "a run after a torn line exits 0" 0
+assert_contains "... and says it cut it off" "ended in an incomplete line" "$ERR"
+assert_eq "... and appended a whole line after it" "$((n + 1)) 0" \
+  "$(wc -l <"$A") $(python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' "$A" >/dev/null 2>&1; echo $?)"
+
+# ---- a restored database: the run refuses, writes nothing, names the chains ------------------
+w=$(sql "SELECT workspace_id FROM lethe.workspaces WHERE tenant_id = '$T3'")
+mk_item "$T3" "$(uuid)" "$w" prompt EU 2026-01-01T00:00:00Z
+mk_event "$T3" deletion_requested "$(date -u +%FT%TZ)" REQ-4
+run_lethe --config "$WORK/noexec.conf" run
+B4=$(sql "SELECT batch_id FROM lethe.batches WHERE state = 'open'")
+# the backup (a file-system copy of the database), then more work
+psql -X -q -d postgres -c 'DROP DATABASE IF EXISTS anchors_snap' -c 'CREATE DATABASE anchors_snap TEMPLATE anchors_t' >/dev/null
+run_lethe --config "$WORK/exec.conf" run
+assert_rc "a run after the backup purges more" 0
+HEAD_NIL=$(sql "SELECT seq FROM lethe.audit_heads WHERE tenant_id = '$NIL'")
+HEAD_T3=$(sql "SELECT seq FROM lethe.audit_heads WHERE tenant_id = '$T3'")
+psql -X -q -d postgres -c 'DROP DATABASE anchors_t' -c 'CREATE DATABASE anchors_t TEMPLATE anchors_snap' >/dev/null
+runs=$(sql "SELECT count(*) FROM lethe.runs"); audit=$(sql "SELECT count(*) FROM lethe.audit")
+run_lethe --config "$WORK/exec.conf" run
+assert_rc "a run on the restored database exits 4" 4
+assert_contains "it names the engine chain and its anchored seq" "chain $NIL anchored at seq $HEAD_NIL" "$ERR"
+assert_contains "it names the tenant chain and its anchored seq" "chain $T3 anchored at seq $HEAD_T3" "$ERR"
+assert_contains "the hint names lethe replay" "hint: the database was restored to an earlier state: run 'lethe replay EXPORT...'" "$ERR"
+assert_eq "it wrote nothing: no run record, no audit" "$runs $audit" \
+  "$(sql "SELECT count(*) FROM lethe.runs") $(sql "SELECT count(*) FROM lethe.audit")"
+run_lethe --config "$WORK/exec.conf" rerun "$B4"
+assert_rc "a rerun on the restored database exits 4 too" 4
+assert_eq "... and wrote nothing either" "$runs $audit" \
+  "$(sql "SELECT count(*) FROM lethe.runs") $(sql "SELECT count(*) FROM lethe.audit")"
+run_lethe --config "$WORK/exec.conf" status --check
+assert_rc "status --check exits 4" 4
+assert_contains "status --check says the audit is behind its anchor file" "check: the audit is behind its anchor file '$A'" "$OUT"
+mv "$A" "$WORK/shipped.jsonl"
+run_lethe --config "$WORK/exec.conf" run
+assert_rc "without an anchor file there is nothing to check" 0
+finish

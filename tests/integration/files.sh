@@ -1,0 +1,64 @@
+# SPEC §6 for files: `export -o` replaces only a regular file (a device, a FIFO or "-" is
+# written through; a symlink or a directory is refused), and no file lethe creates follows a
+# link planted where it writes (the spool may be writable by a deleter's group).
+. tests/harness/lib.sh
+. tests/harness/catalog.sh
+WORK=$(mktemp -d /tmp/lethe-files.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
+trap 'rm -rf "$WORK"' EXIT
+psql -X -q -c 'DROP DATABASE IF EXISTS files_t' -c 'CREATE DATABASE files_t' 2>/dev/null
+export PGDATABASE=files_t
+"$LETHE" migrate >/dev/null
+T=$(uuid); W=$(uuid); I=$(uuid)
+mk_tenant "$T" acme; mk_workspace "$T" "$W" EU
+mk_item "$T" "$I" "$W" prompt EU 2026-01-01T00:00:00Z
+mk_event "$T" deletion_requested "$(date -u -d '-1 day' +%F)T00:00:00Z" REQ-1
+write_config "$WORK/noexec.conf"
+"$LETHE" --config "$WORK/noexec.conf" run >/dev/null 2>&1
+B=$(sql "SELECT batch_id FROM lethe.batches")
+
+# ---- export -o ------------------------------------------------------------------------------
+run_lethe export -o /dev/null
+assert_rc "export -o /dev/null exits 0" 0
+assert_eq "/dev/null is still a character device" "character special file" "$(stat -c %F /dev/null)"
+mkfifo "$WORK/fifo"
+timeout 30 cat "$WORK/fifo" >"$WORK/from-fifo" & reader=$!  # never hangs the suite
+run_lethe export -o "$WORK/fifo"
+wait $reader
+assert_rc "export -o FIFO exits 0" 0
+assert_eq "the FIFO is still a FIFO" "fifo" "$(stat -c %F "$WORK/fifo")"
+assert_contains "the reader got the export" '"kind":"export_header"' "$(head -1 "$WORK/from-fifo")"
+assert_eq "... all of it" "$(sql "SELECT count(*) FROM lethe.audit")" "$(($(wc -l <"$WORK/from-fifo") - 1))"
+run_lethe export -o -
+assert_rc "export -o - exits 0" 0
+assert_contains "export -o - writes to standard output" '"kind":"export_header"' "$OUT"
+echo precious >"$WORK/victim"; ln -s "$WORK/victim" "$WORK/link"
+run_lethe export -o "$WORK/link"
+assert_rc "export -o SYMLINK exits 2" 2
+assert_eq "... and says why" "error: export: '$WORK/link' is a symbolic link; refusing to write there
+hint: name a regular file (it is replaced whole), a device, a FIFO or '-'" "$ERR"
+assert_eq "... and leaves the link and its target alone" "precious $WORK/victim" "$(cat "$WORK/link") $(readlink "$WORK/link")"
+mkdir "$WORK/dir"
+run_lethe export -o "$WORK/dir"
+assert_rc "export -o DIRECTORY exits 2" 2
+assert_contains "... and says why" "error: export: '$WORK/dir' is a directory; refusing to write there" "$ERR"
+echo old >"$WORK/regular"
+run_lethe export -o "$WORK/regular"
+assert_rc "export -o over a regular file exits 0" 0
+assert_contains "... and replaces it whole" '"kind":"export_header"' "$(head -1 "$WORK/regular")"
+assert_eq "no temporary file is left" "" "$(ls -A "$WORK" | grep '\.tmp$')"
+
+# ---- a link planted in the spool is never followed ------------------------------------------
+M=$WORK/spool/EU/$B.jsonl
+rm -f "$M"
+echo precious >"$WORK/victim2"
+ln -s "$WORK/victim" "$M"                                          # at the manifest itself
+ln -s "$WORK/victim2" "$WORK/spool/EU/.$B.jsonl.tmp"                 # at the name lethe once used
+ln -s "$WORK/victim2" "$WORK/spool/EU/.$B.jsonl.0123456789abcdef.tmp" # at a temporary's name
+run_lethe --config "$WORK/noexec.conf" rerun "$B" --operator alice
+assert_rc "a rerun rewrites the manifest" 0
+assert_eq "the manifest is a regular file again" "regular file" "$(stat -c %F "$M")"
+assert_contains "... with the batch in it" "\"batch_id\":\"$B\"" "$(head -1 "$M")"
+assert_eq "the planted links' targets are untouched" "precious precious" "$(cat "$WORK/victim") $(cat "$WORK/victim2")"
+assert_eq "a link at a temporary's name is removed, not followed" "no" \
+  "$([ -L "$WORK/spool/EU/.$B.jsonl.0123456789abcdef.tmp" ] && echo yes || echo no)"
+finish
