@@ -9,6 +9,8 @@
 #   BENCH_SMALL_ITEMS=10000  the small catalog the idle run is compared with
 #   BENCH_SHARED_BUFFERS=4GB the server's shared_buffers
 #   BENCH_KEEP=1             keep the work directory (server log, plans, manifests, exports)
+#   BENCH_BEFORE=PATH        another lethe binary: the matrix also times its export --summary
+#                            and verify on the same data (before/after figures of a change)
 set -u
 cd "$(dirname "$0")/../.."
 : "${LETHE:?LETHE must name the binary under test}"
@@ -231,10 +233,10 @@ q -d bench_steady -c "INSERT INTO bench.audit_plain SELECT tenant_id, item_id, r
                           ON CONFLICT DO NOTHING" -c "VACUUM ANALYZE" >/dev/null || die "the steady catalog failed"
 
 scaled() { awk -v n="$ITEMS" -v per="$1" -v lo="$2" 'BEGIN { v = int(n * per / 1000000); print (v < lo ? lo : v) }'; }
-N_TENANTWIDE=$(scaled 200000 1000)   # fresh items in one tenant (ITEMS/5)
-N_CAPACITY=$(scaled 1000 10)         # tenants whose capacity is deleted (1,000 at 1M items)
+N_TENANTWIDE=$(scaled 100000 1000)   # fresh items in one tenant (ITEMS/10)
+N_CAPACITY=$(scaled 500 10)          # tenants whose capacity is deleted (500 at 1M items, 15%)
 N_SUBJECTS=$(scaled 10000 100)       # subject requests (10,000 at 1M items)
-N_LINEAGE=$(scaled 20000 100)        # originals, each with five levels of copies
+N_LINEAGE=$(scaled 10000 100)        # originals, each with five levels of copies (6 items)
 N_HELD=$(scaled 45000 450)           # held due items (45k at 1M items)
 N_INSERTS=$(scaled 200000 1000)      # producer inserts (ITEMS/5)
 
@@ -254,7 +256,7 @@ cycle_shape() {
         copy_of "tpl_$s" "m_$side" || die "copying shape $s failed"
         settle
         case $side in
-            lethe) measure "${s}_run" env PGDATABASE=m_lethe "$LETHE" --config "$CONF" -q run --as-of "$AS_OF" ;;
+            lethe) measure "${s}_run" env PGDATABASE=m_lethe "$LETHE" --config "$(conf_of m_lethe)" -q run --as-of "$AS_OF" ;;
             bare)  measure "${s}_bare" psql -X -q -v ON_ERROR_STOP=1 -v as_of="$AS_OF" -d m_bare -f "$HERE/purge.sql" ;;
             floor) measure "${s}_floor" psql -X -q -v ON_ERROR_STOP=1 -d m_floor -f "$HERE/floor.sql" ;;
         esac
@@ -288,23 +290,27 @@ for ((r = 1; r <= REPS; r++)); do
     note "matrix: repetition $r of $REPS"
     for s in tenantwide capacity subjects lineage; do cycle_shape "$s" "$r"; done
     settle
-    measure held_idle env PGDATABASE=tpl_held "$LETHE" --config "$CONF" -q run --as-of "$AS_OF"
+    measure held_idle env PGDATABASE=tpl_held "$LETHE" --config "$(conf_of tpl_held)" -q run --as-of "$AS_OF"
     grep -q " 0 due," "$WORK/out" || die "the held shape's idle run found work: $(cat "$WORK/out")"
     # 7: export and --summary over the steady catalog's audit
     settle
-    measure m_export env PGDATABASE=bench_steady "$LETHE" --config "$CONF" export -o "$WORK/m-export.jsonl"
+    measure m_export env PGDATABASE=bench_steady "$LETHE" --config "$(conf_of bench_steady)" export -o "$WORK/m-export.jsonl"
     measure m_copy psql -X -q -v ON_ERROR_STOP=1 -d bench_steady -o "$WORK/m-copy.jsonl" \
         -c "COPY (SELECT lethe.audit_jsonl(a) FROM lethe.audit a ORDER BY a.tenant_id, a.seq) TO STDOUT"
-    measure summary env PGDATABASE=bench_steady "$LETHE" --config "$CONF" export --summary -o "$WORK/m-summary.txt"
+    measure summary env PGDATABASE=bench_steady "$LETHE" --config "$(conf_of bench_steady)" export --summary -o "$WORK/m-summary.txt"
+    if [ -n "${BENCH_BEFORE:-}" ]; then
+        measure summary_before env PGDATABASE=bench_steady "$BENCH_BEFORE" --config "$(conf_of bench_steady)" export --summary -o "$WORK/m-summary-before.txt"
+    fi
     measure groupby psql -X -q -v ON_ERROR_STOP=1 -d bench_steady -o "$WORK/m-groupby.txt" -f "$HERE/summary.sql"
     # 8: status, status --check and explain; the floors are one psql round trip and the item's row
-    measure status env PGDATABASE=bench_steady "$LETHE" --config "$CONF" status
-    OK_RC=4 measure status_check env PGDATABASE=bench_steady "$LETHE" --config "$CONF" status --check
-    measure explain env PGDATABASE=bench_steady "$LETHE" --config "$CONF" explain "$EXPLAIN_ID" --tenant "$EXPLAIN_TENANT"
+    measure status env PGDATABASE=bench_steady "$LETHE" --config "$(conf_of bench_steady)" status
+    OK_RC=4 measure status_check env PGDATABASE=bench_steady "$LETHE" --config "$(conf_of bench_steady)" status --check
+    measure explain env PGDATABASE=bench_steady "$LETHE" --config "$(conf_of bench_steady)" explain "$EXPLAIN_ID" --tenant "$EXPLAIN_TENANT"
     measure psql_one psql -X -q -d bench_steady -c "SELECT 1"
     measure item_row psql -X -q -d bench_steady -c "SELECT * FROM lethe.item_status WHERE tenant_id = '$EXPLAIN_TENANT' AND item_id = '$EXPLAIN_ID'"
     # 9: verify against a Python script that chains SHA-256 over the same lines, and sha256sum
     measure m_verify "$LETHE" verify "$WORK/m-export.jsonl"
+    [ -n "${BENCH_BEFORE:-}" ] && measure m_verify_before "$BENCH_BEFORE" verify "$WORK/m-export.jsonl"
     measure m_python python3 "$HERE/chain.py" "$WORK/m-export.jsonl"
     measure m_sha256sum sha256sum "$WORK/m-export.jsonl"
     # 10: producer inserts with the engine's triggers, and with them disabled
@@ -388,6 +394,10 @@ row "  status --check / psql SELECT 1" status_check psql_one "< 100 ms ($(abs st
 row "  explain / psql: its item_status row" explain item_row "< 100 ms ($(abs explain 100))"
 row "9 verify / Python chained SHA-256" m_verify m_python "<= 1x ($(lim m_verify m_python 1))"
 row "  verify / sha256sum" m_verify m_sha256sum "(floor)"
+if [ -n "${BENCH_BEFORE:-}" ]; then
+    row "  before: export --summary / GROUP BY ($BENCH_BEFORE)" summary_before groupby ""
+    row "  before: verify / Python chained SHA-256" m_verify_before m_python ""
+fi
 row "10 $N_INSERTS producer inserts / without triggers" ins_triggers ins_plain "<= 1.3x ($(lim ins_triggers ins_plain 1.3))"
 echo "  shapes 2-5 and 10 each run on a fresh copy of the steady catalog (the template after one full"
 echo "  cycle) with that shape's work added; 6-9 on the steady catalog itself ($AUDIT_ROWS audit rows, $PURGED_ROWS purges)."
