@@ -15,11 +15,11 @@ BUILD    ?= build
 SANFLAGS :=
 endif
 
-PKGS     := libpq libconfig uuid libcrypto jansson
+PKGS     := libpq libconfig uuid libcrypto jansson libsystemd
 CFLAGS   += -std=c17 -Wall -Wextra -Werror -O2 -g -D_POSIX_C_SOURCE=200809L \
             -DLETHE_VERSION='"$(VERSION)"' -Iengine -Ijobs -I$(BUILD) $(SANFLAGS) \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lpq -lconfig -luuid -lcrypto)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lpq -lconfig -luuid -lcrypto -ljansson -lsystemd)
 LDFLAGS  += $(SANFLAGS)
 CHECKLIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -lpthread)
 
@@ -32,7 +32,7 @@ JOBS_OBJ   := $(JOBS_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 LETHE      := $(BUILD)/bin/lethe
 
-.PHONY: all deps check unit integration demo demo-clean bench install clean
+.PHONY: all deps programs check unit integration demo demo-clean bench install clean
 all: deps $(LETHE) $(BUILD)/bin/fs-delete bin/lethe
 
 deps:
@@ -44,7 +44,7 @@ bin/lethe: $(LETHE)
 
 $(BUILD)/%.o: %.c $(wildcard engine/*.h jobs/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 # The migrations are embedded, so `lethe migrate` needs no files on disk.
 $(BUILD)/migrations.c: $(SQL_SRC) tests/harness/embed-sql.sh
@@ -52,7 +52,7 @@ $(BUILD)/migrations.c: $(SQL_SRC) tests/harness/embed-sql.sh
 	./tests/harness/embed-sql.sh $(SQL_SRC) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/migrations.o: $(BUILD)/migrations.c
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libengine.a: $(ENGINE_OBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -97,27 +97,38 @@ JANSSON_LIBS   = $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson
 
 $(BUILD)/bin/fs-delete: deploy/executors/fs-delete.c
 	@mkdir -p $(dir $@)
-	$(CC) -std=c17 -Wall -Wextra -Werror -O2 -g $(SANFLAGS) $(JANSSON_CFLAGS) $(LDFLAGS) \
+	$(CC) -std=c17 -Wall -Wextra -Werror -O2 -g $(SANFLAGS) $(CPPFLAGS) $(USER_CFLAGS) $(JANSSON_CFLAGS) $(LDFLAGS) \
 	    -o $@ $< $(JANSSON_LIBS)
 
 # make install [PREFIX=/usr/local] [DESTDIR=]. Units go to $(PREFIX)/lib/systemd/system, which
 # systemd searches for PREFIX=/usr and PREFIX=/usr/local alike; the example config goes to
 # /etc/lethe/lethe.conf.example (never over an operator's lethe.conf). Any directory can be
-# overridden (BINDIR=, LIBEXECDIR=, UNITDIR=, SYSCONFDIR=, MANDIR=). The deploy files name the
-# paths of a PREFIX=/usr install; they are rewritten here to the ones actually installed.
-BINDIR     = $(PREFIX)/bin
-LIBEXECDIR = $(PREFIX)/libexec
-UNITDIR    = $(PREFIX)/lib/systemd/system
-SYSCONFDIR = /etc
-MANDIR     = $(PREFIX)/share/man
-DATADIR    = $(PREFIX)/share/lethe
-UNITS      = lethe-run.service lethe-run.timer lethe-export.service lethe-export.timer
+# overridden (BINDIR=, LIBEXECDIR=, UNITDIR=, SYSCONFDIR=, MANDIR=, SYSUSERSDIR=, TMPFILESDIR=,
+# COMPLETIONDIR=). The deploy files name the paths of a PREFIX=/usr install; they are rewritten
+# here to the ones actually installed. debian/rules installs through this target too.
+BINDIR        = $(PREFIX)/bin
+LIBEXECDIR    = $(PREFIX)/libexec
+UNITDIR       = $(PREFIX)/lib/systemd/system
+SYSUSERSDIR   = $(PREFIX)/lib/sysusers.d
+TMPFILESDIR   = $(PREFIX)/lib/tmpfiles.d
+SYSCONFDIR    = /etc
+MANDIR        = $(PREFIX)/share/man
+DATADIR       = $(PREFIX)/share/lethe
+COMPLETIONDIR = $(PREFIX)/share/bash-completion/completions
+UNITS      = lethe-run.service lethe-run.timer lethe-run@.service lethe-run@.timer \
+             lethe-export.service lethe-export.timer lethe-check.service lethe-check.timer
+MANPAGES   = lethe.1 lethe.conf.5 fs-delete.8 lethe-export-month.8
 INSTALL_SUBST = sed -e 's|/usr/bin/lethe|$(BINDIR)/lethe|g' \
                     -e 's|/usr/libexec/lethe/|$(LIBEXECDIR)/lethe/|g'
 
+# Both programs, without `make deps` (a package build installs nothing).
+programs: $(LETHE) $(BUILD)/bin/fs-delete
+
 install: $(LETHE) $(BUILD)/bin/fs-delete
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR)/lethe $(DESTDIR)$(UNITDIR) \
-	    $(DESTDIR)$(SYSCONFDIR)/lethe $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DATADIR) $(BUILD)/install
+	    $(DESTDIR)$(SYSCONFDIR)/lethe $(DESTDIR)$(DATADIR) $(DESTDIR)$(SYSUSERSDIR) \
+	    $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(COMPLETIONDIR) $(BUILD)/install \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(LETHE) $(DESTDIR)$(BINDIR)/lethe
 	install -m 0755 $(BUILD)/bin/fs-delete $(DESTDIR)$(LIBEXECDIR)/lethe/fs-delete
 	$(INSTALL_SUBST) deploy/lethe-export-month > $(BUILD)/install/lethe-export-month
@@ -128,9 +139,14 @@ install: $(LETHE) $(BUILD)/bin/fs-delete
 	done
 	$(INSTALL_SUBST) deploy/lethe.conf > $(BUILD)/install/lethe.conf.example
 	install -m 0644 $(BUILD)/install/lethe.conf.example $(DESTDIR)$(SYSCONFDIR)/lethe/
-	$(INSTALL_SUBST) deploy/lethe.1 > $(BUILD)/install/lethe.1
-	install -m 0644 $(BUILD)/install/lethe.1 $(DESTDIR)$(MANDIR)/man1/lethe.1
+	for m in $(MANPAGES); do \
+	    $(INSTALL_SUBST) deploy/$$m > $(BUILD)/install/$$m && \
+	    install -m 0644 $(BUILD)/install/$$m $(DESTDIR)$(MANDIR)/man$${m##*.}/$$m || exit 1; \
+	done
 	install -m 0644 deploy/roles.sql $(DESTDIR)$(DATADIR)/roles.sql
+	install -m 0644 deploy/sysusers.d/lethe.conf $(DESTDIR)$(SYSUSERSDIR)/lethe.conf
+	install -m 0644 deploy/tmpfiles.d/lethe.conf $(DESTDIR)$(TMPFILESDIR)/lethe.conf
+	install -m 0644 deploy/bash-completion/lethe $(DESTDIR)$(COMPLETIONDIR)/lethe
 
 clean:
 	rm -rf build build-san bin

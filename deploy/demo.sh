@@ -355,6 +355,8 @@ say "The passage in the US index followed its source in the EU: the GDPR request
 
 step "the compliance summary for auditors"
 lethe export --summary --format text
+lethe export --summary --format html -o "$DEMO_DIR/exports/summary.html"
+say "The same numbers as a page to look at, with charts and the commands that verify the chains: open $DEMO_DIR/exports/summary.html in a browser (one self-contained file: no script, nothing fetched)."
 
 step "the evidence, and checking it offline"
 lethe export -o "$DEMO_DIR/exports/audit.jsonl"

@@ -1,9 +1,13 @@
 #!/bin/sh
 # Installs the Debian packages lethe builds, tests and demos with, when any is missing.
 # Called by `make deps` (and so by `make`, `make check` and `make demo`); never vendors anything.
+# chromium renders the HTML report in its test (tests/integration/report.sh).
 set -eu
+# dpkg-dev, debhelper, lintian and build-essential build and check the Debian package
+# (tests/integration/deb.sh).
 PKGS="gcc make pkg-config libpq-dev libconfig-dev uuid-dev libssl-dev check libsubunit-dev
-      postgresql-15 postgresql-client-15 python3 systemd libjansson-dev groff-base man-db time"
+      postgresql-15 postgresql-client-15 python3 systemd libjansson-dev libsystemd-dev groff-base man-db time
+      build-essential dpkg-dev debhelper lintian chromium fonts-dejavu-core"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

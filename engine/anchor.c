@@ -319,16 +319,12 @@ bool anchor_append(PGconn *db, const char *file, const char *run_id)
     return ok;
 }
 
-int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap)
+PGresult *anchor_missing(PGconn *db, const struct anchor_line *l)
 {
-    struct anchor_line l;
-    int got = anchor_read_newest(file, &l);
-    if (got <= 0)
-        return got;
-    /* Arrays as text literals: every value was parsed (uuid, integer, hex) above. */
-    size_t n = l.n_heads;
+    /* Arrays as text literals: every value was parsed (uuid, integer, hex) by anchor_parse. */
+    size_t n = l->n_heads;
     char *chains = malloc(n * 38 + 3), *seqs = malloc(n * 21 + 3), *hashes = malloc(n * 66 + 3);
-    int rc = -1;
+    PGresult *r = NULL;
     if (!chains || !seqs || !hashes) {
         log_error("anchor: out of memory");
         goto cleanup;
@@ -336,14 +332,29 @@ int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap)
     size_t a = 0, s = 0, h = 0;
     chains[a++] = seqs[s++] = hashes[h++] = '{';
     for (size_t i = 0; i < n; i++) {
-        a += (size_t)sprintf(chains + a, "%s%s", i ? "," : "", l.heads[i].chain);
-        s += (size_t)sprintf(seqs + s, "%s%lld", i ? "," : "", l.heads[i].seq);
-        h += (size_t)sprintf(hashes + h, "%s%s", i ? "," : "", l.heads[i].hash);
+        a += (size_t)sprintf(chains + a, "%s%s", i ? "," : "", l->heads[i].chain);
+        s += (size_t)sprintf(seqs + s, "%s%lld", i ? "," : "", l->heads[i].seq);
+        h += (size_t)sprintf(hashes + h, "%s%s", i ? "," : "", l->heads[i].hash);
     }
     strcpy(chains + a, "}");
     strcpy(seqs + s, "}");
     strcpy(hashes + h, "}");
-    PGresult *r = dbaudit_missing_heads(db, chains, seqs, hashes);
+    r = dbaudit_missing_heads(db, chains, seqs, hashes);
+cleanup:
+    free(chains);
+    free(seqs);
+    free(hashes);
+    return r;
+}
+
+int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap)
+{
+    struct anchor_line l;
+    int got = anchor_read_newest(file, &l);
+    if (got <= 0)
+        return got;
+    int rc = -1;
+    PGresult *r = anchor_missing(db, &l);
     if (!r)
         goto cleanup;
     rc = PQntuples(r) > 0;
@@ -358,9 +369,6 @@ int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap)
                                                       : PQgetvalue(r, i, 3));
     PQclear(r);
 cleanup:
-    free(chains);
-    free(seqs);
-    free(hashes);
     anchor_line_free(&l);
     return rc;
 }

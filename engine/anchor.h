@@ -39,6 +39,11 @@ int anchor_read_newest(const char *file, struct anchor_line *out);
  * them. False after printing the error. */
 bool anchor_append(PGconn *db, const char *file, const char *run_id);
 
+/* The heads of L that the database does not hold as anchored, one row each: chain, anchored
+ * seq, the database's seq for the chain (null: the chain is absent), and why in words. NULL
+ * after printing the error. */
+PGresult *anchor_missing(PGconn *db, const struct anchor_line *l);
+
 /* Compares the newest line of FILE with the database. 0: every anchored head is there (or
  * there is no anchor file); 1: the audit is behind, and MSG says which chains; -1: an error,
  * printed. */

@@ -51,6 +51,13 @@ void cycle_trap_signals(void)
 bool cycle_stopping(void) { return stop_flag != 0; }
 
 
+static double secs_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
 /* ---- the run lock ----------------------------------------------------------------------- */
 
 int cycle_lock(struct lethe_ctx *ctx, int k, int n)
@@ -229,6 +236,8 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
 {
     char path[4200];
     const char *command = config_executor_for(&ctx->cfg, location);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     /* Without an executor an open batch only needs its manifest on disk; one that is there
      * already is the same bytes, so an idle run does not rewrite it. */
     if (!command && manifest_path(ctx->cfg.spool_dir, location, batch_id, path, sizeof path) &&
@@ -246,6 +255,7 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
         return DRIVE_ERROR;
     }
     fault_point("after_manifest");
+    c->secs_manifest += secs_since(&t0);
     if (!command) {
         log_info("batch %s (%s) written to %s; it waits for 'lethe ack'", batch_id, location, path);
         return DRIVE_WAITING;
@@ -260,12 +270,15 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
     }
     struct exec_result er;
     log_debug("executor: running for batch %s (%s)", batch_id, location);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (!executor_run(command, path, batch_id, location, timeout_seconds(&ctx->cfg), &er)) {
         exec_result_free(&er);
         snprintf(why, why_len, "batch %s: its executor could not be started", batch_id);
         return DRIVE_ERROR;
     }
     fault_point("after_executor");
+    c->secs_executor += secs_since(&t0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < er.n_failed; i++)
         log_warn("batch %s: item %s failed: %s", batch_id, er.failed[i].item_id, er.failed[i].reason);
     if (!er.ok)
@@ -275,6 +288,7 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
         log_warn("batch %s: %ld line%s of the executor's output %s not receipts; ignored", batch_id,
                  er.ignored, er.ignored == 1 ? "" : "s", er.ignored == 1 ? "was" : "were");
     enum drive_outcome out = cycle_record_ack(ctx, batch_id, &er, operator_name, false, c);
+    c->secs_ack += secs_since(&t0);
     if (out == DRIVE_ERROR)
         snprintf(why, why_len, "batch %s: its receipts could not be recorded: %s", batch_id,
                  db_last_message()[0] ? db_last_message() : "see the log");
@@ -492,13 +506,6 @@ bool run_life_begin(struct lethe_ctx *ctx, struct run_life *l)
     return true;
 }
 
-static double elapsed(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 static bool write_metrics(struct lethe_ctx *ctx, const struct run_life *l, double seconds);
 
 bool run_life_end(struct lethe_ctx *ctx, struct run_life *l)
@@ -559,7 +566,7 @@ done:
     free(heads);
     if (!ok)
         log_error("run %s: could not record the end of the run", ctx->session_id);
-    double secs = elapsed(&l->t0);
+    double secs = secs_since(&l->t0);
     if (l->metrics_file && !write_metrics(ctx, l, secs))
         ok = false;
     return ok;
@@ -770,8 +777,11 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
     log_info("run %s started: as_of %s%s%s", ctx->session_id, l.as_of, l.shard[0] ? ", shard " : "",
              l.shard);
     struct run_counts *c = &l.c;
+    struct timespec tp;
 
     /* 2. derive */
+    progress_phase("deriving obligations");
+    clock_gettime(CLOCK_MONOTONIC, &tp);
     if (!db_begin(db) || !dbaudit_stage_open(db) || !derive(ctx, l.as_of, k, n, c)) {
         run_life_fail(&l, "derivation failed: %s", db_last_message()[0] ? db_last_message() : "see the log");
         db_rollback(db);
@@ -782,8 +792,9 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
         goto finish;
     }
     fault_point("after_derive");
-    log_debug("derived: %ld new events, %ld new items, %ld obligations, %ld withdrawn, %ld expanded",
-              c->events, c->items, c->obligations, c->withdrawn, c->expanded);
+    log_debug("phase derive: %.3fs: %ld new events, %ld new items, %ld obligations, %ld withdrawn, "
+              "%ld expanded", secs_since(&tp), c->events, c->items, c->obligations, c->withdrawn,
+              c->expanded);
     if (cycle_stopping()) {
         run_life_interrupt(&l, "after derivation; nothing was emitted");
         goto finish;
@@ -796,7 +807,12 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
         log_warn("spool: pruning old manifests failed; the next run tries again");
 
     /* 3. re-drive open batches */
-    if (!redrive(ctx, &l, k, n) || strcmp(l.outcome, "succeeded") != 0)
+    clock_gettime(CLOCK_MONOTONIC, &tp);
+    bool redriven = redrive(ctx, &l, k, n);
+    if (l.c.redriven)
+        log_debug("phase re-drive: %.3fs: %ld open batch%s", secs_since(&tp), l.c.redriven,
+                  l.c.redriven == 1 ? "" : "es");
+    if (!redriven || strcmp(l.outcome, "succeeded") != 0)
         goto finish;
     if (cycle_stopping()) {
         run_life_interrupt(&l, "after re-driving open batches; nothing new was emitted");
@@ -804,6 +820,8 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
     }
 
     /* 4-5. select due items and group them into batches */
+    progress_phase("selecting due items");
+    clock_gettime(CLOCK_MONOTONIC, &tp);
     r = emit(ctx, &l, k, n);
     if (!r)
         goto finish;
@@ -813,6 +831,7 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
         c->due += db_get_long(r, i, "items");
     log_info("emitted %ld batch%s with %ld items (%ld held)", c->batches, c->batches == 1 ? "" : "es",
              c->due, c->held);
+    log_debug("phase emit: %.3fs", secs_since(&tp));
 
     /* 6-7. manifests, executors, acknowledgements; a stop request is honoured between batches */
     struct progress *pg = progress_new("purging", c->due);
@@ -841,13 +860,15 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
     }
     progress_free(pg);
     PQclear(r);
+    log_debug("phase drive: %.3fs writing manifests, %.3fs in executors; phase ack: %.3fs",
+              c->secs_manifest, c->secs_executor, c->secs_ack);
 
 finish:
     if (!run_life_end(ctx, &l))
         rc = EXIT_RUNTIME;
     else
         rc = strcmp(l.outcome, "succeeded") == 0 ? EXIT_DONE : EXIT_RUNTIME;
-    double secs = elapsed(&l.t0);
+    double secs = secs_since(&l.t0);
     if (o->json)
         report_run_json(stdout, ctx->session_id, l.outcome, l.as_of, l.shard, c, secs);
     else

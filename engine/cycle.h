@@ -24,6 +24,7 @@ struct run_opts {
 struct run_counts {
     long events, items, obligations, withdrawn, expanded;
     long due, held, batches, purged, failed, failed_batches, redriven;
+    double secs_manifest, secs_executor, secs_ack; /* where driving the batches went */
 };
 
 /* One run from its record to its checkpoint. run and rerun both go through it. */

@@ -144,16 +144,7 @@ void dbaudit_export_end(PGconn *db)
     PQclear(res);
 }
 
-static void report(PGconn *db, PGresult *res)
-{
-    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", msg ? msg : PQerrorMessage(db));
-    size_t n = strlen(buf);
-    while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-        buf[--n] = '\0';
-    log_error("query failed: %s", buf);
-}
+static void report(PGconn *db, PGresult *res) { db_report_failure(db, res); }
 
 /* The SQL is assembled from constant pieces only; which pieces depends on which bounds the
  * filter has, so that the planner sees plain range and equality conditions it can index. */
@@ -365,38 +356,76 @@ PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f)
 
 /* Outcomes of item_purged records, in this order of precedence: a shared copy made while
  * opted out is a violation whenever it is purged; then on time; then held past its deadline
- * (the run cycle writes detail 'held' when a hold kept the item past it); otherwise late. */
-#define SUMMARY_SQL(PENDING)                                                                       \
-    "WITH known(rule, ord) AS (VALUES ('deletion_request', 1), ('subject_request', 2),"            \
-    "  ('capacity_deleted', 3), ('sharing_opt_out', 4), ('shared_retention', 5),"                  \
-    "  ('shared_while_opted_out', 6)),"                                                            \
+ * (the run cycle writes detail 'held' when a hold kept the item past it); otherwise late.
+ * The summary and the report's lateness distribution both read this one definition. */
+#define PURGED_OUTCOMES                                                                            \
     " purged AS ("                                                                                 \
     "  SELECT a.rule, CASE WHEN a.rule = 'shared_while_opted_out' THEN 'violation'"                \
     "                      WHEN a.on_time THEN 'on_time'"                                          \
     "                      WHEN a.detail = 'held' THEN 'held'"                                     \
     "                      ELSE 'late' END AS outcome,"                                            \
     "         a.purged_at - a.deadline_at AS lateness"                                             \
-    "    FROM lethe.audit a" WINDOW_WHERE " AND a.kind = 'item_purged'),"                          \
+    "    FROM lethe.audit a" WINDOW_WHERE " AND a.kind = 'item_purged')"
+
+/* Pending items: not purged at the snapshot, whatever the window (the log cannot say what is
+ * still to come); only --tenant narrows them. The summary and the report's weeks share it. */
+#define PENDING_ITEMS                                                                              \
+    "SELECT s.rule, s.deadline_at FROM lethe.pending_items(now()) s"                               \
+    " WHERE $3::uuid IS NULL OR s.tenant_id = $3::uuid"
+
+#define SUMMARY_SQL(PENDING, EXTRA)                                                                \
+    "WITH known(rule, ord) AS (VALUES ('deletion_request', 1), ('subject_request', 2),"            \
+    "  ('capacity_deleted', 3), ('sharing_opt_out', 4), ('shared_retention', 5),"                  \
+    "  ('shared_while_opted_out', 6)),"                                                            \
+    PURGED_OUTCOMES ","                                                                            \
     " pending AS (" PENDING "),"                                                                   \
     " facts AS ("                                                                                  \
     "  SELECT k.rule, k.ord, 'known' AS what, NULL AS outcome, NULL::interval AS lateness,"        \
     "         NULL::timestamptz AS deadline FROM known k"                                          \
     "  UNION ALL SELECT p.rule, NULL, 'purged', p.outcome, p.lateness, NULL FROM purged p"         \
     "  UNION ALL SELECT q.rule, NULL, 'pending', NULL, NULL, q.deadline_at FROM pending q)"        \
-    " SELECT CASE WHEN grouping(f.rule) = 1 THEN 'all' ELSE coalesce(f.rule, '(none)') END,"       \
-    "        count(*) FILTER (WHERE f.what = 'purged'),"                                           \
-    "        count(*) FILTER (WHERE f.outcome = 'on_time'),"                                       \
-    "        count(*) FILTER (WHERE f.outcome = 'late'),"                                          \
-    "        extract(epoch FROM max(f.lateness) FILTER (WHERE f.outcome = 'late')),"               \
-    "        count(*) FILTER (WHERE f.outcome = 'held'),"                                          \
-    "        count(*) FILTER (WHERE f.outcome = 'violation'),"                                     \
-    "        count(*) FILTER (WHERE f.what = 'pending'),"                                          \
-    "        count(*) FILTER (WHERE f.what = 'pending' AND f.deadline < now()),"                   \
+    " SELECT CASE WHEN grouping(f.rule) = 1 THEN 'all' ELSE coalesce(f.rule, '(none)') END"        \
+    "          AS rule,"                                                                           \
+    "        count(*) FILTER (WHERE f.what = 'purged') AS purged,"                                 \
+    "        count(*) FILTER (WHERE f.outcome = 'on_time') AS on_time,"                            \
+    "        count(*) FILTER (WHERE f.outcome = 'late') AS late,"                                  \
+    "        extract(epoch FROM max(f.lateness) FILTER (WHERE f.outcome = 'late'))"                \
+    "          AS max_lateness_seconds,"                                                           \
+    "        count(*) FILTER (WHERE f.outcome = 'held') AS held_past_deadline,"                    \
+    "        count(*) FILTER (WHERE f.outcome = 'violation') AS violations,"                       \
+    "        count(*) FILTER (WHERE f.what = 'pending') AS pending,"                               \
+    "        count(*) FILTER (WHERE f.what = 'pending' AND f.deadline < now()) AS overdue,"        \
     "        lethe.audit_time(min(f.deadline) FILTER (WHERE f.what = 'pending'))"                  \
+    "          AS nearest_deadline" EXTRA                                                          \
     "   FROM facts f GROUP BY GROUPING SETS ((f.rule), ())"                                        \
     "  ORDER BY grouping(f.rule), min(f.ord) NULLS LAST, f.rule NULLS LAST"
 
-PGresult *dbaudit_summary(PGconn *db, const struct audit_filter *f, bool *pending_known)
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+/* The report's extra columns: each rule's pending items by the week of their deadline
+ * ("overdue - 3,week 2026-12-07 5,later - 1"), from
+ * the very pending rows the summary counts (the CTE is read twice, so PostgreSQL materializes
+ * it and pending_items is evaluated once), and the current week, where the chart's axis
+ * starts. The "all" row has no weeks of its own. */
+#define PENDING_WEEKS                                                                              \
+    ", CASE WHEN grouping(f.rule) = 0 THEN"                                                        \
+    "   (SELECT string_agg(w.bucket || ' ' || coalesce(w.week, '-') || ' ' || w.items, ','"        \
+    "                      ORDER BY w.bucket, w.week)"                                              \
+    "      FROM (SELECT CASE WHEN q.deadline_at IS NULL THEN 'none'"                               \
+    "                        WHEN q.deadline_at < now() THEN 'overdue'"                            \
+    "                        WHEN q.deadline_at >= date_trunc('week', now())"                      \
+    "                             + interval '" STRINGIFY(DBAUDIT_WEEKS_AHEAD) " weeks' THEN 'later'" \
+    "                        ELSE 'week' END AS bucket,"                                           \
+    "                   CASE WHEN q.deadline_at >= now() AND q.deadline_at < date_trunc('week', now())" \
+    "                             + interval '" STRINGIFY(DBAUDIT_WEEKS_AHEAD) " weeks' THEN"          \
+    "                     to_char(date_trunc('week', q.deadline_at), 'YYYY-MM-DD') END AS week,"   \
+    "                   count(*) AS items"                                                         \
+    "              FROM pending q WHERE q.rule IS NOT DISTINCT FROM f.rule GROUP BY 1, 2) w)"      \
+    "   END AS pending_weeks,"                                                                     \
+    " to_char(date_trunc('week', now()), 'YYYY-MM-DD') AS this_week"
+
+PGresult *dbaudit_summary(PGconn *db, const struct audit_filter *f, bool with_weeks,
+                          bool *pending_known)
 {
     /* What is pending comes from lethe.pending_items, the set-based form of lethe.item_status
      * that status counts: it costs what is pending, where the view evaluates every item of the
@@ -409,12 +438,53 @@ PGresult *dbaudit_summary(PGconn *db, const struct audit_filter *f, bool *pendin
     *pending_known = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     PQclear(res);
     const char *p[] = {f->from, f->to, f->tenant};
+#define NO_PENDING "SELECT NULL::text AS rule, NULL::timestamptz AS deadline_at WHERE false"
+    if (*pending_known && with_weeks)
+        return db_query(db, SUMMARY_SQL(PENDING_ITEMS, PENDING_WEEKS), 3, p);
     if (*pending_known)
-        return db_query(db,
-                        SUMMARY_SQL("SELECT s.rule, s.deadline_at FROM lethe.pending_items(now()) s"
-                                    " WHERE $3::uuid IS NULL OR s.tenant_id = $3::uuid"),
-                        3, p);
-    return db_query(db, SUMMARY_SQL("SELECT NULL::text AS rule, NULL::timestamptz AS deadline_at"
-                                    " WHERE false"),
-                    3, p);
+        return db_query(db, SUMMARY_SQL(PENDING_ITEMS, ""), 3, p);
+    if (with_weeks)
+        return db_query(db, SUMMARY_SQL(NO_PENDING, PENDING_WEEKS), 3, p);
+    return db_query(db, SUMMARY_SQL(NO_PENDING, ""), 3, p);
+#undef NO_PENDING
+}
+
+PGresult *dbaudit_lateness(PGconn *db, const struct audit_filter *f)
+{
+    /* A bucket holds lateness in (lower, upper]; the first has no lower bound, so that it
+     * takes every late item the others do not, and the counts add up to the summary's. */
+    static const char sql[] =
+        "WITH" PURGED_OUTCOMES ","
+        " buckets(ord, label, lower, upper) AS (VALUES"
+        "  (1, 'up to 1 hour', NULL::interval, interval '1 hour'),"
+        "  (2, '1 to 24 hours', interval '1 hour', interval '1 day'),"
+        "  (3, '1 to 7 days', interval '1 day', interval '7 days'),"
+        "  (4, '7 to 30 days', interval '7 days', interval '30 days'),"
+        "  (5, 'over 30 days', interval '30 days', NULL::interval))"
+        " SELECT b.label AS bucket,"
+        "        count(p.outcome) FILTER (WHERE p.outcome = 'late') AS late,"
+        "        count(p.outcome) FILTER (WHERE p.outcome = 'held') AS held_past_deadline"
+        "   FROM buckets b LEFT JOIN purged p ON p.outcome IN ('late', 'held')"
+        "    AND (b.lower IS NULL OR p.lateness > b.lower)"
+        "    AND (b.upper IS NULL OR p.lateness <= b.upper OR p.lateness IS NULL)"
+        "  GROUP BY b.ord, b.label ORDER BY b.ord";
+    const char *p[] = {f->from, f->to, f->tenant};
+    return db_query(db, sql, 3, p);
+}
+
+PGresult *dbaudit_chain_heads(PGconn *db, const struct audit_filter *f, int limit)
+{
+    /* `at` never goes backwards along a chain, so a window holds a contiguous run of each
+     * chain: first_seq..last_seq, ending at the head an export of the same window ends at. */
+    static const char sql[] =
+        "SELECT h.tenant_id::text AS tenant_id, h.first_seq, h.last_seq, a.hash"
+        "  FROM (SELECT a.tenant_id, min(a.seq) AS first_seq, max(a.seq) AS last_seq"
+        "          FROM lethe.audit a" WINDOW_WHERE
+        "         GROUP BY a.tenant_id ORDER BY a.tenant_id LIMIT $4::int) h"
+        "  JOIN lethe.audit a ON a.tenant_id = h.tenant_id AND a.seq = h.last_seq"
+        " ORDER BY h.tenant_id";
+    char n[16];
+    snprintf(n, sizeof n, "%d", limit);
+    const char *p[] = {f->from, f->to, f->tenant, n};
+    return db_query(db, sql, 4, p);
 }

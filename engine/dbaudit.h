@@ -67,8 +67,21 @@ PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f);
 /* The compliance summary: one row per rule (the six of SPEC §3 always, then any other), then
  * the row "all". Columns: rule, purged, on_time, late, max_lateness_seconds,
  * held_past_deadline, violations, pending, overdue, nearest_deadline. The pending columns are
- * null when the database has no lethe.item_status view (*pending_known false). */
-PGresult *dbaudit_summary(PGconn *db, const struct audit_filter *f, bool *pending_known);
+ * null when the database has no lethe.item_status view (*pending_known false).
+ * WITH_WEEKS adds, for the HTML report, pending_weeks: the rule's pending items as
+ * comma-separated "BUCKET WEEK ITEMS", bucket being "overdue", "week" (WEEK is its Monday,
+ * YYYY-MM-DD, else "-"), "later" (beyond DBAUDIT_WEEKS_AHEAD weeks) or "none" (no deadline);
+ * null on the "all" row and for a rule with nothing pending; and this_week, the current
+ * week's Monday. Overdue is exactly the summary's overdue. */
+#define DBAUDIT_WEEKS_AHEAD 26
+PGresult *dbaudit_summary(PGconn *db, const struct audit_filter *f, bool with_weeks,
+                          bool *pending_known);
+/* The report's lateness distribution: one row per bucket, in order, with columns bucket (its
+ * label), late and held_past_deadline, counted exactly as the summary counts them. */
+PGresult *dbaudit_lateness(PGconn *db, const struct audit_filter *f);
+/* The first LIMIT chains of the window by tenant_id: tenant_id, first_seq, last_seq and hash
+ * (the head an export of the same window ends at). */
+PGresult *dbaudit_chain_heads(PGconn *db, const struct audit_filter *f, int limit);
 /* Ends the export's transaction. */
 void dbaudit_export_end(PGconn *db);
 

@@ -13,19 +13,7 @@
 
 #define NIL_CHAIN "00000000-0000-0000-0000-000000000000"
 
-static void report(PGconn *db, const PGresult *res)
-{
-    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", msg ? msg : PQerrorMessage(db));
-    size_t n = strlen(buf);
-    while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-        buf[--n] = '\0';
-    log_error("query failed: %s", buf);
-    const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
-    if (hint)
-        log_hint("%s", hint);
-}
+static void report(PGconn *db, const PGresult *res) { db_report_failure(db, res); }
 
 /* Drains the results of a query sent with PQsendQueryParams, so the connection is usable. */
 static void drain(PGconn *db)
@@ -222,19 +210,6 @@ static long long one_count(PGconn *db, const char *sql, int n, const char *const
 long long dbrestore_replay_candidates(PGconn *db)
 {
     return one_count(db, "SELECT lethe.replay_candidates()", 0, NULL);
-}
-
-PGresult *dbrestore_missing_heads(PGconn *db, const char *chains, const char *seqs,
-                                  const char *hashes)
-{
-    const char *p[] = {chains, seqs, hashes};
-    return db_query(db,
-                    "SELECT x.chain::text, x.seq, a.hash"
-                    "  FROM unnest($1::uuid[], $2::bigint[], $3::text[]) AS x(chain, seq, hash)"
-                    "  LEFT JOIN lethe.audit a ON a.tenant_id = x.chain AND a.seq = x.seq"
-                    " WHERE a.hash IS DISTINCT FROM x.hash"
-                    " ORDER BY x.chain",
-                    3, p);
 }
 
 /* ---- reconcile ---- */

@@ -44,11 +44,6 @@ PGresult *dbrestore_replay_chains(PGconn *db);
  * many, or -1. */
 long long dbrestore_replay_candidates(PGconn *db);
 
-/* The anchored heads (arrays in step, as text array literals) that the database does not hold
- * with that hash. Rows: chain, seq, what the database holds there (NULL: nothing). */
-PGresult *dbrestore_missing_heads(PGconn *db, const char *chains, const char *seqs,
-                                  const char *hashes);
-
 /* ---- reconcile ---- */
 
 /* True when GEO is in lethe.geos; *ok false after a failed query. */

@@ -236,8 +236,8 @@ static pid_t start_guard(pid_t group, int *life_w)
     return g;
 }
 
-bool executor_run(const char *command, const char *manifest, const char *batch_id,
-                  const char *location, long timeout_seconds, struct exec_result *out)
+static bool run_in_group(const char *command, const char *manifest, const char *batch_id,
+                         const char *location, long timeout_seconds, struct exec_result *out)
 {
     memset(out, 0, sizeof *out);
     out->exit_code = -1;
@@ -382,6 +382,17 @@ fail_fds:
             close(errp[i]);
     }
     return false;
+}
+
+/* Everything logged while the executor runs (its stderr, the lines it printed that are not
+ * receipts) carries the batch id in the journal. */
+bool executor_run(const char *command, const char *manifest, const char *batch_id,
+                  const char *location, long timeout_seconds, struct exec_result *out)
+{
+    log_set_batch(batch_id);
+    bool started = run_in_group(command, manifest, batch_id, location, timeout_seconds, out);
+    log_set_batch(NULL);
+    return started;
 }
 
 void exec_result_free(struct exec_result *r)

@@ -1,83 +1,163 @@
-/* Diagnostics to stderr. Messages follow git's guidelines: lowercase, no final full stop.
- * Must not print customer content, locators or subject ids: callers pass counts and ids only. */
+/* Diagnostics to stderr, or to systemd's journal with fields. Messages follow git's guidelines:
+ * lowercase, no final full stop. Must not print customer content, locators or subject ids:
+ * callers pass counts and ids only (an executor's own stderr is its own). */
 #define _POSIX_C_SOURCE 200809L
+#define SD_JOURNAL_SUPPRESS_LOCATION /* every entry would name this file */
 #include "log.h"
 
+#include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <systemd/sd-journal.h>
 #include <time.h>
 #include <unistd.h>
 
 static int verbosity;
-static char run_id[64];
+static char run_id[64], batch_id[64], tenant_id[64];
+/* libsystemd's journal socket. sd_journal_send reports success when it is missing ("fail
+ * silently if the journal is not available"), so lethe looks for it first. */
+#define JOURNAL_SOCKET "/run/systemd/journal/socket"
+/* -1 until the first entry; 0 once the socket is missing or a send failed (no journald
+ * listening): "<N>" lines from then on, so a run's log does not switch between the two. */
+static int journal_reachable = -1;
+/* What the last message was, for the hint that follows it. */
+static bool last_shown = true;
+static int last_prio = LOG_ERR;
 
 void log_set_verbosity(int v) { verbosity = v; }
 int log_verbosity(void) { return verbosity; }
 
-void log_set_run_id(const char *id)
-{
-    snprintf(run_id, sizeof run_id, "%s", id ? id : "");
-}
+static void set_field(char *dst, size_t len, const char *v) { snprintf(dst, len, "%s", v ? v : ""); }
+void log_set_run_id(const char *id) { set_field(run_id, sizeof run_id, id); }
+void log_set_batch(const char *id) { set_field(batch_id, sizeof batch_id, id); }
+void log_set_tenant(const char *id) { set_field(tenant_id, sizeof tenant_id, id); }
 
 bool log_to_journal(void)
 {
     const char *j = getenv("JOURNAL_STREAM");
-    return j && *j;
+    if (!j || !*j)
+        return false;
+    char *end;
+    errno = 0;
+    uintmax_t dev = strtoumax(j, &end, 10);
+    if (errno || end == j || *end != ':')
+        return false;
+    const char *i = end + 1;
+    uintmax_t ino = strtoumax(i, &end, 10);
+    if (errno || end == i || *end)
+        return false;
+    struct stat st;
+    if (fstat(STDERR_FILENO, &st) != 0)
+        return false;
+    return (uintmax_t)st.st_dev == dev && (uintmax_t)st.st_ino == ino;
 }
 
 bool log_is_tty(void) { return isatty(STDERR_FILENO) == 1; }
 
-static void vemit(int prio, const char *label, const char *fmt, va_list ap)
+/* One journal entry: MESSAGE and PRIORITY, and the context fields that are set. */
+static bool journal_send(int prio, const char *message)
 {
-    char msg[4096];
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (journal_reachable < 0)
+        journal_reachable = access(JOURNAL_SOCKET, F_OK) == 0;
+    if (!journal_reachable)
+        return false;
+    char pr[16], run[80], batch[80], tenant[80];
+    size_t len = strlen("MESSAGE=") + strlen(message) + 1;
+    char *msg = malloc(len);
+    if (!msg)
+        return false;
+    snprintf(msg, len, "MESSAGE=%s", message);
+    snprintf(pr, sizeof pr, "PRIORITY=%d", prio);
+    struct iovec iov[6];
+    int n = 0;
+    iov[n++] = (struct iovec){msg, strlen(msg)};
+    iov[n++] = (struct iovec){pr, strlen(pr)};
+    iov[n++] = (struct iovec){"SYSLOG_IDENTIFIER=lethe", strlen("SYSLOG_IDENTIFIER=lethe")};
+    if (run_id[0]) {
+        snprintf(run, sizeof run, "RUN_ID=%s", run_id);
+        iov[n++] = (struct iovec){run, strlen(run)};
+    }
+    if (batch_id[0]) {
+        snprintf(batch, sizeof batch, "BATCH_ID=%s", batch_id);
+        iov[n++] = (struct iovec){batch, strlen(batch)};
+    }
+    if (tenant_id[0]) {
+        snprintf(tenant, sizeof tenant, "TENANT=%s", tenant_id);
+        iov[n++] = (struct iovec){tenant, strlen(tenant)};
+    }
+    bool sent = sd_journal_sendv(iov, n) >= 0;
+    free(msg);
+    if (!sent)
+        journal_reachable = 0;
+    return sent;
+}
+
+/* label + text (+ " [run ID]" under systemd): one entry, or one line on stderr. */
+static void emit_text(int prio, const char *label, const char *text)
+{
     if (log_to_journal()) {
-        if (run_id[0])
-            fprintf(stderr, "<%d>%s%s [run %s]\n", prio, label, msg, run_id);
+        size_t len = strlen(label) + strlen(text) + strlen(run_id) + 16;
+        char *line = malloc(len);
+        if (line)
+            snprintf(line, len, "%s%s%s%s%s", label, text, run_id[0] ? " [run " : "", run_id,
+                     run_id[0] ? "]" : "");
+        if (line && journal_send(prio, line)) {
+            free(line);
+            return;
+        }
+        if (line)
+            fprintf(stderr, "<%d>%s\n", prio, line);
         else
-            fprintf(stderr, "<%d>%s%s\n", prio, label, msg);
+            fprintf(stderr, "<%d>%s%s\n", prio, label, text);
+        free(line);
     } else {
-        fprintf(stderr, "%s%s\n", label, msg);
+        fprintf(stderr, "%s%s\n", label, text);
     }
     fflush(stderr);
 }
 
-#define EMIT(prio, label)                                                                          \
+static void vemit(int prio, bool shown, const char *label, const char *fmt, va_list ap)
+{
+    last_shown = shown;
+    last_prio = prio;
+    if (!shown)
+        return;
+    char msg[4096];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    emit_text(prio, label, msg);
+}
+
+#define EMIT(prio, shown, label)                                                                   \
     do {                                                                                           \
         va_list ap;                                                                                \
         va_start(ap, fmt);                                                                         \
-        vemit(prio, label, fmt, ap);                                                               \
+        vemit(prio, shown, label, fmt, ap);                                                        \
         va_end(ap);                                                                                \
     } while (0)
 
-void log_error(const char *fmt, ...) { EMIT(LOG_ERR, "error: "); }
-void log_hint(const char *fmt, ...) { EMIT(LOG_ERR, "hint: "); }
-void log_warn(const char *fmt, ...) { EMIT(LOG_WARN, "warning: "); }
+void log_error(const char *fmt, ...) { EMIT(LOG_ERR, true, "error: "); }
+void log_warn(const char *fmt, ...) { EMIT(LOG_WARN, verbosity >= 0, "warning: "); }
+void log_info(const char *fmt, ...) { EMIT(LOG_INFO, verbosity >= 0, ""); }
+void log_debug(const char *fmt, ...) { EMIT(LOG_DEBUG, verbosity >= 1, "debug: "); }
 
-void log_info(const char *fmt, ...)
+void log_hint(const char *fmt, ...)
 {
-    if (verbosity < 0)
-        return;
-    EMIT(LOG_INFO, "");
-}
-
-void log_debug(const char *fmt, ...)
-{
-    if (verbosity < 1)
-        return;
-    EMIT(LOG_DEBUG, "debug: ");
+    int prio = last_prio;
+    bool shown = last_shown;
+    EMIT(prio, shown, "hint: ");
 }
 
 void log_passthrough(const char *prefix, const char *line)
 {
-    if (log_to_journal())
-        fprintf(stderr, "<%d>%s%s%s%s%s\n", LOG_WARN, prefix, line, run_id[0] ? " [run " : "",
-                run_id, run_id[0] ? "]" : "");
-    else
-        fprintf(stderr, "%s%s\n", prefix, line);
-    fflush(stderr);
+    last_shown = verbosity >= 0;
+    last_prio = LOG_INFO;
+    if (last_shown)
+        emit_text(LOG_INFO, prefix, line);
 }
 
 struct progress {
@@ -90,6 +170,16 @@ struct progress {
 static double secs_between(const struct timespec *a, const struct timespec *b)
 {
     return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+void progress_phase(const char *what)
+{
+    /* A phase that is one statement has no progress to show, but a person at a terminal should
+     * see that it is under way rather than a silent minute. */
+    if (verbosity < 0 || log_to_journal() || !log_is_tty())
+        return;
+    fprintf(stderr, "%s...\n", what);
+    fflush(stderr);
 }
 
 struct progress *progress_new(const char *what, long total)

@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
@@ -116,4 +117,24 @@ lethe_time time_now(void)
     struct timeval tv;
     gettimeofday(&tv, NULL);
     return (lethe_time)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+void time_format_span(const char *seconds, char *buf, size_t cap)
+{
+    if (!seconds || !*seconds) {
+        snprintf(buf, cap, "-");
+        return;
+    }
+    double v = strtod(seconds, NULL);
+    long long s = (long long)v;
+    if ((double)s < v)
+        s++;
+    if (s < 0)
+        s = 0;
+    long long d = s / 86400;
+    s %= 86400;
+    if (d)
+        snprintf(buf, cap, "%lldd %02lld:%02lld:%02lld", d, s / 3600, s / 60 % 60, s % 60);
+    else
+        snprintf(buf, cap, "%02lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
 }

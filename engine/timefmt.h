@@ -17,5 +17,9 @@ typedef int64_t lethe_time;
 bool time_parse(const char *text, lethe_time *out);
 void time_format(lethe_time t, char buf[TIME_TEXT_LEN]);
 lethe_time time_now(void);
+/* A span of SECONDS (decimal text, as PostgreSQL's extract(epoch ...) gives it) as
+ * "3d 04:05:06" or "04:05:06", rounded up: an item late by a fraction of a second is late.
+ * NULL or "" gives "-". */
+void time_format_span(const char *seconds, char *buf, size_t cap);
 
 #endif

@@ -18,13 +18,14 @@
 #include "exitcode.h"
 #include "jobs.h"
 #include "log.h"
+#include "report_html.h"
 
 #ifndef LETHE_VERSION
 #define LETHE_VERSION "0.1.0"
 #endif
 
-enum format { FORMAT_JSONL, FORMAT_CSV, FORMAT_TEXT };
-enum summary_style { SUMMARY_TEXT, SUMMARY_JSONL, SUMMARY_CSV };
+enum format { FORMAT_JSONL, FORMAT_CSV, FORMAT_TEXT, FORMAT_HTML };
+enum summary_style { SUMMARY_TEXT, SUMMARY_JSONL, SUMMARY_CSV, SUMMARY_HTML };
 
 /* Records are written through a buffer flushed in large pieces: one fwrite per record would
  * cost more than the formatting. */
@@ -121,27 +122,6 @@ static bool write_header(PGconn *db, FILE *out, const struct audit_filter *f,
     return ok;
 }
 
-/* "3d 04:05:06" from seconds, rounded up: an item late by a fraction of a second is late. */
-static void format_lateness(const char *seconds, char *buf, size_t cap)
-{
-    if (!seconds || !*seconds) {
-        snprintf(buf, cap, "-");
-        return;
-    }
-    double v = strtod(seconds, NULL);
-    long long s = (long long)v;
-    if ((double)s < v)
-        s++;
-    if (s < 0)
-        s = 0;
-    long long d = s / 86400;
-    s %= 86400;
-    if (d)
-        snprintf(buf, cap, "%lldd %02lld:%02lld:%02lld", d, s / 3600, s / 60 % 60, s % 60);
-    else
-        snprintf(buf, cap, "%02lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
-}
-
 enum { S_RULE, S_PURGED, S_ON_TIME, S_LATE, S_MAX_LATE, S_HELD, S_VIOLATIONS, S_PENDING,
        S_OVERDUE, S_NEAREST };
 
@@ -165,8 +145,8 @@ static void summary_text(FILE *out, PGresult *rows, bool pending_known, const st
             "pending", "overdue", "deadline");
     for (int i = 0; i < PQntuples(rows); i++) {
         char late[40];
-        format_lateness(PQgetisnull(rows, i, S_MAX_LATE) ? NULL : PQgetvalue(rows, i, S_MAX_LATE),
-                        late, sizeof late);
+        time_format_span(PQgetisnull(rows, i, S_MAX_LATE) ? NULL : PQgetvalue(rows, i, S_MAX_LATE),
+                         late, sizeof late);
         const char *rule = PQgetvalue(rows, i, S_RULE);
         if (strcmp(rule, "all") == 0)
             fprintf(out, ROW, "", "-------", "-------", "-------", "----------------", "---------",
@@ -254,7 +234,8 @@ static bool write_summary(struct lethe_ctx *ctx, const struct audit_filter *f,
 {
     bool ok = false, pending_known = false;
     PGresult *counts = dbaudit_window_counts(ctx->db, f);
-    PGresult *rows = counts ? dbaudit_summary(ctx->db, f, &pending_known) : NULL;
+    PGresult *rows =
+        counts ? dbaudit_summary(ctx->db, f, style == SUMMARY_HTML, &pending_known) : NULL;
     if (!rows)
         goto cleanup;
     const char *records = PQgetvalue(counts, 0, 0), *chains = PQgetvalue(counts, 0, 1);
@@ -269,6 +250,12 @@ static bool write_summary(struct lethe_ctx *ctx, const struct audit_filter *f,
         break;
     case SUMMARY_JSONL:
         ok = summary_jsonl(out, rows, pending_known, f, generated, records, chains);
+        break;
+    case SUMMARY_HTML:
+        /* It reports its own errors. */
+        if (!report_html_write(out, ctx->db, f, rows, pending_known, generated, records, chains))
+            goto cleanup;
+        ok = true;
         break;
     }
     if (!ok)
@@ -309,6 +296,7 @@ int job_export(struct lethe_ctx *ctx, int argc, char **argv)
             if (!cli_id(ctx, "--tenant", optarg, tenant))
                 return EXIT_USAGE;
             filter.tenant = tenant;
+            log_set_tenant(tenant);
             break;
         case 'f':
             if (strcmp(optarg, "jsonl") == 0)
@@ -317,9 +305,11 @@ int job_export(struct lethe_ctx *ctx, int argc, char **argv)
                 fmt = FORMAT_CSV;
             else if (strcmp(optarg, "text") == 0)
                 fmt = FORMAT_TEXT;
+            else if (strcmp(optarg, "html") == 0)
+                fmt = FORMAT_HTML;
             else
-                return cli_usage(ctx, "export: --format: unknown format \"%s\" (jsonl, csv, or text"
-                                      " with --summary)", optarg);
+                return cli_usage(ctx, "export: --format: unknown format \"%s\" (jsonl or csv; with"
+                                      " --summary also text or html)", optarg);
             break;
         case 's':
             summary = true;
@@ -337,6 +327,12 @@ int job_export(struct lethe_ctx *ctx, int argc, char **argv)
         return cli_usage(ctx, "export: unexpected argument '%s'", argv[optind]);
     if (fmt == FORMAT_TEXT && !summary)
         return cli_usage(ctx, "export: --format text is for --summary; records are jsonl or csv");
+    if (fmt == FORMAT_HTML && !summary) {
+        log_error("export: --format html needs --summary");
+        log_hint("the records themselves are exported as jsonl or csv; the HTML page is the "
+                 "summary's");
+        return EXIT_USAGE;
+    }
     if (filter.from && filter.to) {
         lethe_time a, b;
         time_parse(filter.from, &a);
@@ -382,9 +378,10 @@ int job_export(struct lethe_ctx *ctx, int argc, char **argv)
     bool ok;
     if (summary) {
         /* JSON Lines by default, as for the records themselves (SPEC §5, the docs). */
-        enum summary_style style = fmt == FORMAT_TEXT ? SUMMARY_TEXT
-                                   : fmt == FORMAT_CSV ? SUMMARY_CSV
-                                                       : SUMMARY_JSONL;
+        enum summary_style style = fmt == FORMAT_TEXT   ? SUMMARY_TEXT
+                                   : fmt == FORMAT_CSV  ? SUMMARY_CSV
+                                   : fmt == FORMAT_HTML ? SUMMARY_HTML
+                                                        : SUMMARY_JSONL;
         ok = write_summary(ctx, &filter, style, exported_at, out.f);
     } else {
         struct writer w = {.out = out.f, .fmt = fmt};

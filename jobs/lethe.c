@@ -120,11 +120,12 @@ static const struct command commands[] = {
      "  --json      machine-readable output\n"},
     {"export", job_export, NEEDS_DB,
      "export [--from TS] [--to TS] [--tenant T] [--format jsonl|csv] [--summary] [-o FILE]\n"
-     "       lethe export --summary [--format jsonl|csv|text] [-o FILE]",
+     "       lethe export --summary [--format jsonl|csv|text|html] [-o FILE]",
      "write audit records for auditors",
      "  --from TS, --to TS   records whose time is in [from, to); default everything\n"
      "  --tenant T           exactly that tenant's chain\n"
-     "  --format F           jsonl (default) or csv; with --summary also text, for a person\n"
+     "  --format F           jsonl (default) or csv; with --summary also text, for a person,\n"
+     "                       or html, one self-contained page with charts\n"
      "  --summary            only the compliance summary, per rule and overall (jsonl by\n"
      "                       default, like the records)\n"
      "  -o FILE              replace FILE whole (a device, a FIFO or - is written through;\n"

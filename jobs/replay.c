@@ -5,13 +5,14 @@
  * batches for the next run. A chain the database has diverged from is named and left alone. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "audit.h"
+#include "anchor.h"
 #include "cli.h"
 #include "cycle.h"
 #include "db.h"
@@ -85,110 +86,21 @@ static void refused(const char *tenant, const char *outcome, const char *seq)
                   "the rest left alone", tenant, seq);
 }
 
-/* The newest line of the anchor file ({"run_id":..,"at":..,"heads":[{"chain","seq","hash"}..]}),
- * as three array literals in step for dbrestore_missing_heads(). An empty file anchors
- * nothing. Returns an exit code. */
-struct anchor {
-    char run_id[64];
-    int n;
-    struct audit_buf chains, seqs, hashes;
-};
-
-static bool is_hash(const char *h)
-{
-    if (!h || strlen(h) != 64)
-        return false;
-    for (const char *c = h; *c; c++)
-        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
-            return false;
-    return true;
-}
-
-static int read_anchor(const char *path, struct anchor *a)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        log_error("replay: cannot read the anchor file '%s': %s", path, strerror(errno));
-        log_hint("--anchors names the file of audit.anchor_file, or a copy shipped from it");
-        return EXIT_USAGE;
-    }
-    char *line = NULL, *last = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    while ((n = getline(&line, &cap, f)) >= 0) {
-        if (n > 0 && line[n - 1] == '\n')
-            line[--n] = '\0';
-        if (n > 0) {
-            free(last);
-            last = strdup(line);
-        }
-    }
-    fclose(f);
-    free(line);
-    int rc = EXIT_DONE;
-    audit_buf_puts(&a->chains, "{");
-    audit_buf_puts(&a->seqs, "{");
-    audit_buf_puts(&a->hashes, "{");
-    if (last) {
-        json_error_t e;
-        json_t *o = json_loads(last, JSON_REJECT_DUPLICATES, &e);
-        json_t *heads = json_object_get(o, "heads");
-        const char *run = json_string_value(json_object_get(o, "run_id"));
-        snprintf(a->run_id, sizeof a->run_id, "%s", run ? run : "?");
-        if (!json_is_array(heads))
-            rc = EXIT_USAGE;
-        size_t i;
-        json_t *h;
-        json_array_foreach(heads, i, h) {
-            const char *chain = json_string_value(json_object_get(h, "chain"));
-            const char *hash = json_string_value(json_object_get(h, "hash"));
-            json_t *seq = json_object_get(h, "seq");
-            char id[UUID_TEXT_LEN], num[24];
-            if (!chain || !id_parse(chain, id) || !is_hash(hash) || !json_is_integer(seq) ||
-                json_integer_value(seq) < 1) {
-                rc = EXIT_USAGE;
-                break;
-            }
-            snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(seq));
-            const char *sep = a->n++ ? "," : "";
-            audit_buf_puts(&a->chains, sep);
-            audit_buf_puts(&a->chains, id);
-            audit_buf_puts(&a->seqs, sep);
-            audit_buf_puts(&a->seqs, num);
-            audit_buf_puts(&a->hashes, sep);
-            audit_buf_puts(&a->hashes, hash);
-        }
-        json_decref(o);
-        if (rc != EXIT_DONE) {
-            log_error("replay: the newest line of '%s' is not an anchor", path);
-            log_hint("an anchor line is {\"run_id\":..,\"at\":..,\"heads\":[{\"chain\":..,"
-                     "\"seq\":..,\"hash\":..},..]}");
-        }
-    }
-    free(last);
-    audit_buf_puts(&a->chains, "}");
-    audit_buf_puts(&a->seqs, "}");
-    audit_buf_puts(&a->hashes, "}");
-    if (rc == EXIT_DONE && (a->chains.failed || a->seqs.failed || a->hashes.failed)) {
-        log_error("replay: out of memory");
-        rc = EXIT_RUNTIME;
-    }
-    return rc;
-}
-
 /* Exit 0 only once the database holds every head the newest anchor names (SPEC §7). */
-static int check_anchor(PGconn *db, const char *path, const struct anchor *a)
+static int check_anchor(PGconn *db, const char *path, const struct anchor_line *a)
 {
-    if (a->n == 0)
+    if (a->n_heads == 0)
         return EXIT_DONE;
-    PGresult *r = dbrestore_missing_heads(db, a->chains.data, a->seqs.data, a->hashes.data);
+    PGresult *r = anchor_missing(db, a);
     if (!r)
         return EXIT_RUNTIME;
     int missing = PQntuples(r);
     for (int i = 0; i < missing; i++)
         log_error("replay: the database is still behind its anchor: chain %s %s seq %s",
                   PQgetvalue(r, i, 0),
-                  PQgetisnull(r, i, 2) ? "has no record at" : "holds another record at",
+                  PQgetisnull(r, i, 2) || atoll(PQgetvalue(r, i, 2)) < atoll(PQgetvalue(r, i, 1))
+                      ? "has no record at"
+                      : "holds another record at",
                   PQgetvalue(r, i, 1));
     PQclear(r);
     if (missing) {
@@ -196,8 +108,8 @@ static int check_anchor(PGconn *db, const char *path, const struct anchor *a)
                  "'%s'", path);
         return EXIT_CHECK_FAILED;
     }
-    printf("replay: caught up with the anchor of run %s (%d head%s)\n", a->run_id, a->n,
-           a->n == 1 ? "" : "s");
+    printf("replay: caught up with the anchor of run %s (%zu head%s)\n", a->run_id, a->n_heads,
+           a->n_heads == 1 ? "" : "s");
     return EXIT_DONE;
 }
 
@@ -228,15 +140,16 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
         if (rc != EXIT_DONE)
             return rc;
     }
-    struct anchor anchor = {0};
+    struct anchor_line anchor = {0};
     if (anchors_path) {
-        int rc = read_anchor(anchors_path, &anchor);
-        if (rc != EXIT_DONE) {
-            audit_buf_free(&anchor.chains);
-            audit_buf_free(&anchor.seqs);
-            audit_buf_free(&anchor.hashes);
-            return rc;
+        /* --anchors names a file that must be there: no file is a usage error here. */
+        if (access(anchors_path, R_OK) != 0) {
+            log_error("replay: cannot read the anchor file '%s': %s", anchors_path, strerror(errno));
+            log_hint("--anchors names the file of audit.anchor_file, or a copy shipped from it");
+            return EXIT_USAGE;
         }
+        if (anchor_read_newest(anchors_path, &anchor) < 0)
+            return EXIT_USAGE;
     }
     /* The same check as 'lethe verify FILE': nothing is replayed from an export that fails. */
     int rc = EXIT_DONE;
@@ -330,8 +243,6 @@ cleanup:
     PQclear(chains);
     PQclear(batches);
 done:
-    audit_buf_free(&anchor.chains);
-    audit_buf_free(&anchor.seqs);
-    audit_buf_free(&anchor.hashes);
+    anchor_line_free(&anchor);
     return rc;
 }

@@ -1,7 +1,9 @@
 # Deployment: `make install` into a DESTDIR lays out the binary, the executor, the export
-# wrapper, the units, the example config and the man page; the units verify with
-# systemd-analyze; the man page renders cleanly and covers every command and option of
-# `lethe help`; the example config is accepted by lethe. No database.
+# wrapper, the units, the example config, the man pages, the sysusers.d and tmpfiles.d entries
+# and the bash completion; the units verify with systemd-analyze and pass its security review;
+# systemd-sysusers and systemd-tmpfiles create the user and directories in a scratch root; the
+# man pages render cleanly and cover every command, option and setting; the completion offers
+# what `lethe help` lists; the example config is accepted by lethe. No database.
 . tests/harness/lib.sh
 
 REPO=$PWD
@@ -33,19 +35,36 @@ U=$P/lib/systemd/system
 assert_eq "make install lays out exactly these files (PREFIX=/usr/local)" \
 "etc/lethe/lethe.conf.example
 usr/local/bin/lethe
+usr/local/lib/systemd/system/lethe-check.service
+usr/local/lib/systemd/system/lethe-check.timer
 usr/local/lib/systemd/system/lethe-export.service
 usr/local/lib/systemd/system/lethe-export.timer
 usr/local/lib/systemd/system/lethe-run.service
 usr/local/lib/systemd/system/lethe-run.timer
+usr/local/lib/systemd/system/lethe-run@.service
+usr/local/lib/systemd/system/lethe-run@.timer
+usr/local/lib/sysusers.d/lethe.conf
+usr/local/lib/tmpfiles.d/lethe.conf
 usr/local/libexec/lethe/fs-delete
 usr/local/libexec/lethe/lethe-export-month
+usr/local/share/bash-completion/completions/lethe
 usr/local/share/lethe/roles.sql
-usr/local/share/man/man1/lethe.1" "$(cd "$D" && find . -type f -o -type l | sed 's|^\./||' | LC_ALL=C sort)"
+usr/local/share/man/man1/lethe.1
+usr/local/share/man/man5/lethe.conf.5
+usr/local/share/man/man8/fs-delete.8
+usr/local/share/man/man8/lethe-export-month.8" "$(cd "$D" && find . -type f -o -type l | sed 's|^\./||' | LC_ALL=C sort)"
 file_mode "the binary is executable" "$P/bin/lethe" 755
 file_mode "the executor is executable" "$P/libexec/lethe/fs-delete" 755
 file_mode "the export wrapper is executable" "$P/libexec/lethe/lethe-export-month" 755
-for u in lethe-run.service lethe-run.timer lethe-export.service lethe-export.timer; do
+UNITS="lethe-run.service lethe-run.timer lethe-run@.service lethe-run@.timer lethe-export.service
+       lethe-export.timer lethe-check.service lethe-check.timer"
+SERVICES="lethe-run.service lethe-run@.service lethe-export.service lethe-check.service"
+for u in $UNITS; do
     file_mode "$u is installed 0644" "$U/$u" 644
+done
+for f in lib/sysusers.d/lethe.conf lib/tmpfiles.d/lethe.conf share/bash-completion/completions/lethe \
+    share/man/man5/lethe.conf.5 share/man/man8/fs-delete.8 share/man/man8/lethe-export-month.8; do
+    file_mode "$f is installed 0644" "$P/$f" 644
 done
 file_mode "the example config is installed 0644" "$D/etc/lethe/lethe.conf.example" 644
 file_mode "the man page is installed 0644" "$P/share/man/man1/lethe.1" 644
@@ -77,23 +96,52 @@ file_mode "PREFIX=/usr puts the man page in /usr/share/man" "$D2/usr/share/man/m
 
 # ---- the units ----------------------------------------------------------------------------
 RUN=$U/lethe-run.service
+SHARD=$U/lethe-run@.service
 EXP=$U/lethe-export.service
+CHK=$U/lethe-check.service
 line "the run service is a oneshot" "$RUN" "Type=oneshot"
 line "exit 3 (lock held) is not a unit failure" "$RUN" "SuccessExitStatus=3"
 line "the export service is a oneshot" "$EXP" "Type=oneshot"
-for s in "$RUN" "$EXP"; do
+line "the check service is a oneshot" "$CHK" "Type=oneshot"
+line "the check service runs status --check" "$CHK" "ExecStart=/usr/local/bin/lethe status --check"
+assert_eq "a failed check fails the unit (no SuccessExitStatus=)" "" "$(grep '^SuccessExitStatus=' "$CHK")"
+line "the shard template runs its instance's shard" "$SHARD" "ExecStart=/usr/local/bin/lethe run --shard %I"
+assert_eq "the instance K-N is the shard K/N (%I unescapes systemd's path escaping)" "0/4 3/16" \
+    "$(systemd-escape -u 0-4) $(systemd-escape -u 3-16)"
+assert_eq "and systemd-escape turns a shard into its instance" "lethe-run@1-4.timer" \
+    "$(systemd-escape --template=lethe-run@.timer 1/4)"
+for s in "$RUN" "$SHARD" "$EXP" "$CHK"; do
     n=$(basename "$s")
     for want in "User=lethe" "Group=lethe" "ProtectSystem=strict" "NoNewPrivileges=yes" \
         "PrivateTmp=yes" "ProtectHome=yes" "CapabilityBoundingSet=" \
-        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6" "SystemCallFilter=@system-service"; do
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6" "SystemCallFilter=@system-service" \
+        "SystemCallFilter=~@privileged @resources" "RemoveIPC=yes" "ProcSubset=pid"; do
         line "$n: $want" "$s" "$want"
     done
 done
+# The sandbox is one block, the same in every service (MemoryDenyWriteExecute= aside: it is
+# off where executors run); the shard template differs from lethe-run.service in its shard only.
+sandbox() { sed -n '/^NoNewPrivileges=/,$p' "$1" | grep -v -e '^#' -e '^MemoryDenyWriteExecute=' -e '^$'; }
+for s in "$SHARD" "$EXP" "$CHK"; do
+    assert_eq "$(basename "$s") has lethe-run.service's sandbox" "$(sandbox "$RUN")" "$(sandbox "$s")"
+done
+assert_eq "lethe-run@.service is lethe-run.service but for the shard" \
+"< Description=lethe retention run: purge the items that are due
+> Description=lethe retention run for shard %I: purge the items that are due
+< ExecStart=/usr/local/bin/lethe run
+> ExecStart=/usr/local/bin/lethe run --shard %I" \
+    "$(diff <(grep -v '^#' "$RUN") <(grep -v '^#' "$SHARD") | grep '^[<>]')"
+assert_eq "lethe-run@.timer is lethe-run.timer but for the shard" \
+"< Description=lethe retention run, hourly
+> Description=lethe retention run for shard %I, hourly
+< Unit=lethe-run.service" \
+    "$(diff <(grep -v '^#' "$U/lethe-run.timer") <(grep -v '^#' "$U/lethe-run@.timer") | grep '^[<>]')"
 assert_eq "the run service may write to the spool only" "ReadWritePaths=/var/lib/lethe/spool" \
     "$(grep '^ReadWritePaths=' "$RUN")"
 assert_eq "the export service may write to the exports only" \
     "ReadWritePaths=/var/lib/lethe/exports" "$(grep '^ReadWritePaths=' "$EXP")"
-for t in lethe-run.timer lethe-export.timer; do
+assert_eq "the check service writes nowhere" "" "$(grep -e '^ReadWritePaths=' -e '^StateDirectory=' "$CHK")"
+for t in lethe-run.timer lethe-run@.timer lethe-export.timer lethe-check.timer; do
     line "$t is persistent" "$U/$t" "Persistent=true"
     assert_contains "$t has a random delay" "RandomizedDelaySec=" "$(grep '^RandomizedDelaySec=' "$U/$t")"
     line "$t is enabled by timers.target" "$U/$t" "WantedBy=timers.target"
@@ -113,6 +161,10 @@ if [ -n "$t1" ] && [ "$gap" -gt 0 ] && [ "$gap" -lt 172800 ]; then
 else
     not_ok "the run timer fires within the 2d lookahead" "OnCalendar=$cal, gap ${gap}s"
 fi
+cal=$(sed -n 's/^OnCalendar=//p' "$U/lethe-check.timer")
+elapses=$(TZ=UTC systemd-analyze calendar --iterations=2 "$cal" | sed -n 's/^ *\(Next elapse\|Iter\. #2\): //p')
+assert_eq "the check timer fires hourly at half past" "30:00 30:00 3600" \
+    "$(echo "$elapses" | while read -r _ _ t _; do printf '%s ' "${t#*:}"; done)$(( $(date -u -d "$(echo "$elapses" | sed -n 2p)" +%s) - $(date -u -d "$(echo "$elapses" | sed -n 1p)" +%s) ))"
 cal=$(sed -n 's/^OnCalendar=//p' "$U/lethe-export.timer")
 elapses=$(TZ=UTC systemd-analyze calendar --iterations=3 "$cal" | sed -n 's/^ *\(Next elapse\|Iter\. #[23]\): //p')
 assert_eq "the export timer fires on the first of each month" "01
@@ -126,11 +178,11 @@ assert_eq "the export timer fires on the first of each month" "01
 # in which only the install prefix is rewritten to point into DESTDIR; every other line is the
 # installed one. MANPATH points at the installed man page, so Documentation=man:lethe(1) is
 # checked against it. verify exits 0 even on unknown or malformed settings, printing warnings
-# instead, so its output must also be empty.
+# instead, so its output must also be empty. The templates are verified as an instance (0-4).
 V=$TMP/verify
 mkdir -p "$V"
-for u in lethe-run.service lethe-run.timer lethe-export.service lethe-export.timer; do
-    sed "s|/usr/local/|$P/|g" "$U/$u" >"$V/$u"
+for u in $UNITS; do
+    sed "s|/usr/local/|$P/|g" "$U/$u" >"$V/${u/@./@0-4.}"
 done
 line "the verified copy runs the DESTDIR binary" "$V/lethe-run.service" "ExecStart=$P/bin/lethe run"
 man_check=--man=yes
@@ -138,6 +190,21 @@ command -v man >/dev/null || { man_check=--man=no; echo "# man(1) missing: Docum
 OUT=$(MANPATH=$P/share/man systemd-analyze verify "$man_check" "$V"/*.service "$V"/*.timer 2>&1); RC=$?
 assert_rc "systemd-analyze verify passes on every installed unit" 0
 assert_eq "systemd-analyze verify has no warning" "" "$OUT"
+assert_eq "every unit was verified, the templates as an instance" \
+    "lethe-check.service lethe-check.timer lethe-export.service lethe-export.timer lethe-run.service lethe-run.timer lethe-run@0-4.service lethe-run@0-4.timer" \
+    "$(cd "$V" && echo *)"
+
+# systemd-analyze security: the sandbox settings it still listed are in place, and no service
+# is above 1.5 on its exposure scale (0 to 10; it rates these "OK").
+for u in lethe-run.service lethe-run@0-4.service lethe-export.service lethe-check.service; do
+    OUT=$(systemd-analyze security --offline=true --threshold=15 "$V/$u" 2>&1); RC=$?
+    assert_rc "systemd-analyze security rates $u at 1.5 or less" 0
+    for want in "SystemCallFilter=~@privileged" "SystemCallFilter=~@resources" "RemoveIPC=" \
+        "ProcSubset=" "PrivateMounts=" "CapabilityBoundingSet=~CAP_SYS_ADMIN"; do
+        assert_eq "systemd-analyze security passes $u on $want" "✓" \
+            "$(echo "$OUT" | awk -v k="$want" '$2 == k { print $1; exit }')"
+    done
+done
 
 # The checks above can fail: a misspelt setting and a missing binary are both reported.
 sed 's/^ProtectHome=yes/ProtectHomme=yes/' "$V/lethe-run.service" >"$TMP/typo.service"
@@ -151,6 +218,48 @@ else
     assert_contains "an ExecStart= binary that is not there would be reported" \
         "Command /usr/local/bin/lethe is not executable" "$OUT"
 fi
+
+# ---- the system user and its directories --------------------------------------------------
+# systemd-sysusers and systemd-tmpfiles, as the package's postinst runs them, in a scratch root.
+R=$TMP/root
+mkdir -p "$R/etc"
+OUT=$(systemd-sysusers --root="$R" "$P/lib/sysusers.d/lethe.conf" 2>&1); RC=$?
+assert_rc "systemd-sysusers accepts lethe's sysusers.d entry" 0
+IFS=: read -r _ _ LUID LGID _ LHOME LSHELL <<<"$(grep '^lethe:' "$R/etc/passwd")"
+assert_eq "it creates the system user lethe, home /var/lib/lethe, no login" \
+    "/var/lib/lethe /usr/sbin/nologin yes" "$LHOME $LSHELL $([ "${LUID:-1000}" -lt 1000 ] && echo yes)"
+assert_eq "with a group of its own" "lethe:$LGID" "$(grep "^lethe:" "$R/etc/group" | cut -d: -f1,3)"
+OUT=$(systemd-tmpfiles --root="$R" --create "$P/lib/tmpfiles.d/lethe.conf" 2>&1); RC=$?
+assert_rc "systemd-tmpfiles accepts lethe's tmpfiles.d entry" 0
+for d in /var/lib/lethe /var/lib/lethe/spool /var/lib/lethe/exports; do
+    assert_eq "it creates $d, 0750, owned by lethe" "750 $LUID:$LGID" "$(stat -c '%a %u:%g' "$R$d" 2>&1)"
+done
+
+# ---- bash completion ----------------------------------------------------------------------
+# complete WORD...: what the completion offers for the last word, run against this build.
+complete_words() {
+    (cd "$TMP" && bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _lethe
+        printf "%s\n" "${COMPREPLY[@]}" | LC_ALL=C sort | tr "\n" " "' _ "$P/share/bash-completion/completions/lethe" "$@")
+}
+touch "$TMP/audit-2024-01.jsonl"
+assert_eq "completion: the commands of lethe --help" \
+    "$(echo $("$LETHE" --help | sed -n '/^commands:/,/^$/s/^  \([a-z][a-z-]*\) .*/\1/p' | LC_ALL=C sort)) " \
+    "$(complete_words "$LETHE" "")"
+assert_eq "completion: a command from its first letters" "explain export " "$(complete_words "$LETHE" -v ex)"
+assert_eq "completion: the global options" "--config " "$(complete_words "$LETHE" --co)"
+assert_eq "completion: a command's options" "--as-of --dry-run --items --json --metrics-file --operator --shard " \
+    "$(complete_words "$LETHE" run --)"
+assert_eq "completion: an option's listed values" "csv jsonl " "$(complete_words "$LETHE" export --format "")"
+assert_eq "completion: --opt=value" "csv " "$(complete_words "$LETHE" export --format = c)"
+assert_eq "completion: files for -o" "audit-2024-01.jsonl " "$(complete_words "$LETHE" export -o aud)"
+assert_eq "completion: files for verify" "audit-2024-01.jsonl " "$(complete_words "$LETHE" verify aud)"
+assert_eq "completion: files for --config, before the command" "audit-2024-01.jsonl " \
+    "$(complete_words "$LETHE" --config aud)"
+assert_eq "completion: nothing guessed for an id or a time" " " "$(complete_words "$LETHE" run --as-of "")"
+assert_eq "completion: hold's subcommands" \
+    "$(echo $("$LETHE" help hold | sed -n 's/^ *\(usage: \)\{0,1\}lethe hold \([a-z]*\).*/\2/p' | LC_ALL=C sort -u)) " \
+    "$(complete_words "$LETHE" hold "")"
+assert_contains "completion: a subcommand's options" "--reason" "$(complete_words "$LETHE" hold place --)"
 
 # ---- the man page -------------------------------------------------------------------------
 MAN=$P/share/man/man1/lethe.1
@@ -189,6 +298,48 @@ done
 exits=$(echo "$TEXT" | sed -n '/^EXIT STATUS/,/^[A-Z]/p')
 for code in 0 1 2 3 4; do
     assert_contains "the man page explains exit code $code" "       $code " "$exits"
+done
+
+# ---- the other man pages: lethe.conf(5), fs-delete(8), lethe-export-month(8) ---------------
+for m in man5/lethe.conf.5 man8/fs-delete.8 man8/lethe-export-month.8; do
+    f=$P/share/man/$m; n=$(basename "$m")
+    OUT=$(groff -t -man -ww -z "$f" 2>&1); RC=$?
+    assert_rc "groff renders $n" 0
+    assert_eq "groff -ww has no warning on $n" "" "$OUT"
+    if command -v man >/dev/null; then
+        assert_eq "man -l renders $n at 80 columns without warning" "" \
+            "$(MANWIDTH=80 man -l "$f" 2>&1 >/dev/null)"
+    fi
+    assert_eq "$n has the binary's version" "$("$LETHE" --version)" \
+        "$(sed -n 's/^\.TH [^ ]* [158] [^ ]* "\([^"]*\)".*/\1/p' "$f")"
+    assert_contains "lethe(1) refers to $n" "${n%.*}(${n##*.})" "$TEXT"
+done
+text_of() { groff -t -man -Tascii -P-cbou "$P/share/man/$1" 2>/dev/null; }
+T5=$(text_of man5/lethe.conf.5)
+# Every setting of the example config, as group.setting (rules: each rule, and its three keys).
+settings=$(awk '/^[a-z_]+: *\{/ { g = $1; sub(":", "", g) }
+    /^  #?[a-z_]+ *=/ { k = $1; sub("#", "", k); print g "." k }
+    /^  #?[a-z_]+: *\{/ { k = $1; sub("#", "", k); sub(":", "", k); print g "." k }' "$D/etc/lethe/lethe.conf.example")
+assert_contains "the example config has settings to look for" "executor.timeout" "$settings"
+for k in $settings; do
+    case $k in
+    rules.*) assert_contains "lethe.conf(5) describes rule ${k#rules.}" "${k#rules.}" "$T5" ;;
+    *) assert_contains "lethe.conf(5) describes $k" "$k" "$T5" ;;
+    esac
+done
+for k in deadline grace enabled; do
+    assert_contains "lethe.conf(5) describes rules.RULE.$k" "rules.RULE.$k" "$T5"
+done
+T8=$(text_of man8/fs-delete.8)
+for o in $("$P/libexec/lethe/fs-delete" --help | grep -oE '(^| |\[)--?[a-z][a-z-]*' | tr -d ' [' | sort -u); do
+    assert_contains "fs-delete(8) describes $o" "$o" "$T8"
+done
+for code in 0 1 2; do
+    assert_contains "fs-delete(8) explains exit code $code" "       $code " "$(echo "$T8" | sed -n '/^EXIT STATUS/,/^[A-Z]/p')"
+done
+T8=$(text_of man8/lethe-export-month.8)
+for o in $("$P/libexec/lethe/lethe-export-month" --help | grep -oE '(^| |\[)--?[a-z][a-z-]*' | tr -d ' [' | sort -u); do
+    assert_contains "lethe-export-month(8) describes $o" "$o" "$T8"
 done
 
 # ---- the example config -------------------------------------------------------------------

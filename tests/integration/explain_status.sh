@@ -199,21 +199,21 @@ rm -f "$WORK/anchors.jsonl"  # a new database: the anchors of the one before are
 export PGDATABASE=status_t
 "$LETHE" migrate >/dev/null
 
-run_lethe status extra
+run_lethe --config "$CONF" status extra
 assert_rc "status with an argument exits 2" 2
 assert_contains "status argument message" "error: status: unexpected argument 'extra'" "$ERR"
-run_lethe status --frob
+run_lethe --config "$CONF" status --frob
 assert_rc "status with an unknown option exits 2" 2
 
-run_lethe status
+run_lethe --config "$CONF" status
 assert_rc "status without --check exits 0 whatever it finds" 0
 assert_contains "status says when" "status at " "$OUT"
 assert_contains "status of a database never run" "last successful run: none" "$OUT"
-run_lethe status --check
+run_lethe --config "$CONF" status --check
 assert_rc "--check on a database that never had a run exits 4" 4
 assert_eq "never-run message" "error: status: check failed: no run succeeded within the lookahead (2d): none ever did" "$ERR"
 assert_contains "the report says it too" "check: no run succeeded within the lookahead (2d): none ever did" "$OUT"
-run_lethe status --json --check
+run_lethe --config "$CONF" status --json --check
 assert_rc "--json --check exits 4 too" 4
 assert_eq "status --json parses" "yes" "$(ok_json)"
 assert_eq "status --json has the documented keys, in order" \
@@ -226,11 +226,11 @@ assert_eq "status --json rules in SPEC order" \
   "$(json_get '[c["rule"] for c in d["counts"]]')"
 
 run_now
-run_lethe status --check
+run_lethe --config "$CONF" status --check
 assert_rc "--check after a successful run on an empty catalog exits 0" 0
 assert_eq "--check ok prints nothing on stderr" "" "$ERR"
 assert_contains "the report ends with check: ok" "check: ok" "$OUT"
-run_lethe status --json
+run_lethe --config "$CONF" status --json
 assert_eq "the run is listed, for the whole catalog" "(1, None, True)" \
   "$(json_get 'len(d["last_successful_runs"]), d["last_successful_runs"][0]["shard"], d["last_run"]["outcome"] == "succeeded"')"
 
@@ -251,11 +251,11 @@ mk_event "$T" deletion_requested 2099-01-01T00:00:00Z FUT-1 workspace_id "$W3"
 mk_event "$T" sharing_opted_out 2026-01-01T00:00:00Z "" workspace_id "$W4"
 mk_item "$T" "$V" "$W4" prompt UK 2026-02-01T00:00:00Z true
 HOLD=$("$LETHE" -q hold place --tenant "$T" --workspace "$W2" --reason litigation)
-run_lethe status --json
+run_lethe --config "$CONF" status --json
 assert_eq "events not consumed yet are counted" "{'events': 5, 'items': 6}" "$(json_get 'd["unconsumed"]')"
 run_now
 
-run_lethe status --check
+run_lethe --config "$CONF" status --check
 assert_rc "--check with an overdue item and a violation exits 4" 4
 assert_eq "--check names each problem" "error: status: check failed: 1 item is past the deadline and not purged
 error: status: check failed: 1 shared copy made while opted out not purged yet (a violation)" "$ERR"
@@ -269,7 +269,7 @@ assert_contains "held past deadline lists the held item and its hold" "held past
   2026-01-31T00:00:00.000000Z  deletion_request       held      item $H tenant $T (acme) hold $HOLD" "$OUT"
 assert_contains "violations list the shared copy" "violations not purged yet (shared copies made while opted out): 1
   2026-02-01T00:00:00.000000Z  shared_while_opted_out in_flight item $V tenant $T (acme)" "$OUT"
-run_lethe status --json
+run_lethe --config "$CONF" status --json
 assert_eq "json: overdue" "(1, ['$B'])" "$(json_get 'd["overdue"]["count"], [i["item_id"] for i in d["overdue"]["items"]]')"
 assert_eq "json: the item's keys" \
   "['tenant_id', 'item_id', 'state', 'rule', 'reference', 'due_at', 'deadline_at', 'batch_id', 'hold_id', 'location', 'tenant_name']" \
@@ -286,44 +286,44 @@ assert_eq "json: the scheduled item's times" "('2099-01-01T00:00:00.000000Z', '2
 
 # Purged, the late item and the violation stop failing the check; the held one never did.
 ack_all
-run_lethe status --check
+run_lethe --config "$CONF" status --check
 assert_rc "--check once they are purged exits 0" 0
-run_lethe status --json
+run_lethe --config "$CONF" status --json
 assert_eq "json: purged and violations after the acks" "(3, 0, 1, 0)" \
   "$(json_get 'd["totals"]["purged"], d["violations"]["pending"], d["violations"]["purged"], d["overdue"]["count"]')"
 
 # An item that fails three times.
 "$LETHE" request --tenant "$T" --item "$F" --reference FAIL-1 >/dev/null
 for n in 1 2 3; do run_now; ack_all "$F"; done
-run_lethe status --check
+run_lethe --config "$CONF" status --check
 assert_rc "--check with an item failed three times exits 4" 4
 assert_eq "failing message" "error: status: check failed: 1 item failed three times or more and not purged yet" "$ERR"
-run_lethe status --json
+run_lethe --config "$CONF" status --json
 assert_eq "json: failing" "(1, 1, '$F', 3, 'due')" \
   "$(json_get 'd["failing"]["count"], d["failing"]["failed_once"], d["failing"]["items"][0]["item_id"], d["failing"]["items"][0]["failures"], d["failing"]["items"][0]["state"]')"
-run_lethe status
+run_lethe --config "$CONF" status
 assert_contains "the text lists it" "failing (failed three times or more, not purged): 1; failed at least once: 1" "$OUT"
 assert_contains "and points at the failed batches" "  'lethe batches --state failed' lists the failed batches with their deleters' stderr" "$OUT"
 run_now; ack_all
-run_lethe status --check
+run_lethe --config "$CONF" status --check
 assert_rc "--check once the failing item is purged exits 0" 0
 
 # No successful run within the lookahead (status reads it from lethe.settings, as the last
 # run left it).
 sql "UPDATE lethe.settings SET lookahead = '1 second'" >/dev/null
 sleep 1.2
-run_lethe status --check
+run_lethe --config "$CONF" status --check
 assert_rc "--check with no run within the lookahead exits 4" 4
 LAST=$(sql "SELECT lethe.iso_utc(max(finished_at)) FROM lethe.runs WHERE outcome = 'succeeded'")
 assert_eq "stale run message" "error: status: check failed: no run succeeded within the lookahead (1s): the last one finished at $LAST" "$ERR"
 
 # A shard's run counts, and is listed apart.
 run_now --shard 0/2
-run_lethe status --check
+run_lethe --config "$CONF" status --check
 assert_rc "--check after a shard's run exits 0" 0
-run_lethe status --json
+run_lethe --config "$CONF" status --json
 assert_eq "json: last successful runs per shard" "[None, '0/2']" "$(json_get '[r["shard"] for r in d["last_successful_runs"]]')"
-run_lethe status
+run_lethe --config "$CONF" status
 assert_contains "text: the shard's run" "  0/2              " "$OUT"
 
 finish

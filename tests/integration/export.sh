@@ -238,7 +238,7 @@ assert_rc "a malformed tenant id exits 2" 2
 assert_contains "a malformed tenant id says so" 'error: export: --tenant: malformed id "42"' "$ERR"
 run_lethe export --format xml
 assert_rc "an unknown format exits 2" 2
-assert_contains "an unknown format names the known ones" 'unknown format "xml" (jsonl, csv, or text with --summary)' "$ERR"
+assert_contains "an unknown format names the known ones" 'unknown format "xml" (jsonl or csv; with --summary also text or html)' "$ERR"
 run_lethe export extra
 assert_rc "an unexpected argument exits 2" 2
 run_lethe export --format text

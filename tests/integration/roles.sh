@@ -277,6 +277,9 @@ assert_rc "auditor exports CSV" 0
 PGUSER=$A run_lethe export --summary --format text
 assert_rc "auditor reads the summary, pending items included (item_status)" 0
 assert_not_contains "the summary knows the pending items" "pending is not shown" "$OUT"
+PGUSER=$A run_lethe export --summary --format html
+assert_rc "auditor writes the HTML summary (lateness, weeks, chain heads)" 0
+assert_contains "with its pending chart" 'id="total-pending"' "$OUT"
 PGUSER=$A run_lethe export --tenant "$T"
 assert_rc "auditor exports one tenant's chain" 0
 as $A assert_sql_fails "auditor cannot read items" "SELECT item_id FROM lethe.items" "permission denied for table items"

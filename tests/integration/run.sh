@@ -242,12 +242,7 @@ assert_eq "and no closed batch's manifest is left in the spool" "0" \
   "$(for b in $(sql "SELECT location || '/' || batch_id FROM lethe.batches WHERE state <> 'open'"); do [ -e "$WORK/spool/$b.jsonl" ] && echo x; done | wc -l)"
 assert_eq "there were closed batches to prune" "yes" "$([ "$closed" -gt 0 ] && echo yes)"
 
-# ---- manners: systemd's journal, -q ------------------------------------------------------------
-OUT=$(JOURNAL_STREAM=8:12345 "$LETHE" --config "$WORK/exec.conf" run 2>"$WORK/journal.err"); RC=$?
-RUN_ID=$(echo "$OUT" | sed -n 's/^run \([0-9a-f-]*\) .*/\1/p')
-assert_eq "under systemd every line has a priority prefix" "0" "$(grep -cv '^<[0-7]>' "$WORK/journal.err")"
-assert_eq "under systemd every line names the run, after a space" "0" "$(grep -cv " \[run $RUN_ID\]$" "$WORK/journal.err")"
-assert_contains "under systemd the start is logged at info priority" "<6>run $RUN_ID started" "$(cat "$WORK/journal.err")"
+# ---- manners: -q (systemd's journal has a suite of its own: journal.sh) ------------------------
 run_lethe -q --config "$WORK/exec.conf" run
 assert_rc "-q run exits 0" 0
 assert_eq "-q silences information" "" "$ERR"

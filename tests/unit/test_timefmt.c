@@ -172,6 +172,26 @@ START_TEST(now_is_the_clock)
 }
 END_TEST
 
+START_TEST(formats_spans_rounded_up)
+{
+    char buf[48];
+    time_format_span("0", buf, sizeof buf);
+    ck_assert_str_eq(buf, "00:00:00");
+    time_format_span("0.000001", buf, sizeof buf);
+    ck_assert_str_eq(buf, "00:00:01");
+    time_format_span("3723", buf, sizeof buf);
+    ck_assert_str_eq(buf, "01:02:03");
+    time_format_span("187200.5", buf, sizeof buf);
+    ck_assert_str_eq(buf, "2d 04:00:01");
+    time_format_span("-5", buf, sizeof buf);
+    ck_assert_str_eq(buf, "00:00:00");
+    time_format_span(NULL, buf, sizeof buf);
+    ck_assert_str_eq(buf, "-");
+    time_format_span("", buf, sizeof buf);
+    ck_assert_str_eq(buf, "-");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("timefmt");
@@ -187,5 +207,6 @@ int main(void)
     tcase_add_test(tc, formats_utc_with_microseconds_and_z);
     tcase_add_test(tc, round_trips);
     tcase_add_test(tc, now_is_the_clock);
+    tcase_add_test(tc, formats_spans_rounded_up);
     return run_suite(s, tc);
 }
