@@ -276,7 +276,7 @@ INSERT INTO lethe.events (tenant_id, type, occurred_at, reference) VALUES
   ('$T3', 'deletion_requested', now() - interval '1 hour', 'REQ-HELD'),
   ('$T2', 'deletion_requested', now() - interval '1 hour', 'REQ-FLIGHT');
 EOF
-printf 'spool: { directory = "%s/spool"; };\n' "$TMP" >"$TMP/run.conf"
+printf 'spool: { directory = "%s/spool"; };\naudit: { anchor_file = "%s/anchors.jsonl"; };\n' "$TMP" "$TMP" >"$TMP/run.conf"
 mkdir "$TMP/spool"
 run_lethe --config "$TMP/run.conf" -q run
 assert_rc "a run leaves items scheduled, held and in flight" 0

@@ -31,7 +31,7 @@ START_TEST(run_summary_is_one_json_line)
                         "\"succeeded\", \"as_of\": \"2026-11-28T03:00:00.000000Z\", \"shard\": null,"
                         " \"new_events\": 3, \"new_items\": 4, \"obligations\": 2, \"withdrawn\": 1,"
                         " \"expanded\": 5, \"redriven\": 0, \"due\": 7, \"batches\": 2,"
-                        " \"purged\": 6, \"failed\": 1, \"held\": 1, \"seconds\": 1.235}\n");
+                        " \"purged\": 6, \"failed\": 1, \"failed_batches\": 0, \"held\": 1, \"seconds\": 1.235}\n");
     free(s);
 }
 END_TEST
