@@ -1,0 +1,213 @@
+# SPEC §3 "Lineage, precisely": the eight reproductions of issue 11, one named case each.
+# Every case gets a tenant of its own (workspaces w1 in EU, w2 in US), writes items, events
+# and holds as a producer and an operator would, runs lethe at chosen instants with an
+# executor that records every manifest line and prints a `deleted` receipt for each item (and
+# exits 0), and asserts what each run batched (item, rule, deadline) and the exact state,
+# rule, due_at and deadline_at of lethe.item_status. Times are days before the real now (Dn),
+# and every expected time is worked out from SPEC §3 by hand.
+. tests/harness/lib.sh
+. tests/harness/catalog.sh
+WORK=$(mktemp -d /tmp/lethe-lineage.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+psql -X -q -c 'DROP DATABASE IF EXISTS lineage_t' -c 'CREATE DATABASE lineage_t' 2>/dev/null
+export PGDATABASE=lineage_t
+"$LETHE" migrate >/dev/null
+
+# The executor: one "rule item deadline" line per manifest item into $WORK/batched, and a
+# receipt per item on stdout. The manifest is JSON Lines, header first.
+cat > "$WORK/record.sh" <<EOF
+#!/bin/sh
+python3 - "\$1" >>"$WORK/batched" <<'PY'
+import json, sys
+with open(sys.argv[1]) as f:
+    lines = [json.loads(l) for l in f if l.strip()]
+for it in lines[1:]:
+    print("%s %s %s" % (it["item_id"], it["rule"], it["deadline_at"]))
+PY
+sed -n '2,\$s/^{"item_id":"\([^"]*\)".*/deleted \1/p' "\$1"
+EOF
+chmod +x "$WORK/record.sh"
+write_config "$WORK/default.conf" "executor: { command = \"$WORK/record.sh\"; };"
+write_config "$WORK/noexec.conf"
+write_config "$WORK/month.conf" "executor: { command = \"$WORK/record.sh\"; };" \
+    'schedule: { lookahead = "1mo"; };'
+
+NOW_S=$(date -u +%s)
+# D DAYS [SECONDS]: the instant DAYS days (and SECONDS seconds) before now, to the second.
+D() { date -u -d "@$((NOW_S - $1 * 86400 - ${2:-0}))" +%Y-%m-%dT%H:%M:%S.000000Z; }
+declare -A ID NAME
+CASE=""; TENANT=""
+
+new_case() {
+    CASE=$1
+    echo "# $CASE"
+    TENANT=$(uuid)
+    mk_tenant "$TENANT" "$CASE"
+    ID[w1]=$(uuid); mk_workspace "$TENANT" "${ID[w1]}" EU
+    ID[w2]=$(uuid); mk_workspace "$TENANT" "${ID[w2]}" US
+}
+# item NAME KIND WS CREATED [shared] [parent=NAME] [owner=S]
+item() {
+    local name=$1 kind=$2 ws=$3 created=$4 shared=false parent="" owner="" a geo=EU
+    shift 4
+    for a in "$@"; do
+        case "$a" in shared) shared=true ;; parent=*) parent=${ID[${a#parent=}]} ;; owner=*) owner=${a#owner=} ;; esac
+    done
+    [ "$ws" = w2 ] && geo=US
+    ID[$name]=$(uuid); NAME[${ID[$name]}]=$name
+    mk_item "$TENANT" "${ID[$name]}" "${ID[$ws]}" "$kind" "$geo" "$created" "$shared" "$parent" "$owner"
+}
+# event TYPE OCCURRED [COLUMN VALUE] [ref]
+event() { mk_event "$TENANT" "$1" "$2" "${5:-}" ${3:-} ${4:+"$4"}; }
+# hold NAME PLACED COLUMN VALUE; release NAME AT
+hold() {
+    local cols="" vals=""
+    [ -n "$3" ] && cols=", $3" && vals=", '$4'"
+    ID[hold:$1]=$(sql "INSERT INTO lethe.holds (tenant_id, reason, placed_at $cols)
+                       VALUES ('$TENANT', 'case $CASE', '$2' $vals) RETURNING hold_id")
+}
+release() { sql "UPDATE lethe.holds SET released_at = '$2' WHERE hold_id = '${ID[hold:$1]}'" >/dev/null; }
+
+# run AS_OF [CONFIG] EXPECTED: what the run batched, "name rule deadline" lines joined by "|"
+# in name order ("" for nothing).
+run() {
+    local as_of=$1 cfg=${2:-default} want=$3 got
+    : > "$WORK/batched"
+    run_lethe --config "$WORK/$cfg.conf" -q run --as-of "$as_of"
+    assert_rc "$CASE: run at $as_of exits 0" 0
+    got=$(while read -r id rule deadline; do echo "${NAME[$id]:-$id} $rule $deadline"; done \
+              < "$WORK/batched" | sort | paste -sd'|')
+    assert_eq "$CASE: run at $as_of batches ${want:-nothing}" "$want" "$got"
+}
+# expect NAME STATE RULE DUE DEADLINE ("-" for null)
+expect() {
+    local got
+    got=$(sql "SELECT state, coalesce(rule, '-'), coalesce(lethe.iso_utc(due_at), '-'),
+                      coalesce(lethe.iso_utc(deadline_at), '-')
+                 FROM lethe.item_status WHERE tenant_id = '$TENANT' AND item_id = '${ID[$1]}'")
+    assert_eq "$CASE: $1 is $2 under $3, due $4, deadline $5" "$2|$3|$4|$5" "$got"
+}
+# explain NAME PYTHON EXPECTED: PYTHON over d = explain --json, printed with repr(); n maps
+# ids to the case's names.
+explain() {
+    local map got
+    map=$(for k in "${!NAME[@]}"; do printf '%s=%s ' "$k" "${NAME[$k]}"; done)
+    got=$("$LETHE" explain --json "${ID[$1]}" |
+          MAP="$map" python3 -c "
+import json, os, sys
+n = dict(kv.split('=') for kv in os.environ['MAP'].split())
+d = json.load(sys.stdin)
+print(repr(($2)))" 2>&1)
+    assert_eq "$CASE: explain $1: $2" "$3" "$got"
+}
+
+new_case issue11-1-copy-of-purged-under-subject-hold
+item P prompt w1 "$(D 100)" owner=alice
+event deletion_requested "$(D 50)" item_id "${ID[P]}" R-1
+run "$(D 40)" default "P deletion_request $(D 20)"
+hold legal "$(D 30)" subject_id alice
+item C retrieved w2 "$(D 20)" parent=P
+run "$(D 1)" default ""
+expect P purged deletion_request "$(D 50)" "$(D 20)"
+expect C held deletion_request "$(D 50)" "$(D 20)"
+explain C '[h["via_item_id"] and n[h["via_item_id"]] for h in d["holds"] if h["blocking"]]' "['P']"
+# A later request of the same subject reaches the copy through its tombstoned source.
+event deletion_requested "$(D 10)" subject_id alice GDPR-1
+run "$(D 0 60)" default ""
+explain C 'sorted((o["rule"], o["active"], o["via_item_id"] and n[o["via_item_id"]]) for o in d["obligations"])' \
+    "[('deletion_request', True, 'P'), ('subject_request', True, 'P')]"
+release legal "$(D 0 30)"
+run "$(D 0 10)" default "C deletion_request $(D 20)"
+
+new_case issue11-2-copy-does-not-outlive-purged-source
+item P prompt w1 "$(D 100)" shared
+event deletion_requested "$(D 15)" "" "" R-2
+run "$(D 14)" default "P shared_retention $(D 10)"
+item C response w2 "$(D 13 3600)" parent=P
+run "$(D 13)" default "C shared_retention $(D 10)"
+expect C purged shared_retention "$(D 15)" "$(D 10)"
+
+new_case issue11-3-late-copy-gets-every-rule-of-its-source
+item P prompt w1 "$(D 100)"
+event capacity_deleted "$(D 50)"
+run "$(D 40)" default "P capacity_deleted $(D -130)"
+event deletion_requested "$(D 39)" workspace_id "${ID[w1]}" R-3
+run "$(D 38)" default ""
+item C retrieved w2 "$(D 30)" parent=P
+run "$(D 1)" default "C deletion_request $(D 9)"
+expect C purged deletion_request "$(D 50)" "$(D 9)"
+
+new_case issue11-4-held-copy-batched-after-release
+item P prompt w1 "$(D 100)" shared
+item C retrieved w2 "$(D 99)" parent=P
+hold w2 "$(D 99)" workspace_id "${ID[w2]}"
+event deletion_requested "$(D 95)" "" "" R-4
+run "$(D 94)" default "P deletion_request $(D 65)"
+expect C held deletion_request "$(D 95)" "$(D 65)"
+event deletion_cancelled "$(D 93)" "" "" R-4
+release w2 "$(D 92)"
+run "$(D 90)" default "C deletion_request $(D 65)"
+run "$(D 1)" default ""
+expect C purged deletion_request "$(D 95)" "$(D 65)"
+
+new_case issue11-5-system-logs-in-a-lineage
+item L system_log w2 "$(D 100)"
+item X prompt w2 "$(D 10)" parent=L
+event deletion_requested "$(D 50)" workspace_id "${ID[w2]}" R-5w
+item A prompt w1 "$(D 100)"
+item S system_log w1 "$(D 90)" parent=A
+event deletion_requested "$(D 50)" item_id "${ID[A]}" R-5i
+run "$(D 40)" default "A deletion_request $(D 20)"
+item Y response w1 "$(D 30)" parent=S
+run "$(D 1)" default "Y deletion_request $(D 20)"
+expect X live - - -
+expect L live - - -
+expect S live - - -
+expect Y purged deletion_request "$(D 50)" "$(D 20)"
+
+new_case issue11-6-several-violations-earliest-deadline-governs
+event sharing_opted_out "$(D 200)"
+item a prompt w1 "$(D 100)" shared
+item b prompt w1 "$(D 30)" shared parent=a
+event deletion_requested "$(D 80)" "" "" R-6
+explain b '(d["state"], d["governing"]["rule"], d["governing"]["deadline_at"], [n[o["via_item_id"]] for o in d["obligations"] if o["governing"]])' \
+    "('due', 'shared_while_opted_out', '$(D 100)', ['a'])"
+run "$(D 1)" default "a shared_while_opted_out $(D 100)|b shared_while_opted_out $(D 100)"
+expect b purged shared_while_opted_out "$(D 100)" "$(D 100)"
+
+new_case issue11-7-late-opt-in-clears-copies-too
+event sharing_opted_out "$(D 60)"
+hold all "$(D 70)" "" ""
+item a prompt w1 "$(D 50)" shared
+item b response w2 "$(D 40)" shared parent=a
+run "$(D 30)" default ""
+expect b held shared_while_opted_out "$(D 50)" "$(D 50)"
+event sharing_opted_in "$(D 55)"
+release all "$(D 20)"
+run "$(D 10)" default ""
+expect a scheduled shared_retention "$(D -38)" "$(D -40)"
+expect b scheduled shared_retention "$(D -38)" "$(D -40)"
+
+new_case copy-of-source-in-flight-follows-its-purge
+item P prompt w1 "$(D 100)"
+item C retrieved w2 "$(D 99)" parent=P
+hold w2 "$(D 99)" workspace_id "${ID[w2]}"
+event deletion_requested "$(D 50)" "" "" R-9
+run "$(D 40)" noexec ""
+expect P in_flight deletion_request "$(D 50)" "$(D 20)"
+event deletion_cancelled "$(D 39)" "" "" R-9
+release w2 "$(D 38)"
+run "$(D 37)" noexec ""
+expect C live - - -
+run_lethe ack "$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '${ID[P]}'")"
+assert_rc "$CASE: ack of the source's batch exits 0" 0
+expect C due deletion_request "$(D 50)" "$(D 20)"
+run "$(D 36)" default "C deletion_request $(D 20)"
+
+new_case issue11-8-month-lookahead
+item s prompt w1 2024-12-31T00:00:00Z shared
+run 2025-02-27T23:59:59Z month ""
+run 2025-02-28T00:00:00Z month "s shared_retention 2025-03-31T00:00:00.000000Z"
+expect s purged shared_retention 2025-02-28T00:00:00.000000Z 2025-03-31T00:00:00.000000Z
+
+finish
