@@ -1059,6 +1059,7 @@ int job_verify(struct lethe_ctx *ctx, int argc, char **argv)
             goto cleanup;
         }
         expect = grown;
+        memset(&expect[n_expect], 0, sizeof expect[n_expect]); /* found starts false */
         if (parse_expect(ctx, optarg, &expect[n_expect]) != EXIT_DONE)
             goto cleanup;
         n_expect++;
