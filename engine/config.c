@@ -52,6 +52,7 @@ void config_free(struct lethe_config *cfg)
     free(cfg->executor_command);
     free(cfg->audit_key_file);
     free(cfg->anchor_file);
+    free(cfg->metrics_file);
     for (int i = 0; i < cfg->n_locations; i++) {
         free(cfg->locations[i].geo);
         free(cfg->locations[i].command);
@@ -493,6 +494,22 @@ static bool load_schedule(const struct loader *ld, const config_setting_t *g)
     return true;
 }
 
+static bool load_metrics(const struct loader *ld, const config_setting_t *g)
+{
+    for (int i = 0; i < config_setting_length(g); i++) {
+        config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+        if (strcmp(config_setting_name(s), "file") == 0) {
+            if (!get_string(ld, s, &ld->cfg->metrics_file,
+                            "file is where each run writes its metrics, e.g. "
+                            "\"/var/lib/prometheus/node-exporter/lethe.prom\""))
+                return false;
+        } else {
+            return unknown(ld, s, "file");
+        }
+    }
+    return true;
+}
+
 static bool load_rules(const struct loader *ld, const config_setting_t *g)
 {
     for (int i = 0; i < config_setting_length(g); i++) {
@@ -537,7 +554,7 @@ static const struct {
 } sections[] = {
     {"database", load_database}, {"spool", load_spool},   {"executor", load_executor},
     {"audit", load_audit},       {"batch", load_batch},   {"schedule", load_schedule},
-    {"rules", load_rules},
+    {"metrics", load_metrics},   {"rules", load_rules},
 };
 
 /* Config files and keys are small; anything larger is the wrong file. */
@@ -679,7 +696,7 @@ bool config_load(struct lethe_config *cfg, const char *file)
             if (strcmp(config_setting_name(s), sections[k].name) == 0)
                 break;
         if (k == sizeof sections / sizeof sections[0]) {
-            unknown(&ld, s, "database, spool, executor, audit, batch, schedule, rules");
+            unknown(&ld, s, "database, spool, executor, audit, batch, schedule, metrics, rules");
             goto cleanup;
         }
         char hint[128];

@@ -47,6 +47,7 @@ struct lethe_config {
     char *audit_key_file;
     int audit_key_line; /* where the config names it, for messages */
     char *anchor_file; /* audit.anchor_file: where each committed run appends its heads */
+    char *metrics_file; /* metrics.file: Prometheus textfile metrics of each run; --metrics-file wins */
     long long batch_max_items;
     struct duration lookahead;
     struct rule_config rules[RULE_COUNT];

@@ -746,7 +746,7 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
     if (o->shard_n)
         snprintf(l.shard, sizeof l.shard, "%d/%d", o->shard_k, o->shard_n);
     l.operator_name = o->operator_name;
-    l.metrics_file = o->metrics_file;
+    l.metrics_file = o->metrics_file ? o->metrics_file : ctx->cfg.metrics_file;
     const char *given[] = {o->as_of[0] ? o->as_of : NULL};
     PGresult *r = db_query_one_row(db,
                                    "SELECT lethe.iso_utc(coalesce($1::timestamptz, now())) AS as_of,"

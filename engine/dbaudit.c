@@ -373,9 +373,8 @@ PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f)
 /* Pending items: not purged at the snapshot, whatever the window (the log cannot say what is
  * still to come); only --tenant narrows them. The summary and the report's weeks share it. */
 #define PENDING_ITEMS                                                                              \
-    "SELECT s.rule, s.deadline_at FROM lethe.item_status s"                                        \
-    " WHERE s.state IN ('due', 'scheduled', 'held', 'in_flight')"                                  \
-    " AND ($3::uuid IS NULL OR s.tenant_id = $3::uuid)"
+    "SELECT s.rule, s.deadline_at FROM lethe.pending_items(now()) s"                               \
+    " WHERE $3::uuid IS NULL OR s.tenant_id = $3::uuid"
 
 #define SUMMARY_SQL(PENDING, EXTRA)                                                                \
     "WITH known(rule, ord) AS (VALUES ('deletion_request', 1), ('subject_request', 2),"            \
@@ -409,7 +408,7 @@ PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f)
 /* The report's extra columns: each rule's pending items by the week of their deadline
  * ("overdue - 3,week 2026-12-07 5,later - 1"), from
  * the very pending rows the summary counts (the CTE is read twice, so PostgreSQL materializes
- * it and item_status is evaluated once), and the current week, where the chart's axis
+ * it and pending_items is evaluated once), and the current week, where the chart's axis
  * starts. The "all" row has no weeks of its own. */
 #define PENDING_WEEKS                                                                              \
     ", CASE WHEN grouping(f.rule) = 0 THEN"                                                        \
@@ -431,10 +430,12 @@ PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f)
 PGresult *dbaudit_summary(PGconn *db, const struct audit_filter *f, bool with_weeks,
                           bool *pending_known)
 {
-    /* lethe.item_status belongs to the rules' migration; without it the summary still gives
-     * everything the log itself proves. */
-    PGresult *res =
-        db_query_one_row(db, "SELECT to_regclass('lethe.item_status') IS NOT NULL", 0, NULL);
+    /* What is pending comes from lethe.pending_items, the set-based form of lethe.item_status
+     * that status counts: it costs what is pending, where the view evaluates every item of the
+     * catalog one by one. Both belong to the rules' migrations; without them the summary still
+     * gives everything the log itself proves. */
+    PGresult *res = db_query_one_row(
+        db, "SELECT to_regprocedure('lethe.pending_items(timestamptz)') IS NOT NULL", 0, NULL);
     if (!res)
         return NULL;
     *pending_known = strcmp(PQgetvalue(res, 0, 0), "t") == 0;

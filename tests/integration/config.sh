@@ -45,7 +45,7 @@ conf_fails "an unknown top-level setting is refused" \
 
 colour = "blue";' \
 "error: config: '$CONF' line 3: 'colour': unknown setting
-hint: known settings here: database, spool, executor, audit, batch, schedule, rules"
+hint: known settings here: database, spool, executor, audit, batch, schedule, metrics, rules"
 conf_fails "an unknown rule is refused" \
 'rules: {
   deletion_request: { deadline = "30d"; };

@@ -44,7 +44,6 @@ assert_eq "a compound command: the deleter really ran (files gone)" "0" "$(files
 fresh 3
 executor silent 'sleep 0.1; exit 0'
 write_config "$WORK/c2.conf" "executor: { command = \"$WORK/silent\"; };"
-run_lethe --config "$WORK/c2.conf" --metrics-file /dev/null run 2>/dev/null
 run_lethe --config "$WORK/c2.conf" run --metrics-file "$WORK/c2.prom"
 assert_rc "an executor that says nothing: the run still exits 0" 0
 assert_eq "nothing is purged without a receipt" "due 3" "$(state_counts)"
@@ -289,5 +288,15 @@ assert_contains "status agrees: one overdue" '"overdue": {
     "count": 1' "$OUT"
 assert_contains "status agrees: one held past its deadline" '"held_past_deadline": {
     "count": 1' "$OUT"
+
+# ---- 15. metrics.file in the config; --metrics-file wins ------------------------------------------
+write_config "$WORK/c15.conf" "metrics: { file = \"$WORK/c15.prom\"; };"
+run_lethe --config "$WORK/c15.conf" run
+assert_rc "a run with metrics.file exits 0" 0
+assert_contains "it writes the metrics there" 'lethe_run_success{shard="all"} 1' "$(cat "$WORK/c15.prom" 2>/dev/null)"
+rm -f "$WORK/c15.prom"
+run_lethe --config "$WORK/c15.conf" run --metrics-file "$WORK/c15-cli.prom"
+assert_eq "--metrics-file overrides it" "cli only" \
+  "$([ -e "$WORK/c15-cli.prom" ] && [ ! -e "$WORK/c15.prom" ] && echo cli only)"
 
 finish

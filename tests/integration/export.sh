@@ -267,6 +267,30 @@ assert_eq "no trace of the secrets at all" "" "$(grep -l 'SECRET' "$TMP/table.tx
 mac=$(python3 -c 'import hashlib,hmac,sys; print(hmac.new(open(sys.argv[1],"rb").read(), b"SUBJECT-SECRET-1-1@example.com", hashlib.sha256).hexdigest())' "$KEY")
 assert_contains "a subject appears only as its HMAC, which its holder can look up" "\"subject_hmac\":\"$mac\"" "$(cat "$TMP/all.jsonl")"
 
+# ---- the summary's pending items are the ones lethe.item_status shows ----------------------
+psql -X -q -v ON_ERROR_STOP=1 <<EOF >/dev/null
+INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, shared, created_at)
+VALUES ('$T1', 'dddddddd-0000-4000-8000-000000000001', '$T1', 'response', 'EU', 's3://p/1', true, now() - interval '1 day');
+INSERT INTO lethe.holds (tenant_id, reason, placed_at) VALUES ('$T3', 'litigation', now() - interval '2 hours');
+INSERT INTO lethe.events (tenant_id, type, occurred_at, reference) VALUES
+  ('$T3', 'deletion_requested', now() - interval '1 hour', 'REQ-HELD'),
+  ('$T2', 'deletion_requested', now() - interval '1 hour', 'REQ-FLIGHT');
+EOF
+printf 'spool: { directory = "%s/spool"; };\naudit: { anchor_file = "%s/anchors.jsonl"; };\n' "$TMP" "$TMP" >"$TMP/run.conf"
+mkdir "$TMP/spool"
+run_lethe --config "$TMP/run.conf" -q run
+assert_rc "a run leaves items scheduled, held and in flight" 0
+run_lethe export --summary --format csv
+assert_eq "the summary's pending, overdue and nearest deadline per rule are item_status's" \
+  "$(sql "SELECT coalesce(rule, 'all') || ',' || count(*) || ',' || count(*) FILTER (WHERE deadline_at < now())
+                 || ',' || lethe.audit_time(min(deadline_at))
+            FROM lethe.item_status WHERE state IN ('due', 'scheduled', 'held', 'in_flight')
+           GROUP BY ROLLUP (rule) ORDER BY 1")" \
+  "$(echo "$OUT" | tail -n +2 | awk -F, '$8 > 0 { print $1 "," $8 "," $9 "," $10 }' | sort)"
+assert_eq "and cover every state" "held in_flight scheduled" \
+  "$(sql "SELECT string_agg(DISTINCT state, ' ' ORDER BY state) FROM lethe.item_status
+           WHERE state IN ('due', 'scheduled', 'held', 'in_flight')")"
+
 # ---- speed ---------------------------------------------------------------------------------
 psql -X -q -v ON_ERROR_STOP=1 <<'EOF' >/dev/null
 BEGIN;

@@ -281,4 +281,20 @@ assert_contains "... naming its line" "line 1: not an anchor line" "$ERR"
 run_lethe verify "$TMP/all.csv" --anchors "$TMP/no-anchors"
 assert_rc "--anchors with a CSV export exits 2" 2
 assert_contains "... and says why" "--anchors needs a JSON Lines export" "$ERR"
+# Records that are the same JSON written another way (members reordered, spaces, \u escapes)
+# leave the fast scanner for jansson, and reach the same verdict.
+python3 -c '
+import json, sys
+lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
+out = [lines[0]] + [json.dumps(json.loads(l), sort_keys=True, ensure_ascii=True, separators=(", ", ": ")) for l in lines[1:]]
+open(sys.argv[2], "w").write("\n".join(out) + "\n")
+bad = json.loads(lines[2]); bad["count"] = (bad["count"] or 0) + 1
+out[2] = json.dumps(bad, sort_keys=True, separators=(", ", ": "))
+open(sys.argv[3], "w").write("\n".join(out) + "\n")' "$TMP/all.jsonl" "$TMP/respelled.jsonl" "$TMP/respelled-bad.jsonl"
+run_lethe verify "$TMP/respelled.jsonl"
+assert_rc "an export written another way, same JSON, verifies" 0
+assert_contains "... every record checked" "verify: ok: $TOTAL records" "$OUT"
+run_lethe verify "$TMP/respelled-bad.jsonl"
+assert_rc "a changed field in such a record is caught" 4
+assert_contains "... on its line" "line 3: " "$OUT"
 finish

@@ -302,7 +302,7 @@ static const struct {
      "hint: settings look like 'name = value;' inside 'group: { ... };', strings in double quotes\n"},
     {"\n\nretention = \"30d\";\n",
      "error: config: '%1$s' line 3: 'retention': unknown setting\n"
-     "hint: known settings here: database, spool, executor, audit, batch, schedule, rules\n"},
+     "hint: known settings here: database, spool, executor, audit, batch, schedule, metrics, rules\n"},
     {"rules: {\n  subject_request: {\n    deadline = \"1mo\";\n    graces = \"1d\";\n  };\n};\n",
      "error: config: '%1$s' line 4: 'rules.subject_request.graces': unknown setting\n"
      "hint: known settings here: deadline, grace, enabled\n"},
