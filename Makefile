@@ -32,7 +32,7 @@ JOBS_OBJ   := $(JOBS_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 LETHE      := $(BUILD)/bin/lethe
 
-.PHONY: all deps programs check unit integration demo demo-clean bench install clean
+.PHONY: all deps programs check check-citus unit integration demo demo-clean bench install clean
 all: deps $(LETHE) $(BUILD)/bin/fs-delete bin/lethe
 
 deps:
@@ -76,6 +76,11 @@ integration: deps $(LETHE) $(BUILD)/bin/fs-delete
 # The integration suites against a throwaway PostgreSQL, then the unit suites.
 check: deps $(LETHE) $(BUILD)/bin/fs-delete $(UNIT_BIN)
 	@LETHE=$(abspath $(LETHE)) LETHE_BUILD=$(abspath $(BUILD)) ./tests/harness/check.sh $(UNIT_BIN)
+
+# The suites that matter against a Citus coordinator and two workers, and one catalog compared
+# with a single server (tests/harness/citus.sh). Without Citus installed, says so and exits 0.
+check-citus: deps $(LETHE) $(BUILD)/bin/fs-delete
+	@LETHE=$(abspath $(LETHE)) LETHE_BUILD=$(abspath $(BUILD)) ./tests/harness/citus.sh
 
 demo: deps $(LETHE) $(BUILD)/bin/fs-delete bin/lethe
 	@./deploy/demo.sh

@@ -309,15 +309,18 @@ static bool sync_rules(struct lethe_ctx *ctx)
         if (!db_exec(ctx->db,
                      "UPDATE lethe.rules SET deadline = $2::interval, grace = $3::interval,"
                      "       enabled = $4::boolean"
-                     " WHERE rule = $1 AND (deadline::text, grace::text, enabled)"
-                     "       IS DISTINCT FROM ($2::interval::text, $3::interval::text, $4::boolean)",
+                     " WHERE rule = $1 AND (lethe.interval_parts(deadline),"
+                     "                      lethe.interval_parts(grace), enabled)"
+                     "       IS DISTINCT FROM (lethe.interval_parts($2::interval),"
+                     "                         lethe.interval_parts($3::interval), $4::boolean)",
                      4, p))
             return false;
     }
     duration_to_interval(&ctx->cfg.lookahead, lookahead, sizeof lookahead);
     return db_exec(ctx->db,
                    "UPDATE lethe.settings SET lookahead = $1::interval"
-                   " WHERE lookahead::text IS DISTINCT FROM $1::interval::text",
+                   " WHERE lethe.interval_parts(lookahead)"
+                   "       IS DISTINCT FROM lethe.interval_parts($1::interval)",
                    1, (const char *[]){lookahead});
 }
 

@@ -295,6 +295,19 @@ void db_disconnect(struct lethe_ctx *ctx)
 
 int db_latest_version(void) { return lethe_migrations[lethe_migration_count - 1].version; }
 
+int db_citus_gaps(PGconn *db)
+{
+    PGresult *res = db_query(db,
+                             "SELECT count(*) AS gaps FROM lethe.citus_gaps"
+                             " WHERE EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')",
+                             0, NULL);
+    if (!res)
+        return 0;
+    int n = atoi(PQgetvalue(res, 0, PQfnumber(res, "gaps")));
+    PQclear(res);
+    return n;
+}
+
 int db_check_schema(PGconn *db)
 {
     /* Whether the schema is there and readable first: a statement naming a table it cannot
@@ -435,6 +448,15 @@ int db_migrate(PGconn *db, int *applied)
             goto fail;
         (*applied)++;
     }
+    /* On a database with the citus extension, lay out what is not laid out yet (sql/0011);
+     * on plain PostgreSQL the function does nothing. */
+    PGresult *layout = db_query(db,
+                                "SELECT lethe.citus_layout() WHERE"
+                                " to_regprocedure('lethe.citus_layout()') IS NOT NULL",
+                                0, NULL);
+    if (!layout)
+        goto fail;
+    PQclear(layout);
     /* The hardening covers every object, those of the migrations just applied included. */
     PGresult *h = db_query_one_row(db, "SELECT to_regprocedure('lethe.harden()') IS NOT NULL", 0, NULL);
     if (!h)

@@ -95,8 +95,11 @@ PGresult *dbaudit_missing_heads(PGconn *db, const char *chains, const char *seqs
                     "            ELSE 'the database holds another record at that seq' END"
                     "  FROM unnest($1::uuid[], $2::bigint[], $3::text[]) AS x(chain, seq, hash)"
                     "  LEFT JOIN lethe.audit_heads h ON h.tenant_id = x.chain"
-                    " WHERE NOT EXISTS (SELECT 1 FROM lethe.audit a WHERE a.tenant_id = x.chain"
-                    "                      AND a.seq = x.seq AND a.hash = x.hash)"
+                    /* an anti-join rather than a correlated NOT EXISTS, which Citus refuses
+                     * next to a set-returning function; (tenant_id, seq) is audit's key */
+                    "  LEFT JOIN lethe.audit a ON a.tenant_id = x.chain AND a.seq = x.seq"
+                    "                         AND a.hash = x.hash"
+                    " WHERE a.tenant_id IS NULL"
                     " ORDER BY x.chain",
                     3, p);
 }

@@ -26,5 +26,11 @@ int job_migrate(struct lethe_ctx *ctx, int argc, char **argv)
                applied == 1 ? "" : "s", db_latest_version());
     else
         printf("migrate: schema already at version %d, nothing to do\n", db_latest_version());
+    int gaps = db_citus_gaps(ctx->db);
+    if (gaps > 0) {
+        log_warn("migrate: on this Citus layout the database does not make %d of its checks "
+                 "(triggers and a unique index Citus refuses)", gaps);
+        log_hint("they are listed in lethe.citus_gaps; see README, 'Outgrowing one server'");
+    }
     return EXIT_DONE;
 }
