@@ -327,7 +327,7 @@ static bool sync_rules(struct lethe_ctx *ctx)
 /* New subject requests get HMAC-SHA256(key, subject) before anything audits them. */
 static bool hmac_subjects(struct lethe_ctx *ctx, const char *k, const char *n)
 {
-    if (!ctx->cfg.audit_key_file)
+    if (ctx->audit_key.len == 0)
         return true;
     const char *p[] = {k, n};
     PGresult *r = db_query(ctx->db,
@@ -337,19 +337,40 @@ static bool hmac_subjects(struct lethe_ctx *ctx, const char *k, const char *n)
                            2, p);
     if (!r)
         return false;
+    int rows = PQntuples(r);
     bool ok = true;
-    for (int i = 0; ok && i < PQntuples(r); i++) {
-        char mac[65];
-        if (!audit_hmac_subject(&ctx->audit_key, db_get(r, i, "subject_id"), mac)) {
-            ok = false;
-            break;
-        }
-        const char *q[] = {db_get(r, i, "tenant_id"), db_get(r, i, "obligation_id"), mac};
-        ok = db_exec(ctx->db,
-                     "UPDATE lethe.obligations SET subject_hmac = $3"
-                     " WHERE tenant_id = $1::uuid AND obligation_id = $2::bigint",
-                     3, q);
+    /* The key never enters the database, so the HMACs are computed here; they go back in one
+     * statement, as arrays of parsed ids, digits and hex (no quoting needed). */
+    char *tenants = malloc((size_t)rows * UUID_TEXT_LEN + 3), *ids = malloc((size_t)rows * 21 + 3),
+         *macs = malloc((size_t)rows * 65 + 3);
+    if (!tenants || !ids || !macs) {
+        log_error("derive: out of memory");
+        ok = false;
+        goto cleanup;
     }
+    size_t t = 0, o = 0, m = 0;
+    tenants[t++] = ids[o++] = macs[m++] = '{';
+    for (int i = 0; ok && i < rows; i++) {
+        char mac[65];
+        if (!(ok = audit_hmac_subject(&ctx->audit_key, db_get(r, i, "subject_id"), mac)))
+            break;
+        t += (size_t)sprintf(tenants + t, "%s%s", i ? "," : "", db_get(r, i, "tenant_id"));
+        o += (size_t)sprintf(ids + o, "%s%s", i ? "," : "", db_get(r, i, "obligation_id"));
+        m += (size_t)sprintf(macs + m, "%s%s", i ? "," : "", mac);
+    }
+    strcpy(tenants + t, "}");
+    strcpy(ids + o, "}");
+    strcpy(macs + m, "}");
+    if (ok && rows > 0)
+        ok = db_exec(ctx->db,
+                     "UPDATE lethe.obligations o SET subject_hmac = x.mac"
+                     "  FROM unnest($1::uuid[], $2::bigint[], $3::text[]) AS x(tenant_id, id, mac)"
+                     " WHERE o.tenant_id = x.tenant_id AND o.obligation_id = x.id",
+                     3, (const char *[]){tenants, ids, macs});
+cleanup:
+    free(tenants);
+    free(ids);
+    free(macs);
     PQclear(r);
     return ok;
 }
