@@ -7,7 +7,7 @@ set -eu
 # (tests/integration/deb.sh).
 PKGS="gcc make pkg-config libpq-dev libconfig-dev uuid-dev libssl-dev check libsubunit-dev
       postgresql-15 postgresql-client-15 python3 systemd libjansson-dev libsystemd-dev groff-base man-db time
-      build-essential dpkg-dev debhelper lintian chromium fonts-dejavu-core"
+      build-essential dpkg-dev debhelper lintian chromium fonts-dejavu-core jq"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -299,4 +299,16 @@ run_lethe --config "$WORK/c15.conf" run --metrics-file "$WORK/c15-cli.prom"
 assert_eq "--metrics-file overrides it" "cli only" \
   "$([ -e "$WORK/c15-cli.prom" ] && [ ! -e "$WORK/c15.prom" ] && echo cli only)"
 
+# ---- 16. the README's five-line deleter, exactly as printed there ---------------------------------
+fresh 3
+awk '/^A deleter in five lines/{f=1} f&&/^```sh$/{g=1; next} g&&/^```$/{exit} g' README.md > "$WORK/readme-delete"
+chmod +x "$WORK/readme-delete"
+assert_eq "the README's deleter is five lines" "5" "$(wc -l < "$WORK/readme-delete")"
+rm -f "$STORE/${ITEMS[2]}"   # one object already gone
+write_config "$WORK/c16.conf" "executor: { command = \"$WORK/readme-delete\"; };"
+run_lethe --config "$WORK/c16.conf" run
+assert_rc "a run with the README's deleter exits 0" 0
+assert_eq "it purges every item (one of them absent)" "purged 3" "$(state_counts)"
+assert_eq "and deletes the files" "0" "$(files_left)"
+
 finish
