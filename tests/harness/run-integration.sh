@@ -34,4 +34,4 @@ pg_stop
 trap - EXIT
 [ -n "$failed_suites" ] && echo "failed suites:$failed_suites"
 echo "integration: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+[ "$fail" = 0 ] && [ -z "$failed_suites" ]
