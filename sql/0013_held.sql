@@ -295,3 +295,70 @@ BEGIN
            hold_ids = excluded.hold_ids, items = excluded.items;
     DROP TABLE held_new;
 END $$;
+
+-- What status counts (sql/0007_lineage.sql), with the remembered held items of the tenants
+-- whose memory holds at p_as_of taken from memory: the same rows, without evaluating them.
+CREATE OR REPLACE FUNCTION lethe.pending_items(p_as_of timestamptz)
+RETURNS TABLE (tenant_id uuid, item_id uuid, location text, state text, rule text,
+               reference text, due_at timestamptz, deadline_at timestamptz, batch_id uuid,
+               hold_id uuid)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
+    WITH RECURSIVE valid AS MATERIALIZED (
+        SELECT v.tenant_id FROM lethe.held_valid(p_as_of, 0, 0) v
+    ), roots AS (
+        SELECT p.tenant_id, p.item_id FROM lethe.item_obligations p WHERE NOT p.held
+        UNION
+        SELECT h.tenant_id, h.item_id FROM lethe.held_items h
+         WHERE h.tenant_id NOT IN (SELECT valid.tenant_id FROM valid)
+        UNION
+        SELECT b.tenant_id, b.item_id FROM lethe.inbox_items b
+        UNION
+        SELECT i.tenant_id, i.item_id
+          FROM lethe.obligations o
+          JOIN lethe.items i ON i.tenant_id = o.tenant_id AND i.created_at <= o.covers_until
+           AND (o.workspace_id IS NULL OR i.workspace_id = o.workspace_id)
+           AND lethe.subject_covers(o.subject_id, o.tenant_id, i.owner_id, i.owner_digest)
+           AND (o.item_id IS NULL OR i.item_id = o.item_id)
+           AND (NOT o.shared_only OR i.shared)
+         WHERE o.expanded_at IS NULL AND (o.withdrawn_at IS NULL OR o.withdrawn_at > p_as_of)
+        UNION
+        SELECT i.tenant_id, i.item_id FROM lethe.items i WHERE i.shared AND i.locator IS NOT NULL
+    ), walk AS (
+        SELECT r.tenant_id, r.item_id, 0 AS depth FROM roots r
+        UNION ALL
+        SELECT c.tenant_id, c.item_id, w.depth + 1
+          FROM walk w JOIN lethe.items c ON c.tenant_id = w.tenant_id AND c.parent_id = w.item_id
+         WHERE w.depth < 64
+    ), arr AS (
+        SELECT array_agg(c.tenant_id ORDER BY c.tenant_id, c.item_id) AS ts,
+               array_agg(c.item_id ORDER BY c.tenant_id, c.item_id) AS ids
+          FROM (SELECT DISTINCT w.tenant_id, w.item_id FROM walk w) c
+          JOIN lethe.items i ON i.tenant_id = c.tenant_id AND i.item_id = c.item_id
+          JOIN lethe.kinds k ON k.kind = i.kind AND k.customer_data
+         WHERE i.locator IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM lethe.batch_items b
+                            WHERE b.tenant_id = c.tenant_id AND b.item_id = c.item_id
+                              AND (b.outcome IS NULL OR b.outcome = 'purged'))
+           AND NOT EXISTS (SELECT 1 FROM lethe.held_items h
+                            WHERE h.tenant_id = c.tenant_id AND h.item_id = c.item_id
+                              AND h.tenant_id IN (SELECT valid.tenant_id FROM valid))
+    )
+    SELECT s.tenant_id, s.item_id,
+           (SELECT i.location FROM lethe.items i WHERE i.tenant_id = s.tenant_id AND i.item_id = s.item_id),
+           CASE WHEN s.due_at > p_as_of THEN 'scheduled'
+                WHEN s.hold_id IS NOT NULL THEN 'held' ELSE 'due' END,
+           s.rule, s.reference, s.due_at, s.deadline_at, NULL::uuid, s.hold_id
+      FROM arr CROSS JOIN LATERAL lethe.standing(arr.ts, arr.ids, p_as_of) s
+     WHERE arr.ids IS NOT NULL
+    UNION ALL
+    SELECT h.tenant_id, h.item_id, h.location, 'held', h.rule, h.reference, h.due_at,
+           h.deadline_at, NULL::uuid, h.hold_id
+      FROM lethe.held_items h JOIN valid ON valid.tenant_id = h.tenant_id
+    UNION ALL
+    SELECT b.tenant_id, b.item_id, b.location, 'in_flight', b.rule, b.reference, b.due_at,
+           b.deadline_at, b.batch_id, NULL::uuid
+      FROM lethe.batch_items b
+      JOIN lethe.items i ON i.tenant_id = b.tenant_id AND i.item_id = b.item_id
+     WHERE b.outcome IS NULL AND i.locator IS NOT NULL
+$$;
+REVOKE ALL ON FUNCTION lethe.pending_items(timestamptz) FROM PUBLIC;
