@@ -97,12 +97,12 @@ LANGUAGE sql STABLE AS $$
          WHERE NOT p.held AND lethe.in_shard(p.tenant_id, p_k, p_n)
            AND NOT EXISTS (SELECT 1 FROM lethe.held_items h  -- a new row for a remembered item
                             WHERE h.tenant_id = p.tenant_id AND h.item_id = p.item_id
-                              AND h.tenant_id = ANY (p_valid))
+                              AND h.tenant_id IN (SELECT unnest(p_valid)))
         UNION
         SELECT h.tenant_id, h.item_id
           FROM lethe.held_tenants t
           JOIN lethe.held_items h ON h.tenant_id = t.tenant_id
-         WHERE lethe.in_shard(t.tenant_id, p_k, p_n) AND t.tenant_id <> ALL (p_valid)
+         WHERE lethe.in_shard(t.tenant_id, p_k, p_n) AND t.tenant_id NOT IN (SELECT unnest(p_valid))
     ), live AS MATERIALIZED (
         SELECT c.tenant_id, c.item_id, i.location
           FROM cand c
@@ -242,7 +242,7 @@ RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     CREATE TEMP TABLE held_gone ON COMMIT DROP AS
     SELECT t.tenant_id FROM lethe.held_tenants t
-     WHERE lethe.in_shard(t.tenant_id, p_k, p_n) AND t.tenant_id <> ALL (p_valid);
+     WHERE lethe.in_shard(t.tenant_id, p_k, p_n) AND t.tenant_id NOT IN (SELECT unnest(p_valid));
     IF EXISTS (SELECT 1 FROM held_gone) THEN
         UPDATE lethe.item_obligations p SET held = false
           FROM lethe.held_items h JOIN held_gone g ON g.tenant_id = h.tenant_id
