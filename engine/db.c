@@ -75,7 +75,11 @@ static PGresult *run(PGconn *db, const char *sql, int nparams, const char *const
     last_message[0] = '\0';
     PGresult *res = nparams || params ? PQexecParams(db, sql, nparams, NULL, params, NULL, NULL, 0)
                                       : PQexec(db, sql);
-    if (!res || PQresultStatus(res) != want) {
+    /* A statement run for its effect may be a SELECT of a function that returns nothing. */
+    ExecStatusType got = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (want == PGRES_COMMAND_OK && got == PGRES_TUPLES_OK)
+        got = PGRES_COMMAND_OK;
+    if (!res || got != want) {
         note_failure(db, res, sql);
         PQclear(res);
         return NULL;

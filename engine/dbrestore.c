@@ -207,8 +207,12 @@ static long long one_count(PGconn *db, const char *sql, int n, const char *const
     return v;
 }
 
+/* What a restore or a reconciliation purges again was never seen by the memory of held items
+ * (sql/0013_held.sql): the next run evaluates every held item again. */
 long long dbrestore_replay_candidates(PGconn *db)
 {
+    if (!db_exec(db, "SELECT lethe.held_forget()", 0, NULL))
+        return -1;
     return one_count(db, "SELECT lethe.replay_candidates()", 0, NULL);
 }
 
@@ -234,7 +238,7 @@ bool dbrestore_inventory_load(PGconn *db, struct copy_in *c)
 
 long long dbrestore_reconcile_candidates(PGconn *db, const char *geo)
 {
-    if (!db_exec(db, "ANALYZE inventory", 0, NULL))
+    if (!db_exec(db, "ANALYZE inventory", 0, NULL) || !db_exec(db, "SELECT lethe.held_forget()", 0, NULL))
         return -1;
     const char *p[] = {geo};
     return one_count(db, "SELECT lethe.reconcile_candidates($1)", 1, p);

@@ -210,4 +210,92 @@ run 2025-02-27T23:59:59Z month ""
 run 2025-02-28T00:00:00Z month "s shared_retention 2025-03-31T00:00:00.000000Z"
 expect s purged shared_retention 2025-02-28T00:00:00.000000Z 2025-03-31T00:00:00.000000Z
 
+# ---- remembered blocks (sql/0013_held.sql) ------------------------------------------------
+# A run remembers the standing of each held item and later runs use it without walking the
+# lineage again; each case changes what the memory depends on, and the next run or dry run
+# must answer what a fresh evaluation (item_status) answers.
+
+# plan NAME AS_OF: "state rule" of NAME in the dry run's plan at AS_OF ("" if not in it).
+plan() {
+    "$LETHE" --config "$WORK/noexec.conf" run --dry-run --items --as-of "$2" |
+        awk -v id="${ID[$1]}" '$0 ~ " item " id " " { print $1, $3 }'
+}
+memory() { sql "SELECT count(*) FROM lethe.held_items WHERE tenant_id = '$TENANT'"; }
+
+new_case remembered-hold-released
+item P prompt w1 "$(D 20)"
+hold ws "$(D 15)" workspace_id "${ID[w1]}"
+event deletion_requested "$(D 10)" "" "" R-20
+run "$(D 5)" default ""
+assert_eq "$CASE: the held item is remembered" 1 "$(memory)"
+run "$(D 4)" default ""
+assert_eq "$CASE: the dry run has it held from memory" "held deletion_request" "$(plan P "$(D 4)")"
+release ws "$(D 3)"
+run "$(D 2)" default "P deletion_request $(D -20)"
+assert_eq "$CASE: nothing is remembered once purged" 0 "$(memory)"
+
+new_case remembered-hold-dated-earlier
+item P prompt w1 "$(D 20)"
+hold late "$(D 15)" workspace_id "${ID[w1]}"
+event deletion_requested "$(D 10)" "" "" R-21
+run "$(D 5)" default ""
+hold early "$(D 16)" "" ""
+run "$(D 4)" default ""
+assert_eq "$CASE: the hold dated earlier is recorded as blocking" 1 \
+    "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'hold_blocked' AND hold_id = '${ID[hold:early]}'")"
+assert_eq "$CASE: item_status names it" "${ID[hold:early]}" \
+    "$(sql "SELECT hold_id FROM lethe.item_status WHERE item_id = '${ID[P]}'")"
+
+new_case remembered-until-an-obligation-starts
+item P prompt w1 "$(D 20)"
+hold ws "$(D 15)" workspace_id "${ID[w1]}"
+event capacity_deleted "$(D 10)"
+event deletion_requested "$(D 3)" "" "" R-22
+run "$(D 5)" default ""
+assert_eq "$CASE: before the request, held under capacity_deleted" "held capacity_deleted" "$(plan P "$(D 4)")"
+assert_eq "$CASE: after it, held under deletion_request" "held deletion_request" "$(plan P "$(D 2)")"
+run "$(D 2)" default ""
+release ws "$(D 1)"
+run "$(D 0 60)" default "P deletion_request $(D -27)"
+
+new_case remembered-request-cancelled
+item P prompt w1 "$(D 20)"
+hold ws "$(D 15)" workspace_id "${ID[w1]}"
+event deletion_requested "$(D 10)" "" "" R-23
+run "$(D 5)" default ""
+event deletion_cancelled "$(D 4)" "" "" R-23
+assert_eq "$CASE: a cancellation committed late: not in the plan" "" "$(plan P "$(D 3)")"
+run "$(D 3)" default ""
+assert_eq "$CASE: and nothing remembered" 0 "$(memory)"
+expect P live - - -
+
+new_case remembered-rule-disabled
+item P prompt w1 "$(D 20)"
+hold ws "$(D 15)" workspace_id "${ID[w1]}"
+event deletion_requested "$(D 10)" "" "" R-24
+run "$(D 5)" default ""
+write_config "$WORK/off.conf" "executor: { command = \"$WORK/record.sh\"; };" \
+    'rules: { deletion_request: { deadline = "30d"; grace = "0d"; enabled = false; }; };'
+run "$(D 4)" off ""
+assert_eq "$CASE: a disabled rule holds nothing: forgotten" 0 "$(memory)"
+release ws "$(D 3)"
+run "$(D 2)" default "P deletion_request $(D -20)"
+
+new_case remembered-copy-of-source-in-flight
+item P prompt w1 "$(D 100)"
+item C retrieved w2 "$(D 99)" parent=P
+hold w2 "$(D 99)" workspace_id "${ID[w2]}"
+event capacity_deleted "$(D 60)"
+event deletion_requested "$(D 50)" "" "" R-25
+run "$(D 40)" noexec ""
+expect C held deletion_request "$(D 60)" "$(D 20)"
+event deletion_cancelled "$(D 39)" "" "" R-25
+run "$(D 38)" noexec ""
+expect C held capacity_deleted "$(D 60)" "$(D -120)"
+assert_eq "$CASE: not remembered while the source's batch is open" 0 "$(memory)"
+run_lethe ack "$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '${ID[P]}'")"
+assert_rc "$CASE: ack of the source's batch exits 0" 0
+expect C held deletion_request "$(D 60)" "$(D 20)"
+assert_eq "$CASE: the dry run agrees with item_status" "held deletion_request" "$(plan C "$(D 37)")"
+
 finish
