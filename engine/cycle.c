@@ -488,7 +488,7 @@ void run_life_interrupt(struct run_life *l, const char *what)
         return;
     l->outcome = "interrupted";
     if (!l->error[0])
-        snprintf(l->error, sizeof l->error, "stopped by a signal %s", what);
+        snprintf(l->error, sizeof l->error, "stopped by a signal%s%s", what[0] == ';' ? "" : " ", what);
 }
 
 bool run_life_begin(struct lethe_ctx *ctx, struct run_life *l)
@@ -888,6 +888,10 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
               c->secs_manifest, c->secs_executor, c->secs_ack);
 
 finish:
+    /* A stop request that came while the last batch was driven (or while none was emitted)
+     * found no safe point after it; it is still a stop request: the run ends interrupted. */
+    if (cycle_stopping())
+        run_life_interrupt(&l, "after its last batch; nothing was left undone");
     if (!run_life_end(ctx, &l))
         rc = EXIT_RUNTIME;
     else

@@ -1,0 +1,71 @@
+# The operator's and the auditor's side, tried as a stranger would: the README's and SPEC's
+# exact statements about stop requests, exit codes and what producers' text can do to the
+# output, checked against what the binary does.
+. tests/harness/lib.sh
+. tests/harness/catalog.sh
+WORK=$(mktemp -d /tmp/lethe-stranger.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
+trap 'rm -rf "$WORK"' EXIT
+round=0
+
+# fresh N: a new database with one tenant and N due items (real files) in EU.
+fresh() {
+    round=$((round + 1)); DB=stranger_$round
+    psql -X -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
+    export PGDATABASE=$DB
+    "$LETHE" migrate >/dev/null
+    rm -rf "$WORK/spool" "$WORK/anchors.jsonl"
+    T=$(uuid); W=$(uuid); mk_tenant "$T" "tenant$round"; mk_workspace "$T" "$W" EU
+    ITEMS=()
+    for _ in $(seq "$1"); do
+        local i; i=$(uuid); ITEMS+=("$i")
+        mk_item "$T" "$i" "$W" prompt EU 2026-01-01T00:00:00Z
+    done
+    mk_event "$T" deletion_requested "$(date -u -d '-1 day' +%FT%TZ)" "REQ-$round"
+}
+# sigterm_when_running MARKER ARGS...: starts lethe ARGS, sends SIGTERM once a process whose
+# command line holds MARKER runs, waits; RC, OUT and ERR as run_lethe sets them.
+sigterm_when_running() {
+    local mark=$1; shift
+    "$LETHE" "$@" >"$WORK/sig.out" 2>"$WORK/sig.err" &
+    local pid=$!
+    for _ in $(seq 100); do pgrep -f "$mark" >/dev/null && break; sleep 0.05; done
+    kill -TERM "$pid"; wait "$pid"; RC=$?
+    OUT=$(cat "$WORK/sig.out"); ERR=$(cat "$WORK/sig.err")
+}
+printf '#!/bin/sh\nsleep 1\nexec %s --root %s "$@"\n' "$FS_DELETE" "$STORE" > "$WORK/slow-delete"
+chmod +x "$WORK/slow-delete"
+
+# ---- 1. a stop request while the last batch's executor runs -----------------------------------
+# SPEC §4: a stop request at any phase ends the run with exit 1 and outcome interrupted. With
+# one batch there is no safe point after its executor; the run used to end "succeeded", exit 0.
+fresh 2
+write_config "$WORK/c1.conf" "executor: { command = \"$WORK/slow-delete\"; timeout = \"30s\"; };"
+sigterm_when_running "$WORK/slow-delete" --config "$WORK/c1.conf" run
+assert_eq "SIGTERM during the only batch's executor: exit 1" "1" "$RC"
+assert_eq "the run is recorded interrupted" "interrupted" "$(sql "SELECT outcome FROM lethe.runs")"
+assert_contains "the summary line says interrupted" "interrupted: as_of" "$OUT"
+assert_eq "the executor finished: its receipts are recorded" "acknowledged 2" \
+  "$(sql "SELECT state || ' ' || (SELECT count(*) FROM lethe.batch_items WHERE outcome = 'purged') FROM lethe.batches")"
+assert_eq "the reason reads as a sentence" "stopped by a signal after its last batch; nothing was left undone" \
+  "$(sql "SELECT error FROM lethe.runs")"
+
+# two batches: the reason of a stop between batches has no stray space before its semicolon
+fresh 2
+write_config "$WORK/c1b.conf" "executor: { command = \"$WORK/slow-delete\"; timeout = \"30s\"; };" \
+  "batch: { max_items = 1; };"
+sigterm_when_running "$WORK/slow-delete" --config "$WORK/c1b.conf" run
+assert_eq "SIGTERM between batches: exit 1" "1" "$RC"
+assert_eq "the reason has no stray space" "stopped by a signal; 1 batch left open for the next run" \
+  "$(sql "SELECT error FROM lethe.runs")"
+
+# a rerun is a run: the same holds for it
+fresh 2
+write_config "$WORK/c1c.conf"
+run_lethe --config "$WORK/c1c.conf" run   # no executor: the batch stays open
+B=$(sql "SELECT batch_id FROM lethe.batches")
+sigterm_when_running "$WORK/slow-delete" --config "$WORK/c1.conf" rerun "$B" --operator dana
+assert_eq "SIGTERM during a rerun's executor: exit 1" "1" "$RC"
+assert_eq "the rerun is recorded interrupted, the batch acknowledged" "interrupted acknowledged" \
+  "$(sql "SELECT r.outcome || ' ' || b.state FROM lethe.runs r, lethe.batches b WHERE r.operator = 'dana'")"
+
+finish
