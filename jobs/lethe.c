@@ -363,10 +363,8 @@ int main(int argc, char **argv)
         goto cleanup;
     }
     if ((cmd->flags & NEEDS_DB) == NEEDS_DB) {
-        if (!db_connect(&ctx)) {
-            rc = EXIT_RUNTIME;
+        if ((rc = db_connect(&ctx)) != EXIT_DONE)
             goto cleanup;
-        }
         db_set_needed_role(needed_role(cmd->name), cmd->name);
         int schema = cmd->flags & CREATES_SCHEMA ? 1 : db_check_schema(ctx.db);
         if (schema <= 0) {

@@ -68,4 +68,14 @@ assert_eq "SIGTERM during a rerun's executor: exit 1" "1" "$RC"
 assert_eq "the rerun is recorded interrupted, the batch acknowledged" "interrupted acknowledged" \
   "$(sql "SELECT r.outcome || ' ' || b.state FROM lethe.runs r, lethe.batches b WHERE r.operator = 'dana'")"
 
+# ---- 2. a malformed connection string is a usage or configuration error (SPEC §6: exit 2) --------
+write_config "$WORK/c2.conf" 'database: { conninfo = "dbname"; };'
+run_lethe --config "$WORK/c2.conf" status
+assert_rc "a malformed database.conninfo exits 2" 2
+assert_contains "and names the setting" "bad connection string (database.conninfo): missing \"=\" after \"dbname\"" "$ERR"
+run_lethe --db "postgresql://[::1" status
+assert_rc "a malformed --db URI exits 2" 2
+run_lethe --db "host=/nonexistent-socket-dir dbname=x" status
+assert_rc "a server that cannot be reached is still a runtime failure: exit 1" 1
+
 finish
