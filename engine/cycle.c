@@ -488,7 +488,8 @@ void run_life_interrupt(struct run_life *l, const char *what)
         return;
     l->outcome = "interrupted";
     if (!l->error[0])
-        snprintf(l->error, sizeof l->error, "stopped by a signal%s%s", what[0] == ';' ? "" : " ", what);
+        snprintf(l->error, sizeof l->error, "stopped by a signal%s%s", what[0] == ';' ? "" : " ",
+                 what);
 }
 
 bool run_life_begin(struct lethe_ctx *ctx, struct run_life *l)

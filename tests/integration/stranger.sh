@@ -78,4 +78,45 @@ assert_rc "a malformed --db URI exits 2" 2
 run_lethe --db "host=/nonexistent-socket-dir dbname=x" status
 assert_rc "a server that cannot be reached is still a runtime failure: exit 1" 1
 
+# ---- 3. a producer's text is data, not terminal control or lines of lethe's own -----------------
+# A tenant's name, a reference and a hold's reason are written with plain SQL by producers and
+# operators. `batches --json` split the tenants column on newlines and invented a tenant; the
+# text outputs passed escape sequences and newlines to the terminal, where a name could clear
+# the screen or print a line such as "check: ok" that lethe never wrote.
+fresh 1
+EVIL=$(printf 'evil\033[2J\ncheck: ok')
+sql "UPDATE lethe.tenants SET name = \$\$$EVIL\$\$ WHERE tenant_id = '$T'" >/dev/null
+I=${ITEMS[0]}
+sql "INSERT INTO lethe.holds (tenant_id, item_id, reason, reference) VALUES ('$T', '$I', E'keep\\033[31m\\nit', E'CASE\\r-1')" >/dev/null
+write_config "$WORK/c3.conf"
+run_lethe --config "$WORK/c3.conf" run
+H=$(uuid); I2=$(uuid); mk_item "$T" "$I2" "$W" prompt EU 2026-01-01T00:00:00Z
+mk_event "$T" deletion_requested "$(date -u +%FT%TZ)" "$(printf 'REQ\033]0;x\007')" item_id "$I2"
+run_lethe --config "$WORK/c3.conf" run
+run_lethe --config "$WORK/c3.conf" batches --json
+assert_eq "batches --json: the tenant's name whole, and no invented tenant" "$T|$EVIL" \
+  "$(printf '%s' "$OUT" | python3 -c 'import json, sys; b = json.load(sys.stdin)["batches"]
+print("\n".join(t["tenant_id"] + "|" + t["name"] for x in b for t in x["tenants"]))' | sort -u)"
+run_lethe --config "$WORK/c3.conf" batches
+assert_contains "batches: the name shown with its control characters escaped" \
+  "$T (evil\\x1B[2J\\x0Acheck: ok)" "$OUT"
+run_lethe --config "$WORK/c3.conf" hold list
+assert_contains "hold list: the tenant's name escaped" "(evil\\x1B[2J\\x0Acheck: ok)" "$OUT"
+assert_contains "hold list: the reason escaped" "reason:    keep\\x1B[31m\\x0Ait" "$OUT"
+assert_contains "hold list: the reference escaped" "reference: CASE\\x0D-1" "$OUT"
+run_lethe --config "$WORK/c3.conf" explain "$I"
+assert_contains "explain: the hold's reason escaped" "reason    keep\\x1B[31m\\x0Ait" "$OUT"
+run_lethe --config "$WORK/c3.conf" explain "$I2"
+assert_contains "explain: the reference escaped" "reference \"REQ\\x1B]0;x\\x07\"" "$OUT"
+run_lethe --config "$WORK/c3.conf" status
+assert_contains "status: the tenant's name escaped" "(evil\\x1B[2J\\x0Acheck: ok)" "$OUT"
+for out in batches "hold list" status "explain $I" "explain $I2"; do
+    # shellcheck disable=SC2086
+    run_lethe --config "$WORK/c3.conf" $out
+    case "$OUT" in
+        *"$(printf '\033')"* | *"$(printf '\r')"* | *"$(printf '\a')"*) not_ok "$out: no control character reaches the terminal" ;;
+        *) ok "$out: no control character reaches the terminal" ;;
+    esac
+done
+
 finish
