@@ -58,8 +58,9 @@ static const struct command commands[] = {
      "status [--json] [--check]\n       lethe status --reference REF --tenant T [--json]",
      "due, in flight, overdue, held, failing, next deadlines, last run; or one request",
      "  --json            machine-readable output\n"
-     "  --check           exit 4 when an item is overdue, an item failed 3 times or more, or no\n"
-     "                    run succeeded within the lookahead\n"
+     "  --check           exit 4 when an item is overdue, an item failed 3 times or more, no\n"
+     "                    run succeeded within the lookahead, or the audit is behind the\n"
+     "                    anchor file (audit.anchor_file)\n"
      "  --reference REF   one deletion request instead: the items it covers, purged (on time or\n"
      "                    late), in flight, pending with the nearest deadline, held\n"
      "  --tenant T        the request's tenant (required with --reference)\n"},
@@ -75,8 +76,8 @@ static const struct command commands[] = {
     {"rerun", job_rerun, NEEDS_DB | NEEDS_AUDIT_KEY, "rerun BATCH_ID [--tenant T] [--operator NAME]",
      "re-drive an open batch, or re-batch a failed batch's items at once",
      "  --tenant T        a tenant with items in the batch (checked)\n"
-     "  --operator NAME   who asked for the rerun (recorded in the audit; default $SUDO_USER\n"
-     "                    or $USER)\n"},
+     "  --operator NAME   who asked for the rerun (recorded in the audit; default $SUDO_USER,\n"
+     "                    else the login name)\n"},
     {"request", job_request, NEEDS_DB | NEEDS_AUDIT_KEY,
      "request --tenant T [--workspace W | --subject S | --item I] --reference REF "
      "[--operator NAME]",
@@ -144,11 +145,13 @@ static const struct command commands[] = {
      "is named and left alone. Running it again changes nothing.\n"
      "  --anchors FILE    the anchor file: exit 0 only once the database holds every head its\n"
      "                    newest line names\n"
-     "  --operator NAME   who replayed (recorded in the audit; default $SUDO_USER or $USER)\n"
+     "  --operator NAME   who replayed (recorded in the audit; default $SUDO_USER, else the\n"
+     "                    login name)\n"
      "exit: 0 healed (or nothing to do), 4 an export does not verify, a chain was refused, or\n"
      "the database is still behind the anchor\n"},
     {"reconcile", job_reconcile, NEEDS_DB | NEEDS_AUDIT_KEY,
-     "reconcile --location GEO INVENTORY [--orphans FILE] [--format lines|s3-csv|auto]",
+     "reconcile --location GEO INVENTORY [--orphans FILE] [--format lines|s3-csv|auto]\n"
+     "                       [--operator NAME]",
      "find purged objects that still exist in storage and purge them again",
      "Reads a storage inventory of GEO ('-' is stdin) and puts every object whose locator HMAC\n"
      "matches a purged item into a repurge batch for the next run (audited item_repurged,\n"
@@ -159,7 +162,8 @@ static const struct command commands[] = {
      "  --format F        lines: one locator per line (fs-delete --inventory); s3-csv: an S3\n"
      "                    Inventory CSV, locator s3://BUCKET/KEY with the key URL-decoded;\n"
      "                    auto (default): s3-csv when the first line starts with a quote\n"
-     "  --operator NAME   who reconciled (recorded in the audit)\n"},
+     "  --operator NAME   who reconciled (recorded in the audit; default $SUDO_USER, else the\n"
+     "                    login name)\n"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -210,7 +214,7 @@ static void print_overview(FILE *out)
             "  -d, --dbname DB   the database name (or a whole conninfo), over the conninfo's\n"
             "  -v, --verbose     more detail\n"
             "  -q, --quiet       errors only, no progress\n"
-            "  --help            this text\n"
+            "  -?, --help        this text\n"
             "  --version         the version\n"
             "\n"
             "exit codes: 0 done, 1 runtime failure, 2 usage or configuration error,\n"

@@ -119,4 +119,19 @@ for out in batches "hold list" status "explain $I" "explain $I2"; do
     esac
 done
 
+# ---- 4. the help says what the README and the binary do ------------------------------------------
+run_lethe help reconcile
+assert_contains "help reconcile: --operator is in the usage line" "[--format lines|s3-csv|auto]
+                       [--operator NAME]" "$OUT"
+run_lethe help status
+assert_contains "help status: --check names the anchor check too" "or the audit is behind the
+                    anchor file (audit.anchor_file)" "$OUT"
+run_lethe --help
+assert_contains "--help names its short form -? (-h is --host)" "-?, --help        this text" "$OUT"
+for c in rerun replay reconcile; do
+    run_lethe help "$c"
+    assert_contains "help $c: the operator's default as documented" 'default $SUDO_USER,' "$OUT"
+    assert_not_contains "help $c: not \$USER before the account" 'or $USER' "$OUT"
+done
+
 finish
