@@ -134,4 +134,13 @@ for c in rerun replay reconcile; do
     assert_not_contains "help $c: not \$USER before the account" 'or $USER' "$OUT"
 done
 
+# ---- 5. an export of a tenant with no record says so ----------------------------------------------
+# An empty export verifies ("ok: 0 records"), so a mistyped --tenant used to pass in silence.
+run_lethe --config "$WORK/c3.conf" export --tenant 00000000-0000-0000-0000-00000000000f -o "$WORK/none.jsonl"
+assert_rc "an export of a tenant without records still exits 0" 0
+assert_contains "and warns" "warning: export: no audit record of tenant 00000000-0000-0000-0000-00000000000f
+hint: a tenant's chain begins with its first request, hold or purge; check the id" "$ERR"
+run_lethe --config "$WORK/c3.conf" export --tenant "$T" -o "$WORK/t.jsonl"
+assert_not_contains "a tenant with records: no warning" "warning" "$ERR"
+
 finish
