@@ -10,8 +10,8 @@
  *            columns ignored. The key is URL-decoded as S3 Inventory encodes it (%XX escapes,
  *            '+' for a space) and the locator is s3://BUCKET/KEY with the key as stored.
  *   auto     (the default) s3-csv when the first line starts with a quote, else lines.
- * Lines that are empty, not UTF-8 or (CSV) malformed are skipped and counted; messages name
- * their line numbers, never their content, which holds locators. */
+ * Empty lines are ignored; lines that are not UTF-8 or (CSV) malformed are skipped and counted;
+ * messages name their line numbers, never their content, which holds locators. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
