@@ -143,4 +143,15 @@ hint: a tenant's chain begins with its first request, hold or purge; check the i
 run_lethe --config "$WORK/c3.conf" export --tenant "$T" -o "$WORK/t.jsonl"
 assert_not_contains "a tenant with records: no warning" "warning" "$ERR"
 
+# ---- 6. a flag given a value is named as such, not as an unknown short option ---------------------
+write_config "$WORK/c6.conf"
+run_lethe --config "$WORK/c6.conf" status --json=1
+assert_rc "status --json=1 exits 2" 2
+assert_eq "and names the option" "error: status: option '--json' takes no value
+hint: see 'lethe help status'" "$ERR"
+run_lethe --config "$WORK/c6.conf" run --dry-run=yes
+assert_contains "run --dry-run=yes names the option" "error: run: option '--dry-run' takes no value" "$ERR"
+run_lethe --config "$WORK/c6.conf" status -x
+assert_contains "an unknown short option is still named" "error: status: unknown option '-x'" "$ERR"
+
 finish
