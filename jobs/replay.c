@@ -151,11 +151,13 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
         if (anchor_read_newest(anchors_path, &anchor) < 0)
             return EXIT_USAGE;
     }
-    /* The same check as 'lethe verify FILE': nothing is replayed from an export that fails. */
+    /* The same check as 'lethe verify FILE' (with --anchors FILE when given: a forged chain
+     * re-hashed to look whole verifies on its own, but not against the anchors, and its records,
+     * once appended, could never be taken back): nothing is replayed from an export that fails. */
     int rc = EXIT_DONE;
     for (int i = first; i < argc; i++) {
-        char *vargv[] = {"verify", argv[i], NULL};
-        rc = job_verify(ctx, 2, vargv);
+        char *vargv[] = {"verify", argv[i], "--anchors", (char *)anchors_path, NULL};
+        rc = job_verify(ctx, anchors_path ? 4 : 2, vargv);
         if (rc != EXIT_DONE) {
             log_error("replay: '%s' does not verify; nothing was replayed", argv[i]);
             log_hint("replay only what 'lethe verify' accepts; fetch the export again from where "

@@ -94,9 +94,9 @@ H=$(uuid); I2=$(uuid); mk_item "$T" "$I2" "$W" prompt EU 2026-01-01T00:00:00Z
 mk_event "$T" deletion_requested "$(date -u +%FT%TZ)" "$(printf 'REQ\033]0;x\007')" item_id "$I2"
 run_lethe --config "$WORK/c3.conf" run
 run_lethe --config "$WORK/c3.conf" batches --json
-assert_eq "batches --json: the tenant's name whole, and no invented tenant" "$T|$EVIL" \
+assert_eq "batches --json: the tenant's name whole, and no invented tenant" "[[\"$T\", \"evil\\u001b[2J\\ncheck: ok\"]]" \
   "$(printf '%s' "$OUT" | python3 -c 'import json, sys; b = json.load(sys.stdin)["batches"]
-print("\n".join(t["tenant_id"] + "|" + t["name"] for x in b for t in x["tenants"]))' | sort -u)"
+print(json.dumps(sorted({(t["tenant_id"], t["name"]) for x in b for t in x["tenants"]})))')"
 run_lethe --config "$WORK/c3.conf" batches
 assert_contains "batches: the name shown with its control characters escaped" \
   "$T (evil\\x1B[2J\\x0Acheck: ok)" "$OUT"
@@ -153,5 +153,51 @@ run_lethe --config "$WORK/c6.conf" run --dry-run=yes
 assert_contains "run --dry-run=yes names the option" "error: run: option '--dry-run' takes no value" "$ERR"
 run_lethe --config "$WORK/c6.conf" status -x
 assert_contains "an unknown short option is still named" "error: status: unknown option '-x'" "$ERR"
+
+# ---- 7. replay --anchors refuses a forged export before it appends anything -----------------------
+# A chain whose records were changed and re-hashed verifies on its own; only the anchor file
+# shows the forgery. replay verified each export without the anchors, appended the forged
+# records verbatim (for ever: the audit is append-only), and only then found the database
+# "behind its anchor". The true export could no longer be replayed for that chain.
+fresh 2
+write_config "$WORK/c7.conf"
+run_lethe --config "$WORK/c7.conf" run                         # one open batch, anchored
+pg_dump -Fc -f "$WORK/c7.dump" "$DB"
+B=$(sql "SELECT batch_id FROM lethe.batches")
+run_lethe --config "$WORK/c7.conf" ack "$B" --operator olga    # two item_purged on T's chain
+run_lethe --config "$WORK/c7.conf" run                         # anchors T's head
+run_lethe --config "$WORK/c7.conf" export -o "$WORK/c7.jsonl"
+python3 - "$T" "$WORK/c7.jsonl" "$WORK/c7-forged.jsonl" <<'PY'
+import hashlib, json, sys
+tenant, src, dst = sys.argv[1:]
+lines = open(src).read().splitlines()
+out, prev = [lines[0]], None
+for line in lines[1:]:
+    r = json.loads(line)
+    if r["tenant_id"] == tenant:
+        if r["kind"] == "item_purged":
+            r["on_time"] = True
+            r["rule"] = "capacity_deleted"
+        if prev:
+            r["prev_hash"] = prev
+        r.pop("hash")
+        canon = json.dumps(r, separators=(",", ":"), ensure_ascii=False)
+        r["hash"] = prev = hashlib.sha256((r["prev_hash"] + "\n" + canon).encode()).hexdigest()
+    out.append(json.dumps(r, separators=(",", ":"), ensure_ascii=False))
+open(dst, "w").write("\n".join(out) + "\n")
+PY
+run_lethe verify "$WORK/c7-forged.jsonl"
+assert_rc "the forged export verifies on its own" 0
+psql -X -q -d postgres -c "DROP DATABASE $DB" -c "CREATE DATABASE $DB" >/dev/null
+pg_restore -d "$DB" "$WORK/c7.dump"
+run_lethe --config "$WORK/c7.conf" replay --operator olga --anchors "$WORK/anchors.jsonl" "$WORK/c7-forged.jsonl"
+assert_rc "replay --anchors of the forged export exits 4" 4
+assert_contains "it says the export does not verify" "does not verify; nothing was replayed" "$ERR"
+assert_eq "and appended nothing to the forged chain" "0" \
+  "$(sql "SELECT count(*) FROM lethe.audit WHERE tenant_id = '$T' AND kind = 'item_purged'")"
+run_lethe --config "$WORK/c7.conf" replay --operator olga --anchors "$WORK/anchors.jsonl" "$WORK/c7.jsonl"
+assert_rc "the true export still replays, and catches up with the anchor" 0
+assert_eq "with the true records" "deletion_request deletion_request" \
+  "$(sql "SELECT string_agg(rule, ' ') FROM lethe.audit WHERE tenant_id = '$T' AND kind = 'item_purged'")"
 
 finish
