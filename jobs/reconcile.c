@@ -374,8 +374,9 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
         goto cleanup;
     }
     for (int i = 0; i < n_batches; i++)
-        log_info("reconcile: batch %s (%s): %s objects of purged items, to purge again",
-                 PQgetvalue(batches, i, 0), PQgetvalue(batches, i, 1), PQgetvalue(batches, i, 2));
+        log_info("reconcile: batch %s (%s): %s object%s of purged items, to purge again",
+                 PQgetvalue(batches, i, 0), PQgetvalue(batches, i, 1), PQgetvalue(batches, i, 2),
+                 strcmp(PQgetvalue(batches, i, 2), "1") == 0 ? "" : "s");
     printf("reconcile: %s: %lld inventory lines, %lld object%s of purged items still stored, "
            "put in %ld repurge batch%s",
            geo, n.loaded, found, found == 1 ? "" : "s", n_batches, n_batches == 1 ? "" : "es");

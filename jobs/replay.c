@@ -217,8 +217,9 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
         }
     }
     for (int i = 0; batches && i < n_batches; i++)
-        log_info("replay: batch %s (%s): %s items purged before the restore, to purge again",
-                 PQgetvalue(batches, i, 0), PQgetvalue(batches, i, 1), PQgetvalue(batches, i, 2));
+        log_info("replay: batch %s (%s): %s item%s purged before the restore, to purge again",
+                 PQgetvalue(batches, i, 0), PQgetvalue(batches, i, 1), PQgetvalue(batches, i, 2),
+                 strcmp(PQgetvalue(batches, i, 2), "1") == 0 ? "" : "s");
     printf("replay: %lld records appended to %ld chain%s, %ld chain%s already present, "
            "%ld refused; %lld item%s live again put in %ld repurge batch%s\n",
            appended, healed, healed == 1 ? "" : "s", present, present == 1 ? "" : "s", n_refused,

@@ -200,4 +200,16 @@ assert_rc "the true export still replays, and catches up with the anchor" 0
 assert_eq "with the true records" "deletion_request deletion_request" \
   "$(sql "SELECT string_agg(rule, ' ') FROM lethe.audit WHERE tenant_id = '$T' AND kind = 'item_purged'")"
 
+# ---- 8. reconcile counts in words that agree with the number ---------------------------------------
+fresh 1
+head -c 32 /dev/urandom > "$WORK/c8.key"; chmod 600 "$WORK/c8.key"
+write_config "$WORK/c8.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; };" \
+  "audit: { key_file = \"$WORK/c8.key\"; };"
+run_lethe --config "$WORK/c8.conf" run
+echo "restored from a storage backup" > "$STORE/${ITEMS[0]}"
+"$FS_DELETE" --inventory "$STORE" > "$WORK/c8.inventory"
+run_lethe --config "$WORK/c8.conf" reconcile --location EU "$WORK/c8.inventory"
+assert_rc "reconcile finds the object that came back" 0
+assert_contains "one object, in the singular" "): 1 object of purged items, to purge again" "$ERR"
+
 finish
