@@ -212,4 +212,17 @@ run_lethe --config "$WORK/c8.conf" reconcile --location EU "$WORK/c8.inventory"
 assert_rc "reconcile finds the object that came back" 0
 assert_contains "one object, in the singular" "): 1 object of purged items, to purge again" "$ERR"
 
+# ---- 9. the connection's options are UTF-8 text too ---------------------------------------------
+# README: "Every option value on the command line must be UTF-8 text (file names excepted)". --db,
+# -p, -U and -d went to libpq as they were, and a bad byte surfaced as "database "?" does not
+# exist", exit 1.
+run_lethe --db "$(printf 'dbname=\377')" status
+assert_rc "--db with an invalid byte exits 2" 2
+assert_eq "and says so" "error: option '--db': not valid UTF-8 (byte 0xff at offset 7)
+hint: option values are UTF-8 text; check the encoding of the terminal or script that passed it" "$ERR"
+run_lethe -U "$(printf 'al\376ce')" status
+assert_rc "-U with an invalid byte exits 2" 2
+run_lethe -d "$(printf 'db\376')" status
+assert_rc "-d with an invalid byte exits 2" 2
+
 finish
