@@ -225,4 +225,25 @@ assert_rc "-U with an invalid byte exits 2" 2
 run_lethe -d "$(printf 'db\376')" status
 assert_rc "-d with an invalid byte exits 2" 2
 
+# ---- 10. an executor that fails after a receipt for every item failed nothing ----------------------
+# It deleted every object and said so, then exited 3 (or timed out: a child kept its stdout).
+# The batch is acknowledged; the run said "batch ... failed ... unreceipted items are due again",
+# and a rerun recorded itself failed and exited 1, "the executor failed the batch as a whole".
+printf '#!/bin/sh\n%s --root %s "$@"\nexit 3\n' "$FS_DELETE" "$STORE" > "$WORK/all-then-3"
+chmod +x "$WORK/all-then-3"
+fresh 2
+write_config "$WORK/c10.conf" "executor: { command = \"$WORK/all-then-3\"; };"
+run_lethe --config "$WORK/c10.conf" run
+assert_eq "every item purged, the batch acknowledged" "acknowledged 2" \
+  "$(sql "SELECT state || ' ' || (SELECT count(*) FROM lethe.batch_items WHERE outcome = 'purged') FROM lethe.batches")"
+assert_contains "the run says what happened" "executor exit status 3, but every item had its receipt; acknowledged" "$ERR"
+assert_not_contains "and not that the batch failed" "failed: executor" "$ERR"
+fresh 2
+run_lethe --config "$WORK/c1c.conf" run   # no executor: the batch stays open
+B=$(sql "SELECT batch_id FROM lethe.batches")
+run_lethe --config "$WORK/c10.conf" rerun "$B" --operator dana
+assert_rc "a rerun whose executor receipted every item exits 0" 0
+assert_eq "and is recorded succeeded" "succeeded acknowledged" \
+  "$(sql "SELECT r.outcome || ' ' || b.state FROM lethe.runs r, lethe.batches b WHERE r.operator = 'dana'")"
+
 finish
