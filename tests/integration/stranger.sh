@@ -246,4 +246,10 @@ assert_rc "a rerun whose executor receipted every item exits 0" 0
 assert_eq "and is recorded succeeded" "succeeded acknowledged" \
   "$(sql "SELECT r.outcome || ' ' || b.state FROM lethe.runs r, lethe.batches b WHERE r.operator = 'dana'")"
 
+# ---- 11. the dry run's --items says each item's reference, as the README says ---------------------
+fresh 1
+write_config "$WORK/c11.conf"
+run_lethe --config "$WORK/c11.conf" run --dry-run --items
+assert_contains "the text plan names the item's reference" "item ${ITEMS[0]} tenant $T reference \"REQ-$round\"" "$OUT"
+
 finish
