@@ -71,7 +71,11 @@ int cli_getopt(const struct lethe_ctx *ctx, int argc, char **argv, const char *s
     int idx = -1;
     int c = getopt_long(argc, argv, spec, longopts, &idx);
     if (c == '?') {
-        if (optopt)
+        const char *arg = optind > 0 ? argv[optind - 1] : "";
+        const char *eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
+        if (optopt && eq) /* a known long option given a value it does not take: --json=1 */
+            cli_usage(ctx, "%s: option '%.*s' takes no value", ctx->command, (int)(eq - arg), arg);
+        else if (optopt)
             cli_usage(ctx, "%s: unknown option '-%c'", ctx->command, optopt);
         else
             cli_usage(ctx, "%s: unknown option '%s'", ctx->command, argv[optind - 1]);

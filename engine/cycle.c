@@ -214,7 +214,9 @@ enum drive_outcome cycle_record_ack(struct lethe_ctx *ctx, const char *batch_id,
     c->failed += n_failed;
     if (now_failed && (n_failed > 0 || !er->ok))
         c->failed_batches++;
-    out = !er->ok ? DRIVE_WHOLE_FAILED : now_failed ? DRIVE_FAILED : DRIVE_ACKNOWLEDGED;
+    /* An executor that timed out or exited non-zero after a receipt for every item failed
+     * nothing: the batch is acknowledged, and says so. */
+    out = !now_failed ? DRIVE_ACKNOWLEDGED : !er->ok ? DRIVE_WHOLE_FAILED : DRIVE_FAILED;
     goto cleanup;
 fail:
     db_rollback(db);
@@ -281,13 +283,16 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < er.n_failed; i++)
         log_warn("batch %s: item %s failed: %s", batch_id, er.failed[i].item_id, er.failed[i].reason);
-    if (!er.ok)
-        log_warn("batch %s (%s) failed: executor %s; its unreceipted items are due again at the "
-                 "next run", batch_id, location, er.detail);
     if (er.ignored)
         log_warn("batch %s: %ld line%s of the executor's output %s not receipts; ignored", batch_id,
                  er.ignored, er.ignored == 1 ? "" : "s", er.ignored == 1 ? "was" : "were");
     enum drive_outcome out = cycle_record_ack(ctx, batch_id, &er, operator_name, false, c);
+    if (!er.ok && out == DRIVE_ACKNOWLEDGED)
+        log_warn("batch %s (%s): executor %s, but every item had its receipt; acknowledged",
+                 batch_id, location, er.detail);
+    else if (!er.ok)
+        log_warn("batch %s (%s) failed: executor %s; its unreceipted items are due again at the "
+                 "next run", batch_id, location, er.detail);
     c->secs_ack += secs_since(&t0);
     if (out == DRIVE_ERROR)
         snprintf(why, why_len, "batch %s: its receipts could not be recorded: %s", batch_id,
@@ -492,7 +497,8 @@ void run_life_interrupt(struct run_life *l, const char *what)
         return;
     l->outcome = "interrupted";
     if (!l->error[0])
-        snprintf(l->error, sizeof l->error, "stopped by a signal %s", what);
+        snprintf(l->error, sizeof l->error, "stopped by a signal%s%s", what[0] == ';' ? "" : " ",
+                 what);
 }
 
 bool run_life_begin(struct lethe_ctx *ctx, struct run_life *l)
@@ -892,6 +898,10 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
               c->secs_manifest, c->secs_executor, c->secs_ack);
 
 finish:
+    /* A stop request that came while the last batch was driven (or while none was emitted)
+     * found no safe point after it; it is still a stop request: the run ends interrupted. */
+    if (cycle_stopping())
+        run_life_interrupt(&l, "after its last batch; nothing was left undone");
     if (!run_life_end(ctx, &l))
         rc = EXIT_RUNTIME;
     else

@@ -68,7 +68,8 @@ enum drive_outcome {
     DRIVE_WAITING,      /* no executor: the manifest waits for 'lethe ack' */
     DRIVE_ACKNOWLEDGED, /* every item purged */
     DRIVE_FAILED,       /* some items failed (receipts, or none) */
-    DRIVE_WHOLE_FAILED, /* the executor failed as a whole: exit status, signal or timeout */
+    DRIVE_WHOLE_FAILED, /* the executor failed as a whole (exit status, signal or timeout)
+                         * and left items without a receipt */
 };
 
 /* Writes a batch's manifest and, when an executor serves its location, runs it and records

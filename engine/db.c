@@ -216,7 +216,7 @@ static PGconn *connect_params(const struct lethe_ctx *ctx, const char *base, cha
     return conn;
 }
 
-bool db_connect(struct lethe_ctx *ctx)
+int db_connect(struct lethe_ctx *ctx)
 {
     const char *conninfo = ctx->db_override ? ctx->db_override
                          : ctx->cfg.conninfo ? ctx->cfg.conninfo
@@ -229,11 +229,13 @@ bool db_connect(struct lethe_ctx *ctx)
         size_t n = strlen(msg);
         while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
             msg[--n] = '\0';
-        log_error("cannot connect to the database: bad connection string: %s", msg);
+        log_error("cannot connect to the database: bad connection string (%s): %s",
+                  ctx->db_override ? "--db" : "database.conninfo", msg);
         log_hint("a conninfo is key=value pairs or a postgresql:// URI, e.g. "
                  "\"host=/run/postgresql dbname=lethe\"");
+        int rc = why ? EXIT_USAGE : EXIT_RUNTIME;
         PQfreemem(why);
-        return false;
+        return rc;
     }
     if (PQstatus(ctx->db) != CONNECTION_OK) {
         char msg[1024];
@@ -246,13 +248,13 @@ bool db_connect(struct lethe_ctx *ctx)
                  "set PGHOST and PGDATABASE");
         PQfinish(ctx->db);
         ctx->db = NULL;
-        return false;
+        return EXIT_RUNTIME;
     }
     if (!session_setup(ctx)) {
         db_disconnect(ctx);
-        return false;
+        return EXIT_RUNTIME;
     }
-    return true;
+    return EXIT_DONE;
 }
 
 bool db_reconnect(struct lethe_ctx *ctx)

@@ -12,8 +12,10 @@
 /* Opens the session: --db, else database.conninfo, else libpq's environment, with -d, -h, -p
  * and -U overriding their parts (psql's options). Sets
  * application_name lethe/<command>/<session id>, search_path, TimeZone=UTC and
- * client_encoding. Prints the error and returns false on failure. */
-bool db_connect(struct lethe_ctx *ctx);
+ * client_encoding. Prints the error on failure. Returns EXIT_DONE when connected, EXIT_USAGE
+ * when the connection string itself is malformed (a usage or configuration error), and
+ * EXIT_RUNTIME when the server cannot be reached or refuses. */
+int db_connect(struct lethe_ctx *ctx);
 void db_disconnect(struct lethe_ctx *ctx);
 /* After a lost connection: reconnects and sets the session up again. Session state that the
  * caller owns (advisory locks, temp tables) is gone and must be taken again. */

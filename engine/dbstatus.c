@@ -193,7 +193,8 @@ PGresult *db_hold_list(PGconn *db, const char *tenant, bool active_only)
 
 /* 0 batch_id, 1 state, 2 location, 3 items, 4 attempts, 5 created_at, 6 closed_at,
  * 7 age in seconds (since created_at), 8 run_id, 9 rerun_of, 10 shard, 11 error (the
- * executor's stored stderr), 12 tenants as "id name" lines (the first 5, by id), 13 how many
+ * executor's stored stderr), 12 tenants as "id hex(name)" lines (the first 5, by id; a name
+ * is a producer's text and may hold newlines itself), 13 how many
  * tenants, 14 how many batches match in all. Newest first, at most limit (0: all). */
 PGresult *db_batches(PGconn *db, const char *state, const char *tenant, long limit)
 {
@@ -208,7 +209,8 @@ PGresult *db_batches(PGconn *db, const char *state, const char *tenant, long lim
         "       b.shard, b.error, tn.list, tn.n, count(*) OVER ()"
         "  FROM lethe.batches b"
         "  CROSS JOIN LATERAL ("
-        "    SELECT string_agg(x.tenant_id || ' ' || coalesce(t.name, ''), E'\n'"
+        "    SELECT string_agg(x.tenant_id || ' '"
+        "                      || encode(convert_to(coalesce(t.name, ''), 'UTF8'), 'hex'), E'\n'"
         "                      ORDER BY x.tenant_id) FILTER (WHERE x.ord <= 5) AS list,"
         "           count(*) AS n"
         "      FROM (SELECT bi.tenant_id, row_number() OVER (ORDER BY bi.tenant_id) AS ord"

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dbstatus.h"
+#include "text.h"
 
 void report_age(long long s, char *out, size_t n)
 {
@@ -83,6 +84,8 @@ static bool item_row(void *arg, const PGresult *r, int row)
         fprintf(o->out, "  %s %-4s %-22s deadline %s item %s tenant %s", PQgetvalue(r, row, 3),
                 PQgetvalue(r, row, 2), PQgetvalue(r, row, 4), PQgetvalue(r, row, 7),
                 PQgetvalue(r, row, 1), PQgetvalue(r, row, 0));
+        if (db_value(r, row, 5))
+            fprintf(o->out, " reference \"%s\"", text_shown(PQgetvalue(r, row, 5)));
         if (db_value(r, row, 8))
             fprintf(o->out, " hold %s", PQgetvalue(r, row, 8));
         fputc('\n', o->out);

@@ -94,3 +94,11 @@ char *text_clean(const char *in, size_t n, char *out, size_t cap)
     out[o] = '\0';
     return out;
 }
+
+const char *text_shown(const char *s)
+{
+    static char buf[8][512];
+    static unsigned next;
+    char *out = buf[next++ % 8];
+    return s ? text_clean(s, strlen(s), out, sizeof buf[0]) : "";
+}

@@ -17,4 +17,11 @@ long text_utf8_invalid_at(const char *s, size_t n);
  * "..." is put in its place. Returns out. */
 char *text_clean(const char *in, size_t n, char *out, size_t cap);
 
+/* s made safe for a person's terminal, as text_clean does (at most 511 bytes shown), in one of
+ * eight buffers used in turn, so that up to eight can appear in one printf. For text that
+ * lethe did not write and prints for a person (a tenant's name, a reference, a hold's reason,
+ * an operator's name): it can neither move the cursor nor forge a line of lethe's own output.
+ * NULL gives "". */
+const char *text_shown(const char *s);
+
 #endif

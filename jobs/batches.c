@@ -16,25 +16,36 @@
 #include "jobs.h"
 #include "log.h"
 #include "report.h"
+#include "text.h"
 
 enum { B_ID, B_STATE, B_LOCATION, B_ITEMS, B_ATTEMPTS, B_CREATED, B_CLOSED, B_AGE, B_RUN,
        B_RERUN_OF, B_SHARD, B_ERROR, B_TENANTS, B_N_TENANTS, B_TOTAL };
 
 #define DEFAULT_LIMIT 100
 
-/* The tenants column: "id name" lines. Calls fn for each. */
+static int hex_digit(char c) { return c >= 'a' ? c - 'a' + 10 : c - '0'; }
+
+/* The tenants column: "id hex(name)" lines (a name is a producer's text and may hold
+ * anything, newlines included). Calls fn for each, with the name decoded. */
 static void each_tenant(const char *list, void (*fn)(const char *id, const char *name, int i))
 {
     int i = 0;
     while (list && *list) {
         const char *eol = strchr(list, '\n');
         size_t len = eol ? (size_t)(eol - list) : strlen(list);
-        char line[512];
-        snprintf(line, sizeof line, "%.*s", (int)len, list);
-        char *sp = strchr(line, ' ');
-        if (sp)
-            *sp++ = '\0';
-        fn(line, sp ? sp : "", i++);
+        const char *sp = memchr(list, ' ', len);
+        size_t id_len = sp ? (size_t)(sp - list) : len, hex_len = sp ? len - id_len - 1 : 0;
+        char id[64];
+        snprintf(id, sizeof id, "%.*s", (int)id_len, list);
+        char *name = malloc(hex_len / 2 + 1);
+        if (!name)
+            return;
+        size_t n = 0;
+        for (size_t h = 0; h + 1 < hex_len; h += 2)
+            name[n++] = (char)(hex_digit(sp[1 + h]) << 4 | hex_digit(sp[2 + h]));
+        name[n] = '\0';
+        fn(id, name, i++);
+        free(name);
         list = eol ? eol + 1 : NULL;
     }
 }
@@ -50,7 +61,7 @@ static void tenant_json(const char *id, const char *name, int i)
 
 static void tenant_text(const char *id, const char *name, int i)
 {
-    printf("%s%s (%s)", i ? ", " : "", id, name);
+    printf("%s%s (%s)", i ? ", " : "", id, text_shown(name));
 }
 
 static void print_json(const PGresult *r)

@@ -33,6 +33,7 @@
 #include "exitcode.h"
 #include "jobs.h"
 #include "log.h"
+#include "text.h"
 
 struct explain {
     PGresult *item, *obligations, *holds, *batches;
@@ -221,7 +222,7 @@ static void print_obligation(const PGresult *o, int r)
     } else {
         printf("    event %s", PQgetvalue(o, r, O_EVENT));
         if (db_value(o, r, O_REFERENCE))
-            printf(", reference \"%s\"", PQgetvalue(o, r, O_REFERENCE));
+            printf(", reference \"%s\"", text_shown(PQgetvalue(o, r, O_REFERENCE)));
         if (strcmp(scope, "tenant") == 0)
             printf(", scope the whole tenant\n");
         else
@@ -251,9 +252,9 @@ static void print_hold(const PGresult *h, int r)
         printf("    scope     %s %s\n", PQgetvalue(h, r, H_SCOPE), PQgetvalue(h, r, H_SCOPE_ID));
     if (db_value(h, r, H_VIA))
         printf("    via       ancestor %s\n", PQgetvalue(h, r, H_VIA));
-    printf("    reason    %s\n", PQgetvalue(h, r, H_REASON));
+    printf("    reason    %s\n", text_shown(PQgetvalue(h, r, H_REASON)));
     if (db_value(h, r, H_REFERENCE))
-        printf("    reference %s\n", PQgetvalue(h, r, H_REFERENCE));
+        printf("    reference %s\n", text_shown(PQgetvalue(h, r, H_REFERENCE)));
     printf("    placed    %s\n", PQgetvalue(h, r, H_PLACED));
     if (db_value(h, r, H_RELEASED))
         printf("    released  %s\n", PQgetvalue(h, r, H_RELEASED));
@@ -292,14 +293,14 @@ static void print_text(const struct explain *e)
     if (db_value(it, 0, I_PARENT))
         printf("copy of    %s\n", PQgetvalue(it, 0, I_PARENT));
     if (db_value(it, 0, I_OWNER))
-        printf("owner      %s\n", PQgetvalue(it, 0, I_OWNER));
+        printf("owner      %s\n", text_shown(PQgetvalue(it, 0, I_OWNER)));
     printf("as of      %s\n\n", PQgetvalue(it, 0, I_AS_OF));
 
     printf("state      %s\n", PQgetvalue(it, 0, I_STATE));
     if (db_value(it, 0, I_RULE)) {
         printf("rule       %s\n", PQgetvalue(it, 0, I_RULE));
         if (db_value(it, 0, I_REFERENCE))
-            printf("reference  %s\n", PQgetvalue(it, 0, I_REFERENCE));
+            printf("reference  %s\n", text_shown(PQgetvalue(it, 0, I_REFERENCE)));
         printf("due        %s\n", or_dash(db_value(it, 0, I_DUE)));
         printf("deadline   %s\n", or_dash(db_value(it, 0, I_DEADLINE)));
     }

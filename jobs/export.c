@@ -408,6 +408,12 @@ int job_export(struct lethe_ctx *ctx, int argc, char **argv)
     }
     if (!afile_commit(&out, "export"))
         return EXIT_RUNTIME;
+    /* An empty export verifies: say so, lest a mistyped --tenant pass for a clean one. */
+    if (filter.tenant && !summary && records == 0) {
+        log_warn("export: no audit record of tenant %s%s", filter.tenant,
+                 filter.from || filter.to ? " in this window" : "");
+        log_hint("a tenant's chain begins with its first request, hold or purge; check the id");
+    }
     if (path && !summary)
         log_info("export: wrote %lld records to '%s'", records, path);
     else if (path)

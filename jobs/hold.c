@@ -16,6 +16,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "operator.h"
+#include "text.h"
 
 /* --operator NAME, else the login name; false after printing why there is none. */
 static bool operator_of(struct lethe_ctx *ctx, const char *given, const char **out)
@@ -190,14 +191,14 @@ static int release(struct lethe_ctx *ctx, int argc, char **argv)
             goto cleanup;
         const char *by = db_value(found, 0, 2);
         printf("hold %s of tenant %s was already released at %s%s%s; nothing to do\n", hold,
-               holder, PQgetvalue(found, 0, 1), by ? " by " : "", by ? by : "");
+               holder, PQgetvalue(found, 0, 1), by ? " by " : "", text_shown(by));
         rc = EXIT_DONE;
         goto cleanup;
     }
     if (!dbaudit_commit(ctx->db))
         goto cleanup;
     printf("released hold %s of tenant %s at %s by %s\n", hold, holder, PQgetvalue(res, 0, 0),
-           operator_name);
+           text_shown(operator_name));
     PQclear(found);
     PQclear(res);
     return EXIT_DONE;
@@ -241,23 +242,24 @@ static void list_text(const PGresult *r)
         const char *scope = PQgetvalue(r, row, L_SCOPE);
         printf("\nhold %s  %s\n", PQgetvalue(r, row, L_HOLD),
                PQgetvalue(r, row, L_ACTIVE)[0] == 't' ? "active" : "released");
-        printf("  tenant:    %s (%s)\n", PQgetvalue(r, row, L_TENANT), PQgetvalue(r, row, L_NAME));
+        printf("  tenant:    %s (%s)\n", PQgetvalue(r, row, L_TENANT),
+               text_shown(PQgetvalue(r, row, L_NAME)));
         if (strcmp(scope, "tenant") == 0)
             printf("  scope:     the whole tenant\n");
         else if (strcmp(scope, "subject") == 0)
             printf("  scope:     a data subject's items\n");
         else
             printf("  scope:     %s %s\n", scope, PQgetvalue(r, row, L_SCOPE_VALUE));
-        printf("  reason:    %s\n", PQgetvalue(r, row, L_REASON));
+        printf("  reason:    %s\n", text_shown(PQgetvalue(r, row, L_REASON)));
         if (db_value(r, row, L_REFERENCE))
-            printf("  reference: %s\n", PQgetvalue(r, row, L_REFERENCE));
+            printf("  reference: %s\n", text_shown(PQgetvalue(r, row, L_REFERENCE)));
         const char *by = db_value(r, row, L_PLACED_BY);
         printf("  placed:    %s%s%s\n", PQgetvalue(r, row, L_PLACED), by ? " by " : "",
-               by ? by : "");
+               text_shown(by));
         if (db_value(r, row, L_RELEASED)) {
             by = db_value(r, row, L_RELEASED_BY);
             printf("  released:  %s%s%s\n", PQgetvalue(r, row, L_RELEASED), by ? " by " : "",
-                   by ? by : "");
+                   text_shown(by));
         }
     }
 }

@@ -58,8 +58,9 @@ static const struct command commands[] = {
      "status [--json] [--check]\n       lethe status --reference REF --tenant T [--json]",
      "due, in flight, overdue, held, failing, next deadlines, last run; or one request",
      "  --json            machine-readable output\n"
-     "  --check           exit 4 when an item is overdue, an item failed 3 times or more, or no\n"
-     "                    run succeeded within the lookahead\n"
+     "  --check           exit 4 when an item is overdue, an item failed 3 times or more, no\n"
+     "                    run succeeded within the lookahead, or the audit is behind the\n"
+     "                    anchor file (audit.anchor_file)\n"
      "  --reference REF   one deletion request instead: the items it covers, purged (on time or\n"
      "                    late), in flight, pending with the nearest deadline, held\n"
      "  --tenant T        the request's tenant (required with --reference)\n"},
@@ -75,8 +76,8 @@ static const struct command commands[] = {
     {"rerun", job_rerun, NEEDS_DB | NEEDS_AUDIT_KEY, "rerun BATCH_ID [--tenant T] [--operator NAME]",
      "re-drive an open batch, or re-batch a failed batch's items at once",
      "  --tenant T        a tenant with items in the batch (checked)\n"
-     "  --operator NAME   who asked for the rerun (recorded in the audit; default $SUDO_USER\n"
-     "                    or $USER)\n"},
+     "  --operator NAME   who asked for the rerun (recorded in the audit; default $SUDO_USER,\n"
+     "                    else the login name)\n"},
     {"request", job_request, NEEDS_DB | NEEDS_AUDIT_KEY,
      "request --tenant T [--workspace W | --subject S | --item I] --reference REF "
      "[--operator NAME]",
@@ -142,13 +143,16 @@ static const struct command commands[] = {
      "but whose catalog row is live again, into a repurge batch for the next run (audited\n"
      "item_repurged, naming that record's hash). A chain whose head diverged from the exports\n"
      "is named and left alone. Running it again changes nothing.\n"
-     "  --anchors FILE    the anchor file: exit 0 only once the database holds every head its\n"
-     "                    newest line names\n"
-     "  --operator NAME   who replayed (recorded in the audit; default $SUDO_USER or $USER)\n"
+     "  --anchors FILE    the anchor file: each export is verified against it too, and replay\n"
+     "                    exits 0 only once the database holds every head its newest line\n"
+     "                    names\n"
+     "  --operator NAME   who replayed (recorded in the audit; default $SUDO_USER, else the\n"
+     "                    login name)\n"
      "exit: 0 healed (or nothing to do), 4 an export does not verify, a chain was refused, or\n"
      "the database is still behind the anchor\n"},
     {"reconcile", job_reconcile, NEEDS_DB | NEEDS_AUDIT_KEY,
-     "reconcile --location GEO INVENTORY [--orphans FILE] [--format lines|s3-csv|auto]",
+     "reconcile --location GEO INVENTORY [--orphans FILE] [--format lines|s3-csv|auto]\n"
+     "                       [--operator NAME]",
      "find purged objects that still exist in storage and purge them again",
      "Reads a storage inventory of GEO ('-' is stdin) and puts every object whose locator HMAC\n"
      "matches a purged item into a repurge batch for the next run (audited item_repurged,\n"
@@ -159,7 +163,8 @@ static const struct command commands[] = {
      "  --format F        lines: one locator per line (fs-delete --inventory); s3-csv: an S3\n"
      "                    Inventory CSV, locator s3://BUCKET/KEY with the key URL-decoded;\n"
      "                    auto (default): s3-csv when the first line starts with a quote\n"
-     "  --operator NAME   who reconciled (recorded in the audit)\n"},
+     "  --operator NAME   who reconciled (recorded in the audit; default $SUDO_USER, else the\n"
+     "                    login name)\n"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -210,7 +215,7 @@ static void print_overview(FILE *out)
             "  -d, --dbname DB   the database name (or a whole conninfo), over the conninfo's\n"
             "  -v, --verbose     more detail\n"
             "  -q, --quiet       errors only, no progress\n"
-            "  --help            this text\n"
+            "  -?, --help        this text\n"
             "  --version         the version\n"
             "\n"
             "exit codes: 0 done, 1 runtime failure, 2 usage or configuration error,\n"
@@ -329,6 +334,24 @@ int main(int argc, char **argv)
         }
     }
     log_set_verbosity(ctx.verbosity);
+    /* The connection's values are text like every other option's (README: "Every option value
+     * on the command line must be UTF-8 text"); -h may name a socket directory, a file name. */
+    const struct {
+        const char *name, *value;
+    } texts[] = {{"--db", ctx.db_override},
+                 {"--port", ctx.db_port},
+                 {"--username", ctx.db_user},
+                 {"--dbname", ctx.db_name}};
+    for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++) {
+        long bad = texts[k].value ? cli_utf8_invalid_at(texts[k].value) : -1;
+        if (bad >= 0) {
+            log_error("option '%s': not valid UTF-8 (byte 0x%02x at offset %ld)", texts[k].name,
+                      (unsigned char)texts[k].value[bad], bad);
+            log_hint("option values are UTF-8 text; check the encoding of the terminal or script "
+                     "that passed it");
+            return EXIT_USAGE;
+        }
+    }
     if (i >= argc) {
         log_error("no command given");
         print_overview(stderr);
@@ -363,10 +386,8 @@ int main(int argc, char **argv)
         goto cleanup;
     }
     if ((cmd->flags & NEEDS_DB) == NEEDS_DB) {
-        if (!db_connect(&ctx)) {
-            rc = EXIT_RUNTIME;
+        if ((rc = db_connect(&ctx)) != EXIT_DONE)
             goto cleanup;
-        }
         db_set_needed_role(needed_role(cmd->name), cmd->name);
         int schema = cmd->flags & CREATES_SCHEMA ? 1 : db_check_schema(ctx.db);
         if (schema <= 0) {

@@ -10,8 +10,8 @@
  *            columns ignored. The key is URL-decoded as S3 Inventory encodes it (%XX escapes,
  *            '+' for a space) and the locator is s3://BUCKET/KEY with the key as stored.
  *   auto     (the default) s3-csv when the first line starts with a quote, else lines.
- * Lines that are empty, not UTF-8 or (CSV) malformed are skipped and counted; messages name
- * their line numbers, never their content, which holds locators. */
+ * Empty lines are ignored; lines that are not UTF-8 or (CSV) malformed are skipped and counted;
+ * messages name their line numbers, never their content, which holds locators. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
@@ -374,8 +374,9 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
         goto cleanup;
     }
     for (int i = 0; i < n_batches; i++)
-        log_info("reconcile: batch %s (%s): %s objects of purged items, to purge again",
-                 PQgetvalue(batches, i, 0), PQgetvalue(batches, i, 1), PQgetvalue(batches, i, 2));
+        log_info("reconcile: batch %s (%s): %s object%s of purged items, to purge again",
+                 PQgetvalue(batches, i, 0), PQgetvalue(batches, i, 1), PQgetvalue(batches, i, 2),
+                 strcmp(PQgetvalue(batches, i, 2), "1") == 0 ? "" : "s");
     printf("reconcile: %s: %lld inventory lines, %lld object%s of purged items still stored, "
            "put in %ld repurge batch%s",
            geo, n.loaded, found, found == 1 ? "" : "s", n_batches, n_batches == 1 ? "" : "es");

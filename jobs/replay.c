@@ -151,11 +151,13 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
         if (anchor_read_newest(anchors_path, &anchor) < 0)
             return EXIT_USAGE;
     }
-    /* The same check as 'lethe verify FILE': nothing is replayed from an export that fails. */
+    /* The same check as 'lethe verify FILE' (with --anchors FILE when given: a forged chain
+     * re-hashed to look whole verifies on its own, but not against the anchors, and its records,
+     * once appended, could never be taken back): nothing is replayed from an export that fails. */
     int rc = EXIT_DONE;
     for (int i = first; i < argc; i++) {
-        char *vargv[] = {"verify", argv[i], NULL};
-        rc = job_verify(ctx, 2, vargv);
+        char *vargv[] = {"verify", argv[i], "--anchors", (char *)anchors_path, NULL};
+        rc = job_verify(ctx, anchors_path ? 4 : 2, vargv);
         if (rc != EXIT_DONE) {
             log_error("replay: '%s' does not verify; nothing was replayed", argv[i]);
             log_hint("replay only what 'lethe verify' accepts; fetch the export again from where "
@@ -215,8 +217,9 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
         }
     }
     for (int i = 0; batches && i < n_batches; i++)
-        log_info("replay: batch %s (%s): %s items purged before the restore, to purge again",
-                 PQgetvalue(batches, i, 0), PQgetvalue(batches, i, 1), PQgetvalue(batches, i, 2));
+        log_info("replay: batch %s (%s): %s item%s purged before the restore, to purge again",
+                 PQgetvalue(batches, i, 0), PQgetvalue(batches, i, 1), PQgetvalue(batches, i, 2),
+                 strcmp(PQgetvalue(batches, i, 2), "1") == 0 ? "" : "s");
     printf("replay: %lld records appended to %ld chain%s, %ld chain%s already present, "
            "%ld refused; %lld item%s live again put in %ld repurge batch%s\n",
            appended, healed, healed == 1 ? "" : "s", present, present == 1 ? "" : "s", n_refused,

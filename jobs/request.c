@@ -15,6 +15,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "operator.h"
+#include "text.h"
 
 int job_request(struct lethe_ctx *ctx, int argc, char **argv)
 {
@@ -99,8 +100,8 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
         }
         printf("deletion request %s of tenant %s already has reference %s (occurred at %s%s%s);"
                " nothing recorded\n",
-               ev, tenant, reference, PQgetvalue(same, row, 2), by ? ", recorded by " : "",
-               by ? by : "");
+               ev, tenant, text_shown(reference), PQgetvalue(same, row, 2),
+               by ? ", recorded by " : "", text_shown(by));
         rc = EXIT_DONE;
         goto cleanup;
     }
@@ -116,13 +117,13 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
     else
         printf("scope:       %s %s\n", scope_label(scope.kind), scope.value);
     printf("rule:        %s\n", rc_rule->name);
-    printf("reference:   %s\n", reference);
+    printf("reference:   %s\n", text_shown(reference));
     printf("occurred_at: %s\n", PQgetvalue(res, 0, 1));
     if (rc_rule->enabled)
         printf("deadline_at: %s (%s, as configured)\n", PQgetvalue(res, 0, 2), deadline_text);
     else
         printf("deadline_at: none: %s is disabled in the config\n", rc_rule->name);
-    printf("operator:    %s\n", operator_name);
+    printf("operator:    %s\n", text_shown(operator_name));
     PQclear(same);
     PQclear(res);
     return EXIT_DONE;

@@ -145,6 +145,8 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
     if (d == DRIVE_WHOLE_FAILED)
         run_life_fail(&l, "the executor failed the batch as a whole");
 finish:
+    if (cycle_stopping())
+        run_life_interrupt(&l, "while the batch was driven; its receipts are recorded");
     if (!run_life_end(ctx, &l))
         return EXIT_RUNTIME;
     return strcmp(l.outcome, "succeeded") == 0 ? EXIT_DONE : EXIT_RUNTIME;

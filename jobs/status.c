@@ -60,6 +60,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "report.h"
+#include "text.h"
 
 #define LIST_LIMIT 10
 #define MAX_PROBLEMS 5
@@ -273,7 +274,7 @@ static void print_list(const char *title, const PGresult *l, bool show_hold)
         printf("  %s  %-22s %-9s item %s tenant %s (%s)", PQgetvalue(l, row, P_DEADLINE),
                PQgetvalue(l, row, P_RULE), PQgetvalue(l, row, P_STATE),
                PQgetvalue(l, row, P_ITEM), PQgetvalue(l, row, P_TENANT),
-               PQgetvalue(l, row, P_TENANT_NAME));
+               text_shown(PQgetvalue(l, row, P_TENANT_NAME)));
         if (show_hold && db_value(l, row, P_HOLD))
             printf(" hold %s", PQgetvalue(l, row, P_HOLD));
         putchar('\n');
@@ -335,7 +336,7 @@ static void print_text(const struct report *r)
     for (int row = 0; row < PQntuples(r->failing); row++)
         printf("  %s failures, the last at %s: tenant %s (%s) item %s (%s)\n",
                PQgetvalue(r->failing, row, F_FAILURES), PQgetvalue(r->failing, row, F_LAST),
-               PQgetvalue(r->failing, row, F_TENANT), PQgetvalue(r->failing, row, F_NAME),
+               PQgetvalue(r->failing, row, F_TENANT), text_shown(PQgetvalue(r->failing, row, F_NAME)),
                PQgetvalue(r->failing, row, F_ITEM), PQgetvalue(r->failing, row, F_STATE));
     if (strcmp(PQgetvalue(r->now, 0, N_FAILED_ONCE), "0") != 0)
         printf("  'lethe batches --state failed' lists the failed batches with their deleters' "
@@ -459,7 +460,8 @@ static void request_json(const struct request_report *q)
 
 static void request_text(const struct request_report *q)
 {
-    printf("request %s of tenant %s (%s) at %s\n", q->reference, q->tenant, q->name,
+    printf("request %s of tenant %s (%s) at %s\n", text_shown(q->reference), q->tenant,
+           text_shown(q->name),
            PQgetvalue(q->events, 0, Q_NOW));
     for (int row = 0; row < PQntuples(q->events); row++) {
         const char *scope = PQgetvalue(q->events, row, Q_SCOPE);
@@ -473,7 +475,7 @@ static void request_text(const struct request_report *q)
             printf("%s %s\n", scope, PQgetvalue(q->events, row, Q_SCOPE_VALUE));
         const char *by = db_value(q->events, row, Q_OPERATOR);
         printf("  occurred:  %s%s%s\n", PQgetvalue(q->events, row, Q_OCCURRED),
-               by ? ", recorded by " : "", by ? by : "");
+               by ? ", recorded by " : "", text_shown(by));
         if (PQgetvalue(q->events, row, Q_ENABLED)[0] == 't')
             printf("  deadline:  %s\n", PQgetvalue(q->events, row, Q_DEADLINE));
         else

@@ -324,8 +324,8 @@ hint: see 'lethe --help'" "$ERR"
 run_lethe --host= status
 assert_rc "an empty --host= exits 2" 2
 run_lethe --db "host=x ==" status
-assert_rc "a malformed conninfo exits 1" 1
-assert_contains "a malformed conninfo says so" "error: cannot connect to the database: bad connection string:" "$ERR"
+assert_rc "a malformed conninfo is a usage error: exit 2 (SPEC §6)" 2
+assert_contains "a malformed conninfo says so, and where it came from" "error: cannot connect to the database: bad connection string (--db):" "$ERR"
 
 # ---- the schema check ----------------------------------------------------------------------------
 psql -X -q -c 'DROP DATABASE IF EXISTS governance_empty' -c 'CREATE DATABASE governance_empty' 2>/dev/null

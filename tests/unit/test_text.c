@@ -1,6 +1,7 @@
 /* Check suite for engine/text.c: which bytes are valid UTF-8, and how text from outside is
  * cleaned (control characters and invalid bytes escaped, bounded at a character boundary). */
 #include <check.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "suite.h"
@@ -47,6 +48,29 @@ START_TEST(bounds_at_a_character_boundary)
 }
 END_TEST
 
+START_TEST(shows_eight_values_in_one_printf)
+{
+    const char *v[9];
+    char in[9][8];
+    for (int i = 0; i < 9; i++) {
+        snprintf(in[i], sizeof in[i], "n\n%d", i);
+        v[i] = text_shown(in[i]);
+    }
+    /* the first eight stay valid together; the ninth takes the first's buffer */
+    for (int i = 1; i < 8; i++) {
+        char want[8];
+        snprintf(want, sizeof want, "n\\x0A%d", i);
+        ck_assert_str_eq(v[i], want);
+    }
+    ck_assert_str_eq(v[8], "n\\x0A8");
+    ck_assert_str_eq(text_shown(NULL), "");
+    char big[2000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    ck_assert_uint_eq(strlen(text_shown(big)), 511);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("text");
@@ -54,5 +78,6 @@ int main(void)
     tcase_add_test(tc, validates_utf8);
     tcase_add_test(tc, cleans_control_and_invalid_bytes);
     tcase_add_test(tc, bounds_at_a_character_boundary);
+    tcase_add_test(tc, shows_eight_values_in_one_printf);
     return run_suite(s, tc);
 }
