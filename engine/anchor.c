@@ -140,20 +140,31 @@ static char *last_line(int fd, off_t size, size_t *len)
     return NULL;
 }
 
+typedef void complain_fn(const char *fmt, ...);
+
+static int read_newest(const char *file, struct anchor_line *out, complain_fn *complain);
+
 int anchor_read_newest(const char *file, struct anchor_line *out)
+{
+    return read_newest(file, out, log_error);
+}
+
+/* COMPLAIN reports what keeps the file from being read: an error where it stops the work, a
+ * warning where the caller goes on without it (status). */
+static int read_newest(const char *file, struct anchor_line *out, complain_fn *complain)
 {
     memset(out, 0, sizeof *out);
     int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         if (errno == ENOENT)
             return 0;
-        log_error("anchor: cannot read '%s': %s", file, strerror(errno));
+        complain("anchor: cannot read '%s': %s", file, strerror(errno));
         return -1;
     }
     struct stat st;
     int rc = -1;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        log_error("anchor: '%s' is not a regular file", file);
+        complain("anchor: '%s' is not a regular file", file);
         goto cleanup;
     }
     size_t len = 0;
@@ -161,7 +172,7 @@ int anchor_read_newest(const char *file, struct anchor_line *out)
     char *line = last_line(fd, st.st_size, &len);
     if (!line) {
         if (errno) {
-            log_error("anchor: cannot read '%s': %s", file, strerror(errno));
+            complain("anchor: cannot read '%s': %s", file, strerror(errno));
             goto cleanup;
         }
         rc = 0;
@@ -169,7 +180,7 @@ int anchor_read_newest(const char *file, struct anchor_line *out)
     }
     const char *why;
     if (!anchor_parse(line, len, out, &why)) {
-        log_error("anchor: '%s': the newest line is %s", file, why);
+        complain("anchor: '%s': the newest line is %s", file, why);
         log_hint("the anchor file holds one line per run, as lethe writes it; restore it from "
                  "the copy shipped elsewhere");
     } else {
@@ -347,10 +358,10 @@ cleanup:
     return r;
 }
 
-int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap)
+int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, bool warn_only)
 {
     struct anchor_line l;
-    int got = anchor_read_newest(file, &l);
+    int got = read_newest(file, &l, warn_only ? log_warn : log_error);
     if (got <= 0)
         return got;
     int rc = -1;
@@ -376,7 +387,7 @@ cleanup:
 int anchor_check_before_run(PGconn *db, const char *file, const char *what)
 {
     char msg[2048];
-    int behind = anchor_behind(db, file, msg, sizeof msg);
+    int behind = anchor_behind(db, file, msg, sizeof msg, false);
     if (behind < 0)
         return EXIT_RUNTIME;
     if (behind == 0)

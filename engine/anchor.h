@@ -47,7 +47,7 @@ PGresult *anchor_missing(PGconn *db, const struct anchor_line *l);
 /* Compares the newest line of FILE with the database. 0: every anchored head is there (or
  * there is no anchor file); 1: the audit is behind, and MSG says which chains; -1: an error,
  * printed. */
-int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap);
+int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, bool warn_only);
 
 /* For a run: EXIT_DONE, or EXIT_CHECK_FAILED with the error and the replay hint printed, or
  * EXIT_RUNTIME. WHAT names the command in the message. */

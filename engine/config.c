@@ -276,6 +276,16 @@ static bool get_string(const struct loader *ld, const config_setting_t *s, char 
     return true;
 }
 
+/* A path lethe writes to: absolute, since a timer's working directory is not the operator's. */
+static bool get_path(const struct loader *ld, const config_setting_t *s, char **out, const char *hint)
+{
+    if (!get_string(ld, s, out, hint))
+        return false;
+    if ((*out)[0] != '/')
+        return fail(ld, s, "must be an absolute path, got", hint);
+    return true;
+}
+
 static bool get_duration(const struct loader *ld, const config_setting_t *s, struct duration *out,
                          bool positive)
 {
@@ -367,7 +377,7 @@ static bool load_spool(const struct loader *ld, const config_setting_t *g)
         config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
         const char *n = config_setting_name(s);
         if (strcmp(n, "directory") == 0) {
-            if (!get_string(ld, s, &ld->cfg->spool_dir,
+            if (!get_path(ld, s, &ld->cfg->spool_dir,
                             "directory is an absolute path, e.g. \"/var/lib/lethe/spool\""))
                 return false;
         } else if (strcmp(n, "keep") == 0) {
@@ -443,7 +453,7 @@ static bool load_audit(const struct loader *ld, const config_setting_t *g)
                 return false;
             ld->cfg->audit_key_line = config_setting_source_line(s);
         } else if (strcmp(config_setting_name(s), "anchor_file") == 0) {
-            if (!get_string(ld, s, &ld->cfg->anchor_file,
+            if (!get_path(ld, s, &ld->cfg->anchor_file,
                             "anchor_file is the path of the anchor file, e.g. "
                             "\"/var/lib/lethe/anchors.jsonl\""))
                 return false;
@@ -499,7 +509,7 @@ static bool load_metrics(const struct loader *ld, const config_setting_t *g)
     for (int i = 0; i < config_setting_length(g); i++) {
         config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
         if (strcmp(config_setting_name(s), "file") == 0) {
-            if (!get_string(ld, s, &ld->cfg->metrics_file,
+            if (!get_path(ld, s, &ld->cfg->metrics_file,
                             "file is where each run writes its metrics, e.g. "
                             "\"/var/lib/prometheus/node-exporter/lethe.prom\""))
                 return false;

@@ -5,6 +5,8 @@
  * --json writes {"count": N (all that match), "batches": [BATCH]} where BATCH is
  * {batch_id, state, location, items, attempts, created_at, closed_at, age_seconds, run_id,
  *  rerun_of, shard, tenant_count, tenants: [{tenant_id, name}] (the first 5 by id), error}. */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,9 +165,11 @@ int job_batches(struct lethe_ctx *ctx, int argc, char **argv)
             break;
         case 'l': {
             char *end;
+            errno = 0;
             limit = strtol(optarg, &end, 10);
-            if (end == optarg || *end || limit < 0)
-                return cli_usage(ctx, "batches: --limit: not a count \"%s\"", optarg);
+            if (end == optarg || *end || limit < 0 || errno == ERANGE || limit > INT_MAX)
+                return cli_usage(ctx, "batches: --limit: not a count from 0 to %d \"%s\"", INT_MAX,
+                                 optarg);
             break;
         }
         case 'j':

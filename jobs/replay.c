@@ -140,6 +140,15 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
         if (rc != EXIT_DONE)
             return rc;
     }
+    /* Without --anchors the exports are checked on their own: a forged chain re-hashed to look
+     * whole passes that check (the configured anchor file is not taken by default: after a
+     * restore it also anchors the heads of a chain that has diverged since, which replay must
+     * refuse by name while it heals the others, SPEC §7). */
+    if (!anchors_path) {
+        log_warn("replay: the exports are checked on their own: a forged chain re-hashed to look "
+                 "whole is caught only against the anchor file");
+        log_hint("pass --anchors FILE (audit.anchor_file, or a copy shipped off the host)");
+    }
     struct anchor_line anchor = {0};
     if (anchors_path) {
         /* --anchors names a file that must be there: no file is a usage error here. */

@@ -603,7 +603,7 @@ int job_status(struct lethe_ctx *ctx, int argc, char **argv)
     assess(&r);
     /* SPEC §7: an audit behind its anchor file (a restored database). */
     char behind[2048];
-    int b = anchor_behind(ctx->db, ctx->cfg.anchor_file, behind, sizeof behind);
+    int b = anchor_behind(ctx->db, ctx->cfg.anchor_file, behind, sizeof behind, true);
     if (b > 0)
         problem(&r, "%s; run 'lethe replay EXPORT...'", behind);
     else if (b < 0)

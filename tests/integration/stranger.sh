@@ -199,6 +199,9 @@ run_lethe --config "$WORK/c7.conf" replay --operator olga --anchors "$WORK/ancho
 assert_rc "the true export still replays, and catches up with the anchor" 0
 assert_eq "with the true records" "deletion_request deletion_request" \
   "$(sql "SELECT string_agg(rule, ' ') FROM lethe.audit WHERE tenant_id = '$T' AND kind = 'item_purged'")"
+run_lethe --config "$WORK/c7.conf" replay --operator olga "$WORK/c7.jsonl"
+assert_contains "replay without --anchors warns that a re-hashed forgery goes unseen" \
+  "warning: replay: the exports are checked on their own: a forged chain re-hashed to look whole is caught only against the anchor file" "$ERR"
 
 # ---- 8. reconcile counts in words that agree with the number ---------------------------------------
 fresh 1
@@ -251,5 +254,24 @@ fresh 1
 write_config "$WORK/c11.conf"
 run_lethe --config "$WORK/c11.conf" run --dry-run --items
 assert_contains "the text plan names the item's reference" "item ${ITEMS[0]} tenant $T reference \"REQ-$round\"" "$OUT"
+
+# ---- 12. what the stranger left: paths, counts, an unreadable anchor file -------------------------
+fresh 1
+printf 'spool: { directory = "spool"; };\naudit: { anchor_file = "%s/anchors.jsonl"; };\n' "$WORK" > "$WORK/c12.conf"
+run_lethe --config "$WORK/c12.conf" run --dry-run
+assert_rc "a relative spool.directory exits 2" 2
+assert_contains "and says the path must be absolute" "line 1: 'spool.directory': must be an absolute path, got \"spool\"" "$ERR"
+write_config "$WORK/c12m.conf" 'metrics: { file = "lethe.prom"; };'
+run_lethe --config "$WORK/c12m.conf" run --dry-run
+assert_rc "a relative metrics.file exits 2" 2
+write_config "$WORK/c12.conf"
+run_lethe --config "$WORK/c12.conf" batches --limit 99999999999999
+assert_rc "batches --limit beyond an int exits 2" 2
+assert_contains "and says the range" "--limit: not a count from 0 to 2147483647" "$ERR"
+mkdir -p "$WORK/anchordir"
+printf 'spool: { directory = "%s/spool"; };\naudit: { anchor_file = "%s/anchordir"; };\n' "$WORK" "$WORK" > "$WORK/c12a.conf"
+run_lethe --config "$WORK/c12a.conf" status --check
+assert_not_contains "status --check with an anchor file it cannot read prints no error about it" "error: anchor:" "$ERR"
+assert_contains "it warns that it could not read it" "warning: anchor: '$WORK/anchordir' is not a regular file" "$ERR"
 
 finish
