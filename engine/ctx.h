@@ -18,6 +18,9 @@ struct lethe_ctx {
     struct lethe_config cfg;
     struct audit_key audit_key; /* read only for the commands that use it (NEEDS_AUDIT_KEY) */
     PGconn *db;
+    /* Set while the options are checked before the database is connected: a job returns
+     * EXIT_DONE once its options and arguments are judged, before anything else. */
+    bool parse_only;
     char session_id[UUID_TEXT_LEN]; /* names the session in application_name */
 };
 

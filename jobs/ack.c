@@ -58,6 +58,10 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
     }
     if (!cli_id(ctx, "BATCH_ID", argv[optind], batch))
         goto cleanup;
+    if (ctx->parse_only) {
+        rc = EXIT_DONE;
+        goto cleanup;
+    }
 
     const char *p[] = {batch, tenant[0] ? tenant : NULL};
     PGresult *r = db_query(ctx->db,

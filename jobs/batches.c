@@ -181,6 +181,8 @@ int job_batches(struct lethe_ctx *ctx, int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage(ctx, "batches: unexpected argument '%s'", argv[optind]);
+    if (ctx->parse_only)
+        return EXIT_DONE;
     if (tenant[0]) {
         int found = db_tenant_exists(ctx->db, tenant);
         if (found < 0)

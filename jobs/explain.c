@@ -369,6 +369,8 @@ int job_explain(struct lethe_ctx *ctx, int argc, char **argv)
     if (!cli_id(ctx, "ITEM_ID", argv[optind], item))
         return EXIT_USAGE;
 
+    if (ctx->parse_only)
+        return EXIT_DONE;
     int rc = EXIT_RUNTIME;
     struct explain e = {0};
     PGresult *tenants = db_item_tenants(ctx->db, item, tenant[0] ? tenant : NULL);

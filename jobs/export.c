@@ -342,6 +342,8 @@ int job_export(struct lethe_ctx *ctx, int argc, char **argv)
                              filter.to);
     }
 
+    if (ctx->parse_only)
+        return EXIT_DONE;
     struct afile out = {0};
     char exported_at[TIME_TEXT_LEN];
     bool missing = false;

@@ -88,6 +88,8 @@ static int place(struct lethe_ctx *ctx, int argc, char **argv)
     if (!operator_of(ctx, given, &operator_name))
         return EXIT_USAGE;
 
+    if (ctx->parse_only)
+        return EXIT_DONE;
     int rc = scope_check(ctx, &a);
     if (rc != EXIT_DONE)
         return rc;
@@ -151,6 +153,8 @@ static int release(struct lethe_ctx *ctx, int argc, char **argv)
     if (!operator_of(ctx, given, &operator_name))
         return EXIT_USAGE;
 
+    if (ctx->parse_only)
+        return EXIT_DONE;
     int rc = EXIT_RUNTIME;
     PGresult *found = NULL, *res = NULL;
     if (!db_begin(ctx->db))
@@ -288,6 +292,8 @@ static int list(struct lethe_ctx *ctx, int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage(ctx, "hold list: unexpected argument '%s'", argv[optind]);
+    if (ctx->parse_only)
+        return EXIT_DONE;
     db_set_needed_role("lethe_engine", "hold list");
     if (tenant[0]) {
         int found = db_tenant_exists(ctx->db, tenant);

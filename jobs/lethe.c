@@ -380,6 +380,15 @@ int main(int argc, char **argv)
         rc = EXIT_USAGE;
         goto cleanup;
     }
+    /* The command's options and arguments are judged before the database is connected: a
+     * mistyped option is a usage error (2) even while the database is down. */
+    if ((cmd->flags & NEEDS_DB) == NEEDS_DB) {
+        ctx.parse_only = true;
+        rc = cmd->fn(&ctx, argc - i, argv + i);
+        ctx.parse_only = false;
+        if (rc != EXIT_DONE)
+            goto cleanup;
+    }
     if ((cmd->flags & NEEDS_AUDIT_KEY) == NEEDS_AUDIT_KEY &&
         !config_read_audit_key(&ctx.cfg, &ctx.audit_key)) {
         rc = EXIT_USAGE;

@@ -17,6 +17,8 @@ int job_migrate(struct lethe_ctx *ctx, int argc, char **argv)
         return EXIT_USAGE;
     if (optind < argc)
         return cli_usage(ctx, "migrate: unexpected argument '%s'", argv[optind]);
+    if (ctx->parse_only)
+        return EXIT_DONE;
     int applied;
     int rc = db_migrate(ctx->db, &applied);
     if (rc != EXIT_DONE)

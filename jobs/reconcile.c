@@ -299,6 +299,8 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
     if (!operator_name && !(operator_name = operator_default()))
         return cli_usage(ctx, "%s: no login name to record as the operator; pass --operator NAME",
                          ctx->command);
+    if (ctx->parse_only)
+        return EXIT_DONE;
     if (!ctx->cfg.audit_key_file) {
         log_error("reconcile: no audit key: purged items keep only HMAC-SHA256(audit key, "
                   "locator), and without the key there is nothing to match an inventory against");

@@ -140,6 +140,8 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
         if (rc != EXIT_DONE)
             return rc;
     }
+    if (ctx->parse_only)
+        return EXIT_DONE;
     /* Without --anchors the exports are checked on their own: a forged chain re-hashed to look
      * whole passes that check (the configured anchor file is not taken by default: after a
      * restore it also anchors the heads of a chain that has diverged since, which replay must

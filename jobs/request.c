@@ -57,6 +57,8 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
         return cli_usage(ctx,
                          "request: no login name to record as the operator; pass --operator NAME");
 
+    if (ctx->parse_only)
+        return EXIT_DONE;
     int rc = scope_check(ctx, &a);
     if (rc != EXIT_DONE)
         return rc;

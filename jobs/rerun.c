@@ -43,6 +43,8 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
     if (!operator_name && !(operator_name = operator_default()))
         return cli_usage(ctx, "rerun: no login name to record as the operator; pass --operator NAME");
 
+    if (ctx->parse_only)
+        return EXIT_DONE;
     PGconn *db = ctx->db;
     const char *p[] = {batch, tenant[0] ? tenant : NULL};
     PGresult *r = db_query(db,

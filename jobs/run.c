@@ -68,5 +68,7 @@ int job_run(struct lethe_ctx *ctx, int argc, char **argv)
         return cli_usage(ctx, "run: unexpected argument '%s'", argv[optind]);
     if (o.items && !o.dry_run)
         return cli_usage(ctx, "run: --items lists a dry run's plan; add --dry-run");
+    if (ctx->parse_only)
+        return EXIT_DONE;
     return cycle_run(ctx, &o);
 }

@@ -579,10 +579,14 @@ int job_status(struct lethe_ctx *ctx, int argc, char **argv)
                              "status: --reference needs --tenant T (references are per tenant)");
         if (check)
             return cli_usage(ctx, "status: --check is for the whole catalog, not with --reference");
+        if (ctx->parse_only)
+            return EXIT_DONE;
         return request_status(ctx, tenant, reference, json);
     }
     if (tenant[0])
         return cli_usage(ctx, "status: --tenant goes with --reference");
+    if (ctx->parse_only)
+        return EXIT_DONE;
 
     struct report r = {0};
     int rc = EXIT_RUNTIME;

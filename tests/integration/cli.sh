@@ -127,4 +127,18 @@ run_lethe export -o "$WORK/audit-"$'\xff'".jsonl"
 assert_rc "export -o takes a file name that is not UTF-8" 0
 assert_eq "the export is written under that name" yes "$([ -s "$WORK/audit-"$'\xff'".jsonl" ] && echo yes)"
 
+# Options are judged before the database is connected: a typo is a usage error (2) even while
+# the database is down, and the message names the option, not the connection.
+DOWN="host=/nonexistent dbname=x"
+for args in "run --bogus" "status --chekc" "batches --limit x" "explain not-a-uuid" \
+            "hold place --tenant x" "request --tenant" "ack" "export --from yesterday" \
+            "replay" "reconcile --location EU" "migrate extra" "rerun"; do
+    run_lethe --db "$DOWN" $args
+    assert_rc "with the database down, '$args' exits 2" 2
+    assert_not_contains "and says nothing of the connection: $args" "cannot connect" "$ERR"
+done
+run_lethe --db "$DOWN" status
+assert_rc "good options with the database down: exit 1" 1
+assert_contains "which names the connection" "cannot connect to the database" "$ERR"
+
 finish
