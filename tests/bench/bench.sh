@@ -9,8 +9,12 @@
 #   BENCH_SMALL_ITEMS=10000  the small catalog the idle run is compared with
 #   BENCH_SHARED_BUFFERS=4GB the server's shared_buffers
 #   BENCH_KEEP=1             keep the work directory (server log, plans, manifests, exports)
-#   BENCH_BEFORE=PATH        another lethe binary: the matrix also times its export --summary
-#                            and verify on the same data (before/after figures of a change)
+#   BENCH_BEFORE=PATH        another lethe binary (an earlier commit): the steady cycle and the
+#                            cycle shapes are also timed with it, and the matrix times its
+#                            export --summary and verify, on the same data in the same run
+#                            (before/after figures of a change). The catalogs are then built and
+#                            primed by it, at its schema; every copy lethe itself runs on is
+#                            migrated by lethe first (untimed).
 set -u
 cd "$(dirname "$0")/../.."
 : "${LETHE:?LETHE must name the binary under test}"
@@ -59,6 +63,10 @@ conf_of() {
     echo "$c"
 }
 lethe() { "$LETHE" --config "$(conf_of "${PGDATABASE:-postgres}")" "$@"; }
+# BUILDER: the binary that builds and primes the catalogs (the before binary when given, so that
+# its copies keep its schema: a migration's SQL would otherwise be timed with the old binary).
+BUILDER=${BENCH_BEFORE:-$LETHE}
+builder() { "$BUILDER" --config "$(conf_of "${PGDATABASE:-postgres}")" "$@"; }
 
 # ---- the template catalogs ----------------------------------------------------------------
 
@@ -68,7 +76,7 @@ build_template() {
     local db=$1 n=$2 t0 chunk=500000
     t0=$(now_ms)
     q -d postgres -c "CREATE DATABASE $db" || return 1
-    PGDATABASE=$db lethe migrate >/dev/null || return 1
+    PGDATABASE=$db builder migrate >/dev/null || return 1
     q -d "$db" -f "$HERE/generate.sql" -f "$HERE/shapes.sql" -f "$HERE/baseline.sql" >/dev/null || return 1
     q -d "$db" -c "SELECT bench.setup($n, date_trunc('second', now()))" >/dev/null || return 1
     local o half lo hi
@@ -90,7 +98,7 @@ build_template() {
     local p t1
     p=$(q -d "$db" -c "SELECT lethe.iso_utc(p) FROM bench.params")
     t1=$(now_ms)
-    PGDATABASE=$db lethe -q run --as-of "$p" > "$WORK/prime-$db.out" 2>&1 || { cat "$WORK/prime-$db.out" >&2; return 1; }
+    PGDATABASE=$db builder -q run --as-of "$p" > "$WORK/prime-$db.out" 2>&1 || { cat "$WORK/prime-$db.out" >&2; return 1; }
     echo "$(( $(now_ms) - t1 ))" > "$WORK/prime-$db.ms"
     # The DBA's audit table holds the same purges, so that both start from the same history.
     q -d "$db" -c "INSERT INTO bench.audit_plain SELECT tenant_id, item_id, rule, triggered_at, deadline_at,
@@ -101,10 +109,14 @@ build_template() {
     echo "$(( $(now_ms) - t0 ))" > "$WORK/build-$db.ms"
 }
 
-# copy_of TEMPLATE DB: a fresh copy (file copy: fast, and no WAL for the whole catalog).
+# copy_of TEMPLATE DB [raw]: a fresh copy (file copy: fast, and no WAL for the whole catalog),
+# migrated by lethe unless raw (a copy for the before binary, or a template of copies for it).
 copy_of() {
-    PGOPTIONS='-c client_min_messages=warning' q -d postgres -c "DROP DATABASE IF EXISTS $2" -c "CREATE DATABASE $2 TEMPLATE $1 STRATEGY FILE_COPY" >/dev/null
+    PGOPTIONS='-c client_min_messages=warning' q -d postgres -c "DROP DATABASE IF EXISTS $2" -c "CREATE DATABASE $2 TEMPLATE $1 STRATEGY FILE_COPY" >/dev/null || return 1
     rm -f "$WORK/anchors-$2.jsonl"  # a fresh copy: the anchors of the one before are not its own
+    if [ -n "${BENCH_BEFORE:-}" ] && [ "${3:-}" != raw ]; then
+        PGDATABASE=$2 lethe migrate >/dev/null || return 1
+    fi
 }
 
 note "building the catalog of $ITEMS items (template database)"
@@ -180,7 +192,7 @@ settle() {
     q -d postgres -c "CHECKPOINT" >/dev/null
 }
 # fresh DB: a copy of the template, the server settled.
-fresh() { copy_of bench_tpl "$1" || die "copying the template failed"; settle; }
+fresh() { copy_of bench_tpl "$1" ${2:-} || die "copying the template failed"; settle; }
 drop() { q -d postgres -c "DROP DATABASE $1" >/dev/null; }
 
 copy_of bench_small small_run
@@ -188,9 +200,10 @@ PGDATABASE=small_run lethe -q run --as-of "$SMALL_AS_OF" >/dev/null || die "the 
 for ((r = 1; r <= REPS; r++)); do
     note "repetition $r of $REPS"
     # Alternate which side goes first, so that neither always meets a warmer cache.
-    for side in $(if [ $((r % 2)) = 1 ]; then echo lethe bare; else echo bare lethe; fi) floor shards; do
-        fresh "rep_$side"
+    for side in $(if [ $((r % 2)) = 1 ]; then echo lethe bare; else echo bare lethe; fi) floor shards ${BENCH_BEFORE:+before}; do
+        fresh "rep_$side" $([ $side = before ] && echo raw)
         case $side in
+            before) measure run_before env PGDATABASE=rep_before "$BENCH_BEFORE" --config "$(conf_of rep_before)" -q run --as-of "$AS_OF" ;;
             lethe)  lethe_cycle rep_lethe
                     settle
                     export_pair rep_lethe "$r" ;;
@@ -217,6 +230,9 @@ for ((r = 1; r <= REPS; r++)); do
         # Same data, same purge: the item sets must agree, or the comparison means nothing.
         cmp -s "$WORK/purged.lethe" "$WORK/purged.bare" || die "lethe and the bare SQL purged different items"
         cmp -s "$WORK/purged.lethe" "$WORK/purged.shards" || die "the two shards purged different items than one run"
+        if [ -n "${BENCH_BEFORE:-}" ]; then
+            cmp -s "$WORK/purged.lethe" "$WORK/purged.before" || die "lethe and the before binary purged different items"
+        fi
     fi
 done
 
@@ -226,8 +242,8 @@ done
 # same purges). Every shape below starts from a copy of it, adds what producers write for that
 # shape (untimed), and is then timed at --as-of G against the bare SQL and the write floor.
 note "matrix: building the steady catalog"
-copy_of bench_tpl bench_steady || die "copying the template failed"
-PGDATABASE=bench_steady lethe -q run --as-of "$AS_OF" >/dev/null || die "the steady catalog's run failed"
+copy_of bench_tpl bench_steady raw || die "copying the template failed"
+PGDATABASE=bench_steady builder -q run --as-of "$AS_OF" >/dev/null || die "the steady catalog's run failed"
 q -d bench_steady -c "INSERT INTO bench.audit_plain SELECT tenant_id, item_id, rule, triggered_at, deadline_at,
                           purged_at, purged_at <= deadline_at FROM lethe.batch_items b WHERE outcome = 'purged'
                           ON CONFLICT DO NOTHING" -c "VACUUM ANALYZE" >/dev/null || die "the steady catalog failed"
@@ -243,19 +259,21 @@ N_INSERTS=$(scaled 200000 1000)      # producer inserts (ITEMS/5)
 # shape_template NAME SQL: a copy of the steady catalog with SQL's work added and analyzed, and
 # bench.due_list (the write floor's list) selected again.
 shape_template() {
-    copy_of bench_steady "tpl_$1" || die "copying the steady catalog failed"
+    copy_of bench_steady "tpl_$1" raw || die "copying the steady catalog failed"
     q -d "tpl_$1" -c "$2" -c "VACUUM ANALYZE" -c "DROP TABLE bench.due_list" \
       -c "CREATE TABLE bench.due_list AS SELECT * FROM bench.dba_due((SELECT g FROM bench.params))" \
       -c "ANALYZE bench.due_list" >/dev/null || die "setting up shape $1 failed"
     q -d "tpl_$1" -c "SELECT count(*) FROM bench.due_list" > "$WORK/due.$1"
 }
-# cycle_shape NAME REP: lethe run, the bare SQL and the write floor, each on a fresh copy.
+# cycle_shape NAME REP: lethe run, the bare SQL and the write floor (and the before binary's
+# run), each on a fresh copy.
 cycle_shape() {
     local s=$1 r=$2 side
-    for side in $(if [ $((r % 2)) = 1 ]; then echo lethe bare; else echo bare lethe; fi) floor; do
-        copy_of "tpl_$s" "m_$side" || die "copying shape $s failed"
+    for side in $(if [ $((r % 2)) = 1 ]; then echo lethe bare; else echo bare lethe; fi) floor ${BENCH_BEFORE:+before}; do
+        copy_of "tpl_$s" "m_$side" $([ $side = before ] && echo raw) || die "copying shape $s failed"
         settle
         case $side in
+            before) measure "${s}_before" env PGDATABASE=m_before "$BENCH_BEFORE" --config "$(conf_of m_before)" -q run --as-of "$AS_OF" ;;
             lethe) measure "${s}_run" env PGDATABASE=m_lethe "$LETHE" --config "$(conf_of m_lethe)" -q run --as-of "$AS_OF" ;;
             bare)  measure "${s}_bare" psql -X -q -v ON_ERROR_STOP=1 -v as_of="$AS_OF" -d m_bare -f "$HERE/purge.sql" ;;
             floor) measure "${s}_floor" psql -X -q -v ON_ERROR_STOP=1 -d m_floor -f "$HERE/floor.sql" ;;
@@ -265,6 +283,9 @@ cycle_shape() {
     done
     if [ "$r" = 1 ]; then
         cmp -s "$WORK/purged.$s.lethe" "$WORK/purged.$s.bare" || die "shape $s: lethe and the bare SQL purged different items"
+        if [ -n "${BENCH_BEFORE:-}" ]; then
+            cmp -s "$WORK/purged.$s.lethe" "$WORK/purged.$s.before" || die "shape $s: lethe and the before binary purged different items"
+        fi
     fi
 }
 
@@ -273,6 +294,8 @@ shape_template tenantwide "SELECT bench.shape_tenant_request($N_TENANTWIDE)"
 shape_template capacity "SELECT bench.shape_capacity($N_CAPACITY)"
 shape_template subjects "SELECT bench.shape_subjects($N_SUBJECTS)"
 shape_template lineage "SELECT bench.shape_lineage($N_LINEAGE)"
+# The shape templates keep the builder's schema; what lethe runs on from here is migrated.
+if [ -n "${BENCH_BEFORE:-}" ]; then PGDATABASE=bench_steady lethe migrate >/dev/null || die "migrating the steady catalog failed"; fi
 copy_of bench_steady tpl_held || die "copying the steady catalog failed"
 q -d tpl_held -c "SELECT bench.shape_held($N_HELD)" >/dev/null || die "setting up the held shape failed"
 PGDATABASE=tpl_held lethe -q run --as-of "$AS_OF" >/dev/null || die "the held shape's first run failed"
@@ -378,14 +401,19 @@ echo "lethe bench matrix: $TOTAL items, BENCH_ITEMS=$ITEMS, medians of $REPS rep
 printf '%-58s %-9s %-10s %-10s %-9s %s\n' "shape / floor" ratio lethe floor RSS target
 row "1 steady hourly cycle / bare SQL" run bare "<= 2x ($(lim run bare 2))"
 row "  / write floor" run floor "<= 2.5x ($(lim run floor 2.5))"
+[ -n "${BENCH_BEFORE:-}" ] && row "  before: run / bare SQL" run_before bare "(before/after: $(ratio "$(med run_before)" "$(med run)"))"
 row "2 tenant-wide request, $(cat "$WORK/due.tenantwide") fresh items / bare SQL" tenantwide_run tenantwide_bare "<= 2x ($(lim tenantwide_run tenantwide_bare 2))"
 row "  / write floor" tenantwide_run tenantwide_floor ""
+[ -n "${BENCH_BEFORE:-}" ] && row "  before: run / bare SQL" tenantwide_before tenantwide_bare "(before/after: $(ratio "$(med tenantwide_before)" "$(med tenantwide_run)"))"
 row "3 capacity deleted, $N_CAPACITY tenants ($(cat "$WORK/due.capacity") items) / bare SQL" capacity_run capacity_bare "<= 2x ($(lim capacity_run capacity_bare 2))"
 row "  / write floor" capacity_run capacity_floor ""
+[ -n "${BENCH_BEFORE:-}" ] && row "  before: run / bare SQL" capacity_before capacity_bare "(before/after: $(ratio "$(med capacity_before)" "$(med capacity_run)"))"
 row "4 $N_SUBJECTS subject requests ($(cat "$WORK/due.subjects") items) / bare SQL" subjects_run subjects_bare "<= 2x ($(lim subjects_run subjects_bare 2))"
 row "  / write floor" subjects_run subjects_floor ""
+[ -n "${BENCH_BEFORE:-}" ] && row "  before: run / bare SQL" subjects_before subjects_bare "(before/after: $(ratio "$(med subjects_before)" "$(med subjects_run)"))"
 row "5 lineage 5 deep, $(cat "$WORK/due.lineage") items / bare SQL" lineage_run lineage_bare "<= 2x ($(lim lineage_run lineage_bare 2))"
 row "  / write floor" lineage_run lineage_floor ""
+[ -n "${BENCH_BEFORE:-}" ] && row "  before: run / bare SQL" lineage_before lineage_bare "(before/after: $(ratio "$(med lineage_before)" "$(med lineage_run)"))"
 row "6 idle run, $HELD_NOW held due items / 10k catalog" held_idle idle_small "< 100 ms ($(abs held_idle 100)), flat"
 row "7 export, $M_EXPORT_LINES records / COPY" m_export m_copy "<= 1.5x ($(lim m_export m_copy 1.5))"
 row "  export --summary / GROUP BY of the audit" summary groupby "<= 2x ($(lim summary groupby 2))"

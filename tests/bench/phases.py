@@ -18,6 +18,8 @@ PHASES = [
     ('derive_apply', 'derive: withdrawals, expansion, lineage'),
     ('emit_batches', 'emit: select due items, write batches'),
     ('manifest_lines', 'manifests: query (streamed)'),
+    ('batch_locators', 'manifests: locator HMACs (query, record)'),
+    ('record_locator_hmacs', 'manifests: locator HMACs (query, record)'),
     ('ack_batch', 'ack: tombstones, batch items, audit rows'),
     ('audit_flush', 'audit: hash chain append'),
     ('audit_checkpoint', 'audit: hash chain append'),
@@ -25,6 +27,7 @@ PHASES = [
 ]
 ORDER = list(dict.fromkeys(p for _, p in PHASES)) + ['other statements (lock, run record, rules)',
                                   'client: manifest write, fsync, rename',
+                                  'client: locator HMACs',
                                   'client: executor process',
                                   'client: other (round trips, bookkeeping)',
                                   'process start, connect, exit']
@@ -59,8 +62,12 @@ def main():
         total[phase_of(text)] += dur
         if prev_end is not None and start > prev_end:
             gap = start - prev_end
-            if text.startswith('UPDATE lethe.batches SET attempts'):
+            # after a manifest's query: the file is written, then its locators are read back
+            # and their HMACs computed, then recorded, then the executor starts
+            if 'batch_locators' in text or text.startswith('UPDATE lethe.batches SET attempts'):
                 total['client: manifest write, fsync, rename'] += gap
+            elif 'record_locator_hmacs' in text:
+                total['client: locator HMACs'] += gap
             elif prev_text.startswith('UPDATE lethe.batches SET attempts'):
                 total['client: executor process'] += gap
             else:
