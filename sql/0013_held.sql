@@ -240,17 +240,23 @@ CREATE FUNCTION lethe.held_remember(p_run uuid, p_as_of timestamptz, p_k integer
                                      p_valid uuid[])
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    CREATE TEMP TABLE held_gone ON COMMIT DROP AS
-    SELECT t.tenant_id FROM lethe.held_tenants t
-     WHERE lethe.in_shard(t.tenant_id, p_k, p_n) AND t.tenant_id NOT IN (SELECT unnest(p_valid));
-    IF EXISTS (SELECT 1 FROM held_gone) THEN
+    IF EXISTS (SELECT 1 FROM lethe.held_tenants t
+                WHERE lethe.in_shard(t.tenant_id, p_k, p_n)
+                  AND t.tenant_id NOT IN (SELECT unnest(p_valid))) THEN
         UPDATE lethe.item_obligations p SET held = false
-          FROM lethe.held_items h JOIN held_gone g ON g.tenant_id = h.tenant_id
-         WHERE p.tenant_id = h.tenant_id AND p.item_id = h.item_id AND p.held;
-        DELETE FROM lethe.held_items h USING held_gone g WHERE h.tenant_id = g.tenant_id;
-        DELETE FROM lethe.held_tenants t USING held_gone g WHERE t.tenant_id = g.tenant_id;
+          FROM lethe.held_items h JOIN lethe.held_tenants t ON t.tenant_id = h.tenant_id
+         WHERE lethe.in_shard(t.tenant_id, p_k, p_n) AND t.tenant_id NOT IN (SELECT unnest(p_valid))
+           AND p.tenant_id = h.tenant_id AND p.item_id = h.item_id AND p.held;
+        DELETE FROM lethe.held_items h USING lethe.held_tenants t
+         WHERE t.tenant_id = h.tenant_id AND lethe.in_shard(t.tenant_id, p_k, p_n)
+           AND t.tenant_id NOT IN (SELECT unnest(p_valid));
+        DELETE FROM lethe.held_tenants t
+         WHERE lethe.in_shard(t.tenant_id, p_k, p_n) AND t.tenant_id NOT IN (SELECT unnest(p_valid));
     END IF;
-    DROP TABLE held_gone;
+    -- At an idle run nothing is evaluated: nothing more to plan.
+    IF NOT EXISTS (SELECT 1 FROM due_now d WHERE d.hold_id IS NOT NULL) THEN
+        RETURN;
+    END IF;
 
     -- What this run found held, except in tenants with an item in a batch of another run
     -- still open: its acknowledgement pins an obligation that may have been withdrawn since

@@ -172,7 +172,11 @@ DECLARE
     touched_ids uuid[] := '{}';
 BEGIN
     expanded := 0;
+    withdrawn := 0;
 
+    -- An idle run (nothing consumed, nothing come due) skips each step that has no input: in a
+    -- new session every statement reached is planned first, and that was most of its cost.
+    IF EXISTS (SELECT 1 FROM new_events) THEN
     -- Withdrawals, whichever of the two events arrived first: a later cancellation with the
     -- request's reference, or a later re-provisioning. The earliest withdrawing event counts,
     -- even when it is committed after a later one has withdrawn the obligation already.
@@ -199,6 +203,7 @@ BEGIN
       FROM withdrawals w
       JOIN lethe.obligations o ON o.tenant_id = w.tenant_id AND o.obligation_id = w.obligation_id
      ORDER BY o.tenant_id, o.obligation_id;
+    END IF;
 
     -- Obligations withdrawn by now release their items (those not already handed over); the
     -- items are evaluated again at the end, for what else (a purged source's pin) holds them.
@@ -213,6 +218,7 @@ BEGIN
     -- A sharing event, however late, can make or clear a violation anywhere in a lineage: the
     -- tenant's violation rows go, and the shared Customer Data items created while opted out
     -- (purged ones too: their copies inherit it) seed them again.
+    IF EXISTS (SELECT 1 FROM new_events e WHERE e.type IN ('sharing_opted_in', 'sharing_opted_out')) THEN
     WITH d AS (
         DELETE FROM lethe.item_obligations p
          WHERE p.rule = 'shared_while_opted_out' AND p.obligation_id = 0
@@ -229,6 +235,7 @@ BEGIN
                             WHERE e.type IN ('sharing_opted_in', 'sharing_opted_out'))
        AND i.shared AND lethe.opted_out_at(i.tenant_id, i.workspace_id, i.created_at)
     ON CONFLICT DO NOTHING;
+    END IF;
 
     -- The obligations due now and not expanded yet (expanded below, after the new items).
     CREATE TEMP TABLE todo ON COMMIT DROP AS
@@ -250,6 +257,7 @@ BEGIN
     -- tombstone), gets from lineage() exactly the rows the expansion gives its items: its new
     -- items are left to the expansion. (A new tenant's first request over 10,000 fresh items
     -- spent 0.3 s here, all of it repeated by the expansion.)
+    IF EXISTS (SELECT 1 FROM new_items) THEN
     SELECT array_agg(n.tenant_id ORDER BY n.tenant_id, n.item_id),
            array_agg(n.item_id ORDER BY n.tenant_id, n.item_id)
       INTO ts, ids
@@ -265,6 +273,7 @@ BEGIN
                AND NOT EXISTS (SELECT 1 FROM lethe.items i
                                 WHERE i.tenant_id = q.tenant_id AND i.shared));
     PERFORM lethe.seed_from_lineage(ts, ids, p_as_of);
+    END IF;
 
     expanded := expanded + lethe.propagate_seeds();
 
@@ -272,6 +281,7 @@ BEGIN
     -- per kind of scope so that each finds its items through its own index. Scopes seed only
     -- Customer Data (a system log starts no coverage), tombstones included: their copies
     -- follow them.
+    IF EXISTS (SELECT 1 FROM todo) THEN
     INSERT INTO seeds (tenant_id, item_id, rule, obligation_id, triggered_at, depth)
     SELECT x.tenant_id, x.item_id, x.rule, x.obligation_id, x.triggered_at, 0
       FROM (
@@ -310,6 +320,7 @@ BEGIN
     expanded := expanded + lethe.propagate_seeds();
     UPDATE lethe.obligations o SET expanded_at = clock_timestamp()
       FROM todo t WHERE o.tenant_id = t.tenant_id AND o.obligation_id = t.obligation_id;
+    END IF;
     DROP TABLE todo;
 
     -- shared_retention: each live shared Customer Data item is due by its own created_at.
@@ -347,5 +358,6 @@ BEGIN
         PERFORM lethe.seed_from_lineage(ts, ids, p_as_of);
         expanded := expanded + lethe.propagate_seeds();
     END IF;
-    DROP TABLE new_events, new_items, withdrawals;
+    DROP TABLE IF EXISTS withdrawals;
+    DROP TABLE new_events, new_items;
 END $$;
