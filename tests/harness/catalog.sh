@@ -43,3 +43,22 @@ write_config() {
     } > "$f"
 }
 FS_DELETE="$(dirname "$LETHE")/fs-delete"
+
+# fresh_catalog PREFIX N [GEO]: a new database PREFIX_<round> with one tenant and N due items
+# (real files under $STORE) in GEO (EU): sets DB, T, W, ITEMS (and PGDATABASE); the spool and
+# the anchor file under $WORK start empty, since a new database has anchored nothing yet.
+fresh_catalog() {
+    round=$((${round:-0} + 1)); DB=$1_$round
+    psql -X -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
+    export PGDATABASE=$DB
+    "$LETHE" migrate >/dev/null
+    rm -rf "$WORK/spool" "$WORK/anchors.jsonl"
+    T=$(uuid); W=$(uuid); mk_tenant "$T" "tenant$round"; mk_workspace "$T" "$W" "${3:-EU}"
+    ITEMS=()
+    local _ i
+    for _ in $(seq "$2"); do
+        i=$(uuid); ITEMS+=("$i")
+        mk_item "$T" "$i" "$W" prompt "${3:-EU}" 2026-01-01T00:00:00Z
+    done
+    mk_event "$T" deletion_requested "$(date -u -d '-1 day' +%FT%TZ)" "REQ-$round"
+}

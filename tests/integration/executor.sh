@@ -10,20 +10,7 @@ MARK="lethe-exec-marker-$$"
 round=0
 
 # fresh N [GEO]: a new database with one tenant and N due items (real files) in GEO (EU).
-fresh() {
-    round=$((round + 1)); DB=exec_$round
-    psql -X -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
-    export PGDATABASE=$DB
-    "$LETHE" migrate >/dev/null
-    rm -rf "$WORK/spool" "$WORK/anchors.jsonl"   # a new database has anchored nothing yet
-    T=$(uuid); W=$(uuid); mk_tenant "$T" "tenant$round"; mk_workspace "$T" "$W" "${2:-EU}"
-    ITEMS=()
-    for _ in $(seq "$1"); do
-        local i; i=$(uuid); ITEMS+=("$i")
-        mk_item "$T" "$i" "$W" prompt "${2:-EU}" 2026-01-01T00:00:00Z
-    done
-    mk_event "$T" deletion_requested "$(date -u -d '-1 day' +%FT%TZ)" "REQ-$round"
-}
+fresh() { fresh_catalog exec "$@"; }
 # executor NAME BODY: a script in $WORK; BODY is shell, with the manifest in "$1"
 executor() {
     printf '#!/bin/bash\n%s\n' "$2" > "$WORK/$1"; chmod +x "$WORK/$1"

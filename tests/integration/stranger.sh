@@ -8,20 +8,7 @@ trap 'rm -rf "$WORK"' EXIT
 round=0
 
 # fresh N: a new database with one tenant and N due items (real files) in EU.
-fresh() {
-    round=$((round + 1)); DB=stranger_$round
-    psql -X -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
-    export PGDATABASE=$DB
-    "$LETHE" migrate >/dev/null
-    rm -rf "$WORK/spool" "$WORK/anchors.jsonl"
-    T=$(uuid); W=$(uuid); mk_tenant "$T" "tenant$round"; mk_workspace "$T" "$W" EU
-    ITEMS=()
-    for _ in $(seq "$1"); do
-        local i; i=$(uuid); ITEMS+=("$i")
-        mk_item "$T" "$i" "$W" prompt EU 2026-01-01T00:00:00Z
-    done
-    mk_event "$T" deletion_requested "$(date -u -d '-1 day' +%FT%TZ)" "REQ-$round"
-}
+fresh() { fresh_catalog stranger "$@"; }
 # sigterm_when_running MARKER ARGS...: starts lethe ARGS, sends SIGTERM once a process whose
 # command line holds MARKER runs, waits; RC, OUT and ERR as run_lethe sets them.
 sigterm_when_running() {
