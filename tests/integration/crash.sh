@@ -72,6 +72,17 @@ check() {
     assert_eq "$name: no run left running" "0" "$(sql "SELECT count(*) FROM lethe.runs WHERE outcome = 'running'")"
 }
 
+# gone_backends: until the server has noticed that the killed run's client is gone (its backend
+# holds the run lock until then; on a loaded machine, or with a sanitizer's slow process exit,
+# the next run could otherwise start first and rightly exit 3). At most 10 s.
+gone_backends() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'lethe/run/%'")" = 0 ] && return
+        sleep 0.1
+    done
+}
+
 # ---- a kill at each named point ----------------------------------------------------------
 for point in after_derive after_emit manifest_before_rename after_manifest after_executor \
              ack_before_commit after_executor@3 ack_before_commit@4; do
@@ -79,6 +90,7 @@ for point in after_derive after_emit manifest_before_rename after_manifest after
     LETHE_FAULT=$point "$LETHE" --config "$WORK/lethe.conf" -q run >/dev/null 2>&1
     rc=$?
     assert_eq "kill at $point: the run died by SIGKILL" "137" "$rc"
+    gone_backends
     run_lethe --config "$WORK/lethe.conf" run
     assert_rc "kill at $point: the next run finishes" 0
     assert_eq "kill at $point: the dead run is recorded as died" "1" "$(sql "SELECT count(*) FROM lethe.runs WHERE outcome = 'died'")"
