@@ -109,6 +109,7 @@ for i in $(seq ${CRASH_ROUNDS:-12}); do
     orphans=$((orphans + $(pgrep -c -f "$SLEEP_MARK")))
 done
 assert_eq "random kills: no executor outlived the run that started it" "0" "$orphans"
+gone_backends
 run_lethe --config "$WORK/lethe.conf" run
 assert_rc "random kills: the next run finishes" 0
 N_ITEMS=$((N_ITEMS + ${CRASH_ROUNDS:-12}))
