@@ -45,16 +45,26 @@ static bool blank(const char *s)
 /* What holds for every option value, whatever the command: text is UTF-8 (the database,
  * the audit and the exports are; a bad byte would otherwise fail deep inside a transaction),
  * and an operator has a name. The value itself is never echoed: it may be a subject id. */
+bool cli_text_ok(const char *command, const char *option, const char *value)
+{
+    long bad = cli_utf8_invalid_at(value);
+    if (bad < 0)
+        return true;
+    if (command)
+        log_error("%s: --%s: not valid UTF-8 (byte 0x%02x at offset %ld)", command, option,
+                  (unsigned char)value[bad], bad);
+    else
+        log_error("option '--%s': not valid UTF-8 (byte 0x%02x at offset %ld)", option,
+                  (unsigned char)value[bad], bad);
+    log_hint("option values are UTF-8 text; check the encoding of the terminal or script "
+             "that passed it");
+    return false;
+}
+
 static bool value_ok(const struct lethe_ctx *ctx, const char *option, const char *value)
 {
-    long bad = names_a_file(option) ? -1 : cli_utf8_invalid_at(value);
-    if (bad >= 0) {
-        log_error("%s: --%s: not valid UTF-8 (byte 0x%02x at offset %ld)", ctx->command, option,
-                  (unsigned char)value[bad], bad);
-        log_hint("option values are UTF-8 text; check the encoding of the terminal or script "
-                 "that passed it");
+    if (!names_a_file(option) && !cli_text_ok(ctx->command, option, value))
         return false;
-    }
     if (strcmp(option, "operator") == 0 && blank(value)) {
         cli_usage(ctx, "%s: --operator needs a name", ctx->command);
         return false;

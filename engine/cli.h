@@ -21,6 +21,10 @@ int cli_getopt(const struct lethe_ctx *ctx, int argc, char **argv, const char *s
 /* The offset of the first byte of S that is not well-formed UTF-8 (RFC 3629: no overlong
  * forms, no surrogates, nothing beyond U+10FFFF), or -1 when all of it is. */
 long cli_utf8_invalid_at(const char *s);
+
+/* VALUE of option --OPTION is UTF-8 text; if not, prints the error (with COMMAND, or as a
+ * global option when COMMAND is NULL) and its hint, and returns false. */
+bool cli_text_ok(const char *command, const char *option, const char *value);
 /* Parse "--tenant", "--item", ... values; print the error and return false when malformed. */
 bool cli_id(const struct lethe_ctx *ctx, const char *option, const char *value,
             char out[UUID_TEXT_LEN]);

@@ -395,10 +395,6 @@ static bool derive(struct lethe_ctx *ctx, const char *as_of, const char *k, cons
     c->items = db_get_long(r, 0, "items");
     c->obligations = db_get_long(r, 0, "obligations");
     PQclear(r);
-    /* A consumed event may change the standing of a held item: its tenant's memory of held
-     * items no longer holds (sql/0013_held.sql). */
-    if (!db_exec(db, "SELECT lethe.held_forget_consumed()", 0, NULL))
-        return false;
     if (!hmac_subjects(ctx, k, n))
         return false;
     r = db_query_one_row(db,

@@ -338,20 +338,13 @@ int main(int argc, char **argv)
      * on the command line must be UTF-8 text"); -h may name a socket directory, a file name. */
     const struct {
         const char *name, *value;
-    } texts[] = {{"--db", ctx.db_override},
-                 {"--port", ctx.db_port},
-                 {"--username", ctx.db_user},
-                 {"--dbname", ctx.db_name}};
-    for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++) {
-        long bad = texts[k].value ? cli_utf8_invalid_at(texts[k].value) : -1;
-        if (bad >= 0) {
-            log_error("option '%s': not valid UTF-8 (byte 0x%02x at offset %ld)", texts[k].name,
-                      (unsigned char)texts[k].value[bad], bad);
-            log_hint("option values are UTF-8 text; check the encoding of the terminal or script "
-                     "that passed it");
+    } texts[] = {{"db", ctx.db_override},
+                 {"port", ctx.db_port},
+                 {"username", ctx.db_user},
+                 {"dbname", ctx.db_name}};
+    for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++)
+        if (texts[k].value && !cli_text_ok(NULL, texts[k].name, texts[k].value))
             return EXIT_USAGE;
-        }
-    }
     if (i >= argc) {
         log_error("no command given");
         print_overview(stderr);

@@ -146,8 +146,8 @@ LANGUAGE sql STABLE AS $$
                            coalesce((SELECT array_agg(valid.tenant_id) FROM valid), '{}')) f
 $$;
 
--- Derivation consumed events: the memory of their tenants no longer holds (called in the
--- run's derivation transaction, which has the consumed events in new_events).
+-- Derivation consumed events: the memory of their tenants no longer holds (called by
+-- lethe.derive_apply, sql/0014_cycle_speed.sql, while it has the consumed events in new_events).
 CREATE FUNCTION lethe.held_forget_consumed() RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE lethe.held_tenants t SET recheck_at = '-infinity'
@@ -239,19 +239,20 @@ END $$;
 CREATE FUNCTION lethe.held_remember(p_run uuid, p_as_of timestamptz, p_k integer, p_n integer,
                                      p_valid uuid[])
 RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    gone uuid[];
 BEGIN
-    IF EXISTS (SELECT 1 FROM lethe.held_tenants t
-                WHERE lethe.in_shard(t.tenant_id, p_k, p_n)
-                  AND t.tenant_id NOT IN (SELECT unnest(p_valid))) THEN
-        UPDATE lethe.item_obligations p SET held = false
-          FROM lethe.held_items h JOIN lethe.held_tenants t ON t.tenant_id = h.tenant_id
-         WHERE lethe.in_shard(t.tenant_id, p_k, p_n) AND t.tenant_id NOT IN (SELECT unnest(p_valid))
-           AND p.tenant_id = h.tenant_id AND p.item_id = h.item_id AND p.held;
-        DELETE FROM lethe.held_items h USING lethe.held_tenants t
-         WHERE t.tenant_id = h.tenant_id AND lethe.in_shard(t.tenant_id, p_k, p_n)
-           AND t.tenant_id NOT IN (SELECT unnest(p_valid));
+    WITH d AS (
         DELETE FROM lethe.held_tenants t
-         WHERE lethe.in_shard(t.tenant_id, p_k, p_n) AND t.tenant_id NOT IN (SELECT unnest(p_valid));
+         WHERE lethe.in_shard(t.tenant_id, p_k, p_n) AND t.tenant_id NOT IN (SELECT unnest(p_valid))
+        RETURNING t.tenant_id)
+    SELECT array_agg(d.tenant_id) INTO gone FROM d;
+    IF gone IS NOT NULL THEN
+        UPDATE lethe.item_obligations p SET held = false
+          FROM lethe.held_items h
+         WHERE h.tenant_id = ANY (gone) AND p.tenant_id = h.tenant_id AND p.item_id = h.item_id
+           AND p.held;
+        DELETE FROM lethe.held_items h WHERE h.tenant_id = ANY (gone);
     END IF;
     -- At an idle run nothing is evaluated: nothing more to plan.
     IF NOT EXISTS (SELECT 1 FROM due_now d WHERE d.hold_id IS NOT NULL) THEN

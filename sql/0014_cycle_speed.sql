@@ -177,6 +177,8 @@ BEGIN
     -- An idle run (nothing consumed, nothing come due) skips each step that has no input: in a
     -- new session every statement reached is planned first, and that was most of its cost.
     IF EXISTS (SELECT 1 FROM new_events) THEN
+    -- A consumed event may change the standing of a held item (sql/0013_held.sql).
+    PERFORM lethe.held_forget_consumed();
     -- Withdrawals, whichever of the two events arrived first: a later cancellation with the
     -- request's reference, or a later re-provisioning. The earliest withdrawing event counts,
     -- even when it is committed after a later one has withdrawn the obligation already.
@@ -238,7 +240,7 @@ BEGIN
     END IF;
 
     -- The obligations due now and not expanded yet (expanded below, after the new items).
-    CREATE TEMP TABLE todo ON COMMIT DROP AS
+    CREATE TEMP TABLE to_expand ON COMMIT DROP AS
     SELECT ob.tenant_id, ob.obligation_id, ob.rule, ob.triggered_at, ob.covers_until,
            ob.workspace_id, ob.subject_id, ob.item_id, ob.shared_only,
            lethe.owner_digest(ob.tenant_id, ob.subject_id) AS subject_digest
@@ -249,7 +251,7 @@ BEGIN
        AND (ob.withdrawn_at IS NULL OR ob.withdrawn_at > p_as_of)
        AND ob.triggered_at <= p_as_of
        AND lethe.due_time(ob.triggered_at, r.deadline, r.grace, s.lookahead) <= p_as_of;
-    ANALYZE todo;
+    ANALYZE to_expand;
 
     -- New items (and copies committed late, through any kind of ancestor): whatever their
     -- lineage makes due now. A tenant whose every obligation is expanded below, and which has
@@ -266,7 +268,7 @@ BEGIN
             SELECT q.tenant_id FROM (SELECT DISTINCT x.tenant_id FROM new_items x) q
              WHERE NOT EXISTS (SELECT 1 FROM lethe.obligations o
                                 WHERE o.tenant_id = q.tenant_id
-                                  AND NOT EXISTS (SELECT 1 FROM todo t
+                                  AND NOT EXISTS (SELECT 1 FROM to_expand t
                                                    WHERE t.tenant_id = o.tenant_id
                                                      AND t.obligation_id = o.obligation_id))
                AND NOT EXISTS (SELECT 1 FROM lethe.batch_items b WHERE b.tenant_id = q.tenant_id)
@@ -281,24 +283,24 @@ BEGIN
     -- per kind of scope so that each finds its items through its own index. Scopes seed only
     -- Customer Data (a system log starts no coverage), tombstones included: their copies
     -- follow them.
-    IF EXISTS (SELECT 1 FROM todo) THEN
+    IF EXISTS (SELECT 1 FROM to_expand) THEN
     INSERT INTO seeds (tenant_id, item_id, rule, obligation_id, triggered_at, depth)
     SELECT x.tenant_id, x.item_id, x.rule, x.obligation_id, x.triggered_at, 0
       FROM (
         SELECT i.tenant_id, i.item_id, i.kind, t.rule, t.obligation_id, t.triggered_at
-          FROM todo t JOIN lethe.items i ON i.tenant_id = t.tenant_id AND i.item_id = t.item_id
+          FROM to_expand t JOIN lethe.items i ON i.tenant_id = t.tenant_id AND i.item_id = t.item_id
          WHERE t.item_id IS NOT NULL AND i.created_at <= t.covers_until
            AND (t.workspace_id IS NULL OR i.workspace_id = t.workspace_id)
            AND (NOT t.shared_only OR i.shared)
         UNION ALL
         SELECT i.tenant_id, i.item_id, i.kind, t.rule, t.obligation_id, t.triggered_at
-          FROM todo t JOIN lethe.items i ON i.tenant_id = t.tenant_id AND i.owner_id = t.subject_id
+          FROM to_expand t JOIN lethe.items i ON i.tenant_id = t.tenant_id AND i.owner_id = t.subject_id
          WHERE t.item_id IS NULL AND t.subject_id IS NOT NULL AND i.created_at <= t.covers_until
            AND (t.workspace_id IS NULL OR i.workspace_id = t.workspace_id)
            AND (NOT t.shared_only OR i.shared)
         UNION ALL  -- the subject's purged items: their copies follow them
         SELECT i.tenant_id, i.item_id, i.kind, t.rule, t.obligation_id, t.triggered_at
-          FROM todo t JOIN lethe.items i
+          FROM to_expand t JOIN lethe.items i
             ON i.tenant_id = t.tenant_id AND i.owner_digest = t.subject_digest
          WHERE t.item_id IS NULL AND t.subject_id IS NOT NULL AND i.owner_id IS NULL
            AND i.created_at <= t.covers_until
@@ -306,12 +308,12 @@ BEGIN
            AND (NOT t.shared_only OR i.shared)
         UNION ALL
         SELECT i.tenant_id, i.item_id, i.kind, t.rule, t.obligation_id, t.triggered_at
-          FROM todo t JOIN lethe.items i ON i.tenant_id = t.tenant_id AND i.workspace_id = t.workspace_id
+          FROM to_expand t JOIN lethe.items i ON i.tenant_id = t.tenant_id AND i.workspace_id = t.workspace_id
          WHERE t.item_id IS NULL AND t.subject_id IS NULL AND t.workspace_id IS NOT NULL
            AND i.created_at <= t.covers_until AND (NOT t.shared_only OR i.shared)
         UNION ALL
         SELECT i.tenant_id, i.item_id, i.kind, t.rule, t.obligation_id, t.triggered_at
-          FROM todo t JOIN lethe.items i ON i.tenant_id = t.tenant_id
+          FROM to_expand t JOIN lethe.items i ON i.tenant_id = t.tenant_id
          WHERE t.item_id IS NULL AND t.subject_id IS NULL AND t.workspace_id IS NULL
            AND i.created_at <= t.covers_until AND (NOT t.shared_only OR i.shared)
       ) x
@@ -319,9 +321,9 @@ BEGIN
     ON CONFLICT DO NOTHING;
     expanded := expanded + lethe.propagate_seeds();
     UPDATE lethe.obligations o SET expanded_at = clock_timestamp()
-      FROM todo t WHERE o.tenant_id = t.tenant_id AND o.obligation_id = t.obligation_id;
+      FROM to_expand t WHERE o.tenant_id = t.tenant_id AND o.obligation_id = t.obligation_id;
     END IF;
-    DROP TABLE todo;
+    DROP TABLE to_expand;
 
     -- shared_retention: each live shared Customer Data item is due by its own created_at.
     -- The index range is bounded with the shortest the grace and deadline can be and the
