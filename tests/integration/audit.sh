@@ -102,6 +102,13 @@ assert_sql_fails "an unknown kind is refused with the list of kinds" \
 assert_sql_fails "a malformed subject_hmac is refused" \
   "BEGIN; SELECT lethe.audit_stage_open(); INSERT INTO audit_stage (tenant_id, kind, subject_hmac) VALUES ('$A', 'item_purged', 'alice@example.com'); SELECT lethe.audit_flush(); COMMIT;" \
   'audit_subject_hmac_format'
+# 64 bytes that are not lower-case hex: the length alone does not pass them.
+assert_sql_fails "an upper-case hex subject_hmac of the right length is refused" \
+  "BEGIN; SELECT lethe.audit_stage_open(); INSERT INTO audit_stage (tenant_id, kind, subject_hmac) VALUES ('$A', 'item_purged', upper(repeat('ab', 32))); SELECT lethe.audit_flush(); COMMIT;" \
+  'audit_subject_hmac_format'
+assert_sql_fails "a subject_hmac of 64 bytes in 32 characters is refused" \
+  "BEGIN; SELECT lethe.audit_stage_open(); INSERT INTO audit_stage (tenant_id, kind, subject_hmac) VALUES ('$A', 'item_purged', repeat('é', 32)); SELECT lethe.audit_flush(); COMMIT;" \
+  'audit_subject_hmac_format'
 assert_eq "a refused flush leaves the chain as it was" "$before" "$(sql "SELECT count(*) FROM lethe.audit")"
 
 # ---- append-only ------------------------------------------------------------------------
