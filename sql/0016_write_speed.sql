@@ -25,8 +25,11 @@ BEGIN
                    AND NOT EXISTS (SELECT 1 FROM lethe.items p
                                     WHERE p.tenant_id = n.tenant_id AND p.item_id = n.parent_id))
                OR (n.kind = 'upload' AND (n.shared OR n.location <> w.geo)))
-       AND NOT EXISTS (SELECT 1 FROM new_items n
-                        JOIN new_items p ON p.tenant_id = n.tenant_id AND p.item_id = n.parent_id) THEN
+       -- A set operation, which hashes or sorts: the planner knows nothing of a transition
+       -- table's size, and a join of it with itself went to a nested loop (40,000 rows: 2 min).
+       AND NOT EXISTS (SELECT n.tenant_id, n.parent_id FROM new_items n WHERE n.parent_id IS NOT NULL
+                       INTERSECT
+                       SELECT n.tenant_id, n.item_id FROM new_items n) THEN
         RETURN NULL;
     END IF;
     -- Something is wrong, or a loop is possible: the checks in their order, each naming the
