@@ -257,6 +257,36 @@ assert_contains "metrics: purged by rule and location" 'lethe_run_items_purged_b
 assert_contains "metrics: last success" "lethe_last_success_timestamp_seconds{shard=\"all\"} 1" "$(cat "$WORK/lethe.prom")"
 assert_contains "metrics: run success" "lethe_run_success{shard=\"all\"} 1" "$(cat "$WORK/lethe.prom")"
 assert_eq "no temporary metrics file left" "" "$(ls "$WORK" | grep 'prom.tmp')"
+# ---- a late acknowledgement after the item went into another batch ---------------------------
+# A batch fails an item; the next run hands the item out again in a new batch; then the first
+# deleter's receipt arrives after all (lethe ack of the failed batch). The item is purged once:
+# the new batch gives it up (superseded), and acknowledging that batch purges nothing again.
+T5=$(uuid); W6=$(uuid); mk_tenant "$T5" epsilon; mk_workspace "$T5" "$W6" EU
+N1=$(uuid); N2=$(uuid)
+mk_item "$T5" "$N1" "$W6" prompt EU 2026-01-01T00:00:00Z
+mk_item "$T5" "$N2" "$W6" response EU 2026-01-01T00:00:00Z
+mk_event "$T5" deletion_requested "${REQ_DAY}T00:00:00Z" TICKET-5
+run_lethe --config "$WORK/noexec.conf" run
+LB1=$(sql "SELECT DISTINCT batch_id FROM lethe.batch_items WHERE item_id = '$N1'")
+run_lethe ack "$LB1" --failed "$N1:not reachable"
+assert_eq "late ack: the first batch failed its item" "failed" \
+  "$(sql "SELECT outcome FROM lethe.batch_items WHERE batch_id = '$LB1' AND item_id = '$N1'")"
+run_lethe --config "$WORK/noexec.conf" run
+LB2=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$N1' AND outcome IS NULL")
+assert_eq "late ack: the next run hands the item out again" "open" \
+  "$(sql "SELECT state FROM lethe.batches WHERE batch_id = '$LB2' AND batch_id <> '$LB1'")"
+run_lethe ack "$LB1"
+assert_rc "late ack: the failed batch's late receipt is taken" 0
+assert_eq "late ack: the item is purged through the first batch" "purged" \
+  "$(sql "SELECT outcome FROM lethe.batch_items WHERE batch_id = '$LB1' AND item_id = '$N1'")"
+assert_eq "late ack: the new batch gives the item up" "superseded" \
+  "$(sql "SELECT outcome FROM lethe.batch_items WHERE batch_id = '$LB2' AND item_id = '$N1'")"
+run_lethe ack "$LB2"
+assert_rc "late ack: the new batch is acknowledged" 0
+assert_eq "late ack: one item_purged record for the item" "1" \
+  "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$N1'")"
+assert_eq "late ack: and one purged batch item" "1" \
+  "$(sql "SELECT count(*) FROM lethe.batch_items WHERE item_id = '$N1' AND outcome = 'purged'")"
 assert_eq "every run ended" "0" "$(sql "SELECT count(*) FROM lethe.runs WHERE outcome = 'running'")"
 assert_eq "each run has start and finish records" "t" \
   "$(sql "SELECT (SELECT count(*) FROM lethe.audit WHERE kind = 'run_started') = (SELECT count(*) FROM lethe.audit WHERE kind = 'run_finished')")"
