@@ -59,38 +59,56 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_tem
                                WHERE c.tenant_id = w.tenant_id AND c.parent_id = w.item_id
                               OFFSET 0) c
          WHERE w.depth < 64
-    ), swalk AS (  -- live shared items and their copies
-        SELECT i.tenant_id, i.item_id, 0 AS depth FROM lethe.items i
+    ), swalk AS (  -- live shared items and their copies, with what the cheaper path reads
+        SELECT i.tenant_id, i.item_id, i.parent_id, i.workspace_id, i.owner_id, i.owner_digest,
+               i.shared, i.created_at, i.location, i.kind, true AS live, 0 AS depth
+          FROM lethe.items i
          WHERE i.shared AND i.locator IS NOT NULL
         UNION ALL
-        SELECT c.tenant_id, c.item_id, w.depth + 1
+        SELECT c.tenant_id, c.item_id, c.parent_id, c.workspace_id, c.owner_id, c.owner_digest,
+               c.shared, c.created_at, c.location, c.kind, c.live, w.depth + 1
           FROM swalk w
-          CROSS JOIN LATERAL (SELECT c.tenant_id, c.item_id FROM lethe.items c
+          CROSS JOIN LATERAL (SELECT c.tenant_id, c.item_id, c.parent_id, c.workspace_id,
+                                     c.owner_id, c.owner_digest, c.shared, c.created_at,
+                                     c.location, c.kind, c.locator IS NOT NULL AS live
+                                FROM lethe.items c
                                WHERE c.tenant_id = w.tenant_id AND c.parent_id = w.item_id
                               OFFSET 0) c
          WHERE w.depth < 64
     ), cd AS MATERIALIZED (
         SELECT array_agg(k.kind) AS kinds FROM lethe.kinds k WHERE k.customer_data
+    ), complex AS MATERIALIZED (
+        SELECT DISTINCT w.tenant_id, w.item_id FROM walk w
     ), cand AS MATERIALIZED (  -- live Customer Data, not handed over, not remembered held
-        SELECT c.tenant_id, c.item_id, c.complex, i.parent_id, i.workspace_id, i.owner_id,
-               i.owner_digest, i.shared, i.created_at, i.location
-          FROM (SELECT x.tenant_id, x.item_id, bool_or(x.complex) AS complex
-                  FROM (SELECT w.tenant_id, w.item_id, true AS complex FROM walk w
-                        UNION ALL
-                        SELECT w.tenant_id, w.item_id, false FROM swalk w) x
-                 GROUP BY x.tenant_id, x.item_id) c
-          CROSS JOIN LATERAL (SELECT i.parent_id, i.workspace_id, i.owner_id, i.owner_digest,
-                                     i.shared, i.created_at, i.location
-                                FROM lethe.items i
-                               WHERE i.tenant_id = c.tenant_id AND i.item_id = c.item_id
-                                 AND i.locator IS NOT NULL AND i.kind = ANY ((SELECT cd.kinds FROM cd)::text[])
-                              OFFSET 0) i
-         WHERE NOT coalesce((SELECT true FROM lethe.batch_items b
+        SELECT c.tenant_id, c.item_id, true AS complex, NULL::uuid AS parent_id,
+               NULL::uuid AS workspace_id, NULL::text AS owner_id, NULL::bytea AS owner_digest,
+               NULL::boolean AS shared, NULL::timestamptz AS created_at, NULL::text AS location
+          FROM complex c
+         WHERE EXISTS (SELECT 1 FROM lethe.items i
+                        WHERE i.tenant_id = c.tenant_id AND i.item_id = c.item_id
+                          AND i.locator IS NOT NULL
+                          AND i.kind = ANY ((SELECT cd.kinds FROM cd)::text[]))
+           AND NOT coalesce((SELECT true FROM lethe.batch_items b
                               WHERE b.tenant_id = c.tenant_id AND b.item_id = c.item_id
                                 AND (b.outcome IS NULL OR b.outcome = 'purged') LIMIT 1), false)
            AND NOT coalesce((SELECT true FROM lethe.held_items h
                               WHERE h.tenant_id = c.tenant_id AND h.item_id = c.item_id
                                 AND h.tenant_id IN (SELECT valid.tenant_id FROM valid) LIMIT 1), false)
+        UNION ALL
+        SELECT * FROM (
+        SELECT DISTINCT ON (w.tenant_id, w.item_id) w.tenant_id, w.item_id, false, w.parent_id,
+               w.workspace_id, w.owner_id, w.owner_digest, w.shared, w.created_at, w.location
+          FROM swalk w
+         WHERE w.live AND w.kind = ANY ((SELECT cd.kinds FROM cd)::text[])
+           AND NOT EXISTS (SELECT 1 FROM complex x
+                            WHERE x.tenant_id = w.tenant_id AND x.item_id = w.item_id)
+           AND NOT coalesce((SELECT true FROM lethe.batch_items b
+                              WHERE b.tenant_id = w.tenant_id AND b.item_id = w.item_id
+                                AND (b.outcome IS NULL OR b.outcome = 'purged') LIMIT 1), false)
+           AND NOT (w.tenant_id IN (SELECT valid.tenant_id FROM valid)
+                    AND EXISTS (SELECT 1 FROM lethe.held_items h
+                                 WHERE h.tenant_id = w.tenant_id AND h.item_id = w.item_id))
+         ORDER BY w.tenant_id, w.item_id) s
     ), ups AS (  -- the shared part's lineage, the item itself at depth 0
         SELECT c.tenant_id, c.item_id, c.item_id AS anc, c.parent_id, c.workspace_id, c.owner_id,
                c.owner_digest, c.shared, c.created_at, true AS customer_data, false AS purged,
