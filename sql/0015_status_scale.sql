@@ -124,7 +124,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_tem
                                 FROM lethe.items a
                                WHERE a.tenant_id = u.tenant_id AND a.item_id = u.parent_id
                               OFFSET 0) a
-         WHERE u.depth < 64
+         WHERE u.depth < 64 AND u.parent_id IS NOT NULL
     ), optout AS MATERIALIZED (
         SELECT DISTINCT e.tenant_id FROM lethe.events e WHERE e.type = 'sharing_opted_out'
     ), spoiled AS MATERIALIZED (  -- more than sharing's own: standing() decides
