@@ -1,8 +1,8 @@
 -- Status at scale (issue 14, shape 8). `lethe status` and `export --summary` read
 -- lethe.pending_items(now()); sql/0013_held.sql evaluated the whole lineage (lethe.standing) of
 -- every candidate, and the candidates include every live shared item and its copies: each one is
--- scheduled under shared_retention for 90 days, so that set grows with the catalog (1.3% of the
--- bench's items) and took 100-130 us an item.
+-- scheduled under shared_retention for 90 days, so that set grows with the catalog (1.2% of the
+-- bench's items), at 65 us an item at 1M items and 91 us at 10M.
 --
 -- Now the candidates come in two parts. Those that may carry any obligation other than sharing's
 -- own (marked in item_obligations, held items not remembered, items not consumed yet, the scopes
@@ -19,13 +19,14 @@
 -- Then its active rows are one shared_retention row per shared Customer Data item on its lineage,
 -- triggered at that item's created_at: due is the earliest due time, and the governing row the
 -- first by standing()'s own order (trigger to come last, deadline, depth). The result is the
--- same rows as before, item for item; the cost is still one walk per shared item, about 3 to 4
--- times less.
+-- same rows as before, item for item. The cost is still one walk per shared item, about 3 times
+-- less (24 us at 1M, 28 us at 10M): exact counts of what is scheduled look at every scheduled
+-- item, as long as nothing remembers their standing (tests/bench/RESULTS.md, "Status at scale").
 --
 -- The walks look up parents and children through LATERAL ... OFFSET 0, so that each step is an
 -- index probe: the planner, unable to estimate a recursive walk, otherwise hashed every item of
 -- the catalog that has a parent. The function runs without JIT: its estimates are large and its
--- work small, and compiling cost more than running (2 s against 60 ms at 100k items).
+-- work small, and compiling cost more than running (2.4 s against 70 ms at 100k items).
 
 CREATE OR REPLACE FUNCTION lethe.pending_items(p_as_of timestamptz)
 RETURNS TABLE (tenant_id uuid, item_id uuid, location text, state text, rule text,
