@@ -423,13 +423,16 @@ PGresult *db_status_counts(PGconn *db)
 
 /* The lists below share their columns: 0 tenant_id, 1 item_id, 2 state, 3 rule, 4 reference,
  * 5 due_at, 6 deadline_at, 7 batch_id, 8 hold_id, 9 location, 10 tenant name, 11 how many rows
- * there are in all (the list stops at limit). */
+ * there are in all (the list stops at limit). The count needs every matching row; the times
+ * and the tenant's name are worked out for the rows shown only (the next deadlines match
+ * nearly every pending item). */
 #define PENDING_LIST(where, order)                                                               \
     "SELECT p.tenant_id, p.item_id, p.state, p.rule, p.reference, lethe.iso_utc(p.due_at),"     \
     "       lethe.iso_utc(p.deadline_at), p.batch_id, p.hold_id, p.location,"                   \
-    "       (SELECT t.name FROM lethe.tenants t WHERE t.tenant_id = p.tenant_id),"               \
-    "       count(*) OVER ()"                                                                    \
-    "  FROM pending p WHERE " where " ORDER BY " order " LIMIT $1"
+    "       (SELECT t.name FROM lethe.tenants t WHERE t.tenant_id = p.tenant_id), p.total"      \
+    "  FROM (SELECT p.*, count(*) OVER () AS total"                                              \
+    "          FROM pending p WHERE " where " ORDER BY " order " LIMIT $1) p"                   \
+    " ORDER BY " order
 
 static PGresult *pending_list(PGconn *db, const char *sql, int limit)
 {
@@ -497,6 +500,8 @@ PGresult *db_status_failing(PGconn *db, int limit)
         1, p);
 }
 
+/* Found through the open batches' index and the failed items' index, not by reading every
+ * batch ever emitted. */
 PGresult *db_status_batches(PGconn *db, int limit)
 {
     char lim[16];
@@ -505,14 +510,16 @@ PGresult *db_status_batches(PGconn *db, int limit)
     return db_query(
         db,
         "WITH b AS ("
-        "  SELECT b.* FROM lethe.batches b"
-        "   WHERE b.state = 'open'"
-        "      OR (b.state = 'failed' AND EXISTS ("
-        "            SELECT 1 FROM lethe.batch_items f"
-        "             WHERE f.batch_id = b.batch_id AND f.outcome = 'failed'"
-        "               AND NOT EXISTS (SELECT 1 FROM lethe.batch_items x"
-        "                                WHERE x.tenant_id = f.tenant_id"
-        "                                  AND x.item_id = f.item_id AND x.outcome = 'purged')))"
+        "  SELECT b.* FROM lethe.batches b WHERE b.state = 'open'"
+        "  UNION ALL"
+        "  SELECT b.* FROM (SELECT DISTINCT f.batch_id FROM lethe.batch_items f"
+        "                    WHERE f.outcome = 'failed'"
+        "                      AND NOT EXISTS (SELECT 1 FROM lethe.batch_items x"
+        "                                       WHERE x.tenant_id = f.tenant_id"
+        "                                         AND x.item_id = f.item_id"
+        "                                         AND x.outcome = 'purged')) f"
+        "    JOIN lethe.batches b ON b.batch_id = f.batch_id"
+        "   WHERE b.state = 'failed'"
         ")"
         " SELECT b.batch_id, b.state, b.location, b.items, b.attempts,"
         "        lethe.iso_utc(b.created_at),"
