@@ -270,7 +270,10 @@ bool db_reconnect(struct lethe_ctx *ctx)
     return session_setup(ctx);
 }
 
-/* Everything a session needs, set again after a reconnect: a reset session has lost it. */
+/* Everything a session needs, set again after a reconnect: a reset session has lost it.
+ * JIT is off: lethe's statements are many per-item plans whose estimated cost crosses the JIT
+ * threshold on a large catalog, and compiling them cost more than it saved (a tenant-wide
+ * request over 100,000 items at 1M: 1.8-3.7 s of 19-21 s; tests/bench/RESULTS.md). */
 static bool session_setup(struct lethe_ctx *ctx)
 {
     PQsetNoticeProcessor(ctx->db, quiet_notice, NULL);
@@ -284,7 +287,8 @@ static bool session_setup(struct lethe_ctx *ctx)
                              " set_config('client_encoding', 'UTF8', false),"
                              " set_config('statement_timeout', '0', false),"
                              " set_config('DateStyle', 'ISO, YMD', false),"
-                             " set_config('IntervalStyle', 'postgres', false)",
+                             " set_config('IntervalStyle', 'postgres', false),"
+                             " set_config('jit', 'off', false)",
                              1, params);
     if (!res)
         return false;
