@@ -287,6 +287,35 @@ assert_eq "late ack: one item_purged record for the item" "1" \
   "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$N1'")"
 assert_eq "late ack: and one purged batch item" "1" \
   "$(sql "SELECT count(*) FROM lethe.batch_items WHERE item_id = '$N1' AND outcome = 'purged'")"
+# ---- two acknowledgements of the same items at the same time ---------------------------------
+# The failed batch's late acknowledgement is still open (a transaction that has purged the item
+# and not committed) when the batch that holds the item again is acknowledged. The second waits
+# for the first, then sees the purge: the item is purged and audited once, and the second ack
+# succeeds (it failed on the unique purge index before).
+T6=$(uuid); W7=$(uuid); mk_tenant "$T6" zeta; mk_workspace "$T6" "$W7" EU
+P1=$(uuid); mk_item "$T6" "$P1" "$W7" prompt EU 2026-01-01T00:00:00Z
+mk_event "$T6" deletion_requested "${REQ_DAY}T00:00:00Z" TICKET-6
+run_lethe --config "$WORK/noexec.conf" run
+PB1=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$P1'")
+run_lethe ack "$PB1" --failed "$P1:not reachable"
+run_lethe --config "$WORK/noexec.conf" run
+PB2=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$P1' AND outcome IS NULL")
+psql -X -q -v ON_ERROR_STOP=1 -o /dev/null \
+  -c "BEGIN" -c "SELECT lethe.audit_stage_open()" \
+  -c "SELECT * FROM lethe.ack_batch('$PB1', ARRAY['$P1']::uuid[], NULL, NULL, false, false, NULL, 'late')" \
+  -c "SELECT pg_sleep(3)" -c "SELECT lethe.audit_flush()" -c "COMMIT" > "$WORK/late.out" 2>&1 &
+LATE=$!
+sleep 1
+run_lethe ack "$PB2"
+wait $LATE; late_rc=$?
+assert_eq "concurrent acks: the late acknowledgement commits" "0" "$late_rc"
+assert_rc "concurrent acks: the other waits its turn and succeeds" 0
+assert_eq "concurrent acks: the item is purged once, through the late batch" "$PB1 purged" \
+  "$(sql "SELECT batch_id || ' ' || outcome FROM lethe.batch_items WHERE item_id = '$P1' AND outcome = 'purged'")"
+assert_eq "concurrent acks: and audited once" "1" \
+  "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$P1'")"
+assert_eq "concurrent acks: the other batch gave it up" "superseded" \
+  "$(sql "SELECT outcome FROM lethe.batch_items WHERE batch_id = '$PB2' AND item_id = '$P1'")"
 assert_eq "every run ended" "0" "$(sql "SELECT count(*) FROM lethe.runs WHERE outcome = 'running'")"
 assert_eq "each run has start and finish records" "t" \
   "$(sql "SELECT (SELECT count(*) FROM lethe.audit WHERE kind = 'run_started') = (SELECT count(*) FROM lethe.audit WHERE kind = 'run_finished')")"
