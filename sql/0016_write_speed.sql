@@ -357,3 +357,27 @@ BEGIN
     END IF;
 END $$;
 REVOKE ALL ON FUNCTION lethe.ack_batch(uuid, uuid[], uuid[], text[], boolean, boolean, text, text) FROM PUBLIC;
+
+-- ---- remembered blocks -------------------------------------------------------------------
+
+-- As sql/0013_held.sql wrote it, and a tenant with an event not consumed yet is not valid
+-- either. A run consumes events before it reads the memory, which then forgets their tenants;
+-- status, export --summary and explain read it without consuming, and a sharing event dated
+-- earlier (an opt-in before a shared copy was made) changed what they should say while they
+-- still said what the memory held (a violation that no longer was one) until the next run.
+CREATE OR REPLACE FUNCTION lethe.held_valid(p_as_of timestamptz, p_k integer, p_n integer)
+RETURNS TABLE (tenant_id uuid, items bigint)
+LANGUAGE sql STABLE AS $$
+    WITH d AS MATERIALIZED (SELECT lethe.rules_digest() AS digest)
+    SELECT t.tenant_id, t.items
+      FROM lethe.held_tenants t CROSS JOIN d
+     WHERE lethe.in_shard(t.tenant_id, p_k, p_n)
+       AND p_as_of >= t.checked_as_of AND p_as_of < t.recheck_at
+       AND t.rules_digest = d.digest
+       AND t.holds = (SELECT count(*) FROM lethe.holds h WHERE h.tenant_id = t.tenant_id)
+       AND NOT EXISTS (SELECT 1 FROM lethe.holds h
+                        WHERE h.tenant_id = t.tenant_id AND h.hold_id = ANY (t.hold_ids)
+                          AND NOT (h.placed_at <= p_as_of
+                                   AND (h.released_at IS NULL OR h.released_at > p_as_of)))
+       AND NOT EXISTS (SELECT 1 FROM lethe.inbox_events b WHERE b.tenant_id = t.tenant_id)
+$$;

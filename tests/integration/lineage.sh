@@ -281,6 +281,18 @@ assert_eq "$CASE: a disabled rule holds nothing: forgotten" 0 "$(memory)"
 release ws "$(D 3)"
 run "$(D 2)" default "P deletion_request $(D -20)"
 
+new_case remembered-sharing-event-not-consumed
+event sharing_opted_out "$(D 10)" workspace_id "${ID[w1]}"
+hold ws "$(D 9)" workspace_id "${ID[w1]}"
+item a prompt w1 "$(D 1)" shared
+run "$(D 0 60)" default ""
+assert_eq "$CASE: the held violation is remembered" 1 "$(memory)"
+event sharing_opted_in "$(D 5)" workspace_id "${ID[w1]}"
+assert_eq "$CASE: an opt-in dated before the copy, not consumed yet: item_status" "scheduled shared_retention" \
+    "$(sql "SELECT state || ' ' || rule FROM lethe.item_status WHERE item_id = '${ID[a]}'")"
+assert_eq "$CASE: what status counts agrees before any run consumes it" "scheduled shared_retention" \
+    "$(sql "SELECT state || ' ' || rule FROM lethe.pending_items(now()) WHERE item_id = '${ID[a]}'")"
+
 new_case remembered-copy-of-source-in-flight
 item P prompt w1 "$(D 100)"
 item C retrieved w2 "$(D 99)" parent=P
