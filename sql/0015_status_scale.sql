@@ -140,8 +140,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_tem
            AND (o.item_id IS NULL OR o.item_id = u.anc)
          WHERE u.customer_data AND (o.withdrawn_at IS NULL OR o.withdrawn_at > p_as_of)
         UNION
-        SELECT u.tenant_id, u.item_id
-          FROM ups u JOIN optout t ON t.tenant_id = u.tenant_id
+        SELECT u.tenant_id, u.item_id  -- (the CASE keeps the call above the join: only the
+          FROM ups u JOIN optout t ON t.tenant_id = u.tenant_id  -- tenants that opted out pay)
          WHERE u.customer_data AND u.shared
            AND CASE WHEN t.tenant_id IS NOT NULL
                     THEN lethe.opted_out_at(u.tenant_id, u.workspace_id, u.created_at) END

@@ -194,8 +194,8 @@ END $$;
 
 -- As sql/0014_cycle_speed.sql wrote it, with acknowledgements of the same tenants taking turns
 -- (below), and the search for other open batches of the batch's items done only for the items
--- that can have one. The batch's items were written in this run,
--- so the statistics of batch_items know nothing of them; told there was one open batch item,
+-- that can have one. The batch's items were written in this run, so the statistics of
+-- batch_items know nothing of them; told there was one open batch item,
 -- the planner read every open batch item and looked each up in the batch: a tenant-wide
 -- request over 100,000 fresh items (ten batches) read 90,000 open items per acknowledgement,
 -- 70 ms each, and a run with more batches pays that once per batch for every item in flight.
@@ -239,6 +239,17 @@ BEGIN
     END IF;
     was_open := b.state = 'open';
 
+    -- Acknowledgements that touch the same tenants take turns, taking their locks in one
+    -- order, so that two of them never wait on each other's items (a deadlock), and each
+    -- chooses its items below only once it has its turn, seeing what the other purged: a late
+    -- acknowledgement of a failed batch and the acknowledgement of the batch that holds its
+    -- items again, made at the same time, purged the items once but failed the second on the
+    -- unique purge index.
+    FOR lock_key IN SELECT DISTINCT hashtext(bi.tenant_id::text) FROM lethe.batch_items bi
+                     WHERE bi.batch_id = p_batch ORDER BY 1 LOOP
+        PERFORM pg_advisory_xact_lock(7283314, lock_key);
+    END LOOP;
+
     -- The items this acknowledgement may settle: the open ones, or after a failure the failed
     -- ones (a late ack). Items purged through another batch meanwhile are left as they are:
     -- each item is purged, and audited, once.
@@ -257,18 +268,6 @@ BEGIN
     ALTER TABLE ack_its ADD PRIMARY KEY (tenant_id, item_id);
     ANALYZE ack_its;
 
-    -- Acknowledgements that touch the same tenants take turns, taking their locks in one
-    -- order, so that two of them never wait on each other's items (a deadlock), and each looks
-    -- again, once it has its turn, for items the other purged meanwhile: a late acknowledgement
-    -- of a failed batch and the acknowledgement of the batch that holds its items again, made
-    -- at the same time, purged the items once but failed the second on the unique purge index.
-    FOR lock_key IN SELECT DISTINCT hashtext(a.tenant_id::text) FROM ack_its a ORDER BY 1 LOOP
-        PERFORM pg_advisory_xact_lock(7283314, lock_key);
-    END LOOP;
-    DELETE FROM ack_its a
-     WHERE EXISTS (SELECT 1 FROM lethe.batch_items x
-                    WHERE x.tenant_id = a.tenant_id AND x.item_id = a.item_id
-                      AND x.outcome = 'purged');
 
     -- Open items without an acknowledging receipt fail, and are due again at the next run.
     IF EXISTS (SELECT 1 FROM ack_its a WHERE a.outcome IS NULL AND NOT a.acked) THEN

@@ -121,7 +121,7 @@ setup_db
 EXEC_SLEEP=1 "$LETHE" --config "$WORK/lethe.conf" -q run >/dev/null 2>&1 & p=$!
 sleep 1.5
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-as_pg /usr/lib/postgresql/15/bin/pg_ctl -D "$PGHOST/data" -m fast -w restart >/dev/null 2>&1
+as_pg /usr/lib/postgresql/15/bin/pg_ctl -D "$PGHOST/data" -l "$PGHOST/server.log" -m fast -w restart >/dev/null 2>&1
 wait $p; rc=$?
 assert_eq "restart: the interrupted run exits 1" "1" "$rc"
 run_lethe --config "$WORK/lethe.conf" run

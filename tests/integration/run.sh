@@ -305,7 +305,11 @@ psql -X -q -v ON_ERROR_STOP=1 -o /dev/null \
   -c "SELECT * FROM lethe.ack_batch('$PB1', ARRAY['$P1']::uuid[], NULL, NULL, false, false, NULL, 'late')" \
   -c "SELECT pg_sleep(3)" -c "SELECT lethe.audit_flush()" -c "COMMIT" > "$WORK/late.out" 2>&1 &
 LATE=$!
-sleep 1
+# Wait until the late acknowledgement has done its work and sleeps, uncommitted.
+for _ in $(seq 100); do
+    [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(3)'")" = 1 ] && break
+    sleep 0.1
+done
 run_lethe ack "$PB2"
 wait $LATE; late_rc=$?
 assert_eq "concurrent acks: the late acknowledgement commits" "0" "$late_rc"
@@ -316,6 +320,23 @@ assert_eq "concurrent acks: and audited once" "1" \
   "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$P1'")"
 assert_eq "concurrent acks: the other batch gave it up" "superseded" \
   "$(sql "SELECT outcome FROM lethe.batch_items WHERE batch_id = '$PB2' AND item_id = '$P1'")"
+# ---- lethe's sessions run without JIT (README, "Choices") ----------------------------------
+# With JIT made as eager as it gets for this database and every plan logged, a psql session's
+# plans show JIT at work, and a whole lethe run's show none.
+LOG=$PGHOST/server.log
+jit_lines() { tail -c +"$1" "$LOG" | grep -c 'JIT:'; }
+psql -X -q -d postgres -c "ALTER DATABASE run_t SET session_preload_libraries = 'auto_explain'" \
+  -c "ALTER DATABASE run_t SET auto_explain.log_min_duration = 0" \
+  -c "ALTER DATABASE run_t SET jit = on" -c "ALTER DATABASE run_t SET jit_above_cost = 0"
+from=$(($(stat -c %s "$LOG") + 1))
+psql -X -q -d run_t -o /dev/null -c "SELECT count(*) FROM lethe.items"
+assert_eq "JIT: a psql session with these settings compiles its plan" "yes" \
+  "$([ "$(jit_lines "$from")" -gt 0 ] && echo yes)"
+from=$(($(stat -c %s "$LOG") + 1))
+run_lethe --config "$WORK/noexec.conf" run
+assert_rc "JIT: the run exits 0" 0
+assert_eq "JIT: none of the run's plans is compiled" "0" "$(jit_lines "$from")"
+psql -X -q -d postgres -c "ALTER DATABASE run_t RESET ALL"
 assert_eq "every run ended" "0" "$(sql "SELECT count(*) FROM lethe.runs WHERE outcome = 'running'")"
 assert_eq "each run has start and finish records" "t" \
   "$(sql "SELECT (SELECT count(*) FROM lethe.audit WHERE kind = 'run_started') = (SELECT count(*) FROM lethe.audit WHERE kind = 'run_finished')")"
