@@ -81,6 +81,7 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
     }
     bool already = strcmp(db_get(r, 0, "state"), "acknowledged") == 0;
     PQclear(r);
+    enum drive_outcome out;
     for (int i = 0; i < er.n_failed; i++) {
         const char *q[] = {batch, er.failed[i].item_id};
         r = db_query(ctx->db,
@@ -105,11 +106,15 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
         goto cleanup;
     }
     struct run_counts counts = {0};
-    if (cycle_record_ack(ctx, batch, &er, operator_name, true, &counts) == DRIVE_ERROR) {
+    if ((out = cycle_record_ack(ctx, batch, &er, operator_name, true, &counts)) == DRIVE_ERROR) {
         rc = EXIT_RUNTIME;
         goto cleanup;
     }
-    if (counts.purged == 0 && counts.failed == 0)
+    /* Nothing settled here, yet the batch closes when another batch purged all its items. */
+    if (counts.purged == 0 && counts.failed == 0 && out == DRIVE_ACKNOWLEDGED)
+        printf("ack: batch %s acknowledged: 0 purged, 0 failed; its items had been purged"
+               " through another batch\n", batch);
+    else if (counts.purged == 0 && counts.failed == 0)
         printf("ack: batch %s: this acknowledgement was recorded already; nothing changed\n", batch);
     else
         printf("ack: batch %s acknowledged: %ld purged, %ld failed\n", batch, counts.purged,
