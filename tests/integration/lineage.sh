@@ -310,4 +310,65 @@ assert_rc "$CASE: ack of the source's batch exits 0" 0
 expect C held deletion_request "$(D 60)" "$(D 20)"
 assert_eq "$CASE: the dry run agrees with item_status" "held deletion_request" "$(plan C "$(D 37)")"
 
+# SPEC §3: obligations reach copies "through any number of levels". Every walk stopped at 64:
+# the copies below the 64th level of a chain were never batched, and item_status said live.
+# chain80: 80 copies of P in a chain, each of the one before, in one statement, named c1..c80.
+chain80() {
+    sql "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at, parent_id)
+         SELECT '$TENANT', md5('$TENANT/' || i)::uuid, '${ID[w2]}', 'retrieved', 'US', 'file:///nonexistent/' || i,
+                '$(D 99)'::timestamptz + i * interval '1 second',
+                CASE WHEN i = 1 THEN '${ID[P]}'::uuid ELSE md5('$TENANT/' || (i - 1))::uuid END
+           FROM generate_series(1, 80) i" >/dev/null
+    local i
+    for i in $(seq 1 80); do
+        ID[c$i]=$(sql "SELECT md5('$TENANT/$i')::uuid"); NAME[${ID[c$i]}]=c$i
+    done
+}
+
+new_case copies-through-any-number-of-levels
+item P prompt w1 "$(D 100)"
+chain80
+expect c80 live - - -
+event deletion_requested "$(D 50)" item_id "${ID[P]}" R-DEEP
+run_lethe status --tenant "$TENANT" --reference R-DEEP --json
+assert_eq "$CASE: the request covers the source and its 80 copies" 81 \
+    "$(python3 -c 'import json,sys; print(json.load(sys.stdin)["covered"])' <<< "$OUT")"
+# The run batches the source and all 80 copies, each under the request, deadline D20.
+: > "$WORK/batched"
+run_lethe --config "$WORK/default.conf" -q run --as-of "$(D 40)"
+assert_rc "$CASE: the run exits 0" 0
+assert_eq "$CASE: the run batches the source and its 80 copies, every one under the request" \
+    "81 deletion_request $(D 20)" \
+    "$(awk '{ print $2, $3 }' "$WORK/batched" | sort | uniq -c | awk '{ print $1, $2, $3 }')"
+assert_eq "$CASE: the 80th copy is among them" 1 "$(grep -c "^${ID[c80]} " "$WORK/batched")"
+expect c80 purged deletion_request "$(D 50)" "$(D 20)"
+
+
+new_case scheduled-copies-through-any-number-of-levels
+item P prompt w1 "$(D 1)" shared
+chain80
+run "$(D 0 60)" default ""
+expect c80 scheduled shared_retention \
+    "$(sql "SELECT lethe.iso_utc(due_at) FROM lethe.item_status WHERE item_id = '${ID[P]}'")" "$(D -89)"
+
+# A loop of parents cannot be written through the contract; rows written around the insert
+# check (here by the owner, with the check switched off) stop the run and item_status with an
+# error naming the item, rather than walking forever or cutting the lineage short. Last: the
+# loop stays in this database.
+new_case a-loop-written-around-the-check-stops-the-run
+ID[x]=$(uuid); ID[y]=$(uuid)
+sql "ALTER TABLE lethe.items DISABLE TRIGGER items_check_insert" >/dev/null
+sql "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at, parent_id)
+     VALUES ('$TENANT', '${ID[x]}', '${ID[w1]}', 'prompt', 'EU', 'file:///nonexistent/x', '$(D 30)', '${ID[y]}'),
+            ('$TENANT', '${ID[y]}', '${ID[w1]}', 'prompt', 'EU', 'file:///nonexistent/y', '$(D 30)', '${ID[x]}')" >/dev/null
+sql "ALTER TABLE lethe.items ENABLE TRIGGER items_check_insert" >/dev/null
+event deletion_requested "$(D 20)" "" "" R-LOOP
+run_lethe --config "$WORK/default.conf" -q run --as-of "$(D 10)"
+assert_rc "$CASE: the run fails" 1
+assert_contains "$CASE: naming an item of the loop" "its lineage is deeper than 100000 levels: its chain of parents loops back on itself" "$ERR"
+assert_contains "$CASE: with a hint" "hint: a loop of parent_id is refused when items are inserted" "$ERR"
+assert_eq "$CASE: nothing was batched" 0 "$(sql "SELECT count(*) FROM lethe.batch_items WHERE tenant_id = '$TENANT'")"
+assert_contains "$CASE: item_status refuses too" "its chain of parents loops back on itself" \
+    "$(psql -X -q -A -t -c "SELECT state FROM lethe.item_status WHERE item_id = '${ID[x]}'" 2>&1)"
+
 finish

@@ -89,12 +89,13 @@ class Catalog:
             self.sql.append("INSERT INTO lethe.workspaces (tenant_id, workspace_id, geo) VALUES (%s, %s, %s)"
                             % (q(self.tenant), q(w), q(geo)))
 
-    def item(self, lo, hi):
+    def item(self, lo, hi, parent=False):
         r = self.rng
         x = self.uid()
         ws = r.choice(list(self.ws))
         kind = r.choice(KINDS)
-        parent = r.choice(list(self.m.items)) if self.m.items and r.random() < 0.55 else None
+        if parent is False:
+            parent = r.choice(list(self.m.items)) if self.m.items and r.random() < 0.55 else None
         created = self.when(lo, hi)
         if parent and r.random() < 0.8:  # a copy is mostly made after its source
             created = max(created, self.m.items[parent].created)
@@ -102,6 +103,7 @@ class Catalog:
         owner = r.choice(SUBJECTS + [None])
         loc = self.ws[ws] if kind == "upload" else r.choice(["EU", "US"])
         self.m.items[x] = Item(x, ws, kind, owner, shared, parent, created)
+        self.last = x
         self.sql.append(
             "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator,"
             " created_at, shared, parent_id, owner_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
@@ -261,6 +263,10 @@ def one(seed, shard, db, work, base):
     for as_of in runs:
         for _ in range(r.randint(2, 6)):
             c.item(prev, as_of) if r.random() < 0.8 else c.item(start, as_of)  # some late
+        if r.random() < 0.06:  # a chain of copies deeper than any walk may stop at (SPEC: any depth)
+            c.item(prev, as_of)
+            for _ in range(r.randint(65, 70)):
+                c.item(prev, as_of, parent=c.last)
         for _ in range(r.randint(0, 3)):
             c.event(prev, as_of) if r.random() < 0.7 else c.event(start, base)  # late or ahead
         if r.random() < 0.35:
