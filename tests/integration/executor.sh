@@ -298,4 +298,37 @@ assert_rc "a run with the README's deleter exits 0" 0
 assert_eq "it purges every item (one of them absent)" "purged 3" "$(state_counts)"
 assert_eq "and deletes the files" "0" "$(files_left)"
 
+# ---- 17. receipts that contradict each other: the failure wins ------------------------------------
+# A deleter that prints "deleted X" and "failed X ..." has not shown that X is gone: X fails and
+# is due again (a deleter that then finds it gone says "absent").
+fresh 2
+executor contradict 'for id in $(tail -n +2 "$1" | sed "s/^{\"item_id\":\"\([^\"]*\)\".*/\1/"); do echo "deleted $id"; echo "failed $id disk error"; done'
+write_config "$WORK/c17.conf" "executor: { command = \"$WORK/contradict\"; };"
+run_lethe --config "$WORK/c17.conf" run
+assert_rc "contradicting receipts: the run exits 0" 0
+assert_eq "contradicting receipts: nothing is purged" "due 2" "$(state_counts)"
+assert_eq "contradicting receipts: each item failed with the failed receipt's reason" "2 disk error" \
+  "$(sql "SELECT count(*) || ' ' || min(reason) FROM lethe.batch_items WHERE outcome = 'failed'")"
+assert_eq "contradicting receipts: no item_purged record" "0" "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged'")"
+
+# ---- 18. one item id in two tenants: never in one batch ----------------------------------------
+# The key is (tenant_id, item_id) and a receipt names the id alone. Two tenants' items with the
+# same id, in one location, go to two batches: a deleter that deletes one and fails the other
+# gets the failure recorded for the one it failed.
+fresh 1
+T2=$(uuid); W2=$(uuid); mk_tenant "$T2" "second tenant"; mk_workspace "$T2" "$W2" EU
+sql "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at)
+     VALUES ('$T2', '${ITEMS[0]}', '$W2', 'prompt', 'EU', 'file://$STORE/second-tenant-copy', '2026-01-01T00:00:00Z')" >/dev/null
+mk_event "$T2" deletion_requested "$(date -u -d '-1 day' +%FT%TZ)" "REQ-T2"
+executor by_tenant "while IFS= read -r l; do case \"\$l\" in *'\"tenant_id\":\"$T2\"'*) echo \"failed \${l:12:36} storage offline\" ;; '{\"item_id\":'*) echo \"deleted \${l:12:36}\" ;; esac; done < \"\$1\""
+write_config "$WORK/c18.conf" "executor: { command = \"$WORK/by_tenant\"; };"
+run_lethe --config "$WORK/c18.conf" run
+assert_rc "one id in two tenants: the run exits 0" 0
+assert_eq "one id in two tenants: two batches, one item each" "2 1" \
+  "$(sql "SELECT count(*) || ' ' || max(items) FROM lethe.batches")"
+assert_eq "one id in two tenants: the first tenant's item is purged" "purged" \
+  "$(sql "SELECT state FROM lethe.item_status WHERE tenant_id = '$T' AND item_id = '${ITEMS[0]}'")"
+assert_eq "one id in two tenants: the second's failed, and keeps its locator" "failed storage offline file://$STORE/second-tenant-copy" \
+  "$(sql "SELECT bi.outcome || ' ' || bi.reason || ' ' || i.locator FROM lethe.batch_items bi JOIN lethe.items i USING (tenant_id, item_id) WHERE tenant_id = '$T2'")"
+
 finish
