@@ -13,9 +13,10 @@
 CREATE FUNCTION lethe.lineage_max_depth() RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT 100000 $$;
 
--- Raises; the walks call it only at the bound, so it costs nothing on the way there.
+-- Raises; the walks call it only at the bound, so it costs nothing on the way there. STABLE
+-- (it reads and writes nothing), so that the SQL functions that call it are still inlined.
 CREATE FUNCTION lethe.lineage_too_deep(p_tenant uuid, p_item uuid) RETURNS boolean
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql STABLE AS $$
 BEGIN
     RAISE EXCEPTION 'item % (tenant %): its lineage is deeper than % levels: its chain of parents loops back on itself',
                     p_item, p_tenant, lethe.lineage_max_depth()
