@@ -472,4 +472,17 @@ BEGIN
     DROP TABLE repurge_candidates, repurge_facts, repurge_numbered, repurge_batches;
 END $$;
 
+-- ---- the same answer in every session time zone --------------------------------------------
+-- A month is a calendar month and a day a calendar day in the session's time zone: with
+-- subject_request's deadline of one month, a request at 2025-10-30T23:30Z has its deadline at
+-- 2025-11-30T23:30Z in UTC (what the engine, whose sessions are UTC, batches and audits) and at
+-- 2025-11-29T23:30Z for an auditor whose psql runs in Europe/Berlin, reading item_status. The
+-- definitions readers reach are pinned to UTC, so that item_status, explain and status say
+-- what the run does, wherever they are read from. (A later CREATE OR REPLACE of one of them
+-- must keep the setting.)
+ALTER FUNCTION lethe.lineage(uuid[], uuid[], timestamptz, boolean, boolean) SET TimeZone = 'UTC';
+ALTER FUNCTION lethe.standing(uuid[], uuid[], timestamptz) SET TimeZone = 'UTC';
+ALTER FUNCTION lethe.evaluate_item(uuid, uuid, timestamptz) SET TimeZone = 'UTC';
+ALTER FUNCTION lethe.pending_items(timestamptz) SET TimeZone = 'UTC';
+
 REVOKE ALL ON FUNCTION lethe.lineage_max_depth(), lethe.lineage_too_deep(uuid, uuid) FROM PUBLIC;

@@ -351,6 +351,24 @@ run "$(D 0 60)" default ""
 expect c80 scheduled shared_retention \
     "$(sql "SELECT lethe.iso_utc(due_at) FROM lethe.item_status WHERE item_id = '${ID[P]}'")" "$(D -89)"
 
+# A month is a calendar month in the session's time zone; item_status and what status counts
+# are pinned to UTC, as the run is: the same deadline from a reader in Europe/Berlin, and the
+# same as the audit's.
+new_case readers-in-any-time-zone
+item a prompt w1 2025-01-01T00:00:00.000000Z owner=tz-subject
+hold all 2025-01-02T00:00:00.000000Z "" ""
+event deletion_requested 2025-10-30T23:30:00.000000Z subject_id tz-subject TZ-1
+run "$(D 0 60)" default ""
+expect a held subject_request 2025-10-30T23:30:00.000000Z 2025-11-30T23:30:00.000000Z
+assert_eq "$CASE: the audit's hold_blocked record has the same deadline" 2025-11-30T23:30:00.000000Z \
+    "$(sql "SELECT lethe.iso_utc(deadline_at) FROM lethe.audit WHERE kind = 'hold_blocked' AND item_id = '${ID[a]}'")"
+for tz in Europe/Berlin America/New_York Asia/Kolkata; do
+    assert_eq "$CASE: item_status read in $tz" "held 2025-10-30T23:30:00.000000Z 2025-11-30T23:30:00.000000Z" \
+        "$(PGTZ=$tz sql "SELECT state || ' ' || lethe.iso_utc(due_at) || ' ' || lethe.iso_utc(deadline_at) FROM lethe.item_status WHERE item_id = '${ID[a]}'")"
+    assert_eq "$CASE: what status counts, read in $tz" "held 2025-11-30T23:30:00.000000Z" \
+        "$(PGTZ=$tz sql "SELECT state || ' ' || lethe.iso_utc(deadline_at) FROM lethe.pending_items(now()) WHERE item_id = '${ID[a]}'")"
+done
+
 # A loop of parents cannot be written through the contract; rows written around the insert
 # check (here by the owner, with the check switched off) stop the run and item_status with an
 # error naming the item, rather than walking forever or cutting the lineage short. Last: the
