@@ -687,8 +687,7 @@ PGresult *db_request_items(PGconn *db, const char *tenant, const char *reference
         "  UNION"
         "  SELECT c.item_id, w.deadline_at, w.due_at, w.active, w.depth + 1 FROM walk w"
         "    JOIN lethe.items c ON c.tenant_id = $1 AND c.parent_id = w.item_id"
-        "   WHERE CASE WHEN w.depth < lethe.lineage_max_depth() THEN true"
-        "              ELSE lethe.lineage_too_deep($1, w.item_id) END"
+        "   WHERE w.depth < lethe.lineage_max_depth()"
         /* The items the tenant's active holds cover, their copies included, walked down from
          * the holds' scopes as lethe.holding() walks up from an item, for all at once. */
         "), hold_roots AS ("
@@ -717,8 +716,7 @@ PGresult *db_request_items(PGconn *db, const char *tenant, const char *reference
         "  UNION"
         "  SELECT c.item_id, d.depth + 1 FROM held d"
         "    JOIN lethe.items c ON c.tenant_id = $1 AND c.parent_id = d.item_id"
-        "   WHERE CASE WHEN d.depth < lethe.lineage_max_depth() THEN true"
-        "              ELSE lethe.lineage_too_deep($1, d.item_id) END"
+        "   WHERE d.depth < lethe.lineage_max_depth()"
         "), covered AS ("
         "  SELECT w.item_id, i.locator IS NULL AS tombstone,"
         "         min(w.deadline_at) FILTER (WHERE w.active) AS req_deadline,"

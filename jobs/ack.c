@@ -110,8 +110,25 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
         rc = EXIT_RUNTIME;
         goto cleanup;
     }
-    /* Nothing settled here, yet the batch closes when another batch purged all its items. */
-    if (counts.purged == 0 && counts.failed == 0 && out == DRIVE_ACKNOWLEDGED)
+    /* Nothing settled here, yet the batch is acknowledged: by an acknowledgement that took
+     * the batch first (its items are purged in it), or now, because another batch purged all
+     * its items. */
+    bool purged_here = false;
+    if (counts.purged == 0 && counts.failed == 0 && out == DRIVE_ACKNOWLEDGED) {
+        r = db_query_one_row(ctx->db,
+                             "SELECT EXISTS (SELECT 1 FROM lethe.batch_items WHERE batch_id = $1::uuid"
+                             "                  AND outcome = 'purged') AS purged_here",
+                             1, (const char *[]){batch});
+        if (!r) {
+            rc = EXIT_RUNTIME;
+            goto cleanup;
+        }
+        purged_here = db_get(r, 0, "purged_here")[0] == 't';
+        PQclear(r);
+    }
+    if (counts.purged == 0 && counts.failed == 0 && out == DRIVE_ACKNOWLEDGED && purged_here)
+        printf("ack: batch %s was already acknowledged; nothing changed\n", batch);
+    else if (counts.purged == 0 && counts.failed == 0 && out == DRIVE_ACKNOWLEDGED)
         printf("ack: batch %s acknowledged: 0 purged, 0 failed; its items had been purged"
                " through another batch\n", batch);
     else if (counts.purged == 0 && counts.failed == 0)

@@ -1,29 +1,19 @@
 -- Lineage to any depth (SPEC §3: obligations reach copies "through any number of levels"; a
--- copy never outlives its source). The walks up and down parent_id stopped at 64 levels: in a
--- chain of 80 copies under a deletion request, the copies below the 64th were never batched,
--- and item_status called them live. The walks now follow every level.
+-- copy never outlives its source). The walks up and down parent_id stopped at 64 levels: a
+-- copy more than 64 levels below the item an obligation or a hold reached was not evaluated
+-- under it. While its ancestors were held, scheduled or in flight it was missed (item_status
+-- called it live), and a hold on an ancestor more than 64 levels up did not hold it (a run
+-- batched 1,437 of 1,500 copies under a hold on their root). The walks now follow every level.
 --
--- Loops of parents cannot be written through the contract (an item is immutable and names a
--- parent that exists, or one in the same statement, where the insert check walks the new rows
--- for loops), so every walk ends. Rows written around those checks (by hand as the table's
--- owner, or on Citus, where the check is one of lethe.citus_gaps) could still make one; a walk
--- that reaches lineage_max_depth() levels therefore stops the statement with an error naming
--- the item, instead of running forever or cutting the lineage short without a word.
+-- Every walk still stops at lineage_max_depth() levels, so that it always ends: loops of
+-- parents cannot be written through the contract (an item is immutable and names a parent
+-- that exists, or one in the same statement, where the insert check walks the new rows for
+-- loops), but rows written around those checks (by the table's owner, or on Citus, where the
+-- check is one of lethe.citus_gaps) could make one. Such rows cost a bounded walk, and never
+-- stop the runs of other tenants (or a migration) with an error.
 
 CREATE FUNCTION lethe.lineage_max_depth() RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT 100000 $$;
-
--- Raises; the walks call it only at the bound, so it costs nothing on the way there. STABLE
--- (it reads and writes nothing), so that the SQL functions that call it are still inlined.
-CREATE FUNCTION lethe.lineage_too_deep(p_tenant uuid, p_item uuid) RETURNS boolean
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    RAISE EXCEPTION 'item % (tenant %): its lineage is deeper than % levels: its chain of parents loops back on itself',
-                    p_item, p_tenant, lethe.lineage_max_depth()
-        USING ERRCODE = 'data_corrupted',
-              HINT = 'a loop of parent_id is refused when items are inserted; these rows were written '
-                     'around that check (see lethe.citus_gaps on Citus): correct them before the next run';
-END $$;
 
 -- As sql/0002_rules.sql wrote it (explain's obligation_via reads it), to any depth.
 CREATE OR REPLACE FUNCTION lethe.ancestry(p_tenant uuid, p_item uuid)
@@ -38,8 +28,7 @@ LANGUAGE sql STABLE AS $$
         SELECT p.item_id, p.parent_id, p.workspace_id, p.owner_id, p.shared, p.created_at,
                p.kind, up.depth + 1
           FROM lethe.items p JOIN up ON p.tenant_id = p_tenant AND p.item_id = up.parent_id
-         WHERE CASE WHEN up.depth < lethe.lineage_max_depth() THEN true
-                    ELSE lethe.lineage_too_deep(p_tenant, p_item) END
+         WHERE up.depth < lethe.lineage_max_depth()
     )
     SELECT * FROM up
 $$;
@@ -65,17 +54,15 @@ LANGUAGE sql STABLE AS $$
           FROM up
           JOIN lethe.items a ON a.tenant_id = up.tenant_id AND a.item_id = up.parent_id
           JOIN lethe.kinds k ON k.kind = a.kind
-         WHERE CASE WHEN up.depth < lethe.lineage_max_depth() THEN true
-                    ELSE lethe.lineage_too_deep(up.tenant_id, up.item_id) END
+         WHERE up.depth < lethe.lineage_max_depth()
     )
     SELECT up.tenant_id, up.item_id, up.anc, up.workspace_id, up.owner_id, up.owner_digest,
            up.shared, up.created_at, up.customer_data, up.purged, up.self_customer_data, up.depth
       FROM up
 $$;
 
--- As sql/0002_rules.sql wrote it, down every level. A seed is written once per item and
--- obligation (the seeds' key), so even a loop of parents ends the walk: a level that seeds
--- nothing new is the last.
+-- As sql/0002_rules.sql wrote it, down every level to the same bound. (A seed is written once
+-- per item and obligation, the seeds' key, so a loop of parents ends this walk sooner.)
 CREATE OR REPLACE FUNCTION lethe.propagate_seeds() RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     d integer := 0;
@@ -88,7 +75,7 @@ BEGIN
           JOIN lethe.items c ON c.tenant_id = s.tenant_id AND c.parent_id = s.item_id
          WHERE s.depth = d
         ON CONFLICT DO NOTHING;
-        EXIT WHEN NOT FOUND;
+        EXIT WHEN NOT FOUND OR d + 1 >= lethe.lineage_max_depth();
         d := d + 1;
     END LOOP;
     -- A descendant reached from two ancestors under the same per-item rule keeps the earliest.
@@ -132,8 +119,7 @@ BEGIN
         UNION ALL
         SELECT c.tenant_id, c.item_id, d.depth + 1
           FROM down d JOIN lethe.items c ON c.tenant_id = d.tenant_id AND c.parent_id = d.item_id
-         WHERE CASE WHEN d.depth < lethe.lineage_max_depth() THEN true
-                    ELSE lethe.lineage_too_deep(d.tenant_id, d.item_id) END
+         WHERE d.depth < lethe.lineage_max_depth()
     )
     SELECT d.tenant_id, d.item_id
       FROM down d
@@ -152,6 +138,23 @@ END $repair$;
 -- receipt fails, whatever else was printed for it: a deletion is recorded only on evidence
 -- that does not contradict itself (an item failed wrongly is due again, and a deleter that
 -- finds it gone says "absent").
+
+-- Batches emitted before this migration may hold one id twice; their receipts cannot tell
+-- the two rows apart. In open and failed batches every row of such an id but the first
+-- tenant's is given up (superseded): its item is due again and goes to a batch of its own at
+-- the next run (a deleter that deleted it already says "absent" then). Nothing to do on Citus.
+DO $split$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
+        RETURN;
+    END IF;
+    UPDATE lethe.batch_items b SET outcome = 'superseded'
+      FROM (SELECT x.batch_id, x.tenant_id, x.item_id,
+                   row_number() OVER (PARTITION BY x.batch_id, x.item_id ORDER BY x.tenant_id) AS k
+              FROM lethe.batch_items x JOIN lethe.batches y ON y.batch_id = x.batch_id
+             WHERE y.state IN ('open', 'failed') AND (x.outcome IS NULL OR x.outcome = 'failed')) d
+     WHERE d.k > 1 AND b.batch_id = d.batch_id AND b.tenant_id = d.tenant_id AND b.item_id = d.item_id;
+END $split$;
 
 -- As sql/0016_write_speed.sql wrote it; a failed receipt wins over a deleted one.
 CREATE OR REPLACE FUNCTION lethe.ack_batch(p_batch uuid, p_acked uuid[], p_failed uuid[], p_reasons text[],
@@ -311,7 +314,9 @@ BEGIN
     END IF;
 END $$;
 
--- As sql/0013_held.sql wrote it; an item id once per batch.
+-- As sql/0013_held.sql wrote it; an item id once per batch, and a rerun takes the rerun
+-- batch's own rows (it named item ids alone, and took another tenant's item with the same id,
+-- in a second batch the rerun never drove).
 CREATE OR REPLACE FUNCTION lethe.emit_batches(p_run uuid, p_as_of timestamptz, p_k integer,
                                               p_n integer, p_max integer, p_shard text,
                                               p_items uuid[] DEFAULT NULL,
@@ -330,7 +335,12 @@ BEGIN
 
     CREATE TEMP TABLE due_now ON COMMIT DROP AS
     SELECT d.* FROM lethe.due_fresh(p_as_of, p_k, p_n, valid) d
-     WHERE p_items IS NULL OR d.item_id = ANY (p_items);
+     WHERE p_items IS NULL
+        OR (d.item_id = ANY (p_items)  -- a rerun: that batch's own (tenant, item) rows
+            AND (p_rerun_of IS NULL
+                 OR EXISTS (SELECT 1 FROM lethe.batch_items x
+                             WHERE x.batch_id = p_rerun_of AND x.tenant_id = d.tenant_id
+                               AND x.item_id = d.item_id AND x.outcome IS DISTINCT FROM 'superseded')));
 
     WITH blocked AS (
         INSERT INTO lethe.hold_blocks (tenant_id, item_id, hold_id)
@@ -485,4 +495,4 @@ ALTER FUNCTION lethe.standing(uuid[], uuid[], timestamptz) SET TimeZone = 'UTC';
 ALTER FUNCTION lethe.evaluate_item(uuid, uuid, timestamptz) SET TimeZone = 'UTC';
 ALTER FUNCTION lethe.pending_items(timestamptz) SET TimeZone = 'UTC';
 
-REVOKE ALL ON FUNCTION lethe.lineage_max_depth(), lethe.lineage_too_deep(uuid, uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION lethe.lineage_max_depth() FROM PUBLIC;

@@ -331,4 +331,26 @@ assert_eq "one id in two tenants: the first tenant's item is purged" "purged" \
 assert_eq "one id in two tenants: the second's failed, and keeps its locator" "failed storage offline file://$STORE/second-tenant-copy" \
   "$(sql "SELECT bi.outcome || ' ' || bi.reason || ' ' || i.locator FROM lethe.batch_items bi JOIN lethe.items i USING (tenant_id, item_id) WHERE tenant_id = '$T2'")"
 
+# ---- 19. a rerun takes its own batch's (tenant, item) rows ---------------------------------------
+# Both tenants' items with one id fail, each in its own batch; a rerun of the first tenant's
+# batch puts that tenant's item alone in a new batch and drives it.
+fresh 1
+T2=$(uuid); W2=$(uuid); mk_tenant "$T2" "second tenant"; mk_workspace "$T2" "$W2" EU
+sql "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at)
+     VALUES ('$T2', '${ITEMS[0]}', '$W2', 'prompt', 'EU', 'file://$STORE/second-tenant-copy', '2026-01-01T00:00:00Z')" >/dev/null
+mk_event "$T2" deletion_requested "$(date -u -d '-1 day' +%FT%TZ)" "REQ-T2"
+executor fail_all 'for id in $(tail -n +2 "$1" | sed "s/^{\"item_id\":\"\([^\"]*\)\".*/\1/"); do echo "failed $id offline"; done'
+write_config "$WORK/c19.conf" "executor: { command = \"$WORK/fail_all\"; };"
+run_lethe --config "$WORK/c19.conf" run
+B1=$(sql "SELECT batch_id FROM lethe.batch_items WHERE tenant_id = '$T'")
+executor del_all 'for id in $(tail -n +2 "$1" | sed "s/^{\"item_id\":\"\([^\"]*\)\".*/\1/"); do echo "deleted $id"; done'
+write_config "$WORK/c19b.conf" "executor: { command = \"$WORK/del_all\"; };"
+run_lethe --config "$WORK/c19b.conf" rerun "$B1" --operator alice
+assert_rc "rerun with one id in two tenants: exits 0" 0
+assert_contains "rerun with one id in two tenants: one item purged" ": 1 purged, 0 failed" "$OUT"
+assert_eq "rerun with one id in two tenants: the rerun batch's own tenant's item is purged" "purged" \
+  "$(sql "SELECT state FROM lethe.item_status WHERE tenant_id = '$T' AND item_id = '${ITEMS[0]}'")"
+assert_eq "rerun with one id in two tenants: the other tenant's item is in no new batch" "failed" \
+  "$(sql "SELECT string_agg(coalesce(outcome, 'open'), ',') FROM lethe.batch_items WHERE tenant_id = '$T2'")"
+
 finish
