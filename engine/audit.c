@@ -31,9 +31,11 @@
  *   string (it is null instead), so an empty CSV field always means null. */
 #include "audit.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -372,6 +374,52 @@ bool audit_hmac_hex(const struct audit_key *key, const void *data, size_t len,
     }
     to_hex(md, n, out);
     return true;
+}
+
+struct audit_mac {
+    EVP_MAC *mac;
+    EVP_MAC_CTX *ctx;
+};
+
+struct audit_mac *audit_mac_new(const struct audit_key *key)
+{
+    if (!key || key->len == 0) {
+        log_error("audit: no audit key to compute an HMAC with");
+        return NULL;
+    }
+    struct audit_mac *m = calloc(1, sizeof *m);
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
+                           OSSL_PARAM_construct_end()};
+    if (!m || !(m->mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) || !(m->ctx = EVP_MAC_CTX_new(m->mac)) ||
+        !EVP_MAC_init(m->ctx, key->bytes, key->len, params)) {
+        log_error("audit: HMAC-SHA256 failed");
+        audit_mac_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+bool audit_mac_hex(struct audit_mac *m, const void *data, size_t len, char out[AUDIT_HEX_LEN])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    size_t n = 0;
+    /* A null key starts again from the key's state kept by the first init. */
+    if (!EVP_MAC_init(m->ctx, NULL, 0, NULL) || !EVP_MAC_update(m->ctx, data, len) ||
+        !EVP_MAC_final(m->ctx, md, &n, sizeof md) || n != 32) {
+        log_error("audit: HMAC-SHA256 failed");
+        return false;
+    }
+    to_hex(md, (unsigned)n, out);
+    return true;
+}
+
+void audit_mac_free(struct audit_mac *m)
+{
+    if (!m)
+        return;
+    EVP_MAC_CTX_free(m->ctx);
+    EVP_MAC_free(m->mac);
+    free(m);
 }
 
 bool audit_hmac_subject(const struct audit_key *key, const char *subject, char out[AUDIT_HEX_LEN])

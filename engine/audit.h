@@ -108,4 +108,13 @@ bool audit_hmac_subject(const struct audit_key *key, const char *subject, char o
 bool audit_hmac_hex(const struct audit_key *key, const void *data, size_t len,
                     char out[AUDIT_HEX_LEN]);
 
+/* HMAC-SHA256 of many messages under one key, which is set up once (one HMAC() call per
+ * message sets it up again each time: a third of a second for a batch run's 121,000 locators).
+ * audit_mac_new prints the error and returns NULL without a key or when libcrypto fails;
+ * audit_mac_hex gives what audit_hmac_hex gives. */
+struct audit_mac;
+struct audit_mac *audit_mac_new(const struct audit_key *key);
+bool audit_mac_hex(struct audit_mac *m, const void *data, size_t len, char out[AUDIT_HEX_LEN]);
+void audit_mac_free(struct audit_mac *m);
+
 #endif

@@ -245,14 +245,10 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
     if (!command && manifest_path(ctx->cfg.spool_dir, location, batch_id, path, sizeof path) &&
         access(path, F_OK) == 0 && !operator_name)
         return DRIVE_WAITING;
-    if (!manifest_write(ctx->db, ctx->cfg.spool_dir, location, batch_id, path, sizeof path)) {
+    /* The locators' HMACs are recorded with it (SPEC §7). */
+    if (!manifest_write(ctx->db, &ctx->audit_key, ctx->cfg.spool_dir, location, batch_id, path,
+                        sizeof path)) {
         snprintf(why, why_len, "batch %s: its manifest could not be written%s%s", batch_id,
-                 db_last_message()[0] ? ": " : "", db_last_message());
-        return DRIVE_ERROR;
-    }
-    /* The locators' HMACs are kept from the moment a deleter can see them (SPEC §7). */
-    if (!dbrestore_record_locator_hmacs(ctx->db, &ctx->audit_key, batch_id)) {
-        snprintf(why, why_len, "batch %s: its locator HMACs could not be recorded%s%s", batch_id,
                  db_last_message()[0] ? ": " : "", db_last_message());
         return DRIVE_ERROR;
     }

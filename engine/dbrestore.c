@@ -23,77 +23,77 @@ static void drain(PGconn *db)
         PQclear(r);
 }
 
-bool dbrestore_record_locator_hmacs(PGconn *db, const struct audit_key *key, const char *batch_id)
+void locator_hmacs_init(struct locator_hmacs *h, const struct audit_key *key)
 {
+    *h = (struct locator_hmacs){0};
     if (!key || key->len == 0)
+        return;
+    h->mac = audit_mac_new(key);
+    if (!h->mac)
+        h->failed = true;
+    audit_buf_puts(&h->tenants, "{");
+    audit_buf_puts(&h->items, "{");
+    audit_buf_puts(&h->hmacs, "{");
+}
+
+bool locator_hmacs_add(struct locator_hmacs *h, const char *tenant_id, const char *item_id,
+                       const char *locator, size_t len)
+{
+    if (h->failed)
+        return false;
+    if (!h->mac)
         return true;
-    struct audit_buf tenants = {0}, items = {0}, hmacs = {0};
-    char location[64] = "";
-    long n = 0;
-    bool ok = false, failed = false;
-    const char *p[] = {batch_id};
-    /* Single-row mode: a locator is read, hashed and dropped; only ids and HMACs are kept. */
-    if (!PQsendQueryParams(db,
-                           "SELECT tenant_id::text, item_id::text, location, locator"
-                           "  FROM lethe.batch_locators($1::uuid)",
-                           1, NULL, p, NULL, NULL, 0) ||
-        !PQsetSingleRowMode(db)) {
-        report(db, NULL);
-        drain(db);
-        goto cleanup;
+    char mac[AUDIT_HEX_LEN];
+    if (!audit_mac_hex(h->mac, locator, len, mac)) {
+        h->failed = true;
+        return false;
     }
-    audit_buf_puts(&tenants, "{");
-    audit_buf_puts(&items, "{");
-    audit_buf_puts(&hmacs, "{");
-    PGresult *res;
-    while ((res = PQgetResult(db)) != NULL) {
-        ExecStatusType st = PQresultStatus(res);
-        if (st == PGRES_SINGLE_TUPLE && !failed) {
-            char mac[AUDIT_HEX_LEN];
-            if (!audit_hmac_hex(key, PQgetvalue(res, 0, 3), (size_t)PQgetlength(res, 0, 3), mac)) {
-                failed = true;
-            } else {
-                const char *sep = n ? "," : "";
-                audit_buf_puts(&tenants, sep);
-                audit_buf_puts(&tenants, PQgetvalue(res, 0, 0));
-                audit_buf_puts(&items, sep);
-                audit_buf_puts(&items, PQgetvalue(res, 0, 1));
-                audit_buf_puts(&hmacs, sep);
-                audit_buf_puts(&hmacs, mac);
-                snprintf(location, sizeof location, "%s", PQgetvalue(res, 0, 2));
-                n++;
-            }
-        } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK) {
-            report(db, res);
-            failed = true;
-        }
-        PQclear(res);
-    }
-    audit_buf_puts(&tenants, "}");
-    audit_buf_puts(&items, "}");
-    audit_buf_puts(&hmacs, "}");
-    if (failed)
-        goto cleanup;
-    if (tenants.failed || items.failed || hmacs.failed) {
+    const char *sep = h->n ? "," : "";
+    audit_buf_puts(&h->tenants, sep);
+    audit_buf_puts(&h->tenants, tenant_id);
+    audit_buf_puts(&h->items, sep);
+    audit_buf_puts(&h->items, item_id);
+    audit_buf_puts(&h->hmacs, sep);
+    audit_buf_puts(&h->hmacs, mac);
+    h->n++;
+    return true;
+}
+
+bool dbrestore_record_locator_hmacs(PGconn *db, struct locator_hmacs *h, const char *location,
+                                    const char *batch_id)
+{
+    if (h->failed)
+        return false;
+    if (!h->mac || h->n == 0)
+        return true;
+    audit_buf_puts(&h->tenants, "}");
+    audit_buf_puts(&h->items, "}");
+    audit_buf_puts(&h->hmacs, "}");
+    if (h->tenants.failed || h->items.failed || h->hmacs.failed) {
         log_error("spool: out of memory recording the locator HMACs of batch %s", batch_id);
-        goto cleanup;
+        h->failed = true;
+        return false;
     }
-    if (n > 0) {
-        const char *q[] = {location, tenants.data, items.data, hmacs.data};
-        PGresult *r = db_query_one_row(db,
-                                       "SELECT lethe.record_locator_hmacs($1, $2::uuid[],"
-                                       " $3::uuid[], $4::text[])",
-                                       4, q);
-        if (!r)
-            goto cleanup;
-        PQclear(r);
+    const char *q[] = {location, h->tenants.data, h->items.data, h->hmacs.data};
+    PGresult *r = db_query_one_row(db,
+                                   "SELECT lethe.record_locator_hmacs($1, $2::uuid[],"
+                                   " $3::uuid[], $4::text[])",
+                                   4, q);
+    if (!r) {
+        h->failed = true;
+        return false;
     }
-    ok = true;
-cleanup:
-    audit_buf_free(&tenants);
-    audit_buf_free(&items);
-    audit_buf_free(&hmacs);
-    return ok;
+    PQclear(r);
+    return true;
+}
+
+void locator_hmacs_free(struct locator_hmacs *h)
+{
+    audit_mac_free(h->mac);
+    audit_buf_free(&h->tenants);
+    audit_buf_free(&h->items);
+    audit_buf_free(&h->hmacs);
+    *h = (struct locator_hmacs){0};
 }
 
 /* ---- COPY FROM STDIN ---- */

@@ -11,11 +11,27 @@
 
 #include "audit.h"
 
-/* Records HMAC-SHA256(key, locator) of every item BATCH_ID hands to its deleter, in
- * lethe.locator_hmacs; without a key file it records nothing. Computed here, since the key
- * never enters the database. Memory grows with the batch's items (ids and HMACs only; each
- * locator is dropped once hashed). False after printing the error. */
-bool dbrestore_record_locator_hmacs(PGconn *db, const struct audit_key *key, const char *batch_id);
+/* HMAC-SHA256(key, locator) of every item a batch hands to its deleter, for
+ * lethe.locator_hmacs. manifest_write gathers them from the rows it writes the manifest from
+ * (lethe.manifest_rows), and records them before it installs the manifest, so that they are
+ * kept from the moment a deleter can see the locators (SPEC §7). Computed here, since the key
+ * never enters the database; without a key file nothing is gathered nor recorded. Memory
+ * grows with the batch's items (ids and HMACs only; each locator is dropped once hashed). */
+struct locator_hmacs {
+    struct audit_mac *mac; /* NULL: no key */
+    struct audit_buf tenants, items, hmacs;
+    long n;
+    bool failed;
+};
+void locator_hmacs_init(struct locator_hmacs *h, const struct audit_key *key);
+/* False after printing the error; every later call fails too. */
+bool locator_hmacs_add(struct locator_hmacs *h, const char *tenant_id, const char *item_id,
+                       const char *locator, size_t len);
+/* Records what was gathered for BATCH_ID, whose items are all at LOCATION. False after
+ * printing the error (or an earlier one of locator_hmacs_add). */
+bool dbrestore_record_locator_hmacs(PGconn *db, struct locator_hmacs *h, const char *location,
+                                    const char *batch_id);
+void locator_hmacs_free(struct locator_hmacs *h);
 
 /* ---- COPY FROM STDIN, a line at a time ---- */
 

@@ -1,5 +1,6 @@
-/* Manifest files. The content comes from lethe.manifest_lines(), so that a manifest can be
- * written again byte for byte; this file only moves bytes and makes them durable. */
+/* Manifest files. The content comes from lethe.manifest_rows(), so that a manifest can be
+ * written again byte for byte; this file only moves bytes and makes them durable, and hands
+ * each item's locator, as it streams past, to the HMACs recorded with it (dbrestore.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "manifest.h"
 
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "atomicfile.h"
+#include "dbrestore.h"
 #include "db.h"
 #include "fault.h"
 #include "ids.h"
@@ -46,8 +48,8 @@ static bool ensure_dir(const char *dir)
     return false;
 }
 
-bool manifest_write(PGconn *db, const char *spool, const char *location, const char *batch_id,
-                    char *path, size_t len)
+bool manifest_write(PGconn *db, const struct audit_key *key, const char *spool,
+                    const char *location, const char *batch_id, char *path, size_t len)
 {
     char dir[4096];
     if (!manifest_path(spool, location, batch_id, path, len)) {
@@ -58,22 +60,29 @@ bool manifest_write(PGconn *db, const char *spool, const char *location, const c
     if (!ensure_dir(spool) || !ensure_dir(dir))
         return false;
     bool ok = false, in_query = false;
+    struct locator_hmacs hm;
+    locator_hmacs_init(&hm, key);
     /* The spool may be writable by others (a deleter's group): the temporary is never a
      * name they could have planted a link at. */
     struct afile af;
     afile_sweep(path);
-    if (afile_open(&af, path, 0640, 0, "spool") != AFILE_OK)
+    if (afile_open(&af, path, 0640, 0, "spool") != AFILE_OK) {
+        locator_hmacs_free(&hm);
         return false;
+    }
     FILE *f = af.f;
     const char *params[] = {batch_id};
-    if (!PQsendQueryParams(db, "SELECT l FROM lethe.manifest_lines($1::uuid) AS l", 1, NULL, params, NULL,
-                           NULL, 0) ||
+    if (!PQsendQueryParams(db,
+                           "SELECT line, tenant_id::text, item_id::text, locator"
+                           "  FROM lethe.manifest_rows($1::uuid) ORDER BY ord",
+                           1, NULL, params, NULL, NULL, 0) ||
         !PQsetSingleRowMode(db)) {
         log_error("query failed: %s", PQerrorMessage(db));
         goto cleanup;
     }
     in_query = true;
-    bool write_failed = false, query_failed = false;
+    bool write_failed = false, query_failed = false, hmac_failed = false;
+    int write_errno = 0;
     long lines = 0;
     PGresult *res;
     while ((res = PQgetResult(db)) != NULL) {
@@ -89,7 +98,14 @@ bool manifest_write(PGconn *db, const char *spool, const char *location, const c
                 }
                 if (ferror(f))
                     write_failed = true;
+                /* Kept now: what runs after (libpq, libcrypto) may set errno again. */
+                if (write_failed)
+                    write_errno = errno ? errno : EIO;
             }
+            if (!write_failed && !hmac_failed && !PQgetisnull(res, 0, 3) &&
+                !locator_hmacs_add(&hm, PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
+                                   PQgetvalue(res, 0, 3), (size_t)PQgetlength(res, 0, 3)))
+                hmac_failed = true;
         } else if (st != PGRES_TUPLES_OK) {
             log_error("query failed: %s", PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
             query_failed = true;
@@ -97,14 +113,14 @@ bool manifest_write(PGconn *db, const char *spool, const char *location, const c
         PQclear(res);
     }
     in_query = false;
-    if (query_failed)
+    if (query_failed || hmac_failed)
         goto cleanup;
     if (lines == 0 && !write_failed) {
         log_error("spool: batch %s is unknown", batch_id);
         goto cleanup;
     }
     if (write_failed) {
-        log_error("spool: cannot write '%s': %s", path, strerror(errno ? errno : EIO));
+        log_error("spool: cannot write '%s': %s", path, strerror(write_errno));
         log_hint("free space in the spool (df %s); nothing was lost, the batch stays open", spool);
         goto cleanup;
     }
@@ -112,6 +128,10 @@ bool manifest_write(PGconn *db, const char *spool, const char *location, const c
         log_hint("free space in the spool (df %s); nothing was lost, the batch stays open", spool);
         goto cleanup;
     }
+    /* Recorded before the rename: the locators are kept as HMACs from the moment a deleter
+     * can see them (SPEC §7). */
+    if (!dbrestore_record_locator_hmacs(db, &hm, location, batch_id))
+        goto cleanup;
     fault_point("manifest_before_rename");
     ok = afile_install(&af, "spool");
 cleanup:
@@ -122,6 +142,7 @@ cleanup:
     }
     if (!ok)
         afile_abandon(&af);
+    locator_hmacs_free(&hm);
     return ok;
 }
 

@@ -18,6 +18,7 @@ PHASES = [
     ('derive_apply', 'derive: withdrawals, expansion, lineage'),
     ('emit_batches', 'emit: select due items, write batches'),
     ('manifest_lines', 'manifests: query (streamed)'),
+    ('manifest_rows', 'manifests: query (streamed)'),
     ('batch_locators', 'manifests: locator HMACs (query, record)'),
     ('record_locator_hmacs', 'manifests: locator HMACs (query, record)'),
     ('ack_batch', 'ack: tombstones, batch items, audit rows'),
@@ -63,8 +64,11 @@ def main():
         if prev_end is not None and start > prev_end:
             gap = start - prev_end
             # after a manifest's query: the file is written, then its locators are read back
-            # and their HMACs computed, then recorded, then the executor starts
-            if 'batch_locators' in text or text.startswith('UPDATE lethe.batches SET attempts'):
+            # and their HMACs computed, then recorded, then the executor starts; since
+            # manifest_rows, the HMACs are computed while the file is written, and recorded
+            # once it is fsynced, before its rename
+            if ('batch_locators' in text or text.startswith('UPDATE lethe.batches SET attempts')
+                    or ('record_locator_hmacs' in text and 'manifest_rows' in prev_text)):
                 total['client: manifest write, fsync, rename'] += gap
             elif 'record_locator_hmacs' in text:
                 total['client: locator HMACs'] += gap

@@ -258,4 +258,17 @@ assert_rc "--orphans refuses a symlink" 2
 L export -o "$WORK/final.jsonl"
 run_lethe verify "$WORK/final.jsonl"
 assert_rc "the final export verifies" 0
+
+# ---- the HMACs are kept before a deleter can see the locators --------------------------------
+# They are computed from the rows the manifest is written from, and committed before its rename.
+H1=$(uuid)
+mk_item "$T1" "$H1" "$W1" prompt EU 2026-01-01T00:00:00Z
+mk_event "$T1" deletion_requested "$YESTERDAY" REQ-H item_id "$H1"
+LETHE_FAULT=manifest_before_rename "$LETHE" --config "$WORK/lethe.conf" -q run >/dev/null 2>&1
+assert_eq "a run killed before its manifest's rename dies" "137" "$?"
+HB=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$H1'")
+assert_eq "... its manifest is not in the spool" "absent" "$([ -e "$WORK/spool/EU/$HB.jsonl" ] && echo present || echo absent)"
+assert_eq "... and the HMAC of every locator in it is recorded already" \
+  "$(printf '%s' "file://$STORE/$H1" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$KEYHEX" | sed 's/.*= //') EU" \
+  "$(sql "SELECT locator_hmac || ' ' || location FROM lethe.locator_hmacs WHERE item_id = '$H1'")"
 finish

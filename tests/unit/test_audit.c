@@ -256,6 +256,35 @@ START_TEST(one_key_hmacs_many)
 }
 END_TEST
 
+START_TEST(one_mac_many_messages)
+{
+    /* The key set up once (a batch's locators): the known answers, each message alone. */
+    char out[AUDIT_HEX_LEN];
+    struct audit_key key = {(unsigned char *)strdup("Jefe"), 4};
+    struct audit_mac *m = audit_mac_new(&key);
+    ck_assert_ptr_nonnull(m);
+    for (int i = 0; i < 3; i++) {
+        ck_assert(audit_mac_hex(m, "what do ya want for nothing?", 28, out));
+        ck_assert_str_eq(out, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        ck_assert(audit_mac_hex(m, "", 0, out));
+        ck_assert_str_eq(out, "923598ca6d64af2a5dba79dcd021a8a0fe5c5f557519adaaf0ad532d4506dd30");
+    }
+    audit_mac_free(m);
+    audit_key_free(&key);
+    /* RFC 4231 test case 6: a key longer than SHA-256's block. */
+    unsigned char big[131];
+    memset(big, 0xaa, sizeof big);
+    struct audit_key longkey = {big, sizeof big};
+    m = audit_mac_new(&longkey);
+    ck_assert_ptr_nonnull(m);
+    const char *t6 = "Test Using Larger Than Block-Size Key - Hash Key First";
+    ck_assert(audit_mac_hex(m, t6, strlen(t6), out));
+    ck_assert_str_eq(out, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    audit_mac_free(m);
+    audit_mac_free(NULL); /* harmless */
+}
+END_TEST
+
 START_TEST(hmac_refuses_no_key)
 {
     char out[AUDIT_HEX_LEN];
@@ -302,6 +331,7 @@ int main(void)
     tcase_add_test(tc, chain_hash_known_answer);
     tcase_add_test(tc, hmac_known_answers);
     tcase_add_test(tc, one_key_hmacs_many);
+    tcase_add_test(tc, one_mac_many_messages);
     tcase_add_test(tc, hmac_refuses_no_key);
     tcase_add_test(tc, key_free_wipes_and_empties);
     return run_suite(s, tc);
