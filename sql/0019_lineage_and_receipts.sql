@@ -61,8 +61,8 @@ LANGUAGE sql STABLE AS $$
       FROM up
 $$;
 
--- As sql/0002_rules.sql wrote it, down every level to the same bound. (A seed is written once
--- per item and obligation, the seeds' key, so a loop of parents ends this walk sooner.)
+-- As sql/0018_cycle_passes.sql wrote it, down every level to the same bound. (A seed is
+-- written once per item and obligation, the seeds' key, so a loop of parents ends it sooner.)
 CREATE OR REPLACE FUNCTION lethe.propagate_seeds() RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     d integer := 0;
@@ -78,20 +78,18 @@ BEGIN
         EXIT WHEN NOT FOUND OR d + 1 >= lethe.lineage_max_depth();
         d := d + 1;
     END LOOP;
-    -- A descendant reached from two ancestors under the same per-item rule keeps the earliest.
     -- Each seed looks its item up by key (the OFFSET 0 keeps the lookup a subquery): joined
     -- as a set, the planner merged the seeds with a full scan of items, a cost that grew with
     -- the catalog (4.9 s for 140k seeds among 3M items), not with what is due.
     INSERT INTO lethe.item_obligations (tenant_id, item_id, rule, obligation_id, triggered_at)
-    SELECT DISTINCT ON (s.tenant_id, s.item_id, s.rule, s.obligation_id)
-           s.tenant_id, s.item_id, s.rule, s.obligation_id, s.triggered_at
+    SELECT s.tenant_id, s.item_id, s.rule, s.obligation_id, s.triggered_at
       FROM seeds s
       CROSS JOIN LATERAL (SELECT 1 FROM lethe.items i
                            JOIN lethe.kinds k ON k.kind = i.kind AND k.customer_data
                           WHERE i.tenant_id = s.tenant_id AND i.item_id = s.item_id
                             AND i.locator IS NOT NULL
                          OFFSET 0) live
-     ORDER BY s.tenant_id, s.item_id, s.rule, s.obligation_id, s.triggered_at
+     ORDER BY s.tenant_id, s.item_id, s.rule, s.obligation_id
     ON CONFLICT DO NOTHING;
     GET DIAGNOSTICS n = ROW_COUNT;
     TRUNCATE seeds;
@@ -314,9 +312,9 @@ BEGIN
     END IF;
 END $$;
 
--- As sql/0013_held.sql wrote it; an item id once per batch, and a rerun takes the rerun
--- batch's own rows (it named item ids alone, and took another tenant's item with the same id,
--- in a second batch the rerun never drove).
+-- As sql/0018_cycle_passes.sql wrote it; an item id once per batch, and a rerun takes the
+-- rerun batch's own rows (it named item ids alone, and took another tenant's item with the
+-- same id, in a second batch the rerun never drove).
 CREATE OR REPLACE FUNCTION lethe.emit_batches(p_run uuid, p_as_of timestamptz, p_k integer,
                                               p_n integer, p_max integer, p_shard text,
                                               p_items uuid[] DEFAULT NULL,
@@ -333,14 +331,25 @@ BEGIN
           FROM lethe.held_valid(p_as_of, p_k, p_n) v;
     END IF;
 
+    -- An item id appears once in a batch (receipts name items by id alone): the k-th tenant
+    -- of an id in a location goes to the k-th series of batches (dup = k); with no id twice,
+    -- one series. A rerun takes the rerun batch's own (tenant, item) rows.
     CREATE TEMP TABLE due_now ON COMMIT DROP AS
-    SELECT d.* FROM lethe.due_fresh(p_as_of, p_k, p_n, valid) d
-     WHERE p_items IS NULL
-        OR (d.item_id = ANY (p_items)  -- a rerun: that batch's own (tenant, item) rows
-            AND (p_rerun_of IS NULL
-                 OR EXISTS (SELECT 1 FROM lethe.batch_items x
-                             WHERE x.batch_id = p_rerun_of AND x.tenant_id = d.tenant_id
-                               AND x.item_id = d.item_id AND x.outcome IS DISTINCT FROM 'superseded')));
+    SELECT d.*,
+           CASE WHEN d.hold_id IS NULL
+                THEN row_number() OVER (PARTITION BY d.hold_id IS NULL, d.location, d.dup
+                                        ORDER BY d.tenant_id, d.item_id) - 1 END AS rn
+      FROM (SELECT d.*,
+                   row_number() OVER (PARTITION BY d.hold_id IS NULL, d.location, d.item_id
+                                      ORDER BY d.tenant_id) - 1 AS dup
+              FROM lethe.due_fresh(p_as_of, p_k, p_n, valid) d
+             WHERE p_items IS NULL
+                OR (d.item_id = ANY (p_items)
+                    AND (p_rerun_of IS NULL
+                         OR EXISTS (SELECT 1 FROM lethe.batch_items x
+                                     WHERE x.batch_id = p_rerun_of AND x.tenant_id = d.tenant_id
+                                       AND x.item_id = d.item_id
+                                       AND x.outcome IS DISTINCT FROM 'superseded')))) d;
 
     WITH blocked AS (
         INSERT INTO lethe.hold_blocks (tenant_id, item_id, hold_id)
@@ -356,17 +365,9 @@ BEGIN
       JOIN lethe.holds h ON h.tenant_id = b.tenant_id AND h.hold_id = b.hold_id
      ORDER BY b.tenant_id, b.item_id;
 
-    -- An item id appears once in a batch (receipts name items by id alone): the k-th tenant
-    -- of an id in a location goes to the k-th series of batches; with no id twice, one series.
-    CREATE TEMP TABLE numbered ON COMMIT DROP AS
-    SELECT d.*, (row_number() OVER (PARTITION BY d.location, d.dup ORDER BY d.tenant_id, d.item_id) - 1)
-                 AS rn
-      FROM (SELECT d.*, row_number() OVER (PARTITION BY d.location, d.item_id ORDER BY d.tenant_id) - 1
-                       AS dup
-              FROM due_now d WHERE d.hold_id IS NULL) d;
     CREATE TEMP TABLE new_batches ON COMMIT DROP AS
     SELECT gen_random_uuid() AS batch_id, n.location, n.dup, n.rn / p_max AS bno, count(*)::integer AS items
-      FROM numbered n GROUP BY n.location, n.dup, n.rn / p_max;
+      FROM due_now n WHERE n.hold_id IS NULL GROUP BY n.location, n.dup, n.rn / p_max;
 
     INSERT INTO lethe.batches (batch_id, run_id, location, shard, items, rerun_of)
     SELECT b.batch_id, p_run, b.location, p_shard, b.items, p_rerun_of
@@ -375,8 +376,9 @@ BEGIN
                                    reference, subject_hmac, triggered_at, due_at, deadline_at)
     SELECT n.tenant_id, n.item_id, b.batch_id, (n.rn % p_max)::integer, n.location, n.rule,
            n.obligation_id, n.reference, n.subject_hmac, n.triggered_at, n.due_at, n.deadline_at
-      FROM numbered n
-      JOIN new_batches b ON b.location = n.location AND b.dup = n.dup AND b.bno = n.rn / p_max;
+      FROM due_now n
+      JOIN new_batches b ON b.location = n.location AND b.dup = n.dup AND b.bno = n.rn / p_max
+     WHERE n.hold_id IS NULL;
     INSERT INTO audit_stage (tenant_id, kind, run_id, batch_id, location, count, operator)
     SELECT '00000000-0000-0000-0000-000000000000', 'batch_emitted', p_run, b.batch_id,
            b.location, b.items, NULL
@@ -393,7 +395,7 @@ BEGIN
                        (remembered + (SELECT count(*) FROM due_now d WHERE d.hold_id IS NOT NULL))::text,
                        true);
     RETURN QUERY SELECT b.batch_id, b.location, b.items FROM new_batches b ORDER BY b.location, b.dup, b.bno;
-    DROP TABLE due_now, numbered, new_batches;
+    DROP TABLE due_now, new_batches;
 END $$;
 
 -- As sql/0009_restore.sql wrote it; an item id once per batch.
