@@ -356,8 +356,41 @@ bool db_request_begin(PGconn *db)
     return true;
 }
 
+/* Class 7283315 is the status memory's alone (the run's locks are 7283310 to 7283314). */
+bool db_status_remember(PGconn *db)
+{
+    PGresult *res = db_query_one_row(
+        db,
+        "SELECT CASE WHEN to_regprocedure('lethe.status_memory_refresh()') IS NULL THEN false"
+        "            WHEN NOT has_function_privilege('lethe.status_memory_refresh()', 'EXECUTE')"
+        "            THEN false"
+        "            ELSE pg_try_advisory_lock(7283315, 0) END",
+        0, NULL);
+    if (!res)
+        return false;
+    bool locked = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (!locked) /* not this schema's or not this role's, or another status is taking it */
+        return true;
+    /* Its own transaction, taken after the lock, so that the snapshot it records is the one
+     * it read; committed before the report's own snapshot is taken. */
+    bool ok = db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ", 0, NULL);
+    if (ok && !db_exec(db, "SELECT lethe.status_memory_refresh()", 0, NULL)) {
+        db_rollback(db);
+        ok = false;
+    } else if (ok) {
+        ok = db_exec(db, "COMMIT", 0, NULL);
+    }
+    res = db_query(db, "SELECT pg_advisory_unlock(7283315, 0)", 0, NULL);
+    bool unlocked = res != NULL;
+    PQclear(res);
+    return ok && unlocked;
+}
+
 bool db_status_begin(PGconn *db)
 {
+    if (!db_status_remember(db))
+        return false;
     if (!db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ", 0, NULL))
         return false;
     /* One pass over what is pending: compiling it (JIT) would cost more than running it. */

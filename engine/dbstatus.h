@@ -64,6 +64,11 @@ PGresult *db_explain_obligations(PGconn *db, const char *tenant, const char *ite
 PGresult *db_explain_holds(PGconn *db, const char *tenant, const char *item);
 PGresult *db_explain_batches(PGconn *db, const char *tenant, const char *item);
 
+/* Takes what lethe.pending_items remembers (sql/0017_status_memory.sql) for the tenants whose
+ * memory does not hold any more, in a transaction of its own, unless another status is taking
+ * it or the role may not; status and export --summary call it before their snapshot. */
+bool db_status_remember(PGconn *db);
+
 /* status: opens a repeatable-read transaction whose now() is the report's instant and fills
  * the temporary table pending from lethe.pending_items(now()). The later queries read it;
  * db_status_end() closes the transaction. */
