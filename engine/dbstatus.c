@@ -448,8 +448,7 @@ PGresult *db_status_counts(PGconn *db)
         "                    count(*) FILTER (WHERE state = 'held') AS held,"
         "                    count(*) FILTER (WHERE state = 'in_flight') AS in_flight"
         "               FROM pending GROUP BY rule) p ON p.rule = r.rule"
-        "  LEFT JOIN (SELECT rule, count(*) AS purged FROM lethe.batch_items"
-        "              WHERE outcome = 'purged' GROUP BY rule) b ON b.rule = r.rule"
+        "  LEFT JOIN lethe.purged_by_rule() b ON b.rule = r.rule"
         " ORDER BY r.priority",
         0, NULL);
 }

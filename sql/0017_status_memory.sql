@@ -542,6 +542,7 @@ BEGIN
     IF current_setting('transaction_isolation') <> 'repeatable read' THEN
         RAISE EXCEPTION 'status memory is taken in a repeatable read transaction only';
     END IF;
+    PERFORM lethe.status_memory_fold();
     IF NOT EXISTS (SELECT 1 FROM lethe.status_memory_meta m WHERE m.digest = v_digest) THEN
         DELETE FROM lethe.status_memory;
         DELETE FROM lethe.status_memory_tenants;
@@ -573,3 +574,88 @@ BEGIN
     RETURN cardinality(v_ids);
 END $$;
 REVOKE ALL ON FUNCTION lethe.status_memory_refresh() FROM PUBLIC;
+
+-- ---- purged per rule -------------------------------------------------------------------------
+-- Status counts the items purged under each rule: every batch item ever purged (1.2M rows at
+-- 10M items after one cycle, 0.22 s). Statement triggers on batch_items append what each
+-- statement changed (purged rows in, purged rows out) per rule; lethe.purged_by_rule() adds
+-- them up, and status_memory_refresh() folds them into one row per rule now and then. Rows are
+-- only ever appended by the writers, so writers never wait for each other here; the fold
+-- deletes only the rows its snapshot sees. On Citus (no triggers) the count reads batch_items.
+CREATE TABLE lethe.purged_counts (
+    id bigserial PRIMARY KEY,
+    rule text NOT NULL,
+    purged bigint NOT NULL
+);
+
+CREATE FUNCTION lethe.purged_count_insert() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO lethe.purged_counts (rule, purged)
+    SELECT n.rule, count(*) FROM new_rows n WHERE n.outcome = 'purged' GROUP BY n.rule;
+    RETURN NULL;
+END $$;
+CREATE FUNCTION lethe.purged_count_update() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO lethe.purged_counts (rule, purged)
+    SELECT x.rule, sum(x.d) FROM (SELECT n.rule, 1 AS d FROM new_rows n WHERE n.outcome = 'purged'
+                                  UNION ALL
+                                  SELECT o.rule, -1 FROM old_rows o WHERE o.outcome = 'purged') x
+     GROUP BY x.rule HAVING sum(x.d) <> 0;
+    RETURN NULL;
+END $$;
+CREATE FUNCTION lethe.purged_count_delete() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO lethe.purged_counts (rule, purged)
+    SELECT o.rule, -count(*) FROM old_rows o WHERE o.outcome = 'purged' GROUP BY o.rule;
+    RETURN NULL;
+END $$;
+REVOKE ALL ON FUNCTION lethe.purged_count_insert() FROM PUBLIC;
+REVOKE ALL ON FUNCTION lethe.purged_count_update() FROM PUBLIC;
+REVOKE ALL ON FUNCTION lethe.purged_count_delete() FROM PUBLIC;
+
+DO $purged$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
+        RETURN;
+    END IF;
+    CREATE TRIGGER batch_items_purged_insert AFTER INSERT ON lethe.batch_items
+        REFERENCING NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION lethe.purged_count_insert();
+    CREATE TRIGGER batch_items_purged_update AFTER UPDATE ON lethe.batch_items
+        REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION lethe.purged_count_update();
+    CREATE TRIGGER batch_items_purged_delete AFTER DELETE ON lethe.batch_items
+        REFERENCING OLD TABLE AS old_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION lethe.purged_count_delete();
+    -- What is purged already (the triggers hold batch_items against writes until this commits).
+    INSERT INTO lethe.purged_counts (rule, purged)
+    SELECT b.rule, count(*) FROM lethe.batch_items b WHERE b.outcome = 'purged' GROUP BY b.rule;
+END $purged$;
+
+CREATE FUNCTION lethe.purged_by_rule() RETURNS TABLE (rule text, purged bigint)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
+        RETURN QUERY SELECT b.rule, count(*) FROM lethe.batch_items b
+                      WHERE b.outcome = 'purged' GROUP BY b.rule;
+    ELSE
+        RETURN QUERY SELECT c.rule, sum(c.purged)::bigint FROM lethe.purged_counts c
+                      GROUP BY c.rule HAVING sum(c.purged) <> 0;
+    END IF;
+END $$;
+REVOKE ALL ON FUNCTION lethe.purged_by_rule() FROM PUBLIC;
+
+-- The refresh also folds the purged counts into one row per rule once they are many.
+CREATE FUNCTION lethe.status_memory_fold() RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
+BEGIN
+    IF (SELECT count(*) FROM (SELECT 1 FROM lethe.purged_counts LIMIT 1000) x) >= 1000 THEN
+        WITH gone AS (DELETE FROM lethe.purged_counts RETURNING rule, purged)
+        INSERT INTO lethe.purged_counts (rule, purged)
+        SELECT g.rule, sum(g.purged) FROM gone g GROUP BY g.rule;
+    END IF;
+END $$;
+REVOKE ALL ON FUNCTION lethe.status_memory_fold() FROM PUBLIC;
