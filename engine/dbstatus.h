@@ -69,8 +69,9 @@ PGresult *db_explain_batches(PGconn *db, const char *tenant, const char *item);
  * it or the role may not; status and export --summary call it before their snapshot. */
 bool db_status_remember(PGconn *db);
 
-/* status: opens a repeatable-read transaction whose now() is the report's instant and fills
- * the temporary table pending from lethe.pending_items(now()). The later queries read it;
+/* status: opens a repeatable-read transaction whose now() is the report's instant and holds
+ * what lethe.pending_items(now()) gives in two parts: the temporary table pending, and the
+ * view remembered (the scheduled rows status's memory holds). The later queries read them;
  * db_status_end() closes the transaction. */
 bool db_status_begin(PGconn *db);
 void db_status_end(PGconn *db);

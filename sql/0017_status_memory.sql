@@ -216,12 +216,16 @@ CREATE TABLE lethe.status_memory (
     PRIMARY KEY (tenant_id, item_id)
 );
 CREATE INDEX status_memory_standing ON lethe.status_memory (tenant_id, item_id) WHERE standing;
+-- status's lists (overdue, next deadlines) read the scheduled rows in deadline order.
+CREATE INDEX status_memory_deadline ON lethe.status_memory (deadline_at, tenant_id, item_id)
+    WHERE NOT standing;
 
 CREATE TABLE lethe.status_memory_tenants (
     tenant_id uuid PRIMARY KEY,
     taken_as_of timestamptz NOT NULL,
     taken_in pg_snapshot NOT NULL,     -- the snapshot of the transaction that took it
-    holds_until timestamptz NOT NULL   -- the first due time of its scheduled rows
+    holds_until timestamptz NOT NULL,  -- the first due time of its scheduled rows
+    scheduled bigint NOT NULL          -- how many scheduled rows it holds
 );
 
 CREATE TABLE lethe.status_memory_meta (
@@ -385,29 +389,28 @@ LANGUAGE sql STABLE SET search_path = lethe, pg_catalog, pg_temp SET jit = off A
 $$;
 REVOKE ALL ON FUNCTION lethe.shared_schedule(timestamptz, uuid[]) FROM PUBLIC;
 
--- pending_items as 0015 gives it, with the cheap path read from memory for the tenants whose
--- memory holds at p_as_of, and taken afresh (lethe.shared_schedule) for the others.
-CREATE FUNCTION lethe.pending_items_remembered(p_as_of timestamptz)
-RETURNS TABLE (tenant_id uuid, item_id uuid, location text, state text, rule text,
-               reference text, due_at timestamptz, deadline_at timestamptz, batch_id uuid,
-               hold_id uuid)
+-- The tenants whose memory holds at p_as_of: taken under the same rules and kinds, at or before
+-- p_as_of, no due time come since, nothing changed since by a transaction its snapshot could
+-- not see, and no event a run has not consumed yet.
+CREATE FUNCTION lethe.status_usable(p_as_of timestamptz) RETURNS TABLE (tenant_id uuid)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
+    SELECT t.tenant_id FROM lethe.status_memory_tenants t
+     WHERE EXISTS (SELECT 1 FROM lethe.status_memory_meta m
+                    WHERE m.digest = lethe.status_memory_digest() AND m.taken_as_of <= p_as_of)
+       AND t.taken_as_of <= p_as_of AND t.holds_until > p_as_of
+       AND NOT EXISTS (SELECT 1 FROM lethe.status_dirty d
+                        WHERE d.tenant_id = t.tenant_id
+                          AND NOT pg_visible_in_snapshot(d.changed_in, t.taken_in))
+       AND NOT EXISTS (SELECT 1 FROM lethe.inbox_events b WHERE b.tenant_id = t.tenant_id)
+$$;
+REVOKE ALL ON FUNCTION lethe.status_usable(timestamptz) FROM PUBLIC;
+
+-- What may carry more than sharing's own obligations (0015's roots and their descendants):
+-- standing() evaluates these, never the memory.
+CREATE FUNCTION lethe.pending_complex(p_as_of timestamptz) RETURNS TABLE (tenant_id uuid, item_id uuid)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp SET jit = off AS $$
     WITH RECURSIVE valid AS MATERIALIZED (
         SELECT v.tenant_id FROM lethe.held_valid(p_as_of, 0, 0) v
-    ), meta AS MATERIALIZED (
-        SELECT true AS ok FROM lethe.status_memory_meta m
-         WHERE m.digest = lethe.status_memory_digest() AND m.taken_as_of <= p_as_of
-    ), usable AS MATERIALIZED (  -- the tenants read from memory
-        SELECT t.tenant_id FROM lethe.status_memory_tenants t
-         WHERE EXISTS (SELECT 1 FROM meta)
-           AND t.taken_as_of <= p_as_of AND t.holds_until > p_as_of
-           AND NOT EXISTS (SELECT 1 FROM lethe.status_dirty d
-                            WHERE d.tenant_id = t.tenant_id
-                              AND NOT pg_visible_in_snapshot(d.changed_in, t.taken_in))
-           AND NOT EXISTS (SELECT 1 FROM lethe.inbox_events b WHERE b.tenant_id = t.tenant_id)
-    ), live AS MATERIALIZED (  -- the others
-        SELECT array_agg(t.tenant_id) AS ids FROM lethe.tenants t
-         WHERE NOT EXISTS (SELECT 1 FROM usable u WHERE u.tenant_id = t.tenant_id)
     ), roots AS (  -- what may carry more than sharing's own obligations
         SELECT p.tenant_id, p.item_id FROM lethe.item_obligations p WHERE NOT p.held
         UNION
@@ -433,10 +436,32 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_tem
                                WHERE c.tenant_id = w.tenant_id AND c.parent_id = w.item_id
                               OFFSET 0) c
          WHERE w.depth < 64
+    )
+    SELECT DISTINCT w.tenant_id, w.item_id FROM walk w
+$$;
+REVOKE ALL ON FUNCTION lethe.pending_complex(timestamptz) FROM PUBLIC;
+
+-- pending_items as 0015 gives it, but for the scheduled rows of the tenants p_usable read from
+-- memory, given the complex items (p_cts, p_cids: lethe.pending_complex): the tenants not in
+-- p_usable are evaluated afresh (lethe.shared_schedule), and the memory's standing rows of the
+-- others by standing().
+CREATE FUNCTION lethe.pending_items_rest(p_as_of timestamptz, p_usable uuid[], p_cts uuid[],
+                                         p_cids uuid[])
+RETURNS TABLE (tenant_id uuid, item_id uuid, location text, state text, rule text,
+               reference text, due_at timestamptz, deadline_at timestamptz, batch_id uuid,
+               hold_id uuid)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp SET jit = off AS $$
+    WITH valid AS MATERIALIZED (
+        SELECT v.tenant_id FROM lethe.held_valid(p_as_of, 0, 0) v
+    ), usable AS MATERIALIZED (
+        SELECT DISTINCT u.tenant_id FROM unnest(p_usable) u(tenant_id)
+    ), live AS MATERIALIZED (
+        SELECT array_agg(t.tenant_id) AS ids FROM lethe.tenants t
+         WHERE NOT EXISTS (SELECT 1 FROM usable u WHERE u.tenant_id = t.tenant_id)
     ), cd AS MATERIALIZED (
         SELECT array_agg(k.kind) AS kinds FROM lethe.kinds k WHERE k.customer_data
     ), complex AS MATERIALIZED (
-        SELECT DISTINCT w.tenant_id, w.item_id FROM walk w
+        SELECT DISTINCT c.tenant_id, c.item_id FROM unnest(p_cts, p_cids) c(tenant_id, item_id)
     ), ccand AS MATERIALIZED (  -- what may carry more: standing() decides, as in 0015
         SELECT c.tenant_id, c.item_id, true AS complex, NULL::uuid AS parent_id,
                NULL::uuid AS workspace_id, NULL::text AS owner_id, NULL::bytea AS owner_digest,
@@ -490,13 +515,6 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_tem
            f.due_at, f.deadline_at, NULL::uuid, NULL::uuid
       FROM fresh f WHERE NOT f.standing
     UNION ALL
-    SELECT m.tenant_id, m.item_id, m.location, 'scheduled', 'shared_retention', NULL::text,
-           m.due_at, m.deadline_at, NULL::uuid, NULL::uuid
-      FROM lethe.status_memory m JOIN usable u ON u.tenant_id = m.tenant_id
-     WHERE NOT m.standing
-       AND NOT EXISTS (SELECT 1 FROM complex x
-                        WHERE x.tenant_id = m.tenant_id AND x.item_id = m.item_id)
-    UNION ALL
     SELECT h.tenant_id, h.item_id, h.location, 'held', h.rule, h.reference, h.due_at,
            h.deadline_at, NULL::uuid, h.hold_id
       FROM lethe.held_items h JOIN valid ON valid.tenant_id = h.tenant_id
@@ -506,6 +524,32 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_tem
       FROM lethe.batch_items b
       JOIN lethe.items i ON i.tenant_id = b.tenant_id AND i.item_id = b.item_id
      WHERE b.outcome IS NULL AND i.locator IS NOT NULL
+$$;
+REVOKE ALL ON FUNCTION lethe.pending_items_rest(timestamptz, uuid[], uuid[], uuid[]) FROM PUBLIC;
+
+
+-- pending_items as 0015 gives it, the scheduled rows of the tenants whose memory holds read
+-- from it.
+CREATE FUNCTION lethe.pending_items_remembered(p_as_of timestamptz)
+RETURNS TABLE (tenant_id uuid, item_id uuid, location text, state text, rule text,
+               reference text, due_at timestamptz, deadline_at timestamptz, batch_id uuid,
+               hold_id uuid)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp SET jit = off AS $$
+    WITH u AS MATERIALIZED (
+        SELECT coalesce(array_agg(s.tenant_id), '{}') AS ids FROM lethe.status_usable(p_as_of) s
+    ), c AS MATERIALIZED (
+        SELECT array_agg(x.tenant_id) AS ts, array_agg(x.item_id) AS ids
+          FROM lethe.pending_complex(p_as_of) x
+    )
+    SELECT r.* FROM u CROSS JOIN c CROSS JOIN LATERAL lethe.pending_items_rest(p_as_of, u.ids, c.ts, c.ids) r
+    UNION ALL
+    SELECT m.tenant_id, m.item_id, m.location, 'scheduled', 'shared_retention', NULL::text,
+           m.due_at, m.deadline_at, NULL::uuid, NULL::uuid
+      FROM lethe.status_memory m
+     WHERE NOT m.standing
+       AND m.tenant_id IN (SELECT unnest(u.ids) FROM u)
+       AND NOT EXISTS (SELECT 1 FROM c CROSS JOIN LATERAL unnest(c.ts, c.ids) x(tenant_id, item_id)
+                        WHERE x.tenant_id = m.tenant_id AND x.item_id = m.item_id)
 $$;
 REVOKE ALL ON FUNCTION lethe.pending_items_remembered(timestamptz) FROM PUBLIC;
 
@@ -566,11 +610,14 @@ BEGIN
     INSERT INTO lethe.status_memory (tenant_id, item_id, location, due_at, deadline_at, standing)
     SELECT s.tenant_id, s.item_id, s.location, s.due_at, s.deadline_at, s.standing
       FROM lethe.shared_schedule(v_now, v_ids) s;
-    INSERT INTO lethe.status_memory_tenants (tenant_id, taken_as_of, taken_in, holds_until)
-    SELECT t.id, v_now, pg_current_snapshot(),
-           coalesce((SELECT min(m.due_at) FROM lethe.status_memory m
-                      WHERE m.tenant_id = t.id AND NOT m.standing), 'infinity')
-      FROM unnest(v_ids) t(id);
+    INSERT INTO lethe.status_memory_tenants (tenant_id, taken_as_of, taken_in, holds_until,
+                                             scheduled)
+    SELECT t.id, v_now, pg_current_snapshot(), coalesce(m.first_due, 'infinity'),
+           coalesce(m.n, 0)
+      FROM unnest(v_ids) t(id)
+      LEFT JOIN LATERAL (SELECT min(m.due_at) AS first_due, count(*) AS n
+                           FROM lethe.status_memory m
+                          WHERE m.tenant_id = t.id AND NOT m.standing) m ON true;
     RETURN cardinality(v_ids);
 END $$;
 REVOKE ALL ON FUNCTION lethe.status_memory_refresh() FROM PUBLIC;
