@@ -402,7 +402,22 @@ bool db_status_begin(PGconn *db)
      * rows of the tenants whose memory holds are read where they are (the view remembered),
      * every other row is worked out once into the table pending. The lists and counts below
      * read both; each row is in exactly one (sql/0017_status_memory.sql). */
-    static const char *const steps[] = {
+    PGresult *res =
+        db_query_one_row(db, "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')",
+                         0, NULL);
+    if (!res) {
+        db_rollback(db);
+        return false;
+    }
+    bool citus = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    /* On Citus there is no memory: pending holds every row, and remembered none. */
+    static const char *const on_citus[] = {
+        "CREATE TEMP TABLE pending_usable (tenant_id uuid) ON COMMIT DROP",
+        "CREATE TEMP TABLE pending_complex (tenant_id uuid, item_id uuid) ON COMMIT DROP",
+        "CREATE TEMP TABLE pending ON COMMIT DROP AS SELECT * FROM lethe.pending_items(now())",
+    };
+    static const char *const on_postgres[] = {
         "CREATE TEMP TABLE pending_usable ON COMMIT DROP AS"
         " SELECT tenant_id FROM lethe.status_usable(now())",
         "CREATE TEMP TABLE pending_complex ON COMMIT DROP AS"
@@ -412,6 +427,15 @@ bool db_status_begin(PGconn *db)
         "   (SELECT coalesce(array_agg(tenant_id), '{}') FROM pending_usable),"
         "   (SELECT array_agg(tenant_id) FROM pending_complex),"
         "   (SELECT array_agg(item_id) FROM pending_complex))",
+    };
+    const char *const *first = citus ? on_citus : on_postgres;
+    for (size_t i = 0; i < 3; i++) {
+        if (!db_exec(db, first[i], 0, NULL)) {
+            db_rollback(db);
+            return false;
+        }
+    }
+    static const char *const steps[] = {
         "ANALYZE pending_usable",
         /* Dropped with the transaction, which status always rolls back. */
         "CREATE TEMP VIEW remembered AS"
