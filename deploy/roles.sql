@@ -112,8 +112,7 @@ GRANT EXECUTE ON FUNCTION lethe.audit_append_verbatim(text[]) TO lethe_operator;
 -- ---- lethe_auditor --------------------------------------------------------------------------
 -- The audit, its chain heads, and item_status and pending_items (its set-based form, which the
 -- summary reads) for the pending part of the summary: no item table, no locator, no subject.
--- Only the functions an export evaluates; status_memory_refresh (SECURITY DEFINER) brings the
--- memory pending_items reads up to date before the summary's snapshot, and writes nothing else.
+-- Only the functions an export evaluates.
 GRANT USAGE ON SCHEMA lethe TO lethe_auditor;
 GRANT SELECT ON lethe.audit, lethe.audit_heads, lethe.item_status TO lethe_auditor;
 -- Every command checks at start that the schema is migrated; the auditor's too.
@@ -125,7 +124,7 @@ BEGIN
     FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
               WHERE p.pronamespace = 'lethe'::regnamespace
                 AND (p.proname IN ('audit_time', 'audit_jsonl', 'audit_canonical_head', 'evaluate_item',
-                                    'pending_items', 'status_memory_refresh')
+                                    'pending_items')
                      OR p.proname LIKE 'audit\_json\_%')
               ORDER BY p.proname
     LOOP
