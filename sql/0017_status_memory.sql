@@ -17,15 +17,14 @@
 --   lethe.status_memory_meta     lethe.rules_digest() and the Customer Data kinds it was taken
 --                                under: any change of a rule, the lookahead or the kinds forgets
 --                                all of it;
---   lethe.status_dirty           per tenant, the transaction that last changed what decides the
+--   lethe.status_dirty           per tenant, transactions that changed what decides the
 --                                cheap path: a consumed item or event (inbox_items and
 --                                inbox_events deleted), a tombstone or any other update of an
 --                                item, a batch item written, an obligation written. Statement
---                                triggers set it in the writer's own transaction, so a memory
+--                                triggers append it in the writer's own transaction, so a memory
 --                                taken by a snapshot that cannot see that transaction is never
---                                read after it commits (pg_visible_in_snapshot). The writers are
---                                the run, ack and restore, which already take turns per tenant,
---                                so the one row per tenant adds no waiting.
+--                                read after it commits (pg_visible_in_snapshot). Appended only:
+--                                writers (the run, ack, restore) never wait on it.
 -- A tenant is read from memory only when all of that holds and it has no event a run has not
 -- consumed (an opt-out or opt-in changes what its shared copies owe at once); every other
 -- tenant is evaluated as 0015 does. What may carry other obligations (item_obligations not
@@ -235,9 +234,10 @@ CREATE TABLE lethe.status_memory_meta (
 );
 
 CREATE TABLE lethe.status_dirty (
-    tenant_id uuid PRIMARY KEY,
-    changed_in xid8 NOT NULL           -- the last transaction that changed the tenant
+    tenant_id uuid NOT NULL,
+    changed_in xid8 NOT NULL           -- a transaction that changed the tenant
 );
+CREATE INDEX status_dirty_tenant ON lethe.status_dirty (tenant_id, changed_in);
 
 -- The live shared items of a tenant, found by tenant (the cheap path's start).
 CREATE INDEX items_shared_live_tenant ON lethe.items (tenant_id)
@@ -250,13 +250,27 @@ CREATE FUNCTION lethe.status_memory_digest() RETURNS text LANGUAGE sql STABLE AS
                              WHERE k.customer_data), ''))
 $$;
 
+-- Rows are only appended here (never updated), so that writers never wait for each other nor
+-- deadlock on them. A writer skips the tenants whose memory a row already spoils, or that have
+-- no memory: while it holds the shared lock (7283315) no memory can be taken (the refresh
+-- takes it exclusively, and only when no writer holds it), so the next one is taken by a
+-- snapshot that sees this writer's commit. While a refresh runs, writers append for every
+-- tenant they change. So the table holds about one row per changed tenant between two
+-- refreshes, which delete the rows their memory absorbed.
 CREATE FUNCTION lethe.status_dirty_mark() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
 BEGIN
-    INSERT INTO lethe.status_dirty AS d (tenant_id, changed_in)
-    SELECT DISTINCT c.tenant_id, pg_current_xact_id() FROM changed c
-    ON CONFLICT (tenant_id) DO UPDATE SET changed_in = excluded.changed_in
-     WHERE d.changed_in <> excluded.changed_in;
+    IF pg_try_advisory_xact_lock_shared(7283315, 0) THEN
+        INSERT INTO lethe.status_dirty (tenant_id, changed_in)
+        SELECT DISTINCT c.tenant_id, pg_current_xact_id() FROM changed c
+          JOIN lethe.status_memory_tenants m ON m.tenant_id = c.tenant_id
+         WHERE NOT EXISTS (SELECT 1 FROM lethe.status_dirty d
+                            WHERE d.tenant_id = c.tenant_id
+                              AND NOT pg_visible_in_snapshot(d.changed_in, m.taken_in));
+    ELSE
+        INSERT INTO lethe.status_dirty (tenant_id, changed_in)
+        SELECT DISTINCT c.tenant_id, pg_current_xact_id() FROM changed c;
+    END IF;
     RETURN NULL;
 END $$;
 REVOKE ALL ON FUNCTION lethe.status_dirty_mark() FROM PUBLIC;
@@ -570,9 +584,10 @@ REVOKE ALL ON FUNCTION lethe.pending_items(timestamptz) FROM PUBLIC;
 
 -- Takes the memory of every tenant whose memory does not hold now (none yet, changed since,
 -- a due time come, the rules changed), except those with events not consumed yet, which are
--- evaluated afresh until a run consumes them. Run alone (status takes an advisory lock first)
--- and in a repeatable read transaction, so that the snapshot it records is the one it read.
--- Returns how many tenants it took.
+-- evaluated afresh until a run consumes them. Run alone, under the advisory lock 7283315 taken
+-- exclusively before the transaction (db_status_remember: so no writer is between its changes
+-- and its commit), and in a repeatable read transaction, so that the snapshot it records is
+-- the one it read. Returns how many tenants it took.
 CREATE FUNCTION lethe.status_memory_refresh() RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
@@ -618,6 +633,10 @@ BEGIN
       LEFT JOIN LATERAL (SELECT min(m.due_at) AS first_due, count(*) AS n
                            FROM lethe.status_memory m
                           WHERE m.tenant_id = t.id AND NOT m.standing) m ON true;
+    -- What the memory absorbed (every writer it had to see has committed: no writer holds
+    -- the shared lock while this runs).
+    DELETE FROM lethe.status_dirty d USING lethe.status_memory_tenants m
+     WHERE m.tenant_id = d.tenant_id AND pg_visible_in_snapshot(d.changed_in, m.taken_in);
     RETURN cardinality(v_ids);
 END $$;
 REVOKE ALL ON FUNCTION lethe.status_memory_refresh() FROM PUBLIC;

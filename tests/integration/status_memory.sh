@@ -151,6 +151,12 @@ mk_item "$T" "$FUTSRC" "$W" prompt EU "$(date -u -d '+2 days' +%Y-%m-%dT%H:%M:%S
 run_now
 same "a shared item dated in the future"
 
+# The changes the memory absorbed are forgotten by the refresh: what is left spoils a memory.
+"$LETHE" --config "$CONF" status >/dev/null
+assert_eq "no change the memory absorbed is kept" 0 \
+  "$(sql "SELECT count(*) FROM lethe.status_dirty d JOIN lethe.status_memory_tenants m USING (tenant_id)
+           WHERE pg_visible_in_snapshot(d.changed_in, m.taken_in)")"
+
 # export --summary reads the same pending items.
 "$LETHE" --config "$CONF" export --summary --format csv -o "$WORK/summary.csv" >/dev/null 2>&1
 assert_eq "export --summary counts the pending items status counts" \
