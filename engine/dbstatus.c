@@ -1,7 +1,7 @@
 /* The statements of request, hold, explain and status. Values only as $n parameters; every
  * time comes back already formatted by lethe.iso_utc(), so the jobs never parse one. Must not
  * change derivation or batches: the only writes are an event, a request's operator, a hold and
- * a hold's release, and status's temporary table. */
+ * a hold's release, status's temporary tables, and status's memory (db_status_remember). */
 #define _POSIX_C_SOURCE 200809L
 #include "dbstatus.h"
 
@@ -370,7 +370,9 @@ bool db_status_remember(PGconn *db)
         return false;
     bool locked = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     PQclear(res);
-    if (!locked) /* not this schema's or not this role's, or another status is taking it */
+    /* Not this schema's or not this role's, another status is taking it, or a writer (a run,
+     * an ack) is between its changes and its commit: read what is there, evaluate the rest. */
+    if (!locked)
         return true;
     /* Its own transaction, taken after the lock, so that the snapshot it records is the one
      * it read; committed before the report's own snapshot is taken. */
