@@ -33,10 +33,17 @@
 -- rows. So pending_items gives the same rows with or without the memory, item for item; the
 -- memory only decides how much is evaluated.
 --
--- The memory is taken by lethe.status_memory_refresh(), which status and export --summary call
--- in a transaction of their own before they read (the run never waits for it, nor it for the
--- run), for the tenants that need it. On Citus the triggers cannot exist (sql/0011_citus.sql),
--- so there is no memory and pending_items is 0015's.
+-- The memory is taken by lethe.status_memory_refresh(), which status and the engine's export
+-- --summary call in a transaction of their own before they read (the run never waits for it,
+-- nor it for the run), for the tenants that need it; the auditor's role may not, and reads what
+-- status last took. On Citus the triggers cannot exist (sql/0011_citus.sql), so there is no
+-- memory and pending_items is 0015's.
+--
+-- pending_items is put together from parts that status reads apart, so as not to copy the
+-- remembered rows: status_usable (the tenants read from memory), pending_complex (what
+-- standing() decides), pending_items_rest (every row but the remembered scheduled ones), and
+-- the memory itself, counted from each tenant's count (engine/dbstatus.c). Status's purged
+-- counts per rule come from lethe.purged_counts, appended by statement triggers on batch_items.
 --
 -- pending_items_live is 0015's pending_items, unchanged: the reference the tests compare with.
 
