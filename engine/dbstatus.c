@@ -1,7 +1,7 @@
 /* The statements of request, hold, explain and status. Values only as $n parameters; every
  * time comes back already formatted by lethe.iso_utc(), so the jobs never parse one. Must not
  * change derivation or batches: the only writes are an event, a request's operator, a hold and
- * a hold's release, and status's temporary table. */
+ * a hold's release, status's temporary tables, and status's memory (db_status_remember). */
 #define _POSIX_C_SOURCE 200809L
 #include "dbstatus.h"
 
@@ -356,8 +356,43 @@ bool db_request_begin(PGconn *db)
     return true;
 }
 
+/* Class 7283315 is the status memory's alone (the run's locks are 7283310 to 7283314). */
+bool db_status_remember(PGconn *db)
+{
+    PGresult *res = db_query_one_row(
+        db,
+        "SELECT CASE WHEN to_regprocedure('lethe.status_memory_refresh()') IS NULL THEN false"
+        "            WHEN NOT has_function_privilege('lethe.status_memory_refresh()', 'EXECUTE')"
+        "            THEN false"
+        "            ELSE pg_try_advisory_lock(7283315, 0) END",
+        0, NULL);
+    if (!res)
+        return false;
+    bool locked = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    /* Not this schema's or not this role's, another status is taking it, or a writer (a run,
+     * an ack) is between its changes and its commit: read what is there, evaluate the rest. */
+    if (!locked)
+        return true;
+    /* Its own transaction, taken after the lock, so that the snapshot it records is the one
+     * it read; committed before the report's own snapshot is taken. */
+    bool ok = db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ", 0, NULL);
+    if (ok && !db_exec(db, "SELECT lethe.status_memory_refresh()", 0, NULL)) {
+        db_rollback(db);
+        ok = false;
+    } else if (ok) {
+        ok = db_exec(db, "COMMIT", 0, NULL);
+    }
+    res = db_query(db, "SELECT pg_advisory_unlock(7283315, 0)", 0, NULL);
+    bool unlocked = res != NULL;
+    PQclear(res);
+    return ok && unlocked;
+}
+
 bool db_status_begin(PGconn *db)
 {
+    if (!db_status_remember(db))
+        return false;
     if (!db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ", 0, NULL))
         return false;
     /* One pass over what is pending: compiling it (JIT) would cost more than running it. */
@@ -365,12 +400,69 @@ bool db_status_begin(PGconn *db)
         db_rollback(db);
         return false;
     }
-    if (!db_exec(db,
-                 "CREATE TEMP TABLE pending ON COMMIT DROP AS"
-                 " SELECT * FROM lethe.pending_items(now())",
-                 0, NULL)) {
+    /* What is pending, as lethe.pending_items(now()) gives it, in two parts: the scheduled
+     * rows of the tenants whose memory holds are read where they are (the view remembered),
+     * every other row is worked out once into the table pending. The lists and counts below
+     * read both; each row is in exactly one (sql/0017_status_memory.sql). */
+    PGresult *res =
+        db_query_one_row(db, "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')",
+                         0, NULL);
+    if (!res) {
         db_rollback(db);
         return false;
+    }
+    bool citus = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    /* On Citus there is no memory: pending holds every row, and remembered none. */
+    static const char *const on_citus[] = {
+        "CREATE TEMP TABLE pending_usable (tenant_id uuid) ON COMMIT DROP",
+        "CREATE TEMP TABLE pending_complex (tenant_id uuid, item_id uuid) ON COMMIT DROP",
+        "CREATE TEMP TABLE pending ON COMMIT DROP AS SELECT * FROM lethe.pending_items(now())",
+    };
+    static const char *const on_postgres[] = {
+        "CREATE TEMP TABLE pending_usable ON COMMIT DROP AS"
+        " SELECT tenant_id FROM lethe.status_usable(now())",
+        "CREATE TEMP TABLE pending_complex ON COMMIT DROP AS"
+        " SELECT tenant_id, item_id FROM lethe.pending_complex(now())",
+        "CREATE TEMP TABLE pending ON COMMIT DROP AS"
+        " SELECT * FROM lethe.pending_items_rest(now(),"
+        "   (SELECT coalesce(array_agg(tenant_id), '{}') FROM pending_usable),"
+        "   (SELECT array_agg(tenant_id) FROM pending_complex),"
+        "   (SELECT array_agg(item_id) FROM pending_complex))",
+    };
+    const char *const *first = citus ? on_citus : on_postgres;
+    for (size_t i = 0; i < 3; i++) {
+        if (!db_exec(db, first[i], 0, NULL)) {
+            db_rollback(db);
+            return false;
+        }
+    }
+    static const char *const steps[] = {
+        "ANALYZE pending_usable",
+        /* Dropped with the transaction, which status always rolls back. */
+        "CREATE TEMP VIEW remembered AS"
+        " SELECT m.tenant_id, m.item_id, m.location, 'scheduled'::text AS state,"
+        "        'shared_retention'::text AS rule, NULL::text AS reference, m.due_at,"
+        "        m.deadline_at, NULL::uuid AS batch_id, NULL::uuid AS hold_id"
+        "   FROM lethe.status_memory m"
+        "  WHERE NOT m.standing"
+        "    AND EXISTS (SELECT 1 FROM pending_usable u WHERE u.tenant_id = m.tenant_id)"
+        "    AND NOT EXISTS (SELECT 1 FROM pending_complex x"
+        "                     WHERE x.tenant_id = m.tenant_id AND x.item_id = m.item_id)",
+        /* How many rows the view holds, from each tenant's count, without reading them. */
+        "CREATE TEMP TABLE remembered_total ON COMMIT DROP AS"
+        " SELECT (SELECT coalesce(sum(t.scheduled), 0) FROM lethe.status_memory_tenants t"
+        "          WHERE t.tenant_id IN (SELECT u.tenant_id FROM pending_usable u))"
+        "      - (SELECT count(*) FROM pending_complex x"
+        "           JOIN lethe.status_memory m"
+        "             ON m.tenant_id = x.tenant_id AND m.item_id = x.item_id AND NOT m.standing"
+        "          WHERE x.tenant_id IN (SELECT u.tenant_id FROM pending_usable u)) AS n",
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
+        if (!db_exec(db, steps[i], 0, NULL)) {
+            db_rollback(db);
+            return false;
+        }
     }
     return true;
 }
@@ -410,13 +502,17 @@ PGresult *db_status_counts(PGconn *db)
         "SELECT r.rule, r.enabled, coalesce(p.scheduled, 0), coalesce(p.due, 0),"
         "       coalesce(p.held, 0), coalesce(p.in_flight, 0), coalesce(b.purged, 0)"
         "  FROM lethe.rules r"
-        "  LEFT JOIN (SELECT rule, count(*) FILTER (WHERE state = 'scheduled') AS scheduled,"
-        "                    count(*) FILTER (WHERE state = 'due') AS due,"
-        "                    count(*) FILTER (WHERE state = 'held') AS held,"
-        "                    count(*) FILTER (WHERE state = 'in_flight') AS in_flight"
-        "               FROM pending GROUP BY rule) p ON p.rule = r.rule"
-        "  LEFT JOIN (SELECT rule, count(*) AS purged FROM lethe.batch_items"
-        "              WHERE outcome = 'purged' GROUP BY rule) b ON b.rule = r.rule"
+        "  LEFT JOIN (SELECT rule, sum(scheduled) AS scheduled, sum(due) AS due, sum(held) AS held,"
+        "                    sum(in_flight) AS in_flight"
+        "               FROM (SELECT rule, count(*) FILTER (WHERE state = 'scheduled') AS scheduled,"
+        "                            count(*) FILTER (WHERE state = 'due') AS due,"
+        "                            count(*) FILTER (WHERE state = 'held') AS held,"
+        "                            count(*) FILTER (WHERE state = 'in_flight') AS in_flight"
+        "                       FROM pending GROUP BY rule"
+        "                     UNION ALL"
+        "                     SELECT 'shared_retention', n, 0, 0, 0 FROM remembered_total) x"
+        "              GROUP BY rule) p ON p.rule = r.rule"
+        "  LEFT JOIN lethe.purged_by_rule() b ON b.rule = r.rule"
         " ORDER BY r.priority",
         0, NULL);
 }
@@ -434,6 +530,23 @@ PGresult *db_status_counts(PGconn *db)
     "          FROM pending p WHERE " where " ORDER BY " order " LIMIT $1) p"                   \
     " ORDER BY " order
 
+/* The same over both parts of what is pending, for the lists the remembered rows (scheduled
+ * under shared_retention) may be in: the first rows of each part in the list's order, through
+ * the memory's deadline index, and the count of each part (the remembered part's from
+ * remembered_total less those that miss the list, which the index finds: mcount). */
+#define PENDING_LIST2(where, order, mcount)                                                      \
+    "SELECT p.tenant_id, p.item_id, p.state, p.rule, p.reference, lethe.iso_utc(p.due_at),"     \
+    "       lethe.iso_utc(p.deadline_at), p.batch_id, p.hold_id, p.location,"                   \
+    "       (SELECT t.name FROM lethe.tenants t WHERE t.tenant_id = p.tenant_id),"              \
+    "       (SELECT count(*) FROM pending p WHERE " where ") + (" mcount ")"                    \
+    "  FROM (SELECT p.* FROM (SELECT * FROM (SELECT p.* FROM pending p WHERE " where             \
+    "                                       ORDER BY " order " LIMIT $1) a"                      \
+    "                        UNION ALL"                                                          \
+    "                        SELECT * FROM (SELECT p.* FROM remembered p WHERE " where           \
+    "                                       ORDER BY " order " LIMIT $1) b) p"                   \
+    "         ORDER BY " order " LIMIT $1) p"                                                    \
+    " ORDER BY " order
+
 static PGresult *pending_list(PGconn *db, const char *sql, int limit)
 {
     char lim[16];
@@ -446,9 +559,11 @@ static PGresult *pending_list(PGconn *db, const char *sql, int limit)
 PGresult *db_status_overdue(PGconn *db, int limit)
 {
     return pending_list(db,
-                        PENDING_LIST("p.deadline_at < now() AND p.state <> 'held'"
-                                     " AND p.rule <> 'shared_while_opted_out'",
-                                     "p.deadline_at, p.tenant_id, p.item_id"),
+                        PENDING_LIST2("p.deadline_at < now() AND p.state <> 'held'"
+                                      " AND p.rule <> 'shared_while_opted_out'",
+                                      "p.deadline_at, p.tenant_id, p.item_id",
+                                      "SELECT count(*) FROM remembered r"
+                                      " WHERE r.deadline_at < now()"),
                         limit);
 }
 
@@ -463,8 +578,11 @@ PGresult *db_status_held_past_deadline(PGconn *db, int limit)
 PGresult *db_status_next_deadlines(PGconn *db, int limit)
 {
     return pending_list(db,
-                        PENDING_LIST("p.deadline_at >= now()",
-                                     "p.deadline_at, p.tenant_id, p.item_id"),
+                        PENDING_LIST2("p.deadline_at >= now()",
+                                      "p.deadline_at, p.tenant_id, p.item_id",
+                                      "SELECT n - (SELECT count(*) FROM remembered r"
+                                      "             WHERE r.deadline_at < now())"
+                                      "  FROM remembered_total"),
                         limit);
 }
 
@@ -488,7 +606,9 @@ PGresult *db_status_failing(PGconn *db, int limit)
         db,
         "SELECT f.tenant_id, f.item_id, count(*), lethe.iso_utc(max(b.closed_at)),"
         "       coalesce((SELECT p.state FROM pending p"
-        "                  WHERE p.tenant_id = f.tenant_id AND p.item_id = f.item_id), 'live'),"
+        "                  WHERE p.tenant_id = f.tenant_id AND p.item_id = f.item_id),"
+        "                (SELECT r.state FROM remembered r"
+        "                  WHERE r.tenant_id = f.tenant_id AND r.item_id = f.item_id), 'live'),"
         "       (SELECT t.name FROM lethe.tenants t WHERE t.tenant_id = f.tenant_id),"
         "       count(*) OVER ()"
         "  FROM lethe.batch_items f JOIN lethe.batches b ON b.batch_id = f.batch_id"

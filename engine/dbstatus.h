@@ -64,8 +64,14 @@ PGresult *db_explain_obligations(PGconn *db, const char *tenant, const char *ite
 PGresult *db_explain_holds(PGconn *db, const char *tenant, const char *item);
 PGresult *db_explain_batches(PGconn *db, const char *tenant, const char *item);
 
-/* status: opens a repeatable-read transaction whose now() is the report's instant and fills
- * the temporary table pending from lethe.pending_items(now()). The later queries read it;
+/* Takes what lethe.pending_items remembers (sql/0017_status_memory.sql) for the tenants whose
+ * memory does not hold any more, in a transaction of its own, unless another status is taking
+ * it or the role may not; status and export --summary call it before their snapshot. */
+bool db_status_remember(PGconn *db);
+
+/* status: opens a repeatable-read transaction whose now() is the report's instant and holds
+ * what lethe.pending_items(now()) gives in two parts: the temporary table pending, and the
+ * view remembered (the scheduled rows status's memory holds). The later queries read them;
  * db_status_end() closes the transaction. */
 bool db_status_begin(PGconn *db);
 void db_status_end(PGconn *db);

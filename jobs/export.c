@@ -1,6 +1,7 @@
 /* lethe export: audit records of a window for auditors (JSON Lines or CSV, streamed with COPY
  * so memory stays flat), or only the compliance summary. Reads one snapshot; never writes to
- * the database. With -o the file appears whole or not at all. */
+ * the database, except that --summary first brings status's memory of what is scheduled up to
+ * date (db_status_remember). With -o the file appears whole or not at all. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include "audit.h"
 #include "cli.h"
 #include "dbaudit.h"
+#include "dbstatus.h"
 #include "exitcode.h"
 #include "jobs.h"
 #include "log.h"
@@ -347,6 +349,10 @@ int job_export(struct lethe_ctx *ctx, int argc, char **argv)
     struct afile out = {0};
     char exported_at[TIME_TEXT_LEN];
     bool missing = false;
+    /* The summary's pending part reads what status remembers; taking it writes, before the
+     * export's own snapshot (sql/0017_status_memory.sql). */
+    if (summary && !db_status_remember(ctx->db))
+        return EXIT_RUNTIME;
     if (!dbaudit_export_begin(ctx->db, &filter, exported_at, &missing)) {
         if (missing) {
             log_error("export: this database has no audit log");

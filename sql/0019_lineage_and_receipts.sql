@@ -496,5 +496,6 @@ ALTER FUNCTION lethe.lineage(uuid[], uuid[], timestamptz, boolean, boolean) SET 
 ALTER FUNCTION lethe.standing(uuid[], uuid[], timestamptz) SET TimeZone = 'UTC';
 ALTER FUNCTION lethe.evaluate_item(uuid, uuid, timestamptz) SET TimeZone = 'UTC';
 ALTER FUNCTION lethe.pending_items(timestamptz) SET TimeZone = 'UTC';
+ALTER FUNCTION lethe.pending_items_live(timestamptz) SET TimeZone = 'UTC';
 
 REVOKE ALL ON FUNCTION lethe.lineage_max_depth() FROM PUBLIC;

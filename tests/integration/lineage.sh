@@ -350,6 +350,13 @@ chain80
 run "$(D 0 60)" default ""
 expect c80 scheduled shared_retention \
     "$(sql "SELECT lethe.iso_utc(due_at) FROM lethe.item_status WHERE item_id = '${ID[P]}'")" "$(D -89)"
+assert_eq "$CASE: what status counts has the source and its 80 copies, scheduled" "81 scheduled" \
+    "$(sql "SELECT count(*) || ' ' || string_agg(DISTINCT state, ',') FROM lethe.pending_items(now()) WHERE tenant_id = '$TENANT'")"
+run_lethe --config "$WORK/default.conf" status >/dev/null
+assert_eq "$CASE: status remembers the tenant's 81 scheduled rows" 81 \
+    "$(sql "SELECT scheduled FROM lethe.status_memory_tenants WHERE tenant_id = '$TENANT'")"
+assert_eq "$CASE: and after status took its memory of the tenant" "81 scheduled" \
+    "$(sql "SELECT count(*) || ' ' || string_agg(DISTINCT state, ',') FROM lethe.pending_items(now()) WHERE tenant_id = '$TENANT'")"
 
 # A month is a calendar month in the session's time zone; item_status and what status counts
 # are pinned to UTC, as the run is: the same deadline from a reader in Europe/Berlin, and the

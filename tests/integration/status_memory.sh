@@ -1,0 +1,166 @@
+# What status remembers (sql/0017_status_memory.sql) never goes stale: after each change that
+# decides what a shared item or its copies owe, status's counts are those of lethe.item_status
+# (the slow, per-item truth) on the same catalog, and pending_items gives the same rows as
+# 0015's pending_items_live, item for item.
+. tests/harness/lib.sh
+. tests/harness/catalog.sh
+WORK=$(mktemp -d /tmp/lethe-statusmem.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+write_config "$WORK/lethe.conf"
+CONF=$WORK/lethe.conf
+
+psql -X -q -c 'DROP DATABASE IF EXISTS statusmem_t' -c 'CREATE DATABASE statusmem_t' 2>/dev/null
+export PGDATABASE=statusmem_t
+"$LETHE" migrate >/dev/null
+
+ago() { date -u -d "-$1 days" +%Y-%m-%dT%H:%M:%SZ; }
+run_now() { "$LETHE" --config "$CONF" -q run >/dev/null; }
+ack_all() {
+    local b
+    for b in $(sql "SELECT batch_id FROM lethe.batches WHERE state = 'open' ORDER BY created_at"); do
+        "$LETHE" --config "$CONF" -q ack "$b" >/dev/null
+    done
+}
+
+# status's counts per rule and state, from status --json (which takes the memory first)
+status_counts() {
+    "$LETHE" --config "$CONF" status --json 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+for c in d["counts"]:
+    for s in ("scheduled", "due", "held", "in_flight", "purged"):
+        if c[s]:
+            print(c["rule"], s, c[s])'
+}
+truth_counts() {
+    sql "SELECT s.rule, s.state, count(*) FROM lethe.item_status s
+          WHERE s.state IN ('scheduled', 'due', 'held', 'in_flight', 'purged')
+          GROUP BY s.rule, s.state ORDER BY 1, 2" | tr '|' ' ' | sort
+}
+# same NAME: status agrees with item_status and pending_items with pending_items_live
+same() {
+    local got want diff
+    got=$(status_counts | sort); want=$(truth_counts)
+    assert_eq "$1: status counts are item_status's" "$want" "$got"
+    diff=$(sql "SELECT (SELECT count(*) FROM (SELECT * FROM lethe.pending_items(now())
+                                              EXCEPT ALL SELECT * FROM lethe.pending_items_live(now())) a)
+                     + (SELECT count(*) FROM (SELECT * FROM lethe.pending_items_live(now())
+                                              EXCEPT ALL SELECT * FROM lethe.pending_items(now())) b)")
+    assert_eq "$1: pending_items is pending_items_live, row for row" 0 "$diff"
+}
+# scheduled TENANT: the tenant's items scheduled under shared_retention, by item_status
+scheduled() {
+    sql "SELECT count(*) FROM lethe.item_status
+          WHERE tenant_id = '$1' AND state = 'scheduled' AND rule = 'shared_retention'"
+}
+# remembered TENANT: how many scheduled rows of the tenant the memory holds and a read would use
+remembered() {
+    sql "SELECT count(*) FROM lethe.status_memory m JOIN lethe.status_memory_tenants t USING (tenant_id)
+          WHERE m.tenant_id = '$1' AND NOT m.standing AND t.holds_until > now()
+            AND NOT EXISTS (SELECT 1 FROM lethe.status_dirty d WHERE d.tenant_id = t.tenant_id
+                               AND NOT pg_visible_in_snapshot(d.changed_in, t.taken_in))"
+}
+
+# Two tenants, each with shared items and copies two deep, made 10 and 50 days ago (the 90-day
+# shared_retention keeps them all scheduled), and a non-shared original.
+T=$(uuid); T2=$(uuid); W=$(uuid); W2=$(uuid); WB=$(uuid)
+mk_tenant "$T" acme; mk_tenant "$T2" globex
+mk_workspace "$T" "$W" EU; mk_workspace "$T" "$W2" US; mk_workspace "$T2" "$WB" EU
+declare -A S C CC
+for t in "$T" "$T2"; do
+    ws=$W; [ "$t" = "$T2" ] && ws=$WB
+    for n in 1 2 3; do
+        S[$t$n]=$(uuid); C[$t$n]=$(uuid); CC[$t$n]=$(uuid)
+        mk_item "$t" "${S[$t$n]}" "$ws" prompt EU "$(ago $((n * 20 - 10)))" true
+        mk_item "$t" "${C[$t$n]}" "$ws" prompt US "$(ago $((n * 20 - 11)))" true "${S[$t$n]}"
+        mk_item "$t" "${CC[$t$n]}" "$ws" upload US "$(ago $((n * 20 - 12)))" false "${C[$t$n]}"
+    done
+    mk_item "$t" "$(uuid)" "$ws" prompt EU "$(ago 5)"
+done
+run_now
+same "after the first run"
+assert_eq "the memory holds the first tenant's scheduled items" "$(scheduled "$T")" "$(remembered "$T")"
+assert_eq "and the second's" "$(scheduled "$T2")" "$(remembered "$T2")"
+same "read from memory"
+
+DEADLINE=$(sql "SELECT deadline FROM lethe.rules WHERE rule = 'shared_retention'")
+GRACE=$(sql "SELECT grace FROM lethe.rules WHERE rule = 'shared_retention'")
+# A rule's deadline changes: the memory is forgotten (the copies made 30 and 50 days ago are due).
+sql "UPDATE lethe.rules SET deadline = '25 days', grace = '0 days' WHERE rule = 'shared_retention'" >/dev/null
+same "shared_retention at 25 days"
+assert_eq "the memory was taken again under the new rule" "$(scheduled "$T")" "$(remembered "$T")"
+sql "UPDATE lethe.rules SET deadline = '$DEADLINE', grace = '$GRACE' WHERE rule = 'shared_retention'" >/dev/null
+same "shared_retention back as it was"
+
+# An obligation arrives for a shared copy: before the run consumes it (the tenant is evaluated
+# afresh while it has an event not consumed), then as an obligation.
+mk_event "$T" deletion_requested "$(ago 1)" REQ-COPY item_id "${C[${T}1]}"
+same "a request for a copy, not consumed yet"
+run_now
+same "a request for a copy, consumed"
+ack_all
+same "the copy purged"
+
+# A shared parent is purged: its copies carry the purge's obligation from then on.
+mk_event "$T" deletion_requested "$(ago 1)" REQ-PARENT item_id "${S[${T}2]}"
+run_now
+same "a shared parent in flight"
+ack_all
+same "a shared parent purged"
+assert_eq "its shared copy is pinned by the purge" "deletion_request" \
+  "$(sql "SELECT rule FROM lethe.item_status WHERE tenant_id = '$T' AND item_id = '${C[${T}2]}'")"
+
+# An opt-out dated before the second tenant's youngest shared copy: that copy is a violation.
+mk_event "$T2" sharing_opted_out "$(ago 10)" "" workspace_id "$WB"
+same "an opt-out not consumed yet"
+run_now
+same "an opt-out consumed"
+
+# A hold on the first tenant while its items are due, then released.
+H=$("$LETHE" --config "$CONF" -q hold place --tenant "$T" --reason litigation --reference CASE-1)
+sql "UPDATE lethe.rules SET deadline = '25 days', grace = '0 days' WHERE rule = 'shared_retention'" >/dev/null
+run_now
+same "due items held"
+"$LETHE" --config "$CONF" -q hold release "$H" --operator dave >/dev/null
+same "the hold released"
+run_now
+same "the released items batched"
+ack_all
+sql "UPDATE lethe.rules SET deadline = '$DEADLINE', grace = '$GRACE' WHERE rule = 'shared_retention'" >/dev/null
+same "after the purges"
+
+# A copy committed late: made (created_at) 3 days ago, written now, of a remembered shared item.
+SRC=$(sql "SELECT m.item_id FROM lethe.status_memory m JOIN lethe.items i USING (tenant_id, item_id)
+            WHERE m.tenant_id = '$T' AND NOT m.standing AND i.shared ORDER BY i.created_at LIMIT 1")
+assert_eq "the shared item copied late is remembered" "scheduled" \
+  "$(sql "SELECT state FROM lethe.item_status WHERE tenant_id = '$T' AND item_id = '$SRC'")"
+LATE=$(uuid); LATE2=$(uuid)
+mk_item "$T" "$LATE" "$W" prompt US "$(ago 3)" true "$SRC"
+mk_item "$T" "$LATE2" "$W" response US "$(ago 2)" false "$LATE"
+same "a late copy not consumed yet"
+run_now
+same "a late copy consumed"
+assert_eq "the late copies are scheduled under shared_retention" "scheduled shared_retention
+scheduled shared_retention" \
+  "$(sql "SELECT state || ' ' || rule FROM lethe.item_status WHERE tenant_id = '$T'
+           AND item_id IN ('$LATE', '$LATE2')")"
+
+# A shared copy whose source was made in the future (dated after now): evaluated by standing().
+FUTSRC=$(uuid)
+mk_item "$T" "$FUTSRC" "$W" prompt EU "$(date -u -d '+2 days' +%Y-%m-%dT%H:%M:%SZ)" true
+run_now
+same "a shared item dated in the future"
+
+# The changes the memory absorbed are forgotten by the refresh: what is left spoils a memory.
+"$LETHE" --config "$CONF" status >/dev/null
+assert_eq "no change the memory absorbed is kept" 0 \
+  "$(sql "SELECT count(*) FROM lethe.status_dirty d JOIN lethe.status_memory_tenants m USING (tenant_id)
+           WHERE pg_visible_in_snapshot(d.changed_in, m.taken_in)")"
+
+# export --summary reads the same pending items.
+"$LETHE" --config "$CONF" export --summary --format csv -o "$WORK/summary.csv" >/dev/null 2>&1
+assert_eq "export --summary counts the pending items status counts" \
+  "$(sql "SELECT count(*) FROM lethe.item_status WHERE state IN ('scheduled', 'due', 'held', 'in_flight')")" \
+  "$(python3 -c 'import csv,sys; print(next(r["pending"] for r in csv.DictReader(open(sys.argv[1])) if r["rule"] == "all"))' "$WORK/summary.csv")"
+
+finish
