@@ -44,7 +44,9 @@ REVOKE ALL ON FUNCTION lethe.manifest_rows(uuid) FROM PUBLIC;
 -- primary key of seeds (tenant_id, item_id, rule, obligation_id), so every row was distinct
 -- already and the node only compared each row with the one before it. A descendant reached
 -- from two ancestors under the same per-item rule keeps the first row seeds took for it, as it
--- did. The order stays, so the rows go into item_obligations as before.
+-- did. The order stays, so the rows go into item_obligations as before. It walks down every
+-- level of copies, to lethe.lineage_max_depth() (it stopped at 64: see
+-- sql/0019_lineage_and_receipts.sql, which defines the bound before any run can call this).
 CREATE OR REPLACE FUNCTION lethe.propagate_seeds() RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     d integer := 0;
@@ -57,7 +59,7 @@ BEGIN
           JOIN lethe.items c ON c.tenant_id = s.tenant_id AND c.parent_id = s.item_id
          WHERE s.depth = d
         ON CONFLICT DO NOTHING;
-        EXIT WHEN NOT FOUND OR d > 64;
+        EXIT WHEN NOT FOUND OR d + 1 >= lethe.lineage_max_depth();
         d := d + 1;
     END LOOP;
     -- Each seed looks its item up by key (the OFFSET 0 keeps the lookup a subquery): joined
@@ -126,7 +128,10 @@ $$;
 -- As sql/0013_held.sql wrote it, with each due item's place in its batches (rn) numbered while
 -- the due items are written, instead of copying the unheld ones into a second temp table
 -- (numbered) to number them there. The numbers are those numbered had: per location, in
--- (tenant_id, item_id) order, among the items no hold blocks; a held item has none.
+-- (tenant_id, item_id) order, among the items no hold blocks; a held item has none. Also an
+-- item id once per batch, and a rerun takes the rerun batch's own (tenant, item) rows (it
+-- named item ids alone): receipts name items by id, unique only per tenant (see
+-- sql/0019_lineage_and_receipts.sql).
 CREATE OR REPLACE FUNCTION lethe.emit_batches(p_run uuid, p_as_of timestamptz, p_k integer,
                                               p_n integer, p_max integer, p_shard text,
                                               p_items uuid[] DEFAULT NULL,
@@ -143,13 +148,25 @@ BEGIN
           FROM lethe.held_valid(p_as_of, p_k, p_n) v;
     END IF;
 
+    -- An item id appears once in a batch (receipts name items by id alone): the k-th tenant
+    -- of an id in a location goes to the k-th series of batches (dup = k); with no id twice,
+    -- one series. A rerun takes the rerun batch's own (tenant, item) rows.
     CREATE TEMP TABLE due_now ON COMMIT DROP AS
     SELECT d.*,
            CASE WHEN d.hold_id IS NULL
-                THEN row_number() OVER (PARTITION BY d.hold_id IS NULL, d.location
+                THEN row_number() OVER (PARTITION BY d.hold_id IS NULL, d.location, d.dup
                                         ORDER BY d.tenant_id, d.item_id) - 1 END AS rn
-      FROM lethe.due_fresh(p_as_of, p_k, p_n, valid) d
-     WHERE p_items IS NULL OR d.item_id = ANY (p_items);
+      FROM (SELECT d.*,
+                   row_number() OVER (PARTITION BY d.hold_id IS NULL, d.location, d.item_id
+                                      ORDER BY d.tenant_id) - 1 AS dup
+              FROM lethe.due_fresh(p_as_of, p_k, p_n, valid) d
+             WHERE p_items IS NULL
+                OR (d.item_id = ANY (p_items)
+                    AND (p_rerun_of IS NULL
+                         OR EXISTS (SELECT 1 FROM lethe.batch_items x
+                                     WHERE x.batch_id = p_rerun_of AND x.tenant_id = d.tenant_id
+                                       AND x.item_id = d.item_id
+                                       AND x.outcome IS DISTINCT FROM 'superseded')))) d;
 
     WITH blocked AS (
         INSERT INTO lethe.hold_blocks (tenant_id, item_id, hold_id)
@@ -166,22 +183,23 @@ BEGIN
      ORDER BY b.tenant_id, b.item_id;
 
     CREATE TEMP TABLE new_batches ON COMMIT DROP AS
-    SELECT gen_random_uuid() AS batch_id, n.location, n.rn / p_max AS bno, count(*)::integer AS items
-      FROM due_now n WHERE n.hold_id IS NULL GROUP BY n.location, n.rn / p_max;
+    SELECT gen_random_uuid() AS batch_id, n.location, n.dup, n.rn / p_max AS bno, count(*)::integer AS items
+      FROM due_now n WHERE n.hold_id IS NULL GROUP BY n.location, n.dup, n.rn / p_max;
 
     INSERT INTO lethe.batches (batch_id, run_id, location, shard, items, rerun_of)
     SELECT b.batch_id, p_run, b.location, p_shard, b.items, p_rerun_of
-      FROM new_batches b ORDER BY b.location, b.bno;
+      FROM new_batches b ORDER BY b.location, b.dup, b.bno;
     INSERT INTO lethe.batch_items (tenant_id, item_id, batch_id, ord, location, rule, obligation_id,
                                    reference, subject_hmac, triggered_at, due_at, deadline_at)
     SELECT n.tenant_id, n.item_id, b.batch_id, (n.rn % p_max)::integer, n.location, n.rule,
            n.obligation_id, n.reference, n.subject_hmac, n.triggered_at, n.due_at, n.deadline_at
-      FROM due_now n JOIN new_batches b ON b.location = n.location AND b.bno = n.rn / p_max
+      FROM due_now n
+      JOIN new_batches b ON b.location = n.location AND b.dup = n.dup AND b.bno = n.rn / p_max
      WHERE n.hold_id IS NULL;
     INSERT INTO audit_stage (tenant_id, kind, run_id, batch_id, location, count, operator)
     SELECT '00000000-0000-0000-0000-000000000000', 'batch_emitted', p_run, b.batch_id,
            b.location, b.items, NULL
-      FROM new_batches b ORDER BY b.location, b.bno;
+      FROM new_batches b ORDER BY b.location, b.dup, b.bno;
 
     IF p_items IS NULL THEN
         PERFORM lethe.held_remember(p_run, p_as_of, p_k, p_n, valid);
@@ -193,6 +211,6 @@ BEGIN
     PERFORM set_config('lethe.emit_held',
                        (remembered + (SELECT count(*) FROM due_now d WHERE d.hold_id IS NOT NULL))::text,
                        true);
-    RETURN QUERY SELECT b.batch_id, b.location, b.items FROM new_batches b ORDER BY b.location, b.bno;
+    RETURN QUERY SELECT b.batch_id, b.location, b.items FROM new_batches b ORDER BY b.location, b.dup, b.bno;
     DROP TABLE due_now, new_batches;
 END $$;

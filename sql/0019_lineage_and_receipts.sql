@@ -61,41 +61,6 @@ LANGUAGE sql STABLE AS $$
       FROM up
 $$;
 
--- As sql/0018_cycle_passes.sql wrote it, down every level to the same bound. (A seed is
--- written once per item and obligation, the seeds' key, so a loop of parents ends it sooner.)
-CREATE OR REPLACE FUNCTION lethe.propagate_seeds() RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE
-    d integer := 0;
-    n bigint;
-BEGIN
-    LOOP
-        INSERT INTO seeds (tenant_id, item_id, rule, obligation_id, triggered_at, depth)
-        SELECT c.tenant_id, c.item_id, s.rule, s.obligation_id, s.triggered_at, d + 1
-          FROM seeds s
-          JOIN lethe.items c ON c.tenant_id = s.tenant_id AND c.parent_id = s.item_id
-         WHERE s.depth = d
-        ON CONFLICT DO NOTHING;
-        EXIT WHEN NOT FOUND OR d + 1 >= lethe.lineage_max_depth();
-        d := d + 1;
-    END LOOP;
-    -- Each seed looks its item up by key (the OFFSET 0 keeps the lookup a subquery): joined
-    -- as a set, the planner merged the seeds with a full scan of items, a cost that grew with
-    -- the catalog (4.9 s for 140k seeds among 3M items), not with what is due.
-    INSERT INTO lethe.item_obligations (tenant_id, item_id, rule, obligation_id, triggered_at)
-    SELECT s.tenant_id, s.item_id, s.rule, s.obligation_id, s.triggered_at
-      FROM seeds s
-      CROSS JOIN LATERAL (SELECT 1 FROM lethe.items i
-                           JOIN lethe.kinds k ON k.kind = i.kind AND k.customer_data
-                          WHERE i.tenant_id = s.tenant_id AND i.item_id = s.item_id
-                            AND i.locator IS NOT NULL
-                         OFFSET 0) live
-     ORDER BY s.tenant_id, s.item_id, s.rule, s.obligation_id
-    ON CONFLICT DO NOTHING;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    TRUNCATE seeds;
-    RETURN n;
-END $$;
-
 -- What the cut-short walks left behind: a run expanded an obligation to 64 levels of copies
 -- and no further, and never looks at those obligations again. Every live Customer Data copy
 -- more than 64 levels below an original goes back to the inbox, as a copy committed late: the
@@ -132,7 +97,8 @@ END $repair$;
 -- "deleted <item_id>". Two tenants' items with the same id in one batch (one location) were
 -- both acknowledged by one receipt: a deleter that deleted the first object and failed the
 -- second printed "deleted X" and "failed X ...", and both were recorded purged, the second
--- object still stored. Now a batch never holds an item id twice, and an item that has a failed
+-- object still stored. Now a batch never holds an item id twice (emit_batches, in
+-- sql/0018_cycle_passes.sql, and repurge_emit below), and an item that has a failed
 -- receipt fails, whatever else was printed for it: a deletion is recorded only on evidence
 -- that does not contradict itself (an item failed wrongly is due again, and a deleter that
 -- finds it gone says "absent").
@@ -312,92 +278,6 @@ BEGIN
     END IF;
 END $$;
 
--- As sql/0018_cycle_passes.sql wrote it; an item id once per batch, and a rerun takes the
--- rerun batch's own rows (it named item ids alone, and took another tenant's item with the
--- same id, in a second batch the rerun never drove).
-CREATE OR REPLACE FUNCTION lethe.emit_batches(p_run uuid, p_as_of timestamptz, p_k integer,
-                                              p_n integer, p_max integer, p_shard text,
-                                              p_items uuid[] DEFAULT NULL,
-                                              p_rerun_of uuid DEFAULT NULL)
-RETURNS TABLE (batch_id uuid, location text, items integer)
-LANGUAGE plpgsql AS $$
-DECLARE
-    valid uuid[] := '{}';
-    remembered bigint := 0;
-BEGIN
-    IF p_items IS NULL THEN
-        SELECT coalesce(array_agg(v.tenant_id), '{}'), coalesce(sum(v.items), 0)
-          INTO valid, remembered
-          FROM lethe.held_valid(p_as_of, p_k, p_n) v;
-    END IF;
-
-    -- An item id appears once in a batch (receipts name items by id alone): the k-th tenant
-    -- of an id in a location goes to the k-th series of batches (dup = k); with no id twice,
-    -- one series. A rerun takes the rerun batch's own (tenant, item) rows.
-    CREATE TEMP TABLE due_now ON COMMIT DROP AS
-    SELECT d.*,
-           CASE WHEN d.hold_id IS NULL
-                THEN row_number() OVER (PARTITION BY d.hold_id IS NULL, d.location, d.dup
-                                        ORDER BY d.tenant_id, d.item_id) - 1 END AS rn
-      FROM (SELECT d.*,
-                   row_number() OVER (PARTITION BY d.hold_id IS NULL, d.location, d.item_id
-                                      ORDER BY d.tenant_id) - 1 AS dup
-              FROM lethe.due_fresh(p_as_of, p_k, p_n, valid) d
-             WHERE p_items IS NULL
-                OR (d.item_id = ANY (p_items)
-                    AND (p_rerun_of IS NULL
-                         OR EXISTS (SELECT 1 FROM lethe.batch_items x
-                                     WHERE x.batch_id = p_rerun_of AND x.tenant_id = d.tenant_id
-                                       AND x.item_id = d.item_id
-                                       AND x.outcome IS DISTINCT FROM 'superseded')))) d;
-
-    WITH blocked AS (
-        INSERT INTO lethe.hold_blocks (tenant_id, item_id, hold_id)
-        SELECT d.tenant_id, d.item_id, d.hold_id FROM due_now d WHERE d.hold_id IS NOT NULL
-        ON CONFLICT DO NOTHING
-        RETURNING hold_blocks.tenant_id, hold_blocks.item_id, hold_blocks.hold_id)
-    INSERT INTO audit_stage (tenant_id, kind, run_id, item_id, rule, reference, triggered_at,
-                             deadline_at, hold_id, detail)
-    SELECT b.tenant_id, 'hold_blocked', p_run, b.item_id, d.rule, h.reference, d.triggered_at,
-           d.deadline_at, b.hold_id, 'due ' || lethe.iso_utc(d.due_at)
-      FROM blocked b
-      JOIN due_now d ON d.tenant_id = b.tenant_id AND d.item_id = b.item_id
-      JOIN lethe.holds h ON h.tenant_id = b.tenant_id AND h.hold_id = b.hold_id
-     ORDER BY b.tenant_id, b.item_id;
-
-    CREATE TEMP TABLE new_batches ON COMMIT DROP AS
-    SELECT gen_random_uuid() AS batch_id, n.location, n.dup, n.rn / p_max AS bno, count(*)::integer AS items
-      FROM due_now n WHERE n.hold_id IS NULL GROUP BY n.location, n.dup, n.rn / p_max;
-
-    INSERT INTO lethe.batches (batch_id, run_id, location, shard, items, rerun_of)
-    SELECT b.batch_id, p_run, b.location, p_shard, b.items, p_rerun_of
-      FROM new_batches b ORDER BY b.location, b.dup, b.bno;
-    INSERT INTO lethe.batch_items (tenant_id, item_id, batch_id, ord, location, rule, obligation_id,
-                                   reference, subject_hmac, triggered_at, due_at, deadline_at)
-    SELECT n.tenant_id, n.item_id, b.batch_id, (n.rn % p_max)::integer, n.location, n.rule,
-           n.obligation_id, n.reference, n.subject_hmac, n.triggered_at, n.due_at, n.deadline_at
-      FROM due_now n
-      JOIN new_batches b ON b.location = n.location AND b.dup = n.dup AND b.bno = n.rn / p_max
-     WHERE n.hold_id IS NULL;
-    INSERT INTO audit_stage (tenant_id, kind, run_id, batch_id, location, count, operator)
-    SELECT '00000000-0000-0000-0000-000000000000', 'batch_emitted', p_run, b.batch_id,
-           b.location, b.items, NULL
-      FROM new_batches b ORDER BY b.location, b.dup, b.bno;
-
-    IF p_items IS NULL THEN
-        PERFORM lethe.held_remember(p_run, p_as_of, p_k, p_n, valid);
-    END IF;
-
-    -- The due items a hold blocks, for the run's summary: read back with
-    -- current_setting('lethe.emit_held') in the same transaction, so that the caller need not
-    -- select the due items a second time (with open batches just added, that costs as much).
-    PERFORM set_config('lethe.emit_held',
-                       (remembered + (SELECT count(*) FROM due_now d WHERE d.hold_id IS NOT NULL))::text,
-                       true);
-    RETURN QUERY SELECT b.batch_id, b.location, b.items FROM new_batches b ORDER BY b.location, b.dup, b.bno;
-    DROP TABLE due_now, new_batches;
-END $$;
-
 -- As sql/0009_restore.sql wrote it; an item id once per batch.
 CREATE OR REPLACE FUNCTION lethe.repurge_emit(p_run uuid, p_operator text, p_max integer)
 RETURNS TABLE (batch_id uuid, location text, items integer)
@@ -444,7 +324,7 @@ BEGIN
     DELETE FROM lethe.item_obligations p USING repurge_facts f
      WHERE p.tenant_id = f.tenant_id AND p.item_id = f.item_id;
 
-    -- An item id once per batch, as emit_batches does (sql/0019_lineage_and_receipts.sql).
+    -- An item id once per batch, as emit_batches does (sql/0018_cycle_passes.sql).
     CREATE TEMP TABLE repurge_numbered ON COMMIT DROP AS
     SELECT f.*, (row_number() OVER (PARTITION BY f.location, f.dup ORDER BY f.tenant_id, f.item_id) - 1) AS rn
       FROM (SELECT f.*, row_number() OVER (PARTITION BY f.location, f.item_id ORDER BY f.tenant_id) - 1
