@@ -113,10 +113,13 @@ struct load_counts {
 };
 
 /* Streams the inventory into the temp table, each line with its locator and the locator's
- * HMAC. */
+ * HMAC (the key set up once, as for manifests). */
 static bool load_inventory(struct copy_in *c, FILE *f, const char *path, enum format format,
                            const struct audit_key *key, struct load_counts *n)
 {
+    struct audit_mac *mac_of = audit_mac_new(key);
+    if (!mac_of)
+        return false;
     char *line = NULL;
     size_t cap = 0;
     ssize_t got;
@@ -151,7 +154,7 @@ static bool load_inventory(struct copy_in *c, FILE *f, const char *path, enum fo
             loc_len = loc.len;
         }
         char mac[AUDIT_HEX_LEN], ord[24];
-        if (!audit_hmac_hex(key, locator, loc_len, mac)) {
+        if (!audit_mac_hex(mac_of, locator, loc_len, mac)) {
             ok = false;
             break;
         }
@@ -168,6 +171,7 @@ static bool load_inventory(struct copy_in *c, FILE *f, const char *path, enum fo
     }
     free(line);
     audit_buf_free(&loc);
+    audit_mac_free(mac_of);
     return ok;
 }
 
