@@ -1,0 +1,95 @@
+# A third stranger's tries, from the user's side: the anchor file as an operator may find it
+# (edited, replaced by garbage), answers that could not be written, and config files that
+# @include others. Each case failed before its fix.
+. tests/harness/lib.sh
+. tests/harness/catalog.sh
+WORK=$(mktemp -d /tmp/lethe-stranger3.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
+trap 'rm -rf "$WORK"' EXIT
+round=0
+A=$WORK/anchors.jsonl
+
+# ---- 1. an anchor file that no run can use fails status --check -------------------------------
+# SPEC §6/§7: status --check exits 4 when the audit is behind its anchor file. When the newest
+# line is not an anchor line at all, every run refuses to work (exit 1), and status --check
+# said "check: ok" with exit 0: the hourly check stayed green while no run could purge.
+fresh_catalog stranger3 2
+write_config "$WORK/c1.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; timeout = \"30s\"; };"
+run_lethe --config "$WORK/c1.conf" run
+assert_rc "a first run anchors its heads" 0
+cp "$A" "$WORK/anchors.good"
+echo 'this is not json' >> "$A"
+run_lethe --config "$WORK/c1.conf" run
+assert_rc "a run refuses a garbage newest anchor line: exit 1" 1
+run_lethe --config "$WORK/c1.conf" status --check
+assert_rc "status --check fails on it: exit 4" 4
+assert_contains "and says every run refuses to work" \
+  "check: the anchor file '$A' cannot be used, so every run refuses to work; restore it from the copy shipped elsewhere" "$OUT"
+run_lethe --config "$WORK/c1.conf" status
+assert_rc "plain status still answers" 0
+
+# a head with a bad hash: the message reads as a sentence
+cp "$WORK/anchors.good" "$A"
+sed -i '$ s/"hash":"\([0-9a-f]\)/"hash":"\1\1/' "$A"
+run_lethe --config "$WORK/c1.conf" run
+assert_rc "a run refuses an anchor line whose head is malformed: exit 1" 1
+assert_contains "the message says what the line is not" \
+  "the newest line is not an anchor line (a head is not {\"chain\":UUID,\"seq\":N,\"hash\":HEX})" "$ERR"
+run_lethe --config "$WORK/c1.conf" status --check
+assert_rc "status --check fails on it too" 4
+
+# an anchor file that is a directory
+rm -f "$A"; mkdir "$A"
+run_lethe --config "$WORK/c1.conf" status --check
+assert_rc "status --check fails when the anchor file is a directory" 4
+rmdir "$A"; cp "$WORK/anchors.good" "$A"
+run_lethe --config "$WORK/c1.conf" status --check
+assert_rc "with the file restored the check passes again" 0
+
+# ---- 2. an answer that could not be written is a failure --------------------------------------
+# status, batches and the run's summary went to a full disk and lethe exited 0.
+run_lethe --config "$WORK/c1.conf" status
+"$LETHE" --config "$WORK/c1.conf" status >/dev/full 2>"$WORK/e2"; rc=$?
+assert_eq "status to a full device exits 1" "1" "$rc"
+assert_contains "and says so" "error: status: cannot write to standard output: No space left on device" "$(cat "$WORK/e2")"
+"$LETHE" --config "$WORK/c1.conf" batches --json >/dev/full 2>/dev/null; rc=$?
+assert_eq "batches to a full device exits 1" "1" "$rc"
+
+# ---- 3. @include: the included file is judged as the main one ----------------------------------
+# libconfig reads @include'd files itself: a FIFO blocked for ever (README: "a FIFO or a
+# device is refused at once rather than waited on"), a directory made its scanner exit the
+# process, an error inside an included file was reported under the main file's name with the
+# included file's line, and an included integer was read as libconfig wraps it.
+mkfifo "$WORK/fifo"
+printf '# local settings\n@include "%s"\n' "$WORK/fifo" > "$WORK/c3a.conf"
+t0=$(date +%s)
+out=$(timeout 10 "$LETHE" --config "$WORK/c3a.conf" status 2>&1); rc=$?
+assert_eq "an @include of a FIFO is refused at once: exit 2" "2" "$rc"
+assert_eq "... without waiting on it" "yes" "$([ $(( $(date +%s) - t0 )) -lt 5 ] && echo yes)"
+assert_contains "... naming the file, the line and the path" \
+  "error: config: '$WORK/c3a.conf' line 2: '@include': \"$WORK/fifo\" is a FIFO, not a regular file of settings" "$out"
+printf '@include "%s"\n' "$WORK" > "$WORK/c3b.conf"
+out=$("$LETHE" --config "$WORK/c3b.conf" status 2>&1); rc=$?
+assert_eq "an @include of a directory exits 2" "2" "$rc"
+assert_contains "... with lethe's own message" "'@include': cannot read \"$WORK\": Is a directory" "$out"
+printf 'batch: { max_items = 10; };\n\nschedule: { lookahead = "2x"; };\n' > "$WORK/inc.conf"
+printf '@include "%s"\n' "$WORK/inc.conf" > "$WORK/c3c.conf"
+out=$("$LETHE" --config "$WORK/c3c.conf" status 2>&1); rc=$?
+assert_eq "a bad setting in an included file exits 2" "2" "$rc"
+assert_contains "... and names that file and its line" \
+  "error: config: '$WORK/inc.conf' line 3: 'schedule.lookahead': bad duration \"2x\"" "$out"
+printf 'x\n\n\nbad = ;\n' > "$WORK/inc2.conf"
+printf '@include "%s"\n' "$WORK/inc2.conf" > "$WORK/c3d.conf"
+out=$("$LETHE" --config "$WORK/c3d.conf" status 2>&1)
+assert_contains "a syntax error in an included file names that file" "error: config: '$WORK/inc2.conf' line 4: syntax error" "$out"
+printf '\nbatch: { max_items = 4294967297; };\n' > "$WORK/inc3.conf"
+printf '@include "%s"\n' "$WORK/inc3.conf" > "$WORK/c3e.conf"
+out=$("$LETHE" --config "$WORK/c3e.conf" status 2>&1); rc=$?
+assert_eq "an included integer is judged as written: exit 2" "2" "$rc"
+assert_contains "... not read as libconfig wraps it" \
+  "error: config: '$WORK/inc3.conf' line 2: 'batch.max_items': must be 2147483647 or less, got 4294967297" "$out"
+printf 'batch: { max_items = 1; };\n' > "$WORK/inc4.conf"
+printf '@include "%s"\n%s\n' "$WORK/inc4.conf" "spool: { directory = \"$WORK/spool\"; }; audit: { anchor_file = \"$A\"; };" > "$WORK/c3f.conf"
+run_lethe --config "$WORK/c3f.conf" run --dry-run
+assert_rc "a config with a good @include works" 0
+
+finish
