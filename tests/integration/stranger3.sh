@@ -92,4 +92,37 @@ printf '@include "%s"\n%s\n' "$WORK/inc4.conf" "spool: { directory = \"$WORK/spo
 run_lethe --config "$WORK/c3f.conf" run --dry-run
 assert_rc "a config with a good @include works" 0
 
+# ---- 4. a replayed record cannot be dated in the future ---------------------------------------
+# lethe.audit_append_verbatim() is lethe_operator's (lethe replay). A correctly hashed record
+# dated later than now was appended; the chain head's time moved there and every later record
+# of the chain (a hold placed now) was dated then too, so every export of the chain failed
+# verify. No export holds a record from the future: it is refused (sql/0022).
+fresh_catalog stranger3 1
+write_config "$WORK/c4.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; timeout = \"30s\"; };"
+run_lethe --config "$WORK/c4.conf" run
+assert_rc "a run purges, on the tenant's chain" 0
+head=$(sql "SELECT seq || ' ' || hash FROM lethe.audit_heads WHERE tenant_id = '$T'")
+forge() { # AT: a record continuing the tenant's chain, hashed correctly, dated AT
+    python3 - "$T" $head "$1" <<'PY'
+import hashlib, json, sys
+t, seq, prev, at = sys.argv[1:]
+rec = {"seq": int(seq) + 1, "at": at, "kind": "hold_released", "tenant_id": t}
+for m in ("run_id", "batch_id", "item_id", "rule", "reference", "triggered_at", "deadline_at",
+          "purged_at", "on_time", "location"):
+    rec[m] = None
+rec.update({"hold_id": "11111111-1111-4111-8111-111111111111", "subject_hmac": None,
+            "operator": "mallory", "count": None, "detail": None, "prev_hash": prev})
+canon = json.dumps(rec, separators=(",", ":"), ensure_ascii=False)
+rec["hash"] = hashlib.sha256((prev + "\n" + canon).encode()).hexdigest()
+print(json.dumps(rec, separators=(",", ":"), ensure_ascii=False))
+PY
+}
+LINE=$(forge "$(date -u -d '+5 hours' +%FT%T.000000Z)")
+assert_sql_fails "a record dated in the future is refused" \
+  "SELECT lethe.audit_append_verbatim(ARRAY[\$\$$LINE\$\$])" "its time is later than now"
+assert_eq "the chain head did not move" "$head" "$(sql "SELECT seq || ' ' || hash FROM lethe.audit_heads WHERE tenant_id = '$T'")"
+sleep 0.01; LINE=$(forge "$(date -u +%FT%T.%6NZ)")
+assert_eq "a record dated before now still continues the chain (what replay appends)" "1" \
+  "$(sql "SELECT lethe.audit_append_verbatim(ARRAY[\$\$$LINE\$\$])")"
+
 finish
