@@ -125,4 +125,29 @@ sleep 0.01; LINE=$(forge "$(date -u +%FT%T.%6NZ)")
 assert_eq "a record dated before now still continues the chain (what replay appends)" "1" \
   "$(sql "SELECT lethe.audit_append_verbatim(ARRAY[\$\$$LINE\$\$])")"
 
+# ---- 5. reconcile never hands a deleter a live item's object -----------------------------------
+# SPEC C1/§7: a locator used again (a purged item's path, then a new item stored there) made the
+# inventory's object match the purged item's HMAC: reconcile put it into a repurge batch and
+# the next run deleted the live item's data.
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$WORK/key5"; chmod 600 "$WORK/key5"
+fresh_catalog stranger3 1
+A5=${ITEMS[0]}
+write_config "$WORK/c5.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; timeout = \"30s\"; };" \
+  "audit: { key_file = \"$WORK/key5\"; };"
+run_lethe --config "$WORK/c5.conf" run
+assert_rc "the first item is purged" 0
+B5=$(uuid)
+sql "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at)
+     VALUES ('$T', '$B5', '$W', 'prompt', 'EU', 'file://$STORE/$A5', now())" >/dev/null
+echo "the new item's content" > "$STORE/$A5"
+echo "file://$STORE/$A5" > "$WORK/inv5"
+run_lethe --config "$WORK/c5.conf" reconcile --location EU "$WORK/inv5"
+assert_rc "reconcile exits 0" 0
+assert_contains "it batches nothing" "1 inventory lines, 0 objects of purged items still stored, put in 0 repurge batches" "$OUT"
+assert_contains "and says why" "warning: reconcile: EU: 1 inventory line of purged items also names a live item's object (its locator was used again); left alone" "$ERR"
+run_lethe --config "$WORK/c5.conf" run
+assert_eq "the live item's object is still stored" "the new item's content" "$(cat "$STORE/$A5" 2>&1)"
+assert_eq "no item_repurged record" "0" "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_repurged'")"
+rm -f "$STORE/$A5"
+
 finish

@@ -1,3 +1,6 @@
+-- Two guards for SPEC §7: a replayed record cannot be dated in the future, and reconcile never
+-- hands a deleter an object that a live item names.
+--
 -- Replay appends exported records verbatim (SPEC §7), and lethe_operator may call
 -- audit_append_verbatim() for it. It checked that a record continues its chain, hashes to
 -- its own hash and reads back byte for byte, but not that its time had come: a record dated
@@ -101,4 +104,35 @@ BEGIN
     UPDATE lethe.audit_heads SET seq = c.last_seq, hash = c.last_hash, at = c.last_at
      WHERE tenant_id = v_tenant;
     RETURN c.n;
+END $$;
+
+-- ---- reconcile never deletes what a live item names -------------------------------------------
+
+-- As sql/0009_restore.sql wrote it, without the objects that a live item names. A locator can
+-- be used again: a purged item's object is gone, then a new item is stored at the same
+-- address. The inventory then lists an object that matches the purged item's HMAC, but it is
+-- the live item's data, kept by C1; reconcile put it into a repurge batch and the deleter
+-- removed it, leaving the live item without its object. Such lines are left alone (reconcile
+-- warns with their number); whatever location the live item is in, since locations may share
+-- a store.
+CREATE OR REPLACE FUNCTION lethe.reconcile_candidates(p_location text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+BEGIN
+    CREATE TEMP TABLE repurge_candidates ON COMMIT DROP AS
+    SELECT DISTINCT ON (h.tenant_id, h.item_id)
+           h.tenant_id, h.item_id, i.location, v.locator, 'reconcile'::text AS reason,
+           NULL::text AS proof_hash, b.rule, b.reference, b.subject_hmac, b.triggered_at,
+           b.deadline_at, b.purged_at, NULL::uuid AS purged_in
+      FROM inventory v
+      JOIN lethe.locator_hmacs h ON h.location = p_location AND h.locator_hmac = v.locator_hmac
+      JOIN lethe.items i ON i.tenant_id = h.tenant_id AND i.item_id = h.item_id AND i.locator IS NULL
+      JOIN lethe.batch_items b ON b.tenant_id = h.tenant_id AND b.item_id = h.item_id AND b.outcome = 'purged'
+     WHERE NOT EXISTS (SELECT 1 FROM lethe.repurges p
+                        WHERE p.tenant_id = h.tenant_id AND p.item_id = h.item_id AND p.state = 'pending')
+       AND NOT EXISTS (SELECT 1 FROM lethe.items l WHERE l.locator = v.locator)
+     ORDER BY h.tenant_id, h.item_id, v.ord;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
 END $$;
