@@ -150,4 +150,21 @@ assert_eq "the live item's object is still stored" "the new item's content" "$(c
 assert_eq "no item_repurged record" "0" "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_repurged'")"
 rm -f "$STORE/$A5"
 
+# ---- 6. replay refuses another database's exports ---------------------------------------------
+# SPEC §7 heals a restored database from its own exports. Given another database's export
+# (a wrong --db, a staging file), replay refused its engine chain but appended its tenant
+# chains: records of tenants this catalog never had, in an append-only log, for ever.
+write_config "$WORK/c6.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; timeout = \"30s\"; };"
+fresh_catalog stranger3 2
+run_lethe --config "$WORK/c6.conf" run
+"$LETHE" export -o "$WORK/other.jsonl" 2>/dev/null
+fresh_catalog stranger3 1
+run_lethe --config "$WORK/c6.conf" run
+audit_before=$(sql "SELECT count(*) FROM lethe.audit")
+run_lethe --config "$WORK/c6.conf" replay --operator olga "$WORK/other.jsonl"
+assert_rc "replaying another database's export exits 4" 4
+assert_contains "and says whose it is" \
+  "error: replay: the exports' engine chain begins with another record than this database's: they are another database's exports; nothing was replayed" "$ERR"
+assert_eq "no record of it was appended" "$audit_before" "$(sql "SELECT count(*) FROM lethe.audit")"
+
 finish
