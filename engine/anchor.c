@@ -71,7 +71,7 @@ bool anchor_parse(const char *text, size_t len, struct anchor_line *out, const c
     *why = "out of memory";
     if (!out->heads)
         goto cleanup;
-    *why = "a head is not {\"chain\":UUID,\"seq\":N,\"hash\":HEX}";
+    *why = "not an anchor line (a head is not {\"chain\":UUID,\"seq\":N,\"hash\":HEX})";
     for (size_t i = 0; i < out->n_heads; i++) {
         json_t *h = json_array_get(heads, i), *c = json_object_get(h, "chain"),
                *s = json_object_get(h, "seq"), *x = json_object_get(h, "hash");
@@ -158,11 +158,12 @@ static int read_newest(const char *file, struct anchor_line *out, complain_fn *c
     if (fd < 0) {
         if (errno == ENOENT)
             return 0;
-        complain("anchor: cannot read '%s': %s", file, strerror(errno));
-        return -1;
+        int err = errno;
+        complain("anchor: cannot read '%s': %s", file, strerror(err));
+        return err == EACCES || err == EPERM ? -1 : ANCHOR_UNUSABLE;
     }
     struct stat st;
-    int rc = -1;
+    int rc = ANCHOR_UNUSABLE;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         complain("anchor: '%s' is not a regular file", file);
         goto cleanup;

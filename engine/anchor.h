@@ -30,8 +30,15 @@ struct anchor_line {
 bool anchor_parse(const char *text, size_t len, struct anchor_line *out, const char **why);
 void anchor_line_free(struct anchor_line *l);
 
+/* The file exists, but a run cannot use it: not a regular file, unreadable for another reason
+ * than permissions, or its newest line is not an anchor line. Every run refuses to work until
+ * it is restored, so status --check fails on it; a file that this user may not read does not
+ * stop status --check (another user may run it). */
+#define ANCHOR_UNUSABLE (-2)
+
 /* The newest complete line of FILE: 1 and *OUT filled, 0 when there is no file or no line
- * yet, -1 after printing the error. A torn last line (a crash while appending) is skipped. */
+ * yet, -1 (permission denied) or ANCHOR_UNUSABLE after printing the error. A torn last line
+ * (a crash while appending) is skipped. */
 int anchor_read_newest(const char *file, struct anchor_line *out);
 
 /* After RUN_ID committed: appends its heads (every chain appended to since the run started,
@@ -46,7 +53,7 @@ PGresult *anchor_missing(PGconn *db, const struct anchor_line *l);
 
 /* Compares the newest line of FILE with the database. 0: every anchored head is there (or
  * there is no anchor file); 1: the audit is behind, and MSG says which chains; -1: an error,
- * printed. */
+ * printed; ANCHOR_UNUSABLE: the file cannot be used (see above), printed. */
 int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, bool warn_only);
 
 /* For a run: EXIT_DONE, or EXIT_CHECK_FAILED with the error and the replay hint printed, or

@@ -70,11 +70,25 @@ const char *config_executor_for(const struct lethe_config *cfg, const char *loca
 
 /* ---- error reporting ---------------------------------------------------------------- */
 
+#define MAX_INCLUDES 16
+
 struct loader {
     const char *file;
     struct lethe_config *cfg;
     const char *text; /* the file as read, NUL-terminated: integers are judged as written */
+    /* the files it @includes, as read, under the names libconfig gives their settings */
+    struct included {
+        char *path, *text;
+    } inc[MAX_INCLUDES];
+    int n_inc;
 };
+
+/* The file that holds setting S: an @include'd file names itself, the main one is LD's. */
+static const char *file_of(const struct loader *ld, const config_setting_t *s)
+{
+    const char *f = config_setting_source_file(s);
+    return f ? f : ld->file;
+}
 
 /* ---- integers as written ------------------------------------------------------------ */
 
@@ -117,10 +131,13 @@ static bool literal_of(const struct loader *ld, const config_setting_t *s, char 
 {
     const char *name = config_setting_name(s);
     int want = config_setting_source_line(s), line = 1;
-    if (!ld->text || !name)
+    const char *src = config_setting_source_file(s), *p = ld->text;
+    for (int i = 0; src && i < ld->n_inc; i++)
+        if (strcmp(ld->inc[i].path, src) == 0)
+            p = ld->inc[i].text, src = NULL;
+    if (!p || !name || src)
         return false;
     size_t nlen = strlen(name);
-    const char *p = ld->text;
     while (*p) {
         p = skip_blank(p, &line);
         if (*p == '"') {
@@ -257,7 +274,7 @@ static bool fail(const struct loader *ld, const config_setting_t *s, const char 
     char path[256], value[512];
     path_of(s, path, sizeof path);
     value_of(ld, s, value, sizeof value);
-    report(log_error, ld->file, config_setting_source_line(s), path, what, value, hint);
+    report(log_error, file_of(ld, s), config_setting_source_line(s), path, what, value, hint);
     return false;
 }
 
@@ -342,7 +359,7 @@ static bool unknown(const struct loader *ld, const config_setting_t *s, const ch
     snprintf(hint, sizeof hint, "known settings here: %s", known);
     char path[256];
     path_of(s, path, sizeof path);
-    log_error("config: '%s' line %d: '%s': unknown setting", ld->file,
+    log_error("config: '%s' line %d: '%s': unknown setting", file_of(ld, s),
               config_setting_source_line(s), path);
     log_hint("%s", hint);
     return false;
@@ -639,6 +656,66 @@ cleanup:
     return rc;
 }
 
+/* libconfig opens the files that @include names itself, and its scanner blocks for ever on a
+ * FIFO and exits the whole process on a directory. So every file that FILE's TEXT includes
+ * (and that they include, as deep as libconfig goes) is opened here first, as the main file
+ * is: a regular file of at most 1 MiB without NUL bytes, or a config error naming the file,
+ * the line and the path. libconfig then reads what was checked. */
+static bool check_includes(struct loader *ld, const char *file, const char *text, int depth)
+{
+    static const char hint[] = "@include names a regular config file, e.g. "
+                               "@include \"/etc/lethe/lethe.conf.d/local.conf\"";
+    int line = 1;
+    for (const char *p = text; *p; line++) {
+        const char *q = p + strspn(p, " \t");
+        const char *eol = strchr(p, '\n');
+        if (!eol)
+            eol = p + strlen(p);
+        if (strncmp(q, "@include", 8) == 0 && (q[8] == ' ' || q[8] == '\t')) {
+            q += 8 + strspn(q + 8, " \t");
+            const char *end = *q == '"' ? memchr(q + 1, '"', (size_t)(eol - q - 1)) : NULL;
+            if (!end) {
+                p = *eol ? eol + 1 : eol;
+                continue; /* not an @include libconfig reads: its syntax error, reported below */
+            }
+            char *path = strndup(q + 1, (size_t)(end - q - 1));
+            char *inc = NULL;
+            size_t len;
+            const char *kind;
+            struct stat st;
+            int rc = path ? read_small_file(path, &inc, &len, &kind, &st) : ENOMEM;
+            bool ok = false, inner = false;
+            if (rc > 0)
+                log_error("config: '%s' line %d: '@include': cannot read \"%s\": %s", file, line,
+                          path ? path : "", strerror(rc));
+            else if (rc < 0)
+                log_error("config: '%s' line %d: '@include': \"%s\" is %s, not a regular file of "
+                          "settings", file, line, path, kind);
+            else if (memchr(inc, '\0', len))
+                log_error("config: '%s' line %d: '@include': \"%s\" holds a NUL byte: not a text "
+                          "file", file, line, path);
+            else if (depth >= 10 || ld->n_inc >= MAX_INCLUDES)
+                log_error("config: '%s' line %d: '@include': \"%s\": more than %d includes, or "
+                          "nested deeper than 10", file, line, path, MAX_INCLUDES);
+            else
+                inner = true, ok = check_includes(ld, path, inc, depth + 1);
+            if (!ok && !inner)
+                log_hint("%s", hint);
+            if (ok && ld->n_inc < MAX_INCLUDES) {
+                ld->inc[ld->n_inc].path = path;
+                ld->inc[ld->n_inc++].text = inc;
+            } else {
+                free(inc);
+                free(path);
+            }
+            if (!ok)
+                return false;
+        }
+        p = *eol ? eol + 1 : eol;
+    }
+    return true;
+}
+
 bool config_load(struct lethe_config *cfg, const char *file)
 {
     config_defaults(cfg);
@@ -652,6 +729,7 @@ bool config_load(struct lethe_config *cfg, const char *file)
     config_init(&lc);
     bool ok = false;
     char *text = NULL;
+    struct loader ld = {.file = cfg->path, .cfg = cfg};
     size_t len;
     const char *kind;
     struct stat st;
@@ -687,13 +765,16 @@ bool config_load(struct lethe_config *cfg, const char *file)
                  "strings in double quotes");
         goto cleanup;
     }
-    struct loader ld = {cfg->path, cfg, text};
+    ld.text = text;
+    if (!check_includes(&ld, file, text, 0))
+        goto cleanup;
     if (config_read_string(&lc, text) != CONFIG_TRUE) {
         const char *why = config_error_text(&lc);
+        const char *where = config_error_file(&lc) ? config_error_file(&lc) : file;
         if (!why || strcmp(why, "syntax error") == 0)
-            log_error("config: '%s' line %d: syntax error", file, config_error_line(&lc));
+            log_error("config: '%s' line %d: syntax error", where, config_error_line(&lc));
         else
-            log_error("config: '%s' line %d: syntax error: %s", file, config_error_line(&lc), why);
+            log_error("config: '%s' line %d: syntax error: %s", where, config_error_line(&lc), why);
         log_hint("settings look like 'name = value;' inside 'group: { ... };', "
                  "strings in double quotes");
         goto cleanup;
@@ -717,6 +798,10 @@ bool config_load(struct lethe_config *cfg, const char *file)
     }
     ok = true;
 cleanup:
+    for (int i = 0; i < ld.n_inc; i++) {
+        free(ld.inc[i].path);
+        free(ld.inc[i].text);
+    }
     free(text);
     config_destroy(&lc);
     return ok;

@@ -244,6 +244,19 @@ long long dbrestore_reconcile_candidates(PGconn *db, const char *geo)
     return one_count(db, "SELECT lethe.reconcile_candidates($1)", 1, p);
 }
 
+long long dbrestore_reconcile_live_named(PGconn *db, const char *geo)
+{
+    const char *p[] = {geo};
+    return one_count(db,
+                     "SELECT count(DISTINCT v.ord) FROM inventory v"
+                     "  JOIN lethe.locator_hmacs h ON h.location = $1"
+                     "   AND h.locator_hmac = v.locator_hmac"
+                     "  JOIN lethe.items i ON i.tenant_id = h.tenant_id AND i.item_id = h.item_id"
+                     "   AND i.locator IS NULL"
+                     " WHERE EXISTS (SELECT 1 FROM lethe.items l WHERE l.locator = v.locator)",
+                     1, p);
+}
+
 long long dbrestore_reconcile_orphans(PGconn *db, const char *geo, FILE *out, bool *write_failed)
 {
     const char *p[] = {geo};

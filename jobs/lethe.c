@@ -1,6 +1,7 @@
 /* main(): global options, the command table, and the set-up each command asks for (config,
  * database). Adding a command means one file in jobs/, one row here and one test file. */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -398,6 +399,16 @@ int main(int argc, char **argv)
         }
     }
     rc = cmd->fn(&ctx, argc - i, argv + i);
+    /* What a command printed is its answer: a status, a plan or a summary that could not be
+     * written (a full disk, a closed pipe) is a failure, not a silent success. */
+    errno = 0;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        if (rc == EXIT_DONE) {
+            log_error("%s: cannot write to standard output: %s", cmd->name,
+                      errno ? strerror(errno) : "write error");
+            rc = EXIT_RUNTIME;
+        }
+    }
 cleanup:
     db_disconnect(&ctx);
     audit_key_free(&ctx.audit_key);

@@ -349,7 +349,8 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
     if (!copy_in_end(&copy) || !loaded)
         goto fail;
     long long found = dbrestore_reconcile_candidates(db, geo);
-    if (found < 0)
+    long long live = found < 0 ? -1 : dbrestore_reconcile_live_named(db, geo);
+    if (found < 0 || live < 0)
         goto fail;
     long n_batches = 0;
     if (found > 0) {
@@ -379,6 +380,10 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
         rc = EXIT_RUNTIME;
         goto cleanup;
     }
+    if (live > 0)
+        log_warn("reconcile: %s: %lld inventory line%s of purged items also name%s a live item's "
+                 "object (its locator was used again); left alone",
+                 geo, live, live == 1 ? "" : "s", live == 1 ? "s" : "");
     for (int i = 0; i < n_batches; i++)
         log_info("reconcile: batch %s (%s): %s object%s of purged items, to purge again",
                  PQgetvalue(batches, i, 0), PQgetvalue(batches, i, 1), PQgetvalue(batches, i, 2),

@@ -194,6 +194,22 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
         goto fail;
     if (!(chains = dbrestore_replay_chains(db)))
         goto fail;
+    /* Every database's engine chain begins with its first run. An export whose engine chain
+     * begins with another record is another database's: its tenant chains, appended here,
+     * could never be taken back. Nothing is replayed from such a set of exports. */
+    for (int i = 0; i < PQntuples(chains); i++)
+        if (strcmp(PQgetvalue(chains, i, 0), NIL_UUID) == 0 &&
+            strcmp(PQgetvalue(chains, i, 1), "diverged") == 0 &&
+            strcmp(PQgetvalue(chains, i, 2), "1") == 0) {
+            db_rollback(db);
+            log_error("replay: the exports' engine chain begins with another record than this "
+                      "database's: they are another database's exports; nothing was replayed");
+            log_hint("check --db and the files; a database restored from a backup older than "
+                     "its first run takes 'lethe export --tenant T' exports, which hold no "
+                     "engine chain");
+            rc = EXIT_CHECK_FAILED;
+            goto cleanup;
+        }
     long long candidates = dbrestore_replay_candidates(db);
     if (candidates < 0)
         goto fail;

@@ -610,6 +610,9 @@ int job_status(struct lethe_ctx *ctx, int argc, char **argv)
     int b = anchor_behind(ctx->db, ctx->cfg.anchor_file, behind, sizeof behind, true);
     if (b > 0)
         problem(&r, "%s; run 'lethe replay EXPORT...'", behind);
+    else if (b == ANCHOR_UNUSABLE)
+        problem(&r, "the anchor file '%s' cannot be used, so every run refuses to work; "
+                    "restore it from the copy shipped elsewhere", ctx->cfg.anchor_file);
     else if (b < 0)
         log_warn("status: the anchor file could not be compared with the database");
     if (json)

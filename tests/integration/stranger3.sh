@@ -1,0 +1,170 @@
+# A third stranger's tries, from the user's side: the anchor file as an operator may find it
+# (edited, replaced by garbage), answers that could not be written, and config files that
+# @include others. Each case failed before its fix.
+. tests/harness/lib.sh
+. tests/harness/catalog.sh
+WORK=$(mktemp -d /tmp/lethe-stranger3.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
+trap 'rm -rf "$WORK"' EXIT
+round=0
+A=$WORK/anchors.jsonl
+
+# ---- 1. an anchor file that no run can use fails status --check -------------------------------
+# SPEC §6/§7: status --check exits 4 when the audit is behind its anchor file. When the newest
+# line is not an anchor line at all, every run refuses to work (exit 1), and status --check
+# said "check: ok" with exit 0: the hourly check stayed green while no run could purge.
+fresh_catalog stranger3 2
+write_config "$WORK/c1.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; timeout = \"30s\"; };"
+run_lethe --config "$WORK/c1.conf" run
+assert_rc "a first run anchors its heads" 0
+cp "$A" "$WORK/anchors.good"
+echo 'this is not json' >> "$A"
+run_lethe --config "$WORK/c1.conf" run
+assert_rc "a run refuses a garbage newest anchor line: exit 1" 1
+run_lethe --config "$WORK/c1.conf" status --check
+assert_rc "status --check fails on it: exit 4" 4
+assert_contains "and says every run refuses to work" \
+  "check: the anchor file '$A' cannot be used, so every run refuses to work; restore it from the copy shipped elsewhere" "$OUT"
+run_lethe --config "$WORK/c1.conf" status
+assert_rc "plain status still answers" 0
+
+# a head with a bad hash: the message reads as a sentence
+cp "$WORK/anchors.good" "$A"
+sed -i '$ s/"hash":"\([0-9a-f]\)/"hash":"\1\1/' "$A"
+run_lethe --config "$WORK/c1.conf" run
+assert_rc "a run refuses an anchor line whose head is malformed: exit 1" 1
+assert_contains "the message says what the line is not" \
+  "the newest line is not an anchor line (a head is not {\"chain\":UUID,\"seq\":N,\"hash\":HEX})" "$ERR"
+run_lethe --config "$WORK/c1.conf" status --check
+assert_rc "status --check fails on it too" 4
+
+# an anchor file that is a directory
+rm -f "$A"; mkdir "$A"
+run_lethe --config "$WORK/c1.conf" status --check
+assert_rc "status --check fails when the anchor file is a directory" 4
+rmdir "$A"; cp "$WORK/anchors.good" "$A"
+run_lethe --config "$WORK/c1.conf" status --check
+assert_rc "with the file restored the check passes again" 0
+
+# ---- 2. an answer that could not be written is a failure --------------------------------------
+# status, batches and the run's summary went to a full disk and lethe exited 0.
+run_lethe --config "$WORK/c1.conf" status
+"$LETHE" --config "$WORK/c1.conf" status >/dev/full 2>"$WORK/e2"; rc=$?
+assert_eq "status to a full device exits 1" "1" "$rc"
+assert_contains "and says so" "error: status: cannot write to standard output: No space left on device" "$(cat "$WORK/e2")"
+"$LETHE" --config "$WORK/c1.conf" batches --json >/dev/full 2>/dev/null; rc=$?
+assert_eq "batches to a full device exits 1" "1" "$rc"
+
+# ---- 3. @include: the included file is judged as the main one ----------------------------------
+# libconfig reads @include'd files itself: a FIFO blocked for ever (README: "a FIFO or a
+# device is refused at once rather than waited on"), a directory made its scanner exit the
+# process, an error inside an included file was reported under the main file's name with the
+# included file's line, and an included integer was read as libconfig wraps it.
+mkfifo "$WORK/fifo"
+printf '# local settings\n@include "%s"\n' "$WORK/fifo" > "$WORK/c3a.conf"
+t0=$(date +%s)
+out=$(timeout 10 "$LETHE" --config "$WORK/c3a.conf" status 2>&1); rc=$?
+assert_eq "an @include of a FIFO is refused at once: exit 2" "2" "$rc"
+assert_eq "... without waiting on it" "yes" "$([ $(( $(date +%s) - t0 )) -lt 5 ] && echo yes)"
+assert_contains "... naming the file, the line and the path" \
+  "error: config: '$WORK/c3a.conf' line 2: '@include': \"$WORK/fifo\" is a FIFO, not a regular file of settings" "$out"
+printf '@include "%s"\n' "$WORK" > "$WORK/c3b.conf"
+out=$("$LETHE" --config "$WORK/c3b.conf" status 2>&1); rc=$?
+assert_eq "an @include of a directory exits 2" "2" "$rc"
+assert_contains "... with lethe's own message" "'@include': cannot read \"$WORK\": Is a directory" "$out"
+printf 'batch: { max_items = 10; };\n\nschedule: { lookahead = "2x"; };\n' > "$WORK/inc.conf"
+printf '@include "%s"\n' "$WORK/inc.conf" > "$WORK/c3c.conf"
+out=$("$LETHE" --config "$WORK/c3c.conf" status 2>&1); rc=$?
+assert_eq "a bad setting in an included file exits 2" "2" "$rc"
+assert_contains "... and names that file and its line" \
+  "error: config: '$WORK/inc.conf' line 3: 'schedule.lookahead': bad duration \"2x\"" "$out"
+printf 'x\n\n\nbad = ;\n' > "$WORK/inc2.conf"
+printf '@include "%s"\n' "$WORK/inc2.conf" > "$WORK/c3d.conf"
+out=$("$LETHE" --config "$WORK/c3d.conf" status 2>&1)
+assert_contains "a syntax error in an included file names that file" "error: config: '$WORK/inc2.conf' line 4: syntax error" "$out"
+printf '\nbatch: { max_items = 4294967297; };\n' > "$WORK/inc3.conf"
+printf '@include "%s"\n' "$WORK/inc3.conf" > "$WORK/c3e.conf"
+out=$("$LETHE" --config "$WORK/c3e.conf" status 2>&1); rc=$?
+assert_eq "an included integer is judged as written: exit 2" "2" "$rc"
+assert_contains "... not read as libconfig wraps it" \
+  "error: config: '$WORK/inc3.conf' line 2: 'batch.max_items': must be 2147483647 or less, got 4294967297" "$out"
+printf 'batch: { max_items = 1; };\n' > "$WORK/inc4.conf"
+printf '@include "%s"\n%s\n' "$WORK/inc4.conf" "spool: { directory = \"$WORK/spool\"; }; audit: { anchor_file = \"$A\"; };" > "$WORK/c3f.conf"
+run_lethe --config "$WORK/c3f.conf" run --dry-run
+assert_rc "a config with a good @include works" 0
+
+# ---- 4. a replayed record cannot be dated in the future ---------------------------------------
+# lethe.audit_append_verbatim() is lethe_operator's (lethe replay). A correctly hashed record
+# dated later than now was appended; the chain head's time moved there and every later record
+# of the chain (a hold placed now) was dated then too, so every export of the chain failed
+# verify. No export holds a record from the future: it is refused (sql/0022).
+fresh_catalog stranger3 1
+write_config "$WORK/c4.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; timeout = \"30s\"; };"
+run_lethe --config "$WORK/c4.conf" run
+assert_rc "a run purges, on the tenant's chain" 0
+head=$(sql "SELECT seq || ' ' || hash FROM lethe.audit_heads WHERE tenant_id = '$T'")
+forge() { # AT: a record continuing the tenant's chain, hashed correctly, dated AT
+    python3 - "$T" $head "$1" <<'PY'
+import hashlib, json, sys
+t, seq, prev, at = sys.argv[1:]
+rec = {"seq": int(seq) + 1, "at": at, "kind": "hold_released", "tenant_id": t}
+for m in ("run_id", "batch_id", "item_id", "rule", "reference", "triggered_at", "deadline_at",
+          "purged_at", "on_time", "location"):
+    rec[m] = None
+rec.update({"hold_id": "11111111-1111-4111-8111-111111111111", "subject_hmac": None,
+            "operator": "mallory", "count": None, "detail": None, "prev_hash": prev})
+canon = json.dumps(rec, separators=(",", ":"), ensure_ascii=False)
+rec["hash"] = hashlib.sha256((prev + "\n" + canon).encode()).hexdigest()
+print(json.dumps(rec, separators=(",", ":"), ensure_ascii=False))
+PY
+}
+LINE=$(forge "$(date -u -d '+5 hours' +%FT%T.000000Z)")
+assert_sql_fails "a record dated in the future is refused" \
+  "SELECT lethe.audit_append_verbatim(ARRAY[\$\$$LINE\$\$])" "its time is later than now"
+assert_eq "the chain head did not move" "$head" "$(sql "SELECT seq || ' ' || hash FROM lethe.audit_heads WHERE tenant_id = '$T'")"
+sleep 0.01; LINE=$(forge "$(date -u +%FT%T.%6NZ)")
+assert_eq "a record dated before now still continues the chain (what replay appends)" "1" \
+  "$(sql "SELECT lethe.audit_append_verbatim(ARRAY[\$\$$LINE\$\$])")"
+
+# ---- 5. reconcile never hands a deleter a live item's object -----------------------------------
+# SPEC C1/§7: a locator used again (a purged item's path, then a new item stored there) made the
+# inventory's object match the purged item's HMAC: reconcile put it into a repurge batch and
+# the next run deleted the live item's data.
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$WORK/key5"; chmod 600 "$WORK/key5"
+fresh_catalog stranger3 1
+A5=${ITEMS[0]}
+write_config "$WORK/c5.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; timeout = \"30s\"; };" \
+  "audit: { key_file = \"$WORK/key5\"; };"
+run_lethe --config "$WORK/c5.conf" run
+assert_rc "the first item is purged" 0
+B5=$(uuid)
+sql "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at)
+     VALUES ('$T', '$B5', '$W', 'prompt', 'EU', 'file://$STORE/$A5', now())" >/dev/null
+echo "the new item's content" > "$STORE/$A5"
+echo "file://$STORE/$A5" > "$WORK/inv5"
+run_lethe --config "$WORK/c5.conf" reconcile --location EU "$WORK/inv5"
+assert_rc "reconcile exits 0" 0
+assert_contains "it batches nothing" "1 inventory lines, 0 objects of purged items still stored, put in 0 repurge batches" "$OUT"
+assert_contains "and says why" "warning: reconcile: EU: 1 inventory line of purged items also names a live item's object (its locator was used again); left alone" "$ERR"
+run_lethe --config "$WORK/c5.conf" run
+assert_eq "the live item's object is still stored" "the new item's content" "$(cat "$STORE/$A5" 2>&1)"
+assert_eq "no item_repurged record" "0" "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_repurged'")"
+rm -f "$STORE/$A5"
+
+# ---- 6. replay refuses another database's exports ---------------------------------------------
+# SPEC §7 heals a restored database from its own exports. Given another database's export
+# (a wrong --db, a staging file), replay refused its engine chain but appended its tenant
+# chains: records of tenants this catalog never had, in an append-only log, for ever.
+write_config "$WORK/c6.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; timeout = \"30s\"; };"
+fresh_catalog stranger3 2
+run_lethe --config "$WORK/c6.conf" run
+"$LETHE" export -o "$WORK/other.jsonl" 2>/dev/null
+fresh_catalog stranger3 1
+run_lethe --config "$WORK/c6.conf" run
+audit_before=$(sql "SELECT count(*) FROM lethe.audit")
+run_lethe --config "$WORK/c6.conf" replay --operator olga "$WORK/other.jsonl"
+assert_rc "replaying another database's export exits 4" 4
+assert_contains "and says whose it is" \
+  "error: replay: the exports' engine chain begins with another record than this database's: they are another database's exports; nothing was replayed" "$ERR"
+assert_eq "no record of it was appended" "$audit_before" "$(sql "SELECT count(*) FROM lethe.audit")"
+
+finish
