@@ -111,7 +111,7 @@ for m in ("run_id", "batch_id", "item_id", "rule", "reference", "triggered_at", 
           "purged_at", "on_time", "location"):
     rec[m] = None
 rec.update({"hold_id": "11111111-1111-4111-8111-111111111111", "subject_hmac": None,
-            "operator": "mallory", "count": None, "detail": None, "prev_hash": prev})
+            "operator": "user_m", "count": None, "detail": None, "prev_hash": prev})
 canon = json.dumps(rec, separators=(",", ":"), ensure_ascii=False)
 rec["hash"] = hashlib.sha256((prev + "\n" + canon).encode()).hexdigest()
 print(json.dumps(rec, separators=(",", ":"), ensure_ascii=False))
@@ -161,10 +161,22 @@ run_lethe --config "$WORK/c6.conf" run
 fresh_catalog stranger3 1
 run_lethe --config "$WORK/c6.conf" run
 audit_before=$(sql "SELECT count(*) FROM lethe.audit")
-run_lethe --config "$WORK/c6.conf" replay --operator olga "$WORK/other.jsonl"
+run_lethe --config "$WORK/c6.conf" replay --operator user_o "$WORK/other.jsonl"
 assert_rc "replaying another database's export exits 4" 4
 assert_contains "and says whose it is" \
   "error: replay: the exports' engine chain begins with another record than this database's: they are another database's exports; nothing was replayed" "$ERR"
 assert_eq "no record of it was appended" "$audit_before" "$(sql "SELECT count(*) FROM lethe.audit")"
+
+# ---- 7. a receipt may spell its item id in capitals ------------------------------------------
+# An id is a UUID, and a UUID's hex digits may be written in either case (RFC 4122 reads them
+# case-insensitively); a deleter that prints them upper-case has still deleted the objects.
+fresh_catalog stranger3 2
+printf '#!/bin/bash\nfor id in $(tail -n +2 "$1" | sed "s/^{\\"item_id\\":\\"\\([^\\"]*\\)\\".*/\\1/"); do echo "deleted ${id^^}"; done\n' > "$WORK/upper"
+chmod +x "$WORK/upper"
+write_config "$WORK/c7.conf" "executor: { command = \"$WORK/upper\"; timeout = \"30s\"; };"
+run_lethe --config "$WORK/c7.conf" run
+assert_rc "a run whose deleter prints upper-case ids exits 0" 0
+assert_eq "both items are recorded purged" "2" "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged'")"
+assert_eq "none failed" "0" "$(sql "SELECT count(*) FROM lethe.batch_items WHERE outcome = 'failed'")"
 
 finish
