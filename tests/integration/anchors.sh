@@ -149,9 +149,9 @@ assert_rc "a one-tenant export verifies against every anchor" 0
 mk_event "$T3" deletion_requested "${DAY}T00:00:00Z" REQ-3
 run_lethe --config "$WORK/noexec.conf" run
 B3=$(sql "SELECT batch_id FROM lethe.batches WHERE state = 'open'")
-run_lethe --config "$WORK/exec.conf" rerun "$B3" --operator alice
+run_lethe --config "$WORK/exec.conf" rerun "$B3" --operator user_a
 assert_rc "a rerun exits 0" 0
-RR=$(sql "SELECT run_id FROM lethe.runs WHERE operator = 'alice'")
+RR=$(sql "SELECT run_id FROM lethe.runs WHERE operator = 'user_a'")
 H3=$(sql "SELECT seq || ' ' || hash FROM lethe.audit_heads WHERE tenant_id = '$T3'")
 assert_contains "the rerun's line anchors the chain it appended to" "\"run_id\":\"$RR\"" "$(grep "{\"chain\":\"$T3\",\"seq\":${H3% *}," "$A")"
 

@@ -100,7 +100,7 @@ assert_sql_fails "an unknown kind is refused with the list of kinds" \
   "BEGIN; SELECT lethe.audit_stage_open(); INSERT INTO audit_stage (tenant_id, kind) VALUES ('$A', 'item_vanished'); SELECT lethe.audit_flush(); COMMIT;" \
   'audit: unknown record kind "item_vanished"'
 assert_sql_fails "a malformed subject_hmac is refused" \
-  "BEGIN; SELECT lethe.audit_stage_open(); INSERT INTO audit_stage (tenant_id, kind, subject_hmac) VALUES ('$A', 'item_purged', 'alice@example.com'); SELECT lethe.audit_flush(); COMMIT;" \
+  "BEGIN; SELECT lethe.audit_stage_open(); INSERT INTO audit_stage (tenant_id, kind, subject_hmac) VALUES ('$A', 'item_purged', 'user_a@example.com'); SELECT lethe.audit_flush(); COMMIT;" \
   'audit_subject_hmac_format'
 # 64 bytes that are not lower-case hex: the length alone does not pass them.
 assert_sql_fails "an upper-case hex subject_hmac of the right length is refused" \

@@ -10,7 +10,7 @@ T2=22222222-2222-4222-8222-222222222222   # another tenant
 W=aaaaaaaa-0000-4000-8000-00000000000e    # T's workspace in EU
 WUS=aaaaaaaa-0000-4000-8000-0000000000a5  # T's workspace in US
 W2=aaaaaaaa-0000-4000-8000-0000000000e2   # T2's workspace in EU
-P=bbbbbbbb-0000-4000-8000-000000000001    # a prompt owned by alice
+P=bbbbbbbb-0000-4000-8000-000000000001    # a prompt owned by user_a
 C=bbbbbbbb-0000-4000-8000-000000000002    # a shared response copied from P, stored in US
 U=bbbbbbbb-0000-4000-8000-000000000003    # an upload, in its workspace's geo
 X=bbbbbbbb-0000-4000-8000-0000000000ff    # an item id never inserted
@@ -22,10 +22,10 @@ item() {
     [ "$parent" != NULL ] && parent="'$parent'"
     echo "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, owner_id, kind, location, locator,
             shared, parent_id, created_at, bytes)
-          VALUES ('${7:-$T}', '$1', '$2', 'alice', '$3', '$4', 's3://bucket/$1', ${6:-false}, $parent,
+          VALUES ('${7:-$T}', '$1', '$2', 'user_a', '$3', '$4', 's3://bucket/$1', ${6:-false}, $parent,
                   '2026-01-01T00:00:00Z', 42)"
 }
-# event TYPE [COLUMNS VALUES]: one event's INSERT for tenant T, e.g. event deletion_requested ", subject_id" ", 'bob'".
+# event TYPE [COLUMNS VALUES]: one event's INSERT for tenant T, e.g. event deletion_requested ", subject_id" ", 'user_b'".
 event() {
     echo "INSERT INTO lethe.events (tenant_id, type, occurred_at$2) VALUES ('$T', '$1', '2026-02-01T00:00:00Z'$3)"
 }
@@ -132,7 +132,7 @@ assert_eq "the workspace keeps its geo" EU "$(sql "SELECT geo FROM lethe.workspa
 
 # ---- items: immutable but for the tombstone ------------------------------------------------
 immutable="ERROR:  item $P: items are immutable; only the engine's tombstone may clear locator and owner_id"
-for change in "tenant_id = '$T2'" "item_id = '$X'" "workspace_id = '$WUS'" "owner_id = 'mallory'" \
+for change in "tenant_id = '$T2'" "item_id = '$X'" "workspace_id = '$WUS'" "owner_id = 'user_m'" \
               "kind = 'pinned'" "location = 'US'" "locator = 's3://elsewhere'" "shared = true" \
               "parent_id = '$U'" "created_at = created_at + interval '1 day'" "bytes = 0"; do
     assert_sql_fails "changing an item's ${change%% =*} is refused" \
@@ -144,7 +144,7 @@ assert_sql_fails "clearing locator alone (keeping the subject) is refused" \
   "UPDATE lethe.items SET locator = NULL WHERE item_id = '$P'" "$immutable"
 assert_sql_fails "the tombstone with another change is refused" \
   "UPDATE lethe.items SET locator = NULL, owner_id = NULL, bytes = 0 WHERE item_id = '$P'" "$immutable"
-assert_eq "a refused change leaves the item as it was" "alice|s3://bucket/$P|42|prompt" \
+assert_eq "a refused change leaves the item as it was" "user_a|s3://bucket/$P|42|prompt" \
   "$(sql "SELECT owner_id, locator, bytes, kind FROM lethe.items WHERE item_id = '$P'")"
 run_tomb=$(sql "UPDATE lethe.items SET locator = NULL, owner_id = NULL WHERE item_id IN ('$P', '$U') RETURNING item_id" 2>&1)
 assert_eq "the tombstone (locator and owner_id cleared) is allowed" "$P
@@ -154,7 +154,7 @@ assert_eq "the tombstone clears locator and owner_id and keeps every other colum
 assert_sql_fails "a tombstone's locator cannot come back" \
   "UPDATE lethe.items SET locator = 's3://bucket/$P' WHERE item_id = '$P'" "$immutable"
 assert_sql_fails "a tombstone's owner cannot come back" \
-  "UPDATE lethe.items SET owner_id = 'alice' WHERE item_id = '$P'" "$immutable"
+  "UPDATE lethe.items SET owner_id = 'user_a' WHERE item_id = '$P'" "$immutable"
 assert_sql_fails "DELETE on items is refused" "DELETE FROM lethe.items WHERE item_id = '$C'" \
   "ERROR:  DELETE on lethe.items is not allowed"
 assert_sql_fails "TRUNCATE on items is refused" "TRUNCATE lethe.items" \
@@ -164,7 +164,7 @@ assert_eq "items are all still there" "$items_before" "$(count items)"
 # ---- events --------------------------------------------------------------------------------
 sql "$(event deletion_requested "" "")
      ; $(event deletion_requested ", workspace_id, reference" ", '$W', 'REQ-1'")
-     ; $(event deletion_requested ", subject_id" ", 'alice'")
+     ; $(event deletion_requested ", subject_id" ", 'user_a'")
      ; $(event deletion_requested ", item_id" ", '$C'")
      ; $(event sharing_opted_out ", workspace_id" ", '$W'")
      ; $(event sharing_opted_in "" "")
@@ -184,7 +184,7 @@ assert_sql_fails "an unknown event type is refused" "$(event deletion_requsted "
 assert_sql_fails "an unknown event type's hint lists the types" "$(event opted_out "" "")" \
   "HINT:  types are capacity_deleted, capacity_provisioned, deletion_cancelled, deletion_requested, m365_access_granted, m365_access_revoked, sharing_opted_in, sharing_opted_out"
 for type in deletion_cancelled capacity_deleted capacity_provisioned m365_access_revoked m365_access_granted; do
-    for scope in "workspace_id|'$W'" "subject_id|'alice'" "item_id|'$C'"; do
+    for scope in "workspace_id|'$W'" "subject_id|'user_a'" "item_id|'$C'"; do
         col=${scope%%|*}
         assert_sql_fails "$type with a $col is refused" \
           "$(event "$type" ", $col, reference" ", ${scope#*|}, 'REQ-1'")" \
@@ -194,7 +194,7 @@ done
 assert_sql_fails "a whole-tenant type's scope refusal has a hint" "$(event capacity_deleted ", workspace_id" ", '$W'")" \
   "HINT:  capacity_deleted applies to the whole tenant; leave the scope columns null"
 for type in sharing_opted_in sharing_opted_out; do
-    for scope in "subject_id|'alice'" "item_id|'$C'"; do
+    for scope in "subject_id|'user_a'" "item_id|'$C'"; do
         col=${scope%%|*}
         assert_sql_fails "$type with a $col is refused" "$(event "$type" ", $col" ", ${scope#*|}")" \
           "ERROR:  event $type: does not take a $col scope"
@@ -203,13 +203,13 @@ done
 assert_sql_fails "a workspace-only type's scope refusal names what it takes" "$(event sharing_opted_out ", item_id" ", '$C'")" \
   "HINT:  sharing_opted_out takes workspace_id"
 assert_sql_fails "a request with a workspace and a subject is refused" \
-  "$(event deletion_requested ", workspace_id, subject_id" ", '$W', 'alice'")" \
+  "$(event deletion_requested ", workspace_id, subject_id" ", '$W', 'user_a'")" \
   "ERROR:  event deletion_requested: more than one scope column (workspace_id, subject_id)"
 assert_sql_fails "a request with a subject and an item is refused" \
-  "$(event deletion_requested ", subject_id, item_id" ", 'alice', '$C'")" \
+  "$(event deletion_requested ", subject_id, item_id" ", 'user_a', '$C'")" \
   "ERROR:  event deletion_requested: more than one scope column (subject_id, item_id)"
 assert_sql_fails "a request with all three scope columns is refused" \
-  "$(event deletion_requested ", workspace_id, subject_id, item_id" ", '$W', 'alice', '$C'")" \
+  "$(event deletion_requested ", workspace_id, subject_id, item_id" ", '$W', 'user_a', '$C'")" \
   "ERROR:  event deletion_requested: more than one scope column (workspace_id, subject_id, item_id)"
 assert_sql_fails "an opt-out with a workspace and an item is refused as more than one scope" \
   "$(event sharing_opted_out ", workspace_id, item_id" ", '$W', '$C'")" \
@@ -262,11 +262,11 @@ H2=$(sql "INSERT INTO lethe.holds (tenant_id, reason) VALUES ('$T', 'audit') RET
 assert_eq "each hold gets its own id and a placed_at" "2|2|0" \
   "$(sql "SELECT count(*), count(DISTINCT hold_id), count(*) FILTER (WHERE placed_at IS NULL) FROM lethe.holds WHERE hold_id IN ('$H', '$H2')")"
 assert_sql_fails "a hold with more than one scope column is refused" \
-  "INSERT INTO lethe.holds (tenant_id, workspace_id, subject_id, reason) VALUES ('$T', '$W', 'alice', 'x')" \
+  "INSERT INTO lethe.holds (tenant_id, workspace_id, subject_id, reason) VALUES ('$T', '$W', 'user_a', 'x')" \
   "violates check constraint \"holds_one_scope\""
 
 only="ERROR:  hold $H: the only change allowed is setting released_at once"
-for change in "tenant_id = '$T2'" "hold_id = gen_random_uuid()" "workspace_id = '$W'" "subject_id = 'alice'" \
+for change in "tenant_id = '$T2'" "hold_id = gen_random_uuid()" "workspace_id = '$W'" "subject_id = 'user_a'" \
               "item_id = '$P'" "reason = 'none'" "reference = 'LEGAL-8'" "placed_at = placed_at - interval '1 day'"; do
     assert_sql_fails "changing a hold's ${change%% =*} is refused" \
       "UPDATE lethe.holds SET $change WHERE hold_id = '$H'" "$only"

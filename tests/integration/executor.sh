@@ -176,9 +176,9 @@ write_config "$WORK/c9a.conf" "executor: { command = \"$WORK/silent\"; };"
 run_lethe --config "$WORK/c9a.conf" run
 FB=$(sql "SELECT batch_id FROM lethe.batches")
 write_config "$WORK/c9.conf" "$fs_conf"
-run_lethe --config "$WORK/c9.conf" rerun "$FB" --operator dana
+run_lethe --config "$WORK/c9.conf" rerun "$FB" --operator user_d
 assert_rc "rerun of a failed batch exits 0" 0
-RR=$(sql "SELECT run_id FROM lethe.runs WHERE operator = 'dana'")
+RR=$(sql "SELECT run_id FROM lethe.runs WHERE operator = 'user_d'")
 assert_eq "its run record counts what it did" "operator 3 1 3 0 succeeded" \
   "$(sql "SELECT trigger || ' ' || items_due || ' ' || batches || ' ' || purged || ' ' || failed || ' ' || outcome FROM lethe.runs WHERE run_id = '$RR'")"
 assert_eq "run_started, run_finished and a checkpoint" "checkpoint run_finished run_started" \
@@ -345,7 +345,7 @@ run_lethe --config "$WORK/c19.conf" run
 B1=$(sql "SELECT batch_id FROM lethe.batch_items WHERE tenant_id = '$T'")
 executor del_all 'for id in $(tail -n +2 "$1" | sed "s/^{\"item_id\":\"\([^\"]*\)\".*/\1/"); do echo "deleted $id"; done'
 write_config "$WORK/c19b.conf" "executor: { command = \"$WORK/del_all\"; };"
-run_lethe --config "$WORK/c19b.conf" rerun "$B1" --operator alice
+run_lethe --config "$WORK/c19b.conf" rerun "$B1" --operator user_a
 assert_rc "rerun with one id in two tenants: exits 0" 0
 assert_contains "rerun with one id in two tenants: one item purged" ": 1 purged, 0 failed" "$OUT"
 assert_eq "rerun with one id in two tenants: the rerun batch's own tenant's item is purged" "purged" \

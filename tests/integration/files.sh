@@ -54,7 +54,7 @@ echo precious >"$WORK/victim2"
 ln -s "$WORK/victim" "$M"                                          # at the manifest itself
 ln -s "$WORK/victim2" "$WORK/spool/EU/.$B.jsonl.tmp"                 # at the name lethe once used
 ln -s "$WORK/victim2" "$WORK/spool/EU/.$B.jsonl.0123456789abcdef.tmp" # at a temporary's name
-run_lethe --config "$WORK/noexec.conf" rerun "$B" --operator alice
+run_lethe --config "$WORK/noexec.conf" rerun "$B" --operator user_a
 assert_rc "a rerun rewrites the manifest" 0
 assert_eq "the manifest is a regular file again" "regular file" "$(stat -c %F "$M")"
 assert_contains "... with the batch in it" "\"batch_id\":\"$B\"" "$(head -1 "$M")"

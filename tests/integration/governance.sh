@@ -25,21 +25,21 @@ ME=$(id -un)
 T=$(uuid); T2=$(uuid); W=$(uuid); W2=$(uuid); I=$(uuid); J=$(uuid); K=$(uuid)
 mk_tenant "$T" acme; mk_tenant "$T2" globex
 mk_workspace "$T" "$W" EU; mk_workspace "$T2" "$W2" US
-mk_item "$T" "$I" "$W" prompt EU 2026-01-01T00:00:00Z false "" alice
+mk_item "$T" "$I" "$W" prompt EU 2026-01-01T00:00:00Z false "" user_a
 mk_item "$T" "$J" "$W" response EU 2026-01-01T00:00:00Z false "$I"
 mk_item "$T2" "$K" "$W2" prompt US 2026-01-01T00:00:00Z
 
 # ================================ holds ==========================================================
 run_lethe --config "$CONF" hold place --tenant "$T" --workspace "$W" --reason "litigation" \
-    --reference CASE-9 --operator olga
+    --reference CASE-9 --operator user_o
 assert_rc "hold place --operator exits 0" 0
 H1=$OUT
-assert_eq "placed_by is recorded" "olga|" "$(sql "SELECT placed_by, released_by FROM lethe.holds WHERE hold_id = '$H1'")"
+assert_eq "placed_by is recorded" "user_o|" "$(sql "SELECT placed_by, released_by FROM lethe.holds WHERE hold_id = '$H1'")"
 assert_eq "a hold_placed record names the operator, the hold, its reference and scope" \
-  "$T|olga|$H1|CASE-9|scope workspace $W||" \
+  "$T|user_o|$H1|CASE-9|scope workspace $W||" \
   "$(sql "SELECT tenant_id, operator, hold_id, reference, detail, item_id, subject_hmac FROM lethe.audit WHERE kind = 'hold_placed'")"
 
-run_lethe --config "$CONF" hold place --tenant "$T" --subject alice --reason "dispute"
+run_lethe --config "$CONF" hold place --tenant "$T" --subject user_a --reason "dispute"
 assert_rc "hold place without --operator exits 0" 0
 H2=$OUT
 DEFAULT=${SUDO_USER:-$ME}
@@ -49,14 +49,14 @@ OUT=$(env -u SUDO_USER USER=someone-else "$LETHE" --config "$CONF" hold place --
 assert_eq "without sudo the account of the effective uid wins over \$USER" "$ME" \
   "$(sql "SELECT placed_by FROM lethe.holds WHERE hold_id = '$OUT'")"
 H3=$OUT
-OUT=$(SUDO_USER=carol "$LETHE" --config "$CONF" hold place --tenant "$T2" --reason y 2>/dev/null)
-assert_eq "under sudo the person behind it is recorded" "carol" \
+OUT=$(SUDO_USER=user_c "$LETHE" --config "$CONF" hold place --tenant "$T2" --reason y 2>/dev/null)
+assert_eq "under sudo the person behind it is recorded" "user_c" \
   "$(sql "SELECT placed_by FROM lethe.holds WHERE hold_id = '$OUT'")"
 H4=$OUT
-MAC=$(python3 -c 'import hmac,hashlib,sys; print(hmac.new(open(sys.argv[1],"rb").read(), b"alice", hashlib.sha256).hexdigest())' "$WORK/audit.key")
+MAC=$(python3 -c 'import hmac,hashlib,sys; print(hmac.new(open(sys.argv[1],"rb").read(), b"user_a", hashlib.sha256).hexdigest())' "$WORK/audit.key")
 assert_eq "a subject hold is audited with the subject's HMAC, never the subject" "$MAC|scope subject" \
   "$(sql "SELECT subject_hmac, detail FROM lethe.audit WHERE kind = 'hold_placed' AND hold_id = '$H2'")"
-assert_eq "the subject is nowhere in the audit" "0" "$(sql "SELECT count(*) FROM lethe.audit a WHERE a::text LIKE '%alice%'")"
+assert_eq "the subject is nowhere in the audit" "0" "$(sql "SELECT count(*) FROM lethe.audit a WHERE a::text LIKE '%user_a%'")"
 
 run_lethe hold place --tenant "$T" --reason x --operator ""
 assert_rc "an empty --operator exits 2" 2
@@ -65,25 +65,25 @@ hint: see 'lethe help hold'" "$ERR"
 run_lethe hold place --tenant "$T" --reason x --reference ""
 assert_rc "an empty --reference exits 2" 2
 
-run_lethe --config "$CONF" hold release "$H1" --operator dave
+run_lethe --config "$CONF" hold release "$H1" --operator user_e
 assert_rc "hold release --operator exits 0" 0
 REL=$(sql "SELECT lethe.iso_utc(released_at) FROM lethe.holds WHERE hold_id = '$H1'")
-assert_eq "hold release names who released it" "released hold $H1 of tenant $T at $REL by dave" "$OUT"
-assert_eq "released_by is recorded" "olga|dave" "$(sql "SELECT placed_by, released_by FROM lethe.holds WHERE hold_id = '$H1'")"
+assert_eq "hold release names who released it" "released hold $H1 of tenant $T at $REL by user_e" "$OUT"
+assert_eq "released_by is recorded" "user_o|user_e" "$(sql "SELECT placed_by, released_by FROM lethe.holds WHERE hold_id = '$H1'")"
 assert_eq "a hold_released record names the operator" \
-  "$T|dave|$H1|CASE-9|scope workspace $W, placed $(sql "SELECT lethe.iso_utc(placed_at) FROM lethe.holds WHERE hold_id = '$H1'")" \
+  "$T|user_e|$H1|CASE-9|scope workspace $W, placed $(sql "SELECT lethe.iso_utc(placed_at) FROM lethe.holds WHERE hold_id = '$H1'")" \
   "$(sql "SELECT tenant_id, operator, hold_id, reference, detail FROM lethe.audit WHERE kind = 'hold_released'")"
-run_lethe --config "$CONF" hold release "$H1" --operator erin
+run_lethe --config "$CONF" hold release "$H1" --operator user_f
 assert_rc "releasing a released hold again exits 0 (a retry)" 0
-assert_eq "and says so" "hold $H1 of tenant $T was already released at $REL by dave; nothing to do" "$OUT"
-assert_eq "a retried release records nothing" "1|dave|$REL" \
+assert_eq "and says so" "hold $H1 of tenant $T was already released at $REL by user_e; nothing to do" "$OUT"
+assert_eq "a retried release records nothing" "1|user_e|$REL" \
   "$(sql "SELECT (SELECT count(*) FROM lethe.audit WHERE kind = 'hold_released'), released_by, lethe.iso_utc(released_at) FROM lethe.holds WHERE hold_id = '$H1'")"
 assert_sql_fails "released_by cannot be changed afterwards" \
-  "UPDATE lethe.holds SET released_by = 'mallory' WHERE hold_id = '$H1'" "already released"
+  "UPDATE lethe.holds SET released_by = 'user_m' WHERE hold_id = '$H1'" "already released"
 assert_sql_fails "placed_by cannot be changed" \
-  "UPDATE lethe.holds SET placed_by = 'mallory', released_at = now() WHERE hold_id = '$H2'" "the only change allowed is setting released_at once"
+  "UPDATE lethe.holds SET placed_by = 'user_m', released_at = now() WHERE hold_id = '$H2'" "the only change allowed is setting released_at once"
 assert_sql_fails "released_by only with a release" \
-  "UPDATE lethe.holds SET released_by = 'mallory' WHERE hold_id = '$H2'" "the only change allowed"
+  "UPDATE lethe.holds SET released_by = 'user_m' WHERE hold_id = '$H2'" "the only change allowed"
 
 # ---- hold list -------------------------------------------------------------------------------
 P1=$(sql "SELECT lethe.iso_utc(placed_at) FROM lethe.holds WHERE hold_id = '$H1'")
@@ -97,22 +97,22 @@ hold $H1  released
   scope:     workspace $W
   reason:    litigation
   reference: CASE-9
-  placed:    $P1 by olga
-  released:  $REL by dave
+  placed:    $P1 by user_o
+  released:  $REL by user_e
 
 hold $H2  active
   tenant:    $T (acme)
   scope:     a data subject's items
   reason:    dispute
   placed:    $P2 by $DEFAULT" "$OUT"
-assert_not_contains "hold list never shows a subject id" "alice" "$OUT"
+assert_not_contains "hold list never shows a subject id" "user_a" "$OUT"
 run_lethe hold list --active
 assert_eq "--active lists the holds not released, of every tenant" "3 holds, 3 active|$H2 $H3 $H4" \
   "$(echo "$OUT" | head -1)|$(echo "$OUT" | sed -n 's/^hold \([0-9a-f-]*\) .*/\1/p' | tr '\n' ' ' | sed 's/ $//')"
 run_lethe hold list --json
 assert_rc "hold list --json exits 0" 0
 assert_eq "hold list --json parses, with stable keys" \
-  "4 ['active', 'hold_id', 'placed_at', 'placed_by', 'reason', 'reference', 'released_at', 'released_by', 'scope', 'scope_id', 'tenant_id', 'tenant_name'] False dave None" \
+  "4 ['active', 'hold_id', 'placed_at', 'placed_by', 'reason', 'reference', 'released_at', 'released_by', 'scope', 'scope_id', 'tenant_id', 'tenant_name'] False user_e None" \
   "$(json_get "len(d['holds']), sorted(d['holds'][0]), d['holds'][0]['active'], d['holds'][0]['released_by'], d['holds'][1]['scope_id']")"
 run_lethe hold list --tenant "$(uuid)"
 assert_rc "hold list of an unknown tenant exits 2" 2
@@ -126,17 +126,17 @@ for o in "--tenant T" "--workspace W" "--subject S" "--item I" "--reason TEXT" "
 done
 
 # ================================ requests =======================================================
-run_lethe --config "$CONF" request --tenant "$T" --subject alice --reference GDPR-7 --operator olga
+run_lethe --config "$CONF" request --tenant "$T" --subject user_a --reference GDPR-7 --operator user_o
 assert_rc "a request exits 0" 0
 EV=$(sql "SELECT event_id FROM lethe.events WHERE reference = 'GDPR-7'")
 OCC=$(sql "SELECT lethe.iso_utc(occurred_at) FROM lethe.events WHERE event_id = $EV")
 assert_eq "a request_recorded record names the operator, rule, reference, trigger, deadline and the subject's HMAC" \
-  "$T|olga|subject_request|GDPR-7|$OCC|$(sql "SELECT lethe.iso_utc(occurred_at + interval '1 month') FROM lethe.events WHERE event_id = $EV")|$MAC|event $EV, scope subject" \
+  "$T|user_o|subject_request|GDPR-7|$OCC|$(sql "SELECT lethe.iso_utc(occurred_at + interval '1 month') FROM lethe.events WHERE event_id = $EV")|$MAC|event $EV, scope subject" \
   "$(sql "SELECT tenant_id, operator, rule, reference, lethe.iso_utc(triggered_at), lethe.iso_utc(deadline_at), subject_hmac, detail FROM lethe.audit WHERE kind = 'request_recorded'")"
-run_lethe --config "$CONF" request --tenant "$T" --subject alice --reference GDPR-7 --operator pat
+run_lethe --config "$CONF" request --tenant "$T" --subject user_a --reference GDPR-7 --operator user_p
 assert_rc "the same request again exits 0 (a retry)" 0
 assert_eq "and records nothing, saying so" \
-  "deletion request $EV of tenant $T already has reference GDPR-7 (occurred at $OCC, recorded by olga); nothing recorded" "$OUT"
+  "deletion request $EV of tenant $T already has reference GDPR-7 (occurred at $OCC, recorded by user_o); nothing recorded" "$OUT"
 assert_eq "no second event, no second audit record" "1 1" \
   "$(sql "SELECT count(*) FROM lethe.events WHERE reference = 'GDPR-7'") $(audit_rows request_recorded)"
 run_lethe request --tenant "$T" --workspace "$W" --reference GDPR-7
@@ -164,7 +164,7 @@ DL=$(sql "SELECT lethe.iso_utc(occurred_at + interval '1 month') FROM lethe.even
 assert_eq "before a run the request is not derived; its items are due by its own timing" "request GDPR-7 of tenant $T (acme) at $(echo "$OUT" | head -1 | sed 's/.* at //')
 
 deletion request $EV: subject_request, a data subject's items
-  occurred:  $OCC, recorded by olga
+  occurred:  $OCC, recorded by user_o
   deadline:  $DL
   derived:   not yet (the next run derives it)
 
@@ -184,7 +184,7 @@ run_lethe status --reference GDPR-7 --tenant "$T" --json
 assert_rc "status --reference --json exits 0" 0
 assert_eq "after a run its item and the copy are in flight" "2 0 2 False $DL" \
   "$(json_get "d['covered'], d['purged']['count'], d['pending']['in_flight'], d['done'], d['pending']['nearest_deadline']")"
-assert_eq "--json names the request, never the subject" "subject None olga True" \
+assert_eq "--json names the request, never the subject" "subject None user_o True" \
   "$(json_get "d['requests'][0]['scope'], d['requests'][0]['scope_id'], d['requests'][0]['operator'], d['requests'][0]['derived']")"
 B=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$I' AND outcome IS NULL")
 "$LETHE" -q ack "$B" >/dev/null

@@ -102,17 +102,17 @@ print(repr(($2)))" 2>&1)
 }
 
 new_case issue11-1-copy-of-purged-under-subject-hold
-item P prompt w1 "$(D 100)" owner=alice
+item P prompt w1 "$(D 100)" owner=user_a
 event deletion_requested "$(D 50)" item_id "${ID[P]}" R-1
 run "$(D 40)" default "P deletion_request $(D 20)"
-hold legal "$(D 30)" subject_id alice
+hold legal "$(D 30)" subject_id user_a
 item C retrieved w2 "$(D 20)" parent=P
 run "$(D 1)" default ""
 expect P purged deletion_request "$(D 50)" "$(D 20)"
 expect C held deletion_request "$(D 50)" "$(D 20)"
 explain C '[h["via_item_id"] and n[h["via_item_id"]] for h in d["holds"] if h["blocking"]]' "['P']"
 # A later request of the same subject reaches the copy through its tombstoned source.
-event deletion_requested "$(D 10)" subject_id alice GDPR-1
+event deletion_requested "$(D 10)" subject_id user_a GDPR-1
 run "$(D 0 60)" default ""
 explain C 'sorted((o["rule"], o["active"], o["via_item_id"] and n[o["via_item_id"]]) for o in d["obligations"])' \
     "[('deletion_request', True, 'P'), ('subject_request', True, 'P')]"

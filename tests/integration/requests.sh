@@ -11,7 +11,7 @@ export PGDATABASE=requests_t
 T=$(uuid); T2=$(uuid); W=$(uuid); W2=$(uuid); I=$(uuid); NOPE=$(uuid)
 mk_tenant "$T" acme; mk_tenant "$T2" globex
 mk_workspace "$T" "$W" EU; mk_workspace "$T2" "$W2" US
-mk_item "$T" "$I" "$W" prompt EU 2026-01-01T00:00:00Z false "" alice
+mk_item "$T" "$I" "$W" prompt EU 2026-01-01T00:00:00Z false "" user_a
 
 # ---- request: refusals ------------------------------------------------------------------------
 run_lethe request --reference R-1
@@ -41,7 +41,7 @@ assert_rc "two scopes exit 2" 2
 assert_eq "two scopes message" "error: request: give at most one of --workspace, --subject and --item
 hint: see 'lethe help request'" "$ERR"
 
-run_lethe request --tenant "$T" --subject alice --subject bob --reference R-1
+run_lethe request --tenant "$T" --subject user_a --subject user_b --reference R-1
 assert_rc "the same scope twice exits 2" 2
 
 run_lethe request --tenant "$T" --workspace "$W"
@@ -80,7 +80,7 @@ assert_not_contains "a subject id never reaches stderr" "secret-subject-id" "$ER
 assert_eq "refused requests record nothing" "0" "$(sql "SELECT count(*) FROM lethe.events")"
 
 # ---- request: what it records and prints ------------------------------------------------------
-run_lethe request --tenant "$T" --workspace "$W" --reference "TICKET-7" --operator bob
+run_lethe request --tenant "$T" --workspace "$W" --reference "TICKET-7" --operator user_b
 assert_rc "a workspace request exits 0" 0
 assert_eq "a workspace request prints nothing on stderr" "" "$ERR"
 EV=$(sql "SELECT event_id FROM lethe.events WHERE reference = 'TICKET-7'")
@@ -89,7 +89,7 @@ assert_eq "the event is a deletion request for the workspace, with its reference
   "$(sql "SELECT type, workspace_id, subject_id, item_id, reference FROM lethe.events WHERE event_id = $EV")"
 assert_eq "it occurs now" "t" \
   "$(sql "SELECT occurred_at BETWEEN now() - interval '1 minute' AND now() FROM lethe.events WHERE event_id = $EV")"
-assert_eq "the operator is kept beside the event" "bob" \
+assert_eq "the operator is kept beside the event" "user_b" \
   "$(sql "SELECT operator FROM lethe.request_operators WHERE tenant_id = '$T' AND event_id = $EV")"
 OCC=$(sql "SELECT lethe.iso_utc(occurred_at) FROM lethe.events WHERE event_id = $EV")
 DL=$(sql "SELECT lethe.iso_utc(occurred_at + interval '30 days') FROM lethe.events WHERE event_id = $EV")
@@ -100,16 +100,16 @@ rule:        deletion_request
 reference:   TICKET-7
 occurred_at: $OCC
 deadline_at: $DL (30d, as configured)
-operator:    bob" "$OUT"
+operator:    user_b" "$OUT"
 
-run_lethe request --tenant "$T" --subject alice --reference GDPR-1
+run_lethe request --tenant "$T" --subject user_a --reference GDPR-1
 assert_rc "a subject request exits 0" 0
 EV2=$(sql "SELECT event_id FROM lethe.events WHERE reference = 'GDPR-1'")
 DL2=$(sql "SELECT lethe.iso_utc(occurred_at + interval '1 month') FROM lethe.events WHERE event_id = $EV2")
 assert_contains "a subject request names its rule" "rule:        subject_request" "$OUT"
-assert_contains "a subject request echoes the subject on stdout" "scope:       subject alice" "$OUT"
+assert_contains "a subject request echoes the subject on stdout" "scope:       subject user_a" "$OUT"
 assert_contains "a subject request's deadline is one calendar month" "deadline_at: $DL2 (1mo, as configured)" "$OUT"
-assert_eq "a subject request records the subject" "|alice|" \
+assert_eq "a subject request records the subject" "|user_a|" \
   "$(sql "SELECT workspace_id, subject_id, item_id FROM lethe.events WHERE event_id = $EV2")"
 assert_eq "no operator given, the login name is recorded (never 'operator')" "${SUDO_USER:-$(id -un)}" \
   "$(sql "SELECT operator FROM lethe.request_operators WHERE event_id = $EV2")"
@@ -124,7 +124,7 @@ assert_contains "a tenant-wide request says so" "scope:       the whole tenant" 
 
 run_lethe request --tenant "$T" --workspace "$W" --reference TICKET-7
 assert_rc "a second request with the same tenant and reference exits 0 (a retry)" 0
-assert_eq "and records nothing, saying so" "deletion request $EV of tenant $T already has reference TICKET-7 (occurred at $OCC, recorded by bob); nothing recorded" "$OUT"
+assert_eq "and records nothing, saying so" "deletion request $EV of tenant $T already has reference TICKET-7 (occurred at $OCC, recorded by user_b); nothing recorded" "$OUT"
 assert_eq "a retry records no second event" "1" "$(sql "SELECT count(*) FROM lethe.events WHERE reference = 'TICKET-7'")"
 
 write_config "$WORK/off.conf" 'rules: { deletion_request: { enabled = false; deadline = "10d"; }; };'
@@ -169,7 +169,7 @@ hint: tenants are the rows of lethe.tenants; check the id" "$ERR"
 run_lethe hold place --tenant "$T" --item zzz --reason litigation
 assert_rc "hold place with a malformed item exits 2" 2
 assert_contains "hold place malformed item message" 'error: hold: --item: malformed id "zzz"' "$ERR"
-run_lethe hold place --tenant "$T" --item "$I" --subject alice --reason litigation
+run_lethe hold place --tenant "$T" --item "$I" --subject user_a --reason litigation
 assert_rc "hold place with two scopes exits 2" 2
 assert_contains "hold place two scopes message" "error: hold place: give at most one of --workspace, --subject and --item" "$ERR"
 run_lethe hold place --tenant "$T" --item "$NOPE" --reason litigation

@@ -102,7 +102,7 @@ assert_eq "the refused replay changed nothing" "$old_heads" \
   "$(sql "SELECT string_agg(tenant_id || '=' || seq, ' ' ORDER BY tenant_id) FROM lethe.audit_heads")"
 
 # ---- replay heals ----------------------------------------------------------------------------
-L replay --operator dana --anchors "$WORK/month-anchors.jsonl" "$WORK/month.jsonl"
+L replay --operator user_d --anchors "$WORK/month-anchors.jsonl" "$WORK/month.jsonl"
 assert_rc "replay exits 0" 0
 assert_contains "replay checks the newest anchor" "replay: caught up with the anchor of run " "$OUT"
 assert_contains "replay verifies the export first" "verify: ok:" "$OUT"
@@ -111,7 +111,7 @@ L export --to "$CUT" -o "$WORK/again.jsonl"
 assert_eq "every chain is back byte for byte" "$(tail -n +2 "$WORK/month.jsonl" | md5sum)" \
   "$(tail -n +2 "$WORK/again.jsonl" | md5sum)"
 B1_HASH=$(grep "\"kind\":\"item_purged\"" "$WORK/month.jsonl" | grep "\"item_id\":\"$B1\"" | sed 's/.*"hash":"\([0-9a-f]*\)".*/\1/')
-assert_eq "item_repurged names the original record's hash" "replay $B1_HASH dana" \
+assert_eq "item_repurged names the original record's hash" "replay $B1_HASH user_d" \
   "$(sql "SELECT detail || ' ' || operator FROM lethe.audit WHERE kind = 'item_repurged' AND item_id = '$B1'")"
 assert_eq "one item_repurged per resurrected item" "3" "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_repurged'")"
 assert_eq "the resurrected items count as purged, as the record says" "purged purged purged" \

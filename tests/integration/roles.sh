@@ -136,7 +136,7 @@ PAST=$(date -u -d '-40 days' +%FT%TZ); OLD=$(date -u -d '-100 days' +%FT%TZ)
 out=$(as $P mk_tenant "$T" acme 2>&1 && as $P mk_workspace "$T" "$WE" EU 2>&1 && as $P mk_workspace "$T" "$WU" US 2>&1 \
       && as $P mk_tenant "$T2" beta 2>&1 && as $P mk_workspace "$T2" "$W2" UK 2>&1); rc=$?
 assert_eq "producer inserts tenants and workspaces" "0 " "$rc $out"
-out=$(as $P mk_item "$T" "$I1" "$WE" prompt EU "$OLD" false "" alice 2>&1 \
+out=$(as $P mk_item "$T" "$I1" "$WE" prompt EU "$OLD" false "" user_a 2>&1 \
       && as $P mk_item "$T" "$C1" "$WE" response ANZ "$OLD" true "$I1" 2>&1 \
       && as $P mk_item "$T" "$I2" "$WE" upload EU "$OLD" 2>&1 \
       && as $P mk_item "$T" "$I3" "$WU" pinned US "$OLD" 2>&1 \
@@ -144,7 +144,7 @@ out=$(as $P mk_item "$T" "$I1" "$WE" prompt EU "$OLD" false "" alice 2>&1 \
       && as $P mk_item "$T" "$L1" "$WE" system_log EU "$OLD" 2>&1 \
       && as $P mk_item "$T2" "$J1" "$W2" prompt UK "$OLD" 2>&1); rc=$?
 assert_eq "producer inserts items, copies included" "0 " "$rc $out"
-out=$(as $P mk_event "$T" deletion_requested "$PAST" GDPR-7 subject_id alice 2>&1 \
+out=$(as $P mk_event "$T" deletion_requested "$PAST" GDPR-7 subject_id user_a 2>&1 \
       && as $P mk_event "$T2" capacity_deleted "$PAST" 2>&1); rc=$?
 assert_eq "producer inserts events (the identity needs no sequence grant)" "0 " "$rc $out"
 assert_eq "the producer's rows reached the engine's inboxes through the triggers" "6 2" \
@@ -230,29 +230,29 @@ assert_rc "engine cannot migrate" 1
 assert_contains "engine's migrate is refused" "permission denied" "$ERR"
 
 # ---- lethe_operator --------------------------------------------------------------------------
-PGUSER=$O run_lethe request --tenant "$T" --item "$I3" --reference OPS-1 --operator olga
+PGUSER=$O run_lethe request --tenant "$T" --item "$I3" --reference OPS-1 --operator user_o
 assert_rc "operator records a request" 0
-assert_contains "the request is recorded with its operator" "operator:    olga" "$OUT"
+assert_contains "the request is recorded with its operator" "operator:    user_o" "$OUT"
 PGUSER=$O run_lethe hold place --tenant "$T" --item "$I4" --reason "legal hold" --reference LEGAL-1
 assert_rc "operator places a hold" 0
 H=$(printf '%s\n' "$OUT" | head -1)
 as $P mk_event "$T" deletion_requested "$PAST" TICKET-9 item_id "$I4"
-PGUSER=$O run_lethe --config "$WORK/noexec.conf" run --operator olga
+PGUSER=$O run_lethe --config "$WORK/noexec.conf" run --operator user_o
 assert_rc "operator runs the cycle (no executor: the batch waits for ack)" 0
 assert_contains "the held item is reported, not batched" "1 held" "$OUT"
 B=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$I3' AND outcome IS NULL")
-PGUSER=$O run_lethe ack "$B" --operator olga
+PGUSER=$O run_lethe ack "$B" --operator user_o
 assert_rc "operator acks a batch" 0
 assert_eq "operator's ack output" "ack: batch $B acknowledged: 1 purged, 0 failed" "$OUT"
 PGUSER=$O run_lethe hold release "$H"
 assert_rc "operator releases the hold" 0
-PGUSER=$O run_lethe --config "$WORK/noexec.conf" run --operator olga
+PGUSER=$O run_lethe --config "$WORK/noexec.conf" run --operator user_o
 B2=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$I4' AND outcome IS NULL")
-PGUSER=$O run_lethe --config "$WORK/exec.conf" rerun "$B2" --operator olga
+PGUSER=$O run_lethe --config "$WORK/exec.conf" rerun "$B2" --operator user_o
 assert_rc "operator reruns a batch" 0
 assert_eq "operator's rerun output" "rerun: batch $B2 re-driven: 1 purged, 0 failed" "$OUT"
 assert_eq "the rerun deleted the file" "gone" "$([ -e "$STORE/$I4" ] || echo gone)"
-assert_eq "the audit names the operator" "olga" "$(sql "SELECT operator FROM lethe.audit WHERE kind = 'operator_rerun'")"
+assert_eq "the audit names the operator" "user_o" "$(sql "SELECT operator FROM lethe.audit WHERE kind = 'operator_rerun'")"
 as $O assert_sql_fails "operator cannot change a hold's reason" "UPDATE lethe.holds SET reason = 'x'" "permission denied for table holds"
 as $O assert_sql_fails "operator cannot delete holds" "DELETE FROM lethe.holds" "permission denied for table holds"
 as $O assert_sql_fails "operator cannot insert items" \

@@ -232,9 +232,9 @@ case c3-request-tenant: a deletion request for the whole tenant
   expect b in_flight deletion_request 2024-04-10T12:00:00Z 2024-05-10T12:00:00Z
 
 case c3s-subject-leap-year: a subject's request on 31 January 2024 is due by 29 February
-  item a prompt EU 2024-01-10T00:00:00Z owner=alice
-  item b prompt EU 2024-01-10T00:00:00Z owner=bob
-  event deletion_requested 2024-01-31T10:00:00Z subject=alice ref=GDPR-1
+  item a prompt EU 2024-01-10T00:00:00Z owner=user_a
+  item b prompt EU 2024-01-10T00:00:00Z owner=user_b
+  event deletion_requested 2024-01-31T10:00:00Z subject=user_a ref=GDPR-1
   item c retrieved US 2024-02-05T00:00:00Z ws=w2 parent=a
   run 2024-02-10T00:00:00Z
   expect a in_flight subject_request 2024-01-31T10:00:00Z 2024-02-29T10:00:00Z
@@ -242,18 +242,18 @@ case c3s-subject-leap-year: a subject's request on 31 January 2024 is due by 29 
   expect b live - - -
 
 case c3s-subject-month-ends: 31 January 2023 gives 28 February; 31 March gives 30 April
-  item a prompt EU 2023-01-01T00:00:00Z owner=alice
-  item b prompt EU 2024-01-01T00:00:00Z owner=bob
-  event deletion_requested 2023-01-31T10:00:00Z subject=alice ref=GDPR-2
-  event deletion_requested 2024-03-31T08:00:00Z subject=bob ref=GDPR-3
+  item a prompt EU 2023-01-01T00:00:00Z owner=user_a
+  item b prompt EU 2024-01-01T00:00:00Z owner=user_b
+  event deletion_requested 2023-01-31T10:00:00Z subject=user_a ref=GDPR-2
+  event deletion_requested 2024-03-31T08:00:00Z subject=user_b ref=GDPR-3
   run 2024-04-01T00:00:00Z
   expect a in_flight subject_request 2023-01-31T10:00:00Z 2023-02-28T10:00:00Z
   expect b in_flight subject_request 2024-03-31T08:00:00Z 2024-04-30T08:00:00Z
 
 case tie-break: equal deadlines go to subject_request before deletion_request
-  item a prompt EU 2024-03-01T00:00:00Z owner=carol
+  item a prompt EU 2024-03-01T00:00:00Z owner=user_c
   event deletion_requested 2024-04-01T00:00:00Z item=a ref=T-tie
-  event deletion_requested 2024-04-01T00:00:00Z subject=carol ref=GDPR-tie
+  event deletion_requested 2024-04-01T00:00:00Z subject=user_c ref=GDPR-tie
   run 2024-04-01T00:00:00Z
   expect a in_flight subject_request 2024-04-01T00:00:00Z 2024-05-01T00:00:00Z
 
@@ -429,11 +429,11 @@ case holds: a hold keeps an item and its copies (never its source) until release
 
 case hold-window: a hold is active from placed_at until released_at
   item a prompt EU 2024-09-01T00:00:00Z
-  item b prompt EU 2024-09-01T00:00:00Z owner=dave
+  item b prompt EU 2024-09-01T00:00:00Z owner=user_e
   event deletion_requested 2024-10-01T00:00:00Z ws=w1 ref=T-19
   hold early 2024-09-15T00:00:00Z item=a
   release early 2024-10-05T00:00:00Z
-  hold subj 2024-10-10T00:00:00Z subject=dave
+  hold subj 2024-10-10T00:00:00Z subject=user_e
   run 2024-10-04T00:00:00Z
   expect a due deletion_request 2024-10-01T00:00:00Z 2024-10-31T00:00:00Z
   expect b in_flight deletion_request 2024-10-01T00:00:00Z 2024-10-31T00:00:00Z

@@ -38,14 +38,14 @@ run_lethe --config "$WORK/noexec.conf" run --shard 2/2
 assert_rc "a bad shard is refused" 2
 
 # ---- without an executor batches wait for ack ------------------------------------------------
-run_lethe --config "$WORK/noexec.conf" run --operator alice
+run_lethe --config "$WORK/noexec.conf" run --operator user_a
 assert_rc "run without executor exits 0" 0
 assert_contains "summary names the outcome" "succeeded" "$OUT"
 assert_eq "two batches, one per location" "ANZ 1|EU 2" \
   "$(sql "SELECT string_agg(location || ' ' || items, '|' ORDER BY location) FROM lethe.batches")"
 assert_eq "the system log is never batched" "0" "$(sql "SELECT count(*) FROM lethe.batch_items WHERE item_id = '$L1'")"
 assert_eq "the upload in the other workspace is not covered" "0" "$(sql "SELECT count(*) FROM lethe.batch_items WHERE item_id = '$I3'")"
-assert_eq "the run records the operator" "operator alice succeeded" \
+assert_eq "the run records the operator" "operator user_a succeeded" \
   "$(sql "SELECT trigger || ' ' || operator || ' ' || outcome FROM lethe.runs")"
 EU_B=$(sql "SELECT batch_id FROM lethe.batches WHERE location = 'EU'")
 ANZ_B=$(sql "SELECT batch_id FROM lethe.batches WHERE location = 'ANZ'")
@@ -81,7 +81,7 @@ assert_eq "nothing changed" "open" "$(sql "SELECT state FROM lethe.batches WHERE
 run_lethe ack "not-a-uuid"
 assert_rc "ack of a malformed id exits 2" 2
 
-run_lethe ack "$EU_B" --failed "$I2:disk offline" --operator bob
+run_lethe ack "$EU_B" --failed "$I2:disk offline" --operator user_b
 assert_rc "ack exits 0" 0
 assert_eq "ack output" "ack: batch $EU_B acknowledged: 1 purged, 1 failed" "$OUT"
 assert_eq "the acked item is tombstoned" "|" "$(sql "SELECT coalesce(locator,'') || '|' || coalesce(owner_id,'') FROM lethe.items WHERE item_id = '$I1'")"
@@ -90,7 +90,7 @@ assert_eq "one item_purged record" "1" "$(sql "SELECT count(*) FROM lethe.audit 
 assert_eq "one item_failed record" "1" "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_failed' AND item_id = '$I2'")"
 assert_eq "the reason stays out of the audit" "0" "$(sql "SELECT count(*) FROM lethe.audit WHERE detail LIKE '%disk offline%'")"
 assert_eq "the reason is on the batch record" "disk offline" "$(sql "SELECT reason FROM lethe.batch_items WHERE item_id = '$I2'")"
-run_lethe ack "$EU_B" --failed "$I2:disk offline" --operator bob
+run_lethe ack "$EU_B" --failed "$I2:disk offline" --operator user_b
 assert_rc "ack again exits 0" 0
 assert_contains "ack again is a no-op" "was recorded already; nothing changed" "$OUT"
 assert_eq "a batch with a failed item ends failed" "failed" "$(sql "SELECT state FROM lethe.batches WHERE batch_id = '$EU_B'")"
@@ -176,11 +176,11 @@ run_lethe --config "$WORK/exec.conf" status --check >/dev/null 2>&1 || true
 # rerun of a failed batch puts the still-due item in a new batch at once
 HB=$(sql "SELECT batch_id FROM lethe.batches WHERE state = 'failed' ORDER BY created_at DESC LIMIT 1")
 write_config "$WORK/uk.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; };"
-run_lethe --config "$WORK/uk.conf" rerun "$HB" --operator carol
+run_lethe --config "$WORK/uk.conf" rerun "$HB" --operator user_c
 assert_rc "rerun exits 0" 0
 assert_contains "rerun says what it did" "still-due items put in new batch" "$OUT"
 assert_eq "the item is purged after three failures" "purged" "$(sql "SELECT state FROM lethe.item_status WHERE item_id = '$J2'")"
-assert_eq "the rerun is audited with the operator" "carol" "$(sql "SELECT operator FROM lethe.audit WHERE kind = 'operator_rerun' AND batch_id = '$HB'")"
+assert_eq "the rerun is audited with the operator" "user_c" "$(sql "SELECT operator FROM lethe.audit WHERE kind = 'operator_rerun' AND batch_id = '$HB'")"
 run_lethe --config "$WORK/uk.conf" rerun "$HB"
 assert_rc "a second rerun of that failed batch finds nothing due" 0
 assert_contains "nothing due any more" "none of its items is due any more" "$OUT"

@@ -121,7 +121,7 @@ H=$("$LETHE" --config "$CONF" -q hold place --tenant "$T" --reason litigation --
 sql "UPDATE lethe.rules SET deadline = '25 days', grace = '0 days' WHERE rule = 'shared_retention'" >/dev/null
 run_now
 same "due items held"
-"$LETHE" --config "$CONF" -q hold release "$H" --operator dave >/dev/null
+"$LETHE" --config "$CONF" -q hold release "$H" --operator user_e >/dev/null
 same "the hold released"
 run_now
 same "the released items batched"

@@ -50,10 +50,10 @@ fresh 2
 write_config "$WORK/c1c.conf"
 run_lethe --config "$WORK/c1c.conf" run   # no executor: the batch stays open
 B=$(sql "SELECT batch_id FROM lethe.batches")
-sigterm_when_running "$WORK/slow-delete" --config "$WORK/c1.conf" rerun "$B" --operator dana
+sigterm_when_running "$WORK/slow-delete" --config "$WORK/c1.conf" rerun "$B" --operator user_d
 assert_eq "SIGTERM during a rerun's executor: exit 1" "1" "$RC"
 assert_eq "the rerun is recorded interrupted, the batch acknowledged" "interrupted acknowledged" \
-  "$(sql "SELECT r.outcome || ' ' || b.state FROM lethe.runs r, lethe.batches b WHERE r.operator = 'dana'")"
+  "$(sql "SELECT r.outcome || ' ' || b.state FROM lethe.runs r, lethe.batches b WHERE r.operator = 'user_d'")"
 
 # ---- 2. a malformed connection string is a usage or configuration error (SPEC §6: exit 2) --------
 write_config "$WORK/c2.conf" 'database: { conninfo = "dbname"; };'
@@ -151,7 +151,7 @@ write_config "$WORK/c7.conf"
 run_lethe --config "$WORK/c7.conf" run                         # one open batch, anchored
 pg_dump -Fc -f "$WORK/c7.dump" "$DB"
 B=$(sql "SELECT batch_id FROM lethe.batches")
-run_lethe --config "$WORK/c7.conf" ack "$B" --operator olga    # two item_purged on T's chain
+run_lethe --config "$WORK/c7.conf" ack "$B" --operator user_o    # two item_purged on T's chain
 run_lethe --config "$WORK/c7.conf" run                         # anchors T's head
 run_lethe --config "$WORK/c7.conf" export -o "$WORK/c7.jsonl"
 python3 - "$T" "$WORK/c7.jsonl" "$WORK/c7-forged.jsonl" <<'PY'
@@ -177,16 +177,16 @@ run_lethe verify "$WORK/c7-forged.jsonl"
 assert_rc "the forged export verifies on its own" 0
 psql -X -q -d postgres -c "DROP DATABASE $DB" -c "CREATE DATABASE $DB" >/dev/null
 pg_restore -d "$DB" "$WORK/c7.dump"
-run_lethe --config "$WORK/c7.conf" replay --operator olga --anchors "$WORK/anchors.jsonl" "$WORK/c7-forged.jsonl"
+run_lethe --config "$WORK/c7.conf" replay --operator user_o --anchors "$WORK/anchors.jsonl" "$WORK/c7-forged.jsonl"
 assert_rc "replay --anchors of the forged export exits 4" 4
 assert_contains "it says the export does not verify" "does not verify; nothing was replayed" "$ERR"
 assert_eq "and appended nothing to the forged chain" "0" \
   "$(sql "SELECT count(*) FROM lethe.audit WHERE tenant_id = '$T' AND kind = 'item_purged'")"
-run_lethe --config "$WORK/c7.conf" replay --operator olga --anchors "$WORK/anchors.jsonl" "$WORK/c7.jsonl"
+run_lethe --config "$WORK/c7.conf" replay --operator user_o --anchors "$WORK/anchors.jsonl" "$WORK/c7.jsonl"
 assert_rc "the true export still replays, and catches up with the anchor" 0
 assert_eq "with the true records" "deletion_request deletion_request" \
   "$(sql "SELECT string_agg(rule, ' ') FROM lethe.audit WHERE tenant_id = '$T' AND kind = 'item_purged'")"
-run_lethe --config "$WORK/c7.conf" replay --operator olga "$WORK/c7.jsonl"
+run_lethe --config "$WORK/c7.conf" replay --operator user_o "$WORK/c7.jsonl"
 assert_contains "replay without --anchors warns that a re-hashed forgery goes unseen" \
   "warning: replay: the exports are checked on their own: a forged chain re-hashed to look whole is caught only against the anchor file" "$ERR"
 
@@ -231,10 +231,10 @@ assert_not_contains "and not that the batch failed" "failed: executor" "$ERR"
 fresh 2
 run_lethe --config "$WORK/c1c.conf" run   # no executor: the batch stays open
 B=$(sql "SELECT batch_id FROM lethe.batches")
-run_lethe --config "$WORK/c10.conf" rerun "$B" --operator dana
+run_lethe --config "$WORK/c10.conf" rerun "$B" --operator user_d
 assert_rc "a rerun whose executor receipted every item exits 0" 0
 assert_eq "and is recorded succeeded" "succeeded acknowledged" \
-  "$(sql "SELECT r.outcome || ' ' || b.state FROM lethe.runs r, lethe.batches b WHERE r.operator = 'dana'")"
+  "$(sql "SELECT r.outcome || ' ' || b.state FROM lethe.runs r, lethe.batches b WHERE r.operator = 'user_d'")"
 
 # ---- 11. the dry run's --items says each item's reference, as the README says ---------------------
 fresh 1

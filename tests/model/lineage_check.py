@@ -29,7 +29,7 @@ from lineage_model import Event, Hold, Item, Model, iso, utc  # noqa: E402
 
 LETHE = os.environ["LETHE"]
 KINDS = ["prompt", "response", "retrieved", "pinned", "upload", "m365", "system_log"]
-SUBJECTS = ["alice", "bob", "carol"]
+SUBJECTS = ["user_a", "user_b", "user_c"]
 
 
 # psql itself, not Debian's wrapper script (a Perl start per statement adds up)

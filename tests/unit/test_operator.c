@@ -11,9 +11,9 @@
 
 START_TEST(sudo_user_first)
 {
-    setenv("SUDO_USER", "carol", 1);
+    setenv("SUDO_USER", "user_c", 1);
     setenv("USER", "someone-else", 1);
-    ck_assert_str_eq(operator_default(), "carol");
+    ck_assert_str_eq(operator_default(), "user_c");
 }
 END_TEST
 
