@@ -84,6 +84,47 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id)
                     1, p);
 }
 
+/* Whether FN (a regprocedure's text) exists and this role may execute it: a binary may meet a
+ * role set up before the function was granted (deploy/roles.sql grants every function). */
+static int may_execute(PGconn *db, const char *fn)
+{
+    const char *p[] = {fn};
+    PGresult *res = db_query_one_row(db,
+                                     "SELECT CASE WHEN to_regprocedure($1) IS NULL THEN false"
+                                     "            ELSE has_function_privilege($1, 'EXECUTE') END",
+                                     1, p);
+    if (!res)
+        return -1;
+    int yes = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return yes;
+}
+
+bool dbaudit_anchor_line_record(PGconn *db, const char *digest, const char *run_id)
+{
+    int may = may_execute(db, "lethe.anchor_line_record(text, uuid)");
+    if (may <= 0)
+        return may == 0;
+    const char *p[] = {digest, run_id};
+    PGresult *res = db_query(db, "SELECT lethe.anchor_line_record($1, $2::uuid)", 2, p);
+    PQclear(res);
+    return res != NULL;
+}
+
+int dbaudit_anchor_line_known(PGconn *db, const char *digest)
+{
+    int may = may_execute(db, "lethe.anchor_line_known(text)");
+    if (may <= 0)
+        return may;
+    const char *p[] = {digest};
+    PGresult *res = db_query_one_row(db, "SELECT lethe.anchor_line_known($1)", 1, p);
+    if (!res)
+        return -1;
+    int known = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return known;
+}
+
 PGresult *dbaudit_missing_heads(PGconn *db, const char *chains, const char *seqs,
                                 const char *hashes)
 {
@@ -353,8 +394,12 @@ PGresult *dbaudit_window_chains(PGconn *db, const struct audit_filter *f)
 PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f)
 {
     const char *p[] = {f->from, f->to, f->tenant};
-    return db_query_one_row(
-        db, "SELECT count(*), count(DISTINCT a.tenant_id) FROM lethe.audit a" WINDOW_WHERE, 3, p);
+    /* Grouped by chain (hashed) rather than count(DISTINCT), which sorts every record. */
+    return db_query_one_row(db,
+                            "SELECT coalesce(sum(c.n), 0)::bigint, count(*)"
+                            "  FROM (SELECT a.tenant_id, count(*) AS n FROM lethe.audit a"
+                            WINDOW_WHERE " GROUP BY a.tenant_id) c",
+                            3, p);
 }
 
 /* Outcomes of item_purged records, in this order of precedence: a shared copy made while
@@ -376,32 +421,52 @@ PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f)
     "SELECT s.rule, s.deadline_at FROM lethe.pending_items(now()) s"                               \
     " WHERE $3::uuid IS NULL OR s.tenant_id = $3::uuid"
 
+/* Each rule's purged records and pending items are counted in a pass over each, grouped by
+ * rule; the rows of the six rules and of any other rule named, and the row "all" added up from
+ * them, come from those few rows. (One grouping over the union of every record and pending item,
+ * with its grouping set for "all", cost twice the plain GROUP BY of the audit: issue 14.) */
 #define SUMMARY_SQL(PENDING, EXTRA)                                                                \
     "WITH known(rule, ord) AS (VALUES ('deletion_request', 1), ('subject_request', 2),"            \
     "  ('capacity_deleted', 3), ('sharing_opt_out', 4), ('shared_retention', 5),"                  \
     "  ('shared_while_opted_out', 6)),"                                                            \
     PURGED_OUTCOMES ","                                                                            \
     " pending AS (" PENDING "),"                                                                   \
-    " facts AS ("                                                                                  \
-    "  SELECT k.rule, k.ord, 'known' AS what, NULL AS outcome, NULL::interval AS lateness,"        \
-    "         NULL::timestamptz AS deadline FROM known k"                                          \
-    "  UNION ALL SELECT p.rule, NULL, 'purged', p.outcome, p.lateness, NULL FROM purged p"         \
-    "  UNION ALL SELECT q.rule, NULL, 'pending', NULL, NULL, q.deadline_at FROM pending q)"        \
-    " SELECT CASE WHEN grouping(f.rule) = 1 THEN 'all' ELSE coalesce(f.rule, '(none)') END"        \
-    "          AS rule,"                                                                           \
-    "        count(*) FILTER (WHERE f.what = 'purged') AS purged,"                                 \
-    "        count(*) FILTER (WHERE f.outcome = 'on_time') AS on_time,"                            \
-    "        count(*) FILTER (WHERE f.outcome = 'late') AS late,"                                  \
-    "        extract(epoch FROM max(f.lateness) FILTER (WHERE f.outcome = 'late'))"                \
-    "          AS max_lateness_seconds,"                                                           \
-    "        count(*) FILTER (WHERE f.outcome = 'held') AS held_past_deadline,"                    \
-    "        count(*) FILTER (WHERE f.outcome = 'violation') AS violations,"                       \
-    "        count(*) FILTER (WHERE f.what = 'pending') AS pending,"                               \
-    "        count(*) FILTER (WHERE f.what = 'pending' AND f.deadline < now()) AS overdue,"        \
-    "        lethe.audit_time(min(f.deadline) FILTER (WHERE f.what = 'pending'))"                  \
-    "          AS nearest_deadline" EXTRA                                                          \
-    "   FROM facts f GROUP BY GROUPING SETS ((f.rule), ())"                                        \
-    "  ORDER BY grouping(f.rule), min(f.ord) NULLS LAST, f.rule NULLS LAST"
+    " pa AS ("                                                                                     \
+    "  SELECT p.rule, count(*) AS purged,"                                                         \
+    "         count(*) FILTER (WHERE p.outcome = 'on_time') AS on_time,"                           \
+    "         count(*) FILTER (WHERE p.outcome = 'late') AS late,"                                 \
+    "         max(p.lateness) FILTER (WHERE p.outcome = 'late') AS max_lateness,"                  \
+    "         count(*) FILTER (WHERE p.outcome = 'held') AS held_past_deadline,"                   \
+    "         count(*) FILTER (WHERE p.outcome = 'violation') AS violations"                       \
+    "    FROM purged p GROUP BY p.rule),"                                                          \
+    " pp AS ("                                                                                     \
+    "  SELECT q.rule, count(*) AS pending, count(*) FILTER (WHERE q.deadline_at < now()) AS overdue," \
+    "         min(q.deadline_at) AS nearest"                                                       \
+    "    FROM pending q GROUP BY q.rule),"                                                         \
+    " per AS ("                                                                                    \
+    "  SELECT x.rule, min(x.ord) AS ord, 0 AS g,"                                                  \
+    "         coalesce(min(a.purged), 0) AS purged, coalesce(min(a.on_time), 0) AS on_time,"       \
+    "         coalesce(min(a.late), 0) AS late, min(a.max_lateness) AS max_lateness,"              \
+    "         coalesce(min(a.held_past_deadline), 0) AS held_past_deadline,"                       \
+    "         coalesce(min(a.violations), 0) AS violations, coalesce(min(q.pending), 0) AS pending," \
+    "         coalesce(min(q.overdue), 0) AS overdue, min(q.nearest) AS nearest"                   \
+    "    FROM (SELECT k.rule, k.ord FROM known k UNION ALL SELECT a.rule, NULL FROM pa a"          \
+    "          UNION ALL SELECT q.rule, NULL FROM pp q) x"                                         \
+    "    LEFT JOIN pa a ON a.rule IS NOT DISTINCT FROM x.rule"                                     \
+    "    LEFT JOIN pp q ON q.rule IS NOT DISTINCT FROM x.rule"                                     \
+    "   GROUP BY x.rule),"                                                                         \
+    " f AS ("                                                                                      \
+    "  SELECT * FROM per"                                                                          \
+    "  UNION ALL"                                                                                  \
+    "  SELECT NULL, NULL, 1, sum(purged)::bigint, sum(on_time)::bigint, sum(late)::bigint,"        \
+    "         max(max_lateness), sum(held_past_deadline)::bigint, sum(violations)::bigint,"        \
+    "         sum(pending)::bigint, sum(overdue)::bigint, min(nearest) FROM per)"                  \
+    " SELECT CASE WHEN f.g = 1 THEN 'all' ELSE coalesce(f.rule, '(none)') END AS rule,"            \
+    "        f.purged, f.on_time, f.late,"                                                         \
+    "        extract(epoch FROM f.max_lateness) AS max_lateness_seconds,"                          \
+    "        f.held_past_deadline, f.violations, f.pending, f.overdue,"                            \
+    "        lethe.audit_time(f.nearest) AS nearest_deadline" EXTRA                                \
+    "   FROM f ORDER BY f.g, f.ord NULLS LAST, f.rule NULLS LAST"
 
 #define STRINGIFY_(x) #x
 #define STRINGIFY(x) STRINGIFY_(x)
@@ -411,7 +476,7 @@ PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f)
  * it and pending_items is evaluated once), and the current week, where the chart's axis
  * starts. The "all" row has no weeks of its own. */
 #define PENDING_WEEKS                                                                              \
-    ", CASE WHEN grouping(f.rule) = 0 THEN"                                                        \
+    ", CASE WHEN f.g = 0 THEN"                                                        \
     "   (SELECT string_agg(w.bucket || ' ' || coalesce(w.week, '-') || ' ' || w.items, ','"        \
     "                      ORDER BY w.bucket, w.week)"                                              \
     "      FROM (SELECT CASE WHEN q.deadline_at IS NULL THEN 'none'"                               \

@@ -34,6 +34,13 @@ char *dbaudit_checkpoint(PGconn *db, const char *run_id);
 /* After RUN_ID committed: rows (chain, seq, hash, now) for every chain appended to since the
  * run started and for the run's checkpoint record on the engine chain, ordered by chain. */
 PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id);
+/* After the line of RUN_ID with this DIGEST (SHA-256 hex of the line, without its newline) was
+ * appended to the anchor file: records it (sql/0021_status_anchor.sql). False after printing
+ * the error; true without a word where this schema or role cannot record it. */
+bool dbaudit_anchor_line_record(PGconn *db, const char *digest, const char *run_id);
+/* 1 when the database recorded the anchor line with this DIGEST (so it holds every head of
+ * it), 0 when not or where this schema or role cannot tell, -1 after printing the error. */
+int dbaudit_anchor_line_known(PGconn *db, const char *digest);
 /* Anchored heads (array literals of chains, seqs and hashes) that are not in the database:
  * rows (chain, anchored seq, database seq or null, what the database has instead). */
 PGresult *dbaudit_missing_heads(PGconn *db, const char *chains, const char *seqs,

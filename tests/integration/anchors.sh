@@ -48,6 +48,18 @@ for t in "$T1" "$T2" "$NIL"; do
     assert_contains "the re-driven chain $t is anchored at its head" "{\"chain\":\"$t\",\"seq\":${h% *},\"hash\":\"${h#* }\"}" "$line"
 done
 assert_not_contains "an untouched chain is not anchored" "$T3" "$line"
+# The database records each line it appended (sql/0021_status_anchor.sql): a check finds the
+# newest line recorded and need not compare its heads one by one; without the record it does.
+digest() { tail -1 "$A" | tr -d '\n' | sha256sum | cut -c1-64; }
+assert_eq "the run recorded its line's SHA-256" "$(digest)" \
+  "$(sql "SELECT digest FROM lethe.anchor_lines ORDER BY recorded_at DESC LIMIT 1")"
+assert_eq "one record per run" "2" "$(sql "SELECT count(*) FROM lethe.anchor_lines")"
+run_lethe --config "$WORK/noexec.conf" status --check --json
+assert_not_contains "status --check: a recorded line is not behind" "behind its anchor" "$OUT$ERR"
+sql "DELETE FROM lethe.anchor_lines" >/dev/null
+run_lethe --config "$WORK/noexec.conf" status --check --json
+assert_not_contains "status --check: an unrecorded line compared head by head is not behind either" \
+  "behind its anchor" "$OUT$ERR"
 H0=$(sql "SELECT hash FROM lethe.audit_heads WHERE tenant_id = '$NIL'")
 
 # ---- the exported evidence checks out against the anchors and the logged head --------------
@@ -180,6 +192,8 @@ HEAD_NIL=$(sql "SELECT seq FROM lethe.audit_heads WHERE tenant_id = '$NIL'")
 HEAD_T3=$(sql "SELECT seq FROM lethe.audit_heads WHERE tenant_id = '$T3'")
 psql -X -q -d postgres -c 'DROP DATABASE anchors_t' -c 'CREATE DATABASE anchors_t TEMPLATE anchors_snap' >/dev/null
 runs=$(sql "SELECT count(*) FROM lethe.runs"); audit=$(sql "SELECT count(*) FROM lethe.audit")
+assert_eq "the restored database lacks the record of the newest line" "0" \
+  "$(sql "SELECT count(*) FROM lethe.anchor_lines WHERE digest = '$(digest)'")"
 run_lethe --config "$WORK/exec.conf" run
 assert_rc "a run on the restored database exits 4" 4
 assert_contains "it names the engine chain and its anchored seq" "chain $NIL anchored at seq $HEAD_NIL" "$ERR"
