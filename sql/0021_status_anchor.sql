@@ -11,10 +11,16 @@
 -- (lethe.anchor_line_known) and compare head by head, as before, only when it is not there.
 -- The audit and its heads are written by the engine's own functions only (0008), and only this
 -- migration's function writes the record, so the record stays as true as the heads it stands for.
+-- A record also names the audit table's file as it was (pg_relation_filenode): an audit table
+-- restored on its own (dropped and created again, or truncated with its guards lifted, then
+-- loaded from an older dump) is a new file, and the record then stands for nothing, so the
+-- check compares head by head. (VACUUM FULL or CLUSTER also make a new file: one full
+-- comparison, until the next run records its line.)
 
 CREATE TABLE lethe.anchor_lines (
     digest text PRIMARY KEY,           -- SHA-256 (hex) of the line as appended, without its newline
     run_id uuid NOT NULL,
+    audit_file oid NOT NULL,           -- pg_relation_filenode('lethe.audit') when recorded
     recorded_at timestamptz NOT NULL DEFAULT now()
 );
 
@@ -26,7 +32,8 @@ BEGIN
     IF p_digest !~ '^[0-9a-f]{64}$' THEN
         RAISE EXCEPTION 'anchor line digest: 64 lowercase hex digits expected';
     END IF;
-    INSERT INTO lethe.anchor_lines (digest, run_id) VALUES (p_digest, p_run)
+    INSERT INTO lethe.anchor_lines (digest, run_id, audit_file)
+    VALUES (p_digest, p_run, pg_relation_filenode('lethe.audit'))
         ON CONFLICT (digest) DO NOTHING;
     DELETE FROM lethe.anchor_lines a
      WHERE a.recorded_at < (SELECT x.recorded_at FROM lethe.anchor_lines x
@@ -36,6 +43,7 @@ REVOKE ALL ON FUNCTION lethe.anchor_line_record(text, uuid) FROM PUBLIC;
 
 CREATE FUNCTION lethe.anchor_line_known(p_digest text) RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
-    SELECT EXISTS (SELECT 1 FROM lethe.anchor_lines a WHERE a.digest = p_digest)
+    SELECT EXISTS (SELECT 1 FROM lethe.anchor_lines a
+                    WHERE a.digest = p_digest AND a.audit_file = pg_relation_filenode('lethe.audit'))
 $$;
 REVOKE ALL ON FUNCTION lethe.anchor_line_known(text) FROM PUBLIC;
