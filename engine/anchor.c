@@ -385,8 +385,15 @@ int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, bool warn
     if (!r)
         goto cleanup;
     rc = PQntuples(r) > 0;
+    for (int i = 0; i < PQntuples(r); i++)
+        if (strcmp(PQgetvalue(r, i, 0), NIL_UUID) == 0 && !PQgetisnull(r, i, 2) &&
+            atoll(PQgetvalue(r, i, 2)) >= atoll(PQgetvalue(r, i, 1)))
+            rc = ANCHOR_DIVERGED;
     size_t used = 0;
-    if (rc)
+    if (rc == ANCHOR_DIVERGED)
+        used = (size_t)snprintf(msg, cap, "the audit diverges from its anchor file '%s' (run %s, %s):",
+                                file, l.run_id, l.at);
+    else if (rc)
         used = (size_t)snprintf(msg, cap, "the audit is behind its anchor file '%s' (run %s, %s):",
                                 file, l.run_id, l.at);
     for (int i = 0; i < PQntuples(r) && used < cap; i++)
@@ -409,7 +416,12 @@ int anchor_check_before_run(PGconn *db, const char *file, const char *what)
     if (behind == 0)
         return EXIT_DONE;
     log_error("%s: %s", what, msg);
-    log_hint("the database was restored to an earlier state: run 'lethe replay EXPORT...' with "
-             "the exports written since, then run again; nothing was written");
+    if (behind == ANCHOR_DIVERGED)
+        log_hint("every database's engine chain is its own: the anchor file is another "
+                 "database's (give each database its own audit.anchor_file), or this audit was "
+                 "rewritten after that line, which 'lethe replay' cannot undo; nothing was written");
+    else
+        log_hint("the database was restored to an earlier state: run 'lethe replay EXPORT...' "
+                 "with the exports written since, then run again; nothing was written");
     return EXIT_CHECK_FAILED;
 }

@@ -52,9 +52,16 @@ bool anchor_append(PGconn *db, const char *file, const char *run_id);
  * after printing the error. */
 PGresult *anchor_missing(PGconn *db, const struct anchor_line *l);
 
+/* The newest line names the engine chain at a seq where the database holds another record:
+ * every database's engine chain is its own, so the file is another database's (two databases
+ * configured with one anchor file), or this audit was rewritten after the line was written.
+ * Either way lethe replay cannot bring the database to the line. */
+#define ANCHOR_DIVERGED 2
+
 /* Compares the newest line of FILE with the database. 0: every anchored head is there (or
- * there is no anchor file); 1: the audit is behind, and MSG says which chains; -1: an error,
- * printed; ANCHOR_UNUSABLE: the file cannot be used (see above), printed. */
+ * there is no anchor file); 1: the audit is behind, and MSG says which chains; ANCHOR_DIVERGED
+ * (see above), MSG as for 1; -1: an error, printed; ANCHOR_UNUSABLE: the file cannot be used
+ * (see above), printed. */
 int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, bool warn_only);
 
 /* For a run: EXIT_DONE, or EXIT_CHECK_FAILED with the error and the replay hint printed, or

@@ -608,7 +608,10 @@ int job_status(struct lethe_ctx *ctx, int argc, char **argv)
     /* SPEC §7: an audit behind its anchor file (a restored database). */
     char behind[2048];
     int b = anchor_behind(ctx->db, ctx->cfg.anchor_file, behind, sizeof behind, true);
-    if (b > 0)
+    if (b == ANCHOR_DIVERGED)
+        problem(&r, "%s; the anchor file is another database's, or this audit was rewritten "
+                    "after that line", behind);
+    else if (b > 0)
         problem(&r, "%s; run 'lethe replay EXPORT...'", behind);
     else if (b == ANCHOR_UNUSABLE)
         problem(&r, "the anchor file '%s' cannot be used, so every run refuses to work; "

@@ -68,7 +68,7 @@ sql "CREATE TABLE public.audit_run2 AS SELECT * FROM lethe.audit" >/dev/null
 restore_audit audit_run1
 run_lethe --config "$WORK/noexec.conf" status --check
 assert_rc "status --check: an audit table restored alone to before the newest line is behind" 4
-assert_contains "and says so" "behind its anchor file" "$OUT$ERR"
+assert_contains "and says the audit no longer matches its heads" "the audit diverges from its anchor file" "$OUT$ERR"
 restore_audit audit_run2
 run_lethe --config "$WORK/noexec.conf" status --check
 assert_rc "status --check: with the audit back, head by head, it is not behind" 0

@@ -179,4 +179,28 @@ assert_rc "a run whose deleter prints upper-case ids exits 0" 0
 assert_eq "both items are recorded purged" "2" "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged'")"
 assert_eq "none failed" "0" "$(sql "SELECT count(*) FROM lethe.batch_items WHERE outcome = 'failed'")"
 
+# ---- 8. two databases given one anchor file -------------------------------------------------
+# Every run compares the newest anchor line with its database. With two databases configured
+# with one anchor file, the other database's line made a run refuse to work with "the database
+# was restored to an earlier state: run 'lethe replay'", which cannot help: the engine chain
+# of each database is its own, so the line names it at a seq where this database holds another
+# record. That is said, and the hint names the anchor file.
+fresh_catalog stranger3 1
+X=$PGDATABASE
+write_config "$WORK/c8.conf"
+for _ in 1 2 3; do run_lethe --config "$WORK/c8.conf" run; done
+fresh_catalog stranger3 1
+run_lethe --config "$WORK/c8.conf" run
+assert_rc "the other database's run exits 0" 0
+export PGDATABASE=$X
+run_lethe --config "$WORK/c8.conf" run
+assert_rc "a run against another database's anchor line refuses to work: exit 4" 4
+assert_contains "it says the audit diverges from the file" "error: run: the audit diverges from its anchor file '$A'" "$ERR"
+assert_contains "naming the engine chain" "chain 00000000-0000-0000-0000-000000000000 anchored at seq" "$ERR"
+assert_contains "and the hint names the anchor file, not replay" \
+  "hint: every database's engine chain is its own: the anchor file is another database's (give each database its own audit.anchor_file)" "$ERR"
+run_lethe --config "$WORK/c8.conf" status --check
+assert_rc "status --check fails on it: exit 4" 4
+assert_contains "and says the same" "the anchor file is another database's, or this audit was rewritten after that line" "$OUT$ERR"
+
 finish
