@@ -295,6 +295,18 @@ static int conn_option(int argc, char **argv, int *i, struct lethe_ctx *ctx)
     return 0;
 }
 
+/* What a command printed is its answer: a status, a plan, a summary or a version that could not
+ * be written (a full disk, a closed pipe) is a failure, not a silent success. EXIT_DONE, or
+ * EXIT_RUNTIME after saying so. */
+static int answer_written(const char *what)
+{
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return EXIT_DONE;
+    log_error("%s: cannot write to standard output: %s", what, errno ? strerror(errno) : "write error");
+    return EXIT_RUNTIME;
+}
+
 int main(int argc, char **argv)
 {
     struct lethe_ctx ctx = {0};
@@ -324,10 +336,10 @@ int main(int argc, char **argv)
                 return EXIT_USAGE;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-?") == 0) {
             print_overview(stdout);
-            return EXIT_DONE;
+            return answer_written("--help");
         } else if (strcmp(a, "--version") == 0) {
             printf("lethe %s\n", LETHE_VERSION);
-            return EXIT_DONE;
+            return answer_written("--version");
         } else {
             log_error("unknown option '%s'", a);
             log_hint("see 'lethe --help'");
@@ -399,16 +411,8 @@ int main(int argc, char **argv)
         }
     }
     rc = cmd->fn(&ctx, argc - i, argv + i);
-    /* What a command printed is its answer: a status, a plan or a summary that could not be
-     * written (a full disk, a closed pipe) is a failure, not a silent success. */
-    errno = 0;
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        if (rc == EXIT_DONE) {
-            log_error("%s: cannot write to standard output: %s", cmd->name,
-                      errno ? strerror(errno) : "write error");
-            rc = EXIT_RUNTIME;
-        }
-    }
+    if (rc == EXIT_DONE)
+        rc = answer_written(cmd->name);
 cleanup:
     db_disconnect(&ctx);
     audit_key_free(&ctx.audit_key);

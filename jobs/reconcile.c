@@ -132,7 +132,7 @@ static bool load_inventory(struct copy_in *c, FILE *f, const char *path, enum fo
             len--;
         if (len && line[len - 1] == '\r')
             len--;
-        if (len == 0)
+        if (strspn(line, " \t") >= len)  /* an empty line, or blanks alone: no object */
             continue;
         if (format == FORMAT_AUTO)
             format = line[0] == '"' ? FORMAT_S3_CSV : FORMAT_LINES;

@@ -213,6 +213,8 @@ assert_rc "an unknown location exits 2" 2
 L reconcile "$WORK/inventory.txt"
 assert_rc "reconcile without --location exits 2" 2
 
+# Lines of blanks alone name no object: skipped as empty lines are, neither counted nor orphans.
+printf '   \n\t\n' >> "$WORK/inventory.txt"
 L reconcile --location EU --orphans "$WORK/orphans.txt" "$WORK/inventory.txt"
 assert_rc "reconcile exits 0" 0
 assert_eq "reconcile sums up" "reconcile: EU: 4 inventory lines, 2 objects of purged items still stored, put in 1 repurge batch; 1 line naming no item written to $WORK/orphans.txt" "$OUT"

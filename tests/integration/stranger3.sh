@@ -54,6 +54,10 @@ assert_contains "and says so" "error: status: cannot write to standard output: N
 "$LETHE" --config "$WORK/c1.conf" batches --json >/dev/full 2>/dev/null; rc=$?
 assert_eq "batches to a full device exits 1" "1" "$rc"
 
+"$LETHE" --version >/dev/full 2>"$WORK/e2"; rc=$?
+assert_eq "--version to a full device exits 1" "1" "$rc"
+assert_contains "and says so" "error: --version: cannot write to standard output: No space left on device" "$(cat "$WORK/e2")"
+
 # ---- 3. @include: the included file is judged as the main one ----------------------------------
 # libconfig reads @include'd files itself: a FIFO blocked for ever (README: "a FIFO or a
 # device is refused at once rather than waited on"), a directory made its scanner exit the
