@@ -51,11 +51,13 @@ void config_free(struct lethe_config *cfg)
     free(cfg->spool_dir);
     free(cfg->executor_command);
     free(cfg->audit_key_file);
+    free(cfg->audit_key_conf);
     free(cfg->anchor_file);
     free(cfg->metrics_file);
     for (int i = 0; i < cfg->n_locations; i++) {
         free(cfg->locations[i].geo);
         free(cfg->locations[i].command);
+        free(cfg->locations[i].file);
     }
     memset(cfg, 0, sizeof *cfg);
 }
@@ -445,6 +447,7 @@ static bool load_executor(const struct loader *ld, const config_setting_t *g)
                 le->geo = strdup(config_setting_name(l));
                 le->command = NULL;
                 le->line = config_setting_source_line(l);
+                le->file = config_setting_source_file(l) ? strdup(config_setting_source_file(l)) : NULL;
                 cfg->n_locations++;
                 if (!get_string(ld, l, &le->command,
                                 "each location names its deleter, e.g. "
@@ -469,6 +472,9 @@ static bool load_audit(const struct loader *ld, const config_setting_t *g)
                             "key_file is the path of the HMAC key, e.g. \"/etc/lethe/audit.key\""))
                 return false;
             ld->cfg->audit_key_line = config_setting_source_line(s);
+            free(ld->cfg->audit_key_conf);
+            ld->cfg->audit_key_conf =
+                config_setting_source_file(s) ? strdup(config_setting_source_file(s)) : NULL;
         } else if (strcmp(config_setting_name(s), "anchor_file") == 0) {
             if (!get_path(ld, s, &ld->cfg->anchor_file,
                             "anchor_file is the path of the anchor file, e.g. "
@@ -815,7 +821,7 @@ bool config_read_audit_key(const struct lethe_config *cfg, struct audit_key *key
     if (!path)
         return true;
     const char *setting = "audit.key_file";
-    const char *file = cfg->path ? cfg->path : "(none)";
+    const char *file = cfg->audit_key_conf ? cfg->audit_key_conf : cfg->path ? cfg->path : "(none)";
     int line = cfg->audit_key_line;
     char value[PATH_MAX + 3], what[300], create[PATH_MAX + 200];
     snprintf(value, sizeof value, "\"%s\"", path);

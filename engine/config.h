@@ -32,7 +32,8 @@ struct rule_config {
 struct location_executor {
     char *geo;
     char *command;
-    int line; /* where the key stands in the config file, for errors found later */
+    int line;   /* where the key stands in the config file, for errors found later */
+    char *file; /* the file that holds it: the main one or one it @includes */
 };
 
 struct lethe_config {
@@ -46,6 +47,7 @@ struct lethe_config {
     int n_locations;
     char *audit_key_file;
     int audit_key_line; /* where the config names it, for messages */
+    char *audit_key_conf; /* the config file that names it (an @include'd one, or NULL: path) */
     char *anchor_file; /* audit.anchor_file: where each committed run appends its heads */
     char *metrics_file; /* metrics.file: Prometheus textfile metrics of each run; --metrics-file wins */
     long long batch_max_items;

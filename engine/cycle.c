@@ -112,7 +112,10 @@ int cycle_check_executors(struct lethe_ctx *ctx)
         if (db_get(r, 0, "known")[0] != 't') {
             /* A typo must not send one region's batches to another region's deleter. */
             log_error("config: '%s' line %d: 'executor.locations.%s': no such geo in lethe.geos",
-                      cfg->path ? cfg->path : "(defaults)", cfg->locations[i].line,
+                      cfg->locations[i].file ? cfg->locations[i].file
+                      : cfg->path            ? cfg->path
+                                             : "(defaults)",
+                      cfg->locations[i].line,
                       cfg->locations[i].geo);
             log_hint("the geos are %s; correct the key, or add the geo to lethe.geos first",
                      db_get(r, 0, "geos") ? db_get(r, 0, "geos") : "none");

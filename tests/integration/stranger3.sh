@@ -95,6 +95,19 @@ printf 'batch: { max_items = 1; };\n' > "$WORK/inc4.conf"
 printf '@include "%s"\n%s\n' "$WORK/inc4.conf" "spool: { directory = \"$WORK/spool\"; }; audit: { anchor_file = \"$A\"; };" > "$WORK/c3f.conf"
 run_lethe --config "$WORK/c3f.conf" run --dry-run
 assert_rc "a config with a good @include works" 0
+# errors found after reading (a geo the catalog lacks, an audit key that cannot be read) name the
+# included file that holds the setting too
+printf '\n\nexecutor: { locations = { XX = "/bin/true"; }; };\n' > "$WORK/inc5.conf"
+printf '@include "%s"\n%s\n' "$WORK/inc5.conf" "spool: { directory = \"$WORK/spool\"; }; audit: { anchor_file = \"$A\"; };" > "$WORK/c3g.conf"
+run_lethe --config "$WORK/c3g.conf" run --dry-run
+assert_rc "an included location naming no geo exits 2" 2
+assert_contains "... naming the included file and its line" \
+  "error: config: '$WORK/inc5.conf' line 3: 'executor.locations.XX': no such geo in lethe.geos" "$ERR"
+printf '\naudit: { key_file = "%s"; };\n' "$WORK/no-such.key" > "$WORK/inc6.conf"
+printf '@include "%s"\n%s\n' "$WORK/inc6.conf" "spool: { directory = \"$WORK/spool\"; };" > "$WORK/c3h.conf"
+run_lethe --config "$WORK/c3h.conf" run --dry-run
+assert_rc "an included audit key that does not exist exits 2" 2
+assert_contains "... naming the included file and its line" "error: config: '$WORK/inc6.conf' line 2: 'audit.key_file'" "$ERR"
 
 # ---- 4. a replayed record cannot be dated in the future ---------------------------------------
 # lethe.audit_append_verbatim() is lethe_operator's (lethe replay). A correctly hashed record
