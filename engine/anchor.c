@@ -319,12 +319,13 @@ bool anchor_append(PGconn *db, const char *file, const char *run_id)
         log_error("anchor: out of memory");
     } else if (append_line(file, b.data, b.len)) {
         ok = true;
-        /* After the fsync: a database that holds the record holds this line's heads (they
-         * committed before it), so readers need not compare them one by one. Without the
-         * record (a crash here, a role that may not write it) they do. */
-        char digest[AUDIT_HEX_LEN];
-        audit_sha256_hex(b.data, b.len - 1, digest);
-        if (!dbaudit_anchor_line_record(db, digest, run_id))
+        /* After the fsync: the database records the line only when its audit holds every head
+         * of it (0024), and readers then probe one of them rather than all. Without the record
+         * (a crash here, a role that may not write it) they compare them one by one. */
+        b.data[b.len - 1] = '\0'; /* the line without its newline, as readers hash it */
+        bool recorded = dbaudit_anchor_line_record(db, b.data, run_id);
+        b.data[b.len - 1] = '\n';
+        if (!recorded)
             log_warn("anchor: the line of run %s was not recorded in the database; the next "
                      "check compares its heads one by one", run_id);
         for (int i = 0; i < n; i++)

@@ -100,15 +100,18 @@ static int may_execute(PGconn *db, const char *fn)
     return yes;
 }
 
-bool dbaudit_anchor_line_record(PGconn *db, const char *digest, const char *run_id)
+bool dbaudit_anchor_line_record(PGconn *db, const char *line, const char *run_id)
 {
     int may = may_execute(db, "lethe.anchor_line_record(text, uuid)");
     if (may <= 0)
         return may == 0;
-    const char *p[] = {digest, run_id};
-    PGresult *res = db_query(db, "SELECT lethe.anchor_line_record($1, $2::uuid)", 2, p);
+    const char *p[] = {line, run_id};
+    PGresult *res = db_query_one_row(db, "SELECT lethe.anchor_line_record($1, $2::uuid)", 2, p);
+    if (!res)
+        return false;
+    bool recorded = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     PQclear(res);
-    return res != NULL;
+    return recorded;
 }
 
 int dbaudit_anchor_line_known(PGconn *db, const char *digest)

@@ -34,10 +34,11 @@ char *dbaudit_checkpoint(PGconn *db, const char *run_id);
 /* After RUN_ID committed: rows (chain, seq, hash, now) for every chain appended to since the
  * run started and for the run's checkpoint record on the engine chain, ordered by chain. */
 PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id);
-/* After the line of RUN_ID with this DIGEST (SHA-256 hex of the line, without its newline) was
- * appended to the anchor file: records it (sql/0021_status_anchor.sql). False after printing
- * the error; true without a word where this schema or role cannot record it. */
-bool dbaudit_anchor_line_record(PGconn *db, const char *digest, const char *run_id);
+/* After LINE (without its newline) of RUN_ID was appended to the anchor file: records its
+ * SHA-256, which the database does only when the audit holds every head LINE names (sql/0021,
+ * 0024). False after printing the error or when the database would not record it; true
+ * without a word where this schema or role cannot record it. */
+bool dbaudit_anchor_line_record(PGconn *db, const char *line, const char *run_id);
 /* 1 when the database recorded the anchor line with this DIGEST (so it holds every head of
  * it), 0 when not or where this schema or role cannot tell, -1 after printing the error. */
 int dbaudit_anchor_line_known(PGconn *db, const char *digest);
