@@ -35,7 +35,7 @@ sql "BEGIN; ALTER TABLE lethe.audit DISABLE TRIGGER USER; DELETE FROM lethe.audi
      COMMIT" >/dev/null
 run_lethe --config "$WORK/exec.conf" status --check
 assert_rc "status --check: an audit restored in place to before the newest line is behind" 4
-assert_contains "and says so" "behind its anchor file" "$OUT$ERR"
+assert_contains "and says the audit no longer holds what its heads name" "the audit diverges from its anchor file" "$OUT$ERR"
 
 # ---- the engine's role cannot vouch for a line its database does not hold ----------------------
 sql "DELETE FROM lethe.anchor_lines" >/dev/null
@@ -46,7 +46,7 @@ PGUSER=$E psql -X -q -A -t -c "SELECT lethe.anchor_line_record('$(digest)', gen_
 PGUSER=$E psql -X -q -A -t -c "SELECT lethe.anchor_line_record('$(tail -1 "$A")', gen_random_uuid())" >/dev/null 2>&1
 PGUSER=$E run_lethe --config "$WORK/exec.conf" status --check
 assert_rc "status --check as the engine: still behind after it tried to record the line" 4
-assert_contains "and says so" "behind its anchor file" "$OUT$ERR"
+assert_contains "and says so" "the audit diverges from its anchor file" "$OUT$ERR"
 
 # ---- healed (the audit back as it was), the check is quiet and a run records its line -------
 sql "BEGIN; ALTER TABLE lethe.audit DISABLE TRIGGER USER; DELETE FROM lethe.audit;
