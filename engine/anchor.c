@@ -82,7 +82,6 @@ bool anchor_parse(const char *text, size_t len, struct anchor_line *out, const c
         out->heads[i].seq = json_integer_value(s);
         memcpy(out->heads[i].hash, json_string_value(x), AUDIT_HEX_LEN);
     }
-    audit_sha256_hex(text, len, out->digest);
     ok = true;
 cleanup:
     json_decref(o);
@@ -186,6 +185,7 @@ static int read_newest(const char *file, struct anchor_line *out, complain_fn *c
         log_hint("the anchor file holds one line per run, as lethe writes it; restore it from "
                  "the copy shipped elsewhere");
     } else {
+        audit_sha256_hex(line, len, out->digest); /* what the database recorded, if it did */
         rc = 1;
     }
     free(line);
@@ -320,7 +320,7 @@ bool anchor_append(PGconn *db, const char *file, const char *run_id)
     } else if (append_line(file, b.data, b.len)) {
         ok = true;
         /* After the fsync: the database records the line only when its audit holds every head
-         * of it (0024), and readers then probe one of them rather than all. Without the record
+         * of it (0021), and readers then probe one of them rather than all. Without the record
          * (a crash here, a role that may not write it) they compare them one by one. */
         b.data[b.len - 1] = '\0'; /* the line without its newline, as readers hash it */
         bool recorded = dbaudit_anchor_line_record(db, b.data, run_id);

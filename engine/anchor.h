@@ -24,7 +24,7 @@ struct anchor_line {
     char at[AUDIT_TIME_LEN];
     struct anchor_head *heads;
     size_t n_heads;
-    char digest[AUDIT_HEX_LEN]; /* SHA-256 of the line as read, without its newline */
+    char digest[AUDIT_HEX_LEN]; /* SHA-256 of the newest line as read (anchor_read_newest) */
 };
 
 /* Parses one line (without its newline). False with *WHY set when it is not an anchor line. */

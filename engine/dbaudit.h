@@ -35,8 +35,8 @@ char *dbaudit_checkpoint(PGconn *db, const char *run_id);
  * run started and for the run's checkpoint record on the engine chain, ordered by chain. */
 PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id);
 /* After LINE (without its newline) of RUN_ID was appended to the anchor file: records its
- * SHA-256, which the database does only when the audit holds every head LINE names (sql/0021,
- * 0024). False after printing the error or when the database would not record it; true
+ * SHA-256, which the database does only when the audit holds every head LINE names
+ * (sql/0021_status_anchor.sql). False after printing the error or when the database would not record it; true
  * without a word where this schema or role cannot record it. */
 bool dbaudit_anchor_line_record(PGconn *db, const char *line, const char *run_id);
 /* 1 when the database recorded the anchor line with this DIGEST (so it holds every head of

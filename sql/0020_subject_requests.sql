@@ -214,7 +214,9 @@ BEGIN
 
     -- shared_retention: each live shared Customer Data item is due by its own created_at.
     -- The index range is bounded with the shortest the grace and deadline can be and the
-    -- longest the lookahead can be, then checked exactly.
+    -- longest the lookahead can be, then checked exactly. The range is written as the
+    -- expression items_shared_due indexes (sql/0023_shared_due.sql), and the items found are
+    -- looked up one by one in item_obligations (OFFSET 0): see there.
     SELECT r.*, s.lookahead INTO sr FROM lethe.rules r CROSS JOIN lethe.settings s
      WHERE r.rule = 'shared_retention';
     IF sr.enabled THEN
@@ -225,12 +227,13 @@ BEGIN
         SELECT i.tenant_id, i.item_id, 'shared_retention', 0, i.created_at, 0, true
           FROM lethe.items i
           JOIN lethe.kinds k ON k.kind = i.kind AND k.customer_data
-         WHERE i.shared AND i.locator IS NOT NULL AND i.created_at <= bound
+         WHERE i.shared AND i.locator IS NOT NULL AND (CASE WHEN i.shared THEN i.created_at END) <= bound
            AND lethe.in_shard(i.tenant_id, p_k, p_n)
            AND lethe.due_time(i.created_at, sr.deadline, sr.grace, sr.lookahead) <= p_as_of
            AND NOT EXISTS (SELECT 1 FROM lethe.item_obligations p
                             WHERE p.tenant_id = i.tenant_id AND p.item_id = i.item_id
-                              AND p.rule = 'shared_retention' AND p.obligation_id = 0)
+                              AND p.rule = 'shared_retention' AND p.obligation_id = 0
+                            OFFSET 0)
         ON CONFLICT DO NOTHING;
         expanded := expanded + lethe.propagate_seeds();
     END IF;

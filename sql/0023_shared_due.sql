@@ -21,35 +21,11 @@
 -- OFFSET 0): joined as a set, the planner hashed every row of item_obligations (49,672 held
 -- items' rows to rule out 308: 7 ms; 2.5 ms looked up), a cost that grew with the held items.
 --
--- The statement is edited as it stands (as 0009-0011 edit audit_flush), so that derive_apply
--- keeps whatever else it became.
+-- The statement itself is written this way in derive_apply as sql/0020_subject_requests.sql
+-- defines it; this migration adds the index it reads.
 
 CREATE INDEX items_shared_due ON lethe.items ((CASE WHEN shared THEN created_at END))
     WHERE shared AND locator IS NOT NULL;
 DROP INDEX lethe.items_shared_live;
-
-DO $edit$
-DECLARE
-    v_def text;
-    v_old constant text[] := ARRAY[
-        'WHERE i.shared AND i.locator IS NOT NULL AND i.created_at <= bound',
-        $o$AND p.rule = 'shared_retention' AND p.obligation_id = 0)
-        ON CONFLICT DO NOTHING;$o$];
-    v_new constant text[] := ARRAY[
-        'WHERE i.shared AND i.locator IS NOT NULL'
-        || ' AND (CASE WHEN i.shared THEN i.created_at END) <= bound',
-        $n$AND p.rule = 'shared_retention' AND p.obligation_id = 0
-                            OFFSET 0)
-        ON CONFLICT DO NOTHING;$n$];
-BEGIN
-    v_def := pg_get_functiondef('lethe.derive_apply(timestamptz, integer, integer)'::regprocedure);
-    FOR i IN 1 .. cardinality(v_old) LOOP
-        IF (length(v_def) - length(replace(v_def, v_old[i], ''))) / length(v_old[i]) <> 1 THEN
-            RAISE EXCEPTION 'migration 0023: lethe.derive_apply() no longer seeds shared_retention as 0014 wrote it';
-        END IF;
-        v_def := replace(v_def, v_old[i], v_new[i]);
-    END LOOP;
-    EXECUTE v_def;
-END $edit$;
 
 ANALYZE lethe.items;

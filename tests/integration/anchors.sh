@@ -57,7 +57,7 @@ assert_eq "the run recorded its line's SHA-256" "$(digest)" \
 assert_eq "one record per run" "2" "$(sql "SELECT count(*) FROM lethe.anchor_lines")"
 run_lethe --config "$WORK/noexec.conf" status --check --json
 assert_not_contains "status --check: a recorded line is not behind" "behind its anchor" "$OUT$ERR"
-# An audit table restored on its own (an older dump loaded into it) is a new file: the record
+# An audit table restored on its own (an older dump loaded into it) lacks the newest head: the record
 # of the newest line then stands for nothing, and the check compares head by head.
 restore_audit() {
     sql "BEGIN; ALTER TABLE lethe.audit DISABLE TRIGGER USER; TRUNCATE lethe.audit;

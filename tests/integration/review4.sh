@@ -39,8 +39,8 @@ assert_contains "and says the audit no longer holds what its heads name" "the au
 
 # ---- the engine's role cannot vouch for a line its database does not hold ----------------------
 sql "DELETE FROM lethe.anchor_lines" >/dev/null
-PGUSER=$E psql -X -q -A -t -c "INSERT INTO lethe.anchor_lines (digest, run_id, audit_file)
-    VALUES ('$(digest)', gen_random_uuid(), pg_relation_filenode('lethe.audit'))" >/dev/null 2>&1
+PGUSER=$E psql -X -q -A -t -c "INSERT INTO lethe.anchor_lines (digest, run_id, head_chain, head_seq, head_hash)
+    VALUES ('$(digest)', gen_random_uuid(), gen_random_uuid(), 1, 'x')" >/dev/null 2>&1
 assert_eq "lethe_engine cannot insert a record by hand" "0" "$(sql "SELECT count(*) FROM lethe.anchor_lines")"
 PGUSER=$E psql -X -q -A -t -c "SELECT lethe.anchor_line_record('$(digest)', gen_random_uuid())" >/dev/null 2>&1
 PGUSER=$E psql -X -q -A -t -c "SELECT lethe.anchor_line_record('$(tail -1 "$A")', gen_random_uuid())" >/dev/null 2>&1
