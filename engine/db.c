@@ -497,3 +497,19 @@ cleanup:
     free(sums);
     return rc;
 }
+
+/* Whether FN (a regprocedure's text) exists and this role may execute it: a binary may meet a
+ * role set up before the function was granted (deploy/roles.sql grants every function). */
+int db_may_execute(PGconn *db, const char *fn)
+{
+    const char *p[] = {fn};
+    PGresult *res = db_query_one_row(db,
+                                     "SELECT CASE WHEN to_regprocedure($1) IS NULL THEN false"
+                                     "            ELSE has_function_privilege($1, 'EXECUTE') END",
+                                     1, p);
+    if (!res)
+        return -1;
+    int yes = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return yes;
+}

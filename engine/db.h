@@ -68,4 +68,8 @@ int db_citus_gaps(PGconn *db);
  * schema is missing or behind and that 'lethe migrate' is the fix, -1 after a failed query. */
 int db_check_schema(PGconn *db);
 
+/* Whether FN (a regprocedure's text) exists and this role may execute it: 1 yes, 0 no, -1 the
+ * query failed. A binary may meet a role set up before the function was granted. */
+int db_may_execute(PGconn *db, const char *fn);
+
 #endif

@@ -84,25 +84,9 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id)
                     1, p);
 }
 
-/* Whether FN (a regprocedure's text) exists and this role may execute it: a binary may meet a
- * role set up before the function was granted (deploy/roles.sql grants every function). */
-static int may_execute(PGconn *db, const char *fn)
-{
-    const char *p[] = {fn};
-    PGresult *res = db_query_one_row(db,
-                                     "SELECT CASE WHEN to_regprocedure($1) IS NULL THEN false"
-                                     "            ELSE has_function_privilege($1, 'EXECUTE') END",
-                                     1, p);
-    if (!res)
-        return -1;
-    int yes = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    PQclear(res);
-    return yes;
-}
-
 bool dbaudit_anchor_line_record(PGconn *db, const char *line, const char *run_id)
 {
-    int may = may_execute(db, "lethe.anchor_line_record(text, uuid)");
+    int may = db_may_execute(db, "lethe.anchor_line_record(text, uuid)");
     if (may <= 0)
         return may == 0;
     const char *p[] = {line, run_id};
@@ -116,7 +100,7 @@ bool dbaudit_anchor_line_record(PGconn *db, const char *line, const char *run_id
 
 int dbaudit_anchor_line_known(PGconn *db, const char *digest)
 {
-    int may = may_execute(db, "lethe.anchor_line_known(text)");
+    int may = db_may_execute(db, "lethe.anchor_line_known(text)");
     if (may <= 0)
         return may;
     const char *p[] = {digest};

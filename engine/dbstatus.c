@@ -417,21 +417,45 @@ bool db_status_begin(PGconn *db)
     static const char *const on_citus[] = {
         "CREATE TEMP TABLE pending_usable (tenant_id uuid) ON COMMIT DROP",
         "CREATE TEMP TABLE pending_complex (tenant_id uuid, item_id uuid) ON COMMIT DROP",
-        "CREATE TEMP TABLE pending ON COMMIT DROP AS SELECT * FROM lethe.pending_items(now())",
+        "CREATE TEMP TABLE pending_rest ON COMMIT DROP AS SELECT * FROM lethe.pending_items(now())",
+        "CREATE TEMP TABLE held_ok (tenant_id uuid) ON COMMIT DROP",
     };
     static const char *const on_postgres[] = {
         "CREATE TEMP TABLE pending_usable ON COMMIT DROP AS"
         " SELECT tenant_id FROM lethe.status_usable(now())",
         "CREATE TEMP TABLE pending_complex ON COMMIT DROP AS"
         " SELECT tenant_id, item_id FROM lethe.pending_complex(now())",
-        "CREATE TEMP TABLE pending ON COMMIT DROP AS"
+        "CREATE TEMP TABLE pending_rest ON COMMIT DROP AS"
+        " SELECT * FROM lethe.pending_items_unheld(now(),"
+        "   (SELECT coalesce(array_agg(tenant_id), '{}') FROM pending_usable),"
+        "   (SELECT array_agg(tenant_id) FROM pending_complex),"
+        "   (SELECT array_agg(item_id) FROM pending_complex))",
+        "CREATE TEMP TABLE held_ok ON COMMIT DROP AS"
+        " SELECT tenant_id FROM lethe.held_valid(now(), 0, 0)",
+    };
+    /* A role set up before sql/0025_status_held.sql was granted copies the held rows too
+     * (pending_items_rest), and held_ok stays empty. */
+    const char *const on_postgres_before_0025[] = {
+        on_postgres[0],
+        on_postgres[1],
+        "CREATE TEMP TABLE pending_rest ON COMMIT DROP AS"
         " SELECT * FROM lethe.pending_items_rest(now(),"
         "   (SELECT coalesce(array_agg(tenant_id), '{}') FROM pending_usable),"
         "   (SELECT array_agg(tenant_id) FROM pending_complex),"
         "   (SELECT array_agg(item_id) FROM pending_complex))",
+        on_citus[3],
     };
-    const char *const *first = citus ? on_citus : on_postgres;
-    for (size_t i = 0; i < 3; i++) {
+    int unheld = citus ? 0
+                       : db_may_execute(db, "lethe.pending_items_unheld(timestamptz, uuid[], uuid[],"
+                                            " uuid[])");
+    if (unheld < 0) {
+        db_rollback(db);
+        return false;
+    }
+    const char *const *first = citus     ? on_citus
+                               : unheld ? on_postgres
+                                        : on_postgres_before_0025;
+    for (size_t i = 0; i < 4; i++) {
         if (!db_exec(db, first[i], 0, NULL)) {
             db_rollback(db);
             return false;
@@ -439,7 +463,23 @@ bool db_status_begin(PGconn *db)
     }
     static const char *const steps[] = {
         "ANALYZE pending_usable",
-        /* Dropped with the transaction, which status always rolls back. */
+        /* The tenants whose held items are remembered: an index, so that the first held
+         * items in deadline order are found through held_items_deadline. */
+        "ALTER TABLE held_ok ADD PRIMARY KEY (tenant_id)",
+        "ANALYZE held_ok",
+        "CREATE TEMP VIEW held_now AS"
+        " SELECT h.tenant_id, h.item_id, h.location, 'held'::text AS state, h.rule, h.reference,"
+        "        h.due_at, h.deadline_at, NULL::uuid AS batch_id, h.hold_id"
+        "   FROM lethe.held_items h"
+        "  WHERE h.tenant_id IN (SELECT o.tenant_id FROM held_ok o)",
+        /* Every pending row but the remembered scheduled ones: the rows worked out, and the
+         * remembered held items read where they are (each row is in one of the two). The views
+         * are dropped with the transaction, which status always rolls back. */
+        "CREATE TEMP VIEW pending AS SELECT * FROM pending_rest UNION ALL SELECT * FROM held_now",
+        /* The held items per rule, and how many are past their deadline, counted once. */
+        "CREATE TEMP TABLE held_counts ON COMMIT DROP AS"
+        " SELECT h.rule, count(*) AS n, count(*) FILTER (WHERE h.deadline_at < now()) AS past"
+        "   FROM held_now h GROUP BY h.rule",
         "CREATE TEMP VIEW remembered AS"
         " SELECT m.tenant_id, m.item_id, m.location, 'scheduled'::text AS state,"
         "        'shared_retention'::text AS rule, NULL::text AS reference, m.due_at,"
@@ -508,7 +548,9 @@ PGresult *db_status_counts(PGconn *db)
         "                            count(*) FILTER (WHERE state = 'due') AS due,"
         "                            count(*) FILTER (WHERE state = 'held') AS held,"
         "                            count(*) FILTER (WHERE state = 'in_flight') AS in_flight"
-        "                       FROM pending GROUP BY rule"
+        "                       FROM pending_rest GROUP BY rule"
+        "                     UNION ALL"
+        "                     SELECT rule, 0, 0, n, 0 FROM held_counts"
         "                     UNION ALL"
         "                     SELECT 'shared_retention', n, 0, 0, 0 FROM remembered_total) x"
         "              GROUP BY rule) p ON p.rule = r.rule"
@@ -519,28 +561,24 @@ PGresult *db_status_counts(PGconn *db)
 
 /* The lists below share their columns: 0 tenant_id, 1 item_id, 2 state, 3 rule, 4 reference,
  * 5 due_at, 6 deadline_at, 7 batch_id, 8 hold_id, 9 location, 10 tenant name, 11 how many rows
- * there are in all (the list stops at limit). The count needs every matching row; the times
- * and the tenant's name are worked out for the rows shown only (the next deadlines match
- * nearly every pending item). */
-#define PENDING_LIST(where, order)                                                               \
-    "SELECT p.tenant_id, p.item_id, p.state, p.rule, p.reference, lethe.iso_utc(p.due_at),"     \
-    "       lethe.iso_utc(p.deadline_at), p.batch_id, p.hold_id, p.location,"                   \
-    "       (SELECT t.name FROM lethe.tenants t WHERE t.tenant_id = p.tenant_id), p.total"      \
-    "  FROM (SELECT p.*, count(*) OVER () AS total"                                              \
-    "          FROM pending p WHERE " where " ORDER BY " order " LIMIT $1) p"                   \
-    " ORDER BY " order
-
-/* The same over both parts of what is pending, for the lists the remembered rows (scheduled
- * under shared_retention) may be in: the first rows of each part in the list's order, through
- * the memory's deadline index, and the count of each part (the remembered part's from
- * remembered_total less those that miss the list, which the index finds: mcount). */
-#define PENDING_LIST2(where, order, mcount)                                                      \
+ * there are in all (the list stops at limit). What is pending is in three parts, each row in
+ * one: the rows worked out (pending_rest), the remembered held items (held_now) and the
+ * remembered scheduled ones (remembered). The list takes the first rows of each part in its
+ * order (the held items' and the memory's through their deadline indexes), and adds up the
+ * count of each part: pending_rest's counted, the others' from what db_status_begin counted
+ * once (hcount: from held_counts; mcount: remembered_total less those that miss the list,
+ * which the index finds). The times and the tenant's name are worked out for the rows shown
+ * only (the next deadlines match nearly every pending item). */
+#define PENDING_LIST(where, order, hcount, mcount)                                               \
     "SELECT p.tenant_id, p.item_id, p.state, p.rule, p.reference, lethe.iso_utc(p.due_at),"     \
     "       lethe.iso_utc(p.deadline_at), p.batch_id, p.hold_id, p.location,"                   \
     "       (SELECT t.name FROM lethe.tenants t WHERE t.tenant_id = p.tenant_id),"              \
-    "       (SELECT count(*) FROM pending p WHERE " where ") + (" mcount ")"                    \
-    "  FROM (SELECT p.* FROM (SELECT * FROM (SELECT p.* FROM pending p WHERE " where             \
+    "       (SELECT count(*) FROM pending_rest p WHERE " where ") + (" hcount ") + (" mcount ")" \
+    "  FROM (SELECT p.* FROM (SELECT * FROM (SELECT p.* FROM pending_rest p WHERE " where        \
     "                                       ORDER BY " order " LIMIT $1) a"                      \
+    "                        UNION ALL"                                                          \
+    "                        SELECT * FROM (SELECT p.* FROM held_now p WHERE " where             \
+    "                                       ORDER BY " order " LIMIT $1) h"                      \
     "                        UNION ALL"                                                          \
     "                        SELECT * FROM (SELECT p.* FROM remembered p WHERE " where           \
     "                                       ORDER BY " order " LIMIT $1) b) p"                   \
@@ -559,11 +597,11 @@ static PGresult *pending_list(PGconn *db, const char *sql, int limit)
 PGresult *db_status_overdue(PGconn *db, int limit)
 {
     return pending_list(db,
-                        PENDING_LIST2("p.deadline_at < now() AND p.state <> 'held'"
-                                      " AND p.rule <> 'shared_while_opted_out'",
-                                      "p.deadline_at, p.tenant_id, p.item_id",
-                                      "SELECT count(*) FROM remembered r"
-                                      " WHERE r.deadline_at < now()"),
+                        PENDING_LIST("p.deadline_at < now() AND p.state <> 'held'"
+                                     " AND p.rule <> 'shared_while_opted_out'",
+                                     "p.deadline_at, p.tenant_id, p.item_id", "0",
+                                     "SELECT count(*) FROM remembered r"
+                                     " WHERE r.deadline_at < now()"),
                         limit);
 }
 
@@ -571,18 +609,19 @@ PGresult *db_status_held_past_deadline(PGconn *db, int limit)
 {
     return pending_list(db,
                         PENDING_LIST("p.deadline_at < now() AND p.state = 'held'",
-                                     "p.deadline_at, p.tenant_id, p.item_id"),
+                                     "p.deadline_at, p.tenant_id, p.item_id",
+                                     "SELECT coalesce(sum(c.past), 0) FROM held_counts c", "0"),
                         limit);
 }
 
 PGresult *db_status_next_deadlines(PGconn *db, int limit)
 {
     return pending_list(db,
-                        PENDING_LIST2("p.deadline_at >= now()",
-                                      "p.deadline_at, p.tenant_id, p.item_id",
-                                      "SELECT n - (SELECT count(*) FROM remembered r"
-                                      "             WHERE r.deadline_at < now())"
-                                      "  FROM remembered_total"),
+                        PENDING_LIST("p.deadline_at >= now()", "p.deadline_at, p.tenant_id, p.item_id",
+                                     "SELECT coalesce(sum(c.n - c.past), 0) FROM held_counts c",
+                                     "SELECT n - (SELECT count(*) FROM remembered r"
+                                     "             WHERE r.deadline_at < now())"
+                                     "  FROM remembered_total"),
                         limit);
 }
 
@@ -591,7 +630,10 @@ PGresult *db_status_violations(PGconn *db, int limit)
 {
     return pending_list(db,
                         PENDING_LIST("p.rule = 'shared_while_opted_out'",
-                                     "p.deadline_at, p.tenant_id, p.item_id"),
+                                     "p.deadline_at, p.tenant_id, p.item_id",
+                                     "SELECT coalesce(sum(c.n), 0) FROM held_counts c"
+                                     " WHERE c.rule = 'shared_while_opted_out'",
+                                     "0"),
                         limit);
 }
 
