@@ -413,56 +413,64 @@ bool db_status_begin(PGconn *db)
     }
     bool citus = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     PQclear(res);
-    /* On Citus there is no memory: pending holds every row, and remembered none. */
+    /* On Citus there is no memory: pending_rest holds every row, and remembered none. */
     static const char *const on_citus[] = {
-        "CREATE TEMP TABLE pending_usable (tenant_id uuid) ON COMMIT DROP",
+        "CREATE TEMP TABLE pending_unusable (tenant_id uuid) ON COMMIT DROP",
         "CREATE TEMP TABLE pending_complex (tenant_id uuid, item_id uuid) ON COMMIT DROP",
         "CREATE TEMP TABLE pending_rest ON COMMIT DROP AS SELECT * FROM lethe.pending_items(now())",
         "CREATE TEMP TABLE held_ok (tenant_id uuid) ON COMMIT DROP",
+        NULL,
     };
     static const char *const on_postgres[] = {
-        "CREATE TEMP TABLE pending_usable ON COMMIT DROP AS"
-        " SELECT tenant_id FROM lethe.status_usable(now())",
+        "CREATE TEMP TABLE pending_unusable ON COMMIT DROP AS"
+        " SELECT tenant_id FROM lethe.status_unusable(now())",
         "CREATE TEMP TABLE pending_complex ON COMMIT DROP AS"
         " SELECT tenant_id, item_id FROM lethe.pending_complex(now())",
         "CREATE TEMP TABLE pending_rest ON COMMIT DROP AS"
         " SELECT * FROM lethe.pending_items_unheld(now(),"
-        "   (SELECT coalesce(array_agg(tenant_id), '{}') FROM pending_usable),"
+        "   (SELECT coalesce(array_agg(tenant_id), '{}') FROM pending_unusable),"
         "   (SELECT array_agg(tenant_id) FROM pending_complex),"
         "   (SELECT array_agg(item_id) FROM pending_complex))",
         "CREATE TEMP TABLE held_ok ON COMMIT DROP AS"
         " SELECT tenant_id FROM lethe.held_valid(now(), 0, 0)",
+        NULL,
     };
-    /* A role set up before sql/0025_status_held.sql was granted copies the held rows too
-     * (pending_items_rest), and held_ok stays empty. */
-    const char *const on_postgres_before_0025[] = {
-        on_postgres[0],
-        on_postgres[1],
+    /* A role set up before sql/0025_status_held.sql was granted: the tenants whose memory
+     * holds as 0017 lists them, and the held rows copied with the rest (held_ok empty). */
+    static const char *const before_0025[] = {
+        "CREATE TEMP TABLE pending_usable ON COMMIT DROP AS"
+        " SELECT tenant_id FROM lethe.status_usable(now())",
+        "CREATE TEMP TABLE pending_unusable ON COMMIT DROP AS"
+        " SELECT t.tenant_id FROM lethe.tenants t"
+        "  WHERE NOT EXISTS (SELECT 1 FROM pending_usable u WHERE u.tenant_id = t.tenant_id)",
+        "CREATE TEMP TABLE pending_complex ON COMMIT DROP AS"
+        " SELECT tenant_id, item_id FROM lethe.pending_complex(now())",
         "CREATE TEMP TABLE pending_rest ON COMMIT DROP AS"
         " SELECT * FROM lethe.pending_items_rest(now(),"
         "   (SELECT coalesce(array_agg(tenant_id), '{}') FROM pending_usable),"
         "   (SELECT array_agg(tenant_id) FROM pending_complex),"
         "   (SELECT array_agg(item_id) FROM pending_complex))",
-        on_citus[3],
+        "CREATE TEMP TABLE held_ok (tenant_id uuid) ON COMMIT DROP",
+        NULL,
     };
     int unheld = citus ? 0
                        : db_may_execute(db, "lethe.pending_items_unheld(timestamptz, uuid[], uuid[],"
                                             " uuid[])");
+    if (unheld > 0)
+        unheld = db_may_execute(db, "lethe.status_unusable(timestamptz)");
     if (unheld < 0) {
         db_rollback(db);
         return false;
     }
-    const char *const *first = citus     ? on_citus
-                               : unheld ? on_postgres
-                                        : on_postgres_before_0025;
-    for (size_t i = 0; i < 4; i++) {
+    const char *const *first = citus ? on_citus : unheld ? on_postgres : before_0025;
+    for (size_t i = 0; first[i]; i++) {
         if (!db_exec(db, first[i], 0, NULL)) {
             db_rollback(db);
             return false;
         }
     }
     static const char *const steps[] = {
-        "ANALYZE pending_usable",
+        "ANALYZE pending_unusable",
         /* The tenants whose held items are remembered: an index, so that the first held
          * items in deadline order are found through held_items_deadline. */
         "ALTER TABLE held_ok ADD PRIMARY KEY (tenant_id)",
@@ -486,17 +494,20 @@ bool db_status_begin(PGconn *db)
         "        m.deadline_at, NULL::uuid AS batch_id, NULL::uuid AS hold_id"
         "   FROM lethe.status_memory m"
         "  WHERE NOT m.standing"
-        "    AND EXISTS (SELECT 1 FROM pending_usable u WHERE u.tenant_id = m.tenant_id)"
+        "    AND NOT EXISTS (SELECT 1 FROM pending_unusable u WHERE u.tenant_id = m.tenant_id)"
         "    AND NOT EXISTS (SELECT 1 FROM pending_complex x"
         "                     WHERE x.tenant_id = m.tenant_id AND x.item_id = m.item_id)",
-        /* How many rows the view holds, from each tenant's count, without reading them. */
+        /* How many rows the view holds, from the memory's total less the counts of the tenants
+         * it does not hold for, without reading them. */
         "CREATE TEMP TABLE remembered_total ON COMMIT DROP AS"
-        " SELECT (SELECT coalesce(sum(t.scheduled), 0) FROM lethe.status_memory_tenants t"
-        "          WHERE t.tenant_id IN (SELECT u.tenant_id FROM pending_usable u))"
+        " SELECT (SELECT coalesce(sum(m.scheduled), 0) FROM lethe.status_memory_meta m)"
+        "      - (SELECT coalesce(sum(t.scheduled), 0) FROM lethe.status_memory_tenants t"
+        "          WHERE t.tenant_id IN (SELECT u.tenant_id FROM pending_unusable u))"
         "      - (SELECT count(*) FROM pending_complex x"
         "           JOIN lethe.status_memory m"
         "             ON m.tenant_id = x.tenant_id AND m.item_id = x.item_id AND NOT m.standing"
-        "          WHERE x.tenant_id IN (SELECT u.tenant_id FROM pending_usable u)) AS n",
+        "          WHERE NOT EXISTS (SELECT 1 FROM pending_unusable u"
+        "                             WHERE u.tenant_id = x.tenant_id)) AS n",
     };
     for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
         if (!db_exec(db, steps[i], 0, NULL)) {
