@@ -142,16 +142,21 @@ static char *last_line(int fd, off_t size, size_t *len)
 
 typedef void complain_fn(const char *fmt, ...);
 
-static int read_newest(const char *file, struct anchor_line *out, complain_fn *complain);
+static int read_newest(const char *file, struct anchor_line *out, complain_fn *complain,
+                       PGconn *db, int *known);
 
 int anchor_read_newest(const char *file, struct anchor_line *out)
 {
-    return read_newest(file, out, log_error);
+    return read_newest(file, out, log_error, NULL, NULL);
 }
 
 /* COMPLAIN reports what keeps the file from being read: an error where it stops the work, a
- * warning where the caller goes on without it (status). */
-static int read_newest(const char *file, struct anchor_line *out, complain_fn *complain)
+ * warning where the caller goes on without it (status). Given DB, the line's digest is looked up
+ * first (*KNOWN: dbaudit_anchor_line_known): a line the database recorded is byte for byte one
+ * that a run wrote and found in the audit, so it is not parsed again (its heads are not read:
+ * 33,334 of them, 4 MB, at 10M items). */
+static int read_newest(const char *file, struct anchor_line *out, complain_fn *complain,
+                       PGconn *db, int *known)
 {
     memset(out, 0, sizeof *out);
     int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -179,13 +184,24 @@ static int read_newest(const char *file, struct anchor_line *out, complain_fn *c
         rc = 0;
         goto cleanup;
     }
+    char digest[AUDIT_HEX_LEN];
+    audit_sha256_hex(line, len, digest); /* what the database recorded, if it did */
+    if (db) {
+        *known = dbaudit_anchor_line_known(db, digest);
+        if (*known != 0) {
+            memcpy(out->digest, digest, sizeof digest);
+            rc = *known > 0 ? 1 : -1;
+            free(line);
+            goto cleanup;
+        }
+    }
     const char *why;
     if (!anchor_parse(line, len, out, &why)) {
         complain("anchor: '%s': the newest line is %s", file, why);
         log_hint("the anchor file holds one line per run, as lethe writes it; restore it from "
                  "the copy shipped elsewhere");
     } else {
-        audit_sha256_hex(line, len, out->digest); /* what the database recorded, if it did */
+        memcpy(out->digest, digest, sizeof digest);
         rc = 1;
     }
     free(line);
@@ -372,12 +388,12 @@ cleanup:
 int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, bool warn_only)
 {
     struct anchor_line l;
-    int got = read_newest(file, &l, warn_only ? log_warn : log_error);
+    /* The line a run recorded after appending it: the database holds all of its heads. */
+    int known = 0;
+    int got = read_newest(file, &l, warn_only ? log_warn : log_error, db, &known);
     if (got <= 0)
         return got;
     int rc = -1;
-    /* The line a run recorded after appending it: the database holds all of its heads. */
-    int known = dbaudit_anchor_line_known(db, l.digest);
     if (known != 0) {
         rc = known > 0 ? 0 : -1;
         goto cleanup;
