@@ -289,32 +289,41 @@ cycle_shape() {
     fi
 }
 
-note "matrix: setting up the shapes"
-shape_template tenantwide "SELECT bench.shape_tenant_request($N_TENANTWIDE)"
-shape_template capacity "SELECT bench.shape_capacity($N_CAPACITY)"
-shape_template subjects "SELECT bench.shape_subjects($N_SUBJECTS)"
-shape_template lineage "SELECT bench.shape_lineage($N_LINEAGE)"
-# The shape templates keep the builder's schema; what lethe runs on from here is migrated.
-if [ -n "${BENCH_BEFORE:-}" ]; then PGDATABASE=bench_steady lethe migrate >/dev/null || die "migrating the steady catalog failed"; fi
-copy_of bench_steady tpl_held || die "copying the steady catalog failed"
-q -d tpl_held -c "SELECT bench.shape_held($N_HELD)" >/dev/null || die "setting up the held shape failed"
-PGDATABASE=tpl_held lethe -q run --as-of "$AS_OF" >/dev/null || die "the held shape's first run failed"
-q -d tpl_held -c "VACUUM ANALYZE" >/dev/null
-HELD_NOW=$(q -d tpl_held -c "SELECT count(*) FROM lethe.pending_items(now()) WHERE state = 'held'")  # item_status evaluates every item: 40+ min at 1M
-copy_of bench_steady tpl_inserts || die "copying the steady catalog failed"
-q -d tpl_inserts -c "SELECT bench.shape_tenant('inserts')" -c "VACUUM ANALYZE" >/dev/null || die "setting up inserts failed"
+# At 10M items every shape's catalog is a copy of the steady one (about 10 GB each): each is
+# built when its shape is measured and dropped after it, so that no more than one is on disk.
 AUDIT_ROWS=$(q -d bench_steady -c "SELECT count(*) FROM lethe.audit")
 PURGED_ROWS=$(q -d bench_steady -c "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged'")
 EXPLAIN_ITEM=$(q -F ' ' -d bench_steady -c "SELECT tenant_id, item_id FROM lethe.items WHERE parent_id IS NOT NULL
                                              ORDER BY item_id LIMIT 1")
 set -- $EXPLAIN_ITEM; EXPLAIN_TENANT=$1; EXPLAIN_ID=$2
 
+for s in tenantwide capacity subjects lineage; do
+    note "matrix: shape $s"
+    case $s in
+        tenantwide) shape_template tenantwide "SELECT bench.shape_tenant_request($N_TENANTWIDE)" ;;
+        capacity)   shape_template capacity "SELECT bench.shape_capacity($N_CAPACITY)" ;;
+        subjects)   shape_template subjects "SELECT bench.shape_subjects($N_SUBJECTS)" ;;
+        lineage)    shape_template lineage "SELECT bench.shape_lineage($N_LINEAGE)" ;;
+    esac
+    for ((r = 1; r <= REPS; r++)); do cycle_shape "$s" "$r"; done
+    drop "tpl_$s"
+done
+note "matrix: the held items"
+# The cycle shapes' catalogs kept the builder's schema; what lethe runs on from here is migrated.
+if [ -n "${BENCH_BEFORE:-}" ]; then PGDATABASE=bench_steady lethe migrate >/dev/null || die "migrating the steady catalog failed"; fi
+copy_of bench_steady tpl_held || die "copying the steady catalog failed"
+q -d tpl_held -c "SELECT bench.shape_held($N_HELD)" >/dev/null || die "setting up the held shape failed"
+PGDATABASE=tpl_held lethe -q run --as-of "$AS_OF" >/dev/null || die "the held shape's first run failed"
+q -d tpl_held -c "VACUUM ANALYZE" >/dev/null
+HELD_NOW=$(q -d tpl_held -c "SELECT count(*) FROM lethe.pending_items(now()) WHERE state = 'held'")  # item_status evaluates every item: 40+ min at 1M
 for ((r = 1; r <= REPS; r++)); do
-    note "matrix: repetition $r of $REPS"
-    for s in tenantwide capacity subjects lineage; do cycle_shape "$s" "$r"; done
     settle
     measure held_idle env PGDATABASE=tpl_held "$LETHE" --config "$(conf_of tpl_held)" -q run --as-of "$AS_OF"
     grep -q " 0 due," "$WORK/out" || die "the held shape's idle run found work: $(cat "$WORK/out")"
+done
+drop tpl_held
+note "matrix: export, summary, status, verify"
+for ((r = 1; r <= REPS; r++)); do
     # 7: export and --summary over the steady catalog's audit
     settle
     measure m_export env PGDATABASE=bench_steady "$LETHE" --config "$(conf_of bench_steady)" export -o "$WORK/m-export.jsonl"
@@ -336,6 +345,11 @@ for ((r = 1; r <= REPS; r++)); do
     [ -n "${BENCH_BEFORE:-}" ] && measure m_verify_before "$BENCH_BEFORE" verify "$WORK/m-export.jsonl"
     measure m_python python3 "$HERE/chain.py" "$WORK/m-export.jsonl"
     measure m_sha256sum sha256sum "$WORK/m-export.jsonl"
+done
+note "matrix: producer inserts"
+copy_of bench_steady tpl_inserts || die "copying the steady catalog failed"
+q -d tpl_inserts -c "SELECT bench.shape_tenant('inserts')" -c "VACUUM ANALYZE" >/dev/null || die "setting up inserts failed"
+for ((r = 1; r <= REPS; r++)); do
     # 10: producer inserts with the engine's triggers, and with them disabled
     for side in $(if [ $((r % 2)) = 1 ]; then echo triggers plain; else echo plain triggers; fi); do
         copy_of tpl_inserts m_ins || die "copying the inserts shape failed"
@@ -345,8 +359,8 @@ for ((r = 1; r <= REPS; r++)); do
         drop m_ins
     done
 done
+drop tpl_inserts
 M_EXPORT_LINES=$(wc -l < "$WORK/m-export.jsonl"); M_EXPORT_BYTES=$(stat -c %s "$WORK/m-export.jsonl")
-for db in tpl_tenantwide tpl_capacity tpl_subjects tpl_lineage tpl_held tpl_inserts; do drop "$db"; done
 
 # ---- where the full cycle's time goes: one more run, every statement logged ---------------
 
