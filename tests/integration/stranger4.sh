@@ -1,0 +1,107 @@
+# A fourth stranger's tries, from the user's side: the operators' tools with wrong or odd
+# arguments and environments, and the hints that should get them unstuck. Each case failed
+# before its fix.
+. tests/harness/lib.sh
+. tests/harness/catalog.sh
+WORK=$(mktemp -d /tmp/lethe-stranger4.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
+SUPER=$PGUSER
+LOGINS="stranger4_engine stranger4_operator"
+GROUPS_="lethe_producer lethe_engine lethe_operator lethe_auditor"
+drop_all() {
+    for d in stranger4_1 stranger4_2 stranger4_3 stranger4_4 stranger4_5 stranger4_restored; do
+        PGUSER=$SUPER psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1
+    done
+    for r in $LOGINS $GROUPS_; do
+        PGUSER=$SUPER psql -X -q -d postgres -c "DROP ROLE IF EXISTS $r" >/dev/null 2>&1
+    done
+}
+drop_all
+trap 'drop_all; rm -rf "$WORK"' EXIT
+round=0
+A=$WORK/anchors.jsonl
+
+# ---- 1. replay's permission hint names the role replay needs -----------------------------------
+# README: "When PostgreSQL refuses a statement for lack of privilege, the hint names the group
+# role the command needs". Replay appends exported records through audit_append_verbatim(),
+# which only lethe_operator may call; run as the service user (lethe_engine), after a restore,
+# the hint said "GRANT lethe_engine TO <user>", a role the user already had.
+fresh_catalog stranger4 2
+psql -X -q -v ON_ERROR_STOP=1 -f deploy/roles.sql >/dev/null 2>&1
+psql -X -q -c "CREATE ROLE stranger4_engine LOGIN IN ROLE lethe_engine" \
+     -c "CREATE ROLE stranger4_operator LOGIN IN ROLE lethe_operator" >/dev/null
+psql -X -q -d postgres -c "CREATE DATABASE stranger4_restored TEMPLATE $DB" >/dev/null
+write_config "$WORK/c1.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; timeout = \"30s\"; };"
+run_lethe --config "$WORK/c1.conf" run
+assert_rc "a run purges the due items" 0
+run_lethe --config "$WORK/c1.conf" export -o "$WORK/e1.jsonl"
+export PGDATABASE=stranger4_restored
+before=$(sql "SELECT count(*) FROM lethe.audit")
+run_lethe --config "$WORK/c1.conf" -U stranger4_engine replay --operator user_o --anchors "$A" "$WORK/e1.jsonl"
+assert_rc "replay as the engine's user is refused: exit 1" 1
+assert_contains "the hint names lethe_operator, the role replay needs" \
+  "hint: 'lethe replay' needs the privileges of lethe_operator: GRANT lethe_operator TO stranger4_engine (deploy/roles.sql creates the roles)" "$ERR"
+assert_eq "nothing was appended" "$before" "$(sql "SELECT count(*) FROM lethe.audit")"
+run_lethe --config "$WORK/c1.conf" -U stranger4_operator replay --operator user_o --anchors "$A" "$WORK/e1.jsonl"
+assert_rc "as the operator the same replay heals the database" 0
+assert_contains "and catches up with the anchor" "replay: caught up with the anchor" "$OUT$ERR"
+
+# ---- 2. a blank or garbled $SUDO_USER is no operator's name ------------------------------------
+# README: the operator is --operator, else $SUDO_USER, else the account of the effective user,
+# else $USER; "an empty one is refused". A $SUDO_USER of blanks was recorded in the audit as the
+# operator, and one that is not UTF-8 failed inside the audited transaction (exit 1, "invalid
+# byte sequence"). Neither names anyone: the next source is used, as for an empty one.
+fresh_catalog stranger4 1
+write_config "$WORK/c2.conf"
+me=$(id -un)
+SUDO_USER='   ' run_lethe --config "$WORK/c2.conf" request --tenant "$T" --reference SU-1
+assert_rc "a request with a blank \$SUDO_USER is recorded" 0
+assert_contains "by the account, not by blanks" "operator:    $me" "$OUT"
+assert_eq "the audit names the account" "$me" \
+  "$(sql "SELECT operator FROM lethe.audit WHERE kind = 'request_recorded' AND reference = 'SU-1'")"
+SUDO_USER=$(printf '\377\376') run_lethe --config "$WORK/c2.conf" hold place --tenant "$T" --reason r --reference SU-2
+assert_rc "a hold with a \$SUDO_USER that is not UTF-8 is placed" 0
+assert_eq "by the account" "$me" "$(sql "SELECT placed_by FROM lethe.holds WHERE reference = 'SU-2'")"
+hold=$(sql "SELECT hold_id FROM lethe.holds WHERE reference = 'SU-2'")
+SUDO_USER=$(printf '\t') run_lethe --config "$WORK/c2.conf" hold release "$hold"
+assert_rc "and released with a \$SUDO_USER of a tab" 0
+assert_eq "by the account" "$me" "$(sql "SELECT released_by FROM lethe.holds WHERE hold_id = '$hold'")"
+
+# ---- 3. reconcile: a location no geo can have, the orphans file, the counts --------------------
+# SPEC §6: a usage error exits 2 with a message. "--location eu" (the geos are capitals) and an
+# empty --location exited 1 and printed nothing at all. --orphans FILE had a writer of its own:
+# its temporary was FILE.tmp.XXXXXX, not lethe's ".<name>.<16 hex>.tmp" (README), and "-" made
+# a file named "-" where every other FILE of lethe's means standard output.
+fresh_catalog stranger4 1
+printf '%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$WORK/key"; chmod 600 "$WORK/key"
+write_config "$WORK/c3.conf" "audit: { key_file = \"$WORK/key\"; };"
+printf 'file://%s/stray\n' "$STORE" > "$WORK/inv"
+runs=$(sql "SELECT count(*) FROM lethe.runs")
+run_lethe --config "$WORK/c3.conf" reconcile --location eu "$WORK/inv"
+assert_rc "a lower-case location is a usage error: exit 2" 2
+assert_eq "... saying so, with a hint" 'error: reconcile: unknown location "eu"
+hint: locations are the geos in lethe.geos, in capitals, e.g. EU' "$ERR"
+run_lethe --config "$WORK/c3.conf" reconcile --location '' "$WORK/inv"
+assert_rc "an empty location: exit 2" 2
+assert_contains "... saying so" 'error: reconcile: unknown location ""' "$ERR"
+run_lethe --db "host=/nonexistent-$$" --config "$WORK/c3.conf" reconcile --location eu "$WORK/inv"
+assert_rc "it is judged before the database is connected" 2
+assert_eq "nothing was recorded" "$runs" "$(sql "SELECT count(*) FROM lethe.runs")"
+
+run_lethe --config "$WORK/c3.conf" reconcile --location EU --orphans - "$WORK/inv"
+assert_rc "--orphans - exits 0" 0
+assert_eq "and writes the orphans to standard output, then the summary" "file://$STORE/stray
+reconcile: EU: 1 inventory line, 0 objects of purged items still stored, put in 0 repurge batches; 1 line naming no item written to standard output" "$OUT"
+assert_eq "no file named '-' appears" "no" "$([ -e ./- ] && echo yes || echo no)"
+run_lethe --config "$WORK/c3.conf" reconcile --location EU --orphans "$WORK/no-dir/orphans" "$WORK/inv"
+assert_rc "an orphans file in a missing directory: exit 1" 1
+assert_eq "the message names the file asked for, not a temporary" \
+  "error: reconcile: cannot create a file next to '$WORK/no-dir/orphans': No such file or directory" "$ERR"
+mkfifo "$WORK/fifo"
+( cat "$WORK/fifo" > "$WORK/from-fifo" ) &
+run_lethe --config "$WORK/c3.conf" reconcile --location EU --orphans "$WORK/fifo" "$WORK/inv"
+wait
+assert_rc "--orphans through a FIFO exits 0" 0
+assert_eq "the reader gets the orphans" "file://$STORE/stray" "$(cat "$WORK/from-fifo")"
+assert_eq "and the FIFO is still a FIFO" "yes" "$([ -p "$WORK/fifo" ] && echo yes)"
+
+finish
