@@ -308,12 +308,63 @@ static int answer_written(const char *what)
     return EXIT_RUNTIME;
 }
 
+/* README: "Long options may be abbreviated to any unambiguous prefix", the options before the
+ * command included (--conf is --config). Returns the option's full spelling (with its
+ * "=VALUE" kept) in BUF, ARG itself when it is not a long option or is spelled out, or NULL
+ * after saying that the prefix is ambiguous. */
+static const char *global_long_option(const char *arg, char *buf, size_t len)
+{
+    static const char *const names[] = {"--config", "--db",       "--verbose",  "--quiet",
+                                        "--help",   "--version",  "--host",     "--port",
+                                        "--username", "--dbname"};
+    if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0')
+        return arg;
+    const char *eq = strchr(arg, '=');
+    size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
+    const char *found = NULL;
+    char which[160] = "";
+    int matches = 0;
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        if (strlen(names[k]) == n && strncmp(names[k], arg, n) == 0)
+            return arg; /* spelled out: --db is --db, not a prefix of --dbname */
+        if (strncmp(names[k], arg, n) == 0) {
+            size_t w = strlen(which);
+            snprintf(which + w, sizeof which - w, "%s'%s'", matches ? " or " : "", names[k]);
+            found = names[k];
+            matches++;
+        }
+    }
+    if (matches == 0)
+        return arg;
+    if (matches > 1) {
+        log_error("option '%.*s' is ambiguous: %s", (int)n, arg, which);
+        log_hint("see 'lethe --help'");
+        return NULL;
+    }
+    if ((size_t)snprintf(buf, len, "%s%s", found, eq ? eq : "") >= len)
+        return arg;
+    return buf;
+}
+
 int main(int argc, char **argv)
 {
     struct lethe_ctx ctx = {0};
     int i = 1, rc;
     for (; i < argc && argv[i][0] == '-'; i++) {
-        const char *a = argv[i];
+        char full[4096];
+        const char *a = global_long_option(argv[i], full, sizeof full);
+        if (!a)
+            return EXIT_USAGE;
+        if (a == full) {
+            /* argv keeps the full spelling, so that what reads it later reads one name; a
+             * value given with '=' lives on in the copy. */
+            argv[i] = strdup(full);
+            if (!argv[i]) {
+                log_error("out of memory");
+                return EXIT_RUNTIME;
+            }
+            a = argv[i];
+        }
         if (strcmp(a, "--config") == 0 || strcmp(a, "--db") == 0) {
             if (i + 1 >= argc) {
                 log_error("option '%s' needs a value", a);

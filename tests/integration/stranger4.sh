@@ -104,4 +104,23 @@ assert_rc "--orphans through a FIFO exits 0" 0
 assert_eq "the reader gets the orphans" "file://$STORE/stray" "$(cat "$WORK/from-fifo")"
 assert_eq "and the FIFO is still a FIFO" "yes" "$([ -p "$WORK/fifo" ] && echo yes)"
 
+# ---- 4. the options before the command may be abbreviated too --------------------------------
+# README: "Long options may be abbreviated to any unambiguous prefix (--chec is --check), as
+# with other GNU tools." Only a command's own options could: "lethe --conf FILE status" said
+# "unknown option '--conf'", and "--ver" did not say that it is ambiguous.
+run_lethe --conf "$WORK/c3.conf" status --js
+assert_rc "--conf is --config" 0
+run_lethe --conf="$WORK/c3.conf" --verb --qu status
+assert_rc "--conf=FILE, --verb and --qu are --config=FILE, --verbose and --quiet" 0
+run_lethe --dbn "$PGDATABASE" --conf "$WORK/c3.conf" batches --limit 1
+assert_rc "--dbn is --dbname, while --db stays --db" 0
+run_lethe --vers
+assert_eq "--vers is --version" "lethe 0.1.0" "$OUT"
+run_lethe --ver
+assert_rc "--ver is ambiguous: exit 2" 2
+assert_eq "... naming both" "error: option '--ver' is ambiguous: '--verbose' or '--version'
+hint: see 'lethe --help'" "$ERR"
+run_lethe --d x status
+assert_rc "--d is ambiguous too (--db, --dbname)" 2
+
 finish
