@@ -478,8 +478,16 @@ PGresult *db_status_now(PGconn *db)
         db,
         "SELECT lethe.iso_utc(now()), m.months, extract(epoch FROM s.lookahead - make_interval("
         "           months => m.months))::bigint,"
-        "       EXISTS (SELECT 1 FROM lethe.runs r WHERE r.outcome = 'succeeded'"
-        "                  AND r.finished_at >= now() - s.lookahead),"
+        /* Every tenant had a run within the lookahead: a run over the whole catalog, or one of
+         * every shard K/N of some N. A shard worker that stopped leaves its tenants' deadlines
+         * at risk however often the other shards run. */
+        "       (EXISTS (SELECT 1 FROM lethe.runs r WHERE r.outcome = 'succeeded'"
+        "                   AND r.shard IS NULL AND r.finished_at >= now() - s.lookahead)"
+        "        OR EXISTS (SELECT 1 FROM lethe.runs r WHERE r.outcome = 'succeeded'"
+        "                      AND r.shard IS NOT NULL AND r.finished_at >= now() - s.lookahead"
+        "                    GROUP BY split_part(r.shard, '/', 2)"
+        "                   HAVING count(DISTINCT split_part(r.shard, '/', 1))"
+        "                          = split_part(r.shard, '/', 2)::integer)),"
         "       (SELECT count(*) FROM lethe.inbox_events), (SELECT count(*) FROM lethe.inbox_items),"
         "       (SELECT count(DISTINCT (f.tenant_id, f.item_id)) FROM lethe.batch_items f"
         "         WHERE f.outcome = 'failed' AND NOT EXISTS ("
@@ -651,14 +659,16 @@ PGresult *db_status_batches(PGconn *db, int limit)
 }
 
 /* The last successful run of each shard ("" for runs over the whole catalog):
- * 0 shard, 1 finished_at, 2 run_id. */
+ * 0 shard, 1 finished_at, 2 run_id, 3 whether it finished within the lookahead. */
 PGresult *db_status_last_runs(PGconn *db)
 {
     return db_query(db,
-                    "SELECT DISTINCT ON (coalesce(shard, '')) coalesce(shard, ''),"
-                    "       lethe.iso_utc(finished_at), run_id"
-                    "  FROM lethe.runs WHERE outcome = 'succeeded' AND finished_at IS NOT NULL"
-                    " ORDER BY coalesce(shard, ''), finished_at DESC",
+                    "SELECT DISTINCT ON (coalesce(r.shard, '')) coalesce(r.shard, ''),"
+                    "       lethe.iso_utc(r.finished_at), r.run_id,"
+                    "       r.finished_at >= now() - s.lookahead"
+                    "  FROM lethe.runs r CROSS JOIN lethe.settings s"
+                    " WHERE r.outcome = 'succeeded' AND r.finished_at IS NOT NULL"
+                    " ORDER BY coalesce(r.shard, ''), r.finished_at DESC",
                     0, NULL);
 }
 

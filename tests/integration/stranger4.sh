@@ -123,4 +123,30 @@ hint: see 'lethe --help'" "$ERR"
 run_lethe --d x status
 assert_rc "--d is ambiguous too (--db, --dbname)" 2
 
+# ---- 5. a shard worker that stopped fails the check ---------------------------------------------
+# README (Timers): each shard must run at least once per lookahead. status --check passed as
+# long as any run succeeded: with shard 0/2 running hourly and the worker of shard 1/2 stopped
+# for days, the hourly check stayed green while half the tenants' deadlines came and went.
+fresh_catalog stranger4 0
+write_config "$WORK/c5.conf"
+run_lethe --config "$WORK/c5.conf" run --shard 0/2
+run_lethe --config "$WORK/c5.conf" run --shard 1/2
+run_lethe --config "$WORK/c5.conf" status --check
+assert_rc "every shard of 2 ran: the check passes" 0
+sql "UPDATE lethe.runs SET started_at = started_at - interval '3 days', finished_at = finished_at - interval '3 days'
+      WHERE shard = '1/2'" >/dev/null
+last=$(sql "SELECT lethe.iso_utc(finished_at) FROM lethe.runs WHERE shard = '1/2'")
+run_lethe --config "$WORK/c5.conf" run --shard 0/2
+assert_rc "shard 0/2 runs on" 0
+run_lethe --config "$WORK/c5.conf" status --check
+assert_rc "shard 1/2 has not run for 3 days (lookahead 2d): exit 4" 4
+assert_eq "the check names the stopped shard"   "error: status: check failed: no run of shard 1/2 succeeded within the lookahead (2d): the last one finished at $last" "$ERR"
+run_lethe --config "$WORK/c5.conf" run --shard 1/4
+run_lethe --config "$WORK/c5.conf" status --check
+assert_rc "a shard of another N does not stand in for it" 4
+assert_contains "... and shards of 4 that never ran are named too"   "no run of shard 0/4 succeeded within the lookahead (2d): none ever did" "$OUT"
+run_lethe --config "$WORK/c5.conf" run
+run_lethe --config "$WORK/c5.conf" status --check
+assert_rc "a run over the whole catalog covers every tenant: the check passes" 0
+
 finish
