@@ -26,6 +26,7 @@ A=$WORK/anchors.jsonl
 # which only lethe_operator may call; run as the service user (lethe_engine), after a restore,
 # the hint said "GRANT lethe_engine TO <user>", a role the user already had.
 fresh_catalog stranger4 2
+T2=$(uuid); mk_tenant "$T2" other
 psql -X -q -v ON_ERROR_STOP=1 -f deploy/roles.sql >/dev/null 2>&1
 psql -X -q -c "CREATE ROLE stranger4_engine LOGIN IN ROLE lethe_engine" \
      -c "CREATE ROLE stranger4_operator LOGIN IN ROLE lethe_operator" >/dev/null
@@ -44,6 +45,15 @@ assert_eq "nothing was appended" "$before" "$(sql "SELECT count(*) FROM lethe.au
 run_lethe --config "$WORK/c1.conf" -U stranger4_operator replay --operator user_o --anchors "$A" "$WORK/e1.jsonl"
 assert_rc "as the operator the same replay heals the database" 0
 assert_contains "and catches up with the anchor" "replay: caught up with the anchor" "$OUT$ERR"
+# a chain of one record (a hold placed on another tenant in the database that went ahead):
+# counted in words that agree with the number
+PGDATABASE=$DB run_lethe --config "$WORK/c1.conf" hold place --tenant "$T2" --reason r --operator user_o
+assert_rc "a hold is placed on the other tenant" 0
+PGDATABASE=$DB run_lethe --config "$WORK/c1.conf" export --tenant "$T2" -o "$WORK/e1b.jsonl"
+run_lethe --config "$WORK/c1.conf" -U stranger4_operator replay --operator user_o "$WORK/e1b.jsonl"
+assert_rc "a replay of its one record exits 0" 0
+assert_contains "the chain's line says 1 record" "replay: chain $T2: 1 record appended, up to seq 1" "$ERR"
+assert_contains "and so does the sum" "replay: 1 record appended to 1 chain, 0 chains already present" "$OUT"
 
 # ---- 2. a blank or garbled $SUDO_USER is no operator's name ------------------------------------
 # README: the operator is --operator, else $SUDO_USER, else the account of the effective user,
