@@ -658,6 +658,22 @@ PGresult *db_status_batches(PGconn *db, int limit)
         1, p);
 }
 
+PGresult *db_batch_items_elsewhere(PGconn *db, const char *batch)
+{
+    const char *p[] = {batch};
+    return db_query(db,
+                    "SELECT o.batch_id, b.state, count(*)"
+                    "  FROM lethe.batch_items f"
+                    "  JOIN lethe.batch_items o ON o.tenant_id = f.tenant_id AND o.item_id = f.item_id"
+                    "   AND o.batch_id <> f.batch_id"
+                    "  JOIN lethe.batches b ON b.batch_id = o.batch_id"
+                    " WHERE f.batch_id = $1::uuid"
+                    "   AND (b.state = 'open' OR o.outcome = 'purged')"
+                    " GROUP BY o.batch_id, b.state, b.created_at"
+                    " ORDER BY b.created_at, o.batch_id",
+                    1, p);
+}
+
 /* The last successful run of each shard ("" for runs over the whole catalog):
  * 0 shard, 1 finished_at, 2 run_id, 3 whether it finished within the lookahead. */
 PGresult *db_status_last_runs(PGconn *db)

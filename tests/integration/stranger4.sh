@@ -159,4 +159,28 @@ run_lethe --config "$WORK/c5.conf" run
 run_lethe --config "$WORK/c5.conf" status --check
 assert_rc "a run over the whole catalog covers every tenant: the check passes" 0
 
+# ---- 6. a rerun that finds nothing due says where the items went ----------------------------------
+# README's walkthrough: "A batch failed ... To retry now: lethe rerun BATCH_ID". When the hourly
+# run had already put the items into a batch of its own, the rerun said only "none of its items
+# is due any more; no new batch": at 3 a.m. that reads as lost.
+fresh_catalog stranger4 2
+write_config "$WORK/c6.conf"
+run_lethe --config "$WORK/c6.conf" run
+B1=$(sql "SELECT batch_id FROM lethe.batches")
+run_lethe --config "$WORK/c6.conf" ack "$B1" --failed "${ITEMS[0]}" --failed "${ITEMS[1]}" --operator user_o
+assert_rc "the deleter failed both items" 0
+run_lethe --config "$WORK/c6.conf" run
+B2=$(sql "SELECT batch_id FROM lethe.batches WHERE state = 'open'")
+run_lethe --config "$WORK/c6.conf" rerun "$B1" --operator user_o
+assert_rc "a rerun of the failed batch exits 0" 0
+assert_contains "it says nothing is due" "none of its items is due any more; no new batch" "$OUT"
+assert_contains "and where the items are" "rerun: 2 of its items are in open batch $B2
+hint: 'lethe rerun $B2' drives that batch now" "$ERR"
+run_lethe --config "$WORK/c6.conf" ack "$B2" --failed "${ITEMS[1]}" --operator user_o
+run_lethe --config "$WORK/c6.conf" run
+B3=$(sql "SELECT batch_id FROM lethe.batches WHERE state = 'open'")
+run_lethe --config "$WORK/c6.conf" rerun "$B1" --operator user_o
+assert_contains "one purged since, one in flight again" "rerun: 1 of its items was purged in batch $B2
+rerun: 1 of its items is in open batch $B3" "$ERR"
+
 finish
