@@ -183,4 +183,49 @@ run_lethe --config "$WORK/c6.conf" rerun "$B1" --operator user_o
 assert_contains "one purged since, one in flight again" "rerun: 1 of its items was purged in batch $B2
 rerun: 1 of its items is in open batch $B3" "$ERR"
 
+# ---- 7. a hold placed while a run is under way holds ------------------------------------------
+# A run takes its as_of when it starts and judged holds at as_of when it emitted its batches, so
+# a hold placed during its derivation (or after an --as-of in the past) held nothing: the run
+# handed the items of a litigation hold, committed before the batch was, to the deleter
+# (SPEC §3: a held item is never due; sql/0024_hold_during_run.sql).
+fresh_catalog stranger4 3
+write_config "$WORK/c7.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; timeout = \"30s\"; };"
+# derivation slowed down by two seconds (a statement trigger on what it writes), and a hold on
+# the first item placed in the middle of it
+sql "CREATE FUNCTION public.stranger4_slow() RETURNS trigger LANGUAGE plpgsql AS
+       'BEGIN PERFORM pg_sleep(2); RETURN NULL; END';
+     CREATE TRIGGER stranger4_slow AFTER INSERT ON lethe.obligations
+       FOR EACH STATEMENT EXECUTE FUNCTION public.stranger4_slow()" >/dev/null
+( sleep 1; "$LETHE" --config "$WORK/c7.conf" -q hold place --tenant "$T" --item "${ITEMS[0]}" \
+      --reason litigation --reference CASE-7 --operator user_o > "$WORK/hold7" ) &
+run_lethe --config "$WORK/c7.conf" run
+wait
+sql "DROP TRIGGER stranger4_slow ON lethe.obligations; DROP FUNCTION public.stranger4_slow()" >/dev/null
+assert_rc "the run exits 0" 0
+assert_eq "the hold was placed while the run derived" "yes" \
+  "$(sql "SELECT CASE WHEN h.placed_at > r.as_of THEN 'yes' END FROM lethe.holds h, lethe.runs r")"
+assert_contains "the run counts the held item" "2 purged, 0 failed items, 0 failed batches, 1 held" "$OUT"
+assert_eq "the held item's file is still there" "yes" "$([ -e "$STORE/${ITEMS[0]}" ] && echo yes)"
+assert_eq "the others are gone" "no no" \
+  "$([ -e "$STORE/${ITEMS[1]}" ] && echo yes || echo no) $([ -e "$STORE/${ITEMS[2]}" ] && echo yes || echo no)"
+assert_eq "the held item is in no batch" "0" \
+  "$(sql "SELECT count(*) FROM lethe.batch_items WHERE item_id = '${ITEMS[0]}'")"
+assert_eq "the block is audited once, naming the hold" "1 $(cat "$WORK/hold7")" \
+  "$(sql "SELECT count(*) || ' ' || min(hold_id::text) FROM lethe.audit WHERE kind = 'hold_blocked' AND item_id = '${ITEMS[0]}'")"
+run_lethe --config "$WORK/c7.conf" explain "${ITEMS[0]}" --json
+assert_contains "explain says held" '"state": "held"' "$OUT"
+
+# the same with --as-of an hour ago and a hold placed now: the dry run says so, the run holds
+fresh_catalog stranger4 2
+hold=$("$LETHE" --config "$WORK/c7.conf" -q hold place --tenant "$T" --item "${ITEMS[1]}" --reason r --operator user_o)
+past=$(date -u -d '-1 hour' +%FT%TZ)
+run_lethe --config "$WORK/c7.conf" run --dry-run --as-of "$past"
+assert_contains "the dry run plans the item held" "due 1 items, held 1" "$OUT"
+run_lethe --config "$WORK/c7.conf" run --as-of "$past"
+assert_contains "the run holds it" "1 purged, 0 failed items, 0 failed batches, 1 held" "$OUT"
+assert_eq "its file is kept" "yes" "$([ -e "$STORE/${ITEMS[1]}" ] && echo yes)"
+run_lethe --config "$WORK/c7.conf" -q hold release "$hold" --operator user_o
+run_lethe --config "$WORK/c7.conf" run
+assert_contains "released, the next run purges it" "1 purged" "$OUT"
+
 finish
