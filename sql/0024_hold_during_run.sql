@@ -11,8 +11,9 @@
 -- emit_batches now also blocks the due items that a hold placed after p_as_of, and not released,
 -- covers (through their ancestors too, as lineage() matches holds); they are recorded as
 -- hold_blocked and counted as held, like any held item. Only tenants with such a hold pay for
--- the look-up, so a run with no new hold costs what it did. A hold released since p_as_of still
--- blocks (it was active at p_as_of): that errs on the side of keeping.
+-- the look-up (one pass over lethe.holds first sees whether there is any), so a run with no new
+-- hold costs what it did. A hold released since p_as_of still blocks (it was active at
+-- p_as_of): that errs on the side of keeping.
 
 CREATE OR REPLACE FUNCTION lethe.emit_batches(p_run uuid, p_as_of timestamptz, p_k integer,
                                               p_n integer, p_max integer, p_shard text,
@@ -56,14 +57,16 @@ BEGIN
     -- although due_fresh() judged the items at p_as_of: a run's as_of is taken when it starts,
     -- and a hold placed during its derivation (or after an --as-of in the past) held nothing.
     -- SPEC §3: a held item is never due; only a batch already emitted is beyond a hold.
-    SELECT array_agg(x.tenant_id ORDER BY x.tenant_id, x.item_id),
-           array_agg(x.item_id ORDER BY x.tenant_id, x.item_id)
-      INTO late_tenants, late_items
-      FROM due_now x
-     WHERE x.hold_id IS NULL
-       AND EXISTS (SELECT 1 FROM lethe.holds h
-                    WHERE h.tenant_id = x.tenant_id AND h.placed_at > p_as_of
-                      AND h.released_at IS NULL);
+    IF EXISTS (SELECT 1 FROM lethe.holds h WHERE h.placed_at > p_as_of AND h.released_at IS NULL) THEN
+        SELECT array_agg(x.tenant_id ORDER BY x.tenant_id, x.item_id),
+               array_agg(x.item_id ORDER BY x.tenant_id, x.item_id)
+          INTO late_tenants, late_items
+          FROM due_now x
+         WHERE x.hold_id IS NULL
+           AND EXISTS (SELECT 1 FROM lethe.holds h
+                        WHERE h.tenant_id = x.tenant_id AND h.placed_at > p_as_of
+                          AND h.released_at IS NULL);
+    END IF;
     IF late_items IS NOT NULL THEN
         UPDATE due_now d
            SET hold_id = m.hold_id,
