@@ -114,6 +114,24 @@ PGresult *db_record_request(PGconn *db, const char *tenant, const struct scope *
         9, p);
 }
 
+PGresult *db_hold_in_flight(PGconn *db, const char *tenant, const char *hold)
+{
+    const char *p[] = {tenant, hold};
+    return db_query(db,
+                    "WITH f AS (SELECT b.tenant_id, b.item_id, b.batch_id, x.location"
+                    "             FROM lethe.batch_items b"
+                    "             JOIN lethe.batches x ON x.batch_id = b.batch_id AND x.state = 'open'"
+                    "            WHERE b.tenant_id = $1::uuid AND b.outcome IS NULL),"
+                    " a AS (SELECT array_agg(f.tenant_id ORDER BY f.item_id) AS ts,"
+                    "              array_agg(f.item_id ORDER BY f.item_id) AS ids FROM f)"
+                    " SELECT f.batch_id, f.location, count(DISTINCT f.item_id)"
+                    "   FROM a CROSS JOIN LATERAL lethe.hold_matches(a.ts, a.ids, now()) m"
+                    "   JOIN f ON f.tenant_id = m.tenant_id AND f.item_id = m.item_id"
+                    "  WHERE a.ids IS NOT NULL AND m.hold_id = $2::uuid"
+                    "  GROUP BY f.batch_id, f.location ORDER BY f.batch_id",
+                    2, p);
+}
+
 PGresult *db_place_hold(PGconn *db, const char *tenant, const struct scope *scope,
                         const char *reason, const char *reference, const char *operator_name,
                         const char *subject_hmac)

@@ -35,6 +35,9 @@ PGresult *db_record_request(PGconn *db, const char *tenant, const struct scope *
                             const char *deadline, const char *subject_hmac);
 /* Places a hold now, by operator_name, and stages its hold_placed record. One row: hold_id,
  * placed_at. */
+/* The items a new hold covers that are already in an open batch, which it does not recall
+ * (SPEC §3), per batch: 0 batch_id, 1 location, 2 items. */
+PGresult *db_hold_in_flight(PGconn *db, const char *tenant, const char *hold);
 PGresult *db_place_hold(PGconn *db, const char *tenant, const struct scope *scope,
                         const char *reason, const char *reference, const char *operator_name,
                         const char *subject_hmac);

@@ -228,4 +228,25 @@ run_lethe --config "$WORK/c7.conf" -q hold release "$hold" --operator user_o
 run_lethe --config "$WORK/c7.conf" run
 assert_contains "released, the next run purges it" "1 purged" "$OUT"
 
+# ---- 8. a hold that cannot keep what is already in flight says so -------------------------------
+# SPEC §3: a hold does not recall a batch already emitted. "lethe hold place" printed the new
+# hold's id and nothing else, although items in its scope were in an open batch that the next
+# run (or the deleter that has the manifest) deletes: whoever places a litigation hold at 3 a.m.
+# must know at once what it cannot keep.
+fresh_catalog stranger4 2
+write_config "$WORK/c8.conf"
+run_lethe --config "$WORK/c8.conf" run
+B=$(sql "SELECT batch_id FROM lethe.batches WHERE state = 'open'")
+W2=$(uuid); mk_workspace "$T" "$W2" EU
+run_lethe --config "$WORK/c8.conf" hold place --tenant "$T" --workspace "$W2" --reason r --operator user_o
+assert_rc "a hold on a workspace with nothing in flight" 0
+assert_not_contains "says nothing of batches" "open batch" "$ERR"
+run_lethe --config "$WORK/c8.conf" hold place --tenant "$T" --item "${ITEMS[0]}" --reason litigation --operator user_o
+assert_rc "a hold on an item in flight is placed" 0
+assert_contains "and warns that it does not recall the batch" \
+  "warning: hold: 1 item in its scope is already in open batch $B (EU), which a hold does not recall
+hint: its deleter may have it already; 'lethe batches --state open' shows the batch" "$ERR"
+run_lethe --config "$WORK/c8.conf" hold place --tenant "$T" --reason litigation --operator user_o
+assert_contains "a tenant hold counts both" "warning: hold: 2 items in its scope are already in open batch $B (EU)" "$ERR"
+
 finish
