@@ -232,11 +232,13 @@ void cli_print_help(const char *name)
     printf("usage: lethe %s\n\n%s\n\n%s", c->usage, c->summary, c->details);
 }
 
+static int answer_written(const char *what);
+
 static int help(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
         print_overview(stdout);
-        return EXIT_DONE;
+        return answer_written("help");
     }
     if (!find_command(argv[1])) {
         log_error("help: unknown command '%s'", argv[1]);
@@ -244,7 +246,7 @@ static int help(int argc, char **argv)
         return EXIT_USAGE;
     }
     cli_print_help(argv[1]);
-    return EXIT_DONE;
+    return answer_written("help");
 }
 
 /* psql's -h, -p, -U and -d (also --host, --port, --username, --dbname, as "-hVALUE" or
@@ -426,8 +428,10 @@ int main(int argc, char **argv)
     }
     for (int j = i + 1; j < argc; j++) {
         if (strcmp(argv[j], "--help") == 0) {
+            char what[64];
+            snprintf(what, sizeof what, "%s --help", cmd->name);
             cli_print_help(cmd->name);
-            return EXIT_DONE;
+            return answer_written(what);
         }
         if (strcmp(argv[j], "--") == 0)
             break;

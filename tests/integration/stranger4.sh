@@ -249,4 +249,21 @@ hint: its deleter may have it already; 'lethe batches --state open' shows the ba
 run_lethe --config "$WORK/c8.conf" hold place --tenant "$T" --reason litigation --operator user_o
 assert_contains "a tenant hold counts both" "warning: hold: 2 items in its scope are already in open batch $B (EU)" "$ERR"
 
+# ---- 9. a help that could not be written is a failure, whichever way it was asked for -----------
+# "lethe --help" and "--version" to a full disk exit 1 (stranger3); "lethe help", "lethe help
+# COMMAND", "lethe COMMAND --help" and "fs-delete --help" exited 0 having written nothing.
+"$LETHE" help >/dev/full 2>"$WORK/e9"; rc=$?
+assert_eq "lethe help to a full device exits 1" "1" "$rc"
+assert_eq "... and says so" "error: help: cannot write to standard output: No space left on device" "$(cat "$WORK/e9")"
+"$LETHE" help status >/dev/full 2>/dev/null; rc=$?
+assert_eq "lethe help status to a full device exits 1" "1" "$rc"
+"$LETHE" status --help >/dev/full 2>"$WORK/e9"; rc=$?
+assert_eq "lethe status --help to a full device exits 1" "1" "$rc"
+assert_eq "... naming what it could not write" "error: status --help: cannot write to standard output: No space left on device" "$(cat "$WORK/e9")"
+"$FS_DELETE" --help >/dev/full 2>"$WORK/e9"; rc=$?
+assert_eq "fs-delete --help to a full device exits 1" "1" "$rc"
+assert_eq "... and says so" "fs-delete: error: cannot write the help: No space left on device" "$(cat "$WORK/e9")"
+run_lethe help status
+assert_rc "written, the help still exits 0" 0
+
 finish
