@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "anchor.h"
 #include "atomicfile.h"
 #include "audit.h"
 #include "cli.h"
@@ -220,6 +221,8 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
     if (!operator_name && !(operator_name = operator_default()))
         return cli_usage(ctx, "%s: no login name to record as the operator; pass --operator NAME",
                          ctx->command);
+    if (anchor_file_refused("reconcile", "--orphans", orphans_path, ctx->cfg.anchor_file))
+        return EXIT_USAGE;
     if (ctx->parse_only)
         return EXIT_DONE;
     if (!ctx->cfg.audit_key_file) {

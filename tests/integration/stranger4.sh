@@ -266,4 +266,29 @@ assert_eq "... and says so" "fs-delete: error: cannot write the help: No space l
 run_lethe help status
 assert_rc "written, the help still exits 0" 0
 
+# ---- 10. nothing lethe writes replaces the anchor file ----------------------------------------
+# "lethe export -o /var/lib/lethe/anchors.jsonl" (a tab-completed path at 3 a.m.) replaced the
+# anchor file with an export: the evidence the exports are checked against was gone, and every
+# run refused to work from then on. -o, --orphans and --metrics-file now refuse it, by any path.
+fresh_catalog stranger4 1
+write_config "$WORK/c10.conf" "audit: { key_file = \"$WORK/key\"; };"
+run_lethe --config "$WORK/c10.conf" run
+assert_rc "a run writes the anchor file" 0
+cp "$A" "$WORK/anchors.before"
+run_lethe --config "$WORK/c10.conf" export -o "$A"
+assert_rc "export -o the anchor file: exit 2" 2
+assert_eq "... saying why" "error: export: -o '$A' is the anchor file (audit.anchor_file); refusing to replace it
+hint: the anchor file is the evidence the exports are checked against; write to another file" "$ERR"
+run_lethe --config "$WORK/c10.conf" export --summary -o "$WORK/../$(basename "$WORK")/./anchors.jsonl"
+assert_rc "by another path to it too" 2
+run_lethe --config "$WORK/c10.conf" run --metrics-file "$A"
+assert_rc "run --metrics-file the anchor file: exit 2" 2
+assert_contains "... before it runs" "error: run: --metrics-file '$A' is the anchor file" "$ERR"
+run_lethe --config "$WORK/c10.conf" reconcile --location EU --orphans "$A" "$WORK/inv"
+assert_rc "reconcile --orphans the anchor file: exit 2" 2
+assert_eq "the anchor file is as it was" "same" "$(cmp -s "$A" "$WORK/anchors.before" && echo same)"
+assert_eq "and no run was recorded by the refused ones" "1" "$(sql "SELECT count(*) FROM lethe.runs")"
+run_lethe --config "$WORK/c10.conf" export -o "$WORK/e10.jsonl"
+assert_rc "another file is written" 0
+
 finish
