@@ -291,4 +291,24 @@ assert_eq "and no run was recorded by the refused ones" "1" "$(sql "SELECT count
 run_lethe --config "$WORK/c10.conf" export -o "$WORK/e10.jsonl"
 assert_rc "another file is written" 0
 
+# ---- 11. a subject of blanks names no one; a subject is printed as text -----------------------
+# An empty --subject was refused, a blank one ("$SUBJECT" holding a space) was recorded: a hold
+# or a request on no one, while the operator took the subject for held or deleted. And the
+# request's answer printed the subject's control characters raw.
+fresh_catalog stranger4 1
+write_config "$WORK/c11.conf"
+before=$(sql "SELECT (SELECT count(*) FROM lethe.events) + (SELECT count(*) FROM lethe.holds) + (SELECT count(*) FROM lethe.audit)")
+run_lethe --config "$WORK/c11.conf" request --tenant "$T" --subject '   ' --reference BL-1
+assert_rc "a request on a blank subject: exit 2" 2
+assert_eq "... saying so" "error: request: --subject must not be blank
+hint: see 'lethe help request'" "$ERR"
+run_lethe --config "$WORK/c11.conf" hold place --tenant "$T" --subject "$(printf '\t')" --reason r
+assert_rc "a hold on a blank subject: exit 2" 2
+assert_contains "... saying so" "error: hold place: --subject must not be blank" "$ERR"
+assert_eq "nothing was written" "$before" \
+  "$(sql "SELECT (SELECT count(*) FROM lethe.events) + (SELECT count(*) FROM lethe.holds) + (SELECT count(*) FROM lethe.audit)")"
+run_lethe --config "$WORK/c11.conf" request --tenant "$T" --subject "$(printf 'user_a\033[2J')" --reference BL-2
+assert_rc "a subject with a control character is recorded" 0
+assert_contains "and shown escaped" 'scope:       subject user_a\x1B[2J' "$OUT"
+
 finish
