@@ -26,8 +26,8 @@
  * pending violations included, since their deadline is the instant they were made), when an
  * item not purged yet failed three times or more, or when the runs that succeeded within
  * lethe.settings.lookahead do not cover every tenant: none over the whole catalog, nor one of
- * every shard K/N of some N (a database that never had a run fails; a stopped shard is named). Each problem is
- * named on stderr; the report itself goes to stdout either way.
+ * every shard K/N of some N (a database that never had a run fails; a stopped shard is
+ * named). Each problem is named on stderr; the report itself goes to stdout either way.
  *
  * --json writes one object with stable keys (new keys may be added, none renamed):
  *   as_of, lookahead,
