@@ -442,3 +442,26 @@ int anchor_check_before_run(PGconn *db, const char *file, const char *what)
                  "with the exports written since, then run again; nothing was written");
     return EXIT_CHECK_FAILED;
 }
+
+bool anchor_file_named(const char *path, const char *anchor_file)
+{
+    if (!path || !anchor_file || strcmp(path, "-") == 0)
+        return false;
+    struct stat a, b;
+    bool has_a = stat(path, &a) == 0, has_b = stat(anchor_file, &b) == 0;
+    if (has_a && has_b)
+        return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+    return !has_a && !has_b && strcmp(path, anchor_file) == 0;
+}
+
+bool anchor_file_refused(const char *what, const char *option, const char *path,
+                         const char *anchor_file)
+{
+    if (!anchor_file_named(path, anchor_file))
+        return false;
+    log_error("%s: %s '%s' is the anchor file (audit.anchor_file); refusing to replace it", what,
+              option, path);
+    log_hint("the anchor file is the evidence the exports are checked against; write to another "
+             "file");
+    return true;
+}

@@ -27,6 +27,14 @@ struct anchor_line {
     char digest[AUDIT_HEX_LEN]; /* SHA-256 of the newest line as read (anchor_read_newest) */
 };
 
+/* Whether PATH names the anchor file ANCHOR_FILE (the same file, or the same path when neither
+ * exists yet). A file lethe writes with -o, --orphans or --metrics-file must not replace it:
+ * the anchor file is the evidence that outlives the database. False for "-" and a NULL. */
+bool anchor_file_named(const char *path, const char *anchor_file);
+/* anchor_file_named(), and if so says so for WHAT (a command) and OPTION. */
+bool anchor_file_refused(const char *what, const char *option, const char *path,
+                         const char *anchor_file);
+
 /* Parses one line (without its newline). False with *WHY set when it is not an anchor line. */
 bool anchor_parse(const char *text, size_t len, struct anchor_line *out, const char **why);
 void anchor_line_free(struct anchor_line *l);

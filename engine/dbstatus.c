@@ -114,6 +114,24 @@ PGresult *db_record_request(PGconn *db, const char *tenant, const struct scope *
         9, p);
 }
 
+PGresult *db_hold_in_flight(PGconn *db, const char *tenant, const char *hold)
+{
+    const char *p[] = {tenant, hold};
+    return db_query(db,
+                    "WITH f AS (SELECT b.tenant_id, b.item_id, b.batch_id, x.location"
+                    "             FROM lethe.batch_items b"
+                    "             JOIN lethe.batches x ON x.batch_id = b.batch_id AND x.state = 'open'"
+                    "            WHERE b.tenant_id = $1::uuid AND b.outcome IS NULL),"
+                    " a AS (SELECT array_agg(f.tenant_id ORDER BY f.item_id) AS ts,"
+                    "              array_agg(f.item_id ORDER BY f.item_id) AS ids FROM f)"
+                    " SELECT f.batch_id, f.location, count(DISTINCT f.item_id)"
+                    "   FROM a CROSS JOIN LATERAL lethe.hold_matches(a.ts, a.ids, now()) m"
+                    "   JOIN f ON f.tenant_id = m.tenant_id AND f.item_id = m.item_id"
+                    "  WHERE a.ids IS NOT NULL AND m.hold_id = $2::uuid"
+                    "  GROUP BY f.batch_id, f.location ORDER BY f.batch_id",
+                    2, p);
+}
+
 PGresult *db_place_hold(PGconn *db, const char *tenant, const struct scope *scope,
                         const char *reason, const char *reference, const char *operator_name,
                         const char *subject_hmac)
@@ -529,8 +547,16 @@ PGresult *db_status_now(PGconn *db)
         db,
         "SELECT lethe.iso_utc(now()), m.months, extract(epoch FROM s.lookahead - make_interval("
         "           months => m.months))::bigint,"
-        "       EXISTS (SELECT 1 FROM lethe.runs r WHERE r.outcome = 'succeeded'"
-        "                  AND r.finished_at >= now() - s.lookahead),"
+        /* Every tenant had a run within the lookahead: a run over the whole catalog, or one of
+         * every shard K/N of some N. A shard worker that stopped leaves its tenants' deadlines
+         * at risk however often the other shards run. */
+        "       (EXISTS (SELECT 1 FROM lethe.runs r WHERE r.outcome = 'succeeded'"
+        "                   AND r.shard IS NULL AND r.finished_at >= now() - s.lookahead)"
+        "        OR EXISTS (SELECT 1 FROM lethe.runs r WHERE r.outcome = 'succeeded'"
+        "                      AND r.shard IS NOT NULL AND r.finished_at >= now() - s.lookahead"
+        "                    GROUP BY split_part(r.shard, '/', 2)"
+        "                   HAVING count(DISTINCT split_part(r.shard, '/', 1))"
+        "                          = split_part(r.shard, '/', 2)::integer)),"
         "       (SELECT count(*) FROM lethe.inbox_events), (SELECT count(*) FROM lethe.inbox_items),"
         "       (SELECT count(DISTINCT (f.tenant_id, f.item_id)) FROM lethe.batch_items f"
         "         WHERE f.outcome = 'failed' AND NOT EXISTS ("
@@ -703,15 +729,33 @@ PGresult *db_status_batches(PGconn *db, int limit)
         1, p);
 }
 
+PGresult *db_batch_items_elsewhere(PGconn *db, const char *batch)
+{
+    const char *p[] = {batch};
+    return db_query(db,
+                    "SELECT o.batch_id, b.state, count(*)"
+                    "  FROM lethe.batch_items f"
+                    "  JOIN lethe.batch_items o ON o.tenant_id = f.tenant_id AND o.item_id = f.item_id"
+                    "   AND o.batch_id <> f.batch_id"
+                    "  JOIN lethe.batches b ON b.batch_id = o.batch_id"
+                    " WHERE f.batch_id = $1::uuid"
+                    "   AND (b.state = 'open' OR o.outcome = 'purged')"
+                    " GROUP BY o.batch_id, b.state, b.created_at"
+                    " ORDER BY b.created_at, o.batch_id",
+                    1, p);
+}
+
 /* The last successful run of each shard ("" for runs over the whole catalog):
- * 0 shard, 1 finished_at, 2 run_id. */
+ * 0 shard, 1 finished_at, 2 run_id, 3 whether it finished within the lookahead. */
 PGresult *db_status_last_runs(PGconn *db)
 {
     return db_query(db,
-                    "SELECT DISTINCT ON (coalesce(shard, '')) coalesce(shard, ''),"
-                    "       lethe.iso_utc(finished_at), run_id"
-                    "  FROM lethe.runs WHERE outcome = 'succeeded' AND finished_at IS NOT NULL"
-                    " ORDER BY coalesce(shard, ''), finished_at DESC",
+                    "SELECT DISTINCT ON (coalesce(r.shard, '')) coalesce(r.shard, ''),"
+                    "       lethe.iso_utc(r.finished_at), r.run_id,"
+                    "       r.finished_at >= now() - s.lookahead"
+                    "  FROM lethe.runs r CROSS JOIN lethe.settings s"
+                    " WHERE r.outcome = 'succeeded' AND r.finished_at IS NOT NULL"
+                    " ORDER BY coalesce(r.shard, ''), r.finished_at DESC",
                     0, NULL);
 }
 

@@ -35,6 +35,9 @@ PGresult *db_record_request(PGconn *db, const char *tenant, const struct scope *
                             const char *deadline, const char *subject_hmac);
 /* Places a hold now, by operator_name, and stages its hold_placed record. One row: hold_id,
  * placed_at. */
+/* The items a new hold covers that are already in an open batch, which it does not recall
+ * (SPEC §3), per batch: 0 batch_id, 1 location, 2 items. */
+PGresult *db_hold_in_flight(PGconn *db, const char *tenant, const char *hold);
 PGresult *db_place_hold(PGconn *db, const char *tenant, const struct scope *scope,
                         const char *reason, const char *reference, const char *operator_name,
                         const char *subject_hmac);
@@ -87,6 +90,9 @@ PGresult *db_status_last_runs(PGconn *db);
  * since, open first, oldest first, at most limit: 0 batch_id, 1 state, 2 location, 3 items,
  * 4 attempts, 5 created_at, 6 age in seconds, 7 how many open, 8 how many failed. */
 PGresult *db_status_batches(PGconn *db, int limit);
+/* Where a closed batch's items are now, for a rerun that found none of them due: one row per
+ * other batch that holds some of them, open or acknowledged: 0 batch_id, 1 state, 2 items. */
+PGresult *db_batch_items_elsewhere(PGconn *db, const char *batch);
 
 /* status --reference: the requests of one tenant with one reference, and what they cover.
  * Columns are documented in dbstatus.c. */

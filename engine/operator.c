@@ -2,21 +2,37 @@
  * nothing. */
 #define _POSIX_C_SOURCE 200809L
 #include "operator.h"
+#include "cli.h"
 
+#include <ctype.h>
+#include <stdbool.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+/* A name that could be recorded: not blank, and UTF-8 (as --operator must be). Anything else
+ * is not a name at all: a blank one would be recorded as a blank operator, a bad byte would
+ * fail deep inside the audited transaction. */
+static bool names_someone(const char *u)
+{
+    if (!u || cli_utf8_invalid_at(u) >= 0)
+        return false;
+    for (; *u; u++)
+        if (!isspace((unsigned char)*u))
+            return true;
+    return false;
+}
+
 const char *operator_default(void)
 {
     static char name[256];
     const char *u = getenv("SUDO_USER");
-    if (!u || !*u) {
+    if (!names_someone(u)) {
         const struct passwd *pw = getpwuid(geteuid());
-        u = pw && pw->pw_name && *pw->pw_name ? pw->pw_name : getenv("USER");
+        u = pw && names_someone(pw->pw_name) ? pw->pw_name : getenv("USER");
     }
-    if (!u || !*u)
+    if (!names_someone(u))
         return NULL;
     snprintf(name, sizeof name, "%s", u);
     return name;

@@ -1,6 +1,7 @@
 /* Scope options shared by request and hold place. */
 #include "scope.h"
 
+#include <ctype.h>
 #include <string.h>
 
 #include "cli.h"
@@ -51,6 +52,15 @@ int scope_option(const struct lethe_ctx *ctx, struct scope_args *a, int c, const
     if (kind == SCOPE_SUBJECT) {
         if (!*value) {
             cli_usage(ctx, "%s: --subject must not be empty", a->what);
+            return -1;
+        }
+        /* Blanks name no one (a shell variable that held a space): such a hold or request
+         * would cover nothing while its operator took the subject for held or deleted. */
+        const char *p = value;
+        while (isspace((unsigned char)*p))
+            p++;
+        if (!*p) {
+            cli_usage(ctx, "%s: --subject must not be blank", a->what);
             return -1;
         }
         a->scope.value = value;

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "anchor.h"
 #include "atomicfile.h"
 #include "audit.h"
 #include "cli.h"
@@ -343,6 +344,8 @@ int job_export(struct lethe_ctx *ctx, int argc, char **argv)
             return cli_usage(ctx, "export: --from %s is not before --to %s", filter.from,
                              filter.to);
     }
+    if (anchor_file_refused("export", "-o", path, ctx->cfg.anchor_file))
+        return EXIT_USAGE;
 
     if (ctx->parse_only)
         return EXIT_DONE;

@@ -121,6 +121,17 @@ static int place(struct lethe_ctx *ctx, int argc, char **argv)
         log_info("hold: placed on %s %s in tenant %s at %s by %s",
                  scope.kind == SCOPE_WORKSPACE ? "workspace" : "item", scope.value, tenant,
                  PQgetvalue(res, 0, 1), operator_name);
+    /* SPEC §3: a hold does not recall a batch already emitted. Whoever places one for
+     * litigation must know at once what it cannot keep. */
+    PGresult *f = db_hold_in_flight(ctx->db, tenant, PQgetvalue(res, 0, 0));
+    for (int i = 0; f && i < PQntuples(f); i++) {
+        const char *n = PQgetvalue(f, i, 2);
+        log_warn("hold: %s %s in its scope %s already in open batch %s (%s), which a hold does not "
+                 "recall", n, strcmp(n, "1") == 0 ? "item" : "items",
+                 strcmp(n, "1") == 0 ? "is" : "are", PQgetvalue(f, i, 0), PQgetvalue(f, i, 1));
+        log_hint("its deleter may have it already; 'lethe batches --state open' shows the batch");
+    }
+    PQclear(f);
     PQclear(res);
     return EXIT_DONE;
 }

@@ -173,7 +173,8 @@ static const struct command commands[] = {
  * follows a permission error. */
 static const char *needed_role(const char *command)
 {
-    static const char *const operator_commands[] = {"request", "hold"};
+    /* replay appends exported records verbatim, which only lethe_operator may do */
+    static const char *const operator_commands[] = {"request", "hold", "replay"};
     if (strcmp(command, "migrate") == 0)
         return NULL;
     if (strcmp(command, "export") == 0)
@@ -231,11 +232,13 @@ void cli_print_help(const char *name)
     printf("usage: lethe %s\n\n%s\n\n%s", c->usage, c->summary, c->details);
 }
 
+static int answer_written(const char *what);
+
 static int help(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
         print_overview(stdout);
-        return EXIT_DONE;
+        return answer_written("help");
     }
     if (!find_command(argv[1])) {
         log_error("help: unknown command '%s'", argv[1]);
@@ -243,7 +246,7 @@ static int help(int argc, char **argv)
         return EXIT_USAGE;
     }
     cli_print_help(argv[1]);
-    return EXIT_DONE;
+    return answer_written("help");
 }
 
 /* psql's -h, -p, -U and -d (also --host, --port, --username, --dbname, as "-hVALUE" or
@@ -307,12 +310,63 @@ static int answer_written(const char *what)
     return EXIT_RUNTIME;
 }
 
+/* README: "Long options may be abbreviated to any unambiguous prefix", the options before the
+ * command included (--conf is --config). Returns the option's full spelling (with its
+ * "=VALUE" kept) in BUF, ARG itself when it is not a long option or is spelled out, or NULL
+ * after saying that the prefix is ambiguous. */
+static const char *global_long_option(const char *arg, char *buf, size_t len)
+{
+    static const char *const names[] = {"--config", "--db",       "--verbose",  "--quiet",
+                                        "--help",   "--version",  "--host",     "--port",
+                                        "--username", "--dbname"};
+    if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0')
+        return arg;
+    const char *eq = strchr(arg, '=');
+    size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
+    const char *found = NULL;
+    char which[160] = "";
+    int matches = 0;
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        if (strlen(names[k]) == n && strncmp(names[k], arg, n) == 0)
+            return arg; /* spelled out: --db is --db, not a prefix of --dbname */
+        if (strncmp(names[k], arg, n) == 0) {
+            size_t w = strlen(which);
+            snprintf(which + w, sizeof which - w, "%s'%s'", matches ? " or " : "", names[k]);
+            found = names[k];
+            matches++;
+        }
+    }
+    if (matches == 0)
+        return arg;
+    if (matches > 1) {
+        log_error("option '%.*s' is ambiguous: %s", (int)n, arg, which);
+        log_hint("see 'lethe --help'");
+        return NULL;
+    }
+    if ((size_t)snprintf(buf, len, "%s%s", found, eq ? eq : "") >= len)
+        return arg;
+    return buf;
+}
+
 int main(int argc, char **argv)
 {
     struct lethe_ctx ctx = {0};
     int i = 1, rc;
     for (; i < argc && argv[i][0] == '-'; i++) {
-        const char *a = argv[i];
+        char full[4096];
+        const char *a = global_long_option(argv[i], full, sizeof full);
+        if (!a)
+            return EXIT_USAGE;
+        if (a == full) {
+            /* argv keeps the full spelling, so that what reads it later reads one name; a
+             * value given with '=' lives on in the copy. */
+            argv[i] = strdup(full);
+            if (!argv[i]) {
+                log_error("out of memory");
+                return EXIT_RUNTIME;
+            }
+            a = argv[i];
+        }
         if (strcmp(a, "--config") == 0 || strcmp(a, "--db") == 0) {
             if (i + 1 >= argc) {
                 log_error("option '%s' needs a value", a);
@@ -374,8 +428,10 @@ int main(int argc, char **argv)
     }
     for (int j = i + 1; j < argc; j++) {
         if (strcmp(argv[j], "--help") == 0) {
+            char what[64];
+            snprintf(what, sizeof what, "%s --help", cmd->name);
             cli_print_help(cmd->name);
-            return EXIT_DONE;
+            return answer_written(what);
         }
         if (strcmp(argv[j], "--") == 0)
             break;

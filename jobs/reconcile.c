@@ -14,14 +14,13 @@
  * messages name their line numbers, never their content, which holds locators. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
+#include "anchor.h"
+#include "atomicfile.h"
 #include "audit.h"
 #include "cli.h"
 #include "cycle.h"
@@ -175,93 +174,6 @@ static bool load_inventory(struct copy_in *c, FILE *f, const char *path, enum fo
     return ok;
 }
 
-/* --orphans FILE: a regular file (or a new one) is written to a temporary name in its
- * directory and renamed over it once complete; a FIFO or a device is written through; a
- * symlink or a directory is refused. */
-struct orphans {
-    const char *path;
-    char *tmp;
-    FILE *f;
-};
-
-static int orphans_open(struct orphans *o, const char *path)
-{
-    *o = (struct orphans){.path = path};
-    struct stat st;
-    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-        if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
-            o->f = fopen(path, "w");
-            if (o->f)
-                return EXIT_DONE;
-        } else {
-            log_error("reconcile: --orphans '%s' is a %s; refusing to replace it", path,
-                      S_ISLNK(st.st_mode) ? "symlink" : S_ISDIR(st.st_mode) ? "directory"
-                                                                              : "special file");
-            log_hint("name a regular file, or a new one");
-            return EXIT_USAGE;
-        }
-        log_error("reconcile: cannot write '%s': %s", path, strerror(errno));
-        return EXIT_USAGE;
-    }
-    size_t n = strlen(path) + 16;
-    o->tmp = malloc(n);
-    if (!o->tmp) {
-        log_error("reconcile: out of memory");
-        return EXIT_RUNTIME;
-    }
-    snprintf(o->tmp, n, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(o->tmp);
-    if (fd < 0 || !(o->f = fdopen(fd, "w"))) {
-        log_error("reconcile: cannot write '%s': %s", o->tmp, strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-            unlink(o->tmp);
-        }
-        free(o->tmp);
-        o->tmp = NULL;
-        return EXIT_USAGE;
-    }
-    fchmod(fd, 0640);
-    return EXIT_DONE;
-}
-
-static bool orphans_commit(struct orphans *o)
-{
-    bool ok = fflush(o->f) == 0 && !ferror(o->f);
-    if (ok && o->tmp)
-        ok = fsync(fileno(o->f)) == 0;
-    ok = fclose(o->f) == 0 && ok;
-    o->f = NULL;
-    if (ok && o->tmp) {
-        ok = rename(o->tmp, o->path) == 0;
-        if (ok) {
-            char *dup = strdup(o->path);
-            int dfd = dup ? open(dirname(dup), O_RDONLY | O_DIRECTORY) : -1;
-            if (dfd >= 0) {
-                fsync(dfd);
-                close(dfd);
-            }
-            free(dup);
-            free(o->tmp);
-            o->tmp = NULL;
-        }
-    }
-    if (!ok)
-        log_error("reconcile: cannot write '%s': %s", o->path, strerror(errno));
-    return ok;
-}
-
-static void orphans_abandon(struct orphans *o)
-{
-    if (o->f)
-        fclose(o->f);
-    if (o->tmp) {
-        unlink(o->tmp);
-        free(o->tmp);
-    }
-    *o = (struct orphans){0};
-}
-
 int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {{"location", required_argument, 0, 'l'},
@@ -295,6 +207,12 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
     }
     if (!geo)
         return cli_usage(ctx, "reconcile: which storage? give --location GEO");
+    /* A name no geo can have is known without the database: a usage error, like any other. */
+    if (!manifest_valid_location(geo)) {
+        log_error("reconcile: unknown location \"%s\"", text_shown(geo));
+        log_hint("locations are the geos in lethe.geos, in capitals, e.g. EU");
+        return EXIT_USAGE;
+    }
     if (optind >= argc)
         return cli_usage(ctx, "reconcile: no inventory given");
     if (optind + 1 < argc)
@@ -303,6 +221,8 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
     if (!operator_name && !(operator_name = operator_default()))
         return cli_usage(ctx, "%s: no login name to record as the operator; pass --operator NAME",
                          ctx->command);
+    if (anchor_file_refused("reconcile", "--orphans", orphans_path, ctx->cfg.anchor_file))
+        return EXIT_USAGE;
     if (ctx->parse_only)
         return EXIT_DONE;
     if (!ctx->cfg.audit_key_file) {
@@ -313,8 +233,8 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
         return EXIT_USAGE;
     }
     PGconn *db = ctx->db;
-    bool query_ok;
-    if (!manifest_valid_location(geo) || !dbrestore_geo_exists(db, geo, &query_ok)) {
+    bool query_ok = true;
+    if (!dbrestore_geo_exists(db, geo, &query_ok)) {
         if (!query_ok)
             return EXIT_RUNTIME;
         log_error("reconcile: unknown location \"%s\"", geo);
@@ -331,13 +251,21 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
         return EXIT_USAGE;
     }
     const struct audit_key *key = &ctx->audit_key;
-    struct orphans orphans = {0};
+    /* --orphans FILE is written as -o is (SPEC §6): a regular file is replaced whole through
+     * lethe's one atomic writer, a device, a FIFO or "-" is written through, a symlink or a
+     * directory is refused. */
+    struct afile orphans = {0};
     PGresult *batches = NULL;
     struct load_counts n = {0};
     struct copy_in copy;
     int rc = EXIT_RUNTIME;
-    if (orphans_path && (rc = orphans_open(&orphans, orphans_path)) != EXIT_DONE)
-        goto cleanup;
+    if (orphans_path) {
+        enum afile_status os = afile_open(&orphans, orphans_path, 0640, AFILE_THROUGH, "reconcile");
+        if (os != AFILE_OK) {
+            rc = os == AFILE_REFUSED ? EXIT_USAGE : EXIT_RUNTIME;
+            goto cleanup;
+        }
+    }
     rc = cycle_lock(ctx, 0, 0);
     if (rc != EXIT_DONE)
         goto cleanup;
@@ -376,7 +304,7 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
     }
     if (!dbaudit_commit(db))
         goto fail;
-    if (orphans.f && !orphans_commit(&orphans)) {
+    if (orphans.f && !afile_commit(&orphans, "reconcile")) {
         rc = EXIT_RUNTIME;
         goto cleanup;
     }
@@ -388,12 +316,13 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
         log_info("reconcile: batch %s (%s): %s object%s of purged items, to purge again",
                  PQgetvalue(batches, i, 0), PQgetvalue(batches, i, 1), PQgetvalue(batches, i, 2),
                  strcmp(PQgetvalue(batches, i, 2), "1") == 0 ? "" : "s");
-    printf("reconcile: %s: %lld inventory lines, %lld object%s of purged items still stored, "
+    printf("reconcile: %s: %lld inventory line%s, %lld object%s of purged items still stored, "
            "put in %ld repurge batch%s",
-           geo, n.loaded, found, found == 1 ? "" : "s", n_batches, n_batches == 1 ? "" : "es");
+           geo, n.loaded, n.loaded == 1 ? "" : "s", found, found == 1 ? "" : "s", n_batches,
+           n_batches == 1 ? "" : "es");
     if (orphans_path)
         printf("; %lld line%s naming no item written to %s", n_orphans, n_orphans == 1 ? "" : "s",
-               orphans_path);
+               strcmp(orphans_path, "-") == 0 ? "standard output" : orphans_path);
     if (n.skipped)
         printf("; %lld line%s skipped", n.skipped, n.skipped == 1 ? "" : "s");
     printf("\n");
@@ -405,7 +334,8 @@ fail:
     db_rollback(db);
     log_error("reconcile: nothing was changed");
 cleanup:
-    orphans_abandon(&orphans);
+    if (orphans.f)
+        afile_abandon(&orphans);
     PQclear(batches);
     if (in != stdin)
         fclose(in);

@@ -234,8 +234,8 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
         appended += records;
         if (strcmp(outcome, "replayed") == 0) {
             healed++;
-            log_info("replay: chain %s: %lld records appended, up to seq %s", tenant, records,
-                     PQgetvalue(chains, i, 2));
+            log_info("replay: chain %s: %lld record%s appended, up to seq %s", tenant, records,
+                     records == 1 ? "" : "s", PQgetvalue(chains, i, 2));
         } else if (strcmp(outcome, "present") == 0) {
             present++;
         } else {
@@ -247,9 +247,10 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
         log_info("replay: batch %s (%s): %s item%s purged before the restore, to purge again",
                  PQgetvalue(batches, i, 0), PQgetvalue(batches, i, 1), PQgetvalue(batches, i, 2),
                  strcmp(PQgetvalue(batches, i, 2), "1") == 0 ? "" : "s");
-    printf("replay: %lld records appended to %ld chain%s, %ld chain%s already present, "
+    printf("replay: %lld record%s appended to %ld chain%s, %ld chain%s already present, "
            "%ld refused; %lld item%s live again put in %ld repurge batch%s\n",
-           appended, healed, healed == 1 ? "" : "s", present, present == 1 ? "" : "s", n_refused,
+           appended, appended == 1 ? "" : "s", healed, healed == 1 ? "" : "s", present,
+           present == 1 ? "" : "s", n_refused,
            candidates, candidates == 1 ? "" : "s", n_batches, n_batches == 1 ? "" : "es");
     if (n_batches)
         log_hint("the next 'lethe run' hands the repurge batches to their deleters");

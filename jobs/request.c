@@ -117,7 +117,7 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
     if (scope.kind == SCOPE_TENANT)
         printf("scope:       the whole tenant\n");
     else
-        printf("scope:       %s %s\n", scope_label(scope.kind), scope.value);
+        printf("scope:       %s %s\n", scope_label(scope.kind), text_shown(scope.value));
     printf("rule:        %s\n", rc_rule->name);
     printf("reference:   %s\n", text_shown(reference));
     printf("occurred_at: %s\n", PQgetvalue(res, 0, 1));

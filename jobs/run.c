@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "anchor.h"
 #include "cli.h"
 #include "cycle.h"
 #include "exitcode.h"
@@ -68,6 +69,10 @@ int job_run(struct lethe_ctx *ctx, int argc, char **argv)
         return cli_usage(ctx, "run: unexpected argument '%s'", argv[optind]);
     if (o.items && !o.dry_run)
         return cli_usage(ctx, "run: --items lists a dry run's plan; add --dry-run");
+    if (anchor_file_refused("run", o.metrics_file ? "--metrics-file" : "metrics.file",
+                            o.metrics_file ? o.metrics_file : ctx->cfg.metrics_file,
+                            ctx->cfg.anchor_file))
+        return EXIT_USAGE;
     if (ctx->parse_only)
         return EXIT_DONE;
     return cycle_run(ctx, &o);

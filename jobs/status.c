@@ -24,9 +24,10 @@
  *
  * --check exits 4 when an item is past its deadline and not purged (held items excepted;
  * pending violations included, since their deadline is the instant they were made), when an
- * item not purged yet failed three times or more, or when no run succeeded, on any shard,
- * within lethe.settings.lookahead (a database that never had a run fails). Each problem is
- * named on stderr; the report itself goes to stdout either way.
+ * item not purged yet failed three times or more, or when the runs that succeeded within
+ * lethe.settings.lookahead do not cover every tenant: none over the whole catalog, nor one of
+ * every shard K/N of some N (a database that never had a run fails; a stopped shard is
+ * named). Each problem is named on stderr; the report itself goes to stdout either way.
  *
  * --json writes one object with stable keys (new keys may be added, none renamed):
  *   as_of, lookahead,
@@ -71,7 +72,7 @@ enum { C_RULE, C_ENABLED, C_SCHEDULED, C_DUE, C_HELD, C_IN_FLIGHT, C_PURGED };
 enum { P_TENANT, P_ITEM, P_STATE, P_RULE, P_REFERENCE, P_DUE, P_DEADLINE, P_BATCH, P_HOLD,
        P_LOCATION, P_TENANT_NAME, P_TOTAL };
 enum { F_TENANT, F_ITEM, F_FAILURES, F_LAST, F_STATE, F_NAME, F_TOTAL };
-enum { R_SHARD, R_FINISHED, R_RUN };
+enum { R_SHARD, R_FINISHED, R_RUN, R_RECENT };
 enum { B_ID, B_STATE, B_LOCATION, B_ITEMS, B_ATTEMPTS, B_CREATED, B_AGE, B_OPEN, B_FAILED };
 
 struct report {
@@ -101,6 +102,50 @@ static void problem(struct report *r, const char *fmt, ...)
     va_end(ap);
 }
 
+/* The catalog was not covered within the lookahead, although some shard runs succeeded in it:
+ * names each shard K/N of those runs' N that did not (a stopped worker leaves its tenants'
+ * deadlines at risk). False when no shard run succeeded within the lookahead either. */
+static bool stale_shards(struct report *r)
+{
+    bool named = false;
+    for (int row = 0; row < PQntuples(r->runs); row++) {
+        int k, n, end = 0;
+        const char *shard = PQgetvalue(r->runs, row, R_SHARD);
+        if (strcmp(PQgetvalue(r->runs, row, R_RECENT), "t") != 0 ||
+            sscanf(shard, "%d/%d%n", &k, &n, &end) != 2 || shard[end] != '\0' || n < 1)
+            continue;
+        /* The first recent shard of each N speaks for that N. */
+        bool seen = false;
+        for (int prev = 0; prev < row && !seen; prev++) {
+            int pk, pn, pend = 0;
+            const char *ps = PQgetvalue(r->runs, prev, R_SHARD);
+            seen = strcmp(PQgetvalue(r->runs, prev, R_RECENT), "t") == 0 &&
+                   sscanf(ps, "%d/%d%n", &pk, &pn, &pend) == 2 && ps[pend] == '\0' && pn == n;
+        }
+        if (seen)
+            continue;
+        for (int want = 0; want < n && r->n_problems < MAX_PROBLEMS; want++) {
+            char name[32];
+            snprintf(name, sizeof name, "%d/%d", want, n);
+            int at = -1;
+            for (int x = 0; x < PQntuples(r->runs) && at < 0; x++)
+                if (strcmp(PQgetvalue(r->runs, x, R_SHARD), name) == 0)
+                    at = x;
+            if (at >= 0 && strcmp(PQgetvalue(r->runs, at, R_RECENT), "t") == 0)
+                continue;
+            if (at < 0)
+                problem(r, "no run of shard %s succeeded within the lookahead (%s): none ever did",
+                        name, r->lookahead);
+            else
+                problem(r, "no run of shard %s succeeded within the lookahead (%s): the last one "
+                           "finished at %s",
+                        name, r->lookahead, PQgetvalue(r->runs, at, R_FINISHED));
+            named = true;
+        }
+    }
+    return named;
+}
+
 /* The totals and the three --check conditions. */
 static void assess(struct report *r)
 {
@@ -125,7 +170,7 @@ static void assess(struct report *r)
     if (n)
         problem(r, "%ld %s three times or more and not purged yet", n,
                 plural(n, "item failed", "items failed"));
-    if (strcmp(PQgetvalue(r->now, 0, N_RECENT_RUN), "t") != 0) {
+    if (strcmp(PQgetvalue(r->now, 0, N_RECENT_RUN), "t") != 0 && !stale_shards(r)) {
         int last = -1;
         for (int row = 0; row < PQntuples(r->runs); row++)
             if (last < 0 || strcmp(PQgetvalue(r->runs, row, R_FINISHED),

@@ -540,6 +540,11 @@ int main(int argc, char **argv)
             options = false;
         } else if (options && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
             usage(stdout);
+            /* A help that could not be written is not an answer (a full disk, a closed pipe). */
+            if (fflush(stdout) != 0 || ferror(stdout)) {
+                fprintf(stderr, "fs-delete: error: cannot write the help: %s\n", strerror(errno));
+                return EXIT_RUNTIME;
+            }
             return EXIT_DONE;
         } else if (options && strcmp(a, "--root") == 0) {
             if (++i >= argc) {

@@ -434,11 +434,21 @@ case hold-window: a hold is active from placed_at until released_at
   hold early 2024-09-15T00:00:00Z item=a
   release early 2024-10-05T00:00:00Z
   hold subj 2024-10-10T00:00:00Z subject=user_e
+  release subj 2024-10-12T00:00:00Z
   run 2024-10-04T00:00:00Z
   expect a due deletion_request 2024-10-01T00:00:00Z 2024-10-31T00:00:00Z
   expect b in_flight deletion_request 2024-10-01T00:00:00Z 2024-10-31T00:00:00Z
   run 2024-10-05T00:00:00Z
   expect a in_flight deletion_request 2024-10-01T00:00:00Z 2024-10-31T00:00:00Z
+
+case hold-after-as-of: a hold placed after the run's as_of and still in effect holds in that run
+  item a prompt EU 2024-09-01T00:00:00Z
+  item b prompt EU 2024-09-01T00:00:00Z owner=user_e
+  event deletion_requested 2024-10-01T00:00:00Z ws=w1 ref=T-19b
+  hold subj 2024-10-10T00:00:00Z subject=user_e
+  run 2024-10-04T00:00:00Z
+  expect a in_flight deletion_request 2024-10-01T00:00:00Z 2024-10-31T00:00:00Z
+  expect b held deletion_request 2024-10-01T00:00:00Z 2024-10-31T00:00:00Z
 
 case future-dated: a future event takes effect only from its instant; a future cancellation withdraws nothing yet
   item a prompt EU 2024-01-01T00:00:00Z

@@ -160,7 +160,7 @@ echo "the new item's content" > "$STORE/$A5"
 echo "file://$STORE/$A5" > "$WORK/inv5"
 run_lethe --config "$WORK/c5.conf" reconcile --location EU "$WORK/inv5"
 assert_rc "reconcile exits 0" 0
-assert_contains "it batches nothing" "1 inventory lines, 0 objects of purged items still stored, put in 0 repurge batches" "$OUT"
+assert_contains "it batches nothing" "1 inventory line, 0 objects of purged items still stored, put in 0 repurge batches" "$OUT"
 assert_contains "and says why" "warning: reconcile: EU: 1 inventory line of purged items also names a live item's object (its locator was used again); left alone" "$ERR"
 run_lethe --config "$WORK/c5.conf" run
 assert_eq "the live item's object is still stored" "the new item's content" "$(cat "$STORE/$A5" 2>&1)"

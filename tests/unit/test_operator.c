@@ -29,11 +29,27 @@ START_TEST(then_the_effective_account)
 }
 END_TEST
 
+/* Blanks and bytes that are not UTF-8 name no one: recorded, the first would be a blank operator
+ * and the second would fail inside the audited transaction. */
+START_TEST(blank_or_garbled_names_no_one)
+{
+    const struct passwd *pw = getpwuid(geteuid());
+    ck_assert_ptr_nonnull(pw);
+    setenv("SUDO_USER", "  \t ", 1);
+    ck_assert_str_eq(operator_default(), pw->pw_name);
+    setenv("SUDO_USER", "\xff\xfe", 1);
+    ck_assert_str_eq(operator_default(), pw->pw_name);
+    setenv("SUDO_USER", "user_\xc3\xa9", 1); /* UTF-8 beyond ASCII is a name */
+    ck_assert_str_eq(operator_default(), "user_\xc3\xa9");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("operator");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, sudo_user_first);
     tcase_add_test(tc, then_the_effective_account);
+    tcase_add_test(tc, blank_or_garbled_names_no_one);
     return run_suite(s, tc);
 }
