@@ -201,7 +201,11 @@ $$;
 REVOKE ALL ON FUNCTION lethe.pending_items_remembered(timestamptz) FROM PUBLIC;
 
 -- The refresh takes the memory of the tenants status_unusable finds (less those with events not
--- consumed yet), as 0017's did of the tenants it found one probe each.
+-- consumed yet), as 0017's did of the tenants it found one probe each. A tenant deleted while it
+-- runs (its memory row references it: the check of the reference, in a repeatable read
+-- transaction, cannot serialize, or the deletion's cascade and the refresh wait for each other)
+-- leaves the memory as it was, and the refresh takes nothing: status reads what is there and
+-- evaluates the rest, as when another status is taking it.
 CREATE OR REPLACE FUNCTION lethe.status_memory_refresh() RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
@@ -216,37 +220,41 @@ BEGIN
         RAISE EXCEPTION 'status memory is taken in a repeatable read transaction only';
     END IF;
     PERFORM lethe.status_memory_fold();
-    IF NOT EXISTS (SELECT 1 FROM lethe.status_memory_meta m WHERE m.digest = v_digest) THEN
-        DELETE FROM lethe.status_memory;
-        DELETE FROM lethe.status_memory_tenants;
-        DELETE FROM lethe.status_memory_meta;
-        INSERT INTO lethe.status_memory_meta (digest, taken_as_of) VALUES (v_digest, v_now);
-    END IF;
-    SELECT array_agg(u.tenant_id ORDER BY u.tenant_id) INTO v_ids
-      FROM lethe.status_unusable(v_now) u
-     WHERE NOT EXISTS (SELECT 1 FROM lethe.inbox_events b WHERE b.tenant_id = u.tenant_id);
-    IF v_ids IS NULL THEN
+    BEGIN
+        IF NOT EXISTS (SELECT 1 FROM lethe.status_memory_meta m WHERE m.digest = v_digest) THEN
+            DELETE FROM lethe.status_memory;
+            DELETE FROM lethe.status_memory_tenants;
+            DELETE FROM lethe.status_memory_meta;
+            INSERT INTO lethe.status_memory_meta (digest, taken_as_of) VALUES (v_digest, v_now);
+        END IF;
+        SELECT array_agg(u.tenant_id ORDER BY u.tenant_id) INTO v_ids
+          FROM lethe.status_unusable(v_now) u
+         WHERE NOT EXISTS (SELECT 1 FROM lethe.inbox_events b WHERE b.tenant_id = u.tenant_id);
+        IF v_ids IS NULL THEN
+            RETURN 0;
+        END IF;
+        DELETE FROM lethe.status_memory WHERE tenant_id = ANY (v_ids);
+        DELETE FROM lethe.status_memory_tenants WHERE tenant_id = ANY (v_ids);
+        INSERT INTO lethe.status_memory (tenant_id, item_id, location, due_at, deadline_at, standing)
+        SELECT s.tenant_id, s.item_id, s.location, s.due_at, s.deadline_at, s.standing
+          FROM lethe.shared_schedule(v_now, v_ids) s;
+        INSERT INTO lethe.status_memory_tenants (tenant_id, taken_as_of, taken_in, holds_until,
+                                                 scheduled)
+        SELECT t.id, v_now, pg_current_snapshot(), coalesce(m.first_due, 'infinity'),
+               coalesce(m.n, 0)
+          FROM unnest(v_ids) t(id)
+          LEFT JOIN LATERAL (SELECT min(m.due_at) AS first_due, count(*) AS n
+                               FROM lethe.status_memory m
+                              WHERE m.tenant_id = t.id AND NOT m.standing) m ON true;
+        -- What the memory absorbed (every writer it had to see has committed: no writer holds
+        -- the shared lock while this runs).
+        DELETE FROM lethe.status_dirty d USING lethe.status_memory_tenants m
+         WHERE m.tenant_id = d.tenant_id AND pg_visible_in_snapshot(d.changed_in, m.taken_in);
+        UPDATE lethe.status_memory_meta
+           SET scheduled = (SELECT coalesce(sum(t.scheduled), 0) FROM lethe.status_memory_tenants t);
+        RETURN cardinality(v_ids);
+    EXCEPTION WHEN serialization_failure OR deadlock_detected THEN
         RETURN 0;
-    END IF;
-    DELETE FROM lethe.status_memory WHERE tenant_id = ANY (v_ids);
-    DELETE FROM lethe.status_memory_tenants WHERE tenant_id = ANY (v_ids);
-    INSERT INTO lethe.status_memory (tenant_id, item_id, location, due_at, deadline_at, standing)
-    SELECT s.tenant_id, s.item_id, s.location, s.due_at, s.deadline_at, s.standing
-      FROM lethe.shared_schedule(v_now, v_ids) s;
-    INSERT INTO lethe.status_memory_tenants (tenant_id, taken_as_of, taken_in, holds_until,
-                                             scheduled)
-    SELECT t.id, v_now, pg_current_snapshot(), coalesce(m.first_due, 'infinity'),
-           coalesce(m.n, 0)
-      FROM unnest(v_ids) t(id)
-      LEFT JOIN LATERAL (SELECT min(m.due_at) AS first_due, count(*) AS n
-                           FROM lethe.status_memory m
-                          WHERE m.tenant_id = t.id AND NOT m.standing) m ON true;
-    -- What the memory absorbed (every writer it had to see has committed: no writer holds
-    -- the shared lock while this runs).
-    DELETE FROM lethe.status_dirty d USING lethe.status_memory_tenants m
-     WHERE m.tenant_id = d.tenant_id AND pg_visible_in_snapshot(d.changed_in, m.taken_in);
-    UPDATE lethe.status_memory_meta
-       SET scheduled = (SELECT coalesce(sum(t.scheduled), 0) FROM lethe.status_memory_tenants t);
-    RETURN cardinality(v_ids);
+    END;
 END $$;
 REVOKE ALL ON FUNCTION lethe.status_memory_refresh() FROM PUBLIC;
