@@ -18,44 +18,14 @@ write_config "$WORK/exec.conf" "executor: { command = \"$FS_DELETE --root $STORE
 CONF=$WORK/exec.conf
 ago() { date -u -d "-$1 days" +%Y-%m-%dT%H:%M:%SZ; }
 
-# ---- the model: status's counts and lists, and the truth from item_status -------------------
-status_view() {
-    "$LETHE" --config "$CONF" status --json 2>/dev/null | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-for c in d["counts"]:
-    for s in ("scheduled", "due", "held", "in_flight"):
-        if c[s]:
-            print(c["rule"], s, c[s])
-print("overdue", d["overdue"]["count"])
-print("held past deadline", d["held_past_deadline"]["count"])
-print("violations", d["violations"]["pending"])
-for i in d["next_deadlines"][:10]:
-    print("next", i["tenant_id"], i["item_id"], i["state"])'
-}
-truth_view() {
-    sql "WITH p AS (SELECT * FROM lethe.item_status
-                     WHERE state IN ('scheduled', 'due', 'held', 'in_flight'))
-         SELECT * FROM (SELECT rule || ' ' || state || ' ' || count(*) FROM p
-                         GROUP BY rule, state ORDER BY 1) c
-         UNION ALL
-         SELECT 'overdue ' || count(*) FROM p
-          WHERE deadline_at < now() AND state <> 'held' AND rule <> 'shared_while_opted_out'
-         UNION ALL
-         SELECT 'held past deadline ' || count(*) FROM p WHERE deadline_at < now() AND state = 'held'
-         UNION ALL
-         SELECT 'violations ' || count(*) FROM p WHERE rule = 'shared_while_opted_out'
-         UNION ALL
-         SELECT * FROM (SELECT 'next ' || tenant_id || ' ' || item_id || ' ' || state FROM p
-                         WHERE deadline_at >= now() ORDER BY deadline_at, tenant_id, item_id
-                         LIMIT 10) n"
-}
+. tests/harness/status_model.sh
+
 # same NAME [ROLE]: status (as ROLE) says what item_status says; pending_items is
 # pending_items_live row for row; the memory's total is its tenants' counts
 same() {
     local got want
-    want=$(truth_view | sort)
-    got=$(PGUSER=${2:-$SUPER} status_view | sort)
+    want=$(status_truth | sort)
+    got=$(PGUSER=${2:-$SUPER} status_says | sort)
     assert_eq "$1: status says what item_status says" "$want" "$got"
     assert_eq "$1: pending_items is pending_items_live, row for row" 0 \
       "$(sql "SELECT (SELECT count(*) FROM (SELECT * FROM lethe.pending_items(now())
