@@ -450,7 +450,7 @@ static int dry_run(struct lethe_ctx *ctx, const struct run_opts *o, const char *
         const char *kind = db_get(r, i, "kind");
         long due = db_get_long(r, i, "due"), held = db_get_long(r, i, "held");
         if (strcmp(kind, "total") == 0) {
-            printf("  due %ld items, held %ld\n", due, held);
+            printf("  due %ld item%s, held %ld\n", due, due == 1 ? "" : "s", held);
             continue;
         }
         if (strcmp(section, kind) != 0) {

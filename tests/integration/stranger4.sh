@@ -220,7 +220,7 @@ fresh_catalog stranger4 2
 hold=$("$LETHE" --config "$WORK/c7.conf" -q hold place --tenant "$T" --item "${ITEMS[1]}" --reason r --operator user_o)
 past=$(date -u -d '-1 hour' +%FT%TZ)
 run_lethe --config "$WORK/c7.conf" run --dry-run --as-of "$past"
-assert_contains "the dry run plans the item held" "due 1 items, held 1" "$OUT"
+assert_contains "the dry run plans the item held" "due 1 item, held 1" "$OUT"
 run_lethe --config "$WORK/c7.conf" run --as-of "$past"
 assert_contains "the run holds it" "1 purged, 0 failed items, 0 failed batches, 1 held" "$OUT"
 assert_eq "its file is kept" "yes" "$([ -e "$STORE/${ITEMS[1]}" ] && echo yes)"

@@ -190,7 +190,7 @@ class Catalog:
         r = self.lethe("run", "--dry-run", "--shard", self.shard, "--as-of", iso(as_of))
         if r.returncode != 0:
             raise RuntimeError("dry run failed: " + r.stderr)
-        total = re.search(r"due (\d+) items, held (\d+)", r.stdout)
+        total = re.search(r"due (\d+) items?, held (\d+)", r.stdout)
         got = {"total": (int(total.group(1)), int(total.group(2)))}
         section = ""
         for line in r.stdout.splitlines():
