@@ -139,6 +139,16 @@ const char *db_get(const PGresult *r, int row, const char *name)
     return PQgetisnull(r, row, c) ? NULL : PQgetvalue(r, row, c);
 }
 
+const char *db_str(const PGresult *r, int row, const char *name)
+{
+    return PQgetvalue(r, row, db_col(r, name));
+}
+
+bool db_true(const PGresult *r, int row, const char *name)
+{
+    return strcmp(PQgetvalue(r, row, db_col(r, name)), "t") == 0;
+}
+
 long db_get_long(const PGresult *r, int row, const char *name)
 {
     const char *v = db_get(r, row, name);

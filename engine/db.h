@@ -32,6 +32,10 @@ PGresult *db_query_one_row(PGconn *db, const char *sql, int nparams, const char 
  * is a programming error and aborts. db_get returns NULL for SQL null; db_get_long 0. */
 int db_col(const PGresult *r, const char *name);
 const char *db_get(const PGresult *r, int row, const char *name);
+/* Like db_get, but "" for SQL null (as PQgetvalue), for text that is printed as it is. */
+const char *db_str(const PGresult *r, int row, const char *name);
+/* Whether a boolean column is true (false for SQL null). */
+bool db_true(const PGresult *r, int row, const char *name);
 long db_get_long(const PGresult *r, int row, const char *name);
 
 bool db_begin(PGconn *db);
