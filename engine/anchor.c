@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "db.h"
 #include "dbaudit.h"
 #include "exitcode.h"
 #include "log.h"
@@ -318,13 +319,13 @@ bool anchor_append(PGconn *db, const char *file, const char *run_id)
     audit_buf_puts(&b, run_id);
     audit_buf_puts(&b, "\",\"at\":\"");
     if (n)
-        snprintf(at, sizeof at, "%s", PQgetvalue(r, 0, 3));
+        snprintf(at, sizeof at, "%s", db_str(r, 0, "at"));
     audit_buf_puts(&b, at);
     audit_buf_puts(&b, "\",\"heads\":[");
     for (int i = 0; i < n; i++) {
         char head[200];
         snprintf(head, sizeof head, "%s{\"chain\":\"%s\",\"seq\":%s,\"hash\":\"%s\"}",
-                 i ? "," : "", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
+                 i ? "," : "", db_str(r, i, "chain"), db_str(r, i, "seq"), db_str(r, i, "hash"));
         audit_buf_puts(&b, head);
     }
     audit_buf_puts(&b, "]}\n");
@@ -346,8 +347,8 @@ bool anchor_append(PGconn *db, const char *file, const char *run_id)
                      "check compares its heads one by one", run_id);
         for (int i = 0; i < n; i++)
             if (i < 20 || log_verbosity() > 0)
-                log_info("anchor: chain %s seq %s hash %s", PQgetvalue(r, i, 0),
-                         PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
+                log_info("anchor: chain %s seq %s hash %s", db_str(r, i, "chain"),
+                         db_str(r, i, "seq"), db_str(r, i, "hash"));
         if (n > 20 && log_verbosity() <= 0)
             log_info("anchor: and %d more chains (-v lists them; '%s' has them all)", n - 20,
                      file);
@@ -403,8 +404,8 @@ int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, bool warn
         goto cleanup;
     rc = PQntuples(r) > 0;
     for (int i = 0; i < PQntuples(r); i++)
-        if (strcmp(PQgetvalue(r, i, 0), NIL_UUID) == 0 && !PQgetisnull(r, i, 2) &&
-            atoll(PQgetvalue(r, i, 2)) >= atoll(PQgetvalue(r, i, 1)))
+        if (strcmp(db_str(r, i, "chain"), NIL_UUID) == 0 && db_get(r, i, "head_seq") &&
+            db_get_long(r, i, "head_seq") >= db_get_long(r, i, "anchored_seq"))
             rc = ANCHOR_DIVERGED;
     size_t used = 0;
     if (rc == ANCHOR_DIVERGED)
@@ -415,9 +416,8 @@ int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, bool warn
                                 file, l.run_id, l.at);
     for (int i = 0; i < PQntuples(r) && used < cap; i++)
         used += (size_t)snprintf(msg + used, cap - used, "%s chain %s anchored at seq %s, %s",
-                                 i ? ";" : "", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
-                                 PQgetisnull(r, i, 2) ? "absent from the database"
-                                                      : PQgetvalue(r, i, 3));
+                                 i ? ";" : "", db_str(r, i, "chain"),
+                                 db_str(r, i, "anchored_seq"), db_str(r, i, "why"));
     PQclear(r);
 cleanup:
     anchor_line_free(&l);

@@ -18,6 +18,7 @@
 #include "atomicfile.h"
 #include "audit.h"
 #include "dbaudit.h"
+#include "dbcycle.h"
 #include "dbrestore.h"
 #include "db.h"
 #include "executor.h"
@@ -65,25 +66,12 @@ int cycle_lock(struct lethe_ctx *ctx, int k, int n)
     char ks[16], ns[16];
     snprintf(ks, sizeof ks, "%d", k);
     snprintf(ns, sizeof ns, "%d", n);
-    const char *p[] = {ks, ns};
-    PGresult *r = db_query_one_row(ctx->db, "SELECT lethe.run_lock($1::integer, $2::integer)", 2, p);
-    if (!r)
+    bool got;
+    if (!dbcycle_try_lock(ctx->db, ks, ns, &got))
         return EXIT_RUNTIME;
-    bool got = db_get(r, 0, "run_lock")[0] == 't';
-    PQclear(r);
     if (got)
         return EXIT_DONE;
-    r = db_query(ctx->db,
-                 "SELECT coalesce(r.run_id::text, nullif(split_part(a.application_name, '/', 3), ''),"
-                 "                'pid ' || a.pid) AS holder,"
-                 "       lethe.iso_utc(coalesce(r.started_at, a.backend_start)) AS started,"
-                 "       coalesce(r.shard, '') AS shard"
-                 "  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-                 "  LEFT JOIN lethe.runs r ON r.run_id::text = split_part(a.application_name, '/', 3)"
-                 " WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid()"
-                 "   AND l.classid IN (7283310, 7283311, 7283312)"
-                 " ORDER BY r.started_at NULLS LAST LIMIT 1",
-                 0, NULL);
+    PGresult *r = dbcycle_lock_holder(ctx->db);
     if (r && PQntuples(r) == 1)
         log_error("the run lock is held by run %s%s%s, started %s", db_get(r, 0, "holder"),
                   db_get(r, 0, "shard")[0] ? " of shard " : "", db_get(r, 0, "shard"),
@@ -102,14 +90,10 @@ int cycle_check_executors(struct lethe_ctx *ctx)
     const struct lethe_config *cfg = &ctx->cfg;
     int rc = EXIT_DONE;
     for (int i = 0; i < cfg->n_locations && rc == EXIT_DONE; i++) {
-        const char *p[] = {cfg->locations[i].geo};
-        PGresult *r = db_query_one_row(ctx->db,
-                                       "SELECT EXISTS (SELECT 1 FROM lethe.geos WHERE geo = $1) AS known,"
-                                       "       (SELECT string_agg(geo, ', ' ORDER BY geo) FROM lethe.geos) AS geos",
-                                       1, p);
+        PGresult *r = dbcycle_geo_known(ctx->db, cfg->locations[i].geo);
         if (!r)
             return EXIT_RUNTIME;
-        if (db_get(r, 0, "known")[0] != 't') {
+        if (!db_true(r, 0, "known")) {
             /* A typo must not send one region's batches to another region's deleter. */
             log_error("config: '%s' line %d: 'executor.locations.%s': no such geo in lethe.geos",
                       cfg->locations[i].file ? cfg->locations[i].file
@@ -192,20 +176,14 @@ enum drive_outcome cycle_record_ack(struct lethe_ctx *ctx, const char *batch_id,
         goto cleanup;
     if (!dbaudit_stage_open(db))
         goto fail;
-    PGresult *r = db_query_one_row(db,
-                                   "SELECT purged, failed, foreign_receipts, state"
-                                   "  FROM lethe.ack_batch($1::uuid, $2::uuid[], $3::uuid[], $4::text[],"
-                                   "                       $5::boolean, $6::boolean, $7, $8)",
-                                   8, p);
+    PGresult *r = dbcycle_ack_batch(db, p);
     if (!r)
         goto fail;
     long n_purged = db_get_long(r, 0, "purged"), n_failed = db_get_long(r, 0, "failed"),
          n_foreign = db_get_long(r, 0, "foreign_receipts");
     bool now_failed = strcmp(db_get(r, 0, "state"), "failed") == 0;
     PQclear(r);
-    if (er->stderr_tail && !db_exec(db,
-                                    "UPDATE lethe.batches SET error = $2 WHERE batch_id = $1::uuid",
-                                    2, (const char *[]){batch_id, er->stderr_tail}))
+    if (er->stderr_tail && !dbcycle_batch_error(db, batch_id, er->stderr_tail))
         goto fail;
     fault_point("ack_before_commit");
     if (!dbaudit_commit(db))
@@ -264,8 +242,7 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
     /* The stop request is honoured here too: after it, no executor is started. */
     if (cycle_stopping())
         return DRIVE_STOPPED;
-    if (!db_exec(ctx->db, "UPDATE lethe.batches SET attempts = attempts + 1 WHERE batch_id = $1::uuid",
-                 1, (const char *[]){batch_id})) {
+    if (!dbcycle_batch_attempted(ctx->db, batch_id)) {
         snprintf(why, why_len, "batch %s: %s", batch_id, db_last_message());
         return DRIVE_ERROR;
     }
@@ -309,23 +286,11 @@ static bool sync_rules(struct lethe_ctx *ctx)
         const struct rule_config *rc = &ctx->cfg.rules[i];
         duration_to_interval(&rc->deadline, deadline, sizeof deadline);
         duration_to_interval(&rc->grace, grace, sizeof grace);
-        const char *p[] = {rc->name, deadline, grace, rc->enabled ? "t" : "f"};
-        if (!db_exec(ctx->db,
-                     "UPDATE lethe.rules SET deadline = $2::interval, grace = $3::interval,"
-                     "       enabled = $4::boolean"
-                     " WHERE rule = $1 AND (lethe.interval_parts(deadline),"
-                     "                      lethe.interval_parts(grace), enabled)"
-                     "       IS DISTINCT FROM (lethe.interval_parts($2::interval),"
-                     "                         lethe.interval_parts($3::interval), $4::boolean)",
-                     4, p))
+        if (!dbcycle_sync_rule(ctx->db, rc->name, deadline, grace, rc->enabled))
             return false;
     }
     duration_to_interval(&ctx->cfg.lookahead, lookahead, sizeof lookahead);
-    return db_exec(ctx->db,
-                   "UPDATE lethe.settings SET lookahead = $1::interval"
-                   " WHERE lethe.interval_parts(lookahead)"
-                   "       IS DISTINCT FROM lethe.interval_parts($1::interval)",
-                   1, (const char *[]){lookahead});
+    return dbcycle_sync_lookahead(ctx->db, lookahead);
 }
 
 /* New subject requests get HMAC-SHA256(key, subject) before anything audits them. */
@@ -333,12 +298,7 @@ static bool hmac_subjects(struct lethe_ctx *ctx, const char *k, const char *n)
 {
     if (ctx->audit_key.len == 0)
         return true;
-    const char *p[] = {k, n};
-    PGresult *r = db_query(ctx->db,
-                           "SELECT tenant_id, obligation_id, subject_id FROM lethe.obligations"
-                           " WHERE subject_id IS NOT NULL AND subject_hmac IS NULL"
-                           "   AND lethe.in_shard(tenant_id, $1::integer, $2::integer)",
-                           2, p);
+    PGresult *r = dbcycle_unhashed_subjects(ctx->db, k, n);
     if (!r)
         return false;
     int rows = PQntuples(r);
@@ -366,11 +326,7 @@ static bool hmac_subjects(struct lethe_ctx *ctx, const char *k, const char *n)
     strcpy(ids + o, "}");
     strcpy(macs + m, "}");
     if (ok && rows > 0)
-        ok = db_exec(ctx->db,
-                     "UPDATE lethe.obligations o SET subject_hmac = x.mac"
-                     "  FROM unnest($1::uuid[], $2::bigint[], $3::text[]) AS x(tenant_id, id, mac)"
-                     " WHERE o.tenant_id = x.tenant_id AND o.obligation_id = x.id",
-                     3, (const char *[]){tenants, ids, macs});
+        ok = dbcycle_store_subject_hmacs(ctx->db, tenants, ids, macs);
 cleanup:
     free(tenants);
     free(ids);
@@ -383,11 +339,9 @@ static bool derive(struct lethe_ctx *ctx, const char *as_of, const char *k, cons
                    struct run_counts *c)
 {
     PGconn *db = ctx->db;
-    const char *p[] = {as_of, k, n};
     if (!sync_rules(ctx))
         return false;
-    PGresult *r = db_query_one_row(db, "SELECT * FROM lethe.derive_consume($1::integer, $2::integer)",
-                                   2, p + 1);
+    PGresult *r = dbcycle_derive_consume(db, k, n);
     if (!r)
         return false;
     c->events = db_get_long(r, 0, "events");
@@ -396,9 +350,7 @@ static bool derive(struct lethe_ctx *ctx, const char *as_of, const char *k, cons
     PQclear(r);
     if (!hmac_subjects(ctx, k, n))
         return false;
-    r = db_query_one_row(db,
-                         "SELECT * FROM lethe.derive_apply($1::timestamptz, $2::integer, $3::integer)",
-                         3, p);
+    r = dbcycle_derive_apply(db, as_of, k, n);
     if (!r)
         return false;
     c->withdrawn = db_get_long(r, 0, "withdrawn");
@@ -417,22 +369,7 @@ static int dry_run(struct lethe_ctx *ctx, const struct run_opts *o, const char *
         return EXIT_RUNTIME;
     if (!dbaudit_stage_open(db) || !derive(ctx, as_of, k, n, &c))
         goto cleanup;
-    const char *p[] = {as_of, k, n};
-    if (!db_exec(db,
-                 "CREATE TEMP TABLE plan ON COMMIT DROP AS"
-                 " SELECT * FROM lethe.due_items($1::timestamptz, $2::integer, $3::integer)",
-                 3, p))
-        goto cleanup;
-    PGresult *r = db_query(db,
-                 "SELECT 'total' AS kind, '' AS name, count(*) FILTER (WHERE hold_id IS NULL) AS due,"
-                 "       count(*) FILTER (WHERE hold_id IS NOT NULL) AS held FROM plan"
-                 " UNION ALL (SELECT 'location', location, count(*) FILTER (WHERE hold_id IS NULL),"
-                 "       count(*) FILTER (WHERE hold_id IS NOT NULL) FROM plan GROUP BY location ORDER BY location)"
-                 " UNION ALL (SELECT 'rule', rule, count(*) FILTER (WHERE hold_id IS NULL),"
-                 "       count(*) FILTER (WHERE hold_id IS NOT NULL) FROM plan GROUP BY rule ORDER BY rule)"
-                 " UNION ALL (SELECT 'tenant', tenant_id::text, count(*) FILTER (WHERE hold_id IS NULL),"
-                 "       count(*) FILTER (WHERE hold_id IS NOT NULL) FROM plan GROUP BY tenant_id ORDER BY tenant_id)",
-                 0, NULL);
+    PGresult *r = dbcycle_plan(db, as_of, k, n);
     if (!r)
         goto cleanup;
     long max = ctx->cfg.batch_max_items;
@@ -509,24 +446,7 @@ bool run_life_begin(struct lethe_ctx *ctx, struct run_life *l)
                        l->shard[0] ? l->shard : NULL, l->as_of, n};
     if (!db_begin(db))
         return false;
-    /* Runs left 'running' by a dead process whose shard set overlaps ours: we hold their lock
-     * now (runs of another shard of the same N may be alive). */
-    if (!db_exec(db,
-                 "UPDATE lethe.runs SET outcome = 'died', finished_at = clock_timestamp()"
-                 " WHERE outcome = 'running' AND ($1::text IS NULL OR shard IS NULL OR shard = $1"
-                 "       OR split_part(shard, '/', 2) <> $2)",
-                 2, (const char *[]){p[3], n}) ||
-        !db_exec(db,
-                 "INSERT INTO lethe.runs (run_id, trigger, operator, shard, as_of)"
-                 " VALUES ($1::uuid, $2, $3, $4, $5::timestamptz)",
-                 5, p) ||
-        !dbaudit_stage_open(db) ||
-        !db_exec(db,
-                 "INSERT INTO audit_stage (tenant_id, kind, run_id, operator, detail)"
-                 " VALUES ('00000000-0000-0000-0000-000000000000', 'run_started', $1::uuid, $3,"
-                 "         concat_ws(' ', 'as_of ' || lethe.iso_utc($5::timestamptz),"
-                 "                   'shard ' || $4, 'trigger ' || $2))",
-                 5, p) ||
+    if (!dbaudit_stage_open(db) || !dbcycle_run_started(db, p) ||
         !dbaudit_commit(db)) {
         db_rollback(db);
         return false;
@@ -564,21 +484,7 @@ bool run_life_end(struct lethe_ctx *ctx, struct run_life *l)
     char *heads = NULL;
     if (!db_begin(db))
         goto done;
-    if (!db_exec(db,
-                 "UPDATE lethe.runs SET outcome = $2, finished_at = clock_timestamp(),"
-                 " events = $3::integer, items_due = $4::integer, batches = $5::integer,"
-                 " purged = $6::integer, failed = $7::integer, held = $8::integer, error = $9,"
-                 " failed_batches = $10::integer"
-                 " WHERE run_id = $1::uuid",
-                 10, p) ||
-        !dbaudit_stage_open(db) ||
-        !db_exec(db,
-                 "INSERT INTO audit_stage (tenant_id, kind, run_id, count, detail)"
-                 " VALUES ('00000000-0000-0000-0000-000000000000', 'run_finished', $1::uuid,"
-                 "         $6::bigint, concat_ws(', ', $2::text, 'due ' || $4::text, 'batches ' || $5::text,"
-                 "         'failed items ' || $7::text, 'failed batches ' || $9::text,"
-                 "         'held ' || $8::text, 'events ' || $3::text))",
-                 9, (const char *[]){p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[9]}) ||
+    if (!dbaudit_stage_open(db) || !dbcycle_run_finished(db, p) ||
         dbaudit_flush(db) < 0 || !(heads = dbaudit_checkpoint(db, ctx->session_id)) ||
         !dbaudit_commit(db)) {
         db_rollback(db);
@@ -606,32 +512,8 @@ static bool write_metrics(struct lethe_ctx *ctx, const struct run_life *l, doubl
     const char *file = l->metrics_file;
     const struct run_counts *c = &l->c;
     const char *shard = l->shard[0] ? l->shard : "all";
-    /* Per run, from the batches this run closed: a cost in proportion to the run's work. */
-    PGresult *r = db_query(ctx->db,
-                           "SELECT bi.rule, bi.location, count(*) AS purged"
-                           "  FROM lethe.batches b"
-                           "  JOIN lethe.batch_items bi ON bi.batch_id = b.batch_id AND bi.outcome = 'purged'"
-                           " WHERE b.closed_at >= (SELECT started_at FROM lethe.runs WHERE run_id = $1::uuid)"
-                           " GROUP BY bi.rule, bi.location ORDER BY bi.rule, bi.location",
-                           1, (const char *[]){ctx->session_id});
-    /* The gauges status --check raises, with its definitions: overdue leaves out held items
-     * and violations, which have gauges of their own. */
-    PGresult *s = db_query_one_row(ctx->db,
-                                   "SELECT count(*) FILTER (WHERE p.deadline_at < now() AND p.state <> 'held'"
-                                   "                          AND p.rule <> 'shared_while_opted_out') AS overdue,"
-                                   "       count(*) FILTER (WHERE p.deadline_at < now() AND p.state = 'held')"
-                                   "         AS held_past_deadline,"
-                                   "       count(*) FILTER (WHERE p.rule = 'shared_while_opted_out') AS violations,"
-                                   "       (SELECT count(*) FROM (SELECT 1 FROM lethe.batch_items f"
-                                   "          WHERE f.outcome = 'failed' AND NOT EXISTS ("
-                                   "                SELECT 1 FROM lethe.batch_items x WHERE x.tenant_id = f.tenant_id"
-                                   "                   AND x.item_id = f.item_id AND x.outcome = 'purged')"
-                                   "          GROUP BY f.tenant_id, f.item_id HAVING count(*) >= 3) f) AS failing,"
-                                   "       (SELECT count(*) FROM lethe.batches WHERE state = 'open') AS open_batches,"
-                                   "       coalesce((SELECT extract(epoch FROM max(finished_at))::bigint"
-                                   "          FROM lethe.runs WHERE outcome = 'succeeded'), 0) AS last_success"
-                                   "  FROM lethe.pending_items(now()) p",
-                                   0, NULL);
+    PGresult *r = dbcycle_purged_by_rule(ctx->db, ctx->session_id);
+    PGresult *s = dbcycle_gauges(ctx->db);
     bool ok = false;
     struct afile af = {0};
     if (!r || !s || afile_open(&af, file, 0644, 0, "metrics") != AFILE_OK)
@@ -686,14 +568,7 @@ cleanup:
  * whose tenants all belong to this run's shard, whatever N it was emitted under. */
 static bool redrive(struct lethe_ctx *ctx, struct run_life *l, const char *k, const char *n)
 {
-    const char *p[] = {k, n};
-    PGresult *r = db_query(ctx->db,
-                           "SELECT b.batch_id::text AS batch_id, b.location FROM lethe.batches b"
-                           " WHERE b.state = 'open' AND ($2::integer = 0 OR NOT EXISTS ("
-                           "   SELECT 1 FROM lethe.batch_items bi WHERE bi.batch_id = b.batch_id"
-                           "      AND NOT lethe.in_shard(bi.tenant_id, $1::integer, $2::integer)))"
-                           " ORDER BY b.created_at, b.batch_id",
-                           2, p);
+    PGresult *r = dbcycle_open_batches(ctx->db, k, n);
     if (!r) {
         run_life_fail(l, "listing open batches failed: %s", db_last_message());
         return false;
@@ -734,23 +609,12 @@ static PGresult *emit(struct lethe_ctx *ctx, struct run_life *l, const char *k, 
         run_life_fail(l, "emission failed: %s", db_last_message());
         return NULL;
     }
-    PGresult *r = db_query(db,
-                           "SELECT batch_id::text AS batch_id, location, items FROM lethe.emit_batches($1::uuid,"
-                           " $2::timestamptz, $3::integer, $4::integer, $5::integer, $6)",
-                           6, ep);
-    /* emit_batches counted the held items while it had the due items at hand. */
-    PGresult *h = r ? db_query_one_row(db, "SELECT current_setting('lethe.emit_held')::bigint AS held",
-                                       0, NULL)
-                    : NULL;
-    if (!r || !h) {
+    PGresult *r = dbcycle_emit(db, ep, &l->c.held);
+    if (!r) {
         run_life_fail(l, "emission failed: %s", db_last_message());
         db_rollback(db);
-        PQclear(r);
-        PQclear(h);
         return NULL;
     }
-    l->c.held = db_get_long(h, 0, "held");
-    PQclear(h);
     if (!dbaudit_commit(db)) {
         run_life_fail(l, "emission failed: %s", db_last_message());
         PQclear(r);
@@ -773,15 +637,11 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
         snprintf(l.shard, sizeof l.shard, "%d/%d", o->shard_k, o->shard_n);
     l.operator_name = o->operator_name;
     l.metrics_file = o->metrics_file ? o->metrics_file : ctx->cfg.metrics_file;
-    const char *given[] = {o->as_of[0] ? o->as_of : NULL};
-    PGresult *r = db_query_one_row(db,
-                                   "SELECT lethe.iso_utc(coalesce($1::timestamptz, now())) AS as_of,"
-                                   "       coalesce($1::timestamptz > now(), false) AS future",
-                                   1, given);
+    PGresult *r = dbcycle_as_of(db, o->as_of[0] ? o->as_of : NULL);
     if (!r)
         return EXIT_RUNTIME;
     snprintf(l.as_of, sizeof l.as_of, "%s", db_get(r, 0, "as_of"));
-    bool future = db_get(r, 0, "future")[0] == 't';
+    bool future = db_true(r, 0, "future");
     PQclear(r);
     if (future && !o->dry_run) {
         log_error("run: --as-of %s is in the future", l.as_of);

@@ -332,7 +332,7 @@ int db_citus_gaps(PGconn *db)
                              0, NULL);
     if (!res)
         return 0;
-    int n = atoi(PQgetvalue(res, 0, PQfnumber(res, "gaps")));
+    int n = (int)db_get_long(res, 0, "gaps");
     PQclear(res);
     return n;
 }
@@ -343,20 +343,20 @@ int db_check_schema(PGconn *db)
      * see or read fails as a whole, whatever branch of a CASE it sits in. */
     PGresult *res = db_query_one_row(
         db,
-        "SELECT n.oid IS NOT NULL, m.oid IS NOT NULL,"
+        "SELECT n.oid IS NOT NULL AS schema, m.oid IS NOT NULL AS migrations,"
         "       coalesce(has_schema_privilege(n.oid, 'USAGE')"
-        "                AND has_table_privilege(m.oid, 'SELECT'), false),"
-        "       current_database()"
+        "                AND has_table_privilege(m.oid, 'SELECT'), false) AS readable,"
+        "       current_database() AS dbname"
         "  FROM (SELECT (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'lethe') AS oid) n"
         "  LEFT JOIN pg_catalog.pg_class m"
         "    ON m.relnamespace = n.oid AND m.relname = 'schema_migrations'",
         0, NULL);
     if (!res)
         return -1;
-    bool schema = PQgetvalue(res, 0, 0)[0] == 't', table = PQgetvalue(res, 0, 1)[0] == 't',
-         readable = PQgetvalue(res, 0, 2)[0] == 't';
+    bool schema = db_true(res, 0, "schema"), table = db_true(res, 0, "migrations"),
+         readable = db_true(res, 0, "readable");
     char dbname[256];
-    snprintf(dbname, sizeof dbname, "%s", PQgetvalue(res, 0, 3));
+    snprintf(dbname, sizeof dbname, "%s", db_str(res, 0, "dbname"));
     PQclear(res);
     if (!schema || (readable && !table)) {
         log_error("database '%s' has no lethe schema", dbname);
@@ -373,17 +373,18 @@ int db_check_schema(PGconn *db)
     snprintf(versions + u, sizeof versions - u, "}");
     const char *p[] = {versions};
     res = db_query_one_row(db,
-                           "SELECT count(*), string_agg(v.version::text, ', ' ORDER BY v.version)"
+                           "SELECT count(*) AS missing,"
+                           "       string_agg(v.version::text, ', ' ORDER BY v.version) AS versions"
                            "  FROM unnest($1::integer[]) v(version)"
                            " WHERE NOT EXISTS (SELECT 1 FROM lethe.schema_migrations m"
                            "                    WHERE m.version = v.version)",
                            1, p);
     if (!res)
         return -1;
-    int missing = atoi(PQgetvalue(res, 0, 0));
+    int missing = (int)db_get_long(res, 0, "missing");
     if (missing)
         log_error("database '%s' is behind this lethe: migration%s %s not applied", dbname,
-                  missing == 1 ? "" : "s", PQgetvalue(res, 0, 1));
+                  missing == 1 ? "" : "s", db_str(res, 0, "versions"));
     PQclear(res);
     if (missing == 0)
         return 1;
@@ -396,11 +397,11 @@ int db_schema_version(PGconn *db)
     PGresult *res = db_query_one_row(db,
                                      "SELECT CASE WHEN to_regclass('lethe.schema_migrations') IS NULL"
                                      " THEN -1 ELSE (SELECT coalesce(max(version), 0)"
-                                     " FROM lethe.schema_migrations) END",
+                                     " FROM lethe.schema_migrations) END AS version",
                                      0, NULL);
     if (!res)
         return -1;
-    int v = atoi(PQgetvalue(res, 0, 0));
+    int v = (int)db_get_long(res, 0, "version");
     PQclear(res);
     return v;
 }
@@ -445,12 +446,13 @@ int db_migrate(PGconn *db, int *applied)
         if (!res)
             goto fail;
         pending[i] = PQntuples(res) == 0;
-        bool unknown = !pending[i] && PQgetisnull(res, 0, 0);
-        bool changed = !pending[i] && !unknown && strcmp(PQgetvalue(res, 0, 0), sums[i]) != 0;
+        const char *recorded = pending[i] ? NULL : db_get(res, 0, "sha256");
+        bool unknown = !pending[i] && !recorded;
+        bool changed = recorded && strcmp(recorded, sums[i]) != 0;
         if (changed) {
             log_error("migrate: migration %04d_%s was applied with another text (sha256 %.12s..., "
                       "this lethe's is %.12s...)",
-                      m->version, m->name, PQgetvalue(res, 0, 0), sums[i]);
+                      m->version, m->name, recorded, sums[i]);
             log_hint("a migration never changes once applied: put the change in a new file "
                      "sql/NNNN_description.sql");
             PQclear(res);
@@ -487,10 +489,11 @@ int db_migrate(PGconn *db, int *applied)
         goto fail;
     PQclear(layout);
     /* The hardening covers every object, those of the migrations just applied included. */
-    PGresult *h = db_query_one_row(db, "SELECT to_regprocedure('lethe.harden()') IS NOT NULL", 0, NULL);
+    PGresult *h = db_query_one_row(db, "SELECT to_regprocedure('lethe.harden()') IS NOT NULL AS harden",
+                                   0, NULL);
     if (!h)
         goto fail;
-    bool harden = PQgetvalue(h, 0, 0)[0] == 't';
+    bool harden = db_true(h, 0, "harden");
     PQclear(h);
     if (harden) {
         PGresult *r = db_query(db, "SELECT lethe.harden()", 0, NULL);
@@ -515,11 +518,11 @@ int db_may_execute(PGconn *db, const char *fn)
     const char *p[] = {fn};
     PGresult *res = db_query_one_row(db,
                                      "SELECT CASE WHEN to_regprocedure($1) IS NULL THEN false"
-                                     "            ELSE has_function_privilege($1, 'EXECUTE') END",
+                                     "            ELSE has_function_privilege($1, 'EXECUTE') END AS may",
                                      1, p);
     if (!res)
         return -1;
-    int yes = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    int yes = db_true(res, 0, "may");
     PQclear(res);
     return yes;
 }

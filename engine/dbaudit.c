@@ -39,10 +39,10 @@ bool dbaudit_commit(PGconn *db)
 
 long long dbaudit_flush(PGconn *db)
 {
-    PGresult *res = db_query_one_row(db, "SELECT lethe.audit_flush()", 0, NULL);
+    PGresult *res = db_query_one_row(db, "SELECT lethe.audit_flush() AS appended", 0, NULL);
     if (!res)
         return -1;
-    long long n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    long long n = strtoll(db_str(res, 0, "appended"), NULL, 10);
     PQclear(res);
     return n;
 }
@@ -50,10 +50,10 @@ long long dbaudit_flush(PGconn *db)
 char *dbaudit_checkpoint(PGconn *db, const char *run_id)
 {
     const char *p[] = {run_id};
-    PGresult *res = db_query_one_row(db, "SELECT lethe.audit_checkpoint($1::uuid)", 1, p);
+    PGresult *res = db_query_one_row(db, "SELECT lethe.audit_checkpoint($1::uuid) AS detail", 1, p);
     if (!res)
         return NULL;
-    char *detail = strdup(PQgetvalue(res, 0, 0));
+    char *detail = strdup(db_str(res, 0, "detail"));
     PQclear(res);
     if (!detail)
         log_error("audit: out of memory");
@@ -79,7 +79,7 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id)
                     "                     FROM lethe.runs p WHERE p.started_at < (SELECT r.started_at"
                     "                       FROM lethe.runs r WHERE r.run_id = $1::uuid))"
                     "           UNION ALL SELECT * FROM cp)"
-                    " SELECT x.tenant_id::text, x.seq, x.hash, lethe.audit_time(clock_timestamp())"
+                    " SELECT x.tenant_id::text AS chain, x.seq, x.hash, lethe.audit_time(clock_timestamp()) AS at"
                     "   FROM heads x ORDER BY x.tenant_id",
                     1, p);
 }
@@ -90,10 +90,10 @@ bool dbaudit_anchor_line_record(PGconn *db, const char *line, const char *run_id
     if (may <= 0)
         return may == 0;
     const char *p[] = {line, run_id};
-    PGresult *res = db_query_one_row(db, "SELECT lethe.anchor_line_record($1, $2::uuid)", 2, p);
+    PGresult *res = db_query_one_row(db, "SELECT lethe.anchor_line_record($1, $2::uuid) AS recorded", 2, p);
     if (!res)
         return false;
-    bool recorded = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    bool recorded = db_true(res, 0, "recorded");
     PQclear(res);
     return recorded;
 }
@@ -104,10 +104,10 @@ int dbaudit_anchor_line_known(PGconn *db, const char *digest)
     if (may <= 0)
         return may;
     const char *p[] = {digest};
-    PGresult *res = db_query_one_row(db, "SELECT lethe.anchor_line_known($1)", 1, p);
+    PGresult *res = db_query_one_row(db, "SELECT lethe.anchor_line_known($1) AS known", 1, p);
     if (!res)
         return -1;
-    int known = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    int known = db_true(res, 0, "known");
     PQclear(res);
     return known;
 }
@@ -117,10 +117,10 @@ PGresult *dbaudit_missing_heads(PGconn *db, const char *chains, const char *seqs
 {
     const char *p[] = {chains, seqs, hashes};
     return db_query(db,
-                    "SELECT x.chain::text, x.seq, h.seq,"
+                    "SELECT x.chain::text AS chain, x.seq AS anchored_seq, h.seq AS head_seq,"
                     "       CASE WHEN h.seq IS NULL THEN 'absent from the database'"
                     "            WHEN h.seq < x.seq THEN 'the database has it up to seq ' || h.seq"
-                    "            ELSE 'the database holds another record at that seq' END"
+                    "            ELSE 'the database holds another record at that seq' END AS why"
                     "  FROM unnest($1::uuid[], $2::bigint[], $3::text[]) AS x(chain, seq, hash)"
                     "  LEFT JOIN lethe.audit_heads h ON h.tenant_id = x.chain"
                     /* an anti-join rather than a correlated NOT EXISTS, which Citus refuses
@@ -142,13 +142,14 @@ bool dbaudit_export_begin(PGconn *db, const struct audit_filter *f,
      * record the snapshot holds, so exported_at bounds them all (verify relies on it). */
     PGresult *res = db_query_one_row(
         db, "SELECT to_regclass('lethe.audit') IS NOT NULL"
-            " AND to_regprocedure('lethe.audit_time(timestamptz)') IS NOT NULL,"
-            " to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+            " AND to_regprocedure('lethe.audit_time(timestamptz)') IS NOT NULL AS present,"
+            " to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+            "   AS exported_at",
         0, NULL);
     if (!res)
         goto fail;
-    *missing = strcmp(PQgetvalue(res, 0, 0), "t") != 0;
-    snprintf(exported_at, TIME_TEXT_LEN, "%s", PQgetvalue(res, 0, 1));
+    *missing = !db_true(res, 0, "present");
+    snprintf(exported_at, TIME_TEXT_LEN, "%s", db_str(res, 0, "exported_at"));
     PQclear(res);
     if (*missing)
         goto fail;
@@ -487,10 +488,11 @@ PGresult *dbaudit_summary(PGconn *db, const struct audit_filter *f, bool with_we
      * catalog one by one. Both belong to the rules' migrations; without them the summary still
      * gives everything the log itself proves. */
     PGresult *res = db_query_one_row(
-        db, "SELECT to_regprocedure('lethe.pending_items(timestamptz)') IS NOT NULL", 0, NULL);
+        db, "SELECT to_regprocedure('lethe.pending_items(timestamptz)') IS NOT NULL AS known", 0,
+        NULL);
     if (!res)
         return NULL;
-    *pending_known = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    *pending_known = db_true(res, 0, "known");
     PQclear(res);
     const char *p[] = {f->from, f->to, f->tenant};
 #define NO_PENDING "SELECT NULL::text AS rule, NULL::timestamptz AS deadline_at WHERE false"

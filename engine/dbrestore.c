@@ -193,16 +193,18 @@ bool dbrestore_replay_load(PGconn *db, struct copy_in *c)
 PGresult *dbrestore_replay_chains(PGconn *db)
 {
     return db_query(db,
-                    "SELECT o_tenant::text, o_outcome, o_seq, o_records FROM lethe.replay_chains()",
+                    "SELECT o_tenant::text AS tenant_id, o_outcome AS outcome, o_seq AS seq,"
+                    "       o_records AS records FROM lethe.replay_chains()",
                     0, NULL);
 }
 
+/* A count: the statement's one row has a column named n. */
 static long long one_count(PGconn *db, const char *sql, int n, const char *const *p)
 {
     PGresult *r = db_query_one_row(db, sql, n, p);
     if (!r)
         return -1;
-    long long v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    long long v = strtoll(db_str(r, 0, "n"), NULL, 10);
     PQclear(r);
     return v;
 }
@@ -213,7 +215,7 @@ long long dbrestore_replay_candidates(PGconn *db)
 {
     if (!db_exec(db, "SELECT lethe.held_forget()", 0, NULL))
         return -1;
-    return one_count(db, "SELECT lethe.replay_candidates()", 0, NULL);
+    return one_count(db, "SELECT lethe.replay_candidates() AS n", 0, NULL);
 }
 
 /* ---- reconcile ---- */
@@ -221,7 +223,7 @@ long long dbrestore_replay_candidates(PGconn *db)
 bool dbrestore_geo_exists(PGconn *db, const char *geo, bool *ok)
 {
     const char *p[] = {geo};
-    long long n = one_count(db, "SELECT count(*) FROM lethe.geos WHERE geo = $1", 1, p);
+    long long n = one_count(db, "SELECT count(*) AS n FROM lethe.geos WHERE geo = $1", 1, p);
     *ok = n >= 0;
     return n > 0;
 }
@@ -241,14 +243,14 @@ long long dbrestore_reconcile_candidates(PGconn *db, const char *geo)
     if (!db_exec(db, "ANALYZE inventory", 0, NULL) || !db_exec(db, "SELECT lethe.held_forget()", 0, NULL))
         return -1;
     const char *p[] = {geo};
-    return one_count(db, "SELECT lethe.reconcile_candidates($1)", 1, p);
+    return one_count(db, "SELECT lethe.reconcile_candidates($1) AS n", 1, p);
 }
 
 long long dbrestore_reconcile_live_named(PGconn *db, const char *geo)
 {
     const char *p[] = {geo};
     return one_count(db,
-                     "SELECT count(DISTINCT v.ord) FROM inventory v"
+                     "SELECT count(DISTINCT v.ord) AS n FROM inventory v"
                      "  JOIN lethe.locator_hmacs h ON h.location = $1"
                      "   AND h.locator_hmac = v.locator_hmac"
                      "  JOIN lethe.items i ON i.tenant_id = h.tenant_id AND i.item_id = h.item_id"
@@ -261,7 +263,7 @@ long long dbrestore_reconcile_orphans(PGconn *db, const char *geo, FILE *out, bo
 {
     const char *p[] = {geo};
     *write_failed = false;
-    if (!PQsendQueryParams(db, "SELECT lethe.reconcile_orphans($1)", 1, NULL, p, NULL, NULL, 0) ||
+    if (!PQsendQueryParams(db, "SELECT lethe.reconcile_orphans($1) AS line", 1, NULL, p, NULL, NULL, 0) ||
         !PQsetSingleRowMode(db)) {
         report(db, NULL);
         drain(db);
@@ -274,7 +276,8 @@ long long dbrestore_reconcile_orphans(PGconn *db, const char *geo, FILE *out, bo
         ExecStatusType st = PQresultStatus(res);
         if (st == PGRES_SINGLE_TUPLE) {
             if (!failed && !*write_failed) {
-                fwrite(PQgetvalue(res, 0, 0), 1, (size_t)PQgetlength(res, 0, 0), out);
+                int c = db_col(res, "line");
+                fwrite(PQgetvalue(res, 0, c), 1, (size_t)PQgetlength(res, 0, c), out);
                 fputc('\n', out);
                 *write_failed = ferror(out) != 0;
                 n++;
@@ -312,7 +315,7 @@ PGresult *dbrestore_repurge_emit(PGconn *db, const char *run_id, const char *ope
     snprintf(maxb, sizeof maxb, "%lld", max);
     const char *p[] = {run_id, operator_name, maxb};
     return db_query(db,
-                    "SELECT batch_id::text, location, items"
+                    "SELECT batch_id::text AS batch_id, location, items"
                     "  FROM lethe.repurge_emit($1::uuid, $2, $3::integer)",
                     3, p);
 }

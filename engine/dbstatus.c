@@ -989,9 +989,9 @@ bool db_plan_items(PGconn *db, bool (*fn)(void *arg, const PGresult *r, int row)
 {
     if (!PQsendQueryParams(db,
                            "SELECT tenant_id, item_id, location,"
-                           "       CASE WHEN hold_id IS NULL THEN 'due' ELSE 'held' END, rule,"
-                           "       reference, lethe.iso_utc(due_at), lethe.iso_utc(deadline_at),"
-                           "       hold_id"
+                           "       CASE WHEN hold_id IS NULL THEN 'due' ELSE 'held' END AS state,"
+                           "       rule, reference, lethe.iso_utc(due_at) AS due_at,"
+                           "       lethe.iso_utc(deadline_at) AS deadline_at, hold_id"
                            "  FROM plan ORDER BY location, tenant_id, item_id",
                            0, NULL, NULL, NULL, NULL, 0) ||
         !PQsetSingleRowMode(db)) {

@@ -15,6 +15,7 @@
 #include "atomicfile.h"
 #include "dbrestore.h"
 #include "db.h"
+#include "dbcycle.h"
 #include "fault.h"
 #include "ids.h"
 #include "log.h"
@@ -71,25 +72,26 @@ bool manifest_write(PGconn *db, const struct audit_key *key, const char *spool,
         return false;
     }
     FILE *f = af.f;
-    const char *params[] = {batch_id};
-    if (!PQsendQueryParams(db,
-                           "SELECT line, tenant_id::text, item_id::text, locator"
-                           "  FROM lethe.manifest_rows($1::uuid) ORDER BY ord",
-                           1, NULL, params, NULL, NULL, 0) ||
-        !PQsetSingleRowMode(db)) {
-        log_error("query failed: %s", PQerrorMessage(db));
+    if (!dbcycle_send_manifest_rows(db, batch_id))
         goto cleanup;
-    }
     in_query = true;
     bool write_failed = false, query_failed = false, hmac_failed = false;
     int write_errno = 0;
     long lines = 0;
+    /* Every row comes in a result of its own, with the same columns: looked up once. */
+    int c_line = -1, c_tenant = -1, c_item = -1, c_locator = -1;
     PGresult *res;
     while ((res = PQgetResult(db)) != NULL) {
         ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_SINGLE_TUPLE && c_line < 0) {
+            c_line = db_col(res, "line");
+            c_tenant = db_col(res, "tenant_id");
+            c_item = db_col(res, "item_id");
+            c_locator = db_col(res, "locator");
+        }
         if (st == PGRES_SINGLE_TUPLE) {
             if (!write_failed) {
-                fputs(PQgetvalue(res, 0, 0), f);
+                fputs(PQgetvalue(res, 0, c_line), f);
                 fputc('\n', f);
                 lines++;
                 if (fault_active("enospc") && lines > 1) {
@@ -102,9 +104,10 @@ bool manifest_write(PGconn *db, const struct audit_key *key, const char *spool,
                 if (write_failed)
                     write_errno = errno ? errno : EIO;
             }
-            if (!write_failed && !hmac_failed && !PQgetisnull(res, 0, 3) &&
-                !locator_hmacs_add(&hm, PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
-                                   PQgetvalue(res, 0, 3), (size_t)PQgetlength(res, 0, 3)))
+            if (!write_failed && !hmac_failed && !PQgetisnull(res, 0, c_locator) &&
+                !locator_hmacs_add(&hm, PQgetvalue(res, 0, c_tenant), PQgetvalue(res, 0, c_item),
+                                   PQgetvalue(res, 0, c_locator),
+                                   (size_t)PQgetlength(res, 0, c_locator)))
                 hmac_failed = true;
         } else if (st != PGRES_TUPLES_OK) {
             log_error("query failed: %s", PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
@@ -148,13 +151,7 @@ cleanup:
 
 long manifest_prune(PGconn *db, const char *spool, const char *keep_interval)
 {
-    const char *params[] = {keep_interval};
-    PGresult *res = db_query(db,
-                             "SELECT batch_id::text, location FROM lethe.batches"
-                             " WHERE state <> 'open' AND manifest_removed_at IS NULL"
-                             "   AND closed_at < now() - $1::interval"
-                             " ORDER BY closed_at LIMIT 10000",
-                             1, params);
+    PGresult *res = dbcycle_manifests_to_prune(db, keep_interval);
     if (!res)
         return -1;
     /* Unlink the files, then record them all in one statement: ids as an array literal of
@@ -170,8 +167,8 @@ long manifest_prune(PGconn *db, const char *spool, const char *keep_interval)
     ids[used++] = '{';
     for (int i = 0; i < n; i++) {
         char path[4200];
-        const char *id = PQgetvalue(res, i, 0);
-        if (!manifest_path(spool, PQgetvalue(res, i, 1), id, path, sizeof path))
+        const char *id = db_str(res, i, "batch_id");
+        if (!manifest_path(spool, db_str(res, i, "location"), id, path, sizeof path))
             continue;
         if (unlink(path) != 0 && errno != ENOENT) {
             log_warn("spool: cannot remove '%s': %s", path, strerror(errno));
@@ -182,11 +179,7 @@ long manifest_prune(PGconn *db, const char *spool, const char *keep_interval)
     }
     ids[used++] = '}';
     ids[used] = '\0';
-    const char *p[] = {ids};
-    if (removed && !db_exec(db,
-                            "UPDATE lethe.batches SET manifest_removed_at = now()"
-                            " WHERE batch_id = ANY ($1::uuid[])",
-                            1, p))
+    if (removed && !dbcycle_manifests_removed(db, ids))
         removed = -1;
     free(ids);
     PQclear(res);

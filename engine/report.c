@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db.h"
 #include "dbstatus.h"
 #include "text.h"
 
@@ -48,15 +49,15 @@ static void plan_section(FILE *out, const PGresult *plan, const char *kind, cons
     int n = 0;
     fprintf(out, ",\n  \"by_%s\": [", kind);
     for (int row = 0; row < PQntuples(plan); row++) {
-        if (strcmp(PQgetvalue(plan, row, 0), kind) != 0)
+        if (strcmp(db_str(plan, row, "kind"), kind) != 0)
             continue;
-        long due = atol(PQgetvalue(plan, row, 2));
+        long due = db_get_long(plan, row, "due");
         fprintf(out, "%s\n    {\"%s\": ", n++ ? "," : "", key);
-        json_text(out, plan, row, 1);
+        json_text(out, plan, row, db_col(plan, "name"));
         fprintf(out, ", \"due\": %ld", due);
         if (max_items > 0)
             fprintf(out, ", \"batches\": %ld", (due + max_items - 1) / max_items);
-        fprintf(out, ", \"held\": %s}", PQgetvalue(plan, row, 3));
+        fprintf(out, ", \"held\": %s}", db_str(plan, row, "held"));
     }
     fputs(n ? "\n  ]" : "]", out);
 }
@@ -76,18 +77,18 @@ static bool item_row(void *arg, const PGresult *r, int row)
         fputs(o->n++ ? ",\n    {" : "\n    {", o->out);
         for (int k = 0; k < 9; k++) {
             fprintf(o->out, "%s\"%s\": ", k ? ", " : "", keys[k]);
-            json_text(o->out, r, row, k);
+            json_text(o->out, r, row, db_col(r, keys[k]));
         }
         fputs("}", o->out);
     } else {
         o->n++;
-        fprintf(o->out, "  %s %-4s %-22s deadline %s item %s tenant %s", PQgetvalue(r, row, 3),
-                PQgetvalue(r, row, 2), PQgetvalue(r, row, 4), PQgetvalue(r, row, 7),
-                PQgetvalue(r, row, 1), PQgetvalue(r, row, 0));
-        if (db_value(r, row, 5))
-            fprintf(o->out, " reference \"%s\"", text_shown(PQgetvalue(r, row, 5)));
-        if (db_value(r, row, 8))
-            fprintf(o->out, " hold %s", PQgetvalue(r, row, 8));
+        fprintf(o->out, "  %s %-4s %-22s deadline %s item %s tenant %s", db_str(r, row, "state"),
+                db_str(r, row, "location"), db_str(r, row, "rule"), db_str(r, row, "deadline_at"),
+                db_str(r, row, "item_id"), db_str(r, row, "tenant_id"));
+        if (db_get(r, row, "reference"))
+            fprintf(o->out, " reference \"%s\"", text_shown(db_get(r, row, "reference")));
+        if (db_get(r, row, "hold_id"))
+            fprintf(o->out, " hold %s", db_get(r, row, "hold_id"));
         fputc('\n', o->out);
     }
     return !ferror(o->out);
@@ -98,9 +99,9 @@ bool report_plan_json(PGconn *db, FILE *out, const char *as_of, const struct run
 {
     long due = 0, held = 0;
     for (int row = 0; row < PQntuples(plan); row++)
-        if (strcmp(PQgetvalue(plan, row, 0), "total") == 0) {
-            due = atol(PQgetvalue(plan, row, 2));
-            held = atol(PQgetvalue(plan, row, 3));
+        if (strcmp(db_str(plan, row, "kind"), "total") == 0) {
+            due = db_get_long(plan, row, "due");
+            held = db_get_long(plan, row, "held");
         }
     fputs("{\n  \"as_of\": ", out);
     json_string(out, as_of);

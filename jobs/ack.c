@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "cycle.h"
 #include "db.h"
+#include "dbcycle.h"
 #include "executor.h"
 #include "exitcode.h"
 #include "jobs.h"
@@ -63,17 +64,12 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
         goto cleanup;
     }
 
-    const char *p[] = {batch, tenant[0] ? tenant : NULL};
-    PGresult *r = db_query(ctx->db,
-                           "SELECT b.state, ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM lethe.batch_items bi"
-                           "        WHERE bi.batch_id = b.batch_id AND bi.tenant_id = $2::uuid)) AS of_tenant"
-                           "  FROM lethe.batches b WHERE b.batch_id = $1::uuid",
-                           2, p);
+    PGresult *r = dbcycle_batch_of(ctx->db, batch, tenant[0] ? tenant : NULL);
     if (!r) {
         rc = EXIT_RUNTIME;
         goto cleanup;
     }
-    if (PQntuples(r) == 0 || db_get(r, 0, "of_tenant")[0] != 't') {
+    if (PQntuples(r) == 0) {
         log_error("ack: unknown batch %s%s%s", batch, tenant[0] ? " for tenant " : "", tenant);
         log_hint("'lethe batches --state open' lists the batches in flight");
         PQclear(r);
@@ -83,16 +79,11 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
     PQclear(r);
     enum drive_outcome out;
     for (int i = 0; i < er.n_failed; i++) {
-        const char *q[] = {batch, er.failed[i].item_id};
-        r = db_query(ctx->db,
-                     "SELECT 1 FROM lethe.batch_items WHERE batch_id = $1::uuid AND item_id = $2::uuid",
-                     2, q);
-        if (!r) {
+        int found = dbcycle_batch_has_item(ctx->db, batch, er.failed[i].item_id);
+        if (found < 0) {
             rc = EXIT_RUNTIME;
             goto cleanup;
         }
-        bool found = PQntuples(r) > 0;
-        PQclear(r);
         if (!found) {
             log_error("ack: item %s is not in batch %s; nothing was changed", er.failed[i].item_id,
                       batch);
@@ -113,18 +104,11 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
     /* Nothing settled here, yet the batch is acknowledged: by an acknowledgement that took
      * the batch first (its items are purged in it), or now, because another batch purged all
      * its items. */
-    bool purged_here = false;
-    if (counts.purged == 0 && counts.failed == 0 && out == DRIVE_ACKNOWLEDGED) {
-        r = db_query_one_row(ctx->db,
-                             "SELECT EXISTS (SELECT 1 FROM lethe.batch_items WHERE batch_id = $1::uuid"
-                             "                  AND outcome = 'purged') AS purged_here",
-                             1, (const char *[]){batch});
-        if (!r) {
-            rc = EXIT_RUNTIME;
-            goto cleanup;
-        }
-        purged_here = db_get(r, 0, "purged_here")[0] == 't';
-        PQclear(r);
+    int purged_here = 0;
+    if (counts.purged == 0 && counts.failed == 0 && out == DRIVE_ACKNOWLEDGED &&
+        (purged_here = dbcycle_batch_purged_any(ctx->db, batch)) < 0) {
+        rc = EXIT_RUNTIME;
+        goto cleanup;
     }
     if (counts.purged == 0 && counts.failed == 0 && out == DRIVE_ACKNOWLEDGED && purged_here)
         printf("ack: batch %s was already acknowledged; nothing changed\n", batch);

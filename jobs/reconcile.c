@@ -314,8 +314,8 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
                  geo, live, live == 1 ? "" : "s", live == 1 ? "s" : "");
     for (int i = 0; i < n_batches; i++)
         log_info("reconcile: batch %s (%s): %s object%s of purged items, to purge again",
-                 PQgetvalue(batches, i, 0), PQgetvalue(batches, i, 1), PQgetvalue(batches, i, 2),
-                 strcmp(PQgetvalue(batches, i, 2), "1") == 0 ? "" : "s");
+                 db_str(batches, i, "batch_id"), db_str(batches, i, "location"),
+                 db_str(batches, i, "items"), strcmp(db_str(batches, i, "items"), "1") == 0 ? "" : "s");
     printf("reconcile: %s: %lld inventory line%s, %lld object%s of purged items still stored, "
            "put in %ld repurge batch%s",
            geo, n.loaded, n.loaded == 1 ? "" : "s", found, found == 1 ? "" : "s", n_batches,

@@ -97,11 +97,12 @@ static int check_anchor(PGconn *db, const char *path, const struct anchor_line *
     int missing = PQntuples(r);
     for (int i = 0; i < missing; i++)
         log_error("replay: the database is still behind its anchor: chain %s %s seq %s",
-                  PQgetvalue(r, i, 0),
-                  PQgetisnull(r, i, 2) || atoll(PQgetvalue(r, i, 2)) < atoll(PQgetvalue(r, i, 1))
+                  db_str(r, i, "chain"),
+                  !db_get(r, i, "head_seq") ||
+                          db_get_long(r, i, "head_seq") < db_get_long(r, i, "anchored_seq")
                       ? "has no record at"
                       : "holds another record at",
-                  PQgetvalue(r, i, 1));
+                  db_str(r, i, "anchored_seq"));
     PQclear(r);
     if (missing) {
         log_hint("replay the exports that hold those records too; until then the audit is behind "
@@ -198,9 +199,9 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
      * begins with another record is another database's: its tenant chains, appended here,
      * could never be taken back. Nothing is replayed from such a set of exports. */
     for (int i = 0; i < PQntuples(chains); i++)
-        if (strcmp(PQgetvalue(chains, i, 0), NIL_UUID) == 0 &&
-            strcmp(PQgetvalue(chains, i, 1), "diverged") == 0 &&
-            strcmp(PQgetvalue(chains, i, 2), "1") == 0) {
+        if (strcmp(db_str(chains, i, "tenant_id"), NIL_UUID) == 0 &&
+            strcmp(db_str(chains, i, "outcome"), "diverged") == 0 &&
+            strcmp(db_str(chains, i, "seq"), "1") == 0) {
             db_rollback(db);
             log_error("replay: the exports' engine chain begins with another record than this "
                       "database's: they are another database's exports; nothing was replayed");
@@ -229,24 +230,24 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
     long long appended = 0;
     long healed = 0, present = 0, n_refused = 0;
     for (int i = 0; i < PQntuples(chains); i++) {
-        const char *tenant = PQgetvalue(chains, i, 0), *outcome = PQgetvalue(chains, i, 1);
-        long long records = strtoll(PQgetvalue(chains, i, 3), NULL, 10);
+        const char *tenant = db_str(chains, i, "tenant_id"), *outcome = db_str(chains, i, "outcome");
+        long long records = strtoll(db_str(chains, i, "records"), NULL, 10);
         appended += records;
         if (strcmp(outcome, "replayed") == 0) {
             healed++;
             log_info("replay: chain %s: %lld record%s appended, up to seq %s", tenant, records,
-                     records == 1 ? "" : "s", PQgetvalue(chains, i, 2));
+                     records == 1 ? "" : "s", db_str(chains, i, "seq"));
         } else if (strcmp(outcome, "present") == 0) {
             present++;
         } else {
             n_refused++;
-            refused(tenant, outcome, PQgetvalue(chains, i, 2));
+            refused(tenant, outcome, db_str(chains, i, "seq"));
         }
     }
     for (int i = 0; batches && i < n_batches; i++)
         log_info("replay: batch %s (%s): %s item%s purged before the restore, to purge again",
-                 PQgetvalue(batches, i, 0), PQgetvalue(batches, i, 1), PQgetvalue(batches, i, 2),
-                 strcmp(PQgetvalue(batches, i, 2), "1") == 0 ? "" : "s");
+                 db_str(batches, i, "batch_id"), db_str(batches, i, "location"),
+                 db_str(batches, i, "items"), strcmp(db_str(batches, i, "items"), "1") == 0 ? "" : "s");
     printf("replay: %lld record%s appended to %ld chain%s, %ld chain%s already present, "
            "%ld refused; %lld item%s live again put in %ld repurge batch%s\n",
            appended, appended == 1 ? "" : "s", healed, healed == 1 ? "" : "s", present,

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "cycle.h"
 #include "db.h"
+#include "dbcycle.h"
 #include "dbaudit.h"
 #include "dbstatus.h"
 #include "exitcode.h"
@@ -48,13 +49,7 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
     if (ctx->parse_only)
         return EXIT_DONE;
     PGconn *db = ctx->db;
-    const char *p[] = {batch, tenant[0] ? tenant : NULL};
-    PGresult *r = db_query(db,
-                           "SELECT b.state, b.location, lethe.iso_utc(now()) AS now FROM lethe.batches b"
-                           " WHERE b.batch_id = $1::uuid AND ($2::uuid IS NULL OR EXISTS ("
-                           "   SELECT 1 FROM lethe.batch_items bi WHERE bi.batch_id = b.batch_id"
-                           "      AND bi.tenant_id = $2::uuid))",
-                           2, p);
+    PGresult *r = dbcycle_batch_of(db, batch, tenant[0] ? tenant : NULL);
     if (!r)
         return EXIT_RUNTIME;
     if (PQntuples(r) == 0) {
@@ -96,11 +91,7 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
         goto finish;
     }
     if (strcmp(state, "failed") == 0) {
-        r = db_query(db,
-                     "SELECT batch_id::text AS batch_id, items FROM lethe.emit_batches($1::uuid, now(), 0, 0,"
-                     "  2147483647, (SELECT shard FROM lethe.batches WHERE batch_id = $2::uuid),"
-                     "  ARRAY(SELECT item_id FROM lethe.batch_items WHERE batch_id = $2::uuid), $2::uuid)",
-                     2, (const char *[]){ctx->session_id, batch});
+        r = dbcycle_emit_again(db, ctx->session_id, batch);
         if (!r) {
             run_life_fail(&l, "rerun failed: %s", db_last_message());
             db_rollback(db);
@@ -114,11 +105,7 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
         PQclear(r);
     }
     const char *ap[] = {ctx->session_id, operator_name, batch, location, new_batch[0] ? new_batch : NULL};
-    if (!db_exec(db,
-                 "INSERT INTO audit_stage (tenant_id, kind, run_id, batch_id, location, operator, detail)"
-                 " VALUES ('00000000-0000-0000-0000-000000000000', 'operator_rerun', $1::uuid, $3::uuid,"
-                 "         $4, $2, CASE WHEN $5::text IS NULL THEN 'redrive' ELSE 'new batch ' || $5 END)",
-                 5, ap)) {
+    if (!dbcycle_stage_rerun(db, ap)) {
         run_life_fail(&l, "rerun failed: %s", db_last_message());
         db_rollback(db);
         goto finish;
@@ -149,13 +136,13 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
         /* Say where they went: at 3 a.m. "not due" reads as "lost". */
         PGresult *w = db_batch_items_elsewhere(db, batch);
         for (int i = 0; w && i < PQntuples(w); i++) {
-            const char *n = PQgetvalue(w, i, 2);
-            bool open = strcmp(PQgetvalue(w, i, 1), "open") == 0;
+            const char *n = db_str(w, i, "count"), *other = db_str(w, i, "batch_id");
+            bool open = strcmp(db_str(w, i, "state"), "open") == 0;
             log_info("rerun: %s of its items %s in %sbatch %s", n,
                      strcmp(n, "1") == 0 ? (open ? "is" : "was purged") : (open ? "are" : "were purged"),
-                     open ? "open " : "", PQgetvalue(w, i, 0));
+                     open ? "open " : "", other);
             if (open)
-                log_hint("'lethe rerun %s' drives that batch now", PQgetvalue(w, i, 0));
+                log_hint("'lethe rerun %s' drives that batch now", other);
         }
         PQclear(w);
     }

@@ -1,0 +1,343 @@
+/* SQL of the run cycle and of ack and rerun: the statements cycle.c, manifest.c, ack.c and
+ * rerun.c need, each behind a function named for what it does. No logic of the run lives
+ * here, and nothing is read by position: callers read the named columns. */
+#define _POSIX_C_SOURCE 200809L
+#include "dbcycle.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "db.h"
+#include "log.h"
+
+#define NIL_CHAIN "'00000000-0000-0000-0000-000000000000'"
+
+bool dbcycle_try_lock(PGconn *db, const char *k, const char *n, bool *got)
+{
+    PGresult *r = db_query_one_row(db, "SELECT lethe.run_lock($1::integer, $2::integer) AS got", 2,
+                                   (const char *[]){k, n});
+    if (!r)
+        return false;
+    *got = db_true(r, 0, "got");
+    PQclear(r);
+    return true;
+}
+
+PGresult *dbcycle_lock_holder(PGconn *db)
+{
+    return db_query(db,
+                    "SELECT coalesce(r.run_id::text, nullif(split_part(a.application_name, '/', 3), ''),"
+                    "                'pid ' || a.pid) AS holder,"
+                    "       lethe.iso_utc(coalesce(r.started_at, a.backend_start)) AS started,"
+                    "       coalesce(r.shard, '') AS shard"
+                    "  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                    "  LEFT JOIN lethe.runs r ON r.run_id::text = split_part(a.application_name, '/', 3)"
+                    " WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid()"
+                    "   AND l.classid IN (7283310, 7283311, 7283312)"
+                    " ORDER BY r.started_at NULLS LAST LIMIT 1",
+                    0, NULL);
+}
+
+PGresult *dbcycle_as_of(PGconn *db, const char *given)
+{
+    return db_query_one_row(db,
+                            "SELECT lethe.iso_utc(coalesce($1::timestamptz, now())) AS as_of,"
+                            "       coalesce($1::timestamptz > now(), false) AS future",
+                            1, (const char *[]){given});
+}
+
+PGresult *dbcycle_geo_known(PGconn *db, const char *geo)
+{
+    return db_query_one_row(db,
+                            "SELECT EXISTS (SELECT 1 FROM lethe.geos WHERE geo = $1) AS known,"
+                            "       (SELECT string_agg(geo, ', ' ORDER BY geo) FROM lethe.geos) AS geos",
+                            1, (const char *[]){geo});
+}
+
+bool dbcycle_run_started(PGconn *db, const char *const p[6])
+{
+    /* Runs left 'running' by a dead process whose shard set overlaps ours: the caller holds
+     * their lock now (runs of another shard of the same N may be alive). */
+    return db_exec(db,
+                   "UPDATE lethe.runs SET outcome = 'died', finished_at = clock_timestamp()"
+                   " WHERE outcome = 'running' AND ($1::text IS NULL OR shard IS NULL OR shard = $1"
+                   "       OR split_part(shard, '/', 2) <> $2)",
+                   2, (const char *[]){p[3], p[5]}) &&
+           db_exec(db,
+                   "INSERT INTO lethe.runs (run_id, trigger, operator, shard, as_of)"
+                   " VALUES ($1::uuid, $2, $3, $4, $5::timestamptz)",
+                   5, p) &&
+           db_exec(db,
+                   "INSERT INTO audit_stage (tenant_id, kind, run_id, operator, detail)"
+                   " VALUES (" NIL_CHAIN ", 'run_started', $1::uuid, $3,"
+                   "         concat_ws(' ', 'as_of ' || lethe.iso_utc($5::timestamptz),"
+                   "                   'shard ' || $4, 'trigger ' || $2))",
+                   5, p);
+}
+
+bool dbcycle_run_finished(PGconn *db, const char *const p[10])
+{
+    return db_exec(db,
+                   "UPDATE lethe.runs SET outcome = $2, finished_at = clock_timestamp(),"
+                   " events = $3::integer, items_due = $4::integer, batches = $5::integer,"
+                   " purged = $6::integer, failed = $7::integer, held = $8::integer, error = $9,"
+                   " failed_batches = $10::integer"
+                   " WHERE run_id = $1::uuid",
+                   10, p) &&
+           db_exec(db,
+                   "INSERT INTO audit_stage (tenant_id, kind, run_id, count, detail)"
+                   " VALUES (" NIL_CHAIN ", 'run_finished', $1::uuid,"
+                   "         $6::bigint, concat_ws(', ', $2::text, 'due ' || $4::text, 'batches ' || $5::text,"
+                   "         'failed items ' || $7::text, 'failed batches ' || $9::text,"
+                   "         'held ' || $8::text, 'events ' || $3::text))",
+                   9, (const char *[]){p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[9]});
+}
+
+bool dbcycle_sync_rule(PGconn *db, const char *rule, const char *deadline, const char *grace,
+                       bool enabled)
+{
+    return db_exec(db,
+                   "UPDATE lethe.rules SET deadline = $2::interval, grace = $3::interval,"
+                   "       enabled = $4::boolean"
+                   " WHERE rule = $1 AND (lethe.interval_parts(deadline),"
+                   "                      lethe.interval_parts(grace), enabled)"
+                   "       IS DISTINCT FROM (lethe.interval_parts($2::interval),"
+                   "                         lethe.interval_parts($3::interval), $4::boolean)",
+                   4, (const char *[]){rule, deadline, grace, enabled ? "t" : "f"});
+}
+
+bool dbcycle_sync_lookahead(PGconn *db, const char *lookahead)
+{
+    return db_exec(db,
+                   "UPDATE lethe.settings SET lookahead = $1::interval"
+                   " WHERE lethe.interval_parts(lookahead)"
+                   "       IS DISTINCT FROM lethe.interval_parts($1::interval)",
+                   1, (const char *[]){lookahead});
+}
+
+PGresult *dbcycle_derive_consume(PGconn *db, const char *k, const char *n)
+{
+    return db_query_one_row(db,
+                            "SELECT events, items, obligations"
+                            "  FROM lethe.derive_consume($1::integer, $2::integer)",
+                            2, (const char *[]){k, n});
+}
+
+PGresult *dbcycle_unhashed_subjects(PGconn *db, const char *k, const char *n)
+{
+    return db_query(db,
+                    "SELECT tenant_id, obligation_id, subject_id FROM lethe.obligations"
+                    " WHERE subject_id IS NOT NULL AND subject_hmac IS NULL"
+                    "   AND lethe.in_shard(tenant_id, $1::integer, $2::integer)",
+                    2, (const char *[]){k, n});
+}
+
+bool dbcycle_store_subject_hmacs(PGconn *db, const char *tenants, const char *ids,
+                                 const char *macs)
+{
+    return db_exec(db,
+                   "UPDATE lethe.obligations o SET subject_hmac = x.mac"
+                   "  FROM unnest($1::uuid[], $2::bigint[], $3::text[]) AS x(tenant_id, id, mac)"
+                   " WHERE o.tenant_id = x.tenant_id AND o.obligation_id = x.id",
+                   3, (const char *[]){tenants, ids, macs});
+}
+
+PGresult *dbcycle_derive_apply(PGconn *db, const char *as_of, const char *k, const char *n)
+{
+    return db_query_one_row(db,
+                            "SELECT withdrawn, expanded"
+                            "  FROM lethe.derive_apply($1::timestamptz, $2::integer, $3::integer)",
+                            3, (const char *[]){as_of, k, n});
+}
+
+PGresult *dbcycle_plan(PGconn *db, const char *as_of, const char *k, const char *n)
+{
+    if (!db_exec(db,
+                 "CREATE TEMP TABLE plan ON COMMIT DROP AS"
+                 " SELECT * FROM lethe.due_items($1::timestamptz, $2::integer, $3::integer)",
+                 3, (const char *[]){as_of, k, n}))
+        return NULL;
+    return db_query(db,
+                    "SELECT 'total' AS kind, '' AS name, count(*) FILTER (WHERE hold_id IS NULL) AS due,"
+                    "       count(*) FILTER (WHERE hold_id IS NOT NULL) AS held FROM plan"
+                    " UNION ALL (SELECT 'location', location, count(*) FILTER (WHERE hold_id IS NULL),"
+                    "       count(*) FILTER (WHERE hold_id IS NOT NULL) FROM plan GROUP BY location ORDER BY location)"
+                    " UNION ALL (SELECT 'rule', rule, count(*) FILTER (WHERE hold_id IS NULL),"
+                    "       count(*) FILTER (WHERE hold_id IS NOT NULL) FROM plan GROUP BY rule ORDER BY rule)"
+                    " UNION ALL (SELECT 'tenant', tenant_id::text, count(*) FILTER (WHERE hold_id IS NULL),"
+                    "       count(*) FILTER (WHERE hold_id IS NOT NULL) FROM plan GROUP BY tenant_id ORDER BY tenant_id)",
+                    0, NULL);
+}
+
+PGresult *dbcycle_emit(PGconn *db, const char *const p[6], long *held)
+{
+    PGresult *r = db_query(db,
+                           "SELECT batch_id::text AS batch_id, location, items FROM lethe.emit_batches($1::uuid,"
+                           " $2::timestamptz, $3::integer, $4::integer, $5::integer, $6)",
+                           6, p);
+    if (!r)
+        return NULL;
+    /* emit_batches counted the held items while it had the due items at hand. */
+    PGresult *h = db_query_one_row(db, "SELECT current_setting('lethe.emit_held')::bigint AS held",
+                                   0, NULL);
+    if (!h) {
+        PQclear(r);
+        return NULL;
+    }
+    *held = db_get_long(h, 0, "held");
+    PQclear(h);
+    return r;
+}
+
+PGresult *dbcycle_open_batches(PGconn *db, const char *k, const char *n)
+{
+    return db_query(db,
+                    "SELECT b.batch_id::text AS batch_id, b.location FROM lethe.batches b"
+                    " WHERE b.state = 'open' AND ($2::integer = 0 OR NOT EXISTS ("
+                    "   SELECT 1 FROM lethe.batch_items bi WHERE bi.batch_id = b.batch_id"
+                    "      AND NOT lethe.in_shard(bi.tenant_id, $1::integer, $2::integer)))"
+                    " ORDER BY b.created_at, b.batch_id",
+                    2, (const char *[]){k, n});
+}
+
+PGresult *dbcycle_ack_batch(PGconn *db, const char *const p[8])
+{
+    return db_query_one_row(db,
+                            "SELECT purged, failed, foreign_receipts, state"
+                            "  FROM lethe.ack_batch($1::uuid, $2::uuid[], $3::uuid[], $4::text[],"
+                            "                       $5::boolean, $6::boolean, $7, $8)",
+                            8, p);
+}
+
+bool dbcycle_batch_error(PGconn *db, const char *batch_id, const char *stderr_tail)
+{
+    return db_exec(db, "UPDATE lethe.batches SET error = $2 WHERE batch_id = $1::uuid", 2,
+                   (const char *[]){batch_id, stderr_tail});
+}
+
+bool dbcycle_batch_attempted(PGconn *db, const char *batch_id)
+{
+    return db_exec(db, "UPDATE lethe.batches SET attempts = attempts + 1 WHERE batch_id = $1::uuid",
+                   1, (const char *[]){batch_id});
+}
+
+PGresult *dbcycle_batch_of(PGconn *db, const char *batch_id, const char *tenant)
+{
+    return db_query(db,
+                    "SELECT b.state, b.location, lethe.iso_utc(now()) AS now FROM lethe.batches b"
+                    " WHERE b.batch_id = $1::uuid AND ($2::uuid IS NULL OR EXISTS ("
+                    "   SELECT 1 FROM lethe.batch_items bi WHERE bi.batch_id = b.batch_id"
+                    "      AND bi.tenant_id = $2::uuid))",
+                    2, (const char *[]){batch_id, tenant});
+}
+
+/* Whether the one-row, one-boolean query says yes: 1, 0, or -1 when it failed. */
+static int yes(PGconn *db, const char *sql, int nparams, const char *const *params)
+{
+    PGresult *r = db_query_one_row(db, sql, nparams, params);
+    if (!r)
+        return -1;
+    int v = db_true(r, 0, "yes");
+    PQclear(r);
+    return v;
+}
+
+int dbcycle_batch_has_item(PGconn *db, const char *batch_id, const char *item_id)
+{
+    return yes(db,
+               "SELECT EXISTS (SELECT 1 FROM lethe.batch_items"
+               "                WHERE batch_id = $1::uuid AND item_id = $2::uuid) AS yes",
+               2, (const char *[]){batch_id, item_id});
+}
+
+int dbcycle_batch_purged_any(PGconn *db, const char *batch_id)
+{
+    return yes(db,
+               "SELECT EXISTS (SELECT 1 FROM lethe.batch_items WHERE batch_id = $1::uuid"
+               "                  AND outcome = 'purged') AS yes",
+               1, (const char *[]){batch_id});
+}
+
+PGresult *dbcycle_emit_again(PGconn *db, const char *run_id, const char *batch_id)
+{
+    return db_query(db,
+                    "SELECT batch_id::text AS batch_id, items FROM lethe.emit_batches($1::uuid, now(), 0, 0,"
+                    "  2147483647, (SELECT shard FROM lethe.batches WHERE batch_id = $2::uuid),"
+                    "  ARRAY(SELECT item_id FROM lethe.batch_items WHERE batch_id = $2::uuid), $2::uuid)",
+                    2, (const char *[]){run_id, batch_id});
+}
+
+bool dbcycle_stage_rerun(PGconn *db, const char *const p[5])
+{
+    return db_exec(db,
+                   "INSERT INTO audit_stage (tenant_id, kind, run_id, batch_id, location, operator, detail)"
+                   " VALUES (" NIL_CHAIN ", 'operator_rerun', $1::uuid, $3::uuid,"
+                   "         $4, $2, CASE WHEN $5::text IS NULL THEN 'redrive' ELSE 'new batch ' || $5 END)",
+                   5, p);
+}
+
+PGresult *dbcycle_purged_by_rule(PGconn *db, const char *run_id)
+{
+    /* From the batches this run closed: a cost in proportion to the run's work. */
+    return db_query(db,
+                    "SELECT bi.rule, bi.location, count(*) AS purged"
+                    "  FROM lethe.batches b"
+                    "  JOIN lethe.batch_items bi ON bi.batch_id = b.batch_id AND bi.outcome = 'purged'"
+                    " WHERE b.closed_at >= (SELECT started_at FROM lethe.runs WHERE run_id = $1::uuid)"
+                    " GROUP BY bi.rule, bi.location ORDER BY bi.rule, bi.location",
+                    1, (const char *[]){run_id});
+}
+
+PGresult *dbcycle_gauges(PGconn *db)
+{
+    /* status --check's definitions: overdue leaves out held items and violations, which have
+     * gauges of their own. */
+    return db_query_one_row(db,
+                            "SELECT count(*) FILTER (WHERE p.deadline_at < now() AND p.state <> 'held'"
+                            "                          AND p.rule <> 'shared_while_opted_out') AS overdue,"
+                            "       count(*) FILTER (WHERE p.deadline_at < now() AND p.state = 'held')"
+                            "         AS held_past_deadline,"
+                            "       count(*) FILTER (WHERE p.rule = 'shared_while_opted_out') AS violations,"
+                            "       (SELECT count(*) FROM (SELECT 1 FROM lethe.batch_items f"
+                            "          WHERE f.outcome = 'failed' AND NOT EXISTS ("
+                            "                SELECT 1 FROM lethe.batch_items x WHERE x.tenant_id = f.tenant_id"
+                            "                   AND x.item_id = f.item_id AND x.outcome = 'purged')"
+                            "          GROUP BY f.tenant_id, f.item_id HAVING count(*) >= 3) f) AS failing,"
+                            "       (SELECT count(*) FROM lethe.batches WHERE state = 'open') AS open_batches,"
+                            "       coalesce((SELECT extract(epoch FROM max(finished_at))::bigint"
+                            "          FROM lethe.runs WHERE outcome = 'succeeded'), 0) AS last_success"
+                            "  FROM lethe.pending_items(now()) p",
+                            0, NULL);
+}
+
+PGresult *dbcycle_manifests_to_prune(PGconn *db, const char *keep_interval)
+{
+    return db_query(db,
+                    "SELECT batch_id::text AS batch_id, location FROM lethe.batches"
+                    " WHERE state <> 'open' AND manifest_removed_at IS NULL"
+                    "   AND closed_at < now() - $1::interval"
+                    " ORDER BY closed_at LIMIT 10000",
+                    1, (const char *[]){keep_interval});
+}
+
+bool dbcycle_manifests_removed(PGconn *db, const char *ids)
+{
+    return db_exec(db,
+                   "UPDATE lethe.batches SET manifest_removed_at = now()"
+                   " WHERE batch_id = ANY ($1::uuid[])",
+                   1, (const char *[]){ids});
+}
+
+bool dbcycle_send_manifest_rows(PGconn *db, const char *batch_id)
+{
+    const char *params[] = {batch_id};
+    if (!PQsendQueryParams(db,
+                           "SELECT line, tenant_id::text AS tenant_id, item_id::text AS item_id, locator"
+                           "  FROM lethe.manifest_rows($1::uuid) ORDER BY ord",
+                           1, NULL, params, NULL, NULL, 0) ||
+        !PQsetSingleRowMode(db)) {
+        log_error("query failed: %s", PQerrorMessage(db));
+        return false;
+    }
+    return true;
+}

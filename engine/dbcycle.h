@@ -1,0 +1,100 @@
+/* The SQL of a run and of the commands that act on one batch (ack, rerun), behind functions
+ * named for what they do. The set-based work is in sql/ (derive_consume, derive_apply,
+ * due_items, emit_batches, ack_batch); this file only calls it and reads what it returns.
+ * Results come back as PGresults the caller clears, read by column name. */
+#ifndef LETHE_DBCYCLE_H
+#define LETHE_DBCYCLE_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+/* ---- the run lock and the run's instant ---- */
+
+/* Tries the run lock of shard k/n (n = 0: the whole catalog); *got says whether it was taken. */
+bool dbcycle_try_lock(PGconn *db, const char *k, const char *n, bool *got);
+/* Who holds a run lock now: columns holder, started, shard (no row when nobody is seen). */
+PGresult *dbcycle_lock_holder(PGconn *db);
+/* The run's as_of (given, or now): columns as_of (ISO text) and future (boolean). */
+PGresult *dbcycle_as_of(PGconn *db, const char *given);
+/* Whether geo is in lethe.geos: columns known (boolean), geos (all of them, or null). */
+PGresult *dbcycle_geo_known(PGconn *db, const char *geo);
+
+/* ---- the run's record ---- */
+
+/* Marks runs left 'running' by dead processes of an overlapping shard set as died, records
+ * this run, and stages run_started (the audit stage must be open). p: run id, trigger,
+ * operator, shard (or NULL), as_of, N. */
+bool dbcycle_run_started(PGconn *db, const char *const p[6]);
+/* Records the run's end and stages run_finished. p: run id, outcome, events, due, batches,
+ * purged, failed items, held, error (or NULL), failed batches. */
+bool dbcycle_run_finished(PGconn *db, const char *const p[10]);
+
+/* ---- derivation ---- */
+
+/* The rules' and the lookahead's configured values, written only when they differ. */
+bool dbcycle_sync_rule(PGconn *db, const char *rule, const char *deadline, const char *grace,
+                       bool enabled);
+bool dbcycle_sync_lookahead(PGconn *db, const char *lookahead);
+/* Consumes the inbox of shard k/n: columns events, items, obligations. */
+PGresult *dbcycle_derive_consume(PGconn *db, const char *k, const char *n);
+/* Subject requests of shard k/n whose subject has no HMAC yet: tenant_id, obligation_id,
+ * subject_id. */
+PGresult *dbcycle_unhashed_subjects(PGconn *db, const char *k, const char *n);
+/* Stores HMACs: three array literals of the same length (tenant ids, obligation ids, hex). */
+bool dbcycle_store_subject_hmacs(PGconn *db, const char *tenants, const char *ids,
+                                 const char *macs);
+/* Applies the derivation at as_of: columns withdrawn, expanded. */
+PGresult *dbcycle_derive_apply(PGconn *db, const char *as_of, const char *k, const char *n);
+
+/* ---- selection and batches ---- */
+
+/* The dry run's plan: the due items of shard k/n at as_of go to the temp table plan (which
+ * report_plan_items_text lists), and the result counts them: columns kind (total, location,
+ * rule, tenant), name, due, held, in that order of kinds. */
+PGresult *dbcycle_plan(PGconn *db, const char *as_of, const char *k, const char *n);
+/* Emits the due items as batches (the audit stage must be open). p: run id, as_of, k, n, the
+ * largest batch, shard (or NULL). Columns batch_id, location, items; *held: the due items a
+ * hold kept. */
+PGresult *dbcycle_emit(PGconn *db, const char *const p[6], long *held);
+/* Open batches whose tenants all belong to shard k/n: batch_id, location, oldest first. */
+PGresult *dbcycle_open_batches(PGconn *db, const char *k, const char *n);
+/* Records the executor's receipts (ack_batch): p as its parameters. Columns purged, failed,
+ * foreign_receipts, state. */
+PGresult *dbcycle_ack_batch(PGconn *db, const char *const p[8]);
+bool dbcycle_batch_error(PGconn *db, const char *batch_id, const char *stderr_tail);
+bool dbcycle_batch_attempted(PGconn *db, const char *batch_id);
+
+/* ---- one batch, for ack and rerun ---- */
+
+/* The batch's state, when it exists and (tenant given) holds items of that tenant: columns
+ * state, location, now (ISO text). No row otherwise. */
+PGresult *dbcycle_batch_of(PGconn *db, const char *batch_id, const char *tenant);
+/* Whether item is in the batch. -1 when the query failed. */
+int dbcycle_batch_has_item(PGconn *db, const char *batch_id, const char *item_id);
+/* Whether any of the batch's items is purged. -1 when the query failed. */
+int dbcycle_batch_purged_any(PGconn *db, const char *batch_id);
+/* A failed batch's items that are still due go to one new batch at once (rerun): columns
+ * batch_id, items (no row when none is due). */
+PGresult *dbcycle_emit_again(PGconn *db, const char *run_id, const char *batch_id);
+/* Stages operator_rerun. p: run id, operator, batch, location, new batch (or NULL). */
+bool dbcycle_stage_rerun(PGconn *db, const char *const p[5]);
+
+/* ---- after a run ---- */
+
+/* Items purged in batches closed since the run started: rule, location, purged. */
+PGresult *dbcycle_purged_by_rule(PGconn *db, const char *run_id);
+/* status --check's gauges now: overdue, held_past_deadline, violations, failing,
+ * open_batches, last_success. */
+PGresult *dbcycle_gauges(PGconn *db);
+
+/* ---- the spool ---- */
+
+/* Closed batches whose manifests are older than keep and still on disk: batch_id, location. */
+PGresult *dbcycle_manifests_to_prune(PGconn *db, const char *keep_interval);
+/* Records manifests removed: ids as an array literal of UUIDs. */
+bool dbcycle_manifests_removed(PGconn *db, const char *ids);
+/* Sends (single-row mode) the rows a batch's manifest is written from, in order: line,
+ * tenant_id, item_id, locator. The caller reads them with PQgetResult. */
+bool dbcycle_send_manifest_rows(PGconn *db, const char *batch_id);
+
+#endif
