@@ -261,26 +261,35 @@ PGresult *db_item_tenants(PGconn *db, const char *item, const char *tenant)
                     2, p);
 }
 
-/* 0 tenant_id, 1 item_id, 2 workspace_id, 3 kind, 4 customer_data, 5 location, 6 owner_id,
- * 7 shared, 8 parent_id, 9 created_at, 10 as_of (now), 11 state, 12 rule, 13 due_at,
- * 14 deadline_at, 15 purged_at, 16 batch_id, 17 attempts, 18 hold_id, 19 reference,
- * 20 events of the tenant not consumed by a run yet, 21 the item not consumed yet,
- * 22 shared while its tenant or workspace was opted out (null unless shared) */
+bool db_explain_begin(PGconn *db)
+{
+    return db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
+}
+
+/* Columns: tenant_id, item_id, workspace_id, kind, customer_data, location, owner_id, shared,
+ * parent_id, created_at, as_of (now), state, rule, due_at, deadline_at, purged_at, batch_id,
+ * attempts, hold_id, reference, unconsumed_events (of the tenant, not consumed by a run yet),
+ * unconsumed_item (the item not consumed yet), opted_out (shared while its tenant or workspace
+ * was opted out; null unless shared). */
 PGresult *db_explain_item(PGconn *db, const char *tenant, const char *item)
 {
     const char *p[] = {tenant, item};
     return db_query_one_row(
         db,
         "SELECT i.tenant_id, i.item_id, i.workspace_id, i.kind, k.customer_data, i.location,"
-        "       i.owner_id, i.shared, i.parent_id, lethe.iso_utc(i.created_at),"
-        "       lethe.iso_utc(now()), s.state, s.rule, lethe.iso_utc(s.due_at),"
-        "       lethe.iso_utc(s.deadline_at), lethe.iso_utc(s.purged_at), s.batch_id,"
-        "       s.attempts, s.hold_id, s.reference,"
-        "       (SELECT count(*) FROM lethe.inbox_events b WHERE b.tenant_id = i.tenant_id),"
+        "       i.owner_id, i.shared, i.parent_id, lethe.iso_utc(i.created_at) AS created_at,"
+        "       lethe.iso_utc(now()) AS as_of, s.state, s.rule,"
+        "       lethe.iso_utc(s.due_at) AS due_at, lethe.iso_utc(s.deadline_at) AS deadline_at,"
+        "       lethe.iso_utc(s.purged_at) AS purged_at, s.batch_id, s.attempts, s.hold_id,"
+        "       s.reference,"
+        "       (SELECT count(*) FROM lethe.inbox_events b"
+        "         WHERE b.tenant_id = i.tenant_id) AS unconsumed_events,"
         "       EXISTS (SELECT 1 FROM lethe.inbox_items b"
-        "                WHERE b.tenant_id = i.tenant_id AND b.item_id = i.item_id),"
+        "                WHERE b.tenant_id = i.tenant_id AND b.item_id = i.item_id)"
+        "           AS unconsumed_item,"
         "       CASE WHEN i.shared"
         "            THEN lethe.opted_out_at(i.tenant_id, i.workspace_id, i.created_at) END"
+        "           AS opted_out"
         "  FROM lethe.items i"
         "  JOIN lethe.kinds k ON k.kind = i.kind"
         "  JOIN lethe.item_status s ON s.tenant_id = i.tenant_id AND s.item_id = i.item_id"
@@ -288,30 +297,31 @@ PGresult *db_explain_item(PGconn *db, const char *tenant, const char *item)
         2, p);
 }
 
-/* 0 rule, 1 obligation_id, 2 event_id, 3 reference, 4 triggered_at, 5 due_at, 6 deadline_at,
- * 7 withdrawn (by now), 8 withdrawn_at, 9 withdrawn_by (event id), 10 active, 11 via_item
- * (null when the item itself is in scope), 12 governing, 13 scope ("tenant", "workspace",
- * "subject", "item", or "copy" for the per-item rules), 14 scope value, 15 expanded_at,
- * 16 in effect (its trigger has come; a future-dated event's has not).
- * Active ones first, then by deadline and the SPEC §3 order. */
+/* Columns: rule, obligation_id, event_id, reference, triggered_at, due_at, deadline_at,
+ * withdrawn (by now), withdrawn_at, withdrawn_by (event id), active, via_item_id (null when
+ * the item itself is in scope), governing, scope ("tenant", "workspace", "subject", "item", or
+ * "copy" for the per-item rules), scope_id, expanded_at, in_effect (its trigger has come; a
+ * future-dated event's has not). Active ones first, then by deadline and the SPEC §3 order. */
 PGresult *db_explain_obligations(PGconn *db, const char *tenant, const char *item)
 {
     const char *p[] = {tenant, item};
     return db_query(
         db,
         "SELECT ob.rule, ob.obligation_id, ob.event_id, ob.reference,"
-        "       lethe.iso_utc(ob.triggered_at), lethe.iso_utc(ob.due_at),"
-        "       lethe.iso_utc(ob.deadline_at), coalesce(ob.withdrawn_at <= now(), false),"
-        "       lethe.iso_utc(ob.withdrawn_at), o.withdrawn_by, ob.active,"
-        "       NULLIF(ob.via_item, $2::uuid),"
+        "       lethe.iso_utc(ob.triggered_at) AS triggered_at, lethe.iso_utc(ob.due_at) AS due_at,"
+        "       lethe.iso_utc(ob.deadline_at) AS deadline_at,"
+        "       coalesce(ob.withdrawn_at <= now(), false) AS withdrawn,"
+        "       lethe.iso_utc(ob.withdrawn_at) AS withdrawn_at, o.withdrawn_by, ob.active,"
+        "       NULLIF(ob.via_item, $2::uuid) AS via_item_id,"
         "       ev.rule IS NOT NULL AND ob.active AND ev.rule = ob.rule"
-        "           AND ev.obligation_id = ob.obligation_id AND ev.triggered_at = ob.triggered_at,"
+        "           AND ev.obligation_id = ob.obligation_id AND ev.triggered_at = ob.triggered_at"
+        "           AS governing,"
         "       CASE WHEN o.obligation_id IS NULL THEN 'copy'"
         "            WHEN o.workspace_id IS NOT NULL THEN 'workspace'"
         "            WHEN o.subject_id IS NOT NULL THEN 'subject'"
-        "            WHEN o.item_id IS NOT NULL THEN 'item' ELSE 'tenant' END,"
-        "       coalesce(o.workspace_id::text, o.subject_id, o.item_id::text),"
-        "       lethe.iso_utc(o.expanded_at), ob.triggered_at <= now()"
+        "            WHEN o.item_id IS NOT NULL THEN 'item' ELSE 'tenant' END AS scope,"
+        "       coalesce(o.workspace_id::text, o.subject_id, o.item_id::text) AS scope_id,"
+        "       lethe.iso_utc(o.expanded_at) AS expanded_at, ob.triggered_at <= now() AS in_effect"
         "  FROM lethe.obligations_of($1, $2, now()) ob"
         "  LEFT JOIN lethe.obligations o"
         "    ON o.tenant_id = $1 AND o.obligation_id = ob.obligation_id AND ob.obligation_id <> 0"
@@ -320,9 +330,9 @@ PGresult *db_explain_obligations(PGconn *db, const char *tenant, const char *ite
         2, p);
 }
 
-/* 0 hold_id, 1 scope ("tenant", "workspace", "subject", "item"), 2 scope value, 3 reason,
- * 4 reference, 5 placed_at, 6 released_at, 7 active, 8 via_item (null when the item itself is
- * in scope), 9 blocking (the hold that keeps the item from being due). Oldest first. */
+/* Columns: hold_id, scope ("tenant", "workspace", "subject", "item"), scope_id, reason,
+ * reference, placed_at, released_at, active, via_item_id (null when the item itself is in
+ * scope), blocking (the hold that keeps the item from being due). Oldest first. */
 PGresult *db_explain_holds(PGconn *db, const char *tenant, const char *item)
 {
     const char *p[] = {tenant, item};
@@ -331,29 +341,30 @@ PGresult *db_explain_holds(PGconn *db, const char *tenant, const char *item)
         "SELECT h.hold_id,"
         "       CASE WHEN h.workspace_id IS NOT NULL THEN 'workspace'"
         "            WHEN h.subject_id IS NOT NULL THEN 'subject'"
-        "            WHEN h.item_id IS NOT NULL THEN 'item' ELSE 'tenant' END,"
-        "       coalesce(h.workspace_id::text, h.subject_id, h.item_id::text),"
-        "       h.reason, h.reference, lethe.iso_utc(h.placed_at),"
-        "       lethe.iso_utc(h.released_at), h.active, NULLIF(h.via_item, $2::uuid),"
-        "       h.hold_id IS NOT DISTINCT FROM s.hold_id"
+        "            WHEN h.item_id IS NOT NULL THEN 'item' ELSE 'tenant' END AS scope,"
+        "       coalesce(h.workspace_id::text, h.subject_id, h.item_id::text) AS scope_id,"
+        "       h.reason, h.reference, lethe.iso_utc(h.placed_at) AS placed_at,"
+        "       lethe.iso_utc(h.released_at) AS released_at, h.active,"
+        "       NULLIF(h.via_item, $2::uuid) AS via_item_id,"
+        "       h.hold_id IS NOT DISTINCT FROM s.hold_id AS blocking"
         "  FROM lethe.holds_of($1, $2, now()) h"
         "  LEFT JOIN lethe.item_status s ON s.tenant_id = $1 AND s.item_id = $2"
         " ORDER BY h.placed_at, h.hold_id",
         2, p);
 }
 
-/* 0 batch_id, 1 batch state, 2 item outcome (null while open), 3 rule, 4 reference,
- * 5 due_at, 6 deadline_at, 7 batch created_at, 8 batch closed_at, 9 purged_at, 10 reason,
- * 11 run_id, 12 location. Oldest first. */
+/* Columns: batch_id, batch_state, outcome (the item's; null while open), rule, reference,
+ * due_at, deadline_at, created_at and closed_at (the batch's), purged_at, reason, run_id,
+ * location. Oldest first. */
 PGresult *db_explain_batches(PGconn *db, const char *tenant, const char *item)
 {
     const char *p[] = {tenant, item};
     return db_query(
         db,
-        "SELECT bi.batch_id, b.state, bi.outcome, bi.rule, bi.reference,"
-        "       lethe.iso_utc(bi.due_at), lethe.iso_utc(bi.deadline_at),"
-        "       lethe.iso_utc(b.created_at), lethe.iso_utc(b.closed_at),"
-        "       lethe.iso_utc(bi.purged_at), bi.reason, b.run_id, b.location"
+        "SELECT bi.batch_id, b.state AS batch_state, bi.outcome, bi.rule, bi.reference,"
+        "       lethe.iso_utc(bi.due_at) AS due_at, lethe.iso_utc(bi.deadline_at) AS deadline_at,"
+        "       lethe.iso_utc(b.created_at) AS created_at, lethe.iso_utc(b.closed_at) AS closed_at,"
+        "       lethe.iso_utc(bi.purged_at) AS purged_at, bi.reason, b.run_id, b.location"
         "  FROM lethe.batch_items bi JOIN lethe.batches b ON b.batch_id = bi.batch_id"
         " WHERE bi.tenant_id = $1 AND bi.item_id = $2"
         " ORDER BY b.created_at, bi.batch_id",
@@ -382,11 +393,11 @@ bool db_status_remember(PGconn *db)
         "SELECT CASE WHEN to_regprocedure('lethe.status_memory_refresh()') IS NULL THEN false"
         "            WHEN NOT has_function_privilege('lethe.status_memory_refresh()', 'EXECUTE')"
         "            THEN false"
-        "            ELSE pg_try_advisory_lock(7283315, 0) END",
+        "            ELSE pg_try_advisory_lock(7283315, 0) END AS locked",
         0, NULL);
     if (!res)
         return false;
-    bool locked = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    bool locked = db_true(res, 0, "locked");
     PQclear(res);
     /* Not this schema's or not this role's, another status is taking it, or a writer (a run,
      * an ack) is between its changes and its commit: read what is there, evaluate the rest. */
@@ -423,13 +434,15 @@ bool db_status_begin(PGconn *db)
      * every other row is worked out once into the table pending. The lists and counts below
      * read both; each row is in exactly one (sql/0017_status_memory.sql). */
     PGresult *res =
-        db_query_one_row(db, "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')",
+        db_query_one_row(db,
+                         "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')"
+                         "       AS citus",
                          0, NULL);
     if (!res) {
         db_rollback(db);
         return false;
     }
-    bool citus = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    bool citus = db_true(res, 0, "citus");
     PQclear(res);
     /* On Citus there is no memory: pending_rest holds every row, and remembered none. */
     static const char *const on_citus[] = {
@@ -538,15 +551,17 @@ bool db_status_begin(PGconn *db)
 
 void db_status_end(PGconn *db) { db_rollback(db); }
 
-/* 0 now, 1 lookahead months, 2 lookahead seconds, 3 a run succeeded within the lookahead,
- * 4 events not consumed yet, 5 items not consumed yet, 6 items not purged that failed at
- * least once, 7 last run id, 8 its outcome, 9 its start, 10 its end. */
+/* Columns: now, lookahead_months, lookahead_seconds (the lookahead less its months),
+ * recent_run (a run succeeded within the lookahead), inbox_events and inbox_items (not
+ * consumed yet), failed_once (items not purged that failed at least once), last_run_id,
+ * last_outcome, last_started_at, last_finished_at (null without a run). */
 PGresult *db_status_now(PGconn *db)
 {
     return db_query_one_row(
         db,
-        "SELECT lethe.iso_utc(now()), m.months, extract(epoch FROM s.lookahead - make_interval("
-        "           months => m.months))::bigint,"
+        "SELECT lethe.iso_utc(now()) AS now, m.months AS lookahead_months,"
+        "       extract(epoch FROM s.lookahead - make_interval(months => m.months))::bigint"
+        "           AS lookahead_seconds,"
         /* Every tenant had a run within the lookahead: a run over the whole catalog, or one of
          * every shard K/N of some N. A shard worker that stopped leaves its tenants' deadlines
          * at risk however often the other shards run. */
@@ -556,13 +571,16 @@ PGresult *db_status_now(PGconn *db)
         "                      AND r.shard IS NOT NULL AND r.finished_at >= now() - s.lookahead"
         "                    GROUP BY split_part(r.shard, '/', 2)"
         "                   HAVING count(DISTINCT split_part(r.shard, '/', 1))"
-        "                          = split_part(r.shard, '/', 2)::integer)),"
-        "       (SELECT count(*) FROM lethe.inbox_events), (SELECT count(*) FROM lethe.inbox_items),"
+        "                          = split_part(r.shard, '/', 2)::integer)) AS recent_run,"
+        "       (SELECT count(*) FROM lethe.inbox_events) AS inbox_events,"
+        "       (SELECT count(*) FROM lethe.inbox_items) AS inbox_items,"
         "       (SELECT count(DISTINCT (f.tenant_id, f.item_id)) FROM lethe.batch_items f"
         "         WHERE f.outcome = 'failed' AND NOT EXISTS ("
         "               SELECT 1 FROM lethe.batch_items x WHERE x.tenant_id = f.tenant_id"
-        "                  AND x.item_id = f.item_id AND x.outcome = 'purged')),"
-        "       l.run_id, l.outcome, lethe.iso_utc(l.started_at), lethe.iso_utc(l.finished_at)"
+        "                  AND x.item_id = f.item_id AND x.outcome = 'purged')) AS failed_once,"
+        "       l.run_id AS last_run_id, l.outcome AS last_outcome,"
+        "       lethe.iso_utc(l.started_at) AS last_started_at,"
+        "       lethe.iso_utc(l.finished_at) AS last_finished_at"
         "  FROM lethe.settings s"
         "  CROSS JOIN LATERAL (SELECT (extract(year FROM s.lookahead) * 12"
         "                              + extract(month FROM s.lookahead))::integer AS months) m"
@@ -570,14 +588,15 @@ PGresult *db_status_now(PGconn *db)
         0, NULL);
 }
 
-/* One row per rule in SPEC §3 order: 0 rule, 1 enabled, 2 scheduled, 3 due, 4 held,
- * 5 in_flight, 6 purged. */
+/* One row per rule in SPEC §3 order: rule, enabled, scheduled, due, held, in_flight,
+ * purged. */
 PGresult *db_status_counts(PGconn *db)
 {
     return db_query(
         db,
-        "SELECT r.rule, r.enabled, coalesce(p.scheduled, 0), coalesce(p.due, 0),"
-        "       coalesce(p.held, 0), coalesce(p.in_flight, 0), coalesce(b.purged, 0)"
+        "SELECT r.rule, r.enabled, coalesce(p.scheduled, 0) AS scheduled,"
+        "       coalesce(p.due, 0) AS due, coalesce(p.held, 0) AS held,"
+        "       coalesce(p.in_flight, 0) AS in_flight, coalesce(b.purged, 0) AS purged"
         "  FROM lethe.rules r"
         "  LEFT JOIN (SELECT rule, sum(scheduled) AS scheduled, sum(due) AS due, sum(held) AS held,"
         "                    sum(in_flight) AS in_flight"
@@ -596,9 +615,9 @@ PGresult *db_status_counts(PGconn *db)
         0, NULL);
 }
 
-/* The lists below share their columns: 0 tenant_id, 1 item_id, 2 state, 3 rule, 4 reference,
- * 5 due_at, 6 deadline_at, 7 batch_id, 8 hold_id, 9 location, 10 tenant name, 11 how many rows
- * there are in all (the list stops at limit). What is pending is in three parts, each row in
+/* The lists below share their columns: tenant_id, item_id, state, rule, reference, due_at,
+ * deadline_at, batch_id, hold_id, location, tenant_name, total (how many rows there are in all:
+ * the list stops at limit). What is pending is in three parts, each row in
  * one: the rows worked out (pending_rest), the remembered held items (held_now) and the
  * remembered scheduled ones (remembered). The list takes the first rows of each part in its
  * order (the held items' and the memory's through their deadline indexes), and adds up the
@@ -607,10 +626,12 @@ PGresult *db_status_counts(PGconn *db)
  * which the index finds). The times and the tenant's name are worked out for the rows shown
  * only (the next deadlines match nearly every pending item). */
 #define PENDING_LIST(where, order, hcount, mcount)                                               \
-    "SELECT p.tenant_id, p.item_id, p.state, p.rule, p.reference, lethe.iso_utc(p.due_at),"     \
-    "       lethe.iso_utc(p.deadline_at), p.batch_id, p.hold_id, p.location,"                   \
-    "       (SELECT t.name FROM lethe.tenants t WHERE t.tenant_id = p.tenant_id),"              \
+    "SELECT p.tenant_id, p.item_id, p.state, p.rule, p.reference,"                              \
+    "       lethe.iso_utc(p.due_at) AS due_at, lethe.iso_utc(p.deadline_at) AS deadline_at,"     \
+    "       p.batch_id, p.hold_id, p.location,"                                                 \
+    "       (SELECT t.name FROM lethe.tenants t WHERE t.tenant_id = p.tenant_id) AS tenant_name," \
     "       (SELECT count(*) FROM pending_rest p WHERE " where ") + (" hcount ") + (" mcount ")" \
+    "           AS total"                                                                       \
     "  FROM (SELECT p.* FROM (SELECT * FROM (SELECT p.* FROM pending_rest p WHERE " where        \
     "                                       ORDER BY " order " LIMIT $1) a"                      \
     "                        UNION ALL"                                                          \
@@ -674,8 +695,9 @@ PGresult *db_status_violations(PGconn *db, int limit)
                         limit);
 }
 
-/* Items not purged that failed three times or more: 0 tenant_id, 1 item_id, 2 failures,
- * 3 last failure (the failed batch's close), 4 state now, 5 how many such items in all. */
+/* Items not purged that failed three times or more: tenant_id, item_id, failures,
+ * last_failure_at (the failed batch's close), state (now), tenant_name, total (how many such
+ * items in all). */
 PGresult *db_status_failing(PGconn *db, int limit)
 {
     char lim[16];
@@ -683,13 +705,16 @@ PGresult *db_status_failing(PGconn *db, int limit)
     const char *p[] = {lim};
     return db_query(
         db,
-        "SELECT f.tenant_id, f.item_id, count(*), lethe.iso_utc(max(b.closed_at)),"
+        "SELECT f.tenant_id, f.item_id, count(*) AS failures,"
+        "       lethe.iso_utc(max(b.closed_at)) AS last_failure_at,"
         "       coalesce((SELECT p.state FROM pending p"
         "                  WHERE p.tenant_id = f.tenant_id AND p.item_id = f.item_id),"
         "                (SELECT r.state FROM remembered r"
-        "                  WHERE r.tenant_id = f.tenant_id AND r.item_id = f.item_id), 'live'),"
-        "       (SELECT t.name FROM lethe.tenants t WHERE t.tenant_id = f.tenant_id),"
-        "       count(*) OVER ()"
+        "                  WHERE r.tenant_id = f.tenant_id AND r.item_id = f.item_id), 'live')"
+        "           AS state,"
+        "       (SELECT t.name FROM lethe.tenants t WHERE t.tenant_id = f.tenant_id)"
+        "           AS tenant_name,"
+        "       count(*) OVER () AS total"
         "  FROM lethe.batch_items f JOIN lethe.batches b ON b.batch_id = f.batch_id"
         " WHERE f.outcome = 'failed'"
         "   AND NOT EXISTS (SELECT 1 FROM lethe.batch_items x WHERE x.tenant_id = f.tenant_id"
@@ -721,10 +746,10 @@ PGresult *db_status_batches(PGconn *db, int limit)
         "   WHERE b.state = 'failed'"
         ")"
         " SELECT b.batch_id, b.state, b.location, b.items, b.attempts,"
-        "        lethe.iso_utc(b.created_at),"
-        "        floor(extract(epoch FROM now() - b.created_at))::bigint,"
-        "        count(*) FILTER (WHERE b.state = 'open') OVER (),"
-        "        count(*) FILTER (WHERE b.state = 'failed') OVER ()"
+        "        lethe.iso_utc(b.created_at) AS created_at,"
+        "        floor(extract(epoch FROM now() - b.created_at))::bigint AS age_seconds,"
+        "        count(*) FILTER (WHERE b.state = 'open') OVER () AS open_batches,"
+        "        count(*) FILTER (WHERE b.state = 'failed') OVER () AS failed_batches"
         "   FROM b ORDER BY b.state = 'failed', b.created_at, b.batch_id LIMIT $1",
         1, p);
 }
@@ -745,14 +770,14 @@ PGresult *db_batch_items_elsewhere(PGconn *db, const char *batch)
                     1, p);
 }
 
-/* The last successful run of each shard ("" for runs over the whole catalog):
- * 0 shard, 1 finished_at, 2 run_id, 3 whether it finished within the lookahead. */
+/* The last successful run of each shard: shard ("" for runs over the whole catalog),
+ * finished_at, run_id, recent (it finished within the lookahead). */
 PGresult *db_status_last_runs(PGconn *db)
 {
     return db_query(db,
-                    "SELECT DISTINCT ON (coalesce(r.shard, '')) coalesce(r.shard, ''),"
-                    "       lethe.iso_utc(r.finished_at), r.run_id,"
-                    "       r.finished_at >= now() - s.lookahead"
+                    "SELECT DISTINCT ON (coalesce(r.shard, '')) coalesce(r.shard, '') AS shard,"
+                    "       lethe.iso_utc(r.finished_at) AS finished_at, r.run_id,"
+                    "       r.finished_at >= now() - s.lookahead AS recent"
                     "  FROM lethe.runs r CROSS JOIN lethe.settings s"
                     " WHERE r.outcome = 'succeeded' AND r.finished_at IS NOT NULL"
                     " ORDER BY coalesce(r.shard, ''), r.finished_at DESC",
@@ -811,11 +836,10 @@ void json_bool(FILE *out, const PGresult *res, int row, int col)
 
 /* ---- status --reference -------------------------------------------------------------------- */
 
-/* The deletion requests of one tenant with one reference, oldest first: 0 event_id, 1 scope
- * ("tenant", "workspace", "subject", "item"), 2 scope value (never a subject id), 3 occurred_at,
- * 4 recorded_at, 5 operator, 6 rule, 7 deadline_at (by the rule's deadline in lethe.rules),
- * 8 derived (an obligation exists), 9 withdrawn_at, 10 withdrawn_by (event id), 11 rule
- * enabled, 12 now. */
+/* The deletion requests of one tenant with one reference, oldest first: event_id, scope
+ * ("tenant", "workspace", "subject", "item"), scope_id (never a subject id), occurred_at,
+ * recorded_at, operator, rule, deadline_at (by the rule's deadline in lethe.rules), derived (an
+ * obligation exists), withdrawn_at, withdrawn_by (event id), enabled (the rule), now. */
 PGresult *db_request_events(PGconn *db, const char *tenant, const char *reference)
 {
     const char *p[] = {tenant, reference};
@@ -824,11 +848,14 @@ PGresult *db_request_events(PGconn *db, const char *tenant, const char *referenc
         "SELECT e.event_id,"
         "       CASE WHEN e.workspace_id IS NOT NULL THEN 'workspace'"
         "            WHEN e.subject_id IS NOT NULL THEN 'subject'"
-        "            WHEN e.item_id IS NOT NULL THEN 'item' ELSE 'tenant' END,"
-        "       coalesce(e.workspace_id, e.item_id)::text, lethe.iso_utc(e.occurred_at),"
-        "       lethe.iso_utc(e.recorded_at), ro.operator, r.rule,"
-        "       lethe.iso_utc(e.occurred_at + r.deadline), o.obligation_id IS NOT NULL,"
-        "       lethe.iso_utc(o.withdrawn_at), o.withdrawn_by, r.enabled, lethe.iso_utc(now())"
+        "            WHEN e.item_id IS NOT NULL THEN 'item' ELSE 'tenant' END AS scope,"
+        "       coalesce(e.workspace_id, e.item_id)::text AS scope_id,"
+        "       lethe.iso_utc(e.occurred_at) AS occurred_at,"
+        "       lethe.iso_utc(e.recorded_at) AS recorded_at, ro.operator, r.rule,"
+        "       lethe.iso_utc(e.occurred_at + r.deadline) AS deadline_at,"
+        "       o.obligation_id IS NOT NULL AS derived,"
+        "       lethe.iso_utc(o.withdrawn_at) AS withdrawn_at, o.withdrawn_by, r.enabled,"
+        "       lethe.iso_utc(now()) AS now"
         "  FROM lethe.events e"
         "  JOIN lethe.rules r ON r.rule = CASE WHEN e.subject_id IS NULL THEN 'deletion_request'"
         "                                      ELSE 'subject_request' END"
@@ -840,12 +867,11 @@ PGresult *db_request_events(PGconn *db, const char *tenant, const char *referenc
         2, p);
 }
 
-/* What the requests with this reference cover, in one row: 0 covered, 1 purged, 2 of them on
- * time (by the request's own deadline), 3 late, 4 held past the deadline (late because a hold
- * kept them), 5 in_flight, 6 due, 7 scheduled, 8 held, 9 not due under this request (it was
- * withdrawn, or its rule is disabled), 10 the nearest deadline of those not purged (the
- * request's own, or the one an item in flight was batched under), 11 the largest lateness in
- * seconds.
+/* What the requests with this reference cover, in one row: covered, purged, on_time (of the
+ * purged, by the request's own deadline), late, held_past_deadline (late because a hold kept
+ * them), in_flight, due, scheduled, held, not_due (under this request: it was withdrawn, or its
+ * rule is disabled), nearest_deadline (of those not purged: the request's own, or the one an
+ * item in flight was batched under), max_lateness_seconds.
  *
  * Covered: the customer-data items in a request's scope created at or before it, the items
  * its obligation was expanded to or batched under, and all their descendants (SPEC §3). A
@@ -964,21 +990,23 @@ PGresult *db_request_items(PGconn *db, const char *tenant, const char *reference
         "                        WHERE b.tenant_id = $1 AND b.item_id = c.item_id"
         "                          AND b.outcome IS NULL LIMIT 1) ob ON true"
         ")"
-        " SELECT count(*), count(*) FILTER (WHERE state = 'purged'),"
-        "        count(*) FILTER (WHERE state = 'purged' AND purged_at <= req_deadline),"
+        " SELECT count(*) AS covered, count(*) FILTER (WHERE state = 'purged') AS purged,"
+        "        count(*) FILTER (WHERE state = 'purged' AND purged_at <= req_deadline) AS on_time,"
         "        count(*) FILTER (WHERE state = 'purged' AND purged_at > req_deadline"
-        "                           AND NOT was_held),"
+        "                           AND NOT was_held) AS late,"
         "        count(*) FILTER (WHERE state = 'purged' AND purged_at > req_deadline"
-        "                           AND was_held),"
-        "        count(*) FILTER (WHERE state = 'in_flight'),"
-        "        count(*) FILTER (WHERE state = 'due'),"
-        "        count(*) FILTER (WHERE state = 'scheduled'),"
-        "        count(*) FILTER (WHERE state = 'held'),"
-        "        count(*) FILTER (WHERE state = 'live'),"
+        "                           AND was_held) AS held_past_deadline,"
+        "        count(*) FILTER (WHERE state = 'in_flight') AS in_flight,"
+        "        count(*) FILTER (WHERE state = 'due') AS due,"
+        "        count(*) FILTER (WHERE state = 'scheduled') AS scheduled,"
+        "        count(*) FILTER (WHERE state = 'held') AS held,"
+        "        count(*) FILTER (WHERE state = 'live') AS not_due,"
         "        lethe.iso_utc(min(deadline_at) FILTER (WHERE state IN ('in_flight', 'due',"
-        "                                                               'scheduled', 'held'))),"
+        "                                                               'scheduled', 'held')))"
+        "            AS nearest_deadline,"
         "        floor(extract(epoch FROM max(purged_at - req_deadline)"
         "              FILTER (WHERE state = 'purged' AND purged_at > req_deadline)))::bigint"
+        "            AS max_lateness_seconds"
         "   FROM st",
         2, p);
 }

@@ -58,10 +58,14 @@ PGresult *db_batches(PGconn *db, const char *state, const char *tenant, long lim
 /* One row (name) when the tenant exists, none when it does not. */
 PGresult *db_tenant(PGconn *db, const char *tenant);
 
-/* The tenants holding this item id (at most two rows, enough to see it is ambiguous). */
+/* The tenants holding this item id (at most two rows, enough to see it is ambiguous):
+ * tenant_id. */
 PGresult *db_item_tenants(PGconn *db, const char *item, const char *tenant);
-/* explain's queries, each about one item of one tenant. Column order is documented in
- * dbstatus.c next to each statement. */
+/* Opens the read-only snapshot explain's queries share, so that every part tells of the same
+ * instant; db_rollback() ends it. */
+bool db_explain_begin(PGconn *db);
+/* explain's queries, each about one item of one tenant. Their columns are named in dbstatus.c
+ * next to each statement. */
 PGresult *db_explain_item(PGconn *db, const char *tenant, const char *item);
 PGresult *db_explain_obligations(PGconn *db, const char *tenant, const char *item);
 PGresult *db_explain_holds(PGconn *db, const char *tenant, const char *item);
@@ -87,15 +91,15 @@ PGresult *db_status_violations(PGconn *db, int limit);
 PGresult *db_status_failing(PGconn *db, int limit);
 PGresult *db_status_last_runs(PGconn *db);
 /* The batches that still need someone: open ones, and failed ones with an item not purged
- * since, open first, oldest first, at most limit: 0 batch_id, 1 state, 2 location, 3 items,
- * 4 attempts, 5 created_at, 6 age in seconds, 7 how many open, 8 how many failed. */
+ * since, open first, oldest first, at most limit: batch_id, state, location, items, attempts,
+ * created_at, age_seconds, open_batches and failed_batches (how many in all). */
 PGresult *db_status_batches(PGconn *db, int limit);
 /* Where a closed batch's items are now, for a rerun that found none of them due: one row per
  * other batch that holds some of them, open or acknowledged: 0 batch_id, 1 state, 2 items. */
 PGresult *db_batch_items_elsewhere(PGconn *db, const char *batch);
 
 /* status --reference: the requests of one tenant with one reference, and what they cover.
- * Columns are documented in dbstatus.c. */
+ * Their columns are named in dbstatus.c. */
 PGresult *db_request_events(PGconn *db, const char *tenant, const char *reference);
 /* Opens the read-only snapshot both are read in; db_rollback() ends it. */
 bool db_request_begin(PGconn *db);

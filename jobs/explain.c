@@ -35,43 +35,27 @@
 #include "log.h"
 #include "text.h"
 
+/* Read by the column names the queries in engine/dbstatus.c give, which are also the --json
+ * keys: a renamed or missing column aborts rather than shows another one's value. */
 struct explain {
     PGresult *item, *obligations, *holds, *batches;
 };
-
-/* Column numbers of the queries in engine/dbstatus.c. */
-enum { I_TENANT, I_ITEM, I_WORKSPACE, I_KIND, I_CUSTOMER, I_LOCATION, I_OWNER, I_SHARED,
-       I_PARENT, I_CREATED, I_AS_OF, I_STATE, I_RULE, I_DUE, I_DEADLINE, I_PURGED, I_BATCH,
-       I_ATTEMPTS, I_HOLD, I_REFERENCE, I_UNCONSUMED_EVENTS, I_UNCONSUMED_ITEM, I_OPTED_OUT };
-enum { O_RULE, O_ID, O_EVENT, O_REFERENCE, O_TRIGGERED, O_DUE, O_DEADLINE, O_WITHDRAWN,
-       O_WITHDRAWN_AT, O_WITHDRAWN_BY, O_ACTIVE, O_VIA, O_GOVERNING, O_SCOPE, O_SCOPE_ID,
-       O_EXPANDED, O_IN_EFFECT };
-enum { H_ID, H_SCOPE, H_SCOPE_ID, H_REASON, H_REFERENCE, H_PLACED, H_RELEASED, H_ACTIVE, H_VIA,
-       H_BLOCKING };
-enum { B_ID, B_STATE, B_OUTCOME, B_RULE, B_REFERENCE, B_DUE, B_DEADLINE, B_CREATED, B_CLOSED,
-       B_PURGED, B_REASON, B_RUN, B_LOCATION };
-
-static bool yes(const PGresult *res, int row, int col)
-{
-    const char *v = db_value(res, row, col);
-    return v && strcmp(v, "t") == 0;
-}
 
 static const char *or_dash(const char *s) { return s ? s : "-"; }
 
 static int governing_row(const struct explain *e)
 {
     for (int r = 0; r < PQntuples(e->obligations); r++)
-        if (yes(e->obligations, r, O_GOVERNING))
+        if (db_true(e->obligations, r, "governing"))
             return r;
     return -1;
 }
 
 /* ---- JSON -------------------------------------------------------------------------------- */
 
+/* A --json key and the column of the same name. */
 struct field {
     const char *key;
-    int col;
     char type; /* 's' string, 'n' number, 'b' boolean */
 };
 
@@ -82,12 +66,13 @@ static void json_fields(FILE *out, const PGresult *res, int row, const struct fi
         fprintf(out, "%s%s", i ? ",\n" : "", indent);
         json_string(out, f[i].key);
         fputs(": ", out);
+        int col = db_col(res, f[i].key);
         if (f[i].type == 'n')
-            json_number(out, res, row, f[i].col);
+            json_number(out, res, row, col);
         else if (f[i].type == 'b')
-            json_bool(out, res, row, f[i].col);
+            json_bool(out, res, row, col);
         else
-            json_text(out, res, row, f[i].col);
+            json_text(out, res, row, col);
     }
 }
 
@@ -106,45 +91,29 @@ static void json_list(FILE *out, const char *key, const PGresult *res, const str
 static void print_json(const struct explain *e)
 {
     static const struct field item[] = {
-        {"tenant_id", I_TENANT, 's'},     {"item_id", I_ITEM, 's'},
-        {"workspace_id", I_WORKSPACE, 's'}, {"kind", I_KIND, 's'},
-        {"customer_data", I_CUSTOMER, 'b'}, {"location", I_LOCATION, 's'},
-        {"owner_id", I_OWNER, 's'},       {"shared", I_SHARED, 'b'},
-        {"parent_id", I_PARENT, 's'},     {"created_at", I_CREATED, 's'},
-        {"as_of", I_AS_OF, 's'},          {"state", I_STATE, 's'},
-        {"rule", I_RULE, 's'},            {"reference", I_REFERENCE, 's'},
-        {"due_at", I_DUE, 's'},           {"deadline_at", I_DEADLINE, 's'},
-        {"purged_at", I_PURGED, 's'},     {"batch_id", I_BATCH, 's'},
-        {"attempts", I_ATTEMPTS, 'n'},    {"hold_id", I_HOLD, 's'}};
+        {"tenant_id", 's'}, {"item_id", 's'},   {"workspace_id", 's'}, {"kind", 's'},
+        {"customer_data", 'b'}, {"location", 's'}, {"owner_id", 's'},  {"shared", 'b'},
+        {"parent_id", 's'}, {"created_at", 's'}, {"as_of", 's'},       {"state", 's'},
+        {"rule", 's'},      {"reference", 's'}, {"due_at", 's'},       {"deadline_at", 's'},
+        {"purged_at", 's'}, {"batch_id", 's'},  {"attempts", 'n'},     {"hold_id", 's'}};
     static const struct field governing[] = {
-        {"rule", O_RULE, 's'},           {"obligation_id", O_ID, 'n'},
-        {"event_id", O_EVENT, 'n'},      {"reference", O_REFERENCE, 's'},
-        {"triggered_at", O_TRIGGERED, 's'}, {"due_at", O_DUE, 's'},
-        {"deadline_at", O_DEADLINE, 's'}};
+        {"rule", 's'},         {"obligation_id", 'n'}, {"event_id", 'n'},   {"reference", 's'},
+        {"triggered_at", 's'}, {"due_at", 's'},        {"deadline_at", 's'}};
     static const struct field obligation[] = {
-        {"rule", O_RULE, 's'},           {"obligation_id", O_ID, 'n'},
-        {"event_id", O_EVENT, 'n'},      {"reference", O_REFERENCE, 's'},
-        {"scope", O_SCOPE, 's'},         {"scope_id", O_SCOPE_ID, 's'},
-        {"via_item_id", O_VIA, 's'},     {"triggered_at", O_TRIGGERED, 's'},
-        {"due_at", O_DUE, 's'},          {"deadline_at", O_DEADLINE, 's'},
-        {"active", O_ACTIVE, 'b'},       {"withdrawn", O_WITHDRAWN, 'b'},
-        {"withdrawn_at", O_WITHDRAWN_AT, 's'}, {"withdrawn_by", O_WITHDRAWN_BY, 'n'},
-        {"governing", O_GOVERNING, 'b'}, {"expanded_at", O_EXPANDED, 's'},
-        {"in_effect", O_IN_EFFECT, 'b'}};
+        {"rule", 's'},         {"obligation_id", 'n'}, {"event_id", 'n'},     {"reference", 's'},
+        {"scope", 's'},        {"scope_id", 's'},      {"via_item_id", 's'},  {"triggered_at", 's'},
+        {"due_at", 's'},       {"deadline_at", 's'},   {"active", 'b'},       {"withdrawn", 'b'},
+        {"withdrawn_at", 's'}, {"withdrawn_by", 'n'},  {"governing", 'b'},    {"expanded_at", 's'},
+        {"in_effect", 'b'}};
     static const struct field hold[] = {
-        {"hold_id", H_ID, 's'},         {"scope", H_SCOPE, 's'},
-        {"scope_id", H_SCOPE_ID, 's'},  {"reason", H_REASON, 's'},
-        {"reference", H_REFERENCE, 's'}, {"placed_at", H_PLACED, 's'},
-        {"released_at", H_RELEASED, 's'}, {"active", H_ACTIVE, 'b'},
-        {"blocking", H_BLOCKING, 'b'},  {"via_item_id", H_VIA, 's'}};
+        {"hold_id", 's'},   {"scope", 's'},     {"scope_id", 's'},    {"reason", 's'},
+        {"reference", 's'}, {"placed_at", 's'}, {"released_at", 's'}, {"active", 'b'},
+        {"blocking", 'b'},  {"via_item_id", 's'}};
     static const struct field batch[] = {
-        {"batch_id", B_ID, 's'},        {"batch_state", B_STATE, 's'},
-        {"outcome", B_OUTCOME, 's'},    {"rule", B_RULE, 's'},
-        {"reference", B_REFERENCE, 's'}, {"due_at", B_DUE, 's'},
-        {"deadline_at", B_DEADLINE, 's'}, {"created_at", B_CREATED, 's'},
-        {"closed_at", B_CLOSED, 's'},   {"purged_at", B_PURGED, 's'},
-        {"reason", B_REASON, 's'},      {"run_id", B_RUN, 's'},
-        {"location", B_LOCATION, 's'}};
+        {"batch_id", 's'},    {"batch_state", 's'}, {"outcome", 's'},   {"rule", 's'},
+        {"reference", 's'},   {"due_at", 's'},      {"deadline_at", 's'}, {"created_at", 's'},
+        {"closed_at", 's'},   {"purged_at", 's'},   {"reason", 's'},    {"run_id", 's'},
+        {"location", 's'}};
 #define N(a) ((int)(sizeof a / sizeof a[0]))
     fputs("{\n", stdout);
     json_fields(stdout, e->item, 0, item, N(item), "  ");
@@ -160,9 +129,9 @@ static void print_json(const struct explain *e)
     json_list(stdout, "obligations", e->obligations, obligation, N(obligation));
     json_list(stdout, "holds", e->holds, hold, N(hold));
     json_list(stdout, "batches", e->batches, batch, N(batch));
-    printf(",\n  \"unconsumed_events\": %s", PQgetvalue(e->item, 0, I_UNCONSUMED_EVENTS));
+    printf(",\n  \"unconsumed_events\": %s", db_str(e->item, 0, "unconsumed_events"));
     printf(",\n  \"unconsumed_item\": %s\n}\n",
-           yes(e->item, 0, I_UNCONSUMED_ITEM) ? "true" : "false");
+           db_true(e->item, 0, "unconsumed_item") ? "true" : "false");
 #undef N
 }
 
@@ -172,16 +141,16 @@ static void print_json(const struct explain *e)
 static void print_why(const struct explain *e)
 {
     const PGresult *it = e->item;
-    const char *state = PQgetvalue(it, 0, I_STATE);
-    const char *rule = or_dash(db_value(it, 0, I_RULE));
-    const char *due = or_dash(db_value(it, 0, I_DUE));
-    const char *deadline = or_dash(db_value(it, 0, I_DEADLINE));
-    const char *batch = or_dash(db_value(it, 0, I_BATCH));
-    const char *as_of = PQgetvalue(it, 0, I_AS_OF);
-    bool past = db_value(it, 0, I_DEADLINE) && strcmp(deadline, as_of) < 0;
+    const char *state = db_str(it, 0, "state");
+    const char *rule = or_dash(db_get(it, 0, "rule"));
+    const char *due = or_dash(db_get(it, 0, "due_at"));
+    const char *deadline = or_dash(db_get(it, 0, "deadline_at"));
+    const char *batch = or_dash(db_get(it, 0, "batch_id"));
+    const char *as_of = db_str(it, 0, "as_of");
+    bool past = db_get(it, 0, "deadline_at") && strcmp(deadline, as_of) < 0;
     printf("why        ");
     if (strcmp(state, "purged") == 0) {
-        const char *purged = db_value(it, 0, I_PURGED);
+        const char *purged = db_get(it, 0, "purged_at");
         if (purged)
             printf("purged at %s in batch %s under %s (deadline %s): %s\n", purged, batch, rule,
                    deadline, strcmp(purged, deadline) <= 0 ? "on time" : "after the deadline");
@@ -193,16 +162,16 @@ static void print_why(const struct explain *e)
                batch, rule, deadline, past ? ", passed" : "");
     } else if (strcmp(state, "held") == 0) {
         printf("due since %s under %s, but hold %s keeps it (deadline %s%s)\n", due, rule,
-               or_dash(db_value(it, 0, I_HOLD)), deadline,
+               or_dash(db_get(it, 0, "hold_id")), deadline,
                past ? ", passed: reported as held, not late" : "");
     } else if (strcmp(state, "due") == 0) {
         printf("due since %s under %s (deadline %s%s); the next run batches it\n", due, rule,
                deadline, past ? ", passed" : "");
     } else if (strcmp(state, "scheduled") == 0) {
         printf("not due until %s under %s (deadline %s)\n", due, rule, deadline);
-    } else if (!yes(it, 0, I_CUSTOMER)) {
+    } else if (!db_true(it, 0, "customer_data")) {
         printf("a %s is not Customer Data: no rule ever applies to it (C7)\n",
-               PQgetvalue(it, 0, I_KIND));
+               db_str(it, 0, "kind"));
     } else if (PQntuples(e->obligations) > 0) {
         printf("no active obligation (each one is withdrawn or its rule disabled): kept while the"
                " subscription is active (C1)\n");
@@ -213,109 +182,111 @@ static void print_why(const struct explain *e)
 
 static void print_obligation(const PGresult *o, int r)
 {
-    printf("  %s%s%s\n", PQgetvalue(o, r, O_RULE), yes(o, r, O_GOVERNING) ? " (governing)" : "",
-           yes(o, r, O_ACTIVE) ? "" : " (not active)");
-    const char *scope = PQgetvalue(o, r, O_SCOPE);
+    printf("  %s%s%s\n", db_str(o, r, "rule"), db_true(o, r, "governing") ? " (governing)" : "",
+           db_true(o, r, "active") ? "" : " (not active)");
+    const char *scope = db_str(o, r, "scope");
     if (strcmp(scope, "copy") == 0) {
         printf("    per item, from the creation of %s\n",
-               db_value(o, r, O_VIA) ? "its ancestor below" : "the item itself");
+               db_get(o, r, "via_item_id") ? "its ancestor below" : "the item itself");
     } else {
-        printf("    event %s", PQgetvalue(o, r, O_EVENT));
-        if (db_value(o, r, O_REFERENCE))
-            printf(", reference \"%s\"", text_shown(PQgetvalue(o, r, O_REFERENCE)));
+        printf("    event %s", db_str(o, r, "event_id"));
+        if (db_get(o, r, "reference"))
+            printf(", reference \"%s\"", text_shown(db_str(o, r, "reference")));
         if (strcmp(scope, "tenant") == 0)
             printf(", scope the whole tenant\n");
         else
-            printf(", scope %s %s\n", scope, PQgetvalue(o, r, O_SCOPE_ID));
+            printf(", scope %s %s\n", scope, db_str(o, r, "scope_id"));
     }
-    if (db_value(o, r, O_VIA))
-        printf("    via       ancestor %s (a copy follows its source)\n", PQgetvalue(o, r, O_VIA));
-    printf("    triggered %s%s\n", PQgetvalue(o, r, O_TRIGGERED),
-           yes(o, r, O_IN_EFFECT) ? "" : " (future-dated: not in effect yet)");
-    printf("    due       %s\n", PQgetvalue(o, r, O_DUE));
-    printf("    deadline  %s\n", PQgetvalue(o, r, O_DEADLINE));
-    if (db_value(o, r, O_WITHDRAWN_AT))
-        printf("    withdrawn %s%s%s%s\n", PQgetvalue(o, r, O_WITHDRAWN_AT),
-               db_value(o, r, O_WITHDRAWN_BY) ? " by event " : "",
-               or_dash(db_value(o, r, O_WITHDRAWN_BY)),
-               yes(o, r, O_WITHDRAWN) ? "" : " (not in effect yet)");
+    const char *via = db_get(o, r, "via_item_id");
+    if (via)
+        printf("    via       ancestor %s (a copy follows its source)\n", via);
+    printf("    triggered %s%s\n", db_str(o, r, "triggered_at"),
+           db_true(o, r, "in_effect") ? "" : " (future-dated: not in effect yet)");
+    printf("    due       %s\n", db_str(o, r, "due_at"));
+    printf("    deadline  %s\n", db_str(o, r, "deadline_at"));
+    if (db_get(o, r, "withdrawn_at"))
+        printf("    withdrawn %s%s%s%s\n", db_str(o, r, "withdrawn_at"),
+               db_get(o, r, "withdrawn_by") ? " by event " : "",
+               or_dash(db_get(o, r, "withdrawn_by")),
+               db_true(o, r, "withdrawn") ? "" : " (not in effect yet)");
 }
 
 static void print_hold(const PGresult *h, int r)
 {
-    printf("  %s %s%s\n", PQgetvalue(h, r, H_ID),
-           yes(h, r, H_ACTIVE) ? "active" : db_value(h, r, H_RELEASED) ? "released" : "not yet placed",
-           yes(h, r, H_BLOCKING) ? ", keeps the item from being due" : "");
-    if (strcmp(PQgetvalue(h, r, H_SCOPE), "tenant") == 0)
+    const char *released = db_get(h, r, "released_at");
+    printf("  %s %s%s\n", db_str(h, r, "hold_id"),
+           db_true(h, r, "active") ? "active" : released ? "released" : "not yet placed",
+           db_true(h, r, "blocking") ? ", keeps the item from being due" : "");
+    if (strcmp(db_str(h, r, "scope"), "tenant") == 0)
         printf("    scope     the whole tenant\n");
     else
-        printf("    scope     %s %s\n", PQgetvalue(h, r, H_SCOPE), PQgetvalue(h, r, H_SCOPE_ID));
-    if (db_value(h, r, H_VIA))
-        printf("    via       ancestor %s\n", PQgetvalue(h, r, H_VIA));
-    printf("    reason    %s\n", text_shown(PQgetvalue(h, r, H_REASON)));
-    if (db_value(h, r, H_REFERENCE))
-        printf("    reference %s\n", text_shown(PQgetvalue(h, r, H_REFERENCE)));
-    printf("    placed    %s\n", PQgetvalue(h, r, H_PLACED));
-    if (db_value(h, r, H_RELEASED))
-        printf("    released  %s\n", PQgetvalue(h, r, H_RELEASED));
+        printf("    scope     %s %s\n", db_str(h, r, "scope"), db_str(h, r, "scope_id"));
+    if (db_get(h, r, "via_item_id"))
+        printf("    via       ancestor %s\n", db_str(h, r, "via_item_id"));
+    printf("    reason    %s\n", text_shown(db_str(h, r, "reason")));
+    if (db_get(h, r, "reference"))
+        printf("    reference %s\n", text_shown(db_str(h, r, "reference")));
+    printf("    placed    %s\n", db_str(h, r, "placed_at"));
+    if (released)
+        printf("    released  %s\n", released);
 }
 
 static void print_batch(const PGresult *b, int r)
 {
-    const char *outcome = db_value(b, r, B_OUTCOME);
-    printf("  %s %s, item %s\n", PQgetvalue(b, r, B_ID), PQgetvalue(b, r, B_STATE),
+    const char *outcome = db_get(b, r, "outcome");
+    printf("  %s %s, item %s\n", db_str(b, r, "batch_id"), db_str(b, r, "batch_state"),
            outcome ? outcome : "in flight");
-    printf("    rule      %s, deadline %s\n", PQgetvalue(b, r, B_RULE), PQgetvalue(b, r, B_DEADLINE));
-    printf("    created   %s by run %s, location %s\n", PQgetvalue(b, r, B_CREATED),
-           PQgetvalue(b, r, B_RUN), PQgetvalue(b, r, B_LOCATION));
-    if (db_value(b, r, B_PURGED))
-        printf("    purged    %s\n", PQgetvalue(b, r, B_PURGED));
-    else if (db_value(b, r, B_CLOSED))
-        printf("    closed    %s\n", PQgetvalue(b, r, B_CLOSED));
-    if (db_value(b, r, B_REASON))
-        printf("    reason    %s\n", PQgetvalue(b, r, B_REASON));
+    printf("    rule      %s, deadline %s\n", db_str(b, r, "rule"), db_str(b, r, "deadline_at"));
+    printf("    created   %s by run %s, location %s\n", db_str(b, r, "created_at"),
+           db_str(b, r, "run_id"), db_str(b, r, "location"));
+    if (db_get(b, r, "purged_at"))
+        printf("    purged    %s\n", db_str(b, r, "purged_at"));
+    else if (db_get(b, r, "closed_at"))
+        printf("    closed    %s\n", db_str(b, r, "closed_at"));
+    if (db_get(b, r, "reason"))
+        printf("    reason    %s\n", db_str(b, r, "reason"));
 }
 
 static void print_text(const struct explain *e)
 {
     const PGresult *it = e->item;
-    printf("item       %s\n", PQgetvalue(it, 0, I_ITEM));
-    printf("tenant     %s\n", PQgetvalue(it, 0, I_TENANT));
-    printf("workspace  %s\n", PQgetvalue(it, 0, I_WORKSPACE));
-    printf("kind       %s (%s)\n", PQgetvalue(it, 0, I_KIND),
-           yes(it, 0, I_CUSTOMER) ? "Customer Data" : "not Customer Data");
-    printf("location   %s\n", PQgetvalue(it, 0, I_LOCATION));
-    printf("created    %s\n", PQgetvalue(it, 0, I_CREATED));
-    if (yes(it, 0, I_SHARED))
-        printf("shared     yes, %s\n", yes(it, 0, I_OPTED_OUT)
+    printf("item       %s\n", db_str(it, 0, "item_id"));
+    printf("tenant     %s\n", db_str(it, 0, "tenant_id"));
+    printf("workspace  %s\n", db_str(it, 0, "workspace_id"));
+    printf("kind       %s (%s)\n", db_str(it, 0, "kind"),
+           db_true(it, 0, "customer_data") ? "Customer Data" : "not Customer Data");
+    printf("location   %s\n", db_str(it, 0, "location"));
+    printf("created    %s\n", db_str(it, 0, "created_at"));
+    if (db_true(it, 0, "shared"))
+        printf("shared     yes, %s\n", db_true(it, 0, "opted_out")
                                            ? "made while its tenant or workspace was opted out"
                                            : "under the data-sharing opt-in");
-    if (db_value(it, 0, I_PARENT))
-        printf("copy of    %s\n", PQgetvalue(it, 0, I_PARENT));
-    if (db_value(it, 0, I_OWNER))
-        printf("owner      %s\n", text_shown(PQgetvalue(it, 0, I_OWNER)));
-    printf("as of      %s\n\n", PQgetvalue(it, 0, I_AS_OF));
+    if (db_get(it, 0, "parent_id"))
+        printf("copy of    %s\n", db_str(it, 0, "parent_id"));
+    if (db_get(it, 0, "owner_id"))
+        printf("owner      %s\n", text_shown(db_str(it, 0, "owner_id")));
+    printf("as of      %s\n\n", db_str(it, 0, "as_of"));
 
-    printf("state      %s\n", PQgetvalue(it, 0, I_STATE));
-    if (db_value(it, 0, I_RULE)) {
-        printf("rule       %s\n", PQgetvalue(it, 0, I_RULE));
-        if (db_value(it, 0, I_REFERENCE))
-            printf("reference  %s\n", text_shown(PQgetvalue(it, 0, I_REFERENCE)));
-        printf("due        %s\n", or_dash(db_value(it, 0, I_DUE)));
-        printf("deadline   %s\n", or_dash(db_value(it, 0, I_DEADLINE)));
+    printf("state      %s\n", db_str(it, 0, "state"));
+    if (db_get(it, 0, "rule")) {
+        printf("rule       %s\n", db_str(it, 0, "rule"));
+        if (db_get(it, 0, "reference"))
+            printf("reference  %s\n", text_shown(db_str(it, 0, "reference")));
+        printf("due        %s\n", or_dash(db_get(it, 0, "due_at")));
+        printf("deadline   %s\n", or_dash(db_get(it, 0, "deadline_at")));
     }
-    if (db_value(it, 0, I_PURGED))
-        printf("purged     %s\n", PQgetvalue(it, 0, I_PURGED));
-    if (db_value(it, 0, I_BATCH))
-        printf("batch      %s\n", PQgetvalue(it, 0, I_BATCH));
-    printf("attempts   %s failed\n", PQgetvalue(it, 0, I_ATTEMPTS));
+    if (db_get(it, 0, "purged_at"))
+        printf("purged     %s\n", db_str(it, 0, "purged_at"));
+    if (db_get(it, 0, "batch_id"))
+        printf("batch      %s\n", db_str(it, 0, "batch_id"));
+    printf("attempts   %s failed\n", db_str(it, 0, "attempts"));
     print_why(e);
 
     int g = governing_row(e);
-    if (g >= 0 && db_value(it, 0, I_RULE) && strcmp(PQgetvalue(e->obligations, g, O_RULE),
-                                                     PQgetvalue(it, 0, I_RULE)) != 0)
+    if (g >= 0 && db_get(it, 0, "rule") &&
+        strcmp(db_str(e->obligations, g, "rule"), db_str(it, 0, "rule")) != 0)
         printf("governing  %s now (the batch keeps the rule it was made under)\n",
-               PQgetvalue(e->obligations, g, O_RULE));
+               db_str(e->obligations, g, "rule"));
 
     int n = PQntuples(e->obligations);
     printf("\nobligations (%d)%s\n", n, n ? ":" : ": none");
@@ -323,7 +294,7 @@ static void print_text(const struct explain *e)
         print_obligation(e->obligations, r);
     int active = 0;
     for (int r = 0; r < PQntuples(e->holds); r++)
-        active += yes(e->holds, r, H_ACTIVE);
+        active += db_true(e->holds, r, "active");
     n = PQntuples(e->holds);
     printf("\nholds (%d active, %d in all)%s\n", active, n, n ? ":" : ": none");
     for (int r = 0; r < n; r++)
@@ -333,13 +304,13 @@ static void print_text(const struct explain *e)
     for (int r = 0; r < n; r++)
         print_batch(e->batches, r);
 
-    const char *pending = PQgetvalue(it, 0, I_UNCONSUMED_EVENTS);
+    const char *pending = db_str(it, 0, "unconsumed_events");
     if (strcmp(pending, "0") != 0)
         printf("\nnote: %s event%s of this tenant %s not consumed by a run yet and %s not"
                " reflected above\n",
                pending, strcmp(pending, "1") == 0 ? "" : "s",
                strcmp(pending, "1") == 0 ? "is" : "are", strcmp(pending, "1") == 0 ? "is" : "are");
-    if (yes(it, 0, I_UNCONSUMED_ITEM))
+    if (db_true(it, 0, "unconsumed_item"))
         printf("%snote: the item itself is not consumed by a run yet\n",
                strcmp(pending, "0") != 0 ? "" : "\n");
 }
@@ -391,10 +362,10 @@ int job_explain(struct lethe_ctx *ctx, int argc, char **argv)
         rc = EXIT_USAGE;
         goto cleanup;
     }
-    snprintf(tenant, sizeof tenant, "%s", PQgetvalue(tenants, 0, 0));
+    snprintf(tenant, sizeof tenant, "%s", db_str(tenants, 0, "tenant_id"));
 
     /* One snapshot and one now(), so that every part tells of the same instant. */
-    if (!db_exec(ctx->db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL))
+    if (!db_explain_begin(ctx->db))
         goto cleanup;
     e.item = db_explain_item(ctx->db, tenant, item);
     if (e.item)

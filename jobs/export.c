@@ -16,6 +16,7 @@
 #include "atomicfile.h"
 #include "audit.h"
 #include "cli.h"
+#include "db.h"
 #include "dbaudit.h"
 #include "dbstatus.h"
 #include "exitcode.h"
@@ -97,9 +98,13 @@ static bool write_header(PGconn *db, FILE *out, const struct audit_filter *f,
     PGresult *chains = dbaudit_window_chains(db, f);
     if (!chains)
         return false;
+    /* One row per chain, so resolved once: min and max are the window's first and last seq,
+     * as PostgreSQL names dbaudit_window_chains' unnamed aggregates. */
+    const int tenant_col = db_col(chains, "tenant_id"), first_col = db_col(chains, "min"),
+              last_col = db_col(chains, "max"), count_col = db_col(chains, "count");
     long long records = 0;
     for (int i = 0; i < PQntuples(chains); i++)
-        records += atoll(PQgetvalue(chains, i, 3));
+        records += atoll(PQgetvalue(chains, i, count_col));
     char n[32];
     snprintf(n, sizeof n, "%lld", records);
     struct audit_buf b = {0};
@@ -114,8 +119,8 @@ static bool write_header(PGconn *db, FILE *out, const struct audit_filter *f,
     for (int i = 0; i < PQntuples(chains); i++) {
         char c[200];
         snprintf(c, sizeof c, "%s{\"chain\":\"%s\",\"first_seq\":%s,\"last_seq\":%s,\"records\":%s}",
-                 i ? "," : "", PQgetvalue(chains, i, 0), PQgetvalue(chains, i, 1),
-                 PQgetvalue(chains, i, 2), PQgetvalue(chains, i, 3));
+                 i ? "," : "", PQgetvalue(chains, i, tenant_col), PQgetvalue(chains, i, first_col),
+                 PQgetvalue(chains, i, last_col), PQgetvalue(chains, i, count_col));
         audit_buf_puts(&b, c);
     }
     audit_buf_puts(&b, "]}\n");
@@ -125,8 +130,24 @@ static bool write_header(PGconn *db, FILE *out, const struct audit_filter *f,
     return ok;
 }
 
-enum { S_RULE, S_PURGED, S_ON_TIME, S_LATE, S_MAX_LATE, S_HELD, S_VIOLATIONS, S_PENDING,
-       S_OVERDUE, S_NEAREST };
+/* The columns of dbaudit_summary(), found by name once per result. */
+struct summary_cols {
+    int rule, purged, on_time, late, max_lateness, held, violations, pending, overdue, nearest;
+};
+
+static struct summary_cols summary_cols(const PGresult *rows)
+{
+    return (struct summary_cols){.rule = db_col(rows, "rule"),
+                                 .purged = db_col(rows, "purged"),
+                                 .on_time = db_col(rows, "on_time"),
+                                 .late = db_col(rows, "late"),
+                                 .max_lateness = db_col(rows, "max_lateness_seconds"),
+                                 .held = db_col(rows, "held_past_deadline"),
+                                 .violations = db_col(rows, "violations"),
+                                 .pending = db_col(rows, "pending"),
+                                 .overdue = db_col(rows, "overdue"),
+                                 .nearest = db_col(rows, "nearest_deadline")};
+}
 
 static void summary_text(FILE *out, PGresult *rows, bool pending_known, const struct audit_filter *f,
                          const char *generated, const char *records, const char *chains)
@@ -146,20 +167,22 @@ static void summary_text(FILE *out, PGresult *rows, bool pending_known, const st
     fprintf(out, ROW, "", "", "", "", "largest", "held past", "", "", "", "nearest");
     fprintf(out, ROW, "rule", "purged", "on time", "late", "lateness", "deadline", "violations",
             "pending", "overdue", "deadline");
+    const struct summary_cols c = summary_cols(rows);
     for (int i = 0; i < PQntuples(rows); i++) {
         char late[40];
-        time_format_span(PQgetisnull(rows, i, S_MAX_LATE) ? NULL : PQgetvalue(rows, i, S_MAX_LATE),
+        time_format_span(PQgetisnull(rows, i, c.max_lateness) ? NULL
+                                                              : PQgetvalue(rows, i, c.max_lateness),
                          late, sizeof late);
-        const char *rule = PQgetvalue(rows, i, S_RULE);
+        const char *rule = PQgetvalue(rows, i, c.rule);
         if (strcmp(rule, "all") == 0)
             fprintf(out, ROW, "", "-------", "-------", "-------", "----------------", "---------",
                     "----------", "-------", "-------", "");
-        fprintf(out, ROW, rule, PQgetvalue(rows, i, S_PURGED), PQgetvalue(rows, i, S_ON_TIME),
-                PQgetvalue(rows, i, S_LATE), late, PQgetvalue(rows, i, S_HELD),
-                PQgetvalue(rows, i, S_VIOLATIONS),
-                pending_known ? PQgetvalue(rows, i, S_PENDING) : "-",
-                pending_known ? PQgetvalue(rows, i, S_OVERDUE) : "-",
-                pending_known && !PQgetisnull(rows, i, S_NEAREST) ? PQgetvalue(rows, i, S_NEAREST)
+        fprintf(out, ROW, rule, PQgetvalue(rows, i, c.purged), PQgetvalue(rows, i, c.on_time),
+                PQgetvalue(rows, i, c.late), late, PQgetvalue(rows, i, c.held),
+                PQgetvalue(rows, i, c.violations),
+                pending_known ? PQgetvalue(rows, i, c.pending) : "-",
+                pending_known ? PQgetvalue(rows, i, c.overdue) : "-",
+                pending_known && !PQgetisnull(rows, i, c.nearest) ? PQgetvalue(rows, i, c.nearest)
                                                                   : "-");
     }
 #undef ROW
@@ -185,14 +208,15 @@ static void summary_csv(FILE *out, PGresult *rows, bool pending_known)
 {
     fprintf(out, "rule,purged,on_time,late,max_lateness_seconds,held_past_deadline,violations,"
                  "pending,overdue,nearest_deadline\n");
+    const struct summary_cols c = summary_cols(rows);
     for (int i = 0; i < PQntuples(rows); i++) {
-        fprintf(out, "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", PQgetvalue(rows, i, S_RULE),
-                PQgetvalue(rows, i, S_PURGED), PQgetvalue(rows, i, S_ON_TIME),
-                PQgetvalue(rows, i, S_LATE), PQgetvalue(rows, i, S_MAX_LATE),
-                PQgetvalue(rows, i, S_HELD), PQgetvalue(rows, i, S_VIOLATIONS),
-                pending_known ? PQgetvalue(rows, i, S_PENDING) : "",
-                pending_known ? PQgetvalue(rows, i, S_OVERDUE) : "",
-                pending_known ? PQgetvalue(rows, i, S_NEAREST) : "");
+        fprintf(out, "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", PQgetvalue(rows, i, c.rule),
+                PQgetvalue(rows, i, c.purged), PQgetvalue(rows, i, c.on_time),
+                PQgetvalue(rows, i, c.late), PQgetvalue(rows, i, c.max_lateness),
+                PQgetvalue(rows, i, c.held), PQgetvalue(rows, i, c.violations),
+                pending_known ? PQgetvalue(rows, i, c.pending) : "",
+                pending_known ? PQgetvalue(rows, i, c.overdue) : "",
+                pending_known ? PQgetvalue(rows, i, c.nearest) : "");
     }
 }
 
@@ -210,19 +234,21 @@ static bool summary_jsonl(FILE *out, PGresult *rows, bool pending_known,
     json_raw_member(&b, "chains", chains);
     json_raw_member(&b, "pending_known", pending_known ? "true" : "false");
     audit_buf_puts(&b, "}\n");
-    static const char *const names[] = {
-        "rule", "purged", "on_time", "late", "max_lateness_seconds", "held_past_deadline",
-        "violations", "pending", "overdue", "nearest_deadline"};
+    const struct summary_cols c = summary_cols(rows);
     for (int i = 0; i < PQntuples(rows); i++) {
         audit_buf_puts(&b, "{\"kind\":\"summary\"");
-        json_member(&b, "rule", PQgetvalue(rows, i, S_RULE), false);
-        for (int c = S_PURGED; c <= S_VIOLATIONS; c++)
-            json_raw_member(&b, names[c], PQgetvalue(rows, i, c));
-        json_raw_member(&b, names[S_PENDING], pending_known ? PQgetvalue(rows, i, S_PENDING) : NULL);
-        json_raw_member(&b, names[S_OVERDUE], pending_known ? PQgetvalue(rows, i, S_OVERDUE) : NULL);
-        json_member(&b, names[S_NEAREST],
-                    pending_known && !PQgetisnull(rows, i, S_NEAREST)
-                        ? PQgetvalue(rows, i, S_NEAREST)
+        json_member(&b, "rule", PQgetvalue(rows, i, c.rule), false);
+        json_raw_member(&b, "purged", PQgetvalue(rows, i, c.purged));
+        json_raw_member(&b, "on_time", PQgetvalue(rows, i, c.on_time));
+        json_raw_member(&b, "late", PQgetvalue(rows, i, c.late));
+        json_raw_member(&b, "max_lateness_seconds", PQgetvalue(rows, i, c.max_lateness));
+        json_raw_member(&b, "held_past_deadline", PQgetvalue(rows, i, c.held));
+        json_raw_member(&b, "violations", PQgetvalue(rows, i, c.violations));
+        json_raw_member(&b, "pending", pending_known ? PQgetvalue(rows, i, c.pending) : NULL);
+        json_raw_member(&b, "overdue", pending_known ? PQgetvalue(rows, i, c.overdue) : NULL);
+        json_member(&b, "nearest_deadline",
+                    pending_known && !PQgetisnull(rows, i, c.nearest)
+                        ? PQgetvalue(rows, i, c.nearest)
                         : NULL,
                     false);
         audit_buf_puts(&b, "}\n");
@@ -241,7 +267,9 @@ static bool write_summary(struct lethe_ctx *ctx, const struct audit_filter *f,
         counts ? dbaudit_summary(ctx->db, f, style == SUMMARY_HTML, &pending_known) : NULL;
     if (!rows)
         goto cleanup;
-    const char *records = PQgetvalue(counts, 0, 0), *chains = PQgetvalue(counts, 0, 1);
+    /* How many records and chains: the names PostgreSQL gives dbaudit_window_counts' unnamed
+     * columns. */
+    const char *records = db_str(counts, 0, "coalesce"), *chains = db_str(counts, 0, "count");
     switch (style) {
     case SUMMARY_TEXT:
         summary_text(out, rows, pending_known, f, generated, records, chains);

@@ -66,19 +66,16 @@
 #define LIST_LIMIT 10
 #define MAX_PROBLEMS 5
 
-enum { N_NOW, N_LOOK_MONTHS, N_LOOK_SECONDS, N_RECENT_RUN, N_INBOX_EVENTS, N_INBOX_ITEMS,
-       N_FAILED_ONCE, N_LAST_RUN, N_LAST_OUTCOME, N_LAST_STARTED, N_LAST_FINISHED };
-enum { C_RULE, C_ENABLED, C_SCHEDULED, C_DUE, C_HELD, C_IN_FLIGHT, C_PURGED };
-enum { P_TENANT, P_ITEM, P_STATE, P_RULE, P_REFERENCE, P_DUE, P_DEADLINE, P_BATCH, P_HOLD,
-       P_LOCATION, P_TENANT_NAME, P_TOTAL };
-enum { F_TENANT, F_ITEM, F_FAILURES, F_LAST, F_STATE, F_NAME, F_TOTAL };
-enum { R_SHARD, R_FINISHED, R_RUN, R_RECENT };
-enum { B_ID, B_STATE, B_LOCATION, B_ITEMS, B_ATTEMPTS, B_CREATED, B_AGE, B_OPEN, B_FAILED };
+/* The states counted per rule: each is a column of db_status_counts() and a --json key. */
+static const char *const states[] = {"scheduled", "due", "held", "in_flight", "purged"};
+#define N_STATES ((int)(sizeof states / sizeof *states))
 
+/* Every result is read by the column names engine/dbstatus.c gives, so that a statement and
+ * this file cannot drift apart in silence. */
 struct report {
     PGresult *now, *counts, *overdue, *held, *next, *violations, *failing, *runs, *batches;
     char lookahead[64];
-    long totals[5];
+    long totals[N_STATES];
     long violations_purged;
     char problems[MAX_PROBLEMS][1024];
     int n_problems;
@@ -86,7 +83,7 @@ struct report {
 
 static long total_of(const PGresult *list)
 {
-    return PQntuples(list) ? atol(PQgetvalue(list, 0, P_TOTAL)) : 0;
+    return PQntuples(list) ? atol(db_str(list, 0, "total")) : 0;
 }
 
 static const char *plural(long n, const char *one, const char *many) { return n == 1 ? one : many; }
@@ -110,16 +107,16 @@ static bool stale_shards(struct report *r)
     bool named = false;
     for (int row = 0; row < PQntuples(r->runs); row++) {
         int k, n, end = 0;
-        const char *shard = PQgetvalue(r->runs, row, R_SHARD);
-        if (strcmp(PQgetvalue(r->runs, row, R_RECENT), "t") != 0 ||
+        const char *shard = db_str(r->runs, row, "shard");
+        if (!db_true(r->runs, row, "recent") ||
             sscanf(shard, "%d/%d%n", &k, &n, &end) != 2 || shard[end] != '\0' || n < 1)
             continue;
         /* The first recent shard of each N speaks for that N. */
         bool seen = false;
         for (int prev = 0; prev < row && !seen; prev++) {
             int pk, pn, pend = 0;
-            const char *ps = PQgetvalue(r->runs, prev, R_SHARD);
-            seen = strcmp(PQgetvalue(r->runs, prev, R_RECENT), "t") == 0 &&
+            const char *ps = db_str(r->runs, prev, "shard");
+            seen = db_true(r->runs, prev, "recent") &&
                    sscanf(ps, "%d/%d%n", &pk, &pn, &pend) == 2 && ps[pend] == '\0' && pn == n;
         }
         if (seen)
@@ -129,9 +126,9 @@ static bool stale_shards(struct report *r)
             snprintf(name, sizeof name, "%d/%d", want, n);
             int at = -1;
             for (int x = 0; x < PQntuples(r->runs) && at < 0; x++)
-                if (strcmp(PQgetvalue(r->runs, x, R_SHARD), name) == 0)
+                if (strcmp(db_str(r->runs, x, "shard"), name) == 0)
                     at = x;
-            if (at >= 0 && strcmp(PQgetvalue(r->runs, at, R_RECENT), "t") == 0)
+            if (at >= 0 && db_true(r->runs, at, "recent"))
                 continue;
             if (at < 0)
                 problem(r, "no run of shard %s succeeded within the lookahead (%s): none ever did",
@@ -139,7 +136,7 @@ static bool stale_shards(struct report *r)
             else
                 problem(r, "no run of shard %s succeeded within the lookahead (%s): the last one "
                            "finished at %s",
-                        name, r->lookahead, PQgetvalue(r->runs, at, R_FINISHED));
+                        name, r->lookahead, db_str(r->runs, at, "finished_at"));
             named = true;
         }
     }
@@ -150,13 +147,13 @@ static bool stale_shards(struct report *r)
 static void assess(struct report *r)
 {
     for (int row = 0; row < PQntuples(r->counts); row++) {
-        for (int s = 0; s < 5; s++)
-            r->totals[s] += atol(PQgetvalue(r->counts, row, C_SCHEDULED + s));
-        if (strcmp(PQgetvalue(r->counts, row, C_RULE), "shared_while_opted_out") == 0)
-            r->violations_purged = atol(PQgetvalue(r->counts, row, C_PURGED));
+        for (int s = 0; s < N_STATES; s++)
+            r->totals[s] += atol(db_str(r->counts, row, states[s]));
+        if (strcmp(db_str(r->counts, row, "rule"), "shared_while_opted_out") == 0)
+            r->violations_purged = atol(db_str(r->counts, row, "purged"));
     }
-    struct duration d = {atoll(PQgetvalue(r->now, 0, N_LOOK_SECONDS)),
-                         atoi(PQgetvalue(r->now, 0, N_LOOK_MONTHS))};
+    struct duration d = {atoll(db_str(r->now, 0, "lookahead_seconds")),
+                         atoi(db_str(r->now, 0, "lookahead_months"))};
     duration_format(&d, r->lookahead, sizeof r->lookahead);
 
     long n = total_of(r->overdue);
@@ -166,21 +163,21 @@ static void assess(struct report *r)
     if (n)
         problem(r, "%ld %s while opted out not purged yet (a violation)", n,
                 plural(n, "shared copy made", "shared copies made"));
-    n = PQntuples(r->failing) ? atol(PQgetvalue(r->failing, 0, F_TOTAL)) : 0;
+    n = PQntuples(r->failing) ? atol(db_str(r->failing, 0, "total")) : 0;
     if (n)
         problem(r, "%ld %s three times or more and not purged yet", n,
                 plural(n, "item failed", "items failed"));
-    if (strcmp(PQgetvalue(r->now, 0, N_RECENT_RUN), "t") != 0 && !stale_shards(r)) {
+    if (!db_true(r->now, 0, "recent_run") && !stale_shards(r)) {
         int last = -1;
         for (int row = 0; row < PQntuples(r->runs); row++)
-            if (last < 0 || strcmp(PQgetvalue(r->runs, row, R_FINISHED),
-                                   PQgetvalue(r->runs, last, R_FINISHED)) > 0)
+            if (last < 0 || strcmp(db_str(r->runs, row, "finished_at"),
+                                   db_str(r->runs, last, "finished_at")) > 0)
                 last = row;
         if (last < 0)
             problem(r, "no run succeeded within the lookahead (%s): none ever did", r->lookahead);
         else
             problem(r, "no run succeeded within the lookahead (%s): the last one finished at %s",
-                    r->lookahead, PQgetvalue(r->runs, last, R_FINISHED));
+                    r->lookahead, db_str(r->runs, last, "finished_at"));
     }
 }
 
@@ -188,13 +185,14 @@ static void assess(struct report *r)
 
 static void json_item(const PGresult *l, int row)
 {
+    /* The columns of the lists, named as the keys. */
     static const char *const keys[] = {"tenant_id", "item_id", "state", "rule", "reference",
                                        "due_at", "deadline_at", "batch_id", "hold_id",
                                        "location", "tenant_name"};
     fputs("{", stdout);
-    for (int k = 0; k < P_TOTAL; k++) {
+    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
         printf("%s\"%s\": ", k ? ", " : "", keys[k]);
-        json_text(stdout, l, row, k);
+        json_text(stdout, l, row, db_col(l, keys[k]));
     }
     fputs("}", stdout);
 }
@@ -211,23 +209,22 @@ static void json_items(const PGresult *l)
 
 static void print_json(const struct report *r)
 {
-    static const char *const states[] = {"scheduled", "due", "held", "in_flight", "purged"};
     fputs("{\n  \"as_of\": ", stdout);
-    json_text(stdout, r->now, 0, N_NOW);
+    json_text(stdout, r->now, 0, db_col(r->now, "now"));
     fputs(",\n  \"lookahead\": ", stdout);
     json_string(stdout, r->lookahead);
     fputs(",\n  \"counts\": [", stdout);
     for (int row = 0; row < PQntuples(r->counts); row++) {
         printf("%s\n    {\"rule\": ", row ? "," : "");
-        json_text(stdout, r->counts, row, C_RULE);
+        json_text(stdout, r->counts, row, db_col(r->counts, "rule"));
         fputs(", \"enabled\": ", stdout);
-        json_bool(stdout, r->counts, row, C_ENABLED);
-        for (int s = 0; s < 5; s++)
-            printf(", \"%s\": %s", states[s], PQgetvalue(r->counts, row, C_SCHEDULED + s));
+        json_bool(stdout, r->counts, row, db_col(r->counts, "enabled"));
+        for (int s = 0; s < N_STATES; s++)
+            printf(", \"%s\": %s", states[s], db_str(r->counts, row, states[s]));
         fputs("}", stdout);
     }
     fputs("\n  ],\n  \"totals\": {", stdout);
-    for (int s = 0; s < 5; s++)
+    for (int s = 0; s < N_STATES; s++)
         printf("%s\"%s\": %ld", s ? ", " : "", states[s], r->totals[s]);
     printf("},\n  \"overdue\": {\n    \"count\": %ld,\n    \"items\": ", total_of(r->overdue));
     json_items(r->overdue);
@@ -240,19 +237,19 @@ static void print_json(const struct report *r)
     json_items(r->violations);
     printf("\n  },\n  \"failing\": {\n    \"count\": %s,\n    \"failed_once\": %s,\n"
            "    \"items\": [",
-           PQntuples(r->failing) ? PQgetvalue(r->failing, 0, F_TOTAL) : "0",
-           PQgetvalue(r->now, 0, N_FAILED_ONCE));
+           PQntuples(r->failing) ? db_str(r->failing, 0, "total") : "0",
+           db_str(r->now, 0, "failed_once"));
     for (int row = 0; row < PQntuples(r->failing); row++) {
         printf("%s\n      {\"tenant_id\": ", row ? "," : "");
-        json_text(stdout, r->failing, row, F_TENANT);
+        json_text(stdout, r->failing, row, db_col(r->failing, "tenant_id"));
         fputs(", \"item_id\": ", stdout);
-        json_text(stdout, r->failing, row, F_ITEM);
-        printf(", \"failures\": %s, \"last_failure_at\": ", PQgetvalue(r->failing, row, F_FAILURES));
-        json_text(stdout, r->failing, row, F_LAST);
+        json_text(stdout, r->failing, row, db_col(r->failing, "item_id"));
+        printf(", \"failures\": %s, \"last_failure_at\": ", db_str(r->failing, row, "failures"));
+        json_text(stdout, r->failing, row, db_col(r->failing, "last_failure_at"));
         fputs(", \"state\": ", stdout);
-        json_text(stdout, r->failing, row, F_STATE);
+        json_text(stdout, r->failing, row, db_col(r->failing, "state"));
         fputs(", \"tenant_name\": ", stdout);
-        json_text(stdout, r->failing, row, F_NAME);
+        json_text(stdout, r->failing, row, db_col(r->failing, "tenant_name"));
         fputs("}", stdout);
     }
     fputs(PQntuples(r->failing) ? "\n    ]\n  }" : "]\n  }", stdout);
@@ -260,45 +257,45 @@ static void print_json(const struct report *r)
     json_items(r->next);
     fputs(",\n  \"last_successful_runs\": [", stdout);
     for (int row = 0; row < PQntuples(r->runs); row++) {
-        const char *shard = PQgetvalue(r->runs, row, R_SHARD);
+        const char *shard = db_str(r->runs, row, "shard");
         printf("%s\n    {\"shard\": ", row ? "," : "");
         json_string(stdout, *shard ? shard : NULL);
         fputs(", \"finished_at\": ", stdout);
-        json_text(stdout, r->runs, row, R_FINISHED);
+        json_text(stdout, r->runs, row, db_col(r->runs, "finished_at"));
         fputs(", \"run_id\": ", stdout);
-        json_text(stdout, r->runs, row, R_RUN);
+        json_text(stdout, r->runs, row, db_col(r->runs, "run_id"));
         fputs("}", stdout);
     }
     fputs(PQntuples(r->runs) ? "\n  ],\n  \"last_run\": " : "],\n  \"last_run\": ", stdout);
-    if (db_value(r->now, 0, N_LAST_RUN)) {
+    if (db_get(r->now, 0, "last_run_id")) {
         fputs("{\"run_id\": ", stdout);
-        json_text(stdout, r->now, 0, N_LAST_RUN);
+        json_text(stdout, r->now, 0, db_col(r->now, "last_run_id"));
         fputs(", \"outcome\": ", stdout);
-        json_text(stdout, r->now, 0, N_LAST_OUTCOME);
+        json_text(stdout, r->now, 0, db_col(r->now, "last_outcome"));
         fputs(", \"started_at\": ", stdout);
-        json_text(stdout, r->now, 0, N_LAST_STARTED);
+        json_text(stdout, r->now, 0, db_col(r->now, "last_started_at"));
         fputs(", \"finished_at\": ", stdout);
-        json_text(stdout, r->now, 0, N_LAST_FINISHED);
+        json_text(stdout, r->now, 0, db_col(r->now, "last_finished_at"));
         fputs("}", stdout);
     } else {
         fputs("null", stdout);
     }
     printf(",\n  \"unconsumed\": {\"events\": %s, \"items\": %s},\n",
-           PQgetvalue(r->now, 0, N_INBOX_EVENTS), PQgetvalue(r->now, 0, N_INBOX_ITEMS));
+           db_str(r->now, 0, "inbox_events"), db_str(r->now, 0, "inbox_items"));
     printf("  \"batches\": {\"open\": %s, \"failed\": %s, \"items\": [",
-           PQntuples(r->batches) ? PQgetvalue(r->batches, 0, B_OPEN) : "0",
-           PQntuples(r->batches) ? PQgetvalue(r->batches, 0, B_FAILED) : "0");
+           PQntuples(r->batches) ? db_str(r->batches, 0, "open_batches") : "0",
+           PQntuples(r->batches) ? db_str(r->batches, 0, "failed_batches") : "0");
     for (int row = 0; row < PQntuples(r->batches); row++) {
         printf("%s\n    {\"batch_id\": ", row ? "," : "");
-        json_text(stdout, r->batches, row, B_ID);
+        json_text(stdout, r->batches, row, db_col(r->batches, "batch_id"));
         fputs(", \"state\": ", stdout);
-        json_text(stdout, r->batches, row, B_STATE);
+        json_text(stdout, r->batches, row, db_col(r->batches, "state"));
         fputs(", \"location\": ", stdout);
-        json_text(stdout, r->batches, row, B_LOCATION);
+        json_text(stdout, r->batches, row, db_col(r->batches, "location"));
         printf(", \"items\": %s, \"attempts\": %s, \"created_at\": ",
-               PQgetvalue(r->batches, row, B_ITEMS), PQgetvalue(r->batches, row, B_ATTEMPTS));
-        json_text(stdout, r->batches, row, B_CREATED);
-        printf(", \"age_seconds\": %s}", PQgetvalue(r->batches, row, B_AGE));
+               db_str(r->batches, row, "items"), db_str(r->batches, row, "attempts"));
+        json_text(stdout, r->batches, row, db_col(r->batches, "created_at"));
+        printf(", \"age_seconds\": %s}", db_str(r->batches, row, "age_seconds"));
     }
     fputs(PQntuples(r->batches) ? "\n  ]},\n" : "]},\n", stdout);
     printf("  \"check\": {\"ok\": %s, \"problems\": [", r->n_problems ? "false" : "true");
@@ -316,12 +313,12 @@ static void print_list(const char *title, const PGresult *l, bool show_hold)
     long total = total_of(l);
     printf("\n%s: %ld%s\n", title, total, total > PQntuples(l) ? " (the first shown)" : "");
     for (int row = 0; row < PQntuples(l); row++) {
-        printf("  %s  %-22s %-9s item %s tenant %s (%s)", PQgetvalue(l, row, P_DEADLINE),
-               PQgetvalue(l, row, P_RULE), PQgetvalue(l, row, P_STATE),
-               PQgetvalue(l, row, P_ITEM), PQgetvalue(l, row, P_TENANT),
-               text_shown(PQgetvalue(l, row, P_TENANT_NAME)));
-        if (show_hold && db_value(l, row, P_HOLD))
-            printf(" hold %s", PQgetvalue(l, row, P_HOLD));
+        printf("  %s  %-22s %-9s item %s tenant %s (%s)", db_str(l, row, "deadline_at"),
+               db_str(l, row, "rule"), db_str(l, row, "state"),
+               db_str(l, row, "item_id"), db_str(l, row, "tenant_id"),
+               text_shown(db_str(l, row, "tenant_name")));
+        if (show_hold && db_get(l, row, "hold_id"))
+            printf(" hold %s", db_str(l, row, "hold_id"));
         putchar('\n');
     }
 }
@@ -331,16 +328,16 @@ static void print_list(const char *title, const PGresult *l, bool show_hold)
 static void print_batches(const PGresult *b)
 {
     int n = PQntuples(b);
-    long open = n ? atol(PQgetvalue(b, 0, B_OPEN)) : 0;
-    long failed = n ? atol(PQgetvalue(b, 0, B_FAILED)) : 0;
+    long open = n ? atol(db_str(b, 0, "open_batches")) : 0;
+    long failed = n ? atol(db_str(b, 0, "failed_batches")) : 0;
     printf("\nbatches: %ld open, %ld failed with items not purged since%s\n", open, failed,
            open + failed > n ? " (the first shown)" : "");
     for (int row = 0; row < n; row++) {
         char age[32];
-        report_age(atoll(PQgetvalue(b, row, B_AGE)), age, sizeof age);
-        const char *items = PQgetvalue(b, row, B_ITEMS), *attempts = PQgetvalue(b, row, B_ATTEMPTS);
-        printf("  %-6s %s  %s, %s item%s, %s attempt%s, age %s\n", PQgetvalue(b, row, B_STATE),
-               PQgetvalue(b, row, B_ID), PQgetvalue(b, row, B_LOCATION), items,
+        report_age(atoll(db_str(b, row, "age_seconds")), age, sizeof age);
+        const char *items = db_str(b, row, "items"), *attempts = db_str(b, row, "attempts");
+        printf("  %-6s %s  %s, %s item%s, %s attempt%s, age %s\n", db_str(b, row, "state"),
+               db_str(b, row, "batch_id"), db_str(b, row, "location"), items,
                strcmp(items, "1") == 0 ? "" : "s", attempts,
                strcmp(attempts, "1") == 0 ? "" : "s", age);
     }
@@ -350,22 +347,21 @@ static void print_batches(const PGresult *b)
 
 static void print_text(const struct report *r)
 {
-    static const char *const states[] = {"scheduled", "due", "held", "in_flight", "purged"};
-    printf("status at %s (lookahead %s)\n\n", PQgetvalue(r->now, 0, N_NOW), r->lookahead);
+    printf("status at %s (lookahead %s)\n\n", db_str(r->now, 0, "now"), r->lookahead);
     printf("  %-24s", "rule");
-    for (int s = 0; s < 5; s++)
+    for (int s = 0; s < N_STATES; s++)
         printf(" %10s", states[s]);
     putchar('\n');
     for (int row = 0; row < PQntuples(r->counts); row++) {
-        printf("  %-24s", PQgetvalue(r->counts, row, C_RULE));
-        for (int s = 0; s < 5; s++)
-            printf(" %10s", PQgetvalue(r->counts, row, C_SCHEDULED + s));
-        if (strcmp(PQgetvalue(r->counts, row, C_ENABLED), "t") != 0)
+        printf("  %-24s", db_str(r->counts, row, "rule"));
+        for (int s = 0; s < N_STATES; s++)
+            printf(" %10s", db_str(r->counts, row, states[s]));
+        if (!db_true(r->counts, row, "enabled"))
             printf("  (disabled)");
         putchar('\n');
     }
     printf("  %-24s", "total");
-    for (int s = 0; s < 5; s++)
+    for (int s = 0; s < N_STATES; s++)
         printf(" %10ld", r->totals[s]);
     putchar('\n');
 
@@ -375,15 +371,16 @@ static void print_text(const struct report *r)
                false);
     if (r->violations_purged)
         printf("  and %ld purged\n", r->violations_purged);
-    long failing = PQntuples(r->failing) ? atol(PQgetvalue(r->failing, 0, F_TOTAL)) : 0;
+    long failing = PQntuples(r->failing) ? atol(db_str(r->failing, 0, "total")) : 0;
     printf("\nfailing (failed three times or more, not purged): %ld; failed at least once: %s\n",
-           failing, PQgetvalue(r->now, 0, N_FAILED_ONCE));
+           failing, db_str(r->now, 0, "failed_once"));
     for (int row = 0; row < PQntuples(r->failing); row++)
         printf("  %s failures, the last at %s: tenant %s (%s) item %s (%s)\n",
-               PQgetvalue(r->failing, row, F_FAILURES), PQgetvalue(r->failing, row, F_LAST),
-               PQgetvalue(r->failing, row, F_TENANT), text_shown(PQgetvalue(r->failing, row, F_NAME)),
-               PQgetvalue(r->failing, row, F_ITEM), PQgetvalue(r->failing, row, F_STATE));
-    if (strcmp(PQgetvalue(r->now, 0, N_FAILED_ONCE), "0") != 0)
+               db_str(r->failing, row, "failures"), db_str(r->failing, row, "last_failure_at"),
+               db_str(r->failing, row, "tenant_id"),
+               text_shown(db_str(r->failing, row, "tenant_name")),
+               db_str(r->failing, row, "item_id"), db_str(r->failing, row, "state"));
+    if (strcmp(db_str(r->now, 0, "failed_once"), "0") != 0)
         printf("  'lethe batches --state failed' lists the failed batches with their deleters' "
                "stderr\n");
     print_batches(r->batches);
@@ -391,14 +388,14 @@ static void print_text(const struct report *r)
 
     printf("\nlast successful run:%s\n", PQntuples(r->runs) ? "" : " none");
     for (int row = 0; row < PQntuples(r->runs); row++) {
-        const char *shard = PQgetvalue(r->runs, row, R_SHARD);
+        const char *shard = db_str(r->runs, row, "shard");
         printf("  %-16s %s  run %s\n", *shard ? shard : "whole catalog",
-               PQgetvalue(r->runs, row, R_FINISHED), PQgetvalue(r->runs, row, R_RUN));
+               db_str(r->runs, row, "finished_at"), db_str(r->runs, row, "run_id"));
     }
-    if (db_value(r->now, 0, N_LAST_RUN))
-        printf("last run: %s %s, started %s\n", PQgetvalue(r->now, 0, N_LAST_RUN),
-               PQgetvalue(r->now, 0, N_LAST_OUTCOME), PQgetvalue(r->now, 0, N_LAST_STARTED));
-    const char *ev = PQgetvalue(r->now, 0, N_INBOX_EVENTS), *it = PQgetvalue(r->now, 0, N_INBOX_ITEMS);
+    if (db_get(r->now, 0, "last_run_id"))
+        printf("last run: %s %s, started %s\n", db_str(r->now, 0, "last_run_id"),
+               db_str(r->now, 0, "last_outcome"), db_str(r->now, 0, "last_started_at"));
+    const char *ev = db_str(r->now, 0, "inbox_events"), *it = db_str(r->now, 0, "inbox_items");
     if (strcmp(ev, "0") != 0 || strcmp(it, "0") != 0)
         printf("not consumed by a run yet: %s events, %s items\n", ev, it);
     if (r->n_problems == 0)
@@ -410,15 +407,16 @@ static void print_text(const struct report *r)
 
 /* ---- one request: status --reference REF --tenant T -------------------------------------- */
 
-enum { Q_EVENT, Q_SCOPE, Q_SCOPE_VALUE, Q_OCCURRED, Q_RECORDED, Q_OPERATOR, Q_RULE, Q_DEADLINE,
-       Q_DERIVED, Q_WITHDRAWN, Q_WITHDRAWN_BY, Q_ENABLED, Q_NOW };
-enum { I_COVERED, I_PURGED, I_ON_TIME, I_LATE, I_HELD_PAST, I_IN_FLIGHT, I_DUE, I_SCHEDULED,
-       I_HELD, I_LIVE, I_NEAREST, I_MAX_LATENESS };
+/* What db_request_items() counts, by its columns of the same names. */
+struct request_counts {
+    long covered, purged, on_time, late, held_past_deadline, in_flight, due, scheduled, held,
+        not_due;
+};
 
 struct request_report {
     const char *tenant, *name, *reference;
     PGresult *events, *items;
-    long n[I_NEAREST];
+    struct request_counts n;
     long pending, withdrawn, derived;
     bool done;
     char verdict[256];
@@ -426,18 +424,29 @@ struct request_report {
 
 static void request_assess(struct request_report *q)
 {
-    for (int k = 0; k < I_NEAREST; k++)
-        q->n[k] = atol(PQgetvalue(q->items, 0, k));
-    q->pending = q->n[I_IN_FLIGHT] + q->n[I_DUE] + q->n[I_SCHEDULED] + q->n[I_HELD];
+    const PGresult *it = q->items;
+    q->n = (struct request_counts){
+        .covered = db_get_long(it, 0, "covered"),
+        .purged = db_get_long(it, 0, "purged"),
+        .on_time = db_get_long(it, 0, "on_time"),
+        .late = db_get_long(it, 0, "late"),
+        .held_past_deadline = db_get_long(it, 0, "held_past_deadline"),
+        .in_flight = db_get_long(it, 0, "in_flight"),
+        .due = db_get_long(it, 0, "due"),
+        .scheduled = db_get_long(it, 0, "scheduled"),
+        .held = db_get_long(it, 0, "held"),
+        .not_due = db_get_long(it, 0, "not_due"),
+    };
+    q->pending = q->n.in_flight + q->n.due + q->n.scheduled + q->n.held;
     for (int row = 0; row < PQntuples(q->events); row++) {
-        q->withdrawn += db_value(q->events, row, Q_WITHDRAWN) != NULL;
-        q->derived += PQgetvalue(q->events, row, Q_DERIVED)[0] == 't';
+        q->withdrawn += db_get(q->events, row, "withdrawn_at") != NULL;
+        q->derived += db_true(q->events, row, "derived");
     }
-    long n = PQntuples(q->events), left = q->n[I_COVERED] - q->n[I_PURGED];
+    long n = PQntuples(q->events), left = q->n.covered - q->n.purged;
     if (q->withdrawn == n) {
         snprintf(q->verdict, sizeof q->verdict,
                  "withdrawn: a cancellation withdrew it; %ld covered item%s purged before stay "
-                 "purged", q->n[I_PURGED], q->n[I_PURGED] == 1 ? "" : "s");
+                 "purged", q->n.purged, q->n.purged == 1 ? "" : "s");
     } else if (q->derived < n) {
         snprintf(q->verdict, sizeof q->verdict,
                  "not done: not derived yet; the next 'lethe run' derives it");
@@ -446,19 +455,19 @@ static void request_assess(struct request_report *q)
         /* A purged item of a data subject no longer names its owner, so a subject request
          * whose items were all purged under other rules can show none covered: what is
          * certain is that none is left. */
-        if (q->n[I_COVERED] == 0)
+        if (q->n.covered == 0)
             snprintf(q->verdict, sizeof q->verdict, "done: no covered item is left to purge");
         else
             snprintf(q->verdict, sizeof q->verdict, "done: all %ld covered item%s purged",
-                     q->n[I_COVERED], q->n[I_COVERED] == 1 ? " is" : "s are");
-    } else if (db_value(q->items, 0, I_NEAREST)) {
+                     q->n.covered, q->n.covered == 1 ? " is" : "s are");
+    } else if (db_get(q->items, 0, "nearest_deadline")) {
         snprintf(q->verdict, sizeof q->verdict,
                  "not done: %ld of %ld covered items not purged yet; the nearest deadline is %s",
-                 left, q->n[I_COVERED], PQgetvalue(q->items, 0, I_NEAREST));
+                 left, q->n.covered, db_str(q->items, 0, "nearest_deadline"));
     } else {
         snprintf(q->verdict, sizeof q->verdict,
                  "not done: %ld of %ld covered items not purged yet, and this request makes "
-                 "none of them due", left, q->n[I_COVERED]);
+                 "none of them due", left, q->n.covered);
     }
 }
 
@@ -471,33 +480,39 @@ static void request_json(const struct request_report *q)
     fputs(", \"reference\": ", stdout);
     json_string(stdout, q->reference);
     fputs(",\n  \"as_of\": ", stdout);
-    json_text(stdout, q->events, 0, Q_NOW);
+    json_text(stdout, q->events, 0, db_col(q->events, "now"));
     fputs(",\n  \"requests\": [", stdout);
-    static const char *const keys[] = {"event_id",   "scope",       "scope_id", "occurred_at",
-                                       "recorded_at", "operator",   "rule",     "deadline_at",
-                                       "derived",    "withdrawn_at", "withdrawn_by"};
+    /* The keys, each the column of the same name, and its JSON type. */
+    static const struct {
+        const char *key;
+        char type; /* 's' string, 'n' number, 'b' boolean */
+    } keys[] = {{"event_id", 'n'},    {"scope", 's'},        {"scope_id", 's'},
+                {"occurred_at", 's'}, {"recorded_at", 's'},  {"operator", 's'},
+                {"rule", 's'},        {"deadline_at", 's'},  {"derived", 'b'},
+                {"withdrawn_at", 's'}, {"withdrawn_by", 'n'}};
     for (int row = 0; row < PQntuples(q->events); row++) {
         fputs(row ? ",\n    {" : "\n    {", stdout);
-        for (int k = 0; k <= Q_WITHDRAWN_BY; k++) {
-            printf("%s\"%s\": ", k ? ", " : "", keys[k]);
-            if (k == Q_EVENT || k == Q_WITHDRAWN_BY)
-                json_number(stdout, q->events, row, k);
-            else if (k == Q_DERIVED)
-                json_bool(stdout, q->events, row, k);
+        for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+            printf("%s\"%s\": ", k ? ", " : "", keys[k].key);
+            int col = db_col(q->events, keys[k].key);
+            if (keys[k].type == 'n')
+                json_number(stdout, q->events, row, col);
+            else if (keys[k].type == 'b')
+                json_bool(stdout, q->events, row, col);
             else
-                json_text(stdout, q->events, row, k);
+                json_text(stdout, q->events, row, col);
         }
         fputs("}", stdout);
     }
     printf("\n  ],\n  \"covered\": %ld,\n  \"purged\": {\"count\": %ld, \"on_time\": %ld, "
            "\"late\": %ld, \"held_past_deadline\": %ld, \"max_lateness_seconds\": ",
-           q->n[I_COVERED], q->n[I_PURGED], q->n[I_ON_TIME], q->n[I_LATE], q->n[I_HELD_PAST]);
-    json_number(stdout, q->items, 0, I_MAX_LATENESS);
+           q->n.covered, q->n.purged, q->n.on_time, q->n.late, q->n.held_past_deadline);
+    json_number(stdout, q->items, 0, db_col(q->items, "max_lateness_seconds"));
     printf("},\n  \"pending\": {\"count\": %ld, \"in_flight\": %ld, \"due\": %ld, "
            "\"scheduled\": %ld, \"held\": %ld, \"nearest_deadline\": ",
-           q->pending, q->n[I_IN_FLIGHT], q->n[I_DUE], q->n[I_SCHEDULED], q->n[I_HELD]);
-    json_text(stdout, q->items, 0, I_NEAREST);
-    printf("},\n  \"not_due\": %ld,\n  \"done\": %s,\n  \"verdict\": ", q->n[I_LIVE],
+           q->pending, q->n.in_flight, q->n.due, q->n.scheduled, q->n.held);
+    json_text(stdout, q->items, 0, db_col(q->items, "nearest_deadline"));
+    printf("},\n  \"not_due\": %ld,\n  \"done\": %s,\n  \"verdict\": ", q->n.not_due,
            q->done ? "true" : "false");
     json_string(stdout, q->verdict);
     fputs("\n}\n", stdout);
@@ -507,42 +522,42 @@ static void request_text(const struct request_report *q)
 {
     printf("request %s of tenant %s (%s) at %s\n", text_shown(q->reference), q->tenant,
            text_shown(q->name),
-           PQgetvalue(q->events, 0, Q_NOW));
+           db_str(q->events, 0, "now"));
     for (int row = 0; row < PQntuples(q->events); row++) {
-        const char *scope = PQgetvalue(q->events, row, Q_SCOPE);
-        printf("\ndeletion request %s: %s, ", PQgetvalue(q->events, row, Q_EVENT),
-               PQgetvalue(q->events, row, Q_RULE));
+        const char *scope = db_str(q->events, row, "scope");
+        printf("\ndeletion request %s: %s, ", db_str(q->events, row, "event_id"),
+               db_str(q->events, row, "rule"));
         if (strcmp(scope, "tenant") == 0)
             printf("the whole tenant\n");
         else if (strcmp(scope, "subject") == 0)
             printf("a data subject's items\n");
         else
-            printf("%s %s\n", scope, PQgetvalue(q->events, row, Q_SCOPE_VALUE));
-        const char *by = db_value(q->events, row, Q_OPERATOR);
-        printf("  occurred:  %s%s%s\n", PQgetvalue(q->events, row, Q_OCCURRED),
+            printf("%s %s\n", scope, db_str(q->events, row, "scope_id"));
+        const char *by = db_get(q->events, row, "operator");
+        printf("  occurred:  %s%s%s\n", db_str(q->events, row, "occurred_at"),
                by ? ", recorded by " : "", text_shown(by));
-        if (PQgetvalue(q->events, row, Q_ENABLED)[0] == 't')
-            printf("  deadline:  %s\n", PQgetvalue(q->events, row, Q_DEADLINE));
+        if (db_true(q->events, row, "enabled"))
+            printf("  deadline:  %s\n", db_str(q->events, row, "deadline_at"));
         else
-            printf("  deadline:  none: %s is disabled\n", PQgetvalue(q->events, row, Q_RULE));
-        if (db_value(q->events, row, Q_WITHDRAWN))
-            printf("  withdrawn: %s by event %s\n", PQgetvalue(q->events, row, Q_WITHDRAWN),
-                   PQgetvalue(q->events, row, Q_WITHDRAWN_BY));
-        else if (PQgetvalue(q->events, row, Q_DERIVED)[0] != 't')
+            printf("  deadline:  none: %s is disabled\n", db_str(q->events, row, "rule"));
+        if (db_get(q->events, row, "withdrawn_at"))
+            printf("  withdrawn: %s by event %s\n", db_str(q->events, row, "withdrawn_at"),
+                   db_str(q->events, row, "withdrawn_by"));
+        else if (!db_true(q->events, row, "derived"))
             printf("  derived:   not yet (the next run derives it)\n");
     }
-    printf("\ncovered items: %ld\n", q->n[I_COVERED]);
+    printf("\ncovered items: %ld\n", q->n.covered);
     printf("  purged:     %ld (on time %ld, late %ld, held past the deadline %ld)\n",
-           q->n[I_PURGED], q->n[I_ON_TIME], q->n[I_LATE], q->n[I_HELD_PAST]);
-    printf("  in flight:  %ld\n", q->n[I_IN_FLIGHT]);
-    printf("  due:        %ld\n", q->n[I_DUE]);
-    printf("  scheduled:  %ld\n", q->n[I_SCHEDULED]);
-    printf("  held:       %ld\n", q->n[I_HELD]);
-    if (q->n[I_LIVE])
+           q->n.purged, q->n.on_time, q->n.late, q->n.held_past_deadline);
+    printf("  in flight:  %ld\n", q->n.in_flight);
+    printf("  due:        %ld\n", q->n.due);
+    printf("  scheduled:  %ld\n", q->n.scheduled);
+    printf("  held:       %ld\n", q->n.held);
+    if (q->n.not_due)
         printf("  not due:    %ld (the request was withdrawn, or its rule is disabled)\n",
-               q->n[I_LIVE]);
-    if (db_value(q->items, 0, I_NEAREST))
-        printf("  nearest deadline: %s\n", PQgetvalue(q->items, 0, I_NEAREST));
+               q->n.not_due);
+    if (db_get(q->items, 0, "nearest_deadline"))
+        printf("  nearest deadline: %s\n", db_str(q->items, 0, "nearest_deadline"));
     printf("\n%s\n", q->verdict);
 }
 
@@ -563,7 +578,7 @@ static int request_status(struct lethe_ctx *ctx, const char *tenant, const char 
         rc = EXIT_USAGE;
         goto cleanup;
     }
-    q.name = PQgetvalue(t, 0, 0);
+    q.name = db_str(t, 0, "name");
     if (!(q.events = db_request_events(ctx->db, tenant, reference)))
         goto cleanup;
     if (PQntuples(q.events) == 0) {
