@@ -374,7 +374,8 @@ PGresult *dbaudit_window_chains(PGconn *db, const struct audit_filter *f)
 {
     const char *p[] = {f->from, f->to, f->tenant};
     return db_query(db,
-                    "SELECT a.tenant_id::text, min(a.seq), max(a.seq), count(*) FROM lethe.audit a"
+                    "SELECT a.tenant_id::text AS tenant_id, min(a.seq) AS first_seq, max(a.seq) AS last_seq,"
+                    "       count(*) AS records FROM lethe.audit a"
                     WINDOW_WHERE " GROUP BY a.tenant_id ORDER BY a.tenant_id",
                     3, p);
 }
@@ -384,7 +385,7 @@ PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f)
     const char *p[] = {f->from, f->to, f->tenant};
     /* Grouped by chain (hashed) rather than count(DISTINCT), which sorts every record. */
     return db_query_one_row(db,
-                            "SELECT coalesce(sum(c.n), 0)::bigint, count(*)"
+                            "SELECT coalesce(sum(c.n), 0)::bigint AS records, count(*) AS chains"
                             "  FROM (SELECT a.tenant_id, count(*) AS n FROM lethe.audit a"
                             WINDOW_WHERE " GROUP BY a.tenant_id) c",
                             3, p);

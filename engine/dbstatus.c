@@ -55,8 +55,8 @@ PGresult *db_requests_with_reference(PGconn *db, const char *tenant, const char 
     return db_query(db,
                     "SELECT e.event_id,"
                     "       (e.workspace_id, e.subject_id, e.item_id)"
-                    "           IS NOT DISTINCT FROM ($3::uuid, $4::text, $5::uuid),"
-                    "       lethe.iso_utc(e.occurred_at), o.operator"
+                    "           IS NOT DISTINCT FROM ($3::uuid, $4::text, $5::uuid) AS same_scope,"
+                    "       lethe.iso_utc(e.occurred_at) AS occurred_at, o.operator"
                     "  FROM lethe.events e"
                     "  LEFT JOIN lethe.request_operators o"
                     "    ON o.tenant_id = e.tenant_id AND o.event_id = e.event_id"
@@ -108,8 +108,8 @@ PGresult *db_record_request(PGconn *db, const char *tenant, const struct scope *
         "  SELECT e.tenant_id, 'request_recorded', e.item_id, $8, e.reference, e.occurred_at,"
         "         e.occurred_at + $7::interval, $9, $6,"
         "         'event ' || e.event_id || ', ' || " SCOPE_DETAIL("e") " FROM e)"
-        " SELECT e.event_id, lethe.iso_utc(e.occurred_at),"
-        "        lethe.iso_utc(e.occurred_at + $7::interval)"
+        " SELECT e.event_id, lethe.iso_utc(e.occurred_at) AS occurred_at,"
+        "        lethe.iso_utc(e.occurred_at + $7::interval) AS deadline_at"
         "   FROM e",
         9, p);
 }
@@ -124,7 +124,7 @@ PGresult *db_hold_in_flight(PGconn *db, const char *tenant, const char *hold)
                     "            WHERE b.tenant_id = $1::uuid AND b.outcome IS NULL),"
                     " a AS (SELECT array_agg(f.tenant_id ORDER BY f.item_id) AS ts,"
                     "              array_agg(f.item_id ORDER BY f.item_id) AS ids FROM f)"
-                    " SELECT f.batch_id, f.location, count(DISTINCT f.item_id)"
+                    " SELECT f.batch_id, f.location, count(DISTINCT f.item_id) AS items"
                     "   FROM a CROSS JOIN LATERAL lethe.hold_matches(a.ts, a.ids, now()) m"
                     "   JOIN f ON f.tenant_id = m.tenant_id AND f.item_id = m.item_id"
                     "  WHERE a.ids IS NOT NULL AND m.hold_id = $2::uuid"
@@ -152,7 +152,7 @@ PGresult *db_place_hold(PGconn *db, const char *tenant, const struct scope *scop
         "                           operator, detail)"
         "  SELECT h.tenant_id, 'hold_placed', h.item_id, h.reference, h.hold_id, $8, h.placed_by,"
         "         " SCOPE_DETAIL("h") " FROM h)"
-        " SELECT h.hold_id, lethe.iso_utc(h.placed_at) FROM h",
+        " SELECT h.hold_id, lethe.iso_utc(h.placed_at) AS placed_at FROM h",
         8, p);
 }
 
@@ -160,7 +160,8 @@ PGresult *db_find_hold(PGconn *db, const char *hold, const char *tenant)
 {
     const char *p[] = {hold, tenant};
     return db_query(db,
-                    "SELECT tenant_id, lethe.iso_utc(released_at), released_by, subject_id"
+                    "SELECT tenant_id, lethe.iso_utc(released_at) AS released_at, released_by,"
+                    "       subject_id"
                     "  FROM lethe.holds"
                     " WHERE hold_id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)"
                     " ORDER BY tenant_id LIMIT 2",
@@ -183,7 +184,7 @@ PGresult *db_release_hold(PGconn *db, const char *tenant, const char *hold,
         "  SELECT h.tenant_id, 'hold_released', h.item_id, h.reference, h.hold_id, $4,"
         "         h.released_by, " SCOPE_DETAIL("h") " || ', placed ' || lethe.iso_utc(h.placed_at)"
         "    FROM h)"
-        " SELECT lethe.iso_utc(h.released_at) FROM h",
+        " SELECT lethe.iso_utc(h.released_at) AS released_at FROM h",
         4, p);
 }
 
@@ -195,13 +196,14 @@ PGresult *db_hold_list(PGconn *db, const char *tenant, bool active_only)
     const char *p[] = {tenant, active_only ? "t" : "f"};
     return db_query(
         db,
-        "SELECT h.hold_id, h.tenant_id, t.name,"
+        "SELECT h.hold_id, h.tenant_id, t.name AS tenant_name,"
         "       CASE WHEN h.workspace_id IS NOT NULL THEN 'workspace'"
         "            WHEN h.subject_id IS NOT NULL THEN 'subject'"
-        "            WHEN h.item_id IS NOT NULL THEN 'item' ELSE 'tenant' END,"
-        "       coalesce(h.workspace_id, h.item_id)::text, h.reason, h.reference,"
-        "       lethe.iso_utc(h.placed_at), h.placed_by, lethe.iso_utc(h.released_at),"
-        "       h.released_by, h.placed_at <= now() AND h.released_at IS NULL"
+        "            WHEN h.item_id IS NOT NULL THEN 'item' ELSE 'tenant' END AS scope,"
+        "       coalesce(h.workspace_id, h.item_id)::text AS scope_id, h.reason, h.reference,"
+        "       lethe.iso_utc(h.placed_at) AS placed_at, h.placed_by,"
+        "       lethe.iso_utc(h.released_at) AS released_at, h.released_by,"
+        "       h.placed_at <= now() AND h.released_at IS NULL AS active"
         "  FROM lethe.holds h JOIN lethe.tenants t ON t.tenant_id = h.tenant_id"
         " WHERE ($1::uuid IS NULL OR h.tenant_id = $1)"
         "   AND (NOT $2::boolean OR h.released_at IS NULL)"
@@ -221,10 +223,11 @@ PGresult *db_batches(PGconn *db, const char *state, const char *tenant, long lim
     const char *p[] = {state, tenant, limit > 0 ? lim : NULL};
     return db_query(
         db,
-        "SELECT b.batch_id, b.state, b.location, b.items, b.attempts, lethe.iso_utc(b.created_at),"
-        "       lethe.iso_utc(b.closed_at),"
-        "       floor(extract(epoch FROM now() - b.created_at))::bigint, b.run_id, b.rerun_of,"
-        "       b.shard, b.error, tn.list, tn.n, count(*) OVER ()"
+        "SELECT b.batch_id, b.state, b.location, b.items, b.attempts,"
+        "       lethe.iso_utc(b.created_at) AS created_at, lethe.iso_utc(b.closed_at) AS closed_at,"
+        "       floor(extract(epoch FROM now() - b.created_at))::bigint AS age_seconds, b.run_id,"
+        "       b.rerun_of, b.shard, b.error, tn.list AS tenants, tn.n AS tenant_count,"
+        "       count(*) OVER () AS total"
         "  FROM lethe.batches b"
         "  CROSS JOIN LATERAL ("
         "    SELECT string_agg(x.tenant_id || ' '"
@@ -758,7 +761,7 @@ PGresult *db_batch_items_elsewhere(PGconn *db, const char *batch)
 {
     const char *p[] = {batch};
     return db_query(db,
-                    "SELECT o.batch_id, b.state, count(*)"
+                    "SELECT o.batch_id, b.state, count(*) AS items"
                     "  FROM lethe.batch_items f"
                     "  JOIN lethe.batch_items o ON o.tenant_id = f.tenant_id AND o.item_id = f.item_id"
                     "   AND o.batch_id <> f.batch_id"

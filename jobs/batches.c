@@ -20,9 +20,6 @@
 #include "report.h"
 #include "text.h"
 
-enum { B_ID, B_STATE, B_LOCATION, B_ITEMS, B_ATTEMPTS, B_CREATED, B_CLOSED, B_AGE, B_RUN,
-       B_RERUN_OF, B_SHARD, B_ERROR, B_TENANTS, B_N_TENANTS, B_TOTAL };
-
 #define DEFAULT_LIMIT 100
 
 static int hex_digit(char c) { return c >= 'a' ? c - 'a' + 10 : c - '0'; }
@@ -68,29 +65,29 @@ static void tenant_text(const char *id, const char *name, int i)
 
 static void print_json(const PGresult *r)
 {
-    printf("{\"count\": %s, \"batches\": [", PQntuples(r) ? PQgetvalue(r, 0, B_TOTAL) : "0");
+    printf("{\"count\": %s, \"batches\": [", PQntuples(r) ? db_str(r, 0, "total") : "0");
     for (int row = 0; row < PQntuples(r); row++) {
         fputs(row ? ",\n  {\"batch_id\": " : "\n  {\"batch_id\": ", stdout);
-        json_text(stdout, r, row, B_ID);
+        json_text(stdout, r, row, db_col(r, "batch_id"));
         fputs(", \"state\": ", stdout);
-        json_text(stdout, r, row, B_STATE);
+        json_text(stdout, r, row, db_col(r, "state"));
         fputs(", \"location\": ", stdout);
-        json_text(stdout, r, row, B_LOCATION);
-        printf(", \"items\": %s, \"attempts\": %s, \"created_at\": ", PQgetvalue(r, row, B_ITEMS),
-               PQgetvalue(r, row, B_ATTEMPTS));
-        json_text(stdout, r, row, B_CREATED);
+        json_text(stdout, r, row, db_col(r, "location"));
+        printf(", \"items\": %s, \"attempts\": %s, \"created_at\": ", db_str(r, row, "items"),
+               db_str(r, row, "attempts"));
+        json_text(stdout, r, row, db_col(r, "created_at"));
         fputs(", \"closed_at\": ", stdout);
-        json_text(stdout, r, row, B_CLOSED);
-        printf(", \"age_seconds\": %s, \"run_id\": ", PQgetvalue(r, row, B_AGE));
-        json_text(stdout, r, row, B_RUN);
+        json_text(stdout, r, row, db_col(r, "closed_at"));
+        printf(", \"age_seconds\": %s, \"run_id\": ", db_str(r, row, "age_seconds"));
+        json_text(stdout, r, row, db_col(r, "run_id"));
         fputs(", \"rerun_of\": ", stdout);
-        json_text(stdout, r, row, B_RERUN_OF);
+        json_text(stdout, r, row, db_col(r, "rerun_of"));
         fputs(", \"shard\": ", stdout);
-        json_text(stdout, r, row, B_SHARD);
-        printf(", \"tenant_count\": %s, \"tenants\": [", PQgetvalue(r, row, B_N_TENANTS));
-        each_tenant(db_value(r, row, B_TENANTS), tenant_json);
+        json_text(stdout, r, row, db_col(r, "shard"));
+        printf(", \"tenant_count\": %s, \"tenants\": [", db_str(r, row, "tenant_count"));
+        each_tenant(db_get(r, row, "tenants"), tenant_json);
         fputs("], \"error\": ", stdout);
-        json_text(stdout, r, row, B_ERROR);
+        json_text(stdout, r, row, db_col(r, "error"));
         fputs("}", stdout);
     }
     fputs(PQntuples(r) ? "\n]}\n" : "]}\n", stdout);
@@ -98,33 +95,33 @@ static void print_json(const PGresult *r)
 
 static void print_text(const PGresult *r)
 {
-    long total = PQntuples(r) ? atol(PQgetvalue(r, 0, B_TOTAL)) : 0;
+    long total = PQntuples(r) ? atol(db_str(r, 0, "total")) : 0;
     if (total > PQntuples(r))
         printf("%ld batches; the newest %d shown (--limit 0 shows all)\n", total, PQntuples(r));
     else
         printf("%ld batch%s\n", total, total == 1 ? "" : "es");
     for (int row = 0; row < PQntuples(r); row++) {
         char age[32];
-        report_age(atoll(PQgetvalue(r, row, B_AGE)), age, sizeof age);
-        const char *items = PQgetvalue(r, row, B_ITEMS), *attempts = PQgetvalue(r, row, B_ATTEMPTS);
-        printf("\nbatch %s  %s  %s, %s item%s, %s attempt%s, age %s\n", PQgetvalue(r, row, B_ID),
-               PQgetvalue(r, row, B_STATE), PQgetvalue(r, row, B_LOCATION), items,
+        report_age(atoll(db_str(r, row, "age_seconds")), age, sizeof age);
+        const char *items = db_str(r, row, "items"), *attempts = db_str(r, row, "attempts");
+        printf("\nbatch %s  %s  %s, %s item%s, %s attempt%s, age %s\n", db_str(r, row, "batch_id"),
+               db_str(r, row, "state"), db_str(r, row, "location"), items,
                strcmp(items, "1") == 0 ? "" : "s", attempts, strcmp(attempts, "1") == 0 ? "" : "s",
                age);
-        printf("  created:  %s by run %s%s%s\n", PQgetvalue(r, row, B_CREATED),
-               PQgetvalue(r, row, B_RUN), db_value(r, row, B_SHARD) ? ", shard " : "",
-               PQgetvalue(r, row, B_SHARD));
-        if (db_value(r, row, B_CLOSED))
-            printf("  closed:   %s\n", PQgetvalue(r, row, B_CLOSED));
-        if (db_value(r, row, B_RERUN_OF))
-            printf("  rerun of: %s\n", PQgetvalue(r, row, B_RERUN_OF));
-        long n = atol(PQgetvalue(r, row, B_N_TENANTS));
+        printf("  created:  %s by run %s%s%s\n", db_str(r, row, "created_at"),
+               db_str(r, row, "run_id"), db_get(r, row, "shard") ? ", shard " : "",
+               db_str(r, row, "shard"));
+        if (db_get(r, row, "closed_at"))
+            printf("  closed:   %s\n", db_str(r, row, "closed_at"));
+        if (db_get(r, row, "rerun_of"))
+            printf("  rerun of: %s\n", db_str(r, row, "rerun_of"));
+        long n = atol(db_str(r, row, "tenant_count"));
         printf("  %s  ", n == 1 ? "tenant: " : "tenants:");
-        each_tenant(db_value(r, row, B_TENANTS), tenant_text);
+        each_tenant(db_get(r, row, "tenants"), tenant_text);
         if (n > 5)
             printf(" and %ld more", n - 5);
         putchar('\n');
-        const char *err = db_value(r, row, B_ERROR);
+        const char *err = db_get(r, row, "error");
         if (err && *err) {
             printf("  stderr:\n");
             for (const char *line = err; line && *line;) {

@@ -100,8 +100,8 @@ static bool write_header(PGconn *db, FILE *out, const struct audit_filter *f,
         return false;
     /* One row per chain, so resolved once: min and max are the window's first and last seq,
      * as PostgreSQL names dbaudit_window_chains' unnamed aggregates. */
-    const int tenant_col = db_col(chains, "tenant_id"), first_col = db_col(chains, "min"),
-              last_col = db_col(chains, "max"), count_col = db_col(chains, "count");
+    const int tenant_col = db_col(chains, "tenant_id"), first_col = db_col(chains, "first_seq"),
+              last_col = db_col(chains, "last_seq"), count_col = db_col(chains, "records");
     long long records = 0;
     for (int i = 0; i < PQntuples(chains); i++)
         records += atoll(PQgetvalue(chains, i, count_col));
@@ -269,7 +269,7 @@ static bool write_summary(struct lethe_ctx *ctx, const struct audit_filter *f,
         goto cleanup;
     /* How many records and chains: the names PostgreSQL gives dbaudit_window_counts' unnamed
      * columns. */
-    const char *records = db_str(counts, 0, "coalesce"), *chains = db_str(counts, 0, "count");
+    const char *records = db_str(counts, 0, "records"), *chains = db_str(counts, 0, "chains");
     switch (style) {
     case SUMMARY_TEXT:
         summary_text(out, rows, pending_known, f, generated, records, chains);

@@ -110,25 +110,25 @@ static int place(struct lethe_ctx *ctx, int argc, char **argv)
         return EXIT_RUNTIME;
     }
     /* The id alone on stdout, so that HOLD=$(lethe hold place ...) works. */
-    printf("%s\n", PQgetvalue(res, 0, 0));
+    printf("%s\n", db_str(res, 0, "hold_id"));
     if (scope.kind == SCOPE_TENANT)
-        log_info("hold: placed on tenant %s at %s by %s", tenant, PQgetvalue(res, 0, 1),
+        log_info("hold: placed on tenant %s at %s by %s", tenant, db_str(res, 0, "placed_at"),
                  operator_name);
     else if (scope.kind == SCOPE_SUBJECT)
         log_info("hold: placed on a data subject's items in tenant %s at %s by %s", tenant,
-                 PQgetvalue(res, 0, 1), operator_name);
+                 db_str(res, 0, "placed_at"), operator_name);
     else
         log_info("hold: placed on %s %s in tenant %s at %s by %s",
                  scope.kind == SCOPE_WORKSPACE ? "workspace" : "item", scope.value, tenant,
-                 PQgetvalue(res, 0, 1), operator_name);
+                 db_str(res, 0, "placed_at"), operator_name);
     /* SPEC §3: a hold does not recall a batch already emitted. Whoever places one for
      * litigation must know at once what it cannot keep. */
-    PGresult *f = db_hold_in_flight(ctx->db, tenant, PQgetvalue(res, 0, 0));
+    PGresult *f = db_hold_in_flight(ctx->db, tenant, db_str(res, 0, "hold_id"));
     for (int i = 0; f && i < PQntuples(f); i++) {
-        const char *n = PQgetvalue(f, i, 2);
+        const char *n = db_str(f, i, "items");
         log_warn("hold: %s %s in its scope %s already in open batch %s (%s), which a hold does not "
                  "recall", n, strcmp(n, "1") == 0 ? "item" : "items",
-                 strcmp(n, "1") == 0 ? "is" : "are", PQgetvalue(f, i, 0), PQgetvalue(f, i, 1));
+                 strcmp(n, "1") == 0 ? "is" : "are", db_str(f, i, "batch_id"), db_str(f, i, "location"));
         log_hint("its deleter may have it already; 'lethe batches --state open' shows the batch");
     }
     PQclear(f);
@@ -189,10 +189,10 @@ static int release(struct lethe_ctx *ctx, int argc, char **argv)
         goto cleanup;
     }
     char holder[UUID_TEXT_LEN];
-    snprintf(holder, sizeof holder, "%s", PQgetvalue(found, 0, 0));
+    snprintf(holder, sizeof holder, "%s", db_str(found, 0, "tenant_id"));
     char mac[AUDIT_HEX_LEN];
     const char *hmac;
-    if (!subject_mac(ctx, db_value(found, 0, 3), mac, &hmac) || !dbaudit_stage_open(ctx->db))
+    if (!subject_mac(ctx, db_get(found, 0, "subject_id"), mac, &hmac) || !dbaudit_stage_open(ctx->db))
         goto cleanup;
     res = db_release_hold(ctx->db, holder, hold, operator_name, hmac);
     if (!res)
@@ -204,15 +204,15 @@ static int release(struct lethe_ctx *ctx, int argc, char **argv)
         found = db_find_hold(ctx->db, hold, holder);
         if (!found || PQntuples(found) != 1)
             goto cleanup;
-        const char *by = db_value(found, 0, 2);
+        const char *by = db_get(found, 0, "released_by");
         printf("hold %s of tenant %s was already released at %s%s%s; nothing to do\n", hold,
-               holder, PQgetvalue(found, 0, 1), by ? " by " : "", text_shown(by));
+               holder, db_str(found, 0, "released_at"), by ? " by " : "", text_shown(by));
         rc = EXIT_DONE;
         goto cleanup;
     }
     if (!dbaudit_commit(ctx->db))
         goto cleanup;
-    printf("released hold %s of tenant %s at %s by %s\n", hold, holder, PQgetvalue(res, 0, 0),
+    printf("released hold %s of tenant %s at %s by %s\n", hold, holder, db_str(res, 0, "released_at"),
            text_shown(operator_name));
     PQclear(found);
     PQclear(res);
@@ -224,9 +224,6 @@ cleanup:
     return rc;
 }
 
-enum { L_HOLD, L_TENANT, L_NAME, L_SCOPE, L_SCOPE_VALUE, L_REASON, L_REFERENCE, L_PLACED,
-       L_PLACED_BY, L_RELEASED, L_RELEASED_BY, L_ACTIVE, L_COLUMNS };
-
 static void list_json(const PGresult *r)
 {
     static const char *const keys[] = {"hold_id",   "tenant_id", "tenant_name", "scope",
@@ -235,12 +232,12 @@ static void list_json(const PGresult *r)
     fputs("{\"holds\": [", stdout);
     for (int row = 0; row < PQntuples(r); row++) {
         fputs(row ? ",\n  {" : "\n  {", stdout);
-        for (int k = 0; k < L_COLUMNS; k++) {
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
             printf("%s\"%s\": ", k ? ", " : "", keys[k]);
-            if (k == L_ACTIVE)
-                json_bool(stdout, r, row, k);
+            if (strcmp(keys[k], "active") == 0)
+                json_bool(stdout, r, row, db_col(r, keys[k]));
             else
-                json_text(stdout, r, row, k);
+                json_text(stdout, r, row, db_col(r, keys[k]));
         }
         fputs("}", stdout);
     }
@@ -251,29 +248,29 @@ static void list_text(const PGresult *r)
 {
     long active = 0;
     for (int row = 0; row < PQntuples(r); row++)
-        active += PQgetvalue(r, row, L_ACTIVE)[0] == 't';
+        active += db_str(r, row, "active")[0] == 't';
     printf("%d hold%s, %ld active\n", PQntuples(r), PQntuples(r) == 1 ? "" : "s", active);
     for (int row = 0; row < PQntuples(r); row++) {
-        const char *scope = PQgetvalue(r, row, L_SCOPE);
-        printf("\nhold %s  %s\n", PQgetvalue(r, row, L_HOLD),
-               PQgetvalue(r, row, L_ACTIVE)[0] == 't' ? "active" : "released");
-        printf("  tenant:    %s (%s)\n", PQgetvalue(r, row, L_TENANT),
-               text_shown(PQgetvalue(r, row, L_NAME)));
+        const char *scope = db_str(r, row, "scope");
+        printf("\nhold %s  %s\n", db_str(r, row, "hold_id"),
+               db_str(r, row, "active")[0] == 't' ? "active" : "released");
+        printf("  tenant:    %s (%s)\n", db_str(r, row, "tenant_id"),
+               text_shown(db_str(r, row, "tenant_name")));
         if (strcmp(scope, "tenant") == 0)
             printf("  scope:     the whole tenant\n");
         else if (strcmp(scope, "subject") == 0)
             printf("  scope:     a data subject's items\n");
         else
-            printf("  scope:     %s %s\n", scope, PQgetvalue(r, row, L_SCOPE_VALUE));
-        printf("  reason:    %s\n", text_shown(PQgetvalue(r, row, L_REASON)));
-        if (db_value(r, row, L_REFERENCE))
-            printf("  reference: %s\n", text_shown(PQgetvalue(r, row, L_REFERENCE)));
-        const char *by = db_value(r, row, L_PLACED_BY);
-        printf("  placed:    %s%s%s\n", PQgetvalue(r, row, L_PLACED), by ? " by " : "",
+            printf("  scope:     %s %s\n", scope, db_str(r, row, "scope_id"));
+        printf("  reason:    %s\n", text_shown(db_str(r, row, "reason")));
+        if (db_get(r, row, "reference"))
+            printf("  reference: %s\n", text_shown(db_str(r, row, "reference")));
+        const char *by = db_get(r, row, "placed_by");
+        printf("  placed:    %s%s%s\n", db_str(r, row, "placed_at"), by ? " by " : "",
                text_shown(by));
-        if (db_value(r, row, L_RELEASED)) {
-            by = db_value(r, row, L_RELEASED_BY);
-            printf("  released:  %s%s%s\n", PQgetvalue(r, row, L_RELEASED), by ? " by " : "",
+        if (db_get(r, row, "released_at")) {
+            by = db_get(r, row, "released_by");
+            printf("  released:  %s%s%s\n", db_str(r, row, "released_at"), by ? " by " : "",
                    text_shown(by));
         }
     }

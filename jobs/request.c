@@ -89,10 +89,10 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
     if (PQntuples(same) > 0) {
         int row = 0; /* the earliest with the same scope, else the earliest */
         for (int i = PQntuples(same) - 1; i >= 0; i--)
-            if (PQgetvalue(same, i, 1)[0] == 't')
+            if (db_true(same, i, "same_scope"))
                 row = i;
-        const char *ev = PQgetvalue(same, row, 0), *by = db_value(same, row, 3);
-        if (PQgetvalue(same, row, 1)[0] != 't') {
+        const char *ev = db_str(same, row, "event_id"), *by = db_get(same, row, "operator");
+        if (!db_true(same, row, "same_scope")) {
             log_error("request: reference \"%s\" already names deletion request %s of tenant %s,"
                       " with another scope", reference, ev, tenant);
             log_hint("a cancellation names its request by reference; give this request a"
@@ -102,7 +102,7 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
         }
         printf("deletion request %s of tenant %s already has reference %s (occurred at %s%s%s);"
                " nothing recorded\n",
-               ev, tenant, text_shown(reference), PQgetvalue(same, row, 2),
+               ev, tenant, text_shown(reference), db_str(same, row, "occurred_at"),
                by ? ", recorded by " : "", text_shown(by));
         rc = EXIT_DONE;
         goto cleanup;
@@ -112,7 +112,7 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
                                   rc_rule->name, rc_rule->enabled ? deadline : NULL, hmac)) ||
         !dbaudit_commit(ctx->db))
         goto cleanup;
-    printf("recorded deletion request %s\n", PQgetvalue(res, 0, 0));
+    printf("recorded deletion request %s\n", db_str(res, 0, "event_id"));
     printf("tenant:      %s\n", tenant);
     if (scope.kind == SCOPE_TENANT)
         printf("scope:       the whole tenant\n");
@@ -120,9 +120,9 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
         printf("scope:       %s %s\n", scope_label(scope.kind), text_shown(scope.value));
     printf("rule:        %s\n", rc_rule->name);
     printf("reference:   %s\n", text_shown(reference));
-    printf("occurred_at: %s\n", PQgetvalue(res, 0, 1));
+    printf("occurred_at: %s\n", db_str(res, 0, "occurred_at"));
     if (rc_rule->enabled)
-        printf("deadline_at: %s (%s, as configured)\n", PQgetvalue(res, 0, 2), deadline_text);
+        printf("deadline_at: %s (%s, as configured)\n", db_str(res, 0, "deadline_at"), deadline_text);
     else
         printf("deadline_at: none: %s is disabled in the config\n", rc_rule->name);
     printf("operator:    %s\n", text_shown(operator_name));

@@ -136,7 +136,7 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
         /* Say where they went: at 3 a.m. "not due" reads as "lost". */
         PGresult *w = db_batch_items_elsewhere(db, batch);
         for (int i = 0; w && i < PQntuples(w); i++) {
-            const char *n = db_str(w, i, "count"), *other = db_str(w, i, "batch_id");
+            const char *n = db_str(w, i, "items"), *other = db_str(w, i, "batch_id");
             bool open = strcmp(db_str(w, i, "state"), "open") == 0;
             log_info("rerun: %s of its items %s in %sbatch %s", n,
                      strcmp(n, "1") == 0 ? (open ? "is" : "was purged") : (open ? "are" : "were purged"),
