@@ -148,7 +148,9 @@ assert_rc "the same reference in another tenant is another request" 0
 assert_contains "recorded by the login name by default" "operator:    $DEFAULT" "$OUT"
 
 # ---- concurrent retries record one request --------------------------------------------------
-for n in 1 2 3 4; do "$LETHE" -q request --tenant "$T" --item "$I" --reference RACE-1 >/dev/null 2>&1 & done; wait
+# On an item of its own: on $I its 30-day deadline would govern in a month of 31 days.
+R=$(uuid); mk_item "$T" "$R" "$W" prompt EU 2026-01-01T00:00:00Z false "" user_b
+for n in 1 2 3 4; do "$LETHE" -q request --tenant "$T" --item "$R" --reference RACE-1 >/dev/null 2>&1 & done; wait
 assert_eq "four concurrent retries record one request" "1" "$(sql "SELECT count(*) FROM lethe.events WHERE reference = 'RACE-1'")"
 
 # The audit with the new kinds still verifies, with lethe and with the independent script.
