@@ -317,6 +317,15 @@ static bool session_setup(struct lethe_ctx *ctx)
 
 void db_disconnect(struct lethe_ctx *ctx)
 {
+    /* The run locks are session locks: released here, before the command exits, rather than
+     * when the server gets round to ending the backend, which can be after the next run (a
+     * timer's, an operator's rerun) has tried to take them and been told a finished run holds
+     * them. */
+    if (ctx->db && PQstatus(ctx->db) == CONNECTION_OK) {
+        if (PQtransactionStatus(ctx->db) != PQTRANS_IDLE)
+            PQclear(PQexec(ctx->db, "ROLLBACK"));
+        PQclear(PQexec(ctx->db, "SELECT pg_advisory_unlock_all()"));
+    }
     if (ctx->db)
         PQfinish(ctx->db);
     ctx->db = NULL;
