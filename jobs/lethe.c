@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,6 +235,21 @@ void cli_print_help(const char *name)
 
 static int answer_written(const char *what);
 
+/* Whether A is --help, or a prefix of it that no other option of the command starts with
+ * (long options may be abbreviated: --he is --help for status, which has no other --he...). */
+static bool asks_for_help(const struct command *c, const char *a)
+{
+    size_t n = strlen(a);
+    if (n < 3 || n > 6 || strncmp(a, "--help", n) != 0)
+        return false;
+    const char *texts[] = {c->usage, c->details};
+    for (size_t t = 0; n < 6 && t < 2; t++)
+        for (const char *p = strstr(texts[t], a); p; p = strstr(p + 1, a))
+            if (strncmp(p, "--help", 6) != 0 || isalnum((unsigned char)p[6]) || p[6] == '-')
+                return false;
+    return true;
+}
+
 static int help(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
@@ -427,7 +443,7 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     for (int j = i + 1; j < argc; j++) {
-        if (strcmp(argv[j], "--help") == 0) {
+        if (asks_for_help(cmd, argv[j])) {
             char what[64];
             snprintf(what, sizeof what, "%s --help", cmd->name);
             cli_print_help(cmd->name);

@@ -37,6 +37,16 @@ assert_contains "-? prints the overview" "usage: lethe [--config FILE]" "$OUT"
 assert_contains "--help lists psql's connection options" "  -h, --host HOST" "$(
     "$LETHE" --help)"
 
+# Long options may be abbreviated (README), a command's --help too, while it is unambiguous.
+run_lethe status --he
+assert_rc "status --he is status --help" 0
+assert_eq "status --he prints status's help" "usage: lethe status [--json] [--check]" "$(echo "$OUT" | head -1)"
+run_lethe export --h
+assert_eq "export --h is export --help" "0|usage: lethe export" "$RC|$(echo "$OUT" | head -1 | cut -c1-19)"
+run_lethe status --hx
+assert_rc "status --hx is an unknown option" 2
+assert_eq "status --hx is named" "error: status: unknown option '--hx'" "$(echo "$ERR" | head -1)"
+
 run_lethe help nosuch
 assert_rc "help of an unknown command exits 2" 2
 
