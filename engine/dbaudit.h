@@ -70,7 +70,8 @@ bool dbaudit_export_stream(PGconn *db, const struct audit_filter *f, audit_recor
 /* The chains in the window, for the export header's claims: rows (chain, first seq, last
  * seq, records), ordered by chain. */
 PGresult *dbaudit_window_chains(PGconn *db, const struct audit_filter *f);
-/* Records and chains in the window: one row (records, chains). */
+/* Records and chains in the window: one row (records, chains). Without --from and --to they
+ * are read from the chains' heads. */
 PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f);
 /* The compliance summary: one row per rule (the six of SPEC §3 always, then any other), then
  * the row "all". Columns: rule, purged, on_time, late, max_lateness_seconds,

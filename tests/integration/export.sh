@@ -201,6 +201,14 @@ assert_rc "export --summary --format text exits 0" 0
 assert_contains "the text summary is a readable page" "lethe compliance summary" "$OUT"
 assert_contains "the summary names its evidence" "$TOTAL audit records in 4 hash chains" "$OUT"
 assert_contains "the summary has a row per rule" "deletion_request" "$OUT"
+# Without a window the counts come from the chains' heads; with --tenant and with a window
+# they are still the records' own.
+run_lethe export --summary --format text --tenant "$T2"
+assert_contains "a tenant's summary counts its records" \
+  "$(sql "SELECT count(*) FROM lethe.audit WHERE tenant_id = '$T2'") audit records in 1 hash chain" "$OUT"
+run_lethe export --summary --format text --from "$M1"
+assert_contains "a window's summary counts the records in it" \
+  "$(sql "SELECT count(*) FROM lethe.audit WHERE at >= '$M1'") audit records in $(sql "SELECT count(DISTINCT tenant_id) FROM lethe.audit WHERE at >= '$M1'") hash chain" "$OUT"
 assert_contains "the summary explains held past deadline" "held past deadline  purged after their deadline because a hold kept them" "$OUT"
 run_lethe export --summary --format csv
 assert_rc "export --summary --format csv exits 0" 0
