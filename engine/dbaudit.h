@@ -67,11 +67,11 @@ bool dbaudit_export_begin(PGconn *db, const struct audit_filter *f,
 typedef bool (*audit_record_fn)(void *arg, const struct audit_record *r);
 bool dbaudit_export_stream(PGconn *db, const struct audit_filter *f, audit_record_fn fn,
                            void *arg, long long *records);
-/* The chains in the window, for the export header's claims: rows (chain, first seq, last
- * seq, records), ordered by chain. */
+/* The chains in the window, for the export header's claims: columns tenant_id, first_seq,
+ * last_seq, records, ordered by chain. */
 PGresult *dbaudit_window_chains(PGconn *db, const struct audit_filter *f);
-/* Records and chains in the window: one row (records, chains). Without --from and --to they
- * are read from the chains' heads. */
+/* Records and chains in the window: one row, columns records and chains. Without --from and
+ * --to they are read from the chains' heads. */
 PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f);
 /* The compliance summary: one row per rule (the six of SPEC §3 always, then any other), then
  * the row "all". Columns: rule, purged, on_time, late, max_lateness_seconds,

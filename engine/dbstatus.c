@@ -188,9 +188,8 @@ PGresult *db_release_hold(PGconn *db, const char *tenant, const char *hold,
         4, p);
 }
 
-/* 0 hold_id, 1 tenant_id, 2 tenant name, 3 scope, 4 scope value (never a subject id),
- * 5 reason, 6 reference, 7 placed_at, 8 placed_by, 9 released_at, 10 released_by, 11 active.
- * Oldest first. */
+/* Columns: hold_id, tenant_id, tenant_name, scope, scope_id (never a subject id), reason,
+ * reference, placed_at, placed_by, released_at, released_by, active. Oldest first. */
 PGresult *db_hold_list(PGconn *db, const char *tenant, bool active_only)
 {
     const char *p[] = {tenant, active_only ? "t" : "f"};
@@ -211,11 +210,11 @@ PGresult *db_hold_list(PGconn *db, const char *tenant, bool active_only)
         2, p);
 }
 
-/* 0 batch_id, 1 state, 2 location, 3 items, 4 attempts, 5 created_at, 6 closed_at,
- * 7 age in seconds (since created_at), 8 run_id, 9 rerun_of, 10 shard, 11 error (the
- * executor's stored stderr), 12 tenants as "id hex(name)" lines (the first 5, by id; a name
- * is a producer's text and may hold newlines itself), 13 how many
- * tenants, 14 how many batches match in all. Newest first, at most limit (0: all). */
+/* Columns: batch_id, state, location, items, attempts, created_at, closed_at, age_seconds
+ * (since created_at), run_id, rerun_of, shard, error (the executor's stored stderr), tenants
+ * as "id hex(name)" lines (the first 5, by id; a name is a producer's text and may hold
+ * newlines itself), tenant_count, total (how many batches match in all). Newest first, at
+ * most limit (0: all). */
 PGresult *db_batches(PGconn *db, const char *state, const char *tenant, long limit)
 {
     char lim[24];

@@ -95,7 +95,7 @@ PGresult *db_status_last_runs(PGconn *db);
  * created_at, age_seconds, open_batches and failed_batches (how many in all). */
 PGresult *db_status_batches(PGconn *db, int limit);
 /* Where a closed batch's items are now, for a rerun that found none of them due: one row per
- * other batch that holds some of them, open or acknowledged: 0 batch_id, 1 state, 2 items. */
+ * other batch that holds some of them, open or acknowledged: batch_id, state, items. */
 PGresult *db_batch_items_elsewhere(PGconn *db, const char *batch);
 
 /* status --reference: the requests of one tenant with one reference, and what they cover.
@@ -106,8 +106,8 @@ bool db_request_begin(PGconn *db);
 PGresult *db_request_items(PGconn *db, const char *tenant, const char *reference);
 
 /* A dry run's items, from its temporary table plan, one row at a time (single-row mode):
- * 0 tenant_id, 1 item_id, 2 location, 3 state ("due" or "held"), 4 rule, 5 reference,
- * 6 due_at, 7 deadline_at, 8 hold_id. fn returns false to stop (the rest is drained). False
+ * columns tenant_id, item_id, location, state ("due" or "held"), rule, reference, due_at,
+ * deadline_at, hold_id. fn returns false to stop (the rest is drained). False
  * after a failed query (reported) or a stop. */
 bool db_plan_items(PGconn *db, bool (*fn)(void *arg, const PGresult *r, int row), void *arg);
 

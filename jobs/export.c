@@ -98,8 +98,7 @@ static bool write_header(PGconn *db, FILE *out, const struct audit_filter *f,
     PGresult *chains = dbaudit_window_chains(db, f);
     if (!chains)
         return false;
-    /* One row per chain, so resolved once: min and max are the window's first and last seq,
-     * as PostgreSQL names dbaudit_window_chains' unnamed aggregates. */
+    /* One row per chain, so the columns are looked up once. */
     const int tenant_col = db_col(chains, "tenant_id"), first_col = db_col(chains, "first_seq"),
               last_col = db_col(chains, "last_seq"), count_col = db_col(chains, "records");
     long long records = 0;
@@ -267,8 +266,6 @@ static bool write_summary(struct lethe_ctx *ctx, const struct audit_filter *f,
         counts ? dbaudit_summary(ctx->db, f, style == SUMMARY_HTML, &pending_known) : NULL;
     if (!rows)
         goto cleanup;
-    /* How many records and chains: the names PostgreSQL gives dbaudit_window_counts' unnamed
-     * columns. */
     const char *records = db_str(counts, 0, "records"), *chains = db_str(counts, 0, "chains");
     switch (style) {
     case SUMMARY_TEXT:

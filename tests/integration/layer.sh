@@ -10,19 +10,32 @@ OUTSIDE=$(ls engine/*.c jobs/*.c | grep -v '^engine/db')
 
 # A statement is a string literal that begins with an SQL command word.
 STATEMENT='"[[:space:]]*(SELECT|INSERT INTO|UPDATE|DELETE FROM|WITH|COPY|CREATE|ALTER|DROP|BEGIN|COMMIT|ROLLBACK|LOCK|TRUNCATE|SET|SAVEPOINT|TABLE|VALUES)\b'
-# A read by position: a result accessor whose column argument is a number or a constant.
-POSITIONAL='(PQgetvalue|PQgetisnull|PQgetlength|PQfname|PQftype|db_value|json_text|json_number|json_bool)\([^()]*(\([^()]*\))?[^()]*,[[:space:]]*([0-9]+|[A-Z_][A-Z0-9_]*)[[:space:]]*\)'
+# A read by position: a result accessor whose column argument is not a name (a number, a
+# constant, a loop index), on one line or across several (tests/harness/positional_reads.pl).
+positional() { perl tests/harness/positional_reads.pl "$@"; }
 
 # The patterns find what they are meant to find (a check that cannot fail proves nothing).
 assert_eq "the statement pattern finds a statement" "2" \
     "$(printf '%s\n' 'q = "SELECT 1";' '"  UPDATE lethe.batches SET x = 1"' 'puts("selected");' | grep -cE "$STATEMENT")"
-assert_eq "the positional pattern finds reads by number and by constant" "3" \
-    "$(printf '%s\n' 'PQgetvalue(r, 0, 3)' 'json_text(out, r, row, B_ID)' 'PQgetvalue(r, i, 0)[0]' \
-        'PQgetvalue(r, i, c)' 'db_str(r, 0, "state")' | grep -cE "$POSITIONAL")"
+SAMPLE=$(mktemp /tmp/lethe-layer.XXXXXX.c); trap 'rm -f "$SAMPLE"' EXIT
+cat > "$SAMPLE" <<'EOS'
+PQgetvalue(r, 0, 3);
+json_text(out, r, row, B_ID);
+PQgetvalue(r, i, 0)[0];
+for (int k = 0; k < 9; k++) json_text(o->out, r, row, k);
+json_text(stdout, r, row,
+          B_STATE);
+int c = db_col(r, "line"); PQgetvalue(r, i, c);
+json_bool(stdout, r, row, db_col(r, "active"));
+db_str(r, 0, "state");
+EOS
+assert_eq "the positional check finds reads by number, constant and loop index, on one line or two" \
+    "$SAMPLE:1 $SAMPLE:2 $SAMPLE:3 $SAMPLE:4 $SAMPLE:5" \
+    "$(positional "$SAMPLE" | cut -d: -f1,2 | tr '\n' ' ' | sed 's/ $//')"
 
 found=$(grep -nE "$STATEMENT" $OUTSIDE)
 assert_eq "no statement outside engine/db*.c" "" "$found"
-found=$(grep -nE "$POSITIONAL" $SOURCES | grep -v '^engine/db\.c:')
+found=$(positional $SOURCES)
 assert_eq "no result read by position" "" "$found"
 # libpq's query calls themselves only in engine/db*.c.
 found=$(grep -nE '\b(PQexec|PQexecParams|PQprepare|PQexecPrepared|PQsendQuery|PQsendQueryParams)\(' $OUTSIDE)
