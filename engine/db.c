@@ -3,9 +3,11 @@
 #define _POSIX_C_SOURCE 200809L
 #include "db.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "audit.h"
 #include "exitcode.h"
@@ -315,19 +317,45 @@ static bool session_setup(struct lethe_ctx *ctx)
     return true;
 }
 
+/* The run locks are session locks: released before the command exits, rather than when the
+ * server gets round to ending the backend, which can be after the next run (a timer's, an
+ * operator's rerun) has tried to take them and been told a finished run holds them. Waits at
+ * most UNLOCK_WAIT_MS for the answer: a connection that hangs is closed as it was before, and
+ * its locks go with its backend. Only from an idle session (a transaction left open goes with
+ * the connection, its locks too). */
+#define UNLOCK_WAIT_MS 2000
+
+static void release_session_locks(PGconn *db)
+{
+    if (PQstatus(db) != CONNECTION_OK || PQtransactionStatus(db) != PQTRANS_IDLE ||
+        !PQsendQuery(db, "SELECT pg_advisory_unlock_all()"))
+        return;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        if (!PQconsumeInput(db))
+            return;
+        if (!PQisBusy(db)) {
+            PGresult *r;
+            while ((r = PQgetResult(db)) != NULL)
+                PQclear(r);
+            return;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        long left = UNLOCK_WAIT_MS - ((t1.tv_sec - t0.tv_sec) * 1000 +
+                                      (t1.tv_nsec - t0.tv_nsec) / 1000000);
+        struct pollfd p = {.fd = PQsocket(db), .events = POLLIN};
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+            return;
+    }
+}
+
 void db_disconnect(struct lethe_ctx *ctx)
 {
-    /* The run locks are session locks: released here, before the command exits, rather than
-     * when the server gets round to ending the backend, which can be after the next run (a
-     * timer's, an operator's rerun) has tried to take them and been told a finished run holds
-     * them. */
-    if (ctx->db && PQstatus(ctx->db) == CONNECTION_OK) {
-        if (PQtransactionStatus(ctx->db) != PQTRANS_IDLE)
-            PQclear(PQexec(ctx->db, "ROLLBACK"));
-        PQclear(PQexec(ctx->db, "SELECT pg_advisory_unlock_all()"));
-    }
-    if (ctx->db)
+    if (ctx->db) {
+        release_session_locks(ctx->db);
         PQfinish(ctx->db);
+    }
     ctx->db = NULL;
 }
 
