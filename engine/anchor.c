@@ -75,11 +75,15 @@ bool anchor_parse(const char *text, size_t len, struct anchor_line *out, const c
     *why = "not an anchor line (a head is not {\"chain\":UUID,\"seq\":N,\"hash\":HEX})";
     for (size_t i = 0; i < out->n_heads; i++) {
         json_t *h = json_array_get(heads, i), *c = json_object_get(h, "chain"),
-               *s = json_object_get(h, "seq"), *x = json_object_get(h, "hash");
+               *s = json_object_get(h, "seq"), *x = json_object_get(h, "hash"),
+               *w = json_object_get(h, "at");
         if (!json_is_string(c) || !json_is_integer(s) || !json_is_string(x) ||
             !id_parse(json_string_value(c), out->heads[i].chain) || json_integer_value(s) < 1 ||
-            !hex64(json_string_value(x)))
+            !hex64(json_string_value(x)) ||
+            (w && (!json_is_string(w) || !audit_time_text(json_string_value(w)))))
             goto cleanup;
+        if (w)
+            snprintf(out->heads[i].at, sizeof out->heads[i].at, "%s", json_string_value(w));
         out->heads[i].seq = json_integer_value(s);
         memcpy(out->heads[i].hash, json_string_value(x), AUDIT_HEX_LEN);
     }
@@ -323,9 +327,11 @@ bool anchor_append(PGconn *db, const char *file, const char *run_id)
     audit_buf_puts(&b, at);
     audit_buf_puts(&b, "\",\"heads\":[");
     for (int i = 0; i < n; i++) {
-        char head[200];
-        snprintf(head, sizeof head, "%s{\"chain\":\"%s\",\"seq\":%s,\"hash\":\"%s\"}",
-                 i ? "," : "", db_str(r, i, "chain"), db_str(r, i, "seq"), db_str(r, i, "hash"));
+        char head[240];
+        const char *head_at = db_get(r, i, "head_at");
+        snprintf(head, sizeof head, "%s{\"chain\":\"%s\",\"seq\":%s,\"hash\":\"%s\"%s%s%s}",
+                 i ? "," : "", db_str(r, i, "chain"), db_str(r, i, "seq"), db_str(r, i, "hash"),
+                 head_at ? ",\"at\":\"" : "", head_at ? head_at : "", head_at ? "\"" : "");
         audit_buf_puts(&b, head);
     }
     audit_buf_puts(&b, "]}\n");

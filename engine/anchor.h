@@ -16,9 +16,10 @@ struct anchor_head {
     char chain[UUID_TEXT_LEN];
     long long seq;
     char hash[AUDIT_HEX_LEN];
+    char at[AUDIT_TIME_LEN]; /* the head record's own time; "" in lines written before it was kept */
 };
 
-/* {"run_id":"<uuid>","at":"<UTC ISO 8601, µs, Z>","heads":[{"chain":"<uuid>","seq":N,"hash":"<hex>"},...]} */
+/* {"run_id":"<uuid>","at":"<UTC ISO 8601, µs, Z>","heads":[{"chain":"<uuid>","seq":N,"hash":"<hex>","at":"<time>"},...]} */
 struct anchor_line {
     char run_id[UUID_TEXT_LEN];
     char at[AUDIT_TIME_LEN];

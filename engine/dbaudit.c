@@ -69,17 +69,18 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id)
      * other shards appended after it. */
     const char *p[] = {run_id};
     return db_query(db,
-                    "WITH cp AS (SELECT a.tenant_id, a.seq, a.hash FROM lethe.audit a"
+                    "WITH cp AS (SELECT a.tenant_id, a.seq, a.hash, a.at FROM lethe.audit a"
                     "             WHERE a.run_id = $1::uuid"
                     "               AND a.tenant_id = '00000000-0000-0000-0000-000000000000'"
                     "               AND a.kind = 'checkpoint' ORDER BY a.seq DESC LIMIT 1),"
-                    " heads AS (SELECT h.tenant_id, h.seq, h.hash FROM lethe.audit_heads h"
+                    " heads AS (SELECT h.tenant_id, h.seq, h.hash, h.at FROM lethe.audit_heads h"
                     "            WHERE h.tenant_id <> '00000000-0000-0000-0000-000000000000'"
                     "              AND h.seq > 0 AND h.at >= (SELECT coalesce(max(p.started_at), '-infinity')"
                     "                     FROM lethe.runs p WHERE p.started_at < (SELECT r.started_at"
                     "                       FROM lethe.runs r WHERE r.run_id = $1::uuid))"
                     "           UNION ALL SELECT * FROM cp)"
-                    " SELECT x.tenant_id::text AS chain, x.seq, x.hash, lethe.audit_time(clock_timestamp()) AS at"
+                    " SELECT x.tenant_id::text AS chain, x.seq, x.hash, lethe.audit_time(x.at) AS head_at,"
+                    "        lethe.audit_time(clock_timestamp()) AS at"
                     "   FROM heads x ORDER BY x.tenant_id",
                     1, p);
 }

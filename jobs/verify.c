@@ -812,9 +812,12 @@ static bool check_counts(struct verifier *v)
 }
 
 /* SPEC §5: every anchored head that falls in the export's window must be there with its hash.
- * Heads of a line written before the window, or after it, are not the export's to hold. A run
- * that began before --from may have moved a chain's head before it: when the export holds the
- * engine chain, a run whose start record is not in it is known to straddle the window. */
+ * Heads of a line written before the window, or after it, are not the export's to hold. A head
+ * that gives its own time falls in the window when that time does (a line is written after its
+ * heads committed, so a line written before the export's end names heads the export can see).
+ * Older lines do not: a run that began before --from may have moved a chain's head before it:
+ * when the export holds the engine chain, a run whose start record is not in it is known to
+ * straddle the window. */
 static bool check_anchors(struct verifier *v, const char *path)
 {
     bool engine_chain = chain_find(v, NIL_UUID) != NULL;
@@ -827,6 +830,11 @@ static bool check_anchors(struct verifier *v, const char *path)
         if (a->found || (v->header_tenant && strcmp(a->h.chain, v->header_tenant) != 0))
             continue;
         if ((v->from[0] && strcmp(a->at, v->from) < 0) || (end[0] && strcmp(a->at, end) >= 0))
+            continue;
+        /* A head recorded before the window (an ack, a hold or a request between the last
+         * run before --from and --from, anchored by the first run after it). */
+        bool timed = a->h.at[0] != '\0';
+        if (timed && v->from[0] && strcmp(a->h.at, v->from) < 0)
             continue;
         const struct chain *c = chain_find(v, a->h.chain);
         char where[300];
@@ -841,8 +849,9 @@ static bool check_anchors(struct verifier *v, const char *path)
         snprintf(key.run_id, sizeof key.run_id, "%s", a->run_id);
         const struct anchor_run *run = bsearch(&key, v->runs, v->n_runs, sizeof key, run_cmp);
         bool straddles = v->from[0] && engine_chain && run && !run->started;
-        /* A one-tenant export cannot tell such a run apart: it holds no engine chain. */
-        if (straddles || (v->header_tenant && v->from[0]))
+        /* A one-tenant export cannot tell such a run apart: it holds no engine chain. A head
+         * with its own time needs neither guess. */
+        if (!timed && (straddles || (v->header_tenant && v->from[0])))
             continue;
         if (!c) {
             snprintf(v->why, sizeof v->why, "%s, but the export holds no record of it (a chain was "

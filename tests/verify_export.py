@@ -39,11 +39,13 @@ When the header's "from" is null (the whole log) every chain must start at seq 1
 head anchored elsewhere (the checkpoints lethe logs) shows that no tail was cut off.
 
 Anchors: audit.anchor_file has one line per run, {"run_id", "at", "heads": [{"chain", "seq",
-"hash"}]}. Every head of a line whose "at" lies in the export's window must be in the export
-with that hash (a head inside a chain passes), with one allowance: in an export with a "from"
-that holds the engine chain, a run whose run_started (or operator_rerun) record is not in it
-began before the window and may have moved heads before it; in a one-tenant export with a
-"from", heads before the chain's first exported record are not required.
+"hash", "at"}]}. Every head of a line whose "at" lies in the export's window must be in the export
+with that hash (a head inside a chain passes), unless the head's own "at" lies before the
+window's "from". Heads without their own "at" (lines written before lethe kept it) have one
+allowance instead: in an export with a "from" that holds the engine chain, a run whose
+run_started (or operator_rerun) record is not in it began before the window and may have moved
+heads before it; in a one-tenant export with a "from", heads before the chain's first exported
+record are not required.
 """
 import csv, hashlib, json, sys
 
@@ -78,7 +80,7 @@ def records(path, header):
                      "the header makes no claims")
                 header.update(rec)
 
-def anchored(path):  # [(line at, run_id, chain, seq, hash)], a torn last line skipped
+def anchored(path):  # [(line at, run_id, chain, seq, hash, head at)], a torn last line skipped
     refs = []
     with open(path, encoding="utf-8") as f:
         lines = f.read().split("\n")
@@ -91,13 +93,13 @@ def anchored(path):  # [(line at, run_id, chain, seq, hash)], a torn last line s
             if n == len(lines):  # no newline after it: torn while appending
                 break
             raise
-        refs += [(a["at"], a["run_id"], h["chain"], h["seq"], h["hash"]) for h in a["heads"]]
+        refs += [(a["at"], a["run_id"], h["chain"], h["seq"], h["hash"], h.get("at")) for h in a["heads"]]
     return refs
 
 def verify(path, expected, anchors=None):
     heads, header, last, firsts, hashes, started = {}, {}, None, {}, {}, set()
     refs = anchored(anchors) if anchors else []
-    wanted = {(c, s) for _, _, c, s, _ in refs}
+    wanted = {(c, s) for _, _, c, s, _, _ in refs}
     with open(path, "rb") as f:
         need(f.read(1), "empty file")
     for rec in records(path, header):
@@ -133,19 +135,21 @@ def verify(path, expected, anchors=None):
     frm, to, tenant = (norm(header.get("from")), norm(header.get("to")), header.get("tenant_id"))
     if header.get("exported_at") and (to is None or norm(header["exported_at"]) < to):
         to = norm(header["exported_at"])  # lines written after the snapshot
-    for at, run, c, s, h in refs:
+    for at, run, c, s, h, head_at in refs:
         if (c, s) in hashes:
             need(hashes[(c, s)] == h, f"chain {c} seq {s}: not the anchored record")
             continue
         if (tenant and c != tenant) or (frm and at < frm) or (to and at >= to):
             continue
+        if frm and head_at and head_at < frm:  # the head's record lies before the window
+            continue
         need(c not in heads or s < heads[c][0], f"chain {c}: anchored seq {s} cut off")
-        if frm and (tenant or (NIL in heads and run not in started)):
+        if not head_at and frm and (tenant or (NIL in heads and run not in started)):
             continue
         need(False, f"chain {c}: anchored seq {s} missing")
     if frm and NIL in heads:  # records just before a chain's first came from the next anchored run
         for c, (last_seq, _) in heads.items():
-            seqs = sorted((s, run) for _, run, ch, s, _ in refs if ch == c)
+            seqs = sorted((s, run) for _, run, ch, s, _, _ in refs if ch == c)
             before = max([s for s, _ in seqs if s < firsts[c]], default=0)
             past = [run for s, run in seqs if s >= firsts[c]]
             need(firsts[c] == 1 or before == firsts[c] - 1 or not past or past[0] not in started,

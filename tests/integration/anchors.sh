@@ -29,12 +29,13 @@ assert_rc "a run exits 0" 0
 assert_eq "one line per committed run" "1" "$(wc -l <"$A")"
 RUN1=$(sql "SELECT run_id FROM lethe.runs")
 CP1=$(sql "SELECT seq || ' ' || hash FROM lethe.audit WHERE tenant_id = '$NIL' AND kind = 'checkpoint'")
+CP1_AT=$(sql "SELECT lethe.audit_time(at) FROM lethe.audit WHERE tenant_id = '$NIL' AND kind = 'checkpoint'")
 line=$(tail -1 "$A")
 assert_contains "the line names the run" "{\"run_id\":\"$RUN1\",\"at\":\"" "$line"
 assert_eq "the line's time is UTC with microseconds" "1" \
   "$(echo "$line" | grep -cE '"at":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z"')"
-assert_contains "the engine head is the checkpoint record itself, not its prev_hash" \
-  "{\"chain\":\"$NIL\",\"seq\":${CP1% *},\"hash\":\"${CP1#* }\"}" "$line"
+assert_contains "the engine head is the checkpoint record itself, not its prev_hash, with its time" \
+  "{\"chain\":\"$NIL\",\"seq\":${CP1% *},\"hash\":\"${CP1#* }\",\"at\":\"$CP1_AT\"}" "$line"
 assert_contains "the heads are logged" "anchor: chain $NIL seq ${CP1% *} hash ${CP1#* }" "$ERR"
 assert_eq "the anchor file is 0640" "640" "$(stat -c %a "$A")"
 sql "CREATE TABLE public.audit_run1 AS SELECT * FROM lethe.audit" >/dev/null
@@ -45,8 +46,10 @@ assert_rc "the re-driving run exits 0" 0
 assert_eq "the re-driven items are purged" "6" "$(sql "SELECT count(*) FROM lethe.item_status WHERE state = 'purged'")"
 line=$(tail -1 "$A")
 for t in "$T1" "$T2" "$NIL"; do
-    h=$(sql "SELECT seq || ' ' || hash FROM lethe.audit_heads WHERE tenant_id = '$t'")
-    assert_contains "the re-driven chain $t is anchored at its head" "{\"chain\":\"$t\",\"seq\":${h% *},\"hash\":\"${h#* }\"}" "$line"
+    h=$(sql "SELECT seq || ' ' || hash || ' ' || lethe.audit_time(at) FROM lethe.audit_heads WHERE tenant_id = '$t'")
+    set -- $h
+    assert_contains "the re-driven chain $t is anchored at its head, with the head's time" \
+      "{\"chain\":\"$t\",\"seq\":$1,\"hash\":\"$2\",\"at\":\"$3\"}" "$line"
 done
 assert_not_contains "an untouched chain is not anchored" "$T3" "$line"
 # The database records each line it appended (sql/0021_status_anchor.sql): a check finds the
@@ -173,6 +176,27 @@ assert_rc "a window export verifies against every anchor" 0
 "$LETHE" export --tenant "$T2" -o "$WORK/t2.jsonl" 2>/dev/null
 run_lethe verify "$WORK/t2.jsonl" --anchors "$A"
 assert_rc "a one-tenant export verifies against every anchor" 0
+# A hold placed after the last run and before a window's start moves its chain's head; the first
+# run after the start anchors that head. The head lies before the window: not the window's to
+# hold (each head now gives its own time; a window export used to fail as "a chain was removed").
+"$LETHE" --config "$WORK/noexec.conf" -q hold place --tenant "$T2" --subject user_nobody \
+    --reason "before the window" --operator user_a >/dev/null
+HOLD_AT=$(sql "SELECT lethe.audit_time(at) FROM lethe.audit_heads WHERE tenant_id = '$T2'")
+W=$(sql "SELECT lethe.audit_time(clock_timestamp())")
+run_lethe --config "$WORK/noexec.conf" run
+assert_contains "the run after it anchors the hold's head, with its time" \
+  "{\"chain\":\"$T2\",\"seq\":$(sql "SELECT seq FROM lethe.audit_heads WHERE tenant_id = '$T2'"),\"hash\":\"$(sql "SELECT hash FROM lethe.audit_heads WHERE tenant_id = '$T2'")\",\"at\":\"$HOLD_AT\"}" "$(tail -1 "$A")"
+"$LETHE" export --from "$W" -o "$WORK/after-hold.jsonl" 2>/dev/null
+run_lethe verify "$WORK/after-hold.jsonl" --anchors "$A"
+assert_rc "a window starting after the hold verifies against every anchor" 0
+python3 tests/verify_export.py "$WORK/after-hold.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
+assert_eq "... and so does the independent verifier" "0" "$?"
+# The same window from the hold on holds the hold's record: without that chain it is caught.
+cp "$WORK/all.jsonl" "$WORK/all.kept"
+"$LETHE" export --from "$HOLD_AT" -o "$WORK/all.jsonl" 2>/dev/null
+tamper drop-chain "$T2" 0 claims;       caught "a window holding the hold's record, with that chain removed"
+assert_contains "... named as a removed chain" "chain $T2 is anchored at seq" "$OUT"
+mv "$WORK/all.kept" "$WORK/all.jsonl"
 
 # ---- a rerun is a run: it is anchored too -----------------------------------------------------
 mk_event "$T3" deletion_requested "${DAY}T00:00:00Z" REQ-3
