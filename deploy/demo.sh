@@ -366,7 +366,7 @@ NIL=00000000-0000-0000-0000-000000000000
 ANCHORS=$DEMO_DIR/anchors.jsonl
 say "Each run appended one line to the anchor file $(rel "$ANCHORS") (audit.anchor_file): the heads of the chains it appended to, its own checkpoint record included. In production it is shipped out of the database administrators' reach. Its newest line:"
 tail -1 "$ANCHORS" | cut -c1-200; echo "  ..."
-HEAD=$(sed -n '$s/.*{"chain":"'"$NIL"'","seq":[0-9]*,"hash":"\([0-9a-f]*\)"}.*/\1/p' "$ANCHORS")
+HEAD=$(sed -n '$s/.*{"chain":"'"$NIL"'","seq":[0-9]*,"hash":"\([0-9a-f]*\)"[,}].*/\1/p' "$ANCHORS")
 [ -n "$HEAD" ] || die "the newest anchor line holds no engine head"
 lethe verify "$DEMO_DIR/exports/audit.jsonl" --anchors "$ANCHORS" --expect-head "$NIL=$HEAD"
 say "verify needs no database: it recomputes every hash and link and checks the export's header against its records. Against the anchor file (or a head taken from it with --expect-head) it also catches a cut-off tail, removed first records, a removed chain and a forged record re-hashed to look consistent."
