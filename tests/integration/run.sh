@@ -345,4 +345,37 @@ assert_eq "each run has start and finish records" "t" \
   "$(sql "SELECT (SELECT count(*) FROM lethe.audit WHERE kind = 'run_started') = (SELECT count(*) FROM lethe.audit WHERE kind = 'run_finished')")"
 assert_eq "each run and rerun ends with a checkpoint" "t" \
   "$(sql "SELECT count(*) = (SELECT count(*) FROM lethe.runs) FROM lethe.audit WHERE kind = 'checkpoint'")"
+
+# ---- the inbox is vacuumed whole (sql/0026_queue_vacuum.sql) --------------------------------
+# After a large ingest, a few rows written behind it and consumed by the next run leave dead
+# items on too few pages for VACUUM to clean the index; without index cleanup the heap kept
+# every page of the ingest, and every idle run read them. With it, the empty inbox is empty on
+# disk too.
+psql -X -q -d postgres -c 'DROP DATABASE IF EXISTS run_inbox' -c 'CREATE DATABASE run_inbox' 2>/dev/null
+export PGDATABASE=run_inbox
+"$LETHE" migrate >/dev/null
+printf 'audit: { anchor_file = "%s"; };\n' "$WORK/anchors-inbox.jsonl" > "$WORK/inbox.conf"
+assert_eq "the queues keep index cleanup on" \
+  "inbox_events {vacuum_index_cleanup=on}|inbox_items {vacuum_index_cleanup=on}|status_dirty {vacuum_index_cleanup=on}" \
+  "$(sql "SELECT string_agg(relname || ' ' || reloptions::text, '|' ORDER BY relname)
+            FROM pg_class WHERE relnamespace = 'lethe'::regnamespace
+             AND relname IN ('inbox_events', 'inbox_items', 'status_dirty')")"
+TI=$(uuid); WI=$(uuid)
+mk_tenant "$TI" ingest; mk_workspace "$TI" "$WI" EU
+ingest() {
+    sql "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at)
+         SELECT '$TI', gen_random_uuid(), '$WI', 'prompt', 'EU', 'file:///nonexistent/x', now()
+           FROM generate_series(1, $1)" >/dev/null
+}
+for _ in 1 2 3 4 5; do ingest 10000; done
+run_lethe --config "$WORK/inbox.conf" run
+assert_rc "inbox: the run over 50,000 new items exits 0" 0
+ingest 300
+sql "VACUUM ANALYZE lethe.inbox_items" >/dev/null
+run_lethe --config "$WORK/inbox.conf" run
+assert_rc "inbox: the run over 300 more exits 0" 0
+sql "VACUUM lethe.inbox_items" >/dev/null
+assert_eq "inbox: consumed and vacuumed, the inbox holds no page" "0 0" \
+  "$(sql "SELECT count(*) || ' ' || pg_relation_size('lethe.inbox_items') / current_setting('block_size')::int
+            FROM lethe.inbox_items")"
 finish
