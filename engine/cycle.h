@@ -11,6 +11,10 @@
 #include "ctx.h"
 #include "timefmt.h"
 
+/* Tenants are hashed into this many buckets, Citus's shards (lethe.shard_of in
+ * sql/0027_shard_placement.sql); --shard K/N takes N up to it. */
+#define LETHE_SHARD_BUCKETS 32
+
 struct run_opts {
     char as_of[TIME_TEXT_LEN]; /* empty: the database's now() */
     bool dry_run;

@@ -9,6 +9,8 @@
 #include "exitcode.h"
 #include "jobs.h"
 
+/* K/N with 0 <= K < N; N above LETHE_SHARD_BUCKETS is returned for the caller to refuse with
+ * its own reason. */
 static bool parse_shard(const char *s, int *k, int *n)
 {
     char *end;
@@ -46,8 +48,15 @@ int job_run(struct lethe_ctx *ctx, int argc, char **argv)
             break;
         case 's':
             if (!parse_shard(optarg, &o.shard_k, &o.shard_n))
-                return cli_usage(ctx, "run: --shard: malformed shard \"%s\" (expected K/N with 0 <= K < N <= 1024)",
-                                 optarg);
+                return cli_usage(ctx, "run: --shard: malformed shard \"%s\" (expected K/N with 0 <= K < N <= %d)",
+                                 optarg, LETHE_SHARD_BUCKETS);
+            /* A tenant's shard is its bucket modulo N (sql/0027_shard_placement.sql): with more
+             * shards than buckets, the shards from LETHE_SHARD_BUCKETS on would hold no tenant. */
+            if (o.shard_n > LETHE_SHARD_BUCKETS)
+                return cli_usage(ctx,
+                                 "run: --shard %s: N is at most %d: tenants are hashed into %d buckets "
+                                 "(Citus's shards), and shard K/N is the buckets equal to K modulo N",
+                                 optarg, LETHE_SHARD_BUCKETS, LETHE_SHARD_BUCKETS);
             break;
         case 'o':
             o.operator_name = optarg; /* cli_getopt refuses a blank one */

@@ -7,6 +7,7 @@ WORK=$(mktemp -d /tmp/lethe-citus-compare.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 REAL=$(dirname "$LETHE")/lethe.real
 for db in compare_citus compare_plain; do   # each its own spool and anchor file
+    mkdir -p "$WORK/$db"
     printf 'spool: { directory = "%s/%s/spool"; keep = "7d"; };\naudit: { anchor_file = "%s/%s/anchors.jsonl"; };\n' \
         "$WORK" $db "$WORK" $db > "$WORK/$db.conf"
 done
@@ -60,6 +61,26 @@ assert_eq "compare_citus is laid out on Citus" "21" \
     "$(PGDATABASE=compare_citus sql "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'lethe.%'")"
 assert_eq "compare_plain is plain PostgreSQL" "0" \
     "$(PGDATABASE=compare_plain sql "SELECT count(*) FROM pg_extension WHERE extname = 'citus'")"
+# --shard K/N along Citus's placement (sql/0027_shard_placement.sql): lethe's tables have 32
+# shards, a tenant's bucket is the shard Citus puts it in, and a shard K/2 (two workers) is the
+# shards worker K was given.
+placement() {
+    PGDATABASE=compare_citus sql "WITH s AS (
+        SELECT d.shardid, row_number() OVER (ORDER BY d.shardminvalue::int) - 1 AS idx, n.nodeport
+          FROM pg_dist_shard d JOIN pg_dist_placement p USING (shardid) JOIN pg_dist_node n USING (groupid)
+         WHERE d.logicalrelid = 'lethe.tenants'::regclass),
+      t AS (SELECT gen_random_uuid() AS tenant_id FROM generate_series(1, 1000)),
+      x AS (SELECT t.tenant_id, s.idx, s.nodeport FROM t
+              JOIN s ON s.shardid = get_shard_id_for_distribution_column('lethe.tenants', t.tenant_id))
+    $1"
+}
+assert_eq "Citus: lethe's tables have 32 shards" "32" \
+    "$(PGDATABASE=compare_citus sql "SELECT count(*) FROM pg_dist_shard WHERE logicalrelid = 'lethe.tenants'::regclass")"
+assert_eq "Citus: 1,000 tenants' buckets are their Citus shards" "0" \
+    "$(placement "SELECT count(*) FROM x WHERE lethe.shard_of(x.tenant_id, 32) <> x.idx")"
+assert_eq "Citus: shard K/2 is worker K's shards" "2 2" \
+    "$(placement "SELECT count(DISTINCT (lethe.shard_of(x.tenant_id, 2), x.nodeport)) || ' '
+                         || count(DISTINCT x.nodeport) FROM x")"
 for db in compare_citus compare_plain; do
     catalog $db >"$WORK/$db.catalog" 2>&1
     PGDATABASE=$db "$REAL" --config "$WORK/$db.conf" run --as-of "${DAY}T12:00:00Z" >"$WORK/$db.run1" 2>&1

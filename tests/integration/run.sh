@@ -223,6 +223,23 @@ wait $s0; r0=$?; wait $s1; r1=$?
 assert_eq "two shards run side by side" "0 0" "$r0 $r1"
 assert_eq "both recorded their shard" "0/2 1/2" "$(sql "SELECT string_agg(shard, ' ' ORDER BY shard) FROM lethe.runs WHERE shard IS NOT NULL")"
 
+# A tenant's shard is its Citus shard among 32, modulo N (sql/0027_shard_placement.sql), as
+# tests/model/shard_hash.py works it out from the uuid's bytes on its own.
+sql "SELECT u || ' ' || n || ' ' || lethe.shard_of(u, n)
+       FROM (SELECT gen_random_uuid() AS u FROM generate_series(1, 1000)) t,
+            (VALUES (1), (2), (3), (7), (32)) v (n) ORDER BY 1" > "$WORK/shards.sql.txt"
+cut -d' ' -f1,2 "$WORK/shards.sql.txt" | python3 tests/model/shard_hash.py > "$WORK/shards.model.txt"
+assert_eq "shards: lethe.shard_of agrees with the model on 5,000 tenant/N pairs" "5000 same" \
+  "$(wc -l < "$WORK/shards.sql.txt") $(cmp -s "$WORK/shards.sql.txt" "$WORK/shards.model.txt" && echo same)"
+assert_eq "shards: 1,000 tenants fall in all 32 buckets" "32" \
+  "$(awk '$2 == 32 {print $3}' "$WORK/shards.sql.txt" | sort -u | wc -l)"
+run_lethe --config "$WORK/noexec.conf" run --shard 3/33
+assert_rc "shards: N above 32 is a usage error" 2
+assert_contains "shards: ... which says why" \
+  "error: run: --shard 3/33: N is at most 32: tenants are hashed into 32 buckets (Citus's shards), and shard K/N is the buckets equal to K modulo N" "$ERR"
+run_lethe --config "$WORK/noexec.conf" run --shard 31/32 --dry-run
+assert_rc "shards: 31/32 is a shard" 0
+
 # ---- a purged item still explains the obligation it was purged under, although the tombstone
 # no longer names its subject
 T5=$(uuid); W6=$(uuid); mk_tenant "$T5" epsilon; mk_workspace "$T5" "$W6" EU

@@ -25,6 +25,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import shard_hash  # noqa: E402
 from lineage_model import Event, Hold, Item, Model, iso, utc  # noqa: E402
 
 LETHE = os.environ["LETHE"]
@@ -63,10 +64,17 @@ class Catalog:
         self.rng = random.Random(seed)
         self.seed, self.db, self.work, self.base = seed, db, work, base
         self.m = Model()
-        # The tenant's first 32 bits put it alone in shard K of 1024 (lethe.shard_of), so
-        # that the catalogs share one database and every run and dry run sees only its own.
-        self.shard = "%d/1024" % shard
-        self.tenant = str(uuid.UUID(int=(shard << 96) | self.rng.getrandbits(96)))
+        # The tenant is drawn until its bucket is K, which puts it alone in shard K of 32
+        # (lethe.shard_of, worked out by shard_hash.py), so that the catalogs share one
+        # database and every run and dry run sees only its own.
+        self.shard = "%d/%d" % (shard, shard_hash.BUCKETS)
+        # (Drawn from an RNG of its own, so that the catalog is the same in any shard: a
+        # failing catalog replays alone, in shard 0.)
+        draw = random.Random(self.rng.getrandbits(96))
+        while True:
+            self.tenant = str(uuid.UUID(int=draw.getrandbits(128), version=4))
+            if shard_hash.bucket(self.tenant) == shard:
+                break
         self.ws = {}
         self.sql = []
         self.refs = []
@@ -288,6 +296,9 @@ def main():
     ap.add_argument("--catalogs", type=int, default=32)
     ap.add_argument("--keep", action="store_true", help="keep the database (lineage_model)")
     a = ap.parse_args()
+    if not 1 <= a.catalogs <= shard_hash.BUCKETS:
+        ap.error("--catalogs: 1 to %d (the catalogs share one database, one shard each)"
+                 % shard_hash.BUCKETS)
     work = tempfile.mkdtemp(prefix="lethe-model.")
     with open(os.path.join(work, "record.sh"), "w") as f:
         # one "item rule deadline" line per manifest item (JSON Lines, header first) into the
@@ -315,7 +326,7 @@ def main():
         seed = a.seed + i
         c = None
         try:
-            c = one(seed, i % 1023 + 1, db, work, base)
+            c = one(seed, i, db, work, base)
             fails = c.failures
         except Exception as e:  # a refused statement or a failed run is a failure too
             fails = [("catalog", "no error", str(e))]
