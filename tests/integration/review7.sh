@@ -98,6 +98,15 @@ for k in 0 1; do run_lethe --config "$WORK/exec.conf" run --shard "$k/2"; done
 assert_eq "upgrade: shard runs leave them open, and purge nothing twice" "2 0" \
   "$(sql "SELECT (SELECT count(*) FROM lethe.batches WHERE state = 'open') || ' ' ||
                  (SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged')")"
+OLDEST=$(sql "SELECT batch_id FROM lethe.batches WHERE state = 'open' ORDER BY created_at, batch_id LIMIT 1")
+run_lethe --config "$WORK/exec.conf" status --check
+assert_rc "upgrade: status --check judges by SPEC's conditions (nothing overdue yet)" 0
+assert_contains "upgrade: status warns that no shard run re-drives them" \
+  "warning: status: 2 open batches (the oldest $OLDEST) hold tenants of several shards of 2: no shard run re-drives them" "$ERR"
+assert_contains "upgrade: ... and says what does" \
+  "hint: run 'lethe run' once without --shard, which re-drives every open batch (it exits 3 while a shard run holds the lock: run it again)" "$ERR"
+run_lethe --config "$WORK/noexec.conf" status
+assert_not_contains "upgrade: without an executor, open batches wait for 'lethe ack' whatever runs: no warning" "warning" "$ERR"
 run_lethe --config "$WORK/exec.conf" run
 assert_rc "upgrade: the run without --shard exits 0" 0
 assert_contains "upgrade: ... and re-drives both" "succeeded" "$OUT"
@@ -110,6 +119,8 @@ assert_eq "upgrade: each batch acknowledged once" "2 2" \
   "$(sql "SELECT count(*) || ' ' || count(DISTINCT batch_id) FROM lethe.audit WHERE kind = 'batch_acknowledged'")"
 run_lethe migrate
 assert_not_contains "upgrade: once re-driven, migrate warns no more" "warning" "$ERR"
+run_lethe --config "$WORK/exec.conf" status
+assert_not_contains "upgrade: ... nor does status" "warning" "$ERR"
 run_lethe --config "$WORK/exec.conf" export -o "$WORK/up.jsonl"
 run_lethe verify "$WORK/up.jsonl" --anchors "$WORK/anchors.jsonl"
 assert_rc "upgrade: the audit verifies against the anchors" 0
