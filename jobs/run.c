@@ -12,8 +12,8 @@
 #include "jobs.h"
 
 /* K/N in plain decimal digits (no sign, no blank: systemd's %I and a typo alike are taken as
- * written), with 0 <= K < N. An N above LETHE_SHARD_BUCKETS, however large, is returned as
- * INT_MAX for the caller to refuse with its own reason. */
+ * written), with 0 <= K < N. A number too large for an int is read as INT_MAX, so that any N
+ * above LETHE_SHARD_BUCKETS reaches the caller, which refuses it with its own reason. */
 static bool parse_shard(const char *s, int *k, int *n)
 {
     long v[2] = {0, 0};
