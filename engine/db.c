@@ -374,6 +374,28 @@ int db_citus_gaps(PGconn *db)
     return n;
 }
 
+/* Open batches emitted by a shard run K/N whose tenants no longer all lie in shard K of N: the
+ * placement of sql/0027_shard_placement.sql moved them, and no shard run re-drives such a batch,
+ * only a run without --shard. 0 when there is none or the count could not be read. */
+long db_open_batches_across_shards(PGconn *db)
+{
+    PGresult *res = db_query_one_row(
+        db,
+        "SELECT count(*) AS batches FROM ("
+        "  SELECT b.batch_id FROM lethe.batches b"
+        "    JOIN lethe.batch_items bi ON bi.batch_id = b.batch_id"
+        "   WHERE b.state = 'open' AND b.shard IS NOT NULL"
+        "   GROUP BY b.batch_id, b.shard"
+        "  HAVING count(DISTINCT lethe.shard_of(bi.tenant_id,"
+        "                                       split_part(b.shard, '/', 2)::integer)) > 1) m",
+        0, NULL);
+    if (!res)
+        return 0;
+    long n = db_get_long(res, 0, "batches");
+    PQclear(res);
+    return n;
+}
+
 int db_check_schema(PGconn *db)
 {
     /* Whether the schema is there and readable first: a statement naming a table it cannot
@@ -542,6 +564,25 @@ int db_migrate(PGconn *db, int *applied)
     goto cleanup;
 fail:
     db_rollback(db);
+    /* The schema is changed by its owner only (ALTER TABLE, CREATE OR REPLACE FUNCTION); say
+     * so, and who that is, when PostgreSQL refused a privilege. */
+    if (strcmp(db_last_sqlstate(), "42501") == 0) {
+        PGresult *o = db_query_one_row(db,
+                                       "SELECT coalesce((SELECT nspowner::regrole::text FROM pg_catalog.pg_namespace"
+                                       "                  WHERE nspname = 'lethe'), '') AS owner",
+                                       0, NULL);
+        const char *owner = o ? db_get(o, 0, "owner") : "";
+        if (*owner) {
+            log_error("migrate: role '%s' may not change schema lethe, which %s owns", PQuser(db), owner);
+            log_hint("run 'lethe migrate' as %s (or a role that is a member of it), then "
+                     "deploy/roles.sql again",
+                     owner);
+        } else {
+            log_error("migrate: role '%s' may not create schema lethe", PQuser(db));
+            log_hint("run 'lethe migrate' as the role that is to own it, with CREATE on the database");
+        }
+        PQclear(o);
+    }
 cleanup:
     free(pending);
     free(sums);

@@ -756,6 +756,27 @@ PGresult *db_status_batches(PGconn *db, int limit)
         1, p);
 }
 
+/* The open batches no run re-drives while only shard runs run: the last successful run was a
+ * shard run of N, it started after the batch was emitted, and the batch's tenants lie in several
+ * shards of N (one a run without --shard emitted, or one left open when N or the placement
+ * changed). Oldest first: batch_id, location, n. */
+PGresult *db_status_across_shards(PGconn *db)
+{
+    return db_query(
+        db,
+        "WITH l AS (SELECT split_part(r.shard, '/', 2)::integer AS n, r.started_at"
+        "             FROM lethe.runs r"
+        "            WHERE r.outcome = 'succeeded' AND r.finished_at IS NOT NULL"
+        "            ORDER BY r.finished_at DESC LIMIT 1)"
+        " SELECT b.batch_id, b.location, l.n"
+        "   FROM l JOIN lethe.batches b ON b.state = 'open' AND b.created_at < l.started_at"
+        "  WHERE l.n IS NOT NULL"
+        "    AND (SELECT count(DISTINCT lethe.shard_of(bi.tenant_id, l.n)) FROM lethe.batch_items bi"
+        "          WHERE bi.batch_id = b.batch_id) > 1"
+        "  ORDER BY b.created_at, b.batch_id",
+        0, NULL);
+}
+
 PGresult *db_batch_items_elsewhere(PGconn *db, const char *batch)
 {
     const char *p[] = {batch};

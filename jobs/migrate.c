@@ -34,5 +34,15 @@ int job_migrate(struct lethe_ctx *ctx, int argc, char **argv)
                  "(triggers and a unique index Citus refuses)", gaps);
         log_hint("they are listed in lethe.citus_gaps; see README, 'Outgrowing one server'");
     }
+    long across = db_open_batches_across_shards(ctx->db);
+    if (across > 0) {
+        log_warn("migrate: %ld open %s emitted by shard runs now %s tenants of several shards "
+                 "(a tenant's shard is its Citus shard since schema version 27): no shard run "
+                 "re-drives %s",
+                 across, across == 1 ? "batch" : "batches", across == 1 ? "holds" : "hold",
+                 across == 1 ? "it" : "them");
+        log_hint("run 'lethe run' once without --shard, which re-drives every open batch (it exits 3 "
+                 "while a shard run holds the lock: run it again); 'lethe status' lists them");
+    }
     return EXIT_DONE;
 }

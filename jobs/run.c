@@ -1,4 +1,6 @@
 /* lethe run: options only; the cycle itself is engine/cycle.c. */
+#include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,20 +11,25 @@
 #include "exitcode.h"
 #include "jobs.h"
 
-/* K/N with 0 <= K < N; N above LETHE_SHARD_BUCKETS is returned for the caller to refuse with
- * its own reason. */
+/* K/N in plain decimal digits (no sign, no blank: systemd's %I and a typo alike are taken as
+ * written), with 0 <= K < N. A number too large for an int is read as INT_MAX, so that any N
+ * above LETHE_SHARD_BUCKETS reaches the caller, which refuses it with its own reason. */
 static bool parse_shard(const char *s, int *k, int *n)
 {
-    char *end;
-    long kk = strtol(s, &end, 10);
-    if (end == s || *end != '/')
+    long v[2] = {0, 0};
+    for (int part = 0; part < 2; part++) {
+        if (!isdigit((unsigned char)*s))
+            return false;
+        for (; isdigit((unsigned char)*s); s++)
+            v[part] = v[part] > INT_MAX / 10 ? INT_MAX : v[part] * 10 + (*s - '0');
+        if (*s != (part == 0 ? '/' : '\0'))
+            return false;
+        s++;
+    }
+    if (v[1] < 1 || v[0] >= v[1])
         return false;
-    const char *ns = end + 1;
-    long nn = strtol(ns, &end, 10);
-    if (end == ns || *end || nn < 1 || nn > 1024 || kk < 0 || kk >= nn)
-        return false;
-    *k = (int)kk;
-    *n = (int)nn;
+    *k = (int)(v[0] > INT_MAX ? INT_MAX : v[0]);
+    *n = (int)(v[1] > INT_MAX ? INT_MAX : v[1]);
     return true;
 }
 

@@ -73,7 +73,7 @@ static const char *const states[] = {"scheduled", "due", "held", "in_flight", "p
 /* Every result is read by the column names engine/dbstatus.c gives, so that a statement and
  * this file cannot drift apart in silence. */
 struct report {
-    PGresult *now, *counts, *overdue, *held, *next, *violations, *failing, *runs, *batches;
+    PGresult *now, *counts, *overdue, *held, *next, *violations, *failing, *runs, *batches, *across;
     char lookahead[64];
     long totals[N_STATES];
     long violations_purged;
@@ -141,6 +141,31 @@ static bool stale_shards(struct report *r)
         }
     }
     return named;
+}
+
+/* Open batches that only a run without --shard re-drives, while only shard runs run (after N
+ * changed, or across the upgrade to schema version 27): their items stay in flight until their
+ * deadline passes unless someone runs one. A location without an executor is left out: its open
+ * batches wait for 'lethe ack' whatever runs. Said on stderr; --check's conditions are SPEC §6's. */
+static void warn_across_shards(const struct lethe_ctx *ctx, const PGresult *across)
+{
+    long n = 0;
+    int first = -1;
+    for (int row = 0; row < PQntuples(across); row++) {
+        if (!config_executor_for(&ctx->cfg, db_str(across, row, "location")))
+            continue;
+        if (first < 0)
+            first = row;
+        n++;
+    }
+    if (!n)
+        return;
+    log_warn("status: %ld open %s (the oldest %s) %s tenants of several shards of %s: no shard run "
+             "re-drives %s",
+             n, plural(n, "batch", "batches"), db_str(across, first, "batch_id"), plural(n, "holds", "hold"),
+             db_str(across, first, "n"), plural(n, "it", "them"));
+    log_hint("run 'lethe run' once without --shard, which re-drives every open batch (it exits 3 "
+             "while a shard run holds the lock: run it again)");
 }
 
 /* The totals and the three --check conditions. */
@@ -659,12 +684,14 @@ int job_status(struct lethe_ctx *ctx, int argc, char **argv)
         !(r.violations = db_status_violations(ctx->db, LIST_LIMIT)) ||
         !(r.failing = db_status_failing(ctx->db, LIST_LIMIT)) ||
         !(r.runs = db_status_last_runs(ctx->db)) ||
-        !(r.batches = db_status_batches(ctx->db, LIST_LIMIT))) {
+        !(r.batches = db_status_batches(ctx->db, LIST_LIMIT)) ||
+        !(r.across = db_status_across_shards(ctx->db))) {
         db_status_end(ctx->db);
         goto cleanup;
     }
     db_status_end(ctx->db);
     assess(&r);
+    warn_across_shards(ctx, r.across);
     /* SPEC §7: an audit behind its anchor file (a restored database). */
     char behind[2048];
     int b = anchor_behind(ctx->db, ctx->cfg.anchor_file, behind, sizeof behind, true);
@@ -698,5 +725,6 @@ cleanup:
     PQclear(r.failing);
     PQclear(r.runs);
     PQclear(r.batches);
+    PQclear(r.across);
     return rc;
 }
