@@ -32,7 +32,7 @@ JOBS_OBJ   := $(JOBS_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 LETHE      := $(BUILD)/bin/lethe
 
-.PHONY: all deps programs check check-citus unit integration demo demo-clean bench install clean
+.PHONY: FORCE all deps programs check check-citus unit integration demo demo-clean bench install clean
 all: deps $(LETHE) $(BUILD)/bin/fs-delete bin/lethe
 
 deps:
@@ -46,8 +46,16 @@ $(BUILD)/%.o: %.c $(wildcard engine/*.h jobs/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-# The migrations are embedded, so `lethe migrate` needs no files on disk.
-$(BUILD)/migrations.c: $(SQL_SRC) tests/harness/embed-sql.sh
+# The migrations are embedded, so `lethe migrate` needs no files on disk. The list of their
+# names is a prerequisite of its own, rewritten only when it changes, so that a migration
+# renamed or removed rebuilds them too (a file's own date says nothing of that).
+FORCE:
+
+$(BUILD)/sql.list: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(SQL_SRC)' | cmp -s - $@ || echo '$(SQL_SRC)' > $@
+
+$(BUILD)/migrations.c: $(SQL_SRC) $(BUILD)/sql.list tests/harness/embed-sql.sh
 	@mkdir -p $(BUILD)
 	./tests/harness/embed-sql.sh $(SQL_SRC) > $@.tmp && mv $@.tmp $@
 
