@@ -151,6 +151,16 @@ bool db_true(const PGresult *r, int row, const char *name)
     return strcmp(PQgetvalue(r, row, db_col(r, name)), "t") == 0;
 }
 
+int db_exists(PGconn *db, const char *sql, int nparams, const char *const *params)
+{
+    PGresult *res = db_query(db, sql, nparams, params);
+    if (!res)
+        return -1;
+    int found = PQntuples(res) > 0;
+    PQclear(res);
+    return found;
+}
+
 long db_get_long(const PGresult *r, int row, const char *name)
 {
     const char *v = db_get(r, row, name);

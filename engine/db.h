@@ -37,6 +37,8 @@ const char *db_str(const PGresult *r, int row, const char *name);
 /* Whether a boolean column is true (false for SQL null). */
 bool db_true(const PGresult *r, int row, const char *name);
 long db_get_long(const PGresult *r, int row, const char *name);
+/* 1 when the query returns a row, 0 when it returns none, -1 when it failed (logged). */
+int db_exists(PGconn *db, const char *sql, int nparams, const char *const *params);
 
 bool db_begin(PGconn *db);
 /* Refuses (and rolls back) a transaction with an audit stage open: use dbaudit_commit(). */

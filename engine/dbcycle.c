@@ -231,31 +231,19 @@ PGresult *dbcycle_batch_of(PGconn *db, const char *batch_id, const char *tenant)
                     2, (const char *[]){batch_id, tenant});
 }
 
-/* Whether the one-row, one-boolean query says yes: 1, 0, or -1 when it failed. */
-static int yes(PGconn *db, const char *sql, int nparams, const char *const *params)
-{
-    PGresult *r = db_query_one_row(db, sql, nparams, params);
-    if (!r)
-        return -1;
-    int v = db_true(r, 0, "yes");
-    PQclear(r);
-    return v;
-}
-
 int dbcycle_batch_has_item(PGconn *db, const char *batch_id, const char *item_id)
 {
-    return yes(db,
-               "SELECT EXISTS (SELECT 1 FROM lethe.batch_items"
-               "                WHERE batch_id = $1::uuid AND item_id = $2::uuid) AS yes",
-               2, (const char *[]){batch_id, item_id});
+    return db_exists(db,
+                     "SELECT 1 FROM lethe.batch_items WHERE batch_id = $1::uuid AND item_id = $2::uuid",
+                     2, (const char *[]){batch_id, item_id});
 }
 
 int dbcycle_batch_purged_any(PGconn *db, const char *batch_id)
 {
-    return yes(db,
-               "SELECT EXISTS (SELECT 1 FROM lethe.batch_items WHERE batch_id = $1::uuid"
-               "                  AND outcome = 'purged') AS yes",
-               1, (const char *[]){batch_id});
+    return db_exists(db,
+                     "SELECT 1 FROM lethe.batch_items WHERE batch_id = $1::uuid AND outcome = 'purged'"
+                     " LIMIT 1",
+                     1, (const char *[]){batch_id});
 }
 
 PGresult *dbcycle_emit_again(PGconn *db, const char *run_id, const char *batch_id)

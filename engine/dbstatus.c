@@ -9,33 +9,23 @@
 
 #include "db.h"
 
-static int exists(PGconn *db, const char *sql, int n, const char *const *params)
-{
-    PGresult *res = db_query(db, sql, n, params);
-    if (!res)
-        return -1;
-    int found = PQntuples(res) > 0;
-    PQclear(res);
-    return found;
-}
-
 int db_tenant_exists(PGconn *db, const char *tenant)
 {
     const char *p[] = {tenant};
-    return exists(db, "SELECT 1 FROM lethe.tenants WHERE tenant_id = $1", 1, p);
+    return db_exists(db, "SELECT 1 FROM lethe.tenants WHERE tenant_id = $1", 1, p);
 }
 
 int db_workspace_exists(PGconn *db, const char *tenant, const char *workspace)
 {
     const char *p[] = {tenant, workspace};
-    return exists(db, "SELECT 1 FROM lethe.workspaces WHERE tenant_id = $1 AND workspace_id = $2",
+    return db_exists(db, "SELECT 1 FROM lethe.workspaces WHERE tenant_id = $1 AND workspace_id = $2",
                   2, p);
 }
 
 int db_item_exists(PGconn *db, const char *tenant, const char *item)
 {
     const char *p[] = {tenant, item};
-    return exists(db, "SELECT 1 FROM lethe.items WHERE tenant_id = $1 AND item_id = $2", 2, p);
+    return db_exists(db, "SELECT 1 FROM lethe.items WHERE tenant_id = $1 AND item_id = $2", 2, p);
 }
 
 /* The scope as the three nullable columns events and holds share. */
@@ -756,25 +746,24 @@ PGresult *db_status_batches(PGconn *db, int limit)
         1, p);
 }
 
-/* The open batches no run re-drives while only shard runs run: the last successful run was a
- * shard run of N, it started after the batch was emitted, and the batch's tenants lie in several
- * shards of N (one a run without --shard emitted, or one left open when N or the placement
- * changed). Oldest first: batch_id, location, n. */
-PGresult *db_status_across_shards(PGconn *db)
+/* The open batches no run re-drives while only shard runs run: the last successful run (run_id,
+ * found by the caller among db_status_last_runs) was a shard run of N, it started after the
+ * batch was emitted, and the batch's tenants lie in several shards of N (one a run without
+ * --shard emitted, or one left open when N or the placement changed). Oldest first: batch_id,
+ * location, n. */
+PGresult *db_status_across_shards(PGconn *db, const char *run_id)
 {
     return db_query(
         db,
         "WITH l AS (SELECT split_part(r.shard, '/', 2)::integer AS n, r.started_at"
-        "             FROM lethe.runs r"
-        "            WHERE r.outcome = 'succeeded' AND r.finished_at IS NOT NULL"
-        "            ORDER BY r.finished_at DESC LIMIT 1)"
+        "             FROM lethe.runs r WHERE r.run_id = $1::uuid)"
         " SELECT b.batch_id, b.location, l.n"
         "   FROM l JOIN lethe.batches b ON b.state = 'open' AND b.created_at < l.started_at"
         "  WHERE l.n IS NOT NULL"
         "    AND (SELECT count(DISTINCT lethe.shard_of(bi.tenant_id, l.n)) FROM lethe.batch_items bi"
         "          WHERE bi.batch_id = b.batch_id) > 1"
         "  ORDER BY b.created_at, b.batch_id",
-        0, NULL);
+        1, (const char *[]){run_id});
 }
 
 PGresult *db_batch_items_elsewhere(PGconn *db, const char *batch)

@@ -96,7 +96,7 @@ PGresult *db_status_last_runs(PGconn *db);
 PGresult *db_status_batches(PGconn *db, int limit);
 /* The open batches that no shard run re-drives, while only shard runs run: batch_id, location,
  * n (the N of the last successful run). */
-PGresult *db_status_across_shards(PGconn *db);
+PGresult *db_status_across_shards(PGconn *db, const char *run_id);
 /* Where a closed batch's items are now, for a rerun that found none of them due: one row per
  * other batch that holds some of them, open or acknowledged: batch_id, state, items. */
 PGresult *db_batch_items_elsewhere(PGconn *db, const char *batch);

@@ -143,12 +143,26 @@ static bool stale_shards(struct report *r)
     return named;
 }
 
+/* The run id of the last successful run when it was a shard run, from the last successful run
+ * of each shard set (db_status_last_runs; their times are in one fixed-width format); NULL when
+ * it ran over every shard, or none ever succeeded. */
+static const char *last_shard_run(const PGresult *runs)
+{
+    int last = -1;
+    for (int row = 0; row < PQntuples(runs); row++)
+        if (last < 0 || strcmp(db_str(runs, row, "finished_at"), db_str(runs, last, "finished_at")) > 0)
+            last = row;
+    return last >= 0 && db_str(runs, last, "shard")[0] ? db_str(runs, last, "run_id") : NULL;
+}
+
 /* Open batches that only a run without --shard re-drives, while only shard runs run (after N
  * changed, or across the upgrade to schema version 27): their items stay in flight until their
  * deadline passes unless someone runs one. A location without an executor is left out: its open
  * batches wait for 'lethe ack' whatever runs. Said on stderr; --check's conditions are SPEC §6's. */
 static void warn_across_shards(const struct lethe_ctx *ctx, const PGresult *across)
 {
+    if (!across)
+        return;
     long n = 0;
     int first = -1;
     for (int row = 0; row < PQntuples(across); row++) {
@@ -685,7 +699,8 @@ int job_status(struct lethe_ctx *ctx, int argc, char **argv)
         !(r.failing = db_status_failing(ctx->db, LIST_LIMIT)) ||
         !(r.runs = db_status_last_runs(ctx->db)) ||
         !(r.batches = db_status_batches(ctx->db, LIST_LIMIT)) ||
-        !(r.across = db_status_across_shards(ctx->db))) {
+        (last_shard_run(r.runs) &&
+         !(r.across = db_status_across_shards(ctx->db, last_shard_run(r.runs))))) {
         db_status_end(ctx->db);
         goto cleanup;
     }
