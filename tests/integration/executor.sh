@@ -353,4 +353,27 @@ assert_eq "rerun with one id in two tenants: the rerun batch's own tenant's item
 assert_eq "rerun with one id in two tenants: the other tenant's item is in no new batch" "failed" \
   "$(sql "SELECT string_agg(coalesce(outcome, 'open'), ',') FROM lethe.batch_items WHERE tenant_id = '$T2'")"
 
+# ---- the README's five-line deleter, as printed there --------------------------------------
+# Taken from README.md itself (the block after "A deleter in five lines"), so that the page and
+# the test cannot drift apart: an item whose file is there is deleted, one whose file is gone is
+# absent (purged too), one whose locator is a directory (rm -f refuses it) fails with its reason.
+fresh 3
+sed -n '/^A deleter in five lines/,/^```$/p' README.md | sed -n '/^```sh$/,/^```$/p' | sed '1d;$d' > "$WORK/readme-deleter"
+chmod +x "$WORK/readme-deleter"
+assert_eq "README deleter: the block is there, shebang first" "#!/bin/sh 5" \
+  "$(head -1 "$WORK/readme-deleter") $(wc -l < "$WORK/readme-deleter")"
+rm -f "$STORE/${ITEMS[1]}"
+rm -f "$STORE/${ITEMS[2]}"; mkdir "$STORE/${ITEMS[2]}"
+write_config "$WORK/readme.conf" "executor: { command = \"$WORK/readme-deleter\"; };"
+run_lethe --config "$WORK/readme.conf" run
+assert_rc "README deleter: the run exits 0 (a failed item is due again at the next run)" 0
+assert_contains "README deleter: the summary counts them" "2 purged, 1 failed items, 1 failed batches" "$OUT"
+assert_eq "README deleter: deleted and absent purge, rm refusing a directory fails" \
+  "${ITEMS[0]} purged|${ITEMS[1]} purged|${ITEMS[2]} failed rm failed" \
+  "$(sql "SELECT string_agg(item_id || ' ' || outcome || coalesce(' ' || reason, ''), '|' ORDER BY
+                            array_position(ARRAY['${ITEMS[0]}', '${ITEMS[1]}', '${ITEMS[2]}']::uuid[], item_id))
+            FROM lethe.batch_items")"
+assert_eq "README deleter: the file is gone, the directory stays" "gone dir" \
+  "$([ -e "$STORE/${ITEMS[0]}" ] || echo gone) $([ -d "$STORE/${ITEMS[2]}" ] && echo dir)"
+
 finish
