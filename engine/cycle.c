@@ -71,16 +71,30 @@ int cycle_lock(struct lethe_ctx *ctx, int k, int n)
         return EXIT_RUNTIME;
     if (got)
         return EXIT_DONE;
+    cycle_name_lock_holder(ctx, "");
+    log_hint("wait for it to finish; 'lethe status' shows the last runs");
+    return EXIT_LOCKED;
+}
+
+/* Says who holds the run lock: a run (its id, shard and start), or another lethe command
+ * that takes it (migrate, replay, reconcile: its session and start), WHAT prefixing the
+ * message ("migrate: "). */
+void cycle_name_lock_holder(struct lethe_ctx *ctx, const char *what)
+{
     PGresult *r = dbcycle_lock_holder(ctx->db);
-    if (r && PQntuples(r) == 1)
-        log_error("the run lock is held by run %s%s%s, started %s", db_get(r, 0, "holder"),
+    if (r && PQntuples(r) == 1 && db_true(r, 0, "is_run"))
+        log_error("%sthe run lock is held by run %s%s%s, started %s", what, db_get(r, 0, "holder"),
                   db_get(r, 0, "shard")[0] ? " of shard " : "", db_get(r, 0, "shard"),
                   db_get(r, 0, "started"));
+    else if (r && PQntuples(r) == 1 && db_get(r, 0, "command")[0])
+        log_error("%sthe run lock is held by lethe %s (session %s), started %s", what,
+                  db_get(r, 0, "command"), db_get(r, 0, "holder"), db_get(r, 0, "started"));
+    else if (r && PQntuples(r) == 1)
+        log_error("%sthe run lock is held by another session (%s), started %s", what,
+                  db_get(r, 0, "holder"), db_get(r, 0, "started"));
     else
-        log_error("the run lock is held by another run");
-    log_hint("wait for it to finish; 'lethe status' shows the last runs");
+        log_error("%sthe run lock is held by another run", what);
     PQclear(r);
-    return EXIT_LOCKED;
 }
 
 /* ---- executors per location ------------------------------------------------------------ */

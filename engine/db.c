@@ -479,7 +479,8 @@ int db_schema_version(PGconn *db)
  * two migrates never interleave and a failed one leaves the schema as it was. Migrations are
  * frozen once applied: each one's SHA-256 is recorded, and a text that changed since refuses
  * the whole upgrade before anything is applied. A database migrated before checksums existed
- * has its applied migrations' checksums recorded on first sight. */
+ * has its applied migrations' checksums recorded on first sight. Returns EXIT_LOCKED, having
+ * changed nothing, when there is something to apply and the run lock is held. */
 int db_migrate(PGconn *db, int *applied)
 {
     *applied = 0;
@@ -532,6 +533,24 @@ int db_migrate(PGconn *db, int *applied)
         if (unknown && !db_exec(db, "UPDATE lethe.schema_migrations SET sha256 = $2 WHERE version = $1",
                                 2, p))
             goto fail;
+    }
+    /* A migration changes what a run in progress reads (the shard of a tenant, a function's
+     * body between two of its statements): with something to apply, migrate takes the run
+     * lock as a whole run does, in this transaction, and leaves the schema as it is while a
+     * run, rerun, replay or reconcile holds it. A run that starts meanwhile exits 3. */
+    size_t todo = 0;
+    for (size_t i = 0; i < n; i++)
+        todo += pending[i];
+    if (todo) {
+        PGresult *l = db_query_one_row(db, "SELECT pg_try_advisory_xact_lock(7283310, 0) AS got", 0, NULL);
+        if (!l)
+            goto fail;
+        bool got = db_true(l, 0, "got");
+        PQclear(l);
+        if (!got) {
+            rc = EXIT_LOCKED;
+            goto fail;
+        }
     }
     for (int i = 0; i < lethe_migration_count; i++) {
         const struct migration *m = &lethe_migrations[i];

@@ -25,13 +25,19 @@ bool dbcycle_try_lock(PGconn *db, const char *k, const char *n, bool *got)
 
 PGresult *dbcycle_lock_holder(PGconn *db)
 {
+    /* A lethe session's application_name is lethe/<command>/<session id> (db.c); a run's
+     * session id is its run id. */
     return db_query(db,
-                    "SELECT coalesce(r.run_id::text, nullif(split_part(a.application_name, '/', 3), ''),"
-                    "                'pid ' || a.pid) AS holder,"
+                    "SELECT coalesce(r.run_id::text, nullif(s.session, ''), 'pid ' || a.pid) AS holder,"
                     "       lethe.iso_utc(coalesce(r.started_at, a.backend_start)) AS started,"
-                    "       coalesce(r.shard, '') AS shard"
+                    "       coalesce(r.shard, '') AS shard,"
+                    "       (r.run_id IS NOT NULL OR s.command IN ('run', 'rerun')) AS is_run,"
+                    "       coalesce(s.command, '') AS command"
                     "  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-                    "  LEFT JOIN lethe.runs r ON r.run_id::text = split_part(a.application_name, '/', 3)"
+                    "  LEFT JOIN LATERAL (SELECT split_part(a.application_name, '/', 2) AS command,"
+                    "                            split_part(a.application_name, '/', 3) AS session"
+                    "                      WHERE a.application_name LIKE 'lethe/%/%') s ON true"
+                    "  LEFT JOIN lethe.runs r ON r.run_id::text = s.session"
                     " WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid()"
                     "   AND l.classid IN (7283310, 7283311, 7283312)"
                     " ORDER BY r.started_at NULLS LAST LIMIT 1",

@@ -1,8 +1,10 @@
 /* lethe migrate: create or upgrade the schema from the migrations embedded in the binary.
- * Idempotent; takes no run lock (it has an advisory lock of its own). */
+ * Idempotent. Two migrates exclude each other (an advisory lock of their own); one with
+ * something to apply also takes the run lock, so it never changes the schema under a run. */
 #include <stdio.h>
 
 #include "cli.h"
+#include "cycle.h"
 #include "db.h"
 #include "exitcode.h"
 #include "jobs.h"
@@ -21,6 +23,11 @@ int job_migrate(struct lethe_ctx *ctx, int argc, char **argv)
         return EXIT_DONE;
     int applied;
     int rc = db_migrate(ctx->db, &applied);
+    if (rc == EXIT_LOCKED) {
+        cycle_name_lock_holder(ctx, "migrate: ");
+        log_hint("a migration would change the schema under it: wait for it to finish (or stop the "
+                 "lethe timers for the upgrade), then migrate again; nothing was applied");
+    }
     if (rc != EXIT_DONE)
         return rc;
     if (applied)

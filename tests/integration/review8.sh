@@ -1,0 +1,85 @@
+# Review of an upgrade under running timers: `lethe migrate` with something to apply while a
+# shard run is in the middle of its work (the run reads lethe.shard_of and the functions a
+# migration replaces between its statements), and who a command that finds the run lock held
+# is told holds it.
+. tests/harness/lib.sh
+. tests/harness/catalog.sh
+WORK=$(mktemp -d /tmp/lethe-review8.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
+trap 'rm -rf "$WORK"; psql -X -q -d postgres -c "DROP DATABASE IF EXISTS review8_up" >/dev/null 2>&1' EXIT
+# A deleter that says it started, then waits to be let go before deleting.
+cat > "$WORK/slow.sh" <<EOF
+#!/bin/sh
+: > "$WORK/started"
+while [ ! -e "$WORK/go" ]; do sleep 0.05; done
+exec $FS_DELETE --root "$STORE" "\$@"
+EOF
+chmod +x "$WORK/slow.sh"
+write_config "$WORK/slow.conf" "executor: { command = \"$WORK/slow.sh\"; };"
+write_config "$WORK/noexec.conf"
+ago() { date -u -d "-$1 days" +%Y-%m-%dT%H:%M:%SZ; }
+wait_for() { for _ in $(seq 200); do [ -e "$1" ] && return 0; sleep 0.05; done; return 1; }
+
+psql -X -q -c 'DROP DATABASE IF EXISTS review8_up' -c 'CREATE DATABASE review8_up' 2>/dev/null
+export PGDATABASE=review8_up
+"$LETHE" migrate >/dev/null
+LATEST=$(sql "SELECT max(version) FROM lethe.schema_migrations")
+T=$(sql "SELECT u FROM (SELECT gen_random_uuid() AS u FROM generate_series(1, 100)) g
+          WHERE lethe.shard_of(u, 2) = 0 LIMIT 1")
+W=$(uuid); mk_tenant "$T" up; mk_workspace "$T" "$W" EU
+ITEMS=()
+for _ in 1 2 3; do i=$(uuid); ITEMS+=("$i"); mk_item "$T" "$i" "$W" prompt EU 2026-01-01T00:00:00Z; done
+mk_event "$T" deletion_requested "$(ago 1)" "UP-1"
+
+# ---- migrate while a shard run is at work ------------------------------------------------------
+"$LETHE" --config "$WORK/slow.conf" run --shard 0/2 >"$WORK/run.out" 2>&1 & RUNPID=$!
+wait_for "$WORK/started"
+assert_eq "the shard run is at its deleter" "yes" "$([ -e "$WORK/started" ] && echo yes)"
+RID=$(sql "SELECT run_id FROM lethe.runs WHERE outcome = 'running'")
+START=$(sql "SELECT lethe.iso_utc(started_at) FROM lethe.runs WHERE run_id = '$RID'")
+
+run_lethe migrate
+assert_eq "with nothing to apply, migrate needs no lock: exits 0" "0 migrate: schema already at version $LATEST, nothing to do" "$RC $OUT"
+
+# The binary is newer than the schema: its latest migration is not applied yet.
+sql "DELETE FROM lethe.schema_migrations WHERE version = $LATEST" >/dev/null
+run_lethe migrate
+assert_rc "with a migration to apply while the run works, migrate exits 3" 3
+assert_eq "... naming the run, its shard and its start, and what to do" \
+  "error: migrate: the run lock is held by run $RID of shard 0/2, started $START
+hint: a migration would change the schema under it: wait for it to finish (or stop the lethe timers for the upgrade), then migrate again; nothing was applied" "$ERR"
+assert_eq "... and applies nothing" "0" "$(sql "SELECT count(*) FROM lethe.schema_migrations WHERE version = $LATEST")"
+
+: > "$WORK/go"
+wait $RUNPID; RUNRC=$?
+assert_eq "the shard run finishes undisturbed" "0 succeeded" "$RUNRC $(sql "SELECT outcome FROM lethe.runs WHERE run_id = '$RID'")"
+assert_eq "... its items purged once each" "3 3" \
+  "$(sql "SELECT count(*) || ' ' || count(DISTINCT item_id) FROM lethe.audit WHERE kind = 'item_purged'")"
+run_lethe migrate
+assert_eq "once it has finished, migrate applies the migration" "0 migrate: applied 1 migration, schema at version $LATEST" "$RC $OUT"
+
+# ---- who holds the lock, when it is not a run ----------------------------------------------------
+# A session of another lethe command (migrate, replay, reconcile take the run lock) is named
+# as that command; any other session by its pid. Both hold the lock for real; the message is
+# read from pg_stat_activity as lethe reads it.
+SID=$(uuid)
+( psql -X -q -c "SET application_name = 'lethe/migrate/$SID'" \
+       -c "SELECT pg_advisory_lock(7283310, 0)" -c "SELECT pg_sleep(20)" >/dev/null 2>&1 & echo $! > "$WORK/locker" )
+for _ in $(seq 100); do [ "$(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 7283310")" = 1 ] && break; sleep 0.05; done
+BS=$(sql "SELECT lethe.iso_utc(backend_start) FROM pg_stat_activity WHERE application_name = 'lethe/migrate/$SID'")
+run_lethe --config "$WORK/noexec.conf" run
+assert_eq "a run meeting lethe migrate exits 3 and names it as such" \
+  "3 error: the run lock is held by lethe migrate (session $SID), started $BS
+hint: wait for it to finish; 'lethe status' shows the last runs" "$RC $ERR"
+sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lethe/migrate/$SID'" >/dev/null
+sleep 0.2
+
+( psql -X -q -c "SET application_name = 'nightly-report'" \
+       -c "SELECT pg_advisory_lock(7283310, 0)" -c "SELECT pg_sleep(20)" >/dev/null 2>&1 & )
+for _ in $(seq 100); do [ "$(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 7283310")" = 1 ] && break; sleep 0.05; done
+read -r PID BS <<< "$(sql "SELECT pid || ' ' || lethe.iso_utc(backend_start) FROM pg_stat_activity WHERE application_name = 'nightly-report'")"
+run_lethe --config "$WORK/noexec.conf" run
+assert_eq "a run meeting another session exits 3 and names it by its pid" \
+  "3 error: the run lock is held by another session (pid $PID), started $BS" "$RC $(echo "$ERR" | head -1)"
+sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'nightly-report'" >/dev/null
+
+finish
