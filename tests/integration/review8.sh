@@ -1,11 +1,16 @@
 # Review of an upgrade under running timers: `lethe migrate` with something to apply while a
 # shard run is in the middle of its work (the run reads lethe.shard_of and the functions a
 # migration replaces between its statements), and who a command that finds the run lock held
-# is told holds it.
+# is told holds it. Then the remembered start of shared_retention's seeding
+# (sql/0030_idle_10m.sql): a run starts where the last run over the same tenants left off, and
+# what it must still find is found: a shared item committed late with an old created_at, an
+# item left unseeded by a run with an earlier --as-of, items of the shard a shard run did not
+# cover, and items committed while the rule was disabled.
 . tests/harness/lib.sh
 . tests/harness/catalog.sh
 WORK=$(mktemp -d /tmp/lethe-review8.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
-trap 'rm -rf "$WORK"; psql -X -q -d postgres -c "DROP DATABASE IF EXISTS review8_up" >/dev/null 2>&1' EXIT
+trap 'rm -rf "$WORK"; for d in review8_up review8_seed; do
+      psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1; done' EXIT
 # A deleter that says it started, then waits to be let go before deleting.
 cat > "$WORK/slow.sh" <<EOF
 #!/bin/sh
@@ -23,6 +28,9 @@ psql -X -q -c 'DROP DATABASE IF EXISTS review8_up' -c 'CREATE DATABASE review8_u
 export PGDATABASE=review8_up
 "$LETHE" migrate >/dev/null
 LATEST=$(sql "SELECT max(version) FROM lethe.schema_migrations")
+# The migration made pending again is 0029, which only replaces a function: applying it twice
+# is harmless (0030 creates a table).
+AGAIN=29
 T=$(sql "SELECT u FROM (SELECT gen_random_uuid() AS u FROM generate_series(1, 100)) g
           WHERE lethe.shard_of(u, 2) = 0 LIMIT 1")
 W=$(uuid); mk_tenant "$T" up; mk_workspace "$T" "$W" EU
@@ -40,14 +48,14 @@ START=$(sql "SELECT lethe.iso_utc(started_at) FROM lethe.runs WHERE run_id = '$R
 run_lethe migrate
 assert_eq "with nothing to apply, migrate needs no lock: exits 0" "0 migrate: schema already at version $LATEST, nothing to do" "$RC $OUT"
 
-# The binary is newer than the schema: its latest migration is not applied yet.
-sql "DELETE FROM lethe.schema_migrations WHERE version = $LATEST" >/dev/null
+# The binary is newer than the schema: one of its migrations is not applied yet.
+sql "DELETE FROM lethe.schema_migrations WHERE version = $AGAIN" >/dev/null
 run_lethe migrate
 assert_rc "with a migration to apply while the run works, migrate exits 3" 3
 assert_eq "... naming the run, its shard and its start, and what to do" \
   "error: migrate: the run lock is held by run $RID of shard 0/2, started $START
 hint: a migration would change the schema under it: wait for it to finish (or stop the lethe timers for the upgrade), then migrate again; nothing was applied" "$ERR"
-assert_eq "... and applies nothing" "0" "$(sql "SELECT count(*) FROM lethe.schema_migrations WHERE version = $LATEST")"
+assert_eq "... and applies nothing" "0" "$(sql "SELECT count(*) FROM lethe.schema_migrations WHERE version = $AGAIN")"
 
 : > "$WORK/go"
 wait $RUNPID; RUNRC=$?
@@ -81,5 +89,52 @@ run_lethe --config "$WORK/noexec.conf" run
 assert_eq "a run meeting another session exits 3 and names it by its pid" \
   "3 error: the run lock is held by another session (pid $PID), started $BS" "$RC $(echo "$ERR" | head -1)"
 sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'nightly-report'" >/dev/null
+
+# ---- shared_retention's seeding starts where the last run left off ----------------------------
+psql -X -q -c 'DROP DATABASE IF EXISTS review8_seed' -c 'CREATE DATABASE review8_seed' 2>/dev/null
+export PGDATABASE=review8_seed
+"$LETHE" migrate >/dev/null
+rm -f "$WORK/anchors.jsonl"
+write_config "$WORK/exec.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; };"
+write_config "$WORK/off.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; };" \
+  "rules: { shared_retention: { deadline = \"90d\"; grace = \"90d\"; enabled = false; }; };"
+read -r T0 T1 <<< "$(sql "WITH g AS (SELECT gen_random_uuid() AS u FROM generate_series(1, 100))
+                           SELECT (SELECT u FROM g WHERE lethe.shard_of(u, 2) = 0 LIMIT 1) || ' ' ||
+                                  (SELECT u FROM g WHERE lethe.shard_of(u, 2) = 1 LIMIT 1)")"
+W0=$(uuid); W1=$(uuid)
+mk_tenant "$T0" seed0; mk_workspace "$T0" "$W0" EU; mk_tenant "$T1" seed1; mk_workspace "$T1" "$W1" EU
+purged() { sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$1'"; }
+A0=$(uuid); mk_item "$T0" "$A0" "$W0" prompt EU "$(ago 200)" true
+A1=$(uuid); mk_item "$T1" "$A1" "$W1" prompt EU "$(ago 200)" true
+run_lethe --config "$WORK/exec.conf" run --shard 0/2
+assert_eq "a shard run purges the old shared item of its shard only" "1 0" "$(purged "$A0") $(purged "$A1")"
+assert_eq "... and remembers where it left off for its 16 buckets only" "16 0" \
+  "$(sql "SELECT count(*) || ' ' || count(*) FILTER (WHERE bucket % 2 = 1) FROM lethe.shared_seeded")"
+run_lethe --config "$WORK/exec.conf" run --shard 1/2
+assert_eq "the other shard's run still reads its tenants' items from the start" "1 1" "$(purged "$A0") $(purged "$A1")"
+
+B=$(uuid); mk_item "$T0" "$B" "$W0" prompt EU "$(ago 150)" true
+run_lethe --config "$WORK/exec.conf" run
+assert_eq "a shared item committed late, created before where the last run left off, is purged" \
+  "0 1 no" "$RC $(purged "$B") $([ -e "$STORE/$B" ] && echo yes || echo no)"
+
+C=$(uuid); mk_item "$T1" "$C" "$W1" prompt EU "$(ago 100)" true
+run_lethe --config "$WORK/exec.conf" run --as-of "$(ago 60)"
+assert_eq "a run 60 days back leaves a 100-day-old shared item alone (40 days old then)" "0 0" "$RC $(purged "$C")"
+run_lethe --config "$WORK/exec.conf" run
+assert_eq "... and the next run now purges it: the run back then did not move the start past it" \
+  "0 1" "$RC $(purged "$C")"
+
+D=$(uuid); mk_item "$T0" "$D" "$W0" prompt EU "$(ago 300)" true
+run_lethe --config "$WORK/off.conf" run
+assert_eq "with shared_retention disabled, an old shared item stays, and nothing is remembered" "0 0 0" \
+  "$RC $(purged "$D") $(sql "SELECT count(*) FROM lethe.shared_seeded")"
+run_lethe --config "$WORK/exec.conf" run
+assert_eq "enabled again, the rule catches up with it" "0 1" "$RC $(purged "$D")"
+assert_eq "every shared item purged once, by one record each" "5 5" \
+  "$(sql "SELECT count(*) || ' ' || count(DISTINCT item_id) FROM lethe.audit WHERE kind = 'item_purged'")"
+run_lethe --config "$WORK/exec.conf" export -o "$WORK/seed.jsonl"
+run_lethe verify "$WORK/seed.jsonl" --anchors "$WORK/anchors.jsonl"
+assert_rc "the audit verifies against the anchors" 0
 
 finish
