@@ -14,6 +14,74 @@ NIL=00000000-0000-0000-0000-000000000000
 now() { date -u +%Y-%m-%dT%H:%M:%S.%6NZ; }
 ago() { date -u -d "-$1" +%Y-%m-%dT%H:%M:%SZ; }
 
+psql -X -q -c 'DROP DATABASE IF EXISTS review9_a' -c 'CREATE DATABASE review9_a' 2>/dev/null
+export PGDATABASE=review9_a
+"$LETHE" migrate >/dev/null
+# tenant N: two items, a deletion request a day old, purged by the next run (fs-delete)
+tenant() {
+    local t=$1 w; w=$(uuid); mk_tenant "$t" "$2"; mk_workspace "$t" "$w" EU
+    for _ in 1 2; do mk_item "$t" "$(uuid)" "$w" prompt EU 2026-01-01T00:00:00Z; done
+    mk_event "$t" deletion_requested "$(ago '1 day')" "REQ-$2"
+}
+T1=$(uuid); T2=$(uuid); T3=$(uuid)
+tenant "$T1" one
+run_lethe --config "$WORK/exec.conf" run
+assert_rc "run 1 purges tenant one" 0
+
+# ---- a monthly export cut at its tail, its exported_at moved back ------------------------------
+# The window [from, to) is the export's claim. Heads anchored inside it must be in the export
+# (SPEC §5); a forger who cuts the last run's records and moves exported_at back to before that
+# run must not make the anchors written after the new exported_at, still inside the window,
+# look like lines the export could not see.
+tenant "$T2" two
+run_lethe --config "$WORK/exec.conf" run
+assert_rc "run 2 purges tenant two" 0
+TO=$(now)
+sleep 0.01
+"$LETHE" export --to "$TO" -o "$WORK/month.jsonl" 2>/dev/null
+run_lethe verify "$WORK/month.jsonl" --anchors "$A"
+assert_rc "the honest export of a window that has ended verifies against the anchors" 0
+RUN2=$(sql "SELECT run_id FROM lethe.runs ORDER BY started_at DESC LIMIT 1")
+python3 - "$WORK/month.jsonl" "$WORK/cut.jsonl" "$RUN2" <<'EOF'
+import json, sys
+src, dst, run = sys.argv[1:4]
+lines = open(src, encoding="utf-8").read().splitlines()
+head, recs = json.loads(lines[0]), [json.loads(l) for l in lines[1:]]
+start = [r["at"] for r in recs if r["run_id"] == run and r["kind"] == "run_started"][0]
+recs = [r for r in recs if r["at"] < start]      # every record of run 2 and after it cut off
+chains = {}
+for r in recs:
+    c = chains.setdefault(r["tenant_id"], [r["seq"], r["seq"], 0]); c[1] = r["seq"]; c[2] += 1
+head["records"] = len(recs)
+head["chains"] = [{"chain": k, "first_seq": v[0], "last_seq": v[1], "records": v[2]} for k, v in chains.items()]
+head["exported_at"] = start                      # "taken" before run 2 began
+out = [json.dumps(head, separators=(",", ":"))] + [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in recs]
+open(dst, "w", encoding="utf-8").write("\n".join(out) + "\n")
+EOF
+run_lethe verify "$WORK/cut.jsonl"
+assert_rc "without the anchors the cut export is a consistent, earlier-looking file (exit 0)" 0
+run_lethe verify "$WORK/cut.jsonl" --anchors "$A"
+assert_rc "with the anchors, a tail cut and exported_at moved back inside the window: exit 4" 4
+CP2=$(sql "SELECT seq FROM lethe.audit WHERE run_id = '$RUN2' AND kind = 'checkpoint'")
+assert_contains "... naming run 2's anchor line" "verify: anchors line 2: chain $NIL is anchored at seq $CP2 (run $RUN2," "$OUT"
+assert_contains "... and saying why it counts" "inside the export's window, which ends at $TO, but after its exported_at" "$OUT"
+python3 tests/verify_export.py "$WORK/cut.jsonl" --anchors "$A" >/dev/null 2>&1
+assert_eq "the Python verifier agrees (exit 4)" "4" "$?"
+python3 tests/verify_export.py "$WORK/month.jsonl" --anchors "$A" >/dev/null 2>&1
+assert_eq "... and accepts the honest export" "0" "$?"
+# An honest export with --to in the future is incomplete for its window once later runs are
+# anchored: verify says so rather than vouching for the whole window.
+FUTURE=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
+"$LETHE" export --to "$FUTURE" -o "$WORK/early.jsonl" 2>/dev/null
+run_lethe verify "$WORK/early.jsonl" --anchors "$A"
+assert_rc "an export whose window has not ended verifies while no later line is anchored" 0
+tenant "$T3" three
+run_lethe --config "$WORK/exec.conf" run
+assert_rc "run 3 purges tenant three" 0
+run_lethe verify "$WORK/early.jsonl" --anchors "$A"
+assert_rc "once run 3, inside its window, is anchored, the early export no longer covers it: exit 4" 4
+assert_contains "... said so" "after its exported_at" "$OUT"
+
 # ---- a hold that ended before the deadline does not excuse a late purge ------------------------
 # SPEC §3: an item held past its deadline and purged after release is counted as held, not late.
 # A hold released before the deadline kept nothing past it: the item that was once blocked by it
