@@ -82,6 +82,33 @@ run_lethe verify "$WORK/early.jsonl" --anchors "$A"
 assert_rc "once run 3, inside its window, is anchored, the early export no longer covers it: exit 4" 4
 assert_contains "... said so" "after its exported_at" "$OUT"
 
+# ---- a superuser removes the tail of one tenant's anchored chain ------------------------------
+# The newest anchor line names tenant three's head. Its database record (sql/0021) vouches only
+# for the engine chain's newest head, which the superuser left alone: every anchored head must
+# still be checked (SPEC §7: any anchored head missing -> exit 4, and a run writes nothing).
+LAST3=$(sql "SELECT max(seq) FROM lethe.audit WHERE tenant_id = '$T3'")
+assert_contains "the newest anchor line names tenant three at its head" "\"chain\":\"$T3\",\"seq\":$LAST3," "$(tail -1 "$A")"
+sql "BEGIN;
+     ALTER TABLE lethe.audit DISABLE TRIGGER audit_no_update_delete;
+     DELETE FROM lethe.audit WHERE tenant_id = '$T3' AND seq = $LAST3;
+     UPDATE lethe.audit_heads h SET seq = a.seq, hash = a.hash, at = a.at
+       FROM lethe.audit a WHERE h.tenant_id = '$T3' AND a.tenant_id = h.tenant_id AND a.seq = $LAST3 - 1;
+     ALTER TABLE lethe.audit ENABLE ALWAYS TRIGGER audit_no_update_delete;
+     COMMIT" >/dev/null
+assert_eq "the superuser's edit took (tenant three's last record is gone)" "$((LAST3 - 1))" \
+  "$(sql "SELECT max(seq) FROM lethe.audit WHERE tenant_id = '$T3'")"
+run_lethe --config "$WORK/noexec.conf" status --check
+assert_rc "status --check: an anchored tenant head missing is trouble (exit 4)" 4
+assert_contains "... naming the chain and its anchored seq" \
+  "chain $T3 anchored at seq $LAST3, the database has it up to seq $((LAST3 - 1))" "$OUT$ERR"
+before=$(sql "SELECT (SELECT count(*) FROM lethe.audit) || ' ' || (SELECT count(*) FROM lethe.runs)")
+lines=$(wc -l < "$A")
+run_lethe --config "$WORK/exec.conf" run
+assert_rc "a run refuses (exit 4)" 4
+assert_contains "... saying the audit is behind its anchor file" "the audit is behind its anchor file" "$ERR"
+assert_eq "... and writes nothing: no audit record, no run, no anchor line" "$before $lines" \
+  "$(sql "SELECT (SELECT count(*) FROM lethe.audit) || ' ' || (SELECT count(*) FROM lethe.runs)") $(wc -l < "$A")"
+
 # ---- a hold that ended before the deadline does not excuse a late purge ------------------------
 # SPEC §3: an item held past its deadline and purged after release is counted as held, not late.
 # A hold released before the deadline kept nothing past it: the item that was once blocked by it
