@@ -992,7 +992,7 @@ PGresult *db_request_items(PGconn *db, const char *tenant, const char *reference
         "              ELSE 'due' END AS state,"
         "         coalesce(ob.deadline_at, c.req_deadline) AS deadline_at,"
         /* Held past the deadline only by a hold still in effect after it, as ack_batch
-         * records it (sql/0031_held_past_deadline.sql): one released before it kept nothing. */
+         * records it (sql/0031_ack_evidence.sql): one released before it kept nothing. */
         "         EXISTS (SELECT 1 FROM lethe.hold_blocks hb"
         "                   JOIN lethe.holds h ON h.tenant_id = $1 AND h.hold_id = hb.hold_id"
         "                  WHERE hb.tenant_id = $1 AND hb.item_id = c.item_id"

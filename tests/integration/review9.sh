@@ -5,7 +5,7 @@
 . tests/harness/lib.sh
 . tests/harness/catalog.sh
 WORK=$(mktemp -d /tmp/lethe-review9.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
-trap 'rm -rf "$WORK"; for d in review9_a review9_h; do
+trap 'rm -rf "$WORK"; for d in review9_a review9_h review9_r; do
       psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1; done' EXIT
 write_config "$WORK/exec.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; };"
 write_config "$WORK/noexec.conf"
@@ -149,4 +149,52 @@ assert_contains "... held_past_deadline 1" '"held_past_deadline":1,' "$(grep '"r
 run_lethe --config "$WORK/noexec.conf" status --reference REQ-H --tenant "$T"
 assert_contains "status --reference agrees: two late, one held past the deadline" \
   "purged:     3 (on time 0, late 2, held past the deadline 1)" "$OUT"
+# ---- a repurge the deleter failed is recorded failed, not done ------------------------------------
+# SPEC §4: only a deleted or absent receipt acknowledges an item. A repurge (reconcile, replay:
+# SPEC §7) deletes again an item purged before; its deleter saying "failed", or saying nothing
+# and exiting non-zero, must not be recorded as an acknowledged batch and a repurge done, with
+# the object still in storage.
+psql -X -q -c 'DROP DATABASE IF EXISTS review9_r' -c 'CREATE DATABASE review9_r' 2>/dev/null
+export PGDATABASE=review9_r
+"$LETHE" migrate >/dev/null
+rm -f "$A"
+head -c 32 /dev/urandom | base64 > "$WORK/key"; chmod 600 "$WORK/key"
+write_config "$WORK/rexec.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; };" "audit: { key_file = \"$WORK/key\"; };"
+printf '#!/bin/sh\ntail -n +2 "$1" | sed '"'"'s/^{"item_id":"\\([^"]*\\)".*/failed \\1 volume offline/'"'"'\n' > "$WORK/failer"
+printf '#!/bin/sh\nexit 3\n' > "$WORK/crasher"
+chmod +x "$WORK/failer" "$WORK/crasher"
+write_config "$WORK/rfail.conf" "executor: { command = \"$WORK/failer\"; };" "audit: { key_file = \"$WORK/key\"; };"
+write_config "$WORK/rcrash.conf" "executor: { command = \"$WORK/crasher\"; };" "audit: { key_file = \"$WORK/key\"; };"
+T=$(uuid); W=$(uuid); I=$(uuid); mk_tenant "$T" restored; mk_workspace "$T" "$W" EU
+mk_item "$T" "$I" "$W" prompt EU 2026-01-01T00:00:00Z
+mk_event "$T" deletion_requested "$(ago '1 day')" REQ-R
+"$LETHE" --config "$WORK/rexec.conf" run >/dev/null 2>&1
+echo "restored from a backup" > "$STORE/$I"                    # the store brought it back
+reconcile() {
+    "$FS_DELETE" --inventory "$STORE" > "$WORK/inventory"
+    "$LETHE" --config "$WORK/rexec.conf" reconcile --location EU "$WORK/inventory" >/dev/null 2>&1
+}
+reconcile
+RB=$(sql "SELECT batch_id FROM lethe.repurges WHERE state = 'pending'")
+run_lethe --config "$WORK/rfail.conf" run
+assert_rc "a run whose deleter fails the repurge exits 0" 0
+assert_contains "... and counts the failure truly" "0 purged, 1 failed items, 1 failed batches" "$OUT"
+assert_eq "the repurge batch failed, audited so, with the item's failure" "failed|batch_failed|item_failed repurge" \
+  "$(sql "SELECT (SELECT state FROM lethe.batches WHERE batch_id = '$RB') || '|' ||
+                 (SELECT string_agg(kind, ',') FROM lethe.audit WHERE batch_id = '$RB' AND tenant_id = '$NIL' AND kind <> 'batch_emitted') || '|' ||
+                 (SELECT string_agg(kind || ' ' || detail, ',') FROM lethe.audit WHERE batch_id = '$RB' AND kind = 'item_failed')")"
+assert_eq "the repurge is recorded failed, the object still stored" "failed yes" \
+  "$(sql "SELECT state FROM lethe.repurges WHERE batch_id = '$RB'") $([ -e "$STORE/$I" ] && echo yes)"
+reconcile
+RB=$(sql "SELECT batch_id FROM lethe.repurges WHERE state = 'pending'")
+run_lethe --config "$WORK/rcrash.conf" run
+assert_contains "a deleter that exits 3 without a receipt fails the repurge too" "1 failed items, 1 failed batches" "$OUT"
+assert_eq "... recorded failed" "failed" "$(sql "SELECT state FROM lethe.repurges WHERE batch_id = '$RB'")"
+reconcile
+run_lethe --config "$WORK/rexec.conf" run
+assert_eq "the next reconcile and a deleter that deletes: done, the object gone" "done gone" \
+  "$(sql "SELECT state FROM lethe.repurges WHERE state = 'done'") $([ -e "$STORE/$I" ] || echo gone)"
+assert_eq "the item's evidence: purged once, repurged three times, failed twice" "item_purged:1 item_repurged:3 item_failed:2" \
+  "$(sql "SELECT string_agg(kind || ':' || n, ' ' ORDER BY min) FROM (SELECT kind, count(*) n, min(seq) FROM lethe.audit
+          WHERE tenant_id = '$T' GROUP BY kind) x")"
 finish
