@@ -1165,6 +1165,21 @@ int job_verify(struct lethe_ctx *ctx, int argc, char **argv)
             found += v.refs[i].found;
         printf(", %zu anchored head%s found", found, found == 1 ? "" : "s");
     }
+    /* What was vouched for: the header's window (and tenant) are the export's own word, which
+     * no hash covers, so a file cut down to an earlier or narrower window, its header edited to
+     * match, verifies as that window. The verdict names it, for the auditor to compare with the
+     * export asked for (a month, a tenant). An open-ended export ends at its exported_at. */
+    if (!csv && v.header) {
+        if (v.header_tenant)
+            printf("; records of tenant %s", v.header_tenant);
+        else
+            printf("; records");
+        printf(" from %s", v.from[0] ? v.from : "the start of the log");
+        if (v.to[0])
+            printf(" until %s", v.to);
+        else
+            printf(" until its export at %s", v.exported_at[0] ? v.exported_at : "an unknown time");
+    }
     printf("\n");
     rc = EXIT_DONE;
 cleanup:

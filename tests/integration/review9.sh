@@ -41,8 +41,13 @@ sleep 0.01
 "$LETHE" export --to "$TO" -o "$WORK/month.jsonl" 2>/dev/null
 run_lethe verify "$WORK/month.jsonl" --anchors "$A"
 assert_rc "the honest export of a window that has ended verifies against the anchors" 0
+assert_contains "... and its verdict names the window it vouches for" \
+  "; records from the start of the log until $TO" "$OUT"
 RUN2=$(sql "SELECT run_id FROM lethe.runs ORDER BY started_at DESC LIMIT 1")
-python3 - "$WORK/month.jsonl" "$WORK/cut.jsonl" "$RUN2" <<'EOF'
+# cut SRC DST RUN: every record of RUN and after it removed, the header's claims rewritten, and
+# its exported_at moved back to RUN's start, as a careful forger would
+cut() {
+python3 - "$@" <<'EOF'
 import json, sys
 src, dst, run = sys.argv[1:4]
 lines = open(src, encoding="utf-8").read().splitlines()
@@ -58,6 +63,8 @@ head["exported_at"] = start                      # "taken" before run 2 began
 out = [json.dumps(head, separators=(",", ":"))] + [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in recs]
 open(dst, "w", encoding="utf-8").write("\n".join(out) + "\n")
 EOF
+}
+cut "$WORK/month.jsonl" "$WORK/cut.jsonl" "$RUN2"
 run_lethe verify "$WORK/cut.jsonl"
 assert_rc "without the anchors the cut export is a consistent, earlier-looking file (exit 0)" 0
 run_lethe verify "$WORK/cut.jsonl" --anchors "$A"
@@ -81,6 +88,17 @@ assert_rc "run 3 purges tenant three" 0
 run_lethe verify "$WORK/early.jsonl" --anchors "$A"
 assert_rc "once run 3, inside its window, is anchored, the early export no longer covers it: exit 4" 4
 assert_contains "... said so" "after its exported_at" "$OUT"
+# An open-ended export ends at its exported_at: cut the same way, it reads as an earlier export
+# (nothing in the file or the anchors tells them apart), so the verdict says up to when it
+# vouches, for the auditor to compare with when the export was taken.
+"$LETHE" export -o "$WORK/open.jsonl" 2>/dev/null
+RUN3=$(sql "SELECT run_id FROM lethe.runs ORDER BY started_at DESC LIMIT 1")
+cut "$WORK/open.jsonl" "$WORK/opencut.jsonl" "$RUN3"
+run_lethe verify "$WORK/opencut.jsonl" --anchors "$A"
+assert_rc "an open-ended export cut before run 3, exported_at moved back: consistent (exit 0)" 0
+assert_contains "... and its verdict says it holds records only until run 3 began" \
+  "; records from the start of the log until its export at $(sql "SELECT lethe.audit_time(at) FROM lethe.audit
+     WHERE run_id = '$RUN3' AND kind = 'run_started'")" "$OUT"
 
 # ---- a superuser removes the tail of one tenant's anchored chain ------------------------------
 # The newest anchor line names tenant three's head. Its database record (sql/0021) vouches only
