@@ -1,7 +1,9 @@
 # Review of what lethe says was deleted, attacked as an adversary and checked as an auditor
-# would: a superuser's edit of one tenant's anchored records (SPEC §7), a monthly export whose
-# tail was cut and whose exported_at was moved back (SPEC §5, verify --anchors), and a purge
-# after the deadline excused by a hold that had ended before it (SPEC §3, holds).
+# would: a monthly export whose tail was cut and whose exported_at was moved back (SPEC §5,
+# verify --anchors; the verdict names the window it vouches for), a superuser's edit of one
+# tenant's anchored records (SPEC §7), a purge after the deadline excused by a hold that had
+# ended before it (SPEC §3, holds), and a repurge its deleter failed recorded as done (SPEC §4,
+# §7). Each section failed before its fix.
 . tests/harness/lib.sh
 . tests/harness/catalog.sh
 WORK=$(mktemp -d /tmp/lethe-review9.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
