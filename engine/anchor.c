@@ -147,21 +147,18 @@ static char *last_line(int fd, off_t size, size_t *len)
 
 typedef void complain_fn(const char *fmt, ...);
 
-static int read_newest(const char *file, struct anchor_line *out, complain_fn *complain,
-                       PGconn *db, int *known);
+static int read_newest(const char *file, struct anchor_line *out, complain_fn *complain);
 
 int anchor_read_newest(const char *file, struct anchor_line *out)
 {
-    return read_newest(file, out, log_error, NULL, NULL);
+    return read_newest(file, out, log_error);
 }
 
 /* COMPLAIN reports what keeps the file from being read: an error where it stops the work, a
- * warning where the caller goes on without it (status). Given DB, the line's digest is looked up
- * first (*KNOWN: dbaudit_anchor_line_known): a line the database recorded is byte for byte one
- * that a run wrote and found in the audit, so it is not parsed again (its heads are not read:
- * 33,334 of them, 4 MB, at 10M items). */
-static int read_newest(const char *file, struct anchor_line *out, complain_fn *complain,
-                       PGconn *db, int *known)
+ * warning where the caller goes on without it (status). The line is always parsed and every
+ * head of it compared: the database's record of the line (lethe.anchor_lines) is the
+ * database's own word, which is what the check must not take (see anchor_behind). */
+static int read_newest(const char *file, struct anchor_line *out, complain_fn *complain)
 {
     memset(out, 0, sizeof *out);
     int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -190,16 +187,7 @@ static int read_newest(const char *file, struct anchor_line *out, complain_fn *c
         goto cleanup;
     }
     char digest[AUDIT_HEX_LEN];
-    audit_sha256_hex(line, len, digest); /* what the database recorded, if it did */
-    if (db) {
-        *known = dbaudit_anchor_line_known(db, digest);
-        if (*known != 0) {
-            memcpy(out->digest, digest, sizeof digest);
-            rc = *known > 0 ? 1 : -1;
-            free(line);
-            goto cleanup;
-        }
-    }
+    audit_sha256_hex(line, len, digest);
     const char *why;
     if (!anchor_parse(line, len, out, &why)) {
         complain("anchor: '%s': the newest line is %s", file, why);
@@ -343,14 +331,14 @@ bool anchor_append(PGconn *db, const char *file, const char *run_id)
     } else if (append_line(file, b.data, b.len)) {
         ok = true;
         /* After the fsync: the database records the line only when its audit holds every head
-         * of it (0021), and readers then probe one of them rather than all. Without the record
-         * (a crash here, a role that may not write it) they compare them one by one. */
+         * of it (0021), a check of the line just written. Checks no longer take the record for
+         * the heads (anchor_behind): they compare every head of the newest line. */
         b.data[b.len - 1] = '\0'; /* the line without its newline, as readers hash it */
         bool recorded = dbaudit_anchor_line_record(db, b.data, run_id);
         b.data[b.len - 1] = '\n';
         if (!recorded)
-            log_warn("anchor: the line of run %s was not recorded in the database; the next "
-                     "check compares its heads one by one", run_id);
+            log_warn("anchor: the line of run %s was not recorded in the database: the audit "
+                     "did not hold every head it names", run_id);
         for (int i = 0; i < n; i++)
             if (i < 20 || log_verbosity() > 0)
                 log_info("anchor: chain %s seq %s hash %s", db_str(r, i, "chain"),
@@ -395,16 +383,19 @@ cleanup:
 int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, bool warn_only)
 {
     struct anchor_line l;
-    /* The line a run recorded after appending it: the database holds all of its heads. */
-    int known = 0;
-    int got = read_newest(file, &l, warn_only ? log_warn : log_error, db, &known);
+    /* Every head of the newest line, each probed in the audit (SPEC §7: any anchored head
+     * missing). sql/0021 let a line the database had recorded stand for its heads, probing only
+     * its newest one, the engine chain's checkpoint: sound against a restore (the copy lacks the
+     * record, or the audit restored alone lacks that head), but a superuser who cut one tenant's
+     * anchored records and left the engine chain alone went unseen, by the check and by every
+     * run after it, whose lines no longer name that chain. Whatever the database says about
+     * itself can be rewritten with it; only the file's heads are evidence. The cost is one probe
+     * per head of the newest line: one or a few after an idle run, every chain a large cycle
+     * touched (33,334 at 10M items, about 0.2 s) after such a cycle and the run that follows. */
+    int got = read_newest(file, &l, warn_only ? log_warn : log_error);
     if (got <= 0)
         return got;
     int rc = -1;
-    if (known != 0) {
-        rc = known > 0 ? 0 : -1;
-        goto cleanup;
-    }
     PGresult *r = anchor_missing(db, &l);
     if (!r)
         goto cleanup;

@@ -135,20 +135,6 @@ bool dbaudit_anchor_line_record(PGconn *db, const char *line, const char *run_id
     return recorded;
 }
 
-int dbaudit_anchor_line_known(PGconn *db, const char *digest)
-{
-    int may = db_may_execute(db, "lethe.anchor_line_known(text)");
-    if (may <= 0)
-        return may;
-    const char *p[] = {digest};
-    PGresult *res = db_query_one_row(db, "SELECT lethe.anchor_line_known($1) AS known", 1, p);
-    if (!res)
-        return -1;
-    int known = db_true(res, 0, "known");
-    PQclear(res);
-    return known;
-}
-
 PGresult *dbaudit_missing_heads(PGconn *db, const char *chains, const char *seqs,
                                 const char *hashes)
 {

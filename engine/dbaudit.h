@@ -39,9 +39,6 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id);
  * (sql/0021_status_anchor.sql). False after printing the error or when the database would not record it; true
  * without a word where this schema or role cannot record it. */
 bool dbaudit_anchor_line_record(PGconn *db, const char *line, const char *run_id);
-/* 1 when the database recorded the anchor line with this DIGEST (so it holds every head of
- * it), 0 when not or where this schema or role cannot tell, -1 after printing the error. */
-int dbaudit_anchor_line_known(PGconn *db, const char *digest);
 /* Anchored heads (array literals of chains, seqs and hashes) that are not in the database:
  * rows (chain, anchored seq, database seq or null, what the database has instead). */
 PGresult *dbaudit_missing_heads(PGconn *db, const char *chains, const char *seqs,

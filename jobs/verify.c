@@ -821,10 +821,12 @@ static bool check_counts(struct verifier *v)
 static bool check_anchors(struct verifier *v, const char *path)
 {
     bool engine_chain = chain_find(v, NIL_UUID) != NULL;
-    /* A line written after the export's snapshot anchors what the export cannot hold. */
-    const char *end = v->to;
-    if (v->exported_at[0] && (!end[0] || strcmp(v->exported_at, end) < 0))
-        end = v->exported_at;
+    /* The window ends at --to. Only an open-ended export ends at its snapshot: a line written
+     * after it anchors what such an export cannot hold. An export whose --to lies after its
+     * exported_at (taken before its window ended) claims the whole window all the same, and
+     * exported_at is only the header's word: moved back before a run whose records were cut
+     * off, it would excuse their anchors. The anchors then show the window is not all there. */
+    const char *end = v->to[0] ? v->to : v->exported_at;
     for (size_t i = 0; i < v->n_refs; i++) {
         const struct anchor_ref *a = &v->refs[i];
         if (a->found || (v->header_tenant && strcmp(a->h.chain, v->header_tenant) != 0))
@@ -840,6 +842,14 @@ static bool check_anchors(struct verifier *v, const char *path)
         char where[300];
         snprintf(where, sizeof where, "anchors line %ld: chain %s is anchored at seq %lld (run %s, %s)",
                  a->line, a->h.chain, a->h.seq, a->run_id, a->at);
+        if (v->exported_at[0] && strcmp(a->at, v->exported_at) >= 0) {
+            snprintf(v->why, sizeof v->why,
+                     "%s, inside the export's window, which ends at %s, but after its exported_at "
+                     "%s: the export does not hold its whole window (it was taken before the "
+                     "window ended, or its tail was cut off and its exported_at moved back)",
+                     where, v->to, v->exported_at);
+            return false;
+        }
         if (c && a->h.seq > c->seq) {
             snprintf(v->why, sizeof v->why, "%s, but the export's chain ends at seq %lld on line %ld "
                      "(its tail was cut off)", where, c->seq, c->line);
@@ -1154,6 +1164,21 @@ int job_verify(struct lethe_ctx *ctx, int argc, char **argv)
         for (size_t i = 0; i < v.n_refs; i++)
             found += v.refs[i].found;
         printf(", %zu anchored head%s found", found, found == 1 ? "" : "s");
+    }
+    /* What was vouched for: the header's window (and tenant) are the export's own word, which
+     * no hash covers, so a file cut down to an earlier or narrower window, its header edited to
+     * match, verifies as that window. The verdict names it, for the auditor to compare with the
+     * export asked for (a month, a tenant). An open-ended export ends at its exported_at. */
+    if (!csv && v.header) {
+        if (v.header_tenant)
+            printf("; records of tenant %s", v.header_tenant);
+        else
+            printf("; records");
+        printf(" from %s", v.from[0] ? v.from : "the start of the log");
+        if (v.to[0])
+            printf(" until %s", v.to);
+        else
+            printf(" until its export at %s", v.exported_at[0] ? v.exported_at : "an unknown time");
     }
     printf("\n");
     rc = EXIT_DONE;

@@ -39,9 +39,9 @@ When the header's "from" is null (the whole log) every chain must start at seq 1
 head anchored elsewhere (the checkpoints lethe logs) shows that no tail was cut off.
 
 Anchors: audit.anchor_file has one line per run, {"run_id", "at", "heads": [{"chain", "seq",
-"hash", "at"}]}. Every head of a line whose "at" lies in the export's window must be in the export
-with that hash (a head inside a chain passes), unless the head's own "at" lies before the
-window's "from". Heads without their own "at" (lines written before lethe kept it) have one
+"hash", "at"}]}. Every head of a line whose "at" lies in the export's window (from "from" up to
+"to"; up to "exported_at" when "to" is null) must be in the export with that hash (a head
+inside a chain passes), unless the head's own "at" lies before the window's "from". Heads without their own "at" (lines written before lethe kept it) have one
 allowance instead: in an export with a "from" that holds the engine chain, a run whose
 run_started (or operator_rerun) record is not in it began before the window and may have moved
 heads before it; in a one-tenant export with a "from", heads before the chain's first exported
@@ -133,8 +133,8 @@ def verify(path, expected, anchors=None):
         need(header["records"] == sum(s - firsts[t] + 1 for t, (s, _) in heads.items()), "record count")
         need(claims == {t: (firsts[t], s, s - firsts[t] + 1) for t, (s, _) in heads.items()}, "chain claims")
     frm, to, tenant = (norm(header.get("from")), norm(header.get("to")), header.get("tenant_id"))
-    if header.get("exported_at") and (to is None or norm(header["exported_at"]) < to):
-        to = norm(header["exported_at"])  # lines written after the snapshot
+    if header.get("exported_at") and to is None:
+        to = norm(header["exported_at"])  # an open-ended export: lines written after the snapshot
     for at, run, c, s, h, head_at in refs:
         if (c, s) in hashes:
             need(hashes[(c, s)] == h, f"chain {c} seq {s}: not the anchored record")

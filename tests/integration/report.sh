@@ -305,7 +305,7 @@ verdict=$(cd "$WORK/auditor" && PATH="$WORK/bin:$PATH" bash -e "$WORK/commands.s
 assert_eq "the page's commands, run as written, verify the chains" 0 "$rc"
 records=$(head -1 "$WORK/summary.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["records"])')
 assert_eq "and verify says what the page said it would" \
-  "verify: ok: $records records in $CHAINS chains ($CHAINS from seq 1, 0 windows), $CHAINS expected heads matched" "$verdict"
+  "verify: ok: $records records in $CHAINS chains ($CHAINS from seq 1, 0 windows), $CHAINS expected heads matched; records from the start of the log until $(read_page generated)" "$verdict"
 assert_contains "the page names that verdict" "$records records in $CHAINS chains" "$(cat "$WORK/report.html")"
 
 # A window of one tenant: the commands carry --from and --tenant, and still verify.
@@ -316,7 +316,8 @@ assert_contains "its export command keeps the window's start" \
   "lethe export --from 2020-01-01T00:00:00.000000Z --to " "$(head -1 "$WORK/commands.sh")"
 assert_contains "and names the tenant" " --tenant $A --format jsonl -o audit.jsonl" "$(head -1 "$WORK/commands.sh")"
 verdict=$(cd "$WORK/auditor" && PATH="$WORK/bin:$PATH" bash -e "$WORK/commands.sh" 2>/dev/null); rc=$?
-assert_eq "which verify that one chain against its head" "0 1 chains (1 from seq 1, 0 windows), 1 expected head matched" \
+assert_eq "which verify that one chain against its head, over the tenant's window" \
+  "0 1 chains (1 from seq 1, 0 windows), 1 expected head matched; records of tenant $A from 2020-01-01T00:00:00.000000Z until $(head -1 "$WORK/commands.sh" | sed 's/.* --to \([^ ]*\) .*/\1/')" \
   "$rc $(echo "$verdict" | sed 's/.* records in //')"
 
 # ---- text from the database is escaped ------------------------------------------------------------

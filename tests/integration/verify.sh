@@ -99,12 +99,15 @@ EOF
 }
 
 # ---- untouched exports -----------------------------------------------------------------
+# exported FILE: the header's exported_at, which a JSON Lines verdict names as the window's end
+exported() { head -1 "$1" | sed 's/.*"exported_at":"\([^"]*\)".*/\1/'; }
+ALL_UNTIL="; records from the start of the log until its export at $(exported "$TMP/all.jsonl")"
 both "a full JSON Lines export verifies" 0 "$TMP/all.jsonl"
-assert_eq "the verdict is one line with counts" "verify: ok: $TOTAL records in 4 chains (4 from seq 1, 0 windows)" "$VOUT"
+assert_eq "the verdict is one line with counts and the window" "verify: ok: $TOTAL records in 4 chains (4 from seq 1, 0 windows)$ALL_UNTIL" "$VOUT"
 both "a full CSV export verifies" 0 "$TMP/all.csv"
 assert_eq "the CSV verdict has the same counts" "verify: ok: $TOTAL records in 4 chains (4 from seq 1, 0 windows)" "$VOUT"
 both "a one-tenant JSON Lines export verifies on its own" 0 "$TMP/t2.jsonl" "$T2=$H2"
-assert_eq "with its head as expected" "verify: ok: 9 records in 1 chains (1 from seq 1, 0 windows), 1 expected head matched" "$VOUT"
+assert_eq "with its head as expected, and the tenant named" "verify: ok: 9 records in 1 chains (1 from seq 1, 0 windows), 1 expected head matched; records of tenant $T2 from the start of the log until its export at $(exported "$TMP/t2.jsonl")" "$VOUT"
 both "a one-tenant CSV export verifies on its own" 0 "$TMP/t2.csv" "$T2=$H2"
 both "a window export (JSON Lines) verifies from its first prev_hash" 0 "$TMP/win.jsonl" "$T1=$H1" "$NIL=$H0"
 assert_contains "a window's chains are counted as windows" "(0 from seq 1, 4 windows), 2 expected heads matched" "$VOUT"
@@ -116,10 +119,10 @@ sed 's/$/\r/' "$TMP/all.jsonl" >"$TMP/crlf.jsonl"
 both "CRLF line ends (JSON Lines) change nothing" 0 "$TMP/crlf.jsonl"
 python3 -c 'import csv,sys; w=csv.writer(open(sys.argv[2],"w",newline=""),lineterminator="\r\n"); [w.writerow(r) for r in csv.reader(open(sys.argv[1],newline=""))]' "$TMP/all.csv" "$TMP/crlf.csv"
 both "a CSV rewritten by another tool, with CRLF, still verifies" 0 "$TMP/crlf.csv"
-assert_eq "verify reads standard input" "verify: ok: $TOTAL records in 4 chains (4 from seq 1, 0 windows)" \
+assert_eq "verify reads standard input" "verify: ok: $TOTAL records in 4 chains (4 from seq 1, 0 windows)$ALL_UNTIL" \
   "$("$LETHE" verify - <"$TMP/all.jsonl")"
 out=$(PGHOST=/nonexistent PGPORT=1 "$LETHE" --db "host=/nonexistent port=1" --config /nonexistent.conf verify "$TMP/all.jsonl" 2>&1); rc=$?
-assert_eq "verify needs no database and no config" "0 verify: ok: $TOTAL records in 4 chains (4 from seq 1, 0 windows)" "$rc $out"
+assert_eq "verify needs no database and no config" "0 verify: ok: $TOTAL records in 4 chains (4 from seq 1, 0 windows)$ALL_UNTIL" "$rc $out"
 out=$("$LETHE" -v verify "$TMP/t2.jsonl")
 assert_eq "-v lists each chain's range and head" "chain $T2 seq 1..9 head $H2" "$(echo "$out" | head -1)"
 
