@@ -63,6 +63,7 @@ struct verifier {
     struct chain *slots;
     size_t cap, n_chains, windows;
     struct chain *current;
+    char last_at[AUDIT_TIME_LEN]; /* the at of the current chain's latest record */
     long long records;
     bool from_start;     /* the JSON Lines header says the export has no --from */
     char *header_tenant; /* the header says the export is this tenant's chain */
@@ -345,6 +346,19 @@ static bool check_record(struct verifier *v, const struct audit_record *r)
         fail(v, tenant, "hash mismatch at seq %lld (the record was changed)", seq);
         return false;
     }
+    /* SPEC §5: `at` is taken while the chain head is locked, so it never goes backwards
+     * along a chain (the times are all of one fixed-width form, so they compare as text). A
+     * chain's records are contiguous, so the record before is the verifier's last one. */
+    const char *at = r->v[AM_AT].text;
+    if (!created && strcmp(at, v->last_at) < 0) {
+        fail(v, tenant, "seq %lld at %s is earlier than seq %lld at %s on line %ld (the chain's time "
+                        "went backwards: a record was re-dated)",
+             seq, at, c->seq, v->last_at, c->line);
+        return false;
+    }
+    size_t at_len = r->v[AM_AT].len < sizeof v->last_at ? r->v[AM_AT].len : sizeof v->last_at - 1;
+    memcpy(v->last_at, at, at_len);
+    v->last_at[at_len] = '\0';
     c->seq = seq;
     memcpy(c->hash, computed, AUDIT_HEX_LEN);
     c->line = v->line;

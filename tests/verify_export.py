@@ -97,7 +97,7 @@ def anchored(path):  # [(line at, run_id, chain, seq, hash, head at)], a torn la
     return refs
 
 def verify(path, expected, anchors=None):
-    heads, header, last, firsts, hashes, started = {}, {}, None, {}, {}, set()
+    heads, header, last, firsts, hashes, started, times = {}, {}, None, {}, {}, set(), {}
     refs = anchored(anchors) if anchors else []
     wanted = {(c, s) for _, _, c, s, _, _ in refs}
     with open(path, "rb") as f:
@@ -111,6 +111,7 @@ def verify(path, expected, anchors=None):
         need(t == last or t not in heads, "chain resumes after another chain")
         if t in heads:
             need((seq, prev) == (heads[t][0] + 1, heads[t][1]), f"broken link at seq {seq}")
+            need(rec["at"] >= times[t], f"tenant {t}: seq {seq} is earlier than the record before it")
         else:
             need(seq >= 1 and (seq > 1 or prev == "0" * 64), "bad chain start")
             need(seq == 1 or header.get("from", 1) is not None, "chain starts after seq 1")
@@ -127,7 +128,7 @@ def verify(path, expected, anchors=None):
         if t == NIL and rec["kind"] in ("run_started", "operator_rerun"):
             started.add(rec["run_id"])
         hashes.setdefault(("expected", t), set()).add(digest)
-        heads[t], last = (seq, digest), t
+        heads[t], last, times[t] = (seq, digest), t, rec["at"]
     if header:
         claims = {c["chain"]: (c["first_seq"], c["last_seq"], c["records"]) for c in header["chains"]}
         need(header["records"] == sum(s - firsts[t] + 1 for t, (s, _) in heads.items()), "record count")

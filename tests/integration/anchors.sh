@@ -130,6 +130,9 @@ elif op == "drop-chain":
 elif op == "forge":
     recs[at]["rule"] = "shared_retention"
     rehash(tenant)
+elif op == "backdate":  # a record re-dated before the one it follows, the chain re-hashed
+    recs[at]["at"] = recs[at - 1]["at"][:4] + "-01-01T00:00:00.000000Z"
+    rehash(tenant)
 if claims:
     chains = {}
     for r in recs:
@@ -165,6 +168,12 @@ run_lethe verify "$WORK/x.jsonl"
 assert_rc "... which without anchors reads as consistent" 0
 assert_contains "... and with them is named as not the anchored record" "is not the record anchored on line" \
   "$("$LETHE" verify "$WORK/x.jsonl" --anchors "$A")"
+tamper backdate "$T1" 2
+run_lethe verify "$WORK/x.jsonl"
+python3 tests/verify_export.py "$WORK/x.jsonl" >"$WORK/p.out" 2>&1
+assert_eq "a record re-dated before its predecessor, the chain re-hashed: both verifiers exit 4 without anchors" \
+  "4 4" "$RC $?"
+assert_contains "... lethe names the two records" "tenant $T1: seq 2 at $(date +%Y)-01-01T00:00:00.000000Z is earlier than seq 1 at" "$OUT$ERR"
 sed 1d "$WORK/all.jsonl" >"$WORK/x.jsonl";                                  caught "a missing header"
 sed '1s/"tenant_id":null/"tenant_id":"'"$T1"'"/' "$WORK/all.jsonl" >"$WORK/x.jsonl"; caught "an edited header"
 
