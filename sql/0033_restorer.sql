@@ -10,8 +10,8 @@
 -- back at once, from every role but the owner and lethe_restorer, whatever its name: a grant
 -- made by hand to a login role is no different. Run by the owner (or a superuser, or a member
 -- of the owner, for whom PostgreSQL revokes as the owner), it revokes what the owner granted,
--- and CASCADE what was granted on from it (every grant derives from the owner's). Until roles.sql creates lethe_restorer, only the
--- owner can replay; the hint of lethe replay says what to run.
+-- and CASCADE what was granted on from it (every grant derives from the owner's). Until
+-- roles.sql creates lethe_restorer, only the owner can replay; replay's hint says what to run.
 
 DO $restorer$
 DECLARE
