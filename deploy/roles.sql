@@ -150,5 +150,19 @@ END $auditor$;
 -- (replay_chains() runs as its caller and appends through this function alone). No USAGE on
 -- the schema: on its own the role reaches nothing.
 GRANT EXECUTE ON FUNCTION lethe.audit_append_verbatim(text[]) TO lethe_restorer;
+-- A grant left in place after a restore keeps the way to forge records open: say so, whenever
+-- this file runs (it is run again after every migrate). Taking it back is the DBA's call.
+DO $restorer$
+DECLARE
+    m text;
+BEGIN
+    SELECT string_agg(quote_ident(r.rolname), ', ' ORDER BY r.rolname) INTO m
+      FROM pg_auth_members am JOIN pg_roles r ON r.oid = am.member
+     WHERE am.roleid = 'lethe_restorer'::regrole;
+    IF m IS NOT NULL THEN
+        RAISE WARNING 'lethe_restorer is granted to %', m
+            USING HINT = format('it is for a restore only: REVOKE lethe_restorer FROM %s once replay is done', m);
+    END IF;
+END $restorer$;
 
 COMMIT;

@@ -284,6 +284,12 @@ as $O assert_sql_fails "operator cannot append exported records (lethe_restorer'
 sql "GRANT lethe_restorer TO $O" >/dev/null
 assert_eq "operator: granted lethe_restorer, the verbatim append (an empty one appends nothing)" "0" \
   "$(as $O sql "SELECT lethe.audit_append_verbatim('{}'::text[])")"
+out=$(psql -X -q -v ON_ERROR_STOP=1 -f deploy/roles.sql 2>&1); rc=$?
+assert_eq "roles.sql run while someone holds lethe_restorer applies, and warns" "0
+WARNING:  lethe_restorer is granted to $O
+HINT:  it is for a restore only: REVOKE lethe_restorer FROM $O once replay is done" "$rc
+$(printf '%s\n' "$out" | sed 's/^psql:[^ ]* //')"
+assert_eq "... but leaves the grant to the DBA" "t" "$(sql "SELECT pg_has_role('$O', 'lethe_restorer', 'MEMBER')")"
 sql "REVOKE lethe_restorer FROM $O" >/dev/null
 as $O assert_sql_fails "operator: lethe_restorer revoked, refused again" \
   "SELECT lethe.audit_append_verbatim('{}'::text[])" "permission denied for function audit_append_verbatim"
