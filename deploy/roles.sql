@@ -86,6 +86,8 @@ GRANT SELECT ON ALL TABLES IN SCHEMA lethe TO lethe_engine;
 -- The catalog is the producers'. The tombstone, the audit and its heads are written only by
 -- the engine's own functions (SECURITY DEFINER: lethe.ack_batch, lethe.audit_flush, ...),
 -- never through a grant: no role here may insert an audit row, move a head or clear a locator.
+-- What the audit of a purge is made of (batch_items, hold_blocks) is read here and written
+-- only by the engine's functions as well (emit_batches, ack_batch, ...; sql/0032).
 -- Every other table is the engine's own (obligations, inboxes, runs, batches, rules, ...),
 -- including those of later migrations.
 DO $engine$
@@ -96,7 +98,7 @@ BEGIN
               WHERE c.relnamespace = 'lethe'::regnamespace AND c.relkind IN ('r', 'p')
                 AND c.relname NOT IN ('geos', 'kinds', 'event_types', 'tenants', 'workspaces',
                                       'items', 'events', 'holds', 'audit', 'audit_heads',
-                                      'schema_migrations')
+                                      'batch_items', 'hold_blocks', 'schema_migrations')
               ORDER BY c.relname
     LOOP
         EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO lethe_engine', t);

@@ -5,12 +5,17 @@
 # (sql/0030_idle_10m.sql): a run starts where the last run over the same tenants left off, and
 # what it must still find is found: a shared item committed late with an old created_at, an
 # item left unseeded by a run with an earlier --as-of, items of the shard a shard run did not
-# cover, and items committed while the rule was disabled.
+# cover, and items committed while the rule was disabled. Last, what a purge's audit record is
+# made of (batch items, hold blocks: sql/0032_evidence_writers.sql) is written by the engine's
+# functions only: a role holding lethe_engine or lethe_operator cannot change a deadline before
+# the ack, nor add a block that excuses a late purge, and the cycle still runs as that role.
 . tests/harness/lib.sh
 . tests/harness/catalog.sh
 WORK=$(mktemp -d /tmp/lethe-review8.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
-trap 'rm -rf "$WORK"; for d in review8_up review8_seed; do
-      psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1; done' EXIT
+OPR=review8_opr_$$
+trap 'rm -rf "$WORK"; for d in review8_up review8_seed review8_ev; do
+      psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1; done
+      psql -X -q -d postgres -c "DROP ROLE IF EXISTS $OPR" >/dev/null 2>&1' EXIT
 # A deleter that says it started, then waits to be let go before deleting.
 cat > "$WORK/slow.sh" <<EOF
 #!/bin/sh
@@ -136,5 +141,30 @@ assert_eq "every shared item purged once, by one record each" "5 5" \
 run_lethe --config "$WORK/exec.conf" export -o "$WORK/seed.jsonl"
 run_lethe verify "$WORK/seed.jsonl" --anchors "$WORK/anchors.jsonl"
 assert_rc "the audit verifies against the anchors" 0
+
+# ---- what a purge's audit is made of is the engine's functions' to write ------------------------
+psql -X -q -c 'DROP DATABASE IF EXISTS review8_ev' -c 'CREATE DATABASE review8_ev' 2>/dev/null
+export PGDATABASE=review8_ev
+"$LETHE" migrate >/dev/null
+rm -f "$WORK/anchors.jsonl"; rm -rf "$WORK/spool"
+psql -X -q -v ON_ERROR_STOP=1 -f deploy/roles.sql >/dev/null 2>&1
+sql "CREATE ROLE $OPR LOGIN IN ROLE lethe_operator" >/dev/null
+T=$(uuid); W=$(uuid); mk_tenant "$T" ev; mk_workspace "$T" "$W" EU
+E1=$(uuid); mk_item "$T" "$E1" "$W" prompt EU 2026-01-01T00:00:00Z
+E2=$(uuid); mk_item "$T" "$E2" "$W" prompt EU 2026-01-01T00:00:00Z
+mk_event "$T" deletion_requested "$(ago 40)" "EV-1"
+PGUSER=$OPR run_lethe --config "$WORK/noexec.conf" run
+assert_rc "the operator's role runs the cycle (emission writes batch items as the owner)" 0
+EB=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$E1'")
+for stmt in "UPDATE lethe.batch_items SET deadline_at = '2099-01-01' WHERE item_id = '$E1'" \
+            "INSERT INTO lethe.hold_blocks (tenant_id, item_id, hold_id) VALUES ('$T', '$E2', gen_random_uuid())" \
+            "DELETE FROM lethe.batch_items WHERE item_id = '$E2'"; do
+    n=${stmt%% WHERE*}
+    PGUSER=$OPR assert_sql_fails "the operator's role may not: ${n%% (*}" "$stmt" "permission denied for table"
+done
+PGUSER=$OPR run_lethe --config "$WORK/noexec.conf" ack "$EB"
+assert_rc "the operator acknowledges the batch" 0
+assert_eq "both purges are recorded late, as they were: the deadline was 10 days ago" "f f" \
+  "$(sql "SELECT string_agg(on_time::text, ' ') FROM lethe.audit WHERE kind = 'item_purged'" | sed 's/false/f/g; s/true/t/g')"
 
 finish

@@ -99,10 +99,14 @@ assert_eq "engine: only SELECT on the audit and its heads (lethe's functions app
   "audit:SELECT audit_heads:SELECT" \
   "$(privs lethe_engine | tr ' ' '\n' | grep -E '^audit(_heads)?:' | tr '\n' ' ' | sed 's/ $//')"
 assert_eq "engine: full DML on its own tables" "" \
-  "$(for t in obligations item_obligations inbox_events inbox_items hold_blocks runs batches batch_items rules settings locator_hmacs repurges; do
+  "$(for t in obligations item_obligations inbox_events inbox_items runs batches rules settings locator_hmacs repurges; do
        for p in SELECT INSERT UPDATE DELETE; do
          [ "$(sql "SELECT has_table_privilege('lethe_engine', 'lethe.$t', '$p')")" = t ] || echo "missing $t:$p"
        done; done)"
+assert_eq "engine and operator: only SELECT on what a purge's audit is made of (batch items, hold blocks)" \
+  "batch_items:SELECT hold_blocks:SELECT|batch_items:SELECT hold_blocks:SELECT" \
+  "$(privs lethe_engine | tr ' ' '\n' | grep -E '^(batch_items|hold_blocks):' | tr '\n' ' ' | sed 's/ $//')|$(
+     privs lethe_operator | tr ' ' '\n' | grep -E '^(batch_items|hold_blocks):' | tr '\n' ' ' | sed 's/ $//')"
 assert_eq "engine: TRUNCATE, REFERENCES and TRIGGER on nothing" "" \
   "$(privs lethe_engine | tr ' ' '\n' | grep -E ':(TRUNCATE|REFERENCES|TRIGGER)$')"
 assert_eq "engine: every lethe function but replay's verbatim append" "audit_append_verbatim" \
