@@ -1,4 +1,4 @@
--- Least-privilege PostgreSQL roles for lethe: four NOLOGIN groups, each granted exactly what
+-- Least-privilege PostgreSQL roles for lethe: five NOLOGIN groups, each granted exactly what
 -- its job needs. Idempotent: it first takes back everything the groups hold on lethe's
 -- schema, then grants, in one transaction; run it again after every `lethe migrate`.
 --
@@ -10,11 +10,18 @@
 --   lethe_engine    lethe run, status, explain, export: reads the catalog, owns its own
 --                   tables; tombstones items and appends to the audit only through lethe's
 --                   functions
---   lethe_operator  lethe_engine (ack, rerun) plus requests (events), holds and replay
+--   lethe_operator  lethe_engine (ack, rerun) plus requests (events) and holds
 --   lethe_auditor   reads the audit and lethe.item_status (export, export --summary)
+--   lethe_restorer  appends exported records verbatim (lethe replay, after a restore): a
+--                   break-glass right that nobody holds day to day. For a restore a DBA runs
+--                   GRANT lethe_restorer TO <the operator's login>, the operator runs
+--                   lethe replay, and the DBA runs REVOKE lethe_restorer FROM <that login>.
+--                   The database cannot tell a replayed record from a forged one, correctly
+--                   hashed: whoever holds this role can write the audit.
 --
 -- Nobody here may UPDATE, DELETE or TRUNCATE lethe.audit, and its triggers refuse even the
--- owner. Must not grant anything to PUBLIC, nor touch roles other than these four.
+-- owner. Must not grant anything to PUBLIC, nor touch roles other than these five, nor make
+-- anyone a member of lethe_restorer.
 
 \set ON_ERROR_STOP on
 BEGIN;
@@ -23,7 +30,8 @@ DO $roles$
 DECLARE
     r text;
 BEGIN
-    FOREACH r IN ARRAY ARRAY['lethe_producer', 'lethe_engine', 'lethe_operator', 'lethe_auditor'] LOOP
+    FOREACH r IN ARRAY ARRAY['lethe_producer', 'lethe_engine', 'lethe_operator', 'lethe_auditor',
+                             'lethe_restorer'] LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
             EXECUTE format('CREATE ROLE %I NOLOGIN', r);
         END IF;
@@ -31,14 +39,17 @@ BEGIN
 END $roles$;
 
 -- ---- a clean slate: whatever an earlier version of this file granted is taken back --------
-REVOKE ALL ON SCHEMA lethe FROM lethe_producer, lethe_engine, lethe_operator, lethe_auditor;
-REVOKE ALL ON ALL TABLES IN SCHEMA lethe FROM lethe_producer, lethe_engine, lethe_operator, lethe_auditor;
-REVOKE ALL ON ALL SEQUENCES IN SCHEMA lethe FROM lethe_producer, lethe_engine, lethe_operator, lethe_auditor;
-REVOKE ALL ON ALL FUNCTIONS IN SCHEMA lethe FROM lethe_producer, lethe_engine, lethe_operator, lethe_auditor;
+REVOKE ALL ON SCHEMA lethe FROM lethe_producer, lethe_engine, lethe_operator, lethe_auditor, lethe_restorer;
+REVOKE ALL ON ALL TABLES IN SCHEMA lethe FROM lethe_producer, lethe_engine, lethe_operator, lethe_auditor,
+    lethe_restorer;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA lethe FROM lethe_producer, lethe_engine, lethe_operator, lethe_auditor,
+    lethe_restorer;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA lethe FROM lethe_producer, lethe_engine, lethe_operator, lethe_auditor,
+    lethe_restorer;
 DO $db$
 BEGIN
-    EXECUTE format('REVOKE ALL ON DATABASE %I FROM lethe_producer, lethe_engine, lethe_operator, lethe_auditor',
-                   current_database());
+    EXECUTE format('REVOKE ALL ON DATABASE %I FROM lethe_producer, lethe_engine, lethe_operator, lethe_auditor, '
+                   'lethe_restorer', current_database());
 END $db$;
 
 -- Migrations after 0004 create functions that PUBLIC may execute by default.
@@ -94,8 +105,9 @@ BEGIN
     END LOOP;
 END $engine$;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA lethe TO lethe_engine;
--- Appending exported records verbatim (lethe replay, after a restore) is the operator's: the
--- service account that runs every night cannot write the log around audit_flush().
+-- Appending exported records verbatim (lethe replay, after a restore) is lethe_restorer's alone:
+-- the service account that runs every night, and the operators who inherit its grants, cannot
+-- write the log around audit_flush().
 REVOKE EXECUTE ON FUNCTION lethe.audit_append_verbatim(text[]) FROM lethe_engine;
 
 -- ---- lethe_operator -------------------------------------------------------------------------
@@ -109,7 +121,6 @@ END $member$;
 GRANT INSERT ON lethe.events TO lethe_operator;
 -- A release sets released_at and released_by (sql/0010_governance.sql), nothing else.
 GRANT INSERT, UPDATE (released_at, released_by) ON lethe.holds TO lethe_operator;
-GRANT EXECUTE ON FUNCTION lethe.audit_append_verbatim(text[]) TO lethe_operator;
 
 -- ---- lethe_auditor --------------------------------------------------------------------------
 -- The audit, its chain heads, and item_status and pending_items (its set-based form, which the
@@ -133,5 +144,27 @@ BEGIN
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO lethe_auditor', f);
     END LOOP;
 END $auditor$;
+
+-- ---- lethe_restorer -------------------------------------------------------------------------
+-- Only the verbatim append: the rest of replay (the run lock, the repurge batches, the run
+-- record) is the engine's work, which the operator it is granted to already holds. Everything
+-- else replay calls writes the audit only through audit_flush(), as every run does
+-- (replay_chains() runs as its caller and appends through this function alone). No USAGE on
+-- the schema: on its own the role reaches nothing.
+GRANT EXECUTE ON FUNCTION lethe.audit_append_verbatim(text[]) TO lethe_restorer;
+-- A grant left in place after a restore keeps the way to forge records open: say so, whenever
+-- this file runs (it is run again after every migrate). Taking it back is the DBA's call.
+DO $restorer$
+DECLARE
+    m text;
+BEGIN
+    SELECT string_agg(quote_ident(r.rolname), ', ' ORDER BY r.rolname) INTO m
+      FROM pg_auth_members am JOIN pg_roles r ON r.oid = am.member
+     WHERE am.roleid = 'lethe_restorer'::regrole;
+    IF m IS NOT NULL THEN
+        RAISE WARNING 'lethe_restorer is granted to %', m
+            USING HINT = format('it is for a restore only: REVOKE lethe_restorer FROM %s once replay is done', m);
+    END IF;
+END $restorer$;
 
 COMMIT;

@@ -144,14 +144,16 @@ static const struct command commands[] = {
      "database's head, and puts every item that a replayed item_purged record proves deleted,\n"
      "but whose catalog row is live again, into a repurge batch for the next run (audited\n"
      "item_repurged, naming that record's hash). A chain whose head diverged from the exports\n"
-     "is named and left alone. Running it again changes nothing.\n"
+     "is named and left alone. Running it again changes nothing. Needs the role\n"
+     "lethe_restorer, which nobody holds day to day: a DBA grants it for the restore and\n"
+     "revokes it after.\n"
      "  --anchors FILE    the anchor file: each export is verified against it too, and replay\n"
      "                    exits 0 only once the database holds every head its newest line\n"
      "                    names\n"
      "  --operator NAME   who replayed (recorded in the audit; default $SUDO_USER, else the\n"
      "                    login name)\n"
-     "exit: 0 healed (or nothing to do), 4 an export does not verify, a chain was refused, or\n"
-     "the database is still behind the anchor\n"},
+     "exit: 0 healed (or nothing to do), 1 without lethe_restorer (nothing replayed), 4 an\n"
+     "export does not verify, a chain was refused, or the database is still behind the anchor\n"},
     {"reconcile", job_reconcile, NEEDS_DB | NEEDS_AUDIT_KEY,
      "reconcile --location GEO INVENTORY [--orphans FILE] [--format lines|s3-csv|auto]\n"
      "                       [--operator NAME]",
@@ -174,7 +176,8 @@ static const struct command commands[] = {
  * follows a permission error. */
 static const char *needed_role(const char *command)
 {
-    /* replay appends exported records verbatim, which only lethe_operator may do */
+    /* replay is the operator's work; its verbatim append also needs lethe_restorer, which
+     * replay asks for itself before anything else (jobs/replay.c) */
     static const char *const operator_commands[] = {"request", "hold", "replay"};
     if (strcmp(command, "migrate") == 0)
         return NULL;

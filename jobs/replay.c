@@ -86,6 +86,27 @@ static void refused(const char *tenant, const char *outcome, const char *seq)
                   "the rest left alone", tenant, seq);
 }
 
+/* The verbatim append is lethe_restorer's, a right nobody holds day to day (deploy/roles.sql):
+ * the database cannot tell a replayed record from a forged one. Asked before anything is
+ * verified, locked or written, so that a role without it learns the procedure, not a failed
+ * query; exit 1, as for every statement PostgreSQL refuses for lack of privilege. */
+static int may_replay(PGconn *db)
+{
+    int may = db_may_execute(db, "lethe.audit_append_verbatim(text[])");
+    if (may < 0)
+        return EXIT_RUNTIME;
+    if (may)
+        return EXIT_DONE;
+    const char *user = PQuser(db);
+    log_error("replay: role '%s' may not append exported records to the audit; nothing was "
+              "replayed", user);
+    log_hint("'lethe replay' needs the privileges of lethe_restorer, which nobody holds day to "
+             "day: for the restore a DBA grants it (GRANT lethe_restorer TO %s), you replay, and "
+             "the DBA revokes it after (REVOKE lethe_restorer FROM %s); deploy/roles.sql creates "
+             "the role", user, user);
+    return EXIT_RUNTIME;
+}
+
 /* Exit 0 only once the database holds every head the newest anchor names (SPEC §7). */
 static int check_anchor(PGconn *db, const char *path, const struct anchor_line *a)
 {
@@ -143,15 +164,6 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
     }
     if (ctx->parse_only)
         return EXIT_DONE;
-    /* Without --anchors the exports are checked on their own: a forged chain re-hashed to look
-     * whole passes that check (the configured anchor file is not taken by default: after a
-     * restore it also anchors the heads of a chain that has diverged since, which replay must
-     * refuse by name while it heals the others, SPEC §7). */
-    if (!anchors_path) {
-        log_warn("replay: the exports are checked on their own: a forged chain re-hashed to look "
-                 "whole is caught only against the anchor file");
-        log_hint("pass --anchors FILE (audit.anchor_file, or a copy shipped off the host)");
-    }
     struct anchor_line anchor = {0};
     if (anchors_path) {
         /* --anchors names a file that must be there: no file is a usage error here. */
@@ -163,10 +175,21 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
         if (anchor_read_newest(anchors_path, &anchor) < 0)
             return EXIT_USAGE;
     }
+    int rc = may_replay(ctx->db);
+    if (rc != EXIT_DONE)
+        goto done;
+    /* Without --anchors the exports are checked on their own: a forged chain re-hashed to look
+     * whole passes that check (the configured anchor file is not taken by default: after a
+     * restore it also anchors the heads of a chain that has diverged since, which replay must
+     * refuse by name while it heals the others, SPEC §7). */
+    if (!anchors_path) {
+        log_warn("replay: the exports are checked on their own: a forged chain re-hashed to look "
+                 "whole is caught only against the anchor file");
+        log_hint("pass --anchors FILE (audit.anchor_file, or a copy shipped off the host)");
+    }
     /* The same check as 'lethe verify FILE' (with --anchors FILE when given: a forged chain
      * re-hashed to look whole verifies on its own, but not against the anchors, and its records,
      * once appended, could never be taken back): nothing is replayed from an export that fails. */
-    int rc = EXIT_DONE;
     for (int i = first; i < argc; i++) {
         char *vargv[] = {"verify", argv[i], "--anchors", (char *)anchors_path, NULL};
         rc = job_verify(ctx, anchors_path ? 4 : 2, vargv);

@@ -6,8 +6,10 @@
 . tests/harness/lib.sh
 . tests/harness/catalog.sh
 WORK=$(mktemp -d /tmp/lethe-restore.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
-trap 'rm -rf "$WORK"' EXIT
 DB=restore_t
+OPS=restore_t_operator    # an operator's login; roles are cluster-wide, so it is dropped at exit
+trap 'rm -rf "$WORK"; for d in $DB ${DB}_2; do psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1; done
+      psql -X -q -d postgres -c "DROP ROLE IF EXISTS $OPS" >/dev/null 2>&1' EXIT
 psql -X -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
 export PGDATABASE=$DB
 "$LETHE" migrate >/dev/null
@@ -101,9 +103,23 @@ assert_contains "nothing is replayed from it" "error: replay: '$WORK/tampered.js
 assert_eq "the refused replay changed nothing" "$old_heads" \
   "$(sql "SELECT string_agg(tenant_id || '=' || seq, ' ' ORDER BY tenant_id) FROM lethe.audit_heads")"
 
-# ---- replay heals ----------------------------------------------------------------------------
-L replay --operator user_d --anchors "$WORK/month-anchors.jsonl" "$WORK/month.jsonl"
-assert_rc "replay exits 0" 0
+# ---- replay heals, run by an operator granted lethe_restorer for the restore -------------------
+# The verbatim append is a break-glass right nobody holds day to day (deploy/roles.sql): the
+# operator's own roles are refused before anything is verified or written.
+psql -X -q -v ON_ERROR_STOP=1 -f deploy/roles.sql >/dev/null 2>&1
+psql -X -q -c "DROP ROLE IF EXISTS $OPS" -c "CREATE ROLE $OPS LOGIN IN ROLE lethe_operator" >/dev/null
+audit_before=$(sql "SELECT count(*) FROM lethe.audit")
+PGUSER=$OPS L replay --operator user_d --anchors "$WORK/month-anchors.jsonl" "$WORK/month.jsonl"
+assert_rc "the operator without lethe_restorer is refused: exit 1" 1
+assert_eq "... with the procedure in the hint" "error: replay: role '$OPS' may not append exported records to the audit; nothing was replayed
+hint: 'lethe replay' needs the privileges of lethe_restorer, which nobody holds day to day: for the restore a DBA grants it (GRANT lethe_restorer TO $OPS), you replay, and the DBA revokes it after (REVOKE lethe_restorer FROM $OPS); deploy/roles.sql creates the role" "$ERR"
+assert_eq "... before verifying anything" "" "$OUT"
+assert_eq "... and nothing changed: the audit, its heads, the batches" "$audit_before $old_heads 0" \
+  "$(sql "SELECT count(*) FROM lethe.audit") $(sql "SELECT string_agg(tenant_id || '=' || seq, ' ' ORDER BY tenant_id) FROM lethe.audit_heads") $(sql "SELECT count(*) FROM lethe.repurges")"
+psql -X -q -c "GRANT lethe_restorer TO $OPS" >/dev/null
+PGUSER=$OPS L replay --operator user_d --anchors "$WORK/month-anchors.jsonl" "$WORK/month.jsonl"
+assert_rc "granted lethe_restorer, the operator's replay exits 0" 0
+psql -X -q -c "REVOKE lethe_restorer FROM $OPS" >/dev/null
 assert_contains "replay checks the newest anchor" "replay: caught up with the anchor of run " "$OUT"
 assert_contains "replay verifies the export first" "verify: ok:" "$OUT"
 assert_contains "replay sums up" "chains already present, 0 refused; 3 items live again put in 1 repurge batch" "$OUT"

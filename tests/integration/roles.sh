@@ -6,7 +6,7 @@
 WORK=$(mktemp -d /tmp/lethe-roles.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
 SUPER=$PGUSER
 LOGINS="roles_t_producer roles_t_engine roles_t_operator roles_t_auditor roles_t_nobody"
-GROUPS_="lethe_producer lethe_engine lethe_operator lethe_auditor"
+GROUPS_="lethe_producer lethe_engine lethe_operator lethe_auditor lethe_restorer"
 drop_all() {
     PGUSER=$SUPER psql -X -q -d postgres -c 'DROP DATABASE IF EXISTS roles_t' >/dev/null 2>&1
     for r in $LOGINS $GROUPS_; do
@@ -65,7 +65,7 @@ acl_snapshot() {
 out=$(psql -X -q -v ON_ERROR_STOP=1 -f deploy/roles.sql 2>&1); rc=$?
 assert_eq "roles.sql applies" "0" "$rc"
 assert_eq "roles.sql says nothing on success" "" "$out"
-assert_eq "the four groups exist and cannot log in" "lethe_auditor false|lethe_engine false|lethe_operator false|lethe_producer false" \
+assert_eq "the five groups exist and cannot log in" "lethe_auditor false|lethe_engine false|lethe_operator false|lethe_producer false|lethe_restorer false" \
   "$(sql "SELECT string_agg(rolname || ' ' || rolcanlogin, '|' ORDER BY rolname) FROM pg_roles WHERE rolname LIKE 'lethe\_%'")"
 before=$(acl_snapshot)
 out=$(psql -X -q -v ON_ERROR_STOP=1 -f deploy/roles.sql 2>&1); rc=$?
@@ -109,10 +109,18 @@ assert_eq "engine and operator: only SELECT on what a purge's audit is made of (
      privs lethe_operator | tr ' ' '\n' | grep -E '^(batch_items|hold_blocks):' | tr '\n' ' ' | sed 's/ $//')"
 assert_eq "engine: TRUNCATE, REFERENCES and TRIGGER on nothing" "" \
   "$(privs lethe_engine | tr ' ' '\n' | grep -E ':(TRUNCATE|REFERENCES|TRIGGER)$')"
-assert_eq "engine: every lethe function but the operator's verbatim append" "audit_append_verbatim" \
+assert_eq "engine: every lethe function but replay's verbatim append" "audit_append_verbatim" \
   "$(sql "SELECT string_agg(proname, ' ') FROM pg_proc WHERE pronamespace = 'lethe'::regnamespace AND NOT has_function_privilege('lethe_engine', oid, 'EXECUTE')")"
-assert_eq "operator: replay's verbatim append" "t" \
-  "$(sql "SELECT has_function_privilege('lethe_operator', 'lethe.audit_append_verbatim(text[])', 'EXECUTE')")"
+assert_eq "operator: every lethe function but replay's verbatim append too" "audit_append_verbatim" \
+  "$(sql "SELECT string_agg(proname, ' ') FROM pg_proc WHERE pronamespace = 'lethe'::regnamespace AND NOT has_function_privilege('lethe_operator', oid, 'EXECUTE')")"
+assert_eq "restorer: the verbatim append, nothing else: no schema, no table" "audit_append_verbatim f -" \
+  "$(functions lethe_restorer) $(sql "SELECT has_schema_privilege('lethe_restorer', 'lethe', 'USAGE')") $(privs lethe_restorer)"
+assert_eq "restorer: nobody is made a member of it" "-" \
+  "$(sql "SELECT coalesce(string_agg(m.rolname, ' '), '-') FROM pg_auth_members am JOIN pg_roles m ON m.oid = am.member
+          WHERE am.roleid = 'lethe_restorer'::regrole")"
+assert_eq "restorer: and it is a member of no group" "-" \
+  "$(sql "SELECT coalesce(string_agg(r.rolname, ' '), '-') FROM pg_auth_members am JOIN pg_roles r ON r.oid = am.roleid
+          WHERE am.member = 'lethe_restorer'::regrole")"
 assert_eq "engine: TEMP on the database, not CREATE" "t|f" \
   "$(sql "SELECT has_database_privilege('lethe_engine', current_database(), 'TEMP'), has_database_privilege('lethe_engine', current_database(), 'CREATE')")"
 assert_eq "operator: the engine's privileges plus INSERT on events and holds" "events:INSERT holds:INSERT" \
@@ -120,8 +128,8 @@ assert_eq "operator: the engine's privileges plus INSERT on events and holds" "e
 assert_eq "operator: of holds, only released_at and released_by may change" "holds.released_at holds.released_by" "$(column_updates lethe_operator)"
 assert_eq "nobody else: no schema, no table, no function through PUBLIC" "f - -" \
   "$(sql "SELECT has_schema_privilege('$N', 'lethe', 'USAGE')") $(privs $N) $(functions $N)"
-assert_eq "no group may create in the schema" "false false false false" \
-  "$(sql "SELECT string_agg(has_schema_privilege(r, 'lethe', 'CREATE')::text, ' ' ORDER BY r) FROM unnest(ARRAY['lethe_auditor','lethe_engine','lethe_operator','lethe_producer']) r")"
+assert_eq "no group may create in the schema" "false false false false false" \
+  "$(sql "SELECT string_agg(has_schema_privilege(r, 'lethe', 'CREATE')::text, ' ' ORDER BY r) FROM unnest(ARRAY['lethe_auditor','lethe_engine','lethe_operator','lethe_producer','lethe_restorer']) r")"
 assert_eq "every trigger function but the guard runs as the owner with a fixed search_path" "" \
   "$(sql "SELECT string_agg(proname, ' ') FROM pg_proc WHERE pronamespace = 'lethe'::regnamespace
           AND prorettype = 'trigger'::regtype AND proname <> 'require_owner'
@@ -231,7 +239,7 @@ as $E assert_sql_fails "engine cannot delete items" "DELETE FROM lethe.items" "p
 as $E assert_sql_fails "engine cannot insert tenants" "INSERT INTO lethe.tenants (tenant_id, name) VALUES ('$(uuid)', 'x')" "permission denied for table tenants"
 as $E assert_sql_fails "engine cannot add geos" "INSERT INTO lethe.geos VALUES ('MARS')" "permission denied for table geos"
 as $E assert_sql_fails "engine cannot update the audit" "UPDATE lethe.audit SET detail = 'x'" "permission denied for table audit"
-as $E assert_sql_fails "engine cannot append exported records (replay is the operator's)" \
+as $E assert_sql_fails "engine cannot append exported records (replay's append is lethe_restorer's)" \
   "SELECT lethe.audit_append_verbatim('{}'::text[])" "permission denied for function audit_append_verbatim"
 as $E assert_sql_fails "engine cannot delete the audit" "DELETE FROM lethe.audit" "permission denied for table audit"
 as $E assert_sql_fails "engine cannot truncate the audit" "TRUNCATE lethe.audit" "permission denied for table audit"
@@ -274,6 +282,21 @@ as $O assert_sql_fails "operator cannot insert tenants" "INSERT INTO lethe.tenan
 as $O assert_sql_fails "operator cannot update the audit" "UPDATE lethe.audit SET operator = 'x'" "permission denied for table audit"
 as $O assert_sql_fails "operator cannot delete the audit" "DELETE FROM lethe.audit" "permission denied for table audit"
 as $O assert_sql_fails "operator cannot truncate the audit" "TRUNCATE lethe.audit" "permission denied for table audit"
+as $O assert_sql_fails "operator cannot append exported records (lethe_restorer's, granted for a restore)" \
+  "SELECT lethe.audit_append_verbatim('{}'::text[])" "permission denied for function audit_append_verbatim"
+# granted for a restore, the operator may; revoked after, no longer
+sql "GRANT lethe_restorer TO $O" >/dev/null
+assert_eq "operator: granted lethe_restorer, the verbatim append (an empty one appends nothing)" "0" \
+  "$(as $O sql "SELECT lethe.audit_append_verbatim('{}'::text[])")"
+out=$(psql -X -q -v ON_ERROR_STOP=1 -f deploy/roles.sql 2>&1); rc=$?
+assert_eq "roles.sql run while someone holds lethe_restorer applies, and warns" "0
+WARNING:  lethe_restorer is granted to $O
+HINT:  it is for a restore only: REVOKE lethe_restorer FROM $O once replay is done" "$rc
+$(printf '%s\n' "$out" | sed 's/^psql:[^ ]* //')"
+assert_eq "... but leaves the grant to the DBA" "t" "$(sql "SELECT pg_has_role('$O', 'lethe_restorer', 'MEMBER')")"
+sql "REVOKE lethe_restorer FROM $O" >/dev/null
+as $O assert_sql_fails "operator: lethe_restorer revoked, refused again" \
+  "SELECT lethe.audit_append_verbatim('{}'::text[])" "permission denied for function audit_append_verbatim"
 
 # ---- lethe_auditor ---------------------------------------------------------------------------
 PGUSER=$A run_lethe export -o "$WORK/audit.jsonl"

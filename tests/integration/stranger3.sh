@@ -110,7 +110,7 @@ assert_rc "an included audit key that does not exist exits 2" 2
 assert_contains "... naming the included file and its line" "error: config: '$WORK/inc6.conf' line 2: 'audit.key_file'" "$ERR"
 
 # ---- 4. a replayed record cannot be dated in the future ---------------------------------------
-# lethe.audit_append_verbatim() is lethe_operator's (lethe replay). A correctly hashed record
+# lethe.audit_append_verbatim() is lethe_restorer's (lethe replay). A correctly hashed record
 # dated later than now was appended; the chain head's time moved there and every later record
 # of the chain (a hold placed now) was dated then too, so every export of the chain failed
 # verify. No export holds a record from the future: it is refused (sql/0022).

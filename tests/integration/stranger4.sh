@@ -6,7 +6,7 @@
 WORK=$(mktemp -d /tmp/lethe-stranger4.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
 SUPER=$PGUSER
 LOGINS="stranger4_engine stranger4_operator"
-GROUPS_="lethe_producer lethe_engine lethe_operator lethe_auditor"
+GROUPS_="lethe_producer lethe_engine lethe_operator lethe_auditor lethe_restorer"
 drop_all() {
     for d in stranger4_1 stranger4_2 stranger4_3 stranger4_4 stranger4_5 stranger4_restored; do
         PGUSER=$SUPER psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1
@@ -23,8 +23,9 @@ A=$WORK/anchors.jsonl
 # ---- 1. replay's permission hint names the role replay needs -----------------------------------
 # README: "When PostgreSQL refuses a statement for lack of privilege, the hint names the group
 # role the command needs". Replay appends exported records through audit_append_verbatim(),
-# which only lethe_operator may call; run as the service user (lethe_engine), after a restore,
-# the hint said "GRANT lethe_engine TO <user>", a role the user already had.
+# which only lethe_restorer may call (granted for a restore, revoked after); run as the service
+# user (lethe_engine), after a restore, the hint said "GRANT lethe_engine TO <user>", a role the
+# user already had.
 fresh_catalog stranger4 2
 T2=$(uuid); mk_tenant "$T2" other
 psql -X -q -v ON_ERROR_STOP=1 -f deploy/roles.sql >/dev/null 2>&1
@@ -39,11 +40,17 @@ export PGDATABASE=stranger4_restored
 before=$(sql "SELECT count(*) FROM lethe.audit")
 run_lethe --config "$WORK/c1.conf" -U stranger4_engine replay --operator user_o --anchors "$A" "$WORK/e1.jsonl"
 assert_rc "replay as the engine's user is refused: exit 1" 1
-assert_contains "the hint names lethe_operator, the role replay needs" \
-  "hint: 'lethe replay' needs the privileges of lethe_operator: GRANT lethe_operator TO stranger4_engine (deploy/roles.sql creates the roles)" "$ERR"
+assert_contains "the hint names lethe_restorer, the role replay needs, and how it is granted" \
+  "hint: 'lethe replay' needs the privileges of lethe_restorer, which nobody holds day to day: for the restore a DBA grants it (GRANT lethe_restorer TO stranger4_engine), you replay, and the DBA revokes it after (REVOKE lethe_restorer FROM stranger4_engine); deploy/roles.sql creates the role" "$ERR"
 assert_eq "nothing was appended" "$before" "$(sql "SELECT count(*) FROM lethe.audit")"
 run_lethe --config "$WORK/c1.conf" -U stranger4_operator replay --operator user_o --anchors "$A" "$WORK/e1.jsonl"
-assert_rc "as the operator the same replay heals the database" 0
+assert_rc "as the operator without lethe_restorer it is refused too: exit 1" 1
+assert_contains "... naming the operator's role" \
+  "error: replay: role 'stranger4_operator' may not append exported records to the audit; nothing was replayed" "$ERR"
+assert_eq "nothing was appended" "$before" "$(sql "SELECT count(*) FROM lethe.audit")"
+psql -X -q -c "GRANT lethe_restorer TO stranger4_operator" >/dev/null
+run_lethe --config "$WORK/c1.conf" -U stranger4_operator replay --operator user_o --anchors "$A" "$WORK/e1.jsonl"
+assert_rc "as the operator granted lethe_restorer the same replay heals the database" 0
 assert_contains "and catches up with the anchor" "replay: caught up with the anchor" "$OUT$ERR"
 # a chain of one record (a hold placed on another tenant in the database that went ahead):
 # counted in words that agree with the number
@@ -54,6 +61,7 @@ run_lethe --config "$WORK/c1.conf" -U stranger4_operator replay --operator user_
 assert_rc "a replay of its one record exits 0" 0
 assert_contains "the chain's line says 1 record" "replay: chain $T2: 1 record appended, up to seq 1" "$ERR"
 assert_contains "and so does the sum" "replay: 1 record appended to 1 chain, 0 chains already present" "$OUT"
+psql -X -q -c "REVOKE lethe_restorer FROM stranger4_operator" >/dev/null
 
 # ---- 2. a blank or garbled $SUDO_USER is no operator's name ------------------------------------
 # README: the operator is --operator, else $SUDO_USER, else the account of the effective user,
