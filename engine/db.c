@@ -486,6 +486,7 @@ int db_migrate(PGconn *db, int *applied)
     *applied = 0;
     int rc = EXIT_RUNTIME;
     size_t n = (size_t)lethe_migration_count;
+    int to_apply = 0; /* migrations not applied yet */
     bool *pending = calloc(n, sizeof *pending);
     char(*sums)[AUDIT_HEX_LEN] = calloc(n, sizeof *sums);
     if (!pending || !sums || !db_begin(db)) {
@@ -516,6 +517,7 @@ int db_migrate(PGconn *db, int *applied)
         if (!res)
             goto fail;
         pending[i] = PQntuples(res) == 0;
+        to_apply += pending[i];
         const char *recorded = pending[i] ? NULL : db_get(res, 0, "sha256");
         bool unknown = !pending[i] && !recorded;
         bool changed = recorded && strcmp(recorded, sums[i]) != 0;
@@ -538,10 +540,7 @@ int db_migrate(PGconn *db, int *applied)
      * body between two of its statements): with something to apply, migrate takes the run
      * lock as a whole run does, in this transaction, and leaves the schema as it is while a
      * run, rerun, replay or reconcile holds it. A run that starts meanwhile exits 3. */
-    size_t todo = 0;
-    for (size_t i = 0; i < n; i++)
-        todo += pending[i];
-    if (todo) {
+    if (to_apply) {
         PGresult *l = db_query_one_row(db, "SELECT pg_try_advisory_xact_lock(7283310, 0) AS got", 0, NULL);
         if (!l)
             goto fail;

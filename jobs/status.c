@@ -155,6 +155,14 @@ static const char *last_shard_run(const PGresult *runs)
     return last >= 0 && db_str(runs, last, "shard")[0] ? db_str(runs, last, "run_id") : NULL;
 }
 
+/* r->across: what warn_across_shards needs, read only when the last successful run was a shard
+ * run (left NULL otherwise). False when the query failed. */
+static bool read_across(PGconn *db, struct report *r)
+{
+    const char *run_id = last_shard_run(r->runs);
+    return !run_id || (r->across = db_status_across_shards(db, run_id)) != NULL;
+}
+
 /* Open batches that only a run without --shard re-drives, while only shard runs run (after N
  * changed, or across the upgrade to schema version 27): their items stay in flight until their
  * deadline passes unless someone runs one. A location without an executor is left out: its open
@@ -699,8 +707,7 @@ int job_status(struct lethe_ctx *ctx, int argc, char **argv)
         !(r.failing = db_status_failing(ctx->db, LIST_LIMIT)) ||
         !(r.runs = db_status_last_runs(ctx->db)) ||
         !(r.batches = db_status_batches(ctx->db, LIST_LIMIT)) ||
-        (last_shard_run(r.runs) &&
-         !(r.across = db_status_across_shards(ctx->db, last_shard_run(r.runs))))) {
+        !read_across(ctx->db, &r)) {
         db_status_end(ctx->db);
         goto cleanup;
     }
