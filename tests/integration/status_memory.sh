@@ -168,6 +168,22 @@ run_now
 assert_eq "the held violation is remembered" 1 \
   "$(sql "SELECT count(*) FROM lethe.held_items WHERE tenant_id = '$T2' AND rule = 'shared_while_opted_out'")"
 same "a violation held"
+# The memory records which standing rows are held items (sql/0034_status_reads.sql), and
+# status rules them out by that flag while the tenant's held memory holds: a change to
+# held_items must spoil the tenant's memory, or the flag goes stale. A run's held_remember
+# deletes and rewrites a tenant's held items; here the held row alone goes, with nothing else
+# changed, and the item must be counted once (worked out afresh), not lost.
+VIOL=$(sql "SELECT item_id FROM lethe.held_items WHERE tenant_id = '$T2' AND rule = 'shared_while_opted_out'")
+assert_eq "the memory flags the held violation's standing row" "t t" \
+  "$(sql "SELECT standing || ' ' || held FROM lethe.status_memory WHERE tenant_id = '$T2' AND item_id = '$VIOL'" | tr -d '|' | sed 's/true/t/g; s/false/f/g')"
+sql "DELETE FROM lethe.held_items WHERE tenant_id = '$T2' AND item_id = '$VIOL'" >/dev/null
+assert_eq "a change to held_items spoils the tenant's memory" 1 \
+  "$(sql "SELECT count(*) FROM lethe.status_dirty d JOIN lethe.status_memory_tenants m USING (tenant_id)
+           WHERE d.tenant_id = '$T2' AND NOT pg_visible_in_snapshot(d.changed_in, m.taken_in)")"
+same_rows "a held item forgotten, the memory not taken again"
+same "a held item forgotten"
+run_now
+same "a held item remembered again"
 # A second hold placed: the memory of the tenant's held items no longer holds (a hold it did
 # not see), so they are worked out afresh until the next run, and not read twice.
 H4=$("$LETHE" --config "$CONF" -q hold place --tenant "$T2" --reason audit --reference CASE-4)
@@ -178,7 +194,7 @@ same "a held violation whose memory no longer holds"
 "$LETHE" --config "$CONF" -q hold release "$H4" --operator user_e >/dev/null
 
 # A tenant made since status last took the memory, with a shared item and its copy: it has no
-# memory yet (sql/0025_status_held.sql finds it by the counts of tenants and memory rows), so
+# memory yet (sql/0034_status_reads.sql queues it as it is inserted), so
 # what is read before the next refresh (export --summary as the auditor, the run's figures)
 # works it out afresh.
 T3=$(uuid); W3=$(uuid); S3=$(uuid)
