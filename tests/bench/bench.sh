@@ -411,7 +411,8 @@ row() { # LABEL LETHE_KEY FLOOR_KEY TARGET
 lim() { awk -v a="$(med "$1")" -v b="$(med "$2")" -v t="$3" 'BEGIN { print (b > 0 && a / b <= t) ? "met" : "not met" }'; }
 abs() { awk -v a="$(med "$1")" -v t="$2" 'BEGIN { print (a <= t) ? "met" : "not met" }'; }
 echo
-echo "lethe bench matrix: $TOTAL items, BENCH_ITEMS=$ITEMS, medians of $REPS repetitions (ratio = lethe / floor; RSS = lethe's peak)"
+echo "lethe bench matrix: $TOTAL items, BENCH_ITEMS=$ITEMS, medians of $REPS repetitions (ratio = lethe / floor; RSS = lethe's peak);" \
+     "huge pages reserved by the host: $(awk '/^HugePages_Total:/ { print $2 }' /proc/meminfo 2>/dev/null || echo unknown)"
 printf '%-58s %-9s %-10s %-10s %-9s %s\n' "shape / floor" ratio lethe floor RSS target
 row "1 steady hourly cycle / bare SQL" run bare "<= 2x ($(lim run bare 2))"
 row "  / write floor" run floor "<= 2.5x ($(lim run floor 2.5))"
