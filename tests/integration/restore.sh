@@ -8,7 +8,7 @@
 WORK=$(mktemp -d /tmp/lethe-restore.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
 DB=restore_t
 OPS=restore_t_operator    # an operator's login; roles are cluster-wide, so it is dropped at exit
-trap 'rm -rf "$WORK"; for d in $DB ${DB}_2; do psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1; done
+trap 'rm -rf "$WORK"; for d in $DB ${DB}_2 ${DB}_3; do psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1; done
       psql -X -q -d postgres -c "DROP ROLE IF EXISTS $OPS" >/dev/null 2>&1' EXIT
 psql -X -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
 export PGDATABASE=$DB
@@ -289,4 +289,57 @@ assert_eq "... its manifest is not in the spool" "absent" "$([ -e "$WORK/spool/E
 assert_eq "... and the HMAC of every locator in it is recorded already" \
   "$(printf '%s' "file://$STORE/$H1" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$KEYHEX" | sed 's/.*= //') EU" \
   "$(sql "SELECT locator_hmac || ' ' || location FROM lethe.locator_hmacs WHERE item_id = '$H1'")"
+
+# ---- a batch open when the backup was taken, acknowledged after it -------------------------------
+# Its items' purges and its acknowledgement come back with replay: the batch must come back
+# closed too, or status shows it open and a receipt that comes again acknowledges it twice.
+DB3=${DB}_3
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB3" -c "CREATE DATABASE $DB3" >/dev/null
+export PGDATABASE=$DB3
+cat > "$WORK/open.conf" <<EOC
+spool: { directory = "$WORK/spool3"; keep = "7d"; };
+audit: { key_file = "$WORK/audit.key"; anchor_file = "$WORK/anchors3.jsonl"; };
+EOC
+O() { run_lethe --config "$WORK/open.conf" "$@"; }
+O migrate
+T3=$(uuid); W3=$(uuid); X1=$(uuid); X2=$(uuid)
+mk_tenant "$T3" initech; mk_workspace "$T3" "$W3" EU
+mk_item "$T3" "$X1" "$W3" prompt EU 2026-01-01T00:00:00Z
+mk_item "$T3" "$X2" "$W3" prompt EU 2026-01-01T00:00:00Z
+mk_event "$T3" deletion_requested "$YESTERDAY" REQ-O workspace_id "$W3"
+O run
+OB=$(sql "SELECT batch_id FROM lethe.batches WHERE state = 'open'")
+assert_eq "without an executor the batch waits for its acknowledgement" "open 2" \
+  "$(sql "SELECT state || ' ' || items FROM lethe.batches WHERE batch_id = '$OB'")"
+pg_dump -Fc -f "$WORK/open.dump" "$DB3"
+O ack "$OB"
+assert_rc "the batch is acknowledged after the backup" 0
+O export -o "$WORK/open.jsonl"
+psql -X -q -d postgres -c "DROP DATABASE $DB3" -c "CREATE DATABASE $DB3" >/dev/null
+pg_restore -d "$DB3" "$WORK/open.dump"
+assert_eq "after the restore the batch is open again" "open" \
+  "$(sql "SELECT state FROM lethe.batches WHERE batch_id = '$OB'")"
+O replay "$WORK/open.jsonl"
+assert_rc "replay exits 0" 0
+assert_contains "its two items are put in a repurge batch" "2 items live again put in 1 repurge batch" "$OUT"
+assert_eq "replay closes the batch as its replayed acknowledgement closed it" "acknowledged true" \
+  "$(sql "SELECT b.state || ' ' || (b.closed_at = a.at) FROM lethe.batches b
+           JOIN lethe.audit a ON a.batch_id = b.batch_id AND a.kind = 'batch_acknowledged'
+          WHERE b.batch_id = '$OB'")"
+assert_eq "no batch but the repurge is open" "0" \
+  "$(sql "SELECT count(*) FROM lethe.batches b WHERE b.state = 'open'
+           AND NOT EXISTS (SELECT 1 FROM lethe.repurges r WHERE r.batch_id = b.batch_id)")"
+O ack "$OB"
+assert_rc "a receipt that comes again is taken" 0
+assert_eq "and the batch is acknowledged once in the audit" "1" \
+  "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'batch_acknowledged' AND batch_id = '$OB'")"
+O run
+RB=$(sql "SELECT batch_id FROM lethe.batches b JOIN lethe.repurges r USING (batch_id) LIMIT 1")
+O ack "$RB"
+assert_eq "the repurge tombstones both items again, each purged once" "2 1 1" \
+  "$(sql "SELECT count(*) FROM lethe.items WHERE tenant_id = '$T3' AND locator IS NULL") $(purged_count "$X1") $(purged_count "$X2")"
+O export -o "$WORK/open-final.jsonl"
+run_lethe verify "$WORK/open-final.jsonl"
+assert_rc "the export verifies" 0
+export PGDATABASE=$DB
 finish
