@@ -545,7 +545,8 @@ void db_status_end(PGconn *db) { db_rollback(db); }
 
 /* Columns: now, lookahead_months, lookahead_seconds (the lookahead less its months),
  * recent_run (a run succeeded within the lookahead), inbox_events and inbox_items (not
- * consumed yet), failed_once (items not purged that failed at least once), last_run_id,
+ * consumed yet), failed_once (items not purged that failed at least once), repurges_pending
+ * and repurges_failed (items whose last repurge failed), last_run_id,
  * last_outcome, last_started_at, last_finished_at (null without a run). */
 PGresult *db_status_now(PGconn *db)
 {
@@ -570,6 +571,16 @@ PGresult *db_status_now(PGconn *db)
         "         WHERE f.outcome = 'failed' AND NOT EXISTS ("
         "               SELECT 1 FROM lethe.batch_items x WHERE x.tenant_id = f.tenant_id"
         "                  AND x.item_id = f.item_id AND x.outcome = 'purged')) AS failed_once,"
+        /* Repurges (replay, reconcile) waiting for their deleter, and items whose repurge
+         * failed with none pending or done since: proven purged, their data may be stored. */
+        "       (SELECT count(*) FROM lethe.repurges r WHERE r.state = 'pending')"
+        "           AS repurges_pending,"
+        "       (SELECT count(DISTINCT (r.tenant_id, r.item_id)) FROM lethe.repurges r"
+        "         WHERE r.state = 'failed' AND NOT EXISTS ("
+        "               SELECT 1 FROM lethe.repurges d WHERE d.tenant_id = r.tenant_id"
+        "                  AND d.item_id = r.item_id AND (d.state = 'pending'"
+        "                       OR (d.state = 'done' AND d.created_at > r.created_at))))"
+        "           AS repurges_failed,"
         "       l.run_id AS last_run_id, l.outcome AS last_outcome,"
         "       lethe.iso_utc(l.started_at) AS last_started_at,"
         "       lethe.iso_utc(l.finished_at) AS last_finished_at"

@@ -24,7 +24,9 @@
  *
  * --check exits 4 when an item is past its deadline and not purged (held items excepted;
  * pending violations included, since their deadline is the instant they were made), when an
- * item not purged yet failed three times or more, or when the runs that succeeded within
+ * item not purged yet failed three times or more, when the repurge of an item (lethe replay,
+ * lethe reconcile: purged before, its data back in storage) failed with none pending or done
+ * since, or when the runs that succeeded within
  * lethe.settings.lookahead do not cover every tenant: none over the whole catalog, nor one of
  * every shard K/N of some N (a database that never had a run fails; a stopped shard is
  * named). Each problem is named on stderr; the report itself goes to stdout either way.
@@ -43,6 +45,7 @@
  *   unconsumed: {events, items},
  *   batches: {open, failed (with an item not purged since), items: [{batch_id, state,
  *             location, items, attempts, created_at, age_seconds}] (open first, oldest first)},
+ *   repurges: {pending, failed (items whose repurge failed, none pending or done since)},
  *   check: {ok, problems: [text]}
  * where ITEM is {tenant_id, item_id, state, rule, reference, due_at, deadline_at, batch_id,
  * hold_id, location}; every list holds at most 10 entries, earliest deadline first, and the
@@ -214,6 +217,10 @@ static void assess(struct report *r)
     if (n)
         problem(r, "%ld %s three times or more and not purged yet", n,
                 plural(n, "item failed", "items failed"));
+    n = atol(db_str(r->now, 0, "repurges_failed"));
+    if (n)
+        problem(r, "%ld %s purged before whose repurge failed: %s may still be stored", n,
+                plural(n, "item", "items"), n == 1 ? "its data" : "their data");
     if (!db_true(r->now, 0, "recent_run") && !stale_shards(r)) {
         int last = -1;
         for (int row = 0; row < PQntuples(r->runs); row++)
@@ -345,6 +352,8 @@ static void print_json(const struct report *r)
         printf(", \"age_seconds\": %s}", db_str(r->batches, row, "age_seconds"));
     }
     fputs(PQntuples(r->batches) ? "\n  ]},\n" : "]},\n", stdout);
+    printf("  \"repurges\": {\"pending\": %s, \"failed\": %s},\n",
+           db_str(r->now, 0, "repurges_pending"), db_str(r->now, 0, "repurges_failed"));
     printf("  \"check\": {\"ok\": %s, \"problems\": [", r->n_problems ? "false" : "true");
     for (int i = 0; i < r->n_problems; i++) {
         fputs(i ? ", " : "", stdout);
@@ -431,6 +440,14 @@ static void print_text(const struct report *r)
         printf("  'lethe batches --state failed' lists the failed batches with their deleters' "
                "stderr\n");
     print_batches(r->batches);
+    const char *rp = db_str(r->now, 0, "repurges_pending"), *rf = db_str(r->now, 0, "repurges_failed");
+    if (strcmp(rp, "0") != 0 || strcmp(rf, "0") != 0) {
+        printf("\nrepurges (items purged before whose data came back): %s pending, %s failed\n",
+               rp, rf);
+        if (strcmp(rf, "0") != 0)
+            printf("  a failed repurge is batched again by the next 'lethe replay' of the exports "
+                   "or 'lethe reconcile' of the store\n");
+    }
     print_list("next deadlines", r->next, false);
 
     printf("\nlast successful run:%s\n", PQntuples(r->runs) ? "" : " none");

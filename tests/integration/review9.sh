@@ -205,6 +205,13 @@ assert_eq "the repurge batch failed, audited so, with the item's failure" "faile
                  (SELECT string_agg(kind || ' ' || detail, ',') FROM lethe.audit WHERE batch_id = '$RB' AND kind = 'item_failed')")"
 assert_eq "the repurge is recorded failed, the object still stored" "failed yes" \
   "$(sql "SELECT state FROM lethe.repurges WHERE batch_id = '$RB'") $([ -e "$STORE/$I" ] && echo yes)"
+# status shows it and --check alerts: the item is purged by the audit, its data is still stored.
+run_lethe --config "$WORK/rexec.conf" status --check
+assert_rc "status --check fails on a failed repurge" 4
+assert_contains "status names it" "repurges (items purged before whose data came back): 0 pending, 1 failed" "$OUT"
+assert_contains "--check says what it means" "check: 1 item purged before whose repurge failed: its data may still be stored" "$OUT"
+assert_eq "status --json counts it" "0 1" \
+  "$("$LETHE" --config "$WORK/rexec.conf" status --json | python3 -c 'import json,sys; r=json.load(sys.stdin)["repurges"]; print(r["pending"], r["failed"])')"
 reconcile
 RB=$(sql "SELECT batch_id FROM lethe.repurges WHERE state = 'pending'")
 run_lethe --config "$WORK/rcrash.conf" run
@@ -214,6 +221,8 @@ reconcile
 run_lethe --config "$WORK/rexec.conf" run
 assert_eq "the next reconcile and a deleter that deletes: done, the object gone" "done gone" \
   "$(sql "SELECT state FROM lethe.repurges WHERE state = 'done'") $([ -e "$STORE/$I" ] || echo gone)"
+assert_eq "once done, status counts no failed repurge" "0 0" \
+  "$("$LETHE" --config "$WORK/rexec.conf" status --json | python3 -c 'import json,sys; r=json.load(sys.stdin)["repurges"]; print(r["pending"], r["failed"])')"
 assert_eq "the item's evidence: purged once, repurged three times, failed twice" "item_purged:1 item_repurged:3 item_failed:2" \
   "$(sql "SELECT string_agg(kind || ':' || n, ' ' ORDER BY min) FROM (SELECT kind, count(*) n, min(seq) FROM lethe.audit
           WHERE tenant_id = '$T' GROUP BY kind) x")"
