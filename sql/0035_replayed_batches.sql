@@ -53,18 +53,20 @@ BEGIN
     DELETE FROM lethe.item_obligations p USING repurge_facts f
      WHERE p.tenant_id = f.tenant_id AND p.item_id = f.item_id;
 
-    -- A batch that was open when the backup was taken and acknowledged after it: its
-    -- acknowledgement is among the records replay just appended, and its items' purges are
-    -- back above as the records state them. It is closed as it was closed (no new record: the
-    -- replayed one is its record), so that status does not show it open, and a receipt that
-    -- comes again does not acknowledge it a second time. A batch with an item the records do
-    -- not settle (one that failed) stays open, for its acknowledgement to settle.
-    IF to_regclass('pg_temp.replay_records') IS NOT NULL THEN
+    -- A batch that was open when the backup was taken and acknowledged after it: its items'
+    -- purges are back above (purged_in, as for a batch the database never saw: only replay's
+    -- candidates name one, and only replay has replay_records), and its acknowledgement is
+    -- among the records replay just appended. It is closed as that record closed it (no new
+    -- record: the replayed one is its record), so that status does not show it open, and a
+    -- receipt that comes again does not acknowledge it a second time. A batch with an item the
+    -- records do not settle (one that failed) stays open, for its acknowledgement to settle.
+    IF EXISTS (SELECT 1 FROM repurge_facts f WHERE f.purged_in IS NOT NULL) THEN
         UPDATE lethe.batches x SET state = 'acknowledged', closed_at = r.at
           FROM (SELECT rr.batch_id, max(a.at) AS at
                   FROM replay_records rr
                   JOIN lethe.audit a ON a.tenant_id = rr.tenant_id AND a.seq = rr.seq AND a.hash = rr.hash
                  WHERE rr.kind = 'batch_acknowledged'
+                   AND rr.batch_id IN (SELECT f.purged_in FROM repurge_facts f)
                  GROUP BY rr.batch_id) r
          WHERE x.batch_id = r.batch_id AND x.state = 'open'
            AND NOT EXISTS (SELECT 1 FROM lethe.batch_items bi
