@@ -196,6 +196,9 @@ reconcile() {
 }
 reconcile
 RB=$(sql "SELECT batch_id FROM lethe.repurges WHERE state = 'pending'")
+run_lethe --config "$WORK/rexec.conf" status --check
+assert_rc "a pending repurge is not a problem for status --check" 0
+assert_contains "status counts it pending" "repurges (items purged before whose data came back): 1 pending, 0 failed" "$OUT"
 run_lethe --config "$WORK/rfail.conf" run
 assert_rc "a run whose deleter fails the repurge exits 0" 0
 assert_contains "... and counts the failure truly" "0 purged, 1 failed items, 1 failed batches" "$OUT"
