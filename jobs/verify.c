@@ -3,8 +3,10 @@
  * nothing but the file; memory grows with the number of chains, never with the records.
  *
  * Speed: a JSON Lines record exactly as lethe writes it is read by a strict scanner of its own,
- * in place, with no allocation (fast_record); any other line, the header included, goes through
- * jansson, which gives the same verdict, only slower. SHA-256 runs in one context, reused. */
+ * in place, with no allocation (fast_record), and hashed as it stands, since such a line is
+ * the canonical form but for its hash member; any other line, the header included, goes through
+ * jansson and the canonical form is rebuilt, which gives the same verdict, only slower. SHA-256
+ * runs in one context, reused. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <jansson.h>
@@ -121,8 +123,13 @@ static struct chain *chain_slot(struct chain *slots, size_t cap, const char *ten
 static struct chain *chain_get(struct verifier *v, const char *tenant, bool *created)
 {
     *created = false;
-    if (v->cap && chain_slot(v->slots, v->cap, tenant)->tenant)
-        return chain_slot(v->slots, v->cap, tenant);
+    if (v->current && strcmp(v->current->tenant, tenant) == 0)
+        return v->current; /* a chain's records are contiguous: the usual case */
+    if (v->cap) {
+        struct chain *c = chain_slot(v->slots, v->cap, tenant);
+        if (c->tenant)
+            return c;
+    }
     if (2 * (v->n_chains + 1) > v->cap) {
         size_t cap = v->cap ? 2 * v->cap : 64;
         struct chain *grown = calloc(cap, sizeof *grown);
@@ -146,35 +153,37 @@ static struct chain *chain_get(struct verifier *v, const char *tenant, bool *cre
     return c;
 }
 
-static bool is_hex64(const char *s, size_t len)
-{
-    if (len != 64)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return false;
-    return true;
-}
-
-/* audit_chain_hash, without a context and a digest lookup per record. */
-static void chain_hash(struct verifier *v, const char *prev, char out[AUDIT_HEX_LEN])
+/* The chain hash of PREV (LEN bytes) and the canonical form made of CANON (N bytes) and TAIL
+ * (a NUL-terminated string, possibly empty): audit_chain_hash, without a context and a digest
+ * lookup per record, and without copying a canonical form the line already holds. */
+static void chain_hash(struct verifier *v, const char *prev, size_t len, const char *canon,
+                       size_t n, const char *tail, char out[AUDIT_HEX_LEN])
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned n = 0;
+    unsigned mdn = 0;
+    size_t tl = strlen(tail);
     if (!v->md_ctx || !EVP_DigestInit_ex2(v->md_ctx, v->md, NULL) ||
-        !EVP_DigestUpdate(v->md_ctx, prev, strlen(prev)) ||
-        !EVP_DigestUpdate(v->md_ctx, "\n", 1) ||
-        !EVP_DigestUpdate(v->md_ctx, v->canon.data, v->canon.len) ||
-        !EVP_DigestFinal_ex(v->md_ctx, md, &n) || n != 32) {
-        audit_chain_hash(prev, v->canon.data, v->canon.len, out);
+        !EVP_DigestUpdate(v->md_ctx, prev, len) || !EVP_DigestUpdate(v->md_ctx, "\n", 1) ||
+        !EVP_DigestUpdate(v->md_ctx, canon, n) || !EVP_DigestUpdate(v->md_ctx, tail, tl) ||
+        !EVP_DigestFinal_ex(v->md_ctx, md, &mdn) || mdn != 32) {
+        struct audit_buf whole = {0};
+        audit_buf_append(&whole, canon, n);
+        audit_buf_puts(&whole, tail);
+        char *p = strndup(prev, len);
+        if (whole.failed || !p)
+            out[0] = '\0'; /* matches no hash: the record is reported as changed */
+        else
+            audit_chain_hash(p, whole.data, whole.len, out);
+        free(p);
+        audit_buf_free(&whole);
         return;
     }
-    for (unsigned i = 0; i < n; i++) {
+    for (unsigned i = 0; i < mdn; i++) {
         out[2 * i] = hex[md[i] >> 4];
         out[2 * i + 1] = hex[md[i] & 15];
     }
-    out[2 * n] = '\0';
+    out[2 * mdn] = '\0';
 }
 
 static int ref_cmp(const void *a, const void *b)
@@ -266,10 +275,12 @@ static bool check_claims(struct verifier *v, const struct audit_record *r, const
 }
 
 /* Checks one record against its chain and its own hash. */
-static bool check_record(struct verifier *v, const struct audit_record *r)
+/* Checks record R. HASHED is its chain hash when the line was found to be its canonical form
+ * already (fast_record), or NULL: the canonical form is then rebuilt from R's values. */
+static bool check_record(struct verifier *v, const struct audit_record *r, const char *hashed)
 {
     const char *why;
-    if (!audit_canonical(r, &v->canon, &why)) {
+    if (!hashed && !audit_canonical(r, &v->canon, &why)) {
         fail(v, NULL, "not an audit record: %s", why);
         return false;
     }
@@ -341,8 +352,13 @@ static bool check_record(struct verifier *v, const struct audit_record *r)
         return false;
     }
     char computed[AUDIT_HEX_LEN];
-    chain_hash(v, prev->text, computed);
-    if (!is_hex64(hash->text, hash->len) || strcmp(computed, hash->text) != 0) {
+    if (hashed)
+        memcpy(computed, hashed, AUDIT_HEX_LEN);
+    else
+        chain_hash(v, prev->text, strlen(prev->text), v->canon.data, v->canon.len, "", computed);
+    /* computed is 64 lower-case hex digits (or empty, when hashing failed): equal to it, the
+     * record's hash is one too. */
+    if (hash->len != 64 || memcmp(computed, hash->text, 64) != 0) {
         fail(v, tenant, "hash mismatch at seq %lld (the record was changed)", seq);
         return false;
     }
@@ -509,35 +525,62 @@ static bool json_record(struct verifier *v, json_t *o)
         fail(v, NULL, "not an audit record: member \"hash\" is null");
         return false;
     }
-    return check_record(v, &r);
+    return check_record(v, &r, NULL);
+}
+
+/* The closing quote of the JSON string whose text starts at P, when every byte before it is
+ * printable ASCII other than a backslash (so the string needs no escape and reads as it is
+ * written); NULL otherwise. Eight bytes at a time: lethe's strings are ids, times and hashes. */
+static char *plain_string_end(char *p, const char *end)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    char *q = memchr(p, '"', (size_t)(end - p));
+    if (!q)
+        return NULL;
+    size_t n = (size_t)(q - p), i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w, bs, del;
+        memcpy(&w, p + i, 8);
+        bs = w ^ (ones * '\\');
+        del = w ^ (ones * 0x7f);
+        /* a byte of 0x80 or more; below 0x20; a backslash; 0x7f (exact tests for "any") */
+        if ((w & high) || ((w - ones * 0x20) & ~w & high) || ((bs - ones) & ~bs & high) ||
+            ((del - ones) & ~del & high))
+            return NULL;
+    }
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c == '\\' || c < 0x20 || c >= 0x7f)
+            return NULL;
+    }
+    return q;
 }
 
 /* A record as lethe writes it: every member in the documented order, no whitespace, strings of
  * printable ASCII without escapes, integers in canonical form (at most 18 digits), true, false
- * or null. Fills r with slices of the line, NUL-terminated in place, and returns true. Returns
- * false, the line untouched, for anything else: jansson then reads it and gives the verdict. */
-static bool fast_record(char *s, size_t len, struct audit_record *r)
+ * or null, the required members not null. Such a line is the record's canonical form with its
+ * hash member inserted, so its chain hash is taken over the line itself, into HASHED. Fills r
+ * with slices of the line, NUL-terminated in place, and returns true. Returns false, the line
+ * untouched, for anything else: jansson then reads it and gives the verdict. */
+static bool fast_record(struct verifier *v, char *s, size_t len, struct audit_record *r,
+                        char hashed[AUDIT_HEX_LEN])
 {
-    static size_t name_len[AUDIT_MEMBERS];
+    /* Each member's opening, with the comma before it: {"seq": ,"at": ... ,"hash": */
+    static char key[AUDIT_MEMBERS][24];
+    static size_t key_len[AUDIT_MEMBERS];
     char *ends[AUDIT_MEMBERS];
     char *p = s, *end = s + len;
-    if (!name_len[0])
+    if (!key_len[0])
         for (int m = 0; m < AUDIT_MEMBERS; m++)
-            name_len[m] = strlen(audit_member_names[m]);
-    if (p == end || *p++ != '{')
-        return false;
+            key_len[m] = (size_t)snprintf(key[m], sizeof key[m], "%s\"%s\":", m ? "," : "{",
+                                          audit_member_names[m]);
     for (int m = 0; m < AUDIT_MEMBERS; m++) {
-        size_t nl = name_len[m];
-        if (m > 0 && (p == end || *p++ != ','))
+        if ((size_t)(end - p) < key_len[m] || memcmp(p, key[m], key_len[m]) != 0)
             return false;
-        if ((size_t)(end - p) < nl + 3 || p[0] != '"' ||
-            memcmp(p + 1, audit_member_names[m], nl) != 0 || p[nl + 1] != '"' ||
-            p[nl + 2] != ':')
-            return false;
-        p += nl + 3;
+        p += key_len[m];
         char *start = p;
         if (end - p >= 4 && memcmp(p, "null", 4) == 0) {
-            if (m == AM_HASH)
+            if (audit_member_required(m))
                 return false;
             r->v[m].text = NULL;
             r->v[m].len = 0;
@@ -572,12 +615,7 @@ static bool fast_record(char *s, size_t len, struct audit_record *r)
             if (p == end || *p++ != '"')
                 return false;
             start = p;
-            while (p < end && *p != '"') {
-                unsigned char c = (unsigned char)*p++;
-                if (c == '\\' || c < 0x20 || c >= 0x7f)
-                    return false;
-            }
-            if (p == end)
+            if (!(p = plain_string_end(p, end)))
                 return false;
             break;
         }
@@ -589,6 +627,9 @@ static bool fast_record(char *s, size_t len, struct audit_record *r)
     }
     if (p == end || *p++ != '}' || p != end)
         return false;
+    /* The canonical form: the line up to prev_hash's closing quote, then the closing brace. */
+    const struct audit_value *prev = &r->v[AM_PREV_HASH];
+    chain_hash(v, prev->text, prev->len, s, (size_t)(ends[AM_PREV_HASH] + 1 - s), "}", hashed);
     for (int m = 0; m < AUDIT_MEMBERS; m++)
         if (ends[m])
             *ends[m] = '\0';
@@ -604,8 +645,9 @@ static int verify_jsonl(struct verifier *v, FILE *f, char **line, size_t *cap, s
         if (len && (*line)[len - 1] == '\n')
             len--;
         struct audit_record fast;
-        if (v->line > 1 && fast_record(*line, len, &fast)) {
-            if (!check_record(v, &fast))
+        char hashed[AUDIT_HEX_LEN];
+        if (v->line > 1 && fast_record(v, *line, len, &fast, hashed)) {
+            if (!check_record(v, &fast, hashed))
                 return EXIT_CHECK_FAILED;
             continue;
         }
@@ -769,7 +811,7 @@ static bool csv_record(struct verifier *v, const struct csv_record *c)
         fail(v, NULL, "not an audit record: field \"hash\" is empty");
         return false;
     }
-    return check_record(v, &r);
+    return check_record(v, &r, NULL);
 }
 
 static int verify_csv(struct verifier *v, FILE *f, char **line, size_t *cap)

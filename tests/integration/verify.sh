@@ -300,4 +300,43 @@ assert_contains "... every record checked" "verify: ok: $TOTAL records" "$OUT"
 run_lethe verify "$TMP/respelled-bad.jsonl"
 assert_rc "a changed field in such a record is caught" 4
 assert_contains "... on its line" "line 3: " "$OUT"
+# The fast scanner reads a record that is its canonical form, and hashes the line as it stands;
+# it must hand every other line to jansson. One byte of line 3's "at" is replaced by each byte
+# that decides it, at three places (the first, sixth and thirteenth byte: either side of the
+# scanner's 8-byte words). The model: a control character, a lone byte of 0x80 or more, or a
+# backslash there is not JSON (so jansson read it); any other byte is JSON whose hash no longer
+# matches. verify_export.py, which has no fast path, must exit as lethe verify does.
+python3 - "$TMP/all.jsonl" "$TMP/bytes" <<'PY'
+import os, sys
+lines = open(sys.argv[1], 'rb').read().split(b'\n')
+os.makedirs(sys.argv[2])
+at = lines[2].index(b'"at":"') + 6
+probe = [0x01, 0x08, 0x09, 0x0d, 0x1b, 0x1f, 0x20, 0x21, 0x23, 0x2f, 0x5b, 0x5c, 0x5d, 0x61, 0x7e, 0x7f, 0x80, 0xc3, 0xfe, 0xff]
+for off in (0, 5, 12):
+    for b in probe:
+        if b == 0x0a:
+            continue
+        l = bytearray(lines[2]); l[at + off] = b
+        want = 'json' if b < 0x20 or b >= 0x80 or b == 0x5c else 'hash'
+        out = list(lines); out[2] = bytes(l)
+        open('%s/%s-%d-%02x' % (sys.argv[2], want, off, b), 'wb').write(b'\n'.join(out))
+PY
+wrong=""; n=0
+for f in "$TMP"/bytes/*; do
+    n=$((n + 1))
+    v=$("$LETHE" verify "$f" 2>&1); vrc=$?
+    python3 tests/verify_export.py "$f" >/dev/null 2>&1; prc=$?
+    case "$(basename "$f")" in
+    json-*) want="line 3: not valid JSON" ;;
+    hash-*) want="hash mismatch" ;;
+    esac
+    [ "$vrc $prc" = "4 4" ] && case "$v" in *"$want"*) continue ;; esac
+    wrong="$wrong $(basename "$f")($vrc/$prc: $v)"
+done
+assert_eq "each of $n one-byte changes to a record gets the model's verdict, as verify_export.py's" "" "$wrong"
+# A required member set to null in the canonical spelling is refused as not an audit record.
+sed '3s/"kind":"[a-z_]*"/"kind":null/' "$TMP/all.jsonl" >"$TMP/null-kind.jsonl"
+run_lethe verify "$TMP/null-kind.jsonl"
+assert_rc "a record whose kind is null exits 4" 4
+assert_contains "... as not an audit record" 'line 3: not an audit record: member "kind" is null' "$OUT"
 finish
