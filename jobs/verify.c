@@ -1,12 +1,13 @@
-/* lethe verify: checks an export's hash chains offline, with no database and no config. It
- * rebuilds every record's canonical form (engine/audit.c) from the parsed fields, so it trusts
- * nothing but the file; memory grows with the number of chains, never with the records.
+/* lethe verify: checks an export's hash chains offline, with no database and no config. Every
+ * record's hash is taken over its canonical form (engine/audit.c), so it trusts nothing but the
+ * file; memory grows with the number of chains, never with the records.
  *
  * Speed: a JSON Lines record exactly as lethe writes it is read by a strict scanner of its own,
  * in place, with no allocation (fast_record), and hashed as it stands, since such a line is
- * the canonical form but for its hash member; any other line, the header included, goes through
- * jansson and the canonical form is rebuilt, which gives the same verdict, only slower. SHA-256
- * runs in one context, reused. */
+ * the canonical form but for its hash member; any other line goes through jansson and the
+ * canonical form is rebuilt from the parsed fields, which gives the same verdict, only slower.
+ * The header's chain claims, as lethe writes them, are read by a scanner too (fast_claims) and
+ * the rest of the header by jansson. SHA-256 runs in one context, reused. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <jansson.h>
@@ -404,6 +405,83 @@ static bool header_time(struct verifier *v, json_t *o, const char *name, char ou
     return true;
 }
 
+/* The header's chains as lethe writes them, read without jansson (whose objects for a header
+ * of 33,000 chains took 0.35 s and 30 MB): the line must end with the array, and every element
+ * must be {"chain":"...","first_seq":N,"last_seq":N,"records":N} with plain strings and
+ * integers of at most 18 digits. Returns the number of claims read into v->claims (sorted and
+ * checked by the caller), and sets *array to where the array starts; returns -1, with nothing
+ * allocated, for any other header, which jansson then reads whole. */
+static long fast_claims(struct verifier *v, const char *s, size_t len, size_t *array)
+{
+    static const char key[] = ",\"chains\":[";
+    const char *end = s + len, *p = NULL;
+    for (const char *q = s; q + sizeof key - 1 <= end; q++)
+        if (*q == ',' && memcmp(q, key, sizeof key - 1) == 0) {
+            if (p)
+                return -1; /* twice: jansson says which */
+            p = q;
+        }
+    if (!p || len < 2 || memcmp(end - 2, "]}", 2) != 0)
+        return -1;
+    *array = (size_t)(p - s) + sizeof key - 2; /* the '[' */
+    p += sizeof key - 1;
+    end -= 2; /* the closing ']' */
+    size_t cap = 0, n = 0;
+    struct claim *claims = NULL;
+    static const char *const names[] = {"{\"chain\":\"", "\",\"first_seq\":", ",\"last_seq\":",
+                                        ",\"records\":"};
+    while (p < end) {
+        if (n && *p++ != ',')
+            goto other;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 1024;
+            struct claim *grown = realloc(claims, cap * sizeof *grown);
+            if (!grown)
+                goto other;
+            claims = grown;
+        }
+        struct claim *c = &claims[n];
+        long long *ints[] = {NULL, &c->first, &c->last, &c->records};
+        for (int f = 0; f < 4; f++) {
+            size_t nl = strlen(names[f]);
+            if ((size_t)(end - p) < nl || memcmp(p, names[f], nl) != 0)
+                goto other;
+            p += nl;
+            if (f == 0) {
+                const char *q = memchr(p, '"', (size_t)(end - p));
+                char id[UUID_TEXT_LEN + 1];
+                if (!q || (size_t)(q - p) >= sizeof id)
+                    goto other;
+                memcpy(id, p, (size_t)(q - p));
+                id[q - p] = '\0';
+                if (!id_parse(id, c->chain))
+                    goto other;
+                p = q;
+                continue;
+            }
+            const char *start = p;
+            if (p < end && *p == '-')
+                p++;
+            if (p == end || *p < '0' || *p > '9' || (*p == '0' && p + 1 < end && p[1] >= '0' && p[1] <= '9'))
+                goto other;
+            while (p < end && *p >= '0' && *p <= '9')
+                p++;
+            if (p - start > 18)
+                goto other;
+            *ints[f] = strtoll(start, NULL, 10);
+        }
+        if (p == end || *p++ != '}')
+            goto other;
+        n++;
+    }
+    v->claims = claims;
+    v->n_claims = n;
+    return (long)n;
+other:
+    free(claims);
+    return -1;
+}
+
 static bool json_header(struct verifier *v, json_t *o)
 {
     json_t *format = json_object_get(o, "format");
@@ -437,13 +515,15 @@ static bool json_header(struct verifier *v, json_t *o)
         return false;
     }
     v->claimed_records = json_integer_value(records);
-    v->n_claims = json_array_size(chains);
-    v->claims = calloc(v->n_claims ? v->n_claims : 1, sizeof *v->claims);
-    if (!v->claims) {
-        fail(v, NULL, "out of memory");
-        return false;
+    if (!v->claims) { /* not read by fast_claims */
+        v->n_claims = json_array_size(chains);
+        v->claims = calloc(v->n_claims ? v->n_claims : 1, sizeof *v->claims);
+        if (!v->claims) {
+            fail(v, NULL, "out of memory");
+            return false;
+        }
     }
-    for (size_t i = 0; i < v->n_claims; i++) {
+    for (size_t i = 0; i < json_array_size(chains); i++) {
         json_t *c = json_array_get(chains, i), *id = json_object_get(c, "chain"),
                *first = json_object_get(c, "first_seq"), *last = json_object_get(c, "last_seq"),
                *n = json_object_get(c, "records");
@@ -465,6 +545,32 @@ static bool json_header(struct verifier *v, json_t *o)
             return false;
         }
     return true;
+}
+
+/* The header, its chains read by fast_claims and the rest by jansson (the line with an empty
+ * array in their place); NULL, nothing kept, when it is not such a header: jansson then reads
+ * the line whole and gives the verdict. */
+static json_t *fast_header(struct verifier *v, const char *s, size_t len)
+{
+    size_t at;
+    if (fast_claims(v, s, len, &at) < 0)
+        return NULL;
+    struct audit_buf b = {0};
+    audit_buf_append(&b, s, at);
+    audit_buf_puts(&b, "[]}");
+    json_t *o = b.failed ? NULL : json_loadb(b.data, b.len, JSON_REJECT_DUPLICATES, NULL);
+    audit_buf_free(&b);
+    json_t *kind = json_object_get(o, "kind"), *chains = json_object_get(o, "chains");
+    if (!json_is_object(o) || !json_is_string(kind) ||
+        strcmp(json_string_value(kind), "export_header") != 0 || !json_is_array(chains) ||
+        json_array_size(chains) != 0) {
+        json_decref(o);
+        free(v->claims);
+        v->claims = NULL;
+        v->n_claims = 0;
+        return NULL;
+    }
+    return o;
 }
 
 static bool json_record(struct verifier *v, json_t *o)
@@ -652,7 +758,9 @@ static int verify_jsonl(struct verifier *v, FILE *f, char **line, size_t *cap, s
             continue;
         }
         json_error_t e;
-        json_t *o = json_loadb(*line, len, JSON_REJECT_DUPLICATES, &e);
+        json_t *o = v->line == 1 ? fast_header(v, *line, len) : NULL;
+        if (!o)
+            o = json_loadb(*line, len, JSON_REJECT_DUPLICATES, &e);
         if (!o) {
             fail(v, NULL, "not valid JSON: %s", e.text);
             return EXIT_CHECK_FAILED;

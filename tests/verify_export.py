@@ -131,6 +131,7 @@ def verify(path, expected, anchors=None):
         heads[t], last, times[t] = (seq, digest), t, rec["at"]
     if header:
         claims = {c["chain"]: (c["first_seq"], c["last_seq"], c["records"]) for c in header["chains"]}
+        need(len(claims) == len(header["chains"]), "a chain claimed twice")
         need(header["records"] == sum(s - firsts[t] + 1 for t, (s, _) in heads.items()), "record count")
         need(claims == {t: (firsts[t], s, s - firsts[t] + 1) for t, (s, _) in heads.items()}, "chain claims")
     frm, to, tenant = (norm(header.get("from")), norm(header.get("to")), header.get("tenant_id"))

@@ -244,6 +244,30 @@ sed '1s/"from":"[^"]*"/"from":"2999-01-01T00:00:00.000000Z"/' "$TMP/win.jsonl" >
 both "jsonl: a window moved in the header is caught by the records' times" 4 "$TMP/x.jsonl"
 assert_contains "jsonl: ... as a record before it" "lies before the header's from 2999-01-01T00:00:00.000000Z" "$VOUT"
 
+# The header's chains as lethe writes them are read without jansson; any other spelling goes
+# to jansson, with the same verdicts.
+python3 - "$TMP/all.jsonl" "$TMP" "$T2" <<'EOF'
+import json, sys
+src, tmp, t2 = sys.argv[1:]
+lines = open(src).read().splitlines(keepends=True)
+h = json.loads(lines[0])
+def write(name, header):
+    open("%s/%s" % (tmp, name), "w").write("".join([header + "\n"] + lines[1:]))
+write("h-spaced.jsonl", json.dumps(h, sort_keys=True, separators=(", ", ": ")))
+twice = dict(h); twice["chains"] = h["chains"] + [c for c in h["chains"] if c["chain"] == t2]
+write("h-twice.jsonl", json.dumps(twice, separators=(",", ":")))
+short = dict(h); short["chains"] = [dict(c, last_seq=c["last_seq"] - 1) if c["chain"] == t2 else c for c in h["chains"]]
+write("h-short-spaced.jsonl", json.dumps(short, separators=(", ", ": ")))
+write("h-two-keys.jsonl", lines[0].rstrip("\n").replace(',"chains":[', ',"chains":[],"chains":[', 1))
+EOF
+both "jsonl: a header written another way verifies" 0 "$TMP/h-spaced.jsonl"
+both "jsonl: a chain claimed twice is caught" 4 "$TMP/h-twice.jsonl"
+assert_contains "jsonl: ... naming it" "line 1: the export header names chain $T2 twice" "$VOUT"
+both "jsonl: an edited claim in a header written another way is caught" 4 "$TMP/h-short-spaced.jsonl"
+assert_contains "jsonl: ... naming the chain" "tenant $T2: the header claims seq 1..8" "$VOUT"
+both "jsonl: a header with two chains members is refused" 4 "$TMP/h-two-keys.jsonl"
+assert_contains "jsonl: ... as not JSON" "line 1: not valid JSON: duplicate object key" "$VOUT"
+
 # ---- the command line ------------------------------------------------------------------
 : >"$TMP/empty"
 both "an empty file is not an export" 4 "$TMP/empty"
