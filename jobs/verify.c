@@ -454,7 +454,7 @@ static long fast_claims(struct verifier *v, const char *s, size_t len, size_t *a
                     goto other;
                 memcpy(id, p, (size_t)(q - p));
                 id[q - p] = '\0';
-                if (!id_parse(id, c->chain))
+                if (!id_parse(id, c->chain) || strcmp(id, c->chain) != 0)
                     goto other;
                 p = q;
                 continue;
@@ -528,7 +528,9 @@ static bool json_header(struct verifier *v, json_t *o)
                *first = json_object_get(c, "first_seq"), *last = json_object_get(c, "last_seq"),
                *n = json_object_get(c, "records");
         struct claim *cl = &v->claims[i];
+        /* a chain is named as its records name it: a uuid in lower case */
         if (!json_is_string(id) || !id_parse(json_string_value(id), cl->chain) ||
+            strcmp(json_string_value(id), cl->chain) != 0 ||
             !json_is_integer(first) || !json_is_integer(last) || !json_is_integer(n)) {
             fail(v, NULL, "the export header's chain %zu is not {chain, first_seq, last_seq, "
                           "records}", i + 1);

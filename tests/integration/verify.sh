@@ -259,12 +259,16 @@ write("h-twice.jsonl", json.dumps(twice, separators=(",", ":")))
 short = dict(h); short["chains"] = [dict(c, last_seq=c["last_seq"] - 1) if c["chain"] == t2 else c for c in h["chains"]]
 write("h-short-spaced.jsonl", json.dumps(short, separators=(", ", ": ")))
 write("h-two-keys.jsonl", lines[0].rstrip("\n").replace(',"chains":[', ',"chains":[],"chains":[', 1))
+upper = dict(h); upper["chains"] = [dict(c, chain=c["chain"].upper()) if c["chain"] == t2 else c for c in h["chains"]]
+write("h-upper.jsonl", json.dumps(upper, separators=(",", ":")))
 EOF
 both "jsonl: a header written another way verifies" 0 "$TMP/h-spaced.jsonl"
 both "jsonl: a chain claimed twice is caught" 4 "$TMP/h-twice.jsonl"
 assert_contains "jsonl: ... naming it" "line 1: the export header names chain $T2 twice" "$VOUT"
 both "jsonl: an edited claim in a header written another way is caught" 4 "$TMP/h-short-spaced.jsonl"
 assert_contains "jsonl: ... naming the chain" "tenant $T2: the header claims seq 1..8" "$VOUT"
+both "jsonl: a chain claimed in upper case (not as its records name it) is refused" 4 "$TMP/h-upper.jsonl"
+assert_contains "jsonl: ... as a malformed claim" "the export header's chain 3 is not {chain, first_seq, last_seq, records}" "$VOUT"
 both "jsonl: a header with two chains members is refused" 4 "$TMP/h-two-keys.jsonl"
 assert_contains "jsonl: ... as not JSON" "line 1: not valid JSON: duplicate object key" "$VOUT"
 
