@@ -307,7 +307,7 @@ void audit_format_time(long long unix_us, char out[AUDIT_TIME_LEN])
     digits(out + 20, us, 6);
 }
 
-static void to_hex(const unsigned char *md, unsigned n, char *out)
+void audit_hex(const unsigned char *md, unsigned n, char *out)
 {
     static const char hex[] = "0123456789abcdef";
     for (unsigned i = 0; i < n; i++) {
@@ -327,7 +327,7 @@ void audit_sha256_hex(const void *data, size_t len, char out[AUDIT_HEX_LEN])
         out[64] = '\0';
         return;
     }
-    to_hex(md, n, out);
+    audit_hex(md, n, out);
 }
 
 void audit_chain_hash(const char *prev_hash, const char *canonical, size_t len,
@@ -346,7 +346,7 @@ void audit_chain_hash(const char *prev_hash, const char *canonical, size_t len,
         out[64] = '\0';
         return;
     }
-    to_hex(md, n, out);
+    audit_hex(md, n, out);
 }
 
 void audit_key_free(struct audit_key *key)
@@ -372,7 +372,7 @@ bool audit_hmac_hex(const struct audit_key *key, const void *data, size_t len,
         log_error("audit: HMAC-SHA256 failed");
         return false;
     }
-    to_hex(md, n, out);
+    audit_hex(md, n, out);
     return true;
 }
 
@@ -409,7 +409,7 @@ bool audit_mac_hex(struct audit_mac *m, const void *data, size_t len, char out[A
         log_error("audit: HMAC-SHA256 failed");
         return false;
     }
-    to_hex(md, (unsigned)n, out);
+    audit_hex(md, (unsigned)n, out);
     return true;
 }
 

@@ -86,6 +86,8 @@ void audit_csv_row(const struct audit_record *r, struct audit_buf *out);
 #define AUDIT_TIME_LEN 28
 void audit_format_time(long long unix_us, char out[AUDIT_TIME_LEN]);
 
+/* The N bytes of MD as 2N lower-case hex digits and a NUL. */
+void audit_hex(const unsigned char *md, unsigned n, char *out);
 /* Lower-case hex SHA-256 of DATA. */
 void audit_sha256_hex(const void *data, size_t len, char out[AUDIT_HEX_LEN]);
 /* A record's hash: SHA-256 of prev_hash, "\n", canonical. */

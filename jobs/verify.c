@@ -83,7 +83,7 @@ struct verifier {
     struct expected *expect;
     int n_expect;
     struct audit_buf canon;
-    EVP_MD_CTX *md_ctx; /* reused for every record; NULL: audit_chain_hash */
+    EVP_MD_CTX *md_ctx; /* reused for every record */
     EVP_MD *md;
     long line;
     char why[1024];
@@ -155,36 +155,21 @@ static struct chain *chain_get(struct verifier *v, const char *tenant, bool *cre
 }
 
 /* The chain hash of PREV (LEN bytes) and the canonical form made of CANON (N bytes) and TAIL
- * (a NUL-terminated string, possibly empty): audit_chain_hash, without a context and a digest
- * lookup per record, and without copying a canonical form the line already holds. */
+ * (a NUL-terminated string, possibly empty), as audit_chain_hash takes it, in the verifier's
+ * one context and without copying a canonical form the line already holds. */
 static void chain_hash(struct verifier *v, const char *prev, size_t len, const char *canon,
                        size_t n, const char *tail, char out[AUDIT_HEX_LEN])
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned mdn = 0;
-    size_t tl = strlen(tail);
-    if (!v->md_ctx || !EVP_DigestInit_ex2(v->md_ctx, v->md, NULL) ||
-        !EVP_DigestUpdate(v->md_ctx, prev, len) || !EVP_DigestUpdate(v->md_ctx, "\n", 1) ||
-        !EVP_DigestUpdate(v->md_ctx, canon, n) || !EVP_DigestUpdate(v->md_ctx, tail, tl) ||
+    if (!EVP_DigestInit_ex2(v->md_ctx, v->md, NULL) || !EVP_DigestUpdate(v->md_ctx, prev, len) ||
+        !EVP_DigestUpdate(v->md_ctx, "\n", 1) || !EVP_DigestUpdate(v->md_ctx, canon, n) ||
+        !EVP_DigestUpdate(v->md_ctx, tail, strlen(tail)) ||
         !EVP_DigestFinal_ex(v->md_ctx, md, &mdn) || mdn != 32) {
-        struct audit_buf whole = {0};
-        audit_buf_append(&whole, canon, n);
-        audit_buf_puts(&whole, tail);
-        char *p = strndup(prev, len);
-        if (whole.failed || !p)
-            out[0] = '\0'; /* matches no hash: the record is reported as changed */
-        else
-            audit_chain_hash(p, whole.data, whole.len, out);
-        free(p);
-        audit_buf_free(&whole);
+        out[0] = '\0'; /* only a broken libcrypto gets here: matches no record's hash */
         return;
     }
-    for (unsigned i = 0; i < mdn; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    out[2 * mdn] = '\0';
+    audit_hex(md, mdn, out);
 }
 
 static int ref_cmp(const void *a, const void *b)
@@ -405,6 +390,25 @@ static bool header_time(struct verifier *v, json_t *o, const char *name, char ou
     return true;
 }
 
+/* The end of the canonical integer at P (an optional minus, no leading zero, no -0, at most
+ * 18 characters, so that it fits a long long), or NULL when there is none there. */
+static const char *plain_int_end(const char *p, const char *end)
+{
+    const char *start = p;
+    if (p < end && *p == '-')
+        p++;
+    if (p == end || *p < '0' || *p > '9' || (*p == '0' && p > start))
+        return NULL;
+    if (*p == '0')
+        p++;
+    else
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+    if (p - start > 18 || (p < end && *p >= '0' && *p <= '9'))
+        return NULL;
+    return p;
+}
+
 /* The header's chains as lethe writes them, read without jansson (whose objects for a header
  * of 33,000 chains took 0.35 s and 30 MB): the line must end with the array, and every element
  * must be {"chain":"...","first_seq":N,"last_seq":N,"records":N} with plain strings and
@@ -460,13 +464,7 @@ static long fast_claims(struct verifier *v, const char *s, size_t len, size_t *a
                 continue;
             }
             const char *start = p;
-            if (p < end && *p == '-')
-                p++;
-            if (p == end || *p < '0' || *p > '9' || (*p == '0' && p + 1 < end && p[1] >= '0' && p[1] <= '9'))
-                goto other;
-            while (p < end && *p >= '0' && *p <= '9')
-                p++;
-            if (p - start > 18)
+            if (!(p = plain_int_end(p, end)))
                 goto other;
             *ints[f] = strtoll(start, NULL, 10);
         }
@@ -698,17 +696,7 @@ static bool fast_record(struct verifier *v, char *s, size_t len, struct audit_re
         }
         switch (audit_member_type(m)) {
         case AUDIT_JSON_INT:
-            if (p < end && *p == '-')
-                p++;
-            if (p == end || *p < '0' || *p > '9' || (*p == '0' && p > start))
-                return false;
-            if (*p == '0') {
-                p++;
-            } else {
-                while (p < end && *p >= '0' && *p <= '9')
-                    p++;
-            }
-            if (p - start > 18 || (p < end && *p >= '0' && *p <= '9'))
+            if (!(p = (char *)plain_int_end(p, end)))
                 return false;
             break;
         case AUDIT_JSON_BOOL:
@@ -1275,6 +1263,11 @@ int job_verify(struct lethe_ctx *ctx, int argc, char **argv)
     setvbuf(f, NULL, _IOFBF, 1 << 20);
     v.md = EVP_MD_fetch(NULL, "SHA256", NULL);
     v.md_ctx = v.md ? EVP_MD_CTX_new() : NULL;
+    if (!v.md_ctx) {
+        log_error("verify: SHA-256 is not available from libcrypto");
+        rc = EXIT_RUNTIME;
+        goto cleanup;
+    }
     ssize_t n = getline(&line, &cap, f);
     if (n < 0) {
         if (ferror(f)) {
