@@ -421,7 +421,7 @@ cleanup:
     return rc;
 }
 
-int anchor_check_before_run(PGconn *db, const char *file, const char *what)
+int anchor_check_before_write(PGconn *db, const char *file, const char *what)
 {
     char msg[2048];
     int behind = anchor_behind(db, file, msg, sizeof msg, false);
@@ -436,7 +436,7 @@ int anchor_check_before_run(PGconn *db, const char *file, const char *what)
                  "rewritten after that line, which 'lethe replay' cannot undo; nothing was written");
     else
         log_hint("the database was restored to an earlier state: run 'lethe replay EXPORT...' "
-                 "with the exports written since, then run again; nothing was written");
+                 "with the exports written since, then try again; nothing was written");
     return EXIT_CHECK_FAILED;
 }
 

@@ -73,8 +73,11 @@ PGresult *anchor_missing(PGconn *db, const struct anchor_line *l);
  * (see above), printed. */
 int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, bool warn_only);
 
-/* For a run: EXIT_DONE, or EXIT_CHECK_FAILED with the error and the replay hint printed, or
- * EXIT_RUNTIME. WHAT names the command in the message. */
-int anchor_check_before_run(PGconn *db, const char *file, const char *what);
+/* Before any command appends to the audit (run, rerun, ack, request, hold place and release,
+ * reconcile): EXIT_DONE, or EXIT_CHECK_FAILED with the error and the replay hint printed, or
+ * EXIT_RUNTIME. A record appended to a chain the anchor file is ahead of takes a seq the file
+ * names already: the chain diverges from the exports, replay can no longer heal it, and every
+ * run after refuses. WHAT names the command in the message. */
+int anchor_check_before_write(PGconn *db, const char *file, const char *what);
 
 #endif

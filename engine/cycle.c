@@ -672,7 +672,7 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
     if (rc != EXIT_DONE)
         return rc;
     /* SPEC §7: a database behind its own anchors refuses before it writes anything. */
-    if ((rc = anchor_check_before_run(db, ctx->cfg.anchor_file, "run")) != EXIT_DONE)
+    if ((rc = anchor_check_before_write(db, ctx->cfg.anchor_file, "run")) != EXIT_DONE)
         return rc;
     cycle_trap_signals();
     if (!run_life_begin(ctx, &l))

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "anchor.h"
 #include "cli.h"
 #include "cycle.h"
 #include "db.h"
@@ -63,6 +64,9 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
         rc = EXIT_DONE;
         goto cleanup;
     }
+    if ((rc = anchor_check_before_write(ctx->db, ctx->cfg.anchor_file, "ack")) != EXIT_DONE)
+        goto cleanup;
+    rc = EXIT_USAGE;
 
     PGresult *r = dbcycle_batch_of(ctx->db, batch, tenant[0] ? tenant : NULL);
     if (!r) {

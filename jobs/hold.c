@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "anchor.h"
 #include "audit.h"
 #include "cli.h"
 #include "db.h"
@@ -93,6 +94,8 @@ static int place(struct lethe_ctx *ctx, int argc, char **argv)
     int rc = scope_check(ctx, &a);
     if (rc != EXIT_DONE)
         return rc;
+    if ((rc = anchor_check_before_write(ctx->db, ctx->cfg.anchor_file, "hold place")) != EXIT_DONE)
+        return rc;
     const char *tenant = a.tenant;
     const struct scope scope = a.scope;
     char mac[AUDIT_HEX_LEN];
@@ -166,7 +169,10 @@ static int release(struct lethe_ctx *ctx, int argc, char **argv)
 
     if (ctx->parse_only)
         return EXIT_DONE;
-    int rc = EXIT_RUNTIME;
+    int rc = anchor_check_before_write(ctx->db, ctx->cfg.anchor_file, "hold release");
+    if (rc != EXIT_DONE)
+        return rc;
+    rc = EXIT_RUNTIME;
     PGresult *found = NULL, *res = NULL;
     if (!db_begin(ctx->db))
         return EXIT_RUNTIME;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "anchor.h"
 #include "audit.h"
 #include "cli.h"
 #include "db.h"
@@ -61,6 +62,8 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
         return EXIT_DONE;
     int rc = scope_check(ctx, &a);
     if (rc != EXIT_DONE)
+        return rc;
+    if ((rc = anchor_check_before_write(ctx->db, ctx->cfg.anchor_file, "request")) != EXIT_DONE)
         return rc;
     const char *tenant = a.tenant;
     const struct scope scope = a.scope;

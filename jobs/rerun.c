@@ -75,7 +75,7 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
         rc = cycle_lock(ctx, 0, 0);
     if (rc != EXIT_DONE)
         return rc;
-    if ((rc = anchor_check_before_run(db, ctx->cfg.anchor_file, "rerun")) != EXIT_DONE)
+    if ((rc = anchor_check_before_write(db, ctx->cfg.anchor_file, "rerun")) != EXIT_DONE)
         return rc;
     cycle_trap_signals();
     /* A rerun is a run: the same record, run_started, run_finished and checkpoint. */

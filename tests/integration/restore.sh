@@ -86,6 +86,37 @@ old_heads=$(sql "SELECT string_agg(tenant_id || '=' || seq, ' ' ORDER BY tenant_
 # Storage was restored too, for one of them.
 echo "content of $B1" > "$STORE/$B1"
 
+# ---- until the replay, nothing appends to the audit ------------------------------------------
+# A hold, a request, an ack or a reconcile on the restored database would append to acme's
+# chain at seqs the anchor file names already: the chain would diverge from the export, replay
+# could not heal it, and every run after would refuse. Each refuses as a run does, first.
+audit_n=$(sql "SELECT count(*) FROM lethe.audit")
+rows() { sql "SELECT (SELECT count(*) FROM lethe.holds) || ' ' || (SELECT count(*) FROM lethe.events) || ' ' || (SELECT count(*) FROM lethe.runs) || ' ' || (SELECT count(*) FROM lethe.repurges)"; }
+rows_n=$(rows)
+behind="the audit is behind its anchor file '$WORK/anchors.jsonl'"
+replay_hint="hint: the database was restored to an earlier state: run 'lethe replay EXPORT...' with the exports written since, then try again; nothing was written"
+L hold place --tenant "$T1" --item "$D1" --reason litigation --operator user_d
+assert_rc "hold place on a database behind its anchors exits 4" 4
+assert_contains "... saying so" "error: hold place: $behind" "$ERR"
+assert_contains "... with the replay hint" "$replay_hint" "$ERR"
+L request --tenant "$T1" --item "$D1" --reference REQ-LATE --operator user_d
+assert_rc "a request exits 4" 4
+assert_contains "... saying so" "error: request: $behind" "$ERR"
+L ack "$(sql "SELECT batch_id FROM lethe.batches LIMIT 1")" --operator user_d
+assert_rc "an ack exits 4" 4
+assert_contains "... saying so" "error: ack: $behind" "$ERR"
+L hold release "$(uuid)" --operator user_d
+assert_rc "a hold release exits 4" 4
+assert_contains "... saying so" "error: hold release: $behind" "$ERR"
+: > "$WORK/empty-inventory"
+L reconcile --location EU "$WORK/empty-inventory" --operator user_d
+assert_rc "a reconcile exits 4" 4
+assert_contains "... saying so" "error: reconcile: $behind" "$ERR"
+assert_eq "none of them wrote an audit record" "$audit_n" "$(sql "SELECT count(*) FROM lethe.audit")"
+assert_eq "none of them wrote a hold, an event, a run or a repurge" "$rows_n" "$(rows)"
+L hold list --tenant "$T1"
+assert_rc "reading (hold list) is not refused" 0
+
 # ---- replay refuses what it must not trust -----------------------------------------------------
 run_lethe replay
 assert_rc "replay without an export exits 2" 2
