@@ -63,10 +63,15 @@ char *dbaudit_checkpoint(PGconn *db, const char *run_id)
 PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id)
 {
     /* A chain's head moves only when a record is appended, and `at` never goes back along a
-     * chain: a head stamped since the run before this one started was moved by this run, by
-     * that one, or by a command between them (lethe ack), whose heads are as true and are
-     * anchored here too. The engine chain's head is the run's own checkpoint record, whatever
-     * other shards appended after it.
+     * chain: a head stamped since the last run before this one that anchored its line started
+     * was moved by this run, by that one, or by what ran between them (an ack, a hold, a
+     * request, a run that died before its line or failed to append it), whose heads are as
+     * true and are anchored here too. That run's line holds every head stamped before its end
+     * and since the start of the anchored run before it, and so on back: no head falls between
+     * two lines. (Counted from the run before this one, whatever became of it, the heads an ack
+     * moved before a run that then died were never anchored.) A run's line is known by its
+     * record in anchor_lines (anchor_line_record). The engine chain's head is the run's own
+     * checkpoint record, whatever other shards appended after it.
      *
      * Since `at` never goes back along a chain, those heads are also the heads of the chains
      * with a record stamped since then. When there are few such records (an idle run: its own
@@ -79,7 +84,9 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id)
     PGresult *s = db_query_one_row(db,
                                    "SELECT coalesce(max(p.started_at), '-infinity')::text AS since"
                                    "  FROM lethe.runs p WHERE p.started_at < (SELECT r.started_at"
-                                   "    FROM lethe.runs r WHERE r.run_id = $1::uuid)",
+                                   "    FROM lethe.runs r WHERE r.run_id = $1::uuid)"
+                                   "   AND EXISTS (SELECT 1 FROM lethe.anchor_lines l"
+                                   "                WHERE l.run_id = p.run_id)",
                                    1, p);
     if (!s)
         return NULL;

@@ -965,6 +965,19 @@ static bool check_counts(struct verifier *v)
     return true;
 }
 
+/* Whether the engine chain's record just before its first exported one is an anchored head
+ * (or the export holds the chain from seq 1). */
+static bool engine_anchored_up_to_window(struct verifier *v)
+{
+    const struct chain *e = chain_find(v, NIL_UUID);
+    if (!e || e->first_seq <= 1)
+        return true;
+    for (size_t i = 0; i < v->n_refs; i++)
+        if (strcmp(v->refs[i].h.chain, NIL_UUID) == 0 && v->refs[i].h.seq == e->first_seq - 1)
+            return true;
+    return false;
+}
+
 /* SPEC §5: every anchored head that falls in the export's window must be there with its hash.
  * Heads of a line written before the window, or after it, are not the export's to hold. A head
  * that gives its own time falls in the window when that time does (a line is written after its
@@ -1029,8 +1042,13 @@ static bool check_anchors(struct verifier *v, const char *path)
     (void)path;
     /* A chain that starts after seq 1: the records just before its first one were appended by
      * the first run anchored past it, unless an earlier line anchors exactly the seq before.
-     * When that run began inside the window, so did those records: they were removed. */
-    if (!engine_chain || !v->from[0])
+     * When that run began inside the window, so did those records: they were removed.
+     * That holds only when every run before the window has its line. Every run, and every
+     * acknowledgement, appends to the engine chain: records of it that no line anchors, right
+     * before the window, are a run whose line was lost (a crash before its append, an anchor
+     * file begun afresh) or an ack after the last run. Their records on any chain lie before
+     * the window and cannot be told from removed ones, so nothing is inferred then. */
+    if (!engine_chain || !v->from[0] || !engine_anchored_up_to_window(v))
         return true;
     for (size_t i = 0; i < v->n_refs;) {
         const char *chain = v->refs[i].h.chain;

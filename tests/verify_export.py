@@ -149,7 +149,9 @@ def verify(path, expected, anchors=None):
         if not head_at and frm and (tenant or (NIL in heads and run not in started)):
             continue
         need(False, f"chain {c}: anchored seq {s} missing")
-    if frm and NIL in heads:  # records just before a chain's first came from the next anchored run
+    # Records just before a chain's first came from the next anchored run, when no run or ack
+    # before the window went unanchored (the engine chain's record before its first is a head).
+    if frm and NIL in heads and (firsts[NIL] == 1 or any(ch == NIL and s == firsts[NIL] - 1 for _, _, ch, s, _, _ in refs)):
         for c, (last_seq, _) in heads.items():
             seqs = sorted((s, run) for _, run, ch, s, _, _ in refs if ch == c)
             before = max([s for s, _ in seqs if s < firsts[c]], default=0)

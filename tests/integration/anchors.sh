@@ -207,6 +207,40 @@ tamper drop-chain "$T2" 0 claims;       caught "a window holding the hold's reco
 assert_contains "... named as a removed chain" "chain $T2 is anchored at seq" "$OUT"
 mv "$WORK/all.kept" "$WORK/all.jsonl"
 
+# A run before the window whose line was lost (it failed to append, or the file was begun
+# afresh): its records lie before the window, though the next line anchored past them is of a
+# run inside it. The engine chain's unanchored records before the window say so; verify does not
+# take them for removed first records.
+mk_event "$T2" deletion_requested "${DAY}T00:00:00Z" REQ-LOST
+run_lethe --config "$WORK/noexec.conf" run
+cp "$A" "$WORK/anchors.kept"
+sed -i '$d' "$A"
+W=$(sql "SELECT lethe.audit_time(clock_timestamp())")
+run_lethe --config "$WORK/noexec.conf" run
+"$LETHE" export --from "$W" -o "$WORK/after-lost.jsonl" 2>/dev/null
+run_lethe verify "$WORK/after-lost.jsonl" --anchors "$A"
+python3 tests/verify_export.py "$WORK/after-lost.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
+assert_eq "a window after a run whose line was lost verifies, by both verifiers" "0 0" "$RC $?"
+assert_contains "... and lethe says ok" "verify: ok:" "$OUT"
+tail -1 "$A" >>"$WORK/anchors.kept"; mv "$WORK/anchors.kept" "$A"
+
+# ---- heads moved before a run that died are anchored by the next run that does not ---------
+# An ack by hand moves a chain's head after the last run; the run after it dies before its
+# line. The run after that anchors the ack's heads: they were stamped after the start of the
+# last run whose line was recorded, not after the start of the run just before it.
+T4=$(uuid); w=$(uuid); mk_tenant "$T4" "t-$T4"; mk_workspace "$T4" "$w" ANZ
+mk_item "$T4" "$(uuid)" "$w" prompt ANZ 2026-01-01T00:00:00Z
+mk_event "$T4" deletion_requested "${DAY}T00:00:00Z" REQ-T4
+run_lethe --config "$WORK/noexec.conf" run
+"$LETHE" --config "$WORK/noexec.conf" -q ack "$(sql "SELECT batch_id FROM lethe.batches WHERE location = 'ANZ' AND state = 'open'")" --operator user_a
+H4=$(sql "SELECT seq || ' ' || hash FROM lethe.audit_heads WHERE tenant_id = '$T4'")
+LETHE_FAULT=after_derive "$LETHE" --config "$WORK/noexec.conf" -q run >/dev/null 2>&1
+assert_eq "the run after the ack died before its line" "died" \
+  "$(run_lethe --config "$WORK/noexec.conf" -q run; sql "SELECT outcome FROM lethe.runs ORDER BY started_at DESC OFFSET 1 LIMIT 1")"
+assert_contains "the run after it anchors the ack's head" "{\"chain\":\"$T4\",\"seq\":${H4% *},\"hash\":\"${H4#* }\"" "$(tail -1 "$A")"
+run_lethe --config "$WORK/noexec.conf" -q run
+assert_not_contains "and the run after that one does not again" "\"chain\":\"$T4\"" "$(tail -1 "$A")"
+
 # ---- a rerun is a run: it is anchored too -----------------------------------------------------
 mk_event "$T3" deletion_requested "${DAY}T00:00:00Z" REQ-3
 run_lethe --config "$WORK/noexec.conf" run
