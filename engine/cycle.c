@@ -47,6 +47,11 @@ void cycle_trap_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    /* A closed stdout or stderr (lethe run 2>&1 | head) must not kill a run between a
+     * deleter's work and its record: a write to it fails, and the run goes on. The executor
+     * gets SIGPIPE back (executor.c). */
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
 }
 
 bool cycle_stopping(void) { return stop_flag != 0; }
@@ -241,8 +246,10 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
         access(path, F_OK) == 0 && !operator_name)
         return DRIVE_WAITING;
     /* The locators' HMACs are recorded with it (SPEC §7). */
+    struct exec_items items = {0};
     if (!manifest_write(ctx->db, &ctx->audit_key, ctx->cfg.spool_dir, location, batch_id, path,
-                        sizeof path)) {
+                        sizeof path, command ? &items : NULL)) {
+        exec_items_free(&items);
         snprintf(why, why_len, "batch %s: its manifest could not be written%s%s", batch_id,
                  db_last_message()[0] ? ": " : "", db_last_message());
         return DRIVE_ERROR;
@@ -254,20 +261,26 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
         return DRIVE_WAITING;
     }
     /* The stop request is honoured here too: after it, no executor is started. */
-    if (cycle_stopping())
+    if (cycle_stopping()) {
+        exec_items_free(&items);
         return DRIVE_STOPPED;
+    }
     if (!dbcycle_batch_attempted(ctx->db, batch_id)) {
+        exec_items_free(&items);
         snprintf(why, why_len, "batch %s: %s", batch_id, db_last_message());
         return DRIVE_ERROR;
     }
     struct exec_result er;
     log_debug("executor: running for batch %s (%s)", batch_id, location);
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (!executor_run(command, path, batch_id, location, timeout_seconds(&ctx->cfg), &er)) {
+    if (!executor_run(command, path, batch_id, location, timeout_seconds(&ctx->cfg), &items, &er)) {
         exec_result_free(&er);
+        exec_items_free(&items);
         snprintf(why, why_len, "batch %s: its executor could not be started", batch_id);
         return DRIVE_ERROR;
     }
+    exec_items_free(&items); /* er keeps no pointer into it past here */
+    er.items = NULL;
     fault_point("after_executor");
     c->secs_executor += secs_since(&t0);
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -276,6 +289,12 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
     if (er.ignored)
         log_warn("batch %s: %ld line%s of the executor's output %s not receipts; ignored", batch_id,
                  er.ignored, er.ignored == 1 ? "" : "s", er.ignored == 1 ? "was" : "were");
+    if (er.foreign)
+        log_warn("batch %s: %ld receipt%s named items outside the batch; ignored", batch_id,
+                 er.foreign, er.foreign == 1 ? "" : "s");
+    if (er.repeated)
+        log_warn("batch %s: %ld receipt%s repeated one given before for the same item; ignored",
+                 batch_id, er.repeated, er.repeated == 1 ? "" : "s");
     enum drive_outcome out = cycle_record_ack(ctx, batch_id, &er, operator_name, false, c);
     if (!er.ok && out == DRIVE_ACKNOWLEDGED)
         log_warn("batch %s (%s): executor %s, but every item had its receipt; acknowledged",

@@ -91,7 +91,8 @@ enum drive_outcome cycle_record_ack(struct lethe_ctx *ctx, const char *batch_id,
                                     const struct exec_result *er, const char *operator_name,
                                     bool ack_rest, struct run_counts *c);
 
-/* Installs SIGTERM/SIGINT handlers that only set a flag; cycle_stopping() reads it. */
+/* Installs SIGTERM/SIGINT handlers that only set a flag; cycle_stopping() reads it. SIGPIPE
+ * is ignored: a closed stdout or stderr does not stop a run. */
 void cycle_trap_signals(void);
 bool cycle_stopping(void);
 

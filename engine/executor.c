@@ -62,6 +62,64 @@ bool exec_result_add(struct exec_result *r, const char *item_id, const char *rea
     return true;
 }
 
+bool exec_items_add(struct exec_items *s, const char *item_id)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        char(*grown)[UUID_TEXT_LEN] = realloc(s->ids, cap * sizeof *grown);
+        if (!grown)
+            return false;
+        s->ids = grown;
+        s->cap = cap;
+    }
+    snprintf(s->ids[s->n++], UUID_TEXT_LEN, "%s", item_id);
+    return true;
+}
+
+static int id_cmp(const void *a, const void *b) { return strcmp(a, b); }
+
+void exec_items_seal(struct exec_items *s)
+{
+    if (s->n)
+        qsort(s->ids, s->n, sizeof *s->ids, id_cmp);
+    size_t k = 0;
+    for (size_t i = 0; i < s->n; i++)
+        if (k == 0 || strcmp(s->ids[k - 1], s->ids[i]) != 0)
+            memmove(s->ids[k++], s->ids[i], UUID_TEXT_LEN);
+    s->n = k;
+    free(s->seen);
+    s->seen = calloc(s->n ? s->n : 1, 1);
+}
+
+void exec_items_free(struct exec_items *s)
+{
+    free(s->ids);
+    free(s->seen);
+    memset(s, 0, sizeof *s);
+}
+
+/* Whether a receipt for ITEM_ID of this kind is to be kept: one of the batch's items, not
+ * given before. Counts the ones dropped. */
+static bool receipt_wanted(struct exec_result *r, const char *item_id, bool fail)
+{
+    struct exec_items *s = r->items;
+    if (!s)
+        return true;
+    char(*hit)[UUID_TEXT_LEN] = s->seen ? bsearch(item_id, s->ids, s->n, sizeof *s->ids, id_cmp) : NULL;
+    if (!hit) {
+        r->foreign++;
+        return false;
+    }
+    unsigned char bit = fail ? 2 : 1;
+    unsigned char *seen = &s->seen[hit - s->ids];
+    if (*seen & bit) {
+        r->repeated++;
+        return false;
+    }
+    *seen |= bit;
+    return true;
+}
+
 static void ignore_line(struct exec_result *r, const char *why, const char *line, size_t n)
 {
     char shown[SHOWN_MAX + 4];
@@ -112,6 +170,8 @@ static void on_stdout_line(struct exec_result *r, char *line, size_t n)
         ignore_line(r, "a receipt with trailing words", line, n);
         return;
     }
+    if (!receipt_wanted(r, parsed, fail))
+        return;
     char reason[REASON_MAX + 4];
     if (fail)
         text_clean(*rest ? rest : "no reason given", strlen(*rest ? rest : "no reason given"),
@@ -237,9 +297,11 @@ static pid_t start_guard(pid_t group, int *life_w)
 }
 
 static bool run_in_group(const char *command, const char *manifest, const char *batch_id,
-                         const char *location, long timeout_seconds, struct exec_result *out)
+                         const char *location, long timeout_seconds, struct exec_items *items,
+                         struct exec_result *out)
 {
     memset(out, 0, sizeof *out);
+    out->items = items;
     out->exit_code = -1;
     snprintf(out->detail, sizeof out->detail, "could not start");
     int outp[2] = {-1, -1}, errp[2] = {-1, -1};
@@ -387,10 +449,11 @@ fail_fds:
 /* Everything logged while the executor runs (its stderr, the lines it printed that are not
  * receipts) carries the batch id in the journal. */
 bool executor_run(const char *command, const char *manifest, const char *batch_id,
-                  const char *location, long timeout_seconds, struct exec_result *out)
+                  const char *location, long timeout_seconds, struct exec_items *items,
+                  struct exec_result *out)
 {
     log_set_batch(batch_id);
-    bool started = run_in_group(command, manifest, batch_id, location, timeout_seconds, out);
+    bool started = run_in_group(command, manifest, batch_id, location, timeout_seconds, items, out);
     log_set_batch(NULL);
     return started;
 }

@@ -50,7 +50,8 @@ static bool ensure_dir(const char *dir)
 }
 
 bool manifest_write(PGconn *db, const struct audit_key *key, const char *spool,
-                    const char *location, const char *batch_id, char *path, size_t len)
+                    const char *location, const char *batch_id, char *path, size_t len,
+                    struct exec_items *items)
 {
     char dir[4096];
     if (!manifest_path(spool, location, batch_id, path, len)) {
@@ -104,6 +105,9 @@ bool manifest_write(PGconn *db, const struct audit_key *key, const char *spool,
                 if (write_failed)
                     write_errno = errno ? errno : EIO;
             }
+            if (items && !write_failed && !hmac_failed &&
+                !exec_items_add(items, PQgetvalue(res, 0, c_item)))
+                hmac_failed = true; /* out of memory, as a failed HMAC is */
             if (!write_failed && !hmac_failed && !PQgetisnull(res, 0, c_locator) &&
                 !locator_hmacs_add(&hm, PQgetvalue(res, 0, c_tenant), PQgetvalue(res, 0, c_item),
                                    PQgetvalue(res, 0, c_locator),
@@ -118,6 +122,8 @@ bool manifest_write(PGconn *db, const struct audit_key *key, const char *spool,
     in_query = false;
     if (query_failed || hmac_failed)
         goto cleanup;
+    if (items)
+        exec_items_seal(items);
     if (lines == 0 && !write_failed) {
         log_error("spool: batch %s is unknown", batch_id);
         goto cleanup;

@@ -376,4 +376,57 @@ assert_eq "README deleter: deleted and absent purge, rm refusing a directory fai
 assert_eq "README deleter: the file is gone, the directory stays" "gone dir" \
   "$([ -e "$STORE/${ITEMS[0]}" ] || echo gone) $([ -d "$STORE/${ITEMS[2]}" ] && echo dir)"
 
+# ---- a deleter stuck repeating a receipt: kept once, memory follows the batch ----------------
+# 400,000 copies of one receipt and 1,000 receipts of ids outside the batch: each item's receipt
+# is kept once, the rest counted and dropped (lethe once kept every line, about 120 bytes each,
+# and sent them all to the database in one array).
+fresh 3
+cat > "$WORK/stuck" <<EOS
+#!/bin/sh
+out=\$($FS_DELETE --root $STORE "\$1"); echo "\$out"
+yes "\$(echo "\$out" | head -1)" | head -n 400000
+i=0; while [ \$i -lt 1000 ]; do echo "deleted \$(cat /proc/sys/kernel/random/uuid)"; i=\$((i+1)); done
+EOS
+chmod +x "$WORK/stuck"
+write_config "$WORK/stuck.conf" "executor: { command = \"$WORK/stuck\"; };"
+run_lethe --config "$WORK/stuck.conf" run
+assert_rc "a run whose deleter repeats a receipt 400,000 times exits 0" 0
+assert_contains "... purges each item once" "3 purged, 0 failed items" "$OUT"
+assert_contains "... says how many receipts repeated one given before" \
+  "receipts repeated one given before for the same item; ignored" "$ERR"
+assert_contains "... with their number" "400000 receipts repeated" "$ERR"
+assert_contains "... and counts the receipts for items outside the batch" \
+  "1000 receipts named items outside the batch; ignored" "$ERR"
+assert_eq "one item_purged record each" "3" "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged'")"
+# Its peak memory, against the same run with a deleter that repeats nothing (under the
+# sanitizers too): the 400,000 lines once cost about 50 MB more.
+peak() { # CONFIG: a fresh catalog's run, its peak RSS in KB
+    fresh 3
+    /usr/bin/time -f '%M' -o "$WORK/peak" "$LETHE" --config "$1" -q run >/dev/null 2>&1
+    tail -1 "$WORK/peak"
+}
+write_config "$WORK/plain.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; };"
+base=$(peak "$WORK/plain.conf"); stuck=$(peak "$WORK/stuck.conf")
+if [ $((stuck - base)) -lt 10000 ]; then ok "... and its peak memory is the plain run's, within 10 MB ($stuck KB against $base KB)"
+else not_ok "... and its peak memory is the plain run's, within 10 MB" "peak RSS: $stuck KB against $base KB"; fi
+
+# ---- an operator pipes the run into head: the run goes on --------------------------------------
+# The deleter reports progress on stderr, which lethe passes to its own stderr, and head has
+# closed it long before: a write to a closed pipe must not kill the run between a deletion and
+# its record (SIGPIPE would end it with 141 and leave its batches open).
+fresh 6
+cat > "$WORK/noisy" <<EOS
+#!/bin/sh
+for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do echo "progress \$i" >&2; done
+exec $FS_DELETE --root $STORE "\$1"
+EOS
+chmod +x "$WORK/noisy"
+write_config "$WORK/noisy.conf" "executor: { command = \"$WORK/noisy\"; };" "batch: { max_items = 2; };"
+("$LETHE" --config "$WORK/noisy.conf" run 2>&1; echo "rc=$?" > "$WORK/noisy.rc") | head -2 >/dev/null
+sleep 0.2
+assert_eq "a run whose output is closed is not killed: it exits 1, its summary unwritten (not 141)" \
+  "rc=1" "$(cat "$WORK/noisy.rc")"
+assert_eq "... and records its end and every purge" "succeeded 6 0" \
+  "$(sql "SELECT outcome || ' ' || (SELECT count(*) FROM lethe.item_status WHERE state = 'purged') || ' ' || (SELECT count(*) FROM lethe.batches WHERE state = 'open') FROM lethe.runs ORDER BY started_at DESC LIMIT 1")"
+
 finish
