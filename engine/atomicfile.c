@@ -69,6 +69,26 @@ cleanup:
     return fd;
 }
 
+bool afile_refused(const char *path, const char *what)
+{
+    struct stat st;
+    if (strcmp(path, "-") == 0 || lstat(path, &st) != 0)
+        return false;
+    if (S_ISLNK(st.st_mode) || S_ISDIR(st.st_mode)) {
+        log_error("%s: '%s' is a %s; refusing to write there", what, path,
+                  S_ISLNK(st.st_mode) ? "symbolic link" : "directory");
+        log_hint("name a regular file (it is replaced whole), a device, a FIFO or '-'");
+        return true;
+    }
+    if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode) &&
+        !S_ISFIFO(st.st_mode)) {
+        log_error("%s: '%s' is not a regular file, a device or a FIFO; refusing to replace it",
+                  what, path);
+        return true;
+    }
+    return false;
+}
+
 enum afile_status afile_open(struct afile *a, const char *path, mode_t mode, unsigned flags,
                              const char *what)
 {
@@ -86,10 +106,7 @@ enum afile_status afile_open(struct afile *a, const char *path, mode_t mode, uns
     struct stat st;
     bool exists = lstat(path, &st) == 0;
     if (exists && (flags & AFILE_THROUGH)) {
-        if (S_ISLNK(st.st_mode) || S_ISDIR(st.st_mode)) {
-            log_error("%s: '%s' is a %s; refusing to write there", what, path,
-                      S_ISLNK(st.st_mode) ? "symbolic link" : "directory");
-            log_hint("name a regular file (it is replaced whole), a device, a FIFO or '-'");
+        if (afile_refused(path, what)) {
             reset(a);
             return AFILE_REFUSED;
         }
@@ -107,16 +124,21 @@ enum afile_status afile_open(struct afile *a, const char *path, mode_t mode, uns
             }
             return AFILE_OK;
         }
-        if (!S_ISREG(st.st_mode)) {
-            log_error("%s: '%s' is not a regular file, a device or a FIFO; refusing to replace it",
-                      what, path);
-            reset(a);
-            return AFILE_REFUSED;
-        }
     }
     int fd = open_temp(a, mode);
     if (fd < 0) {
         log_error("%s: cannot create a file next to '%s': %s", what, path, strerror(errno));
+        reset(a);
+        return AFILE_FAILED;
+    }
+    /* A file named with -o that is replaced keeps its permissions (an export kept 0600 stays
+     * 0600), as the umask alone would not have them. */
+    if (exists && (flags & AFILE_THROUGH) && S_ISREG(st.st_mode) &&
+        fchmod(fd, st.st_mode & 07777) != 0) {
+        log_error("%s: cannot give '%s' the permissions of '%s': %s", what, a->tmp, path,
+                  strerror(errno));
+        close(fd);
+        unlink(a->tmp);
         reset(a);
         return AFILE_FAILED;
     }

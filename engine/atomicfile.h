@@ -23,9 +23,13 @@ struct afile {
 
 /* Opens PATH for writing (MODE before the umask). WHAT prefixes messages ("export", "spool").
  * AFILE_REFUSED: the target is a symlink, a directory or something else that must not be
- * replaced (a usage error); AFILE_FAILED: the system said no. Both have printed why. */
+ * replaced (a usage error); AFILE_FAILED: the system said no. Both have printed why. With
+ * AFILE_THROUGH, a regular file replaced keeps its permission bits. */
 enum afile_status afile_open(struct afile *a, const char *path, mode_t mode, unsigned flags,
                              const char *what);
+/* Whether PATH is a symlink, a directory or another thing -o must not write to (SPEC §6), said
+ * with a hint: for a command to judge its -o before it connects. "-" and a missing path pass. */
+bool afile_refused(const char *path, const char *what);
 /* Flushes and makes the data durable, and closes it. False after printing why; the temporary
  * is then gone. */
 bool afile_finish(struct afile *a, const char *what);

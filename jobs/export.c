@@ -369,7 +369,8 @@ int job_export(struct lethe_ctx *ctx, int argc, char **argv)
             return cli_usage(ctx, "export: --from %s is not before --to %s", filter.from,
                              filter.to);
     }
-    if (anchor_file_refused("export", "-o", path, ctx->cfg.anchor_file))
+    if (anchor_file_refused("export", "-o", path, ctx->cfg.anchor_file) ||
+        (path && afile_refused(path, "export")))
         return EXIT_USAGE;
 
     if (ctx->parse_only)

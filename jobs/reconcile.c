@@ -221,7 +221,8 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
     if (!operator_name && !(operator_name = operator_default()))
         return cli_usage(ctx, "%s: no login name to record as the operator; pass --operator NAME",
                          ctx->command);
-    if (anchor_file_refused("reconcile", "--orphans", orphans_path, ctx->cfg.anchor_file))
+    if (anchor_file_refused("reconcile", "--orphans", orphans_path, ctx->cfg.anchor_file) ||
+        (orphans_path && afile_refused(orphans_path, "reconcile")))
         return EXIT_USAGE;
     if (ctx->parse_only)
         return EXIT_DONE;

@@ -46,6 +46,16 @@ run_lethe export -o "$WORK/regular"
 assert_rc "export -o over a regular file exits 0" 0
 assert_contains "... and replaces it whole" '"kind":"export_header"' "$(head -1 "$WORK/regular")"
 assert_eq "no temporary file is left" "" "$(ls -A "$WORK" | grep '\.tmp$')"
+chmod 0600 "$WORK/regular"
+run_lethe export -o "$WORK/regular"
+assert_eq "a file replaced keeps its permissions (0600 stays 0600)" "0 600" "$RC $(stat -c %a "$WORK/regular")"
+# Judged before the database is connected, as every option is: exit 2 with the database down.
+run_lethe --db "host=$WORK/nowhere port=1" export -o "$WORK/link"
+assert_eq "export -o SYMLINK exits 2 before connecting" "2" "$RC"
+assert_contains "... saying why, not that it cannot connect" "error: export: '$WORK/link' is a symbolic link" "$ERR"
+run_lethe --db "host=$WORK/nowhere port=1" reconcile --location EU - --orphans "$WORK/dir" --operator user_a
+assert_eq "reconcile --orphans DIRECTORY exits 2 before connecting" "2" "$RC"
+assert_contains "... saying why" "error: reconcile: '$WORK/dir' is a directory" "$ERR"
 
 # ---- a link planted in the spool is never followed ------------------------------------------
 M=$WORK/spool/EU/$B.jsonl
