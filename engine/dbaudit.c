@@ -70,8 +70,11 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id)
      * and since the start of the anchored run before it, and so on back: no head falls between
      * two lines. (Counted from the run before this one, whatever became of it, the heads an ack
      * moved before a run that then died were never anchored.) A run's line is known by its
-     * record in anchor_lines (anchor_line_record). The engine chain's head is the run's own
-     * checkpoint record, whatever other shards appended after it.
+     * record in anchor_lines (anchor_line_record). A role that may not record lines (roles.sql
+     * not run again since migration 0021) counts every run that did not die, as the next best
+     * thing: counted from the last recorded line, every run would anchor every head moved since,
+     * a line growing without end. The engine chain's head is the run's own checkpoint record,
+     * whatever other shards appended after it.
      *
      * Since `at` never goes back along a chain, those heads are also the heads of the chains
      * with a record stamped since then. When there are few such records (an idle run: its own
@@ -80,14 +83,19 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id)
      * head is read (one pass over audit_heads: 9 ms at 10M items' 33,334 chains, which no
      * index on `at` can spare without costing every append its HOT update). The instant is
      * passed as a parameter so that the plan is made for it. */
-    const char *p[] = {run_id, NULL};
+    int may = db_may_execute(db, "lethe.anchor_line_record(text, uuid)");
+    if (may < 0)
+        return NULL;
+    const char *p[] = {run_id, may ? "t" : "f"};
     PGresult *s = db_query_one_row(db,
                                    "SELECT coalesce(max(p.started_at), '-infinity')::text AS since"
                                    "  FROM lethe.runs p WHERE p.started_at < (SELECT r.started_at"
                                    "    FROM lethe.runs r WHERE r.run_id = $1::uuid)"
-                                   "   AND EXISTS (SELECT 1 FROM lethe.anchor_lines l"
-                                   "                WHERE l.run_id = p.run_id)",
-                                   1, p);
+                                   "   AND CASE WHEN $2::boolean"
+                                   "            THEN EXISTS (SELECT 1 FROM lethe.anchor_lines l"
+                                   "                          WHERE l.run_id = p.run_id)"
+                                   "            ELSE p.outcome <> 'died' END",
+                                   2, p);
     if (!s)
         return NULL;
     char since[64];

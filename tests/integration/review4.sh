@@ -59,3 +59,18 @@ assert_rc "a run after the heal exits 0" 0
 assert_eq "and records its line" "1" \
   "$(sql "SELECT count(*) FROM lethe.anchor_lines WHERE digest = '$(digest)'")"
 sql "DROP TABLE public.audit_old, public.audit_new" >/dev/null
+
+# ---- a role that may not record lines: its runs count from the last run that did not die ------
+# (roles.sql not run again since migration 0021). Counted from the last recorded line instead,
+# every such run would anchor again every head moved since that line, a line without end.
+sql "REVOKE EXECUTE ON FUNCTION lethe.anchor_line_record(text, uuid) FROM lethe_engine" >/dev/null
+"$LETHE" --config "$WORK/exec.conf" -q hold place --tenant "$T1" --reason "moves the head" \
+    --item "$(sql "SELECT item_id FROM lethe.items WHERE tenant_id = '$T1' LIMIT 1")" --operator user_a >/dev/null
+PGUSER=$E run_lethe --config "$WORK/exec.conf" run
+assert_rc "a run as a role that may not record its line exits 0" 0
+assert_contains "its line anchors the hold's head" "\"chain\":\"$T1\"" "$(tail -1 "$A")"
+PGUSER=$E run_lethe --config "$WORK/exec.conf" run
+assert_eq "the next run's line holds the engine chain alone, not the hold's head again" "1" \
+  "$(tail -1 "$A" | grep -o '"chain"' | wc -l)"
+sql "GRANT EXECUTE ON FUNCTION lethe.anchor_line_record(text, uuid) TO lethe_engine" >/dev/null
+finish
