@@ -204,6 +204,8 @@ enum drive_outcome cycle_record_ack(struct lethe_ctx *ctx, const char *batch_id,
     PQclear(r);
     if (er->stderr_tail && !dbcycle_batch_error(db, batch_id, er->stderr_tail))
         goto fail;
+    if ((n_purged || n_failed) && !dbcycle_run_counted(db, ctx->session_id, n_purged, n_failed))
+        goto fail;
     fault_point("ack_before_commit");
     if (!dbaudit_commit(db))
         goto cleanup;

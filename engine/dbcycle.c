@@ -221,6 +221,17 @@ bool dbcycle_batch_error(PGconn *db, const char *batch_id, const char *stderr_ta
                    (const char *[]){batch_id, stderr_tail});
 }
 
+bool dbcycle_run_counted(PGconn *db, const char *run_id, long purged, long failed)
+{
+    char np[24], nf[24];
+    snprintf(np, sizeof np, "%ld", purged);
+    snprintf(nf, sizeof nf, "%ld", failed);
+    return db_exec(db,
+                   "UPDATE lethe.runs SET purged = purged + $2::integer, failed = failed + $3::integer"
+                   " WHERE run_id = $1::uuid",
+                   3, (const char *[]){run_id, np, nf});
+}
+
 bool dbcycle_batch_attempted(PGconn *db, const char *batch_id)
 {
     return db_exec(db, "UPDATE lethe.batches SET attempts = attempts + 1 WHERE batch_id = $1::uuid",

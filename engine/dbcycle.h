@@ -62,6 +62,10 @@ PGresult *dbcycle_open_batches(PGconn *db, const char *k, const char *n);
  * foreign_receipts, state. */
 PGresult *dbcycle_ack_batch(PGconn *db, const char *const p[8]);
 bool dbcycle_batch_error(PGconn *db, const char *batch_id, const char *stderr_tail);
+/* Adds an acknowledgement's counts to its run's record, in the acknowledgement's transaction,
+ * so that a run killed after it still counts what it purged. No row for a session that is no
+ * run (lethe ack). */
+bool dbcycle_run_counted(PGconn *db, const char *run_id, long purged, long failed);
 bool dbcycle_batch_attempted(PGconn *db, const char *batch_id);
 
 /* ---- one batch, for ack and rerun ---- */

@@ -45,6 +45,8 @@ check() {
     assert_eq "$name: every due item purged" "$N_ITEMS" "$(sql "SELECT count(*) FROM lethe.item_status WHERE state = 'purged'")"
     assert_eq "$name: one item_purged record per item" "$N_ITEMS $N_ITEMS" \
       "$(sql "SELECT count(*) || ' ' || count(DISTINCT item_id) FROM lethe.audit WHERE kind = 'item_purged'")"
+    assert_eq "$name: the runs' records count every purge once, a killed run's too" "$N_ITEMS" \
+      "$(sql "SELECT sum(purged) FROM lethe.runs")"
     assert_eq "$name: one batch_emitted record per batch" "t" \
       "$(sql "SELECT (SELECT count(*) FROM lethe.audit WHERE kind = 'batch_emitted') = (SELECT count(*) FROM lethe.batches)")"
     assert_eq "$name: no file left in the store" "0" "$(ls "$STORE" | grep -c "^$round-")"
