@@ -33,6 +33,7 @@ struct chain {
     char hash[AUDIT_HEX_LEN];
     long line; /* where its latest record starts */
     bool left; /* another chain's records came after this one's */
+    bool starts_run; /* its first record is a run_started or operator_rerun */
 };
 
 struct expected {
@@ -320,6 +321,8 @@ static bool check_record(struct verifier *v, const struct audit_record *r, const
             return false;
         }
         c->first_seq = seq;
+        c->starts_run = strcmp(r->v[AM_KIND].text, "run_started") == 0 ||
+                        strcmp(r->v[AM_KIND].text, "operator_rerun") == 0;
         if (seq != 1)
             v->windows++;
     } else if (seq > c->seq + 1) {
@@ -966,11 +969,13 @@ static bool check_counts(struct verifier *v)
 }
 
 /* Whether the engine chain's record just before its first exported one is an anchored head
- * (or the export holds the chain from seq 1). */
+ * (or the export holds the chain from seq 1, or does not begin it with a run's first record,
+ * which no genuine window does after unanchored records: then whatever is missing before it
+ * was of a run inside the window). */
 static bool engine_anchored_up_to_window(struct verifier *v)
 {
     const struct chain *e = chain_find(v, NIL_UUID);
-    if (!e || e->first_seq <= 1)
+    if (!e || e->first_seq <= 1 || !e->starts_run)
         return true;
     for (size_t i = 0; i < v->n_refs; i++)
         if (strcmp(v->refs[i].h.chain, NIL_UUID) == 0 && v->refs[i].h.seq == e->first_seq - 1)
@@ -1046,8 +1051,10 @@ static bool check_anchors(struct verifier *v, const char *path)
      * That holds only when every run before the window has its line. Every run, and every
      * acknowledgement, appends to the engine chain: records of it that no line anchors, right
      * before the window, are a run whose line was lost (a crash before its append, an anchor
-     * file begun afresh) or an ack after the last run. Their records on any chain lie before
-     * the window and cannot be told from removed ones, so nothing is inferred then. */
+     * file begun afresh), an ack or a reconcile after the last run. Their records on any chain
+     * lie before the window and cannot be told from removed ones, so nothing is inferred then,
+     * provided the window's engine chain begins with a run's first record: cut after a run's
+     * first records instead, it shows its own start was removed, and everything is inferred. */
     if (!engine_chain || !v->from[0] || !engine_anchored_up_to_window(v))
         return true;
     for (size_t i = 0; i < v->n_refs;) {

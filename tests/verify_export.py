@@ -97,7 +97,7 @@ def anchored(path):  # [(line at, run_id, chain, seq, hash, head at)], a torn la
     return refs
 
 def verify(path, expected, anchors=None):
-    heads, header, last, firsts, hashes, started, times = {}, {}, None, {}, {}, set(), {}
+    heads, header, last, firsts, hashes, started, times, runfirst = {}, {}, None, {}, {}, set(), {}, {}
     refs = anchored(anchors) if anchors else []
     wanted = {(c, s) for _, _, c, s, _, _ in refs}
     with open(path, "rb") as f:
@@ -123,6 +123,7 @@ def verify(path, expected, anchors=None):
         need(header.get("exported_at") is None or rec["at"] < norm(header["exported_at"]), "record after exported_at")
         if t not in heads:
             firsts[t] = seq
+            runfirst[t] = rec["kind"] in ("run_started", "operator_rerun")
         if (t, seq) in wanted:
             hashes[(t, seq)] = digest
         if t == NIL and rec["kind"] in ("run_started", "operator_rerun"):
@@ -149,9 +150,10 @@ def verify(path, expected, anchors=None):
         if not head_at and frm and (tenant or (NIL in heads and run not in started)):
             continue
         need(False, f"chain {c}: anchored seq {s} missing")
-    # Records just before a chain's first came from the next anchored run, when no run or ack
-    # before the window went unanchored (the engine chain's record before its first is a head).
-    if frm and NIL in heads and (firsts[NIL] == 1 or any(ch == NIL and s == firsts[NIL] - 1 for _, _, ch, s, _, _ in refs)):
+    # Records just before a chain's first came from the next anchored run, unless a run or an
+    # ack before the window went unanchored (the engine chain's record before its first is no
+    # head) and the window's engine chain begins with a run's first record.
+    if frm and NIL in heads and (firsts[NIL] == 1 or not runfirst[NIL] or any(ch == NIL and s == firsts[NIL] - 1 for _, _, ch, s, _, _ in refs)):
         for c, (last_seq, _) in heads.items():
             seqs = sorted((s, run) for _, run, ch, s, _, _ in refs if ch == c)
             before = max([s for s, _ in seqs if s < firsts[c]], default=0)

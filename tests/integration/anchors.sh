@@ -241,6 +241,26 @@ assert_contains "the run after it anchors the ack's head" "{\"chain\":\"$T4\",\"
 run_lethe --config "$WORK/noexec.conf" -q run
 assert_not_contains "and the run after that one does not again" "\"chain\":\"$T4\"" "$(tail -1 "$A")"
 
+# ---- ... but a window whose engine chain was cut after its first run's start is still read ----
+# A run, an ack of its batch on a tenant's chain, the run after it; exported from before the
+# first. Cut: the first run's run_started (so the engine chain no longer begins with a run's
+# first record, and its record before is no head) and the tenant's first records, which the
+# second run, begun inside the window, anchored. Still caught as removed first records.
+T5=$(uuid); w=$(uuid); mk_tenant "$T5" "t-$T5"; mk_workspace "$T5" "$w" EU
+for k in 1 2; do mk_item "$T5" "$(uuid)" "$w" prompt EU 2026-01-01T00:00:0${k}Z; done
+mk_event "$T5" deletion_requested "${DAY}T00:00:00Z" REQ-T5
+W5=$(sql "SELECT lethe.audit_time(clock_timestamp())")
+run_lethe --config "$WORK/noexec.conf" run
+"$LETHE" --config "$WORK/noexec.conf" -q ack "$(sql "SELECT DISTINCT b.batch_id FROM lethe.batches b JOIN lethe.batch_items i USING (batch_id) WHERE i.tenant_id = '$T5'")" --operator user_a
+run_lethe --config "$WORK/noexec.conf" run
+cp "$WORK/all.jsonl" "$WORK/all.kept"
+"$LETHE" export --from "$W5" -o "$WORK/all.jsonl" 2>/dev/null
+tamper cut-head "$NIL" "$(sql "SELECT min(seq) FROM lethe.audit WHERE tenant_id = '$NIL' AND at >= '$W5'")" claims
+cp "$WORK/x.jsonl" "$WORK/all.jsonl"
+tamper cut-head "$T5" "$(sql "SELECT min(seq) FROM lethe.audit WHERE tenant_id = '$T5'")" claims
+caught "a window cut after its first run's start and at a tenant's first records"
+mv "$WORK/all.kept" "$WORK/all.jsonl"
+
 # ---- a rerun is a run: it is anchored too -----------------------------------------------------
 mk_event "$T3" deletion_requested "${DAY}T00:00:00Z" REQ-3
 run_lethe --config "$WORK/noexec.conf" run
@@ -289,6 +309,12 @@ run_lethe --config "$WORK/exec.conf" rerun "$B4"
 assert_rc "a rerun on the restored database exits 4 too" 4
 assert_eq "... and wrote nothing either" "$runs $audit" \
   "$(sql "SELECT count(*) FROM lethe.runs") $(sql "SELECT count(*) FROM lethe.audit")"
+run_lethe --config "$WORK/exec.conf" ack "$B4" --operator user_a
+assert_rc "an ack of a batch open in the backup exits 4" 4
+assert_contains "... saying so" "error: ack: the audit is behind its anchor file" "$ERR"
+assert_eq "... and wrote nothing" "$runs $audit open" \
+  "$(sql "SELECT count(*) FROM lethe.runs") $(sql "SELECT count(*) FROM lethe.audit") $(sql "SELECT state FROM lethe.batches WHERE batch_id = '$B4'")"
+
 run_lethe --config "$WORK/exec.conf" status --check
 assert_rc "status --check exits 4" 4
 assert_contains "status --check says the audit is behind its anchor file" "check: the audit is behind its anchor file '$A'" "$OUT"
