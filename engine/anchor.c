@@ -425,6 +425,10 @@ int anchor_check_before_write(PGconn *db, const char *file, const char *what)
 {
     char msg[2048];
     int behind = anchor_behind(db, file, msg, sizeof msg, false);
+    if (behind < 0 && file && access(file, F_OK) == 0 && access(file, R_OK) != 0)
+        log_hint("%s reads the anchor file before it writes the audit, to refuse a restored "
+                 "database: run it as the service user (sudo -u lethe lethe ...), or give this "
+                 "user read access to '%s'; nothing was written", what, file);
     if (behind < 0)
         return EXIT_RUNTIME;
     if (behind == 0)

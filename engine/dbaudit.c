@@ -71,9 +71,11 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id)
      * two lines. (Counted from the run before this one, whatever became of it, the heads an ack
      * moved before a run that then died were never anchored.) A run's line is known by its
      * record in anchor_lines (anchor_line_record). A role that may not record lines (roles.sql
-     * not run again since migration 0021) counts every run that did not die, as the next best
-     * thing: counted from the last recorded line, every run would anchor every head moved since,
-     * a line growing without end. The engine chain's head is the run's own checkpoint record,
+     * not run again since migration 0021) counts every run that ended (succeeded, failed or
+     * interrupted), as the next best thing: counted from the last recorded line, every run would
+     * anchor every head moved since, a line growing without end. (A reconcile or a replay ends
+     * as a run does and appends no line: heads moved just before one are then not anchored.
+     * roles.sql, run again, ends that.) The engine chain's head is the run's own checkpoint record,
      * whatever other shards appended after it.
      *
      * Since `at` never goes back along a chain, those heads are also the heads of the chains
@@ -94,7 +96,7 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id)
                                    "   AND CASE WHEN $2::boolean"
                                    "            THEN EXISTS (SELECT 1 FROM lethe.anchor_lines l"
                                    "                          WHERE l.run_id = p.run_id)"
-                                   "            ELSE p.outcome <> 'died' END",
+                                   "            ELSE p.outcome IN ('succeeded', 'failed', 'interrupted') END",
                                    2, p);
     if (!s)
         return NULL;

@@ -78,7 +78,7 @@ bool exec_items_add(struct exec_items *s, const char *item_id)
 
 static int id_cmp(const void *a, const void *b) { return strcmp(a, b); }
 
-void exec_items_seal(struct exec_items *s)
+bool exec_items_seal(struct exec_items *s)
 {
     if (s->n)
         qsort(s->ids, s->n, sizeof *s->ids, id_cmp);
@@ -89,6 +89,7 @@ void exec_items_seal(struct exec_items *s)
     s->n = k;
     free(s->seen);
     s->seen = calloc(s->n ? s->n : 1, 1);
+    return s->seen != NULL;
 }
 
 void exec_items_free(struct exec_items *s)

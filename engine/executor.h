@@ -27,8 +27,8 @@ struct exec_items {
     size_t n, cap;
 };
 bool exec_items_add(struct exec_items *s, const char *item_id);
-/* Sorts and removes repeats; call once all are added. */
-void exec_items_seal(struct exec_items *s);
+/* Sorts and removes repeats; call once all are added. False when out of memory. */
+bool exec_items_seal(struct exec_items *s);
 void exec_items_free(struct exec_items *s);
 
 struct exec_result {

@@ -120,10 +120,12 @@ bool manifest_write(PGconn *db, const struct audit_key *key, const char *spool,
         PQclear(res);
     }
     in_query = false;
+    if (items && !query_failed && !hmac_failed && !exec_items_seal(items)) {
+        log_error("spool: out of memory for the batch's item ids");
+        goto cleanup;
+    }
     if (query_failed || hmac_failed)
         goto cleanup;
-    if (items)
-        exec_items_seal(items);
     if (lines == 0 && !write_failed) {
         log_error("spool: batch %s is unknown", batch_id);
         goto cleanup;

@@ -64,9 +64,6 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
         rc = EXIT_DONE;
         goto cleanup;
     }
-    if ((rc = anchor_check_before_write(ctx->db, ctx->cfg.anchor_file, "ack")) != EXIT_DONE)
-        goto cleanup;
-    rc = EXIT_USAGE;
 
     PGresult *r = dbcycle_batch_of(ctx->db, batch, tenant[0] ? tenant : NULL);
     if (!r) {
@@ -100,6 +97,10 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
         rc = EXIT_DONE;
         goto cleanup;
     }
+    /* After what only reads (an unknown batch or item is still exit 2, an acknowledged batch
+     * still exit 0), before the first write. */
+    if ((rc = anchor_check_before_write(ctx->db, ctx->cfg.anchor_file, "ack")) != EXIT_DONE)
+        goto cleanup;
     struct run_counts counts = {0};
     if ((out = cycle_record_ack(ctx, batch, &er, operator_name, true, &counts)) == DRIVE_ERROR) {
         rc = EXIT_RUNTIME;

@@ -74,10 +74,23 @@ lane() {
 }
 
 echo "integration: $n suites in $lanes lanes, the longest first; each is printed when it ends"
+# Each lane is a process group of its own (set -m), so that an interrupt ends it whole: its
+# suite and the lethe it runs with SIGTERM, then the lane's own exit trap stops its server.
+# (Started with & in a script, a lane would ignore the terminal's SIGINT and run on.)
 pids=""
+stop_lanes() {
+    trap - INT TERM
+    for p in $pids; do kill -TERM -- "-$p" 2>/dev/null; done
+    for p in $pids; do wait "$p" 2>/dev/null; done
+    echo "integration: interrupted" >&2
+    exit 130
+}
+trap stop_lanes INT TERM
+set -m
 for i in $(seq 1 "$lanes"); do
     lane "$i" & pids="$pids $!"
 done
+set +m
 for p in $pids; do wait "$p"; done
 
 pass=0; fail=0; failed_suites=""

@@ -423,7 +423,6 @@ EOS
 chmod +x "$WORK/noisy"
 write_config "$WORK/noisy.conf" "executor: { command = \"$WORK/noisy\"; };" "batch: { max_items = 2; };"
 ("$LETHE" --config "$WORK/noisy.conf" run 2>&1; echo "rc=$?" > "$WORK/noisy.rc") | head -2 >/dev/null
-sleep 0.2
 assert_eq "a run whose output is closed is not killed: it exits 1, its summary unwritten (not 141)" \
   "rc=1" "$(cat "$WORK/noisy.rc")"
 assert_eq "... and records its end and every purge" "succeeded 6 0" \

@@ -103,8 +103,8 @@ L request --tenant "$T1" --item "$D1" --reference REQ-LATE --operator user_d
 assert_rc "a request exits 4" 4
 assert_contains "... saying so" "error: request: $behind" "$ERR"
 L ack "$(sql "SELECT batch_id FROM lethe.batches LIMIT 1")" --operator user_d
-assert_rc "an ack exits 4" 4
-assert_contains "... saying so" "error: ack: $behind" "$ERR"
+assert_rc "an ack of a batch acknowledged before the backup only reads: exit 0" 0
+assert_contains "... saying so" "was already acknowledged; nothing changed" "$OUT"
 L hold release "$(uuid)" --operator user_d
 assert_rc "a hold release exits 4" 4
 assert_contains "... saying so" "error: hold release: $behind" "$ERR"
