@@ -301,7 +301,11 @@ cleanup:
 
 bool anchor_append(PGconn *db, const char *file, const char *run_id)
 {
-    PGresult *r = dbaudit_anchor_heads(db, run_id);
+    /* Asked once: it decides which heads are anchored and whether the line is recorded. */
+    int may = dbaudit_may_record_anchor_line(db);
+    if (may < 0)
+        return false;
+    PGresult *r = dbaudit_anchor_heads(db, run_id, may > 0);
     if (!r)
         return false;
     int n = PQntuples(r);
@@ -334,7 +338,7 @@ bool anchor_append(PGconn *db, const char *file, const char *run_id)
          * of it (0021), a check of the line just written. Checks no longer take the record for
          * the heads (anchor_behind): they compare every head of the newest line. */
         b.data[b.len - 1] = '\0'; /* the line without its newline, as readers hash it */
-        bool recorded = dbaudit_anchor_line_record(db, b.data, run_id);
+        bool recorded = !may || dbaudit_anchor_line_record(db, b.data, run_id);
         b.data[b.len - 1] = '\n';
         if (!recorded)
             log_warn("anchor: the line of run %s was not recorded in the database: the audit "

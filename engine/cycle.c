@@ -199,7 +199,7 @@ enum drive_outcome cycle_record_ack(struct lethe_ctx *ctx, const char *batch_id,
     if (!r)
         goto fail;
     long n_purged = db_get_long(r, 0, "purged"), n_failed = db_get_long(r, 0, "failed"),
-         n_foreign = db_get_long(r, 0, "foreign_receipts");
+         n_foreign = db_get_long(r, 0, "foreign_receipts") + er->foreign;
     bool now_failed = strcmp(db_get(r, 0, "state"), "failed") == 0;
     PQclear(r);
     if (er->stderr_tail && !dbcycle_batch_error(db, batch_id, er->stderr_tail))
@@ -281,8 +281,8 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
         snprintf(why, why_len, "batch %s: its executor could not be started", batch_id);
         return DRIVE_ERROR;
     }
-    exec_items_free(&items); /* er keeps no pointer into it past here */
-    er.items = NULL;
+    exec_items_free(&items);
+    er.items = NULL; /* it pointed there */
     fault_point("after_executor");
     c->secs_executor += secs_since(&t0);
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -291,9 +291,6 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
     if (er.ignored)
         log_warn("batch %s: %ld line%s of the executor's output %s not receipts; ignored", batch_id,
                  er.ignored, er.ignored == 1 ? "" : "s", er.ignored == 1 ? "was" : "were");
-    if (er.foreign)
-        log_warn("batch %s: %ld receipt%s named items outside the batch; ignored", batch_id,
-                 er.foreign, er.foreign == 1 ? "" : "s");
     if (er.repeated)
         log_warn("batch %s: %ld receipt%s repeated one given before for the same item; ignored",
                  batch_id, er.repeated, er.repeated == 1 ? "" : "s");

@@ -60,7 +60,7 @@ char *dbaudit_checkpoint(PGconn *db, const char *run_id)
     return detail;
 }
 
-PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id)
+PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
 {
     /* A chain's head moves only when a record is appended, and `at` never goes back along a
      * chain: a head stamped since the last run before this one that anchored its line started
@@ -85,10 +85,7 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id)
      * head is read (one pass over audit_heads: 9 ms at 10M items' 33,334 chains, which no
      * index on `at` can spare without costing every append its HOT update). The instant is
      * passed as a parameter so that the plan is made for it. */
-    int may = db_may_execute(db, "lethe.anchor_line_record(text, uuid)");
-    if (may < 0)
-        return NULL;
-    const char *p[] = {run_id, may ? "t" : "f"};
+    const char *p[] = {run_id, may_record ? "t" : "f"};
     PGresult *s = db_query_one_row(db,
                                    "SELECT coalesce(max(p.started_at), '-infinity')::text AS since"
                                    "  FROM lethe.runs p WHERE p.started_at < (SELECT r.started_at"
@@ -138,11 +135,13 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id)
 #undef HEADS_SINCE
 }
 
+int dbaudit_may_record_anchor_line(PGconn *db)
+{
+    return db_may_execute(db, "lethe.anchor_line_record(text, uuid)");
+}
+
 bool dbaudit_anchor_line_record(PGconn *db, const char *line, const char *run_id)
 {
-    int may = db_may_execute(db, "lethe.anchor_line_record(text, uuid)");
-    if (may <= 0)
-        return may == 0;
     const char *p[] = {line, run_id};
     PGresult *res = db_query_one_row(db, "SELECT lethe.anchor_line_record($1, $2::uuid) AS recorded", 2, p);
     if (!res)

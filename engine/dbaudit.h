@@ -32,12 +32,17 @@ char *dbaudit_checkpoint(PGconn *db, const char *run_id);
 /* ---- anchors ---- */
 
 /* After RUN_ID committed: rows (chain, seq, hash, now) for every chain appended to since the
- * run started and for the run's checkpoint record on the engine chain, ordered by chain. */
-PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id);
+ * start of the last run whose line was recorded (MAY_RECORD: this role records lines; else
+ * the last run that ended) and for the run's checkpoint record on the engine chain, ordered
+ * by chain. */
+PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record);
+/* 1 when this role may record anchor lines (lethe.anchor_line_record), 0 when it may not
+ * (this schema or role cannot), -1 after printing an error. */
+int dbaudit_may_record_anchor_line(PGconn *db);
 /* After LINE (without its newline) of RUN_ID was appended to the anchor file: records its
  * SHA-256, which the database does only when the audit holds every head LINE names
- * (sql/0021_status_anchor.sql). False after printing the error or when the database would not record it; true
- * without a word where this schema or role cannot record it. */
+ * (sql/0021_status_anchor.sql). False after printing the error or when the database would not record it. Only for
+ * a role that may (dbaudit_may_record_anchor_line). */
 bool dbaudit_anchor_line_record(PGconn *db, const char *line, const char *run_id);
 /* Anchored heads (array literals of chains, seqs and hashes) that are not in the database:
  * rows (chain, anchored seq, database seq or null, what the database has instead). */

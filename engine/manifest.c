@@ -105,7 +105,7 @@ bool manifest_write(PGconn *db, const struct audit_key *key, const char *spool,
                 if (write_failed)
                     write_errno = errno ? errno : EIO;
             }
-            if (items && !write_failed && !hmac_failed &&
+            if (items && !write_failed && !hmac_failed && !PQgetisnull(res, 0, c_item) &&
                 !exec_items_add(items, PQgetvalue(res, 0, c_item)))
                 hmac_failed = true; /* out of memory, as a failed HMAC is */
             if (!write_failed && !hmac_failed && !PQgetisnull(res, 0, c_locator) &&
