@@ -63,13 +63,11 @@ PGresult *dbcycle_geo_known(PGconn *db, const char *geo)
 bool dbcycle_run_started(PGconn *db, const char *const p[6])
 {
     /* Runs left 'running' by a dead process whose shard set overlaps ours: the caller holds
-     * their lock now (runs of another shard of the same N may be alive). */
+     * their lock now (runs of another shard of the same N may be alive). Each gets its
+     * run_finished record here, after this run's run_started (a window's engine chain still
+     * begins with a run's first record): outcome died, the items its acknowledgements purged
+     * and failed (counted as they were recorded), and the run that found it dead. */
     return db_exec(db,
-                   "UPDATE lethe.runs SET outcome = 'died', finished_at = clock_timestamp()"
-                   " WHERE outcome = 'running' AND ($1::text IS NULL OR shard IS NULL OR shard = $1"
-                   "       OR split_part(shard, '/', 2) <> $2)",
-                   2, (const char *[]){p[3], p[5]}) &&
-           db_exec(db,
                    "INSERT INTO lethe.runs (run_id, trigger, operator, shard, as_of)"
                    " VALUES ($1::uuid, $2, $3, $4, $5::timestamptz)",
                    5, p) &&
@@ -78,7 +76,20 @@ bool dbcycle_run_started(PGconn *db, const char *const p[6])
                    " VALUES (" NIL_CHAIN ", 'run_started', $1::uuid, $3,"
                    "         concat_ws(' ', 'as_of ' || lethe.iso_utc($5::timestamptz),"
                    "                   'shard ' || $4, 'trigger ' || $2))",
-                   5, p);
+                   5, p) &&
+           db_exec(db,
+                   "WITH died AS ("
+                   "  UPDATE lethe.runs SET outcome = 'died', finished_at = clock_timestamp()"
+                   "   WHERE outcome = 'running' AND run_id <> $1::uuid"
+                   "     AND ($2::text IS NULL OR shard IS NULL OR shard = $2"
+                   "          OR split_part(shard, '/', 2) <> $3)"
+                   "  RETURNING run_id, started_at, purged, failed)"
+                   " INSERT INTO audit_stage (tenant_id, kind, run_id, count, detail)"
+                   " SELECT " NIL_CHAIN ", 'run_finished', d.run_id, d.purged,"
+                   "        concat_ws(', ', 'died', 'failed items ' || d.failed,"
+                   "                  'found dead by run ' || $1::text)"
+                   "   FROM died d ORDER BY d.started_at, d.run_id",
+                   3, (const char *[]){p[0], p[3], p[5]});
 }
 
 bool dbcycle_run_finished(PGconn *db, const char *const p[10])

@@ -47,6 +47,12 @@ check() {
       "$(sql "SELECT count(*) || ' ' || count(DISTINCT item_id) FROM lethe.audit WHERE kind = 'item_purged'")"
     assert_eq "$name: the runs' records count every purge once, a killed run's too" "$N_ITEMS" \
       "$(sql "SELECT sum(purged) FROM lethe.runs")"
+    assert_eq "$name: every run has one run_finished record with its outcome and purges, a dead run's too" "0" \
+      "$(sql "SELECT count(*) FROM lethe.runs r
+               WHERE (SELECT count(*) FROM lethe.audit a
+                       WHERE a.tenant_id = '00000000-0000-0000-0000-000000000000'
+                         AND a.kind = 'run_finished' AND a.run_id = r.run_id
+                         AND a.count = r.purged AND split_part(a.detail, ',', 1) = r.outcome) <> 1")"
     assert_eq "$name: one batch_emitted record per batch" "t" \
       "$(sql "SELECT (SELECT count(*) FROM lethe.audit WHERE kind = 'batch_emitted') = (SELECT count(*) FROM lethe.batches)")"
     assert_eq "$name: no file left in the store" "0" "$(ls "$STORE" | grep -c "^$round-")"
@@ -96,6 +102,15 @@ for point in after_derive after_emit manifest_before_rename after_manifest after
     run_lethe --config "$WORK/lethe.conf" run
     assert_rc "kill at $point: the next run finishes" 0
     assert_eq "kill at $point: the dead run is recorded as died" "1" "$(sql "SELECT count(*) FROM lethe.runs WHERE outcome = 'died'")"
+    next=$(sql "SELECT run_id FROM lethe.runs WHERE outcome <> 'died'")
+    assert_eq "kill at $point: the dead run's end is in the audit, naming the run that found it" \
+      "died, failed items 0, found dead by run $next" \
+      "$(sql "SELECT a.detail FROM lethe.audit a JOIN lethe.runs r USING (run_id)
+               WHERE r.outcome = 'died' AND a.kind = 'run_finished'")"
+    assert_eq "kill at $point: that record follows the next run's run_started" "t" \
+      "$(sql "SELECT (SELECT seq FROM lethe.audit a JOIN lethe.runs r USING (run_id)
+                       WHERE r.outcome = 'died' AND a.kind = 'run_finished')
+                   = (SELECT seq + 1 FROM lethe.audit WHERE run_id = '$next' AND kind = 'run_started')")"
     check "kill at $point"
 done
 
