@@ -127,7 +127,19 @@ enum afile_status afile_open(struct afile *a, const char *path, mode_t mode, uns
     }
     int fd = open_temp(a, mode);
     if (fd < 0) {
-        log_error("%s: cannot create a file next to '%s': %s", what, path, strerror(errno));
+        int err = errno;
+        log_error("%s: cannot create a file next to '%s': %s", what, path, strerror(err));
+        char *copy = strdup(path);
+        struct stat dst;
+        bool no_dir = copy && (err == ENOENT || err == ENOTDIR) && stat(dirname(copy), &dst) != 0;
+        free(copy);
+        if (no_dir)
+            log_hint("the directory of '%s' does not exist: create it first, or name a file in "
+                     "one that does", path);
+        else if (err == EACCES || err == EPERM || err == EROFS)
+            log_hint("the file is written next to '%s' under a temporary name, then renamed "
+                     "into place: its directory must be writable by the user running lethe",
+                     path);
         reset(a);
         return AFILE_FAILED;
     }

@@ -258,6 +258,13 @@ assert_rc "an unknown option exits 2" 2
 run_lethe export -o "$TMP/no/such/dir/x.jsonl"
 assert_rc "an unwritable -o exits 1" 1
 assert_contains "an unwritable -o names the file" "cannot create a file next to '$TMP/no/such/dir/x.jsonl'" "$ERR"
+assert_contains "... with a hint" "hint: the directory of '$TMP/no/such/dir/x.jsonl' does not exist: create it first" "$ERR"
+# root writes into any directory but not into sysfs; anyone else not into a 0555 directory
+if [ "$(id -u)" = 0 ]; then RO=/sys/lethe-export-test.jsonl; else mkdir -p "$TMP/ro" && chmod 0555 "$TMP/ro"; RO=$TMP/ro/x.jsonl; fi
+run_lethe export -o "$RO"
+assert_rc "a directory that is not writable: exit 1" 1
+assert_contains "... with a hint of its own" \
+  "hint: the file is written next to '$RO' under a temporary name, then renamed into place: its directory must be writable by the user running lethe" "$ERR"
 psql -X -q -c 'CREATE DATABASE export_empty' >/dev/null
 PGDATABASE=export_empty run_lethe export
 assert_rc "export from a database without the schema exits 2" 2

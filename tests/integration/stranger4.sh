@@ -113,7 +113,8 @@ assert_eq "no file named '-' appears" "no" "$([ -e ./- ] && echo yes || echo no)
 run_lethe --config "$WORK/c3.conf" reconcile --location EU --orphans "$WORK/no-dir/orphans" "$WORK/inv"
 assert_rc "an orphans file in a missing directory: exit 1" 1
 assert_eq "the message names the file asked for, not a temporary" \
-  "error: reconcile: cannot create a file next to '$WORK/no-dir/orphans': No such file or directory" "$ERR"
+  "error: reconcile: cannot create a file next to '$WORK/no-dir/orphans': No such file or directory
+hint: the directory of '$WORK/no-dir/orphans' does not exist: create it first, or name a file in one that does" "$ERR"
 mkfifo "$WORK/fifo"
 ( cat "$WORK/fifo" > "$WORK/from-fifo" ) &
 run_lethe --config "$WORK/c3.conf" reconcile --location EU --orphans "$WORK/fifo" "$WORK/inv"
