@@ -64,12 +64,15 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA lethe FROM PUBLIC;
 DO $harden$ BEGIN PERFORM lethe.harden(); END $harden$;
 
 -- Connecting is granted here, not left to PUBLIC, so the roles work on a database whose
--- PUBLIC privileges were taken away. TEMP is the engine's alone: its set-based steps stage
--- rows in temporary tables.
+-- PUBLIC privileges were taken away. TEMP is the engine's alone (its set-based steps stage
+-- rows in temporary tables): PUBLIC's default right to it is taken back, so producers and
+-- auditors create none (lethe's writers refuse a session whose temporary tables are not plain
+-- ones anyway: sql/0037_definer_temp.sql).
 DO $db$
 BEGIN
     EXECUTE format('GRANT CONNECT ON DATABASE %I TO lethe_producer, lethe_engine, lethe_auditor',
                    current_database());
+    EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());
     EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO lethe_engine', current_database());
 END $db$;
 

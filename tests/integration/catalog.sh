@@ -54,6 +54,22 @@ sql "INSERT INTO lethe.workspaces (tenant_id, workspace_id, geo) VALUES ('$T', '
 assert_eq "a geo an operator adds is usable at once" APAC \
   "$(sql "SELECT geo FROM lethe.workspaces WHERE workspace_id = 'aaaaaaaa-0000-4000-8000-0000000000ac'")"
 
+# ---- times lethe cannot compute with (sql/0037) ---------------------------------------------
+# One such row made every derivation fail ("timestamp out of range") for every tenant, or left
+# a batch that could never be acknowledged.
+for at in 294276-12-30T00:00:00Z infinity -infinity "4713-01-01 00:00:00Z BC" 1969-12-31T23:59:59Z 3000-01-01T00:00:00Z; do
+    assert_sql_fails "an item created at '$at' is refused" \
+      "$(item "$X" "$W" prompt EU | sed "s/'2026-01-01T00:00:00Z'/'$at'/")" \
+      'violates check constraint "items_created_at_from_1970_to_2999"'
+    assert_sql_fails "an event that occurred at '$at' is refused" \
+      "$(event capacity_deleted | sed "s/'2026-02-01T00:00:00Z'/'$at'/")" \
+      'violates check constraint "events_occurred_at_from_1970_to_2999"'
+done
+assert_eq "the first and last instants allowed are accepted" "2" \
+  "$(sql "BEGIN; $(item "$X" "$W" prompt EU | sed "s/'2026-01-01T00:00:00Z'/'1970-01-01T00:00:00Z'/");
+          $(item bbbbbbbb-0000-4000-8000-0000000000ee "$W" prompt EU | sed "s/'2026-01-01T00:00:00Z'/'2999-12-31T23:59:59.999999Z'/");
+          SELECT count(*) FROM lethe.items WHERE item_id IN ('$X', 'bbbbbbbb-0000-4000-8000-0000000000ee'); ROLLBACK" | tail -1)"
+
 # ---- unknown kind and geo ------------------------------------------------------------------
 items_before=$(count items)
 assert_sql_fails "an unknown kind is refused" "$(item "$X" "$W" video EU)" \

@@ -372,6 +372,63 @@ assert_eq "the chains and the items are as they were" "$audit_before live" \
 PGUSER=$E run_lethe --config "$WORK/noexec.conf" run
 assert_rc "and every later run still works" 0
 
+# ---- the owner's writers cannot be made to run another role's code (sql/0037) ---------------
+# A temporary audit_stage made first, with a trigger: audit_flush (as the owner) would have
+# fired it. The trigger would record who it ran as; it never runs.
+ATTACK_STAGE=$(cat <<'EOF'
+CREATE TEMP TABLE ran (who text);
+CREATE TEMP TABLE audit_stage (ord bigserial, tenant_id uuid NOT NULL, kind text NOT NULL, run_id uuid,
+  batch_id uuid, item_id uuid, rule text, reference text, triggered_at timestamptz, deadline_at timestamptz,
+  purged_at timestamptz, on_time boolean, location text, hold_id uuid, subject_hmac text, operator text,
+  count bigint, detail text);
+GRANT ALL ON pg_temp.audit_stage, pg_temp.ran TO PUBLIC;
+CREATE FUNCTION pg_temp.esc() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN INSERT INTO pg_temp.ran VALUES (current_user); RETURN NULL; END $f$;
+CREATE TRIGGER esc BEFORE TRUNCATE ON pg_temp.audit_stage FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.esc();
+INSERT INTO pg_temp.audit_stage (tenant_id, kind) VALUES ('00000000-0000-0000-0000-000000000000', 'checkpoint');
+SELECT lethe.audit_flush();
+EOF
+)
+audit_before=$(sql "SELECT count(*) FROM lethe.audit")
+for r in $E $O; do
+    as $r assert_sql_fails "$r: a temporary audit_stage of its own is refused by audit_flush" "$ATTACK_STAGE" \
+      'audit: the temporary relation "audit_stage" of this session is not lethe'"'"'s own'
+done
+as $E assert_sql_fails "a temporary view read by repurge_emit is refused" \
+  "CREATE TEMP VIEW repurge_candidates AS SELECT 1 AS x; SELECT * FROM lethe.repurge_emit(gen_random_uuid(), 'EU', 10)" \
+  'audit: the temporary relation "repurge_candidates" of this session is not lethe'"'"'s own'
+as $E assert_sql_fails "... and so is one with a trigger, read by emit_batches" \
+  "CREATE TEMP TABLE seeds (a int); CREATE FUNCTION pg_temp.f() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END';
+   CREATE TRIGGER f BEFORE INSERT ON pg_temp.seeds FOR EACH ROW EXECUTE FUNCTION pg_temp.f();
+   SELECT * FROM lethe.emit_batches(gen_random_uuid(), now(), 0, 0, 10, NULL)" \
+  'audit: the temporary relation "seeds" of this session is not lethe'"'"'s own'
+FORGE="INSERT INTO audit_stage (tenant_id, kind, item_id, rule, reference, on_time, triggered_at, deadline_at, purged_at)
+       VALUES ('$T', 'item_purged', '$(uuid)', 'deletion_request', 'REQ-1', true, '2026-01-01Z', '2099-01-01Z', '2026-01-02Z')"
+for r in $E $O; do
+    as $r assert_sql_fails "$r: an item_purged record staged by hand is refused, hashed or not" \
+      "SELECT lethe.audit_stage_open(); $FORGE; SELECT lethe.audit_flush()" \
+      "audit: item_purged records are written only by lethe's own functions"
+    as $r assert_sql_fails "$r: ... and a staged row cannot claim to be the owner's" \
+      "SELECT lethe.audit_stage_open(); INSERT INTO audit_stage (tenant_id, kind, sealed) VALUES ('$T', 'item_purged', true)" \
+      "permission denied for table audit_stage"
+done
+as $E assert_sql_fails "the engine's own records are still staged: a run_started goes through (rolled back here)" \
+  "BEGIN; SELECT lethe.audit_stage_open();
+   INSERT INTO audit_stage (tenant_id, kind, run_id) VALUES ('00000000-0000-0000-0000-000000000000', 'run_started', gen_random_uuid());
+   SELECT 1 / (lethe.audit_flush() - 1)" "division by zero"
+assert_eq "nothing of this reached the audit" "$audit_before" "$(sql "SELECT count(*) FROM lethe.audit")"
+as $P assert_sql_fails "producers create no temporary table" "CREATE TEMP TABLE x (a int)" \
+  "permission denied to create temporary tables"
+as $A assert_sql_fails "nor do auditors" "CREATE TEMP TABLE x (a int)" "permission denied to create temporary tables"
+assert_eq "every PL/pgSQL writer that runs as the owner and touches a temporary relation checks the session first" "-" \
+  "$(sql "SELECT coalesce(string_agg(p.proname, ' ' ORDER BY p.proname), '-') FROM pg_proc p
+           WHERE p.pronamespace = 'lethe'::regnamespace AND p.prosecdef AND p.prorettype <> 'trigger'::regtype
+             AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'plpgsql')
+             AND p.prosrc ~* '(temp|audit_stage)'
+             AND p.prosrc !~ 'PERFORM lethe\.(definer_temp_guard|audit_stage_open)\(\);'")"
+PGUSER=$E run_lethe --config "$WORK/noexec.conf" run
+assert_rc "and a run after all of it works" 0
+
 # ---- the audit is append-only for everyone, the owner included -------------------------------
 assert_sql_fails "the owner cannot update the audit" "UPDATE lethe.audit SET detail = 'x'" "UPDATE on lethe.audit is not allowed"
 assert_sql_fails "the owner cannot delete the audit" "DELETE FROM lethe.audit" "DELETE on lethe.audit is not allowed"
