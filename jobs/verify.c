@@ -1192,6 +1192,11 @@ static int load_anchors(struct verifier *v, const char *path)
     }
     free(line);
     fclose(f);
+    /* An empty file anchors nothing: right for a database no run has ended on yet, and a false
+     * assurance for anything else, so it is said. */
+    if (rc == EXIT_DONE && v->n_runs == 0)
+        log_warn("verify: '%s' holds no anchor line: nothing in the export was checked against it",
+                 path);
     if (v->n_refs)
         qsort(v->refs, v->n_refs, sizeof *v->refs, ref_cmp);
     if (v->n_runs)

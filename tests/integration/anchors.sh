@@ -87,6 +87,12 @@ H0=$(sql "SELECT hash FROM lethe.audit_heads WHERE tenant_id = '$NIL'")
 run_lethe verify "$WORK/all.jsonl" --anchors "$A"
 assert_rc "an untouched export verifies against the anchor file" 0
 assert_contains "... and says how many anchored heads it found" "anchored heads found" "$OUT"
+assert_not_contains "... with no warning" "warning" "$ERR"
+: > "$WORK/empty-anchors.jsonl"
+run_lethe verify "$WORK/all.jsonl" --anchors "$WORK/empty-anchors.jsonl"
+assert_rc "an empty anchor file is no failure (a database no run has ended on yet)" 0
+assert_eq "... but it is said that nothing was checked against it" \
+  "warning: verify: '$WORK/empty-anchors.jsonl' holds no anchor line: nothing in the export was checked against it" "$ERR"
 run_lethe verify "$WORK/all.jsonl" --expect-head "$NIL=$H0"
 assert_rc "--expect-head with the engine head a run logged passes" 0
 FIRST_CP=${CP1#* }
