@@ -193,6 +193,17 @@ assert_eq "valid events of every type are accepted" 11 "$(count events)"
 assert_eq "event_id gets a default, a distinct one per event" "11|11" \
   "$(sql "SELECT count(event_id), count(DISTINCT event_id) FROM lethe.events")"
 assert_eq "recorded_at gets a default" 0 "$(sql "SELECT count(*) FROM lethe.events WHERE recorded_at IS NULL")"
+# sql/0038: an id the sequence has not given would make a later plain insert collide
+NEXT=$(sql "SELECT max(event_id) + 1 FROM lethe.events")
+for id in "$NEXT" 1000000 0 -5; do
+    assert_sql_fails "an event_id the database did not give ($id) is refused" \
+      "INSERT INTO lethe.events (tenant_id, event_id, type, occurred_at) OVERRIDING SYSTEM VALUE
+       VALUES ('$T', $id, 'm365_access_granted', '2026-02-01T00:00:00Z')" \
+      "event m365_access_granted: event_id $id was not given by the database"
+done
+sql "$(event m365_access_granted)" >/dev/null
+assert_eq "... so the next plain insert gets the next id, as if none had been tried" "$NEXT" \
+  "$(sql "SELECT max(event_id) FROM lethe.events")"
 events_before=$(count events)
 
 assert_sql_fails "an unknown event type is refused" "$(event deletion_requsted "" "")" \
