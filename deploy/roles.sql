@@ -122,8 +122,23 @@ BEGIN
     END IF;
 END $member$;
 GRANT INSERT ON lethe.events TO lethe_operator;
--- A release sets released_at and released_by (sql/0010_governance.sql), nothing else.
-GRANT INSERT, UPDATE (released_at, released_by) ON lethe.holds TO lethe_operator;
+-- A hold is placed and released through lethe.hold_place() and lethe.hold_release(), which
+-- write its audit record with it (sql/0039_hold_writers.sql): no direct write, and the grants
+-- of earlier versions are taken back. The service account places no hold.
+-- (A schema older than version 39 has no such functions: its operators keep the direct grants.)
+DO $holds$
+BEGIN
+    IF to_regprocedure('lethe.hold_place(uuid, uuid, text, uuid, text, text, text, text)') IS NULL THEN
+        GRANT INSERT, UPDATE (released_at, released_by) ON lethe.holds TO lethe_operator;
+        RETURN;
+    END IF;
+    REVOKE INSERT, UPDATE ON lethe.holds FROM lethe_operator;
+    REVOKE UPDATE (released_at, released_by) ON lethe.holds FROM lethe_operator;
+    REVOKE EXECUTE ON FUNCTION lethe.hold_place(uuid, uuid, text, uuid, text, text, text, text),
+                               lethe.hold_release(uuid, uuid, text, text) FROM lethe_engine;
+    GRANT EXECUTE ON FUNCTION lethe.hold_place(uuid, uuid, text, uuid, text, text, text, text),
+                              lethe.hold_release(uuid, uuid, text, text) TO lethe_operator;
+END $holds$;
 
 -- ---- lethe_auditor --------------------------------------------------------------------------
 -- The audit, its chain heads, and item_status and pending_items (its set-based form, which the

@@ -130,20 +130,11 @@ PGresult *db_place_hold(PGconn *db, const char *tenant, const struct scope *scop
     scope_columns(scope, cols);
     const char *p[] = {tenant, cols[0], cols[1], cols[2], reason, reference, operator_name,
                        subject_hmac};
-    return db_query_one_row(
-        db,
-        "WITH h AS ("
-        "  INSERT INTO lethe.holds (tenant_id, workspace_id, subject_id, item_id, reason,"
-        "                           reference, placed_by)"
-        "  VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        "  RETURNING *),"
-        " a AS ("
-        "  INSERT INTO audit_stage (tenant_id, kind, item_id, reference, hold_id, subject_hmac,"
-        "                           operator, detail)"
-        "  SELECT h.tenant_id, 'hold_placed', h.item_id, h.reference, h.hold_id, $8, h.placed_by,"
-        "         " SCOPE_DETAIL("h") " FROM h)"
-        " SELECT h.hold_id, lethe.iso_utc(h.placed_at) AS placed_at FROM h",
-        8, p);
+    /* The hold and its hold_placed record are written together, as the owner (sql/0039). */
+    return db_query_one_row(db,
+                            "SELECT hold_id, placed_at"
+                            "  FROM lethe.hold_place($1::uuid, $2::uuid, $3, $4::uuid, $5, $6, $7, $8)",
+                            8, p);
 }
 
 PGresult *db_find_hold(PGconn *db, const char *hold, const char *tenant)
@@ -162,20 +153,8 @@ PGresult *db_release_hold(PGconn *db, const char *tenant, const char *hold,
                           const char *operator_name, const char *subject_hmac)
 {
     const char *p[] = {tenant, hold, operator_name, subject_hmac};
-    return db_query(
-        db,
-        "WITH h AS ("
-        "  UPDATE lethe.holds SET released_at = now(), released_by = $3"
-        "   WHERE tenant_id = $1 AND hold_id = $2 AND released_at IS NULL"
-        "  RETURNING *),"
-        " a AS ("
-        "  INSERT INTO audit_stage (tenant_id, kind, item_id, reference, hold_id, subject_hmac,"
-        "                           operator, detail)"
-        "  SELECT h.tenant_id, 'hold_released', h.item_id, h.reference, h.hold_id, $4,"
-        "         h.released_by, " SCOPE_DETAIL("h") " || ', placed ' || lethe.iso_utc(h.placed_at)"
-        "    FROM h)"
-        " SELECT lethe.iso_utc(h.released_at) AS released_at FROM h",
-        4, p);
+    return db_query(db,
+                    "SELECT released_at FROM lethe.hold_release($1::uuid, $2::uuid, $3, $4)", 4, p);
 }
 
 /* Columns: hold_id, tenant_id, tenant_name, scope, scope_id (never a subject id), reason,

@@ -109,8 +109,8 @@ assert_eq "engine and operator: only SELECT on what a purge's audit is made of (
      privs lethe_operator | tr ' ' '\n' | grep -E '^(batch_items|hold_blocks):' | tr '\n' ' ' | sed 's/ $//')"
 assert_eq "engine: TRUNCATE, REFERENCES and TRIGGER on nothing" "" \
   "$(privs lethe_engine | tr ' ' '\n' | grep -E ':(TRUNCATE|REFERENCES|TRIGGER)$')"
-assert_eq "engine: every lethe function but replay's verbatim append" "audit_append_verbatim" \
-  "$(sql "SELECT string_agg(proname, ' ') FROM pg_proc WHERE pronamespace = 'lethe'::regnamespace AND NOT has_function_privilege('lethe_engine', oid, 'EXECUTE')")"
+assert_eq "engine: every lethe function but replay's verbatim append and the operator's holds" "audit_append_verbatim hold_place hold_release" \
+  "$(sql "SELECT string_agg(proname, ' ' ORDER BY proname) FROM pg_proc WHERE pronamespace = 'lethe'::regnamespace AND NOT has_function_privilege('lethe_engine', oid, 'EXECUTE')")"
 assert_eq "operator: every lethe function but replay's verbatim append too" "audit_append_verbatim" \
   "$(sql "SELECT string_agg(proname, ' ') FROM pg_proc WHERE pronamespace = 'lethe'::regnamespace AND NOT has_function_privilege('lethe_operator', oid, 'EXECUTE')")"
 assert_eq "restorer: the verbatim append, nothing else: no schema, no table" "audit_append_verbatim f -" \
@@ -123,9 +123,11 @@ assert_eq "restorer: and it is a member of no group" "-" \
           WHERE am.member = 'lethe_restorer'::regrole")"
 assert_eq "engine: TEMP on the database, not CREATE" "t|f" \
   "$(sql "SELECT has_database_privilege('lethe_engine', current_database(), 'TEMP'), has_database_privilege('lethe_engine', current_database(), 'CREATE')")"
-assert_eq "operator: the engine's privileges plus INSERT on events and holds" "events:INSERT holds:INSERT" \
+assert_eq "operator: the engine's privileges plus INSERT on events" "events:INSERT" \
   "$(comm -13 <(privs lethe_engine | tr ' ' '\n' | sort) <(privs lethe_operator | tr ' ' '\n' | sort) | tr '\n' ' ' | sed 's/ $//')"
-assert_eq "operator: of holds, only released_at and released_by may change" "holds.released_at holds.released_by" "$(column_updates lethe_operator)"
+assert_eq "operator: no column of holds may change directly" "-" "$(column_updates lethe_operator)"
+assert_eq "operator: the engine's functions plus placing and releasing holds" "hold_place hold_release" \
+  "$(comm -13 <(functions lethe_engine | tr ' ' '\n' | sort) <(functions lethe_operator | tr ' ' '\n' | sort) | tr '\n' ' ' | sed 's/ $//')"
 assert_eq "nobody else: no schema, no table, no function through PUBLIC" "f - -" \
   "$(sql "SELECT has_schema_privilege('$N', 'lethe', 'USAGE')") $(privs $N) $(functions $N)"
 assert_eq "no group may create in the schema" "false false false false false" \
@@ -230,7 +232,7 @@ assert_rc "engine cannot record a request" 1
 assert_contains "engine's request is refused by the database" "permission denied for table events" "$ERR"
 PGUSER=$E run_lethe hold place --tenant "$T" --item "$I3" --reason test
 assert_rc "engine cannot place a hold" 1
-assert_contains "engine's hold is refused by the database" "permission denied for table holds" "$ERR"
+assert_contains "engine's hold is refused by the database" "permission denied for function hold_place" "$ERR"
 as $E assert_sql_fails "engine cannot insert items" \
   "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at)
    VALUES ('$T', '$(uuid)', '$WE', 'prompt', 'EU', 'file:///x', now())" "permission denied for table items"
@@ -274,6 +276,25 @@ assert_eq "operator's rerun output" "rerun: batch $B2 re-driven: 1 purged, 0 fai
 assert_eq "the rerun deleted the file" "gone" "$([ -e "$STORE/$I4" ] || echo gone)"
 assert_eq "the audit names the operator" "user_o" "$(sql "SELECT operator FROM lethe.audit WHERE kind = 'operator_rerun'")"
 as $O assert_sql_fails "operator cannot change a hold's reason" "UPDATE lethe.holds SET reason = 'x'" "permission denied for table holds"
+# sql/0039: a hold is placed and released only with its audit record, at the time it happens
+as $O assert_sql_fails "operator cannot place a hold by SQL (no hold_placed record, any placed_at)" \
+  "INSERT INTO lethe.holds (tenant_id, item_id, reason, placed_at) VALUES ('$T', '$I3', 'x', '2000-01-01Z')" \
+  "permission denied for table holds"
+as $O assert_sql_fails "operator cannot release a hold by SQL (no hold_released record, any name)" \
+  "UPDATE lethe.holds SET released_at = now(), released_by = 'bob'" "permission denied for table holds"
+as $O assert_sql_fails "operator cannot stage a hold_placed record by hand" \
+  "SELECT lethe.audit_stage_open(); INSERT INTO audit_stage (tenant_id, kind, hold_id) VALUES ('$T', 'hold_placed', gen_random_uuid()); SELECT lethe.audit_flush()" \
+  "audit: hold_placed records are written only by lethe's own functions"
+before_holds=$(sql "SELECT count(*) FROM lethe.audit WHERE kind IN ('hold_placed', 'hold_released')")
+PGUSER=$O run_lethe hold place --tenant "$T" --item "$I3" --reason "roles test" --operator user_o
+assert_rc "operator places a hold with lethe" 0
+HR=$(sql "SELECT hold_id FROM lethe.holds WHERE reason = 'roles test'")
+PGUSER=$O run_lethe hold release "$HR" --operator user_o
+assert_rc "... and releases it" 0
+assert_eq "both are in the audit, with the operator and the hold" "hold_placed user_o $HR scope item
+hold_released user_o $HR scope item" \
+  "$(sql "SELECT kind || ' ' || operator || ' ' || hold_id || ' ' || split_part(detail, ',', 1) FROM lethe.audit
+           WHERE kind IN ('hold_placed', 'hold_released') AND hold_id = '$HR' ORDER BY seq")"
 as $O assert_sql_fails "operator cannot delete holds" "DELETE FROM lethe.holds" "permission denied for table holds"
 as $O assert_sql_fails "operator cannot insert items" \
   "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at)
