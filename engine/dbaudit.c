@@ -109,18 +109,26 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
         return NULL;
     bool few = db_true(f, 0, "few");
     PQclear(f);
+    /* Besides the heads, the run's first record in the engine chain (its run_started), just
+     * before its checkpoint: a verifier then knows where the run began, so a window export
+     * whose engine chain lost a run's first records is caught like any anchored record
+     * missing, where nothing else said that the run had begun inside the window. */
 #define HEADS_CP                                                                                   \
     "WITH cp AS (SELECT a.tenant_id, a.seq, a.hash, a.at FROM lethe.audit a"                       \
     "             WHERE a.run_id = $1::uuid"                                                       \
     "               AND a.tenant_id = '00000000-0000-0000-0000-000000000000'"                      \
-    "               AND a.kind = 'checkpoint' ORDER BY a.seq DESC LIMIT 1),"
+    "               AND a.kind = 'checkpoint' ORDER BY a.seq DESC LIMIT 1),"                       \
+    " first AS (SELECT a.tenant_id, a.seq, a.hash, a.at FROM lethe.audit a"                        \
+    "            WHERE a.run_id = $1::uuid"                                                        \
+    "              AND a.tenant_id = '00000000-0000-0000-0000-000000000000'"                       \
+    "              AND a.seq < (SELECT cp.seq FROM cp) ORDER BY a.seq LIMIT 1),"
 #define HEADS_SINCE                                                                                \
     "            WHERE h.tenant_id <> '00000000-0000-0000-0000-000000000000'"                      \
     "              AND h.seq > 0 AND h.at >= $2::timestamptz"                                      \
-    "           UNION ALL SELECT * FROM cp)"                                                       \
+    "           UNION ALL SELECT * FROM first UNION ALL SELECT * FROM cp)"                         \
     " SELECT x.tenant_id::text AS chain, x.seq, x.hash, lethe.audit_time(x.at) AS head_at,"        \
     "        lethe.audit_time(clock_timestamp()) AS at"                                            \
-    "   FROM heads x ORDER BY x.tenant_id"
+    "   FROM heads x ORDER BY x.tenant_id, x.seq"
     return db_query(db,
                     few ? HEADS_CP " heads AS (SELECT h.tenant_id, h.seq, h.hash, h.at"
                                    "             FROM (SELECT DISTINCT a.tenant_id FROM lethe.audit a"

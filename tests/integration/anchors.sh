@@ -188,6 +188,30 @@ M=$(sql "SELECT lethe.audit_time(min(at)) FROM lethe.audit WHERE run_id = (SELEC
 "$LETHE" export --from "$M" -o "$WORK/win.jsonl" 2>/dev/null
 run_lethe verify "$WORK/win.jsonl" --anchors "$A"
 assert_rc "a window export verifies against every anchor" 0
+# A window's engine chain with all of a run's records but its checkpoint cut (the header's claims
+# edited to match): nothing in the export said the run had begun inside the window, so the cut
+# passed as records from before it. Each line also anchors the run's first record (its
+# run_started), which lies in the window and must be there.
+R=$(sql "SELECT run_id FROM lethe.runs ORDER BY started_at DESC LIMIT 1")
+python3 - "$WORK/win.jsonl" "$WORK/x.jsonl" "$R" <<'PYEOF'
+import json, sys
+src, dst, run = sys.argv[1:4]
+lines = open(src, encoding="utf-8").read().splitlines()
+head, recs = json.loads(lines[0]), [json.loads(l) for l in lines[1:]]
+recs = [r for r in recs if not (r["tenant_id"] == "0" * 8 + "-0000-0000-0000-" + "0" * 12
+                                 and r["kind"] != "checkpoint")]  # the window holds one run
+chains = {}
+for r in recs:
+    c = chains.setdefault(r["tenant_id"], [r["seq"], r["seq"], 0])
+    c[1] = r["seq"]; c[2] += 1
+head["records"] = len(recs)
+head["chains"] = [{"chain": k, "first_seq": v[0], "last_seq": v[1], "records": v[2]} for k, v in chains.items()]
+out = [json.dumps(head, separators=(",", ":"))] + [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in recs]
+open(dst, "w", encoding="utf-8").write("\n".join(out) + "\n")
+PYEOF
+caught "a window's engine chain without a run's records but its checkpoint, the header's claims edited to match"
+assert_contains "... named as the run's first record missing" \
+  "chain $NIL is anchored at seq $(sql "SELECT min(seq) FROM lethe.audit WHERE run_id = '$R' AND tenant_id = '$NIL'")" "$OUT"
 "$LETHE" export --tenant "$T2" -o "$WORK/t2.jsonl" 2>/dev/null
 run_lethe verify "$WORK/t2.jsonl" --anchors "$A"
 assert_rc "a one-tenant export verifies against every anchor" 0

@@ -71,8 +71,9 @@ run_lethe verify "$WORK/cut.jsonl"
 assert_rc "without the anchors the cut export is a consistent, earlier-looking file (exit 0)" 0
 run_lethe verify "$WORK/cut.jsonl" --anchors "$A"
 assert_rc "with the anchors, a tail cut and exported_at moved back inside the window: exit 4" 4
-CP2=$(sql "SELECT seq FROM lethe.audit WHERE run_id = '$RUN2' AND kind = 'checkpoint'")
-assert_contains "... naming run 2's anchor line" "verify: anchors line 2: chain $NIL is anchored at seq $CP2 (run $RUN2," "$OUT"
+# the first record of run 2 the line anchors: its run_started, just before its checkpoint
+RS2=$(sql "SELECT seq FROM lethe.audit WHERE run_id = '$RUN2' AND kind = 'run_started'")
+assert_contains "... naming run 2's anchor line" "verify: anchors line 2: chain $NIL is anchored at seq $RS2 (run $RUN2," "$OUT"
 assert_contains "... and saying why it counts" "inside the export's window, which ends at $TO, but after its exported_at" "$OUT"
 python3 tests/verify_export.py "$WORK/cut.jsonl" --anchors "$A" >/dev/null 2>&1
 assert_eq "the Python verifier agrees (exit 4)" "4" "$?"
