@@ -67,13 +67,7 @@ bool db_lock_requests(PGconn *db, const char *tenant)
     return res != NULL;
 }
 
-/* The scope of an event or hold row h, as the audit's detail says it: never a subject id. */
-#define SCOPE_DETAIL(h)                                                                           \
-    "CASE WHEN " h ".workspace_id IS NOT NULL THEN 'scope workspace ' || " h ".workspace_id"      \
-    "     WHEN " h ".subject_id IS NOT NULL THEN 'scope subject'"                                 \
-    "     WHEN " h ".item_id IS NOT NULL THEN 'scope item'"                                       \
-    "     ELSE 'scope tenant' END"
-
+/* The audit's detail names the request's scope with lethe.scope_detail(): never a subject id. */
 PGresult *db_record_request(PGconn *db, const char *tenant, const struct scope *scope,
                             const char *reference, const char *operator_name, const char *rule,
                             const char *deadline, const char *subject_hmac)
@@ -97,7 +91,8 @@ PGresult *db_record_request(PGconn *db, const char *tenant, const struct scope *
         "                           deadline_at, subject_hmac, operator, detail)"
         "  SELECT e.tenant_id, 'request_recorded', e.item_id, $8, e.reference, e.occurred_at,"
         "         e.occurred_at + $7::interval, $9, $6,"
-        "         'event ' || e.event_id || ', ' || " SCOPE_DETAIL("e") " FROM e)"
+        "         'event ' || e.event_id || ', ' || lethe.scope_detail(e.workspace_id, e.subject_id, e.item_id)"
+        "    FROM e)"
         " SELECT e.event_id, lethe.iso_utc(e.occurred_at) AS occurred_at,"
         "        lethe.iso_utc(e.occurred_at + $7::interval) AS deadline_at"
         "   FROM e",

@@ -8,6 +8,15 @@
 -- by lethe (the key never enters the database) and passed in; it is null without a subject.
 -- hold_placed and hold_released records are now sealed-only (sql/0037_definer_temp.sql).
 
+-- What an audit record of a hold or a request says of its scope (never a subject id).
+CREATE FUNCTION lethe.scope_detail(p_workspace uuid, p_subject text, p_item uuid) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN p_workspace IS NOT NULL THEN 'scope workspace ' || p_workspace
+                WHEN p_subject IS NOT NULL THEN 'scope subject'
+                WHEN p_item IS NOT NULL THEN 'scope item'
+                ELSE 'scope tenant' END
+$$;
+
 CREATE FUNCTION lethe.hold_place(p_tenant uuid, p_workspace uuid, p_subject text, p_item uuid,
                                  p_reason text, p_reference text, p_operator text,
                                  p_subject_hmac text)
@@ -29,11 +38,7 @@ BEGIN
         INSERT INTO pg_temp.audit_stage (tenant_id, kind, item_id, reference, hold_id, subject_hmac,
                                          operator, detail)
         SELECT h.tenant_id, 'hold_placed', h.item_id, h.reference, h.hold_id, p_subject_hmac,
-               h.placed_by,
-               CASE WHEN h.workspace_id IS NOT NULL THEN 'scope workspace ' || h.workspace_id
-                    WHEN h.subject_id IS NOT NULL THEN 'scope subject'
-                    WHEN h.item_id IS NOT NULL THEN 'scope item'
-                    ELSE 'scope tenant' END
+               h.placed_by, lethe.scope_detail(h.workspace_id, h.subject_id, h.item_id)
           FROM h)
     SELECT h.hold_id, lethe.iso_utc(h.placed_at) FROM h;
 END $$;
@@ -55,10 +60,8 @@ BEGIN
                                          operator, detail)
         SELECT h.tenant_id, 'hold_released', h.item_id, h.reference, h.hold_id, p_subject_hmac,
                h.released_by,
-               CASE WHEN h.workspace_id IS NOT NULL THEN 'scope workspace ' || h.workspace_id
-                    WHEN h.subject_id IS NOT NULL THEN 'scope subject'
-                    WHEN h.item_id IS NOT NULL THEN 'scope item'
-                    ELSE 'scope tenant' END || ', placed ' || lethe.iso_utc(h.placed_at)
+               lethe.scope_detail(h.workspace_id, h.subject_id, h.item_id)
+               || ', placed ' || lethe.iso_utc(h.placed_at)
           FROM h)
     SELECT lethe.iso_utc(h.released_at) FROM h;
 END $$;

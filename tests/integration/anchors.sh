@@ -101,10 +101,11 @@ assert_rc "an anchored head inside the export (not at its end) passes" 0
 python3 tests/verify_export.py "$WORK/all.jsonl" --anchors "$A" >/dev/null
 assert_eq "the Python verifier agrees" "0" "$?"
 
-# tamper OP TENANT SEQ: a manipulated copy of the export in $WORK/x.jsonl. With "claims" as a
-# fourth argument the header's claims are rewritten to match, as a careful forger would.
+# tamper OP TENANT SEQ: a manipulated copy of the export ($SRC, else $WORK/all.jsonl) in
+# $WORK/x.jsonl. With "claims" as a fourth argument the header's claims are rewritten to match,
+# as a careful forger would.
 tamper() {
-    python3 - "$WORK/all.jsonl" "$WORK/x.jsonl" "$@" <<'EOF'
+    python3 - "${SRC:-$WORK/all.jsonl}" "$WORK/x.jsonl" "$@" <<'EOF'
 import hashlib, json, sys
 src, dst, op, tenant, seq = sys.argv[1:6]
 claims = len(sys.argv) > 6
@@ -133,6 +134,8 @@ elif op == "cut-head":
     recs = [r for r in recs if r["tenant_id"] != tenant or r["seq"] > seq]
 elif op == "drop-chain":
     recs = [r for r in recs if r["tenant_id"] != tenant]
+elif op == "keep-checkpoints":
+    recs = [r for r in recs if r["tenant_id"] != tenant or r["kind"] == "checkpoint"]
 elif op == "forge":
     recs[at]["rule"] = "shared_retention"
     rehash(tenant)
@@ -193,22 +196,7 @@ assert_rc "a window export verifies against every anchor" 0
 # passed as records from before it. Each line also anchors the run's first record (its
 # run_started), which lies in the window and must be there.
 R=$(sql "SELECT run_id FROM lethe.runs ORDER BY started_at DESC LIMIT 1")
-python3 - "$WORK/win.jsonl" "$WORK/x.jsonl" "$R" <<'PYEOF'
-import json, sys
-src, dst, run = sys.argv[1:4]
-lines = open(src, encoding="utf-8").read().splitlines()
-head, recs = json.loads(lines[0]), [json.loads(l) for l in lines[1:]]
-recs = [r for r in recs if not (r["tenant_id"] == "0" * 8 + "-0000-0000-0000-" + "0" * 12
-                                 and r["kind"] != "checkpoint")]  # the window holds one run
-chains = {}
-for r in recs:
-    c = chains.setdefault(r["tenant_id"], [r["seq"], r["seq"], 0])
-    c[1] = r["seq"]; c[2] += 1
-head["records"] = len(recs)
-head["chains"] = [{"chain": k, "first_seq": v[0], "last_seq": v[1], "records": v[2]} for k, v in chains.items()]
-out = [json.dumps(head, separators=(",", ":"))] + [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in recs]
-open(dst, "w", encoding="utf-8").write("\n".join(out) + "\n")
-PYEOF
+SRC=$WORK/win.jsonl tamper keep-checkpoints "$NIL" 0 claims  # the window holds that one run
 caught "a window's engine chain without a run's records but its checkpoint, the header's claims edited to match"
 assert_contains "... named as the run's first record missing" \
   "chain $NIL is anchored at seq $(sql "SELECT min(seq) FROM lethe.audit WHERE run_id = '$R' AND tenant_id = '$NIL'")" "$OUT"
