@@ -31,10 +31,10 @@ char *dbaudit_checkpoint(PGconn *db, const char *run_id);
 
 /* ---- anchors ---- */
 
-/* After RUN_ID committed: rows (chain, seq, hash, now) for every chain appended to since the
- * start of the last run whose line was recorded (MAY_RECORD: this role records lines; else
- * the last run that ended) and for the run's checkpoint record on the engine chain, ordered
- * by chain. */
+/* After RUN_ID committed: rows (chain, seq, hash, head_at, at) for every chain appended to
+ * since the start of the last run whose line was recorded (MAY_RECORD: this role records
+ * lines; else the last run that ended), and for the run's first record and its checkpoint
+ * record on the engine chain, ordered by chain and seq. */
 PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record);
 /* 1 when this role may record anchor lines (lethe.anchor_line_record), 0 when it may not
  * (this schema or role cannot), -1 after printing an error. */

@@ -6,7 +6,7 @@
 -- the audit records holds placed and released, with the operator's name. placed_at and
 -- released_at are now() here, as `lethe hold` always had them. The subject's HMAC is computed
 -- by lethe (the key never enters the database) and passed in; it is null without a subject.
--- hold_placed and hold_released records are now sealed-only (sql/0037_definer_temp.sql).
+-- The records are staged as the owner, hence sealed (sql/0037_definer_temp.sql).
 
 -- What an audit record of a hold or a request says of its scope (never a subject id).
 CREATE FUNCTION lethe.scope_detail(p_workspace uuid, p_subject text, p_item uuid) RETURNS text
@@ -68,18 +68,3 @@ END $$;
 
 REVOKE ALL ON FUNCTION lethe.hold_place(uuid, uuid, text, uuid, text, text, text, text),
                        lethe.hold_release(uuid, uuid, text, text) FROM PUBLIC;
-
-DO $flush$
-DECLARE
-    v_def text;
-    v_old constant text := E'''operator_rerun'', ''hold_placed'',\n'
-                           '                          ''hold_released'', ''request_recorded''';
-    v_new constant text := E'''operator_rerun'',\n'
-                           '                          ''request_recorded''';
-BEGIN
-    v_def := pg_get_functiondef('lethe.audit_flush()'::regprocedure);
-    IF position(v_old IN v_def) = 0 THEN
-        RAISE EXCEPTION 'migration 0039: lethe.audit_flush() no longer lists the unsealed kinds as 0037 wrote them';
-    END IF;
-    EXECUTE replace(v_def, v_old, v_new);
-END $flush$;
