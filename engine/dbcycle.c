@@ -167,6 +167,15 @@ PGresult *dbcycle_derive_apply(PGconn *db, const char *as_of, const char *k, con
                             3, (const char *[]){as_of, k, n});
 }
 
+PGresult *dbcycle_idle_probe(PGconn *db, const char *as_of, const char *k, const char *n,
+                             bool hmac)
+{
+    return db_query_one_row(db,
+                            "SELECT idle, held FROM lethe.idle_probe($1::timestamptz, $2::integer, $3::integer,"
+                            " $4::boolean)",
+                            4, (const char *[]){as_of, k, n, hmac ? "true" : "false"});
+}
+
 PGresult *dbcycle_plan(PGconn *db, const char *as_of, const char *k, const char *n)
 {
     if (!db_exec(db,
