@@ -235,6 +235,12 @@ bool audit_jsonl_line(const struct audit_record *r, struct audit_buf *out, const
     return ok;
 }
 
+bool audit_csv_guarded(enum audit_member m, const char *text, size_t len)
+{
+    return audit_member_type(m) == AUDIT_JSON_STRING && len > 0 && text[0] != '\0' &&
+           strchr("=+-@\t\r'", text[0]) != NULL;
+}
+
 void audit_csv_row(const struct audit_record *r, struct audit_buf *out)
 {
     for (int m = 0; m < AUDIT_MEMBERS; m++) {
@@ -243,7 +249,8 @@ void audit_csv_row(const struct audit_record *r, struct audit_buf *out)
             audit_buf_append(out, ",", 1);
         if (!v->text)
             continue;
-        bool quote = false;
+        bool guard = audit_csv_guarded((enum audit_member)m, v->text, v->len);
+        bool quote = guard;
         for (size_t i = 0; i < v->len && !quote; i++)
             quote = v->text[i] == ',' || v->text[i] == '"' || v->text[i] == '\n' ||
                     v->text[i] == '\r';
@@ -251,7 +258,7 @@ void audit_csv_row(const struct audit_record *r, struct audit_buf *out)
             audit_buf_append(out, v->text, v->len);
             continue;
         }
-        audit_buf_append(out, "\"", 1);
+        audit_buf_append(out, guard ? "\"'" : "\"", guard ? 2 : 1);
         size_t from = 0;
         for (size_t i = 0; i < v->len; i++) {
             if (v->text[i] == '"') {

@@ -46,6 +46,10 @@ enum audit_json_type audit_member_type(enum audit_member m);
 bool audit_member_required(enum audit_member m);
 /* "seq,at,kind,...,prev_hash,hash": the CSV header row, without line end. */
 const char *audit_csv_header(void);
+/* A text value that a spreadsheet would take for a formula (it starts with = + - @, a tab or a
+ * carriage return), or that starts with ', is written in CSV quoted with a ' before it; a
+ * reader drops a text field's leading '. */
+bool audit_csv_guarded(enum audit_member m, const char *text, size_t len);
 
 /* A growable byte buffer. Zero-initialise it. An allocation failure sets `failed`, after which
  * appends do nothing; check it once at the end. */

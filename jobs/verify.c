@@ -889,6 +889,10 @@ static bool csv_record(struct verifier *v, const struct csv_record *c)
         size_t len = (m + 1 < AUDIT_MEMBERS ? c->start[m + 1] : c->text.len) - c->start[m] - 1;
         if (len == 0)
             continue;
+        if (audit_member_type(m) == AUDIT_JSON_STRING && s[0] == '\'') {
+            s++;  /* the guard audit_csv_row puts before a text a spreadsheet would run */
+            len--;
+        }
         if (audit_member_type(m) == AUDIT_JSON_INT) {
             size_t i = s[0] == '-';
             bool digits = i < len && len - i <= 19;

