@@ -69,6 +69,7 @@ struct verifier {
     struct chain *current;
     char last_at[AUDIT_TIME_LEN]; /* the at of the current chain's latest record */
     long long records;
+    long long unguarded; /* CSV text fields a spreadsheet would run, without the ' lethe writes */
     bool from_start;     /* the JSON Lines header says the export has no --from */
     char *header_tenant; /* the header says the export is this tenant's chain */
     bool header;         /* a JSON Lines header was read */
@@ -892,6 +893,8 @@ static bool csv_record(struct verifier *v, const struct csv_record *c)
         if (audit_member_type(m) == AUDIT_JSON_STRING && s[0] == '\'') {
             s++;  /* the guard audit_csv_row puts before a text a spreadsheet would run */
             len--;
+        } else if (audit_csv_guarded((enum audit_member)m, s, len)) {
+            v->unguarded++;
         }
         if (audit_member_type(m) == AUDIT_JSON_INT) {
             size_t i = s[0] == '-';
@@ -1338,6 +1341,14 @@ int job_verify(struct lethe_ctx *ctx, int argc, char **argv)
         printf("verify: %s\n", v.why);
         goto cleanup;
     }
+    /* The values are what the hashes vouch for; a field whose guard was taken out still holds
+     * its value, but the file is no longer safe to open in a spreadsheet. */
+    if (v.unguarded)
+        log_warn("verify: %lld field%s of '%s' start%s with =, +, -, @, a tab or a carriage return "
+                 "without the ' that lethe writes before them: a spreadsheet would run %s as "
+                 "formula%s; lethe did not write this file so (export it again before opening it)",
+                 v.unguarded, v.unguarded == 1 ? "" : "s", path, v.unguarded == 1 ? "s" : "",
+                 v.unguarded == 1 ? "it" : "them", v.unguarded == 1 ? "" : "s");
     if ((!csv && !check_counts(&v)) || !check_anchors(&v, anchors) || !check_expected(&v)) {
         printf("verify: %s\n", v.why);
         rc = EXIT_CHECK_FAILED;

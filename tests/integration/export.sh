@@ -379,4 +379,13 @@ s = open(sys.argv[1], newline="").read()
 open(sys.argv[2], "w", newline="").write(s.replace("'@SUM(1+1)", "'@SUM(1+2)", 1))
 PY
 NAME="a guarded field changed" both 4 "$TMP/f2.csv"
+# a guard taken out: the values (and hashes) are the same, so it verifies, but lethe says the
+# file is no longer safe to open and was not written so
+sed "s/\"'=HYPERLINK(/\"=HYPERLINK(/" "$TMP/f.csv" > "$TMP/f3.csv"
+run_lethe verify "$TMP/f3.csv"
+assert_rc "a CSV with a guard taken out still verifies (the values are the same)" 0
+assert_contains "but verify warns that a spreadsheet would run it" \
+    "warning: verify: 1 field of '$TMP/f3.csv' starts with =, +, -, @, a tab or a carriage return without the ' that lethe writes before them: a spreadsheet would run it as formula; lethe did not write this file so (export it again before opening it)" "$ERR"
+run_lethe verify "$TMP/f.csv"
+assert_not_contains "the CSV as lethe wrote it gets no such warning" "spreadsheet" "$ERR"
 finish
