@@ -153,7 +153,8 @@ PGresult *db_release_hold(PGconn *db, const char *tenant, const char *hold,
 }
 
 /* Columns: hold_id, tenant_id, tenant_name, scope, scope_id (never a subject id), reason,
- * reference, placed_at, placed_by, released_at, released_by, active. Oldest first. */
+ * reference, placed_at, placed_by, released_at, released_by, active, state (active, released
+ * or not yet placed: in effect now as explain and status take it). Oldest first. */
 PGresult *db_hold_list(PGconn *db, const char *tenant, bool active_only)
 {
     const char *p[] = {tenant, active_only ? "t" : "f"};
@@ -166,10 +167,12 @@ PGresult *db_hold_list(PGconn *db, const char *tenant, bool active_only)
         "       coalesce(h.workspace_id, h.item_id)::text AS scope_id, h.reason, h.reference,"
         "       lethe.iso_utc(h.placed_at) AS placed_at, h.placed_by,"
         "       lethe.iso_utc(h.released_at) AS released_at, h.released_by,"
-        "       h.placed_at <= now() AND h.released_at IS NULL AS active"
+        "       h.placed_at <= now() AND (h.released_at IS NULL OR h.released_at > now()) AS active,"
+        "       CASE WHEN h.released_at <= now() THEN 'released'"
+        "            WHEN h.placed_at > now() THEN 'not yet placed' ELSE 'active' END AS state"
         "  FROM lethe.holds h JOIN lethe.tenants t ON t.tenant_id = h.tenant_id"
         " WHERE ($1::uuid IS NULL OR h.tenant_id = $1)"
-        "   AND (NOT $2::boolean OR h.released_at IS NULL)"
+        "   AND (NOT $2::boolean OR h.released_at IS NULL OR h.released_at > now())"
         " ORDER BY h.placed_at, h.hold_id",
         2, p);
 }

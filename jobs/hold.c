@@ -234,7 +234,8 @@ static void list_json(const PGresult *r)
 {
     static const char *const keys[] = {"hold_id",   "tenant_id", "tenant_name", "scope",
                                        "scope_id",  "reason",    "reference",   "placed_at",
-                                       "placed_by", "released_at", "released_by", "active"};
+                                       "placed_by", "released_at", "released_by", "active",
+                                       "state"};
     fputs("{\"holds\": [", stdout);
     for (int row = 0; row < PQntuples(r); row++) {
         fputs(row ? ",\n  {" : "\n  {", stdout);
@@ -258,8 +259,7 @@ static void list_text(const PGresult *r)
     printf("%d hold%s, %ld active\n", PQntuples(r), PQntuples(r) == 1 ? "" : "s", active);
     for (int row = 0; row < PQntuples(r); row++) {
         const char *scope = db_str(r, row, "scope");
-        printf("\nhold %s  %s\n", db_str(r, row, "hold_id"),
-               db_str(r, row, "active")[0] == 't' ? "active" : "released");
+        printf("\nhold %s  %s\n", db_str(r, row, "hold_id"), db_str(r, row, "state"));
         printf("  tenant:    %s (%s)\n", db_str(r, row, "tenant_id"),
                text_shown(db_str(r, row, "tenant_name")));
         if (strcmp(scope, "tenant") == 0)

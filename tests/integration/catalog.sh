@@ -70,6 +70,49 @@ assert_eq "the first and last instants allowed are accepted" "2" \
           $(item bbbbbbbb-0000-4000-8000-0000000000ee "$W" prompt EU | sed "s/'2026-01-01T00:00:00Z'/'2999-12-31T23:59:59.999999Z'/");
           SELECT count(*) FROM lethe.items WHERE item_id IN ('$X', 'bbbbbbbb-0000-4000-8000-0000000000ee'); ROLLBACK" | tail -1)"
 
+# ---- identifiers longer than 1024 bytes (sql/0041) ------------------------------------------
+# Random text does not compress: 1,025 bytes of it went into an index before 0041, 9,000 bytes
+# failed there with "index row requires 9032 bytes" and no column named.
+rnd() { python3 -c "import secrets, sys; sys.stdout.write(secrets.token_hex(($1 + 1) // 2)[:$1])"; }
+R1024=$(rnd 1024); R1025=$(rnd 1025); R9000=$(rnd 9000)
+events_before=$(count events); items_before=$(count items)
+for r in "$R1025" "$R9000"; do
+    assert_sql_fails "an event whose reference is ${#r} bytes is refused by name" \
+      "$(event deletion_requested ", reference" ", '$r'")" \
+      'violates check constraint "events_reference_at_most_1024_bytes"'
+    assert_sql_fails "a subject request for a subject of ${#r} bytes is refused by name" \
+      "$(event deletion_requested ", subject_id, reference" ", '$r', 'REQ-LONG-SUBJECT'")" \
+      'violates check constraint "events_subject_id_at_most_1024_bytes"'
+    assert_sql_fails "an item whose owner is ${#r} bytes is refused by name" \
+      "$(item "$X" "$W" prompt EU | sed "s/'user_a'/'$r'/")" \
+      'violates check constraint "items_owner_id_at_most_1024_bytes"'
+done
+# multi-byte text counts in bytes: 513 two-byte characters are 1,026 bytes
+assert_sql_fails "the limit is in bytes, not characters" \
+  "$(event deletion_requested ", reference" ", repeat('é', 513)")" \
+  'violates check constraint "events_reference_at_most_1024_bytes"'
+assert_eq "nothing of them was kept" "$events_before $items_before" "$(count events) $(count items)"
+assert_eq "1,024 bytes are accepted in each" "1|1|1" \
+  "$(sql "BEGIN; $(event deletion_requested ", reference, subject_id" ", '$R1024', '$R1024'");
+          $(item "$X" "$W" prompt EU | sed "s/'user_a'/'$R1024'/");
+          SELECT (SELECT count(*) FROM lethe.events WHERE reference = '$R1024' AND subject_id = '$R1024')
+                 || '|' || (SELECT count(*) FROM lethe.items WHERE owner_id = '$R1024')
+                 || '|' || (SELECT count(*) FROM lethe.events WHERE octet_length(reference) = 1024);
+          ROLLBACK" | tail -1)"
+assert_sql_fails "a hold whose reference is 1,025 bytes is refused by name" \
+  "INSERT INTO lethe.holds (tenant_id, hold_id, reason, reference) VALUES ('$T', gen_random_uuid(), 'audit', '$R1025')" \
+  'violates check constraint "holds_reference_at_most_1024_bytes"'
+assert_sql_fails "a hold on a subject of 1,025 bytes is refused by name" \
+  "INSERT INTO lethe.holds (tenant_id, hold_id, reason, subject_id) VALUES ('$T', gen_random_uuid(), 'audit', '$R1025')" \
+  'violates check constraint "holds_subject_id_at_most_1024_bytes"'
+
+# a blank locator named nothing its deleter could delete: the item failed at every run
+for loc in "" " " "$(printf '\t\n')"; do
+    assert_sql_fails "an item whose locator is '$(printf %q "$loc")' is refused by name" \
+      "$(item "$X" "$W" prompt EU | sed "s|'s3://bucket/$X'|'$loc'|")" \
+      'violates check constraint "items_locator_not_blank"'
+done
+
 # ---- unknown kind and geo ------------------------------------------------------------------
 items_before=$(count items)
 assert_sql_fails "an unknown kind is refused" "$(item "$X" "$W" video EU)" \
