@@ -203,6 +203,89 @@ cleanup:
     return rc;
 }
 
+static int head_cmp(const void *a, const void *b)
+{
+    const struct anchor_head *x = a, *y = b;
+    int c = strcmp(x->chain, y->chain);
+    return c ? c : (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+bool anchor_read_reach(const char *file, struct anchor_head **out, size_t *n,
+                       char first_at[AUDIT_TIME_LEN])
+{
+    *out = NULL;
+    *n = 0;
+    first_at[0] = '\0';
+    FILE *f = fopen(file, "r");
+    if (!f) {
+        log_error("anchor: cannot read '%s': %s", file, strerror(errno));
+        return false;
+    }
+    char *line = NULL;
+    size_t cap = 0, have = 0;
+    ssize_t got;
+    long no = 0;
+    bool ok = true;
+    struct anchor_head *all = NULL;
+    while (ok && (got = getline(&line, &cap, f)) >= 0) {
+        no++;
+        bool complete = got > 0 && line[got - 1] == '\n';
+        size_t len = (size_t)got - complete;
+        if (len == 0)
+            continue;
+        struct anchor_line l;
+        const char *why;
+        if (!anchor_parse(line, len, &l, &why)) {
+            if (!complete)
+                break; /* torn while appending: no evidence */
+            log_error("anchor: '%s' line %ld: %s", file, no, why);
+            log_hint("the anchor file holds one line per run, as lethe writes it");
+            ok = false;
+            break;
+        }
+        if (*n + l.n_heads > have) {
+            size_t c2 = (*n + l.n_heads) * 2 + 16;
+            struct anchor_head *g = realloc(all, c2 * sizeof *g);
+            if (!g) {
+                log_error("anchor: out of memory");
+                anchor_line_free(&l);
+                ok = false;
+                break;
+            }
+            all = g;
+            have = c2;
+        }
+        memcpy(all + *n, l.heads, l.n_heads * sizeof *all);
+        *n += l.n_heads;
+        if (!first_at[0] || strcmp(l.at, first_at) < 0)
+            snprintf(first_at, AUDIT_TIME_LEN, "%s", l.at);
+        anchor_line_free(&l);
+    }
+    if (ok && ferror(f)) {
+        log_error("anchor: cannot read '%s': %s", file, strerror(errno));
+        ok = false;
+    }
+    free(line);
+    fclose(f);
+    if (!ok) {
+        free(all);
+        *n = 0;
+        return false;
+    }
+    /* Sorted by chain and seq: the last of each chain is its highest. */
+    if (*n)
+        qsort(all, *n, sizeof *all, head_cmp);
+    size_t k = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (k && strcmp(all[k - 1].chain, all[i].chain) == 0)
+            k--;
+        all[k++] = all[i];
+    }
+    *n = k;
+    *out = all;
+    return true;
+}
+
 /* A crash halfway through a write can leave a torn last line; it was never fsynced whole,
  * so it is no evidence: cut it off before appending. Called under the lock. */
 static bool cut_torn_tail(int fd, const char *file)

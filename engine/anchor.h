@@ -51,6 +51,13 @@ void anchor_line_free(struct anchor_line *l);
  * (a crash while appending) is skipped. */
 int anchor_read_newest(const char *file, struct anchor_line *out);
 
+/* What every line of FILE vouches for: per chain (sorted), the highest seq any line names, in
+ * OUT (*N of them, the seq and chain filled, malloc'd), and the oldest line's at in FIRST_AT.
+ * A torn last line is skipped. False after printing why (unreadable, or a line that is not an
+ * anchor line). */
+bool anchor_read_reach(const char *file, struct anchor_head **out, size_t *n,
+                       char first_at[AUDIT_TIME_LEN]);
+
 /* After RUN_ID committed: appends its heads (every chain appended to since the run started,
  * and the engine chain's checkpoint record of the run) to FILE as one line, fsynced, and logs
  * them. False after printing the error. */

@@ -190,6 +190,27 @@ bool dbrestore_replay_load(PGconn *db, struct copy_in *c)
     return copy_in_begin(c, db, "COPY replay_lines (line) FROM STDIN");
 }
 
+PGresult *dbrestore_replay_keep_vouched(PGconn *db, const char *chains, const char *seqs,
+                                        const char *first_at)
+{
+    const char *p[] = {chains, seqs, first_at};
+    return db_query(db,
+                    "WITH v AS (SELECT * FROM unnest($1::uuid[], $2::bigint[]) v(chain, seq)),"
+                    " r AS (SELECT l.ctid AS c, (l.line::json->>'tenant_id')::uuid AS tenant_id,"
+                    "              (l.line::json->>'seq')::bigint AS seq,"
+                    "              (l.line::json->>'at')::timestamptz AS at"
+                    "         FROM replay_lines l"
+                    "        WHERE l.line NOT LIKE '{\"kind\":\"export_header\"%'),"
+                    " d AS (DELETE FROM replay_lines l USING r"
+                    "        WHERE l.ctid = r.c AND r.at > $3::timestamptz"
+                    "          AND r.seq > coalesce((SELECT v.seq FROM v WHERE v.chain = r.tenant_id), 0)"
+                    "        RETURNING r.tenant_id, r.seq)"
+                    "SELECT d.tenant_id::text AS tenant_id, min(d.seq) - 1 AS after_seq,"
+                    "       count(*) AS dropped"
+                    "  FROM d GROUP BY d.tenant_id ORDER BY d.tenant_id",
+                    3, p);
+}
+
 PGresult *dbrestore_replay_chains(PGconn *db)
 {
     return db_query(db,

@@ -107,6 +107,54 @@ static int may_replay(PGconn *db)
     return EXIT_RUNTIME;
 }
 
+/* Only what an anchor vouches for is appended. A record re-hashed onto the end of a chain past
+ * every head the anchor file names verifies (within the hour after the newest line, as verify
+ * says: see vouched() in jobs/verify.c), and once appended it could never be taken back: so the
+ * records past the highest seq that any line names for their chain, stamped after the file's
+ * first line, are left out, and said. After a restore the exports are older than the lines
+ * written since, which name every chain they hold; what is left out is the tail written after
+ * the newest line, which no anchor yet vouches for. */
+static bool keep_vouched(PGconn *db, const char *path)
+{
+    struct anchor_head *reach = NULL;
+    size_t n = 0;
+    char first_at[AUDIT_TIME_LEN];
+    if (!anchor_read_reach(path, &reach, &n, first_at))
+        return false;
+    if (n == 0) /* a file without a line vouches for nothing, and verify said so */
+        return true;
+    char *chains = malloc(n * 38 + 3), *seqs = malloc(n * 21 + 3);
+    PGresult *r = NULL;
+    bool ok = false;
+    if (!chains || !seqs) {
+        log_error("replay: out of memory");
+        goto cleanup;
+    }
+    size_t a = 0, q = 0;
+    chains[a++] = seqs[q++] = '{';
+    for (size_t i = 0; i < n; i++) {
+        a += (size_t)sprintf(chains + a, "%s%s", i ? "," : "", reach[i].chain);
+        q += (size_t)sprintf(seqs + q, "%s%lld", i ? "," : "", reach[i].seq);
+    }
+    strcpy(chains + a, "}");
+    strcpy(seqs + q, "}");
+    if (!(r = dbrestore_replay_keep_vouched(db, chains, seqs, first_at)))
+        goto cleanup;
+    for (int i = 0; i < PQntuples(r); i++)
+        log_warn("replay: chain %s: %s record%s after seq %s %s anchored by no line of '%s'; "
+                 "not replayed (an anchor vouches for a record once a run after it has ended)",
+                 db_str(r, i, "tenant_id"), db_str(r, i, "dropped"),
+                 strcmp(db_str(r, i, "dropped"), "1") == 0 ? "" : "s", db_str(r, i, "after_seq"),
+                 strcmp(db_str(r, i, "dropped"), "1") == 0 ? "is" : "are", path);
+    ok = true;
+cleanup:
+    PQclear(r);
+    free(chains);
+    free(seqs);
+    free(reach);
+    return ok;
+}
+
 /* Exit 0 only once the database holds every head the newest anchor names (SPEC §7). */
 static int check_anchor(PGconn *db, const char *path, const struct anchor_line *a)
 {
@@ -215,6 +263,8 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
     for (int i = first; i < argc && loaded; i++)
         loaded = load_export(&copy, argv[i]);
     if (!copy_in_end(&copy) || !loaded)
+        goto fail;
+    if (anchors_path && !keep_vouched(db, anchors_path))
         goto fail;
     if (!(chains = dbrestore_replay_chains(db)))
         goto fail;

@@ -82,6 +82,12 @@ struct verifier {
     size_t n_refs;
     struct anchor_run *runs; /* sorted by run id */
     size_t n_runs;
+    char first_line_at[AUDIT_TIME_LEN];  /* the anchor file's oldest line's at */
+    char newest_line_at[AUDIT_TIME_LEN]; /* its newest line's at, and that line's number */
+    long newest_line;
+    char vouch_before[TIME_TEXT_LEN]; /* an hour before the newest line: see vouched() */
+    long long unvouched;               /* records newer than every head of their chain anchored */
+    char unvouched_first[256];         /* the first of them, for the warning */
     struct expected *expect;
     int n_expect;
     struct audit_buf canon;
@@ -215,6 +221,55 @@ static struct anchor_ref *ref_first(struct verifier *v, const char *chain, long 
     return lo < v->n_refs && ref_cmp(&v->refs[lo], &key) == 0 ? &v->refs[lo] : NULL;
 }
 
+/* The highest seq the anchor file names for CHAIN, or 0. */
+static long long ref_max_seq(const struct verifier *v, const char *chain)
+{
+    size_t lo = 0, hi = v->n_refs;
+    while (lo < hi) { /* the first ref past CHAIN */
+        size_t mid = (lo + hi) / 2;
+        if (strcmp(v->refs[mid].h.chain, chain) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo > 0 && strcmp(v->refs[lo - 1].h.chain, chain) == 0 ? v->refs[lo - 1].h.seq : 0;
+}
+
+/* Whether an anchor vouches for record SEQ of CHAIN stamped at AT, or may not yet. Each run's line
+ * names every chain with a record stamped since the start of the run before it whose line was
+ * recorded (engine/dbaudit.c, dbaudit_anchor_heads): no head falls between two lines. So a record
+ * past every head of its chain that the anchor file names was stamped after the newest line's
+ * run took its heads, and is newer than that line; one that the newest line has outlived by more
+ * than an hour (a margin for a writer that stamped its records before that run began and
+ * committed them after it took its heads) was added after the fact: with such a record, a
+ * forged item_purged re-hashed onto the end of a chain verified against the anchors, and
+ * `lethe replay` appended it to a healthy audit. Records older than the file's first line are
+ * from before it (an anchor file begun later); those within the hour are counted, and said. */
+static bool vouched(struct verifier *v, const char *tenant, long long seq, const char *at)
+{
+    if (!v->n_refs || strcmp(at, v->first_line_at) <= 0)
+        return true;
+    long long anchored = ref_max_seq(v, tenant);
+    if (seq <= anchored)
+        return true;
+    if (strcmp(at, v->vouch_before) < 0) {
+        char named[64] = "names it nowhere";
+        if (anchored)
+            snprintf(named, sizeof named, "names it up to seq %lld", anchored);
+        fail(v, tenant,
+             "seq %lld at %s is anchored by no line: the anchor file %s, yet its newest line (line "
+             "%ld, %s) came more than an hour after it, and each run anchors every chain appended "
+             "to since the run before it (the record was added after the fact, or the anchor "
+             "file is not this audit's)",
+             seq, at, named, v->newest_line, v->newest_line_at);
+        return false;
+    }
+    if (!v->unvouched++)
+        snprintf(v->unvouched_first, sizeof v->unvouched_first, "chain %s seq %lld at %s", tenant,
+                 seq, at);
+    return true;
+}
+
 /* Anchors, expected heads and the header's window, for one record that checked out. */
 static bool check_claims(struct verifier *v, const struct audit_record *r, const char *tenant,
                          long long seq, const char *hash)
@@ -247,6 +302,8 @@ static bool check_claims(struct verifier *v, const struct audit_record *r, const
         }
         a->found = true;
     }
+    if (!vouched(v, tenant, seq, at))
+        return false;
     if (v->n_runs && strcmp(tenant, NIL_UUID) == 0 && r->v[AM_RUN_ID].text &&
         (strcmp(r->v[AM_KIND].text, "run_started") == 0 ||
          strcmp(r->v[AM_KIND].text, "operator_rerun") == 0)) {
@@ -1191,6 +1248,12 @@ static int load_anchors(struct verifier *v, const char *path)
         }
         memcpy(v->runs[v->n_runs].run_id, l.run_id, sizeof l.run_id);
         v->runs[v->n_runs++].started = false;
+        if (l.at[0] && (!v->first_line_at[0] || strcmp(l.at, v->first_line_at) < 0))
+            snprintf(v->first_line_at, sizeof v->first_line_at, "%s", l.at);
+        if (l.at[0] && strcmp(l.at, v->newest_line_at) > 0) {
+            snprintf(v->newest_line_at, sizeof v->newest_line_at, "%s", l.at);
+            v->newest_line = no;
+        }
         anchor_line_free(&l);
     }
     if (rc == EXIT_DONE && ferror(f)) {
@@ -1206,6 +1269,10 @@ static int load_anchors(struct verifier *v, const char *path)
                  path);
     if (v->n_refs)
         qsort(v->refs, v->n_refs, sizeof *v->refs, ref_cmp);
+    lethe_time newest;
+    if (v->newest_line_at[0] && time_parse(v->newest_line_at, &newest)) {
+        time_format(newest - (lethe_time)3600 * 1000000, v->vouch_before);
+    }
     if (v->n_runs)
         qsort(v->runs, v->n_runs, sizeof *v->runs, run_cmp);
     return rc;
@@ -1349,6 +1416,19 @@ int job_verify(struct lethe_ctx *ctx, int argc, char **argv)
                  "formula%s; lethe did not write this file so (export it again before opening it)",
                  v.unguarded, v.unguarded == 1 ? "" : "s", path, v.unguarded == 1 ? "s" : "",
                  v.unguarded == 1 ? "it" : "them", v.unguarded == 1 ? "" : "s");
+    /* A CSV export has no header: nothing in it says how many records or chains it should hold,
+     * so rows cut from a chain's end, or a chain removed whole, leave a consistent file. */
+    if (csv && !n_expect)
+        log_warn("verify: '%s' is a CSV export, which states neither its window nor its counts: "
+                 "rows cut from a chain's end, or a whole chain removed, still verify; give "
+                 "--expect-head TENANT=HASH for the heads you hold, or verify the JSON Lines "
+                 "export with --anchors", path);
+    if (v.unvouched)
+        log_warn("verify: %lld record%s (the first: %s) %s newer than every head of %s chain "
+                 "that '%s' names: no anchor vouches for %s yet (the next run's line will)",
+                 v.unvouched, v.unvouched == 1 ? "" : "s", v.unvouched_first,
+                 v.unvouched == 1 ? "is" : "are", v.unvouched == 1 ? "its" : "their", anchors,
+                 v.unvouched == 1 ? "it" : "them");
     if ((!csv && !check_counts(&v)) || !check_anchors(&v, anchors) || !check_expected(&v)) {
         printf("verify: %s\n", v.why);
         rc = EXIT_CHECK_FAILED;

@@ -48,7 +48,9 @@ inside a chain passes), unless the head's own "at" lies before the window's "fro
 allowance instead: in an export with a "from" that holds the engine chain, a run whose
 run_started (or operator_rerun) record is not in it began before the window and may have moved
 heads before it; in a one-tenant export with a "from", heads before the chain's first exported
-record are not required.
+record are not required. No head falls between two lines: a record past the highest seq any line
+names for its chain, stamped after the file's first line, has no anchor yet; the newest line
+coming more than an hour after it, it was added after the fact.
 """
 import csv, hashlib, json, sys
 
@@ -67,7 +69,10 @@ def unique(pairs):
 def records(path, header):
     with open(path, encoding="utf-8", newline="") as f:
         if f.readline().rstrip("\r\n") == ",".join(COLS):  # CSV: empty is null, then by type
-            text = lambda v: v[1:] if v.startswith("'") else v  # the formula guard
+            def text(v):  # the formula guard; a field a spreadsheet would run without it is said
+                if v[0] in "=+-@\t\r":
+                    print(f"warning: a field starts with {v[0]!r} without the ' lethe writes before it", file=sys.stderr)
+                return v[1:] if v.startswith("'") else v
             typed = {"seq": int, "count": int, "on_time": {"true": True, "false": False}.__getitem__}
             yield from ({k: typed.get(k, text)(v) if v else None for k, v in zip(COLS, row, strict=True)}
                         for row in csv.reader(f, strict=True))
@@ -104,6 +109,11 @@ def verify(path, expected, anchors=None):
     heads, header, last, firsts, hashes, started, times, runfirst = {}, {}, None, {}, {}, set(), {}, {}
     refs = anchored(anchors) if anchors else []
     wanted = {(c, s) for _, _, c, s, _, _ in refs}
+    reach = {}
+    for _, _, c, s, _, _ in refs:
+        reach[c] = max(reach.get(c, 0), s)
+    first_line = min((at for at, *_ in refs), default=None)
+    hour_before_newest = norm(max((at for at, *_ in refs), default=None), -3600)
     with open(path, "rb") as f:
         need(f.read(1), "empty file")
     for rec in records(path, header):
@@ -128,6 +138,8 @@ def verify(path, expected, anchors=None):
         if t not in heads:
             firsts[t] = seq
             runfirst[t] = rec["kind"] in ("run_started", "operator_rerun")
+        if refs and rec["at"] > first_line and seq > reach.get(t, 0):
+            need(rec["at"] >= hour_before_newest, f"chain {t} seq {seq}: anchored by no line")
         if (t, seq) in wanted:
             hashes[(t, seq)] = digest
         if t == NIL and rec["kind"] in ("run_started", "operator_rerun"):
@@ -170,11 +182,11 @@ def verify(path, expected, anchors=None):
 
 NIL = "00000000-0000-0000-0000-000000000000"
 
-def norm(t):  # a header's time in the records' own form
+def norm(t, shift=0):  # a header's time in the records' own form, SHIFT seconds later
     if t is None:
         return None
-    from datetime import datetime, timezone
-    d = datetime.fromisoformat(t.replace("Z", "+00:00")).astimezone(timezone.utc)
+    from datetime import datetime, timedelta, timezone
+    d = datetime.fromisoformat(t.replace("Z", "+00:00")).astimezone(timezone.utc) + timedelta(seconds=shift)
     return d.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 if __name__ == "__main__":

@@ -139,6 +139,14 @@ elif op == "keep-checkpoints":
 elif op == "forge":
     recs[at]["rule"] = "shared_retention"
     rehash(tenant)
+elif op == "append":  # a forged item_purged hashed onto the end of the chain (SEQ: its last)
+    i = [i for i in idx if recs[i]["seq"] == seq][0]
+    tmpl = next(r for r in recs if r["kind"] == "item_purged")
+    f = dict(tmpl, tenant_id=tenant, seq=seq + 1, at=recs[i]["at"], prev_hash=recs[i]["hash"],
+             item_id="11111111-2222-4333-8444-555555555555", reference="FORGED", on_time=True)
+    canon = json.dumps({k: v for k, v in f.items() if k != "hash"}, ensure_ascii=False, separators=(",", ":"))
+    f["hash"] = hashlib.sha256((f["prev_hash"] + "\n" + canon).encode()).hexdigest()
+    recs.insert(i + 1, f)
 elif op == "backdate":  # a record re-dated before the one it follows, the chain re-hashed
     recs[at]["at"] = recs[at - 1]["at"][:4] + "-01-01T00:00:00.000000Z"
     rehash(tenant)
@@ -185,6 +193,53 @@ assert_eq "a record re-dated before its predecessor, the chain re-hashed: both v
 assert_contains "... lethe names the two records" "tenant $T1: seq 2 at $(date +%Y)-01-01T00:00:00.000000Z is earlier than seq 1 at" "$OUT$ERR"
 sed 1d "$WORK/all.jsonl" >"$WORK/x.jsonl";                                  caught "a missing header"
 sed '1s/"tenant_id":null/"tenant_id":"'"$T1"'"/' "$WORK/all.jsonl" >"$WORK/x.jsonl"; caught "an edited header"
+
+# A forged item_purged re-hashed onto the end of a chain, past every head the anchor file names
+# for it, the header's claims edited to match: the anchors vouch for nothing after their heads.
+# No head falls between two lines (each run anchors every chain appended to since the run before
+# it), so once the newest line is more than an hour younger than such a record, the record was
+# added after the fact. Before that (the file as the export was made), verify passes it with a
+# warning, and replay does not append it: both verifiers and replay once exited 0, and replay
+# wrote the forged record into a healthy audit.
+SRC=$WORK/all.jsonl tamper append "$T1" "$LAST1" claims
+cp "$A" "$WORK/later.jsonl"
+python3 - "$A" "$WORK/later.jsonl" <<'EOF'
+import json, sys, uuid
+from datetime import datetime, timedelta
+last = json.loads(open(sys.argv[1]).read().splitlines()[-1])
+at = (datetime.strptime(last["at"], "%Y-%m-%dT%H:%M:%S.%fZ") + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+nil = [h for h in last["heads"] if h["chain"] == "00000000-0000-0000-0000-000000000000"][0]
+line = {"run_id": str(uuid.uuid4()), "at": at,
+        "heads": [{"chain": nil["chain"], "seq": nil["seq"] + 1000, "hash": "ab" * 32, "at": at}]}
+open(sys.argv[2], "a").write(json.dumps(line, separators=(",", ":")) + "\n")
+EOF
+run_lethe verify "$WORK/all.jsonl" --anchors "$WORK/later.jsonl"
+assert_rc "the untouched export verifies against the anchor file two hours later" 0
+assert_not_contains "... with no warning" "warning" "$ERR"
+A_SAVED=$A; A=$WORK/later.jsonl
+caught "a forged record appended to a chain, two hours before the anchor file's newest line"
+A=$A_SAVED
+assert_contains "... named as anchored by no line" \
+  "tenant $T1: seq $((LAST1 + 1)) at $(sql "SELECT lethe.audit_time(at) FROM lethe.audit WHERE tenant_id = '$T1' AND seq = $LAST1") is anchored by no line: the anchor file names it up to seq $LAST1, yet its newest line (line $(wc -l <"$WORK/later.jsonl")," "$OUT"
+run_lethe verify "$WORK/x.jsonl" --anchors "$A"
+assert_rc "with the anchor file as it was when the export was made, it verifies (no line can vouch for it yet)" 0
+assert_contains "... and it is said" \
+  "warning: verify: 1 record (the first: chain $T1 seq $((LAST1 + 1)) at" "$ERR"
+assert_contains "... which no anchor vouches for yet" "is newer than every head of its chain that '$A' names" "$ERR"
+psql -X -q -d postgres -c 'DROP DATABASE IF EXISTS anchors_copy' -c 'CREATE DATABASE anchors_copy TEMPLATE anchors_t' >/dev/null
+audit_of() { PGDATABASE=anchors_copy sql "SELECT count(*) || ' ' || max(seq) FROM lethe.audit WHERE tenant_id = '$T1'"; }
+BEFORE=$(audit_of)
+PGDATABASE=anchors_copy run_lethe --config "$WORK/noexec.conf" replay --operator auditor --anchors "$WORK/later.jsonl" "$WORK/x.jsonl"
+assert_rc "replay of it against the later anchor file refuses (exit 4)" 4
+assert_contains "... as an export that does not verify" "replay: '$WORK/x.jsonl' does not verify; nothing was replayed" "$ERR"
+PGDATABASE=anchors_copy run_lethe --config "$WORK/noexec.conf" replay --operator auditor --anchors "$A" "$WORK/x.jsonl"
+assert_rc "replay of it against the anchor file of its day exits 0" 0
+assert_contains "... and leaves the record out, by name" \
+  "warning: replay: chain $T1: 1 record after seq $LAST1 is anchored by no line of '$A'; not replayed" "$ERR"
+assert_eq "... the healthy audit is as it was" "$BEFORE" "$(audit_of)"
+assert_eq "... the forged record is nowhere in it" 0 \
+  "$(PGDATABASE=anchors_copy sql "SELECT count(*) FROM lethe.audit WHERE reference = 'FORGED'")"
+psql -X -q -d postgres -c 'DROP DATABASE anchors_copy' >/dev/null
 
 # a window: heads anchored before it are not its to hold; a one-tenant export holds its own
 M=$(sql "SELECT lethe.audit_time(min(at)) FROM lethe.audit WHERE run_id = (SELECT run_id FROM lethe.runs ORDER BY started_at DESC LIMIT 1) AND kind = 'run_started'")

@@ -105,7 +105,10 @@ ALL_UNTIL="; records from the start of the log until its export at $(exported "$
 both "a full JSON Lines export verifies" 0 "$TMP/all.jsonl"
 assert_eq "the verdict is one line with counts and the window" "verify: ok: $TOTAL records in 4 chains (4 from seq 1, 0 windows)$ALL_UNTIL" "$VOUT"
 both "a full CSV export verifies" 0 "$TMP/all.csv"
-assert_eq "the CSV verdict has the same counts" "verify: ok: $TOTAL records in 4 chains (4 from seq 1, 0 windows)" "$VOUT"
+assert_eq "the CSV verdict has the same counts, and says what a CSV cannot vouch for" "warning: verify: '$TMP/all.csv' is a CSV export, which states neither its window nor its counts: rows cut from a chain's end, or a whole chain removed, still verify; give --expect-head TENANT=HASH for the heads you hold, or verify the JSON Lines export with --anchors
+verify: ok: $TOTAL records in 4 chains (4 from seq 1, 0 windows)" "$VOUT"
+run_lethe verify "$TMP/all.csv" --expect-head "$T2=$H2"
+assert_not_contains "with an expected head it does not" "warning" "$ERR"
 both "a one-tenant JSON Lines export verifies on its own" 0 "$TMP/t2.jsonl" "$T2=$H2"
 assert_eq "with its head as expected, and the tenant named" "verify: ok: 9 records in 1 chains (1 from seq 1, 0 windows), 1 expected head matched; records of tenant $T2 from the start of the log until its export at $(exported "$TMP/t2.jsonl")" "$VOUT"
 both "a one-tenant CSV export verifies on its own" 0 "$TMP/t2.csv" "$T2=$H2"
