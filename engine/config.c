@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libconfig.h>
+#include <libgen.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,10 +52,13 @@ void config_free(struct lethe_config *cfg)
     free(cfg->conninfo);
     free(cfg->spool_dir);
     free(cfg->executor_command);
+    free(cfg->executor_conf);
     free(cfg->audit_key_file);
     free(cfg->audit_key_conf);
     free(cfg->anchor_file);
     free(cfg->metrics_file);
+    free(cfg->anchor_conf);
+    free(cfg->metrics_conf);
     for (int i = 0; i < cfg->n_locations; i++) {
         free(cfg->locations[i].geo);
         free(cfg->locations[i].command);
@@ -288,7 +293,10 @@ static bool get_string(const struct loader *ld, const config_setting_t *s, char 
     if (config_setting_type(s) != CONFIG_TYPE_STRING)
         return fail(ld, s, "expected a string, got", hint);
     const char *v = config_setting_get_string(s);
-    if (!*v)
+    const char *c = v;
+    while (isspace((unsigned char)*c))
+        c++;
+    if (!*c) /* blank: a command of spaces ran the manifest itself */
         return fail(ld, s, "must not be empty, got", hint);
     free(*out);
     *out = strdup(v);
@@ -430,6 +438,10 @@ static bool load_executor(const struct loader *ld, const config_setting_t *g)
                             "command is the path of the deleter, e.g. "
                             "\"/usr/libexec/lethe/fs-delete\""))
                 return false;
+            cfg->executor_line = config_setting_source_line(s);
+            free(cfg->executor_conf);
+            cfg->executor_conf =
+                config_setting_source_file(s) ? strdup(config_setting_source_file(s)) : NULL;
         } else if (strcmp(n, "timeout") == 0) {
             if (!get_duration(ld, s, &cfg->executor_timeout, true))
                 return false;
@@ -480,6 +492,10 @@ static bool load_audit(const struct loader *ld, const config_setting_t *g)
                             "anchor_file is the path of the anchor file, e.g. "
                             "\"/var/lib/lethe/anchors.jsonl\""))
                 return false;
+            ld->cfg->anchor_line = config_setting_source_line(s);
+            free(ld->cfg->anchor_conf);
+            ld->cfg->anchor_conf =
+                config_setting_source_file(s) ? strdup(config_setting_source_file(s)) : NULL;
         } else {
             return unknown(ld, s, "key_file, anchor_file");
         }
@@ -536,6 +552,10 @@ static bool load_metrics(const struct loader *ld, const config_setting_t *g)
                             "file is where each run writes its metrics, e.g. "
                             "\"/var/lib/prometheus/node-exporter/lethe.prom\""))
                 return false;
+            ld->cfg->metrics_line = config_setting_source_line(s);
+            free(ld->cfg->metrics_conf);
+            ld->cfg->metrics_conf =
+                config_setting_source_file(s) ? strdup(config_setting_source_file(s)) : NULL;
         } else {
             return unknown(ld, s, "file");
         }
@@ -869,5 +889,169 @@ bool config_read_audit_key(const struct lethe_config *cfg, struct audit_key *key
     }
     key->bytes = (unsigned char *)text;
     key->len = len;
+    return true;
+}
+
+/* ---- the files a run writes after its work ------------------------------------------- */
+
+/* Why DIR is no place to create a file in, or NULL. */
+static const char *dir_refuses(const char *dir, char *why, size_t cap)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        snprintf(why, cap, "its directory '%s': %s", dir, strerror(errno));
+        return why;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(why, cap, "'%s' is not a directory", dir);
+        return why;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        snprintf(why, cap, "no file can be created in its directory '%s': %s", dir, strerror(errno));
+        return why;
+    }
+    return NULL;
+}
+
+/* Why PATH cannot be written as a run writes it, or NULL. APPEND: the anchor file, appended to
+ * without following a link, created when missing with its directory (one level, as
+ * anchor.c does); else the metrics file, replaced by a temporary made in its directory. */
+static const char *path_refuses(const char *path, bool append, char *why, size_t cap)
+{
+    char *copy = strdup(path);
+    if (!copy) {
+        snprintf(why, cap, "out of memory");
+        return why;
+    }
+    const char *dir = dirname(copy), *bad = NULL;
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            snprintf(why, cap, "it is a directory");
+            bad = why;
+        } else if (append && S_ISLNK(st.st_mode)) {
+            snprintf(why, cap, "it is a symbolic link, which the anchor file is never written through");
+            bad = why;
+        } else if (append && !S_ISREG(st.st_mode)) {
+            snprintf(why, cap, "it is not a regular file");
+            bad = why;
+        } else if (append) {
+            int fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+            if (fd < 0) {
+                snprintf(why, cap, "%s", strerror(errno));
+                bad = why;
+            } else {
+                close(fd);
+            }
+        } else {
+            bad = dir_refuses(dir, why, cap);
+        }
+    } else if (errno != ENOENT) {
+        snprintf(why, cap, "%s", strerror(errno));
+        bad = why;
+    } else if (!append || stat(dir, &st) == 0) {
+        bad = dir_refuses(dir, why, cap);
+    } else {
+        char *up = strdup(dir);
+        bad = up ? dir_refuses(dirname(up), why, cap) : "out of memory";
+        free(up);
+    }
+    free(copy);
+    return bad;
+}
+
+static bool file_refused(const char *setting, const char *option, const char *path, bool append,
+                         const char *conf, int line, const char *hint)
+{
+    char why[PATH_MAX + 200], what[PATH_MAX + 240], value[PATH_MAX + 3], full[600];
+    if (!path_refuses(path, append, why, sizeof why))
+        return false;
+    struct passwd *pw = getpwuid(geteuid());
+    snprintf(full, sizeof full, "%s (lethe runs as user %s); nothing was done", hint,
+             pw ? pw->pw_name : "?");
+    snprintf(value, sizeof value, "\"%s\"", path);
+    if (option) {
+        log_error("run: %s %s: cannot be written: %s", option, value, why);
+        log_hint("%s", full);
+    } else if (line > 0 && conf) {
+        snprintf(what, sizeof what, "cannot be written (%s):", why);
+        report(log_error, conf, line, setting, what, value, full);
+    } else {
+        log_error("config: '%s' (the default, %s): cannot be written: %s", setting, value, why);
+        log_hint("%s", full);
+    }
+    return true;
+}
+
+/* Why the program COMMAND starts is no executable file, or NULL. Judged only when its first word
+ * is a plain path (a '/' in it, no quoting or expansion): a bare name is looked up by the shell
+ * in its PATH, and a word the shell rewrites is the shell's to judge. */
+static const char *program_refuses(const char *command, char *prog, size_t pcap, char *why,
+                                   size_t cap)
+{
+    while (isspace((unsigned char)*command))
+        command++;
+    size_t n = strcspn(command, " \t\n");
+    if (n == 0 || n >= pcap || !memchr(command, '/', n) ||
+        strcspn(command, "'\"\\$`*?[~=;&|<>(){}") < n)
+        return NULL;
+    memcpy(prog, command, n);
+    prog[n] = '\0';
+    struct stat st;
+    if (stat(prog, &st) != 0)
+        snprintf(why, cap, "its program '%s': %s", prog, strerror(errno));
+    else if (S_ISDIR(st.st_mode))
+        snprintf(why, cap, "its program '%s' is a directory", prog);
+    else if (access(prog, X_OK) != 0)
+        snprintf(why, cap, "its program '%s' cannot be executed: %s", prog, strerror(errno));
+    else
+        return NULL;
+    return why;
+}
+
+static bool executor_refused(const char *setting, const char *command, const char *conf, int line)
+{
+    char prog[PATH_MAX], why[PATH_MAX + 200], what[PATH_MAX + 240], value[1024];
+    if (!program_refuses(command, prog, sizeof prog, why, sizeof why))
+        return false;
+    struct passwd *pw = getpwuid(geteuid());
+    char hint[PATH_MAX + 200];
+    snprintf(hint, sizeof hint,
+             "%s starts the deleter: name an executable file the lethe user (%s) can run, e.g. "
+             "\"/usr/libexec/lethe/fs-delete --root /srv/data\"; nothing was done",
+             setting, pw ? pw->pw_name : "?");
+    snprintf(value, sizeof value, "\"%.1000s\"", command);
+    snprintf(what, sizeof what, "%s:", why);
+    report(log_error, conf ? conf : "(none)", line, setting, what, value, hint);
+    return true;
+}
+
+bool config_check_run_files(const struct lethe_config *cfg, const char *metrics_option, bool anchor)
+{
+    if (cfg->executor_command &&
+        executor_refused("executor.command", cfg->executor_command,
+                         cfg->executor_conf ? cfg->executor_conf : cfg->path, cfg->executor_line))
+        return false;
+    for (int i = 0; i < cfg->n_locations; i++) {
+        char setting[64];
+        snprintf(setting, sizeof setting, "executor.locations.%s", cfg->locations[i].geo);
+        if (executor_refused(setting, cfg->locations[i].command,
+                             cfg->locations[i].file ? cfg->locations[i].file : cfg->path,
+                             cfg->locations[i].line))
+            return false;
+    }
+    if (anchor && cfg->anchor_file &&
+        file_refused("audit.anchor_file", NULL, cfg->anchor_file, true,
+                     cfg->anchor_conf ? cfg->anchor_conf : cfg->path, cfg->anchor_line,
+                     "audit.anchor_file names a file the lethe user can append to, in a "
+                     "directory it can write"))
+        return false;
+    const char *metrics = metrics_option ? metrics_option : cfg->metrics_file;
+    if (metrics && file_refused("metrics.file", metrics_option ? "--metrics-file" : NULL, metrics,
+                                false, cfg->metrics_conf ? cfg->metrics_conf : cfg->path,
+                                cfg->metrics_line,
+                                "the metrics file is replaced at each run: its directory must "
+                                "be writable by the lethe user"))
+        return false;
     return true;
 }

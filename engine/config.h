@@ -42,6 +42,8 @@ struct lethe_config {
     char *spool_dir;
     struct duration spool_keep;
     char *executor_command;
+    int executor_line;   /* where the config names it, for errors found later */
+    char *executor_conf; /* the config file that names it (NULL: path) */
     struct duration executor_timeout;
     struct location_executor locations[MAX_LOCATIONS];
     int n_locations;
@@ -49,7 +51,11 @@ struct lethe_config {
     int audit_key_line; /* where the config names it, for messages */
     char *audit_key_conf; /* the config file that names it (an @include'd one, or NULL: path) */
     char *anchor_file; /* audit.anchor_file: where each committed run appends its heads */
+    int anchor_line;    /* where the config names it (0: the default), for messages */
+    char *anchor_conf;  /* the config file that names it (NULL: path) */
     char *metrics_file; /* metrics.file: Prometheus textfile metrics of each run; --metrics-file wins */
+    int metrics_line;
+    char *metrics_conf;
     long long batch_max_items;
     struct duration lookahead;
     struct rule_config rules[RULE_COUNT];
@@ -64,6 +70,15 @@ void config_free(struct lethe_config *cfg);
  * it. Refuses a missing, unreadable, empty or non-regular file with a config error (the
  * caller exits 2); warns when users other than its owner can read it. */
 bool config_read_audit_key(const struct lethe_config *cfg, struct audit_key *key);
+/* What a run needs before it does anything: the executors it may start (a command whose first
+ * word is a path names an executable file: a missing one failed every batch with the shell's
+ * status 127, run after run), and the files it writes after its work is committed: the anchor
+ * file (appended to, created with its directory when missing) and the metrics file
+ * (METRICS_OPTION, from --metrics-file, else metrics.file: replaced through a temporary in its
+ * directory). Found only at the end, a run purged and then exited 1 with no anchor line.
+ * Refuses with a config error naming the file, line and setting (the caller exits 2). */
+bool config_check_run_files(const struct lethe_config *cfg, const char *metrics_option,
+                            bool anchor);
 const char *rule_name(enum rule_id r);
 /* The executor for a location: its override, else executor.command, else NULL. */
 const char *config_executor_for(const struct lethe_config *cfg, const char *location);

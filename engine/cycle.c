@@ -534,7 +534,7 @@ bool run_life_end(struct lethe_ctx *ctx, struct run_life *l)
             return false;
         }
     }
-    bool ok = false;
+    bool ok = false, recorded = false;
     char *heads = NULL;
     if (!db_begin(db))
         goto done;
@@ -546,14 +546,18 @@ bool run_life_end(struct lethe_ctx *ctx, struct run_life *l)
     }
     /* The heads before the checkpoint; anchor_append logs the heads after it. */
     log_debug("checkpoint: %s", heads);
-    ok = true;
+    ok = recorded = true;
     /* Committed: the heads go to the anchor file, which can be shipped out of the database's
-     * reach. Failing that exits 1; the next run's line covers these chains too. */
-    if (!anchor_append(db, ctx->cfg.anchor_file, ctx->session_id))
+     * reach. Failing that exits 1; the next run's line covers these chains too. (Whether the
+     * file can be written was judged before the run did anything: config_check_run_files.) */
+    if (!anchor_append(db, ctx->cfg.anchor_file, ctx->session_id)) {
+        log_error("run %s: its end is recorded in the database, but not its anchor line; the "
+                  "next run's line anchors these chains too", ctx->session_id);
         ok = false;
+    }
 done:
     free(heads);
-    if (!ok)
+    if (!recorded)
         log_error("run %s: could not record the end of the run", ctx->session_id);
     double secs = secs_since(&l->t0);
     if (l->metrics_file && !write_metrics(ctx, l, secs))

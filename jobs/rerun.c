@@ -45,7 +45,9 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
         return EXIT_USAGE;
     if (!operator_name && !(operator_name = operator_default()))
         return cli_usage(ctx, "rerun: no login name to record as the operator; pass --operator NAME");
-
+    /* The anchor file is written once the rerun's work is committed: judged before. */
+    if (ctx->parse_only && !config_check_run_files(&ctx->cfg, NULL, true))
+        return EXIT_USAGE;
     if (ctx->parse_only)
         return EXIT_DONE;
     PGconn *db = ctx->db;

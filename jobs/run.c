@@ -89,6 +89,9 @@ int job_run(struct lethe_ctx *ctx, int argc, char **argv)
                             o.metrics_file ? o.metrics_file : ctx->cfg.metrics_file,
                             ctx->cfg.anchor_file))
         return EXIT_USAGE;
+    /* Before anything is done: these are written only once the run's work is committed. */
+    if (ctx->parse_only && !o.dry_run && !config_check_run_files(&ctx->cfg, o.metrics_file, true))
+        return EXIT_USAGE;
     if (ctx->parse_only)
         return EXIT_DONE;
     return cycle_run(ctx, &o);

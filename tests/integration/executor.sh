@@ -206,15 +206,21 @@ assert_eq "a shard run of another tenant set leaves it open" "open" "$(sql "SELE
 run_lethe --config "$WORK/c9.conf" run --shard "$N4/4"
 assert_rc "the shard of N=4 that holds its tenant exits 0" 0
 assert_eq "and re-drives it" "acknowledged purged 2" "$(sql "SELECT b.state || ' ' || (SELECT state_counts FROM (SELECT 1) x, LATERAL (SELECT string_agg(state || ' ' || n, '|') AS state_counts FROM (SELECT state, count(*) n FROM lethe.item_status GROUP BY state) s) y) FROM lethe.batches b")"
-psql -X -q -c "SELECT lethe.run_lock(0, 2)" -c "SELECT pg_sleep(4)" >/dev/null 2>&1 &
+# The lock is held until it is let go below, however slow the machine (a 4 s sleep once ran out
+# before the last run on a loaded machine).
+PGAPPNAME=lock_holder psql -X -q -c "SELECT lethe.run_lock(0, 2)" -c "SELECT pg_sleep(120)" >/dev/null 2>&1 &
 HOLDER=$!
-sleep 1
+for _ in $(seq 100); do
+    [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'lock_holder' AND query LIKE '%pg_sleep%'")" = 1 ] && break
+    sleep 0.1
+done
 run_lethe --config "$WORK/c9.conf" run --shard 1/4
 assert_rc "a shard run of another N is refused while 0/2 runs" 3
 run_lethe --config "$WORK/c9.conf" run --shard 1/2
 assert_rc "a shard run of the same N, another K, runs alongside" 0
 run_lethe --config "$WORK/c9.conf" run
 assert_rc "a run over the whole catalog is refused" 3
+sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lock_holder'" >/dev/null
 wait "$HOLDER"
 
 # ---- 11. errors are values: the run record says why -------------------------------------------
@@ -427,5 +433,64 @@ assert_eq "a run whose output is closed is not killed: it exits 1, its summary u
   "rc=1" "$(cat "$WORK/noisy.rc")"
 assert_eq "... and records its end and every purge" "succeeded 6 0" \
   "$(sql "SELECT outcome || ' ' || (SELECT count(*) FROM lethe.item_status WHERE state = 'purged') || ' ' || (SELECT count(*) FROM lethe.batches WHERE state = 'open') FROM lethe.runs ORDER BY started_at DESC LIMIT 1")"
+
+# ---- what a run needs, judged before it does anything --------------------------------------------
+# A missing deleter failed every batch with the shell's 127, run after run, with no word of the
+# setting; an anchor or metrics file the lethe user could not write was found only after the run
+# had purged, which then exited 1 with no anchor line. Each is now a config error (exit 2) before
+# anything is done, naming the file, line and setting.
+fresh 2
+written_runs() { sql "SELECT (SELECT count(*) FROM lethe.runs) || ' ' || (SELECT count(*) FROM lethe.batches)"; }
+before_runs=$(written_runs)
+refused_run() { # NAME CONF EXPECTED_STDERR [ARGS...]
+    local name=$1 conf=$2 expect=$3; shift 3
+    run_lethe --config "$conf" run "$@"
+    if [ "$RC" = 2 ] && [ "$ERR" = "$expect" ] && [ "$(written_runs)" = "$before_runs" ]; then ok "$name"
+    else not_ok "$name" "exit $RC" "expected: $expect" "actual:   $ERR" "runs batches: $before_runs -> $(written_runs)"; fi
+}
+ME=$(id -un)
+write_config "$WORK/p1.conf" "executor: { command = \"$WORK/no-such-deleter --root $STORE\"; };"
+refused_run "a deleter that does not exist" "$WORK/p1.conf" \
+"error: config: '$WORK/p1.conf' line 2: 'executor.command': its program '$WORK/no-such-deleter': No such file or directory: \"$WORK/no-such-deleter --root $STORE\"
+hint: executor.command starts the deleter: name an executable file the lethe user ($ME) can run, e.g. \"/usr/libexec/lethe/fs-delete --root /srv/data\"; nothing was done"
+printf 'not a program\n' >"$WORK/plain"; chmod 0644 "$WORK/plain"
+write_config "$WORK/p2.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; locations: { EU = \"$WORK/plain\"; }; };"
+run_lethe --config "$WORK/p2.conf" run
+assert_eq "a location's deleter that cannot be executed: exit 2, nothing done" "2 $before_runs" "$RC $(written_runs)"
+assert_contains "... named by its setting" "'executor.locations.EU': its program '$WORK/plain' cannot be executed: Permission denied: \"$WORK/plain\"" "$ERR"
+write_config "$WORK/p3.conf" 'executor: { command = "   "; };'
+run_lethe --config "$WORK/p3.conf" run
+assert_eq "a command of spaces is refused as an empty one" \
+  "2 error: config: '$WORK/p3.conf' line 2: 'executor.command': must not be empty, got \"   \"" "$RC ${ERR%%$'\n'*}"
+write_config "$WORK/p4.conf" "executor: { command = \"PATH=/usr/bin exec $FS_DELETE --root $STORE\"; };"
+run_lethe --config "$WORK/p4.conf" run
+assert_rc "a command the shell rewrites first (an assignment, exec) is the shell's to judge: it runs" 0
+before_runs=$(written_runs)
+mkdir -p "$WORK/locked"; chmod 0555 "$WORK/locked"
+sed "s|anchor_file = \"[^\"]*\"|anchor_file = \"$WORK/locked/anchors.jsonl\"|" "$WORK/p4.conf" >"$WORK/p5.conf"
+if [ "$(id -u)" = 0 ]; then   # root writes anywhere: the directory check is judged as nobody
+    cp "$LETHE" "$WORK/lethe-nobody"; chmod 0755 "$WORK" "$WORK/lethe-nobody"; chmod 0644 "$WORK/p5.conf"
+    OUT=$(cd / && runuser -u nobody -- env PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" PGDATABASE="$PGDATABASE" \
+          "$WORK/lethe-nobody" --config "$WORK/p5.conf" run 2>&1); RC=$?; AS=nobody
+else
+    run_lethe --config "$WORK/p5.conf" run; OUT=$ERR; AS=$ME
+fi
+assert_eq "an anchor file in a directory the lethe user cannot write: exit 2 before anything is done" \
+  "2 $before_runs" "$RC $(written_runs)"
+assert_contains "... naming the file, line and setting" \
+  "error: config: '$WORK/p5.conf' line 3: 'audit.anchor_file': cannot be written (no file can be created in its directory '$WORK/locked': Permission denied): \"$WORK/locked/anchors.jsonl\"" "$OUT"
+assert_contains "... and who runs it" "(lethe runs as user $AS); nothing was done" "$OUT"
+mkdir -p "$WORK/adir"
+sed "s|anchor_file = \"[^\"]*\"|anchor_file = \"$WORK/adir\"|" "$WORK/p4.conf" >"$WORK/p6.conf"
+run_lethe --config "$WORK/p6.conf" run
+assert_eq "an anchor file that is a directory: exit 2" \
+  "2 error: config: '$WORK/p6.conf' line 3: 'audit.anchor_file': cannot be written (it is a directory): \"$WORK/adir\"" "$RC ${ERR%%$'\n'*}"
+run_lethe --config "$WORK/p4.conf" run --metrics-file "$WORK/no/such/dir/lethe.prom"
+assert_eq "a --metrics-file whose directory is missing: exit 2" \
+  "2 error: run: --metrics-file \"$WORK/no/such/dir/lethe.prom\": cannot be written: its directory '$WORK/no/such/dir': No such file or directory" "$RC ${ERR%%$'\n'*}"
+run_lethe --config "$WORK/p6.conf" run --dry-run
+assert_rc "a dry run writes neither: it is not refused for them" 0
+assert_eq "nothing was written by any of them" "$before_runs" "$(written_runs)"
+chmod 0755 "$WORK/locked"
 
 finish
