@@ -25,14 +25,20 @@ int cli_usage(const struct lethe_ctx *ctx, const char *fmt, ...)
 
 long cli_utf8_invalid_at(const char *s) { return text_utf8_invalid_at(s, strlen(s)); }
 
+/* Whether OPTION is one of NAMES (NULL-terminated). */
+static bool listed(const char *option, const char *const *names)
+{
+    for (; option && *names; names++)
+        if (strcmp(option, *names) == 0)
+            return true;
+    return false;
+}
+
 /* Options whose values are file names: bytes the file system takes as they are, not text. */
 static bool names_a_file(const char *option)
 {
-    static const char *const files[] = {"metrics-file", "output", "anchors"};
-    for (size_t i = 0; option && i < sizeof files / sizeof files[0]; i++)
-        if (strcmp(option, files[i]) == 0)
-            return true;
-    return false;
+    static const char *const files[] = {"metrics-file", "output", "anchors", NULL};
+    return listed(option, files);
 }
 
 static bool blank(const char *s)
@@ -61,10 +67,39 @@ bool cli_text_ok(const char *command, const char *option, const char *value)
     return false;
 }
 
+/* Options that name a request, a ticket, an account or a person: at most ID_MAX_BYTES, as the
+ * database holds them (sql/0041_id_lengths.sql). */
+#define ID_MAX_BYTES 1024
+static bool names_an_id(const char *option)
+{
+    static const char *const ids[] = {"reference", "subject", "operator", NULL};
+    return listed(option, ids);
+}
+
 static bool value_ok(const struct lethe_ctx *ctx, const char *option, const char *value)
 {
     if (!names_a_file(option) && !cli_text_ok(ctx->command, option, value))
         return false;
+    /* Spaces alone name nothing: a reference or reason of "   " was recorded as given. (An
+     * empty one is each command's to refuse, as a missing one; a blank subject, scope.c's.) */
+    if (*value && blank(value) &&
+        (strcmp(option, "reference") == 0 || strcmp(option, "reason") == 0)) {
+        log_error("%s: --%s is blank", ctx->command, option);
+        log_hint("--%s takes %s", option,
+                 strcmp(option, "reason") == 0 ? "the reason in words, e.g. --reason "
+                                                 "'litigation hold, case 42'"
+                                               : "a ticket or request id, e.g. --reference "
+                                                 "TICKET-1234");
+        return false;
+    }
+    if (names_an_id(option) && strlen(value) > ID_MAX_BYTES) {
+        /* The value itself is not echoed: it may be a subject id. */
+        log_error("%s: --%s is %zu bytes long; at most %d are allowed", ctx->command, option,
+                  strlen(value), ID_MAX_BYTES);
+        log_hint("--%s names a ticket, a request or an account; give its id, not a text",
+                 option);
+        return false;
+    }
     if (strcmp(option, "operator") == 0 && blank(value)) {
         cli_usage(ctx, "%s: --operator needs a name", ctx->command);
         return false;
@@ -72,10 +107,28 @@ static bool value_ok(const struct lethe_ctx *ctx, const char *option, const char
     return true;
 }
 
+/* Whether the option LONGOPTS[IDX], which takes a value, was given before in this parse. Only
+ * --failed (one item each) and --expect-head (one head each) are given as often as needed;
+ * any other given twice was taken as its last value, silently (`request --reference X1
+ * --reference X2` recorded X2). */
+static unsigned long long given; /* the options with a value seen in this parse, by index */
+
+static bool given_twice(const struct option *longopts, int idx)
+{
+    const char *name = longopts[idx].name;
+    if (idx >= 64 || strcmp(name, "failed") == 0 || strcmp(name, "expect-head") == 0)
+        return false;
+    bool twice = given & (1ULL << idx);
+    given |= 1ULL << idx;
+    return twice;
+}
+
 int cli_getopt(const struct lethe_ctx *ctx, int argc, char **argv, const char *shortopts,
                const struct option *longopts)
 {
     char spec[64];
+    if (optind <= 1) /* a parse begins (each job sets optind = 1 first) */
+        given = 0;
     snprintf(spec, sizeof spec, ":%s", shortopts);
     opterr = 0;
     int idx = -1;
@@ -99,6 +152,11 @@ int cli_getopt(const struct lethe_ctx *ctx, int argc, char **argv, const char *s
                 idx = i;
         if (idx >= 0 && !value_ok(ctx, longopts[idx].name, optarg))
             c = '?';
+        else if (idx >= 0 && given_twice(longopts, idx)) {
+            cli_usage(ctx, "%s: --%s is given twice; give it once", ctx->command,
+                      longopts[idx].name);
+            c = '?';
+        }
     }
     return c;
 }

@@ -52,17 +52,37 @@ long text_utf8_invalid_at(const char *s, size_t n)
 
 bool text_valid_utf8(const char *s, size_t n) { return text_utf8_invalid_at(s, n) < 0; }
 
-char *text_clean(const char *in, size_t n, char *out, size_t cap)
+/* The characters that reorder what a terminal shows (Unicode's bidirectional controls: ALM,
+ * LRM, RLM, LRE..RLO, LRI..PDI): a reference holding U+202E shows its tail backwards, and can
+ * make a line read as something it does not say. */
+static bool bidi_control(const unsigned char *u, size_t l)
+{
+    if (l == 2)
+        return u[0] == 0xD8 && u[1] == 0x9C; /* U+061C */
+    if (l != 3 || u[0] != 0xE2)
+        return false;
+    return (u[1] == 0x80 && (u[2] == 0x8E || u[2] == 0x8F || (u[2] >= 0xAA && u[2] <= 0xAE))) ||
+           (u[1] == 0x81 && u[2] >= 0xA6 && u[2] <= 0xA9);
+}
+
+static char *clean(const char *in, size_t n, char *out, size_t cap, bool shown)
 {
     const unsigned char *u = (const unsigned char *)in;
     size_t o = 0;
     bool cut = false;
     for (size_t i = 0; i < n;) {
         size_t l = seq_len(u + i, n - i);
-        char esc[5];
+        char esc[12];
         const char *piece;
         size_t plen;
-        if (l && (l > 1 || (u[i] >= 0x20 && u[i] != 0x7F))) {
+        if (shown && l > 1 && bidi_control(u + i, l)) {
+            unsigned cp = l == 2 ? 0x061C
+                                 : ((unsigned)(u[i] & 0x0F) << 12) |
+                                       ((unsigned)(u[i + 1] & 0x3F) << 6) | (u[i + 2] & 0x3F);
+            snprintf(esc, sizeof esc, "\\u%04X", cp);
+            piece = esc;
+            plen = 6;
+        } else if (l && (l > 1 || (u[i] >= 0x20 && u[i] != 0x7F))) {
             piece = in + i;
             plen = l;
         } else {
@@ -95,10 +115,15 @@ char *text_clean(const char *in, size_t n, char *out, size_t cap)
     return out;
 }
 
+char *text_clean(const char *in, size_t n, char *out, size_t cap)
+{
+    return clean(in, n, out, cap, false);
+}
+
 const char *text_shown(const char *s)
 {
     static char buf[8][512];
     static unsigned next;
     char *out = buf[next++ % 8];
-    return s ? text_clean(s, strlen(s), out, sizeof buf[0]) : "";
+    return s ? clean(s, strlen(s), out, sizeof buf[0], true) : "";
 }

@@ -20,7 +20,8 @@ char *text_clean(const char *in, size_t n, char *out, size_t cap);
 /* s made safe for a person's terminal, as text_clean does (at most 511 bytes shown), in one of
  * eight buffers used in turn, so that up to eight can appear in one printf. For text that
  * lethe did not write and prints for a person (a tenant's name, a reference, a hold's reason,
- * an operator's name): it can neither move the cursor nor forge a line of lethe's own output.
+ * an operator's name): it can neither move the cursor nor forge a line of lethe's own output,
+ * and a character that reorders what follows it (a bidirectional control) is shown as \uXXXX.
  * NULL gives "". */
 const char *text_shown(const char *s);
 

@@ -116,6 +116,41 @@ $UTF8_HINT" hold place --tenant "$T" --reason $'legal \xf4\x90\x80\x80'
 refused "hold place: invalid UTF-8 in --reference" "error: hold: --reference: not valid UTF-8 (byte 0xe2 at offset 4)
 $UTF8_HINT" hold place --tenant "$T" --reason litigation --reference $'CASE\xe2\x82'
 
+# An id is at most 1024 bytes, as the database holds it (sql/0041): before 0041 a longer
+# --reference failed inside the database ("index row requires 9032 bytes"), exit 1. The value is
+# never echoed.
+LONG=$(python3 -c "import secrets; print(secrets.token_hex(4500))")
+refused "request: a --reference of 9000 bytes" "error: request: --reference is 9000 bytes long; at most 1024 are allowed
+hint: --reference names a ticket, a request or an account; give its id, not a text" \
+    request --tenant "$T" --reference "$LONG"
+refused "request: a --subject of 1025 bytes, never echoed" "error: request: --subject is 1025 bytes long; at most 1024 are allowed
+hint: --subject names a ticket, a request or an account; give its id, not a text" \
+    request --tenant "$T" --subject "${LONG:0:1025}" --reference R-1
+refused "hold place: a --reference of 1025 bytes" "error: hold: --reference is 1025 bytes long; at most 1024 are allowed
+hint: --reference names a ticket, a request or an account; give its id, not a text" \
+    hold place --tenant "$T" --reason litigation --reference "${LONG:0:1025}"
+refused "run: an --operator of 2000 bytes" "error: run: --operator is 2000 bytes long; at most 1024 are allowed
+hint: --operator names a ticket, a request or an account; give its id, not a text" \
+    run --operator "${LONG:0:2000}"
+run_lethe --config "$LETHE_CONF" status --reference "${LONG:0:1024}" --tenant "$T"
+assert_eq "status --reference of 1024 bytes is looked up (no such request), not refused for its length" \
+    "2 error: status: no deletion request with reference \"${LONG:0:1024}\" in tenant $T" "$RC ${ERR%%$'\n'*}"
+
+# A value given twice was taken as its last, silently: `request --reference X1 --reference X2`
+# recorded X2. Only --failed and --expect-head are given as often as needed.
+refused "request: --reference given twice" "error: request: --reference is given twice; give it once
+hint: see 'lethe help request'" request --tenant "$T" --reference R-1 --reference R-2
+refused "request: --tenant given twice, even the same" "error: request: --tenant is given twice; give it once
+hint: see 'lethe help request'" request --tenant "$T" --tenant "$T" --reference R-1
+refused "status: --reference given twice, one as --reference=" "error: status: --reference is given twice; give it once
+hint: see 'lethe help status'" status --tenant "$T" --reference=R-1 --reference R-2
+refused "run: --operator given twice" "error: run: --operator is given twice; give it once
+hint: see 'lethe help run'" run --operator a --operator b
+refused "request: a --reference of spaces" "error: request: --reference is blank
+hint: --reference takes a ticket or request id, e.g. --reference TICKET-1234" request --tenant "$T" --reference "   "
+refused "hold place: a --reason of spaces" "error: hold: --reason is blank
+hint: --reason takes the reason in words, e.g. --reason 'litigation hold, case 42'" hold place --tenant "$T" --reason "	 "
+
 # An operator needs a name, on every command that takes --operator.
 for cmd in run "rerun $B" "ack $B" "request --tenant $T --reference R-2"; do
     c=${cmd%% *}

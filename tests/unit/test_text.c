@@ -71,6 +71,22 @@ START_TEST(shows_eight_values_in_one_printf)
 }
 END_TEST
 
+START_TEST(shows_bidirectional_controls_escaped)
+{
+    /* "invoice-\u202Efdp.exe" would show as "invoice-exe.pdf" */
+    ck_assert_str_eq(text_shown("invoice-\xe2\x80\xae" "fdp.exe"), "invoice-\\u202Efdp.exe");
+    ck_assert_str_eq(text_shown("a\xe2\x80\x8e" "b\xe2\x80\x8f" "c\xd8\x9c" "d"),
+                     "a\\u200Eb\\u200Fc\\u061Cd");
+    ck_assert_str_eq(text_shown("\xe2\x81\xa6x\xe2\x81\xa9\xe2\x80\xaa"), "\\u2066x\\u2069\\u202A");
+    /* neighbours of them, and every other script, stay as they are */
+    ck_assert_str_eq(text_shown("\xe2\x80\x90\xe2\x81\xa5\xd8\x9b \xe6\x9d\xb1"),
+                     "\xe2\x80\x90\xe2\x81\xa5\xd8\x9b \xe6\x9d\xb1");
+    /* what is stored (an executor's stderr) keeps them: only a person's terminal is guarded */
+    char out[32];
+    ck_assert_str_eq(text_clean("x\xe2\x80\xae", 4, out, sizeof out), "x\xe2\x80\xae");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("text");
@@ -79,5 +95,6 @@ int main(void)
     tcase_add_test(tc, cleans_control_and_invalid_bytes);
     tcase_add_test(tc, bounds_at_a_character_boundary);
     tcase_add_test(tc, shows_eight_values_in_one_printf);
+    tcase_add_test(tc, shows_bidirectional_controls_escaped);
     return run_suite(s, tc);
 }
