@@ -67,6 +67,14 @@ bool anchor_parse(const char *text, size_t len, struct anchor_line *out, const c
         !audit_time_text(json_string_value(at)))
         goto cleanup;
     snprintf(out->at, sizeof out->at, "%s", json_string_value(at));
+    json_t *since = json_object_get(o, "since");
+    *why = "not an anchor line (since is not a time)";
+    if (since && (!json_is_string(since) || (json_string_length(since) &&
+                                             !audit_time_text(json_string_value(since)))))
+        goto cleanup;
+    out->has_since = since != NULL;
+    if (since)
+        snprintf(out->since, sizeof out->since, "%s", json_string_value(since));
     out->n_heads = json_array_size(heads);
     out->heads = calloc(out->n_heads ? out->n_heads : 1, sizeof *out->heads);
     *why = "out of memory";
@@ -211,11 +219,14 @@ static int head_cmp(const void *a, const void *b)
 }
 
 bool anchor_read_reach(const char *file, struct anchor_head **out, size_t *n,
-                       char first_at[AUDIT_TIME_LEN])
+                       char from[AUDIT_TIME_LEN], bool *bounded)
 {
     *out = NULL;
     *n = 0;
-    first_at[0] = '\0';
+    from[0] = '\0';
+    *bounded = false;
+    bool broken = false;
+    char prev_at[AUDIT_TIME_LEN] = "";
     FILE *f = fopen(file, "r");
     if (!f) {
         log_error("anchor: cannot read '%s': %s", file, strerror(errno));
@@ -257,8 +268,15 @@ bool anchor_read_reach(const char *file, struct anchor_head **out, size_t *n,
         }
         memcpy(all + *n, l.heads, l.n_heads * sizeof *all);
         *n += l.n_heads;
-        if (!first_at[0] || strcmp(l.at, first_at) < 0)
-            snprintf(first_at, AUDIT_TIME_LEN, "%s", l.at);
+        if (l.has_since && !*bounded && !broken) {
+            snprintf(from, AUDIT_TIME_LEN, "%s", l.since);
+            *bounded = true;
+        } else if (*bounded && (!l.has_since || strcmp(l.since, prev_at) > 0)) {
+            /* a line without it after one with it, or one that counts from a run that began
+             * after the line before it was written (a line missing from the file): no bound */
+            broken = true;
+        }
+        snprintf(prev_at, sizeof prev_at, "%s", l.at);
         anchor_line_free(&l);
     }
     if (ok && ferror(f)) {
@@ -272,6 +290,8 @@ bool anchor_read_reach(const char *file, struct anchor_head **out, size_t *n,
         *n = 0;
         return false;
     }
+    if (broken)
+        *bounded = false;
     /* Sorted by chain and seq: the last of each chain is its highest. */
     if (*n)
         qsort(all, *n, sizeof *all, head_cmp);
@@ -409,7 +429,15 @@ bool anchor_append(PGconn *db, const char *file, const char *run_id)
                  head_at ? ",\"at\":\"" : "", head_at ? head_at : "", head_at ? "\"" : "");
         audit_buf_puts(&b, head);
     }
-    audit_buf_puts(&b, "]}\n");
+    audit_buf_puts(&b, "]");
+    /* Only a run that counts from the last recorded line names every chain appended to since:
+     * its line says from when, and a verifier may judge a record past every head unvouched. */
+    if (n && may > 0) {
+        audit_buf_puts(&b, ",\"since\":\"");
+        audit_buf_puts(&b, db_str(r, 0, "since"));
+        audit_buf_puts(&b, "\"");
+    }
+    audit_buf_puts(&b, "}\n");
     bool ok = false;
     if (!n) {
         log_error("anchor: run %s has no checkpoint to anchor", run_id);

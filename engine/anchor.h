@@ -23,6 +23,11 @@ struct anchor_head {
 struct anchor_line {
     char run_id[UUID_TEXT_LEN];
     char at[AUDIT_TIME_LEN];
+    /* "since": the line names every chain with a record stamped from this time on ("" from the
+     * start of the log), as of its run's heads; lines written while the run's role could not
+     * record lines, or before lethe wrote it, have none (has_since false). */
+    char since[AUDIT_TIME_LEN];
+    bool has_since;
     struct anchor_head *heads;
     size_t n_heads;
     char digest[AUDIT_HEX_LEN]; /* SHA-256 of the newest line as read (anchor_read_newest) */
@@ -52,11 +57,13 @@ void anchor_line_free(struct anchor_line *l);
 int anchor_read_newest(const char *file, struct anchor_line *out);
 
 /* What every line of FILE vouches for: per chain (sorted), the highest seq any line names, in
- * OUT (*N of them, the seq and chain filled, malloc'd), and the oldest line's at in FIRST_AT.
- * A torn last line is skipped. False after printing why (unreadable, or a line that is not an
- * anchor line). */
+ * OUT (*N of them, the seq and chain filled, malloc'd); and in FROM the time from which every
+ * record is named by a line (the "since" of the first line that has one, "" for the start of
+ * the log), when every line from that one to the newest has one; *BOUNDED false when no such
+ * time is known (then nothing may be judged unvouched). A torn last line is skipped. False
+ * after printing why (unreadable, or a line that is not an anchor line). */
 bool anchor_read_reach(const char *file, struct anchor_head **out, size_t *n,
-                       char first_at[AUDIT_TIME_LEN]);
+                       char from[AUDIT_TIME_LEN], bool *bounded);
 
 /* After RUN_ID committed: appends its heads (every chain appended to since the run started,
  * and the engine chain's checkpoint record of the run) to FILE as one line, fsynced, and logs

@@ -127,7 +127,9 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
     "              AND h.seq > 0 AND h.at >= $2::timestamptz"                                      \
     "           UNION ALL SELECT * FROM first UNION ALL SELECT * FROM cp)"                         \
     " SELECT x.tenant_id::text AS chain, x.seq, x.hash, lethe.audit_time(x.at) AS head_at,"        \
-    "        lethe.audit_time(clock_timestamp()) AS at"                                            \
+    "        lethe.audit_time(clock_timestamp()) AS at,"                                           \
+    "        CASE WHEN $2::timestamptz = '-infinity' THEN ''"                                      \
+    "             ELSE lethe.audit_time($2::timestamptz) END AS since"                             \
     "   FROM heads x ORDER BY x.tenant_id, x.seq"
     return db_query(db,
                     few ? HEADS_CP " heads AS (SELECT h.tenant_id, h.seq, h.hash, h.at"

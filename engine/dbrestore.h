@@ -55,7 +55,7 @@ bool copy_in_end(struct copy_in *c);
 bool dbrestore_replay_load(PGconn *db, struct copy_in *c);
 /* Takes out of replay_lines the records no anchor vouches for: past the highest seq that the
  * anchor file names for their chain (CHAINS, SEQS: array literals, one element per chain), and
- * stamped after its oldest line (FIRST_AT). One row per chain: tenant_id, after_seq (the seq
+ * stamped after FIRST_AT (from when the lines name every chain appended to). One row per chain: tenant_id, after_seq (the seq
  * before the first one taken out), dropped. NULL after printing the error. */
 PGresult *dbrestore_replay_keep_vouched(PGconn *db, const char *chains, const char *seqs,
                                         const char *first_at);

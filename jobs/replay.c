@@ -110,19 +110,22 @@ static int may_replay(PGconn *db)
 /* Only what an anchor vouches for is appended. A record re-hashed onto the end of a chain past
  * every head the anchor file names verifies (within the hour after the newest line, as verify
  * says: see vouched() in jobs/verify.c), and once appended it could never be taken back: so the
- * records past the highest seq that any line names for their chain, stamped after the file's
- * first line, are left out, and said. After a restore the exports are older than the lines
+ * records past the highest seq that any line names for their chain, stamped since the time
+ * from which the lines name every chain appended to (their "since"), are left out, and said. After a restore the exports are older than the lines
  * written since, which name every chain they hold; what is left out is the tail written after
  * the newest line, which no anchor yet vouches for. */
 static bool keep_vouched(PGconn *db, const char *path)
 {
     struct anchor_head *reach = NULL;
     size_t n = 0;
-    char first_at[AUDIT_TIME_LEN];
-    if (!anchor_read_reach(path, &reach, &n, first_at))
+    char from[AUDIT_TIME_LEN];
+    bool bounded;
+    if (!anchor_read_reach(path, &reach, &n, from, &bounded))
         return false;
-    if (n == 0) /* a file without a line vouches for nothing, and verify said so */
+    if (n == 0 || !bounded) { /* no line, or lines that do not say from when they name all */
+        free(reach);
         return true;
+    }
     char *chains = malloc(n * 38 + 3), *seqs = malloc(n * 21 + 3);
     PGresult *r = NULL;
     bool ok = false;
@@ -138,7 +141,7 @@ static bool keep_vouched(PGconn *db, const char *path)
     }
     strcpy(chains + a, "}");
     strcpy(seqs + q, "}");
-    if (!(r = dbrestore_replay_keep_vouched(db, chains, seqs, first_at)))
+    if (!(r = dbrestore_replay_keep_vouched(db, chains, seqs, from[0] ? from : "-infinity")))
         goto cleanup;
     for (int i = 0; i < PQntuples(r); i++)
         log_warn("replay: chain %s: %s record%s after seq %s %s anchored by no line of '%s'; "

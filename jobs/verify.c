@@ -82,7 +82,9 @@ struct verifier {
     size_t n_refs;
     struct anchor_run *runs; /* sorted by run id */
     size_t n_runs;
-    char first_line_at[AUDIT_TIME_LEN];  /* the anchor file's oldest line's at */
+    char vouch_from[AUDIT_TIME_LEN];     /* the lines name every chain appended to since */
+    bool vouch_bounded;                  /* ... a time they say (see vouched()) */
+    bool vouch_broken;                   /* a line without it after one with it */
     char newest_line_at[AUDIT_TIME_LEN]; /* its newest line's at, and that line's number */
     long newest_line;
     char vouch_before[TIME_TEXT_LEN]; /* an hour before the newest line: see vouched() */
@@ -243,11 +245,15 @@ static long long ref_max_seq(const struct verifier *v, const char *chain)
  * than an hour (a margin for a writer that stamped its records before that run began and
  * committed them after it took its heads) was added after the fact: with such a record, a
  * forged item_purged re-hashed onto the end of a chain verified against the anchors, and
- * `lethe replay` appended it to a healthy audit. Records older than the file's first line are
- * from before it (an anchor file begun later); those within the hour are counted, and said. */
+ * `lethe replay` appended it to a healthy audit. Only a line that says from when it names every
+ * chain (its "since", written by a run that counts from the last recorded line) is taken so,
+ * from the first such line on, when every line after it says so too: an anchor file begun
+ * later, lines written before lethe kept "since" or by a role that could not record lines,
+ * leave records they never named, and those are not judged. Records within the hour are
+ * counted, and said. */
 static bool vouched(struct verifier *v, const char *tenant, long long seq, const char *at)
 {
-    if (!v->n_refs || strcmp(at, v->first_line_at) <= 0)
+    if (!v->n_refs || !v->vouch_bounded || strcmp(at, v->vouch_from) <= 0)
         return true;
     long long anchored = ref_max_seq(v, tenant);
     if (seq <= anchored)
@@ -1192,6 +1198,7 @@ static int load_anchors(struct verifier *v, const char *path)
     ssize_t n;
     long no = 0;
     int rc = EXIT_DONE;
+    char prev_at[AUDIT_TIME_LEN] = "";
     while ((n = getline(&line, &cap, f)) >= 0) {
         no++;
         bool complete = n > 0 && line[n - 1] == '\n';
@@ -1248,8 +1255,15 @@ static int load_anchors(struct verifier *v, const char *path)
         }
         memcpy(v->runs[v->n_runs].run_id, l.run_id, sizeof l.run_id);
         v->runs[v->n_runs++].started = false;
-        if (l.at[0] && (!v->first_line_at[0] || strcmp(l.at, v->first_line_at) < 0))
-            snprintf(v->first_line_at, sizeof v->first_line_at, "%s", l.at);
+        /* As anchor_read_reach() judges it: a line without "since" after one with it, or one
+         * whose since lies after the line before it (a line missing from the file), ends it. */
+        if (l.has_since && !v->vouch_bounded && !v->vouch_broken) {
+            snprintf(v->vouch_from, sizeof v->vouch_from, "%s", l.since);
+            v->vouch_bounded = true;
+        } else if (v->vouch_bounded && (!l.has_since || strcmp(l.since, prev_at) > 0)) {
+            v->vouch_broken = true;
+        }
+        snprintf(prev_at, sizeof prev_at, "%s", l.at);
         if (l.at[0] && strcmp(l.at, v->newest_line_at) > 0) {
             snprintf(v->newest_line_at, sizeof v->newest_line_at, "%s", l.at);
             v->newest_line = no;
@@ -1267,6 +1281,8 @@ static int load_anchors(struct verifier *v, const char *path)
     if (rc == EXIT_DONE && v->n_runs == 0)
         log_warn("verify: '%s' holds no anchor line: nothing in the export was checked against it",
                  path);
+    if (v->vouch_broken)
+        v->vouch_bounded = false;
     if (v->n_refs)
         qsort(v->refs, v->n_refs, sizeof *v->refs, ref_cmp);
     lethe_time newest;

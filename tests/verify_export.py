@@ -48,9 +48,10 @@ inside a chain passes), unless the head's own "at" lies before the window's "fro
 allowance instead: in an export with a "from" that holds the engine chain, a run whose
 run_started (or operator_rerun) record is not in it began before the window and may have moved
 heads before it; in a one-tenant export with a "from", heads before the chain's first exported
-record are not required. No head falls between two lines: a record past the highest seq any line
-names for its chain, stamped after the file's first line, has no anchor yet; the newest line
-coming more than an hour after it, it was added after the fact.
+record are not required. No head falls between two lines that say from when they name every
+chain appended to ("since"): a record past the highest seq any line names for its chain, stamped
+after the "since" of the first such line (every line after it having one too), has no anchor
+yet; the newest line coming more than an hour after it, it was added after the fact.
 """
 import csv, hashlib, json, sys
 
@@ -89,6 +90,21 @@ def records(path, header):
                      "the header makes no claims")
                 header.update(rec)
 
+def vouch_from(path):  # the "since" of the first line with one, if every line after it has one
+    frm, prev = None, None  # that lies before the line before it (else a line is missing)
+    with open(path, encoding="utf-8") as f:
+        for line in f.read().split("\n"):
+            try:
+                a = json.loads(line)
+            except ValueError:
+                continue
+            if "since" in a and frm is None:
+                frm = a["since"]
+            elif frm is not None and ("since" not in a or a["since"] > prev):
+                return None
+            prev = a["at"]
+    return frm
+
 def anchored(path):  # [(line at, run_id, chain, seq, hash, head at)], a torn last line skipped
     refs = []
     with open(path, encoding="utf-8") as f:
@@ -112,7 +128,7 @@ def verify(path, expected, anchors=None):
     reach = {}
     for _, _, c, s, _, _ in refs:
         reach[c] = max(reach.get(c, 0), s)
-    first_line = min((at for at, *_ in refs), default=None)
+    first_line = vouch_from(anchors) if anchors else None  # "" is the start of the log
     hour_before_newest = norm(max((at for at, *_ in refs), default=None), -3600)
     with open(path, "rb") as f:
         need(f.read(1), "empty file")
@@ -138,7 +154,7 @@ def verify(path, expected, anchors=None):
         if t not in heads:
             firsts[t] = seq
             runfirst[t] = rec["kind"] in ("run_started", "operator_rerun")
-        if refs and rec["at"] > first_line and seq > reach.get(t, 0):
+        if refs and first_line is not None and rec["at"] > first_line and seq > reach.get(t, 0):
             need(rec["at"] >= hour_before_newest, f"chain {t} seq {seq}: anchored by no line")
         if (t, seq) in wanted:
             hashes[(t, seq)] = digest

@@ -210,7 +210,8 @@ last = json.loads(open(sys.argv[1]).read().splitlines()[-1])
 at = (datetime.strptime(last["at"], "%Y-%m-%dT%H:%M:%S.%fZ") + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 nil = [h for h in last["heads"] if h["chain"] == "00000000-0000-0000-0000-000000000000"][0]
 line = {"run_id": str(uuid.uuid4()), "at": at,
-        "heads": [{"chain": nil["chain"], "seq": nil["seq"] + 1000, "hash": "ab" * 32, "at": at}]}
+        "heads": [{"chain": nil["chain"], "seq": nil["seq"] + 1000, "hash": "ab" * 32, "at": at}],
+        "since": last["at"]}
 open(sys.argv[2], "a").write(json.dumps(line, separators=(",", ":")) + "\n")
 EOF
 run_lethe verify "$WORK/all.jsonl" --anchors "$WORK/later.jsonl"
@@ -221,6 +222,19 @@ caught "a forged record appended to a chain, two hours before the anchor file's 
 A=$A_SAVED
 assert_contains "... named as anchored by no line" \
   "tenant $T1: seq $((LAST1 + 1)) at $(sql "SELECT lethe.audit_time(at) FROM lethe.audit WHERE tenant_id = '$T1' AND seq = $LAST1") is anchored by no line: the anchor file names it up to seq $LAST1, yet its newest line (line $(wc -l <"$WORK/later.jsonl")," "$OUT"
+# Lines that do not say from when they name every chain (written before lethe kept "since", or
+# by a role that could not record lines, which left heads unanchored) prove nothing of it.
+sed 's/,"since":"[^"]*"}$/}/' "$WORK/later.jsonl" >"$WORK/unbounded.jsonl"
+run_lethe verify "$WORK/x.jsonl" --anchors "$WORK/unbounded.jsonl"
+python3 tests/verify_export.py "$WORK/x.jsonl" --anchors "$WORK/unbounded.jsonl" >"$WORK/p.out" 2>&1
+assert_eq "lines without since: no record is judged unvouched, by either verifier" "0 0" "$RC $?"
+assert_eq "every line lethe writes says since" "$(wc -l <"$A")" "$(grep -c ',"since":"[^"]*"}$' "$A")"
+# A line missing from the file (its run's since lies after the line before it): what only it
+# named is named by no line, so nothing is judged from the lines either.
+sed '$d' "$WORK/later.jsonl" | sed '$d' >"$WORK/gap.jsonl"; tail -1 "$WORK/later.jsonl" >>"$WORK/gap.jsonl"
+run_lethe verify "$WORK/x.jsonl" --anchors "$WORK/gap.jsonl"
+python3 tests/verify_export.py "$WORK/x.jsonl" --anchors "$WORK/gap.jsonl" >"$WORK/p.out" 2>&1
+assert_eq "a line missing from the file: no record is judged unvouched, by either verifier" "0 0" "$RC $?"
 run_lethe verify "$WORK/x.jsonl" --anchors "$A"
 assert_rc "with the anchor file as it was when the export was made, it verifies (no line can vouch for it yet)" 0
 assert_contains "... and it is said" \
