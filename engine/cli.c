@@ -166,7 +166,9 @@ bool cli_id(const struct lethe_ctx *ctx, const char *option, const char *value,
 {
     if (id_parse(value, out))
         return true;
-    log_error("%s: %s: malformed id \"%s\"", ctx->command, option, value);
+    /* Shown as text_shown shows it: escaped, and cut at 511 bytes (a 10 KB argument was
+     * echoed whole, control characters and all). */
+    log_error("%s: %s: malformed id \"%s\"", ctx->command, option, text_shown(value));
     log_hint("ids are UUIDs, e.g. 3f2b8c1e-5d4a-4e7b-9c0d-1a2b3c4d5e6f");
     return false;
 }
@@ -179,7 +181,7 @@ bool cli_time(const struct lethe_ctx *ctx, const char *option, const char *value
         time_format(t, out);
         return true;
     }
-    log_error("%s: %s: malformed time \"%s\"", ctx->command, option, value);
+    log_error("%s: %s: malformed time \"%s\"", ctx->command, option, text_shown(value));
     log_hint("times are ISO 8601, UTC unless an offset is given, e.g. 2026-11-28T03:00:00Z");
     return false;
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "text.h"
 
 static const char *const rule_names[RULE_COUNT] = {
     "subject_request", "deletion_request", "sharing_opt_out", "capacity_deleted",
@@ -91,6 +92,23 @@ struct loader {
 };
 
 /* The file that holds setting S: an @include'd file names itself, the main one is LD's. */
+/* Line N (from 1) of TEXT, without its newline, at most 200 bytes, in a static buffer. */
+static const char *line_of(const char *text, int n)
+{
+    static char buf[201];
+    for (int i = 1; text && i < n; i++) {
+        text = strchr(text, '\n');
+        if (text)
+            text++;
+    }
+    size_t len = text ? strcspn(text, "\n") : 0;
+    if (len > sizeof buf - 1)
+        len = sizeof buf - 1;
+    memcpy(buf, text ? text : "", len);
+    buf[len] = '\0';
+    return buf;
+}
+
 static const char *file_of(const struct loader *ld, const config_setting_t *s)
 {
     const char *f = config_setting_source_file(s);
@@ -451,8 +469,16 @@ static bool load_executor(const struct loader *ld, const config_setting_t *g)
             for (int j = 0; j < config_setting_length(s); j++) {
                 config_setting_t *l = config_setting_get_elem(s, (unsigned)j);
                 if (!valid_geo(config_setting_name(l)))
-                    return fail(ld, l, "is not a geo name (upper-case letters, digits, _), got",
-                                "name a geo as the catalog does, e.g. EU = \"/usr/libexec/lethe/eu-delete\";");
+                {
+                    /* The key is what is wrong: it is quoted, not the command. */
+                    char path[256], key[160];
+                    path_of(l, path, sizeof path);
+                    snprintf(key, sizeof key, "\"%s\"", text_shown(config_setting_name(l)));
+                    report(log_error, file_of(ld, l), config_setting_source_line(l), path,
+                           "is not a geo name (upper-case letters, digits, _), got the key", key,
+                           "name a geo as the catalog does, e.g. EU = \"/usr/libexec/lethe/eu-delete\";");
+                    return false;
+                }
                 if (cfg->n_locations >= MAX_LOCATIONS)
                     return fail(ld, l, "too many locations, got", "at most 64 geos");
                 struct location_executor *le = &cfg->locations[cfg->n_locations];
@@ -801,8 +827,14 @@ bool config_load(struct lethe_config *cfg, const char *file)
             log_error("config: '%s' line %d: syntax error", where, config_error_line(&lc));
         else
             log_error("config: '%s' line %d: syntax error: %s", where, config_error_line(&lc), why);
-        log_hint("settings look like 'name = value;' inside 'group: { ... };', "
-                 "strings in double quotes");
+        if (why && strcmp(why, "duplicate setting name") == 0 && strcmp(where, file) == 0)
+            log_hint("a setting is given twice in one group; keep one of them (line %d: %s)",
+                     config_error_line(&lc), text_shown(line_of(text, config_error_line(&lc))));
+        else if (why && strcmp(why, "duplicate setting name") == 0)
+            log_hint("a setting is given twice in one group; keep one of them");
+        else
+            log_hint("settings look like 'name = value;' inside 'group: { ... };', "
+                     "strings in double quotes");
         goto cleanup;
     }
     config_setting_t *root = config_root_setting(&lc);

@@ -151,6 +151,14 @@ hint: --reference takes a ticket or request id, e.g. --reference TICKET-1234" re
 refused "hold place: a --reason of spaces" "error: hold: --reason is blank
 hint: --reason takes the reason in words, e.g. --reason 'litigation hold, case 42'" hold place --tenant "$T" --reason "	 "
 
+# A malformed id or time is shown as text others wrote is: escaped, cut at 511 bytes (a 10 KB
+# argument was echoed whole, an escape sequence with it).
+refused "explain: a malformed id with an escape sequence is shown escaped" "error: explain: ITEM_ID: malformed id \"ab\\x1B[2Jc\"
+hint: ids are UUIDs, e.g. 3f2b8c1e-5d4a-4e7b-9c0d-1a2b3c4d5e6f" explain $'ab\x1b[2Jc'
+run_lethe --config "$LETHE_CONF" export --from "$(printf 'y%.0s' $(seq 3000))"
+assert_eq "export: a 3000-byte malformed time is cut at 511 bytes where it is shown" \
+  "2 error: export: --from: malformed time \"$(printf 'y%.0s' $(seq 508))...\"" "$RC ${ERR%%$'\n'*}"
+
 # An operator needs a name, on every command that takes --operator.
 for cmd in run "rerun $B" "ack $B" "request --tenant $T --reference R-2"; do
     c=${cmd%% *}

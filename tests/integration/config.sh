@@ -37,7 +37,7 @@ conf_fails "a setting given twice is refused" \
 'batch: { max_items = 5; };
 schedule: { lookahead = "1d"; lookahead = "2d"; };' \
 "error: config: '$CONF' line 2: syntax error: duplicate setting name
-hint: settings look like 'name = value;' inside 'group: { ... };', strings in double quotes"
+hint: a setting is given twice in one group; keep one of them (line 2: schedule: { lookahead = \"1d\"; lookahead = \"2d\"; };)"
 
 # ---- unknown settings ----------------------------------------------------------------------
 conf_fails "an unknown top-level setting is refused" \
@@ -92,7 +92,7 @@ conf_fails "a number where true or false is expected is refused" 'rules: { subje
 "error: config: '$CONF' line 1: 'rules.subject_request.enabled': expected true or false, got 1
 hint: write enabled = true; or enabled = false;"
 conf_fails "a location that is not a geo name is refused" 'executor: { locations: { eu = "/bin/true"; }; };' \
-"error: config: '$CONF' line 1: 'executor.locations.eu': is not a geo name (upper-case letters, digits, _), got \"/bin/true\"
+"error: config: '$CONF' line 1: 'executor.locations.eu': is not a geo name (upper-case letters, digits, _), got the key \"eu\"
 hint: name a geo as the catalog does, e.g. EU = \"/usr/libexec/lethe/eu-delete\";"
 
 # ---- sizes ---------------------------------------------------------------------------------
