@@ -488,6 +488,15 @@ assert_eq "an anchor file that is a directory: exit 2" \
 run_lethe --config "$WORK/p4.conf" run --metrics-file "$WORK/no/such/dir/lethe.prom"
 assert_eq "a --metrics-file whose directory is missing: exit 2" \
   "2 error: run: --metrics-file \"$WORK/no/such/dir/lethe.prom\": cannot be written: its directory '$WORK/no/such/dir': No such file or directory" "$RC ${ERR%%$'\n'*}"
+printf 'metrics: { file = "%s"; };\n' "$WORK/no/such/dir/lethe.prom" >>"$WORK/p4.conf"
+run_lethe --config "$WORK/p4.conf" run
+assert_eq "a metrics.file whose directory is missing: exit 2, naming its line" \
+  "2 error: config: '$WORK/p4.conf' line 4: 'metrics.file': cannot be written (its directory '$WORK/no/such/dir': No such file or directory): \"$WORK/no/such/dir/lethe.prom\"" \
+  "$RC ${ERR%%$'\n'*}"
+run_lethe --config "$WORK/p1.conf" rerun "$(uuid)"
+assert_eq "rerun judges the same before anything is done" \
+  "2 error: config: '$WORK/p1.conf' line 2: 'executor.command': its program '$WORK/no-such-deleter': No such file or directory: \"$WORK/no-such-deleter --root $STORE\"" \
+  "$RC ${ERR%%$'\n'*}"
 run_lethe --config "$WORK/p6.conf" run --dry-run
 assert_rc "a dry run writes neither: it is not refused for them" 0
 assert_eq "nothing was written by any of them" "$before_runs" "$(written_runs)"
