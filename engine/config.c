@@ -91,7 +91,6 @@ struct loader {
     int n_inc;
 };
 
-/* The file that holds setting S: an @include'd file names itself, the main one is LD's. */
 /* Line N (from 1) of TEXT, without its newline, at most 200 bytes, in a static buffer. */
 static const char *line_of(const char *text, int n)
 {
@@ -109,6 +108,16 @@ static const char *line_of(const char *text, int n)
     return buf;
 }
 
+/* Where setting S stands (its line and, when an @include'd file holds it, that file), kept for
+ * the messages of checks made after the config is read. */
+static void remember_where(const config_setting_t *s, int *line, char **conf)
+{
+    *line = config_setting_source_line(s);
+    free(*conf);
+    *conf = config_setting_source_file(s) ? strdup(config_setting_source_file(s)) : NULL;
+}
+
+/* The file that holds setting S: an @include'd file names itself, the main one is LD's. */
 static const char *file_of(const struct loader *ld, const config_setting_t *s)
 {
     const char *f = config_setting_source_file(s);
@@ -456,10 +465,7 @@ static bool load_executor(const struct loader *ld, const config_setting_t *g)
                             "command is the path of the deleter, e.g. "
                             "\"/usr/libexec/lethe/fs-delete\""))
                 return false;
-            cfg->executor_line = config_setting_source_line(s);
-            free(cfg->executor_conf);
-            cfg->executor_conf =
-                config_setting_source_file(s) ? strdup(config_setting_source_file(s)) : NULL;
+            remember_where(s, &cfg->executor_line, &cfg->executor_conf);
         } else if (strcmp(n, "timeout") == 0) {
             if (!get_duration(ld, s, &cfg->executor_timeout, true))
                 return false;
@@ -509,19 +515,13 @@ static bool load_audit(const struct loader *ld, const config_setting_t *g)
             if (!get_string(ld, s, &ld->cfg->audit_key_file,
                             "key_file is the path of the HMAC key, e.g. \"/etc/lethe/audit.key\""))
                 return false;
-            ld->cfg->audit_key_line = config_setting_source_line(s);
-            free(ld->cfg->audit_key_conf);
-            ld->cfg->audit_key_conf =
-                config_setting_source_file(s) ? strdup(config_setting_source_file(s)) : NULL;
+            remember_where(s, &ld->cfg->audit_key_line, &ld->cfg->audit_key_conf);
         } else if (strcmp(config_setting_name(s), "anchor_file") == 0) {
             if (!get_path(ld, s, &ld->cfg->anchor_file,
                             "anchor_file is the path of the anchor file, e.g. "
                             "\"/var/lib/lethe/anchors.jsonl\""))
                 return false;
-            ld->cfg->anchor_line = config_setting_source_line(s);
-            free(ld->cfg->anchor_conf);
-            ld->cfg->anchor_conf =
-                config_setting_source_file(s) ? strdup(config_setting_source_file(s)) : NULL;
+            remember_where(s, &ld->cfg->anchor_line, &ld->cfg->anchor_conf);
         } else {
             return unknown(ld, s, "key_file, anchor_file");
         }
@@ -578,10 +578,7 @@ static bool load_metrics(const struct loader *ld, const config_setting_t *g)
                             "file is where each run writes its metrics, e.g. "
                             "\"/var/lib/prometheus/node-exporter/lethe.prom\""))
                 return false;
-            ld->cfg->metrics_line = config_setting_source_line(s);
-            free(ld->cfg->metrics_conf);
-            ld->cfg->metrics_conf =
-                config_setting_source_file(s) ? strdup(config_setting_source_file(s)) : NULL;
+            remember_where(s, &ld->cfg->metrics_line, &ld->cfg->metrics_conf);
         } else {
             return unknown(ld, s, "file");
         }
@@ -926,6 +923,13 @@ bool config_read_audit_key(const struct lethe_config *cfg, struct audit_key *key
 
 /* ---- the files a run writes after its work ------------------------------------------- */
 
+/* The user lethe runs as, for hints about what that user may write or run. */
+static const char *run_user(void)
+{
+    struct passwd *pw = getpwuid(geteuid());
+    return pw ? pw->pw_name : "?";
+}
+
 /* Why DIR is no place to create a file in, or NULL. */
 static const char *dir_refuses(const char *dir, char *why, size_t cap)
 {
@@ -998,9 +1002,7 @@ static bool file_refused(const char *setting, const char *option, const char *pa
     char why[PATH_MAX + 200], what[PATH_MAX + 240], value[PATH_MAX + 3], full[600];
     if (!path_refuses(path, append, why, sizeof why))
         return false;
-    struct passwd *pw = getpwuid(geteuid());
-    snprintf(full, sizeof full, "%s (lethe runs as user %s); nothing was done", hint,
-             pw ? pw->pw_name : "?");
+    snprintf(full, sizeof full, "%s (lethe runs as user %s); nothing was done", hint, run_user());
     snprintf(value, sizeof value, "\"%s\"", path);
     if (option) {
         log_error("run: %s %s: cannot be written: %s", option, value, why);
@@ -1046,12 +1048,11 @@ static bool executor_refused(const char *setting, const char *command, const cha
     char prog[PATH_MAX], why[PATH_MAX + 200], what[PATH_MAX + 240], value[1024];
     if (!program_refuses(command, prog, sizeof prog, why, sizeof why))
         return false;
-    struct passwd *pw = getpwuid(geteuid());
     char hint[PATH_MAX + 200];
     snprintf(hint, sizeof hint,
              "%s starts the deleter: name an executable file the lethe user (%s) can run, e.g. "
              "\"/usr/libexec/lethe/fs-delete --root /srv/data\"; nothing was done",
-             setting, pw ? pw->pw_name : "?");
+             setting, run_user());
     snprintf(value, sizeof value, "\"%.1000s\"", command);
     snprintf(what, sizeof what, "%s:", why);
     report(log_error, conf ? conf : "(none)", line, setting, what, value, hint);

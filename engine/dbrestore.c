@@ -196,10 +196,9 @@ PGresult *dbrestore_replay_keep_vouched(PGconn *db, const char *chains, const ch
     const char *p[] = {chains, seqs, first_at};
     return db_query(db,
                     "WITH v AS (SELECT * FROM unnest($1::uuid[], $2::bigint[]) v(chain, seq)),"
-                    " r AS (SELECT l.ctid AS c, (l.line::json->>'tenant_id')::uuid AS tenant_id,"
-                    "              (l.line::json->>'seq')::bigint AS seq,"
-                    "              (l.line::json->>'at')::timestamptz AS at"
-                    "         FROM replay_lines l"
+                    " r AS (SELECT l.ctid AS c, (x.j->>'tenant_id')::uuid AS tenant_id,"
+                    "              (x.j->>'seq')::bigint AS seq, (x.j->>'at')::timestamptz AS at"
+                    "         FROM replay_lines l CROSS JOIN LATERAL (SELECT l.line::json AS j) x"
                     "        WHERE l.line NOT LIKE '{\"kind\":\"export_header\"%'),"
                     " d AS (DELETE FROM replay_lines l USING r"
                     "        WHERE l.ctid = r.c AND r.at > $3::timestamptz"
