@@ -501,5 +501,19 @@ run_lethe --config "$WORK/p6.conf" run --dry-run
 assert_rc "a dry run writes neither: it is not refused for them" 0
 assert_eq "nothing was written by any of them" "$before_runs" "$(written_runs)"
 chmod 0755 "$WORK/locked"
+# The anchor file judged writable, then gone bad during the run (here a deleter that puts a
+# directory in its place): the run's end is recorded, its line is not, and it says which.
+A9="$WORK/a9/anchors.jsonl"; mkdir -p "$WORK/a9"
+executor spoiler "rm -f '$A9'; mkdir '$A9'; exec $FS_DELETE --root $STORE \"\$1\""
+sed "s|anchor_file = \"[^\"]*\"|anchor_file = \"$A9\"|" "$WORK/p4.conf" | grep -v '^metrics' \
+  | sed "s|command = \"[^\"]*\"|command = \"$WORK/spoiler\"|" >"$WORK/p9.conf"
+fresh 1
+run_lethe --config "$WORK/p9.conf" run
+assert_rc "an anchor file spoiled during the run: exit 1" 1
+assert_contains "... its end recorded, its line not, said so" \
+  "its end is recorded in the database, but not its anchor line; the next run's line anchors these chains too" "$ERR"
+assert_not_contains "... not that the end could not be recorded" "could not record the end of the run" "$ERR"
+assert_eq "... the run record says succeeded, its purge done" "succeeded 1" \
+  "$(sql "SELECT outcome || ' ' || purged FROM lethe.runs ORDER BY started_at DESC LIMIT 1")"
 
 finish
