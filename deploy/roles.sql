@@ -78,9 +78,33 @@ END $db$;
 
 -- ---- lethe_producer -------------------------------------------------------------------------
 -- Plain INSERTs (no RETURNING, which would need SELECT). The identity of events.event_id
--- needs no sequence privilege; the triggers check and feed the inboxes as the owner.
+-- needs no sequence privilege; the triggers check what is inserted as the owner. Items and
+-- events are numbered by lethe.catalog_seq (the inbox's watermark, sql/0043_inbox_watermark.sql):
+-- producers draw from it through the column's default and may insert every column but seq, so
+-- that no row can be numbered below what the engine has looked at already.
 GRANT USAGE ON SCHEMA lethe TO lethe_producer;
-GRANT INSERT ON lethe.tenants, lethe.workspaces, lethe.items, lethe.events TO lethe_producer;
+GRANT INSERT ON lethe.tenants, lethe.workspaces TO lethe_producer;
+DO $catalog$
+DECLARE
+    g record;
+BEGIN
+    FOR g IN SELECT * FROM (VALUES ('lethe_producer', 'items'), ('lethe_producer', 'events'),
+                                   ('lethe_operator', 'events')) v(who, tab) LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                        WHERE attrelid = ('lethe.' || g.tab)::regclass AND attname = 'seq'
+                          AND NOT attisdropped) THEN
+            -- A schema older than version 43: no numbering yet.
+            EXECUTE format('GRANT INSERT ON lethe.%I TO %I', g.tab, g.who);
+            CONTINUE;
+        END IF;
+        EXECUTE format('GRANT INSERT (%s) ON lethe.%I TO %I',
+                       (SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
+                         WHERE attrelid = ('lethe.' || g.tab)::regclass AND attnum > 0
+                           AND NOT attisdropped AND attname <> 'seq'),
+                       g.tab, g.who);
+        EXECUTE format('GRANT USAGE ON SEQUENCE lethe.catalog_seq TO %I', g.who);
+    END LOOP;
+END $catalog$;
 GRANT SELECT ON lethe.geos, lethe.kinds, lethe.event_types TO lethe_producer;
 
 -- ---- lethe_engine ---------------------------------------------------------------------------
@@ -121,7 +145,7 @@ BEGIN
         GRANT lethe_engine TO lethe_operator;
     END IF;
 END $member$;
-GRANT INSERT ON lethe.events TO lethe_operator;
+-- Requests are events: the operator's INSERT on events is granted with the producer's, above.
 -- A hold is placed and released through lethe.hold_place() and lethe.hold_release(), which
 -- write its audit record with it (sql/0039_hold_writers.sql): no direct write, and the grants
 -- of earlier versions are taken back. The service account places no hold.

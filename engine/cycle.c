@@ -419,7 +419,7 @@ static int dry_run(struct lethe_ctx *ctx, const struct run_opts *o, const char *
     PGconn *db = ctx->db;
     struct run_counts c = {0};
     int rc = EXIT_RUNTIME;
-    if (!db_begin(db))
+    if (!db_inbox_fill(db) || !db_begin(db))
         return EXIT_RUNTIME;
     if (!dbaudit_stage_open(db) || !derive(ctx, as_of, k, n, &c, NULL))
         goto cleanup;
@@ -730,7 +730,8 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
     progress_phase("deriving obligations");
     clock_gettime(CLOCK_MONOTONIC, &tp);
     bool idle = false, fast = false;
-    if (!db_begin(db) || !dbaudit_stage_open(db) || !derive(ctx, l.as_of, k, n, c, &idle)) {
+    if (!db_inbox_fill(db) || !db_begin(db) || !dbaudit_stage_open(db) ||
+        !derive(ctx, l.as_of, k, n, c, &idle)) {
         run_life_fail(&l, "derivation failed: %s", db_last_message()[0] ? db_last_message() : "see the log");
         db_rollback(db);
         goto finish;

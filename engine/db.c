@@ -169,6 +169,21 @@ long db_get_long(const PGresult *r, int row, const char *name)
 
 bool db_begin(PGconn *db) { return db_exec(db, "BEGIN", 0, NULL); }
 
+bool db_inbox_fill(PGconn *db)
+{
+    PGresult *r = db_query_one_row(db,
+                                   "SELECT CASE WHEN has_function_privilege('lethe.inbox_fill()', 'EXECUTE')"
+                                   "            THEN lethe.inbox_fill() ELSE 0 END AS filled",
+                                   0, NULL);
+    if (!r)
+        return false;
+    long filled = db_get_long(r, 0, "filled");
+    PQclear(r);
+    if (filled)
+        log_debug("inbox: %ld new row%s of items and events", filled, filled == 1 ? "" : "s");
+    return true;
+}
+
 bool db_commit(PGconn *db)
 {
     if (audit_staged) {

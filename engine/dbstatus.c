@@ -232,7 +232,7 @@ PGresult *db_item_tenants(PGconn *db, const char *item, const char *tenant)
 
 bool db_explain_begin(PGconn *db)
 {
-    return db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
+    return db_inbox_fill(db) && db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
 }
 
 /* Columns: tenant_id, item_id, workspace_id, kind, customer_data, location, owner_id, shared,
@@ -389,7 +389,7 @@ bool db_status_remember(PGconn *db)
 
 bool db_status_begin(PGconn *db)
 {
-    if (!db_status_remember(db))
+    if (!db_inbox_fill(db) || !db_status_remember(db))
         return false;
     if (!db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ", 0, NULL))
         return false;

@@ -83,7 +83,15 @@ sql "CREATE ROLE $P LOGIN IN ROLE lethe_producer; CREATE ROLE $E LOGIN IN ROLE l
 
 # ---- what each group holds, exactly ----------------------------------------------------------
 assert_eq "producer: INSERT on the catalog, SELECT on the reference tables, nothing else" \
-  "event_types:SELECT events:INSERT geos:SELECT items:INSERT kinds:SELECT tenants:INSERT workspaces:INSERT" "$(privs lethe_producer)"
+  "event_types:SELECT geos:SELECT kinds:SELECT tenants:INSERT workspaces:INSERT" "$(privs lethe_producer)"
+assert_eq "producer: INSERT on every column of items and events but their number (seq)" \
+  "events.seq items.seq|true true" \
+  "$(sql "SELECT string_agg(c.relname || '.' || a.attname, ' ' ORDER BY c.relname)
+            FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+           WHERE c.oid IN ('lethe.items'::regclass, 'lethe.events'::regclass)
+             AND NOT has_column_privilege('lethe_producer', c.oid, a.attnum, 'INSERT')")|$(sql "SELECT
+           has_sequence_privilege('lethe_producer', 'lethe.catalog_seq', 'USAGE') || ' ' ||
+           NOT has_sequence_privilege('lethe_producer', 'lethe.catalog_seq', 'UPDATE')")"
 assert_eq "producer: no column UPDATE anywhere" "-" "$(column_updates lethe_producer)"
 assert_eq "producer: no function" "-" "$(functions lethe_producer)"
 assert_eq "auditor: SELECT on the audit, its heads, item_status and the schema version, nothing else" \
@@ -123,8 +131,11 @@ assert_eq "restorer: and it is a member of no group" "-" \
           WHERE am.member = 'lethe_restorer'::regrole")"
 assert_eq "engine: TEMP on the database, not CREATE" "t|f" \
   "$(sql "SELECT has_database_privilege('lethe_engine', current_database(), 'TEMP'), has_database_privilege('lethe_engine', current_database(), 'CREATE')")"
-assert_eq "operator: the engine's privileges plus INSERT on events" "events:INSERT" \
-  "$(comm -13 <(privs lethe_engine | tr ' ' '\n' | sort) <(privs lethe_operator | tr ' ' '\n' | sort) | tr '\n' ' ' | sed 's/ $//')"
+assert_eq "operator: the engine's privileges plus INSERT on events, every column but seq" "|events.seq" \
+  "$(comm -13 <(privs lethe_engine | tr ' ' '\n' | sort) <(privs lethe_operator | tr ' ' '\n' | sort) | tr '\n' ' ' | sed 's/ $//')|$(sql "
+     SELECT string_agg('events.' || a.attname, ' ') FROM pg_attribute a
+      WHERE a.attrelid = 'lethe.events'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+        AND NOT has_column_privilege('lethe_operator', a.attrelid, a.attnum, 'INSERT')")"
 assert_eq "operator: no column of holds may change directly" "-" "$(column_updates lethe_operator)"
 assert_eq "operator: the engine's functions plus placing and releasing holds" "hold_place hold_release" \
   "$(comm -13 <(functions lethe_engine | tr ' ' '\n' | sort) <(functions lethe_operator | tr ' ' '\n' | sort) | tr '\n' ' ' | sed 's/ $//')"
@@ -161,8 +172,20 @@ assert_eq "producer inserts items, copies included" "0 " "$rc $out"
 out=$(as $P mk_event "$T" deletion_requested "$PAST" GDPR-7 subject_id user_a 2>&1 \
       && as $P mk_event "$T2" capacity_deleted "$PAST" 2>&1); rc=$?
 assert_eq "producer inserts events (the identity needs no sequence grant)" "0 " "$rc $out"
-assert_eq "the producer's rows reached the engine's inboxes through the triggers" "6 2" \
+assert_eq "the producer's rows wait for lethe to look: the inboxes are empty" "0 0" \
   "$(sql "SELECT (SELECT count(*) FROM lethe.inbox_items) || ' ' || (SELECT count(*) FROM lethe.inbox_events)")"
+run_lethe run --dry-run
+assert_rc "a dry run looks" 0
+assert_eq "the producer's rows reached the engine's inboxes, customer data only (not the system log)" "6 2" \
+  "$(sql "SELECT (SELECT count(*) FROM lethe.inbox_items) || ' ' || (SELECT count(*) FROM lethe.inbox_events)")"
+as $P assert_sql_fails "producer cannot number its own item (below what the engine looked at)" \
+  "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at, seq)
+   VALUES ('$T', '$(uuid)', '$WE', 'prompt', 'EU', 'file:///x', now(), 1)" "permission denied for table items"
+as $P assert_sql_fails "producer cannot number its own event" \
+  "INSERT INTO lethe.events (tenant_id, type, occurred_at, seq) VALUES ('$T', 'capacity_deleted', now(), 1)" \
+  "permission denied for table events"
+as $P assert_sql_fails "producer cannot move the numbering back" \
+  "SELECT setval('lethe.catalog_seq', 1)" "permission denied for sequence catalog_seq"
 as $P assert_sql_fails "producer gets the catalog's own refusal (read as the owner)" \
   "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at, parent_id)
    VALUES ('$T', '$(uuid)', '$WE', 'prompt', 'EU', 'file:///x', now(), '$(uuid)')" "does not exist in its tenant"
