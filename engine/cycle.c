@@ -413,6 +413,11 @@ static bool derive(struct lethe_ctx *ctx, const char *as_of, const char *k, cons
     return true;
 }
 
+bool cycle_derive_all(struct lethe_ctx *ctx, const char *as_of, struct run_counts *c)
+{
+    return derive(ctx, as_of, "0", "0", c, NULL);
+}
+
 static int dry_run(struct lethe_ctx *ctx, const struct run_opts *o, const char *as_of,
                    const char *k, const char *n)
 {

@@ -58,6 +58,12 @@ void run_life_interrupt(struct run_life *l, const char *what);
  * line and hint) when one does not. */
 int cycle_check_executors(struct lethe_ctx *ctx);
 
+/* The derivation of every tenant (§3), in the caller's transaction with an audit stage open:
+ * the config's rules synced, new events and items consumed, obligations expanded and
+ * withdrawn. Fill the inbox (db_inbox_fill) before the transaction. A rerun derives before it
+ * batches a failed batch's items again, so that a withdrawal is honoured. */
+bool cycle_derive_all(struct lethe_ctx *ctx, const char *as_of, struct run_counts *c);
+
 /* lethe run. Returns an exit code. */
 int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o);
 

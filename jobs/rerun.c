@@ -63,20 +63,28 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
     char state[32], location[64];
     struct run_life l;
     memset(&l, 0, sizeof l);
-    snprintf(state, sizeof state, "%s", db_get(r, 0, "state"));
-    snprintf(location, sizeof location, "%s", db_get(r, 0, "location"));
-    snprintf(l.as_of, sizeof l.as_of, "%s", db_get(r, 0, "now"));
+    bool acknowledged = strcmp(db_get(r, 0, "state"), "acknowledged") == 0;
     PQclear(r);
-    if (strcmp(state, "acknowledged") == 0) {
+    int rc = acknowledged ? EXIT_DONE : cycle_check_executors(ctx);
+    if (rc == EXIT_DONE && !acknowledged)
+        rc = cycle_lock(ctx, 0, 0);
+    if (rc != EXIT_DONE)
+        return rc;
+    /* The batch as it stands once the lock is held: an ack may have closed it meanwhile. */
+    if (!acknowledged && !(r = dbcycle_batch_of(db, batch, tenant[0] ? tenant : NULL)))
+        return EXIT_RUNTIME;
+    if (!acknowledged) {
+        snprintf(state, sizeof state, "%s", db_get(r, 0, "state"));
+        snprintf(location, sizeof location, "%s", db_get(r, 0, "location"));
+        snprintf(l.as_of, sizeof l.as_of, "%s", db_get(r, 0, "now"));
+        acknowledged = strcmp(state, "acknowledged") == 0;
+        PQclear(r);
+    }
+    if (acknowledged) {
         log_error("rerun: batch %s is acknowledged; there is nothing to rerun", batch);
         log_hint("'lethe explain ITEM_ID' shows when each of its items was purged");
         return EXIT_USAGE;
     }
-    int rc = cycle_check_executors(ctx);
-    if (rc == EXIT_DONE)
-        rc = cycle_lock(ctx, 0, 0);
-    if (rc != EXIT_DONE)
-        return rc;
     if ((rc = anchor_check_before_write(db, ctx->cfg.anchor_file, "rerun")) != EXIT_DONE)
         return rc;
     cycle_trap_signals();
@@ -87,12 +95,16 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
     struct run_counts *cnt = &l.c;
 
     char new_batch[UUID_TEXT_LEN] = "";
-    if (!db_begin(db) || !dbaudit_stage_open(db)) {
+    bool failed = strcmp(state, "failed") == 0;
+    /* A failed batch's items go again only while still due: what was withdrawn (a request
+     * cancelled) or disabled since the batch failed is derived first, as a run would. */
+    if ((failed && !db_inbox_fill(db)) || !db_begin(db) || !dbaudit_stage_open(db) ||
+        (failed && !cycle_derive_all(ctx, l.as_of, cnt))) {
         db_rollback(db);
         run_life_fail(&l, "rerun failed: %s", db_last_message());
         goto finish;
     }
-    if (strcmp(state, "failed") == 0) {
+    if (failed) {
         r = dbcycle_emit_again(db, ctx->session_id, batch);
         if (!r) {
             run_life_fail(&l, "rerun failed: %s", db_last_message());

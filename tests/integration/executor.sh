@@ -359,6 +359,56 @@ assert_eq "rerun with one id in two tenants: the rerun batch's own tenant's item
 assert_eq "rerun with one id in two tenants: the other tenant's item is in no new batch" "failed" \
   "$(sql "SELECT string_agg(coalesce(outcome, 'open'), ',') FROM lethe.batch_items WHERE tenant_id = '$T2'")"
 
+# ---- 20. a rerun honours what changed since the batch failed --------------------------------------
+# A request cancelled after its batch failed: the items are not due any more (SPEC §3, a failed
+# batch's items were never handed over), so a rerun batches none of them, as a run would not.
+fresh 2
+run_lethe --config "$WORK/c19.conf" run
+FB=$(sql "SELECT batch_id FROM lethe.batches")
+mk_event "$T" deletion_cancelled "$(date -u +%FT%TZ)" "REQ-$round"
+run_lethe --config "$WORK/c19b.conf" rerun "$FB" --operator user_a
+assert_eq "rerun after a cancellation: exit 0, nothing due, no new batch" \
+  "0 rerun: failed batch $FB: none of its items is due any more; no new batch" "$RC $OUT"
+assert_eq "rerun after a cancellation: nothing purged, the items live" "0 live live" \
+  "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged'") $(for i in "${ITEMS[@]}"; do
+       sql "SELECT state FROM lethe.item_status WHERE item_id = '$i'"; done | tr '\n' ' ' | sed 's/ $//')"
+assert_eq "rerun after a cancellation: its run record counts the withdrawal it derived" "1 0 0" \
+  "$(sql "SELECT events || ' ' || batches || ' ' || purged FROM lethe.runs WHERE operator = 'user_a'")"
+# A rule disabled in the config since: its items are not batched again either.
+fresh 1
+run_lethe --config "$WORK/c19.conf" run
+FB=$(sql "SELECT batch_id FROM lethe.batches")
+cp "$WORK/c19b.conf" "$WORK/c20.conf"
+echo 'rules: { deletion_request: { enabled = false; }; };' >> "$WORK/c20.conf"
+run_lethe --config "$WORK/c20.conf" rerun "$FB" --operator user_b
+assert_eq "rerun with the rule disabled: nothing due, nothing purged" \
+  "0 rerun: failed batch $FB: none of its items is due any more; no new batch|0" \
+  "$RC $OUT|$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged'")"
+
+# ---- 21. a rerun judges the batch once it holds the lock -----------------------------------------
+# The batch is acknowledged while the rerun waits (here on the geos its executor.locations key is
+# checked against): the rerun then finds it acknowledged and does nothing, instead of driving
+# the batch the ack closed (a manifest of no items, an executor run, an operator_rerun record).
+fresh 1
+run_lethe --config "$WORK/c8a.conf" run   # one open batch, no executor
+OB=$(sql "SELECT batch_id FROM lethe.batches")
+write_config "$WORK/c21.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; locations: { EU = \"$FS_DELETE --root $STORE\"; }; };"
+psql -X -q -c "BEGIN" -c "LOCK TABLE lethe.geos IN ACCESS EXCLUSIVE MODE" -c "SELECT pg_sleep(4)" -c "COMMIT" >/dev/null 2>&1 &
+LKP=$!
+for _ in $(seq 100); do
+    [ "$(sql "SELECT count(*) FROM pg_locks WHERE relation = 'lethe.geos'::regclass AND mode = 'AccessExclusiveLock' AND granted")" = 1 ] && break
+    sleep 0.05
+done
+"$LETHE" --config "$WORK/c21.conf" rerun "$OB" --operator user_c >"$WORK/c21.out" 2>&1 &
+RRP=$!
+sleep 1
+run_lethe ack "$OB"
+assert_rc "an ack while a rerun waits: exit 0" 0
+wait "$RRP"; RC=$?; wait "$LKP"
+assert_eq "the rerun then finds the batch acknowledged: exit 2, nothing done" \
+  "2 error: rerun: batch $OB is acknowledged; there is nothing to rerun|0 0" \
+  "$RC $(head -1 "$WORK/c21.out")|$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'operator_rerun'") $(sql "SELECT count(*) FROM lethe.runs WHERE operator = 'user_c'")"
+
 # ---- the README's five-line deleter, as printed there --------------------------------------
 # Taken from README.md itself (the block after "A deleter in five lines"), so that the page and
 # the test cannot drift apart: an item whose file is there is deleted, one whose file is gone is
