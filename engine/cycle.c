@@ -678,6 +678,15 @@ static PGresult *emit(struct lethe_ctx *ctx, struct run_life *l, const char *k, 
         db_rollback(db);
         return NULL;
     }
+    /* A stop request that came while the batches were being formed: none is emitted (SPEC §4:
+     * after the request no new batch), and their items stay free for a withdrawal. */
+    if (cycle_stopping()) {
+        PQclear(r);
+        db_rollback(db);
+        l->c.held = 0;
+        run_life_interrupt(l, "while selecting due items; no batch was emitted");
+        return NULL;
+    }
     if (!dbaudit_commit(db)) {
         run_life_fail(l, "emission failed: %s", db_last_message());
         PQclear(r);

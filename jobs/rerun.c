@@ -111,6 +111,12 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
             db_rollback(db);
             goto finish;
         }
+        if (cycle_stopping()) {
+            PQclear(r);
+            db_rollback(db);
+            run_life_interrupt(&l, "while batching the failed batch's items again; no batch was emitted");
+            goto finish;
+        }
         if (PQntuples(r) > 0) {
             snprintf(new_batch, sizeof new_batch, "%s", db_get(r, 0, "batch_id"));
             cnt->batches = 1;

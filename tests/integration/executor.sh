@@ -409,6 +409,31 @@ assert_eq "the rerun then finds the batch acknowledged: exit 2, nothing done" \
   "2 error: rerun: batch $OB is acknowledged; there is nothing to rerun|0 0" \
   "$RC $(head -1 "$WORK/c21.out")|$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'operator_rerun'") $(sql "SELECT count(*) FROM lethe.runs WHERE operator = 'user_c'")"
 
+# ---- 22. a stop request while the batches are being formed ----------------------------------------
+# Made slow here by a trigger of the test's on lethe.batches: the stop request comes while the
+# emission's statement runs. No batch is emitted, and the items stay due, free for a withdrawal.
+fresh 2
+sql "CREATE FUNCTION public.slow_batches() RETURNS trigger LANGUAGE plpgsql AS
+       \$\$ BEGIN PERFORM pg_sleep(3); RETURN NULL; END \$\$;
+     CREATE TRIGGER slow_batches AFTER INSERT ON lethe.batches
+       FOR EACH STATEMENT EXECUTE FUNCTION public.slow_batches()" >/dev/null
+"$LETHE" --config "$WORK/c9.conf" run >"$WORK/c22.out" 2>"$WORK/c22.err" &
+LPID=$!
+for _ in $(seq 100); do
+    [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND application_name LIKE 'lethe/run/%'")" = 1 ] && break
+    sleep 0.05
+done
+kill -TERM "$LPID"; wait "$LPID"; RC=$?
+assert_eq "SIGTERM while batches are formed: exit 1, interrupted, no batch, nothing in flight" \
+  "1 interrupted 0 0|due due" \
+  "$RC $(sql "SELECT outcome || ' ' || batches FROM lethe.runs") $(sql "SELECT count(*) FROM lethe.batches")|$(for i in "${ITEMS[@]}"; do
+       sql "SELECT state FROM lethe.item_status WHERE item_id = '$i'"; done | tr '\n' ' ' | sed 's/ $//')"
+assert_contains "... and says so" "while selecting due items; no batch was emitted" "$(cat "$WORK/c22.out" "$WORK/c22.err")"
+assert_eq "... no batch_emitted record" 0 "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'batch_emitted'")"
+sql "DROP TRIGGER slow_batches ON lethe.batches" >/dev/null
+run_lethe --config "$WORK/c9.conf" run
+assert_contains "the next run emits and purges them" "2 due, 1 batches, 2 purged" "$OUT"
+
 # ---- the README's five-line deleter, as printed there --------------------------------------
 # Taken from README.md itself (the block after "A deleter in five lines"), so that the page and
 # the test cannot drift apart: an item whose file is there is deleted, one whose file is gone is
