@@ -97,6 +97,8 @@ assert_eq "open event: under R-X" "deletion_request R-X" \
 
 # ---- a dry run and status look too -------------------------------------------------------------
 D=$(uuid); mk_item "$T" "$D" "$W" prompt EU 2026-02-15T00:00:00Z
+assert_eq "before lethe looks: the inbox holds nothing of it, SQL's pending rows count it due" "0 due" \
+  "$(sql "SELECT count(*) FROM lethe.inbox_items") $(sql "SELECT state FROM lethe.pending_items(now()) WHERE item_id = '$D'")"
 run_lethe --config "$WORK/lethe.conf" run --dry-run
 assert_contains "dry run: a late copy committed since the last run is in the plan" "due 1 item, held 0" "$OUT"
 run_lethe --config "$WORK/lethe.conf" status --json
