@@ -158,6 +158,35 @@ cleanup:
     return ok;
 }
 
+/* 1 when the database (in this transaction) lacks a head the newest anchor line names: given
+ * (--anchors), else audit.anchor_file's when it can be read; 0 when it does not or no line is
+ * known; -1 on error. */
+static int replay_behind_anchor(struct lethe_ctx *ctx, PGconn *db, const struct anchor_line *given)
+{
+    struct anchor_line own = {0};
+    const struct anchor_line *a = given;
+    if (!a) {
+        const char *path = ctx->cfg.anchor_file;
+        if (!path || !*path || access(path, R_OK) != 0)
+            return 0;
+        if (anchor_read_newest(path, &own) < 0) {
+            log_warn("replay: the anchor file '%s' could not be read; the repurges are judged "
+                     "without it", path);
+            anchor_line_free(&own);
+            return 0;
+        }
+        a = &own;
+    }
+    int behind = 0;
+    if (a->n_heads) {
+        PGresult *r = anchor_missing(db, a);
+        behind = r ? PQntuples(r) > 0 : -1;
+        PQclear(r);
+    }
+    anchor_line_free(&own);
+    return behind;
+}
+
 /* Exit 0 only once the database holds every head the newest anchor names (SPEC §7). */
 static int check_anchor(PGconn *db, const char *path, const struct anchor_line *a)
 {
@@ -290,8 +319,27 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
     long long candidates = dbrestore_replay_candidates(db);
     if (candidates < 0)
         goto fail;
+    /* A repurge takes the next seqs of the engine chain and of its items' chains. Written before
+     * every chain has caught up, those seqs would be the ones a later export holds: the chain
+     * forked for good, healed by no replay. So repurges wait while a chain is short of its
+     * exports (gap), the exports disagree (conflict), the engine chain diverged, or the database
+     * is still behind the anchor file (--anchors, else audit.anchor_file). */
+    const char *waiting = NULL;
+    for (int i = 0; i < PQntuples(chains) && !waiting; i++) {
+        const char *outcome = db_str(chains, i, "outcome");
+        if (strcmp(outcome, "gap") == 0 || strcmp(outcome, "conflict") == 0 ||
+            (strcmp(outcome, "diverged") == 0 && strcmp(db_str(chains, i, "tenant_id"), NIL_UUID) == 0))
+            waiting = "a chain has not caught up with its exports";
+    }
+    if (!waiting && candidates > 0) {
+        int behind = replay_behind_anchor(ctx, db, anchors_path ? &anchor : NULL);
+        if (behind < 0)
+            goto fail;
+        if (behind)
+            waiting = "the audit is still behind its anchor file";
+    }
     long n_batches = 0;
-    if (candidates > 0) {
+    if (candidates > 0 && !waiting) {
         if (!dbrestore_run_begin(db, ctx->session_id, operator_name, "replay") ||
             !(batches = dbrestore_repurge_emit(db, ctx->session_id, operator_name,
                                                ctx->cfg.batch_max_items)))
@@ -324,14 +372,26 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
         log_info("replay: batch %s (%s): %s item%s purged before the restore, to purge again",
                  db_str(batches, i, "batch_id"), db_str(batches, i, "location"),
                  db_str(batches, i, "items"), strcmp(db_str(batches, i, "items"), "1") == 0 ? "" : "s");
-    printf("replay: %lld record%s appended to %ld chain%s, %ld chain%s already present, "
-           "%ld refused; %lld item%s live again put in %ld repurge batch%s\n",
-           appended, appended == 1 ? "" : "s", healed, healed == 1 ? "" : "s", present,
-           present == 1 ? "" : "s", n_refused,
-           candidates, candidates == 1 ? "" : "s", n_batches, n_batches == 1 ? "" : "es");
+    if (waiting && candidates > 0)
+        printf("replay: %lld record%s appended to %ld chain%s, %ld chain%s already present, "
+               "%ld refused; %lld item%s live again not batched yet: %s\n",
+               appended, appended == 1 ? "" : "s", healed, healed == 1 ? "" : "s", present,
+               present == 1 ? "" : "s", n_refused, candidates, candidates == 1 ? "" : "s", waiting);
+    else
+        printf("replay: %lld record%s appended to %ld chain%s, %ld chain%s already present, "
+               "%ld refused; %lld item%s live again put in %ld repurge batch%s\n",
+               appended, appended == 1 ? "" : "s", healed, healed == 1 ? "" : "s", present,
+               present == 1 ? "" : "s", n_refused,
+               candidates, candidates == 1 ? "" : "s", n_batches, n_batches == 1 ? "" : "es");
     if (n_batches)
         log_hint("the next 'lethe run' hands the repurge batches to their deleters");
     rc = EXIT_DONE;
+    if (waiting && candidates > 0) {
+        log_hint("replay the missing exports too (any order): the replay that catches every chain "
+                 "up puts them in repurge batches; writing them now would take seqs those "
+                 "exports hold");
+        rc = EXIT_CHECK_FAILED;
+    }
     if (n_refused) {
         log_hint("a refused chain holds records written after the restore, or its exports do not "
                  "reach its head; keep 'lethe export --tenant T' of it for the auditor, with the "
