@@ -266,6 +266,18 @@ long long dbrestore_reconcile_candidates(PGconn *db, const char *geo)
     return one_count(db, "SELECT lethe.reconcile_candidates($1) AS n", 1, p);
 }
 
+long long dbrestore_reconcile_other_geos(PGconn *db, const char *geo)
+{
+    const char *p[] = {geo};
+    return one_count(db,
+                     "SELECT count(*) AS n FROM inventory v"
+                     " WHERE EXISTS (SELECT 1 FROM lethe.items i"
+                     "                WHERE i.locator = v.locator AND i.location <> $1)"
+                     "    OR EXISTS (SELECT 1 FROM lethe.locator_hmacs h"
+                     "                WHERE h.locator_hmac = v.locator_hmac AND h.location <> $1)",
+                     1, p);
+}
+
 long long dbrestore_reconcile_live_named(PGconn *db, const char *geo)
 {
     const char *p[] = {geo};

@@ -131,19 +131,27 @@ static bool load_inventory(struct copy_in *c, FILE *f, const char *path, enum fo
             len--;
         if (len && line[len - 1] == '\r')
             len--;
-        if (strspn(line, " \t") >= len)  /* an empty line, or blanks alone: no object */
+        /* A byte order mark (UTF-8, as spreadsheets and some exporters write it) opens the
+         * file, not its first locator: left on, it made the first object an orphan and hid an
+         * S3 Inventory CSV from its format's detection. */
+        char *text = line;
+        if (n->lines == 1 && len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
+            text += 3;
+            len -= 3;
+        }
+        if (strspn(text, " \t") >= len)  /* an empty line, or blanks alone: no object */
             continue;
         if (format == FORMAT_AUTO)
-            format = line[0] == '"' ? FORMAT_S3_CSV : FORMAT_LINES;
-        if (!text_valid_utf8(line, len)) {
+            format = text[0] == '"' ? FORMAT_S3_CSV : FORMAT_LINES;
+        if (!text_valid_utf8(text, len)) {
             log_warn("reconcile: '%s' line %lld: not UTF-8; skipped", path, n->lines);
             n->skipped++;
             continue;
         }
-        const char *locator = line;
+        const char *locator = text;
         size_t loc_len = len;
         if (format == FORMAT_S3_CSV) {
-            if (!s3_locator(line, len, &loc)) {
+            if (!s3_locator(text, len, &loc)) {
                 log_warn("reconcile: '%s' line %lld: not an S3 Inventory row (\"bucket\",\"key\",...);"
                          " skipped", path, n->lines);
                 n->skipped++;
@@ -159,7 +167,7 @@ static bool load_inventory(struct copy_in *c, FILE *f, const char *path, enum fo
         }
         snprintf(ord, sizeof ord, "%lld", n->lines);
         copy_in_field(c, ord, strlen(ord), false);
-        copy_in_field(c, line, len, false);
+        copy_in_field(c, text, len, false);
         copy_in_field(c, locator, loc_len, false);
         copy_in_field(c, mac, 64, true);
         n->loaded++;
@@ -281,7 +289,8 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
         goto fail;
     long long found = dbrestore_reconcile_candidates(db, geo);
     long long live = found < 0 ? -1 : dbrestore_reconcile_live_named(db, geo);
-    if (found < 0 || live < 0)
+    long long elsewhere = live < 0 ? -1 : dbrestore_reconcile_other_geos(db, geo);
+    if (found < 0 || live < 0 || elsewhere < 0)
         goto fail;
     long n_batches = 0;
     if (found > 0) {
@@ -310,6 +319,13 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
     if (orphans.f && !afile_commit(&orphans, "reconcile")) {
         rc = EXIT_RUNTIME;
         goto cleanup;
+    }
+    if (elsewhere > 0) {
+        log_warn("reconcile: %s: %lld inventory line%s name%s items stored in another geo; "
+                 "they are not purged here and are no orphans", geo, elsewhere,
+                 elsewhere == 1 ? "" : "s", elsewhere == 1 ? "s" : "");
+        log_hint("is '%s' the inventory of %s? give each geo's inventory with its own --location",
+                 path, geo);
     }
     if (live > 0)
         log_warn("reconcile: %s: %lld inventory line%s of purged items also name%s a live item's "

@@ -8,7 +8,7 @@
 WORK=$(mktemp -d /tmp/lethe-restore.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
 DB=restore_t
 OPS=restore_t_operator    # an operator's login; roles are cluster-wide, so it is dropped at exit
-trap 'rm -rf "$WORK"; for d in $DB ${DB}_2 ${DB}_3; do psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1; done
+trap 'rm -rf "$WORK"; for d in $DB ${DB}_2 ${DB}_3 ${DB}_4; do psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1; done
       psql -X -q -d postgres -c "DROP ROLE IF EXISTS $OPS" >/dev/null 2>&1' EXIT
 psql -X -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
 export PGDATABASE=$DB
@@ -282,6 +282,17 @@ assert_eq "no clear locator is kept for the settled repurges" "0" "$(sql "SELECT
 "$FS_DELETE" --inventory "$STORE" > "$WORK/inventory2.txt"
 L reconcile --location EU "$WORK/inventory2.txt"
 assert_contains "a second reconcile finds nothing more" "2 inventory lines, 0 objects of purged items still stored" "$OUT"
+# The wrong geo's inventory: its live item (under a hold) is no orphan, and it is said.
+L reconcile --location US --orphans "$WORK/wrong-geo.txt" "$WORK/inventory2.txt"
+assert_eq "another geo's inventory: only the file no item names is an orphan" \
+  "0 file://$STORE/stray.txt" "$RC $(cat "$WORK/wrong-geo.txt")"
+assert_contains "... and the lines of another geo's items are named" \
+  "reconcile: US: 1 inventory line names items stored in another geo; they are not purged here and are no orphans" "$ERR"
+# A byte order mark opens the file, not its first locator.
+printf '\xef\xbb\xbffile://%s\nfile://%s\n' "$STORE/$D1" "$STORE/stray.txt" > "$WORK/bom.txt"
+L reconcile --location EU --orphans "$WORK/bom-orphans.txt" "$WORK/bom.txt"
+assert_eq "a BOM before the first locator: the live item's line is no orphan" \
+  "0 file://$STORE/stray.txt" "$RC $(cat "$WORK/bom-orphans.txt")"
 
 # ---- an S3 Inventory CSV ----------------------------------------------------------------------
 sql "UPDATE lethe.holds SET released_at = now() WHERE item_id = '$S1'" >/dev/null
@@ -303,6 +314,12 @@ assert_eq "and it is settled" "done" "$(sql "SELECT state FROM lethe.repurges WH
 ln -s "$WORK/orphans.txt" "$WORK/link.txt"
 L reconcile --location US --orphans "$WORK/link.txt" "$WORK/s3.csv"
 assert_rc "--orphans refuses a symlink" 2
+{ printf '\xef\xbb\xbf'; cat "$WORK/s3.csv"; } > "$WORK/s3-bom.csv"
+L reconcile --location US "$WORK/s3-bom.csv"
+assert_contains "an S3 Inventory CSV opened by a BOM is still read as one: the object found again" \
+  "2 inventory lines, 1 object of purged items still stored, put in 1 repurge batch; 1 line skipped" "$OUT"
+L run
+assert_eq "... and purged again by the next run" "0" "$(sql "SELECT count(*) FROM lethe.repurges WHERE state = 'pending'")"
 
 L export -o "$WORK/final.jsonl"
 run_lethe verify "$WORK/final.jsonl"
@@ -372,5 +389,62 @@ assert_eq "the repurge tombstones both items again, each purged once" "2 1 1" \
 O export -o "$WORK/open-final.jsonl"
 run_lethe verify "$WORK/open-final.jsonl"
 assert_rc "the export verifies" 0
+
+# ---- exports replayed one at a time --------------------------------------------------------------
+# The first export alone leaves the audit behind its anchor file: the items it proves purged
+# wait. Batched then, the repurge's records would take the seqs the second export holds, and no
+# replay could heal the chains after it (a stranger's report). The second export catches every
+# chain up, and its replay batches them all.
+DB4=${DB}_4
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB4" -c "CREATE DATABASE $DB4" >/dev/null
+export PGDATABASE=$DB4
+cat > "$WORK/split.conf" <<EOC
+spool: { directory = "$WORK/spool4"; keep = "7d"; };
+audit: { key_file = "$WORK/audit.key"; anchor_file = "$WORK/anchors4.jsonl"; };
+executor: { command = "$FS_DELETE --root $STORE"; };
+EOC
+P() { run_lethe --config "$WORK/split.conf" "$@"; }
+P migrate
+T4=$(uuid); W4=$(uuid); Y1=$(uuid); Y2=$(uuid); Y3=$(uuid)
+mk_tenant "$T4" umbrella; mk_workspace "$T4" "$W4" EU
+for i in "$Y1" "$Y2" "$Y3"; do mk_item "$T4" "$i" "$W4" prompt EU 2026-01-01T00:00:00Z; done
+mk_event "$T4" deletion_requested "$YESTERDAY" REQ-Y1 item_id "$Y1"
+P run
+pg_dump -Fc -f "$WORK/split.dump" "$DB4"
+mk_event "$T4" deletion_requested "$YESTERDAY" REQ-Y2 item_id "$Y2"
+P run
+sleep 0.01; CUT4=$(date -u +%FT%T.%6NZ)
+mk_event "$T4" deletion_requested "$YESTERDAY" REQ-Y3 item_id "$Y3"
+P run
+assert_eq "split: the three items are purged, one run each" "3" \
+  "$(sql "SELECT count(*) FROM lethe.items WHERE tenant_id = '$T4' AND locator IS NULL")"
+P export --to "$CUT4" -o "$WORK/split1.jsonl"
+P export --from "$CUT4" -o "$WORK/split2.jsonl"
+psql -X -q -d postgres -c "DROP DATABASE $DB4" -c "CREATE DATABASE $DB4" >/dev/null
+pg_restore -d "$DB4" "$WORK/split.dump"
+runs_before=$(sql "SELECT count(*) FROM lethe.runs")
+P replay --operator user_d "$WORK/split1.jsonl"
+assert_eq "split: the first export alone: exit 4, its item waits for the rest" \
+  "4 1 item live again not batched yet: the audit is still behind its anchor file" \
+  "$RC $(printf '%s\n' "$OUT" | grep -o '[0-9]* item live again.*')"
+assert_contains "... and says what to do" "replay the missing exports too (any order)" "$ERR"
+assert_eq "... no repurge, no run, nothing past the export's records" "0 $runs_before" \
+  "$(sql "SELECT count(*) FROM lethe.repurges") $(sql "SELECT count(*) FROM lethe.runs")"
+P replay --operator user_d "$WORK/split2.jsonl"
+assert_rc "split: the second export: exit 0" 0
+assert_contains "... both items proven purged are batched again now" "2 items live again put in 1 repurge batch" "$OUT"
+P run
+assert_eq "split: the next run purges them again, each once in the audit" "3 1 1 1" \
+  "$(sql "SELECT count(*) FROM lethe.items WHERE tenant_id = '$T4' AND locator IS NULL") $(purged_count "$Y1") $(purged_count "$Y2") $(purged_count "$Y3")"
+P export -o "$WORK/split-final.jsonl"
+run_lethe verify "$WORK/split-final.jsonl" --anchors "$WORK/anchors4.jsonl"
+assert_rc "split: the audit verifies against the anchor file, unforked" 0
+hashes() { grep -v '"kind":"export_header"' "$@" | grep -o '"hash":"[0-9a-f]*"'; }
+assert_eq "split: the chains hold the exports' records, every hash as it was" \
+  "$(hashes "$WORK/split1.jsonl" "$WORK/split2.jsonl" | sort | md5sum)" \
+  "$(hashes "$WORK/split-final.jsonl" | grep -xF -f <(hashes "$WORK/split1.jsonl" "$WORK/split2.jsonl") | sort | md5sum)"
+assert_eq "split: ... all of them" "$(hashes "$WORK/split1.jsonl" "$WORK/split2.jsonl" | wc -l)" \
+  "$(hashes "$WORK/split-final.jsonl" | grep -cxF -f <(hashes "$WORK/split1.jsonl" "$WORK/split2.jsonl"))"
+
 export PGDATABASE=$DB
 finish
