@@ -627,8 +627,18 @@ cleanup:
     return ok;
 }
 
+/* After a batch could not be driven (its manifest could not be written: a spool directory
+ * gone bad, a file in the way), the other batches are driven still when the connection is as
+ * it should be: one location's trouble does not stop every other location's purges. The run
+ * ends failed all the same (exit 1), with the first reason. */
+static bool drive_error_contained(PGconn *db)
+{
+    return PQstatus(db) == CONNECTION_OK && PQtransactionStatus(db) == PQTRANS_IDLE;
+}
+
 /* Re-drives the open batches a dead run (or an earlier attempt) left behind: every open batch
- * whose tenants all belong to this run's shard, whatever N it was emitted under. */
+ * whose tenants all belong to this run's shard, whatever N it was emitted under. False when
+ * the run cannot go on (the listing failed, or a batch's error left the connection unusable). */
 static bool redrive(struct lethe_ctx *ctx, struct run_life *l, const char *k, const char *n)
 {
     PGresult *r = dbcycle_open_batches(ctx->db, k, n);
@@ -647,8 +657,11 @@ static bool redrive(struct lethe_ctx *ctx, struct run_life *l, const char *k, co
                                                  NULL, &l->c, why, sizeof why);
         if (d == DRIVE_ERROR) {
             run_life_fail(l, "%s", why);
-            ok = false;
-            break;
+            if (!drive_error_contained(ctx->db)) {
+                ok = false;
+                break;
+            }
+            continue;
         }
         if (d == DRIVE_STOPPED) {
             run_life_interrupt(l, "while re-driving open batches; the rest stay open for the next run");
@@ -786,7 +799,7 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
     if (l.c.redriven)
         log_debug("phase re-drive: %.3fs: %ld open batch%s", secs_since(&tp), l.c.redriven,
                   l.c.redriven == 1 ? "" : "es");
-    if (!redriven || strcmp(l.outcome, "succeeded") != 0)
+    if (!redriven || strcmp(l.outcome, "interrupted") == 0)
         goto finish;
     if (cycle_stopping()) {
         run_life_interrupt(&l, "after re-driving open batches; nothing new was emitted");
@@ -840,7 +853,9 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
                                                  NULL, c, why, sizeof why);
         if (d == DRIVE_ERROR) {
             run_life_fail(&l, "%s; it stays open", why);
-            break;
+            if (!drive_error_contained(db))
+                break;
+            continue;
         }
         if (d == DRIVE_STOPPED) {
             run_life_interrupt(&l, what);

@@ -434,6 +434,25 @@ sql "DROP TRIGGER slow_batches ON lethe.batches" >/dev/null
 run_lethe --config "$WORK/c9.conf" run
 assert_contains "the next run emits and purges them" "2 due, 1 batches, 2 purged" "$OUT"
 
+# ---- 23. one location's spool gone bad does not stop the others ---------------------------------
+# An EU batch left open whose manifest can no longer be written (a directory in its place): the
+# run fails, says why, and still purges what is due in the US.
+fresh 2
+LETHE_FAULT=after_manifest "$LETHE" --config "$WORK/c9.conf" run >/dev/null 2>&1
+EB=$(sql "SELECT batch_id FROM lethe.batches")
+rm "$WORK/spool/EU/$EB.jsonl"; mkdir "$WORK/spool/EU/$EB.jsonl"; touch "$WORK/spool/EU/$EB.jsonl/x"
+WU=$(uuid); UI=$(uuid); mk_workspace "$T" "$WU" US; mk_item "$T" "$UI" "$WU" prompt US 2026-01-01T00:00:00Z
+mk_event "$T" deletion_requested "$(date -u -d '-1 hour' +%FT%TZ)" REQ-US workspace_id "$WU"
+run_lethe --config "$WORK/c9.conf" run
+assert_eq "a batch whose manifest cannot be written: exit 1, the run failed" "1 failed" \
+  "$RC $(sql "SELECT outcome FROM lethe.runs ORDER BY started_at DESC LIMIT 1")"
+assert_contains "... naming the batch" "$EB" "$(sql "SELECT error FROM lethe.runs ORDER BY started_at DESC LIMIT 1")"
+assert_eq "... the US item is purged all the same, the EU batch stays open" "purged open" \
+  "$(sql "SELECT state FROM lethe.item_status WHERE item_id = '$UI'") $(sql "SELECT state FROM lethe.batches WHERE batch_id = '$EB'")"
+rm -rf "$WORK/spool/EU/$EB.jsonl"
+run_lethe --config "$WORK/c9.conf" run
+assert_eq "the spool mended, the next run purges the EU items" "0 purged 3" "$RC $(state_counts)"
+
 # ---- the README's five-line deleter, as printed there --------------------------------------
 # Taken from README.md itself (the block after "A deleter in five lines"), so that the page and
 # the test cannot drift apart: an item whose file is there is deleted, one whose file is gone is
