@@ -204,7 +204,10 @@ enum drive_outcome cycle_record_ack(struct lethe_ctx *ctx, const char *batch_id,
     PQclear(r);
     if (er->stderr_tail && !dbcycle_batch_error(db, batch_id, er->stderr_tail))
         goto fail;
-    if ((n_purged || n_failed) && !dbcycle_run_counted(db, ctx->session_id, n_purged, n_failed))
+    /* Counted in the acknowledgement's transaction: a run killed later still counts it. */
+    long n_failed_batch = now_failed && (n_failed > 0 || !er->ok) ? 1 : 0;
+    if ((n_purged || n_failed || n_failed_batch) &&
+        !dbcycle_run_counted(db, ctx->session_id, n_purged, n_failed, n_failed_batch))
         goto fail;
     fault_point("ack_before_commit");
     if (!dbaudit_commit(db))
@@ -214,8 +217,7 @@ enum drive_outcome cycle_record_ack(struct lethe_ctx *ctx, const char *batch_id,
                  n_foreign, n_foreign == 1 ? "" : "s");
     c->purged += n_purged;
     c->failed += n_failed;
-    if (now_failed && (n_failed > 0 || !er->ok))
-        c->failed_batches++;
+    c->failed_batches += n_failed_batch;
     /* An executor that timed out or exited non-zero after a receipt for every item failed
      * nothing: the batch is acknowledged, and says so. */
     out = !now_failed ? DRIVE_ACKNOWLEDGED : !er->ok ? DRIVE_WHOLE_FAILED : DRIVE_FAILED;
@@ -688,6 +690,15 @@ static PGresult *emit(struct lethe_ctx *ctx, struct run_life *l, const char *k, 
     PGresult *r = dbcycle_emit(db, ep, &l->c.held);
     if (!r) {
         run_life_fail(l, "emission failed: %s", db_last_message());
+        db_rollback(db);
+        return NULL;
+    }
+    long emitted_items = 0;
+    for (int i = 0; i < PQntuples(r); i++)
+        emitted_items += db_get_long(r, i, "items");
+    if (PQntuples(r) > 0 && !dbcycle_run_emitted(db, ctx->session_id, PQntuples(r), emitted_items)) {
+        run_life_fail(l, "emission failed: %s", db_last_message());
+        PQclear(r);
         db_rollback(db);
         return NULL;
     }

@@ -83,10 +83,11 @@ bool dbcycle_run_started(PGconn *db, const char *const p[6])
                    "   WHERE outcome = 'running' AND run_id <> $1::uuid"
                    "     AND ($2::text IS NULL OR shard IS NULL OR shard = $2"
                    "          OR split_part(shard, '/', 2) <> $3)"
-                   "  RETURNING run_id, started_at, purged, failed)"
+                   "  RETURNING run_id, started_at, purged, failed, failed_batches)"
                    " INSERT INTO audit_stage (tenant_id, kind, run_id, count, detail)"
                    " SELECT " NIL_CHAIN ", 'run_finished', d.run_id, d.purged,"
                    "        concat_ws(', ', 'died', 'failed items ' || d.failed,"
+                   "                  'failed batches ' || d.failed_batches,"
                    "                  'found dead by run ' || $1::text)"
                    "   FROM died d ORDER BY d.started_at, d.run_id",
                    3, (const char *[]){p[0], p[3], p[5]});
@@ -241,15 +242,29 @@ bool dbcycle_batch_error(PGconn *db, const char *batch_id, const char *stderr_ta
                    (const char *[]){batch_id, stderr_tail});
 }
 
-bool dbcycle_run_counted(PGconn *db, const char *run_id, long purged, long failed)
+bool dbcycle_run_counted(PGconn *db, const char *run_id, long purged, long failed,
+                         long failed_batches)
 {
-    char np[24], nf[24];
+    char np[24], nf[24], nb[24];
     snprintf(np, sizeof np, "%ld", purged);
     snprintf(nf, sizeof nf, "%ld", failed);
+    snprintf(nb, sizeof nb, "%ld", failed_batches);
     return db_exec(db,
-                   "UPDATE lethe.runs SET purged = purged + $2::integer, failed = failed + $3::integer"
+                   "UPDATE lethe.runs SET purged = purged + $2::integer, failed = failed + $3::integer,"
+                   " failed_batches = failed_batches + $4::integer"
                    " WHERE run_id = $1::uuid",
-                   3, (const char *[]){run_id, np, nf});
+                   4, (const char *[]){run_id, np, nf, nb});
+}
+
+bool dbcycle_run_emitted(PGconn *db, const char *run_id, long batches, long items)
+{
+    char nb[24], ni[24];
+    snprintf(nb, sizeof nb, "%ld", batches);
+    snprintf(ni, sizeof ni, "%ld", items);
+    return db_exec(db,
+                   "UPDATE lethe.runs SET batches = batches + $2::integer,"
+                   " items_due = items_due + $3::integer WHERE run_id = $1::uuid",
+                   3, (const char *[]){run_id, nb, ni});
 }
 
 bool dbcycle_batch_attempted(PGconn *db, const char *batch_id)

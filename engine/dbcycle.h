@@ -70,7 +70,11 @@ bool dbcycle_batch_error(PGconn *db, const char *batch_id, const char *stderr_ta
 /* Adds an acknowledgement's counts to its run's record, in the acknowledgement's transaction,
  * so that a run killed after it still counts what it purged. No row for a session that is no
  * run (lethe ack). */
-bool dbcycle_run_counted(PGconn *db, const char *run_id, long purged, long failed);
+bool dbcycle_run_counted(PGconn *db, const char *run_id, long purged, long failed,
+                         long failed_batches);
+/* Adds a run's emitted batches and their items to its record, in the emission's transaction,
+ * so that a run killed later still counts them (the end of the run writes the same totals). */
+bool dbcycle_run_emitted(PGconn *db, const char *run_id, long batches, long items);
 bool dbcycle_batch_attempted(PGconn *db, const char *batch_id);
 
 /* ---- one batch, for ack and rerun ---- */

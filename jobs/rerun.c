@@ -121,6 +121,12 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
             snprintf(new_batch, sizeof new_batch, "%s", db_get(r, 0, "batch_id"));
             cnt->batches = 1;
             cnt->due = db_get_long(r, 0, "items");
+            if (!dbcycle_run_emitted(db, ctx->session_id, cnt->batches, cnt->due)) {
+                PQclear(r);
+                run_life_fail(&l, "rerun failed: %s", db_last_message());
+                db_rollback(db);
+                goto finish;
+            }
         }
         PQclear(r);
     }

@@ -104,7 +104,7 @@ for point in after_derive after_emit manifest_before_rename after_manifest after
     assert_eq "kill at $point: the dead run is recorded as died" "1" "$(sql "SELECT count(*) FROM lethe.runs WHERE outcome = 'died'")"
     next=$(sql "SELECT run_id FROM lethe.runs WHERE outcome <> 'died'")
     assert_eq "kill at $point: the dead run's end is in the audit, naming the run that found it" \
-      "died, failed items 0, found dead by run $next" \
+      "died, failed items 0, failed batches 0, found dead by run $next" \
       "$(sql "SELECT a.detail FROM lethe.audit a JOIN lethe.runs r USING (run_id)
                WHERE r.outcome = 'died' AND a.kind = 'run_finished'")"
     assert_eq "kill at $point: that record follows the next run's run_started" "t" \

@@ -453,6 +453,20 @@ rm -rf "$WORK/spool/EU/$EB.jsonl"
 run_lethe --config "$WORK/c9.conf" run
 assert_eq "the spool mended, the next run purges the EU items" "0 purged 3" "$RC $(state_counts)"
 
+# ---- 24. a run killed after a batch failed still counts it ---------------------------------------
+# Two batches of two items, each item failed by the deleter; the run is killed after the first
+# batch closed failed. Its record counts what it did before it died: two batches emitted with
+# four items, two items and one batch failed; the run that finds it dead says so in the audit.
+fresh 4
+write_config "$WORK/c24.conf" "executor: { command = \"$WORK/fail_all\"; };" "batch: { max_items = 2; };"
+LETHE_FAULT=after_manifest@2 "$LETHE" --config "$WORK/c24.conf" run >/dev/null 2>&1
+assert_eq "killed after its first batch failed: the record counts it" "running 4 2 0 2 1" \
+  "$(sql "SELECT outcome || ' ' || items_due || ' ' || batches || ' ' || purged || ' ' || failed || ' ' || failed_batches FROM lethe.runs")"
+DEAD=$(sql "SELECT run_id FROM lethe.runs")
+run_lethe --config "$WORK/c24.conf" run
+assert_contains "the next run records it died, with its failed batch" "died, failed items 2, failed batches 1, found dead by run" \
+  "$(sql "SELECT detail FROM lethe.audit WHERE kind = 'run_finished' AND run_id = '$DEAD'")"
+
 # ---- the README's five-line deleter, as printed there --------------------------------------
 # Taken from README.md itself (the block after "A deleter in five lines"), so that the page and
 # the test cannot drift apart: an item whose file is there is deleted, one whose file is gone is
