@@ -218,6 +218,30 @@ PGresult *dbrestore_replay_chains(PGconn *db)
                     0, NULL);
 }
 
+PGresult *dbrestore_catalog_behind_audit(PGconn *db)
+{
+    return db_query(db,
+                    "SELECT a.kind, a.tenant_id::text AS tenant_id, a.seq, coalesce(a.reference, '') AS reference,"
+                    "       coalesce(a.hold_id::text, '') AS hold_id"
+                    "  FROM lethe.audit a"
+                    " WHERE (a.kind = 'request_recorded'"
+                    "        AND NOT EXISTS (SELECT 1 FROM lethe.events e"
+                    "                         WHERE e.tenant_id = a.tenant_id AND e.reference = a.reference"
+                    "                           AND e.type = 'deletion_requested'))"
+                    "    OR (a.kind = 'hold_placed'"
+                    "        AND NOT EXISTS (SELECT 1 FROM lethe.holds h"
+                    "                         WHERE h.tenant_id = a.tenant_id"
+                    "                           AND (h.hold_id = a.hold_id"
+                    "                                OR (h.item_id IS NOT DISTINCT FROM a.item_id"
+                    "                                    AND h.reference IS NOT DISTINCT FROM a.reference))))"
+                    "    OR (a.kind = 'hold_released'"
+                    "        AND EXISTS (SELECT 1 FROM lethe.holds h"
+                    "                     WHERE h.tenant_id = a.tenant_id AND h.hold_id = a.hold_id"
+                    "                       AND h.released_at IS NULL))"
+                    " ORDER BY a.tenant_id, a.seq",
+                    0, NULL);
+}
+
 /* A count: the statement's one row has a column named n. */
 static long long one_count(PGconn *db, const char *sql, int n, const char *const *p)
 {

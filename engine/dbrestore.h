@@ -65,6 +65,12 @@ PGresult *dbrestore_replay_chains(PGconn *db);
 /* Selects the items that replayed records prove purged but that are live again; returns how
  * many, or -1. */
 long long dbrestore_replay_candidates(PGconn *db);
+/* What the audit records of the catalog that the catalog does not hold (a restore brought back
+ * the state before them): requests recorded with no deletion_requested event of their
+ * reference, holds placed that are not there (by id, or placed again: by item and reference),
+ * holds released that are active again. Columns:
+ * kind, tenant_id, seq, reference, hold_id. */
+PGresult *dbrestore_catalog_behind_audit(PGconn *db);
 
 /* ---- reconcile ---- */
 

@@ -22,6 +22,7 @@
 #include "ids.h"
 #include "jobs.h"
 #include "log.h"
+#include "text.h"
 #include "operator.h"
 
 /* An export is read twice (verify, then the load), so it must be a file, not a stream; and
@@ -398,6 +399,37 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
                  "export, and replay any missing export");
         rc = EXIT_CHECK_FAILED;
     }
+    /* Purges come back through the repurges; requests and holds recorded through lethe are in
+     * the audit too, but replay cannot write them back (a request's subject is only an HMAC
+     * there): each one the catalog lost is named, for the operator to record again. */
+    PGresult *lost = dbrestore_catalog_behind_audit(db);
+    if (!lost) {
+        rc = EXIT_RUNTIME;
+        goto cleanup;
+    }
+    for (int i = 0; i < PQntuples(lost); i++) {
+        const char *kind = db_str(lost, i, "kind"), *tenant = db_str(lost, i, "tenant_id");
+        if (strcmp(kind, "request_recorded") == 0)
+            log_error("replay: tenant %s: the audit records request '%s' (seq %s), which the "
+                      "restored catalog does not hold; record it again with 'lethe request'",
+                      tenant, text_shown(db_str(lost, i, "reference")), db_str(lost, i, "seq"));
+        else if (strcmp(kind, "hold_placed") == 0)
+            log_error("replay: tenant %s: the audit records hold %s placed (seq %s), which the "
+                      "restored catalog does not hold; place it again with 'lethe hold place'",
+                      tenant, db_str(lost, i, "hold_id"), db_str(lost, i, "seq"));
+        else
+            log_error("replay: tenant %s: the audit records hold %s released (seq %s), which the "
+                      "restored catalog holds active; release it again with 'lethe hold release %s'",
+                      tenant, db_str(lost, i, "hold_id"), db_str(lost, i, "seq"),
+                      db_str(lost, i, "hold_id"));
+    }
+    if (PQntuples(lost)) {
+        log_hint("a restore brings back the catalog as it was at the backup: requests and holds "
+                 "recorded after it are in the audit only; the commitments run from them once "
+                 "they are recorded again");
+        rc = EXIT_CHECK_FAILED;
+    }
+    PQclear(lost);
     if (anchors_path) {
         int arc = check_anchor(db, anchors_path, &anchor);
         if (arc != EXIT_DONE && rc == EXIT_DONE)
