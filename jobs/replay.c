@@ -64,6 +64,8 @@ static bool load_export(struct copy_in *c, const char *path)
         size_t len = (size_t)n;
         if (len && line[len - 1] == '\n')
             len--;
+        if (len && line[len - 1] == '\r')  /* a copy that went through CRLF, as verify reads it */
+            len--;
         if (len)
             copy_in_field(c, line, len, true);
     }

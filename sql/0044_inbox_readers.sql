@@ -65,22 +65,21 @@ DECLARE
     r record;
 BEGIN
     -- Grants made to a role itself (not those it inherits), to roles other than PUBLIC.
-    FOR r IN SELECT DISTINCT x.grantee::regrole::text AS who
-               FROM pg_class c, aclexplode(c.relacl) x
-              WHERE c.oid IN ('lethe.items'::regclass, 'lethe.events'::regclass)
-                AND x.privilege_type = 'INSERT' AND x.grantee <> 0 AND x.grantee <> c.relowner LOOP
-        EXECUTE format('GRANT USAGE ON SEQUENCE lethe.catalog_seq TO %s', r.who);
-    END LOOP;
-    FOR r IN SELECT DISTINCT x.grantee::regrole::text AS who
-               FROM pg_proc p, aclexplode(p.proacl) x
-              WHERE p.oid = 'lethe.derive_consume(integer, integer)'::regprocedure
-                AND x.privilege_type = 'EXECUTE' AND x.grantee <> 0 AND x.grantee <> p.proowner LOOP
-        EXECUTE format('GRANT EXECUTE ON FUNCTION lethe.inbox_fill() TO %s', r.who);
-    END LOOP;
-    FOR r IN SELECT DISTINCT x.grantee::regrole::text AS who
-               FROM pg_class c, aclexplode(c.relacl) x
-              WHERE c.oid = 'lethe.inbox_events'::regclass
-                AND x.privilege_type = 'SELECT' AND x.grantee <> 0 AND x.grantee <> c.relowner LOOP
-        EXECUTE format('GRANT SELECT ON lethe.inbox_events_pending, lethe.inbox_items_pending TO %s', r.who);
+    FOR r IN
+        WITH acl (acl, owner, privilege, grants) AS (
+            SELECT c.relacl, c.relowner, 'INSERT', 'GRANT USAGE ON SEQUENCE lethe.catalog_seq TO %s'
+              FROM pg_class c WHERE c.oid IN ('lethe.items'::regclass, 'lethe.events'::regclass)
+            UNION ALL
+            SELECT p.proacl, p.proowner, 'EXECUTE', 'GRANT EXECUTE ON FUNCTION lethe.inbox_fill() TO %s'
+              FROM pg_proc p WHERE p.oid = 'lethe.derive_consume(integer, integer)'::regprocedure
+            UNION ALL
+            SELECT c.relacl, c.relowner, 'SELECT',
+                   'GRANT SELECT ON lethe.inbox_events_pending, lethe.inbox_items_pending TO %s'
+              FROM pg_class c WHERE c.oid = 'lethe.inbox_events'::regclass)
+        SELECT DISTINCT format(a.grants, x.grantee::regrole::text) AS stmt
+          FROM acl a, aclexplode(a.acl) x
+         WHERE x.privilege_type = a.privilege AND x.grantee <> 0 AND x.grantee <> a.owner
+    LOOP
+        EXECUTE r.stmt;
     END LOOP;
 END $grants$;

@@ -420,6 +420,7 @@ assert_eq "split: the three items are purged, one run each" "3" \
   "$(sql "SELECT count(*) FROM lethe.items WHERE tenant_id = '$T4' AND locator IS NULL")"
 P export --to "$CUT4" -o "$WORK/split1.jsonl"
 P export --from "$CUT4" -o "$WORK/split2.jsonl"
+cp "$WORK/anchors4.jsonl" "$WORK/anchors4-at-export.jsonl"
 psql -X -q -d postgres -c "DROP DATABASE $DB4" -c "CREATE DATABASE $DB4" >/dev/null
 pg_restore -d "$DB4" "$WORK/split.dump"
 runs_before=$(sql "SELECT count(*) FROM lethe.runs")
@@ -445,6 +446,13 @@ assert_eq "split: the chains hold the exports' records, every hash as it was" \
   "$(hashes "$WORK/split-final.jsonl" | grep -xF -f <(hashes "$WORK/split1.jsonl" "$WORK/split2.jsonl") | sort | md5sum)"
 assert_eq "split: ... all of them" "$(hashes "$WORK/split1.jsonl" "$WORK/split2.jsonl" | wc -l)" \
   "$(hashes "$WORK/split-final.jsonl" | grep -cxF -f <(hashes "$WORK/split1.jsonl" "$WORK/split2.jsonl"))"
+# Exports that went through CRLF (a copy by way of another system) verify; they replay too.
+psql -X -q -d postgres -c "DROP DATABASE $DB4" -c "CREATE DATABASE $DB4" >/dev/null
+pg_restore -d "$DB4" "$WORK/split.dump"
+for f in split1 split2; do sed 's/$/\r/' "$WORK/$f.jsonl" > "$WORK/$f-crlf.jsonl"; done
+P replay --operator user_d --anchors "$WORK/anchors4-at-export.jsonl" "$WORK/split1-crlf.jsonl" "$WORK/split2-crlf.jsonl"
+assert_eq "split: CRLF exports replay as they verify" "0 2 items live again put in 1 repurge batch" \
+  "$RC $(printf '%s\n' "$OUT" | grep -o '[0-9]* items live again.*')"
 
 # ---- requests and holds recorded after the backup ---------------------------------------------
 # The audit records them; the restored catalog does not hold them. Replay cannot write them back
