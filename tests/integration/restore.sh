@@ -393,7 +393,7 @@ assert_rc "the export verifies" 0
 # ---- exports replayed one at a time --------------------------------------------------------------
 # The first export alone leaves the audit behind its anchor file: the items it proves purged
 # wait. Batched then, the repurge's records would take the seqs the second export holds, and no
-# replay could heal the chains after it (a stranger's report). The second export catches every
+# replay could heal the chains after it. The second export catches every
 # chain up, and its replay batches them all.
 DB4=${DB}_4
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB4" -c "CREATE DATABASE $DB4" >/dev/null
