@@ -115,6 +115,8 @@ GRANT SELECT ON ALL TABLES IN SCHEMA lethe TO lethe_engine;
 -- never through a grant: no role here may insert an audit row, move a head or clear a locator.
 -- What the audit of a purge is made of (batch_items, hold_blocks) is read here and written
 -- only by the engine's functions as well (emit_batches, ack_batch, ...; sql/0032).
+-- The inbox's watermark and gaps are moved by lethe.inbox_fill() alone (it runs as the owner):
+-- a role that could set the watermark forward would hide every row numbered below it.
 -- Every other table is the engine's own (obligations, inboxes, runs, batches, rules, ...),
 -- including those of later migrations.
 DO $engine$
@@ -125,7 +127,8 @@ BEGIN
               WHERE c.relnamespace = 'lethe'::regnamespace AND c.relkind IN ('r', 'p')
                 AND c.relname NOT IN ('geos', 'kinds', 'event_types', 'tenants', 'workspaces',
                                       'items', 'events', 'holds', 'audit', 'audit_heads',
-                                      'batch_items', 'hold_blocks', 'schema_migrations')
+                                      'batch_items', 'hold_blocks', 'schema_migrations',
+                                      'inbox_watermark', 'inbox_gaps')
               ORDER BY c.relname
     LOOP
         EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO lethe_engine', t);

@@ -426,9 +426,11 @@ static int dry_run(struct lethe_ctx *ctx, const struct run_opts *o, const char *
     PGconn *db = ctx->db;
     struct run_counts c = {0};
     int rc = EXIT_RUNTIME;
-    if (!db_inbox_fill(db) || !db_begin(db))
+    /* The inbox is filled inside the dry run's transaction, which is rolled back: nothing is
+     * written, and a fill at work elsewhere is not waited for. */
+    if (!db_exec(db, "BEGIN ISOLATION LEVEL READ COMMITTED", 0, NULL))
         return EXIT_RUNTIME;
-    if (!dbaudit_stage_open(db) || !derive(ctx, as_of, k, n, &c, NULL))
+    if (!db_inbox_fill(db) || !dbaudit_stage_open(db) || !derive(ctx, as_of, k, n, &c, NULL))
         goto cleanup;
     PGresult *r = dbcycle_plan(db, as_of, k, n);
     if (!r)

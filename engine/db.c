@@ -172,24 +172,38 @@ bool db_begin(PGconn *db) { return db_exec(db, "BEGIN", 0, NULL); }
 bool db_inbox_fill(PGconn *db)
 {
     /* Two statements: PostgreSQL checks the right to call a function when it plans the call,
-     * in whichever branch of a CASE it stands. */
+     * in whichever branch of a CASE it stands. A standby takes no write: it reads the inbox as
+     * it is (the readers of sql/0044 count what was committed since). */
     PGresult *r = db_query_one_row(db,
-                                   "SELECT has_function_privilege('lethe.inbox_fill()', 'EXECUTE') AS may",
+                                   "SELECT has_function_privilege('lethe.inbox_fill()', 'EXECUTE')"
+                                   "       AND NOT pg_is_in_recovery() AS may",
                                    0, NULL);
     if (!r)
         return false;
     bool may = db_true(r, 0, "may");
     PQclear(r);
     if (!may) {
-        log_debug("inbox: this role may not fill the inbox; it is read as it is");
+        log_debug("inbox: not filled here (no privilege, or a standby); read as it is");
         return true;
     }
-    r = db_query_one_row(db, "SELECT lethe.inbox_fill() AS filled", 0, NULL);
-    if (!r)
+    /* Outside a transaction, one of its own, READ COMMITTED whatever the database's default. */
+    bool own = PQtransactionStatus(db) == PQTRANS_IDLE;
+    if (own && !db_exec(db, "BEGIN ISOLATION LEVEL READ COMMITTED", 0, NULL))
         return false;
+    r = db_query_one_row(db, "SELECT lethe.inbox_fill() AS filled", 0, NULL);
+    if (!r) {
+        if (own)
+            db_rollback(db);
+        return false;
+    }
+    bool skipped = db_get(r, 0, "filled") == NULL;
     long filled = db_get_long(r, 0, "filled");
     PQclear(r);
-    if (filled)
+    if (own && !db_exec(db, "COMMIT", 0, NULL))
+        return false;
+    if (skipped)
+        log_debug("inbox: another session is filling it; what it fills is there for the next look");
+    else if (filled)
         log_debug("inbox: %ld new row%s of items and events", filled, filled == 1 ? "" : "s");
     return true;
 }

@@ -41,9 +41,9 @@ long db_get_long(const PGresult *r, int row, const char *name);
 int db_exists(PGconn *db, const char *sql, int nparams, const char *const *params);
 
 bool db_begin(PGconn *db);
-/* Moves what producers committed since into the inbox (sql/0043_inbox_watermark.sql), in a
- * transaction of its own: called outside any, before a command reads the inbox. A role that
- * may not fill reads the inbox as it is. */
+/* Moves what producers committed since into the inbox (sql/0043_inbox_watermark.sql): outside
+ * a transaction in one of its own (READ COMMITTED); inside one (a dry run's, READ COMMITTED,
+ * rolled back) as part of it. A role that may not fill, or a standby, reads the inbox as it is. */
 bool db_inbox_fill(PGconn *db);
 /* Refuses (and rolls back) a transaction with an audit stage open: use dbaudit_commit(). */
 bool db_commit(PGconn *db);

@@ -16,27 +16,37 @@
 --   was drawn (under that lock, which the INSERT takes before it evaluates its defaults) by a
 --   transaction that had ended by then, or that is in that list. So the rows numbered up to W
 --   that the function cannot see yet belong to the listed writers, or to none (rolled back):
---   such numbers are kept as gaps, with their writers, and filled once every one of those
---   writers has ended (a lock is released only after the commit is visible). Nothing is missed
---   and nothing is filled twice; a writer that stays open delays only the numbers it may hold.
+--   such numbers are kept as gaps, with their writers. Each fill takes the rows of a gap that
+--   have become visible (a writer committed) and keeps the numbers still unseen; once every
+--   writer of a gap has ended (a lock is released only after its commit is visible) what is
+--   still unseen was rolled back, and the gap goes. A prepared transaction (two-phase commit)
+--   holds its locks under another id than the session's that drew its number: while one holds
+--   a write lock on items or events, no gap goes. Nothing is missed and nothing is filled twice;
+--   a writer left open delays only its own rows, which go to the fill after its commit.
+-- - The sequence must hand out numbers one at a time, in order: no cache (a session's cached
+--   numbers would be drawn after a higher last value was read), no cycle, never set back. The
+--   fill refuses otherwise. Rows present before this migration are numbered 0 (a default kept
+--   in the catalog: no rewrite); seq is NOT NULL, so no row can be stored unnumbered.
 -- - lethe.inbox_watermark.high: every number up to it was looked at (its row filled, or kept in
 --   a gap). Both tables are the engine's own; on Citus they stay on the coordinator, with the
 --   sequence and the locks they are about.
 --
--- A run, a dry run (in its own transaction, before the plan's), status and explain fill the
--- inbox before they read it, so every reader sees what the triggers gave it. What differs: a
--- producer's rows are in the inbox once a command of lethe has looked, not at its commit; and a
--- row whose writer is still open when a run looks is taken by a later run. The rows present
--- before this migration have no seq: the triggers put them in the inbox already.
+-- A run, status and explain fill the inbox before they read it (in a transaction of their own,
+-- READ COMMITTED); a dry run fills inside its own transaction, which it rolls back. A fill that
+-- finds another at work skips (SKIP LOCKED): what that one fills is there for the next look.
+-- What differs from the triggers: a producer's rows are in the inbox once lethe has looked, not
+-- at its commit (the readers of sql/0044_inbox_readers.sql count them before); and a row whose
+-- writer is still open when a run looks is taken by a later run. The rows present before this
+-- migration were put in the inbox by the triggers already.
 
 CREATE SEQUENCE lethe.catalog_seq AS bigint;
 
-ALTER TABLE lethe.items ADD COLUMN seq bigint;
+ALTER TABLE lethe.items ADD COLUMN seq bigint NOT NULL DEFAULT 0;
 ALTER TABLE lethe.items ALTER COLUMN seq SET DEFAULT nextval('lethe.catalog_seq');
-ALTER TABLE lethe.events ADD COLUMN seq bigint;
+ALTER TABLE lethe.events ADD COLUMN seq bigint NOT NULL DEFAULT 0;
 ALTER TABLE lethe.events ALTER COLUMN seq SET DEFAULT nextval('lethe.catalog_seq');
-CREATE INDEX items_seq ON lethe.items (seq) WHERE seq IS NOT NULL;
-CREATE INDEX events_seq ON lethe.events (seq) WHERE seq IS NOT NULL;
+CREATE INDEX items_seq ON lethe.items (seq);
+CREATE INDEX events_seq ON lethe.events (seq);
 
 DROP TRIGGER items_to_inbox ON lethe.items;
 DROP TRIGGER events_to_inbox ON lethe.events;
@@ -54,13 +64,16 @@ CREATE TABLE lethe.inbox_gaps (
     hi bigint NOT NULL,
     writers text[] NOT NULL,     -- virtual transaction ids writing when the gap was found
     found_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-    PRIMARY KEY (lo),
     CHECK (lo <= hi)
 );
+-- No unique key: each fill replaces the gaps in one statement (disjoint ranges by construction).
+CREATE INDEX inbox_gaps_lo ON lethe.inbox_gaps (lo);
 
--- The transactions other than this session's that hold RowExclusiveLock on items or events.
+-- The transactions other than this session's that hold RowExclusiveLock on items or events, by
+-- virtual transaction id; a prepared transaction's (no process: pid null) marked 'prepared '.
 CREATE FUNCTION lethe.inbox_writers() RETURNS text[] LANGUAGE sql VOLATILE AS $$
-    SELECT coalesce(array_agg(DISTINCT l.virtualtransaction), '{}')
+    SELECT coalesce(array_agg(DISTINCT CASE WHEN l.pid IS NULL THEN 'prepared ' ELSE '' END
+                                       || l.virtualtransaction), '{}')
       FROM pg_catalog.pg_locks l
      WHERE l.locktype = 'relation' AND l.mode = 'RowExclusiveLock'
        AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database())
@@ -69,8 +82,9 @@ CREATE FUNCTION lethe.inbox_writers() RETURNS text[] LANGUAGE sql VOLATILE AS $$
 $$;
 
 -- Moves what producers committed since the last fill into inbox_items and inbox_events, and
--- returns how many rows it moved. One fill at a time (the watermark's row lock); each in its
--- own short transaction, READ COMMITTED, so that each statement sees what ended before it.
+-- returns how many rows it moved (NULL when another fill is at work: it skips). One fill at a
+-- time (the watermark's row lock). In READ COMMITTED, so that each statement sees what ended
+-- before it.
 CREATE FUNCTION lethe.inbox_fill() RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -79,10 +93,9 @@ DECLARE
     v_called boolean;
     v_writers text[];
     v_now text[];
-    v_settled bigint[];
-    v_items bigint := 0;
-    v_events bigint := 0;
-    n bigint;
+    v_prepared boolean;
+    v_items bigint;
+    v_events bigint;
 BEGIN
     IF current_setting('transaction_isolation') <> 'read committed' THEN
         RAISE EXCEPTION 'lethe.inbox_fill() runs in READ COMMITTED, not %',
@@ -90,76 +103,77 @@ BEGIN
             USING ERRCODE = 'invalid_transaction_state',
                   HINT = 'each of its statements must see what ended before it: call it in a transaction of its own';
     END IF;
-    SELECT w.high INTO v_high FROM lethe.inbox_watermark w FOR UPDATE;
+    SELECT w.high INTO v_high FROM lethe.inbox_watermark w FOR UPDATE SKIP LOCKED;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_sequence q
+                WHERE q.seqrelid = 'lethe.catalog_seq'::regclass AND (q.seqcache <> 1 OR q.seqcycle)) THEN
+        RAISE EXCEPTION 'lethe.catalog_seq must not cache or cycle: a cached number is drawn after a higher one was read'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'ALTER SEQUENCE lethe.catalog_seq CACHE 1 NO CYCLE';
+    END IF;
     SELECT s.last_value, s.is_called INTO v_w, v_called FROM lethe.catalog_seq s;
     IF NOT v_called THEN
         v_w := 0;
     END IF;
+    IF v_w < v_high THEN
+        RAISE EXCEPTION 'lethe.catalog_seq went back (% after %): numbers below what was looked at would be missed',
+                        v_w, v_high
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'set it past the watermark again: SELECT setval(''lethe.catalog_seq'', (SELECT high FROM lethe.inbox_watermark))';
+    END IF;
     -- An idle fill: nothing numbered since, and no gap waiting.
-    IF v_w <= v_high AND NOT EXISTS (SELECT 1 FROM lethe.inbox_gaps) THEN
+    IF v_w = v_high AND NOT EXISTS (SELECT 1 FROM lethe.inbox_gaps) THEN
         RETURN 0;
     END IF;
     -- Read after W: whoever drew a number up to W and has not ended is here.
     v_writers := lethe.inbox_writers();
+    -- Which gaps' writers have all ended: read before the statement below takes its snapshot,
+    -- so that every row those writers committed is visible to it. A prepared transaction holds
+    -- its locks under another id: none goes while one writes.
+    v_now := v_writers;
+    v_prepared := EXISTS (SELECT 1 FROM unnest(v_now) x WHERE x LIKE 'prepared %');
 
-    -- Gaps whose writers have all ended: every row they will ever hold is visible to the
-    -- statements below (each takes its snapshot after this one read the locks).
-    v_now := lethe.inbox_writers();
-    SELECT coalesce(array_agg(g.lo), '{}') INTO v_settled
-      FROM lethe.inbox_gaps g WHERE NOT (g.writers && v_now);
-    IF cardinality(v_settled) > 0 THEN
+    -- One statement, one snapshot: the old gaps and the numbers after high up to W. What it sees
+    -- goes to the inbox; what it does not see stays a gap with its writers, unless they have all
+    -- ended (rolled back).
+    WITH old AS (
+        DELETE FROM lethe.inbox_gaps g RETURNING g.lo, g.hi, g.writers
+    ), ranges AS MATERIALIZED (
+        SELECT o.lo, o.hi, o.writers, NOT v_prepared AND NOT (o.writers && v_now) AS settled FROM old o
+        UNION ALL
+        SELECT v_high + 1, v_w, v_writers, false WHERE v_w > v_high
+    ), fresh AS MATERIALIZED (
+        SELECT i.seq, i.tenant_id, i.item_id, NULL::bigint AS event_id, k.customer_data AS keep
+          FROM ranges r JOIN lethe.items i ON i.seq BETWEEN r.lo AND r.hi
+          JOIN lethe.kinds k ON k.kind = i.kind
+        UNION ALL
+        SELECT e.seq, e.tenant_id, NULL::uuid, e.event_id, true
+          FROM ranges r JOIN lethe.events e ON e.seq BETWEEN r.lo AND r.hi
+    ), to_items AS (
         INSERT INTO lethe.inbox_items (tenant_id, item_id)
-        SELECT i.tenant_id, i.item_id
-          FROM lethe.inbox_gaps g
-          JOIN lethe.items i ON i.seq BETWEEN g.lo AND g.hi
-          JOIN lethe.kinds k ON k.kind = i.kind AND k.customer_data
-         WHERE g.lo = ANY (v_settled)
-        ON CONFLICT DO NOTHING;
-        GET DIAGNOSTICS n = ROW_COUNT;
-        v_items := v_items + n;
+        SELECT f.tenant_id, f.item_id FROM fresh f WHERE f.item_id IS NOT NULL AND f.keep
+        ON CONFLICT DO NOTHING
+        RETURNING 1
+    ), to_events AS (
         INSERT INTO lethe.inbox_events (tenant_id, event_id)
-        SELECT e.tenant_id, e.event_id
-          FROM lethe.inbox_gaps g
-          JOIN lethe.events e ON e.seq BETWEEN g.lo AND g.hi
-         WHERE g.lo = ANY (v_settled)
-        ON CONFLICT DO NOTHING;
-        GET DIAGNOSTICS n = ROW_COUNT;
-        v_events := v_events + n;
-        DELETE FROM lethe.inbox_gaps g WHERE g.lo = ANY (v_settled);
-    END IF;
-
-    -- The numbers after high, up to W, in one statement (one snapshot): the rows it sees go to
-    -- the inbox, the numbers it does not see become gaps kept with the writers read above.
-    IF v_w > v_high THEN
-        WITH fresh AS MATERIALIZED (
-            SELECT i.seq, i.tenant_id, i.item_id, NULL::bigint AS event_id, k.customer_data AS keep
-              FROM lethe.items i JOIN lethe.kinds k ON k.kind = i.kind
-             WHERE i.seq > v_high AND i.seq <= v_w
-            UNION ALL
-            SELECT e.seq, e.tenant_id, NULL::uuid, e.event_id, true
-              FROM lethe.events e
-             WHERE e.seq > v_high AND e.seq <= v_w
-        ), to_items AS (
-            INSERT INTO lethe.inbox_items (tenant_id, item_id)
-            SELECT f.tenant_id, f.item_id FROM fresh f WHERE f.item_id IS NOT NULL AND f.keep
-            ON CONFLICT DO NOTHING
-            RETURNING 1
-        ), to_events AS (
-            INSERT INTO lethe.inbox_events (tenant_id, event_id)
-            SELECT f.tenant_id, f.event_id FROM fresh f WHERE f.event_id IS NOT NULL
-            ON CONFLICT DO NOTHING
-            RETURNING 1
-        ), numbers AS (
-            SELECT s.seq, lag(s.seq, 1, v_high) OVER (ORDER BY s.seq) AS prev
-              FROM (SELECT f.seq FROM fresh f UNION ALL SELECT v_w + 1) s
-        ), gaps AS (
-            INSERT INTO lethe.inbox_gaps (lo, hi, writers)
-            SELECT x.prev + 1, x.seq - 1, v_writers FROM numbers x WHERE x.seq > x.prev + 1
-            RETURNING 1
-        )
-        SELECT v_items + (SELECT count(*) FROM to_items), v_events + (SELECT count(*) FROM to_events)
-          INTO v_items, v_events;
-        UPDATE lethe.inbox_watermark SET high = v_w;
-    END IF;
+        SELECT f.tenant_id, f.event_id FROM fresh f WHERE f.event_id IS NOT NULL
+        ON CONFLICT DO NOTHING
+        RETURNING 1
+    ), numbers AS (
+        SELECT r.lo, r.writers, x.seq, lag(x.seq) OVER (PARTITION BY r.lo ORDER BY x.seq) AS prev
+          FROM ranges r
+          CROSS JOIN LATERAL (SELECT f.seq FROM fresh f WHERE f.seq BETWEEN r.lo AND r.hi
+                              UNION ALL SELECT r.lo - 1 UNION ALL SELECT r.hi + 1) x
+         WHERE NOT r.settled
+    ), gaps AS (
+        INSERT INTO lethe.inbox_gaps (lo, hi, writers)
+        SELECT n.prev + 1, n.seq - 1, n.writers FROM numbers n WHERE n.seq > n.prev + 1
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM to_items), (SELECT count(*) FROM to_events)
+      INTO v_items, v_events;
+    UPDATE lethe.inbox_watermark SET high = v_w WHERE high <> v_w;
     RETURN v_items + v_events;
 END $$;

@@ -4,6 +4,7 @@
 # run while others commit after it, one that rolls back, many at once in any order.
 . tests/harness/lib.sh
 . tests/harness/catalog.sh
+. tests/harness/pg.sh
 WORK=$(mktemp -d /tmp/lethe-inbox.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
 trap 'psql -X -q -c "INSERT INTO public.go VALUES (0)" >/dev/null 2>&1; wait; rm -rf "$WORK"' EXIT
 write_config "$WORK/lethe.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; };"
@@ -101,12 +102,73 @@ assert_eq "before lethe looks: the inbox holds nothing of it, SQL's pending rows
   "$(sql "SELECT count(*) FROM lethe.inbox_items") $(sql "SELECT state FROM lethe.pending_items(now()) WHERE item_id = '$D'")"
 run_lethe --config "$WORK/lethe.conf" run --dry-run
 assert_contains "dry run: a late copy committed since the last run is in the plan" "due 1 item, held 0" "$OUT"
+assert_eq "dry run: ... and it wrote nothing (the fill rolled back with the plan)" "0 0" \
+  "$(sql "SELECT count(*) FROM lethe.inbox_items") $(sql "SELECT count(*) FROM lethe.inbox_gaps")"
 run_lethe --config "$WORK/lethe.conf" status --json
 assert_eq "status: ... and due in status, overdue (its request's deadline passed long ago)" "1 1" \
   "$(printf '%s' "$OUT" | python3 -c 'import json,sys; d = json.load(sys.stdin); print(d["totals"]["due"], d["overdue"]["count"])')"
 run
 assert_contains "dry run and status wrote nothing a run would miss: it purges the copy" \
   "1 due, 1 batches, 1 purged" "$OUT"
+
+# ---- one writer left open does not hold back the others' rows ---------------------------------
+# L inserts and stays open; A inserts after it, still open when a run looks (both numbers are
+# gaps of the same writers), then commits. The next run takes A's row; L's waits for L.
+L1=$(uuid); A1=$(uuid)
+writer 4 "$(item_sql "$L1")" COMMIT
+writer 5 "$(item_sql "$A1")" COMMIT
+waiting 2 || not_ok "the two writers never took their locks"
+run
+assert_contains "two open writers: the run purges nothing" "0 due, 0 batches, 0 purged" "$OUT"
+release 5
+run
+assert_contains "one of them committed: its row is purged while the other is still open" "1 due, 1 batches, 1 purged" "$OUT"
+assert_eq "... that one's" "purged live" "$(state "$A1") $(sql "SELECT count(*) FROM lethe.items WHERE item_id = '$L1'" | sed 's/^0$/live/')"
+release 4
+run
+assert_contains "the other committed: the next run purges it" "1 due, 1 batches, 1 purged" "$OUT"
+assert_eq "... each once, no gap left" "1 1 0" "$(purges "$A1") $(purges "$L1") $(gaps)"
+
+# ---- a prepared transaction (two-phase commit) ---------------------------------------------------
+# PREPARE moves a transaction's locks to another id than the session's that drew its number:
+# while it is prepared, the gap of its number must not go.
+if [ "$(sql "SHOW max_prepared_transactions")" = 0 ]; then
+    sql "ALTER SYSTEM SET max_prepared_transactions = 4" >/dev/null
+    as_pg "$PG_BIN/pg_ctl" -D "$PGHOST/data" -l "$PGHOST/server.log" -m fast -w restart >/dev/null 2>&1
+fi
+P1=$(uuid)
+echo "content of $P1" > "$STORE/$P1"
+psql -X -q -v ON_ERROR_STOP=1 -c "BEGIN" -c "$(item_sql "$P1")" \
+     -c "DO \$\$ BEGIN FOR i IN 1..1200 LOOP EXIT WHEN EXISTS (SELECT 1 FROM public.go WHERE n IN (20, 0));
+           PERFORM pg_sleep(0.05); END LOOP; END \$\$" -c "PREPARE TRANSACTION 'lethe_inbox_p1'" >/dev/null 2>"$WORK/writer.20.err" &
+WPID_20=$!
+waiting 1 || not_ok "the prepared writer never took its lock"
+run
+assert_eq "2PC: its number is a gap while it is open" 1 "$(gaps)"
+release 20
+assert_eq "2PC: prepared, its lock held under another id" 1 \
+  "$(sql "SELECT count(*) FROM pg_locks WHERE pid IS NULL AND mode = 'RowExclusiveLock' AND relation = 'lethe.items'::regclass")"
+run
+assert_contains "2PC: a run while it is prepared purges nothing" "0 due, 0 batches, 0 purged" "$OUT"
+assert_eq "2PC: ... and keeps the gap" 1 "$(gaps)"
+sql "COMMIT PREPARED 'lethe_inbox_p1'" >/dev/null
+run
+assert_contains "2PC: committed, the next run purges it" "1 due, 1 batches, 1 purged" "$OUT"
+assert_eq "2PC: once, no gap left" "1 0" "$(purges "$P1") $(gaps)"
+
+# ---- what the numbering refuses --------------------------------------------------------------------
+out=$(psql -X -q -v ON_ERROR_STOP=1 -c "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at, seq)
+       VALUES ('$T', '$(uuid)', '$W', 'prompt', 'EU', 'file:///x', now(), NULL)" 2>&1)
+assert_contains "a row stored unnumbered is refused" 'null value in column "seq"' "$out"
+sql "ALTER SEQUENCE lethe.catalog_seq CACHE 20" >/dev/null
+run
+assert_eq "a cached sequence: the run fails, saying why and how to mend it" \
+  "1 error: query failed: lethe.catalog_seq must not cache or cycle: a cached number is drawn after a higher one was read" \
+  "$RC $(printf '%s\n' "$ERR" | grep -m1 '^error: query failed')"
+assert_contains "... with the command" "ALTER SEQUENCE lethe.catalog_seq CACHE 1 NO CYCLE" "$ERR"
+sql "ALTER SEQUENCE lethe.catalog_seq CACHE 1" >/dev/null
+run
+assert_rc "mended, the next run exits 0" 0
 
 # ---- the fill refuses a snapshot older than its own statements ----------------------------------
 out=$(psql -X -q -v ON_ERROR_STOP=1 -c "BEGIN ISOLATION LEVEL REPEATABLE READ" -c "SELECT lethe.inbox_fill()" 2>&1)
@@ -138,7 +200,7 @@ got=$(for I in $ids; do n=$(purges "$I"); [ "$n" != 0 ] && echo "$I $n"; done | 
 assert_eq "many writers: every committed item purged once, nothing else" "$want" "$got"
 assert_eq "many writers: the rolled-back items never were" "$(echo $committed | wc -w)" \
   "$(for I in $ids; do sql "SELECT count(*) FROM lethe.items WHERE item_id = '$I'"; done | paste -sd+ | bc)"
-for w in 1 2 3 $(seq 10 17); do
+for w in 1 2 3 4 5 20 $(seq 10 17); do
     [ -s "$WORK/writer.$w.err" ] && not_ok "writer $w: $(cat "$WORK/writer.$w.err")"
 done
 finish

@@ -175,7 +175,11 @@ assert_eq "producer inserts events (the identity needs no sequence grant)" "0 " 
 assert_eq "the producer's rows wait for lethe to look: the inboxes are empty" "0 0" \
   "$(sql "SELECT (SELECT count(*) FROM lethe.inbox_items) || ' ' || (SELECT count(*) FROM lethe.inbox_events)")"
 run_lethe run --dry-run
-assert_rc "a dry run looks" 0
+assert_rc "a dry run looks, and rolls back what it looked at" "0"
+assert_eq "... the inboxes are still empty" "0 0" \
+  "$(sql "SELECT (SELECT count(*) FROM lethe.inbox_items) || ' ' || (SELECT count(*) FROM lethe.inbox_events)")"
+run_lethe status
+assert_rc "status looks" 0
 assert_eq "the producer's rows reached the engine's inboxes, customer data only (not the system log)" "6 2" \
   "$(sql "SELECT (SELECT count(*) FROM lethe.inbox_items) || ' ' || (SELECT count(*) FROM lethe.inbox_events)")"
 as $P assert_sql_fails "producer cannot number its own item (below what the engine looked at)" \
@@ -250,6 +254,9 @@ as $E assert_sql_fails "engine cannot insert events" \
 as $E assert_sql_fails "engine cannot place holds" \
   "INSERT INTO lethe.holds (tenant_id, reason) VALUES ('$T', 'x')" "permission denied for table holds"
 as $E assert_sql_fails "engine cannot release holds" "UPDATE lethe.holds SET released_at = now()" "permission denied for table holds"
+as $E assert_sql_fails "engine cannot move the inbox's watermark (it would hide every row below it)" \
+  "UPDATE lethe.inbox_watermark SET high = 9000000000000000000" "permission denied for table inbox_watermark"
+as $E assert_sql_fails "engine cannot drop the inbox's gaps" "DELETE FROM lethe.inbox_gaps" "permission denied for table inbox_gaps"
 PGUSER=$E run_lethe request --tenant "$T" --item "$I3" --reference ENG-1
 assert_rc "engine cannot record a request" 1
 assert_contains "engine's request is refused by the database" "permission denied for table events" "$ERR"
