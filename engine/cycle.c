@@ -428,7 +428,7 @@ static int dry_run(struct lethe_ctx *ctx, const struct run_opts *o, const char *
     int rc = EXIT_RUNTIME;
     /* The inbox is filled inside the dry run's transaction, which is rolled back: nothing is
      * written, and a fill at work elsewhere is not waited for. */
-    if (!db_exec(db, "BEGIN ISOLATION LEVEL READ COMMITTED", 0, NULL))
+    if (!db_begin_read_committed(db))
         return EXIT_RUNTIME;
     if (!db_inbox_fill(db) || !dbaudit_stage_open(db) || !derive(ctx, as_of, k, n, &c, NULL))
         goto cleanup;

@@ -169,6 +169,11 @@ long db_get_long(const PGresult *r, int row, const char *name)
 
 bool db_begin(PGconn *db) { return db_exec(db, "BEGIN", 0, NULL); }
 
+bool db_begin_read_committed(PGconn *db)
+{
+    return db_exec(db, "BEGIN ISOLATION LEVEL READ COMMITTED", 0, NULL);
+}
+
 bool db_inbox_fill(PGconn *db)
 {
     /* Two statements: PostgreSQL checks the right to call a function when it plans the call,
@@ -188,7 +193,7 @@ bool db_inbox_fill(PGconn *db)
     }
     /* Outside a transaction, one of its own, READ COMMITTED whatever the database's default. */
     bool own = PQtransactionStatus(db) == PQTRANS_IDLE;
-    if (own && !db_exec(db, "BEGIN ISOLATION LEVEL READ COMMITTED", 0, NULL))
+    if (own && !db_begin_read_committed(db))
         return false;
     r = db_query_one_row(db, "SELECT lethe.inbox_fill() AS filled", 0, NULL);
     if (!r) {

@@ -41,6 +41,8 @@ long db_get_long(const PGresult *r, int row, const char *name);
 int db_exists(PGconn *db, const char *sql, int nparams, const char *const *params);
 
 bool db_begin(PGconn *db);
+/* BEGIN at READ COMMITTED, whatever the database's default (the inbox's fill needs it). */
+bool db_begin_read_committed(PGconn *db);
 /* Moves what producers committed since into the inbox (sql/0043_inbox_watermark.sql): outside
  * a transaction in one of its own (READ COMMITTED); inside one (a dry run's, READ COMMITTED,
  * rolled back) as part of it. A role that may not fill, or a standby, reads the inbox as it is. */

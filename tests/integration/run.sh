@@ -28,7 +28,7 @@ assert_contains "dry run groups by location" "EU                                
 assert_contains "dry run groups by rule" "deletion_request                            3 items" "$OUT"
 assert_eq "dry run wrote no run record" "0" "$(sql 'SELECT count(*) FROM lethe.runs')"
 assert_eq "dry run wrote no audit" "0" "$(sql 'SELECT count(*) FROM lethe.audit')"
-assert_eq "dry run consumed nothing" "1" "$(sql 'SELECT count(*) FROM lethe.inbox_events')"
+assert_eq "dry run consumed nothing" "1" "$(sql 'SELECT count(*) FROM lethe.inbox_events_pending')"
 assert_eq "dry run wrote no files" "no spool" "$([ -e "$WORK/spool" ] || echo no spool)"
 
 run_lethe --config "$WORK/noexec.conf" run --as-of 2099-01-01T00:00:00Z

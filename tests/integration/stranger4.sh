@@ -58,7 +58,9 @@ PGDATABASE=$DB run_lethe --config "$WORK/c1.conf" hold place --tenant "$T2" --re
 assert_rc "a hold is placed on the other tenant" 0
 PGDATABASE=$DB run_lethe --config "$WORK/c1.conf" export --tenant "$T2" -o "$WORK/e1b.jsonl"
 run_lethe --config "$WORK/c1.conf" -U stranger4_operator replay --operator user_o "$WORK/e1b.jsonl"
-assert_rc "a replay of its one record exits 0" 0
+assert_rc "a replay of its one record: exit 4, the hold it records is not in this catalog" 4
+assert_contains "... named, with the command that places it again" \
+  "which the restored catalog does not hold; place it again with 'lethe hold place'" "$ERR"
 assert_contains "the chain's line says 1 record" "replay: chain $T2: 1 record appended, up to seq 1" "$ERR"
 assert_contains "and so does the sum" "replay: 1 record appended to 1 chain, 0 chains already present" "$OUT"
 psql -X -q -c "REVOKE lethe_restorer FROM stranger4_operator" >/dev/null
