@@ -695,10 +695,10 @@ static PGresult *emit(struct lethe_ctx *ctx, struct run_life *l, const char *k, 
         db_rollback(db);
         return NULL;
     }
-    long emitted_items = 0;
-    for (int i = 0; i < PQntuples(r); i++)
-        emitted_items += db_get_long(r, i, "items");
-    if (PQntuples(r) > 0 && !dbcycle_run_emitted(db, ctx->session_id, PQntuples(r), emitted_items)) {
+    long batches = PQntuples(r), items = 0;
+    for (int i = 0; i < batches; i++)
+        items += db_get_long(r, i, "items");
+    if (batches > 0 && !dbcycle_run_emitted(db, ctx->session_id, batches, items)) {
         run_life_fail(l, "emission failed: %s", db_last_message());
         PQclear(r);
         db_rollback(db);
@@ -718,6 +718,8 @@ static PGresult *emit(struct lethe_ctx *ctx, struct run_life *l, const char *k, 
         PQclear(r);
         return NULL;
     }
+    l->c.batches = batches;
+    l->c.due += items;
     return r;
 }
 
@@ -843,9 +845,6 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
         PQclear(r);
         goto finish;
     }
-    c->batches = PQntuples(r);
-    for (int i = 0; i < PQntuples(r); i++)
-        c->due += db_get_long(r, i, "items");
     log_info("emitted %ld batch%s with %ld items (%ld held)", c->batches, c->batches == 1 ? "" : "es",
              c->due, c->held);
     log_debug("phase emit: %.3fs", secs_since(&tp));

@@ -82,13 +82,13 @@ bool dbrestore_inventory_load(PGconn *db, struct copy_in *c);
 /* Analyzes the loaded inventory, then selects the purged items of GEO it shows still stored;
  * returns how many, or -1. */
 long long dbrestore_reconcile_candidates(PGconn *db, const char *geo);
+/* The inventory lines that name an item stored in another geo than GEO (live, or purged by
+ * its locator HMAC): an inventory given the wrong --location; how many, or -1. */
+long long dbrestore_reconcile_other_geos(PGconn *db, const char *geo);
 /* The inventory lines that match a purged item of GEO but name a live item's object too (a
  * locator used again), which reconcile leaves alone; how many, or -1. */
-/* The inventory lines that name an item stored in another geo than GEO (live, or purged by
- * its locator HMAC): an inventory given the wrong --location. */
-long long dbrestore_reconcile_other_geos(PGconn *db, const char *geo);
 long long dbrestore_reconcile_live_named(PGconn *db, const char *geo);
-/* Writes to OUT, one per line, the inventory lines no catalog item of GEO names; returns how
+/* Writes to OUT, one per line, the inventory lines no catalog item names, in any geo; returns how
  * many, or -1 after printing the error (a failed write sets *write_failed). */
 long long dbrestore_reconcile_orphans(PGconn *db, const char *geo, FILE *out, bool *write_failed);
 

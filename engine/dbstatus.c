@@ -232,7 +232,7 @@ PGresult *db_item_tenants(PGconn *db, const char *item, const char *tenant)
 
 bool db_explain_begin(PGconn *db)
 {
-    return db_inbox_fill(db) && db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
+    return db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
 }
 
 /* Columns: tenant_id, item_id, workspace_id, kind, customer_data, location, owner_id, shared,
@@ -251,9 +251,9 @@ PGresult *db_explain_item(PGconn *db, const char *tenant, const char *item)
         "       lethe.iso_utc(s.due_at) AS due_at, lethe.iso_utc(s.deadline_at) AS deadline_at,"
         "       lethe.iso_utc(s.purged_at) AS purged_at, s.batch_id, s.attempts, s.hold_id,"
         "       s.reference,"
-        "       (SELECT count(*) FROM lethe.inbox_events b"
+        "       (SELECT count(*) FROM lethe.inbox_events_pending b"
         "         WHERE b.tenant_id = i.tenant_id) AS unconsumed_events,"
-        "       EXISTS (SELECT 1 FROM lethe.inbox_items b"
+        "       EXISTS (SELECT 1 FROM lethe.inbox_items_pending b"
         "                WHERE b.tenant_id = i.tenant_id AND b.item_id = i.item_id)"
         "           AS unconsumed_item,"
         "       CASE WHEN i.shared"

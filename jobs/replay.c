@@ -375,17 +375,14 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
         log_info("replay: batch %s (%s): %s item%s purged before the restore, to purge again",
                  db_str(batches, i, "batch_id"), db_str(batches, i, "location"),
                  db_str(batches, i, "items"), strcmp(db_str(batches, i, "items"), "1") == 0 ? "" : "s");
+    printf("replay: %lld record%s appended to %ld chain%s, %ld chain%s already present, "
+           "%ld refused; %lld item%s live again ",
+           appended, appended == 1 ? "" : "s", healed, healed == 1 ? "" : "s", present,
+           present == 1 ? "" : "s", n_refused, candidates, candidates == 1 ? "" : "s");
     if (waiting && candidates > 0)
-        printf("replay: %lld record%s appended to %ld chain%s, %ld chain%s already present, "
-               "%ld refused; %lld item%s live again not batched yet: %s\n",
-               appended, appended == 1 ? "" : "s", healed, healed == 1 ? "" : "s", present,
-               present == 1 ? "" : "s", n_refused, candidates, candidates == 1 ? "" : "s", waiting);
+        printf("not batched yet: %s\n", waiting);
     else
-        printf("replay: %lld record%s appended to %ld chain%s, %ld chain%s already present, "
-               "%ld refused; %lld item%s live again put in %ld repurge batch%s\n",
-               appended, appended == 1 ? "" : "s", healed, healed == 1 ? "" : "s", present,
-               present == 1 ? "" : "s", n_refused,
-               candidates, candidates == 1 ? "" : "s", n_batches, n_batches == 1 ? "" : "es");
+        printf("put in %ld repurge batch%s\n", n_batches, n_batches == 1 ? "" : "es");
     if (n_batches)
         log_hint("the next 'lethe run' hands the repurge batches to their deleters");
     rc = EXIT_DONE;

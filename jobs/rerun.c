@@ -65,27 +65,28 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
     memset(&l, 0, sizeof l);
     bool acknowledged = strcmp(db_get(r, 0, "state"), "acknowledged") == 0;
     PQclear(r);
-    int rc = acknowledged ? EXIT_DONE : cycle_check_executors(ctx);
-    if (rc == EXIT_DONE && !acknowledged)
-        rc = cycle_lock(ctx, 0, 0);
-    if (rc != EXIT_DONE)
-        return rc;
-    /* The batch as it stands once the lock is held: an ack may have closed it meanwhile. */
-    if (!acknowledged && !(r = dbcycle_batch_of(db, batch, tenant[0] ? tenant : NULL)))
-        return EXIT_RUNTIME;
     if (!acknowledged) {
+        int rc = cycle_check_executors(ctx);
+        if (rc == EXIT_DONE)
+            rc = cycle_lock(ctx, 0, 0);
+        if (rc != EXIT_DONE)
+            return rc;
+        /* The batch as it stands once the lock is held: an ack may have closed it meanwhile. */
+        if (!(r = dbcycle_batch_of(db, batch, tenant[0] ? tenant : NULL)))
+            return EXIT_RUNTIME;
         snprintf(state, sizeof state, "%s", db_get(r, 0, "state"));
         snprintf(location, sizeof location, "%s", db_get(r, 0, "location"));
         snprintf(l.as_of, sizeof l.as_of, "%s", db_get(r, 0, "now"));
-        acknowledged = strcmp(state, "acknowledged") == 0;
         PQclear(r);
+        acknowledged = strcmp(state, "acknowledged") == 0;
     }
     if (acknowledged) {
         log_error("rerun: batch %s is acknowledged; there is nothing to rerun", batch);
         log_hint("'lethe explain ITEM_ID' shows when each of its items was purged");
         return EXIT_USAGE;
     }
-    if ((rc = anchor_check_before_write(db, ctx->cfg.anchor_file, "rerun")) != EXIT_DONE)
+    int rc = anchor_check_before_write(db, ctx->cfg.anchor_file, "rerun");
+    if (rc != EXIT_DONE)
         return rc;
     cycle_trap_signals();
     /* A rerun is a run: the same record, run_started, run_finished and checkpoint. */

@@ -100,6 +100,9 @@ assert_eq "open event: under R-X" "deletion_request R-X" \
 D=$(uuid); mk_item "$T" "$D" "$W" prompt EU 2026-02-15T00:00:00Z
 assert_eq "before lethe looks: the inbox holds nothing of it, SQL's pending rows count it due" "0 due" \
   "$(sql "SELECT count(*) FROM lethe.inbox_items") $(sql "SELECT state FROM lethe.pending_items(now()) WHERE item_id = '$D'")"
+run_lethe --config "$WORK/lethe.conf" explain "$D" --json
+assert_eq "before lethe looks: explain says the item is not consumed yet, and writes nothing" "true 0" \
+  "$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(str(json.load(sys.stdin)["unconsumed_item"]).lower())') $(sql "SELECT count(*) FROM lethe.inbox_items")"
 run_lethe --config "$WORK/lethe.conf" run --dry-run
 assert_contains "dry run: a late copy committed since the last run is in the plan" "due 1 item, held 0" "$OUT"
 assert_eq "dry run: ... and it wrote nothing (the fill rolled back with the plan)" "0 0" \
