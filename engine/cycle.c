@@ -377,15 +377,17 @@ static bool idle_crosscheck(void)
     return v && strcmp(v, "1") == 0;
 }
 
-/* With idle set, asks first whether the run has anything to derive or emit (sql/0040): when
+/* The rules as configured are written (sync_rules) before derive() is called, in the same
+ * transaction, and before the inbox is filled in it: on Citus a reference table (rules) is not
+ * written after a parallel statement on distributed tables in one transaction.
+ *
+ * With idle set, asks first whether the run has anything to derive or emit (sql/0040): when
  * it has not, *idle is true, c->held is what the emission would report, and the derivation is
  * skipped (unless cross-checked). */
 static bool derive(struct lethe_ctx *ctx, const char *as_of, const char *k, const char *n,
                    struct run_counts *c, bool *idle)
 {
     PGconn *db = ctx->db;
-    if (!sync_rules(ctx))
-        return false;
     PGresult *r;
     if (idle) {
         if (!(r = dbcycle_idle_probe(db, as_of, k, n, ctx->audit_key.len > 0)))
@@ -417,7 +419,7 @@ static bool derive(struct lethe_ctx *ctx, const char *as_of, const char *k, cons
 
 bool cycle_derive_all(struct lethe_ctx *ctx, const char *as_of, struct run_counts *c)
 {
-    return derive(ctx, as_of, "0", "0", c, NULL);
+    return sync_rules(ctx) && derive(ctx, as_of, "0", "0", c, NULL);
 }
 
 static int dry_run(struct lethe_ctx *ctx, const struct run_opts *o, const char *as_of,
@@ -430,7 +432,8 @@ static int dry_run(struct lethe_ctx *ctx, const struct run_opts *o, const char *
      * written, and a fill at work elsewhere is not waited for. */
     if (!db_begin_read_committed(db))
         return EXIT_RUNTIME;
-    if (!db_inbox_fill(db) || !dbaudit_stage_open(db) || !derive(ctx, as_of, k, n, &c, NULL))
+    if (!sync_rules(ctx) || !db_inbox_fill(db) || !dbaudit_stage_open(db) ||
+        !derive(ctx, as_of, k, n, &c, NULL))
         goto cleanup;
     PGresult *r = dbcycle_plan(db, as_of, k, n);
     if (!r)
@@ -772,7 +775,7 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
     progress_phase("deriving obligations");
     clock_gettime(CLOCK_MONOTONIC, &tp);
     bool idle = false, fast = false;
-    if (!db_inbox_fill(db) || !db_begin(db) || !dbaudit_stage_open(db) ||
+    if (!db_inbox_fill(db) || !db_begin(db) || !sync_rules(ctx) || !dbaudit_stage_open(db) ||
         !derive(ctx, l.as_of, k, n, c, &idle)) {
         run_life_fail(&l, "derivation failed: %s", db_last_message()[0] ? db_last_message() : "see the log");
         db_rollback(db);

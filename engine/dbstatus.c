@@ -181,7 +181,8 @@ PGresult *db_hold_list(PGconn *db, const char *tenant, bool active_only)
  * (since created_at), run_id, rerun_of, shard, error (the executor's stored stderr), tenants
  * as "id hex(name)" lines (the first 5, by id; a name is a producer's text and may hold
  * newlines itself), tenant_count, total (how many batches match in all). Newest first, at
- * most limit (0: all). */
+ * most limit (0: all). The batches are chosen first, then their tenants looked up (batches is
+ * a local table on Citus, batch_items distributed: no subquery correlated across the two). */
 PGresult *db_batches(PGconn *db, const char *state, const char *tenant, long limit)
 {
     char lim[24];
@@ -189,27 +190,34 @@ PGresult *db_batches(PGconn *db, const char *state, const char *tenant, long lim
     const char *p[] = {state, tenant, limit > 0 ? lim : NULL};
     return db_query(
         db,
+        "WITH bl AS MATERIALIZED ("
+        "  SELECT b.*, count(*) OVER () AS total FROM lethe.batches b"
+        "   WHERE ($1::text IS NULL OR b.state = $1)"
+        "     AND ($2::uuid IS NULL OR b.batch_id IN (SELECT bi.batch_id FROM lethe.batch_items bi"
+        "                                              WHERE bi.tenant_id = $2))"
+        "   ORDER BY b.created_at DESC, b.batch_id"
+        "   LIMIT $3::bigint),"
+        " d AS MATERIALIZED ("
+        "  SELECT DISTINCT bi.batch_id, bi.tenant_id FROM lethe.batch_items bi"
+        "   WHERE bi.batch_id IN (SELECT bl.batch_id FROM bl)),"
+        " tn AS ("
+        "  SELECT x.batch_id,"
+        "         string_agg(x.tenant_id || ' '"
+        "                    || encode(convert_to(coalesce(t.name, ''), 'UTF8'), 'hex'), E'\n'"
+        "                    ORDER BY x.tenant_id) FILTER (WHERE x.ord <= 5) AS list,"
+        "         count(*) AS n"
+        "    FROM (SELECT d.batch_id, d.tenant_id,"
+        "                 row_number() OVER (PARTITION BY d.batch_id ORDER BY d.tenant_id) AS ord"
+        "            FROM d) x"
+        "    LEFT JOIN lethe.tenants t ON t.tenant_id = x.tenant_id"
+        "   GROUP BY x.batch_id)"
         "SELECT b.batch_id, b.state, b.location, b.items, b.attempts,"
         "       lethe.iso_utc(b.created_at) AS created_at, lethe.iso_utc(b.closed_at) AS closed_at,"
         "       floor(extract(epoch FROM now() - b.created_at))::bigint AS age_seconds, b.run_id,"
-        "       b.rerun_of, b.shard, b.error, tn.list AS tenants, tn.n AS tenant_count,"
-        "       count(*) OVER () AS total"
-        "  FROM lethe.batches b"
-        "  CROSS JOIN LATERAL ("
-        "    SELECT string_agg(x.tenant_id || ' '"
-        "                      || encode(convert_to(coalesce(t.name, ''), 'UTF8'), 'hex'), E'\n'"
-        "                      ORDER BY x.tenant_id) FILTER (WHERE x.ord <= 5) AS list,"
-        "           count(*) AS n"
-        "      FROM (SELECT bi.tenant_id, row_number() OVER (ORDER BY bi.tenant_id) AS ord"
-        "              FROM (SELECT DISTINCT tenant_id FROM lethe.batch_items"
-        "                     WHERE batch_id = b.batch_id) bi) x"
-        "      LEFT JOIN lethe.tenants t ON t.tenant_id = x.tenant_id) tn"
-        " WHERE ($1::text IS NULL OR b.state = $1)"
-        "   AND ($2::uuid IS NULL OR EXISTS ("
-        "          SELECT 1 FROM lethe.batch_items bi"
-        "           WHERE bi.tenant_id = $2 AND bi.batch_id = b.batch_id))"
-        " ORDER BY b.created_at DESC, b.batch_id"
-        " LIMIT $3::bigint",
+        "       b.rerun_of, b.shard, b.error, tn.list AS tenants, coalesce(tn.n, 0) AS tenant_count,"
+        "       b.total"
+        "  FROM bl b LEFT JOIN tn ON tn.batch_id = b.batch_id"
+        " ORDER BY b.created_at DESC, b.batch_id",
         3, p);
 }
 
@@ -608,8 +616,7 @@ PGresult *db_status_counts(PGconn *db)
 #define PENDING_LIST(where, order, hcount, mcount)                                               \
     "SELECT p.tenant_id, p.item_id, p.state, p.rule, p.reference,"                              \
     "       lethe.iso_utc(p.due_at) AS due_at, lethe.iso_utc(p.deadline_at) AS deadline_at,"     \
-    "       p.batch_id, p.hold_id, p.location,"                                                 \
-    "       (SELECT t.name FROM lethe.tenants t WHERE t.tenant_id = p.tenant_id) AS tenant_name," \
+    "       p.batch_id, p.hold_id, p.location, t.name AS tenant_name,"                          \
     "       (SELECT count(*) FROM pending_rest p WHERE " where ") + (" hcount ") + (" mcount ")" \
     "           AS total"                                                                       \
     "  FROM (SELECT p.* FROM (SELECT * FROM (SELECT p.* FROM pending_rest p WHERE " where        \
@@ -621,6 +628,7 @@ PGresult *db_status_counts(PGconn *db)
     "                        SELECT * FROM (SELECT p.* FROM remembered p WHERE " where           \
     "                                       ORDER BY " order " LIMIT $1) b) p"                   \
     "         ORDER BY " order " LIMIT $1) p"                                                    \
+    "  LEFT JOIN lethe.tenants t ON t.tenant_id = p.tenant_id"                                  \
     " ORDER BY " order
 
 static PGresult *pending_list(PGconn *db, const char *sql, int limit)
@@ -685,22 +693,24 @@ PGresult *db_status_failing(PGconn *db, int limit)
     const char *p[] = {lim};
     return db_query(
         db,
-        "SELECT f.tenant_id, f.item_id, count(*) AS failures,"
-        "       lethe.iso_utc(max(b.closed_at)) AS last_failure_at,"
-        "       coalesce((SELECT p.state FROM pending p"
-        "                  WHERE p.tenant_id = f.tenant_id AND p.item_id = f.item_id),"
-        "                (SELECT r.state FROM remembered r"
-        "                  WHERE r.tenant_id = f.tenant_id AND r.item_id = f.item_id), 'live')"
-        "           AS state,"
-        "       (SELECT t.name FROM lethe.tenants t WHERE t.tenant_id = f.tenant_id)"
-        "           AS tenant_name,"
-        "       count(*) OVER () AS total"
-        "  FROM lethe.batch_items f JOIN lethe.batches b ON b.batch_id = f.batch_id"
-        " WHERE f.outcome = 'failed'"
-        "   AND NOT EXISTS (SELECT 1 FROM lethe.batch_items x WHERE x.tenant_id = f.tenant_id"
-        "                      AND x.item_id = f.item_id AND x.outcome = 'purged')"
-        " GROUP BY f.tenant_id, f.item_id HAVING count(*) >= 3"
-        " ORDER BY count(*) DESC, f.tenant_id, f.item_id LIMIT $1",
+        "WITH f AS MATERIALIZED ("
+        "  SELECT f.tenant_id, f.item_id, f.batch_id FROM lethe.batch_items f"
+        "   WHERE f.outcome = 'failed'"
+        "     AND NOT EXISTS (SELECT 1 FROM lethe.batch_items x WHERE x.tenant_id = f.tenant_id"
+        "                        AND x.item_id = f.item_id AND x.outcome = 'purged')),"
+        " g AS MATERIALIZED ("
+        "  SELECT f.tenant_id, f.item_id, count(*) AS failures, max(b.closed_at) AS last_failure_at,"
+        "         count(*) OVER () AS total"
+        "    FROM f JOIN lethe.batches b ON b.batch_id = f.batch_id"
+        "   GROUP BY f.tenant_id, f.item_id HAVING count(*) >= 3"
+        "   ORDER BY count(*) DESC, f.tenant_id, f.item_id LIMIT $1)"
+        "SELECT g.tenant_id, g.item_id, g.failures, lethe.iso_utc(g.last_failure_at) AS last_failure_at,"
+        "       coalesce(p.state, r.state, 'live') AS state, t.name AS tenant_name, g.total"
+        "  FROM g"
+        "  LEFT JOIN pending p ON p.tenant_id = g.tenant_id AND p.item_id = g.item_id"
+        "  LEFT JOIN remembered r ON r.tenant_id = g.tenant_id AND r.item_id = g.item_id"
+        "  LEFT JOIN lethe.tenants t ON t.tenant_id = g.tenant_id"
+        " ORDER BY g.failures DESC, g.tenant_id, g.item_id",
         1, p);
 }
 

@@ -147,10 +147,15 @@ REVOKE ALL ON FUNCTION lethe.evaluate_all(timestamptz) FROM PUBLIC;
 
 -- lethe.item_status on Citus: the same columns, with the evaluation above, and the failed
 -- attempts counted by a join (Citus plans no subquery correlated with the outer row here).
+-- Its tenant_id is written as an expression (the same value), so that a read naming one
+-- tenant is still planned across the shards: Citus would send a read of one tenant whole to
+-- the worker holding its shard, evaluation included, and evaluate_all() cannot run there (a
+-- distributed query inside a distributed one). Across the shards, Citus calls it once, on the
+-- coordinator, and ships its rows.
 CREATE FUNCTION lethe.citus_item_status() RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     CREATE OR REPLACE VIEW lethe.item_status AS
-    SELECT i.tenant_id, i.item_id, i.kind, i.location,
+    SELECT i.tenant_id::text::uuid AS tenant_id, i.item_id, i.kind, i.location,
            CASE WHEN pb.item_id IS NOT NULL OR i.locator IS NULL THEN 'purged'
                 WHEN ob.item_id IS NOT NULL THEN 'in_flight'
                 WHEN ev.due_at <= now() AND ev.hold_id IS NOT NULL THEN 'held'
@@ -434,38 +439,41 @@ AS $function$
       FROM up
 $function$$old$,
 $new$ LANGUAGE plpgsql
+ STABLE
 AS $function$
 -- Citus: the walk one generation at a time (Citus plans WITH RECURSIVE only within one
--- tenant): each step joins the generation found last with items, by key.
+-- tenant): each step joins the generation found last with items, by key. No temp table: the
+-- summary's read-only transaction calls it too.
 DECLARE
     v_depth integer := 0;
+    f_t uuid[]; f_i uuid[]; f_a uuid[]; f_p uuid[]; f_w uuid[]; f_o text[]; f_d bytea[];
+    f_sh boolean[]; f_c timestamptz[]; f_cd boolean[]; f_pu boolean[]; f_s boolean[];
 BEGIN
-    CREATE TEMP TABLE IF NOT EXISTS ancestors_walk (
-        tenant_id uuid, item_id uuid, anc uuid, parent_id uuid, workspace_id uuid, owner_id text,
-        owner_digest bytea, shared boolean, created_at timestamptz, customer_data boolean,
-        purged boolean, self_customer_data boolean, depth integer) ON COMMIT DROP;
-    TRUNCATE ancestors_walk;
-    INSERT INTO ancestors_walk
-    SELECT i.tenant_id, i.item_id, i.item_id, i.parent_id, i.workspace_id, i.owner_id,
-           i.owner_digest, i.shared, i.created_at, k.customer_data, i.locator IS NULL,
-           k.customer_data, 0
+    SELECT array_agg(i.tenant_id), array_agg(i.item_id), array_agg(i.item_id), array_agg(i.parent_id),
+           array_agg(i.workspace_id), array_agg(i.owner_id), array_agg(i.owner_digest),
+           array_agg(i.shared), array_agg(i.created_at), array_agg(k.customer_data),
+           array_agg(i.locator IS NULL), array_agg(k.customer_data)
+      INTO f_t, f_i, f_a, f_p, f_w, f_o, f_d, f_sh, f_c, f_cd, f_pu, f_s
       FROM unnest(p_tenants, p_items) x (t, id)
       JOIN lethe.items i ON i.tenant_id = x.t AND i.item_id = x.id
       JOIN lethe.kinds k ON k.kind = i.kind;
-    WHILE FOUND AND v_depth < lethe.lineage_max_depth() LOOP
-        INSERT INTO ancestors_walk
-        SELECT up.tenant_id, up.item_id, a.item_id, a.parent_id, a.workspace_id, a.owner_id,
-               a.owner_digest, a.shared, a.created_at, k.customer_data, a.locator IS NULL,
-               up.self_customer_data, up.depth + 1
-          FROM (SELECT w.* FROM ancestors_walk w WHERE w.depth = v_depth AND w.parent_id IS NOT NULL) up
-          JOIN lethe.items a ON a.tenant_id = up.tenant_id AND a.item_id = up.parent_id
-          JOIN lethe.kinds k ON k.kind = a.kind;
+    WHILE f_t IS NOT NULL LOOP
+        RETURN QUERY
+        SELECT u.t, u.i, u.a, u.w, u.o, u.d, u.sh, u.c, u.cd, u.pu, u.s, v_depth
+          FROM unnest(f_t, f_i, f_a, f_w, f_o, f_d, f_sh, f_c, f_cd, f_pu, f_s)
+               u (t, i, a, w, o, d, sh, c, cd, pu, s);
+        EXIT WHEN v_depth >= lethe.lineage_max_depth();
+        SELECT array_agg(u.t), array_agg(u.i), array_agg(a.item_id), array_agg(a.parent_id),
+               array_agg(a.workspace_id), array_agg(a.owner_id), array_agg(a.owner_digest),
+               array_agg(a.shared), array_agg(a.created_at), array_agg(k.customer_data),
+               array_agg(a.locator IS NULL), array_agg(u.s)
+          INTO f_t, f_i, f_a, f_p, f_w, f_o, f_d, f_sh, f_c, f_cd, f_pu, f_s
+          FROM unnest(f_t, f_i, f_p, f_s) u (t, i, p, s)
+          JOIN lethe.items a ON a.tenant_id = u.t AND a.item_id = u.p
+          JOIN lethe.kinds k ON k.kind = a.kind
+         WHERE u.p IS NOT NULL;
         v_depth := v_depth + 1;
     END LOOP;
-    RETURN QUERY
-    SELECT up.tenant_id, up.item_id, up.anc, up.workspace_id, up.owner_id, up.owner_digest,
-           up.shared, up.created_at, up.customer_data, up.purged, up.self_customer_data, up.depth
-      FROM ancestors_walk up;
 END
 $function$$new$,
  'Citus plans WITH RECURSIVE only when it is filtered on one tenant');
@@ -522,3 +530,32 @@ $new$      LEFT JOIN (SELECT DISTINCT ON (t.tenant_id, t.item_id) t.tenant_id, t
                   ORDER BY t.tenant_id, t.item_id, x.blocked_at DESC) hb
         ON hb.tenant_id = a.tenant_id AND hb.item_id = a.item_id$new$,
  'the hold that kept each item past its deadline, for all the items at once: Citus plans no LATERAL ... LIMIT over a temp table');
+
+-- The pending items (status, export --summary) on Citus: every live item not in a batch
+-- evaluated at once (evaluate_all(), as item_status reads it), and the items in flight.
+-- One server's form (pending_items_live, pending_items_remembered) walks from what can carry
+-- an obligation, in recursive queries over all tenants, which Citus does not plan.
+INSERT INTO lethe.citus_edits (fn, step, old, new, why) VALUES
+('lethe.pending_items(timestamp with time zone)', 1,
+$old$        RETURN QUERY SELECT * FROM lethe.pending_items_live(p_as_of);$old$,
+$new$        RETURN QUERY
+        SELECT e.tenant_id, e.item_id, i.location,
+               CASE WHEN e.due_at > p_as_of THEN 'scheduled'
+                    WHEN e.hold_id IS NOT NULL THEN 'held' ELSE 'due' END,
+               e.rule, e.reference, e.due_at, e.deadline_at, NULL::uuid, e.hold_id
+          FROM lethe.evaluate_all(p_as_of) e
+          JOIN lethe.items i ON i.tenant_id = e.tenant_id AND i.item_id = e.item_id;
+        RETURN QUERY
+        SELECT b.tenant_id, b.item_id, b.location, 'in_flight', b.rule, b.reference, b.due_at,
+               b.deadline_at, b.batch_id, NULL::uuid
+          FROM lethe.batch_items b
+          JOIN lethe.items i ON i.tenant_id = b.tenant_id AND i.item_id = b.item_id
+         WHERE b.outcome IS NULL AND i.locator IS NOT NULL;$new$,
+ 'the pending items through one evaluation of the live items: Citus plans no recursive query over all tenants'),
+('lethe.due_items(timestamp with time zone,integer,integer)', 1,
+$old$           AND EXISTS (SELECT 1 FROM lethe.holds h
+                        WHERE h.tenant_id = x.tenant_id AND h.placed_at > p_as_of
+                          AND h.released_at IS NULL)$old$,
+$new$           AND x.tenant_id IN (SELECT h.tenant_id FROM lethe.holds h
+                                WHERE h.placed_at > p_as_of AND h.released_at IS NULL)$new$,
+ 'the tenants with a hold placed after as_of, without a subquery correlated with a CTE');

@@ -72,11 +72,13 @@ SQL
 norm() {
     sed -E 's/[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}/ID/g; s/[0-9a-f]{64}/HASH/g;
             s/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z/TIME/g; s/[0-9]+(\.[0-9]+)? ?(ms|s)\b/DURATION/g;
+            s/"max_lateness_seconds":[0-9.]+/"max_lateness_seconds":N/g;
             s/compare_(citus|plain)/DB/g' "$1"
 }
 
 # sequence DB CONF OUT LETHE: the runs compared, each output in OUT.<step>: a run at noon on
-# DAY, an ack of each batch it emitted (the EU batches with one item failed), a run now.
+# DAY, an ack of each batch it emitted (the EU batches with one item failed), a run now, then
+# status and the auditor's summary.
 sequence() {
     local db=$1 conf=$2 out=$3 bin=$4 b failed
     PGDATABASE=$db "$bin" --config "$conf" run --as-of "${DAY}T12:00:00Z" >"$out.run1" 2>&1
@@ -98,4 +100,8 @@ sequence() {
     done
     PGDATABASE=$db "$bin" --config "$conf" run >"$out.run2" 2>&1
     echo "exit $?" >>"$out.run2"
+    PGDATABASE=$db "$bin" --config "$conf" status >"$out.status" 2>&1
+    echo "exit $?" >>"$out.status"
+    PGDATABASE=$db "$bin" --config "$conf" export --summary >"$out.summary" 2>&1
+    echo "exit $?" >>"$out.summary"
 }
