@@ -228,18 +228,20 @@ void dbaudit_export_end(PGconn *db)
 static void report(PGconn *db, PGresult *res) { db_report_failure(db, res); }
 
 /* The SQL is assembled from constant pieces only; which pieces depends on which bounds the
- * filter has, so that the planner sees plain range and equality conditions it can index. */
+ * filter has, so that the planner sees plain range and equality conditions it can index. The
+ * bounds are read through lethe.export_filter() (sql/0047_citus_statements.sql), where the
+ * export runs (on Citus, the coordinator). */
 static void copy_query(const struct audit_filter *f, char *sql, size_t cap)
 {
     snprintf(sql, cap,
              "COPY (SELECT a.seq, a.at, a.kind, a.tenant_id, a.run_id, a.batch_id, a.item_id,"
              " a.rule, a.reference, a.triggered_at, a.deadline_at, a.purged_at, a.on_time,"
              " a.location, a.hold_id, a.subject_hmac, a.operator, a.count, a.detail,"
-             " a.prev_hash, a.hash FROM lethe.audit a WHERE true%s%s%s"
+             " a.prev_hash, a.hash FROM lethe.audit a CROSS JOIN lethe.export_filter() f"
+             " WHERE true%s%s%s"
              " ORDER BY a.tenant_id, a.seq) TO STDOUT WITH (FORMAT binary)",
-             f->from ? " AND a.at >= current_setting('lethe.export_from')::timestamptz" : "",
-             f->to ? " AND a.at < current_setting('lethe.export_to')::timestamptz" : "",
-             f->tenant ? " AND a.tenant_id = current_setting('lethe.export_tenant')::uuid" : "");
+             f->from ? " AND a.at >= f.from_at" : "", f->to ? " AND a.at < f.to_at" : "",
+             f->tenant ? " AND a.tenant_id = f.tenant_id" : "");
 }
 
 /* The column types of the COPY above, member by member. */

@@ -238,9 +238,42 @@ PGresult *db_item_tenants(PGconn *db, const char *item, const char *tenant)
                     2, p);
 }
 
-bool db_explain_begin(PGconn *db)
+/* The explanation's snapshot, and what lethe's functions work out for the item, each in a
+ * statement of its own that reads no table itself: explain_item (the catalog row),
+ * explain_eval (evaluate_item), explain_obligations (obligations_of), explain_holds (holds_of),
+ * explain_opted (opted_out_at, for a shared item). The queries below join these with the
+ * tables. On Citus a statement that names one tenant is sent whole to the worker holding its
+ * shard, and a function there that reads distributed tables would be a distributed query
+ * inside a distributed one, which Citus refuses; a statement that calls only functions runs
+ * on the coordinator. The transaction writes nothing but its temporary tables, and explain
+ * rolls it back. */
+bool db_explain_begin(PGconn *db, const char *tenant, const char *item)
 {
-    return db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
+    const char *p[] = {tenant, item};
+    return db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ", 0, NULL) &&
+           db_exec(db,
+                   "CREATE TEMP TABLE explain_item ON COMMIT DROP AS"
+                   " SELECT i.* FROM lethe.items i WHERE i.tenant_id = $1 AND i.item_id = $2",
+                   2, p) &&
+           db_exec(db,
+                   "CREATE TEMP TABLE explain_eval ON COMMIT DROP AS"
+                   " SELECT * FROM lethe.evaluate_item($1, $2, now())",
+                   2, p) &&
+           db_exec(db,
+                   "CREATE TEMP TABLE explain_obligations ON COMMIT DROP AS"
+                   " SELECT * FROM lethe.obligations_of($1, $2, now())",
+                   2, p) &&
+           db_exec(db,
+                   "CREATE TEMP TABLE explain_holds ON COMMIT DROP AS"
+                   " SELECT * FROM lethe.holds_of($1, $2, now())",
+                   2, p) &&
+           db_exec(db,
+                   "CREATE TEMP TABLE explain_opted ON COMMIT DROP AS"
+                   " SELECT CASE WHEN x.shared"
+                   "             THEN lethe.opted_out_at(x.tenant_id, x.workspace_id, x.created_at) END"
+                   "            AS opted_out"
+                   "   FROM explain_item x",
+                   0, NULL);
 }
 
 /* Columns: tenant_id, item_id, workspace_id, kind, customer_data, location, owner_id, shared,
@@ -255,22 +288,33 @@ PGresult *db_explain_item(PGconn *db, const char *tenant, const char *item)
         db,
         "SELECT i.tenant_id, i.item_id, i.workspace_id, i.kind, k.customer_data, i.location,"
         "       i.owner_id, i.shared, i.parent_id, lethe.iso_utc(i.created_at) AS created_at,"
-        "       lethe.iso_utc(now()) AS as_of, s.state, s.rule,"
-        "       lethe.iso_utc(s.due_at) AS due_at, lethe.iso_utc(s.deadline_at) AS deadline_at,"
-        "       lethe.iso_utc(s.purged_at) AS purged_at, s.batch_id, s.attempts, s.hold_id,"
-        "       s.reference,"
+        "       lethe.iso_utc(now()) AS as_of,"
+        "       CASE WHEN pb.item_id IS NOT NULL OR i.locator IS NULL THEN 'purged'"
+        "            WHEN ob.item_id IS NOT NULL THEN 'in_flight'"
+        "            WHEN ev.due_at <= now() AND ev.hold_id IS NOT NULL THEN 'held'"
+        "            WHEN ev.due_at <= now() THEN 'due'"
+        "            WHEN ev.due_at IS NOT NULL THEN 'scheduled'"
+        "            ELSE 'live' END AS state,"
+        "       coalesce(pb.rule, ob.rule, ev.rule) AS rule,"
+        "       lethe.iso_utc(coalesce(pb.due_at, ob.due_at, ev.due_at)) AS due_at,"
+        "       lethe.iso_utc(coalesce(pb.deadline_at, ob.deadline_at, ev.deadline_at)) AS deadline_at,"
+        "       lethe.iso_utc(pb.purged_at) AS purged_at, coalesce(ob.batch_id, pb.batch_id) AS batch_id,"
+        "       (SELECT count(*)::integer FROM lethe.batch_items f"
+        "         WHERE f.tenant_id = $1 AND f.item_id = $2 AND f.outcome = 'failed') AS attempts,"
+        "       ev.hold_id, coalesce(pb.reference, ob.reference, ev.reference) AS reference,"
         "       (SELECT count(*) FROM lethe.inbox_events_pending b"
-        "         WHERE b.tenant_id = i.tenant_id) AS unconsumed_events,"
+        "         WHERE b.tenant_id = $1) AS unconsumed_events,"
         "       EXISTS (SELECT 1 FROM lethe.inbox_items_pending b"
-        "                WHERE b.tenant_id = i.tenant_id AND b.item_id = i.item_id)"
-        "           AS unconsumed_item,"
-        "       CASE WHEN i.shared"
-        "            THEN lethe.opted_out_at(i.tenant_id, i.workspace_id, i.created_at) END"
-        "           AS opted_out"
-        "  FROM lethe.items i"
+        "                WHERE b.tenant_id = $1 AND b.item_id = $2) AS unconsumed_item,"
+        "       (SELECT x.opted_out FROM explain_opted x) AS opted_out"
+        "  FROM explain_item i"
         "  JOIN lethe.kinds k ON k.kind = i.kind"
-        "  JOIN lethe.item_status s ON s.tenant_id = i.tenant_id AND s.item_id = i.item_id"
-        " WHERE i.tenant_id = $1 AND i.item_id = $2",
+        "  LEFT JOIN lethe.batch_items pb"
+        "    ON pb.tenant_id = $1 AND pb.item_id = $2 AND pb.outcome = 'purged'"
+        "  LEFT JOIN lethe.batch_items ob"
+        "    ON ob.tenant_id = $1 AND ob.item_id = $2 AND ob.outcome IS NULL"
+        "  LEFT JOIN explain_eval ev"
+        "    ON pb.item_id IS NULL AND ob.item_id IS NULL AND i.locator IS NOT NULL",
         2, p);
 }
 
@@ -299,10 +343,10 @@ PGresult *db_explain_obligations(PGconn *db, const char *tenant, const char *ite
         "            WHEN o.item_id IS NOT NULL THEN 'item' ELSE 'tenant' END AS scope,"
         "       coalesce(o.workspace_id::text, o.subject_id, o.item_id::text) AS scope_id,"
         "       lethe.iso_utc(o.expanded_at) AS expanded_at, ob.triggered_at <= now() AS in_effect"
-        "  FROM lethe.obligations_of($1, $2, now()) ob"
+        "  FROM explain_obligations ob"
         "  LEFT JOIN lethe.obligations o"
         "    ON o.tenant_id = $1 AND o.obligation_id = ob.obligation_id AND ob.obligation_id <> 0"
-        "  LEFT JOIN lethe.evaluate_item($1, $2, now()) ev ON true"
+        "  LEFT JOIN explain_eval ev ON true"
         " ORDER BY ob.active DESC, ob.deadline_at, ob.priority, ob.obligation_id",
         2, p);
 }
@@ -324,8 +368,13 @@ PGresult *db_explain_holds(PGconn *db, const char *tenant, const char *item)
         "       lethe.iso_utc(h.released_at) AS released_at, h.active,"
         "       NULLIF(h.via_item, $2::uuid) AS via_item_id,"
         "       h.hold_id IS NOT DISTINCT FROM s.hold_id AS blocking"
-        "  FROM lethe.holds_of($1, $2, now()) h"
-        "  LEFT JOIN lethe.item_status s ON s.tenant_id = $1 AND s.item_id = $2"
+        "  FROM explain_holds h"
+        "  LEFT JOIN (SELECT ev.hold_id FROM explain_eval ev, explain_item i"
+        "              WHERE i.locator IS NOT NULL"
+        "                AND NOT EXISTS (SELECT 1 FROM lethe.batch_items b"
+        "                                 WHERE b.tenant_id = $1 AND b.item_id = $2"
+        "                                   AND (b.outcome IS NULL OR b.outcome = 'purged'))) s"
+        "    ON true"
         " ORDER BY h.placed_at, h.hold_id",
         2, p);
 }

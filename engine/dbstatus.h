@@ -61,9 +61,10 @@ PGresult *db_tenant(PGconn *db, const char *tenant);
 /* The tenants holding this item id (at most two rows, enough to see it is ambiguous):
  * tenant_id. */
 PGresult *db_item_tenants(PGconn *db, const char *item, const char *tenant);
-/* Opens the read-only snapshot explain's queries share, so that every part tells of the same
- * instant; db_rollback() ends it. */
-bool db_explain_begin(PGconn *db);
+/* Opens the snapshot explain's queries share, so that every part tells of the same instant,
+ * with the item's evaluation in temporary tables (dbstatus.c says why); db_rollback() ends it
+ * and leaves nothing behind. */
+bool db_explain_begin(PGconn *db, const char *tenant, const char *item);
 /* explain's queries, each about one item of one tenant. Their columns are named in dbstatus.c
  * next to each statement. */
 PGresult *db_explain_item(PGconn *db, const char *tenant, const char *item);

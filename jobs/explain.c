@@ -365,7 +365,7 @@ int job_explain(struct lethe_ctx *ctx, int argc, char **argv)
     snprintf(tenant, sizeof tenant, "%s", db_str(tenants, 0, "tenant_id"));
 
     /* One snapshot and one now(), so that every part tells of the same instant. */
-    if (!db_explain_begin(ctx->db))
+    if (!db_explain_begin(ctx->db, tenant, item))
         goto cleanup;
     e.item = db_explain_item(ctx->db, tenant, item);
     if (e.item)

@@ -559,3 +559,58 @@ $old$           AND EXISTS (SELECT 1 FROM lethe.holds h
 $new$           AND x.tenant_id IN (SELECT h.tenant_id FROM lethe.holds h
                                 WHERE h.placed_at > p_as_of AND h.released_at IS NULL)$new$,
  'the tenants with a hold placed after as_of, without a subquery correlated with a CTE');
+
+-- An item's holds (explain): the holds its lineage matches (hold_matches(), which walks the
+-- lineage on the coordinator) and their rows are read in two statements, so that no hold row
+-- is read in the statement that calls the walk.
+INSERT INTO lethe.citus_edits (fn, step, old, new, why) VALUES
+('lethe.holds_of(uuid,uuid,timestamp with time zone)', 1,
+$old$ LANGUAGE sql
+ STABLE
+AS $function$
+    SELECT h.hold_id, h.workspace_id, h.subject_id, h.item_id, h.reason, h.reference,
+           h.placed_at, h.released_at, m.active, m.via_item
+      FROM (SELECT DISTINCT ON (x.hold_id) x.*
+              FROM lethe.hold_matches(ARRAY[p_tenant], ARRAY[p_item], p_as_of) x
+             ORDER BY x.hold_id, x.depth) m
+      JOIN lethe.holds h ON h.tenant_id = p_tenant AND h.hold_id = m.hold_id
+     ORDER BY h.placed_at, h.hold_id
+$function$$old$,
+$new$ LANGUAGE plpgsql
+ STABLE
+AS $function$
+-- Citus: the matching holds first, in a statement of their own, then their rows, by key.
+#variable_conflict use_column
+DECLARE
+    v_ids uuid[];
+    v_active boolean[];
+    v_via uuid[];
+BEGIN
+    SELECT array_agg(m.hold_id), array_agg(m.active), array_agg(m.via_item)
+      INTO v_ids, v_active, v_via
+      FROM (SELECT DISTINCT ON (x.hold_id) x.*
+              FROM lethe.hold_matches(ARRAY[p_tenant], ARRAY[p_item], p_as_of) x
+             ORDER BY x.hold_id, x.depth) m;
+    RETURN QUERY
+    SELECT h.hold_id, h.workspace_id, h.subject_id, h.item_id, h.reason, h.reference,
+           h.placed_at, h.released_at, m.active, m.via_item
+      FROM unnest(v_ids, v_active, v_via) m (hold_id, active, via_item)
+      JOIN lethe.holds h ON h.tenant_id = p_tenant AND h.hold_id = m.hold_id
+     ORDER BY h.placed_at, h.hold_id;
+END
+$function$$new$,
+ 'Citus plans no SQL function''s query with parameters, nor a walk in a statement that reads a distributed table');
+
+-- lethe export's filter (engine/dbaudit.c). COPY takes no parameters, so the filter reaches
+-- its query as transaction-local settings. Read with current_setting() in the query's WHERE,
+-- on Citus they were read on the workers, which do not have them (the export of one tenant
+-- failed there). Read through this function, joined as a row, they are read where the export
+-- runs: on one server as before, and on Citus on the coordinator, whose row is shipped.
+CREATE FUNCTION lethe.export_filter()
+RETURNS TABLE (tenant_id uuid, from_at timestamptz, to_at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT nullif(current_setting('lethe.export_tenant', true), '')::uuid,
+           nullif(current_setting('lethe.export_from', true), '')::timestamptz,
+           nullif(current_setting('lethe.export_to', true), '')::timestamptz
+$$;
+REVOKE ALL ON FUNCTION lethe.export_filter() FROM PUBLIC;

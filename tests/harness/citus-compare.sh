@@ -47,7 +47,7 @@ for db in compare_citus compare_plain; do
     sequence $db "$WORK/$db.conf" "$WORK/$db" "$REAL"
     states $db >"$WORK/$db.states" 2>&1
 done
-for f in catalog run1 ack run2 status summary; do
+for f in catalog run1 ack run2 status summary explain; do
     assert_eq "$f: the same output on Citus as on one server" "$(norm "$WORK/compare_plain.$f")" \
         "$(norm "$WORK/compare_citus.$f")"
 done

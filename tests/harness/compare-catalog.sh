@@ -78,7 +78,7 @@ norm() {
 
 # sequence DB CONF OUT LETHE: the runs compared, each output in OUT.<step>: a run at noon on
 # DAY, an ack of each batch it emitted (the EU batches with one item failed), a run now, then
-# status and the auditor's summary.
+# status, the auditor's summary and the explanation of a few items.
 sequence() {
     local db=$1 conf=$2 out=$3 bin=$4 b failed
     PGDATABASE=$db "$bin" --config "$conf" run --as-of "${DAY}T12:00:00Z" >"$out.run1" 2>&1
@@ -104,4 +104,10 @@ sequence() {
     echo "exit $?" >>"$out.status"
     PGDATABASE=$db "$bin" --config "$conf" export --summary >"$out.summary" 2>&1
     echo "exit $?" >>"$out.summary"
+    : >"$out.explain"   # a copy, a held item, a shared one, a copy of a copy, a purged one
+    for i in c3/3 i2/2 s1/10 cc4/4 i1/3; do
+        PGDATABASE=$db "$bin" --config "$conf" explain "$(PGDATABASE=$db sql "SELECT md5('$i')::uuid")" \
+            >>"$out.explain" 2>&1
+        echo "exit $?" >>"$out.explain"
+    done
 }

@@ -56,7 +56,7 @@ for db in forms_plain forms_edited; do
     sequence $db "$WORK/$db.conf" "$WORK/$db" "$LETHE"
     states $db >"$WORK/$db.states" 2>&1
 done
-for f in catalog run1 ack run2 status summary; do
+for f in catalog run1 ack run2 status summary explain; do
     assert_eq "$f: the same output with the Citus forms" \
         "$(norm "$WORK/forms_plain.$f" | sed 's/forms_plain/DB/g')" \
         "$(norm "$WORK/forms_edited.$f" | sed 's/forms_edited/DB/g')"
