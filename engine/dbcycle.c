@@ -216,12 +216,16 @@ PGresult *dbcycle_emit(PGconn *db, const char *const p[6], long *held)
     return r;
 }
 
+/* The open batches whose every item is in shard k/n (all of them when n is 0). Batches is a
+ * local table on Citus and batch_items distributed: the two are not correlated in a
+ * subquery, which Citus does not plan. */
 PGresult *dbcycle_open_batches(PGconn *db, const char *k, const char *n)
 {
     return db_query(db,
                     "SELECT b.batch_id::text AS batch_id, b.location FROM lethe.batches b"
-                    " WHERE b.state = 'open' AND ($2::integer = 0 OR NOT EXISTS ("
-                    "   SELECT 1 FROM lethe.batch_items bi WHERE bi.batch_id = b.batch_id"
+                    " WHERE b.state = 'open' AND ($2::integer = 0 OR b.batch_id NOT IN ("
+                    "   SELECT bi.batch_id FROM lethe.batch_items bi"
+                    "    WHERE bi.batch_id IN (SELECT o.batch_id FROM lethe.batches o WHERE o.state = 'open')"
                     "      AND NOT lethe.in_shard(bi.tenant_id, $1::integer, $2::integer)))"
                     " ORDER BY b.created_at, b.batch_id",
                     2, (const char *[]){k, n});
@@ -298,13 +302,25 @@ int dbcycle_batch_purged_any(PGconn *db, const char *batch_id)
                      1, (const char *[]){batch_id});
 }
 
+/* The batch's items and shard are read first, in a statement of their own: on Citus a
+ * statement that reads a distributed table (batch_items) is planned by Citus, and the call of
+ * emit_batches() in it would be sent to a worker, away from the run's temporary tables. */
 PGresult *dbcycle_emit_again(PGconn *db, const char *run_id, const char *batch_id)
 {
-    return db_query(db,
-                    "SELECT batch_id::text AS batch_id, items FROM lethe.emit_batches($1::uuid, now(), 0, 0,"
-                    "  2147483647, (SELECT shard FROM lethe.batches WHERE batch_id = $2::uuid),"
-                    "  ARRAY(SELECT item_id FROM lethe.batch_items WHERE batch_id = $2::uuid), $2::uuid)",
-                    2, (const char *[]){run_id, batch_id});
+    PGresult *b = db_query_one_row(db,
+                                   "SELECT (SELECT shard FROM lethe.batches WHERE batch_id = $1::uuid) AS shard,"
+                                   "       ARRAY(SELECT item_id FROM lethe.batch_items"
+                                   "              WHERE batch_id = $1::uuid)::text AS items",
+                                   1, (const char *[]){batch_id});
+    if (!b)
+        return NULL;
+    const char *p[] = {run_id, batch_id, db_get(b, 0, "shard"), db_get(b, 0, "items")};
+    PGresult *r = db_query(db,
+                           "SELECT batch_id::text AS batch_id, items FROM lethe.emit_batches($1::uuid, now(), 0, 0,"
+                           "  2147483647, $3, $4::uuid[], $2::uuid)",
+                           4, p);
+    PQclear(b);
+    return r;
 }
 
 bool dbcycle_stage_rerun(PGconn *db, const char *const p[5])

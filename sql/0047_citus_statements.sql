@@ -614,3 +614,124 @@ LANGUAGE sql STABLE AS $$
            nullif(current_setting('lethe.export_to', true), '')::timestamptz
 $$;
 REVOKE ALL ON FUNCTION lethe.export_filter() FROM PUBLIC;
+
+-- The lineage of items (lineage()): its walk (ancestors()) and the opt-outs of its shared
+-- items are worked out in statements of their own, on the coordinator, before the statement
+-- that reads obligations, batches and holds. Called for one tenant, that statement is sent
+-- whole to the tenant's worker, where a call of either (each reads distributed tables) would
+-- be a distributed query inside a distributed one.
+INSERT INTO lethe.citus_edits (fn, step, old, new, why) VALUES
+('lethe.lineage(uuid[],uuid[],timestamp with time zone,boolean,boolean)', 1,
+$old$#variable_conflict use_column
+BEGIN
+RETURN QUERY
+
+    WITH walk AS MATERIALIZED (SELECT * FROM lethe.ancestors(p_tenants, p_items)),$old$,
+$new$#variable_conflict use_column
+DECLARE
+    w_t uuid[]; w_i uuid[]; w_a uuid[]; w_w uuid[]; w_o text[]; w_d bytea[]; w_sh boolean[];
+    w_c timestamptz[]; w_cd boolean[]; w_pu boolean[]; w_s boolean[]; w_depth integer[];
+    w_opted boolean[];
+BEGIN
+    SELECT array_agg(a.tenant_id), array_agg(a.item_id), array_agg(a.anc), array_agg(a.workspace_id),
+           array_agg(a.owner_id), array_agg(a.owner_digest), array_agg(a.shared),
+           array_agg(a.created_at), array_agg(a.customer_data), array_agg(a.purged),
+           array_agg(a.self_customer_data), array_agg(a.depth)
+      INTO w_t, w_i, w_a, w_w, w_o, w_d, w_sh, w_c, w_cd, w_pu, w_s, w_depth
+      FROM lethe.ancestors(p_tenants, p_items) a;
+    SELECT array_agg(x.self_customer_data AND x.customer_data AND x.shared
+                     AND lethe.opted_out_at(x.tenant_id, x.workspace_id, x.created_at)
+                     ORDER BY x.n)
+      INTO w_opted
+      FROM unnest(w_t, w_w, w_sh, w_c, w_cd, w_s) WITH ORDINALITY
+           x (tenant_id, workspace_id, shared, created_at, customer_data, self_customer_data, n);
+RETURN QUERY
+    WITH walk AS MATERIALIZED (
+        SELECT * FROM unnest(w_t, w_i, w_a, w_w, w_o, w_d, w_sh, w_c, w_cd, w_pu, w_s, w_depth, w_opted)
+               AS w (tenant_id, item_id, anc, workspace_id, owner_id, owner_digest, shared, created_at,
+                     customer_data, purged, self_customer_data, depth, opted)),$new$,
+ 'the walk and the opt-outs in statements of their own, on the coordinator'),
+('lethe.lineage(uuid[],uuid[],timestamp with time zone,boolean,boolean)', 2,
+$old$           AND lethe.opted_out_at(up.tenant_id, up.workspace_id, up.created_at)$old$,
+$new$           AND up.opted$new$,
+ 'the opt-out worked out above');
+
+-- The lineage rows a run seeds from (seed_from_lineage()) are worked out first, into a
+-- temporary table, by a statement that calls lineage() and reads no table itself: for one
+-- tenant, the statement that reads obligations would be sent whole to its worker.
+INSERT INTO lethe.citus_edits (fn, step, old, new, why) VALUES
+('lethe.seed_from_lineage(uuid[],uuid[],timestamp with time zone)', 2,
+$old$    INSERT INTO seeds (tenant_id, item_id, rule, obligation_id, triggered_at, depth)
+    SELECT DISTINCT ON (l.tenant_id, l.item_id, l.rule, l.obligation_id)$old$,
+$new$    CREATE TEMP TABLE IF NOT EXISTS lineage_rows ON COMMIT DROP AS
+    SELECT * FROM lethe.lineage(p_tenants, p_items, p_as_of, true) WITH NO DATA;
+    TRUNCATE lineage_rows;
+    INSERT INTO lineage_rows SELECT * FROM lethe.lineage(p_tenants, p_items, p_as_of, true);
+    INSERT INTO seeds (tenant_id, item_id, rule, obligation_id, triggered_at, depth)
+    SELECT DISTINCT ON (l.tenant_id, l.item_id, l.rule, l.obligation_id)$new$,
+ 'the lineage first, on the coordinator'),
+('lethe.seed_from_lineage(uuid[],uuid[],timestamp with time zone)', 3,
+$old$      FROM lethe.lineage(p_tenants, p_items, p_as_of, true) l$old$,
+$new$      FROM lineage_rows l$new$,
+ 'the lineage worked out above');
+
+-- A rerun's items (emit_batches with p_rerun_of): the batch's own rows, uncorrelated.
+INSERT INTO lethe.citus_edits (fn, step, old, new, why) VALUES
+('lethe.emit_batches(uuid,timestamp with time zone,integer,integer,integer,text,uuid[],uuid)', 1,
+$old$                         OR EXISTS (SELECT 1 FROM lethe.batch_items x
+                                     WHERE x.batch_id = p_rerun_of AND x.tenant_id = d.tenant_id
+                                       AND x.item_id = d.item_id
+                                       AND x.outcome IS DISTINCT FROM 'superseded')))) d;$old$,
+$new$                         OR (d.tenant_id, d.item_id) IN (
+                                SELECT x.tenant_id, x.item_id FROM lethe.batch_items x
+                                 WHERE x.batch_id = p_rerun_of
+                                   AND x.outcome IS DISTINCT FROM 'superseded')))) d;$new$,
+ 'Citus plans no subquery correlated with a function''s rows');
+
+-- The holds that begin to block due items (emit_batches): the blocks not recorded yet are
+-- chosen first (the run lock keeps every other writer of hold_blocks out), then written, then
+-- audited, each in a statement of its own.
+INSERT INTO lethe.citus_edits (fn, step, old, new, why) VALUES
+('lethe.emit_batches(uuid,timestamp with time zone,integer,integer,integer,text,uuid[],uuid)', 2,
+$old$    WITH blocked AS (
+        INSERT INTO lethe.hold_blocks (tenant_id, item_id, hold_id)
+        SELECT d.tenant_id, d.item_id, d.hold_id FROM due_now d WHERE d.hold_id IS NOT NULL
+        ON CONFLICT DO NOTHING
+        RETURNING hold_blocks.tenant_id, hold_blocks.item_id, hold_blocks.hold_id)
+    INSERT INTO audit_stage (tenant_id, kind, run_id, item_id, rule, reference, triggered_at,
+                             deadline_at, hold_id, detail)
+    SELECT b.tenant_id, 'hold_blocked', p_run, b.item_id, d.rule, h.reference, d.triggered_at,
+           d.deadline_at, b.hold_id, 'due ' || lethe.iso_utc(d.due_at)
+      FROM blocked b
+      JOIN due_now d ON d.tenant_id = b.tenant_id AND d.item_id = b.item_id
+      JOIN lethe.holds h ON h.tenant_id = b.tenant_id AND h.hold_id = b.hold_id
+     ORDER BY b.tenant_id, b.item_id;$old$,
+$new$    -- Citus: the new blocks, their holds' references, then the records, each in a statement
+    -- that Citus plans (a modifying CTE whose rows are joined with a distributed table is not).
+    CREATE TEMP TABLE IF NOT EXISTS blocked_now (tenant_id uuid, item_id uuid, hold_id uuid,
+                                                 reference text) ON COMMIT DROP;
+    TRUNCATE blocked_now;
+    INSERT INTO blocked_now (tenant_id, item_id, hold_id)
+    SELECT d.tenant_id, d.item_id, d.hold_id FROM due_now d
+     WHERE d.hold_id IS NOT NULL
+       AND (d.tenant_id, d.item_id, d.hold_id) NOT IN (
+            SELECT x.tenant_id, x.item_id, x.hold_id FROM lethe.hold_blocks x
+             WHERE x.tenant_id IN (SELECT y.tenant_id FROM due_now y WHERE y.hold_id IS NOT NULL));
+    INSERT INTO lethe.hold_blocks (tenant_id, item_id, hold_id)
+    SELECT b.tenant_id, b.item_id, b.hold_id FROM blocked_now b
+    ON CONFLICT DO NOTHING;
+    CREATE TEMP TABLE IF NOT EXISTS blocked_refs (tenant_id uuid, hold_id uuid, reference text)
+        ON COMMIT DROP;
+    TRUNCATE blocked_refs;
+    INSERT INTO blocked_refs
+    SELECT h.tenant_id, h.hold_id, h.reference FROM lethe.holds h
+     WHERE (h.tenant_id, h.hold_id) IN (SELECT b.tenant_id, b.hold_id FROM blocked_now b);
+    INSERT INTO audit_stage (tenant_id, kind, run_id, item_id, rule, reference, triggered_at,
+                             deadline_at, hold_id, detail)
+    SELECT b.tenant_id, 'hold_blocked', p_run, b.item_id, d.rule, h.reference, d.triggered_at,
+           d.deadline_at, b.hold_id, 'due ' || lethe.iso_utc(d.due_at)
+      FROM blocked_now b
+      JOIN due_now d ON d.tenant_id = b.tenant_id AND d.item_id = b.item_id
+      JOIN blocked_refs h ON h.tenant_id = b.tenant_id AND h.hold_id = b.hold_id
+     ORDER BY b.tenant_id, b.item_id;$new$,
+ 'Citus sent the statement whole to a worker for one tenant, temporary tables included');
