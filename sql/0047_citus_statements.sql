@@ -12,10 +12,19 @@
 --   migration rewrote the statement) stops the migrate, by name, instead of leaving the new
 --   statement to fail at run time.
 -- - On one server nothing is edited, but lethe.citus_edits_check() says which edits would no
---   longer apply: `make check` calls it (tests/integration/migrate.sh), so a statement
---   rewritten for one server without its Citus form is found there, not on a cluster.
+--   longer apply: `make check` calls it (tests/integration/citus_forms.sh), so a statement
+--   rewritten for one server without its Citus form is found there, not on a cluster. That
+--   suite also applies every edit to a plain database and checks that the runs give the same
+--   result as without them.
 --
--- The kinds of edit, and why each means the same:
+-- Citus sends a statement that names one tenant whole to the worker holding its shard, calls
+-- of lethe's functions included; a function there that reads distributed tables would be a
+-- distributed query inside a distributed one, which Citus refuses (without a setting its
+-- authors call unsafe). So in a Citus form a statement that calls the lineage walk, the
+-- evaluation or the opt-outs reads no distributed table itself: it runs on the coordinator,
+-- and the next statement joins its rows.
+--
+-- The first kinds of edit, and why each means the same (the others say so where they are):
 --   OFFSET 0 at the end of a correlated subquery is a fence for one server's planner only (it
 --   keeps a per-row index probe from being flattened into a join): without it the subquery
 --   returns the same rows. Citus refuses OFFSET in a subquery that references an outer column.
@@ -59,11 +68,13 @@ BEGIN
         || E'\nEND\n$function$\n';
 END $$;
 
--- The functions as the edits left them, by the digest of their definition: a function whose
--- definition is still that one is not edited again.
+-- The functions as the edits left them, by the digest of their body: a function whose body
+-- is still that one is not edited again. (The body, not the whole definition: lethe.harden(),
+-- after every migrate, changes the definition's header, and an edited function's old text is
+-- gone, so editing it again would fail.)
 CREATE TABLE lethe.citus_edited (
     fn text PRIMARY KEY,
-    def_md5 text NOT NULL
+    src_md5 text NOT NULL
 );
 
 -- The edits whose text is not in their function as it is now (a row per edit); with p_apply,
@@ -83,8 +94,9 @@ BEGIN
             CONTINUE;
         END IF;
         v_def := pg_get_functiondef(to_regprocedure(f.fn));
-        IF p_apply AND EXISTS (SELECT 1 FROM lethe.citus_edited x
-                                WHERE x.fn = f.fn AND x.def_md5 = md5(v_def)) THEN
+        IF p_apply AND EXISTS (SELECT 1 FROM lethe.citus_edited x JOIN pg_proc p
+                                   ON p.oid = to_regprocedure(x.fn)
+                                WHERE x.fn = f.fn AND x.src_md5 = md5(p.prosrc)) THEN
             CONTINUE;
         END IF;
         v_bad := false;
@@ -103,9 +115,9 @@ BEGIN
         END LOOP;
         IF p_apply AND NOT v_bad THEN
             EXECUTE v_def;
-            INSERT INTO lethe.citus_edited AS x (fn, def_md5)
-            VALUES (f.fn, md5(pg_get_functiondef(to_regprocedure(f.fn))))
-            ON CONFLICT ON CONSTRAINT citus_edited_pkey DO UPDATE SET def_md5 = EXCLUDED.def_md5;
+            INSERT INTO lethe.citus_edited AS x (fn, src_md5)
+            SELECT f.fn, md5(p.prosrc) FROM pg_proc p WHERE p.oid = to_regprocedure(f.fn)
+            ON CONFLICT ON CONSTRAINT citus_edited_pkey DO UPDATE SET src_md5 = EXCLUDED.src_md5;
         END IF;
     END LOOP;
 END $$;
