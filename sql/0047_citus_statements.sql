@@ -747,3 +747,15 @@ $new$    -- Citus: the new blocks, their holds' references, then the records, ea
       JOIN blocked_refs h ON h.tenant_id = b.tenant_id AND h.hold_id = b.hold_id
      ORDER BY b.tenant_id, b.item_id;$new$,
  'Citus sent the statement whole to a worker for one tenant, temporary tables included');
+
+-- The items that lost rows and have none left (derive_apply): uncorrelated.
+INSERT INTO lethe.citus_edits (fn, step, old, new, why) VALUES
+('lethe.derive_apply(timestamp with time zone,integer,integer)', 7,
+$old$                  FROM unnest(touched_ts, touched_ids) x (tenant_id, item_id)) t
+         WHERE NOT EXISTS (SELECT 1 FROM lethe.item_obligations p
+                            WHERE p.tenant_id = t.tenant_id AND p.item_id = t.item_id);$old$,
+$new$                  FROM unnest(touched_ts, touched_ids) x (tenant_id, item_id)) t
+         WHERE (t.tenant_id, t.item_id) NOT IN (
+                SELECT p.tenant_id, p.item_id FROM lethe.item_obligations p
+                 WHERE p.tenant_id = ANY (touched_ts));$new$,
+ 'Citus plans no subquery correlated with a function''s rows');
