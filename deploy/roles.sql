@@ -1,6 +1,7 @@
 -- Least-privilege PostgreSQL roles for lethe: five NOLOGIN groups, each granted exactly what
 -- its job needs. Idempotent: it first takes back everything the groups hold on lethe's
--- schema, then grants, in one transaction; run it again after every `lethe migrate`.
+-- schema, then grants, in one transaction (on Citus, one more statement follows it: the
+-- shards' grant at the end); run it again after every `lethe migrate`.
 --
 --   psql -v ON_ERROR_STOP=1 -d lethe -f deploy/roles.sql     (as the schema's owner, who
 --                                                             also needs CREATEROLE)
@@ -166,6 +167,18 @@ BEGIN
     GRANT EXECUTE ON FUNCTION lethe.hold_place(uuid, uuid, text, uuid, text, text, text, text),
                               lethe.hold_release(uuid, uuid, text, text) TO lethe_operator;
 END $holds$;
+-- `lethe request` records the event, its operator and its record through lethe.request_record()
+-- (sql/0049_request_writer.sql), as the owner; the service account records no request.
+DO $requests$
+BEGIN
+    IF to_regprocedure('lethe.request_record(uuid, uuid, text, uuid, text, text, interval, text, text)') IS NULL THEN
+        RETURN;
+    END IF;
+    REVOKE EXECUTE ON FUNCTION lethe.request_record(uuid, uuid, text, uuid, text, text, interval, text, text)
+        FROM lethe_engine;
+    GRANT EXECUTE ON FUNCTION lethe.request_record(uuid, uuid, text, uuid, text, text, interval, text, text)
+        TO lethe_operator;
+END $requests$;
 
 -- ---- lethe_auditor --------------------------------------------------------------------------
 -- The audit, its chain heads, and item_status and pending_items (its set-based form, which the
@@ -213,3 +226,28 @@ BEGIN
 END $restorer$;
 
 COMMIT;
+
+-- On Citus the coordinator fills seq from its default and sends the shard an INSERT that names
+-- it, and the privilege checked there is the shard's: the shards alone get INSERT on seq. The
+-- coordinator has checked the statement as it was written, where naming seq is refused. After
+-- the COMMIT: run_command_on_shards() connects anew, and would wait for the locks that the
+-- transaction's GRANTs hold. Until it has run, a producer's insert on Citus is refused.
+DO $shards$
+DECLARE
+    g record;
+BEGIN
+    IF to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+        RETURN;
+    END IF;
+    FOR g IN SELECT * FROM (VALUES ('lethe_producer', 'items'), ('lethe_producer', 'events'),
+                                   ('lethe_operator', 'events')) v(who, tab) LOOP
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition
+                    WHERE logicalrelid = ('lethe.' || g.tab)::regclass)
+           AND EXISTS (SELECT 1 FROM pg_attribute
+                        WHERE attrelid = ('lethe.' || g.tab)::regclass AND attname = 'seq'
+                          AND NOT attisdropped) THEN
+            PERFORM run_command_on_shards(('lethe.' || g.tab)::regclass,
+                                          format('GRANT INSERT (seq) ON %%s TO %I', g.who));
+        END IF;
+    END LOOP;
+END $shards$;
