@@ -76,27 +76,12 @@ PGresult *db_record_request(PGconn *db, const char *tenant, const struct scope *
     scope_columns(scope, cols);
     const char *p[] = {tenant,        cols[0], cols[1], cols[2], reference, operator_name,
                        deadline,      rule,    subject_hmac};
-    return db_query_one_row(
-        db,
-        "WITH e AS ("
-        "  INSERT INTO lethe.events (tenant_id, type, workspace_id, subject_id, item_id,"
-        "                            occurred_at, reference)"
-        "  VALUES ($1, 'deletion_requested', $2, $3, $4, now(), $5)"
-        "  RETURNING *),"
-        " o AS ("
-        "  INSERT INTO lethe.request_operators (tenant_id, event_id, operator)"
-        "  SELECT e.tenant_id, e.event_id, $6 FROM e),"
-        " a AS ("
-        "  INSERT INTO audit_stage (tenant_id, kind, item_id, rule, reference, triggered_at,"
-        "                           deadline_at, subject_hmac, operator, detail)"
-        "  SELECT e.tenant_id, 'request_recorded', e.item_id, $8, e.reference, e.occurred_at,"
-        "         e.occurred_at + $7::interval, $9, $6,"
-        "         'event ' || e.event_id || ', ' || lethe.scope_detail(e.workspace_id, e.subject_id, e.item_id)"
-        "    FROM e)"
-        " SELECT e.event_id, lethe.iso_utc(e.occurred_at) AS occurred_at,"
-        "        lethe.iso_utc(e.occurred_at + $7::interval) AS deadline_at"
-        "   FROM e",
-        9, p);
+    /* The event, its operator and its record are written together, as the owner (sql/0049). */
+    return db_query_one_row(db,
+                            "SELECT event_id, occurred_at, deadline_at"
+                            "  FROM lethe.request_record($1::uuid, $2::uuid, $3, $4::uuid, $5, $6,"
+                            "                            $7::interval, $8, $9)",
+                            9, p);
 }
 
 PGresult *db_hold_in_flight(PGconn *db, const char *tenant, const char *hold)
