@@ -464,22 +464,45 @@ PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f)
     "         a.purged_at - a.deadline_at AS lateness"                                             \
     "    FROM lethe.audit a" WINDOW_WHERE " AND a.kind = 'item_purged')"
 
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
 /* Pending items: not purged at the snapshot, whatever the window (the log cannot say what is
- * still to come); only --tenant narrows them. The summary and the report's weeks share it. */
-#define PENDING_ITEMS                                                                              \
-    "SELECT s.rule, s.deadline_at FROM lethe.pending_items(now()) s"                               \
-    " WHERE $3::uuid IS NULL OR s.tenant_id = $3::uuid"
+ * still to come); only --tenant narrows them. They are counted first, in a statement of their
+ * own, by rule and by the week of their deadline ("overdue", "week" with its YYYY-MM-DD, "later"
+ * beyond DBAUDIT_WEEKS_AHEAD weeks, "none" without a deadline): a few rows, handed back to the
+ * summary's statement as arrays. On Citus a statement that reads one tenant's audit is sent
+ * whole to that tenant's worker, where pending_items(), which reads distributed tables, could
+ * not run (README, "Outgrowing one server"); here it runs where lethe is connected. */
+static const char PENDING_COUNTS[] =
+    "SELECT coalesce(array_agg(g.rule), '{}') AS rules, coalesce(array_agg(g.bucket), '{}') AS buckets,"
+    "       coalesce(array_agg(g.week), '{}') AS weeks, coalesce(array_agg(g.items), '{}') AS items,"
+    "       coalesce(array_agg(g.nearest), '{}') AS nearest"
+    "  FROM (SELECT s.rule,"
+    "               CASE WHEN s.deadline_at IS NULL THEN 'none'"
+    "                    WHEN s.deadline_at < now() THEN 'overdue'"
+    "                    WHEN s.deadline_at >= date_trunc('week', now())"
+    "                         + interval '" STRINGIFY(DBAUDIT_WEEKS_AHEAD) " weeks' THEN 'later'"
+    "                    ELSE 'week' END AS bucket,"
+    "               CASE WHEN s.deadline_at >= now() AND s.deadline_at < date_trunc('week', now())"
+    "                         + interval '" STRINGIFY(DBAUDIT_WEEKS_AHEAD) " weeks' THEN"
+    "                 to_char(date_trunc('week', s.deadline_at), 'YYYY-MM-DD') END AS week,"
+    "               count(*) AS items, min(s.deadline_at) AS nearest"
+    "          FROM lethe.pending_items(now()) s"
+    "         WHERE $1::uuid IS NULL OR s.tenant_id = $1::uuid"
+    "         GROUP BY 1, 2, 3) g";
 
-/* Each rule's purged records and pending items are counted in a pass over each, grouped by
- * rule; the rows of the six rules and of any other rule named, and the row "all" added up from
- * them, come from those few rows. (One grouping over the union of every record and pending item,
- * with its grouping set for "all", cost twice the plain GROUP BY of the audit: issue 14.) */
-#define SUMMARY_SQL(PENDING, EXTRA)                                                                \
+/* Each rule's purged records are counted in a pass over them, grouped by rule, and its pending
+ * items come counted ($4..$8, from PENDING_COUNTS); the rows of the six rules and of any other
+ * rule named, and the row "all" added up from them, come from those few rows. (One grouping
+ * over the union of every record and pending item, with its grouping set for "all", cost twice
+ * the plain GROUP BY of the audit: issue 14.) */
+#define SUMMARY_SQL(EXTRA)                                                                         \
     "WITH known(rule, ord) AS (VALUES ('deletion_request', 1), ('subject_request', 2),"            \
     "  ('capacity_deleted', 3), ('sharing_opt_out', 4), ('shared_retention', 5),"                  \
     "  ('shared_while_opted_out', 6)),"                                                            \
     PURGED_OUTCOMES ","                                                                            \
-    " pending AS (" PENDING "),"                                                                   \
+    " pending AS (SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::bigint[],"          \
+    "                                  $8::timestamptz[]) x (rule, bucket, week, items, nearest)),"\
     " pa AS ("                                                                                     \
     "  SELECT p.rule, count(*) AS purged,"                                                         \
     "         count(*) FILTER (WHERE p.outcome = 'on_time') AS on_time,"                           \
@@ -489,8 +512,9 @@ PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f)
     "         count(*) FILTER (WHERE p.outcome = 'violation') AS violations"                       \
     "    FROM purged p GROUP BY p.rule),"                                                          \
     " pp AS ("                                                                                     \
-    "  SELECT q.rule, count(*) AS pending, count(*) FILTER (WHERE q.deadline_at < now()) AS overdue," \
-    "         min(q.deadline_at) AS nearest"                                                       \
+    "  SELECT q.rule, sum(q.items)::bigint AS pending,"                                            \
+    "         coalesce(sum(q.items) FILTER (WHERE q.bucket = 'overdue'), 0)::bigint AS overdue,"   \
+    "         min(q.nearest) AS nearest"                                                           \
     "    FROM pending q GROUP BY q.rule),"                                                         \
     " per AS ("                                                                                    \
     "  SELECT x.rule, min(x.ord) AS ord, 0 AS g,"                                                  \
@@ -517,27 +541,14 @@ PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f)
     "        lethe.audit_time(f.nearest) AS nearest_deadline" EXTRA                                \
     "   FROM f ORDER BY f.g, f.ord NULLS LAST, f.rule NULLS LAST"
 
-#define STRINGIFY_(x) #x
-#define STRINGIFY(x) STRINGIFY_(x)
 /* The report's extra columns: each rule's pending items by the week of their deadline
- * ("overdue - 3,week 2026-12-07 5,later - 1"), from
- * the very pending rows the summary counts (the CTE is read twice, so PostgreSQL materializes
- * it and pending_items is evaluated once), and the current week, where the chart's axis
- * starts. The "all" row has no weeks of its own. */
+ * ("overdue - 3,week 2026-12-07 5,later - 1"), from the very counts the summary adds up, and
+ * the current week, where the chart's axis starts. The "all" row has no weeks of its own. */
 #define PENDING_WEEKS                                                                              \
-    ", CASE WHEN f.g = 0 THEN"                                                        \
+    ", CASE WHEN f.g = 0 THEN"                                                                     \
     "   (SELECT string_agg(w.bucket || ' ' || coalesce(w.week, '-') || ' ' || w.items, ','"        \
-    "                      ORDER BY w.bucket, w.week)"                                              \
-    "      FROM (SELECT CASE WHEN q.deadline_at IS NULL THEN 'none'"                               \
-    "                        WHEN q.deadline_at < now() THEN 'overdue'"                            \
-    "                        WHEN q.deadline_at >= date_trunc('week', now())"                      \
-    "                             + interval '" STRINGIFY(DBAUDIT_WEEKS_AHEAD) " weeks' THEN 'later'" \
-    "                        ELSE 'week' END AS bucket,"                                           \
-    "                   CASE WHEN q.deadline_at >= now() AND q.deadline_at < date_trunc('week', now())" \
-    "                             + interval '" STRINGIFY(DBAUDIT_WEEKS_AHEAD) " weeks' THEN"          \
-    "                     to_char(date_trunc('week', q.deadline_at), 'YYYY-MM-DD') END AS week,"   \
-    "                   count(*) AS items"                                                         \
-    "              FROM pending q WHERE q.rule IS NOT DISTINCT FROM f.rule GROUP BY 1, 2) w)"      \
+    "                      ORDER BY w.bucket, w.week)"                                             \
+    "      FROM pending w WHERE w.rule IS NOT DISTINCT FROM f.rule)"                               \
     "   END AS pending_weeks,"                                                                     \
     " to_char(date_trunc('week', now()), 'YYYY-MM-DD') AS this_week"
 
@@ -555,16 +566,24 @@ PGresult *dbaudit_summary(PGconn *db, const struct audit_filter *f, bool with_we
         return NULL;
     *pending_known = db_true(res, 0, "known");
     PQclear(res);
-    const char *p[] = {f->from, f->to, f->tenant};
-#define NO_PENDING "SELECT NULL::text AS rule, NULL::timestamptz AS deadline_at WHERE false"
-    if (*pending_known && with_weeks)
-        return db_query(db, SUMMARY_SQL(PENDING_ITEMS, PENDING_WEEKS), 3, p);
-    if (*pending_known)
-        return db_query(db, SUMMARY_SQL(PENDING_ITEMS, ""), 3, p);
-    if (with_weeks)
-        return db_query(db, SUMMARY_SQL(NO_PENDING, PENDING_WEEKS), 3, p);
-    return db_query(db, SUMMARY_SQL(NO_PENDING, ""), 3, p);
-#undef NO_PENDING
+    PGresult *counts = NULL;
+    if (*pending_known) {
+        const char *t[] = {f->tenant};
+        counts = db_query_one_row(db, PENDING_COUNTS, 1, t);
+        if (!counts)
+            return NULL;
+    }
+    const char *none = "{}";
+    const char *p[] = {f->from, f->to, f->tenant,
+                       counts ? db_str(counts, 0, "rules") : none,
+                       counts ? db_str(counts, 0, "buckets") : none,
+                       counts ? db_str(counts, 0, "weeks") : none,
+                       counts ? db_str(counts, 0, "items") : none,
+                       counts ? db_str(counts, 0, "nearest") : none};
+    res = with_weeks ? db_query(db, SUMMARY_SQL(PENDING_WEEKS), 8, p)
+                     : db_query(db, SUMMARY_SQL(""), 8, p);
+    PQclear(counts);
+    return res;
 }
 
 PGresult *dbaudit_lateness(PGconn *db, const struct audit_filter *f)
