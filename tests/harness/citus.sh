@@ -40,6 +40,7 @@ for n in coord w1 w2; do
         start >/dev/null || { cat "$CITUS_DIR/$n.log" >&2; exit 1; }
 done
 export PGHOST=$CITUS_DIR PGPORT=$(cat "$CITUS_DIR/coord.port") PGUSER=postgres PGDATABASE=postgres
+export SERVER_LOG=$CITUS_DIR/coord.log SERVER_DATA=$CITUS_DIR/coord
 export CITUS_DIR CITUS_WORKERS="$(cat "$CITUS_DIR/w1.port") $(cat "$CITUS_DIR/w2.port")"
 echo "check-citus: coordinator on 127.0.0.1:$PGPORT, workers on ${CITUS_WORKERS// /, }"
 

@@ -241,8 +241,21 @@ run_lethe hold release "$HS" extra
 assert_rc "hold release with an extra argument exits 2" 2
 
 # A hold id names one hold in the whole catalog: the database refuses a second tenant's copy,
-# so "found in two tenants" cannot arise.
-assert_sql_fails "a hold id cannot be reused in another tenant" \
-  "INSERT INTO lethe.holds (tenant_id, hold_id, reason) VALUES ('$T2', '$HS', 'copy')" "duplicate key"
+# so "found in two tenants" cannot arise. On Citus that index cannot be kept (it does not lead
+# with tenant_id; migrate lists it in lethe.citus_gaps): the copy is taken, and hold release
+# refuses to guess which tenant's hold is meant.
+if [ "$(sql "SELECT count(*) FROM lethe.citus_gaps WHERE what = 'holds_id'")" = 0 ]; then
+    assert_sql_fails "a hold id cannot be reused in another tenant" \
+      "INSERT INTO lethe.holds (tenant_id, hold_id, reason) VALUES ('$T2', '$HS', 'copy')" "duplicate key"
+else
+    sql "INSERT INTO lethe.holds (tenant_id, hold_id, reason) VALUES ('$T2', '$HS', 'copy')" >/dev/null
+    run_lethe hold release "$HS"
+    assert_rc "Citus: a hold id in two tenants: hold release exits 2" 2
+    assert_eq "Citus: a hold id in two tenants: hold release says so" \
+      "error: hold release: hold $HS exists in more than one tenant
+hint: pass --tenant T to say which" "$ERR"
+    assert_eq "Citus: a hold id in two tenants: neither is released" "2" \
+      "$(sql "SELECT count(*) FROM lethe.holds WHERE hold_id = '$HS' AND released_at IS NULL")"
+fi
 
 finish
