@@ -2,12 +2,67 @@
 -- check-citus: rows of lethe.citus_edits, which lethe.citus_layout() applies after this migrate
 -- on a Citus database, as it does every other row.
 --
--- On a Citus database laid out at version 47 already, the functions these rows edit were
--- edited then, by their earlier rows, and are remembered by the digest of that body: the
--- layout would leave them as they are. Their new rows are applied here instead, to the body
--- they have (whose text the new rows replace is untouched by the earlier ones), and the
--- function is remembered again by its new digest. On plain PostgreSQL, and on a database laid
--- out from scratch, nothing is remembered yet and this does nothing.
+-- A function edited already is remembered by the digest of its edited body, and was left as
+-- it was: a row added for it later would never have been applied (emit_batches, below, on a
+-- database laid out at version 47). So the memory now also keeps the last step applied, and a
+-- function whose body is still the remembered one gets the steps after it, applied to that
+-- body (an earlier step leaves the text a later one replaces untouched). The functions
+-- remembered at version 47 were given every step that existed then: their last step is set
+-- before this migration adds its rows.
+ALTER TABLE lethe.citus_edited ADD COLUMN last_step integer;
+UPDATE lethe.citus_edited x
+   SET last_step = (SELECT max(c.step) FROM lethe.citus_edits c WHERE c.fn = x.fn);
+
+CREATE OR REPLACE FUNCTION lethe.citus_edits_check(p_apply boolean DEFAULT false)
+RETURNS TABLE (fn text, step integer, problem text) LANGUAGE plpgsql AS $$
+DECLARE
+    f record;
+    e record;
+    v_def text;
+    v_bad boolean;
+    v_from integer;
+BEGIN
+    FOR f IN SELECT c.fn, max(c.step) AS last FROM lethe.citus_edits c GROUP BY c.fn ORDER BY 1 LOOP
+        IF to_regprocedure(f.fn) IS NULL THEN
+            fn := f.fn; step := NULL; problem := 'no such function';
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        v_def := pg_get_functiondef(to_regprocedure(f.fn));
+        v_from := NULL;
+        IF p_apply THEN
+            SELECT x.last_step INTO v_from FROM lethe.citus_edited x JOIN pg_proc p
+                ON p.oid = to_regprocedure(x.fn)
+             WHERE x.fn = f.fn AND x.src_md5 = md5(p.prosrc);
+            IF v_from >= f.last THEN
+                CONTINUE;
+            END IF;
+        END IF;
+        v_bad := false;
+        FOR e IN SELECT * FROM lethe.citus_edits c
+                  WHERE c.fn = f.fn AND (v_from IS NULL OR c.step > v_from) ORDER BY c.step LOOP
+            IF e.old = 'LANGUAGE sql' AND e.new = 'LANGUAGE plpgsql' THEN
+                v_def := lethe.citus_plpgsql(v_def);
+            ELSIF e.regex THEN
+                v_def := regexp_replace(v_def, e.old, e.new, 'g');
+            ELSIF position(e.old IN v_def) > 0 THEN
+                v_def := replace(v_def, e.old, e.new);
+            ELSE
+                fn := f.fn; step := e.step; problem := 'its text is not in the function';
+                v_bad := true;
+                RETURN NEXT;
+            END IF;
+        END LOOP;
+        IF p_apply AND NOT v_bad THEN
+            EXECUTE v_def;
+            INSERT INTO lethe.citus_edited AS x (fn, src_md5, last_step)
+            SELECT f.fn, md5(p.prosrc), f.last FROM pg_proc p WHERE p.oid = to_regprocedure(f.fn)
+            ON CONFLICT ON CONSTRAINT citus_edited_pkey
+            DO UPDATE SET src_md5 = EXCLUDED.src_md5, last_step = EXCLUDED.last_step;
+        END IF;
+    END LOOP;
+END $$;
+
 -- The holds placed after as_of that hold due items (emit_batches): the tenants with such a
 -- hold are read without a subquery correlated with the run's temporary table; the holds the
 -- items' lineage matches (hold_matches(), a walk on the coordinator), those holds' rows and
@@ -77,29 +132,3 @@ $old$locator_hmac = EXCLUDED.locator_hmac, recorded_at = now()$old$,
 $new$locator_hmac = EXCLUDED.locator_hmac, recorded_at = EXCLUDED.recorded_at$new$,
  'Citus refuses a STABLE function in DO UPDATE SET on a distributed table');
 
-
-DO $upgrade$
-DECLARE
-    f text;
-    e record;
-    v_def text;
-BEGIN
-    FOR f IN SELECT DISTINCT x.fn FROM lethe.citus_edited x
-              WHERE x.fn IN ('lethe.emit_batches(uuid,timestamp with time zone,integer,integer,integer,text,uuid[],uuid)',
-                             'lethe.record_locator_hmacs(text,uuid[],uuid[],text[])')
-    LOOP
-        v_def := pg_get_functiondef(to_regprocedure(f));
-        FOR e IN SELECT * FROM lethe.citus_edits c
-                  WHERE c.fn = f AND (c.fn LIKE 'lethe.record_locator_hmacs%' OR c.step >= 3)
-                  ORDER BY c.step LOOP
-            IF position(e.old IN v_def) = 0 THEN
-                RAISE EXCEPTION 'citus: edit % of % no longer applies', e.step, f
-                    USING HINT = 'lethe.citus_edits_check(false) lists every edit whose text is missing';
-            END IF;
-            v_def := replace(v_def, e.old, e.new);
-        END LOOP;
-        EXECUTE v_def;
-        UPDATE lethe.citus_edited x SET src_md5 = md5(p.prosrc)
-          FROM pg_proc p WHERE x.fn = f AND p.oid = to_regprocedure(f);
-    END LOOP;
-END $upgrade$;

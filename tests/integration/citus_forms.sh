@@ -55,6 +55,21 @@ assert_eq "applied edits are not applied again" "" \
 assert_eq "after the hardening, applied edits are still not applied again" "" \
   "$(PGDATABASE=forms_edited sql "SELECT lethe.harden()" >/dev/null 2>&1
      PGDATABASE=forms_edited sql "SELECT fn || ' ' || step || ': ' || problem FROM lethe.citus_edits_check(true)" 2>&1)"
+# A row added by a later migration for a function edited already (sql/0048) is applied to the
+# edited body, alone: the earlier rows, whose text is gone, are not tried again.
+later=$(PGDATABASE=forms_edited psql -X -q -A -t -v ON_ERROR_STOP=1 <<'SQL' 2>&1
+BEGIN;
+INSERT INTO lethe.citus_edits (fn, step, old, new, why) VALUES
+('lethe.record_locator_hmacs(text,uuid[],uuid[],text[])', 3, 'recorded_at = EXCLUDED.recorded_at',
+ 'recorded_at = EXCLUDED.recorded_at /* step 3 */', 'test');
+SELECT coalesce(string_agg(fn || ' ' || step || ': ' || problem, ','), '') FROM lethe.citus_edits_check(true);
+SELECT (length(prosrc) - length(replace(prosrc, '/* step 3 */', ''))) / length('/* step 3 */')
+  FROM pg_proc WHERE oid = 'lethe.record_locator_hmacs(text,uuid[],uuid[],text[])'::regprocedure;
+SELECT last_step FROM lethe.citus_edited WHERE fn = 'lethe.record_locator_hmacs(text,uuid[],uuid[],text[])';
+ROLLBACK;
+SQL
+)
+assert_eq "a later step of an edited function is applied, alone" "|1|3" "$(printf '%s' "$later" | tr '\n' '|')"
 
 for db in forms_plain forms_edited; do
     catalog $db >"$WORK/$db.catalog" 2>&1
