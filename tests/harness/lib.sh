@@ -43,11 +43,7 @@ finish() { echo "# $(basename "$0"): $PASS passed, $FAIL failed"; [ "$FAIL" = 0 
 # citus_gap WHAT: true when the database is laid out on Citus and lethe.citus_gaps lists WHAT, a
 # trigger or index that the Citus layout could not keep (migrate warns of each). A suite asserts
 # a refusal the database makes, or else that the gap is listed: under make check-citus.
-citus_gap() {
-    [ "$(sql "SELECT count(*) FROM lethe.citus_gaps WHERE what = '$1'")" = 1 ]
-}
+gaps_listing() { sql "SELECT count(*) FROM lethe.citus_gaps WHERE what = '$1'"; }
+citus_gap() { [ "$(gaps_listing "$1")" = 1 ]; }
 # assert_gap NAME WHAT: the assertion made in place of a refusal that WHAT made.
-assert_gap() {
-    assert_eq "$1 (Citus: not made, listed in lethe.citus_gaps as $2)" "1" \
-      "$(sql "SELECT count(*) FROM lethe.citus_gaps WHERE what = '$2'")"
-}
+assert_gap() { assert_eq "$1 (Citus: not made, listed in lethe.citus_gaps as $2)" "1" "$(gaps_listing "$2")"; }

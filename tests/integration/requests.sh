@@ -244,7 +244,7 @@ assert_rc "hold release with an extra argument exits 2" 2
 # so "found in two tenants" cannot arise. On Citus that index cannot be kept (it does not lead
 # with tenant_id; migrate lists it in lethe.citus_gaps): the copy is taken, and hold release
 # refuses to guess which tenant's hold is meant.
-if [ "$(sql "SELECT count(*) FROM lethe.citus_gaps WHERE what = 'holds_id'")" = 0 ]; then
+if ! citus_gap holds_id; then
     assert_sql_fails "a hold id cannot be reused in another tenant" \
       "INSERT INTO lethe.holds (tenant_id, hold_id, reason) VALUES ('$T2', '$HS', 'copy')" "duplicate key"
 else
