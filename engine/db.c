@@ -428,6 +428,22 @@ int db_citus_gaps(PGconn *db)
     return n;
 }
 
+/* On Citus, makes the refusals the layout could not keep on the distributed tables on every shard
+ * instead (sql/0050), in a transaction of its own after migrate's has committed. The number of
+ * nodes guarded (0 on plain PostgreSQL), or -1 on error (logged). */
+int db_citus_guard_shards(PGconn *db)
+{
+    PGresult *res = db_query_one_row(db,
+                                     "SELECT CASE WHEN to_regprocedure('lethe.citus_guard_shards()') IS NULL"
+                                     "            THEN 0 ELSE lethe.citus_guard_shards() END AS nodes",
+                                     0, NULL);
+    if (!res)
+        return -1;
+    int n = (int)db_get_long(res, 0, "nodes");
+    PQclear(res);
+    return n;
+}
+
 /* Open batches emitted by a shard run K/N whose tenants no longer all lie in shard K of N: the
  * placement of sql/0027_shard_placement.sql moved them, and no shard run re-drives such a batch,
  * only a run without --shard. 0 when there is none or the count could not be read. */

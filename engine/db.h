@@ -75,6 +75,8 @@ int db_schema_version(PGconn *db);
 int db_latest_version(void);
 /* Checks the Citus layout could not keep (lethe.citus_gaps); 0 on plain PostgreSQL or on error. */
 int db_citus_gaps(PGconn *db);
+/* On Citus, the refusals made on every shard (sql/0050): nodes guarded, 0 without Citus, -1 on error. */
+int db_citus_guard_shards(PGconn *db);
 long db_open_batches_across_shards(PGconn *db);
 /* At the start of every command but migrate: 1 when every migration embedded in the binary is
  * applied (or the role cannot read lethe.schema_migrations to tell), 0 after printing that the

@@ -35,10 +35,16 @@ int job_migrate(struct lethe_ctx *ctx, int argc, char **argv)
                applied == 1 ? "" : "s", db_latest_version());
     else
         printf("migrate: schema already at version %d, nothing to do\n", db_latest_version());
+    if (db_citus_guard_shards(ctx->db) < 0) {
+        log_error("migrate: the schema is migrated, but its refusals could not be made on every Citus shard");
+        log_hint("run 'lethe migrate' again: it makes them where they are missing (lethe.citus_gaps "
+                 "lists what is not made meanwhile)");
+        return EXIT_RUNTIME;
+    }
     int gaps = db_citus_gaps(ctx->db);
     if (gaps > 0) {
         log_warn("migrate: on this Citus layout the database does not make %d of its checks "
-                 "(triggers and a unique index Citus refuses)", gaps);
+                 "(a unique index Citus refuses, or a check a shard cannot make)", gaps);
         log_hint("they are listed in lethe.citus_gaps; see README, 'Outgrowing one server'");
     }
     long across = db_open_batches_across_shards(ctx->db);

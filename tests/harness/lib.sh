@@ -45,5 +45,14 @@ finish() { echo "# $(basename "$0"): $PASS passed, $FAIL failed"; [ "$FAIL" = 0 
 # a refusal the database makes, or else that the gap is listed: under make check-citus.
 gaps_listing() { sql "SELECT count(*) FROM lethe.citus_gaps WHERE what = '$1'"; }
 citus_gap() { [ "$(gaps_listing "$1")" = 1 ]; }
+# refusal MESSAGE COLUMN: the refusal expected of an UPDATE of COLUMN: MESSAGE, except that on
+# Citus an UPDATE of the distribution column (tenant_id) is refused by Citus itself, first.
+refusal() {
+    if [ "$2" = tenant_id ] && [ "$(sql "SELECT count(*) FROM pg_extension WHERE extname = 'citus'")" = 1 ]; then
+        echo "ERROR:  modifying the partition value of rows is not allowed"
+    else
+        echo "$1"
+    fi
+}
 # assert_gap NAME WHAT: the assertion made in place of a refusal that WHAT made.
 assert_gap() { assert_eq "$1 (Citus: not made, listed in lethe.citus_gaps as $2)" "1" "$(gaps_listing "$2")"; }

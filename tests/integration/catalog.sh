@@ -191,11 +191,13 @@ assert_eq "the workspace keeps its geo" EU "$(sql "SELECT geo FROM lethe.workspa
 
 # ---- items: immutable but for the tombstone ------------------------------------------------
 immutable="ERROR:  item $P: items are immutable; only the engine's tombstone may clear locator and owner_id"
+# On Citus the distribution column cannot change at all: Citus refuses that before any trigger.
 for change in "tenant_id = '$T2'" "item_id = '$X'" "workspace_id = '$WUS'" "owner_id = 'user_m'" \
               "kind = 'pinned'" "location = 'US'" "locator = 's3://elsewhere'" "shared = true" \
-              "parent_id = '$U'" "created_at = created_at + interval '1 day'" "bytes = 0"; do
+              "parent_id = '$U'" "created_at = '2020-01-01T00:00:00Z'" "bytes = 0"; do
     assert_sql_fails "changing an item's ${change%% =*} is refused" \
-      "UPDATE lethe.items SET $change WHERE item_id = '$P'" "$immutable"
+      "UPDATE lethe.items SET $change WHERE item_id = '$P'" \
+      "$(refusal "$immutable" "${change%% =*}")"
 done
 assert_sql_fails "clearing owner_id alone (not a tombstone) is refused" \
   "UPDATE lethe.items SET owner_id = NULL WHERE item_id = '$P'" "$immutable"
@@ -239,6 +241,11 @@ assert_eq "recorded_at gets a default" 0 "$(sql "SELECT count(*) FROM lethe.even
 # sql/0038: an id the sequence has not given would make a later plain insert collide
 NEXT=$(sql "SELECT max(event_id) + 1 FROM lethe.events")
 for id in "$NEXT" 1000000 0 -5; do
+    # On Citus a shard cannot read the coordinator's sequence: the bound above is not checked.
+    if [ "$id" -gt 0 ] && citus_gap events.event_id_given; then
+        assert_gap "an event_id the database did not give ($id) is refused" events.event_id_given
+        continue
+    fi
     assert_sql_fails "an event_id the database did not give ($id) is refused" \
       "INSERT INTO lethe.events (tenant_id, event_id, type, occurred_at) OVERRIDING SYSTEM VALUE
        VALUES ('$T', $id, 'm365_access_granted', '2026-02-01T00:00:00Z')" \
@@ -336,15 +343,15 @@ assert_sql_fails "a hold with more than one scope column is refused" \
   "violates check constraint \"holds_one_scope\""
 
 only="ERROR:  hold $H: the only change allowed is setting released_at once"
-for change in "tenant_id = '$T2'" "hold_id = gen_random_uuid()" "workspace_id = '$W'" "subject_id = 'user_a'" \
-              "item_id = '$P'" "reason = 'none'" "reference = 'LEGAL-8'" "placed_at = placed_at - interval '1 day'"; do
+for change in "tenant_id = '$T2'" "hold_id = 'abcdefab-0000-4000-8000-000000000001'" "workspace_id = '$W'" "subject_id = 'user_a'" \
+              "item_id = '$P'" "reason = 'none'" "reference = 'LEGAL-8'" "placed_at = '2020-01-01T00:00:00Z'"; do
     assert_sql_fails "changing a hold's ${change%% =*} is refused" \
-      "UPDATE lethe.holds SET $change WHERE hold_id = '$H'" "$only"
+      "UPDATE lethe.holds SET $change WHERE hold_id = '$H'" "$(refusal "$only" "${change%% =*}")"
 done
 assert_sql_fails "releasing with another change is refused" \
   "UPDATE lethe.holds SET released_at = now(), reason = 'done' WHERE hold_id = '$H'" "$only"
 assert_sql_fails "releasing before the hold was placed is refused" \
-  "UPDATE lethe.holds SET released_at = placed_at - interval '1 second' WHERE hold_id = '$H'" \
+  "UPDATE lethe.holds SET released_at = '2000-01-01T00:00:00Z' WHERE hold_id = '$H'" \
   "violates check constraint \"holds_release_after_placing\""
 assert_eq "a refused change leaves the hold as it was" "litigation|LEGAL-7|$C|t" \
   "$(sql "SELECT reason, reference, item_id, released_at IS NULL FROM lethe.holds WHERE hold_id = '$H'")"
