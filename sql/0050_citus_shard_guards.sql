@@ -51,7 +51,9 @@ BEGIN
                   AND obj_description(t.oid, 'pg_trigger') = v_tag) THEN
         RETURN false;
     END IF;
-    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', p_name, p_shard);
+    IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = p_shard AND t.tgname = p_name) THEN
+        EXECUTE format('DROP TRIGGER %I ON %s', p_name, p_shard);
+    END IF;
     EXECUTE p_def;
     IF p_always THEN
         EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', p_shard, p_name);
@@ -95,7 +97,6 @@ DECLARE
     v_tables constant text := 'items|workspaces|events|holds|tenants|audit|audit_heads|kinds|geos|event_types'
         '|rules|settings|inbox_events|inbox_items|obligations|item_obligations|hold_blocks'
         '|batch_items|request_operators|locator_hmacs|repurges';
-    v_seq constant text := E'\n       OR NEW.event_id > coalesce(pg_sequence_last_value(''lethe.events_event_id_seq''::regclass), 0)';
 BEGIN
     CREATE TEMP TABLE guard_defs ON COMMIT DROP AS
     SELECT g.what, split_part(g.what, '.', 1) AS tbl, split_part(g.what, '.', 2) AS name,
@@ -114,9 +115,6 @@ BEGIN
       FROM (SELECT DISTINCT fn FROM guard_defs) d
       JOIN pg_proc p ON p.proname = d.fn AND p.pronamespace = 'lethe'::regnamespace AND p.pronargs = 0
      WHERE p.prosrc ~ ('lethe\.(' || v_tables || ')\M');
-    IF EXISTS (SELECT 1 FROM guard_fns WHERE fn = 'events_check_insert' AND position(v_seq IN def) = 0) THEN
-        RAISE EXCEPTION 'lethe.events_check_insert() no longer checks event_id as 0038 wrote it';
-    END IF;
     RETURN QUERY
     WITH placements AS (
         SELECT d.what, d.tbl, d.name, d.fn, d.enforced, d.always, s.shardid, s.shardminvalue,
@@ -143,16 +141,12 @@ BEGIN
                    (SELECT array_agg(r.tbl ORDER BY r.tbl) FROM renamed r
                      WHERE r.shardid = p.shardid AND r.groupid = p.groupid),
                    (SELECT array_agg(r.shard ORDER BY r.tbl) FROM renamed r
-                     WHERE r.shardid = p.shardid AND r.groupid = p.groupid),
-                   v_seq) AS def
+                     WHERE r.shardid = p.shardid AND r.groupid = p.groupid)) AS def
           FROM placements p JOIN guard_fns f ON f.fn = p.fn
     ), triggers AS (
         SELECT p.nodename, p.nodeport, p.what, p.shard, p.name, p.always,
-               regexp_replace(
-                   regexp_replace(p.enforced, ' ON lethe\.' || p.tbl || ' ', ' ON ' || p.shard || ' '),
-                   'EXECUTE FUNCTION (?:lethe\.)?([a-z_]+)\(',
-                   CASE WHEN f.fn IS NULL THEN 'EXECUTE FUNCTION lethe.\1('
-                        ELSE 'EXECUTE FUNCTION lethe.\1_' || p.shardid || '(' END) AS def
+               lethe.citus_guard_trigger(p.enforced, p.tbl, p.shard,
+                                         CASE WHEN f.fn IS NOT NULL THEN p.shardid END) AS def
           FROM placements p LEFT JOIN guard_fns f ON f.fn = p.fn
     )
     SELECT t.nodename, t.nodeport,
@@ -165,24 +159,41 @@ BEGIN
       FROM triggers t GROUP BY t.nodename, t.nodeport;
 END $$;
 
--- A function's copy for one shard: named FN_SHARDID, every lethe table in P_TABLES replaced by
--- the placement in P_SHARDS, and (for events_check_insert) the sequence's bound left out.
+-- A function's copy for one shard: named FN_SHARDID, every lethe table in P_TABLES that a
+-- statement reads (after FROM or JOIN: the functions write them in capitals) replaced by the
+-- placement in P_SHARDS; a hint that names lethe.geos keeps naming it. events_check_insert's
+-- bound on the sequence is left out (a worker does not have the coordinator's sequence).
 CREATE FUNCTION lethe.citus_guard_copy(p_def text, p_fn text, p_shardid bigint, p_tables text[],
-                                       p_shards text[], p_seq text)
+                                       p_shards text[])
 RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
+    v_seq constant text := E'\n       OR NEW.event_id > coalesce(pg_sequence_last_value(''lethe.events_event_id_seq''::regclass), 0)';
     v text := p_def;
     i integer;
 BEGIN
+    IF p_fn = 'events_check_insert' THEN
+        IF position(v_seq IN v) = 0 THEN
+            RAISE EXCEPTION 'lethe.events_check_insert() no longer checks event_id as 0038 wrote it';
+        END IF;
+        v := replace(v, v_seq, '');
+    END IF;
     v := replace(v, 'FUNCTION lethe.' || p_fn || '()', 'FUNCTION lethe.' || p_fn || '_' || p_shardid || '()');
-    v := replace(v, p_seq, '');
-    -- Only where a statement reads the table (the functions write FROM and JOIN in capitals);
-    -- a hint that names lethe.geos keeps naming it.
     FOR i IN 1 .. coalesce(cardinality(p_tables), 0) LOOP
         v := regexp_replace(v, '((?:FROM|JOIN) )lethe\.' || p_tables[i] || '\M', '\1' || p_shards[i], 'g');
     END LOOP;
     RETURN v;
 END $$;
+
+-- A trigger's definition on the distributed table P_TABLE (as pg_get_triggerdef wrote it) made
+-- the definition on its shard P_SHARD; with P_COPY, it calls the function's copy for that shard.
+CREATE FUNCTION lethe.citus_guard_trigger(p_enforced text, p_table text, p_shard text, p_copy bigint)
+RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT regexp_replace(
+               regexp_replace(p_enforced, ' ON lethe\.' || p_table || ' ', ' ON ' || p_shard || ' '),
+               'EXECUTE FUNCTION (?:lethe\.)?([a-z_]+)\(',
+               CASE WHEN p_copy IS NULL THEN 'EXECUTE FUNCTION lethe.\1('
+                    ELSE 'EXECUTE FUNCTION lethe.\1_' || p_copy || '(' END)
+$$;
 
 -- Runs the plan on every node that holds a guarded shard; raises the node's error if one fails.
 -- Then moves what is guarded everywhere from citus_gaps to citus_shard_guards. Returns the
