@@ -290,15 +290,21 @@ long long dbrestore_reconcile_candidates(PGconn *db, const char *geo)
     return one_count(db, "SELECT lethe.reconcile_candidates($1) AS n", 1, p);
 }
 
+/* The inventory (a temporary table) is matched with the catalog by locator or HMAC, which are
+ * not the distribution column on Citus: uncorrelated IN over the lines' own values, which Citus
+ * reads across the shards first and PostgreSQL runs as a semi-join, rather than a subquery
+ * correlated with the inventory, which Citus refuses. */
 long long dbrestore_reconcile_other_geos(PGconn *db, const char *geo)
 {
     const char *p[] = {geo};
     return one_count(db,
                      "SELECT count(*) AS n FROM inventory v"
-                     " WHERE EXISTS (SELECT 1 FROM lethe.items i"
-                     "                WHERE i.locator = v.locator AND i.location <> $1)"
-                     "    OR EXISTS (SELECT 1 FROM lethe.locator_hmacs h"
-                     "                WHERE h.locator_hmac = v.locator_hmac AND h.location <> $1)",
+                     " WHERE v.locator IN (SELECT i.locator FROM lethe.items i"
+                     "                      WHERE i.location <> $1"
+                     "                        AND i.locator IN (SELECT x.locator FROM inventory x))"
+                     "    OR v.locator_hmac IN (SELECT h.locator_hmac FROM lethe.locator_hmacs h"
+                     "                           WHERE h.location <> $1"
+                     "                             AND h.locator_hmac IN (SELECT x.locator_hmac FROM inventory x))",
                      1, p);
 }
 
@@ -306,12 +312,14 @@ long long dbrestore_reconcile_live_named(PGconn *db, const char *geo)
 {
     const char *p[] = {geo};
     return one_count(db,
-                     "SELECT count(DISTINCT v.ord) AS n FROM inventory v"
-                     "  JOIN lethe.locator_hmacs h ON h.location = $1"
-                     "   AND h.locator_hmac = v.locator_hmac"
-                     "  JOIN lethe.items i ON i.tenant_id = h.tenant_id AND i.item_id = h.item_id"
-                     "   AND i.locator IS NULL"
-                     " WHERE EXISTS (SELECT 1 FROM lethe.items l WHERE l.locator = v.locator)",
+                     "SELECT count(*) AS n FROM inventory v"
+                     " WHERE v.locator_hmac IN (SELECT h.locator_hmac FROM lethe.locator_hmacs h"
+                     "                           JOIN lethe.items i ON i.tenant_id = h.tenant_id"
+                     "                            AND i.item_id = h.item_id AND i.locator IS NULL"
+                     "                          WHERE h.location = $1"
+                     "                            AND h.locator_hmac IN (SELECT x.locator_hmac FROM inventory x))"
+                     "   AND v.locator IN (SELECT l.locator FROM lethe.items l"
+                     "                      WHERE l.locator IN (SELECT x.locator FROM inventory x))",
                      1, p);
 }
 
