@@ -15,9 +15,16 @@
 #                            (before/after figures of a change). The catalogs are then built and
 #                            primed by it, at its schema; every copy lethe itself runs on is
 #                            migrated by lethe first (untimed).
+#   BENCH_CITUS_ITEMS=100000 the Citus section's catalog: when the citus extension is installed,
+#                            tests/bench/citus.sh runs at the end (its own Citus coordinator and two
+#                            workers, and a plain server) and prints the cycle, an idle run and
+#                            producers' inserts on Citus next to one server; else one line says so
+#   BENCH_CITUS_ONLY=1       only the Citus section
 set -u
 cd "$(dirname "$0")/../.."
 : "${LETHE:?LETHE must name the binary under test}"
+# BENCH_CITUS_ONLY=1: the Citus section alone (citus.sh starts servers of its own).
+if [ "${BENCH_CITUS_ONLY:-0}" != 0 ]; then exec bash tests/bench/citus.sh; fi
 ITEMS=${BENCH_ITEMS:-1000000}
 REPS=${BENCH_REPS:-3}
 SMALL=${BENCH_SMALL_ITEMS:-10000}
@@ -34,10 +41,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-die() { echo "bench: $*" >&2; exit 1; }
-note() { echo "bench: $*" >&2; }
-q() { psql -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
+BENCH_NAME=bench
+. tests/bench/measure.sh
 
 # A server set up as a DBA would for this machine; both sides run on it.
 q -d postgres \
@@ -135,20 +140,6 @@ TOTAL=$(q -d bench_tpl -c "SELECT count(*) FROM lethe.items")
 
 RES=$WORK/results.tsv
 : > "$RES"
-# measure NAME CMD...: wall time (ms) and peak RSS (kB) of CMD, recorded under NAME.
-measure() {
-    local name=$1 t0 t1 rc
-    shift
-    t0=$(now_ms)
-    /usr/bin/time -f "%M" -o "$WORK/rss" "$@" > "$WORK/out" 2> "$WORK/err"
-    rc=$?
-    t1=$(now_ms)
-    if [ $rc -ne 0 ] && [ $rc != "${OK_RC:-0}" ]; then
-        cat "$WORK/out" "$WORK/err" >&2
-        die "$name failed (exit $rc)"
-    fi
-    printf '%s\t%s\t%s\n' "$name" "$((t1 - t0))" "$(tail -1 "$WORK/rss")" >> "$RES"
-}
 purged_ids() { q -d "$1" -c "SELECT item_id FROM lethe.items WHERE locator IS NULL ORDER BY item_id"; }
 
 lethe_cycle() { # DB: the full cycle, then an idle run, export and verify
@@ -387,12 +378,6 @@ q -d postgres -c "DROP DATABASE rep_profile" >/dev/null
 
 # ---- the table ----------------------------------------------------------------------------
 
-med() { awk -F'\t' -v k="$1" -v c="${2:-2}" '$1 == k { print $c }' "$RES" | sort -n |
-        awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2];
-              else printf "%d\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2fx", a / b }'; }
-secs() { awk -v m="$1" 'BEGIN { if (m < 1000) printf "%d ms", m; else printf "%.2f s", m / 1000 }'; }
-mb() { awk -v k="$1" 'BEGIN { printf "%.1f MB", k / 1024 }'; }
 
 RUN=$(med run); BARE=$(med bare); FLOOR=$(med floor); IDLE=$(med idle); IDLE_S=$(med idle_small); IDLE_U=$(med idle_unvacuumed)
 EXPORT=$(med export); COPY=$(med copy); VERIFY=$(med verify); SHA=$(med sha256sum); SHARDS=$(med shards)
@@ -483,3 +468,9 @@ python3 "$HERE/phases.py" "$WORK/profile.log" "$PROFILE_MS"
 echo
 echo "where the profiled idle run's time goes ($(secs "$PROFILE_IDLE_MS") wall):"
 python3 "$HERE/phases.py" "$WORK/profile-idle.log" "$PROFILE_IDLE_MS"
+
+# ---- Citus next to one server (citus.sh: servers of its own; one line when Citus is absent) ---
+
+pg_stop   # this bench's server is done; it does not run beside the Citus section's four
+echo
+bash "$HERE/citus.sh" || die "the Citus section failed"
