@@ -415,17 +415,24 @@ void db_disconnect(struct lethe_ctx *ctx)
 
 int db_latest_version(void) { return lethe_migrations[lethe_migration_count - 1].version; }
 
+/* A count: the statement's one row has a column named n. -1 on error (logged). */
+long long db_count(PGconn *db, const char *sql, int n, const char *const *params)
+{
+    PGresult *res = db_query_one_row(db, sql, n, params);
+    if (!res)
+        return -1;
+    long long v = strtoll(db_str(res, 0, "n"), NULL, 10);
+    PQclear(res);
+    return v;
+}
+
 int db_citus_gaps(PGconn *db)
 {
-    PGresult *res = db_query(db,
-                             "SELECT count(*) AS gaps FROM lethe.citus_gaps"
-                             " WHERE EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')",
-                             0, NULL);
-    if (!res)
-        return 0;
-    int n = (int)db_get_long(res, 0, "gaps");
-    PQclear(res);
-    return n;
+    long long n = db_count(db,
+                           "SELECT count(*) AS n FROM lethe.citus_gaps"
+                           " WHERE EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')",
+                           0, NULL);
+    return n < 0 ? 0 : (int)n;
 }
 
 /* On Citus, makes the refusals the layout could not keep on the distributed tables on every shard
@@ -433,15 +440,10 @@ int db_citus_gaps(PGconn *db)
  * nodes guarded (0 on plain PostgreSQL), or -1 on error (logged). */
 int db_citus_guard_shards(PGconn *db)
 {
-    PGresult *res = db_query_one_row(db,
-                                     "SELECT CASE WHEN to_regprocedure('lethe.citus_guard_shards()') IS NULL"
-                                     "            THEN 0 ELSE lethe.citus_guard_shards() END AS nodes",
-                                     0, NULL);
-    if (!res)
-        return -1;
-    int n = (int)db_get_long(res, 0, "nodes");
-    PQclear(res);
-    return n;
+    return (int)db_count(db,
+                         "SELECT CASE WHEN to_regprocedure('lethe.citus_guard_shards()') IS NULL"
+                         "            THEN 0 ELSE lethe.citus_guard_shards() END AS n",
+                         0, NULL);
 }
 
 /* Open batches emitted by a shard run K/N whose tenants no longer all lie in shard K of N: the
@@ -449,9 +451,9 @@ int db_citus_guard_shards(PGconn *db)
  * only a run without --shard. 0 when there is none or the count could not be read. */
 long db_open_batches_across_shards(PGconn *db)
 {
-    PGresult *res = db_query_one_row(
+    long long n = db_count(
         db,
-        "SELECT count(*) AS batches FROM ("
+        "SELECT count(*) AS n FROM ("
         "  SELECT b.batch_id FROM lethe.batches b"
         "    JOIN lethe.batch_items bi ON bi.batch_id = b.batch_id"
         "   WHERE b.state = 'open' AND b.shard IS NOT NULL"
@@ -459,11 +461,7 @@ long db_open_batches_across_shards(PGconn *db)
         "  HAVING count(DISTINCT lethe.shard_of(bi.tenant_id,"
         "                                       split_part(b.shard, '/', 2)::integer)) > 1) m",
         0, NULL);
-    if (!res)
-        return 0;
-    long n = db_get_long(res, 0, "batches");
-    PQclear(res);
-    return n;
+    return n < 0 ? 0 : (long)n;
 }
 
 int db_check_schema(PGconn *db)

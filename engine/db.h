@@ -27,6 +27,8 @@ bool db_exec(PGconn *db, const char *sql, int nparams, const char *const *params
 PGresult *db_query(PGconn *db, const char *sql, int nparams, const char *const *params);
 /* Like db_query but also insists on exactly one row. */
 PGresult *db_query_one_row(PGconn *db, const char *sql, int nparams, const char *const *params);
+/* A count: the statement's one row has a column named n. -1 on error (logged). */
+long long db_count(PGconn *db, const char *sql, int nparams, const char *const *params);
 
 /* Results are read by column name, so that a reordered SELECT fails loudly: a missing column
  * is a programming error and aborts. db_get returns NULL for SQL null; db_get_long 0. */

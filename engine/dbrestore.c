@@ -242,24 +242,13 @@ PGresult *dbrestore_catalog_behind_audit(PGconn *db)
                     0, NULL);
 }
 
-/* A count: the statement's one row has a column named n. */
-static long long one_count(PGconn *db, const char *sql, int n, const char *const *p)
-{
-    PGresult *r = db_query_one_row(db, sql, n, p);
-    if (!r)
-        return -1;
-    long long v = strtoll(db_str(r, 0, "n"), NULL, 10);
-    PQclear(r);
-    return v;
-}
-
 /* What a restore or a reconciliation purges again was never seen by the memory of held items
  * (sql/0013_held.sql): the next run evaluates every held item again. */
 long long dbrestore_replay_candidates(PGconn *db)
 {
     if (!db_exec(db, "SELECT lethe.held_forget()", 0, NULL))
         return -1;
-    return one_count(db, "SELECT lethe.replay_candidates() AS n", 0, NULL);
+    return db_count(db, "SELECT lethe.replay_candidates() AS n", 0, NULL);
 }
 
 /* ---- reconcile ---- */
@@ -267,7 +256,7 @@ long long dbrestore_replay_candidates(PGconn *db)
 bool dbrestore_geo_exists(PGconn *db, const char *geo, bool *ok)
 {
     const char *p[] = {geo};
-    long long n = one_count(db, "SELECT count(*) AS n FROM lethe.geos WHERE geo = $1", 1, p);
+    long long n = db_count(db, "SELECT count(*) AS n FROM lethe.geos WHERE geo = $1", 1, p);
     *ok = n >= 0;
     return n > 0;
 }
@@ -287,7 +276,7 @@ long long dbrestore_reconcile_candidates(PGconn *db, const char *geo)
     if (!db_exec(db, "ANALYZE inventory", 0, NULL) || !db_exec(db, "SELECT lethe.held_forget()", 0, NULL))
         return -1;
     const char *p[] = {geo};
-    return one_count(db, "SELECT lethe.reconcile_candidates($1) AS n", 1, p);
+    return db_count(db, "SELECT lethe.reconcile_candidates($1) AS n", 1, p);
 }
 
 /* The inventory (a temporary table) is matched with the catalog by locator or HMAC, which are
@@ -297,7 +286,7 @@ long long dbrestore_reconcile_candidates(PGconn *db, const char *geo)
 long long dbrestore_reconcile_other_geos(PGconn *db, const char *geo)
 {
     const char *p[] = {geo};
-    return one_count(db,
+    return db_count(db,
                      "SELECT count(*) AS n FROM inventory v"
                      " WHERE v.locator IN (SELECT i.locator FROM lethe.items i"
                      "                      WHERE i.location <> $1"
@@ -311,7 +300,7 @@ long long dbrestore_reconcile_other_geos(PGconn *db, const char *geo)
 long long dbrestore_reconcile_live_named(PGconn *db, const char *geo)
 {
     const char *p[] = {geo};
-    return one_count(db,
+    return db_count(db,
                      "SELECT count(*) AS n FROM inventory v"
                      " WHERE v.locator_hmac IN (SELECT h.locator_hmac FROM lethe.locator_hmacs h"
                      "                           JOIN lethe.items i ON i.tenant_id = h.tenant_id"
