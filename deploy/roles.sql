@@ -139,7 +139,8 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA lethe TO lethe_engine;
 -- Appending exported records verbatim (lethe replay, after a restore) is lethe_restorer's alone:
 -- the service account that runs every night, and the operators who inherit its grants, cannot
 -- write the log around audit_flush().
-REVOKE EXECUTE ON FUNCTION lethe.audit_append_verbatim(text[]) FROM lethe_engine;
+-- replay_chains() appends through it, as the owner since schema version 52 (sql/0052).
+REVOKE EXECUTE ON FUNCTION lethe.audit_append_verbatim(text[]), lethe.replay_chains() FROM lethe_engine;
 
 -- ---- lethe_operator -------------------------------------------------------------------------
 -- Acks and reruns are engine work; requests and holds are the operator's own.
@@ -207,9 +208,11 @@ END $auditor$;
 -- Only the verbatim append: the rest of replay (the run lock, the repurge batches, the run
 -- record) is the engine's work, which the operator it is granted to already holds. Everything
 -- else replay calls writes the audit only through audit_flush(), as every run does
--- (replay_chains() runs as its caller and appends through this function alone). No USAGE on
--- the schema: on its own the role reaches nothing.
+-- (replay_chains() appends through audit_append_verbatim() alone; since schema version 52 it
+-- runs as the owner, so it is this role's alone too). No USAGE on the schema: on its own the
+-- role reaches nothing.
 GRANT EXECUTE ON FUNCTION lethe.audit_append_verbatim(text[]) TO lethe_restorer;
+GRANT EXECUTE ON FUNCTION lethe.replay_chains() TO lethe_restorer;
 -- A grant left in place after a restore keeps the way to forge records open: say so, whenever
 -- this file runs (it is run again after every migrate). Taking it back is the DBA's call.
 DO $restorer$

@@ -166,18 +166,10 @@ PGresult *dbaudit_missing_heads(PGconn *db, const char *chains, const char *seqs
 {
     const char *p[] = {chains, seqs, hashes};
     return db_query(db,
-                    "SELECT x.chain::text AS chain, x.seq AS anchored_seq, h.seq AS head_seq,"
-                    "       CASE WHEN h.seq IS NULL THEN 'absent from the database'"
-                    "            WHEN h.seq < x.seq THEN 'the database has it up to seq ' || h.seq"
-                    "            ELSE 'the database holds another record at that seq' END AS why"
-                    "  FROM unnest($1::uuid[], $2::bigint[], $3::text[]) AS x(chain, seq, hash)"
-                    "  LEFT JOIN lethe.audit_heads h ON h.tenant_id = x.chain"
-                    /* an anti-join rather than a correlated NOT EXISTS, which Citus refuses
-                     * next to a set-returning function; (tenant_id, seq) is audit's key */
-                    "  LEFT JOIN lethe.audit a ON a.tenant_id = x.chain AND a.seq = x.seq"
-                    "                         AND a.hash = x.hash"
-                    " WHERE a.tenant_id IS NULL"
-                    " ORDER BY x.chain",
+                    /* read as the audit's owner (sql/0052): replay asks after appending */
+                    "SELECT chain::text AS chain, anchored_seq, head_seq, why"
+                    "  FROM lethe.anchor_heads_missing($1::uuid[], $2::bigint[], $3::text[])"
+                    " ORDER BY chain",
                     3, p);
 }
 

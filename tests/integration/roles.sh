@@ -117,11 +117,11 @@ assert_eq "engine and operator: only SELECT on what a purge's audit is made of (
      privs lethe_operator | tr ' ' '\n' | grep -E '^(batch_items|hold_blocks):' | tr '\n' ' ' | sed 's/ $//')"
 assert_eq "engine: TRUNCATE, REFERENCES and TRIGGER on nothing" "" \
   "$(privs lethe_engine | tr ' ' '\n' | grep -E ':(TRUNCATE|REFERENCES|TRIGGER)$')"
-assert_eq "engine: every lethe function but replay's verbatim append and the operator's holds and requests" "audit_append_verbatim hold_place hold_release request_record" \
+assert_eq "engine: every lethe function but replay's verbatim append (and the replay of chains that makes it) and the operator's holds and requests" "audit_append_verbatim hold_place hold_release replay_chains request_record" \
   "$(sql "SELECT string_agg(proname, ' ' ORDER BY proname) FROM pg_proc WHERE pronamespace = 'lethe'::regnamespace AND NOT has_function_privilege('lethe_engine', oid, 'EXECUTE')")"
-assert_eq "operator: every lethe function but replay's verbatim append too" "audit_append_verbatim" \
-  "$(sql "SELECT string_agg(proname, ' ') FROM pg_proc WHERE pronamespace = 'lethe'::regnamespace AND NOT has_function_privilege('lethe_operator', oid, 'EXECUTE')")"
-assert_eq "restorer: the verbatim append, nothing else: no schema, no table" "audit_append_verbatim f -" \
+assert_eq "operator: every lethe function but replay's verbatim append too" "audit_append_verbatim replay_chains" \
+  "$(sql "SELECT string_agg(proname, ' ' ORDER BY proname) FROM pg_proc WHERE pronamespace = 'lethe'::regnamespace AND NOT has_function_privilege('lethe_operator', oid, 'EXECUTE')")"
+assert_eq "restorer: the verbatim append (and the replay of chains that makes it), nothing else: no schema, no table" "audit_append_verbatim replay_chains f -" \
   "$(functions lethe_restorer) $(sql "SELECT has_schema_privilege('lethe_restorer', 'lethe', 'USAGE')") $(privs lethe_restorer)"
 assert_eq "restorer: nobody is made a member of it" "-" \
   "$(sql "SELECT coalesce(string_agg(m.rolname, ' '), '-') FROM pg_auth_members am JOIN pg_roles m ON m.oid = am.member
