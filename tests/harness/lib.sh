@@ -56,3 +56,32 @@ refusal() {
 }
 # assert_gap NAME WHAT: the assertion made in place of a refusal that WHAT made.
 assert_gap() { assert_eq "$1 (Citus: not made, listed in lethe.citus_gaps as $2)" "1" "$(gaps_listing "$2")"; }
+
+# restore_db DB DUMP: the database DB, dropped and made again from DUMP (pg_dump -Fc), as an
+# operator restores one. On one server: a new database and pg_restore. Under make check-citus
+# (CITUS_WORKERS names the workers' ports) a restore is of the whole Citus database: DB is
+# made again on the coordinator and on every worker, with the extension and the workers
+# registered, the coordinator's dump (which holds every shard's rows) restored into it as plain
+# tables, and `lethe migrate` lays them out again (README, "Outgrowing one server").
+restore_db() {
+    local db=$1 dump=$2 w list
+    if [ -z "${CITUS_WORKERS:-}" ]; then
+        psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+        pg_restore -d "$db" "$dump"
+        return
+    fi
+    for w in $CITUS_WORKERS; do
+        psql -X -q -p "$w" -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
+        psql -X -q -p "$w" -d "$db" -c "CREATE EXTENSION citus" >/dev/null
+    done
+    psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
+    psql -X -q -d "$db" -c "CREATE EXTENSION citus" -c "SELECT citus_set_coordinator_host('127.0.0.1', $PGPORT)" >/dev/null
+    for w in $CITUS_WORKERS; do
+        psql -X -q -d "$db" -c "SELECT citus_add_node('127.0.0.1', $w)" >/dev/null
+    done
+    list=$(mktemp /tmp/lethe-restore-list.XXXXXX)
+    pg_restore -l "$dump" | grep -v ' EXTENSION - citus' > "$list"
+    pg_restore -L "$list" -d "$db" "$dump"
+    rm -f "$list"
+    PGDATABASE=$db "$LETHE" migrate >/dev/null
+}

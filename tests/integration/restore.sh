@@ -67,8 +67,8 @@ assert_eq "the B and C items are purged, D is held" "true true true false" \
 L export -o "$WORK/month.jsonl"
 assert_rc "the export is written" 0
 # The anchor file's newest line, as a run writes it after its checkpoint: every chain's head.
-sql "SELECT json_build_object('run_id', (SELECT run_id FROM lethe.runs ORDER BY started_at DESC LIMIT 1),
-            'at', lethe.iso_utc(now()),
+LAST_RUN=$(sql "SELECT run_id FROM lethe.runs ORDER BY started_at DESC LIMIT 1")
+sql "SELECT json_build_object('run_id', '$LAST_RUN'::uuid, 'at', lethe.iso_utc(now()),
             'heads', json_agg(json_build_object('chain', tenant_id, 'seq', seq, 'hash', hash) ORDER BY tenant_id))
        FROM lethe.audit_heads" > "$WORK/month-anchors.jsonl"
 # A window of acme's chain that starts after its records of the emission: it does not reach
@@ -78,8 +78,7 @@ L export --tenant "$T1" --from "$AT_B" -o "$WORK/window.jsonl"
 sleep 0.01; CUT=$(date -u +%FT%T.%6NZ)
 
 # ---- the database is restored from the backup --------------------------------------------------
-psql -X -q -d postgres -c "DROP DATABASE $DB" -c "CREATE DATABASE $DB" >/dev/null
-pg_restore -d "$DB" "$WORK/backup.dump"
+restore_db "$DB" "$WORK/backup.dump"
 assert_eq "after the restore the B and C items are live again" "3" \
   "$(sql "SELECT count(*) FROM lethe.items WHERE item_id IN ('$B1','$B2','$C1') AND locator IS NOT NULL")"
 old_heads=$(sql "SELECT string_agg(tenant_id || '=' || seq, ' ' ORDER BY tenant_id) FROM lethe.audit_heads")
@@ -191,8 +190,7 @@ run_lethe verify "$WORK/healed.jsonl"
 assert_rc "verify passes on the healed database's export" 0
 
 # ---- a chain with records written after the restore is refused by name ------------------------
-psql -X -q -d postgres -c "CREATE DATABASE ${DB}_2" >/dev/null
-pg_restore -d "${DB}_2" "$WORK/backup.dump"
+restore_db "${DB}_2" "$WORK/backup.dump"
 T1_HEAD=$(PGDATABASE=${DB}_2 sql "SELECT seq FROM lethe.audit_heads WHERE tenant_id = '$T1'")
 PGDATABASE=${DB}_2 run_lethe --config "$WORK/nokey.conf" replay --anchors "$WORK/month-anchors.jsonl" "$WORK/window.jsonl"
 assert_rc "an export that does not reach the head makes replay exit 4" 4
@@ -363,8 +361,7 @@ pg_dump -Fc -f "$WORK/open.dump" "$DB3"
 O ack "$OB"
 assert_rc "the batch is acknowledged after the backup" 0
 O export -o "$WORK/open.jsonl"
-psql -X -q -d postgres -c "DROP DATABASE $DB3" -c "CREATE DATABASE $DB3" >/dev/null
-pg_restore -d "$DB3" "$WORK/open.dump"
+restore_db "$DB3" "$WORK/open.dump"
 assert_eq "after the restore the batch is open again" "open" \
   "$(sql "SELECT state FROM lethe.batches WHERE batch_id = '$OB'")"
 O replay "$WORK/open.jsonl"
@@ -376,7 +373,7 @@ assert_eq "replay closes the batch as its replayed acknowledgement closed it" "a
           WHERE b.batch_id = '$OB'")"
 assert_eq "no batch but the repurge is open" "0" \
   "$(sql "SELECT count(*) FROM lethe.batches b WHERE b.state = 'open'
-           AND NOT EXISTS (SELECT 1 FROM lethe.repurges r WHERE r.batch_id = b.batch_id)")"
+           AND b.batch_id NOT IN (SELECT r.batch_id FROM lethe.repurges r WHERE r.batch_id IS NOT NULL)")"
 O ack "$OB"
 assert_rc "a receipt that comes again is taken" 0
 assert_eq "and the batch is acknowledged once in the audit" "1" \
@@ -421,8 +418,7 @@ assert_eq "split: the three items are purged, one run each" "3" \
 P export --to "$CUT4" -o "$WORK/split1.jsonl"
 P export --from "$CUT4" -o "$WORK/split2.jsonl"
 cp "$WORK/anchors4.jsonl" "$WORK/anchors4-at-export.jsonl"
-psql -X -q -d postgres -c "DROP DATABASE $DB4" -c "CREATE DATABASE $DB4" >/dev/null
-pg_restore -d "$DB4" "$WORK/split.dump"
+restore_db "$DB4" "$WORK/split.dump"
 runs_before=$(sql "SELECT count(*) FROM lethe.runs")
 P replay --operator user_d "$WORK/split1.jsonl"
 assert_eq "split: the first export alone: exit 4, its item waits for the rest" \
@@ -447,8 +443,7 @@ assert_eq "split: the chains hold the exports' records, every hash as it was" \
 assert_eq "split: ... all of them" "$(hashes "$WORK/split1.jsonl" "$WORK/split2.jsonl" | wc -l)" \
   "$(hashes "$WORK/split-final.jsonl" | grep -cxF -f <(hashes "$WORK/split1.jsonl" "$WORK/split2.jsonl"))"
 # Exports that went through CRLF (a copy by way of another system) verify; they replay too.
-psql -X -q -d postgres -c "DROP DATABASE $DB4" -c "CREATE DATABASE $DB4" >/dev/null
-pg_restore -d "$DB4" "$WORK/split.dump"
+restore_db "$DB4" "$WORK/split.dump"
 for f in split1 split2; do sed 's/$/\r/' "$WORK/$f.jsonl" > "$WORK/$f-crlf.jsonl"; done
 P replay --operator user_d --anchors "$WORK/anchors4-at-export.jsonl" "$WORK/split1-crlf.jsonl" "$WORK/split2-crlf.jsonl"
 assert_eq "split: CRLF exports replay as they verify" "0 2 items live again put in 1 repurge batch" \
@@ -477,8 +472,7 @@ H_NEW=$(sql "SELECT hold_id FROM lethe.holds WHERE hold_id <> '$H_OLD'")
 G request --tenant "$T5" --item "$Z2" --reference GDPR-5 --operator user_d
 G run
 G export -o "$WORK/gov.jsonl"
-psql -X -q -d postgres -c "DROP DATABASE $DB5" -c "CREATE DATABASE $DB5" >/dev/null
-pg_restore -d "$DB5" "$WORK/gov.dump"
+restore_db "$DB5" "$WORK/gov.dump"
 G replay --operator user_d "$WORK/gov.jsonl"
 assert_eq "requests and holds after the backup: replay exits 4, naming each" \
   "4|error: replay: tenant $T5: the audit records hold $H_OLD released (seq 2), which the restored catalog holds active; release it again with 'lethe hold release $H_OLD'
