@@ -64,7 +64,7 @@ assert_gap() { assert_eq "$1 (Citus: not made, listed in lethe.citus_gaps as $2)
 # registered, the coordinator's dump (which holds every shard's rows) restored into it as plain
 # tables, and `lethe migrate` lays them out again (README, "Outgrowing one server").
 restore_db() {
-    local db=$1 dump=$2 w list
+    local db=$1 dump=$2 w
     if [ -z "${CITUS_WORKERS:-}" ]; then
         psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
         pg_restore -d "$db" "$dump"
@@ -79,9 +79,8 @@ restore_db() {
     for w in $CITUS_WORKERS; do
         psql -X -q -d "$db" -c "SELECT citus_add_node('127.0.0.1', $w)" >/dev/null
     done
-    list=$(mktemp /tmp/lethe-restore-list.XXXXXX)
-    pg_restore -l "$dump" | grep -v ' EXTENSION - citus' > "$list"
-    pg_restore -L "$list" -d "$db" "$dump"
-    rm -f "$list"
+    # The workers first: Citus makes the schema's functions on the workers only as they are
+    # created in a database that already has the extension and its nodes.
+    pg_restore -L <(pg_restore -l "$dump" | grep -v ' EXTENSION - citus') -d "$db" "$dump"
     PGDATABASE=$db "$LETHE" migrate >/dev/null
 }
