@@ -141,13 +141,19 @@ PGresult *dbcycle_derive_consume(PGconn *db, const char *k, const char *n)
                             2, (const char *[]){k, n});
 }
 
-PGresult *dbcycle_unhashed_subjects(PGconn *db, const char *k, const char *n)
+/* Along the partial index obligations_unhashed. */
+PGresult *dbcycle_unhashed_subjects(PGconn *db, const char *k, const char *n,
+                                    const char *after_tenant, const char *after_id)
 {
+    char limit[16];
+    snprintf(limit, sizeof limit, "%d", SUBJECT_HMAC_CHUNK);
     return db_query(db,
                     "SELECT tenant_id, obligation_id, subject_id FROM lethe.obligations"
                     " WHERE subject_id IS NOT NULL AND subject_hmac IS NULL"
-                    "   AND lethe.in_shard(tenant_id, $1::integer, $2::integer)",
-                    2, (const char *[]){k, n});
+                    "   AND lethe.in_shard(tenant_id, $1::integer, $2::integer)"
+                    "   AND ($3::uuid IS NULL OR (tenant_id, obligation_id) > ($3::uuid, $4::bigint))"
+                    " ORDER BY tenant_id, obligation_id LIMIT $5::integer",
+                    5, (const char *[]){k, n, after_tenant, after_id, limit});
 }
 
 bool dbcycle_store_subject_hmacs(PGconn *db, const char *tenants, const char *ids,

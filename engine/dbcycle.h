@@ -38,8 +38,12 @@ bool dbcycle_sync_lookahead(PGconn *db, const char *lookahead);
 /* Consumes the inbox of shard k/n: columns events, items, obligations. */
 PGresult *dbcycle_derive_consume(PGconn *db, const char *k, const char *n);
 /* Subject requests of shard k/n whose subject has no HMAC yet: tenant_id, obligation_id,
- * subject_id. */
-PGresult *dbcycle_unhashed_subjects(PGconn *db, const char *k, const char *n);
+ * subject_id; at most SUBJECT_HMAC_CHUNK of them, in key order after (after_tenant, after_id),
+ * or from the first when after_tenant is NULL. In chunks, a run's memory does not grow with
+ * the number of new subject requests. */
+#define SUBJECT_HMAC_CHUNK 10000
+PGresult *dbcycle_unhashed_subjects(PGconn *db, const char *k, const char *n,
+                                    const char *after_tenant, const char *after_id);
 /* Stores HMACs: three array literals of the same length (tenant ids, obligation ids, hex). */
 bool dbcycle_store_subject_hmacs(PGconn *db, const char *tenants, const char *ids,
                                  const char *macs);
