@@ -258,8 +258,8 @@ static void drain(struct linebuf *lb, bool is_stdout, struct exec_result *r, boo
     memmove(lb->buf, start, lb->len);
 }
 
-/* The guard: outside the executor's group (a timeout never kills it), ignoring the signals a
- * terminal or systemd sends to lethe, it waits on a pipe only lethe writes. A byte means the
+/* The guard: outside the executor's group (a timeout never kills it) and outside lethe's,
+ * ignoring the signals a terminal or systemd sends to lethe, it waits on a pipe only lethe writes. A byte means the
  * executor was dealt with; end of file means lethe died, and it kills the group. */
 static pid_t start_guard(pid_t group, int *life_w)
 {
@@ -273,6 +273,10 @@ static pid_t start_guard(pid_t group, int *life_w)
         return -1;
     }
     if (g == 0) {
+        /* A group of its own: a signal to lethe's whole group (a shell's job control, GNU
+         * timeout, kill -- -PGID) must not take the guard with lethe, or nothing is left to
+         * kill the executor's group. */
+        setpgid(0, 0);
         signal(SIGINT, SIG_IGN);
         signal(SIGTERM, SIG_IGN);
         signal(SIGHUP, SIG_IGN);
@@ -292,9 +296,52 @@ static pid_t start_guard(pid_t group, int *life_w)
             kill(-group, SIGKILL);
         _exit(0);
     }
+    setpgid(g, g);
     close(life[0]);
     *life_w = life[1];
     return g;
+}
+
+/* Reads what the executor's pipes hold: each read as the main loop makes it, until both are at
+ * end of file, nothing arrives for wait_ms, or the clock passes until_ms. */
+static void read_pipes(struct pollfd *fds, int *open_fds, struct linebuf *lb,
+                       struct exec_result *out, int wait_ms, long long until_ms)
+{
+    while (lb && *open_fds > 0 && now_ms() < until_ms) {
+        int pr = poll(fds, 2, wait_ms);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr <= 0)
+            return;
+        for (int i = 0; i < 2; i++) {
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            ssize_t n = read(fds[i].fd, lb[i].buf + lb[i].len, sizeof lb[i].buf - lb[i].len);
+            if (n > 0) {
+                lb[i].len += (size_t)n;
+                drain(&lb[i], i == 0, out, false);
+            } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+                drain(&lb[i], i == 0, out, true);
+                close(fds[i].fd);
+                fds[i].fd = -1;
+                (*open_fds)--;
+            }
+        }
+    }
+}
+
+/* How long the pipes are read for after the deadline: what the group wrote before it (or before
+ * it was killed) is in the pipes' buffers and is read at once; only a process that left the
+ * group and holds a pipe open keeps it from its end of file. */
+#define LAST_READ_MS 2000
+
+static bool leader_exited(pid_t pid)
+{
+    /* WNOWAIT: the leader stays a zombie, so its group id cannot be reused before the group
+     * is killed below. */
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    return waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid;
 }
 
 static bool run_in_group(const char *command, const char *manifest, const char *batch_id,
@@ -365,12 +412,17 @@ static bool run_in_group(const char *command, const char *manifest, const char *
     struct pollfd fds[3] = {{outp[0], POLLIN, 0}, {errp[0], POLLIN, 0}, {pidfd, POLLIN, 0}};
     long long deadline = now_ms() + timeout_seconds * 1000LL;
     bool exited = false;
-    siginfo_t info;
     int open_fds = 2;
     while (lb && (open_fds > 0 || !exited)) {
         long long left = deadline - now_ms();
         if (left <= 0) {
-            out->timed_out = true;
+            /* lethe itself can be late to look (stopped, or its stderr slow to take the
+             * executor's lines): an executor that has exited and closed its pipes by now did
+             * not run past its time, and all it wrote is still in the pipes. */
+            exited = exited || leader_exited(pid);
+            if (exited)
+                read_pipes(fds, &open_fds, lb, out, 0, now_ms() + LAST_READ_MS);
+            out->timed_out = open_fds > 0 || !exited;
             break;
         }
         /* With its pipes closed, the leader's exit is polled: nothing else wakes us. */
@@ -380,27 +432,16 @@ static bool run_in_group(const char *command, const char *manifest, const char *
         int pr = poll(fds, 3, left > cap ? cap : (int)left);
         if (pr < 0 && errno != EINTR)
             break;
-        for (int i = 0; pr > 0 && i < 2; i++) {
-            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
-            ssize_t n = read(fds[i].fd, lb[i].buf + lb[i].len, sizeof lb[i].buf - lb[i].len);
-            if (n > 0) {
-                lb[i].len += (size_t)n;
-                drain(&lb[i], i == 0, out, false);
-            } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
-                drain(&lb[i], i == 0, out, true);
-                close(fds[i].fd);
-                fds[i].fd = -1;
-                open_fds--;
-            }
-        }
-        /* WNOWAIT: the leader stays a zombie, so its group id cannot be reused before the
-         * group is killed below. */
-        memset(&info, 0, sizeof info);
-        if (!exited && waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-            info.si_pid == pid)
+        if (pr > 0)
+            read_pipes(fds, &open_fds, lb, out, 0, deadline);
+        if (!exited && leader_exited(pid))
             exited = true;
     }
+    /* Nothing of the group outlives the batch: a background child that kept the pipes open or
+     * a leader past its time. What it wrote before it was killed still counts (SPEC §4: a
+     * receipt arriving before a timeout): the pipes are read to their end after the kill. */
+    kill(-pid, SIGKILL);
+    read_pipes(fds, &open_fds, lb, out, 100, now_ms() + LAST_READ_MS);
     for (int i = 0; i < 2; i++)
         if (fds[i].fd >= 0) {
             if (lb)
@@ -410,9 +451,6 @@ static bool run_in_group(const char *command, const char *manifest, const char *
     if (pidfd >= 0)
         close(pidfd);
     free(lb);
-    /* Nothing of the group outlives the batch: a background child that kept the pipes open or
-     * a leader past its time. */
-    kill(-pid, SIGKILL);
     if (guard > 0) {
         (void)!write(life_w, "x", 1);
         close(life_w);

@@ -140,6 +140,41 @@ run_lethe --config "$WORK/c6b.conf" run
 assert_eq "the next run finishes the job" "purged 2" "$(state_counts)"
 assert_eq "and records the killed run as died" "died" "$(sql "SELECT outcome FROM lethe.runs ORDER BY started_at LIMIT 1")"
 
+# lethe killed with its whole process group (a shell's job, GNU timeout, kill -- -PGID): the
+# guard is in a group of its own and still kills the executor's.
+fresh 2
+setsid "$LETHE" --config "$WORK/c6.conf" run >/dev/null 2>&1 &
+LPID=$!
+for _ in $(seq 50); do [ "$(pgrep -c -f "$MARK")" -ge 2 ] && break; sleep 0.1; done
+assert_eq "the executor and its child are running again" "2" "$(pgrep -c -f "$MARK")"
+kill -KILL -- "-$LPID"; wait "$LPID" 2>/dev/null
+for _ in $(seq 30); do [ "$(pgrep -c -f "$MARK")" = 0 ] && break; sleep 0.1; done
+assert_eq "after SIGKILL of lethe's whole group no executor process is left" "0" "$(pgrep -c -f "$MARK")"
+
+# lethe late to read: an executor that gave all its receipts and exited in time did not time
+# out, however long lethe took to look (stopped here; a slow reader of its stderr does the same).
+fresh 3
+executor quick 'sleep 0.5; tail -n +2 "$1" | sed "s/^{\"item_id\":\"\([^\"]*\)\".*/deleted \1/"'
+write_config "$WORK/c6c.conf" "executor: { command = \"$WORK/quick\"; timeout = \"2s\"; };"
+"$LETHE" --config "$WORK/c6c.conf" run >"$WORK/c6c.out" 2>"$WORK/c6c.err" &
+LPID=$!
+for _ in $(seq 100); do pgrep -f "$WORK/quick" >/dev/null && break; sleep 0.05; done
+kill -STOP "$LPID"; sleep 3.5; kill -CONT "$LPID"; wait "$LPID"; RC=$?
+assert_eq "stopped past the executor's timeout: the run still exits 0" "0" "$RC"
+assert_eq "every receipt the executor gave counts" "purged 3" "$(state_counts)"
+assert_eq "and its batch did not time out" "0" "$(sql "SELECT count(*) FROM lethe.audit WHERE kind IN ('batch_failed', 'item_failed')")"
+
+# The same, but the executor then hangs: it timed out, and the receipts it gave before still count,
+# though lethe had not read them when the time was up.
+fresh 3
+executor quickhang 'tail -n +2 "$1" | sed "s/^{\"item_id\":\"\([^\"]*\)\".*/deleted \1/"; exec sleep 30'
+write_config "$WORK/c6d.conf" "executor: { command = \"$WORK/quickhang\"; timeout = \"2s\"; };"
+"$LETHE" --config "$WORK/c6d.conf" run >"$WORK/c6d.out" 2>"$WORK/c6d.err" &
+LPID=$!
+for _ in $(seq 100); do pgrep -f "$WORK/quickhang" >/dev/null && break; sleep 0.05; done
+kill -STOP "$LPID"; sleep 3.5; kill -CONT "$LPID"; wait "$LPID"
+assert_eq "a batch timed out while lethe was stopped: the receipts in its pipe count" "purged 3" "$(state_counts)"
+
 # ---- 7. a locations key that names no geo is a configuration error -----------------------------
 fresh 1
 write_config "$WORK/c7.conf" "executor: { command = \"$FS_DELETE --root $STORE\";" "  locations: { EUX = \"/bin/false\"; }; };"
