@@ -271,6 +271,19 @@ static int help(int argc, char **argv)
 /* psql's -h, -p, -U and -d (also --host, --port, --username, --dbname, as "-hVALUE" or
  * "--host=VALUE" too): 1 when argv[*i] is one of them (*i moves past its value), 0 when not,
  * -1 after printing that its value is missing or empty. */
+/* README: an option that takes a value, given twice, is refused, the options before the
+ * command too (`lethe --db A --db B run` took B, silently). */
+static bool set_once(const char **slot, const char *value, const char *name)
+{
+    if (*slot) {
+        log_error("option '%s' is given twice; give it once", name);
+        log_hint("see 'lethe --help'");
+        return false;
+    }
+    *slot = value;
+    return true;
+}
+
 static int conn_option(int argc, char **argv, int *i, struct lethe_ctx *ctx)
 {
     static const struct {
@@ -311,8 +324,7 @@ static int conn_option(int argc, char **argv, int *i, struct lethe_ctx *ctx)
             log_hint("see 'lethe --help'");
             return -1;
         }
-        *(const char **)((char *)ctx + opts[k].off) = value;
-        return 1;
+        return set_once((const char **)((char *)ctx + opts[k].off), value, opts[k].l) ? 1 : -1;
     }
     return 0;
 }
@@ -392,14 +404,15 @@ int main(int argc, char **argv)
                 log_hint("see 'lethe --help'");
                 return EXIT_USAGE;
             }
-            if (a[2] == 'c')
-                ctx.config_file = argv[++i];
-            else
-                ctx.db_override = argv[++i];
+            i++;
+            if (!set_once(a[2] == 'c' ? &ctx.config_file : &ctx.db_override, argv[i], a))
+                return EXIT_USAGE;
         } else if (strncmp(a, "--config=", 9) == 0) {
-            ctx.config_file = a + 9;
+            if (!set_once(&ctx.config_file, a + 9, "--config"))
+                return EXIT_USAGE;
         } else if (strncmp(a, "--db=", 5) == 0) {
-            ctx.db_override = a + 5;
+            if (!set_once(&ctx.db_override, a + 5, "--db"))
+                return EXIT_USAGE;
         } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
             ctx.verbosity++;
         } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {

@@ -146,6 +146,13 @@ refused "status: --reference given twice, one as --reference=" "error: status: -
 hint: see 'lethe help status'" status --tenant "$T" --reference=R-1 --reference R-2
 refused "run: --operator given twice" "error: run: --operator is given twice; give it once
 hint: see 'lethe help run'" run --operator a --operator b
+# The options before the command too: `lethe --db A --db B run` ran against B, silently.
+refused "--config given twice (once by the harness, once here)" "error: option '--config' is given twice; give it once
+hint: see 'lethe --help'" --config "$LETHE_CONF" run
+refused "--db given twice, one as --db=" "error: option '--db' is given twice; give it once
+hint: see 'lethe --help'" --db=dbname=a --db dbname=b run
+refused "-p and --port both given" "error: option '--port' is given twice; give it once
+hint: see 'lethe --help'" -p 5432 --port=5433 status
 refused "request: a --reference of spaces" "error: request: --reference is blank
 hint: --reference takes a ticket or request id, e.g. --reference TICKET-1234" request --tenant "$T" --reference "   "
 refused "hold place: a --reason of spaces" "error: hold: --reason is blank
