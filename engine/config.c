@@ -973,7 +973,17 @@ static const char *path_refuses(const char *path, bool append, char *why, size_t
             bad = why;
         } else if (append) {
             int fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-            if (fd < 0) {
+            int wfd = fd < 0 && errno == EACCES
+                          ? open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY)
+                          : -1;
+            if (wfd >= 0) {
+                /* A run reads the anchors back before it appends: write-only is not enough
+                 * (it was reported as "Permission denied", as if it could not be written). */
+                close(wfd);
+                snprintf(why, cap, "it can be appended to but not read, and a run reads its "
+                                   "anchors back first");
+                bad = why;
+            } else if (fd < 0) {
                 snprintf(why, cap, "%s", strerror(errno));
                 bad = why;
             } else {
@@ -1076,8 +1086,8 @@ bool config_check_run_files(const struct lethe_config *cfg, const char *metrics_
     if (anchor && cfg->anchor_file &&
         file_refused("audit.anchor_file", NULL, cfg->anchor_file, true,
                      cfg->anchor_conf ? cfg->anchor_conf : cfg->path, cfg->anchor_line,
-                     "audit.anchor_file names a file the lethe user can append to, in a "
-                     "directory it can write"))
+                     "audit.anchor_file names a file the lethe user can read and append to, in "
+                     "a directory it can write"))
         return false;
     const char *metrics = metrics_option ? metrics_option : cfg->metrics_file;
     if (metrics && file_refused("metrics.file", metrics_option ? "--metrics-file" : NULL, metrics,

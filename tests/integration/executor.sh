@@ -623,6 +623,21 @@ assert_eq "an anchor file in a directory the lethe user cannot write: exit 2 bef
 assert_contains "... naming the file, line and setting" \
   "error: config: '$WORK/p5.conf' line 3: 'audit.anchor_file': cannot be written (no file can be created in its directory '$WORK/locked': Permission denied): \"$WORK/locked/anchors.jsonl\"" "$OUT"
 assert_contains "... and who runs it" "(lethe runs as user $AS); nothing was done" "$OUT"
+# A write-only anchor file was reported "cannot be written: Permission denied": a run reads its
+# anchors back before it appends, so it is reading that is refused.
+mkdir -p "$WORK/wo"; : >"$WORK/wo/anchors.jsonl"; chmod 0200 "$WORK/wo/anchors.jsonl"
+sed "s|anchor_file = \"[^\"]*\"|anchor_file = \"$WORK/wo/anchors.jsonl\"|" "$WORK/p4.conf" >"$WORK/p7.conf"
+if [ "$(id -u)" = 0 ]; then
+    chown nobody "$WORK/wo" "$WORK/wo/anchors.jsonl"; chmod 0644 "$WORK/p7.conf"
+    OUT=$(cd / && runuser -u nobody -- env PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" PGDATABASE="$PGDATABASE" \
+          "$WORK/lethe-nobody" --config "$WORK/p7.conf" run 2>&1); RC=$?
+else
+    run_lethe --config "$WORK/p7.conf" run; OUT=$ERR
+fi
+assert_eq "a write-only anchor file: exit 2 before anything is done" "2 $before_runs" "$RC $(written_runs)"
+assert_contains "... saying that it cannot be read" \
+  "error: config: '$WORK/p7.conf' line 3: 'audit.anchor_file': cannot be written (it can be appended to but not read, and a run reads its anchors back first): \"$WORK/wo/anchors.jsonl\"" "$OUT"
+assert_contains "... and that it must be readable" "hint: audit.anchor_file names a file the lethe user can read and append to" "$OUT"
 mkdir -p "$WORK/adir"
 sed "s|anchor_file = \"[^\"]*\"|anchor_file = \"$WORK/adir\"|" "$WORK/p4.conf" >"$WORK/p6.conf"
 run_lethe --config "$WORK/p6.conf" run
