@@ -218,6 +218,9 @@ PGresult *dbrestore_replay_chains(PGconn *db)
                     0, NULL);
 }
 
+/* A hold recorded again matches its hold_placed record by item, reference and scope (the record's
+ * detail, lethe.scope_detail's words), and was not released before the record was written: a
+ * hold the backup held released under the same reference is not the one placed after it. */
 PGresult *dbrestore_catalog_behind_audit(PGconn *db)
 {
     return db_query(db,
@@ -233,7 +236,14 @@ PGresult *dbrestore_catalog_behind_audit(PGconn *db)
                     "                         WHERE h.tenant_id = a.tenant_id"
                     "                           AND (h.hold_id = a.hold_id"
                     "                                OR (h.item_id IS NOT DISTINCT FROM a.item_id"
-                    "                                    AND h.reference IS NOT DISTINCT FROM a.reference))))"
+                    "                                    AND h.reference IS NOT DISTINCT FROM a.reference"
+                    "                                    AND a.detail IS NOT DISTINCT FROM"
+                    "                                        CASE WHEN h.workspace_id IS NOT NULL"
+                    "                                             THEN 'scope workspace ' || h.workspace_id"
+                    "                                             WHEN h.subject_id IS NOT NULL THEN 'scope subject'"
+                    "                                             WHEN h.item_id IS NOT NULL THEN 'scope item'"
+                    "                                             ELSE 'scope tenant' END"
+                    "                                    AND (h.released_at IS NULL OR h.released_at >= a.at)))))"
                     "    OR (a.kind = 'hold_released'"
                     "        AND EXISTS (SELECT 1 FROM lethe.holds h"
                     "                     WHERE h.tenant_id = a.tenant_id AND h.hold_id = a.hold_id"

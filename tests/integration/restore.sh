@@ -484,6 +484,22 @@ G hold place --tenant "$T5" --item "$Z2" --reason audit --reference AUD-2 --oper
 G request --tenant "$T5" --item "$Z2" --reference GDPR-5 --operator user_d
 G replay --operator user_d "$WORK/gov.jsonl"
 assert_rc "recorded again, the replay has nothing to say: exit 0" 0
+# A hold placed after the newest anchor (no run since) is named; so is one placed with the
+# reference of a hold the backup holds released (that hold was taken for it, and it went unnamed).
+H_OLD2=$(sql "SELECT hold_id FROM lethe.holds WHERE reference = 'AUD-2' AND released_at IS NULL")
+G hold release "$H_OLD2" --operator user_d
+pg_dump -Fc -f "$WORK/gov2.dump" "$DB5"
+G hold place --tenant "$T5" --item "$Z2" --reason audit --reference AUD-2 --operator user_d
+H_AGAIN=$(sql "SELECT hold_id FROM lethe.holds WHERE reference = 'AUD-2' AND released_at IS NULL")
+G hold place --tenant "$T5" --reason litigation --reference LIT-9 --operator user_d
+H_LATE=$(sql "SELECT hold_id FROM lethe.holds WHERE reference = 'LIT-9'")
+G export -o "$WORK/gov2.jsonl"
+restore_db "$DB5" "$WORK/gov2.dump"
+G replay --operator user_d "$WORK/gov2.jsonl"
+assert_eq "holds placed after the newest anchor, one with a released hold's reference: both named" \
+  "4|error: replay: tenant $T5: the audit records hold $H_AGAIN placed (seq 10), which the restored catalog does not hold; place it again with 'lethe hold place'
+error: replay: tenant $T5: the audit records hold $H_LATE placed (seq 11), which the restored catalog does not hold; place it again with 'lethe hold place'" \
+  "$RC|$(printf '%s\n' "$ERR" | grep '^error: replay: tenant')"
 
 export PGDATABASE=$DB
 finish
