@@ -112,6 +112,15 @@ for loc in "" " " "$(printf '\t\n')"; do
       "$(item "$X" "$W" prompt EU | sed "s|'s3://bucket/$X'|'$loc'|")" \
       'violates check constraint "items_locator_not_blank"'
 done
+# a locator is at most 64 KiB (sql/0053): one whose escaping passed 1 GB failed its whole batch's
+# manifest at every run
+L65536=$(head -c 65536 /dev/zero | tr '\0' 'x')
+assert_sql_fails "an item whose locator is 65,537 bytes is refused by name" \
+  "$(item "$X" "$W" prompt EU | sed "s|'s3://bucket/$X'|'s3://$L65536'|")" \
+  'violates check constraint "items_locator_at_most_65536_bytes"'
+assert_eq "a locator of 65,536 bytes is taken" "1" \
+  "$(sql "BEGIN; $(item "$X" "$W" prompt EU | sed "s|'s3://bucket/$X'|'s3://${L65536:5}'|");
+          SELECT count(*) FROM lethe.items WHERE item_id = '$X' AND octet_length(locator) = 65536; ROLLBACK" | tail -1)"
 
 # ---- unknown kind and geo ------------------------------------------------------------------
 items_before=$(count items)
