@@ -32,15 +32,31 @@
 #define SHARD_CLASS 7283311
 
 static volatile sig_atomic_t stop_flag;
+/* Said once, at the first signal: an operator's Ctrl-C during a 15-minute executor was met with
+ * silence until the run ended. Written by the handler itself (write(2) is async-signal-safe), so
+ * it is made before. */
+static char stop_notice[256];
+static size_t stop_notice_len;
 
 static void on_signal(int sig)
 {
     (void)sig;
+    if (!stop_flag && stop_notice_len) {
+        int saved = errno;
+        (void)!write(STDERR_FILENO, stop_notice, stop_notice_len);
+        errno = saved;
+    }
     stop_flag = 1;
 }
 
-void cycle_trap_signals(void)
+void cycle_trap_signals(const char *command)
 {
+    int n = log_verbosity() < 0 ? -1
+            : snprintf(stop_notice, sizeof stop_notice,
+                       "warning: %s: stop requested; stopping at the next safe point (an executor "
+                       "already running finishes first, so that its receipts are recorded)\n",
+                       command);
+    stop_notice_len = n > 0 && (size_t)n < sizeof stop_notice ? (size_t)n : 0;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -784,7 +800,7 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
     /* SPEC §7: a database behind its own anchors refuses before it writes anything. */
     if ((rc = anchor_check_before_write(db, ctx->cfg.anchor_file, "run")) != EXIT_DONE)
         return rc;
-    cycle_trap_signals();
+    cycle_trap_signals("run");
     if (!run_life_begin(ctx, &l))
         return EXIT_RUNTIME;
     log_info("run %s started: as_of %s%s%s", ctx->session_id, l.as_of, l.shard[0] ? ", shard " : "",

@@ -97,9 +97,10 @@ enum drive_outcome cycle_record_ack(struct lethe_ctx *ctx, const char *batch_id,
                                     const struct exec_result *er, const char *operator_name,
                                     bool ack_rest, struct run_counts *c);
 
-/* Installs SIGTERM/SIGINT handlers that only set a flag; cycle_stopping() reads it. SIGPIPE
+/* Installs SIGTERM/SIGINT handlers that set a flag, which cycle_stopping() reads, and say once on
+ * stderr that COMMAND stops at the next safe point (not with -q). SIGPIPE
  * is ignored: a closed stdout or stderr does not stop a run. */
-void cycle_trap_signals(void);
+void cycle_trap_signals(const char *command);
 bool cycle_stopping(void);
 
 #endif

@@ -197,8 +197,12 @@ write_config "$WORK/c8.conf" "executor: { command = \"$WORK/slowdel\"; };"
 "$LETHE" --config "$WORK/c8.conf" run >"$WORK/c8.out" 2>"$WORK/c8.err" &
 LPID=$!
 for _ in $(seq 50); do pgrep -f "$WORK/slowdel" >/dev/null && break; sleep 0.1; done
-kill -TERM "$LPID"; wait "$LPID"; RC=$?
+kill -TERM "$LPID"; sleep 0.2; kill -INT "$LPID"; wait "$LPID"; RC=$?
 assert_eq "SIGTERM during the re-drive: exit 1" "1" "$RC"
+# An operator's Ctrl-C during a long executor was met with silence until the run ended.
+assert_eq "the stop request is acknowledged at once on stderr, once for two signals" \
+  "warning: run: stop requested; stopping at the next safe point (an executor already running finishes first, so that its receipts are recorded)" \
+  "$(grep 'stop requested' "$WORK/c8.err")"
 assert_eq "the run is recorded interrupted" "interrupted" "$(sql "SELECT outcome FROM lethe.runs ORDER BY started_at DESC LIMIT 1")"
 assert_contains "the summary says interrupted" "interrupted:" "$(cat "$WORK/c8.out")"
 assert_eq "the executor already running finished its batch" "acknowledged" "$(sql "SELECT state FROM lethe.batches ORDER BY created_at LIMIT 1")"
