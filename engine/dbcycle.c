@@ -66,7 +66,8 @@ bool dbcycle_run_started(PGconn *db, const char *const p[6])
      * their lock now (runs of another shard of the same N may be alive). Each gets its
      * run_finished record here, after this run's run_started (a window's engine chain still
      * begins with a run's first record): outcome died, the items its acknowledgements purged
-     * and failed (counted as they were recorded), and the run that found it dead. */
+     * and failed (counted as they were recorded), and the run that found it dead; runs.error
+     * says so too (it was left NULL, as if a died run had no reason). */
     return db_exec(db,
                    "INSERT INTO lethe.runs (run_id, trigger, operator, shard, as_of)"
                    " VALUES ($1::uuid, $2, $3, $4, $5::timestamptz)",
@@ -79,7 +80,10 @@ bool dbcycle_run_started(PGconn *db, const char *const p[6])
                    5, p) &&
            db_exec(db,
                    "WITH died AS ("
-                   "  UPDATE lethe.runs SET outcome = 'died', finished_at = clock_timestamp()"
+                   "  UPDATE lethe.runs SET outcome = 'died', finished_at = clock_timestamp(),"
+                   "         error = coalesce(error, 'found dead by run ' || $1::text"
+                   "                                 || ': it ended without recording its end (killed,"
+                   " or its database session lost)')"
                    "   WHERE outcome = 'running' AND run_id <> $1::uuid"
                    "     AND ($2::text IS NULL OR shard IS NULL OR shard = $2"
                    "          OR split_part(shard, '/', 2) <> $3)"

@@ -104,6 +104,9 @@ for point in after_derive after_emit manifest_before_rename after_manifest after
     assert_rc "kill at $point: the next run finishes" 0
     assert_eq "kill at $point: the dead run is recorded as died" "1" "$(sql "SELECT count(*) FROM lethe.runs WHERE outcome = 'died'")"
     next=$(sql "SELECT run_id FROM lethe.runs WHERE outcome <> 'died'")
+    assert_eq "kill at $point: runs.error says why" \
+      "found dead by run $next: it ended without recording its end (killed, or its database session lost)" \
+      "$(sql "SELECT error FROM lethe.runs WHERE outcome = 'died'")"
     assert_eq "kill at $point: the dead run's end is in the audit, naming the run that found it" \
       "died, failed items 0, failed batches 0, found dead by run $next" \
       "$(sql "SELECT a.detail FROM lethe.audit a JOIN lethe.runs r USING (run_id)
