@@ -83,7 +83,8 @@ assert_rc "ack of a malformed id exits 2" 2
 
 run_lethe ack "$EU_B" --failed "$I2:disk offline" --operator user_b
 assert_rc "ack exits 0" 0
-assert_eq "ack output" "ack: batch $EU_B acknowledged: 1 purged, 1 failed" "$OUT"
+assert_eq "ack output: the batch is closed failed, not acknowledged" \
+  "ack: batch $EU_B closed failed: 1 purged, 1 failed; the failed items are due again at the next run" "$OUT"
 assert_eq "the acked item is tombstoned" "|" "$(sql "SELECT coalesce(locator,'') || '|' || coalesce(owner_id,'') FROM lethe.items WHERE item_id = '$I1'")"
 assert_eq "the failed item keeps its locator" "file://$STORE/$I2" "$(sql "SELECT locator FROM lethe.items WHERE item_id = '$I2'")"
 assert_eq "one item_purged record" "1" "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$I1'")"
