@@ -15,6 +15,17 @@ fresh() { fresh_catalog exec "$@"; }
 executor() {
     printf '#!/bin/bash\n%s\n' "$2" > "$WORK/$1"; chmod +x "$WORK/$1"
 }
+# run_behind NAME SCRIPT [SETTINGS]: the executor NAME running SCRIPT, a config for it (SETTINGS
+# added in its executor group), and lethe run started in the background (LPID; its output in
+# $WORK/NAME.out and .err); returns once the executor runs.
+run_behind() {
+    executor "$1" "$2"
+    # (the config's name must not hold the executor's path, which pgrep looks for)
+    write_config "$WORK/conf-$1" "executor: { command = \"$WORK/$1\"; ${3:-} };"
+    "$LETHE" --config "$WORK/conf-$1" run >"$WORK/$1.out" 2>"$WORK/$1.err" &
+    LPID=$!
+    for _ in $(seq 100); do pgrep -f "$WORK/$1" >/dev/null && break; sleep 0.05; done
+}
 ids_of() { tail -n +2 "$1" | sed 's/^{"item_id":"\([^"]*\)".*/\1/'; }
 state_counts() { sql "SELECT string_agg(state || ' ' || n, '|' ORDER BY state) FROM (SELECT state, count(*) n FROM lethe.item_status GROUP BY state) s"; }
 files_left() { local n=0; for i in "${ITEMS[@]}"; do [ -e "$STORE/$i" ] && n=$((n + 1)); done; echo $n; }
@@ -154,11 +165,7 @@ assert_eq "after SIGKILL of lethe's whole group no executor process is left" "0"
 # lethe late to read: an executor that gave all its receipts and exited in time did not time
 # out, however long lethe took to look (stopped here; a slow reader of its stderr does the same).
 fresh 3
-executor quick 'sleep 0.5; tail -n +2 "$1" | sed "s/^{\"item_id\":\"\([^\"]*\)\".*/deleted \1/"'
-write_config "$WORK/c6c.conf" "executor: { command = \"$WORK/quick\"; timeout = \"2s\"; };"
-"$LETHE" --config "$WORK/c6c.conf" run >"$WORK/c6c.out" 2>"$WORK/c6c.err" &
-LPID=$!
-for _ in $(seq 100); do pgrep -f "$WORK/quick" >/dev/null && break; sleep 0.05; done
+run_behind quick 'sleep 0.5; tail -n +2 "$1" | sed "s/^{\"item_id\":\"\([^\"]*\)\".*/deleted \1/"' 'timeout = "2s";'
 kill -STOP "$LPID"; sleep 3.5; kill -CONT "$LPID"; wait "$LPID"; RC=$?
 assert_eq "stopped past the executor's timeout: the run still exits 0" "0" "$RC"
 assert_eq "every receipt the executor gave counts" "purged 3" "$(state_counts)"
@@ -167,11 +174,7 @@ assert_eq "and its batch did not time out" "0" "$(sql "SELECT count(*) FROM leth
 # The same, but the executor then hangs: it timed out, and the receipts it gave before still count,
 # though lethe had not read them when the time was up.
 fresh 3
-executor quickhang 'tail -n +2 "$1" | sed "s/^{\"item_id\":\"\([^\"]*\)\".*/deleted \1/"; exec sleep 30'
-write_config "$WORK/c6d.conf" "executor: { command = \"$WORK/quickhang\"; timeout = \"2s\"; };"
-"$LETHE" --config "$WORK/c6d.conf" run >"$WORK/c6d.out" 2>"$WORK/c6d.err" &
-LPID=$!
-for _ in $(seq 100); do pgrep -f "$WORK/quickhang" >/dev/null && break; sleep 0.05; done
+run_behind quickhang 'tail -n +2 "$1" | sed "s/^{\"item_id\":\"\([^\"]*\)\".*/deleted \1/"; exec sleep 30' 'timeout = "2s";'
 kill -STOP "$LPID"; sleep 3.5; kill -CONT "$LPID"; wait "$LPID"
 assert_eq "a batch timed out while lethe was stopped: the receipts in its pipe count" "purged 3" "$(state_counts)"
 
@@ -192,19 +195,15 @@ write_config "$WORK/c8a.conf"
 run_lethe --config "$WORK/c8a.conf" run   # leaves one open batch (no executor)
 I_NEW=$(uuid); mk_item "$T" "$I_NEW" "$W" prompt EU 2026-01-01T00:00:00Z
 mk_event "$T" deletion_requested "$(date -u +%FT%TZ)" "REQ-late" item_id "$I_NEW"
-executor slowdel 'sleep 2; tail -n +2 "$1" | sed "s/^{\"item_id\":\"\([^\"]*\)\".*/deleted \1/"'
-write_config "$WORK/c8.conf" "executor: { command = \"$WORK/slowdel\"; };"
-"$LETHE" --config "$WORK/c8.conf" run >"$WORK/c8.out" 2>"$WORK/c8.err" &
-LPID=$!
-for _ in $(seq 50); do pgrep -f "$WORK/slowdel" >/dev/null && break; sleep 0.1; done
+run_behind slowdel 'sleep 2; tail -n +2 "$1" | sed "s/^{\"item_id\":\"\([^\"]*\)\".*/deleted \1/"'
 kill -TERM "$LPID"; sleep 0.2; kill -INT "$LPID"; wait "$LPID"; RC=$?
 assert_eq "SIGTERM during the re-drive: exit 1" "1" "$RC"
 # An operator's Ctrl-C during a long executor was met with silence until the run ended.
 assert_eq "the stop request is acknowledged at once on stderr, once for two signals" \
   "warning: run: stop requested; stopping at the next safe point (an executor already running finishes first, so that its receipts are recorded)" \
-  "$(grep 'stop requested' "$WORK/c8.err")"
+  "$(grep 'stop requested' "$WORK/slowdel.err")"
 assert_eq "the run is recorded interrupted" "interrupted" "$(sql "SELECT outcome FROM lethe.runs ORDER BY started_at DESC LIMIT 1")"
-assert_contains "the summary says interrupted" "interrupted:" "$(cat "$WORK/c8.out")"
+assert_contains "the summary says interrupted" "interrupted:" "$(cat "$WORK/slowdel.out")"
 assert_eq "the executor already running finished its batch" "acknowledged" "$(sql "SELECT state FROM lethe.batches ORDER BY created_at LIMIT 1")"
 assert_eq "no batch was emitted after the request" "1" "$(sql "SELECT count(*) FROM lethe.batches")"
 assert_eq "the new due item waits for the next run" "due" "$(sql "SELECT state FROM lethe.item_status WHERE item_id = '$I_NEW'")"

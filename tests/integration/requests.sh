@@ -258,4 +258,27 @@ hint: pass --tenant T to say which" "$ERR"
       "$(sql "SELECT count(*) FROM lethe.holds WHERE hold_id = '$HS' AND released_at IS NULL")"
 fi
 
+# ---- a hold on items already in flight says so, descendants included (on Citus too) -----------
+# SPEC §3: a hold does not recall a batch already emitted; hold place warns of each open batch
+# that holds items of its scope. A hold covers its item's descendants: a child in flight counts.
+T3=$(uuid); W3=$(uuid); P3=$(uuid); C3=$(uuid); O3=$(uuid)
+mk_tenant "$T3" initech; mk_workspace "$T3" "$W3" EU
+mk_item "$T3" "$P3" "$W3" prompt EU 2026-01-01T00:00:00Z false "" user_p
+mk_item "$T3" "$C3" "$W3" response EU 2026-01-01T00:00:00Z false "$P3" user_c
+mk_item "$T3" "$O3" "$W3" prompt EU 2026-01-01T00:00:00Z false "" user_o
+mk_event "$T3" deletion_requested "$(date -u -d '-1 day' +%FT%TZ)" REQ-FLIGHT
+write_config "$WORK/flight.conf"
+run_lethe --config "$WORK/flight.conf" run
+B3=$(sql "SELECT DISTINCT batch_id FROM lethe.batch_items WHERE tenant_id = '$T3'")
+assert_eq "the three items are in one open batch" "3 open" \
+  "$(sql "SELECT count(*) FROM lethe.batch_items WHERE tenant_id = '$T3' AND batch_id = '$B3' AND outcome IS NULL") $(sql "SELECT state FROM lethe.batches WHERE batch_id = '$B3'")"
+run_lethe --config "$WORK/flight.conf" hold place --tenant "$T3" --item "$P3" --reason litigation --reference LIT-F --operator user_o
+assert_eq "a hold on the parent in flight: placed, warning of it and its child, nothing else on stderr" \
+  "0|warning: hold: 2 items in its scope are already in open batch $B3 (EU), which a hold does not recall
+hint: its deleter may have it already; 'lethe batches --state open' shows the batch" \
+  "$RC|$(printf '%s\n' "$ERR" | grep -v '^hold: placed on')"
+run_lethe --config "$WORK/flight.conf" hold place --tenant "$T3" --subject user_c --reason litigation --reference LIT-S --operator user_o
+assert_contains "a hold on the child's subject: one item" \
+  "warning: hold: 1 item in its scope is already in open batch $B3 (EU)" "$ERR"
+
 finish
