@@ -206,8 +206,15 @@ PGresult *dbcycle_plan(PGconn *db, const char *as_of, const char *k, const char 
                     0, NULL);
 }
 
+bool dbcycle_hold_fence_shared(PGconn *db)
+{
+    return db_exec(db, "SELECT pg_advisory_xact_lock_shared(" HOLD_FENCE_CLASS ", 0)", 0, NULL);
+}
+
 PGresult *dbcycle_emit(PGconn *db, const char *const p[6], long *held)
 {
+    if (!dbcycle_hold_fence_shared(db))
+        return NULL;
     PGresult *r = db_query(db,
                            "SELECT batch_id::text AS batch_id, location, items FROM lethe.emit_batches($1::uuid,"
                            " $2::timestamptz, $3::integer, $4::integer, $5::integer, $6)",
@@ -317,6 +324,8 @@ int dbcycle_batch_purged_any(PGconn *db, const char *batch_id)
  * emit_batches() in it would be sent to a worker, away from the run's temporary tables. */
 PGresult *dbcycle_emit_again(PGconn *db, const char *run_id, const char *batch_id)
 {
+    if (!dbcycle_hold_fence_shared(db))
+        return NULL;
     PGresult *b = db_query_one_row(db,
                                    "SELECT (SELECT shard FROM lethe.batches WHERE batch_id = $1::uuid) AS shard,"
                                    "       ARRAY(SELECT item_id FROM lethe.batch_items"

@@ -61,7 +61,15 @@ PGresult *dbcycle_idle_probe(PGconn *db, const char *as_of, const char *k, const
  * report_plan_items_text lists), and the result counts them: columns kind (total, location,
  * rule, tenant), name, due, held, in that order of kinds. */
 PGresult *dbcycle_plan(PGconn *db, const char *as_of, const char *k, const char *n);
-/* Emits the due items as batches (the audit stage must be open). p: run id, as_of, k, n, the
+/* The fence between forming batches and placing a hold (advisory class 7283316, key 0): an
+ * emission holds it shared until it commits, `hold place` exclusively until its hold commits.
+ * A hold placed while batches were being formed, after they had judged the holds, was in
+ * neither: it kept nothing back, and its warning, looking before those batches committed, named
+ * nothing. Now a hold waits for the batches and names what it cannot recall, or the batches wait
+ * for the hold and keep its items back. */
+#define HOLD_FENCE_CLASS "7283316"
+bool dbcycle_hold_fence_shared(PGconn *db);
+/* Emits the due items as batches (the audit stage must be open), inside the hold fence. p: run id, as_of, k, n, the
  * largest batch, shard (or NULL). Columns batch_id, location, items; *held: the due items a
  * hold kept. */
 PGresult *dbcycle_emit(PGconn *db, const char *const p[6], long *held);

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "db.h"
+#include "dbcycle.h"
+#include "log.h"
 
 int db_tenant_exists(PGconn *db, const char *tenant)
 {
@@ -109,6 +111,21 @@ PGresult *db_hold_in_flight(PGconn *db, const char *tenant, const char *hold)
                     "   JOIN lethe.batches x ON x.batch_id = b.batch_id AND x.state = 'open'"
                     "  GROUP BY b.batch_id, x.location ORDER BY b.batch_id",
                     2, p);
+}
+
+bool db_hold_fence(PGconn *db)
+{
+    PGresult *r = db_query_one_row(
+        db, "SELECT pg_try_advisory_xact_lock(" HOLD_FENCE_CLASS ", 0) AS got", 0, NULL);
+    if (!r)
+        return false;
+    bool got = strcmp(db_str(r, 0, "got"), "t") == 0;
+    PQclear(r);
+    if (got)
+        return true;
+    log_info("hold: a run is forming batches; waiting until they are committed, so that this hold "
+             "either keeps their items back or names the batches it cannot recall");
+    return db_exec(db, "SELECT pg_advisory_xact_lock(" HOLD_FENCE_CLASS ", 0)", 0, NULL);
 }
 
 PGresult *db_place_hold(PGconn *db, const char *tenant, const struct scope *scope,

@@ -23,6 +23,9 @@ PGresult *db_requests_with_reference(PGconn *db, const char *tenant, const char 
                                      const struct scope *scope);
 /* Serialises request recording for one tenant until the transaction ends. */
 bool db_lock_requests(PGconn *db, const char *tenant);
+/* Takes the hold fence (dbcycle.h) for this transaction, waiting (and saying so) while a run
+ * forms batches. */
+bool db_hold_fence(PGconn *db);
 
 /* In a transaction with audit_stage open (dbaudit_stage_open), the caller flushing and
  * committing: */

@@ -105,7 +105,7 @@ static int place(struct lethe_ctx *ctx, int argc, char **argv)
     PGresult *res = NULL;
     if (!db_begin(ctx->db))
         return EXIT_RUNTIME;
-    if (!dbaudit_stage_open(ctx->db) ||
+    if (!db_hold_fence(ctx->db) || !dbaudit_stage_open(ctx->db) ||
         !(res = db_place_hold(ctx->db, tenant, &scope, reason, reference, operator_name, hmac)) ||
         !dbaudit_commit(ctx->db)) {
         db_rollback(ctx->db);

@@ -281,4 +281,31 @@ run_lethe --config "$WORK/flight.conf" hold place --tenant "$T3" --subject user_
 assert_contains "a hold on the child's subject: one item" \
   "warning: hold: 1 item in its scope is already in open batch $B3 (EU)" "$ERR"
 
+# A hold placed while a run forms its batches, after they judged the holds: it kept nothing back,
+# and its warning, looking before the batches committed, named nothing. The run is held up here
+# at its insert into lethe.batches (after its hold check) by a session that locks the table.
+T4=$(uuid); W4=$(uuid); Q1=$(uuid); Q2=$(uuid)
+mk_tenant "$T4" umbrella; mk_workspace "$T4" "$W4" EU
+mk_item "$T4" "$Q1" "$W4" prompt EU 2026-01-01T00:00:00Z
+mk_item "$T4" "$Q2" "$W4" prompt EU 2026-01-01T00:00:00Z
+mk_event "$T4" deletion_requested "$(date -u -d '-1 day' +%FT%TZ)" REQ-RACE
+psql -X -q -c "BEGIN" -c "LOCK TABLE lethe.batches IN SHARE MODE" -c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null &
+LOCKER=$!
+sleep 0.5
+"$LETHE" --config "$WORK/flight.conf" run >"$WORK/race.out" 2>"$WORK/race.err" &
+RUNNER=$!
+for _ in $(seq 50); do
+    [ "$(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 7283316 AND NOT granted OR (locktype = 'relation' AND relation = 'lethe.batches'::regclass AND NOT granted)")" != 0 ] && break
+    sleep 0.1
+done
+run_lethe --config "$WORK/flight.conf" hold place --tenant "$T4" --reason litigation --reference LIT-RACE --operator user_o
+wait "$RUNNER"; wait "$LOCKER"
+B4=$(sql "SELECT DISTINCT batch_id FROM lethe.batch_items WHERE tenant_id = '$T4'")
+assert_eq "a hold placed while the batches were formed: both items were already in a batch" "2" \
+  "$(sql "SELECT count(*) FROM lethe.batch_items WHERE tenant_id = '$T4' AND batch_id = '$B4'")"
+assert_contains "... so the hold waited for them, and says so" \
+  "hold: a run is forming batches; waiting until they are committed, so that this hold either keeps their items back or names the batches it cannot recall" "$ERR"
+assert_contains "... and names the batch it cannot recall" \
+  "warning: hold: 2 items in its scope are already in open batch $B4 (EU), which a hold does not recall" "$ERR"
+
 finish
