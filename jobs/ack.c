@@ -122,9 +122,10 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
                " through another batch\n", batch);
     else if (counts.purged == 0 && counts.failed == 0)
         printf("ack: batch %s: this acknowledgement was recorded already; nothing changed\n", batch);
-    else if (counts.failed > 0)
-        /* The batch is closed failed, not acknowledged (SPEC §4): it said "acknowledged". */
-        printf("ack: batch %s closed failed: %ld purged, %ld failed; the failed items are due "
+    else if (out != DRIVE_ACKNOWLEDGED)
+        /* The batch ends failed, not acknowledged (SPEC §4), whether this acknowledgement failed
+         * items or an earlier one did (it said "acknowledged"). */
+        printf("ack: batch %s closed failed: %ld purged, %ld failed; its failed items are due "
                "again at the next run\n", batch, counts.purged, counts.failed);
     else
         printf("ack: batch %s acknowledged: %ld purged, %ld failed\n", batch, counts.purged,

@@ -84,7 +84,7 @@ assert_rc "ack of a malformed id exits 2" 2
 run_lethe ack "$EU_B" --failed "$I2:disk offline" --operator user_b
 assert_rc "ack exits 0" 0
 assert_eq "ack output: the batch is closed failed, not acknowledged" \
-  "ack: batch $EU_B closed failed: 1 purged, 1 failed; the failed items are due again at the next run" "$OUT"
+  "ack: batch $EU_B closed failed: 1 purged, 1 failed; its failed items are due again at the next run" "$OUT"
 assert_eq "the acked item is tombstoned" "|" "$(sql "SELECT coalesce(locator,'') || '|' || coalesce(owner_id,'') FROM lethe.items WHERE item_id = '$I1'")"
 assert_eq "the failed item keeps its locator" "file://$STORE/$I2" "$(sql "SELECT locator FROM lethe.items WHERE item_id = '$I2'")"
 assert_eq "one item_purged record" "1" "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$I1'")"
@@ -398,4 +398,27 @@ sql "VACUUM lethe.inbox_items" >/dev/null
 assert_eq "inbox: consumed and vacuumed, the inbox holds no page" "0 0" \
   "$(sql "SELECT count(*) || ' ' || pg_relation_size('lethe.inbox_items') / current_setting('block_size')::int
             FROM lethe.inbox_items")"
+# ---- an ack's words follow the batch's state ---------------------------------------------------
+# A second ack that purged a failed item late, while another stayed failed, said "acknowledged"
+# of a batch that stayed failed.
+psql -X -q -c 'DROP DATABASE IF EXISTS run_t2' -c 'CREATE DATABASE run_t2' 2>/dev/null
+export PGDATABASE=run_t2
+"$LETHE" migrate >/dev/null
+T9=$(uuid); W9=$(uuid); K1=$(uuid); K2=$(uuid); K3=$(uuid)
+mk_tenant "$T9" acme; mk_workspace "$T9" "$W9" EU
+for k in "$K1" "$K2" "$K3"; do mk_item "$T9" "$k" "$W9" prompt EU 2026-01-01T00:00:00Z; done
+mk_event "$T9" deletion_requested "$(date -u -d '-1 day' +%FT%TZ)" TICKET-9
+rm -rf "$WORK/spool" "$WORK/anchors.jsonl"
+run_lethe --config "$WORK/noexec.conf" run
+B9=$(sql "SELECT batch_id FROM lethe.batches")
+run_lethe --config "$WORK/noexec.conf" ack "$B9" --failed "$K1" --failed "$K2"
+assert_eq "an ack that fails items: closed failed" \
+  "ack: batch $B9 closed failed: 1 purged, 2 failed; its failed items are due again at the next run" "$OUT"
+run_lethe --config "$WORK/noexec.conf" ack "$B9" --failed "$K2"
+assert_eq "a late ack that purges one of them: still closed failed, as the batch is" \
+  "ack: batch $B9 closed failed: 1 purged, 0 failed; its failed items are due again at the next run|failed" \
+  "$OUT|$(sql "SELECT state FROM lethe.batches WHERE batch_id = '$B9'")"
+export PGDATABASE=run_t
+psql -X -q -d postgres -c 'DROP DATABASE IF EXISTS run_t2' 2>/dev/null
+
 finish
