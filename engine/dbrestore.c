@@ -219,8 +219,10 @@ PGresult *dbrestore_replay_chains(PGconn *db)
 }
 
 /* A hold recorded again matches its hold_placed record by item, reference and scope (the record's
- * detail, lethe.scope_detail's words), and was not released before the record was written: a
- * hold the backup held released under the same reference is not the one placed after it. */
+ * detail, lethe.scope_detail's words), and was placed after the record was written: a hold the
+ * backup holds under the same reference (released, active, or released since at replay's
+ * bidding) is not the one placed after the backup. A subject hold's record names no subject
+ * (only its HMAC), so a subject hold placed again is matched by its reference. */
 PGresult *dbrestore_catalog_behind_audit(PGconn *db)
 {
     return db_query(db,
@@ -243,7 +245,7 @@ PGresult *dbrestore_catalog_behind_audit(PGconn *db)
                     "                                             WHEN h.subject_id IS NOT NULL THEN 'scope subject'"
                     "                                             WHEN h.item_id IS NOT NULL THEN 'scope item'"
                     "                                             ELSE 'scope tenant' END"
-                    "                                    AND (h.released_at IS NULL OR h.released_at >= a.at)))))"
+                    "                                    AND h.placed_at >= a.at))))"
                     "    OR (a.kind = 'hold_released'"
                     "        AND EXISTS (SELECT 1 FROM lethe.holds h"
                     "                     WHERE h.tenant_id = a.tenant_id AND h.hold_id = a.hold_id"

@@ -500,6 +500,41 @@ assert_eq "holds placed after the newest anchor, one with a released hold's refe
   "4|error: replay: tenant $T5: the audit records hold $H_AGAIN placed (seq 10), which the restored catalog does not hold; place it again with 'lethe hold place'
 error: replay: tenant $T5: the audit records hold $H_LATE placed (seq 11), which the restored catalog does not hold; place it again with 'lethe hold place'" \
   "$RC|$(printf '%s\n' "$ERR" | grep '^error: replay: tenant')"
+# A hold released and placed again after the backup: the backup's hold, active there, stood for
+# the new one, and once released as replay asked, still did; replay exited 0 with the item
+# unheld. And a subject hold placed after the backup under the reference of another subject's
+# hold the backup holds went unnamed (the record names no subject).
+G hold place --tenant "$T5" --item "$Z2" --reason audit --reference AUD-2 --operator user_d
+G hold place --tenant "$T5" --reason litigation --reference LIT-9 --operator user_d
+G hold place --tenant "$T5" --subject alice --reason litigation --reference SUBJ-1 --operator user_d
+G run
+H_A=$(sql "SELECT hold_id FROM lethe.holds WHERE reference = 'AUD-2' AND released_at IS NULL")
+pg_dump -Fc -f "$WORK/gov3.dump" "$DB5"
+G hold release "$H_A" --operator user_d
+G hold place --tenant "$T5" --item "$Z2" --reason audit --reference AUD-2 --operator user_d
+H_C=$(sql "SELECT hold_id FROM lethe.holds WHERE reference = 'AUD-2' AND released_at IS NULL")
+G hold place --tenant "$T5" --subject bob --reason litigation --reference SUBJ-1 --operator user_d
+H_BOB=$(sql "SELECT hold_id FROM lethe.holds WHERE reference = 'SUBJ-1' AND hold_id <> (SELECT hold_id FROM lethe.holds WHERE subject_id = 'alice')")
+G run
+G export -o "$WORK/gov3.jsonl"
+restore_db "$DB5" "$WORK/gov3.dump"
+seq_of() { grep "\"kind\":\"$2\"" "$WORK/gov3.jsonl" | grep "\"hold_id\":\"$1\"" | grep -o '"seq":[0-9]*' | cut -d: -f2; }
+G replay --operator user_d "$WORK/gov3.jsonl"
+assert_eq "a hold released and placed again after the backup, a subject hold under another's reference: each named" \
+  "4|error: replay: tenant $T5: the audit records hold $H_A released (seq $(seq_of "$H_A" hold_released)), which the restored catalog holds active; release it again with 'lethe hold release $H_A'
+error: replay: tenant $T5: the audit records hold $H_C placed (seq $(seq_of "$H_C" hold_placed)), which the restored catalog does not hold; place it again with 'lethe hold place'
+error: replay: tenant $T5: the audit records hold $H_BOB placed (seq $(seq_of "$H_BOB" hold_placed)), which the restored catalog does not hold; place it again with 'lethe hold place'" \
+  "$RC|$(printf '%s\n' "$ERR" | grep '^error: replay: tenant')"
+G hold release "$H_A" --operator user_d
+G replay --operator user_d "$WORK/gov3.jsonl"
+assert_eq "released as replay asked, the hold placed again is still named" \
+  "4|error: replay: tenant $T5: the audit records hold $H_C placed (seq $(seq_of "$H_C" hold_placed)), which the restored catalog does not hold; place it again with 'lethe hold place'
+error: replay: tenant $T5: the audit records hold $H_BOB placed (seq $(seq_of "$H_BOB" hold_placed)), which the restored catalog does not hold; place it again with 'lethe hold place'" \
+  "$RC|$(printf '%s\n' "$ERR" | grep '^error: replay: tenant')"
+G hold place --tenant "$T5" --item "$Z2" --reason audit --reference AUD-2 --operator user_d
+G hold place --tenant "$T5" --subject bob --reason litigation --reference SUBJ-1 --operator user_d
+G replay --operator user_d "$WORK/gov3.jsonl"
+assert_rc "placed again, the replay has nothing to say: exit 0" 0
 
 export PGDATABASE=$DB
 finish
