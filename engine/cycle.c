@@ -35,7 +35,7 @@ static volatile sig_atomic_t stop_flag;
 /* Said once, at the first signal: an operator's Ctrl-C during a 15-minute executor was met with
  * silence until the run ended. Written by the handler itself (write(2) is async-signal-safe), so
  * it is made before. */
-static char stop_notice[256];
+static char stop_notice[384];
 static size_t stop_notice_len;
 
 static void on_signal(int sig)
@@ -49,14 +49,16 @@ static void on_signal(int sig)
     stop_flag = 1;
 }
 
-void cycle_trap_signals(const char *command)
+void cycle_trap_signals(const struct lethe_ctx *ctx)
 {
-    int n = log_verbosity() < 0 ? -1
-            : snprintf(stop_notice, sizeof stop_notice,
-                       "warning: %s: stop requested; stopping at the next safe point (an executor "
-                       "already running finishes first, so that its receipts are recorded)\n",
-                       command);
-    stop_notice_len = n > 0 && (size_t)n < sizeof stop_notice ? (size_t)n : 0;
+    char text[200];
+    log_set_run_id(ctx->session_id);
+    snprintf(text, sizeof text,
+             "%s: stop requested; stopping at the next safe point (an executor already running "
+             "finishes first, so that its receipts are recorded)",
+             ctx->command);
+    stop_notice_len = log_verbosity() < 0 ? 0
+                      : log_format_line(LOG_WARN, "warning: ", text, stop_notice, sizeof stop_notice);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -800,7 +802,7 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
     /* SPEC §7: a database behind its own anchors refuses before it writes anything. */
     if ((rc = anchor_check_before_write(db, ctx->cfg.anchor_file, "run")) != EXIT_DONE)
         return rc;
-    cycle_trap_signals("run");
+    cycle_trap_signals(ctx);
     if (!run_life_begin(ctx, &l))
         return EXIT_RUNTIME;
     log_info("run %s started: as_of %s%s%s", ctx->session_id, l.as_of, l.shard[0] ? ", shard " : "",

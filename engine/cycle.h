@@ -98,9 +98,10 @@ enum drive_outcome cycle_record_ack(struct lethe_ctx *ctx, const char *batch_id,
                                     bool ack_rest, struct run_counts *c);
 
 /* Installs SIGTERM/SIGINT handlers that set a flag, which cycle_stopping() reads, and say once on
- * stderr that COMMAND stops at the next safe point (not with -q). SIGPIPE
- * is ignored: a closed stdout or stderr does not stop a run. */
-void cycle_trap_signals(const char *command);
+ * stderr (as log lines are written there) that ctx->command stops at the next safe point (not
+ * with -q); the run id is ctx->session_id from here on. SIGPIPE is ignored: a closed stdout or
+ * stderr does not stop a run. */
+void cycle_trap_signals(const struct lethe_ctx *ctx);
 bool cycle_stopping(void);
 
 #endif

@@ -121,6 +121,15 @@ static void emit_text(int prio, const char *label, const char *text)
     fflush(stderr);
 }
 
+size_t log_format_line(int prio, const char *label, const char *text, char *buf, size_t cap)
+{
+    int n = log_to_journal()
+                ? snprintf(buf, cap, "<%d>%s%s%s%s%s\n", prio, label, text, run_id[0] ? " [run " : "",
+                           run_id, run_id[0] ? "]" : "")
+                : snprintf(buf, cap, "%s%s\n", label, text);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
 static void vemit(int prio, bool shown, const char *label, const char *fmt, va_list ap)
 {
     last_shown = shown;

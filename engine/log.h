@@ -5,6 +5,7 @@
 #define LETHE_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum log_level { LOG_ERR = 3, LOG_WARN = 4, LOG_NOTE = 5, LOG_INFO = 6, LOG_DEBUG = 7 };
 
@@ -14,6 +15,10 @@ int log_verbosity(void);
 /* Context put on every entry under systemd: the run id (also at the end of each line), and the
  * batch and tenant being worked on. NULL or "" clears a field. */
 void log_set_run_id(const char *run_id);
+/* LABEL TEXT as one line of stderr, as a message would be written there (under systemd with
+ * its "<PRIO>" prefix and " [run ID]"), into BUF; its length, or 0 when it does not fit. For a
+ * line written later where nothing may be formatted (a signal handler). */
+size_t log_format_line(int prio, const char *label, const char *text, char *buf, size_t cap);
 void log_set_batch(const char *batch_id);
 void log_set_tenant(const char *tenant_id);
 /* True when stderr is the stream systemd connected to the journal: JOURNAL_STREAM names its

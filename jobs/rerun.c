@@ -88,7 +88,7 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
     int rc = anchor_check_before_write(db, ctx->cfg.anchor_file, "rerun");
     if (rc != EXIT_DONE)
         return rc;
-    cycle_trap_signals("rerun");
+    cycle_trap_signals(ctx);
     /* A rerun is a run: the same record, run_started, run_finished and checkpoint. */
     l.operator_name = operator_name;
     if (!run_life_begin(ctx, &l))

@@ -98,6 +98,22 @@ assert_contains "the start is at info" "<6>run $RUN_ID started: as_of" "$E"
 assert_contains "the deleter's stderr is passed through at info" "<6>executor: deleter: starting [run $RUN_ID]" "$E"
 assert_not_contains "nothing is at warning" "<4>" "$E"
 
+# A stop request is answered at once, from the signal handler, as the other lines are written.
+write_config "$WORK/slow.conf" \
+    "executor: { command = \"sleep 1.5; $FS_DELETE --root $STORE\"; };"
+T1b=$(due_items)
+in_ns 0 "$WORK/stop.err" "$LETHE" --config "$WORK/slow.conf" run &
+NS=$!
+for _ in $(seq 100); do pgrep -f "sleep 1.5; $FS_DELETE" >/dev/null && break; sleep 0.05; done
+for p in $(pgrep -f -- "--config $WORK/slow.conf run"); do   # lethe itself, not the shell around it
+    [ "$(cat "/proc/$p/comm" 2>/dev/null)" = lethe ] && kill -TERM "$p"
+done
+wait "$NS"
+RUN_ID=$(sql "SELECT run_id FROM lethe.runs WHERE outcome = 'interrupted'")
+assert_eq "a stop request under systemd: at warning, with the run id, as the other lines" \
+  "<4>warning: run: stop requested; stopping at the next safe point (an executor already running finishes first, so that its receipts are recorded) [run $RUN_ID]" \
+  "$(grep 'stop requested' "$WORK/stop.err")"
+
 # ---- a journald: entries with fields, nothing on the stream -----------------------------------
 T2=$(due_items)
 in_ns 1 "$WORK/journal.err" "$LETHE" --config "$WORK/exec.conf" run
