@@ -32,6 +32,8 @@ struct linebuf {
     char buf[LINE_MAX_BYTES];
     size_t len;
     bool skipping; /* inside an overlong line: discard up to its newline */
+    bool cut;      /* the group was killed past its time: a last line without its newline was
+                    * cut off by the kill, and is not taken */
 };
 
 static long long now_ms(void)
@@ -243,6 +245,10 @@ static void drain(struct linebuf *lb, bool is_stdout, struct exec_result *r, boo
                 log_warn("executor: an overlong stderr line was cut");
             lb->skipping = true;
             start = end;
+        } else if (eof && start < end && lb->cut) {
+            log_warn("executor: its last %s line, cut off by the kill, was ignored (%zu bytes)",
+                     is_stdout ? "stdout" : "stderr", (size_t)(end - start));
+            start = end;
         } else if (eof && start < end) {
             /* the last line, without its newline: NUL-terminate it in place */
             size_t n = (size_t)(end - start);
@@ -441,6 +447,8 @@ static bool run_in_group(const char *command, const char *manifest, const char *
      * a leader past its time. What it wrote before it was killed still counts (SPEC §4: a
      * receipt arriving before a timeout): the pipes are read to their end after the kill. */
     kill(-pid, SIGKILL);
+    if (lb && out->timed_out)
+        lb[0].cut = lb[1].cut = true;
     read_pipes(fds, &open_fds, lb, out, 100, now_ms() + LAST_READ_MS);
     for (int i = 0; i < 2; i++)
         if (fds[i].fd >= 0) {

@@ -178,6 +178,17 @@ run_behind quickhang 'tail -n +2 "$1" | sed "s/^{\"item_id\":\"\([^\"]*\)\".*/de
 kill -STOP "$LPID"; sleep 3.5; kill -CONT "$LPID"; wait "$LPID"
 assert_eq "a batch timed out while lethe was stopped: the receipts in its pipe count" "purged 3" "$(state_counts)"
 
+# Killed at its timeout in the middle of a line: the piece before the kill was taken for a
+# malformed receipt ("ignoring a receipt with a malformed item id: deleted 85a7cd09-").
+fresh 2
+executor halfline 'tail -n +2 "$1" | head -1 | sed "s/^{\"item_id\":\"\([^\"]*\)\".*/deleted \1/"; printf "deleted %s" "$(tail -n +3 "$1" | cut -c13-20)"; exec sleep 30'
+write_config "$WORK/c6e.conf" "executor: { command = \"$WORK/halfline\"; timeout = \"2s\"; };"
+run_lethe --config "$WORK/c6e.conf" run
+assert_eq "a line cut off by the kill: the whole receipt before it counts, the other item failed (due again)" \
+  "due 1|purged 1|timed out after 2s" "$(state_counts)|$(sql "SELECT reason FROM lethe.batch_items WHERE outcome = 'failed'")"
+assert_contains "the cut line is named as such" "warning: executor: its last stdout line, cut off by the kill, was ignored (16 bytes)" "$ERR"
+assert_not_contains "and not taken for a malformed receipt" "malformed" "$ERR"
+
 # ---- 7. a locations key that names no geo is a configuration error -----------------------------
 fresh 1
 write_config "$WORK/c7.conf" "executor: { command = \"$FS_DELETE --root $STORE\";" "  locations: { EUX = \"/bin/false\"; }; };"
