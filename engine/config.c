@@ -952,7 +952,8 @@ static const char *dir_refuses(const char *dir, char *why, size_t cap)
 /* Why PATH cannot be written as a run writes it, or NULL. APPEND: the anchor file, appended to
  * without following a link, created when missing with its directory (one level, as
  * anchor.c does); else the metrics file, replaced by a temporary made in its directory. */
-static const char *path_refuses(const char *path, bool append, char *why, size_t cap)
+static const char *path_refuses(const char *path, bool append, char *why, size_t cap,
+                                bool *unreadable)
 {
     char *copy = strdup(path);
     if (!copy) {
@@ -980,8 +981,9 @@ static const char *path_refuses(const char *path, bool append, char *why, size_t
                 /* A run reads the anchors back before it appends: write-only is not enough
                  * (it was reported as "Permission denied", as if it could not be written). */
                 close(wfd);
-                snprintf(why, cap, "it can be appended to but not read, and a run reads its "
-                                   "anchors back first");
+                snprintf(why, cap, "it can be appended to, but a run reads its anchors back "
+                                   "first");
+                *unreadable = true;
                 bad = why;
             } else if (fd < 0) {
                 snprintf(why, cap, "%s", strerror(errno));
@@ -1010,18 +1012,20 @@ static bool file_refused(const char *setting, const char *option, const char *pa
                          const char *conf, int line, const char *hint)
 {
     char why[PATH_MAX + 200], what[PATH_MAX + 240], value[PATH_MAX + 3], full[600];
-    if (!path_refuses(path, append, why, sizeof why))
+    bool unreadable = false;
+    if (!path_refuses(path, append, why, sizeof why, &unreadable))
         return false;
+    const char *verb = unreadable ? "cannot be read" : "cannot be written";
     snprintf(full, sizeof full, "%s (lethe runs as user %s); nothing was done", hint, run_user());
     snprintf(value, sizeof value, "\"%s\"", path);
     if (option) {
-        log_error("run: %s %s: cannot be written: %s", option, value, why);
+        log_error("run: %s %s: %s: %s", option, value, verb, why);
         log_hint("%s", full);
     } else if (line > 0 && conf) {
-        snprintf(what, sizeof what, "cannot be written (%s):", why);
+        snprintf(what, sizeof what, "%s (%s):", verb, why);
         report(log_error, conf, line, setting, what, value, full);
     } else {
-        log_error("config: '%s' (the default, %s): cannot be written: %s", setting, value, why);
+        log_error("config: '%s' (the default, %s): %s: %s", setting, value, verb, why);
         log_hint("%s", full);
     }
     return true;

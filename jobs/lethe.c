@@ -268,13 +268,15 @@ static int help(int argc, char **argv)
     return answer_written("help");
 }
 
-/* psql's -h, -p, -U and -d (also --host, --port, --username, --dbname, as "-hVALUE" or
- * "--host=VALUE" too): 1 when argv[*i] is one of them (*i moves past its value), 0 when not,
- * -1 after printing that its value is missing or empty. */
 /* README: an option that takes a value, given twice, is refused, the options before the
- * command too (`lethe --db A --db B run` took B, silently). */
+ * command too (`lethe --db A --db B run` took B, silently); so is an empty value (`--db=`). */
 static bool set_once(const char **slot, const char *value, const char *name)
 {
+    if (!*value) { /* --db= fell back to libpq's environment, silently */
+        log_error("option '%s' needs a value", name);
+        log_hint("see 'lethe --help'");
+        return false;
+    }
     if (*slot) {
         log_error("option '%s' is given twice; give it once", name);
         log_hint("see 'lethe --help'");
@@ -284,6 +286,9 @@ static bool set_once(const char **slot, const char *value, const char *name)
     return true;
 }
 
+/* psql's -h, -p, -U and -d (also --host, --port, --username, --dbname, as "-hVALUE" or
+ * "--host=VALUE" too): 1 when argv[*i] is one of them (*i moves past its value), 0 when not,
+ * -1 after printing that its value is missing or empty. */
 static int conn_option(int argc, char **argv, int *i, struct lethe_ctx *ctx)
 {
     static const struct {

@@ -153,6 +153,9 @@ refused "--db given twice, one as --db=" "error: option '--db' is given twice; g
 hint: see 'lethe --help'" --db=dbname=a --db dbname=b run
 refused "-p and --port both given" "error: option '--port' is given twice; give it once
 hint: see 'lethe --help'" -p 5432 --port=5433 status
+# An empty --db= fell back to libpq's environment, silently, while -d '' was refused.
+run_lethe --db= status
+assert_eq "--db= with no value: exit 2, said" "2 error: option '--db' needs a value" "$RC ${ERR%%$'\n'*}"
 refused "request: a --reference of spaces" "error: request: --reference is blank
 hint: --reference takes a ticket or request id, e.g. --reference TICKET-1234" request --tenant "$T" --reference "   "
 refused "hold place: a --reason of spaces" "error: hold: --reason is blank

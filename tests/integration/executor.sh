@@ -650,7 +650,7 @@ else
 fi
 assert_eq "a write-only anchor file: exit 2 before anything is done" "2 $before_runs" "$RC $(written_runs)"
 assert_contains "... saying that it cannot be read" \
-  "error: config: '$WORK/p7.conf' line 3: 'audit.anchor_file': cannot be written (it can be appended to but not read, and a run reads its anchors back first): \"$WORK/wo/anchors.jsonl\"" "$OUT"
+  "error: config: '$WORK/p7.conf' line 3: 'audit.anchor_file': cannot be read (it can be appended to, but a run reads its anchors back first): \"$WORK/wo/anchors.jsonl\"" "$OUT"
 assert_contains "... and that it must be readable" "hint: audit.anchor_file names a file the lethe user can read and append to" "$OUT"
 mkdir -p "$WORK/adir"
 sed "s|anchor_file = \"[^\"]*\"|anchor_file = \"$WORK/adir\"|" "$WORK/p4.conf" >"$WORK/p6.conf"
