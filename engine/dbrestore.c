@@ -218,14 +218,135 @@ PGresult *dbrestore_replay_chains(PGconn *db)
                     0, NULL);
 }
 
-/* A hold recorded again matches its hold_placed record by item, reference and scope (the record's
- * detail, lethe.scope_detail's words), and was placed after the record was written: a hold the
- * backup holds under the same reference (released, active, or released since at replay's
- * bidding) is not the one placed after the backup. A subject hold's record names no subject
- * (only its HMAC), so a subject hold placed again is matched by its reference. */
+/* A hold's group, as text: its tenant, item, scope (the audit's detail, lethe.scope_detail's
+ * words) and reference. A hold placed again after a restore has the group of the hold it
+ * stands for. Sorted with COLLATE "C", as strcmp sorts. */
+#define HOLD_GROUP(t, item, detail, ref)                                                           \
+    "(" t "::text || '|' || coalesce(" item "::text, '-') || '|' || coalesce(" detail ", '')"     \
+    " || '|' || coalesce('R' || " ref ", 'N')) COLLATE \"C\""
+#define HOLD_DETAIL(h)                                                                             \
+    "CASE WHEN " h ".workspace_id IS NOT NULL THEN 'scope workspace ' || " h ".workspace_id"      \
+    "     WHEN " h ".subject_id IS NOT NULL THEN 'scope subject'"                                 \
+    "     WHEN " h ".item_id IS NOT NULL THEN 'scope item' ELSE 'scope tenant' END"
+
+/* Appends S and a comma to the growing array literal *BUF (NULL after a failed allocation). */
+static void append_elem(char **buf, size_t *len, size_t *cap, const char *s)
+{
+    size_t n = strlen(s);
+    if (*buf && *len + n + 3 > *cap) {
+        size_t want = (*cap ? *cap * 2 : 256) + n;
+        char *g = realloc(*buf, want);
+        if (!g) {
+            free(*buf);
+            *buf = NULL;
+            return;
+        }
+        *buf = g;
+        *cap = want;
+    }
+    if (*buf) {
+        memcpy(*buf + *len, s, n);
+        *len += n;
+        (*buf)[(*len)++] = ',';
+        (*buf)[*len] = '\0';
+    }
+}
+
+/* The hold_placed records of holds lost with a restore and not placed again, as two array
+ * literals (tenants, seqs). A record is satisfied by its own hold, or by a hold of its group
+ * placed after it, one hold for one record, matched in time order (each record, oldest first,
+ * takes the oldest hold not yet taken placed after it: as many records are satisfied as can
+ * be). A hold the backup holds under the reference (released, active, or released since at
+ * replay's bidding) was placed before the record and is not one placed again; one hold placed
+ * again does not stand for two lost (two subjects' holds under one reference: a subject hold's
+ * record holds only its HMAC). A hold placed and released after the backup is not lost: there
+ * is nothing to place again. */
+static bool holds_lost(PGconn *db, char **tenants, char **seqs)
+{
+    PGresult *rec = db_query(
+        db,
+        "SELECT a.tenant_id::text AS tenant_id, a.seq::text AS seq,"
+        "       " HOLD_GROUP("a.tenant_id", "a.item_id", "a.detail", "a.reference") " AS g,"
+        "       (extract(epoch FROM a.at) * 1000000)::bigint AS t"
+        "  FROM lethe.audit a"
+        " WHERE a.kind = 'hold_placed'"
+        "   AND NOT EXISTS (SELECT 1 FROM lethe.holds h"
+        "                    WHERE h.tenant_id = a.tenant_id AND h.hold_id = a.hold_id)"
+        "   AND NOT EXISTS (SELECT 1 FROM lethe.audit r"
+        "                    WHERE r.tenant_id = a.tenant_id AND r.kind = 'hold_released'"
+        "                      AND r.hold_id = a.hold_id)"
+        " ORDER BY 3, 4, a.seq",
+        0, NULL);
+    if (!rec)
+        return false;
+    PGresult *held = PQntuples(rec) == 0
+                         ? NULL
+                         : db_query(db,
+                                    "SELECT " HOLD_GROUP("h.tenant_id", "h.item_id", HOLD_DETAIL("h"),
+                                                         "h.reference") " AS g,"
+                                    "       (extract(epoch FROM h.placed_at) * 1000000)::bigint AS t"
+                                    "  FROM lethe.holds h ORDER BY 1, 2",
+                                    0, NULL);
+    if (PQntuples(rec) > 0 && !held) {
+        PQclear(rec);
+        return false;
+    }
+    size_t tl = 0, tc = 0, sl = 0, sc = 0;
+    *tenants = calloc(1, 1);
+    *seqs = calloc(1, 1);
+    int n = PQntuples(rec), m = held ? PQntuples(held) : 0, k = 0;
+    for (int i = 0; i < n; i++) {
+        const char *g = db_str(rec, i, "g");
+        long long t = strtoll(db_str(rec, i, "t"), NULL, 10);
+        /* the holds of earlier groups, and of this group placed before this record, can serve
+         * no later record of it */
+        while (k < m && (strcmp(db_str(held, k, "g"), g) < 0 ||
+                         (strcmp(db_str(held, k, "g"), g) == 0 &&
+                          strtoll(db_str(held, k, "t"), NULL, 10) < t)))
+            k++;
+        if (k < m && strcmp(db_str(held, k, "g"), g) == 0) {
+            k++; /* placed again */
+            continue;
+        }
+        append_elem(tenants, &tl, &tc, db_str(rec, i, "tenant_id"));
+        append_elem(seqs, &sl, &sc, db_str(rec, i, "seq"));
+    }
+    PQclear(rec);
+    PQclear(held);
+    if (!*tenants || !*seqs) {
+        free(*tenants);
+        free(*seqs);
+        log_error("replay: out of memory");
+        return false;
+    }
+    if (tl)
+        (*tenants)[tl - 1] = '\0'; /* the last comma */
+    if (sl)
+        (*seqs)[sl - 1] = '\0';
+    return true;
+}
+
 PGresult *dbrestore_catalog_behind_audit(PGconn *db)
 {
-    return db_query(db,
+    char *tenants, *seqs;
+    if (!holds_lost(db, &tenants, &seqs))
+        return NULL;
+    size_t tn = strlen(tenants) + 3, sn = strlen(seqs) + 3;
+    char *ta = malloc(tn), *sa = malloc(sn);
+    if (ta && sa) {
+        snprintf(ta, tn, "{%s}", tenants);
+        snprintf(sa, sn, "{%s}", seqs);
+    }
+    free(tenants);
+    free(seqs);
+    if (!ta || !sa) {
+        free(ta);
+        free(sa);
+        log_error("replay: out of memory");
+        return NULL;
+    }
+    const char *p[] = {ta, sa};
+    PGresult *r = db_query(db,
                     "SELECT a.kind, a.tenant_id::text AS tenant_id, a.seq, coalesce(a.reference, '') AS reference,"
                     "       coalesce(a.hold_id::text, '') AS hold_id"
                     "  FROM lethe.audit a"
@@ -234,24 +355,16 @@ PGresult *dbrestore_catalog_behind_audit(PGconn *db)
                     "                         WHERE e.tenant_id = a.tenant_id AND e.reference = a.reference"
                     "                           AND e.type = 'deletion_requested'))"
                     "    OR (a.kind = 'hold_placed'"
-                    "        AND NOT EXISTS (SELECT 1 FROM lethe.holds h"
-                    "                         WHERE h.tenant_id = a.tenant_id"
-                    "                           AND (h.hold_id = a.hold_id"
-                    "                                OR (h.item_id IS NOT DISTINCT FROM a.item_id"
-                    "                                    AND h.reference IS NOT DISTINCT FROM a.reference"
-                    "                                    AND a.detail IS NOT DISTINCT FROM"
-                    "                                        CASE WHEN h.workspace_id IS NOT NULL"
-                    "                                             THEN 'scope workspace ' || h.workspace_id"
-                    "                                             WHEN h.subject_id IS NOT NULL THEN 'scope subject'"
-                    "                                             WHEN h.item_id IS NOT NULL THEN 'scope item'"
-                    "                                             ELSE 'scope tenant' END"
-                    "                                    AND h.placed_at >= a.at))))"
+                    "        AND (a.tenant_id, a.seq) IN (SELECT x.t, x.s FROM unnest($1::uuid[], $2::bigint[]) x (t, s)))"
                     "    OR (a.kind = 'hold_released'"
                     "        AND EXISTS (SELECT 1 FROM lethe.holds h"
                     "                     WHERE h.tenant_id = a.tenant_id AND h.hold_id = a.hold_id"
                     "                       AND h.released_at IS NULL))"
                     " ORDER BY a.tenant_id, a.seq",
-                    0, NULL);
+                    2, p);
+    free(ta);
+    free(sa);
+    return r;
 }
 
 /* What a restore or a reconciliation purges again was never seen by the memory of held items

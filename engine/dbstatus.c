@@ -123,8 +123,9 @@ bool db_hold_fence(PGconn *db)
     PQclear(r);
     if (got)
         return true;
-    log_info("hold: a run is forming batches; waiting until they are committed, so that this hold "
-             "either keeps their items back or names the batches it cannot recall");
+    log_info("hold: a run is forming batches, or another hold is being placed; waiting until it "
+             "commits, so that this hold either keeps the batches' items back or names the "
+             "batches it cannot recall");
     return db_exec(db, "SELECT pg_advisory_xact_lock(" HOLD_FENCE_CLASS ", 0)", 0, NULL);
 }
 
