@@ -32,8 +32,8 @@ struct linebuf {
     char buf[LINE_MAX_BYTES];
     size_t len;
     bool skipping; /* inside an overlong line: discard up to its newline */
-    bool cut;      /* the group was killed past its time: a last line without its newline was
-                    * cut off by the kill, and is not taken */
+    bool cut;      /* the group was killed past its time: a last stdout line without its
+                    * newline may have been cut off by the kill (receipt_whole) */
 };
 
 static long long now_ms(void)
@@ -205,6 +205,30 @@ static void append_tail(struct exec_result *r, const char *line, size_t n)
     r->stderr_tail[have + add] = '\0';
 }
 
+/* Whether LINE (not NUL-terminated) is a receipt word and a whole item id: a last line without
+ * its newline after a kill is taken when it is, since it was written whole before the kill,
+ * and otherwise not ("deleted 85a7cd09-" was cut in the middle of its id). */
+static bool receipt_whole(const char *line, size_t n)
+{
+    char buf[128], parsed[UUID_TEXT_LEN];
+    size_t w = 0;
+    while (w < n && line[w] != ' ' && line[w] != '\t')
+        w++;
+    bool word = (w == 7 && memcmp(line, "deleted", 7) == 0) ||
+                (w == 6 && (memcmp(line, "absent", 6) == 0 || memcmp(line, "failed", 6) == 0));
+    size_t i = w;
+    while (i < n && (line[i] == ' ' || line[i] == '\t'))
+        i++;
+    size_t j = i;
+    while (j < n && line[j] != ' ' && line[j] != '\t' && line[j] != '\r')
+        j++;
+    if (!word || j == i || j - i >= sizeof buf)
+        return false;
+    memcpy(buf, line + i, j - i);
+    buf[j - i] = '\0';
+    return id_parse(buf, parsed);
+}
+
 static void on_line(struct exec_result *r, bool is_stdout, char *line, size_t n)
 {
     if (is_stdout) {
@@ -245,9 +269,10 @@ static void drain(struct linebuf *lb, bool is_stdout, struct exec_result *r, boo
                 log_warn("executor: an overlong stderr line was cut");
             lb->skipping = true;
             start = end;
-        } else if (eof && start < end && lb->cut) {
-            log_warn("executor: its last %s line, cut off by the kill, was ignored (%zu bytes)",
-                     is_stdout ? "stdout" : "stderr", (size_t)(end - start));
+        } else if (eof && start < end && lb->cut && is_stdout &&
+                   !receipt_whole(start, (size_t)(end - start))) {
+            log_warn("executor: its last stdout line, cut off by the kill, was ignored (%zu bytes)",
+                     (size_t)(end - start));
             start = end;
         } else if (eof && start < end) {
             /* the last line, without its newline: NUL-terminate it in place */

@@ -188,6 +188,15 @@ assert_eq "a line cut off by the kill: the whole receipt before it counts, the o
   "due 1|purged 1|timed out after 2s" "$(state_counts)|$(sql "SELECT reason FROM lethe.batch_items WHERE outcome = 'failed'")"
 assert_contains "the cut line is named as such" "warning: executor: its last stdout line, cut off by the kill, was ignored (16 bytes)" "$ERR"
 assert_not_contains "and not taken for a malformed receipt" "malformed" "$ERR"
+# ... but a last receipt written whole before the kill, only without its newline, counts (SPEC §4:
+# a receipt arriving before a timeout), and a last stderr line is passed through as it is.
+fresh 2
+executor wholeline 'tail -n +2 "$1" | sed "s/^{\"item_id\":\"\([^\"]*\)\".*/deleted \1/" | head -c -1; printf "fatal: stuck" >&2; exec sleep 30'
+write_config "$WORK/c6f.conf" "executor: { command = \"$WORK/wholeline\"; timeout = \"2s\"; };"
+run_lethe --config "$WORK/c6f.conf" run
+assert_eq "a whole last receipt without its newline, before the kill: both items purged" "purged 2" "$(state_counts)"
+assert_contains "the last stderr line is passed through" "executor: fatal: stuck" "$ERR"
+assert_not_contains "nothing is said to be cut" "cut off" "$ERR"
 
 # ---- 7. a locations key that names no geo is a configuration error -----------------------------
 fresh 1
