@@ -272,7 +272,7 @@ static int help(int argc, char **argv)
  * command too (`lethe --db A --db B run` took B, silently); so is an empty value (`--db=`). */
 static bool set_once(const char **slot, const char *value, const char *name)
 {
-    if (!*value) { /* --db= fell back to libpq's environment, silently */
+    if (value[strspn(value, " \t\n")] == '\0') { /* --db= fell back to libpq's environment */
         log_error("option '%s' needs a value", name);
         log_hint("see 'lethe --help'");
         return false;
@@ -324,7 +324,7 @@ static int conn_option(int argc, char **argv, int *i, struct lethe_ctx *ctx)
             }
             value = argv[++*i];
         }
-        if (!*value) {
+        if (value[strspn(value, " \t\n")] == '\0') { /* blank: libpq's environment, silently */
             log_error("option '%s' needs a value", shown);
             log_hint("see 'lethe --help'");
             return -1;

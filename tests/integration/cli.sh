@@ -156,6 +156,10 @@ hint: see 'lethe --help'" -p 5432 --port=5433 status
 # An empty --db= fell back to libpq's environment, silently, while -d '' was refused.
 run_lethe --db= status
 assert_eq "--db= with no value: exit 2, said" "2 error: option '--db' needs a value" "$RC ${ERR%%$'\n'*}"
+run_lethe --db " " -d "  " status
+assert_eq "--db of spaces: exit 2, said" "2 error: option '--db' needs a value" "$RC ${ERR%%$'\n'*}"
+run_lethe -d "  " status
+assert_eq "-d of spaces: exit 2, said" "2 error: option '-d' needs a value" "$RC ${ERR%%$'\n'*}"
 refused "request: a --reference of spaces" "error: request: --reference is blank
 hint: --reference takes a ticket or request id, e.g. --reference TICKET-1234" request --tenant "$T" --reference "   "
 refused "hold place: a --reason of spaces" "error: hold: --reason is blank
