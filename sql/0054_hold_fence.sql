@@ -15,8 +15,13 @@ CREATE OR REPLACE FUNCTION lethe.hold_place(p_tenant uuid, p_workspace uuid, p_s
 RETURNS TABLE (hold_id uuid, placed_at text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
 #variable_conflict use_column
+DECLARE
+    v_at timestamptz;
 BEGIN
     PERFORM pg_advisory_xact_lock(7283316, 0);
+    -- taken once the lock is held; a value, not a call in the statement (on Citus an UPDATE or
+    -- INSERT of a distributed table may not call a volatile function)
+    v_at := clock_timestamp();
     PERFORM lethe.audit_stage_open();
     IF p_subject IS NULL AND p_subject_hmac IS NOT NULL THEN
         RAISE EXCEPTION 'hold: a subject''s HMAC without a subject' USING ERRCODE = 'check_violation';
@@ -25,8 +30,7 @@ BEGIN
     WITH h AS (
         INSERT INTO lethe.holds (tenant_id, workspace_id, subject_id, item_id, reason, reference,
                                  placed_by, placed_at)
-        VALUES (p_tenant, p_workspace, p_subject, p_item, p_reason, p_reference, p_operator,
-                clock_timestamp())
+        VALUES (p_tenant, p_workspace, p_subject, p_item, p_reason, p_reference, p_operator, v_at)
         RETURNING *),
     a AS (
         INSERT INTO pg_temp.audit_stage (tenant_id, kind, item_id, reference, hold_id, subject_hmac,
@@ -42,11 +46,13 @@ CREATE OR REPLACE FUNCTION lethe.hold_release(p_tenant uuid, p_hold uuid, p_oper
 RETURNS TABLE (released_at text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
 #variable_conflict use_column
+DECLARE
+    v_at timestamptz := clock_timestamp();
 BEGIN
     PERFORM lethe.audit_stage_open();
     RETURN QUERY
     WITH h AS (
-        UPDATE lethe.holds x SET released_at = greatest(clock_timestamp(), x.placed_at),
+        UPDATE lethe.holds x SET released_at = greatest(v_at, x.placed_at),
                                  released_by = p_operator
          WHERE x.tenant_id = p_tenant AND x.hold_id = p_hold AND x.released_at IS NULL
         RETURNING x.*),
