@@ -9,6 +9,10 @@
 -- that waited for an emission was recorded as placed before the batch that took its items.
 -- It is the time the hold is written, after the wait (clock_timestamp()); the release likewise,
 -- so that a release is never before its placing.
+--
+-- And each appends its own record before it returns (lethe.audit_flush(); the engine's flush at
+-- commit then finds nothing left): called by SQL, with no flush before COMMIT, a hold was placed
+-- or released with no hold_placed or hold_released record, since the stage is emptied at commit.
 CREATE OR REPLACE FUNCTION lethe.hold_place(p_tenant uuid, p_workspace uuid, p_subject text,
                                             p_item uuid, p_reason text, p_reference text,
                                             p_operator text, p_subject_hmac text)
@@ -39,6 +43,7 @@ BEGIN
                h.placed_by, lethe.scope_detail(h.workspace_id, h.subject_id, h.item_id)
           FROM h)
     SELECT h.hold_id, lethe.iso_utc(h.placed_at) FROM h;
+    PERFORM lethe.audit_flush();
 END $$;
 
 CREATE OR REPLACE FUNCTION lethe.hold_release(p_tenant uuid, p_hold uuid, p_operator text,
@@ -65,4 +70,5 @@ BEGIN
                || ', placed ' || lethe.iso_utc(h.placed_at)
           FROM h)
     SELECT lethe.iso_utc(h.released_at) FROM h;
+    PERFORM lethe.audit_flush();
 END $$;

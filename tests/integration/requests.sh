@@ -320,4 +320,11 @@ else
       "$(sql "SELECT h.placed_at > b.created_at FROM lethe.holds h, lethe.batches b WHERE h.reference = 'LIT-RACE' AND b.batch_id = '$B4'")"
 fi
 
+# lethe.hold_place() and lethe.hold_release() called by SQL, committed with no flush: the hold was
+# placed and released with no record in the audit (the stage is emptied at commit).
+HQ=$(sql "SELECT hold_id FROM lethe.hold_place('$T3', NULL, NULL, NULL, 'by sql', 'LIT-BYSQL', 'user_o', NULL)")
+sql "SELECT * FROM lethe.hold_release('$T3', '$HQ', 'user_o', NULL)" >/dev/null
+assert_eq "a hold placed and released by SQL: both are in the audit" "hold_placed user_o|hold_released user_o" \
+  "$(sql "SELECT string_agg(kind || ' ' || operator, '|' ORDER BY seq) FROM lethe.audit WHERE tenant_id = '$T3' AND hold_id = '$HQ'")"
+
 finish
