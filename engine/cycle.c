@@ -436,8 +436,10 @@ static bool derive(struct lethe_ctx *ctx, const char *as_of, const char *k, cons
             c->held = db_get_long(r, 0, "held");
         PQclear(r);
         if (*idle && !idle_crosscheck())
-            return true;
+            return true; /* no stage is made: an idle run stages nothing (sql/0055) */
     }
+    if (!dbaudit_stage_open(db))
+        return false;
     r = dbcycle_derive_consume(db, k, n);
     if (!r)
         return false;
@@ -551,8 +553,7 @@ bool run_life_begin(struct lethe_ctx *ctx, struct run_life *l)
                        l->shard[0] ? l->shard : NULL, l->as_of, n};
     if (!db_begin(db))
         return false;
-    if (!dbaudit_stage_open(db) || !dbcycle_run_started(db, p) ||
-        !dbaudit_commit(db)) {
+    if (!dbcycle_run_started(db, p) || !dbaudit_commit(db)) {
         db_rollback(db);
         return false;
     }
@@ -589,8 +590,7 @@ bool run_life_end(struct lethe_ctx *ctx, struct run_life *l)
     char *heads = NULL;
     if (!db_begin(db))
         goto done;
-    if (!dbaudit_stage_open(db) || !dbcycle_run_finished(db, p) ||
-        dbaudit_flush(db) < 0 || !(heads = dbaudit_checkpoint(db, ctx->session_id)) ||
+    if (!dbcycle_run_finished(db, p) || !(heads = dbaudit_checkpoint(db, ctx->session_id)) ||
         !dbaudit_commit(db)) {
         db_rollback(db);
         goto done;
@@ -814,7 +814,7 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
     progress_phase("deriving obligations");
     clock_gettime(CLOCK_MONOTONIC, &tp);
     bool idle = false, fast = false;
-    if (!db_inbox_fill(db) || !db_begin(db) || !sync_rules(ctx) || !dbaudit_stage_open(db) ||
+    if (!db_inbox_fill(db) || !db_begin(db) || !sync_rules(ctx) ||
         !derive(ctx, l.as_of, k, n, c, &idle)) {
         run_life_fail(&l, "derivation failed: %s", db_last_message()[0] ? db_last_message() : "see the log");
         db_rollback(db);

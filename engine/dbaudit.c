@@ -39,7 +39,11 @@ bool dbaudit_commit(PGconn *db)
 
 long long dbaudit_flush(PGconn *db)
 {
-    PGresult *res = db_query_one_row(db, "SELECT lethe.audit_flush() AS appended", 0, NULL);
+    /* A session that never made its stage has staged nothing: the flush would make one. */
+    PGresult *res = db_query_one_row(db,
+                                     "SELECT CASE WHEN to_regclass('pg_temp.audit_stage') IS NULL"
+                                     " THEN 0 ELSE lethe.audit_flush() END AS appended",
+                                     0, NULL);
     if (!res)
         return -1;
     long long n = strtoll(db_str(res, 0, "appended"), NULL, 10);

@@ -67,34 +67,43 @@ bool dbcycle_run_started(PGconn *db, const char *const p[6])
      * run_finished record here, after this run's run_started (a window's engine chain still
      * begins with a run's first record): outcome died, the items its acknowledgements purged
      * and failed (counted as they were recorded), and the run that found it dead; runs.error
-     * says so too (it was left NULL, as if a died run had no reason). */
-    return db_exec(db,
-                   "INSERT INTO lethe.runs (run_id, trigger, operator, shard, as_of)"
-                   " VALUES ($1::uuid, $2, $3, $4, $5::timestamptz)",
-                   5, p) &&
-           db_exec(db,
-                   "INSERT INTO audit_stage (tenant_id, kind, run_id, operator, detail)"
-                   " VALUES (" NIL_CHAIN ", 'run_started', $1::uuid, $3,"
-                   "         concat_ws(' ', 'as_of ' || lethe.iso_utc($5::timestamptz),"
-                   "                   'shard ' || $4, 'trigger ' || $2))",
-                   5, p) &&
-           db_exec(db,
-                   "WITH died AS ("
-                   "  UPDATE lethe.runs SET outcome = 'died', finished_at = clock_timestamp(),"
-                   "         error = coalesce(error, 'found dead by run ' || $1::text"
-                   "                                 || ': it ended without recording its end (killed,"
-                   " or its database session lost)')"
-                   "   WHERE outcome = 'running' AND run_id <> $1::uuid"
-                   "     AND ($2::text IS NULL OR shard IS NULL OR shard = $2"
-                   "          OR split_part(shard, '/', 2) <> $3)"
-                   "  RETURNING run_id, started_at, purged, failed, failed_batches)"
-                   " INSERT INTO audit_stage (tenant_id, kind, run_id, count, detail)"
-                   " SELECT " NIL_CHAIN ", 'run_finished', d.run_id, d.purged,"
-                   "        concat_ws(', ', 'died', 'failed items ' || d.failed,"
-                   "                  'failed batches ' || d.failed_batches,"
-                   "                  'found dead by run ' || $1::text)"
-                   "   FROM died d ORDER BY d.started_at, d.run_id",
-                   3, (const char *[]){p[0], p[3], p[5]});
+     * says so too (it was left NULL, as if a died run had no reason). The records go straight
+     * to the engine chain (lethe.audit_append_run, sql/0055): no stage is made for them. */
+    if (!db_exec(db,
+                 "INSERT INTO lethe.runs (run_id, trigger, operator, shard, as_of)"
+                 " VALUES ($1::uuid, $2, $3, $4, $5::timestamptz)",
+                 5, p) ||
+        !db_exec(db,
+                 "SELECT lethe.audit_append_run('run_started', $1::uuid, $3, NULL,"
+                 "       concat_ws(' ', 'as_of ' || lethe.iso_utc($5::timestamptz),"
+                 "                 'shard ' || $4, 'trigger ' || $2))",
+                 5, p))
+        return false;
+    PGresult *r = db_query(db,
+                           "WITH died AS ("
+                           "  UPDATE lethe.runs SET outcome = 'died', finished_at = clock_timestamp(),"
+                           "         error = coalesce(error, 'found dead by run ' || $1::text"
+                           "                                 || ': it ended without recording its end (killed,"
+                           " or its database session lost)')"
+                           "   WHERE outcome = 'running' AND run_id <> $1::uuid"
+                           "     AND ($2::text IS NULL OR shard IS NULL OR shard = $2"
+                           "          OR split_part(shard, '/', 2) <> $3)"
+                           "  RETURNING run_id, started_at, purged, failed, failed_batches)"
+                           " SELECT d.run_id::text AS run_id, d.purged::text AS purged,"
+                           "        concat_ws(', ', 'died', 'failed items ' || d.failed,"
+                           "                  'failed batches ' || d.failed_batches,"
+                           "                  'found dead by run ' || $1::text) AS detail"
+                           "   FROM died d ORDER BY d.started_at, d.run_id",
+                           3, (const char *[]){p[0], p[3], p[5]});
+    if (!r)
+        return false;
+    bool ok = true;
+    for (int i = 0; ok && i < PQntuples(r); i++)
+        ok = db_exec(db, "SELECT lethe.audit_append_run('run_finished', $1::uuid, NULL, $2::bigint, $3)",
+                     3, (const char *[]){db_get(r, i, "run_id"), db_get(r, i, "purged"),
+                                         db_get(r, i, "detail")});
+    PQclear(r);
+    return ok;
 }
 
 bool dbcycle_run_finished(PGconn *db, const char *const p[10])
@@ -107,11 +116,10 @@ bool dbcycle_run_finished(PGconn *db, const char *const p[10])
                    " WHERE run_id = $1::uuid",
                    10, p) &&
            db_exec(db,
-                   "INSERT INTO audit_stage (tenant_id, kind, run_id, count, detail)"
-                   " VALUES (" NIL_CHAIN ", 'run_finished', $1::uuid,"
-                   "         $6::bigint, concat_ws(', ', $2::text, 'due ' || $4::text, 'batches ' || $5::text,"
-                   "         'failed items ' || $7::text, 'failed batches ' || $9::text,"
-                   "         'held ' || $8::text, 'events ' || $3::text))",
+                   "SELECT lethe.audit_append_run('run_finished', $1::uuid, NULL, $6::bigint,"
+                   "       concat_ws(', ', $2::text, 'due ' || $4::text, 'batches ' || $5::text,"
+                   "                 'failed items ' || $7::text, 'failed batches ' || $9::text,"
+                   "                 'held ' || $8::text, 'events ' || $3::text))",
                    9, (const char *[]){p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[9]});
 }
 

@@ -485,7 +485,36 @@ as $E assert_sql_fails "the engine's own records are still staged: a run_started
   "BEGIN; SELECT lethe.audit_stage_open();
    INSERT INTO audit_stage (tenant_id, kind, run_id) VALUES ('00000000-0000-0000-0000-000000000000', 'run_started', gen_random_uuid());
    SELECT 1 / (lethe.audit_flush() - 1)" "division by zero"
+# sql/0055: a run's own records go straight to the engine chain; no other kind goes that way
+as $E assert_sql_fails "the engine appends a run_started record without a stage (rolled back here)" \
+  "BEGIN; SELECT 1 / (lethe.audit_append_run('run_started', gen_random_uuid(), NULL, NULL, 'x') * 0)" \
+  "division by zero"
+for r in $E $O; do
+    as $r assert_sql_fails "$r: audit_append_run appends no checkpoint" \
+      "SELECT lethe.audit_append_run('checkpoint', gen_random_uuid(), NULL, NULL, 'forged heads')" \
+      "audit: checkpoint records are written only by lethe's own functions"
+    as $r assert_sql_fails "$r: ... nor any other kind" \
+      "SELECT lethe.audit_append_run('item_purged', gen_random_uuid(), NULL, NULL, NULL)" \
+      "audit: item_purged records are written only by lethe's own functions"
+    as $r assert_sql_fails "$r: audit_append_one, the owner's building block, appends nothing for another role" \
+      "SELECT lethe.audit_append_one('checkpoint', gen_random_uuid(), NULL, NULL, 'forged heads')" \
+      "permission denied for table audit_heads"
+done
+as $E assert_sql_fails "a run record without its run is refused" \
+  "SELECT lethe.audit_append_run('run_finished', NULL, NULL, NULL, NULL)" \
+  "audit: a run_finished record needs a run id"
 assert_eq "nothing of this reached the audit" "$audit_before" "$(sql "SELECT count(*) FROM lethe.audit")"
+# what the session staged before goes first: the chain keeps the order the records were made in
+# (committed and read afterwards: on Citus the engine's read of the audit inside the transaction
+# that appended as the owner fails)
+as $E psql -X -q -A -t -v ON_ERROR_STOP=1 -c "BEGIN" -c "SELECT lethe.audit_stage_open()" \
+  -c "INSERT INTO audit_stage (tenant_id, kind, run_id, detail) VALUES ('00000000-0000-0000-0000-000000000000', 'run_finished', gen_random_uuid(), 'order x1')" \
+  -c "SELECT lethe.audit_append_run('run_started', gen_random_uuid(), NULL, NULL, 'order x2')" \
+  -c "SELECT lethe.audit_flush()" -c "COMMIT" >/dev/null
+assert_eq "records staged before a direct append come first in the engine chain" \
+  "run_finished order x1|run_started order x2" \
+  "$(sql "SELECT string_agg(kind || ' ' || detail, '|' ORDER BY seq) FROM lethe.audit
+           WHERE tenant_id = '00000000-0000-0000-0000-000000000000' AND detail LIKE 'order x_'")"
 as $P assert_sql_fails "producers create no temporary table" "CREATE TEMP TABLE x (a int)" \
   "permission denied to create temporary tables"
 as $A assert_sql_fails "nor do auditors" "CREATE TEMP TABLE x (a int)" "permission denied to create temporary tables"
