@@ -68,15 +68,13 @@ bool dbcycle_run_started(PGconn *db, const char *const p[6])
      * begins with a run's first record): outcome died, the items its acknowledgements purged
      * and failed (counted as they were recorded), and the run that found it dead; runs.error
      * says so too (it was left NULL, as if a died run had no reason). The records go straight
-     * to the engine chain (lethe.audit_append_run, sql/0055): no stage is made for them. */
+     * to the engine chain (lethe.audit_append_run, sql/0055): no stage is made for them. The
+     * dead runs are marked before the engine chain's head is locked by the first append, the
+     * order a run took before (it staged, marked, then flushed): a run of another shard by an
+     * older lethe, started at the same time, would otherwise wait on each other's locks. */
     if (!db_exec(db,
                  "INSERT INTO lethe.runs (run_id, trigger, operator, shard, as_of)"
                  " VALUES ($1::uuid, $2, $3, $4, $5::timestamptz)",
-                 5, p) ||
-        !db_exec(db,
-                 "SELECT lethe.audit_append_run('run_started', $1::uuid, $3, NULL,"
-                 "       concat_ws(' ', 'as_of ' || lethe.iso_utc($5::timestamptz),"
-                 "                 'shard ' || $4, 'trigger ' || $2))",
                  5, p))
         return false;
     PGresult *r = db_query(db,
@@ -97,7 +95,11 @@ bool dbcycle_run_started(PGconn *db, const char *const p[6])
                            3, (const char *[]){p[0], p[3], p[5]});
     if (!r)
         return false;
-    bool ok = true;
+    bool ok = db_exec(db,
+                      "SELECT lethe.audit_append_run('run_started', $1::uuid, $3, NULL,"
+                      "       concat_ws(' ', 'as_of ' || lethe.iso_utc($5::timestamptz),"
+                      "                 'shard ' || $4, 'trigger ' || $2))",
+                      5, p);
     for (int i = 0; ok && i < PQntuples(r); i++)
         ok = db_exec(db, "SELECT lethe.audit_append_run('run_finished', $1::uuid, NULL, $2::bigint, $3)",
                      3, (const char *[]){db_get(r, i, "run_id"), db_get(r, i, "purged"),

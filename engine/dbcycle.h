@@ -21,12 +21,13 @@ PGresult *dbcycle_geo_known(PGconn *db, const char *geo);
 
 /* ---- the run's record ---- */
 
-/* Marks runs left 'running' by dead processes of an overlapping shard set as died, records
- * this run, and stages run_started (the audit stage must be open). p: run id, trigger,
- * operator, shard (or NULL), as_of, N. */
+/* Records this run, marks runs left 'running' by dead processes of an overlapping shard set as
+ * died, and appends run_started and the died runs' run_finished records to the engine chain
+ * (no stage needed). p: run id, trigger, operator, shard (or NULL), as_of, N. */
 bool dbcycle_run_started(PGconn *db, const char *const p[6]);
-/* Records the run's end and stages run_finished. p: run id, outcome, events, due, batches,
- * purged, failed items, held, error (or NULL), failed batches. */
+/* Records the run's end and appends run_finished to the engine chain (no stage needed). p: run
+ * id, outcome, events, due, batches, purged, failed items, held, error (or NULL), failed
+ * batches. */
 bool dbcycle_run_finished(PGconn *db, const char *const p[10]);
 
 /* ---- derivation ---- */

@@ -14,9 +14,9 @@
 --
 -- Who may append what does not change:
 -- - lethe.audit_append_one() runs as its caller (SECURITY INVOKER): the engine's roles may
---   execute it, but its INSERT into lethe.audit and its move of the head are refused by the
---   tables' require_owner triggers unless it runs inside one of lethe's own SECURITY DEFINER
---   functions. It is the owner's building block, not a way in.
+--   execute it, but no role but the owner may write lethe.audit_heads or lethe.audit (no grant,
+--   and whatever is granted, the tables' require_owner triggers), so it appends only inside one
+--   of lethe's own SECURITY DEFINER functions. It is the owner's building block, not a way in.
 -- - lethe.audit_append_run() (SECURITY DEFINER) appends run_started and run_finished only,
 --   the two kinds the engine could already stage unsealed and have flushed (audit_flush's
 --   check of unsealed rows, sql/0037). Anything the session staged before it is flushed
@@ -58,7 +58,10 @@ CREATE FUNCTION lethe.audit_append_run(p_kind text, p_run_id uuid, p_operator te
                                        p_count bigint, p_detail text) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
 BEGIN
-    IF p_kind IS NULL OR p_kind NOT IN ('run_started', 'run_finished') THEN
+    IF p_kind IS NULL THEN
+        RAISE EXCEPTION 'audit: a record needs its kind' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF p_kind NOT IN ('run_started', 'run_finished') THEN
         RAISE EXCEPTION 'audit: % records are written only by lethe''s own functions', p_kind
             USING ERRCODE = 'insufficient_privilege',
                   HINT = 'a run appends its run_started and run_finished records here; every other '
@@ -117,3 +120,17 @@ BEGIN
            TO lethe_engine;
     END IF;
 END $grant$;
+
+-- A new writer of the audit goes on lethe.harden()'s list (sql/0008): every migrate then keeps
+-- it SECURITY DEFINER with its search_path, whatever a later migration does to it.
+DO $harden$
+DECLARE
+    v_def text;
+    v_old constant text := '''repurge_emit''))';
+BEGIN
+    v_def := pg_get_functiondef('lethe.harden()'::regprocedure);
+    IF position(v_old IN v_def) = 0 THEN
+        RAISE EXCEPTION 'migration 0055: lethe.harden() no longer ends its list of writers as 0032 wrote it';
+    END IF;
+    EXECUTE replace(v_def, v_old, '''repurge_emit'', ''audit_append_run''))');
+END $harden$;
