@@ -116,7 +116,13 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
     /* Besides the heads, the run's first record in the engine chain (its run_started), just
      * before its checkpoint: a verifier then knows where the run began, so a window export
      * whose engine chain lost a run's first records is caught like any anchored record
-     * missing, where nothing else said that the run had begun inside the window. */
+     * missing, where nothing else said that the run had begun inside the window.
+     * And on every other chain the run appended to, the record just before its first one there,
+     * when that record is stamped since then and is not of a run whose line anchored it (a
+     * hold, a request or an ack made between the runs): it was that chain's head when the run
+     * began. Unanchored, the records before the run's first were read by verify as the run's
+     * own, so a window starting between them and the run (a request an hour before the month's
+     * end, purged by the month's first run) failed as "its first records were removed". */
 #define HEADS_CP                                                                                   \
     "WITH cp AS (SELECT a.tenant_id, a.seq, a.hash, a.at FROM lethe.audit a"                       \
     "             WHERE a.run_id = $1::uuid"                                                       \
@@ -125,11 +131,22 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
     " first AS (SELECT a.tenant_id, a.seq, a.hash, a.at FROM lethe.audit a"                        \
     "            WHERE a.run_id = $1::uuid"                                                        \
     "              AND a.tenant_id = '00000000-0000-0000-0000-000000000000'"                       \
-    "              AND a.seq < (SELECT cp.seq FROM cp) ORDER BY a.seq LIMIT 1),"
+    "              AND a.seq < (SELECT cp.seq FROM cp) ORDER BY a.seq LIMIT 1),"              \
+    " before AS MATERIALIZED (SELECT p.tenant_id, p.seq, p.hash, p.at, p.run_id"                  \
+    "            FROM (SELECT a.tenant_id, min(a.seq) AS seq FROM lethe.audit a"                   \
+    "                   WHERE a.run_id = $1::uuid"                                                 \
+    "                     AND a.tenant_id <> '00000000-0000-0000-0000-000000000000'"               \
+    "                   GROUP BY a.tenant_id) f"                                                   \
+    "            JOIN lethe.audit p ON p.tenant_id = f.tenant_id AND p.seq = f.seq - 1"            \
+    "           WHERE p.at >= $2::timestamptz),"                                                   \
+    " prev AS (SELECT b.tenant_id, b.seq, b.hash, b.at FROM before b"                              \
+    "           WHERE b.run_id IS NULL OR NOT EXISTS (SELECT 1 FROM lethe.anchor_lines l"          \
+    "                                                  WHERE l.run_id = b.run_id)),"
 #define HEADS_SINCE                                                                                \
     "            WHERE h.tenant_id <> '00000000-0000-0000-0000-000000000000'"                      \
     "              AND h.seq > 0 AND h.at >= $2::timestamptz"                                      \
-    "           UNION ALL SELECT * FROM first UNION ALL SELECT * FROM cp)"                         \
+    "           UNION ALL SELECT * FROM first UNION ALL SELECT * FROM prev"                     \
+    "           UNION ALL SELECT * FROM cp)"                         \
     " SELECT x.tenant_id::text AS chain, x.seq, x.hash, lethe.audit_time(x.at) AS head_at,"        \
     "        lethe.audit_time(clock_timestamp()) AS at,"                                           \
     "        CASE WHEN $2::timestamptz = '-infinity' THEN ''"                                      \

@@ -294,6 +294,50 @@ tamper drop-chain "$T2" 0 claims;       caught "a window holding the hold's reco
 assert_contains "... named as a removed chain" "chain $T2 is anchored at seq" "$OUT"
 mv "$WORK/all.kept" "$WORK/all.jsonl"
 
+# A request recorded between two runs, and a window starting after it: the first run inside the
+# window purges the request's item, appending to the request's chain. Its line anchors the
+# request's record too (the chain's head when the run began, with its time); without it verify
+# read the records before the run's as the run's own, removed ("its first records were removed").
+T6=$(uuid); w6=$(uuid); mk_tenant "$T6" "t-$T6"; mk_workspace "$T6" "$w6" EU
+I6=$(uuid); mk_item "$T6" "$I6" "$w6" prompt EU 2026-01-01T00:00:00Z
+run_lethe --config "$WORK/exec.conf" run
+"$LETHE" --config "$WORK/exec.conf" -q request --tenant "$T6" --item "$I6" --reference REQ-T6 \
+    --operator user_a >/dev/null
+REQ6=$(sql "SELECT seq || ' ' || hash || ' ' || kind FROM lethe.audit_heads h JOIN lethe.audit a USING (tenant_id, seq, hash)
+             WHERE h.tenant_id = '$T6'")
+W6=$(sql "SELECT lethe.audit_time(clock_timestamp())")
+run_lethe --config "$WORK/exec.conf" run
+assert_eq "the run after the request purged its item, appending to the request's chain" "purged request_recorded" \
+  "$(sql "SELECT state FROM lethe.item_status WHERE item_id = '$I6'") ${REQ6##* }"
+REQ6=${REQ6% *}
+assert_contains "its line anchors the request's record, the chain's head when the run began" \
+  "{\"chain\":\"$T6\",\"seq\":${REQ6% *},\"hash\":\"${REQ6#* }\"" "$(tail -1 "$A")"
+"$LETHE" export --from "$W6" -o "$WORK/after-req.jsonl" 2>/dev/null
+run_lethe verify "$WORK/after-req.jsonl" --anchors "$A"
+python3 tests/verify_export.py "$WORK/after-req.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
+assert_eq "a window starting between the request and that run verifies, by both verifiers" "0 0" "$RC $?"
+assert_contains "... and lethe says ok" "verify: ok:" "$OUT"
+# A request inside the window is the window's to hold: cut off with the run's first records
+# before it (the header's claims edited to match, its window kept), it is caught.
+W7=$(sql "SELECT lethe.audit_time(clock_timestamp())")
+I7=$(uuid); mk_item "$T6" "$I7" "$w6" prompt EU 2026-01-01T00:00:00Z
+"$LETHE" --config "$WORK/exec.conf" -q request --tenant "$T6" --item "$I7" --reference REQ-T7 \
+    --operator user_a >/dev/null
+R7=$(sql "SELECT seq FROM lethe.audit_heads WHERE tenant_id = '$T6'")
+run_lethe --config "$WORK/exec.conf" run
+cp "$WORK/all.jsonl" "$WORK/all.kept"
+"$LETHE" export --from "$W7" -o "$WORK/all.jsonl" 2>/dev/null
+tamper cut-head "$T6" "$R7" claims
+python3 - "$WORK/x.jsonl" "$W7" <<'EOF2'
+import json, sys
+lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
+head = json.loads(lines[0]); head["from"] = sys.argv[2]
+open(sys.argv[1], "w", encoding="utf-8").write("\n".join([json.dumps(head, separators=(",", ":"))] + lines[1:]) + "\n")
+EOF2
+caught "a window's request record cut off, with the chain's records before the run's"
+assert_contains "... named as that chain's first records removed" "chain $T6 is anchored at seq $R7" "$OUT"
+mv "$WORK/all.kept" "$WORK/all.jsonl"
+
 # A run before the window whose line was lost (it failed to append, or the file was begun
 # afresh): its records lie before the window, though the next line anchored past them is of a
 # run inside it. The engine chain's unanchored records before the window say so; verify does not
