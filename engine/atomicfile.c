@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <dirent.h>
 #include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -69,11 +71,70 @@ cleanup:
     return fd;
 }
 
+const char *afile_dir_refuses(const char *dir, char *why, size_t cap)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        snprintf(why, cap, "its directory '%s': %s", dir, strerror(errno));
+        return why;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(why, cap, "'%s' is not a directory", dir);
+        return why;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        snprintf(why, cap, "no file can be created in its directory '%s': %s", dir, strerror(errno));
+        return why;
+    }
+    return NULL;
+}
+
+/* Why no file can be created next to PATH, said as afile_open says it when the system refuses. */
+static void create_failed(const char *what, const char *path, int err)
+{
+    log_error("%s: cannot create a file next to '%s': %s", what, path, strerror(err));
+    char *copy = strdup(path);
+    struct stat dst;
+    bool no_dir = copy && (err == ENOENT || err == ENOTDIR) && stat(dirname(copy), &dst) != 0;
+    free(copy);
+    if (no_dir)
+        log_hint("the directory of '%s' does not exist: create it first, or name a file in "
+                 "one that does", path);
+    else if (err == EACCES || err == EPERM || err == EROFS)
+        log_hint("the file is written next to '%s' under a temporary name, then renamed "
+                 "into place: its directory must be writable by the user running lethe",
+                 path);
+}
+
+/* A regular file, or a new one, is written to a temporary next to it: its directory must take
+ * one. Judged before a command connects, as a mistake in its options is, and said as the
+ * failure itself would be. */
+static bool dir_refused(const char *path, const char *what)
+{
+    char *dir = dir_of(path);
+    struct stat st;
+    int err = 0;
+    if (!dir)
+        err = ENOMEM;
+    else if (stat(dir, &st) != 0)
+        err = errno;
+    else if (!S_ISDIR(st.st_mode))
+        err = ENOTDIR;
+    else if (access(dir, W_OK | X_OK) != 0)
+        err = errno;
+    free(dir);
+    if (err)
+        create_failed(what, path, err);
+    return err != 0;
+}
+
 bool afile_refused(const char *path, const char *what)
 {
     struct stat st;
-    if (strcmp(path, "-") == 0 || lstat(path, &st) != 0)
+    if (strcmp(path, "-") == 0)
         return false;
+    if (lstat(path, &st) != 0)
+        return dir_refused(path, what);
     if (S_ISLNK(st.st_mode) || S_ISDIR(st.st_mode)) {
         log_error("%s: '%s' is a %s; refusing to write there", what, path,
                   S_ISLNK(st.st_mode) ? "symbolic link" : "directory");
@@ -86,7 +147,7 @@ bool afile_refused(const char *path, const char *what)
                   what, path);
         return true;
     }
-    return false;
+    return S_ISREG(st.st_mode) && dir_refused(path, what);
 }
 
 enum afile_status afile_open(struct afile *a, const char *path, mode_t mode, unsigned flags,
@@ -128,18 +189,7 @@ enum afile_status afile_open(struct afile *a, const char *path, mode_t mode, uns
     int fd = open_temp(a, mode);
     if (fd < 0) {
         int err = errno;
-        log_error("%s: cannot create a file next to '%s': %s", what, path, strerror(err));
-        char *copy = strdup(path);
-        struct stat dst;
-        bool no_dir = copy && (err == ENOENT || err == ENOTDIR) && stat(dirname(copy), &dst) != 0;
-        free(copy);
-        if (no_dir)
-            log_hint("the directory of '%s' does not exist: create it first, or name a file in "
-                     "one that does", path);
-        else if (err == EACCES || err == EPERM || err == EROFS)
-            log_hint("the file is written next to '%s' under a temporary name, then renamed "
-                     "into place: its directory must be writable by the user running lethe",
-                     path);
+        create_failed(what, path, err);
         reset(a);
         return AFILE_FAILED;
     }

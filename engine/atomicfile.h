@@ -27,9 +27,12 @@ struct afile {
  * AFILE_THROUGH, a regular file replaced keeps its permission bits. */
 enum afile_status afile_open(struct afile *a, const char *path, mode_t mode, unsigned flags,
                              const char *what);
-/* Whether PATH is a symlink, a directory or another thing -o must not write to (SPEC §6), said
- * with a hint: for a command to judge its -o before it connects. "-" and a missing path pass. */
+/* Whether PATH is a symlink, a directory or another thing -o must not write to (SPEC §6), or a
+ * file (new, or regular and replaced) whose directory cannot take the temporary written next to
+ * it, said with a hint: for a command to judge its -o before it connects. "-" passes. */
 bool afile_refused(const char *path, const char *what);
+/* Why no file can be created in DIR (missing, not a directory, not writable), in WHY, or NULL. */
+const char *afile_dir_refuses(const char *dir, char *why, size_t cap);
 /* Flushes and makes the data durable, and closes it. False after printing why; the temporary
  * is then gone. */
 bool afile_finish(struct afile *a, const char *what);

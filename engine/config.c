@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
 #include "log.h"
 #include "text.h"
 
@@ -931,24 +932,6 @@ static const char *run_user(void)
 }
 
 /* Why DIR is no place to create a file in, or NULL. */
-static const char *dir_refuses(const char *dir, char *why, size_t cap)
-{
-    struct stat st;
-    if (stat(dir, &st) != 0) {
-        snprintf(why, cap, "its directory '%s': %s", dir, strerror(errno));
-        return why;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        snprintf(why, cap, "'%s' is not a directory", dir);
-        return why;
-    }
-    if (access(dir, W_OK | X_OK) != 0) {
-        snprintf(why, cap, "no file can be created in its directory '%s': %s", dir, strerror(errno));
-        return why;
-    }
-    return NULL;
-}
-
 /* Why PATH cannot be written as a run writes it, or NULL. APPEND: the anchor file, appended to
  * without following a link, created when missing with its directory (one level, as
  * anchor.c does); else the metrics file, replaced by a temporary made in its directory. */
@@ -992,16 +975,16 @@ static const char *path_refuses(const char *path, bool append, char *why, size_t
                 close(fd);
             }
         } else {
-            bad = dir_refuses(dir, why, cap);
+            bad = afile_dir_refuses(dir, why, cap);
         }
     } else if (errno != ENOENT) {
         snprintf(why, cap, "%s", strerror(errno));
         bad = why;
     } else if (!append || stat(dir, &st) == 0) {
-        bad = dir_refuses(dir, why, cap);
+        bad = afile_dir_refuses(dir, why, cap);
     } else {
         char *up = strdup(dir);
-        bad = up ? dir_refuses(dirname(up), why, cap) : "out of memory";
+        bad = up ? afile_dir_refuses(dirname(up), why, cap) : "out of memory";
         free(up);
     }
     free(copy);

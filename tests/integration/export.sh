@@ -256,7 +256,7 @@ hint: see 'lethe help export'" "$ERR"
 run_lethe export --bogus
 assert_rc "an unknown option exits 2" 2
 run_lethe export -o "$TMP/no/such/dir/x.jsonl"
-assert_rc "an unwritable -o exits 1" 1
+assert_rc "-o into a missing directory exits 2, judged before connecting" 2
 assert_contains "an unwritable -o names the file" "cannot create a file next to '$TMP/no/such/dir/x.jsonl'" "$ERR"
 assert_contains "... with a hint" "hint: the directory of '$TMP/no/such/dir/x.jsonl' does not exist: create it first" "$ERR"
 # root writes into any directory but not into sysfs; anyone else not into a 0555 directory

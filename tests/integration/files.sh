@@ -56,6 +56,19 @@ assert_contains "... saying why, not that it cannot connect" "error: export: '$W
 run_lethe --db "host=$WORK/nowhere port=1" reconcile --location EU - --orphans "$WORK/dir" --operator user_a
 assert_eq "reconcile --orphans DIRECTORY exits 2 before connecting" "2" "$RC"
 assert_contains "... saying why" "error: reconcile: '$WORK/dir' is a directory" "$ERR"
+# ... and so is a file whose directory is missing, or cannot take the temporary written beside it
+run_lethe --db "host=$WORK/nowhere port=1" export -o "$WORK/no-such-dir/a.jsonl"
+assert_eq "export -o into a missing directory exits 2 before connecting" "2" "$RC"
+assert_eq "... saying why, with a hint, as when the system refuses" "error: export: cannot create a file next to '$WORK/no-such-dir/a.jsonl': No such file or directory
+hint: the directory of '$WORK/no-such-dir/a.jsonl' does not exist: create it first, or name a file in one that does" "$ERR"
+run_lethe --db "host=$WORK/nowhere port=1" reconcile --location EU - --orphans "$WORK/no-such-dir/o" --operator user_a
+assert_eq "reconcile --orphans into a missing directory exits 2 before connecting" "2" "$RC"
+mkdir -m 0555 "$WORK/ro"
+if [ "$(id -u)" = 0 ]; then as_nobody=(runuser -u nobody --); chmod 0755 "$WORK"; else as_nobody=(); fi
+out=$("${as_nobody[@]}" "$LETHE" --db "host=$WORK/nowhere port=1" export -o "$WORK/ro/a.jsonl" 2>&1); rc=$?
+assert_eq "export -o into a directory this user cannot write exits 2 before connecting" "2" "$rc"
+assert_contains "... saying why" "error: export: cannot create a file next to '$WORK/ro/a.jsonl': Permission denied
+hint: the file is written next to '$WORK/ro/a.jsonl' under a temporary name, then renamed into place: its directory must be writable by the user running lethe" "$out"
 
 # ---- a link planted in the spool is never followed ------------------------------------------
 M=$WORK/spool/EU/$B.jsonl

@@ -135,7 +135,7 @@ assert_contains "the anchored heads are logged" "6|anchor: chain " "$(entries Tr
 assert_contains "the message keeps the run id for a plain journalctl" "[run $RUN_ID]" "$(entries True)"
 
 in_ns 1 "$WORK/export.err" "$LETHE" export --tenant "$T2" -o "$WORK/no/such/dir/audit.jsonl"
-assert_rc "an export that cannot write exits 1" 1
+assert_rc "an export told to write into a missing directory exits 2" 2
 assert_contains "its error is an entry at error priority with the tenant" \
     "3|error: export: cannot create a file next to '$WORK/no/such/dir/audit.jsonl'" \
     "$(entries "e.get('TENANT') == '$T2'")"

@@ -113,7 +113,7 @@ assert_eq "and writes the orphans to standard output, then the summary" "file://
 reconcile: EU: 1 inventory line, 0 objects of purged items still stored, put in 0 repurge batches; 1 line naming no item written to standard output" "$OUT"
 assert_eq "no file named '-' appears" "no" "$([ -e ./- ] && echo yes || echo no)"
 run_lethe --config "$WORK/c3.conf" reconcile --location EU --orphans "$WORK/no-dir/orphans" "$WORK/inv"
-assert_rc "an orphans file in a missing directory: exit 1" 1
+assert_rc "an orphans file in a missing directory: exit 2, judged before connecting" 2
 assert_eq "the message names the file asked for, not a temporary" \
   "error: reconcile: cannot create a file next to '$WORK/no-dir/orphans': No such file or directory
 hint: the directory of '$WORK/no-dir/orphans' does not exist: create it first, or name a file in one that does" "$ERR"
