@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libconfig.h>
+#include <libpq-fe.h>
 #include <libgen.h>
 #include <limits.h>
 #include <pwd.h>
@@ -419,6 +420,25 @@ static bool load_database(const struct loader *ld, const config_setting_t *g)
                             "conninfo is a libpq connection string, e.g. "
                             "\"host=/run/postgresql dbname=lethe\""))
                 return false;
+            /* Judged here, where the file and line are known; the value is not shown: it may
+             * hold a password. */
+            char *why = NULL;
+            PQconninfoOption *o = PQconninfoParse(ld->cfg->conninfo, &why);
+            if (!o) {
+                char what[600];
+                size_t n = why ? strlen(why) : 0;
+                while (n && (why[n - 1] == '\n' || why[n - 1] == ' '))
+                    n--;
+                snprintf(what, sizeof what, "libpq cannot read it (%.*s):", (int)n,
+                         why ? why : "out of memory");
+                report(log_error, file_of(ld, s), config_setting_source_line(s),
+                       "database.conninfo", what, "(the value is not shown: it may hold a password)",
+                       "conninfo is key=value pairs or a postgresql:// URI, e.g. "
+                       "\"host=/run/postgresql dbname=lethe\"");
+                PQfreemem(why);
+                return false;
+            }
+            PQconninfoFree(o);
         } else {
             return unknown(ld, s, "conninfo");
         }

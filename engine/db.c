@@ -310,8 +310,13 @@ int db_connect(struct lethe_ctx *ctx)
         while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
             msg[--n] = '\0';
         log_error("cannot connect to the database: %s", msg);
-        log_hint("pass --db CONNINFO (or -h, -p, -U, -d), set database.conninfo in the config, or "
-                 "set PGHOST and PGDATABASE");
+        if (!ctx->db_override && ctx->cfg.conninfo)
+            log_hint("check database.conninfo in '%s', which this connection came from (or "
+                     "pass --db CONNINFO, or -h, -p, -U, -d, over it), and that the server is up",
+                     ctx->cfg.path ? ctx->cfg.path : "the config");
+        else
+            log_hint("pass --db CONNINFO (or -h, -p, -U, -d), set database.conninfo in the config, "
+                     "or set PGHOST and PGDATABASE");
         PQfinish(ctx->db);
         ctx->db = NULL;
         return EXIT_RUNTIME;

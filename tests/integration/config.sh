@@ -85,6 +85,11 @@ hint: each rule is a group, e.g. deletion_request: { deadline = \"30d\"; grace =
 conf_fails "an integer where a string is expected is refused" 'database: { conninfo = 5432; };' \
 "error: config: '$CONF' line 1: 'database.conninfo': expected a string, got 5432
 hint: conninfo is a libpq connection string, e.g. \"host=/run/postgresql dbname=lethe\""
+conf_fails "a conninfo libpq cannot read names the file and the line, not the value (it may hold a password)" \
+  'batch: { max_items = 5; };
+database: { conninfo = "host=x password=s3cret =="; };' \
+"error: config: '$CONF' line 2: 'database.conninfo': libpq cannot read it (invalid connection option \"\"): (the value is not shown: it may hold a password)
+hint: conninfo is key=value pairs or a postgresql:// URI, e.g. \"host=/run/postgresql dbname=lethe\""
 conf_fails "an empty executor command is refused" 'executor: { command = ""; };' \
 "error: config: '$CONF' line 1: 'executor.command': must not be empty, got \"\"
 hint: command is the path of the deleter, e.g. \"/usr/libexec/lethe/fs-delete\""
@@ -328,6 +333,8 @@ assert_contains "a bogus --db fails to connect" "error: cannot connect to the da
 printf 'database: { conninfo = "%s"; };\n' "$BOGUS" >"$CONF"
 PGDATABASE=conn_env run_lethe --config "$CONF" migrate
 assert_rc "a bogus database.conninfo is used even when PG* is good" 1
+assert_contains "... and the hint names the config it came from" \
+  "hint: check database.conninfo in '$CONF', which this connection came from" "$ERR"
 
 printf 'batch: { max_items = 5; };\n' >"$CONF"
 PGDATABASE=conn_env run_lethe --config "$CONF" migrate

@@ -379,7 +379,7 @@ static const struct {
     {"# a comment: max_items = 5;\nbatch:\n{\n  max_items /* items */\n    # each\n    =\n    4294967296 ;\n};\n",
      "error: config: '%1$s' line 4: 'batch.max_items': must be 2147483647 or less, got 4294967296\n"
      "hint: max_items is a whole number from 1 to 2147483647, e.g. max_items = 10000;\n"},
-    {"database: { conninfo = \"max_items = 5\"; }; batch: { max_items = 4294967296; };\n",
+    {"database: { conninfo = \"application_name='max_items = 5'\"; }; batch: { max_items = 4294967296; };\n",
      "error: config: '%1$s' line 1: 'batch.max_items': must be 2147483647 or less, got 4294967296\n"
      "hint: max_items is a whole number from 1 to 2147483647, e.g. max_items = 10000;\n"},
     {"batch = 4294967297;\n",
