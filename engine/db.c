@@ -490,8 +490,14 @@ int db_check_schema(PGconn *db)
     char dbname[256];
     snprintf(dbname, sizeof dbname, "%s", db_str(res, 0, "dbname"));
     PQclear(res);
-    if (!schema || (readable && !table)) {
-        log_error("database '%s' has no lethe schema", dbname);
+    /* pg_class shows the table to every role: without it the schema was never migrated (made
+     * empty beforehand, for its owner), whoever may read it. */
+    if (!schema || !table) {
+        if (schema)
+            log_error("database '%s' has a schema lethe with no lethe tables in it: it was never "
+                      "migrated", dbname);
+        else
+            log_error("database '%s' has no lethe schema", dbname);
         log_hint("run 'lethe migrate' first, or check the connection (--db, -d)");
         return 0;
     }

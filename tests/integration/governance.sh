@@ -356,7 +356,18 @@ run_lethe -d governance_empty status
 assert_rc "a command on a database without the schema exits 2" 2
 assert_eq "and says to migrate" "error: database 'governance_empty' has no lethe schema
 hint: run 'lethe migrate' first, or check the connection (--db, -d)" "$ERR"
+# The schema made beforehand, empty (for its owner to migrate): the same, for every command.
+psql -X -q -d governance_empty -c 'CREATE SCHEMA lethe'
+for c in status "run --dry-run" "hold list"; do
+    run_lethe -d governance_empty $c
+    assert_eq "$c on an empty schema lethe exits 2 and says to migrate" "2
+error: database 'governance_empty' has a schema lethe with no lethe tables in it: it was never migrated
+hint: run 'lethe migrate' first, or check the connection (--db, -d)" "$RC
+$ERR"
+done
 "$LETHE" -d governance_empty migrate >/dev/null
+assert_eq "migrate fills it" "$(ls sql/*.sql | wc -l)" \
+  "$(psql -X -q -A -t -d governance_empty -c "SELECT count(*) FROM lethe.schema_migrations")"
 psql -X -q -d governance_empty -c "DELETE FROM lethe.schema_migrations WHERE version = 10"
 run_lethe -d governance_empty hold list
 assert_rc "a schema behind the binary exits 2" 2
