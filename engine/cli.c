@@ -96,8 +96,15 @@ static bool value_ok(const struct lethe_ctx *ctx, const char *option, const char
         /* The value itself is not echoed: it may be a subject id. */
         log_error("%s: --%s is %zu bytes long; at most %d are allowed", ctx->command, option,
                   strlen(value), ID_MAX_BYTES);
-        log_hint("--%s names a ticket, a request or an account; give its id, not a text",
-                 option);
+        log_hint("%s",
+                 strcmp(option, "operator") == 0
+                     ? "--operator names the person or account acting, e.g. --operator user_a; "
+                       "give a name, not a text"
+                 : strcmp(option, "subject") == 0
+                     ? "--subject names a subject by its id in the catalog; give that id, not "
+                       "a text"
+                     : "--reference names a ticket or a request, e.g. --reference TICKET-1234; "
+                       "give its id, not a text");
         return false;
     }
     if (strcmp(option, "operator") == 0 && blank(value)) {
@@ -123,6 +130,22 @@ static bool given_twice(const struct option *longopts, int idx)
     return twice;
 }
 
+/* Whether ARG (as given, "--db=X" or "-hX" too) is an option of lethe itself, which a command
+ * does not take: given after the command, it is worth saying where it goes. */
+static bool global_option(const char *arg)
+{
+    static const char *const longs[] = {"--config", "--db", "--host", "--port", "--username",
+                                        "--dbname", "--verbose", "--quiet", NULL};
+    if (strncmp(arg, "--", 2) == 0) {
+        size_t n = strcspn(arg, "=");
+        for (const char *const *l = longs; *l; l++)
+            if (strlen(*l) == n && strncmp(arg, *l, n) == 0)
+                return true;
+        return false;
+    }
+    return arg[0] == '-' && arg[1] && strchr("hpUdvq", arg[1]);
+}
+
 int cli_getopt(const struct lethe_ctx *ctx, int argc, char **argv, const char *shortopts,
                const struct option *longopts)
 {
@@ -138,7 +161,14 @@ int cli_getopt(const struct lethe_ctx *ctx, int argc, char **argv, const char *s
         const char *eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
         if (optopt && eq) /* a known long option given a value it does not take: --json=1 */
             cli_usage(ctx, "%s: option '%.*s' takes no value", ctx->command, (int)(eq - arg), arg);
-        else if (optopt)
+        else if (global_option(arg)) {
+            /* lethe status --config FILE: the options of lethe itself come first */
+            log_error("%s: unknown option '%s'", ctx->command, arg);
+            int n = eq ? (int)(eq - arg) : (int)strlen(arg);
+            log_hint("'%.*s' is an option of lethe itself: it goes before the command ('lethe "
+                     "%.*s ... %s ...'); see 'lethe --help'",
+                     n, arg, n, arg, ctx->command);
+        } else if (optopt)
             cli_usage(ctx, "%s: unknown option '-%c'", ctx->command, optopt);
         else
             cli_usage(ctx, "%s: unknown option '%s'", ctx->command, argv[optind - 1]);

@@ -464,7 +464,7 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     for (int j = i + 1; j < argc; j++) {
-        if (asks_for_help(cmd, argv[j])) {
+        if (asks_for_help(cmd, argv[j]) || strcmp(argv[j], "-?") == 0) {
             char what[64];
             snprintf(what, sizeof what, "%s --help", cmd->name);
             cli_print_help(cmd->name);

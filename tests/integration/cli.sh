@@ -121,16 +121,16 @@ $UTF8_HINT" hold place --tenant "$T" --reason litigation --reference $'CASE\xe2\
 # never echoed.
 LONG=$(python3 -c "import secrets; print(secrets.token_hex(4500))")
 refused "request: a --reference of 9000 bytes" "error: request: --reference is 9000 bytes long; at most 1024 are allowed
-hint: --reference names a ticket, a request or an account; give its id, not a text" \
+hint: --reference names a ticket or a request, e.g. --reference TICKET-1234; give its id, not a text" \
     request --tenant "$T" --reference "$LONG"
 refused "request: a --subject of 1025 bytes, never echoed" "error: request: --subject is 1025 bytes long; at most 1024 are allowed
-hint: --subject names a ticket, a request or an account; give its id, not a text" \
+hint: --subject names a subject by its id in the catalog; give that id, not a text" \
     request --tenant "$T" --subject "${LONG:0:1025}" --reference R-1
 refused "hold place: a --reference of 1025 bytes" "error: hold: --reference is 1025 bytes long; at most 1024 are allowed
-hint: --reference names a ticket, a request or an account; give its id, not a text" \
+hint: --reference names a ticket or a request, e.g. --reference TICKET-1234; give its id, not a text" \
     hold place --tenant "$T" --reason litigation --reference "${LONG:0:1025}"
 refused "run: an --operator of 2000 bytes" "error: run: --operator is 2000 bytes long; at most 1024 are allowed
-hint: --operator names a ticket, a request or an account; give its id, not a text" \
+hint: --operator names the person or account acting, e.g. --operator user_a; give a name, not a text" \
     run --operator "${LONG:0:2000}"
 run_lethe --config "$LETHE_CONF" status --reference "${LONG:0:1024}" --tenant "$T"
 assert_eq "status --reference of 1024 bytes is looked up (no such request), not refused for its length" \
@@ -207,5 +207,16 @@ done
 run_lethe --db "$DOWN" status
 assert_rc "good options with the database down: exit 1" 1
 assert_contains "which names the connection" "cannot connect to the database" "$ERR"
+# lethe's own options given after the command, as a person at 3 a.m. types them: said where they go
+for opt in "--config /etc/lethe/lethe.conf" "--db=x" "-d x" "-q"; do
+    run_lethe --db "$DOWN" status $opt
+    assert_eq "'status $opt' exits 2 and says the option goes before the command" "2
+error: status: unknown option '${opt%% *}'
+hint: '$(o=${opt%% *}; echo "${o%%=*}")' is an option of lethe itself: it goes before the command ('lethe $(o=${opt%% *}; echo "${o%%=*}") ... status ...'); see 'lethe --help'" "$RC
+$ERR"
+done
+run_lethe run -?
+assert_eq "'run -?' is 'run --help' (README: -? is the short form of --help)" "0 usage: lethe run" \
+  "$RC $(printf '%s\n' "$OUT" | head -1 | cut -c1-16)"
 
 finish
