@@ -191,21 +191,34 @@ bool db_inbox_fill(PGconn *db)
         log_debug("inbox: not filled here (no privilege, or a standby); read as it is");
         return true;
     }
-    /* Outside a transaction, one of its own, READ COMMITTED whatever the database's default. */
+    /* Outside a transaction, one of its own, READ COMMITTED whatever the database's default.
+     * There, a fill at work in another session (a shard run started at the same time) is
+     * waited for, and this one made after it: what that one fills commits first, so this
+     * run's look at the inbox sees it. (A run that looked before it committed found the inbox
+     * empty and its new events waited for the next run.) Inside a caller's transaction (a
+     * dry run, rolled back) it is not waited for. */
     bool own = PQtransactionStatus(db) == PQTRANS_IDLE;
-    if (own && !db_begin_read_committed(db))
-        return false;
-    r = db_query_one_row(db, "SELECT lethe.inbox_fill() AS filled", 0, NULL);
-    if (!r) {
-        if (own)
-            db_rollback(db);
-        return false;
+    bool skipped;
+    long filled;
+    for (int tries = 0;; tries++) {
+        if (own && !db_begin_read_committed(db))
+            return false;
+        r = db_query_one_row(db, "SELECT lethe.inbox_fill() AS filled", 0, NULL);
+        if (!r) {
+            if (own)
+                db_rollback(db);
+            return false;
+        }
+        skipped = db_get(r, 0, "filled") == NULL;
+        filled = db_get_long(r, 0, "filled");
+        PQclear(r);
+        if (own && !db_exec(db, "COMMIT", 0, NULL))
+            return false;
+        if (!own || !skipped || tries >= 6000) /* 50 ms apart: at most 5 minutes */
+            break;
+        struct timespec pause = {0, 50 * 1000 * 1000};
+        nanosleep(&pause, NULL);
     }
-    bool skipped = db_get(r, 0, "filled") == NULL;
-    long filled = db_get_long(r, 0, "filled");
-    PQclear(r);
-    if (own && !db_exec(db, "COMMIT", 0, NULL))
-        return false;
     if (skipped)
         log_debug("inbox: another session is filling it; what it fills is there for the next look");
     else if (filled)
