@@ -71,22 +71,30 @@ cleanup:
     return fd;
 }
 
-const char *afile_dir_refuses(const char *dir, char *why, size_t cap)
+/* 0 when a file can be created in DIR, else why not (an errno). */
+static int dir_error(const char *dir)
 {
     struct stat st;
-    if (stat(dir, &st) != 0) {
-        snprintf(why, cap, "its directory '%s': %s", dir, strerror(errno));
-        return why;
-    }
-    if (!S_ISDIR(st.st_mode)) {
+    if (stat(dir, &st) != 0)
+        return errno;
+    if (!S_ISDIR(st.st_mode))
+        return ENOTDIR;
+    return access(dir, W_OK | X_OK) != 0 ? errno : 0;
+}
+
+const char *afile_dir_refuses(const char *dir, char *why, size_t cap)
+{
+    int err = dir_error(dir);
+    struct stat st;
+    if (!err)
+        return NULL;
+    if (stat(dir, &st) != 0)
+        snprintf(why, cap, "its directory '%s': %s", dir, strerror(err));
+    else if (err == ENOTDIR)
         snprintf(why, cap, "'%s' is not a directory", dir);
-        return why;
-    }
-    if (access(dir, W_OK | X_OK) != 0) {
-        snprintf(why, cap, "no file can be created in its directory '%s': %s", dir, strerror(errno));
-        return why;
-    }
-    return NULL;
+    else
+        snprintf(why, cap, "no file can be created in its directory '%s': %s", dir, strerror(err));
+    return why;
 }
 
 /* Why no file can be created next to PATH, said as afile_open says it when the system refuses. */
@@ -112,16 +120,7 @@ static void create_failed(const char *what, const char *path, int err)
 static bool dir_refused(const char *path, const char *what)
 {
     char *dir = dir_of(path);
-    struct stat st;
-    int err = 0;
-    if (!dir)
-        err = ENOMEM;
-    else if (stat(dir, &st) != 0)
-        err = errno;
-    else if (!S_ISDIR(st.st_mode))
-        err = ENOTDIR;
-    else if (access(dir, W_OK | X_OK) != 0)
-        err = errno;
+    int err = dir ? dir_error(dir) : ENOMEM;
     free(dir);
     if (err)
         create_failed(what, path, err);
