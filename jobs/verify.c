@@ -814,6 +814,12 @@ static int verify_jsonl(struct verifier *v, FILE *f, char **line, size_t *cap, s
                 return EXIT_CHECK_FAILED;
             continue;
         }
+        if (strspn(*line, " \t\r") == len) {
+            /* jansson's "'[' or '{' expected near end of file" says nothing of where it came from */
+            fail(v, NULL, "an empty line: an export has none (a record was emptied, or a blank line "
+                          "was added, as some editors do at the end of a file)");
+            return EXIT_CHECK_FAILED;
+        }
         json_error_t e;
         json_t *o = v->line == 1 ? fast_header(v, *line, len) : NULL;
         if (!o)

@@ -282,6 +282,13 @@ assert_eq "an empty file says so" "verify: '$TMP/empty' is empty: not an export"
 echo "hello" >"$TMP/garbage"
 both "a file that is not an export fails" 4 "$TMP/garbage"
 assert_contains "and names line 1" "verify: line 1: not valid JSON" "$VOUT"
+# A blank line is no record: caught, and named as what it is (jansson said only "'[' or '{'
+# expected near end of file"); CRLF line ends are whitespace around each record, and verify.
+{ cat "$TMP/all.jsonl"; echo; } >"$TMP/blank-last.jsonl"
+both "jsonl: a blank last line is caught" 4 "$TMP/blank-last.jsonl"
+assert_eq "jsonl: ... and named as an empty line" "verify: line $(($(wc -l <"$TMP/all.jsonl") + 1)): an empty line: an export has none (a record was emptied, or a blank line was added, as some editors do at the end of a file)" "$VOUT"
+sed 's/$/\r/' "$TMP/all.jsonl" >"$TMP/crlf.jsonl"
+both "jsonl: CRLF line ends verify" 0 "$TMP/crlf.jsonl"
 run_lethe verify
 assert_rc "verify without a file exits 2" 2
 assert_eq "verify without a file says so" "error: verify: no file given
