@@ -111,6 +111,21 @@ assert_sql_fails "a subject_hmac of 64 bytes in 32 characters is refused" \
   'audit_subject_hmac_format'
 assert_eq "a refused flush leaves the chain as it was" "$before" "$(sql "SELECT count(*) FROM lethe.audit")"
 
+# ---- which chain holds which kinds (sql/0056_engine_chain_kinds.sql) ----------------------
+# SPEC §5: runs, reruns, batches and checkpoints on the nil UUID's chain, the rest on tenants'.
+assert_sql_fails "an engine record staged for a tenant's chain is refused" \
+  "BEGIN; SELECT lethe.audit_stage_open(); INSERT INTO audit_stage (tenant_id, kind) VALUES ('$A', 'run_started'); SELECT lethe.audit_flush(); COMMIT;" \
+  'audit_engine_chain_kinds'
+assert_sql_fails "so is a rerun record" \
+  "BEGIN; SELECT lethe.audit_stage_open(); INSERT INTO audit_stage (tenant_id, kind, operator) VALUES ('$A', 'operator_rerun', 'x'); SELECT lethe.audit_flush(); COMMIT;" \
+  'audit_engine_chain_kinds'
+assert_sql_fails "a tenant's record staged for the engine chain is refused" \
+  "BEGIN; SELECT lethe.audit_stage_open(); INSERT INTO audit_stage (tenant_id, kind) VALUES ('$NIL', 'item_purged'); SELECT lethe.audit_flush(); COMMIT;" \
+  'audit_engine_chain_kinds'
+assert_sql_fails "no tenant has the engine chain's id" \
+  "INSERT INTO lethe.tenants (tenant_id, name) VALUES ('$NIL', 'nil')" 'tenants_not_nil'
+assert_eq "the refused records left the chains as they were" "$before" "$(sql "SELECT count(*) FROM lethe.audit")"
+
 # ---- append-only ------------------------------------------------------------------------
 assert_sql_fails "UPDATE on the audit log is refused" \
   "UPDATE lethe.audit SET detail = 'x' WHERE tenant_id = '$A'" "UPDATE on lethe.audit is not allowed"
@@ -137,8 +152,8 @@ writer() { # NAME FIRST SECOND
     for i in $(seq 1 20); do
         echo "BEGIN; SELECT lethe.audit_stage_open();"
         echo "INSERT INTO audit_stage (tenant_id, kind, operator, count)
-              SELECT '$2', 'operator_rerun', '$1', g FROM generate_series(1, 5) g;"
-        echo "INSERT INTO audit_stage (tenant_id, kind, operator, count) VALUES ('$3', 'operator_rerun', '$1', $i);"
+              SELECT '$2', 'item_failed', '$1', g FROM generate_series(1, 5) g;"
+        echo "INSERT INTO audit_stage (tenant_id, kind, operator, count) VALUES ('$3', 'item_failed', '$1', $i);"
         echo "SELECT lethe.audit_flush(); COMMIT;"
     done | psql -X -q -A -t -v ON_ERROR_STOP=1 >/dev/null 2>/tmp/audit-w-$1.$$
 }
@@ -201,7 +216,28 @@ SELECT round(extract(epoch FROM clock_timestamp() - t) * 1000) FROM t0;
 COMMIT;
 EOF
 )
-echo "# flush of 100000 records over 50 chains: ${ms} ms"
-if [ "${ms:-999999}" -lt 20000 ]; then ok "a flush of 100000 records takes seconds, not minutes"; else not_ok "100000-record flush too slow" "$ms ms"; fi
+echo "# flush of 100000 records over 50 chains: ${ms} ms (measured, not asserted: speed is make bench's)"
+assert_eq "the bulk flush appended every record" "100000" \
+  "$(sql "SELECT count(*) FROM lethe.audit WHERE tenant_id::text LIKE 'eeeeeeee-%'")"
 assert_eq "the bulk flush kept every chain intact" "0" "$(chain_breaks)"
+
+# A database that already holds a record on the wrong chain (none of lethe's writers makes one)
+# keeps it: the migration adds its constraints NOT VALID, so that they bind what is written
+# from then on, and warns with the count.
+sql "ALTER TABLE lethe.audit DROP CONSTRAINT audit_engine_chain_kinds;
+     ALTER TABLE lethe.tenants DROP CONSTRAINT tenants_not_nil" >/dev/null
+sql "BEGIN; SELECT lethe.audit_stage_open();
+     INSERT INTO audit_stage (tenant_id, kind, run_id) VALUES ('$A', 'run_started', '$RUN');
+     SELECT lethe.audit_flush(); COMMIT;" >/dev/null
+out=$(psql -X -q -v ON_ERROR_STOP=1 -f sql/0056_engine_chain_kinds.sql 2>&1); rc=$?
+assert_eq "the migration over such a record succeeds" "0" "$rc"
+assert_contains "... warning with the count" \
+  "WARNING:  lethe.audit holds 1 records of an engine kind on a tenant's chain, or of a tenant's kind on the engine chain: they stay, and no more can be appended" "$out"
+assert_contains "... and how to find them" "HINT:  find them with: SELECT tenant_id, seq, kind, at FROM lethe.audit WHERE" "$out"
+assert_eq "the audit's constraint is not validated, the tenants' is" "f t" \
+  "$(sql "SELECT string_agg(convalidated::text, ' ' ORDER BY conname) FROM pg_constraint
+          WHERE conname IN ('audit_engine_chain_kinds', 'tenants_not_nil')" | sed 's/true/t/g; s/false/f/g')"
+assert_sql_fails "and it refuses the next such record" \
+  "BEGIN; SELECT lethe.audit_stage_open(); INSERT INTO audit_stage (tenant_id, kind) VALUES ('$B', 'checkpoint'); SELECT lethe.audit_flush(); COMMIT;" \
+  'audit_engine_chain_kinds'
 finish
