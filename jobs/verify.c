@@ -57,6 +57,19 @@ struct anchor_ref {
     bool found;
 };
 
+/* A chain named by the checkpoints of runs whose start the export holds: the first head and the
+ * last head they name. Each run's checkpoint holds the head of every chain the run touched, read
+ * under the engine chain's lock (sql/0055), so the heads named along the engine chain only move
+ * forward; with the chain's records contiguous, the first and the last being there puts every
+ * head named between them there too. */
+struct named {
+    char chain[UUID_TEXT_LEN]; /* "": a free slot */
+    char first[AUDIT_HEX_LEN], last[AUDIT_HEX_LEN];
+    char first_run[UUID_TEXT_LEN], last_run[UUID_TEXT_LEN];
+    long first_line, last_line; /* the checkpoints' lines */
+    bool first_found, last_found;
+};
+
 /* A run of the anchor file, and whether the export holds the engine record that starts it. */
 struct anchor_run {
     char run_id[UUID_TEXT_LEN];
@@ -92,6 +105,11 @@ struct verifier {
     char unvouched_first[256];         /* the first of them, for the warning */
     struct expected *expect;
     int n_expect;
+    struct named *named; /* open addressing, at most half full */
+    size_t named_cap, n_named;
+    struct named *current_named; /* the current chain's, or NULL */
+    char (*started)[UUID_TEXT_LEN]; /* runs whose run_started or operator_rerun the export holds */
+    size_t n_started, started_cap;
     struct audit_buf canon;
     EVP_MD_CTX *md_ctx; /* reused for every record */
     EVP_MD *md;
@@ -162,6 +180,101 @@ static struct chain *chain_get(struct verifier *v, const char *tenant, bool *cre
     v->n_chains++;
     *created = true;
     return c;
+}
+
+static struct named *named_slot(struct named *slots, size_t cap, const char *chain)
+{
+    size_t i = fnv1a(chain) & (cap - 1);
+    while (slots[i].chain[0] && strcmp(slots[i].chain, chain) != 0)
+        i = (i + 1) & (cap - 1);
+    return &slots[i];
+}
+
+static struct named *named_find(const struct verifier *v, const char *chain)
+{
+    if (!v->n_named)
+        return NULL;
+    struct named *n = named_slot(v->named, v->named_cap, chain);
+    return n->chain[0] ? n : NULL;
+}
+
+/* Takes the heads a checkpoint names: its detail is "CHAIN=HASH CHAIN=HASH ...", the engine
+ * chain's own first (the record before it, which its link proves). False when out of memory. */
+static bool named_take(struct verifier *v, const char *detail, const char *run_id)
+{
+    for (const char *p = detail; p && *p;) {
+        const char *sp = strchr(p, ' ');
+        size_t len = sp ? (size_t)(sp - p) : strlen(p);
+        const char *tok = p;
+        p = sp ? sp + 1 : NULL;
+        if (len != UUID_TEXT_LEN - 1 + 1 + AUDIT_HEX_LEN - 1 || tok[UUID_TEXT_LEN - 1] != '=')
+            continue; /* not a head: hashed with the record all the same */
+        char chain[UUID_TEXT_LEN];
+        memcpy(chain, tok, UUID_TEXT_LEN - 1);
+        chain[UUID_TEXT_LEN - 1] = '\0';
+        if (strcmp(chain, NIL_UUID) == 0)
+            continue;
+        if (2 * (v->n_named + 1) > v->named_cap) {
+            size_t cap = v->named_cap ? 2 * v->named_cap : 64;
+            struct named *grown = calloc(cap, sizeof *grown);
+            if (!grown)
+                return false;
+            for (size_t i = 0; i < v->named_cap; i++)
+                if (v->named[i].chain[0])
+                    *named_slot(grown, cap, v->named[i].chain) = v->named[i];
+            free(v->named);
+            v->named = grown;
+            v->named_cap = cap;
+        }
+        struct named *n = named_slot(v->named, v->named_cap, chain);
+        const char *hash = tok + UUID_TEXT_LEN;
+        if (!n->chain[0]) {
+            memcpy(n->chain, chain, UUID_TEXT_LEN);
+            memcpy(n->first, hash, AUDIT_HEX_LEN - 1);
+            n->first[AUDIT_HEX_LEN - 1] = '\0';
+            snprintf(n->first_run, sizeof n->first_run, "%s", run_id);
+            n->first_line = v->line;
+            v->n_named++;
+        }
+        memcpy(n->last, hash, AUDIT_HEX_LEN - 1);
+        n->last[AUDIT_HEX_LEN - 1] = '\0';
+        snprintf(n->last_run, sizeof n->last_run, "%s", run_id);
+        n->last_line = v->line;
+    }
+    return true;
+}
+
+/* Whether the export holds the start record of run RUN_ID (searched from the newest: a run's
+ * checkpoint comes soon after its start). */
+static bool run_started_here(const struct verifier *v, const char *run_id)
+{
+    for (size_t i = v->n_started; i-- > 0;)
+        if (strcmp(v->started[i], run_id) == 0)
+            return true;
+    return false;
+}
+
+/* The engine chain's records that name what else the export must hold: a run's start, and
+ * the checkpoint of a run that started inside it. */
+static bool engine_record(struct verifier *v, const struct audit_record *r)
+{
+    const char *kind = r->v[AM_KIND].text, *run_id = r->v[AM_RUN_ID].text;
+    if (!run_id || strlen(run_id) != UUID_TEXT_LEN - 1)
+        return true;
+    if (strcmp(kind, "run_started") == 0 || strcmp(kind, "operator_rerun") == 0) {
+        if (v->n_started == v->started_cap) {
+            size_t cap = v->started_cap ? 2 * v->started_cap : 64;
+            char(*grown)[UUID_TEXT_LEN] = realloc(v->started, cap * sizeof *grown);
+            if (!grown)
+                return false;
+            v->started = grown;
+            v->started_cap = cap;
+        }
+        memcpy(v->started[v->n_started++], run_id, UUID_TEXT_LEN);
+    } else if (strcmp(kind, "checkpoint") == 0 && run_started_here(v, run_id)) {
+        return named_take(v, r->v[AM_DETAIL].text, run_id);
+    }
+    return true;
 }
 
 /* The chain hash of PREV (LEN bytes) and the canonical form made of CANON (N bytes) and TAIL
@@ -322,6 +435,15 @@ static bool check_claims(struct verifier *v, const struct audit_record *r, const
     for (int i = 0; i < v->n_expect; i++)
         if (strcmp(v->expect[i].tenant, tenant) == 0 && strcmp(v->expect[i].hash, hash) == 0)
             v->expect[i].found = true;
+    struct named *n = v->current_named;
+    if (n) {
+        n->first_found |= strcmp(n->first, hash) == 0;
+        n->last_found |= strcmp(n->last, hash) == 0;
+    }
+    if (!v->header_tenant && strcmp(tenant, NIL_UUID) == 0 && !engine_record(v, r)) {
+        fail(v, tenant, "out of memory");
+        return false;
+    }
     return true;
 }
 
@@ -359,9 +481,17 @@ static bool check_record(struct verifier *v, const struct audit_record *r, const
                  "the chain's records resume after other chains' records (records were moved)");
             return false;
         }
+        /* lethe writes the chains in tenant_id order: the engine chain (the nil UUID) first,
+         * so that its checkpoints are read before the chains they name. */
+        if (v->current && strcmp(tenant, v->current->tenant) < 0) {
+            fail(v, tenant, "the chain comes after chain %s's, but an export holds its chains in "
+                            "tenant_id order (chains were moved)", v->current->tenant);
+            return false;
+        }
         if (v->current)
             v->current->left = true;
         v->current = c;
+        v->current_named = named_find(v, tenant);
     }
     if (created) {
         if (seq == 1 && strcmp(prev->text, AUDIT_ZERO_HASH) != 0) {
@@ -1017,6 +1147,34 @@ static struct chain *chain_find(struct verifier *v, const char *tenant)
     return c && c->tenant ? c : NULL;
 }
 
+/* SPEC §5: a checkpoint holds the head of every chain its run touched. A run that started
+ * inside the export touched those chains inside it, and its checkpoint, inside it too, came
+ * after them: each head it names is the export's to hold. So a chain removed whole, or cut
+ * before a head a checkpoint names, fails without the anchor file; given the engine chain's
+ * head (--expect-head), every checkpoint up to it is there to name them. */
+static bool check_named(struct verifier *v)
+{
+    for (size_t i = 0; i < v->named_cap; i++) {
+        const struct named *n = &v->named[i];
+        if (!n->chain[0] || (n->first_found && n->last_found))
+            continue;
+        bool last = n->first_found;
+        const struct chain *c = chain_find(v, n->chain);
+        char holds[160];
+        if (c)
+            snprintf(holds, sizeof holds, "its chain ends at seq %lld on line %ld and holds no such "
+                     "record (records were cut off)", c->seq, c->line);
+        else
+            snprintf(holds, sizeof holds, "the export holds no record of it (a chain was removed)");
+        snprintf(v->why, sizeof v->why,
+                 "line %ld: the checkpoint of run %s names the head %.12s... of chain %s, but %s",
+                 last ? n->last_line : n->first_line, last ? n->last_run : n->first_run,
+                 last ? n->last : n->first, n->chain, holds);
+        return false;
+    }
+    return true;
+}
+
 static bool check_counts(struct verifier *v)
 {
     v->line = 1;
@@ -1060,10 +1218,10 @@ static bool engine_anchored_up_to_window(struct verifier *v)
 }
 
 /* SPEC §5: every anchored head that falls in the export's window must be there with its hash.
- * Heads of a line written before the window, or after it, are not the export's to hold. A head
- * that gives its own time falls in the window when that time does (a line is written after its
- * heads committed, so a line written before the export's end names heads the export can see).
- * Older lines do not: a run that began before --from may have moved a chain's head before it:
+ * A head that gives its own time falls in the window when that time does (see below). A head of
+ * an older line, without its time, is judged by its line's: heads of a line written before the
+ * window, or after it, are not the export's to hold; a run that began before --from may have
+ * moved a chain's head before it:
  * when the export holds the engine chain, a run whose start record is not in it is known to
  * straddle the window. */
 static bool check_anchors(struct verifier *v, const char *path)
@@ -1079,12 +1237,20 @@ static bool check_anchors(struct verifier *v, const char *path)
         const struct anchor_ref *a = &v->refs[i];
         if (a->found || (v->header_tenant && strcmp(a->h.chain, v->header_tenant) != 0))
             continue;
-        if ((v->from[0] && strcmp(a->at, v->from) < 0) || (end[0] && strcmp(a->at, end) >= 0))
-            continue;
-        /* A head recorded before the window (an ack, a hold or a request between the last
-         * run before --from and --from, anchored by the first run after it). */
+        /* A head that gives its own time falls in the window when that time does, whenever
+         * its line was written: a head recorded before the window (an ack, a hold or a request
+         * between the last run before --from and --from, anchored by the first run after it) is
+         * not the export's, and one recorded inside it is, even when the line that names it came
+         * after --to (an ack or a request after the window's last run, a run that straddles
+         * --to). Its record committed before its line was written: a line written before the
+         * export was taken names a record the export saw. One written after may name a record
+         * committed after the export's snapshot, which is not the export's to hold. */
         bool timed = a->h.at[0] != '\0';
-        if (timed && v->from[0] && strcmp(a->h.at, v->from) < 0)
+        const char *when = timed ? a->h.at : a->at;
+        if ((v->from[0] && strcmp(when, v->from) < 0) || (end[0] && strcmp(when, end) >= 0))
+            continue;
+        if (timed && end[0] && strcmp(a->at, end) >= 0 && v->exported_at[0] &&
+            strcmp(a->at, v->exported_at) >= 0)
             continue;
         const struct chain *c = chain_find(v, a->h.chain);
         char where[300];
@@ -1451,7 +1617,8 @@ int job_verify(struct lethe_ctx *ctx, int argc, char **argv)
                  v.unvouched, v.unvouched == 1 ? "" : "s", v.unvouched_first,
                  v.unvouched == 1 ? "is" : "are", v.unvouched == 1 ? "its" : "their", anchors,
                  v.unvouched == 1 ? "it" : "them");
-    if ((!csv && !check_counts(&v)) || !check_anchors(&v, anchors) || !check_expected(&v)) {
+    if ((!csv && !check_counts(&v)) || !check_named(&v) || !check_anchors(&v, anchors) ||
+        !check_expected(&v)) {
         printf("verify: %s\n", v.why);
         rc = EXIT_CHECK_FAILED;
         goto cleanup;
@@ -1500,6 +1667,8 @@ cleanup:
     free(v.claims);
     free(v.refs);
     free(v.runs);
+    free(v.named);
+    free(v.started);
     audit_buf_free(&v.canon);
     EVP_MD_CTX_free(v.md_ctx);
     EVP_MD_free(v.md);

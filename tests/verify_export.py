@@ -36,15 +36,22 @@ hash = lower-case hex SHA-256 of the UTF-8 bytes of prev_hash + "\\n" + canonica
 
 In each chain seq starts at 1 with a prev_hash of 64 zeros, and each next record has seq + 1
 and the previous record's hash as its prev_hash. An export of a time window may start a chain
-later: its first record's prev_hash is then taken as given. A chain's records are contiguous.
+later: its first record's prev_hash is then taken as given. A chain's records are contiguous,
+and the chains come in tenant_id order (the engine chain first).
 When the header's "from" is null (the whole log) every chain must start at seq 1; when its
 "tenant_id" is set every record must be that tenant's. Comparing each chain's last hash with a
 head anchored elsewhere (the checkpoints lethe logs) shows that no tail was cut off.
 
+Checkpoints: a checkpoint record's detail is "CHAIN=HASH CHAIN=HASH ...", the head of every
+chain its run touched. When the export holds the run's run_started (or operator_rerun) record,
+every head it names must be in the export (not for a one-tenant export).
+
 Anchors: audit.anchor_file has one line per run, {"run_id", "at", "heads": [{"chain", "seq",
-"hash", "at"}]}. Every head of a line whose "at" lies in the export's window (from "from" up to
-"to"; up to "exported_at" when "to" is null) must be in the export with that hash (a head
-inside a chain passes), unless the head's own "at" lies before the window's "from". Heads without their own "at" (lines written before lethe kept it) have one
+"hash", "at"}]}. Every head whose own "at" lies in the export's window (from "from" up to "to";
+up to "exported_at" when "to" is null) must be in the export with that hash (a head inside a
+chain passes), unless its line was written after the window's end and after "exported_at" (its
+record may have committed after the export was taken). Heads without their own "at" (lines
+written before lethe kept it) are judged by their line's "at" instead, and have one
 allowance instead: in an export with a "from" that holds the engine chain, a run whose
 run_started (or operator_rerun) record is not in it began before the window and may have moved
 heads before it; in a one-tenant export with a "from", heads before the chain's first exported
@@ -123,6 +130,7 @@ def anchored(path):  # [(line at, run_id, chain, seq, hash, head at)], a torn la
 
 def verify(path, expected, anchors=None):
     heads, header, last, firsts, hashes, started, times, runfirst = {}, {}, None, {}, {}, set(), {}, {}
+    named = set()  # (chain, hash) named by the checkpoint of a run started in the export
     refs = anchored(anchors) if anchors else []
     wanted = {(c, s) for _, _, c, s, _, _ in refs}
     reach = {}
@@ -139,6 +147,7 @@ def verify(path, expected, anchors=None):
         t, seq, prev = rec["tenant_id"], rec["seq"], rec["prev_hash"]
         need(header.get("tenant_id") in (None, t), "record of another tenant")
         need(t == last or t not in heads, "chain resumes after another chain")
+        need(last is None or t >= last, "chains out of tenant_id order")
         if t in heads:
             need((seq, prev) == (heads[t][0] + 1, heads[t][1]), f"broken link at seq {seq}")
             need(rec["at"] >= times[t], f"tenant {t}: seq {seq} is earlier than the record before it")
@@ -160,6 +169,10 @@ def verify(path, expected, anchors=None):
             hashes[(t, seq)] = digest
         if t == NIL and rec["kind"] in ("run_started", "operator_rerun"):
             started.add(rec["run_id"])
+        if t == NIL and rec["kind"] == "checkpoint" and rec["run_id"] in started and not header.get("tenant_id"):
+            for c, h in (x.split("=", 1) for x in (rec["detail"] or "").split(" ") if "=" in x):
+                if c != NIL:
+                    named.add((c, h))
         hashes.setdefault(("expected", t), set()).add(digest)
         heads[t], last, times[t] = (seq, digest), t, rec["at"]
     if header:
@@ -167,17 +180,21 @@ def verify(path, expected, anchors=None):
         need(len(claims) == len(header["chains"]), "a chain claimed twice")
         need(header["records"] == sum(s - firsts[t] + 1 for t, (s, _) in heads.items()), "record count")
         need(claims == {t: (firsts[t], s, s - firsts[t] + 1) for t, (s, _) in heads.items()}, "chain claims")
+    for c, h in sorted(named):
+        need(h in hashes.get(("expected", c), ()), f"chain {c}: head {h[:12]} named by a checkpoint missing")
     frm, to, tenant = (norm(header.get("from")), norm(header.get("to")), header.get("tenant_id"))
+    exported = norm(header.get("exported_at"))
     if header.get("exported_at") and to is None:
         to = norm(header["exported_at"])  # an open-ended export: lines written after the snapshot
     for at, run, c, s, h, head_at in refs:
         if (c, s) in hashes:
             need(hashes[(c, s)] == h, f"chain {c} seq {s}: not the anchored record")
             continue
-        if (tenant and c != tenant) or (frm and at < frm) or (to and at >= to):
+        when = head_at or at  # a head with its own time falls in the window when that time does
+        if (tenant and c != tenant) or (frm and when < frm) or (to and when >= to):
             continue
-        if frm and head_at and head_at < frm:  # the head's record lies before the window
-            continue
+        if head_at and to and at >= to and exported and at >= exported:
+            continue  # written after the export: its record may have committed after the snapshot
         need(c not in heads or s < heads[c][0], f"chain {c}: anchored seq {s} cut off")
         if not head_at and frm and (tenant or (NIL in heads and run not in started)):
             continue

@@ -338,6 +338,35 @@ caught "a window's request record cut off, with the chain's records before the r
 assert_contains "... named as that chain's first records removed" "chain $T6 is anchored at seq $R7" "$OUT"
 mv "$WORK/all.kept" "$WORK/all.jsonl"
 
+# A request made after the window's last run, inside the window, is anchored with its own time
+# by the next run's line, written after --to. The window holds it: cut off (the claims edited to
+# match), it passed, since only the lines written inside the window were read.
+W8=$(sql "SELECT lethe.audit_time(clock_timestamp())")
+run_lethe --config "$WORK/exec.conf" run
+I8=$(uuid); mk_item "$T6" "$I8" "$w6" prompt EU 2026-01-01T00:00:00Z
+"$LETHE" --config "$WORK/exec.conf" -q request --tenant "$T6" --item "$I8" --reference REQ-T8 \
+    --operator user_a >/dev/null
+R8=$(sql "SELECT seq FROM lethe.audit_heads WHERE tenant_id = '$T6'")
+E8=$(sql "SELECT lethe.audit_time(clock_timestamp())")
+"$LETHE" export --from "$W8" --to "$E8" -o "$WORK/early8.jsonl" 2>/dev/null
+run_lethe --config "$WORK/exec.conf" run
+assert_contains "the next run's line anchors the request with its time" \
+  "{\"chain\":\"$T6\",\"seq\":$R8," "$(tail -1 "$A")"
+cp "$WORK/all.jsonl" "$WORK/all.kept"
+"$LETHE" export --from "$W8" --to "$E8" -o "$WORK/all.jsonl" 2>/dev/null
+run_lethe verify "$WORK/all.jsonl" --anchors "$A"
+python3 tests/verify_export.py "$WORK/all.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
+assert_eq "a window ending after a request and before the next run verifies, by both verifiers" "0 0" "$RC $?"
+tamper cut-tail "$T6" "$R8" claims
+caught "a request after the window's last run cut off, anchored by a line written after --to"
+assert_contains "... named as that chain's anchored head" "chain $T6 is anchored at seq $R8" "$OUT"
+# The same window exported before that line was written: the line may name records committed
+# after the export was taken, which it did not have to hold; it verifies.
+run_lethe verify "$WORK/early8.jsonl" --anchors "$A"
+python3 tests/verify_export.py "$WORK/early8.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
+assert_eq "... and exported before the next run's line, it verifies by both" "0 0" "$RC $?"
+mv "$WORK/all.kept" "$WORK/all.jsonl"
+
 # A run before the window whose line was lost (it failed to append, or the file was begun
 # afresh): its records lie before the window, though the next line anchored past them is of a
 # run inside it. The engine chain's unanchored records before the window say so; verify does not

@@ -377,4 +377,67 @@ sed '3s/"kind":"[a-z_]*"/"kind":null/' "$TMP/all.jsonl" >"$TMP/null-kind.jsonl"
 run_lethe verify "$TMP/null-kind.jsonl"
 assert_rc "a record whose kind is null exits 4" 4
 assert_contains "... as not an audit record" 'line 3: not an audit record: member "kind" is null' "$OUT"
+
+# ---- checkpoints name the heads of the chains their run touched ------------------------------
+# SPEC §5: each run's checkpoint holds the head of every chain it touched. A run whose start the
+# export holds touched them inside it: a chain removed, or cut before a head a checkpoint names,
+# fails without the anchor file (the engine chain's own head pins the checkpoints).
+psql -X -q -c 'CREATE DATABASE verify_cp' >/dev/null
+export PGDATABASE=verify_cp
+"$LETHE" migrate >/dev/null 2>&1
+for r in 1 2; do
+    RID=$(cat /proc/sys/kernel/random/uuid)
+    psql -X -q -A -t -v ON_ERROR_STOP=1 >/dev/null <<EOF
+BEGIN;
+SELECT lethe.audit_stage_open();
+INSERT INTO audit_stage (tenant_id, kind, run_id) VALUES ('$NIL', 'run_started', '$RID');
+INSERT INTO audit_stage (tenant_id, kind, run_id, reference)
+SELECT t, 'item_purged', '$RID', 'REQ-' || g FROM unnest(ARRAY['$T1', '$T2', '$T3']::uuid[]) t, generate_series(1, 2) g
+ ORDER BY t, g;
+SELECT lethe.audit_checkpoint('$RID');
+COMMIT;
+EOF
+    [ $r = 1 ] && CP_M=$(sql "SELECT lethe.audit_time(clock_timestamp())")
+done
+"$LETHE" export -o "$TMP/cp.jsonl" 2>/dev/null
+"$LETHE" export --from "$CP_M" -o "$TMP/cp-win.jsonl" 2>/dev/null
+both "checkpoints: an export that holds every head they name verifies" 0 "$TMP/cp.jsonl"
+both "checkpoints: a window after the first run's checkpoint verifies" 0 "$TMP/cp-win.jsonl"
+# cpedit OP TENANT IN OUT: cut TENANT's last record, drop its chain, or move it to the end; the
+# header's claims edited to match.
+cpedit() {
+    python3 - "$@" <<'PY'
+import json, sys
+op, t, src, dst = sys.argv[1:5]
+lines = open(src, encoding="utf-8").read().splitlines(keepends=True)
+head, recs = json.loads(lines[0]), lines[1:]
+mine = [i for i, l in enumerate(recs) if json.loads(l)["tenant_id"] == t]
+if op == "cut":
+    del recs[mine[-1]]
+    for c in head["chains"]:
+        if c["chain"] == t:
+            c["last_seq"] -= 1; c["records"] -= 1
+    head["records"] -= 1
+elif op == "drop":
+    recs = [l for i, l in enumerate(recs) if i not in mine]
+    head["chains"] = [c for c in head["chains"] if c["chain"] != t]
+    head["records"] = len(recs)
+elif op == "last":
+    recs = [l for i, l in enumerate(recs) if i not in mine] + [recs[i] for i in mine]
+open(dst, "w", encoding="utf-8").write(json.dumps(head, ensure_ascii=False, separators=(",", ":")) + "\n" + "".join(recs))
+PY
+}
+CPLINE=$(grep -n '"kind":"checkpoint"' "$TMP/cp.jsonl" | tail -1 | cut -d: -f1)
+cpedit cut "$T2" "$TMP/cp.jsonl" "$TMP/x.jsonl"
+both "checkpoints: a tenant chain's last record cut off (the claims edited to match) is caught" 4 "$TMP/x.jsonl"
+assert_contains "... naming the checkpoint and the chain" \
+  "verify: line $CPLINE: the checkpoint of run $RID names the head $(sql "SELECT left(hash, 12) FROM lethe.audit_heads WHERE tenant_id = '$T2'")... of chain $T2, but its chain ends at seq 3 on line" "$VOUT"
+cpedit drop "$T3" "$TMP/cp.jsonl" "$TMP/x.jsonl"
+both "checkpoints: a tenant chain removed (with its claim) is caught" 4 "$TMP/x.jsonl"
+assert_contains "... as a removed chain" "of chain $T3, but the export holds no record of it (a chain was removed)" "$VOUT"
+cpedit drop "$T3" "$TMP/cp-win.jsonl" "$TMP/x.jsonl"
+both "checkpoints: ... in a window, by the checkpoint of the run inside it" 4 "$TMP/x.jsonl"
+cpedit last "$T1" "$TMP/cp.jsonl" "$TMP/x.jsonl"
+both "a chain moved after the others (chains are in tenant_id order) is caught" 4 "$TMP/x.jsonl"
+assert_contains "... as moved" "tenant $T1: the chain comes after chain $T3's, but an export holds its chains in tenant_id order (chains were moved)" "$VOUT"
 finish
