@@ -495,6 +495,34 @@ cleanup:
     return r;
 }
 
+/* The other way round: a file behind its database. Lines the database recorded as appended to
+ * FILE after its newest one (DIGEST, NULL when the file is missing or empty) were lost with the
+ * file: rolled back to an older copy, cut, or removed. The work goes on (the file is evidence
+ * for later, and a run that refused would stop every purge for it); it is said, with the way
+ * back. A database that cannot say is not asked twice. */
+static void warn_file_behind(PGconn *db, const char *file, const char *digest)
+{
+    PGresult *r = dbaudit_anchor_lines_after(db, digest);
+    if (!r || PQntuples(r) == 0) {
+        PQclear(r);
+        return;
+    }
+    long long n = db_get_long(r, 0, "lines");
+    if (digest)
+        log_warn("anchor: '%s' lacks %lld line%s that the database recorded as appended to it "
+                 "after its newest one (the newest by run %s, recorded at %s): the file was "
+                 "rolled back, cut or replaced",
+                 file, n, n == 1 ? "" : "s", db_str(r, 0, "newest_run"), db_str(r, 0, "newest_at"));
+    else
+        log_warn("anchor: '%s' is missing or empty, but the database recorded %lld line%s "
+                 "appended to it (the newest by run %s, recorded at %s): the file was removed, "
+                 "emptied or moved",
+                 file, n, n == 1 ? "" : "s", db_str(r, 0, "newest_run"), db_str(r, 0, "newest_at"));
+    log_hint("restore it from the copy shipped elsewhere (the lines it lacks are there), then "
+             "append what was written to it since; runs go on meanwhile");
+    PQclear(r);
+}
+
 int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, bool warn_only)
 {
     struct anchor_line l;
@@ -508,8 +536,12 @@ int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, bool warn
      * per head of the newest line: one or a few after an idle run, every chain a large cycle
      * touched (33,334 at 10M items, about 0.2 s) after such a cycle and the run that follows. */
     int got = read_newest(file, &l, warn_only ? log_warn : log_error);
-    if (got <= 0)
+    if (got < 0)
         return got;
+    if (file)
+        warn_file_behind(db, file, got ? l.digest : NULL);
+    if (got == 0)
+        return 0;
     int rc = -1;
     PGresult *r = anchor_missing(db, &l);
     if (!r)

@@ -182,6 +182,15 @@ bool dbaudit_anchor_line_record(PGconn *db, const char *line, const char *run_id
     return recorded;
 }
 
+PGresult *dbaudit_anchor_lines_after(PGconn *db, const char *digest)
+{
+    const char *p[] = {digest};
+    return db_query(db,
+                    "SELECT lines, newest_run::text AS newest_run, newest_at"
+                    "  FROM lethe.anchor_lines_after($1)",
+                    1, p);
+}
+
 PGresult *dbaudit_missing_heads(PGconn *db, const char *chains, const char *seqs,
                                 const char *hashes)
 {

@@ -44,6 +44,10 @@ int dbaudit_may_record_anchor_line(PGconn *db);
  * (sql/0021_status_anchor.sql). False after printing the error or when the database would not record it. Only for
  * a role that may (dbaudit_may_record_anchor_line). */
 bool dbaudit_anchor_line_record(PGconn *db, const char *line, const char *run_id);
+/* The lines the database recorded as appended to the anchor file more than a minute after the
+ * line whose digest is DIGEST (NULL: the file is missing or empty): one row (lines, newest_run,
+ * newest_at) when there are any, none otherwise (sql/0057_anchor_lines_after.sql). */
+PGresult *dbaudit_anchor_lines_after(PGconn *db, const char *digest);
 /* Anchored heads (array literals of chains, seqs and hashes) that are not in the database:
  * rows (chain, anchored seq, database seq or null, what the database has instead). */
 PGresult *dbaudit_missing_heads(PGconn *db, const char *chains, const char *seqs,

@@ -98,6 +98,8 @@ struct verifier {
     char vouch_from[AUDIT_TIME_LEN];     /* the lines name every chain appended to since */
     bool vouch_bounded;                  /* ... a time they say (see vouched()) */
     bool vouch_broken;                   /* a line without it after one with it */
+    long gap_line;                       /* a line whose since lies after the line before's at */
+    char gap_since[AUDIT_TIME_LEN], gap_prev_at[AUDIT_TIME_LEN];
     char newest_line_at[AUDIT_TIME_LEN]; /* its newest line's at, and that line's number */
     long newest_line;
     char vouch_before[TIME_TEXT_LEN]; /* an hour before the newest line: see vouched() */
@@ -1435,6 +1437,11 @@ static int load_anchors(struct verifier *v, const char *path)
         } else if (v->vouch_bounded && (!l.has_since || strcmp(l.since, prev_at) > 0)) {
             v->vouch_broken = true;
         }
+        if (l.has_since && prev_at[0] && strcmp(l.since, prev_at) > 0 && !v->gap_line) {
+            v->gap_line = no;
+            snprintf(v->gap_since, sizeof v->gap_since, "%s", l.since);
+            snprintf(v->gap_prev_at, sizeof v->gap_prev_at, "%s", prev_at);
+        }
         snprintf(prev_at, sizeof prev_at, "%s", l.at);
         if (l.at[0] && strcmp(l.at, v->newest_line_at) > 0) {
             snprintf(v->newest_line_at, sizeof v->newest_line_at, "%s", l.at);
@@ -1455,6 +1462,16 @@ static int load_anchors(struct verifier *v, const char *path)
                  path);
     if (v->vouch_broken)
         v->vouch_bounded = false;
+    /* A line names every chain appended to since the start of the run before it whose line was
+     * recorded: one that counts from after the line before it in the file came after a line
+     * the file no longer holds. Verify checks against the lines it has; said, since the file is
+     * the evidence. */
+    if (rc == EXIT_DONE && v->gap_line)
+        log_warn("verify: '%s' line %ld names the chains appended to since %s, after line %ld "
+                 "(%s): a line written between them is not in the file (lines were removed, or "
+                 "a run wrote to another anchor file); records past the missing line's heads "
+                 "are not judged",
+                 path, v->gap_line, v->gap_since, v->gap_line - 1, v->gap_prev_at);
     if (v->n_refs)
         qsort(v->refs, v->n_refs, sizeof *v->refs, ref_cmp);
     lethe_time newest;

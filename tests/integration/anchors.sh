@@ -382,6 +382,9 @@ run_lethe verify "$WORK/after-lost.jsonl" --anchors "$A"
 python3 tests/verify_export.py "$WORK/after-lost.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
 assert_eq "a window after a run whose line was lost verifies, by both verifiers" "0 0" "$RC $?"
 assert_contains "... and lethe says ok" "verify: ok:" "$OUT"
+assert_contains "... and that a line is missing from the anchor file" \
+  "line $(wc -l <"$A") names the chains appended to since" "$ERR"
+assert_contains "... between which lines" "a line written between them is not in the file (lines were removed, or a run wrote to another anchor file)" "$ERR"
 tail -1 "$A" >>"$WORK/anchors.kept"; mv "$WORK/anchors.kept" "$A"
 
 # ---- heads moved before a run that died are anchored by the next run that does not ---------
@@ -430,6 +433,29 @@ assert_rc "a rerun exits 0" 0
 RR=$(sql "SELECT run_id FROM lethe.runs WHERE operator = 'user_a'")
 H3=$(sql "SELECT seq || ' ' || hash FROM lethe.audit_heads WHERE tenant_id = '$T3'")
 assert_contains "the rerun's line anchors the chain it appended to" "\"run_id\":\"$RR\"" "$(grep "{\"chain\":\"$T3\",\"seq\":${H3% *}," "$A")"
+
+# ---- a file behind its database: lines the database recorded are not in it ----------------
+# (sql/0057_anchor_lines_after.sql) The file rolled back to an older copy, or removed, lost the
+# lines not yet shipped; runs go on (they would stop every purge for it), and say so, as status
+# does. The lines recorded within a minute of the file's newest are not counted (shard runs
+# append and record concurrently): the older lines are aged here to stand for earlier runs.
+cp "$A" "$WORK/anchors.kept"
+sql "UPDATE lethe.anchor_lines SET recorded_at = recorded_at - interval '5 minutes'
+      WHERE digest <> (SELECT digest FROM lethe.anchor_lines ORDER BY recorded_at DESC LIMIT 1)" >/dev/null
+head -n -1 "$WORK/anchors.kept" >"$A"
+NEWEST_RUN=$(sql "SELECT run_id FROM lethe.anchor_lines ORDER BY recorded_at DESC LIMIT 1")
+run_lethe --config "$WORK/noexec.conf" status
+assert_contains "status says the anchor file lacks a line the database recorded" \
+  "warning: anchor: '$A' lacks 1 line that the database recorded as appended to it after its newest one (the newest by run $NEWEST_RUN, recorded at" "$ERR"
+assert_contains "... with the way back" "hint: restore it from the copy shipped elsewhere (the lines it lacks are there)" "$ERR"
+assert_rc "... and exits 0: the file is evidence for later, not a check of SPEC §6" 0
+rm "$A"
+run_lethe --config "$WORK/noexec.conf" status
+assert_contains "a removed anchor file: status says the database recorded lines appended to it" \
+  "warning: anchor: '$A' is missing or empty, but the database recorded" "$ERR"
+mv "$WORK/anchors.kept" "$A"
+run_lethe --config "$WORK/noexec.conf" status
+assert_eq "the file put back, nothing is said" "" "$(echo "$ERR" | grep 'anchor:')"
 
 # ---- a torn last line (a crash while appending) is cut off by the next run -----------------
 printf '{"run_id":"%s","at":"2026-' "$RR" >>"$A"
