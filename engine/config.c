@@ -347,13 +347,15 @@ static bool get_duration(const struct loader *ld, const config_setting_t *s, str
 {
     char hint[128];
     const char *leaf = config_setting_name(s);
+    /* The unit a bare number most likely meant: seconds for a deleter's timeout, days else. */
+    const char *unit = strcmp(leaf, "timeout") == 0 ? "s" : "d";
     if (config_setting_type(s) == CONFIG_TYPE_INT || config_setting_type(s) == CONFIG_TYPE_INT64) {
         long long n = int_value(ld, s);
         if (n < 0 || n == LLONG_MAX)
             return fail(ld, s, "bad duration",
                         "a duration is a non-negative integer and a unit (s, m, h, d, w or mo), "
                         "e.g. \"30d\"");
-        snprintf(hint, sizeof hint, "durations take a unit, e.g. \"%lldd\"", n);
+        snprintf(hint, sizeof hint, "durations take a unit, e.g. \"%lld%s\"", n, unit);
         return fail(ld, s, "bad duration", hint);
     }
     if (config_setting_type(s) != CONFIG_TYPE_STRING)
@@ -367,7 +369,7 @@ static bool get_duration(const struct loader *ld, const config_setting_t *s, str
         long long n = strtoll(v, &end, 10);
         bool digits = isdigit((unsigned char)*v) && errno == 0;
         if (digits && *end == '\0') {
-            snprintf(hint, sizeof hint, "durations take a unit, e.g. \"%lldd\"", n);
+            snprintf(hint, sizeof hint, "durations take a unit, e.g. \"%lld%s\"", n, unit);
             return fail(ld, s, "bad duration", hint);
         }
         /* Digits and a known unit that duration_parse refused: too long for PostgreSQL's
@@ -907,8 +909,17 @@ bool config_read_audit_key(const struct lethe_config *cfg, struct audit_key *key
     struct stat st;
     int rc = read_small_file(path, &text, &len, &kind, &st);
     if (rc > 0) {
+        /* A key that exists and cannot be read is the key the audit's HMACs were made with: a
+         * new one (or none) would match none of them (subject requests, reconcile's locators).
+         * Only a missing file is to be created. */
+        char perms[PATH_MAX + 300];
+        snprintf(perms, sizeof perms,
+                 "the file exists: give the lethe user read access to it (root:lethe 0640, or "
+                 "owned by lethe 0600) and run as that user; do not create a new key or remove "
+                 "the setting: the HMACs recorded so far were made with this one");
         snprintf(what, sizeof what, "cannot read the key file (%s):", strerror(rc));
-        report(log_error, file, line, setting, what, value, rc == EISDIR ? names : create);
+        report(log_error, file, line, setting, what, value,
+               rc == EISDIR ? names : rc == ENOENT ? create : perms);
         return false;
     }
     if (rc < 0) {

@@ -136,6 +136,10 @@ hint: durations take a unit, e.g. \"180d\""
 conf_fails "an unquoted duration is refused" 'spool: { keep = 7; };' \
 "error: config: '$CONF' line 1: 'spool.keep': bad duration 7
 hint: durations take a unit, e.g. \"7d\""
+conf_fails "a deleter's timeout without a unit is taken for seconds in the hint (not 30 days)" \
+'executor: { command = "/bin/true"; timeout = 30; };' \
+"error: config: '$CONF' line 1: 'executor.timeout': bad duration 30
+hint: durations take a unit, e.g. \"30s\""
 conf_fails "an unquoted negative duration is refused without suggesting a negative one" \
 'rules: { deletion_request: { grace = -5; }; };' \
 "error: config: '$CONF' line 1: 'rules.deletion_request.grace': bad duration -5
@@ -232,7 +236,7 @@ as_other --config "$CONF" --db "$KEYDB" run --dry-run
 assert_eq "run as a user who cannot read the key exits 2" 2 "$RC"
 assert_eq "an unreadable audit.key_file is named with the reason" \
 "error: config: '$CONF' line 1: 'audit.key_file': cannot read the key file (Permission denied): \"$D/secret.key\"
-hint: create it with 'head -c 32 /dev/urandom > $D/secret.key' $KEY_HINT" "$ERR"
+hint: the file exists: give the lethe user read access to it (root:lethe 0640, or owned by lethe 0600) and run as that user; do not create a new key or remove the setting: the HMACs recorded so far were made with this one" "$ERR"
 
 # A key others can read is used, with a warning naming the mode.
 cp "$D/secret.key" "$D/open.key"
