@@ -49,6 +49,25 @@ static bool ensure_dir(const char *dir)
     return false;
 }
 
+/* A location's directory is lethe's own, made by ensure_dir: a link there was planted (the
+ * spool may be writable by a deleter's group), and the manifest, with its locators, would be
+ * written wherever it points. The spool itself is the config's, and may be a link. */
+static bool own_dir(const char *dir)
+{
+    struct stat st;
+    if (lstat(dir, &st) != 0) {
+        log_error("spool: cannot read '%s': %s", dir, strerror(errno));
+        return false;
+    }
+    if (S_ISDIR(st.st_mode))
+        return true;
+    log_error("spool: '%s' is %s, not the directory lethe makes for the location's manifests",
+              dir, S_ISLNK(st.st_mode) ? "a symbolic link" : "not a directory");
+    log_hint("lethe never writes a manifest through a link planted in the spool: remove it (the "
+             "next run makes the directory and writes the batch's manifest there)");
+    return false;
+}
+
 bool manifest_write(PGconn *db, const struct audit_key *key, const char *spool,
                     const char *location, const char *batch_id, char *path, size_t len,
                     struct exec_items *items)
@@ -59,7 +78,7 @@ bool manifest_write(PGconn *db, const struct audit_key *key, const char *spool,
         return false;
     }
     snprintf(dir, sizeof dir, "%s/%s", spool, location);
-    if (!ensure_dir(spool) || !ensure_dir(dir))
+    if (!ensure_dir(spool) || !ensure_dir(dir) || !own_dir(dir))
         return false;
     bool ok = false, in_query = false;
     struct locator_hmacs hm;

@@ -84,4 +84,16 @@ assert_contains "... with the batch in it" "\"batch_id\":\"$B\"" "$(head -1 "$M"
 assert_eq "the planted links' targets are untouched" "precious precious" "$(cat "$WORK/victim") $(cat "$WORK/victim2")"
 assert_eq "a link at a temporary's name is removed, not followed" "no" \
   "$([ -L "$WORK/spool/EU/.$B.jsonl.0123456789abcdef.tmp" ] && echo yes || echo no)"
+
+# A link in place of the location's directory: the manifest, with its locators, would be written
+# wherever it points. Refused; the batch stays open for the next run.
+mv "$WORK/spool/EU" "$WORK/spool-EU-kept"
+mkdir "$WORK/elsewhere"
+ln -s "$WORK/elsewhere" "$WORK/spool/EU"
+run_lethe --config "$WORK/noexec.conf" rerun "$B" --operator user_a
+assert_rc "a link in place of a location's spool directory: the rerun exits 1" 1
+assert_contains "... naming it" "error: spool: '$WORK/spool/EU' is a symbolic link, not the directory lethe makes for the location's manifests" "$ERR"
+assert_eq "... and nothing was written where it points" "" "$(ls -A "$WORK/elsewhere")"
+assert_eq "... the batch is still open" "open" "$(sql "SELECT state FROM lethe.batches WHERE batch_id = '$B'")"
+rm "$WORK/spool/EU"; mv "$WORK/spool-EU-kept" "$WORK/spool/EU"
 finish
