@@ -2,7 +2,8 @@
  * occurs now, with its request_recorded audit record naming the operator, in one transaction.
  * A retry (same tenant, reference and scope) records nothing. The next run derives its
  * obligation; this command never derives or purges.
- * A subject id is the operator's own input: it may be echoed on stdout, never on stderr. */
+ * A subject id is never printed, on stdout or stderr: the scope says "a data subject's items",
+ * as hold place does (stdout is logged too, under a timer or a script). */
 #include <stdio.h>
 #include <string.h>
 
@@ -119,6 +120,8 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
     printf("tenant:      %s\n", tenant);
     if (scope.kind == SCOPE_TENANT)
         printf("scope:       the whole tenant\n");
+    else if (scope.kind == SCOPE_SUBJECT) /* as hold place says it: no subject id in clear */
+        printf("scope:       a data subject's items\n");
     else
         printf("scope:       %s %s\n", scope_label(scope.kind), text_shown(scope.value));
     printf("rule:        %s\n", rc_rule->name);

@@ -107,7 +107,8 @@ assert_rc "a subject request exits 0" 0
 EV2=$(sql "SELECT event_id FROM lethe.events WHERE reference = 'GDPR-1'")
 DL2=$(sql "SELECT lethe.iso_utc(occurred_at + interval '1 month') FROM lethe.events WHERE event_id = $EV2")
 assert_contains "a subject request names its rule" "rule:        subject_request" "$OUT"
-assert_contains "a subject request echoes the subject on stdout" "scope:       subject user_a" "$OUT"
+assert_contains "a subject request says it is a data subject's, as hold place does" "scope:       a data subject's items" "$OUT"
+assert_not_contains "... and never prints the subject id in clear" "user_a" "$OUT$ERR"
 assert_contains "a subject request's deadline is one calendar month" "deadline_at: $DL2 (1mo, as configured)" "$OUT"
 assert_eq "a subject request records the subject" "|user_a|" \
   "$(sql "SELECT workspace_id, subject_id, item_id FROM lethe.events WHERE event_id = $EV2")"

@@ -320,6 +320,7 @@ assert_eq "nothing was written" "$before" \
   "$(sql "SELECT (SELECT count(*) FROM lethe.events) + (SELECT count(*) FROM lethe.holds) + (SELECT count(*) FROM lethe.audit)")"
 run_lethe --config "$WORK/c11.conf" request --tenant "$T" --subject "$(printf 'user_a\033[2J')" --reference BL-2
 assert_rc "a subject with a control character is recorded" 0
-assert_contains "and shown escaped" 'scope:       subject user_a\x1B[2J' "$OUT"
+assert_eq "as given" "$(printf 'user_a\033[2J')" "$(sql "SELECT subject_id FROM lethe.events WHERE reference = 'BL-2'")"
+assert_not_contains "and not echoed (no subject id in clear on stdout)" 'user_a' "$OUT$ERR"
 
 finish
