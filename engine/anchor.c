@@ -499,10 +499,22 @@ cleanup:
  * FILE after its newest one (DIGEST, NULL when the file is missing or empty) were lost with the
  * file: rolled back to an older copy, cut, or removed. The work goes on (the file is evidence
  * for later, and a run that refused would stop every purge for it); it is said, with the way
- * back. A database that cannot say is not asked twice. */
-static void warn_file_behind(PGconn *db, const char *file, const char *digest)
+ * back. */
+static void quiet(const char *fmt, ...) { (void)fmt; }
+
+void anchor_say_file_behind(PGconn *db, const char *file, bool missing_too)
 {
+    if (!file)
+        return;
+    struct anchor_line l;
+    int got = read_newest(file, &l, quiet); /* what keeps it from being read is said elsewhere */
+    const char *digest = got > 0 ? l.digest : NULL;
+    if (got < 0 || (got == 0 && !missing_too)) {
+        anchor_line_free(&l);
+        return;
+    }
     PGresult *r = dbaudit_anchor_lines_after(db, digest);
+    anchor_line_free(&l);
     if (!r || PQntuples(r) == 0) {
         PQclear(r);
         return;
@@ -536,12 +548,8 @@ int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, bool warn
      * per head of the newest line: one or a few after an idle run, every chain a large cycle
      * touched (33,334 at 10M items, about 0.2 s) after such a cycle and the run that follows. */
     int got = read_newest(file, &l, warn_only ? log_warn : log_error);
-    if (got < 0)
+    if (got <= 0)
         return got;
-    if (file)
-        warn_file_behind(db, file, got ? l.digest : NULL);
-    if (got == 0)
-        return 0;
     int rc = -1;
     PGresult *r = anchor_missing(db, &l);
     if (!r)
@@ -558,10 +566,15 @@ int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, bool warn
     else if (rc)
         used = (size_t)snprintf(msg, cap, "the audit is behind its anchor file '%s' (run %s, %s):",
                                 file, l.run_id, l.at);
-    for (int i = 0; i < PQntuples(r) && used < cap; i++)
+    /* A line names the engine chain twice (the run's first record, its checkpoint): each
+     * chain is said once, at its highest anchored seq. */
+    for (int i = 0; i < PQntuples(r) && used < cap; i++) {
+        if (i && strcmp(db_str(r, i, "chain"), db_str(r, i - 1, "chain")) == 0)
+            continue;
         used += (size_t)snprintf(msg + used, cap - used, "%s chain %s anchored at seq %s, %s",
                                  i ? ";" : "", db_str(r, i, "chain"),
                                  db_str(r, i, "anchored_seq"), db_str(r, i, "why"));
+    }
     PQclear(r);
 cleanup:
     anchor_line_free(&l);

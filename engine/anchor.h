@@ -87,6 +87,12 @@ PGresult *anchor_missing(PGconn *db, const struct anchor_line *l);
  * (see above), printed. */
 int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, bool warn_only);
 
+/* The other way round: lines the database recorded as appended to FILE after its newest one
+ * (sql/0057) are lost with the file (rolled back, cut, or removed: MISSING_TOO for a missing
+ * or empty file, which only the host that writes it can tell). Said as a warning with the way
+ * back; the work goes on. */
+void anchor_say_file_behind(PGconn *db, const char *file, bool missing_too);
+
 /* Before any command appends to the audit (run, rerun, ack, request, hold place and release,
  * reconcile): EXIT_DONE, or EXIT_CHECK_FAILED with the error and the replay hint printed, or
  * EXIT_RUNTIME. A record appended to a chain the anchor file is ahead of takes a seq the file

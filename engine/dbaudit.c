@@ -199,7 +199,7 @@ PGresult *dbaudit_missing_heads(PGconn *db, const char *chains, const char *seqs
                     /* read as the audit's owner (sql/0052): replay asks after appending */
                     "SELECT chain::text AS chain, anchored_seq, head_seq, why"
                     "  FROM lethe.anchor_heads_missing($1::uuid[], $2::bigint[], $3::text[])"
-                    " ORDER BY chain",
+                    " ORDER BY chain, anchored_seq DESC",
                     3, p);
 }
 

@@ -451,11 +451,16 @@ assert_contains "... with the way back" "hint: restore it from the copy shipped 
 assert_rc "... and exits 0: the file is evidence for later, not a check of SPEC §6" 0
 rm "$A"
 run_lethe --config "$WORK/noexec.conf" status
-assert_contains "a removed anchor file: status says the database recorded lines appended to it" \
+assert_eq "a removed anchor file: status does not say so (it may run where the file is not)" "" \
+  "$(echo "$ERR" | grep 'anchor:')"
+run_lethe --config "$WORK/noexec.conf" run
+assert_rc "a run with its anchor file removed goes on" 0
+assert_contains "... and says the database recorded lines appended to it" \
   "warning: anchor: '$A' is missing or empty, but the database recorded" "$ERR"
-mv "$WORK/anchors.kept" "$A"
+assert_eq "... and begins a new one with its own line" "1" "$(wc -l <"$A")"
+cat "$A" >>"$WORK/anchors.kept"; mv "$WORK/anchors.kept" "$A"
 run_lethe --config "$WORK/noexec.conf" status
-assert_eq "the file put back, nothing is said" "" "$(echo "$ERR" | grep 'anchor:')"
+assert_eq "the file put back with that line, nothing is said" "" "$(echo "$ERR" | grep 'anchor:')"
 
 # ---- a torn last line (a crash while appending) is cut off by the next run -----------------
 printf '{"run_id":"%s","at":"2026-' "$RR" >>"$A"
@@ -487,6 +492,8 @@ assert_eq "the restored database lacks the record of the newest line" "0" \
 run_lethe --config "$WORK/exec.conf" run
 assert_rc "a run on the restored database exits 4" 4
 assert_contains "it names the engine chain and its anchored seq" "chain $NIL anchored at seq $HEAD_NIL" "$ERR"
+assert_eq "... once (the line names it twice: the run's first record and its checkpoint)" "1" \
+  "$(echo "$ERR" | grep -o "chain $NIL anchored" | wc -l)"
 assert_contains "it names the tenant chain and its anchored seq" "chain $T3 anchored at seq $HEAD_T3" "$ERR"
 assert_contains "the hint names lethe replay" "hint: the database was restored to an earlier state: run 'lethe replay EXPORT...'" "$ERR"
 assert_eq "it wrote nothing: no run record, no audit" "$runs $audit" \
