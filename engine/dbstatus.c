@@ -593,7 +593,8 @@ void db_status_end(PGconn *db) { db_rollback(db); }
  * recent_run (a run succeeded within the lookahead), inbox_events and inbox_items (not
  * consumed yet), failed_once (items not purged that failed at least once), repurges_pending
  * and repurges_failed (items whose last repurge failed), last_run_id,
- * last_outcome, last_started_at, last_finished_at (null without a run). */
+ * last_outcome, last_started_at, last_finished_at (null without a run), last_run_gone (the last
+ * run is recorded running, but no session holds the run lock). */
 PGresult *db_status_now(PGconn *db)
 {
     return db_query_one_row(
@@ -628,6 +629,13 @@ PGresult *db_status_now(PGconn *db)
         "                       OR (d.state = 'done' AND d.created_at > r.created_at))))"
         "           AS repurges_failed,"
         "       l.run_id AS last_run_id, l.outcome AS last_outcome,"
+        /* A run holds the run lock (lethe.run_lock, sql/0006) from before its row is written
+         * until after its outcome is: a row still 'running' that no session's lock backs is
+         * a run killed (SIGKILL, a lost session), which the next run records as died. */
+        "       (l.outcome = 'running' AND NOT EXISTS ("
+        "            SELECT 1 FROM pg_locks k WHERE k.locktype = 'advisory' AND k.granted"
+        "               AND k.classid = 7283310::oid AND k.objid = 0::oid AND k.objsubid = 2))"
+        "           AS last_run_gone,"
         "       lethe.iso_utc(l.started_at) AS last_started_at,"
         "       lethe.iso_utc(l.finished_at) AS last_finished_at"
         "  FROM lethe.settings s"

@@ -330,7 +330,8 @@ static void print_json(const struct report *r)
         json_text(stdout, r->now, 0, db_col(r->now, "last_started_at"));
         fputs(", \"finished_at\": ", stdout);
         json_text(stdout, r->now, 0, db_col(r->now, "last_finished_at"));
-        fputs("}", stdout);
+        fprintf(stdout, ", \"process_gone\": %s}",
+                db_true(r->now, 0, "last_run_gone") ? "true" : "false");
     } else {
         fputs("null", stdout);
     }
@@ -457,8 +458,12 @@ static void print_text(const struct report *r)
                db_str(r->runs, row, "finished_at"), db_str(r->runs, row, "run_id"));
     }
     if (db_get(r->now, 0, "last_run_id"))
-        printf("last run: %s %s, started %s\n", db_str(r->now, 0, "last_run_id"),
-               db_str(r->now, 0, "last_outcome"), db_str(r->now, 0, "last_started_at"));
+        printf("last run: %s %s, started %s%s\n", db_str(r->now, 0, "last_run_id"),
+               db_str(r->now, 0, "last_outcome"), db_str(r->now, 0, "last_started_at"),
+               db_true(r->now, 0, "last_run_gone")
+                   ? ", but no run holds the run lock: its process is gone (killed, or its "
+                     "session lost); the next run records it as died"
+                   : "");
     const char *ev = db_str(r->now, 0, "inbox_events"), *it = db_str(r->now, 0, "inbox_items");
     if (strcmp(ev, "0") != 0 || strcmp(it, "0") != 0)
         printf("not consumed by a run yet: %s events, %s items\n", ev, it);
@@ -744,6 +749,8 @@ int job_status(struct lethe_ctx *ctx, int argc, char **argv)
                     "restore it from the copy shipped elsewhere", ctx->cfg.anchor_file);
     else if (b < 0)
         log_warn("status: the anchor file could not be compared with the database");
+    /* A missing file is not said here: status may run on a host the file is not on. */
+    anchor_say_file_behind(ctx->db, ctx->cfg.anchor_file, false);
     if (json)
         print_json(&r);
     else

@@ -100,6 +100,15 @@ for point in after_derive after_emit manifest_before_rename after_manifest after
     rc=$?
     assert_eq "kill at $point: the run died by SIGKILL" "137" "$rc"
     gone_backends
+    if [ "$point" = after_emit ]; then
+        dead=$(sql "SELECT run_id FROM lethe.runs WHERE outcome = 'running'")
+        run_lethe --config "$WORK/lethe.conf" status
+        assert_contains "kill at $point: status says the run recorded as running is gone" \
+          "last run: $dead running, started $(sql "SELECT lethe.iso_utc(started_at) FROM lethe.runs WHERE run_id = '$dead'"), but no run holds the run lock: its process is gone (killed, or its session lost); the next run records it as died" "$OUT"
+        run_lethe --config "$WORK/lethe.conf" status --json
+        assert_eq "kill at $point: ... and status --json too" "running True" \
+          "$(echo "$OUT" | python3 -c 'import json,sys; d=json.load(sys.stdin)["last_run"]; print(d["outcome"], d["process_gone"])')"
+    fi
     run_lethe --config "$WORK/lethe.conf" run
     assert_rc "kill at $point: the next run finishes" 0
     assert_eq "kill at $point: the dead run is recorded as died" "1" "$(sql "SELECT count(*) FROM lethe.runs WHERE outcome = 'died'")"
