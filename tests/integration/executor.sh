@@ -697,4 +697,22 @@ assert_not_contains "... not that the end could not be recorded" "could not reco
 assert_eq "... the run record says succeeded, its purge done" "succeeded 1" \
   "$(sql "SELECT outcome || ' ' || purged FROM lethe.runs ORDER BY started_at DESC LIMIT 1")"
 
+# ---- a re-driven batch that fails: its items are due again at the next run, not this one ------
+# (sql/0058_failed_next_run.sql) They were put into new batches in the same run and failed again:
+# two failures per run, "3 due, 6 failed items", a hung deleter waited out twice.
+fresh 3
+write_config "$WORK/open.conf"
+run_lethe --config "$WORK/open.conf" run
+assert_eq "a run without an executor leaves its batch open" "open" "$(sql "SELECT state FROM lethe.batches")"
+executor fails 'exit 1'
+write_config "$WORK/fails.conf" "executor: { command = \"$WORK/fails\"; };"
+run_lethe --config "$WORK/fails.conf" run
+assert_contains "the re-driven batch fails, and its items are not batched again in that run" \
+  "0 due, 0 batches, 0 purged, 3 failed items, 1 failed batches" "$OUT"
+assert_eq "... each item failed once" "1 3" \
+  "$(sql "SELECT max(n) || ' ' || count(*) FROM (SELECT count(*) n FROM lethe.batch_items WHERE outcome = 'failed' GROUP BY item_id) x")"
+run_lethe --config "$WORK/fails.conf" run
+assert_contains "the next run gives them to the deleter again" "3 due, 1 batches, 0 purged, 3 failed items, 1 failed batches" "$OUT"
+assert_eq "... two failures each after two runs" "2" \
+  "$(sql "SELECT min(n) FROM (SELECT count(*) n FROM lethe.batch_items WHERE outcome = 'failed' GROUP BY item_id) x")"
 finish
