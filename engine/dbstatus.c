@@ -222,13 +222,30 @@ PGresult *db_batches(PGconn *db, const char *state, const char *tenant, long lim
         "                 row_number() OVER (PARTITION BY d.batch_id ORDER BY d.tenant_id) AS ord"
         "            FROM d) x"
         "    LEFT JOIN lethe.tenants t ON t.tenant_id = x.tenant_id"
-        "   GROUP BY x.batch_id)"
+        "   GROUP BY x.batch_id),"
+        /* Why a failed batch failed: its failed items and their reasons (a receipt's, 'no
+         * receipt', or the executor's exit status when it failed as a whole), the most frequent
+         * three; read for the failed batches listed only. */
+        " fx AS ("
+        "  SELECT g.batch_id, sum(g.c) AS failed_items, count(*) AS reason_count,"
+        "         string_agg(left(coalesce(g.reason, 'no reason'), 80) || ': ' || g.c, '; '"
+        "                    ORDER BY g.c DESC, g.reason) FILTER (WHERE g.rk <= 3) AS reasons"
+        "    FROM (SELECT bi.batch_id, bi.reason, count(*) AS c,"
+        "                 row_number() OVER (PARTITION BY bi.batch_id"
+        "                                    ORDER BY count(*) DESC, bi.reason) AS rk"
+        "            FROM lethe.batch_items bi"
+        "           WHERE bi.batch_id IN (SELECT bl.batch_id FROM bl WHERE bl.state = 'failed')"
+        "             AND bi.outcome = 'failed'"
+        "           GROUP BY bi.batch_id, bi.reason) g"
+        "   GROUP BY g.batch_id)"
         "SELECT b.batch_id, b.state, b.location, b.items, b.attempts,"
         "       lethe.iso_utc(b.created_at) AS created_at, lethe.iso_utc(b.closed_at) AS closed_at,"
         "       floor(extract(epoch FROM now() - b.created_at))::bigint AS age_seconds, b.run_id,"
         "       b.rerun_of, b.shard, b.error, tn.list AS tenants, coalesce(tn.n, 0) AS tenant_count,"
-        "       b.total"
+        "       b.total, coalesce(fx.failed_items, 0) AS failed_items,"
+        "       coalesce(fx.reason_count, 0) AS reason_count, fx.reasons AS failure_reasons"
         "  FROM bl b LEFT JOIN tn ON tn.batch_id = b.batch_id"
+        "  LEFT JOIN fx ON fx.batch_id = b.batch_id"
         " ORDER BY b.created_at DESC, b.batch_id",
         3, p);
 }

@@ -4,7 +4,9 @@
  *
  * --json writes {"count": N (all that match), "batches": [BATCH]} where BATCH is
  * {batch_id, state, location, items, attempts, created_at, closed_at, age_seconds, run_id,
- *  rerun_of, shard, tenant_count, tenants: [{tenant_id, name}] (the first 5 by id), error}. */
+ *  rerun_of, shard, tenant_count, tenants: [{tenant_id, name}] (the first 5 by id), error,
+ *  failed_items, failure_reasons} (a failed batch's failed items, and the three most frequent
+ *  reasons with their counts: "REASON: N; ..."; 0 and null for the others). */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -88,6 +90,8 @@ static void print_json(const PGresult *r)
         each_tenant(db_get(r, row, "tenants"), tenant_json);
         fputs("], \"error\": ", stdout);
         json_text(stdout, r, row, db_col(r, "error"));
+        printf(", \"failed_items\": %s, \"failure_reasons\": ", db_str(r, row, "failed_items"));
+        json_text(stdout, r, row, db_col(r, "failure_reasons"));
         fputs("}", stdout);
     }
     fputs(PQntuples(r) ? "\n]}\n" : "]}\n", stdout);
@@ -121,6 +125,15 @@ static void print_text(const PGresult *r)
         if (n > 5)
             printf(" and %ld more", n - 5);
         putchar('\n');
+        if (db_get(r, row, "failure_reasons")) {
+            long more = atol(db_str(r, row, "reason_count")) - 3;
+            printf("  failed:   %s of %s item%s: %s", db_str(r, row, "failed_items"), items,
+                   strcmp(items, "1") == 0 ? "" : "s",
+                   text_shown(db_str(r, row, "failure_reasons")));
+            if (more > 0)
+                printf("; and %ld other reason%s", more, more == 1 ? "" : "s");
+            putchar('\n');
+        }
         const char *err = db_get(r, row, "error");
         if (err && *err) {
             printf("  stderr:\n");

@@ -264,6 +264,7 @@ batch $FB  failed  EU, 1 item, 1 attempt, age $(echo "$OUT" | sed -n 's/.*, age 
   created:  ${FC%%|*} by run $(echo "$FC" | cut -d'|' -f2)
   closed:   ${FC##*|}
   tenant:   $T (acme)
+  failed:   1 of 1 item: exit status 3: 1
   stderr:
     | cannot reach the store
     | second line" "$OUT"
@@ -273,6 +274,8 @@ N=$(sql "SELECT count(*) FROM lethe.batches")
 assert_eq "batches --json lists every batch, newest first, with the stored stderr" \
   "$N $FB failed 1 ['acme'] cannot reach the store|second line" \
   "$(json_get "d['count'], d['batches'][0]['batch_id'], d['batches'][0]['state'], d['batches'][0]['attempts'], [t['name'] for t in d['batches'][0]['tenants']], d['batches'][0]['error'].strip().replace(chr(10), '|')")"
+assert_eq "... and why its items failed" "1 exit status 3: 1" \
+  "$(json_get "d['batches'][0]['failed_items'], d['batches'][0]['failure_reasons']")"
 run_lethe batches --state open --tenant "$T2" --json
 assert_eq "--state and --tenant filter" "0" "$(json_get "d['count']")"
 run_lethe batches --tenant "$T" --limit 1
