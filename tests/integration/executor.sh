@@ -50,8 +50,8 @@ assert_eq "no item_purged record" "0" "$(sql "SELECT count(*) FROM lethe.audit W
 assert_eq "each item failed with 'no receipt'" "3 no receipt" \
   "$(sql "SELECT count(*) || ' ' || min(reason) FROM lethe.batch_items WHERE outcome = 'failed'")"
 assert_eq "the batch ended failed" "failed" "$(sql "SELECT state FROM lethe.batches")"
-run_lethe batches --state failed
-assert_contains "lethe batches says why: its items had no receipt" "  failed:   3 of 3 items: no receipt: 3" "$OUT"
+assert_contains "lethe batches says why: its items had no receipt" "  failed:   3 of 3 items: no receipt: 3" \
+  "$("$LETHE" batches --state failed 2>&1)"
 assert_contains "the summary counts failed items and batches" "0 purged, 3 failed items, 1 failed batches" "$OUT"
 assert_eq "the run record counts them" "3 1" "$(sql "SELECT failed || ' ' || failed_batches FROM lethe.runs")"
 assert_contains "run_finished counts them" "failed items 3, failed batches 1" \
