@@ -952,6 +952,18 @@ static int verify_jsonl(struct verifier *v, FILE *f, char **line, size_t *cap, s
                           "was added, as some editors do at the end of a file)");
             return EXIT_CHECK_FAILED;
         }
+        /* What an editor or a spreadsheet makes of a file, said as such: jansson names only the
+         * byte it stopped at (an invisible byte-order mark, a quote). */
+        if (v->line == 1 && len >= 3 && memcmp(*line, "\xef\xbb\xbf", 3) == 0) {
+            fail(v, NULL, "the file starts with a UTF-8 byte-order mark, which lethe never writes "
+                          "(an editor added it): not the export as written");
+            return EXIT_CHECK_FAILED;
+        }
+        if (v->line == 1 && len >= 6 && memcmp(*line, "\"seq\",", 6) == 0) {
+            fail(v, NULL, "a CSV header with its names quoted: lethe writes them bare, so this is "
+                          "a CSV export re-saved by another program (verify the file lethe wrote)");
+            return EXIT_CHECK_FAILED;
+        }
         json_error_t e;
         json_t *o = v->line == 1 ? fast_header(v, *line, len) : NULL;
         if (!o)

@@ -289,6 +289,14 @@ both "jsonl: a blank last line is caught" 4 "$TMP/blank-last.jsonl"
 assert_eq "jsonl: ... and named as an empty line" "verify: line $(($(wc -l <"$TMP/all.jsonl") + 1)): an empty line: an export has none (a record was emptied, or a blank line was added, as some editors do at the end of a file)" "$VOUT"
 sed 's/$/\r/' "$TMP/all.jsonl" >"$TMP/crlf.jsonl"
 both "jsonl: CRLF line ends verify" 0 "$TMP/crlf.jsonl"
+# What an editor or a spreadsheet makes of a file is named as such (jansson named the byte).
+{ printf '\xef\xbb\xbf'; cat "$TMP/all.jsonl"; } >"$TMP/bom.jsonl"
+both "jsonl: a byte-order mark added before the header is caught" 4 "$TMP/bom.jsonl"
+assert_eq "... and named" "verify: line 1: the file starts with a UTF-8 byte-order mark, which lethe never writes (an editor added it): not the export as written" "$VOUT"
+python3 -c 'import csv, sys; rows = list(csv.reader(open(sys.argv[1], newline=""))); csv.writer(open(sys.argv[2], "w", newline=""), quoting=csv.QUOTE_ALL, lineterminator="\n").writerows(rows)' \
+    "$TMP/all.csv" "$TMP/quoted.csv"
+both "csv: a CSV export re-saved with every field quoted is caught" 4 "$TMP/quoted.csv"
+assert_eq "... and named" "verify: line 1: a CSV header with its names quoted: lethe writes them bare, so this is a CSV export re-saved by another program (verify the file lethe wrote)" "$VOUT"
 run_lethe verify
 assert_rc "verify without a file exits 2" 2
 assert_eq "verify without a file says so" "error: verify: no file given
