@@ -1640,6 +1640,17 @@ int job_verify(struct lethe_ctx *ctx, int argc, char **argv)
                  "rows cut from a chain's end, or a whole chain removed, still verify; give "
                  "--expect-head TENANT=HASH for the heads you hold, or verify the JSON Lines "
                  "export with --anchors", path);
+    /* Not failures (nothing in the file contradicts itself), but what an auditor should know:
+     * an export that vouches for nothing, and a header that says it was written later than now. */
+    if (v.records == 0)
+        log_warn("verify: '%s' holds no record: nothing in it was checked (an export of a tenant "
+                 "or a window with none, or every record removed with the header edited to match)",
+                 path);
+    lethe_time exported;
+    if (v.exported_at[0] && time_parse(v.exported_at, &exported) &&
+        exported > time_now() + (lethe_time)300 * 1000000)
+        log_warn("verify: the header says the export was taken at %s, later than now by this "
+                 "machine's clock: the header was edited, or a clock is wrong", v.exported_at);
     if (v.unvouched)
         log_warn("verify: %lld record%s (the first: %s) %s newer than every head of %s chain "
                  "that '%s' names: no anchor vouches for %s yet (the next run's line will)",
