@@ -281,6 +281,16 @@ hint: its deleter may have it already; 'lethe batches --state open' shows the ba
 run_lethe --config "$WORK/flight.conf" hold place --tenant "$T3" --subject user_c --reason litigation --reference LIT-S --operator user_o
 assert_contains "a hold on the child's subject: one item" \
   "warning: hold: 1 item in its scope is already in open batch $B3 (EU)" "$ERR"
+# The deleter acknowledges the batch: the held parent is purged, on record as any purge.
+# explain says the hold was in effect then, and why it did not keep the item.
+run_lethe --config "$WORK/flight.conf" ack "$B3" --operator user_o
+assert_rc "the batch in flight is acknowledged whole" 0
+HP3=$(sql "SELECT hold_id FROM lethe.holds WHERE tenant_id = '$T3' AND reference = 'LIT-F'")
+run_lethe --config "$WORK/flight.conf" explain "$P3" --tenant "$T3"
+assert_contains "explain: the hold in effect at the purge is said, with why it did not keep it" \
+  "note: hold $HP3 (placed $(sql "SELECT lethe.iso_utc(placed_at) FROM lethe.holds WHERE hold_id = '$HP3'")) was in effect when the item was purged at $(sql "SELECT lethe.iso_utc(purged_at) FROM lethe.batch_items WHERE item_id = '$P3' AND outcome = 'purged'"): its batch was emitted at $(sql "SELECT lethe.iso_utc(created_at) FROM lethe.batches WHERE batch_id = '$B3'"), before the hold, and a hold does not recall a batch already emitted" "$OUT"
+run_lethe --config "$WORK/flight.conf" explain "$O3" --tenant "$T3"
+assert_not_contains "... not for an item no hold covered" "note: hold" "$OUT"
 
 # A hold placed while a run forms its batches, after they judged the holds: it kept nothing back,
 # and its warning, looking before the batches committed, named nothing. The run is held up here
