@@ -93,6 +93,7 @@ def records(path, header):
                 yield rec
             else:
                 need(json.dumps(rec.get("format")) == "1", "unknown export format")
+                need(isinstance(rec.get("exported_at"), str), "the header has no exported_at")
                 need(type(rec.get("records")) is int and type(rec.get("chains")) is list,
                      "the header makes no claims")
                 header.update(rec)
@@ -228,6 +229,11 @@ if __name__ == "__main__":
         if "--anchors" in args:
             i = args.index("--anchors")
             anchors, args = args[i + 1], args[:i] + args[i + 2:]
+            try:  # an anchor file that cannot be read is a usage error (exit 2), as for lethe
+                open(anchors, encoding="utf-8").close()
+            except OSError as e:
+                print(f"FAILED: {e}")
+                sys.exit(2)
         print(f"ok: {verify(sys.argv[1], args, anchors)} chains")
     except Exception as e:  # a file that does not even parse fails the check too
         print(f"FAILED: {type(e).__name__}: {e}")

@@ -296,6 +296,12 @@ assert_eq "... and named" "verify: line 1: the file starts with a UTF-8 byte-ord
 python3 -c 'import csv, sys; rows = list(csv.reader(open(sys.argv[1], newline=""))); csv.writer(open(sys.argv[2], "w", newline=""), quoting=csv.QUOTE_ALL, lineterminator="\n").writerows(rows)' \
     "$TMP/all.csv" "$TMP/quoted.csv"
 both "csv: a CSV export re-saved with every field quoted is caught" 4 "$TMP/quoted.csv"
+assert_eq "... and named" "verify: line 1: a CSV header with its names quoted: lethe writes them bare, so this is a CSV export re-saved by another program (verify the file lethe wrote)" "$VOUT"
+sed '1s/,"exported_at":"[^"]*"//' "$TMP/all.jsonl" >"$TMP/no-exported.jsonl"
+both "jsonl: a header without its exported_at is caught" 4 "$TMP/no-exported.jsonl"
+run_lethe verify "$TMP/all.jsonl" --anchors "$TMP/no-such-anchors.jsonl"
+python3 tests/verify_export.py "$TMP/all.jsonl" --anchors "$TMP/no-such-anchors.jsonl" >/dev/null 2>&1
+assert_eq "an anchor file that cannot be read is a usage error for both verifiers" "2 2" "$RC $?"
 # Said, not failed: an export that vouches for nothing, and a header from the future.
 "$LETHE" export --tenant dddddddd-0000-4000-8000-00000000000d -o "$TMP/none.jsonl" 2>/dev/null
 run_lethe verify "$TMP/none.jsonl"
@@ -307,7 +313,6 @@ assert_rc "a header's exported_at in the future verifies (its records are all be
 assert_contains "... and is said" "warning: verify: the header says the export was taken at 2999-01-01T00:00:00.000000Z, later than now by this machine's clock" "$ERR"
 run_lethe verify "$TMP/all.jsonl"
 assert_eq "an export as written draws no warning" "" "$ERR"
-assert_eq "... and named" "verify: line 1: a CSV header with its names quoted: lethe writes them bare, so this is a CSV export re-saved by another program (verify the file lethe wrote)" "$VOUT"
 run_lethe verify
 assert_rc "verify without a file exits 2" 2
 assert_eq "verify without a file says so" "error: verify: no file given
