@@ -500,21 +500,9 @@ cleanup:
  * file: rolled back to an older copy, cut, or removed. The work goes on (the file is evidence
  * for later, and a run that refused would stop every purge for it); it is said, with the way
  * back. */
-static void quiet(const char *fmt, ...) { (void)fmt; }
-
-void anchor_say_file_behind(PGconn *db, const char *file, bool missing_too)
+static void say_file_behind(PGconn *db, const char *file, const char *digest)
 {
-    if (!file)
-        return;
-    struct anchor_line l;
-    int got = read_newest(file, &l, quiet); /* what keeps it from being read is said elsewhere */
-    const char *digest = got > 0 ? l.digest : NULL;
-    if (got < 0 || (got == 0 && !missing_too)) {
-        anchor_line_free(&l);
-        return;
-    }
     PGresult *r = dbaudit_anchor_lines_after(db, digest);
-    anchor_line_free(&l);
     if (!r || PQntuples(r) == 0) {
         PQclear(r);
         return;
@@ -535,8 +523,9 @@ void anchor_say_file_behind(PGconn *db, const char *file, bool missing_too)
     PQclear(r);
 }
 
-int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, bool warn_only)
+int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, unsigned flags)
 {
+    bool warn_only = flags & ANCHOR_WARN_ONLY;
     struct anchor_line l;
     /* Every head of the newest line, each probed in the audit (SPEC §7: any anchored head
      * missing). sql/0021 let a line the database had recorded stand for its heads, probing only
@@ -548,6 +537,8 @@ int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, bool warn
      * per head of the newest line: one or a few after an idle run, every chain a large cycle
      * touched (33,334 at 10M items, about 0.2 s) after such a cycle and the run that follows. */
     int got = read_newest(file, &l, warn_only ? log_warn : log_error);
+    if (got == 0 && file && (flags & ANCHOR_SAY_MISSING))
+        say_file_behind(db, file, NULL);
     if (got <= 0)
         return got;
     int rc = -1;
@@ -576,15 +567,17 @@ int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, bool warn
                                  db_str(r, i, "anchored_seq"), db_str(r, i, "why"));
     }
     PQclear(r);
+    if (rc == 0 && (flags & ANCHOR_SAY_LACKING))
+        say_file_behind(db, file, l.digest);
 cleanup:
     anchor_line_free(&l);
     return rc;
 }
 
-int anchor_check_before_write(PGconn *db, const char *file, const char *what)
+int anchor_check_before_write(PGconn *db, const char *file, const char *what, unsigned flags)
 {
     char msg[2048];
-    int behind = anchor_behind(db, file, msg, sizeof msg, false);
+    int behind = anchor_behind(db, file, msg, sizeof msg, flags & ~ANCHOR_WARN_ONLY);
     if (behind < 0 && file && access(file, F_OK) == 0 && access(file, R_OK) != 0)
         log_hint("%s reads the anchor file before it writes the audit, to refuse a restored "
                  "database: run it as the service user (sudo -u lethe lethe ...), or give this "

@@ -81,23 +81,27 @@ PGresult *anchor_missing(PGconn *db, const struct anchor_line *l);
  * Either way lethe replay cannot bring the database to the line. */
 #define ANCHOR_DIVERGED 2
 
+/* What anchor_behind says besides its answer. ANCHOR_WARN_ONLY: a file that cannot be read is
+ * a warning (the caller goes on without it), not an error. The other way round, lines the
+ * database recorded as appended to FILE after its newest one (sql/0057) were lost with the file:
+ * ANCHOR_SAY_LACKING warns when the file lacks some, ANCHOR_SAY_MISSING when it is missing or
+ * empty (which only the host that writes it can tell). Said with the way back; the work goes on. */
+#define ANCHOR_WARN_ONLY 1u
+#define ANCHOR_SAY_LACKING 2u
+#define ANCHOR_SAY_MISSING 4u
+
 /* Compares the newest line of FILE with the database. 0: every anchored head is there (or
  * there is no anchor file); 1: the audit is behind, and MSG says which chains; ANCHOR_DIVERGED
  * (see above), MSG as for 1; -1: an error, printed; ANCHOR_UNUSABLE: the file cannot be used
- * (see above), printed. */
-int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, bool warn_only);
-
-/* The other way round: lines the database recorded as appended to FILE after its newest one
- * (sql/0057) are lost with the file (rolled back, cut, or removed: MISSING_TOO for a missing
- * or empty file, which only the host that writes it can tell). Said as a warning with the way
- * back; the work goes on. */
-void anchor_say_file_behind(PGconn *db, const char *file, bool missing_too);
+ * (see above), printed. FLAGS: ANCHOR_* above. */
+int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, unsigned flags);
 
 /* Before any command appends to the audit (run, rerun, ack, request, hold place and release,
  * reconcile): EXIT_DONE, or EXIT_CHECK_FAILED with the error and the replay hint printed, or
  * EXIT_RUNTIME. A record appended to a chain the anchor file is ahead of takes a seq the file
  * names already: the chain diverges from the exports, replay can no longer heal it, and every
- * run after refuses. WHAT names the command in the message. */
-int anchor_check_before_write(PGconn *db, const char *file, const char *what);
+ * run after refuses. WHAT names the command in the message; FLAGS as for anchor_behind (a run,
+ * which appends the next line, says a file behind its database). */
+int anchor_check_before_write(PGconn *db, const char *file, const char *what, unsigned flags);
 
 #endif

@@ -800,9 +800,9 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
     if (rc != EXIT_DONE)
         return rc;
     /* SPEC §7: a database behind its own anchors refuses before it writes anything. */
-    if ((rc = anchor_check_before_write(db, ctx->cfg.anchor_file, "run")) != EXIT_DONE)
+    if ((rc = anchor_check_before_write(db, ctx->cfg.anchor_file, "run",
+                                        ANCHOR_SAY_LACKING | ANCHOR_SAY_MISSING)) != EXIT_DONE)
         return rc;
-    anchor_say_file_behind(db, ctx->cfg.anchor_file, true);
     cycle_trap_signals(ctx);
     if (!run_life_begin(ctx, &l))
         return EXIT_RUNTIME;

@@ -99,7 +99,7 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
     }
     /* After what only reads (an unknown batch or item is still exit 2, an acknowledged batch
      * still exit 0), before the first write. */
-    if ((rc = anchor_check_before_write(ctx->db, ctx->cfg.anchor_file, "ack")) != EXIT_DONE)
+    if ((rc = anchor_check_before_write(ctx->db, ctx->cfg.anchor_file, "ack", 0)) != EXIT_DONE)
         goto cleanup;
     struct run_counts counts = {0};
     if ((out = cycle_record_ack(ctx, batch, &er, operator_name, true, &counts)) == DRIVE_ERROR) {

@@ -309,18 +309,18 @@ static void print_text(const struct explain *e)
      * the hold in effect at that instant is said here, with when the batch was emitted. */
     const char *purged_at = strcmp(db_str(it, 0, "state"), "purged") == 0 ? db_get(it, 0, "purged_at")
                                                                             : NULL;
+    const char *emitted = "-"; /* the batch that purged it */
+    for (int b = 0; purged_at && b < PQntuples(e->batches); b++)
+        if (db_get(e->batches, b, "purged_at"))
+            emitted = db_str(e->batches, b, "created_at");
     for (int r = 0; purged_at && r < PQntuples(e->holds); r++) {
         const char *placed = db_str(e->holds, r, "placed_at"), *released = db_get(e->holds, r, "released_at");
         if (strcmp(placed, purged_at) > 0 || (released && strcmp(released, purged_at) <= 0))
             continue;
-        const char *emitted = NULL;
-        for (int b = 0; b < PQntuples(e->batches); b++)
-            if (db_get(e->batches, b, "purged_at"))
-                emitted = db_str(e->batches, b, "created_at");
         printf("\nnote: hold %s (placed %s) was in effect when the item was purged at %s: its "
                "batch was emitted at %s, before the hold, and a hold does not recall a batch "
                "already emitted\n",
-               db_str(e->holds, r, "hold_id"), placed, purged_at, emitted ? emitted : "-");
+               db_str(e->holds, r, "hold_id"), placed, purged_at, emitted);
     }
     const char *pending = db_str(it, 0, "unconsumed_events");
     if (strcmp(pending, "0") != 0)

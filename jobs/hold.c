@@ -94,7 +94,7 @@ static int place(struct lethe_ctx *ctx, int argc, char **argv)
     int rc = scope_check(ctx, &a);
     if (rc != EXIT_DONE)
         return rc;
-    if ((rc = anchor_check_before_write(ctx->db, ctx->cfg.anchor_file, "hold place")) != EXIT_DONE)
+    if ((rc = anchor_check_before_write(ctx->db, ctx->cfg.anchor_file, "hold place", 0)) != EXIT_DONE)
         return rc;
     const char *tenant = a.tenant;
     const struct scope scope = a.scope;
@@ -169,7 +169,7 @@ static int release(struct lethe_ctx *ctx, int argc, char **argv)
 
     if (ctx->parse_only)
         return EXIT_DONE;
-    int rc = anchor_check_before_write(ctx->db, ctx->cfg.anchor_file, "hold release");
+    int rc = anchor_check_before_write(ctx->db, ctx->cfg.anchor_file, "hold release", 0);
     if (rc != EXIT_DONE)
         return rc;
     rc = EXIT_RUNTIME;

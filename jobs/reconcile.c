@@ -278,7 +278,7 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
     rc = cycle_lock(ctx, 0, 0);
     if (rc != EXIT_DONE)
         goto cleanup;
-    if ((rc = anchor_check_before_write(db, ctx->cfg.anchor_file, "reconcile")) != EXIT_DONE)
+    if ((rc = anchor_check_before_write(db, ctx->cfg.anchor_file, "reconcile", 0)) != EXIT_DONE)
         goto cleanup;
     log_set_run_id(ctx->session_id);
     rc = EXIT_RUNTIME;

@@ -64,7 +64,7 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
     int rc = scope_check(ctx, &a);
     if (rc != EXIT_DONE)
         return rc;
-    if ((rc = anchor_check_before_write(ctx->db, ctx->cfg.anchor_file, "request")) != EXIT_DONE)
+    if ((rc = anchor_check_before_write(ctx->db, ctx->cfg.anchor_file, "request", 0)) != EXIT_DONE)
         return rc;
     const char *tenant = a.tenant;
     const struct scope scope = a.scope;

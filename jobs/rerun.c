@@ -85,7 +85,7 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
         log_hint("'lethe explain ITEM_ID' shows when each of its items was purged");
         return EXIT_USAGE;
     }
-    int rc = anchor_check_before_write(db, ctx->cfg.anchor_file, "rerun");
+    int rc = anchor_check_before_write(db, ctx->cfg.anchor_file, "rerun", 0);
     if (rc != EXIT_DONE)
         return rc;
     cycle_trap_signals(ctx);

@@ -134,6 +134,13 @@ static void fail(struct verifier *v, const char *tenant, const char *fmt, ...)
         snprintf(v->why, sizeof v->why, "line %ld: %s", v->line, msg);
 }
 
+/* A record that starts a run: run_started, or operator_rerun for a rerun. */
+static bool run_start_record(const struct audit_record *r)
+{
+    const char *kind = r->v[AM_KIND].text;
+    return strcmp(kind, "run_started") == 0 || strcmp(kind, "operator_rerun") == 0;
+}
+
 static uint64_t fnv1a(const char *s)
 {
     uint64_t h = 1469598103934665603ULL;
@@ -260,10 +267,10 @@ static bool run_started_here(const struct verifier *v, const char *run_id)
  * the checkpoint of a run that started inside it. */
 static bool engine_record(struct verifier *v, const struct audit_record *r)
 {
-    const char *kind = r->v[AM_KIND].text, *run_id = r->v[AM_RUN_ID].text;
+    const char *run_id = r->v[AM_RUN_ID].text;
     if (!run_id || strlen(run_id) != UUID_TEXT_LEN - 1)
         return true;
-    if (strcmp(kind, "run_started") == 0 || strcmp(kind, "operator_rerun") == 0) {
+    if (run_start_record(r)) {
         if (v->n_started == v->started_cap) {
             size_t cap = v->started_cap ? 2 * v->started_cap : 64;
             char(*grown)[UUID_TEXT_LEN] = realloc(v->started, cap * sizeof *grown);
@@ -273,7 +280,7 @@ static bool engine_record(struct verifier *v, const struct audit_record *r)
             v->started_cap = cap;
         }
         memcpy(v->started[v->n_started++], run_id, UUID_TEXT_LEN);
-    } else if (strcmp(kind, "checkpoint") == 0 && run_started_here(v, run_id)) {
+    } else if (strcmp(r->v[AM_KIND].text, "checkpoint") == 0 && run_started_here(v, run_id)) {
         return named_take(v, r->v[AM_DETAIL].text, run_id);
     }
     return true;
@@ -425,9 +432,7 @@ static bool check_claims(struct verifier *v, const struct audit_record *r, const
     }
     if (!vouched(v, tenant, seq, at))
         return false;
-    if (v->n_runs && strcmp(tenant, NIL_UUID) == 0 && r->v[AM_RUN_ID].text &&
-        (strcmp(r->v[AM_KIND].text, "run_started") == 0 ||
-         strcmp(r->v[AM_KIND].text, "operator_rerun") == 0)) {
+    if (v->n_runs && strcmp(tenant, NIL_UUID) == 0 && r->v[AM_RUN_ID].text && run_start_record(r)) {
         struct anchor_run key;
         snprintf(key.run_id, sizeof key.run_id, "%s", r->v[AM_RUN_ID].text);
         struct anchor_run *run = bsearch(&key, v->runs, v->n_runs, sizeof key, run_cmp);
@@ -517,8 +522,7 @@ static bool check_record(struct verifier *v, const struct audit_record *r, const
             return false;
         }
         c->first_seq = seq;
-        c->starts_run = strcmp(r->v[AM_KIND].text, "run_started") == 0 ||
-                        strcmp(r->v[AM_KIND].text, "operator_rerun") == 0;
+        c->starts_run = run_start_record(r);
         if (seq != 1)
             v->windows++;
     } else if (seq > c->seq + 1) {
