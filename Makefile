@@ -42,7 +42,7 @@ bin/lethe: $(LETHE)
 	@mkdir -p bin
 	@if [ "$(BUILD)" = build ]; then cp $(LETHE) bin/lethe; fi
 
-$(BUILD)/%.o: %.c $(wildcard engine/*.h jobs/*.h)
+$(BUILD)/%.o: %.c $(wildcard engine/*.h jobs/*.h) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
@@ -69,7 +69,7 @@ $(LETHE): $(JOBS_OBJ) $(BUILD)/libengine.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(JOBS_OBJ) $(BUILD)/libengine.a $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libengine.a
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libengine.a | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libengine.a $(LDLIBS) $(CHECKLIBS)
 
@@ -108,7 +108,7 @@ bench: deps $(LETHE) bin/lethe
 JANSSON_CFLAGS = $(shell pkg-config --cflags jansson 2>/dev/null)
 JANSSON_LIBS   = $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 
-$(BUILD)/bin/fs-delete: deploy/executors/fs-delete.c
+$(BUILD)/bin/fs-delete: deploy/executors/fs-delete.c | deps
 	@mkdir -p $(dir $@)
 	$(CC) -std=c17 -Wall -Wextra -Werror -O2 -g $(SANFLAGS) $(CPPFLAGS) $(USER_CFLAGS) $(JANSSON_CFLAGS) $(LDFLAGS) \
 	    -o $@ $< $(JANSSON_LIBS)
