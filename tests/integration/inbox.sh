@@ -178,6 +178,19 @@ out=$(psql -X -q -v ON_ERROR_STOP=1 -c "BEGIN ISOLATION LEVEL REPEATABLE READ" -
 assert_contains "fill: refused inside a repeatable-read transaction" \
   "lethe.inbox_fill() runs in READ COMMITTED, not repeatable read" "$out"
 
+# ---- an idle fill writes nothing (sql/0060_inbox_fill_idle.sql) ----------------------------------
+# Nothing numbered since the last fill and no gap: no transaction id, so its commit does not wait
+# for the disk (status and explain fill before they read). A new row is filled as before.
+fill_xid() {
+    psql -X -q -A -t -v ON_ERROR_STOP=1 -c "BEGIN" \
+         -c "SELECT lethe.inbox_fill() || ' ' || (txid_current_if_assigned() IS NOT NULL)" -c "COMMIT"
+}
+fill_xid >/dev/null
+assert_eq "fill: idle, it returns 0 and takes no transaction id" "0 false" "$(fill_xid)"
+mk_item "$T" "$(uuid)" "$W" prompt EU 2026-02-15T00:00:00Z
+assert_eq "fill: a new row is filled, under the watermark's lock" "1 true" "$(fill_xid)"
+assert_eq "fill: ... and the next is idle again" "0 false" "$(fill_xid)"
+
 # ---- many producers at once, committing and rolling back in any order --------------------------
 # The model: every committed item is purged exactly once; no rolled-back item exists; no gap is
 # left once every writer has ended.

@@ -1,0 +1,13 @@
+-- lethe.pending_complex() makes its items distinct by sorting, not by hashing.
+--
+-- status works out which items may carry more than sharing's own obligations with
+-- lethe.pending_complex() (sql/0028_status_10m.sql): a recursive walk down from the roots (items
+-- with obligations, held items of tenants whose held memory does not hold, the inbox's items, the
+-- items of unexpanded obligations), made distinct twice. The planner cannot know how many rows a
+-- walk yields and guesses high (385 thousand roots and 13 million rows on the bench's 1M-item
+-- catalog, where both were 0): a hash aggregate sizes its table from that guess, up to work_mem
+-- (64MB on a server set up for a catalog of this size), and the backend then touches every page
+-- of it. That was 37 of the function's 44 ms on the steady 1M catalog, and a fifth of status
+-- (tests/bench/RESULTS.md). A sort takes memory as rows come, so the guess costs nothing; with the
+-- roots of a busy hour (thousands of items) a sort is as quick. The rows are the same.
+ALTER FUNCTION lethe.pending_complex(timestamptz) SET enable_hashagg = off;
