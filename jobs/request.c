@@ -1,5 +1,6 @@
 /* lethe request: records an operator's deletion request as a deletion_requested event that
- * occurs now, with its request_recorded audit record naming the operator, in one transaction.
+ * occurs now, with its request_recorded audit record naming the operator, in one transaction
+ * (a request recorded again after a restore lost it occurs when the audit first recorded it).
  * A retry (same tenant, reference and scope) records nothing. The next run derives its
  * obligation; this command never derives or purges.
  * A subject id is never printed, on stdout or stderr: the scope says "a data subject's items",
@@ -80,7 +81,7 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
         hmac = mac;
     }
 
-    PGresult *same = NULL, *res = NULL;
+    PGresult *same = NULL, *before = NULL, *res = NULL;
     rc = EXIT_RUNTIME;
     if (!db_begin(ctx->db))
         return EXIT_RUNTIME;
@@ -111,6 +112,9 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
         rc = EXIT_DONE;
         goto cleanup;
     }
+    /* Recorded again after a restore lost it: it occurred when the audit first recorded it. */
+    if (!(before = db_request_recorded_before(ctx->db, tenant, &scope, reference, hmac)))
+        goto cleanup;
     if (!dbaudit_stage_open(ctx->db) ||
         !(res = db_record_request(ctx->db, tenant, &scope, reference, operator_name,
                                   rc_rule->name, rc_rule->enabled ? deadline : NULL, hmac)) ||
@@ -126,18 +130,25 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
         printf("scope:       %s %s\n", scope_label(scope.kind), text_shown(scope.value));
     printf("rule:        %s\n", rc_rule->name);
     printf("reference:   %s\n", text_shown(reference));
-    printf("occurred_at: %s\n", db_str(res, 0, "occurred_at"));
+    if (PQntuples(before) > 0)
+        printf("occurred_at: %s (recorded again: the audit records it first at seq %s of tenant"
+               " %s, before a restore lost it)\n",
+               db_str(res, 0, "occurred_at"), db_str(before, 0, "seq"), tenant);
+    else
+        printf("occurred_at: %s\n", db_str(res, 0, "occurred_at"));
     if (rc_rule->enabled)
         printf("deadline_at: %s (%s, as configured)\n", db_str(res, 0, "deadline_at"), deadline_text);
     else
         printf("deadline_at: none: %s is disabled in the config\n", rc_rule->name);
     printf("operator:    %s\n", text_shown(operator_name));
     PQclear(same);
+    PQclear(before);
     PQclear(res);
     return EXIT_DONE;
 cleanup:
     db_rollback(ctx->db);
     PQclear(same);
+    PQclear(before);
     PQclear(res);
     return rc;
 }

@@ -481,7 +481,14 @@ error: replay: tenant $T5: the audit records request 'GDPR-5' (seq 4), which the
   "$RC|$(printf '%s\n' "$ERR" | grep '^error: replay: tenant')"
 G hold release "$H_OLD" --operator user_d
 G hold place --tenant "$T5" --item "$Z2" --reason audit --reference AUD-2 --operator user_d
+FIRST=$(sql "SELECT lethe.iso_utc(triggered_at) FROM lethe.audit WHERE tenant_id = '$T5' AND seq = 4 AND kind = 'request_recorded'")
+sleep 1 # a request recorded again a second later than the first, at least
 G request --tenant "$T5" --item "$Z2" --reference GDPR-5 --operator user_d
+assert_contains "recorded again: it occurred when the audit first recorded it, and says so" \
+  "occurred_at: $FIRST (recorded again: the audit records it first at seq 4 of tenant $T5, before a restore lost it)" "$OUT"
+assert_eq "recorded again: the event, its record's trigger and deadline are the first recording's" \
+  "$FIRST|$FIRST|$(sql "SELECT lethe.iso_utc('$FIRST'::timestamptz + interval '30 days')")|event $(sql "SELECT event_id FROM lethe.events WHERE reference = 'GDPR-5'"), scope item, recorded again: first recorded at seq 4" \
+  "$(sql "SELECT lethe.iso_utc(e.occurred_at) FROM lethe.events e WHERE e.reference = 'GDPR-5'")|$(sql "SELECT lethe.iso_utc(triggered_at) || '|' || lethe.iso_utc(deadline_at) || '|' || detail FROM lethe.audit WHERE tenant_id = '$T5' AND kind = 'request_recorded' AND seq > 4")"
 G replay --operator user_d "$WORK/gov.jsonl"
 assert_rc "recorded again, the replay has nothing to say: exit 0" 0
 # A hold placed after the newest anchor (no run since) is named; so is one placed with the
