@@ -104,6 +104,11 @@ same "shared_retention back as it was"
 # afresh while it has an event not consumed), then as an obligation.
 mk_event "$T" deletion_requested "$(ago 1)" REQ-COPY item_id "${C[${T}1]}"
 same "a request for a copy, not consumed yet"
+# Only an opt-out or opt-in reaches the memory's rows before a run consumes it
+# (sql/0063_status_memory_events.sql): with a request waiting, the tenant is read from memory.
+assert_eq "a request not consumed yet: the memory still serves the tenant" "1|0" \
+  "$(sql "SELECT (SELECT count(*) FROM lethe.inbox_events WHERE tenant_id = '$T'),
+                 (SELECT count(*) FROM lethe.status_unusable(now()) WHERE tenant_id = '$T')")"
 run_now
 same "a request for a copy, consumed"
 ack_all
@@ -121,6 +126,9 @@ assert_eq "its shared copy is pinned by the purge" "deletion_request" \
 # An opt-out dated before the second tenant's youngest shared copy: that copy is a violation.
 mk_event "$T2" sharing_opted_out "$(ago 10)" "" workspace_id "$WB"
 same "an opt-out not consumed yet"
+assert_eq "an opt-out not consumed yet: the tenant is evaluated afresh, not read from memory" "1|1" \
+  "$(sql "SELECT (SELECT count(*) FROM lethe.inbox_events WHERE tenant_id = '$T2'),
+                 (SELECT count(*) FROM lethe.status_unusable(now()) WHERE tenant_id = '$T2')")"
 run_now
 same "an opt-out consumed"
 
