@@ -19,7 +19,11 @@
 CREATE FUNCTION lethe.request_recorded_before(p_tenant uuid, p_workspace uuid, p_subject text,
                                               p_item uuid, p_reference text, p_subject_hmac text)
 RETURNS TABLE (seq bigint, triggered_at timestamptz)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
+BEGIN
+    -- PL/pgSQL rather than SQL: Citus plans no SQL function's parameterised statement over
+    -- distributed tables ("could not create distributed plan").
+    RETURN QUERY
     SELECT a.seq, a.triggered_at
       FROM lethe.audit a
      WHERE a.tenant_id = p_tenant AND a.kind = 'request_recorded' AND a.reference = p_reference
@@ -32,8 +36,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_tem
                         WHERE e.tenant_id = p_tenant AND e.type = 'deletion_requested'
                           AND e.reference = p_reference)
      ORDER BY a.seq
-     LIMIT 1
-$$;
+     LIMIT 1;
+END $$;
 REVOKE ALL ON FUNCTION lethe.request_recorded_before(uuid, uuid, text, uuid, text, text) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION lethe.request_record(p_tenant uuid, p_workspace uuid, p_subject text,
