@@ -29,44 +29,59 @@ static void reset(struct afile *a)
 {
     free(a->path);
     free(a->tmp);
+    if (a->dirfd >= 0)
+        close(a->dirfd);
     a->path = a->tmp = NULL;
+    a->name = a->tmp_name = NULL;
+    a->dirfd = -1;
     a->f = NULL;
     a->std = false;
 }
 
+/* The last component of PATH, in PATH. */
+static const char *name_in(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
 /* A temporary name no one can guess, so a link planted in a shared directory is never the
- * name we open; O_EXCL|O_NOFOLLOW would refuse it anyway, and we try another. */
+ * name we open; O_EXCL|O_NOFOLLOW would refuse it anyway, and we try another. Made in the
+ * directory held open (a->dirfd); a->tmp names it for messages. */
 static int open_temp(struct afile *a, mode_t mode)
 {
-    char *copy = strdup(a->path), *dir = dir_of(a->path);
+    char *dir = dir_of(a->path);
     int fd = -1;
-    if (!copy || !dir) {
+    if (!dir) {
         errno = ENOMEM;
         goto cleanup;
     }
-    const char *base = basename(copy);
-    size_t n = strlen(dir) + strlen(base) + 32;
+    size_t n = strlen(dir) + strlen(a->name) + 32;
     a->tmp = malloc(n);
     if (!a->tmp) {
         errno = ENOMEM;
         goto cleanup;
     }
+    a->tmp_name = a->tmp + strlen(dir) + 1;
     for (int attempt = 0; attempt < 16 && fd < 0; attempt++) {
         unsigned char r[8];
         if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
             goto cleanup;
-        snprintf(a->tmp, n, "%s/.%s.%02x%02x%02x%02x%02x%02x%02x%02x.tmp", dir, base, r[0], r[1],
-                 r[2], r[3], r[4], r[5], r[6], r[7]);
-        fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        snprintf(a->tmp, n, "%s/.%s.%02x%02x%02x%02x%02x%02x%02x%02x.tmp", dir, a->name, r[0],
+                 r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+        fd = openat(a->dirfd, a->tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                    mode);
         if (fd < 0 && errno != EEXIST)
             break;
     }
 cleanup:
     if (fd < 0) {
+        int err = errno;
         free(a->tmp);
         a->tmp = NULL;
+        a->tmp_name = NULL;
+        errno = err;
     }
-    free(copy);
     free(dir);
     return fd;
 }
@@ -149,10 +164,64 @@ bool afile_refused(const char *path, const char *what)
     return S_ISREG(st.st_mode) && dir_refused(path, what);
 }
 
+/* The temporary, opened for writing in a->dirfd; KEEP_MODE, when not 0, the permissions of the
+ * file it replaces. */
+static enum afile_status open_in_dir(struct afile *a, mode_t mode, mode_t keep_mode,
+                                     const char *what)
+{
+    int fd = open_temp(a, mode);
+    if (fd < 0) {
+        int err = errno;
+        create_failed(what, a->path, err);
+        reset(a);
+        return AFILE_FAILED;
+    }
+    /* A file named with -o that is replaced keeps its permissions (an export kept 0600 stays
+     * 0600), as the umask alone would not have them. */
+    if (keep_mode && fchmod(fd, keep_mode & 07777) != 0) {
+        log_error("%s: cannot give '%s' the permissions of '%s': %s", what, a->tmp, a->path,
+                  strerror(errno));
+        close(fd);
+        unlinkat(a->dirfd, a->tmp_name, 0);
+        reset(a);
+        return AFILE_FAILED;
+    }
+    a->f = fdopen(fd, "w");
+    if (!a->f) {
+        log_error("%s: cannot write '%s': %s", what, a->tmp, strerror(errno));
+        close(fd);
+        unlinkat(a->dirfd, a->tmp_name, 0);
+        reset(a);
+        return AFILE_FAILED;
+    }
+    return AFILE_OK;
+}
+
+enum afile_status afile_open_in(struct afile *a, int dirfd, const char *path, mode_t mode,
+                                const char *what)
+{
+    memset(a, 0, sizeof *a);
+    a->dirfd = -1;
+    a->path = strdup(path);
+    if (!a->path) {
+        log_error("%s: out of memory", what);
+        return AFILE_FAILED;
+    }
+    a->name = name_in(a->path);
+    a->dirfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+    if (a->dirfd < 0) {
+        create_failed(what, path, errno);
+        reset(a);
+        return AFILE_FAILED;
+    }
+    return open_in_dir(a, mode, 0, what);
+}
+
 enum afile_status afile_open(struct afile *a, const char *path, mode_t mode, unsigned flags,
                              const char *what)
 {
     memset(a, 0, sizeof *a);
+    a->dirfd = -1;
     if ((flags & AFILE_THROUGH) && strcmp(path, "-") == 0) {
         a->f = stdout;
         a->std = true;
@@ -185,33 +254,19 @@ enum afile_status afile_open(struct afile *a, const char *path, mode_t mode, uns
             return AFILE_OK;
         }
     }
-    int fd = open_temp(a, mode);
-    if (fd < 0) {
-        int err = errno;
+    /* The directory, opened once: the temporary is made, renamed and fsynced in it. */
+    char *dir = dir_of(path);
+    a->dirfd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    int err = dir ? errno : ENOMEM;
+    free(dir);
+    if (a->dirfd < 0) {
         create_failed(what, path, err);
         reset(a);
         return AFILE_FAILED;
     }
-    /* A file named with -o that is replaced keeps its permissions (an export kept 0600 stays
-     * 0600), as the umask alone would not have them. */
-    if (exists && (flags & AFILE_THROUGH) && S_ISREG(st.st_mode) &&
-        fchmod(fd, st.st_mode & 07777) != 0) {
-        log_error("%s: cannot give '%s' the permissions of '%s': %s", what, a->tmp, path,
-                  strerror(errno));
-        close(fd);
-        unlink(a->tmp);
-        reset(a);
-        return AFILE_FAILED;
-    }
-    a->f = fdopen(fd, "w");
-    if (!a->f) {
-        log_error("%s: cannot write '%s': %s", what, a->tmp, strerror(errno));
-        close(fd);
-        unlink(a->tmp);
-        reset(a);
-        return AFILE_FAILED;
-    }
-    return AFILE_OK;
+    a->name = name_in(a->path);
+    bool keep = exists && (flags & AFILE_THROUGH) && S_ISREG(st.st_mode);
+    return open_in_dir(a, mode, keep ? (st.st_mode & 07777) | S_IFREG : 0, what);
 }
 
 bool afile_finish(struct afile *a, const char *what)
@@ -244,20 +299,18 @@ bool afile_install(struct afile *a, const char *what)
 {
     bool ok = true;
     if (a->tmp) {
-        if (rename(a->tmp, a->path) != 0) {
+        if (renameat(a->dirfd, a->tmp_name, a->dirfd, a->name) != 0) {
             log_error("%s: cannot rename '%s' to '%s': %s", what, a->tmp, a->path, strerror(errno));
             afile_abandon(a);
             return false;
         }
-        char *dir = dir_of(a->path);
-        int dfd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-        if (dfd < 0 || fsync(dfd) != 0) {
-            log_error("%s: cannot fsync '%s': %s", what, dir ? dir : a->path, strerror(errno));
+        if (fsync(a->dirfd) != 0) {
+            int err = errno;
+            char *dir = dir_of(a->path);
+            log_error("%s: cannot fsync '%s': %s", what, dir ? dir : a->path, strerror(err));
+            free(dir);
             ok = false;
         }
-        if (dfd >= 0)
-            close(dfd);
-        free(dir);
     }
     reset(a);
     return ok;
@@ -270,11 +323,25 @@ bool afile_commit(struct afile *a, const char *what)
 
 void afile_sweep(const char *path)
 {
-    char *copy = strdup(path), *dir = dir_of(path);
-    DIR *d = dir ? opendir(dir) : NULL;
-    if (!copy || !d)
-        goto cleanup;
-    const char *base = basename(copy);
+    char *dir = dir_of(path);
+    int fd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    if (fd >= 0) {
+        afile_sweep_in(fd, name_in(path));
+        close(fd);
+    }
+    free(dir);
+}
+
+void afile_sweep_in(int dir_fd, const char *base)
+{
+    int fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    rewinddir(d); /* the copy shares its offset with DIR_FD */
     size_t bl = strlen(base);
     struct dirent *e;
     while ((e = readdir(d))) {
@@ -288,13 +355,9 @@ void afile_sweep(const char *path)
             hex = (n[i] >= '0' && n[i] <= '9') || (n[i] >= 'a' && n[i] <= 'f');
         /* unlinkat removes a planted link itself, never what it points at. */
         if (hex && unlinkat(dirfd(d), n, 0) == 0)
-            log_debug("removed '%s/%s', left by a writer that died", dir, n);
+            log_debug("removed '%s', left by a writer that died", n);
     }
-cleanup:
-    if (d)
-        closedir(d);
-    free(copy);
-    free(dir);
+    closedir(d);
 }
 
 void afile_abandon(struct afile *a)
@@ -303,6 +366,6 @@ void afile_abandon(struct afile *a)
         fclose(a->f);
     a->f = NULL;
     if (a->tmp)
-        unlink(a->tmp);
+        unlinkat(a->dirfd, a->tmp_name, 0);
     reset(a);
 }

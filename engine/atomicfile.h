@@ -1,6 +1,7 @@
 /* The one writer of every file lethe creates (manifests, exports, metrics): a temporary made
  * with O_CREAT|O_EXCL|O_NOFOLLOW next to the target, fsynced, renamed over it, and the
- * directory fsynced, so a file appears whole or not at all and never through a planted link. */
+ * directory fsynced, so a file appears whole or not at all and never through a planted link.
+ * The directory is opened once and every step is taken in it (openat, renameat). */
 #ifndef LETHE_ATOMICFILE_H
 #define LETHE_ATOMICFILE_H
 
@@ -15,10 +16,13 @@
 enum afile_status { AFILE_OK = 0, AFILE_FAILED = -1, AFILE_REFUSED = -2 };
 
 struct afile {
-    char *path; /* the target */
-    char *tmp;  /* the temporary renamed over it; NULL when written through */
-    FILE *f;    /* where to write */
-    bool std;   /* f is stdout */
+    char *path;           /* the target */
+    char *tmp;            /* the temporary renamed over it; NULL when written through */
+    FILE *f;              /* where to write */
+    bool std;             /* f is stdout */
+    int dirfd;            /* the directory both are in, held open; -1 when written through */
+    const char *name;     /* the target's name in it (in path) */
+    const char *tmp_name; /* the temporary's (in tmp) */
 };
 
 /* Opens PATH for writing (MODE before the umask). WHAT prefixes messages ("export", "spool").
@@ -27,6 +31,12 @@ struct afile {
  * AFILE_THROUGH, a regular file replaced keeps its permission bits. */
 enum afile_status afile_open(struct afile *a, const char *path, mode_t mode, unsigned flags,
                              const char *what);
+/* afile_open for PATH, whose directory the caller holds open as DIRFD (it may have opened it
+ * with O_NOFOLLOW, so that a link planted in its place afterwards changes nothing): the
+ * temporary is made, renamed and fsynced in that directory, whatever its name leads to by
+ * then. DIRFD stays the caller's. No AFILE_THROUGH. */
+enum afile_status afile_open_in(struct afile *a, int dirfd, const char *path, mode_t mode,
+                                const char *what);
 /* Whether PATH is a symlink, a directory or another thing -o must not write to (SPEC §6), or a
  * file (new, or regular and replaced) whose directory cannot take the temporary written next to
  * it, said with a hint: for a command to judge its -o before it connects. "-" passes. */
@@ -43,6 +53,8 @@ bool afile_commit(struct afile *a, const char *what);
 /* Removes temporaries of PATH that a killed writer left behind (".<name>.<16 hex>.tmp" next to
  * it). Only for a writer that holds a lock on PATH's content, as a run does for its batches. */
 void afile_sweep(const char *path);
+/* afile_sweep in the directory held open as DIR_FD, for the target named NAME there. */
+void afile_sweep_in(int dir_fd, const char *name);
 /* Closes and removes the temporary: the target is left as it was. */
 void afile_abandon(struct afile *a);
 

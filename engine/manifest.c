@@ -51,21 +51,38 @@ static bool ensure_dir(const char *dir)
 
 /* A location's directory is lethe's own, made by ensure_dir: a link there was planted (the
  * spool may be writable by a deleter's group), and the manifest, with its locators, would be
- * written wherever it points. The spool itself is the config's, and may be a link. */
-static bool own_dir(const char *dir)
+ * written wherever it points. The spool itself is the config's, and may be a link. Opened
+ * without following a link, and held: the manifest is written in the directory opened, even
+ * if a link takes its name a moment later. The descriptor, or -1 after saying why. */
+static int own_dir(const char *dir)
 {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0)
+        return fd;
     struct stat st;
-    if (lstat(dir, &st) != 0) {
+    if ((errno != ELOOP && errno != ENOTDIR) || lstat(dir, &st) != 0) {
         log_error("spool: cannot read '%s': %s", dir, strerror(errno));
-        return false;
+        return -1;
     }
-    if (S_ISDIR(st.st_mode))
-        return true;
     log_error("spool: '%s' is %s, not the directory lethe makes for the location's manifests",
               dir, S_ISLNK(st.st_mode) ? "a symbolic link" : "not a directory");
     log_hint("lethe never writes a manifest through a link planted in the spool: remove it (the "
              "next run makes the directory and writes the batch's manifest there)");
-    return false;
+    return -1;
+}
+
+/* The crash suite's stand-in for someone who may write in the spool, at the worst moment: the
+ * location's directory, just opened, is moved aside and a link to LETHE_FAULT_TARGET takes its
+ * name (LETHE_FAULT=spool_swap; without the variable, nothing). */
+static void fault_swap(const char *dir)
+{
+    const char *target = getenv("LETHE_FAULT_TARGET");
+    char moved[4200];
+    if (!fault_active("spool_swap") || !target)
+        return;
+    snprintf(moved, sizeof moved, "%s.moved", dir);
+    if (rename(dir, moved) != 0 || symlink(target, dir) != 0)
+        log_warn("spool: fault spool_swap: %s", strerror(errno));
 }
 
 bool manifest_write(PGconn *db, const struct audit_key *key, const char *spool,
@@ -78,16 +95,20 @@ bool manifest_write(PGconn *db, const struct audit_key *key, const char *spool,
         return false;
     }
     snprintf(dir, sizeof dir, "%s/%s", spool, location);
-    if (!ensure_dir(spool) || !ensure_dir(dir) || !own_dir(dir))
+    int dfd;
+    if (!ensure_dir(spool) || !ensure_dir(dir) || (dfd = own_dir(dir)) < 0)
         return false;
+    fault_swap(dir);
     bool ok = false, in_query = false;
     struct locator_hmacs hm;
     locator_hmacs_init(&hm, key);
     /* The spool may be writable by others (a deleter's group): the temporary is never a
-     * name they could have planted a link at. */
+     * name they could have planted a link at, and it is made in the directory opened. */
     struct afile af;
-    afile_sweep(path);
-    if (afile_open(&af, path, 0640, 0, "spool") != AFILE_OK) {
+    afile_sweep_in(dfd, path + strlen(dir) + 1);
+    enum afile_status os = afile_open_in(&af, dfd, path, 0640, "spool");
+    close(dfd);
+    if (os != AFILE_OK) {
         locator_hmacs_free(&hm);
         return false;
     }

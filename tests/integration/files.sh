@@ -96,4 +96,17 @@ assert_contains "... naming it" "error: spool: '$WORK/spool/EU' is a symbolic li
 assert_eq "... and nothing was written where it points" "" "$(ls -A "$WORK/elsewhere")"
 assert_eq "... the batch is still open" "open" "$(sql "SELECT state FROM lethe.batches WHERE batch_id = '$B'")"
 rm "$WORK/spool/EU"; mv "$WORK/spool-EU-kept" "$WORK/spool/EU"
+# The same link planted a moment later, once lethe has checked the directory and opened it
+# (LETHE_FAULT=spool_swap moves the directory aside and plants the link at that instant): the
+# manifest is written in the directory lethe opened, never where the link points.
+mkdir "$WORK/elsewhere2"
+LETHE_FAULT=spool_swap LETHE_FAULT_TARGET="$WORK/elsewhere2" \
+  run_lethe --config "$WORK/noexec.conf" rerun "$B" --operator user_a
+assert_eq "a link planted after lethe opened the directory: nothing is written where it points" \
+  "" "$(ls -A "$WORK/elsewhere2")"
+assert_contains "... the manifest is in the directory lethe opened, moved aside with it" \
+  "\"batch_id\":\"$B\"" "$(head -1 "$WORK/spool/EU.moved/$B.jsonl")"
+assert_eq "... and no temporary is left there" "" \
+  "$(ls -A "$WORK/spool/EU.moved" | grep -E '\.[0-9a-f]{16}\.tmp$')"
+rm "$WORK/spool/EU"; mv "$WORK/spool/EU.moved" "$WORK/spool/EU"
 finish
