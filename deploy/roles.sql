@@ -179,13 +179,6 @@ BEGIN
         FROM lethe_engine;
     GRANT EXECUTE ON FUNCTION lethe.request_record(uuid, uuid, text, uuid, text, text, interval, text, text)
         TO lethe_operator;
-    -- what a request recorded again after a restore repeats (sql/0062_request_recorded_again.sql)
-    IF to_regprocedure('lethe.request_recorded_before(uuid, uuid, text, uuid, text, text)') IS NOT NULL THEN
-        REVOKE EXECUTE ON FUNCTION lethe.request_recorded_before(uuid, uuid, text, uuid, text, text)
-            FROM lethe_engine;
-        GRANT EXECUTE ON FUNCTION lethe.request_recorded_before(uuid, uuid, text, uuid, text, text)
-            TO lethe_operator;
-    END IF;
 END $requests$;
 
 -- ---- lethe_auditor --------------------------------------------------------------------------

@@ -80,24 +80,10 @@ PGresult *db_record_request(PGconn *db, const char *tenant, const struct scope *
                        deadline,      rule,    subject_hmac};
     /* The event, its operator and its record are written together, as the owner (sql/0049). */
     return db_query_one_row(db,
-                            "SELECT event_id, occurred_at, deadline_at"
+                            "SELECT event_id, occurred_at, deadline_at, first_seq"
                             "  FROM lethe.request_record($1::uuid, $2::uuid, $3, $4::uuid, $5, $6,"
                             "                            $7::interval, $8, $9)",
                             9, p);
-}
-
-/* The request_recorded record a new request repeats, when a restore lost its event: the
- * tenant's, with the same reference and scope, whose event the catalog does not hold
- * (sql/0062_request_recorded_again.sql). No row when there is none. */
-PGresult *db_request_recorded_before(PGconn *db, const char *tenant, const struct scope *scope,
-                                     const char *reference, const char *subject_hmac)
-{
-    const char *cols[3];
-    scope_columns(scope, cols);
-    const char *p[] = {tenant, cols[0], cols[1], cols[2], reference, subject_hmac};
-    return db_query(db,
-                    "SELECT seq FROM lethe.request_recorded_before($1::uuid, $2::uuid, $3, $4::uuid, $5, $6)",
-                    6, p);
 }
 
 PGresult *db_hold_in_flight(PGconn *db, const char *tenant, const char *hold)

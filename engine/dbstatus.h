@@ -29,16 +29,12 @@ bool db_hold_fence(PGconn *db);
 
 /* In a transaction with audit_stage open (dbaudit_stage_open), the caller flushing and
  * committing: */
-/* The request_recorded record that a request of this tenant, scope and reference repeats:
- * one recorded before a restore lost its event (no row otherwise): seq. */
-PGresult *db_request_recorded_before(PGconn *db, const char *tenant, const struct scope *scope,
-                                     const char *reference, const char *subject_hmac);
-/* Records a deletion_requested event that occurs now (when the audit records it first, for a
- * request recorded again after a restore: db_request_recorded_before), its operator, and
- * stages its request_recorded audit record. rule is the rule it falls under; deadline the
- * configured rule deadline as an interval literal, or NULL when the rule is disabled;
- * subject_hmac NULL without an audit key or a subject. One row: event_id, occurred_at,
- * deadline_at (null without one). */
+/* Records a deletion_requested event that occurs now (or, for a request recorded again after
+ * a restore lost it, when the audit first recorded it), its operator, and stages its
+ * request_recorded audit record. rule is the rule it falls under; deadline the configured rule
+ * deadline as an interval literal, or NULL when the rule is disabled; subject_hmac NULL without
+ * an audit key or a subject. One row: event_id, occurred_at, deadline_at (null without one),
+ * first_seq (the seq of the record it repeats, null for a new request). */
 PGresult *db_record_request(PGconn *db, const char *tenant, const struct scope *scope,
                             const char *reference, const char *operator_name, const char *rule,
                             const char *deadline, const char *subject_hmac);

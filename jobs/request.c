@@ -81,7 +81,7 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
         hmac = mac;
     }
 
-    PGresult *same = NULL, *before = NULL, *res = NULL;
+    PGresult *same = NULL, *res = NULL;
     rc = EXIT_RUNTIME;
     if (!db_begin(ctx->db))
         return EXIT_RUNTIME;
@@ -112,9 +112,6 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
         rc = EXIT_DONE;
         goto cleanup;
     }
-    /* Recorded again after a restore lost it: it occurred when the audit first recorded it. */
-    if (!(before = db_request_recorded_before(ctx->db, tenant, &scope, reference, hmac)))
-        goto cleanup;
     if (!dbaudit_stage_open(ctx->db) ||
         !(res = db_record_request(ctx->db, tenant, &scope, reference, operator_name,
                                   rc_rule->name, rc_rule->enabled ? deadline : NULL, hmac)) ||
@@ -130,10 +127,11 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
         printf("scope:       %s %s\n", scope_label(scope.kind), text_shown(scope.value));
     printf("rule:        %s\n", rc_rule->name);
     printf("reference:   %s\n", text_shown(reference));
-    if (PQntuples(before) > 0)
+    /* Recorded again after a restore lost it: it occurred when the audit first recorded it. */
+    if (db_get(res, 0, "first_seq"))
         printf("occurred_at: %s (recorded again: the audit records it first at seq %s of tenant"
                " %s, before a restore lost it)\n",
-               db_str(res, 0, "occurred_at"), db_str(before, 0, "seq"), tenant);
+               db_str(res, 0, "occurred_at"), db_str(res, 0, "first_seq"), tenant);
     else
         printf("occurred_at: %s\n", db_str(res, 0, "occurred_at"));
     if (rc_rule->enabled)
@@ -142,13 +140,11 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
         printf("deadline_at: none: %s is disabled in the config\n", rc_rule->name);
     printf("operator:    %s\n", text_shown(operator_name));
     PQclear(same);
-    PQclear(before);
     PQclear(res);
     return EXIT_DONE;
 cleanup:
     db_rollback(ctx->db);
     PQclear(same);
-    PQclear(before);
     PQclear(res);
     return rc;
 }

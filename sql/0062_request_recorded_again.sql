@@ -7,24 +7,41 @@
 -- up to weeks after the one the data subject was promised (SPEC §3: deleted within 30 days of
 -- the request). The request was made when the audit says it was.
 --
--- lethe.request_recorded_before() finds the request_recorded record that a new request repeats:
--- the tenant's, with the same reference and the same scope (item, workspace, the subject's HMAC),
--- whose event the catalog does not hold (no deletion_requested event of the tenant has that
--- reference), the earliest if there are several. lethe.request_record() takes its triggered_at
--- as the event's occurred_at, so the obligation, the deadline and the new record's triggered_at
--- and deadline_at are the first recording's; the new record's detail names the record it
--- repeats. A reference the audit does not hold for that scope is recorded as before, now().
--- `lethe request` says which it was. Reads the tenant's chain (an operator's command, rare).
+-- lethe.request_record() now first looks for the request_recorded record that the new request
+-- repeats: the tenant's, with the same reference and the same scope (item, workspace, the
+-- subject's HMAC), whose event the catalog does not hold (no deletion_requested event of the
+-- tenant has that reference), the earliest if there are several. Its triggered_at becomes the
+-- event's occurred_at, so the obligation, the deadline and the new record's triggered_at and
+-- deadline_at are the first recording's; the new record's detail names the record it repeats,
+-- and so does the function's new column first_seq (null for a request recorded as before, at
+-- now()), which `lethe request` prints. Reads the tenant's chain (an operator's command, rare).
+-- A column added changes the function's type: it is dropped and created again, with the
+-- grants it had.
 
-CREATE FUNCTION lethe.request_recorded_before(p_tenant uuid, p_workspace uuid, p_subject text,
-                                              p_item uuid, p_reference text, p_subject_hmac text)
-RETURNS TABLE (seq bigint, triggered_at timestamptz)
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
+CREATE TEMP TABLE request_record_grants AS
+SELECT DISTINCT x.grantee::regrole::text AS who
+  FROM pg_proc p, aclexplode(p.proacl) x
+ WHERE p.oid = 'lethe.request_record(uuid, uuid, text, uuid, text, text, interval, text, text)'::regprocedure
+   AND x.privilege_type = 'EXECUTE' AND x.grantee <> 0 AND x.grantee <> p.proowner;
+
+DROP FUNCTION lethe.request_record(uuid, uuid, text, uuid, text, text, interval, text, text);
+
+CREATE FUNCTION lethe.request_record(p_tenant uuid, p_workspace uuid, p_subject text,
+                                     p_item uuid, p_reference text, p_operator text,
+                                     p_deadline interval, p_rule text, p_subject_hmac text)
+RETURNS TABLE (event_id bigint, occurred_at text, deadline_at text, first_seq bigint)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    v_seq bigint;
+    v_at timestamptz;
 BEGIN
-    -- PL/pgSQL rather than SQL: Citus plans no SQL function's parameterised statement over
-    -- distributed tables ("could not create distributed plan").
-    RETURN QUERY
-    SELECT a.seq, a.triggered_at
+    PERFORM lethe.audit_stage_open();
+    IF p_subject IS NULL AND p_subject_hmac IS NOT NULL THEN
+        RAISE EXCEPTION 'request: a subject''s HMAC without a subject' USING ERRCODE = 'check_violation';
+    END IF;
+    -- The record this request repeats, when a restore lost its event.
+    SELECT a.seq, a.triggered_at INTO v_seq, v_at
       FROM lethe.audit a
      WHERE a.tenant_id = p_tenant AND a.kind = 'request_recorded' AND a.reference = p_reference
        AND a.item_id IS NOT DISTINCT FROM p_item
@@ -37,26 +54,6 @@ BEGIN
                           AND e.reference = p_reference)
      ORDER BY a.seq
      LIMIT 1;
-END $$;
-REVOKE ALL ON FUNCTION lethe.request_recorded_before(uuid, uuid, text, uuid, text, text) FROM PUBLIC;
-
-CREATE OR REPLACE FUNCTION lethe.request_record(p_tenant uuid, p_workspace uuid, p_subject text,
-                                                p_item uuid, p_reference text, p_operator text,
-                                                p_deadline interval, p_rule text, p_subject_hmac text)
-RETURNS TABLE (event_id bigint, occurred_at text, deadline_at text)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
-#variable_conflict use_column
-DECLARE
-    v_seq bigint;
-    v_at timestamptz;
-BEGIN
-    PERFORM lethe.audit_stage_open();
-    IF p_subject IS NULL AND p_subject_hmac IS NOT NULL THEN
-        RAISE EXCEPTION 'request: a subject''s HMAC without a subject' USING ERRCODE = 'check_violation';
-    END IF;
-    SELECT b.seq, b.triggered_at INTO v_seq, v_at
-      FROM lethe.request_recorded_before(p_tenant, p_workspace, p_subject, p_item, p_reference,
-                                         p_subject_hmac) b;
     v_at := coalesce(v_at, now());
     RETURN QUERY
     WITH e AS (
@@ -76,19 +73,18 @@ BEGIN
                || CASE WHEN v_seq IS NOT NULL
                        THEN ', recorded again: first recorded at seq ' || v_seq ELSE '' END
           FROM e)
-    SELECT e.event_id, lethe.iso_utc(e.occurred_at), lethe.iso_utc(e.occurred_at + p_deadline)
+    SELECT e.event_id, lethe.iso_utc(e.occurred_at), lethe.iso_utc(e.occurred_at + p_deadline), v_seq
       FROM e;
 END $$;
+REVOKE ALL ON FUNCTION lethe.request_record(uuid, uuid, text, uuid, text, text, interval, text, text)
+    FROM PUBLIC;
 
--- Whoever may record a request may ask what it would repeat (deploy/roles.sql grants the same).
 DO $grants$
 DECLARE
     r record;
 BEGIN
-    FOR r IN SELECT DISTINCT x.grantee::regrole::text AS who
-               FROM pg_proc p, aclexplode(p.proacl) x
-              WHERE p.oid = 'lethe.request_record(uuid, uuid, text, uuid, text, text, interval, text, text)'::regprocedure
-                AND x.privilege_type = 'EXECUTE' AND x.grantee <> 0 AND x.grantee <> p.proowner LOOP
-        EXECUTE format('GRANT EXECUTE ON FUNCTION lethe.request_recorded_before(uuid, uuid, text, uuid, text, text) TO %s', r.who);
+    FOR r IN SELECT g.who FROM request_record_grants g LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION lethe.request_record(uuid, uuid, text, uuid, text, text, interval, text, text) TO %s', r.who);
     END LOOP;
 END $grants$;
+DROP TABLE request_record_grants;

@@ -117,7 +117,7 @@ assert_eq "engine and operator: only SELECT on what a purge's audit is made of (
      privs lethe_operator | tr ' ' '\n' | grep -E '^(batch_items|hold_blocks):' | tr '\n' ' ' | sed 's/ $//')"
 assert_eq "engine: TRUNCATE, REFERENCES and TRIGGER on nothing" "" \
   "$(privs lethe_engine | tr ' ' '\n' | grep -E ':(TRUNCATE|REFERENCES|TRIGGER)$')"
-assert_eq "engine: every lethe function but replay's verbatim append (and the replay of chains that makes it) and the operator's holds and requests" "audit_append_verbatim hold_place hold_release replay_chains request_record request_recorded_before" \
+assert_eq "engine: every lethe function but replay's verbatim append (and the replay of chains that makes it) and the operator's holds and requests" "audit_append_verbatim hold_place hold_release replay_chains request_record" \
   "$(sql "SELECT string_agg(proname, ' ' ORDER BY proname) FROM pg_proc WHERE pronamespace = 'lethe'::regnamespace AND NOT has_function_privilege('lethe_engine', oid, 'EXECUTE')")"
 assert_eq "operator: every lethe function but replay's verbatim append too" "audit_append_verbatim replay_chains" \
   "$(sql "SELECT string_agg(proname, ' ' ORDER BY proname) FROM pg_proc WHERE pronamespace = 'lethe'::regnamespace AND NOT has_function_privilege('lethe_operator', oid, 'EXECUTE')")"
@@ -137,7 +137,7 @@ assert_eq "operator: the engine's privileges plus INSERT on events, every column
       WHERE a.attrelid = 'lethe.events'::regclass AND a.attnum > 0 AND NOT a.attisdropped
         AND NOT has_column_privilege('lethe_operator', a.attrelid, a.attnum, 'INSERT')")"
 assert_eq "operator: no column of holds may change directly" "-" "$(column_updates lethe_operator)"
-assert_eq "operator: the engine's functions plus placing and releasing holds, and recording requests" "hold_place hold_release request_record request_recorded_before" \
+assert_eq "operator: the engine's functions plus placing and releasing holds, and recording requests" "hold_place hold_release request_record" \
   "$(comm -13 <(functions lethe_engine | tr ' ' '\n' | sort) <(functions lethe_operator | tr ' ' '\n' | sort) | tr '\n' ' ' | sed 's/ $//')"
 assert_eq "nobody else: no schema, no table, no function through PUBLIC" "f - -" \
   "$(sql "SELECT has_schema_privilege('$N', 'lethe', 'USAGE')") $(privs $N) $(functions $N)"
