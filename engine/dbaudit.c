@@ -475,13 +475,14 @@ PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f)
 
 /* Outcomes of item_purged records, in this order of precedence: a shared copy made while
  * opted out is a violation whenever it is purged; then on time; then held past its deadline
- * (the run cycle writes detail 'held' when a hold kept the item past it); otherwise late.
+ * (the run cycle writes detail 'held' when a hold kept the item past it, or 'held; hold H in
+ * effect at purge' when another hold also covered it at the purge: sql/0064); otherwise late.
  * The summary and the report's lateness distribution both read this one definition. */
 #define PURGED_OUTCOMES                                                                            \
     " purged AS ("                                                                                 \
     "  SELECT a.rule, CASE WHEN a.rule = 'shared_while_opted_out' THEN 'violation'"                \
     "                      WHEN a.on_time THEN 'on_time'"                                          \
-    "                      WHEN a.detail = 'held' THEN 'held'"                                     \
+    "                      WHEN a.detail = 'held' OR a.detail LIKE 'held;%' THEN 'held'"           \
     "                      ELSE 'late' END AS outcome,"                                            \
     "         a.purged_at - a.deadline_at AS lateness"                                             \
     "    FROM lethe.audit a" WINDOW_WHERE " AND a.kind = 'item_purged')"

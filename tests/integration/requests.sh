@@ -291,6 +291,56 @@ assert_contains "explain: the hold in effect at the purge is said, with why it d
   "note: hold $HP3 (placed $(sql "SELECT lethe.iso_utc(placed_at) FROM lethe.holds WHERE hold_id = '$HP3'")) was in effect when the item was purged at $(sql "SELECT lethe.iso_utc(purged_at) FROM lethe.batch_items WHERE item_id = '$P3' AND outcome = 'purged'"): its batch was emitted at $(sql "SELECT lethe.iso_utc(created_at) FROM lethe.batches WHERE batch_id = '$B3'"), before the hold, and a hold does not recall a batch already emitted" "$OUT"
 run_lethe --config "$WORK/flight.conf" explain "$O3" --tenant "$T3"
 assert_not_contains "... not for an item no hold covered" "note: hold" "$OUT"
+# The evidence says so too (sql/0064): each item_purged record names the first hold placed that
+# covered the item at the purge (the child is covered by LIT-F through its parent, placed before
+# LIT-S), with detail 'hold in effect at purge'; the item no hold covered reads as any purge.
+assert_eq "item_purged records name the hold in effect at the purge" \
+  "$P3|$HP3|hold in effect at purge|t|REQ-FLIGHT
+$C3|$HP3|hold in effect at purge|t|REQ-FLIGHT
+$O3|||t|REQ-FLIGHT" \
+  "$(sql "SELECT item_id, hold_id, detail, on_time, reference FROM lethe.audit
+           WHERE tenant_id = '$T3' AND kind = 'item_purged'
+           ORDER BY item_id = '$P3' DESC, item_id = '$C3' DESC")"
+
+# A hold that kept an item past its deadline (released since) and another placed after the item's
+# batch was emitted: the record keeps the first as 0031 records it (counted held past deadline,
+# under its reference) and names the second in its detail. A hold placed after the emission and
+# released before the receipt was not in effect at the purge: nothing is said of it.
+T5=$(uuid); W5=$(uuid); X5=$(uuid); Y5=$(uuid)
+mk_tenant "$T5" hooli; mk_workspace "$T5" "$W5" EU
+mk_item "$T5" "$X5" "$W5" prompt EU 2026-01-01T00:00:00Z
+mk_item "$T5" "$Y5" "$W5" prompt EU 2026-01-01T00:00:00Z
+mk_event "$T5" deletion_requested "$(date -u -d '-40 days' +%FT%TZ)" REQ-LATE
+H51=$("$LETHE" --config "$WORK/flight.conf" hold place --tenant "$T5" --item "$X5" --reason litigation --reference LIT-PAST --operator user_o 2>/dev/null)
+run_lethe --config "$WORK/flight.conf" run
+assert_eq "a hold on an overdue item blocks it" "1" \
+  "$(sql "SELECT count(*) FROM lethe.hold_blocks WHERE tenant_id = '$T5' AND hold_id = '$H51'")"
+run_lethe --config "$WORK/flight.conf" hold release "$H51" --operator user_o
+run_lethe --config "$WORK/flight.conf" run
+B5=$(sql "SELECT DISTINCT batch_id FROM lethe.batch_items WHERE tenant_id = '$T5' AND item_id = '$X5'")
+H52=$("$LETHE" --config "$WORK/flight.conf" hold place --tenant "$T5" --item "$X5" --reason litigation --reference LIT-NOW --operator user_o 2>/dev/null)
+H53=$("$LETHE" --config "$WORK/flight.conf" hold place --tenant "$T5" --item "$Y5" --reason litigation --reference LIT-GONE --operator user_o 2>/dev/null)
+run_lethe --config "$WORK/flight.conf" hold release "$H53" --operator user_o
+B5Y=$(sql "SELECT DISTINCT batch_id FROM lethe.batch_items WHERE tenant_id = '$T5' AND item_id = '$Y5'")
+run_lethe --config "$WORK/flight.conf" ack "$B5" --operator user_o
+assert_rc "the overdue batch is acknowledged" 0
+run_lethe --config "$WORK/flight.conf" ack "$B5Y" --operator user_o
+assert_rc "the batch that took the other item at the first run is acknowledged" 0
+assert_eq "held past its deadline and under a hold at the purge: both are on record" \
+  "$X5|$H51|held; hold $H52 in effect at purge|f|LIT-PAST
+$Y5|||f|REQ-LATE" \
+  "$(sql "SELECT item_id, hold_id, detail, on_time, reference FROM lethe.audit
+           WHERE tenant_id = '$T5' AND kind = 'item_purged' ORDER BY item_id = '$X5' DESC")"
+run_lethe --config "$WORK/flight.conf" export --summary --tenant "$T5"
+assert_contains "... and the summary counts it held past its deadline, the other late" \
+  '"rule":"deletion_request","purged":2,"on_time":0,"late":1' "$OUT"
+assert_contains "... held past deadline: 1" '"held_past_deadline":1' "$OUT"
+# The README's jq line lists them from an export alone.
+"$LETHE" --config "$WORK/flight.conf" export -o "$WORK/underhold.jsonl" 2>/dev/null
+assert_eq "README: jq lists every purge made under a hold from an export" \
+  "$(printf '%s\n' "$C3 hold in effect at purge" "$P3 hold in effect at purge" "$X5 held; hold $H52 in effect at purge" | sort)" \
+  "$(JQ_LINE=$(grep -m1 '^jq -c .select(.kind == "item_purged"' README.md)
+     cd "$WORK" && cp underhold.jsonl export.jsonl && bash -c "$JQ_LINE" | jq -r '.item_id + " " + .detail' | sort)"
 
 # A hold placed while a run forms its batches, after they judged the holds: it kept nothing back,
 # and its warning, looking before the batches committed, named nothing. The run is held up here
