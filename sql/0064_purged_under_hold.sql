@@ -9,7 +9,9 @@
 -- ack_batch now finds, for the items it purges, the first hold (by placed_at) in effect at the
 -- purge, and the record carries it: hold_id, and detail 'hold in effect at purge'. When a hold
 -- also kept the item past its deadline (detail 'held', with that hold's id and reference, as
--- sql/0031_ack_evidence.sql records it), the detail reads 'held; hold H in effect at purge'.
+-- sql/0031_ack_evidence.sql records it), the detail reads 'held; hold H in effect at purge', or
+-- 'held; hold in effect at purge' when that same hold is still in effect (hold_id names it; a
+-- hold placed on an item already overdue, after a failed attempt, blocks it as it is due again).
 -- on_time, the reference and the counts are as before ('held' and 'held; ...' count as held).
 --
 -- The lookup costs nothing when no hold has been placed since the as_of of the batch's run: an
@@ -87,7 +89,8 @@ $old$;
                 ELSE uh.hold_id END,
            a.subject_hmac, p_operator,
            CASE WHEN hb.hold_id IS NOT NULL AND purge_time > a.deadline_at
-                THEN 'held' || CASE WHEN uh.hold_id IS NOT NULL
+                THEN 'held' || CASE WHEN uh.hold_id = hb.hold_id THEN '; hold in effect at purge'
+                                    WHEN uh.hold_id IS NOT NULL
                                     THEN '; hold ' || uh.hold_id || ' in effect at purge'
                                     ELSE '' END
                 WHEN uh.hold_id IS NOT NULL THEN 'hold in effect at purge' END

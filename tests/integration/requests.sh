@@ -335,10 +335,29 @@ run_lethe --config "$WORK/flight.conf" export --summary --tenant "$T5"
 assert_contains "... and the summary counts it held past its deadline, the other late" \
   '"rule":"deletion_request","purged":2,"on_time":0,"late":1' "$OUT"
 assert_contains "... held past deadline: 1" '"held_past_deadline":1' "$OUT"
+# The hold that kept an item past its deadline is the one still in effect at the purge: a hold
+# placed on an overdue item in flight, the attempt failed, the item held as it was due again,
+# then the late acknowledgement of the first attempt. The record names the hold once.
+T6=$(uuid); W6=$(uuid); S6=$(uuid)
+mk_tenant "$T6" pied_piper; mk_workspace "$T6" "$W6" EU
+mk_item "$T6" "$S6" "$W6" prompt EU 2026-01-01T00:00:00Z
+mk_event "$T6" deletion_requested "$(date -u -d '-40 days' +%FT%TZ)" REQ-S6
+run_lethe --config "$WORK/flight.conf" run
+B6=$(sql "SELECT DISTINCT batch_id FROM lethe.batch_items WHERE tenant_id = '$T6'")
+H6=$("$LETHE" --config "$WORK/flight.conf" hold place --tenant "$T6" --item "$S6" --reason litigation --reference LIT-S6 --operator user_o 2>/dev/null)
+run_lethe --config "$WORK/flight.conf" ack "$B6" --failed "$S6:disk" --operator user_o
+run_lethe --config "$WORK/flight.conf" run
+assert_eq "the failed item, due again, is blocked by the hold" "1" \
+  "$(sql "SELECT count(*) FROM lethe.hold_blocks WHERE tenant_id = '$T6' AND hold_id = '$H6'")"
+run_lethe --config "$WORK/flight.conf" ack "$B6" --operator user_o
+assert_eq "a late acknowledgement under the hold that kept it past its deadline names it once" \
+  "$H6|held; hold in effect at purge|f|LIT-S6" \
+  "$(sql "SELECT hold_id, detail, on_time, reference FROM lethe.audit
+           WHERE tenant_id = '$T6' AND kind = 'item_purged'")"
 # The README's jq line lists them from an export alone.
 "$LETHE" --config "$WORK/flight.conf" export -o "$WORK/underhold.jsonl" 2>/dev/null
 assert_eq "README: jq lists every purge made under a hold from an export" \
-  "$(printf '%s\n' "$C3 hold in effect at purge" "$P3 hold in effect at purge" "$X5 held; hold $H52 in effect at purge" | sort)" \
+  "$(printf '%s\n' "$C3 hold in effect at purge" "$P3 hold in effect at purge" "$X5 held; hold $H52 in effect at purge" "$S6 held; hold in effect at purge" | sort)" \
   "$(JQ_LINE=$(grep -m1 '^jq -c .select(.kind == "item_purged"' README.md)
      cd "$WORK" && cp underhold.jsonl export.jsonl && bash -c "$JQ_LINE" | jq -r '.item_id + " " + .detail' | sort)"
 
