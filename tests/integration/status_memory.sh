@@ -81,7 +81,7 @@ for t in "$T" "$T2"; do
         S[$t$n]=$(uuid); C[$t$n]=$(uuid); CC[$t$n]=$(uuid)
         mk_item "$t" "${S[$t$n]}" "$ws" prompt EU "$(ago $((n * 20 - 10)))" true
         mk_item "$t" "${C[$t$n]}" "$ws" prompt US "$(ago $((n * 20 - 11)))" true "${S[$t$n]}"
-        mk_item "$t" "${CC[$t$n]}" "$ws" upload US "$(ago $((n * 20 - 12)))" false "${C[$t$n]}"
+        mk_item "$t" "${CC[$t$n]}" "$ws" response US "$(ago $((n * 20 - 12)))" false "${C[$t$n]}"
     done
     mk_item "$t" "$(uuid)" "$ws" prompt EU "$(ago 5)"
 done
@@ -222,6 +222,59 @@ same "a tenant without memory, then taken"
 assert_eq "no change the memory absorbed is kept" 0 \
   "$(sql "SELECT count(*) FROM lethe.status_dirty d JOIN lethe.status_memory_tenants m USING (tenant_id)
            WHERE pg_visible_in_snapshot(d.changed_in, m.taken_in)")"
+
+# Items no run has consumed yet (sql/0065_inbox_items_inert.sql): only those with something in
+# their lineage that can carry an obligation (shared, purged, or covered by one of the tenant's
+# obligations) are evaluated in full; the rest owe nothing, and status still agrees item for item.
+T4=$(uuid); W4=$(uuid); P4=$(uuid); O4=$(uuid); Q4=$(uuid); S4=$(uuid)
+mk_tenant "$T4" hooli; mk_workspace "$T4" "$W4" EU
+mk_item "$T4" "$P4" "$W4" prompt EU "$(ago 10)"          # covered, purged
+mk_item "$T4" "$O4" "$W4" prompt EU "$(ago 9)"           # covered, held
+mk_item "$T4" "$Q4" "$W4" prompt EU "$(ago 2)"           # after the request: owes nothing
+mk_item "$T4" "$S4" "$W4" prompt EU "$(ago 3)" true      # shared
+mk_event "$T4" deletion_requested "$(ago 5)" REQ-T4
+H5=$("$LETHE" --config "$CONF" -q hold place --tenant "$T4" --item "$O4" --reason audit --reference CASE-5)
+run_now
+ack_all
+assert_eq "the request purged P4 and the hold keeps O4" "purged held" \
+  "$(sql "SELECT string_agg(state, ' ' ORDER BY item_id = '$P4' DESC) FROM lethe.item_status
+           WHERE tenant_id = '$T4' AND item_id IN ('$P4', '$O4')")"
+declare -A N
+for n in 1 2 3 4 5 6 7; do N[$n]=$(uuid); done
+mk_item "$T4" "${N[1]}" "$W4" prompt EU "$(ago 0)"                # new, nothing: inert
+mk_item "$T4" "${N[2]}" "$W4" prompt EU "$(ago 7)"                # committed late: covered
+mk_item "$T4" "${N[3]}" "$W4" response EU "$(ago 0)" false "$O4"  # copy of a covered item
+mk_item "$T4" "${N[4]}" "$W4" response EU "$(ago 0)" false "$P4"  # copy of a purged item
+mk_item "$T4" "${N[5]}" "$W4" response EU "$(ago 0)" false "$Q4"  # copy of an inert item: inert
+mk_item "$T4" "${N[6]}" "$W4" prompt EU "$(ago 0)" true           # shared
+mk_item "$T4" "${N[7]}" "$W4" response EU "$(ago 0)" false "$S4"  # copy of a shared item
+assert_eq "the new items evaluated in full: all but the two that owe nothing" \
+  "$(printf '%s\n' "${N[2]}" "${N[3]}" "${N[4]}" "${N[6]}" "${N[7]}" | sort)" \
+  "$(sql "SELECT item_id FROM lethe.inbox_items_complex WHERE tenant_id = '$T4' ORDER BY 1")"
+"$LETHE" --config "$CONF" status >/dev/null   # fills the inbox: each row with what the test reads
+assert_eq "the inbox keeps each new item's created_at, parent and sharing" "7|7" \
+  "$(sql "SELECT count(*), count(*) FILTER (WHERE (b.created_at, b.parent_id IS NULL, b.shared)
+                                                IS NOT DISTINCT FROM (i.created_at, i.parent_id IS NULL, i.shared))
+            FROM lethe.inbox_items b JOIN lethe.items i USING (tenant_id, item_id) WHERE b.tenant_id = '$T4'")"
+assert_eq "... and the same five are evaluated in full from them" \
+  "$(printf '%s\n' "${N[2]}" "${N[3]}" "${N[4]}" "${N[6]}" "${N[7]}" | sort)" \
+  "$(sql "SELECT item_id FROM lethe.inbox_items_complex WHERE tenant_id = '$T4' ORDER BY 1")"
+sql "UPDATE lethe.inbox_items SET created_at = NULL, parent_id = NULL, shared = NULL WHERE tenant_id = '$T4'" >/dev/null
+assert_eq "... or, for rows filled before 0065, from the items themselves" \
+  "$(printf '%s\n' "${N[2]}" "${N[3]}" "${N[4]}" "${N[6]}" "${N[7]}" | sort)" \
+  "$(sql "SELECT item_id FROM lethe.inbox_items_complex WHERE tenant_id = '$T4' ORDER BY 1")"
+assert_eq "... and those two owe nothing by item_status" "live live" \
+  "$(sql "SELECT string_agg(state, ' ') FROM lethe.item_status
+           WHERE tenant_id = '$T4' AND item_id IN ('${N[1]}', '${N[5]}')")"
+assert_eq "... while the five others do" "5" \
+  "$(sql "SELECT count(*) FROM lethe.item_status WHERE tenant_id = '$T4'
+           AND item_id IN ('${N[2]}', '${N[3]}', '${N[4]}', '${N[6]}', '${N[7]}')
+           AND state IN ('scheduled', 'due', 'held')")"
+same_rows "new items between runs"
+same "new items between runs"
+run_now
+same "new items consumed"
+"$LETHE" --config "$CONF" -q hold release "$H5" --operator user_e >/dev/null
 
 # export --summary reads the same pending items.
 "$LETHE" --config "$CONF" export --summary --format csv -o "$WORK/summary.csv" >/dev/null 2>&1
