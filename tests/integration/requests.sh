@@ -354,6 +354,12 @@ assert_eq "a late acknowledgement under the hold that kept it past its deadline 
   "$H6|held; hold in effect at purge|f|LIT-S6" \
   "$(sql "SELECT hold_id, detail, on_time, reference FROM lethe.audit
            WHERE tenant_id = '$T6' AND kind = 'item_purged'")"
+# A failure reported after the acknowledgement changes nothing, and says so.
+run_lethe --config "$WORK/flight.conf" ack "$B6" --failed "$S6:gone wrong" --operator user_o
+assert_eq "a failed receipt for an acknowledged batch: exit 0, nothing changed, a warning" \
+  "0|ack: batch $B6 was already acknowledged; nothing changed|warning: ack: batch $B6 was acknowledged already: 1 failed receipt given now changes nothing; its items are purged and on record
+hint: if the deleter left objects behind, 'lethe reconcile --location GEO INVENTORY' finds them in the storage's inventory|1" \
+  "$RC|$OUT|$ERR|$(sql "SELECT count(*) FROM lethe.audit WHERE tenant_id = '$T6' AND kind = 'item_purged'")"
 # The README's jq line lists them from an export alone.
 "$LETHE" --config "$WORK/flight.conf" export -o "$WORK/underhold.jsonl" 2>/dev/null
 assert_eq "README: jq lists every purge made under a hold from an export" \
