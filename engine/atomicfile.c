@@ -165,7 +165,9 @@ bool afile_refused(const char *path, const char *what)
 }
 
 /* The temporary, opened for writing in a->dirfd; KEEP_MODE, when not 0, the permissions of the
- * file it replaces. */
+ * file it replaces. A caller passes them with S_IFREG set, so that a file with no permission
+ * bits at all (mode 0000) still reads as "keep", not as "nothing to keep": only the low 12 bits
+ * are applied. */
 static enum afile_status open_in_dir(struct afile *a, mode_t mode, mode_t keep_mode,
                                      const char *what)
 {
