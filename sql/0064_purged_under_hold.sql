@@ -19,41 +19,23 @@
 -- it walks the lineage of the acknowledged items of the tenants with such a hold.
 --
 -- The function is changed in place, as sql/0037_definer_temp.sql changed audit_flush, so that
--- the rest of it stays as 0031 and 0037 left it; the migration refuses a text it does not know.
+-- the rest of it stays as 0031 and 0037 left it: three edits, each of a text the function holds
+-- once; the migration refuses a text it does not know.
 
 DO $ack$
 DECLARE
     v_def text;
-    v_old_decl constant text := E'    n_repurge_failed integer := 0;\n';
-    v_new_decl constant text := E'    n_repurge_failed integer := 0;\n'
-        '    v_uh_ts uuid[];\n'
-        '    v_uh_ids uuid[];\n'
-        '    v_uh_holds uuid[];\n'
-        '    v_uh_since timestamptz;\n';
-    v_old constant text := $old$    -- An item held past its deadline is recorded with on_time = false and the hold's
-    -- reference, and counted as held (detail 'held'), not late. Only a hold still in effect
-    -- after the deadline kept it past it (sql/0031_ack_evidence.sql).
-    INSERT INTO audit_stage (tenant_id, kind, run_id, batch_id, item_id, rule, reference,
-                             triggered_at, deadline_at, purged_at, on_time, location,
-                             hold_id, subject_hmac, operator, detail)
-    SELECT a.tenant_id, 'item_purged', b.run_id, p_batch, a.item_id, a.rule,
-           CASE WHEN hb.hold_id IS NOT NULL AND purge_time > a.deadline_at THEN h.reference
-                ELSE a.reference END,
-           a.triggered_at, a.deadline_at, purge_time, purge_time <= a.deadline_at, b.location,
-           CASE WHEN purge_time > a.deadline_at THEN hb.hold_id END,
-           a.subject_hmac, p_operator,
-           CASE WHEN hb.hold_id IS NOT NULL AND purge_time > a.deadline_at THEN 'held' END
-      FROM ack_its a
-      LEFT JOIN LATERAL (SELECT x.hold_id FROM lethe.hold_blocks x
-                           JOIN lethe.holds y ON y.tenant_id = x.tenant_id AND y.hold_id = x.hold_id
-                          WHERE x.tenant_id = a.tenant_id AND x.item_id = a.item_id
-                            AND (y.released_at IS NULL OR y.released_at > a.deadline_at)
-                          ORDER BY x.blocked_at DESC LIMIT 1) hb ON true
-      LEFT JOIN lethe.holds h ON h.tenant_id = a.tenant_id AND h.hold_id = hb.hold_id
-     ORDER BY a.tenant_id, a.item_id;
-    DROP TABLE ack_its, ack_receipts;
-$old$;
-    v_new constant text := $new$    -- A hold in effect when the receipt is recorded: placed after the batch was emitted, which
+    v_edits constant text[][] := ARRAY[
+        -- what the lookup keeps
+        [E'    n_repurge_failed integer := 0;\n',
+         E'    n_repurge_failed integer := 0;\n'
+         '    v_uh_ts uuid[];\n'
+         '    v_uh_ids uuid[];\n'
+         '    v_uh_holds uuid[];\n'
+         '    v_uh_since timestamptz;\n'],
+        -- the lookup, before the item_purged records are staged
+        [E'    -- An item held past its deadline is recorded with on_time = false and the hold''s\n',
+         $new$    -- A hold in effect when the receipt is recorded: placed after the batch was emitted, which
     -- it does not recall (SPEC §3). The record names it (sql/0064_purged_under_hold.sql). Only
     -- a hold placed since the as_of of the batch's run can be one: the run kept back the items
     -- of every hold placed before (and, as it emitted, of those placed since its as_of).
@@ -76,16 +58,13 @@ $old$;
                  ORDER BY m.tenant_id, m.item_id, m.placed_at, m.hold_id) m;
     END IF;
     -- An item held past its deadline is recorded with on_time = false and the hold's
-    -- reference, and counted as held (detail 'held'), not late. Only a hold still in effect
-    -- after the deadline kept it past it (sql/0031_ack_evidence.sql).
-    INSERT INTO audit_stage (tenant_id, kind, run_id, batch_id, item_id, rule, reference,
-                             triggered_at, deadline_at, purged_at, on_time, location,
-                             hold_id, subject_hmac, operator, detail)
-    SELECT a.tenant_id, 'item_purged', b.run_id, p_batch, a.item_id, a.rule,
-           CASE WHEN hb.hold_id IS NOT NULL AND purge_time > a.deadline_at THEN h.reference
-                ELSE a.reference END,
-           a.triggered_at, a.deadline_at, purge_time, purge_time <= a.deadline_at, b.location,
-           CASE WHEN hb.hold_id IS NOT NULL AND purge_time > a.deadline_at THEN hb.hold_id
+$new$],
+        -- the record's hold_id and detail
+        [$old$           CASE WHEN purge_time > a.deadline_at THEN hb.hold_id END,
+           a.subject_hmac, p_operator,
+           CASE WHEN hb.hold_id IS NOT NULL AND purge_time > a.deadline_at THEN 'held' END
+$old$,
+         $new$           CASE WHEN hb.hold_id IS NOT NULL AND purge_time > a.deadline_at THEN hb.hold_id
                 ELSE uh.hold_id END,
            a.subject_hmac, p_operator,
            CASE WHEN hb.hold_id IS NOT NULL AND purge_time > a.deadline_at
@@ -94,23 +73,24 @@ $old$;
                                     THEN '; hold ' || uh.hold_id || ' in effect at purge'
                                     ELSE '' END
                 WHEN uh.hold_id IS NOT NULL THEN 'hold in effect at purge' END
-      FROM ack_its a
-      LEFT JOIN LATERAL (SELECT x.hold_id FROM lethe.hold_blocks x
-                           JOIN lethe.holds y ON y.tenant_id = x.tenant_id AND y.hold_id = x.hold_id
-                          WHERE x.tenant_id = a.tenant_id AND x.item_id = a.item_id
-                            AND (y.released_at IS NULL OR y.released_at > a.deadline_at)
-                          ORDER BY x.blocked_at DESC LIMIT 1) hb ON true
-      LEFT JOIN lethe.holds h ON h.tenant_id = a.tenant_id AND h.hold_id = hb.hold_id
-      LEFT JOIN unnest(v_uh_ts, v_uh_ids, v_uh_holds) uh(tenant_id, item_id, hold_id)
-             ON uh.tenant_id = a.tenant_id AND uh.item_id = a.item_id
-     ORDER BY a.tenant_id, a.item_id;
-    DROP TABLE ack_its, ack_receipts;
-$new$;
+$new$],
+        -- the hold found for each item
+        [E'      LEFT JOIN lethe.holds h ON h.tenant_id = a.tenant_id AND h.hold_id = hb.hold_id\n',
+         E'      LEFT JOIN lethe.holds h ON h.tenant_id = a.tenant_id AND h.hold_id = hb.hold_id\n'
+         '      LEFT JOIN unnest(v_uh_ts, v_uh_ids, v_uh_holds) uh(tenant_id, item_id, hold_id)\n'
+         '             ON uh.tenant_id = a.tenant_id AND uh.item_id = a.item_id\n']];
+    i integer;
 BEGIN
     v_def := pg_get_functiondef('lethe.ack_batch(uuid, uuid[], uuid[], text[], boolean, boolean, text, text)'::regprocedure);
-    IF position(v_old IN v_def) = 0 OR position(v_old_decl IN v_def) = 0
-       OR position('v_uh_ts' IN v_def) <> 0 THEN
-        RAISE EXCEPTION 'migration 0064: lethe.ack_batch() no longer records item_purged as 0031 wrote it';
+    IF position('v_uh_ts' IN v_def) <> 0 THEN
+        RAISE EXCEPTION 'migration 0064: lethe.ack_batch() names its holds in effect already';
     END IF;
-    EXECUTE replace(replace(v_def, v_old_decl, v_new_decl), v_old, v_new);
+    FOR i IN 1 .. array_length(v_edits, 1) LOOP
+        -- each text once: replace() would change every copy
+        IF array_length(string_to_array(v_def, v_edits[i][1]), 1) <> 2 THEN
+            RAISE EXCEPTION 'migration 0064: lethe.ack_batch() no longer records item_purged as 0031 wrote it (edit %)', i;
+        END IF;
+        v_def := replace(v_def, v_edits[i][1], v_edits[i][2]);
+    END LOOP;
+    EXECUTE v_def;
 END $ack$;
