@@ -327,7 +327,7 @@ PGresult *db_explain_item(PGconn *db, const char *tenant, const char *item)
         "       coalesce(pb.rule, ob.rule, ev.rule) AS rule,"
         "       lethe.iso_utc(coalesce(pb.due_at, ob.due_at, ev.due_at)) AS due_at,"
         "       lethe.iso_utc(coalesce(pb.deadline_at, ob.deadline_at, ev.deadline_at)) AS deadline_at,"
-        "       lethe.iso_utc(pb.purged_at) AS purged_at, coalesce(ob.batch_id, pb.batch_id) AS batch_id,"
+        "       lethe.iso_utc(pb.purged_at) AS purged_at, coalesce(pb.batch_id, ob.batch_id) AS batch_id,"
         "       (SELECT count(*)::integer FROM lethe.batch_items f"
         "         WHERE f.tenant_id = $1 AND f.item_id = $2 AND f.outcome = 'failed') AS attempts,"
         "       ev.hold_id, coalesce(pb.reference, ob.reference, ev.reference) AS reference,"
@@ -424,6 +424,36 @@ PGresult *db_explain_batches(PGconn *db, const char *tenant, const char *item)
         " WHERE bi.tenant_id = $1 AND bi.item_id = $2"
         " ORDER BY b.created_at, bi.batch_id",
         2, p);
+}
+
+/* Columns: seq, rule, reference, on_time, hold_id, detail. The record is what an export shows
+ * of the purge, and what its summary counts: a violation (rule shared_while_opted_out), or
+ * purged on time, late, or held past its deadline (detail 'held' or 'held; ...', sql/0031 and
+ * 0064). Looked for among the records of the batch's run (index audit_run), where a run's
+ * purges are recorded, a late acknowledgement's included; then, for a batch recorded again by
+ * a replay under the replay's run, among the tenant's records from the purge on (RUN and
+ * PURGED_AT: the batch's, as explain read them). */
+PGresult *db_explain_purge_record(PGconn *db, const char *tenant, const char *item,
+                                  const char *batch, const char *run, const char *purged_at)
+{
+    const char *p[] = {tenant, item, batch, run, purged_at};
+    PGresult *res = db_query(db,
+                             "SELECT a.seq, a.rule, a.reference, a.on_time, a.hold_id, a.detail"
+                             "  FROM lethe.audit a"
+                             " WHERE a.run_id = $4 AND a.tenant_id = $1 AND a.batch_id = $3"
+                             "   AND a.item_id = $2 AND a.kind = 'item_purged'"
+                             " ORDER BY a.seq DESC LIMIT 1",
+                             4, p);
+    if (!res || PQntuples(res) > 0 || !purged_at)
+        return res;
+    PQclear(res);
+    return db_query(db,
+                    "SELECT a.seq, a.rule, a.reference, a.on_time, a.hold_id, a.detail"
+                    "  FROM lethe.audit a"
+                    " WHERE a.tenant_id = $1 AND a.at >= $4::timestamptz AND a.batch_id = $3"
+                    "   AND a.item_id = $2 AND a.kind = 'item_purged'"
+                    " ORDER BY a.seq DESC LIMIT 1",
+                    4, (const char *[]){tenant, item, batch, purged_at});
 }
 
 /* ---- status ------------------------------------------------------------------------------ */

@@ -76,6 +76,10 @@ PGresult *db_explain_item(PGconn *db, const char *tenant, const char *item);
 PGresult *db_explain_obligations(PGconn *db, const char *tenant, const char *item);
 PGresult *db_explain_holds(PGconn *db, const char *tenant, const char *item);
 PGresult *db_explain_batches(PGconn *db, const char *tenant, const char *item);
+/* The audit's item_purged record of the item's purge in batch BATCH (of run RUN, purged at
+ * PURGED_AT): seq, rule, reference, on_time, hold_id, detail; no row when the audit holds none. */
+PGresult *db_explain_purge_record(PGconn *db, const char *tenant, const char *item,
+                                  const char *batch, const char *run, const char *purged_at);
 
 /* Takes what lethe.pending_items remembers (sql/0017_status_memory.sql) for the tenants whose
  * memory does not hold any more, in a transaction of its own, unless another status is taking

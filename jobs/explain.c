@@ -22,7 +22,13 @@
  *   batches: [{batch_id, batch_state, outcome, rule, reference, due_at, deadline_at,
  *       created_at, closed_at, purged_at, reason, run_id, location}]  (oldest first),
  *   unconsumed_events: events of the tenant that no run has consumed yet (not reflected),
- *   unconsumed_item: whether the item itself is not consumed by a run yet.
+ *   unconsumed_item: whether the item itself is not consumed by a run yet,
+ *   purge_record: {seq, rule, reference, on_time, hold_id, detail} of the audit's item_purged
+ *       record of a purged item (seq in the tenant's chain), or null (not purged, or no record
+ *       found): what an export shows and its summary counts, a violation (rule
+ *       shared_while_opted_out) before anything else, then on time, then held past the
+ *       deadline (detail "held" or "held; ...": hold_id kept it, reference is the hold's),
+ *       else late.
  * Times are UTC ISO 8601 with microseconds and Z; absent values are null. */
 #include <stdio.h>
 #include <string.h>
@@ -39,6 +45,7 @@
  * keys: a renamed or missing column aborts rather than shows another one's value. */
 struct explain {
     PGresult *item, *obligations, *holds, *batches;
+    PGresult *purge; /* the audit's record of the purge: a row, or none (not purged, or none found) */
 };
 
 static const char *or_dash(const char *s) { return s ? s : "-"; }
@@ -130,12 +137,44 @@ static void print_json(const struct explain *e)
     json_list(stdout, "holds", e->holds, hold, N(hold));
     json_list(stdout, "batches", e->batches, batch, N(batch));
     printf(",\n  \"unconsumed_events\": %s", db_str(e->item, 0, "unconsumed_events"));
-    printf(",\n  \"unconsumed_item\": %s\n}\n",
-           db_true(e->item, 0, "unconsumed_item") ? "true" : "false");
+    printf(",\n  \"unconsumed_item\": %s", db_true(e->item, 0, "unconsumed_item") ? "true" : "false");
+    static const struct field purge[] = {{"seq", 'n'},     {"rule", 's'},    {"reference", 's'},
+                                         {"on_time", 'b'}, {"hold_id", 's'}, {"detail", 's'}};
+    fputs(",\n  \"purge_record\": ", stdout);
+    if (e->purge && PQntuples(e->purge) > 0) {
+        fputs("{\n", stdout);
+        json_fields(stdout, e->purge, 0, purge, N(purge), "    ");
+        fputs("\n  }\n}\n", stdout);
+    } else {
+        fputs("null\n}\n", stdout);
+    }
 #undef N
 }
 
 /* ---- for a person ------------------------------------------------------------------------- */
+
+/* How the audit counts the purge, as an export's summary does (PURGED_OUTCOMES in
+ * engine/dbaudit.c): from its item_purged record, so that explain and the evidence never
+ * disagree. ON_TIME is the purge time against the deadline, for when no record is found. */
+static const char *purge_verdict(const struct explain *e, bool on_time)
+{
+    static char out[160];
+    if (!e->purge || PQntuples(e->purge) == 0)
+        return on_time ? "on time (no purge record found in the audit)"
+                       : "after the deadline (no purge record found in the audit)";
+    const char *rule = db_get(e->purge, 0, "rule"), *detail = db_get(e->purge, 0, "detail");
+    if (rule && strcmp(rule, "shared_while_opted_out") == 0)
+        return "a copy shared while its tenant or workspace was opted out: counted as a violation,"
+               " not as late";
+    if (db_true(e->purge, 0, "on_time"))
+        return "on time";
+    if (detail && (strcmp(detail, "held") == 0 || strncmp(detail, "held;", 5) == 0)) {
+        snprintf(out, sizeof out, "after the deadline, kept past it by hold %s: counted as held,"
+                 " not late", or_dash(db_get(e->purge, 0, "hold_id")));
+        return out;
+    }
+    return "after the deadline: counted as late";
+}
 
 /* One sentence: why the item is in its state. */
 static void print_why(const struct explain *e)
@@ -153,7 +192,7 @@ static void print_why(const struct explain *e)
         const char *purged = db_get(it, 0, "purged_at");
         if (purged)
             printf("purged at %s in batch %s under %s (deadline %s): %s\n", purged, batch, rule,
-                   deadline, strcmp(purged, deadline) <= 0 ? "on time" : "after the deadline");
+                   deadline, purge_verdict(e, strcmp(purged, deadline) <= 0));
         else
             printf("tombstoned without a purge record\n");
     } else if (strcmp(state, "in_flight") == 0) {
@@ -279,6 +318,12 @@ static void print_text(const struct explain *e)
         printf("purged     %s\n", db_str(it, 0, "purged_at"));
     if (db_get(it, 0, "batch_id"))
         printf("batch      %s\n", db_str(it, 0, "batch_id"));
+    if (e->purge && PQntuples(e->purge) > 0) {
+        printf("record     item_purged, seq %s of the tenant's audit chain", db_str(e->purge, 0, "seq"));
+        if (db_get(e->purge, 0, "reference"))
+            printf(", reference %s", text_shown(db_str(e->purge, 0, "reference")));
+        putchar('\n');
+    }
     printf("attempts   %s failed\n", db_str(it, 0, "attempts"));
     print_why(e);
 
@@ -317,10 +362,16 @@ static void print_text(const struct explain *e)
         const char *placed = db_str(e->holds, r, "placed_at"), *released = db_get(e->holds, r, "released_at");
         if (strcmp(placed, purged_at) > 0 || (released && strcmp(released, purged_at) <= 0))
             continue;
-        printf("\nnote: hold %s (placed %s) was in effect when the item was purged at %s: its "
-               "batch was emitted at %s, before the hold, and a hold does not recall a batch "
-               "already emitted\n",
-               db_str(e->holds, r, "hold_id"), placed, purged_at, emitted);
+        if (strcmp(emitted, placed) < 0)
+            printf("\nnote: hold %s (placed %s) was in effect when the item was purged at %s: its "
+                   "batch was emitted at %s, before the hold, and a hold does not recall a batch "
+                   "already emitted\n",
+                   db_str(e->holds, r, "hold_id"), placed, purged_at, emitted);
+        else /* a batch recorded again by a replay is dated by its purge, not its emission */
+            printf("\nnote: hold %s (placed %s) was in effect, as this catalog holds it, when the "
+                   "item was purged at %s; the catalog does not date its batch before the hold "
+                   "(a batch recorded again by 'lethe replay' is dated by its purge)\n",
+                   db_str(e->holds, r, "hold_id"), placed, purged_at);
     }
     const char *pending = db_str(it, 0, "unconsumed_events");
     if (strcmp(pending, "0") != 0)
@@ -392,6 +443,19 @@ int job_explain(struct lethe_ctx *ctx, int argc, char **argv)
         e.holds = db_explain_holds(ctx->db, tenant, item);
     if (e.holds)
         e.batches = db_explain_batches(ctx->db, tenant, item);
+    for (int b = 0; e.batches && b < PQntuples(e.batches); b++) {
+        const char *outcome = db_get(e.batches, b, "outcome");
+        if (outcome && strcmp(outcome, "purged") == 0) {
+            e.purge = db_explain_purge_record(ctx->db, tenant, item, db_str(e.batches, b, "batch_id"),
+                                              db_str(e.batches, b, "run_id"),
+                                              db_get(e.batches, b, "purged_at"));
+            if (!e.purge) {
+                PQclear(e.batches);
+                e.batches = NULL;
+            }
+            break;
+        }
+    }
     db_rollback(ctx->db);
     if (!e.batches)
         goto cleanup;
@@ -406,5 +470,6 @@ cleanup:
     PQclear(e.obligations);
     PQclear(e.holds);
     PQclear(e.batches);
+    PQclear(e.purge);
     return rc;
 }

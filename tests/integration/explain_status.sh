@@ -102,7 +102,7 @@ run_lethe explain --json "$COPY"
 assert_rc "explain --json exits 0" 0
 assert_eq "explain --json parses" "yes" "$(ok_json)"
 assert_eq "explain --json has the documented keys, in order" \
-  "['tenant_id', 'item_id', 'workspace_id', 'kind', 'customer_data', 'location', 'owner_id', 'shared', 'parent_id', 'created_at', 'as_of', 'state', 'rule', 'reference', 'due_at', 'deadline_at', 'purged_at', 'batch_id', 'attempts', 'hold_id', 'governing', 'obligations', 'holds', 'batches', 'unconsumed_events', 'unconsumed_item']" \
+  "['tenant_id', 'item_id', 'workspace_id', 'kind', 'customer_data', 'location', 'owner_id', 'shared', 'parent_id', 'created_at', 'as_of', 'state', 'rule', 'reference', 'due_at', 'deadline_at', 'purged_at', 'batch_id', 'attempts', 'hold_id', 'governing', 'obligations', 'holds', 'batches', 'unconsumed_events', 'unconsumed_item', 'purge_record']" \
   "$(json_get 'list(d)')"
 assert_eq "the copy is in flight under its source's request" \
   "('in_flight', 'deletion_request', 'T-SRC', '2026-01-10T00:00:00.000000Z', '2026-02-09T00:00:00.000000Z')" \
@@ -291,6 +291,18 @@ assert_rc "--check once they are purged exits 0" 0
 run_lethe --config "$CONF" status --json
 assert_eq "json: purged and violations after the acks" "(3, 0, 1, 0)" \
   "$(json_get 'd["totals"]["purged"], d["violations"]["pending"], d["violations"]["purged"], d["overdue"]["count"]')"
+# explain judges each purge as the audit's record counts it: the violation first, then late.
+run_lethe --config "$CONF" explain "$V"
+assert_contains "explain: a purged violation is counted as one, not as late" \
+  "under shared_while_opted_out (deadline 2026-02-01T00:00:00.000000Z): a copy shared while its tenant or workspace was opted out: counted as a violation, not as late" "$OUT"
+run_lethe --config "$CONF" explain "$B"
+assert_contains "explain: the late purge" "(deadline 2026-01-31T00:00:00.000000Z): after the deadline: counted as late" "$OUT"
+assert_contains "explain: the record's seq and reference" \
+  "record     item_purged, seq $(sql "SELECT seq FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$B'") of the tenant's audit chain, reference OLD-1" "$OUT"
+run_lethe --config "$CONF" explain --json "$V"
+assert_eq "explain --json: the violation's record" \
+  "($(sql "SELECT seq FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$V'"), 'shared_while_opted_out', None, False, None, None)" \
+  "$(json_get 'tuple(d["purge_record"][k] for k in ("seq", "rule", "reference", "on_time", "hold_id", "detail"))')"
 
 # An item that fails three times.
 "$LETHE" request --tenant "$T" --item "$F" --reference FAIL-1 >/dev/null

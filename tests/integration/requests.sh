@@ -354,6 +354,28 @@ assert_eq "a late acknowledgement under the hold that kept it past its deadline 
   "$H6|held; hold in effect at purge|f|LIT-S6" \
   "$(sql "SELECT hold_id, detail, on_time, reference FROM lethe.audit
            WHERE tenant_id = '$T6' AND kind = 'item_purged'")"
+# explain judges a purge as the evidence does (its item_purged record), not by the deadline alone:
+# held past it, late, or on time under a hold.
+run_lethe --config "$WORK/flight.conf" explain "$X5" --tenant "$T5"
+assert_contains "explain: a purge kept past its deadline by a hold is counted held, as the audit does" \
+  "in batch $B5 under deletion_request (deadline $(sql "SELECT lethe.iso_utc(deadline_at) FROM lethe.batch_items WHERE item_id = '$X5' AND outcome = 'purged'")): after the deadline, kept past it by hold $H51: counted as held, not late" "$OUT"
+run_lethe --config "$WORK/flight.conf" explain "$Y5" --tenant "$T5"
+assert_contains "explain: a late purge no hold kept is counted late" \
+  "): after the deadline: counted as late" "$OUT"
+run_lethe --config "$WORK/flight.conf" explain "$S6" --tenant "$T6"
+assert_contains "explain: the late acknowledgement under the hold that kept it" \
+  "after the deadline, kept past it by hold $H6: counted as held, not late" "$OUT"
+run_lethe --config "$WORK/flight.conf" explain "$P3" --tenant "$T3"
+assert_contains "explain: an on-time purge under a hold placed in flight is on time" \
+  "(deadline $(sql "SELECT lethe.iso_utc(deadline_at) FROM lethe.batch_items WHERE item_id = '$P3' AND outcome = 'purged'")): on time" "$OUT"
+run_lethe --config "$WORK/flight.conf" explain --json "$X5" --tenant "$T5"
+assert_eq "explain --json: purge_record is the audit's record, under the hold's reference" \
+  "{'seq': $(sql "SELECT seq FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$X5'"), 'rule': 'deletion_request', 'reference': 'LIT-PAST', 'on_time': False, 'hold_id': '$H51', 'detail': 'held; hold $H52 in effect at purge'}" \
+  "$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["purge_record"])')"
+run_lethe --config "$WORK/flight.conf" explain --json "$O3" --tenant "$T3"
+assert_eq "explain --json: an on-time purge no hold covered" \
+  "{'seq': $(sql "SELECT seq FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$O3'"), 'rule': 'deletion_request', 'reference': 'REQ-FLIGHT', 'on_time': True, 'hold_id': None, 'detail': None}" \
+  "$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["purge_record"])')"
 # A failure reported after the acknowledgement changes nothing, and says so.
 run_lethe --config "$WORK/flight.conf" ack "$B6" --failed "$S6:gone wrong" --operator user_o
 assert_eq "a failed receipt for an acknowledged batch: exit 0, nothing changed, a warning" \

@@ -164,6 +164,17 @@ assert_eq "the resurrected items count as purged, as the record says" "purged pu
   "$(sql "SELECT string_agg(state, ' ') FROM lethe.item_status WHERE item_id IN ('$B1','$B2','$C1')")"
 assert_eq "purged_at is the original one" "$(grep "\"item_id\":\"$B1\"" "$WORK/month.jsonl" | grep item_purged | sed 's/.*"purged_at":"\([^"]*\)".*/\1/')" \
   "$(sql "SELECT lethe.iso_utc(purged_at) FROM lethe.item_status WHERE item_id = '$B1'")"
+# explain names the batch that purged the item and finds its record, though the batch is
+# recorded again under the replay's run and the open repurge batch holds the item too.
+B1_REC=$(grep "\"kind\":\"item_purged\"" "$WORK/month.jsonl" | grep "\"item_id\":\"$B1\"")
+B1_BATCH=$(printf '%s' "$B1_REC" | sed 's/.*"batch_id":"\([^"]*\)".*/\1/')
+B1_SEQ=$(printf '%s' "$B1_REC" | sed 's/.*"seq":\([0-9]*\).*/\1/')
+L explain "$B1"
+assert_eq "explain after a replay: the purging batch, its record, the verdict" \
+  "batch      $B1_BATCH
+record     item_purged, seq $B1_SEQ of the tenant's audit chain, reference $(printf '%s' "$B1_REC" | sed 's/.*"reference":"\([^"]*\)".*/\1/')
+why        purged at $(printf '%s' "$B1_REC" | sed 's/.*"purged_at":"\([^"]*\)".*/\1/') in batch $B1_BATCH under deletion_request" \
+  "$(printf '%s\n' "$OUT" | grep -E '^(batch|record|why) ' | sed 's/ (deadline.*//')"
 assert_eq "the repurge batch is open, in EU, with the three items" "open EU 3" \
   "$(sql "SELECT b.state || ' ' || b.location || ' ' || count(*) FROM lethe.batches b JOIN lethe.repurges r USING (batch_id) GROUP BY b.batch_id")"
 "$LETHE" verify "$WORK/again.jsonl" >/dev/null
