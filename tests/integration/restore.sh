@@ -580,5 +580,37 @@ assert_eq "two of them placed again: the other two are still named, one hold for
 error: replay: tenant $T5: the audit records hold $H_LITB placed (seq $(seq4 "$H_LITB")), which the restored catalog does not hold; place it again with 'lethe hold place'" \
   "$RC|$(printf '%s\n' "$ERR" | grep '^error: replay: tenant')"
 
+# ---- explain after a replay, under a hold the restored catalog holds active ---------------------
+# The backup holds a hold that was released after it, before the item's batch was emitted and
+# acknowledged. The batch, recorded again by the replay, is dated by its purge, after the hold's
+# placement: explain says the hold was in effect as this catalog holds it, and does not claim
+# the batch was emitted before the hold.
+DB6=${DB}_6
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB6" -c "CREATE DATABASE $DB6" >/dev/null
+export PGDATABASE=$DB6
+sed -e "s|spool4|spool6|" -e "s|anchors4|anchors6|" "$WORK/split.conf" > "$WORK/ex6.conf"
+X() { run_lethe --config "$WORK/ex6.conf" "$@"; }
+X migrate
+T6=$(uuid); W6=$(uuid); V6=$(uuid)
+mk_tenant "$T6" globex; mk_workspace "$T6" "$W6" EU
+mk_item "$T6" "$V6" "$W6" prompt EU 2026-01-01T00:00:00Z
+mk_event "$T6" deletion_requested "$YESTERDAY" REQ-V6 item_id "$V6"
+X hold place --tenant "$T6" --item "$V6" --reason litigation --reference LIT-V6 --operator user_d
+H6=$(sql "SELECT hold_id FROM lethe.holds WHERE reference = 'LIT-V6'")
+pg_dump -Fc -f "$WORK/ex6.dump" "$DB6"
+X hold release "$H6" --operator user_d
+X run
+X run
+assert_eq "explain after a replay: the item was purged once the hold was released" "1" "$(purged_count "$V6")"
+X export -o "$WORK/ex6.jsonl"
+restore_db "$DB6" "$WORK/ex6.dump"
+X replay --operator user_d "$WORK/ex6.jsonl"
+assert_contains "explain after a replay: replay names the hold released after the backup" \
+  "release it again with 'lethe hold release $H6'" "$ERR"
+X explain "$V6"
+assert_contains "explain after a replay: the hold active in this catalog, without a false order" \
+  "note: hold $H6 (placed $(sql "SELECT lethe.iso_utc(placed_at) FROM lethe.holds WHERE hold_id = '$H6'")) was in effect, as this catalog holds it, when the item was purged at $(grep '"kind":"item_purged"' "$WORK/ex6.jsonl" | sed 's/.*"purged_at":"\([^"]*\)".*/\1/'); the catalog does not date its batch before the hold (a batch recorded again by 'lethe replay' is dated by its purge)" "$OUT"
+assert_not_contains "... not that its batch was emitted before the hold" "before the hold, and a hold does not recall" "$OUT"
+
 export PGDATABASE=$DB
 finish
