@@ -14,6 +14,7 @@
 #include "exitcode.h"
 #include "jobs.h"
 #include "log.h"
+#include "operator.h"
 #include "text.h"
 
 int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
@@ -60,6 +61,11 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
     }
     if (!cli_id(ctx, "BATCH_ID", argv[optind], batch))
         goto cleanup;
+    /* An acknowledgement by hand is an operator's act: its records name who made it. */
+    if (!operator_name && !(operator_name = operator_default())) {
+        rc = cli_usage(ctx, "ack: no login name to record as the operator; pass --operator NAME");
+        goto cleanup;
+    }
     if (ctx->parse_only) {
         rc = EXIT_DONE;
         goto cleanup;

@@ -74,7 +74,8 @@ static const struct command commands[] = {
      "acknowledge a batch (idempotent); --failed names items that were not deleted",
      "  --failed ITEM_ID[:REASON]   an item the deleter could not delete (repeatable)\n"
      "  --tenant T                  the batch's tenant, when the id is ambiguous\n"
-     "  --operator NAME             who acknowledged\n"},
+     "  --operator NAME             who acknowledged (recorded in the audit; default $SUDO_USER,\n"
+     "                              else the login name)\n"},
     {"rerun", job_rerun, NEEDS_DB | NEEDS_AUDIT_KEY, "rerun BATCH_ID [--tenant T] [--operator NAME]",
      "re-drive an open batch, or re-batch a failed batch's items at once",
      "  --tenant T        a tenant with items in the batch (checked)\n"

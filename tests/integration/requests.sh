@@ -382,6 +382,21 @@ assert_eq "a failed receipt for an acknowledged batch: exit 0, nothing changed, 
   "0|ack: batch $B6 was already acknowledged; nothing changed|warning: ack: batch $B6 was acknowledged already: 1 failed receipt given now changes nothing; its items are purged and on record
 hint: if the deleter left objects behind, 'lethe reconcile --location GEO INVENTORY' finds them in the storage's inventory|1" \
   "$RC|$OUT|$ERR|$(sql "SELECT count(*) FROM lethe.audit WHERE tenant_id = '$T6' AND kind = 'item_purged'")"
+# An acknowledgement by hand names its operator without --operator: $SUDO_USER, as the README says
+# of every operator command (it was recorded with none).
+T7=$(uuid); W7=$(uuid); S7=$(uuid)
+mk_tenant "$T7" hooli_xyz; mk_workspace "$T7" "$W7" EU
+mk_item "$T7" "$S7" "$W7" prompt EU 2026-01-01T00:00:00Z
+mk_event "$T7" deletion_requested "$(date -u -d '-1 day' +%FT%TZ)" REQ-S7
+run_lethe --config "$WORK/flight.conf" run
+B7=$(sql "SELECT DISTINCT batch_id FROM lethe.batch_items WHERE tenant_id = '$T7'")
+SUDO_USER=erin run_lethe --config "$WORK/flight.conf" ack "$B7"
+assert_eq "ack without --operator: exit 0, its records name \$SUDO_USER" \
+  "0|batch_acknowledged erin
+item_purged erin" \
+  "$RC|$(sql "SELECT kind || ' ' || coalesce(operator, '-') FROM lethe.audit
+              WHERE tenant_id IN ('$T7', '00000000-0000-0000-0000-000000000000') AND batch_id = '$B7'
+                AND kind IN ('item_purged', 'batch_acknowledged') ORDER BY kind")"
 # The README's jq line lists them from an export alone.
 "$LETHE" --config "$WORK/flight.conf" export -o "$WORK/underhold.jsonl" 2>/dev/null
 assert_eq "README: jq lists every purge made under a hold from an export" \

@@ -115,7 +115,7 @@ assert_contains "help status: --check names the anchor check too" "or the audit 
                     anchor file (audit.anchor_file)" "$OUT"
 run_lethe --help
 assert_contains "--help names its short form -? (-h is --host)" "-?, --help        this text" "$OUT"
-for c in rerun replay reconcile; do
+for c in ack rerun replay reconcile; do
     run_lethe help "$c"
     assert_contains "help $c: the operator's default as documented" 'default $SUDO_USER,' "$OUT"
     assert_not_contains "help $c: not \$USER before the account" 'or $USER' "$OUT"
