@@ -29,9 +29,10 @@
 #define REASON_MAX 200  /* how much of a failed receipt's reason is kept */
 
 struct linebuf {
-    char buf[LINE_MAX_BYTES];
+    char buf[LINE_MAX_BYTES + 1]; /* + its terminating NUL, written in place */
     size_t len;
     bool skipping; /* inside an overlong line: discard up to its newline */
+    size_t skipped; /* how much of it was discarded so far */
     bool cut;      /* the group was killed past its time: a last stdout line without its
                     * newline may have been cut off by the kill (receipt_whole) */
 };
@@ -229,18 +230,52 @@ static bool receipt_whole(const char *line, size_t n)
     return id_parse(buf, parsed);
 }
 
+/* A stderr line goes to the log as the executor wrote it. A NUL byte cannot be in a log line:
+ * it is shown as \0, and the rest of the line after it still goes (it used to end there). */
+static void pass_stderr(struct exec_result *r, const char *line, size_t n)
+{
+    if (!memchr(line, '\0', n)) {
+        log_passthrough("executor: ", line);
+    } else {
+        char *shown = malloc(2 * n + 1);
+        if (!shown) {
+            log_passthrough("executor: ", line);
+        } else {
+            size_t w = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (line[i] == '\0') {
+                    shown[w++] = '\\';
+                    shown[w++] = '0';
+                } else {
+                    shown[w++] = line[i];
+                }
+            }
+            shown[w] = '\0';
+            log_passthrough("executor: ", shown);
+            free(shown);
+        }
+    }
+    append_tail(r, line, n);
+}
+
 static void on_line(struct exec_result *r, bool is_stdout, char *line, size_t n)
 {
-    if (is_stdout) {
+    if (is_stdout)
         on_stdout_line(r, line, n);
-    } else {
-        log_passthrough("executor: ", line);
-        append_tail(r, line, n);
-    }
+    else
+        pass_stderr(r, line, n);
+}
+
+static void warn_cut(size_t skipped)
+{
+    log_warn("executor: a stderr line longer than %d bytes: its first %d were passed through,"
+             " the %zu bytes after them were not", LINE_MAX_BYTES, LINE_MAX_BYTES, skipped);
 }
 
 /* Splits what arrived into lines; a final partial line waits for more (or for EOF). A line
- * longer than the buffer is logged in part, once, and the rest of it is discarded. */
+ * longer than the buffer is not a receipt: on stdout it is ignored and shown in part; on stderr
+ * its first LINE_MAX_BYTES go to the log as they are, and the rest is discarded and counted
+ * (memory stays flat whatever an executor writes; journald itself splits lines of 48K). */
 static void drain(struct linebuf *lb, bool is_stdout, struct exec_result *r, bool eof)
 {
     char *start = lb->buf;
@@ -249,9 +284,15 @@ static void drain(struct linebuf *lb, bool is_stdout, struct exec_result *r, boo
         char *nl = memchr(start, '\n', (size_t)(end - start));
         if (lb->skipping) {
             if (!nl) {
+                lb->skipped += (size_t)(end - start);
                 start = end;
+                if (eof && !is_stdout)
+                    warn_cut(lb->skipped);
                 break;
             }
+            lb->skipped += (size_t)(nl - start);
+            if (!is_stdout)
+                warn_cut(lb->skipped);
             lb->skipping = false;
             start = nl + 1;
             continue;
@@ -262,12 +303,15 @@ static void drain(struct linebuf *lb, bool is_stdout, struct exec_result *r, boo
             start = nl + 1;
             continue;
         }
-        if (start == lb->buf && lb->len == sizeof lb->buf) {
-            if (is_stdout)
+        if (start == lb->buf && lb->len == LINE_MAX_BYTES) {
+            if (is_stdout) {
                 ignore_line(r, "an overlong line", start, SHOWN_MAX);
-            else
-                log_warn("executor: an overlong stderr line was cut");
+            } else {
+                start[LINE_MAX_BYTES] = '\0';
+                pass_stderr(r, start, LINE_MAX_BYTES);
+            }
             lb->skipping = true;
+            lb->skipped = 0;
             start = end;
         } else if (eof && start < end && lb->cut && is_stdout &&
                    !receipt_whole(start, (size_t)(end - start))) {
@@ -277,8 +321,6 @@ static void drain(struct linebuf *lb, bool is_stdout, struct exec_result *r, boo
         } else if (eof && start < end) {
             /* the last line, without its newline: NUL-terminate it in place */
             size_t n = (size_t)(end - start);
-            if (n == sizeof lb->buf)
-                n--;
             start[n] = '\0';
             on_line(r, is_stdout, start, n);
             start = end;
@@ -347,7 +389,7 @@ static void read_pipes(struct pollfd *fds, int *open_fds, struct linebuf *lb,
         for (int i = 0; i < 2; i++) {
             if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;
-            ssize_t n = read(fds[i].fd, lb[i].buf + lb[i].len, sizeof lb[i].buf - lb[i].len);
+            ssize_t n = read(fds[i].fd, lb[i].buf + lb[i].len, LINE_MAX_BYTES - lb[i].len);
             if (n > 0) {
                 lb[i].len += (size_t)n;
                 drain(&lb[i], i == 0, out, false);

@@ -113,6 +113,24 @@ write_config "$WORK/c4b.conf" "$fs_conf"
 run_lethe --config "$WORK/c4b.conf" run
 assert_rc "the next run is not stopped by it" 0
 assert_eq "and purges the rest" "purged 4" "$(state_counts)"
+# Its stderr goes to the log as written: a NUL byte is shown as \0 and the rest of the line goes
+# too; a line over 8192 bytes passes its first 8192 and the count of the rest (it was dropped
+# whole, under a warning that said "cut").
+fresh 1
+executor longerr 'for id in $(tail -n +2 "$1" | sed "s/^{\"item_id\":\"\([^\"]*\)\".*/\1/"); do echo "deleted $id"; done
+printf "before-nul\0after-nul\n" >&2
+{ printf "LONGSTART-"; head -c 20000 /dev/zero | tr "\0" z; printf -- "-LONGEND\n"; } >&2
+{ printf "NOEOL-"; head -c 9000 /dev/zero | tr "\0" y; } >&2'
+write_config "$WORK/c4l.conf" "executor: { command = \"$WORK/longerr\"; };"
+run_lethe --config "$WORK/c4l.conf" run
+assert_eq "stderr: the item is purged whatever the deleter's stderr" "0|purged 1" "$RC|$(state_counts)"
+assert_contains "stderr: a NUL byte is shown, the rest of the line is not lost" 'executor: before-nul\0after-nul' "$ERR"
+assert_contains "stderr: an overlong line's first 8192 bytes are passed through" \
+  "executor: LONGSTART-$(head -c 8182 /dev/zero | tr '\0' z)
+warning: executor: a stderr line longer than 8192 bytes: its first 8192 were passed through, the 11826 bytes after them were not" "$ERR"
+assert_contains "stderr: ... and a last one without its newline too" \
+  "executor: NOEOL-$(head -c 8186 /dev/zero | tr '\0' y)
+warning: executor: a stderr line longer than 8192 bytes: its first 8192 were passed through, the 814 bytes after them were not" "$ERR"
 
 # ---- 5. the timeout holds whatever the executor does with its pipes ----------------------------
 fresh 2
