@@ -127,3 +127,8 @@ const char *text_shown(const char *s)
     char *out = buf[next++ % 8];
     return s ? clean(s, strlen(s), out, sizeof buf[0], true) : "";
 }
+
+char *text_shown_n(const char *in, size_t n, char *out, size_t cap)
+{
+    return clean(in, n, out, cap, true);
+}

@@ -24,5 +24,7 @@ char *text_clean(const char *in, size_t n, char *out, size_t cap);
  * and a character that reorders what follows it (a bidirectional control) is shown as \uXXXX.
  * NULL gives "". */
 const char *text_shown(const char *s);
+/* text_shown for n bytes of in (not NUL-terminated), into out (cap > 0), as long as fits. */
+char *text_shown_n(const char *in, size_t n, char *out, size_t cap);
 
 #endif

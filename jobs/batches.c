@@ -139,8 +139,9 @@ static void print_text(const PGresult *r)
             printf("  stderr:\n");
             for (const char *line = err; line && *line;) {
                 const char *eol = strchr(line, '\n');
-                int len = eol ? (int)(eol - line) : (int)strlen(line);
-                printf("    | %.*s\n", len, line);
+                size_t len = eol ? (size_t)(eol - line) : strlen(line);
+                char shown[8192]; /* a bidirectional control, stored as it came, is escaped */
+                printf("    | %s\n", text_shown_n(line, len, shown, sizeof shown));
                 line = eol ? eol + 1 : NULL;
             }
         }

@@ -97,7 +97,8 @@ head -c 100000 /dev/zero | tr "\0" x
 printf "\ndeleted %s\n" "${ids[2]}"
 printf "absent %s" "${ids[3]}"
 echo "a progress line for the log" >&2
-printf "\xff stderr bytes\n" >&2'
+printf "\xff stderr bytes\n" >&2
+printf "bidi \xe2\x80\xaefdp.exe\n" >&2'
 write_config "$WORK/c4.conf" "executor: { command = \"$WORK/noisy\"; };"
 run_lethe --config "$WORK/c4.conf" run
 assert_rc "garbage on stdout: the run exits 0" 0
@@ -108,6 +109,8 @@ assert_contains "a foreign receipt is logged and ignored" "1 receipt named items
 assert_contains "bad bytes are logged cleaned" 'ignoring a line that is not valid UTF-8: \xFF\xFE bad bytes \x01' "$ERR"
 assert_contains "the endless line is logged bounded" "ignoring an overlong line: xxxxxxxx" "$ERR"
 assert_eq "the stderr tail is stored cleaned" '\xFF stderr bytes' "$(sql "SELECT split_part(error, E'\n', 2) FROM lethe.batches")"
+assert_contains "lethe batches shows the stored stderr with a bidirectional control escaped" \
+  '    | bidi \u202Efdp.exe' "$("$LETHE" batches 2>&1)"
 fs_conf="executor: { command = \"$FS_DELETE --root $STORE\"; };"
 write_config "$WORK/c4b.conf" "$fs_conf"
 run_lethe --config "$WORK/c4b.conf" run
