@@ -197,8 +197,9 @@ static char *reason_array(const struct exec_receipt *list, int n)
 
 enum drive_outcome cycle_record_ack(struct lethe_ctx *ctx, const char *batch_id,
                                     const struct exec_result *er, const char *operator_name,
-                                    bool ack_rest, struct run_counts *c)
+                                    bool ack_rest, struct run_counts *c, char *prior)
 {
+    char was[16] = "";
     PGconn *db = ctx->db;
     enum drive_outcome out = DRIVE_ERROR;
     char *acked = id_array(er->acked, er->n_acked), *failed = id_array(er->failed, er->n_failed),
@@ -213,6 +214,8 @@ enum drive_outcome cycle_record_ack(struct lethe_ctx *ctx, const char *batch_id,
         goto cleanup;
     if (!dbaudit_stage_open(db))
         goto fail;
+    if (dbcycle_batch_state_locked(db, batch_id, was, sizeof was) < 0)
+        goto fail;
     PGresult *r = dbcycle_ack_batch(db, p);
     if (!r)
         goto fail;
@@ -223,7 +226,8 @@ enum drive_outcome cycle_record_ack(struct lethe_ctx *ctx, const char *batch_id,
     if (er->stderr_tail && !dbcycle_batch_error(db, batch_id, er->stderr_tail))
         goto fail;
     /* Counted in the acknowledgement's transaction: a run killed later still counts it. */
-    long n_failed_batch = now_failed && (n_failed > 0 || !er->ok) ? 1 : 0;
+    /* Failed by this attempt: a batch an acknowledgement closed meanwhile was not. */
+    long n_failed_batch = strcmp(was, "open") == 0 && now_failed && (n_failed > 0 || !er->ok) ? 1 : 0;
     if ((n_purged || n_failed || n_failed_batch) &&
         !dbcycle_run_counted(db, ctx->session_id, n_purged, n_failed, n_failed_batch))
         goto fail;
@@ -233,6 +237,21 @@ enum drive_outcome cycle_record_ack(struct lethe_ctx *ctx, const char *batch_id,
     if (n_foreign)
         log_warn("batch %s: %ld receipt%s named items outside the batch; ignored", batch_id,
                  n_foreign, n_foreign == 1 ? "" : "s");
+    /* A failure reported for an item on record as purged contradicts the deletion: the record
+     * stands (an ack is idempotent, SPEC §4), but not in silence, since the object may still be
+     * in storage (as 'lethe ack --failed' on an acknowledged batch warns). */
+    long contradicted = strcmp(was, "open") != 0 && er->n_failed > 0
+                            ? dbcycle_batch_purged_among(db, batch_id, failed) : 0;
+    if (contradicted > 0) {
+        log_warn("batch %s was %s already, by an acknowledgement made meanwhile: %ld failed "
+                 "receipt%s given now change%s nothing; %s purged and on record",
+                 batch_id, was, contradicted, contradicted == 1 ? "" : "s",
+                 contradicted == 1 ? "s" : "", contradicted == 1 ? "its item is" : "their items are");
+        log_hint("if the deleter left objects behind, 'lethe reconcile --location GEO INVENTORY' "
+                 "finds them in the storage's inventory");
+    }
+    if (prior)
+        snprintf(prior, 16, "%s", was);
     c->purged += n_purged;
     c->failed += n_failed;
     c->failed_batches += n_failed_batch;
@@ -306,16 +325,26 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
     fault_point("after_executor");
     c->secs_executor += secs_since(&t0);
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (int i = 0; i < er.n_failed; i++)
-        log_warn("batch %s: item %s failed: %s", batch_id, er.failed[i].item_id, er.failed[i].reason);
     if (er.ignored)
         log_warn("batch %s: %ld line%s of the executor's output %s not receipts; ignored", batch_id,
                  er.ignored, er.ignored == 1 ? "" : "s", er.ignored == 1 ? "was" : "were");
     if (er.repeated)
         log_warn("batch %s: %ld receipt%s repeated one given before for the same item; ignored",
                  batch_id, er.repeated, er.repeated == 1 ? "" : "s");
-    enum drive_outcome out = cycle_record_ack(ctx, batch_id, &er, operator_name, false, c);
-    if (!er.ok && out == DRIVE_ACKNOWLEDGED)
+    char was[16] = "";
+    long before = c->failed;
+    enum drive_outcome out = cycle_record_ack(ctx, batch_id, &er, operator_name, false, c, was);
+    bool closed = out != DRIVE_ERROR && strcmp(was, "open") != 0;
+    /* The failures this attempt recorded; a batch closed meanwhile (by 'lethe ack') took its
+     * own receipts, and what this one could still change is in the counts. */
+    for (int i = 0; !closed && i < er.n_failed; i++)
+        log_warn("batch %s: item %s failed: %s", batch_id, er.failed[i].item_id, er.failed[i].reason);
+    if (closed)
+        log_warn("batch %s (%s) was %s by an acknowledgement made while its executor ran%s%s; "
+                 "this attempt recorded %ld more failed item%s", batch_id, location, was,
+                 er.ok ? "" : "; the executor ", er.ok ? "" : er.detail, c->failed - before,
+                 c->failed - before == 1 ? "" : "s");
+    else if (!er.ok && out == DRIVE_ACKNOWLEDGED)
         log_warn("batch %s (%s): executor %s, but every item had its receipt; acknowledged",
                  batch_id, location, er.detail);
     else if (!er.ok)

@@ -92,10 +92,13 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
 
 struct exec_result;
 /* Records the receipts of one attempt (or an operator's ack when ack_rest: every item not
- * listed failed is acknowledged) in one transaction with its audit records. */
+ * listed failed is acknowledged) in one transaction with its audit records. PRIOR (16 bytes,
+ * may be NULL) gets the batch's state as that transaction found it: a batch closed since the
+ * caller looked (an acknowledgement made meanwhile) is not counted as failed by this one, and
+ * failed receipts for items it purged are warned of, with the way to find what was left. */
 enum drive_outcome cycle_record_ack(struct lethe_ctx *ctx, const char *batch_id,
                                     const struct exec_result *er, const char *operator_name,
-                                    bool ack_rest, struct run_counts *c);
+                                    bool ack_rest, struct run_counts *c, char *prior);
 
 /* Installs SIGTERM/SIGINT handlers that set a flag, which cycle_stopping() reads, and say once on
  * stderr (as log lines are written there) that ctx->command stops at the next safe point (not

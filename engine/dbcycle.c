@@ -329,6 +329,32 @@ int dbcycle_batch_purged_any(PGconn *db, const char *batch_id)
                      1, (const char *[]){batch_id});
 }
 
+int dbcycle_batch_state_locked(PGconn *db, const char *batch_id, char *out, size_t cap)
+{
+    PGresult *r = db_query(db, "SELECT state FROM lethe.batches WHERE batch_id = $1::uuid FOR UPDATE",
+                           1, (const char *[]){batch_id});
+    if (!r)
+        return -1;
+    int rc = PQntuples(r) ? 0 : 1;
+    snprintf(out, cap, "%s", rc == 0 ? db_str(r, 0, "state") : "");
+    PQclear(r);
+    return rc;
+}
+
+long dbcycle_batch_purged_among(PGconn *db, const char *batch_id, const char *ids)
+{
+    PGresult *r = db_query_one_row(db,
+                                   "SELECT count(*) AS n FROM lethe.batch_items"
+                                   " WHERE batch_id = $1::uuid AND item_id = ANY ($2::uuid[])"
+                                   "   AND outcome = 'purged'",
+                                   2, (const char *[]){batch_id, ids});
+    if (!r)
+        return -1;
+    long n = db_get_long(r, 0, "n");
+    PQclear(r);
+    return n;
+}
+
 /* The batch's items and shard are read first, in a statement of their own: on Citus a
  * statement that reads a distributed table (batch_items) is planned by Citus, and the call of
  * emit_batches() in it would be sent to a worker, away from the run's temporary tables. */

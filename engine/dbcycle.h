@@ -99,6 +99,13 @@ PGresult *dbcycle_batch_of(PGconn *db, const char *batch_id, const char *tenant)
 int dbcycle_batch_has_item(PGconn *db, const char *batch_id, const char *item_id);
 /* Whether any of the batch's items is purged. -1 when the query failed. */
 int dbcycle_batch_purged_any(PGconn *db, const char *batch_id);
+/* The batch's state, its row locked FOR UPDATE in the caller's transaction (as
+ * lethe.ack_batch locks it first): 0 and the state in out, 1 when there is no such batch, -1 on
+ * error. */
+int dbcycle_batch_state_locked(PGconn *db, const char *batch_id, char *out, size_t cap);
+/* How many of the items in IDS (an array literal of uuids) are purged in the batch: -1 on
+ * error. */
+long dbcycle_batch_purged_among(PGconn *db, const char *batch_id, const char *ids);
 /* A failed batch's items that are still due go to one new batch at once (rerun): columns
  * batch_id, items (no row when none is due). */
 PGresult *dbcycle_emit_again(PGconn *db, const char *run_id, const char *batch_id);

@@ -118,7 +118,7 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
     if ((rc = anchor_check_before_write(ctx->db, ctx->cfg.anchor_file, "ack", 0)) != EXIT_DONE)
         goto cleanup;
     struct run_counts counts = {0};
-    if ((out = cycle_record_ack(ctx, batch, &er, operator_name, true, &counts)) == DRIVE_ERROR) {
+    if ((out = cycle_record_ack(ctx, batch, &er, operator_name, true, &counts, NULL)) == DRIVE_ERROR) {
         rc = EXIT_RUNTIME;
         goto cleanup;
     }

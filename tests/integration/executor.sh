@@ -738,4 +738,43 @@ run_lethe --config "$WORK/fails.conf" run
 assert_contains "the next run gives them to the deleter again" "3 due, 1 batches, 0 purged, 3 failed items, 1 failed batches" "$OUT"
 assert_eq "... two failures each after two runs" "2" \
   "$(sql "SELECT min(n) FROM (SELECT count(*) n FROM lethe.batch_items WHERE outcome = 'failed' GROUP BY item_id) x")"
+
+# ---- an operator acknowledges by hand while the executor runs -----------------------------------
+# The batch closed under the run: its executor's failure for an item the operator acknowledged
+# contradicts a deletion on record, and is warned of as 'lethe ack --failed' warns of it (it was
+# logged as a failure and dropped); and the run does not count as failed a batch it did not fail
+# (a hand ack that failed an item, then the executor timing out, counted one, and a hand ack of
+# every item made the run say every item had its receipt).
+fresh 3
+run_behind latefail 'echo "$LETHE_BATCH_ID" > "'"$WORK"'/latefail.id"
+while [ ! -e "'"$WORK"'/latefail.go" ]; do sleep 0.1; done
+ids=$(tail -n +2 "$1" | sed "s/^{\"item_id\":\"\([^\"]*\)\".*/\1/")
+set -- $ids; echo "failed $1 permission denied"; echo "deleted $2"; echo "deleted $3"' 'timeout = "30s";'
+for _ in $(seq 50); do [ -s "$WORK/latefail.id" ] && break; sleep 0.1; done
+LB=$(cat "$WORK/latefail.id")
+run_lethe --config "$WORK/conf-latefail" ack "$LB" --operator user_o
+assert_eq "the operator's ack while the executor runs purges the batch" "0 acknowledged" \
+  "$RC $(sql "SELECT state FROM lethe.batches WHERE batch_id = '$LB'")"
+touch "$WORK/latefail.go"; wait "$LPID"; RC=$?
+assert_eq "the run exits 0, its failed receipt warned of as a contradiction, no failure counted" \
+  "0|warning: batch $LB was acknowledged already, by an acknowledgement made meanwhile: 1 failed receipt given now changes nothing; its item is purged and on record
+hint: if the deleter left objects behind, 'lethe reconcile --location GEO INVENTORY' finds them in the storage's inventory|0 0" \
+  "$RC|$(grep -A1 'acknowledgement made meanwhile' "$WORK/latefail.err")|$(sql "SELECT failed || ' ' || failed_batches FROM lethe.runs ORDER BY started_at DESC LIMIT 1")"
+assert_not_contains "... not as an item failed" "failed: permission denied" "$(cat "$WORK/latefail.err")"
+assert_eq "... the audit holds the operator's purges alone" "3 0" \
+  "$(sql "SELECT count(*) FILTER (WHERE kind = 'item_purged') || ' ' || count(*) FILTER (WHERE kind IN ('item_failed', 'batch_failed')) FROM lethe.audit WHERE batch_id = '$LB'")"
+fresh 3
+run_behind latehang 'echo "$LETHE_BATCH_ID" > "'"$WORK"'/latehang.id"; exec sleep 30' 'timeout = "3s";'
+for _ in $(seq 50); do [ -s "$WORK/latehang.id" ] && break; sleep 0.1; done
+LB=$(cat "$WORK/latehang.id")
+X1=$(sql "SELECT item_id FROM lethe.batch_items WHERE batch_id = '$LB' ORDER BY item_id LIMIT 1")
+run_lethe --config "$WORK/conf-latehang" ack "$LB" --failed "$X1:still there" --operator user_o
+wait "$LPID"; RC=$?
+assert_eq "a batch the operator closed failed while its executor hung: the run failed no batch" \
+  "0|0 0|1" \
+  "$RC|$(sql "SELECT failed || ' ' || failed_batches FROM lethe.runs ORDER BY started_at DESC LIMIT 1")|$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'batch_failed' AND batch_id = '$LB'")"
+assert_contains "... and says what happened" \
+  "warning: batch $LB (EU) was failed by an acknowledgement made while its executor ran; the executor timed out after 3s; this attempt recorded 0 more failed items" \
+  "$(cat "$WORK/latehang.err")"
+assert_not_contains "... not that every item had its receipt" "every item had its receipt" "$(cat "$WORK/latehang.err")"
 finish
