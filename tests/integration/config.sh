@@ -212,6 +212,10 @@ run_lethe_within 30 --config "$CONF" --db "$KEYDB" migrate
 assert_rc "migrate never opens the key file, not even a FIFO" 0
 run_lethe --config "$CONF" --db "$KEYDB" status
 assert_rc "status never opens the key file" 0
+run_lethe_within 30 --config "$CONF" --db "$KEYDB" hold list
+assert_rc "hold list never opens the key file (it computes no HMAC)" 0
+run_lethe_within 30 --config "$CONF" --db "$KEYDB" hold place --tenant 3f2b8c1e-5d4a-4e7b-9c0d-1a2b3c4d5e6f --reason r
+assert_rc "hold place needs the key: a FIFO exits 2" 2
 
 # README's install order: 'sudo -u postgres lethe migrate' with a key only the lethe user can
 # read. root reads everything, so as root the binary runs as the unprivileged postgres user
