@@ -98,8 +98,16 @@ static bool journal_send(int prio, const char *message)
 }
 
 /* label + text (+ " [run ID]" under systemd): one entry, or one line on stderr. */
+/* A progress line is left open on the terminal (it is redrawn with \r); a log line written
+ * meanwhile ends it first, instead of being glued to its end. */
+static bool progress_open;
+
 static void emit_text(int prio, const char *label, const char *text)
 {
+    if (progress_open) {
+        fputc('\n', stderr);
+        progress_open = false;
+    }
     if (log_to_journal()) {
         size_t len = strlen(label) + strlen(text) + strlen(run_id) + 16;
         char *line = malloc(len);
@@ -222,13 +230,15 @@ void progress_update(struct progress *p, long done)
     else
         fprintf(stderr, "\r%s: %ld items, %.0f items/s   ", p->what, done, rate);
     p->shown = true;
+    progress_open = true;
 }
 
 void progress_free(struct progress *p)
 {
     if (!p)
         return;
-    if (p->shown)
+    if (p->shown && progress_open)
         fputs("\n", stderr);
+    progress_open = false;
     free(p);
 }

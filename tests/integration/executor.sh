@@ -739,6 +739,17 @@ assert_contains "the next run gives them to the deleter again" "3 due, 1 batches
 assert_eq "... two failures each after two runs" "2" \
   "$(sql "SELECT min(n) FROM (SELECT count(*) n FROM lethe.batch_items WHERE outcome = 'failed' GROUP BY item_id) x")"
 
+# ---- at a terminal, the executor's log lines are not glued to the progress line -----------------
+fresh 4
+executor chatty 'echo "working on one" >&2; sleep 0.6
+tail -n +2 "$1" | sed "s/^{\"item_id\":\"\([^\"]*\)\".*/deleted \1/"'
+write_config "$WORK/chatty.conf" "executor: { command = \"$WORK/chatty\"; }; batch: { max_items = 1; };"
+script -qfec "$LETHE --config $WORK/chatty.conf run" /dev/null > "$WORK/chatty.tty" 2>&1
+assert_eq "at a terminal: the run purges, showing its progress" "purged 4 yes" \
+  "$(state_counts) $(grep -q 'items/s' "$WORK/chatty.tty" && echo yes)"
+assert_eq "... and each executor line starts a line of its own" "4 0" \
+  "$(tr '\r' '\n' < "$WORK/chatty.tty" | grep -c '^executor: working on one') $(grep -c 'items/s.*executor:' "$WORK/chatty.tty")"
+
 # ---- an operator acknowledges by hand while the executor runs -----------------------------------
 # The batch closed under the run: its executor's failure for an item the operator acknowledged
 # contradicts a deletion on record, and is warned of as 'lethe ack --failed' warns of it (it was
