@@ -195,6 +195,14 @@ static char *reason_array(const struct exec_receipt *list, int n)
     return a;
 }
 
+void cycle_warn_failed_after_purge(const char *prefix, const char *batch, const char *how, long n)
+{
+    log_warn("%sbatch %s was %s: %ld failed receipt%s given now change%s nothing; its items are "
+             "purged and on record", prefix, batch, how, n, n == 1 ? "" : "s", n == 1 ? "s" : "");
+    log_hint("if the deleter left objects behind, 'lethe reconcile --location GEO INVENTORY' "
+             "finds them in the storage's inventory");
+}
+
 enum drive_outcome cycle_record_ack(struct lethe_ctx *ctx, const char *batch_id,
                                     const struct exec_result *er, const char *operator_name,
                                     bool ack_rest, struct run_counts *c, char *prior)
@@ -243,12 +251,9 @@ enum drive_outcome cycle_record_ack(struct lethe_ctx *ctx, const char *batch_id,
     long contradicted = strcmp(was, "open") != 0 && er->n_failed > 0
                             ? dbcycle_batch_purged_among(db, batch_id, failed) : 0;
     if (contradicted > 0) {
-        log_warn("batch %s was %s already, by an acknowledgement made meanwhile: %ld failed "
-                 "receipt%s given now change%s nothing; %s purged and on record",
-                 batch_id, was, contradicted, contradicted == 1 ? "" : "s",
-                 contradicted == 1 ? "s" : "", contradicted == 1 ? "its item is" : "their items are");
-        log_hint("if the deleter left objects behind, 'lethe reconcile --location GEO INVENTORY' "
-                 "finds them in the storage's inventory");
+        char how[96];
+        snprintf(how, sizeof how, "%s already, by an acknowledgement made meanwhile", was);
+        cycle_warn_failed_after_purge("", batch_id, how, contradicted);
     }
     if (prior)
         snprintf(prior, 16, "%s", was);

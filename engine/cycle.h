@@ -100,6 +100,11 @@ enum drive_outcome cycle_record_ack(struct lethe_ctx *ctx, const char *batch_id,
                                     const struct exec_result *er, const char *operator_name,
                                     bool ack_rest, struct run_counts *c, char *prior);
 
+/* Warns that N failed receipts given for batch BATCH, which was HOW ("acknowledged already",
+ * ...), change nothing: its items are purged and on record (an ack is idempotent, SPEC §4), but
+ * the object may still be in storage, and the hint says how to find it. PREFIX: "ack: " or "". */
+void cycle_warn_failed_after_purge(const char *prefix, const char *batch, const char *how, long n);
+
 /* Installs SIGTERM/SIGINT handlers that set a flag, which cycle_stopping() reads, and say once on
  * stderr (as log lines are written there) that ctx->command stops at the next safe point (not
  * with -q); the run id is ctx->session_id from here on. SIGPIPE is ignored: a closed stdout or

@@ -433,27 +433,21 @@ PGresult *db_explain_batches(PGconn *db, const char *tenant, const char *item)
  * purges are recorded, a late acknowledgement's included; then, for a batch recorded again by
  * a replay under the replay's run, among the tenant's records from the purge on (RUN and
  * PURGED_AT: the batch's, as explain read them). */
+#define PURGE_RECORD_SQL(WHERE)                                                                    \
+    "SELECT a.seq, a.rule, a.reference, a.on_time, a.hold_id, a.detail FROM lethe.audit a"         \
+    " WHERE a.tenant_id = $1 AND a.item_id = $2 AND a.batch_id = $3 AND a.kind = 'item_purged'"    \
+    "   AND " WHERE " ORDER BY a.seq DESC LIMIT 1"
+
 PGresult *db_explain_purge_record(PGconn *db, const char *tenant, const char *item,
                                   const char *batch, const char *run, const char *purged_at)
 {
-    const char *p[] = {tenant, item, batch, run, purged_at};
-    PGresult *res = db_query(db,
-                             "SELECT a.seq, a.rule, a.reference, a.on_time, a.hold_id, a.detail"
-                             "  FROM lethe.audit a"
-                             " WHERE a.run_id = $4 AND a.tenant_id = $1 AND a.batch_id = $3"
-                             "   AND a.item_id = $2 AND a.kind = 'item_purged'"
-                             " ORDER BY a.seq DESC LIMIT 1",
-                             4, p);
+    PGresult *res = db_query(db, PURGE_RECORD_SQL("a.run_id = $4"), 4,
+                             (const char *[]){tenant, item, batch, run});
     if (!res || PQntuples(res) > 0 || !purged_at)
         return res;
     PQclear(res);
-    return db_query(db,
-                    "SELECT a.seq, a.rule, a.reference, a.on_time, a.hold_id, a.detail"
-                    "  FROM lethe.audit a"
-                    " WHERE a.tenant_id = $1 AND a.at >= $4::timestamptz AND a.batch_id = $3"
-                    "   AND a.item_id = $2 AND a.kind = 'item_purged'"
-                    " ORDER BY a.seq DESC LIMIT 1",
-                    4, (const char *[]){tenant, item, batch, purged_at});
+    return db_query(db, PURGE_RECORD_SQL("a.at >= $4::timestamptz"), 4,
+                    (const char *[]){tenant, item, batch, purged_at});
 }
 
 /* ---- status ------------------------------------------------------------------------------ */

@@ -102,13 +102,8 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
         /* A failure reported for an item already acknowledged contradicts a deletion on record:
          * the record stands (an ack is idempotent, SPEC §4), but the contradiction is not dropped
          * in silence, since the object may still be in storage. */
-        if (er.n_failed > 0) {
-            log_warn("ack: batch %s was acknowledged already: %d failed receipt%s given now "
-                     "change%s nothing; its items are purged and on record",
-                     batch, er.n_failed, er.n_failed == 1 ? "" : "s", er.n_failed == 1 ? "s" : "");
-            log_hint("if the deleter left objects behind, 'lethe reconcile --location GEO INVENTORY' "
-                     "finds them in the storage's inventory");
-        }
+        if (er.n_failed > 0)
+            cycle_warn_failed_after_purge("ack: ", batch, "acknowledged already", er.n_failed);
         printf("ack: batch %s was already acknowledged; nothing changed\n", batch);
         rc = EXIT_DONE;
         goto cleanup;

@@ -768,7 +768,7 @@ assert_eq "the operator's ack while the executor runs purges the batch" "0 ackno
   "$RC $(sql "SELECT state FROM lethe.batches WHERE batch_id = '$LB'")"
 touch "$WORK/latefail.go"; wait "$LPID"; RC=$?
 assert_eq "the run exits 0, its failed receipt warned of as a contradiction, no failure counted" \
-  "0|warning: batch $LB was acknowledged already, by an acknowledgement made meanwhile: 1 failed receipt given now changes nothing; its item is purged and on record
+  "0|warning: batch $LB was acknowledged already, by an acknowledgement made meanwhile: 1 failed receipt given now changes nothing; its items are purged and on record
 hint: if the deleter left objects behind, 'lethe reconcile --location GEO INVENTORY' finds them in the storage's inventory|0 0" \
   "$RC|$(grep -A1 'acknowledgement made meanwhile' "$WORK/latefail.err")|$(sql "SELECT failed || ' ' || failed_batches FROM lethe.runs ORDER BY started_at DESC LIMIT 1")"
 assert_not_contains "... not as an item failed" "failed: permission denied" "$(cat "$WORK/latefail.err")"
