@@ -132,9 +132,20 @@ static void ignore_line(struct exec_result *r, const char *why, const char *line
     r->ignored++;
 }
 
+/* The length of a UTF-8 byte order mark at the start of the executor's stdout (a deleter on
+ * another platform may write one before its first receipt), else 0. As reconcile's inventory. */
+static size_t stdout_bom(const struct exec_result *r, const char *line, size_t n)
+{
+    return !r->stdout_begun && n >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+}
+
 /* One line of stdout: a receipt, or something to log and ignore. */
 static void on_stdout_line(struct exec_result *r, char *line, size_t n)
 {
+    size_t bom = stdout_bom(r, line, n);
+    line += bom;
+    n -= bom;
+    r->stdout_begun = true;
     if (n && line[n - 1] == '\r')
         line[--n] = '\0';
     if (n == 0)
@@ -230,6 +241,14 @@ static bool receipt_whole(const char *line, size_t n)
     return id_parse(buf, parsed);
 }
 
+/* Whether the last stdout line [START, END), without its newline after a kill, is a whole
+ * receipt (after the byte order mark, when it is the first line). */
+static bool last_line_whole(const struct exec_result *r, const char *start, const char *end)
+{
+    size_t n = (size_t)(end - start), bom = stdout_bom(r, start, n);
+    return receipt_whole(start + bom, n - bom);
+}
+
 /* A stderr line goes to the log as the executor wrote it. A NUL byte cannot be in a log line:
  * it is shown as \0, and the rest of the line after it still goes (it used to end there). */
 static void pass_stderr(struct exec_result *r, const char *line, size_t n)
@@ -313,8 +332,7 @@ static void drain(struct linebuf *lb, bool is_stdout, struct exec_result *r, boo
             lb->skipping = true;
             lb->skipped = 0;
             start = end;
-        } else if (eof && start < end && lb->cut && is_stdout &&
-                   !receipt_whole(start, (size_t)(end - start))) {
+        } else if (eof && start < end && lb->cut && is_stdout && !last_line_whole(r, start, end)) {
             log_warn("executor: its last stdout line, cut off by the kill, was ignored (%zu bytes)",
                      (size_t)(end - start));
             start = end;

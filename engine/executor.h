@@ -45,6 +45,7 @@ struct exec_result {
     struct exec_items *items; /* the batch's items, when known; NULL: every receipt is kept */
     long foreign;       /* receipts for items not in the batch, dropped */
     long repeated;      /* receipts given before for the same item and kind, dropped */
+    bool stdout_begun;  /* a stdout line was read: a byte order mark is skipped only before it */
 };
 
 /* Appends a receipt to r (reason NULL: an acknowledgement). False when out of memory. */

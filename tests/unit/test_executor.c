@@ -113,6 +113,28 @@ START_TEST(timeout_holds_with_closed_pipes)
 }
 END_TEST
 
+/* A deleter on another platform may begin its stdout with a UTF-8 byte order mark: its first
+ * receipt still counts (it was ignored as a line that is no receipt), also as a last line cut
+ * short by the kill; a mark anywhere else is no receipt. */
+START_TEST(byte_order_mark_before_the_first_receipt)
+{
+    struct exec_result r;
+    ck_assert(executor_run("printf '\\357\\273\\277deleted " A "\\r\\n"
+                           "\\357\\273\\277deleted " B "\\n'; true", "m", "b", "EU", 10, NULL, &r));
+    ck_assert_int_eq(r.n_acked, 1);
+    ck_assert_str_eq(r.acked[0].item_id, A);
+    ck_assert_int_eq(r.ignored, 1);
+    exec_result_free(&r);
+    ck_assert(executor_run("printf '\\357\\273\\277absent " C "'; sleep 20; true", "m", "b", "EU", 1,
+                           NULL, &r));
+    ck_assert(r.timed_out);
+    ck_assert_int_eq(r.n_acked, 1);
+    ck_assert_str_eq(r.acked[0].item_id, C);
+    ck_assert_int_eq(r.ignored, 0);
+    exec_result_free(&r);
+}
+END_TEST
+
 int main(void)
 {
     log_set_verbosity(-1);
@@ -124,5 +146,6 @@ int main(void)
     tcase_add_test(tc, receipts_kept_once_per_item_of_the_batch);
     tcase_add_test(tc, exit_status_keeps_earlier_receipts);
     tcase_add_test(tc, timeout_holds_with_closed_pipes);
+    tcase_add_test(tc, byte_order_mark_before_the_first_receipt);
     return run_suite(s, tc);
 }
