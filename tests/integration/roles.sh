@@ -481,6 +481,23 @@ for r in $E $O; do
       "SELECT lethe.audit_stage_open(); INSERT INTO audit_stage (tenant_id, kind, sealed) VALUES ('$T', 'item_purged', true)" \
       "permission denied for table audit_stage"
 done
+# sql/0066: a withdrawal and a request are recorded by the functions that make them, from the
+# catalog: a login holding only lethe_engine could stage and flush either (a withdrawal of a
+# request nobody cancelled, a request nobody made, with any operator's name).
+for r in $E $O; do
+    for k in obligation_withdrawn request_recorded; do
+        as $r assert_sql_fails "$r: a $k record staged by hand is refused" \
+          "SELECT lethe.audit_stage_open(); INSERT INTO audit_stage (tenant_id, kind, rule, reference, operator, detail)
+           VALUES ('$T', '$k', 'deletion_request', 'FORGED-1', 'someone', 'withdrawn at 2026-12-04T10:30:00.000000Z');
+           SELECT lethe.audit_flush()" \
+          "audit: $k records are written only by lethe's own functions"
+    done
+    as $r assert_sql_fails "$r: a withdrawal record of an obligation no event withdrew is refused" \
+      "SELECT lethe.audit_withdrawals(ARRAY['$T']::uuid[], ARRAY[(SELECT min(obligation_id) FROM lethe.obligations
+                                                                 WHERE tenant_id = '$T' AND withdrawn_at IS NULL)])" \
+      "is not withdrawn by an event of the catalog"
+done
+assert_eq "none of it reached the audit" 0 "$(sql "SELECT count(*) FROM lethe.audit WHERE reference = 'FORGED-1' OR detail LIKE 'withdrawn at 2026-12-04T10:30%'")"
 as $E assert_sql_fails "the engine's own records are still staged: a run_started goes through (rolled back here)" \
   "BEGIN; SELECT lethe.audit_stage_open();
    INSERT INTO audit_stage (tenant_id, kind, run_id) VALUES ('00000000-0000-0000-0000-000000000000', 'run_started', gen_random_uuid());
@@ -524,6 +541,17 @@ assert_eq "every PL/pgSQL writer that runs as the owner and touches a temporary 
              AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'plpgsql')
              AND p.prosrc ~* '(temp|audit_stage)'
              AND p.prosrc !~ 'PERFORM lethe\.(definer_temp_guard|audit_stage_open)\(\);'")"
+# A request's record is appended in the call that writes its event (the caller flushed it, and
+# one that did not left an event with no record), under the scope's rule.
+as $O assert_sql_fails "operator: a request's record names the rule of its scope, not the caller's" \
+  "SELECT * FROM lethe.request_record('$T2', NULL, 'someone@example.com', NULL, 'OP-RULE', 'user_o',
+                                      interval '10 years', 'capacity_deleted', NULL)" \
+  "request: a request of this scope falls under rule subject_request, not capacity_deleted"
+as $O psql -X -q -A -t -v ON_ERROR_STOP=1 -c "SELECT event_id FROM lethe.request_record('$T2', '$W2', NULL, NULL,
+    'OP-NOFLUSH', 'user_o', interval '30 days', 'deletion_request', NULL)" >/dev/null
+assert_eq "a request recorded without a flush of the caller's has its record" "1 deletion_request user_o" \
+  "$(sql "SELECT count(*) || ' ' || min(rule) || ' ' || min(operator) FROM lethe.audit
+           WHERE tenant_id = '$T2' AND kind = 'request_recorded' AND reference = 'OP-NOFLUSH'")"
 PGUSER=$E run_lethe --config "$WORK/noexec.conf" run
 assert_rc "and a run after all of it works" 0
 
