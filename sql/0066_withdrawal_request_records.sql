@@ -13,11 +13,15 @@
 --
 -- Now:
 -- - lethe.audit_withdrawals() (SECURITY DEFINER) stages the obligation_withdrawn records of
---   the obligations the derivation withdrew, from the catalog itself: each obligation must be
---   withdrawn by an event that withdraws it (a deletion_cancelled with its reference for a
---   request, a capacity_provisioned for a capacity deletion, after its trigger), at that
---   event's time; the record is what it was (rule, reference, triggered_at, subject HMAC, items
---   released, 'withdrawn at ...'). derive_apply calls it instead of staging the rows.
+--   the obligations the derivation withdrew, from the producers' events, which no engine role
+--   writes: the event that triggered the obligation must be of its rule (a deletion_requested
+--   with its reference, with a subject for subject_request and without one otherwise, or a
+--   capacity_deleted) at the record's trigger time, and the withdrawing event a later
+--   deletion_cancelled with the same reference, or a later capacity_provisioned; the record
+--   says when that event occurred. The subject's HMAC and the count of items released are the
+--   engine's (the obligations are its own table; and on Citus a placement the engine wrote in
+--   this transaction cannot be read as another user). derive_apply calls it instead of
+--   staging the rows.
 -- - lethe.request_record() appends its record itself, in the call that writes the event, and
 --   the rule is the scope's (subject_request for a data subject's items, else
 --   deletion_request), not the caller's to choose. The deadline it records is the one the
@@ -27,43 +31,55 @@
 -- - audit_flush() refuses an unsealed row of either kind: what a session stages by hand is a
 --   run's own record (run_started, run_finished, operator_rerun) or nothing.
 
-CREATE FUNCTION lethe.audit_withdrawals(p_tenants uuid[], p_obligations bigint[]) RETURNS bigint
+CREATE FUNCTION lethe.audit_withdrawals(p_tenants uuid[], p_rules text[], p_references text[],
+                                        p_triggered timestamptz[], p_hmacs text[], p_counts bigint[],
+                                        p_sources bigint[], p_withdrawers bigint[]) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
 DECLARE
-    i integer;
+    n integer := coalesce(array_length(p_tenants, 1), 0);
+    v_at timestamptz;
 BEGIN
     PERFORM lethe.audit_stage_open();
-    IF coalesce(array_length(p_tenants, 1), 0) <> coalesce(array_length(p_obligations, 1), 0) THEN
-        RAISE EXCEPTION 'audit: withdrawals need one obligation per tenant given'
+    IF n <> coalesce(array_length(p_rules, 1), 0) OR n <> coalesce(array_length(p_references, 1), 0)
+       OR n <> coalesce(array_length(p_triggered, 1), 0) OR n <> coalesce(array_length(p_hmacs, 1), 0)
+       OR n <> coalesce(array_length(p_counts, 1), 0) OR n <> coalesce(array_length(p_sources, 1), 0)
+       OR n <> coalesce(array_length(p_withdrawers, 1), 0) THEN
+        RAISE EXCEPTION 'audit: withdrawals need every attribute of every obligation given'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- One obligation at a time, by its key (withdrawals are rare; on Citus each is a router
-    -- statement on its tenant's shard).
-    FOR i IN 1 .. coalesce(array_length(p_tenants, 1), 0) LOOP
+    -- One withdrawal at a time, by its tenant (withdrawals are rare; on Citus each lookup is a
+    -- router statement on the tenant's shard). Only the events are read: the producers' table,
+    -- which no engine role writes (the obligations are the engine's, and on Citus a placement
+    -- the engine wrote in this transaction cannot be read as another user).
+    FOR i IN 1 .. n LOOP
+        SELECT w.occurred_at INTO v_at
+          FROM lethe.events s
+          JOIN lethe.events w ON w.tenant_id = s.tenant_id AND w.event_id = p_withdrawers[i]
+         WHERE s.tenant_id = p_tenants[i] AND s.event_id = p_sources[i]
+           AND s.occurred_at = p_triggered[i] AND w.occurred_at > s.occurred_at
+           AND ((p_rules[i] IN ('deletion_request', 'subject_request')
+                 AND s.type = 'deletion_requested' AND s.reference = p_references[i]
+                 AND (s.subject_id IS NOT NULL) = (p_rules[i] = 'subject_request')
+                 AND w.type = 'deletion_cancelled' AND w.reference = s.reference)
+             OR (p_rules[i] = 'capacity_deleted' AND s.type = 'capacity_deleted'
+                 AND s.reference IS NOT DISTINCT FROM p_references[i]
+                 AND w.type = 'capacity_provisioned'));
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'audit: no event of tenant % withdraws a % obligation triggered at % by event %',
+                            p_tenants[i], p_rules[i], lethe.iso_utc(p_triggered[i]), p_sources[i]
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = 'an obligation_withdrawn record is made from the request or capacity '
+                             'deletion and the event that withdrew it, and only then';
+        END IF;
         INSERT INTO pg_temp.audit_stage (tenant_id, kind, rule, reference, triggered_at, subject_hmac,
                                          count, detail)
-        SELECT o.tenant_id, 'obligation_withdrawn', o.rule, o.reference, o.triggered_at, o.subject_hmac,
-               (SELECT count(*) FROM lethe.item_obligations p
-                 WHERE p.tenant_id = o.tenant_id AND p.obligation_id = o.obligation_id),
-               'withdrawn at ' || lethe.iso_utc(o.withdrawn_at)
-          FROM lethe.obligations o
-          JOIN lethe.events e ON e.tenant_id = o.tenant_id AND e.event_id = o.withdrawn_by
-         WHERE o.tenant_id = p_tenants[i] AND o.obligation_id = p_obligations[i]
-           AND e.occurred_at = o.withdrawn_at AND e.occurred_at > o.triggered_at
-           AND ((o.rule IN ('deletion_request', 'subject_request')
-                 AND e.type = 'deletion_cancelled' AND e.reference = o.reference)
-             OR (o.rule = 'capacity_deleted' AND e.type = 'capacity_provisioned'));
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'audit: obligation % of tenant % is not withdrawn by an event of the catalog',
-                            p_obligations[i], p_tenants[i]
-                USING ERRCODE = 'insufficient_privilege',
-                      HINT = 'an obligation_withdrawn record is made from the cancellation or '
-                             're-provisioning event that withdrew the obligation, and only then';
-        END IF;
+        VALUES (p_tenants[i], 'obligation_withdrawn', p_rules[i], p_references[i], p_triggered[i],
+                p_hmacs[i], p_counts[i], 'withdrawn at ' || lethe.iso_utc(v_at));
     END LOOP;
-    RETURN coalesce(array_length(p_tenants, 1), 0);
+    RETURN n;
 END $$;
-REVOKE ALL ON FUNCTION lethe.audit_withdrawals(uuid[], bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION lethe.audit_withdrawals(uuid[], text[], text[], timestamptz[], text[], bigint[],
+                                                bigint[], bigint[]) FROM PUBLIC;
 
 -- derive_apply stages its withdrawals through it, in the same order (tenant, obligation).
 DO $derive$
@@ -87,9 +103,20 @@ BEGIN
     END IF;
     v_def := substr(v_def, 1, v_from - 1)
         || E'    -- made from the catalog by the owner (sql/0066_withdrawal_request_records.sql)\n'
-        || E'    PERFORM lethe.audit_withdrawals(array_agg(w.tenant_id ORDER BY w.tenant_id, w.obligation_id),\n'
-        || E'                                    array_agg(w.obligation_id ORDER BY w.tenant_id, w.obligation_id))\n'
-        || E'       FROM withdrawals w HAVING count(*) > 0;\n'
+        || E'    PERFORM lethe.audit_withdrawals(\n'
+        || E'               array_agg(o.tenant_id ORDER BY o.tenant_id, o.obligation_id),\n'
+        || E'               array_agg(o.rule ORDER BY o.tenant_id, o.obligation_id),\n'
+        || E'               array_agg(o.reference ORDER BY o.tenant_id, o.obligation_id),\n'
+        || E'               array_agg(o.triggered_at ORDER BY o.tenant_id, o.obligation_id),\n'
+        || E'               array_agg(o.subject_hmac ORDER BY o.tenant_id, o.obligation_id),\n'
+        || E'               array_agg((SELECT count(*) FROM lethe.item_obligations p\n'
+        || E'                           WHERE p.tenant_id = o.tenant_id AND p.obligation_id = o.obligation_id)\n'
+        || E'                         ORDER BY o.tenant_id, o.obligation_id),\n'
+        || E'               array_agg(o.event_id ORDER BY o.tenant_id, o.obligation_id),\n'
+        || E'               array_agg(w.event_id ORDER BY o.tenant_id, o.obligation_id))\n'
+        || E'      FROM withdrawals w\n'
+        || E'      JOIN lethe.obligations o ON o.tenant_id = w.tenant_id AND o.obligation_id = w.obligation_id\n'
+        || E'    HAVING count(*) > 0;\n'
         || substr(v_def, v_from + v_to - 1 + length(v_end));
     EXECUTE v_def;
 END $derive$;
@@ -149,7 +176,8 @@ END $flush$;
 DO $grant$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'lethe_engine') THEN
-        GRANT EXECUTE ON FUNCTION lethe.audit_withdrawals(uuid[], bigint[]) TO lethe_engine;
+        GRANT EXECUTE ON FUNCTION lethe.audit_withdrawals(uuid[], text[], text[], timestamptz[], text[],
+                                                          bigint[], bigint[], bigint[]) TO lethe_engine;
     END IF;
 END $grant$;
 

@@ -492,10 +492,12 @@ for r in $E $O; do
            SELECT lethe.audit_flush()" \
           "audit: $k records are written only by lethe's own functions"
     done
-    as $r assert_sql_fails "$r: a withdrawal record of an obligation no event withdrew is refused" \
-      "SELECT lethe.audit_withdrawals(ARRAY['$T']::uuid[], ARRAY[(SELECT min(obligation_id) FROM lethe.obligations
-                                                                 WHERE tenant_id = '$T' AND withdrawn_at IS NULL)])" \
-      "is not withdrawn by an event of the catalog"
+    as $r assert_sql_fails "$r: a withdrawal record that no event of the catalog makes is refused" \
+      "SELECT lethe.audit_withdrawals(ARRAY['$T']::uuid[], ARRAY['deletion_request'], ARRAY['FORGED-1'],
+                                      ARRAY['2026-12-01Z']::timestamptz[], ARRAY[NULL]::text[], ARRAY[7]::bigint[],
+                                      ARRAY[(SELECT min(event_id) FROM lethe.events WHERE tenant_id = '$T')],
+                                      ARRAY[(SELECT max(event_id) FROM lethe.events WHERE tenant_id = '$T')])" \
+      "audit: no event of tenant $T withdraws a deletion_request obligation triggered at 2026-12-01T00:00:00.000000Z"
 done
 assert_eq "none of it reached the audit" 0 "$(sql "SELECT count(*) FROM lethe.audit WHERE reference = 'FORGED-1' OR detail LIKE 'withdrawn at 2026-12-04T10:30%'")"
 as $E assert_sql_fails "the engine's own records are still staged: a run_started goes through (rolled back here)" \
