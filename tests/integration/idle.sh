@@ -153,17 +153,21 @@ assert_contains "with the executor back, the failed item is purged" "1 due, 1 ba
 
 # ---- 10. a withdrawal that takes effect after its events were consumed, over an open batch -----
 # The request comes due and its item is emitted (the run is killed before driving it); the
-# cancellation, consumed by that run, takes effect at 05:00. At 06:00 nothing is new, but the
-# withdrawal must drop the item's row before the open batch is driven again and fails: an item
-# whose obligation was withdrawn is not due, and must not be emitted again.
+# cancellation, consumed by that run, is dated a few seconds on, and takes effect then. At the
+# next run nothing is new, but the withdrawal must drop the item's row before the open batch is
+# driven again and fails: an item whose obligation was withdrawn is not due, and must not be
+# emitted again. (A cancellation that has occurred when a run processes it withdraws at once,
+# whatever the run's --as-of: sql/0067_withdrawn_by_now.sql; only one dated after the run waits.)
 T7=$(uuid); W7=$(uuid); mk_tenant "$T7" withdrawn; mk_workspace "$T7" "$W7" EU
 I7=$(uuid); mk_item "$T7" "$I7" "$W7" prompt EU 2026-01-01T00:00:00Z
-mk_event "$T7" deletion_requested 2026-10-01T00:00:00Z REQ-LATE
-mk_event "$T7" deletion_cancelled 2026-10-11T05:00:00Z REQ-LATE
-LETHE_FAULT=after_emit "$LETHE" --config "$WORK/lethe.conf" -q run --as-of 2026-10-11T01:00:00Z >/dev/null 2>&1
+CANCEL_AT=$(sql "SELECT lethe.iso_utc(now() + interval '8 seconds')")
+mk_event "$T7" deletion_requested "$(date -u -d '-20 days' +%FT%TZ)" REQ-LATE
+mk_event "$T7" deletion_cancelled "$CANCEL_AT" REQ-LATE
+LETHE_FAULT=after_emit "$LETHE" --config "$WORK/lethe.conf" -q run >/dev/null 2>&1
 assert_eq "the item is in an open batch" open \
     "$(sql "SELECT b.state FROM lethe.batch_items i JOIN lethe.batches b USING (batch_id) WHERE i.item_id = '$I7'")"
-run_lethe -v --config "$WORK/fail.conf" run --as-of 2026-10-11T06:00:00Z
+until [ "$(sql "SELECT now() > '$CANCEL_AT'")" = t ]; do sleep 0.5; done
+run_lethe -v --config "$WORK/fail.conf" run
 assert_not_contains "the withdrawal now in effect: not idle" "$IDLE" "$ERR"
 assert_contains "the batch failed and its item, no longer due, was not emitted again" \
     "0 new events, 0 due, 0 batches, 0 purged, 1 failed items" "$OUT"

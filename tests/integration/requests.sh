@@ -450,4 +450,36 @@ sql "SELECT * FROM lethe.hold_release('$T3', '$HQ', 'user_o', NULL)" >/dev/null
 assert_eq "a hold placed and released by SQL: both are in the audit" "hold_placed user_o|hold_released user_o" \
   "$(sql "SELECT string_agg(kind || ' ' || operator, '|' ORDER BY seq) FROM lethe.audit WHERE tenant_id = '$T3' AND hold_id = '$HQ'")"
 
+# ---- a withdrawal that occurred before the run withdraws, whatever the run's --as-of ------------
+# A catch-up run --as-of a time before a cancellation that had already occurred recorded the
+# withdrawal and, in the same run, batched the item under the request it had recorded as
+# withdrawn (SPEC §3: a withdrawal applies to the items not handed over when the engine
+# processes it; the purge happens now). The same for a whole tenant re-provisioned.
+T5=$(uuid); W5=$(uuid); I5=$(uuid); T6=$(uuid); W6=$(uuid); I6=$(uuid)
+mk_tenant "$T5" initech; mk_workspace "$T5" "$W5" EU
+mk_item "$T5" "$I5" "$W5" prompt EU 2026-10-01T00:00:00Z
+mk_event "$T5" deletion_requested 2026-11-01T00:00:00Z R-CATCHUP
+mk_event "$T5" deletion_cancelled 2026-11-02T00:00:00Z R-CATCHUP
+mk_tenant "$T6" hooli; mk_workspace "$T6" "$W6" EU
+mk_item "$T6" "$I6" "$W6" prompt EU 2026-10-01T00:00:00Z
+mk_event "$T6" capacity_deleted 2026-11-01T00:00:00Z
+mk_event "$T6" capacity_provisioned 2026-11-01T00:00:01Z
+run_lethe --config "$WORK/run.conf" run --dry-run --as-of 2026-11-01T12:00:00Z --items
+assert_rc "a dry run --as-of before the cancellation" 0
+assert_not_contains "... lists neither item as due" "$I5" "$OUT"
+assert_not_contains "... nor the re-provisioned tenant's" "$I6" "$OUT"
+run_lethe --config "$WORK/run.conf" run --as-of 2026-11-01T00:00:00.5Z
+assert_rc "a catch-up run --as-of before both withdrawals" 0
+assert_eq "... batches neither item" "0" \
+  "$(sql "SELECT count(*) FROM lethe.batch_items WHERE item_id IN ('$I5', '$I6')")"
+assert_eq "... which stay live" "live|live" \
+  "$(sql "SELECT string_agg(state, '|' ORDER BY tenant_id = '$T5') FROM lethe.item_status WHERE item_id IN ('$I5', '$I6')")"
+assert_eq "the withdrawals are recorded from their events (rule, reference, trigger, when)" \
+  "deletion_request R-CATCHUP 2026-11-01 00:00:00+00 withdrawn at 2026-11-02T00:00:00.000000Z|capacity_deleted  2026-11-01 00:00:00+00 withdrawn at 2026-11-01T00:00:01.000000Z" \
+  "$(sql "SET TimeZone = UTC; SELECT string_agg(rule || ' ' || coalesce(reference, '') || ' ' || triggered_at || ' ' || detail, '|' ORDER BY rule DESC)
+           FROM lethe.audit WHERE kind = 'obligation_withdrawn' AND tenant_id IN ('$T5', '$T6')")"
+run_lethe --config "$WORK/run.conf" run
+assert_eq "a run now batches neither either" "0" \
+  "$(sql "SELECT count(*) FROM lethe.batch_items WHERE item_id IN ('$I5', '$I6')")"
+
 finish
