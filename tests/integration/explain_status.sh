@@ -338,4 +338,32 @@ assert_eq "json: last successful runs per shard" "[None, '0/2']" "$(json_get '[r
 run_lethe --config "$CONF" status
 assert_contains "text: the shard's run" "  0/2              " "$OUT"
 
+# ---- a scheduled item is shown under the obligation it will be due under ------------------------
+# A shared item (shared_retention: 90 days) and a request of its tenant dated 16 days ahead: at
+# that time the item is due under the request, with the request's deadline (30 days on). Status
+# read "scheduled, shared_retention, due at the request's time, deadline 90 days on" (sql/0068).
+psql -X -q -c 'DROP DATABASE IF EXISTS explain_f' -c 'CREATE DATABASE explain_f' 2>/dev/null
+export PGDATABASE=explain_f
+"$LETHE" migrate >/dev/null
+rm -f "$WORK/anchors.jsonl"  # the anchors of explain_t are not this database's
+TF=$(uuid); WF=$(uuid); IF=$(uuid)
+mk_tenant "$TF" future; mk_workspace "$TF" "$WF" EU
+sql "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at, shared)
+     VALUES ('$TF', '$IF', '$WF', 'prompt', 'EU', 'file:///x', now() - interval '3 days', true)" >/dev/null
+REQ_AT=$(sql "SELECT lethe.iso_utc(date_trunc('day', now()) + interval '16 days')")
+mk_event "$TF" deletion_requested "$REQ_AT" R-AHEAD
+REQ_DEADLINE=$(sql "SELECT lethe.iso_utc('$REQ_AT'::timestamptz + interval '2592000 seconds')")
+"$LETHE" --config "$CONF" -q run >/dev/null
+assert_eq "item_status: due at the request's time, under the request, with its deadline" \
+  "scheduled deletion_request $REQ_AT $REQ_DEADLINE" \
+  "$(sql "SELECT state || ' ' || rule || ' ' || lethe.iso_utc(due_at) || ' ' || lethe.iso_utc(deadline_at) FROM lethe.item_status WHERE item_id = '$IF'")"
+run_lethe --config "$CONF" explain "$IF"
+assert_contains "explain says so" "why        not due until $REQ_AT under deletion_request (deadline $REQ_DEADLINE)" "$OUT"
+run_lethe --config "$CONF" status --json
+assert_eq "status's next deadline is the request's" "[('$IF', '$REQ_DEADLINE')]" \
+  "$(json_get '[(i["item_id"], i["deadline_at"]) for i in d["next_deadlines"]]')"
+run_lethe --config "$CONF" run --dry-run --as-of "$REQ_AT" --json
+assert_eq "and a dry run at that time batches it so" "deletion_request" \
+  "$(json_get 'd["by_rule"][0]["rule"]' | tr -d "'")"
+
 finish

@@ -277,6 +277,8 @@ def one(seed, shard, db, work, base):
                 c.item(prev, as_of, parent=c.last)
         for _ in range(r.randint(0, 3)):
             c.event(prev, as_of) if r.random() < 0.7 else c.event(start, base)  # late or ahead
+        if r.random() < 0.15:  # dated after every run, after now: not in effect yet (sql/0068)
+            c.event(base + timedelta(days=1), base + timedelta(days=40))
         if r.random() < 0.35:
             c.hold(start, as_of)
         if r.random() < 0.3:

@@ -89,6 +89,9 @@ class Model:
     events: list = field(default_factory=list)  # in commit order
     holds: dict = field(default_factory=dict)
     purged: dict = field(default_factory=dict)  # item -> (rule, trigger, due, deadline)
+    # The wall clock when the engine looks: a purge happens then, so a withdrawal that has
+    # occurred by then withdraws whatever a run's as_of (SPEC §3: when the engine processes it).
+    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     def chain(self, x):
         """The item and its ancestors, nearest first."""
@@ -155,7 +158,7 @@ class Model:
                 if rule and self.covers(e, y):
                     w = self.withdrawn_at(e)
                     obs.append(Ob(rule, e.occurred, *timing(rule, e.occurred),
-                                  w is None or w > as_of, y.id))
+                                  w is None or w > max(as_of, self.now), y.id))
             if y.shared:
                 obs.append(Ob("shared_retention", y.created,
                               *timing("shared_retention", y.created), True, y.id))
@@ -169,8 +172,10 @@ class Model:
         act = [o for o in self.lineage(x, as_of) if o.active]
         if not act:
             return None
-        g = min(act, key=lambda o: (o.trigger > as_of, o.deadline, RULES[o.rule][2]))
-        return g.rule, min(o.due for o in act), g.deadline
+        due = min(o.due for o in act)
+        # the rule it is (or will be) due under: among those triggered by then
+        g = min(act, key=lambda o: (o.trigger > max(as_of, due), o.deadline, RULES[o.rule][2]))
+        return g.rule, due, g.deadline
 
     def held(self, x, as_of):
         for h in self.holds.values():
