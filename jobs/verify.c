@@ -87,6 +87,7 @@ struct verifier {
     char *header_tenant; /* the header says the export is this tenant's chain */
     bool header;         /* a JSON Lines header was read */
     char from[TIME_TEXT_LEN], to[TIME_TEXT_LEN]; /* its window; "" = unbounded */
+    char future[TIME_TEXT_LEN]; /* an hour after this machine's clock: no record is as late */
     char exported_at[TIME_TEXT_LEN];             /* every record is older */
     long long claimed_records;
     struct claim *claims; /* sorted by chain */
@@ -416,6 +417,15 @@ static bool check_claims(struct verifier *v, const struct audit_record *r, const
     if (v->exported_at[0] && strcmp(at, v->exported_at) >= 0) {
         fail(v, tenant, "seq %lld at %s is not before the header's exported_at %s (the header "
                         "was edited)", seq, at, v->exported_at);
+        return false;
+    }
+    /* No run has written a record stamped later than now; a record forged onto a chain's end
+     * and dated far ahead would otherwise stay newer than every anchor line for good, and only
+     * ever be said, never failed (the hour is a margin for the clocks of two machines). */
+    if (strcmp(at, v->future) > 0) {
+        fail(v, tenant, "seq %lld at %s is later than this machine's clock by more than an hour: "
+                        "no run can have written it yet (the record was forged, or a clock is "
+                        "wrong)", seq, at);
         return false;
     }
     struct anchor_ref *end = v->refs + v->n_refs;
@@ -1538,6 +1548,7 @@ int job_verify(struct lethe_ctx *ctx, int argc, char **argv)
     struct expected *expect = NULL;
     int n_expect = 0, c, rc = EXIT_USAGE;
     struct verifier v = {0};
+    time_format(time_now() + (lethe_time)3600 * 1000000, v.future);
     FILE *f = NULL;
     char *line = NULL;
     size_t cap = 0;

@@ -21,7 +21,8 @@ count, detail, prev_hash, hash.
   header is not a record; it describes the export (format, from, to, tenant_id, exported_at)
   and claims what it holds: "records" (how many) and "chains", one {chain, first_seq,
   last_seq, records} per chain. An export without it fails; every claim must match the
-  records, and every record's "at" must lie in [from, to).
+  records, and every record's "at" must lie in [from, to), and no later than an hour after now
+  (no run can have written a record dated ahead).
 - CSV: a header row with the member names, then one row per record. An empty field is null.
   A text value that starts with = + - @, a tab, a carriage return or ' is written with a '
   before it (a spreadsheet shows it as text instead of running it as a formula): a text
@@ -139,6 +140,9 @@ def verify(path, expected, anchors=None):
         reach[c] = max(reach.get(c, 0), s)
     first_line = vouch_from(anchors) if anchors else None  # "" is the start of the log
     hour_before_newest = norm(max((at for at, *_ in refs), default=None), -3600)
+    # No run has written a record stamped later than now (an hour's margin for the clocks)
+    from datetime import datetime, timezone
+    future = norm(datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), 3600)
     with open(path, "rb") as f:
         need(f.read(1), "empty file")
     for rec in records(path, header):
@@ -161,6 +165,7 @@ def verify(path, expected, anchors=None):
         need(header.get("from") is None or rec["at"] >= norm(header["from"]), "record before from")
         need(header.get("to") is None or rec["at"] < norm(header["to"]), "record after to")
         need(header.get("exported_at") is None or rec["at"] < norm(header["exported_at"]), "record after exported_at")
+        need(rec["at"] <= future, f"tenant {t}: seq {seq} is later than this machine's clock by more than an hour")
         if t not in heads:
             firsts[t] = seq
             runfirst[t] = rec["kind"] in ("run_started", "operator_rerun")

@@ -147,6 +147,15 @@ elif op == "append":  # a forged item_purged hashed onto the end of the chain (S
     canon = json.dumps({k: v for k, v in f.items() if k != "hash"}, ensure_ascii=False, separators=(",", ":"))
     f["hash"] = hashlib.sha256((f["prev_hash"] + "\n" + canon).encode()).hexdigest()
     recs.insert(i + 1, f)
+elif op == "future":  # the same, stamped far ahead, the header's exported_at after it
+    i = [i for i in idx if recs[i]["seq"] == seq][0]
+    tmpl = next(r for r in recs if r["kind"] == "item_purged")
+    f = dict(tmpl, tenant_id=tenant, seq=seq + 1, at="2099-01-01T00:00:00.000000Z", prev_hash=recs[i]["hash"],
+             item_id="11111111-2222-4333-8444-555555555555", reference="FORGED", on_time=True)
+    canon = json.dumps({k: v for k, v in f.items() if k != "hash"}, ensure_ascii=False, separators=(",", ":"))
+    f["hash"] = hashlib.sha256((f["prev_hash"] + "\n" + canon).encode()).hexdigest()
+    recs.insert(i + 1, f)
+    head["exported_at"] = "2099-01-01T00:00:01.000000Z"
 elif op == "backdate":  # a record re-dated before the one it follows, the chain re-hashed
     recs[at]["at"] = recs[at - 1]["at"][:4] + "-01-01T00:00:00.000000Z"
     rehash(tenant)
@@ -222,6 +231,17 @@ caught "a forged record appended to a chain, two hours before the anchor file's 
 A=$A_SAVED
 assert_contains "... named as anchored by no line" \
   "tenant $T1: seq $((LAST1 + 1)) at $(sql "SELECT lethe.audit_time(at) FROM lethe.audit WHERE tenant_id = '$T1' AND seq = $LAST1") is anchored by no line: the anchor file names it up to seq $LAST1, yet its newest line (line $(wc -l <"$WORK/later.jsonl")," "$OUT"
+# ... and one stamped far ahead never becomes older than a line: no run can have written a record
+# dated later than now (an hour's margin for the clocks), with or without the anchor file.
+cp "$WORK/x.jsonl" "$WORK/appended.jsonl"
+SRC=$WORK/all.jsonl tamper future "$T1" "$LAST1" claims
+caught "a forged record appended to a chain, stamped in 2099"
+assert_contains "... named as later than the clock" \
+  "tenant $T1: seq $((LAST1 + 1)) at 2099-01-01T00:00:00.000000Z is later than this machine's clock by more than an hour" "$OUT"
+run_lethe verify "$WORK/x.jsonl"
+python3 tests/verify_export.py "$WORK/x.jsonl" >"$WORK/p.out" 2>&1
+assert_eq "... also without the anchor file, by both verifiers" "4 4" "$RC $?"
+cp "$WORK/appended.jsonl" "$WORK/x.jsonl"
 # Lines that do not say from when they name every chain (written before lethe kept "since", or
 # by a role that could not record lines, which left heads unanchored) prove nothing of it.
 sed 's/,"since":"[^"]*"}$/}/' "$WORK/later.jsonl" >"$WORK/unbounded.jsonl"
