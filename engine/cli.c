@@ -211,7 +211,11 @@ bool cli_time(const struct lethe_ctx *ctx, const char *option, const char *value
         time_format(t, out);
         return true;
     }
-    log_error("%s: %s: malformed time \"%s\"", ctx->command, option, text_shown(value));
+    const char *problem = time_parse_problem(value);
+    if (problem)
+        log_error("%s: %s: time \"%s\" %s", ctx->command, option, text_shown(value), problem);
+    else
+        log_error("%s: %s: malformed time \"%s\"", ctx->command, option, text_shown(value));
     log_hint("times are ISO 8601, UTC unless an offset is given, e.g. 2026-11-28T03:00:00Z");
     return false;
 }

@@ -23,6 +23,11 @@ static bool digits(const char *s, int n, int *out)
 
 static bool leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
+/* The instants time_parse() accepts: from the epoch (the catalog holds nothing older) to the
+ * end of year 9999, judged on the instant, not on the year as written with its offset. */
+#define TIME_FIRST ((lethe_time)0)
+#define TIME_END ((lethe_time)253402300800LL * 1000000) /* 10000-01-01T00:00:00Z */
+
 bool time_parse(const char *s, lethe_time *out)
 {
     static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -31,7 +36,7 @@ bool time_parse(const char *s, lethe_time *out)
     if (!s || strlen(s) < 10 || !digits(s, 4, &Y) || s[4] != '-' || !digits(s + 5, 2, &M) ||
         s[7] != '-' || !digits(s + 8, 2, &D))
         return false;
-    if (Y < 1970 || Y > 9999 || M < 1 || M > 12 || D < 1 ||
+    if (Y < 1969 || Y > 9999 || M < 1 || M > 12 || D < 1 ||
         D > mdays[M - 1] + (M == 2 && leap(Y)))
         return false;
     const char *p = s + 10;
@@ -48,10 +53,10 @@ bool time_parse(const char *s, lethe_time *out)
                 p++;
                 int n = 0;
                 while (isdigit((unsigned char)*p)) {
-                    if (n < 6) {
-                        frac = frac * 10 + (*p - '0');
-                        n++;
-                    }
+                    if (n == 6)
+                        return false; /* finer than a microsecond: neither cut nor rounded */
+                    frac = frac * 10 + (*p - '0');
+                    n++;
                     p++;
                 }
                 if (n == 0)
@@ -94,8 +99,29 @@ bool time_parse(const char *s, lethe_time *out)
     tm.tm_min = m;
     tm.tm_sec = sec;
     time_t t = timegm(&tm);
-    *out = ((lethe_time)t - offset) * 1000000 + frac;
+    lethe_time at = ((lethe_time)t - offset) * 1000000 + frac;
+    if (at < TIME_FIRST || at >= TIME_END)
+        return false;
+    *out = at;
     return true;
+}
+
+const char *time_parse_problem(const char *s)
+{
+    lethe_time t;
+    if (!s || time_parse(s, &t))
+        return NULL;
+    const char *dot = strchr(s, '.');
+    size_t n = dot ? strspn(dot + 1, "0123456789") : 0;
+    if (n > 6)
+        return "has more than 6 fractional digits: lethe keeps times to the microsecond";
+    /* Well formed but out of range: the same text with a year in range parses. */
+    if (strlen(s) >= 4 && isdigit((unsigned char)s[0])) {
+        char probe[TIME_TEXT_LEN];
+        if (snprintf(probe, sizeof probe, "2000%s", s + 4) < (int)sizeof probe && time_parse(probe, &t))
+            return "lies outside 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z";
+    }
+    return NULL;
 }
 
 void time_format(lethe_time t, char buf[TIME_TEXT_LEN])

@@ -15,6 +15,9 @@ typedef int64_t lethe_time;
 /* Accepts "2026-11-28", "2026-11-28T03:00", "2026-11-28 03:00:00.5", with an optional
  * "Z" or "+01:00". Rejects impossible dates (Feb 30) and anything trailing. */
 bool time_parse(const char *text, lethe_time *out);
+/* Why time_parse() refuses TEXT when it is well formed (more than 6 fractional digits, an
+ * instant out of range), in words for an error message; NULL otherwise. */
+const char *time_parse_problem(const char *text);
 void time_format(lethe_time t, char buf[TIME_TEXT_LEN]);
 lethe_time time_now(void);
 /* A span of SECONDS (decimal text, as PostgreSQL's extract(epoch ...) gives it) as

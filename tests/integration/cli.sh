@@ -172,6 +172,12 @@ hint: ids are UUIDs, e.g. 3f2b8c1e-5d4a-4e7b-9c0d-1a2b3c4d5e6f" explain $'ab\x1b
 run_lethe --config "$LETHE_CONF" export --from "$(printf 'y%.0s' $(seq 3000))"
 assert_eq "export: a 3000-byte malformed time is cut at 511 bytes where it is shown" \
   "2 error: export: --from: malformed time \"$(printf 'y%.0s' $(seq 508))...\"" "$RC ${ERR%%$'\n'*}"
+# A well-formed time lethe cannot take says why: finer than a microsecond (it was cut, where
+# PostgreSQL rounds), or an instant before 1970 (judged on the instant, not the year as written).
+refused "run: more than 6 fractional digits" "error: run: --as-of: time \"2026-01-31T23:59:59.9999999Z\" has more than 6 fractional digits: lethe keeps times to the microsecond
+hint: times are ISO 8601, UTC unless an offset is given, e.g. 2026-11-28T03:00:00Z" run --dry-run --as-of 2026-01-31T23:59:59.9999999Z
+refused "run: an instant before 1970, whatever the year as written" "error: run: --as-of: time \"1970-01-01T00:00:00+00:01\" lies outside 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z
+hint: times are ISO 8601, UTC unless an offset is given, e.g. 2026-11-28T03:00:00Z" run --dry-run --as-of 1970-01-01T00:00:00+00:01
 
 # An operator needs a name, on every command that takes --operator.
 for cmd in run "rerun $B" "ack $B" "request --tenant $T --reference R-2"; do

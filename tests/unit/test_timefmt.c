@@ -58,8 +58,18 @@ START_TEST(offsets_apply_to_the_date_too)
     ck_assert_int_eq(parsed("2026-11-28Z"), 1795824000LL * US);
     /* An offset can carry the instant back across a day, a year and the epoch. */
     ck_assert_str_eq(formatted(parsed("2027-01-01T00:30:00+01:00")), "2026-12-31T23:30:00.000000Z");
-    ck_assert_str_eq(formatted(parsed("1970-01-01T00:00:00+01:00")), "1969-12-31T23:00:00.000000Z");
-    ck_assert_int_eq(parsed("1970-01-01T00:00:00+01:00"), -3600 * US);
+    /* the range is the instant's: 1970-01-01T00:00Z on */
+    ck_assert_str_eq(formatted(parsed("1969-12-31T23:00:00-01:00")), "1970-01-01T00:00:00.000000Z");
+    lethe_time t = 7;
+    ck_assert(!time_parse("1970-01-01T00:00:00+01:00", &t)); /* 1969-12-31T23:00Z */
+    ck_assert(!time_parse("1969-12-31T23:59:59.999999Z", &t));
+    ck_assert_int_eq(t, 7);
+    ck_assert_str_eq(time_parse_problem("1970-01-01T00:00:00+00:01"),
+                     "lies outside 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z");
+    ck_assert_str_eq(time_parse_problem("1969-12-31T23:59:59.999999Z"),
+                     "lies outside 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z");
+    ck_assert_ptr_null(time_parse_problem("1970-01-01T00:00:00Z"));
+    ck_assert_ptr_null(time_parse_problem("2026-02-30")); /* malformed: no more to say */
 }
 END_TEST
 
@@ -69,6 +79,12 @@ START_TEST(fractions_are_microseconds)
     ck_assert_int_eq(parsed("1970-01-01T00:00:00.05Z"), 50000);
     ck_assert_int_eq(parsed("1970-01-01T00:00:00.000123Z"), 123);
     ck_assert_int_eq(parsed("1970-01-01T00:00:01.999999+00:00"), 1999999);
+    /* finer than a microsecond is refused, neither cut (lethe did) nor rounded (PostgreSQL
+     * does): ".9999999" on a month's last second lands on one side of the month or the other */
+    lethe_time t;
+    ck_assert(!time_parse("2026-01-31T23:59:59.9999999Z", &t));
+    ck_assert_str_eq(time_parse_problem("2026-01-31T23:59:59.9999999Z"),
+                     "has more than 6 fractional digits: lethe keeps times to the microsecond");
 }
 END_TEST
 
@@ -98,7 +114,7 @@ START_TEST(refuses_impossible_dates_and_times)
 {
     const char *bad[] = {
         "2026-02-30", "2026-02-31", "2026-04-31", "2026-06-31", "2026-09-31", "2026-11-31",
-        "2026-13-01", "2026-00-10", "2026-01-00", "2026-01-32", "1969-12-31", "0000-01-01",
+        "2026-13-01", "2026-00-10", "2026-01-00", "2026-01-32", "1969-12-31", "0000-01-01", "1968-12-31",
         "2026-11-28T24:00", "2026-11-28T23:60", "2026-11-28T23:59:60", "2026-11-28T03:00+15:00",
         "2026-11-28T03:00+01:60",
     };
