@@ -18,10 +18,12 @@
 --   with its reference, with a subject for subject_request and without one otherwise, or a
 --   capacity_deleted) at the record's trigger time, and the withdrawing event a later
 --   deletion_cancelled with the same reference, or a later capacity_provisioned; the record
---   says when that event occurred. The subject's HMAC and the count of items released are the
---   engine's (the obligations are its own table; and on Citus a placement the engine wrote in
---   this transaction cannot be read as another user). derive_apply calls it instead of
---   staging the rows.
+--   says when that event occurred (which may lie ahead: a cancellation dated in the future is
+--   recorded when it is processed, and takes effect at its time). A withdrawal is recorded
+--   once (the same again stages nothing). The subject's HMAC (only on a subject_request) and
+--   the count of items released (not negative) are the engine's: the obligations are its own
+--   table, and on Citus a placement the engine wrote in this transaction cannot be read as
+--   another user. derive_apply calls it instead of staging the rows.
 -- - lethe.request_record() appends its record itself, in the call that writes the event, and
 --   the rule is the scope's (subject_request for a data subject's items, else
 --   deletion_request), not the caller's to choose. The deadline it records is the one the
@@ -38,6 +40,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp A
 DECLARE
     n integer := coalesce(array_length(p_tenants, 1), 0);
     v_at timestamptz;
+    v_staged bigint := 0;
 BEGIN
     PERFORM lethe.audit_stage_open();
     IF n <> coalesce(array_length(p_rules, 1), 0) OR n <> coalesce(array_length(p_references, 1), 0)
@@ -71,13 +74,37 @@ BEGIN
                       HINT = 'an obligation_withdrawn record is made from the request or capacity '
                              'deletion and the event that withdrew it, and only then';
         END IF;
-        INSERT INTO pg_temp.audit_stage (tenant_id, kind, rule, reference, triggered_at, subject_hmac,
-                                         count, detail)
-        VALUES (p_tenants[i], 'obligation_withdrawn', p_rules[i], p_references[i], p_triggered[i],
-                p_hmacs[i], p_counts[i], 'withdrawn at ' || lethe.iso_utc(v_at));
+        IF p_counts[i] IS NULL OR p_counts[i] < 0
+           OR (p_hmacs[i] IS NOT NULL AND p_rules[i] <> 'subject_request') THEN
+            RAISE EXCEPTION 'audit: a withdrawal of a % obligation counts items released (% given) and carries a subject''s HMAC only for a subject_request',
+                            p_rules[i], coalesce(p_counts[i]::text, 'none')
+                USING ERRCODE = 'check_violation';
+        END IF;
+        -- Recorded once: the same withdrawal again (a second call, in this transaction or
+        -- after it) adds nothing. An earlier withdrawing event committed later is another
+        -- record, with its own time.
+        IF NOT EXISTS (SELECT 1 FROM lethe.audit a
+                        WHERE a.tenant_id = p_tenants[i] AND a.kind = 'obligation_withdrawn'
+                          AND a.reference IS NOT DISTINCT FROM p_references[i] AND a.rule = p_rules[i]
+                          AND a.triggered_at = p_triggered[i]
+                          AND a.detail = 'withdrawn at ' || lethe.iso_utc(v_at))
+           AND NOT EXISTS (SELECT 1 FROM pg_temp.audit_stage a
+                            WHERE a.tenant_id = p_tenants[i] AND a.kind = 'obligation_withdrawn'
+                              AND a.reference IS NOT DISTINCT FROM p_references[i] AND a.rule = p_rules[i]
+                              AND a.triggered_at = p_triggered[i]
+                              AND a.detail = 'withdrawn at ' || lethe.iso_utc(v_at)) THEN
+            INSERT INTO pg_temp.audit_stage (tenant_id, kind, rule, reference, triggered_at,
+                                             subject_hmac, count, detail)
+            VALUES (p_tenants[i], 'obligation_withdrawn', p_rules[i], p_references[i], p_triggered[i],
+                    p_hmacs[i], p_counts[i], 'withdrawn at ' || lethe.iso_utc(v_at));
+            v_staged := v_staged + 1;
+        END IF;
     END LOOP;
-    RETURN n;
+    RETURN v_staged;
 END $$;
+-- The lookup for a withdrawal recorded already: a tenant's withdrawals, by reference.
+CREATE INDEX audit_withdrawn ON lethe.audit (tenant_id, reference) WHERE kind = 'obligation_withdrawn';
+
 REVOKE ALL ON FUNCTION lethe.audit_withdrawals(uuid[], text[], text[], timestamptz[], text[], bigint[],
                                                 bigint[], bigint[]) FROM PUBLIC;
 

@@ -500,6 +500,30 @@ for r in $E $O; do
       "audit: no event of tenant $T withdraws a deletion_request obligation triggered at 2026-12-01T00:00:00.000000Z"
 done
 assert_eq "none of it reached the audit" 0 "$(sql "SELECT count(*) FROM lethe.audit WHERE reference = 'FORGED-1' OR detail LIKE 'withdrawn at 2026-12-04T10:30%'")"
+# A true withdrawal (a request and its cancellation, in the catalog) staged by hand again and
+# again is recorded once; a negative count, or a subject's HMAC on a request of no subject, is
+# refused (the count and the HMAC are the engine's word: the database cannot check them).
+sql "INSERT INTO lethe.events (tenant_id, type, occurred_at, reference) VALUES
+       ('$T2', 'deletion_requested', '2026-11-01Z', 'R-WD'), ('$T2', 'deletion_cancelled', '2026-11-02Z', 'R-WD')" >/dev/null
+WD_ARGS="ARRAY['$T2']::uuid[], ARRAY['deletion_request'], ARRAY['R-WD'], ARRAY['2026-11-01Z']::timestamptz[]"
+WD_EVENTS="ARRAY[(SELECT event_id FROM lethe.events WHERE reference = 'R-WD' AND type = 'deletion_requested')],
+           ARRAY[(SELECT event_id FROM lethe.events WHERE reference = 'R-WD' AND type = 'deletion_cancelled')]"
+as $E psql -X -q -A -t -v ON_ERROR_STOP=1 \
+  -c "SELECT lethe.audit_withdrawals($WD_ARGS, ARRAY[NULL]::text[], ARRAY[0]::bigint[], $WD_EVENTS),
+             lethe.audit_withdrawals($WD_ARGS, ARRAY[NULL]::text[], ARRAY[0]::bigint[], $WD_EVENTS), lethe.audit_flush()" \
+  -c "SELECT lethe.audit_withdrawals($WD_ARGS, ARRAY[NULL]::text[], ARRAY[0]::bigint[], $WD_EVENTS), lethe.audit_flush()" \
+  >"$WORK/wd.out" 2>&1
+assert_eq "a true withdrawal staged by hand three times is recorded once" "1|0|1 0|0|1" \
+  "$(tr '\n' ' ' <"$WORK/wd.out" | sed 's/ $//')|$(sql "SELECT count(*) FROM lethe.audit WHERE reference = 'R-WD' AND kind = 'obligation_withdrawn'")"
+for r in $E $O; do
+    as $r assert_sql_fails "$r: a withdrawal with a negative count is refused" \
+      "SELECT lethe.audit_withdrawals($WD_ARGS, ARRAY[NULL]::text[], ARRAY[-5]::bigint[], $WD_EVENTS)" \
+      "audit: a withdrawal of a deletion_request obligation counts items released (-5 given)"
+    as $r assert_sql_fails "$r: ... and one with a subject's HMAC on a request of no subject" \
+      "SELECT lethe.audit_withdrawals($WD_ARGS, ARRAY[repeat('ab', 32)], ARRAY[1]::bigint[], $WD_EVENTS)" \
+      "carries a subject's HMAC only for a subject_request"
+done
+audit_before=$((audit_before + 1))  # the one true withdrawal above; nothing else reaches the audit
 as $E assert_sql_fails "the engine's own records are still staged: a run_started goes through (rolled back here)" \
   "BEGIN; SELECT lethe.audit_stage_open();
    INSERT INTO audit_stage (tenant_id, kind, run_id) VALUES ('00000000-0000-0000-0000-000000000000', 'run_started', gen_random_uuid());
@@ -554,6 +578,15 @@ as $O psql -X -q -A -t -v ON_ERROR_STOP=1 -c "SELECT event_id FROM lethe.request
 assert_eq "a request recorded without a flush of the caller's has its record" "1 deletion_request user_o" \
   "$(sql "SELECT count(*) || ' ' || min(rule) || ' ' || min(operator) FROM lethe.audit
            WHERE tenant_id = '$T2' AND kind = 'request_recorded' AND reference = 'OP-NOFLUSH'")"
+# The cancellation of R-WD above is consumed by a run as the owner: on Citus a run as a login
+# holding only lethe_engine that processes a withdrawal fails ("cannot perform query on
+# placements that were modified in this transaction by a different user": the derivation
+# writes the obligations as the engine, the withdrawal's record is made as the owner in the
+# same transaction), as it did before schema version 66 (README, Citus).
+run_lethe --config "$WORK/noexec.conf" run
+assert_rc "the owner's run consumes the withdrawal" 0
+assert_eq "... and records it no second time" 1 \
+  "$(sql "SELECT count(*) FROM lethe.audit WHERE reference = 'R-WD' AND kind = 'obligation_withdrawn'")"
 PGUSER=$E run_lethe --config "$WORK/noexec.conf" run
 assert_rc "and a run after all of it works" 0
 
