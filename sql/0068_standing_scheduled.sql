@@ -10,11 +10,15 @@
 -- while at that due time it is due under the request, with the request's deadline, 60 days
 -- sooner than status's "next deadlines" said (a dry run at that time said so).
 --
--- The choice is now made at the item's due time when that lies ahead: among the obligations
--- triggered by greatest(as_of, due time), the earliest deadline governs. For a due item
--- (due time <= as_of) nothing changes, and so nothing changes for the emission (due_fresh
--- reads standing() for due items only). The window that computed the due time and the choice
--- now take two steps: the choice needs the due time.
+-- The standing is now judged at the item's due time when that lies ahead: the due time is the
+-- earliest due time of an obligation not withdrawn by then (a request cancelled before it
+-- comes due, under a configured grace, makes nothing due: it was shown due at its time, and
+-- the dry run then batched nothing), and the governing obligation the earliest deadline among
+-- those triggered and not withdrawn by greatest(as_of, due time). For a due item (due time
+-- <= as_of) every active obligation due by then stands then, and the choice is the one made
+-- before: nothing changes for the emission (due_fresh reads standing() for due items only).
+-- The window that computed the due time and the choice now take two steps: the choice needs
+-- the due time.
 
 DO $standing$
 DECLARE
@@ -29,14 +33,19 @@ DECLARE
          ORDER BY l.tenant_id, l.item_id, l.triggered_at > p_as_of, l.deadline_at, l.priority,
                   l.obligation_id, l.depth
     ), h AS ($old$;
-    v_new constant text := $new$    ), d AS (  -- the item's due time: the earliest of all its obligations'
-        SELECT l.*, min(l.due_at) OVER (PARTITION BY l.tenant_id, l.item_id) AS item_due
+    v_new constant text := $new$    ), d AS (  -- the item's due time: the earliest of an obligation still standing then
+        SELECT l.*, min(l.due_at) FILTER (WHERE l.pinned OR l.withdrawn_at IS NULL
+                                                 OR l.withdrawn_at > l.due_at)
+                        OVER (PARTITION BY l.tenant_id, l.item_id) AS item_due
           FROM l
          WHERE l.rule IS NOT NULL
-    ), g AS (  -- the choice, among the obligations triggered by then (sql/0068)
+    ), g AS (  -- the choice, among the obligations in effect then (sql/0068)
         SELECT DISTINCT ON (d.tenant_id, d.item_id) d.*
           FROM d
-         ORDER BY d.tenant_id, d.item_id, d.triggered_at > greatest(p_as_of, d.item_due),
+         WHERE d.item_due IS NOT NULL
+         ORDER BY d.tenant_id, d.item_id,
+                  d.triggered_at > greatest(p_as_of, d.item_due)
+                      OR (NOT d.pinned AND coalesce(d.withdrawn_at <= greatest(p_as_of, d.item_due), false)),
                   d.deadline_at, d.priority, d.obligation_id, d.depth
     ), h AS ($new$;
 BEGIN

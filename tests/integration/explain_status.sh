@@ -366,4 +366,36 @@ run_lethe --config "$CONF" run --dry-run --as-of "$REQ_AT" --json
 assert_eq "and a dry run at that time batches it so" "deletion_request" \
   "$(json_get 'd["by_rule"][0]["rule"]' | tr -d "'")"
 
+# ... and a request withdrawn before it comes due (under a grace) is no obligation it will be due
+# under: the item read "scheduled, deletion_request" at the request's due time, when a dry run
+# then batched nothing (B), or batched it under another request (A).
+write_config "$WORK/grace.conf" 'rules: { deletion_request: { deadline = "30d"; grace = "20d"; }; };'
+IA=$(uuid); IB=$(uuid)
+for x in "$IA subj-a" "$IB"; do
+    set -- $x
+    owner=${2:+"'$2'"}
+    sql "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at, shared, owner_id)
+         VALUES ('$TF', '$1', '$WF', 'prompt', 'EU', 'file:///x', now() - interval '3 days', true, ${owner:-NULL})" >/dev/null
+done
+DAY=$(sql "SELECT lethe.iso_utc(date_trunc('day', now()))")
+at() { sql "SELECT lethe.iso_utc('$DAY'::timestamptz + interval '$1')"; }
+mk_event "$TF" deletion_requested "$(at '3 days')" R-A item_id "$IA"
+mk_event "$TF" deletion_cancelled "$(at '4 days')" R-A
+mk_event "$TF" deletion_requested "$(at '5 days')" S-A subject_id subj-a
+mk_event "$TF" deletion_requested "$(at '1 day')" R-B item_id "$IB"
+mk_event "$TF" deletion_cancelled "$(at '2 days')" R-B
+"$LETHE" --config "$WORK/grace.conf" -q run >/dev/null
+assert_eq "A: due under the subject's request, not the request cancelled before its due time" \
+  "scheduled subject_request S-A $(at '5 days')" \
+  "$(sql "SELECT state || ' ' || rule || ' ' || reference || ' ' || lethe.iso_utc(due_at) FROM lethe.item_status WHERE item_id = '$IA'")"
+run_lethe --config "$WORK/grace.conf" run --dry-run --as-of "$(at '5 days')" --json --items
+assert_eq "... as a dry run at that time batches it" "['subject_request']" \
+  "$(json_get '[i["rule"] for i in d["items"] if i["item_id"] == "'"$IA"'"]')"
+assert_eq "B: due under the tenant's request dated ahead (R-AHEAD, above), not at the cancelled request's due time" \
+  "scheduled deletion_request R-AHEAD $(sql "SELECT lethe.iso_utc('$REQ_AT'::timestamptz + interval '20 days')")" \
+  "$(sql "SELECT state || ' ' || rule || ' ' || reference || ' ' || lethe.iso_utc(due_at) FROM lethe.item_status WHERE item_id = '$IB'")"
+run_lethe --config "$WORK/grace.conf" run --dry-run --as-of "$(at '21 days')" --json --items
+assert_eq "... and a dry run at the request's due time batches nothing of it" "[]" \
+  "$(json_get '[i["rule"] for i in d["items"] if i["item_id"] == "'"$IB"'"]')"
+
 finish

@@ -81,6 +81,7 @@ class Ob:
     deadline: datetime
     active: bool
     via: str
+    withdrawn: datetime = None  # when a later event withdraws it (never, for a purged source's)
 
 
 @dataclass
@@ -158,7 +159,7 @@ class Model:
                 if rule and self.covers(e, y):
                     w = self.withdrawn_at(e)
                     obs.append(Ob(rule, e.occurred, *timing(rule, e.occurred),
-                                  w is None or w > max(as_of, self.now), y.id))
+                                  w is None or w > max(as_of, self.now), y.id, w))
             if y.shared:
                 obs.append(Ob("shared_retention", y.created,
                               *timing("shared_retention", y.created), True, y.id))
@@ -172,9 +173,15 @@ class Model:
         act = [o for o in self.lineage(x, as_of) if o.active]
         if not act:
             return None
-        due = min(o.due for o in act)
-        # the rule it is (or will be) due under: among those triggered by then
-        g = min(act, key=lambda o: (o.trigger > max(as_of, due), o.deadline, RULES[o.rule][2]))
+        # due when the first obligation comes due that is not withdrawn by then
+        dues = [o.due for o in act if o.withdrawn is None or o.withdrawn > o.due]
+        if not dues:
+            return None
+        due = min(dues)
+        # the rule it is (or will be) due under: among those in effect then
+        at = max(as_of, due)
+        g = min(act, key=lambda o: (o.trigger > at or (o.withdrawn is not None and o.withdrawn <= at),
+                                    o.deadline, RULES[o.rule][2]))
         return g.rule, due, g.deadline
 
     def held(self, x, as_of):
