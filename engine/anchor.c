@@ -31,18 +31,6 @@ static bool hex64(const char *s)
     return true;
 }
 
-/* YYYY-MM-DDTHH:MM:SS.ffffffZ exactly: lines are compared with records' times as text. */
-static bool audit_time_text(const char *s)
-{
-    static const char shape[] = "dddd-dd-ddTdd:dd:dd.ddddddZ";
-    if (strlen(s) != sizeof shape - 1)
-        return false;
-    for (size_t i = 0; shape[i]; i++)
-        if (shape[i] == 'd' ? !(s[i] >= '0' && s[i] <= '9') : s[i] != shape[i])
-            return false;
-    return true;
-}
-
 void anchor_line_free(struct anchor_line *l)
 {
     free(l->heads);

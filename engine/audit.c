@@ -62,6 +62,17 @@ enum audit_json_type audit_member_type(enum audit_member m)
     }
 }
 
+bool audit_time_text(const char *s)
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd.ddddddZ";
+    if (strlen(s) != sizeof shape - 1)
+        return false;
+    for (size_t i = 0; shape[i]; i++)
+        if (shape[i] == 'd' ? !(s[i] >= '0' && s[i] <= '9') : s[i] != shape[i])
+            return false;
+    return true;
+}
+
 bool audit_member_required(enum audit_member m)
 {
     return m == AM_SEQ || m == AM_AT || m == AM_KIND || m == AM_TENANT_ID || m == AM_PREV_HASH ||

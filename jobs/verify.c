@@ -561,6 +561,17 @@ static bool check_record(struct verifier *v, const struct audit_record *r, const
         fail(v, tenant, "hash mismatch at seq %lld (the record was changed)", seq);
         return false;
     }
+    /* Times are of one form (SPEC §3: UTC, microseconds, Z), which the comparisons below and
+     * the anchors' rely on: "2026-12-04T11:40:00.000000-23:00", hashed as written, compared
+     * as text before a time 23 hours earlier, and passed the check of records from the future. */
+    static const enum audit_member times[] = {AM_AT, AM_TRIGGERED_AT, AM_DEADLINE_AT, AM_PURGED_AT};
+    static const char *const time_names[] = {"at", "triggered_at", "deadline_at", "purged_at"};
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++)
+        if (r->v[times[i]].text && !audit_time_text(r->v[times[i]].text)) {
+            fail(v, tenant, "seq %lld: its %s is not a time as lethe writes it (UTC, six "
+                            "fractional digits and Z; the record was forged)", seq, time_names[i]);
+            return false;
+        }
     /* SPEC §5: `at` is taken while the chain head is locked, so it never goes backwards
      * along a chain (the times are all of one fixed-width form, so they compare as text). A
      * chain's records are contiguous, so the record before is the verifier's last one. */
@@ -1418,6 +1429,26 @@ static int load_anchors(struct verifier *v, const char *path)
             log_error("verify: '%s' line %ld: %s", path, no, why);
             log_hint("the anchor file holds one line per run, as lethe writes it");
             rc = EXIT_USAGE;
+            break;
+        }
+        /* A run takes its heads, then writes its line: a head stamped after the line (beyond
+         * the hour's margin for a clock set back) was moved forward, or the database's clock
+         * was, and every record after it misdated (an export of the real window then holds
+         * none of them, and verifies empty). */
+        char bound[TIME_TEXT_LEN] = "";
+        lethe_time line_at;
+        if (time_parse(l.at, &line_at))
+            time_format(line_at + (lethe_time)3600 * 1000000, bound);
+        for (size_t i = 0; bound[0] && i < l.n_heads; i++)
+            if (l.heads[i].at[0] && strcmp(l.heads[i].at, bound) > 0) {
+                printf("verify: anchor file '%s' line %ld: chain %s seq %lld is stamped at %s, "
+                       "more than an hour after the line itself (%s): no run writes such a line "
+                       "(the chain's head was moved forward, or the database's clock)\n",
+                       path, no, l.heads[i].chain, l.heads[i].seq, l.heads[i].at, l.at);
+                rc = EXIT_CHECK_FAILED;
+            }
+        if (rc != EXIT_DONE) {
+            anchor_line_free(&l);
             break;
         }
         if (v->n_refs + l.n_heads > refs_cap) {

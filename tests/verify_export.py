@@ -61,7 +61,7 @@ chain appended to ("since"): a record past the highest seq any line names for it
 after the "since" of the first such line (every line after it having one too), has no anchor
 yet; the newest line coming more than an hour after it, it was added after the fact.
 """
-import csv, hashlib, json, sys
+import csv, hashlib, json, re, sys
 
 COLS = ("seq at kind tenant_id run_id batch_id item_id rule reference triggered_at deadline_at "
         "purged_at on_time location hold_id subject_hmac operator count detail prev_hash hash").split()
@@ -128,6 +128,10 @@ def anchored(path):  # [(line at, run_id, chain, seq, hash, head at)], a torn la
                 break
             raise
         refs += [(a["at"], a["run_id"], h["chain"], h["seq"], h["hash"], h.get("at")) for h in a["heads"]]
+        # a run takes its heads before it writes its line: none is stamped after the line
+        for h in a["heads"]:
+            need(h.get("at") is None or h["at"] <= norm(a["at"], 3600),
+                 f"anchor line {n}: chain {h['chain']} head stamped after the line itself")
     return refs
 
 def verify(path, expected, anchors=None):
@@ -164,6 +168,9 @@ def verify(path, expected, anchors=None):
         need(digest == rec["hash"], f"tenant {t}: hash mismatch at seq {seq}")
         need(header.get("from") is None or rec["at"] >= norm(header["from"]), "record before from")
         need(header.get("to") is None or rec["at"] < norm(header["to"]), "record after to")
+        for m in ("at", "triggered_at", "deadline_at", "purged_at"):  # one form: they compare as text
+            need(rec[m] is None or re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", rec[m]),
+                 f"tenant {t}: seq {seq}: {m} is not a time as lethe writes it")
         need(header.get("exported_at") is None or rec["at"] < norm(header["exported_at"]), "record after exported_at")
         need(rec["at"] <= future, f"tenant {t}: seq {seq} is later than this machine's clock by more than an hour")
         if t not in heads:

@@ -156,6 +156,14 @@ elif op == "future":  # the same, stamped far ahead, the header's exported_at af
     f["hash"] = hashlib.sha256((f["prev_hash"] + "\n" + canon).encode()).hexdigest()
     recs.insert(i + 1, f)
     head["exported_at"] = "2099-01-01T00:00:01.000000Z"
+elif op == "offset":  # the same, its time written with an offset: 23 hours on, read as text earlier
+    i = [i for i in idx if recs[i]["seq"] == seq][0]
+    tmpl = next(r for r in recs if r["kind"] == "item_purged")
+    f = dict(tmpl, tenant_id=tenant, seq=seq + 1, at=recs[i]["at"][:-1] + "-23:00", prev_hash=recs[i]["hash"],
+             item_id="11111111-2222-4333-8444-555555555555", reference="FORGED", on_time=True)
+    canon = json.dumps({k: v for k, v in f.items() if k != "hash"}, ensure_ascii=False, separators=(",", ":"))
+    f["hash"] = hashlib.sha256((f["prev_hash"] + "\n" + canon).encode()).hexdigest()
+    recs.insert(i + 1, f)
 elif op == "backdate":  # a record re-dated before the one it follows, the chain re-hashed
     recs[at]["at"] = recs[at - 1]["at"][:4] + "-01-01T00:00:00.000000Z"
     rehash(tenant)
@@ -202,6 +210,25 @@ assert_eq "a record re-dated before its predecessor, the chain re-hashed: both v
 assert_contains "... lethe names the two records" "tenant $T1: seq 2 at $(date +%Y)-01-01T00:00:00.000000Z is earlier than seq 1 at" "$OUT$ERR"
 sed 1d "$WORK/all.jsonl" >"$WORK/x.jsonl";                                  caught "a missing header"
 sed '1s/"tenant_id":null/"tenant_id":"'"$T1"'"/' "$WORK/all.jsonl" >"$WORK/x.jsonl"; caught "an edited header"
+# A head stamped after the line that names it: no run writes one (it takes its heads, then
+# writes the line). A chain head moved forward (or the database's clock) misdates every record
+# after it, and an export of the real window then holds none of them and verifies empty.
+python3 - "$A" "$WORK/ahead.jsonl" <<'EOF'
+import json, sys
+from datetime import datetime, timedelta
+lines = open(sys.argv[1]).read().splitlines()
+last = json.loads(lines[-1])
+at = datetime.strptime(last["at"], "%Y-%m-%dT%H:%M:%S.%fZ") + timedelta(hours=2)
+last["heads"][0]["at"] = at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+open(sys.argv[2], "w").write("\n".join(lines[:-1] + [json.dumps(last, separators=(",", ":"))]) + "\n")
+EOF
+AHEAD_CHAIN=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])["heads"][0]["chain"])' "$A")
+run_lethe verify "$WORK/all.jsonl" --anchors "$WORK/ahead.jsonl"
+python3 tests/verify_export.py "$WORK/all.jsonl" --anchors "$WORK/ahead.jsonl" >"$WORK/p.out" 2>&1
+assert_eq "an anchor line naming a head stamped two hours after it: both verifiers exit 4" "4 4" "$RC $?"
+assert_contains "... lethe names the line and the head, as no run writes it" \
+  "verify: anchor file '$WORK/ahead.jsonl' line $(wc -l <"$A"): chain $AHEAD_CHAIN seq" "$OUT"
+assert_contains "... more than an hour after the line" "more than an hour after the line itself" "$OUT"
 
 # A forged item_purged re-hashed onto the end of a chain, past every head the anchor file names
 # for it, the header's claims edited to match: the anchors vouch for nothing after their heads.
@@ -241,6 +268,12 @@ assert_contains "... named as later than the clock" \
 run_lethe verify "$WORK/x.jsonl"
 python3 tests/verify_export.py "$WORK/x.jsonl" >"$WORK/p.out" 2>&1
 assert_eq "... also without the anchor file, by both verifiers" "4 4" "$RC $?"
+# ... nor one whose time is written in another form (an offset: 23 hours on, but earlier as text)
+SRC=$WORK/all.jsonl tamper offset "$T1" "$LAST1" claims
+run_lethe verify "$WORK/x.jsonl"
+python3 tests/verify_export.py "$WORK/x.jsonl" >"$WORK/p.out" 2>&1
+assert_eq "a forged record whose time has an offset: both verifiers exit 4" "4 4" "$RC $?"
+assert_contains "... named as no time lethe writes" "seq $((LAST1 + 1)): its at is not a time as lethe writes it" "$OUT"
 cp "$WORK/appended.jsonl" "$WORK/x.jsonl"
 # Lines that do not say from when they name every chain (written before lethe kept "since", or
 # by a role that could not record lines, which left heads unanchored) prove nothing of it.
