@@ -109,19 +109,28 @@ bool time_parse(const char *s, lethe_time *out)
 const char *time_parse_problem(const char *s)
 {
     lethe_time t;
-    if (!s || time_parse(s, &t))
+    if (!s || time_parse(s, &t) || strlen(s) >= TIME_TEXT_LEN)
         return NULL;
-    const char *dot = strchr(s, '.');
+    char probe[TIME_TEXT_LEN];
+    snprintf(probe, sizeof probe, "%s", s);
+    /* Finer than a microsecond: the same text cut to 6 digits parses. */
+    char *dot = strchr(probe, '.');
     size_t n = dot ? strspn(dot + 1, "0123456789") : 0;
-    if (n > 6)
-        return "has more than 6 fractional digits: lethe keeps times to the microsecond";
-    /* Well formed but out of range: the same text with a year in range parses. */
-    if (strlen(s) >= 4 && isdigit((unsigned char)s[0])) {
-        char probe[TIME_TEXT_LEN];
-        if (snprintf(probe, sizeof probe, "2000%s", s + 4) < (int)sizeof probe && time_parse(probe, &t))
-            return "lies outside 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z";
+    if (n > 6) {
+        memmove(dot + 7, dot + 1 + n, strlen(dot + 1 + n) + 1);
+        return time_parse(probe, &t)
+                   ? "has more than 6 fractional digits: lethe keeps times to the microsecond"
+                   : NULL;
     }
-    return NULL;
+    /* Out of range: the same text in a year in range parses (one that is a leap year when
+     * the written one is, so that an impossible February 29 stays impossible). */
+    int Y;
+    if (!digits(probe, 4, &Y))
+        return NULL;
+    memcpy(probe, leap(Y) ? "2000" : "2001", 4);
+    return time_parse(probe, &t)
+               ? "lies outside 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z"
+               : NULL;
 }
 
 void time_format(lethe_time t, char buf[TIME_TEXT_LEN])

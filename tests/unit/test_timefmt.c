@@ -70,6 +70,9 @@ START_TEST(offsets_apply_to_the_date_too)
                      "lies outside 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z");
     ck_assert_ptr_null(time_parse_problem("1970-01-01T00:00:00Z"));
     ck_assert_ptr_null(time_parse_problem("2026-02-30")); /* malformed: no more to say */
+    ck_assert_ptr_null(time_parse_problem("2023-02-29")); /* impossible, though 2000 had one */
+    ck_assert_str_eq(time_parse_problem("1968-02-29"),
+                     "lies outside 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z");
 }
 END_TEST
 
@@ -85,6 +88,9 @@ START_TEST(fractions_are_microseconds)
     ck_assert(!time_parse("2026-01-31T23:59:59.9999999Z", &t));
     ck_assert_str_eq(time_parse_problem("2026-01-31T23:59:59.9999999Z"),
                      "has more than 6 fractional digits: lethe keeps times to the microsecond");
+    /* ... only when that is all that is wrong */
+    ck_assert_ptr_null(time_parse_problem("garbage.1234567"));
+    ck_assert_ptr_null(time_parse_problem("2026-11-01T00:00:00.1234567+01:00x"));
 }
 END_TEST
 
