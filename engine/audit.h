@@ -63,12 +63,12 @@ void audit_buf_puts(struct audit_buf *b, const char *s);
 void audit_buf_reset(struct audit_buf *b);
 void audit_buf_free(struct audit_buf *b);
 
-/* One member's value: digits for integers, "true"/"false" for booleans, the text itself
- * otherwise. text == NULL is JSON null. */
 /* YYYY-MM-DDTHH:MM:SS.ffffffZ exactly, as lethe writes every time of the audit: records and
  * anchor lines are compared by their times as text. */
 bool audit_time_text(const char *s);
 
+/* One member's value: digits for integers, "true"/"false" for booleans, the text itself
+ * otherwise. text == NULL is JSON null. */
 struct audit_value {
     const char *text;
     size_t len;

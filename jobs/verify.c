@@ -27,6 +27,10 @@
 #include "log.h"
 #include "timefmt.h"
 
+/* The margin verify allows two clocks, and a writer that stamped its records before a run took
+ * its heads and committed them after: an hour, wherever records, heads and lines are compared. */
+#define CLOCK_MARGIN ((lethe_time)3600 * 1000000)
+
 struct chain {
     char *tenant; /* NULL: a free slot */
     long long first_seq, seq;
@@ -1438,7 +1442,7 @@ static int load_anchors(struct verifier *v, const char *path)
         char bound[TIME_TEXT_LEN] = "";
         lethe_time line_at;
         if (time_parse(l.at, &line_at))
-            time_format(line_at + (lethe_time)3600 * 1000000, bound);
+            time_format(line_at + CLOCK_MARGIN, bound);
         for (size_t i = 0; bound[0] && i < l.n_heads; i++)
             if (l.heads[i].at[0] && strcmp(l.heads[i].at, bound) > 0) {
                 printf("verify: anchor file '%s' line %ld: chain %s seq %lld is stamped at %s, "
@@ -1533,7 +1537,7 @@ static int load_anchors(struct verifier *v, const char *path)
         qsort(v->refs, v->n_refs, sizeof *v->refs, ref_cmp);
     lethe_time newest;
     if (v->newest_line_at[0] && time_parse(v->newest_line_at, &newest)) {
-        time_format(newest - (lethe_time)3600 * 1000000, v->vouch_before);
+        time_format(newest - CLOCK_MARGIN, v->vouch_before);
     }
     if (v->n_runs)
         qsort(v->runs, v->n_runs, sizeof *v->runs, run_cmp);
@@ -1579,7 +1583,7 @@ int job_verify(struct lethe_ctx *ctx, int argc, char **argv)
     struct expected *expect = NULL;
     int n_expect = 0, c, rc = EXIT_USAGE;
     struct verifier v = {0};
-    time_format(time_now() + (lethe_time)3600 * 1000000, v.future);
+    time_format(time_now() + CLOCK_MARGIN, v.future);
     FILE *f = NULL;
     char *line = NULL;
     size_t cap = 0;
