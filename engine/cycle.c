@@ -492,6 +492,20 @@ static bool derive(struct lethe_ctx *ctx, const char *as_of, const char *k, cons
     return true;
 }
 
+/* The records of the withdrawals a committed derivation made (sql/0069): on Citus the owner
+ * cannot append them in the transaction in which the engine wrote the obligations. */
+bool cycle_record_withdrawals(struct lethe_ctx *ctx, const char *k, const char *n)
+{
+    PGresult *r = dbcycle_record_withdrawals(ctx->db, k, n);
+    if (!r)
+        return false;
+    long recorded = db_get_long(r, 0, "recorded");
+    PQclear(r);
+    if (recorded)
+        log_debug("withdrawals: %ld recorded", recorded);
+    return true;
+}
+
 bool cycle_derive_all(struct lethe_ctx *ctx, const char *as_of, struct run_counts *c)
 {
     return sync_rules(ctx) && derive(ctx, as_of, "0", "0", c, NULL);
@@ -861,6 +875,11 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
     }
     fault_point("after_derive");
     fast = idle && !idle_crosscheck();
+    if (!fast && !cycle_record_withdrawals(ctx, k, n)) {
+        run_life_fail(&l, "recording withdrawals failed: %s",
+                      db_last_message()[0] ? db_last_message() : "see the log");
+        goto finish;
+    }
     if (fast)
         log_debug("phase derive: %.3fs: idle (nothing new, nothing come due): derivation and "
                   "emission skipped", secs_since(&tp));

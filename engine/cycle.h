@@ -62,6 +62,7 @@ int cycle_check_executors(struct lethe_ctx *ctx);
  * the config's rules synced, new events and items consumed, obligations expanded and
  * withdrawn. Fill the inbox (db_inbox_fill) before the transaction. A rerun derives before it
  * batches a failed batch's items again, so that a withdrawal is honoured. */
+bool cycle_record_withdrawals(struct lethe_ctx *ctx, const char *k, const char *n);
 bool cycle_derive_all(struct lethe_ctx *ctx, const char *as_of, struct run_counts *c);
 
 /* lethe run. Returns an exit code. */

@@ -188,6 +188,15 @@ PGresult *dbcycle_derive_apply(PGconn *db, const char *as_of, const char *k, con
                             3, (const char *[]){as_of, k, n});
 }
 
+/* In a statement of its own, after the derivation commits: the owner's records, from the marks
+ * derive_apply left (sql/0069). */
+PGresult *dbcycle_record_withdrawals(PGconn *db, const char *k, const char *n)
+{
+    return db_query_one_row(db,
+                            "SELECT lethe.withdrawals_record($1::integer, $2::integer) AS recorded",
+                            2, (const char *[]){k, n});
+}
+
 PGresult *dbcycle_idle_probe(PGconn *db, const char *as_of, const char *k, const char *n,
                              bool hmac)
 {

@@ -50,6 +50,7 @@ bool dbcycle_store_subject_hmacs(PGconn *db, const char *tenants, const char *id
                                  const char *macs);
 /* Applies the derivation at as_of: columns withdrawn, expanded. */
 PGresult *dbcycle_derive_apply(PGconn *db, const char *as_of, const char *k, const char *n);
+PGresult *dbcycle_record_withdrawals(PGconn *db, const char *k, const char *n);
 /* Whether the derivation and the emission would find nothing at as_of (sql/0040): columns idle,
  * held (the remembered held items, when idle). hmac: the run hashes subjects (has an audit key).
  * When idle it has made the idle derivation's one write; when not, it has written nothing. */

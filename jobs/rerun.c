@@ -137,7 +137,7 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
         db_rollback(db);
         goto finish;
     }
-    if (!dbaudit_commit(db)) {
+    if (!dbaudit_commit(db) || (failed && !cycle_record_withdrawals(ctx, "0", "0"))) {
         run_life_fail(&l, "rerun failed: %s", db_last_message());
         goto finish;
     }

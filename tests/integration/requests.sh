@@ -482,4 +482,41 @@ run_lethe --config "$WORK/run.conf" run
 assert_eq "a run now batches neither either" "0" \
   "$(sql "SELECT count(*) FROM lethe.batch_items WHERE item_id IN ('$I5', '$I6')")"
 
+# ---- a withdrawal's record is made by the run after one killed as its derivation committed ---
+# The record is made in a transaction of its own after the derivation's (sql/0069: on Citus the
+# owner cannot append it where the engine wrote the obligations); the obligation keeps the
+# number of items released until then, and the next run records it, once, with that number.
+T7=$(uuid); W7=$(uuid); I7=$(uuid)
+mk_tenant "$T7" umbrella; mk_workspace "$T7" "$W7" EU
+mk_item "$T7" "$I7" "$W7" prompt EU 2026-10-01T00:00:00Z
+run_lethe hold place --tenant "$T7" --reason "kept for the test" --reference LIT-KILL
+assert_rc "a hold keeps the item" 0
+mk_event "$T7" deletion_requested 2026-11-01T00:00:00Z R-KILL
+run_lethe --config "$WORK/run.conf" run
+assert_eq "the request covers the held item" "1" \
+  "$(sql "SELECT count(*) FROM lethe.item_obligations WHERE tenant_id = '$T7' AND rule = 'deletion_request'")"
+mk_event "$T7" deletion_cancelled 2026-11-20T00:00:00Z R-KILL
+LETHE_FAULT=after_derive "$LETHE" --config "$WORK/run.conf" -q run >/dev/null 2>&1
+assert_eq "a run killed right after its derivation committed" "137" "$?"
+for _ in $(seq 100); do
+    [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'lethe/run/%'")" = 0 ] && break
+    sleep 0.1
+done
+assert_eq "... left the withdrawal marked with the item it released, and no record" "1|0" \
+  "$(sql "SELECT (SELECT withdrawal_unrecorded FROM lethe.obligations WHERE tenant_id = '$T7' AND reference = 'R-KILL')
+                 || '|' || (SELECT count(*) FROM lethe.audit WHERE tenant_id = '$T7' AND kind = 'obligation_withdrawn')")"
+run_lethe --config "$WORK/run.conf" status --check
+assert_rc "status --check between the two runs" 0
+run_lethe --config "$WORK/run.conf" run
+assert_rc "the next run finishes" 0
+assert_eq "... and records the withdrawal with the count its derivation kept" \
+  "deletion_request R-KILL 1 withdrawn at 2026-11-20T00:00:00.000000Z|" \
+  "$(sql "SELECT string_agg(a.rule || ' ' || a.reference || ' ' || a.count || ' ' || a.detail, ',') || '|'
+                 || coalesce((SELECT withdrawal_unrecorded::text FROM lethe.obligations
+                               WHERE tenant_id = '$T7' AND reference = 'R-KILL'), '')
+            FROM lethe.audit a WHERE a.tenant_id = '$T7' AND a.kind = 'obligation_withdrawn'")"
+run_lethe --config "$WORK/run.conf" run
+assert_eq "a run after it records it no second time" "1" \
+  "$(sql "SELECT count(*) FROM lethe.audit WHERE tenant_id = '$T7' AND kind = 'obligation_withdrawn'")"
+
 finish

@@ -578,15 +578,29 @@ as $O psql -X -q -A -t -v ON_ERROR_STOP=1 -c "SELECT event_id FROM lethe.request
 assert_eq "a request recorded without a flush of the caller's has its record" "1 deletion_request user_o" \
   "$(sql "SELECT count(*) || ' ' || min(rule) || ' ' || min(operator) FROM lethe.audit
            WHERE tenant_id = '$T2' AND kind = 'request_recorded' AND reference = 'OP-NOFLUSH'")"
-# The cancellation of R-WD above is consumed by a run as the owner: on Citus a run as a login
-# holding only lethe_engine that processes a withdrawal fails ("cannot perform query on
-# placements that were modified in this transaction by a different user": the derivation
-# writes the obligations as the engine, the withdrawal's record is made as the owner in the
-# same transaction), as it did before schema version 66 (README, Citus).
-run_lethe --config "$WORK/noexec.conf" run
-assert_rc "the owner's run consumes the withdrawal" 0
-assert_eq "... and records it no second time" 1 \
-  "$(sql "SELECT count(*) FROM lethe.audit WHERE reference = 'R-WD' AND kind = 'obligation_withdrawn'")"
+# The cancellation of R-WD above is consumed by a run as a login holding only lethe_engine.
+# On Citus that run failed whole before schema version 69 ("cannot perform query on placements
+# that were modified in this transaction by a different user": the derivation wrote the
+# obligations as the engine, and the withdrawal's record was made as the owner in the same
+# transaction); the record is now made in a transaction of its own.
+PGUSER=$E run_lethe --config "$WORK/noexec.conf" run
+assert_rc "the engine's run consumes the withdrawal" 0
+assert_eq "... and records it no second time" "1 0" \
+  "$(sql "SELECT count(*) FROM lethe.audit WHERE reference = 'R-WD' AND kind = 'obligation_withdrawn'") $(
+     sql "SELECT count(*) FROM lethe.obligations WHERE withdrawal_unrecorded IS NOT NULL")"
+# A mark of a withdrawal no event makes, written by the engine into its own table, is refused
+# when the record would be made (the run fails; nothing reaches the audit), and the run after
+# the mark is gone works.
+sql "INSERT INTO lethe.events (tenant_id, type, occurred_at, reference) VALUES ('$T2', 'deletion_requested', '2026-11-05Z', 'R-MARK')" >/dev/null
+PGUSER=$E run_lethe --config "$WORK/noexec.conf" run
+as $E psql -X -q -v ON_ERROR_STOP=1 -c "UPDATE lethe.obligations SET withdrawal_unrecorded = 3, withdrawn_at = '2026-11-06Z',
+    withdrawn_by = (SELECT max(event_id) FROM lethe.events WHERE tenant_id = '$T2') WHERE reference = 'R-MARK'" >/dev/null
+PGUSER=$E run_lethe --config "$WORK/noexec.conf" run
+assert_rc "a forged withdrawal mark fails the run" 1
+assert_contains "... naming what no event makes" "audit: no event of tenant $T2 withdraws a deletion_request obligation" "$ERR"
+assert_eq "... and nothing of it reaches the audit" 0 \
+  "$(sql "SELECT count(*) FROM lethe.audit WHERE reference = 'R-MARK' AND kind = 'obligation_withdrawn'")"
+sql "UPDATE lethe.obligations SET withdrawal_unrecorded = NULL, withdrawn_at = NULL, withdrawn_by = NULL WHERE reference = 'R-MARK'" >/dev/null
 PGUSER=$E run_lethe --config "$WORK/noexec.conf" run
 assert_rc "and a run after all of it works" 0
 
