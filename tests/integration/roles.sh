@@ -578,6 +578,19 @@ as $O psql -X -q -A -t -v ON_ERROR_STOP=1 -c "SELECT event_id FROM lethe.request
 assert_eq "a request recorded without a flush of the caller's has its record" "1 deletion_request user_o" \
   "$(sql "SELECT count(*) || ' ' || min(rule) || ' ' || min(operator) FROM lethe.audit
            WHERE tenant_id = '$T2' AND kind = 'request_recorded' AND reference = 'OP-NOFLUSH'")"
+# sql/0070: a deadline not after the request is refused (the audit would vouch for a deadline
+# no config gives); none, for a rule disabled in the config, is still recorded as none.
+for d in "interval '-5 days'" "interval '0'" "interval '1 mon -40 days'"; do
+    as $O assert_sql_fails "operator: a request's deadline of $d is refused" \
+      "SELECT * FROM lethe.request_record('$T2', '$W2', NULL, NULL, 'OP-NEG', 'user_o', $d, 'deletion_request', NULL)" \
+      "request: a deadline must lie after the request"
+done
+as $O psql -X -q -A -t -v ON_ERROR_STOP=1 -c "SELECT event_id FROM lethe.request_record('$T2', '$W2', NULL, NULL,
+    'OP-NONE', 'user_o', NULL, 'deletion_request', NULL)" >/dev/null
+assert_eq "... and none is recorded as none" "0 1 1" \
+  "$(sql "SELECT count(*) FROM lethe.events WHERE reference = 'OP-NEG'") $(
+     sql "SELECT count(*) || ' ' || count(*) FILTER (WHERE deadline_at IS NULL)
+            FROM lethe.audit WHERE tenant_id = '$T2' AND kind = 'request_recorded' AND reference = 'OP-NONE'")"
 # The cancellation of R-WD above is consumed by a run as a login holding only lethe_engine.
 # On Citus that run failed whole before schema version 69 ("cannot perform query on placements
 # that were modified in this transaction by a different user": the derivation wrote the
