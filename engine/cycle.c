@@ -496,11 +496,19 @@ static bool derive(struct lethe_ctx *ctx, const char *as_of, const char *k, cons
  * cannot append them in the transaction in which the engine wrote the obligations. */
 bool cycle_record_withdrawals(struct lethe_ctx *ctx, const char *k, const char *n)
 {
-    PGresult *r = dbcycle_record_withdrawals(ctx->db, k, n);
-    if (!r)
+    /* READ COMMITTED whatever the server's default: the function reads the audit after taking
+     * its lock, and a snapshot taken before the lock would miss a record made meanwhile. */
+    if (!db_begin_read_committed(ctx->db))
         return false;
+    PGresult *r = dbcycle_record_withdrawals(ctx->db, k, n);
+    if (!r) {
+        db_rollback(ctx->db);
+        return false;
+    }
     long recorded = db_get_long(r, 0, "recorded");
     PQclear(r);
+    if (!db_commit(ctx->db))
+        return false;
     if (recorded)
         log_debug("withdrawals: %ld recorded", recorded);
     return true;

@@ -188,8 +188,8 @@ PGresult *dbcycle_derive_apply(PGconn *db, const char *as_of, const char *k, con
                             3, (const char *[]){as_of, k, n});
 }
 
-/* In a statement of its own, after the derivation commits: the owner's records, from the marks
- * derive_apply left (sql/0069). */
+/* After the derivation commits: the owner's records of the withdrawals derive_apply left in
+ * lethe.withdrawals_unrecorded (sql/0069). */
 PGresult *dbcycle_record_withdrawals(PGconn *db, const char *k, const char *n)
 {
     return db_query_one_row(db,

@@ -484,39 +484,69 @@ assert_eq "a run now batches neither either" "0" \
 
 # ---- a withdrawal's record is made by the run after one killed as its derivation committed ---
 # The record is made in a transaction of its own after the derivation's (sql/0069: on Citus the
-# owner cannot append it where the engine wrote the obligations); the obligation keeps the
-# number of items released until then, and the next run records it, once, with that number.
-T7=$(uuid); W7=$(uuid); I7=$(uuid)
-mk_tenant "$T7" umbrella; mk_workspace "$T7" "$W7" EU
-mk_item "$T7" "$I7" "$W7" prompt EU 2026-10-01T00:00:00Z
-run_lethe hold place --tenant "$T7" --reason "kept for the test" --reference LIT-KILL
-assert_rc "a hold keeps the item" 0
-mk_event "$T7" deletion_requested 2026-11-01T00:00:00Z R-KILL
+# owner cannot append it where the engine wrote the obligations); lethe.withdrawals_unrecorded
+# keeps the withdrawal and the number of items it released until then, and the next run
+# records it, once, with that number. An earlier cancellation committed after the kill is a
+# second withdrawal of the same obligation: both are recorded, in the order they were made,
+# exactly as in a tenant where nothing was killed.
+wd_records() { # TENANT: its withdrawal records, in the order of its chain
+    sql "SELECT string_agg(rule || ' ' || coalesce(reference, '-') || ' ' || count || ' ' || detail, ',' ORDER BY seq)
+           FROM lethe.audit WHERE tenant_id = '$1' AND kind = 'obligation_withdrawn'"
+}
+gone() {
+    for _ in $(seq 100); do
+        [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'lethe/run/%'")" = 0 ] && return
+        sleep 0.1
+    done
+}
+T7=$(uuid); W7=$(uuid); T8=$(uuid); W8=$(uuid)
+for t in "$T7 $W7 umbrella" "$T8 $W8 wayne"; do
+    set -- $t
+    mk_tenant "$1" "$3"; mk_workspace "$1" "$2" EU
+    for _ in 1 2 3; do mk_item "$1" "$(uuid)" "$2" prompt EU 2026-10-01T00:00:00Z; done
+    run_lethe hold place --tenant "$1" --reason "kept for the test" --reference LIT-KILL
+    assert_rc "a hold keeps $3's items" 0
+    mk_event "$1" deletion_requested 2026-11-01T00:00:00Z R-KILL
+done
 run_lethe --config "$WORK/run.conf" run
-assert_eq "the request covers the held item" "1" \
-  "$(sql "SELECT count(*) FROM lethe.item_obligations WHERE tenant_id = '$T7' AND rule = 'deletion_request'")"
+assert_eq "the request covers the held items" "3 3" \
+  "$(sql "SELECT string_agg(n::text, ' ') FROM (SELECT count(*) n FROM lethe.item_obligations
+           WHERE tenant_id IN ('$T7', '$T8') AND rule = 'deletion_request' GROUP BY tenant_id) x")"
 mk_event "$T7" deletion_cancelled 2026-11-20T00:00:00Z R-KILL
+mk_event "$T8" deletion_cancelled 2026-11-20T00:00:00Z R-KILL
 LETHE_FAULT=after_derive "$LETHE" --config "$WORK/run.conf" -q run >/dev/null 2>&1
 assert_eq "a run killed right after its derivation committed" "137" "$?"
-for _ in $(seq 100); do
-    [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'lethe/run/%'")" = 0 ] && break
-    sleep 0.1
-done
-assert_eq "... left the withdrawal marked with the item it released, and no record" "1|0" \
-  "$(sql "SELECT (SELECT withdrawal_unrecorded FROM lethe.obligations WHERE tenant_id = '$T7' AND reference = 'R-KILL')
-                 || '|' || (SELECT count(*) FROM lethe.audit WHERE tenant_id = '$T7' AND kind = 'obligation_withdrawn')")"
+gone
+assert_eq "... left both withdrawals unrecorded, with the items each released, and no record" "3 3|0" \
+  "$(sql "SELECT string_agg(released::text, ' ') FROM lethe.withdrawals_unrecorded")|$(
+     sql "SELECT count(*) FROM lethe.audit WHERE kind = 'obligation_withdrawn' AND tenant_id IN ('$T7', '$T8')")"
 run_lethe --config "$WORK/run.conf" status --check
 assert_rc "status --check between the two runs" 0
+# T7 only: an earlier cancellation, committed after the kill
+mk_event "$T7" deletion_cancelled 2026-11-10T00:00:00Z R-KILL
 run_lethe --config "$WORK/run.conf" run
 assert_rc "the next run finishes" 0
 assert_eq "... and records the withdrawal with the count its derivation kept" \
-  "deletion_request R-KILL 1 withdrawn at 2026-11-20T00:00:00.000000Z|" \
-  "$(sql "SELECT string_agg(a.rule || ' ' || a.reference || ' ' || a.count || ' ' || a.detail, ',') || '|'
-                 || coalesce((SELECT withdrawal_unrecorded::text FROM lethe.obligations
-                               WHERE tenant_id = '$T7' AND reference = 'R-KILL'), '')
-            FROM lethe.audit a WHERE a.tenant_id = '$T7' AND a.kind = 'obligation_withdrawn'")"
+  "deletion_request R-KILL 3 withdrawn at 2026-11-20T00:00:00.000000Z" "$(wd_records "$T8")"
+assert_eq "... and, where an earlier cancellation came since, both, in the order they were made" \
+  "deletion_request R-KILL 3 withdrawn at 2026-11-20T00:00:00.000000Z,deletion_request R-KILL 0 withdrawn at 2026-11-10T00:00:00.000000Z" \
+  "$(wd_records "$T7")"
+assert_eq "... leaving nothing unrecorded" "0" "$(sql "SELECT count(*) FROM lethe.withdrawals_unrecorded")"
+# the same without a kill, in a tenant of its own: the same records
+T9=$(uuid); W9=$(uuid)
+mk_tenant "$T9" stark; mk_workspace "$T9" "$W9" EU
+for _ in 1 2 3; do mk_item "$T9" "$(uuid)" "$W9" prompt EU 2026-10-01T00:00:00Z; done
+run_lethe hold place --tenant "$T9" --reason "kept for the test" --reference LIT-KILL
+mk_event "$T9" deletion_requested 2026-11-01T00:00:00Z R-KILL
 run_lethe --config "$WORK/run.conf" run
-assert_eq "a run after it records it no second time" "1" \
-  "$(sql "SELECT count(*) FROM lethe.audit WHERE tenant_id = '$T7' AND kind = 'obligation_withdrawn'")"
+mk_event "$T9" deletion_cancelled 2026-11-20T00:00:00Z R-KILL
+run_lethe --config "$WORK/run.conf" run
+mk_event "$T9" deletion_cancelled 2026-11-10T00:00:00Z R-KILL
+run_lethe --config "$WORK/run.conf" run
+assert_eq "a tenant where nothing was killed has the same records" "$(wd_records "$T7")" "$(wd_records "$T9")"
+run_lethe --config "$WORK/run.conf" run
+assert_eq "a run after it records none of them a second time" "1 2 2" \
+  "$(sql "SELECT string_agg(n::text, ' ' ORDER BY n) FROM (SELECT count(*) n FROM lethe.audit
+           WHERE tenant_id IN ('$T7', '$T8', '$T9') AND kind = 'obligation_withdrawn' GROUP BY tenant_id) x")"
 
 finish

@@ -497,7 +497,7 @@ for r in $E $O; do
                                       ARRAY['2026-12-01Z']::timestamptz[], ARRAY[NULL]::text[], ARRAY[7]::bigint[],
                                       ARRAY[(SELECT min(event_id) FROM lethe.events WHERE tenant_id = '$T')],
                                       ARRAY[(SELECT max(event_id) FROM lethe.events WHERE tenant_id = '$T')])" \
-      "audit: no event of tenant $T withdraws a deletion_request obligation triggered at 2026-12-01T00:00:00.000000Z"
+      "audit: no event of tenant $T withdraws the deletion_request obligation triggered at 2026-12-01T00:00:00.000000Z by event"
 done
 assert_eq "none of it reached the audit" 0 "$(sql "SELECT count(*) FROM lethe.audit WHERE reference = 'FORGED-1' OR detail LIKE 'withdrawn at 2026-12-04T10:30%'")"
 # A true withdrawal (a request and its cancellation, in the catalog) staged by hand again and
@@ -600,20 +600,75 @@ PGUSER=$E run_lethe --config "$WORK/noexec.conf" run
 assert_rc "the engine's run consumes the withdrawal" 0
 assert_eq "... and records it no second time" "1 0" \
   "$(sql "SELECT count(*) FROM lethe.audit WHERE reference = 'R-WD' AND kind = 'obligation_withdrawn'") $(
-     sql "SELECT count(*) FROM lethe.obligations WHERE withdrawal_unrecorded IS NOT NULL")"
-# A mark of a withdrawal no event makes, written by the engine into its own table, is refused
-# when the record would be made (the run fails; nothing reaches the audit), and the run after
-# the mark is gone works.
+     sql "SELECT count(*) FROM lethe.withdrawals_unrecorded")"
+# sql/0069: what a login holding only lethe_engine can write into lethe.withdrawals_unrecorded
+# (its own table) does not become a false record. A withdrawal that no event makes fails the
+# run, which names it, until its row is deleted; nothing of it reaches the audit.
+OB_WD=$(sql "SELECT obligation_id FROM lethe.obligations WHERE tenant_id = '$T2' AND reference = 'R-WD'")
 sql "INSERT INTO lethe.events (tenant_id, type, occurred_at, reference) VALUES ('$T2', 'deletion_requested', '2026-11-05Z', 'R-MARK')" >/dev/null
 PGUSER=$E run_lethe --config "$WORK/noexec.conf" run
-as $E psql -X -q -v ON_ERROR_STOP=1 -c "UPDATE lethe.obligations SET withdrawal_unrecorded = 3, withdrawn_at = '2026-11-06Z',
-    withdrawn_by = (SELECT max(event_id) FROM lethe.events WHERE tenant_id = '$T2') WHERE reference = 'R-MARK'" >/dev/null
+OB_MARK=$(sql "SELECT obligation_id FROM lethe.obligations WHERE tenant_id = '$T2' AND reference = 'R-MARK'")
+EV_MARK=$(sql "SELECT event_id FROM lethe.events WHERE tenant_id = '$T2' AND reference = 'R-MARK'")
+wd_row() { # the engine writes a row of its own table (on Citus a statement of its own: the
+            # owner's recording cannot read in a transaction where the engine wrote)
+    as $E psql -X -q -v ON_ERROR_STOP=1 -c "INSERT INTO lethe.withdrawals_unrecorded (tenant_id, obligation_id, withdrawn_by, released)
+        VALUES ('$T2', $1, $2, $3)" >/dev/null
+}
+wd_row "$OB_MARK" "$(sql "SELECT max(event_id) FROM lethe.events WHERE tenant_id = '$T2'")" 3
 PGUSER=$E run_lethe --config "$WORK/noexec.conf" run
-assert_rc "a forged withdrawal mark fails the run" 1
-assert_contains "... naming what no event makes" "audit: no event of tenant $T2 withdraws a deletion_request obligation" "$ERR"
+assert_rc "a withdrawal written by hand that no event makes fails the run" 1
+assert_contains "... naming it" "audit: no event of tenant $T2 withdraws the deletion_request obligation triggered at 2026-11-05T00:00:00.000000Z by event $EV_MARK (reference R-MARK) as event" "$ERR"
+assert_contains "... and saying how it is undone" "stops the runs of its tenant's shard until its row is deleted" "$ERR"
 assert_eq "... and nothing of it reaches the audit" 0 \
   "$(sql "SELECT count(*) FROM lethe.audit WHERE reference = 'R-MARK' AND kind = 'obligation_withdrawn'")"
-sql "UPDATE lethe.obligations SET withdrawal_unrecorded = NULL, withdrawn_at = NULL, withdrawn_by = NULL WHERE reference = 'R-MARK'" >/dev/null
+as $E psql -X -q -v ON_ERROR_STOP=1 -c "DELETE FROM lethe.withdrawals_unrecorded" >/dev/null
+PGUSER=$E run_lethe --config "$WORK/noexec.conf" run
+assert_rc "and a run after the row is deleted works" 0
+# A later cancellation than the one recorded withdraws nothing (the earliest withdraws), and a
+# count above the tenant's items is refused.
+sql "INSERT INTO lethe.events (tenant_id, type, occurred_at, reference) VALUES ('$T2', 'deletion_cancelled', '2026-11-03Z', 'R-WD')" >/dev/null
+PGUSER=$E run_lethe --config "$WORK/noexec.conf" run
+assert_eq "a run records no second withdrawal for a later cancellation" "1 0" \
+  "$(sql "SELECT count(*) FROM lethe.audit WHERE reference = 'R-WD' AND kind = 'obligation_withdrawn'") $(
+     sql "SELECT count(*) FROM lethe.withdrawals_unrecorded")"
+EV_LATER=$(sql "SELECT event_id FROM lethe.events WHERE tenant_id = '$T2' AND reference = 'R-WD' AND occurred_at = '2026-11-03Z'")
+EV_CANCEL=$(sql "SELECT event_id FROM lethe.events WHERE tenant_id = '$T2' AND reference = 'R-WD' AND occurred_at = '2026-11-02Z'")
+wd_row "$OB_WD" "$EV_LATER" 0
+as $E assert_sql_fails "engine: ... nor is it recorded when written by hand" "SELECT lethe.withdrawals_record(0, 0)" \
+  "audit: the deletion_request obligation of tenant $T2 triggered at 2026-11-01T00:00:00.000000Z is recorded withdrawn at 2026-11-02T00:00:00.000000Z already; event $EV_LATER, later, does not withdraw it"
+as $E psql -X -q -v ON_ERROR_STOP=1 -c "DELETE FROM lethe.withdrawals_unrecorded" >/dev/null
+wd_row "$OB_WD" "$EV_CANCEL" 1000000
+as $E assert_sql_fails "engine: a withdrawal releasing more items than its tenant has is refused" \
+  "SELECT lethe.withdrawals_record(0, 0)" "audit: a withdrawal of tenant $T2 cannot release 1000000 items: the tenant has"
+as $E psql -X -q -v ON_ERROR_STOP=1 -c "DELETE FROM lethe.withdrawals_unrecorded" >/dev/null
+as $E assert_sql_fails "engine: withdrawals are recorded only in a READ COMMITTED transaction" \
+  "BEGIN ISOLATION LEVEL REPEATABLE READ;
+   SELECT lethe.audit_withdrawals($WD_ARGS, ARRAY[NULL]::text[], ARRAY[0]::bigint[],
+                                  ARRAY[$(sql "SELECT event_id FROM lethe.events WHERE reference = 'R-WD' AND type = 'deletion_requested'")]::bigint[],
+                                  ARRAY[$EV_CANCEL]::bigint[])" \
+  "audit: withdrawals are recorded in a READ COMMITTED transaction, not REPEATABLE READ"
+# Two sessions recording the same withdrawal side by side: one record (each found none in its
+# own snapshot and appended one, before the lock).
+sql "INSERT INTO lethe.events (tenant_id, type, occurred_at, reference) VALUES
+       ('$T2', 'deletion_requested', '2026-11-07Z', 'R-RACE'), ('$T2', 'deletion_cancelled', '2026-11-08Z', 'R-RACE')" >/dev/null
+(PGUSER=$E LETHE_FAULT=after_derive exec "$LETHE" --config "$WORK/noexec.conf" -q run) >/dev/null 2>&1
+assert_eq "a run killed after its derivation leaves the withdrawal unrecorded" "137 1" \
+  "$? $(sql "SELECT count(*) FROM lethe.withdrawals_unrecorded")"
+for _ in $(seq 100); do
+    [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'lethe/run/%'")" = 0 ] && break
+    sleep 0.1
+done
+as $E psql -X -q -A -t -v ON_ERROR_STOP=1 -c "BEGIN" -c "SELECT lethe.withdrawals_record(0, 0)" \
+  -c "SELECT pg_sleep(2)" -c "COMMIT" >"$WORK/race-a.out" 2>&1 &
+race=$!
+sleep 0.7
+as $E psql -X -q -A -t -v ON_ERROR_STOP=1 -c "SELECT lethe.withdrawals_record(0, 0)" >"$WORK/race-b.out" 2>&1
+wait $race
+assert_eq "two sessions recording side by side: the first records it, the second nothing" "1|0" \
+  "$(head -1 "$WORK/race-a.out")|$(cat "$WORK/race-b.out")"
+assert_eq "... and the audit holds one record" "1 0" \
+  "$(sql "SELECT count(*) FROM lethe.audit WHERE reference = 'R-RACE' AND kind = 'obligation_withdrawn'") $(
+     sql "SELECT count(*) FROM lethe.withdrawals_unrecorded")"
 PGUSER=$E run_lethe --config "$WORK/noexec.conf" run
 assert_rc "and a run after all of it works" 0
 
