@@ -118,6 +118,8 @@ GRANT SELECT ON ALL TABLES IN SCHEMA lethe TO lethe_engine;
 -- only by the engine's functions as well (emit_batches, ack_batch, ...; sql/0032).
 -- The inbox's watermark and gaps are moved by lethe.inbox_fill() alone (it runs as the owner):
 -- a role that could set the watermark forward would hide every row numbered below it.
+-- Which withdrawals have their record (withdrawals_recorded) is written by
+-- lethe.audit_withdrawals() alone, with the record (sql/0069).
 -- Every other table is the engine's own (obligations, inboxes, runs, batches, rules, ...),
 -- including those of later migrations.
 DO $engine$
@@ -129,7 +131,7 @@ BEGIN
                 AND c.relname NOT IN ('geos', 'kinds', 'event_types', 'tenants', 'workspaces',
                                       'items', 'events', 'holds', 'audit', 'audit_heads',
                                       'batch_items', 'hold_blocks', 'schema_migrations',
-                                      'inbox_watermark', 'inbox_gaps')
+                                      'inbox_watermark', 'inbox_gaps', 'withdrawals_recorded')
               ORDER BY c.relname
     LOOP
         EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO lethe_engine', t);

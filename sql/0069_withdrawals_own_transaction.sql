@@ -48,6 +48,33 @@ CREATE TABLE lethe.withdrawals_unrecorded (
 COMMENT ON TABLE lethe.withdrawals_unrecorded IS
     'withdrawals the derivation made whose obligation_withdrawn records are still to be made (lethe.withdrawals_record)';
 
+-- Which withdrawals have their record: the request (or capacity deletion) and the event that
+-- withdrew it, written by audit_withdrawals() as the owner with the record it stages. The
+-- record itself cannot say which obligation it is of (two requests with one reference and one
+-- time, of two workspaces or two subjects, make records alike but for their count or HMAC),
+-- and looking the record up by its text let the second of two such withdrawals go unrecorded
+-- (an outside tryout), and an empty reference (stored as none) never found its own record.
+CREATE TABLE lethe.withdrawals_recorded (
+    tenant_id    uuid NOT NULL,
+    source_event bigint NOT NULL,
+    withdrawn_by bigint NOT NULL,
+    withdrawn_at timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, source_event, withdrawn_by)
+);
+COMMENT ON TABLE lethe.withdrawals_recorded IS
+    'the withdrawals whose obligation_withdrawn record is made: written only by lethe.audit_withdrawals(), as the owner';
+-- The withdrawals recorded before this migration: each obligation's standing withdrawal whose
+-- record is in the audit.
+INSERT INTO lethe.withdrawals_recorded (tenant_id, source_event, withdrawn_by, withdrawn_at)
+SELECT o.tenant_id, o.event_id, o.withdrawn_by, o.withdrawn_at
+  FROM lethe.obligations o
+ WHERE o.withdrawn_by IS NOT NULL
+   AND EXISTS (SELECT 1 FROM lethe.audit a
+                WHERE a.tenant_id = o.tenant_id AND a.kind = 'obligation_withdrawn' AND a.rule = o.rule
+                  AND a.reference IS NOT DISTINCT FROM nullif(o.reference, '')
+                  AND a.triggered_at = o.triggered_at
+                  AND a.detail = 'withdrawn at ' || lethe.iso_utc(o.withdrawn_at));
+
 -- On Citus, distributed by tenant with the rest (migrate lays out the tables it lists).
 DO $layout$
 DECLARE
@@ -58,7 +85,7 @@ BEGIN
     IF position(v_old IN v_def) = 0 THEN
         RAISE EXCEPTION 'migration 0069: lethe.citus_layout_0011() no longer ends its distributed tables as sql/0011 wrote it';
     END IF;
-    EXECUTE replace(v_def, v_old, '''locator_hmacs'', ''repurges'', ''withdrawals_unrecorded''];');
+    EXECUTE replace(v_def, v_old, '''locator_hmacs'', ''repurges'', ''withdrawals_unrecorded'', ''withdrawals_recorded''];');
 END $layout$;
 
 CREATE OR REPLACE FUNCTION lethe.audit_withdrawals(p_tenants uuid[], p_rules text[], p_references text[],
@@ -68,8 +95,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp A
 DECLARE
     n integer := coalesce(array_length(p_tenants, 1), 0);
     v_at timestamptz;
-    v_detail text;
-    v_first text;
+    v_first timestamptz;
     v_items bigint;
     v_staged bigint := 0;
 BEGIN
@@ -131,36 +157,25 @@ BEGIN
         -- Recorded once: the same withdrawal again (a second call, in this transaction or after
         -- it) adds nothing. An earlier withdrawing event committed later is another record, with
         -- its own time; a later one than a withdrawal recorded already is none (the earliest
-        -- withdraws, and lethe records no later one after it). The times are of one fixed form,
-        -- so their text sorts as they do.
-        v_detail := 'withdrawn at ' || lethe.iso_utc(v_at);
-        SELECT min(x.detail) INTO v_first
-          FROM (SELECT a.detail FROM lethe.audit a
-                 WHERE a.tenant_id = p_tenants[i] AND a.kind = 'obligation_withdrawn'
-                   AND a.reference IS NOT DISTINCT FROM p_references[i] AND a.rule = p_rules[i]
-                   AND a.triggered_at = p_triggered[i]
-                UNION ALL
-                SELECT a.detail FROM pg_temp.audit_stage a
-                 WHERE a.tenant_id = p_tenants[i] AND a.kind = 'obligation_withdrawn'
-                   AND a.reference IS NOT DISTINCT FROM p_references[i] AND a.rule = p_rules[i]
-                   AND a.triggered_at = p_triggered[i]) x;
-        CONTINUE WHEN EXISTS (SELECT 1 FROM lethe.audit a
-                               WHERE a.tenant_id = p_tenants[i] AND a.kind = 'obligation_withdrawn'
-                                 AND a.reference IS NOT DISTINCT FROM p_references[i] AND a.rule = p_rules[i]
-                                 AND a.triggered_at = p_triggered[i] AND a.detail = v_detail)
-                   OR EXISTS (SELECT 1 FROM pg_temp.audit_stage a
-                               WHERE a.tenant_id = p_tenants[i] AND a.kind = 'obligation_withdrawn'
-                                 AND a.reference IS NOT DISTINCT FROM p_references[i] AND a.rule = p_rules[i]
-                                 AND a.triggered_at = p_triggered[i] AND a.detail = v_detail);
-        IF v_first < v_detail THEN
-            RAISE EXCEPTION 'audit: the % obligation of tenant % triggered at % is recorded % already; event %, later, does not withdraw it',
-                            p_rules[i], p_tenants[i], lethe.iso_utc(p_triggered[i]), v_first, p_withdrawers[i]
+        -- withdraws, and lethe records no later one after it).
+        CONTINUE WHEN EXISTS (SELECT 1 FROM lethe.withdrawals_recorded r
+                               WHERE r.tenant_id = p_tenants[i] AND r.source_event = p_sources[i]
+                                 AND r.withdrawn_by = p_withdrawers[i]);
+        SELECT min(r.withdrawn_at) INTO v_first
+          FROM lethe.withdrawals_recorded r
+         WHERE r.tenant_id = p_tenants[i] AND r.source_event = p_sources[i];
+        IF v_first < v_at THEN
+            RAISE EXCEPTION 'audit: the % obligation of tenant % triggered at % is recorded withdrawn at % already; event %, later, does not withdraw it',
+                            p_rules[i], p_tenants[i], lethe.iso_utc(p_triggered[i]), lethe.iso_utc(v_first),
+                            p_withdrawers[i]
                 USING ERRCODE = 'insufficient_privilege';
         END IF;
+        INSERT INTO lethe.withdrawals_recorded (tenant_id, source_event, withdrawn_by, withdrawn_at)
+        VALUES (p_tenants[i], p_sources[i], p_withdrawers[i], v_at);
         INSERT INTO pg_temp.audit_stage (tenant_id, kind, rule, reference, triggered_at,
                                          subject_hmac, count, detail)
         VALUES (p_tenants[i], 'obligation_withdrawn', p_rules[i], p_references[i], p_triggered[i],
-                p_hmacs[i], p_counts[i], v_detail);
+                p_hmacs[i], p_counts[i], 'withdrawn at ' || lethe.iso_utc(v_at));
         v_staged := v_staged + 1;
     END LOOP;
     RETURN v_staged;
@@ -280,6 +295,7 @@ DO $grant$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'lethe_engine') THEN
         GRANT SELECT, INSERT, UPDATE, DELETE ON lethe.withdrawals_unrecorded TO lethe_engine;
+        GRANT SELECT ON lethe.withdrawals_recorded TO lethe_engine;
         GRANT EXECUTE ON FUNCTION lethe.withdrawals_record(integer, integer) TO lethe_engine;
     END IF;
 END $grant$;

@@ -514,7 +514,7 @@ assert_eq "the request covers the held items" "3 3" \
            WHERE tenant_id IN ('$T7', '$T8') AND rule = 'deletion_request' GROUP BY tenant_id) x")"
 mk_event "$T7" deletion_cancelled 2026-11-20T00:00:00Z R-KILL
 mk_event "$T8" deletion_cancelled 2026-11-20T00:00:00Z R-KILL
-LETHE_FAULT=after_derive "$LETHE" --config "$WORK/run.conf" -q run >/dev/null 2>&1
+(LETHE_FAULT=after_derive exec "$LETHE" --config "$WORK/run.conf" -q run) >/dev/null 2>&1
 assert_eq "a run killed right after its derivation committed" "137" "$?"
 gone
 assert_eq "... left both withdrawals unrecorded, with the items each released, and no record" "3 3|0" \
@@ -548,5 +548,27 @@ run_lethe --config "$WORK/run.conf" run
 assert_eq "a run after it records none of them a second time" "1 2 2" \
   "$(sql "SELECT string_agg(n::text, ' ' ORDER BY n) FROM (SELECT count(*) n FROM lethe.audit
            WHERE tenant_id IN ('$T7', '$T8', '$T9') AND kind = 'obligation_withdrawn' GROUP BY tenant_id) x")"
+
+# Two requests with one reference and one time, of two workspaces (two obligations whose
+# records are alike but for their count), and of two subjects: each withdrawal has its record
+# (the second was taken for the first's, and went unrecorded).
+T10=$(uuid); WA=$(uuid); WB=$(uuid)
+mk_tenant "$T10" acme2; mk_workspace "$T10" "$WA" EU; mk_workspace "$T10" "$WB" EU
+for _ in 1 2; do mk_item "$T10" "$(uuid)" "$WA" prompt EU 2026-10-01T00:00:00Z; done
+for _ in 1 2 3; do mk_item "$T10" "$(uuid)" "$WB" prompt EU 2026-10-01T00:00:00Z false "" user_g; done
+run_lethe hold place --tenant "$T10" --reason "kept for the test" --reference LIT-G7
+sql "INSERT INTO lethe.events (tenant_id, type, occurred_at, reference, workspace_id) VALUES
+       ('$T10', 'deletion_requested', '2026-11-01Z', 'G-7', '$WA'), ('$T10', 'deletion_requested', '2026-11-01Z', 'G-7', '$WB')" >/dev/null
+sql "INSERT INTO lethe.events (tenant_id, type, occurred_at, reference, subject_id) VALUES
+       ('$T10', 'deletion_requested', '2026-11-01Z', 'G-8', 'user_g'), ('$T10', 'deletion_requested', '2026-11-01Z', 'G-8', 'user_h')" >/dev/null
+run_lethe --config "$WORK/run.conf" run
+mk_event "$T10" deletion_cancelled 2026-11-20T00:00:00Z G-7
+mk_event "$T10" deletion_cancelled 2026-11-20T00:00:00Z G-8
+run_lethe --config "$WORK/run.conf" run
+assert_rc "a run withdraws two requests of one reference twice over" 0
+assert_eq "... and records each of the four withdrawals" \
+  "deletion_request G-7 2 withdrawn at 2026-11-20T00:00:00.000000Z,deletion_request G-7 3 withdrawn at 2026-11-20T00:00:00.000000Z,subject_request G-8 0 withdrawn at 2026-11-20T00:00:00.000000Z,subject_request G-8 3 withdrawn at 2026-11-20T00:00:00.000000Z" \
+  "$(sql "SELECT string_agg(rule || ' ' || reference || ' ' || count || ' ' || detail, ',' ORDER BY rule, count)
+           FROM lethe.audit WHERE tenant_id = '$T10' AND kind = 'obligation_withdrawn'")"
 
 finish

@@ -515,6 +515,23 @@ as $E psql -X -q -A -t -v ON_ERROR_STOP=1 \
   >"$WORK/wd.out" 2>&1
 assert_eq "a true withdrawal staged by hand three times is recorded once" "1|0|1 0|0|1" \
   "$(tr '\n' ' ' <"$WORK/wd.out" | sed 's/ $//')|$(sql "SELECT count(*) FROM lethe.audit WHERE reference = 'R-WD' AND kind = 'obligation_withdrawn'")"
+# ... and so is one of a request with an empty reference (the record holds none, and looking
+# the record up by its reference never found it): once, and a later cancellation not at all.
+sql "INSERT INTO lethe.events (tenant_id, type, occurred_at, reference) VALUES
+       ('$T2', 'deletion_requested', '2026-10-01Z', ''), ('$T2', 'deletion_cancelled', '2026-10-02Z', ''),
+       ('$T2', 'deletion_cancelled', '2026-10-03Z', '')" >/dev/null
+EMPTY="ARRAY['$T2']::uuid[], ARRAY['deletion_request'], ARRAY[''], ARRAY['2026-10-01Z']::timestamptz[], ARRAY[NULL]::text[], ARRAY[0]::bigint[],
+       ARRAY[$(sql "SELECT event_id FROM lethe.events WHERE tenant_id = '$T2' AND reference = '' AND type = 'deletion_requested'")]::bigint[]"
+EV_E1=$(sql "SELECT event_id FROM lethe.events WHERE tenant_id = '$T2' AND reference = '' AND occurred_at = '2026-10-02Z'")
+EV_E2=$(sql "SELECT event_id FROM lethe.events WHERE tenant_id = '$T2' AND reference = '' AND occurred_at = '2026-10-03Z'")
+as $E psql -X -q -A -t -v ON_ERROR_STOP=1 -c "SELECT lethe.audit_withdrawals($EMPTY, ARRAY[$EV_E1]::bigint[]), lethe.audit_flush()" \
+  -c "SELECT lethe.audit_withdrawals($EMPTY, ARRAY[$EV_E1]::bigint[]), lethe.audit_flush()" >"$WORK/wd-empty.out" 2>&1
+as $E assert_sql_fails "engine: a later cancellation of a request with an empty reference is refused" \
+  "SELECT lethe.audit_withdrawals($EMPTY, ARRAY[$EV_E2]::bigint[])" \
+  "is recorded withdrawn at 2026-10-02T00:00:00.000000Z already; event $EV_E2, later, does not withdraw it"
+assert_eq "a withdrawal of a request with an empty reference is recorded once" "1|1 0|0|1" \
+  "$(tr '\n' ' ' <"$WORK/wd-empty.out" | sed 's/ $//')|$(sql "SELECT count(*) FROM lethe.audit
+      WHERE tenant_id = '$T2' AND kind = 'obligation_withdrawn' AND reference IS NULL AND triggered_at = '2026-10-01Z'")"
 for r in $E $O; do
     as $r assert_sql_fails "$r: a withdrawal with a negative count is refused" \
       "SELECT lethe.audit_withdrawals($WD_ARGS, ARRAY[NULL]::text[], ARRAY[-5]::bigint[], $WD_EVENTS)" \
@@ -523,7 +540,7 @@ for r in $E $O; do
       "SELECT lethe.audit_withdrawals($WD_ARGS, ARRAY[repeat('ab', 32)], ARRAY[1]::bigint[], $WD_EVENTS)" \
       "carries a subject's HMAC only for a subject_request"
 done
-audit_before=$((audit_before + 1))  # the one true withdrawal above; nothing else reaches the audit
+audit_before=$((audit_before + 2))  # the two true withdrawals above; nothing else reaches the audit
 as $E assert_sql_fails "the engine's own records are still staged: a run_started goes through (rolled back here)" \
   "BEGIN; SELECT lethe.audit_stage_open();
    INSERT INTO audit_stage (tenant_id, kind, run_id) VALUES ('00000000-0000-0000-0000-000000000000', 'run_started', gen_random_uuid());
