@@ -195,14 +195,9 @@ DECLARE
     v_withdrawers bigint[];
     v_staged bigint;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM lethe.withdrawals_unrecorded u WHERE lethe.in_shard(u.tenant_id, p_k, p_n)) THEN
-        RETURN 0;
-    END IF;
     -- The lock audit_withdrawals() takes, taken before the rows are read: a recorder that
     -- waited reads none of the rows the one before it deleted.
-    IF current_setting('transaction_isolation') = 'read committed' THEN
-        PERFORM pg_advisory_xact_lock(7283317, 0);
-    END IF;
+    PERFORM pg_advisory_xact_lock(7283317, 0);
     SELECT array_agg(u.tenant_id ORDER BY u.tenant_id, u.ord),
            array_agg(u.ord ORDER BY u.tenant_id, u.ord),
            array_agg(o.rule ORDER BY u.tenant_id, u.ord),

@@ -10,6 +10,17 @@ not_ok() { FAIL=$((FAIL + 1)); echo "not ok - $1"; shift; for l in "$@"; do prin
 # sql "STATEMENT": runs through psql, unaligned, no headers; prints the result.
 sql() { psql -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"; }
 
+# gone_backends: after a run was killed, until the server has noticed that its client is gone
+# (its backend holds the run lock until then; on a loaded machine, or with a sanitizer's slow
+# process exit, the next run could otherwise start first and rightly exit 3). At most 10 s.
+gone_backends() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'lethe/run/%'")" = 0 ] && return
+        sleep 0.1
+    done
+}
+
 # run_lethe ARGS...: runs the binary, capturing OUT, ERR and RC.
 run_lethe() {
     OUT=$("$LETHE" "$@" 2>/tmp/lethe-err.$$) ; RC=$?

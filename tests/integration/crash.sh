@@ -81,17 +81,6 @@ check() {
     assert_eq "$name: no run left running" "0" "$(sql "SELECT count(*) FROM lethe.runs WHERE outcome = 'running'")"
 }
 
-# gone_backends: until the server has noticed that the killed run's client is gone (its backend
-# holds the run lock until then; on a loaded machine, or with a sanitizer's slow process exit,
-# the next run could otherwise start first and rightly exit 3). At most 10 s.
-gone_backends() {
-    local i
-    for ((i = 0; i < 100; i++)); do
-        [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'lethe/run/%'")" = 0 ] && return
-        sleep 0.1
-    done
-}
-
 # ---- a kill at each named point ----------------------------------------------------------
 for point in after_derive after_emit manifest_before_rename after_manifest after_executor \
              ack_before_commit after_executor@3 ack_before_commit@4; do

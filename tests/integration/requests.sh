@@ -493,12 +493,6 @@ wd_records() { # TENANT: its withdrawal records, in the order of its chain
     sql "SELECT string_agg(rule || ' ' || coalesce(reference, '-') || ' ' || count || ' ' || detail, ',' ORDER BY seq)
            FROM lethe.audit WHERE tenant_id = '$1' AND kind = 'obligation_withdrawn'"
 }
-gone() {
-    for _ in $(seq 100); do
-        [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'lethe/run/%'")" = 0 ] && return
-        sleep 0.1
-    done
-}
 T7=$(uuid); W7=$(uuid); T8=$(uuid); W8=$(uuid)
 for t in "$T7 $W7 umbrella" "$T8 $W8 wayne"; do
     set -- $t
@@ -516,7 +510,7 @@ mk_event "$T7" deletion_cancelled 2026-11-20T00:00:00Z R-KILL
 mk_event "$T8" deletion_cancelled 2026-11-20T00:00:00Z R-KILL
 (LETHE_FAULT=after_derive exec "$LETHE" --config "$WORK/run.conf" -q run) >/dev/null 2>&1
 assert_eq "a run killed right after its derivation committed" "137" "$?"
-gone
+gone_backends
 assert_eq "... left both withdrawals unrecorded, with the items each released, and no record" "3 3|0" \
   "$(sql "SELECT string_agg(released::text, ' ') FROM lethe.withdrawals_unrecorded")|$(
      sql "SELECT count(*) FROM lethe.audit WHERE kind = 'obligation_withdrawn' AND tenant_id IN ('$T7', '$T8')")"

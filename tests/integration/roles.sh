@@ -671,10 +671,7 @@ sql "INSERT INTO lethe.events (tenant_id, type, occurred_at, reference) VALUES
 (PGUSER=$E LETHE_FAULT=after_derive exec "$LETHE" --config "$WORK/noexec.conf" -q run) >/dev/null 2>&1
 assert_eq "a run killed after its derivation leaves the withdrawal unrecorded" "137 1" \
   "$? $(sql "SELECT count(*) FROM lethe.withdrawals_unrecorded")"
-for _ in $(seq 100); do
-    [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'lethe/run/%'")" = 0 ] && break
-    sleep 0.1
-done
+gone_backends
 as $E psql -X -q -A -t -v ON_ERROR_STOP=1 -c "BEGIN" -c "SELECT lethe.withdrawals_record(0, 0)" \
   -c "SELECT pg_sleep(2)" -c "COMMIT" >"$WORK/race-a.out" 2>&1 &
 race=$!
