@@ -443,8 +443,8 @@ static bool run_in_group(const char *command, const char *manifest, const char *
     out->items = items;
     out->exit_code = -1;
     snprintf(out->detail, sizeof out->detail, "could not start");
-    int outp[2] = {-1, -1}, errp[2] = {-1, -1};
-    if (pipe2(outp, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {
+    int outp[2] = {-1, -1}, errp[2] = {-1, -1}, go[2] = {-1, -1};
+    if (pipe2(outp, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0 || pipe2(go, O_CLOEXEC) != 0) {
         log_error("executor: cannot create pipes: %s", strerror(errno));
         goto fail_fds;
     }
@@ -473,6 +473,15 @@ static bool run_in_group(const char *command, const char *manifest, const char *
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(127);
+        /* Nothing runs before the guard is up: a lethe killed between this fork and the
+         * guard's would leave the command's own children running with no one to kill them. */
+        close(go[1]);
+        char c;
+        ssize_t n;
+        while ((n = read(go[0], &c, 1)) < 0 && errno == EINTR)
+            ;
+        if (n != 1)
+            _exit(127);
         dup2(outp[1], STDOUT_FILENO);
         dup2(errp[1], STDERR_FILENO);
         int devnull = open("/dev/null", O_RDONLY);
@@ -495,6 +504,9 @@ static bool run_in_group(const char *command, const char *manifest, const char *
     pid_t guard = start_guard(pid, &life_w);
     if (guard < 0)
         log_warn("executor: cannot start its guard: %s", strerror(errno));
+    (void)!write(go[1], "x", 1);
+    close(go[0]);
+    close(go[1]);
 
     struct linebuf *lb = calloc(2, sizeof *lb);
     /* A pidfd wakes the loop the moment the leader exits; without one (an old kernel) the
@@ -574,6 +586,8 @@ fail_fds:
             close(outp[i]);
         if (errp[i] >= 0)
             close(errp[i]);
+        if (go[i] >= 0)
+            close(go[i]);
     }
     return false;
 }

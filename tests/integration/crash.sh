@@ -10,12 +10,16 @@ trap 'pkill -KILL -f "lethe-crash-sleep-$$" 2>/dev/null; rm -rf "$WORK"' EXIT
 N_ITEMS=${CRASH_ITEMS:-120}
 
 # The executor records what it was handed (batch, item, wall time), then deletes for real.
-# Its sleep carries a marker, so that one left behind by a killed run can be found.
+# Its sleep carries a marker, so that one left behind by a killed run can be found. With
+# EXEC_BG=1 it also leaves a long-lived child in its group (its pipes on /dev/null): the group
+# must be killed with the batch, or by the guard when lethe dies.
 SLEEP_MARK="lethe-crash-sleep-$$"
+BG_MARK="$SLEEP_MARK-bg"
 cat > "$WORK/recording-delete" <<EOS
 #!/bin/bash
 now=\$(date +%s.%N)
 tail -n +2 "\$1" | sed -e 's/^{"item_id":"\\([^"]*\\)".*/\\1/' -e "s/^/\$LETHE_BATCH_ID \$now /" >> "$WORK/handed"
+[ "\${EXEC_BG:-0}" = 1 ] && { (exec -a $BG_MARK sleep 30) </dev/null >/dev/null 2>&1 & }
 (exec -a $SLEEP_MARK sleep \${EXEC_SLEEP:-0})
 exec "$FS_DELETE" --root "$STORE" "\$1"
 EOS
@@ -121,11 +125,13 @@ setup_db
 orphans=0
 for i in $(seq ${CRASH_ROUNDS:-12}); do
     mk_item "$T" "$(uuid)" "$W" response EU "$(date -u -d '-5 days' +%FT%TZ)"
-    EXEC_SLEEP=0.2 "$LETHE" --config "$WORK/lethe.conf" -q run >/dev/null 2>&1 & p=$!
+    EXEC_BG=1 EXEC_SLEEP=0.2 "$LETHE" --config "$WORK/lethe.conf" -q run >/dev/null 2>&1 & p=$!
     sleep "0.$(( (RANDOM % 30) + 1 ))"
     kill -9 $p 2>/dev/null; wait $p 2>/dev/null
-    sleep 0.1
-    orphans=$((orphans + $(pgrep -c -f "$SLEEP_MARK")))
+    # The guard kills the group on lethe's death; on a loaded machine it may be scheduled late,
+    # so it has 5 s. A child it failed to kill lives 30 s, and is still there.
+    for _ in $(seq 50); do pgrep -f "$BG_MARK" >/dev/null || break; sleep 0.1; done
+    orphans=$((orphans + $(pgrep -c -f "$BG_MARK")))
 done
 assert_eq "random kills: no executor outlived the run that started it" "0" "$orphans"
 gone_backends
