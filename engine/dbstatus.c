@@ -825,7 +825,10 @@ PGresult *db_status_failing(PGconn *db, int limit)
 }
 
 /* Found through the open batches' index and the failed items' index, not by reading every
- * batch ever emitted. */
+ * batch ever emitted. A failed batch is listed while one of its failed items, not purged
+ * since, is still owed (lethe.standing(): due, held or scheduled now): one withdrawn since (a
+ * request cancelled, a rule disabled) needs no ack and no rerun, and a rerun says so. The
+ * evaluation costs the few failed items, and nothing when there are none. */
 PGresult *db_status_batches(PGconn *db, int limit)
 {
     char lim[16];
@@ -833,15 +836,23 @@ PGresult *db_status_batches(PGconn *db, int limit)
     const char *p[] = {lim};
     return db_query(
         db,
-        "WITH b AS ("
+        "WITH fi AS MATERIALIZED ("
+        "  SELECT DISTINCT f.batch_id, f.tenant_id, f.item_id FROM lethe.batch_items f"
+        "   WHERE f.outcome = 'failed'"
+        "     AND NOT EXISTS (SELECT 1 FROM lethe.batch_items x"
+        "                      WHERE x.tenant_id = f.tenant_id AND x.item_id = f.item_id"
+        "                        AND x.outcome = 'purged')"
+        "), owed AS MATERIALIZED ("
+        "  SELECT DISTINCT s.tenant_id, s.item_id"
+        "    FROM (SELECT array_agg(u.tenant_id) AS ts, array_agg(u.item_id) AS ids"
+        "            FROM (SELECT DISTINCT fi.tenant_id, fi.item_id FROM fi) u) a"
+        "   CROSS JOIN LATERAL lethe.standing(a.ts, a.ids, now()) s"
+        "   WHERE a.ts IS NOT NULL"
+        "), b AS ("
         "  SELECT b.* FROM lethe.batches b WHERE b.state = 'open'"
         "  UNION ALL"
-        "  SELECT b.* FROM (SELECT DISTINCT f.batch_id FROM lethe.batch_items f"
-        "                    WHERE f.outcome = 'failed'"
-        "                      AND NOT EXISTS (SELECT 1 FROM lethe.batch_items x"
-        "                                       WHERE x.tenant_id = f.tenant_id"
-        "                                         AND x.item_id = f.item_id"
-        "                                         AND x.outcome = 'purged')) f"
+        "  SELECT b.* FROM (SELECT DISTINCT fi.batch_id FROM fi"
+        "                    JOIN owed o ON o.tenant_id = fi.tenant_id AND o.item_id = fi.item_id) f"
         "    JOIN lethe.batches b ON b.batch_id = f.batch_id"
         "   WHERE b.state = 'failed'"
         ")"

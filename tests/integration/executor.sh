@@ -446,6 +446,9 @@ assert_eq "rerun with one id in two tenants: the other tenant's item is in no ne
 fresh 2
 run_lethe --config "$WORK/c19.conf" run
 FB=$(sql "SELECT batch_id FROM lethe.batches")
+run_lethe --config "$WORK/c19b.conf" status
+assert_contains "before the cancellation: status lists the failed batch" \
+  "batches: 0 open, 1 failed with items not purged since" "$OUT"
 mk_event "$T" deletion_cancelled "$(date -u +%FT%TZ)" "REQ-$round"
 run_lethe --config "$WORK/c19b.conf" rerun "$FB" --operator user_a
 assert_eq "rerun after a cancellation: exit 0, nothing due, no new batch" \
@@ -455,6 +458,11 @@ assert_eq "rerun after a cancellation: nothing purged, the items live" "0 live l
        sql "SELECT state FROM lethe.item_status WHERE item_id = '$i'"; done | tr '\n' ' ' | sed 's/ $//')"
 assert_eq "rerun after a cancellation: its run record counts the withdrawal it derived" "1 0 0" \
   "$(sql "SELECT events || ' ' || batches || ' ' || purged FROM lethe.runs WHERE operator = 'user_a'")"
+# Its items owe nothing now: status does not send the operator to rerun it again.
+run_lethe --config "$WORK/c19b.conf" status
+assert_contains "rerun after a cancellation: status lists no failed batch" \
+  "batches: 0 open, 0 failed with items not purged since" "$OUT"
+assert_not_contains "rerun after a cancellation: nor the batch" "$FB" "$OUT"
 # A rule disabled in the config since: its items are not batched again either.
 fresh 1
 run_lethe --config "$WORK/c19.conf" run
@@ -465,6 +473,9 @@ run_lethe --config "$WORK/c20.conf" rerun "$FB" --operator user_b
 assert_eq "rerun with the rule disabled: nothing due, nothing purged" \
   "0 rerun: failed batch $FB: none of its items is due any more; no new batch|0" \
   "$RC $OUT|$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged'")"
+run_lethe --config "$WORK/c20.conf" status
+assert_contains "rerun with the rule disabled: status lists no failed batch" \
+  "batches: 0 open, 0 failed with items not purged since" "$OUT"
 
 # ---- 21. a rerun judges the batch once it holds the lock -----------------------------------------
 # The batch is acknowledged while the rerun waits (here on the geos its executor.locations key is
