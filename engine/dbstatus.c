@@ -826,9 +826,10 @@ PGresult *db_status_failing(PGconn *db, int limit)
 
 /* Found through the open batches' index and the failed items' index, not by reading every
  * batch ever emitted. A failed batch is listed while one of its failed items, not purged
- * since, is still owed (lethe.standing(): due, held or scheduled now): one withdrawn since (a
- * request cancelled, a rule disabled) needs no ack and no rerun, and a rerun says so. The
- * evaluation costs the few failed items, and nothing when there are none. */
+ * since, is still owed and not held (lethe.standing() at now): one withdrawn since (a request
+ * cancelled, a rule disabled) or held needs no rerun, and a rerun says so (a hold's items are
+ * batched by the first run after its release). The evaluation costs the few failed items, and
+ * nothing when there are none. */
 PGresult *db_status_batches(PGconn *db, int limit)
 {
     char lim[16];
@@ -847,7 +848,7 @@ PGresult *db_status_batches(PGconn *db, int limit)
         "    FROM (SELECT array_agg(u.tenant_id) AS ts, array_agg(u.item_id) AS ids"
         "            FROM (SELECT DISTINCT fi.tenant_id, fi.item_id FROM fi) u) a"
         "   CROSS JOIN LATERAL lethe.standing(a.ts, a.ids, now()) s"
-        "   WHERE a.ts IS NOT NULL"
+        "   WHERE a.ts IS NOT NULL AND s.hold_id IS NULL"
         "), b AS ("
         "  SELECT b.* FROM lethe.batches b WHERE b.state = 'open'"
         "  UNION ALL"
@@ -898,6 +899,30 @@ PGresult *db_batch_items_elsewhere(PGconn *db, const char *batch)
                     "   AND (b.state = 'open' OR o.outcome = 'purged')"
                     " GROUP BY o.batch_id, b.state, b.created_at"
                     " ORDER BY b.created_at, o.batch_id",
+                    1, p);
+}
+
+PGresult *db_batch_items_not_owed(PGconn *db, const char *batch)
+{
+    const char *p[] = {batch};
+    return db_query(db,
+                    "WITH fi AS MATERIALIZED ("
+                    "  SELECT DISTINCT f.tenant_id, f.item_id FROM lethe.batch_items f"
+                    "   WHERE f.batch_id = $1::uuid AND f.outcome = 'failed'"
+                    "     AND NOT EXISTS (SELECT 1 FROM lethe.batch_items o"
+                    "                      WHERE o.tenant_id = f.tenant_id AND o.item_id = f.item_id"
+                    "                        AND o.batch_id <> f.batch_id"
+                    "                        AND (o.outcome IS NULL OR o.outcome = 'purged'))"
+                    "), s AS MATERIALIZED ("
+                    "  SELECT s.tenant_id, s.item_id, s.hold_id"
+                    "    FROM (SELECT array_agg(fi.tenant_id) AS ts, array_agg(fi.item_id) AS ids FROM fi) a"
+                    "   CROSS JOIN LATERAL lethe.standing(a.ts, a.ids, now()) s"
+                    "   WHERE a.ts IS NOT NULL"
+                    ")"
+                    " SELECT s.hold_id::text AS hold_id, count(*) AS items"
+                    "   FROM fi LEFT JOIN s ON s.tenant_id = fi.tenant_id AND s.item_id = fi.item_id"
+                    "  WHERE s.item_id IS NULL OR s.hold_id IS NOT NULL"
+                    "  GROUP BY s.hold_id ORDER BY s.hold_id NULLS LAST",
                     1, p);
 }
 

@@ -368,6 +368,9 @@ static pid_t start_guard(pid_t group, int *life_w)
          * timeout, kill -- -PGID) must not take the guard with lethe, or nothing is left to
          * kill the executor's group. */
         setpgid(0, 0);
+        /* Named apart from lethe in ps and killall: killing the guard with lethe (pkill -9
+         * lethe matches both) leaves the group to systemd's cgroup, or to no one (README). */
+        prctl(PR_SET_NAME, "lethe-guard");
         signal(SIGINT, SIG_IGN);
         signal(SIGTERM, SIG_IGN);
         signal(SIGHUP, SIG_IGN);

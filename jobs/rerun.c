@@ -172,6 +172,20 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
                 log_hint("'lethe rerun %s' drives that batch now", other);
         }
         PQclear(w);
+        w = db_batch_items_not_owed(db, batch);
+        for (int i = 0; w && i < PQntuples(w); i++) {
+            const char *n = db_str(w, i, "items"), *hold = db_get(w, i, "hold_id");
+            bool one = strcmp(n, "1") == 0;
+            if (hold) {
+                log_info("rerun: %s of its items %s held by hold %s", n, one ? "is" : "are", hold);
+                log_hint("'lethe hold list' shows the hold; the first run after its release "
+                         "batches %s", one ? "it" : "them");
+            } else {
+                log_info("rerun: %s of its items owe%s nothing any more (a request withdrawn, or "
+                         "its rule disabled)", n, one ? "s" : "");
+            }
+        }
+        PQclear(w);
     }
     if (d == DRIVE_WHOLE_FAILED)
         run_life_fail(&l, "the executor failed the batch as a whole");

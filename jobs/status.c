@@ -399,7 +399,8 @@ static void print_batches(const PGresult *b)
                strcmp(attempts, "1") == 0 ? "" : "s", age);
     }
     if (n)
-        printf("  'lethe batches' lists every batch; 'lethe ack' or 'lethe rerun' moves one on\n");
+        printf("  'lethe batches' lists every batch; 'lethe rerun' drives an open one again, or a "
+               "failed one's items still due; 'lethe ack' records an open one's deletions\n");
 }
 
 static void print_text(const struct report *r)

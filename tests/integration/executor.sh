@@ -166,6 +166,7 @@ write_config "$WORK/c6.conf" "executor: { command = \"(exec -a $MARK sleep 60) &
 LPID=$!
 for _ in $(seq 50); do [ "$(pgrep -c -f "$MARK")" -ge 2 ] && break; sleep 0.1; done
 assert_eq "the executor and its child are running" "2" "$(pgrep -c -f "$MARK")"
+assert_eq "its guard is a child of lethe, named lethe-guard in ps" "1" "$(pgrep -c -x -P "$LPID" lethe-guard)"
 kill -KILL "$LPID"; wait "$LPID" 2>/dev/null
 for _ in $(seq 30); do [ "$(pgrep -c -f "$MARK")" = 0 ] && break; sleep 0.1; done
 assert_eq "after SIGKILL of lethe no executor process is left" "0" "$(pgrep -c -f "$MARK")"
@@ -799,4 +800,29 @@ assert_contains "... and says what happened" \
   "warning: batch $LB (EU) was failed by an acknowledgement made while its executor ran; the executor timed out after 3s; this attempt recorded 0 more failed items" \
   "$(cat "$WORK/latehang.err")"
 assert_not_contains "... not that every item had its receipt" "every item had its receipt" "$(cat "$WORK/latehang.err")"
+# ---- a failed batch whose item is held since ---------------------------------------------------------
+# The batch fails; a hold is placed on one of its items; the next run purges the other. status does
+# not send the operator to rerun it (the rerun could do nothing), and the rerun names the hold.
+# A late ack of that batch says the deleter deleted the held item: it is recorded, and every
+# view then agrees that the item is purged (the memory of held due items forgot it).
+fresh 2
+run_lethe --config "$WORK/c19.conf" run
+FB=$(sql "SELECT batch_id FROM lethe.batches")
+run_lethe hold place --tenant "$T" --item "${ITEMS[0]}" --reason "legal hold" --reference LH-9 --operator user_h
+HID=$(sql "SELECT hold_id FROM lethe.holds WHERE reference = 'LH-9'")
+run_lethe --config "$WORK/c19b.conf" run
+assert_eq "held since the failure: the next run purges the other item, holds this one" "held purged" \
+  "$(for i in "${ITEMS[@]}"; do sql "SELECT state FROM lethe.item_status WHERE item_id = '$i'"; done | tr '\n' ' ' | sed 's/ $//')"
+run_lethe --config "$WORK/c19b.conf" status
+assert_contains "held since the failure: status lists no failed batch" \
+  "batches: 0 open, 0 failed with items not purged since" "$OUT"
+run_lethe --config "$WORK/c19b.conf" rerun "$FB" --operator user_h
+assert_eq "held since the failure: the rerun batches nothing and names the hold" \
+  "0|rerun: failed batch $FB: none of its items is due any more; no new batch|rerun: 1 of its items is held by hold $HID" \
+  "$RC|$OUT|$(grep -o "rerun: 1 of its items is held by hold $HID" <<<"$ERR")"
+assert_contains "... and where the other went" "rerun: 1 of its items was purged in batch" "$ERR"
+run_lethe --config "$WORK/c19b.conf" ack "$FB" --operator user_h
+assert_rc "a late ack of that batch is taken (the deleter says it deleted)" 0
+assert_eq "... and every view says purged: item_status, status's counts, the summary" "purged|0 2|0" \
+  "$(sql "SELECT state FROM lethe.item_status WHERE item_id = '${ITEMS[0]}'")|$("$LETHE" --config "$WORK/c19b.conf" status --json | jq -r '"\(.totals.held) \(.totals.purged)"')|$("$LETHE" --config "$WORK/c19b.conf" export --summary | jq -r 'select(.rule == "all") | .pending')"
 finish

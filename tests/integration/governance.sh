@@ -292,7 +292,7 @@ run_lethe status
 assert_contains "status names the tenant next to its id" "item $F1 tenant $T (acme)" "$OUT"
 assert_contains "status lists the failed batch whose item is not purged" "batches: 0 open, 1 failed with items not purged since
   failed $FB  EU, 1 item, 1 attempt, age " "$OUT"
-assert_contains "and points at lethe batches" "  'lethe batches' lists every batch; 'lethe ack' or 'lethe rerun' moves one on" "$OUT"
+assert_contains "and points at lethe batches" "  'lethe batches' lists every batch; 'lethe rerun' drives an open one again, or a failed one's items still due; 'lethe ack' records an open one's deletions" "$OUT"
 run_lethe status --json
 assert_eq "status --json counts them too" "0 1 $FB" "$(json_get "d['batches']['open'], d['batches']['failed'], d['batches']['items'][0]['batch_id']")"
 
