@@ -83,6 +83,7 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
         goto cleanup;
     }
     bool already = strcmp(db_get(r, 0, "state"), "acknowledged") == 0;
+    bool was_failed = strcmp(db_get(r, 0, "state"), "failed") == 0;
     PQclear(r);
     enum drive_outcome out;
     for (int i = 0; i < er.n_failed; i++) {
@@ -141,6 +142,24 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
     else
         printf("ack: batch %s acknowledged: %ld purged, %ld failed\n", batch, counts.purged,
                counts.failed);
+    /* A late acknowledgement of a failed batch counts (SPEC §4: the deletion happened), even of
+     * an item a hold placed since keeps: said, since a hand-made ack may be a mistake. */
+    if (was_failed && counts.purged > 0) {
+        PGresult *h = dbcycle_batch_purged_under_hold(ctx->db, batch);
+        if (h && db_get_long(h, 0, "items") > 0) {
+            long n = db_get_long(h, 0, "items"), holds = db_get_long(h, 0, "holds");
+            char more[48] = "";
+            if (holds > 1)
+                snprintf(more, sizeof more, " and %ld other%s", holds - 1, holds == 2 ? "" : "s");
+            log_warn("ack: %ld item%s of failed batch %s %s held when acknowledged (hold %s%s): "
+                     "recorded as purged, as the deletion its deleter made",
+                     n, n == 1 ? "" : "s", batch, n == 1 ? "was" : "were",
+                     db_str(h, 0, "hold_id"), more);
+            log_hint("if the objects were not deleted, 'lethe reconcile --location GEO INVENTORY' "
+                     "finds them in the storage's inventory; 'lethe explain ITEM_ID' names the hold");
+        }
+        PQclear(h);
+    }
     rc = EXIT_DONE;
 cleanup:
     exec_result_free(&er);

@@ -822,7 +822,9 @@ assert_eq "held since the failure: the rerun batches nothing and names the hold"
   "$RC|$OUT|$(grep -o "rerun: 1 of its items is held by hold $HID" <<<"$ERR")"
 assert_contains "... and where the other went" "rerun: 1 of its items was purged in batch" "$ERR"
 run_lethe --config "$WORK/c19b.conf" ack "$FB" --operator user_h
-assert_rc "a late ack of that batch is taken (the deleter says it deleted)" 0
+assert_eq "a late ack of that batch is taken (the deleter says it deleted), and warns of the hold" \
+  "0|ack: batch $FB acknowledged: 1 purged, 0 failed|warning: ack: 1 item of failed batch $FB was held when acknowledged (hold $HID): recorded as purged, as the deletion its deleter made" \
+  "$RC|$OUT|$(grep '^warning: ack:' <<<"$ERR")"
 assert_eq "... and every view says purged: item_status, status's counts, the summary" "purged|0 2|0" \
   "$(sql "SELECT state FROM lethe.item_status WHERE item_id = '${ITEMS[0]}'")|$("$LETHE" --config "$WORK/c19b.conf" status --json | jq -r '"\(.totals.held) \(.totals.purged)"')|$("$LETHE" --config "$WORK/c19b.conf" export --summary | jq -r 'select(.rule == "all") | .pending')"
 finish
