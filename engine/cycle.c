@@ -122,9 +122,10 @@ void cycle_name_lock_holder(struct lethe_ctx *ctx, const char *what)
 
 /* ---- executors per location ------------------------------------------------------------ */
 
-int cycle_check_executors(struct lethe_ctx *ctx)
+int cycle_check_executors(struct lethe_ctx *ctx, bool warn_only)
 {
     const struct lethe_config *cfg = &ctx->cfg;
+    void (*say)(const char *, ...) __attribute__((format(printf, 1, 2))) = warn_only ? log_warn : log_error;
     int rc = EXIT_DONE;
     for (int i = 0; i < cfg->n_locations && rc == EXIT_DONE; i++) {
         PGresult *r = dbcycle_geo_known(ctx->db, cfg->locations[i].geo);
@@ -132,7 +133,7 @@ int cycle_check_executors(struct lethe_ctx *ctx)
             return EXIT_RUNTIME;
         if (!db_true(r, 0, "known")) {
             /* A typo must not send one region's batches to another region's deleter. */
-            log_error("config: '%s' line %d: 'executor.locations.%s': no such geo in lethe.geos",
+            say("config: '%s' line %d: 'executor.locations.%s': no such geo in lethe.geos",
                       cfg->locations[i].file ? cfg->locations[i].file
                       : cfg->path            ? cfg->path
                                              : "(defaults)",
@@ -846,7 +847,7 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
         log_hint("evaluate a future instant with --dry-run; a real run purges only what is due now");
         return EXIT_USAGE;
     }
-    int rc = cycle_check_executors(ctx);
+    int rc = cycle_check_executors(ctx, false);
     if (rc != EXIT_DONE)
         return rc;
     if (o->dry_run)

@@ -55,8 +55,8 @@ void run_life_fail(struct run_life *l, const char *fmt, ...) __attribute__((form
 void run_life_interrupt(struct run_life *l, const char *what);
 
 /* Every executor.locations key must name a geo of lethe.geos: EXIT_USAGE (with the file,
- * line and hint) when one does not. */
-int cycle_check_executors(struct lethe_ctx *ctx);
+ * line and hint) when one does not; said as a warning when warn_only (status). */
+int cycle_check_executors(struct lethe_ctx *ctx, bool warn_only);
 
 /* The derivation of every tenant (§3), in the caller's transaction with an audit stage open:
  * the config's rules synced, new events and items consumed, obligations expanded and

@@ -66,7 +66,7 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
     bool acknowledged = strcmp(db_get(r, 0, "state"), "acknowledged") == 0;
     PQclear(r);
     if (!acknowledged) {
-        int rc = cycle_check_executors(ctx);
+        int rc = cycle_check_executors(ctx, false);
         if (rc == EXIT_DONE)
             rc = cycle_lock(ctx, 0, 0);
         if (rc != EXIT_DONE)

@@ -57,6 +57,7 @@
 
 #include "anchor.h"
 #include "cli.h"
+#include "cycle.h"
 #include "db.h"
 #include "dbstatus.h"
 #include "duration.h"
@@ -737,6 +738,14 @@ int job_status(struct lethe_ctx *ctx, int argc, char **argv)
     db_status_end(ctx->db);
     assess(&r);
     warn_across_shards(ctx, r.across);
+    /* A config every run refuses (exit 2) stops every purge: the hourly check says so now,
+     * not once the lookahead has run out. */
+    int ex = cycle_check_executors(ctx, true);
+    if (ex == EXIT_RUNTIME)
+        goto cleanup;
+    if (ex != EXIT_DONE)
+        problem(&r, "the config's executor.locations names a geo lethe.geos lacks: every run "
+                    "with it refuses to start (exit 2)");
     /* SPEC §7: an audit behind its anchor file (a restored database). */
     char behind[2048];
     /* A missing file is not said here: status may run on a host the file is not on. */

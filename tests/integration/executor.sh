@@ -232,6 +232,13 @@ assert_contains "and the geos" "hint: the geos are ANZ, EU, UK, US" "$ERR"
 assert_eq "nothing was run or written" "0 live 1" "$(sql "SELECT count(*) FROM lethe.runs") $(state_counts)"
 run_lethe --config "$WORK/c7.conf" run --dry-run
 assert_rc "a dry run refuses it too" 2
+# The hourly check says so now, not once the lookahead has run out; status itself still reports.
+run_lethe --config "$WORK/c7.conf" status --check
+assert_rc "status --check with that config exits 4" 4
+assert_contains "it warns with the file, line and key" "warning: config: '$WORK/c7.conf' line 3: 'executor.locations.EUX': no such geo in lethe.geos" "$ERR"
+assert_contains "and says what it stops" "status: check failed: the config's executor.locations names a geo lethe.geos lacks: every run with it refuses to start (exit 2)" "$ERR"
+run_lethe --config "$WORK/c7.conf" status
+assert_eq "plain status still reports, exit 0, with the warning" "0 1" "$RC $(grep -c "^warning: config: '$WORK/c7.conf' line 3" <<<"$ERR")"
 
 # ---- 8. a stop request during the re-drive -----------------------------------------------------
 fresh 2
