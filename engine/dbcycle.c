@@ -358,6 +358,19 @@ PGresult *dbcycle_batch_purged_under_hold(PGconn *db, const char *batch_id)
     return h;
 }
 
+PGresult *dbcycle_batch_purged_withdrawn(PGconn *db, const char *batch_id)
+{
+    return db_query_one_row(db,
+                            "SELECT count(*) AS items, min(o.rule) AS rule,"
+                            "       lethe.iso_utc(min(o.withdrawn_at)) AS withdrawn_at"
+                            "  FROM lethe.batch_items b"
+                            "  JOIN lethe.obligations o ON o.tenant_id = b.tenant_id"
+                            "   AND o.obligation_id = b.obligation_id"
+                            " WHERE b.batch_id = $1::uuid AND b.outcome = 'purged'"
+                            "   AND o.withdrawn_at <= b.purged_at",
+                            1, (const char *[]){batch_id});
+}
+
 int dbcycle_batch_state_locked(PGconn *db, const char *batch_id, char *out, size_t cap)
 {
     PGresult *r = db_query(db, "SELECT state FROM lethe.batches WHERE batch_id = $1::uuid FOR UPDATE",

@@ -103,6 +103,9 @@ int dbcycle_batch_purged_any(PGconn *db, const char *batch_id);
 /* The batch's item_purged records that name a hold in effect at the purge (sql/0064): items,
  * hold_id (the first by id), holds (how many). */
 PGresult *dbcycle_batch_purged_under_hold(PGconn *db, const char *batch_id);
+/* The batch's items purged after the obligation they were batched under was withdrawn (a late
+ * acknowledgement of a failed batch): items, rule, withdrawn_at (the earliest). */
+PGresult *dbcycle_batch_purged_withdrawn(PGconn *db, const char *batch_id);
 /* The batch's state, its row locked FOR UPDATE in the caller's transaction (as
  * lethe.ack_batch locks it first): 0 and the state in out, 1 when there is no such batch, -1 on
  * error. */

@@ -825,11 +825,10 @@ PGresult *db_status_failing(PGconn *db, int limit)
 }
 
 /* Found through the open batches' index and the failed items' index, not by reading every
- * batch ever emitted. A failed batch is listed while one of its failed items, not purged
- * since, is still owed and not held (lethe.standing() at now): one withdrawn since (a request
- * cancelled, a rule disabled) or held needs no rerun, and a rerun says so (a hold's items are
- * batched by the first run after its release). The evaluation costs the few failed items, and
- * nothing when there are none. */
+ * batch ever emitted. A failed batch is listed while one of its failed items, neither purged
+ * nor in an open batch since, is due now and not held (lethe.standing() at now): one withdrawn
+ * since (a request cancelled, a rule disabled), held, or scheduled for later needs no rerun, and
+ * a rerun says so. The evaluation costs the few failed items, and nothing when there are none. */
 PGresult *db_status_batches(PGconn *db, int limit)
 {
     char lim[16];
@@ -842,13 +841,13 @@ PGresult *db_status_batches(PGconn *db, int limit)
         "   WHERE f.outcome = 'failed'"
         "     AND NOT EXISTS (SELECT 1 FROM lethe.batch_items x"
         "                      WHERE x.tenant_id = f.tenant_id AND x.item_id = f.item_id"
-        "                        AND x.outcome = 'purged')"
+        "                        AND (x.outcome = 'purged' OR x.outcome IS NULL))"
         "), owed AS MATERIALIZED ("
         "  SELECT DISTINCT s.tenant_id, s.item_id"
         "    FROM (SELECT array_agg(u.tenant_id) AS ts, array_agg(u.item_id) AS ids"
         "            FROM (SELECT DISTINCT fi.tenant_id, fi.item_id FROM fi) u) a"
         "   CROSS JOIN LATERAL lethe.standing(a.ts, a.ids, now()) s"
-        "   WHERE a.ts IS NOT NULL AND s.hold_id IS NULL"
+        "   WHERE a.ts IS NOT NULL AND s.hold_id IS NULL AND s.due_at <= now()"
         "), b AS ("
         "  SELECT b.* FROM lethe.batches b WHERE b.state = 'open'"
         "  UNION ALL"
@@ -914,15 +913,19 @@ PGresult *db_batch_items_not_owed(PGconn *db, const char *batch)
                     "                        AND o.batch_id <> f.batch_id"
                     "                        AND (o.outcome IS NULL OR o.outcome = 'purged'))"
                     "), s AS MATERIALIZED ("
-                    "  SELECT s.tenant_id, s.item_id, s.hold_id"
+                    "  SELECT s.tenant_id, s.item_id, s.hold_id, s.due_at, s.rule"
                     "    FROM (SELECT array_agg(fi.tenant_id) AS ts, array_agg(fi.item_id) AS ids FROM fi) a"
                     "   CROSS JOIN LATERAL lethe.standing(a.ts, a.ids, now()) s"
                     "   WHERE a.ts IS NOT NULL"
                     ")"
-                    " SELECT s.hold_id::text AS hold_id, count(*) AS items"
+                    " SELECT CASE WHEN s.item_id IS NULL THEN 'owed_nothing'"
+                    "             WHEN s.hold_id IS NOT NULL THEN 'held'"
+                    "             ELSE 'scheduled' END AS why,"
+                    "        s.hold_id::text AS hold_id, min(s.rule) AS rule,"
+                    "        lethe.iso_utc(min(s.due_at)) AS due_at, count(*) AS items"
                     "   FROM fi LEFT JOIN s ON s.tenant_id = fi.tenant_id AND s.item_id = fi.item_id"
-                    "  WHERE s.item_id IS NULL OR s.hold_id IS NOT NULL"
-                    "  GROUP BY s.hold_id ORDER BY s.hold_id NULLS LAST",
+                    "  WHERE s.item_id IS NULL OR s.hold_id IS NOT NULL OR s.due_at > now()"
+                    "  GROUP BY 1, s.hold_id ORDER BY 1, s.hold_id",
                     1, p);
 }
 

@@ -110,9 +110,9 @@ PGresult *db_status_across_shards(PGconn *db, const char *run_id);
 /* Where a closed batch's items are now, for a rerun that found none of them due: one row per
  * other batch that holds some of them, open or acknowledged: batch_id, state, items. */
 PGresult *db_batch_items_elsewhere(PGconn *db, const char *batch);
-/* A failed batch's failed items, in no batch open or purging them, that a rerun leaves: held
- * now (hold_id, items) or owing nothing any more (hold_id NULL, items: a request withdrawn, a
- * rule disabled). */
+/* A failed batch's failed items, in no batch open or purging them, that a rerun leaves: why
+ * ('held', with hold_id: the first hold that keeps them; 'scheduled', with rule and the nearest
+ * due_at; 'owed_nothing': a request withdrawn, a rule disabled) and items. */
 PGresult *db_batch_items_not_owed(PGconn *db, const char *batch);
 
 /* status --reference: the requests of one tenant with one reference, and what they cover.

@@ -159,6 +159,17 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
                      "finds them in the storage's inventory; 'lethe explain ITEM_ID' names the hold");
         }
         PQclear(h);
+        h = dbcycle_batch_purged_withdrawn(ctx->db, batch);
+        if (h && db_get_long(h, 0, "items") > 0) {
+            long n = db_get_long(h, 0, "items");
+            log_warn("ack: %ld item%s of failed batch %s owed nothing when acknowledged (the %s "
+                     "%s batched under was withdrawn at %s): recorded as purged, as the deletion "
+                     "its deleter made", n, n == 1 ? "" : "s", batch, db_str(h, 0, "rule"),
+                     n == 1 ? "it was" : "they were", db_str(h, 0, "withdrawn_at"));
+            log_hint("if the objects were not deleted, 'lethe reconcile --location GEO INVENTORY' "
+                     "finds them in the storage's inventory");
+        }
+        PQclear(h);
     }
     rc = EXIT_DONE;
 cleanup:

@@ -19,6 +19,30 @@
 #include "log.h"
 #include "operator.h"
 
+
+/* The failed batch's items a rerun leaves, and why: at 3 a.m. "not due" reads as "lost". */
+static void say_left_behind(PGconn *db, const char *batch)
+{
+    PGresult *w = db_batch_items_not_owed(db, batch);
+    for (int i = 0; w && i < PQntuples(w); i++) {
+        const char *n = db_str(w, i, "items"), *why = db_str(w, i, "why");
+        bool one = strcmp(n, "1") == 0;
+        if (strcmp(why, "held") == 0) {
+            log_info("rerun: %s of its items %s held by hold %s", n, one ? "is" : "are",
+                     db_str(w, i, "hold_id"));
+            log_hint("'lethe explain ITEM_ID' lists every hold on an item; the first run once none "
+                     "keeps %s batches %s", one ? "it" : "them", one ? "it" : "them");
+        } else if (strcmp(why, "scheduled") == 0) {
+            log_info("rerun: %s of its items %s not due before %s (%s)", n, one ? "is" : "are",
+                     db_str(w, i, "due_at"), db_str(w, i, "rule"));
+        } else {
+            log_info("rerun: %s of its items owe%s nothing any more (a request withdrawn, or "
+                     "its rule disabled)", n, one ? "s" : "");
+        }
+    }
+    PQclear(w);
+}
+
 int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {{"operator", required_argument, 0, 'o'},
@@ -155,9 +179,11 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
     }
     if (target == batch)
         printf("rerun: batch %s re-driven: %ld purged, %ld failed\n", batch, cnt->purged, cnt->failed);
-    else if (target)
+    else if (target) {
         printf("rerun: failed batch %s: still-due items put in new batch %s: %ld purged, %ld failed\n",
                batch, new_batch, cnt->purged, cnt->failed);
+        say_left_behind(db, batch);
+    }
     else {
         printf("rerun: failed batch %s: none of its items is due any more; no new batch\n", batch);
         /* Say where they went: at 3 a.m. "not due" reads as "lost". */
@@ -172,20 +198,7 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
                 log_hint("'lethe rerun %s' drives that batch now", other);
         }
         PQclear(w);
-        w = db_batch_items_not_owed(db, batch);
-        for (int i = 0; w && i < PQntuples(w); i++) {
-            const char *n = db_str(w, i, "items"), *hold = db_get(w, i, "hold_id");
-            bool one = strcmp(n, "1") == 0;
-            if (hold) {
-                log_info("rerun: %s of its items %s held by hold %s", n, one ? "is" : "are", hold);
-                log_hint("'lethe hold list' shows the hold; the first run after its release "
-                         "batches %s", one ? "it" : "them");
-            } else {
-                log_info("rerun: %s of its items owe%s nothing any more (a request withdrawn, or "
-                         "its rule disabled)", n, one ? "s" : "");
-            }
-        }
-        PQclear(w);
+        say_left_behind(db, batch);
     }
     if (d == DRIVE_WHOLE_FAILED)
         run_life_fail(&l, "the executor failed the batch as a whole");

@@ -8,7 +8,10 @@
 -- gone, and a dry run listed it as held, until the hold was released (an outside tryout).
 --
 -- ack_batch now deletes the rows of the items it purges, with the tombstone, in its
--- transaction. The function is changed in place, as sql/0064 changed it: one edit, of a text
+-- transaction, and forgets the memory of their tenants (held_forget()'s way: the next run
+-- evaluates them again): the tenant's count of held items (held_tenants.items) stayed, and
+-- every later run reported it in its summary, its run record, its run_finished record and
+-- its metrics for as long as the hold lasted. The function is changed in place, as sql/0064 changed it: one edit, of a text
 -- the function holds once; the migration refuses a text it does not know.
 
 DO $ack$
@@ -20,9 +23,14 @@ DECLARE
     v_new constant text :=
         E'    DELETE FROM lethe.item_obligations p USING ack_its a\n'
         '     WHERE p.tenant_id = a.tenant_id AND p.item_id = a.item_id;\n'
-        '    -- Purged, it is held no more (sql/0071_ack_forgets_held.sql).\n'
+        '    -- Purged, it is held no more, and the next run counts its tenant''s held items again\n'
+        '    -- (sql/0071_ack_forgets_held.sql).\n'
         '    DELETE FROM lethe.held_items h USING ack_its a\n'
-        '     WHERE h.tenant_id = a.tenant_id AND h.item_id = a.item_id;\n';
+        '     WHERE h.tenant_id = a.tenant_id AND h.item_id = a.item_id;\n'
+        '    IF FOUND THEN\n'
+        '        UPDATE lethe.held_tenants t SET recheck_at = ''-infinity''\n'
+        '          FROM ack_its a WHERE t.tenant_id = a.tenant_id AND t.recheck_at > ''-infinity'';\n'
+        '    END IF;\n';
 BEGIN
     v_def := pg_get_functiondef('lethe.ack_batch(uuid, uuid[], uuid[], text[], boolean, boolean, text, text)'::regprocedure);
     IF position('sql/0071_ack_forgets_held.sql' IN v_def) <> 0 THEN

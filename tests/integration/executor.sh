@@ -471,6 +471,11 @@ run_lethe --config "$WORK/c19b.conf" status
 assert_contains "rerun after a cancellation: status lists no failed batch" \
   "batches: 0 open, 0 failed with items not purged since" "$OUT"
 assert_not_contains "rerun after a cancellation: nor the batch" "$FB" "$OUT"
+# A late ack of it counts (the deletion happened), and says the items owed nothing.
+run_lethe --config "$WORK/c19b.conf" ack "$FB" --operator user_a
+assert_eq "a late ack after the cancellation: taken, with a warning" \
+  "0|warning: ack: 2 items of failed batch $FB owed nothing when acknowledged (the deletion_request they were batched under was withdrawn at $(sql "SELECT lethe.iso_utc(withdrawn_at) FROM lethe.obligations WHERE reference = 'REQ-$round'")): recorded as purged, as the deletion its deleter made" \
+  "$RC|$(grep '^warning: ack:' <<<"$ERR")"
 # A rule disabled in the config since: its items are not batched again either.
 fresh 1
 run_lethe --config "$WORK/c19.conf" run
@@ -834,4 +839,37 @@ assert_eq "a late ack of that batch is taken (the deleter says it deleted), and 
   "$RC|$OUT|$(grep '^warning: ack:' <<<"$ERR")"
 assert_eq "... and every view says purged: item_status, status's counts, the summary" "purged|0 2|0" \
   "$(sql "SELECT state FROM lethe.item_status WHERE item_id = '${ITEMS[0]}'")|$("$LETHE" --config "$WORK/c19b.conf" status --json | jq -r '"\(.totals.held) \(.totals.purged)"')|$("$LETHE" --config "$WORK/c19b.conf" export --summary | jq -r 'select(.rule == "all") | .pending')"
+run_lethe --config "$WORK/c19b.conf" run
+assert_eq "... and so does the next run: none held in its summary and run record" "0|0" \
+  "$(grep -o ', [0-9]* held' <<<"$OUT" | tr -dc 0-9)|$(sql "SELECT held FROM lethe.runs ORDER BY started_at DESC LIMIT 1")"
+# A rerun that batches some of a failed batch's items names the hold that keeps another.
+fresh 2
+run_lethe --config "$WORK/c19.conf" run
+FB=$(sql "SELECT batch_id FROM lethe.batches")
+run_lethe hold place --tenant "$T" --item "${ITEMS[1]}" --reason "legal hold" --reference LH-10 --operator user_h
+HID=$(sql "SELECT hold_id FROM lethe.holds WHERE reference = 'LH-10'")
+run_lethe --config "$WORK/c19b.conf" rerun "$FB" --operator user_h
+assert_contains "a rerun of a batch partly held: the due item goes again" "still-due items put in new batch" "$OUT"
+assert_contains "... and the rerun names the hold on the other" "rerun: 1 of its items is held by hold $HID" "$ERR"
+
+# A failed batch whose item is in an open batch since is not listed: the open batch is.
+fresh 1
+run_lethe --config "$WORK/c19.conf" run
+run_lethe --config "$WORK/c8a.conf" run
+run_lethe --config "$WORK/c8a.conf" status
+assert_contains "a failed batch whose item is in an open batch since: only the open one is listed" \
+  "batches: 1 open, 0 failed with items not purged since" "$OUT"
+
+# A failed batch whose item is scheduled for later since (a shared copy's retention, once the
+# request that made it due is cancelled) is not listed, and the rerun says until when.
+fresh 0
+SH=$(uuid); mk_item "$T" "$SH" "$W" prompt EU "$(date -u -d '-3 days' +%FT%TZ)" true
+run_lethe --config "$WORK/c19.conf" run
+FB=$(sql "SELECT batch_id FROM lethe.batches")
+mk_event "$T" deletion_cancelled "$(date -u +%FT%TZ)" "REQ-$round"
+run_lethe --config "$WORK/c19b.conf" rerun "$FB" --operator user_h
+assert_contains "a failed batch whose item is scheduled since: the rerun says until when, and under which rule" \
+  "rerun: 1 of its items is not due before $(sql "SELECT lethe.iso_utc(due_at) FROM lethe.item_status WHERE item_id = '$SH' AND state = 'scheduled'") (shared_retention)" "$ERR"
+run_lethe --config "$WORK/c19b.conf" status
+assert_contains "... and status does not list it" "batches: 0 open, 0 failed with items not purged since" "$OUT"
 finish
