@@ -824,6 +824,21 @@ PGresult *db_status_failing(PGconn *db, int limit)
         1, p);
 }
 
+/* A failed batch's items that no batch has purged or holds open since (EXTRA narrows them):
+ * batch_id, tenant_id, item_id. Status lists their batches and a rerun accounts for them, both
+ * by what STANDING_NOW_OF says of them, so that the two agree. */
+#define FAILED_ITEMS_LEFT(EXTRA)                                                                   \
+    "SELECT DISTINCT f.batch_id, f.tenant_id, f.item_id FROM lethe.batch_items f"                  \
+    " WHERE f.outcome = 'failed'" EXTRA                                                            \
+    "   AND NOT EXISTS (SELECT 1 FROM lethe.batch_items x"                                         \
+    "                    WHERE x.tenant_id = f.tenant_id AND x.item_id = f.item_id"                \
+    "                      AND (x.outcome = 'purged' OR x.outcome IS NULL))"
+/* lethe.standing() at now of the items of CTE, evaluated together; nothing when it is empty. */
+#define STANDING_NOW_OF(CTE)                                                                       \
+    "SELECT s.* FROM (SELECT array_agg(u.tenant_id) AS ts, array_agg(u.item_id) AS ids"            \
+    "                   FROM (SELECT DISTINCT c.tenant_id, c.item_id FROM " CTE " c) u) a"         \
+    " CROSS JOIN LATERAL lethe.standing(a.ts, a.ids, now()) s WHERE a.ts IS NOT NULL"
+
 /* Found through the open batches' index and the failed items' index, not by reading every
  * batch ever emitted. A failed batch is listed while one of its failed items, neither purged
  * nor in an open batch since, is due now and not held (lethe.standing() at now): one withdrawn
@@ -836,18 +851,10 @@ PGresult *db_status_batches(PGconn *db, int limit)
     const char *p[] = {lim};
     return db_query(
         db,
-        "WITH fi AS MATERIALIZED ("
-        "  SELECT DISTINCT f.batch_id, f.tenant_id, f.item_id FROM lethe.batch_items f"
-        "   WHERE f.outcome = 'failed'"
-        "     AND NOT EXISTS (SELECT 1 FROM lethe.batch_items x"
-        "                      WHERE x.tenant_id = f.tenant_id AND x.item_id = f.item_id"
-        "                        AND (x.outcome = 'purged' OR x.outcome IS NULL))"
-        "), owed AS MATERIALIZED ("
-        "  SELECT DISTINCT s.tenant_id, s.item_id"
-        "    FROM (SELECT array_agg(u.tenant_id) AS ts, array_agg(u.item_id) AS ids"
-        "            FROM (SELECT DISTINCT fi.tenant_id, fi.item_id FROM fi) u) a"
-        "   CROSS JOIN LATERAL lethe.standing(a.ts, a.ids, now()) s"
-        "   WHERE a.ts IS NOT NULL AND s.hold_id IS NULL AND s.due_at <= now()"
+        "WITH fi AS MATERIALIZED (" FAILED_ITEMS_LEFT("") "),"
+        " owed AS MATERIALIZED ("
+        "  SELECT DISTINCT s.tenant_id, s.item_id FROM (" STANDING_NOW_OF("fi") ") s"
+        "   WHERE s.hold_id IS NULL AND s.due_at <= now()"
         "), b AS ("
         "  SELECT b.* FROM lethe.batches b WHERE b.state = 'open'"
         "  UNION ALL"
@@ -905,19 +912,8 @@ PGresult *db_batch_items_not_owed(PGconn *db, const char *batch)
 {
     const char *p[] = {batch};
     return db_query(db,
-                    "WITH fi AS MATERIALIZED ("
-                    "  SELECT DISTINCT f.tenant_id, f.item_id FROM lethe.batch_items f"
-                    "   WHERE f.batch_id = $1::uuid AND f.outcome = 'failed'"
-                    "     AND NOT EXISTS (SELECT 1 FROM lethe.batch_items o"
-                    "                      WHERE o.tenant_id = f.tenant_id AND o.item_id = f.item_id"
-                    "                        AND o.batch_id <> f.batch_id"
-                    "                        AND (o.outcome IS NULL OR o.outcome = 'purged'))"
-                    "), s AS MATERIALIZED ("
-                    "  SELECT s.tenant_id, s.item_id, s.hold_id, s.due_at, s.rule"
-                    "    FROM (SELECT array_agg(fi.tenant_id) AS ts, array_agg(fi.item_id) AS ids FROM fi) a"
-                    "   CROSS JOIN LATERAL lethe.standing(a.ts, a.ids, now()) s"
-                    "   WHERE a.ts IS NOT NULL"
-                    ")"
+                    "WITH fi AS MATERIALIZED (" FAILED_ITEMS_LEFT(" AND f.batch_id = $1::uuid") "),"
+                    " s AS MATERIALIZED (" STANDING_NOW_OF("fi") ")"
                     " SELECT CASE WHEN s.item_id IS NULL THEN 'owed_nothing'"
                     "             WHEN s.hold_id IS NOT NULL THEN 'held'"
                     "             ELSE 'scheduled' END AS why,"

@@ -155,9 +155,8 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
                      "recorded as purged, as the deletion its deleter made",
                      n, n == 1 ? "" : "s", batch, n == 1 ? "was" : "were",
                      db_str(h, 0, "hold_id"), more);
-            log_hint("if the objects were not deleted, 'lethe reconcile --location GEO INVENTORY' "
-                     "finds them in the storage's inventory; 'lethe explain ITEM_ID' names the hold");
         }
+        bool held = h && db_get_long(h, 0, "items") > 0;
         PQclear(h);
         h = dbcycle_batch_purged_withdrawn(ctx->db, batch);
         if (h && db_get_long(h, 0, "items") > 0) {
@@ -166,9 +165,11 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
                      "%s batched under was withdrawn at %s): recorded as purged, as the deletion "
                      "its deleter made", n, n == 1 ? "" : "s", batch, db_str(h, 0, "rule"),
                      n == 1 ? "it was" : "they were", db_str(h, 0, "withdrawn_at"));
-            log_hint("if the objects were not deleted, 'lethe reconcile --location GEO INVENTORY' "
-                     "finds them in the storage's inventory");
         }
+        if (held || (h && db_get_long(h, 0, "items") > 0))
+            log_hint("if the objects were not deleted, 'lethe reconcile --location GEO INVENTORY' "
+                     "finds them in the storage's inventory%s",
+                     held ? "; 'lethe explain ITEM_ID' names the hold" : "");
         PQclear(h);
     }
     rc = EXIT_DONE;

@@ -19,8 +19,7 @@
 #include "log.h"
 #include "operator.h"
 
-
-/* The failed batch's items a rerun leaves, and why: at 3 a.m. "not due" reads as "lost". */
+/* The failed batch's items a rerun leaves, and why (held, scheduled for later, or owed nothing). */
 static void say_left_behind(PGconn *db, const char *batch)
 {
     PGresult *w = db_batch_items_not_owed(db, batch);

@@ -14,8 +14,10 @@
 -- its metrics for as long as the hold lasted. Only a late acknowledgement pays for it: a run
 -- remembers no item in an open batch (lethe.held_remember() takes only the due items, which
 -- are in no open batch), so the acknowledgement of an open batch, every run's, has none to
--- forget (at 1M items the delete alone, unguarded, took 11 ms an ack). The function is changed in place, as sql/0064 changed it: one edit, of a text
--- the function holds once; the migration refuses a text it does not know.
+-- forget (at 1M items the delete alone, unguarded, took 11 ms an ack).
+--
+-- The function is changed in place, as sql/0064 changed it: one edit, of a text the function
+-- holds once; the migration refuses a text it does not know.
 
 DO $ack$
 DECLARE
