@@ -47,7 +47,9 @@ assert_eq "the functions were edited" "t|t|t" \
   "$(PGDATABASE=forms_edited sql "SELECT (SELECT l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
                                           WHERE p.oid = 'lethe.lineage(uuid[],uuid[],timestamptz,boolean,boolean)'::regprocedure) = 'plpgsql',
                                          position('OFFSET 0' IN pg_get_functiondef('lethe.derive_consume(integer,integer)'::regprocedure)) = 0,
-                                         position('evaluate_all' IN pg_get_viewdef('lethe.item_status'::regclass)) > 0")"
+                                         position('item_status_rows' IN pg_get_viewdef('lethe.item_status'::regclass)) > 0
+                                         AND position('evaluate_all' IN (SELECT prosrc FROM pg_proc
+                                              WHERE oid = 'lethe.item_status_rows()'::regprocedure)) > 0")"
 assert_eq "applied edits are not applied again" "" \
   "$(PGDATABASE=forms_edited sql "SELECT fn FROM lethe.citus_edits_check(true)")"
 # Every migrate ends with lethe.harden(), which rewrites functions' headers: the next migrate
@@ -76,6 +78,30 @@ for db in forms_plain forms_edited; do
     sequence $db "$WORK/$db.conf" "$WORK/$db" "$LETHE"
     states $db >"$WORK/$db.states" 2>&1
 done
+# The dry run's plan (due_items(), sql/0072) after the runs, as of a day on, in a transaction
+# rolled back in which the catalog's holds are released and a hold on every tenant is placed an
+# hour after that as_of: the items the old holds kept are due, and the new holds hold them. The
+# Citus form matches holds placed after as_of in statements of their own.
+AS=$(sql "SELECT lethe.iso_utc(now() + interval '1 day')")
+plan() { PGDATABASE=$1 psql -X -q -A -t -v ON_ERROR_STOP=1 <<SQL 2>&1
+BEGIN;
+UPDATE lethe.holds SET released_at = now(), released_by = 'citus_forms' WHERE released_at IS NULL;
+INSERT INTO lethe.holds (tenant_id, hold_id, reason, placed_at)
+SELECT t.tenant_id, md5('late' || t.tenant_id)::uuid, 'placed after the plan''s as_of', '$AS'::timestamptz + interval '1 hour'
+  FROM lethe.tenants t;
+SELECT string_agg(concat_ws(' ', d.tenant_id, d.item_id, d.rule, d.hold_id), ','
+                  ORDER BY d.tenant_id, d.item_id, d.rule)
+  FROM lethe.due_items('$AS', 0, 0) d;
+SELECT count(*) FROM lethe.due_items('$AS', 0, 0) d
+  JOIN lethe.holds h ON h.tenant_id = d.tenant_id AND h.hold_id = d.hold_id
+ WHERE h.placed_at > '$AS';
+ROLLBACK;
+SQL
+}
+plan forms_plain >"$WORK/plain.plan"; plan forms_edited >"$WORK/edited.plan"
+assert_eq "the dry run's plan is the same with the Citus forms, holds placed after its as_of included" \
+  "$(cat "$WORK/plain.plan")" "$(cat "$WORK/edited.plan")"
+assert_eq "... and those holds hold its items" "t" "$(awk 'NR == 2 { print ($1 > 0) ? "t" : $0 }' "$WORK/edited.plan")"
 for f in catalog run1 ack run2 status summary explain; do
     assert_eq "$f: the same output with the Citus forms" \
         "$(norm "$WORK/forms_plain.$f" | sed 's/forms_plain/DB/g')" \
