@@ -876,19 +876,26 @@ PGresult *db_status_batches(PGconn *db, int limit)
  * found by the caller among db_status_last_runs) was a shard run of N, it started after the
  * batch was emitted, and the batch's tenants lie in several shards of N (one a run without
  * --shard emitted, or one left open when N or the placement changed). Oldest first: batch_id,
- * location, n. */
+ * location, n. The open batches (runs and batches are local tables on Citus) and their tenants
+ * (batch_items is distributed) are read in CTEs of their own, then joined: Citus joins no local
+ * table with a distributed one, and every status after a shard run failed there. */
 PGresult *db_status_across_shards(PGconn *db, const char *run_id)
 {
     return db_query(
         db,
-        "WITH l AS (SELECT split_part(r.shard, '/', 2)::integer AS n, r.started_at"
-        "             FROM lethe.runs r WHERE r.run_id = $1::uuid)"
-        " SELECT b.batch_id, b.location, l.n"
-        "   FROM l JOIN lethe.batches b ON b.state = 'open' AND b.created_at < l.started_at"
-        "  WHERE l.n IS NOT NULL"
-        "    AND (SELECT count(DISTINCT lethe.shard_of(bi.tenant_id, l.n)) FROM lethe.batch_items bi"
-        "          WHERE bi.batch_id = b.batch_id) > 1"
-        "  ORDER BY b.created_at, b.batch_id",
+        "WITH l AS MATERIALIZED (SELECT split_part(r.shard, '/', 2)::integer AS n, r.started_at"
+        "                          FROM lethe.runs r WHERE r.run_id = $1::uuid),"
+        " ob AS MATERIALIZED (SELECT b.batch_id, b.location, b.created_at, l.n"
+        "                       FROM l JOIN lethe.batches b"
+        "                         ON b.state = 'open' AND b.created_at < l.started_at"
+        "                      WHERE l.n IS NOT NULL),"
+        " bt AS MATERIALIZED (SELECT DISTINCT bi.batch_id, bi.tenant_id FROM lethe.batch_items bi"
+        "                      WHERE bi.batch_id IN (SELECT ob.batch_id FROM ob))"
+        " SELECT ob.batch_id, ob.location, ob.n"
+        "   FROM ob JOIN bt ON bt.batch_id = ob.batch_id"
+        "  GROUP BY ob.batch_id, ob.location, ob.n, ob.created_at"
+        " HAVING count(DISTINCT lethe.shard_of(bt.tenant_id, ob.n)) > 1"
+        "  ORDER BY ob.created_at, ob.batch_id",
         1, (const char *[]){run_id});
 }
 

@@ -223,6 +223,13 @@ sleep 0.3
 wait $s0; r0=$?; wait $s1; r1=$?
 assert_eq "two shards run side by side" "0 0" "$r0 $r1"
 assert_eq "both recorded their shard" "0/2 1/2" "$(sql "SELECT string_agg(shard, ' ' ORDER BY shard) FROM lethe.runs WHERE shard IS NOT NULL")"
+# After a shard run status asks which open batches no shard run re-drives; on Citus that
+# statement joined local tables with a distributed one, and every status after a shard run failed.
+run_lethe --config "$WORK/exec.conf" status
+assert_rc "status after shard runs exits 0" 0
+run_lethe --config "$WORK/exec.conf" status --json
+assert_eq "... and so does status --json, with each shard's last run" "0 True" \
+  "$RC $(printf '%s' "$OUT" | python3 -c "import json,sys; s=[r['shard'] for r in json.load(sys.stdin)['last_successful_runs']]; print('0/2' in s and '1/2' in s)" 2>&1)"
 
 # A tenant's shard is its Citus shard among 32, modulo N (sql/0027_shard_placement.sql), as
 # tests/model/shard_hash.py works it out from the uuid's bytes on its own.
