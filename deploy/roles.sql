@@ -186,7 +186,8 @@ END $requests$;
 -- ---- lethe_auditor --------------------------------------------------------------------------
 -- The audit, its chain heads, and item_status and pending_items (its set-based form, which the
 -- summary reads) for the pending part of the summary: no item table, no locator, no subject.
--- Only the functions an export evaluates (evaluate_all: item_status's evaluation on Citus).
+-- Only the functions an export evaluates (evaluate_all: item_status's evaluation on Citus; and
+-- item_status_rows, through which the view reads its rows on Citus: sql/0073).
 GRANT USAGE ON SCHEMA lethe TO lethe_auditor;
 GRANT SELECT ON lethe.audit, lethe.audit_heads, lethe.item_status TO lethe_auditor;
 -- Every command checks at start that the schema is migrated; the auditor's too.
@@ -198,7 +199,7 @@ BEGIN
     FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
               WHERE p.pronamespace = 'lethe'::regnamespace
                 AND (p.proname IN ('audit_time', 'audit_jsonl', 'audit_canonical_head', 'evaluate_item',
-                                    'evaluate_all', 'export_filter', 'pending_items')
+                                    'evaluate_all', 'export_filter', 'item_status_rows', 'pending_items')
                      OR p.proname LIKE 'audit\_json\_%')
               ORDER BY p.proname
     LOOP
