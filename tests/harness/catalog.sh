@@ -49,7 +49,7 @@ FS_DELETE="$(dirname "$LETHE")/fs-delete"
 # the anchor file under $WORK start empty, since a new database has anchored nothing yet.
 fresh_catalog() {
     round=$((${round:-0} + 1)); DB=$1_$round
-    psql -X -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
+    psql -X -q -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null 2>&1
     export PGDATABASE=$DB
     "$LETHE" migrate >/dev/null
     rm -rf "$WORK/spool" "$WORK/anchors.jsonl"
