@@ -517,7 +517,13 @@ bool cycle_record_withdrawals(struct lethe_ctx *ctx, const char *k, const char *
 
 bool cycle_derive_all(struct lethe_ctx *ctx, const char *as_of, struct run_counts *c)
 {
-    return sync_rules(ctx) && derive(ctx, as_of, "0", "0", c, NULL);
+    PGconn *db = ctx->db;
+    if (!db_inbox_fill(db) || !db_begin(db) || !dbaudit_stage_open(db) || !sync_rules(ctx) ||
+        !derive(ctx, as_of, "0", "0", c, NULL) || !dbaudit_commit(db)) {
+        db_rollback(db);
+        return false;
+    }
+    return cycle_record_withdrawals(ctx, "0", "0");
 }
 
 static int dry_run(struct lethe_ctx *ctx, const struct run_opts *o, const char *as_of,

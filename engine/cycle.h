@@ -58,10 +58,13 @@ void run_life_interrupt(struct run_life *l, const char *what);
  * line and hint) when one does not; said as a warning when warn_only (status). */
 int cycle_check_executors(struct lethe_ctx *ctx, bool warn_only);
 
-/* The derivation of every tenant (§3), in the caller's transaction with an audit stage open:
- * the config's rules synced, new events and items consumed, obligations expanded and
- * withdrawn. Fill the inbox (db_inbox_fill) before the transaction. A rerun derives before it
- * batches a failed batch's items again, so that a withdrawal is honoured. */
+/* The derivation of every tenant (§3), as a run makes it: the inbox filled, then in a
+ * transaction of its own the config's rules synced, new events and items consumed, obligations
+ * expanded and withdrawn, and after its commit the records of the withdrawals it made (on Citus
+ * the derivation writes as the engine's login and the emission as the owner, and one
+ * transaction may not write the same shards as two users). Call it outside a transaction. A
+ * rerun derives before it batches a failed batch's items again, so that a withdrawal is
+ * honoured. */
 bool cycle_record_withdrawals(struct lethe_ctx *ctx, const char *k, const char *n);
 bool cycle_derive_all(struct lethe_ctx *ctx, const char *as_of, struct run_counts *c);
 

@@ -121,18 +121,9 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
     char new_batch[UUID_TEXT_LEN] = "";
     bool failed = strcmp(state, "failed") == 0;
     /* A failed batch's items go again only while still due: what was withdrawn (a request
-     * cancelled) or disabled since the batch failed is derived first, as a run would, and in a
-     * transaction of its own, as a run's, with the withdrawals it makes recorded after its
-     * commit: the derivation writes as the engine's login, the emission as the owner, and Citus
-     * refuses a transaction that writes the same shards as two users. */
-    if (failed && (!db_inbox_fill(db) || !db_begin(db) || !dbaudit_stage_open(db) ||
-                   !cycle_derive_all(ctx, l.as_of, cnt) || !dbaudit_commit(db) ||
-                   !cycle_record_withdrawals(ctx, "0", "0"))) {
-        db_rollback(db);
-        run_life_fail(&l, "rerun failed: %s", db_last_message());
-        goto finish;
-    }
-    if (!db_begin(db) || !dbaudit_stage_open(db)) {
+     * cancelled) or disabled since the batch failed is derived first, committed, as a run
+     * would. */
+    if ((failed && !cycle_derive_all(ctx, l.as_of, cnt)) || !db_begin(db) || !dbaudit_stage_open(db)) {
         db_rollback(db);
         run_life_fail(&l, "rerun failed: %s", db_last_message());
         goto finish;
