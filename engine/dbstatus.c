@@ -351,7 +351,8 @@ PGresult *db_explain_item(PGconn *db, const char *tenant, const char *item)
  * withdrawn (by now), withdrawn_at, withdrawn_by (event id), active, via_item_id (null when
  * the item itself is in scope), governing, scope ("tenant", "workspace", "subject", "item", or
  * "copy" for the per-item rules), scope_id, expanded_at, in_effect (its trigger has come; a
- * future-dated event's has not). Active ones first, then by deadline and the SPEC §3 order. */
+ * future-dated event's has not), rule_enabled (its rule is enabled in lethe.rules, as the last
+ * run's config set it), deadline_passed. Active ones first, then by deadline and the SPEC §3 order. */
 PGresult *db_explain_obligations(PGconn *db, const char *tenant, const char *item)
 {
     const char *p[] = {tenant, item};
@@ -371,8 +372,10 @@ PGresult *db_explain_obligations(PGconn *db, const char *tenant, const char *ite
         "            WHEN o.subject_id IS NOT NULL THEN 'subject'"
         "            WHEN o.item_id IS NOT NULL THEN 'item' ELSE 'tenant' END AS scope,"
         "       coalesce(o.workspace_id::text, o.subject_id, o.item_id::text) AS scope_id,"
-        "       lethe.iso_utc(o.expanded_at) AS expanded_at, ob.triggered_at <= now() AS in_effect"
+        "       lethe.iso_utc(o.expanded_at) AS expanded_at, ob.triggered_at <= now() AS in_effect,"
+        "       coalesce(r.enabled, true) AS rule_enabled, ob.deadline_at < now() AS deadline_passed"
         "  FROM explain_obligations ob"
+        "  LEFT JOIN lethe.rules r ON r.rule = ob.rule"
         "  LEFT JOIN lethe.obligations o"
         "    ON o.tenant_id = $1 AND o.obligation_id = ob.obligation_id AND ob.obligation_id <> 0"
         "  LEFT JOIN explain_eval ev ON true"
@@ -779,6 +782,40 @@ PGresult *db_status_next_deadlines(PGconn *db, int limit)
                                      "             WHERE r.deadline_at < now())"
                                      "  FROM remembered_total"),
                         limit);
+}
+
+/* What a disabled rule leaves past the deadline it would set (sql/0074): one row per obligation
+ * of such a rule, and one for shared_retention's items (tenant, obligation and reference null).
+ * Columns: rule, tenant_id, tenant_name, obligation_id, reference, deadline_at, items (not
+ * purged, not in an open batch, not held), total (rows in all), total_items, rules (the rules
+ * of all rows, comma-separated). No rows when no rule is disabled (ANY_DISABLED false: the
+ * function is not called), or when this role may not execute it (set up before it was granted). */
+PGresult *db_status_disabled(PGconn *db, int limit, bool any_disabled)
+{
+    int may = any_disabled ? db_may_execute(db, "lethe.disabled_past_deadline(timestamptz)") : 0;
+    if (may < 0)
+        return NULL;
+    char lim[16];
+    snprintf(lim, sizeof lim, "%d", may ? limit : 0);
+    const char *p[] = {lim};
+    return db_query(
+        db,
+        may ? "WITH d AS MATERIALIZED (SELECT * FROM lethe.disabled_past_deadline(now()))"
+              " SELECT d.rule, d.tenant_id, t.name AS tenant_name, d.obligation_id, d.reference,"
+              "        lethe.iso_utc(d.deadline_at) AS deadline_at, d.items,"
+              "        (SELECT count(*) FROM d) AS total,"
+              "        (SELECT sum(d.items) FROM d) AS total_items,"
+              "        (SELECT string_agg(DISTINCT d.rule, ', ' ORDER BY d.rule) FROM d) AS rules"
+              "   FROM (SELECT * FROM d ORDER BY d.deadline_at, d.rule, d.tenant_id, d.obligation_id"
+              "          LIMIT $1::int) d"
+              "   LEFT JOIN lethe.tenants t ON t.tenant_id = d.tenant_id"
+              "  ORDER BY d.deadline_at, d.rule, d.tenant_id, d.obligation_id"
+            : "SELECT NULL::text AS rule, NULL::uuid AS tenant_id, NULL::text AS tenant_name,"
+              "       NULL::bigint AS obligation_id, NULL::text AS reference,"
+              "       NULL::text AS deadline_at, NULL::bigint AS items, 0::bigint AS total,"
+              "       0::bigint AS total_items, NULL::text AS rules"
+              " WHERE $1::int > 0",
+        1, p);
 }
 
 /* Shared copies made while opted out that are not purged yet. */

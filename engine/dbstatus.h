@@ -96,6 +96,7 @@ PGresult *db_status_now(PGconn *db);
 PGresult *db_status_counts(PGconn *db);
 PGresult *db_status_overdue(PGconn *db, int limit);
 PGresult *db_status_held_past_deadline(PGconn *db, int limit);
+PGresult *db_status_disabled(PGconn *db, int limit, bool any_disabled);
 PGresult *db_status_next_deadlines(PGconn *db, int limit);
 PGresult *db_status_violations(PGconn *db, int limit);
 PGresult *db_status_failing(PGconn *db, int limit);

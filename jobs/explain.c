@@ -13,8 +13,9 @@
  *       or null (the active obligation with the earliest deadline, SPEC §3 ties),
  *   obligations: [{rule, obligation_id, event_id, reference, scope, scope_id, via_item_id,
  *       triggered_at, due_at, deadline_at, active, withdrawn, withdrawn_at, withdrawn_by,
- *       governing, expanded_at, in_effect}]  (obligation_id 0 and scope "copy": the per-item
- *       rules; in_effect: its trigger has come, which a future-dated event's has not;
+ *       governing, expanded_at, in_effect, rule_enabled}]  (obligation_id 0 and scope "copy":
+ *       the per-item rules; in_effect: its trigger has come, which a future-dated event's has
+ *       not; rule_enabled: false while its rule is disabled in the config;
  *       via_item_id: the ancestor the obligation reached it through, null for the item itself;
  *       withdrawn: withdrawn by as_of; withdrawn_by: the withdrawing event),
  *   holds: [{hold_id, scope, scope_id, reason, reference, placed_at, released_at, active,
@@ -111,7 +112,7 @@ static void print_json(const struct explain *e)
         {"scope", 's'},        {"scope_id", 's'},      {"via_item_id", 's'},  {"triggered_at", 's'},
         {"due_at", 's'},       {"deadline_at", 's'},   {"active", 'b'},       {"withdrawn", 'b'},
         {"withdrawn_at", 's'}, {"withdrawn_by", 'n'},  {"governing", 'b'},    {"expanded_at", 's'},
-        {"in_effect", 'b'}};
+        {"in_effect", 'b'},    {"rule_enabled", 'b'}};
     static const struct field hold[] = {
         {"hold_id", 's'},   {"scope", 's'},     {"scope_id", 's'},    {"reason", 's'},
         {"reference", 's'}, {"placed_at", 's'}, {"released_at", 's'}, {"active", 'b'},
@@ -221,8 +222,11 @@ static void print_why(const struct explain *e)
 
 static void print_obligation(const PGresult *o, int r)
 {
+    bool off = !db_true(o, r, "rule_enabled");
     printf("  %s%s%s\n", db_str(o, r, "rule"), db_true(o, r, "governing") ? " (governing)" : "",
-           db_true(o, r, "active") ? "" : " (not active)");
+           db_true(o, r, "active") ? ""
+           : off                   ? " (not active: the rule is disabled in the config)"
+                                   : " (not active)");
     const char *scope = db_str(o, r, "scope");
     if (strcmp(scope, "copy") == 0) {
         printf("    per item, from the creation of %s\n",
@@ -242,7 +246,10 @@ static void print_obligation(const PGresult *o, int r)
     printf("    triggered %s%s\n", db_str(o, r, "triggered_at"),
            db_true(o, r, "in_effect") ? "" : " (future-dated: not in effect yet)");
     printf("    due       %s\n", db_str(o, r, "due_at"));
-    printf("    deadline  %s\n", db_str(o, r, "deadline_at"));
+    printf("    deadline  %s%s\n", db_str(o, r, "deadline_at"),
+           off && db_true(o, r, "deadline_passed") && !db_true(o, r, "withdrawn")
+               ? " (passed while the rule is off)"
+               : "");
     if (db_get(o, r, "withdrawn_at"))
         printf("    withdrawn %s%s%s%s\n", db_str(o, r, "withdrawn_at"),
                db_get(o, r, "withdrawn_by") ? " by event " : "",

@@ -23,7 +23,8 @@
  * those an expanded obligation or a handed-over parent already covers.
  *
  * --check exits 4 when an item is past its deadline and not purged (held items excepted;
- * pending violations included, since their deadline is the instant they were made), when an
+ * pending violations included, since their deadline is the instant they were made; an item past
+ * the deadline a disabled rule would set included, sql/0074), when an
  * item not purged yet failed three times or more, when the repurge of an item (lethe replay,
  * lethe reconcile: purged before, its data back in storage) failed with none pending or done
  * since, or when the runs that succeeded within
@@ -36,6 +37,9 @@
  *   counts: [{rule, enabled, scheduled, due, held, in_flight, purged}] (SPEC §3 order),
  *   totals: {scheduled, due, held, in_flight, purged},
  *   overdue, held_past_deadline: {count, items: [ITEM]},
+ *   disabled_past_deadline: {count (rows), items, list: [{rule, tenant_id, tenant_name,
+ *             obligation_id, reference, deadline_at, items}]} (shared_retention's row has no
+ *             tenant, obligation or reference),
  *   violations: {pending, purged, items: [ITEM]},
  *   failing: {count (3 failures or more), failed_once (at least one), items:
  *             [{tenant_id, item_id, failures, last_failure_at, state}]},
@@ -77,7 +81,8 @@ static const char *const states[] = {"scheduled", "due", "held", "in_flight", "p
 /* Every result is read by the column names engine/dbstatus.c gives, so that a statement and
  * this file cannot drift apart in silence. */
 struct report {
-    PGresult *now, *counts, *overdue, *held, *next, *violations, *failing, *runs, *batches, *across;
+    PGresult *now, *counts, *overdue, *held, *next, *violations, *failing, *runs, *batches, *across,
+        *disabled;
     char lookahead[64];
     long totals[N_STATES];
     long violations_purged;
@@ -194,6 +199,14 @@ static void warn_across_shards(const struct lethe_ctx *ctx, const PGresult *acro
              "while a shard run holds the lock: run it again)");
 }
 
+static bool any_disabled(const PGresult *counts)
+{
+    for (int row = 0; row < PQntuples(counts); row++)
+        if (!db_true(counts, row, "enabled"))
+            return true;
+    return false;
+}
+
 /* The totals and the three --check conditions. */
 static void assess(struct report *r)
 {
@@ -210,6 +223,11 @@ static void assess(struct report *r)
     long n = total_of(r->overdue);
     if (n)
         problem(r, "%ld %s past the deadline and not purged", n, plural(n, "item is", "items are"));
+    n = PQntuples(r->disabled) ? atol(db_str(r->disabled, 0, "total_items")) : 0;
+    if (n)
+        problem(r, "%ld %s past the deadline of a disabled rule (%s) and not purged: nothing is "
+                   "due under a rule while it is off",
+                n, plural(n, "item is", "items are"), db_str(r->disabled, 0, "rules"));
     n = total_of(r->violations);
     if (n)
         problem(r, "%ld %s while opted out not purged yet (a violation)", n,
@@ -286,6 +304,26 @@ static void print_json(const struct report *r)
     printf("\n  },\n  \"held_past_deadline\": {\n    \"count\": %ld,\n    \"items\": ",
            total_of(r->held));
     json_items(r->held);
+    printf("\n  },\n  \"disabled_past_deadline\": {\n    \"count\": %ld,\n"
+           "    \"items\": %s,\n    \"list\": [",
+           total_of(r->disabled),
+           PQntuples(r->disabled) ? db_str(r->disabled, 0, "total_items") : "0");
+    static const char *const dkeys[] = {"rule", "tenant_id", "tenant_name", "obligation_id",
+                                        "reference", "deadline_at", "items"};
+    for (int row = 0; row < PQntuples(r->disabled); row++) {
+        printf("%s\n      {", row ? "," : "");
+        for (size_t k = 0; k < sizeof dkeys / sizeof *dkeys; k++) {
+            printf("%s\"%s\": ", k ? ", " : "", dkeys[k]);
+            if (k == 3 || k == 6)
+                fputs(db_get(r->disabled, row, dkeys[k]) ? db_str(r->disabled, row, dkeys[k])
+                                                         : "null",
+                      stdout);
+            else
+                json_text(stdout, r->disabled, row, db_col(r->disabled, dkeys[k]));
+        }
+        fputs("}", stdout);
+    }
+    fputs(PQntuples(r->disabled) ? "\n    ]" : "]", stdout);
     printf("\n  },\n  \"violations\": {\n    \"pending\": %ld,\n    \"purged\": %ld,\n"
            "    \"items\": ",
            total_of(r->violations), r->violations_purged);
@@ -381,6 +419,32 @@ static void print_list(const char *title, const PGresult *l, bool show_hold)
     }
 }
 
+/* What a disabled rule leaves past its deadline: said only when there is some. */
+static void print_disabled(const PGresult *d)
+{
+    long rows = total_of(d);
+    if (!rows)
+        return;
+    long items = atol(db_str(d, 0, "total_items"));
+    printf("\npast the deadline of a disabled rule (never due while the rule is off; not purged, "
+           "not held): %ld item%s%s\n",
+           items, items == 1 ? "" : "s", rows > PQntuples(d) ? " (the first shown)" : "");
+    for (int row = 0; row < PQntuples(d); row++) {
+        const char *n = db_str(d, row, "items");
+        printf("  %s  %-22s %s item%s", db_str(d, row, "deadline_at"), db_str(d, row, "rule"), n,
+               strcmp(n, "1") == 0 ? "" : "s");
+        if (db_get(d, row, "tenant_id"))
+            printf(" of obligation %s (reference %s) tenant %s (%s)",
+                   db_str(d, row, "obligation_id"), text_shown(db_str(d, row, "reference")),
+                   db_str(d, row, "tenant_id"), text_shown(db_str(d, row, "tenant_name")));
+        else
+            printf(" shared, every tenant");
+        putchar('\n');
+    }
+    printf("  enable the rule in the config (rules.RULE.enabled) and the next run batches them; "
+           "a hold keeps items that must stay\n");
+}
+
 /* Open batches, and failed ones whose items are not all purged since: what may need an ack
  * or a rerun. */
 static void print_batches(const PGresult *b)
@@ -426,6 +490,7 @@ static void print_text(const struct report *r)
 
     print_list("overdue (deadline passed, not purged, not held)", r->overdue, false);
     print_list("held past deadline", r->held, true);
+    print_disabled(r->disabled);
     print_list("violations not purged yet (shared copies made while opted out)", r->violations,
                false);
     if (r->violations_purged)
@@ -726,6 +791,7 @@ int job_status(struct lethe_ctx *ctx, int argc, char **argv)
     if (!(r.now = db_status_now(ctx->db)) || !(r.counts = db_status_counts(ctx->db)) ||
         !(r.overdue = db_status_overdue(ctx->db, LIST_LIMIT)) ||
         !(r.held = db_status_held_past_deadline(ctx->db, LIST_LIMIT)) ||
+        !(r.disabled = db_status_disabled(ctx->db, LIST_LIMIT, any_disabled(r.counts))) ||
         !(r.next = db_status_next_deadlines(ctx->db, LIST_LIMIT)) ||
         !(r.violations = db_status_violations(ctx->db, LIST_LIMIT)) ||
         !(r.failing = db_status_failing(ctx->db, LIST_LIMIT)) ||
@@ -776,6 +842,7 @@ cleanup:
     PQclear(r.counts);
     PQclear(r.overdue);
     PQclear(r.held);
+    PQclear(r.disabled);
     PQclear(r.next);
     PQclear(r.violations);
     PQclear(r.failing);

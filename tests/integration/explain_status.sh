@@ -111,7 +111,7 @@ assert_eq "its obligation names the event and reaches it through the source" \
   "[('deletion_request', 'item', '$SRC', '$SRC', True, False, True)]" \
   "$(json_get '[(o["rule"], o["scope"], o["scope_id"], o["via_item_id"], o["active"], o["withdrawn"], o["governing"]) for o in d["obligations"]]')"
 assert_eq "the obligation's keys" \
-  "['rule', 'obligation_id', 'event_id', 'reference', 'scope', 'scope_id', 'via_item_id', 'triggered_at', 'due_at', 'deadline_at', 'active', 'withdrawn', 'withdrawn_at', 'withdrawn_by', 'governing', 'expanded_at', 'in_effect']" \
+  "['rule', 'obligation_id', 'event_id', 'reference', 'scope', 'scope_id', 'via_item_id', 'triggered_at', 'due_at', 'deadline_at', 'active', 'withdrawn', 'withdrawn_at', 'withdrawn_by', 'governing', 'expanded_at', 'in_effect', 'rule_enabled']" \
   "$(json_get 'list(d["obligations"][0])')"
 assert_eq "governing names the same obligation" "('deletion_request', '2026-02-09T00:00:00.000000Z')" \
   "$(json_get 'd["governing"]["rule"], d["governing"]["deadline_at"]')"
@@ -217,7 +217,7 @@ run_lethe --config "$CONF" status --json --check
 assert_rc "--json --check exits 4 too" 4
 assert_eq "status --json parses" "yes" "$(ok_json)"
 assert_eq "status --json has the documented keys, in order" \
-  "['as_of', 'lookahead', 'counts', 'totals', 'overdue', 'held_past_deadline', 'violations', 'failing', 'next_deadlines', 'last_successful_runs', 'last_run', 'unconsumed', 'batches', 'repurges', 'check']" \
+  "['as_of', 'lookahead', 'counts', 'totals', 'overdue', 'held_past_deadline', 'disabled_past_deadline', 'violations', 'failing', 'next_deadlines', 'last_successful_runs', 'last_run', 'unconsumed', 'batches', 'repurges', 'check']" \
   "$(json_get 'list(d)')"
 assert_eq "status --json check" "(False, ['no run succeeded within the lookahead (2d): none ever did'])" \
   "$(json_get 'd["check"]["ok"], d["check"]["problems"]')"
