@@ -1,0 +1,142 @@
+# A late acknowledgement (SPEC §4: the deleter reports a deletion after its batch failed) purges
+# the items it names, and their copies follow them (SPEC §3: "Once a source is purged, its
+# descendants are due under the obligation it was purged under ... whatever is withdrawn
+# later"). Between the failure and the ack a request can be withdrawn, and a run then judged the
+# copies free: nothing had been purged. An outside tryout found such a copy never batched after
+# the ack, while item_status and explain called it due and status, --check and the summary saw
+# nothing. The ack now puts the purged items' live descendants back in the inbox, and the next
+# run derives them with the purge pinned on them (sql/0075_late_ack_copies.sql).
+. tests/harness/lib.sh
+. tests/harness/catalog.sh
+WORK=$(mktemp -d /tmp/lethe-lateack.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+STORE=$WORK/store; mkdir -p "$STORE"
+psql -X -q -c 'DROP DATABASE IF EXISTS lateack_t' -c 'CREATE DATABASE lateack_t' 2>/dev/null
+export PGDATABASE=lateack_t
+"$LETHE" migrate >/dev/null
+
+write_config "$WORK/fail.conf" 'executor: { command = "exit 3"; timeout = "30s"; };'
+write_config "$WORK/ok.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; timeout = \"30s\"; };"
+
+T=$(uuid); WE=$(uuid); WU=$(uuid); SRC=$(uuid); COPY=$(uuid); GRAND=$(uuid); OTHER=$(uuid)
+mk_tenant "$T" acme; mk_workspace "$T" "$WE" EU; mk_workspace "$T" "$WU" US
+mk_item "$T" "$SRC" "$WE" prompt EU 2026-01-01T00:00:00Z
+mk_item "$T" "$OTHER" "$WE" prompt EU 2026-01-01T00:00:00Z
+"$LETHE" --config "$WORK/fail.conf" -q request --tenant "$T" --item "$SRC" --reference R6 \
+    --operator tester >/dev/null
+
+run_lethe --config "$WORK/fail.conf" run
+assert_rc "the deleter fails the source's batch (the run itself succeeds)" 0
+B=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$SRC'")
+assert_eq "... its batch is failed" "failed" "$(sql "SELECT state FROM lethe.batches WHERE batch_id = '$B'")"
+DEADLINE=$(sql "SELECT lethe.iso_utc(deadline_at) FROM lethe.batch_items WHERE item_id = '$SRC'")
+
+# A copy in another geo, and a copy of that copy, made after the failure; then the request is
+# withdrawn and a run judges both free (nothing of their lineage is purged yet).
+mk_item "$T" "$COPY" "$WU" response US 2026-03-01T00:00:00Z false "$SRC"
+mk_item "$T" "$GRAND" "$WU" upload US 2026-03-02T00:00:00Z false "$COPY"
+mk_event "$T" deletion_cancelled "$(date -u +%FT%T.%6NZ)" R6
+run_lethe --config "$WORK/fail.conf" run
+assert_rc "a run after the withdrawal" 0
+assert_eq "... owes the copies nothing: live, no batch" "live|live|0" \
+    "$(sql "SELECT (SELECT state FROM lethe.item_status WHERE item_id = '$COPY'),
+                   (SELECT state FROM lethe.item_status WHERE item_id = '$GRAND'),
+                   (SELECT count(*) FROM lethe.batch_items WHERE item_id IN ('$COPY', '$GRAND'))")"
+
+# The run recorded the withdrawal (a record without its run id, in a transaction of its own):
+# its checkpoint names the chain's head, so the engine chain's head alone vouches for the
+# record (SPEC §5: the head of every chain the run touched; sql/0076).
+WRUN=$(sql "SELECT run_id FROM lethe.runs ORDER BY started_at DESC LIMIT 1")
+THEAD=$(sql "SELECT hash FROM lethe.audit_heads WHERE tenant_id = '$T'")
+NIL=00000000-0000-0000-0000-000000000000
+assert_eq "the run's withdrawal record heads the tenant's chain, and its checkpoint names it" \
+    "obligation_withdrawn|t" \
+    "$(sql "SELECT kind FROM lethe.audit WHERE tenant_id = '$T' AND hash = '$THEAD'")|$(sql "
+            SELECT strpos(detail, '$T=$THEAD') > 0 FROM lethe.audit
+             WHERE tenant_id = '$NIL' AND run_id = '$WRUN' AND kind = 'checkpoint'")"
+"$LETHE" --config "$WORK/ok.conf" -q export -o "$WORK/all.jsonl"
+EHEAD=$(sql "SELECT hash FROM lethe.audit_heads WHERE tenant_id = '$NIL'")
+python3 - "$WORK/all.jsonl" "$T" > "$WORK/cut.jsonl" <<'PY'
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+head, recs = json.loads(lines[0]), lines[1:]
+last = max(json.loads(l)["seq"] for l in recs if json.loads(l)["tenant_id"] == sys.argv[2])
+keep = [l for l in recs if not (json.loads(l)["tenant_id"] == sys.argv[2] and json.loads(l)["seq"] == last)]
+head["records"] -= 1
+for c in head["chains"]:
+    if c["chain"] == sys.argv[2]:
+        c["last_seq"] -= 1; c["records"] -= 1
+print(json.dumps(head, separators=(",", ":")))
+print("\n".join(keep))
+PY
+run_lethe verify "$WORK/cut.jsonl" --expect-head "$NIL=$EHEAD"
+assert_rc "an export cut before the withdrawal record fails verify given the engine head alone" 4
+assert_contains "... naming the checkpoint and the chain" "names the head ${THEAD:0:12}... of chain $T" "$ERR$OUT"
+
+run_lethe --config "$WORK/ok.conf" ack "$B" --operator tester
+assert_rc "the deleter's late ack of the failed batch" 0
+assert_eq "... purges the source" "purged" "$(sql "SELECT state FROM lethe.item_status WHERE item_id = '$SRC'")"
+assert_eq "... and its copies are due under the request it was purged under, its deadline" \
+    "due|deletion_request|R6|$DEADLINE
+due|deletion_request|R6|$DEADLINE" \
+    "$(sql "SELECT s.state, s.rule, s.reference, lethe.iso_utc(s.deadline_at) FROM lethe.item_status s
+             WHERE s.item_id IN ('$COPY', '$GRAND') ORDER BY s.item_id = '$GRAND'")"
+run_lethe --config "$WORK/ok.conf" status --json
+assert_eq "status counts them due too, and says a run has not consumed them yet" "2 2" \
+    "$(printf '%s' "$OUT" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print(d["totals"]["due"], d["unconsumed"]["items"])')"
+run_lethe --config "$WORK/ok.conf" run --dry-run --items
+assert_contains "a dry run lists the copy as due" "$COPY" "$OUT"
+assert_contains "... and the copy of the copy" "$GRAND" "$OUT"
+
+run_lethe --config "$WORK/ok.conf" run
+assert_rc "the next run" 0
+assert_eq "... purges both copies, under the source's rule, reference and deadline" \
+    "deletion_request|R6|$DEADLINE
+deletion_request|R6|$DEADLINE" \
+    "$(sql "SELECT a.rule, a.reference, lethe.iso_utc(a.deadline_at) FROM lethe.audit a
+             WHERE a.kind = 'item_purged' AND a.item_id IN ('$COPY', '$GRAND') ORDER BY a.item_id = '$GRAND'")"
+assert_eq "... whose files are gone" "0" "$(ls "$STORE" | grep -c -e "$COPY" -e "$GRAND")"
+assert_eq "... and the other item, never requested, stays" "live" \
+    "$(sql "SELECT state FROM lethe.item_status WHERE item_id = '$OTHER'")"
+run_lethe --config "$WORK/ok.conf" status --check
+assert_rc "status --check passes afterwards" 0
+
+# The copy failed in a batch of its own too (its geo's deleter): after the source's late ack, a
+# rerun of the copy's failed batch (it derives first, as a run does) batches and purges it. It
+# said "none of its items is due any more" before.
+S3=$(uuid); C3=$(uuid)
+mk_item "$T" "$S3" "$WE" prompt EU 2026-01-01T00:00:00Z
+mk_item "$T" "$C3" "$WU" prompt US 2026-02-01T00:00:00Z false "$S3"
+"$LETHE" --config "$WORK/fail.conf" -q request --tenant "$T" --item "$S3" --reference R8 \
+    --operator tester >/dev/null
+run_lethe --config "$WORK/fail.conf" run
+BS=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$S3'")
+BC=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$C3'")
+assert_eq "source and copy fail in a batch each" "failed|failed" \
+    "$(sql "SELECT string_agg(state, '|') FROM lethe.batches WHERE batch_id IN ('$BS', '$BC')")"
+mk_event "$T" deletion_cancelled "$(date -u +%FT%T.%6NZ)" R8
+run_lethe --config "$WORK/fail.conf" run
+run_lethe --config "$WORK/ok.conf" ack "$BS" --operator tester
+assert_rc "the source's late ack" 0
+run_lethe --config "$WORK/ok.conf" rerun "$BC" --operator tester
+assert_rc "a rerun of the copy's failed batch" 0
+assert_contains "... puts the copy in a new batch" "still-due items put in new batch" "$ERR$OUT"
+assert_eq "... which purges it under the source's request" "purged|deletion_request|R8" \
+    "$(sql "SELECT state, rule, reference FROM lethe.item_status WHERE item_id = '$C3'")"
+
+# An acknowledgement of an open batch puts nothing in the inbox: its items' copies were derived
+# with the batch (the cost of every run's acks stays as it was).
+SRC2=$(uuid); COPY2=$(uuid)
+mk_item "$T" "$SRC2" "$WE" prompt EU 2026-01-01T00:00:00Z
+mk_item "$T" "$COPY2" "$WE" prompt EU 2026-02-01T00:00:00Z false "$SRC2"
+"$LETHE" --config "$WORK/ok.conf" -q request --tenant "$T" --item "$SRC2" --reference R7 \
+    --operator tester >/dev/null
+run_lethe --config "$WORK/ok.conf" run
+assert_eq "an ordinary run purges a source and its copy" "purged|purged" \
+    "$(sql "SELECT string_agg(state, '|') FROM lethe.item_status WHERE item_id IN ('$SRC2', '$COPY2')")"
+assert_eq "... and leaves nothing in the inbox" "0" "$(sql "SELECT count(*) FROM lethe.inbox_items")"
+
+finish
