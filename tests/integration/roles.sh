@@ -706,6 +706,48 @@ assert_eq "... and the audit holds one record" "1 0" \
 PGUSER=$E run_lethe --config "$WORK/noexec.conf" run
 assert_rc "and a run after all of it works" 0
 
+# ---- an obligation says what its event says (sql/0077) --------------------------------------
+# An outside tryout, as a login holding only lethe_engine, moved a request's triggered_at forward:
+# the next run's purge ten days late was recorded on time, hashed and anchored. Withdrawing it by
+# hand made it owe nothing, with no cancellation behind it and no record of it.
+TF=$(uuid); WF=$(uuid); IF=$(uuid)
+mk_tenant "$TF" forgery; mk_workspace "$TF" "$WF" EU
+mk_item "$TF" "$IF" "$WF" prompt EU 2026-01-01T00:00:00Z
+mk_event "$TF" deletion_requested "$(date -u -d '-40 days' +%FT%TZ)" R-FORGE item_id "$IF"
+PGUSER=$E run_lethe --config "$WORK/noexec.conf" run --as-of "$(date -u -d '-41 days' +%FT%TZ)"
+assert_rc "the engine derives the request (a run as of before it)" 0
+OBF=$(sql "SELECT obligation_id FROM lethe.obligations WHERE tenant_id = '$TF' AND reference = 'R-FORGE'")
+if ! citus_gap obligations.obligations_borne_out; then
+as $E assert_sql_fails "the engine cannot move an obligation's trigger (a late purge would read on time)" \
+  "UPDATE lethe.obligations SET triggered_at = now() WHERE tenant_id = '$TF'" \
+  "obligation $OBF of tenant $TF: what its event says cannot be changed so"
+as $E assert_sql_fails "... nor withdraw it with no event behind it" \
+  "UPDATE lethe.obligations SET withdrawn_at = now() WHERE tenant_id = '$TF'" \
+  "obligation $OBF of tenant $TF: its withdrawal (withdrawn_at, withdrawn_by) cannot be changed so"
+WF2=$(uuid); mk_workspace "$TF" "$WF2" EU
+mk_event "$TF" deletion_requested "$(date -u -d '-40 days' +%FT%TZ)" R-EMPTY workspace_id "$WF2"
+EVF=$(sql "SELECT event_id FROM lethe.events WHERE tenant_id = '$TF' AND reference = 'R-EMPTY'")
+as $E assert_sql_fails "... nor insert one its event does not make" \
+  "INSERT INTO lethe.obligations (tenant_id, rule, event_id, reference, workspace_id, shared_only,
+                                  triggered_at, covers_until)
+   SELECT '$TF', 'deletion_request', $EVF, 'R-EMPTY', '$WF2', false, now(), now()" \
+  "is not what event $EVF makes of it"
+as $E assert_sql_fails "... nor delete one" "DELETE FROM lethe.obligations WHERE tenant_id = '$TF'" \
+  "an obligation is never deleted"
+assert_sql_fails "the owner cannot move a trigger either" \
+  "UPDATE lethe.obligations SET triggered_at = now() WHERE tenant_id = '$TF'" "cannot be changed so"
+else
+assert_gap "the engine cannot move an obligation's trigger" obligations.obligations_borne_out
+assert_gap "the engine cannot delete an obligation" obligations.obligations_by_engine
+fi
+# A true cancellation withdraws it, as the engine, through the same check.
+mk_event "$TF" deletion_cancelled "$(date -u -d '-39 days' +%FT%TZ)" R-FORGE
+PGUSER=$E run_lethe --config "$WORK/noexec.conf" run
+assert_rc "a run as the engine withdraws it by the cancellation" 0
+assert_eq "... which is recorded, the item owing nothing" "1|live" \
+  "$(sql "SELECT count(*) FROM lethe.audit WHERE tenant_id = '$TF' AND kind = 'obligation_withdrawn'")|$(
+     sql "SELECT state FROM lethe.item_status WHERE item_id = '$IF'")"
+
 # ---- the audit is append-only for everyone, the owner included -------------------------------
 if ! citus_gap audit.audit_no_update_delete; then
 assert_sql_fails "the owner cannot update the audit" "UPDATE lethe.audit SET detail = 'x'" "UPDATE on lethe.audit is not allowed"
