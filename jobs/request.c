@@ -105,6 +105,19 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
             rc = EXIT_USAGE;
             goto cleanup;
         }
+        /* A cancellation withdrew it: the same reference again would be taken for a retry
+         * and record nothing, and the subject would believe the request in force. */
+        const char *cancelled = db_get(same, row, "cancelled_at");
+        if (cancelled) {
+            log_error("request: deletion request %s of tenant %s with reference \"%s\" (occurred"
+                      " at %s) was withdrawn by a cancellation at %s; nothing recorded",
+                      ev, tenant, text_shown(reference), db_str(same, row, "occurred_at"),
+                      cancelled);
+            log_hint("a cancellation names its request by reference; give the new request a"
+                     " reference of its own");
+            rc = EXIT_USAGE;
+            goto cleanup;
+        }
         printf("deletion request %s of tenant %s already has reference %s (occurred at %s%s%s);"
                " nothing recorded\n",
                ev, tenant, text_shown(reference), db_str(same, row, "occurred_at"),

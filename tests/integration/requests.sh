@@ -127,6 +127,20 @@ run_lethe request --tenant "$T" --workspace "$W" --reference TICKET-7
 assert_rc "a second request with the same tenant and reference exits 0 (a retry)" 0
 assert_eq "and records nothing, saying so" "deletion request $EV of tenant $T already has reference TICKET-7 (occurred at $OCC, recorded by user_b); nothing recorded" "$OUT"
 assert_eq "a retry records no second event" "1" "$(sql "SELECT count(*) FROM lethe.events WHERE reference = 'TICKET-7'")"
+# Withdrawn by a cancellation, the same request again is no retry: it was taken for one and
+# recorded nothing, exit 0, and the subject's deletion was believed in force (an outside tryout).
+TC=$(uuid); WC=$(uuid); mk_tenant "$TC" cancelled; mk_workspace "$TC" "$WC" EU
+run_lethe request --tenant "$TC" --workspace "$WC" --reference CANCEL-1 --operator user_b
+EVC=$(sql "SELECT event_id FROM lethe.events WHERE reference = 'CANCEL-1'")
+OCCC=$(sql "SELECT lethe.iso_utc(occurred_at) FROM lethe.events WHERE event_id = $EVC")
+CAN=$(date -u +%FT%T.%6NZ)
+mk_event "$TC" deletion_cancelled "$CAN" CANCEL-1
+run_lethe request --tenant "$TC" --workspace "$WC" --reference CANCEL-1 --operator user_b
+assert_rc "the same request after its cancellation exits 2" 2
+assert_eq "... naming the withdrawal (a run need not have seen it yet)" "error: request: deletion request $EVC of tenant $TC with reference \"CANCEL-1\" (occurred at $OCCC) was withdrawn by a cancellation at $(sql "SELECT lethe.iso_utc('$CAN'::timestamptz)"); nothing recorded
+hint: a cancellation names its request by reference; give the new request a reference of its own" "$ERR"
+assert_eq "... and records no event" "1" \
+  "$(sql "SELECT count(*) FROM lethe.events WHERE reference = 'CANCEL-1' AND type = 'deletion_requested'")"
 
 write_config "$WORK/off.conf" 'rules: { deletion_request: { enabled = false; deadline = "10d"; }; };'
 run_lethe --config "$WORK/off.conf" request --tenant "$T2" --reference OFF-1
