@@ -596,14 +596,29 @@ bool anchor_file_named(const char *path, const char *anchor_file)
     return !has_a && !has_b && strcmp(path, anchor_file) == 0;
 }
 
-bool anchor_file_refused(const char *what, const char *option, const char *path,
-                         const char *anchor_file)
+bool lethe_file_refused(const char *what, const char *option, const char *path,
+                        const struct lethe_config *cfg)
 {
-    if (!anchor_file_named(path, anchor_file))
-        return false;
-    log_error("%s: %s '%s' is the anchor file (audit.anchor_file); refusing to replace it", what,
-              option, path);
-    log_hint("the anchor file is the evidence the exports are checked against; write to another "
-             "file");
-    return true;
+    if (anchor_file_named(path, cfg->anchor_file)) {
+        log_error("%s: %s '%s' is the anchor file (audit.anchor_file); refusing to replace it",
+                  what, option, path);
+        log_hint("the anchor file is the evidence the exports are checked against; write to "
+                 "another file");
+        return true;
+    }
+    /* The audit key: replaced, every locator_hmac and subject HMAC lethe computes after would
+     * match nothing before it (reconcile, requests by subject). The config and the files it
+     * @includes: the next run would read an export as its settings. */
+    const char *own[] = {cfg->audit_key_file, cfg->path,         cfg->audit_key_conf,
+                         cfg->anchor_conf,    cfg->executor_conf, cfg->metrics_conf};
+    const char *names[] = {"the audit key (audit.key_file)", "the config file",
+                           "a config file", "a config file", "a config file", "a config file"};
+    for (size_t i = 0; i < sizeof own / sizeof *own; i++) {
+        if (!own[i] || !anchor_file_named(path, own[i]))
+            continue;
+        log_error("%s: %s '%s' is %s; refusing to replace it", what, option, path, names[i]);
+        log_hint("write to another file");
+        return true;
+    }
+    return false;
 }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "audit.h"
+#include "config.h"
 #include "ids.h"
 
 struct anchor_head {
@@ -37,9 +38,11 @@ struct anchor_line {
  * exists yet). A file lethe writes with -o, --orphans or --metrics-file must not replace it:
  * the anchor file is the evidence that outlives the database. False for "-" and a NULL. */
 bool anchor_file_named(const char *path, const char *anchor_file);
-/* anchor_file_named(), and if so says so for WHAT (a command) and OPTION. */
-bool anchor_file_refused(const char *what, const char *option, const char *path,
-                         const char *anchor_file);
+/* Whether PATH (a file WHAT, a command, writes for OPTION) names a file lethe keeps and must
+ * not replace: the anchor file, the audit key, or the config or a file it @includes; says so
+ * when it does. */
+bool lethe_file_refused(const char *what, const char *option, const char *path,
+                        const struct lethe_config *cfg);
 
 /* Parses one line (without its newline). False with *WHY set when it is not an anchor line. */
 bool anchor_parse(const char *text, size_t len, struct anchor_line *out, const char **why);

@@ -369,7 +369,7 @@ int job_export(struct lethe_ctx *ctx, int argc, char **argv)
             return cli_usage(ctx, "export: --from %s is not before --to %s", filter.from,
                              filter.to);
     }
-    if (anchor_file_refused("export", "-o", path, ctx->cfg.anchor_file) ||
+    if (lethe_file_refused("export", "-o", path, &ctx->cfg) ||
         (path && afile_refused(path, "export")))
         return EXIT_USAGE;
 

@@ -229,7 +229,7 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
     if (!operator_name && !(operator_name = operator_default()))
         return cli_usage(ctx, "%s: no login name to record as the operator; pass --operator NAME",
                          ctx->command);
-    if (anchor_file_refused("reconcile", "--orphans", orphans_path, ctx->cfg.anchor_file) ||
+    if (lethe_file_refused("reconcile", "--orphans", orphans_path, &ctx->cfg) ||
         (orphans_path && afile_refused(orphans_path, "reconcile")))
         return EXIT_USAGE;
     if (ctx->parse_only)

@@ -85,9 +85,8 @@ int job_run(struct lethe_ctx *ctx, int argc, char **argv)
         return cli_usage(ctx, "run: unexpected argument '%s'", argv[optind]);
     if (o.items && !o.dry_run)
         return cli_usage(ctx, "run: --items lists a dry run's plan; add --dry-run");
-    if (anchor_file_refused("run", o.metrics_file ? "--metrics-file" : "metrics.file",
-                            o.metrics_file ? o.metrics_file : ctx->cfg.metrics_file,
-                            ctx->cfg.anchor_file))
+    if (lethe_file_refused("run", o.metrics_file ? "--metrics-file" : "metrics.file",
+                           o.metrics_file ? o.metrics_file : ctx->cfg.metrics_file, &ctx->cfg))
         return EXIT_USAGE;
     /* Before anything is done: these are written only once the run's work is committed. */
     if (ctx->parse_only && !o.dry_run && !config_check_run_files(&ctx->cfg, o.metrics_file, true))

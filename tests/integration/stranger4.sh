@@ -298,6 +298,20 @@ assert_contains "... before it runs" "error: run: --metrics-file '$A' is the anc
 run_lethe --config "$WORK/c10.conf" reconcile --location EU --orphans "$A" "$WORK/inv"
 assert_rc "reconcile --orphans the anchor file: exit 2" 2
 assert_eq "the anchor file is as it was" "same" "$(cmp -s "$A" "$WORK/anchors.before" && echo same)"
+# Nor the audit key or the config (an outside tryout replaced both with a summary: every HMAC
+# computed after matched nothing before, and the next run read an export as its settings).
+cp "$WORK/key" "$WORK/key.before"; cp "$WORK/c10.conf" "$WORK/c10.before"
+run_lethe --config "$WORK/c10.conf" export --summary -o "$WORK/key"
+assert_rc "export -o the audit key: exit 2" 2
+assert_eq "... saying why" "error: export: -o '$WORK/key' is the audit key (audit.key_file); refusing to replace it
+hint: write to another file" "$ERR"
+run_lethe --config "$WORK/c10.conf" export -o "$WORK/./c10.conf"
+assert_rc "export -o the config file, by another path: exit 2" 2
+assert_contains "... saying why" "is the config file; refusing to replace it" "$ERR"
+run_lethe --config "$WORK/c10.conf" run --metrics-file "$WORK/key"
+assert_rc "run --metrics-file the audit key: exit 2" 2
+assert_eq "the key and the config are as they were" "same same" \
+    "$(cmp -s "$WORK/key" "$WORK/key.before" && echo same) $(cmp -s "$WORK/c10.conf" "$WORK/c10.before" && echo same)"
 assert_eq "and no run was recorded by the refused ones" "1" "$(sql "SELECT count(*) FROM lethe.runs")"
 run_lethe --config "$WORK/c10.conf" export -o "$WORK/e10.jsonl"
 assert_rc "another file is written" 0
