@@ -19,14 +19,17 @@
 #include "log.h"
 #include "operator.h"
 
-/* The failed batch's items a rerun leaves, and why (held, scheduled for later, or owed nothing). */
-static void say_left_behind(PGconn *db, const char *batch)
+/* The failed batch's items a rerun leaves, and why (held, scheduled for later, or owed nothing).
+ * Returns how many are held: the rerun's record counts them, as a run's does. */
+static long say_left_behind(PGconn *db, const char *batch)
 {
+    long held = 0;
     PGresult *w = db_batch_items_not_owed(db, batch);
     for (int i = 0; w && i < PQntuples(w); i++) {
         const char *n = db_str(w, i, "items"), *why = db_str(w, i, "why");
         bool one = strcmp(n, "1") == 0;
         if (strcmp(why, "held") == 0) {
+            held += atol(n);
             log_info("rerun: %s of its items %s held by hold %s", n, one ? "is" : "are",
                      db_str(w, i, "hold_id"));
             log_hint("'lethe explain ITEM_ID' lists every hold on an item; the first run once none "
@@ -40,6 +43,7 @@ static void say_left_behind(PGconn *db, const char *batch)
         }
     }
     PQclear(w);
+    return held;
 }
 
 int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
@@ -181,7 +185,7 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
     else if (target) {
         printf("rerun: failed batch %s: still-due items put in new batch %s: %ld purged, %ld failed\n",
                batch, new_batch, cnt->purged, cnt->failed);
-        say_left_behind(db, batch);
+        cnt->held += say_left_behind(db, batch);
     }
     else {
         printf("rerun: failed batch %s: none of its items is due any more; no new batch\n", batch);
@@ -197,9 +201,11 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
                 log_hint("'lethe rerun %s' drives that batch now", other);
         }
         PQclear(w);
-        say_left_behind(db, batch);
+        cnt->held += say_left_behind(db, batch);
     }
-    if (d == DRIVE_WHOLE_FAILED)
+    /* A stop request that reached the executor is why it failed: the rerun ends interrupted, as
+     * a run does (SPEC §4), at the safe point below. */
+    if (d == DRIVE_WHOLE_FAILED && !cycle_stopping())
         run_life_fail(&l, "the executor failed the batch as a whole");
 finish:
     if (cycle_stopping())

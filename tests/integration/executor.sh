@@ -836,6 +836,8 @@ assert_eq "held since the failure: the rerun batches nothing and names the hold"
   "0|rerun: failed batch $FB: none of its items is due any more; no new batch|rerun: 1 of its items is held by hold $HID" \
   "$RC|$OUT|$(grep -o "rerun: 1 of its items is held by hold $HID" <<<"$ERR")"
 assert_contains "... and where the other went" "rerun: 1 of its items was purged in batch" "$ERR"
+assert_eq "... and its run record counts the held item, as a run's does" "1" \
+  "$(sql "SELECT held FROM lethe.runs WHERE operator = 'user_h' ORDER BY started_at DESC LIMIT 1")"
 run_lethe --config "$WORK/c19b.conf" ack "$FB" --operator user_h
 assert_eq "a late ack of that batch is taken (the deleter says it deleted), and warns of the hold" \
   "0|ack: batch $FB acknowledged: 1 purged, 0 failed|warning: ack: 1 item of failed batch $FB was held when acknowledged (hold $HID): recorded as purged, as the deletion its deleter made" \

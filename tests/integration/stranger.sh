@@ -54,6 +54,17 @@ sigterm_when_running "$WORK/slow-delete" --config "$WORK/c1.conf" rerun "$B" --o
 assert_eq "SIGTERM during a rerun's executor: exit 1" "1" "$RC"
 assert_eq "the rerun is recorded interrupted, the batch acknowledged" "interrupted acknowledged" \
   "$(sql "SELECT r.outcome || ' ' || b.state FROM lethe.runs r, lethe.batches b WHERE r.operator = 'user_d'")"
+# ... and when the stopped executor then fails the batch as a whole: interrupted, not failed (it
+# was recorded failed, while a run in the same place was interrupted: an outside tryout)
+printf '#!/bin/sh\nsleep 1\nexit 5\n' > "$WORK/slow-fail"; chmod +x "$WORK/slow-fail"
+write_config "$WORK/c1d.conf" "executor: { command = \"$WORK/slow-fail\"; timeout = \"30s\"; };"
+fresh 2
+run_lethe --config "$WORK/c1c.conf" run
+B=$(sql "SELECT batch_id FROM lethe.batches")
+sigterm_when_running "$WORK/slow-fail" --config "$WORK/c1d.conf" rerun "$B" --operator user_f
+assert_eq "SIGTERM during a rerun whose executor then fails: exit 1" "1" "$RC"
+assert_eq "... recorded interrupted" "interrupted" \
+  "$(sql "SELECT outcome FROM lethe.runs WHERE operator = 'user_f'")"
 
 # ---- 2. a malformed connection string is a usage or configuration error (SPEC §6: exit 2) --------
 write_config "$WORK/c2.conf" 'database: { conninfo = "dbname"; };'
