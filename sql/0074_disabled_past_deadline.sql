@@ -37,56 +37,45 @@ BEGIN
         SELECT r.rule, r.deadline FROM lethe.rules r WHERE NOT r.enabled
     ), cd AS MATERIALIZED (
         SELECT array_agg(k.kind) AS kinds FROM lethe.kinds k WHERE k.customer_data
-    )
-    SELECT o.rule, o.tenant_id, o.obligation_id, o.reference, o.triggered_at + off.deadline, n.items
-      FROM off
-      JOIN lethe.obligations o ON o.rule = off.rule
-     CROSS JOIN LATERAL (
-        SELECT count(*) AS items
-          FROM lethe.items i
-         WHERE i.tenant_id = o.tenant_id AND i.locator IS NOT NULL
-           AND i.kind = ANY ((SELECT cd.kinds FROM cd)::text[])
-           AND i.created_at <= o.covers_until
+    ), cand AS (  -- the items past a disabled rule's deadline, with what they count under
+        SELECT o.rule, o.tenant_id AS shown_tenant, o.obligation_id, o.reference,
+               o.triggered_at + off.deadline AS deadline_at, i.tenant_id, i.item_id, i.kind,
+               i.workspace_id, i.owner_id, i.owner_digest
+          FROM off
+          JOIN lethe.obligations o ON o.rule = off.rule
+          JOIN lethe.items i ON i.tenant_id = o.tenant_id AND i.created_at <= o.covers_until
+         WHERE o.triggered_at + off.deadline < p_as_of
+           AND (o.withdrawn_at IS NULL OR o.withdrawn_at > p_as_of)
+           AND i.locator IS NOT NULL
            AND (o.workspace_id IS NULL OR i.workspace_id = o.workspace_id)
            AND lethe.subject_covers(o.subject_id, o.tenant_id, i.owner_id, i.owner_digest)
            AND (o.item_id IS NULL OR i.item_id = o.item_id)
            AND (NOT o.shared_only OR i.shared)
-           AND NOT EXISTS (SELECT 1 FROM lethe.batch_items b
-                            WHERE b.tenant_id = i.tenant_id AND b.item_id = i.item_id
-                              AND b.outcome IS NULL)
-           AND NOT EXISTS (SELECT 1 FROM lethe.holds h
-                            WHERE h.tenant_id = i.tenant_id
-                              AND h.placed_at <= p_as_of
-                              AND (h.released_at IS NULL OR h.released_at > p_as_of)
-                              AND (h.workspace_id IS NULL OR h.workspace_id = i.workspace_id)
-                              AND lethe.subject_covers(h.subject_id, h.tenant_id, i.owner_id,
-                                                       i.owner_digest)
-                              AND (h.item_id IS NULL OR h.item_id = i.item_id))) n
-     WHERE o.triggered_at + off.deadline < p_as_of
-       AND (o.withdrawn_at IS NULL OR o.withdrawn_at > p_as_of)
-       AND n.items > 0
-    UNION ALL
-    SELECT 'shared_retention', NULL, NULL, NULL, min(i.created_at + off.deadline), count(*)
-      FROM off
-      JOIN lethe.items i
-        -- items_shared_due; a month is at most 3 days longer than the same month back
-        ON (CASE WHEN i.shared THEN i.created_at END) < p_as_of - off.deadline + interval '4 days'
-       AND i.shared AND i.locator IS NOT NULL
-     WHERE off.rule = 'shared_retention'
-       AND i.kind = ANY ((SELECT cd.kinds FROM cd)::text[])
-       AND i.created_at + off.deadline < p_as_of
+        UNION ALL
+        SELECT off.rule, NULL, NULL, NULL, i.created_at + off.deadline, i.tenant_id, i.item_id,
+               i.kind, i.workspace_id, i.owner_id, i.owner_digest
+          FROM off
+          JOIN lethe.items i
+            -- items_shared_due; a month is at most 3 days longer than the same month back
+            ON (CASE WHEN i.shared THEN i.created_at END) < p_as_of - off.deadline + interval '4 days'
+           AND i.shared AND i.locator IS NOT NULL
+         WHERE off.rule = 'shared_retention' AND i.created_at + off.deadline < p_as_of
+    )
+    SELECT c.rule, c.shown_tenant, c.obligation_id, c.reference, min(c.deadline_at), count(*)
+      FROM cand c
+     WHERE c.kind = ANY ((SELECT cd.kinds FROM cd)::text[])
        AND NOT EXISTS (SELECT 1 FROM lethe.batch_items b
-                        WHERE b.tenant_id = i.tenant_id AND b.item_id = i.item_id
+                        WHERE b.tenant_id = c.tenant_id AND b.item_id = c.item_id
                           AND b.outcome IS NULL)
        AND NOT EXISTS (SELECT 1 FROM lethe.holds h
-                        WHERE h.tenant_id = i.tenant_id
+                        WHERE h.tenant_id = c.tenant_id
                           AND h.placed_at <= p_as_of
                           AND (h.released_at IS NULL OR h.released_at > p_as_of)
-                          AND (h.workspace_id IS NULL OR h.workspace_id = i.workspace_id)
-                          AND lethe.subject_covers(h.subject_id, h.tenant_id, i.owner_id,
-                                                   i.owner_digest)
-                          AND (h.item_id IS NULL OR h.item_id = i.item_id))
-    HAVING count(*) > 0;
+                          AND (h.workspace_id IS NULL OR h.workspace_id = c.workspace_id)
+                          AND lethe.subject_covers(h.subject_id, h.tenant_id, c.owner_id,
+                                                   c.owner_digest)
+                          AND (h.item_id IS NULL OR h.item_id = c.item_id))
+     GROUP BY c.rule, c.shown_tenant, c.obligation_id, c.reference;
 END
 $$;
 REVOKE ALL ON FUNCTION lethe.disabled_past_deadline(timestamptz) FROM PUBLIC;
