@@ -58,7 +58,8 @@ export LETHE=$CITUS_DIR/bin/lethe
 SUITES=${CITUS_SUITES:-"tests/integration/migrate.sh tests/integration/catalog.sh tests/integration/rules.sh
     tests/integration/run.sh tests/integration/requests.sh tests/integration/roles.sh
     tests/integration/export.sh tests/integration/verify.sh tests/integration/crash.sh
-    tests/integration/restore.sh tests/integration/governance.sh
+    tests/integration/restore.sh tests/integration/governance.sh tests/integration/disabled.sh
+    tests/integration/lateack.sh
     tests/harness/citus-compare.sh"}
 pass=0; fail=0; failed_suites=""
 for t in $SUITES; do
