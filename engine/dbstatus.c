@@ -799,26 +799,23 @@ PGresult *db_status_disabled(PGconn *db, int limit, bool any_disabled)
     int may = any_disabled ? db_may_execute(db, "lethe.disabled_past_deadline(timestamptz)") : 0;
     if (may < 0)
         return NULL;
+    if (!may) /* no rows, no columns: every reader counts the rows first */
+        return PQmakeEmptyPGresult(db, PGRES_TUPLES_OK);
     char lim[16];
-    snprintf(lim, sizeof lim, "%d", may ? limit : 0);
+    snprintf(lim, sizeof lim, "%d", limit);
     const char *p[] = {lim};
     return db_query(
         db,
-        may ? "WITH d AS MATERIALIZED (SELECT * FROM lethe.disabled_past_deadline(now()))"
-              " SELECT d.rule, d.tenant_id, t.name AS tenant_name, d.obligation_id, d.reference,"
-              "        lethe.iso_utc(d.deadline_at) AS deadline_at, d.items,"
-              "        (SELECT count(*) FROM d) AS total,"
-              "        (SELECT sum(d.items) FROM d) AS total_items,"
-              "        (SELECT string_agg(DISTINCT d.rule, ', ' ORDER BY d.rule) FROM d) AS rules"
-              "   FROM (SELECT * FROM d ORDER BY d.deadline_at, d.rule, d.tenant_id, d.obligation_id"
-              "          LIMIT $1::int) d"
-              "   LEFT JOIN lethe.tenants t ON t.tenant_id = d.tenant_id"
-              "  ORDER BY d.deadline_at, d.rule, d.tenant_id, d.obligation_id"
-            : "SELECT NULL::text AS rule, NULL::uuid AS tenant_id, NULL::text AS tenant_name,"
-              "       NULL::bigint AS obligation_id, NULL::text AS reference,"
-              "       NULL::text AS deadline_at, NULL::bigint AS items, 0::bigint AS total,"
-              "       0::bigint AS total_items, NULL::text AS rules"
-              " WHERE $1::int > 0",
+        "WITH d AS MATERIALIZED (SELECT * FROM lethe.disabled_past_deadline(now()))"
+        " SELECT d.rule, d.tenant_id, t.name AS tenant_name, d.obligation_id, d.reference,"
+        "        lethe.iso_utc(d.deadline_at) AS deadline_at, d.items,"
+        "        (SELECT count(*) FROM d) AS total,"
+        "        (SELECT sum(d.items) FROM d) AS total_items,"
+        "        (SELECT string_agg(DISTINCT d.rule, ', ' ORDER BY d.rule) FROM d) AS rules"
+        "   FROM (SELECT * FROM d ORDER BY d.deadline_at, d.rule, d.tenant_id, d.obligation_id"
+        "          LIMIT $1::int) d"
+        "   LEFT JOIN lethe.tenants t ON t.tenant_id = d.tenant_id"
+        "  ORDER BY d.deadline_at, d.rule, d.tenant_id, d.obligation_id",
         1, p);
 }
 

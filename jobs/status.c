@@ -308,18 +308,21 @@ static void print_json(const struct report *r)
            "    \"items\": %s,\n    \"list\": [",
            total_of(r->disabled),
            PQntuples(r->disabled) ? db_str(r->disabled, 0, "total_items") : "0");
-    static const char *const dkeys[] = {"rule", "tenant_id", "tenant_name", "obligation_id",
-                                        "reference", "deadline_at", "items"};
+    static const struct {
+        const char *key;
+        bool number;
+    } dkeys[] = {{"rule", false},      {"tenant_id", false},   {"tenant_name", false},
+                 {"obligation_id", true}, {"reference", false}, {"deadline_at", false},
+                 {"items", true}};
     for (int row = 0; row < PQntuples(r->disabled); row++) {
         printf("%s\n      {", row ? "," : "");
         for (size_t k = 0; k < sizeof dkeys / sizeof *dkeys; k++) {
-            printf("%s\"%s\": ", k ? ", " : "", dkeys[k]);
-            if (k == 3 || k == 6)
-                fputs(db_get(r->disabled, row, dkeys[k]) ? db_str(r->disabled, row, dkeys[k])
-                                                         : "null",
-                      stdout);
+            printf("%s\"%s\": ", k ? ", " : "", dkeys[k].key);
+            int col = db_col(r->disabled, dkeys[k].key);
+            if (dkeys[k].number)
+                json_number(stdout, r->disabled, row, col);
             else
-                json_text(stdout, r->disabled, row, db_col(r->disabled, dkeys[k]));
+                json_text(stdout, r->disabled, row, col);
         }
         fputs("}", stdout);
     }

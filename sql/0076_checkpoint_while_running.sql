@@ -39,17 +39,17 @@ BEGIN
     INSERT INTO lethe.audit_heads (tenant_id, seq, hash, at)
     VALUES (v_nil, 0, repeat('0', 64), NULL) ON CONFLICT (tenant_id) DO NOTHING;
     PERFORM 1 FROM lethe.audit_heads WHERE tenant_id = v_nil FOR UPDATE;
-    -- The run's start (null for a caller without a run record: its own records alone).
+    -- The run's start: its records, whatever run id they carry, are stamped since (a caller
+    -- without a run record is looked for by its run id alone).
     SELECT r.started_at INTO v_since FROM lethe.runs r WHERE r.run_id = p_run_id;
     SELECT string_agg(h.tenant_id::text || '=' || h.hash, ' ' ORDER BY h.tenant_id) INTO v_detail
       FROM (SELECT h.tenant_id, h.hash FROM lethe.audit_heads h WHERE h.tenant_id = v_nil
             UNION ALL
             SELECT h.tenant_id, h.hash FROM lethe.audit_heads h
              WHERE h.tenant_id <> v_nil
-               AND h.tenant_id IN (SELECT a.tenant_id FROM lethe.audit a WHERE a.run_id = p_run_id
-                                   UNION
-                                   SELECT a.tenant_id FROM lethe.audit a
-                                    WHERE v_since IS NOT NULL AND a.at >= v_since)) h;
+               AND h.tenant_id IN (SELECT a.tenant_id FROM lethe.audit a
+                                    WHERE a.at >= coalesce(v_since, 'infinity')
+                                       OR (v_since IS NULL AND a.run_id = p_run_id))) h;
     PERFORM lethe.audit_append_one('checkpoint', p_run_id, NULL, NULL, v_detail);
     RETURN v_detail;
 END $$;
