@@ -60,8 +60,13 @@ def q(v):
 class Catalog:
     """One generated catalog in a database of its own, mirrored in the model."""
 
-    def __init__(self, seed, shard, db, work, base):
+    def __init__(self, seed, shard, db, work, base, misbehave=False):
         self.rng = random.Random(seed)
+        # The deleter's misbehaviour is drawn from an RNG of its own: the same seed makes the
+        # same catalog with a well-behaved deleter or not.
+        self.misbehave = random.Random(seed ^ 0x5EED) if misbehave else None
+        self.failed = {}  # failed batch -> {item: obligation} of its items that failed
+        self.attempts = {}  # item -> failed attempts
         self.seed, self.db, self.work, self.base = seed, db, work, base
         self.m = Model()
         # The tenant is drawn until its bucket is K, which puts it alone in shard K of 32
@@ -80,6 +85,7 @@ class Catalog:
         self.refs = []
         self.n = 0
         self.failures = []
+        self.late_acks = 0
 
     def uid(self):
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
@@ -214,39 +220,97 @@ class Catalog:
                           sum(1 for v in plan.values() if v[0] == rule and v[3]))
         self.check("dry-run plan at %s (unheld, held)" % iso(as_of), want, got)
 
+    def deleter(self):
+        """Tells the deleter (record.sh) what to answer in the next run: per item a receipt
+        (deleted, absent, failed), none, or one naming a foreign id; per location its exit
+        status. A well-behaved deleter acknowledges every item and exits 0."""
+        actions = {}
+        for loc in ("EU", "US"):
+            path = os.path.join(self.work, "exit." + loc)
+            if self.misbehave and self.misbehave.random() < 0.12:
+                with open(path, "w") as f:
+                    f.write("3\n")
+            elif os.path.exists(path):
+                os.unlink(path)
+        with open(os.path.join(self.work, "actions"), "w") as f:
+            f.write("- -\n")
+            if self.misbehave:
+                for x in sorted(self.m.items):
+                    a = self.misbehave.choices(["deleted", "absent", "failed", "none", "foreign"],
+                                               [70, 8, 12, 5, 5])[0]
+                    actions[x] = a
+                    f.write("%s %s\n" % (x, a))
+        return actions
+
     def run(self, as_of):
         rec = os.path.join(self.work, "batched")
         open(rec, "w").close()
-        r = self.lethe("-q", "run", "--shard", self.shard, "--as-of", iso(as_of))
+        actions = self.deleter()
+        r = self.lethe("-q", "run", "--json", "--shard", self.shard, "--as-of", iso(as_of))
         if r.returncode != 0:
             raise RuntimeError("run failed: " + r.stdout + r.stderr)
-        got = {}
+        got, batch_of = {}, {}
         with open(rec) as f:
             for line in f:
-                x, rule, dl = line.split()
+                b, x, rule, dl = line.split()
                 got[x] = (rule, dl)
-        want = {x: (rule, iso(dl)) for x, (rule, dl) in self.m.run(as_of).items()}
+                batch_of[x] = b
+        acked = lambda x: actions.get(x, "deleted") in ("deleted", "absent")  # noqa: E731
+        want = {x: (rule, iso(dl)) for x, (rule, dl) in self.m.run(as_of, acked).items()}
         self.check("run at %s batches (item: rule, deadline)" % iso(as_of), want, got)
+        # the run's own account (SPEC §4: counted truly in its summary), against the receipts
+        failed = {x: ob for x, ob in self.m.batched.items() if not acked(x)}
+        for x, ob in failed.items():
+            self.attempts[x] = self.attempts.get(x, 0) + 1
+            if x in batch_of:  # (one lethe did not batch is a disagreement already)
+                self.failed.setdefault(batch_of[x], {})[x] = ob
+        j = json.loads(r.stdout)
+        self.check("run at %s counts (batches, purged, failed items, failed batches)" % iso(as_of),
+                   (len(set(batch_of.values())), len(self.m.batched) - len(failed), len(failed),
+                    len({batch_of.get(x) for x in failed})),
+                   (j["batches"], j["purged"], j["failed"], j["failed_batches"]))
+
+    def late_ack(self):
+        """`lethe ack` of one failed batch, some runs later: its deleter did delete after all."""
+        if not self.failed or self.misbehave.random() > 0.4:
+            return
+        b = self.misbehave.choice(sorted(self.failed))
+        r = self.lethe("ack", b, "--operator", "prop")
+        self.check("ack of failed batch %s (exit)" % b, 0, r.returncode)
+        self.m.late_ack(self.failed.pop(b))
+        self.late_acks += 1
 
     def status(self, pending=False):
         # item_status at now(), and (pending) what `lethe status` counts, set-based, at the
         # same instant: that one reads every tenant's pending items, so only once per catalog
         rows = psql(self.db, "SELECT 's', s.item_id, s.state, coalesce(s.rule, '-'),"
                              " coalesce(lethe.iso_utc(s.due_at), '-'), coalesce(lethe.iso_utc(s.deadline_at), '-'),"
-                             " lethe.iso_utc(now()) FROM lethe.item_status s WHERE s.tenant_id = %s"
+                             " lethe.iso_utc(now()), s.attempts FROM lethe.item_status s WHERE s.tenant_id = %s"
                              " UNION ALL SELECT 'p', p.item_id, p.state, p.rule, lethe.iso_utc(p.due_at),"
-                             " lethe.iso_utc(p.deadline_at), NULL FROM lethe.pending_items(now()) p"
-                             " WHERE %s AND p.tenant_id = %s" % (q(self.tenant), q(pending), q(self.tenant)))
-        now = utc(rows[0][6])
-        got = {r[1]: tuple(r[2:6]) for r in rows if r[0] == "s"}
+                             " lethe.iso_utc(p.deadline_at), NULL, NULL FROM lethe.pending_items(now()) p"
+                             " WHERE %s AND p.tenant_id = %s"
+                             # each deletion audited once, under the obligation it was made for
+                             " UNION ALL SELECT 'a', a.item_id, count(*)::text, min(a.rule), NULL,"
+                             " min(lethe.iso_utc(a.deadline_at)), NULL, NULL FROM lethe.audit a"
+                             " WHERE a.tenant_id = %s AND a.kind = 'item_purged' GROUP BY a.item_id"
+                             % (q(self.tenant), q(pending), q(self.tenant), q(self.tenant)))
+        now = utc(next(r[6] for r in rows if r[0] == "s"))
+        # failed attempts are the item's while it is not purged
+        got = {r[1]: tuple(r[2:6]) + ((r[7],) if r[2] != "purged" else ()) for r in rows if r[0] == "s"}
         pend = {r[1]: tuple(r[2:6]) for r in rows if r[0] == "p"}
         want = {}
         for x in self.m.items:
             st, rule, due, dl = self.m.state(x, now)
             want[x] = (st, rule or "-", iso(due) or "-", iso(dl) or "-")
+            if st != "purged":
+                want[x] += (str(self.attempts.get(x, 0)),)
         bad = {x: (want[x], got.get(x)) for x in want if want[x] != got.get(x)}
         self.check("item_status at %s (item: model, lethe)" % iso(now), {}, bad)
-        want_pend = {x: w for x, w in want.items() if w[0] not in ("purged", "live")}
+        audited = {r[1]: (r[2], r[3], r[5]) for r in rows if r[0] == "a"}
+        self.check("item_purged records (item: how many, rule, deadline)",
+                   {x: ("1", rule, iso(dl)) for x, (rule, _, _, dl) in self.m.purged.items()},
+                   audited)
+        want_pend = {x: w[:4] for x, w in want.items() if w[0] not in ("purged", "live")}
         if pending:
             self.check("pending_items at %s (item: state, rule, due, deadline)" % iso(now), want_pend, pend)
         return want
@@ -258,11 +322,11 @@ class Catalog:
             r = self.lethe("explain", "--json", x)
             d = json.loads(r.stdout)
             got = (d["state"], d["rule"] or "-", d["due_at"] or "-", d["deadline_at"] or "-")
-            self.check("explain %s (state, rule, due, deadline)" % x, want[x], got)
+            self.check("explain %s (state, rule, due, deadline)" % x, want[x][:4], got)
 
 
-def one(seed, shard, db, work, base):
-    c = Catalog(seed, shard, db, work, base)
+def one(seed, shard, db, work, base, misbehave):
+    c = Catalog(seed, shard, db, work, base, misbehave)
     r = c.rng
     c.setup()
     start = base - timedelta(days=400)
@@ -284,6 +348,8 @@ def one(seed, shard, db, work, base):
         if r.random() < 0.3:
             c.release(as_of if r.random() < 0.7 else base)
         c.flush()
+        if misbehave:
+            c.late_ack()
         c.dry_run(as_of)
         c.run(as_of)
         want = c.status(pending=as_of == runs[-1])
@@ -297,19 +363,31 @@ def main():
     ap.add_argument("--seed", type=int, default=1100)
     ap.add_argument("--catalogs", type=int, default=32)
     ap.add_argument("--keep", action="store_true", help="keep the database (lineage_model)")
+    ap.add_argument("--misbehave", action="store_true",
+                    help="a deleter that fails items, answers nothing or for foreign ids, exits"
+                         " non-zero, and some of whose failed batches are acknowledged late")
     a = ap.parse_args()
     if not 1 <= a.catalogs <= shard_hash.BUCKETS:
         ap.error("--catalogs: 1 to %d (the catalogs share one database, one shard each)"
                  % shard_hash.BUCKETS)
     work = tempfile.mkdtemp(prefix="lethe-model.")
     with open(os.path.join(work, "record.sh"), "w") as f:
-        # one "item rule deadline" line per manifest item (JSON Lines, header first) into the
-        # record, and a receipt for each on stdout; sed, so that no interpreter starts per batch
+        # one "batch item rule deadline" line per manifest item (JSON Lines, header first) into
+        # the record, and on stdout what the actions file says of the item (a receipt, none,
+        # or one for a foreign id; "deleted" when it says nothing), then the exit status the
+        # file exit.LOCATION holds (else 0); sed and awk, so that no interpreter starts per batch
         f.write("#!/bin/sh\n"
+                "W=%s\n"
                 "sed -n '2,$s/^{\"item_id\":\"\\([^\"]*\\)\".*\"rule\":\"\\([^\"]*\\)\""
-                ".*\"deadline_at\":\"\\([^\"]*\\)\".*/\\1 \\2 \\3/p' \"$1\" >>%s\n"
-                "sed -n '2,$s/^{\"item_id\":\"\\([^\"]*\\)\".*/deleted \\1/p' \"$1\"\n"
-                % os.path.join(work, "batched"))
+                ".*\"deadline_at\":\"\\([^\"]*\\)\".*/\\1 \\2 \\3/p' \"$1\" >\"$W/cur.$LETHE_BATCH_ID\"\n"
+                "sed \"s/^/$LETHE_BATCH_ID /\" \"$W/cur.$LETHE_BATCH_ID\" >>\"$W/batched\"\n"
+                "awk 'NR == FNR { a[$1] = $2; next }\n"
+                "     { x = ($1 in a) ? a[$1] : \"deleted\"\n"
+                "       if (x == \"deleted\" || x == \"absent\") print x, $1\n"
+                "       else if (x == \"failed\") print \"failed\", $1, \"disk full\"\n"
+                "       else if (x == \"foreign\") print \"deleted\", $1 \"0\" }' \"$W/actions\" \"$W/cur.$LETHE_BATCH_ID\"\n"
+                "if [ -f \"$W/exit.$LETHE_LOCATION\" ]; then exit \"$(cat \"$W/exit.$LETHE_LOCATION\")\"; fi\n"
+                % work)
     os.chmod(os.path.join(work, "record.sh"), 0o755)
     with open(os.path.join(work, "lethe.conf"), "w") as f:
         f.write('spool: { directory = "%s/spool"; keep = "7d"; };\n' % work)
@@ -328,7 +406,7 @@ def main():
         seed = a.seed + i
         c = None
         try:
-            c = one(seed, i, db, work, base)
+            c = one(seed, i, db, work, base, a.misbehave)
             fails = c.failures
         except Exception as e:  # a refused statement or a failed run is a failure too
             fails = [("catalog", "no error", str(e))]
@@ -339,8 +417,10 @@ def main():
             for what, want, got in fails[:5]:
                 print("#   %s\n#     model: %s\n#     lethe: %s" % (what, want, got))
         else:
-            print("ok - catalog seed %d: %d items, %d events, %d holds, %d purged agree" % (
-                seed, len(c.m.items), len(c.m.events), len(c.m.holds), len(c.m.purged)))
+            print("ok - catalog seed %d: %d items, %d events, %d holds, %d purged%s agree" % (
+                seed, len(c.m.items), len(c.m.events), len(c.m.holds), len(c.m.purged),
+                ", %d failed attempts, %d late acks" % (sum(c.attempts.values()), c.late_acks)
+                if a.misbehave else ""))
     if not a.keep:
         psql("postgres", "DROP DATABASE %s" % db)
     shutil.rmtree(work)

@@ -205,16 +205,28 @@ class Model:
                 out[x] = s + (self.held(x, as_of),)
         return out
 
-    def run(self, as_of):
-        """A run at as_of with an acknowledging executor: {item: (rule, deadline)} batched."""
+    def run(self, as_of, acked=lambda x: True):
+        """A run at as_of: {item: (rule, deadline)} batched. The executor acknowledges the items
+        acked(x) says it does; the others fail (SPEC §4: the batch is closed, they are due again
+        at the next run) and their obligations wait in self.batched for a late `lethe ack`."""
         batched = {}
+        self.batched = {}
         for x, (rule, due, dl, held) in self.plan(as_of).items():
             if not held:
                 trig = next(o.trigger for o in self.lineage(x, as_of)
                             if o.active and o.rule == rule and o.deadline == dl)
-                self.purged[x] = (rule, trig, due, dl)
+                self.batched[x] = (rule, trig, due, dl)
+                if acked(x):
+                    self.purged[x] = (rule, trig, due, dl)
                 batched[x] = (rule, dl)
         return batched
+
+    def late_ack(self, failed):
+        """`lethe ack` of a failed batch ({item: obligation} of its items that failed): the
+        deletions happened, whatever is withdrawn or held since (SPEC §4), under the obligation
+        each was batched under; an item purged since by another batch is purged once."""
+        for x, ob in failed.items():
+            self.purged.setdefault(x, ob)
 
     def state(self, x, now):
         """(state, rule, due, deadline) as lethe.item_status gives them at now."""
