@@ -429,6 +429,17 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
         rc = EXIT_CHECK_FAILED;
     }
     PQclear(lost);
+    /* SPEC §7: exit 0 once the database has caught up with every anchor: those of --anchors,
+     * else of audit.anchor_file when it can be read (the file every run checks, and would
+     * refuse to run behind). */
+    const char *own_path = ctx->cfg.anchor_file;
+    if (!anchors_path && own_path && *own_path && access(own_path, R_OK) == 0) {
+        if (anchor_read_newest(own_path, &anchor) < 0)
+            log_warn("replay: the anchor file '%s' could not be read; whether the database has "
+                     "caught up with it is not known", own_path);
+        else
+            anchors_path = own_path;
+    }
     if (anchors_path) {
         int arc = check_anchor(db, anchors_path, &anchor);
         if (arc != EXIT_DONE && rc == EXIT_DONE)

@@ -115,6 +115,17 @@ assert_eq "none of them wrote an audit record" "$audit_n" "$(sql "SELECT count(*
 assert_eq "none of them wrote a hold, an event, a run or a repurge" "$rows_n" "$(rows)"
 L hold list --tenant "$T1"
 assert_rc "reading (hold list) is not refused" 0
+# A replay that leaves the audit behind the anchor file exits 4 (SPEC §7: 0 once the database
+# has caught up with every anchor), with --anchors or, without it, against audit.anchor_file:
+# here acme's chain as the restored database holds it, which heals nothing.
+L export --tenant "$T1" -o "$WORK/t1-restored.jsonl"
+L replay --operator user_d "$WORK/t1-restored.jsonl"
+assert_rc "a replay that leaves the audit behind audit.anchor_file exits 4" 4
+assert_contains "... naming a chain still behind" \
+  "error: replay: the database is still behind its anchor: chain 00000000-0000-0000-0000-000000000000 has no record at seq" "$ERR"
+assert_contains "... after saying what it did" \
+  "replay: 0 records appended to 0 chains, 1 chain already present, 0 refused; 0 items live again" "$OUT"
+assert_eq "... and it wrote no audit record" "$audit_n" "$(sql "SELECT count(*) FROM lethe.audit")"
 
 # ---- replay refuses what it must not trust -----------------------------------------------------
 run_lethe replay
