@@ -464,6 +464,43 @@ assert_eq "split: the chains hold the exports' records, every hash as it was" \
   "$(hashes "$WORK/split-final.jsonl" | grep -xF -f <(hashes "$WORK/split1.jsonl" "$WORK/split2.jsonl") | sort | md5sum)"
 assert_eq "split: ... all of them" "$(hashes "$WORK/split1.jsonl" "$WORK/split2.jsonl" | wc -l)" \
   "$(hashes "$WORK/split-final.jsonl" | grep -cxF -f <(hashes "$WORK/split1.jsonl" "$WORK/split2.jsonl"))"
+# Two exports that disagree where they meet: the first re-hashed by a forger (an item_purged
+# record's rule changed, the tenant's chain and the checkpoints naming its heads re-hashed, so
+# that it verifies on its own), the second genuine: its records do not follow the forged ones.
+# Refused by name with exit 4 (sql/0078), not a failed query that rolls everything back.
+restore_db "$DB4" "$WORK/split.dump"
+python3 - "$WORK/split1.jsonl" "$WORK/split1-forged.jsonl" "$T4" <<'EOF'
+import hashlib, json, sys
+src, dst, tenant = sys.argv[1:4]
+lines = open(src, encoding="utf-8").read().splitlines()
+head, recs = lines[0], [json.loads(l) for l in lines[1:]]
+def rehash(chain):
+    prev = None
+    for r in recs:
+        if r["tenant_id"] == chain:
+            if prev is not None:
+                r["prev_hash"] = prev
+            canon = json.dumps({k: v for k, v in r.items() if k != "hash"}, ensure_ascii=False, separators=(",", ":"))
+            r["hash"] = prev = hashlib.sha256((r["prev_hash"] + "\n" + canon).encode()).hexdigest()
+old = [r["hash"] for r in recs if r["tenant_id"] == tenant]
+[r for r in recs if r["tenant_id"] == tenant and r["kind"] == "item_purged"][-1]["rule"] = "shared_retention"
+rehash(tenant)
+for o, n in zip(old, [r["hash"] for r in recs if r["tenant_id"] == tenant]):
+    for r in recs:
+        if r["kind"] == "checkpoint" and r["detail"]:
+            r["detail"] = r["detail"].replace(o, n)
+rehash("00000000-0000-0000-0000-000000000000")
+with open(dst, "w", encoding="utf-8") as f:
+    f.write("\n".join([head] + [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in recs]) + "\n")
+EOF
+run_lethe verify "$WORK/split1-forged.jsonl"
+assert_rc "split: the forged first export verifies on its own" 0
+P replay --operator user_d "$WORK/split1-forged.jsonl" "$WORK/split2.jsonl"
+assert_rc "split: with the genuine export after it, replay exits 4" 4
+assert_contains "... refusing the tenant's chain by name" "error: replay: chain $T4: the exports disagree at seq " "$ERR"
+assert_not_contains "... not as a failed query" "query failed" "$ERR"
+assert_eq "... and none of its records is appended" "0" \
+  "$(sql "SELECT count(*) FROM lethe.audit WHERE tenant_id = '$T4' AND kind = 'item_purged' AND item_id = '$Y2'")"
 # Exports that went through CRLF (a copy by way of another system) verify; they replay too.
 restore_db "$DB4" "$WORK/split.dump"
 for f in split1 split2; do sed 's/$/\r/' "$WORK/$f.jsonl" > "$WORK/$f-crlf.jsonl"; done
