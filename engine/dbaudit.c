@@ -77,10 +77,9 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
      * record in anchor_lines (anchor_line_record). A role that may not record lines (roles.sql
      * not run again since migration 0021) counts every run that ended (succeeded, failed or
      * interrupted), as the next best thing: counted from the last recorded line, every run would
-     * anchor every head moved since, a line growing without end. (A reconcile or a replay ends
-     * as a run does and appends no line: heads moved just before one are then not anchored.
-     * roles.sql, run again, ends that.) The engine chain's head is the run's own checkpoint record,
-     * whatever other shards appended after it.
+     * anchor every head moved since, a line growing without end. (A reconcile or a replay that
+     * batches repurges ends as a run does, and appends its line as a run does.) The engine
+     * chain's head is the run's own checkpoint record, whatever other shards appended after it.
      *
      * Since `at` never goes back along a chain, those heads are also the heads of the chains
      * with a record stamped since then. When there are few such records (an idle run: its own

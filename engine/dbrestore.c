@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "anchor.h"
 #include "dbaudit.h"
 #include "log.h"
 
@@ -520,4 +521,11 @@ bool dbrestore_run_end(PGconn *db, const char *run_id, long batches, long items)
     log_info("checkpoint: %s", heads);
     free(heads);
     return true;
+}
+
+void dbrestore_run_anchored(PGconn *db, const char *file, const char *run_id, const char *command)
+{
+    if (!anchor_append(db, file, run_id))
+        log_warn("%s: run %s is recorded in the database, but not in the anchor file; the next "
+                 "run's line anchors these chains too", command, run_id);
 }

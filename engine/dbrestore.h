@@ -105,5 +105,9 @@ PGresult *dbrestore_repurge_emit(PGconn *db, const char *run_id, const char *ope
 /* Finishes the run: its record, run_finished, flush and checkpoint (whose heads it logs).
  * Does not commit. */
 bool dbrestore_run_end(PGconn *db, const char *run_id, long batches, long items);
+/* After the transaction of dbrestore_run_end() committed: the run's line in the anchor file FILE,
+ * as every run writes one (SPEC §5). A failure is said, as a warning: the next run's line
+ * anchors these chains too. COMMAND names the command in the message. */
+void dbrestore_run_anchored(PGconn *db, const char *file, const char *run_id, const char *command);
 
 #endif

@@ -316,6 +316,8 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
     }
     if (!dbaudit_commit(db))
         goto fail;
+    if (found > 0)
+        dbrestore_run_anchored(db, ctx->cfg.anchor_file, ctx->session_id, "reconcile");
     if (orphans.f && !afile_commit(&orphans, "reconcile")) {
         rc = EXIT_RUNTIME;
         goto cleanup;

@@ -353,6 +353,8 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
     }
     if (!dbaudit_commit(db))
         goto fail;
+    if (candidates > 0 && !waiting)
+        dbrestore_run_anchored(db, ctx->cfg.anchor_file, ctx->session_id, "replay");
 
     long long appended = 0;
     long healed = 0, present = 0, n_refused = 0;

@@ -161,6 +161,13 @@ psql -X -q -c "GRANT lethe_restorer TO $OPS" >/dev/null
 PGUSER=$OPS L replay --operator user_d --anchors "$WORK/month-anchors.jsonl" "$WORK/month.jsonl"
 assert_rc "granted lethe_restorer, the operator's replay exits 0" 0
 psql -X -q -c "REVOKE lethe_restorer FROM $OPS" >/dev/null
+# Its run (the repurges' batch, their records, a checkpoint) has its line in the anchor file,
+# as every run's (SPEC §5), naming its checkpoint as the engine chain's head.
+REPLAY_RUN=$(sql "SELECT run_id FROM lethe.runs ORDER BY started_at DESC LIMIT 1")
+assert_eq "the replay's run is anchored: the anchor file's newest line is its, with its checkpoint" \
+  "$REPLAY_RUN True" \
+  "$(tail -n 1 "$WORK/anchors.jsonl" | python3 -c 'import json,sys; l=json.load(sys.stdin); print(l["run_id"], sys.argv[1] in [h["hash"] for h in l["heads"]])' \
+       "$(sql "SELECT hash FROM lethe.audit WHERE kind = 'checkpoint' AND run_id = '$REPLAY_RUN'")")"
 assert_contains "replay checks the newest anchor" "replay: caught up with the anchor of run " "$OUT"
 assert_contains "replay verifies the export first" "verify: ok:" "$OUT"
 assert_contains "replay sums up" "chains already present, 0 refused; 3 items live again put in 1 repurge batch" "$OUT"
