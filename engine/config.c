@@ -28,6 +28,13 @@ static const char *const rule_names[RULE_COUNT] = {
 
 const char *rule_name(enum rule_id r) { return rule_names[r]; }
 
+/* SPEC §1: the deadline of each rule's commitment, as the published policy gives it. */
+static const struct duration commitments[RULE_COUNT] = {
+    [RULE_DELETION_REQUEST] = {30 * 86400, 0}, [RULE_SUBJECT_REQUEST] = {0, 1},
+    [RULE_CAPACITY_DELETED] = {180 * 86400, 0}, [RULE_SHARING_OPT_OUT] = {30 * 86400, 0},
+    [RULE_SHARED_RETENTION] = {90 * 86400, 0},
+};
+
 void config_defaults(struct lethe_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -41,11 +48,8 @@ void config_defaults(struct lethe_config *cfg)
         cfg->rules[r].name = rule_names[r];
         cfg->rules[r].enabled = true;
     }
-    cfg->rules[RULE_DELETION_REQUEST].deadline = (struct duration){30 * 86400, 0};
-    cfg->rules[RULE_SUBJECT_REQUEST].deadline = (struct duration){0, 1};
-    cfg->rules[RULE_CAPACITY_DELETED].deadline = (struct duration){180 * 86400, 0};
-    cfg->rules[RULE_SHARING_OPT_OUT].deadline = (struct duration){30 * 86400, 0};
-    cfg->rules[RULE_SHARED_RETENTION].deadline = (struct duration){90 * 86400, 0};
+    for (int r = 0; r < RULE_COUNT; r++)
+        cfg->rules[r].deadline = commitments[r];
     cfg->rules[RULE_SHARED_RETENTION].grace = (struct duration){90 * 86400, 0};
 }
 
@@ -609,6 +613,18 @@ static bool load_metrics(const struct loader *ld, const config_setting_t *g)
     return true;
 }
 
+/* A rule's deadline against its commitment (commitments[]). A deadline may be shortened, never lengthened: a longer one would schedule every pending item
+ * past the commitment and record its purge as on time (an outside tryout's "30mo" for "30d").
+ * Longer means longer at some instant: a month counts 31 days here and 28 in the commitment,
+ * unless both are counted in the same units. */
+static bool within_commitment(const struct duration *d, const struct duration *commitment)
+{
+    const int64_t day = 86400;
+    return (d->months <= commitment->months && d->seconds <= commitment->seconds) ||
+           d->seconds + (int64_t)d->months * 31 * day <=
+               commitment->seconds + (int64_t)commitment->months * 28 * day;
+}
+
 static bool load_rules(const struct loader *ld, const config_setting_t *g)
 {
     for (int i = 0; i < config_setting_length(g); i++) {
@@ -631,6 +647,16 @@ static bool load_rules(const struct loader *ld, const config_setting_t *g)
             if (strcmp(n, "deadline") == 0) {
                 if (!get_duration(ld, k, &rc->deadline, true))
                     return false;
+                const struct duration *c = &commitments[r];
+                if (!within_commitment(&rc->deadline, c)) {
+                    char committed[32], hint[224];
+                    duration_format(c, committed, sizeof committed);
+                    snprintf(hint, sizeof hint,
+                             "the published commitment is %s: a deadline may be shortened, "
+                             "never lengthened; write deadline = \"%s\" or less",
+                             committed, committed);
+                    return fail(ld, k, "longer than the commitment it keeps, got", hint);
+                }
             } else if (strcmp(n, "grace") == 0) {
                 if (!get_duration(ld, k, &rc->grace, false))
                     return false;

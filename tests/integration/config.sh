@@ -162,6 +162,19 @@ hint: 'timeout' must be longer than zero, e.g. \"15m\""
 conf_fails "a zero rule deadline is refused" 'rules: { sharing_opt_out: { deadline = "0mo"; }; };' \
 "error: config: '$CONF' line 1: 'rules.sharing_opt_out.deadline': must be positive, got \"0mo\"
 hint: 'deadline' must be longer than zero, e.g. \"2d\""
+# A deadline longer than the commitment its rule keeps (SPEC §1) would schedule every pending
+# item past it and record the purge as on time: refused. Shorter is a stricter policy: taken.
+conf_fails "a deadline longer than the commitment is refused" 'rules: { deletion_request: { deadline = "30mo"; }; };' \
+"error: config: '$CONF' line 1: 'rules.deletion_request.deadline': longer than the commitment it keeps, got \"30mo\"
+hint: the published commitment is 30d: a deadline may be shortened, never lengthened; write deadline = \"30d\" or less"
+conf_fails "... in days where it is a calendar month (31 days outlast February)" \
+'rules: { subject_request: { deadline = "31d"; }; };' \
+"error: config: '$CONF' line 1: 'rules.subject_request.deadline': longer than the commitment it keeps, got \"31d\"
+hint: the published commitment is 1mo: a deadline may be shortened, never lengthened; write deadline = \"1mo\" or less"
+conf_fails "... in months where it is days (a month can be 31 days)" \
+'rules: { deletion_request: { deadline = "1mo"; }; };' \
+"error: config: '$CONF' line 1: 'rules.deletion_request.deadline': longer than the commitment it keeps, got \"1mo\"
+hint: the published commitment is 30d: a deadline may be shortened, never lengthened; write deadline = \"30d\" or less"
 
 # ---- the audit key -------------------------------------------------------------------------
 # Read only by the commands that compute HMACs with it (run, rerun, ack): they refuse a key
@@ -315,6 +328,11 @@ assert_contains "the example's conninfo is what failed" "error: cannot connect t
 printf '# nothing but a comment\n' >"$CONF"
 run_lethe --config "$CONF" migrate
 assert_rc "a config with no settings is accepted" 0
+# (the deadlines refused above when longer than their commitments: at or within them, taken)
+printf '%s\n' 'rules: { subject_request: { deadline = "28d"; }; capacity_deleted: { deadline = "180d"; };' \
+  '  shared_retention: { deadline = "12w"; }; sharing_opt_out: { deadline = "720h"; }; };' > "$CONF"
+run_lethe --config "$CONF" migrate
+assert_rc "deadlines at or within their commitments are taken" 0
 
 # ---- connection order: --db, then database.conninfo, then PG* ------------------------------
 for db in conn_db conn_cfg conn_env; do psql -X -q -c "CREATE DATABASE $db" >/dev/null; done

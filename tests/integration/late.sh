@@ -11,7 +11,7 @@ trap 'rm -rf "$WORK"' EXIT
 EXEC="executor: { command = \"$FS_DELETE --root $STORE\"; };"
 write_config "$WORK/on.conf" "$EXEC" 'rules: { deletion_request: { deadline = "30d"; grace = "10d"; }; };'
 write_config "$WORK/off.conf" "$EXEC" 'rules: { deletion_request: { deadline = "30d"; grace = "10d"; enabled = false; }; };'
-write_config "$WORK/long.conf" "$EXEC" 'rules: { deletion_request: { deadline = "60d"; grace = "40d"; }; };'
+write_config "$WORK/long.conf" "$EXEC" 'rules: { deletion_request: { deadline = "30d"; grace = "20d"; }; };'
 purged() { sql "SELECT CASE WHEN locator IS NULL THEN 'purged' ELSE 'live' END FROM lethe.items WHERE item_id = '$1'"; }
 
 # fixture NAME: a database with one request (2026-03-01, due 2026-03-11) already expanded and
@@ -55,7 +55,7 @@ assert_eq "past: the copy is purged" purged "$(purged "$L")"
 fixture long
 L=$(uuid); mk_item "$T" "$L" "$W" prompt EU 2026-02-15T00:00:00Z
 run_lethe --config "$WORK/long.conf" run --as-of 2026-03-12T01:00:00Z
-assert_contains "long: with a 40-day grace the copy is not due" "0 due, 0 batches, 0 purged" "$OUT"
+assert_contains "long: with a 20-day grace the copy is not due" "0 due, 0 batches, 0 purged" "$OUT"
 run_lethe status --reference R-long --tenant "$T"
 assert_contains "long: status counts the copy under its request, not purged" "covered items: 2
   purged:     1" "$OUT"

@@ -230,7 +230,7 @@ START_TEST(reads_every_setting)
              "schedule: { lookahead = \"6h\"; };\n"
              "rules: {\n"
              "  deletion_request: { deadline = \"2w\"; grace = \"12h\"; enabled = false; };\n"
-             "  subject_request: { deadline = \"2mo\"; grace = \"1d\"; };\n"
+             "  subject_request: { deadline = \"3w\"; grace = \"1d\"; };\n"
              "  capacity_deleted: { grace = \"45m\"; };\n"
              "  sharing_opt_out: { enabled = true; deadline = \"10d\"; };\n"
              "  shared_retention: { grace = \"0s\"; };\n"
@@ -252,7 +252,7 @@ START_TEST(reads_every_setting)
     ck_duration(r[RULE_DELETION_REQUEST].deadline, 14 * DAY, 0);
     ck_duration(r[RULE_DELETION_REQUEST].grace, 12 * 3600, 0);
     ck_assert(!r[RULE_DELETION_REQUEST].enabled);
-    ck_duration(r[RULE_SUBJECT_REQUEST].deadline, 0, 2);
+    ck_duration(r[RULE_SUBJECT_REQUEST].deadline, 21 * DAY, 0);
     ck_duration(r[RULE_SUBJECT_REQUEST].grace, DAY, 0);
     ck_assert(r[RULE_SUBJECT_REQUEST].enabled);
     /* A rule that sets only its grace keeps its default deadline, and the other way round. */
