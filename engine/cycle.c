@@ -356,6 +356,13 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
     else if (!er.ok)
         log_warn("batch %s (%s) failed: executor %s; its unreceipted items are due again at the "
                  "next run", batch_id, location, er.detail);
+    else if (out == DRIVE_FAILED) {
+        /* Named by batch too (the items' lines name only their failed receipts): a search of
+         * the log for the batch finds why it failed, "no receipt" included. */
+        long n = c->failed - before, silent = n > er.n_failed ? n - er.n_failed : 0;
+        log_warn("batch %s (%s) failed: %ld item%s not acknowledged (%ld with no receipt); due "
+                 "again at the next run", batch_id, location, n, n == 1 ? "" : "s", silent);
+    }
     c->secs_ack += secs_since(&t0);
     if (out == DRIVE_ERROR)
         snprintf(why, why_len, "batch %s: its receipts could not be recorded: %s", batch_id,

@@ -423,6 +423,18 @@ long long dbrestore_reconcile_other_geos(PGconn *db, const char *geo)
                      1, p);
 }
 
+long long dbrestore_reconcile_unmatchable(PGconn *db, const char *geo)
+{
+    const char *p[] = {geo};
+    return db_count(db,
+                    "SELECT count(*) AS n FROM lethe.items i"
+                    " WHERE i.location = $1 AND i.locator IS NULL"
+                    "   AND NOT EXISTS (SELECT 1 FROM lethe.locator_hmacs h"
+                    "                    WHERE h.tenant_id = i.tenant_id AND h.item_id = i.item_id"
+                    "                      AND h.location = $1)",
+                    1, p);
+}
+
 long long dbrestore_reconcile_live_named(PGconn *db, const char *geo)
 {
     const char *p[] = {geo};

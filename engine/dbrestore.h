@@ -74,6 +74,9 @@ PGresult *dbrestore_catalog_behind_audit(PGconn *db);
 
 /* ---- reconcile ---- */
 
+/* How many items of location GEO were purged without their locator's HMAC being recorded (a
+ * run without an audit key): reconcile cannot recognise their objects. -1 on error (logged). */
+long long dbrestore_reconcile_unmatchable(PGconn *db, const char *geo);
 /* True when GEO is in lethe.geos; *ok false after a failed query. */
 bool dbrestore_geo_exists(PGconn *db, const char *geo, bool *ok);
 /* Creates the temp table inventory and starts a COPY into it; feed it four fields per line:

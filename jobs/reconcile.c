@@ -289,8 +289,9 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
         goto fail;
     long long found = dbrestore_reconcile_candidates(db, geo);
     long long live = found < 0 ? -1 : dbrestore_reconcile_live_named(db, geo);
+    long long unmatchable = live < 0 ? -1 : dbrestore_reconcile_unmatchable(db, geo);
     long long elsewhere = live < 0 ? -1 : dbrestore_reconcile_other_geos(db, geo);
-    if (found < 0 || live < 0 || elsewhere < 0)
+    if (found < 0 || live < 0 || unmatchable < 0 || elsewhere < 0)
         goto fail;
     long n_batches = 0;
     if (found > 0) {
@@ -333,6 +334,15 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
         log_warn("reconcile: %s: %lld inventory line%s of purged items also name%s a live item's "
                  "object (its locator was used again); left alone",
                  geo, live, live == 1 ? "" : "s", live == 1 ? "s" : "");
+    if (unmatchable > 0) {
+        /* "0 objects of purged items still stored" would read as nothing left behind. */
+        log_warn("reconcile: %s: %lld purged item%s no locator HMAC (purged by a run without "
+                 "an audit key): an object of %s still stored is not recognised here",
+                 geo, unmatchable, unmatchable == 1 ? " has" : "s have",
+                 unmatchable == 1 ? "it" : "theirs");
+        log_hint("set audit.key_file for every run; such objects are among the lines no item "
+                 "names (--orphans FILE), for a person to look at");
+    }
     for (int i = 0; i < n_batches; i++)
         log_info("reconcile: batch %s (%s): %s object%s of purged items, to purge again",
                  db_str(batches, i, "batch_id"), db_str(batches, i, "location"),

@@ -53,6 +53,8 @@ assert_eq "the batch ended failed" "failed" "$(sql "SELECT state FROM lethe.batc
 assert_contains "lethe batches says why: its items had no receipt" "  failed:   3 of 3 items: no receipt: 3" \
   "$("$LETHE" batches --state failed 2>&1)"
 assert_contains "the summary counts failed items and batches" "0 purged, 3 failed items, 1 failed batches" "$OUT"
+assert_contains "the log names the batch and why it failed (a search for the batch finds it)" \
+  "warning: batch $(sql "SELECT batch_id FROM lethe.batches") (EU) failed: 3 items not acknowledged (3 with no receipt); due again at the next run" "$ERR"
 assert_eq "the run record counts them" "3 1" "$(sql "SELECT failed || ' ' || failed_batches FROM lethe.runs")"
 assert_contains "run_finished counts them" "failed items 3, failed batches 1" \
   "$(sql "SELECT detail FROM lethe.audit WHERE kind = 'run_finished'")"

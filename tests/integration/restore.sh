@@ -309,6 +309,22 @@ assert_eq "no clear locator is kept for the settled repurges" "0" "$(sql "SELECT
 "$FS_DELETE" --inventory "$STORE" > "$WORK/inventory2.txt"
 L reconcile --location EU "$WORK/inventory2.txt"
 assert_contains "a second reconcile finds nothing more" "2 inventory lines, 0 objects of purged items still stored" "$OUT"
+assert_not_contains "... and has nothing to warn of" "no locator HMAC" "$ERR"
+# An item purged through a run without an audit key has no locator HMAC: its object, still
+# stored, is not recognised, and reconcile says so rather than seem to find nothing left behind.
+K1=$(uuid); mk_item "$T1" "$K1" "$W1" prompt EU 2026-01-01T00:00:00Z
+mk_event "$T1" deletion_requested "$YESTERDAY" REQ-K item_id "$K1"
+run_lethe --config "$WORK/nokey.conf" run
+run_lethe --config "$WORK/nokey.conf" ack "$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$K1'")" --operator user_d
+echo "content of $K1" > "$STORE/$K1"
+"$FS_DELETE" --inventory "$STORE" > "$WORK/inventory3.txt"
+L reconcile --location EU "$WORK/inventory3.txt"
+assert_eq "an item purged without a key: reconcile recognises nothing, and says why" \
+  "0|reconcile: EU: 3 inventory lines, 0 objects of purged items still stored, put in 0 repurge batches
+warning: reconcile: EU: 1 purged item has no locator HMAC (purged by a run without an audit key): an object of it still stored is not recognised here
+hint: set audit.key_file for every run; such objects are among the lines no item names (--orphans FILE), for a person to look at" \
+  "$RC|$OUT
+$(printf '%s\n' "$ERR" | grep -A1 '^warning: reconcile:')"
 # The wrong geo's inventory: its live item (under a hold) is no orphan, and it is said.
 L reconcile --location US --orphans "$WORK/wrong-geo.txt" "$WORK/inventory2.txt"
 assert_eq "another geo's inventory: only the file no item names is an orphan" \

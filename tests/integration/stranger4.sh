@@ -49,14 +49,17 @@ assert_contains "... naming the operator's role" \
   "error: replay: role 'stranger4_operator' may not append exported records to the audit; nothing was replayed" "$ERR"
 assert_eq "nothing was appended" "$before" "$(sql "SELECT count(*) FROM lethe.audit")"
 psql -X -q -c "GRANT lethe_restorer TO stranger4_operator" >/dev/null
+# The database that went ahead keeps the anchor file as it was; the healed one's replay, which
+# batches repurges, appends its own line to $A, as a run does.
+sed "s|$A|$WORK/anchors-ahead.jsonl|" "$WORK/c1.conf" > "$WORK/c1-ahead.conf"; cp "$A" "$WORK/anchors-ahead.jsonl"
 run_lethe --config "$WORK/c1.conf" -U stranger4_operator replay --operator user_o --anchors "$A" "$WORK/e1.jsonl"
 assert_rc "as the operator granted lethe_restorer the same replay heals the database" 0
 assert_contains "and catches up with the anchor" "replay: caught up with the anchor" "$OUT$ERR"
 # a chain of one record (a hold placed on another tenant in the database that went ahead):
 # counted in words that agree with the number
-PGDATABASE=$DB run_lethe --config "$WORK/c1.conf" hold place --tenant "$T2" --reason r --operator user_o
+PGDATABASE=$DB run_lethe --config "$WORK/c1-ahead.conf" hold place --tenant "$T2" --reason r --operator user_o
 assert_rc "a hold is placed on the other tenant" 0
-PGDATABASE=$DB run_lethe --config "$WORK/c1.conf" export --tenant "$T2" -o "$WORK/e1b.jsonl"
+PGDATABASE=$DB run_lethe --config "$WORK/c1-ahead.conf" export --tenant "$T2" -o "$WORK/e1b.jsonl"
 run_lethe --config "$WORK/c1.conf" -U stranger4_operator replay --operator user_o "$WORK/e1b.jsonl"
 assert_rc "a replay of its one record: exit 4, the hold it records is not in this catalog" 4
 assert_contains "... named, with the command that places it again" \
