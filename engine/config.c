@@ -1097,7 +1097,8 @@ static const char *program_refuses(const char *command, char *prog, size_t pcap,
     return why;
 }
 
-static bool executor_refused(const char *setting, const char *command, const char *conf, int line)
+static bool executor_refused(void (*emit)(const char *, ...), const char *setting,
+                             const char *command, const char *conf, int line)
 {
     char prog[PATH_MAX], why[PATH_MAX + 200], what[PATH_MAX + 240], value[1024];
     if (!program_refuses(command, prog, sizeof prog, why, sizeof why))
@@ -1109,24 +1110,32 @@ static bool executor_refused(const char *setting, const char *command, const cha
              setting, run_user());
     snprintf(value, sizeof value, "\"%.1000s\"", command);
     snprintf(what, sizeof what, "%s:", why);
-    report(log_error, conf ? conf : "(none)", line, setting, what, value, hint);
+    report(emit, conf ? conf : "(none)", line, setting, what, value, hint);
     return true;
 }
 
-bool config_check_run_files(const struct lethe_config *cfg, const char *metrics_option, bool anchor)
+bool config_check_executors(const struct lethe_config *cfg, bool warn_only)
 {
+    void (*emit)(const char *, ...) = warn_only ? log_warn : log_error;
     if (cfg->executor_command &&
-        executor_refused("executor.command", cfg->executor_command,
+        executor_refused(emit, "executor.command", cfg->executor_command,
                          cfg->executor_conf ? cfg->executor_conf : cfg->path, cfg->executor_line))
         return false;
     for (int i = 0; i < cfg->n_locations; i++) {
         char setting[64];
         snprintf(setting, sizeof setting, "executor.locations.%s", cfg->locations[i].geo);
-        if (executor_refused(setting, cfg->locations[i].command,
+        if (executor_refused(emit, setting, cfg->locations[i].command,
                              cfg->locations[i].file ? cfg->locations[i].file : cfg->path,
                              cfg->locations[i].line))
             return false;
     }
+    return true;
+}
+
+bool config_check_run_files(const struct lethe_config *cfg, const char *metrics_option, bool anchor)
+{
+    if (!config_check_executors(cfg, false))
+        return false;
     if (anchor && cfg->anchor_file &&
         file_refused("audit.anchor_file", NULL, cfg->anchor_file, true,
                      cfg->anchor_conf ? cfg->anchor_conf : cfg->path, cfg->anchor_line,

@@ -70,6 +70,10 @@ void config_free(struct lethe_config *cfg);
  * it. Refuses a missing, unreadable, empty or non-regular file with a config error (the
  * caller exits 2); warns when users other than its owner can read it. */
 bool config_read_audit_key(const struct lethe_config *cfg, struct audit_key *key);
+/* The deleter programs of executor.command and executor.locations: false after saying (as an
+ * error, or a warning when WARN_ONLY) which one is no executable file, naming the file, line and
+ * setting, with the hint; the check config_check_run_files() makes first. */
+bool config_check_executors(const struct lethe_config *cfg, bool warn_only);
 /* What a run needs before it does anything: the executors it may start (a command whose first
  * word is a path names an executable file: a missing one failed every batch with the shell's
  * status 127, run after run), and the files it writes after its work is committed: the anchor

@@ -815,6 +815,10 @@ int job_status(struct lethe_ctx *ctx, int argc, char **argv)
     if (ex != EXIT_DONE)
         problem(&r, "the config's executor.locations names a geo lethe.geos lacks: every run "
                     "with it refuses to start (exit 2)");
+    /* So does a deleter program that is no executable file here (every region waits on it). */
+    if (!config_check_executors(&ctx->cfg, true))
+        problem(&r, "a deleter program of the config cannot be run on this host: every run with "
+                    "it refuses to start (exit 2), and no location is purged");
     /* SPEC §7: an audit behind its anchor file (a restored database). */
     char behind[2048];
     /* A missing file is not said here: status may run on a host the file is not on. */

@@ -673,6 +673,12 @@ write_config "$WORK/p2.conf" "executor: { command = \"$FS_DELETE --root $STORE\"
 run_lethe --config "$WORK/p2.conf" run
 assert_eq "a location's deleter that cannot be executed: exit 2, nothing done" "2 $before_runs" "$RC $(written_runs)"
 assert_contains "... named by its setting" "'executor.locations.EU': its program '$WORK/plain' cannot be executed: Permission denied: \"$WORK/plain\"" "$ERR"
+# Every run refuses, so no location is purged: the hourly check says so now, not once the
+# lookahead has run out with no run succeeded.
+run_lethe --config "$WORK/p2.conf" status --check
+assert_rc "status --check with that config: exit 4" 4
+assert_contains "... naming the setting (a warning)" "warning: config: '$WORK/p2.conf' line 2: 'executor.locations.EU': its program '$WORK/plain' cannot be executed" "$ERR"
+assert_contains "... and what it stops" "status: check failed: a deleter program of the config cannot be run on this host: every run with it refuses to start (exit 2), and no location is purged" "$ERR"
 write_config "$WORK/p3.conf" 'executor: { command = "   "; };'
 run_lethe --config "$WORK/p3.conf" run
 assert_eq "a command of spaces is refused as an empty one" \
