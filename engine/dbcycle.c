@@ -358,6 +358,20 @@ PGresult *dbcycle_batch_purged_under_hold(PGconn *db, const char *batch_id)
     return h;
 }
 
+PGresult *dbcycle_batch_failed_in_open(PGconn *db, const char *batch_id)
+{
+    /* An item is in at most one open batch (SPEC §4), whose rows have no outcome yet (an ack
+     * that purges the item elsewhere marks them superseded). */
+    return db_query_one_row(db,
+                            "SELECT count(*) AS items, min(x.batch_id::text) AS open_batch"
+                            "  FROM lethe.batch_items b"
+                            "  JOIN lethe.batch_items x ON x.tenant_id = b.tenant_id"
+                            "   AND x.item_id = b.item_id AND x.batch_id <> b.batch_id"
+                            "   AND x.outcome IS NULL"
+                            " WHERE b.batch_id = $1::uuid AND b.outcome = 'failed'",
+                            1, (const char *[]){batch_id});
+}
+
 PGresult *dbcycle_batch_purged_withdrawn(PGconn *db, const char *batch_id)
 {
     return db_query_one_row(db,

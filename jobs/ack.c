@@ -29,6 +29,7 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
     const char *operator_name = NULL;
     char tenant[UUID_TEXT_LEN] = "", batch[UUID_TEXT_LEN];
     int rc = EXIT_USAGE;
+    PGresult *in_open = NULL;
     optind = 1;
     int c;
     while ((c = cli_getopt(ctx, argc, argv, "", opts)) != -1) {
@@ -113,6 +114,11 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
      * still exit 0), before the first write. */
     if ((rc = anchor_check_before_write(ctx->db, ctx->cfg.anchor_file, "ack", 0)) != EXIT_DONE)
         goto cleanup;
+    /* Read before the ack, which marks those rows superseded. */
+    if (was_failed && !(in_open = dbcycle_batch_failed_in_open(ctx->db, batch))) {
+        rc = EXIT_RUNTIME;
+        goto cleanup;
+    }
     struct run_counts counts = {0};
     if ((out = cycle_record_ack(ctx, batch, &er, operator_name, true, &counts, NULL)) == DRIVE_ERROR) {
         rc = EXIT_RUNTIME;
@@ -166,14 +172,26 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
                      "its deleter made", n, n == 1 ? "" : "s", batch, db_str(h, 0, "rule"),
                      n == 1 ? "it was" : "they were", db_str(h, 0, "withdrawn_at"));
         }
-        if (held || (h && db_get_long(h, 0, "items") > 0))
+        bool withdrawn = h && db_get_long(h, 0, "items") > 0;
+        PQclear(h);
+        /* Its items were batched again since it failed: the open batch would have deleted them,
+         * and now hands them to no deleter. */
+        bool reopened = in_open && db_get_long(in_open, 0, "items") > 0;
+        if (reopened) {
+            long n = db_get_long(in_open, 0, "items");
+            log_warn("ack: %ld item%s of failed batch %s %s in open batch %s too, emitted since "
+                     "it failed: recorded as purged now, so that batch hands %s to no deleter",
+                     n, n == 1 ? "" : "s", batch, n == 1 ? "was" : "were",
+                     db_str(in_open, 0, "open_batch"), n == 1 ? "it" : "them");
+        }
+        if (held || withdrawn || reopened)
             log_hint("if the objects were not deleted, 'lethe reconcile --location GEO INVENTORY' "
                      "finds them in the storage's inventory%s",
                      held ? "; 'lethe explain ITEM_ID' names the hold" : "");
-        PQclear(h);
     }
     rc = EXIT_DONE;
 cleanup:
+    PQclear(in_open);
     exec_result_free(&er);
     return rc;
 }

@@ -139,4 +139,24 @@ assert_eq "an ordinary run purges a source and its copy" "purged|purged" \
     "$(sql "SELECT string_agg(state, '|') FROM lethe.item_status WHERE item_id IN ('$SRC2', '$COPY2')")"
 assert_eq "... and leaves nothing in the inbox" "0" "$(sql "SELECT count(*) FROM lethe.inbox_items")"
 
+# A late ack of a failed batch whose items were batched again since, in a batch still open: the
+# deletion counts (SPEC §4), and the open batch then hands them to no deleter. Said, since an
+# ack by hand of the wrong batch leaves the objects stored with the catalog saying purged.
+write_config "$WORK/noexec.conf"
+SRC3=$(uuid); mk_item "$T" "$SRC3" "$WE" prompt EU 2026-01-01T00:00:00Z
+"$LETHE" --config "$WORK/fail.conf" -q request --tenant "$T" --item "$SRC3" --reference R-LATE \
+    --operator tester >/dev/null
+run_lethe --config "$WORK/fail.conf" run
+B8=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$SRC3' AND outcome = 'failed'")
+run_lethe --config "$WORK/noexec.conf" run
+O8=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$SRC3' AND outcome IS NULL")
+assert_eq "the failed item is batched again, in a batch left open (no executor)" "open" \
+    "$(sql "SELECT state FROM lethe.batches WHERE batch_id = '$O8'")"
+run_lethe --config "$WORK/noexec.conf" ack "$B8" --operator tester
+assert_eq "the late ack purges it, and says the open batch hands it to no deleter" \
+    "0|ack: batch $B8 acknowledged: 1 purged, 0 failed|warning: ack: 1 item of failed batch $B8 was in open batch $O8 too, emitted since it failed: recorded as purged now, so that batch hands it to no deleter" \
+    "$RC|$OUT|$(printf '%s\n' "$ERR" | grep '^warning: ack:')"
+assert_eq "... and purged once" "1" \
+    "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$SRC3'")"
+
 finish
