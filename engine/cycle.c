@@ -274,6 +274,14 @@ cleanup:
     return out;
 }
 
+const char *cycle_timed_out(const struct run_counts *c, const char *location)
+{
+    for (int i = 0; i < c->n_timed_out; i++)
+        if (strcmp(c->timed_out[i].location, location) == 0)
+            return c->timed_out[i].batch_id;
+    return NULL;
+}
+
 static long timeout_seconds(const struct lethe_config *cfg)
 {
     return (long)(cfg->executor_timeout.seconds + (int64_t)cfg->executor_timeout.months * 30 * 86400);
@@ -328,6 +336,13 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
     }
     exec_items_free(&items);
     er.items = NULL; /* it pointed there */
+    if (er.timed_out && c->n_timed_out < RUN_TIMEOUT_LOCATIONS && !cycle_timed_out(c, location)) {
+        snprintf(c->timed_out[c->n_timed_out].location, sizeof c->timed_out[0].location, "%s",
+                 location);
+        snprintf(c->timed_out[c->n_timed_out].batch_id, sizeof c->timed_out[0].batch_id, "%s",
+                 batch_id);
+        c->n_timed_out++;
+    }
     fault_point("after_executor");
     c->secs_executor += secs_since(&t0);
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -752,6 +767,18 @@ static bool drive_error_contained(PGconn *db)
     return PQstatus(db) == CONNECTION_OK && PQtransactionStatus(db) == PQTRANS_IDLE;
 }
 
+/* A batch of a location whose deleter timed out earlier in this run stays open for the next
+ * run, said; true when so. */
+static bool left_for_timeout(const struct run_counts *c, const char *batch_id, const char *location)
+{
+    const char *on = cycle_timed_out(c, location);
+    if (!on)
+        return false;
+    log_warn("batch %s (%s) left open for the next run: %s's deleter timed out on batch %s in "
+             "this run", batch_id, location, location, on);
+    return true;
+}
+
 /* Re-drives the open batches a dead run (or an earlier attempt) left behind: every open batch
  * whose tenants all belong to this run's shard, whatever N it was emitted under. False when
  * the run cannot go on (the listing failed, or a batch's error left the connection unusable). */
@@ -768,6 +795,8 @@ static bool redrive(struct lethe_ctx *ctx, struct run_life *l, const char *k, co
             run_life_interrupt(l, "while re-driving open batches; the rest stay open for the next run");
             break;
         }
+        if (left_for_timeout(&l->c, db_get(r, i, "batch_id"), db_get(r, i, "location")))
+            continue;
         char why[512] = "";
         enum drive_outcome d = cycle_drive_batch(ctx, db_get(r, i, "batch_id"), db_get(r, i, "location"),
                                                  NULL, &l->c, why, sizeof why);
@@ -977,6 +1006,11 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
         if (cycle_stopping()) {
             run_life_interrupt(&l, what);
             break;
+        }
+        if (left_for_timeout(c, db_get(r, i, "batch_id"), db_get(r, i, "location"))) {
+            done_items += db_get_long(r, i, "items");
+            progress_update(pg, done_items);
+            continue;
         }
         char why[512] = "";
         enum drive_outcome d = cycle_drive_batch(ctx, db_get(r, i, "batch_id"), db_get(r, i, "location"),

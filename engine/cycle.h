@@ -25,11 +25,23 @@ struct run_opts {
     bool items;                /* --items: a dry run lists its items */
 };
 
+#define RUN_TIMEOUT_LOCATIONS 16
 struct run_counts {
     long events, items, obligations, withdrawn, expanded;
     long due, held, batches, purged, failed, failed_batches, redriven;
     double secs_manifest, secs_executor, secs_ack; /* where driving the batches went */
+    /* The locations whose deleter timed out in this run, and on which batch: their other
+     * batches are left open for the next run (cycle_timed_out). */
+    int n_timed_out;
+    struct {
+        char location[64], batch_id[40];
+    } timed_out[RUN_TIMEOUT_LOCATIONS];
 };
+
+/* The batch on which LOCATION's deleter timed out in this run, or NULL: a run does not wait a
+ * whole timeout again for each of that location's other batches (they stay open, and the next
+ * run drives them), so that one region's hung deleter does not hold up the others. */
+const char *cycle_timed_out(const struct run_counts *c, const char *location);
 
 /* One run from its record to its checkpoint. run and rerun both go through it. */
 struct run_life {

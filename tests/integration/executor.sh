@@ -85,6 +85,24 @@ write_config "$WORK/c3b.conf" "executor: { command = \"$WORK/slow\"; timeout = \
 run_lethe --config "$WORK/c3b.conf" run
 assert_eq "a receipt before the timeout counts" "due 2|purged 1" "$(state_counts)"
 assert_eq "the rest failed at the timeout" "timed out after 2s" "$(sql "SELECT min(reason) FROM lethe.batch_items WHERE outcome = 'failed'")"
+# One region's hung deleter does not hold the others up a whole timeout per batch: once it has
+# timed out in a run, that region's other batches stay open for the next run, and the next
+# region's deleter starts at once.
+fresh 3
+WU=$(uuid); mk_workspace "$T" "$WU" US
+U1=$(uuid); mk_item "$T" "$U1" "$WU" prompt US 2026-01-01T00:00:00Z
+executor hangeu 'if [ "$LETHE_LOCATION" = EU ]; then exec sleep 30; fi
+tail -n +2 "$1" | sed "s/^{\"item_id\":\"\([^\"]*\)\".*/deleted \1/"'
+write_config "$WORK/c3c.conf" "executor: { command = \"$WORK/hangeu\"; timeout = \"2s\"; };" "batch: { max_items = 1; };"
+run_lethe --config "$WORK/c3c.conf" run
+assert_eq "EU's deleter hangs: the run exits 0, US purged, one EU batch failed, two left open" \
+  "0|purged|1 1|2" \
+  "$RC|$(sql "SELECT state FROM lethe.item_status WHERE item_id = '$U1'")|$(sql "SELECT failed || ' ' || failed_batches FROM lethe.runs")|$(sql "SELECT count(*) FROM lethe.batches WHERE state = 'open' AND location = 'EU'")"
+assert_eq "... EU's deleter was started once, not once per batch (one timeout waited, not three)" "1" \
+  "$(sql "SELECT sum(attempts) FROM lethe.batches WHERE location = 'EU'")"
+FB=$(sql "SELECT batch_id FROM lethe.batches WHERE state = 'failed'")
+assert_eq "... and says which batches it left, and why" "2" \
+  "$(printf '%s\n' "$ERR" | grep -c "left open for the next run: EU's deleter timed out on batch $FB in this run")"
 
 # ---- 4. output is bytes, not trusted text ------------------------------------------------------
 fresh 4
