@@ -397,12 +397,16 @@ bool dbrestore_inventory_load(PGconn *db, struct copy_in *c)
     return copy_in_begin(c, db, "COPY inventory (ord, line, locator, locator_hmac) FROM STDIN");
 }
 
+/* A count the statement SQL makes of GEO ($1), in its column n. */
+static long long geo_count(PGconn *db, const char *geo, const char *sql)
+{
+    const char *p[] = {geo};
+    return db_count(db, sql, 1, p);
+}
+
 long long dbrestore_reconcile_candidates(PGconn *db, const char *geo)
 {
-    if (!db_exec(db, "ANALYZE inventory", 0, NULL) || !db_exec(db, "SELECT lethe.held_forget()", 0, NULL))
-        return -1;
-    const char *p[] = {geo};
-    return db_count(db, "SELECT lethe.reconcile_candidates($1) AS n", 1, p);
+    return geo_count(db, geo, "SELECT lethe.reconcile_candidates($1) AS n");
 }
 
 /* The inventory (a temporary table) is matched with the catalog by locator or HMAC, which are
@@ -411,43 +415,34 @@ long long dbrestore_reconcile_candidates(PGconn *db, const char *geo)
  * correlated with the inventory, which Citus refuses. */
 long long dbrestore_reconcile_other_geos(PGconn *db, const char *geo)
 {
-    const char *p[] = {geo};
-    return db_count(db,
-                     "SELECT count(*) AS n FROM inventory v"
-                     " WHERE v.locator IN (SELECT i.locator FROM lethe.items i"
-                     "                      WHERE i.location <> $1"
-                     "                        AND i.locator IN (SELECT x.locator FROM inventory x))"
-                     "    OR v.locator_hmac IN (SELECT h.locator_hmac FROM lethe.locator_hmacs h"
-                     "                           WHERE h.location <> $1"
-                     "                             AND h.locator_hmac IN (SELECT x.locator_hmac FROM inventory x))",
-                     1, p);
+    return geo_count(db, geo, "SELECT count(*) AS n FROM inventory v"
+                              " WHERE v.locator IN (SELECT i.locator FROM lethe.items i"
+                              "                      WHERE i.location <> $1"
+                              "                        AND i.locator IN (SELECT x.locator FROM inventory x))"
+                              "    OR v.locator_hmac IN (SELECT h.locator_hmac FROM lethe.locator_hmacs h"
+                              "                           WHERE h.location <> $1"
+                              "                             AND h.locator_hmac IN (SELECT x.locator_hmac FROM inventory x))");
 }
 
 long long dbrestore_reconcile_unmatchable(PGconn *db, const char *geo)
 {
-    const char *p[] = {geo};
-    return db_count(db,
-                    "SELECT count(*) AS n FROM lethe.items i"
-                    " WHERE i.location = $1 AND i.locator IS NULL"
-                    "   AND NOT EXISTS (SELECT 1 FROM lethe.locator_hmacs h"
-                    "                    WHERE h.tenant_id = i.tenant_id AND h.item_id = i.item_id"
-                    "                      AND h.location = $1)",
-                    1, p);
+    return geo_count(db, geo, "SELECT count(*) AS n FROM lethe.items i"
+                              " WHERE i.location = $1 AND i.locator IS NULL"
+                              "   AND NOT EXISTS (SELECT 1 FROM lethe.locator_hmacs h"
+                              "                    WHERE h.tenant_id = i.tenant_id AND h.item_id = i.item_id"
+                              "                      AND h.location = $1)");
 }
 
 long long dbrestore_reconcile_live_named(PGconn *db, const char *geo)
 {
-    const char *p[] = {geo};
-    return db_count(db,
-                     "SELECT count(*) AS n FROM inventory v"
-                     " WHERE v.locator_hmac IN (SELECT h.locator_hmac FROM lethe.locator_hmacs h"
-                     "                           JOIN lethe.items i ON i.tenant_id = h.tenant_id"
-                     "                            AND i.item_id = h.item_id AND i.locator IS NULL"
-                     "                          WHERE h.location = $1"
-                     "                            AND h.locator_hmac IN (SELECT x.locator_hmac FROM inventory x))"
-                     "   AND v.locator IN (SELECT l.locator FROM lethe.items l"
-                     "                      WHERE l.locator IN (SELECT x.locator FROM inventory x))",
-                     1, p);
+    return geo_count(db, geo, "SELECT count(*) AS n FROM inventory v"
+                              " WHERE v.locator_hmac IN (SELECT h.locator_hmac FROM lethe.locator_hmacs h"
+                              "                           JOIN lethe.items i ON i.tenant_id = h.tenant_id"
+                              "                            AND i.item_id = h.item_id AND i.locator IS NULL"
+                              "                          WHERE h.location = $1"
+                              "                            AND h.locator_hmac IN (SELECT x.locator_hmac FROM inventory x))"
+                              "   AND v.locator IN (SELECT l.locator FROM lethe.items l"
+                              "                      WHERE l.locator IN (SELECT x.locator FROM inventory x))");
 }
 
 long long dbrestore_reconcile_orphans(PGconn *db, const char *geo, FILE *out, bool *write_failed)
