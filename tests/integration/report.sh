@@ -13,7 +13,7 @@ mkdir -p "$ARTIFACTS"
 write_config "$WORK/lethe.conf" \
     "executor: { command = \"$FS_DELETE --root $STORE\"; };" \
     "rules: { deletion_request: { deadline = \"30d\"; grace = \"20d\"; };" \
-    "         capacity_deleted: { deadline = \"200d\"; grace = \"190d\"; }; };"
+    "         capacity_deleted: { deadline = \"180d\"; grace = \"170d\"; }; };"
 CONF=$WORK/lethe.conf
 psql -X -q -c 'DROP DATABASE IF EXISTS report_t' -c 'CREATE DATABASE report_t' 2>/dev/null
 export PGDATABASE=report_t
@@ -77,8 +77,11 @@ items "$B" "$WB" s30 6 '30 days' true
 items "$B" "$WB" subj 5 '200 days' false SUBJECT-SECRET-1@example.com
 sql "INSERT INTO lethe.events (tenant_id, type, occurred_at, reference, subject_id)
      VALUES ('$B', 'deletion_requested', now() - interval '3 days', 'GDPR-7', 'SUBJECT-SECRET-1@example.com')" >/dev/null
-# All capacity deleted (200 days to purge): yesterday, so more than 26 weeks ahead ("later"),
-# and 60 days ago, 20 weeks ahead: the chart's axis is long enough to turn its labels.
+# All capacity deleted (180 days to purge, the commitment: a config may not lengthen it):
+# yesterday, so 179 days ahead, "later" (26 weeks from this week's Monday) from Wednesday to
+# Sunday and the last week before it else (the page's weeks are checked against item_status
+# either way); and 60 days ago, 17 weeks ahead: the chart's axis is long enough to turn its
+# labels.
 items "$C" "$WC" c 6
 sql "INSERT INTO lethe.events (tenant_id, type, occurred_at) VALUES ('$C', 'capacity_deleted', now() - interval '1 day')" >/dev/null
 items "$D" "$WD" d 3
