@@ -649,12 +649,16 @@ static bool load_rules(const struct loader *ld, const config_setting_t *g)
                     return false;
                 const struct duration *c = &commitments[r];
                 if (!within_commitment(&rc->deadline, c)) {
-                    char committed[32], hint[224];
+                    char committed[32], hint[288];
                     duration_format(c, committed, sizeof committed);
+                    /* In days, a calendar month is as short as February. */
                     snprintf(hint, sizeof hint,
                              "the published commitment is %s: a deadline may be shortened, "
-                             "never lengthened; write deadline = \"%s\" or less",
-                             committed, committed);
+                             "never lengthened; write deadline = \"%s\" or less%s",
+                             committed, committed,
+                             c->months && !c->seconds ? " (in days, \"28d\" or less: a month "
+                                                        "can be that short)"
+                                                      : "");
                     return fail(ld, k, "longer than the commitment it keeps, got", hint);
                 }
             } else if (strcmp(n, "grace") == 0) {
@@ -1106,8 +1110,8 @@ static bool executor_refused(void (*emit)(const char *, ...), const char *settin
     char hint[PATH_MAX + 200];
     snprintf(hint, sizeof hint,
              "%s starts the deleter: name an executable file the lethe user (%s) can run, e.g. "
-             "\"/usr/libexec/lethe/fs-delete --root /srv/data\"; nothing was done",
-             setting, run_user());
+             "\"/usr/libexec/lethe/fs-delete --root /srv/data\"%s",
+             setting, run_user(), emit == log_error ? "; nothing was done" : "");
     snprintf(value, sizeof value, "\"%.1000s\"", command);
     snprintf(what, sizeof what, "%s:", why);
     report(emit, conf ? conf : "(none)", line, setting, what, value, hint);

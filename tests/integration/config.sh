@@ -170,7 +170,7 @@ hint: the published commitment is 30d: a deadline may be shortened, never length
 conf_fails "... in days where it is a calendar month (31 days outlast February)" \
 'rules: { subject_request: { deadline = "31d"; }; };' \
 "error: config: '$CONF' line 1: 'rules.subject_request.deadline': longer than the commitment it keeps, got \"31d\"
-hint: the published commitment is 1mo: a deadline may be shortened, never lengthened; write deadline = \"1mo\" or less"
+hint: the published commitment is 1mo: a deadline may be shortened, never lengthened; write deadline = \"1mo\" or less (in days, \"28d\" or less: a month can be that short)"
 conf_fails "... in months where it is days (a month can be 31 days)" \
 'rules: { deletion_request: { deadline = "1mo"; }; };' \
 "error: config: '$CONF' line 1: 'rules.deletion_request.deadline': longer than the commitment it keeps, got \"1mo\"

@@ -696,6 +696,7 @@ assert_contains "... named by its setting" "'executor.locations.EU': its program
 run_lethe --config "$WORK/p2.conf" status --check
 assert_rc "status --check with that config: exit 4" 4
 assert_contains "... naming the setting (a warning)" "warning: config: '$WORK/p2.conf' line 2: 'executor.locations.EU': its program '$WORK/plain' cannot be executed" "$ERR"
+assert_not_contains "... whose hint does not say that nothing was done (a check does nothing)" "nothing was done" "$ERR"
 assert_contains "... and what it stops" "status: check failed: a deleter program of the config cannot be run on this host: every run with it refuses to start (exit 2), and no location is purged" "$ERR"
 write_config "$WORK/p3.conf" 'executor: { command = "   "; };'
 run_lethe --config "$WORK/p3.conf" run
