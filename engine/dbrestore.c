@@ -406,6 +406,8 @@ static long long geo_count(PGconn *db, const char *geo, const char *sql)
 
 long long dbrestore_reconcile_candidates(PGconn *db, const char *geo)
 {
+    if (!db_exec(db, "ANALYZE inventory", 0, NULL) || !db_exec(db, "SELECT lethe.held_forget()", 0, NULL))
+        return -1;
     return geo_count(db, geo, "SELECT lethe.reconcile_candidates($1) AS n");
 }
 

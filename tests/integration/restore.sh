@@ -289,7 +289,13 @@ assert_rc "reconcile without --location exits 2" 2
 
 # Lines of blanks alone name no object: skipped as empty lines are, neither counted nor orphans.
 printf '   \n\t\n' >> "$WORK/inventory.txt"
+# A run's memory of a tenant whose due items are held (sql/0013), as a run leaves it.
+sql "INSERT INTO lethe.held_tenants (tenant_id, checked_as_of, recheck_at, rules_digest, holds, hold_ids, items)
+     VALUES ('$T1', now(), 'infinity', lethe.rules_digest(), 1, '{}', 1)
+     ON CONFLICT (tenant_id) DO UPDATE SET recheck_at = 'infinity'" >/dev/null
 L reconcile --location EU --orphans "$WORK/orphans.txt" "$WORK/inventory.txt"
+assert_eq "reconcile forgets what the runs remembered of held items: the next run judges them again" "0" \
+  "$(sql "SELECT count(*) FROM lethe.held_tenants WHERE recheck_at > '-infinity'")"
 assert_rc "reconcile exits 0" 0
 assert_eq "reconcile sums up" "reconcile: EU: 4 inventory lines, 2 objects of purged items still stored, put in 1 repurge batch; 1 line naming no item written to $WORK/orphans.txt" "$OUT"
 assert_eq "--orphans lists the file no item names" "file://$STORE/stray.txt" "$(cat "$WORK/orphans.txt")"
