@@ -1045,10 +1045,17 @@ finish:
     double secs = secs_since(&l.t0);
     if (o->json)
         report_run_json(stdout, ctx->session_id, l.outcome, l.as_of, l.shard, c, secs);
-    else
+    else {
+        /* Open batches a run re-drove are named only when there were any, after the counts
+         * scripts read (purged and failed include theirs). */
+        char again[64] = "";
+        if (c->redriven)
+            snprintf(again, sizeof again, ", %ld open batch%s re-driven", c->redriven,
+                     c->redriven == 1 ? "" : "es");
         printf("run %s %s: as_of %s%s%s, %ld new events, %ld due, %ld batches, %ld purged, "
-               "%ld failed items, %ld failed batches, %ld held, %.2fs\n",
+               "%ld failed items, %ld failed batches, %ld held%s, %.2fs\n",
                ctx->session_id, l.outcome, l.as_of, l.shard[0] ? ", shard " : "", l.shard, c->events,
-               c->due, c->batches, c->purged, c->failed, c->failed_batches, c->held, secs);
+               c->due, c->batches, c->purged, c->failed, c->failed_batches, c->held, again, secs);
+    }
     return rc;
 }

@@ -785,10 +785,12 @@ write_config "$WORK/fails.conf" "executor: { command = \"$WORK/fails\"; };"
 run_lethe --config "$WORK/fails.conf" run
 assert_contains "the re-driven batch fails, and its items are not batched again in that run" \
   "0 due, 0 batches, 0 purged, 3 failed items, 1 failed batches" "$OUT"
+assert_contains "... and its summary names the re-driven batch" ", 0 held, 1 open batch re-driven, " "$OUT"
 assert_eq "... each item failed once" "1 3" \
   "$(sql "SELECT max(n) || ' ' || count(*) FROM (SELECT count(*) n FROM lethe.batch_items WHERE outcome = 'failed' GROUP BY item_id) x")"
 run_lethe --config "$WORK/fails.conf" run
 assert_contains "the next run gives them to the deleter again" "3 due, 1 batches, 0 purged, 3 failed items, 1 failed batches" "$OUT"
+assert_not_contains "... a run that re-drove nothing does not say so" "re-driven" "$OUT"
 assert_eq "... two failures each after two runs" "2" \
   "$(sql "SELECT min(n) FROM (SELECT count(*) n FROM lethe.batch_items WHERE outcome = 'failed' GROUP BY item_id) x")"
 
