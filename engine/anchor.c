@@ -581,7 +581,9 @@ int anchor_check_before_write(PGconn *db, const char *file, const char *what, un
                  "rewritten after that line, which 'lethe replay' cannot undo; nothing was written");
     else
         log_hint("the database was restored to an earlier state: run 'lethe replay EXPORT...' "
-                 "with the exports written since, then try again; nothing was written");
+                 "with the exports written since, then try again; if this is not the database "
+                 "the anchor file belongs to, point --db or database.conninfo at that one (every "
+                 "database needs its own audit.anchor_file); nothing was written");
     return EXIT_CHECK_FAILED;
 }
 

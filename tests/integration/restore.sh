@@ -93,7 +93,7 @@ audit_n=$(sql "SELECT count(*) FROM lethe.audit")
 rows() { sql "SELECT (SELECT count(*) FROM lethe.holds) || ' ' || (SELECT count(*) FROM lethe.events) || ' ' || (SELECT count(*) FROM lethe.runs) || ' ' || (SELECT count(*) FROM lethe.repurges)"; }
 rows_n=$(rows)
 behind="the audit is behind its anchor file '$WORK/anchors.jsonl'"
-replay_hint="hint: the database was restored to an earlier state: run 'lethe replay EXPORT...' with the exports written since, then try again; nothing was written"
+replay_hint="hint: the database was restored to an earlier state: run 'lethe replay EXPORT...' with the exports written since, then try again; if this is not the database the anchor file belongs to, point --db or database.conninfo at that one (every database needs its own audit.anchor_file); nothing was written"
 L hold place --tenant "$T1" --item "$D1" --reason litigation --operator user_d
 assert_rc "hold place on a database behind its anchors exits 4" 4
 assert_contains "... saying so" "error: hold place: $behind" "$ERR"
