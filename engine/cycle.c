@@ -223,7 +223,7 @@ enum drive_outcome cycle_record_ack(struct lethe_ctx *ctx, const char *batch_id,
         goto cleanup;
     if (!dbaudit_stage_open(db))
         goto fail;
-    if (dbcycle_batch_state_locked(db, batch_id, was, sizeof was) < 0)
+    if (dbcycle_batch_state(db, batch_id, true, was, sizeof was) < 0)
         goto fail;
     PGresult *r = dbcycle_ack_batch(db, p);
     if (!r)
@@ -319,6 +319,20 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
     if (cycle_stopping()) {
         exec_items_free(&items);
         return DRIVE_STOPPED;
+    }
+    if (items.n == 0) {
+        /* Every item was purged through another batch since (a late acknowledgement supersedes
+         * them; sql/0079 closes such a batch at once, this one was locked then, or emptied before
+         * that): nothing is left for the deleter, and the batch is closed as acknowledged. */
+        exec_items_free(&items);
+        struct exec_result none = {.ok = true};
+        char was[16] = "";
+        enum drive_outcome out = cycle_record_ack(ctx, batch_id, &none, operator_name, false, c, was);
+        if (out != DRIVE_ERROR)
+            log_info("batch %s (%s): every item was purged through another batch; closed without "
+                     "starting its executor", batch_id, location);
+        exec_result_free(&none);
+        return out;
     }
     if (!dbcycle_batch_attempted(ctx->db, batch_id)) {
         exec_items_free(&items);

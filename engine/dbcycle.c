@@ -385,9 +385,11 @@ PGresult *dbcycle_batch_purged_withdrawn(PGconn *db, const char *batch_id)
                             1, (const char *[]){batch_id});
 }
 
-int dbcycle_batch_state_locked(PGconn *db, const char *batch_id, char *out, size_t cap)
+int dbcycle_batch_state(PGconn *db, const char *batch_id, bool lock, char *out, size_t cap)
 {
-    PGresult *r = db_query(db, "SELECT state FROM lethe.batches WHERE batch_id = $1::uuid FOR UPDATE",
+    PGresult *r = db_query(db,
+                           lock ? "SELECT state FROM lethe.batches WHERE batch_id = $1::uuid FOR UPDATE"
+                                : "SELECT state FROM lethe.batches WHERE batch_id = $1::uuid",
                            1, (const char *[]){batch_id});
     if (!r)
         return -1;

@@ -109,10 +109,10 @@ PGresult *dbcycle_batch_purged_under_hold(PGconn *db, const char *batch_id);
 /* The batch's items purged after the obligation they were batched under was withdrawn (a late
  * acknowledgement of a failed batch): items, rule, withdrawn_at (the earliest). */
 PGresult *dbcycle_batch_purged_withdrawn(PGconn *db, const char *batch_id);
-/* The batch's state, its row locked FOR UPDATE in the caller's transaction (as
+/* The batch's state, with LOCK its row locked FOR UPDATE in the caller's transaction (as
  * lethe.ack_batch locks it first): 0 and the state in out, 1 when there is no such batch, -1 on
  * error. */
-int dbcycle_batch_state_locked(PGconn *db, const char *batch_id, char *out, size_t cap);
+int dbcycle_batch_state(PGconn *db, const char *batch_id, bool lock, char *out, size_t cap);
 /* How many of the items in IDS (an array literal of uuids) are purged in the batch: -1 on
  * error. */
 long dbcycle_batch_purged_among(PGconn *db, const char *batch_id, const char *ids);

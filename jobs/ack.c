@@ -179,10 +179,19 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
         bool reopened = in_open && db_get_long(in_open, 0, "items") > 0;
         if (reopened) {
             long n = db_get_long(in_open, 0, "items");
+            /* Left with no item, that batch was closed with this one (sql/0079). */
+            char now[16] = "";
+            if (dbcycle_batch_state(ctx->db, db_str(in_open, 0, "open_batch"), false, now,
+                                    sizeof now) < 0) {
+                rc = EXIT_RUNTIME;
+                goto cleanup;
+            }
             log_warn("ack: %ld item%s of failed batch %s %s in open batch %s too, emitted since "
-                     "it failed: recorded as purged now, so that batch hands %s to no deleter",
+                     "it failed: recorded as purged now, so that batch hands %s to no deleter%s",
                      n, n == 1 ? "" : "s", batch, n == 1 ? "was" : "were",
-                     db_str(in_open, 0, "open_batch"), n == 1 ? "it" : "them");
+                     db_str(in_open, 0, "open_batch"), n == 1 ? "it" : "them",
+                     strcmp(now, "open") == 0 ? ""
+                                              : "; left with no other item, it is closed as acknowledged");
         }
         if (held || withdrawn || reopened)
             log_hint("if the objects were not deleted, 'lethe reconcile --location GEO INVENTORY' "

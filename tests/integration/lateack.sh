@@ -154,9 +154,67 @@ assert_eq "the failed item is batched again, in a batch left open (no executor)"
     "$(sql "SELECT state FROM lethe.batches WHERE batch_id = '$O8'")"
 run_lethe --config "$WORK/noexec.conf" ack "$B8" --operator tester
 assert_eq "the late ack purges it, and says the open batch hands it to no deleter" \
-    "0|ack: batch $B8 acknowledged: 1 purged, 0 failed|warning: ack: 1 item of failed batch $B8 was in open batch $O8 too, emitted since it failed: recorded as purged now, so that batch hands it to no deleter" \
+    "0|ack: batch $B8 acknowledged: 1 purged, 0 failed|warning: ack: 1 item of failed batch $B8 was in open batch $O8 too, emitted since it failed: recorded as purged now, so that batch hands it to no deleter; left with no other item, it is closed as acknowledged" \
     "$RC|$OUT|$(printf '%s\n' "$ERR" | grep '^warning: ack:')"
 assert_eq "... and purged once" "1" \
     "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$SRC3'")"
+# Left with no item to hand over, the open batch is closed with the ack (sql/0079): no run or
+# rerun starts its deleter on an empty manifest, and status no longer lists it as work to do.
+assert_eq "... the emptied batch is acknowledged, recorded with 0 items and what superseded it" \
+    "acknowledged|batch_acknowledged|0|superseded by batch $B8|tester" \
+    "$(sql "SELECT b.state, a.kind, a.count, a.detail, a.operator FROM lethe.batches b
+              JOIN lethe.audit a ON a.batch_id = b.batch_id AND a.kind = 'batch_acknowledged'
+             WHERE b.batch_id = '$O8'")"
+run_lethe --config "$WORK/noexec.conf" batches --state open
+assert_not_contains "... and is not listed open" "$O8" "$OUT"
+"$LETHE" --config "$WORK/noexec.conf" export -o "$WORK/all.jsonl" 2>/dev/null
+run_lethe --config "$WORK/noexec.conf" verify "$WORK/all.jsonl"
+assert_rc "... the audit verifies" 0
+
+# The same while another session holds the open batch locked (a run recording its receipts):
+# the ack does not wait for it and leaves it open; the run that drives it next finds nothing
+# left and closes it without starting the deleter.
+SRC4=$(uuid); mk_item "$T" "$SRC4" "$WE" prompt EU 2026-01-01T00:00:00Z
+"$LETHE" --config "$WORK/fail.conf" -q request --tenant "$T" --item "$SRC4" --reference R-LATE2 \
+    --operator tester >/dev/null
+run_lethe --config "$WORK/fail.conf" run
+B9=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$SRC4' AND outcome = 'failed'")
+run_lethe --config "$WORK/noexec.conf" run
+O9=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$SRC4' AND outcome IS NULL")
+psql -X -q -c "BEGIN" -c "SELECT 1 FROM lethe.batches WHERE batch_id = '$O9' FOR UPDATE" \
+    -c "SELECT pg_sleep(6)" -c "COMMIT" >/dev/null &
+LOCKER=$!
+sleep 1
+t0=$(date +%s)
+run_lethe --config "$WORK/noexec.conf" ack "$B9" --operator tester
+assert_eq "an ack while the open batch is locked elsewhere does not wait for it" \
+    "0|ack: batch $B9 acknowledged: 1 purged, 0 failed|1" \
+    "$RC|$OUT|$(( $(date +%s) - t0 < 5 ))"
+assert_contains "... and leaves that batch open" "so that batch hands it to no deleter" "$ERR"
+assert_not_contains "... not closed" "it is closed as acknowledged" "$ERR"
+wait "$LOCKER"
+assert_eq "... which stays open, its only item superseded" "open|superseded" \
+    "$(sql "SELECT b.state, bi.outcome FROM lethe.batches b JOIN lethe.batch_items bi USING (batch_id)
+             WHERE b.batch_id = '$O9'")"
+cat >"$WORK/marks" <<EOS
+#!/bin/sh
+head -n 1 >>"$WORK/deleter-ran"
+cat >/dev/null
+EOS
+chmod +x "$WORK/marks"
+write_config "$WORK/marks.conf" "executor: { command = \"$WORK/marks\"; timeout = \"30s\"; };"
+run_lethe --config "$WORK/marks.conf" run
+assert_rc "the next run succeeds" 0
+assert_contains "... closes the emptied batch without its deleter" \
+    "batch $O9 (EU): every item was purged through another batch; closed without starting its executor" "$ERR"
+assert_not_contains "... which was not started for it" "$O9" "$(cat "$WORK/deleter-ran" 2>/dev/null)"
+assert_contains "... and counts it re-driven, with nothing purged or failed" \
+    "0 purged, 0 failed items, 0 failed batches, 0 held, 1 open batch re-driven" "$OUT"
+assert_eq "... the batch is acknowledged with 0 items" "acknowledged|0" \
+    "$(sql "SELECT b.state, a.count FROM lethe.batches b
+              JOIN lethe.audit a ON a.batch_id = b.batch_id AND a.kind = 'batch_acknowledged'
+             WHERE b.batch_id = '$O9'")"
+assert_eq "... and the item purged once" "1" \
+    "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$SRC4'")"
 
 finish
