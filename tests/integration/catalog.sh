@@ -65,10 +65,45 @@ for at in 294276-12-30T00:00:00Z infinity -infinity "4713-01-01 00:00:00Z BC" 19
       "$(event capacity_deleted | sed "s/'2026-02-01T00:00:00Z'/'$at'/")" \
       'violates check constraint "events_occurred_at_from_1970_to_2999"'
 done
-assert_eq "the first and last instants allowed are accepted" "2" \
+assert_eq "the first and last instants allowed are accepted (an item's up to the clock)" "1|1" \
   "$(sql "BEGIN; $(item "$X" "$W" prompt EU | sed "s/'2026-01-01T00:00:00Z'/'1970-01-01T00:00:00Z'/");
-          $(item bbbbbbbb-0000-4000-8000-0000000000ee "$W" prompt EU | sed "s/'2026-01-01T00:00:00Z'/'2999-12-31T23:59:59.999999Z'/");
-          SELECT count(*) FROM lethe.items WHERE item_id IN ('$X', 'bbbbbbbb-0000-4000-8000-0000000000ee'); ROLLBACK" | tail -1)"
+          $(event capacity_deleted | sed "s/'2026-02-01T00:00:00Z'/'2999-12-31T23:59:59.999999Z'/");
+          SELECT (SELECT count(*) FROM lethe.items WHERE item_id = '$X') || '|'
+                 || (SELECT count(*) FROM lethe.events WHERE occurred_at > '2999-12-31'); ROLLBACK" | tail -1)"
+
+# ---- times no rule could act on (sql/0080) ----------------------------------------------------
+# An item dated in the future is covered by no event until then (SPEC §3: created_at <=
+# occurred_at): a request for its tenant, or for the item itself, left it live and said done.
+# Up to 5 minutes ahead is clock skew; later is refused, in bulk as well, naming the zone in which
+# a time without an offset was read.
+items_before=$(count items)
+assert_sql_fails "an item dated an hour ahead of the clock is refused" \
+  "$(item "$X" "$W" prompt EU | sed "s/'2026-01-01T00:00:00Z'/now() + interval '1 hour'/")" \
+  "ERROR:  item $X: created_at "
+assert_sql_fails "... saying it is in the future, with the session's zone in the hint" \
+  "SET TimeZone = 'America/Los_Angeles'; $(item "$X" "$W" prompt EU | sed "s/'2026-01-01T00:00:00Z'/'2999-12-31 00:00'/")" \
+  "ERROR:  item $X: created_at 2999-12-31T08:00:00.000000Z is in the future
+HINT:  created_at is when the object was stored, at most 5 minutes ahead of the database's clock; a time without an offset is read in the session's TimeZone, America/Los_Angeles"
+assert_sql_fails "... and in a bulk insert, the one row named" \
+  "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at)
+   SELECT '$T', CASE WHEN g = 500 THEN '$X'::uuid ELSE gen_random_uuid() END, '$W', 'prompt', 'EU',
+          's3://b/' || g, CASE WHEN g = 500 THEN now() + interval '1 day' ELSE now() END
+     FROM generate_series(1, 1000) g" \
+  "ERROR:  item $X: created_at"
+assert_eq "... nothing of them was kept" "$items_before" "$(count items)"
+assert_eq "four minutes ahead (clock skew) is accepted" "1" \
+  "$(sql "BEGIN; $(item "$X" "$W" prompt EU | sed "s/'2026-01-01T00:00:00Z'/now() + interval '4 minutes'/");
+          SELECT count(*) FROM lethe.items WHERE item_id = '$X'; ROLLBACK" | tail -1)"
+# A request for one item created after the request occurred covers nothing; refused.
+assert_sql_fails "a request for an item created after it occurred is refused, with both times" \
+  "INSERT INTO lethe.events (tenant_id, type, occurred_at, item_id, reference)
+   VALUES ('$T', 'deletion_requested', '2025-12-31T23:59:59Z', '$P', 'REQ-EARLY')" \
+  "ERROR:  event deletion_requested: item $P was created at 2026-01-01T00:00:00.000000Z, after the request occurred (2025-12-31T23:59:59.000000Z)
+HINT:  a request covers the items created by its occurred_at: give the time the request was made"
+assert_eq "... one at the item's very instant is accepted" "1" \
+  "$(sql "BEGIN; INSERT INTO lethe.events (tenant_id, type, occurred_at, item_id, reference)
+                 VALUES ('$T', 'deletion_requested', '2026-01-01T00:00:00Z', '$P', 'REQ-TIE');
+          SELECT count(*) FROM lethe.events WHERE reference = 'REQ-TIE'; ROLLBACK" | tail -1)"
 
 # ---- identifiers longer than 1024 bytes (sql/0041) ------------------------------------------
 # Random text does not compress: 1,025 bytes of it went into an index before 0041, 9,000 bytes
@@ -242,7 +277,7 @@ sql "$(event deletion_requested "" "")
      ; $(event capacity_provisioned "" "")
      ; $(event m365_access_revoked "" "")
      ; $(event m365_access_granted "" "")
-     ; $(event deletion_cancelled ", reference" ", 'REQ-1'")" >/dev/null
+     ; $(event deletion_cancelled ", reference" ", 'REQ-1'" | sed "s/2026-02-01T00:00:00Z/2026-02-02T00:00:00Z/")" >/dev/null
 assert_eq "valid events of every type are accepted" 11 "$(count events)"
 assert_eq "event_id gets a default, a distinct one per event" "11|11" \
   "$(sql "SELECT count(event_id), count(DISTINCT event_id) FROM lethe.events")"
@@ -302,10 +337,12 @@ assert_sql_fails "an opt-out with a workspace and an item is refused as more tha
   "ERROR:  event sharing_opted_out: more than one scope column (workspace_id, item_id)"
 assert_sql_fails "a request naming another tenant's workspace is refused" \
   "$(event deletion_requested ", workspace_id" ", '$W2'")" \
-  "ERROR:  event deletion_requested: workspace $W2 does not exist in its tenant"
+  "ERROR:  event deletion_requested: workspace $W2 does not exist in its tenant
+HINT:  insert the workspace into lethe.workspaces first, in the same tenant"
 assert_sql_fails "a request naming an item that does not exist is refused" \
   "$(event deletion_requested ", item_id" ", '$X'")" \
-  "ERROR:  event deletion_requested: item $X does not exist in its tenant"
+  "ERROR:  event deletion_requested: item $X does not exist in its tenant
+HINT:  insert the item into lethe.items first, in the same tenant"
 assert_sql_fails "a request naming an empty subject is refused" \
   "$(event deletion_requested ", subject_id" ", ''")" \
   "ERROR:  event deletion_requested: subject_id must not be empty"
@@ -322,6 +359,20 @@ events_before=$((events_before + 1))
 assert_sql_fails "a cancellation naming another tenant's request is refused" \
   "$(event deletion_cancelled ", reference" ", 'REQ-T2'")" \
   "ERROR:  deletion_cancelled: no earlier deletion request with reference \"REQ-T2\" in this tenant"
+# SPEC §2: a cancellation names an earlier request; SPEC §3: it withdraws one whose occurred_at
+# is before its own. One dated before (or at) its request withdrew nothing, silently (sql/0080).
+sql "INSERT INTO lethe.events (tenant_id, type, occurred_at, reference) VALUES ('$T', 'deletion_requested', '2026-03-10T00:00:00Z', 'REQ-LATER')" >/dev/null
+events_before=$((events_before + 1))
+assert_sql_fails "a cancellation dated before its request is refused, with both times" \
+  "INSERT INTO lethe.events (tenant_id, type, occurred_at, reference) VALUES ('$T', 'deletion_cancelled', '2026-03-09T00:00:00Z', 'REQ-LATER')" \
+  "ERROR:  deletion_cancelled: no earlier deletion request with reference \"REQ-LATER\" in this tenant
+HINT:  the request \"REQ-LATER\" occurred at 2026-03-10T00:00:00.000000Z, the cancellation at 2026-03-09T00:00:00.000000Z: a cancellation withdraws a request only when it occurs after it"
+assert_sql_fails "... and one at its very instant" \
+  "INSERT INTO lethe.events (tenant_id, type, occurred_at, reference) VALUES ('$T', 'deletion_cancelled', '2026-03-10T00:00:00Z', 'REQ-LATER')" \
+  "ERROR:  deletion_cancelled: no earlier deletion request with reference \"REQ-LATER\" in this tenant"
+assert_eq "... one a microsecond after it is accepted" "1" \
+  "$(sql "BEGIN; INSERT INTO lethe.events (tenant_id, type, occurred_at, reference) VALUES ('$T', 'deletion_cancelled', '2026-03-10T00:00:00.000001Z', 'REQ-LATER');
+          SELECT count(*) FROM lethe.events WHERE reference = 'REQ-LATER' AND type = 'deletion_cancelled'; ROLLBACK" | tail -1)"
 assert_sql_fails "a producer cannot choose event_id" \
   "INSERT INTO lethe.events (tenant_id, event_id, type, occurred_at) VALUES ('$T', 99, 'capacity_deleted', now())" \
   "ERROR:  cannot insert a non-DEFAULT value into column \"event_id\""

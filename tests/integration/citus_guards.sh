@@ -108,7 +108,10 @@ D=93000000-0000-4000-8000-000000000009     # an item only in lethe.items
 sql "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at)
      VALUES ('$T', '$D', '$WD', 'prompt', 'EU', 's3://b/$D', '2026-01-01T00:00:00Z')" >/dev/null
 assert_eq "a request for an item the shard holds is taken" "" "$(sql "$(ev deletion_requested REQ-9 "$P")" 2>&1)"
-assert_eq "a cancellation of a request the shard holds is taken" "" "$(sql "$(ev deletion_cancelled REQ-9)" 2>&1)"
+assert_eq "a cancellation of a request the shard holds is taken" "" \
+  "$(sql "$(ev deletion_cancelled REQ-9 | sed 's/2026-02-01T00:00:00Z/2026-02-02T00:00:00Z/')" 2>&1)"
+assert_contains "one dated at its request's instant is refused there too (sql/0080)" \
+  'no earlier deletion request with reference "REQ-9"' "$(sql "$(ev deletion_cancelled REQ-9)" 2>&1)"
 assert_sql_fails "a request for an item only the distributed table holds is refused" \
   "$(ev deletion_requested REQ-10 "$D")" "ERROR:  event deletion_requested: item $D does not exist in its tenant"
 assert_sql_fails "an unknown type on the shard: the same message" \

@@ -140,11 +140,14 @@ class Catalog:
                 e.ws = r.choice(list(self.ws))
             elif s < 0.7:
                 e.subject = r.choice(SUBJECTS)
-            elif self.m.items:
-                e.item = r.choice(list(self.m.items))
-            self.refs.append(ref)
-        elif k < 0.55 and self.refs:
-            e = Event("deletion_cancelled", t, ref=r.choice(self.refs))
+            else:  # one item created by then: the database refuses a later one (sql/0080)
+                made = [x for x, i in self.m.items.items() if i.created <= t]
+                if made:
+                    e.item = r.choice(made)
+            self.refs.append((ref, t))
+        elif k < 0.55 and any(at < t for _, at in self.refs):
+            # it names a request that occurred before it (SPEC §2; refused otherwise)
+            e = Event("deletion_cancelled", t, ref=r.choice([x for x, at in self.refs if at < t]))
         elif k < 0.60:
             e = Event("capacity_deleted", t)
         elif k < 0.66:
