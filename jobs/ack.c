@@ -106,7 +106,15 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
          * in silence, since the object may still be in storage. */
         if (er.n_failed > 0)
             cycle_warn_failed_after_purge("ack: ", batch, "acknowledged already", er.n_failed);
-        printf("ack: batch %s was already acknowledged; nothing changed\n", batch);
+        /* Closed with no item purged in it: a late acknowledgement of another batch purged them
+         * all (sql/0079). */
+        int purged_in = dbcycle_batch_purged_any(ctx->db, batch);
+        if (purged_in < 0) {
+            rc = EXIT_RUNTIME;
+            goto cleanup;
+        }
+        printf("ack: batch %s was already acknowledged%s; nothing changed\n", batch,
+               purged_in ? "" : ": its items had been purged through another batch");
         rc = EXIT_DONE;
         goto cleanup;
     }

@@ -201,8 +201,8 @@ run_lethe ack "$KB1"
 assert_rc "late ack of the failed attempt exits 0" 0
 assert_eq "the item is purged once" "purged 1" "$(sql "SELECT s.state || ' ' || (SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$K1') FROM lethe.item_status s WHERE item_id = '$K1'")"
 run_lethe ack "$KB2"
-assert_eq "acking the second batch closes it, and says why nothing was purged" \
-    "ack: batch $KB2 acknowledged: 0 purged, 0 failed; its items had been purged through another batch" "$OUT"
+assert_eq "the late ack closed the second batch: acking it says why nothing was purged in it" \
+    "ack: batch $KB2 was already acknowledged: its items had been purged through another batch; nothing changed" "$OUT"
 assert_eq "the second batch is acknowledged" "acknowledged" "$(sql "SELECT state FROM lethe.batches WHERE batch_id = '$KB2'")"
 assert_eq "acking the second batch does not purge it again" "1" "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$K1'")"
 
