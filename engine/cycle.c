@@ -811,6 +811,19 @@ static bool redrive(struct lethe_ctx *ctx, struct run_life *l, const char *k, co
         }
         if (left_for_timeout(&l->c, db_get(r, i, "batch_id"), db_get(r, i, "location")))
             continue;
+        /* Listed open when the re-drive began: a 'lethe ack' made since (while an earlier
+         * batch's deleter ran) closed it, and its manifest and deleter are done with. */
+        char now[16] = "";
+        if (dbcycle_batch_state(ctx->db, db_get(r, i, "batch_id"), false, now, sizeof now) < 0) {
+            run_life_fail(l, "batch %s: %s", db_get(r, i, "batch_id"), db_last_message());
+            ok = false;
+            break;
+        }
+        if (strcmp(now, "open") != 0) {
+            log_info("batch %s (%s) was %s by an acknowledgement made during this run; not "
+                     "re-driven", db_get(r, i, "batch_id"), db_get(r, i, "location"), now);
+            continue;
+        }
         char why[512] = "";
         enum drive_outcome d = cycle_drive_batch(ctx, db_get(r, i, "batch_id"), db_get(r, i, "location"),
                                                  NULL, &l->c, why, sizeof why);

@@ -46,6 +46,21 @@ static void note_failure(PGconn *db, const PGresult *res, const char *sql)
     size_t n = strlen(last_message);
     while (n && (last_message[n - 1] == '\n' || last_message[n - 1] == ' '))
         last_message[--n] = '\0';
+    /* Said first, so that neither the log nor runs.error sends anyone to a disk or a table. */
+    if (PQstatus(db) == CONNECTION_BAD && strncmp(last_message, "the connection", 14) != 0) {
+        static const char lost[] = "the connection to the database was lost: ";
+        size_t k = sizeof lost - 1, m = strlen(last_message);
+        if (k + m >= sizeof last_message)
+            m = sizeof last_message - k - 1;
+        memmove(last_message + k, last_message, m);
+        memcpy(last_message, lost, k);
+        last_message[k + m] = '\0';
+        if (m == 0)
+            last_message[k - 2] = '\0'; /* no cause given: no colon */
+        for (char *c = last_message; *c; c++)
+            if (*c == '\n')
+                *c = ' ';
+    }
     if (!quiet) {
         log_error("query failed: %s", last_message);
         const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;

@@ -505,7 +505,7 @@ bool dbcycle_send_manifest_rows(PGconn *db, const char *batch_id)
                            "  FROM lethe.manifest_rows($1::uuid) ORDER BY ord",
                            1, NULL, params, NULL, NULL, 0) ||
         !PQsetSingleRowMode(db)) {
-        log_error("query failed: %s", PQerrorMessage(db));
+        db_report_failure(db, NULL);
         return false;
     }
     return true;

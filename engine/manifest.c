@@ -154,7 +154,8 @@ bool manifest_write(PGconn *db, const struct audit_key *key, const char *spool,
                                    (size_t)PQgetlength(res, 0, c_locator)))
                 hmac_failed = true;
         } else if (st != PGRES_TUPLES_OK) {
-            log_error("query failed: %s", PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+            /* The cause, also for the run's error: a lost connection has no primary field. */
+            db_report_failure(db, res);
             query_failed = true;
         }
         PQclear(res);

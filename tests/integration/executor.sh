@@ -667,6 +667,44 @@ assert_eq "a run whose output is closed is not killed: it exits 1, its summary u
 assert_eq "... and records its end and every purge" "succeeded 6 0" \
   "$(sql "SELECT outcome || ' ' || (SELECT count(*) FROM lethe.item_status WHERE state = 'purged') || ' ' || (SELECT count(*) FROM lethe.batches WHERE state = 'open') FROM lethe.runs ORDER BY started_at DESC LIMIT 1")"
 
+# The run's database session ends while the deleter runs (a restart, pg_terminate_backend): the
+# error says the connection was lost, not that a table or a disk failed, and the next run
+# finishes the batch.
+fresh 2
+cat > "$WORK/cutter" <<EOS
+#!/bin/sh
+psql -X -q -A -t -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'lethe/run/%'" >/dev/null
+exec $FS_DELETE --root $STORE "\$1"
+EOS
+chmod +x "$WORK/cutter"
+write_config "$WORK/cutter.conf" "executor: { command = \"$WORK/cutter\"; };"
+run_lethe --config "$WORK/cutter.conf" run
+assert_rc "a run whose session is ended while its deleter runs exits 1" 1
+assert_contains "... saying the connection to the database was lost" \
+  "the connection to the database was lost: " "$ERR"
+run_lethe --config "$WORK/c1.conf" run
+assert_eq "... and the next run finishes the batch, each item purged once" "0 2 2" \
+  "$RC $(sql "SELECT count(*) || ' ' || count(DISTINCT item_id) FROM lethe.audit WHERE kind = 'item_purged' AND tenant_id = '$T'")"
+
+# A deleter that prints its progress on stdout: the first 100 lines that are not receipts are
+# shown, the rest counted, so that lethe's own lines are not buried in the log.
+fresh 2
+cat > "$WORK/chatty" <<EOS
+#!/bin/sh
+i=0; while [ \$i -lt 250 ]; do echo "progress \$i"; i=\$((i + 1)); done
+exec $FS_DELETE --root $STORE "\$1"
+EOS
+chmod +x "$WORK/chatty"
+write_config "$WORK/chatty.conf" "executor: { command = \"$WORK/chatty\"; };"
+run_lethe --config "$WORK/chatty.conf" run
+assert_eq "a deleter chatty on stdout: the run exits 0 and purges" "0 2" \
+  "$RC $(sql "SELECT count(*) FROM lethe.item_status WHERE state = 'purged'")"
+assert_eq "... 100 of its lines are shown, the first ones" "100 progress 0 progress 99" \
+  "$(printf '%s\n' "$ERR" | grep -c '^executor: progress ') $(printf '%s\n' "$ERR" | grep '^executor: progress ' | sed -n '1s/^executor: //p;$s/^executor: //p' | tr '\n' ' ' | sed 's/ $//')"
+assert_contains "... then it says the rest are counted" \
+  "warning: executor: more than 100 lines of its stdout are not receipts: the rest are counted, not shown (a deleter's own log belongs on stderr)" "$ERR"
+assert_contains "... and the total at the batch's end" "250 lines of the executor's output were not receipts; ignored" "$ERR"
+
 # ---- what a run needs, judged before it does anything --------------------------------------------
 # A missing deleter failed every batch with the shell's 127, run after run, with no word of the
 # setting; an anchor or metrics file the lethe user could not write was found only after the run
@@ -906,4 +944,34 @@ assert_contains "a failed batch whose item is scheduled since: the rerun says un
   "rerun: 1 of its items is not due before $(sql "SELECT lethe.iso_utc(due_at) FROM lethe.item_status WHERE item_id = '$SH' AND state = 'scheduled'") (shared_retention)" "$ERR"
 run_lethe --config "$WORK/c19b.conf" status
 assert_contains "... and status does not list it" "batches: 0 open, 0 failed with items not purged since" "$OUT"
+
+# Two open batches re-driven; while the first one's deleter runs, the second is acknowledged by
+# hand: the run leaves it as the ack closed it (its manifest unchanged, no deleter started).
+fresh 4
+write_config "$WORK/two-open.conf" "" "batch: { max_items = 2; };"
+run_lethe --config "$WORK/two-open.conf" run
+assert_eq "two batches left open (no executor)" "2" "$(sql "SELECT count(*) FROM lethe.batches WHERE state = 'open'")"
+executor slowfirst '[ -e "'"$WORK"'/started" ] || sleep 3
+echo "$LETHE_BATCH_ID" >>"'"$WORK"'/started"
+exec '"$FS_DELETE"' --root '"$STORE"' "$1"'
+write_config "$WORK/conf-slow" "executor: { command = \"$WORK/slowfirst\"; timeout = \"30s\"; };" "batch: { max_items = 2; };"
+rm -f "$WORK/started"
+"$LETHE" --config "$WORK/conf-slow" run >"$WORK/slowfirst.out" 2>"$WORK/slowfirst.err" &
+LPID=$!
+for _ in $(seq 100); do pgrep -f "$WORK/slowfirst" >/dev/null && break; sleep 0.05; done
+FIRST=$(sql "SELECT batch_id FROM lethe.batches WHERE state = 'open' AND attempts > 0")
+OTHER=$(sql "SELECT batch_id FROM lethe.batches WHERE state = 'open' AND attempts = 0")
+MF="$WORK/spool/EU/$OTHER.jsonl"
+BEFORE=$(sha256sum <"$MF")
+run_lethe --config "$WORK/two-open.conf" ack "$OTHER" --operator user_h
+assert_rc "the second batch is acknowledged by hand while the first one's deleter runs" 0
+wait "$LPID"
+assert_eq "the run exits 0" "0" "$?"
+assert_contains "... says it leaves that batch alone" \
+  "batch $OTHER (EU) was acknowledged by an acknowledgement made during this run; not re-driven" \
+  "$(cat "$WORK/slowfirst.err")"
+assert_eq "... started the deleter for the first batch only" "$FIRST" "$(cat "$WORK/started")"
+assert_eq "... and left the acknowledged batch's manifest as it was" "$BEFORE" "$(sha256sum <"$MF")"
+assert_eq "every item purged once" "4 4" \
+  "$(sql "SELECT count(*) || ' ' || count(DISTINCT item_id) FROM lethe.audit WHERE kind = 'item_purged' AND tenant_id = '$T'")"
 finish
