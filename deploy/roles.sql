@@ -82,9 +82,10 @@ END $db$;
 -- needs no sequence privilege; the triggers check what is inserted as the owner. Items and
 -- events are numbered by lethe.catalog_seq (the inbox's watermark, sql/0043_inbox_watermark.sql):
 -- producers draw from it through the column's default and may insert every column but seq, so
--- that no row can be numbered below what the engine has looked at already; nor event_id (the
--- database numbers events; with OVERRIDING SYSTEM VALUE a producer could reuse another tenant's)
--- nor items.owner_digest (the engine's: with it a producer could make an item match a subject).
+-- that no row can be numbered below what the engine has looked at already; nor
+-- items.owner_digest (the engine's: with it a producer could make an item match a subject).
+-- event_id stays granted: Citus sends the identity's value to the shard in the INSERT, which
+-- then needs the column (an id the sequence never gave is refused: sql/0038).
 GRANT USAGE ON SCHEMA lethe TO lethe_producer;
 GRANT INSERT ON lethe.tenants, lethe.workspaces TO lethe_producer;
 DO $catalog$
@@ -103,13 +104,13 @@ BEGIN
         EXECUTE format('GRANT INSERT (%s) ON lethe.%I TO %I',
                        (SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
                          WHERE attrelid = ('lethe.' || g.tab)::regclass AND attnum > 0
-                           AND NOT attisdropped
-                           AND attname NOT IN ('seq', 'event_id', 'owner_digest')),
+                           AND NOT attisdropped AND attname NOT IN ('seq', 'owner_digest')),
                        g.tab, g.who);
-        -- Granted by an earlier roles.sql: event_id is the database's to give (its identity),
-        -- owner_digest the engine's (a tombstone's subject, kept as a digest: sql/0007).
-        EXECUTE format('REVOKE INSERT (%s) ON lethe.%I FROM %I',
-                       CASE g.tab WHEN 'items' THEN 'owner_digest' ELSE 'event_id' END, g.tab, g.who);
+        -- Granted by an earlier roles.sql: owner_digest is the engine's (a tombstone's subject,
+        -- kept as a digest: sql/0007).
+        IF g.tab = 'items' THEN
+            EXECUTE format('REVOKE INSERT (owner_digest) ON lethe.items FROM %I', g.who);
+        END IF;
         EXECUTE format('GRANT USAGE ON SEQUENCE lethe.catalog_seq TO %I', g.who);
     END LOOP;
 END $catalog$;

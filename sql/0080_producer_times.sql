@@ -11,8 +11,9 @@
 --     created_at comes (SPEC §3: covered when created_at <= occurred_at), so a deletion request
 --     for the tenant, its workspace or the item itself left it live and `status --reference`
 --     said done. An item's created_at may now be at most 5 minutes ahead of the database's
---     clock at the insert (clock skew between hosts); the hint names the session's TimeZone,
---     in which a time written without an offset is read.
+--     clock at the insert (clock skew between hosts); the hint says that a time written without
+--     an offset is read in the session's TimeZone (not naming it: on Citus the check runs in a
+--     worker's session).
 --   - a request naming one item created after the request occurred: it covers nothing, and
 --     said done. Refused, with both times.
 -- An event whose scope names a workspace or item that does not exist gets a hint as well.
@@ -110,8 +111,7 @@ DECLARE
         '                        to_char(r.created_at AT TIME ZONE ''UTC'', ''YYYY-MM-DD"T"HH24:MI:SS.US"Z"'')\n'
         '            USING ERRCODE = ''check_violation'',\n'
         '                  HINT = ''created_at is when the object was stored, at most 5 minutes ahead of the database''''s clock; ''\n'
-        '                         || ''a time without an offset is read in the session''''s TimeZone, ''\n'
-        '                         || current_setting(''TimeZone'');\n'
+        '                         || ''a time without an offset is read in the session''''s TimeZone (SHOW TimeZone)'';\n'
         '    END IF;\n'
         '    SELECT n.item_id, n.workspace_id INTO r FROM new_items n\n';
 BEGIN

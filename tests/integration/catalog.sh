@@ -80,10 +80,10 @@ items_before=$(count items)
 assert_sql_fails "an item dated an hour ahead of the clock is refused" \
   "$(item "$X" "$W" prompt EU | sed "s/'2026-01-01T00:00:00Z'/now() + interval '1 hour'/")" \
   "ERROR:  item $X: created_at "
-assert_sql_fails "... saying it is in the future, with the session's zone in the hint" \
+assert_sql_fails "... saying it is in the future, read in the session's zone" \
   "SET TimeZone = 'America/Los_Angeles'; $(item "$X" "$W" prompt EU | sed "s/'2026-01-01T00:00:00Z'/'2999-12-31 00:00'/")" \
   "ERROR:  item $X: created_at 2999-12-31T08:00:00.000000Z is in the future
-HINT:  created_at is when the object was stored, at most 5 minutes ahead of the database's clock; a time without an offset is read in the session's TimeZone, America/Los_Angeles"
+HINT:  created_at is when the object was stored, at most 5 minutes ahead of the database's clock; a time without an offset is read in the session's TimeZone (SHOW TimeZone)"
 assert_sql_fails "... and in a bulk insert, the one row named" \
   "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at)
    SELECT '$T', CASE WHEN g = 500 THEN '$X'::uuid ELSE gen_random_uuid() END, '$W', 'prompt', 'EU',

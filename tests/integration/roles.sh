@@ -84,8 +84,8 @@ sql "CREATE ROLE $P LOGIN IN ROLE lethe_producer; CREATE ROLE $E LOGIN IN ROLE l
 # ---- what each group holds, exactly ----------------------------------------------------------
 assert_eq "producer: INSERT on the catalog, SELECT on the reference tables, nothing else" \
   "event_types:SELECT geos:SELECT kinds:SELECT tenants:INSERT workspaces:INSERT" "$(privs lethe_producer)"
-assert_eq "producer: INSERT on every column of items and events but their numbers (seq, event_id) and the engine's owner_digest" \
-  "events.event_id events.seq items.owner_digest items.seq|true true" \
+assert_eq "producer: INSERT on every column of items and events but their number (seq) and the engine's owner_digest" \
+  "events.seq items.owner_digest items.seq|true true" \
   "$(sql "SELECT string_agg(c.relname || '.' || a.attname, ' ' ORDER BY c.relname, a.attname)
             FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
            WHERE c.oid IN ('lethe.items'::regclass, 'lethe.events'::regclass)
@@ -132,7 +132,7 @@ assert_eq "restorer: and it is a member of no group" "-" \
           WHERE am.member = 'lethe_restorer'::regrole")"
 assert_eq "engine: TEMP on the database, not CREATE" "t|f" \
   "$(sql "SELECT has_database_privilege('lethe_engine', current_database(), 'TEMP'), has_database_privilege('lethe_engine', current_database(), 'CREATE')")"
-assert_eq "operator: the engine's privileges plus INSERT on events, every column but seq and event_id" "|events.event_id events.seq" \
+assert_eq "operator: the engine's privileges plus INSERT on events, every column but seq" "|events.seq" \
   "$(comm -13 <(privs lethe_engine | tr ' ' '\n' | sort) <(privs lethe_operator | tr ' ' '\n' | sort) | tr '\n' ' ' | sed 's/ $//')|$(sql "
      SELECT string_agg('events.' || a.attname, ' ' ORDER BY a.attname) FROM pg_attribute a
       WHERE a.attrelid = 'lethe.events'::regclass AND a.attnum > 0 AND NOT a.attisdropped
@@ -189,9 +189,6 @@ as $P assert_sql_fails "producer cannot number its own item (below what the engi
 as $P assert_sql_fails "producer cannot number its own event" \
   "INSERT INTO lethe.events (tenant_id, type, occurred_at, seq) VALUES ('$T', 'capacity_deleted', now(), 1)" \
   "permission denied for table events"
-as $P assert_sql_fails "producer cannot give an event the id of another (OVERRIDING SYSTEM VALUE)" \
-  "INSERT INTO lethe.events (tenant_id, event_id, type, occurred_at) OVERRIDING SYSTEM VALUE
-   VALUES ('$T', 1, 'capacity_deleted', now())" "permission denied for table events"
 as $P assert_sql_fails "producer cannot write the engine's owner digest" \
   "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at, owner_digest)
    VALUES ('$T', '$(uuid)', '$WE', 'prompt', 'EU', 'file:///x', now(), '\\xdeadbeef')" "permission denied for table items"
