@@ -145,6 +145,39 @@ typedef void complain_fn(const char *fmt, ...);
 
 static int read_newest(const char *file, struct anchor_line *out, complain_fn *complain);
 
+/* The newest line of FILE that is an anchor line, into OUT with its digest, and its number in
+ * *VALID_NO (0: none); *LINES counts the file's complete lines. Reads the whole file: only when
+ * the newest line is not an anchor line. False when the file cannot be read. */
+static bool newest_valid_line(const char *file, struct anchor_line *out, long *valid_no, long *lines)
+{
+    memset(out, 0, sizeof *out);
+    *valid_no = *lines = 0;
+    FILE *f = fopen(file, "re");
+    if (!f)
+        return false;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
+    while ((got = getline(&line, &cap, f)) >= 0) {
+        if (got == 0 || line[got - 1] != '\n')
+            break; /* torn: not a line yet */
+        (*lines)++;
+        size_t len = (size_t)got - 1;
+        struct anchor_line l;
+        const char *why;
+        if (len == 0 || !anchor_parse(line, len, &l, &why))
+            continue;
+        anchor_line_free(out);
+        *out = l;
+        audit_sha256_hex(line, len, out->digest);
+        *valid_no = *lines;
+    }
+    bool ok = !ferror(f);
+    free(line);
+    fclose(f);
+    return ok;
+}
+
 int anchor_read_newest(const char *file, struct anchor_line *out)
 {
     return read_newest(file, out, log_error);
@@ -186,9 +219,24 @@ static int read_newest(const char *file, struct anchor_line *out, complain_fn *c
     audit_sha256_hex(line, len, digest);
     const char *why;
     if (!anchor_parse(line, len, out, &why)) {
-        complain("anchor: '%s': the newest line is %s", file, why);
-        log_hint("the anchor file holds one line per run, as lethe writes it; restore it from "
-                 "the copy shipped elsewhere");
+        /* A line that is not lethe's (written by hand, a tool, damage) must not stop every purge
+         * (it did: every run exited 1): the check takes the newest anchor line before it, and
+         * says so at every run until a run's own line follows; verify --anchors names it. */
+        long valid_no = 0, lines = 0;
+        if (newest_valid_line(file, out, &valid_no, &lines) && valid_no > 0) {
+            log_warn("anchor: '%s': its newest line (line %ld) is %s; the check takes line %ld "
+                     "before it (run %s)", file, lines, why, valid_no, out->run_id);
+            log_hint("that line is not one lethe wrote: remove it from the file (keep a copy "
+                     "for whoever looks into it); runs append after it meanwhile, and 'lethe "
+                     "verify --anchors' refuses the file while it holds the line");
+            rc = 1;
+        } else {
+            anchor_line_free(out);
+            memset(out, 0, sizeof *out);
+            complain("anchor: '%s': the newest line is %s", file, why);
+            log_hint("the anchor file holds one line per run, as lethe writes it; restore it from "
+                     "the copy shipped elsewhere");
+        }
     } else {
         memcpy(out->digest, digest, sizeof digest);
         rc = 1;

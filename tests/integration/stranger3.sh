@@ -10,32 +10,55 @@ A=$WORK/anchors.jsonl
 
 # ---- 1. an anchor file that no run can use fails status --check -------------------------------
 # SPEC §6/§7: status --check exits 4 when the audit is behind its anchor file. When the newest
-# line is not an anchor line at all, every run refuses to work (exit 1), and status --check
-# said "check: ok" with exit 0: the hourly check stayed green while no run could purge.
+# line is not an anchor line at all, every run refused to work (exit 1), and status --check
+# said "check: ok" with exit 0: the hourly check stayed green while no run could purge. Then a
+# line that is not lethe's (one echo) stopped every purge, exit 1 and paged, run after run (an
+# outside tryout): the check now takes the newest anchor line before it and says so at every run
+# until a run's own line follows; verify --anchors fails on it (exit 4, naming it). A file with
+# no anchor line at all still stops the runs, and the check fails.
 fresh_catalog stranger3 2
 write_config "$WORK/c1.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; timeout = \"30s\"; };"
 run_lethe --config "$WORK/c1.conf" run
 assert_rc "a first run anchors its heads" 0
 cp "$A" "$WORK/anchors.good"
+FIRST_RUN=$(sql "SELECT run_id FROM lethe.runs")
 echo 'this is not json' >> "$A"
+run_lethe --config "$WORK/c1.conf" status --check
+assert_rc "status --check with a garbage newest anchor line: the check takes the line before it, exit 0" 0
+assert_contains "... and warns, naming both lines" \
+  "warning: anchor: '$A': its newest line (line 2) is not valid JSON; the check takes line 1 before it (run $FIRST_RUN)" "$ERR"
+mk_item "$T" "$(uuid)" "$W" prompt EU 2026-01-01T00:00:00Z
+mk_event "$T" deletion_requested "$(date -u +%FT%TZ)" "REQ-G"
 run_lethe --config "$WORK/c1.conf" run
-assert_rc "a run refuses a garbage newest anchor line: exit 1" 1
+assert_rc "a run goes on past it: exit 0" 0
+assert_contains "... warning the same, with what to do" \
+  "hint: that line is not one lethe wrote: remove it from the file (keep a copy for whoever looks into it)" "$ERR"
+assert_eq "... and purges" "3" "$(sql "SELECT count(*) FROM lethe.item_status WHERE state = 'purged'")"
+assert_eq "... appending its line after the garbage" "3 this is not json" "$(wc -l <"$A") $(sed -n 2p "$A")"
+run_lethe --config "$WORK/c1.conf" run
+assert_not_contains "the next run has its predecessor's line newest: no warning" "its newest line" "$ERR"
+"$LETHE" --config "$WORK/c1.conf" export -o "$WORK/all.jsonl" 2>/dev/null
+run_lethe verify "$WORK/all.jsonl" --anchors "$A"
+assert_rc "verify --anchors with the garbage line in the file: a failed check, exit 4" 4
+assert_contains "... naming the line" "verify: anchor file '$A' line 2 is not valid JSON: it is not a line lethe wrote" "$OUT"
+sed -i 2d "$A"
+run_lethe verify "$WORK/all.jsonl" --anchors "$A"
+assert_rc "... and without it, the export verifies" 0
+cp "$A" "$WORK/anchors.good"
+
+# a head with a bad hash, in the only line: nothing to fall back on
+head -1 "$WORK/anchors.good" >"$A"
+sed -i '$ s/"hash":"\([0-9a-f]\)/"hash":"\1\1/' "$A"
+run_lethe --config "$WORK/c1.conf" run
+assert_rc "a run refuses an anchor file with no anchor line: exit 1" 1
+assert_contains "the message says what the line is not" \
+  "the newest line is not an anchor line (a head is not {\"chain\":UUID,\"seq\":N,\"hash\":HEX})" "$ERR"
 run_lethe --config "$WORK/c1.conf" status --check
 assert_rc "status --check fails on it: exit 4" 4
 assert_contains "and says every run refuses to work" \
   "check: the anchor file '$A' cannot be used, so every run refuses to work; restore it from the copy shipped elsewhere" "$OUT"
 run_lethe --config "$WORK/c1.conf" status
 assert_rc "plain status still answers" 0
-
-# a head with a bad hash: the message reads as a sentence
-cp "$WORK/anchors.good" "$A"
-sed -i '$ s/"hash":"\([0-9a-f]\)/"hash":"\1\1/' "$A"
-run_lethe --config "$WORK/c1.conf" run
-assert_rc "a run refuses an anchor line whose head is malformed: exit 1" 1
-assert_contains "the message says what the line is not" \
-  "the newest line is not an anchor line (a head is not {\"chain\":UUID,\"seq\":N,\"hash\":HEX})" "$ERR"
-run_lethe --config "$WORK/c1.conf" status --check
-assert_rc "status --check fails on it too" 4
 
 # an anchor file that is a directory
 rm -f "$A"; mkdir "$A"

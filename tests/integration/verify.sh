@@ -340,8 +340,8 @@ run_lethe verify "$TMP/all.jsonl" --anchors "$TMP/nope"
 assert_rc "a missing anchor file exits 2" 2
 echo '{"run_id":"x"}' >"$TMP/bad-anchors"; echo '{}' >>"$TMP/bad-anchors"
 run_lethe verify "$TMP/all.jsonl" --anchors "$TMP/bad-anchors"
-assert_rc "a malformed anchor file exits 2" 2
-assert_contains "... naming its line" "line 1: not an anchor line" "$ERR"
+assert_rc "a malformed anchor file: a failed check, exit 4" 4
+assert_contains "... naming its line" "line 1 is not an anchor line" "$OUT"
 : >"$TMP/no-anchors"
 run_lethe verify "$TMP/all.csv" --anchors "$TMP/no-anchors"
 assert_rc "--anchors with a CSV export exits 2" 2
