@@ -536,8 +536,66 @@ cleanup:
  * file: rolled back to an older copy, cut, or removed. The work goes on (the file is evidence
  * for later, and a run that refused would stop every purge for it); it is said, with the way
  * back. */
-static void say_file_behind(PGconn *db, const char *file, const char *digest)
+static const char restore_hint[] =
+    "restore it from the copy shipped elsewhere (the lines it lacks are there), then append what "
+    "was written to it since; runs go on meanwhile";
+
+/* Lines found missing from FILE by an earlier run (sql/0081), still open: each is looked for in
+ * the file (one pass, only while some are open): still missing, it is said again; back, a run
+ * (NOTE) settles it. */
+static void say_gaps_open(PGconn *db, const char *file, bool note)
 {
+    PGresult *r = dbaudit_anchor_gaps_open(db);
+    int n = r ? PQntuples(r) : 0;
+    bool *back = n ? calloc((size_t)n, sizeof *back) : NULL;
+    if (n && !back) {
+        log_warn("anchor: out of memory looking for the lines found missing from '%s'", file);
+        PQclear(r);
+        return;
+    }
+    FILE *f = n ? fopen(file, "re") : NULL;
+    if (n && !f) {
+        log_warn("anchor: cannot read '%s' to look for the lines found missing from it: %s", file,
+                 strerror(errno));
+        n = 0;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
+    while (f && (got = getline(&line, &cap, f)) > 0) {
+        if (line[got - 1] != '\n')
+            break; /* torn */
+        char digest[AUDIT_HEX_LEN];
+        audit_sha256_hex(line, (size_t)got - 1, digest);
+        for (int i = 0; i < n; i++)
+            if (!back[i] && strcmp(digest, db_str(r, i, "lacking_digest")) == 0)
+                back[i] = true;
+    }
+    free(line);
+    if (f)
+        fclose(f);
+    for (int i = 0; i < n; i++) {
+        long long k = db_get_long(r, i, "lines");
+        if (back[i]) {
+            if (note && dbaudit_anchor_gap_settle(db, db_str(r, i, "lacking_digest")))
+                log_info("anchor: '%s' holds again the line%s found missing at %s (the newest by "
+                         "run %s)", file, k == 1 ? "" : "s", db_str(r, i, "found_at"),
+                         db_str(r, i, "lacking_run"));
+            continue;
+        }
+        log_warn("anchor: '%s' still lacks %lld line%s that the database recorded as appended to "
+                 "it, found missing at %s (the newest by run %s)",
+                 file, k, k == 1 ? "" : "s", db_str(r, i, "found_at"), db_str(r, i, "lacking_run"));
+        log_hint("%s", restore_hint);
+    }
+    free(back);
+    PQclear(r);
+}
+
+static void say_file_behind(PGconn *db, const char *file, const char *digest, unsigned flags)
+{
+    if (digest)
+        say_gaps_open(db, file, flags & ANCHOR_NOTE_GAPS);
     PGresult *r = dbaudit_anchor_lines_after(db, digest);
     if (!r || PQntuples(r) == 0) {
         PQclear(r);
@@ -554,9 +612,10 @@ static void say_file_behind(PGconn *db, const char *file, const char *digest)
                  "appended to it (the newest by run %s, recorded at %s): the file was removed, "
                  "emptied or moved",
                  file, n, n == 1 ? "" : "s", db_str(r, 0, "newest_run"), db_str(r, 0, "newest_at"));
-    log_hint("restore it from the copy shipped elsewhere (the lines it lacks are there), then "
-             "append what was written to it since; runs go on meanwhile");
+    log_hint("%s", restore_hint);
     PQclear(r);
+    if ((flags & ANCHOR_NOTE_GAPS) && !dbaudit_anchor_gap_note(db, digest))
+        log_warn("anchor: the lines '%s' lacks could not be noted: only this run says so", file);
 }
 
 int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, unsigned flags)
@@ -574,7 +633,7 @@ int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, unsigned 
      * touched (33,334 at 10M items, about 0.2 s) after such a cycle and the run that follows. */
     int got = read_newest(file, &l, warn_only ? log_warn : log_error);
     if (got == 0 && file && (flags & ANCHOR_SAY_MISSING))
-        say_file_behind(db, file, NULL);
+        say_file_behind(db, file, NULL, flags);
     if (got <= 0)
         return got;
     int rc = -1;
@@ -604,7 +663,7 @@ int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, unsigned 
     }
     PQclear(r);
     if (rc == 0 && (flags & ANCHOR_SAY_LACKING))
-        say_file_behind(db, file, l.digest);
+        say_file_behind(db, file, l.digest, flags);
 cleanup:
     anchor_line_free(&l);
     return rc;

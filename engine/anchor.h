@@ -92,6 +92,9 @@ PGresult *anchor_missing(PGconn *db, const struct anchor_line *l);
 #define ANCHOR_WARN_ONLY 1u
 #define ANCHOR_SAY_LACKING 2u
 #define ANCHOR_SAY_MISSING 4u
+/* ANCHOR_NOTE_GAPS (a run): lines found missing are noted in the database, so that every run and
+ * status say so again until they are back, and settled once they are (sql/0081). */
+#define ANCHOR_NOTE_GAPS 8u
 
 /* Compares the newest line of FILE with the database. 0: every anchored head is there (or
  * there is no anchor file); 1: the audit is behind, and MSG says which chains; ANCHOR_DIVERGED

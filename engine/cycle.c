@@ -927,7 +927,8 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
         return rc;
     /* SPEC §7: a database behind its own anchors refuses before it writes anything. */
     if ((rc = anchor_check_before_write(db, ctx->cfg.anchor_file, "run",
-                                        ANCHOR_SAY_LACKING | ANCHOR_SAY_MISSING)) != EXIT_DONE)
+                                        ANCHOR_SAY_LACKING | ANCHOR_SAY_MISSING |
+                                            ANCHOR_NOTE_GAPS)) != EXIT_DONE)
         return rc;
     cycle_trap_signals(ctx);
     if (!run_life_begin(ctx, &l))

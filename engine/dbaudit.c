@@ -190,6 +190,24 @@ PGresult *dbaudit_anchor_lines_after(PGconn *db, const char *digest)
                     1, p);
 }
 
+bool dbaudit_anchor_gap_note(PGconn *db, const char *digest)
+{
+    return db_exec(db, "SELECT lethe.anchor_gap_note($1)", 1, (const char *[]){digest});
+}
+
+bool dbaudit_anchor_gap_settle(PGconn *db, const char *digest)
+{
+    return db_exec(db, "SELECT lethe.anchor_gap_settle($1)", 1, (const char *[]){digest});
+}
+
+PGresult *dbaudit_anchor_gaps_open(PGconn *db)
+{
+    return db_query(db,
+                    "SELECT lacking_digest, lines, lacking_run::text AS lacking_run, found_at"
+                    "  FROM lethe.anchor_gaps_open()",
+                    0, NULL);
+}
+
 PGresult *dbaudit_missing_heads(PGconn *db, const char *chains, const char *seqs,
                                 const char *hashes)
 {
