@@ -485,9 +485,13 @@ bool anchor_append(PGconn *db, const char *file, const char *run_id)
          * of it (0021), a check of the line just written. Checks no longer take the record for
          * the heads (anchor_behind): they compare every head of the newest line. */
         b.data[b.len - 1] = '\0'; /* the line without its newline, as readers hash it */
-        bool recorded = !may || dbaudit_anchor_line_record(db, b.data, run_id);
+        int recorded = may ? dbaudit_anchor_line_record(db, b.data, run_id) : 1;
         b.data[b.len - 1] = '\n';
-        if (!recorded)
+        /* A failed query (a lost connection) says nothing of the heads: said as what it is. */
+        if (recorded < 0)
+            log_warn("anchor: the line of run %s is in the file, but could not be recorded in the "
+                     "database: %s; the next run's line covers it", run_id, db_last_message());
+        else if (!recorded)
             log_warn("anchor: the line of run %s was not recorded in the database: the audit "
                      "did not hold every head it names", run_id);
         for (int i = 0; i < n; i++)

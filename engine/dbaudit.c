@@ -170,13 +170,13 @@ int dbaudit_may_record_anchor_line(PGconn *db)
     return db_may_execute(db, "lethe.anchor_line_record(text, uuid)");
 }
 
-bool dbaudit_anchor_line_record(PGconn *db, const char *line, const char *run_id)
+int dbaudit_anchor_line_record(PGconn *db, const char *line, const char *run_id)
 {
     const char *p[] = {line, run_id};
     PGresult *res = db_query_one_row(db, "SELECT lethe.anchor_line_record($1, $2::uuid) AS recorded", 2, p);
     if (!res)
-        return false;
-    bool recorded = db_true(res, 0, "recorded");
+        return -1;
+    int recorded = db_true(res, 0, "recorded") ? 1 : 0;
     PQclear(res);
     return recorded;
 }

@@ -41,9 +41,9 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record);
 int dbaudit_may_record_anchor_line(PGconn *db);
 /* After LINE (without its newline) of RUN_ID was appended to the anchor file: records its
  * SHA-256, which the database does only when the audit holds every head LINE names
- * (sql/0021_status_anchor.sql). False after printing the error or when the database would not record it. Only for
- * a role that may (dbaudit_may_record_anchor_line). */
-bool dbaudit_anchor_line_record(PGconn *db, const char *line, const char *run_id);
+ * (sql/0021_status_anchor.sql). 1: recorded; 0: the database would not record it; -1: the
+ * query failed (printed). Only for a role that may (dbaudit_may_record_anchor_line). */
+int dbaudit_anchor_line_record(PGconn *db, const char *line, const char *run_id);
 /* The lines the database recorded as appended to the anchor file more than a minute after the
  * line whose digest is DIGEST (NULL: the file is missing or empty): one row (lines, newest_run,
  * newest_at) when there are any, none otherwise (sql/0057_anchor_lines_after.sql). */
