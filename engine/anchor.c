@@ -544,55 +544,81 @@ static const char restore_hint[] =
     "restore it from the copy shipped elsewhere (the lines it lacks are there), then append what "
     "was written to it since; runs go on meanwhile";
 
-/* Lines found missing from FILE by an earlier run (sql/0081), still open: each is looked for in
- * the file (one pass, only while some are open): still missing, it is said again; back, a run
- * (NOTE) settles it. */
+/* Lines found missing from FILE by earlier runs (sql/0081), not found again: each is looked for
+ * in the file (one pass, only while some are open). Those still missing are said again, with
+ * their number; those back are settled by a run (NOTE), each on its own, so that a file put back
+ * in part still says what it lacks. */
+static int digest_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static void say_gaps_open(PGconn *db, const char *file, bool note)
 {
     PGresult *r = dbaudit_anchor_gaps_open(db);
     int n = r ? PQntuples(r) : 0;
-    bool *back = n ? calloc((size_t)n, sizeof *back) : NULL;
-    if (n && !back) {
-        log_warn("anchor: out of memory looking for the lines found missing from '%s'", file);
+    if (n == 0) {
         PQclear(r);
         return;
     }
-    FILE *f = n ? fopen(file, "re") : NULL;
-    if (n && !f) {
-        log_warn("anchor: cannot read '%s' to look for the lines found missing from it: %s", file,
-                 strerror(errno));
-        n = 0;
+    const char **sorted = malloc((size_t)n * sizeof *sorted);
+    bool *back = calloc((size_t)n, sizeof *back);
+    char *settle = malloc((size_t)n * (AUDIT_HEX_LEN + 1) + 3);
+    FILE *f = sorted && back && settle ? fopen(file, "re") : NULL;
+    if (!f) {
+        log_warn("anchor: cannot look in '%s' for the lines found missing from it: %s", file,
+                 sorted && back && settle ? strerror(errno) : "out of memory");
+        goto cleanup;
     }
+    for (int i = 0; i < n; i++)
+        sorted[i] = db_str(r, i, "lacking_digest");
+    qsort(sorted, (size_t)n, sizeof *sorted, digest_cmp);
     char *line = NULL;
     size_t cap = 0;
     ssize_t got;
-    while (f && (got = getline(&line, &cap, f)) > 0) {
+    while ((got = getline(&line, &cap, f)) > 0) {
         if (line[got - 1] != '\n')
             break; /* torn */
         char digest[AUDIT_HEX_LEN];
+        const char *key = digest;
         audit_sha256_hex(line, (size_t)got - 1, digest);
-        for (int i = 0; i < n; i++)
-            if (!back[i] && strcmp(digest, db_str(r, i, "lacking_digest")) == 0)
-                back[i] = true;
+        const char **hit = bsearch(&key, sorted, (size_t)n, sizeof *sorted, digest_cmp);
+        if (hit)
+            back[hit - sorted] = true;
     }
     free(line);
-    if (f)
-        fclose(f);
+    fclose(f);
+    long long missing = 0, found = 0;
+    const char *since = NULL, *newest_run = NULL;
+    size_t used = 0;
+    settle[used++] = '{';
     for (int i = 0; i < n; i++) {
-        long long k = db_get_long(r, i, "lines");
-        if (back[i]) {
-            if (note && dbaudit_anchor_gap_settle(db, db_str(r, i, "lacking_digest")))
-                log_info("anchor: '%s' holds again the line%s found missing at %s (the newest by "
-                         "run %s)", file, k == 1 ? "" : "s", db_str(r, i, "found_at"),
-                         db_str(r, i, "lacking_run"));
+        const char *d = db_str(r, i, "lacking_digest");
+        const char **at = bsearch(&d, sorted, (size_t)n, sizeof *sorted, digest_cmp);
+        if (back[at - sorted]) {
+            used += (size_t)sprintf(settle + used, "%s%s", found++ ? "," : "", d);
             continue;
         }
+        missing++;
+        if (!since || strcmp(db_str(r, i, "found_at"), since) < 0)
+            since = db_str(r, i, "found_at");
+        newest_run = db_str(r, i, "lacking_run"); /* in the order recorded: the last is newest */
+    }
+    settle[used++] = '}';
+    settle[used] = '\0';
+    if (found && note && dbaudit_anchor_gap_settle(db, settle))
+        log_info("anchor: '%s' holds again %lld line%s found missing from it", file, found,
+                 found == 1 ? "" : "s");
+    if (missing) {
         log_warn("anchor: '%s' still lacks %lld line%s that the database recorded as appended to "
-                 "it, found missing at %s (the newest by run %s)",
-                 file, k, k == 1 ? "" : "s", db_str(r, i, "found_at"), db_str(r, i, "lacking_run"));
+                 "it, found missing since %s (the newest by run %s)",
+                 file, missing, missing == 1 ? "" : "s", since, newest_run);
         log_hint("%s", restore_hint);
     }
+cleanup:
+    free(sorted);
     free(back);
+    free(settle);
     PQclear(r);
 }
 

@@ -195,15 +195,15 @@ bool dbaudit_anchor_gap_note(PGconn *db, const char *digest)
     return db_exec(db, "SELECT lethe.anchor_gap_note($1)", 1, (const char *[]){digest});
 }
 
-bool dbaudit_anchor_gap_settle(PGconn *db, const char *digest)
+bool dbaudit_anchor_gap_settle(PGconn *db, const char *digests)
 {
-    return db_exec(db, "SELECT lethe.anchor_gap_settle($1)", 1, (const char *[]){digest});
+    return db_exec(db, "SELECT lethe.anchor_gap_settle($1::text[])", 1, (const char *[]){digests});
 }
 
 PGresult *dbaudit_anchor_gaps_open(PGconn *db)
 {
     return db_query(db,
-                    "SELECT lacking_digest, lines, lacking_run::text AS lacking_run, found_at"
+                    "SELECT lacking_digest, lacking_run::text AS lacking_run, found_at"
                     "  FROM lethe.anchor_gaps_open()",
                     0, NULL);
 }

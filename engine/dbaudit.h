@@ -48,12 +48,13 @@ int dbaudit_anchor_line_record(PGconn *db, const char *line, const char *run_id)
  * line whose digest is DIGEST (NULL: the file is missing or empty): one row (lines, newest_run,
  * newest_at) when there are any, none otherwise (sql/0057_anchor_lines_after.sql). */
 PGresult *dbaudit_anchor_lines_after(PGconn *db, const char *digest);
-/* Notes what the anchor file lacks after its newest line DIGEST (NULL: missing or empty), so
- * that every later run and status say it until the lines are back; SETTLE: the line whose digest
- * is DIGEST is in the file again; OPEN: the notes not settled (lacking_digest, lines,
- * lacking_run, found_at), oldest first (sql/0081_anchor_gaps.sql). */
+/* Notes each line the anchor file lacks after its newest line DIGEST (NULL: missing or empty),
+ * so that every later run and status say it until it is back; SETTLE: the lines whose digests
+ * are in DIGESTS (an array literal) are in the file again; OPEN: the lines noted and not settled
+ * (lacking_digest, lacking_run, found_at), in the order they were recorded
+ * (sql/0081_anchor_gaps.sql). */
 bool dbaudit_anchor_gap_note(PGconn *db, const char *digest);
-bool dbaudit_anchor_gap_settle(PGconn *db, const char *digest);
+bool dbaudit_anchor_gap_settle(PGconn *db, const char *digests);
 PGresult *dbaudit_anchor_gaps_open(PGconn *db);
 /* Anchored heads (array literals of chains, seqs and hashes) that are not in the database:
  * rows (chain, anchored seq, database seq or null, what the database has instead). */

@@ -519,30 +519,44 @@ assert_contains "... and says the database recorded lines appended to it" \
   "warning: anchor: '$A' is missing or empty, but the database recorded" "$ERR"
 assert_eq "... and begins a new one with its own line" "1" "$(wc -l <"$A")"
 # (sql/0081) Its line is the newest now, and nothing is recorded after it: the loss was said by
-# that run only. It is noted, and said by every run and status until the lines are back.
-LOST=$(sql "SELECT lines || ' ' || lacking_run FROM lethe.anchor_gaps")
-assert_eq "... and notes the loss: every line the database recorded, the newest by $NEWEST_RUN" \
-  "$(sql "SELECT count(*) FROM lethe.anchor_lines WHERE run_id <> (SELECT run_id FROM lethe.runs ORDER BY started_at DESC LIMIT 1)") $NEWEST_RUN" "$LOST"
+# that run only. Each line lost is noted, and said by every run and status until it is back.
+LOST=$(sql "SELECT count(*) FROM lethe.anchor_gaps")
+assert_eq "... and notes each line lost: every line the database recorded before it" \
+  "$(sql "SELECT count(*) FROM lethe.anchor_lines WHERE run_id <> (SELECT run_id FROM lethe.runs ORDER BY started_at DESC LIMIT 1)")" "$LOST"
+FOUND_AT=$(sql "SELECT lethe.iso_utc(min(found_at)) FROM lethe.anchor_gaps")
 run_lethe --config "$WORK/noexec.conf" run
 assert_contains "the next run says the file still lacks them" \
-  "warning: anchor: '$A' still lacks ${LOST% *} lines that the database recorded as appended to it, found missing at $(sql "SELECT lethe.iso_utc(found_at) FROM lethe.anchor_gaps") (the newest by run $NEWEST_RUN)" "$ERR"
+  "warning: anchor: '$A' still lacks $LOST lines that the database recorded as appended to it, found missing since $FOUND_AT (the newest by run $NEWEST_RUN)" "$ERR"
 assert_contains "... with the way back" "hint: restore it from the copy shipped elsewhere (the lines it lacks are there)" "$ERR"
 assert_rc "... and goes on" 0
+cp "$A" "$WORK/anchors.r12"; rm "$A"
+run_lethe --config "$WORK/noexec.conf" run
+assert_contains "removed again" "warning: anchor: '$A' is missing or empty, but the database recorded" "$ERR"
+assert_eq "... the lines lost twice are noted once, with the two written since" "$((LOST + 2))" \
+  "$(sql "SELECT count(*) FROM lethe.anchor_gaps")"
 run_lethe --config "$WORK/noexec.conf" status
-assert_contains "status says so too" "warning: anchor: '$A' still lacks ${LOST% *} lines" "$ERR"
+assert_contains "status says so too" "warning: anchor: '$A' still lacks $((LOST + 2)) lines" "$ERR"
 as_engine_fails() { psql -X -q -v ON_ERROR_STOP=1 -c "SET ROLE anchors_t_writer" -c "$1" 2>&1 >/dev/null; }
 sql "DO \$\$ BEGIN CREATE ROLE anchors_t_writer; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$;
      GRANT USAGE ON SCHEMA lethe TO anchors_t_writer; GRANT ALL ON lethe.anchor_gaps TO anchors_t_writer" >/dev/null 2>&1
-assert_contains "the note is the owner's: a role granted the table cannot settle it by hand" \
+assert_contains "the notes are the owner's: a role granted the table cannot settle them by hand" \
   "only lethe's own functions note lines lost from the anchor file" \
   "$(as_engine_fails "UPDATE lethe.anchor_gaps SET settled_at = now()")"
-cat "$A" >>"$WORK/anchors.kept"; mv "$WORK/anchors.kept" "$A"
-run_lethe --config "$WORK/noexec.conf" status
-assert_eq "the file put back with those lines, nothing is said" "" "$(echo "$ERR" | grep 'anchor:')"
+# put back in part: the newest line kept, not the others
+tail -n 1 "$WORK/anchors.kept" >"$WORK/anchors.part"; cat "$A" >>"$WORK/anchors.part"
+cp "$A" "$WORK/anchors.new"; cp "$WORK/anchors.part" "$A"
 run_lethe --config "$WORK/noexec.conf" run
-assert_contains "... and the next run settles the note" \
-  "anchor: '$A' holds again the lines found missing at" "$ERR"
-assert_eq "... which is settled" "0" "$(sql "SELECT count(*) FROM lethe.anchor_gaps WHERE settled_at IS NULL")"
+assert_contains "the file put back in part: the run settles the line that is back" \
+  "anchor: '$A' holds again 1 line found missing from it" "$ERR"
+assert_contains "... and still says the others are missing" "warning: anchor: '$A' still lacks $((LOST + 1)) lines" "$ERR"
+R4=$(tail -n 1 "$A")
+cat "$WORK/anchors.kept" "$WORK/anchors.r12" "$WORK/anchors.new" >"$A"; printf '%s\n' "$R4" >>"$A"
+run_lethe --config "$WORK/noexec.conf" status
+assert_eq "the file put back whole, nothing is said" "" "$(echo "$ERR" | grep 'anchor:')"
+run_lethe --config "$WORK/noexec.conf" run
+assert_contains "... and the next run settles the notes" \
+  "anchor: '$A' holds again $((LOST + 1)) lines found missing from it" "$ERR"
+assert_eq "... which are settled" "0" "$(sql "SELECT count(*) FROM lethe.anchor_gaps WHERE settled_at IS NULL")"
 run_lethe --config "$WORK/noexec.conf" run
 assert_eq "... and the run after it says nothing of the file" "" "$(echo "$ERR" | grep "anchor: '")"
 
