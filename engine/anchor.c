@@ -230,6 +230,17 @@ static int read_newest(const char *file, struct anchor_line *out, complain_fn *c
                      "for whoever looks into it); runs append after it meanwhile, and 'lethe "
                      "verify --anchors' refuses the file while it holds the line");
             rc = 1;
+        } else if (valid_no == 0 && lines > 0) {
+            /* No anchor line at all (garbage, a comment written at install): as an empty file,
+             * which a missing one is too, said; the runs go on and append after it. */
+            anchor_line_free(out);
+            memset(out, 0, sizeof *out);
+            log_warn("anchor: '%s' holds no anchor line: its newest (line %ld) is %s; taken as "
+                     "empty", file, lines, why);
+            log_hint("the anchor file holds one line per run, as lethe writes it: restore it from "
+                     "the copy shipped elsewhere, keeping a copy of this one for whoever looks "
+                     "into it");
+            rc = 0;
         } else {
             anchor_line_free(out);
             memset(out, 0, sizeof *out);

@@ -15,7 +15,7 @@ A=$WORK/anchors.jsonl
 # line that is not lethe's (one echo) stopped every purge, exit 1 and paged, run after run (an
 # outside tryout): the check now takes the newest anchor line before it and says so at every run
 # until a run's own line follows; verify --anchors fails on it (exit 4, naming it). A file with
-# no anchor line at all still stops the runs, and the check fails.
+# no anchor line at all is taken as empty, as a missing one is.
 fresh_catalog stranger3 2
 write_config "$WORK/c1.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; timeout = \"30s\"; };"
 run_lethe --config "$WORK/c1.conf" run
@@ -46,19 +46,22 @@ run_lethe verify "$WORK/all.jsonl" --anchors "$A"
 assert_rc "... and without it, the export verifies" 0
 cp "$A" "$WORK/anchors.good"
 
-# a head with a bad hash, in the only line: nothing to fall back on
+# a head with a bad hash, in the only line: no anchor line at all. Taken as an empty file (as a
+# missing one is): said, and the runs go on (a stranger's retry: "rm; echo garbage >>" stopped
+# every purge again), the loss of the lines the database recorded noted (sql/0081).
 head -1 "$WORK/anchors.good" >"$A"
 sed -i '$ s/"hash":"\([0-9a-f]\)/"hash":"\1\1/' "$A"
-run_lethe --config "$WORK/c1.conf" run
-assert_rc "a run refuses an anchor file with no anchor line: exit 1" 1
-assert_contains "the message says what the line is not" \
-  "the newest line is not an anchor line (a head is not {\"chain\":UUID,\"seq\":N,\"hash\":HEX})" "$ERR"
 run_lethe --config "$WORK/c1.conf" status --check
-assert_rc "status --check fails on it: exit 4" 4
-assert_contains "and says every run refuses to work" \
-  "check: the anchor file '$A' cannot be used, so every run refuses to work; restore it from the copy shipped elsewhere" "$OUT"
-run_lethe --config "$WORK/c1.conf" status
-assert_rc "plain status still answers" 0
+assert_rc "status --check with no anchor line in the file: exit 0" 0
+run_lethe --config "$WORK/c1.conf" run
+assert_rc "a run goes on over a file with no anchor line: exit 0" 0
+assert_contains "... saying what the line is not, and that the file is taken as empty" \
+  "warning: anchor: '$A' holds no anchor line: its newest (line 1) is not an anchor line (a head is not {\"chain\":UUID,\"seq\":N,\"hash\":HEX}); taken as empty" "$ERR"
+assert_contains "... and that the database recorded lines appended to it" \
+  "warning: anchor: '$A' is missing or empty, but the database recorded" "$ERR"
+assert_eq "... appending its own line after it" "2" "$(wc -l <"$A")"
+run_lethe --config "$WORK/c1.conf" run
+assert_contains "the next run still says what the file lacks" "warning: anchor: '$A' still lacks" "$ERR"
 
 # an anchor file that is a directory
 rm -f "$A"; mkdir "$A"
