@@ -708,7 +708,9 @@ bool run_life_end(struct lethe_ctx *ctx, struct run_life *l)
 done:
     free(heads);
     if (!recorded)
-        log_error("run %s: could not record the end of the run", ctx->session_id);
+        log_error("run %s: could not record the end of the run%s%s; what it did stands, and the "
+                  "next run records it as died", ctx->session_id, db_last_message()[0] ? ": " : "",
+                  db_last_message());
     double secs = secs_since(&l->t0);
     if (l->metrics_file && !write_metrics(ctx, l, secs))
         ok = false;
