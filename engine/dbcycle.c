@@ -363,7 +363,8 @@ PGresult *dbcycle_batch_failed_in_open(PGconn *db, const char *batch_id)
     /* An item is in at most one open batch (SPEC §4), whose rows have no outcome yet (an ack
      * that purges the item elsewhere marks them superseded). */
     return db_query_one_row(db,
-                            "SELECT count(*) AS items, min(x.batch_id::text) AS open_batch"
+                            "SELECT count(*) AS items, min(x.batch_id::text) AS open_batch,"
+                            "       coalesce(array_agg(b.item_id), '{}')::text AS ids"
                             "  FROM lethe.batch_items b"
                             "  JOIN lethe.batch_items x ON x.tenant_id = b.tenant_id"
                             "   AND x.item_id = b.item_id AND x.batch_id <> b.batch_id"

@@ -94,7 +94,7 @@ bool dbcycle_batch_attempted(PGconn *db, const char *batch_id);
 /* ---- one batch, for ack and rerun ---- */
 
 /* Of failed BATCH_ID's failed items, those in an open batch now (emitted since it failed):
- * items, and open_batch (one of them). */
+ * items, open_batch (one of them) and ids (an array literal of their item ids). */
 PGresult *dbcycle_batch_failed_in_open(PGconn *db, const char *batch_id);
 /* The batch's state, when it exists and (tenant given) holds items of that tenant: columns
  * state, location, now (ISO text). No row otherwise. */

@@ -184,9 +184,16 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
         PQclear(h);
         /* Its items were batched again since it failed: the open batch would have deleted them,
          * and now hands them to no deleter. */
-        bool reopened = in_open && db_get_long(in_open, 0, "items") > 0;
+        /* Those this acknowledgement purged: not those it failed (--failed). */
+        long n = in_open && db_get_long(in_open, 0, "items") > 0
+                     ? dbcycle_batch_purged_among(ctx->db, batch, db_str(in_open, 0, "ids"))
+                     : 0;
+        if (n < 0) {
+            rc = EXIT_RUNTIME;
+            goto cleanup;
+        }
+        bool reopened = n > 0;
         if (reopened) {
-            long n = db_get_long(in_open, 0, "items");
             /* Left with no item, that batch was closed with this one (sql/0079). */
             char now[16] = "";
             if (dbcycle_batch_state(ctx->db, db_str(in_open, 0, "open_batch"), false, now,

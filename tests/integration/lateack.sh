@@ -217,4 +217,25 @@ assert_eq "... the batch is acknowledged with 0 items" "acknowledged|0" \
 assert_eq "... and the item purged once" "1" \
     "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$SRC4'")"
 
+# A late ack that fails one of the items batched again purges only the other: the warning counts
+# only that one, and the open batch, with an item left to hand over, stays open.
+SRC5=$(uuid); SRC6=$(uuid)
+mk_item "$T" "$SRC5" "$WE" prompt EU 2026-01-01T00:00:00Z
+mk_item "$T" "$SRC6" "$WE" prompt EU 2026-01-01T00:00:00Z
+"$LETHE" --config "$WORK/fail.conf" -q request --tenant "$T" --item "$SRC5" --reference R-LATE5 \
+    --operator tester >/dev/null
+"$LETHE" --config "$WORK/fail.conf" -q request --tenant "$T" --item "$SRC6" --reference R-LATE6 \
+    --operator tester >/dev/null
+run_lethe --config "$WORK/fail.conf" run
+B10=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$SRC5' AND outcome = 'failed'")
+run_lethe --config "$WORK/noexec.conf" run
+O10=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$SRC5' AND outcome IS NULL")
+run_lethe --config "$WORK/noexec.conf" ack "$B10" --failed "$SRC6:still there" --operator tester
+assert_eq "a late ack failing one of two re-batched items: one purged, and the warning counts one" \
+    "0|warning: ack: 1 item of failed batch $B10 was in open batch $O10 too, emitted since it failed: recorded as purged now, so that batch hands it to no deleter" \
+    "$RC|$(printf '%s\n' "$ERR" | grep '^warning: ack:')"
+assert_eq "... the open batch stays open with the other item" "open|$SRC6" \
+    "$(sql "SELECT b.state, bi.item_id FROM lethe.batches b JOIN lethe.batch_items bi USING (batch_id)
+             WHERE b.batch_id = '$O10' AND bi.outcome IS NULL")"
+
 finish
