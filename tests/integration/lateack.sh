@@ -143,13 +143,21 @@ assert_eq "... and leaves nothing in the inbox" "0" "$(sql "SELECT count(*) FROM
 # deletion counts (SPEC §4), and the open batch then hands them to no deleter. Said, since an
 # ack by hand of the wrong batch leaves the objects stored with the catalog saying purged.
 write_config "$WORK/noexec.conf"
-SRC3=$(uuid); mk_item "$T" "$SRC3" "$WE" prompt EU 2026-01-01T00:00:00Z
-"$LETHE" --config "$WORK/fail.conf" -q request --tenant "$T" --item "$SRC3" --reference R-LATE \
-    --operator tester >/dev/null
-run_lethe --config "$WORK/fail.conf" run
-B8=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$SRC3' AND outcome = 'failed'")
-run_lethe --config "$WORK/noexec.conf" run
-O8=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$SRC3' AND outcome IS NULL")
+# failed_then_open ITEM...: a request for each new item, a run whose deleter fails their batch
+# (FB), then a run without an executor that batches them again, left open (OB).
+failed_then_open() {
+    local i
+    for i in "$@"; do
+        mk_item "$T" "$i" "$WE" prompt EU 2026-01-01T00:00:00Z
+        "$LETHE" --config "$WORK/fail.conf" -q request --tenant "$T" --item "$i" --reference "R-$i" \
+            --operator tester >/dev/null
+    done
+    run_lethe --config "$WORK/fail.conf" run
+    FB=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$1' AND outcome = 'failed'")
+    run_lethe --config "$WORK/noexec.conf" run
+    OB=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$1' AND outcome IS NULL")
+}
+SRC3=$(uuid); failed_then_open "$SRC3"; B8=$FB; O8=$OB
 assert_eq "the failed item is batched again, in a batch left open (no executor)" "open" \
     "$(sql "SELECT state FROM lethe.batches WHERE batch_id = '$O8'")"
 run_lethe --config "$WORK/noexec.conf" ack "$B8" --operator tester
@@ -174,13 +182,7 @@ assert_rc "... the audit verifies" 0
 # The same while another session holds the open batch locked (a run recording its receipts):
 # the ack does not wait for it and leaves it open; the run that drives it next finds nothing
 # left and closes it without starting the deleter.
-SRC4=$(uuid); mk_item "$T" "$SRC4" "$WE" prompt EU 2026-01-01T00:00:00Z
-"$LETHE" --config "$WORK/fail.conf" -q request --tenant "$T" --item "$SRC4" --reference R-LATE2 \
-    --operator tester >/dev/null
-run_lethe --config "$WORK/fail.conf" run
-B9=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$SRC4' AND outcome = 'failed'")
-run_lethe --config "$WORK/noexec.conf" run
-O9=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$SRC4' AND outcome IS NULL")
+SRC4=$(uuid); failed_then_open "$SRC4"; B9=$FB; O9=$OB
 psql -X -q -c "BEGIN" -c "SELECT 1 FROM lethe.batches WHERE batch_id = '$O9' FOR UPDATE" \
     -c "SELECT pg_sleep(6)" -c "COMMIT" >/dev/null &
 LOCKER=$!
@@ -219,17 +221,7 @@ assert_eq "... and the item purged once" "1" \
 
 # A late ack that fails one of the items batched again purges only the other: the warning counts
 # only that one, and the open batch, with an item left to hand over, stays open.
-SRC5=$(uuid); SRC6=$(uuid)
-mk_item "$T" "$SRC5" "$WE" prompt EU 2026-01-01T00:00:00Z
-mk_item "$T" "$SRC6" "$WE" prompt EU 2026-01-01T00:00:00Z
-"$LETHE" --config "$WORK/fail.conf" -q request --tenant "$T" --item "$SRC5" --reference R-LATE5 \
-    --operator tester >/dev/null
-"$LETHE" --config "$WORK/fail.conf" -q request --tenant "$T" --item "$SRC6" --reference R-LATE6 \
-    --operator tester >/dev/null
-run_lethe --config "$WORK/fail.conf" run
-B10=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$SRC5' AND outcome = 'failed'")
-run_lethe --config "$WORK/noexec.conf" run
-O10=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$SRC5' AND outcome IS NULL")
+SRC5=$(uuid); SRC6=$(uuid); failed_then_open "$SRC5" "$SRC6"; B10=$FB; O10=$OB
 run_lethe --config "$WORK/noexec.conf" ack "$B10" --failed "$SRC6:still there" --operator tester
 assert_eq "a late ack failing one of two re-batched items: one purged, and the warning counts one" \
     "0|warning: ack: 1 item of failed batch $B10 was in open batch $O10 too, emitted since it failed: recorded as purged now, so that batch hands it to no deleter" \
