@@ -20,6 +20,7 @@
 #                            workers, and a plain server) and prints the cycle, an idle run and
 #                            producers' inserts on Citus next to one server; else one line says so
 #   BENCH_CITUS_ONLY=1       only the Citus section
+#   BENCH_CITUS=0            no Citus section (tests/integration/bench.sh runs the bench small)
 set -u
 cd "$(dirname "$0")/../.."
 : "${LETHE:?LETHE must name the binary under test}"
@@ -473,4 +474,5 @@ python3 "$HERE/phases.py" "$WORK/profile-idle.log" "$PROFILE_IDLE_MS"
 
 pg_stop   # this bench's server is done; it does not run beside the Citus section's four
 echo
+if [ "${BENCH_CITUS:-1}" = 0 ]; then echo "bench: BENCH_CITUS=0: no Citus section"; exit 0; fi
 bash "$HERE/citus.sh" || die "the Citus section failed"

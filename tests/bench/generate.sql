@@ -135,10 +135,13 @@ CREATE FUNCTION bench.history() RETURNS void LANGUAGE sql AS $$
     INSERT INTO lethe.events (tenant_id, type, occurred_at, reference)
     SELECT bench.tenant(t), 'deletion_cancelled', pr.p - interval '9 days', 'REQ-A-' || t
       FROM bench.params pr, generate_series(0, pr.tenants - 1) t WHERE bench.bucket(t) BETWEEN 154 AND 159;
-    -- single items deleted in the portal over the last three weeks (one per 1000 items)
+    -- single items deleted in the portal over the last three weeks (one per 1000 items), never
+    -- before the item was created (the catalog refuses that: sql/0080)
     INSERT INTO lethe.events (tenant_id, type, item_id, occurred_at, reference)
     SELECT bench.tenant(i % pr.tenants), 'deletion_requested', bench.item(i),
-           pr.p - (bench.h(k, 41) % (20 * 86400)) * interval '1 second' - interval '1 hour', 'ITEM-A-' || k
+           greatest(pr.p - (bench.h(k, 41) % (20 * 86400)) * interval '1 second' - interval '1 hour',
+                    pr.p - interval '1 hour' - (bench.h(i, 6) % (720 * 86400)) * interval '1 second'),
+           'ITEM-A-' || k
       FROM bench.params pr, generate_series(0, pr.items / 1000 - 1) k,
            LATERAL (SELECT bench.h(k, 40) % pr.originals AS i) x;
     -- holds placed a month ago: tenant-wide, one workspace, one subject, single items (in
