@@ -1706,6 +1706,19 @@ int job_verify(struct lethe_ctx *ctx, int argc, char **argv)
         exported > time_now() + (lethe_time)300 * 1000000)
         log_warn("verify: the header says the export was taken at %s, later than now by this "
                  "machine's clock: the header was edited, or a clock is wrong", v.exported_at);
+    /* An export whose window had not ended when it was taken (its --to after its exported_at)
+     * holds nothing written after the snapshot, and nothing in the file can say whether the log
+     * had such records: the verdict below names the window all the same, so this is said. */
+    bool unfinished = !csv && v.header && v.to[0] && v.exported_at[0] &&
+                      strcmp(v.to, v.exported_at) > 0;
+    if (unfinished) {
+        log_warn("verify: the export's window ends at %s, after the export was taken (%s): it "
+                 "holds no record written after that, and nothing in it shows whether there was "
+                 "one", v.to, v.exported_at);
+        log_hint("verify it with --anchors and an anchor file written after %s (a line of a "
+                 "later run shows what the window lacks), or export the window again once it "
+                 "has ended", v.to);
+    }
     if (v.unvouched)
         log_warn("verify: %lld record%s (the first: %s) %s newer than every head of %s chain "
                  "that '%s' names: no anchor vouches for %s yet (the next run's line will)",
@@ -1743,7 +1756,9 @@ int job_verify(struct lethe_ctx *ctx, int argc, char **argv)
         else
             printf("; records");
         printf(" from %s", v.from[0] ? v.from : "the start of the log");
-        if (v.to[0])
+        if (unfinished)
+            printf(" until %s, but taken at %s, before that", v.to, v.exported_at);
+        else if (v.to[0])
             printf(" until %s", v.to);
         else
             printf(" until its export at %s", v.exported_at[0] ? v.exported_at : "an unknown time");

@@ -313,6 +313,21 @@ assert_rc "a header's exported_at in the future verifies (its records are all be
 assert_contains "... and is said" "warning: verify: the header says the export was taken at 2999-01-01T00:00:00.000000Z, later than now by this machine's clock" "$ERR"
 run_lethe verify "$TMP/all.jsonl"
 assert_eq "an export as written draws no warning" "" "$ERR"
+# An export taken before its window ended holds nothing after its snapshot: the verdict names the
+# window all the same, so it says when the export was taken, and warns.
+"$LETHE" export --to 2999-01-01 -o "$TMP/unended.jsonl" 2>/dev/null
+UNENDED_AT=$(exported "$TMP/unended.jsonl")
+run_lethe verify "$TMP/unended.jsonl"
+assert_rc "an export taken before its window ended verifies (what it holds is intact)" 0
+assert_contains "... and warns that it holds nothing after it was taken" "warning: verify: the export's window ends at 2999-01-01T00:00:00.000000Z, after the export was taken ($UNENDED_AT): it holds no record written after that, and nothing in it shows whether there was one" "$ERR"
+assert_contains "... with what to do" "hint: verify it with --anchors and an anchor file written after 2999-01-01T00:00:00.000000Z" "$ERR"
+assert_contains "... and its verdict names both times" "; records from the start of the log until 2999-01-01T00:00:00.000000Z, but taken at $UNENDED_AT, before that" "$OUT"
+"$LETHE" export --to "$M1" -o "$TMP/ended.jsonl" 2>/dev/null
+run_lethe verify "$TMP/ended.jsonl"
+assert_eq "a window that had ended when it was exported draws no such warning" "" "$ERR"
+assert_contains "... and its verdict names its end alone" "; records from the start of the log until $M1
+" "$OUT
+"
 run_lethe verify
 assert_rc "verify without a file exits 2" 2
 assert_eq "verify without a file says so" "error: verify: no file given
