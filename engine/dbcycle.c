@@ -373,6 +373,20 @@ PGresult *dbcycle_batch_failed_in_open(PGconn *db, const char *batch_id)
                             1, (const char *[]){batch_id});
 }
 
+PGresult *dbcycle_batch_failed_purged_since(PGconn *db, const char *batch_id)
+{
+    /* An item is purged once (batch_items_one_purge): at most one row joins each failed one. */
+    return db_query_one_row(db,
+                            "SELECT count(*) AS failed, count(x.batch_id) AS purged,"
+                            "       count(DISTINCT x.batch_id) AS batches,"
+                            "       min(x.batch_id::text) AS through"
+                            "  FROM lethe.batch_items b"
+                            "  LEFT JOIN lethe.batch_items x ON x.tenant_id = b.tenant_id"
+                            "   AND x.item_id = b.item_id AND x.outcome = 'purged'"
+                            " WHERE b.batch_id = $1::uuid AND b.outcome = 'failed'",
+                            1, (const char *[]){batch_id});
+}
+
 PGresult *dbcycle_batch_purged_withdrawn(PGconn *db, const char *batch_id)
 {
     return db_query_one_row(db,

@@ -96,6 +96,9 @@ bool dbcycle_batch_attempted(PGconn *db, const char *batch_id);
 /* Of failed BATCH_ID's failed items, those in an open batch now (emitted since it failed):
  * items, open_batch (one of them) and ids (an array literal of their item ids). */
 PGresult *dbcycle_batch_failed_in_open(PGconn *db, const char *batch_id);
+/* Of failed BATCH_ID's failed items, those purged since through another batch: failed (all
+ * of them), purged (those purged), batches (through how many) and through (one of them). */
+PGresult *dbcycle_batch_failed_purged_since(PGconn *db, const char *batch_id);
 /* The batch's state, when it exists and (tenant given) holds items of that tenant: columns
  * state, location, now (ISO text). No row otherwise. */
 PGresult *dbcycle_batch_of(PGconn *db, const char *batch_id, const char *tenant);

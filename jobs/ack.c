@@ -118,6 +118,31 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
         rc = EXIT_DONE;
         goto cleanup;
     }
+    /* A failed batch whose failed items have all been purged since, through batches emitted
+     * after it: a late acknowledgement has nothing left to purge. It changes nothing (the
+     * batch stays failed, as its deleter reported, and no record is added) and says so. */
+    if (was_failed && er.n_failed == 0) {
+        PGresult *g = dbcycle_batch_failed_purged_since(ctx->db, batch);
+        if (!g) {
+            rc = EXIT_RUNTIME;
+            goto cleanup;
+        }
+        long failed = db_get_long(g, 0, "failed"), purged = db_get_long(g, 0, "purged");
+        long batches = db_get_long(g, 0, "batches");
+        if (failed > 0 && purged == failed) {
+            char more[48] = "";
+            if (batches > 1)
+                snprintf(more, sizeof more, " and %ld other%s", batches - 1, batches == 2 ? "" : "s");
+            printf("ack: batch %s failed, and its %ld failed item%s %s been purged since, through "
+                   "batch %s%s; nothing left to acknowledge, nothing changed\n", batch, failed,
+                   failed == 1 ? "" : "s", failed == 1 ? "has" : "have", db_str(g, 0, "through"),
+                   more);
+            PQclear(g);
+            rc = EXIT_DONE;
+            goto cleanup;
+        }
+        PQclear(g);
+    }
     /* After what only reads (an unknown batch or item is still exit 2, an acknowledged batch
      * still exit 0), before the first write. */
     if ((rc = anchor_check_before_write(ctx->db, ctx->cfg.anchor_file, "ack", 0)) != EXIT_DONE)

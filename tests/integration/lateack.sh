@@ -230,4 +230,22 @@ assert_eq "... the open batch stays open with the other item" "open|$SRC6" \
     "$(sql "SELECT b.state, bi.item_id FROM lethe.batches b JOIN lethe.batch_items bi USING (batch_id)
              WHERE b.batch_id = '$O10' AND bi.outcome IS NULL")"
 
+# A failed batch whose failed item was purged since, through the batch that took it again: a late
+# ack has nothing left to purge. It changes nothing, and says so: the batch stays failed, as its
+# deleter reported (lethe batches keeps its failure), and no record is added.
+SRC7=$(uuid); failed_then_open "$SRC7"; B11=$FB; O11=$OB
+run_lethe --config "$WORK/noexec.conf" ack "$O11" --operator tester
+assert_eq "the item is purged through the batch that took it again" "0|$O11" \
+    "$RC|$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$SRC7' AND outcome = 'purged'")"
+RECORDS=$(sql "SELECT count(*) FROM lethe.audit")
+run_lethe --config "$WORK/noexec.conf" ack "$B11" --operator tester
+assert_eq "a late ack of the failed batch then says there is nothing left to acknowledge" \
+    "0|ack: batch $B11 failed, and its 1 failed item has been purged since, through batch $O11; nothing left to acknowledge, nothing changed" \
+    "$RC|$OUT"
+assert_eq "... the batch stays failed, its item failed, and no record is added" "failed|failed|$RECORDS" \
+    "$(sql "SELECT b.state, bi.outcome, (SELECT count(*) FROM lethe.audit) FROM lethe.batches b
+             JOIN lethe.batch_items bi USING (batch_id) WHERE b.batch_id = '$B11'")"
+run_lethe --config "$WORK/noexec.conf" batches --state failed
+assert_contains "... and lethe batches still lists it failed" "$B11" "$OUT"
+
 finish
