@@ -119,7 +119,11 @@ build_template() {
 # migrated by lethe unless raw (a copy for the before binary, or a template of copies for it).
 copy_of() {
     PGOPTIONS='-c client_min_messages=warning' q -d postgres -c "DROP DATABASE IF EXISTS $2" -c "CREATE DATABASE $2 TEMPLATE $1 STRATEGY FILE_COPY" >/dev/null || return 1
-    rm -f "$WORK/anchors-$2.jsonl"  # a fresh copy: the anchors of the one before are not its own
+    # A fresh copy holds its template's audit, whose anchor file is the template's: the copy
+    # gets a copy of it. (Without it, the first run found the lines the database recorded
+    # missing from the file, and every status and run after it searched the file for them.)
+    rm -f "$WORK/anchors-$2.jsonl"
+    if [ -f "$WORK/anchors-$1.jsonl" ]; then cp "$WORK/anchors-$1.jsonl" "$WORK/anchors-$2.jsonl" || return 1; fi
     if [ -n "${BENCH_BEFORE:-}" ] && [ "${3:-}" != raw ]; then
         PGDATABASE=$2 lethe migrate >/dev/null || return 1
     fi
