@@ -1179,11 +1179,13 @@ PGresult *db_request_items(PGconn *db, const char *tenant, const char *reference
         "              WHEN hd.item_id IS NOT NULL THEN 'held'"
         "              ELSE 'due' END AS state,"
         "         coalesce(ob.deadline_at, c.req_deadline) AS deadline_at,"
-        /* Held past the deadline only by a hold still in effect after it, as ack_batch
-         * records it (sql/0031_ack_evidence.sql): one released before it kept nothing. */
+        /* Held past the deadline only by a hold in effect at it, as ack_batch records it
+         * (sql/0031, sql/0083): one released before it kept nothing, and one placed after it
+         * found the item late already. */
         "         EXISTS (SELECT 1 FROM lethe.hold_blocks hb"
         "                   JOIN lethe.holds h ON h.tenant_id = $1 AND h.hold_id = hb.hold_id"
         "                  WHERE hb.tenant_id = $1 AND hb.item_id = c.item_id"
+        "                    AND h.placed_at <= coalesce(c.req_deadline, c.any_deadline)"
         "                    AND (h.released_at IS NULL"
         "                         OR h.released_at > coalesce(c.req_deadline, c.any_deadline)))"
         "             AS was_held"

@@ -54,8 +54,10 @@ request a 19 20 '75 days'                # late by 45 days
 request a 21 30 '5 days'                 # scheduled: due in 15 days, deadline in 25
 request a 31 40 '1 day'                  # scheduled: deadline in 29 days
 items "$A" "$WH" h 4
+# Held past the deadline by a hold placed before it (sql/0083): the request's 30 days end 15
+# seconds from now, the hold is placed at once, and released once the deadline has passed.
 sql "INSERT INTO lethe.events (tenant_id, type, occurred_at, reference, workspace_id)
-     VALUES ('$A', 'deletion_requested', now() - interval '40 days', 'REQ-HELD', '$WH')" >/dev/null
+     VALUES ('$A', 'deletion_requested', now() - interval '720 hours' + interval '15 seconds', 'REQ-HELD', '$WH')" >/dev/null
 items "$A" "$WK" k 3
 sql "INSERT INTO lethe.events (tenant_id, type, occurred_at, reference, workspace_id)
      VALUES ('$A', 'deletion_requested', now() - interval '35 days', 'REQ-KEPT', '$WK')" >/dev/null
@@ -90,6 +92,13 @@ sql "INSERT INTO lethe.events (tenant_id, type, occurred_at) VALUES ('$D', 'capa
 HELD=$("$LETHE" --config "$CONF" -q hold place --tenant "$A" --workspace "$WH" --reason litigation --reference CASE-1)
 "$LETHE" --config "$CONF" -q hold place --tenant "$A" --workspace "$WK" --reason litigation --reference CASE-2 >/dev/null
 "$LETHE" --config "$CONF" -q run >/dev/null 2>&1
+assert_eq "the hold is placed before the deadline it keeps the items past" "t" \
+  "$(sql "SELECT h.placed_at < e.occurred_at + interval '720 hours' FROM lethe.holds h, lethe.events e
+           WHERE h.hold_id = '$HELD' AND e.reference = 'REQ-HELD'")"
+for ((i = 0; i < 40; i++)); do
+    [ "$(sql "SELECT now() > occurred_at + interval '720 hours' FROM lethe.events WHERE reference = 'REQ-HELD'")" = t ] && break
+    sleep 1
+done
 "$LETHE" --config "$CONF" -q hold release "$HELD" >/dev/null
 "$LETHE" --config "$CONF" -q run >/dev/null 2>&1
 
@@ -279,7 +288,7 @@ for l in open(sys.argv[1]):
     if r["kind"] == "summary" and r["rule"] != "all":
         print(r["rule"], r["on_time"], r["late"], r["held_past_deadline"], r["violations"], sep=",")' "$WORK/summary.jsonl" | tr '\n' '|' | sed 's/|$//')"
 assert_eq "the lateness distribution puts each late item in its bucket and adds up to the summary" \
-  "up to 1 hour: 3 0 | 1 to 24 hours: 1 0 | 1 to 7 days: 2 0 | 7 to 30 days: 3 4 | over 30 days: 2 0 | sums True True True" \
+  "up to 1 hour: 3 4 | 1 to 24 hours: 1 0 | 1 to 7 days: 2 0 | 7 to 30 days: 3 0 | over 30 days: 2 0 | sums True True True" \
   "$(read_page lateness)"
 weeks=$(read_page weeks)
 PENDING="state IN ('due', 'scheduled', 'held', 'in_flight')"

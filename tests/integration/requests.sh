@@ -316,10 +316,11 @@ $O3|||t|REQ-FLIGHT" \
            WHERE tenant_id = '$T3' AND kind = 'item_purged'
            ORDER BY item_id = '$P3' DESC, item_id = '$C3' DESC")"
 
-# A hold that kept an item past its deadline (released since) and another placed after the item's
-# batch was emitted: the record keeps the first as 0031 records it (counted held past deadline,
-# under its reference) and names the second in its detail. A hold placed after the emission and
-# released before the receipt was not in effect at the purge: nothing is said of it.
+# A hold placed on an item already past its deadline (SPEC §3 counts held past the deadline only
+# an item a hold kept past it): the item was late before the hold, and its purge is late, under
+# its request's reference (sql/0083), however briefly the hold lasted; a hold placed after its
+# batch was emitted and in effect at the purge is named in the detail. A hold placed after the
+# emission and released before the receipt was not in effect at the purge: nothing is said of it.
 T5=$(uuid); W5=$(uuid); X5=$(uuid); Y5=$(uuid)
 mk_tenant "$T5" hooli; mk_workspace "$T5" "$W5" EU
 mk_item "$T5" "$X5" "$W5" prompt EU 2026-01-01T00:00:00Z
@@ -340,18 +341,52 @@ run_lethe --config "$WORK/flight.conf" ack "$B5" --operator user_o
 assert_rc "the overdue batch is acknowledged" 0
 run_lethe --config "$WORK/flight.conf" ack "$B5Y" --operator user_o
 assert_rc "the batch that took the other item at the first run is acknowledged" 0
-assert_eq "held past its deadline and under a hold at the purge: both are on record" \
-  "$X5|$H51|held; hold $H52 in effect at purge|f|LIT-PAST
+assert_eq "held only after its deadline: late, under its request's reference, the hold at the purge named" \
+  "$X5|$H52|hold in effect at purge|f|REQ-LATE
 $Y5|||f|REQ-LATE" \
   "$(sql "SELECT item_id, hold_id, detail, on_time, reference FROM lethe.audit
            WHERE tenant_id = '$T5' AND kind = 'item_purged' ORDER BY item_id = '$X5' DESC")"
 run_lethe --config "$WORK/flight.conf" export --summary --tenant "$T5"
-assert_contains "... and the summary counts it held past its deadline, the other late" \
-  '"rule":"deletion_request","purged":2,"on_time":0,"late":1' "$OUT"
-assert_contains "... held past deadline: 1" '"held_past_deadline":1' "$OUT"
-# The hold that kept an item past its deadline is the one still in effect at the purge: a hold
-# placed on an overdue item in flight, the attempt failed, the item held as it was due again,
-# then the late acknowledgement of the first attempt. The record names the hold once.
+assert_contains "... and the summary counts both late, none held past its deadline" \
+  '"rule":"deletion_request","purged":2,"on_time":0,"late":2' "$OUT"
+assert_contains "... (held_past_deadline 0)" '"held_past_deadline":0' "$OUT"
+run_lethe --config "$WORK/flight.conf" explain "$X5" --tenant "$T5"
+assert_contains "explain agrees: counted as late" "after the deadline: counted as late" "$OUT"
+
+# A hold placed before the deadline and released after it kept the item past it: its purge is
+# counted held, not late, under the hold's reference, as before. (The request's deadline is 10
+# seconds away when the hold is placed, and has passed when the hold is released.)
+TH=$(uuid); WH=$(uuid); XH=$(uuid)
+mk_tenant "$TH" initech; mk_workspace "$TH" "$WH" EU
+mk_item "$TH" "$XH" "$WH" prompt EU 2026-01-01T00:00:00Z
+mk_event "$TH" deletion_requested "$(date -u -d '-720 hours +10 seconds' +%FT%TZ)" REQ-SOON
+HH=$("$LETHE" --config "$WORK/flight.conf" hold place --tenant "$TH" --item "$XH" --reason litigation --reference LIT-INTIME --operator user_o 2>/dev/null)
+run_lethe --config "$WORK/flight.conf" run
+assert_eq "a hold placed before the deadline blocks the item due now" "1|t" \
+  "$(sql "SELECT count(*), bool_and(h.placed_at < o.triggered_at + interval '720 hours')
+            FROM lethe.hold_blocks b JOIN lethe.holds h USING (tenant_id, hold_id)
+            JOIN lethe.obligations o ON o.tenant_id = b.tenant_id AND o.reference = 'REQ-SOON'
+           WHERE b.tenant_id = '$TH' AND b.hold_id = '$HH'")"
+for ((i = 0; i < 30; i++)); do
+    [ "$(sql "SELECT now() > triggered_at + interval '720 hours' FROM lethe.obligations
+               WHERE tenant_id = '$TH' AND reference = 'REQ-SOON'")" = t ] && break
+    sleep 1
+done
+run_lethe --config "$WORK/flight.conf" hold release "$HH" --operator user_o
+run_lethe --config "$WORK/flight.conf" run
+BH=$(sql "SELECT DISTINCT batch_id FROM lethe.batch_items WHERE tenant_id = '$TH' AND item_id = '$XH'")
+run_lethe --config "$WORK/flight.conf" ack "$BH" --operator user_o
+assert_eq "held past its deadline by a hold placed before it: held, under the hold's reference" \
+  "$XH|$HH|held|f|LIT-INTIME" \
+  "$(sql "SELECT item_id, hold_id, detail, on_time, reference FROM lethe.audit
+           WHERE tenant_id = '$TH' AND kind = 'item_purged'")"
+run_lethe --config "$WORK/flight.conf" export --summary --tenant "$TH"
+assert_contains "... and the summary counts it held past its deadline" \
+  '"rule":"deletion_request","purged":1,"on_time":0,"late":0' "$OUT"
+assert_contains "... (held_past_deadline 1)" '"held_past_deadline":1' "$OUT"
+# A hold placed on an overdue item in flight, the attempt failed, the item held as it was due
+# again, then the late acknowledgement of the first attempt: the item was late before the hold
+# (sql/0083), and the record names the hold in effect at the purge once.
 T6=$(uuid); W6=$(uuid); S6=$(uuid)
 mk_tenant "$T6" pied_piper; mk_workspace "$T6" "$W6" EU
 mk_item "$T6" "$S6" "$W6" prompt EU 2026-01-01T00:00:00Z
@@ -364,27 +399,31 @@ run_lethe --config "$WORK/flight.conf" run
 assert_eq "the failed item, due again, is blocked by the hold" "1" \
   "$(sql "SELECT count(*) FROM lethe.hold_blocks WHERE tenant_id = '$T6' AND hold_id = '$H6'")"
 run_lethe --config "$WORK/flight.conf" ack "$B6" --operator user_o
-assert_eq "a late acknowledgement under the hold that kept it past its deadline names it once" \
-  "$H6|held; hold in effect at purge|f|LIT-S6" \
+assert_eq "a late acknowledgement under a hold placed after the deadline: late, the hold named once" \
+  "$H6|hold in effect at purge|f|REQ-S6" \
   "$(sql "SELECT hold_id, detail, on_time, reference FROM lethe.audit
            WHERE tenant_id = '$T6' AND kind = 'item_purged'")"
 # explain judges a purge as the evidence does (its item_purged record), not by the deadline alone:
 # held past it, late, or on time under a hold.
-run_lethe --config "$WORK/flight.conf" explain "$X5" --tenant "$T5"
+run_lethe --config "$WORK/flight.conf" explain "$XH" --tenant "$TH"
 assert_contains "explain: a purge kept past its deadline by a hold is counted held, as the audit does" \
-  "in batch $B5 under deletion_request (deadline $(sql "SELECT lethe.iso_utc(deadline_at) FROM lethe.batch_items WHERE item_id = '$X5' AND outcome = 'purged'")): after the deadline, kept past it by hold $H51: counted as held, not late" "$OUT"
+  "in batch $BH under deletion_request (deadline $(sql "SELECT lethe.iso_utc(deadline_at) FROM lethe.batch_items WHERE item_id = '$XH' AND outcome = 'purged'")): after the deadline, kept past it by hold $HH: counted as held, not late" "$OUT"
 run_lethe --config "$WORK/flight.conf" explain "$Y5" --tenant "$T5"
 assert_contains "explain: a late purge no hold kept is counted late" \
   "): after the deadline: counted as late" "$OUT"
 run_lethe --config "$WORK/flight.conf" explain "$S6" --tenant "$T6"
-assert_contains "explain: the late acknowledgement under the hold that kept it" \
-  "after the deadline, kept past it by hold $H6: counted as held, not late" "$OUT"
+assert_contains "explain: the late acknowledgement under a hold placed after the deadline is late" \
+  "after the deadline: counted as late" "$OUT"
 run_lethe --config "$WORK/flight.conf" explain "$P3" --tenant "$T3"
 assert_contains "explain: an on-time purge under a hold placed in flight is on time" \
   "(deadline $(sql "SELECT lethe.iso_utc(deadline_at) FROM lethe.batch_items WHERE item_id = '$P3' AND outcome = 'purged'")): on time" "$OUT"
 run_lethe --config "$WORK/flight.conf" explain --json "$X5" --tenant "$T5"
-assert_eq "explain --json: purge_record is the audit's record, under the hold's reference" \
-  "{'seq': $(sql "SELECT seq FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$X5'"), 'rule': 'deletion_request', 'reference': 'LIT-PAST', 'on_time': False, 'hold_id': '$H51', 'detail': 'held; hold $H52 in effect at purge'}" \
+assert_eq "explain --json: purge_record is the audit's record, under the request's reference" \
+  "{'seq': $(sql "SELECT seq FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$X5'"), 'rule': 'deletion_request', 'reference': 'REQ-LATE', 'on_time': False, 'hold_id': '$H52', 'detail': 'hold in effect at purge'}" \
+  "$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["purge_record"])')"
+run_lethe --config "$WORK/flight.conf" explain --json "$XH" --tenant "$TH"
+assert_eq "explain --json: ... under the hold's reference when held past its deadline" \
+  "{'seq': $(sql "SELECT seq FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$XH'"), 'rule': 'deletion_request', 'reference': 'LIT-INTIME', 'on_time': False, 'hold_id': '$HH', 'detail': 'held'}" \
   "$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["purge_record"])')"
 run_lethe --config "$WORK/flight.conf" explain --json "$O3" --tenant "$T3"
 assert_eq "explain --json: an on-time purge no hold covered" \
@@ -414,7 +453,7 @@ item_purged erin" \
 # The README's jq line lists them from an export alone.
 "$LETHE" --config "$WORK/flight.conf" export -o "$WORK/underhold.jsonl" 2>/dev/null
 assert_eq "README: jq lists every purge made under a hold from an export" \
-  "$(printf '%s\n' "$C3 hold in effect at purge" "$P3 hold in effect at purge" "$X5 held; hold $H52 in effect at purge" "$S6 held; hold in effect at purge" | sort)" \
+  "$(printf '%s\n' "$C3 hold in effect at purge" "$P3 hold in effect at purge" "$X5 hold in effect at purge" "$S6 hold in effect at purge" | sort)" \
   "$(JQ_LINE=$(grep -m1 '^jq -c .select(.kind == "item_purged"' README.md)
      cd "$WORK" && cp underhold.jsonl export.jsonl && bash -c "$JQ_LINE" | jq -r '.item_id + " " + .detail' | sort)"
 
