@@ -922,7 +922,8 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
     if (rc != EXIT_DONE)
         return rc;
     if (o->dry_run)
-        return dry_run(ctx, o, l.as_of, k, n);
+        return dbaudit_key_check(db, &ctx->audit_key, false, "run") ? dry_run(ctx, o, l.as_of, k, n)
+                                                                     : EXIT_RUNTIME;
 
     rc = cycle_lock(ctx, o->shard_k, o->shard_n);
     if (rc != EXIT_DONE)
@@ -932,6 +933,8 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
                                         ANCHOR_SAY_LACKING | ANCHOR_SAY_MISSING |
                                             ANCHOR_NOTE_GAPS)) != EXIT_DONE)
         return rc;
+    if (!dbaudit_key_check(db, &ctx->audit_key, true, "run"))
+        return EXIT_RUNTIME;
     cycle_trap_signals(ctx);
     if (!run_life_begin(ctx, &l))
         return EXIT_RUNTIME;

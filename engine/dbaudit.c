@@ -665,3 +665,71 @@ PGresult *dbaudit_chain_heads(PGconn *db, const struct audit_filter *f, int limi
     const char *p[] = {f->from, f->to, f->tenant, n};
     return db_query(db, sql, 4, p);
 }
+
+/* ---- the audit key in use (sql/0084) ---------------------------------------------------------- */
+
+#define KEY_FP_LEN 17 /* 16 hex digits and the NUL */
+
+static bool key_fingerprint(const struct audit_key *key, char out[KEY_FP_LEN])
+{
+    static const char text[] = "lethe audit key fingerprint";
+    char hex[AUDIT_HEX_LEN];
+    if (!audit_hmac_hex(key, text, sizeof text - 1, hex))
+        return false;
+    memcpy(out, hex, KEY_FP_LEN - 1);
+    out[KEY_FP_LEN - 1] = '\0';
+    return true;
+}
+
+bool dbaudit_key_check(PGconn *db, const struct audit_key *key, bool record, const char *what)
+{
+    if (!key || key->len == 0)
+        return true;
+    char fp[KEY_FP_LEN];
+    if (!key_fingerprint(key, fp))
+        return false;
+    PGresult *r = db_query(db,
+                           "SELECT previous, previous_since FROM lethe.audit_key_used($1, $2::boolean)",
+                           2, (const char *[]){fp, record ? "true" : "false"});
+    if (!r)
+        return false;
+    if (PQntuples(r) == 1) {
+        log_warn("%s: the audit key (audit.key_file, fingerprint %s) is not the key in use since "
+                 "%s (fingerprint %s): subject and locator HMACs made with it do not match those "
+                 "made before, so reconcile does not recognise the stored objects of items purged "
+                 "before, and a subject's records before and after differ",
+                 what, fp, db_get(r, 0, "previous_since"), db_get(r, 0, "previous"));
+        log_hint(record ? "if the key file was replaced by mistake, put the earlier key back; this "
+                          "key is the one in use from now (lethe.audit_keys)"
+                        : "if the key file was replaced by mistake, put the earlier key back; the "
+                          "next run makes this key the one in use");
+    }
+    PQclear(r);
+    return true;
+}
+
+bool dbaudit_keys_before(PGconn *db, const struct audit_key *key, const char *what)
+{
+    if (!key || key->len == 0)
+        return true;
+    char fp[KEY_FP_LEN];
+    if (!key_fingerprint(key, fp))
+        return false;
+    PGresult *r = db_query(db, "SELECT fingerprint, first_used_at, since FROM lethe.audit_keys_seen()",
+                           0, NULL);
+    if (!r)
+        return false;
+    /* Latest first: key i was in use from its since until the since of key i - 1. */
+    for (int i = 1; i < PQntuples(r); i++) {
+        if (strcmp(db_get(r, i, "fingerprint"), fp) == 0)
+            continue;
+        log_warn("%s: the audit key with fingerprint %s was in use from %s until %s: the locator "
+                 "HMACs recorded then are not this key's (fingerprint %s), so the stored objects of "
+                 "items purged then are not recognised here, and are counted as naming no item",
+                 what, db_get(r, i, "fingerprint"), db_get(r, i, "since"),
+                 db_get(r, i - 1, "since"), fp);
+        log_hint("reconcile with that key in audit.key_file (a config of its own) to find them");
+    }
+    PQclear(r);
+    return true;
+}

@@ -108,4 +108,15 @@ PGresult *dbaudit_chain_heads(PGconn *db, const struct audit_filter *f, int limi
 /* Ends the export's transaction. */
 void dbaudit_export_end(PGconn *db);
 
+/* The audit key's fingerprint (the first 16 hex digits of HMAC-SHA256 of a fixed text under it:
+ * it names the key and says nothing of it) against the key in use (sql/0084): when another key
+ * is, warns that the HMACs made with this one do not match theirs, naming both and since when;
+ * RECORD makes this key the one in use from now (a dry run records nothing). No key: nothing
+ * to check. False when the query failed (said). WHAT names the command in messages. */
+bool dbaudit_key_check(PGconn *db, const struct audit_key *key, bool record, const char *what);
+/* The keys in use before the present one, for reconcile: one warning for each, with when it
+ * was in use, since the locator HMACs recorded then are not this key's. False when the query
+ * failed (said). */
+bool dbaudit_keys_before(PGconn *db, const struct audit_key *key, const char *what);
+
 #endif

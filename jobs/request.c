@@ -67,6 +67,8 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
         return rc;
     if ((rc = anchor_check_before_write(ctx->db, ctx->cfg.anchor_file, "request", 0)) != EXIT_DONE)
         return rc;
+    if (!dbaudit_key_check(ctx->db, &ctx->audit_key, true, "request"))
+        return EXIT_RUNTIME;
     const char *tenant = a.tenant;
     const struct scope scope = a.scope;
     const struct rule_config *rc_rule =

@@ -115,6 +115,8 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
     int rc = anchor_check_before_write(db, ctx->cfg.anchor_file, "rerun", 0);
     if (rc != EXIT_DONE)
         return rc;
+    if (!dbaudit_key_check(db, &ctx->audit_key, true, "rerun"))
+        return EXIT_RUNTIME;
     cycle_trap_signals(ctx);
     /* A rerun is a run: the same record, run_started, run_finished and checkpoint. */
     l.operator_name = operator_name;

@@ -1,0 +1,90 @@
+# The audit key in use (sql/0084): a key_file replaced by another key is said, by the commands
+# whose HMACs it makes (run, rerun, request, reconcile), naming both keys by fingerprint and
+# since when; reconcile names the keys in use before the present one, whose locator HMACs it
+# cannot match. An auditor's tryout found reconcile reporting "0 objects still stored" for an
+# object left behind, with no word, after the key file had been replaced.
+. tests/harness/lib.sh
+. tests/harness/catalog.sh
+WORK=$(mktemp -d /tmp/lethe-keys.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
+trap 'rm -rf "$WORK"; psql -X -q -d postgres -c "DROP DATABASE IF EXISTS keys_t" >/dev/null 2>&1' EXIT
+psql -X -q -c "DROP DATABASE IF EXISTS keys_t" -c "CREATE DATABASE keys_t" >/dev/null 2>&1
+export PGDATABASE=keys_t
+"$LETHE" migrate >/dev/null
+FS_DELETE=$(dirname "$LETHE")/fs-delete
+
+head -c 32 /dev/urandom > "$WORK/k1"
+head -c 32 /dev/urandom > "$WORK/k2"
+chmod 0600 "$WORK/k1" "$WORK/k2"
+# A deleter that acknowledges every item and deletes nothing (the object is left behind).
+cat > "$WORK/liar" <<'EOS'
+#!/bin/sh
+tail -n +2 "$1" | sed -e 's/^{"item_id":"\([^"]*\)".*/deleted \1/'
+EOS
+chmod +x "$WORK/liar"
+for k in 1 2; do
+    write_config "$WORK/k$k.conf" "audit: { key_file = \"$WORK/k$k\"; };" \
+        "executor: { command = \"$WORK/liar\"; timeout = \"60s\"; };"
+done
+# fp KEYFILE: the fingerprint, computed here on its own: HMAC-SHA256 of the fixed text, 16 digits.
+fp() { printf '%s' "lethe audit key fingerprint" |
+       openssl dgst -sha256 -mac HMAC -macopt "hexkey:$(od -An -tx1 -v "$1" | tr -d ' \n')" |
+       sed 's/.*= //' | cut -c1-16; }
+F1=$(fp "$WORK/k1"); F2=$(fp "$WORK/k2")
+
+T=$(uuid); W=$(uuid); X=$(uuid); Y=$(uuid)
+mk_tenant "$T" acme; mk_workspace "$T" "$W" EU
+for i in "$X" "$Y"; do
+    sql "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at)
+         VALUES ('$T', '$i', '$W', 'prompt', 'EU', 'file://$STORE/$i', '2026-01-01')" >/dev/null
+    echo "content of $i" > "$STORE/$i"
+done
+mk_event "$T" deletion_requested "$(date -u -d '-1 day' +%FT%TZ)" REQ-X item_id "$X"
+
+run_lethe --config "$WORK/k1.conf" run
+assert_eq "a run with the first key purges (its deleter leaves the object behind)" "0|purged|t" \
+  "$RC|$(sql "SELECT state FROM lethe.item_status WHERE item_id = '$X'")|$([ -e "$STORE/$X" ] && echo t)"
+assert_eq "... and records its key as the one in use, by its fingerprint alone" "$F1" \
+  "$(sql "SELECT string_agg(fingerprint, ' ') FROM lethe.audit_keys")"
+assert_not_contains "... saying nothing of keys" "audit key" "$ERR"
+run_lethe --config "$WORK/k1.conf" run
+assert_not_contains "the same key again: nothing said" "audit key" "$ERR"
+
+run_lethe --config "$WORK/k2.conf" run --dry-run
+assert_contains "another key in a dry run: said" \
+  "warning: run: the audit key (audit.key_file, fingerprint $F2) is not the key in use since" "$ERR"
+assert_eq "... and not recorded" "$F1" "$(sql "SELECT string_agg(fingerprint, ' ') FROM lethe.audit_keys")"
+SINCE1=$(sql "SELECT lethe.iso_utc(since) FROM lethe.audit_keys WHERE fingerprint = '$F1'")
+run_lethe --config "$WORK/k2.conf" run
+assert_rc "a run with another key goes on" 0
+assert_eq "... warning, naming both keys and since when the first was in use, with a hint" \
+  "warning: run: the audit key (audit.key_file, fingerprint $F2) is not the key in use since $SINCE1 (fingerprint $F1): subject and locator HMACs made with it do not match those made before, so reconcile does not recognise the stored objects of items purged before, and a subject's records before and after differ
+hint: if the key file was replaced by mistake, put the earlier key back; this key is the one in use from now (lethe.audit_keys)" \
+  "$(printf '%s\n' "$ERR" | grep -A1 'audit key')"
+run_lethe --config "$WORK/k2.conf" run
+assert_not_contains "the next run with it says nothing" "audit key" "$ERR"
+
+"$FS_DELETE" --inventory "$STORE" > "$WORK/inventory.txt"
+run_lethe --config "$WORK/k2.conf" reconcile --location EU "$WORK/inventory.txt"
+SINCE2=$(sql "SELECT lethe.iso_utc(since) FROM lethe.audit_keys WHERE fingerprint = '$F2'")
+assert_eq "reconcile with the new key: the object left behind is not recognised, and it says why" \
+  "0|reconcile: EU: 2 inventory lines, 0 objects of purged items still stored, put in 0 repurge batches
+warning: reconcile: the audit key with fingerprint $F1 was in use from $SINCE1 until $SINCE2: the locator HMACs recorded then are not this key's (fingerprint $F2), so the stored objects of items purged then are not recognised here, and are counted as naming no item
+hint: reconcile with that key in audit.key_file (a config of its own) to find them" \
+  "$RC|$OUT
+$(printf '%s\n' "$ERR" | grep -A1 'audit key')"
+run_lethe --config "$WORK/k1.conf" reconcile --location EU "$WORK/inventory.txt"
+assert_eq "with the earlier key put back, it finds the object" \
+  "0|reconcile: EU: 2 inventory lines, 1 object of purged items still stored, put in 1 repurge batch" "$RC|$OUT"
+assert_contains "... and says the key changed again" \
+  "warning: reconcile: the audit key (audit.key_file, fingerprint $F1) is not the key in use since $SINCE2 (fingerprint $F2)" "$ERR"
+assert_eq "each key is noted once, the latest in use first" "$F1 $F2" \
+  "$(sql "SELECT string_agg(fingerprint, ' ' ORDER BY since DESC) FROM lethe.audit_keys")"
+# Another role, even granted the table, writes it only through lethe's functions.
+sql "DROP ROLE IF EXISTS keys_t_intruder; CREATE ROLE keys_t_intruder;
+     GRANT USAGE ON SCHEMA lethe TO keys_t_intruder; GRANT INSERT ON lethe.audit_keys TO keys_t_intruder" >/dev/null
+assert_sql_fails "the table is written through lethe's functions only" \
+  "SET ROLE keys_t_intruder; INSERT INTO lethe.audit_keys (fingerprint) VALUES ('0123456789abcdef')" \
+  "only lethe's own functions note the audit keys in use"
+sql "REVOKE ALL ON lethe.audit_keys FROM keys_t_intruder; REVOKE USAGE ON SCHEMA lethe FROM keys_t_intruder;
+     DROP ROLE keys_t_intruder" >/dev/null
+finish
