@@ -15,7 +15,9 @@
 --
 -- The function is edited in place (one text, which the function holds once; the migration
 -- refuses a text it does not know), and so is the Citus form of that statement
--- (lethe.citus_edits, sql/0047), which citus_layout() puts in its place on a Citus database.
+-- (lethe.citus_edits, sql/0047), which citus_layout() puts in its place on a Citus database;
+-- on a database laid out on Citus before this migration the function holds that form, and it is
+-- the one edited.
 
 DO $ack$
 DECLARE
@@ -31,10 +33,17 @@ DECLARE
     v_def text;
 BEGIN
     v_def := pg_get_functiondef(v_fn::regprocedure);
-    IF array_length(string_to_array(v_def, v_old), 1) <> 2 THEN
+    IF array_length(string_to_array(v_def, v_old), 1) = 2 THEN
+        EXECUTE replace(v_def, v_old, v_new);
+    ELSIF array_length(string_to_array(v_def, v_citus_old), 1) = 2 THEN
+        -- A database laid out on Citus already: the function holds the Citus form, which is
+        -- edited the same way, and citus_layout() is told it is still its Citus form.
+        EXECUTE replace(v_def, v_citus_old, v_citus_new);
+        UPDATE lethe.citus_edited x SET src_md5 = md5(p.prosrc)
+          FROM pg_proc p WHERE p.oid = v_fn::regprocedure AND x.fn = v_fn;
+    ELSE
         RAISE EXCEPTION 'migration 0083: lethe.ack_batch() no longer finds the hold that kept an item past its deadline as sql/0031 wrote it';
     END IF;
-    EXECUTE replace(v_def, v_old, v_new);
 
     UPDATE lethe.citus_edits c
        SET old = replace(c.old, v_old, v_new), new = replace(c.new, v_citus_old, v_citus_new)
