@@ -59,7 +59,7 @@ SUITES=${CITUS_SUITES:-"tests/integration/migrate.sh tests/integration/catalog.s
     tests/integration/run.sh tests/integration/requests.sh tests/integration/roles.sh
     tests/integration/export.sh tests/integration/verify.sh tests/integration/crash.sh
     tests/integration/restore.sh tests/integration/governance.sh tests/integration/disabled.sh
-    tests/integration/lateack.sh tests/integration/keys.sh
+    tests/integration/lateack.sh tests/integration/keys.sh tests/integration/outgrow.sh
     tests/harness/citus-compare.sh"}
 pass=0; fail=0; failed_suites=""
 for t in $SUITES; do
