@@ -238,7 +238,7 @@ static void print_obligation(const PGresult *o, int r)
         if (strcmp(scope, "tenant") == 0)
             printf(", scope the whole tenant\n");
         else
-            printf(", scope %s %s\n", scope, db_str(o, r, "scope_id"));
+            printf(", scope %s %s\n", scope, text_shown(db_str(o, r, "scope_id")));
     }
     const char *via = db_get(o, r, "via_item_id");
     if (via)
@@ -266,7 +266,8 @@ static void print_hold(const PGresult *h, int r)
     if (strcmp(db_str(h, r, "scope"), "tenant") == 0)
         printf("    scope     the whole tenant\n");
     else
-        printf("    scope     %s %s\n", db_str(h, r, "scope"), db_str(h, r, "scope_id"));
+        printf("    scope     %s %s\n", db_str(h, r, "scope"),
+               text_shown(db_str(h, r, "scope_id")));
     if (db_get(h, r, "via_item_id"))
         printf("    via       ancestor %s\n", db_str(h, r, "via_item_id"));
     printf("    reason    %s\n", text_shown(db_str(h, r, "reason")));

@@ -267,7 +267,7 @@ static void list_text(const PGresult *r)
         else if (strcmp(scope, "subject") == 0)
             printf("  scope:     a data subject's items\n");
         else
-            printf("  scope:     %s %s\n", scope, db_str(r, row, "scope_id"));
+            printf("  scope:     %s %s\n", scope, text_shown(db_str(r, row, "scope_id")));
         printf("  reason:    %s\n", text_shown(db_str(r, row, "reason")));
         if (db_get(r, row, "reference"))
             printf("  reference: %s\n", text_shown(db_str(r, row, "reference")));

@@ -671,7 +671,7 @@ static void request_text(const struct request_report *q)
         else if (strcmp(scope, "subject") == 0)
             printf("a data subject's items\n");
         else
-            printf("%s %s\n", scope, db_str(q->events, row, "scope_id"));
+            printf("%s %s\n", scope, text_shown(db_str(q->events, row, "scope_id")));
         const char *by = db_get(q->events, row, "operator");
         printf("  occurred:  %s%s%s\n", db_str(q->events, row, "occurred_at"),
                by ? ", recorded by " : "", text_shown(by));

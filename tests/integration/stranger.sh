@@ -106,9 +106,21 @@ run_lethe --config "$WORK/c3.conf" explain "$I"
 assert_contains "explain: the hold's reason escaped" "reason    keep\\x1B[31m\\x0Ait" "$OUT"
 run_lethe --config "$WORK/c3.conf" explain "$I2"
 assert_contains "explain: the reference escaped" "reference \"REQ\\x1B]0;x\\x07\"" "$OUT"
+# A subject id is a producer's text too: explain showed it raw in an obligation's and a hold's
+# scope (a producer's tryout forged a "state purged" line with one).
+SUBJ=$(printf 'evil\n\033[31mstate      purged')
+I3=$(uuid); mk_item "$T" "$I3" "$W" prompt EU 2026-01-01T00:00:00Z false "" "$SUBJ"
+sql "INSERT INTO lethe.holds (tenant_id, subject_id, reason) VALUES ('$T', \$\$$SUBJ\$\$, 'kept')" >/dev/null
+sql "INSERT INTO lethe.events (tenant_id, type, occurred_at, reference, subject_id)
+     VALUES ('$T', 'deletion_requested', now() - interval '1 minute', 'REQ-S', \$\$$SUBJ\$\$)" >/dev/null
+run_lethe --config "$WORK/c3.conf" run
+run_lethe --config "$WORK/c3.conf" explain "$I3"
+assert_contains "explain: a subject request's scope escaped" \
+  ", reference \"REQ-S\", scope subject evil\\x0A\\x1B[31mstate      purged" "$OUT"
+assert_contains "explain: a subject hold's scope escaped" "scope     subject evil\\x0A\\x1B[31mstate      purged" "$OUT"
 run_lethe --config "$WORK/c3.conf" status
 assert_contains "status: the tenant's name escaped" "(evil\\x1B[2J\\x0Acheck: ok)" "$OUT"
-for out in batches "hold list" status "explain $I" "explain $I2"; do
+for out in batches "hold list" status "explain $I" "explain $I2" "explain $I3"; do
     # shellcheck disable=SC2086
     run_lethe --config "$WORK/c3.conf" $out
     case "$OUT" in
