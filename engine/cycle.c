@@ -105,16 +105,19 @@ int cycle_lock(struct lethe_ctx *ctx, int k, int n)
 void cycle_name_lock_holder(struct lethe_ctx *ctx, const char *what)
 {
     PGresult *r = dbcycle_lock_holder(ctx->db);
+    /* The start of another role's session is not every login's to see (pg_stat_activity). */
+    const char *started = r && PQntuples(r) == 1 && db_get(r, 0, "started")
+                              ? db_get(r, 0, "started")
+                              : "at a time this login may not see";
     if (r && PQntuples(r) == 1 && db_true(r, 0, "is_run"))
         log_error("%sthe run lock is held by run %s%s%s, started %s", what, db_get(r, 0, "holder"),
-                  db_get(r, 0, "shard")[0] ? " of shard " : "", db_get(r, 0, "shard"),
-                  db_get(r, 0, "started"));
+                  db_get(r, 0, "shard")[0] ? " of shard " : "", db_get(r, 0, "shard"), started);
     else if (r && PQntuples(r) == 1 && db_get(r, 0, "command")[0])
         log_error("%sthe run lock is held by lethe %s (session %s), started %s", what,
-                  db_get(r, 0, "command"), db_get(r, 0, "holder"), db_get(r, 0, "started"));
+                  db_get(r, 0, "command"), db_get(r, 0, "holder"), started);
     else if (r && PQntuples(r) == 1)
         log_error("%sthe run lock is held by another session (%s), started %s", what,
-                  db_get(r, 0, "holder"), db_get(r, 0, "started"));
+                  db_get(r, 0, "holder"), started);
     else
         log_error("%sthe run lock is held by another run", what);
     PQclear(r);
