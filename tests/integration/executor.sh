@@ -401,17 +401,46 @@ run_lethe --config "$WORK/c15.conf" run --metrics-file "$WORK/c15-cli.prom"
 assert_eq "--metrics-file overrides it" "cli only" \
   "$([ -e "$WORK/c15-cli.prom" ] && [ ! -e "$WORK/c15.prom" ] && echo cli only)"
 
-# ---- 16. the README's five-line deleter, exactly as printed there ---------------------------------
+# ---- 16. the README's deleter, exactly as printed there --------------------------------------
+# Taken from README.md itself (the block after "A deleter in a few lines"), so that the page and
+# the test cannot drift apart: a file there is deleted, one gone is absent (purged too), a
+# directory fails with its reason, and names a locator percent-encodes or that a shell mangles
+# are deleted, not called absent (the five-line shell deleter the README printed before
+# acknowledged a%b, a backslash and a tab as absent and left the three files stored).
 fresh 3
-awk '/^A deleter in five lines/{f=1} f&&/^```sh$/{g=1; next} g&&/^```$/{exit} g' README.md > "$WORK/readme-delete"
-chmod +x "$WORK/readme-delete"
-assert_eq "the README's deleter is five lines" "5" "$(wc -l < "$WORK/readme-delete")"
-rm -f "$STORE/${ITEMS[2]}"   # one object already gone
-write_config "$WORK/c16.conf" "executor: { command = \"$WORK/readme-delete\"; };"
-run_lethe --config "$WORK/c16.conf" run
-assert_rc "a run with the README's deleter exits 0" 0
-assert_eq "it purges every item (one of them absent)" "purged 3" "$(state_counts)"
-assert_eq "and deletes the files" "0" "$(files_left)"
+awk '/^A deleter in a few lines/{f=1} f&&/^```python$/{g=1; next} g&&/^```$/{exit} g' README.md > "$WORK/readme-deleter"
+chmod +x "$WORK/readme-deleter"
+assert_eq "README deleter: the block is there, shebang first" "#!/usr/bin/env python3" "$(head -1 "$WORK/readme-deleter")"
+rm -f "$STORE/${ITEMS[1]}"
+rm -f "$STORE/${ITEMS[2]}"; mkdir "$STORE/${ITEMS[2]}"
+# name|locator's path: as fs-delete --inventory writes it (RFC 8089: % is %25)
+ODD=(); NAMES=()
+while IFS='|' read -r name enc; do
+    i=$(uuid); ODD+=("$i"); NAMES+=("$STORE/$name")
+    printf 'x\n' > "$STORE/$name"
+    sql "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at)
+         VALUES ('$T', '$i', '$W', 'prompt', 'EU', \$\$file://$STORE/$enc\$\$, '2026-01-01')" >/dev/null
+done <<EOS
+a%b|a%25b
+back\\slash|back%5Cslash
+tab$(printf '\t')name|tab%09name
+sp ace é|sp%20ace%20%C3%A9
+EOS
+write_config "$WORK/readme.conf" "executor: { command = \"$WORK/readme-deleter\"; };"
+run_lethe --config "$WORK/readme.conf" run
+assert_rc "README deleter: the run exits 0 (a failed item is due again at the next run)" 0
+assert_contains "README deleter: the summary counts them" "6 purged, 1 failed items, 1 failed batches" "$OUT"
+assert_eq "README deleter: deleted and absent purge, a directory fails with its reason" \
+  "${ITEMS[0]} purged|${ITEMS[1]} purged|${ITEMS[2]} failed Is a directory" \
+  "$(sql "SELECT string_agg(item_id || ' ' || outcome || coalesce(' ' || reason, ''), '|' ORDER BY
+                            array_position(ARRAY['${ITEMS[0]}', '${ITEMS[1]}', '${ITEMS[2]}']::uuid[], item_id))
+            FROM lethe.batch_items WHERE item_id IN ('${ITEMS[0]}', '${ITEMS[1]}', '${ITEMS[2]}')")"
+assert_eq "README deleter: the file is gone, the directory stays" "gone dir" \
+  "$([ -e "$STORE/${ITEMS[0]}" ] || echo gone) $([ -d "$STORE/${ITEMS[2]}" ] && echo dir)"
+assert_eq "README deleter: a%b, a backslash, a tab, spaces and é: each purged, and its file deleted (not called absent)" \
+  "4 purged, 0 files left" \
+  "$(sql "SELECT count(*) FROM lethe.batch_items WHERE outcome = 'purged'
+           AND item_id IN ($(printf "'%s'," "${ODD[@]}" | sed 's/,$//'))") purged, $(n=0; for f in "${NAMES[@]}"; do [ -e "$f" ] && n=$((n + 1)); done; echo $n) files left"
 
 # ---- 17. receipts that contradict each other: the failure wins ------------------------------------
 # A deleter that prints "deleted X" and "failed X ..." has not shown that X is gone: X fails and
@@ -591,29 +620,6 @@ DEAD=$(sql "SELECT run_id FROM lethe.runs")
 run_lethe --config "$WORK/c24.conf" run
 assert_contains "the next run records it died, with its failed batch" "died, failed items 2, failed batches 1, found dead by run" \
   "$(sql "SELECT detail FROM lethe.audit WHERE kind = 'run_finished' AND run_id = '$DEAD'")"
-
-# ---- the README's five-line deleter, as printed there --------------------------------------
-# Taken from README.md itself (the block after "A deleter in five lines"), so that the page and
-# the test cannot drift apart: an item whose file is there is deleted, one whose file is gone is
-# absent (purged too), one whose locator is a directory (rm -f refuses it) fails with its reason.
-fresh 3
-sed -n '/^A deleter in five lines/,/^```$/p' README.md | sed -n '/^```sh$/,/^```$/p' | sed '1d;$d' > "$WORK/readme-deleter"
-chmod +x "$WORK/readme-deleter"
-assert_eq "README deleter: the block is there, shebang first" "#!/bin/sh 5" \
-  "$(head -1 "$WORK/readme-deleter") $(wc -l < "$WORK/readme-deleter")"
-rm -f "$STORE/${ITEMS[1]}"
-rm -f "$STORE/${ITEMS[2]}"; mkdir "$STORE/${ITEMS[2]}"
-write_config "$WORK/readme.conf" "executor: { command = \"$WORK/readme-deleter\"; };"
-run_lethe --config "$WORK/readme.conf" run
-assert_rc "README deleter: the run exits 0 (a failed item is due again at the next run)" 0
-assert_contains "README deleter: the summary counts them" "2 purged, 1 failed items, 1 failed batches" "$OUT"
-assert_eq "README deleter: deleted and absent purge, rm refusing a directory fails" \
-  "${ITEMS[0]} purged|${ITEMS[1]} purged|${ITEMS[2]} failed rm failed" \
-  "$(sql "SELECT string_agg(item_id || ' ' || outcome || coalesce(' ' || reason, ''), '|' ORDER BY
-                            array_position(ARRAY['${ITEMS[0]}', '${ITEMS[1]}', '${ITEMS[2]}']::uuid[], item_id))
-            FROM lethe.batch_items")"
-assert_eq "README deleter: the file is gone, the directory stays" "gone dir" \
-  "$([ -e "$STORE/${ITEMS[0]}" ] || echo gone) $([ -d "$STORE/${ITEMS[2]}" ] && echo dir)"
 
 # ---- a deleter stuck repeating a receipt: kept once, memory follows the batch ----------------
 # 400,000 copies of one receipt and 1,000 receipts of ids outside the batch: each item's receipt
