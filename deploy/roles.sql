@@ -4,7 +4,9 @@
 -- shards' grant at the end); run it again after every `lethe migrate`.
 --
 --   psql -v ON_ERROR_STOP=1 -d lethe -f deploy/roles.sql     (as the schema's owner, who
---                                                             also needs CREATEROLE)
+--                                                             also needs CREATEROLE, and
+--                                                             once as a superuser: lethe's
+--                                                             locks, below)
 --   CREATE ROLE lethe LOGIN IN ROLE lethe_engine;            -- the service account
 --
 --   lethe_producer  inserts tenants, workspaces, items and events; reads the reference tables
@@ -76,6 +78,37 @@ BEGIN
     EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());
     EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO lethe_engine', current_database());
 END $db$;
+
+-- ---- lethe's locks ---------------------------------------------------------------------------
+-- lethe's runs, holds, requests and status take advisory locks keyed by two integers (the run
+-- lock is 7283310, 0). PostgreSQL lets every login of the database take any advisory lock: a
+-- producer's session holding the run lock made every run exit 3 ("the run lock is held by
+-- another session"), which the timer counts as a success, and one holding the hold fence
+-- stalled the runs. The two-integer lock functions are taken from PUBLIC here and granted to
+-- lethe's engine (and through it the operators) and the schema's owner, so that no other login
+-- can take a lock of lethe's; the one-bigint forms, whose keys never meet these, stay PUBLIC's
+-- for other applications. Only a superuser may change what pg_catalog's functions grant: run
+-- as one (as the install does), this file does it; run as the owner, it leaves them as they
+-- are and says so.
+DO $locks$
+DECLARE
+    f text;
+    v_owner text := (SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'lethe');
+BEGIN
+    IF NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN
+        RAISE WARNING 'every login of this database may take lethe''s advisory locks (a producer could hold the run lock)'
+            USING HINT = 'run roles.sql as a superuser once: it takes the two-integer advisory lock functions from PUBLIC and grants them to lethe_engine and the schema''s owner';
+        RETURN;
+    END IF;
+    FOREACH f IN ARRAY ARRAY['pg_advisory_lock', 'pg_advisory_lock_shared', 'pg_try_advisory_lock',
+                             'pg_try_advisory_lock_shared', 'pg_advisory_xact_lock',
+                             'pg_advisory_xact_lock_shared', 'pg_try_advisory_xact_lock',
+                             'pg_try_advisory_xact_lock_shared'] LOOP
+        EXECUTE format('REVOKE EXECUTE ON FUNCTION pg_catalog.%I(integer, integer) FROM PUBLIC', f);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION pg_catalog.%I(integer, integer) TO lethe_engine, %s',
+                       f, v_owner);
+    END LOOP;
+END $locks$;
 
 -- ---- lethe_producer -------------------------------------------------------------------------
 -- Plain INSERTs (no RETURNING, which would need SELECT). The identity of events.event_id

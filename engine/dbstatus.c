@@ -474,17 +474,27 @@ bool db_request_begin(PGconn *db)
 /* Class 7283315 is the status memory's alone (the run's locks are 7283310 to 7283314). */
 bool db_status_remember(PGconn *db)
 {
+    /* Two statements: a function's EXECUTE privilege is checked before a CASE chooses, and
+     * roles.sql leaves the lock functions to the engine and the owner (an auditor's summary
+     * may take neither). */
     PGresult *res = db_query_one_row(
         db,
-        "SELECT CASE WHEN to_regprocedure('lethe.status_memory_refresh()') IS NULL THEN false"
-        "            WHEN NOT has_function_privilege('lethe.status_memory_refresh()', 'EXECUTE')"
-        "            THEN false"
-        "            ELSE pg_try_advisory_lock(7283315, 0) END AS locked",
+        "SELECT to_regprocedure('lethe.status_memory_refresh()') IS NOT NULL"
+        "       AND has_function_privilege('lethe.status_memory_refresh()', 'EXECUTE')"
+        "       AND has_function_privilege('pg_catalog.pg_try_advisory_lock(integer, integer)',"
+        "                                  'EXECUTE') AS may",
         0, NULL);
     if (!res)
         return false;
-    bool locked = db_true(res, 0, "locked");
+    bool locked = db_true(res, 0, "may");
     PQclear(res);
+    if (locked) {
+        if (!(res = db_query_one_row(db, "SELECT pg_try_advisory_lock(7283315, 0) AS locked", 0,
+                                     NULL)))
+            return false;
+        locked = db_true(res, 0, "locked");
+        PQclear(res);
+    }
     /* Not this schema's or not this role's, another status is taking it, or a writer (a run,
      * an ack) is between its changes and its commit: read what is there, evaluate the rest. */
     if (!locked)

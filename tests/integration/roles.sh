@@ -234,6 +234,25 @@ as $P assert_sql_fails "producer cannot feed the inbox itself" \
 as $P assert_sql_fails "producer cannot change the rules" "UPDATE lethe.rules SET enabled = false" "permission denied for table rules"
 as $P assert_sql_fails "producer cannot call lethe's functions" "SELECT lethe.iso_utc(now())" "permission denied for function iso_utc"
 as $P assert_sql_fails "producer cannot create in the schema" "CREATE TABLE lethe.x (a int)" "permission denied for schema lethe"
+# lethe's advisory locks: a producer's session holding the run lock made every run exit 3, which
+# the timer counts as a success (a producer's tryout); roles.sql, run as a superuser, takes the
+# two-integer lock functions from PUBLIC. The one-bigint forms stay other applications'.
+as $P assert_sql_fails "producer cannot take the run lock" \
+  "SELECT pg_advisory_lock(7283310, 0)" "permission denied for function pg_advisory_lock"
+as $P assert_sql_fails "producer cannot take the hold fence, not even shared" \
+  "SELECT pg_try_advisory_lock_shared(7283316, 0)" "permission denied for function pg_try_advisory_lock_shared"
+as $N assert_sql_fails "a login of no lethe role cannot either" \
+  "SELECT pg_advisory_xact_lock(7283310, 0)" "permission denied for function pg_advisory_xact_lock"
+assert_eq "the one-bigint forms are left to everyone" "t" "$(as $P sql "SELECT pg_try_advisory_lock(7283310)")"
+assert_eq "the eight two-integer forms are lethe_engine's and the owner's alone" \
+  "8|8|8|0|0" \
+  "$(sql "SELECT count(*) FILTER (WHERE has_function_privilege('lethe_engine', p.oid, 'EXECUTE')),
+                 count(*) FILTER (WHERE has_function_privilege('lethe_operator', p.oid, 'EXECUTE')),
+                 count(*) FILTER (WHERE has_function_privilege((SELECT nspowner FROM pg_namespace WHERE nspname = 'lethe'), p.oid, 'EXECUTE')),
+                 count(*) FILTER (WHERE has_function_privilege('lethe_producer', p.oid, 'EXECUTE')),
+                 count(*) FILTER (WHERE has_function_privilege('lethe_auditor', p.oid, 'EXECUTE'))
+            FROM pg_proc p WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proname LIKE '%advisory%lock%'
+             AND p.proname NOT LIKE '%unlock%' AND p.proargtypes = '23 23'")"
 PGUSER=$P run_lethe run --dry-run
 assert_rc "producer cannot run lethe" 1
 assert_contains "producer's run is refused by the database" "permission denied" "$ERR"
