@@ -147,6 +147,26 @@ for loc in "" " " "$(printf '\t\n')"; do
       "$(item "$X" "$W" prompt EU | sed "s|'s3://bucket/$X'|'$loc'|")" \
       'violates check constraint "items_locator_not_blank"'
 done
+# ... blank in any script (sql/0086): a producer's tryout had a locator of U+200B, and one of
+# U+3000 and U+00A0, taken and failed by the deleter at every run
+for loc in "$(printf '\342\200\213')" "$(printf '\343\200\200\302\240')" "$(printf '\357\273\277 \342\200\250')"; do
+    assert_sql_fails "an item whose locator is $(printf '%s' "$loc" | od -An -tx1 | tr -d ' \n') is refused by name" \
+      "$(item "$X" "$W" prompt EU | sed "s|'s3://bucket/$X'|'$loc'|")" \
+      'violates check constraint "items_locator_not_blank_in_any_script"'
+done
+assert_eq "a locator with a no-break space in it is taken" "1" \
+  "$(sql "BEGIN; $(item "$X" "$W" prompt EU | sed "s|'s3://bucket/$X'|'s3://a$(printf '\302\240')b'|");
+          SELECT count(*) FROM lethe.items WHERE item_id = '$X'; ROLLBACK" | tail -1)"
+# an owner no subject can be: the subject's requests never reached the item
+for own in "" " " "$(printf '\343\200\200')"; do
+    assert_sql_fails "an item whose owner_id is '$(printf %q "$own")' is refused by name" \
+      "$(item "$X" "$W" prompt EU | sed "s|'user_a'|'$own'|")" \
+      'violates check constraint "items_owner_id_not_blank"'
+done
+# a request for a blank subject named no one ('' was refused already, by the insert's check)
+assert_sql_fails "a request for the subject ' ' is refused by name" \
+  "$(event deletion_requested ", subject_id" ", ' '")" \
+  'violates check constraint "events_subject_id_not_blank"'
 # a locator is at most 64 KiB (sql/0053): one whose escaping passed 1 GB failed its whole batch's
 # manifest at every run
 L65536=$(head -c 65536 /dev/zero | tr '\0' 'x')
