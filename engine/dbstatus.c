@@ -474,15 +474,17 @@ bool db_request_begin(PGconn *db)
 /* Class 7283315 is the status memory's alone (the run's locks are 7283310 to 7283314). */
 bool db_status_remember(PGconn *db)
 {
-    /* Two statements: a function's EXECUTE privilege is checked before a CASE chooses, and
+    /* Two statements: a function's EXECUTE privilege is checked before a CASE chooses (the
+     * CASE orders the checks, has_function_privilege() raising for a function not there), and
      * roles.sql leaves the lock functions to the engine and the owner (an auditor's summary
      * may take neither). */
     PGresult *res = db_query_one_row(
         db,
-        "SELECT to_regprocedure('lethe.status_memory_refresh()') IS NOT NULL"
-        "       AND has_function_privilege('lethe.status_memory_refresh()', 'EXECUTE')"
-        "       AND has_function_privilege('pg_catalog.pg_try_advisory_lock(integer, integer)',"
-        "                                  'EXECUTE') AS may",
+        "SELECT CASE WHEN to_regprocedure('lethe.status_memory_refresh()') IS NULL THEN false"
+        "            WHEN NOT has_function_privilege('lethe.status_memory_refresh()', 'EXECUTE')"
+        "            THEN false"
+        "            ELSE has_function_privilege('pg_catalog.pg_try_advisory_lock(integer, integer)',"
+        "                                        'EXECUTE') END AS may",
         0, NULL);
     if (!res)
         return false;
