@@ -373,6 +373,22 @@ PGresult *dbcycle_batch_failed_in_open(PGconn *db, const char *batch_id)
                             1, (const char *[]){batch_id});
 }
 
+PGresult *dbcycle_batch_failed_by_deleter(PGconn *db, const char *batch_id)
+{
+    /* What the engine writes itself when no receipt says otherwise (sql/0006, executor.c):
+     * every other reason is a receipt's (or an ack's --failed), a failure someone declared. */
+    return db_query_one_row(db,
+                            "SELECT count(*) AS items, coalesce(array_agg(b.item_id), '{}')::text AS ids,"
+                            "       (array_agg(b.item_id::text ORDER BY b.ord))[1] AS first_item,"
+                            "       (array_agg(b.reason ORDER BY b.ord))[1] AS first_reason"
+                            "  FROM lethe.batch_items b"
+                            " WHERE b.batch_id = $1::uuid AND b.outcome = 'failed'"
+                            "   AND b.reason IS NOT NULL AND b.reason <> 'no receipt'"
+                            "   AND b.reason !~ '^(timed out after [0-9]+s|exit status [0-9]+"
+                            "|killed by signal [0-9]+)$'",
+                            1, (const char *[]){batch_id});
+}
+
 PGresult *dbcycle_batch_failed_purged_since(PGconn *db, const char *batch_id)
 {
     /* An item is purged once (batch_items_one_purge): at most one row joins each failed one. */

@@ -29,7 +29,7 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
     const char *operator_name = NULL;
     char tenant[UUID_TEXT_LEN] = "", batch[UUID_TEXT_LEN];
     int rc = EXIT_USAGE;
-    PGresult *in_open = NULL;
+    PGresult *in_open = NULL, *declared = NULL;
     optind = 1;
     int c;
     while ((c = cli_getopt(ctx, argc, argv, "", opts)) != -1) {
@@ -147,8 +147,9 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
      * still exit 0), before the first write. */
     if ((rc = anchor_check_before_write(ctx->db, ctx->cfg.anchor_file, "ack", 0)) != EXIT_DONE)
         goto cleanup;
-    /* Read before the ack, which marks those rows superseded. */
-    if (was_failed && !(in_open = dbcycle_batch_failed_in_open(ctx->db, batch))) {
+    /* Read before the ack, which marks those rows superseded, and purges the failed ones. */
+    if (was_failed && (!(in_open = dbcycle_batch_failed_in_open(ctx->db, batch)) ||
+                       !(declared = dbcycle_batch_failed_by_deleter(ctx->db, batch)))) {
         rc = EXIT_RUNTIME;
         goto cleanup;
     }
@@ -233,7 +234,23 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
                      strcmp(now, "open") == 0 ? ""
                                               : "; left with no other item, it is closed as acknowledged");
         }
-        if (held || withdrawn || reopened)
+        /* A failure someone declared (a deleter's receipt "failed ID REASON", an earlier ack's
+         * --failed), now recorded as a deletion on this acknowledgement's word: said, with the
+         * first reason. */
+        long d = declared && db_get_long(declared, 0, "items") > 0
+                     ? dbcycle_batch_purged_among(ctx->db, batch, db_str(declared, 0, "ids"))
+                     : 0;
+        if (d < 0) {
+            rc = EXIT_RUNTIME;
+            goto cleanup;
+        }
+        if (d > 0)
+            log_warn("ack: %ld item%s of failed batch %s had a failure reported for %s (item %s: "
+                     "%s%s): recorded as purged on this acknowledgement's word",
+                     d, d == 1 ? "" : "s", batch, d == 1 ? "it" : "them",
+                     db_str(declared, 0, "first_item"),
+                     text_shown(db_str(declared, 0, "first_reason")), d > 1 ? ", and others" : "");
+        if (held || withdrawn || reopened || d > 0)
             log_hint("if the objects were not deleted, 'lethe reconcile --location GEO INVENTORY' "
                      "finds them in the storage's inventory%s",
                      held ? "; 'lethe explain ITEM_ID' names the hold" : "");
@@ -241,6 +258,7 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
     rc = EXIT_DONE;
 cleanup:
     PQclear(in_open);
+    PQclear(declared);
     exec_result_free(&er);
     return rc;
 }

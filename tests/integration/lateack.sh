@@ -248,4 +248,32 @@ assert_eq "... the batch stays failed, its item failed, and no record is added" 
 run_lethe --config "$WORK/noexec.conf" batches --state failed
 assert_contains "... and lethe batches still lists it failed" "$B11" "$OUT"
 
+# A late ack of a batch whose deleter declared an item failed ("failed ID REASON"): it counts
+# (SPEC §4: the deletion happened), and is said, with the reason, since the ack overrides what
+# the deleter reported. A failure for want of a receipt, or at an exit or a timeout, is the case
+# the late ack is for, and says nothing more (the batches above failed at "exit 3").
+cat > "$WORK/refuse" <<'EOS'
+#!/bin/sh
+tail -n +2 "$1" | sed 's/^{"item_id":"\([^"]*\)".*/failed \1 permission denied/'
+EOS
+chmod +x "$WORK/refuse"
+write_config "$WORK/refuse.conf" "executor: { command = \"$WORK/refuse\"; timeout = \"30s\"; };"
+SRC8=$(uuid); SRC9=$(uuid)
+for i in "$SRC8" "$SRC9"; do
+    mk_item "$T" "$i" "$WE" prompt EU 2026-01-01T00:00:00Z
+    "$LETHE" --config "$WORK/refuse.conf" -q request --tenant "$T" --item "$i" --reference "R-$i" \
+        --operator tester >/dev/null
+done
+run_lethe --config "$WORK/refuse.conf" run
+B12=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$SRC8' AND outcome = 'failed'")
+FIRST=$(sql "SELECT item_id FROM lethe.batch_items WHERE batch_id = '$B12' ORDER BY ord LIMIT 1")
+run_lethe --config "$WORK/noexec.conf" ack "$B12" --operator tester
+assert_eq "a late ack of items its deleter declared failed: both purged, and said with the reason" \
+    "0|2|warning: ack: 2 items of failed batch $B12 had a failure reported for them (item $FIRST: permission denied, and others): recorded as purged on this acknowledgement's word" \
+    "$RC|$(sql "SELECT count(*) FROM lethe.batch_items WHERE batch_id = '$B12' AND outcome = 'purged'")|$(printf '%s\n' "$ERR" | grep '^warning: ack:')"
+assert_contains "... with the hint to look in the storage" "hint: if the objects were not deleted, 'lethe reconcile" "$ERR"
+SRC10=$(uuid); failed_then_open "$SRC10"; B13=$FB
+run_lethe --config "$WORK/noexec.conf" ack "$B13" --operator tester
+assert_not_contains "a late ack of a batch failed at its deleter's exit: no such warning" "had a failure reported" "$ERR"
+
 finish
