@@ -523,7 +523,8 @@ assert_not_contains "rerun after a cancellation: nor the batch" "$FB" "$OUT"
 # A late ack of it counts (the deletion happened), and says the items owed nothing.
 run_lethe --config "$WORK/c19b.conf" ack "$FB" --operator user_a
 assert_eq "a late ack after the cancellation: taken, with a warning" \
-  "0|warning: ack: 2 items of failed batch $FB owed nothing when acknowledged (the deletion_request they were batched under was withdrawn at $(sql "SELECT lethe.iso_utc(withdrawn_at) FROM lethe.obligations WHERE reference = 'REQ-$round'")): recorded as purged, as the deletion its deleter made" \
+  "0|warning: ack: 2 items of failed batch $FB owed nothing when acknowledged (the deletion_request they were batched under was withdrawn at $(sql "SELECT lethe.iso_utc(withdrawn_at) FROM lethe.obligations WHERE reference = 'REQ-$round'")): recorded as purged, as the deletion its deleter made
+warning: ack: 2 items of failed batch $FB had a failure reported for them (item $(sql "SELECT item_id FROM lethe.batch_items WHERE batch_id = '$FB' ORDER BY ord LIMIT 1"): offline, and others): recorded as purged on this acknowledgement's word" \
   "$RC|$(grep '^warning: ack:' <<<"$ERR")"
 # A rule disabled in the config since: its items are not batched again either.
 fresh 1
@@ -913,7 +914,8 @@ assert_eq "... and its run record counts the held item, as a run's does" "1" \
   "$(sql "SELECT held FROM lethe.runs WHERE operator = 'user_h' ORDER BY started_at DESC LIMIT 1")"
 run_lethe --config "$WORK/c19b.conf" ack "$FB" --operator user_h
 assert_eq "a late ack of that batch is taken (the deleter says it deleted), and warns of the hold" \
-  "0|ack: batch $FB acknowledged: 1 purged, 0 failed|warning: ack: 1 item of failed batch $FB was held when acknowledged (hold $HID): recorded as purged, as the deletion its deleter made" \
+  "0|ack: batch $FB acknowledged: 1 purged, 0 failed|warning: ack: 1 item of failed batch $FB was held when acknowledged (hold $HID): recorded as purged, as the deletion its deleter made
+warning: ack: 1 item of failed batch $FB had a failure reported for it (item $(sql "SELECT item_id FROM lethe.batch_items WHERE batch_id = '$FB' AND outcome = 'purged'"): offline): recorded as purged on this acknowledgement's word" \
   "$RC|$OUT|$(grep '^warning: ack:' <<<"$ERR")"
 assert_eq "... and every view says purged: item_status, status's counts, the summary" "purged|0 2|0" \
   "$(sql "SELECT state FROM lethe.item_status WHERE item_id = '${ITEMS[0]}'")|$("$LETHE" --config "$WORK/c19b.conf" status --json | jq -r '"\(.totals.held) \(.totals.purged)"')|$("$LETHE" --config "$WORK/c19b.conf" export --summary | jq -r 'select(.rule == "all") | .pending')"

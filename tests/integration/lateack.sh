@@ -145,13 +145,17 @@ assert_eq "... and leaves nothing in the inbox" "0" "$(sql "SELECT count(*) FROM
 write_config "$WORK/noexec.conf"
 # failed_then_open ITEM...: a request for each new item, a run whose deleter fails their batch
 # (FB), then a run without an executor that batches them again, left open (OB).
-failed_then_open() {
-    local i
+# requested CONF ITEM...: each a new item with a request of its own, made with config CONF.
+requested() {
+    local conf=$1 i; shift
     for i in "$@"; do
         mk_item "$T" "$i" "$WE" prompt EU 2026-01-01T00:00:00Z
-        "$LETHE" --config "$WORK/fail.conf" -q request --tenant "$T" --item "$i" --reference "R-$i" \
+        "$LETHE" --config "$conf" -q request --tenant "$T" --item "$i" --reference "R-$i" \
             --operator tester >/dev/null
     done
+}
+failed_then_open() {
+    requested "$WORK/fail.conf" "$@"
     run_lethe --config "$WORK/fail.conf" run
     FB=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$1' AND outcome = 'failed'")
     run_lethe --config "$WORK/noexec.conf" run
@@ -258,12 +262,7 @@ tail -n +2 "$1" | sed 's/^{"item_id":"\([^"]*\)".*/failed \1 permission denied/'
 EOS
 chmod +x "$WORK/refuse"
 write_config "$WORK/refuse.conf" "executor: { command = \"$WORK/refuse\"; timeout = \"30s\"; };"
-SRC8=$(uuid); SRC9=$(uuid)
-for i in "$SRC8" "$SRC9"; do
-    mk_item "$T" "$i" "$WE" prompt EU 2026-01-01T00:00:00Z
-    "$LETHE" --config "$WORK/refuse.conf" -q request --tenant "$T" --item "$i" --reference "R-$i" \
-        --operator tester >/dev/null
-done
+SRC8=$(uuid); SRC9=$(uuid); requested "$WORK/refuse.conf" "$SRC8" "$SRC9"
 run_lethe --config "$WORK/refuse.conf" run
 B12=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$SRC8' AND outcome = 'failed'")
 FIRST=$(sql "SELECT item_id FROM lethe.batch_items WHERE batch_id = '$B12' ORDER BY ord LIMIT 1")
