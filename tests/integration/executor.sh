@@ -426,10 +426,16 @@ back\\slash|back%5Cslash
 tab$(printf '\t')name|tab%09name
 sp ace é|sp%20ace%20%C3%A9
 EOS
+# ... and two fs-delete reads too: a host of localhost, and a bad escape, failed (the stored
+# "a%zzb" must not be called absent)
+LH=$(uuid); BAD=$(uuid); printf 'x\n' > "$STORE/lh"; printf 'x\n' > "$STORE/a%zzb"
+sql "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at)
+     VALUES ('$T', '$LH', '$W', 'prompt', 'EU', 'file://localhost$STORE/lh', '2026-01-01'),
+            ('$T', '$BAD', '$W', 'prompt', 'EU', 'file://$STORE/a%zzb', '2026-01-01')" >/dev/null
 write_config "$WORK/readme.conf" "executor: { command = \"$WORK/readme-deleter\"; };"
 run_lethe --config "$WORK/readme.conf" run
 assert_rc "README deleter: the run exits 0 (a failed item is due again at the next run)" 0
-assert_contains "README deleter: the summary counts them" "6 purged, 1 failed items, 1 failed batches" "$OUT"
+assert_contains "README deleter: the summary counts them" "7 purged, 2 failed items, 1 failed batches" "$OUT"
 assert_eq "README deleter: deleted and absent purge, a directory fails with its reason" \
   "${ITEMS[0]} purged|${ITEMS[1]} purged|${ITEMS[2]} failed Is a directory" \
   "$(sql "SELECT string_agg(item_id || ' ' || outcome || coalesce(' ' || reason, ''), '|' ORDER BY
@@ -441,6 +447,10 @@ assert_eq "README deleter: a%b, a backslash, a tab, spaces and é: each purged, 
   "4 purged, 0 files left" \
   "$(sql "SELECT count(*) FROM lethe.batch_items WHERE outcome = 'purged'
            AND item_id IN ($(printf "'%s'," "${ODD[@]}" | sed 's/,$//'))") purged, $(n=0; for f in "${NAMES[@]}"; do [ -e "$f" ] && n=$((n + 1)); done; echo $n) files left"
+
+assert_eq "README deleter: file://localhost/ deleted, a bad escape failed and its file left" \
+  "purged gone|failed not a file:/// locator stays" \
+  "$(sql "SELECT outcome FROM lethe.batch_items WHERE item_id = '$LH'") $([ -e "$STORE/lh" ] || echo gone)|$(sql "SELECT outcome || ' ' || reason FROM lethe.batch_items WHERE item_id = '$BAD'") $([ -e "$STORE/a%zzb" ] && echo stays)"
 
 # ---- 17. receipts that contradict each other: the failure wins ------------------------------------
 # A deleter that prints "deleted X" and "failed X ..." has not shown that X is gone: X fails and
