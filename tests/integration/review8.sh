@@ -167,4 +167,56 @@ assert_rc "the operator acknowledges the batch" 0
 assert_eq "both purges are recorded late, as they were: the deadline was 10 days ago" "f f" \
   "$(sql "SELECT string_agg(on_time::text, ' ') FROM lethe.audit WHERE kind = 'item_purged'" | sed 's/false/f/g; s/true/t/g')"
 
+
+# ---- a batch item's batch (sql/0087: triggers, once a statement, in place of the foreign key) ---
+# The owner bypasses every grant: what is refused here is refused by the database itself.
+RUN=$(sql "SELECT run_id FROM lethe.batches WHERE batch_id = '$EB'")
+NOB=$(uuid)
+assert_sql_fails "an item naming a batch that does not exist is refused" \
+  "INSERT INTO lethe.batch_items (tenant_id, item_id, batch_id, ord, location, rule, obligation_id,
+                                  triggered_at, due_at, deadline_at)
+   VALUES ('$T', '$(uuid)', '$NOB', 1, 'EU', 'r', 1, now(), now(), now())" \
+  "a batch item names batch $NOB, which is not in lethe.batches"
+assert_sql_fails "an item is not moved to a batch that does not exist" \
+  "UPDATE lethe.batch_items SET batch_id = '$NOB' WHERE item_id = '$E1'" \
+  "a batch item names batch $NOB, which is not in lethe.batches"
+assert_sql_fails "a batch with items is not deleted" "DELETE FROM lethe.batches WHERE batch_id = '$EB'" \
+  "batch $EB has items in lethe.batch_items: it is not deleted, nor its id changed"
+assert_sql_fails "nor its id changed" "UPDATE lethe.batches SET batch_id = '$NOB' WHERE batch_id = '$EB'" \
+  "batch $EB has items in lethe.batch_items"
+assert_sql_fails "nor the batches truncated, even with what refers to them" "TRUNCATE lethe.batches CASCADE" \
+  "lethe.batches is not truncated while lethe.batch_items holds items"
+assert_eq "a refused statement leaves the batch and its items" "1 2" \
+  "$(sql "SELECT count(*) FROM lethe.batches WHERE batch_id = '$EB'") $(sql "SELECT count(*) FROM lethe.batch_items WHERE batch_id = '$EB'")"
+EMPTY=$(uuid)
+sql "INSERT INTO lethe.batches (batch_id, run_id, location, items) VALUES ('$EMPTY', '$RUN', 'EU', 1)" >/dev/null
+assert_eq "a batch's other columns change as before" "UPDATE 1" \
+  "$(psql -X -A -t -c "UPDATE lethe.batches SET attempts = attempts WHERE batch_id = '$EB'")"
+# A delete that comes while another transaction adds items to the batch waits for it, then is
+# refused (the foreign key's lock, taken once a statement).
+( psql -X -q -v ON_ERROR_STOP=1 >/dev/null 2>&1 <<SQL
+BEGIN;
+INSERT INTO lethe.batch_items (tenant_id, item_id, batch_id, ord, location, rule, obligation_id,
+                               triggered_at, due_at, deadline_at)
+VALUES ('$T', '$(uuid)', '$EMPTY', 1, 'EU', 'r', 1, now(), now(), now());
+SELECT pg_sleep(2);
+COMMIT;
+SQL
+) &
+adder=$!
+sleep 1
+assert_sql_fails "a batch being given items in another transaction is not deleted" \
+  "DELETE FROM lethe.batches WHERE batch_id = '$EMPTY'" \
+  "batch $EMPTY has items in lethe.batch_items"
+wait "$adder"
+assert_eq "the other transaction's item is kept, with its batch" "1 1" \
+  "$(sql "SELECT count(*) FROM lethe.batch_items WHERE batch_id = '$EMPTY'") $(sql "SELECT count(*) FROM lethe.batches WHERE batch_id = '$EMPTY'")"
+EMPTY2=$(uuid)
+sql "INSERT INTO lethe.batches (batch_id, run_id, location, items) VALUES ('$EMPTY2', '$RUN', 'EU', 1)" >/dev/null
+assert_eq "a batch no item names is deleted, as the foreign key allowed" "DELETE 1" \
+  "$(psql -X -A -t -c "DELETE FROM lethe.batches WHERE batch_id = '$EMPTY2'")"
+assert_eq "the key is gone and the five triggers are there" "0 5" \
+  "$(sql "SELECT count(*) FROM pg_constraint WHERE conrelid = 'lethe.batch_items'::regclass AND contype = 'f'") $(sql "SELECT count(*) FROM pg_trigger
+       WHERE tgname IN ('batch_items_batch_insert', 'batch_items_batch_update', 'batches_items_delete',
+                        'batches_items_update', 'batches_items_truncate')")"
 finish
