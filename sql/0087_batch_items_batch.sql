@@ -11,9 +11,17 @@
 --     one anti-join over the statement's new rows finds any item whose batch is not there;
 --   - an UPDATE that changes an item's batch (no writer of lethe's does): the same, for that
 --     row;
---   - a DELETE of batches, or an UPDATE of a batch's id: refused while an item names it;
---   - a TRUNCATE of batches: refused while batch_items holds any row (the key refused one
---     that left items behind; truncating both tables in one command is refused now too).
+--   - a DELETE of batches, or an UPDATE of a batch's id: refused while an item names it, and
+--     refused in a REPEATABLE READ or SERIALIZABLE transaction whatever it names: its snapshot
+--     does not show the items another transaction committed after it began (the key looked
+--     with a newer snapshot, which a trigger cannot take), and lethe never deletes a batch;
+--   - a TRUNCATE of batches: refused when batch_items still holds a row after it (the
+--     statement may truncate both; the key refused one that left items behind, and
+--     `TRUNCATE lethe.batches CASCADE` emptied batch_items, the record of every purge).
+-- What the key did and these do not: `ALTER TABLE ... DISABLE TRIGGER USER` (the owner's)
+-- turns them off, as dropping the key did; a dump holding an item without its batch restores
+-- without a complaint (the key's ALTER TABLE failed), but no database these triggers kept can
+-- give such a dump.
 -- On Citus the key was never kept (sql/0011: no foreign key from a distributed table to a
 -- local one): the triggers are made on one server only, and lethe.citus_outgrow() drops them
 -- when a deployment moves onto Citus (they are added to lethe.citus_one_server_only()).
@@ -58,6 +66,15 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp A
 DECLARE
     v_batch uuid;
 BEGIN
+    IF TG_OP <> 'TRUNCATE' AND current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'a batch is deleted, or its id changed, only in a READ COMMITTED transaction'
+            USING ERRCODE = 'foreign_key_violation', TABLE = 'batches',
+                  CONSTRAINT = 'batch_items_batch_known',
+                  DETAIL = format('This transaction is %s: its snapshot does not show the items '
+                                  'another transaction committed to the batch since.',
+                                  upper(current_setting('transaction_isolation'))),
+                  HINT = 'a batch is the record of what was handed to a deleter: batches are kept';
+    END IF;
     IF TG_OP = 'TRUNCATE' THEN
         IF EXISTS (SELECT 1 FROM lethe.batch_items) THEN
             RAISE EXCEPTION 'lethe.batches is not truncated while lethe.batch_items holds items'
@@ -87,6 +104,9 @@ END $$;
 REVOKE ALL ON FUNCTION lethe.batches_kept_for_items() FROM PUBLIC;
 
 DO $key$
+DECLARE
+    v_orphans bigint;
+    v_batch text;
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
         RETURN;
@@ -94,10 +114,14 @@ BEGIN
     -- Nothing is lost by dropping it: every row it checked is there (the triggers check what
     -- comes after), and a database it was never kept on (restored from a Citus one) is
     -- checked here first.
-    IF EXISTS (SELECT 1 FROM lethe.batch_items bi
-                WHERE NOT EXISTS (SELECT 1 FROM lethe.batches b WHERE b.batch_id = bi.batch_id)) THEN
-        RAISE EXCEPTION 'lethe.batch_items holds items whose batch is not in lethe.batches'
-            USING HINT = 'restore lethe.batches from the same backup as lethe.batch_items';
+    SELECT count(*), min(bi.batch_id::text) INTO v_orphans, v_batch FROM lethe.batch_items bi
+     WHERE NOT EXISTS (SELECT 1 FROM lethe.batches b WHERE b.batch_id = bi.batch_id);
+    IF v_orphans > 0 THEN
+        RAISE EXCEPTION 'sql/0087: lethe.batch_items holds % item(s) whose batch is not in lethe.batches (batch %, for one)',
+                        v_orphans, v_batch
+            USING HINT = 'they were written with the foreign key dropped, or restored without their batches: '
+                         'restore lethe.batches from the same backup as lethe.batch_items, then run lethe migrate '
+                         'again; nothing was changed';
     END IF;
     ALTER TABLE lethe.batch_items DROP CONSTRAINT IF EXISTS batch_items_batch_id_fkey;
     CREATE TRIGGER batch_items_batch_insert AFTER INSERT ON lethe.batch_items
@@ -112,7 +136,7 @@ BEGIN
     CREATE TRIGGER batches_items_update BEFORE UPDATE OF batch_id ON lethe.batches
         FOR EACH ROW WHEN (OLD.batch_id IS DISTINCT FROM NEW.batch_id)
         EXECUTE FUNCTION lethe.batches_kept_for_items();
-    CREATE TRIGGER batches_items_truncate BEFORE TRUNCATE ON lethe.batches
+    CREATE TRIGGER batches_items_truncate AFTER TRUNCATE ON lethe.batches
         FOR EACH STATEMENT EXECUTE FUNCTION lethe.batches_kept_for_items();
 END $key$;
 

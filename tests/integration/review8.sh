@@ -215,6 +215,33 @@ EMPTY2=$(uuid)
 sql "INSERT INTO lethe.batches (batch_id, run_id, location, items) VALUES ('$EMPTY2', '$RUN', 'EU', 1)" >/dev/null
 assert_eq "a batch no item names is deleted, as the foreign key allowed" "DELETE 1" \
   "$(psql -X -A -t -c "DELETE FROM lethe.batches WHERE batch_id = '$EMPTY2'")"
+# REPEATABLE READ: the deleter's snapshot, taken before another transaction gives the batch an
+# item and commits, does not show the item (the key looked with a newer one): refused outright.
+EMPTY3=$(uuid)
+sql "INSERT INTO lethe.batches (batch_id, run_id, location, items) VALUES ('$EMPTY3', '$RUN', 'EU', 1)" >/dev/null
+( psql -X -q -A -t <<SQL
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT 'snapshot ' || count(*) FROM lethe.batches WHERE batch_id = '$EMPTY3';
+SELECT pg_sleep(2);
+DELETE FROM lethe.batches WHERE batch_id = '$EMPTY3';
+COMMIT;
+SQL
+) >"$WORK/rr.out" 2>&1 &
+deleter=$!
+sleep 1
+sql "INSERT INTO lethe.batch_items (tenant_id, item_id, batch_id, ord, location, rule, obligation_id,
+                                    triggered_at, due_at, deadline_at)
+     VALUES ('$T', '$(uuid)', '$EMPTY3', 1, 'EU', 'r', 1, now(), now(), now())" >/dev/null
+wait "$deleter"
+assert_eq "a batch is not deleted in a REPEATABLE READ transaction, which cannot see an item committed since" \
+  "snapshot 1|ERROR:  a batch is deleted, or its id changed, only in a READ COMMITTED transaction" \
+  "$(grep -v '^$' "$WORK/rr.out" | sed 's/^psql:[^ ]* //' | head -2 | tr '\n' '|' | sed 's/|$//')"
+assert_eq "... and the batch and its item are there" "1 1" \
+  "$(sql "SELECT count(*) FROM lethe.batches WHERE batch_id = '$EMPTY3'") $(sql "SELECT count(*) FROM lethe.batch_items WHERE batch_id = '$EMPTY3'")"
+assert_eq "the batches truncated with their items, in one command, as the foreign key allowed" "TRUNCATE TABLE|0 0" \
+  "$(psql -X -q -A -t -c "BEGIN" -c "TRUNCATE lethe.batch_items, lethe.batches, lethe.repurges" \
+       -c "SELECT 'TRUNCATE TABLE|' || (SELECT count(*) FROM lethe.batches) || ' ' || (SELECT count(*) FROM lethe.batch_items)" \
+       -c "ROLLBACK")"
 assert_eq "the key is gone and the five triggers are there" "0 5" \
   "$(sql "SELECT count(*) FROM pg_constraint WHERE conrelid = 'lethe.batch_items'::regclass AND contype = 'f'") $(sql "SELECT count(*) FROM pg_trigger
        WHERE tgname IN ('batch_items_batch_insert', 'batch_items_batch_update', 'batches_items_delete',
