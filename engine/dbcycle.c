@@ -378,9 +378,9 @@ PGresult *dbcycle_batch_failed_by_deleter(PGconn *db, const char *batch_id)
     /* What the engine writes itself when no receipt says otherwise (sql/0006, executor.c):
      * every other reason is a receipt's (or an ack's --failed), a failure someone declared. */
     return db_query_one_row(db,
-                            "SELECT count(*) AS items, coalesce(array_agg(b.item_id), '{}')::text AS ids,"
-                            "       (array_agg(b.item_id::text ORDER BY b.ord))[1] AS first_item,"
-                            "       (array_agg(b.reason ORDER BY b.ord))[1] AS first_reason"
+                            "SELECT count(*) AS items,"
+                            "       coalesce(array_agg(b.item_id ORDER BY b.ord), '{}')::text AS ids,"
+                            "       coalesce(array_agg(b.reason ORDER BY b.ord), '{}')::text AS reasons"
                             "  FROM lethe.batch_items b"
                             " WHERE b.batch_id = $1::uuid AND b.outcome = 'failed'"
                             "   AND b.reason IS NOT NULL AND b.reason <> 'no receipt'"
@@ -428,6 +428,20 @@ int dbcycle_batch_state(PGconn *db, const char *batch_id, bool lock, char *out, 
     snprintf(out, cap, "%s", rc == 0 ? db_str(r, 0, "state") : "");
     PQclear(r);
     return rc;
+}
+
+PGresult *dbcycle_batch_declared_purged(PGconn *db, const char *batch_id, const char *ids,
+                                        const char *reasons)
+{
+    /* The first by the manifest's order among those purged now, with the reason declared. */
+    return db_query_one_row(db,
+                            "SELECT count(*) AS n,"
+                            "       (array_agg(b.item_id::text ORDER BY b.ord))[1] AS first_item,"
+                            "       (array_agg(x.reason ORDER BY b.ord))[1] AS first_reason"
+                            "  FROM unnest($2::uuid[], $3::text[]) x (item_id, reason)"
+                            "  JOIN lethe.batch_items b ON b.batch_id = $1::uuid"
+                            "   AND b.item_id = x.item_id AND b.outcome = 'purged'",
+                            3, (const char *[]){batch_id, ids, reasons});
 }
 
 long dbcycle_batch_purged_among(PGconn *db, const char *batch_id, const char *ids)

@@ -244,17 +244,22 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
         /* A failure someone declared (a deleter's receipt "failed ID REASON", an earlier ack's
          * --failed), now recorded as a deletion on this acknowledgement's word: said, with the
          * first reason. */
-        long d = purged_of(ctx->db, batch, declared);
-        if (d < 0) {
+        PGresult *dp = declared && db_get_long(declared, 0, "items") > 0
+                           ? dbcycle_batch_declared_purged(ctx->db, batch, db_str(declared, 0, "ids"),
+                                                           db_str(declared, 0, "reasons"))
+                           : NULL;
+        if (declared && db_get_long(declared, 0, "items") > 0 && !dp) {
             rc = EXIT_RUNTIME;
             goto cleanup;
         }
+        long d = dp ? db_get_long(dp, 0, "n") : 0;
         if (d > 0)
             log_warn("ack: %ld item%s of failed batch %s had a failure reported for %s (item %s: "
                      "%s%s): recorded as purged on this acknowledgement's word",
                      d, d == 1 ? "" : "s", batch, d == 1 ? "it" : "them",
-                     db_str(declared, 0, "first_item"),
-                     text_shown(db_str(declared, 0, "first_reason")), d > 1 ? ", and others" : "");
+                     db_str(dp, 0, "first_item"), text_shown(db_str(dp, 0, "first_reason")),
+                     d > 1 ? ", and others" : "");
+        PQclear(dp);
         if (held || withdrawn || reopened || d > 0)
             log_hint("if the objects were not deleted, 'lethe reconcile --location GEO INVENTORY' "
                      "finds them in the storage's inventory%s",
