@@ -184,9 +184,19 @@ bool copy_in_end(struct copy_in *c)
 
 /* ---- replay ---- */
 
+/* The caller's temporary tables that a definer reads as the schema's owner (replay_chains(),
+ * reconcile_candidates()): granted to that owner, which is no superuser in a deployment as the
+ * README sets it up (sql/0088). A statement of constants: the table and the function are
+ * lethe's names, the owner's is quoted by format(). */
+#define GRANT_TEMP_TO_OWNER(table, fn)                                                             \
+    "DO $grant$ BEGIN EXECUTE format('GRANT SELECT ON pg_temp." table " TO %I',"              \
+    " (SELECT pg_get_userbyid(p.proowner) FROM pg_proc p WHERE p.oid = '" fn "'::regprocedure));" \
+    " END $grant$"
+
 bool dbrestore_replay_load(PGconn *db, struct copy_in *c)
 {
-    if (!db_exec(db, "CREATE TEMP TABLE replay_lines (line text NOT NULL) ON COMMIT DROP", 0, NULL))
+    if (!db_exec(db, "CREATE TEMP TABLE replay_lines (line text NOT NULL) ON COMMIT DROP", 0, NULL) ||
+        !db_exec(db, GRANT_TEMP_TO_OWNER("replay_lines", "lethe.replay_chains()"), 0, NULL))
         return false;
     return copy_in_begin(c, db, "COPY replay_lines (line) FROM STDIN");
 }
@@ -392,7 +402,8 @@ bool dbrestore_inventory_load(PGconn *db, struct copy_in *c)
     if (!db_exec(db,
                  "CREATE TEMP TABLE inventory (ord bigint NOT NULL, line text NOT NULL,"
                  " locator text NOT NULL, locator_hmac text NOT NULL) ON COMMIT DROP",
-                 0, NULL))
+                 0, NULL) ||
+        !db_exec(db, GRANT_TEMP_TO_OWNER("inventory", "lethe.reconcile_candidates(text)"), 0, NULL))
         return false;
     return copy_in_begin(c, db, "COPY inventory (ord, line, locator, locator_hmac) FROM STDIN");
 }

@@ -1,0 +1,107 @@
+# A deployment as the README sets it up: the schema owned by a dedicated role that is not a
+# superuser (README, "Installing"), deploy/roles.sql run by a superuser, and every command run
+# by the login of the role that does it: the service account's runs and reconcile, the
+# operator's requests, holds, acks, reruns and restore drill, the auditor's exports. Every
+# other suite migrates as a superuser, for whom no privilege is ever missing: with a dedicated
+# owner, reconcile ("permission denied for table repurge_candidates") and replay ("permission
+# denied for table replay_lines") failed for every operator until sql/0088.
+. tests/harness/lib.sh
+. tests/harness/catalog.sh
+WORK=$(mktemp -d /tmp/lethe-owner.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
+DB=owner_t
+OWN=owner_t_owner; SVC=owner_t_service; OPS=owner_t_operator; AUD=owner_t_auditor
+drop_all() {
+    psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1
+    for r in $SVC $OPS $AUD $OWN; do psql -X -q -d postgres -c "DROP ROLE IF EXISTS $r" >/dev/null 2>&1; done
+}
+drop_all
+trap 'drop_all; rm -rf "$WORK"' EXIT
+psql -X -q -d postgres -c "CREATE ROLE $OWN LOGIN NOSUPERUSER CREATEROLE" -c "CREATE DATABASE $DB OWNER $OWN" >/dev/null
+export PGDATABASE=$DB
+PGUSER=$OWN run_lethe migrate
+assert_eq "the dedicated owner migrates" "0|$OWN false" "$RC|$(sql "SELECT r.rolname || ' ' || r.rolsuper FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner WHERE n.nspname = 'lethe'")"
+psql -X -q -v ON_ERROR_STOP=1 -f deploy/roles.sql >/dev/null 2>&1
+sql "CREATE ROLE $SVC LOGIN IN ROLE lethe_engine; CREATE ROLE $OPS LOGIN IN ROLE lethe_operator;
+     CREATE ROLE $AUD LOGIN IN ROLE lethe_auditor" >/dev/null
+head -c 32 /dev/urandom > "$WORK/audit.key"; chmod 600 "$WORK/audit.key"
+write_config "$WORK/exec.conf" "audit: { key_file = \"$WORK/audit.key\"; };" \
+    "executor: { command = \"$FS_DELETE --root $STORE\"; timeout = \"60s\"; };"
+write_config "$WORK/noexec.conf" "audit: { key_file = \"$WORK/audit.key\"; };"
+as() { local r=$1; shift; PGUSER=$r run_lethe "$@"; }
+YESTERDAY=$(date -u -d '-1 day' +%FT%TZ)
+
+T=$(uuid); W=$(uuid); mk_tenant "$T" acme; mk_workspace "$T" "$W" EU
+A=(); for i in 1 2 3 4 5; do A+=("$(uuid)"); mk_item "$T" "${A[-1]}" "$W" prompt EU 2026-01-01T00:00:00Z false "" "user$i@acme.example"; done
+
+# ---- the operator's requests and holds; the service account's run --------------------------
+as $OPS --config "$WORK/exec.conf" request --tenant "$T" --item "${A[0]}" --reference REQ-1 --operator user_o
+assert_rc "the operator records a request" 0
+as $OPS --config "$WORK/exec.conf" request --tenant "$T" --subject user2@acme.example --reference REQ-2 --operator user_o
+assert_rc "... and one for a subject" 0
+as $OPS --config "$WORK/exec.conf" hold place --tenant "$T" --item "${A[1]}" --reason "legal hold" --reference LH-1 --operator user_o
+assert_rc "the operator places a hold" 0
+HID=$(sql "SELECT hold_id FROM lethe.holds WHERE reference = 'LH-1'")
+pg_dump -Fc -f "$WORK/backup.dump" "$DB"   # the backup: requests and hold recorded, nothing purged
+as $SVC --config "$WORK/exec.conf" run
+assert_rc "the service account runs the cycle" 0
+assert_eq "... and the request's item is purged, the held one kept" "true false" \
+  "$(sql "SELECT (SELECT locator IS NULL FROM lethe.items WHERE item_id = '${A[0]}') || ' ' || (SELECT locator IS NULL FROM lethe.items WHERE item_id = '${A[1]}')")"
+as $OPS --config "$WORK/exec.conf" hold list
+assert_contains "the operator lists the hold" "$HID" "$OUT"
+as $OPS --config "$WORK/exec.conf" explain "${A[1]}"
+assert_rc "the operator explains the held item" 0
+as $OPS --config "$WORK/exec.conf" hold release "$HID" --operator user_o
+assert_rc "the operator releases the hold" 0
+
+# ---- an open batch acknowledged, a failed one rerun ----------------------------------------
+as $SVC --config "$WORK/noexec.conf" run
+assert_rc "a run without a deleter leaves the released item's batch open" 0
+OB=$(sql "SELECT batch_id FROM lethe.batches WHERE state = 'open'")
+as $OPS --config "$WORK/noexec.conf" ack "$OB" --failed "${A[1]}:offline" --operator user_o
+assert_rc "the operator acknowledges it, with a failure" 0
+as $OPS --config "$WORK/exec.conf" rerun "$OB" --operator user_o
+assert_rc "the operator reruns the failed batch" 0
+assert_eq "... and the released item is purged" "t" "$(sql "SELECT locator IS NULL FROM lethe.items WHERE item_id = '${A[1]}'")"
+
+# ---- reconcile: storage that kept a purged object ------------------------------------------
+echo "kept" > "$STORE/${A[0]}"
+"$FS_DELETE" --inventory "$STORE" > "$WORK/eu.inventory"
+as $SVC --config "$WORK/exec.conf" reconcile --location EU --orphans "$WORK/eu.orphans" "$WORK/eu.inventory"
+assert_eq "the service account reconciles: the kept object goes into a repurge batch" \
+  "0|reconcile: EU: 4 inventory lines, 1 object of purged items still stored, put in 1 repurge batch; 0 lines naming no item written to $WORK/eu.orphans" \
+  "$RC|$OUT"
+as $SVC --config "$WORK/exec.conf" run
+assert_eq "... which the next run deletes" "0 gone" "$RC $([ -e "$STORE/${A[0]}" ] && echo kept || echo gone)"
+as $SVC --config "$WORK/exec.conf" status --check
+assert_rc "status --check is ok" 0
+
+# ---- the auditor's evidence ------------------------------------------------------------------
+as $AUD --config "$WORK/exec.conf" export -o "$WORK/export.jsonl"
+assert_rc "the auditor exports" 0
+as $AUD --config "$WORK/exec.conf" export --summary -o "$WORK/summary.txt"
+assert_rc "... and the summary" 0
+as $AUD --config "$WORK/exec.conf" verify "$WORK/export.jsonl" --anchors "$WORK/anchors.jsonl"
+assert_rc "... which verifies against the anchors" 0
+
+# ---- the restore drill, as the README gives it -------------------------------------------------
+psql -X -q -d postgres -c "DROP DATABASE $DB" -c "CREATE DATABASE $DB OWNER $OWN" >/dev/null
+pg_restore -d "$DB" "$WORK/backup.dump"
+assert_eq "the backup from before the purges is restored" "0 0" \
+  "$? $(sql "SELECT count(*) FROM lethe.items WHERE locator IS NULL")"
+psql -X -q -v ON_ERROR_STOP=1 -f deploy/roles.sql >/dev/null 2>&1
+sql "GRANT lethe_restorer TO $OPS" >/dev/null
+as $OPS --config "$WORK/exec.conf" replay --operator user_o --anchors "$WORK/anchors.jsonl" "$WORK/export.jsonl"
+assert_eq "the operator replays the export: the purged items are batched again, and the release after the backup is named (exit 4)" \
+  "4|2 items live again put in 1 repurge batch|the audit records hold $HID released (seq 6), which the restored catalog holds active" \
+  "$RC|$(grep -o '[0-9]* items live again put in [0-9]* repurge batch' <<<"$OUT")|$(grep -o "the audit records hold $HID released (seq [0-9]*), which the restored catalog holds active" <<<"$ERR")"
+sql "REVOKE lethe_restorer FROM $OPS" >/dev/null
+as $OPS --config "$WORK/exec.conf" hold release "$HID" --operator user_o
+assert_rc "the operator releases the hold again, as replay says" 0
+as $SVC --config "$WORK/exec.conf" run
+assert_eq "the next run deletes them again" "0 2" \
+  "$RC $(sql "SELECT count(*) FROM lethe.items WHERE locator IS NULL")"
+as $AUD --config "$WORK/exec.conf" export -o "$WORK/after.jsonl"
+as $AUD --config "$WORK/exec.conf" verify "$WORK/after.jsonl" --anchors "$WORK/anchors.jsonl"
+assert_rc "the audit after the drill verifies against the anchors" 0
+
+finish
