@@ -26,40 +26,39 @@
 -- local one): the triggers are made on one server only, and lethe.citus_outgrow() drops them
 -- when a deployment moves onto Citus (they are added to lethe.citus_one_server_only()).
 
+-- After an INSERT, once a statement (its new rows); before an UPDATE that moves an item to
+-- another batch, for that row.
 CREATE FUNCTION lethe.batch_items_batch_known() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
 DECLARE
     v_batch uuid;
 BEGIN
-    PERFORM 1 FROM lethe.batches b
-     WHERE b.batch_id IN (SELECT DISTINCT n.batch_id FROM new_rows n)
-       FOR KEY SHARE OF b;
-    SELECT n.batch_id INTO v_batch FROM new_rows n
-     WHERE NOT EXISTS (SELECT 1 FROM lethe.batches b WHERE b.batch_id = n.batch_id)
-     LIMIT 1;
-    IF FOUND THEN
+    IF TG_LEVEL = 'ROW' THEN
+        PERFORM 1 FROM lethe.batches b WHERE b.batch_id = NEW.batch_id FOR KEY SHARE OF b;
+        IF NOT FOUND THEN
+            v_batch := NEW.batch_id;
+        END IF;
+    ELSE
+        PERFORM 1 FROM lethe.batches b
+         WHERE b.batch_id IN (SELECT DISTINCT n.batch_id FROM new_rows n)
+           FOR KEY SHARE OF b;
+        SELECT n.batch_id INTO v_batch FROM new_rows n
+         WHERE NOT EXISTS (SELECT 1 FROM lethe.batches b WHERE b.batch_id = n.batch_id)
+         LIMIT 1;
+    END IF;
+    IF v_batch IS NOT NULL THEN
         RAISE EXCEPTION 'a batch item names batch %, which is not in lethe.batches', v_batch
             USING ERRCODE = 'foreign_key_violation', TABLE = 'batch_items',
                   CONSTRAINT = 'batch_items_batch_known',
-                  HINT = 'a batch is inserted before its items, in the same transaction';
+                  HINT = CASE TG_OP WHEN 'INSERT' THEN 'a batch is inserted before its items, in the same transaction'
+                                    ELSE 'an item stays in the batch it was emitted in' END;
+    END IF;
+    IF TG_LEVEL = 'ROW' THEN
+        RETURN NEW;
     END IF;
     RETURN NULL;
 END $$;
 REVOKE ALL ON FUNCTION lethe.batch_items_batch_known() FROM PUBLIC;
-
-CREATE FUNCTION lethe.batch_items_batch_moved() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM 1 FROM lethe.batches b WHERE b.batch_id = NEW.batch_id FOR KEY SHARE OF b;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'a batch item names batch %, which is not in lethe.batches', NEW.batch_id
-            USING ERRCODE = 'foreign_key_violation', TABLE = 'batch_items',
-                  CONSTRAINT = 'batch_items_batch_known',
-                  HINT = 'an item stays in the batch it was emitted in';
-    END IF;
-    RETURN NEW;
-END $$;
-REVOKE ALL ON FUNCTION lethe.batch_items_batch_moved() FROM PUBLIC;
 
 CREATE FUNCTION lethe.batches_kept_for_items() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
@@ -129,7 +128,7 @@ BEGIN
         FOR EACH STATEMENT EXECUTE FUNCTION lethe.batch_items_batch_known();
     CREATE TRIGGER batch_items_batch_update BEFORE UPDATE OF batch_id ON lethe.batch_items
         FOR EACH ROW WHEN (OLD.batch_id IS DISTINCT FROM NEW.batch_id)
-        EXECUTE FUNCTION lethe.batch_items_batch_moved();
+        EXECUTE FUNCTION lethe.batch_items_batch_known();
     CREATE TRIGGER batches_items_delete AFTER DELETE ON lethe.batches
         REFERENCING OLD TABLE AS old_rows
         FOR EACH STATEMENT EXECUTE FUNCTION lethe.batches_kept_for_items();
