@@ -96,8 +96,19 @@ DECLARE
     v_owner text := (SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'lethe');
 BEGIN
     IF NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN
-        RAISE WARNING 'every login of this database may take lethe''s advisory locks (a producer could hold the run lock)'
-            USING HINT = 'run roles.sql as a superuser once: it takes the two-integer advisory lock functions from PUBLIC and grants them to lethe_engine and the schema''s owner';
+        -- Said only while it is so: once a superuser has run this file, the owner's runs of it
+        -- (after every upgrade) have nothing to say. A database restored by its owner from a
+        -- dump has PUBLIC's grants back (pg_restore cannot change pg_catalog as the owner).
+        IF EXISTS (SELECT 1 FROM unnest(ARRAY['pg_advisory_lock', 'pg_advisory_lock_shared',
+                                              'pg_try_advisory_lock', 'pg_try_advisory_lock_shared',
+                                              'pg_advisory_xact_lock', 'pg_advisory_xact_lock_shared',
+                                              'pg_try_advisory_xact_lock',
+                                              'pg_try_advisory_xact_lock_shared']) u(fn)
+                    WHERE has_function_privilege('public', format('pg_catalog.%I(integer, integer)', u.fn),
+                                                 'EXECUTE')) THEN
+            RAISE WARNING 'every login of this database may take lethe''s advisory locks (a producer could hold the run lock)'
+                USING HINT = 'run roles.sql as a superuser once: it takes the two-integer advisory lock functions from PUBLIC and grants them to lethe_engine and the schema''s owner';
+        END IF;
         RETURN;
     END IF;
     FOREACH f IN ARRAY ARRAY['pg_advisory_lock', 'pg_advisory_lock_shared', 'pg_try_advisory_lock',

@@ -4,15 +4,17 @@
 # operator's requests, holds, acks, reruns and restore drill, the auditor's exports. Every
 # other suite migrates as a superuser, for whom no privilege is ever missing: with a dedicated
 # owner, reconcile ("permission denied for table repurge_candidates") and replay ("permission
-# denied for table replay_lines") failed for every operator until sql/0088.
+# denied for table replay_lines") failed for every operator until sql/0088; and a restore made
+# by the owner gave every login lethe's advisory locks back, which the owner's roles.sql then
+# warned of only as it did at every run, whether so or not.
 . tests/harness/lib.sh
 . tests/harness/catalog.sh
 WORK=$(mktemp -d /tmp/lethe-owner.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
 DB=owner_t
-OWN=owner_t_owner; SVC=owner_t_service; OPS=owner_t_operator; AUD=owner_t_auditor
+OWN=owner_t_owner; SVC=owner_t_service; OPS=owner_t_operator; AUD=owner_t_auditor; PRO=owner_t_producer
 drop_all() {
     psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1
-    for r in $SVC $OPS $AUD $OWN; do psql -X -q -d postgres -c "DROP ROLE IF EXISTS $r" >/dev/null 2>&1; done
+    for r in $SVC $OPS $AUD $PRO $OWN; do psql -X -q -d postgres -c "DROP ROLE IF EXISTS $r" >/dev/null 2>&1; done
 }
 drop_all
 trap 'drop_all; rm -rf "$WORK"' EXIT
@@ -22,7 +24,11 @@ PGUSER=$OWN run_lethe migrate
 assert_eq "the dedicated owner migrates" "0|$OWN false" "$RC|$(sql "SELECT r.rolname || ' ' || r.rolsuper FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner WHERE n.nspname = 'lethe'")"
 psql -X -q -v ON_ERROR_STOP=1 -f deploy/roles.sql >/dev/null 2>&1
 sql "CREATE ROLE $SVC LOGIN IN ROLE lethe_engine; CREATE ROLE $OPS LOGIN IN ROLE lethe_operator;
-     CREATE ROLE $AUD LOGIN IN ROLE lethe_auditor" >/dev/null
+     CREATE ROLE $AUD LOGIN IN ROLE lethe_auditor; CREATE ROLE $PRO LOGIN IN ROLE lethe_producer" >/dev/null
+# roles.sql again as the owner, as after every upgrade: a superuser has taken lethe's locks
+# from PUBLIC already, and the owner's run has nothing to warn of.
+assert_eq "roles.sql as the owner, after a superuser's: no warning of the locks" "0" \
+  "$(PGUSER=$OWN psql -X -q -v ON_ERROR_STOP=1 -f deploy/roles.sql 2>&1 >/dev/null | grep -c 'advisory locks')"
 head -c 32 /dev/urandom > "$WORK/audit.key"; chmod 600 "$WORK/audit.key"
 write_config "$WORK/exec.conf" "audit: { key_file = \"$WORK/audit.key\"; };" \
     "executor: { command = \"$FS_DELETE --root $STORE\"; timeout = \"60s\"; };"
@@ -85,10 +91,15 @@ assert_rc "... which verifies against the anchors" 0
 
 # ---- the restore drill, as the README gives it -------------------------------------------------
 psql -X -q -d postgres -c "DROP DATABASE $DB" -c "CREATE DATABASE $DB OWNER $OWN" >/dev/null
-pg_restore -d "$DB" "$WORK/backup.dump"
-assert_eq "the backup from before the purges is restored" "0 0" \
+PGUSER=$OWN pg_restore -d "$DB" "$WORK/backup.dump"
+assert_eq "the owner restores the backup from before the purges" "0 0" \
   "$? $(sql "SELECT count(*) FROM lethe.items WHERE locator IS NULL")"
+# A restore made by the owner cannot take pg_catalog's advisory locks from PUBLIC again.
+assert_eq "... after which a producer may take the run lock, and the owner's roles.sql says so" "t|1" \
+  "$(PGUSER=$PRO sql "SELECT pg_try_advisory_lock(7283310, 0)")|$(PGUSER=$OWN psql -X -q -v ON_ERROR_STOP=1 -f deploy/roles.sql 2>&1 >/dev/null | grep -c "every login of this database may take lethe's advisory locks")"
 psql -X -q -v ON_ERROR_STOP=1 -f deploy/roles.sql >/dev/null 2>&1
+PGUSER=$PRO assert_sql_fails "roles.sql run by a superuser, as the drill says: the producer may not" \
+  "SELECT pg_try_advisory_lock(7283310, 0)" "permission denied for function pg_try_advisory_lock"
 sql "GRANT lethe_restorer TO $OPS" >/dev/null
 as $OPS --config "$WORK/exec.conf" replay --operator user_o --anchors "$WORK/anchors.jsonl" "$WORK/export.jsonl"
 assert_eq "the operator replays the export: the purged items are batched again, and the release after the backup is named (exit 4)" \
