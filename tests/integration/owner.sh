@@ -20,8 +20,15 @@ drop_all
 trap 'drop_all; rm -rf "$WORK"' EXIT
 psql -X -q -d postgres -c "CREATE ROLE $OWN LOGIN NOSUPERUSER CREATEROLE" -c "CREATE DATABASE $DB OWNER $OWN" >/dev/null
 export PGDATABASE=$DB
+# As the install does it: a superuser migrates a database the owner owns (createdb -O), as that
+# owner; before, every object of lethe's was the superuser's, definers included.
+run_lethe migrate
+assert_eq "a superuser migrates as the database's owner: the schema and every object of lethe's are the owner's" \
+  "0|migrate: as the schema's owner, $OWN|$OWN false|0" \
+  "$RC|$(grep -o "migrate: as the schema's owner, .*" <<<"$ERR")|$(sql "SELECT r.rolname || ' ' || r.rolsuper FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner WHERE n.nspname = 'lethe'")|$(sql "SELECT (SELECT count(*) FROM pg_proc WHERE pronamespace = 'lethe'::regnamespace AND proowner::regrole::text <> '$OWN')
+         + (SELECT count(*) FROM pg_class WHERE relnamespace = 'lethe'::regnamespace AND relowner::regrole::text <> '$OWN')")"
 PGUSER=$OWN run_lethe migrate
-assert_eq "the dedicated owner migrates" "0|$OWN false" "$RC|$(sql "SELECT r.rolname || ' ' || r.rolsuper FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner WHERE n.nspname = 'lethe'")"
+assert_eq "the owner migrates it again: nothing to do" "0|migrate: schema already at version $(ls sql/*.sql | wc -l), nothing to do" "$RC|$OUT"
 psql -X -q -v ON_ERROR_STOP=1 -f deploy/roles.sql >/dev/null 2>&1
 sql "CREATE ROLE $SVC LOGIN IN ROLE lethe_engine; CREATE ROLE $OPS LOGIN IN ROLE lethe_operator;
      CREATE ROLE $AUD LOGIN IN ROLE lethe_auditor; CREATE ROLE $PRO LOGIN IN ROLE lethe_producer" >/dev/null
