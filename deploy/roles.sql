@@ -94,16 +94,16 @@ DO $locks$
 DECLARE
     f text;
     v_owner text := (SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'lethe');
+    v_locks constant text[] := ARRAY['pg_advisory_lock', 'pg_advisory_lock_shared',
+                                     'pg_try_advisory_lock', 'pg_try_advisory_lock_shared',
+                                     'pg_advisory_xact_lock', 'pg_advisory_xact_lock_shared',
+                                     'pg_try_advisory_xact_lock', 'pg_try_advisory_xact_lock_shared'];
 BEGIN
     IF NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN
         -- Said only while it is so: once a superuser has run this file, the owner's runs of it
         -- (after every upgrade) have nothing to say. A database restored by its owner from a
         -- dump has PUBLIC's grants back (pg_restore cannot change pg_catalog as the owner).
-        IF EXISTS (SELECT 1 FROM unnest(ARRAY['pg_advisory_lock', 'pg_advisory_lock_shared',
-                                              'pg_try_advisory_lock', 'pg_try_advisory_lock_shared',
-                                              'pg_advisory_xact_lock', 'pg_advisory_xact_lock_shared',
-                                              'pg_try_advisory_xact_lock',
-                                              'pg_try_advisory_xact_lock_shared']) u(fn)
+        IF EXISTS (SELECT 1 FROM unnest(v_locks) u(fn)
                     WHERE has_function_privilege('public', format('pg_catalog.%I(integer, integer)', u.fn),
                                                  'EXECUTE')) THEN
             RAISE WARNING 'every login of this database may take lethe''s advisory locks (a producer could hold the run lock)'
@@ -111,10 +111,7 @@ BEGIN
         END IF;
         RETURN;
     END IF;
-    FOREACH f IN ARRAY ARRAY['pg_advisory_lock', 'pg_advisory_lock_shared', 'pg_try_advisory_lock',
-                             'pg_try_advisory_lock_shared', 'pg_advisory_xact_lock',
-                             'pg_advisory_xact_lock_shared', 'pg_try_advisory_xact_lock',
-                             'pg_try_advisory_xact_lock_shared'] LOOP
+    FOREACH f IN ARRAY v_locks LOOP
         EXECUTE format('REVOKE EXECUTE ON FUNCTION pg_catalog.%I(integer, integer) FROM PUBLIC', f);
         EXECUTE format('GRANT EXECUTE ON FUNCTION pg_catalog.%I(integer, integer) TO lethe_engine, %s',
                        f, v_owner);

@@ -599,31 +599,19 @@ int db_migrate(PGconn *db, int *applied)
      * runs migrate) migrates as that owner, so that no function of lethe's is made as another
      * role, a superuser's definers least of all. The owner is the schema's, or before the
      * first migrate the database's (createdb -O). */
-    PGresult *own = db_query_one_row(db,
-                                     "SELECT o.owner::regrole::text AS owner,"
-                                     "       o.owner <> (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)"
-                                     "       AND pg_catalog.pg_has_role(o.owner, 'MEMBER') AS become"
-                                     "  FROM (SELECT coalesce((SELECT nspowner FROM pg_catalog.pg_namespace"
-                                     "                          WHERE nspname = 'lethe'),"
-                                     "                        (SELECT datdba FROM pg_catalog.pg_database"
-                                     "                          WHERE datname = current_database())) AS owner) o",
-                                     0, NULL);
+    PGresult *own = db_query(db,
+                             "SELECT r.rolname AS owner, set_config('role', r.rolname, true) AS became"
+                             "  FROM pg_catalog.pg_roles r"
+                             " WHERE r.oid = coalesce((SELECT nspowner FROM pg_catalog.pg_namespace"
+                             "                          WHERE nspname = 'lethe'),"
+                             "                        (SELECT datdba FROM pg_catalog.pg_database"
+                             "                          WHERE datname = current_database()))"
+                             "   AND r.rolname <> current_user AND pg_catalog.pg_has_role(r.oid, 'MEMBER')",
+                             0, NULL);
     if (!own)
         goto fail;
-    bool become = db_true(own, 0, "become");
-    char *who = become ? PQescapeIdentifier(db, db_get(own, 0, "owner"), strlen(db_get(own, 0, "owner"))) : NULL;
-    if (become) {
-        char set[300];
-        snprintf(set, sizeof set, "SET LOCAL ROLE %s", who ? who : "");
-        bool ok = who && strlen(who) < 256 && db_exec(db, set, 0, NULL);
-        if (ok)
-            log_info("migrate: as the schema's owner, %s", db_get(own, 0, "owner"));
-        PQfreemem(who);
-        if (!ok) {
-            PQclear(own);
-            goto fail;
-        }
-    }
+    if (PQntuples(own) == 1)
+        log_info("migrate: as the schema's owner, %s", db_get(own, 0, "owner"));
     PQclear(own);
     if (!db_exec(db,
                  "CREATE SCHEMA IF NOT EXISTS lethe;"

@@ -378,8 +378,7 @@ PGresult *dbcycle_batch_failed_by_deleter(PGconn *db, const char *batch_id)
     /* What the engine writes itself when no receipt says otherwise (sql/0006, executor.c):
      * every other reason is a receipt's (or an ack's --failed), a failure someone declared. */
     return db_query_one_row(db,
-                            "SELECT count(*) AS items,"
-                            "       coalesce(array_agg(b.item_id ORDER BY b.ord), '{}')::text AS ids,"
+                            "SELECT coalesce(array_agg(b.item_id ORDER BY b.ord), '{}')::text AS ids,"
                             "       coalesce(array_agg(b.reason ORDER BY b.ord), '{}')::text AS reasons"
                             "  FROM lethe.batch_items b"
                             " WHERE b.batch_id = $1::uuid AND b.outcome = 'failed'"

@@ -97,8 +97,8 @@ bool dbcycle_batch_attempted(PGconn *db, const char *batch_id);
  * items, open_batch (one of them) and ids (an array literal of their item ids). */
 PGresult *dbcycle_batch_failed_in_open(PGconn *db, const char *batch_id);
 /* Of failed BATCH_ID's failed items, those a receipt (or an ack's --failed) declared failed,
- * not the engine for want of a receipt or at a timeout or exit: items, ids and reasons (array
- * literals, both in the manifest's order). */
+ * not the engine for want of a receipt or at a timeout or exit: ids and reasons (array
+ * literals, both in the manifest's order; an item id is in a batch once). */
 PGresult *dbcycle_batch_failed_by_deleter(PGconn *db, const char *batch_id);
 /* Of the items in IDS (declared failed for REASONS, array literals in one order), those now
  * purged in the batch: n, and the first by the manifest's order with its reason (first_item,

@@ -17,15 +17,6 @@
 #include "operator.h"
 #include "text.h"
 
-/* Of SET's items (its columns items and ids, read before the ack), how many the batch has
- * purged now: -1 on error. */
-static long purged_of(PGconn *db, const char *batch, const PGresult *set)
-{
-    return set && db_get_long(set, 0, "items") > 0
-               ? dbcycle_batch_purged_among(db, batch, db_str(set, 0, "ids"))
-               : 0;
-}
-
 int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {{"failed", required_argument, 0, 'f'},
@@ -220,7 +211,9 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
         /* Its items were batched again since it failed: the open batch would have deleted them,
          * and now hands them to no deleter. */
         /* Those this acknowledgement purged: not those it failed (--failed). */
-        long n = purged_of(ctx->db, batch, in_open);
+        long n = in_open && db_get_long(in_open, 0, "items") > 0
+                     ? dbcycle_batch_purged_among(ctx->db, batch, db_str(in_open, 0, "ids"))
+                     : 0;
         if (n < 0) {
             rc = EXIT_RUNTIME;
             goto cleanup;
@@ -244,11 +237,11 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
         /* A failure someone declared (a deleter's receipt "failed ID REASON", an earlier ack's
          * --failed), now recorded as a deletion on this acknowledgement's word: said, with the
          * first reason. */
-        PGresult *dp = declared && db_get_long(declared, 0, "items") > 0
-                           ? dbcycle_batch_declared_purged(ctx->db, batch, db_str(declared, 0, "ids"),
-                                                           db_str(declared, 0, "reasons"))
-                           : NULL;
-        if (declared && db_get_long(declared, 0, "items") > 0 && !dp) {
+        PGresult *dp = declared ? dbcycle_batch_declared_purged(ctx->db, batch,
+                                                                db_str(declared, 0, "ids"),
+                                                                db_str(declared, 0, "reasons"))
+                                : NULL;
+        if (declared && !dp) {
             rc = EXIT_RUNTIME;
             goto cleanup;
         }
