@@ -572,6 +572,80 @@ int db_schema_version(PGconn *db)
     return v;
 }
 
+/* The objects of schema lethe that a role other than the schema's owner owns, each with the
+ * statement that gives it to the owner. A superuser's migrate made every object it created its
+ * own until migrate took the schema's owner (a deployment with a dedicated owner, upgraded
+ * by a superuser): the owner's CREATE OR REPLACE of such a function is refused, and every
+ * later migrate with it. Sequences and indexes follow their tables; array and row types
+ * follow theirs. On Citus a shard on the coordinator is a table of the schema too, which only
+ * Citus may change: there a DBA gives the objects (the error names the statement). */
+static const char STRAY_OBJECTS[] =
+    "SELECT format('ALTER %s %s OWNER TO %I', x.kind, x.name, n.nspowner::regrole::text) AS stmt,"
+    "       x.owner::regrole::text AS was, n.nspowner::regrole::text AS owner,"
+    "       pg_catalog.pg_has_role(x.owner, 'MEMBER') AND pg_catalog.pg_has_role(n.nspowner, 'MEMBER')"
+    "           AS may,"
+    "       EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') AS citus"
+    "  FROM pg_catalog.pg_namespace n"
+    "  CROSS JOIN LATERAL ("
+    "    SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW'"
+    "                          WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'f' THEN 'FOREIGN TABLE'"
+    "                          ELSE 'TABLE' END AS kind,"
+    "           format('%I.%I', n.nspname, c.relname) AS name, c.relowner AS owner"
+    "      FROM pg_catalog.pg_class c"
+    "     WHERE c.relnamespace = n.oid AND c.relowner <> n.nspowner"
+    "       AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')"
+    "       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d"
+    "                        WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid"
+    "                          AND d.refclassid = 'pg_catalog.pg_class'::regclass"
+    "                          AND d.deptype IN ('a', 'i'))"
+    "    UNION ALL"
+    "    SELECT CASE p.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END,"
+    "           format('%I.%I(%s)', n.nspname, p.proname,"
+    "                  pg_catalog.pg_get_function_identity_arguments(p.oid)),"
+    "           p.proowner"
+    "      FROM pg_catalog.pg_proc p"
+    "     WHERE p.pronamespace = n.oid AND p.proowner <> n.nspowner"
+    "    UNION ALL"
+    "    SELECT CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END,"
+    "           format('%I.%I', n.nspname, t.typname), t.typowner"
+    "      FROM pg_catalog.pg_type t"
+    "     WHERE t.typnamespace = n.oid AND t.typowner <> n.nspowner"
+    "       AND (t.typtype IN ('d', 'e', 'r')"
+    "            OR (t.typtype = 'c' AND (SELECT c.relkind FROM pg_catalog.pg_class c"
+    "                                      WHERE c.oid = t.typrelid) = 'c'))"
+    "  ) x"
+    " WHERE n.nspname = 'lethe'"
+    " ORDER BY x.owner, x.kind, x.name";
+
+/* Gives the schema's owner what other roles own in it, when this role may (a superuser may);
+ * says how many and whose. */
+static bool give_objects_to_owner(PGconn *db)
+{
+    PGresult *res = db_query(db, STRAY_OBJECTS, 0, NULL);
+    if (!res)
+        return false;
+    int given = 0;
+    const char *was = NULL;
+    bool several = false;
+    for (int i = 0; i < PQntuples(res); i++) {
+        if (!db_true(res, i, "may") || db_true(res, i, "citus"))
+            continue;
+        if (!db_exec(db, db_get(res, i, "stmt"), 0, NULL)) {
+            PQclear(res);
+            return false;
+        }
+        several |= was && strcmp(was, db_get(res, i, "was")) != 0;
+        was = db_get(res, i, "was");
+        given++;
+    }
+    if (given)
+        log_info("migrate: gave %s, the schema's owner, %d object%s of schema lethe that %s owned",
+                 db_get(res, 0, "owner"), given, given == 1 ? "" : "s",
+                 several ? "other roles" : was);
+    PQclear(res);
+    return true;
+}
+
 /* One transaction for the whole upgrade, under a transaction-scoped advisory lock, so that
  * two migrates never interleave and a failed one leaves the schema as it was. Migrations are
  * frozen once applied: each one's SHA-256 is recorded, and a text that changed since refuses
@@ -595,6 +669,8 @@ int db_migrate(PGconn *db, int *applied)
     if (!lock)
         goto fail;
     PQclear(lock);
+    if (!give_objects_to_owner(db))
+        goto fail;
     /* The schema is its owner's: a role that is a member of it (a superuser, as the install
      * runs migrate) migrates as that owner, so that no function of lethe's is made as another
      * role, a superuser's definers least of all. The owner is the schema's, or before the
@@ -709,7 +785,27 @@ fail:
     db_rollback(db);
     /* The schema is changed by its owner only (ALTER TABLE, CREATE OR REPLACE FUNCTION); say
      * so, and who that is, when PostgreSQL refused a privilege. */
-    if (strcmp(db_last_sqlstate(), "42501") == 0) {
+    bool refused = strcmp(db_last_sqlstate(), "42501") == 0;
+    PGresult *stray = refused ? db_query(db, STRAY_OBJECTS, 0, NULL) : NULL;
+    if (stray && PQntuples(stray) > 0) {
+        const char *was = db_get(stray, 0, "was");
+        int k = 0, others = 0;
+        for (int i = 0; i < PQntuples(stray); i++)
+            strcmp(db_get(stray, i, "was"), was) == 0 ? k++ : others++;
+        char more[64] = "";
+        if (others)
+            snprintf(more, sizeof more, " (and %d more by other roles)", others);
+        log_error("migrate: %d object%s of schema lethe %s owned by %s%s, not by the schema's owner %s",
+                  k, k == 1 ? "" : "s", k == 1 ? "is" : "are", was, more, db_get(stray, 0, "owner"));
+        if (db_true(stray, 0, "citus"))
+            log_hint("a migrate run by %s made them: a DBA gives them to %s (the first: %s), "
+                     "then runs 'lethe migrate' and deploy/roles.sql again",
+                     was, db_get(stray, 0, "owner"), db_get(stray, 0, "stmt"));
+        else
+            log_hint("a migrate run by %s made them: run 'lethe migrate' as a superuser (or a role "
+                     "that is a member of both), which gives them to %s, then deploy/roles.sql again",
+                     was, db_get(stray, 0, "owner"));
+    } else if (refused) {
         PGresult *o = db_query_one_row(db,
                                        "SELECT coalesce((SELECT nspowner::regrole::text FROM pg_catalog.pg_namespace"
                                        "                  WHERE nspname = 'lethe'), '') AS owner",
@@ -726,6 +822,7 @@ fail:
         }
         PQclear(o);
     }
+    PQclear(stray);
 cleanup:
     free(pending);
     free(sums);

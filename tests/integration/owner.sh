@@ -13,7 +13,7 @@ WORK=$(mktemp -d /tmp/lethe-owner.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
 DB=owner_t
 OWN=owner_t_owner; SVC=owner_t_service; OPS=owner_t_operator; AUD=owner_t_auditor; PRO=owner_t_producer
 drop_all() {
-    psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1
+    psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "DROP DATABASE IF EXISTS ${DB}_mixed" >/dev/null 2>&1
     for r in $SVC $OPS $AUD $PRO $OWN; do psql -X -q -d postgres -c "DROP ROLE IF EXISTS $r" >/dev/null 2>&1; done
 }
 drop_all
@@ -121,5 +121,34 @@ assert_eq "the next run deletes them again" "0 2" \
 as $AUD --config "$WORK/exec.conf" export -o "$WORK/after.jsonl"
 as $AUD --config "$WORK/exec.conf" verify "$WORK/after.jsonl" --anchors "$WORK/anchors.jsonl"
 assert_rc "the audit after the drill verifies against the anchors" 0
+
+# ---- an upgrade by a superuser before migrate took the schema's owner ---------------------------
+# A deployment whose owner migrated first, then a superuser migrated an upgrade as itself (as
+# every migrate did before): the objects that upgrade made are the superuser's. Every later
+# migrate failed then, the owner's and the superuser's (which now runs as the owner) alike,
+# with "role 'X' may not change schema lethe, which X owns". Made here as that upgrade left it:
+# a function and a table of the superuser's, and the migration that replaces the function to
+# apply again.
+DB2=${DB}_mixed
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB2" -c "CREATE DATABASE $DB2 OWNER $OWN" >/dev/null
+SU=$(sql "SELECT current_user")
+PGDATABASE=$DB2 PGUSER=$OWN run_lethe migrate
+PGDATABASE=$DB2 sql "ALTER FUNCTION lethe.reconcile_candidates(text) OWNER TO $SU;
+    ALTER TABLE lethe.batches OWNER TO $SU;
+    DELETE FROM lethe.schema_migrations WHERE version = 88" >/dev/null
+PGDATABASE=$DB2 PGUSER=$OWN run_lethe migrate
+assert_eq "the owner's migrate names the objects another role owns, and who may give them" \
+  "1|error: migrate: 2 objects of schema lethe are owned by $SU, not by the schema's owner $OWN
+hint: a migrate run by $SU made them: run 'lethe migrate' as a superuser (or a role that is a member of both), which gives them to $OWN, then deploy/roles.sql again" \
+  "$RC|$(grep -v '^error: query failed' <<<"$ERR")"
+PGDATABASE=$DB2 run_lethe migrate
+assert_eq "a superuser's migrate gives them to the owner, then migrates as the owner" \
+  "0|migrate: gave $OWN, the schema's owner, 2 objects of schema lethe that $SU owned
+migrate: as the schema's owner, $OWN|migrate: applied 1 migration, schema at version $(ls sql/*.sql | wc -l)|0" \
+  "$RC|$ERR|$OUT|$(PGDATABASE=$DB2 sql "SELECT (SELECT count(*) FROM pg_proc WHERE pronamespace = 'lethe'::regnamespace AND proowner::regrole::text <> '$OWN')
+         + (SELECT count(*) FROM pg_class WHERE relnamespace = 'lethe'::regnamespace AND relowner::regrole::text <> '$OWN')")"
+PGDATABASE=$DB2 PGUSER=$OWN run_lethe migrate
+assert_eq "... after which the owner migrates again" "0|migrate: schema already at version $(ls sql/*.sql | wc -l), nothing to do" "$RC|$OUT"
+psql -X -q -d postgres -c "DROP DATABASE $DB2" >/dev/null
 
 finish
