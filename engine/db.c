@@ -574,23 +574,28 @@ int db_schema_version(PGconn *db)
 
 /* The objects of schema lethe that a role other than the schema's owner owns, each with the
  * statement that gives it to the owner. A superuser's migrate made every object it created its
- * own until migrate took the schema's owner (a deployment with a dedicated owner, upgraded
- * by a superuser): the owner's CREATE OR REPLACE of such a function is refused, and every
- * later migrate with it. Sequences and indexes follow their tables; array and row types
- * follow theirs. On Citus a shard on the coordinator is a table of the schema too, which only
- * Citus may change: there a DBA gives the objects (the error names the statement). */
+ * own until migrate took the schema's owner (a deployment with a dedicated owner, upgraded by a
+ * superuser): the owner's CREATE OR REPLACE of such a function is refused, and every later
+ * migrate with it. Sequences and indexes follow their tables, array and row types theirs; an
+ * extension's members are the extension's. `give` says which migrate gives to the owner
+ * itself: a superuser's only, on one server only. Another role's object may be a DBA's own
+ * (a view that would read the catalog as the owner once given), and on Citus a shard on the
+ * coordinator is a table of the schema too, which only Citus changes: those a DBA gives. */
 static const char STRAY_OBJECTS[] =
     "SELECT format('ALTER %s %s OWNER TO %I', x.kind, x.name, n.nspowner::regrole::text) AS stmt,"
+    "       lower(x.kind) || ' ' || x.name AS what,"
     "       x.owner::regrole::text AS was, n.nspowner::regrole::text AS owner,"
-    "       pg_catalog.pg_has_role(x.owner, 'MEMBER') AND pg_catalog.pg_has_role(n.nspowner, 'MEMBER')"
-    "           AS may,"
-    "       EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') AS citus"
+    "       r.rolsuper AS superuser,"
+    "       r.rolsuper AND pg_catalog.pg_has_role(x.owner, 'USAGE')"
+    "           AND pg_catalog.pg_has_role(n.nspowner, 'MEMBER')"
+    "           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') AS give"
     "  FROM pg_catalog.pg_namespace n"
     "  CROSS JOIN LATERAL ("
     "    SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW'"
     "                          WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'f' THEN 'FOREIGN TABLE'"
     "                          ELSE 'TABLE' END AS kind,"
-    "           format('%I.%I', n.nspname, c.relname) AS name, c.relowner AS owner"
+    "           format('%I.%I', n.nspname, c.relname) AS name, c.relowner AS owner,"
+    "           'pg_catalog.pg_class'::regclass AS cls, c.oid"
     "      FROM pg_catalog.pg_class c"
     "     WHERE c.relnamespace = n.oid AND c.relowner <> n.nspowner"
     "       AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')"
@@ -602,48 +607,113 @@ static const char STRAY_OBJECTS[] =
     "    SELECT CASE p.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END,"
     "           format('%I.%I(%s)', n.nspname, p.proname,"
     "                  pg_catalog.pg_get_function_identity_arguments(p.oid)),"
-    "           p.proowner"
+    "           p.proowner, 'pg_catalog.pg_proc'::regclass, p.oid"
     "      FROM pg_catalog.pg_proc p"
     "     WHERE p.pronamespace = n.oid AND p.proowner <> n.nspowner"
     "    UNION ALL"
     "    SELECT CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END,"
-    "           format('%I.%I', n.nspname, t.typname), t.typowner"
+    "           format('%I.%I', n.nspname, t.typname), t.typowner, 'pg_catalog.pg_type'::regclass,"
+    "           t.oid"
     "      FROM pg_catalog.pg_type t"
     "     WHERE t.typnamespace = n.oid AND t.typowner <> n.nspowner"
     "       AND (t.typtype IN ('d', 'e', 'r')"
     "            OR (t.typtype = 'c' AND (SELECT c.relkind FROM pg_catalog.pg_class c"
     "                                      WHERE c.oid = t.typrelid) = 'c'))"
     "  ) x"
+    "  JOIN pg_catalog.pg_roles r ON r.oid = x.owner"
     " WHERE n.nspname = 'lethe'"
+    "   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e"
+    "                    WHERE e.classid = x.cls AND e.objid = x.oid AND e.deptype = 'e')"
     " ORDER BY x.owner, x.kind, x.name";
 
-/* Gives the schema's owner what other roles own in it, when this role may (a superuser may);
- * says how many and whose. */
-static bool give_objects_to_owner(PGconn *db)
+/* Up to three of RES's rows, those whose column "give" is GIVE, named, "and N more" after
+ * them. */
+static void name_some(const PGresult *res, bool give, char *out, size_t cap)
 {
+    size_t used = 0;
+    int named = 0, more = 0;
+    out[0] = '\0';
+    for (int i = 0; i < PQntuples(res); i++) {
+        if (db_true(res, i, "give") != give)
+            continue;
+        if (named == 3) {
+            more++;
+            continue;
+        }
+        if (used < cap)
+            used += (size_t)snprintf(out + used, cap - used, "%s%s", named ? ", " : "",
+                                     db_get(res, i, "what"));
+        named++;
+    }
+    if (more && used < cap)
+        snprintf(out + used, cap - used, " and %d more", more);
+}
+
+/* Gives the schema's owner the objects a superuser owns in it, when this role may; GIVEN says
+ * how many and which, for the log once the upgrade has committed. The run lock first: taking a
+ * table from another role locks it whole, which a run in progress must not wait on. Returns
+ * EXIT_DONE, EXIT_LOCKED (nothing given) or EXIT_RUNTIME. */
+static int give_objects_to_owner(PGconn *db, char *given, size_t cap)
+{
+    given[0] = '\0';
     PGresult *res = db_query(db, STRAY_OBJECTS, 0, NULL);
     if (!res)
-        return false;
-    int given = 0;
-    const char *was = NULL;
-    bool several = false;
-    for (int i = 0; i < PQntuples(res); i++) {
-        if (!db_true(res, i, "may") || db_true(res, i, "citus"))
-            continue;
-        if (!db_exec(db, db_get(res, i, "stmt"), 0, NULL)) {
-            PQclear(res);
-            return false;
-        }
-        several |= was && strcmp(was, db_get(res, i, "was")) != 0;
-        was = db_get(res, i, "was");
-        given++;
+        return EXIT_RUNTIME;
+    int n = 0;
+    for (int i = 0; i < PQntuples(res); i++)
+        n += db_true(res, i, "give");
+    int rc = EXIT_DONE;
+    if (n) {
+        PGresult *l = db_query_one_row(db, "SELECT pg_try_advisory_xact_lock(7283310, 0) AS got", 0, NULL);
+        rc = !l ? EXIT_RUNTIME : db_true(l, 0, "got") ? EXIT_DONE : EXIT_LOCKED;
+        PQclear(l);
     }
-    if (given)
-        log_info("migrate: gave %s, the schema's owner, %d object%s of schema lethe that %s owned",
-                 db_get(res, 0, "owner"), given, given == 1 ? "" : "s",
-                 several ? "other roles" : was);
+    for (int i = 0; rc == EXIT_DONE && i < PQntuples(res); i++)
+        if (db_true(res, i, "give") && !db_exec(db, db_get(res, i, "stmt"), 0, NULL))
+            rc = EXIT_RUNTIME;
+    if (rc == EXIT_DONE && n) {
+        char names[512];
+        name_some(res, true, names, sizeof names);
+        snprintf(given, cap, "migrate: gave %s, the schema's owner, %d object%s of schema lethe that "
+                 "a superuser owned: %s", db_get(res, 0, "owner"), n, n == 1 ? "" : "s", names);
+    }
     PQclear(res);
-    return true;
+    return rc;
+}
+
+/* After a refusal to change an object of schema lethe ("must be owner of ..."): which objects
+ * other roles own there, and who may give them to the schema's owner. */
+static bool say_stray_objects(PGconn *db)
+{
+    PGresult *res = db_query(db, STRAY_OBJECTS, 0, NULL);
+    /* Those this migrate gave (a superuser's), until something else failed, are not the cause. */
+    int n = 0, su = -1, other = -1;
+    for (int i = 0; res && i < PQntuples(res); i++) {
+        if (db_true(res, i, "give"))
+            continue;
+        n++;
+        int *first = db_true(res, i, "superuser") ? &su : &other;
+        if (*first < 0)
+            *first = i;
+    }
+    bool said = n > 0;
+    if (said) {
+        char names[512];
+        name_some(res, false, names, sizeof names);
+        const char *owner = db_get(res, 0, "owner");
+        log_error("migrate: %d object%s of schema lethe %s not its owner's (%s): %s", n,
+                  n == 1 ? "" : "s", n == 1 ? "is" : "are", owner, names);
+        if (su >= 0)
+            log_hint("a superuser's migrate made those of %s before migrate took the schema's owner: "
+                     "run 'lethe migrate' as a superuser, which gives them to %s, then "
+                     "deploy/roles.sql again", db_get(res, su, "was"), owner);
+        if (other >= 0)
+            log_hint("those of %s a DBA gives to %s if they are lethe's (%s), or moves to another "
+                     "schema: lethe's schema holds lethe's objects only",
+                     db_get(res, other, "was"), owner, db_get(res, other, "stmt"));
+    }
+    PQclear(res);
+    return said;
 }
 
 /* One transaction for the whole upgrade, under a transaction-scoped advisory lock, so that
@@ -658,6 +728,7 @@ int db_migrate(PGconn *db, int *applied)
     int rc = EXIT_RUNTIME;
     size_t n = (size_t)lethe_migration_count;
     int to_apply = 0; /* migrations not applied yet */
+    char became[256] = ""; /* the owner migrate took, if another role's */
     bool *pending = calloc(n, sizeof *pending);
     char(*sums)[AUDIT_HEX_LEN] = calloc(n, sizeof *sums);
     if (!pending || !sums || !db_begin(db)) {
@@ -669,28 +740,39 @@ int db_migrate(PGconn *db, int *applied)
     if (!lock)
         goto fail;
     PQclear(lock);
-    if (!give_objects_to_owner(db))
+    char given[768];
+    rc = give_objects_to_owner(db, given, sizeof given);
+    if (rc != EXIT_DONE)
         goto fail;
+    rc = EXIT_RUNTIME;
     /* The schema is its owner's: a role that is a member of it (a superuser, as the install
      * runs migrate) migrates as that owner, so that no function of lethe's is made as another
      * role, a superuser's definers least of all. The owner is the schema's, or before the
      * first migrate the database's (createdb -O). */
-    PGresult *own = db_query(db,
-                             "SELECT r.rolname AS owner, set_config('role', r.rolname, true) AS became"
-                             "  FROM pg_catalog.pg_roles r"
-                             " WHERE r.oid = coalesce((SELECT nspowner FROM pg_catalog.pg_namespace"
-                             "                          WHERE nspname = 'lethe'),"
-                             "                        (SELECT datdba FROM pg_catalog.pg_database"
-                             "                          WHERE datname = current_database()))"
-                             "   AND r.rolname <> current_user AND pg_catalog.pg_has_role(r.oid, 'MEMBER')",
-                             0, NULL);
+    PGresult *own = db_query_one_row(
+        db,
+        "SELECT n.nspname IS NOT NULL AS schema, r.rolname AS owner,"
+        "       r.rolname <> current_user AND pg_catalog.pg_has_role(r.oid, 'MEMBER') AS become"
+        "  FROM pg_catalog.pg_database d"
+        "  LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = 'lethe'"
+        "  JOIN pg_catalog.pg_roles r ON r.oid = coalesce(n.nspowner, d.datdba)"
+        " WHERE d.datname = current_database()",
+        0, NULL);
     if (!own)
         goto fail;
-    if (PQntuples(own) == 1)
-        log_info("migrate: as the schema's owner, %s", db_get(own, 0, "owner"));
+    bool has_schema = db_true(own, 0, "schema");
+    if (db_true(own, 0, "become")) {
+        snprintf(became, sizeof became, "%s", db_get(own, 0, "owner"));
+        log_info("migrate: as the %s owner, %s", has_schema ? "schema's" : "database's", became);
+    }
     PQclear(own);
+    if (*became && !db_exec(db, "SELECT set_config('role', $1, true)", 1, (const char *[]){became}))
+        goto fail;
+    /* CREATE SCHEMA IF NOT EXISTS wants CREATE on the database even when the schema is there,
+     * which the schema's owner may lack (a database a superuser made, or restored into). */
+    if (!has_schema && !db_exec(db, "CREATE SCHEMA lethe", 0, NULL))
+        goto fail;
     if (!db_exec(db,
-                 "CREATE SCHEMA IF NOT EXISTS lethe;"
                  "CREATE TABLE IF NOT EXISTS lethe.schema_migrations ("
                  " version integer PRIMARY KEY, name text NOT NULL,"
                  " applied_at timestamptz NOT NULL DEFAULT now());"
@@ -780,49 +862,39 @@ int db_migrate(PGconn *db, int *applied)
         PQclear(r);
     }
     rc = db_commit(db) ? EXIT_DONE : EXIT_RUNTIME;
+    if (rc == EXIT_DONE && *given)
+        log_info("%s", given);
+    /* What migrate checks after the upgrade (the Citus shards' guards and gaps) it reads as the
+     * owner too: a member that does not inherit the owner's privileges could not. */
+    if (rc == EXIT_DONE && *became &&
+        !db_exec(db, "SELECT set_config('role', $1, false)", 1, (const char *[]){became}))
+        rc = EXIT_RUNTIME;
     goto cleanup;
 fail:
     db_rollback(db);
-    /* The schema is changed by its owner only (ALTER TABLE, CREATE OR REPLACE FUNCTION); say
-     * so, and who that is, when PostgreSQL refused a privilege. */
-    bool refused = strcmp(db_last_sqlstate(), "42501") == 0;
-    PGresult *stray = refused ? db_query(db, STRAY_OBJECTS, 0, NULL) : NULL;
-    if (stray && PQntuples(stray) > 0) {
-        const char *was = db_get(stray, 0, "was");
-        int k = 0, others = 0;
-        for (int i = 0; i < PQntuples(stray); i++)
-            strcmp(db_get(stray, i, "was"), was) == 0 ? k++ : others++;
-        char more[64] = "";
-        if (others)
-            snprintf(more, sizeof more, " (and %d more by other roles)", others);
-        log_error("migrate: %d object%s of schema lethe %s owned by %s%s, not by the schema's owner %s",
-                  k, k == 1 ? "" : "s", k == 1 ? "is" : "are", was, more, db_get(stray, 0, "owner"));
-        if (db_true(stray, 0, "citus"))
-            log_hint("a migrate run by %s made them: a DBA gives them to %s (the first: %s), "
-                     "then runs 'lethe migrate' and deploy/roles.sql again",
-                     was, db_get(stray, 0, "owner"), db_get(stray, 0, "stmt"));
-        else
-            log_hint("a migrate run by %s made them: run 'lethe migrate' as a superuser (or a role "
-                     "that is a member of both), which gives them to %s, then deploy/roles.sql again",
-                     was, db_get(stray, 0, "owner"));
-    } else if (refused) {
+    /* The schema is changed by its owner only (ALTER TABLE, CREATE OR REPLACE FUNCTION). A role
+     * that may not migrate is told who may; the owner (or a member of it) refused an
+     * object of the schema is told which objects other roles own there. */
+    if (strcmp(db_last_sqlstate(), "42501") == 0) {
         PGresult *o = db_query_one_row(db,
-                                       "SELECT coalesce((SELECT nspowner::regrole::text FROM pg_catalog.pg_namespace"
-                                       "                  WHERE nspname = 'lethe'), '') AS owner",
+                                       "SELECT coalesce(n.nspowner::regrole::text, '') AS owner,"
+                                       "       coalesce(pg_catalog.pg_has_role(n.nspowner, 'MEMBER'), false) AS member"
+                                       "  FROM (SELECT 1) x LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = 'lethe'",
                                        0, NULL);
         const char *owner = o ? db_get(o, 0, "owner") : "";
-        if (*owner) {
+        if (!*owner) {
+            log_error("migrate: role '%s' may not create schema lethe", PQuser(db));
+            log_hint("run 'lethe migrate' as the role that is to own it, with CREATE on the database");
+        } else if (!db_true(o, 0, "member")) {
             log_error("migrate: role '%s' may not change schema lethe, which %s owns", PQuser(db), owner);
             log_hint("run 'lethe migrate' as %s (or a role that is a member of it), then "
                      "deploy/roles.sql again",
                      owner);
         } else {
-            log_error("migrate: role '%s' may not create schema lethe", PQuser(db));
-            log_hint("run 'lethe migrate' as the role that is to own it, with CREATE on the database");
+            say_stray_objects(db);
         }
         PQclear(o);
     }
-    PQclear(stray);
 cleanup:
     free(pending);
     free(sums);

@@ -13,7 +13,8 @@ WORK=$(mktemp -d /tmp/lethe-owner.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
 DB=owner_t
 OWN=owner_t_owner; SVC=owner_t_service; OPS=owner_t_operator; AUD=owner_t_auditor; PRO=owner_t_producer
 drop_all() {
-    psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "DROP DATABASE IF EXISTS ${DB}_mixed" >/dev/null 2>&1
+    psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "DROP DATABASE IF EXISTS ${DB}_mixed_su" \
+        -c "DROP DATABASE IF EXISTS ${DB}_mixed" -c "DROP ROLE IF EXISTS ${DB}_reporting" -c "DROP ROLE IF EXISTS ${DB}_dba" >/dev/null 2>&1
     for r in $SVC $OPS $AUD $PRO $OWN; do psql -X -q -d postgres -c "DROP ROLE IF EXISTS $r" >/dev/null 2>&1; done
 }
 drop_all
@@ -24,8 +25,8 @@ export PGDATABASE=$DB
 # owner; before, every object of lethe's was the superuser's, definers included.
 run_lethe migrate
 assert_eq "a superuser migrates as the database's owner: the schema and every object of lethe's are the owner's" \
-  "0|migrate: as the schema's owner, $OWN|$OWN false|0" \
-  "$RC|$(grep -o "migrate: as the schema's owner, .*" <<<"$ERR")|$(sql "SELECT r.rolname || ' ' || r.rolsuper FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner WHERE n.nspname = 'lethe'")|$(sql "SELECT (SELECT count(*) FROM pg_proc WHERE pronamespace = 'lethe'::regnamespace AND proowner::regrole::text <> '$OWN')
+  "0|migrate: as the database's owner, $OWN|$OWN false|0" \
+  "$RC|$(grep -o "migrate: as the .* owner, .*" <<<"$ERR")|$(sql "SELECT r.rolname || ' ' || r.rolsuper FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner WHERE n.nspname = 'lethe'")|$(sql "SELECT (SELECT count(*) FROM pg_proc WHERE pronamespace = 'lethe'::regnamespace AND proowner::regrole::text <> '$OWN')
          + (SELECT count(*) FROM pg_class WHERE relnamespace = 'lethe'::regnamespace AND relowner::regrole::text <> '$OWN')")"
 PGUSER=$OWN run_lethe migrate
 assert_eq "the owner migrates it again: nothing to do" "0|migrate: schema already at version $(ls sql/*.sql | wc -l), nothing to do" "$RC|$OUT"
@@ -128,27 +129,64 @@ assert_rc "the audit after the drill verifies against the anchors" 0
 # migrate failed then, the owner's and the superuser's (which now runs as the owner) alike,
 # with "role 'X' may not change schema lethe, which X owns". Made here as that upgrade left it:
 # a function and a table of the superuser's, and the migration that replaces the function to
-# apply again.
-DB2=${DB}_mixed
-psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB2" -c "CREATE DATABASE $DB2 OWNER $OWN" >/dev/null
+# apply again. Beside them a DBA's own view in the schema, which no migrate may take: given to
+# the owner it would read the catalog with the owner's rights for whoever may read the view.
+DB2=${DB}_mixed; REP=${DB}_reporting; NOINH=${DB}_dba
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB2" -c "DROP ROLE IF EXISTS $REP" -c "DROP ROLE IF EXISTS $NOINH" \
+  -c "CREATE DATABASE $DB2 OWNER $OWN" -c "CREATE ROLE $REP NOLOGIN" >/dev/null 2>&1
 SU=$(sql "SELECT current_user")
 PGDATABASE=$DB2 PGUSER=$OWN run_lethe migrate
 PGDATABASE=$DB2 sql "ALTER FUNCTION lethe.reconcile_candidates(text) OWNER TO $SU;
     ALTER TABLE lethe.batches OWNER TO $SU;
-    DELETE FROM lethe.schema_migrations WHERE version = 88" >/dev/null
+    DELETE FROM lethe.schema_migrations WHERE version = 88;
+    GRANT USAGE, CREATE ON SCHEMA lethe TO $REP; CREATE SCHEMA reports AUTHORIZATION $REP;
+    SET ROLE $REP; CREATE VIEW lethe.report AS SELECT 1 AS one" >/dev/null
 PGDATABASE=$DB2 PGUSER=$OWN run_lethe migrate
-assert_eq "the owner's migrate names the objects another role owns, and who may give them" \
-  "1|error: migrate: 2 objects of schema lethe are owned by $SU, not by the schema's owner $OWN
-hint: a migrate run by $SU made them: run 'lethe migrate' as a superuser (or a role that is a member of both), which gives them to $OWN, then deploy/roles.sql again" \
+assert_eq "the owner's migrate names the objects other roles own, and who may give them" \
+  "1|error: migrate: 3 objects of schema lethe are not its owner's ($OWN): function lethe.reconcile_candidates(p_location text), table lethe.batches, view lethe.report
+hint: a superuser's migrate made those of $SU before migrate took the schema's owner: run 'lethe migrate' as a superuser, which gives them to $OWN, then deploy/roles.sql again
+hint: those of $REP a DBA gives to $OWN if they are lethe's (ALTER VIEW lethe.report OWNER TO $OWN), or moves to another schema: lethe's schema holds lethe's objects only" \
   "$RC|$(grep -v '^error: query failed' <<<"$ERR")"
 PGDATABASE=$DB2 run_lethe migrate
-assert_eq "a superuser's migrate gives them to the owner, then migrates as the owner" \
-  "0|migrate: gave $OWN, the schema's owner, 2 objects of schema lethe that $SU owned
-migrate: as the schema's owner, $OWN|migrate: applied 1 migration, schema at version $(ls sql/*.sql | wc -l)|0" \
+assert_eq "a superuser's migrate takes no DBA's object: it names the view alone, and gives nothing" \
+  "1|error: migrate: 1 object of schema lethe is not its owner's ($OWN): view lethe.report|$REP|$SU" \
+  "$RC|$(grep '^error: migrate' <<<"$ERR")|$(PGDATABASE=$DB2 sql "SELECT relowner::regrole FROM pg_class WHERE oid = 'lethe.report'::regclass")|$(PGDATABASE=$DB2 sql "SELECT relowner::regrole FROM pg_class WHERE oid = 'lethe.batches'::regclass")"
+PGDATABASE=$DB2 sql "ALTER VIEW lethe.report SET SCHEMA reports" >/dev/null
+# The run lock held: a migrate that would take a table exits 3 at once, and takes nothing.
+coproc LOCKER { PGDATABASE=$DB2 psql -X -q -A -t -c "SELECT pg_advisory_lock(7283310, 0)" -c "SELECT 'locked'" -c "SELECT pg_sleep(30)" 2>/dev/null; }
+read -r -t 10 _ <&"${LOCKER[0]}"
+START=$(date +%s)
+PGDATABASE=$DB2 run_lethe migrate
+assert_eq "... while a run holds the run lock it exits 3 at once, having given nothing" "3|1|$SU" \
+  "$RC|$(( $(date +%s) - START < 5 ))|$(PGDATABASE=$DB2 sql "SELECT relowner::regrole FROM pg_class WHERE oid = 'lethe.batches'::regclass")"
+kill "$LOCKER_PID" 2>/dev/null; wait "$LOCKER_PID" 2>/dev/null
+PGDATABASE=$DB2 sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '$DB2' AND pid <> pg_backend_pid()" >/dev/null
+PGDATABASE=$DB2 run_lethe migrate
+assert_eq "the DBA's view moved out, a superuser's migrate gives the owner what the superuser owned, then migrates as the owner" \
+  "0|migrate: as the schema's owner, $OWN
+migrate: gave $OWN, the schema's owner, 2 objects of schema lethe that a superuser owned: function lethe.reconcile_candidates(p_location text), table lethe.batches|migrate: applied 1 migration, schema at version $(ls sql/*.sql | wc -l)|0" \
   "$RC|$ERR|$OUT|$(PGDATABASE=$DB2 sql "SELECT (SELECT count(*) FROM pg_proc WHERE pronamespace = 'lethe'::regnamespace AND proowner::regrole::text <> '$OWN')
          + (SELECT count(*) FROM pg_class WHERE relnamespace = 'lethe'::regnamespace AND relowner::regrole::text <> '$OWN')")"
+# A DBA's login that is a member of the owner without inheriting its rights (NOINHERIT), and an
+# extension a DBA put in the schema (its members are the extension's, never given).
+psql -X -q -d postgres -c "CREATE ROLE $NOINH LOGIN NOINHERIT IN ROLE $OWN" >/dev/null
+PGDATABASE=$DB2 sql "DELETE FROM lethe.schema_migrations WHERE version = 88; CREATE EXTENSION pgcrypto SCHEMA lethe" >/dev/null
+PGDATABASE=$DB2 PGUSER=$NOINH run_lethe migrate
+assert_eq "a member of the owner that does not inherit its rights migrates as the owner" \
+  "0|migrate: as the schema's owner, $OWN|migrate: applied 1 migration, schema at version $(ls sql/*.sql | wc -l)" "$RC|$ERR|$OUT"
+PGDATABASE=$DB2 run_lethe migrate
+assert_eq "... and a superuser's migrate leaves the extension's functions to it" \
+  "0|migrate: as the schema's owner, $OWN|$SU" \
+  "$RC|$ERR|$(PGDATABASE=$DB2 sql "SELECT proowner::regrole FROM pg_proc WHERE oid = 'lethe.gen_random_bytes(integer)'::regprocedure")"
 PGDATABASE=$DB2 PGUSER=$OWN run_lethe migrate
 assert_eq "... after which the owner migrates again" "0|migrate: schema already at version $(ls sql/*.sql | wc -l), nothing to do" "$RC|$OUT"
-psql -X -q -d postgres -c "DROP DATABASE $DB2" >/dev/null
+# A database a superuser made (or restored into), the schema the dedicated owner's, who may not
+# create in the database: migrate did CREATE SCHEMA IF NOT EXISTS as the owner, which PostgreSQL
+# refuses before it looks for the schema.
+psql -X -q -d postgres -c "CREATE DATABASE ${DB2}_su TEMPLATE $DB2 OWNER $SU" >/dev/null
+PGDATABASE=${DB2}_su run_lethe migrate
+assert_eq "a superuser migrates a database it owns whose schema the owner owns" \
+  "0|migrate: schema already at version $(ls sql/*.sql | wc -l), nothing to do" "$RC|$OUT"
+psql -X -q -d postgres -c "DROP DATABASE ${DB2}_su" -c "DROP DATABASE $DB2" -c "DROP ROLE $REP" -c "DROP ROLE $NOINH" >/dev/null
 
 finish
