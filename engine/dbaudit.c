@@ -116,10 +116,13 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
      * before its checkpoint: a verifier then knows where the run began, so a window export
      * whose engine chain lost a run's first records is caught like any anchored record
      * missing, where nothing else said that the run had begun inside the window.
-     * And on every other chain the run appended to, the record just before its first one there,
-     * when that record is stamped since then and is not of a run whose line anchored it (a
-     * hold, a request or an ack made between the runs): it was that chain's head when the run
-     * began. Unanchored, the records before the run's first were read by verify as the run's
+     * And on every other chain the run appended to, the last record there stamped before the
+     * run began (before its run_started), when that record is stamped since then and is not of
+     * a run whose line anchored it (a hold, a request or an ack made between the runs): it was
+     * that chain's head when the run began. Not the record just before the run's first one
+     * there: the owner's records of the withdrawals the run derives have no run id, and one
+     * of them there stood for the chain's head at the run's start, inside a window that the
+     * run began in, so that an untouched export of it failed verify. Unanchored, the records before the run's first were read by verify as the run's
      * own, so a window starting between them and the run (a request an hour before the month's
      * end, purged by the month's first run) failed as "its first records were removed". */
 #define HEADS_CP                                                                                   \
@@ -131,13 +134,17 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
     "            WHERE a.run_id = $1::uuid"                                                        \
     "              AND a.tenant_id = '00000000-0000-0000-0000-000000000000'"                       \
     "              AND a.seq < (SELECT cp.seq FROM cp) ORDER BY a.seq LIMIT 1),"              \
-    " before AS MATERIALIZED (SELECT p.tenant_id, p.seq, p.hash, p.at, p.run_id"                  \
+    " bseq AS (SELECT p.tenant_id, max(p.seq) AS seq"                                            \
     "            FROM (SELECT a.tenant_id, min(a.seq) AS seq FROM lethe.audit a"                   \
     "                   WHERE a.run_id = $1::uuid"                                                 \
     "                     AND a.tenant_id <> '00000000-0000-0000-0000-000000000000'"               \
     "                   GROUP BY a.tenant_id) f"                                                   \
-    "            JOIN lethe.audit p ON p.tenant_id = f.tenant_id AND p.seq = f.seq - 1"            \
-    "           WHERE p.at >= $2::timestamptz),"                                                   \
+    "            JOIN lethe.audit p ON p.tenant_id = f.tenant_id AND p.seq < f.seq"                \
+    "           WHERE p.at >= $2::timestamptz"                                                     \
+    "             AND p.at < coalesce((SELECT x.at FROM first x), 'infinity')"                     \
+    "           GROUP BY p.tenant_id),"                                                            \
+    " before AS MATERIALIZED (SELECT p.tenant_id, p.seq, p.hash, p.at, p.run_id"                  \
+    "            FROM bseq b JOIN lethe.audit p ON p.tenant_id = b.tenant_id AND p.seq = b.seq),"  \
     " prev AS (SELECT b.tenant_id, b.seq, b.hash, b.at FROM before b"                              \
     "           WHERE b.run_id IS NULL OR NOT EXISTS (SELECT 1 FROM lethe.anchor_lines l"          \
     "                                                  WHERE l.run_id = b.run_id)),"

@@ -377,6 +377,30 @@ run_lethe verify "$WORK/after-req.jsonl" --anchors "$A"
 python3 tests/verify_export.py "$WORK/after-req.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
 assert_eq "a window starting between the request and that run verifies, by both verifiers" "0 0" "$RC $?"
 assert_contains "... and lethe says ok" "verify: ok:" "$OUT"
+# The same, with a withdrawal the run records on that chain before its first record of its own
+# there: the owner records the withdrawals as the run derives, with no run id. The line named the
+# withdrawal as the chain's head when the run began (the record just before the run's first), so
+# an untouched export of a window starting between the request and the run failed verify ("run
+# ... began inside the export's window and appended the records before seq ..., but the
+# export's chain starts there").
+I9=$(uuid); mk_item "$T6" "$I9" "$w6" prompt EU 2026-01-01T00:00:00Z
+I10=$(uuid); mk_item "$T6" "$I10" "$w6" prompt EU 2026-01-01T00:00:00Z
+"$LETHE" --config "$WORK/exec.conf" -q request --tenant "$T6" --item "$I9" --reference REQ-T9 \
+    --operator user_a >/dev/null
+R9=$(sql "SELECT seq || ' ' || hash FROM lethe.audit_heads WHERE tenant_id = '$T6'")
+W9=$(sql "SELECT lethe.audit_time(clock_timestamp())")
+mk_event "$T6" deletion_requested "$(date -u -d '-10 minutes' +%FT%TZ)" REQ-T10 item_id "$I10"
+mk_event "$T6" deletion_cancelled "$(date -u -d '-5 minutes' +%FT%TZ)" REQ-T10
+run_lethe --config "$WORK/exec.conf" run
+assert_eq "the run recorded the withdrawal on the request's chain before its own first record there" \
+  "obligation_withdrawn item_purged" \
+  "$(sql "SELECT string_agg(kind, ' ' ORDER BY seq) FROM (SELECT kind, seq FROM lethe.audit WHERE tenant_id = '$T6' AND seq > ${R9% *} ORDER BY seq LIMIT 2) x")"
+assert_contains "its line anchors the request's record, the chain's head when the run began" \
+  "{\"chain\":\"$T6\",\"seq\":${R9% *},\"hash\":\"${R9#* }\"" "$(tail -1 "$A")"
+"$LETHE" export --from "$W9" -o "$WORK/after-req9.jsonl" 2>/dev/null
+run_lethe verify "$WORK/after-req9.jsonl" --anchors "$A"
+python3 tests/verify_export.py "$WORK/after-req9.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
+assert_eq "a window starting between the request and that run verifies, by both verifiers" "0 0" "$RC $?"
 # A request inside the window is the window's to hold: cut off with the run's first records
 # before it (the header's claims edited to match, its window kept), it is caught.
 W7=$(sql "SELECT lethe.audit_time(clock_timestamp())")
