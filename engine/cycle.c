@@ -235,8 +235,22 @@ enum drive_outcome cycle_record_ack(struct lethe_ctx *ctx, const char *batch_id,
          n_foreign = db_get_long(r, 0, "foreign_receipts") + er->foreign;
     bool now_failed = strcmp(db_get(r, 0, "state"), "failed") == 0;
     PQclear(r);
-    if (er->stderr_tail && !dbcycle_batch_error(db, batch_id, er->stderr_tail))
-        goto fail;
+    if (er->stderr_tail) {
+        /* The record keeps the last lines (the log has them all): said, so that nobody takes
+         * them for the whole of it. */
+        char *kept = er->stderr_tail, *said = NULL;
+        size_t cap = strlen(er->stderr_tail) + 96;
+        if (er->tail_dropped > 0 && (said = malloc(cap))) {
+            snprintf(said, cap, "(%ld earlier line%s of its stderr %s in the log only)\n%s",
+                     er->tail_dropped, er->tail_dropped == 1 ? "" : "s",
+                     er->tail_dropped == 1 ? "is" : "are", er->stderr_tail);
+            kept = said;
+        }
+        bool ok = dbcycle_batch_error(db, batch_id, kept);
+        free(said);
+        if (!ok)
+            goto fail;
+    }
     /* Counted in the acknowledgement's transaction: a run killed later still counts it. */
     /* Failed by this attempt: a batch an acknowledgement closed meanwhile was not. */
     long n_failed_batch = strcmp(was, "open") == 0 && now_failed && (n_failed > 0 || !er->ok) ? 1 : 0;
@@ -385,15 +399,28 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
     else if (!er.ok && out == DRIVE_ACKNOWLEDGED)
         log_warn("batch %s (%s): executor %s, but every item had its receipt; acknowledged",
                  batch_id, location, er.detail);
-    else if (!er.ok)
-        log_warn("batch %s (%s) failed: executor %s; its unreceipted items are due again at the "
-                 "next run", batch_id, location, er.detail);
-    else if (out == DRIVE_FAILED) {
+    else if (!er.ok || out == DRIVE_FAILED) {
         /* Named by batch too (the items' lines name only their failed receipts): a search of
-         * the log for the batch finds why it failed, "no receipt" included. */
+         * the log for the batch finds why it failed, "no receipt" included. A failed repurge is
+         * batched again by the next replay or reconcile, not by a run (README, "A restored
+         * database"). */
         long n = c->failed - before, silent = n > er.n_failed ? n - er.n_failed : 0;
-        log_warn("batch %s (%s) failed: %ld item%s not acknowledged (%ld with no receipt); due "
-                 "again at the next run", batch_id, location, n, n == 1 ? "" : "s", silent);
+        long rep = out == DRIVE_FAILED || out == DRIVE_WHOLE_FAILED
+                       ? dbcycle_batch_repurges_failed(ctx->db, batch_id) : 0;
+        char again[192] = "due again at the next run";
+        if (rep > 0 && rep >= n)
+            snprintf(again, sizeof again, "%s, which 'lethe reconcile' or 'lethe replay' batches "
+                     "again (no run does)",
+                     !er.ok ? "repurges" : n == 1 ? "it is a repurge" : "they are repurges");
+        else if (rep > 0)
+            snprintf(again, sizeof again, "due again at the next run, but for %ld repurge%s, which "
+                     "'lethe reconcile' or 'lethe replay' batches again", rep, rep == 1 ? "" : "s");
+        if (!er.ok)
+            log_warn("batch %s (%s) failed: executor %s; its unreceipted items are %s", batch_id,
+                     location, er.detail, again);
+        else
+            log_warn("batch %s (%s) failed: %ld item%s not acknowledged (%ld with no receipt); %s",
+                     batch_id, location, n, n == 1 ? "" : "s", silent, again);
     }
     c->secs_ack += secs_since(&t0);
     if (out == DRIVE_ERROR)

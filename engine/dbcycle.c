@@ -443,6 +443,18 @@ PGresult *dbcycle_batch_declared_purged(PGconn *db, const char *batch_id, const 
                             3, (const char *[]){batch_id, ids, reasons});
 }
 
+long dbcycle_batch_repurges_failed(PGconn *db, const char *batch_id)
+{
+    long long n = db_count(db,
+                           "SELECT count(*) AS n FROM lethe.repurges r"
+                           " WHERE r.batch_id = $1::uuid AND r.state = 'failed'"
+                           "   AND NOT EXISTS (SELECT 1 FROM lethe.repurges x"
+                           "                    WHERE x.tenant_id = r.tenant_id AND x.item_id = r.item_id"
+                           "                      AND x.created_at > r.created_at)",
+                           1, (const char *[]){batch_id});
+    return n < 0 ? 0 : (long)n;
+}
+
 long dbcycle_batch_purged_among(PGconn *db, const char *batch_id, const char *ids)
 {
     PGresult *r = db_query_one_row(db,

@@ -128,6 +128,9 @@ int dbcycle_batch_state(PGconn *db, const char *batch_id, bool lock, char *out, 
 /* How many of the items in IDS (an array literal of uuids) are purged in the batch: -1 on
  * error. */
 long dbcycle_batch_purged_among(PGconn *db, const char *batch_id, const char *ids);
+/* The repurges (replay, reconcile) of BATCH_ID that failed, and were not made again since: no
+ * run batches them again, the next replay or reconcile does. 0 when none or unreadable. */
+long dbcycle_batch_repurges_failed(PGconn *db, const char *batch_id);
 /* A failed batch's items that are still due go to one new batch at once (rerun): columns
  * batch_id, items (no row when none is due). */
 PGresult *dbcycle_emit_again(PGconn *db, const char *run_id, const char *batch_id);

@@ -128,6 +128,7 @@ static bool receipt_wanted(struct exec_result *r, const char *item_id, bool fail
  * when the batch ends), so that a deleter printing its progress there cannot bury lethe's own
  * lines in the log (an outside tryout: 50 MB of it made 3.8 million log lines in one run). */
 #define STDOUT_SHOWN_MAX 100
+#define FOREIGN_SHOWN_MAX 10
 
 static bool stdout_shown(const struct exec_result *r)
 {
@@ -204,8 +205,18 @@ static void on_stdout_line(struct exec_result *r, char *line, size_t n)
         ignore_line(r, "a receipt with trailing words", line, n);
         return;
     }
-    if (!receipt_wanted(r, parsed, fail))
+    long foreign = r->foreign;
+    if (!receipt_wanted(r, parsed, fail)) {
+        /* SPEC §4: logged (sanitised, bounded) and ignored. The first few are shown, so that
+         * an operator sees which ids the deleter claimed; the run says how many in all. */
+        if (r->foreign > foreign && r->foreign <= FOREIGN_SHOWN_MAX) {
+            char shown[SHOWN_MAX + 4];
+            log_warn("executor: ignoring a receipt for an item not in the batch: %s%s",
+                     text_clean(line, n, shown, sizeof shown),
+                     r->foreign == FOREIGN_SHOWN_MAX ? " (the rest such are counted, not shown)" : "");
+        }
         return;
+    }
     char reason[REASON_MAX + 4];
     if (fail)
         text_clean(*rest ? rest : "no reason given", strlen(*rest ? rest : "no reason given"),
@@ -226,6 +237,7 @@ static void append_tail(struct exec_result *r, const char *line, size_t n)
         size_t cut = nl ? (size_t)(nl - r->stderr_tail) + 1 : have;
         memmove(r->stderr_tail, r->stderr_tail + cut, have - cut + 1);
         have -= cut;
+        r->tail_dropped++;
     }
     char *grown = realloc(r->stderr_tail, have + add + 1);
     if (!grown)

@@ -37,6 +37,7 @@ struct exec_result {
     int exit_code;      /* -1 when killed by a signal or never started */
     char detail[128];   /* fixed words for the audit: "exit status 3", "timed out after 900s" */
     char *stderr_tail;  /* the last lines of its stderr, cleaned, for the batch record only */
+    long tail_dropped;  /* lines of its stderr before those, not kept there */
     struct exec_receipt *acked;  /* deleted and absent receipts */
     int n_acked;
     struct exec_receipt *failed; /* failed receipts */

@@ -205,6 +205,16 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
         PQclear(w);
         cnt->held += say_left_behind(db, batch);
     }
+    /* A failed repurge is not due to any run: said, or "nothing is due" reads as "nothing is
+     * left" while status --check pages about the objects still stored. */
+    long rep = target == batch ? 0 : dbcycle_batch_repurges_failed(db, batch);
+    if (rep > 0) {
+        log_warn("rerun: %ld of its items %s repurge%s that failed, which no run or rerun batches "
+                 "again", rep, rep == 1 ? "is a" : "are", rep == 1 ? "" : "s");
+        log_hint("'lethe reconcile' or 'lethe replay', whichever made %s, batches %s again; "
+                 "'lethe status --check' counts %s until then", rep == 1 ? "it" : "them",
+                 rep == 1 ? "it" : "them", rep == 1 ? "it" : "them");
+    }
     /* A stop request that reached the executor is why it failed: the rerun ends interrupted, as
      * a run does (SPEC §4), at the safe point below. */
     if (d == DRIVE_WHOLE_FAILED && !cycle_stopping())

@@ -126,6 +126,8 @@ assert_eq "the three good receipts and the one without a newline count" "due 1|p
 assert_eq "the failed reason is stored cleaned" 'disk é broken \x07 bell' \
   "$(sql "SELECT reason FROM lethe.batch_items WHERE outcome = 'failed'")"
 assert_contains "a foreign receipt is logged and ignored" "1 receipt named items outside the batch; ignored" "$ERR"
+assert_contains "... naming the id the deleter claimed" \
+  "ignoring a receipt for an item not in the batch: deleted 00000000-0000-0000-0000-00000000beef" "$ERR"
 assert_contains "bad bytes are logged cleaned" 'ignoring a line that is not valid UTF-8: \xFF\xFE bad bytes \x01' "$ERR"
 assert_contains "the endless line is logged bounded" "ignoring an overlong line: xxxxxxxx" "$ERR"
 assert_eq "the stderr tail is stored cleaned" '\xFF stderr bytes' "$(sql "SELECT split_part(error, E'\n', 2) FROM lethe.batches")"
@@ -154,6 +156,9 @@ warning: executor: a stderr line longer than 8192 bytes: its first 8192 were pas
 assert_contains "stderr: ... and a last one without its newline too" \
   "executor: NOEOL-$(head -c 8186 /dev/zero | tr '\0' y)
 warning: executor: a stderr line longer than 8192 bytes: its first 8192 were passed through, the 814 bytes after them were not" "$ERR"
+assert_eq "stderr: the batch record keeps its last lines, and says that the earlier ones are in the log only" \
+  "(2 earlier lines of its stderr are in the log only)|NOEOL-yyy" \
+  "$(sql "SELECT split_part(error, E'\n', 1) || '|' || left(split_part(error, E'\n', 2), 9) FROM lethe.batches")"
 
 # ---- 5. the timeout holds whatever the executor does with its pipes ----------------------------
 fresh 2
@@ -653,6 +658,8 @@ assert_contains "... says how many receipts repeated one given before" \
 assert_contains "... with their number" "400000 receipts repeated" "$ERR"
 assert_contains "... and counts the receipts for items outside the batch" \
   "1000 receipts named items outside the batch; ignored" "$ERR"
+assert_eq "... showing the first ten of them" "10 1" \
+  "$(grep -c 'ignoring a receipt for an item not in the batch' <<<"$ERR") $(grep -c 'the rest such are counted, not shown' <<<"$ERR")"
 assert_eq "one item_purged record each" "3" "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged'")"
 # Its peak memory, against the same run with a deleter that repeats nothing (under the
 # sanitizers too): the 400,000 lines once cost about 50 MB more.

@@ -203,6 +203,8 @@ assert_contains "status counts it pending" "repurges (items purged before whose 
 run_lethe --config "$WORK/rfail.conf" run
 assert_rc "a run whose deleter fails the repurge exits 0" 0
 assert_contains "... and counts the failure truly" "0 purged, 1 failed items, 1 failed batches" "$OUT"
+assert_contains "... saying who batches it again: not the next run" \
+  "warning: batch $RB (EU) failed: 1 item not acknowledged (0 with no receipt); it is a repurge, which 'lethe reconcile' or 'lethe replay' batches again (no run does)" "$ERR"
 assert_eq "the repurge batch failed, audited so, with the item's failure" "failed|batch_failed|item_failed repurge" \
   "$(sql "SELECT (SELECT state FROM lethe.batches WHERE batch_id = '$RB') || '|' ||
                  (SELECT string_agg(kind, ',') FROM lethe.audit WHERE batch_id = '$RB' AND tenant_id = '$NIL' AND kind <> 'batch_emitted') || '|' ||
@@ -216,10 +218,16 @@ assert_contains "status names it" "repurges (items purged before whose data came
 assert_contains "--check says what it means" "check: 1 item purged before whose repurge failed: its data may still be stored" "$OUT"
 assert_eq "status --json counts it" "0 1" \
   "$("$LETHE" --config "$WORK/rexec.conf" status --json | python3 -c 'import json,sys; r=json.load(sys.stdin)["repurges"]; print(r["pending"], r["failed"])')"
+run_lethe --config "$WORK/rexec.conf" rerun "$RB"
+assert_eq "a rerun of it batches nothing, and says the repurge waits for reconcile or replay" \
+  "0|rerun: failed batch $RB: none of its items is due any more; no new batch|warning: rerun: 1 of its items is a repurge that failed, which no run or rerun batches again
+hint: 'lethe reconcile' or 'lethe replay', whichever made it, batches it again; 'lethe status --check' counts it until then" \
+  "$RC|$OUT|$(grep -A1 'repurge that failed' <<<"$ERR")"
 reconcile
 RB=$(sql "SELECT batch_id FROM lethe.repurges WHERE state = 'pending'")
 run_lethe --config "$WORK/rcrash.conf" run
 assert_contains "a deleter that exits 3 without a receipt fails the repurge too" "1 failed items, 1 failed batches" "$OUT"
+assert_contains "... and says so" "failed: executor exit status 3; its unreceipted items are repurges, which 'lethe reconcile' or 'lethe replay' batches again (no run does)" "$ERR"
 assert_eq "... recorded failed" "failed" "$(sql "SELECT state FROM lethe.repurges WHERE batch_id = '$RB'")"
 reconcile
 run_lethe --config "$WORK/rexec.conf" run
