@@ -370,12 +370,17 @@ run_lethe --config "$WORK/exec.conf" run
 assert_eq "the run after the request purged its item, appending to the request's chain" "purged request_recorded" \
   "$(sql "SELECT state FROM lethe.item_status WHERE item_id = '$I6'") ${REQ6##* }"
 REQ6=${REQ6% *}
-assert_contains "its line anchors the request's record, the chain's head when the run began" \
-  "{\"chain\":\"$T6\",\"seq\":${REQ6% *},\"hash\":\"${REQ6#* }\"" "$(tail -1 "$A")"
-"$LETHE" export --from "$W6" -o "$WORK/after-req.jsonl" 2>/dev/null
-run_lethe verify "$WORK/after-req.jsonl" --anchors "$A"
-python3 tests/verify_export.py "$WORK/after-req.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
-assert_eq "a window starting between the request and that run verifies, by both verifiers" "0 0" "$RC $?"
+# anchored_before_run "SEQ HASH" FROM FILE: the last line anchors that record of chain T6, and a
+# window export from FROM verifies by both verifiers
+anchored_before_run() {
+    assert_contains "its line anchors the request's record, the chain's head when the run began" \
+      "{\"chain\":\"$T6\",\"seq\":${1% *},\"hash\":\"${1#* }\"" "$(tail -1 "$A")"
+    "$LETHE" export --from "$2" -o "$WORK/$3" 2>/dev/null
+    run_lethe verify "$WORK/$3" --anchors "$A"
+    python3 tests/verify_export.py "$WORK/$3" --anchors "$A" >"$WORK/p.out" 2>&1
+    assert_eq "a window starting between the request and that run verifies, by both verifiers" "0 0" "$RC $?"
+}
+anchored_before_run "$REQ6" "$W6" after-req.jsonl
 assert_contains "... and lethe says ok" "verify: ok:" "$OUT"
 # The same, with a withdrawal the run records on that chain before its first record of its own
 # there: the owner records the withdrawals as the run derives, with no run id. The line named the
@@ -395,12 +400,7 @@ run_lethe --config "$WORK/exec.conf" run
 assert_eq "the run recorded the withdrawal on the request's chain before its own first record there" \
   "obligation_withdrawn item_purged" \
   "$(sql "SELECT string_agg(kind, ' ' ORDER BY seq) FROM (SELECT kind, seq FROM lethe.audit WHERE tenant_id = '$T6' AND seq > ${R9% *} ORDER BY seq LIMIT 2) x")"
-assert_contains "its line anchors the request's record, the chain's head when the run began" \
-  "{\"chain\":\"$T6\",\"seq\":${R9% *},\"hash\":\"${R9#* }\"" "$(tail -1 "$A")"
-"$LETHE" export --from "$W9" -o "$WORK/after-req9.jsonl" 2>/dev/null
-run_lethe verify "$WORK/after-req9.jsonl" --anchors "$A"
-python3 tests/verify_export.py "$WORK/after-req9.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
-assert_eq "a window starting between the request and that run verifies, by both verifiers" "0 0" "$RC $?"
+anchored_before_run "$R9" "$W9" after-req9.jsonl
 # A request inside the window is the window's to hold: cut off with the run's first records
 # before it (the header's claims edited to match, its window kept), it is caught.
 W7=$(sql "SELECT lethe.audit_time(clock_timestamp())")
