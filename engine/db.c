@@ -578,17 +578,17 @@ int db_schema_version(PGconn *db)
  * superuser): the owner's CREATE OR REPLACE of such a function is refused, and every later
  * migrate with it. Sequences and indexes follow their tables, array and row types theirs; an
  * extension's members are the extension's. `give` says which migrate gives to the owner
- * itself: a superuser's only, on one server only. Another role's object may be a DBA's own
+ * itself: a superuser's only, on one server only (`superuser` says which a superuser's migrate
+ * would give). Another role's object may be a DBA's own
  * (a view that would read the catalog as the owner once given), and on Citus a shard on the
  * coordinator is a table of the schema too, which only Citus changes: those a DBA gives. */
 static const char STRAY_OBJECTS[] =
     "SELECT format('ALTER %s %s OWNER TO %I', x.kind, x.name, n.nspowner::regrole::text) AS stmt,"
     "       lower(x.kind) || ' ' || x.name AS what,"
     "       x.owner::regrole::text AS was, n.nspowner::regrole::text AS owner,"
-    "       r.rolsuper AS superuser,"
-    "       r.rolsuper AND pg_catalog.pg_has_role(x.owner, 'USAGE')"
-    "           AND pg_catalog.pg_has_role(n.nspowner, 'MEMBER')"
-    "           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') AS give"
+    "       r.rolsuper AND NOT c.citus AS superuser,"
+    "       r.rolsuper AND NOT c.citus AND pg_catalog.pg_has_role(x.owner, 'USAGE')"
+    "           AND pg_catalog.pg_has_role(n.nspowner, 'MEMBER') AS give"
     "  FROM pg_catalog.pg_namespace n"
     "  CROSS JOIN LATERAL ("
     "    SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW'"
@@ -621,6 +621,8 @@ static const char STRAY_OBJECTS[] =
     "                                      WHERE c.oid = t.typrelid) = 'c'))"
     "  ) x"
     "  JOIN pg_catalog.pg_roles r ON r.oid = x.owner"
+    "  CROSS JOIN (SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus')"
+    "                  AS citus) c"
     " WHERE n.nspname = 'lethe'"
     "   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e"
     "                    WHERE e.classid = x.cls AND e.objid = x.oid AND e.deptype = 'e')"

@@ -119,12 +119,14 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
      * And on every other chain the run appended to, the last record there stamped before the
      * run began (before its run_started), when that record is stamped since then and is not of
      * a run whose line anchored it (a hold, a request or an ack made between the runs): it was
-     * that chain's head when the run began. Not the record just before the run's first one
-     * there: the owner's records of the withdrawals the run derives have no run id, and one
-     * of them there stood for the chain's head at the run's start, inside a window that the
-     * run began in, so that an untouched export of it failed verify. Unanchored, the records before the run's first were read by verify as the run's
-     * own, so a window starting between them and the run (a request an hour before the month's
-     * end, purged by the month's first run) failed as "its first records were removed". */
+     * that chain's head when the run began. Unanchored, the records before the run's first
+     * were read by verify as the run's own, so a window starting between them and the run (a
+     * request an hour before the month's end, purged by the month's first run) failed as "its
+     * first records were removed". Not simply the record just before the run's first one
+     * there: the owner's records of the withdrawals the run derives have no run id, and one of
+     * them there stood for the chain's head at the run's start, inside a window the run began
+     * in, so that an untouched export of it failed verify. That record is read by its key;
+     * only on a chain where it was stamped after the run began are the earlier ones read. */
 #define HEADS_CP                                                                                   \
     "WITH cp AS (SELECT a.tenant_id, a.seq, a.hash, a.at FROM lethe.audit a"                       \
     "             WHERE a.run_id = $1::uuid"                                                       \
@@ -134,17 +136,22 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
     "            WHERE a.run_id = $1::uuid"                                                        \
     "              AND a.tenant_id = '00000000-0000-0000-0000-000000000000'"                       \
     "              AND a.seq < (SELECT cp.seq FROM cp) ORDER BY a.seq LIMIT 1),"              \
-    " bseq AS (SELECT p.tenant_id, max(p.seq) AS seq"                                            \
+    " b1 AS MATERIALIZED (SELECT p.tenant_id, p.seq, p.at"                                       \
     "            FROM (SELECT a.tenant_id, min(a.seq) AS seq FROM lethe.audit a"                   \
     "                   WHERE a.run_id = $1::uuid"                                                 \
     "                     AND a.tenant_id <> '00000000-0000-0000-0000-000000000000'"               \
     "                   GROUP BY a.tenant_id) f"                                                   \
-    "            JOIN lethe.audit p ON p.tenant_id = f.tenant_id AND p.seq < f.seq"                \
-    "           WHERE p.at >= $2::timestamptz"                                                     \
-    "             AND p.at < coalesce((SELECT x.at FROM first x), 'infinity')"                     \
+    "            JOIN lethe.audit p ON p.tenant_id = f.tenant_id AND p.seq = f.seq - 1),"          \
+    " st AS (SELECT coalesce((SELECT x.at FROM first x), 'infinity') AS at),"                     \
+    " bseq AS (SELECT b.tenant_id, b.seq FROM b1 b WHERE b.at < (SELECT st.at FROM st)"            \
+    "          UNION ALL"                                                                          \
+    "          SELECT p.tenant_id, max(p.seq) FROM b1 b"                                           \
+    "            JOIN lethe.audit p ON p.tenant_id = b.tenant_id AND p.seq < b.seq"                \
+    "           WHERE b.at >= (SELECT st.at FROM st) AND p.at < (SELECT st.at FROM st)"            \
     "           GROUP BY p.tenant_id),"                                                            \
     " before AS MATERIALIZED (SELECT p.tenant_id, p.seq, p.hash, p.at, p.run_id"                  \
-    "            FROM bseq b JOIN lethe.audit p ON p.tenant_id = b.tenant_id AND p.seq = b.seq),"  \
+    "            FROM bseq b JOIN lethe.audit p ON p.tenant_id = b.tenant_id AND p.seq = b.seq"    \
+    "           WHERE p.at >= $2::timestamptz),"                                                   \
     " prev AS (SELECT b.tenant_id, b.seq, b.hash, b.at FROM before b"                              \
     "           WHERE b.run_id IS NULL OR NOT EXISTS (SELECT 1 FROM lethe.anchor_lines l"          \
     "                                                  WHERE l.run_id = b.run_id)),"
