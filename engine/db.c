@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "db.h"
 
+#include <ctype.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -578,16 +579,19 @@ int db_schema_version(PGconn *db)
  * superuser): the owner's CREATE OR REPLACE of such a function is refused, and every later
  * migrate with it. Sequences and indexes follow their tables, array and row types theirs; an
  * extension's members are the extension's. `give` says which migrate gives to the owner
- * itself: a superuser's only, on one server only (`superuser` says which a superuser's migrate
- * would give). Another role's object may be a DBA's own
- * (a view that would read the catalog as the owner once given), and on Citus a shard on the
- * coordinator is a table of the schema too, which only Citus changes: those a DBA gives. */
+ * itself: lethe's own (named so by a migration, $1) that a superuser owns, on one server only
+ * (`superuser` says which a superuser's migrate would give). Any other object may be a DBA's
+ * own
+ * (a view that would read the catalog as the owner once given, or a superuser's reading what
+ * only a superuser may), and on Citus a shard on the coordinator is a table of the schema too,
+ * which only Citus changes: those a DBA gives. */
 static const char STRAY_OBJECTS[] =
     "SELECT format('ALTER %s %s OWNER TO %I', x.kind, x.name, n.nspowner::regrole::text) AS stmt,"
     "       lower(x.kind) || ' ' || x.name AS what,"
     "       x.owner::regrole::text AS was, n.nspowner::regrole::text AS owner,"
-    "       r.rolsuper AND NOT c.citus AS superuser,"
-    "       r.rolsuper AND NOT c.citus AND pg_catalog.pg_has_role(x.owner, 'USAGE')"
+    "       r.rolsuper AND NOT c.citus AND x.bare = ANY ($1::text[]) AS superuser,"
+    "       r.rolsuper AND NOT c.citus AND x.bare = ANY ($1::text[])"
+    "           AND pg_catalog.pg_has_role(x.owner, 'USAGE')"
     "           AND pg_catalog.pg_has_role(n.nspowner, 'MEMBER') AS give"
     "  FROM pg_catalog.pg_namespace n"
     "  CROSS JOIN LATERAL ("
@@ -595,7 +599,7 @@ static const char STRAY_OBJECTS[] =
     "                          WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'f' THEN 'FOREIGN TABLE'"
     "                          ELSE 'TABLE' END AS kind,"
     "           format('%I.%I', n.nspname, c.relname) AS name, c.relowner AS owner,"
-    "           'pg_catalog.pg_class'::regclass AS cls, c.oid"
+    "           'pg_catalog.pg_class'::regclass AS cls, c.oid, c.relname::text AS bare"
     "      FROM pg_catalog.pg_class c"
     "     WHERE c.relnamespace = n.oid AND c.relowner <> n.nspowner"
     "       AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')"
@@ -607,13 +611,13 @@ static const char STRAY_OBJECTS[] =
     "    SELECT CASE p.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END,"
     "           format('%I.%I(%s)', n.nspname, p.proname,"
     "                  pg_catalog.pg_get_function_identity_arguments(p.oid)),"
-    "           p.proowner, 'pg_catalog.pg_proc'::regclass, p.oid"
+    "           p.proowner, 'pg_catalog.pg_proc'::regclass, p.oid, p.proname::text"
     "      FROM pg_catalog.pg_proc p"
     "     WHERE p.pronamespace = n.oid AND p.proowner <> n.nspowner"
     "    UNION ALL"
     "    SELECT CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END,"
     "           format('%I.%I', n.nspname, t.typname), t.typowner, 'pg_catalog.pg_type'::regclass,"
-    "           t.oid"
+    "           t.oid, t.typname::text"
     "      FROM pg_catalog.pg_type t"
     "     WHERE t.typnamespace = n.oid AND t.typowner <> n.nspowner"
     "       AND (t.typtype IN ('d', 'e', 'r')"
@@ -627,6 +631,53 @@ static const char STRAY_OBJECTS[] =
     "   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e"
     "                    WHERE e.classid = x.cls AND e.objid = x.oid AND e.deptype = 'e')"
     " ORDER BY x.owner, x.kind, x.name";
+
+/* The names lethe's migrations give objects of schema lethe ("lethe.NAME" in their text), as
+ * a text[] literal: what a superuser owns in the schema is given to its owner only if it is
+ * lethe's. NULL when out of memory. */
+static char *lethe_object_names(void)
+{
+    size_t cap = 4096, used = 0;
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    out[used++] = '{';
+    for (int i = 0; i < lethe_migration_count; i++) {
+        for (const char *p = strstr(lethe_migrations[i].sql, "lethe."); p; p = strstr(p, "lethe.")) {
+            bool word = p == lethe_migrations[i].sql ||
+                        !(isalnum((unsigned char)p[-1]) || p[-1] == '_');
+            p += 6;
+            size_t len = strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_");
+            if (!word || len == 0)
+                continue;
+            if (used + len + 3 > cap) {
+                char *grown = realloc(out, cap *= 2);
+                if (!grown) {
+                    free(out);
+                    return NULL;
+                }
+                out = grown;
+            }
+            if (used > 1)
+                out[used++] = ',';
+            memcpy(out + used, p, len);
+            used += len;
+        }
+    }
+    out[used++] = '}';
+    out[used] = '\0';
+    return out;
+}
+
+static PGresult *stray_objects(PGconn *db)
+{
+    char *names = lethe_object_names();
+    if (!names)
+        return NULL;
+    PGresult *res = db_query(db, STRAY_OBJECTS, 1, (const char *[]){names});
+    free(names);
+    return res;
+}
 
 /* Up to three of RES's rows, those whose column "give" is GIVE, named, "and N more" after
  * them. */
@@ -658,7 +709,7 @@ static void name_some(const PGresult *res, bool give, char *out, size_t cap)
 static int give_objects_to_owner(PGconn *db, char *given, size_t cap)
 {
     given[0] = '\0';
-    PGresult *res = db_query(db, STRAY_OBJECTS, 0, NULL);
+    PGresult *res = stray_objects(db);
     if (!res)
         return EXIT_RUNTIME;
     int n = 0;
@@ -687,7 +738,7 @@ static int give_objects_to_owner(PGconn *db, char *given, size_t cap)
  * other roles own there, and who may give them to the schema's owner. */
 static bool say_stray_objects(PGconn *db)
 {
-    PGresult *res = db_query(db, STRAY_OBJECTS, 0, NULL);
+    PGresult *res = stray_objects(db);
     /* Those this migrate gave (a superuser's), until something else failed, are not the cause. */
     int n = 0, su = -1, other = -1;
     for (int i = 0; res && i < PQntuples(res); i++) {
@@ -710,9 +761,10 @@ static bool say_stray_objects(PGconn *db)
                      "run 'lethe migrate' as a superuser, which gives them to %s, then "
                      "deploy/roles.sql again", db_get(res, su, "was"), owner);
         if (other >= 0)
-            log_hint("those of %s a DBA gives to %s if they are lethe's (%s), or moves to another "
-                     "schema: lethe's schema holds lethe's objects only",
-                     db_get(res, other, "was"), owner, db_get(res, other, "stmt"));
+            log_hint("the others (the first: %s, %s's) a DBA gives to %s if they are lethe's (%s), "
+                     "or moves to another schema: lethe's schema holds lethe's objects only",
+                     db_get(res, other, "what"), db_get(res, other, "was"), owner,
+                     db_get(res, other, "stmt"));
     }
     PQclear(res);
     return said;

@@ -116,8 +116,9 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
      * before its checkpoint: a verifier then knows where the run began, so a window export
      * whose engine chain lost a run's first records is caught like any anchored record
      * missing, where nothing else said that the run had begun inside the window.
-     * And on every other chain the run appended to, the last record there stamped before the
-     * run began (before its run_started), when that record is stamped since then and is not of
+     * And on every other chain appended to since the run began (by its own records, or by
+     * those stamped since, whatever run id they carry: the withdrawals it derives, another
+     * session's records), the last record there stamped before the run began (its run_started), when that record is stamped since then and is not of
      * a run whose line anchored it (a hold, a request or an ack made between the runs): it was
      * that chain's head when the run began. Unanchored, the records before the run's first
      * were read by verify as the run's own, so a window starting between them and the run (a
@@ -136,13 +137,13 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
     "            WHERE a.run_id = $1::uuid"                                                        \
     "              AND a.tenant_id = '00000000-0000-0000-0000-000000000000'"                       \
     "              AND a.seq < (SELECT cp.seq FROM cp) ORDER BY a.seq LIMIT 1),"              \
+    " st AS (SELECT coalesce((SELECT x.at FROM first x), 'infinity') AS at),"                     \
     " b1 AS MATERIALIZED (SELECT p.tenant_id, p.seq, p.at"                                       \
     "            FROM (SELECT a.tenant_id, min(a.seq) AS seq FROM lethe.audit a"                   \
-    "                   WHERE a.run_id = $1::uuid"                                                 \
+    "                   WHERE (a.run_id = $1::uuid OR a.at >= (SELECT st.at FROM st))"             \
     "                     AND a.tenant_id <> '00000000-0000-0000-0000-000000000000'"               \
     "                   GROUP BY a.tenant_id) f"                                                   \
     "            JOIN lethe.audit p ON p.tenant_id = f.tenant_id AND p.seq = f.seq - 1),"          \
-    " st AS (SELECT coalesce((SELECT x.at FROM first x), 'infinity') AS at),"                     \
     " bseq AS (SELECT b.tenant_id, b.seq FROM b1 b WHERE b.at < (SELECT st.at FROM st)"            \
     "          UNION ALL"                                                                          \
     "          SELECT p.tenant_id, max(p.seq) FROM b1 b"                                           \

@@ -370,17 +370,17 @@ run_lethe --config "$WORK/exec.conf" run
 assert_eq "the run after the request purged its item, appending to the request's chain" "purged request_recorded" \
   "$(sql "SELECT state FROM lethe.item_status WHERE item_id = '$I6'") ${REQ6##* }"
 REQ6=${REQ6% *}
-# anchored_before_run "SEQ HASH" FROM FILE: the last line anchors that record of chain T6, and a
-# window export from FROM verifies by both verifiers
+# anchored_before_run CHAIN "SEQ HASH" FROM FILE: the last line anchors that record of CHAIN, and
+# a window export from FROM verifies by both verifiers
 anchored_before_run() {
-    assert_contains "its line anchors the request's record, the chain's head when the run began" \
-      "{\"chain\":\"$T6\",\"seq\":${1% *},\"hash\":\"${1#* }\"" "$(tail -1 "$A")"
-    "$LETHE" export --from "$2" -o "$WORK/$3" 2>/dev/null
-    run_lethe verify "$WORK/$3" --anchors "$A"
-    python3 tests/verify_export.py "$WORK/$3" --anchors "$A" >"$WORK/p.out" 2>&1
+    assert_contains "its line anchors the chain's head when the run began (a record made between runs)" \
+      "{\"chain\":\"$1\",\"seq\":${2% *},\"hash\":\"${2#* }\"" "$(tail -1 "$A")"
+    "$LETHE" export --from "$3" -o "$WORK/$4" 2>/dev/null
+    run_lethe verify "$WORK/$4" --anchors "$A"
+    python3 tests/verify_export.py "$WORK/$4" --anchors "$A" >"$WORK/p.out" 2>&1
     assert_eq "a window starting between the request and that run verifies, by both verifiers" "0 0" "$RC $?"
 }
-anchored_before_run "$REQ6" "$W6" after-req.jsonl
+anchored_before_run "$T6" "$REQ6" "$W6" after-req.jsonl
 assert_contains "... and lethe says ok" "verify: ok:" "$OUT"
 # The same, with a withdrawal the run records on that chain before its first record of its own
 # there: the owner records the withdrawals as the run derives, with no run id. The line named the
@@ -400,7 +400,23 @@ run_lethe --config "$WORK/exec.conf" run
 assert_eq "the run recorded the withdrawal on the request's chain before its own first record there" \
   "obligation_withdrawn item_purged" \
   "$(sql "SELECT string_agg(kind, ' ' ORDER BY seq) FROM (SELECT kind, seq FROM lethe.audit WHERE tenant_id = '$T6' AND seq > ${R9% *} ORDER BY seq LIMIT 2) x")"
-anchored_before_run "$R9" "$W9" after-req9.jsonl
+anchored_before_run "$T6" "$R9" "$W9" after-req9.jsonl
+# A chain the run appends nothing of its own to but a withdrawal: its head when the run began (a
+# hold placed between the runs) was anchored by no line, and an untouched export of a window
+# starting after the hold failed both verifiers the same way.
+T7=$(uuid); w7=$(uuid); mk_tenant "$T7" "t-$T7"; mk_workspace "$T7" "$w7" EU
+I11=$(uuid); mk_item "$T7" "$I11" "$w7" prompt EU 2026-01-01T00:00:00Z
+run_lethe --config "$WORK/exec.conf" run
+"$LETHE" --config "$WORK/exec.conf" -q hold place --tenant "$T7" --subject user_nobody \
+    --reason "litigation" --reference CASE-T7 --operator user_a >/dev/null
+H7=$(sql "SELECT seq || ' ' || hash FROM lethe.audit_heads WHERE tenant_id = '$T7'")
+W11=$(sql "SELECT lethe.audit_time(clock_timestamp())")
+mk_event "$T7" deletion_requested "$(date -u -d '-10 minutes' +%FT%TZ)" REQ-T11 item_id "$I11"
+mk_event "$T7" deletion_cancelled "$(date -u -d '-5 minutes' +%FT%TZ)" REQ-T11
+run_lethe --config "$WORK/exec.conf" run
+assert_eq "the run appended only a withdrawal to that chain" "obligation_withdrawn" \
+  "$(sql "SELECT string_agg(kind, ' ' ORDER BY seq) FROM lethe.audit WHERE tenant_id = '$T7' AND seq > ${H7% *}")"
+anchored_before_run "$T7" "$H7" "$W11" after-hold7.jsonl
 # A request inside the window is the window's to hold: cut off with the run's first records
 # before it (the header's claims edited to match, its window kept), it is caught.
 W7=$(sql "SELECT lethe.audit_time(clock_timestamp())")

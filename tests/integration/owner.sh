@@ -139,19 +139,20 @@ PGDATABASE=$DB2 PGUSER=$OWN run_lethe migrate
 PGDATABASE=$DB2 sql "ALTER FUNCTION lethe.reconcile_candidates(text) OWNER TO $SU;
     ALTER TABLE lethe.batches OWNER TO $SU;
     DELETE FROM lethe.schema_migrations WHERE version = 88;
+    CREATE VIEW lethe.su_report AS SELECT count(*) AS n FROM lethe.items;
     GRANT USAGE, CREATE ON SCHEMA lethe TO $REP; CREATE SCHEMA reports AUTHORIZATION $REP;
     SET ROLE $REP; CREATE VIEW lethe.report AS SELECT 1 AS one" >/dev/null
 PGDATABASE=$DB2 PGUSER=$OWN run_lethe migrate
 assert_eq "the owner's migrate names the objects other roles own, and who may give them" \
-  "1|error: migrate: 3 objects of schema lethe are not its owner's ($OWN): function lethe.reconcile_candidates(p_location text), table lethe.batches, view lethe.report
+  "1|error: migrate: 4 objects of schema lethe are not its owner's ($OWN): function lethe.reconcile_candidates(p_location text), table lethe.batches, view lethe.su_report and 1 more
 hint: a superuser's migrate made those of $SU before migrate took the schema's owner: run 'lethe migrate' as a superuser, which gives them to $OWN, then deploy/roles.sql again
-hint: those of $REP a DBA gives to $OWN if they are lethe's (ALTER VIEW lethe.report OWNER TO $OWN), or moves to another schema: lethe's schema holds lethe's objects only" \
+hint: the others (the first: view lethe.su_report, $SU's) a DBA gives to $OWN if they are lethe's (ALTER VIEW lethe.su_report OWNER TO $OWN), or moves to another schema: lethe's schema holds lethe's objects only" \
   "$RC|$(grep -v '^error: query failed' <<<"$ERR")"
 PGDATABASE=$DB2 run_lethe migrate
-assert_eq "a superuser's migrate takes no DBA's object: it names the view alone, and gives nothing" \
-  "1|error: migrate: 1 object of schema lethe is not its owner's ($OWN): view lethe.report|$REP|$SU" \
-  "$RC|$(grep '^error: migrate' <<<"$ERR")|$(PGDATABASE=$DB2 sql "SELECT relowner::regrole FROM pg_class WHERE oid = 'lethe.report'::regclass")|$(PGDATABASE=$DB2 sql "SELECT relowner::regrole FROM pg_class WHERE oid = 'lethe.batches'::regclass")"
-PGDATABASE=$DB2 sql "ALTER VIEW lethe.report SET SCHEMA reports" >/dev/null
+assert_eq "a superuser's migrate takes no DBA's object, a superuser's own view included: it names the views alone, and gives nothing" \
+  "1|error: migrate: 2 objects of schema lethe are not its owner's ($OWN): view lethe.su_report, view lethe.report|$REP $SU|$SU" \
+  "$RC|$(grep '^error: migrate' <<<"$ERR")|$(PGDATABASE=$DB2 sql "SELECT string_agg(relowner::regrole::text, ' ' ORDER BY relname) FROM pg_class WHERE relname IN ('report', 'su_report')")|$(PGDATABASE=$DB2 sql "SELECT relowner::regrole FROM pg_class WHERE oid = 'lethe.batches'::regclass")"
+PGDATABASE=$DB2 sql "ALTER VIEW lethe.report SET SCHEMA reports; ALTER VIEW lethe.su_report SET SCHEMA reports" >/dev/null
 # The run lock held: a migrate that would take a table exits 3 at once, and takes nothing.
 coproc LOCKER { PGDATABASE=$DB2 psql -X -q -A -t -c "SELECT pg_advisory_lock(7283310, 0)" -c "SELECT 'locked'" -c "SELECT pg_sleep(30)" 2>/dev/null; }
 read -r -t 10 _ <&"${LOCKER[0]}"
