@@ -586,13 +586,14 @@ int db_schema_version(PGconn *db)
  * only a superuser may), and on Citus a shard on the coordinator is a table of the schema too,
  * which only Citus changes: those a DBA gives. */
 static const char STRAY_OBJECTS[] =
+    "SELECT y.stmt, y.what, y.was, y.owner, y.superuser, y.superuser AND y.may AS give FROM ("
     "SELECT format('ALTER %s %s OWNER TO %I', x.kind, x.name, n.nspowner::regrole::text) AS stmt,"
     "       lower(x.kind) || ' ' || x.name AS what,"
     "       x.owner::regrole::text AS was, n.nspowner::regrole::text AS owner,"
     "       r.rolsuper AND NOT c.citus AND x.bare = ANY ($1::text[]) AS superuser,"
-    "       r.rolsuper AND NOT c.citus AND x.bare = ANY ($1::text[])"
-    "           AND pg_catalog.pg_has_role(x.owner, 'USAGE')"
-    "           AND pg_catalog.pg_has_role(n.nspowner, 'MEMBER') AS give"
+    "       pg_catalog.pg_has_role(x.owner, 'USAGE')"
+    "           AND pg_catalog.pg_has_role(n.nspowner, 'MEMBER') AS may,"
+    "       x.owner AS owner_oid, x.kind, x.name"
     "  FROM pg_catalog.pg_namespace n"
     "  CROSS JOIN LATERAL ("
     "    SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW'"
@@ -630,11 +631,20 @@ static const char STRAY_OBJECTS[] =
     " WHERE n.nspname = 'lethe'"
     "   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e"
     "                    WHERE e.classid = x.cls AND e.objid = x.oid AND e.deptype = 'e')"
-    " ORDER BY x.owner, x.kind, x.name";
+    ") y ORDER BY y.owner_oid, y.kind, y.name";
 
-/* The names lethe's migrations give objects of schema lethe ("lethe.NAME" in their text), as
- * a text[] literal: what a superuser owns in the schema is given to its owner only if it is
- * lethe's. NULL when out of memory. */
+/* Whether NAME (LEN bytes) is in LIST, "{a,b" (USED bytes, NUL-terminated), already. */
+static bool named_already(const char *list, size_t used, const char *name, size_t len)
+{
+    for (const char *q = list + 1; q < list + used; q += strcspn(q, ",") + 1)
+        if (strcspn(q, ",") == len && strncmp(q, name, len) == 0)
+            return true;
+    return false;
+}
+
+/* The names lethe's migrations give objects of schema lethe ("lethe.NAME" in their text), each
+ * once, as a text[] literal: what a superuser owns in the schema is given to its owner only if
+ * it is lethe's. NULL when out of memory. */
 static char *lethe_object_names(void)
 {
     size_t cap = 4096, used = 0;
@@ -642,13 +652,14 @@ static char *lethe_object_names(void)
     if (!out)
         return NULL;
     out[used++] = '{';
+    out[used] = '\0';
     for (int i = 0; i < lethe_migration_count; i++) {
         for (const char *p = strstr(lethe_migrations[i].sql, "lethe."); p; p = strstr(p, "lethe.")) {
             bool word = p == lethe_migrations[i].sql ||
                         !(isalnum((unsigned char)p[-1]) || p[-1] == '_');
             p += 6;
             size_t len = strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_");
-            if (!word || len == 0)
+            if (!word || len == 0 || named_already(out, used, p, len))
                 continue;
             if (used + len + 3 > cap) {
                 char *grown = realloc(out, cap *= 2);
@@ -662,6 +673,7 @@ static char *lethe_object_names(void)
                 out[used++] = ',';
             memcpy(out + used, p, len);
             used += len;
+            out[used] = '\0';
         }
     }
     out[used++] = '}';
