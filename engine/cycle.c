@@ -51,12 +51,13 @@ static void on_signal(int sig)
 
 void cycle_trap_signals(const struct lethe_ctx *ctx)
 {
-    char text[200];
+    char text[240], timeout[32];
     log_set_run_id(ctx->session_id);
+    duration_format(&ctx->cfg.executor_timeout, timeout, sizeof timeout);
     snprintf(text, sizeof text,
              "%s: stop requested; stopping at the next safe point (an executor already running "
-             "finishes first, so that its receipts are recorded)",
-             ctx->command);
+             "finishes first, so that its receipts are recorded: up to executor.timeout, %s)",
+             ctx->command, timeout);
     stop_notice_len = log_verbosity() < 0 ? 0
                       : log_format_line(LOG_WARN, "warning: ", text, stop_notice, sizeof stop_notice);
     struct sigaction sa;
@@ -399,7 +400,7 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
     else if (!er.ok && out == DRIVE_ACKNOWLEDGED)
         log_warn("batch %s (%s): executor %s, but every item had its receipt; acknowledged",
                  batch_id, location, er.detail);
-    else if (!er.ok || out == DRIVE_FAILED) {
+    else if (out != DRIVE_ERROR && (!er.ok || out == DRIVE_FAILED)) {
         /* Named by batch too (the items' lines name only their failed receipts): a search of
          * the log for the batch finds why it failed, "no receipt" included. A failed repurge is
          * batched again by the next replay or reconcile, not by a run (README, "A restored
@@ -423,9 +424,16 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
                      batch_id, location, n, n == 1 ? "" : "s", silent, again);
     }
     c->secs_ack += secs_since(&t0);
-    if (out == DRIVE_ERROR)
+    if (out == DRIVE_ERROR) {
+        /* Nothing of this attempt was recorded: the batch stays open, whatever the executor
+         * did, and the next run runs it again (a deleter is idempotent). */
+        if (!er.ok)
+            log_warn("batch %s (%s): executor %s; nothing of this attempt was recorded, so the "
+                     "batch stays open and the next run runs its executor again", batch_id,
+                     location, er.detail);
         snprintf(why, why_len, "batch %s: its receipts could not be recorded: %s", batch_id,
                  db_last_message()[0] ? db_last_message() : "see the log");
+    }
     exec_result_free(&er);
     return out;
 }

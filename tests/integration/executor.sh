@@ -276,7 +276,7 @@ kill -TERM "$LPID"; sleep 0.2; kill -INT "$LPID"; wait "$LPID"; RC=$?
 assert_eq "SIGTERM during the re-drive: exit 1" "1" "$RC"
 # An operator's Ctrl-C during a long executor was met with silence until the run ended.
 assert_eq "the stop request is acknowledged at once on stderr, once for two signals" \
-  "warning: run: stop requested; stopping at the next safe point (an executor already running finishes first, so that its receipts are recorded)" \
+  "warning: run: stop requested; stopping at the next safe point (an executor already running finishes first, so that its receipts are recorded: up to executor.timeout, 15m)" \
   "$(grep 'stop requested' "$WORK/slowdel.err")"
 assert_eq "the run is recorded interrupted" "interrupted" "$(sql "SELECT outcome FROM lethe.runs ORDER BY started_at DESC LIMIT 1")"
 assert_contains "the summary says interrupted" "interrupted:" "$(cat "$WORK/slowdel.out")"
@@ -708,6 +708,26 @@ assert_contains "... saying the connection to the database was lost" \
   "the connection to the database was lost: " "$ERR"
 run_lethe --config "$WORK/c1.conf" run
 assert_eq "... and the next run finishes the batch, each item purged once" "0 2 2" \
+  "$RC $(sql "SELECT count(*) || ' ' || count(DISTINCT item_id) FROM lethe.audit WHERE kind = 'item_purged' AND tenant_id = '$T'")"
+
+# The same with a deleter that then exits non-zero: nothing of the attempt was recorded, so the
+# run does not say the batch failed (it stays open), and the next run runs the deleter again.
+fresh 2
+cat > "$WORK/cutter1" <<EOS
+#!/bin/sh
+psql -X -q -A -t -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'lethe/run/%'" >/dev/null
+$FS_DELETE --root $STORE "\$1"
+exit 1
+EOS
+chmod +x "$WORK/cutter1"
+write_config "$WORK/cutter1.conf" "executor: { command = \"$WORK/cutter1\"; };"
+run_lethe --config "$WORK/cutter1.conf" run
+assert_contains "a deleter exiting 1 after the session was cut: the batch is said to stay open" \
+  "executor exit status 1; nothing of this attempt was recorded, so the batch stays open and the next run runs its executor again" "$ERR"
+assert_eq "... and not said to have failed, as it has not" "0 open" \
+  "$(grep -c 'failed: executor' <<<"$ERR") $(sql "SELECT state FROM lethe.batches")"
+run_lethe --config "$WORK/c1.conf" run
+assert_eq "... the next run finishes the batch, each item purged once" "0 2 2" \
   "$RC $(sql "SELECT count(*) || ' ' || count(DISTINCT item_id) FROM lethe.audit WHERE kind = 'item_purged' AND tenant_id = '$T'")"
 
 # A deleter that prints its progress on stdout: the first 100 lines that are not receipts are

@@ -111,7 +111,7 @@ done
 wait "$NS"
 RUN_ID=$(sql "SELECT run_id FROM lethe.runs WHERE outcome = 'interrupted'")
 assert_eq "a stop request under systemd: at warning, with the run id, as the other lines" \
-  "<4>warning: run: stop requested; stopping at the next safe point (an executor already running finishes first, so that its receipts are recorded) [run $RUN_ID]" \
+  "<4>warning: run: stop requested; stopping at the next safe point (an executor already running finishes first, so that its receipts are recorded: up to executor.timeout, 15m) [run $RUN_ID]" \
   "$(grep 'stop requested' "$WORK/stop.err")"
 
 # ---- a journald: entries with fields, nothing on the stream -----------------------------------
