@@ -715,10 +715,11 @@ static void name_some(const PGresult *res, bool give, char *out, size_t cap)
 }
 
 /* Gives the schema's owner the objects a superuser owns in it, when this role may; GIVEN says
- * how many and which, for the log once the upgrade has committed. The run lock first: taking a
- * table from another role locks it whole, which a run in progress must not wait on. Returns
- * EXIT_DONE, EXIT_LOCKED (nothing given) or EXIT_RUNTIME. */
-static int give_objects_to_owner(PGconn *db, char *given, size_t cap)
+ * how many and which, for the log once the upgrade has committed, and N_GIVEN how many (to give,
+ * when the run lock is held). The run lock first: taking a table from another role locks it
+ * whole, which a run in progress must not wait on. Returns EXIT_DONE, EXIT_LOCKED (nothing
+ * given) or EXIT_RUNTIME. */
+static int give_objects_to_owner(PGconn *db, char *given, size_t cap, int *n_given)
 {
     given[0] = '\0';
     PGresult *res = stray_objects(db);
@@ -727,6 +728,7 @@ static int give_objects_to_owner(PGconn *db, char *given, size_t cap)
     int n = 0;
     for (int i = 0; i < PQntuples(res); i++)
         n += db_true(res, i, "give");
+    *n_given = n;
     int rc = EXIT_DONE;
     if (n) {
         PGresult *l = db_query_one_row(db, "SELECT pg_try_advisory_xact_lock(7283310, 0) AS got", 0, NULL);
@@ -752,14 +754,30 @@ static bool say_stray_objects(PGconn *db)
 {
     PGresult *res = stray_objects(db);
     /* Those this migrate gave (a superuser's), until something else failed, are not the cause. */
-    int n = 0, su = -1, other = -1;
+    int n = 0, su = -1, other = -1, n_su = 0;
+    const char *prev = NULL;
+    char sus[256] = ""; /* the superusers whose objects they are: "a, b and c" */
     for (int i = 0; res && i < PQntuples(res); i++) {
         if (db_true(res, i, "give"))
             continue;
         n++;
-        int *first = db_true(res, i, "superuser") ? &su : &other;
+        bool super = db_true(res, i, "superuser");
+        int *first = super ? &su : &other;
         if (*first < 0)
             *first = i;
+        /* The rows come by owner: each superuser once. */
+        const char *was = db_get(res, i, "was");
+        if (super && (!prev || strcmp(was, prev) != 0)) {
+            size_t used = strlen(sus);
+            snprintf(sus + used, sizeof sus - used, "%s%s", n_su++ ? ", " : "", was);
+            prev = was;
+        }
+    }
+    char *last = strrchr(sus, ',');
+    if (last) {
+        char tail[256];
+        snprintf(tail, sizeof tail, "%s", last + 2);
+        snprintf(last, sizeof sus - (size_t)(last - sus), " and %s", tail);
     }
     bool said = n > 0;
     if (said) {
@@ -771,7 +789,7 @@ static bool say_stray_objects(PGconn *db)
         if (su >= 0)
             log_hint("a superuser's migrate made those of %s before migrate took the schema's owner: "
                      "run 'lethe migrate' as a superuser, which gives them to %s, then "
-                     "deploy/roles.sql again", db_get(res, su, "was"), owner);
+                     "deploy/roles.sql again", sus, owner);
         if (other >= 0)
             log_hint("the others (the first: %s, %s's) a DBA gives to %s if they are lethe's (%s), "
                      "or moves to another schema: lethe's schema holds lethe's objects only",
@@ -788,9 +806,10 @@ static bool say_stray_objects(PGconn *db)
  * the whole upgrade before anything is applied. A database migrated before checksums existed
  * has its applied migrations' checksums recorded on first sight. Returns EXIT_LOCKED, having
  * changed nothing, when there is something to apply and the run lock is held. */
-int db_migrate(PGconn *db, int *applied)
+int db_migrate(PGconn *db, int *applied, int *given_n)
 {
     *applied = 0;
+    *given_n = 0;
     int rc = EXIT_RUNTIME;
     size_t n = (size_t)lethe_migration_count;
     int to_apply = 0; /* migrations not applied yet */
@@ -807,7 +826,7 @@ int db_migrate(PGconn *db, int *applied)
         goto fail;
     PQclear(lock);
     char given[768];
-    rc = give_objects_to_owner(db, given, sizeof given);
+    rc = give_objects_to_owner(db, given, sizeof given, given_n);
     if (rc != EXIT_DONE)
         goto fail;
     rc = EXIT_RUNTIME;

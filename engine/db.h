@@ -69,9 +69,11 @@ void db_quiet(bool quiet);
 void db_set_needed_role(const char *role, const char *command);
 
 /* Applies the embedded migrations under an advisory lock, records each one's SHA-256 and
- * applies the schema's hardening; idempotent. Returns EXIT_DONE, EXIT_USAGE (an applied
+ * applies the schema's hardening; idempotent. APPLIED is how many migrations it applied, GIVEN
+ * how many objects a superuser owned it gave the schema's owner (or would have, when the run
+ * lock is held). Returns EXIT_DONE, EXIT_LOCKED (nothing changed), EXIT_USAGE (an applied
  * migration's text changed: nothing is applied) or EXIT_RUNTIME, after printing why. */
-int db_migrate(PGconn *db, int *applied);
+int db_migrate(PGconn *db, int *applied, int *given);
 /* The version the database is at, or -1 when lethe's schema is absent. */
 int db_schema_version(PGconn *db);
 int db_latest_version(void);

@@ -21,18 +21,26 @@ int job_migrate(struct lethe_ctx *ctx, int argc, char **argv)
         return cli_usage(ctx, "migrate: unexpected argument '%s'", argv[optind]);
     if (ctx->parse_only)
         return EXIT_DONE;
-    int applied;
-    int rc = db_migrate(ctx->db, &applied);
+    int applied, given;
+    int rc = db_migrate(ctx->db, &applied, &given);
     if (rc == EXIT_LOCKED) {
         cycle_name_lock_holder(ctx, "migrate: ");
-        log_hint("a migration would change the schema under it: wait for it to finish (or stop the "
-                 "lethe timers for the upgrade), then migrate again; nothing was applied");
+        if (given)
+            log_hint("giving the schema's owner the %d object%s a superuser owns there would lock "
+                     "them under it: wait for it to finish (or stop the lethe timers for the "
+                     "upgrade), then migrate again; nothing was given or applied",
+                     given, given == 1 ? "" : "s");
+        else
+            log_hint("a migration would change the schema under it: wait for it to finish (or stop "
+                     "the lethe timers for the upgrade), then migrate again; nothing was applied");
     }
     if (rc != EXIT_DONE)
         return rc;
     if (applied)
         printf("migrate: applied %d migration%s, schema at version %d\n", applied,
                applied == 1 ? "" : "s", db_latest_version());
+    else if (given)
+        printf("migrate: schema already at version %d, no migration to apply\n", db_latest_version());
     else
         printf("migrate: schema already at version %d, nothing to do\n", db_latest_version());
     if (db_citus_guard_shards(ctx->db) < 0) {

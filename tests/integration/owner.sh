@@ -160,6 +160,8 @@ START=$(date +%s)
 PGDATABASE=$DB2 run_lethe migrate
 assert_eq "... while a run holds the run lock it exits 3 at once, having given nothing" "3|1|$SU" \
   "$RC|$(( $(date +%s) - START < 5 ))|$(PGDATABASE=$DB2 sql "SELECT relowner::regrole FROM pg_class WHERE oid = 'lethe.batches'::regclass")"
+assert_contains "... its hint says what would lock what (the objects to give), not only a migration" \
+  "hint: giving the schema's owner the 2 objects a superuser owns there would lock them under it: wait for it to finish (or stop the lethe timers for the upgrade), then migrate again; nothing was given or applied" "$ERR"
 kill "$LOCKER_PID" 2>/dev/null; wait "$LOCKER_PID" 2>/dev/null
 PGDATABASE=$DB2 sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '$DB2' AND pid <> pg_backend_pid()" >/dev/null
 PGDATABASE=$DB2 run_lethe migrate
@@ -181,6 +183,22 @@ assert_eq "... and a superuser's migrate leaves the extension's functions to it"
   "$RC|$ERR|$(PGDATABASE=$DB2 sql "SELECT proowner::regrole FROM pg_proc WHERE oid = 'lethe.gen_random_bytes(integer)'::regprocedure")"
 PGDATABASE=$DB2 PGUSER=$OWN run_lethe migrate
 assert_eq "... after which the owner migrates again" "0|migrate: schema already at version $(ls sql/*.sql | wc -l), nothing to do" "$RC|$OUT"
+# Two superusers' upgrades left objects: the hint names both. Given with nothing to apply, stdout
+# does not say there was nothing to do.
+SU2=${DB}_su2
+psql -X -q -d postgres -c "DROP ROLE IF EXISTS $SU2" -c "CREATE ROLE $SU2 SUPERUSER NOLOGIN" >/dev/null
+PGDATABASE=$DB2 sql "ALTER TABLE lethe.batches OWNER TO $SU; ALTER FUNCTION lethe.reconcile_candidates(text) OWNER TO $SU2;
+    DELETE FROM lethe.schema_migrations WHERE version = 88" >/dev/null
+PGDATABASE=$DB2 PGUSER=$OWN run_lethe migrate
+assert_contains "two superusers' leftovers: the owner's migrate names both superusers" \
+  "hint: a superuser's migrate made those of $SU and $SU2 before migrate took the schema's owner" "$ERR"
+PGDATABASE=$DB2 run_lethe migrate
+PGDATABASE=$DB2 sql "ALTER TABLE lethe.batches OWNER TO $SU" >/dev/null
+PGDATABASE=$DB2 run_lethe migrate
+assert_eq "objects given with no migration to apply: stdout says so, not 'nothing to do'" \
+  "0|migrate: schema already at version $(ls sql/*.sql | wc -l), no migration to apply|migrate: gave $OWN, the schema's owner, 1 object of schema lethe that a superuser owned: table lethe.batches" \
+  "$RC|$OUT|$(grep '^migrate: gave' <<<"$ERR")"
+psql -X -q -d postgres -c "DROP ROLE $SU2" >/dev/null
 # A database a superuser made (or restored into), the schema the dedicated owner's, who may not
 # create in the database: migrate did CREATE SCHEMA IF NOT EXISTS as the owner, which PostgreSQL
 # refuses before it looks for the schema.
