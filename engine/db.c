@@ -643,16 +643,16 @@ static bool named_already(const char *list, size_t used, const char *name, size_
 }
 
 /* The names lethe's migrations give objects of schema lethe ("lethe.NAME" in their text), each
- * once, as a text[] literal: what a superuser owns in the schema is given to its owner only if
- * it is lethe's. NULL when out of memory. */
+ * once, and the table of migrations migrate makes itself, as a text[] literal: what a
+ * superuser owns in the schema is given to its owner only if it is lethe's. NULL when out of
+ * memory. */
 static char *lethe_object_names(void)
 {
     size_t cap = 4096, used = 0;
     char *out = malloc(cap);
     if (!out)
         return NULL;
-    out[used++] = '{';
-    out[used] = '\0';
+    used = (size_t)snprintf(out, cap, "{schema_migrations");
     for (int i = 0; i < lethe_migration_count; i++) {
         for (const char *p = strstr(lethe_migrations[i].sql, "lethe."); p; p = strstr(p, "lethe.")) {
             bool word = p == lethe_migrations[i].sql ||
@@ -790,11 +790,16 @@ static bool say_stray_objects(PGconn *db)
             log_hint("a superuser's migrate made those of %s before migrate took the schema's owner: "
                      "run 'lethe migrate' as a superuser, which gives them to %s, then "
                      "deploy/roles.sql again", sus, owner);
-        if (other >= 0)
+        if (other >= 0 && su >= 0)
             log_hint("the others (the first: %s, %s's) a DBA gives to %s if they are lethe's (%s), "
                      "or moves to another schema: lethe's schema holds lethe's objects only",
                      db_get(res, other, "what"), db_get(res, other, "was"), owner,
                      db_get(res, other, "stmt"));
+        else if (other >= 0)
+            log_hint("a DBA gives %s to %s if %s lethe's (%s%s), or moves %s to another schema: "
+                     "lethe's schema holds lethe's objects only", n == 1 ? "it" : "them", owner,
+                     n == 1 ? "it is" : "they are", n == 1 ? "" : "the first: ",
+                     db_get(res, other, "stmt"), n == 1 ? "it" : "them");
     }
     PQclear(res);
     return said;

@@ -59,4 +59,30 @@ assert_eq "concurrent migrates both succeed" "0 0" "$r1 $r2"
 assert_eq "concurrent migrates apply each migration once" "$first" \
   "$(PGDATABASE=migrate_c sql "SELECT count(*) FROM lethe.schema_migrations")"
 rm -f /tmp/m1.$$ /tmp/m2.$$
+
+# A deployment a superuser installed, whose schema a DBA then gave a dedicated owner (as the
+# README advises): on one server a superuser's migrate gives that owner lethe's objects, the
+# table of migrations included (migrate makes it, no migration names it), then migrates as it;
+# on Citus it gives nothing (the coordinator's shards are tables of the schema too) and names
+# the objects, with the statement a DBA runs.
+OWNR=migrate_own_r
+psql -X -q -c 'CREATE DATABASE migrate_own' -c "DROP ROLE IF EXISTS $OWNR" -c "CREATE ROLE $OWNR NOLOGIN" >/dev/null
+PGDATABASE=migrate_own run_lethe migrate
+PGDATABASE=migrate_own sql "ALTER SCHEMA lethe OWNER TO $OWNR" >/dev/null
+PGDATABASE=migrate_own run_lethe migrate
+if [ "$(PGDATABASE=migrate_own sql "SELECT count(*) FROM pg_extension WHERE extname = 'citus'")" = 0 ]; then
+    assert_eq "schema given a dedicated owner after a superuser's install: migrate gives it every object, migrations' table included" \
+      "0|migrate: schema already at version $(ls sql/*.sql | wc -l), no migration to apply|0|$OWNR" \
+      "$RC|$OUT|$(PGDATABASE=migrate_own sql "SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = 'lethe'::regnamespace AND relowner <> '$OWNR'::regrole)
+             + (SELECT count(*) FROM pg_proc WHERE pronamespace = 'lethe'::regnamespace AND proowner <> '$OWNR'::regrole)")|$(PGDATABASE=migrate_own sql "SELECT relowner::regrole FROM pg_class WHERE oid = 'lethe.schema_migrations'::regclass")"
+    assert_contains "... and names what it gave" "migrate: gave $OWNR, the schema's owner, " "$ERR"
+else
+    assert_eq "on Citus, the schema given a dedicated owner after a superuser's install: migrate gives nothing, exits 1" \
+      "1|postgres" "$RC|$(PGDATABASE=migrate_own sql "SELECT relowner::regrole FROM pg_class WHERE oid = 'lethe.schema_migrations'::regclass")"
+    assert_contains "... names the objects that are not the owner's" \
+      "objects of schema lethe are not its owner's ($OWNR): " "$ERR"
+    assert_contains "... and says a DBA gives them, with the statement" \
+      "hint: a DBA gives them to $OWNR if they are lethe's (the first: ALTER " "$ERR"
+fi
+psql -X -q -c 'DROP DATABASE migrate_own' -c "DROP ROLE $OWNR" >/dev/null
 finish
