@@ -755,8 +755,7 @@ static bool say_stray_objects(PGconn *db)
     PGresult *res = stray_objects(db);
     /* Those this migrate gave (a superuser's), until something else failed, are not the cause. */
     int n = 0, su = -1, other = -1, n_su = 0;
-    const char *prev = NULL;
-    char sus[256] = ""; /* the superusers whose objects they are: "a, b and c" */
+    const char *sus[8]; /* the superusers whose objects they are, each once (rows come by owner) */
     for (int i = 0; res && i < PQntuples(res); i++) {
         if (db_true(res, i, "give"))
             continue;
@@ -765,20 +764,14 @@ static bool say_stray_objects(PGconn *db)
         int *first = super ? &su : &other;
         if (*first < 0)
             *first = i;
-        /* The rows come by owner: each superuser once. */
         const char *was = db_get(res, i, "was");
-        if (super && (!prev || strcmp(was, prev) != 0)) {
-            size_t used = strlen(sus);
-            snprintf(sus + used, sizeof sus - used, "%s%s", n_su++ ? ", " : "", was);
-            prev = was;
-        }
+        if (super && n_su < 8 && (n_su == 0 || strcmp(was, sus[n_su - 1]) != 0))
+            sus[n_su++] = was;
     }
-    char *last = strrchr(sus, ',');
-    if (last) {
-        char tail[256];
-        snprintf(tail, sizeof tail, "%s", last + 2);
-        snprintf(last, sizeof sus - (size_t)(last - sus), " and %s", tail);
-    }
+    char su_names[512] = ""; /* "a, b and c" */
+    for (int i = 0, used = 0; i < n_su && used < (int)sizeof su_names; i++)
+        used += snprintf(su_names + used, sizeof su_names - (size_t)used, "%s%s",
+                         i == 0 ? "" : i == n_su - 1 ? " and " : ", ", sus[i]);
     bool said = n > 0;
     if (said) {
         char names[512];
@@ -789,7 +782,7 @@ static bool say_stray_objects(PGconn *db)
         if (su >= 0)
             log_hint("a superuser's migrate made those of %s before migrate took the schema's owner: "
                      "run 'lethe migrate' as a superuser, which gives them to %s, then "
-                     "deploy/roles.sql again", sus, owner);
+                     "deploy/roles.sql again", su_names, owner);
         if (other >= 0 && su >= 0)
             log_hint("the others (the first: %s, %s's) a DBA gives to %s if they are lethe's (%s), "
                      "or moves to another schema: lethe's schema holds lethe's objects only",
