@@ -248,7 +248,8 @@ BEGIN
     FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
               WHERE p.pronamespace = 'lethe'::regnamespace
                 AND (p.proname IN ('audit_time', 'audit_jsonl', 'audit_canonical_head', 'evaluate_item',
-                                    'evaluate_all', 'export_filter', 'item_status_rows', 'pending_items')
+                                    'evaluate_all', 'export_filter', 'item_status_rows', 'pending_items',
+                                    'held_at_deadline')
                      OR p.proname LIKE 'audit\_json\_%')
               ORDER BY p.proname
     LOOP

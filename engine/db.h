@@ -91,4 +91,13 @@ int db_check_schema(PGconn *db);
  * query failed. A binary may meet a role set up before the function was granted. */
 int db_may_execute(PGconn *db, const char *fn);
 
+/* A pending row X (tenant_id, item_id, state, hold_id, deadline_at) kept past its deadline by a
+ * hold: held now, its deadline passed, and a hold in effect at that deadline (sql/0089); one a
+ * hold blocked only after its deadline had passed is late, as its purge will be recorded. The
+ * function is called only for such rows. */
+#define HELD_AT_DEADLINE(X)                                                                        \
+    "(CASE WHEN " X ".state = 'held' AND " X ".deadline_at < now()"                                 \
+    " THEN lethe.held_at_deadline(" X ".tenant_id, " X ".item_id, " X ".hold_id, " X ".deadline_at)" \
+    " ELSE false END)"
+
 #endif

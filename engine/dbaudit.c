@@ -523,8 +523,9 @@ PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f)
 #define STRINGIFY(x) STRINGIFY_(x)
 /* Pending items: not purged at the snapshot, whatever the window (the log cannot say what is
  * still to come); only --tenant narrows them. They are counted first, in a statement of their
- * own, by rule and by the week of their deadline ("overdue", "week" with its YYYY-MM-DD, "later"
- * beyond DBAUDIT_WEEKS_AHEAD weeks, "none" without a deadline): a few rows, handed back to the
+ * own, by rule and by the week of their deadline ("overdue", "held" when a hold in effect at
+ * the deadline keeps it past it, as status counts them apart, "week" with its YYYY-MM-DD,
+ * "later" beyond DBAUDIT_WEEKS_AHEAD weeks, "none" without a deadline): a few rows, handed back to the
  * summary's statement as arrays. On Citus a statement that reads one tenant's audit is sent
  * whole to that tenant's worker, where pending_items(), which reads distributed tables, could
  * not run (README, "Outgrowing one server"); here it runs where lethe is connected. */
@@ -534,6 +535,7 @@ static const char PENDING_COUNTS[] =
     "       coalesce(array_agg(g.nearest), '{}') AS nearest"
     "  FROM (SELECT s.rule,"
     "               CASE WHEN s.deadline_at IS NULL THEN 'none'"
+    "                    WHEN " HELD_AT_DEADLINE("s") " THEN 'held'"
     "                    WHEN s.deadline_at < now() THEN 'overdue'"
     "                    WHEN s.deadline_at >= date_trunc('week', now())"
     "                         + interval '" STRINGIFY(DBAUDIT_WEEKS_AHEAD) " weeks' THEN 'later'"

@@ -515,12 +515,13 @@ PGresult *dbcycle_purged_by_rule(PGconn *db, const char *run_id)
 
 PGresult *dbcycle_gauges(PGconn *db)
 {
-    /* status --check's definitions: overdue leaves out held items and violations, which have
-     * gauges of their own. */
+    /* status --check's definitions: overdue leaves out items a hold keeps past their deadline
+     * and violations, which have gauges of their own. */
     return db_query_one_row(db,
-                            "SELECT count(*) FILTER (WHERE p.deadline_at < now() AND p.state <> 'held'"
+                            "SELECT count(*) FILTER (WHERE p.deadline_at < now()"
+                            "                          AND NOT " HELD_AT_DEADLINE("p")
                             "                          AND p.rule <> 'shared_while_opted_out') AS overdue,"
-                            "       count(*) FILTER (WHERE p.deadline_at < now() AND p.state = 'held')"
+                            "       count(*) FILTER (WHERE " HELD_AT_DEADLINE("p") ")"
                             "         AS held_past_deadline,"
                             "       count(*) FILTER (WHERE p.rule = 'shared_while_opted_out') AS violations,"
                             "       (SELECT count(*) FROM (SELECT 1 FROM lethe.batch_items f"

@@ -335,6 +335,9 @@ PGresult *db_explain_item(PGconn *db, const char *tenant, const char *item)
         "       (SELECT count(*)::integer FROM lethe.batch_items f"
         "         WHERE f.tenant_id = $1 AND f.item_id = $2 AND f.outcome = 'failed') AS attempts,"
         "       ev.hold_id, coalesce(pb.reference, ob.reference, ev.reference) AS reference,"
+        "       CASE WHEN ev.hold_id IS NOT NULL AND ev.due_at <= now() AND ev.deadline_at < now()"
+        "            THEN lethe.held_at_deadline($1, $2, ev.hold_id, ev.deadline_at)"
+        "       END AS held_at_deadline,"
         "       (SELECT count(*) FROM lethe.inbox_events_pending b"
         "         WHERE b.tenant_id = $1) AS unconsumed_events,"
         "       EXISTS (SELECT 1 FROM lethe.inbox_items_pending b"
@@ -615,7 +618,8 @@ bool db_status_begin(PGconn *db)
         "CREATE TEMP VIEW pending AS SELECT * FROM pending_rest UNION ALL SELECT * FROM held_now",
         /* The held items per rule, and how many are past their deadline, counted once. */
         "CREATE TEMP TABLE held_counts ON COMMIT DROP AS"
-        " SELECT h.rule, count(*) AS n, count(*) FILTER (WHERE h.deadline_at < now()) AS past"
+        " SELECT h.rule, count(*) AS n, count(*) FILTER (WHERE h.deadline_at < now()) AS past,"
+        "        count(*) FILTER (WHERE " HELD_AT_DEADLINE("h") ") AS past_held"
         "   FROM held_now h GROUP BY h.rule",
         "CREATE TEMP VIEW remembered AS"
         " SELECT m.tenant_id, m.item_id, m.location, 'scheduled'::text AS state,"
@@ -768,13 +772,16 @@ static PGresult *pending_list(PGconn *db, const char *sql, int limit)
     return db_query(db, sql, 1, p);
 }
 
-/* Past the deadline, not purged, not held; violations are counted apart (SPEC §3). */
+/* Past the deadline, not purged, not kept past it by a hold (one held only since is late
+ * already: HELD_AT_DEADLINE); violations are counted apart (SPEC §3). */
 PGresult *db_status_overdue(PGconn *db, int limit)
 {
     return pending_list(db,
-                        PENDING_LIST("p.deadline_at < now() AND p.state <> 'held'"
+                        PENDING_LIST("p.deadline_at < now() AND NOT " HELD_AT_DEADLINE("p")
                                      " AND p.rule <> 'shared_while_opted_out'",
-                                     "p.deadline_at, p.tenant_id, p.item_id", "0",
+                                     "p.deadline_at, p.tenant_id, p.item_id",
+                                     "SELECT coalesce(sum(c.past - c.past_held), 0)"
+                                     "  FROM held_counts c",
                                      "SELECT count(*) FROM remembered r"
                                      " WHERE r.deadline_at < now()"),
                         limit);
@@ -783,9 +790,9 @@ PGresult *db_status_overdue(PGconn *db, int limit)
 PGresult *db_status_held_past_deadline(PGconn *db, int limit)
 {
     return pending_list(db,
-                        PENDING_LIST("p.deadline_at < now() AND p.state = 'held'",
-                                     "p.deadline_at, p.tenant_id, p.item_id",
-                                     "SELECT coalesce(sum(c.past), 0) FROM held_counts c", "0"),
+                        PENDING_LIST(HELD_AT_DEADLINE("p"), "p.deadline_at, p.tenant_id, p.item_id",
+                                     "SELECT coalesce(sum(c.past_held), 0) FROM held_counts c",
+                                     "0"),
                         limit);
 }
 

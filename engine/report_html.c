@@ -450,6 +450,7 @@ static void bar_label(FILE *out, const struct report_bar *b, double x, double y,
         fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\"%s>", x, y, cls);
     switch (b->kind) {
     case BAR_OVERDUE: fputs("overdue", out); break;
+    case BAR_HELD: fputs("held past deadline", out); break;
     case BAR_LATER: fputs("later", out); break;
     case BAR_NONE: fputs("no deadline", out); break;
     case BAR_WEEK: {
@@ -480,7 +481,8 @@ static void pending_section(FILE *out, const struct report *r)
     size_t n_rules = r->n_rules - 1;
     fprintf(out, "<p class=\"lead\">Items not purged when this page was made (due, scheduled, "
                  "held or in flight), by the week (Monday, UTC) of their deadline; overdue items "
-                 "are past it already. Weeks more than %d ahead are under \"later\".</p>\n"
+                 "are past it already, and so are those held past it by a hold in effect at it. "
+                 "Weeks more than %d ahead are under \"later\".</p>\n"
                  "<div class=\"legend\">",
             DBAUDIT_WEEKS_AHEAD);
     long long max = 0;
@@ -524,6 +526,7 @@ static void pending_section(FILE *out, const struct report *r)
         double cx = left + slot * ((double)i + 0.5), x = cx - bw / 2, y = ybottom;
         const char *key = b->kind == BAR_WEEK      ? b->week
                           : b->kind == BAR_OVERDUE ? "overdue"
+                          : b->kind == BAR_HELD    ? "held"
                           : b->kind == BAR_LATER   ? "later"
                                                    : "none";
         if (b->kind == BAR_OVERDUE)
@@ -656,7 +659,8 @@ static void definitions(FILE *out)
           "purged, never counted as on time or late</dd>\n"
           "<dt>pending</dt><dd>items not purged at the time above: due, scheduled, held or in "
           "flight; the nearest deadline is the earliest of theirs</dd>\n"
-          "<dt>overdue</dt><dd>pending items whose deadline has already passed</dd>\n"
+          "<dt>overdue</dt><dd>pending items whose deadline has already passed, those a hold "
+          "in effect at it keeps aside (held past deadline)</dd>\n"
           "</dl>\n</section>\n"
           "<footer>Written by lethe " LETHE_VERSION " (<code>lethe export --summary --format "
           "html</code>) from the audit log and <code>lethe.item_status</code>. This page holds no "
@@ -708,15 +712,15 @@ static bool next_cell(const char **p, struct week_cell *c)
     return true;
 }
 
-/* Builds the pending chart's bars from the summary's own pending_weeks: overdue, every week
- * from the current one to the last with a deadline (so that the gaps show), then later and no
- * deadline when they hold anything. */
+/* Builds the pending chart's bars from the summary's own pending_weeks: overdue, held past
+ * the deadline when it holds anything, every week from the current one to the last with a
+ * deadline (so that the gaps show), then later and no deadline when they hold anything. */
 static bool load_bars(struct report *r, PGresult *summary)
 {
     size_t n_rules = r->n_rules - 1;
     const char *this_week = r->n_rules ? db_get(summary, 0, "this_week") : NULL;
     lethe_time first = 0, last = 0, t;
-    bool later = false, none = false;
+    bool held = false, later = false, none = false;
     if (!this_week || !time_parse(this_week, &first))
         return false;
     for (size_t k = 0; k < n_rules; k++) {
@@ -725,12 +729,15 @@ static bool load_bars(struct report *r, PGresult *summary)
         while (next_cell(&p, &c)) {
             if (strcmp(c.bucket, "week") == 0 && time_parse(c.week, &t) && t > last)
                 last = t;
+            held |= strcmp(c.bucket, "held") == 0;
             later |= strcmp(c.bucket, "later") == 0;
             none |= strcmp(c.bucket, "none") == 0;
         }
     }
     size_t n_weeks = last > first ? (size_t)((last - first) / week_us) + 1 : 1;
-    r->n_bars = 1 + n_weeks + later + none;
+    /* The bars in order: overdue (0), held, the weeks from w0, later, none. */
+    size_t w0 = 1 + held;
+    r->n_bars = w0 + n_weeks + later + none;
     r->bars = calloc(r->n_bars, sizeof *r->bars);
     if (!r->bars)
         return false;
@@ -741,12 +748,14 @@ static bool load_bars(struct report *r, PGresult *summary)
             return false;
         if (b == 0) {
             bar->kind = BAR_OVERDUE;
-        } else if (b <= n_weeks) {
+        } else if (b < w0) {
+            bar->kind = BAR_HELD;
+        } else if (b < w0 + n_weeks) {
             char text[TIME_TEXT_LEN];
-            time_format(first + (lethe_time)(b - 1) * week_us, text);
+            time_format(first + (lethe_time)(b - w0) * week_us, text);
             bar->kind = BAR_WEEK;
             snprintf(bar->week, sizeof bar->week, "%.10s", text);
-        } else if (later && b == n_weeks + 1) {
+        } else if (later && b == w0 + n_weeks) {
             bar->kind = BAR_LATER;
         } else {
             bar->kind = BAR_NONE;
@@ -759,12 +768,14 @@ static bool load_bars(struct report *r, PGresult *summary)
             size_t b;
             if (strcmp(c.bucket, "overdue") == 0)
                 b = 0;
+            else if (strcmp(c.bucket, "held") == 0)
+                b = 1;
             else if (strcmp(c.bucket, "later") == 0)
-                b = n_weeks + 1;
+                b = w0 + n_weeks;
             else if (strcmp(c.bucket, "none") == 0)
-                b = n_weeks + 1 + later;
+                b = w0 + n_weeks + later;
             else if (strcmp(c.bucket, "week") == 0 && time_parse(c.week, &t) && t >= first)
-                b = 1 + (size_t)((t - first) / week_us);
+                b = w0 + (size_t)((t - first) / week_us);
             else
                 continue;
             r->bars[b].items[k] += c.items;

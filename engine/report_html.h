@@ -28,7 +28,7 @@ struct report_bucket {
 };
 
 /* One bar of the pending chart: overdue, a week (its Monday), later, or no deadline. */
-enum report_bar_kind { BAR_OVERDUE, BAR_WEEK, BAR_LATER, BAR_NONE };
+enum report_bar_kind { BAR_OVERDUE, BAR_HELD, BAR_WEEK, BAR_LATER, BAR_NONE };
 struct report_bar {
     enum report_bar_kind kind;
     char week[11];     /* YYYY-MM-DD, for BAR_WEEK */

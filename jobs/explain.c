@@ -201,9 +201,14 @@ static void print_why(const struct explain *e)
                " holds no longer recall it\n",
                batch, rule, deadline, past ? ", passed" : "");
     } else if (strcmp(state, "held") == 0) {
+        /* Held past the deadline only by a hold in effect at it; one placed since found the
+         * item late already, and its purge is recorded late (sql/0083, sql/0089). */
         printf("due since %s under %s, but hold %s keeps it (deadline %s%s)\n", due, rule,
                or_dash(db_get(it, 0, "hold_id")), deadline,
-               past ? ", passed: reported as held, not late" : "");
+               !past ? ""
+               : db_true(it, 0, "held_at_deadline")
+                   ? ", passed: reported as held, not late"
+                   : ", passed while no hold kept it: overdue, and counted as late when purged");
     } else if (strcmp(state, "due") == 0) {
         printf("due since %s under %s (deadline %s%s); the next run batches it\n", due, rule,
                deadline, past ? ", passed" : "");

@@ -198,7 +198,8 @@ static void summary_text(FILE *out, PGresult *rows, bool pending_known, const st
             "                      was purged, never counted as on time or late\n"
             "  pending             items not purged at the time above: due, scheduled, held or in\n"
             "                      flight; nearest deadline is the earliest of theirs\n"
-            "  overdue             pending items whose deadline has already passed\n");
+            "  overdue             pending items whose deadline has already passed, those a\n"
+            "                      hold in effect at it keeps aside (held past deadline)\n");
     if (!pending_known)
         fprintf(out, "\n  (this database has no lethe.item_status view: pending is not shown)\n");
 }

@@ -491,7 +491,9 @@ static void print_text(const struct report *r)
         printf(" %10ld", r->totals[s]);
     putchar('\n');
 
-    print_list("overdue (deadline passed, not purged, not held)", r->overdue, false);
+    /* An item a hold blocked only after its deadline had passed is overdue, and named with it. */
+    print_list("overdue (deadline passed, not purged, not kept past it by a hold)", r->overdue,
+               true);
     print_list("held past deadline", r->held, true);
     print_disabled(r->disabled);
     print_list("violations not purged yet (shared copies made while opted out)", r->violations,

@@ -376,7 +376,8 @@ assert_eq "its end is audited with a checkpoint" "1 1" \
 run_lethe --config "$WORK/c12.conf" run
 assert_eq "the next run re-drives the batch" "purged 2" "$(state_counts)"
 
-# ---- 14. the overdue gauge agrees with status --check: held items apart ------------------------
+# ---- 14. the overdue gauge agrees with status --check: items held past the deadline apart -------
+# The hold is placed before the request's deadline (6 s), which then passes while it holds.
 round=$((round + 1)); DB=exec_$round
 psql -X -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
 export PGDATABASE=$DB; "$LETHE" migrate >/dev/null; rm -rf "$WORK/spool" "$WORK/anchors.jsonl"
@@ -384,9 +385,12 @@ T=$(uuid); W=$(uuid); mk_tenant "$T" held; mk_workspace "$T" "$W" EU
 HA=$(uuid); HB=$(uuid)
 mk_item "$T" "$HA" "$W" prompt EU 2026-01-01T00:00:00Z
 mk_item "$T" "$HB" "$W" prompt EU 2026-01-01T00:00:00Z
-mk_event "$T" deletion_requested "$(date -u -d '-40 days' +%FT%TZ)" "REQ-old"
+mk_event "$T" deletion_requested "$(date -u +%FT%T.%6NZ)" "REQ-old"
 run_lethe hold place --tenant "$T" --item "$HA" --reason "legal hold" --reference LH-1
-write_config "$WORK/c14.conf" "executor: { command = \"$WORK/silent\"; };"
+write_config "$WORK/c14.conf" "executor: { command = \"$WORK/silent\"; };" \
+  'rules: { deletion_request: { deadline = "6s"; }; };'
+run_lethe --config "$WORK/c14.conf" run
+sleep 7
 run_lethe --config "$WORK/c14.conf" run --metrics-file "$WORK/c14.prom"
 assert_contains "metrics: the held item is not overdue" 'lethe_overdue_items{shard="all"} 1' "$(cat "$WORK/c14.prom")"
 assert_contains "metrics: it has a gauge of its own" 'lethe_held_past_deadline_items{shard="all"} 1' "$(cat "$WORK/c14.prom")"

@@ -2,6 +2,11 @@
 # each state, --json that parses with stable keys, and the three --check conditions.
 . tests/harness/lib.sh
 . tests/harness/catalog.sh
+# A hold placed before the deadlines it keeps the items past (hold place stamps now, months
+# after these events): held past a deadline only by a hold in effect at it (sql/0089).
+backdate_hold() {
+    sql "SET session_replication_role = replica; UPDATE lethe.holds SET placed_at = '$2' WHERE hold_id = '$1'" >/dev/null
+}
 WORK=$(mktemp -d /tmp/lethe-explain.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 write_config "$WORK/lethe.conf"
@@ -51,6 +56,7 @@ mk_event "$T" deletion_cancelled 2026-01-10T01:00:00Z T-WD
 CANCEL=$(sql "SELECT event_id FROM lethe.events WHERE type = 'deletion_cancelled'")
 mk_event "$T" deletion_requested 2026-01-10T00:00:00Z T-FAIL item_id "$FITEM"
 HOLD=$("$LETHE" -q hold place --tenant "$T" --workspace "$W2" --reason "litigation" --reference CASE-1)
+backdate_hold "$HOLD" 2026-01-09T00:00:00Z
 run_now
 "$LETHE" -q ack "$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$FITEM'")" \
     --failed "$FITEM:disk offline" >/dev/null
@@ -251,6 +257,7 @@ mk_event "$T" deletion_requested 2099-01-01T00:00:00Z FUT-1 workspace_id "$W3"
 mk_event "$T" sharing_opted_out 2026-01-01T00:00:00Z "" workspace_id "$W4"
 mk_item "$T" "$V" "$W4" prompt UK 2026-02-01T00:00:00Z true
 HOLD=$("$LETHE" -q hold place --tenant "$T" --workspace "$W2" --reason litigation)
+backdate_hold "$HOLD" 2026-01-02T00:00:00Z
 run_lethe --config "$CONF" status --json
 assert_eq "events not consumed yet are counted" "{'events': 5, 'items': 6}" "$(json_get 'd["unconsumed"]')"
 run_now
@@ -263,7 +270,7 @@ assert_contains "counts: header" "  rule                      scheduled        d
 assert_contains "counts: the violation in flight" "  shared_while_opted_out            0          0          0          1          0" "$OUT"
 assert_contains "counts: the requests scheduled, held and in flight" "  deletion_request                  1          0          1          2          0" "$OUT"
 assert_contains "counts: totals" "  total                             1          0          1          3          0" "$OUT"
-assert_contains "overdue lists the late item" "overdue (deadline passed, not purged, not held): 1
+assert_contains "overdue lists the late item" "overdue (deadline passed, not purged, not kept past it by a hold): 1
   2026-01-31T00:00:00.000000Z  deletion_request       in_flight item $B tenant $T (acme)" "$OUT"
 assert_contains "held past deadline lists the held item and its hold" "held past deadline: 1
   2026-01-31T00:00:00.000000Z  deletion_request       held      item $H tenant $T (acme) hold $HOLD" "$OUT"

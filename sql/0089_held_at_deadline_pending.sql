@@ -1,0 +1,46 @@
+-- An item a hold keeps past its deadline is "held past deadline" before its purge only when a
+-- hold was in effect at that deadline, as its purge will be recorded (sql/0083).
+--
+-- Since schema version 83 an item a hold blocked only after its deadline had passed is late: its
+-- purge is recorded under its own rule's reference with on_time = false, counted as late, not
+-- as held. Before its purge, though, status listed it under "held past deadline" and not under
+-- "overdue", `status --check` passed, the overdue gauge left it out, and explain said
+-- "reported as held, not late": placing a hold on an item already late silenced every alarm
+-- about it (an outside tryout as a support engineer). What reads a pending held item past its
+-- deadline now asks this function whether a hold kept it at that deadline: the hold keeping it
+-- now, or one that blocked it before (lethe.hold_blocks), placed at or before the deadline and
+-- not released by then. Otherwise the item is overdue, as it was before the hold.
+--
+-- A function of its own (not inlined), so that on Citus each call is one tenant's query; it is
+-- called only for held items whose deadline has passed.
+CREATE FUNCTION lethe.held_at_deadline(p_tenant uuid, p_item uuid, p_hold uuid,
+                                       p_deadline timestamptz)
+RETURNS boolean LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = lethe, pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM lethe.holds y
+                    WHERE y.tenant_id = p_tenant
+                      AND y.placed_at <= p_deadline
+                      AND (y.released_at IS NULL OR y.released_at > p_deadline)
+                      AND (y.hold_id = p_hold
+                           OR EXISTS (SELECT 1 FROM lethe.hold_blocks x
+                                       WHERE x.tenant_id = p_tenant AND x.item_id = p_item
+                                         AND x.hold_id = y.hold_id)));
+END $$;
+REVOKE ALL ON FUNCTION lethe.held_at_deadline(uuid, uuid, uuid, timestamptz) FROM PUBLIC;
+
+-- Whoever may read the pending items (the engine's roles, the auditor's summary) may ask it, as
+-- deploy/roles.sql grants when it runs again.
+DO $grants$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT DISTINCT x.grantee::regrole::text AS grantee
+               FROM pg_proc p, aclexplode(p.proacl) x
+              WHERE p.oid = 'lethe.pending_items(timestamptz)'::regprocedure
+                AND x.privilege_type = 'EXECUTE' AND x.grantee <> 0 AND x.grantee <> p.proowner
+    LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION lethe.held_at_deadline(uuid, uuid, uuid, timestamptz) TO %s',
+                       r.grantee);
+    END LOOP;
+END $grants$;

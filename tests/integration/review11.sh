@@ -1,0 +1,73 @@
+# What two outside tryouts found (a support engineer with requests and holds, and an engineer
+# deploying lethe unattended), each section the user's command and its outcome; each failed
+# before its fix.
+. tests/harness/lib.sh
+. tests/harness/catalog.sh
+WORK=$(mktemp -d /tmp/lethe-review11.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
+trap 'rm -rf "$WORK"; for d in review11_h review11_r; do
+      psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1; done' EXIT
+now() { date -u +%Y-%m-%dT%H:%M:%S.%6NZ; }
+ago() { date -u -d "-$1" +%Y-%m-%dT%H:%M:%SZ; }
+
+# ---- a hold placed on an item already late -----------------------------------------------------
+# Since schema version 83 its purge is recorded late (sql/0083). Before it, status listed it as
+# held past its deadline and not as overdue, status --check passed, the overdue gauge left it
+# out, and explain said "reported as held, not late": a hold placed on a late item silenced
+# every alarm about it. An item whose hold came before its deadline stays held past it.
+psql -X -q -c 'DROP DATABASE IF EXISTS review11_h' -c 'CREATE DATABASE review11_h' 2>/dev/null
+export PGDATABASE=review11_h
+"$LETHE" migrate >/dev/null
+write_config "$WORK/short.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; };" \
+  'rules: { deletion_request: { deadline = "6s"; }; };'
+T=$(uuid); W=$(uuid); mk_tenant "$T" acme; mk_workspace "$T" "$W" EU
+LATE=$(uuid); KEPT=$(uuid)
+mk_item "$T" "$LATE" "$W" prompt EU 2026-01-01T00:00:00Z
+mk_item "$T" "$KEPT" "$W" prompt EU 2026-01-01T00:00:00Z
+mk_event "$T" deletion_requested "$(ago '1 minute')" REQ-LATE item_id "$LATE"
+run_lethe hold place --tenant "$T" --item "$LATE" --reason "inquiry" --reference CASE-L
+H_LATE=$(sql "SELECT hold_id FROM lethe.holds WHERE reference = 'CASE-L'")
+mk_event "$T" deletion_requested "$(now)" REQ-KEPT item_id "$KEPT"
+run_lethe hold place --tenant "$T" --item "$KEPT" --reason "litigation" --reference CASE-K
+H_KEPT=$(sql "SELECT hold_id FROM lethe.holds WHERE reference = 'CASE-K'")
+run_lethe --config "$WORK/short.conf" run
+assert_contains "both items are held" "0 purged, 0 failed items, 0 failed batches, 2 held" "$OUT"
+sleep 7   # the kept item's deadline passes under its hold
+run_lethe --config "$WORK/short.conf" status --check
+assert_rc "status --check raises the item a hold blocked after its deadline" 4
+assert_contains "... listed as overdue, with its hold" "overdue (deadline passed, not purged, not kept past it by a hold): 1
+  $(sql "SELECT lethe.iso_utc(occurred_at + interval '6 seconds') FROM lethe.events WHERE reference = 'REQ-LATE'")  deletion_request       held      item $LATE tenant $T (acme) hold $H_LATE" "$OUT"
+assert_contains "... and the item held before its deadline is held past it" "held past deadline: 1
+  $(sql "SELECT lethe.iso_utc(occurred_at + interval '6 seconds') FROM lethe.events WHERE reference = 'REQ-KEPT'")  deletion_request       held      item $KEPT tenant $T (acme) hold $H_KEPT" "$OUT"
+assert_contains "... said in the check" "check: 1 item is past the deadline and not purged" "$OUT"
+run_lethe --config "$WORK/short.conf" status --json
+assert_eq "status --json: one overdue, one held past deadline" "1 1" \
+  "$(python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["overdue"]["count"], d["held_past_deadline"]["count"])' <<<"$OUT")"
+run_lethe --config "$WORK/short.conf" run --metrics-file "$WORK/h.prom"
+assert_eq "the gauges agree" 'lethe_overdue_items{shard="all"} 1
+lethe_held_past_deadline_items{shard="all"} 1' "$(grep -E '^lethe_(overdue|held_past_deadline)_items' "$WORK/h.prom")"
+run_lethe explain "$LATE"
+assert_contains "explain says the late item is overdue, and late when purged" \
+  "but hold $H_LATE keeps it (deadline $(sql "SELECT lethe.iso_utc(occurred_at + interval '6 seconds') FROM lethe.events WHERE reference = 'REQ-LATE'"), passed while no hold kept it: overdue, and counted as late when purged)" "$OUT"
+run_lethe explain "$KEPT"
+assert_contains "... and the kept one held, not late" "passed: reported as held, not late)" "$OUT"
+"$LETHE" export --summary -o "$WORK/summary.jsonl" 2>/dev/null
+assert_eq "export --summary: 2 pending, 1 overdue (the held one apart)" "2 1" \
+  "$(python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r.get("rule") == "all": print(r["pending"], r["overdue"])' "$WORK/summary.jsonl")"
+"$LETHE" export --summary --format html -o "$WORK/summary.html" 2>/dev/null
+assert_eq "the report's chart: 1 in the overdue bar, 1 in the held-past-deadline bar" "1 1" \
+  "$(sed -n 's/.*data-week="overdue" data-total="\([0-9]*\)".*/\1/p' "$WORK/summary.html") $(sed -n 's/.*data-week="held" data-total="\([0-9]*\)".*/\1/p' "$WORK/summary.html")"
+# What status said is what the purges record, once the holds are released.
+run_lethe hold release "$H_LATE"
+run_lethe hold release "$H_KEPT"
+run_lethe --config "$WORK/short.conf" run
+"$LETHE" export --summary -o "$WORK/after.jsonl" 2>/dev/null
+assert_eq "after release: the overdue one is recorded late, the held one held past deadline" "2 1 1 0" \
+  "$(python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r.get("rule") == "all": print(r["purged"], r["late"], r["held_past_deadline"], r["overdue"])' "$WORK/after.jsonl")"
+
+finish
