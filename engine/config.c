@@ -821,8 +821,13 @@ static bool check_includes(struct loader *ld, const char *file, const char *text
 bool config_load(struct lethe_config *cfg, const char *file)
 {
     config_defaults(cfg);
+    bool by_default = !file;
     if (!file) {
-        if (access(DEFAULT_CONFIG_FILE, F_OK) != 0)
+        /* Only a file that is not there leaves the defaults: one that is there but cannot be
+         * reached (a directory the user may not search, a symlink to nothing) is an error, or a
+         * timer would run on the defaults, rules and executor included, and exit 0. */
+        struct stat st;
+        if (lstat(DEFAULT_CONFIG_FILE, &st) != 0 && errno == ENOENT)
             return true;
         file = DEFAULT_CONFIG_FILE;
     }
@@ -843,7 +848,15 @@ bool config_load(struct lethe_config *cfg, const char *file)
             log_error("config: '%s': cannot read: %s", file, strerror(rc));
         else
             log_error("config: '%s': cannot open: %s", file, strerror(rc));
-        log_hint("pass an existing file with --config, or leave it out to use the defaults");
+        if (rc == EACCES)
+            log_hint("give the user lethe runs as read access to it and search access to its "
+                     "directory (e.g. chgrp lethe FILE; chmod 0640 FILE)%s",
+                     by_default ? "; lethe does not run on its defaults while the file is there" : "");
+        else if (by_default)
+            log_hint("the default config file is there but cannot be read (a symlink to nothing?): "
+                     "make it a readable file, or remove it to use the defaults");
+        else
+            log_hint("pass an existing file with --config, or leave it out to use the defaults");
         goto cleanup;
     }
     if (rc < 0) {

@@ -70,4 +70,32 @@ for l in open(sys.argv[1]):
     r = json.loads(l)
     if r.get("rule") == "all": print(r["purged"], r["late"], r["held_past_deadline"], r["overdue"])' "$WORK/after.jsonl")"
 
+# ---- the default config file there, but out of reach --------------------------------------------
+# /etc/lethe not searchable by the service user, or lethe.conf a symlink to nothing: lethe took
+# the file for absent, ran on its defaults (rules, executor, no audit key) and exited 0. In a
+# mount namespace with /etc overlaid, so that the host's /etc is not touched.
+if unshare -m --propagation private true 2>/dev/null; then
+    mkdir -p "$WORK/ov/up" "$WORK/ov/wk"; chmod 0755 "$WORK"
+    cat >"$WORK/etc_ns.sh" <<'EOF'
+set -e
+ov=$1; shift
+mount -t overlay overlay -o "lowerdir=/etc,upperdir=$ov/up,workdir=$ov/wk" /etc
+mkdir -p /etc/lethe
+case $1 in
+    dangling) ln -s /etc/lethe/managed/lethe.conf /etc/lethe/lethe.conf; shift; set +e; "$@" ;;
+    unsearchable) echo 'lookahead = "2d";' >/etc/lethe/lethe.conf; chmod 0700 /etc/lethe; shift; set +e
+                  setpriv --reuid=65534 --regid=65534 --clear-groups "$@" ;;
+esac
+EOF
+    OUT=$(unshare -m --propagation private sh "$WORK/etc_ns.sh" "$WORK/ov" dangling "$LETHE" run --dry-run 2>&1); RC=$?
+    assert_eq "the default config a symlink to nothing: exit 2, not a run on the defaults" "2|error: config: '/etc/lethe/lethe.conf': cannot open: No such file or directory
+hint: the default config file is there but cannot be read (a symlink to nothing?): make it a readable file, or remove it to use the defaults" "$RC|$OUT"
+    rm -rf "$WORK/ov"; mkdir -p "$WORK/ov/up" "$WORK/ov/wk"
+    OUT=$(unshare -m --propagation private sh "$WORK/etc_ns.sh" "$WORK/ov" unsearchable "$LETHE" status 2>&1); RC=$?
+    assert_eq "... in a directory the user may not search: exit 2, with the fix" "2|error: config: '/etc/lethe/lethe.conf': cannot open: Permission denied
+hint: give the user lethe runs as read access to it and search access to its directory (e.g. chgrp lethe FILE; chmod 0640 FILE); lethe does not run on its defaults while the file is there" "$RC|$OUT"
+else
+    ok "skipped: the default config's checks need a mount namespace (unshare -m, as root)"
+fi
+
 finish
