@@ -106,6 +106,12 @@ line "the check service is a oneshot" "$CHK" "Type=oneshot"
 line "the check service runs status --check" "$CHK" "ExecStart=/usr/local/bin/lethe status --check"
 assert_eq "a failed check fails the unit (no SuccessExitStatus=)" "" "$(grep '^SuccessExitStatus=' "$CHK")"
 line "the shard template runs its instance's shard" "$SHARD" "ExecStart=/usr/local/bin/lethe run --shard %I"
+# A stop signals lethe alone, which lets a running deleter finish (up to executor.timeout, 15m
+# by default) before it stops: the default KillMode signalled the deleter too, failing its batch.
+for s in "$RUN" "$SHARD"; do
+    line "$(basename "$s"): a stop signals lethe alone" "$s" "KillMode=mixed"
+    line "$(basename "$s"): and waits longer than the default executor.timeout" "$s" "TimeoutStopSec=20min"
+done
 assert_eq "the instance K-N is the shard K/N (%I unescapes systemd's path escaping)" "0/4 3/16" \
     "$(systemd-escape -u 0-4) $(systemd-escape -u 3-16)"
 assert_eq "and systemd-escape turns a shard into its instance" "lethe-run@1-4.timer" \
