@@ -179,7 +179,8 @@ static enum afile_status open_in_dir(struct afile *a, mode_t mode, mode_t keep_m
         return AFILE_FAILED;
     }
     /* A file named with -o that is replaced keeps its permissions (an export kept 0600 stays
-     * 0600), as the umask alone would not have them. */
+     * 0600), as the umask alone would not have them; so does the metrics file, which a new one
+     * gets as asked (AFILE_MODE_FOR_READERS). */
     if (keep_mode && fchmod(fd, keep_mode & 07777) != 0) {
         log_error("%s: cannot give '%s' the permissions of '%s': %s", what, a->tmp, a->path,
                   strerror(errno));
@@ -267,8 +268,10 @@ enum afile_status afile_open(struct afile *a, const char *path, mode_t mode, uns
         return AFILE_FAILED;
     }
     a->name = name_in(a->path);
-    bool keep = exists && (flags & AFILE_THROUGH) && S_ISREG(st.st_mode);
-    return open_in_dir(a, mode, keep ? (st.st_mode & 07777) | S_IFREG : 0, what);
+    bool keep = exists && (flags & (AFILE_THROUGH | AFILE_MODE_FOR_READERS)) && S_ISREG(st.st_mode);
+    mode_t exact = keep ? (st.st_mode & 07777) | S_IFREG
+                   : flags & AFILE_MODE_FOR_READERS ? (mode & 07777) | S_IFREG : 0;
+    return open_in_dir(a, mode, exact, what);
 }
 
 bool afile_finish(struct afile *a, const char *what)

@@ -12,6 +12,9 @@
 /* afile_open flags. AFILE_THROUGH is SPEC §6's rule for `-o FILE`: "-" is standard output,
  * a device or FIFO is written through (never replaced), a symlink or a directory is refused. */
 #define AFILE_THROUGH 1u
+/* A regular file replaced keeps its permission bits, and a new one gets MODE exactly, whatever
+ * the umask: for a file another user reads (the metrics, read by a node exporter). */
+#define AFILE_MODE_FOR_READERS 2u
 
 enum afile_status { AFILE_OK = 0, AFILE_FAILED = -1, AFILE_REFUSED = -2 };
 

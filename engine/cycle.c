@@ -755,16 +755,74 @@ done:
     return ok;
 }
 
+/* The metrics file of the run in this process, once its options are judged (jobs/run.c):
+ * a run that ends before it writes its metrics (its config or options refused, the database
+ * out of reach, the audit behind its anchors) still says so there. */
+static struct {
+    char file[4096], shard[32];
+    bool armed, written;
+} run_metrics;
+
+void cycle_metrics_arm(const char *file, int k, int n)
+{
+    if (!file || strlen(file) >= sizeof run_metrics.file)
+        return;
+    snprintf(run_metrics.file, sizeof run_metrics.file, "%s", file);
+    if (n)
+        snprintf(run_metrics.shard, sizeof run_metrics.shard, "%d/%d", k, n);
+    else
+        snprintf(run_metrics.shard, sizeof run_metrics.shard, "all");
+    run_metrics.armed = true;
+}
+
+void cycle_metrics_after(int rc)
+{
+    if (!run_metrics.armed || run_metrics.written || rc == EXIT_DONE || rc == EXIT_LOCKED)
+        return;
+    run_metrics.written = true;
+    /* lethe_run_success goes to 0 in place; every other line stays as the last run wrote it
+     * (this one could not read the gauges), so that "1 when the last run succeeded" never
+     * outlives a failure. */
+    char line[4096], success[64];
+    int n = snprintf(success, sizeof success, "lethe_run_success{shard=\"%s\"} ", run_metrics.shard);
+    FILE *old = fopen(run_metrics.file, "re");
+    struct afile af = {0};
+    if (afile_open(&af, run_metrics.file, 0644, AFILE_MODE_FOR_READERS, "metrics") != AFILE_OK) {
+        if (old)
+            fclose(old);
+        return;
+    }
+    bool found = false;
+    while (old && fgets(line, sizeof line, old)) {
+        if (strncmp(line, success, (size_t)n) == 0) {
+            fprintf(af.f, "%s0\n", success);
+            found = true;
+        } else {
+            fputs(line, af.f);
+        }
+    }
+    if (old)
+        fclose(old);
+    if (!found)
+        fprintf(af.f, "# HELP lethe_run_success 1 when the last run succeeded.\n"
+                      "# TYPE lethe_run_success gauge\n%s0\n", success);
+    if (afile_commit(&af, "metrics"))
+        log_info("metrics: '%s' says the run failed (lethe_run_success 0); its other series are "
+                 "the last run's", run_metrics.file);
+    afile_abandon(&af);
+}
+
 static bool write_metrics(struct lethe_ctx *ctx, const struct run_life *l, double seconds)
 {
     const char *file = l->metrics_file;
     const struct run_counts *c = &l->c;
     const char *shard = l->shard[0] ? l->shard : "all";
-    PGresult *r = dbcycle_purged_by_rule(ctx->db, ctx->session_id);
+    PGresult *r = dbcycle_purged_by_rule(ctx->db, ctx->session_id, l->shard_k, l->shard_n);
     PGresult *s = dbcycle_gauges(ctx->db);
     bool ok = false;
     struct afile af = {0};
-    if (!r || !s || afile_open(&af, file, 0644, 0, "metrics") != AFILE_OK)
+    run_metrics.written = true;
+    if (!r || !s || afile_open(&af, file, 0644, AFILE_MODE_FOR_READERS, "metrics") != AFILE_OK)
         goto cleanup;
     FILE *f = af.f;
     fprintf(f, "# HELP lethe_run_items_purged_by_rule Items the last run purged, by rule and location.\n"

@@ -126,6 +126,11 @@ void cycle_warn_failed_after_purge(const char *prefix, const char *batch, const 
  * with -q); the run id is ctx->session_id from here on. SIGPIPE is ignored: a closed stdout or
  * stderr does not stop a run. */
 void cycle_trap_signals(const struct lethe_ctx *ctx);
+/* The metrics file (NULL: none) of the run this process is to make, for shard K/N; then, as
+ * the process ends with RC, lethe_run_success set to 0 in it when the run failed before
+ * writing it (a usage error, the database out of reach, the audit behind its anchors). */
+void cycle_metrics_arm(const char *file, int k, int n);
+void cycle_metrics_after(int rc);
 bool cycle_stopping(void);
 
 #endif

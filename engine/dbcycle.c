@@ -501,16 +501,21 @@ bool dbcycle_stage_rerun(PGconn *db, const char *const p[5])
                    5, p);
 }
 
-PGresult *dbcycle_purged_by_rule(PGconn *db, const char *run_id)
+PGresult *dbcycle_purged_by_rule(PGconn *db, const char *run_id, int k, int n)
 {
-    /* From the batches this run closed: a cost in proportion to the run's work. */
+    /* From the batches closed since the run began whose tenants are of its shard: a cost in
+     * proportion to the run's work, and not another shard's run's purges, closed meanwhile. */
+    char ks[16], ns[16];
+    snprintf(ks, sizeof ks, "%d", k);
+    snprintf(ns, sizeof ns, "%d", n);
     return db_query(db,
                     "SELECT bi.rule, bi.location, count(*) AS purged"
                     "  FROM lethe.batches b"
                     "  JOIN lethe.batch_items bi ON bi.batch_id = b.batch_id AND bi.outcome = 'purged'"
                     " WHERE b.closed_at >= (SELECT started_at FROM lethe.runs WHERE run_id = $1::uuid)"
+                    "   AND lethe.in_shard(bi.tenant_id, $2::integer, $3::integer)"
                     " GROUP BY bi.rule, bi.location ORDER BY bi.rule, bi.location",
-                    1, (const char *[]){run_id});
+                    3, (const char *[]){run_id, ks, ns});
 }
 
 PGresult *dbcycle_gauges(PGconn *db)

@@ -139,8 +139,9 @@ bool dbcycle_stage_rerun(PGconn *db, const char *const p[5]);
 
 /* ---- after a run ---- */
 
-/* Items purged in batches closed since the run started: rule, location, purged. */
-PGresult *dbcycle_purged_by_rule(PGconn *db, const char *run_id);
+/* Items of shard K/N (N = 0: every tenant) purged in batches closed since the run started:
+ * rule, location, purged. */
+PGresult *dbcycle_purged_by_rule(PGconn *db, const char *run_id, int k, int n);
 /* status --check's gauges now: overdue, held_past_deadline, violations, failing,
  * open_batches, last_success. */
 PGresult *dbcycle_gauges(PGconn *db);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cycle.h"
 #include "db.h"
 #include "exitcode.h"
 #include "jobs.h"
@@ -511,6 +512,7 @@ int main(int argc, char **argv)
     if (rc == EXIT_DONE)
         rc = answer_written(cmd->name);
 cleanup:
+    cycle_metrics_after(rc);
     db_disconnect(&ctx);
     audit_key_free(&ctx.audit_key);
     config_free(&ctx.cfg);

@@ -91,6 +91,10 @@ int job_run(struct lethe_ctx *ctx, int argc, char **argv)
     /* Before anything is done: these are written only once the run's work is committed. */
     if (ctx->parse_only && !o.dry_run && !config_check_run_files(&ctx->cfg, o.metrics_file, true))
         return EXIT_USAGE;
+    /* From here a run that fails, however early, says so in its metrics file. */
+    if (ctx->parse_only && !o.dry_run)
+        cycle_metrics_arm(o.metrics_file ? o.metrics_file : ctx->cfg.metrics_file, o.shard_k,
+                          o.shard_n);
     if (ctx->parse_only)
         return EXIT_DONE;
     return cycle_run(ctx, &o);

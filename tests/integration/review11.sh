@@ -98,4 +98,51 @@ else
     ok "skipped: the default config's checks need a mount namespace (unshare -m, as root)"
 fi
 
+# ---- the metrics file, as a node exporter and an alert read it ----------------------------------
+psql -X -q -c 'DROP DATABASE IF EXISTS review11_r' -c 'CREATE DATABASE review11_r' 2>/dev/null
+export PGDATABASE=review11_r
+rm -f "$WORK/anchors.jsonl"   # the other database's
+"$LETHE" migrate >/dev/null
+# Two tenants, one of each shard of two; two items each, due.
+shard_tenant() { # K: a tenant id of shard K/2
+    local t; while :; do t=$(uuid); [ "$(sql "SELECT lethe.in_shard('$t', $1, 2)")" = t ] && break; done; echo "$t"
+}
+TA=$(shard_tenant 0); TB=$(shard_tenant 1)
+for t in "$TA" "$TB"; do
+    w=$(uuid); mk_tenant "$t" "t$t"; mk_workspace "$t" "$w" EU
+    for _ in 1 2; do mk_item "$t" "$(uuid)" "$w" prompt EU 2026-01-01T00:00:00Z; done
+    mk_event "$t" deletion_requested "$(ago '1 hour')" "REQ-$t"
+done
+write_config "$WORK/noexec.conf"
+run_lethe --config "$WORK/noexec.conf" run --shard 1/2
+BB=$(sql "SELECT batch_id FROM lethe.batches WHERE state = 'open'")
+# Shard 0's deleter: while it runs, an operator acknowledges shard 1's batch.
+cat >"$WORK/acking" <<EOS
+#!/bin/sh
+"$LETHE" --config "$WORK/noexec.conf" -q ack "$BB" >/dev/null
+exec $FS_DELETE --root $STORE "\$1"
+EOS
+chmod +x "$WORK/acking"
+write_config "$WORK/acking.conf" "executor: { command = \"$WORK/acking\"; };"
+(umask 0027; run_lethe --config "$WORK/acking.conf" run --shard 0/2 --metrics-file "$WORK/m.prom")
+assert_eq "a shard's purges by rule are its own, not another shard's batch closed meanwhile" \
+  'lethe_run_items_purged_by_rule{shard="0/2",rule="deletion_request",location="EU"} 2
+lethe_run_items_purged{shard="0/2"} 2' \
+  "$(grep -E '^lethe_run_items_purged' "$WORK/m.prom")"
+assert_eq "a new metrics file is readable by a node exporter, whatever the umask" "644" "$(stat -c %a "$WORK/m.prom")"
+chmod 0640 "$WORK/m.prom"
+run_lethe --config "$WORK/acking.conf" run --shard 0/2 --metrics-file "$WORK/m.prom"
+assert_eq "... and one replaced keeps its permissions" "640" "$(stat -c %a "$WORK/m.prom")"
+# A run that fails before it writes its metrics (the database out of reach) still says so there.
+BEFORE=$(grep -v '^lethe_run_success' "$WORK/m.prom")
+run_lethe --config "$WORK/acking.conf" --db "host=$WORK/nowhere dbname=none" run --shard 0/2 --metrics-file "$WORK/m.prom"
+assert_eq "the database out of reach: exit 1, lethe_run_success 0, the other series as they were" \
+  "1|lethe_run_success{shard=\"0/2\"} 0|$BEFORE" \
+  "$RC|$(grep '^lethe_run_success' "$WORK/m.prom")|$(grep -v '^lethe_run_success' "$WORK/m.prom")"
+run_lethe --config "$WORK/acking.conf" run --shard 0/2 --metrics-file "$WORK/m.prom"
+assert_eq "... and the next good run sets it back" 'lethe_run_success{shard="0/2"} 1' "$(grep '^lethe_run_success' "$WORK/m.prom")"
+run_lethe --config "$WORK/acking.conf" run --as-of 2099-01-01T00:00:00Z --metrics-file "$WORK/n.prom"
+assert_eq "a run refused (exit 2) with no metrics file yet writes one that says so" \
+  '2|lethe_run_success{shard="all"} 0' "$RC|$(grep '^lethe_run_success' "$WORK/n.prom")"
+
 finish
