@@ -1141,8 +1141,10 @@ PGresult *db_request_items(PGconn *db, const char *tenant, const char *reference
         "  SELECT p.item_id, r.deadline_at, r.due_at, r.active FROM req r"
         "    JOIN lethe.item_obligations p"
         "      ON p.tenant_id = $1 AND p.obligation_id = r.obligation_id"
+        /* An item this request purged pins it for the item's copies, whatever withdrew it
+         * since (SPEC §3): they are due under it, as lineage() makes them. */
         "  UNION"
-        "  SELECT b.item_id, r.deadline_at, r.due_at, r.active FROM req r"
+        "  SELECT b.item_id, r.deadline_at, r.due_at, r.active OR b.outcome = 'purged' FROM req r"
         "    JOIN lethe.batch_items b ON b.tenant_id = $1 AND b.obligation_id = r.obligation_id"
         "), walk AS ("
         "  SELECT item_id, deadline_at, due_at, active, 0 AS depth FROM roots"
@@ -1233,7 +1235,17 @@ PGresult *db_request_items(PGconn *db, const char *tenant, const char *reference
         "            AS nearest_deadline,"
         "        floor(extract(epoch FROM max(purged_at - req_deadline)"
         "              FILTER (WHERE state = 'purged' AND purged_at > req_deadline)))::bigint"
-        "            AS max_lateness_seconds"
+        "            AS max_lateness_seconds,"
+        /* What the producer wrote with this reference and no run has consumed yet: the
+         * counts above do not reflect it. */
+        "        (SELECT count(*) FILTER (WHERE e.type = 'deletion_requested')"
+        "           FROM lethe.inbox_events_pending p"
+        "           JOIN lethe.events e ON e.tenant_id = p.tenant_id AND e.event_id = p.event_id"
+        "          WHERE p.tenant_id = $1 AND e.reference = $2) AS unconsumed_requests,"
+        "        (SELECT count(*) FILTER (WHERE e.type = 'deletion_cancelled')"
+        "           FROM lethe.inbox_events_pending p"
+        "           JOIN lethe.events e ON e.tenant_id = p.tenant_id AND e.event_id = p.event_id"
+        "          WHERE p.tenant_id = $1 AND e.reference = $2) AS unconsumed_cancellations"
         "   FROM st",
         2, p);
 }

@@ -145,4 +145,52 @@ run_lethe --config "$WORK/acking.conf" run --as-of 2099-01-01T00:00:00Z --metric
 assert_eq "a run refused (exit 2) with no metrics file yet writes one that says so" \
   '2|lethe_run_success{shard="all"} 0' "$RC|$(grep '^lethe_run_success' "$WORK/n.prom")"
 
+# ---- status --reference: a late copy of a purged item, and a cancellation not consumed yet -------
+# A request purged its item; a cancellation dated before the purge then withdrew it. A copy of
+# the purged item committed since is due under the request all the same (SPEC §3: copies of a
+# purged source stay due whatever is withdrawn later), and the next run purges it; status
+# --reference said "not due (the request was withdrawn)", which a support engineer would pass
+# on to the customer.
+psql -X -q -c 'DROP DATABASE IF EXISTS review11_h' -c 'CREATE DATABASE review11_h' 2>/dev/null
+export PGDATABASE=review11_h
+rm -f "$WORK/anchors.jsonl"
+"$LETHE" migrate >/dev/null
+write_config "$WORK/exec.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; };"
+T=$(uuid); W=$(uuid); mk_tenant "$T" acme; mk_workspace "$T" "$W" EU
+SRC=$(uuid); mk_item "$T" "$SRC" "$W" prompt EU 2026-01-01T00:00:00Z
+mk_event "$T" deletion_requested "$(ago '2 hours')" REF-J item_id "$SRC"
+run_lethe --config "$WORK/exec.conf" run
+assert_contains "the request's item is purged" "1 purged" "$OUT"
+mk_event "$T" deletion_cancelled "$(ago '1 hour')" REF-J
+run_lethe --config "$WORK/exec.conf" run
+COPY=$(uuid); mk_item "$T" "$COPY" "$W" response EU "$(now)" false "$SRC"
+run_lethe status --reference REF-J --tenant "$T"
+assert_contains "a copy of the purged item, made after the withdrawal, is due under the request" \
+  "  due:        1" "$OUT"
+assert_not_contains "... not said to be not due" "not due:" "$OUT"
+run_lethe explain "$COPY"
+assert_contains "explain agrees" "state      due" "$OUT"
+run_lethe --config "$WORK/exec.conf" run
+assert_eq "the next run purges it under the request" "REF-J" \
+  "$(sql "SELECT reference FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$COPY'")"
+run_lethe status --reference REF-J --tenant "$T"
+assert_contains "... and status --reference counts it purged" "  purged:     2" "$OUT"
+
+# A cancellation the producer wrote and no run has consumed yet: status --reference said
+# nothing of it (explain and status name events waiting).
+I2=$(uuid); mk_item "$T" "$I2" "$W" prompt EU 2026-01-01T00:00:00Z
+"$LETHE" request --tenant "$T" --item "$I2" --reference REF-K >/dev/null
+run_lethe hold place --tenant "$T" --item "$I2" --reason "inquiry"
+run_lethe --config "$WORK/exec.conf" run
+mk_event "$T" deletion_cancelled "$(now)" REF-K
+run_lethe status --reference REF-K --tenant "$T"
+assert_contains "status --reference notes the cancellation waiting for a run" \
+  "note: 1 event with this reference (a cancellation) is not consumed by a run yet: the next run takes it into account" "$OUT"
+run_lethe status --reference REF-K --tenant "$T" --json
+assert_eq "... and --json counts it" "1" \
+  "$(python3 -c 'import json,sys; print(json.load(sys.stdin)["unconsumed_events"])' <<<"$OUT")"
+run_lethe --config "$WORK/exec.conf" run
+run_lethe status --reference REF-K --tenant "$T"
+assert_not_contains "... and says nothing once a run consumed it" "not consumed by a run yet" "$OUT"
+
 finish
