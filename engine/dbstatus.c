@@ -1236,16 +1236,12 @@ PGresult *db_request_items(PGconn *db, const char *tenant, const char *reference
         "        floor(extract(epoch FROM max(purged_at - req_deadline)"
         "              FILTER (WHERE state = 'purged' AND purged_at > req_deadline)))::bigint"
         "            AS max_lateness_seconds,"
-        /* What the producer wrote with this reference and no run has consumed yet: the
-         * counts above do not reflect it. */
-        "        (SELECT count(*) FILTER (WHERE e.type = 'deletion_requested')"
-        "           FROM lethe.inbox_events_pending p"
+        /* Cancellations with this reference no run has consumed yet: the counts above do not
+         * reflect them (a request not derived yet says so itself). */
+        "        (SELECT count(*) FROM lethe.inbox_events_pending p"
         "           JOIN lethe.events e ON e.tenant_id = p.tenant_id AND e.event_id = p.event_id"
-        "          WHERE p.tenant_id = $1 AND e.reference = $2) AS unconsumed_requests,"
-        "        (SELECT count(*) FILTER (WHERE e.type = 'deletion_cancelled')"
-        "           FROM lethe.inbox_events_pending p"
-        "           JOIN lethe.events e ON e.tenant_id = p.tenant_id AND e.event_id = p.event_id"
-        "          WHERE p.tenant_id = $1 AND e.reference = $2) AS unconsumed_cancellations"
+        "          WHERE p.tenant_id = $1 AND e.reference = $2 AND e.type = 'deletion_cancelled')"
+        "            AS unconsumed_cancellations"
         "   FROM st",
         2, p);
 }

@@ -11,7 +11,7 @@
  *               operator, rule, deadline_at, derived, withdrawn_at, withdrawn_by}],
  *   covered, purged: {count, on_time, late, held_past_deadline, max_lateness_seconds},
  *   pending: {count, in_flight, due, scheduled, held, nearest_deadline}, not_due,
- *   unconsumed_events (written with this reference, not consumed by a run yet, so not
+ *   unconsumed_cancellations (with this reference, not consumed by a run yet, so not
  *   reflected), done, verdict
  *
  * What the counts mean (per rule, the item's governing rule):
@@ -553,7 +553,7 @@ static void print_text(const struct report *r)
 /* What db_request_items() counts, by its columns of the same names. */
 struct request_counts {
     long covered, purged, on_time, late, held_past_deadline, in_flight, due, scheduled, held,
-        not_due, unconsumed_requests, unconsumed_cancellations;
+        not_due, unconsumed_cancellations;
 };
 
 struct request_report {
@@ -579,7 +579,6 @@ static void request_assess(struct request_report *q)
         .scheduled = db_get_long(it, 0, "scheduled"),
         .held = db_get_long(it, 0, "held"),
         .not_due = db_get_long(it, 0, "not_due"),
-        .unconsumed_requests = db_get_long(it, 0, "unconsumed_requests"),
         .unconsumed_cancellations = db_get_long(it, 0, "unconsumed_cancellations"),
     };
     q->pending = q->n.in_flight + q->n.due + q->n.scheduled + q->n.held;
@@ -657,10 +656,9 @@ static void request_json(const struct request_report *q)
            "\"scheduled\": %ld, \"held\": %ld, \"nearest_deadline\": ",
            q->pending, q->n.in_flight, q->n.due, q->n.scheduled, q->n.held);
     json_text(stdout, q->items, 0, db_col(q->items, "nearest_deadline"));
-    printf("},\n  \"not_due\": %ld,\n  \"unconsumed_events\": %ld,\n  \"done\": %s,\n"
+    printf("},\n  \"not_due\": %ld,\n  \"unconsumed_cancellations\": %ld,\n  \"done\": %s,\n"
            "  \"verdict\": ",
-           q->n.not_due, q->n.unconsumed_requests + q->n.unconsumed_cancellations,
-           q->done ? "true" : "false");
+           q->n.not_due, q->n.unconsumed_cancellations, q->done ? "true" : "false");
     json_string(stdout, q->verdict);
     fputs("\n}\n", stdout);
 }
@@ -705,21 +703,13 @@ static void request_text(const struct request_report *q)
                q->n.not_due);
     if (db_get(q->items, 0, "nearest_deadline"))
         printf("  nearest deadline: %s\n", db_str(q->items, 0, "nearest_deadline"));
-    long req = q->n.unconsumed_requests, can = q->n.unconsumed_cancellations;
-    if (req + can > 0) {
-        char what[96];
-        if (req && can)
-            snprintf(what, sizeof what, "%ld request%s and %ld cancellation%s", req,
-                     req == 1 ? "" : "s", can, can == 1 ? "" : "s");
-        else if (can)
-            snprintf(what, sizeof what, can == 1 ? "a cancellation" : "%ld cancellations", can);
-        else
-            snprintf(what, sizeof what, req == 1 ? "a request" : "%ld requests", req);
-        printf("\nnote: %ld event%s with this reference (%s) %s not consumed by a run yet: the next "
-               "run takes %s into account\n",
-               req + can, req + can == 1 ? "" : "s", what, req + can == 1 ? "is" : "are",
-               req + can == 1 ? "it" : "them");
-    }
+    long can = q->n.unconsumed_cancellations;
+    if (can == 1)
+        printf("\nnote: a cancellation with this reference is not consumed by a run yet: the "
+               "next run takes it into account\n");
+    else if (can > 1)
+        printf("\nnote: %ld cancellations with this reference are not consumed by a run yet: the "
+               "next run takes them into account\n", can);
     printf("\n%s\n", q->verdict);
 }
 

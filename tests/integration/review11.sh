@@ -185,12 +185,33 @@ run_lethe --config "$WORK/exec.conf" run
 mk_event "$T" deletion_cancelled "$(now)" REF-K
 run_lethe status --reference REF-K --tenant "$T"
 assert_contains "status --reference notes the cancellation waiting for a run" \
-  "note: 1 event with this reference (a cancellation) is not consumed by a run yet: the next run takes it into account" "$OUT"
+  "note: a cancellation with this reference is not consumed by a run yet: the next run takes it into account" "$OUT"
 run_lethe status --reference REF-K --tenant "$T" --json
 assert_eq "... and --json counts it" "1" \
-  "$(python3 -c 'import json,sys; print(json.load(sys.stdin)["unconsumed_events"])' <<<"$OUT")"
+  "$(python3 -c 'import json,sys; print(json.load(sys.stdin)["unconsumed_cancellations"])' <<<"$OUT")"
 run_lethe --config "$WORK/exec.conf" run
 run_lethe status --reference REF-K --tenant "$T"
 assert_not_contains "... and says nothing once a run consumed it" "not consumed by a run yet" "$OUT"
+
+# ---- what a withdrawal's record counts -----------------------------------------------------------
+# obligation_withdrawn's count is the items the withdrawal released. An item already in an open
+# batch is not withdrawn (SPEC §3: its batch purges it under the request), and was counted.
+WH=$(uuid); mk_workspace "$T" "$WH" EU
+for _ in 1 2; do mk_item "$T" "$(uuid)" "$WH" prompt EU 2026-01-01T00:00:00Z; done
+"$LETHE" request --tenant "$T" --workspace "$WH" --reference REF-W >/dev/null
+run_lethe hold place --tenant "$T" --workspace "$WH" --reason "inquiry"
+IF=$(uuid); mk_item "$T" "$IF" "$W" prompt EU 2026-01-01T00:00:00Z
+"$LETHE" request --tenant "$T" --item "$IF" --reference REF-F >/dev/null
+run_lethe --config "$WORK/noexec.conf" run
+assert_contains "the workspace's two items are held, the item's batch open" "1 batches, 0 purged" "$OUT"
+mk_event "$T" deletion_cancelled "$(now)" REF-W
+mk_event "$T" deletion_cancelled "$(now)" REF-F
+run_lethe --config "$WORK/noexec.conf" run
+assert_eq "withdrawn: the held items counted released, the one in an open batch not" "REF-F 0|REF-W 2" \
+  "$(sql "SELECT string_agg(reference || ' ' || count, '|' ORDER BY reference) FROM lethe.audit
+          WHERE kind = 'obligation_withdrawn' AND reference IN ('REF-W', 'REF-F')")"
+run_lethe ack "$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$IF'")"
+assert_eq "... and that one is purged under its request, after the withdrawal's record" "REF-F" \
+  "$(sql "SELECT reference FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$IF'")"
 
 finish
