@@ -123,7 +123,10 @@ static void create_failed(const char *what, const char *path, int err)
     if (no_dir)
         log_hint("the directory of '%s' does not exist: create it first, or name a file in "
                  "one that does", path);
-    else if (err == EACCES || err == EPERM || err == EROFS)
+    else if (err == EROFS)
+        log_hint("the directory of '%s' is on a read-only file system (under systemd's "
+                 "ProtectSystem=strict, add it to ReadWritePaths= with a drop-in)", path);
+    else if (err == EACCES || err == EPERM)
         log_hint("the file is written next to '%s' under a temporary name, then renamed "
                  "into place: its directory must be writable by the user running lethe",
                  path);

@@ -214,4 +214,15 @@ run_lethe ack "$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$I
 assert_eq "... and that one is purged under its request, after the withdrawal's record" "REF-F" \
   "$(sql "SELECT reference FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$IF'")"
 
+# ---- a file lethe writes on a read-only file system -----------------------------------------------
+# Under systemd's ProtectSystem=strict every path not in ReadWritePaths= is read-only (EROFS):
+# the hint named the user's permissions, which are not the cause.
+if unshare -m --propagation private true 2>/dev/null; then
+    mkdir -p "$WORK/ro"
+    OUT=$(unshare -m --propagation private sh -c 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && "$@"' \
+          sh "$WORK/ro" "$LETHE" export -o "$WORK/ro/audit.jsonl" 2>&1); RC=$?
+    assert_eq "export -o into a read-only file system: exit 2, the hint names ReadWritePaths=" "2|error: export: cannot create a file next to '$WORK/ro/audit.jsonl': Read-only file system
+hint: the directory of '$WORK/ro/audit.jsonl' is on a read-only file system (under systemd's ProtectSystem=strict, add it to ReadWritePaths= with a drop-in)" "$RC|$OUT"
+fi
+
 finish
