@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -785,7 +786,13 @@ void cycle_metrics_after(int rc)
      * outlives a failure. */
     char line[4096], success[64];
     int n = snprintf(success, sizeof success, "lethe_run_success{shard=\"%s\"} ", run_metrics.shard);
-    FILE *old = fopen(run_metrics.file, "re");
+    /* The last run's file, never through a link planted at its name (its lines would be copied
+     * into a file anyone may read), and only lethe's own series and their comments. */
+    int fd = open(run_metrics.file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    FILE *old = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? fdopen(fd, "r") : NULL;
+    if (!old && fd >= 0)
+        close(fd);
     struct afile af = {0};
     if (afile_open(&af, run_metrics.file, 0644, AFILE_MODE_FOR_READERS, "metrics") != AFILE_OK) {
         if (old)
@@ -797,7 +804,8 @@ void cycle_metrics_after(int rc)
         if (strncmp(line, success, (size_t)n) == 0) {
             fprintf(af.f, "%s0\n", success);
             found = true;
-        } else {
+        } else if (strncmp(line, "lethe_", 6) == 0 || strncmp(line, "# HELP lethe_", 13) == 0 ||
+                   strncmp(line, "# TYPE lethe_", 13) == 0) {
             fputs(line, af.f);
         }
     }

@@ -141,6 +141,12 @@ assert_eq "the database out of reach: exit 1, lethe_run_success 0, the other ser
   "$RC|$(grep '^lethe_run_success' "$WORK/m.prom")|$(grep -v '^lethe_run_success' "$WORK/m.prom")"
 run_lethe --config "$WORK/acking.conf" run --shard 0/2 --metrics-file "$WORK/m.prom"
 assert_eq "... and the next good run sets it back" 'lethe_run_success{shard="0/2"} 1' "$(grep '^lethe_run_success' "$WORK/m.prom")"
+# A link planted at the metrics file's name: its target is neither read into the file nor changed.
+echo "lethe_secret_key 42" > "$WORK/secret"; ln -s "$WORK/secret" "$WORK/l.prom"
+run_lethe --config "$WORK/acking.conf" --db "host=$WORK/nowhere dbname=none" run --metrics-file "$WORK/l.prom"
+assert_eq "a link at the metrics file's name: replaced by a file saying only the failure, its target untouched" \
+  "1|regular file|lethe_run_success{shard=\"all\"} 0|lethe_secret_key 42" \
+  "$RC|$(stat -c %F "$WORK/l.prom")|$(grep -v '^#' "$WORK/l.prom")|$(cat "$WORK/secret")"
 run_lethe --config "$WORK/acking.conf" run --as-of 2099-01-01T00:00:00Z --metrics-file "$WORK/n.prom"
 assert_eq "a run refused (exit 2) with no metrics file yet writes one that says so" \
   '2|lethe_run_success{shard="all"} 0' "$RC|$(grep '^lethe_run_success' "$WORK/n.prom")"
