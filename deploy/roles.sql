@@ -249,7 +249,7 @@ BEGIN
               WHERE p.pronamespace = 'lethe'::regnamespace
                 AND (p.proname IN ('audit_time', 'audit_jsonl', 'audit_canonical_head', 'evaluate_item',
                                     'evaluate_all', 'export_filter', 'item_status_rows', 'pending_items',
-                                    'held_at_deadline')
+                                    'held_at_deadline', 'hold_kept_at')
                      OR p.proname LIKE 'audit\_json\_%')
               ORDER BY p.proname
     LOOP

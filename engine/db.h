@@ -91,13 +91,25 @@ int db_check_schema(PGconn *db);
  * query failed. A binary may meet a role set up before the function was granted. */
 int db_may_execute(PGconn *db, const char *fn);
 
-/* A pending row X (tenant_id, item_id, state, hold_id, deadline_at) kept past its deadline by a
- * hold: held now, its deadline passed, and a hold in effect at that deadline (sql/0089); one a
- * hold blocked only after its deadline had passed is late, as its purge will be recorded. The
- * function is called only for such rows. */
+/* The pending rows of REL (tenant_id, item_id, state, hold_id, deadline_at) kept past their
+ * deadline by a hold: held now, the deadline passed, and a hold in effect at that deadline
+ * (sql/0089); one a hold blocked only after its deadline had passed is late, as its purge will
+ * be recorded. Their tenant_id and item_id: judged once per hold and deadline, and item by item
+ * only where another hold of the tenant was in effect at the deadline (sql/0089). */
+#define HELD_KEPT_OF(REL)                                                                          \
+    "SELECT r.tenant_id, r.item_id"                                                                \
+    "  FROM (SELECT * FROM " REL " r0 WHERE r0.state = 'held' AND r0.deadline_at < now()) r"      \
+    "  JOIN (SELECT g.tenant_id, g.hold_id, g.deadline_at,"                                        \
+    "               lethe.hold_kept_at(g.tenant_id, g.hold_id, g.deadline_at) AS kept"             \
+    "          FROM (SELECT DISTINCT r1.tenant_id, r1.hold_id, r1.deadline_at FROM " REL " r1"     \
+    "                 WHERE r1.state = 'held' AND r1.deadline_at < now()) g OFFSET 0) g"            \
+    "    ON g.tenant_id = r.tenant_id AND g.hold_id = r.hold_id AND g.deadline_at = r.deadline_at" \
+    " WHERE g.kept = 1"                                                                            \
+    "    OR (g.kept = 2"                                                                           \
+    "        AND lethe.held_at_deadline(r.tenant_id, r.item_id, r.hold_id, r.deadline_at))"
+/* Whether the pending row X is one of those, HELD_KEPT_OF's rows being in held_kept. */
 #define HELD_AT_DEADLINE(X)                                                                        \
-    "(CASE WHEN " X ".state = 'held' AND " X ".deadline_at < now()"                                 \
-    " THEN lethe.held_at_deadline(" X ".tenant_id, " X ".item_id, " X ".hold_id, " X ".deadline_at)" \
-    " ELSE false END)"
+    "EXISTS (SELECT 1 FROM held_kept k WHERE k.tenant_id = " X ".tenant_id"                         \
+    "        AND k.item_id = " X ".item_id)"
 
 #endif

@@ -530,6 +530,9 @@ PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f)
  * whole to that tenant's worker, where pending_items(), which reads distributed tables, could
  * not run (README, "Outgrowing one server"); here it runs where lethe is connected. */
 static const char PENDING_COUNTS[] =
+    "WITH p AS MATERIALIZED (SELECT * FROM lethe.pending_items(now()) s"
+    "                         WHERE $1::uuid IS NULL OR s.tenant_id = $1::uuid),"
+    " held_kept AS MATERIALIZED (" HELD_KEPT_OF("p") ")"
     "SELECT coalesce(array_agg(g.rule), '{}') AS rules, coalesce(array_agg(g.bucket), '{}') AS buckets,"
     "       coalesce(array_agg(g.week), '{}') AS weeks, coalesce(array_agg(g.items), '{}') AS items,"
     "       coalesce(array_agg(g.nearest), '{}') AS nearest"
@@ -544,8 +547,7 @@ static const char PENDING_COUNTS[] =
     "                         + interval '" STRINGIFY(DBAUDIT_WEEKS_AHEAD) " weeks' THEN"
     "                 to_char(date_trunc('week', s.deadline_at), 'YYYY-MM-DD') END AS week,"
     "               count(*) AS items, min(s.deadline_at) AS nearest"
-    "          FROM lethe.pending_items(now()) s"
-    "         WHERE $1::uuid IS NULL OR s.tenant_id = $1::uuid"
+    "          FROM p s"
     "         GROUP BY 1, 2, 3) g";
 
 /* Each rule's purged records are counted in a pass over them, grouped by rule, and its pending

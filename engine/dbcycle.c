@@ -523,6 +523,8 @@ PGresult *dbcycle_gauges(PGconn *db)
     /* status --check's definitions: overdue leaves out items a hold keeps past their deadline
      * and violations, which have gauges of their own. */
     return db_query_one_row(db,
+                            "WITH p AS MATERIALIZED (SELECT * FROM lethe.pending_items(now())),"
+                            " held_kept AS MATERIALIZED (" HELD_KEPT_OF("p") ")"
                             "SELECT count(*) FILTER (WHERE p.deadline_at < now()"
                             "                          AND NOT " HELD_AT_DEADLINE("p")
                             "                          AND p.rule <> 'shared_while_opted_out') AS overdue,"
@@ -537,7 +539,7 @@ PGresult *dbcycle_gauges(PGconn *db)
                             "       (SELECT count(*) FROM lethe.batches WHERE state = 'open') AS open_batches,"
                             "       coalesce((SELECT extract(epoch FROM max(finished_at))::bigint"
                             "          FROM lethe.runs WHERE outcome = 'succeeded'), 0) AS last_success"
-                            "  FROM lethe.pending_items(now()) p",
+                            "  FROM p",
                             0, NULL);
 }
 

@@ -616,10 +616,16 @@ bool db_status_begin(PGconn *db)
          * remembered held items read where they are (each row is in one of the two). The views
          * are dropped with the transaction, which status always rolls back. */
         "CREATE TEMP VIEW pending AS SELECT * FROM pending_rest UNION ALL SELECT * FROM held_now",
+        /* The held rows past their deadline that a hold kept at it, worked out once. */
+        "CREATE TEMP TABLE held_kept ON COMMIT DROP AS " HELD_KEPT_OF("pending"),
+        "CREATE INDEX ON held_kept (tenant_id, item_id)",
+        "ANALYZE held_kept",
         /* The held items per rule, and how many are past their deadline, counted once. */
         "CREATE TEMP TABLE held_counts ON COMMIT DROP AS"
         " SELECT h.rule, count(*) AS n, count(*) FILTER (WHERE h.deadline_at < now()) AS past,"
-        "        count(*) FILTER (WHERE " HELD_AT_DEADLINE("h") ") AS past_held"
+        "        count(*) FILTER (WHERE " HELD_AT_DEADLINE("h") ") AS past_held,"
+        "        count(*) FILTER (WHERE h.deadline_at < now() AND NOT " HELD_AT_DEADLINE("h")
+        "                           AND h.rule <> 'shared_while_opted_out') AS past_late"
         "   FROM held_now h GROUP BY h.rule",
         "CREATE TEMP VIEW remembered AS"
         " SELECT m.tenant_id, m.item_id, m.location, 'scheduled'::text AS state,"
@@ -780,8 +786,7 @@ PGresult *db_status_overdue(PGconn *db, int limit)
                         PENDING_LIST("p.deadline_at < now() AND NOT " HELD_AT_DEADLINE("p")
                                      " AND p.rule <> 'shared_while_opted_out'",
                                      "p.deadline_at, p.tenant_id, p.item_id",
-                                     "SELECT coalesce(sum(c.past - c.past_held), 0)"
-                                     "  FROM held_counts c",
+                                     "SELECT coalesce(sum(c.past_late), 0) FROM held_counts c",
                                      "SELECT count(*) FROM remembered r"
                                      " WHERE r.deadline_at < now()"),
                         limit);
@@ -1235,15 +1240,23 @@ PGresult *db_request_items(PGconn *db, const char *tenant, const char *reference
         "            AS nearest_deadline,"
         "        floor(extract(epoch FROM max(purged_at - req_deadline)"
         "              FILTER (WHERE state = 'purged' AND purged_at > req_deadline)))::bigint"
-        "            AS max_lateness_seconds,"
-        /* Cancellations with this reference no run has consumed yet: the counts above do not
-         * reflect them (a request not derived yet says so itself). */
-        "        (SELECT count(*) FROM lethe.inbox_events_pending p"
-        "           JOIN lethe.events e ON e.tenant_id = p.tenant_id AND e.event_id = p.event_id"
-        "          WHERE p.tenant_id = $1 AND e.reference = $2 AND e.type = 'deletion_cancelled')"
-        "            AS unconsumed_cancellations"
+        "            AS max_lateness_seconds"
         "   FROM st",
         2, p);
+}
+
+/* Cancellations with this reference no run has consumed yet (unconsumed), which
+ * db_request_items does not count (a request not derived yet says so itself). A statement of its
+ * own: on Citus the inbox's views are not one tenant's, and the items' recursive walk must be. */
+PGresult *db_request_unconsumed(PGconn *db, const char *tenant, const char *reference)
+{
+    const char *p[] = {tenant, reference};
+    return db_query_one_row(db,
+                            "SELECT count(*) AS unconsumed FROM lethe.inbox_events_pending p"
+                            "  JOIN lethe.events e ON e.tenant_id = p.tenant_id AND e.event_id = p.event_id"
+                            " WHERE p.tenant_id = $1 AND e.reference = $2"
+                            "   AND e.type = 'deletion_cancelled'",
+                            2, p);
 }
 
 /* ---- a dry run's items ----------------------------------------------------------------------- */

@@ -122,6 +122,7 @@ PGresult *db_request_events(PGconn *db, const char *tenant, const char *referenc
 /* Opens the read-only snapshot both are read in; db_rollback() ends it. */
 bool db_request_begin(PGconn *db);
 PGresult *db_request_items(PGconn *db, const char *tenant, const char *reference);
+PGresult *db_request_unconsumed(PGconn *db, const char *tenant, const char *reference);
 
 /* A dry run's items, from its temporary table plan, one row at a time (single-row mode):
  * columns tenant_id, item_id, location, state ("due" or "held"), rule, reference, due_at,

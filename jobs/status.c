@@ -579,7 +579,6 @@ static void request_assess(struct request_report *q)
         .scheduled = db_get_long(it, 0, "scheduled"),
         .held = db_get_long(it, 0, "held"),
         .not_due = db_get_long(it, 0, "not_due"),
-        .unconsumed_cancellations = db_get_long(it, 0, "unconsumed_cancellations"),
     };
     q->pending = q->n.in_flight + q->n.due + q->n.scheduled + q->n.held;
     for (int row = 0; row < PQntuples(q->events); row++) {
@@ -742,7 +741,12 @@ static int request_status(struct lethe_ctx *ctx, const char *tenant, const char 
     }
     if (!(q.items = db_request_items(ctx->db, tenant, reference)))
         goto cleanup;
+    PGresult *u = db_request_unconsumed(ctx->db, tenant, reference);
+    if (!u)
+        goto cleanup;
     request_assess(&q);
+    q.n.unconsumed_cancellations = db_get_long(u, 0, "unconsumed");
+    PQclear(u);
     if (json)
         request_json(&q);
     else

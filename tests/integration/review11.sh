@@ -29,8 +29,14 @@ H_LATE=$(sql "SELECT hold_id FROM lethe.holds WHERE reference = 'CASE-L'")
 mk_event "$T" deletion_requested "$(now)" REQ-KEPT item_id "$KEPT"
 run_lethe hold place --tenant "$T" --item "$KEPT" --reason "litigation" --reference CASE-K
 H_KEPT=$(sql "SELECT hold_id FROM lethe.holds WHERE reference = 'CASE-K'")
+# A shared copy made while opted out (a violation), held: listed as a violation, and counted
+# neither as overdue nor as held past a deadline (its count once disagreed with the lists).
+WV=$(uuid); mk_workspace "$T" "$WV" EU
+mk_event "$T" sharing_opted_out "$(ago '2 hours')" "" workspace_id "$WV"
+VIOL=$(uuid); mk_item "$T" "$VIOL" "$WV" prompt EU "$(ago '1 hour')" true
+run_lethe hold place --tenant "$T" --item "$VIOL" --reason "inquiry"
 run_lethe --config "$WORK/short.conf" run
-assert_contains "both items are held" "0 purged, 0 failed items, 0 failed batches, 2 held" "$OUT"
+assert_contains "both items and the violation are held" "0 purged, 0 failed items, 0 failed batches, 3 held" "$OUT"
 sleep 7   # the kept item's deadline passes under its hold
 run_lethe --config "$WORK/short.conf" status --check
 assert_rc "status --check raises the item a hold blocked after its deadline" 4
@@ -40,8 +46,8 @@ assert_contains "... and the item held before its deadline is held past it" "hel
   $(sql "SELECT lethe.iso_utc(occurred_at + interval '6 seconds') FROM lethe.events WHERE reference = 'REQ-KEPT'")  deletion_request       held      item $KEPT tenant $T (acme) hold $H_KEPT" "$OUT"
 assert_contains "... said in the check" "check: 1 item is past the deadline and not purged" "$OUT"
 run_lethe --config "$WORK/short.conf" status --json
-assert_eq "status --json: one overdue, one held past deadline" "1 1" \
-  "$(python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["overdue"]["count"], d["held_past_deadline"]["count"])' <<<"$OUT")"
+assert_eq "status --json: one overdue, one held past deadline, each count its list's" "1 1 1 1" \
+  "$(python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["overdue"]["count"], len(d["overdue"]["items"]), d["held_past_deadline"]["count"], len(d["held_past_deadline"]["items"]))' <<<"$OUT")"
 run_lethe --config "$WORK/short.conf" run --metrics-file "$WORK/h.prom"
 assert_eq "the gauges agree" 'lethe_overdue_items{shard="all"} 1
 lethe_held_past_deadline_items{shard="all"} 1' "$(grep -E '^lethe_(overdue|held_past_deadline)_items' "$WORK/h.prom")"
@@ -51,13 +57,13 @@ assert_contains "explain says the late item is overdue, and late when purged" \
 run_lethe explain "$KEPT"
 assert_contains "... and the kept one held, not late" "passed: reported as held, not late)" "$OUT"
 "$LETHE" export --summary -o "$WORK/summary.jsonl" 2>/dev/null
-assert_eq "export --summary: 2 pending, 1 overdue (the held one apart)" "2 1" \
+assert_eq "export --summary, the requests' rule: 2 pending, 1 overdue (the held one apart)" "2 1" \
   "$(python3 -c 'import json,sys
 for l in open(sys.argv[1]):
     r = json.loads(l)
-    if r.get("rule") == "all": print(r["pending"], r["overdue"])' "$WORK/summary.jsonl")"
+    if r.get("rule") == "deletion_request": print(r["pending"], r["overdue"])' "$WORK/summary.jsonl")"
 "$LETHE" export --summary --format html -o "$WORK/summary.html" 2>/dev/null
-assert_eq "the report's chart: 1 in the overdue bar, 1 in the held-past-deadline bar" "1 1" \
+assert_eq "the report's chart: the late item and the violation in the overdue bar, 1 in the held-past-deadline bar" "2 1" \
   "$(sed -n 's/.*data-week="overdue" data-total="\([0-9]*\)".*/\1/p' "$WORK/summary.html") $(sed -n 's/.*data-week="held" data-total="\([0-9]*\)".*/\1/p' "$WORK/summary.html")"
 # What status said is what the purges record, once the holds are released.
 run_lethe hold release "$H_LATE"
@@ -68,7 +74,7 @@ assert_eq "after release: the overdue one is recorded late, the held one held pa
   "$(python3 -c 'import json,sys
 for l in open(sys.argv[1]):
     r = json.loads(l)
-    if r.get("rule") == "all": print(r["purged"], r["late"], r["held_past_deadline"], r["overdue"])' "$WORK/after.jsonl")"
+    if r.get("rule") == "deletion_request": print(r["purged"], r["late"], r["held_past_deadline"], r["overdue"])' "$WORK/after.jsonl")"
 
 # ---- the default config file there, but out of reach --------------------------------------------
 # /etc/lethe not searchable by the service user, or lethe.conf a symlink to nothing: lethe took

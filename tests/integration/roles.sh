@@ -98,7 +98,7 @@ assert_eq "auditor: SELECT on the audit, its heads, item_status and the schema v
   "audit:SELECT audit_heads:SELECT item_status:SELECT schema_migrations:SELECT" "$(privs lethe_auditor)"
 assert_eq "auditor: no column UPDATE anywhere" "-" "$(column_updates lethe_auditor)"
 assert_eq "auditor: only the functions an export evaluates" \
-  "audit_canonical_head audit_json_text audit_json_time audit_json_uuid audit_jsonl audit_time evaluate_all evaluate_item export_filter held_at_deadline$(
+  "audit_canonical_head audit_json_text audit_json_time audit_json_uuid audit_jsonl audit_time evaluate_all evaluate_item export_filter held_at_deadline hold_kept_at$(
      sql "SELECT ' item_status_rows' WHERE to_regprocedure('lethe.item_status_rows()') IS NOT NULL") pending_items" "$(functions lethe_auditor)"
 assert_eq "engine: only SELECT on the catalog" \
   "event_types:SELECT events:SELECT geos:SELECT holds:SELECT items:SELECT kinds:SELECT tenants:SELECT workspaces:SELECT" \
