@@ -827,8 +827,13 @@ bool config_load(struct lethe_config *cfg, const char *file)
          * reached (a directory the user may not search, a symlink to nothing) is an error, or a
          * timer would run on the defaults, rules and executor included, and exit 0. */
         struct stat st;
-        if (lstat(DEFAULT_CONFIG_FILE, &st) != 0 && errno == ENOENT)
-            return true;
+        if (lstat(DEFAULT_CONFIG_FILE, &st) != 0 && errno == ENOENT) {
+            /* Absent, unless /etc/lethe itself is a link to nothing. */
+            char dir[] = DEFAULT_CONFIG_FILE;
+            *strrchr(dir, '/') = '\0';
+            if (!(lstat(dir, &st) == 0 && S_ISLNK(st.st_mode) && stat(dir, &st) != 0))
+                return true;
+        }
         file = DEFAULT_CONFIG_FILE;
     }
     cfg->path = strdup(file);
@@ -853,8 +858,9 @@ bool config_load(struct lethe_config *cfg, const char *file)
                      "directory (e.g. chgrp lethe FILE; chmod 0640 FILE)%s",
                      by_default ? "; lethe does not run on its defaults while the file is there" : "");
         else if (by_default)
-            log_hint("the default config file is there but cannot be read (a symlink to nothing?): "
-                     "make it a readable file, or remove it to use the defaults");
+            log_hint("the default config file is there but cannot be read%s: make it a readable "
+                     "file, or remove it to use the defaults",
+                     rc == EISDIR ? "" : " (a symlink to nothing?)");
         else
             log_hint("pass an existing file with --config, or leave it out to use the defaults");
         goto cleanup;

@@ -586,10 +586,19 @@ static void request_assess(struct request_report *q)
         q->derived += db_true(q->events, row, "derived");
     }
     long n = PQntuples(q->events), left = q->n.covered - q->n.purged;
-    if (q->withdrawn == n) {
+    if (q->withdrawn == n && q->pending > 0) {
+        /* An item in an open batch is not withdrawn, and copies of the items it purged follow
+         * them, whatever withdrew it (SPEC §3). */
         snprintf(q->verdict, sizeof q->verdict,
-                 "withdrawn: a cancellation withdrew it; %ld covered item%s purged before stay "
-                 "purged", q->n.purged, q->n.purged == 1 ? "" : "s");
+                 "withdrawn: a cancellation withdrew it, but %ld covered item%s still to be purged "
+                 "under it (in an open batch, or copies of items it purged); %ld covered item%s "
+                 "purged",
+                 q->pending, q->pending == 1 ? " is" : "s are", q->n.purged,
+                 q->n.purged == 1 ? " is" : "s are");
+    } else if (q->withdrawn == n) {
+        snprintf(q->verdict, sizeof q->verdict,
+                 "withdrawn: a cancellation withdrew it; %ld covered item%s purged stay purged",
+                 q->n.purged, q->n.purged == 1 ? "" : "s");
     } else if (q->derived < n) {
         snprintf(q->verdict, sizeof q->verdict,
                  "not done: not derived yet; the next 'lethe run' derives it");

@@ -86,6 +86,9 @@ if unshare -m --propagation private true 2>/dev/null; then
 set -e
 ov=$1; shift
 mount -t overlay overlay -o "lowerdir=/etc,upperdir=$ov/up,workdir=$ov/wk" /etc
+case $1 in
+    dangling_dir) ln -s /srv/managed/lethe /etc/lethe; shift; set +e; "$@"; exit ;;
+esac
 mkdir -p /etc/lethe
 case $1 in
     dangling) ln -s /etc/lethe/managed/lethe.conf /etc/lethe/lethe.conf; shift; set +e; "$@" ;;
@@ -96,6 +99,11 @@ EOF
     OUT=$(unshare -m --propagation private sh "$WORK/etc_ns.sh" "$WORK/ov" dangling "$LETHE" run --dry-run 2>&1); RC=$?
     assert_eq "the default config a symlink to nothing: exit 2, not a run on the defaults" "2|error: config: '/etc/lethe/lethe.conf': cannot open: No such file or directory
 hint: the default config file is there but cannot be read (a symlink to nothing?): make it a readable file, or remove it to use the defaults" "$RC|$OUT"
+    rm -rf "$WORK/ov"; mkdir -p "$WORK/ov/up" "$WORK/ov/wk"
+    rm -rf "$WORK/ov"; mkdir -p "$WORK/ov/up" "$WORK/ov/wk"
+    OUT=$(unshare -m --propagation private sh "$WORK/etc_ns.sh" "$WORK/ov" dangling_dir "$LETHE" run --dry-run 2>&1); RC=$?
+    assert_eq "... /etc/lethe itself a link to nothing: exit 2" "2|error: config: '/etc/lethe/lethe.conf': cannot open: No such file or directory" \
+      "$RC|$(head -1 <<<"$OUT")"
     rm -rf "$WORK/ov"; mkdir -p "$WORK/ov/up" "$WORK/ov/wk"
     OUT=$(unshare -m --propagation private sh "$WORK/etc_ns.sh" "$WORK/ov" unsearchable "$LETHE" status 2>&1); RC=$?
     assert_eq "... in a directory the user may not search: exit 2, with the fix" "2|error: config: '/etc/lethe/lethe.conf': cannot open: Permission denied
@@ -180,6 +188,8 @@ run_lethe status --reference REF-J --tenant "$T"
 assert_contains "a copy of the purged item, made after the withdrawal, is due under the request" \
   "  due:        1" "$OUT"
 assert_not_contains "... not said to be not due" "not due:" "$OUT"
+assert_contains "... and the verdict says it is still to be purged under it" \
+  "withdrawn: a cancellation withdrew it, but 1 covered item is still to be purged under it (in an open batch, or copies of items it purged); 1 covered item is purged" "$OUT"
 run_lethe explain "$COPY"
 assert_contains "explain agrees" "state      due" "$OUT"
 run_lethe --config "$WORK/exec.conf" run
@@ -187,6 +197,7 @@ assert_eq "the next run purges it under the request" "REF-J" \
   "$(sql "SELECT reference FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$COPY'")"
 run_lethe status --reference REF-J --tenant "$T"
 assert_contains "... and status --reference counts it purged" "  purged:     2" "$OUT"
+assert_contains "... and the verdict that both stay purged" "withdrawn: a cancellation withdrew it; 2 covered items purged stay purged" "$OUT"
 
 # A cancellation the producer wrote and no run has consumed yet: status --reference said
 # nothing of it (explain and status name events waiting).
