@@ -799,14 +799,22 @@ void cycle_metrics_after(int rc)
             fclose(old);
         return;
     }
+    /* This shard's line, else one after the family's TYPE line (a file shared by several
+     * shards' runs: a second HELP and TYPE of one family makes the whole file unreadable). */
+    static const char type[] = "# TYPE lethe_run_success ";
     bool found = false;
     while (old && fgets(line, sizeof line, old)) {
         if (strncmp(line, success, (size_t)n) == 0) {
-            fprintf(af.f, "%s0\n", success);
+            if (!found)
+                fprintf(af.f, "%s0\n", success);
             found = true;
         } else if (strncmp(line, "lethe_", 6) == 0 || strncmp(line, "# HELP lethe_", 13) == 0 ||
                    strncmp(line, "# TYPE lethe_", 13) == 0) {
             fputs(line, af.f);
+            if (!found && strncmp(line, type, sizeof type - 1) == 0) {
+                fprintf(af.f, "%s0\n", success);
+                found = true;
+            }
         }
     }
     if (old)

@@ -27,9 +27,9 @@ int job_migrate(struct lethe_ctx *ctx, int argc, char **argv)
         cycle_name_lock_holder(ctx, "migrate: ");
         if (given)
             log_hint("giving the schema's owner the %d object%s a superuser owns there would lock "
-                     "them under it: wait for it to finish (or stop the lethe timers for the "
+                     "%s under it: wait for it to finish (or stop the lethe timers for the "
                      "upgrade), then migrate again; nothing was given or applied",
-                     given, given == 1 ? "" : "s");
+                     given, given == 1 ? "" : "s", given == 1 ? "it" : "them");
         else
             log_hint("a migration would change the schema under it: wait for it to finish (or stop "
                      "the lethe timers for the upgrade), then migrate again; nothing was applied");

@@ -155,6 +155,13 @@ assert_eq "the database out of reach: exit 1, lethe_run_success 0, the other ser
   "$RC|$(grep '^lethe_run_success' "$WORK/m.prom")|$(grep -v '^lethe_run_success' "$WORK/m.prom")"
 run_lethe --config "$WORK/acking.conf" run --shard 0/2 --metrics-file "$WORK/m.prom"
 assert_eq "... and the next good run sets it back" 'lethe_run_success{shard="0/2"} 1' "$(grep '^lethe_run_success' "$WORK/m.prom")"
+# A file shared by both shards' runs, the other shard failing: one TYPE line for the family, as
+# a textfile collector requires, and both shards' lines.
+run_lethe --config "$WORK/acking.conf" --db "host=$WORK/nowhere dbname=none" run --shard 1/2 --metrics-file "$WORK/m.prom"
+assert_eq "a file two shards share: one TYPE line, each shard's success line" \
+  "1|lethe_run_success{shard=\"0/2\"} 1
+lethe_run_success{shard=\"1/2\"} 0" \
+  "$(grep -c '^# TYPE lethe_run_success ' "$WORK/m.prom")|$(grep '^lethe_run_success' "$WORK/m.prom" | sort)"
 # A link planted at the metrics file's name: its target is neither read into the file nor changed.
 echo "lethe_secret_key 42" > "$WORK/secret"; ln -s "$WORK/secret" "$WORK/l.prom"
 run_lethe --config "$WORK/acking.conf" --db "host=$WORK/nowhere dbname=none" run --metrics-file "$WORK/l.prom"
