@@ -11,8 +11,9 @@
 -- now, or one that blocked it before (lethe.hold_blocks), placed at or before the deadline and
 -- not released by then. Otherwise the item is overdue, as it was before the hold.
 --
--- A function of its own (not inlined), so that on Citus each call is one tenant's query; it is
--- called only for held items whose deadline has passed.
+-- Functions of their own (not inlined), so that on Citus each call is one tenant's query; they
+-- are called only for held items whose deadline has passed, and mostly once per hold and
+-- deadline (hold_kept_at, below).
 CREATE FUNCTION lethe.held_at_deadline(p_tenant uuid, p_item uuid, p_hold uuid,
                                        p_deadline timestamptz)
 RETURNS boolean LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -28,22 +29,6 @@ BEGIN
                                          AND x.hold_id = y.hold_id)));
 END $$;
 REVOKE ALL ON FUNCTION lethe.held_at_deadline(uuid, uuid, uuid, timestamptz) FROM PUBLIC;
-
--- Whoever may read the pending items (the engine's roles, the auditor's summary) may ask it, as
--- deploy/roles.sql grants when it runs again.
-DO $grants$
-DECLARE
-    r record;
-BEGIN
-    FOR r IN SELECT DISTINCT x.grantee::regrole::text AS grantee
-               FROM pg_proc p, aclexplode(p.proacl) x
-              WHERE p.oid = 'lethe.pending_items(timestamptz)'::regprocedure
-                AND x.privilege_type = 'EXECUTE' AND x.grantee <> 0 AND x.grantee <> p.proowner
-    LOOP
-        EXECUTE format('GRANT EXECUTE ON FUNCTION lethe.held_at_deadline(uuid, uuid, uuid, timestamptz) TO %s',
-                       r.grantee);
-    END LOOP;
-END $grants$;
 
 -- The same judged once for many items that share a hold and a deadline (status, the gauges and
 -- the summary group the held rows past their deadline by both: a tenant-wide hold over 200,000
@@ -68,7 +53,10 @@ BEGIN
     RETURN 0;
 END $$;
 REVOKE ALL ON FUNCTION lethe.hold_kept_at(uuid, uuid, timestamptz) FROM PUBLIC;
-DO $grants_kept$
+
+-- Whoever may read the pending items (the engine's roles, the auditor's summary) may ask both,
+-- as deploy/roles.sql grants when it runs again.
+DO $grants$
 DECLARE
     r record;
 BEGIN
@@ -77,7 +65,7 @@ BEGIN
               WHERE p.oid = 'lethe.pending_items(timestamptz)'::regprocedure
                 AND x.privilege_type = 'EXECUTE' AND x.grantee <> 0 AND x.grantee <> p.proowner
     LOOP
-        EXECUTE format('GRANT EXECUTE ON FUNCTION lethe.hold_kept_at(uuid, uuid, timestamptz) TO %s',
-                       r.grantee);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION lethe.held_at_deadline(uuid, uuid, uuid, timestamptz),'
+                       ' lethe.hold_kept_at(uuid, uuid, timestamptz) TO %s', r.grantee);
     END LOOP;
-END $grants_kept$;
+END $grants$;
