@@ -785,7 +785,8 @@ void cycle_metrics_after(int rc)
      * (this one could not read the gauges), so that "1 when the last run succeeded" never
      * outlives a failure. */
     char line[4096], success[64];
-    int n = snprintf(success, sizeof success, "lethe_run_success{shard=\"%s\"} ", run_metrics.shard);
+    int n = snprintf(success, sizeof success, "lethe_run_success{shard=\"%s\"} ",
+                     run_metrics.shard);
     /* The last run's file, never through a link planted at its name (its lines would be copied
      * into a file anyone may read), and only lethe's own series and their comments. */
     int fd = open(run_metrics.file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);

@@ -581,9 +581,8 @@ int db_schema_version(PGconn *db)
  * extension's members are the extension's. `give` says which migrate gives to the owner
  * itself: lethe's own (named so by a migration, $1) that a superuser owns, on one server only
  * (`superuser` says which a superuser's migrate would give). Any other object may be a DBA's
- * own
- * (a view that would read the catalog as the owner once given, or a superuser's reading what
- * only a superuser may), and on Citus a shard on the coordinator is a table of the schema too,
+ * own (a view that would read the catalog as the owner once given, or a superuser's reading
+ * what only a superuser may), and on Citus a shard on the coordinator is a table of the schema too,
  * which only Citus changes: those a DBA gives. */
 static const char STRAY_OBJECTS[] =
     "SELECT y.stmt, y.what, y.was, y.owner, y.superuser, y.superuser AND y.may AS give FROM ("
@@ -654,8 +653,9 @@ static char *lethe_object_names(void)
         return NULL;
     used = (size_t)snprintf(out, cap, "{schema_migrations");
     for (int i = 0; i < lethe_migration_count; i++) {
-        for (const char *p = strstr(lethe_migrations[i].sql, "lethe."); p; p = strstr(p, "lethe.")) {
-            bool word = p == lethe_migrations[i].sql ||
+        const char *sql = lethe_migrations[i].sql;
+        for (const char *p = strstr(sql, "lethe."); p; p = strstr(p, "lethe.")) {
+            bool word = p == sql ||
                         !(isalnum((unsigned char)p[-1]) || p[-1] == '_');
             p += 6;
             size_t len = strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_");

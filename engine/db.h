@@ -102,14 +102,14 @@ int db_may_execute(PGconn *db, const char *fn);
     "  JOIN (SELECT g.tenant_id, g.hold_id, g.deadline_at,"                                        \
     "               lethe.hold_kept_at(g.tenant_id, g.hold_id, g.deadline_at) AS kept"             \
     "          FROM (SELECT DISTINCT r1.tenant_id, r1.hold_id, r1.deadline_at FROM " REL " r1"     \
-    "                 WHERE r1.state = 'held' AND r1.deadline_at < now()) g OFFSET 0) g"            \
+    "                 WHERE r1.state = 'held' AND r1.deadline_at < now()) g OFFSET 0) g"       \
     "    ON g.tenant_id = r.tenant_id AND g.hold_id = r.hold_id AND g.deadline_at = r.deadline_at" \
     " WHERE g.kept = 1"                                                                            \
     "    OR (g.kept = 2"                                                                           \
     "        AND lethe.held_at_deadline(r.tenant_id, r.item_id, r.hold_id, r.deadline_at))"
 /* Whether the pending row X is one of those, HELD_KEPT_OF's rows being in held_kept. */
 #define HELD_AT_DEADLINE(X)                                                                        \
-    "EXISTS (SELECT 1 FROM held_kept k WHERE k.tenant_id = " X ".tenant_id"                         \
+    "EXISTS (SELECT 1 FROM held_kept k WHERE k.tenant_id = " X ".tenant_id"                       \
     "        AND k.item_id = " X ".item_id)"
 
 #endif

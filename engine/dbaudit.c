@@ -118,8 +118,9 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
      * missing, where nothing else said that the run had begun inside the window.
      * And on every other chain appended to since the run began (by its own records, or by
      * those stamped since, whatever run id they carry: the withdrawals it derives, another
-     * session's records), the last record there stamped before the run began (its run_started), when that record is stamped since then and is not of
-     * a run whose line anchored it (a hold, a request or an ack made between the runs): it was
+     * session's records), the last record there stamped before the run began (its
+     * run_started), when that record is stamped since then and is not of a run whose line
+     * anchored it (a hold, a request or an ack made between the runs): it was
      * that chain's head when the run began. Unanchored, the records before the run's first
      * were read by verify as the run's own, so a window starting between them and the run (a
      * request an hour before the month's end, purged by the month's first run) failed as "its
@@ -525,7 +526,8 @@ PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f)
  * still to come); only --tenant narrows them. They are counted first, in a statement of their
  * own, by rule and by the week of their deadline ("overdue", "held" when a hold in effect at
  * the deadline keeps it past it, as status counts them apart, "week" with its YYYY-MM-DD,
- * "later" beyond DBAUDIT_WEEKS_AHEAD weeks, "none" without a deadline): a few rows, handed back to the
+ * "later" beyond DBAUDIT_WEEKS_AHEAD weeks, "none" without a deadline): a few rows, handed
+ * back to the
  * summary's statement as arrays. On Citus a statement that reads one tenant's audit is sent
  * whole to that tenant's worker, where pending_items(), which reads distributed tables, could
  * not run (README, "Outgrowing one server"); here it runs where lethe is connected. */

@@ -1253,7 +1253,8 @@ PGresult *db_request_unconsumed(PGconn *db, const char *tenant, const char *refe
     const char *p[] = {tenant, reference};
     return db_query_one_row(db,
                             "SELECT count(*) AS unconsumed FROM lethe.inbox_events_pending p"
-                            "  JOIN lethe.events e ON e.tenant_id = p.tenant_id AND e.event_id = p.event_id"
+                            "  JOIN lethe.events e"
+                            "    ON e.tenant_id = p.tenant_id AND e.event_id = p.event_id"
                             " WHERE p.tenant_id = $1 AND e.reference = $2"
                             "   AND e.type = 'deletion_cancelled'",
                             2, p);

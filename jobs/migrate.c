@@ -40,7 +40,8 @@ int job_migrate(struct lethe_ctx *ctx, int argc, char **argv)
         printf("migrate: applied %d migration%s, schema at version %d\n", applied,
                applied == 1 ? "" : "s", db_latest_version());
     else if (given)
-        printf("migrate: schema already at version %d, no migration to apply\n", db_latest_version());
+        printf("migrate: schema already at version %d, no migration to apply\n",
+               db_latest_version());
     else
         printf("migrate: schema already at version %d, nothing to do\n", db_latest_version());
     if (db_citus_guard_shards(ctx->db) < 0) {

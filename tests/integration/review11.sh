@@ -81,7 +81,7 @@ for l in open(sys.argv[1]):
 # the file for absent, ran on its defaults (rules, executor, no audit key) and exited 0. In a
 # mount namespace with /etc overlaid, so that the host's /etc is not touched.
 if unshare -m --propagation private true 2>/dev/null; then
-    mkdir -p "$WORK/ov/up" "$WORK/ov/wk"; chmod 0755 "$WORK"
+    chmod 0755 "$WORK"
     cat >"$WORK/etc_ns.sh" <<'EOF'
 set -e
 ov=$1; shift
@@ -96,16 +96,18 @@ case $1 in
                   setpriv --reuid=65534 --regid=65534 --clear-groups "$@" ;;
 esac
 EOF
-    OUT=$(unshare -m --propagation private sh "$WORK/etc_ns.sh" "$WORK/ov" dangling "$LETHE" run --dry-run 2>&1); RC=$?
+    # in_etc CASE COMMAND...: COMMAND with /etc overlaid afresh and /etc/lethe made as CASE says
+    in_etc() {
+        rm -rf "$WORK/ov"; mkdir -p "$WORK/ov/up" "$WORK/ov/wk"
+        OUT=$(unshare -m --propagation private sh "$WORK/etc_ns.sh" "$WORK/ov" "$@" 2>&1); RC=$?
+    }
+    in_etc dangling "$LETHE" run --dry-run
     assert_eq "the default config a symlink to nothing: exit 2, not a run on the defaults" "2|error: config: '/etc/lethe/lethe.conf': cannot open: No such file or directory
 hint: the default config file is there but cannot be read (a symlink to nothing?): make it a readable file, or remove it to use the defaults" "$RC|$OUT"
-    rm -rf "$WORK/ov"; mkdir -p "$WORK/ov/up" "$WORK/ov/wk"
-    rm -rf "$WORK/ov"; mkdir -p "$WORK/ov/up" "$WORK/ov/wk"
-    OUT=$(unshare -m --propagation private sh "$WORK/etc_ns.sh" "$WORK/ov" dangling_dir "$LETHE" run --dry-run 2>&1); RC=$?
+    in_etc dangling_dir "$LETHE" run --dry-run
     assert_eq "... /etc/lethe itself a link to nothing: exit 2" "2|error: config: '/etc/lethe/lethe.conf': cannot open: No such file or directory" \
       "$RC|$(head -1 <<<"$OUT")"
-    rm -rf "$WORK/ov"; mkdir -p "$WORK/ov/up" "$WORK/ov/wk"
-    OUT=$(unshare -m --propagation private sh "$WORK/etc_ns.sh" "$WORK/ov" unsearchable "$LETHE" status 2>&1); RC=$?
+    in_etc unsearchable "$LETHE" status
     assert_eq "... in a directory the user may not search: exit 2, with the fix" "2|error: config: '/etc/lethe/lethe.conf': cannot open: Permission denied
 hint: give the user lethe runs as read access to it and search access to its directory (e.g. chgrp lethe FILE; chmod 0640 FILE); lethe does not run on its defaults while the file is there" "$RC|$OUT"
 else
