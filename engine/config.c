@@ -114,6 +114,43 @@ static const char *line_of(const char *text, int n)
     return buf;
 }
 
+/* What a syntax error at line N of TEXT is near, for its message: the last setting named on
+ * that line (its name only: a value may be a password), or the end of the file. Empty when
+ * neither. A name is a setting's where a setting can start (the line's start, after '{', ';',
+ * ',' or '('): in 'conninfo = dbname=x password=y' it is conninfo. */
+static const char *syntax_near(const char *text, int n)
+{
+    static char buf[96];
+    static const char name_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-*";
+    int lines = 0;
+    for (const char *p = text; *p; p++)
+        lines += *p == '\n' || (p[1] == '\0' && *p != '\n');
+    if (n > lines)
+        return " at the end of the file (a '{', '(' or '[' never closed?)";
+    const char *l = line_of(text, n), *name = NULL;
+    size_t name_len = 0;
+    bool quoted = false;
+    for (const char *p = l; *p; p++) {
+        if (*p == '"' && (p == l || p[-1] != '\\'))
+            quoted = !quoted;
+        if (quoted || !strchr(name_chars, *p) || (p > l && strchr(name_chars, p[-1])))
+            continue;
+        size_t len = strspn(p, name_chars);
+        const char *after = p + len + strspn(p + len, " \t"), *before = p;
+        while (before > l && (before[-1] == ' ' || before[-1] == '\t'))
+            before--;
+        if ((*after == '=' || *after == ':') && (before == l || strchr("{;,(", before[-1]))) {
+            name = p;
+            name_len = len > 64 ? 64 : len;
+        }
+        p += len - 1;
+    }
+    if (!name)
+        return "";
+    snprintf(buf, sizeof buf, " (setting '%.*s')", (int)name_len, name);
+    return buf;
+}
+
 /* Where setting S stands (its line and, when an @include'd file holds it, that file), kept for
  * the messages of checks made after the config is read. */
 static void remember_where(const config_setting_t *s, int *line, char **conf)
@@ -893,10 +930,12 @@ bool config_load(struct lethe_config *cfg, const char *file)
     if (config_read_string(&lc, text) != CONFIG_TRUE) {
         const char *why = config_error_text(&lc);
         const char *where = config_error_file(&lc) ? config_error_file(&lc) : file;
+        const char *near = strcmp(where, file) == 0 ? syntax_near(text, config_error_line(&lc)) : "";
         if (!why || strcmp(why, "syntax error") == 0)
-            log_error("config: '%s' line %d: syntax error", where, config_error_line(&lc));
+            log_error("config: '%s' line %d%s: syntax error", where, config_error_line(&lc), near);
         else
-            log_error("config: '%s' line %d: syntax error: %s", where, config_error_line(&lc), why);
+            log_error("config: '%s' line %d%s: syntax error: %s", where, config_error_line(&lc),
+                      near, why);
         if (why && strcmp(why, "duplicate setting name") == 0 && strcmp(where, file) == 0)
             log_hint("a setting is given twice in one group; keep one of them (line %d: %s)",
                      config_error_line(&lc), text_shown(line_of(text, config_error_line(&lc))));

@@ -993,6 +993,12 @@ static int verify_jsonl(struct verifier *v, FILE *f, char **line, size_t *cap, s
                           "a CSV export re-saved by another program (verify the file lethe wrote)");
             return EXIT_CHECK_FAILED;
         }
+        if (v->line == 1 && (*line)[strspn(*line, " \t")] != '{') {
+            fail(v, NULL, "the first line is neither the CSV header lethe writes nor a JSON Lines "
+                          "export's header: a CSV export whose header line was removed, or not an "
+                          "export");
+            return EXIT_CHECK_FAILED;
+        }
         json_error_t e;
         json_t *o = v->line == 1 ? fast_header(v, *line, len) : NULL;
         if (!o)

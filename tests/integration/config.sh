@@ -25,18 +25,23 @@ DUR_HINT='hint: a duration is a non-negative integer and a unit (s, m, h, d, w o
 conf_fails "a syntax error names the file and the line" \
 'database: { conninfo = "dbname=lethe"; };
 batch: { max_items = = 5; };' \
-"error: config: '$CONF' line 2: syntax error
+"error: config: '$CONF' line 2 (setting 'max_items'): syntax error
+hint: settings look like 'name = value;' inside 'group: { ... };', strings in double quotes"
+conf_fails "a value not quoted names its setting, never the value (a password, maybe)" \
+'database: { conninfo = "dbname=lethe port=5"; };
+database2: { conninfo = dbname=lethe password=s3cret; };' \
+"error: config: '$CONF' line 2 (setting 'conninfo'): syntax error
 hint: settings look like 'name = value;' inside 'group: { ... };', strings in double quotes"
 conf_fails "an unclosed group is a syntax error at the end of the file" \
 '# lethe
 rules: {
   deletion_request: { deadline = "30d"; };' \
-"error: config: '$CONF' line 4: syntax error
+"error: config: '$CONF' line 4 at the end of the file (a '{', '(' or '[' never closed?): syntax error
 hint: settings look like 'name = value;' inside 'group: { ... };', strings in double quotes"
 conf_fails "a setting given twice is refused" \
 'batch: { max_items = 5; };
 schedule: { lookahead = "1d"; lookahead = "2d"; };' \
-"error: config: '$CONF' line 2: syntax error: duplicate setting name
+"error: config: '$CONF' line 2 (setting 'lookahead'): syntax error: duplicate setting name
 hint: a setting is given twice in one group; keep one of them (line 2: schedule: { lookahead = \"1d\"; lookahead = \"2d\"; };)"
 
 # ---- unknown settings ----------------------------------------------------------------------

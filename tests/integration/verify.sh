@@ -281,7 +281,14 @@ both "an empty file is not an export" 4 "$TMP/empty"
 assert_eq "an empty file says so" "verify: '$TMP/empty' is empty: not an export" "$VOUT"
 echo "hello" >"$TMP/garbage"
 both "a file that is not an export fails" 4 "$TMP/garbage"
-assert_contains "and names line 1" "verify: line 1: not valid JSON" "$VOUT"
+assert_eq "and names line 1" "verify: line 1: the first line is neither the CSV header lethe writes nor a JSON Lines export's header: a CSV export whose header line was removed, or not an export" "$VOUT"
+# A CSV export without its header line was taken for JSON Lines ("not valid JSON").
+tail -n +2 "$TMP/all.csv" >"$TMP/headless.csv"
+both "csv: an export whose header line was removed fails" 4 "$TMP/headless.csv"
+assert_eq "... named as such, not as bad JSON" "verify: line 1: the first line is neither the CSV header lethe writes nor a JSON Lines export's header: a CSV export whose header line was removed, or not an export" "$VOUT"
+echo '{"kind":' >"$TMP/broken.jsonl"
+both "a first line that starts as JSON and breaks fails" 4 "$TMP/broken.jsonl"
+assert_contains "... as not JSON" "verify: line 1: not valid JSON" "$VOUT"
 # A blank line is no record: caught, and named as what it is (jansson said only "'[' or '{'
 # expected near end of file"); CRLF line ends are whitespace around each record, and verify.
 { cat "$TMP/all.jsonl"; echo; } >"$TMP/blank-last.jsonl"
