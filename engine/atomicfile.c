@@ -172,7 +172,7 @@ bool afile_refused(const char *path, const char *what)
  * bits at all (mode 0000) still reads as "keep", not as "nothing to keep": only the low 12 bits
  * are applied. */
 static enum afile_status open_in_dir(struct afile *a, mode_t mode, mode_t keep_mode,
-                                     const char *what)
+                                     gid_t keep_gid, const char *what)
 {
     int fd = open_temp(a, mode);
     if (fd < 0) {
@@ -192,6 +192,12 @@ static enum afile_status open_in_dir(struct afile *a, mode_t mode, mode_t keep_m
         reset(a);
         return AFILE_FAILED;
     }
+    /* And its group: a metrics file given to the node exporter's group (0640) stays readable
+     * by it. Only a group lethe's user is in can be given; another is said, not fatal. */
+    if (keep_gid != (gid_t)-1 && keep_gid != getegid() && fchown(fd, (uid_t)-1, keep_gid) != 0)
+        log_warn("%s: '%s' belonged to group %ld, which lethe's user (not a member of it) cannot "
+                 "give the file that replaces it: it has group %ld now",
+                 what, a->path, (long)keep_gid, (long)getegid());
     a->f = fdopen(fd, "w");
     if (!a->f) {
         log_error("%s: cannot write '%s': %s", what, a->tmp, strerror(errno));
@@ -220,7 +226,7 @@ enum afile_status afile_open_in(struct afile *a, int dirfd, const char *path, mo
         reset(a);
         return AFILE_FAILED;
     }
-    return open_in_dir(a, mode, 0, what);
+    return open_in_dir(a, mode, 0, (gid_t)-1, what);
 }
 
 enum afile_status afile_open(struct afile *a, const char *path, mode_t mode, unsigned flags,
@@ -274,7 +280,7 @@ enum afile_status afile_open(struct afile *a, const char *path, mode_t mode, uns
     bool keep = exists && (flags & (AFILE_THROUGH | AFILE_MODE_FOR_READERS)) && S_ISREG(st.st_mode);
     mode_t exact = keep ? (st.st_mode & 07777) | S_IFREG
                    : flags & AFILE_MODE_FOR_READERS ? (mode & 07777) | S_IFREG : 0;
-    return open_in_dir(a, mode, exact, what);
+    return open_in_dir(a, mode, exact, keep ? st.st_gid : (gid_t)-1, what);
 }
 
 bool afile_finish(struct afile *a, const char *what)

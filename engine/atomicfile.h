@@ -12,8 +12,9 @@
 /* afile_open flags. AFILE_THROUGH is SPEC §6's rule for `-o FILE`: "-" is standard output,
  * a device or FIFO is written through (never replaced), a symlink or a directory is refused. */
 #define AFILE_THROUGH 1u
-/* A regular file replaced keeps its permission bits, and a new one gets MODE exactly, whatever
- * the umask: for a file another user reads (the metrics, read by a node exporter). */
+/* A regular file replaced keeps its permission bits and its group, and a new one gets MODE
+ * exactly, whatever the umask: for a file another user reads (the metrics, read by a node
+ * exporter). */
 #define AFILE_MODE_FOR_READERS 2u
 
 enum afile_status { AFILE_OK = 0, AFILE_FAILED = -1, AFILE_REFUSED = -2 };
@@ -31,7 +32,7 @@ struct afile {
 /* Opens PATH for writing (MODE before the umask). WHAT prefixes messages ("export", "spool").
  * AFILE_REFUSED: the target is a symlink, a directory or something else that must not be
  * replaced (a usage error); AFILE_FAILED: the system said no. Both have printed why. With
- * AFILE_THROUGH, a regular file replaced keeps its permission bits. */
+ * AFILE_THROUGH, a regular file replaced keeps its permission bits and its group. */
 enum afile_status afile_open(struct afile *a, const char *path, mode_t mode, unsigned flags,
                              const char *what);
 /* afile_open for PATH, whose directory the caller holds open as DIRFD (it may have opened it

@@ -146,15 +146,18 @@ assert_eq "a shard's purges by rule are its own, not another shard's batch close
 lethe_run_items_purged{shard="0/2"} 2' \
   "$(grep -E '^lethe_run_items_purged' "$WORK/m.prom")"
 assert_eq "a new metrics file is readable by a node exporter, whatever the umask" "644" "$(stat -c %a "$WORK/m.prom")"
-chmod 0640 "$WORK/m.prom"
+# Given to the node exporter's group, 0640, it stays that group's (the replacing file had
+# lethe's group, and the exporter lost it).
+chmod 0640 "$WORK/m.prom"; chgrp nogroup "$WORK/m.prom"
 run_lethe --config "$WORK/acking.conf" run --shard 0/2 --metrics-file "$WORK/m.prom"
-assert_eq "... and one replaced keeps its permissions" "640" "$(stat -c %a "$WORK/m.prom")"
+assert_eq "... and one replaced keeps its permissions and its group" "640 nogroup" "$(stat -c '%a %G' "$WORK/m.prom")"
 # A run that fails before it writes its metrics (the database out of reach) still says so there.
 BEFORE=$(grep -v '^lethe_run_success' "$WORK/m.prom")
 run_lethe --config "$WORK/acking.conf" --db "host=$WORK/nowhere dbname=none" run --shard 0/2 --metrics-file "$WORK/m.prom"
 assert_eq "the database out of reach: exit 1, lethe_run_success 0, the other series as they were" \
   "1|lethe_run_success{shard=\"0/2\"} 0|$BEFORE" \
   "$RC|$(grep '^lethe_run_success' "$WORK/m.prom")|$(grep -v '^lethe_run_success' "$WORK/m.prom")"
+assert_eq "... the file still the exporter's group's" "640 nogroup" "$(stat -c '%a %G' "$WORK/m.prom")"
 run_lethe --config "$WORK/acking.conf" run --shard 0/2 --metrics-file "$WORK/m.prom"
 assert_eq "... and the next good run sets it back" 'lethe_run_success{shard="0/2"} 1' "$(grep '^lethe_run_success' "$WORK/m.prom")"
 # A file shared by both shards' runs, the other shard failing: one TYPE line for the family, as
