@@ -468,12 +468,12 @@ static bool load_database(const struct loader *ld, const config_setting_t *g)
             char *why = NULL;
             PQconninfoOption *o = PQconninfoParse(ld->cfg->conninfo, &why);
             if (!o) {
-                char what[600];
-                size_t n = why ? strlen(why) : 0;
-                while (n && (why[n - 1] == '\n' || why[n - 1] == ' '))
+                char what[600], said[512];
+                text_without(why ? why : "out of memory", ld->cfg->conninfo, said, sizeof said);
+                size_t n = strlen(said);
+                while (n && (said[n - 1] == '\n' || said[n - 1] == ' '))
                     n--;
-                snprintf(what, sizeof what, "libpq cannot read it (%.*s):", (int)n,
-                         why ? why : "out of memory");
+                snprintf(what, sizeof what, "libpq cannot read it (%.*s):", (int)n, said);
                 report(log_error, file_of(ld, s), config_setting_source_line(s),
                        "database.conninfo", what, "(the value is not shown: it may hold a password)",
                        "conninfo is key=value pairs or a postgresql:// URI, e.g. "

@@ -13,6 +13,7 @@
 #include "audit.h"
 #include "exitcode.h"
 #include "log.h"
+#include "text.h"
 
 struct migration {
     int version;
@@ -320,7 +321,7 @@ int db_connect(struct lethe_ctx *ctx)
     ctx->db = connect_params(ctx, conninfo, &why);
     if (!ctx->db) {
         char msg[1024];
-        snprintf(msg, sizeof msg, "%s", why ? why : "out of memory");
+        text_without(why ? why : "out of memory", conninfo, msg, sizeof msg);
         size_t n = strlen(msg);
         while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
             msg[--n] = '\0';

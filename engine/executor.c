@@ -523,6 +523,9 @@ static bool run_in_group(const char *command, const char *manifest, const char *
             dup2(devnull, STDIN_FILENO);
             close(devnull);
         }
+        /* The deleter needs no database: the password libpq may have taken from the
+         * environment is not handed to it. */
+        unsetenv("PGPASSWORD");
         setenv("LETHE_BATCH_ID", batch_id, 1);
         setenv("LETHE_LOCATION", location, 1);
         signal(SIGPIPE, SIG_DFL);

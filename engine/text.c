@@ -132,3 +132,21 @@ char *text_shown_n(const char *in, size_t n, char *out, size_t cap)
 {
     return clean(in, n, out, cap, true);
 }
+
+char *text_without(const char *msg, const char *secret, char *out, size_t cap)
+{
+    static const char shown[] = "(the value)";
+    size_t k = 0, slen = secret ? strlen(secret) : 0;
+    while (*msg && k + 1 < cap) {
+        if (slen && strncmp(msg, secret, slen) == 0) {
+            size_t n = sizeof shown - 1 < cap - 1 - k ? sizeof shown - 1 : cap - 1 - k;
+            memcpy(out + k, shown, n);
+            k += n;
+            msg += slen;
+        } else {
+            out[k++] = *msg++;
+        }
+    }
+    out[k] = '\0';
+    return out;
+}

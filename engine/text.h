@@ -27,4 +27,9 @@ const char *text_shown(const char *s);
 /* text_shown for n bytes of in (not NUL-terminated), into out (cap > 0), as long as fits. */
 char *text_shown_n(const char *in, size_t n, char *out, size_t cap);
 
+/* MSG copied to OUT (cap > 0) with every occurrence of SECRET (a connection string, which may
+ * hold a password) replaced by "(the value)": libpq quotes a conninfo it cannot read whole in
+ * its message. Returns out. */
+char *text_without(const char *msg, const char *secret, char *out, size_t cap);
+
 #endif

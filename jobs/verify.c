@@ -25,6 +25,7 @@
 #include "exitcode.h"
 #include "jobs.h"
 #include "log.h"
+#include "text.h"
 #include "timefmt.h"
 
 /* The margin verify allows two clocks, and a writer that stamped its records before a run took
@@ -137,6 +138,15 @@ static void fail(struct verifier *v, const char *tenant, const char *fmt, ...)
         snprintf(v->why, sizeof v->why, "line %ld: tenant %s: %s", v->line, tenant, msg);
     else
         snprintf(v->why, sizeof v->why, "line %ld: %s", v->line, msg);
+}
+
+/* The verdict of a failed check, said once. It quotes what the file holds (a tenant id, a
+ * field): shown as text_shown shows it, so that a file cannot move the cursor or write a line
+ * of its own ("verify: ok") over the verdict. */
+static void verdict_failed(const struct verifier *v)
+{
+    char shown[4 * sizeof v->why];
+    printf("verify: %s\n", text_shown_n(v->why, strlen(v->why), shown, sizeof shown));
 }
 
 /* A record that starts a run: run_started, or operator_rerun for a rerun. */
@@ -1141,6 +1151,14 @@ static bool csv_record(struct verifier *v, const struct csv_record *c)
         if (audit_member_type(m) == AUDIT_JSON_STRING && s[0] == '\'') {
             s++;  /* the guard audit_csv_row puts before a text a spreadsheet would run */
             len--;
+            /* and only there: a ' added before any other text changes what a reader of the
+             * CSV sees (a kind "'item_purged" counted apart) while the hash still holds. */
+            if (!audit_csv_guarded((enum audit_member)m, s, len)) {
+                fail(v, NULL, "field \"%s\" starts with a ' that lethe does not write: it puts one "
+                              "only before a text starting with =, +, -, @, a tab, a CR or a '",
+                     audit_member_names[m]);
+                return false;
+            }
         } else if (audit_csv_guarded((enum audit_member)m, s, len)) {
             v->unguarded++;
         }
@@ -1683,7 +1701,7 @@ int job_verify(struct lethe_ctx *ctx, int argc, char **argv)
         goto cleanup;
     }
     if (rc == EXIT_CHECK_FAILED) {
-        printf("verify: %s\n", v.why);
+        verdict_failed(&v);
         goto cleanup;
     }
     /* The values are what the hashes vouch for; a field whose guard was taken out still holds
@@ -1733,7 +1751,7 @@ int job_verify(struct lethe_ctx *ctx, int argc, char **argv)
                  v.unvouched == 1 ? "it" : "them");
     if ((!csv && !check_counts(&v)) || !check_named(&v) || !check_anchors(&v, anchors) ||
         !check_expected(&v)) {
-        printf("verify: %s\n", v.why);
+        verdict_failed(&v);
         rc = EXIT_CHECK_FAILED;
         goto cleanup;
     }

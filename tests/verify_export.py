@@ -81,6 +81,8 @@ def records(path, header):
             def text(v):  # the formula guard; a field a spreadsheet would run without it is said
                 if v[0] in "=+-@\t\r":
                     print(f"warning: a field starts with {v[0]!r} without the ' lethe writes before it", file=sys.stderr)
+                need(not v.startswith("'") or v[1:2] in ("=", "+", "-", "@", "\t", "\r", "'"),
+                     "a ' that lethe does not write: it guards only =, +, -, @, tab, CR or '")
                 return v[1:] if v.startswith("'") else v
             typed = {"seq": int, "count": int, "on_time": {"true": True, "false": False}.__getitem__}
             yield from ({k: typed.get(k, text)(v) if v else None for k, v in zip(COLS, row, strict=True)}

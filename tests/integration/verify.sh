@@ -122,6 +122,12 @@ sed 's/$/\r/' "$TMP/all.jsonl" >"$TMP/crlf.jsonl"
 both "CRLF line ends (JSON Lines) change nothing" 0 "$TMP/crlf.jsonl"
 python3 -c 'import csv,sys; w=csv.writer(open(sys.argv[2],"w",newline=""),lineterminator="\r\n"); [w.writerow(r) for r in csv.reader(open(sys.argv[1],newline=""))]' "$TMP/all.csv" "$TMP/crlf.csv"
 both "a CSV rewritten by another tool, with CRLF, still verifies" 0 "$TMP/crlf.csv"
+# A ' lethe puts only before a text a spreadsheet would run, and verify takes it off; added
+# before any other text, the hash held while a CSV reader saw another rule or kind.
+QLINE=$(grep -n -m1 ',deletion_request,' "$TMP/all.csv" | cut -d: -f1)
+sed "${QLINE}s/,deletion_request,/,'deletion_request,/" "$TMP/all.csv" >"$TMP/quote-added.csv"
+both "csv: a ' added before a field lethe does not guard is caught" 4 "$TMP/quote-added.csv"
+assert_eq "... and named" "verify: line $QLINE: field \"rule\" starts with a ' that lethe does not write: it puts one only before a text starting with =, +, -, @, a tab, a CR or a '" "$VOUT"
 assert_eq "verify reads standard input" "verify: ok: $TOTAL records in 4 chains (4 from seq 1, 0 windows)$ALL_UNTIL" \
   "$("$LETHE" verify - <"$TMP/all.jsonl")"
 out=$(PGHOST=/nonexistent PGPORT=1 "$LETHE" --db "host=/nonexistent port=1" --config /nonexistent.conf verify "$TMP/all.jsonl" 2>&1); rc=$?

@@ -1,0 +1,88 @@
+# What outside tryouts of this stop found (an auditor checking the evidence against itself),
+# each section the user's command and its outcome; each failed before its fix.
+. tests/harness/lib.sh
+. tests/harness/catalog.sh
+WORK=$(mktemp -d /tmp/lethe-review12.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
+trap 'rm -rf "$WORK"; psql -X -q -d postgres -c "DROP DATABASE IF EXISTS review12_r" >/dev/null 2>&1' EXIT
+
+# ---- status --reference after the config's deadline changed ------------------------------------
+# A request's purges are recorded on time, late or held by the deadline of their batch. status
+# --reference judged them again by the deadline of the config of the last run: after the
+# deadline was set back from a short one, a purge recorded late and one recorded held were said
+# on time, while export --summary (from the records) said otherwise.
+psql -X -q -c 'DROP DATABASE IF EXISTS review12_r' -c 'CREATE DATABASE review12_r' 2>/dev/null
+export PGDATABASE=review12_r
+"$LETHE" migrate >/dev/null
+write_config "$WORK/short.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; };" \
+  'rules: { deletion_request: { deadline = "6s"; }; };'
+write_config "$WORK/long.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; };"
+T=$(uuid); W=$(uuid); mk_tenant "$T" acme; mk_workspace "$T" "$W" EU
+X=$(uuid); Y=$(uuid)
+mk_item "$T" "$X" "$W" prompt EU 2026-01-01T00:00:00Z
+mk_item "$T" "$Y" "$W" prompt EU 2026-01-01T00:00:00Z
+run_lethe --config "$WORK/short.conf" request --tenant "$T" --item "$X" --reference CASE-9
+run_lethe hold place --tenant "$T" --item "$X" --reason "inquiry"
+H=$(sql "SELECT hold_id FROM lethe.holds")
+run_lethe --config "$WORK/short.conf" run
+assert_contains "the held item is kept" "0 purged, 0 failed items, 0 failed batches, 1 held" "$OUT"
+run_lethe --config "$WORK/short.conf" request --tenant "$T" --item "$Y" --reference CASE-10
+sleep 7   # both deadlines pass: the one item under its hold, the other with no run
+run_lethe hold release "$H"
+run_lethe --config "$WORK/short.conf" run
+assert_contains "both purged" "2 purged, 0 failed items" "$OUT"
+assert_eq "recorded: one held past its deadline, one late" "held|false
+|false" "$(sql "SELECT coalesce(detail, '') || '|' || on_time FROM lethe.audit WHERE kind = 'item_purged' ORDER BY detail NULLS LAST")"
+run_lethe --config "$WORK/long.conf" run   # the config's deadline back to 30 days
+run_lethe status --tenant "$T" --reference CASE-9
+assert_contains "status --reference: the purge recorded held past its deadline is counted so, not by the config's deadline now" \
+  "  purged:     1 (on time 0, late 0, held past the deadline 1)" "$OUT"
+run_lethe status --tenant "$T" --reference CASE-10 --json
+assert_eq "... and the one recorded late, late" "1 0 1 0" \
+  "$(python3 -c 'import json,sys; p=json.load(sys.stdin)["purged"]; print(p["count"], p["on_time"], p["late"], p["held_past_deadline"])' <<<"$OUT")"
+"$LETHE" export --summary -o "$WORK/s.jsonl" 2>/dev/null
+assert_eq "... as export --summary does" "2 0 1 1" \
+  "$(python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r.get("rule") == "deletion_request": print(r["purged"], r["on_time"], r["late"], r["held_past_deadline"])' "$WORK/s.jsonl")"
+
+# ---- what a security review found ------------------------------------------------------------
+# A connection string libpq cannot read was quoted whole in the error, password included (in the
+# journal, under systemd): the value is named, not shown.
+printf 'database: { conninfo = "postgresql://lethe:Secr3tPw@[fd00::5/lethe"; };\n' >"$WORK/typo.conf"
+run_lethe --config "$WORK/typo.conf" run
+assert_eq "a conninfo libpq cannot read: exit 2, its message without the value" \
+  "2|error: config: '$WORK/typo.conf' line 1: 'database.conninfo': libpq cannot read it (end of string reached when looking for matching \"]\" in IPv6 host address in URI: \"(the value)\"): (the value is not shown: it may hold a password)" \
+  "$RC|$(head -1 <<<"$ERR")"
+run_lethe --db 'postgresql://lethe:Secr3tPw_x@[::1]x/lethe' status
+assert_eq "... and so given with --db" \
+  "2|error: cannot connect to the database: bad connection string (--db): unexpected character \"x\" at position 36 in URI (expected \":\" or \"/\"): \"(the value)\"" \
+  "$RC|$(head -1 <<<"$ERR")"
+# A deleter was handed lethe's whole environment, PGPASSWORD (libpq's way to give the engine's
+# password) included.
+cat >"$WORK/envdump" <<EOS
+#!/bin/sh
+env >"$WORK/executor.env"
+exec $FS_DELETE --root $STORE "\$@"
+EOS
+chmod +x "$WORK/envdump"
+write_config "$WORK/env.conf" "executor: { command = \"$WORK/envdump\"; };"
+Z=$(uuid); mk_item "$T" "$Z" "$W" prompt EU 2026-01-01T00:00:00Z
+run_lethe --config "$WORK/env.conf" request --tenant "$T" --item "$Z" --reference CASE-11
+PGPASSWORD=Secr3tPw_engine run_lethe --config "$WORK/env.conf" run
+assert_eq "the deleter ran with its batch in its environment, and no database password" "1|0" \
+  "$(grep -c '^LETHE_BATCH_ID=' "$WORK/executor.env")|$(grep -c 'PGPASSWORD' "$WORK/executor.env")"
+# verify quoted a tenant id from the file as it was: escape sequences in it drew a fake
+# "verify: ok" over the verdict on the auditor's terminal.
+"$LETHE" export -o "$WORK/all.jsonl" 2>/dev/null
+python3 - "$WORK/all.jsonl" "$WORK/forged.jsonl" <<'PY'
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+r = json.loads(lines[1]); r["tenant_id"] = "x\r\x1b[2Kverify: ok: 9 records in 1 chains\x1b[8m"
+lines[1] = json.dumps(r, separators=(",", ":"))
+open(sys.argv[2], "w").write("\n".join(lines) + "\n")
+PY
+run_lethe verify "$WORK/forged.jsonl"
+assert_eq "verify of a forged tenant id: exit 4, and no control character reaches the terminal" "4|0" \
+  "$RC|$(printf '%s' "$OUT" | tr -d '\n' | LC_ALL=C grep -c $'[\x01-\x1f]')"
+assert_contains "... the id shown escaped" 'tenant x\x0D\x1B[2Kverify: ok: 9 records in 1 chains\x1B[8m: the chain is not among' "$OUT"
