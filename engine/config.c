@@ -518,6 +518,58 @@ static bool valid_geo(const char *g)
     return true;
 }
 
+/* Why the manifest path lethe appends to COMMAND (`COMMAND "$1"`, run by /bin/sh) would not
+ * reach it, or NULL: a comment (#) outside quotes takes the path into the comment, and a
+ * trailing ';', '&' or '|' or a line break makes it a command of its own. */
+static const char *command_drops_path(const char *command)
+{
+    char quote = 0;
+    const char *p = command, *last = NULL; /* the last character outside quotes and escapes */
+    for (; *p; p++) {
+        if (quote) {
+            if (*p == quote)
+                quote = 0;
+            else if (quote == '"' && *p == '\\' && p[1])
+                p++;
+            continue;
+        }
+        if (*p == '\\' && p[1]) {
+            p++;
+            last = NULL;
+            continue;
+        }
+        if (*p == '\'' || *p == '"')
+            quote = *p;
+        else if (*p == '#' && (p == command || strchr(" \t;&|(", p[-1])))
+            return "a comment ('#') would take the manifest path lethe appends into it";
+        else if (*p == '\n')
+            return "a line break would make the manifest path lethe appends a command of its own";
+        if (*p != ' ' && *p != '\t')
+            last = p;
+    }
+    if (last && strchr(";&|", *last))
+        return "a trailing ';', '&' or '|' would make the manifest path lethe appends a command "
+               "of its own";
+    return NULL;
+}
+
+/* A deleter's command that the manifest path would not reach is refused: its batches would
+ * fail at every run, with nothing in the config to say why (an outside tryout wrote
+ * "del.sh   # US deleter"). */
+static bool command_takes_path(const struct loader *ld, const config_setting_t *s,
+                               const char *command)
+{
+    const char *why = command_drops_path(command);
+    if (!why)
+        return true;
+    char what[200];
+    snprintf(what, sizeof what, "%s; got", why);
+    return fail(ld, s, what,
+                "lethe runs the command as written with the manifest path appended as one more "
+                "argument; move a comment to a line of its own, e.g. "
+                "# US deleter, then command = \"/usr/libexec/lethe/us-delete\";");
+}
+
 static bool load_executor(const struct loader *ld, const config_setting_t *g)
 {
     struct lethe_config *cfg = ld->cfg;
@@ -528,6 +580,8 @@ static bool load_executor(const struct loader *ld, const config_setting_t *g)
             if (!get_string(ld, s, &cfg->executor_command,
                             "command is the path of the deleter, e.g. "
                             "\"/usr/libexec/lethe/fs-delete\""))
+                return false;
+            if (!command_takes_path(ld, s, cfg->executor_command))
                 return false;
             remember_where(s, &cfg->executor_line, &cfg->executor_conf);
         } else if (strcmp(n, "timeout") == 0) {
@@ -560,6 +614,8 @@ static bool load_executor(const struct loader *ld, const config_setting_t *g)
                 if (!get_string(ld, l, &le->command,
                                 "each location names its deleter, e.g. "
                                 "EU = \"/usr/libexec/lethe/eu-delete\";"))
+                    return false;
+                if (!command_takes_path(ld, l, le->command))
                     return false;
             }
         } else {

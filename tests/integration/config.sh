@@ -98,6 +98,22 @@ hint: conninfo is key=value pairs or a postgresql:// URI, e.g. \"host=/run/postg
 conf_fails "an empty executor command is refused" 'executor: { command = ""; };' \
 "error: config: '$CONF' line 1: 'executor.command': must not be empty, got \"\"
 hint: command is the path of the deleter, e.g. \"/usr/libexec/lethe/fs-delete\""
+# The manifest path is appended to the command as written: a comment took it in (an outside
+# tryout's "del.sh   # US deleter" failed every batch of its geo, the run exiting 0).
+CMD_HINT='hint: lethe runs the command as written with the manifest path appended as one more argument; move a comment to a line of its own, e.g. # US deleter, then command = "/usr/libexec/lethe/us-delete";'
+conf_fails "a deleter command ending in a comment is refused" 'executor: { command = "/bin/true   # US deleter"; };' \
+"error: config: '$CONF' line 1: 'executor.command': a comment ('#') would take the manifest path lethe appends into it; got \"/bin/true   # US deleter\"
+$CMD_HINT"
+conf_fails "... and a location's ending in ';'" 'executor: { locations: { EU = "sleep 1; /bin/true;"; }; };' \
+"error: config: '$CONF' line 1: 'executor.locations.EU': a trailing ';', '&' or '|' would make the manifest path lethe appends a command of its own; got \"sleep 1; /bin/true;\"
+$CMD_HINT"
+conf_ok_cmd() {
+    printf 'executor: { command = "%s"; };\n' "$2" >"$CONF"
+    run_lethe --config "$CONF" batches   # no schema here: a config taken gets past the config
+    case "$ERR" in *"error: config:"*) not_ok "$1" "the config was refused" "$ERR" ;; *) ok "$1" ;; esac
+}
+conf_ok_cmd "a '#' inside a word or quotes, and an escaped ';', are no comment and no end" \
+  "sleep 0; /bin/true a#b '# x;' \\\\;"
 conf_fails "a number where true or false is expected is refused" 'rules: { subject_request: { enabled = 1; }; };' \
 "error: config: '$CONF' line 1: 'rules.subject_request.enabled': expected true or false, got 1
 hint: write enabled = true; or enabled = false;"
