@@ -776,6 +776,70 @@ void cycle_metrics_arm(const char *file, int k, int n)
     run_metrics.armed = true;
 }
 
+/* The last run's metrics file for reading, or NULL: never through a link planted at its name
+ * (its lines would be copied into a file anyone may read), and only a regular file. */
+static FILE *metrics_last(const char *file)
+{
+    int fd = open(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    FILE *old = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? fdopen(fd, "r") : NULL;
+    if (!old && fd >= 0)
+        close(fd);
+    return old;
+}
+
+/* The series other shards' runs wrote in a metrics file they share with this one (SHARD), to be
+ * written again with this run's: a shard's success replaced the file with its own series alone,
+ * and a shard that had failed vanished from it. Lines of lethe's series only, at most 4,096. */
+struct shard_lines {
+    char **line;
+    size_t n;
+};
+
+static void metrics_other_shards(const char *file, const char *shard, struct shard_lines *o)
+{
+    o->line = NULL;
+    o->n = 0;
+    FILE *old = metrics_last(file);
+    if (!old)
+        return;
+    char label[64], buf[4096];
+    snprintf(label, sizeof label, "{shard=\"%s\"", shard);
+    while (fgets(buf, sizeof buf, old) && o->n < 4096) {
+        const char *brace = strchr(buf, '{');
+        if (strncmp(buf, "lethe_", 6) != 0 || !brace || strncmp(brace, "{shard=\"", 8) != 0 ||
+            strncmp(brace, label, strlen(label)) == 0 || !strchr(buf, '\n'))
+            continue;
+        char **grown = realloc(o->line, (o->n + 1) * sizeof *grown);
+        char *copy = strdup(buf);
+        if (!grown || !copy) {
+            free(copy);
+            if (grown)
+                o->line = grown;
+            break;
+        }
+        o->line = grown;
+        o->line[o->n++] = copy;
+    }
+    fclose(old);
+}
+
+/* The other shards' lines of FAMILY, after this run's. */
+static void metrics_put_others(FILE *f, const struct shard_lines *o, const char *family)
+{
+    size_t len = strlen(family);
+    for (size_t i = 0; i < o->n; i++)
+        if (strncmp(o->line[i], family, len) == 0 && o->line[i][len] == '{')
+            fputs(o->line[i], f);
+}
+
+static void metrics_others_free(struct shard_lines *o)
+{
+    for (size_t i = 0; i < o->n; i++)
+        free(o->line[i]);
+    free(o->line);
+}
+
 void cycle_metrics_after(int rc)
 {
     if (!run_metrics.armed || run_metrics.written || rc == EXIT_DONE || rc == EXIT_LOCKED)
@@ -787,13 +851,8 @@ void cycle_metrics_after(int rc)
     char line[4096], success[64];
     int n = snprintf(success, sizeof success, "lethe_run_success{shard=\"%s\"} ",
                      run_metrics.shard);
-    /* The last run's file, never through a link planted at its name (its lines would be copied
-     * into a file anyone may read), and only lethe's own series and their comments. */
-    int fd = open(run_metrics.file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    struct stat st;
-    FILE *old = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? fdopen(fd, "r") : NULL;
-    if (!old && fd >= 0)
-        close(fd);
+    /* The last run's file: only lethe's own series and their comments are kept. */
+    FILE *old = metrics_last(run_metrics.file);
     struct afile af = {0};
     if (afile_open(&af, run_metrics.file, 0644, AFILE_MODE_FOR_READERS, "metrics") != AFILE_OK) {
         if (old)
@@ -838,6 +897,8 @@ static bool write_metrics(struct lethe_ctx *ctx, const struct run_life *l, doubl
     PGresult *s = dbcycle_gauges(ctx->db);
     bool ok = false;
     struct afile af = {0};
+    struct shard_lines others;
+    metrics_other_shards(file, shard, &others);
     run_metrics.written = true;
     if (!r || !s || afile_open(&af, file, 0644, AFILE_MODE_FOR_READERS, "metrics") != AFILE_OK)
         goto cleanup;
@@ -847,6 +908,7 @@ static bool write_metrics(struct lethe_ctx *ctx, const struct run_life *l, doubl
     for (int i = 0; i < PQntuples(r); i++)
         fprintf(f, "lethe_run_items_purged_by_rule{shard=\"%s\",rule=\"%s\",location=\"%s\"} %s\n", shard,
                 db_get(r, i, "rule"), db_get(r, i, "location"), db_get(r, i, "purged"));
+    metrics_put_others(f, &others, "lethe_run_items_purged_by_rule");
     struct {
         const char *name, *help;
         char value[32];
@@ -876,11 +938,14 @@ static bool write_metrics(struct lethe_ctx *ctx, const struct run_life *l, doubl
     snprintf(g[10].value, sizeof g[10].value, "%.3f", seconds);
     snprintf(g[11].value, sizeof g[11].value, "%d", strcmp(l->outcome, "succeeded") == 0);
     snprintf(g[12].value, sizeof g[12].value, "%s", db_get(s, 0, "last_success"));
-    for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
+    for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) {
         fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n%s{shard=\"%s\"} %s\n", g[i].name, g[i].help,
                 g[i].name, g[i].name, shard, g[i].value);
+        metrics_put_others(f, &others, g[i].name);
+    }
     ok = afile_commit(&af, "metrics");
 cleanup:
+    metrics_others_free(&others);
     afile_abandon(&af);
     PQclear(r);
     PQclear(s);

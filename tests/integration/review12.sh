@@ -86,3 +86,18 @@ run_lethe verify "$WORK/forged.jsonl"
 assert_eq "verify of a forged tenant id: exit 4, and no control character reaches the terminal" "4|0" \
   "$RC|$(printf '%s' "$OUT" | tr -d '\n' | LC_ALL=C grep -c $'[\x01-\x1f]')"
 assert_contains "... the id shown escaped" 'tenant x\x0D\x1B[2Kverify: ok: 9 records in 1 chains\x1B[8m: the chain is not among' "$OUT"
+
+# ---- shard runs sharing one metrics file (metrics.file in the config) ------------------------------
+# A shard's successful run replaced the file with its own series alone: the other shard's lines,
+# its lethe_run_success 0 after a failure included, were gone, and the alert on it with them.
+run_lethe --config "$WORK/long.conf" run --shard 0/2 --metrics-file "$WORK/m.prom"
+run_lethe --config "$WORK/long.conf" --db "host=$WORK/nowhere dbname=none" run --shard 1/2 --metrics-file "$WORK/m.prom"
+run_lethe --config "$WORK/long.conf" run --shard 0/2 --metrics-file "$WORK/m.prom"
+assert_eq "after shard 0/2 succeeds again, shard 1/2's failure is still in the file" \
+  'lethe_run_success{shard="0/2"} 1
+lethe_run_success{shard="1/2"} 0' "$(grep '^lethe_run_success' "$WORK/m.prom")"
+run_lethe --config "$WORK/long.conf" run --shard 1/2 --metrics-file "$WORK/m.prom"
+assert_eq "... and after 1/2 succeeds, both shards' series, each family's TYPE once, followed by its lines" \
+  "1|2|2|lethe_run_success{shard=\"1/2\"} 1
+lethe_run_success{shard=\"0/2\"} 1" \
+  "$(grep -c '^# TYPE lethe_run_success ' "$WORK/m.prom")|$(grep -c '^lethe_open_batches{' "$WORK/m.prom")|$(grep -c '^lethe_run_duration_seconds{' "$WORK/m.prom")|$(grep -A2 '^# TYPE lethe_run_success ' "$WORK/m.prom" | sed 1d)"
