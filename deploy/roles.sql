@@ -169,8 +169,13 @@ GRANT SELECT ON ALL TABLES IN SCHEMA lethe TO lethe_engine;
 -- a role that could set the watermark forward would hide every row numbered below it.
 -- Which withdrawals have their record (withdrawals_recorded) is written by
 -- lethe.audit_withdrawals() alone, with the record (sql/0069).
--- Every other table is the engine's own (obligations, inboxes, runs, batches, rules, ...),
--- including those of later migrations.
+-- Runs, batches, rules and settings the engine writes in part, column by column: what it
+-- records of a run as it goes, a batch's deleter output, attempts and manifest, and the config's
+-- deadlines and lookahead (which lethe.rules refuses beyond a commitment). A run's as_of, a
+-- batch's location, run and state, and the repurges are the owner's functions' alone: they
+-- feed the records ack_batch() writes (sql/0091_engine_writes_narrowed.sql).
+-- Every other table is the engine's own (obligations, inboxes, held items, ...), including
+-- those of later migrations.
 DO $engine$
 DECLARE
     t regclass;
@@ -180,12 +185,20 @@ BEGIN
                 AND c.relname NOT IN ('geos', 'kinds', 'event_types', 'tenants', 'workspaces',
                                       'items', 'events', 'holds', 'audit', 'audit_heads',
                                       'batch_items', 'hold_blocks', 'schema_migrations',
-                                      'inbox_watermark', 'inbox_gaps', 'withdrawals_recorded')
+                                      'inbox_watermark', 'inbox_gaps', 'withdrawals_recorded',
+                                      'batches', 'repurges', 'runs', 'rules', 'settings')
               ORDER BY c.relname
     LOOP
         EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO lethe_engine', t);
     END LOOP;
 END $engine$;
+GRANT INSERT (run_id, trigger, operator, shard, as_of),
+      UPDATE (outcome, finished_at, events, items_due, batches, purged, failed, held, error,
+              failed_batches)
+    ON lethe.runs TO lethe_engine;
+GRANT UPDATE (error, attempts, manifest_removed_at) ON lethe.batches TO lethe_engine;
+GRANT UPDATE (deadline, grace, enabled) ON lethe.rules TO lethe_engine;
+GRANT UPDATE (lookahead) ON lethe.settings TO lethe_engine;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA lethe TO lethe_engine;
 -- Appending exported records verbatim (lethe replay, after a restore) is lethe_restorer's alone:
 -- the service account that runs every night, and the operators who inherit its grants, cannot

@@ -103,15 +103,27 @@ assert_eq "auditor: only the functions an export evaluates" \
 assert_eq "engine: only SELECT on the catalog" \
   "event_types:SELECT events:SELECT geos:SELECT holds:SELECT items:SELECT kinds:SELECT tenants:SELECT workspaces:SELECT" \
   "$(privs lethe_engine | tr ' ' '\n' | grep -E '^(tenants|workspaces|items|events|holds|geos|kinds|event_types):' | tr '\n' ' ' | sed 's/ $//')"
-assert_eq "engine: no column of items (only ack_batch tombstones, as the owner)" "-" "$(column_updates lethe_engine)"
+# What lethe writes of runs, batches, rules and settings outside the owner's functions, column
+# by column (sql/0091); no column of items (only ack_batch tombstones, as the owner).
+ENGINE_COLUMNS="batches.attempts batches.error batches.manifest_removed_at rules.deadline rules.enabled rules.grace runs.batches runs.error runs.events runs.failed runs.failed_batches runs.finished_at runs.held runs.items_due runs.outcome runs.purged settings.lookahead"
+assert_eq "engine: no column of items; of runs, batches, rules and settings only those lethe writes directly" \
+  "$ENGINE_COLUMNS" "$(column_updates lethe_engine)"
+assert_eq "engine: a run inserted with its id, trigger, operator, shard and as_of only" \
+  "as_of operator run_id shard trigger" \
+  "$(sql "SELECT string_agg(a.attname, ' ' ORDER BY a.attname) FROM pg_attribute a
+          WHERE a.attrelid = 'lethe.runs'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+            AND has_column_privilege('lethe_engine', a.attrelid, a.attnum, 'INSERT')")"
 assert_eq "engine: only SELECT on the audit and its heads (lethe's functions append)" \
   "audit:SELECT audit_heads:SELECT" \
   "$(privs lethe_engine | tr ' ' '\n' | grep -E '^audit(_heads)?:' | tr '\n' ' ' | sed 's/ $//')"
 assert_eq "engine: full DML on its own tables" "" \
-  "$(for t in obligations item_obligations inbox_events inbox_items runs batches rules settings locator_hmacs repurges; do
+  "$(for t in obligations item_obligations inbox_events inbox_items locator_hmacs; do
        for p in SELECT INSERT UPDATE DELETE; do
          [ "$(sql "SELECT has_table_privilege('lethe_engine', 'lethe.$t', '$p')")" = t ] || echo "missing $t:$p"
        done; done)"
+assert_eq "engine: SELECT alone on runs, batches, rules, settings and repurges as tables (their writes are the owner's functions')" \
+  "batches:SELECT repurges:SELECT rules:SELECT runs:SELECT settings:SELECT" \
+  "$(privs lethe_engine | tr ' ' '\n' | grep -E '^(runs|batches|rules|settings|repurges):' | tr '\n' ' ' | sed 's/ $//')"
 assert_eq "engine and operator: only SELECT on what a purge's audit is made of (batch items, hold blocks)" \
   "batch_items:SELECT hold_blocks:SELECT|batch_items:SELECT hold_blocks:SELECT" \
   "$(privs lethe_engine | tr ' ' '\n' | grep -E '^(batch_items|hold_blocks):' | tr '\n' ' ' | sed 's/ $//')|$(
@@ -137,7 +149,7 @@ assert_eq "operator: the engine's privileges plus INSERT on events, every column
      SELECT string_agg('events.' || a.attname, ' ' ORDER BY a.attname) FROM pg_attribute a
       WHERE a.attrelid = 'lethe.events'::regclass AND a.attnum > 0 AND NOT a.attisdropped
         AND NOT has_column_privilege('lethe_operator', a.attrelid, a.attnum, 'INSERT')")"
-assert_eq "operator: no column of holds may change directly" "-" "$(column_updates lethe_operator)"
+assert_eq "operator: no column of holds may change directly (the engine's columns alone)" "$ENGINE_COLUMNS" "$(column_updates lethe_operator)"
 assert_eq "operator: the engine's functions plus placing and releasing holds, and recording requests" "hold_place hold_release request_record" \
   "$(comm -13 <(functions lethe_engine | tr ' ' '\n' | sort) <(functions lethe_operator | tr ' ' '\n' | sort) | tr '\n' ' ' | sed 's/ $//')"
 assert_eq "nobody else: no schema, no table, no function through PUBLIC" "f - -" \
@@ -292,6 +304,26 @@ as $E assert_sql_fails "engine cannot release holds" "UPDATE lethe.holds SET rel
 as $E assert_sql_fails "engine cannot move the inbox's watermark (it would hide every row below it)" \
   "UPDATE lethe.inbox_watermark SET high = 9000000000000000000" "permission denied for table inbox_watermark"
 as $E assert_sql_fails "engine cannot drop the inbox's gaps" "DELETE FROM lethe.inbox_gaps" "permission denied for table inbox_gaps"
+# What an outside security review did with the service account's login, each refused now
+# (sql/0091): a deadline of 100 years, which the next purge would have been judged by; a run's
+# as_of moved, which hid from ack_batch a hold placed since; a batch moved to another location,
+# or closed with a planted repurge, which tombstoned a live item with no record.
+if ! citus_gap rules.rules_within_commitment; then
+as $E assert_sql_fails "engine cannot lengthen a rule's deadline past its commitment" \
+  "UPDATE lethe.rules SET deadline = '100 years' WHERE rule = 'deletion_request'" \
+  "rules: the deadline of deletion_request (100 years) is longer than its commitment (30 days)"
+else
+assert_gap "engine cannot lengthen a rule's deadline past its commitment" rules.rules_within_commitment
+fi
+as $E assert_sql_fails "engine cannot move a run's as_of" "UPDATE lethe.runs SET as_of = '2999-01-01'" "permission denied for table runs"
+as $E assert_sql_fails "engine cannot insert a run already succeeded" \
+  "INSERT INTO lethe.runs (run_id, trigger, as_of, outcome) VALUES (gen_random_uuid(), 'timer', now(), 'succeeded')" \
+  "permission denied for table runs"
+as $E assert_sql_fails "engine cannot move a batch to another location" "UPDATE lethe.batches SET location = 'US'" "permission denied for table batches"
+as $E assert_sql_fails "engine cannot close a batch" "UPDATE lethe.batches SET state = 'acknowledged'" "permission denied for table batches"
+as $E assert_sql_fails "engine cannot plant a repurge" \
+  "INSERT INTO lethe.repurges (tenant_id, item_id, batch_id, reason, state) VALUES ('$T', '$I3', gen_random_uuid(), 'reconcile', 'pending')" \
+  "permission denied for table repurges"
 PGUSER=$E run_lethe request --tenant "$T" --item "$I3" --reference ENG-1
 assert_rc "engine cannot record a request" 1
 assert_contains "engine's request is refused by the database" "permission denied for function request_record" "$ERR"
