@@ -340,7 +340,22 @@ int db_connect(struct lethe_ctx *ctx)
         while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
             msg[--n] = '\0';
         log_error("cannot connect to the database: %s", msg);
-        if (!ctx->db_override && ctx->cfg.conninfo)
+        /* The options given over the conninfo are named first: a role given with -U that does
+         * not exist is the option's, not the config's. */
+        char given[64] = "";
+        const char *opt[][2] = {{"-d", ctx->db_name}, {"-h", ctx->db_host}, {"-p", ctx->db_port},
+                                {"-U", ctx->db_user}};
+        for (size_t i = 0; i < sizeof opt / sizeof opt[0]; i++)
+            if (opt[i][1])
+                snprintf(given + strlen(given), sizeof given - strlen(given), "%s%s",
+                         given[0] ? ", " : "", opt[i][0]);
+        if (given[0])
+            log_hint("check %s given on the command line, then the connection string under them "
+                     "(%s), and that the server is up", given,
+                     ctx->db_override ? "--db"
+                     : ctx->cfg.conninfo ? "database.conninfo"
+                                         : "libpq's environment");
+        else if (!ctx->db_override && ctx->cfg.conninfo)
             log_hint("check database.conninfo in '%s', which this connection came from (or "
                      "pass --db CONNINFO, or -h, -p, -U, -d, over it), and that the server is up",
                      ctx->cfg.path ? ctx->cfg.path : "the config");

@@ -1029,6 +1029,10 @@ static int verify_jsonl(struct verifier *v, FILE *f, char **line, size_t *cap, s
             fail(v, NULL, "the export has no header (its first line is not the export_header): "
                           "it was removed, or this is not an export");
             ok = false;
+        } else if (json_is_string(kind) && strcmp(json_string_value(kind), "export_header") == 0) {
+            fail(v, NULL, "a second export header: two exports were joined into one file (verify "
+                          "each on its own)");
+            ok = false;
         } else {
             ok = json_record(v, o);
         }

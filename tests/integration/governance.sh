@@ -348,7 +348,12 @@ assert_rc "-d may be a conninfo, and -h still wins over its host" 0
 run_lethe -h /nonexistent-lethe hold list
 assert_rc "-h overrides the host" 1
 assert_contains "and the error names the socket it tried" 'socket "/nonexistent-lethe/.s.PGSQL.' "$ERR"
-assert_contains "the hint names the options" "hint: pass --db CONNINFO (or -h, -p, -U, -d)" "$ERR"
+assert_contains "the hint names the option given first" "hint: check -h given on the command line, then the connection string under them (libpq's environment), and that the server is up" "$ERR"
+# A role given with -U that does not exist was blamed on the config's conninfo.
+run_lethe -U nosuch_role hold list
+assert_contains "-U naming no role: the hint names -U" "hint: check -U given on the command line" "$ERR"
+run_lethe --db "host=/nonexistent-lethe" hold list
+assert_contains "with no option, the hint names them all" "hint: pass --db CONNINFO (or -h, -p, -U, -d)" "$ERR"
 run_lethe -p 1 hold list
 assert_rc "-p overrides the port" 1
 assert_contains "the error names the port" ".s.PGSQL.1\"" "$ERR"

@@ -101,3 +101,16 @@ assert_eq "... and after 1/2 succeeds, both shards' series, each family's TYPE o
   "1|2|2|lethe_run_success{shard=\"1/2\"} 1
 lethe_run_success{shard=\"0/2\"} 1" \
   "$(grep -c '^# TYPE lethe_run_success ' "$WORK/m.prom")|$(grep -c '^lethe_open_batches{' "$WORK/m.prom")|$(grep -c '^lethe_run_duration_seconds{' "$WORK/m.prom")|$(grep -A2 '^# TYPE lethe_run_success ' "$WORK/m.prom" | sed 1d)"
+
+# ---- rerun with another tenant's id ----------------------------------------------------------------
+# The batch is there, of another tenant: "unknown batch B" said nothing of the tenant given.
+write_config "$WORK/false.conf" 'executor: { command = "/bin/false"; };'
+T2=$(uuid); W2=$(uuid); mk_tenant "$T2" beta; mk_workspace "$T2" "$W2" EU
+Q=$(uuid); mk_item "$T2" "$Q" "$W2" prompt EU 2026-01-01T00:00:00Z
+run_lethe --config "$WORK/false.conf" request --tenant "$T2" --item "$Q" --reference CASE-12
+run_lethe --config "$WORK/false.conf" run
+B=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$Q'")
+run_lethe --config "$WORK/false.conf" rerun "$B" --tenant "$T"
+assert_eq "rerun of a batch with another tenant's id: exit 2, naming the tenant" \
+  "2|error: rerun: unknown batch $B for tenant $T
+hint: the batch holds no item of that tenant; 'lethe batches --tenant T' lists the tenant's batches" "$RC|$ERR"

@@ -288,6 +288,10 @@ assert_eq "an empty file says so" "verify: '$TMP/empty' is empty: not an export"
 echo "hello" >"$TMP/garbage"
 both "a file that is not an export fails" 4 "$TMP/garbage"
 assert_eq "and names line 1" "verify: line 1: the first line is neither the CSV header lethe writes nor a JSON Lines export's header: a CSV export whose header line was removed, or not an export" "$VOUT"
+# Two exports joined into one file: named as such ("unexpected member \"format\"" before).
+cat "$TMP/all.jsonl" "$TMP/all.jsonl" >"$TMP/joined.jsonl"
+both "jsonl: two exports joined into one file fail" 4 "$TMP/joined.jsonl"
+assert_eq "... named as such" "verify: line $(($(wc -l <"$TMP/all.jsonl") + 1)): a second export header: two exports were joined into one file (verify each on its own)" "$VOUT"
 # A CSV export without its header line was taken for JSON Lines ("not valid JSON").
 tail -n +2 "$TMP/all.csv" >"$TMP/headless.csv"
 both "csv: an export whose header line was removed fails" 4 "$TMP/headless.csv"
