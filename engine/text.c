@@ -65,6 +65,22 @@ static bool bidi_control(const unsigned char *u, size_t l)
            (u[1] == 0x81 && u[2] >= 0xA6 && u[2] <= 0xA9);
 }
 
+/* The code point of the L-byte character at U when it is to be shown as \uXXXX, else 0: the C1
+ * controls (U+0080..U+009F: U+009B is an 8-bit CSI, U+0085 a line break to some terminals) and
+ * the line and paragraph separators (U+2028, U+2029) always, as control characters; the
+ * bidirectional controls where a person reads the text (SHOWN). */
+static unsigned escaped_code_point(const unsigned char *u, size_t l, bool shown)
+{
+    if (l == 2 && u[0] == 0xC2 && u[1] <= 0x9F)
+        return u[1];
+    if (l == 3 && u[0] == 0xE2 && u[1] == 0x80 && (u[2] == 0xA8 || u[2] == 0xA9))
+        return 0x2000u | (u[2] & 0x3F);
+    if (!shown || !bidi_control(u, l))
+        return 0;
+    return l == 2 ? 0x061C
+                  : ((unsigned)(u[0] & 0x0F) << 12) | ((unsigned)(u[1] & 0x3F) << 6) | (u[2] & 0x3F);
+}
+
 static char *clean(const char *in, size_t n, char *out, size_t cap, bool shown)
 {
     const unsigned char *u = (const unsigned char *)in;
@@ -75,10 +91,8 @@ static char *clean(const char *in, size_t n, char *out, size_t cap, bool shown)
         char esc[12];
         const char *piece;
         size_t plen;
-        if (shown && l > 1 && bidi_control(u + i, l)) {
-            unsigned cp = l == 2 ? 0x061C
-                                 : ((unsigned)(u[i] & 0x0F) << 12) |
-                                       ((unsigned)(u[i + 1] & 0x3F) << 6) | (u[i + 2] & 0x3F);
+        unsigned cp = l > 1 ? escaped_code_point(u + i, l, shown) : 0;
+        if (cp) {
             snprintf(esc, sizeof esc, "\\u%04X", cp);
             piece = esc;
             plen = 6;

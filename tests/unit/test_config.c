@@ -298,7 +298,7 @@ static const struct {
     const char *expect;
 } errors[] = {
     {"batch: { max_items = 10; };\nschedule: { lookahead = \"2d\"; }\nrules: { subject_request: { deadline = \"1mo\" ; } ; ; };\n",
-     "error: config: '%1$s' line 3: syntax error\n"
+     "error: config: '%1$s' line 3 (setting 'deadline'): syntax error\n"
      "hint: settings look like 'name = value;' inside 'group: { ... };', strings in double quotes\n"},
     {"\n\nretention = \"30d\";\n",
      "error: config: '%1$s' line 3: 'retention': unknown setting\n"

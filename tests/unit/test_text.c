@@ -87,6 +87,20 @@ START_TEST(shows_bidirectional_controls_escaped)
 }
 END_TEST
 
+START_TEST(escapes_c1_controls_and_line_separators)
+{
+    /* U+009B is an 8-bit CSI ("\u009B2J" clears some terminals), U+0085 a line break, and
+     * U+2028 and U+2029 line and paragraph breaks: a tenant's name could forge a line with them */
+    ck_assert_str_eq(text_shown("a\xc2\x9b" "2J\xc2\x85" "b\xe2\x80\xa8" "c\xe2\x80\xa9"),
+                     "a\\u009B2J\\u0085b\\u2028c\\u2029");
+    char out[32];
+    ck_assert_str_eq(text_clean("x\xc2\x80y\xe2\x80\xa8", 7, out, sizeof out), "x\\u0080y\\u2028");
+    /* their neighbours are letters and punctuation, kept */
+    ck_assert_str_eq(text_shown("\xc2\xa0\xc2\xa9\xe2\x80\xa7\xe2\x80\xaf"),
+                     "\xc2\xa0\xc2\xa9\xe2\x80\xa7\xe2\x80\xaf");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("text");
@@ -96,5 +110,6 @@ int main(void)
     tcase_add_test(tc, bounds_at_a_character_boundary);
     tcase_add_test(tc, shows_eight_values_in_one_printf);
     tcase_add_test(tc, shows_bidirectional_controls_escaped);
+    tcase_add_test(tc, escapes_c1_controls_and_line_separators);
     return run_suite(s, tc);
 }
