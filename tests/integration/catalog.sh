@@ -122,6 +122,13 @@ for r in "$R1025" "$R9000"; do
       "$(item "$X" "$W" prompt EU | sed "s/'user_a'/'$r'/")" \
       'violates check constraint "items_owner_id_at_most_1024_bytes"'
 done
+# A tenant named with 540 MB broke every listing of names (sql/0092).
+assert_sql_fails "a tenant whose name is 1,025 bytes is refused by name" \
+  "INSERT INTO lethe.tenants (tenant_id, name) VALUES (gen_random_uuid(), '$R1025')" \
+  'violates check constraint "tenants_name_at_most_1024_bytes"'
+assert_eq "... and one of 1,024 bytes accepted" "1" \
+  "$(sql "BEGIN; INSERT INTO lethe.tenants (tenant_id, name) VALUES (gen_random_uuid(), '$R1024');
+          SELECT count(*) FROM lethe.tenants WHERE name = '$R1024'; ROLLBACK" | tail -1)"
 # multi-byte text counts in bytes: 513 two-byte characters are 1,026 bytes
 assert_sql_fails "the limit is in bytes, not characters" \
   "$(event deletion_requested ", reference" ", repeat('é', 513)")" \
