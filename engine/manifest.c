@@ -61,7 +61,15 @@ static int own_dir(const char *dir)
         return fd;
     struct stat st;
     if ((errno != ELOOP && errno != ENOTDIR) || lstat(dir, &st) != 0) {
-        log_error("spool: cannot read '%s': %s", dir, strerror(errno));
+        int err = errno;
+        log_error("spool: cannot read '%s': %s", dir, strerror(err));
+        /* A run by hand as another user (root) made it theirs, 0750: every run of the service
+         * user fails here after. */
+        if (err == EACCES && lstat(dir, &st) == 0 && st.st_uid != geteuid())
+            log_hint("'%s' belongs to uid %ld (a run by hand as another user made it?): give it "
+                     "to the user lethe runs as, e.g. chown -R lethe: '%s', and run lethe as "
+                     "that user (sudo -u lethe lethe run)",
+                     dir, (long)st.st_uid, dir);
         return -1;
     }
     log_error("spool: '%s' is %s, not the directory lethe makes for the location's manifests",

@@ -114,3 +114,23 @@ run_lethe --config "$WORK/false.conf" rerun "$B" --tenant "$T"
 assert_eq "rerun of a batch with another tenant's id: exit 2, naming the tenant" \
   "2|error: rerun: unknown batch $B for tenant $T
 hint: the batch holds no item of that tenant; 'lethe batches --tenant T' lists the tenant's batches" "$RC|$ERR"
+
+# ---- a spool directory a run by hand as root made ---------------------------------------------------
+# Every later run of the service user failed with "Permission denied" and no word of why.
+if [ "$(id -u)" = 0 ]; then
+    N=$WORK/nb; mkdir -p "$N/spool/EU" "$N/store"; chmod 0755 "$WORK" "$N"; chmod 0750 "$N/spool/EU"
+    chown nobody "$N/spool" "$N/store"
+    printf 'spool: { directory = "%s/spool"; };\nexecutor: { command = "%s --root %s/store"; };\naudit: { anchor_file = "%s/spool/anchors.jsonl"; };\n' \
+      "$N" "$FS_DELETE" "$N" "$N" >"$N/c.conf"; chmod 0644 "$N/c.conf"
+    # (the binary itself: under make check-citus $LETHE is a wrapper that calls it beside it)
+    real=$LETHE; [ -x "$(dirname "$LETHE")/lethe.real" ] && real=$(dirname "$LETHE")/lethe.real
+    cp "$real" "$N/lethe"; chmod 0755 "$N/lethe"
+    V=$(uuid); mk_item "$T" "$V" "$W" prompt EU 2026-01-01T00:00:00Z
+    run_lethe request --tenant "$T" --item "$V" --reference CASE-13
+    OUT=$(cd / && runuser -u nobody -- env PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" PGDATABASE="$PGDATABASE" \
+          "$N/lethe" --config "$N/c.conf" run 2>&1); RC=$?
+    assert_eq "a location's directory another user made: the run fails, saying whose it is and what to do" \
+      "1|error: spool: cannot read '$N/spool/EU': Permission denied
+hint: '$N/spool/EU' belongs to uid 0 (a run by hand as another user made it?): give it to the user lethe runs as, e.g. chown -R lethe: '$N/spool/EU', and run lethe as that user (sudo -u lethe lethe run)" \
+      "$RC|$(grep -A1 "^error: spool" <<<"$OUT")"
+fi
