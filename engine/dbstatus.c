@@ -1198,7 +1198,9 @@ PGresult *db_request_items(PGconn *db, const char *tenant, const char *reference
         /* Materialised: each item's state is worked out once, not once per count below. */
         "), st AS MATERIALIZED ("
         "  SELECT dl.req_deadline, pb.purged_at,"
-        "         CASE WHEN pb.purged_at IS NOT NULL OR c.tombstone THEN 'purged'"
+        "         CASE WHEN pb.purged_at IS NOT NULL THEN 'purged'"
+        /* A tombstone no purge made: changed outside lethe (as a superuser), never purged. */
+        "              WHEN c.tombstone THEN 'unrecorded'"
         "              WHEN ob.deadline_at IS NOT NULL THEN 'in_flight'"
         "              WHEN c.req_due IS NULL THEN 'live'"
         "              WHEN c.req_due > now() THEN 'scheduled'"
@@ -1242,6 +1244,7 @@ PGresult *db_request_items(PGconn *db, const char *tenant, const char *reference
         "        count(*) FILTER (WHERE state = 'scheduled') AS scheduled,"
         "        count(*) FILTER (WHERE state = 'held') AS held,"
         "        count(*) FILTER (WHERE state = 'live') AS not_due,"
+        "        count(*) FILTER (WHERE state = 'unrecorded') AS unrecorded,"
         "        lethe.iso_utc(min(deadline_at) FILTER (WHERE state IN ('in_flight', 'due',"
         "                                                               'scheduled', 'held')))"
         "            AS nearest_deadline,"

@@ -11,6 +11,7 @@
  *               operator, rule, deadline_at, derived, withdrawn_at, withdrawn_by}],
  *   covered, purged: {count, on_time, late, held_past_deadline, max_lateness_seconds},
  *   pending: {count, in_flight, due, scheduled, held, nearest_deadline}, not_due,
+ *   tombstoned_unrecorded (tombstoned with no purge record: changed outside lethe),
  *   unconsumed_cancellations (with this reference, not consumed by a run yet, so not
  *   reflected), done, verdict
  *
@@ -553,7 +554,7 @@ static void print_text(const struct report *r)
 /* What db_request_items() counts, by its columns of the same names. */
 struct request_counts {
     long covered, purged, on_time, late, held_past_deadline, in_flight, due, scheduled, held,
-        not_due, unconsumed_cancellations;
+        not_due, unrecorded, unconsumed_cancellations;
 };
 
 struct request_report {
@@ -579,6 +580,7 @@ static void request_assess(struct request_report *q)
         .scheduled = db_get_long(it, 0, "scheduled"),
         .held = db_get_long(it, 0, "held"),
         .not_due = db_get_long(it, 0, "not_due"),
+        .unrecorded = db_get_long(it, 0, "unrecorded"),
     };
     q->pending = q->n.in_flight + q->n.due + q->n.scheduled + q->n.held;
     for (int row = 0; row < PQntuples(q->events); row++) {
@@ -602,6 +604,14 @@ static void request_assess(struct request_report *q)
     } else if (q->derived < n) {
         snprintf(q->verdict, sizeof q->verdict,
                  "not done: not derived yet; the next 'lethe run' derives it");
+    } else if (q->n.unrecorded > 0) {
+        /* Tombstoned in the catalog with no purge recorded: not lethe's work (a superuser's
+         * UPDATE), and nothing says the object is gone. */
+        snprintf(q->verdict, sizeof q->verdict,
+                 "not done: %ld covered item%s tombstoned with no purge record (changed outside "
+                 "lethe; 'lethe explain ITEM' names %s)",
+                 q->n.unrecorded, q->n.unrecorded == 1 ? " is" : "s are",
+                 q->n.unrecorded == 1 ? "it" : "them");
     } else if (left == 0) {
         q->done = true;
         /* A purged item of a data subject no longer names its owner, so a subject request
@@ -664,9 +674,11 @@ static void request_json(const struct request_report *q)
            "\"scheduled\": %ld, \"held\": %ld, \"nearest_deadline\": ",
            q->pending, q->n.in_flight, q->n.due, q->n.scheduled, q->n.held);
     json_text(stdout, q->items, 0, db_col(q->items, "nearest_deadline"));
-    printf("},\n  \"not_due\": %ld,\n  \"unconsumed_cancellations\": %ld,\n  \"done\": %s,\n"
+    printf("},\n  \"not_due\": %ld,\n  \"tombstoned_unrecorded\": %ld,\n"
+           "  \"unconsumed_cancellations\": %ld,\n  \"done\": %s,\n"
            "  \"verdict\": ",
-           q->n.not_due, q->n.unconsumed_cancellations, q->done ? "true" : "false");
+           q->n.not_due, q->n.unrecorded, q->n.unconsumed_cancellations,
+           q->done ? "true" : "false");
     json_string(stdout, q->verdict);
     fputs("\n}\n", stdout);
 }
@@ -706,6 +718,8 @@ static void request_text(const struct request_report *q)
     printf("  due:        %ld\n", q->n.due);
     printf("  scheduled:  %ld\n", q->n.scheduled);
     printf("  held:       %ld\n", q->n.held);
+    if (q->n.unrecorded)
+        printf("  tombstoned with no purge record: %ld\n", q->n.unrecorded);
     if (q->n.not_due)
         printf("  not due:    %ld (the request was withdrawn, or its rule is disabled)\n",
                q->n.not_due);

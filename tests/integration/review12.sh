@@ -134,3 +134,16 @@ if [ "$(id -u)" = 0 ]; then
 hint: '$N/spool/EU' belongs to uid 0 (a run by hand as another user made it?): give it to the user lethe runs as, e.g. chown -R lethe: '$N/spool/EU', and run lethe as that user (sudo -u lethe lethe run)" \
       "$RC|$(grep -A1 "^error: spool" <<<"$OUT")"
 fi
+
+# ---- a tombstone no purge made ------------------------------------------------------------------
+# A superuser's UPDATE that clears a locator (the triggers let a superuser through) made status
+# --reference say the request was done, with no purge recorded and the object still stored.
+U=$(uuid); mk_item "$T" "$U" "$W" prompt EU 2026-01-01T00:00:00Z
+run_lethe --config "$WORK/long.conf" request --tenant "$T" --item "$U" --reference CASE-14
+psql -X -q -c "SET session_replication_role = replica; UPDATE lethe.items SET locator = NULL, owner_id = NULL WHERE item_id = '$U'" >/dev/null 2>&1 \
+  || sql "ALTER TABLE lethe.items DISABLE TRIGGER ALL; UPDATE lethe.items SET locator = NULL, owner_id = NULL WHERE item_id = '$U'; ALTER TABLE lethe.items ENABLE TRIGGER ALL" >/dev/null
+run_lethe --config "$WORK/long.conf" run
+run_lethe status --tenant "$T" --reference CASE-14
+assert_eq "status --reference: a tombstone with no purge record is no purge, and the request not done" \
+  "  purged:     0 (on time 0, late 0, held past the deadline 0)|  tombstoned with no purge record: 1|not done: 1 covered item is tombstoned with no purge record (changed outside lethe; 'lethe explain ITEM' names it)" \
+  "$(grep -E '^  purged:|^  tombstoned' <<<"$OUT" | paste -sd'|')|$(tail -1 <<<"$OUT")"
