@@ -22,6 +22,15 @@ gone_backends() {
 }
 
 # run_lethe ARGS...: runs the binary, capturing OUT, ERR and RC.
+# summary_rule FILE RULE FIELD...: the FIELDs of RULE's line in an export --summary (JSON
+# Lines), space-separated.
+summary_rule() {
+    python3 -c 'import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r.get("rule") == sys.argv[2]: print(*(r[k] for k in sys.argv[3:]))' "$@"
+}
+
 run_lethe() {
     OUT=$("$LETHE" "$@" 2>/tmp/lethe-err.$$) ; RC=$?
     ERR=$(cat /tmp/lethe-err.$$); rm -f /tmp/lethe-err.$$

@@ -58,10 +58,7 @@ run_lethe explain "$KEPT"
 assert_contains "... and the kept one held, not late" "passed: reported as held, not late)" "$OUT"
 "$LETHE" export --summary -o "$WORK/summary.jsonl" 2>/dev/null
 assert_eq "export --summary, the requests' rule: 2 pending, 1 overdue (the held one apart)" "2 1" \
-  "$(python3 -c 'import json,sys
-for l in open(sys.argv[1]):
-    r = json.loads(l)
-    if r.get("rule") == "deletion_request": print(r["pending"], r["overdue"])' "$WORK/summary.jsonl")"
+  "$(summary_rule "$WORK/summary.jsonl" deletion_request pending overdue)"
 "$LETHE" export --summary --format html -o "$WORK/summary.html" 2>/dev/null
 assert_eq "the report's chart: the late item and the violation in the overdue bar, 1 in the held-past-deadline bar" "2 1" \
   "$(sed -n 's/.*data-week="overdue" data-total="\([0-9]*\)".*/\1/p' "$WORK/summary.html") $(sed -n 's/.*data-week="held" data-total="\([0-9]*\)".*/\1/p' "$WORK/summary.html")"
@@ -71,10 +68,7 @@ run_lethe hold release "$H_KEPT"
 run_lethe --config "$WORK/short.conf" run
 "$LETHE" export --summary -o "$WORK/after.jsonl" 2>/dev/null
 assert_eq "after release: the overdue one is recorded late, the held one held past deadline" "2 1 1 0" \
-  "$(python3 -c 'import json,sys
-for l in open(sys.argv[1]):
-    r = json.loads(l)
-    if r.get("rule") == "deletion_request": print(r["purged"], r["late"], r["held_past_deadline"], r["overdue"])' "$WORK/after.jsonl")"
+  "$(summary_rule "$WORK/after.jsonl" deletion_request purged late held_past_deadline overdue)"
 
 # ---- the default config file there, but out of reach --------------------------------------------
 # /etc/lethe not searchable by the service user, or lethe.conf a symlink to nothing: lethe took

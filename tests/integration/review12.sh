@@ -41,10 +41,7 @@ assert_eq "... and the one recorded late, late" "1 0 1 0" \
   "$(python3 -c 'import json,sys; p=json.load(sys.stdin)["purged"]; print(p["count"], p["on_time"], p["late"], p["held_past_deadline"])' <<<"$OUT")"
 "$LETHE" export --summary -o "$WORK/s.jsonl" 2>/dev/null
 assert_eq "... as export --summary does" "2 0 1 1" \
-  "$(python3 -c 'import json,sys
-for l in open(sys.argv[1]):
-    r = json.loads(l)
-    if r.get("rule") == "deletion_request": print(r["purged"], r["on_time"], r["late"], r["held_past_deadline"])' "$WORK/s.jsonl")"
+  "$(summary_rule "$WORK/s.jsonl" deletion_request purged on_time late held_past_deadline)"
 
 # ---- what a security review found ------------------------------------------------------------
 # A connection string libpq cannot read was quoted whole in the error, password included (in the
