@@ -15,6 +15,13 @@
 -- only by emit_batches(), ack_batch(), repurge_emit() and repurges_settle(), as the owner.
 -- deploy/roles.sql grants the same when it runs again.
 --
+-- A run's as_of is inserted by the service account (lethe takes it from the server's clock, or
+-- --as-of, which a real run refuses in the future): a run inserted with an as_of in the future,
+-- then handed to emit_batches(), hid the holds placed since from ack_batch just the same. The
+-- table refuses it now, and emit_batches() an instant in the future (a dry run emits nothing).
+-- A negative lookahead or grace, which no config gives, would put due times past deadlines:
+-- refused by the tables.
+--
 -- The config refuses a deadline longer than the rule's commitment (SPEC §1); the table now
 -- refuses it too, as the config judges it: months and seconds each within the commitment's, or
 -- the whole no longer with a month taken as 31 days and the commitment's as 28.
@@ -82,6 +89,85 @@ BEGIN
     CREATE TRIGGER rules_within_commitment BEFORE INSERT OR UPDATE ON lethe.rules
         FOR EACH ROW EXECUTE FUNCTION lethe.rules_within_commitment();
 END $guard$;
+
+CREATE FUNCTION lethe.runs_as_of_past() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = lethe, pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.as_of > now() THEN
+        RAISE EXCEPTION 'runs: a run''s as_of (%) may not lie in the future', NEW.as_of
+            USING ERRCODE = 'check_violation',
+                  HINT = 'a run evaluates a future instant only as a dry run, which records no run';
+    END IF;
+    RETURN NEW;
+END $$;
+REVOKE ALL ON FUNCTION lethe.runs_as_of_past() FROM PUBLIC;
+-- lethe.runs is a table of the coordinator's own on Citus too: the trigger is made on both.
+CREATE TRIGGER runs_as_of_past BEFORE INSERT ON lethe.runs
+    FOR EACH ROW EXECUTE FUNCTION lethe.runs_as_of_past();
+
+ALTER TABLE lethe.settings ADD CONSTRAINT settings_lookahead_not_negative
+    CHECK (lookahead >= interval '0');
+ALTER TABLE lethe.rules ADD CONSTRAINT rules_grace_not_negative CHECK (grace >= interval '0');
+
+DO $emit$
+DECLARE
+    v_fn constant regprocedure :=
+        'lethe.emit_batches(uuid, timestamptz, integer, integer, integer, text, uuid[], uuid)'::regprocedure;
+    v_old constant text := E'BEGIN\n    PERFORM lethe.definer_temp_guard();\n';
+    v_new constant text :=
+        E'BEGIN\n    PERFORM lethe.definer_temp_guard();\n'
+        || E'    IF p_as_of > now() THEN\n'
+        || E'        RAISE EXCEPTION ''emit_batches: % is in the future: nothing is due then yet'', p_as_of\n'
+        || E'            USING ERRCODE = ''check_violation'';\n'
+        || E'    END IF;\n';
+    v_def text := pg_get_functiondef(v_fn);
+BEGIN
+    IF position(v_old IN v_def) = 0
+       OR position(v_old IN substr(v_def, position(v_old IN v_def) + 1)) <> 0 THEN
+        RAISE EXCEPTION 'migration 0091: lethe.emit_batches() does not start with its temporary-relation guard';
+    END IF;
+    EXECUTE replace(v_def, v_old, v_new);
+END $emit$;
+
+-- repurge_emit() (a definer) takes its candidates from the caller's temporary table, as replay
+-- and reconcile fill it: a login with the engine's role filled it with a live item, never
+-- purged, and the item's object was deleted by the next run. A candidate is now refused unless
+-- its item was purged before: replay's (with a proof) by the item_purged record whose hash it
+-- gives, reconcile's by its purged batch item.
+DO $repurge$
+DECLARE
+    v_fn constant regprocedure := 'lethe.repurge_emit(uuid, text, integer)'::regprocedure;
+    v_old constant text := E'BEGIN\n    PERFORM lethe.definer_temp_guard();\n';
+    v_new constant text :=
+        E'BEGIN\n    PERFORM lethe.definer_temp_guard();\n'
+        || E'    IF EXISTS (SELECT 1 FROM repurge_candidates c\n'
+        || E'                WHERE c.proof_hash IS NULL\n'
+        || E'                  AND (c.tenant_id, c.item_id) NOT IN (\n'
+        || E'                      SELECT b.tenant_id, b.item_id FROM lethe.batch_items b\n'
+        || E'                       WHERE b.outcome = ''purged''\n'
+        || E'                         AND b.tenant_id IN (SELECT x.tenant_id FROM repurge_candidates x)\n'
+        || E'                         AND b.item_id IN (SELECT x.item_id FROM repurge_candidates x)))\n'
+        || E'       OR EXISTS (SELECT 1 FROM repurge_candidates c\n'
+        || E'                   WHERE c.proof_hash IS NOT NULL\n'
+        || E'                     AND (c.tenant_id, c.item_id, c.proof_hash) NOT IN (\n'
+        || E'                         SELECT a.tenant_id, a.item_id, a.hash FROM lethe.audit a\n'
+        || E'                          WHERE a.kind = ''item_purged''\n'
+        || E'                            AND a.tenant_id IN (SELECT x.tenant_id FROM repurge_candidates x)\n'
+        || E'                            AND a.hash IN (SELECT x.proof_hash FROM repurge_candidates x))) THEN\n'
+        || E'        RAISE EXCEPTION ''repurge: a candidate is an item no purge is recorded for: nothing is purged again''\n'
+        || E'            USING ERRCODE = ''insufficient_privilege'',\n'
+        || E'                  HINT = ''only lethe replay and lethe reconcile choose what is purged again'';\n'
+        || E'    END IF;\n';
+    v_def text := pg_get_functiondef(v_fn);
+BEGIN
+    IF position(v_old IN v_def) = 0
+       OR position(v_old IN substr(v_def, position(v_old IN v_def) + 1)) <> 0 THEN
+        RAISE EXCEPTION 'migration 0091: lethe.repurge_emit() does not start with its temporary-relation guard';
+    END IF;
+    EXECUTE replace(v_def, v_old, v_new);
+END $repurge$;
 
 DO $grants$
 BEGIN

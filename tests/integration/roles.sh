@@ -319,6 +319,27 @@ as $E assert_sql_fails "engine cannot move a run's as_of" "UPDATE lethe.runs SET
 as $E assert_sql_fails "engine cannot insert a run already succeeded" \
   "INSERT INTO lethe.runs (run_id, trigger, as_of, outcome) VALUES (gen_random_uuid(), 'timer', now(), 'succeeded')" \
   "permission denied for table runs"
+as $E assert_sql_fails "engine cannot insert a run whose as_of is in the future (ack_batch's holds are those placed since it)" \
+  "INSERT INTO lethe.runs (run_id, trigger, as_of) VALUES (gen_random_uuid(), 'timer', '2999-01-01')" \
+  "runs: a run's as_of (2999-01-01 00:00:00+00) may not lie in the future"
+as $E assert_sql_fails "engine cannot emit what is due at an instant in the future" \
+  "SELECT lethe.audit_stage_open(); SELECT * FROM lethe.emit_batches(gen_random_uuid(), '2999-01-01', 0, 0, 100, NULL)" \
+  "emit_batches: 2999-01-01 00:00:00+00 is in the future: nothing is due then yet"
+as $E assert_sql_fails "engine cannot set a negative lookahead (due times past deadlines)" \
+  "UPDATE lethe.settings SET lookahead = '-1 day'" 'violates check constraint "settings_lookahead_not_negative"'
+# repurge_emit() takes its candidates from the caller's temporary table: a live item planted
+# there was deleted by the next run (replay's form, with a made-up proof, and reconcile's).
+for proof in "repeat('0', 64)" "NULL::text"; do
+as $E assert_sql_fails "engine cannot have a live item purged again (proof $proof)" \
+  "CREATE TEMP TABLE repurge_candidates AS
+     SELECT i.tenant_id, i.item_id, i.location, i.locator, 'replay'::text AS reason,
+            $proof AS proof_hash, 'deletion_request'::text AS rule, NULL::text AS reference,
+            NULL::text AS subject_hmac, now() AS triggered_at, now() AS deadline_at,
+            now() AS purged_at, gen_random_uuid() AS purged_in
+       FROM lethe.items i WHERE i.item_id = '$I3';
+   SELECT * FROM lethe.repurge_emit(gen_random_uuid(), 'x', 100)" \
+  "repurge: a candidate is an item no purge is recorded for: nothing is purged again"
+done
 as $E assert_sql_fails "engine cannot move a batch to another location" "UPDATE lethe.batches SET location = 'US'" "permission denied for table batches"
 as $E assert_sql_fails "engine cannot close a batch" "UPDATE lethe.batches SET state = 'acknowledged'" "permission denied for table batches"
 as $E assert_sql_fails "engine cannot plant a repurge" \
