@@ -126,7 +126,8 @@ static const char *syntax_near(const char *text, int n)
     for (const char *p = text; *p; p++)
         lines += *p == '\n' || (p[1] == '\0' && *p != '\n');
     if (n > lines)
-        return " at the end of the file (a '{', '(' or '[' never closed?)";
+        return " at the end of the file (something left unfinished: a '{', '(' or '[' never "
+               "closed, a ';' missing?)";
     const char *l = line_of(text, n), *name = NULL;
     size_t name_len = 0;
     bool quoted = false;
@@ -145,7 +146,17 @@ static const char *syntax_near(const char *text, int n)
         }
         p += len - 1;
     }
-    if (!name)
+    /* Only a name lethe's config has: in a value left unquoted, a word after a ',' could be a
+     * piece of a password. */
+    static const char *const known[] = {
+        "database", "conninfo", "spool", "directory", "keep", "executor", "command", "timeout",
+        "locations", "audit", "key_file", "anchor_file", "batch", "max_items", "schedule",
+        "lookahead", "metrics", "file", "rules", "deletion_request", "subject_request",
+        "capacity_deleted", "sharing_opt_out", "shared_retention", "deadline", "grace", "enabled"};
+    bool is_known = false;
+    for (size_t i = 0; name && i < sizeof known / sizeof known[0] && !is_known; i++)
+        is_known = strlen(known[i]) == name_len && strncmp(known[i], name, name_len) == 0;
+    if (!is_known)
         return "";
     snprintf(buf, sizeof buf, " (setting '%.*s')", (int)name_len, name);
     return buf;
@@ -313,7 +324,8 @@ static void value_of(const struct loader *ld, const config_setting_t *s, char *b
 {
     switch (config_setting_type(s)) {
     case CONFIG_TYPE_STRING:
-        snprintf(buf, len, "\"%s\"", config_setting_get_string(s));
+        /* As text_shown shows it: a line break or an escape in it is no line of lethe's. */
+        snprintf(buf, len, "\"%s\"", text_shown(config_setting_get_string(s)));
         break;
     case CONFIG_TYPE_INT:
     case CONFIG_TYPE_INT64:
@@ -469,7 +481,8 @@ static bool load_database(const struct loader *ld, const config_setting_t *g)
             PQconninfoOption *o = PQconninfoParse(ld->cfg->conninfo, &why);
             if (!o) {
                 char what[600], said[512];
-                text_without(why ? why : "out of memory", ld->cfg->conninfo, said, sizeof said);
+                text_conninfo_said(why ? why : "out of memory", ld->cfg->conninfo, said,
+                                   sizeof said);
                 size_t n = strlen(said);
                 while (n && (said[n - 1] == '\n' || said[n - 1] == ' '))
                     n--;
@@ -540,16 +553,17 @@ static const char *command_drops_path(const char *command)
         }
         if (*p == '\'' || *p == '"')
             quote = *p;
-        else if (*p == '#' && (p == command || strchr(" \t;&|(", p[-1])))
+        else if (*p == '#' && (p == command || strchr(" \t\n;&|(", p[-1])))
             return "a comment ('#') would take the manifest path lethe appends into it";
-        else if (*p == '\n')
-            return "a line break would make the manifest path lethe appends a command of its own";
-        if (*p != ' ' && *p != '\t')
+        if (*p != ' ' && *p != '\t' && *p != '\n')
             last = p;
     }
     if (last && strchr(";&|", *last))
         return "a trailing ';', '&' or '|' would make the manifest path lethe appends a command "
                "of its own";
+    if (last && strchr("<>", *last))
+        return "a trailing '<' or '>' would make the manifest path lethe appends a redirection "
+               "(a '>' would overwrite the manifest)";
     return NULL;
 }
 
@@ -564,10 +578,14 @@ static bool command_takes_path(const struct loader *ld, const config_setting_t *
         return true;
     char what[200];
     snprintf(what, sizeof what, "%s; got", why);
+    bool comment = strncmp(why, "a comment", 9) == 0;
     return fail(ld, s, what,
-                "lethe runs the command as written with the manifest path appended as one more "
-                "argument; move a comment to a line of its own, e.g. "
-                "# US deleter, then command = \"/usr/libexec/lethe/us-delete\";");
+                comment ? "lethe runs the command as written with the manifest path appended as "
+                          "one more argument; move a comment to a line of its own, e.g. "
+                          "# US deleter, then command = \"/usr/libexec/lethe/us-delete\";"
+                        : "lethe runs the command as written with the manifest path appended as "
+                          "one more argument; end it with the deleter and its options, e.g. "
+                          "command = \"/usr/libexec/lethe/us-delete --root /srv\";");
 }
 
 static bool load_executor(const struct loader *ld, const config_setting_t *g)

@@ -321,7 +321,7 @@ int db_connect(struct lethe_ctx *ctx)
     ctx->db = connect_params(ctx, conninfo, &why);
     if (!ctx->db) {
         char msg[1024];
-        text_without(why ? why : "out of memory", conninfo, msg, sizeof msg);
+        text_conninfo_said(why ? why : "out of memory", conninfo, msg, sizeof msg);
         size_t n = strlen(msg);
         while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
             msg[--n] = '\0';
@@ -334,8 +334,14 @@ int db_connect(struct lethe_ctx *ctx)
         return rc;
     }
     if (PQstatus(ctx->db) != CONNECTION_OK) {
+        /* -d may be a whole conninfo, which libpq reads only here: a message about reading it
+         * (not about the server) is shown as one about the config's is. */
         char msg[1024];
-        snprintf(msg, sizeof msg, "%s", PQerrorMessage(ctx->db));
+        const char *said = PQerrorMessage(ctx->db);
+        if (ctx->db_name && strncmp(said, "connection to server", 20) != 0)
+            text_conninfo_said(said, ctx->db_name, msg, sizeof msg);
+        else
+            snprintf(msg, sizeof msg, "%s", said);
         size_t n = strlen(msg);
         while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
             msg[--n] = '\0';

@@ -164,3 +164,24 @@ char *text_without(const char *msg, const char *secret, char *out, size_t cap)
     out[k] = '\0';
     return out;
 }
+
+char *text_conninfo_said(const char *msg, const char *conninfo, char *out, size_t cap)
+{
+    char whole[1024];
+    text_without(msg, conninfo, whole, sizeof whole);
+    size_t k = 0;
+    for (const char *p = whole; *p && k + 1 < cap;) {
+        const char *close = *p == '"' ? strchr(p + 1, '"') : NULL;
+        bool hidden = close && close - p > 2 && strncmp(p, "\"(the value)\"", 13) != 0;
+        /* A quoted part is copied, or hidden, whole: its closing quote opens nothing. */
+        const char *from = hidden ? "\"...\"" : p;
+        size_t len = hidden ? 5 : close ? (size_t)(close + 1 - p) : 1;
+        if (len > cap - 1 - k)
+            len = cap - 1 - k;
+        memcpy(out + k, from, len);
+        k += len;
+        p = close ? close + 1 : p + 1;
+    }
+    out[k] = '\0';
+    return out;
+}

@@ -31,5 +31,9 @@ char *text_shown_n(const char *in, size_t n, char *out, size_t cap);
  * hold a password) replaced by "(the value)": libpq quotes a conninfo it cannot read whole in
  * its message. Returns out. */
 char *text_without(const char *msg, const char *secret, char *out, size_t cap);
+/* libpq's message about a connection string it cannot read, copied to OUT (cap > 0) with every
+ * part it quotes from the string, but a one-character token ("=", "]"), replaced by "...": it
+ * quotes the piece it stopped at, which may be a password ("Hun%ter2"). Returns out. */
+char *text_conninfo_said(const char *msg, const char *conninfo, char *out, size_t cap);
 
 #endif

@@ -36,7 +36,7 @@ conf_fails "an unclosed group is a syntax error at the end of the file" \
 '# lethe
 rules: {
   deletion_request: { deadline = "30d"; };' \
-"error: config: '$CONF' line 4 at the end of the file (a '{', '(' or '[' never closed?): syntax error
+"error: config: '$CONF' line 4 at the end of the file (something left unfinished: a '{', '(' or '[' never closed, a ';' missing?): syntax error
 hint: settings look like 'name = value;' inside 'group: { ... };', strings in double quotes"
 conf_fails "a setting given twice is refused" \
 'batch: { max_items = 5; };
@@ -104,9 +104,13 @@ CMD_HINT='hint: lethe runs the command as written with the manifest path appende
 conf_fails "a deleter command ending in a comment is refused" 'executor: { command = "/bin/true   # US deleter"; };' \
 "error: config: '$CONF' line 1: 'executor.command': a comment ('#') would take the manifest path lethe appends into it; got \"/bin/true   # US deleter\"
 $CMD_HINT"
+END_HINT='hint: lethe runs the command as written with the manifest path appended as one more argument; end it with the deleter and its options, e.g. command = "/usr/libexec/lethe/us-delete --root /srv";'
 conf_fails "... and a location's ending in ';'" 'executor: { locations: { EU = "sleep 1; /bin/true;"; }; };' \
 "error: config: '$CONF' line 1: 'executor.locations.EU': a trailing ';', '&' or '|' would make the manifest path lethe appends a command of its own; got \"sleep 1; /bin/true;\"
-$CMD_HINT"
+$END_HINT"
+conf_fails "... and one ending in '>' (the manifest overwritten)" 'executor: { command = "/bin/true >"; };' \
+"error: config: '$CONF' line 1: 'executor.command': a trailing '<' or '>' would make the manifest path lethe appends a redirection (a '>' would overwrite the manifest); got \"/bin/true >\"
+$END_HINT"
 conf_ok_cmd() {
     printf 'executor: { command = "%s"; };\n' "$2" >"$CONF"
     run_lethe --config "$CONF" batches   # no schema here: a config taken gets past the config
@@ -114,6 +118,10 @@ conf_ok_cmd() {
 }
 conf_ok_cmd "a '#' inside a word or quotes, and an escaped ';', are no comment and no end" \
   "sleep 0; /bin/true a#b '# x;' \\\\;"
+conf_ok_cmd "a command of two lines: the path goes to the last" 'set -e\n/bin/true 2>&1'
+conf_fails "... but a comment on a line of its own at its end is refused" 'executor: { command = "/bin/true\n# deleter"; };' \
+"error: config: '$CONF' line 1: 'executor.command': a comment ('#') would take the manifest path lethe appends into it; got \"/bin/true\\x0A# deleter\"
+$CMD_HINT"
 conf_fails "a number where true or false is expected is refused" 'rules: { subject_request: { enabled = 1; }; };' \
 "error: config: '$CONF' line 1: 'rules.subject_request.enabled': expected true or false, got 1
 hint: write enabled = true; or enabled = false;"

@@ -70,7 +70,7 @@ assert_eq "... recorded interrupted" "interrupted" \
 write_config "$WORK/c2.conf" 'database: { conninfo = "dbname"; };'
 run_lethe --config "$WORK/c2.conf" status
 assert_rc "a malformed database.conninfo exits 2" 2
-assert_contains "and names the file, the line and the setting" "error: config: '$WORK/c2.conf' line 2: 'database.conninfo': libpq cannot read it (missing \"=\" after \"dbname\" in connection info string)" "$ERR"
+assert_contains "and names the file, the line and the setting" "error: config: '$WORK/c2.conf' line 2: 'database.conninfo': libpq cannot read it (missing \"=\" after \"(the value)\" in connection info string)" "$ERR"
 run_lethe --db "postgresql://[::1" status
 assert_rc "a malformed --db URI exits 2" 2
 run_lethe --db "host=/nonexistent-socket-dir dbname=x" status
