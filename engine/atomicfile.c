@@ -194,10 +194,12 @@ static enum afile_status open_in_dir(struct afile *a, mode_t mode, mode_t keep_m
     }
     /* And its group: a metrics file given to the node exporter's group (0640) stays readable
      * by it. Only a group lethe's user is in can be given; another is said, not fatal. */
-    if (keep_gid != (gid_t)-1 && keep_gid != getegid() && fchown(fd, (uid_t)-1, keep_gid) != 0)
+    struct stat made;
+    if (keep_gid != (gid_t)-1 && fchown(fd, (uid_t)-1, keep_gid) != 0)
         log_warn("%s: '%s' belonged to group %ld, which lethe's user (not a member of it) cannot "
                  "give the file that replaces it: it has group %ld now",
-                 what, a->path, (long)keep_gid, (long)getegid());
+                 what, a->path, (long)keep_gid,
+                 fstat(fd, &made) == 0 ? (long)made.st_gid : (long)getegid());
     a->f = fdopen(fd, "w");
     if (!a->f) {
         log_error("%s: cannot write '%s': %s", what, a->tmp, strerror(errno));

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -788,6 +789,33 @@ static FILE *metrics_last(const char *file)
     return old;
 }
 
+/* The metrics file's directory, locked (flock) while a run reads the file and replaces it: two
+ * shards' runs sharing it, ending together, each kept the other's last series and dropped its
+ * fresh ones. The descriptor to unlock with, or -1 (no lock: written as before). */
+static int metrics_lock(const char *file)
+{
+    char dir[4096];
+    const char *slash = strrchr(file, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == file)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - file), file);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0 && flock(fd, LOCK_EX) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+static void metrics_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* the lock goes with the descriptor */
+}
+
 /* The series other shards' runs wrote in a metrics file they share with this one (SHARD), to be
  * written again with this run's: a shard's success replaced the file with its own series alone,
  * and a shard that had failed vanished from it. Lines of lethe's series only, at most 4,096. */
@@ -852,11 +880,13 @@ void cycle_metrics_after(int rc)
     int n = snprintf(success, sizeof success, "lethe_run_success{shard=\"%s\"} ",
                      run_metrics.shard);
     /* The last run's file: only lethe's own series and their comments are kept. */
+    int lock = metrics_lock(run_metrics.file);
     FILE *old = metrics_last(run_metrics.file);
     struct afile af = {0};
     if (afile_open(&af, run_metrics.file, 0644, AFILE_MODE_FOR_READERS, "metrics") != AFILE_OK) {
         if (old)
             fclose(old);
+        metrics_unlock(lock);
         return;
     }
     /* This shard's line, else one after the family's TYPE line (a file shared by several
@@ -886,6 +916,7 @@ void cycle_metrics_after(int rc)
         log_info("metrics: '%s' says the run failed (lethe_run_success 0); its other series are "
                  "the last run's", run_metrics.file);
     afile_abandon(&af);
+    metrics_unlock(lock);
 }
 
 static bool write_metrics(struct lethe_ctx *ctx, const struct run_life *l, double seconds)
@@ -898,6 +929,7 @@ static bool write_metrics(struct lethe_ctx *ctx, const struct run_life *l, doubl
     bool ok = false;
     struct afile af = {0};
     struct shard_lines others;
+    int lock = metrics_lock(file);
     metrics_other_shards(file, shard, &others);
     run_metrics.written = true;
     if (!r || !s || afile_open(&af, file, 0644, AFILE_MODE_FOR_READERS, "metrics") != AFILE_OK)
@@ -947,6 +979,7 @@ static bool write_metrics(struct lethe_ctx *ctx, const struct run_life *l, doubl
 cleanup:
     metrics_others_free(&others);
     afile_abandon(&af);
+    metrics_unlock(lock);
     PQclear(r);
     PQclear(s);
     return ok;

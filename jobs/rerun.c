@@ -84,8 +84,8 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
     if (PQntuples(r) == 0) {
         PQclear(r);
         log_error("rerun: unknown batch %s%s%s", batch, tenant[0] ? " for tenant " : "", tenant);
-        log_hint(tenant[0] ? "the batch holds no item of that tenant; 'lethe batches --tenant T' "
-                             "lists the tenant's batches"
+        log_hint(tenant[0] ? "no batch of that id holds an item of that tenant; 'lethe batches "
+                             "--tenant T' lists the tenant's batches"
                            : "'lethe batches --state open' and 'lethe batches --state failed' list "
                              "them");
         return EXIT_USAGE;

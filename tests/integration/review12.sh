@@ -55,6 +55,20 @@ run_lethe --db 'postgresql://lethe:Secr3tPw_x@[::1]x/lethe' status
 assert_eq "... and so given with --db" \
   "2|error: cannot connect to the database: bad connection string (--db): unexpected character \"x\" at position 36 in URI (expected \":\" or \"/\"): \"(the value)\"" \
   "$RC|$(head -1 <<<"$ERR")"
+# ... nor a piece of it libpq quotes (where it stopped reading: a password, maybe), nor a
+# conninfo given with -d, which libpq reads only when it connects.
+run_lethe --db 'postgresql://lethe:Hun%ter2@db/lethe' status
+assert_eq "the piece libpq stopped at is not shown" \
+  "2|error: cannot connect to the database: bad connection string (--db): invalid percent-encoded token: \"...\"" \
+  "$RC|$(head -1 <<<"$ERR")"
+run_lethe --db 'dbname=lethe password=Hunter2 secret' status
+assert_eq "... a word after the password neither" \
+  "error: cannot connect to the database: bad connection string (--db): missing \"=\" after \"...\" in connection info string" \
+  "$(head -1 <<<"$ERR")"
+run_lethe -d 'postgresql://lethe:Secr3tPw@[fd00::5/lethe' status
+assert_eq "... nor a conninfo given with -d" \
+  "error: cannot connect to the database: end of string reached when looking for matching \"]\" in IPv6 host address in URI: \"(the value)\"" \
+  "$(head -1 <<<"$ERR")"
 # A deleter was handed lethe's whole environment, PGPASSWORD (libpq's way to give the engine's
 # password) included.
 cat >"$WORK/envdump" <<EOS
@@ -110,7 +124,7 @@ B=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$Q'")
 run_lethe --config "$WORK/false.conf" rerun "$B" --tenant "$T"
 assert_eq "rerun of a batch with another tenant's id: exit 2, naming the tenant" \
   "2|error: rerun: unknown batch $B for tenant $T
-hint: the batch holds no item of that tenant; 'lethe batches --tenant T' lists the tenant's batches" "$RC|$ERR"
+hint: no batch of that id holds an item of that tenant; 'lethe batches --tenant T' lists the tenant's batches" "$RC|$ERR"
 
 # ---- a spool directory a run by hand as root made ---------------------------------------------------
 # Every later run of the service user failed with "Permission denied" and no word of why.
