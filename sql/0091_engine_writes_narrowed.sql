@@ -111,38 +111,24 @@ ALTER TABLE lethe.settings ADD CONSTRAINT settings_lookahead_not_negative
     CHECK (lookahead >= interval '0');
 ALTER TABLE lethe.rules ADD CONSTRAINT rules_grace_not_negative CHECK (grace >= interval '0');
 
-DO $emit$
-DECLARE
-    v_fn constant regprocedure :=
-        'lethe.emit_batches(uuid, timestamptz, integer, integer, integer, text, uuid[], uuid)'::regprocedure;
-    v_old constant text := E'BEGIN\n    PERFORM lethe.definer_temp_guard();\n';
-    v_new constant text :=
-        E'BEGIN\n    PERFORM lethe.definer_temp_guard();\n'
-        || E'    IF p_as_of > now() THEN\n'
-        || E'        RAISE EXCEPTION ''emit_batches: % is in the future: nothing is due then yet'', p_as_of\n'
-        || E'            USING ERRCODE = ''check_violation'';\n'
-        || E'    END IF;\n';
-    v_def text := pg_get_functiondef(v_fn);
-BEGIN
-    IF position(v_old IN v_def) = 0
-       OR position(v_old IN substr(v_def, position(v_old IN v_def) + 1)) <> 0 THEN
-        RAISE EXCEPTION 'migration 0091: lethe.emit_batches() does not start with its temporary-relation guard';
-    END IF;
-    EXECUTE replace(v_def, v_old, v_new);
-END $emit$;
-
 -- repurge_emit() (a definer) takes its candidates from the caller's temporary table, as replay
 -- and reconcile fill it: a login with the engine's role filled it with a live item, never
 -- purged, and the item's object was deleted by the next run. A candidate is now refused unless
 -- its item was purged before: replay's (with a proof) by the item_purged record whose hash it
 -- gives, reconcile's by its purged batch item.
-DO $repurge$
+--
+-- Each check is put first in its function, after the temporary-relation guard both begin with.
+DO $checks$
 DECLARE
-    v_fn constant regprocedure := 'lethe.repurge_emit(uuid, text, integer)'::regprocedure;
-    v_old constant text := E'BEGIN\n    PERFORM lethe.definer_temp_guard();\n';
-    v_new constant text :=
-        E'BEGIN\n    PERFORM lethe.definer_temp_guard();\n'
-        || E'    IF EXISTS (SELECT 1 FROM repurge_candidates c\n'
+    v_fns constant regprocedure[] := ARRAY[
+        'lethe.emit_batches(uuid, timestamptz, integer, integer, integer, text, uuid[], uuid)',
+        'lethe.repurge_emit(uuid, text, integer)']::regprocedure[];
+    v_checks constant text[] := ARRAY[
+        E'    IF p_as_of > now() THEN\n'
+        || E'        RAISE EXCEPTION ''emit_batches: % is in the future: nothing is due then yet'', p_as_of\n'
+        || E'            USING ERRCODE = ''check_violation'';\n'
+        || E'    END IF;\n',
+        E'    IF EXISTS (SELECT 1 FROM repurge_candidates c\n'
         || E'                WHERE c.proof_hash IS NULL\n'
         || E'                  AND (c.tenant_id, c.item_id) NOT IN (\n'
         || E'                      SELECT b.tenant_id, b.item_id FROM lethe.batch_items b\n'
@@ -159,15 +145,19 @@ DECLARE
         || E'        RAISE EXCEPTION ''repurge: a candidate is an item no purge is recorded for: nothing is purged again''\n'
         || E'            USING ERRCODE = ''insufficient_privilege'',\n'
         || E'                  HINT = ''only lethe replay and lethe reconcile choose what is purged again'';\n'
-        || E'    END IF;\n';
-    v_def text := pg_get_functiondef(v_fn);
+        || E'    END IF;\n'];
+    v_old constant text := E'BEGIN\n    PERFORM lethe.definer_temp_guard();\n';
+    v_def text;
 BEGIN
-    IF position(v_old IN v_def) = 0
-       OR position(v_old IN substr(v_def, position(v_old IN v_def) + 1)) <> 0 THEN
-        RAISE EXCEPTION 'migration 0091: lethe.repurge_emit() does not start with its temporary-relation guard';
-    END IF;
-    EXECUTE replace(v_def, v_old, v_new);
-END $repurge$;
+    FOR i IN 1 .. cardinality(v_fns) LOOP
+        v_def := pg_get_functiondef(v_fns[i]);
+        IF position(v_old IN v_def) = 0
+           OR position(v_old IN substr(v_def, position(v_old IN v_def) + 1)) <> 0 THEN
+            RAISE EXCEPTION 'migration 0091: % does not start with its temporary-relation guard', v_fns[i];
+        END IF;
+        EXECUTE replace(v_def, v_old, v_old || v_checks[i]);
+    END LOOP;
+END $checks$;
 
 DO $grants$
 BEGIN
