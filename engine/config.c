@@ -483,10 +483,7 @@ static bool load_database(const struct loader *ld, const config_setting_t *g)
                 char what[600], said[512];
                 text_conninfo_said(why ? why : "out of memory", ld->cfg->conninfo, said,
                                    sizeof said);
-                size_t n = strlen(said);
-                while (n && (said[n - 1] == '\n' || said[n - 1] == ' '))
-                    n--;
-                snprintf(what, sizeof what, "libpq cannot read it (%.*s):", (int)n, said);
+                snprintf(what, sizeof what, "libpq cannot read it (%s):", said);
                 report(log_error, file_of(ld, s), config_setting_source_line(s),
                        "database.conninfo", what, "(the value is not shown: it may hold a password)",
                        "conninfo is key=value pairs or a postgresql:// URI, e.g. "

@@ -322,9 +322,6 @@ int db_connect(struct lethe_ctx *ctx)
     if (!ctx->db) {
         char msg[1024];
         text_conninfo_said(why ? why : "out of memory", conninfo, msg, sizeof msg);
-        size_t n = strlen(msg);
-        while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-            msg[--n] = '\0';
         log_error("cannot connect to the database: bad connection string (%s): %s",
                   ctx->db_override ? "--db" : "database.conninfo", msg);
         log_hint("a conninfo is key=value pairs or a postgresql:// URI, e.g. "

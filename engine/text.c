@@ -147,7 +147,8 @@ char *text_shown_n(const char *in, size_t n, char *out, size_t cap)
     return clean(in, n, out, cap, true);
 }
 
-char *text_without(const char *msg, const char *secret, char *out, size_t cap)
+/* MSG into OUT with every occurrence of SECRET replaced by "(the value)". */
+static char *text_without(const char *msg, const char *secret, char *out, size_t cap)
 {
     static const char shown[] = "(the value)";
     size_t k = 0, slen = secret ? strlen(secret) : 0;
@@ -182,6 +183,8 @@ char *text_conninfo_said(const char *msg, const char *conninfo, char *out, size_
         k += len;
         p = close ? close + 1 : p + 1;
     }
+    while (k && (out[k - 1] == '\n' || out[k - 1] == ' '))
+        k--;
     out[k] = '\0';
     return out;
 }

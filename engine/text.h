@@ -27,13 +27,10 @@ const char *text_shown(const char *s);
 /* text_shown for n bytes of in (not NUL-terminated), into out (cap > 0), as long as fits. */
 char *text_shown_n(const char *in, size_t n, char *out, size_t cap);
 
-/* MSG copied to OUT (cap > 0) with every occurrence of SECRET (a connection string, which may
- * hold a password) replaced by "(the value)": libpq quotes a conninfo it cannot read whole in
- * its message. Returns out. */
-char *text_without(const char *msg, const char *secret, char *out, size_t cap);
-/* libpq's message about a connection string it cannot read, copied to OUT (cap > 0) with every
- * part it quotes from the string, but a one-character token ("=", "]"), replaced by "...": it
- * quotes the piece it stopped at, which may be a password ("Hun%ter2"). Returns out. */
+/* libpq's message about a connection string it cannot read, CONNINFO, copied to OUT (cap > 0)
+ * without its trailing line break: the string, which libpq quotes whole, as "(the value)", and
+ * every other part it quotes, but a one-character token ("=", "]"), as "...": it quotes the
+ * piece it stopped at, which may be a password ("Hun%ter2"). Returns out. */
 char *text_conninfo_said(const char *msg, const char *conninfo, char *out, size_t cap);
 
 #endif
