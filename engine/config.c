@@ -550,8 +550,13 @@ static const char *command_drops_path(const char *command)
         }
         if (*p == '\'' || *p == '"')
             quote = *p;
-        else if (*p == '#' && (p == command || strchr(" \t\n;&|(", p[-1])))
-            return "a comment ('#') would take the manifest path lethe appends into it";
+        else if (*p == '#' && (p == command || strchr(" \t\n;&|(", p[-1]))) {
+            /* A comment runs to its line's end: on a line before the last it is harmless. */
+            const char *end = strchr(p, '\n');
+            if (!end || end[strspn(end, " \t\n")] == '\0')
+                return "a comment ('#') would take the manifest path lethe appends into it";
+            p = end;
+        }
         if (*p != ' ' && *p != '\t' && *p != '\n')
             last = p;
     }

@@ -119,6 +119,7 @@ conf_ok_cmd() {
 conf_ok_cmd "a '#' inside a word or quotes, and an escaped ';', are no comment and no end" \
   "sleep 0; /bin/true a#b '# x;' \\\\;"
 conf_ok_cmd "a command of two lines: the path goes to the last" 'set -e\n/bin/true 2>&1'
+conf_ok_cmd "... and a comment on a line before the last is the shell's, harmless" 'set -e # strict; \"quoted\n/bin/true'
 conf_fails "... but a comment on a line of its own at its end is refused" 'executor: { command = "/bin/true\n# deleter"; };' \
 "error: config: '$CONF' line 1: 'executor.command': a comment ('#') would take the manifest path lethe appends into it; got \"/bin/true\\x0A# deleter\"
 $CMD_HINT"
