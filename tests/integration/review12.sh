@@ -83,6 +83,11 @@ run_lethe --config "$WORK/env.conf" request --tenant "$T" --item "$Z" --referenc
 PGPASSWORD=Secr3tPw_engine run_lethe --config "$WORK/env.conf" run
 assert_eq "the deleter ran with its batch in its environment, and no database password" "1|0" \
   "$(grep -c '^LETHE_BATCH_ID=' "$WORK/executor.env")|$(grep -c 'PGPASSWORD' "$WORK/executor.env")"
+# An export replaced with -o keeps its permissions and its group, as the metrics file does.
+: >"$WORK/kept.jsonl"; chmod 0640 "$WORK/kept.jsonl"; chgrp nogroup "$WORK/kept.jsonl"
+"$LETHE" export -o "$WORK/kept.jsonl" 2>/dev/null
+assert_eq "export -o over a file of the auditors' group: written, still 0640 and that group's" "640 nogroup yes" \
+  "$(stat -c '%a %G' "$WORK/kept.jsonl") $([ -s "$WORK/kept.jsonl" ] && echo yes)"
 # verify quoted a tenant id from the file as it was: escape sequences in it drew a fake
 # "verify: ok" over the verdict on the auditor's terminal.
 "$LETHE" export -o "$WORK/all.jsonl" 2>/dev/null

@@ -340,6 +340,8 @@ as $E assert_sql_fails "engine cannot have a live item purged again (proof $proo
    SELECT * FROM lethe.repurge_emit(gen_random_uuid(), 'x', 100)" \
   "repurge: a candidate is an item no purge is recorded for: nothing is purged again"
 done
+as $E assert_sql_fails "engine cannot set a negative grace" \
+  "UPDATE lethe.rules SET grace = '-1 day' WHERE rule = 'deletion_request'" 'violates check constraint "rules_grace_not_negative"'
 as $E assert_sql_fails "engine cannot move a batch to another location" "UPDATE lethe.batches SET location = 'US'" "permission denied for table batches"
 as $E assert_sql_fails "engine cannot close a batch" "UPDATE lethe.batches SET state = 'acknowledged'" "permission denied for table batches"
 as $E assert_sql_fails "engine cannot plant a repurge" \
