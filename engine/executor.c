@@ -523,6 +523,9 @@ static bool run_in_group(const char *command, const char *manifest, const char *
             dup2(devnull, STDIN_FILENO);
             close(devnull);
         }
+        /* Nothing open but its standard streams: not the database's socket, the log, the
+         * locks, nor whatever lethe itself was started with (a pipe of its caller's). */
+        close_range(3, ~0U, 0);
         /* The deleter needs no database: the password libpq may have taken from the
          * environment is not handed to it. */
         unsetenv("PGPASSWORD");

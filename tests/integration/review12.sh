@@ -74,6 +74,7 @@ assert_eq "... nor a conninfo given with -d" \
 cat >"$WORK/envdump" <<EOS
 #!/bin/sh
 env >"$WORK/executor.env"
+ls -l /proc/self/fd/ >"$WORK/executor.fdl"
 exec $FS_DELETE --root $STORE "\$@"
 EOS
 chmod +x "$WORK/envdump"
@@ -83,6 +84,9 @@ run_lethe --config "$WORK/env.conf" request --tenant "$T" --item "$Z" --referenc
 PGPASSWORD=Secr3tPw_engine run_lethe --config "$WORK/env.conf" run
 assert_eq "the deleter ran with its batch in its environment, and no database password" "1|0" \
   "$(grep -c '^LETHE_BATCH_ID=' "$WORK/executor.env")|$(grep -c 'PGPASSWORD' "$WORK/executor.env")"
+# ... and nothing of lethe's open but its standard input, output and error: not the database's
+# socket, not the log, the spool, the locks or the pipes of another deleter.
+assert_eq "the deleter holds no file of lethe's" "0 1 2" "$(awk 'NR > 1 && $NF !~ /^\/proc\// { print $9 }' "$WORK/executor.fdl" | sort -n | paste -sd' ')"
 # An export replaced with -o keeps its permissions and its group, as the metrics file does.
 : >"$WORK/kept.jsonl"; chmod 0640 "$WORK/kept.jsonl"; chgrp nogroup "$WORK/kept.jsonl"
 "$LETHE" export -o "$WORK/kept.jsonl" 2>/dev/null
