@@ -26,7 +26,7 @@ extern const int lethe_migration_count;
 
 static char last_sqlstate[6];
 static char last_message[1024];
-static bool quiet;
+static char quiet_state[6];
 static const char *needed_role, *needed_for;
 
 void db_set_needed_role(const char *role, const char *command)
@@ -35,7 +35,10 @@ void db_set_needed_role(const char *role, const char *command)
     needed_for = command;
 }
 
-void db_quiet(bool q) { quiet = q; }
+void db_quiet_for(const char *sqlstate)
+{
+    snprintf(quiet_state, sizeof quiet_state, "%s", sqlstate ? sqlstate : "");
+}
 const char *db_last_sqlstate(void) { return last_sqlstate; }
 const char *db_last_message(void) { return last_message; }
 
@@ -63,7 +66,7 @@ static void note_failure(PGconn *db, const PGresult *res, const char *sql)
             if (*c == '\n')
                 *c = ' ';
     }
-    if (!quiet) {
+    if (!quiet_state[0] || strcmp(last_sqlstate, quiet_state) != 0) {
         log_error("query failed: %s", last_message);
         const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
         if (hint)
@@ -126,8 +129,7 @@ PGresult *db_query_one_row(PGconn *db, const char *sql, int nparams, const char 
     PGresult *res = run(db, sql, nparams, params, PGRES_TUPLES_OK);
     if (res && PQntuples(res) != 1) {
         snprintf(last_message, sizeof last_message, "expected one row, got %d", PQntuples(res));
-        if (!quiet)
-            log_error("query failed: %s", last_message);
+        log_error("query failed: %s", last_message);
         PQclear(res);
         return NULL;
     }

@@ -62,8 +62,9 @@ void db_report_failure(PGconn *db, const PGresult *res);
 const char *db_last_sqlstate(void);
 /* The server's message of the last failed statement. */
 const char *db_last_message(void);
-/* When set, db_* helpers do not print failures; the caller reports them itself. */
-void db_quiet(bool quiet);
+/* A failure with this SQLSTATE is not printed by the db_* helpers (the caller expects it and
+ * says what it does about it); NULL prints every failure again. */
+void db_quiet_for(const char *sqlstate);
 /* The group role whose privileges COMMAND needs (lethe_engine, lethe_operator, ...): a
  * statement PostgreSQL refuses for lack of privilege then gets a hint naming it. */
 void db_set_needed_role(const char *role, const char *command);

@@ -23,9 +23,19 @@ bool dbaudit_stage_open(PGconn *db)
     return true;
 }
 
-bool dbaudit_commit(PGconn *db)
+bool dbaudit_commit(PGconn *db) { return dbaudit_commit_or_redo(db, NULL); }
+
+bool dbaudit_commit_or_redo(PGconn *db, bool *redo)
 {
-    if (dbaudit_flush(db) < 0) {
+    if (redo) {
+        *redo = false;
+        db_quiet_for(AUDIT_JUDGED_TOO_EARLY);
+    }
+    long long n = dbaudit_flush(db);
+    db_quiet_for(NULL);
+    if (n < 0) {
+        if (redo)
+            *redo = strcmp(db_last_sqlstate(), AUDIT_JUDGED_TOO_EARLY) == 0;
         db_rollback(db);
         return false;
     }

@@ -21,6 +21,12 @@ bool dbaudit_stage_open(PGconn *db);
 /* Flushes what is staged and commits, the one way to end a transaction that staged audit
  * records. Rolls back and returns false on any failure. */
 bool dbaudit_commit(PGconn *db);
+/* The SQLSTATE of a flush refused because a purge it records as on time has passed its deadline
+ * since the acknowledgement took its time (sql/0093_purge_judged_at_commit.sql). */
+#define AUDIT_JUDGED_TOO_EARLY "LE001"
+/* dbaudit_commit(), but such a refusal is not printed: it rolls back and sets *REDO, for the
+ * caller to make the acknowledgement again, at a time that judges it. */
+bool dbaudit_commit_or_redo(PGconn *db, bool *redo);
 /* Appends everything staged to its chains; returns how many records, or -1 after printing
  * the error. */
 long long dbaudit_flush(PGconn *db);

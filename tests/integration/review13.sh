@@ -1,0 +1,52 @@
+# What outside tryouts of this stop found, each section the user's command and its outcome;
+# each failed before its fix.
+. tests/harness/lib.sh
+. tests/harness/catalog.sh
+WORK=$(mktemp -d /tmp/lethe-review13.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
+trap 'rm -rf "$WORK"; psql -X -q -d postgres -c "DROP DATABASE IF EXISTS review13" >/dev/null 2>&1' EXIT
+psql -X -q -c 'DROP DATABASE IF EXISTS review13' -c 'CREATE DATABASE review13' 2>/dev/null
+export PGDATABASE=review13
+"$LETHE" migrate >/dev/null
+T=$(uuid); W=$(uuid); mk_tenant "$T" acme; mk_workspace "$T" "$W" EU
+
+# ---- a purge is late when its acknowledgement commits after the deadline ----------------------
+# The acknowledgement took its time before it waited for the tenant's chain (another session
+# writing the tenant's audit) and wrote its records: an ack that committed after the deadline
+# was recorded on time. No executor: the batch waits for 'lethe ack'.
+write_config "$WORK/short.conf" 'rules: { deletion_request: { deadline = "8s"; }; };'
+X=$(uuid); mk_item "$T" "$X" "$W" prompt EU 2026-01-01T00:00:00Z
+run_lethe --config "$WORK/short.conf" request --tenant "$T" --item "$X" --reference CASE-20
+run_lethe --config "$WORK/short.conf" run
+B=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$X'")
+D=$(sql "SELECT deadline_at FROM lethe.batch_items WHERE item_id = '$X'")
+assert_eq "the request's item is in an open batch, its deadline still ahead" "open|true" \
+  "$(sql "SELECT b.state || '|' || (i.deadline_at > now()) FROM lethe.batches b JOIN lethe.batch_items i USING (batch_id) WHERE i.item_id = '$X'")"
+# Another session holds the tenant's chain until a second after the deadline.
+psql -X -q -c "BEGIN" -c "SELECT 1 FROM lethe.audit_heads WHERE tenant_id = '$T' FOR UPDATE" \
+  -c "SELECT pg_sleep_until('$D'::timestamptz + interval '1 second')" -c "COMMIT" >/dev/null 2>&1 &
+LOCKER=$!
+for _ in $(seq 50); do
+  [ "$(sql "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE a.query LIKE 'SELECT pg_sleep_until%'")" -gt 0 ] && break
+  sleep 0.1
+done
+assert_eq "the ack starts before the deadline" "t" "$(sql "SELECT now() < '$D'::timestamptz")"
+run_lethe --config "$WORK/short.conf" ack "$B"
+wait $LOCKER
+assert_eq "ack: exit 0, and it says the deadline passed while it was being recorded" \
+  "0|warning: ack: batch $B: a deadline passed while its acknowledgement was being recorded; recorded again, at a time past it" \
+  "$RC|$(grep '^warning: ack' <<<"$ERR")"
+assert_eq "the purge is recorded late: purged_at after the deadline, not before its record" "false|true|true" \
+  "$(sql "SELECT on_time || '|' || (purged_at > deadline_at) || '|' || (purged_at <= at) FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$X'")"
+assert_eq "... once, and the batch item says the same" "1|true" \
+  "$(sql "SELECT count(*) || '|' || bool_and(b.purged_at > b.deadline_at) FROM lethe.audit a JOIN lethe.batch_items b USING (tenant_id, item_id) WHERE a.kind = 'item_purged' AND a.item_id = '$X'")"
+"$LETHE" export --summary -o "$WORK/summary.jsonl" 2>/dev/null
+assert_eq "the summary counts it late" "1 0 1" "$(summary_rule "$WORK/summary.jsonl" deletion_request purged on_time late)"
+# An ack with time to spare is recorded on time, at the first attempt.
+Y=$(uuid); mk_item "$T" "$Y" "$W" prompt EU 2026-01-01T00:00:00Z
+write_config "$WORK/long.conf"
+run_lethe --config "$WORK/long.conf" request --tenant "$T" --item "$Y" --reference CASE-21
+run_lethe --config "$WORK/long.conf" run
+run_lethe --config "$WORK/long.conf" ack "$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$Y'")"
+assert_eq "an ack well before the deadline: on time, and nothing said" "0|t|" \
+  "$RC|$(sql "SELECT on_time FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$Y'")|$(grep '^warning' <<<"$ERR")"
+finish
