@@ -129,8 +129,14 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
     }
     if (!dbaudit_stage_open(ctx->db) ||
         !(res = db_record_request(ctx->db, tenant, &scope, reference, operator_name,
-                                  rc_rule->name, rc_rule->enabled ? deadline : NULL, hmac)) ||
-        !dbaudit_commit(ctx->db))
+                                  rc_rule->name, rc_rule->enabled ? deadline : NULL, hmac))) {
+        /* The catalog refused the request as the contract forbids (an item created after
+         * it occurred, a scope its tenant does not hold): bad input, said by the database. */
+        if (strncmp(db_last_sqlstate(), "23", 2) == 0)
+            rc = EXIT_USAGE;
+        goto cleanup;
+    }
+    if (!dbaudit_commit(ctx->db))
         goto cleanup;
     printf("recorded deletion request %s\n", db_str(res, 0, "event_id"));
     printf("tenant:      %s\n", tenant);

@@ -49,4 +49,13 @@ run_lethe --config "$WORK/long.conf" run
 run_lethe --config "$WORK/long.conf" ack "$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$Y'")"
 assert_eq "an ack well before the deadline: on time, and nothing said" "0|t|" \
   "$RC|$(sql "SELECT on_time FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$Y'")|$(grep '^warning' <<<"$ERR")"
+# ---- a request the catalog refuses is bad input ------------------------------------------------
+# An item a producer dated a little ahead of the database's clock (the catalog takes up to five
+# minutes of skew): a request for it now covers nothing, and the catalog refuses it, with both
+# times. lethe exited 1, a runtime failure, as for a database that went away.
+Z=$(uuid); sql "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at) VALUES ('$T', '$Z', '$W', 'prompt', 'EU', 'file:///nowhere/$Z', now() + interval '2 minutes')" >/dev/null
+run_lethe request --tenant "$T" --item "$Z" --reference CASE-22
+assert_eq "request for an item created after it: exit 2, the catalog's reason, nothing recorded" \
+  "2|error: query failed: event deletion_requested: item $Z was created at|0" \
+  "$RC|$(grep -o "^error: query failed: event deletion_requested: item $Z was created at" <<<"$ERR")|$(sql "SELECT count(*) FROM lethe.events WHERE reference = 'CASE-22'")"
 finish
