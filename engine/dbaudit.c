@@ -534,11 +534,11 @@ PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f)
 #define STRINGIFY(x) STRINGIFY_(x)
 /* Pending items: not purged at the snapshot, whatever the window (the log cannot say what is
  * still to come); only --tenant narrows them. They are counted first, in a statement of their
- * own, by rule and by the week of their deadline ("overdue", "held" when a hold in effect at
- * the deadline keeps it past it, as status counts them apart, "week" with its YYYY-MM-DD,
- * "later" beyond DBAUDIT_WEEKS_AHEAD weeks, "none" without a deadline): a few rows, handed
- * back to the
- * summary's statement as arrays. On Citus a statement that reads one tenant's audit is sent
+ * own, by rule and by the week of their deadline ("violation" for a shared copy made while
+ * opted out, which status lists apart from the overdue ones, "overdue", "held" when a hold in
+ * effect at the deadline keeps it past it, as status counts them apart, "week" with its
+ * YYYY-MM-DD, "later" beyond DBAUDIT_WEEKS_AHEAD weeks, "none" without a deadline): a few
+ * rows, handed back to the summary's statement as arrays. On Citus a statement that reads one tenant's audit is sent
  * whole to that tenant's worker, where pending_items(), which reads distributed tables, could
  * not run (README, "Outgrowing one server"); here it runs where lethe is connected. */
 static const char PENDING_COUNTS[] =
@@ -549,7 +549,8 @@ static const char PENDING_COUNTS[] =
     "       coalesce(array_agg(g.week), '{}') AS weeks, coalesce(array_agg(g.items), '{}') AS items,"
     "       coalesce(array_agg(g.nearest), '{}') AS nearest"
     "  FROM (SELECT s.rule,"
-    "               CASE WHEN s.deadline_at IS NULL THEN 'none'"
+    "               CASE WHEN s.rule = 'shared_while_opted_out' THEN 'violation'"
+    "                    WHEN s.deadline_at IS NULL THEN 'none'"
     "                    WHEN " HELD_AT_DEADLINE("s") " THEN 'held'"
     "                    WHEN s.deadline_at < now() THEN 'overdue'"
     "                    WHEN s.deadline_at >= date_trunc('week', now())"
@@ -585,6 +586,8 @@ static const char PENDING_COUNTS[] =
     " pp AS ("                                                                                     \
     "  SELECT q.rule, sum(q.items)::bigint AS pending,"                                            \
     "         coalesce(sum(q.items) FILTER (WHERE q.bucket = 'overdue'), 0)::bigint AS overdue,"   \
+    "         coalesce(sum(q.items) FILTER (WHERE q.bucket = 'violation'), 0)::bigint"             \
+    "             AS violations_pending,"                                                          \
     "         min(q.nearest) AS nearest"                                                           \
     "    FROM pending q GROUP BY q.rule),"                                                         \
     " per AS ("                                                                                    \
@@ -593,7 +596,8 @@ static const char PENDING_COUNTS[] =
     "         coalesce(min(a.late), 0) AS late, min(a.max_lateness) AS max_lateness,"              \
     "         coalesce(min(a.held_past_deadline), 0) AS held_past_deadline,"                       \
     "         coalesce(min(a.violations), 0) AS violations, coalesce(min(q.pending), 0) AS pending," \
-    "         coalesce(min(q.overdue), 0) AS overdue, min(q.nearest) AS nearest"                   \
+    "         coalesce(min(q.overdue), 0) AS overdue,"                                             \
+    "         coalesce(min(q.violations_pending), 0) AS violations_pending, min(q.nearest) AS nearest"\
     "    FROM (SELECT k.rule, k.ord FROM known k UNION ALL SELECT a.rule, NULL FROM pa a"          \
     "          UNION ALL SELECT q.rule, NULL FROM pp q) x"                                         \
     "    LEFT JOIN pa a ON a.rule IS NOT DISTINCT FROM x.rule"                                     \
@@ -604,12 +608,14 @@ static const char PENDING_COUNTS[] =
     "  UNION ALL"                                                                                  \
     "  SELECT NULL, NULL, 1, sum(purged)::bigint, sum(on_time)::bigint, sum(late)::bigint,"        \
     "         max(max_lateness), sum(held_past_deadline)::bigint, sum(violations)::bigint,"        \
-    "         sum(pending)::bigint, sum(overdue)::bigint, min(nearest) FROM per)"                  \
+    "         sum(pending)::bigint, sum(overdue)::bigint, sum(violations_pending)::bigint,"        \
+    "         min(nearest) FROM per)"                                                              \
     " SELECT CASE WHEN f.g = 1 THEN 'all' ELSE coalesce(f.rule, '(none)') END AS rule,"            \
     "        f.purged, f.on_time, f.late,"                                                         \
     "        extract(epoch FROM f.max_lateness) AS max_lateness_seconds,"                          \
     "        f.held_past_deadline, f.violations, f.pending, f.overdue,"                            \
-    "        lethe.audit_time(f.nearest) AS nearest_deadline" EXTRA                                \
+    "        lethe.audit_time(f.nearest) AS nearest_deadline,"                                     \
+    "        f.violations_pending" EXTRA                                                           \
     "   FROM f ORDER BY f.g, f.ord NULLS LAST, f.rule NULLS LAST"
 
 /* The report's extra columns: each rule's pending items by the week of their deadline

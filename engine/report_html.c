@@ -223,6 +223,9 @@ static void overview(FILE *out, const struct report *r)
     if (r->pending_known) {
         card(out, "pend", "pending", all->pending, "pending");
         card(out, all->overdue ? "late alert" : "late", "overdue", all->overdue, "overdue");
+        if (all->violations_pending)
+            card(out, "viol alert", "violations_pending", all->violations_pending,
+                 "violations not purged");
     }
     fputs("</div>\n", out);
 }
@@ -450,6 +453,7 @@ static void bar_label(FILE *out, const struct report_bar *b, double x, double y,
         fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\"%s>", x, y, cls);
     switch (b->kind) {
     case BAR_OVERDUE: fputs("overdue", out); break;
+    case BAR_VIOLATION: fputs("violations", out); break;
     case BAR_HELD: fputs("held past deadline", out); break;
     case BAR_LATER: fputs("later", out); break;
     case BAR_NONE: fputs("no deadline", out); break;
@@ -481,7 +485,8 @@ static void pending_section(FILE *out, const struct report *r)
     size_t n_rules = r->n_rules - 1;
     fprintf(out, "<p class=\"lead\">Items not purged when this page was made (due, scheduled, "
                  "held or in flight), by the week (Monday, UTC) of their deadline; overdue items "
-                 "are past it already, and so are those held past it by a hold in effect at it. "
+                 "are past it already, and so are those held past it by a hold in effect at it, and "
+                 "the violations (shared copies made while opted out) not purged yet. "
                  "Weeks more than %d ahead are under \"later\".</p>\n"
                  "<div class=\"legend\">",
             DBAUDIT_WEEKS_AHEAD);
@@ -525,8 +530,9 @@ static void pending_section(FILE *out, const struct report *r)
         const struct report_bar *b = &r->bars[i];
         double cx = left + slot * ((double)i + 0.5), x = cx - bw / 2, y = ybottom;
         const char *key = b->kind == BAR_WEEK      ? b->week
-                          : b->kind == BAR_OVERDUE ? "overdue"
-                          : b->kind == BAR_HELD    ? "held"
+                          : b->kind == BAR_OVERDUE   ? "overdue"
+                          : b->kind == BAR_VIOLATION ? "violation"
+                          : b->kind == BAR_HELD      ? "held"
                           : b->kind == BAR_LATER   ? "later"
                                                    : "none";
         if (b->kind == BAR_OVERDUE)
@@ -660,7 +666,9 @@ static void definitions(FILE *out)
           "<dt>pending</dt><dd>items not purged at the time above: due, scheduled, held or in "
           "flight; the nearest deadline is the earliest of theirs</dd>\n"
           "<dt>overdue</dt><dd>pending items whose deadline has already passed, those a hold "
-          "in effect at it keeps aside (held past deadline)</dd>\n"
+          "in effect at it keeps aside (held past deadline), and violations aside</dd>\n"
+          "<dt>violations not purged</dt><dd>pending shared copies made while opted out, "
+          "counted apart from the overdue ones, as <code>lethe status</code> lists them</dd>\n"
           "</dl>\n</section>\n"
           "<footer>Written by lethe " LETHE_VERSION " (<code>lethe export --summary --format "
           "html</code>) from the audit log and <code>lethe.item_status</code>. This page holds no "
@@ -720,7 +728,7 @@ static bool load_bars(struct report *r, PGresult *summary)
     size_t n_rules = r->n_rules - 1;
     const char *this_week = r->n_rules ? db_get(summary, 0, "this_week") : NULL;
     lethe_time first = 0, last = 0, t;
-    bool held = false, later = false, none = false;
+    bool viol = false, held = false, later = false, none = false;
     if (!this_week || !time_parse(this_week, &first))
         return false;
     for (size_t k = 0; k < n_rules; k++) {
@@ -729,14 +737,15 @@ static bool load_bars(struct report *r, PGresult *summary)
         while (next_cell(&p, &c)) {
             if (strcmp(c.bucket, "week") == 0 && time_parse(c.week, &t) && t > last)
                 last = t;
+            viol |= strcmp(c.bucket, "violation") == 0;
             held |= strcmp(c.bucket, "held") == 0;
             later |= strcmp(c.bucket, "later") == 0;
             none |= strcmp(c.bucket, "none") == 0;
         }
     }
     size_t n_weeks = last > first ? (size_t)((last - first) / week_us) + 1 : 1;
-    /* The bars in order: overdue (0), held, the weeks from w0, later, none. */
-    size_t w0 = 1 + held;
+    /* The bars in order: overdue (0), violations, held, the weeks from w0, later, none. */
+    size_t w0 = 1 + viol + held;
     r->n_bars = w0 + n_weeks + later + none;
     r->bars = calloc(r->n_bars, sizeof *r->bars);
     if (!r->bars)
@@ -748,6 +757,8 @@ static bool load_bars(struct report *r, PGresult *summary)
             return false;
         if (b == 0) {
             bar->kind = BAR_OVERDUE;
+        } else if (viol && b == 1) {
+            bar->kind = BAR_VIOLATION;
         } else if (b < w0) {
             bar->kind = BAR_HELD;
         } else if (b < w0 + n_weeks) {
@@ -768,8 +779,10 @@ static bool load_bars(struct report *r, PGresult *summary)
             size_t b;
             if (strcmp(c.bucket, "overdue") == 0)
                 b = 0;
-            else if (strcmp(c.bucket, "held") == 0)
+            else if (strcmp(c.bucket, "violation") == 0)
                 b = 1;
+            else if (strcmp(c.bucket, "held") == 0)
+                b = 1 + viol;
             else if (strcmp(c.bucket, "later") == 0)
                 b = w0 + n_weeks;
             else if (strcmp(c.bucket, "none") == 0)
@@ -812,6 +825,7 @@ bool report_html_write(FILE *out, PGconn *db, const struct audit_filter *f, PGre
             .late = get_ll(summary, row, "late"),
             .held = get_ll(summary, row, "held_past_deadline"),
             .violations = get_ll(summary, row, "violations"),
+            .violations_pending = get_ll(summary, row, "violations_pending"),
             .pending = get_ll(summary, row, "pending"),
             .overdue = get_ll(summary, row, "overdue"),
             .max_late_seconds = db_get(summary, row, "max_lateness_seconds"),

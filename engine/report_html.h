@@ -17,7 +17,7 @@
 
 struct report_rule {
     const char *rule; /* "all" for the overall row */
-    long long purged, on_time, late, held, violations, pending, overdue;
+    long long purged, on_time, late, held, violations, pending, overdue, violations_pending;
     const char *max_late_seconds; /* NULL: none late */
     const char *nearest;          /* NULL: nothing pending */
 };
@@ -27,8 +27,9 @@ struct report_bucket {
     long long late, held;
 };
 
-/* One bar of the pending chart: overdue, a week (its Monday), later, or no deadline. */
-enum report_bar_kind { BAR_OVERDUE, BAR_HELD, BAR_WEEK, BAR_LATER, BAR_NONE };
+/* One bar of the pending chart: overdue, violations not purged yet, held past the deadline, a
+ * week (its Monday), later, or no deadline. */
+enum report_bar_kind { BAR_OVERDUE, BAR_VIOLATION, BAR_HELD, BAR_WEEK, BAR_LATER, BAR_NONE };
 struct report_bar {
     enum report_bar_kind kind;
     char week[11];     /* YYYY-MM-DD, for BAR_WEEK */

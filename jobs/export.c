@@ -131,7 +131,8 @@ static bool write_header(PGconn *db, FILE *out, const struct audit_filter *f,
 
 /* The columns of dbaudit_summary(), found by name once per result. */
 struct summary_cols {
-    int rule, purged, on_time, late, max_lateness, held, violations, pending, overdue, nearest;
+    int rule, purged, on_time, late, max_lateness, held, violations, pending, overdue, nearest,
+        violations_pending;
 };
 
 static struct summary_cols summary_cols(const PGresult *rows)
@@ -145,7 +146,8 @@ static struct summary_cols summary_cols(const PGresult *rows)
                                  .violations = db_col(rows, "violations"),
                                  .pending = db_col(rows, "pending"),
                                  .overdue = db_col(rows, "overdue"),
-                                 .nearest = db_col(rows, "nearest_deadline")};
+                                 .nearest = db_col(rows, "nearest_deadline"),
+                                 .violations_pending = db_col(rows, "violations_pending")};
 }
 
 static void summary_text(FILE *out, PGresult *rows, bool pending_known, const struct audit_filter *f,
@@ -185,6 +187,11 @@ static void summary_text(FILE *out, PGresult *rows, bool pending_known, const st
                                                                   : "-");
     }
 #undef ROW
+    /* The last row is "all". */
+    if (pending_known && PQntuples(rows) > 0)
+        fprintf(out, "\n  violations not purged yet: %s (shared copies made while opted out; in pending,\n"
+                     "  not in overdue, as `lethe status` lists them apart)\n",
+                PQgetvalue(rows, PQntuples(rows) - 1, c.violations_pending));
     fprintf(out,
             "\n"
             "  purged              items purged in the window (one item_purged audit record each)\n"
@@ -194,29 +201,33 @@ static void summary_text(FILE *out, PGresult *rows, bool pending_known, const st
             "  held past deadline  purged after their deadline because a hold kept them; counted\n"
             "                      as held, not late\n"
             "  violations          shared copies captured while the tenant or workspace had opted\n"
-            "                      out (rule shared_while_opted_out); a violation however soon it\n"
-            "                      was purged, never counted as on time or late\n"
+            "                      out (rule shared_while_opted_out), purged in the window; a\n"
+            "                      violation however soon it was purged, never counted as on time\n"
+            "                      or late\n"
             "  pending             items not purged at the time above: due, scheduled, held or in\n"
             "                      flight; nearest deadline is the earliest of theirs\n"
             "  overdue             pending items whose deadline has already passed, those a\n"
-            "                      hold in effect at it keeps aside (held past deadline)\n");
+            "                      hold in effect at it keeps aside (held past deadline), and\n"
+            "                      violations aside (not purged yet: counted above)\n");
     if (!pending_known)
         fprintf(out, "\n  (this database has no lethe.item_status view: pending is not shown)\n");
 }
 
 static void summary_csv(FILE *out, PGresult *rows, bool pending_known)
 {
+    /* violations_pending last: the columns before it kept their places when it came. */
     fprintf(out, "rule,purged,on_time,late,max_lateness_seconds,held_past_deadline,violations,"
-                 "pending,overdue,nearest_deadline\n");
+                 "pending,overdue,nearest_deadline,violations_pending\n");
     const struct summary_cols c = summary_cols(rows);
     for (int i = 0; i < PQntuples(rows); i++) {
-        fprintf(out, "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", PQgetvalue(rows, i, c.rule),
+        fprintf(out, "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", PQgetvalue(rows, i, c.rule),
                 PQgetvalue(rows, i, c.purged), PQgetvalue(rows, i, c.on_time),
                 PQgetvalue(rows, i, c.late), PQgetvalue(rows, i, c.max_lateness),
                 PQgetvalue(rows, i, c.held), PQgetvalue(rows, i, c.violations),
                 pending_known ? PQgetvalue(rows, i, c.pending) : "",
                 pending_known ? PQgetvalue(rows, i, c.overdue) : "",
-                pending_known ? PQgetvalue(rows, i, c.nearest) : "");
+                pending_known ? PQgetvalue(rows, i, c.nearest) : "",
+                pending_known ? PQgetvalue(rows, i, c.violations_pending) : "");
     }
 }
 
@@ -246,6 +257,8 @@ static bool summary_jsonl(FILE *out, PGresult *rows, bool pending_known,
         json_raw_member(&b, "violations", PQgetvalue(rows, i, c.violations));
         json_raw_member(&b, "pending", pending_known ? PQgetvalue(rows, i, c.pending) : NULL);
         json_raw_member(&b, "overdue", pending_known ? PQgetvalue(rows, i, c.overdue) : NULL);
+        json_raw_member(&b, "violations_pending",
+                        pending_known ? PQgetvalue(rows, i, c.violations_pending) : NULL);
         json_member(&b, "nearest_deadline",
                     pending_known && !PQgetisnull(rows, i, c.nearest)
                         ? PQgetvalue(rows, i, c.nearest)

@@ -212,7 +212,7 @@ assert_contains "a window's summary counts the records in it" \
 assert_contains "the summary explains held past deadline" "held past deadline  purged after their deadline because a hold kept them" "$OUT"
 run_lethe export --summary --format csv
 assert_rc "export --summary --format csv exits 0" 0
-assert_eq "the summary CSV header" "rule,purged,on_time,late,max_lateness_seconds,held_past_deadline,violations,pending,overdue,nearest_deadline" \
+assert_eq "the summary CSV header" "rule,purged,on_time,late,max_lateness_seconds,held_past_deadline,violations,pending,overdue,nearest_deadline,violations_pending" \
   "$(echo "$OUT" | head -1)"
 # Per tenant and run: items 1..4 -> 1 on time (deletion_request), 2 late (subject_request),
 # 3 held (deletion_request), 4 violation; three runs, three tenants.

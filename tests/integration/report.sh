@@ -337,7 +337,7 @@ psql -X -q -v ON_ERROR_STOP=1 <<SQL >/dev/null
 BEGIN;
 SELECT lethe.audit_stage_open();
 INSERT INTO audit_stage (tenant_id, kind, run_id, batch_id, item_id, rule, reference, triggered_at, deadline_at, purged_at, on_time, location)
-VALUES ('$C', 'item_purged', gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), '<b>x</b> & "q" ''s''', 'R', now(), now(), now(), true, 'ANZ');
+VALUES ('$C', 'item_purged', gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), '<b>x</b> & "q" ''s''', 'R', now(), now() + interval '1 day', now(), true, 'ANZ');
 SELECT lethe.audit_flush();
 COMMIT;
 SQL

@@ -59,9 +59,15 @@ assert_contains "... and the kept one held, not late" "passed: reported as held,
 "$LETHE" export --summary -o "$WORK/summary.jsonl" 2>/dev/null
 assert_eq "export --summary, the requests' rule: 2 pending, 1 overdue (the held one apart)" "2 1" \
   "$(summary_rule "$WORK/summary.jsonl" deletion_request pending overdue)"
+# The summary's overall overdue counted the violation too: 2 where status, its --json and the
+# gauge said 1, and its violations (purged ones) said 0 while one waited.
+run_lethe --config "$WORK/short.conf" status --json
+assert_eq "export --summary, overall: overdue and violations not purged yet as status --json counts them" \
+  "$(python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["overdue"]["count"], d["violations"]["pending"])' <<<"$OUT")" \
+  "$(summary_rule "$WORK/summary.jsonl" all overdue violations_pending)"
 "$LETHE" export --summary --format html -o "$WORK/summary.html" 2>/dev/null
-assert_eq "the report's chart: the late item and the violation in the overdue bar, 1 in the held-past-deadline bar" "2 1" \
-  "$(sed -n 's/.*data-week="overdue" data-total="\([0-9]*\)".*/\1/p' "$WORK/summary.html") $(sed -n 's/.*data-week="held" data-total="\([0-9]*\)".*/\1/p' "$WORK/summary.html")"
+assert_eq "the report's chart: the late item in the overdue bar, the violation in a bar of its own, 1 in the held-past-deadline bar" "1 1 1" \
+  "$(sed -n 's/.*data-week="overdue" data-total="\([0-9]*\)".*/\1/p' "$WORK/summary.html") $(sed -n 's/.*data-week="violation" data-total="\([0-9]*\)".*/\1/p' "$WORK/summary.html") $(sed -n 's/.*data-week="held" data-total="\([0-9]*\)".*/\1/p' "$WORK/summary.html")"
 # What status said is what the purges record, once the holds are released.
 run_lethe hold release "$H_LATE"
 run_lethe hold release "$H_KEPT"

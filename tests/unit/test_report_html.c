@@ -36,9 +36,9 @@ END_TEST
 
 static long long weeks0[2] = {3, 0}, weeks1[2] = {1, 2};
 static struct report_rule rules[] = {
-    {"deletion_request", 1234567, 1234560, 7, 0, 0, 4, 3, "187200.5", "2026-11-01T10:00:00.000000Z"},
-    {"<i>odd</i>", 0, 0, 0, 0, 0, 2, 0, NULL, "2026-12-08T00:00:00.000000Z"},
-    {"all", 1234567, 1234560, 7, 0, 0, 6, 3, "187200.5", "2026-11-01T10:00:00.000000Z"},
+    {"deletion_request", 1234567, 1234560, 7, 0, 0, 4, 3, 0, "187200.5", "2026-11-01T10:00:00.000000Z"},
+    {"<i>odd</i>", 0, 0, 0, 0, 0, 2, 0, 0, NULL, "2026-12-08T00:00:00.000000Z"},
+    {"all", 1234567, 1234560, 7, 0, 0, 6, 3, 0, "187200.5", "2026-11-01T10:00:00.000000Z"},
 };
 static struct report_bucket buckets[] = {{"up to 1 hour", 5, 0}, {"over 30 days", 2, 0}};
 static struct report_bar bars[] = {{BAR_OVERDUE, "", weeks0, 3},
