@@ -702,7 +702,8 @@ bool run_life_begin(struct lethe_ctx *ctx, struct run_life *l)
     memset(&l->c, 0, sizeof l->c);
     char n[16];
     snprintf(n, sizeof n, "%d", l->shard_n);
-    const char *p[] = {ctx->session_id, l->operator_name ? "operator" : "timer", l->operator_name,
+    const char *trigger = l->trigger ? l->trigger : l->operator_name ? "operator" : "timer";
+    const char *p[] = {ctx->session_id, trigger, l->operator_name,
                        l->shard[0] ? l->shard : NULL, l->as_of, n};
     if (!db_begin(db))
         return false;

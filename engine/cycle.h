@@ -49,6 +49,7 @@ struct run_life {
     char shard[40];            /* "K/N" or "" */
     int shard_k, shard_n;
     const char *operator_name; /* an operator's run when set */
+    const char *trigger;       /* runs.trigger: "rerun"; NULL: "operator" or "timer" */
     const char *metrics_file;
     struct run_counts c;
     const char *outcome;       /* succeeded, failed, interrupted */

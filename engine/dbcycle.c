@@ -540,7 +540,8 @@ PGresult *dbcycle_gauges(PGconn *db)
                             "          GROUP BY f.tenant_id, f.item_id HAVING count(*) >= 3) f) AS failing,"
                             "       (SELECT count(*) FROM lethe.batches WHERE state = 'open') AS open_batches,"
                             "       coalesce((SELECT extract(epoch FROM max(finished_at))::bigint"
-                            "          FROM lethe.runs WHERE outcome = 'succeeded'), 0) AS last_success"
+                            "          FROM lethe.runs r WHERE r.outcome = 'succeeded'"
+                            "           AND " RUN_OVER_CATALOG("r") "), 0) AS last_success"
                             "  FROM p",
                             0, NULL);
 }

@@ -8,6 +8,12 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 
+/* A run that evaluated the catalog (or its shard K/N): a timer's or an operator's `lethe run`.
+ * A rerun of one batch ("rerun") and replay's or reconcile's repurge run ("repurge") are runs
+ * too, but no evidence that due items are being batched: status --check and the gauge of the
+ * last success do not count them. R names the lethe.runs row. */
+#define RUN_OVER_CATALOG(r) r ".trigger NOT IN ('rerun', 'repurge')"
+
 /* ---- the run lock and the run's instant ---- */
 
 /* Tries the run lock of shard k/n (n = 0: the whole catalog); *got says whether it was taken. */

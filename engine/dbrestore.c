@@ -499,7 +499,7 @@ bool dbrestore_run_begin(PGconn *db, const char *run_id, const char *operator_na
     return dbaudit_stage_open(db) &&
            db_exec(db,
                    "INSERT INTO lethe.runs (run_id, trigger, operator, as_of)"
-                   " VALUES ($1::uuid, 'operator', $2, now())",
+                   " VALUES ($1::uuid, 'repurge', $2, now())",
                    2, p) &&
            db_exec(db,
                    "INSERT INTO audit_stage (tenant_id, kind, run_id, operator, detail)"

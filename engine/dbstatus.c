@@ -676,7 +676,8 @@ PGresult *db_status_now(PGconn *db)
          * every shard K/N of some N. A shard worker that stopped leaves its tenants' deadlines
          * at risk however often the other shards run. */
         "       (EXISTS (SELECT 1 FROM lethe.runs r WHERE r.outcome = 'succeeded'"
-        "                   AND r.shard IS NULL AND r.finished_at >= now() - s.lookahead)"
+        "                   AND r.shard IS NULL AND r.finished_at >= now() - s.lookahead"
+        "                   AND " RUN_OVER_CATALOG("r") ")"
         "        OR EXISTS (SELECT 1 FROM lethe.runs r WHERE r.outcome = 'succeeded'"
         "                      AND r.shard IS NOT NULL AND r.finished_at >= now() - s.lookahead"
         "                    GROUP BY split_part(r.shard, '/', 2)"
@@ -994,7 +995,7 @@ PGresult *db_batch_items_not_owed(PGconn *db, const char *batch)
                     1, p);
 }
 
-/* The last successful run of each shard: shard ("" for runs over the whole catalog),
+/* The last successful run of each shard (a rerun's or a repurge's is none: RUN_OVER_CATALOG): shard ("" for runs over the whole catalog),
  * finished_at, run_id, recent (it finished within the lookahead). */
 PGresult *db_status_last_runs(PGconn *db)
 {
@@ -1004,6 +1005,7 @@ PGresult *db_status_last_runs(PGconn *db)
                     "       r.finished_at >= now() - s.lookahead AS recent"
                     "  FROM lethe.runs r CROSS JOIN lethe.settings s"
                     " WHERE r.outcome = 'succeeded' AND r.finished_at IS NOT NULL"
+                    "   AND " RUN_OVER_CATALOG("r")
                     " ORDER BY coalesce(r.shard, ''), r.finished_at DESC",
                     0, NULL);
 }

@@ -123,6 +123,8 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
     cycle_trap_signals(ctx);
     /* A rerun is a run: the same record, run_started, run_finished and checkpoint. */
     l.operator_name = operator_name;
+    /* A run of one batch, not over the catalog: status --check does not take it for one. */
+    l.trigger = "rerun";
     if (!run_life_begin(ctx, &l))
         return EXIT_RUNTIME;
     struct run_counts *cnt = &l.c;

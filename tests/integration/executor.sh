@@ -293,7 +293,7 @@ write_config "$WORK/c9.conf" "$fs_conf"
 run_lethe --config "$WORK/c9.conf" rerun "$FB" --operator user_d
 assert_rc "rerun of a failed batch exits 0" 0
 RR=$(sql "SELECT run_id FROM lethe.runs WHERE operator = 'user_d'")
-assert_eq "its run record counts what it did" "operator 3 1 3 0 succeeded" \
+assert_eq "its run record counts what it did, as a rerun" "rerun 3 1 3 0 succeeded" \
   "$(sql "SELECT trigger || ' ' || items_due || ' ' || batches || ' ' || purged || ' ' || failed || ' ' || outcome FROM lethe.runs WHERE run_id = '$RR'")"
 assert_eq "run_started, run_finished and a checkpoint" "checkpoint run_finished run_started" \
   "$(sql "SELECT string_agg(kind, ' ' ORDER BY kind) FROM lethe.audit WHERE run_id = '$RR' AND kind IN ('run_started', 'run_finished', 'checkpoint')")"

@@ -3,7 +3,7 @@
 . tests/harness/lib.sh
 . tests/harness/catalog.sh
 WORK=$(mktemp -d /tmp/lethe-review13.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
-trap 'rm -rf "$WORK"; psql -X -q -d postgres -c "DROP DATABASE IF EXISTS review13" >/dev/null 2>&1' EXIT
+trap 'rm -rf "$WORK"; psql -X -q -d postgres -c "DROP DATABASE IF EXISTS review13" -c "DROP DATABASE IF EXISTS review13_l" >/dev/null 2>&1' EXIT
 psql -X -q -c 'DROP DATABASE IF EXISTS review13' -c 'CREATE DATABASE review13' 2>/dev/null
 export PGDATABASE=review13
 "$LETHE" migrate >/dev/null
@@ -58,4 +58,29 @@ run_lethe request --tenant "$T" --item "$Z" --reference CASE-22
 assert_eq "request for an item created after it: exit 2, the catalog's reason, nothing recorded" \
   "2|error: query failed: event deletion_requested: item $Z was created at|0" \
   "$RC|$(grep -o "^error: query failed: event deletion_requested: item $Z was created at" <<<"$ERR")|$(sql "SELECT count(*) FROM lethe.events WHERE reference = 'CASE-22'")"
+# ---- a rerun or a repurge is no run over the catalog -----------------------------------------
+# status --check raises a lookahead with no successful run: deadlines come due that no run
+# batches. A rerun of one batch (or a replay's or reconcile's repurge run) was recorded as a
+# run over the whole catalog and cleared it, while the timer's runs had stopped.
+psql -X -q -c 'DROP DATABASE IF EXISTS review13_l' -c 'CREATE DATABASE review13_l' 2>/dev/null
+PGDATABASE=review13_l "$LETHE" migrate >/dev/null
+export PGDATABASE=review13_l
+rm -f "$WORK/anchors.jsonl"
+T2=$(uuid); W2=$(uuid); mk_tenant "$T2" beta; mk_workspace "$T2" "$W2" EU
+write_config "$WORK/fail.conf" 'executor: { command = "/bin/false"; };' 'schedule: { lookahead = "3s"; };'
+write_config "$WORK/ok.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; };" 'schedule: { lookahead = "3s"; };'
+V=$(uuid); mk_item "$T2" "$V" "$W2" prompt EU 2026-01-01T00:00:00Z
+run_lethe --config "$WORK/fail.conf" request --tenant "$T2" --item "$V" --reference CASE-23
+run_lethe --config "$WORK/fail.conf" run
+FB=$(sql "SELECT batch_id FROM lethe.batches WHERE state = 'failed'")
+sleep 4   # the lookahead passes with no run
+run_lethe --config "$WORK/ok.conf" rerun "$FB" --operator user_o
+assert_eq "the rerun purges the failed batch's item" "0|1" "$RC|$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$V'")"
+run_lethe --config "$WORK/ok.conf" status --check
+assert_eq "status --check still says no run over the catalog succeeded within the lookahead" \
+  "4|1" "$RC|$(grep -c 'check failed: no run succeeded within the lookahead (3s)' <<<"$ERR")"
+run_lethe --config "$WORK/ok.conf" run --metrics-file "$WORK/l.prom"
+assert_eq "a run clears it, and the gauge of the last success is that run's" "0|$(sql "SELECT extract(epoch FROM max(finished_at))::bigint FROM lethe.runs WHERE trigger = 'timer'")" \
+  "$(PGDATABASE=review13_l "$LETHE" --config "$WORK/ok.conf" status --check >/dev/null 2>&1; echo $?)|$(sed -n 's/^lethe_last_success_timestamp_seconds{shard="all"} //p' "$WORK/l.prom")"
+assert_eq "the runs say which is which" "timer rerun timer" "$(sql "SELECT string_agg(trigger, ' ' ORDER BY started_at) FROM lethe.runs WHERE trigger <> 'timer' OR outcome = 'succeeded'")"
 finish
