@@ -538,9 +538,10 @@ PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f)
  * opted out, which status lists apart from the overdue ones, "overdue", "held" when a hold in
  * effect at the deadline keeps it past it, as status counts them apart, "week" with its
  * YYYY-MM-DD, "later" beyond DBAUDIT_WEEKS_AHEAD weeks, "none" without a deadline): a few
- * rows, handed back to the summary's statement as arrays. On Citus a statement that reads one tenant's audit is sent
- * whole to that tenant's worker, where pending_items(), which reads distributed tables, could
- * not run (README, "Outgrowing one server"); here it runs where lethe is connected. */
+ * rows, handed back to the summary's statement as arrays. On Citus a statement that reads one
+ * tenant's audit is sent whole to that tenant's worker, where pending_items(), which reads
+ * distributed tables, could not run (README, "Outgrowing one server"); here it runs where
+ * lethe is connected. */
 static const char PENDING_COUNTS[] =
     "WITH p AS MATERIALIZED (SELECT * FROM lethe.pending_items(now()) s"
     "                         WHERE $1::uuid IS NULL OR s.tenant_id = $1::uuid),"

@@ -995,8 +995,9 @@ PGresult *db_batch_items_not_owed(PGconn *db, const char *batch)
                     1, p);
 }
 
-/* The last successful run of each shard (a rerun's or a repurge's is none: RUN_OVER_CATALOG): shard ("" for runs over the whole catalog),
- * finished_at, run_id, recent (it finished within the lookahead). */
+/* The last successful run of each shard (a rerun's or a repurge's is none: RUN_OVER_CATALOG):
+ * shard ("" for runs over the whole catalog), finished_at, run_id, recent (it finished within
+ * the lookahead). */
 PGresult *db_status_last_runs(PGconn *db)
 {
     return db_query(db,
