@@ -13,7 +13,9 @@ T=$(uuid); W=$(uuid); mk_tenant "$T" acme; mk_workspace "$T" "$W" EU
 # The acknowledgement took its time before it waited for the tenant's chain (another session
 # writing the tenant's audit) and wrote its records: an ack that committed after the deadline
 # was recorded on time. No executor: the batch waits for 'lethe ack'.
-write_config "$WORK/short.conf" 'rules: { deletion_request: { deadline = "8s"; }; };'
+# (Long enough for the request and the run to be done before it: on Citus they take longer.)
+DL=${CITUS_WORKERS:+45s}; DL=${DL:-15s}
+write_config "$WORK/short.conf" "rules: { deletion_request: { deadline = \"$DL\"; }; };"
 X=$(uuid); mk_item "$T" "$X" "$W" prompt EU 2026-01-01T00:00:00Z
 run_lethe --config "$WORK/short.conf" request --tenant "$T" --item "$X" --reference CASE-20
 run_lethe --config "$WORK/short.conf" run
