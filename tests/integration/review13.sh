@@ -81,6 +81,10 @@ assert_eq "the rerun purges the failed batch's item" "0|1" "$RC|$(sql "SELECT co
 run_lethe --config "$WORK/ok.conf" status --check
 assert_eq "status --check still says no run over the catalog succeeded within the lookahead" \
   "4|1" "$RC|$(grep -c 'check failed: no run succeeded within the lookahead (3s)' <<<"$ERR")"
+run_lethe --config "$WORK/ok.conf" status --json
+assert_eq "... and its last successful run is still the timer's, not the rerun" \
+  "$(sql "SELECT run_id FROM lethe.runs WHERE trigger = 'timer'")" \
+  "$(python3 -c 'import json,sys; print(*(r["run_id"] for r in json.load(sys.stdin)["last_successful_runs"]))' <<<"$OUT")"
 run_lethe --config "$WORK/ok.conf" run --metrics-file "$WORK/l.prom"
 assert_eq "a run clears it, and the gauge of the last success is that run's" "0|$(sql "SELECT extract(epoch FROM max(finished_at))::bigint FROM lethe.runs WHERE trigger = 'timer'")" \
   "$(PGDATABASE=review13_l "$LETHE" --config "$WORK/ok.conf" status --check >/dev/null 2>&1; echo $?)|$(sed -n 's/^lethe_last_success_timestamp_seconds{shard="all"} //p' "$WORK/l.prom")"
