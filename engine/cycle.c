@@ -368,10 +368,19 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
         exec_result_free(&none);
         return out;
     }
-    if (!dbcycle_batch_attempted(ctx->db, batch_id)) {
+    if (!dbcycle_batch_attempted(ctx->db, batch_id, false)) {
         exec_items_free(&items);
         snprintf(why, why_len, "batch %s: %s", batch_id, db_last_message());
         return DRIVE_ERROR;
+    }
+    /* A stop request that came during that round trip is still before the executor. */
+    if (cycle_stopping()) {
+        exec_items_free(&items);
+        if (!dbcycle_batch_attempted(ctx->db, batch_id, true)) {
+            snprintf(why, why_len, "batch %s: %s", batch_id, db_last_message());
+            return DRIVE_ERROR;
+        }
+        return DRIVE_STOPPED;
     }
     struct exec_result er;
     log_debug("executor: running for batch %s (%s)", batch_id, location);
@@ -744,8 +753,18 @@ bool run_life_end(struct lethe_ctx *ctx, struct run_life *l)
     char *heads = NULL;
     if (!db_begin(db))
         goto done;
-    if (!dbcycle_run_finished(db, p) || !(heads = dbaudit_checkpoint(db, ctx->session_id)) ||
-        !dbaudit_commit(db)) {
+    int ended = dbcycle_run_finished(db, p);
+    if (ended == 0) {
+        /* Found dead by another run while this one's session was lost: that run may have
+         * driven this one's batches again, and its record of this run stands. */
+        db_rollback(db);
+        log_error("run %s: another run recorded this one as died while its database session was "
+                  "lost (lethe.runs.error says which); its end (%s) is not recorded over that",
+                  ctx->session_id, l->outcome);
+        recorded = true;
+        goto done;
+    }
+    if (ended < 0 || !(heads = dbaudit_checkpoint(db, ctx->session_id)) || !dbaudit_commit(db)) {
         db_rollback(db);
         goto done;
     }

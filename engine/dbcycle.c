@@ -108,21 +108,32 @@ bool dbcycle_run_started(PGconn *db, const char *const p[6])
     return ok;
 }
 
-bool dbcycle_run_finished(PGconn *db, const char *const p[10])
+/* Only a run still 'running' is ended here. A run whose session was lost meanwhile may have
+ * been found dead by another (dbcycle_run_started): that record stands, and a second
+ * run_finished would contradict it. 1 recorded, 0 already ended, -1 error. */
+int dbcycle_run_finished(PGconn *db, const char *const p[10])
 {
+    PGresult *r = db_query(db,
+                           "UPDATE lethe.runs SET outcome = $2, finished_at = clock_timestamp(),"
+                           " events = $3::integer, items_due = $4::integer, batches = $5::integer,"
+                           " purged = $6::integer, failed = $7::integer, held = $8::integer,"
+                           " error = $9, failed_batches = $10::integer"
+                           " WHERE run_id = $1::uuid AND outcome = 'running' RETURNING run_id",
+                           10, p);
+    if (!r)
+        return -1;
+    int n = PQntuples(r);
+    PQclear(r);
+    if (n == 0)
+        return 0;
     return db_exec(db,
-                   "UPDATE lethe.runs SET outcome = $2, finished_at = clock_timestamp(),"
-                   " events = $3::integer, items_due = $4::integer, batches = $5::integer,"
-                   " purged = $6::integer, failed = $7::integer, held = $8::integer, error = $9,"
-                   " failed_batches = $10::integer"
-                   " WHERE run_id = $1::uuid",
-                   10, p) &&
-           db_exec(db,
                    "SELECT lethe.audit_append_run('run_finished', $1::uuid, NULL, $6::bigint,"
                    "       concat_ws(', ', $2::text, 'due ' || $4::text, 'batches ' || $5::text,"
                    "                 'failed items ' || $7::text, 'failed batches ' || $9::text,"
                    "                 'held ' || $8::text, 'events ' || $3::text))",
-                   9, (const char *[]){p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[9]});
+                   9, (const char *[]){p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[9]})
+               ? 1
+               : -1;
 }
 
 bool dbcycle_sync_rule(PGconn *db, const char *rule, const char *deadline, const char *grace,
@@ -307,10 +318,12 @@ bool dbcycle_run_emitted(PGconn *db, const char *run_id, long batches, long item
                    3, (const char *[]){run_id, nb, ni});
 }
 
-bool dbcycle_batch_attempted(PGconn *db, const char *batch_id)
+bool dbcycle_batch_attempted(PGconn *db, const char *batch_id, bool undo)
 {
-    return db_exec(db, "UPDATE lethe.batches SET attempts = attempts + 1 WHERE batch_id = $1::uuid",
-                   1, (const char *[]){batch_id});
+    return db_exec(db,
+                   "UPDATE lethe.batches SET attempts = attempts + $2::integer"
+                   " WHERE batch_id = $1::uuid",
+                   2, (const char *[]){batch_id, undo ? "-1" : "1"});
 }
 
 PGresult *dbcycle_batch_of(PGconn *db, const char *batch_id, const char *tenant)

@@ -33,8 +33,9 @@ PGresult *dbcycle_geo_known(PGconn *db, const char *geo);
 bool dbcycle_run_started(PGconn *db, const char *const p[6]);
 /* Records the run's end and appends run_finished to the engine chain (no stage needed). p: run
  * id, outcome, events, due, batches, purged, failed items, held, error (or NULL), failed
- * batches. */
-bool dbcycle_run_finished(PGconn *db, const char *const p[10]);
+ * batches. Only a run still 'running' is ended: one found dead by another run while its session
+ * was lost keeps that record. 1 recorded, 0 already ended (nothing written), -1 error. */
+int dbcycle_run_finished(PGconn *db, const char *const p[10]);
 
 /* ---- derivation ---- */
 
@@ -95,7 +96,9 @@ bool dbcycle_run_counted(PGconn *db, const char *run_id, long purged, long faile
 /* Adds a run's emitted batches and their items to its record, in the emission's transaction,
  * so that a run killed later still counts them (the end of the run writes the same totals). */
 bool dbcycle_run_emitted(PGconn *db, const char *run_id, long batches, long items);
-bool dbcycle_batch_attempted(PGconn *db, const char *batch_id);
+/* Counts an executor's start before it starts (a run killed during it still counts it); undo
+ * takes the count back when a stop request came in between and the executor was not started. */
+bool dbcycle_batch_attempted(PGconn *db, const char *batch_id, bool undo);
 
 /* ---- one batch, for ack and rerun ---- */
 
