@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,7 +32,10 @@ static void reset(struct afile *a)
     free(a->tmp);
     if (a->dirfd >= 0)
         close(a->dirfd);
+    if (a->lockfd >= 0)
+        close(a->lockfd);
     a->path = a->tmp = NULL;
+    a->lockfd = -1;
     a->name = a->tmp_name = NULL;
     a->dirfd = -1;
     a->f = NULL;
@@ -73,6 +77,15 @@ static int open_temp(struct afile *a, mode_t mode)
                     mode);
         if (fd < 0 && errno != EEXIST)
             break;
+        /* Locked while it lives (afile_sweep_in leaves a locked temporary alone). A sweep that
+         * came between its creation and the lock has removed it: then another name. */
+        struct stat st;
+        if (fd >= 0 &&
+            (flock(fd, LOCK_EX | LOCK_NB) != 0 || fstat(fd, &st) != 0 || st.st_nlink == 0)) {
+            close(fd);
+            fd = -1;
+            errno = EEXIST;
+        }
     }
 cleanup:
     if (fd < 0) {
@@ -200,7 +213,9 @@ static enum afile_status open_in_dir(struct afile *a, mode_t mode, mode_t keep_m
                  "give the file that replaces it: it has group %ld now",
                  what, a->path, (long)keep_gid,
                  fstat(fd, &made) == 0 ? (long)made.st_gid : (long)getegid());
-    a->f = fdopen(fd, "w");
+    /* The lock outlives the stream, which afile_finish closes before afile_install renames. */
+    a->lockfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    a->f = a->lockfd >= 0 ? fdopen(fd, "w") : NULL;
     if (!a->f) {
         log_error("%s: cannot write '%s': %s", what, a->tmp, strerror(errno));
         close(fd);
@@ -215,7 +230,7 @@ enum afile_status afile_open_in(struct afile *a, int dirfd, const char *path, mo
                                 const char *what)
 {
     memset(a, 0, sizeof *a);
-    a->dirfd = -1;
+    a->dirfd = a->lockfd = -1;
     a->path = strdup(path);
     if (!a->path) {
         log_error("%s: out of memory", what);
@@ -235,7 +250,7 @@ enum afile_status afile_open(struct afile *a, const char *path, mode_t mode, uns
                              const char *what)
 {
     memset(a, 0, sizeof *a);
-    a->dirfd = -1;
+    a->dirfd = a->lockfd = -1;
     if ((flags & AFILE_THROUGH) && strcmp(path, "-") == 0) {
         a->f = stdout;
         a->std = true;
@@ -279,6 +294,9 @@ enum afile_status afile_open(struct afile *a, const char *path, mode_t mode, uns
         return AFILE_FAILED;
     }
     a->name = name_in(a->path);
+    /* What a writer killed before its rename left here (a temporary still locked is another
+     * writer's, alive). */
+    afile_sweep_in(a->dirfd, a->name);
     bool keep = exists && (flags & (AFILE_THROUGH | AFILE_MODE_FOR_READERS)) && S_ISREG(st.st_mode);
     mode_t exact = keep ? (st.st_mode & 07777) | S_IFREG
                    : flags & AFILE_MODE_FOR_READERS ? (mode & 07777) | S_IFREG : 0;
@@ -369,15 +387,32 @@ void afile_sweep_in(int dir_fd, const char *base)
         bool hex = true;
         for (size_t i = bl + 2; i < bl + 18 && hex; i++)
             hex = (n[i] >= '0' && n[i] <= '9') || (n[i] >= 'a' && n[i] <= 'f');
-        /* unlinkat removes a planted link itself, never what it points at. */
-        if (hex && unlinkat(dirfd(d), n, 0) == 0)
+        if (!hex)
+            continue;
+        /* A regular temporary whose writer lives is locked by it (open_temp); one that cannot
+         * be opened to tell is left alone. Anything else with such a name (a planted link, a
+         * FIFO) is no writer's and is not opened; unlinkat removes a link itself, never what it
+         * points at. */
+        struct stat st;
+        if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        int tfd = S_ISREG(st.st_mode)
+                      ? openat(dirfd(d), n, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+                      : -1;
+        bool dead = !S_ISREG(st.st_mode) || (tfd >= 0 && flock(tfd, LOCK_EX | LOCK_NB) == 0);
+        if (dead && unlinkat(dirfd(d), n, 0) == 0)
             log_debug("removed '%s', left by a writer that died", n);
+        if (tfd >= 0)
+            close(tfd);
     }
     closedir(d);
 }
 
 void afile_abandon(struct afile *a)
 {
+    /* Never opened (a caller's "= {0}"): its descriptors are not ours to close. */
+    if (!a->path && !a->f)
+        return;
     if (a->f && !a->std)
         fclose(a->f);
     a->f = NULL;

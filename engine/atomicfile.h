@@ -25,6 +25,7 @@ struct afile {
     FILE *f;              /* where to write */
     bool std;             /* f is stdout */
     int dirfd;            /* the directory both are in, held open; -1 when written through */
+    int lockfd;           /* the temporary, flocked until it is renamed or removed; or -1 */
     const char *name;     /* the target's name in it (in path) */
     const char *tmp_name; /* the temporary's (in tmp) */
 };
@@ -55,7 +56,8 @@ bool afile_install(struct afile *a, const char *what);
 /* afile_finish, then afile_install. */
 bool afile_commit(struct afile *a, const char *what);
 /* Removes temporaries of PATH that a killed writer left behind (".<name>.<16 hex>.tmp" next to
- * it). Only for a writer that holds a lock on PATH's content, as a run does for its batches. */
+ * it). A writer holds an flock on its temporary until it is renamed: a locked one is left. afile_open
+ * sweeps before it writes. */
 void afile_sweep(const char *path);
 /* afile_sweep in the directory held open as DIR_FD, for the target named NAME there. */
 void afile_sweep_in(int dir_fd, const char *name);

@@ -114,6 +114,34 @@ START_TEST(sweeps_temporaries_of_a_dead_writer_but_not_their_targets)
 }
 END_TEST
 
+START_TEST(a_writer_sweeps_a_dead_writers_temporary_not_a_live_ones)
+{
+    char path[128], stale[160];
+    snprintf(path, sizeof path, "%s/export.jsonl", dir);
+    snprintf(stale, sizeof stale, "%s/.export.jsonl.00112233445566ff.tmp", dir);
+    FILE *f = fopen(stale, "w"); /* a writer killed before its rename: nobody holds it */
+    fputs("half an export", f);
+    fclose(f);
+    struct afile live, next;
+    ck_assert_int_eq(afile_open(&live, path, 0640, AFILE_THROUGH, "test"), AFILE_OK);
+    ck_assert_int_eq(access(stale, F_OK), -1);
+    ck_assert_int_eq(entries(), 1); /* the live writer's temporary */
+    fputs("first\n", live.f);
+    ck_assert(afile_finish(&live, "test")); /* closed, not renamed yet: still held */
+    ck_assert_int_eq(afile_open(&next, path, 0640, AFILE_THROUGH, "test"), AFILE_OK);
+    ck_assert_int_eq(entries(), 2);
+    ck_assert(afile_install(&live, "test"));
+    ck_assert_str_eq(slurp(path), "first\n");
+    fputs("second\n", next.f);
+    ck_assert(afile_commit(&next, "test"));
+    ck_assert_str_eq(slurp(path), "second\n");
+    ck_assert_int_eq(entries(), 1);
+    struct afile never = {0}; /* abandoned before it was opened: closes nothing of ours */
+    afile_abandon(&never);
+    ck_assert_int_ne(fcntl(0, F_GETFD), -1);
+}
+END_TEST
+
 START_TEST(o_refuses_a_symlink_and_a_directory)
 {
     char link[128];
@@ -162,6 +190,7 @@ int main(void)
     tcase_add_test(tc, writes_whole_files_and_leaves_nothing_behind);
     tcase_add_test(tc, replaces_a_planted_link_never_what_it_points_at);
     tcase_add_test(tc, sweeps_temporaries_of_a_dead_writer_but_not_their_targets);
+    tcase_add_test(tc, a_writer_sweeps_a_dead_writers_temporary_not_a_live_ones);
     tcase_add_test(tc, o_refuses_a_symlink_and_a_directory);
     tcase_add_test(tc, o_writes_through_a_fifo_and_a_device);
     return run_suite(s, tc);
