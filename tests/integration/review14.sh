@@ -1,0 +1,126 @@
+# What an outside tryout that killed and stopped lethe at chosen moments found, each section the
+# user's command and its outcome; each failed before its fix.
+. tests/harness/lib.sh
+. tests/harness/catalog.sh
+WORK=$(mktemp -d /tmp/lethe-review14.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$WORK"; psql -X -q -d postgres -c "DROP DATABASE IF EXISTS review14" >/dev/null 2>&1' EXIT
+psql -X -q -c 'DROP DATABASE IF EXISTS review14' -c 'CREATE DATABASE review14' 2>/dev/null
+export PGDATABASE=review14
+"$LETHE" migrate >/dev/null
+T=$(uuid); W=$(uuid); mk_tenant "$T" acme; mk_workspace "$T" "$W" EU
+write_config "$WORK/ack.conf"
+write_config "$WORK/del.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; };"
+
+# wait_for SQL: polls (10 s at most) until the query returns more than 0.
+wait_for() {
+  for _ in $(seq 100); do [ "$(sql "$1")" -gt 0 ] && return 0; sleep 0.1; done
+  return 1
+}
+
+# ---- a stop request during the attempt's count starts no deleter ------------------------------
+# The run checked for a stop request, then counted the attempt (a round trip), then started the
+# deleter: a SIGTERM that came during the count started it all the same.
+X=$(uuid); mk_item "$T" "$X" "$W" prompt EU 2026-01-01T00:00:00Z
+run_lethe --config "$WORK/ack.conf" request --tenant "$T" --item "$X" --reference CASE-30
+run_lethe --config "$WORK/ack.conf" run    # no executor: the batch stays open, for the next run
+B=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$X'")
+cat >"$WORK/marking" <<EOS
+#!/bin/sh
+touch "$WORK/deleter-ran"
+exec $FS_DELETE --root $STORE "\$@"
+EOS
+chmod +x "$WORK/marking"
+write_config "$WORK/marking.conf" "executor: { command = \"$WORK/marking\"; };"
+# Another session holds the batch's row: the count waits for it.
+psql -X -q -c "BEGIN" -c "SELECT 1 FROM lethe.batches WHERE batch_id = '$B' FOR UPDATE" \
+  -c "SELECT pg_sleep(30)" -c "COMMIT" >/dev/null 2>&1 &
+LOCKER=$!
+wait_for "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'"
+"$LETHE" --config "$WORK/marking.conf" run >"$WORK/stop.out" 2>"$WORK/stop.err" &
+RUN=$!
+wait_for "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE lethe.batches SET attempts%'"
+assert_eq "the run waits on counting the deleter's attempt" "0" "$?"
+kill -TERM $RUN
+sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'" >/dev/null
+wait $RUN; RC=$?; wait $LOCKER 2>/dev/null
+assert_eq "SIGTERM then: the run ends interrupted (exit 1), its deleter never started" "1|no" \
+  "$RC|$([ -e "$WORK/deleter-ran" ] && echo yes || echo no)"
+assert_eq "... the batch still open, no attempt counted, the item not purged" "open|0|0" \
+  "$(sql "SELECT state || '|' || attempts FROM lethe.batches WHERE batch_id = '$B'")|$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$X'")"
+assert_eq "... and the run is recorded interrupted" "interrupted" \
+  "$(sql "SELECT outcome FROM lethe.runs ORDER BY started_at DESC LIMIT 1")"
+run_lethe --config "$WORK/marking.conf" run
+assert_eq "the next run drives the batch: one attempt, the item purged once" "0|yes|acknowledged|1|1" \
+  "$RC|$([ -e "$WORK/deleter-ran" ] && echo yes || echo no)|$(sql "SELECT state || '|' || attempts FROM lethe.batches WHERE batch_id = '$B'")|$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$X'")"
+
+# ---- a run found dead by another keeps that record --------------------------------------------
+# Run A loses its database session while its deleter works. Run B finds A dead (records it
+# died, with a run_finished), drives A's open batch itself and ends. A's deleter ends, A gets
+# its session and its lock back and recorded its own end over B's record: a second
+# run_finished for A, and 'died' overwritten with 'failed'.
+Y=$(uuid); mk_item "$T" "$Y" "$W" prompt EU 2026-01-01T00:00:00Z
+run_lethe --config "$WORK/ack.conf" request --tenant "$T" --item "$Y" --reference CASE-31
+cat >"$WORK/slow" <<EOS
+#!/bin/sh
+touch "$WORK/slow-started"
+while [ ! -e "$WORK/go" ]; do sleep 0.1; done
+exec $FS_DELETE --root $STORE "\$@"
+EOS
+chmod +x "$WORK/slow"
+write_config "$WORK/slow.conf" "executor: { command = \"$WORK/slow\"; };"
+"$LETHE" --config "$WORK/slow.conf" run >"$WORK/a.out" 2>"$WORK/a.err" &
+A_PID=$!
+for _ in $(seq 100); do [ -e "$WORK/slow-started" ] && break; sleep 0.1; done
+A=$(sql "SELECT run_id FROM lethe.runs WHERE outcome = 'running'")
+sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'lethe%' AND pid <> pg_backend_pid()" >/dev/null
+run_lethe --config "$WORK/del.conf" run
+BR=$(sql "SELECT run_id FROM lethe.runs WHERE run_id <> '$A' ORDER BY started_at DESC LIMIT 1")
+assert_eq "run B finds A dead and purges A's batch itself" "0|died|1" \
+  "$RC|$(sql "SELECT outcome FROM lethe.runs WHERE run_id = '$A'")|$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$Y'")"
+touch "$WORK/go"
+wait $A_PID; RC=$?
+assert_eq "run A, back after its deleter: exit 1, and it says another run recorded it as died" \
+  "1|error: run $A: another run recorded this one as died while its database session was lost (lethe.runs.error says which); its end (failed) is not recorded over that" \
+  "$RC|$(grep "^error: run $A: another run" "$WORK/a.err")"
+assert_eq "... A stays 'died', found dead by B, with one run_finished record" "died|true|1" \
+  "$(sql "SELECT outcome || '|' || (error LIKE '%found dead by run $BR%')::text FROM lethe.runs WHERE run_id = '$A'")|$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'run_finished' AND run_id = '$A'")"
+assert_eq "... the item purged once, and the audit verifies" "1|0" \
+  "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$Y'")|$("$LETHE" export -o "$WORK/a.jsonl" 2>/dev/null; "$LETHE" verify "$WORK/a.jsonl" >/dev/null 2>&1; echo $?)"
+
+# ---- a killed export -o leaves no temporary behind for good ------------------------------------
+# export -o writes a hidden temporary beside its target and renames it. One killed before the
+# rename left ".all.jsonl.<hex>.tmp", a whole export's worth of audit, there for good.
+"$LETHE" export -o "$WORK/all.jsonl" 2>/dev/null
+cp "$WORK/all.jsonl" "$WORK/before.jsonl"
+# The audit locked away from readers: the export has made its temporary and waits.
+psql -X -q -c "BEGIN" -c "LOCK TABLE lethe.audit IN ACCESS EXCLUSIVE MODE" \
+  -c "SELECT pg_sleep(31)" -c "COMMIT" >/dev/null 2>&1 &
+LOCKER=$!
+wait_for "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(31)'"
+"$LETHE" export -o "$WORK/all.jsonl" 2>/dev/null &
+E1=$!
+wait_for "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name LIKE 'lethe%'"
+temps() { find "$WORK" -maxdepth 1 -name '.all.jsonl.*.tmp' | wc -l; }
+assert_eq "a waiting export has its temporary" "1" "$(temps)"
+DEAD=$(find "$WORK" -maxdepth 1 -name '.all.jsonl.*.tmp')
+kill -KILL $E1; wait $E1 2>/dev/null
+# A second export that waits as well, alive: the first one's temporary is gone, its own is there.
+"$LETHE" export -o "$WORK/all.jsonl" 2>"$WORK/e2.err" &
+E2=$!
+for _ in $(seq 100); do
+  LIVE=$(find "$WORK" -maxdepth 1 -name '.all.jsonl.*.tmp' ! -path "$DEAD")
+  [ -n "$LIVE" ] && [ ! -e "$DEAD" ] && break; sleep 0.1
+done
+assert_eq "the next export -o removes the killed one's temporary, and makes its own" "1" "$(temps)"
+# A third, given up at once (lock_timeout): it leaves the live export's temporary alone.
+PGOPTIONS='-c lock_timeout=200ms' run_lethe export -o "$WORK/all.jsonl"
+assert_eq "an export beside a live one: exit 1, the live one's temporary untouched" "1|$LIVE" \
+  "$RC|$(find "$WORK" -maxdepth 1 -name '.all.jsonl.*.tmp')"
+sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(31)'" >/dev/null
+wait $LOCKER 2>/dev/null
+wait $E2; RC=$?
+assert_eq "the live export then ends well: exit 0, the file whole (it verifies), no temporary left" \
+  "0|$(wc -l <"$WORK/before.jsonl")|0|0" \
+  "$RC|$(wc -l <"$WORK/all.jsonl")|$("$LETHE" verify "$WORK/all.jsonl" >/dev/null 2>&1; echo $?)|$(temps)"
+
+finish
