@@ -169,6 +169,9 @@ GRANT SELECT ON ALL TABLES IN SCHEMA lethe TO lethe_engine;
 -- a role that could set the watermark forward would hide every row numbered below it.
 -- Which withdrawals have their record (withdrawals_recorded) is written by
 -- lethe.audit_withdrawals() alone, with the record (sql/0069).
+-- The locators' HMACs, all that reconcile knows a purged item's objects by, are written by
+-- lethe.record_locator_hmacs() alone, and never changed once the item is purged; the purged
+-- counts status reads, and who recorded a request, by the owner's functions alone (sql/0094).
 -- Runs, batches, rules and settings the engine writes in part, column by column: what it
 -- records of a run as it goes, a batch's deleter output, attempts and manifest, and the config's
 -- deadlines and lookahead (which lethe.rules refuses beyond a commitment). A run's as_of, a
@@ -186,7 +189,8 @@ BEGIN
                                       'items', 'events', 'holds', 'audit', 'audit_heads',
                                       'batch_items', 'hold_blocks', 'schema_migrations',
                                       'inbox_watermark', 'inbox_gaps', 'withdrawals_recorded',
-                                      'batches', 'repurges', 'runs', 'rules', 'settings')
+                                      'batches', 'repurges', 'runs', 'rules', 'settings',
+                                      'locator_hmacs', 'purged_counts', 'request_operators')
               ORDER BY c.relname
     LOOP
         EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO lethe_engine', t);

@@ -117,17 +117,17 @@ assert_eq "engine: only SELECT on the audit and its heads (lethe's functions app
   "audit:SELECT audit_heads:SELECT" \
   "$(privs lethe_engine | tr ' ' '\n' | grep -E '^audit(_heads)?:' | tr '\n' ' ' | sed 's/ $//')"
 assert_eq "engine: full DML on its own tables" "" \
-  "$(for t in obligations item_obligations inbox_events inbox_items locator_hmacs; do
+  "$(for t in obligations item_obligations inbox_events inbox_items; do
        for p in SELECT INSERT UPDATE DELETE; do
          [ "$(sql "SELECT has_table_privilege('lethe_engine', 'lethe.$t', '$p')")" = t ] || echo "missing $t:$p"
        done; done)"
 assert_eq "engine: SELECT alone on runs, batches, rules, settings and repurges as tables (their writes are the owner's functions')" \
   "batches:SELECT repurges:SELECT rules:SELECT runs:SELECT settings:SELECT" \
   "$(privs lethe_engine | tr ' ' '\n' | grep -E '^(runs|batches|rules|settings|repurges):' | tr '\n' ' ' | sed 's/ $//')"
-assert_eq "engine and operator: only SELECT on what a purge's audit is made of (batch items, hold blocks)" \
-  "batch_items:SELECT hold_blocks:SELECT|batch_items:SELECT hold_blocks:SELECT" \
-  "$(privs lethe_engine | tr ' ' '\n' | grep -E '^(batch_items|hold_blocks):' | tr '\n' ' ' | sed 's/ $//')|$(
-     privs lethe_operator | tr ' ' '\n' | grep -E '^(batch_items|hold_blocks):' | tr '\n' ' ' | sed 's/ $//')"
+assert_eq "engine and operator: only SELECT on what a purge's audit is made of (batch items, hold blocks), and on the locators' HMACs reconcile finds objects by" \
+  "batch_items:SELECT hold_blocks:SELECT locator_hmacs:SELECT|batch_items:SELECT hold_blocks:SELECT locator_hmacs:SELECT" \
+  "$(privs lethe_engine | tr ' ' '\n' | grep -E '^(batch_items|hold_blocks|locator_hmacs):' | tr '\n' ' ' | sed 's/ $//')|$(
+     privs lethe_operator | tr ' ' '\n' | grep -E '^(batch_items|hold_blocks|locator_hmacs):' | tr '\n' ' ' | sed 's/ $//')"
 assert_eq "engine: TRUNCATE, REFERENCES and TRIGGER on nothing" "" \
   "$(privs lethe_engine | tr ' ' '\n' | grep -E ':(TRUNCATE|REFERENCES|TRIGGER)$')"
 assert_eq "engine: every lethe function but replay's verbatim append (and the replay of chains that makes it) and the operator's holds and requests" "audit_append_verbatim hold_place hold_release replay_chains request_record" \
@@ -347,6 +347,21 @@ as $E assert_sql_fails "engine cannot close a batch" "UPDATE lethe.batches SET s
 as $E assert_sql_fails "engine cannot plant a repurge" \
   "INSERT INTO lethe.repurges (tenant_id, item_id, batch_id, reason, state) VALUES ('$T', '$I3', gen_random_uuid(), 'reconcile', 'pending')" \
   "permission denied for table repurges"
+# reconcile finds a purged item's objects by its locator's HMAC: rows rewritten by the engine's
+# login hid two objects a lying deleter had left, listed as orphans (sql/0094).
+PT=$(sql "SELECT tenant_id || ' ' || item_id FROM lethe.batch_items WHERE outcome = 'purged' ORDER BY item_id LIMIT 1")
+as $E assert_sql_fails "engine cannot rewrite a locator's HMAC" \
+  "UPDATE lethe.locator_hmacs SET locator_hmac = repeat('a', 64)" "permission denied for table locator_hmacs"
+as $E assert_sql_fails "engine cannot delete one" "DELETE FROM lethe.locator_hmacs" "permission denied for table locator_hmacs"
+# ... nor the purged counts status shows (rows planted there: 100,508 purged of 8), nor who
+# recorded a request (status --reference named another operator than the audit).
+as $E assert_sql_fails "engine cannot plant purged counts" \
+  "INSERT INTO lethe.purged_counts (rule, purged) VALUES ('deletion_request', 100000)" "permission denied for table purged_counts"
+as $E assert_sql_fails "engine cannot rename a request's operator" \
+  "UPDATE lethe.request_operators SET operator = 'alice'" "permission denied for table request_operators"
+as $E assert_sql_fails "engine cannot have a purged item's HMAC changed by its writer" \
+  "SELECT lethe.record_locator_hmacs('EU', ARRAY['${PT% *}']::uuid[], ARRAY['${PT#* }']::uuid[], ARRAY[repeat('a', 64)])" \
+  "locator_hmacs: item ${PT#* } is purged: the HMAC of its locator is what reconcile finds its objects by, and is not changed"
 PGUSER=$E run_lethe request --tenant "$T" --item "$I3" --reference ENG-1
 assert_rc "engine cannot record a request" 1
 assert_contains "engine's request is refused by the database" "permission denied for function request_record" "$ERR"
