@@ -117,6 +117,46 @@ PGresult *db_hold_in_flight(PGconn *db, const char *tenant, const char *hold)
                     2, p);
 }
 
+PGresult *db_request_in_flight(PGconn *db, const char *tenant, const struct scope *scope,
+                               const char *deadline_at)
+{
+    /* The tenant's open batch items whose deadline is later than the request's, then which of
+     * them the request covers (the item, or an ancestor it flows from, in its scope): two
+     * statements, so that on Citus neither mixes the coordinator's batches with a walk of the
+     * distributed items. */
+    PGresult *open = db_query_one_row(
+        db,
+        "SELECT array_agg(b.batch_id) AS batches, array_agg(b.item_id) AS items,"
+        "       array_agg(b.deadline_at) AS deadlines"
+        "  FROM lethe.batch_items b"
+        " WHERE b.tenant_id = $1::uuid AND b.outcome IS NULL AND b.deadline_at > $2::timestamptz"
+        "   AND b.batch_id IN (SELECT x.batch_id FROM lethe.batches x WHERE x.state = 'open')",
+        2, (const char *[]){tenant, deadline_at});
+    if (!open)
+        return NULL;
+    static const char *const kinds[] = {[SCOPE_TENANT] = "tenant", [SCOPE_WORKSPACE] = "workspace",
+                                        [SCOPE_SUBJECT] = "subject", [SCOPE_ITEM] = "item"};
+    const char *p[] = {tenant, db_get(open, 0, "batches"), db_get(open, 0, "items"),
+                       db_get(open, 0, "deadlines"), kinds[scope->kind], scope->value};
+    PGresult *r = db_query(
+        db,
+        "WITH f AS (SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::timestamptz[]) AS f(b, i, d)),"
+        " m AS MATERIALIZED ("
+        "   SELECT DISTINCT u.item_id"
+        "     FROM lethe.ancestors(ARRAY(SELECT $1::uuid FROM f), ARRAY(SELECT f.i FROM f)) u"
+        "    WHERE u.customer_data"
+        "      AND ($5 = 'tenant' OR ($5 = 'workspace' AND u.workspace_id::text = lower($6::text))"
+        "           OR ($5 = 'item' AND u.anc::text = lower($6::text))"
+        "           OR ($5 = 'subject'"
+        "               AND lethe.subject_covers($6::text, u.tenant_id, u.owner_id, u.owner_digest))))"
+        " SELECT f.b::text AS batch_id, count(*) AS items, lethe.iso_utc(min(f.d)) AS deadline_at"
+        "   FROM f WHERE f.i IN (SELECT m.item_id FROM m)"
+        "  GROUP BY f.b ORDER BY f.b",
+        6, p);
+    PQclear(open);
+    return r;
+}
+
 bool db_hold_fence(PGconn *db)
 {
     PGresult *r = db_query_one_row(

@@ -43,6 +43,11 @@ PGresult *db_record_request(PGconn *db, const char *tenant, const struct scope *
 /* The items a new hold covers that are already in an open batch, which it does not recall
  * (SPEC §3), per batch: 0 batch_id, 1 location, 2 items. */
 PGresult *db_hold_in_flight(PGconn *db, const char *tenant, const char *hold);
+/* The items a new request covers that are already in an open batch with a later deadline than
+ * the request's (DEADLINE_AT): they go with that batch, under its rule and deadline (SPEC §6),
+ * per batch: batch_id, items, deadline_at (the earliest of them). */
+PGresult *db_request_in_flight(PGconn *db, const char *tenant, const struct scope *scope,
+                               const char *deadline_at);
 PGresult *db_place_hold(PGconn *db, const char *tenant, const struct scope *scope,
                         const char *reason, const char *reference, const char *operator_name,
                         const char *subject_hmac);

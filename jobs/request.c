@@ -160,6 +160,24 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
     else
         printf("deadline_at: none: %s is disabled in the config\n", rc_rule->name);
     printf("operator:    %s\n", text_shown(operator_name));
+    /* An item already handed to a deleter keeps the rule and deadline its batch was made
+     * under (SPEC §6): a request with an earlier deadline is met for it only if that batch is
+     * acknowledged by then, which nothing else would tell the operator. */
+    PGresult *f = rc_rule->enabled ? db_request_in_flight(ctx->db, tenant, &scope,
+                                                          db_str(res, 0, "deadline_at"))
+                                   : NULL;
+    for (int i = 0; f && i < PQntuples(f); i++) {
+        const char *n = db_str(f, i, "items");
+        bool one = strcmp(n, "1") == 0;
+        log_warn("request: %s %s in its scope %s already in open batch %s, whose deadline (%s) is "
+                 "later than this request's: %s with that batch, under its rule", n,
+                 one ? "item" : "items", one ? "is" : "are", db_str(f, i, "batch_id"),
+                 db_str(f, i, "deadline_at"), one ? "it goes" : "they go");
+        log_hint("acknowledge the batch before %s ('lethe batches --state open' shows it), or "
+                 "this request's deadline is missed for %s", db_str(res, 0, "deadline_at"),
+                 one ? "it" : "them");
+    }
+    PQclear(f);
     PQclear(same);
     PQclear(res);
     return EXIT_DONE;
