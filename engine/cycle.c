@@ -97,17 +97,17 @@ int cycle_lock(struct lethe_ctx *ctx, int k, int n)
         return EXIT_RUNTIME;
     if (got)
         return EXIT_DONE;
-    cycle_name_lock_holder(ctx, "");
+    cycle_name_lock_holder(ctx, "", k, n);
     log_hint("wait for it to finish; 'lethe status' shows the last runs");
     return EXIT_LOCKED;
 }
 
 /* Says who holds the run lock: a run (its id, shard and start), or another lethe command
  * that takes it (migrate, replay, reconcile: its session and start), WHAT prefixing the
- * message ("migrate: "). */
-void cycle_name_lock_holder(struct lethe_ctx *ctx, const char *what)
+ * message ("migrate: "); of several, one in the way of shard K/N (N 0: the whole catalog). */
+void cycle_name_lock_holder(struct lethe_ctx *ctx, const char *what, int k, int n)
 {
-    PGresult *r = dbcycle_lock_holder(ctx->db);
+    PGresult *r = dbcycle_lock_holder(ctx->db, k, n);
     /* The start of another role's session is not every login's to see (pg_stat_activity). */
     const char *started = r && PQntuples(r) == 1 && db_get(r, 0, "started")
                               ? db_get(r, 0, "started")

@@ -89,7 +89,7 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o);
  * prints the holder and returns EXIT_LOCKED. Returns EXIT_DONE when held. */
 int cycle_lock(struct lethe_ctx *ctx, int shard_k, int shard_n);
 /* Names the run lock's holder in an error, after a command failed to take it. */
-void cycle_name_lock_holder(struct lethe_ctx *ctx, const char *what);
+void cycle_name_lock_holder(struct lethe_ctx *ctx, const char *what, int k, int n);
 
 enum drive_outcome {
     DRIVE_ERROR,        /* a runtime failure: the batch is left open, nothing lost */

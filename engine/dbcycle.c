@@ -23,10 +23,15 @@ bool dbcycle_try_lock(PGconn *db, const char *k, const char *n, bool *got)
     return true;
 }
 
-PGresult *dbcycle_lock_holder(PGconn *db)
+PGresult *dbcycle_lock_holder(PGconn *db, int k, int n)
 {
     /* A lethe session's application_name is lethe/<command>/<session id> (db.c); a run's
-     * session id is its run id. */
+     * session id is its run id. Of several holders, one in the way of K/N comes first: a
+     * session of no shard (a run over the catalog, migrate, replay, reconcile), or a run of
+     * another N (any, when N is 0); else the run of K/N itself. */
+    char ks[16], ns[16];
+    snprintf(ks, sizeof ks, "%d", k);
+    snprintf(ns, sizeof ns, "%d", n);
     return db_query(db,
                     "SELECT coalesce(r.run_id::text, nullif(s.session, ''), 'pid ' || a.pid) AS holder,"
                     "       lethe.iso_utc(coalesce(r.started_at, a.backend_start)) AS started,"
@@ -40,8 +45,11 @@ PGresult *dbcycle_lock_holder(PGconn *db)
                     "  LEFT JOIN lethe.runs r ON r.run_id::text = s.session"
                     " WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid()"
                     "   AND l.classid IN (7283310, 7283311, 7283312)"
-                    " ORDER BY r.started_at NULLS LAST LIMIT 1",
-                    0, NULL);
+                    " ORDER BY (r.shard IS NULL OR $2::integer = 0"
+                    "           OR r.shard = $1::text || '/' || $2::text"
+                    "           OR split_part(r.shard, '/', 2) <> $2::text) DESC,"
+                    "          r.started_at NULLS LAST LIMIT 1",
+                    2, (const char *[]){ks, ns});
 }
 
 PGresult *dbcycle_as_of(PGconn *db, const char *given)

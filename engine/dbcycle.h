@@ -19,7 +19,7 @@
 /* Tries the run lock of shard k/n (n = 0: the whole catalog); *got says whether it was taken. */
 bool dbcycle_try_lock(PGconn *db, const char *k, const char *n, bool *got);
 /* Who holds a run lock now: columns holder, started, shard (no row when nobody is seen). */
-PGresult *dbcycle_lock_holder(PGconn *db);
+PGresult *dbcycle_lock_holder(PGconn *db, int k, int n);
 /* The run's as_of (given, or now): columns as_of (ISO text) and future (boolean). */
 PGresult *dbcycle_as_of(PGconn *db, const char *given);
 /* Whether geo is in lethe.geos: columns known (boolean), geos (all of them, or null). */

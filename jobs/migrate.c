@@ -24,7 +24,7 @@ int job_migrate(struct lethe_ctx *ctx, int argc, char **argv)
     int applied, given;
     int rc = db_migrate(ctx->db, &applied, &given);
     if (rc == EXIT_LOCKED) {
-        cycle_name_lock_holder(ctx, "migrate: ");
+        cycle_name_lock_holder(ctx, "migrate: ", 0, 0);
         if (given)
             log_hint("giving the schema's owner the %d object%s a superuser owns there would lock "
                      "%s under it: wait for it to finish (or stop the lethe timers for the "

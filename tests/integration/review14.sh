@@ -159,4 +159,62 @@ assert_eq "the whole export verifies against the later line, by both verifiers" 
 assert_eq "... its ack's records cut off, the claims edited: both verifiers exit 4" "4 4" "$(both "$WORK/cut.jsonl")"
 assert_contains "... lethe names the chain whose anchored tail is missing" "chain $T is anchored at seq" "$(cat "$WORK/v.out")"
 
+# ---- a request for an item already in an open batch with a later deadline -----------------------
+# The item keeps the rule and deadline its batch was made under (SPEC §6): a request with an
+# earlier deadline is met only if that batch is acknowledged by then. Nothing said so: status
+# --check stayed 0 past the request's deadline, and the purge was recorded on time under the
+# batch's rule.
+V=$(uuid); mk_item "$T" "$V" "$W" prompt EU 2026-01-01T00:00:00Z
+C=$(uuid); mk_item "$T" "$C" "$W" prompt EU 2026-01-02T00:00:00Z false "$V"   # a copy of it
+run_lethe --config "$WORK/ack.conf" request --tenant "$T" --item "$V" --reference CASE-33
+run_lethe --config "$WORK/ack.conf" run
+VB=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$V'")
+VD=$(sql "SELECT lethe.iso_utc(deadline_at) FROM lethe.batch_items WHERE item_id = '$V'")
+write_config "$WORK/short.conf" 'rules: { deletion_request: { deadline = "1h"; }; subject_request: { deadline = "1h"; }; };'
+run_lethe --config "$WORK/short.conf" request --tenant "$T" --item "$V" --reference CASE-34
+assert_eq "request: recorded (exit 0), with a warning that the item and its copy go with their batch, under its rule" \
+  "0|warning: request: 2 items in its scope are already in open batch $VB, whose deadline ($VD) is later than this request's: they go with that batch, under its rule" \
+  "$RC|$(grep '^warning: request' <<<"$ERR")"
+assert_contains "... and what to do" "hint: acknowledge the batch before" "$ERR"
+S=$(uuid); mk_item "$T" "$S" "$W" prompt EU 2026-01-01T00:00:00Z false "" subject-7
+run_lethe --config "$WORK/ack.conf" request --tenant "$T" --item "$S" --reference CASE-36
+run_lethe --config "$WORK/ack.conf" run
+SB=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$S'")
+run_lethe --config "$WORK/short.conf" request --tenant "$T" --subject subject-7 --reference CASE-37
+assert_eq "... a subject's request: the subject's item in its open batch, no subject id said" \
+  "0|warning: request: 1 item in its scope is already in open batch $SB|0" \
+  "$RC|$(grep -o "^warning: request: 1 item in its scope is already in open batch $SB" <<<"$ERR")|$(grep -c subject-7 <<<"$ERR")"
+write_config "$WORK/later.conf"
+run_lethe --config "$WORK/later.conf" request --tenant "$T" --workspace "$W" --reference CASE-35
+assert_eq "a request whose deadline is not earlier than the batch's: nothing to say" "0|" \
+  "$RC|$(grep '^warning: request' <<<"$ERR")"
+
+# ---- the run in the way is the one named ------------------------------------------------------
+# With runs of shards 0/2 and 1/2 both at work, another run of shard 1/2 was told the lock was
+# held by the oldest of them, the run of 0/2, which is not in its way.
+rm -f "$WORK/go" "$WORK/slow-started"
+TA=$(uuid); while [ "$(sql "SELECT lethe.shard_of('$TA', 2)")" != 0 ]; do TA=$(uuid); done
+TB=$(uuid); while [ "$(sql "SELECT lethe.shard_of('$TB', 2)")" != 1 ]; do TB=$(uuid); done
+WA=$(uuid); WB=$(uuid); mk_tenant "$TA" shard-a; mk_tenant "$TB" shard-b
+mk_workspace "$TA" "$WA" EU; mk_workspace "$TB" "$WB" EU
+IA=$(uuid); IB=$(uuid); mk_item "$TA" "$IA" "$WA" prompt EU 2026-01-01T00:00:00Z; mk_item "$TB" "$IB" "$WB" prompt EU 2026-01-01T00:00:00Z
+run_lethe --config "$WORK/ack.conf" request --tenant "$TA" --reference CASE-38
+run_lethe --config "$WORK/ack.conf" request --tenant "$TB" --reference CASE-39
+"$LETHE" --config "$WORK/slow.conf" run --shard 0/2 >/dev/null 2>&1 &
+S0=$!
+for _ in $(seq 100); do [ -e "$WORK/slow-started" ] && break; sleep 0.1; done
+rm -f "$WORK/slow-started"
+"$LETHE" --config "$WORK/slow.conf" run --shard 1/2 >/dev/null 2>&1 &
+S1=$!
+for _ in $(seq 100); do [ -e "$WORK/slow-started" ] && break; sleep 0.1; done
+R1=$(sql "SELECT run_id FROM lethe.runs WHERE outcome = 'running' AND shard = '1/2'")
+R0=$(sql "SELECT run_id FROM lethe.runs WHERE outcome = 'running' AND shard = '0/2'")
+run_lethe --config "$WORK/ack.conf" run --shard 1/2
+assert_eq "run --shard 1/2 beside 0/2 and 1/2: exit 3, naming the run of 1/2" "3|error: the run lock is held by run $R1 of shard 1/2" \
+  "$RC|$(grep -o '^error: the run lock is held by run [^,]*' <<<"$ERR")"
+run_lethe --config "$WORK/ack.conf" run --shard 0/2
+assert_eq "... and run --shard 0/2, the run of 0/2" "3|error: the run lock is held by run $R0 of shard 0/2" \
+  "$RC|$(grep -o '^error: the run lock is held by run [^,]*' <<<"$ERR")"
+touch "$WORK/go"; wait $S0 $S1
+
 finish
