@@ -1327,7 +1327,9 @@ static bool check_anchors(struct verifier *v, const char *path)
          * stamped a minute or more before the snapshot was in it (the same minute export warns
          * of for a --to just past). Else the records written after the last run before an
          * export (an ack, a hold, a request) could be cut from it, its claims edited to match,
-         * and every later line excused. */
+         * and every later line excused. A commit held up longer (a synchronous standby down)
+         * fails an honest export here; the message says so, and the window exported again
+         * verifies. */
         lethe_time head_t, exported_t;
         bool settled = timed && v->exported_at[0] && time_parse(a->h.at, &head_t) &&
                        time_parse(v->exported_at, &exported_t) &&
@@ -1347,9 +1349,15 @@ static bool check_anchors(struct verifier *v, const char *path)
                      where, v->to, v->exported_at);
             return false;
         }
+        /* Required only because it was stamped a minute before the snapshot: also said. */
+        const char *late = settled && v->exported_at[0] && strcmp(a->at, v->exported_at) >= 0
+                               ? ", or that record committed more than a minute after it was "
+                                 "stamped, after the export was taken: export the window again "
+                                 "and verify that"
+                               : "";
         if (c && a->h.seq > c->seq) {
             snprintf(v->why, sizeof v->why, "%s, but the export's chain ends at seq %lld on line %ld "
-                     "(its tail was cut off)", where, c->seq, c->line);
+                     "(its tail was cut off%s)", where, c->seq, c->line, late);
             return false;
         }
         struct anchor_run key;
@@ -1362,7 +1370,7 @@ static bool check_anchors(struct verifier *v, const char *path)
             continue;
         if (!c) {
             snprintf(v->why, sizeof v->why, "%s, but the export holds no record of it (a chain was "
-                     "removed)", where);
+                     "removed%s)", where, late);
             return false;
         }
         snprintf(v->why, sizeof v->why, "%s, but the export's chain starts at seq %lld (its first "
