@@ -120,41 +120,32 @@ PGresult *db_hold_in_flight(PGconn *db, const char *tenant, const char *hold)
 PGresult *db_request_in_flight(PGconn *db, const char *tenant, const struct scope *scope,
                                const char *deadline_at)
 {
-    /* The tenant's open batch items whose deadline is later than the request's, then which of
-     * them the request covers (the item, or an ancestor it flows from, in its scope): two
-     * statements, so that on Citus neither mixes the coordinator's batches with a walk of the
-     * distributed items. */
-    PGresult *open = db_query_one_row(
+    /* As db_hold_in_flight: the tenant's open batch items (here those whose deadline is later
+     * than the request's), then which of them the request covers, by the predicate the lineage
+     * walk judges an obligation's scope with (sql/0007), on the item or an ancestor. */
+    const char *p[] = {tenant, deadline_at,
+                       scope->kind == SCOPE_WORKSPACE ? scope->value : NULL,
+                       scope->kind == SCOPE_SUBJECT ? scope->value : NULL,
+                       scope->kind == SCOPE_ITEM ? scope->value : NULL};
+    return db_query(
         db,
-        "SELECT array_agg(b.batch_id) AS batches, array_agg(b.item_id) AS items,"
-        "       array_agg(b.deadline_at) AS deadlines"
-        "  FROM lethe.batch_items b"
-        " WHERE b.tenant_id = $1::uuid AND b.outcome IS NULL AND b.deadline_at > $2::timestamptz"
-        "   AND b.batch_id IN (SELECT x.batch_id FROM lethe.batches x WHERE x.state = 'open')",
-        2, (const char *[]){tenant, deadline_at});
-    if (!open)
-        return NULL;
-    static const char *const kinds[] = {[SCOPE_TENANT] = "tenant", [SCOPE_WORKSPACE] = "workspace",
-                                        [SCOPE_SUBJECT] = "subject", [SCOPE_ITEM] = "item"};
-    const char *p[] = {tenant, db_get(open, 0, "batches"), db_get(open, 0, "items"),
-                       db_get(open, 0, "deadlines"), kinds[scope->kind], scope->value};
-    PGresult *r = db_query(
-        db,
-        "WITH f AS (SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::timestamptz[]) AS f(b, i, d)),"
+        "WITH f AS MATERIALIZED ("
+        "   SELECT b.batch_id, b.tenant_id, b.item_id, b.deadline_at FROM lethe.batch_items b"
+        "    WHERE b.tenant_id = $1::uuid AND b.outcome IS NULL"
+        "      AND b.deadline_at > $2::timestamptz"
+        "      AND b.batch_id IN (SELECT x.batch_id FROM lethe.batches x WHERE x.state = 'open')),"
+        " a AS (SELECT array_agg(f.tenant_id) AS ts, array_agg(f.item_id) AS ids FROM f),"
         " m AS MATERIALIZED ("
-        "   SELECT DISTINCT u.item_id"
-        "     FROM lethe.ancestors(ARRAY(SELECT $1::uuid FROM f), ARRAY(SELECT f.i FROM f)) u"
-        "    WHERE u.customer_data"
-        "      AND ($5 = 'tenant' OR ($5 = 'workspace' AND u.workspace_id::text = lower($6::text))"
-        "           OR ($5 = 'item' AND u.anc::text = lower($6::text))"
-        "           OR ($5 = 'subject'"
-        "               AND lethe.subject_covers($6::text, u.tenant_id, u.owner_id, u.owner_digest))))"
-        " SELECT f.b::text AS batch_id, count(*) AS items, lethe.iso_utc(min(f.d)) AS deadline_at"
-        "   FROM f WHERE f.i IN (SELECT m.item_id FROM m)"
-        "  GROUP BY f.b ORDER BY f.b",
-        6, p);
-    PQclear(open);
-    return r;
+        "   SELECT DISTINCT u.item_id FROM a CROSS JOIN LATERAL lethe.ancestors(a.ts, a.ids) u"
+        "    WHERE a.ids IS NOT NULL AND u.customer_data"
+        "      AND ($3::uuid IS NULL OR u.workspace_id = $3::uuid)"
+        "      AND lethe.subject_covers($4::text, u.tenant_id, u.owner_id, u.owner_digest)"
+        "      AND ($5::uuid IS NULL OR u.anc = $5::uuid))"
+        " SELECT f.batch_id::text AS batch_id, count(*) AS items,"
+        "        lethe.iso_utc(min(f.deadline_at)) AS deadline_at"
+        "   FROM f WHERE f.item_id IN (SELECT m.item_id FROM m)"
+        "  GROUP BY f.batch_id ORDER BY f.batch_id",
+        5, p);
 }
 
 bool db_hold_fence(PGconn *db)

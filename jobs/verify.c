@@ -1288,6 +1288,10 @@ static bool engine_anchored_up_to_window(struct verifier *v)
     return false;
 }
 
+/* How long before an export's snapshot a record stamped then has committed, but for a commit
+ * held up (check_anchors says so when that may be why). */
+#define SETTLED_SECONDS 60
+
 /* SPEC §5: every anchored head that falls in the export's window must be there with its hash.
  * A head that gives its own time falls in the window when that time does (see below). A head of
  * an older line, without its time, is judged by its line's: heads of a line written before the
@@ -1295,9 +1299,6 @@ static bool engine_anchored_up_to_window(struct verifier *v)
  * moved a chain's head before it:
  * when the export holds the engine chain, a run whose start record is not in it is known to
  * straddle the window. */
-/* How long before an export's snapshot a record stamped then has surely committed. */
-#define SETTLED_SECONDS 60
-
 static bool check_anchors(struct verifier *v, const char *path)
 {
     bool engine_chain = chain_find(v, NIL_UUID) != NULL;
