@@ -168,12 +168,9 @@ elif op == "backdate":  # a record re-dated before the one it follows, the chain
     recs[at]["at"] = recs[at - 1]["at"][:4] + "-01-01T00:00:00.000000Z"
     rehash(tenant)
 if claims:
-    chains = {}
-    for r in recs:
-        c = chains.setdefault(r["tenant_id"], [r["seq"], r["seq"], 0])
-        c[1] = r["seq"]; c[2] += 1
-    head["records"] = len(recs)
-    head["chains"] = [{"chain": k, "first_seq": v[0], "last_seq": v[1], "records": v[2]} for k, v in chains.items()]
+    sys.path.insert(0, "tests/harness")
+    from claims import reclaim
+    reclaim(head, recs)
     if op == "cut-head":
         head["from"] = recs[0]["at"]
 out = [json.dumps(head, separators=(",", ":"))] + [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in recs]

@@ -122,6 +122,15 @@ wait $E2; RC=$?
 assert_eq "the live export then ends well: exit 0, the file whole (it verifies), no temporary left" \
   "0|$(wc -l <"$WORK/before.jsonl")|0|0" \
   "$RC|$(wc -l <"$WORK/all.jsonl")|$("$LETHE" verify "$WORK/all.jsonl" >/dev/null 2>&1; echo $?)|$(temps)"
+# The same for the run's metrics file and reconcile's list of orphans, which -o's writer writes.
+: >"$WORK/.metrics.prom.0123456789abcdef.tmp"; : >"$WORK/.orphans.txt.0123456789abcdef.tmp"; : >"$WORK/inventory.txt"
+run_lethe --config "$WORK/ack.conf" run --metrics-file "$WORK/metrics.prom"
+RUNRC=$RC
+head -c 32 /dev/urandom >"$WORK/audit.key"; chmod 0600 "$WORK/audit.key"
+write_config "$WORK/key.conf" "audit: { key_file = \"$WORK/audit.key\"; };"
+run_lethe --config "$WORK/key.conf" reconcile --location EU "$WORK/inventory.txt" --orphans "$WORK/orphans.txt"
+assert_eq "--metrics-file and reconcile --orphans remove a dead writer's temporary too" "0|0|yes|yes|0" \
+  "$RUNRC|$RC|$([ -s "$WORK/metrics.prom" ] && echo yes)|$([ -e "$WORK/orphans.txt" ] && echo yes)|$(find "$WORK" -maxdepth 1 -name '.*.tmp' ! -name '.all.jsonl.*' | wc -l)"
 
 # ---- an export's tail cut off, its claims edited, with a later anchor line ---------------------
 # verify excused every head of an anchor line written after the export's snapshot, since its
@@ -142,12 +151,9 @@ src, dst, cut = sys.argv[1:4]
 lines = open(src, encoding="utf-8").read().splitlines()
 head, recs = json.loads(lines[0]), [json.loads(l) for l in lines[1:]]
 recs = [r for r in recs if r["at"] < cut]
-chains = {}
-for r in recs:
-    c = chains.setdefault(r["tenant_id"], [r["seq"], r["seq"], 0])
-    c[1] = r["seq"]; c[2] += 1
-head["records"] = len(recs)
-head["chains"] = [{"chain": k, "first_seq": v[0], "last_seq": v[1], "records": v[2]} for k, v in chains.items()]
+sys.path.insert(0, "tests/harness")
+from claims import reclaim
+reclaim(head, recs)
 out = [json.dumps(head, separators=(",", ":"))] + [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in recs]
 open(dst, "w", encoding="utf-8").write("\n".join(out) + "\n")
 PY

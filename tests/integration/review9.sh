@@ -56,11 +56,9 @@ lines = open(src, encoding="utf-8").read().splitlines()
 head, recs = json.loads(lines[0]), [json.loads(l) for l in lines[1:]]
 start = [r["at"] for r in recs if r["run_id"] == run and r["kind"] == "run_started"][0]
 recs = [r for r in recs if r["at"] < start]      # every record of run 2 and after it cut off
-chains = {}
-for r in recs:
-    c = chains.setdefault(r["tenant_id"], [r["seq"], r["seq"], 0]); c[1] = r["seq"]; c[2] += 1
-head["records"] = len(recs)
-head["chains"] = [{"chain": k, "first_seq": v[0], "last_seq": v[1], "records": v[2]} for k, v in chains.items()]
+sys.path.insert(0, "tests/harness")
+from claims import reclaim
+reclaim(head, recs)
 head["exported_at"] = start                      # "taken" before run 2 began
 out = [json.dumps(head, separators=(",", ":"))] + [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in recs]
 open(dst, "w", encoding="utf-8").write("\n".join(out) + "\n")
