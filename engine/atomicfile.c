@@ -99,7 +99,10 @@ cleanup:
     return fd;
 }
 
-/* 0 when a file can be created in DIR, else why not (an errno). */
+/* 0 when a file can be created in DIR, else why not (an errno). The directory is opened for
+ * reading too (the temporary is made, renamed and fsynced in it, and a dead writer's is swept
+ * from it): one that can be written but not listed would pass a check of write access alone and
+ * fail after connecting. */
 static int dir_error(const char *dir)
 {
     struct stat st;
@@ -107,7 +110,7 @@ static int dir_error(const char *dir)
         return errno;
     if (!S_ISDIR(st.st_mode))
         return ENOTDIR;
-    return access(dir, W_OK | X_OK) != 0 ? errno : 0;
+    return access(dir, R_OK | W_OK | X_OK) != 0 ? errno : 0;
 }
 
 const char *afile_dir_refuses(const char *dir, char *why, size_t cap)
@@ -141,7 +144,8 @@ static void create_failed(const char *what, const char *path, int err)
                  "ProtectSystem=strict, add it to ReadWritePaths= with a drop-in)", path);
     else if (err == EACCES || err == EPERM)
         log_hint("the file is written next to '%s' under a temporary name, then renamed "
-                 "into place: its directory must be writable by the user running lethe",
+                 "into place: its directory must be readable and writable by the user running "
+                 "lethe",
                  path);
 }
 

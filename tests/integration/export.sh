@@ -264,7 +264,7 @@ if [ "$(id -u)" = 0 ]; then RO=/sys/lethe-export-test.jsonl; else mkdir -p "$TMP
 run_lethe export -o "$RO"
 assert_rc "a directory that is not writable: exit 1" 1
 assert_contains "... with a hint of its own" \
-  "hint: the file is written next to '$RO' under a temporary name, then renamed into place: its directory must be writable by the user running lethe" "$ERR"
+  "hint: the file is written next to '$RO' under a temporary name, then renamed into place: its directory must be readable and writable by the user running lethe" "$ERR"
 psql -X -q -c 'CREATE DATABASE export_empty' >/dev/null
 PGDATABASE=export_empty run_lethe export
 assert_rc "export from a database without the schema exits 2" 2

@@ -68,7 +68,14 @@ if [ "$(id -u)" = 0 ]; then as_nobody=(runuser -u nobody --); chmod 0755 "$WORK"
 out=$("${as_nobody[@]}" "$LETHE" --db "host=$WORK/nowhere port=1" export -o "$WORK/ro/a.jsonl" 2>&1); rc=$?
 assert_eq "export -o into a directory this user cannot write exits 2 before connecting" "2" "$rc"
 assert_contains "... saying why" "error: export: cannot create a file next to '$WORK/ro/a.jsonl': Permission denied
-hint: the file is written next to '$WORK/ro/a.jsonl' under a temporary name, then renamed into place: its directory must be writable by the user running lethe" "$out"
+hint: the file is written next to '$WORK/ro/a.jsonl' under a temporary name, then renamed into place: its directory must be readable and writable by the user running lethe" "$out"
+# A directory this user can write but not list: the temporary is made, renamed and fsynced in the
+# directory opened for reading, so it failed after connecting (exit 1) while the check passed it.
+mkdir -m 0333 "$WORK/wx"
+out=$("${as_nobody[@]}" "$LETHE" --db "host=$WORK/nowhere port=1" export -o "$WORK/wx/a.jsonl" 2>&1); rc=$?
+assert_eq "export -o into a directory this user can write but not read exits 2 before connecting" "2" "$rc"
+assert_contains "... saying why" "error: export: cannot create a file next to '$WORK/wx/a.jsonl': Permission denied
+hint: the file is written next to '$WORK/wx/a.jsonl' under a temporary name, then renamed into place: its directory must be readable and writable by the user running lethe" "$out"
 
 # ---- a link planted in the spool is never followed ------------------------------------------
 M=$WORK/spool/EU/$B.jsonl
