@@ -519,6 +519,23 @@ long db_open_batches_across_shards(PGconn *db)
     return n < 0 ? 0 : (long)n;
 }
 
+/* Whether a 'lethe migrate' holds its lock in this database now (db_migrate), said as why the
+ * schema is not what this binary needs: then the command waits for nothing and exits 3, as one
+ * that meets a run does. */
+static bool migrate_under_way(PGconn *db, const char *dbname, const char *what)
+{
+    PGresult *res = db_query_one_row(db, "SELECT pg_try_advisory_xact_lock(7283310001) AS free", 0,
+                                     NULL);
+    bool busy = res && !db_true(res, 0, "free");
+    PQclear(res);
+    if (busy) {
+        log_error("database '%s' %s: a 'lethe migrate' is applying migrations to it now", dbname,
+                  what);
+        log_hint("try again once it has finished (it commits them all at once, or none)");
+    }
+    return busy;
+}
+
 int db_check_schema(PGconn *db)
 {
     /* Whether the schema is there and readable first: a statement naming a table it cannot
@@ -541,8 +558,11 @@ int db_check_schema(PGconn *db)
     snprintf(dbname, sizeof dbname, "%s", db_str(res, 0, "dbname"));
     PQclear(res);
     /* pg_class shows the table to every role: without it the schema was never migrated (made
-     * empty beforehand, for its owner), whoever may read it. */
+     * empty beforehand, for its owner), whoever may read it. Unless a migrate is making it now:
+     * its transaction shows nothing until it commits, and the lock it holds meanwhile says so. */
     if (!schema || !table) {
+        if (migrate_under_way(db, dbname, "has no lethe schema yet"))
+            return 2;
         if (schema)
             log_error("database '%s' has a schema lethe with no lethe tables in it: it was never "
                       "migrated", dbname);
@@ -570,6 +590,10 @@ int db_check_schema(PGconn *db)
     if (!res)
         return -1;
     int missing = (int)db_get_long(res, 0, "missing");
+    if (missing && migrate_under_way(db, dbname, "is behind this lethe")) {
+        PQclear(res);
+        return 2;
+    }
     if (missing)
         log_error("database '%s' is behind this lethe: migration%s %s not applied", dbname,
                   missing == 1 ? "" : "s", db_str(res, 0, "versions"));

@@ -85,7 +85,8 @@ int db_citus_guard_shards(PGconn *db);
 long db_open_batches_across_shards(PGconn *db);
 /* At the start of every command but migrate: 1 when every migration embedded in the binary is
  * applied (or the role cannot read lethe.schema_migrations to tell), 0 after printing that the
- * schema is missing or behind and that 'lethe migrate' is the fix, -1 after a failed query. */
+ * schema is missing or behind and that 'lethe migrate' is the fix, 2 after printing that a
+ * migrate is applying migrations now, -1 after a failed query. */
 int db_check_schema(PGconn *db);
 
 /* Whether FN (a regprocedure's text) exists and this role may execute it: 1 yes, 0 no, -1 the

@@ -1026,6 +1026,21 @@ PGresult *db_batch_items_not_owed(PGconn *db, const char *batch)
                     1, p);
 }
 
+PGresult *db_batch_items_held(PGconn *db, const char *batch)
+{
+    const char *p[] = {batch};
+    return db_query(db,
+                    "WITH a AS (SELECT array_agg(b.tenant_id ORDER BY b.item_id) AS ts,"
+                    "                  array_agg(b.item_id ORDER BY b.item_id) AS ids"
+                    "             FROM lethe.batch_items b"
+                    "            WHERE b.batch_id = $1::uuid AND b.outcome IS NULL)"
+                    " SELECT m.hold_id::text AS hold_id, count(DISTINCT m.item_id) AS items"
+                    "   FROM a CROSS JOIN LATERAL lethe.hold_matches(a.ts, a.ids, now()) m"
+                    "  WHERE a.ids IS NOT NULL AND m.active"
+                    "  GROUP BY m.hold_id ORDER BY min(m.placed_at), m.hold_id",
+                    1, p);
+}
+
 /* The last successful run of each shard (a rerun's or a repurge's is none: RUN_OVER_CATALOG):
  * shard ("" for runs over the whole catalog), finished_at, run_id, recent (it finished within
  * the lookahead). */

@@ -127,13 +127,18 @@ static int place(struct lethe_ctx *ctx, int argc, char **argv)
     /* SPEC §3: a hold does not recall a batch already emitted. Whoever places one for
      * litigation must know at once what it cannot keep. */
     PGresult *f = db_hold_in_flight(ctx->db, tenant, db_str(res, 0, "hold_id"));
-    for (int i = 0; f && i < PQntuples(f); i++) {
+    int batches = f ? PQntuples(f) : 0;
+    for (int i = 0; i < batches; i++) {
         const char *n = db_str(f, i, "items");
         log_warn("hold: %s %s in its scope %s already in open batch %s (%s), which a hold does not "
                  "recall", n, strcmp(n, "1") == 0 ? "item" : "items",
                  strcmp(n, "1") == 0 ? "is" : "are", db_str(f, i, "batch_id"), db_str(f, i, "location"));
-        log_hint("its deleter may have it already; 'lethe batches --state open' shows the batch");
     }
+    if (batches == 1)
+        log_hint("its deleter may have it already; 'lethe batches --state open' shows the batch");
+    else if (batches > 1)
+        log_hint("their deleters may have them already; 'lethe batches --state open' shows the "
+                 "batches");
     PQclear(f);
     PQclear(res);
     return EXIT_DONE;

@@ -503,8 +503,8 @@ int main(int argc, char **argv)
             goto cleanup;
         db_set_needed_role(needed_role(cmd->name), cmd->name);
         int schema = cmd->flags & CREATES_SCHEMA ? 1 : db_check_schema(ctx.db);
-        if (schema <= 0) {
-            rc = schema < 0 ? EXIT_RUNTIME : EXIT_USAGE;
+        if (schema != 1) {
+            rc = schema < 0 ? EXIT_RUNTIME : schema == 2 ? EXIT_LOCKED : EXIT_USAGE;
             goto cleanup;
         }
     }

@@ -166,17 +166,21 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
     PGresult *f = rc_rule->enabled ? db_request_in_flight(ctx->db, tenant, &scope,
                                                           db_str(res, 0, "deadline_at"))
                                    : NULL;
-    for (int i = 0; f && i < PQntuples(f); i++) {
+    int batches = f ? PQntuples(f) : 0;
+    bool one = batches == 1 && strcmp(db_str(f, 0, "items"), "1") == 0;
+    for (int i = 0; i < batches; i++) {
         const char *n = db_str(f, i, "items");
-        bool one = strcmp(n, "1") == 0;
+        bool single = strcmp(n, "1") == 0;
         log_warn("request: %s %s in its scope %s already in open batch %s, whose deadline (%s) is "
                  "later than this request's: %s with that batch, under its rule", n,
-                 one ? "item" : "items", one ? "is" : "are", db_str(f, i, "batch_id"),
-                 db_str(f, i, "deadline_at"), one ? "it goes" : "they go");
-        log_hint("acknowledge the batch before %s ('lethe batches --state open' shows it), or "
-                 "this request's deadline is missed for %s", db_str(res, 0, "deadline_at"),
-                 one ? "it" : "them");
+                 single ? "item" : "items", single ? "is" : "are", db_str(f, i, "batch_id"),
+                 db_str(f, i, "deadline_at"), single ? "it goes" : "they go");
     }
+    if (batches > 0)
+        log_hint("acknowledge %s before %s ('lethe batches --state open' shows %s), or this "
+                 "request's deadline is missed for %s",
+                 batches == 1 ? "the batch" : "each of these batches",
+                 db_str(res, 0, "deadline_at"), batches == 1 ? "it" : "them", one ? "it" : "them");
     PQclear(f);
     PQclear(same);
     PQclear(res);

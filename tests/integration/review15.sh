@@ -1,0 +1,99 @@
+# What outside tryouts of an operator's day found: each section the user's command and its
+# outcome; each failed before its fix.
+. tests/harness/lib.sh
+. tests/harness/catalog.sh
+WORK=$(mktemp -d /tmp/lethe-review15.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$WORK"; psql -X -q -d postgres -c "DROP DATABASE IF EXISTS review15" -c "DROP DATABASE IF EXISTS review15m" >/dev/null 2>&1' EXIT
+
+# wait_for SQL: polls (10 s at most) until the query returns more than 0.
+wait_for() {
+  for _ in $(seq 100); do [ "$(sql "$1")" -gt 0 ] && return 0; sleep 0.1; done
+  return 1
+}
+
+# ---- a command during the very first migrate -----------------------------------------------------
+# The timer's run started while 'lethe migrate' created the schema: it was told "no lethe schema"
+# (exit 2, a configuration error, with the hint to run migrate), and paged as one. A migrate's
+# transaction shows nothing until it commits; the lock it holds meanwhile says it is under way.
+psql -X -q -c 'DROP DATABASE IF EXISTS review15m' -c 'CREATE DATABASE review15m' 2>/dev/null
+write_config "$WORK/m.conf"
+# Another session creates the schema and waits: migrate, under its lock, waits on it.
+PGDATABASE=review15m psql -X -q -c "BEGIN" -c "CREATE SCHEMA lethe" -c "SELECT pg_sleep(32)" -c "ROLLBACK" >/dev/null 2>&1 &
+LOCKER=$!
+wait_for "SELECT count(*) FROM pg_stat_activity WHERE datname = 'review15m' AND query = 'SELECT pg_sleep(32)'"
+PGDATABASE=review15m "$LETHE" migrate >"$WORK/m.out" 2>&1 &
+MIG=$!
+wait_for "SELECT count(*) FROM pg_stat_activity WHERE datname = 'review15m' AND wait_event_type = 'Lock' AND query LIKE 'CREATE SCHEMA%'"
+assert_eq "the migrate waits, its lock held" "0" "$?"
+PGDATABASE=review15m run_lethe --config "$WORK/m.conf" run
+assert_eq "a run meanwhile: exit 3, as when another run holds the lock, saying why and what to do" \
+  "3|error: database 'review15m' has no lethe schema yet: a 'lethe migrate' is applying migrations to it now
+hint: try again once it has finished (it commits them all at once, or none)" "$RC|$ERR"
+PGDATABASE=review15m run_lethe --config "$WORK/m.conf" status
+assert_eq "... and so is status" "3" "$RC"
+sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'review15m' AND query = 'SELECT pg_sleep(32)'" >/dev/null
+wait $MIG; MRC=$?; wait $LOCKER 2>/dev/null
+assert_eq "the migrate then ends" "0" "$MRC"
+PGDATABASE=review15m run_lethe --config "$WORK/m.conf" run
+assert_eq "... and the next run does its work" "0" "$RC"
+psql -X -q -c 'DROP DATABASE IF EXISTS review15m' 2>/dev/null
+# Without a migrate under way, the advice stays what it was.
+psql -X -q -c 'CREATE DATABASE review15m' 2>/dev/null
+PGDATABASE=review15m run_lethe --config "$WORK/m.conf" run
+assert_eq "no schema and no migrate: exit 2, run migrate" "2|error: database 'review15m' has no lethe schema
+hint: run 'lethe migrate' first, or check the connection (--db, -d)" "$RC|$ERR"
+
+rm -f "$WORK/anchors.jsonl"   # the other database's
+psql -X -q -c 'DROP DATABASE IF EXISTS review15' -c 'CREATE DATABASE review15' 2>/dev/null
+export PGDATABASE=review15
+"$LETHE" migrate >/dev/null
+T=$(uuid); W=$(uuid); WU=$(uuid); mk_tenant "$T" acme; mk_workspace "$T" "$W" EU; mk_workspace "$T" "$WU" US
+write_config "$WORK/ack.conf"
+write_config "$WORK/del.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; };"
+
+# ---- a rerun of an open batch with a held item -----------------------------------------------
+# A hold does not recall a batch already emitted (SPEC §3): 'hold place' says so to whoever places
+# it. Whoever reran the batch later at 3 a.m. was told nothing, and the deleter deleted the item.
+X=$(uuid); Y=$(uuid)
+mk_item "$T" "$X" "$W" prompt EU 2026-01-01T00:00:00Z
+mk_item "$T" "$Y" "$W" prompt EU 2026-01-01T00:00:00Z false "$X"   # a copy of it
+run_lethe --config "$WORK/ack.conf" request --tenant "$T" --item "$X" --reference CASE-50
+run_lethe --config "$WORK/ack.conf" run    # no executor: the batch stays open
+B=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$X'")
+run_lethe --config "$WORK/ack.conf" rerun "$B" --operator user_o
+assert_eq "a rerun with nothing held says nothing of holds" "0|0" "$RC|$(grep -c 'held by hold' <<<"$ERR")"
+run_lethe --config "$WORK/ack.conf" hold place --tenant "$T" --item "$X" --reason litigation --operator user_h
+H=$OUT
+run_lethe --config "$WORK/ack.conf" rerun "$B" --operator user_o
+assert_eq "a rerun of the batch once a hold covers the item and its copy: the operator is told, with the hold" \
+  "0|warning: rerun: 2 of its items are held by hold $H, which does not recall a batch already emitted: the deleter is asked to delete them
+hint: each such purge is recorded with the hold ('hold in effect at purge'); 'lethe explain ITEM_ID' lists an item's holds" \
+  "$RC|$(grep -E '^(warning|hint): .*hold' <<<"$ERR")"
+run_lethe --config "$WORK/ack.conf" hold release "$H" --operator user_h
+run_lethe --config "$WORK/ack.conf" rerun "$B" --operator user_o
+assert_eq "... and nothing once it is released" "0|0" "$RC|$(grep -c 'held by hold' <<<"$ERR")"
+
+# ---- the hint of a warning about several batches is given once ----------------------------------
+# 'request' and 'hold place' repeated their hint after each batch they named.
+E=$(uuid); U=$(uuid)
+mk_item "$T" "$E" "$W" prompt EU 2026-01-01T00:00:00Z
+mk_item "$T" "$U" "$WU" prompt US 2026-01-01T00:00:00Z
+run_lethe --config "$WORK/ack.conf" request --tenant "$T" --item "$E" --reference CASE-51
+run_lethe --config "$WORK/ack.conf" request --tenant "$T" --item "$U" --reference CASE-52
+run_lethe --config "$WORK/ack.conf" run
+BE=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$E'")
+BU=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$U'")
+assert_eq "two open batches, one per region" "2" "$(sql "SELECT count(DISTINCT batch_id) FROM lethe.batch_items WHERE item_id IN ('$E', '$U')")"
+run_lethe --config "$WORK/ack.conf" hold place --tenant "$T" --reason audit --operator user_h
+HA=$OUT
+assert_eq "a tenant hold names each batch, then one hint" \
+  "$(printf '%s\n' "warning: hold: 1 item in its scope is already in open batch $BE (EU), which a hold does not recall" "warning: hold: 1 item in its scope is already in open batch $BU (US), which a hold does not recall" | sort)
+hint: their deleters may have them already; 'lethe batches --state open' shows the batches" \
+  "$(grep -E "^warning: hold: .*($BE|$BU)" <<<"$ERR" | sort)
+$(grep '^hint' <<<"$ERR")"
+run_lethe --config "$WORK/ack.conf" hold release "$HA" --operator user_h
+write_config "$WORK/short.conf" 'rules: { deletion_request: { deadline = "1h"; }; };'
+run_lethe --config "$WORK/short.conf" request --tenant "$T" --reference CASE-53
+assert_eq "a tenant request with an earlier deadline names each batch it cannot hurry, then one hint" \
+  "0|3|1|hint: acknowledge each of these batches before" \
+  "$RC|$(grep -c '^warning: request: .* already in open batch' <<<"$ERR")|$(grep -c '^hint' <<<"$ERR")|$(grep -o '^hint: acknowledge each of these batches before' <<<"$ERR")"
