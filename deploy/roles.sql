@@ -10,10 +10,11 @@
 --   CREATE ROLE lethe LOGIN IN ROLE lethe_engine;            -- the service account
 --
 --   lethe_producer  inserts tenants, workspaces, items and events; reads the reference tables
---   lethe_engine    lethe run, status, explain, export: reads the catalog, owns its own
+--   lethe_engine    lethe run, status, explain (and export, as the monthly export unit
+--                   runs it as the service account): reads the catalog, owns its own
 --                   tables; tombstones items and appends to the audit only through lethe's
 --                   functions
---   lethe_operator  lethe_engine (ack, rerun) plus requests (events) and holds
+--   lethe_operator  lethe_engine (ack, rerun) plus requests and holds (through their functions)
 --   lethe_auditor   reads the audit and lethe.item_status (export, export --summary)
 --   lethe_restorer  appends exported records verbatim (lethe replay, after a restore): a
 --                   break-glass right that nobody holds day to day. For a restore a DBA runs
@@ -133,8 +134,8 @@ DO $catalog$
 DECLARE
     g record;
 BEGIN
-    FOR g IN SELECT * FROM (VALUES ('lethe_producer', 'items'), ('lethe_producer', 'events'),
-                                   ('lethe_operator', 'events')) v(who, tab) LOOP
+    FOR g IN SELECT * FROM (VALUES ('lethe_producer', 'items'), ('lethe_producer', 'events'))
+                           v(who, tab) LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_attribute
                         WHERE attrelid = ('lethe.' || g.tab)::regclass AND attname = 'seq'
                           AND NOT attisdropped) THEN
@@ -218,7 +219,17 @@ BEGIN
         GRANT lethe_engine TO lethe_operator;
     END IF;
 END $member$;
--- Requests are events: the operator's INSERT on events is granted with the producer's, above.
+-- Requests are events, and `lethe request` records them through lethe.request_record() (below)
+-- with the operator's record. An operator inserting an event directly wrote a request, a
+-- cancellation or a capacity deletion no audit record names anyone for: the INSERT granted
+-- before schema 49 (every column but seq) is taken back, here and on Citus's shards (below).
+DO $events$
+BEGIN
+    IF to_regprocedure('lethe.request_record(uuid, uuid, text, uuid, text, text, interval, text, text)') IS NULL THEN
+        RETURN;
+    END IF;
+    REVOKE INSERT ON lethe.events FROM lethe_operator;
+END $events$;
 -- A hold is placed and released through lethe.hold_place() and lethe.hold_release(), which
 -- write its audit record with it (sql/0039_hold_writers.sql): no direct write, and the grants
 -- of earlier versions are taken back. The service account places no hold.
@@ -312,15 +323,16 @@ BEGIN
     IF to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
         RETURN;
     END IF;
-    FOR g IN SELECT * FROM (VALUES ('lethe_producer', 'items'), ('lethe_producer', 'events'),
-                                   ('lethe_operator', 'events')) v(who, tab) LOOP
+    FOR g IN SELECT * FROM (VALUES ('lethe_producer', 'items', 'GRANT', 'TO'),
+                                   ('lethe_producer', 'events', 'GRANT', 'TO'),
+                                   ('lethe_operator', 'events', 'REVOKE', 'FROM')) v(who, tab, verb, prep) LOOP
         IF EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition
                     WHERE logicalrelid = ('lethe.' || g.tab)::regclass)
            AND EXISTS (SELECT 1 FROM pg_attribute
                         WHERE attrelid = ('lethe.' || g.tab)::regclass AND attname = 'seq'
                           AND NOT attisdropped) THEN
             PERFORM run_command_on_shards(('lethe.' || g.tab)::regclass,
-                                          format('GRANT INSERT (seq) ON %%s TO %I', g.who));
+                                          format('%s INSERT (seq) ON %%s %s %I', g.verb, g.prep, g.who));
         END IF;
     END LOOP;
 END $shards$;

@@ -65,6 +65,7 @@ void config_free(struct lethe_config *cfg)
     free(cfg->anchor_file);
     free(cfg->metrics_file);
     free(cfg->anchor_conf);
+    free(cfg->spool_conf);
     free(cfg->metrics_conf);
     for (int i = 0; i < cfg->n_locations; i++) {
         free(cfg->locations[i].geo);
@@ -508,6 +509,7 @@ static bool load_spool(const struct loader *ld, const config_setting_t *g)
             if (!get_path(ld, s, &ld->cfg->spool_dir,
                             "directory is an absolute path, e.g. \"/var/lib/lethe/spool\""))
                 return false;
+            remember_where(s, &ld->cfg->spool_line, &ld->cfg->spool_conf);
         } else if (strcmp(n, "keep") == 0) {
             if (!get_duration(ld, s, &ld->cfg->spool_keep, false))
                 return false;
@@ -652,8 +654,10 @@ static bool load_audit(const struct loader *ld, const config_setting_t *g)
         if (strcmp(config_setting_name(s), "key_file") == 0) {
             /* Only named here: the commands that use the key read it (config_read_audit_key),
              * so that one without it (migrate as the database owner) need not read it. */
-            if (!get_string(ld, s, &ld->cfg->audit_key_file,
-                            "key_file is the path of the HMAC key, e.g. \"/etc/lethe/audit.key\""))
+            /* Absolute, as every path lethe reads or writes: a relative one was read from the
+             * directory lethe happened to be started in (a timer's is /). */
+            if (!get_path(ld, s, &ld->cfg->audit_key_file,
+                          "key_file is the path of the HMAC key, e.g. \"/etc/lethe/audit.key\""))
                 return false;
             remember_where(s, &ld->cfg->audit_key_line, &ld->cfg->audit_key_conf);
         } else if (strcmp(config_setting_name(s), "anchor_file") == 0) {
@@ -1127,7 +1131,6 @@ static const char *run_user(void)
     return pw ? pw->pw_name : "?";
 }
 
-/* Why DIR is no place to create a file in, or NULL. */
 /* Why PATH cannot be written as a run writes it, or NULL. APPEND: the anchor file, appended to
  * without following a link, created when missing with its directory (one level, as
  * anchor.c does); else the metrics file, replaced by a temporary made in its directory. */
@@ -1271,10 +1274,62 @@ bool config_check_executors(const struct lethe_config *cfg, bool warn_only)
     return true;
 }
 
+/* Why the spool directory DIR cannot take a run's manifests, or NULL. A run makes it when
+ * missing, and its parent too (one level, as the anchor file's: manifest.c), then a directory
+ * per location in it, each manifest written to a temporary there and renamed: it must be a
+ * directory this user can list, write and search. */
+static const char *spool_refuses(const char *dir, char *why, size_t cap)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) {
+            snprintf(why, cap, "it is not a directory");
+            return why;
+        }
+        if (access(dir, R_OK | W_OK | X_OK) != 0) {
+            snprintf(why, cap, "%s", strerror(errno));
+            return why;
+        }
+        return NULL;
+    }
+    if (errno != ENOENT) {
+        snprintf(why, cap, "%s", strerror(errno));
+        return why;
+    }
+    char *copy = strdup(dir), *up = copy ? strdup(dirname(copy)) : NULL;
+    const char *bad = "out of memory";
+    if (up) {
+        bad = stat(up, &st) == 0 || errno != ENOENT ? afile_dir_refuses(up, why, cap)
+                                                    : afile_dir_refuses(dirname(up), why, cap);
+    }
+    free(copy);
+    free(up);
+    return bad;
+}
+
 bool config_check_run_files(const struct lethe_config *cfg, const char *metrics_option, bool anchor)
 {
     if (!config_check_executors(cfg, false))
         return false;
+    char why[PATH_MAX + 200];
+    if (cfg->spool_dir && spool_refuses(cfg->spool_dir, why, sizeof why)) {
+        char what[PATH_MAX + 240], value[PATH_MAX + 3], hint[600];
+        snprintf(value, sizeof value, "\"%s\"", cfg->spool_dir);
+        snprintf(hint, sizeof hint,
+                 "each batch's manifest is written there before its deleter runs: name a "
+                 "directory the lethe user can write (lethe runs as user %s); nothing was done",
+                 run_user());
+        if (cfg->spool_line > 0) {
+            snprintf(what, sizeof what, "cannot take the manifests (%s):", why);
+            report(log_error, cfg->spool_conf ? cfg->spool_conf : cfg->path, cfg->spool_line,
+                   "spool.directory", what, value, hint);
+        } else {
+            log_error("config: 'spool.directory' (the default, %s): cannot take the manifests: %s",
+                      value, why);
+            log_hint("%s", hint);
+        }
+        return false;
+    }
     if (anchor && cfg->anchor_file &&
         file_refused("audit.anchor_file", NULL, cfg->anchor_file, true,
                      cfg->anchor_conf ? cfg->anchor_conf : cfg->path, cfg->anchor_line,

@@ -40,6 +40,8 @@ struct lethe_config {
     char *path; /* the file read, or NULL when running on defaults */
     char *conninfo;
     char *spool_dir;
+    int spool_line;    /* where the config names it (0: the default), for messages */
+    char *spool_conf;  /* the config file that names it (NULL: path) */
     struct duration spool_keep;
     char *executor_command;
     int executor_line;   /* where the config names it, for errors found later */

@@ -233,7 +233,8 @@ again:
         goto cleanup;
     if (!dbaudit_stage_open(db))
         goto fail;
-    if (dbcycle_batch_state(db, batch_id, true, was, sizeof was) < 0)
+    if (!dbcycle_batch_ack_lock(db, batch_id, false) ||
+        dbcycle_batch_state(db, batch_id, true, was, sizeof was) < 0)
         goto fail;
     PGresult *r = dbcycle_ack_batch(db, p);
     if (!r)

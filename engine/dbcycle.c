@@ -452,6 +452,16 @@ int dbcycle_batch_state(PGconn *db, const char *batch_id, bool lock, char *out, 
     return rc;
 }
 
+bool dbcycle_batch_ack_lock(PGconn *db, const char *batch_id, bool session)
+{
+    PGresult *r = db_query(db,
+                           session ? "SELECT pg_advisory_lock(7283318, hashtext($1::uuid::text))"
+                                   : "SELECT pg_advisory_xact_lock(7283318, hashtext($1::uuid::text))",
+                           1, (const char *[]){batch_id});
+    PQclear(r);
+    return r != NULL;
+}
+
 PGresult *dbcycle_batch_declared_purged(PGconn *db, const char *batch_id, const char *ids,
                                         const char *reasons)
 {

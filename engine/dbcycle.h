@@ -134,6 +134,10 @@ PGresult *dbcycle_batch_purged_withdrawn(PGconn *db, const char *batch_id);
  * lethe.ack_batch locks it first): 0 and the state in out, 1 when there is no such batch, -1 on
  * error. */
 int dbcycle_batch_state(PGconn *db, const char *batch_id, bool lock, char *out, size_t cap);
+/* Orders the acknowledgements of one batch (class 7283318, the batch's hash): 'lethe ack' holds
+ * it for the session from before it reads the batch's state (SESSION), each acknowledgement's
+ * transaction for itself. Two acks of one batch no longer both read it open. False on error. */
+bool dbcycle_batch_ack_lock(PGconn *db, const char *batch_id, bool session);
 /* How many of the items in IDS (an array literal of uuids) are purged in the batch: -1 on
  * error. */
 long dbcycle_batch_purged_among(PGconn *db, const char *batch_id, const char *ids);

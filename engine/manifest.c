@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,12 @@ bool manifest_write(PGconn *db, const struct audit_key *key, const char *spool,
     }
     snprintf(dir, sizeof dir, "%s/%s", spool, location);
     int dfd;
+    /* The spool's parent too, one level, as the anchor file's directory is made: on a new
+     * install the default /var/lib/lethe/spool is the first thing lethe writes there. */
+    char *copy = strdup(spool), *up = copy ? dirname(copy) : NULL;
+    if (up && mkdir(up, 0750) == 0)
+        log_info("spool: created '%s'", up);
+    free(copy);
     if (!ensure_dir(spool) || !ensure_dir(dir) || (dfd = own_dir(dir)) < 0)
         return false;
     fault_swap(dir);

@@ -72,6 +72,14 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
         goto cleanup;
     }
 
+    /* Held from before the batch's state is read to the end: another ack of the same batch
+     * (an operator's, a run's) waits, and this one reads what that one left. Two operators
+     * acking at once both read it open: the one that came second recorded failed items as
+     * purged without the warning that says so. */
+    if (!dbcycle_batch_ack_lock(ctx->db, batch, true)) {
+        rc = EXIT_RUNTIME;
+        goto cleanup;
+    }
     PGresult *r = dbcycle_batch_of(ctx->db, batch, tenant[0] ? tenant : NULL);
     if (!r) {
         rc = EXIT_RUNTIME;

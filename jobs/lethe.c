@@ -477,7 +477,13 @@ int main(int argc, char **argv)
     }
     id_generate(ctx.session_id);
     rc = EXIT_DONE;
-    if ((cmd->flags & NEEDS_CONFIG) && !config_load(&ctx.cfg, ctx.config_file)) {
+    /* migrate with --db reads nothing else from a config: not even the default file, which the
+     * package installs readable by the lethe group alone, while the README's install migrates
+     * as the postgres user ('sudo -u postgres lethe --db dbname=lethe migrate'). */
+    bool config_unused = (cmd->flags & CREATES_SCHEMA) && ctx.db_override && !ctx.config_file;
+    if (config_unused)
+        config_defaults(&ctx.cfg);
+    else if ((cmd->flags & NEEDS_CONFIG) && !config_load(&ctx.cfg, ctx.config_file)) {
         rc = EXIT_USAGE;
         goto cleanup;
     }

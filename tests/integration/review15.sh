@@ -43,6 +43,40 @@ PGDATABASE=review15m run_lethe --config "$WORK/m.conf" run
 assert_eq "no schema and no migrate: exit 2, run migrate" "2|error: database 'review15m' has no lethe schema
 hint: run 'lethe migrate' first, or check the connection (--db, -d)" "$RC|$ERR"
 
+# ---- the README's install, with the package's config in place ------------------------------------
+# The package installs /etc/lethe/lethe.conf readable by root and the lethe group alone; the
+# README then migrates as the postgres user ('sudo -u postgres lethe --db dbname=lethe migrate'),
+# which refused: "cannot open: Permission denied". migrate with --db reads nothing from a config.
+# In a mount namespace with /etc overlaid, so that the host's /etc is not touched.
+if [ "$(id -u)" = 0 ] && unshare -m --propagation private true 2>/dev/null; then
+    chmod 0755 "$WORK"
+    cat >"$WORK/etc_ns.sh" <<'EOS'
+set -e
+ov=$1; shift
+mount -t overlay overlay -o "lowerdir=/etc,upperdir=$ov/up,workdir=$ov/wk" /etc
+mkdir -p /etc/lethe
+printf 'executor: { command = "/bin/false"; };\n' >/etc/lethe/lethe.conf
+chmod 0640 /etc/lethe/lethe.conf
+set +e
+runuser -u postgres -- "$@"
+EOS
+    # as_postgres COMMAND...: COMMAND as the postgres user, with the package's config in /etc
+    as_postgres() {
+        rm -rf "$WORK/ov"; mkdir -p "$WORK/ov/up" "$WORK/ov/wk"
+        OUT=$(cd / && unshare -m --propagation private sh "$WORK/etc_ns.sh" "$WORK/ov" "$@" 2>&1); RC=$?
+    }
+    psql -X -q -c 'DROP DATABASE IF EXISTS review15m' -c 'CREATE DATABASE review15m' 2>/dev/null
+    as_postgres "$LETHE" --db "dbname=review15m" migrate
+    assert_eq "sudo -u postgres lethe --db dbname=lethe migrate, the package's config unreadable to postgres: migrated" \
+      "0|t" "$RC|$(psql -X -At -d review15m -c "SELECT count(*) > 0 FROM lethe.schema_migrations")"
+    as_postgres "$LETHE" --db "dbname=review15m" status
+    assert_eq "... while any other command still refuses to run on its defaults" \
+      "2|error: config: '/etc/lethe/lethe.conf': cannot open: Permission denied" "$RC|$(head -1 <<<"$OUT")"
+    psql -X -q -c 'DROP DATABASE IF EXISTS review15m' 2>/dev/null
+else
+    ok "skipped: the package's config needs a mount namespace (unshare -m, as root)"
+fi
+
 rm -f "$WORK/anchors.jsonl"   # the other database's
 psql -X -q -c 'DROP DATABASE IF EXISTS review15' -c 'CREATE DATABASE review15' 2>/dev/null
 export PGDATABASE=review15
@@ -97,3 +131,69 @@ run_lethe --config "$WORK/short.conf" request --tenant "$T" --reference CASE-53
 assert_eq "a tenant request with an earlier deadline names each batch it cannot hurry, then one hint" \
   "0|3|1|hint: acknowledge each of these batches before" \
   "$RC|$(grep -c '^warning: request: .* already in open batch' <<<"$ERR")|$(grep -c '^hint' <<<"$ERR")|$(grep -o '^hint: acknowledge each of these batches before' <<<"$ERR")"
+
+# ---- the spool directory is judged before the run, as every file it writes ----------------------
+# spool.directory naming a file was found only once a batch was emitted: "spool: cannot create
+# '/etc/passwd/EU': Not a directory", exit 1 at every hourly run, the batch left open.
+Q=$(uuid); mk_item "$T" "$Q" "$W" prompt EU 2026-01-01T00:00:00Z
+run_lethe --config "$WORK/ack.conf" request --tenant "$T" --item "$Q" --reference CASE-60
+: >"$WORK/plainfile"
+printf 'spool: { directory = "%s"; };\naudit: { anchor_file = "%s"; };\n' "$WORK/plainfile" "$WORK/anchors.jsonl" >"$WORK/sp1.conf"
+run_lethe --config "$WORK/sp1.conf" run
+assert_eq "a spool that is a file: exit 2 before anything is done, naming file, line, setting and value" \
+  "2|error: config: '$WORK/sp1.conf' line 1: 'spool.directory': cannot take the manifests (it is not a directory): \"$WORK/plainfile\"
+hint: each batch's manifest is written there before its deleter runs: name a directory the lethe user can write (lethe runs as user $(id -un)); nothing was done|0" \
+  "$RC|$ERR|$(sql "SELECT count(*) FROM lethe.batch_items WHERE item_id = '$Q'")"
+printf 'spool: { directory = "%s"; };\naudit: { anchor_file = "%s"; };\n' "$WORK/no/such/spool" "$WORK/anchors.jsonl" >"$WORK/sp2.conf"
+run_lethe --config "$WORK/sp2.conf" run
+assert_eq "a spool two levels below what exists: exit 2" \
+  "2|error: config: '$WORK/sp2.conf' line 1: 'spool.directory': cannot take the manifests (its directory '$WORK/no': No such file or directory): \"$WORK/no/such/spool\"" \
+  "$RC|$(head -1 <<<"$ERR")"
+run_lethe --config "$WORK/sp2.conf" rerun "$B" --operator user_o
+assert_eq "... and so does a rerun" "2" "$RC"
+printf 'spool: { directory = "%s"; };\naudit: { anchor_file = "%s"; };\n' "$WORK/new/spool" "$WORK/anchors.jsonl" >"$WORK/sp3.conf"
+run_lethe --config "$WORK/sp3.conf" run
+assert_eq "a spool whose parent is missing: made with it (as the anchor file's directory is), the manifest written" \
+  "0|1" "$RC|$(ls "$WORK/new/spool/EU" | grep -c "$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$Q'").jsonl")"
+
+# ---- the audit key's path is absolute, as every other path ---------------------------------------
+# A relative key_file was read from the directory lethe was started in: a run from one directory
+# worked, the timer's (started in /) exited 2 "No such file or directory".
+printf 'audit: { key_file = "audit.key"; };\n' >"$WORK/relkey.conf"
+run_lethe --config "$WORK/relkey.conf" status
+assert_eq "a relative audit.key_file: exit 2, at its line" \
+  "2|error: config: '$WORK/relkey.conf' line 1: 'audit.key_file': must be an absolute path, got \"audit.key\"" \
+  "$RC|$(head -1 <<<"$ERR")"
+
+# ---- two operators acknowledge one batch at once -------------------------------------------------
+# Both read the batch open. The first closed it failed (an item still stored), the second then
+# recorded that item purged, late, without the warning a later ack of a failed batch gives:
+# "had a failure reported for it ... recorded as purged on this acknowledgement's word".
+A1=$(uuid); A2=$(uuid); A3=$(uuid)
+for i in "$A1" "$A2" "$A3"; do mk_item "$T" "$i" "$W" prompt EU 2026-01-01T00:00:00Z; done
+run_lethe --config "$WORK/ack.conf" request --tenant "$T" --item "$A1" --reference CASE-70
+run_lethe --config "$WORK/ack.conf" request --tenant "$T" --item "$A2" --reference CASE-71
+run_lethe --config "$WORK/ack.conf" request --tenant "$T" --item "$A3" --reference CASE-72
+run_lethe --config "$WORK/ack.conf" run
+AB=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$A1'")
+assert_eq "three items in one open batch" "3" "$(sql "SELECT count(*) FROM lethe.batch_items WHERE batch_id = '$AB'")"
+# Another session holds the batch's row, so that the first ack waits inside its transaction
+# with the batch read open, and the second comes meanwhile.
+psql -X -q -c "BEGIN" -c "SELECT 1 FROM lethe.batches WHERE batch_id = '$AB' FOR UPDATE" \
+  -c "SELECT pg_sleep(33)" -c "COMMIT" >/dev/null 2>&1 &
+LOCKER=$!
+wait_for "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(33)'"
+"$LETHE" --config "$WORK/ack.conf" ack "$AB" --failed "$A1:still there" --operator bob >"$WORK/bob.out" 2>"$WORK/bob.err" &
+BOB=$!
+wait_for "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%' AND query NOT LIKE '%pg_sleep%' AND pid <> pg_backend_pid()"
+"$LETHE" --config "$WORK/ack.conf" ack "$AB" --operator alice >"$WORK/alice.out" 2>"$WORK/alice.err" &
+ALICE=$!
+wait_for "SELECT count(*) - 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(33)'" >/dev/null
+wait $BOB; BRC=$?; wait $ALICE; ARC=$?; wait $LOCKER 2>/dev/null
+assert_eq "the first ack closes the batch failed, its item due again" \
+  "0|ack: batch $AB closed failed: 2 purged, 1 failed; its failed items are due again at the next run" "$BRC|$(cat "$WORK/bob.out")"
+assert_eq "the second, made meanwhile, reads it failed: its word recorded, and said to contradict the first's" \
+  "0|warning: ack: 1 item of failed batch $AB had a failure reported for it (item $A1: still there): recorded as purged on this acknowledgement's word" \
+  "$ARC|$(grep '^warning' "$WORK/alice.err")"
+assert_contains "... with where to look if the object is still stored" "hint: if the objects were not deleted, 'lethe reconcile --location GEO INVENTORY'" "$(cat "$WORK/alice.err")"
