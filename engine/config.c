@@ -492,7 +492,26 @@ static bool load_database(const struct loader *ld, const config_setting_t *g)
                 PQfreemem(why);
                 return false;
             }
+            /* A password in a file others can read is anyone's (the key file is judged the
+             * same way below); libpq's own ~/.pgpass is refused when it is group- or
+             * world-readable. Said at every command, not fatal: a DBA's choice. */
+            bool password = false;
+            for (PQconninfoOption *k = o; k->keyword; k++)
+                password |= strcmp(k->keyword, "password") == 0 && k->val && *k->val;
             PQconninfoFree(o);
+            struct stat fst;
+            if (password && stat(file_of(ld, s), &fst) == 0 && (fst.st_mode & S_IROTH)) {
+                char what[160], hint[PATH_MAX + 200];
+                snprintf(what, sizeof what,
+                         "holds a password, and other users can read the file (mode %04o):",
+                         (unsigned)(fst.st_mode & 07777));
+                snprintf(hint, sizeof hint,
+                         "chmod 0640 %s (root:lethe), or keep the password out of the config: in "
+                         "the lethe user's ~/.pgpass (mode 0600) or a PGPASSFILE",
+                         file_of(ld, s));
+                report(log_warn, file_of(ld, s), config_setting_source_line(s),
+                       "database.conninfo", what, "(the value is not shown)", hint);
+            }
         } else {
             return unknown(ld, s, "conninfo");
         }
@@ -1114,6 +1133,17 @@ bool config_read_audit_key(const struct lethe_config *cfg, struct audit_key *key
         snprintf(create, sizeof create,
                  "chmod 0600 %s, owned by the user lethe runs as (or 0640 owned by root and the "
                  "lethe group)",
+                 path);
+        report(log_warn, file, line, setting, what, value, create);
+    }
+    /* RFC 2104: a key shorter than the hash's output weakens the HMAC; a few bytes are a
+     * password anyone can search for, and with it test subject ids against the audit. */
+    if (len < 32) {
+        snprintf(what, sizeof what, "the key file holds only %zu byte%s:", len, len == 1 ? "" : "s");
+        snprintf(create, sizeof create,
+                 "an HMAC-SHA256 key is 32 random bytes or more ('head -c 32 /dev/urandom > %s' "
+                 "for a new install); a key already in use stays until it is rotated: the HMACs "
+                 "recorded so far were made with it",
                  path);
         report(log_warn, file, line, setting, what, value, create);
     }

@@ -423,6 +423,11 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
                  "this attempt recorded %ld more failed item%s", batch_id, location, was,
                  er.ok ? "" : "; the executor ", er.ok ? "" : er.detail, c->failed - before,
                  c->failed - before == 1 ? "" : "s");
+    else if (!er.ok && out == DRIVE_ACKNOWLEDGED && er.left_behind)
+        /* "timed out" alone sent the operator looking for a slow deleter. */
+        log_warn("batch %s (%s): the executor exited, but a process it left kept its output "
+                 "open until the timeout (%s); every item had its receipt; acknowledged",
+                 batch_id, location, er.detail + strlen("timed out after "));
     else if (!er.ok && out == DRIVE_ACKNOWLEDGED)
         log_warn("batch %s (%s): executor %s, but every item had its receipt; acknowledged",
                  batch_id, location, er.detail);
@@ -442,9 +447,17 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
         else if (rep > 0)
             snprintf(again, sizeof again, "due again at the next run, but for %ld repurge%s, which "
                      "'lethe reconcile' or 'lethe replay' batches again", rep, rep == 1 ? "" : "s");
+        /* The shell lethe starts the command with reports a child a signal killed as 128+N:
+         * an out-of-memory kill reads "exit status 137" otherwise. Said here, not in the
+         * audit's fixed words. */
+        char sig[128] = "";
+        if (!er.ok && er.exit_code > 128 && er.exit_code < 128 + 65)
+            snprintf(sig, sizeof sig, " (128+%d: how the shell reports a command killed by signal "
+                     "%d, %s)", er.exit_code - 128, er.exit_code - 128,
+                     strsignal(er.exit_code - 128));
         if (!er.ok)
-            log_warn("batch %s (%s) failed: executor %s; its unreceipted items are %s", batch_id,
-                     location, er.detail, again);
+            log_warn("batch %s (%s) failed: executor %s%s; its unreceipted items are %s", batch_id,
+                     location, er.detail, sig, again);
         else
             log_warn("batch %s (%s) failed: %ld item%s not acknowledged (%ld with no receipt); %s",
                      batch_id, location, n, n == 1 ? "" : "s", silent, again);

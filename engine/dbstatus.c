@@ -730,7 +730,7 @@ PGresult *db_status_now(PGconn *db)
         "                  AND d.item_id = r.item_id AND (d.state = 'pending'"
         "                       OR (d.state = 'done' AND d.created_at > r.created_at))))"
         "           AS repurges_failed,"
-        "       l.run_id AS last_run_id, l.outcome AS last_outcome,"
+        "       l.run_id AS last_run_id, l.outcome AS last_outcome, l.error AS last_error,"
         /* A run holds the run lock (lethe.run_lock, sql/0006) from before its row is written
          * until after its outcome is: a row still 'running' that no session's lock backs is
          * a run killed (SIGKILL, a lost session), which the next run records as died. */
@@ -1297,6 +1297,11 @@ PGresult *db_request_items(PGconn *db, const char *tenant, const char *reference
         "        lethe.iso_utc(min(deadline_at) FILTER (WHERE state IN ('in_flight', 'due',"
         "                                                               'scheduled', 'held')))"
         "            AS nearest_deadline,"
+        /* Not purged, and its deadline gone by: what an outage past the deadline leaves. */
+        "        count(*) FILTER (WHERE state IN ('in_flight', 'due', 'scheduled', 'held')"
+        "                           AND deadline_at < now()) AS past_deadline,"
+        "        count(*) FILTER (WHERE state = 'held' AND deadline_at < now())"
+        "            AS past_deadline_held,"
         "        floor(extract(epoch FROM max(purged_at - req_deadline)"
         "              FILTER (WHERE state = 'purged' AND purged_at > req_deadline)))::bigint"
         "            AS max_lateness_seconds"

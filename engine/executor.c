@@ -566,6 +566,7 @@ static bool run_in_group(const char *command, const char *manifest, const char *
             if (exited)
                 read_pipes(fds, &open_fds, lb, out, 0, now_ms() + LAST_READ_MS);
             out->timed_out = open_fds > 0 || !exited;
+            out->left_behind = exited && open_fds > 0;
             break;
         }
         /* With its pipes closed, the leader's exit is polled: nothing else wakes us. */

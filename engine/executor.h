@@ -34,6 +34,7 @@ void exec_items_free(struct exec_items *s);
 struct exec_result {
     bool ok;            /* exit 0 within the timeout */
     bool timed_out;
+    bool left_behind;   /* timed out after it exited: a process it left kept its output open */
     int exit_code;      /* -1 when killed by a signal or never started */
     char detail[128];   /* fixed words for the audit: "exit status 3", "timed out after 900s" */
     char *stderr_tail;  /* the last lines of its stderr, cleaned, for the batch record only */

@@ -75,8 +75,12 @@ static int own_dir(const char *dir)
     }
     log_error("spool: '%s' is %s, not the directory lethe makes for the location's manifests",
               dir, S_ISLNK(st.st_mode) ? "a symbolic link" : "not a directory");
-    log_hint("lethe never writes a manifest through a link planted in the spool: remove it (the "
-             "next run makes the directory and writes the batch's manifest there)");
+    if (S_ISLNK(st.st_mode))
+        log_hint("lethe never writes a manifest through a link planted in the spool: remove it "
+                 "(the next run makes the directory and writes the batch's manifest there)");
+    else
+        log_hint("something else took the location directory's name in the spool: move it "
+                 "aside (the next run makes the directory and writes the batch's manifest there)");
     return -1;
 }
 

@@ -48,7 +48,7 @@
  *             [{tenant_id, item_id, failures, last_failure_at, state}]},
  *   next_deadlines: [ITEM] (deadline not passed yet, nearest first),
  *   last_successful_runs: [{shard (null for the whole catalog), finished_at, run_id}],
- *   last_run: {run_id, outcome, started_at, finished_at} or null,
+ *   last_run: {run_id, outcome, started_at, finished_at, process_gone, error} or null,
  *   unconsumed: {events, items},
  *   batches: {open, failed (with an item not purged since), items: [{batch_id, state,
  *             location, items, attempts, created_at, age_seconds}] (open first, oldest first)},
@@ -375,8 +375,10 @@ static void print_json(const struct report *r)
         json_text(stdout, r->now, 0, db_col(r->now, "last_started_at"));
         fputs(", \"finished_at\": ", stdout);
         json_text(stdout, r->now, 0, db_col(r->now, "last_finished_at"));
-        fprintf(stdout, ", \"process_gone\": %s}",
+        fprintf(stdout, ", \"process_gone\": %s, \"error\": ",
                 db_true(r->now, 0, "last_run_gone") ? "true" : "false");
+        json_text(stdout, r->now, 0, db_col(r->now, "last_error"));
+        fputs("}", stdout);
     } else {
         fputs("null", stdout);
     }
@@ -539,6 +541,9 @@ static void print_text(const struct report *r)
                    ? ", but no run holds the run lock: its process is gone (killed, or its "
                      "session lost); the next run records it as died"
                    : "");
+    /* Why it failed, at 3 a.m., without SQL or the journal. */
+    if (db_get(r->now, 0, "last_run_id") && db_get(r->now, 0, "last_error"))
+        printf("  error: %s\n", text_shown(db_str(r->now, 0, "last_error")));
     const char *ev = db_str(r->now, 0, "inbox_events"), *it = db_str(r->now, 0, "inbox_items");
     if (strcmp(ev, "0") != 0 || strcmp(it, "0") != 0)
         printf("not consumed by a run yet: %s events, %s items\n", ev, it);
@@ -554,7 +559,7 @@ static void print_text(const struct report *r)
 /* What db_request_items() counts, by its columns of the same names. */
 struct request_counts {
     long covered, purged, on_time, late, held_past_deadline, in_flight, due, scheduled, held,
-        not_due, unrecorded, unconsumed_cancellations;
+        not_due, unrecorded, unconsumed_cancellations, past_deadline, past_deadline_held;
 };
 
 struct request_report {
@@ -581,6 +586,8 @@ static void request_assess(struct request_report *q)
         .held = db_get_long(it, 0, "held"),
         .not_due = db_get_long(it, 0, "not_due"),
         .unrecorded = db_get_long(it, 0, "unrecorded"),
+        .past_deadline = db_get_long(it, 0, "past_deadline"),
+        .past_deadline_held = db_get_long(it, 0, "past_deadline_held"),
     };
     q->pending = q->n.in_flight + q->n.due + q->n.scheduled + q->n.held;
     for (int row = 0; row < PQntuples(q->events); row++) {
@@ -622,6 +629,13 @@ static void request_assess(struct request_report *q)
         else
             snprintf(q->verdict, sizeof q->verdict, "done: all %ld covered item%s purged",
                      q->n.covered, q->n.covered == 1 ? " is" : "s are");
+    } else if (q->n.past_deadline > 0) {
+        /* Said first: at 3 a.m. after an outage, "the nearest deadline is T" reads as ahead. */
+        snprintf(q->verdict, sizeof q->verdict,
+                 "not done: %ld of %ld covered items not purged yet; %ld %s past the deadline "
+                 "(the earliest %s)",
+                 left, q->n.covered, q->n.past_deadline, q->n.past_deadline == 1 ? "is" : "are",
+                 db_str(q->items, 0, "nearest_deadline"));
     } else if (db_get(q->items, 0, "nearest_deadline")) {
         snprintf(q->verdict, sizeof q->verdict,
                  "not done: %ld of %ld covered items not purged yet; the nearest deadline is %s",
@@ -671,8 +685,10 @@ static void request_json(const struct request_report *q)
            q->n.covered, q->n.purged, q->n.on_time, q->n.late, q->n.held_past_deadline);
     json_number(stdout, q->items, 0, db_col(q->items, "max_lateness_seconds"));
     printf("},\n  \"pending\": {\"count\": %ld, \"in_flight\": %ld, \"due\": %ld, "
-           "\"scheduled\": %ld, \"held\": %ld, \"nearest_deadline\": ",
-           q->pending, q->n.in_flight, q->n.due, q->n.scheduled, q->n.held);
+           "\"scheduled\": %ld, \"held\": %ld, \"past_deadline\": %ld, "
+           "\"past_deadline_held\": %ld, \"nearest_deadline\": ",
+           q->pending, q->n.in_flight, q->n.due, q->n.scheduled, q->n.held, q->n.past_deadline,
+           q->n.past_deadline_held);
     json_text(stdout, q->items, 0, db_col(q->items, "nearest_deadline"));
     printf("},\n  \"not_due\": %ld,\n  \"tombstoned_unrecorded\": %ld,\n"
            "  \"unconsumed_cancellations\": %ld,\n  \"done\": %s,\n"
@@ -724,7 +740,13 @@ static void request_text(const struct request_report *q)
         printf("  not due:    %ld (the request was withdrawn, or its rule is disabled)\n",
                q->n.not_due);
     if (db_get(q->items, 0, "nearest_deadline"))
-        printf("  nearest deadline: %s\n", db_str(q->items, 0, "nearest_deadline"));
+        printf("  nearest deadline: %s%s\n", db_str(q->items, 0, "nearest_deadline"),
+               q->n.past_deadline > 0 ? ", passed" : "");
+    if (q->n.past_deadline > 0 && q->n.past_deadline_held > 0)
+        printf("  past the deadline: %ld, not purged (%ld of them held)\n", q->n.past_deadline,
+               q->n.past_deadline_held);
+    else if (q->n.past_deadline > 0)
+        printf("  past the deadline: %ld, not purged\n", q->n.past_deadline);
     long can = q->n.unconsumed_cancellations;
     if (can == 1)
         printf("\nnote: a cancellation with this reference is not consumed by a run yet: the "
@@ -868,7 +890,9 @@ int job_status(struct lethe_ctx *ctx, int argc, char **argv)
         problem(&r, "%s; the anchor file is another database's, or this audit was rewritten "
                     "after that line", behind);
     else if (b > 0)
-        problem(&r, "%s; run 'lethe replay EXPORT...'", behind);
+        problem(&r, "%s; run 'lethe replay EXPORT...' (a restored database), or point --db or "
+                    "database.conninfo at the database the anchor file belongs to",
+                behind);
     else if (b == ANCHOR_UNUSABLE)
         problem(&r, "the anchor file '%s' cannot be used, so every run refuses to work; "
                     "restore it from the copy shipped elsewhere", ctx->cfg.anchor_file);

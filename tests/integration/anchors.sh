@@ -646,6 +646,8 @@ assert_eq "... and wrote nothing" "$runs $audit open" \
 run_lethe --config "$WORK/exec.conf" status --check
 assert_rc "status --check exits 4" 4
 assert_contains "status --check says the audit is behind its anchor file" "check: the audit is behind its anchor file '$A'" "$OUT"
+assert_contains "... and, as the run's hint does, that the config may name another database" \
+  "run 'lethe replay EXPORT...' (a restored database), or point --db or database.conninfo at the database the anchor file belongs to" "$OUT"
 mv "$A" "$WORK/shipped.jsonl"
 run_lethe --config "$WORK/exec.conf" run
 assert_rc "without an anchor file there is nothing to check" 0

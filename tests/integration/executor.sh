@@ -180,6 +180,8 @@ run_lethe --config "$WORK/c5b.conf" run
 took=$(( $(date +%s) - start ))
 assert_eq "a background child holding the pipes is stopped at the timeout" "yes" "$([ $took -lt 10 ] && echo yes)"
 assert_eq "the receipts it printed count" "purged 2" "$(state_counts)"
+assert_contains "the run says the deleter exited and what kept its output open (not a slow deleter)" \
+  "the executor exited, but a process it left kept its output open until the timeout (2s); every item had its receipt; acknowledged" "$ERR"
 sleep 0.3
 assert_eq "the background child is gone" "0" "$(pgrep -c -f "$MARK")"
 
@@ -793,7 +795,10 @@ run_lethe --config "$WORK/p4.conf" run
 assert_rc "a command the shell rewrites first (an assignment, exec) is the shell's to judge: it runs" 0
 before_runs=$(written_runs)
 mkdir -p "$WORK/locked"; chmod 0555 "$WORK/locked"
-sed "s|anchor_file = \"[^\"]*\"|anchor_file = \"$WORK/locked/anchors.jsonl\"|" "$WORK/p4.conf" >"$WORK/p5.conf"
+# The spool is nobody's to write too: only the anchor file is refused here.
+mkdir -p "$WORK/spool-nobody"; [ "$(id -u)" = 0 ] && chown nobody "$WORK/spool-nobody"
+sed -e "s|anchor_file = \"[^\"]*\"|anchor_file = \"$WORK/locked/anchors.jsonl\"|" \
+    -e "s|directory = \"$WORK/spool\"|directory = \"$WORK/spool-nobody\"|" "$WORK/p4.conf" >"$WORK/p5.conf"
 if [ "$(id -u)" = 0 ]; then   # root writes anywhere: the directory check is judged as nobody
     # (the binary itself: under make check-citus $LETHE is a wrapper that calls it beside it)
     real=$LETHE; [ -x "$(dirname "$LETHE")/lethe.real" ] && real=$(dirname "$LETHE")/lethe.real
@@ -811,7 +816,8 @@ assert_contains "... and who runs it" "(lethe runs as user $AS); nothing was don
 # A write-only anchor file was reported "cannot be written: Permission denied": a run reads its
 # anchors back before it appends, so it is reading that is refused.
 mkdir -p "$WORK/wo"; : >"$WORK/wo/anchors.jsonl"; chmod 0200 "$WORK/wo/anchors.jsonl"
-sed "s|anchor_file = \"[^\"]*\"|anchor_file = \"$WORK/wo/anchors.jsonl\"|" "$WORK/p4.conf" >"$WORK/p7.conf"
+sed -e "s|anchor_file = \"[^\"]*\"|anchor_file = \"$WORK/wo/anchors.jsonl\"|" \
+    -e "s|directory = \"$WORK/spool\"|directory = \"$WORK/spool-nobody\"|" "$WORK/p4.conf" >"$WORK/p7.conf"
 if [ "$(id -u)" = 0 ]; then
     chown nobody "$WORK/wo" "$WORK/wo/anchors.jsonl"; chmod 0644 "$WORK/p7.conf"
     OUT=$(cd / && runuser -u nobody -- env PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" PGDATABASE="$PGDATABASE" \

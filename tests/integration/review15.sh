@@ -197,3 +197,40 @@ assert_eq "the second, made meanwhile, reads it failed: its word recorded, and s
   "0|warning: ack: 1 item of failed batch $AB had a failure reported for it (item $A1: still there): recorded as purged on this acknowledgement's word" \
   "$ARC|$(grep '^warning' "$WORK/alice.err")"
 assert_contains "... with where to look if the object is still stored" "hint: if the objects were not deleted, 'lethe reconcile --location GEO INVENTORY'" "$(cat "$WORK/alice.err")"
+
+# ---- a password in a config others can read, a key of a few bytes ------------------------------
+# The key file was warned of when others could read it; a password in the config was not, and a
+# three-byte key was taken without a word.
+printf 'database: { conninfo = "dbname=review15 password=S3cretPW"; };\n' >"$WORK/pw.conf"
+chmod 0644 "$WORK/pw.conf"
+run_lethe --config "$WORK/pw.conf" status
+assert_eq "a password in a world-readable config: warned of, the value not shown, the command done" \
+  "0|warning: config: '$WORK/pw.conf' line 1: 'database.conninfo': holds a password, and other users can read the file (mode 0644): (the value is not shown)
+hint: chmod 0640 $WORK/pw.conf (root:lethe), or keep the password out of the config: in the lethe user's ~/.pgpass (mode 0600) or a PGPASSFILE|0" \
+  "$RC|$(grep -A1 '^warning: config' <<<"$ERR")|$(grep -c S3cretPW <<<"$ERR$OUT")"
+chmod 0640 "$WORK/pw.conf"
+run_lethe --config "$WORK/pw.conf" status
+assert_eq "... and not once it is 0640" "0|0" "$RC|$(grep -c '^warning: config' <<<"$ERR")"
+printf abc >"$WORK/short.key"; chmod 0600 "$WORK/short.key"
+printf 'audit: { key_file = "%s"; };\n' "$WORK/short.key" >"$WORK/shortkey.conf"
+run_lethe --config "$WORK/shortkey.conf" run --dry-run
+assert_eq "a key of three bytes: warned of, with how to make one" \
+  "0|warning: config: '$WORK/shortkey.conf' line 1: 'audit.key_file': the key file holds only 3 bytes: \"$WORK/short.key\"
+hint: an HMAC-SHA256 key is 32 random bytes or more ('head -c 32 /dev/urandom > $WORK/short.key' for a new install); a key already in use stays until it is rotated: the HMACs recorded so far were made with it" \
+  "$RC|$(grep -A1 '^warning: config' <<<"$ERR")"
+
+# ---- the monthly export's wrapper, as lethe-export.service runs it ---------------------------------
+# Nothing ran it. And with the anchor file moved (audit.anchor_file changed, the unit's --anchors
+# not), it verified the export without the anchors and said nothing.
+MONTH=$(date -u +%Y-%m)
+mkdir -p "$WORK/exports"
+OUT=$(LETHE=$LETHE sh deploy/lethe-export-month --month "$MONTH" --dir "$WORK/exports" --config "$WORK/ack.conf" \
+      --anchors "$WORK/anchors.jsonl" 2>&1); RC=$?
+assert_eq "the month exported, its summary written, the export verified against the anchor file" \
+  "0|audit-$MONTH.jsonl summary-$MONTH.jsonl|1" \
+  "$RC|$(ls "$WORK/exports" | tr '\n' ' ' | sed 's/ $//')|$(grep -c '^verify: ok: .*anchored heads found' <<<"$OUT")"
+OUT=$(LETHE=$LETHE sh deploy/lethe-export-month --month "$MONTH" --dir "$WORK/exports" --config "$WORK/ack.conf" \
+      --anchors "$WORK/moved.jsonl" 2>&1); RC=$?
+assert_eq "an anchor file that is not there: verified without it, and said" \
+  "0|lethe-export-month: warning: the anchor file '$WORK/moved.jsonl' does not exist: the export is verified without it|0" \
+  "$RC|$(grep '^lethe-export-month: warning' <<<"$OUT")|$(grep -c 'anchored heads found' <<<"$OUT")"

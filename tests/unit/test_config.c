@@ -486,21 +486,34 @@ START_TEST(the_key_file_is_named_at_load_and_read_on_demand)
     ck_assert_str_eq(err, expect);
     config_free(&cfg);
 
-    /* A private key is read as raw bytes, silently. */
+    /* A private key of 32 bytes is read as raw bytes, silently. */
+    static const char key32[] = "0123456789abcdef0123456789abcde\n";
     snprintf(path, sizeof path, "%s/good.key", dir);
-    write_file(path, "key\n");
+    write_file(path, key32);
     chmod(path, 0600);
     ck_assert(read_key(&cfg, &key, path, err, sizeof err));
     ck_assert_str_eq(err, "");
-    ck_assert_int_eq(key.len, 4);
-    ck_assert(memcmp(key.bytes, "key\n", 4) == 0);
+    ck_assert_int_eq(key.len, 32);
+    ck_assert(memcmp(key.bytes, key32, 32) == 0);
     audit_key_free(&key);
     config_free(&cfg);
+
+    /* One of a few bytes is read too (a key in use stays), with a warning. */
+    snprintf(path, sizeof path, "%s/short.key", dir);
+    write_file(path, "key\n");
+    chmod(path, 0600);
+    ck_assert(read_key(&cfg, &key, path, err, sizeof err));
+    ck_assert_int_eq(key.len, 4);
+    ck_assert(memcmp(key.bytes, "key\n", 4) == 0);
+    ck_assert_ptr_nonnull(strstr(err, "'audit.key_file': the key file holds only 4 bytes:"));
+    audit_key_free(&key);
+    config_free(&cfg);
+    snprintf(path, sizeof path, "%s/good.key", dir);
 
     /* One that others can read is used, with a warning. Owned by root, a group may read it. */
     chmod(path, 0644);
     ck_assert(read_key(&cfg, &key, path, err, sizeof err));
-    ck_assert_int_eq(key.len, 4);
+    ck_assert_int_eq(key.len, 32);
     snprintf(expect, sizeof expect,
              "warning: config: '%s' line 2: 'audit.key_file': the key file can be read or changed "
              "by other users (mode 0644): \"%s\"\n"

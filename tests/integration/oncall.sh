@@ -1,0 +1,79 @@
+# What an on-call operator's tryout of incidents found: a region's deleter down past a deadline,
+# a deleter killed, a run that failed. Each section the operator's command and what it says;
+# each failed before its fix.
+. tests/harness/lib.sh
+. tests/harness/catalog.sh
+WORK=$(mktemp -d /tmp/lethe-oncall.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
+trap 'rm -rf "$WORK"; psql -X -q -d postgres -c "DROP DATABASE IF EXISTS oncall" >/dev/null 2>&1' EXIT
+psql -X -q -c 'DROP DATABASE IF EXISTS oncall' -c 'CREATE DATABASE oncall' 2>/dev/null
+export PGDATABASE=oncall
+"$LETHE" migrate >/dev/null
+T=$(uuid); W=$(uuid); mk_tenant "$T" acme; mk_workspace "$T" "$W" EU
+write_config "$WORK/noexec.conf"
+
+# ---- status --reference after an outage past the deadline ---------------------------------------
+# The deleter was down past the request's deadline. status --check said so; the one command that
+# answers "is this request done?" said only "the nearest deadline is T", as if it were ahead.
+I1=$(uuid); I2=$(uuid); I3=$(uuid)
+for i in "$I1" "$I2" "$I3"; do mk_item "$T" "$i" "$W" prompt EU 2026-01-01T00:00:00Z; done
+mk_event "$T" deletion_requested "$(date -u -d '-40 days' +%FT%TZ)" OUTAGE-1 workspace_id "$W"
+run_lethe --config "$WORK/noexec.conf" run     # no deleter: the batch waits, past the deadline
+DL=$(sql "SELECT lethe.iso_utc(min(deadline_at)) FROM lethe.batch_items WHERE tenant_id = '$T'")
+run_lethe --config "$WORK/noexec.conf" status --reference OUTAGE-1 --tenant "$T"
+assert_eq "the request's items past their deadline, said before the verdict" \
+  "  nearest deadline: $DL, passed
+  past the deadline: 3, not purged" \
+  "$(grep -E '^  (nearest deadline|past the deadline):' <<<"$OUT")"
+assert_eq "... and in the verdict" \
+  "not done: 3 of 3 covered items not purged yet; 3 are past the deadline (the earliest $DL)" \
+  "$(tail -1 <<<"$OUT")"
+run_lethe --config "$WORK/noexec.conf" status --reference OUTAGE-1 --tenant "$T" --json
+assert_eq "... and in --json" "3 0" \
+  "$(python3 -c 'import json,sys; p=json.load(sys.stdin)["pending"]; print(p["past_deadline"], p["past_deadline_held"])' <<<"$OUT")"
+# A request whose deadline is ahead says nothing of the kind.
+I4=$(uuid); mk_item "$T" "$I4" "$W" prompt EU "$(date -u -d '-1 day' +%FT%TZ)"   # after OUTAGE-1
+run_lethe --config "$WORK/noexec.conf" request --tenant "$T" --item "$I4" --reference AHEAD-1 --operator user_o
+run_lethe --config "$WORK/noexec.conf" run
+run_lethe --config "$WORK/noexec.conf" status --reference AHEAD-1 --tenant "$T"
+assert_eq "a request within its deadline: no such line, the verdict as before" "0|not done: 1 of 1 covered items not purged yet; the nearest deadline is" \
+  "$(grep -c '^  past the deadline' <<<"$OUT")|$(tail -1 <<<"$OUT" | grep -o '^not done: 1 of 1 covered items not purged yet; the nearest deadline is')"
+
+# ---- a deleter killed by a signal under the shell --------------------------------------------------
+# lethe starts the command through /bin/sh; a deleter the kernel killed for memory read "executor
+# exit status 137", which nothing said is a kill.
+cat >"$WORK/oom" <<'EOS'
+#!/bin/sh
+# a deleter whose child is killed (as the out-of-memory killer would), the shell reporting it
+sh -c 'kill -KILL $$'
+exit $?
+EOS
+chmod +x "$WORK/oom"
+write_config "$WORK/oom.conf" "executor: { command = \"$WORK/oom\"; };"
+B4=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$I1'")
+run_lethe --config "$WORK/oom.conf" rerun "$B4" --operator user_o
+assert_contains "the failure says what 137 means" \
+  "failed: executor exit status 137 (128+9: how the shell reports a command killed by signal 9, Killed); its unreceipted items are due again at the next run" "$ERR"
+assert_eq "... while the audit keeps its fixed words" "exit status 137" \
+  "$(sql "SELECT detail FROM lethe.audit WHERE kind = 'batch_failed' AND batch_id = '$B4'")"
+
+# ---- status names why the last run failed -----------------------------------------------------------
+# "last run: R failed, started T" and nothing of why: that needed SQL or the journal.
+printf 'spool: { directory = "%s"; };\naudit: { anchor_file = "%s"; };\n' "$WORK/spool2" "$WORK/anchors.jsonl" >"$WORK/broken.conf"
+mkdir -p "$WORK/spool2"; : >"$WORK/spool2/EU"    # a file where the location's directory goes
+I5=$(uuid); mk_item "$T" "$I5" "$W" prompt EU 2026-01-01T00:00:00Z
+run_lethe --config "$WORK/noexec.conf" request --tenant "$T" --item "$I5" --reference BROKEN-1 --operator user_o
+run_lethe --config "$WORK/broken.conf" run
+assert_eq "a run whose manifest cannot be written fails" "1" "$RC"
+assert_contains "... saying what took the directory's name (not a link)" \
+  "hint: something else took the location directory's name in the spool: move it aside" "$ERR"
+ERRTEXT=$(sql "SELECT error FROM lethe.runs ORDER BY started_at DESC LIMIT 1")
+run_lethe --config "$WORK/noexec.conf" status
+assert_contains "status: the last run, failed, then why" "failed, started" "$(grep '^last run:' <<<"$OUT")"
+assert_eq "... its reason on the next line" "  error: $ERRTEXT" "$(grep -A1 '^last run:' <<<"$OUT" | tail -1)"
+run_lethe --config "$WORK/noexec.conf" status --json
+assert_eq "... and in --json" "failed|$ERRTEXT" \
+  "$(python3 -c 'import json,sys; l=json.load(sys.stdin)["last_run"]; print(l["outcome"] + "|" + l["error"])' <<<"$OUT")"
+rm -f "$WORK/spool2/EU"
+run_lethe --config "$WORK/broken.conf" run
+run_lethe --config "$WORK/noexec.conf" status
+assert_eq "a run that succeeded: no error line" "0" "$(grep -c '^  error:' <<<"$OUT")"
