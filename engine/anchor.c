@@ -654,6 +654,10 @@ static void say_file_behind(PGconn *db, const char *file, const char *digest, un
                  "emptied or moved",
                  file, n, n == 1 ? "" : "s", db_str(r, 0, "newest_run"), db_str(r, 0, "newest_at"));
     log_hint("%s", restore_hint);
+    /* A mistyped audit.anchor_file reads the same: a file that was never there. */
+    if (!digest)
+        log_hint("or audit.anchor_file names another file than the one the runs appended to (a "
+                 "mistyped path, a new config): name that one");
     PQclear(r);
     if ((flags & ANCHOR_NOTE_GAPS) && !dbaudit_anchor_gap_note(db, digest))
         log_warn("anchor: the lines '%s' lacks could not be noted: only this run says so", file);

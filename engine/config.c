@@ -529,6 +529,10 @@ static bool load_spool(const struct loader *ld, const config_setting_t *g)
                             "directory is an absolute path, e.g. \"/var/lib/lethe/spool\""))
                 return false;
             remember_where(s, &ld->cfg->spool_line, &ld->cfg->spool_conf);
+            /* "/var/lib/lethe/spool/" named its manifests ".../spool//EU/ID.jsonl". */
+            char *d = ld->cfg->spool_dir;
+            for (size_t n = strlen(d); n > 1 && d[n - 1] == '/'; n--)
+                d[n - 1] = '\0';
         } else if (strcmp(n, "keep") == 0) {
             if (!get_duration(ld, s, &ld->cfg->spool_keep, false))
                 return false;
@@ -1324,6 +1328,11 @@ static const char *spool_refuses(const char *dir, char *why, size_t cap)
     }
     if (errno != ENOENT) {
         snprintf(why, cap, "%s", strerror(errno));
+        return why;
+    }
+    /* A link to nothing is no directory the run can make: mkdir fails on the link's name. */
+    if (lstat(dir, &st) == 0) {
+        snprintf(why, cap, "it is a symbolic link to something that does not exist");
         return why;
     }
     char *copy = strdup(dir), *up = copy ? strdup(dirname(copy)) : NULL;

@@ -37,15 +37,18 @@ static volatile sig_atomic_t stop_flag;
 /* Said once, at the first signal: an operator's Ctrl-C during a 15-minute executor was met with
  * silence until the run ended. Written by the handler itself (write(2) is async-signal-safe), so
  * it is made before. */
-static char stop_notice[384];
-static size_t stop_notice_len;
+static char stop_notice[384], again_notice[384];
+static size_t stop_notice_len, again_notice_len;
 
 static void on_signal(int sig)
 {
     (void)sig;
-    if (!stop_flag && stop_notice_len) {
+    /* A second Ctrl-C was met with silence, as if the run were stuck: it is answered too. */
+    const char *notice = stop_flag ? again_notice : stop_notice;
+    size_t len = stop_flag ? again_notice_len : stop_notice_len;
+    if (len) {
         int saved = errno;
-        (void)!write(STDERR_FILENO, stop_notice, stop_notice_len);
+        (void)!write(STDERR_FILENO, notice, len);
         errno = saved;
     }
     stop_flag = 1;
@@ -53,7 +56,7 @@ static void on_signal(int sig)
 
 void cycle_trap_signals(const struct lethe_ctx *ctx)
 {
-    char text[240], timeout[32];
+    char text[320], timeout[32];
     log_set_run_id(ctx->session_id);
     duration_format(&ctx->cfg.executor_timeout, timeout, sizeof timeout);
     snprintf(text, sizeof text,
@@ -62,6 +65,14 @@ void cycle_trap_signals(const struct lethe_ctx *ctx)
              ctx->command, timeout);
     stop_notice_len = log_verbosity() < 0 ? 0
                       : log_format_line(LOG_WARN, "warning: ", text, stop_notice, sizeof stop_notice);
+    snprintf(text, sizeof text,
+             "%s: already stopping: waiting for the executor already running, if any, so that its "
+             "receipts are recorded (up to executor.timeout, %s); SIGKILL ends it now, and the "
+             "next run drives its batch again",
+             ctx->command, timeout);
+    again_notice_len = log_verbosity() < 0 ? 0
+                       : log_format_line(LOG_WARN, "warning: ", text, again_notice,
+                                         sizeof again_notice);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -288,7 +299,7 @@ again:
                             ? dbcycle_batch_purged_among(db, batch_id, failed) : 0;
     if (contradicted > 0) {
         char how[96];
-        snprintf(how, sizeof how, "%s already, by an acknowledgement made meanwhile", was);
+        snprintf(how, sizeof how, "%s already, by an earlier acknowledgement", was);
         cycle_warn_failed_after_purge("", batch_id, how, contradicted);
     }
     if (prior)
@@ -1054,6 +1065,22 @@ static bool left_for_timeout(const struct run_counts *c, const char *batch_id, c
     return true;
 }
 
+void cycle_warn_held(PGconn *db, const char *batch, const char *prefix)
+{
+    PGresult *h = dbcycle_batch_items_held(db, batch);
+    for (int i = 0; h && i < PQntuples(h); i++) {
+        const char *n = db_str(h, i, "items");
+        bool one = strcmp(n, "1") == 0;
+        log_warn("%s%s of its items %s held by hold %s, which does not recall a batch already "
+                 "emitted: %s in it, and its deleter deletes %s", prefix, n, one ? "is" : "are",
+                 db_str(h, i, "hold_id"), one ? "it stays" : "they stay", one ? "it" : "them");
+    }
+    if (h && PQntuples(h) > 0)
+        log_hint("each such purge is recorded with the hold ('hold in effect at purge'); "
+                 "'lethe explain ITEM_ID' lists an item's holds");
+    PQclear(h);
+}
+
 /* Re-drives the open batches a dead run (or an earlier attempt) left behind: every open batch
  * whose tenants all belong to this run's shard, whatever N it was emitted under. False when
  * the run cannot go on (the listing failed, or a batch's error left the connection unusable). */
@@ -1085,7 +1112,10 @@ static bool redrive(struct lethe_ctx *ctx, struct run_life *l, const char *k, co
                      "re-driven", db_get(r, i, "batch_id"), db_get(r, i, "location"), now);
             continue;
         }
-        char why[512] = "";
+        char why[512] = "", prefix[96];
+        snprintf(prefix, sizeof prefix, "batch %s (%s): ", db_get(r, i, "batch_id"),
+                 db_get(r, i, "location"));
+        cycle_warn_held(ctx->db, db_get(r, i, "batch_id"), prefix);
         enum drive_outcome d = cycle_drive_batch(ctx, db_get(r, i, "batch_id"), db_get(r, i, "location"),
                                                  NULL, &l->c, why, sizeof why);
         if (d == DRIVE_ERROR) {

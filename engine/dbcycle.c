@@ -452,6 +452,29 @@ int dbcycle_batch_state(PGconn *db, const char *batch_id, bool lock, char *out, 
     return rc;
 }
 
+PGresult *dbcycle_batch_items_held(PGconn *db, const char *batch)
+{
+    const char *p[] = {batch};
+    /* Only the tenants with a hold in effect placed since the batch was made: a held item is
+     * never batched, so no other hold can cover one. Every run re-drives its open batches (with
+     * no executor, each run): with no such hold, as almost always, no lineage is walked. */
+    return db_query(db,
+                    "WITH hs AS (SELECT DISTINCT h.tenant_id FROM lethe.holds h"
+                    "              JOIN lethe.batches x ON x.batch_id = $1::uuid"
+                    "             WHERE h.placed_at >= x.created_at AND h.placed_at <= now()"
+                    "               AND (h.released_at IS NULL OR h.released_at > now())),"
+                    " a AS (SELECT array_agg(b.tenant_id ORDER BY b.item_id) AS ts,"
+                    "              array_agg(b.item_id ORDER BY b.item_id) AS ids"
+                    "         FROM lethe.batch_items b"
+                    "        WHERE b.batch_id = $1::uuid AND b.outcome IS NULL"
+                    "          AND b.tenant_id IN (SELECT hs.tenant_id FROM hs))"
+                    " SELECT m.hold_id::text AS hold_id, count(DISTINCT m.item_id) AS items"
+                    "   FROM a CROSS JOIN LATERAL lethe.hold_matches(a.ts, a.ids, now()) m"
+                    "  WHERE a.ids IS NOT NULL AND m.active"
+                    "  GROUP BY m.hold_id ORDER BY min(m.placed_at), m.hold_id",
+                    1, p);
+}
+
 bool dbcycle_batch_ack_lock(PGconn *db, const char *batch_id, bool session)
 {
     PGresult *r = db_query(db,

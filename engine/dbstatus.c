@@ -142,7 +142,8 @@ PGresult *db_request_in_flight(PGconn *db, const char *tenant, const struct scop
         "      AND lethe.subject_covers($4::text, u.tenant_id, u.owner_id, u.owner_digest)"
         "      AND ($5::uuid IS NULL OR u.anc = $5::uuid))"
         " SELECT f.batch_id::text AS batch_id, count(*) AS items,"
-        "        lethe.iso_utc(min(f.deadline_at)) AS deadline_at"
+        "        lethe.iso_utc(min(f.deadline_at)) AS deadline_at,"
+        "        (SELECT x.location FROM lethe.batches x WHERE x.batch_id = f.batch_id) AS location"
         "   FROM f WHERE f.item_id IN (SELECT m.item_id FROM m)"
         "  GROUP BY f.batch_id ORDER BY f.batch_id",
         5, p);
@@ -730,6 +731,11 @@ PGresult *db_status_now(PGconn *db)
         "                  AND d.item_id = r.item_id AND (d.state = 'pending'"
         "                       OR (d.state = 'done' AND d.created_at > r.created_at))))"
         "           AS repurges_failed,"
+        /* Purged late in the last seven days (sql/0095's index), as the summary judges a
+         * purge record: held past the deadline and a copy made while opted out apart. */
+        "       lp.late AS late_week, lp.held AS held_week,"
+        "       floor(extract(epoch FROM lp.max_lateness))::bigint AS late_week_max_seconds,"
+        "       lethe.iso_utc(lp.latest) AS late_week_latest,"
         "       l.run_id AS last_run_id, l.outcome AS last_outcome, l.error AS last_error,"
         /* A run holds the run lock (lethe.run_lock, sql/0006) from before its row is written
          * until after its outcome is: a row still 'running' that no session's lock backs is
@@ -743,7 +749,18 @@ PGresult *db_status_now(PGconn *db)
         "  FROM lethe.settings s"
         "  CROSS JOIN LATERAL (SELECT (extract(year FROM s.lookahead) * 12"
         "                              + extract(month FROM s.lookahead))::integer AS months) m"
-        "  LEFT JOIN LATERAL (SELECT * FROM lethe.runs ORDER BY started_at DESC LIMIT 1) l ON true",
+        "  LEFT JOIN LATERAL (SELECT * FROM lethe.runs ORDER BY started_at DESC LIMIT 1) l ON true"
+        "  CROSS JOIN LATERAL ("
+        "    SELECT count(*) FILTER (WHERE NOT x.held) AS late,"
+        "           count(*) FILTER (WHERE x.held) AS held,"
+        "           max(x.purged_at - x.deadline_at) FILTER (WHERE NOT x.held) AS max_lateness,"
+        "           max(x.at) FILTER (WHERE NOT x.held) AS latest"
+        "      FROM (SELECT a.at, a.purged_at, a.deadline_at,"
+        "                   coalesce(a.detail = 'held' OR a.detail LIKE 'held;%', false) AS held"
+        "              FROM lethe.audit a"
+        "             WHERE a.kind = 'item_purged' AND a.on_time IS FALSE"
+        "               AND a.at > now() - interval '7 days'"
+        "               AND a.rule IS DISTINCT FROM 'shared_while_opted_out') x) lp",
         0, NULL);
 }
 
@@ -1023,21 +1040,6 @@ PGresult *db_batch_items_not_owed(PGconn *db, const char *batch)
                     "   FROM fi LEFT JOIN s ON s.tenant_id = fi.tenant_id AND s.item_id = fi.item_id"
                     "  WHERE s.item_id IS NULL OR s.hold_id IS NOT NULL OR s.due_at > now()"
                     "  GROUP BY 1, s.hold_id ORDER BY 1, s.hold_id",
-                    1, p);
-}
-
-PGresult *db_batch_items_held(PGconn *db, const char *batch)
-{
-    const char *p[] = {batch};
-    return db_query(db,
-                    "WITH a AS (SELECT array_agg(b.tenant_id ORDER BY b.item_id) AS ts,"
-                    "                  array_agg(b.item_id ORDER BY b.item_id) AS ids"
-                    "             FROM lethe.batch_items b"
-                    "            WHERE b.batch_id = $1::uuid AND b.outcome IS NULL)"
-                    " SELECT m.hold_id::text AS hold_id, count(DISTINCT m.item_id) AS items"
-                    "   FROM a CROSS JOIN LATERAL lethe.hold_matches(a.ts, a.ids, now()) m"
-                    "  WHERE a.ids IS NOT NULL AND m.active"
-                    "  GROUP BY m.hold_id ORDER BY min(m.placed_at), m.hold_id",
                     1, p);
 }
 

@@ -120,10 +120,6 @@ PGresult *db_batch_items_elsewhere(PGconn *db, const char *batch);
  * ('held', with hold_id: the first hold that keeps them; 'scheduled', with rule and the nearest
  * due_at; 'owed_nothing': a request withdrawn, a rule disabled) and items. */
 PGresult *db_batch_items_not_owed(PGconn *db, const char *batch);
-/* An open batch's items still to be purged that an active hold covers now, which a rerun hands
- * to the deleter all the same (a hold does not recall a batch, SPEC §3): one row per hold, the
- * first placed first: hold_id, items. */
-PGresult *db_batch_items_held(PGconn *db, const char *batch);
 
 /* status --reference: the requests of one tenant with one reference, and what they cover.
  * Their columns are named in dbstatus.c. */

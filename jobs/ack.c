@@ -240,7 +240,11 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
                      n, n == 1 ? "" : "s", batch, n == 1 ? "was" : "were",
                      db_str(in_open, 0, "open_batch"), n == 1 ? "it" : "them",
                      strcmp(now, "open") == 0 ? ""
-                                              : "; left with no other item, it is closed as acknowledged");
+                     : strcmp(now, "acknowledged") == 0
+                         ? "; left with no other item, it is closed as acknowledged"
+                         /* Another ack closed it between this one's reading and its record. */
+                         : "; another acknowledgement has closed that batch failed meanwhile "
+                           "('lethe batches --state failed' says why)");
         }
         /* A failure someone declared (a deleter's receipt "failed ID REASON", an earlier ack's
          * --failed), now recorded as a deletion on this acknowledgement's word: said, with the

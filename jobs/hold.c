@@ -135,7 +135,8 @@ static int place(struct lethe_ctx *ctx, int argc, char **argv)
                  strcmp(n, "1") == 0 ? "is" : "are", db_str(f, i, "batch_id"), db_str(f, i, "location"));
     }
     if (batches == 1)
-        log_hint("its deleter may have it already; 'lethe batches --state open' shows the batch");
+        log_hint("its deleter may have %s already; 'lethe batches --state open' shows the batch",
+                 strcmp(db_str(f, 0, "items"), "1") == 0 ? "it" : "them");
     else if (batches > 1)
         log_hint("their deleters may have them already; 'lethe batches --state open' shows the "
                  "batches");

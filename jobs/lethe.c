@@ -484,6 +484,10 @@ int main(int argc, char **argv)
     if (config_unused)
         config_defaults(&ctx.cfg);
     else if ((cmd->flags & NEEDS_CONFIG) && !config_load(&ctx.cfg, ctx.config_file)) {
+        /* -d names the database only: the config's conninfo still gives the rest. */
+        if ((cmd->flags & CREATES_SCHEMA) && !ctx.config_file)
+            log_hint("migrate needs nothing else from the config: 'lethe --db CONNINFO migrate' "
+                     "(e.g. --db dbname=lethe) does not read it");
         rc = EXIT_USAGE;
         goto cleanup;
     }

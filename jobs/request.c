@@ -171,10 +171,11 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
     for (int i = 0; i < batches; i++) {
         const char *n = db_str(f, i, "items");
         bool single = strcmp(n, "1") == 0;
-        log_warn("request: %s %s in its scope %s already in open batch %s, whose deadline (%s) is "
-                 "later than this request's: %s with that batch, under its rule", n,
+        log_warn("request: %s %s in its scope %s already in open batch %s (%s), whose deadline "
+                 "(%s) is later than this request's: %s with that batch, under its rule", n,
                  single ? "item" : "items", single ? "is" : "are", db_str(f, i, "batch_id"),
-                 db_str(f, i, "deadline_at"), single ? "it goes" : "they go");
+                 db_str(f, i, "location"), db_str(f, i, "deadline_at"),
+                 single ? "it goes" : "they go");
     }
     if (batches > 0)
         log_hint("acknowledge %s before %s ('lethe batches --state open' shows %s), or this "

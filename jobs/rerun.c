@@ -112,26 +112,12 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
     }
     if (acknowledged) {
         log_error("rerun: batch %s is acknowledged; there is nothing to rerun", batch);
-        log_hint("'lethe explain ITEM_ID' shows when each of its items was purged");
+        log_hint("'lethe batches --state acknowledged' lists it; 'lethe explain ITEM_ID', for an "
+                 "item of its manifest, shows when that item was purged");
         return EXIT_USAGE;
     }
-    /* SPEC §3: a hold does not recall a batch already emitted, and a rerun hands its items to
-     * the deleter again. Whoever reruns it at 3 a.m. must know what a hold placed since covers,
-     * as whoever places the hold is told (hold place). */
-    if (strcmp(state, "open") == 0) {
-        PGresult *h = db_batch_items_held(db, batch);
-        for (int i = 0; h && i < PQntuples(h); i++) {
-            const char *n = db_str(h, i, "items");
-            bool one = strcmp(n, "1") == 0;
-            log_warn("rerun: %s of its items %s held by hold %s, which does not recall a batch "
-                     "already emitted: the deleter is asked to delete %s", n, one ? "is" : "are",
-                     db_str(h, i, "hold_id"), one ? "it" : "them");
-        }
-        if (h && PQntuples(h) > 0)
-            log_hint("each such purge is recorded with the hold ('hold in effect at purge'); "
-                     "'lethe explain ITEM_ID' lists an item's holds");
-        PQclear(h);
-    }
+    if (strcmp(state, "open") == 0)
+        cycle_warn_held(db, batch, "rerun: ");
     int rc = anchor_check_before_write(db, ctx->cfg.anchor_file, "rerun", 0);
     if (rc != EXIT_DONE)
         return rc;

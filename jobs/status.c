@@ -53,6 +53,8 @@
  *   batches: {open, failed (with an item not purged since), items: [{batch_id, state,
  *             location, items, attempts, created_at, age_seconds}] (open first, oldest first)},
  *   repurges: {pending, failed (items whose repurge failed, none pending or done since)},
+ *   purged_late_7d: {late, held_past_deadline (of purges recorded not on time in the last 7
+ *             days), max_lateness_seconds, latest_at (of the late ones)},
  *   check: {ok, problems: [text]}
  * where ITEM is {tenant_id, item_id, state, rule, reference, due_at, deadline_at, batch_id,
  * hold_id, location}; every list holds at most 10 entries, earliest deadline first, and the
@@ -402,6 +404,13 @@ static void print_json(const struct report *r)
     fputs(PQntuples(r->batches) ? "\n  ]},\n" : "]},\n", stdout);
     printf("  \"repurges\": {\"pending\": %s, \"failed\": %s},\n",
            db_str(r->now, 0, "repurges_pending"), db_str(r->now, 0, "repurges_failed"));
+    printf("  \"purged_late_7d\": {\"late\": %s, \"held_past_deadline\": %s, "
+           "\"max_lateness_seconds\": ",
+           db_str(r->now, 0, "late_week"), db_str(r->now, 0, "held_week"));
+    json_number(stdout, r->now, 0, db_col(r->now, "late_week_max_seconds"));
+    fputs(", \"latest_at\": ", stdout);
+    json_text(stdout, r->now, 0, db_col(r->now, "late_week_latest"));
+    fputs("},\n", stdout);
     printf("  \"check\": {\"ok\": %s, \"problems\": [", r->n_problems ? "false" : "true");
     for (int i = 0; i < r->n_problems; i++) {
         fputs(i ? ", " : "", stdout);
@@ -526,6 +535,16 @@ static void print_text(const struct report *r)
             printf("  a failed repurge is batched again by the next 'lethe replay' of the exports "
                    "or 'lethe reconcile' of the store\n");
     }
+    /* After an outage the late purges leave every count above green: said for a week. */
+    const char *lw = db_str(r->now, 0, "late_week"), *hw = db_str(r->now, 0, "held_week");
+    if (strcmp(lw, "0") != 0)
+        printf("\npurged late in the last 7 days: %s item%s, at most %s s past the deadline, the "
+               "latest recorded at %s ('lethe export --summary' counts them by rule)\n",
+               lw, strcmp(lw, "1") == 0 ? "" : "s", db_str(r->now, 0, "late_week_max_seconds"),
+               db_str(r->now, 0, "late_week_latest"));
+    if (strcmp(hw, "0") != 0)
+        printf("%spurged after their deadline in the last 7 days, held past it by a hold: %s\n",
+               strcmp(lw, "0") != 0 ? "" : "\n", hw);
     print_list("next deadlines", r->next, false);
 
     printf("\nlast successful run:%s\n", PQntuples(r->runs) ? "" : " none");
@@ -568,7 +587,7 @@ struct request_report {
     struct request_counts n;
     long pending, withdrawn, derived;
     bool done;
-    char verdict[256];
+    char verdict[512];
 };
 
 static void request_assess(struct request_report *q)
@@ -595,22 +614,28 @@ static void request_assess(struct request_report *q)
         q->derived += db_true(q->events, row, "derived");
     }
     long n = PQntuples(q->events), left = q->n.covered - q->n.purged;
+    /* Items past their deadline are said in every verdict that leaves some to purge. */
+    char past[160] = "";
+    if (q->n.past_deadline > 0)
+        snprintf(past, sizeof past, "; %ld %s past the deadline (the earliest %s)",
+                 q->n.past_deadline, q->n.past_deadline == 1 ? "is" : "are",
+                 db_str(q->items, 0, "nearest_deadline"));
     if (q->withdrawn == n && q->pending > 0) {
         /* An item in an open batch is not withdrawn, and copies of the items it purged follow
          * them, whatever withdrew it (SPEC §3). */
         snprintf(q->verdict, sizeof q->verdict,
                  "withdrawn: a cancellation withdrew it, but %ld covered item%s still to be purged "
                  "under it (in an open batch, or copies of items it purged); %ld covered item%s "
-                 "purged",
+                 "purged%s",
                  q->pending, q->pending == 1 ? " is" : "s are", q->n.purged,
-                 q->n.purged == 1 ? " is" : "s are");
+                 q->n.purged == 1 ? " is" : "s are", past);
     } else if (q->withdrawn == n) {
         snprintf(q->verdict, sizeof q->verdict,
                  "withdrawn: a cancellation withdrew it; %ld covered item%s purged stay purged",
                  q->n.purged, q->n.purged == 1 ? "" : "s");
     } else if (q->derived < n) {
         snprintf(q->verdict, sizeof q->verdict,
-                 "not done: not derived yet; the next 'lethe run' derives it");
+                 "not done: not derived yet; the next 'lethe run' derives it%s", past);
     } else if (q->n.unrecorded > 0) {
         /* Tombstoned in the catalog with no purge recorded: not lethe's work (a superuser's
          * UPDATE), and nothing says the object is gone. */
@@ -630,12 +655,10 @@ static void request_assess(struct request_report *q)
             snprintf(q->verdict, sizeof q->verdict, "done: all %ld covered item%s purged",
                      q->n.covered, q->n.covered == 1 ? " is" : "s are");
     } else if (q->n.past_deadline > 0) {
-        /* Said first: at 3 a.m. after an outage, "the nearest deadline is T" reads as ahead. */
-        snprintf(q->verdict, sizeof q->verdict,
-                 "not done: %ld of %ld covered items not purged yet; %ld %s past the deadline "
-                 "(the earliest %s)",
-                 left, q->n.covered, q->n.past_deadline, q->n.past_deadline == 1 ? "is" : "are",
-                 db_str(q->items, 0, "nearest_deadline"));
+        /* Said instead of "the nearest deadline is T", which at 3 a.m. after an outage reads as
+         * ahead. */
+        snprintf(q->verdict, sizeof q->verdict, "not done: %ld of %ld covered items not purged yet%s",
+                 left, q->n.covered, past);
     } else if (db_get(q->items, 0, "nearest_deadline")) {
         snprintf(q->verdict, sizeof q->verdict,
                  "not done: %ld of %ld covered items not purged yet; the nearest deadline is %s",

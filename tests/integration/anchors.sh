@@ -554,6 +554,8 @@ run_lethe --config "$WORK/noexec.conf" run
 assert_rc "a run with its anchor file removed goes on" 0
 assert_contains "... and says the database recorded lines appended to it" \
   "warning: anchor: '$A' is missing or empty, but the database recorded" "$ERR"
+assert_contains "... and, since a mistyped audit.anchor_file reads the same, says that too" \
+  "hint: or audit.anchor_file names another file than the one the runs appended to (a mistyped path, a new config): name that one" "$ERR"
 assert_eq "... and begins a new one with its own line" "1" "$(wc -l <"$A")"
 # (sql/0081) Its line is the newest now, and nothing is recorded after it: the loss was said by
 # that run only. Each line lost is noted, and said by every run and status until it is back.

@@ -280,6 +280,10 @@ assert_eq "SIGTERM during the re-drive: exit 1" "1" "$RC"
 assert_eq "the stop request is acknowledged at once on stderr, once for two signals" \
   "warning: run: stop requested; stopping at the next safe point (an executor already running finishes first, so that its receipts are recorded: up to executor.timeout, 15m)" \
   "$(grep 'stop requested' "$WORK/slowdel.err")"
+# The second was met with silence, as if the run were stuck.
+assert_eq "... and the second answered too: what it waits for, how long, and how to end it now" \
+  "warning: run: already stopping: waiting for the executor already running, if any, so that its receipts are recorded (up to executor.timeout, 15m); SIGKILL ends it now, and the next run drives its batch again" \
+  "$(grep 'already stopping' "$WORK/slowdel.err")"
 assert_eq "the run is recorded interrupted" "interrupted" "$(sql "SELECT outcome FROM lethe.runs ORDER BY started_at DESC LIMIT 1")"
 assert_contains "the summary says interrupted" "interrupted:" "$(cat "$WORK/slowdel.out")"
 assert_eq "the executor already running finished its batch" "acknowledged" "$(sql "SELECT state FROM lethe.batches ORDER BY created_at LIMIT 1")"
@@ -915,9 +919,9 @@ assert_eq "the operator's ack while the executor runs purges the batch" "0 ackno
   "$RC $(sql "SELECT state FROM lethe.batches WHERE batch_id = '$LB'")"
 touch "$WORK/latefail.go"; wait "$LPID"; RC=$?
 assert_eq "the run exits 0, its failed receipt warned of as a contradiction, no failure counted" \
-  "0|warning: batch $LB was acknowledged already, by an acknowledgement made meanwhile: 1 failed receipt given now changes nothing; its items are purged and on record
+  "0|warning: batch $LB was acknowledged already, by an earlier acknowledgement: 1 failed receipt given now changes nothing; its items are purged and on record
 hint: if the deleter left objects behind, 'lethe reconcile --location GEO INVENTORY' finds them in the storage's inventory|0 0" \
-  "$RC|$(grep -A1 'acknowledgement made meanwhile' "$WORK/latefail.err")|$(sql "SELECT failed || ' ' || failed_batches FROM lethe.runs ORDER BY started_at DESC LIMIT 1")"
+  "$RC|$(grep -A1 'by an earlier acknowledgement' "$WORK/latefail.err")|$(sql "SELECT failed || ' ' || failed_batches FROM lethe.runs ORDER BY started_at DESC LIMIT 1")"
 assert_not_contains "... not as an item failed" "failed: permission denied" "$(cat "$WORK/latefail.err")"
 assert_eq "... the audit holds the operator's purges alone" "3 0" \
   "$(sql "SELECT count(*) FILTER (WHERE kind = 'item_purged') || ' ' || count(*) FILTER (WHERE kind IN ('item_failed', 'batch_failed')) FROM lethe.audit WHERE batch_id = '$LB'")"

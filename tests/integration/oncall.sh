@@ -30,6 +30,13 @@ assert_eq "... and in the verdict" \
 run_lethe --config "$WORK/noexec.conf" status --reference OUTAGE-1 --tenant "$T" --json
 assert_eq "... and in --json" "3 0" \
   "$(python3 -c 'import json,sys; p=json.load(sys.stdin)["pending"]; print(p["past_deadline"], p["past_deadline_held"])' <<<"$OUT")"
+# Made by a producer 40 days ago and not derived by a run yet: the verdict says both.
+W2=$(uuid); mk_workspace "$T" "$W2" EU
+I6=$(uuid); mk_item "$T" "$I6" "$W2" prompt EU 2026-01-01T00:00:00Z
+mk_event "$T" deletion_requested "$(date -u -d '-40 days' +%FT%TZ)" LATE-REC item_id "$I6"
+run_lethe --config "$WORK/noexec.conf" status --reference LATE-REC --tenant "$T"
+assert_contains "not derived yet, and past its deadline: the verdict says both" \
+  "not done: not derived yet; the next 'lethe run' derives it; 1 is past the deadline (the earliest " "$(tail -1 <<<"$OUT")"
 # A request whose deadline is ahead says nothing of the kind.
 I4=$(uuid); mk_item "$T" "$I4" "$W" prompt EU "$(date -u -d '-1 day' +%FT%TZ)"   # after OUTAGE-1
 run_lethe --config "$WORK/noexec.conf" request --tenant "$T" --item "$I4" --reference AHEAD-1 --operator user_o
@@ -77,3 +84,25 @@ rm -f "$WORK/spool2/EU"
 run_lethe --config "$WORK/broken.conf" run
 run_lethe --config "$WORK/noexec.conf" status
 assert_eq "a run that succeeded: no error line" "0" "$(grep -c '^  error:' <<<"$OUT")"
+
+# ---- late purges stay in sight after the outage ----------------------------------------------------
+# Once the deleter was back and the items purged late, status turned green: nothing overdue, the
+# run and ack lines said "purged". Only the summary and explain said late.
+for b in $(sql "SELECT batch_id FROM lethe.batches WHERE state = 'open' ORDER BY created_at"); do
+    run_lethe --config "$WORK/noexec.conf" ack "$b" --operator user_o
+done
+# I5 was made before OUTAGE-1 too, in its workspace: it is covered, and past the deadline as well;
+# and I6's request (LATE-REC) was 40 days old.
+assert_eq "the five items past their deadline are purged, late" "5" \
+  "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged' AND NOT on_time")"
+MAXL=$(sql "SELECT floor(extract(epoch FROM max(purged_at - deadline_at)))::bigint FROM lethe.audit WHERE kind = 'item_purged' AND NOT on_time")
+LATEST=$(sql "SELECT lethe.iso_utc(max(at)) FROM lethe.audit WHERE kind = 'item_purged' AND NOT on_time")
+run_lethe --config "$WORK/noexec.conf" status --check
+assert_eq "status --check: nothing overdue now, and status says what was purged late this week" \
+  "0|purged late in the last 7 days: 5 items, at most $MAXL s past the deadline, the latest recorded at $LATEST ('lethe export --summary' counts them by rule)" \
+  "$RC|$(grep '^purged late' <<<"$OUT")"
+run_lethe --config "$WORK/noexec.conf" status --json
+assert_eq "... and --json" "5 0 $MAXL $LATEST" \
+  "$(python3 -c 'import json,sys; l=json.load(sys.stdin)["purged_late_7d"]; print(l["late"], l["held_past_deadline"], l["max_lateness_seconds"], l["latest_at"])' <<<"$OUT")"
+assert_eq "the index that finds them is the partial one (sql/0095)" "1" \
+  "$(psql -X -At -c "SET enable_seqscan = off; EXPLAIN SELECT count(*) FROM lethe.audit a WHERE a.kind = 'item_purged' AND a.on_time IS FALSE AND a.at > now() - interval '7 days'" | grep -c audit_purged_not_on_time)"

@@ -290,7 +290,7 @@ assert_eq "the three items are in one open batch" "3 open" \
 run_lethe --config "$WORK/flight.conf" hold place --tenant "$T3" --item "$P3" --reason litigation --reference LIT-F --operator user_o
 assert_eq "a hold on the parent in flight: placed, warning of it and its child, nothing else on stderr" \
   "0|warning: hold: 2 items in its scope are already in open batch $B3 (EU), which a hold does not recall
-hint: its deleter may have it already; 'lethe batches --state open' shows the batch" \
+hint: its deleter may have them already; 'lethe batches --state open' shows the batch" \
   "$RC|$(printf '%s\n' "$ERR" | grep -v '^hold: placed on')"
 run_lethe --config "$WORK/flight.conf" hold place --tenant "$T3" --subject user_c --reason litigation --reference LIT-S --operator user_o
 assert_contains "a hold on the child's subject: one item" \

@@ -181,7 +181,7 @@ VD=$(sql "SELECT lethe.iso_utc(deadline_at) FROM lethe.batch_items WHERE item_id
 write_config "$WORK/short.conf" 'rules: { deletion_request: { deadline = "1h"; }; subject_request: { deadline = "1h"; }; };'
 run_lethe --config "$WORK/short.conf" request --tenant "$T" --item "$V" --reference CASE-34
 assert_eq "request: recorded (exit 0), with a warning that the item and its copy go with their batch, under its rule" \
-  "0|warning: request: 2 items in its scope are already in open batch $VB, whose deadline ($VD) is later than this request's: they go with that batch, under its rule" \
+  "0|warning: request: 2 items in its scope are already in open batch $VB (EU), whose deadline ($VD) is later than this request's: they go with that batch, under its rule" \
   "$RC|$(grep '^warning: request' <<<"$ERR")"
 assert_contains "... and what to do" "hint: acknowledge the batch before" "$ERR"
 S=$(uuid); mk_item "$T" "$S" "$W" prompt EU 2026-01-01T00:00:00Z false "" subject-7

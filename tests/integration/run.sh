@@ -187,6 +187,9 @@ assert_rc "a second rerun of that failed batch finds nothing due" 0
 assert_contains "nothing due any more" "none of its items is due any more" "$OUT"
 run_lethe --config "$WORK/uk.conf" rerun "$ANZ_B"
 assert_rc "rerun of an acknowledged batch exits 2" 2
+assert_eq "... saying so, and where to look with the batch id the operator has" \
+  "error: rerun: batch $ANZ_B is acknowledged; there is nothing to rerun
+hint: 'lethe batches --state acknowledged' lists it; 'lethe explain ITEM_ID', for an item of its manifest, shows when that item was purged" "$ERR"
 
 # a late ack of an earlier, failed attempt still counts
 T3=$(uuid); W4=$(uuid); mk_tenant "$T3" gamma; mk_workspace "$T3" "$W4" US
