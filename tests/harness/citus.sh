@@ -36,7 +36,7 @@ for n in coord w1 w2; do
     port=$(pg_free_port)
     echo "$port" > "$CITUS_DIR/$n.port"
     as_pg "$PG_BIN/pg_ctl" -D "$CITUS_DIR/$n" -l "$CITUS_DIR/$n.log" -w -t 60 \
-        -o "-k $CITUS_DIR -p $port -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=120 -c shared_preload_libraries=citus -c max_worker_processes=256" \
+        -o "-k $CITUS_DIR -p $port -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300 -c shared_preload_libraries=citus -c max_worker_processes=256" \
         start >/dev/null || { cat "$CITUS_DIR/$n.log" >&2; exit 1; }
 done
 export PGHOST=$CITUS_DIR PGPORT=$(cat "$CITUS_DIR/coord.port") PGUSER=postgres PGDATABASE=postgres
