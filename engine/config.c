@@ -1338,8 +1338,15 @@ static const char *spool_refuses(const char *dir, char *why, size_t cap)
     char *copy = strdup(dir), *up = copy ? strdup(dirname(copy)) : NULL;
     const char *bad = "out of memory";
     if (up) {
-        bad = stat(up, &st) == 0 || errno != ENOENT ? afile_dir_refuses(up, why, cap)
-                                                    : afile_dir_refuses(dirname(up), why, cap);
+        if (stat(up, &st) == 0 || errno != ENOENT)
+            bad = afile_dir_refuses(up, why, cap);
+        else if (lstat(up, &st) == 0) {
+            /* The parent the run would make is a link to nothing: mkdir fails on its name. */
+            snprintf(why, cap, "its directory '%s' is a symbolic link to something that does "
+                     "not exist", up);
+            bad = why;
+        } else
+            bad = afile_dir_refuses(dirname(up), why, cap);
     }
     free(copy);
     free(up);

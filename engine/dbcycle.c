@@ -456,8 +456,9 @@ PGresult *dbcycle_batch_items_held(PGconn *db, const char *batch)
 {
     const char *p[] = {batch};
     /* Only the tenants with a hold in effect placed since the batch was made: a held item is
-     * never batched, so no other hold can cover one. Every run re-drives its open batches (with
-     * no executor, each run): with no such hold, as almost always, no lineage is walked. */
+     * never batched, so no other hold can cover one. With no such hold, as almost always, no
+     * lineage is walked; with one, each of the tenant's items in the batch is walked (on copies
+     * thousands deep, a minute and more: a rerun's, not a run's, to pay). */
     return db_query(db,
                     "WITH hs AS (SELECT DISTINCT h.tenant_id FROM lethe.holds h"
                     "              JOIN lethe.batches x ON x.batch_id = $1::uuid"
@@ -473,6 +474,23 @@ PGresult *dbcycle_batch_items_held(PGconn *db, const char *batch)
                     "  WHERE a.ids IS NOT NULL AND m.active"
                     "  GROUP BY m.hold_id ORDER BY min(m.placed_at), m.hold_id",
                     1, p);
+}
+
+PGresult *dbcycle_batch_holds_since(PGconn *db, const char *batch)
+{
+    /* No lineage is walked: each hold placed since the batch was made (a few rows) is kept when
+     * its tenant has an item of the batch still open (the tenant's open items, by
+     * batch_items_one_open). */
+    return db_query(db,
+                    "SELECT h.hold_id::text AS hold_id, h.tenant_id::text AS tenant_id"
+                    "  FROM lethe.holds h JOIN lethe.batches x ON x.batch_id = $1::uuid"
+                    " WHERE h.placed_at >= x.created_at AND h.placed_at <= now()"
+                    "   AND (h.released_at IS NULL OR h.released_at > now())"
+                    "   AND EXISTS (SELECT 1 FROM lethe.batch_items b"
+                    "                WHERE b.tenant_id = h.tenant_id AND b.outcome IS NULL"
+                    "                  AND b.batch_id = $1::uuid)"
+                    " ORDER BY h.placed_at, h.hold_id",
+                    1, (const char *[]){batch});
 }
 
 bool dbcycle_batch_ack_lock(PGconn *db, const char *batch_id, bool session)

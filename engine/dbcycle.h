@@ -134,10 +134,14 @@ PGresult *dbcycle_batch_purged_withdrawn(PGconn *db, const char *batch_id);
  * lethe.ack_batch locks it first): 0 and the state in out, 1 when there is no such batch, -1 on
  * error. */
 int dbcycle_batch_state(PGconn *db, const char *batch_id, bool lock, char *out, size_t cap);
-/* An open batch's items still to be purged that an active hold covers now, which a run or a
- * rerun hands to the deleter all the same (a hold does not recall a batch, SPEC §3): one row
- * per hold, the first placed first: hold_id, items. */
+/* An open batch's items still to be purged that an active hold covers now, which a rerun hands
+ * to the deleter all the same (a hold does not recall a batch, SPEC §3): one row per hold, the
+ * first placed first: hold_id, items. */
 PGresult *dbcycle_batch_items_held(PGconn *db, const char *batch);
+/* The holds in effect placed since open batch BATCH was made, on a tenant with an item of it
+ * still open: hold_id, tenant_id, the first placed first. Walks no lineage: which items each
+ * covers is dbcycle_batch_items_held's (a rerun's) to count. */
+PGresult *dbcycle_batch_holds_since(PGconn *db, const char *batch);
 /* Orders the acknowledgements of one batch (class 7283318, the batch's hash): 'lethe ack' holds
  * it for the session from before it reads the batch's state (SESSION), each acknowledgement's
  * transaction for itself. Two acks of one batch no longer both read it open. False on error. */
