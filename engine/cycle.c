@@ -348,11 +348,14 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
         return DRIVE_WAITING;
     /* The locators' HMACs are recorded with it (SPEC §7). */
     struct exec_items items = {0};
+    log_clear_last_error();
     if (!manifest_write(ctx->db, &ctx->audit_key, ctx->cfg.spool_dir, location, batch_id, path,
                         sizeof path, command ? &items : NULL)) {
         exec_items_free(&items);
+        /* What the spool said (a path and why: no locator), as status shows the run's error. */
+        const char *said = log_last_error()[0] ? log_last_error() : db_last_message();
         snprintf(why, why_len, "batch %s: its manifest could not be written%s%s", batch_id,
-                 db_last_message()[0] ? ": " : "", db_last_message());
+                 said[0] ? ": " : "", said);
         return DRIVE_ERROR;
     }
     fault_point("after_manifest");

@@ -452,18 +452,22 @@ int dbcycle_batch_state(PGconn *db, const char *batch_id, bool lock, char *out, 
     return rc;
 }
 
+/* Hold H, in effect now, was placed since batch X was made: a held item is never batched, so
+ * only such a hold can cover one of an open batch's items. */
+#define HOLD_SINCE_BATCH(h, x)                                                                     \
+    " " h ".placed_at >= " x ".created_at AND " h ".placed_at <= now()"                            \
+    " AND (" h ".released_at IS NULL OR " h ".released_at > now())"
+
 PGresult *dbcycle_batch_items_held(PGconn *db, const char *batch)
 {
     const char *p[] = {batch};
-    /* Only the tenants with a hold in effect placed since the batch was made: a held item is
-     * never batched, so no other hold can cover one. With no such hold, as almost always, no
-     * lineage is walked; with one, each of the tenant's items in the batch is walked (on copies
+    /* Only the tenants with a hold in effect placed since the batch was made. With no such
+     * hold, as almost always, no lineage is walked; with one, each of the tenant's items in the batch is walked (on copies
      * thousands deep, a minute and more: a rerun's, not a run's, to pay). */
     return db_query(db,
                     "WITH hs AS (SELECT DISTINCT h.tenant_id FROM lethe.holds h"
                     "              JOIN lethe.batches x ON x.batch_id = $1::uuid"
-                    "             WHERE h.placed_at >= x.created_at AND h.placed_at <= now()"
-                    "               AND (h.released_at IS NULL OR h.released_at > now())),"
+                    "             WHERE " HOLD_SINCE_BATCH("h", "x") "),"
                     " a AS (SELECT array_agg(b.tenant_id ORDER BY b.item_id) AS ts,"
                     "              array_agg(b.item_id ORDER BY b.item_id) AS ids"
                     "         FROM lethe.batch_items b"
@@ -484,8 +488,7 @@ PGresult *dbcycle_batch_holds_since(PGconn *db, const char *batch)
     return db_query(db,
                     "SELECT h.hold_id::text AS hold_id, h.tenant_id::text AS tenant_id"
                     "  FROM lethe.holds h JOIN lethe.batches x ON x.batch_id = $1::uuid"
-                    " WHERE h.placed_at >= x.created_at AND h.placed_at <= now()"
-                    "   AND (h.released_at IS NULL OR h.released_at > now())"
+                    " WHERE " HOLD_SINCE_BATCH("h", "x")
                     "   AND EXISTS (SELECT 1 FROM lethe.batch_items b"
                     "                WHERE b.tenant_id = h.tenant_id AND b.outcome IS NULL"
                     "                  AND b.batch_id = $1::uuid)"

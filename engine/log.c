@@ -138,6 +138,12 @@ size_t log_format_line(int prio, const char *label, const char *text, char *buf,
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
+/* The text of the last error, for a caller that records why something failed (log.h). */
+static char last_error[512];
+
+const char *log_last_error(void) { return last_error; }
+void log_clear_last_error(void) { last_error[0] = '\0'; }
+
 static void vemit(int prio, bool shown, const char *label, const char *fmt, va_list ap)
 {
     last_shown = shown;
@@ -146,6 +152,17 @@ static void vemit(int prio, bool shown, const char *label, const char *fmt, va_l
         return;
     char msg[4096];
     vsnprintf(msg, sizeof msg, fmt, ap);
+    if (prio == LOG_ERR && strcmp(label, "error: ") == 0) {
+        /* Cut, if it must be, where a character begins: the text may be stored (UTF-8). */
+        size_t n = strlen(msg);
+        if (n >= sizeof last_error) {
+            n = sizeof last_error - 1;
+            while (n > 0 && ((unsigned char)msg[n] & 0xC0) == 0x80)
+                n--;
+        }
+        memcpy(last_error, msg, n);
+        last_error[n] = '\0';
+    }
     emit_text(prio, label, msg);
 }
 

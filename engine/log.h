@@ -28,6 +28,10 @@ bool log_to_journal(void);
 bool log_is_tty(void);
 
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The text of the last log_error since log_clear_last_error() ("" when none; cut at 511 bytes):
+ * a caller that records why something failed (a run's error) says what the log said. */
+const char *log_last_error(void);
+void log_clear_last_error(void);
 /* A hint belongs to the message before it: same priority, and silenced with it under -q. */
 void log_hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -74,6 +74,9 @@ assert_eq "a run whose manifest cannot be written fails" "1" "$RC"
 assert_contains "... saying what took the directory's name (not a link)" \
   "hint: something else took the location directory's name in the spool: move it aside" "$ERR"
 ERRTEXT=$(sql "SELECT error FROM lethe.runs ORDER BY started_at DESC LIMIT 1")
+# It named the batch alone; why was in the log only.
+assert_contains "the run's error says why the manifest could not be written" \
+  "its manifest could not be written: spool: '$WORK/spool2/EU' is not a directory, not the directory lethe makes for the location's manifests" "$ERRTEXT"
 run_lethe --config "$WORK/noexec.conf" status
 assert_contains "status: the last run, failed, then why" "failed, started" "$(grep '^last run:' <<<"$OUT")"
 assert_eq "... its reason on the next line" "  error: $ERRTEXT" "$(grep -A1 '^last run:' <<<"$OUT" | tail -1)"

@@ -147,6 +147,28 @@ START_TEST(falls_back_to_priority_lines)
 }
 END_TEST
 
+/* The last error is kept for a caller to record (a run's error): its text, not a warning's, and
+ * one too long for the buffer cut where a character begins, as the database takes UTF-8 only. */
+START_TEST(last_error_is_kept_whole_characters)
+{
+    unsetenv("JOURNAL_STREAM");
+    capture_begin();
+    log_clear_last_error();
+    ck_assert_str_eq(log_last_error(), "");
+    log_error("spool: cannot create '%s': %s", "/x/EU", "Permission denied");
+    log_warn("not this");
+    ck_assert_str_eq(log_last_error(), "spool: cannot create '/x/EU': Permission denied");
+    char big[600];
+    memset(big, 'a', 510);
+    strcpy(big + 510, "\xc3\xa9tail"); /* a two-byte character across byte 511 */
+    log_error("%s", big);
+    capture_end();
+    ck_assert_uint_eq(strlen(log_last_error()), 510);
+    log_clear_last_error();
+    ck_assert_str_eq(log_last_error(), "");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("log");
@@ -156,5 +178,6 @@ int main(void)
     tcase_add_test(tc, verbose_adds_debug);
     tcase_add_test(tc, journal_stream_must_name_stderr);
     tcase_add_test(tc, falls_back_to_priority_lines);
+    tcase_add_test(tc, last_error_is_kept_whole_characters);
     return run_suite(s, tc);
 }
