@@ -440,8 +440,8 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
     else if (!er.ok && out == DRIVE_ACKNOWLEDGED && er.left_behind)
         /* "timed out" alone sent the operator looking for a slow deleter. */
         log_warn("batch %s (%s): the executor exited, but a process it left kept its output "
-                 "open until the timeout (%s); every item had its receipt; acknowledged",
-                 batch_id, location, er.detail + strlen("timed out after "));
+                 "open until the timeout (%lds); every item had its receipt; acknowledged",
+                 batch_id, location, timeout_seconds(&ctx->cfg));
     else if (!er.ok && out == DRIVE_ACKNOWLEDGED)
         log_warn("batch %s (%s): executor %s, but every item had its receipt; acknowledged",
                  batch_id, location, er.detail);
@@ -1068,23 +1068,7 @@ static bool left_for_timeout(const struct run_counts *c, const char *batch_id, c
     return true;
 }
 
-void cycle_warn_held(PGconn *db, const char *batch, const char *prefix)
-{
-    PGresult *h = dbcycle_batch_items_held(db, batch);
-    for (int i = 0; h && i < PQntuples(h); i++) {
-        const char *n = db_str(h, i, "items");
-        bool one = strcmp(n, "1") == 0;
-        log_warn("%s%s of its items %s held by hold %s, which does not recall a batch already "
-                 "emitted: %s in it, and go%s to its deleter", prefix, n, one ? "is" : "are",
-                 db_str(h, i, "hold_id"), one ? "it stays" : "they stay", one ? "es" : "");
-    }
-    if (h && PQntuples(h) > 0)
-        log_hint("each such purge is recorded with the hold ('hold in effect at purge'); "
-                 "'lethe explain ITEM_ID' lists an item's holds");
-    PQclear(h);
-}
-
-/* A run's form of cycle_warn_held: which holds, not which items. Counting the items walks each
+/* Which holds may cover an open batch's items, not which items (rerun counts those). Counting the items walks each
  * one's lineage, which on copies thousands deep took 90 s, at every run while the batch waits;
  * a rerun, an operator's act, counts them. Returns whether it warned. */
 static bool warn_holds_since(PGconn *db, const char *batch, const char *location)

@@ -121,11 +121,6 @@ enum drive_outcome cycle_record_ack(struct lethe_ctx *ctx, const char *batch_id,
  * ...), change nothing: its items are purged and on record (an ack is idempotent, SPEC §4), but
  * the object may still be in storage, and the hint says how to find it. PREFIX: "ack: " or "". */
 void cycle_warn_failed_after_purge(const char *prefix, const char *batch, const char *how, long n);
-/* Warns (PREFIX first) of the items of open batch BATCH that a hold placed since covers: a hold
- * does not recall a batch already emitted (SPEC §3), and a rerun that drives it hands them to
- * its deleter. Said by a rerun before the deleter starts; a run that re-drives the batch names
- * the holds only, as counting the items walks each one's lineage. */
-void cycle_warn_held(PGconn *db, const char *batch, const char *prefix);
 
 /* Installs SIGTERM/SIGINT handlers that set a flag, which cycle_stopping() reads, and say once on
  * stderr (as log lines are written there) that ctx->command stops at the next safe point (not

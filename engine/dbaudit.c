@@ -525,7 +525,7 @@ PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f)
     " purged AS ("                                                                                 \
     "  SELECT a.rule, CASE WHEN a.rule = 'shared_while_opted_out' THEN 'violation'"                \
     "                      WHEN a.on_time THEN 'on_time'"                                          \
-    "                      WHEN a.detail = 'held' OR a.detail LIKE 'held;%' THEN 'held'"           \
+    "                      WHEN " PURGE_RECORD_HELD("a") " THEN 'held'"                             \
     "                      ELSE 'late' END AS outcome,"                                            \
     "         a.purged_at - a.deadline_at AS lateness"                                             \
     "    FROM lethe.audit a" WINDOW_WHERE " AND a.kind = 'item_purged')"

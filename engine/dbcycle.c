@@ -462,8 +462,8 @@ PGresult *dbcycle_batch_items_held(PGconn *db, const char *batch)
 {
     const char *p[] = {batch};
     /* Only the tenants with a hold in effect placed since the batch was made. With no such
-     * hold, as almost always, no lineage is walked; with one, each of the tenant's items in the batch is walked (on copies
-     * thousands deep, a minute and more: a rerun's, not a run's, to pay). */
+     * hold, as almost always, no lineage is walked; with one, each of the tenant's items in the
+     * batch is (on copies thousands deep, a minute and more: a rerun's, not a run's, to pay). */
     return db_query(db,
                     "WITH hs AS (SELECT DISTINCT h.tenant_id FROM lethe.holds h"
                     "              JOIN lethe.batches x ON x.batch_id = $1::uuid"

@@ -756,7 +756,7 @@ PGresult *db_status_now(PGconn *db)
         "           max(x.purged_at - x.deadline_at) FILTER (WHERE NOT x.held) AS max_lateness,"
         "           max(x.at) FILTER (WHERE NOT x.held) AS latest"
         "      FROM (SELECT a.at, a.purged_at, a.deadline_at,"
-        "                   coalesce(a.detail = 'held' OR a.detail LIKE 'held;%', false) AS held"
+        "                   coalesce(" PURGE_RECORD_HELD("a") ", false) AS held"
         "              FROM lethe.audit a"
         "             WHERE a.kind = 'item_purged' AND a.on_time IS FALSE"
         "               AND a.at > now() - interval '7 days'"

@@ -46,6 +46,26 @@ static long say_left_behind(PGconn *db, const char *batch)
     return held;
 }
 
+/* SPEC §3: a hold does not recall a batch already emitted, and a rerun hands its items to the
+ * deleter again: whoever reruns it must know what a hold placed since covers, as whoever places
+ * the hold is told (hold place). Counted item by item: an operator's act, not every run's (a run
+ * names the holds only: cycle.c). */
+static void warn_held(PGconn *db, const char *batch)
+{
+    PGresult *h = dbcycle_batch_items_held(db, batch);
+    for (int i = 0; h && i < PQntuples(h); i++) {
+        const char *n = db_str(h, i, "items");
+        bool one = strcmp(n, "1") == 0;
+        log_warn("rerun: %s of its items %s held by hold %s, which does not recall a batch already "
+                 "emitted: %s in it, and go%s to its deleter", n, one ? "is" : "are",
+                 db_str(h, i, "hold_id"), one ? "it stays" : "they stay", one ? "es" : "");
+    }
+    if (h && PQntuples(h) > 0)
+        log_hint("each such purge is recorded with the hold ('hold in effect at purge'); "
+                 "'lethe explain ITEM_ID' lists an item's holds");
+    PQclear(h);
+}
+
 int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {{"operator", required_argument, 0, 'o'},
@@ -117,7 +137,7 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
         return EXIT_USAGE;
     }
     if (strcmp(state, "open") == 0)
-        cycle_warn_held(db, batch, "rerun: ");
+        warn_held(db, batch);
     int rc = anchor_check_before_write(db, ctx->cfg.anchor_file, "rerun", 0);
     if (rc != EXIT_DONE)
         return rc;
