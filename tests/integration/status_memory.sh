@@ -110,6 +110,14 @@ assert_eq "a request not consumed yet: the memory still serves the tenant" "1|0"
   "$(sql "SELECT (SELECT count(*) FROM lethe.inbox_events WHERE tenant_id = '$T'),
                  (SELECT count(*) FROM lethe.status_unusable(now()) WHERE tenant_id = '$T')")"
 run_now
+# The run that consumed it took the memory again once its work was recorded: the first status
+# after it has no tenant to take, and an idle run takes nothing.
+assert_eq "after a run that changed the catalog, no tenant's memory is left to take" 0 \
+  "$(sql "SELECT count(*) FROM lethe.status_unusable(now())")"
+TAKEN=$(sql "SELECT max(taken_as_of) FROM lethe.status_memory_tenants")
+run_now
+assert_eq "an idle run does not take the memory again" "$TAKEN" \
+  "$(sql "SELECT max(taken_as_of) FROM lethe.status_memory_tenants")"
 same "a request for a copy, consumed"
 ack_all
 same "the copy purged"
@@ -204,12 +212,19 @@ same "a held violation whose memory no longer holds"
 # A tenant made since status last took the memory, with a shared item and its copy: it has no
 # memory yet (sql/0034_status_reads.sql queues it as it is inserted), so
 # what is read before the next refresh (export --summary as the auditor, the run's figures)
-# works it out afresh.
+# works it out afresh. The run that consumes its items would take it; here a status is taking
+# the memory meanwhile (another session holds its lock), so the run leaves it, without a word.
 T3=$(uuid); W3=$(uuid); S3=$(uuid)
 mk_tenant "$T3" initech; mk_workspace "$T3" "$W3" EU
 mk_item "$T3" "$S3" "$W3" prompt EU "$(ago 20)" true
 mk_item "$T3" "$(uuid)" "$W3" prompt US "$(ago 19)" true "$S3"
-run_now
+coproc TAKER { psql -X -q -A -t -c "SELECT pg_advisory_lock(7283315, 0)" -c "SELECT 'locked'" -c "SELECT pg_sleep(30)" 2>/dev/null; }
+said=; while [ "$said" != locked ] && read -r -t 10 said <&"${TAKER[0]}"; do :; done
+assert_eq "another session takes the memory's lock" locked "$said"
+"$LETHE" --config "$CONF" -q run >"$WORK/run3.out" 2>"$WORK/run3.err"; rc=$?
+assert_eq "a run while the memory is being taken succeeds, and says nothing of it" "0|" \
+  "$rc|$(cat "$WORK/run3.err")"
+kill "$TAKER_PID" 2>/dev/null; wait "$TAKER_PID" 2>/dev/null
 assert_eq "the new tenant has no memory yet" 0 \
   "$(sql "SELECT count(*) FROM lethe.status_memory_tenants WHERE tenant_id = '$T3'")"
 assert_eq "and its items are pending" 2 \
