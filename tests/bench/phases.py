@@ -24,6 +24,7 @@ PHASES = [
     ('ack_batch', 'ack: tombstones, batch items, audit rows'),
     ('audit_flush', 'audit: hash chain append'),
     ('audit_checkpoint', 'audit: hash chain append'),
+    ('status_memory_refresh', "status's memory, taken again as the run ends"),
     ('COMMIT', 'commits (WAL flush; fsync on)'),
 ]
 ORDER = list(dict.fromkeys(p for _, p in PHASES)) + ['other statements (lock, run record, rules)',
