@@ -731,8 +731,9 @@ PGresult *db_status_now(PGconn *db)
         "                  AND d.item_id = r.item_id AND (d.state = 'pending'"
         "                       OR (d.state = 'done' AND d.created_at > r.created_at))))"
         "           AS repurges_failed,"
-        /* Purged late in the last seven days (sql/0095's index), as the summary judges a
-         * purge record: held past the deadline and a copy made while opted out apart. */
+        /* Purged late in the last seven days (sql/0096: counted by the hour as appended), as
+         * the summary judges a purge record: held past the deadline and a copy made while
+         * opted out apart. */
         "       lp.late AS late_week, lp.held AS held_week,"
         "       floor(extract(epoch FROM lp.max_lateness))::bigint AS late_week_max_seconds,"
         "       lethe.iso_utc(lp.latest) AS late_week_latest,"
@@ -750,17 +751,7 @@ PGresult *db_status_now(PGconn *db)
         "  CROSS JOIN LATERAL (SELECT (extract(year FROM s.lookahead) * 12"
         "                              + extract(month FROM s.lookahead))::integer AS months) m"
         "  LEFT JOIN LATERAL (SELECT * FROM lethe.runs ORDER BY started_at DESC LIMIT 1) l ON true"
-        "  CROSS JOIN LATERAL ("
-        "    SELECT count(*) FILTER (WHERE NOT x.held) AS late,"
-        "           count(*) FILTER (WHERE x.held) AS held,"
-        "           max(x.purged_at - x.deadline_at) FILTER (WHERE NOT x.held) AS max_lateness,"
-        "           max(x.at) FILTER (WHERE NOT x.held) AS latest"
-        "      FROM (SELECT a.at, a.purged_at, a.deadline_at,"
-        "                   coalesce(" PURGE_RECORD_HELD("a") ", false) AS held"
-        "              FROM lethe.audit a"
-        "             WHERE a.kind = 'item_purged' AND a.on_time IS FALSE"
-        "               AND a.at > now() - interval '7 days'"
-        "               AND a.rule IS DISTINCT FROM 'shared_while_opted_out') x) lp",
+        "  CROSS JOIN lethe.late_purges_since(now() - interval '7 days') lp",
         0, NULL);
 }
 

@@ -109,3 +109,51 @@ assert_eq "... and --json" "5 0 $MAXL $LATEST" \
   "$(python3 -c 'import json,sys; l=json.load(sys.stdin)["purged_late_7d"]; print(l["late"], l["held_past_deadline"], l["max_lateness_seconds"], l["latest_at"])' <<<"$OUT")"
 assert_eq "the index that finds them is the partial one (sql/0095)" "1" \
   "$(psql -X -At -c "SET enable_seqscan = off; EXPLAIN SELECT count(*) FROM lethe.audit a WHERE a.kind = 'item_purged' AND a.on_time IS FALSE AND a.at > now() - interval '7 days'" | grep -c audit_purged_not_on_time)"
+
+# ---- the week's late purges, counted by the hour (sql/0096) --------------------------------------
+# Status reads the whole hours of the week from lethe.late_purges, which a trigger appends as the
+# audit is, and the first, partial hour from the audit itself. At every cut, and whatever number
+# of statements appended the records, it gives what the audit alone gives. Synthetic purge
+# records in a scratch database (appended as its owner, who alone may), spread over nine days:
+# late, held past the deadline (both details), on time, and copies made while opted out.
+# On Citus there is no such trigger (the audit is distributed): status reads the audit there.
+if [ -z "${CITUS_DIR:-}" ]; then
+psql -X -q -d postgres -c 'DROP DATABASE IF EXISTS oncall_late' -c 'CREATE DATABASE oncall_late' 2>/dev/null
+PGDATABASE=oncall_late "$LETHE" migrate >/dev/null
+late_sql() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d oncall_late -c "$1"; }
+for s in 1 2 3 4 5 6; do
+    late_sql "INSERT INTO lethe.audit (seq, at, kind, tenant_id, item_id, rule, deadline_at, purged_at,
+                                       on_time, detail, prev_hash, hash)
+              SELECT $s * 1000 + g, now() - (random() * interval '9 days'), 'item_purged',
+                     gen_random_uuid(), gen_random_uuid(),
+                     (ARRAY['deletion_request', 'shared_retention', 'shared_while_opted_out'])[1 + g % 3],
+                     now() - interval '10 days' + (random() * interval '1 day'), now() - (random() * interval '9 days'),
+                     (g % 5 = 0), (ARRAY[NULL, 'held', 'held; hold 1 in effect at purge', 'late'])[1 + g % 4],
+                     repeat('0', 64), md5(g::text) || md5(g::text)
+                FROM generate_series(1, 150) g" >/dev/null
+done
+assert_eq "the trigger counted every late record the statements appended" \
+  "$(late_sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged' AND on_time IS FALSE
+                  AND rule IS DISTINCT FROM 'shared_while_opted_out'")" \
+  "$(late_sql "SELECT sum(purged) FROM lethe.late_purges")"
+DIFF=$(late_sql "
+    WITH cuts AS (SELECT now() - g * interval '37 minutes' AS since FROM generate_series(0, 360) g),
+    direct AS (
+        SELECT c.since, count(*) FILTER (WHERE NOT x.held) AS late, count(*) FILTER (WHERE x.held) AS held,
+               max(x.purged_at - x.deadline_at) FILTER (WHERE NOT x.held) AS max_lateness,
+               max(x.at) FILTER (WHERE NOT x.held) AS latest
+          FROM cuts c
+          LEFT JOIN LATERAL (SELECT a.at, a.purged_at, a.deadline_at,
+                                    coalesce(a.detail = 'held' OR a.detail LIKE 'held;%', false) AS held
+                               FROM lethe.audit a
+                              WHERE a.kind = 'item_purged' AND a.on_time IS FALSE AND a.at > c.since
+                                AND a.rule IS DISTINCT FROM 'shared_while_opted_out') x ON true
+         GROUP BY c.since)
+    SELECT count(*) FROM direct d CROSS JOIN LATERAL lethe.late_purges_since(d.since) l
+     WHERE (d.late, d.held, d.max_lateness, d.latest)
+           IS DISTINCT FROM (l.late, l.held, l.max_lateness, l.latest)")
+assert_eq "at 361 cuts over nine days, the hourly counts and the audit agree" 0 "$DIFF"
+assert_eq "the cuts saw late and held records both" "t" \
+  "$(late_sql "SELECT late > 100 AND held > 100 FROM lethe.late_purges_since(now() - interval '7 days')")"
+psql -X -q -d postgres -c 'DROP DATABASE IF EXISTS oncall_late' >/dev/null 2>&1
+fi

@@ -280,6 +280,8 @@ write_config "$WORK/noexec.conf" "audit: { key_file = \"$WORK/audit.key\"; };"
 PGUSER=$E run_lethe --config "$WORK/exec.conf" run
 assert_rc "engine runs the cycle" 0
 assert_contains "engine's run purges the subject's item, its copy and the tenant beta's item" "3 purged, 0 failed" "$OUT"
+# (On Citus there is no status memory.)
+[ -n "${CITUS_DIR:-}" ] ||
 assert_eq "engine's run took status's memory again: no tenant is left for status to take" 0 \
   "$(sql "SELECT count(*) FROM lethe.status_unusable(now())")"
 assert_eq "their files are gone; the others stay" "gone gone gone kept kept kept kept" \
