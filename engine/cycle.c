@@ -1189,21 +1189,33 @@ static PGresult *emit(struct lethe_ctx *ctx, struct run_life *l, const char *k, 
 
 /* A run that changed the catalog takes status's memory again for the tenants it changed, once
  * its work is recorded, so that the operator's first status after it, and the monthly summary,
- * do not pay for it (at 1M items the first status after an hourly cycle took 1.2 s, the later
- * ones 0.16 s: tests/bench/RESULTS.md). Nothing depends on it: a run that could not take it (a
- * status taking it meanwhile, a lost session, an interrupted run) leaves it to the next reader,
- * and its exit status does not change. */
-static void remember_for_status(PGconn *db, const struct run_life *l)
+ * do not pay for it (at 1M items the first status after an hourly cycle took 0.52-0.73 s, the
+ * later ones 0.13-0.16 s: tests/bench/RESULTS.md). It waits a little for a status taking it or
+ * for another shard's run between its changes and its commit. An idle run takes it only if a
+ * change was marked since (acknowledgements, holds). Nothing depends on it: a run that could not
+ * take it (the wait ran out, a lost session, an interrupted run) leaves it to the next reader,
+ * says so, and its exit status does not change. */
+#define REMEMBER_WAIT_SECONDS 10
+static void remember_for_status(PGconn *db, const struct run_life *l, bool idle)
 {
     if (strcmp(l->outcome, "interrupted") == 0 || cycle_stopping() || PQstatus(db) != CONNECTION_OK)
         return;
     struct timespec tp;
     clock_gettime(CLOCK_MONOTONIC, &tp);
-    if (db_status_remember(db))
+    char why[512] = "";
+    db_quiet_for("*"); /* said below, as a warning: the run's own work is done */
+    int took = db_status_remember_waiting(db, REMEMBER_WAIT_SECONDS, idle, why, sizeof why);
+    db_quiet_for(NULL);
+    if (took > 0)
         log_debug("phase status memory: %.3fs", secs_since(&tp));
+    else if (took == 0)
+        log_debug("status memory: not taken (%s); the next status takes it",
+                  idle ? "nothing marked changed since, another session held it, or the role "
+                         "may not"
+                       : "another session held it, or the role may not");
     else
-        log_warn("run: status's memory of what is scheduled was not taken again after the run; "
-                 "the next status or export --summary takes it");
+        log_warn("run: status's memory of what is scheduled was not taken again after the run "
+                 "(%s); the next status or export --summary takes it", why);
 }
 
 int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
@@ -1388,9 +1400,8 @@ finish:
         rc = EXIT_RUNTIME;
     else
         rc = strcmp(l.outcome, "succeeded") == 0 ? EXIT_DONE : EXIT_RUNTIME;
-    if (!fast || c->redriven)
-        remember_for_status(db, &l);
-    double secs = secs_since(&l.t0);
+    double secs = secs_since(&l.t0); /* the run's own work, as lethe.runs records it */
+    remember_for_status(db, &l, fast && !c->redriven);
     if (o->json)
         report_run_json(stdout, ctx->session_id, l.outcome, l.as_of, l.shard, c, secs);
     else {

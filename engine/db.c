@@ -66,7 +66,7 @@ static void note_failure(PGconn *db, const PGresult *res, const char *sql)
             if (*c == '\n')
                 *c = ' ';
     }
-    if (!quiet_state[0] || strcmp(last_sqlstate, quiet_state) != 0) {
+    if (!quiet_state[0] || (strcmp(quiet_state, "*") != 0 && strcmp(last_sqlstate, quiet_state) != 0)) {
         log_error("query failed: %s", last_message);
         const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
         if (hint)

@@ -63,7 +63,7 @@ const char *db_last_sqlstate(void);
 /* The server's message of the last failed statement. */
 const char *db_last_message(void);
 /* A failure with this SQLSTATE is not printed by the db_* helpers (the caller expects it and
- * says what it does about it); NULL prints every failure again. */
+ * says what it does about it); "*" quiets every failure; NULL prints every failure again. */
 void db_quiet_for(const char *sqlstate);
 /* The group role whose privileges COMMAND needs (lethe_engine, lethe_operator, ...): a
  * statement PostgreSQL refuses for lack of privilege then gets a hint naming it. */

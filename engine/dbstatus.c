@@ -506,8 +506,11 @@ bool db_request_begin(PGconn *db)
     return true;
 }
 
-/* Class 7283315 is the status memory's alone (the run's locks are 7283310 to 7283314). */
-bool db_status_remember(PGconn *db)
+/* Class 7283315 is the status memory's alone (the run's locks are 7283310 to 7283314). WAIT: 0
+ * tries the lock once; N waits up to N seconds. 1 taken, 0 not, -1 a statement failed (FAILED
+ * keeps its message, which the statements after it would replace). */
+static char failed[512];
+static int status_remember_step(PGconn *db, int wait, bool dirty_only)
 {
     /* Two statements: a function's EXECUTE privilege is checked before a CASE chooses (the
      * CASE orders the checks, has_function_privilege() raising for a function not there), and
@@ -522,33 +525,78 @@ bool db_status_remember(PGconn *db)
         "                                        'EXECUTE') END AS may",
         0, NULL);
     if (!res)
-        return false;
+        return -1;
     bool locked = db_true(res, 0, "may");
     PQclear(res);
-    if (locked) {
+    if (locked && dirty_only) {
+        if (!(res = db_query_one_row(db, "SELECT EXISTS (SELECT 1 FROM lethe.status_dirty) AS dirty",
+                                     0, NULL)))
+            return -1;
+        locked = db_true(res, 0, "dirty");
+        PQclear(res);
+    }
+    if (locked && wait > 0) {
+        char t[32];
+        snprintf(t, sizeof t, "%ds", wait);
+        const char *p[] = {t};
+        if (!db_exec(db, "SELECT set_config('lock_timeout', $1, false)", 1, p))
+            return -1;
+        res = db_query(db, "SELECT pg_advisory_lock(7283315, 0)", 0, NULL);
+        locked = res != NULL;
+        PQclear(res);
+        bool timed_out = !locked && strcmp(db_last_sqlstate(), "55P03") == 0;
+        if (!locked && !timed_out)
+            snprintf(failed, sizeof failed, "%s", db_last_message());
+        if (!db_exec(db, "RESET lock_timeout", 0, NULL) || (!locked && !timed_out))
+            return -1;
+    } else if (locked) {
         if (!(res = db_query_one_row(db, "SELECT pg_try_advisory_lock(7283315, 0) AS locked", 0,
                                      NULL)))
-            return false;
+            return -1;
         locked = db_true(res, 0, "locked");
         PQclear(res);
     }
     /* Not this schema's or not this role's, another status is taking it, or a writer (a run,
      * an ack) is between its changes and its commit: read what is there, evaluate the rest. */
     if (!locked)
-        return true;
+        return 0;
     /* Its own transaction, taken after the lock, so that the snapshot it records is the one
      * it read; committed before the report's own snapshot is taken. */
+    failed[0] = '\0';
     bool ok = db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ", 0, NULL);
     if (ok && !db_exec(db, "SELECT lethe.status_memory_refresh()", 0, NULL)) {
+        snprintf(failed, sizeof failed, "%s", db_last_message());
         db_rollback(db);
         ok = false;
     } else if (ok) {
         ok = db_exec(db, "COMMIT", 0, NULL);
     }
+    if (!ok && !failed[0])
+        snprintf(failed, sizeof failed, "%s", db_last_message());
     res = db_query(db, "SELECT pg_advisory_unlock(7283315, 0)", 0, NULL);
     bool unlocked = res != NULL;
     PQclear(res);
-    return ok && unlocked;
+    return ok && unlocked ? 1 : -1;
+}
+
+static int status_remember(PGconn *db, int wait, bool dirty_only, char *why, size_t cap)
+{
+    failed[0] = '\0';
+    int rc = status_remember_step(db, wait, dirty_only);
+    if (rc < 0 && why && cap)
+        snprintf(why, cap, "%s", failed[0] ? failed : db_last_message());
+    return rc;
+}
+
+bool db_status_remember(PGconn *db)
+{
+    return status_remember(db, 0, false, NULL, 0) >= 0;
+}
+
+int db_status_remember_waiting(PGconn *db, int wait_seconds, bool dirty_only, char *why,
+                               size_t cap)
+{
+    return status_remember(db, wait_seconds, dirty_only, why, cap);
 }
 
 bool db_status_begin(PGconn *db)

@@ -90,6 +90,13 @@ PGresult *db_explain_purge_record(PGconn *db, const char *tenant, const char *it
  * memory does not hold any more, in a transaction of its own, unless another status is taking
  * it or the role may not; status and export --summary call it before their snapshot. */
 bool db_status_remember(PGconn *db);
+/* The same, as a run that changed the catalog does once its work is recorded: waits up to
+ * WAIT_SECONDS for a status taking it, or for writers between their changes and their commit
+ * (another shard's run), then takes it. 1 taken, 0 not (the role may not, or the wait ran
+ * out), -1 a statement failed (WHY: the server's words). Only a run whose derivation was idle asks DIRTY_ONLY: it takes
+ * the memory only if a change was marked since (an ack, a hold, a producer). */
+int db_status_remember_waiting(PGconn *db, int wait_seconds, bool dirty_only, char *why,
+                               size_t cap);
 
 /* status: opens a repeatable-read transaction whose now() is the report's instant and holds
  * what lethe.pending_items(now()) gives in two parts: the temporary table pending, and the

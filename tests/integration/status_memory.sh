@@ -120,6 +120,11 @@ assert_eq "an idle run does not take the memory again" "$TAKEN" \
   "$(sql "SELECT max(taken_as_of) FROM lethe.status_memory_tenants")"
 same "a request for a copy, consumed"
 ack_all
+# An acknowledgement changes the memory's tenants; the idle run after it, with nothing to derive
+# or emit, still takes the memory since a change was marked.
+run_now
+assert_eq "after acknowledgements, an idle run takes the memory they changed" 0 \
+  "$(sql "SELECT count(*) FROM lethe.status_unusable(now())")"
 same "the copy purged"
 
 # A shared parent is purged: its copies carry the purge's obligation from then on.
@@ -212,19 +217,20 @@ same "a held violation whose memory no longer holds"
 # A tenant made since status last took the memory, with a shared item and its copy: it has no
 # memory yet (sql/0034_status_reads.sql queues it as it is inserted), so
 # what is read before the next refresh (export --summary as the auditor, the run's figures)
-# works it out afresh. The run that consumes its items would take it; here a status is taking
-# the memory meanwhile (another session holds its lock), so the run leaves it, without a word.
+# works it out afresh. The run that consumes its items would take it; here another session holds
+# the memory's lock longer than the run waits for it (10 s), so the run leaves it, without a word.
 T3=$(uuid); W3=$(uuid); S3=$(uuid)
 mk_tenant "$T3" initech; mk_workspace "$T3" "$W3" EU
 mk_item "$T3" "$S3" "$W3" prompt EU "$(ago 20)" true
 mk_item "$T3" "$(uuid)" "$W3" prompt US "$(ago 19)" true "$S3"
-coproc TAKER { psql -X -q -A -t -c "SELECT pg_advisory_lock(7283315, 0)" -c "SELECT 'locked'" -c "SELECT pg_sleep(30)" 2>/dev/null; }
+coproc TAKER { PGAPPNAME=memtaker psql -X -q -A -t -c "SELECT pg_advisory_lock(7283315, 0)" -c "SELECT 'locked'" -c "SELECT pg_sleep(60)" 2>/dev/null; }
 said=; while [ "$said" != locked ] && read -r -t 10 said <&"${TAKER[0]}"; do :; done
 assert_eq "another session takes the memory's lock" locked "$said"
 "$LETHE" --config "$CONF" -q run >"$WORK/run3.out" 2>"$WORK/run3.err"; rc=$?
 assert_eq "a run while the memory is being taken succeeds, and says nothing of it" "0|" \
   "$rc|$(cat "$WORK/run3.err")"
-kill "$TAKER_PID" 2>/dev/null; wait "$TAKER_PID" 2>/dev/null
+sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'memtaker'" >/dev/null
+wait "$TAKER_PID" 2>/dev/null
 assert_eq "the new tenant has no memory yet" 0 \
   "$(sql "SELECT count(*) FROM lethe.status_memory_tenants WHERE tenant_id = '$T3'")"
 assert_eq "and its items are pending" 2 \
@@ -290,6 +296,32 @@ same "new items between runs"
 run_now
 same "new items consumed"
 "$LETHE" --config "$CONF" -q hold release "$H5" --operator user_e >/dev/null
+
+# Two shards' runs at once: the one that ends first takes the memory while the other may still
+# be writing; the other waits for it, then takes what it changed. No tenant is left to a status.
+for t in $(sql "SELECT tenant_id FROM lethe.tenants ORDER BY 1"); do
+    ws=$(sql "SELECT workspace_id FROM lethe.workspaces WHERE tenant_id = '$t' LIMIT 1")
+    mk_item "$t" "$(uuid)" "$ws" prompt EU "$(ago 3)" true
+done
+"$LETHE" --config "$CONF" -q run --shard 0/2 >/dev/null 2>"$WORK/s0.out" & S0=$!
+"$LETHE" --config "$CONF" -q run --shard 1/2 >/dev/null 2>"$WORK/s1.out" & S1=$!
+wait $S0; R0=$?; wait $S1; R1=$?
+assert_eq "two shards' runs at once succeed, quietly" "0 0|" "$R0 $R1|$(cat "$WORK/s0.out" "$WORK/s1.out")"
+assert_eq "... and leave no tenant's memory to take" 0 "$(sql "SELECT count(*) FROM lethe.status_unusable(now())")"
+same "after two shards' runs at once"
+
+# A refresh that fails after the run's work is recorded: a warning with the server's words, no
+# error line, and the run's exit status. The next status takes the memory.
+for t in $(sql "SELECT tenant_id FROM lethe.tenants ORDER BY 1 LIMIT 1"); do
+    ws=$(sql "SELECT workspace_id FROM lethe.workspaces WHERE tenant_id = '$t' LIMIT 1")
+    mk_item "$t" "$(uuid)" "$ws" prompt EU "$(ago 2)" true
+done
+sql "ALTER TABLE lethe.status_memory_meta RENAME TO status_memory_meta_away" >/dev/null
+"$LETHE" --config "$CONF" run >"$WORK/rf.out" 2>"$WORK/rf.err"; rc=$?
+sql "ALTER TABLE lethe.status_memory_meta_away RENAME TO status_memory_meta" >/dev/null
+assert_eq "a failed refresh: the run exits 0, warns once, prints no error" "0|1|0" \
+  "$rc|$(grep -c "^warning: run: status's memory of what is scheduled was not taken again after the run (relation \"lethe.status_memory_meta\" does not exist); the next status" "$WORK/rf.err")|$(grep -c '^error' "$WORK/rf.err")"
+same "after a refresh that failed"
 
 # export --summary reads the same pending items.
 "$LETHE" --config "$CONF" export --summary --format csv -o "$WORK/summary.csv" >/dev/null 2>&1
