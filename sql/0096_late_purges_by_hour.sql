@@ -119,42 +119,15 @@ BEGIN
 END $harden$;
 
 -- What lethe.citus_outgrow() drops: 0087's list and the trigger above.
-CREATE OR REPLACE FUNCTION lethe.citus_one_server_only() RETURNS TABLE (tbl text, name text, kind text)
-LANGUAGE sql IMMUTABLE AS $$
-    VALUES
-        -- 0017: status's memory, told of every change that decides it
-        ('items', 'items_status_dirty_update', 'trigger'),
-        ('inbox_items', 'inbox_items_status_dirty_delete', 'trigger'),
-        ('inbox_events', 'inbox_events_status_dirty_delete', 'trigger'),
-        ('batch_items', 'batch_items_status_dirty_insert', 'trigger'),
-        ('batch_items', 'batch_items_status_dirty_update', 'trigger'),
-        ('batch_items', 'batch_items_status_dirty_delete', 'trigger'),
-        ('obligations', 'obligations_status_dirty_insert', 'trigger'),
-        ('obligations', 'obligations_status_dirty_update', 'trigger'),
-        ('obligations', 'obligations_status_dirty_delete', 'trigger'),
-        -- 0017: the purged counts
-        ('batch_items', 'batch_items_purged_insert', 'trigger'),
-        ('batch_items', 'batch_items_purged_update', 'trigger'),
-        ('batch_items', 'batch_items_purged_delete', 'trigger'),
-        -- 0034: held items in the memory, and the new tenants' queue
-        ('held_items', 'held_items_status_dirty_insert', 'trigger'),
-        ('held_items', 'held_items_status_dirty_update', 'trigger'),
-        ('held_items', 'held_items_status_dirty_delete', 'trigger'),
-        ('tenants', 'tenants_status_new', 'trigger'),
-        -- 0077: the checks on obligations (listed in citus_gaps on Citus)
-        ('obligations', 'obligations_borne_out_insert', 'trigger'),
-        ('obligations', 'obligations_borne_out_update', 'trigger'),
-        ('obligations', 'obligations_by_engine', 'trigger'),
-        ('obligations', 'obligations_no_truncate', 'trigger'),
-        -- 0025 and 0034: the memories' tenants (no foreign key from a local table on Citus)
-        ('status_memory_tenants', 'status_memory_tenants_tenant', 'fkey'),
-        ('status_new_tenants', 'status_new_tenants_tenant', 'fkey'),
-        -- 0087: batch items' batches (no foreign key from a distributed table to a local one)
-        ('batch_items', 'batch_items_batch_insert', 'trigger'),
-        ('batch_items', 'batch_items_batch_update', 'trigger'),
-        ('batches', 'batches_items_delete', 'trigger'),
-        ('batches', 'batches_items_update', 'trigger'),
-        ('batches', 'batches_items_truncate', 'trigger'),
-        -- 0096: the late purges by the hour
-        ('audit', 'audit_late_purges', 'trigger')
-$$;
+DO $outgrow$
+DECLARE
+    v_def text;
+    v_old constant text := '(''batches'', ''batches_items_truncate'', ''trigger'')';
+BEGIN
+    v_def := pg_get_functiondef('lethe.citus_one_server_only()'::regprocedure);
+    IF position(v_old IN v_def) = 0 THEN
+        RAISE EXCEPTION 'migration 0096: lethe.citus_one_server_only() no longer reads as 0087 left it';
+    END IF;
+    EXECUTE replace(v_def, v_old, v_old || E',\n        -- 0096: the late purges by the hour\n'
+                                         || '        (''audit'', ''audit_late_purges'', ''trigger'')');
+END $outgrow$;
