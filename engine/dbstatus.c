@@ -562,7 +562,6 @@ static int status_remember_step(PGconn *db, int wait, bool dirty_only)
         return 0;
     /* Its own transaction, taken after the lock, so that the snapshot it records is the one
      * it read; committed before the report's own snapshot is taken. */
-    failed[0] = '\0';
     bool ok = db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ", 0, NULL);
     if (ok && !db_exec(db, "SELECT lethe.status_memory_refresh()", 0, NULL)) {
         snprintf(failed, sizeof failed, "%s", db_last_message());
