@@ -116,8 +116,8 @@ int db_may_execute(PGconn *db, const char *fn);
     "        AND lethe.held_at_deadline(r.tenant_id, r.item_id, r.hold_id, r.deadline_at))"
 /* Whether purge record A (kind item_purged, not on time) was kept past its deadline by a hold
  * (its detail 'held', or 'held; hold H in effect at purge': sql/0031, sql/0064), as the summary
- * counts it apart from the late ones (status's week of late purges judges it so in SQL:
- * sql/0096's lethe.late_purges). */
+ * counts it apart from the late ones. Its SQL twin, lethe.purge_record_held() (sql/0096), judges
+ * status's week of late purges. */
 #define PURGE_RECORD_HELD(A) "(" A ".detail = 'held' OR " A ".detail LIKE 'held;%')"
 /* Whether the pending row X is one of those, HELD_KEPT_OF's rows being in held_kept. */
 #define HELD_AT_DEADLINE(X)                                                                        \

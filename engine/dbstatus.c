@@ -510,7 +510,7 @@ bool db_request_begin(PGconn *db)
  * tries the lock once; N waits up to N seconds. 1 taken, 0 not, -1 a statement failed (FAILED
  * keeps its message, which the statements after it would replace). */
 static char failed[512];
-static int status_remember_step(PGconn *db, int wait, bool dirty_only)
+static int status_remember(PGconn *db, int wait, bool dirty_only)
 {
     /* Two statements: a function's EXECUTE privilege is checked before a CASE chooses (the
      * CASE orders the checks, has_function_privilege() raising for a function not there), and
@@ -578,24 +578,19 @@ static int status_remember_step(PGconn *db, int wait, bool dirty_only)
     return ok && unlocked ? 1 : -1;
 }
 
-static int status_remember(PGconn *db, int wait, bool dirty_only, char *why, size_t cap)
-{
-    failed[0] = '\0';
-    int rc = status_remember_step(db, wait, dirty_only);
-    if (rc < 0 && why && cap)
-        snprintf(why, cap, "%s", failed[0] ? failed : db_last_message());
-    return rc;
-}
-
 bool db_status_remember(PGconn *db)
 {
-    return status_remember(db, 0, false, NULL, 0) >= 0;
+    return db_status_remember_waiting(db, 0, false, NULL, 0) >= 0;
 }
 
 int db_status_remember_waiting(PGconn *db, int wait_seconds, bool dirty_only, char *why,
                                size_t cap)
 {
-    return status_remember(db, wait_seconds, dirty_only, why, cap);
+    failed[0] = '\0';
+    int rc = status_remember(db, wait_seconds, dirty_only);
+    if (rc < 0 && why && cap)
+        snprintf(why, cap, "%s", failed[0] ? failed : db_last_message());
+    return rc;
 }
 
 bool db_status_begin(PGconn *db)

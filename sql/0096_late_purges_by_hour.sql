@@ -26,6 +26,14 @@ CREATE TABLE lethe.late_purges (
 );
 CREATE INDEX late_purges_hour ON lethe.late_purges (hour);
 
+-- Whether a purge record not on time was kept past its deadline by a hold (detail 'held', or
+-- 'held; hold H in effect at purge': sql/0031, sql/0064), as the summary counts it apart
+-- (PURGE_RECORD_HELD in engine/db.h). Inlined where it is read.
+CREATE FUNCTION lethe.purge_record_held(p_detail text) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(p_detail = 'held' OR p_detail LIKE 'held;%', false)
+$$;
+
 -- Owned by lethe's owner and run as it (every trigger function is SECURITY DEFINER: harden()).
 CREATE FUNCTION lethe.late_purges_append() RETURNS trigger
 LANGUAGE plpgsql SET search_path = lethe, pg_catalog, pg_temp AS $$
@@ -34,7 +42,7 @@ BEGIN
     SELECT date_bin(interval '1 hour', n.at, timestamptz '2000-01-01 00:00:00+00'), n.held,
            count(*), max(n.purged_at - n.deadline_at), max(n.at)
       FROM (SELECT r.at, r.purged_at, r.deadline_at,
-                   coalesce(r.detail = 'held' OR r.detail LIKE 'held;%', false) AS held
+                   lethe.purge_record_held(r.detail) AS held
               FROM new_rows r
              WHERE r.kind = 'item_purged' AND r.on_time IS FALSE
                AND r.rule IS DISTINCT FROM 'shared_while_opted_out') n
@@ -66,7 +74,7 @@ BEGIN
               FROM lethe.late_purges l
              WHERE l.hour >= v_cut
             UNION ALL
-            SELECT coalesce(a.detail = 'held' OR a.detail LIKE 'held;%', false), 1,
+            SELECT lethe.purge_record_held(a.detail), 1,
                    a.purged_at - a.deadline_at, a.at
               FROM lethe.audit a
              WHERE a.kind = 'item_purged' AND a.on_time IS FALSE
@@ -96,7 +104,7 @@ BEGIN
     SELECT date_bin(interval '1 hour', n.at, timestamptz '2000-01-01 00:00:00+00'), n.held,
            count(*), max(n.purged_at - n.deadline_at), max(n.at)
       FROM (SELECT a.at, a.purged_at, a.deadline_at,
-                   coalesce(a.detail = 'held' OR a.detail LIKE 'held;%', false) AS held
+                   lethe.purge_record_held(a.detail) AS held
               FROM lethe.audit a
              WHERE a.kind = 'item_purged' AND a.on_time IS FALSE
                AND a.rule IS DISTINCT FROM 'shared_while_opted_out') n
