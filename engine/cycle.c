@@ -1192,7 +1192,7 @@ static PGresult *emit(struct lethe_ctx *ctx, struct run_life *l, const char *k, 
  * do not pay for it (at 1M items the first status after an hourly cycle took 0.52-0.73 s, the
  * later ones 0.13-0.16 s: tests/bench/RESULTS.md). It waits a little for a status taking it or
  * for another shard's run between its changes and its commit. An idle run takes it only if a
- * change was marked since (acknowledgements, holds). Nothing depends on it: a run that could not
+ * change was marked since (an acknowledgement's). Nothing depends on it: a run that could not
  * take it (the wait ran out, a lost session, an interrupted run) leaves it to the next reader,
  * says so, and its exit status does not change. */
 #define REMEMBER_WAIT_SECONDS 10

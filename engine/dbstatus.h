@@ -94,7 +94,7 @@ bool db_status_remember(PGconn *db);
  * WAIT_SECONDS for a status taking it, or for writers between their changes and their commit
  * (another shard's run), then takes it. 1 taken, 0 not (the role may not, or the wait ran
  * out), -1 a statement failed (WHY: the server's words). An idle run asks DIRTY_ONLY: it takes
- * the memory only if a change was marked since (an acknowledgement, a hold). */
+ * the memory only if a change was marked since (an acknowledgement's, a rerun's). */
 int db_status_remember_waiting(PGconn *db, int wait_seconds, bool dirty_only, char *why,
                                size_t cap);
 
