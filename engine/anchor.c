@@ -9,12 +9,14 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <libgen.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <uuid/uuid.h>
 
 #include "db.h"
 #include "dbaudit.h"
@@ -38,9 +40,115 @@ void anchor_line_free(struct anchor_line *l)
     l->n_heads = 0;
 }
 
+/* The line as anchor_append writes it, read without building a JSON tree: after a cycle that
+ * touched every tenant the newest line names every chain (3,335 heads at 1M items, 33,334 at
+ * 10M), and jansson took 11 ms to parse the 1M one, a tenth of a status. A cursor over TEXT
+ * that knows only that shape: its keys in that order, strings without escapes, integers without
+ * sign or leading zero, nothing between the tokens. Anything else (valid JSON written by another
+ * hand, or no JSON) returns false with OUT untouched, and jansson decides: this reads a subset
+ * of what it accepts, to the same values, checked by the same functions. */
+struct cursor {
+    const char *p, *end;
+};
+
+static bool take(struct cursor *c, const char *lit)
+{
+    size_t n = strlen(lit);
+    if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0)
+        return false;
+    c->p += n;
+    return true;
+}
+
+/* A string's contents up to its closing quote, into BUF (CAP with its NUL). */
+static bool take_string(struct cursor *c, char *buf, size_t cap)
+{
+    size_t n = 0;
+    for (; c->p < c->end && *c->p != '"'; c->p++) {
+        unsigned char ch = (unsigned char)*c->p;
+        if (ch < 0x20 || ch >= 0x7f || ch == '\\' || n + 1 >= cap)
+            return false;
+        buf[n++] = (char)ch;
+    }
+    buf[n] = '\0';
+    return take(c, "\"");
+}
+
+static bool take_seq(struct cursor *c, long long *v)
+{
+    int digits = 0;
+    long long x = 0;
+    if (c->p >= c->end || *c->p < '1' || *c->p > '9')
+        return false;
+    for (; c->p < c->end && *c->p >= '0' && *c->p <= '9' && digits < 18; c->p++, digits++)
+        x = x * 10 + (*c->p - '0');
+    *v = x;
+    return c->p < c->end && !(*c->p >= '0' && *c->p <= '9');
+}
+
+static bool parse_as_written(const char *text, size_t len, struct anchor_line *out)
+{
+    struct cursor c = {text, text + len};
+    char s[AUDIT_HEX_LEN + 2];
+    struct anchor_line l = {0};
+    size_t cap = 0;
+    if (!take(&c, "{\"run_id\":\"") || !take_string(&c, s, sizeof s) || !id_parse(s, l.run_id) ||
+        !take(&c, ",\"at\":\"") || !take_string(&c, s, sizeof s) || !audit_time_text(s) ||
+        !take(&c, ",\"heads\":["))
+        return false;
+    memcpy(l.at, s, AUDIT_TIME_LEN); /* audit_time_text: 27 characters */
+    bool ok = false;
+    for (bool first = true; !take(&c, "]"); first = false) {
+        if (!first && !take(&c, ","))
+            goto cleanup;
+        if (l.n_heads == cap) {
+            size_t c2 = cap ? cap * 2 : 64;
+            struct anchor_head *g = realloc(l.heads, c2 * sizeof *g);
+            if (!g)
+                goto cleanup;
+            l.heads = g;
+            cap = c2;
+        }
+        struct anchor_head *h = &l.heads[l.n_heads];
+        memset(h, 0, sizeof *h);
+        if (!take(&c, "{\"chain\":\"") || !take_string(&c, s, sizeof s) || !id_parse(s, h->chain) ||
+            !take(&c, ",\"seq\":") || !take_seq(&c, &h->seq) || !take(&c, ",\"hash\":\"") ||
+            !take_string(&c, s, sizeof s) || !hex64(s))
+            goto cleanup;
+        memcpy(h->hash, s, AUDIT_HEX_LEN);
+        if (take(&c, ",\"at\":\"")) {
+            if (!take_string(&c, s, sizeof s) || !audit_time_text(s))
+                goto cleanup;
+            memcpy(h->at, s, AUDIT_TIME_LEN);
+        }
+        if (!take(&c, "}"))
+            goto cleanup;
+        l.n_heads++;
+    }
+    if (take(&c, ",\"since\":\"")) {
+        if (!take_string(&c, s, sizeof s) || (s[0] && !audit_time_text(s)))
+            goto cleanup;
+        if (s[0])
+            memcpy(l.since, s, AUDIT_TIME_LEN);
+        l.has_since = true;
+    }
+    if (!take(&c, "}") || c.p != c.end)
+        goto cleanup;
+    if (!l.heads && !(l.heads = calloc(1, sizeof *l.heads)))
+        goto cleanup;
+    *out = l;
+    ok = true;
+cleanup:
+    if (!ok)
+        free(l.heads);
+    return ok;
+}
+
 bool anchor_parse(const char *text, size_t len, struct anchor_line *out, const char **why)
 {
     memset(out, 0, sizeof *out);
+    if (parse_as_written(text, len, out))
+        return true;
     json_error_t e;
     json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
     json_t *run = json_object_get(o, "run_id"), *at = json_object_get(o, "at"),
@@ -518,31 +626,76 @@ bool anchor_append(PGconn *db, const char *file, const char *run_id)
     return ok;
 }
 
+/* One-dimensional arrays in PostgreSQL's binary form (array_recv): a header naming the
+ * element type and the length, then each element as its length and its bytes, integers in
+ * network order. Sent so, thousands of heads cost the server no parsing: their text form took
+ * 4-5 ms of a status at 1M items (3,335 heads), a third of the check's server time. */
+struct wire {
+    unsigned char *p;
+    size_t len;
+};
+
+static void put32(struct wire *w, uint32_t v)
+{
+    for (int i = 3; i >= 0; i--)
+        w->p[w->len++] = (unsigned char)(v >> (i * 8));
+}
+
+static void put64(struct wire *w, uint64_t v)
+{
+    put32(w, (uint32_t)(v >> 32));
+    put32(w, (uint32_t)v);
+}
+
+static bool array_start(struct wire *w, size_t n, size_t element, uint32_t type)
+{
+    w->len = 0;
+    w->p = malloc(20 + n * (4 + element));
+    if (!w->p)
+        return false;
+    put32(w, n ? 1 : 0); /* dimensions: an empty array has none */
+    put32(w, 0);         /* no nulls */
+    put32(w, type);
+    if (n) {
+        put32(w, (uint32_t)n);
+        put32(w, 1); /* lower bound */
+    }
+    return true;
+}
+
 PGresult *anchor_missing(PGconn *db, const struct anchor_line *l)
 {
-    /* Arrays as text literals: every value was parsed (uuid, integer, hex) by anchor_parse. */
+    /* Every value was parsed (uuid, integer, hex) by anchor_parse. */
     size_t n = l->n_heads;
-    char *chains = malloc(n * 38 + 3), *seqs = malloc(n * 21 + 3), *hashes = malloc(n * 66 + 3);
+    struct wire chains = {0}, seqs = {0}, hashes = {0};
     PGresult *r = NULL;
-    if (!chains || !seqs || !hashes) {
+    if (n > INT32_MAX / 128 || !array_start(&chains, n, 16, 2950) ||
+        !array_start(&seqs, n, 8, 20) || !array_start(&hashes, n, AUDIT_HEX_LEN - 1, 25)) {
         log_error("anchor: out of memory");
         goto cleanup;
     }
-    size_t a = 0, s = 0, h = 0;
-    chains[a++] = seqs[s++] = hashes[h++] = '{';
     for (size_t i = 0; i < n; i++) {
-        a += (size_t)sprintf(chains + a, "%s%s", i ? "," : "", l->heads[i].chain);
-        s += (size_t)sprintf(seqs + s, "%s%lld", i ? "," : "", l->heads[i].seq);
-        h += (size_t)sprintf(hashes + h, "%s%s", i ? "," : "", l->heads[i].hash);
+        uuid_t u;
+        if (uuid_parse(l->heads[i].chain, u) != 0) {
+            log_error("anchor: chain '%s' is not a uuid", l->heads[i].chain);
+            goto cleanup;
+        }
+        put32(&chains, 16);
+        memcpy(chains.p + chains.len, u, 16);
+        chains.len += 16;
+        put32(&seqs, 8);
+        put64(&seqs, (uint64_t)l->heads[i].seq);
+        put32(&hashes, AUDIT_HEX_LEN - 1);
+        memcpy(hashes.p + hashes.len, l->heads[i].hash, AUDIT_HEX_LEN - 1);
+        hashes.len += AUDIT_HEX_LEN - 1;
     }
-    strcpy(chains + a, "}");
-    strcpy(seqs + s, "}");
-    strcpy(hashes + h, "}");
-    r = dbaudit_missing_heads(db, chains, seqs, hashes);
+    r = dbaudit_missing_heads(db, (const char *)chains.p, (const char *)seqs.p,
+                              (const char *)hashes.p,
+                              (const int[]){(int)chains.len, (int)seqs.len, (int)hashes.len});
 cleanup:
-    free(chains);
-    free(seqs);
-    free(hashes);
+    free(chains.p);
+    free(seqs.p);
+    free(hashes.p);
     return r;
 }
 

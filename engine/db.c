@@ -88,15 +88,23 @@ void db_report_failure(PGconn *db, const PGresult *res)
     note_failure(db, res, NULL);
 }
 
-static PGresult *run(PGconn *db, const char *sql, int nparams, const char *const *params,
-                     ExecStatusType want)
+/* BINARY: every parameter in PostgreSQL's binary form, of the types TYPES, LENGTHS long. */
+static PGresult *run_as(PGconn *db, const char *sql, int nparams, const char *const *params,
+                        const Oid *types, const int *lengths, ExecStatusType want)
 {
     /* A failure's message belongs to that statement only: a caller that reports it later
      * never picks up an older one. */
     last_sqlstate[0] = '\0';
     last_message[0] = '\0';
-    PGresult *res = nparams || params ? PQexecParams(db, sql, nparams, NULL, params, NULL, NULL, 0)
-                                      : PQexec(db, sql);
+    int binary[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    if (lengths && nparams > (int)(sizeof binary / sizeof binary[0])) {
+        snprintf(last_message, sizeof last_message, "too many binary parameters");
+        log_error("query failed: %s", last_message);
+        return NULL;
+    }
+    PGresult *res = lengths ? PQexecParams(db, sql, nparams, types, params, lengths, binary, 0)
+                    : nparams || params ? PQexecParams(db, sql, nparams, NULL, params, NULL, NULL, 0)
+                                        : PQexec(db, sql);
     /* A statement run for its effect may be a SELECT of a function that returns nothing. */
     ExecStatusType got = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (want == PGRES_COMMAND_OK && got == PGRES_TUPLES_OK)
@@ -107,6 +115,18 @@ static PGresult *run(PGconn *db, const char *sql, int nparams, const char *const
         return NULL;
     }
     return res;
+}
+
+static PGresult *run(PGconn *db, const char *sql, int nparams, const char *const *params,
+                     ExecStatusType want)
+{
+    return run_as(db, sql, nparams, params, NULL, NULL, want);
+}
+
+PGresult *db_query_binary(PGconn *db, const char *sql, int nparams, const Oid *types,
+                          const char *const *values, const int *lengths)
+{
+    return run_as(db, sql, nparams, values, types, lengths, PGRES_TUPLES_OK);
 }
 
 bool db_exec(PGconn *db, const char *sql, int nparams, const char *const *params)

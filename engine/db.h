@@ -25,6 +25,11 @@ bool db_reconnect(struct lethe_ctx *ctx);
 bool db_exec(PGconn *db, const char *sql, int nparams, const char *const *params);
 /* Runs a query; returns the result (the caller clears it) or NULL after printing the error. */
 PGresult *db_query(PGconn *db, const char *sql, int nparams, const char *const *params);
+/* Like db_query, with every parameter in PostgreSQL's binary form (at most 8): VALUES[i] is
+ * LENGTHS[i] bytes of type TYPES[i] (an array's as array_recv reads it). For parameters whose
+ * text form costs the server more to read than the statement's work (thousands of uuids). */
+PGresult *db_query_binary(PGconn *db, const char *sql, int nparams, const Oid *types,
+                          const char *const *values, const int *lengths);
 /* Like db_query but also insists on exactly one row. */
 PGresult *db_query_one_row(PGconn *db, const char *sql, int nparams, const char *const *params);
 /* A count: the statement's one row has a column named n. -1 on error (logged). */

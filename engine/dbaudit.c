@@ -235,15 +235,16 @@ PGresult *dbaudit_anchor_gaps_open(PGconn *db)
 }
 
 PGresult *dbaudit_missing_heads(PGconn *db, const char *chains, const char *seqs,
-                                const char *hashes)
+                                const char *hashes, const int lengths[3])
 {
     const char *p[] = {chains, seqs, hashes};
-    return db_query(db,
-                    /* read as the audit's owner (sql/0052): replay asks after appending */
-                    "SELECT chain::text AS chain, anchored_seq, head_seq, why"
-                    "  FROM lethe.anchor_heads_missing($1::uuid[], $2::bigint[], $3::text[])"
-                    " ORDER BY chain, anchored_seq DESC",
-                    3, p);
+    static const Oid types[] = {2951, 1016, 1009}; /* uuid[], int8[], text[] (pg_type.dat) */
+    return db_query_binary(db,
+                           /* read as the audit's owner (sql/0052): replay asks after appending */
+                           "SELECT chain::text AS chain, anchored_seq, head_seq, why"
+                           "  FROM lethe.anchor_heads_missing($1::uuid[], $2::bigint[], $3::text[])"
+                           " ORDER BY chain, anchored_seq DESC",
+                           3, types, p, lengths);
 }
 
 bool dbaudit_export_begin(PGconn *db, const struct audit_filter *f,

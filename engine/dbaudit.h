@@ -62,10 +62,11 @@ PGresult *dbaudit_anchor_lines_after(PGconn *db, const char *digest);
 bool dbaudit_anchor_gap_note(PGconn *db, const char *digest);
 bool dbaudit_anchor_gap_settle(PGconn *db, const char *digests);
 PGresult *dbaudit_anchor_gaps_open(PGconn *db);
-/* Anchored heads (array literals of chains, seqs and hashes) that are not in the database:
- * rows (chain, anchored seq, database seq or null, what the database has instead). */
+/* Anchored heads that are not in the database: rows (chain, anchored seq, database seq or
+ * null, what the database has instead). CHAINS, SEQS and HASHES are uuid[], bigint[] and
+ * text[] in PostgreSQL's binary form, LENGTHS[0..2] bytes long. */
 PGresult *dbaudit_missing_heads(PGconn *db, const char *chains, const char *seqs,
-                                const char *hashes);
+                                const char *hashes, const int lengths[3]);
 
 /* ---- reading (export) ---- */
 
