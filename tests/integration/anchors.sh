@@ -72,6 +72,19 @@ restore_audit audit_run1
 run_lethe --config "$WORK/noexec.conf" status --check
 assert_rc "status --check: an audit table restored alone to before the newest line is behind" 4
 assert_contains "and says the audit no longer matches its heads" "the audit diverges from its anchor file" "$OUT$ERR"
+# A line that names no head, appended by hand after the newest: it vouches for nothing, and
+# taken as the newest line it silenced the check of the line before it (a run wrote after it).
+cp "$A" "$WORK/anchors.kept"
+printf '{"run_id":"3f2b8c1e-5d4a-4e7b-9c0d-1a2b3c4d5e6f","at":"2026-01-01T00:00:00.000000Z","heads":[]}\n' >> "$A"
+nlines=$(wc -l < "$A")
+run_lethe --config "$WORK/noexec.conf" status --check
+assert_rc "status --check: a newest line naming no head does not stand for the line before it" 4
+assert_contains "... which is said to be no anchor line" \
+  "its newest line (line $nlines) is not an anchor line (it names no chain head); the check takes line $((nlines - 1)) before it" "$ERR"
+assert_contains "... and the audit is found apart from that line" "the audit diverges from its anchor file" "$OUT$ERR"
+run_lethe --config "$WORK/exec.conf" run
+assert_rc "a run refuses to write after it" 4
+cp "$WORK/anchors.kept" "$A"
 restore_audit audit_run2
 run_lethe --config "$WORK/noexec.conf" status --check
 assert_rc "status --check: with the audit back, head by head, it is not behind" 0

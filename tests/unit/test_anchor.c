@@ -12,6 +12,10 @@
 #include "anchor.h"
 #include "suite.h"
 
+#define ONE_HEAD                                                                                   \
+    "{\"chain\":\"00000000-0000-0000-0000-000000000000\",\"seq\":2,\"hash\":"                        \
+    "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"}"
+
 static const char *const written[] = {
     /* a run's line with the heads' own times and "since" */
     "{\"run_id\":\"3f2b8c1e-5d4a-4e7b-9c0d-1a2b3c4d5e6f\",\"at\":\"2026-12-06T07:10:30.000000Z\","
@@ -29,9 +33,6 @@ static const char *const written[] = {
     "\"heads\":[{\"chain\":\"00000000-0000-0000-0000-000000000000\",\"seq\":2,"
     "\"hash\":\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"}],"
     "\"since\":\"\"}",
-    /* no heads (anchor_append writes none such, but a line may say so) */
-    "{\"run_id\":\"3f2b8c1e-5d4a-4e7b-9c0d-1a2b3c4d5e6f\",\"at\":\"2026-01-01T00:00:00.000000Z\","
-    "\"heads\":[]}",
 };
 
 /* The model's reading: TEXT as jansson loads it, printed again with indentation. NULL when
@@ -123,7 +124,7 @@ START_TEST(near_misses)
     const char *const lines[] = {
         /* upper-case ids are ids (normalised); upper-case hex is not a hash */
         "{\"run_id\":\"3F2B8C1E-5D4A-4E7B-9C0D-1A2B3C4D5E6F\",\"at\":\"2026-01-01T00:00:00.000000Z\","
-        "\"heads\":[]}",
+        "\"heads\":[" ONE_HEAD "]}",
         "{\"run_id\":\"3f2b8c1e-5d4a-4e7b-9c0d-1a2b3c4d5e6f\",\"at\":\"2026-01-01T00:00:00.000000Z\","
         "\"heads\":[{\"chain\":\"00000000-0000-0000-0000-000000000000\",\"seq\":2,"
         "\"hash\":\"0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef\"}]}",
@@ -156,18 +157,24 @@ START_TEST(near_misses)
         "\"hash\":\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\","
         "\"note\":\"x\"}]}",
         "{\"at\":\"2026-01-01T00:00:00.000000Z\",\"run_id\":\"3f2b8c1e-5d4a-4e7b-9c0d-1a2b3c4d5e6f\","
-        "\"heads\":[]}",
+        "\"heads\":[" ONE_HEAD "]}",
         "{\"run_id\":\"3f2b8c1e-5d4a-4e7b-9c0d-1a2b3c4d5e6\\u0066\",\"at\":"
-        "\"2026-01-01T00:00:00.000000Z\",\"heads\":[]}",
+        "\"2026-01-01T00:00:00.000000Z\",\"heads\":[" ONE_HEAD "]}",
         "{\"run_id\":\"3f2b8c1e-5d4a-4e7b-9c0d-1a2b3c4d5e6f\",\"at\":\"2026-01-01T00:00:00.000000Z\","
-        "\"heads\":[]} ",
+        "\"heads\":[" ONE_HEAD "]} ",
+        /* no head: anchor_append writes none such, and one taken as the newest line vouched for
+         * nothing, silencing the check of the line before it */
+        "{\"run_id\":\"3f2b8c1e-5d4a-4e7b-9c0d-1a2b3c4d5e6f\",\"at\":\"2026-01-01T00:00:00.000000Z\","
+        "\"heads\":[]}",
+        "{\"run_id\":\"3f2b8c1e-5d4a-4e7b-9c0d-1a2b3c4d5e6f\",\"at\":\"2026-01-01T00:00:00.000000Z\","
+        "\"heads\":[],\"since\":\"\"}",
         /* a time without its microseconds, a "since" that is not a time, trailing garbage */
         "{\"run_id\":\"3f2b8c1e-5d4a-4e7b-9c0d-1a2b3c4d5e6f\",\"at\":\"2026-01-01T00:00:00Z\","
-        "\"heads\":[]}",
+        "\"heads\":[" ONE_HEAD "]}",
         "{\"run_id\":\"3f2b8c1e-5d4a-4e7b-9c0d-1a2b3c4d5e6f\",\"at\":\"2026-01-01T00:00:00.000000Z\","
-        "\"heads\":[],\"since\":\"yesterday\"}",
+        "\"heads\":[" ONE_HEAD "],\"since\":\"yesterday\"}",
         "{\"run_id\":\"3f2b8c1e-5d4a-4e7b-9c0d-1a2b3c4d5e6f\",\"at\":\"2026-01-01T00:00:00.000000Z\","
-        "\"heads\":[]}}",
+        "\"heads\":[" ONE_HEAD "]}}",
         "",
     };
     int accepted = 0;
