@@ -88,7 +88,7 @@ void db_report_failure(PGconn *db, const PGresult *res)
     note_failure(db, res, NULL);
 }
 
-/* BINARY: every parameter in PostgreSQL's binary form, of the types TYPES, LENGTHS long. */
+/* With LENGTHS, every parameter is in PostgreSQL's binary form, of the types TYPES. */
 static PGresult *run_as(PGconn *db, const char *sql, int nparams, const char *const *params,
                         const Oid *types, const int *lengths, ExecStatusType want)
 {
