@@ -38,6 +38,8 @@ static bool hex64(const char *s)
  * database behind its newest line (a process under an address-space limit). */
 static const char why_oom[] = "out of memory";
 
+bool anchor_why_out_of_memory(const char *why) { return why == why_oom; }
+
 void anchor_line_free(struct anchor_line *l)
 {
     free(l->heads);
@@ -358,6 +360,7 @@ static int read_newest(const char *file, struct anchor_line *out, complain_fn *c
                  "bytes)", file, len);
         log_hint("the check compares every head of the newest line with the audit; give lethe "
                  "the memory to read it (an address-space limit: ulimit -v, systemd's MemoryMax)");
+        rc = ANCHOR_NO_MEMORY;
     } else if (!parsed) {
         /* A line that is not lethe's (written by hand, a tool, damage) must not stop every purge
          * (it did: every run exited 1): the check takes the newest anchor line before it, and

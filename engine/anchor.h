@@ -53,9 +53,14 @@ void anchor_line_free(struct anchor_line *l);
  * it is restored, so status --check fails on it; a file that this user may not read does not
  * stop status --check (another user may run it). */
 #define ANCHOR_UNUSABLE (-2)
+/* The file's lines could not be read for want of memory (an address-space limit): nothing is
+ * known of them, so every run refuses as for ANCHOR_UNUSABLE, but the file is not at fault. */
+#define ANCHOR_NO_MEMORY (-3)
+/* Whether WHY, as anchor_parse gave it, says that memory ran out rather than what the line is. */
+bool anchor_why_out_of_memory(const char *why);
 
 /* The newest complete line of FILE: 1 and *OUT filled, 0 when there is no file or no line
- * yet, -1 (permission denied) or ANCHOR_UNUSABLE after printing the error. A torn last line
+ * yet, -1 (permission denied), ANCHOR_UNUSABLE or ANCHOR_NO_MEMORY after printing the error. A torn last line
  * (a crash while appending) is skipped. */
 int anchor_read_newest(const char *file, struct anchor_line *out);
 
@@ -99,7 +104,7 @@ PGresult *anchor_missing(PGconn *db, const struct anchor_line *l);
 /* Compares the newest line of FILE with the database. 0: every anchored head is there (or
  * there is no anchor file); 1: the audit is behind, and MSG says which chains; ANCHOR_DIVERGED
  * (see above), MSG as for 1; -1: an error, printed; ANCHOR_UNUSABLE: the file cannot be used
- * (see above), printed. FLAGS: ANCHOR_* above. */
+ * (see above), printed; ANCHOR_NO_MEMORY: its lines could not be read (see above), printed. FLAGS: ANCHOR_* above. */
 int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, unsigned flags);
 
 /* Before any command appends to the audit (run, rerun, ack, request, hold place and release,

@@ -919,6 +919,10 @@ int job_status(struct lethe_ctx *ctx, int argc, char **argv)
     else if (b == ANCHOR_UNUSABLE)
         problem(&r, "the anchor file '%s' cannot be used, so every run refuses to work; "
                     "restore it from the copy shipped elsewhere", ctx->cfg.anchor_file);
+    else if (b == ANCHOR_NO_MEMORY)
+        problem(&r, "the lines of the anchor file '%s' could not be read for want of memory, so "
+                    "every run refuses to work; give lethe the memory to read them",
+                ctx->cfg.anchor_file);
     else if (b < 0)
         log_warn("status: the anchor file could not be compared with the database");
     if (json)

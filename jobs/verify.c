@@ -1479,6 +1479,13 @@ static int load_anchors(struct verifier *v, const char *path)
                          path, no);
                 break;
             }
+            if (anchor_why_out_of_memory(why)) {
+                /* Nothing is known of the line: no verdict on it. */
+                log_error("verify: anchor file '%s' line %ld could not be read: out of memory",
+                          path, no);
+                rc = EXIT_RUNTIME;
+                break;
+            }
             /* Evidence that is not what lethe wrote: a check that failed, naming the line
              * (SPEC §5), not a usage error. */
             printf("verify: anchor file '%s' line %ld is %s: it is not a line lethe wrote\n", path,

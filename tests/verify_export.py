@@ -130,6 +130,7 @@ def anchored(path):  # [(line at, run_id, chain, seq, hash, head at)], a torn la
             if n == len(lines):  # no newline after it: torn while appending
                 break
             raise
+        need(a["heads"], f"anchor line {n} names no chain head: not a line lethe wrote")
         refs += [(a["at"], a["run_id"], h["chain"], h["seq"], h["hash"], h.get("at")) for h in a["heads"]]
         # a run takes its heads before it writes its line: none is stamped after the line
         for h in a["heads"]:

@@ -113,6 +113,13 @@ run_lethe verify "$WORK/all.jsonl" --expect-head "$NIL=$FIRST_CP"
 assert_rc "an anchored head inside the export (not at its end) passes" 0
 python3 tests/verify_export.py "$WORK/all.jsonl" --anchors "$A" >/dev/null
 assert_eq "the Python verifier agrees" "0" "$?"
+# A line naming no head, anywhere in the file, is not a line lethe wrote: both verifiers refuse.
+{ head -1 "$A"; printf '{"run_id":"3f2b8c1e-5d4a-4e7b-9c0d-1a2b3c4d5e6f","at":"2026-01-01T00:00:00.000000Z","heads":[]}\n'; tail -n +2 "$A"; } > "$WORK/headless.jsonl"
+run_lethe verify "$WORK/all.jsonl" --anchors "$WORK/headless.jsonl"
+assert_rc "verify --anchors refuses a file holding a line that names no head" 4
+assert_contains "... naming the line" "line 2 is not an anchor line (it names no chain head)" "$OUT"
+python3 tests/verify_export.py "$WORK/all.jsonl" --anchors "$WORK/headless.jsonl" >/dev/null 2>&1
+assert_eq "... and so does the Python verifier" "4" "$?"
 
 # tamper OP TENANT SEQ: a manipulated copy of the export ($SRC, else $WORK/all.jsonl) in
 # $WORK/x.jsonl. With "claims" as a fourth argument the header's claims are rewritten to match,
