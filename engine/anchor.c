@@ -439,7 +439,8 @@ bool anchor_read_reach(const char *file, struct anchor_head **out, size_t *n,
             if (!complete)
                 break; /* torn while appending: no evidence */
             log_error("anchor: '%s' line %ld: %s", file, no, why);
-            log_hint("the anchor file holds one line per run, as lethe writes it");
+            if (!anchor_why_out_of_memory(why)) /* then nothing is wrong with the line */
+                log_hint("the anchor file holds one line per run, as lethe writes it");
             ok = false;
             break;
         }
