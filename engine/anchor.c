@@ -498,6 +498,22 @@ bool anchor_read_reach(const char *file, struct anchor_head **out, size_t *n,
 
 /* A crash halfway through a write can leave a torn last line; it was never fsynced whole,
  * so it is no evidence: cut it off before appending. Called under the lock. */
+/* Whether the bytes of FD from START to SIZE are a whole anchor line, only its newline missing
+ * (removed by an editor, or the one byte a crash kept out): evidence as readers take it. */
+static bool tail_is_anchor_line(int fd, off_t start, off_t size)
+{
+    size_t len = (size_t)(size - start);
+    char *text = malloc(len + 1);
+    struct anchor_line l;
+    const char *why;
+    bool whole = text && pread(fd, text, len, start) == (ssize_t)len &&
+                 anchor_parse(text, len, &l, &why);
+    if (whole)
+        anchor_line_free(&l);
+    free(text);
+    return whole;
+}
+
 static bool cut_torn_tail(int fd, const char *file)
 {
     struct stat st;
@@ -510,8 +526,8 @@ static bool cut_torn_tail(int fd, const char *file)
         return false;
     if (c == '\n')
         return true;
-    off_t pos = st.st_size;
-    while (pos > 0) {
+    off_t pos = st.st_size, start = -1;
+    while (pos > 0 && start < 0) {
         char piece[8192];
         size_t n = pos > (off_t)sizeof piece ? sizeof piece : (size_t)pos;
         pos -= (off_t)n;
@@ -519,14 +535,25 @@ static bool cut_torn_tail(int fd, const char *file)
             return false;
         for (size_t i = n; i-- > 0;)
             if (piece[i] == '\n') {
-                log_warn("anchor: '%s' ended in an incomplete line (a crash while appending); "
-                         "it was cut off",
-                         file);
-                return ftruncate(fd, pos + (off_t)i + 1) == 0;
+                start = pos + (off_t)i + 1;
+                break;
             }
     }
-    log_warn("anchor: '%s' held only an incomplete line; it was cut off", file);
-    return ftruncate(fd, 0) == 0;
+    if (start < 0)
+        start = 0;
+    /* A whole line without its newline is kept (verify counts it): cutting it lost a run's
+     * evidence to a file saved without a final newline. */
+    if (tail_is_anchor_line(fd, start, st.st_size)) {
+        log_warn("anchor: '%s' ended in a whole anchor line without its newline; the newline was "
+                 "added", file);
+        return write(fd, "\n", 1) == 1;
+    }
+    if (start > 0)
+        log_warn("anchor: '%s' ended in an incomplete line (a crash while appending); it was cut "
+                 "off", file);
+    else
+        log_warn("anchor: '%s' held only an incomplete line; it was cut off", file);
+    return ftruncate(fd, start) == 0;
 }
 
 static bool append_line(const char *file, const char *line, size_t len)

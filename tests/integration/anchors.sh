@@ -629,6 +629,16 @@ assert_rc "a run after a torn line exits 0" 0
 assert_contains "... and says it cut it off" "ended in an incomplete line" "$ERR"
 assert_eq "... and appended a whole line after it" "$((n + 1)) 0" \
   "$(wc -l <"$A") $(python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' "$A" >/dev/null 2>&1; echo $?)"
+# A whole line that lost only its newline (a file saved by an editor without one) is evidence,
+# as verify counts it: the next run adds the newline instead of cutting the line off.
+last=$(tail -1 "$A")
+truncate -s -1 "$A"
+n=$(wc -l <"$A")
+run_lethe --config "$WORK/noexec.conf" run
+assert_rc "a run after a whole line without its newline exits 0" 0
+assert_contains "... and says it added the newline" "ended in a whole anchor line without its newline; the newline was added" "$ERR"
+assert_eq "... keeping that line whole, its own line after it" "$((n + 2))|$last" \
+  "$(wc -l <"$A")|$(tail -2 "$A" | head -1)"
 
 # ---- a restored database: the run refuses, writes nothing, names the chains ------------------
 w=$(sql "SELECT workspace_id FROM lethe.workspaces WHERE tenant_id = '$T3'")
