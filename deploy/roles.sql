@@ -262,7 +262,8 @@ END $requests$;
 
 -- ---- lethe_auditor --------------------------------------------------------------------------
 -- The audit, its chain heads, and item_status and pending_items (its set-based form, which the
--- summary reads) for the pending part of the summary: no item table, no locator, no subject.
+-- summary reads) for the pending part of the summary, and purge_outcomes_in (the purge records
+-- counted by the hour, sql/0097) for its purged part: no item table, no locator, no subject.
 -- Only the functions an export evaluates (evaluate_all: item_status's evaluation on Citus; and
 -- item_status_rows, through which the view reads its rows on Citus: sql/0073).
 GRANT USAGE ON SCHEMA lethe TO lethe_auditor;
@@ -277,7 +278,7 @@ BEGIN
               WHERE p.pronamespace = 'lethe'::regnamespace
                 AND (p.proname IN ('audit_time', 'audit_jsonl', 'audit_canonical_head', 'evaluate_item',
                                     'evaluate_all', 'export_filter', 'item_status_rows', 'pending_items',
-                                    'held_at_deadline', 'hold_kept_at')
+                                    'held_at_deadline', 'hold_kept_at', 'purge_outcomes_in')
                      OR p.proname LIKE 'audit\_json\_%')
               ORDER BY p.proname
     LOOP

@@ -521,7 +521,8 @@ PGresult *dbaudit_window_counts(PGconn *db, const struct audit_filter *f)
  * opted out is a violation whenever it is purged; then on time; then held past its deadline
  * (the run cycle writes detail 'held' when a hold kept the item past it, or 'held; hold H in
  * effect at purge' when another hold also covered it at the purge: sql/0064); otherwise late.
- * The summary and the report's lateness distribution both read this one definition. */
+ * The summary and the report's lateness distribution both read this one definition, and
+ * lethe.purge_outcome() (sql/0097) is the same, for the counts appended by the hour. */
 #define PURGED_OUTCOMES                                                                            \
     " purged AS ("                                                                                 \
     "  SELECT a.rule, CASE WHEN a.rule = 'shared_while_opted_out' THEN 'violation'"                \
@@ -565,18 +566,10 @@ static const char PENDING_COUNTS[] =
     "          FROM p s"
     "         GROUP BY 1, 2, 3) g";
 
-/* Each rule's purged records are counted in a pass over them, grouped by rule, and its pending
- * items come counted ($4..$8, from PENDING_COUNTS); the rows of the six rules and of any other
- * rule named, and the row "all" added up from them, come from those few rows. (One grouping
- * over the union of every record and pending item, with its grouping set for "all", cost twice
- * the plain GROUP BY of the audit: issue 14.) */
-#define SUMMARY_SQL(EXTRA)                                                                         \
-    "WITH known(rule, ord) AS (VALUES ('deletion_request', 1), ('subject_request', 2),"            \
-    "  ('capacity_deleted', 3), ('sharing_opt_out', 4), ('shared_retention', 5),"                  \
-    "  ('shared_while_opted_out', 6)),"                                                            \
+/* Each rule's purged records by outcome: every record of the window read and grouped (a
+ * tenant's summary; before sql/0097; on Citus) ... */
+#define PURGED_READ                                                                                \
     PURGED_OUTCOMES ","                                                                            \
-    " pending AS (SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::bigint[],"          \
-    "                                  $8::timestamptz[]) x (rule, bucket, week, items, nearest)),"\
     " pa AS ("                                                                                     \
     "  SELECT p.rule, count(*) AS purged,"                                                         \
     "         count(*) FILTER (WHERE p.outcome = 'on_time') AS on_time,"                           \
@@ -584,7 +577,36 @@ static const char PENDING_COUNTS[] =
     "         max(p.lateness) FILTER (WHERE p.outcome = 'late') AS max_lateness,"                  \
     "         count(*) FILTER (WHERE p.outcome = 'held') AS held_past_deadline,"                   \
     "         count(*) FILTER (WHERE p.outcome = 'violation') AS violations"                       \
-    "    FROM purged p GROUP BY p.rule),"                                                          \
+    "    FROM purged p GROUP BY p.rule),"
+
+/* ... or, for the whole catalog, the whole hours of the window as counted when the records were
+ * appended and the records of its partial first and last hours (lethe.purge_outcomes_in,
+ * sql/0097): the same counts, at the cost of the hours rather than of the records. */
+#define PURGED_COUNTED                                                                             \
+    " pa AS ("                                                                                     \
+    "  SELECT p.rule, sum(p.purged)::bigint AS purged,"                                            \
+    "         coalesce(sum(p.purged) FILTER (WHERE p.outcome = 'on_time'), 0)::bigint AS on_time," \
+    "         coalesce(sum(p.purged) FILTER (WHERE p.outcome = 'late'), 0)::bigint AS late,"       \
+    "         max(p.max_lateness) FILTER (WHERE p.outcome = 'late') AS max_lateness,"              \
+    "         coalesce(sum(p.purged) FILTER (WHERE p.outcome = 'held'), 0)::bigint"                \
+    "             AS held_past_deadline,"                                                          \
+    "         coalesce(sum(p.purged) FILTER (WHERE p.outcome = 'violation'), 0)::bigint"           \
+    "             AS violations"                                                                   \
+    "    FROM lethe.purge_outcomes_in($1::timestamptz, $2::timestamptz) p"                         \
+    "   WHERE $3::uuid IS NULL GROUP BY p.rule),"
+
+/* Each rule's purged records are counted (PURGED: one of the two above), and its pending
+ * items come counted ($4..$8, from PENDING_COUNTS); the rows of the six rules and of any other
+ * rule named, and the row "all" added up from them, come from those few rows. (One grouping
+ * over the union of every record and pending item, with its grouping set for "all", cost twice
+ * the plain GROUP BY of the audit: issue 14.) */
+#define SUMMARY_SQL(PURGED, EXTRA)                                                                 \
+    "WITH known(rule, ord) AS (VALUES ('deletion_request', 1), ('subject_request', 2),"            \
+    "  ('capacity_deleted', 3), ('sharing_opt_out', 4), ('shared_retention', 5),"                  \
+    "  ('shared_while_opted_out', 6)),"                                                            \
+    PURGED                                                                                         \
+    " pending AS (SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::bigint[],"          \
+    "                                  $8::timestamptz[]) x (rule, bucket, week, items, nearest)),"\
     " pp AS ("                                                                                     \
     "  SELECT q.rule, sum(q.items)::bigint AS pending,"                                            \
     "         coalesce(sum(q.items) FILTER (WHERE q.bucket = 'overdue'), 0)::bigint AS overdue,"   \
@@ -639,11 +661,18 @@ PGresult *dbaudit_summary(PGconn *db, const struct audit_filter *f, bool with_we
      * catalog one by one. Both belong to the rules' migrations; without them the summary still
      * gives everything the log itself proves. */
     PGresult *res = db_query_one_row(
-        db, "SELECT to_regprocedure('lethe.pending_items(timestamptz)') IS NOT NULL AS known", 0,
-        NULL);
+        db,
+        "SELECT to_regprocedure('lethe.pending_items(timestamptz)') IS NOT NULL AS known,"
+        "       CASE WHEN to_regprocedure('lethe.purge_outcomes_in(timestamptz, timestamptz)') IS NULL"
+        "            THEN false"
+        "            ELSE has_function_privilege('lethe.purge_outcomes_in(timestamptz, timestamptz)',"
+        "                                        'EXECUTE') END"
+        "       AND NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') AS counted",
+        0, NULL);
     if (!res)
         return NULL;
     *pending_known = db_true(res, 0, "known");
+    bool counted = db_true(res, 0, "counted") && !f->tenant;
     PQclear(res);
     PGresult *counts = NULL;
     if (*pending_known) {
@@ -659,8 +688,12 @@ PGresult *dbaudit_summary(PGconn *db, const struct audit_filter *f, bool with_we
                        counts ? db_str(counts, 0, "weeks") : none,
                        counts ? db_str(counts, 0, "items") : none,
                        counts ? db_str(counts, 0, "nearest") : none};
-    res = with_weeks ? db_query(db, SUMMARY_SQL(PENDING_WEEKS), 8, p)
-                     : db_query(db, SUMMARY_SQL(""), 8, p);
+    if (counted)
+        res = with_weeks ? db_query(db, SUMMARY_SQL(PURGED_COUNTED, PENDING_WEEKS), 8, p)
+                         : db_query(db, SUMMARY_SQL(PURGED_COUNTED, ""), 8, p);
+    else
+        res = with_weeks ? db_query(db, SUMMARY_SQL(PURGED_READ, PENDING_WEEKS), 8, p)
+                         : db_query(db, SUMMARY_SQL(PURGED_READ, ""), 8, p);
     PQclear(counts);
     return res;
 }

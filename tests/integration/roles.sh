@@ -99,7 +99,7 @@ assert_eq "auditor: SELECT on the audit, its heads, item_status and the schema v
 assert_eq "auditor: no column UPDATE anywhere" "-" "$(column_updates lethe_auditor)"
 assert_eq "auditor: only the functions an export evaluates" \
   "audit_canonical_head audit_json_text audit_json_time audit_json_uuid audit_jsonl audit_time evaluate_all evaluate_item export_filter held_at_deadline hold_kept_at$(
-     sql "SELECT ' item_status_rows' WHERE to_regprocedure('lethe.item_status_rows()') IS NOT NULL") pending_items" "$(functions lethe_auditor)"
+     sql "SELECT ' item_status_rows' WHERE to_regprocedure('lethe.item_status_rows()') IS NOT NULL") pending_items purge_outcomes_in" "$(functions lethe_auditor)"
 assert_eq "engine: only SELECT on the catalog" \
   "event_types:SELECT events:SELECT geos:SELECT holds:SELECT items:SELECT kinds:SELECT tenants:SELECT workspaces:SELECT" \
   "$(privs lethe_engine | tr ' ' '\n' | grep -E '^(tenants|workspaces|items|events|holds|geos|kinds|event_types):' | tr '\n' ' ' | sed 's/ $//')"
