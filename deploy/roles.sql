@@ -173,6 +173,9 @@ GRANT SELECT ON ALL TABLES IN SCHEMA lethe TO lethe_engine;
 -- The locators' HMACs, all that reconcile knows a purged item's objects by, are written by
 -- lethe.record_locator_hmacs() alone, and never changed once the item is purged; the purged
 -- counts status reads, and who recorded a request, by the owner's functions alone (sql/0094).
+-- The late purges and the purge outcomes counted by the hour as the audit is appended (status's
+-- late purges, the auditor's summary: sql/0096, sql/0097) are written by the owner's triggers
+-- alone: no write granted (the engine reads them, as every table).
 -- Runs, batches, rules and settings the engine writes in part, column by column: what it
 -- records of a run as it goes, a batch's deleter output, attempts and manifest, and the config's
 -- deadlines and lookahead (which lethe.rules refuses beyond a commitment). A run's as_of, a
@@ -191,7 +194,8 @@ BEGIN
                                       'batch_items', 'hold_blocks', 'schema_migrations',
                                       'inbox_watermark', 'inbox_gaps', 'withdrawals_recorded',
                                       'batches', 'repurges', 'runs', 'rules', 'settings',
-                                      'locator_hmacs', 'purged_counts', 'request_operators')
+                                      'locator_hmacs', 'purged_counts', 'request_operators',
+                                      'late_purges', 'purge_outcomes')
               ORDER BY c.relname
     LOOP
         EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO lethe_engine', t);

@@ -8,10 +8,12 @@
 -- timer over 10M records read them all). Now a statement trigger on the audit appends, for
 -- every statement that appended purge records, one row per hour, rule and outcome: how many,
 -- and the largest lateness. Rows are only appended, so writers never wait for each other here
--- (one statement appends a run's purge records, so a run appends a few rows). The summary reads
+-- (each acknowledgement appends its batch's purge records in one statement, so a run appends a
+-- few rows per batch: 75 rows for 3,036 records in 79 batches of 50 items). The summary reads
 -- the whole hours of its window from them, and the records of a partial first or last hour from
 -- the audit through its index on `at`, so it says what the records alone say. The audit is
--- append-only, so what was counted stays true. A summary of one tenant reads that tenant's
+-- append-only, so what was counted stays true, and the counts are written by the owner's trigger
+-- alone (no role is granted them: deploy/roles.sql). A summary of one tenant reads that tenant's
 -- records, as before; so does every summary on Citus (no triggers on the audit).
 
 CREATE TABLE lethe.purge_outcomes (
@@ -103,6 +105,13 @@ BEGIN
     CREATE TRIGGER audit_purge_outcomes AFTER INSERT ON lethe.audit
         REFERENCING NEW TABLE AS new_rows
         FOR EACH STATEMENT EXECUTE FUNCTION lethe.purge_outcomes_append();
+    -- ENABLE ALWAYS, as the audit's guards are (sql/0008): records appended under
+    -- session_replication_role = replica are counted too. 0096's count of late purges likewise.
+    ALTER TABLE lethe.audit ENABLE ALWAYS TRIGGER audit_purge_outcomes;
+    IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'lethe.audit'::regclass
+                                          AND tgname = 'audit_late_purges') THEN
+        ALTER TABLE lethe.audit ENABLE ALWAYS TRIGGER audit_late_purges;
+    END IF;
     -- The purge records appended so far (the trigger holds the audit against appends until
     -- this commits).
     INSERT INTO lethe.purge_outcomes (hour, rule, outcome, purged, max_lateness)

@@ -366,6 +366,18 @@ as $E assert_sql_fails "engine cannot plant purged counts" \
   "INSERT INTO lethe.purged_counts (rule, purged) VALUES ('deletion_request', 100000)" "permission denied for table purged_counts"
 as $E assert_sql_fails "engine cannot rename a request's operator" \
   "UPDATE lethe.request_operators SET operator = 'alice'" "permission denied for table request_operators"
+# ... nor the counts appended by the hour with the audit, which status's late purges and the
+# auditor's summary read (sql/0096, sql/0097): deleted and multiplied, they had the summary say
+# 60 purged on time of 18 purged, 12 of them late, held or violations.
+as $E assert_sql_fails "engine cannot rewrite the purge outcomes counted by the hour" \
+  "UPDATE lethe.purge_outcomes SET purged = purged * 10" "permission denied for table purge_outcomes"
+as $E assert_sql_fails "engine cannot delete them" "DELETE FROM lethe.purge_outcomes WHERE outcome <> 'on_time'" \
+  "permission denied for table purge_outcomes"
+as $E assert_sql_fails "engine cannot plant late purges counted by the hour" \
+  "INSERT INTO lethe.late_purges (hour, held, purged) VALUES (now(), false, 100000)" "permission denied for table late_purges"
+assert_eq "no role here may write those counts (the engine and its operators read them, as every table)" \
+  "late_purges:SELECT purge_outcomes:SELECT late_purges:SELECT purge_outcomes:SELECT" \
+  "$(for r in $P $E $O $A; do privs $r | tr ' ' '\n' | grep -E '^(late_purges|purge_outcomes):'; done | tr '\n' ' ' | sed 's/ $//')"
 as $E assert_sql_fails "engine cannot have a purged item's HMAC changed by its writer" \
   "SELECT lethe.record_locator_hmacs('EU', ARRAY['${PT% *}']::uuid[], ARRAY['${PT#* }']::uuid[], ARRAY[repeat('a', 64)])" \
   "locator_hmacs: item ${PT#* } is purged: the HMAC of its locator is what reconcile finds its objects by, and is not changed"
