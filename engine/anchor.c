@@ -897,7 +897,7 @@ int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, unsigned 
         say_file_behind(db, file, NULL, flags);
     if (got <= 0)
         return got;
-    int rc = -1;
+    int rc = ANCHOR_NOT_COMPARED;
     PGresult *r = anchor_missing(db, &l);
     if (!r)
         goto cleanup;

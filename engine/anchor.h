@@ -56,6 +56,10 @@ void anchor_line_free(struct anchor_line *l);
 /* The file's lines could not be read for want of memory (an address-space limit): nothing is
  * known of them, so every run refuses as for ANCHOR_UNUSABLE, but the file is not at fault. */
 #define ANCHOR_NO_MEMORY (-3)
+/* The file's newest line was read, but the database could not be asked whether it holds the
+ * line's heads (the statement failed: its error printed). Nothing is known either way, so it is
+ * a runtime failure for every caller, status --check included (exit 1), never a pass. */
+#define ANCHOR_NOT_COMPARED (-4)
 /* Whether WHY, as anchor_parse gave it, says that memory ran out rather than what the line is. */
 bool anchor_why_out_of_memory(const char *why);
 
@@ -104,7 +108,9 @@ PGresult *anchor_missing(PGconn *db, const struct anchor_line *l);
 /* Compares the newest line of FILE with the database. 0: every anchored head is there (or
  * there is no anchor file); 1: the audit is behind, and MSG says which chains; ANCHOR_DIVERGED
  * (see above), MSG as for 1; -1: an error, printed; ANCHOR_UNUSABLE: the file cannot be used
- * (see above), printed; ANCHOR_NO_MEMORY: its lines could not be read (see above), printed. FLAGS: ANCHOR_* above. */
+ * (see above), printed; ANCHOR_NO_MEMORY: its lines could not be read (see above), printed;
+ * ANCHOR_NOT_COMPARED: the database could not be asked (see above), printed. FLAGS: ANCHOR_*
+ * above. */
 int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, unsigned flags);
 
 /* Before any command appends to the audit (run, rerun, ack, request, hold place and release,

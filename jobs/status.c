@@ -923,7 +923,16 @@ int job_status(struct lethe_ctx *ctx, int argc, char **argv)
         problem(&r, "the lines of the anchor file '%s' could not be read for want of memory, so "
                     "every run refuses to work; give lethe the memory to read them",
                 ctx->cfg.anchor_file);
-    else if (b < 0)
+    else if (b == ANCHOR_NOT_COMPARED) {
+        /* The file was read: whether the audit is behind it is unknown, which a check that
+         * pages on a restored database must not take for a pass. */
+        log_error("status: the anchor file '%s' could not be compared with the database, so "
+                  "whether the audit is behind it is not known", ctx->cfg.anchor_file);
+        log_hint("see the error above; status compares the newest anchor line's heads through "
+                 "lethe.anchor_heads_missing(): run 'lethe migrate' and deploy/roles.sql if it "
+                 "is missing or not granted");
+        goto cleanup;
+    } else if (b < 0)
         log_warn("status: the anchor file could not be compared with the database");
     if (json)
         print_json(&r);

@@ -88,6 +88,20 @@ cp "$WORK/anchors.kept" "$A"
 restore_audit audit_run2
 run_lethe --config "$WORK/noexec.conf" status --check
 assert_rc "status --check: with the audit back, head by head, it is not behind" 0
+# A check that cannot be made is no pass: the comparison's function missing (a schema not
+# migrated, a grant taken back), status --check fails as a runtime failure (exit 1), as a run
+# does, instead of passing with a warning.
+sql "ALTER FUNCTION lethe.anchor_heads_missing(uuid[], bigint[], text[]) RENAME TO anchor_heads_gone" >/dev/null
+run_lethe --config "$WORK/noexec.conf" status --check
+assert_rc "status --check: the anchor file not compared with the database exits 1" 1
+assert_contains "... saying that nothing is known" \
+  "error: status: the anchor file '$A' could not be compared with the database, so whether the audit is behind it is not known" "$ERR"
+assert_contains "... with the way out" "run 'lethe migrate' and deploy/roles.sql if it is missing or not granted" "$ERR"
+run_lethe --config "$WORK/exec.conf" run
+assert_rc "a run cannot compare either: exit 1" 1
+sql "ALTER FUNCTION lethe.anchor_heads_gone(uuid[], bigint[], text[]) RENAME TO anchor_heads_missing" >/dev/null
+run_lethe --config "$WORK/noexec.conf" status --check
+assert_rc "status --check with the function back passes again" 0
 sql "DROP TABLE public.audit_run1, public.audit_run2" >/dev/null
 sql "DELETE FROM lethe.anchor_lines" >/dev/null
 run_lethe --config "$WORK/noexec.conf" status --check --json
