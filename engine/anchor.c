@@ -212,8 +212,47 @@ cleanup:
 }
 
 /* The last complete line of FD (size SIZE), read backwards in pieces: the file only grows. */
+static bool tail_is_anchor_line(int fd, off_t start, off_t size);
+
+/* The bytes of FD after its last newline (up to SIZE): into *START, false when none. */
+static bool tail_start(int fd, off_t size, off_t *start)
+{
+    char c;
+    if (size == 0 || pread(fd, &c, 1, size - 1) != 1 || c == '\n')
+        return false;
+    off_t pos = size;
+    *start = 0;
+    while (pos > 0) {
+        char piece[8192];
+        size_t n = pos > (off_t)sizeof piece ? sizeof piece : (size_t)pos;
+        pos -= (off_t)n;
+        if (pread(fd, piece, n, pos) != (ssize_t)n)
+            return false;
+        for (size_t i = n; i-- > 0;)
+            if (piece[i] == '\n') {
+                *start = pos + (off_t)i + 1;
+                return true;
+            }
+    }
+    return true;
+}
+
 static char *last_line(int fd, off_t size, size_t *len)
 {
+    /* A whole anchor line lacking only its newline is the newest line, as verify counts it and
+     * as the next run keeps it (cut_torn_tail adds the newline): the check compares it too. */
+    off_t tail;
+    if (tail_start(fd, size, &tail) && tail_is_anchor_line(fd, tail, size)) {
+        size_t l = (size_t)(size - tail);
+        char *line = malloc(l + 1);
+        if (line && pread(fd, line, l, tail) == (ssize_t)l) {
+            line[l] = '\0';
+            *len = l;
+            return line;
+        }
+        free(line);
+        return NULL;
+    }
     char *buf = NULL;
     off_t pos = size, end = -1;
     /* Find the newline that ends the last complete line; anything after it is torn. */
@@ -526,21 +565,9 @@ static bool cut_torn_tail(int fd, const char *file)
         return false;
     if (c == '\n')
         return true;
-    off_t pos = st.st_size, start = -1;
-    while (pos > 0 && start < 0) {
-        char piece[8192];
-        size_t n = pos > (off_t)sizeof piece ? sizeof piece : (size_t)pos;
-        pos -= (off_t)n;
-        if (pread(fd, piece, n, pos) != (ssize_t)n)
-            return false;
-        for (size_t i = n; i-- > 0;)
-            if (piece[i] == '\n') {
-                start = pos + (off_t)i + 1;
-                break;
-            }
-    }
-    if (start < 0)
-        start = 0;
+    off_t start;
+    if (!tail_start(fd, st.st_size, &start))
+        return false;
     /* A whole line without its newline is kept (verify counts it): cutting it lost a run's
      * evidence to a file saved without a final newline. */
     if (tail_is_anchor_line(fd, start, st.st_size)) {

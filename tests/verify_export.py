@@ -48,7 +48,9 @@ chain its run touched. When the export holds the run's run_started (or operator_
 every head it names must be in the export (not for a one-tenant export).
 
 Anchors: audit.anchor_file has one line per run, {"run_id", "at", "heads": [{"chain", "seq",
-"hash", "at"}]}. Every head whose own "at" lies in the export's window (from "from" up to "to";
+"hash", "at"}]}; a line that names no head, names a member twice, or has a head whose seq is
+not a whole number from 1 or whose hash is not 64 lower-case hex digits is not lethe's (exit 4,
+as lethe verify --anchors). Every head whose own "at" lies in the export's window (from "from" up to "to";
 up to "exported_at" when "to" is null) must be in the export with that hash (a head inside a
 chain passes), unless its line was written after the window's end and after "exported_at" and
 the head's own "at" lies within a minute before "exported_at" (its record may have committed after
@@ -125,12 +127,16 @@ def anchored(path):  # [(line at, run_id, chain, seq, hash, head at)], a torn la
         if not line.strip():
             continue
         try:
-            a = json.loads(line)
+            a = json.loads(line, object_pairs_hook=unique)  # a member twice: not lethe's line
         except ValueError:
             if n == len(lines):  # no newline after it: torn while appending
                 break
             raise
         need(a["heads"], f"anchor line {n} names no chain head: not a line lethe wrote")
+        for h in a["heads"]:  # lethe writes seq as a whole number (19, never 19.0) from 1
+            need(type(h["seq"]) is int and h["seq"] >= 1, f"anchor line {n}: seq {h['seq']!r} is not lethe's")
+            need(re.fullmatch(r"[0-9a-f]{64}", h["hash"] if type(h["hash"]) is str else ""),
+                 f"anchor line {n}: a head's hash is not lethe's")
         refs += [(a["at"], a["run_id"], h["chain"], h["seq"], h["hash"], h.get("at")) for h in a["heads"]]
         # a run takes its heads before it writes its line: none is stamped after the line
         for h in a["heads"]:

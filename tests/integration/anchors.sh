@@ -134,6 +134,20 @@ assert_rc "verify --anchors refuses a file holding a line that names no head" 4
 assert_contains "... naming the line" "line 2 is not an anchor line (it names no chain head)" "$OUT"
 python3 tests/verify_export.py "$WORK/all.jsonl" --anchors "$WORK/headless.jsonl" >/dev/null 2>&1
 assert_eq "... and so does the Python verifier" "4" "$?"
+# Nor is a line with a member twice (the first "heads" empty, the second whole: a reader that
+# keeps the last would see a sound line) or a seq written as 19.0: both verifiers refuse both.
+for form in dup float; do
+    { head -1 "$A" | python3 -c '
+import re, sys
+line, form = sys.stdin.readline().rstrip("\n"), sys.argv[1]
+if form == "dup":
+    print(line.replace("\"heads\":", "\"heads\":[],\"heads\":", 1))
+else:
+    print(re.sub(r"\"seq\":(\d+)", r"\"seq\":\1.0", line, count=1))' "$form"; tail -n +2 "$A"; } > "$WORK/odd.jsonl"
+    run_lethe verify "$WORK/all.jsonl" --anchors "$WORK/odd.jsonl"
+    python3 tests/verify_export.py "$WORK/all.jsonl" --anchors "$WORK/odd.jsonl" >"$WORK/p.out" 2>&1; prc=$?
+    assert_eq "an anchor line with $form: lethe verify and verify_export.py both exit 4" "4 4" "$RC $prc"
+done
 
 # tamper OP TENANT SEQ: a manipulated copy of the export ($SRC, else $WORK/all.jsonl) in
 # $WORK/x.jsonl. With "claims" as a fourth argument the header's claims are rewritten to match,
@@ -653,6 +667,23 @@ assert_rc "a run after a whole line without its newline exits 0" 0
 assert_contains "... and says it added the newline" "ended in a whole anchor line without its newline; the newline was added" "$ERR"
 assert_eq "... keeping that line whole, its own line after it" "$((n + 2))|$last" \
   "$(wc -l <"$A")|$(tail -2 "$A" | head -1)"
+# ... and the check compares it as the newest line: an audit restored to before a run whose
+# line then lost its newline is behind it (the check took the line before it, and passed).
+sql "CREATE TABLE public.audit_pre AS SELECT * FROM lethe.audit" >/dev/null
+run_lethe --config "$WORK/noexec.conf" run
+sql "CREATE TABLE public.audit_post AS SELECT * FROM lethe.audit" >/dev/null
+truncate -s -1 "$A"
+restore_audit audit_pre
+run_lethe --config "$WORK/noexec.conf" status --check
+assert_rc "status --check: an audit restored to before a newest line without its newline fails" 4
+assert_contains "... comparing that line" "its anchor file '$A' (run $(tail -c 200 "$A" | python3 -c 'import sys; print(sys.stdin.read().split("\"run_id\":\"")[1][:36])' 2>/dev/null)" "$OUT"
+run_lethe --config "$WORK/noexec.conf" run
+assert_rc "... and a run refuses, as for any newest line" 4
+restore_audit audit_post
+run_lethe --config "$WORK/noexec.conf" status --check
+assert_rc "with the audit back it passes" 0
+printf '\n' >>"$A"
+sql "DROP TABLE public.audit_pre, public.audit_post" >/dev/null
 
 # ---- a restored database: the run refuses, writes nothing, names the chains ------------------
 w=$(sql "SELECT workspace_id FROM lethe.workspaces WHERE tenant_id = '$T3'")
