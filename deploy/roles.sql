@@ -214,6 +214,24 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA lethe TO lethe_engine;
 -- write the log around audit_flush().
 -- replay_chains() appends through it, as the owner since schema version 52 (sql/0052).
 REVOKE EXECUTE ON FUNCTION lethe.audit_append_verbatim(text[]), lethe.replay_chains() FROM lethe_engine;
+-- No trigger function either. They run as the owner (SECURITY DEFINER), and EXECUTE is what
+-- CREATE TRIGGER asks of whoever attaches one: with it the engine's login (and the operators
+-- who inherit its grants) attached lethe.purge_outcomes_append() to a temporary table of its
+-- own and appended whatever counts it liked to the auditor's summary; the purged counts, the
+-- late purges and status's memory were open the same way. The triggers lethe made fire for
+-- every role as before (PostgreSQL checks EXECUTE when a trigger is created, not when it fires).
+DO $triggers$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+              WHERE p.pronamespace = 'lethe'::regnamespace
+                AND p.prorettype IN ('trigger'::regtype, 'event_trigger'::regtype)
+              ORDER BY 1
+    LOOP
+        EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM lethe_engine, PUBLIC', f);
+    END LOOP;
+END $triggers$;
 
 -- ---- lethe_operator -------------------------------------------------------------------------
 -- Acks and reruns are engine work; requests and holds are the operator's own.

@@ -41,6 +41,12 @@ $$;
 CREATE FUNCTION lethe.purge_outcomes_append() RETURNS trigger
 LANGUAGE plpgsql SET search_path = lethe, pg_catalog, pg_temp AS $$
 BEGIN
+    -- It counts the audit's records, and no other table's (deploy/roles.sql grants no role the
+    -- function, so none can attach it to a table of its own: this is the second lock).
+    IF TG_RELID <> 'lethe.audit'::regclass THEN
+        RAISE EXCEPTION 'purge_outcomes_append() counts the records of lethe.audit only'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
     INSERT INTO lethe.purge_outcomes (hour, rule, outcome, purged, max_lateness)
     SELECT date_bin(interval '1 hour', r.at, timestamptz '2000-01-01 00:00:00+00'), r.rule,
            lethe.purge_outcome(r.rule, r.on_time, r.detail), count(*),
@@ -122,6 +128,26 @@ BEGIN
      WHERE a.kind = 'item_purged'
      GROUP BY 1, 2, 3;
 END $counted$;
+
+-- 0096's count of the late purges, likewise bound to the audit.
+CREATE OR REPLACE FUNCTION lethe.late_purges_append() RETURNS trigger
+LANGUAGE plpgsql SET search_path = lethe, pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_RELID <> 'lethe.audit'::regclass THEN
+        RAISE EXCEPTION 'late_purges_append() counts the records of lethe.audit only'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    INSERT INTO lethe.late_purges (hour, held, purged, max_lateness, latest)
+    SELECT date_bin(interval '1 hour', n.at, timestamptz '2000-01-01 00:00:00+00'), n.held,
+           count(*), max(n.purged_at - n.deadline_at), max(n.at)
+      FROM (SELECT r.at, r.purged_at, r.deadline_at,
+                   lethe.purge_record_held(r.detail) AS held
+              FROM new_rows r
+             WHERE r.kind = 'item_purged' AND r.on_time IS FALSE
+               AND r.rule IS DISTINCT FROM 'shared_while_opted_out') n
+     GROUP BY 1, 2;
+    RETURN NULL;
+END $$;
 
 -- Written by the owner alone: harden() takes back any write given by hand at every migrate, as
 -- for the late purges (sql/0096).

@@ -130,10 +130,12 @@ assert_eq "engine and operator: only SELECT on what a purge's audit is made of (
      privs lethe_operator | tr ' ' '\n' | grep -E '^(batch_items|hold_blocks|locator_hmacs):' | tr '\n' ' ' | sed 's/ $//')"
 assert_eq "engine: TRUNCATE, REFERENCES and TRIGGER on nothing" "" \
   "$(privs lethe_engine | tr ' ' '\n' | grep -E ':(TRUNCATE|REFERENCES|TRIGGER)$')"
+# (and no trigger function: see "attach" below)
+NOT_TRIGGER="pronamespace = 'lethe'::regnamespace AND prorettype <> 'trigger'::regtype"
 assert_eq "engine: every lethe function but replay's verbatim append (and the replay of chains that makes it) and the operator's holds and requests" "audit_append_verbatim hold_place hold_release replay_chains request_record" \
-  "$(sql "SELECT string_agg(proname, ' ' ORDER BY proname) FROM pg_proc WHERE pronamespace = 'lethe'::regnamespace AND NOT has_function_privilege('lethe_engine', oid, 'EXECUTE')")"
+  "$(sql "SELECT string_agg(proname, ' ' ORDER BY proname) FROM pg_proc WHERE $NOT_TRIGGER AND NOT has_function_privilege('lethe_engine', oid, 'EXECUTE')")"
 assert_eq "operator: every lethe function but replay's verbatim append too" "audit_append_verbatim replay_chains" \
-  "$(sql "SELECT string_agg(proname, ' ' ORDER BY proname) FROM pg_proc WHERE pronamespace = 'lethe'::regnamespace AND NOT has_function_privilege('lethe_operator', oid, 'EXECUTE')")"
+  "$(sql "SELECT string_agg(proname, ' ' ORDER BY proname) FROM pg_proc WHERE $NOT_TRIGGER AND NOT has_function_privilege('lethe_operator', oid, 'EXECUTE')")"
 assert_eq "restorer: the verbatim append (and the replay of chains that makes it), nothing else: no schema, no table" "audit_append_verbatim replay_chains f -" \
   "$(functions lethe_restorer) $(sql "SELECT has_schema_privilege('lethe_restorer', 'lethe', 'USAGE')") $(privs lethe_restorer)"
 assert_eq "restorer: nobody is made a member of it" "-" \
@@ -375,6 +377,27 @@ as $E assert_sql_fails "engine cannot delete them" "DELETE FROM lethe.purge_outc
   "permission denied for table purge_outcomes"
 as $E assert_sql_fails "engine cannot plant late purges counted by the hour" \
   "INSERT INTO lethe.late_purges (hour, held, purged) VALUES (now(), false, 100000)" "permission denied for table late_purges"
+# ... nor attach the owner's trigger functions (SECURITY DEFINER) to a table of its own, which
+# appended 60 purges on time to the summary's counts from a temporary table: no role here may
+# execute a trigger function, and the two counting ones count lethe.audit alone.
+as $E assert_sql_fails "engine cannot attach the purge outcomes' counting to a table of its own" \
+  "CREATE TEMP TABLE fake (at timestamptz, rule text, on_time boolean, detail text, kind text, purged_at timestamptz, deadline_at timestamptz);
+   CREATE TRIGGER t AFTER INSERT ON fake REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION lethe.purge_outcomes_append()" \
+  "permission denied for function lethe.purge_outcomes_append"
+as $E assert_sql_fails "nor the purged counts' (status's purged line)" \
+  "CREATE TEMP TABLE fake (tenant_id uuid, item_id uuid, outcome text);
+   CREATE TRIGGER t AFTER INSERT ON fake REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION lethe.purged_count_insert()" \
+  "permission denied for function lethe.purged_count_insert"
+assert_eq "no role here may execute a trigger function of lethe's" "-" \
+  "$(sql "SELECT coalesce(string_agg(DISTINCT r || ':' || p.proname, ' '), '-') FROM pg_proc p
+            CROSS JOIN unnest(ARRAY['$P', '$E', '$O', '$A', 'lethe_restorer']) r
+           WHERE p.pronamespace = 'lethe'::regnamespace AND p.prorettype = 'trigger'::regtype
+             AND has_function_privilege(r, p.oid, 'EXECUTE')")"
+sql "CREATE TEMP TABLE fake (at timestamptz, rule text, on_time boolean, detail text, kind text, purged_at timestamptz, deadline_at timestamptz);
+     CREATE TRIGGER t AFTER INSERT ON fake REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION lethe.purge_outcomes_append();
+     INSERT INTO fake VALUES (now(), 'deletion_request', true, NULL, 'item_purged', now(), now())" >"$WORK/fake.out" 2>&1 || true
+assert_contains "... not even attached by a superuser to another table" \
+  "purge_outcomes_append() counts the records of lethe.audit only" "$(cat "$WORK/fake.out")"
 assert_eq "no role here may write those counts (the engine and its operators read them, as every table)" \
   "late_purges:SELECT purge_outcomes:SELECT late_purges:SELECT purge_outcomes:SELECT" \
   "$(for r in $P $E $O $A; do privs $r | tr ' ' '\n' | grep -E '^(late_purges|purge_outcomes):'; done | tr '\n' ' ' | sed 's/ $//')"
