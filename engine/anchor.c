@@ -212,7 +212,28 @@ cleanup:
 }
 
 /* The last complete line of FD (size SIZE), read backwards in pieces: the file only grows. */
-static bool tail_is_anchor_line(int fd, off_t start, off_t size);
+static bool tail_is_anchor_line(int fd, off_t start, off_t size, size_t *line_len);
+
+bool anchor_glued(const char *text, size_t len, size_t *line_len)
+{
+    /* jansson reads the first JSON value and says where it ended; the cursor (or jansson) then
+     * judges those bytes as any line. */
+    json_error_t err;
+    json_t *v = json_loadb(text, len, JSON_DISABLE_EOF_CHECK, &err);
+    if (!v)
+        return false;
+    json_decref(v);
+    size_t used = err.position > 0 ? (size_t)err.position : 0;
+    if (used == 0 || used >= len)
+        return false;
+    struct anchor_line l;
+    const char *why;
+    if (!anchor_parse(text, used, &l, &why))
+        return false;
+    anchor_line_free(&l);
+    *line_len = used;
+    return true;
+}
 
 /* The bytes of FD after its last newline (up to SIZE): into *START, false when none. */
 static bool tail_start(int fd, off_t size, off_t *start)
@@ -242,8 +263,8 @@ static char *last_line(int fd, off_t size, size_t *len)
     /* A whole anchor line lacking only its newline is the newest line, as verify counts it and
      * as the next run keeps it (cut_torn_tail adds the newline): the check compares it too. */
     off_t tail;
-    if (tail_start(fd, size, &tail) && tail_is_anchor_line(fd, tail, size)) {
-        size_t l = (size_t)(size - tail);
+    size_t l;
+    if (tail_start(fd, size, &tail) && tail_is_anchor_line(fd, tail, size, &l)) {
         char *line = malloc(l + 1);
         if (line && pread(fd, line, l, tail) == (ssize_t)l) {
             line[l] = '\0';
@@ -404,12 +425,16 @@ static int read_newest(const char *file, struct anchor_line *out, complain_fn *c
         /* A line that is not lethe's (written by hand, a tool, damage) must not stop every purge
          * (it did: every run exited 1): the check takes the newest anchor line before it, and
          * says so at every run until a run's own line follows; verify --anchors names it. */
+        /* An empty line (or a lone CR) is skipped without a word, as verify skips it. */
+        bool blank = len == 0 || (len == 1 && line[0] == '\r');
         if (scanned && valid_no > 0) {
-            log_warn("anchor: '%s': its newest line (line %ld) is %s; the check takes line %ld "
-                     "before it (run %s)", file, lines, why, valid_no, out->run_id);
-            log_hint("that line is not one lethe wrote: remove it from the file (keep a copy "
-                     "for whoever looks into it); runs append after it meanwhile, and 'lethe "
-                     "verify --anchors' refuses the file while it holds the line");
+            if (!blank) {
+                log_warn("anchor: '%s': its newest line (line %ld) is %s; the check takes line "
+                         "%ld before it (run %s)", file, lines, why, valid_no, out->run_id);
+                log_hint("that line is not one lethe wrote: remove it from the file (keep a copy "
+                         "for whoever looks into it); runs append after it meanwhile, and 'lethe "
+                         "verify --anchors' refuses the file while it holds the line");
+            }
             rc = 1;
         } else if (valid_no == 0 && lines > 0) {
             /* No anchor line at all (garbage, a comment written at install): as an empty file,
@@ -474,8 +499,9 @@ bool anchor_read_reach(const char *file, struct anchor_head **out, size_t *n,
             continue;
         struct anchor_line l;
         const char *why;
+        size_t glued;
         if (!anchor_parse(line, len, &l, &why)) {
-            if (!complete)
+            if (!complete && !anchor_glued(line, len, &glued))
                 break; /* torn while appending: no evidence */
             log_error("anchor: '%s' line %ld: %s", file, no, why);
             if (!anchor_why_out_of_memory(why)) /* then nothing is wrong with the line */
@@ -538,17 +564,22 @@ bool anchor_read_reach(const char *file, struct anchor_head **out, size_t *n,
 /* A crash halfway through a write can leave a torn last line; it was never fsynced whole,
  * so it is no evidence: cut it off before appending. Called under the lock. */
 /* Whether the bytes of FD from START to SIZE are a whole anchor line, only its newline missing
- * (removed by an editor, or the one byte a crash kept out): evidence as readers take it. */
-static bool tail_is_anchor_line(int fd, off_t start, off_t size)
+ * (removed by an editor, or the one byte a crash kept out), or begin with one that other bytes
+ * were glued to (anchor_glued): evidence as readers take it, the anchor line *LINE_LEN bytes. */
+static bool tail_is_anchor_line(int fd, off_t start, off_t size, size_t *line_len)
 {
     size_t len = (size_t)(size - start);
     char *text = malloc(len + 1);
     struct anchor_line l;
     const char *why;
-    bool whole = text && pread(fd, text, len, start) == (ssize_t)len &&
-                 anchor_parse(text, len, &l, &why);
-    if (whole)
+    bool read = text && pread(fd, text, len, start) == (ssize_t)len;
+    bool whole = read && anchor_parse(text, len, &l, &why);
+    if (whole) {
         anchor_line_free(&l);
+        *line_len = len;
+    } else if (read && anchor_glued(text, len, line_len)) {
+        whole = true;
+    }
     free(text);
     return whole;
 }
@@ -569,10 +600,21 @@ static bool cut_torn_tail(int fd, const char *file)
     if (!tail_start(fd, st.st_size, &start))
         return false;
     /* A whole line without its newline is kept (verify counts it): cutting it lost a run's
-     * evidence to a file saved without a final newline. */
-    if (tail_is_anchor_line(fd, start, st.st_size)) {
-        log_warn("anchor: '%s' ended in a whole anchor line without its newline; the newline was "
-                 "added", file);
+     * evidence to a file saved without a final newline. So is one with bytes glued after it,
+     * which no crash leaves: the newline ends them, and the line they make is not lethe's
+     * (verify --anchors refuses the file, naming it, until the bytes are taken off). */
+    size_t whole;
+    if (tail_is_anchor_line(fd, start, st.st_size, &whole)) {
+        if (whole == (size_t)(st.st_size - start))
+            log_warn("anchor: '%s' ended in a whole anchor line without its newline; the newline "
+                     "was added", file);
+        else {
+            log_warn("anchor: '%s' ended in an anchor line with %lld bytes after it that lethe "
+                     "does not write, and no newline; kept, the newline added",
+                     file, (long long)(st.st_size - start) - (long long)whole);
+            log_hint("take those bytes off the end of that line (keep a copy of the file for "
+                     "whoever looks into it): 'lethe verify --anchors' refuses the file meanwhile");
+        }
         return write(fd, "\n", 1) == 1;
     }
     if (start > 0)

@@ -63,6 +63,12 @@ void anchor_line_free(struct anchor_line *l);
 /* Whether WHY, as anchor_parse gave it, says that memory ran out rather than what the line is. */
 bool anchor_why_out_of_memory(const char *why);
 
+/* Whether TEXT, LEN bytes after the file's last newline that are not an anchor line, begin with
+ * a whole anchor line followed by other bytes. No crash leaves that (a torn append is a prefix of
+ * one line): it is a line edited by hand or a tool, and evidence, not to be cut off as torn.
+ * *LINE_LEN: the length of the anchor line. */
+bool anchor_glued(const char *text, size_t len, size_t *line_len);
+
 /* The newest complete line of FILE: 1 and *OUT filled, 0 when there is no file or no line
  * yet, -1 (permission denied), ANCHOR_UNUSABLE or ANCHOR_NO_MEMORY after printing the error. A torn last line
  * (a crash while appending) is skipped. */

@@ -925,20 +925,19 @@ int job_status(struct lethe_ctx *ctx, int argc, char **argv)
                 ctx->cfg.anchor_file);
     else if (b == ANCHOR_NOT_COMPARED) {
         /* The file was read: whether the audit is behind it is unknown, which a check that
-         * pages on a restored database must not take for a pass. */
+         * pages on a restored database must not take for a pass. The report is still shown. */
         log_error("status: the anchor file '%s' could not be compared with the database, so "
                   "whether the audit is behind it is not known", ctx->cfg.anchor_file);
         log_hint("see the error above; status compares the newest anchor line's heads through "
                  "lethe.anchor_heads_missing(): run 'lethe migrate' and deploy/roles.sql if it "
                  "is missing or not granted");
-        goto cleanup;
     } else if (b < 0)
         log_warn("status: the anchor file could not be compared with the database");
     if (json)
         print_json(&r);
     else
         print_text(&r);
-    rc = EXIT_DONE;
+    rc = b == ANCHOR_NOT_COMPARED ? EXIT_RUNTIME : EXIT_DONE;
     if (check && r.n_problems) {
         for (int i = 0; i < r.n_problems; i++)
             log_error("status: check failed: %s", r.problems[i]);

@@ -1473,7 +1473,17 @@ static int load_anchors(struct verifier *v, const char *path)
             continue;
         struct anchor_line l;
         const char *why;
+        size_t glued;
         if (!anchor_parse(line, len, &l, &why)) {
+            if (!complete && anchor_glued(line, len, &glued)) {
+                /* Not torn: no crash leaves a whole line with bytes after it. */
+                printf("verify: anchor file '%s' line %ld is an anchor line with %zu bytes after "
+                       "it (and no newline): it is not a line lethe wrote\n",
+                       path, no, len - glued);
+                log_hint("take those bytes off the end of that line, then verify again");
+                rc = EXIT_CHECK_FAILED;
+                break;
+            }
             if (!complete) {
                 log_warn("verify: '%s' line %ld is incomplete (a crash while appending); skipped",
                          path, no);

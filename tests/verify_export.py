@@ -119,19 +119,30 @@ def vouch_from(path):  # the "since" of the first line with one, if every line a
             prev = a["at"]
     return frm
 
+UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+
 def anchored(path):  # [(line at, run_id, chain, seq, hash, head at)], a torn last line skipped
     refs = []
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8", newline="") as f:  # lines end at \n alone, as lethe reads them
         lines = f.read().split("\n")
     for n, line in enumerate(lines, 1):
-        if not line.strip():
+        line = line[:-1] if line.endswith("\r") else line
+        if not line:  # an empty line (or a lone CR) is skipped; one of spaces is not a line lethe wrote
             continue
         try:
             a = json.loads(line, object_pairs_hook=unique)  # a member twice: not lethe's line
         except ValueError:
-            if n == len(lines):  # no newline after it: torn while appending
+            if n == len(lines):  # no newline after it: torn while appending, unless a whole
+                try:             # anchor line has bytes glued after it, which no crash leaves
+                    g, _ = json.JSONDecoder(object_pairs_hook=unique).raw_decode(line)
+                except ValueError:
+                    break
+                need(not (isinstance(g, dict) and "heads" in g),
+                     f"anchor line {n} is an anchor line with bytes after it: not a line lethe wrote")
                 break
             raise
+        need(isinstance(a, dict) and isinstance(a.get("run_id"), str) and re.fullmatch(UUID, a["run_id"]),
+             f"anchor line {n} is not an anchor line (run_id, at, heads)")
         need(a["heads"], f"anchor line {n} names no chain head: not a line lethe wrote")
         for h in a["heads"]:  # lethe writes seq as a whole number (19, never 19.0) from 1
             need(type(h["seq"]) is int and h["seq"] >= 1, f"anchor line {n}: seq {h['seq']!r} is not lethe's")

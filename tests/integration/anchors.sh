@@ -97,6 +97,10 @@ assert_rc "status --check: the anchor file not compared with the database exits 
 assert_contains "... saying that nothing is known" \
   "error: status: the anchor file '$A' could not be compared with the database, so whether the audit is behind it is not known" "$ERR"
 assert_contains "... with the way out" "run 'lethe migrate' and deploy/roles.sql if it is missing or not granted" "$ERR"
+assert_contains "... and still shows its report" "status at " "$OUT"
+run_lethe --config "$WORK/noexec.conf" status --json
+assert_eq "status (--json) shows its report and exits 1 too" "1 ok" \
+  "$RC $(printf '%s' "$OUT" | python3 -c 'import json,sys; json.load(sys.stdin); print("ok")' 2>&1)"
 run_lethe --config "$WORK/exec.conf" run
 assert_rc "a run cannot compare either: exit 1" 1
 sql "ALTER FUNCTION lethe.anchor_heads_gone(uuid[], bigint[], text[]) RENAME TO anchor_heads_missing" >/dev/null
@@ -136,12 +140,17 @@ python3 tests/verify_export.py "$WORK/all.jsonl" --anchors "$WORK/headless.jsonl
 assert_eq "... and so does the Python verifier" "4" "$?"
 # Nor is a line with a member twice (the first "heads" empty, the second whole: a reader that
 # keeps the last would see a sound line) or a seq written as 19.0: both verifiers refuse both.
-for form in dup float; do
+# So are a line of spaces and a run_id that is no id.
+for form in dup float spaces runid; do
     { head -1 "$A" | python3 -c '
 import re, sys
 line, form = sys.stdin.readline().rstrip("\n"), sys.argv[1]
 if form == "dup":
     print(line.replace("\"heads\":", "\"heads\":[],\"heads\":", 1))
+elif form == "spaces":
+    print("   "); print(line)
+elif form == "runid":
+    print(re.sub(r"\"run_id\":\"[^\"]*\"", "\"run_id\":\"not-a-uuid\"", line, count=1))
 else:
     print(re.sub(r"\"seq\":(\d+)", r"\"seq\":\1.0", line, count=1))' "$form"; tail -n +2 "$A"; } > "$WORK/odd.jsonl"
     run_lethe verify "$WORK/all.jsonl" --anchors "$WORK/odd.jsonl"
@@ -683,6 +692,36 @@ restore_audit audit_post
 run_lethe --config "$WORK/noexec.conf" status --check
 assert_rc "with the audit back it passes" 0
 printf '\n' >>"$A"
+# A whole line with bytes glued after it and no newline is no torn append (a crash keeps a
+# prefix of one line): the check compares the line, the run keeps it instead of cutting it off,
+# and both verifiers refuse the file, naming the line, until the bytes are taken off.
+restore_audit audit_post
+truncate -s -1 "$A"; printf 'garbage' >>"$A"
+cp "$A" "$WORK/glued.jsonl"
+restore_audit audit_pre
+run_lethe --config "$WORK/noexec.conf" status --check
+assert_rc "status --check: an audit restored to before a newest line with bytes glued after it fails" 4
+run_lethe --config "$WORK/noexec.conf" run
+assert_rc "... and a run refuses" 4
+restore_audit audit_post
+"$LETHE" export -o "$WORK/glued-all.jsonl" 2>/dev/null
+run_lethe verify "$WORK/glued-all.jsonl" --anchors "$A"
+python3 tests/verify_export.py "$WORK/glued-all.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1; prc=$?
+assert_eq "both verifiers refuse the file with the glued line" "4 4" "$RC $prc"
+assert_contains "... lethe naming it" "is an anchor line with 7 bytes after it (and no newline): it is not a line lethe wrote" "$OUT"
+n=$(wc -l <"$A")
+run_lethe --config "$WORK/noexec.conf" run
+assert_rc "with the audit back a run goes on" 0
+assert_contains "... saying what it kept" "ended in an anchor line with 7 bytes after it that lethe does not write, and no newline; kept, the newline added" "$ERR"
+assert_eq "... the line kept whole, the bytes after it, its own line after them" "$((n + 2))|$(tail -1 "$WORK/glued.jsonl")" \
+  "$(wc -l <"$A")|$(tail -2 "$A" | head -1)"
+sed -i 's/}garbage$/}/' "$A"
+run_lethe verify "$WORK/glued-all.jsonl" --anchors "$A"
+assert_rc "the bytes taken off, the file verifies" 0
+# An empty last line is skipped by every reader, without a word.
+printf '\n' >>"$A"
+run_lethe --config "$WORK/noexec.conf" status --check
+assert_eq "status --check says nothing of an empty last line" "0|" "$RC|$(echo "$ERR" | grep 'anchor:')"
 sql "DROP TABLE public.audit_pre, public.audit_post" >/dev/null
 
 # ---- a restored database: the run refuses, writes nothing, names the chains ------------------
