@@ -211,7 +211,6 @@ cleanup:
     return ok;
 }
 
-/* The last complete line of FD (size SIZE), read backwards in pieces: the file only grows. */
 static bool tail_is_anchor_line(int fd, off_t start, off_t size, size_t *line_len);
 
 bool anchor_glued(const char *text, size_t len, size_t *line_len)
@@ -258,6 +257,7 @@ static bool tail_start(int fd, off_t size, off_t *start)
     return true;
 }
 
+/* The last complete line of FD (size SIZE), read backwards in pieces: the file only grows. */
 static char *last_line(int fd, off_t size, size_t *len)
 {
     /* A whole anchor line lacking only its newline is the newest line, as verify counts it and
