@@ -567,7 +567,7 @@ static const char PENDING_COUNTS[] =
     "         GROUP BY 1, 2, 3) g";
 
 /* Each rule's purged records by outcome: every record of the window read and grouped (a
- * tenant's summary; before sql/0097; on Citus) ... */
+ * tenant's summary; before sql/0097) ... */
 #define PURGED_READ                                                                                \
     PURGED_OUTCOMES ","                                                                            \
     " pa AS ("                                                                                     \
@@ -581,7 +581,8 @@ static const char PENDING_COUNTS[] =
 
 /* ... or, for the whole catalog, the whole hours of the window as counted when the records were
  * appended and the records of its partial first and last hours (lethe.purge_outcomes_in,
- * sql/0097): the same counts, at the cost of the hours rather than of the records. */
+ * sql/0097, which reads every record itself on Citus): the same counts, at the cost of the hours
+ * rather than of the records. */
 #define PURGED_COUNTED                                                                             \
     " pa AS ("                                                                                     \
     "  SELECT p.rule, sum(p.purged)::bigint AS purged,"                                            \
@@ -666,8 +667,7 @@ PGresult *dbaudit_summary(PGconn *db, const struct audit_filter *f, bool with_we
         "       CASE WHEN to_regprocedure('lethe.purge_outcomes_in(timestamptz, timestamptz)') IS NULL"
         "            THEN false"
         "            ELSE has_function_privilege('lethe.purge_outcomes_in(timestamptz, timestamptz)',"
-        "                                        'EXECUTE') END"
-        "       AND NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') AS counted",
+        "                                        'EXECUTE') END AS counted",
         0, NULL);
     if (!res)
         return NULL;
