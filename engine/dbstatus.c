@@ -777,7 +777,7 @@ PGresult *db_status_now(PGconn *db)
          * the summary judges a purge record: held past the deadline and a copy made while
          * opted out apart. */
         "       lp.late AS late_week, lp.held AS held_week,"
-        "       floor(extract(epoch FROM lp.max_lateness))::bigint AS late_week_max_seconds,"
+        "       ceil(extract(epoch FROM lp.max_lateness))::bigint AS late_week_max_seconds,"
         "       lethe.iso_utc(lp.latest) AS late_week_latest,"
         "       l.run_id AS last_run_id, l.outcome AS last_outcome, l.error AS last_error,"
         /* A run holds the run lock (lethe.run_lock, sql/0006) from before its row is written

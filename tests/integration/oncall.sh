@@ -98,7 +98,7 @@ done
 # and I6's request (LATE-REC) was 40 days old.
 assert_eq "the five items past their deadline are purged, late" "5" \
   "$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged' AND NOT on_time")"
-MAXL=$(sql "SELECT floor(extract(epoch FROM max(purged_at - deadline_at)))::bigint FROM lethe.audit WHERE kind = 'item_purged' AND NOT on_time")
+MAXL=$(sql "SELECT ceil(extract(epoch FROM max(purged_at - deadline_at)))::bigint FROM lethe.audit WHERE kind = 'item_purged' AND NOT on_time")
 LATEST=$(sql "SELECT lethe.iso_utc(max(at)) FROM lethe.audit WHERE kind = 'item_purged' AND NOT on_time")
 run_lethe --config "$WORK/noexec.conf" status --check
 assert_eq "status --check: nothing overdue now, and status says what was purged late this week" \
