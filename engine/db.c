@@ -28,9 +28,12 @@ static char last_sqlstate[6];
 static char last_message[1024];
 static char quiet_state[6];
 static const char *needed_role, *needed_for;
+static int needed_role_held = -1; /* whether the login has the role's privileges; -1 unknown */
 
 void db_set_needed_role(const char *role, const char *command)
 {
+    if (!role || !needed_role || strcmp(role, needed_role) != 0)
+        needed_role_held = -1; /* known only for the role db_check_schema() asked about */
     needed_role = role;
     needed_for = command;
 }
@@ -74,10 +77,19 @@ static void note_failure(PGconn *db, const PGresult *res, const char *sql)
         /* PostgreSQL's own refusal (not one of lethe's triggers, which say why themselves):
          * name the group role that grants what the command needs. */
         else if (needed_role && strcmp(last_sqlstate, "42501") == 0 &&
-                 strncmp(last_message, "permission denied", 17) == 0)
-            log_hint("'lethe %s' needs the privileges of %s: GRANT %s TO %s (deploy/roles.sql "
-                     "creates the roles)",
-                     needed_for, needed_role, needed_role, PQuser(db));
+                 strncmp(last_message, "permission denied", 17) == 0) {
+            if (needed_role_held == 1)
+                /* A member already: the role itself lacks the grant, as after a migrate that
+                 * added a table or function and no roles.sql since. */
+                log_hint("'lethe %s' needs the privileges of %s, which %s holds already: %s lacks "
+                         "this grant; run deploy/roles.sql again as a superuser (as after every "
+                         "'lethe migrate': it grants what a migration added)",
+                         needed_for, needed_role, PQuser(db), needed_role);
+            else
+                log_hint("'lethe %s' needs the privileges of %s: GRANT %s TO %s (deploy/roles.sql "
+                         "creates the roles)",
+                         needed_for, needed_role, needed_role, PQuser(db));
+        }
         if (sql)
             log_debug("query was: %s", sql);
     }
@@ -560,20 +572,26 @@ int db_check_schema(PGconn *db)
 {
     /* Whether the schema is there and readable first: a statement naming a table it cannot
      * see or read fails as a whole, whatever branch of a CASE it sits in. */
+    /* And whether the login has the privileges of the role its command needs (NULL when the
+     * role does not exist), for the hint after a permission error. */
+    const char *role[] = {needed_role};
     PGresult *res = db_query_one_row(
         db,
         "SELECT n.oid IS NOT NULL AS schema, m.oid IS NOT NULL AS migrations,"
         "       coalesce(has_schema_privilege(n.oid, 'USAGE')"
         "                AND has_table_privilege(m.oid, 'SELECT'), false) AS readable,"
-        "       current_database() AS dbname"
+        "       current_database() AS dbname,"
+        "       (SELECT pg_has_role(r.oid, 'USAGE') FROM pg_catalog.pg_roles r"
+        "         WHERE r.rolname = $1) AS holds_role"
         "  FROM (SELECT (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'lethe') AS oid) n"
         "  LEFT JOIN pg_catalog.pg_class m"
         "    ON m.relnamespace = n.oid AND m.relname = 'schema_migrations'",
-        0, NULL);
+        1, role);
     if (!res)
         return -1;
     bool schema = db_true(res, 0, "schema"), table = db_true(res, 0, "migrations"),
          readable = db_true(res, 0, "readable");
+    needed_role_held = db_get(res, 0, "holds_role") ? db_true(res, 0, "holds_role") : -1;
     char dbname[256];
     snprintf(dbname, sizeof dbname, "%s", db_str(res, 0, "dbname"));
     PQclear(res);

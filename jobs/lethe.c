@@ -125,7 +125,7 @@ static const struct command commands[] = {
      "  --json      machine-readable output\n"},
     {"export", job_export, NEEDS_DB,
      "export [--from TS] [--to TS] [--tenant T] [--format jsonl|csv] [--summary] [-o FILE]\n"
-     "       lethe export --summary [--format jsonl|csv|text|html] [-o FILE]",
+     "       lethe export --summary [--from TS] [--to TS] [--tenant T] [--format jsonl|csv|text|html] [-o FILE]",
      "write audit records for auditors",
      "  --from TS, --to TS   records whose time is in [from, to); default everything\n"
      "  --tenant T           exactly that tenant's chain\n"
@@ -511,7 +511,8 @@ int main(int argc, char **argv)
     if ((cmd->flags & NEEDS_DB) == NEEDS_DB) {
         if ((rc = db_connect(&ctx)) != EXIT_DONE)
             goto cleanup;
-        db_set_needed_role(needed_role(cmd->name), cmd->name);
+        db_set_needed_role(hold_list ? "lethe_engine" : needed_role(cmd->name),
+                           hold_list ? "hold list" : cmd->name);
         int schema = cmd->flags & CREATES_SCHEMA ? 1 : db_check_schema(ctx.db);
         if (schema != 1) {
             rc = schema < 0 ? EXIT_RUNTIME : schema == 2 ? EXIT_LOCKED : EXIT_USAGE;

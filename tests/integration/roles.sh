@@ -897,6 +897,21 @@ assert_gap "the owner cannot truncate the audit" audit.audit_no_truncate
 fi
 as $N assert_sql_fails "a role in no group cannot reach the schema" "SELECT * FROM lethe.audit" "permission denied for schema lethe"
 
+# ---- a permission error's hint: the grant to give, or roles.sql when the login has the role ----
+# As a migrate leaves a table it adds until roles.sql runs again: the group lacks the grant.
+sql "REVOKE SELECT ON lethe.batches FROM lethe_engine" >/dev/null
+PGUSER=$E run_lethe --config "$WORK/noexec.conf" batches
+assert_eq "a member of lethe_engine refused by a grant the group lacks is sent to roles.sql, not to a GRANT it has" \
+  "1|error: query failed: permission denied for table batches
+hint: 'lethe batches' needs the privileges of lethe_engine, which $E holds already: lethe_engine lacks this grant; run deploy/roles.sql again as a superuser (as after every 'lethe migrate': it grants what a migration added)" \
+  "$RC|$ERR"
+sql "GRANT USAGE ON SCHEMA lethe TO $N; GRANT SELECT ON lethe.schema_migrations TO $N" >/dev/null
+PGUSER=$N run_lethe --config "$WORK/noexec.conf" batches
+assert_eq "a login in no group is told the GRANT to give" \
+  "1|hint: 'lethe batches' needs the privileges of lethe_engine: GRANT lethe_engine TO $N (deploy/roles.sql creates the roles)" \
+  "$RC|$(printf '%s\n' "$ERR" | grep '^hint')"
+sql "REVOKE ALL ON SCHEMA lethe FROM $N; REVOKE ALL ON lethe.schema_migrations FROM $N" >/dev/null
+
 # ---- after a later migrate, roles.sql is applied again ---------------------------------------
 "$LETHE" migrate >/dev/null
 # as roles.sql before schema 39 left them: the operator's direct writes to holds, PUBLIC's TEMP
