@@ -161,7 +161,12 @@ bool anchor_parse(const char *text, size_t len, struct anchor_line *out, const c
     json_t *run = json_object_get(o, "run_id"), *at = json_object_get(o, "at"),
            *heads = json_object_get(o, "heads");
     bool ok = false;
-    *why = oom ? why_oom : "not valid JSON";
+    /* JSON allows a key twice and any number; lethe writes neither. */
+    *why = oom                                                    ? why_oom
+           : !o && json_error_code(&e) == json_error_duplicate_key ? "a line with a key twice (lethe writes each key once)"
+           : !o && json_error_code(&e) == json_error_numeric_overflow
+               ? "a line with a number too large for 64 bits"
+               : "not valid JSON";
     if (!o)
         goto cleanup;
     *why = "not an anchor line (run_id, at, heads)";

@@ -1014,7 +1014,16 @@ static int verify_jsonl(struct verifier *v, FILE *f, char **line, size_t *cap, s
         if (!o)
             o = json_loadb(*line, len, JSON_REJECT_DUPLICATES, &e);
         if (!o) {
-            fail(v, NULL, "not valid JSON: %s", e.text);
+            /* JSON allows both; lethe never writes either, so the line was made by hand. */
+            if (json_error_code(&e) == json_error_duplicate_key)
+                fail(v, NULL, "a key twice in one line (%s): lethe writes each key once, so the "
+                              "line was edited",
+                     e.text);
+            else if (json_error_code(&e) == json_error_numeric_overflow)
+                fail(v, NULL, "a number too large for 64 bits (%s): lethe writes none, so the line was edited",
+                     e.text);
+            else
+                fail(v, NULL, "not valid JSON: %s", e.text);
             return EXIT_CHECK_FAILED;
         }
         bool ok;

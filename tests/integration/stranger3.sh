@@ -45,6 +45,18 @@ sed -i 2d "$A"
 run_lethe verify "$WORK/all.jsonl" --anchors "$A"
 assert_rc "... and without it, the export verifies" 0
 cp "$A" "$WORK/anchors.good"
+# JSON that lethe never writes is named as such: a key twice, a number past 64 bits.
+head -1 "$WORK/anchors.good" | sed 's/^{"run_id":/{"run_id":"x","run_id":/' >>"$A"
+run_lethe verify "$WORK/all.jsonl" --anchors "$A"
+assert_eq "verify --anchors: a line with a key twice is named so, exit 4" \
+  "4|verify: anchor file '$A' line $(wc -l <"$A") is a line with a key twice (lethe writes each key once): it is not a line lethe wrote" \
+  "$RC|$(printf '%s\n' "$OUT" | grep "^verify: anchor file")"
+cp "$WORK/anchors.good" "$A"
+head -1 "$WORK/anchors.good" | sed 's/"seq":[0-9]*/"seq":99999999999999999999/' >>"$A"
+run_lethe --config "$WORK/c1.conf" status --check
+assert_contains "status: a line with a number past 64 bits is named so" \
+  "warning: anchor: '$A': its newest line (line $(wc -l <"$A")) is a line with a number too large for 64 bits; the check takes line" "$ERR"
+cp "$WORK/anchors.good" "$A"
 
 # a head with a bad hash, in the only line: no anchor line at all. Taken as an empty file (as a
 # missing one is): said, and the runs go on (a stranger's retry: "rm; echo garbage >>" stopped

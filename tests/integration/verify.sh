@@ -279,7 +279,14 @@ assert_contains "jsonl: ... naming the chain" "tenant $T2: the header claims seq
 both "jsonl: a chain claimed in upper case (not as its records name it) is refused" 4 "$TMP/h-upper.jsonl"
 assert_contains "jsonl: ... as a malformed claim" "the export header's chain 3 is not {chain, first_seq, last_seq, records}" "$VOUT"
 both "jsonl: a header with two chains members is refused" 4 "$TMP/h-two-keys.jsonl"
-assert_contains "jsonl: ... as not JSON" "line 1: not valid JSON: duplicate object key" "$VOUT"
+assert_contains "jsonl: ... as a key written twice" "line 1: a key twice in one line (duplicate object key near '\"chains\"'): lethe writes each key once, so the line was edited" "$VOUT"
+# Valid JSON that lethe never writes: a record's key twice, a number past 64 bits.
+sed '2s/^{"seq":/{"seq":1,"seq":/' "$TMP/all.jsonl" >"$TMP/x.jsonl"
+both "jsonl: a record with its seq twice is refused" 4 "$TMP/x.jsonl"
+assert_eq "jsonl: ... as a key written twice" "verify: line 2: a key twice in one line (duplicate object key near '\"seq\"'): lethe writes each key once, so the line was edited" "$VOUT"
+sed '2s/^{"seq":[0-9]*/{"seq":9223372036854775808/' "$TMP/all.jsonl" >"$TMP/x.jsonl"
+both "jsonl: a record whose seq is past 2^63-1 is refused" 4 "$TMP/x.jsonl"
+assert_eq "jsonl: ... as a number lethe never writes" "verify: line 2: a number too large for 64 bits (too big integer near '9223372036854775808'): lethe writes none, so the line was edited" "$VOUT"
 
 # ---- the command line ------------------------------------------------------------------
 : >"$TMP/empty"
