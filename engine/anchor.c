@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <libgen.h>
+#include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1008,10 +1009,23 @@ int anchor_check_before_write(PGconn *db, const char *file, const char *what, un
 {
     char msg[2048];
     int behind = anchor_behind(db, file, msg, sizeof msg, flags & ~ANCHOR_WARN_ONLY);
-    if (behind < 0 && file && access(file, F_OK) == 0 && access(file, R_OK) != 0)
-        log_hint("%s reads the anchor file before it writes the audit, to refuse a restored "
-                 "database: run it as the service user (sudo -u lethe lethe ...), or give this "
-                 "user read access to '%s'; nothing was written", what, file);
+    if (behind < 0 && file && access(file, F_OK) == 0 && access(file, R_OK) != 0) {
+        /* The file's owner is the service user that appends to it, whatever its name. */
+        struct stat st;
+        const struct passwd *pw = stat(file, &st) == 0 ? getpwuid(st.st_uid) : NULL;
+        char owner[64];
+        snprintf(owner, sizeof owner, "%s", pw ? pw->pw_name : "");
+        if (owner[0])
+            log_hint("%s reads the anchor file before it writes the audit, to refuse a restored "
+                     "database: run it as %s, the file's owner (sudo -u %s lethe ...), or give "
+                     "this user read access to '%s'; nothing was written",
+                     what, owner, owner, file);
+        else
+            log_hint("%s reads the anchor file before it writes the audit, to refuse a restored "
+                     "database: run it as the file's owner, or give this user read access to "
+                     "'%s'; nothing was written",
+                     what, file);
+    }
     if (behind < 0)
         return EXIT_RUNTIME;
     if (behind == 0)

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,11 +67,24 @@ static int own_dir(const char *dir)
         log_error("spool: cannot read '%s': %s", dir, strerror(err));
         /* A run by hand as another user (root) made it theirs, 0750: every run of the service
          * user fails here after. */
-        if (err == EACCES && lstat(dir, &st) == 0 && st.st_uid != geteuid())
-            log_hint("'%s' belongs to uid %ld (a run by hand as another user made it?): give it "
-                     "to the user lethe runs as, e.g. chown -R lethe: '%s', and run lethe as "
-                     "that user (sudo -u lethe lethe run)",
-                     dir, (long)st.st_uid, dir);
+        if (err == EACCES && lstat(dir, &st) == 0 && st.st_uid != geteuid()) {
+            /* Named as they are on this machine: the service user need not be called lethe. */
+            char owner[64], me[64];
+            const struct passwd *pw = getpwuid(st.st_uid);
+            snprintf(owner, sizeof owner, "%s", pw ? pw->pw_name : "");
+            pw = getpwuid(geteuid());
+            snprintf(me, sizeof me, "%s", pw ? pw->pw_name : "");
+            if (owner[0] && me[0])
+                log_hint("'%s' belongs to %s, uid %ld (a run by hand as another user made it?): "
+                         "give it to %s, the user this run is, e.g. chown -R %s: '%s', and run "
+                         "lethe by hand as that user (sudo -u %s lethe run)",
+                         dir, owner, (long)st.st_uid, me, me, dir, me);
+            else
+                log_hint("'%s' belongs to uid %ld (a run by hand as another user made it?): give "
+                         "it to uid %ld, the user this run is (chown -R), and run lethe by hand "
+                         "as that user",
+                         dir, (long)st.st_uid, (long)geteuid());
+        }
         return -1;
     }
     log_error("spool: '%s' is %s, not the directory lethe makes for the location's manifests",

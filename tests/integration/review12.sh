@@ -151,8 +151,19 @@ if [ "$(id -u)" = 0 ]; then
           "$N/lethe" --config "$N/c.conf" run 2>&1); RC=$?
     assert_eq "a location's directory another user made: the run fails, saying whose it is and what to do" \
       "1|error: spool: cannot read '$N/spool/EU': Permission denied
-hint: '$N/spool/EU' belongs to uid 0 (a run by hand as another user made it?): give it to the user lethe runs as, e.g. chown -R lethe: '$N/spool/EU', and run lethe as that user (sudo -u lethe lethe run)" \
+hint: '$N/spool/EU' belongs to root, uid 0 (a run by hand as another user made it?): give it to nobody, the user this run is, e.g. chown -R nobody: '$N/spool/EU', and run lethe by hand as that user (sudo -u nobody lethe run)" \
       "$RC|$(grep -A1 "^error: spool" <<<"$OUT")"
+    # An anchor file an operator cannot read (the service user's, 0600): the hint names its
+    # owner as the user to run as (it named a user "lethe", which need not exist).
+    mkdir -p "$N/anc"; chmod 0755 "$N/anc"
+    sed "s|$N/spool/anchors.jsonl|$N/anc/anchors.jsonl|" "$N/c.conf" >"$N/c2.conf"; chmod 0644 "$N/c2.conf"
+    : >"$N/anc/anchors.jsonl"; chmod 0600 "$N/anc/anchors.jsonl"
+    V2=$(uuid); mk_item "$T" "$V2" "$W" prompt EU 2026-01-01T00:00:00Z
+    OUT=$(cd / && runuser -u nobody -- env PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" PGDATABASE="$PGDATABASE" \
+          "$N/lethe" --config "$N/c2.conf" request --tenant "$T" --item "$V2" --reference CASE-14 2>&1); RC=$?
+    assert_eq "an anchor file the operator cannot read: the request fails, naming the file's owner as the user to run as" \
+      "1|hint: request reads the anchor file before it writes the audit, to refuse a restored database: run it as root, the file's owner (sudo -u root lethe ...), or give this user read access to '$N/anc/anchors.jsonl'; nothing was written|0" \
+      "$RC|$(grep "^hint: request reads the anchor file" <<<"$OUT")|$(sql "SELECT count(*) FROM lethe.events WHERE reference = 'CASE-14'")"
 fi
 
 # ---- a tombstone no purge made ------------------------------------------------------------------
