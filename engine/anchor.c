@@ -1078,5 +1078,13 @@ bool lethe_file_refused(const char *what, const char *option, const char *path,
         log_hint("write to another file");
         return true;
     }
+    for (int i = 0; i < cfg->n_includes; i++) {
+        if (!anchor_file_named(path, cfg->includes[i]))
+            continue;
+        log_error("%s: %s '%s' is a config file ('%s' @includes it); refusing to replace it",
+                  what, option, path, cfg->path ? cfg->path : "the config");
+        log_hint("write to another file");
+        return true;
+    }
     return false;
 }

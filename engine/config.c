@@ -67,6 +67,8 @@ void config_free(struct lethe_config *cfg)
     free(cfg->anchor_conf);
     free(cfg->spool_conf);
     free(cfg->metrics_conf);
+    for (int i = 0; i < cfg->n_includes; i++)
+        free(cfg->includes[i]);
     for (int i = 0; i < cfg->n_locations; i++) {
         free(cfg->locations[i].geo);
         free(cfg->locations[i].command);
@@ -85,7 +87,7 @@ const char *config_executor_for(const struct lethe_config *cfg, const char *loca
 
 /* ---- error reporting ---------------------------------------------------------------- */
 
-#define MAX_INCLUDES 16
+#define MAX_INCLUDES LETHE_MAX_INCLUDES
 
 struct loader {
     const char *file;
@@ -1069,7 +1071,11 @@ bool config_load(struct lethe_config *cfg, const char *file)
     ok = true;
 cleanup:
     for (int i = 0; i < ld.n_inc; i++) {
-        free(ld.inc[i].path);
+        /* kept: no command writes over a file the config is made of (lethe_file_refused) */
+        if (ok && cfg->n_includes < LETHE_MAX_INCLUDES)
+            cfg->includes[cfg->n_includes++] = ld.inc[i].path;
+        else
+            free(ld.inc[i].path);
         free(ld.inc[i].text);
     }
     free(text);

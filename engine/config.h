@@ -36,6 +36,9 @@ struct location_executor {
     char *file; /* the file that holds it: the main one or one it @includes */
 };
 
+/* How many files a config may @include, nested ones counted. */
+#define LETHE_MAX_INCLUDES 16
+
 struct lethe_config {
     char *path; /* the file read, or NULL when running on defaults */
     char *conninfo;
@@ -58,6 +61,8 @@ struct lethe_config {
     char *metrics_file; /* metrics.file: Prometheus textfile metrics of each run; --metrics-file wins */
     int metrics_line;
     char *metrics_conf;
+    char *includes[LETHE_MAX_INCLUDES]; /* every file the config @includes, as read */
+    int n_includes;
     long long batch_max_items;
     struct duration lookahead;
     struct rule_config rules[RULE_COUNT];

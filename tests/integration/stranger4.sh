@@ -318,6 +318,19 @@ assert_eq "the key and the config are as they were" "same same" \
 assert_eq "and no run was recorded by the refused ones" "1" "$(sql "SELECT count(*) FROM lethe.runs")"
 run_lethe --config "$WORK/c10.conf" export -o "$WORK/e10.jsonl"
 assert_rc "another file is written" 0
+# Nor a file the config @includes, whatever it holds (one with only batch settings was written
+# over with exit 0, and every command after exited 2 on its syntax).
+echo 'batch: { max_items = 5; };' >"$WORK/inc10.conf"; cp "$WORK/inc10.conf" "$WORK/inc10.before"
+{ echo "@include \"$WORK/inc10.conf\""; cat "$WORK/c10.conf"; } >"$WORK/c10i.conf"
+run_lethe --config "$WORK/c10i.conf" export -o "$WORK/inc10.conf"
+assert_eq "export -o a file the config @includes: exit 2, saying why" "2|error: export: -o '$WORK/inc10.conf' is a config file ('$WORK/c10i.conf' @includes it); refusing to replace it
+hint: write to another file" "$RC|$ERR"
+run_lethe --config "$WORK/c10i.conf" export --summary -o "$WORK/./inc10.conf"
+assert_rc "export --summary -o it by another path: exit 2" 2
+run_lethe --config "$WORK/c10i.conf" run --metrics-file "$WORK/inc10.conf"
+assert_rc "run --metrics-file it: exit 2" 2
+assert_eq "the included file is as it was, and the config still reads" "same|0" \
+    "$(cmp -s "$WORK/inc10.conf" "$WORK/inc10.before" && echo same)|$("$LETHE" --config "$WORK/c10i.conf" status >/dev/null 2>&1; echo $?)"
 
 # ---- 11. a subject of blanks names no one; a subject is printed as text -----------------------
 # An empty --subject was refused, a blank one ("$SUBJECT" holding a space) was recorded: a hold
