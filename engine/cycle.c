@@ -470,7 +470,12 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
             snprintf(sig, sizeof sig, " (128+%d: how the shell reports a command killed by signal "
                      "%d, %s)", er.exit_code - 128, er.exit_code - 128,
                      strsignal(er.exit_code - 128));
-        if (!er.ok)
+        if (!er.ok && er.left_behind)
+            /* "timed out" alone sent the operator looking for a slow deleter here too. */
+            log_warn("batch %s (%s) failed: the executor exited, but a process it left kept its "
+                     "output open until the timeout (%lds); its unreceipted items are %s",
+                     batch_id, location, timeout_seconds(&ctx->cfg), again);
+        else if (!er.ok)
             log_warn("batch %s (%s) failed: executor %s%s; its unreceipted items are %s", batch_id,
                      location, er.detail, sig, again);
         else

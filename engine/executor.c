@@ -168,7 +168,11 @@ static void on_stdout_line(struct exec_result *r, char *line, size_t n)
         line[--n] = '\0';
     if (n == 0)
         return;
-    if (memchr(line, '\0', n) || !text_valid_utf8(line, n)) {
+    if (memchr(line, '\0', n)) { /* valid UTF-8, but no receipt holds one */
+        ignore_line(r, "a line with a NUL byte in it", line, n);
+        return;
+    }
+    if (!text_valid_utf8(line, n)) {
         ignore_line(r, "a line that is not valid UTF-8", line, n);
         return;
     }

@@ -109,6 +109,7 @@ fresh 4
 executor noisy 'ids=($(tail -n +2 "$1" | sed "s/^{\"item_id\":\"\([^\"]*\)\".*/\1/"))
 printf "deleted %s\n" "${ids[0]}"
 printf "\xff\xfe bad bytes \x01\n"
+printf "deleted %s\0junk\n" "${ids[3]}"
 printf "deleted %s\xff\n" "${ids[1]}"
 printf "failed %s disk \xc3\xa9 broken \x07 bell\n" "${ids[1]}"
 printf "deleted 00000000-0000-0000-0000-00000000beef\n"
@@ -129,6 +130,8 @@ assert_contains "a foreign receipt is logged and ignored" "1 receipt named items
 assert_contains "... naming the id the deleter claimed" \
   "ignoring a receipt for an item not in the batch: deleted 00000000-0000-0000-0000-00000000beef" "$ERR"
 assert_contains "bad bytes are logged cleaned" 'ignoring a line that is not valid UTF-8: \xFF\xFE bad bytes \x01' "$ERR"
+assert_eq "a NUL byte is named as such (it is valid UTF-8), the line shown cleaned" "1" \
+  "$(printf '%s\n' "$ERR" | grep -c 'ignoring a line with a NUL byte in it: deleted [0-9a-f-]*\\x00junk$')"
 assert_contains "the endless line is logged bounded" "ignoring an overlong line: xxxxxxxx" "$ERR"
 assert_eq "the stderr tail is stored cleaned" '\xFF stderr bytes' "$(sql "SELECT split_part(error, E'\n', 2) FROM lethe.batches")"
 assert_contains "lethe batches shows the stored stderr with a bidirectional control escaped" \
@@ -184,6 +187,18 @@ assert_contains "the run says the deleter exited and what kept its output open (
   "the executor exited, but a process it left kept its output open until the timeout (2s); every item had its receipt; acknowledged" "$ERR"
 sleep 0.3
 assert_eq "the background child is gone" "0" "$(pgrep -c -f "$MARK")"
+# The same with a receipt missing: the batch fails, and is said to have failed the same way (it
+# was said "executor timed out after 2s", which sent the operator to a slow deleter).
+fresh 2
+executor bg1 "(exec -a $MARK sleep 30) & echo \"deleted \$(sed -n 2p \"\$1\" | sed 's/^{\"item_id\":\"\([^\"]*\)\".*/\1/')\"; exit 0"
+write_config "$WORK/c5c.conf" "executor: { command = \"$WORK/bg1\"; timeout = \"2s\"; };"
+run_lethe --config "$WORK/c5c.conf" run
+B5=$(sql "SELECT batch_id FROM lethe.batches")
+assert_eq "a left-behind child and a missing receipt: one purged, one due again" "due 1|purged 1" "$(state_counts)"
+assert_contains "... the run saying the executor exited and what kept its output open" \
+  "warning: batch $B5 (EU) failed: the executor exited, but a process it left kept its output open until the timeout (2s); its unreceipted items are due again at the next run" "$ERR"
+sleep 0.3
+assert_eq "... and the child is gone" "0" "$(pgrep -c -f "$MARK")"
 
 # ---- 6. no executor outlives its run -----------------------------------------------------------
 fresh 2
