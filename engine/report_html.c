@@ -65,6 +65,19 @@ static void put_time(FILE *out, const char *t)
     fprintf(out, "%.10s %.5s UTC", t, t + 11);
 }
 
+/* T ("YYYY-MM-DDTHH:MM:SS.ffffffZ") whole: "YYYY-MM-DD HH:MM:SS.ffffff UTC". */
+static void put_instant(FILE *out, const char *t)
+{
+    size_t n = t ? strlen(t) : 0;
+    if (n < 20 || t[10] != 'T' || t[n - 1] != 'Z') {
+        esc(out, t ? t : "-");
+        return;
+    }
+    fprintf(out, "%.10s ", t);
+    fwrite(t + 11, 1, n - 12, out);
+    fputs(" UTC", out);
+}
+
 /* The colour of a rule in the pending chart: the six rules of SPEC §3 keep theirs. */
 static const char *rule_colour(const char *rule, size_t index)
 {
@@ -179,17 +192,19 @@ static void overview(FILE *out, const struct report *r)
     fputs("<h1>lethe compliance summary</h1>\n<dl class=\"meta\">\n<dt>window</dt><dd id=\"window\">",
           out);
     if (r->from || r->to) {
+        /* The bounds to the microsecond, as given: a minute would suggest records before
+         * --from in the window. */
         fputs("audit records from ", out);
         if (r->from)
-            put_time(out, r->from);
+            put_instant(out, r->from);
         else
             fputs("the first record", out);
         fputs(" (inclusive) to ", out);
         if (r->to)
-            put_time(out, r->to);
+            put_instant(out, r->to);
         else
             fputs("the last record", out);
-        fputs(" (exclusive)", out);
+        fputs(r->to ? " (exclusive)" : " (inclusive)", out);
     } else {
         fputs("every audit record", out);
     }

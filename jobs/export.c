@@ -154,9 +154,11 @@ static void summary_text(FILE *out, PGresult *rows, bool pending_known, const st
                          const char *generated, const char *records, const char *chains)
 {
     fprintf(out, "lethe compliance summary\n\n");
+    /* [from, to): the first record and the last one, when they bound it, are in it */
     if (f->from || f->to)
-        fprintf(out, "  window      audit records from %s (inclusive) to %s (exclusive)\n",
-                f->from ? f->from : "the first record", f->to ? f->to : "the last record");
+        fprintf(out, "  window      audit records from %s (inclusive) to %s (%s)\n",
+                f->from ? f->from : "the first record", f->to ? f->to : "the last record",
+                f->to ? "exclusive" : "inclusive");
     else
         fprintf(out, "  window      every audit record\n");
     fprintf(out, "  tenant      %s\n", f->tenant ? f->tenant : "all tenants");

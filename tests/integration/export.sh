@@ -209,6 +209,11 @@ assert_contains "a tenant's summary counts its records" \
 run_lethe export --summary --format text --from "$M1"
 assert_contains "a window's summary counts the records in it" \
   "$(sql "SELECT count(*) FROM lethe.audit WHERE at >= '$M1'") audit records in $(sql "SELECT count(DISTINCT tenant_id) FROM lethe.audit WHERE at >= '$M1'") hash chain" "$OUT"
+assert_contains "a window open at its end says the last record is in it" \
+  "window      audit records from $(python3 -c 'import sys, datetime; print(datetime.datetime.fromisoformat(sys.argv[1].replace("Z", "+00:00")).astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))' "$M1") (inclusive) to the last record (inclusive)" "$OUT"
+run_lethe export --summary --format text --to "$M1"
+assert_contains "a window closed at its end excludes it" "window      audit records from the first record (inclusive) to " "$OUT"
+assert_contains "... saying so" " (exclusive)" "$(echo "$OUT" | grep '^  window')"
 assert_contains "the summary explains held past deadline" "held past deadline  purged after their deadline because a hold kept them" "$OUT"
 run_lethe export --summary --format csv
 assert_rc "export --summary --format csv exits 0" 0

@@ -327,6 +327,9 @@ python3 "$WORK/read.py" "$WORK/tenant.html" "$WORK/summary.jsonl" commands >"$WO
 assert_contains "its export command keeps the window's start" \
   "lethe export --from 2020-01-01T00:00:00.000000Z --to " "$(head -1 "$WORK/commands.sh")"
 assert_contains "and names the tenant" " --tenant $A --format jsonl -o audit.jsonl" "$(head -1 "$WORK/commands.sh")"
+assert_contains "the page's window: its start to the microsecond, its open end the last record, included" \
+  '<dd id="window">audit records from 2020-01-01 00:00:00.000000 UTC (inclusive) to the last record (inclusive)</dd>' \
+  "$(cat "$WORK/tenant.html")"
 verdict=$(cd "$WORK/auditor" && PATH="$WORK/bin:$PATH" bash -e "$WORK/commands.sh" 2>/dev/null); rc=$?
 assert_eq "which verify that one chain against its head, over the tenant's window" \
   "0 1 chains (1 from seq 1, 0 windows), 1 expected head matched; records of tenant $A from 2020-01-01T00:00:00.000000Z until $(head -1 "$WORK/commands.sh" | sed 's/.* --to \([^ ]*\) .*/\1/')" \
