@@ -206,6 +206,27 @@ static struct chain *chain_get(struct verifier *v, const char *tenant, bool *cre
     return c;
 }
 
+static int by_tenant(const void *a, const void *b)
+{
+    return strcmp((*(const struct chain *const *)a)->tenant, (*(const struct chain *const *)b)->tenant);
+}
+
+/* -v: each chain's head, in the export's order (by tenant id), not the hash table's. */
+static void print_heads(const struct verifier *v)
+{
+    const struct chain **order = malloc((v->n_chains ? v->n_chains : 1) * sizeof *order);
+    size_t n = 0;
+    for (size_t i = 0; order && i < v->cap && n < v->n_chains; i++)
+        if (v->slots[i].tenant)
+            order[n++] = &v->slots[i];
+    if (order)
+        qsort(order, n, sizeof *order, by_tenant);
+    for (size_t i = 0; i < n; i++)
+        printf("chain %s seq %lld..%lld head %s\n", order[i]->tenant, order[i]->first_seq,
+               order[i]->seq, order[i]->hash);
+    free(order);
+}
+
 static struct named *named_slot(struct named *slots, size_t cap, const char *chain)
 {
     size_t i = fnv1a(chain) & (cap - 1);
@@ -1807,10 +1828,7 @@ int job_verify(struct lethe_ctx *ctx, int argc, char **argv)
         goto cleanup;
     }
     if (ctx->verbosity > 0)
-        for (size_t i = 0; i < v.cap; i++)
-            if (v.slots[i].tenant)
-                printf("chain %s seq %lld..%lld head %s\n", v.slots[i].tenant,
-                       v.slots[i].first_seq, v.slots[i].seq, v.slots[i].hash);
+        print_heads(&v);
     printf("verify: ok: %lld records in %zu chains (%zu from seq 1, %zu windows)", v.records,
            v.n_chains, v.n_chains - v.windows, v.windows);
     if (n_expect)

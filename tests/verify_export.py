@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""verify_export.py FILE [TENANT=HASH]... [--anchors ANCHOR_FILE]: checks a lethe audit export (JSON Lines or CSV)
+"""verify_export.py FILE [[--expect-head] TENANT=HASH]... [--anchors ANCHOR_FILE]: checks a lethe audit export (JSON Lines or CSV)
 with nothing but the Python standard library, independently of lethe's own code. Prints
 "ok" and exits 0, or prints the first problem and exits 4, like `lethe verify`.
 
@@ -262,6 +262,10 @@ if __name__ == "__main__":
         if "--anchors" in args:
             i = args.index("--anchors")
             anchors, args = args[i + 1], args[:i] + args[i + 2:]
+        # lethe verify's spelling (--expect-head TENANT=HASH) or the bare TENANT=HASH
+        args = [a.split("=", 1)[1] if a.startswith("--expect-head=") else a
+                for a in args if a != "--expect-head"]
+        if anchors is not None:
             try:  # an anchor file that cannot be read is a usage error (exit 2), as for lethe
                 open(anchors, encoding="utf-8").close()
             except OSError as e:

@@ -112,6 +112,13 @@ assert_not_contains "with an expected head it does not" "warning" "$ERR"
 both "a one-tenant JSON Lines export verifies on its own" 0 "$TMP/t2.jsonl" "$T2=$H2"
 assert_eq "with its head as expected, and the tenant named" "verify: ok: 9 records in 1 chains (1 from seq 1, 0 windows), 1 expected head matched; records of tenant $T2 from the start of the log until its export at $(exported "$TMP/t2.jsonl")" "$VOUT"
 both "a one-tenant CSV export verifies on its own" 0 "$TMP/t2.csv" "$T2=$H2"
+chains=$("$LETHE" -v verify "$TMP/all.jsonl" 2>/dev/null | awk '/^chain /{print $2}')
+assert_eq "-v lists the chains' heads in the export's order, by tenant id (not a hash table's)" \
+  "4 $(echo "$chains" | sort | tr '\n' ' ')" "$(echo "$chains" | grep -c .) $(echo "$chains" | tr '\n' ' ')"
+# verify_export.py takes the expected heads as lethe verify does too (README: "expected heads").
+assert_eq "verify_export.py --expect-head TENANT=HASH, as lethe verify spells it: the head matched, or caught" \
+  "0 4" "$(python3 tests/verify_export.py "$TMP/t2.jsonl" --expect-head "$T2=$H2" >/dev/null; echo $?) $(
+           python3 tests/verify_export.py "$TMP/t2.jsonl" --expect-head "$T2=$H1" >/dev/null; echo $?)"
 both "a window export (JSON Lines) verifies from its first prev_hash" 0 "$TMP/win.jsonl" "$T1=$H1" "$NIL=$H0"
 assert_contains "a window's chains are counted as windows" "(0 from seq 1, 4 windows), 2 expected heads matched" "$VOUT"
 both "a window export (CSV) verifies" 0 "$TMP/win.csv" "$T1=$H1"
