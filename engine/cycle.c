@@ -698,10 +698,12 @@ static int dry_run(struct lethe_ctx *ctx, const struct run_opts *o, const char *
             printf("by %s:\n", kind);
         }
         if (strcmp(kind, "location") == 0)
-            printf("  %-36s %8ld items in %ld batch%s, %ld held\n", db_get(r, i, "name"), due,
-                   (due + max - 1) / max, (due + max - 1) / max == 1 ? "" : "es", held);
+            printf("  %-36s %8ld item%s in %ld batch%s, %ld held\n", db_get(r, i, "name"), due,
+                   due == 1 ? "" : "s", (due + max - 1) / max, (due + max - 1) / max == 1 ? "" : "es",
+                   held);
         else
-            printf("  %-36s %8ld items, %ld held\n", db_get(r, i, "name"), due, held);
+            printf("  %-36s %8ld item%s, %ld held\n", db_get(r, i, "name"), due, due == 1 ? "" : "s",
+                   held);
     }
     PQclear(r);
     if (o->items && !report_plan_items_text(db, stdout))
@@ -1355,8 +1357,8 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
         PQclear(r);
         goto finish;
     }
-    log_info("emitted %ld batch%s with %ld items (%ld held)", c->batches, c->batches == 1 ? "" : "es",
-             c->due, c->held);
+    log_info("emitted %ld batch%s with %ld item%s (%ld held)", c->batches, c->batches == 1 ? "" : "es",
+             c->due, c->due == 1 ? "" : "s", c->held);
     log_debug("phase emit: %.3fs", secs_since(&tp));
 
     /* 6-7. manifests, executors, acknowledgements; a stop request is honoured between batches */

@@ -631,8 +631,8 @@ static void request_assess(struct request_report *q)
                  q->n.purged == 1 ? " is" : "s are", past);
     } else if (q->withdrawn == n) {
         snprintf(q->verdict, sizeof q->verdict,
-                 "withdrawn: a cancellation withdrew it; %ld covered item%s purged stay purged",
-                 q->n.purged, q->n.purged == 1 ? "" : "s");
+                 "withdrawn: a cancellation withdrew it; %ld covered item%s purged stay%s purged",
+                 q->n.purged, q->n.purged == 1 ? "" : "s", q->n.purged == 1 ? "s" : "");
     } else if (q->derived < n) {
         snprintf(q->verdict, sizeof q->verdict,
                  "not done: not derived yet; the next 'lethe run' derives it%s", past);

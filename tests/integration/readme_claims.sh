@@ -296,7 +296,7 @@ wait_for "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted 
 assert_eq "the run lock is held by another session" "0" "$?"
 RUNS0=$(sql "SELECT count(*) FROM lethe.runs")
 OUT=$(timeout 20 "$LETHE" --config "$WORK/noexec.conf" run --dry-run 2>"$WORK/dry.err"); RC=$?; ERR=$(cat "$WORK/dry.err")
-assert_eq "run --dry-run meanwhile: exit 0 at once, with its plan" "0|plan at|  due 2 items, held 0|  EU                                          1 items in 1 batch, 0 held" \
+assert_eq "run --dry-run meanwhile: exit 0 at once, with its plan" "0|plan at|  due 2 items, held 0|  EU                                          1 item in 1 batch, 0 held" \
   "$RC|$(head -1 <<<"$OUT" | grep -o '^plan at')|$(grep '^  due' <<<"$OUT")|$(grep '^  EU ' <<<"$OUT")"
 assert_eq "... and writes nothing (no run, no batch)" "$RUNS0|0" "$(sql "SELECT count(*) FROM lethe.runs")|$(sql "SELECT count(*) FROM lethe.batches")"
 run_lethe --config "$WORK/noexec.conf" run

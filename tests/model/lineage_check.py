@@ -214,7 +214,7 @@ class Catalog:
             if line.startswith("by "):
                 section = line[3:-1]
             elif section == "rule":
-                m = re.match(r"\s+(\S+)\s+(\d+) items, (\d+) held$", line)
+                m = re.match(r"\s+(\S+)\s+(\d+) items?, (\d+) held$", line)
                 got[m.group(1)] = (int(m.group(2)), int(m.group(3)))
         plan = self.m.plan(as_of)
         want = {"total": (sum(not v[3] for v in plan.values()), sum(v[3] for v in plan.values()))}
