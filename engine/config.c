@@ -498,8 +498,30 @@ static bool load_database(const struct loader *ld, const config_setting_t *g)
              * same way below); libpq's own ~/.pgpass is refused when it is group- or
              * world-readable. Said at every command, not fatal: a DBA's choice. */
             bool password = false;
-            for (PQconninfoOption *k = o; k->keyword; k++)
+            const char *bad_port = NULL;
+            for (PQconninfoOption *k = o; k->keyword; k++) {
                 password |= strcmp(k->keyword, "password") == 0 && k->val && *k->val;
+                /* libpq parses the port only when it connects, where a word there is a runtime
+                 * error (exit 1) that names no file: a list of numbers, or empty for the
+                 * default, as libpq takes it. */
+                if (strcmp(k->keyword, "port") == 0 && k->val)
+                    for (const char *p = k->val; *p && !bad_port;) {
+                        size_t n = strspn(p, "0123456789");
+                        long v = n && n < 6 ? strtol(p, NULL, 10) : 0;
+                        if ((n && (n >= 6 || v < 1 || v > 65535)) || (p[n] && p[n] != ','))
+                            bad_port = k->val;
+                        p += n + (p[n] == ',');
+                    }
+            }
+            if (bad_port) {
+                char what[160];
+                snprintf(what, sizeof what, "port \"%.64s\" is not a port number:", bad_port);
+                report(log_error, file_of(ld, s), config_setting_source_line(s),
+                       "database.conninfo", what, "(the rest of the value is not shown)",
+                       "port=N, N from 1 to 65535 (or several, comma-separated, one per host)");
+                PQconninfoFree(o);
+                return false;
+            }
             PQconninfoFree(o);
             struct stat fst;
             if (password && stat(file_of(ld, s), &fst) == 0 && (fst.st_mode & S_IROTH)) {
@@ -1042,10 +1064,11 @@ bool config_load(struct lethe_config *cfg, const char *file)
             log_error("config: '%s' line %d%s: syntax error: %s", where, config_error_line(&lc),
                       near, why);
         if (why && strcmp(why, "duplicate setting name") == 0 && strcmp(where, file) == 0)
-            log_hint("a setting is given twice in one group; keep one of them (line %d: %s)",
+            log_hint("a setting is given twice in one group, or a group twice; keep one of them "
+                     "(line %d: %s)",
                      config_error_line(&lc), text_shown(line_of(text, config_error_line(&lc))));
         else if (why && strcmp(why, "duplicate setting name") == 0)
-            log_hint("a setting is given twice in one group; keep one of them");
+            log_hint("a setting is given twice in one group, or a group twice; keep one of them");
         else
             log_hint("settings look like 'name = value;' inside 'group: { ... };', "
                      "strings in double quotes");

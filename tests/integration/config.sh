@@ -42,7 +42,12 @@ conf_fails "a setting given twice is refused" \
 'batch: { max_items = 5; };
 schedule: { lookahead = "1d"; lookahead = "2d"; };' \
 "error: config: '$CONF' line 2 (setting 'lookahead'): syntax error: duplicate setting name
-hint: a setting is given twice in one group; keep one of them (line 2: schedule: { lookahead = \"1d\"; lookahead = \"2d\"; };)"
+hint: a setting is given twice in one group, or a group twice; keep one of them (line 2: schedule: { lookahead = \"1d\"; lookahead = \"2d\"; };)"
+conf_fails "a group given twice is refused, the hint naming groups too" \
+'batch: { max_items = 5; };
+batch: { max_items = 6; };' \
+"error: config: '$CONF' line 2 (setting 'max_items'): syntax error: duplicate setting name
+hint: a setting is given twice in one group, or a group twice; keep one of them (line 2: batch: { max_items = 6; };)"
 
 # ---- unknown settings ----------------------------------------------------------------------
 conf_fails "an unknown top-level setting is refused" \
@@ -90,6 +95,13 @@ hint: each rule is a group, e.g. deletion_request: { deadline = \"30d\"; grace =
 conf_fails "an integer where a string is expected is refused" 'database: { conninfo = 5432; };' \
 "error: config: '$CONF' line 1: 'database.conninfo': expected a string, got 5432
 hint: conninfo is a libpq connection string, e.g. \"host=/run/postgresql dbname=lethe\""
+conf_fails "a port that is not a number is a config error (exit 2, file and line), not a failed connection" \
+  'database: { conninfo = "host=/nowhere port=abc password=s3cret"; };' \
+"error: config: '$CONF' line 1: 'database.conninfo': port \"abc\" is not a port number: (the rest of the value is not shown)
+hint: port=N, N from 1 to 65535 (or several, comma-separated, one per host)"
+conf_fails "... and so is a port past 65535 in a list" 'database: { conninfo = "host=a,b port=5432,65536"; };' \
+"error: config: '$CONF' line 1: 'database.conninfo': port \"5432,65536\" is not a port number: (the rest of the value is not shown)
+hint: port=N, N from 1 to 65535 (or several, comma-separated, one per host)"
 conf_fails "a conninfo libpq cannot read names the file and the line, not the value (it may hold a password)" \
   'batch: { max_items = 5; };
 database: { conninfo = "host=x password=s3cret =="; };' \
