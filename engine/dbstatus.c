@@ -24,6 +24,15 @@ int db_workspace_exists(PGconn *db, const char *tenant, const char *workspace)
                   2, p);
 }
 
+int db_item_not_customer_data(PGconn *db, const char *tenant, const char *item)
+{
+    const char *p[] = {tenant, item};
+    return db_exists(db,
+                     "SELECT 1 FROM lethe.items i JOIN lethe.kinds k ON k.kind = i.kind"
+                     " WHERE i.tenant_id = $1 AND i.item_id = $2 AND NOT k.customer_data",
+                     2, p);
+}
+
 int db_item_exists(PGconn *db, const char *tenant, const char *item)
 {
     const char *p[] = {tenant, item};

@@ -16,6 +16,8 @@
 int db_tenant_exists(PGconn *db, const char *tenant);
 int db_workspace_exists(PGconn *db, const char *tenant, const char *workspace);
 int db_item_exists(PGconn *db, const char *tenant, const char *item);
+/* 1 when the item is of a kind that is not Customer Data (system_log): no rule covers it. */
+int db_item_not_customer_data(PGconn *db, const char *tenant, const char *item);
 
 /* The deletion requests of the tenant with this reference, oldest first: event_id, same scope
  * as SCOPE (t/f), occurred_at, operator (null when none was recorded). */

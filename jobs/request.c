@@ -160,6 +160,12 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
     else
         printf("deadline_at: none: %s is disabled in the config\n", rc_rule->name);
     printf("operator:    %s\n", text_shown(operator_name));
+    /* Recorded as asked, but it covers nothing: said, or the operator would take a later
+     * "done: no covered item is left to purge" for a deletion (SPEC §3, C7). */
+    if (scope.kind == SCOPE_ITEM && db_item_not_customer_data(ctx->db, tenant, scope.value) == 1)
+        log_warn("request: item %s is a system log, not Customer Data (C7): no rule purges it, "
+                 "or any copy made of it, so this request covers nothing",
+                 scope.value);
     /* An item already handed to a deleter keeps the rule and deadline its batch was made
      * under (SPEC §6): a request with an earlier deadline is met for it only if that batch is
      * acknowledged by then, which nothing else would tell the operator. */

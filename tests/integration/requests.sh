@@ -618,4 +618,17 @@ assert_eq "... and records each of the four withdrawals" \
   "$(sql "SELECT string_agg(rule || ' ' || reference || ' ' || count || ' ' || detail, ',' ORDER BY rule, count)
            FROM lethe.audit WHERE tenant_id = '$T10' AND kind = 'obligation_withdrawn'")"
 
+# ---- a request for a system log: recorded, and said to cover nothing (C7) -----------------------
+# It was accepted without a word, and status --reference then said "done": the operator took the
+# log for deleted.
+LOG=$(uuid); CUST=$(uuid)
+mk_item "$T10" "$LOG" "$WA" system_log EU 2026-01-01T00:00:00Z
+mk_item "$T10" "$CUST" "$WA" prompt EU 2026-01-01T00:00:00Z
+run_lethe --config "$WORK/run.conf" request --tenant "$T10" --item "$LOG" --reference R-LOG
+assert_eq "a request for a system log is recorded, warning that it covers nothing" \
+  "0|1|warning: request: item $LOG is a system log, not Customer Data (C7): no rule purges it, or any copy made of it, so this request covers nothing" \
+  "$RC|$(sql "SELECT count(*) FROM lethe.events WHERE reference = 'R-LOG'")|$ERR"
+run_lethe --config "$WORK/run.conf" request --tenant "$T10" --item "$CUST" --reference R-CUST
+assert_eq "a request for a customer item says nothing of the kind" "0|" "$RC|$ERR"
+
 finish
