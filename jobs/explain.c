@@ -218,8 +218,25 @@ static void print_why(const struct explain *e)
         printf("a %s is not Customer Data: no rule ever applies to it (C7)\n",
                db_str(it, 0, "kind"));
     } else if (PQntuples(e->obligations) > 0) {
-        printf("no active obligation (each one is withdrawn or its rule disabled): kept while the"
-               " subscription is active (C1)\n");
+        /* A commitment broken while its rule is off is not "kept": said with the earliest such
+         * deadline (status lists these items apart, and --check fails on them). */
+        int off = -1;
+        for (int r = 0; r < PQntuples(e->obligations); r++)
+            if (!db_true(e->obligations, r, "rule_enabled") &&
+                db_true(e->obligations, r, "deadline_passed") &&
+                !db_true(e->obligations, r, "withdrawn") &&
+                (off < 0 || strcmp(db_str(e->obligations, r, "deadline_at"),
+                                   db_str(e->obligations, off, "deadline_at")) < 0))
+                off = r;
+        if (off >= 0)
+            printf("no active obligation, but the deadline %s would set (%s) passed while the rule "
+                   "is disabled in the config: nothing is due under a rule that is off (enable it: "
+                   "rules.%s.enabled)\n",
+                   db_str(e->obligations, off, "rule"), db_str(e->obligations, off, "deadline_at"),
+                   db_str(e->obligations, off, "rule"));
+        else
+            printf("no active obligation (each one is withdrawn or its rule disabled): kept while "
+                   "the subscription is active (C1)\n");
     } else {
         printf("no obligation covers it: kept while the subscription is active (C1)\n");
     }

@@ -90,6 +90,8 @@ assert_contains "explain says why the request is not active" \
     "deletion_request (not active: the rule is disabled in the config)" "$OUT"
 assert_contains "... and that its deadline passed while the rule is off" \
     "deadline  $(full "$OLD_REQ + 30 days") (passed while the rule is off)" "$OUT"
+assert_contains "... and its why says so, not 'kept while the subscription is active'" \
+    "why        no active obligation, but the deadline deletion_request would set ($(full "$OLD_REQ + 30 days")) passed while the rule is disabled in the config: nothing is due under a rule that is off (enable it: rules.deletion_request.enabled)" "$OUT"
 run_lethe --config "$WORK/off.conf" explain "$A1" --json
 assert_eq "explain --json: rule_enabled false, not active" "[('deletion_request', False, False)]" \
     "$(printf '%s' "$OUT" | python3 -c '
