@@ -1043,6 +1043,27 @@ int anchor_check_before_write(PGconn *db, const char *file, const char *what, un
     return EXIT_CHECK_FAILED;
 }
 
+/* Whether the directories that would hold A and B are one (by device and inode) and the names
+ * in them the same: two spellings of a file not made yet ("../var/x" and "/srv/var/x"). */
+static bool same_place(const char *a, const char *b)
+{
+    char *ca = strdup(a), *cb = strdup(b), *na = strdup(a), *nb = strdup(b);
+    bool same = false;
+    if (ca && cb && na && nb) {
+        struct stat da, db;
+        const char *ba = basename(na), *bb = basename(nb);
+        if (stat(dirname(ca), &da) == 0 && stat(dirname(cb), &db) == 0)
+            same = da.st_dev == db.st_dev && da.st_ino == db.st_ino && strcmp(ba, bb) == 0;
+        else
+            same = strcmp(a, b) == 0;
+    }
+    free(ca);
+    free(cb);
+    free(na);
+    free(nb);
+    return same;
+}
+
 bool anchor_file_named(const char *path, const char *anchor_file)
 {
     if (!path || !anchor_file || strcmp(path, "-") == 0)
@@ -1051,7 +1072,9 @@ bool anchor_file_named(const char *path, const char *anchor_file)
     bool has_a = stat(path, &a) == 0, has_b = stat(anchor_file, &b) == 0;
     if (has_a && has_b)
         return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
-    return !has_a && !has_b && strcmp(path, anchor_file) == 0;
+    /* Neither there yet (the anchor file before the first run, a key not made yet): the same
+     * file if they would be made in the same place, whatever the spelling. */
+    return !has_a && !has_b && same_place(path, anchor_file);
 }
 
 bool lethe_file_refused(const char *what, const char *option, const char *path,
@@ -1081,7 +1104,7 @@ bool lethe_file_refused(const char *what, const char *option, const char *path,
     for (int i = 0; i < cfg->n_includes; i++) {
         if (!anchor_file_named(path, cfg->includes[i]))
             continue;
-        log_error("%s: %s '%s' is a config file ('%s' @includes it); refusing to replace it",
+        log_error("%s: %s '%s' is a config file (one '%s' @includes); refusing to replace it",
                   what, option, path, cfg->path ? cfg->path : "the config");
         log_hint("write to another file");
         return true;

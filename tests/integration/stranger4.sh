@@ -323,12 +323,31 @@ assert_rc "another file is written" 0
 echo 'batch: { max_items = 5; };' >"$WORK/inc10.conf"; cp "$WORK/inc10.conf" "$WORK/inc10.before"
 { echo "@include \"$WORK/inc10.conf\""; cat "$WORK/c10.conf"; } >"$WORK/c10i.conf"
 run_lethe --config "$WORK/c10i.conf" export -o "$WORK/inc10.conf"
-assert_eq "export -o a file the config @includes: exit 2, saying why" "2|error: export: -o '$WORK/inc10.conf' is a config file ('$WORK/c10i.conf' @includes it); refusing to replace it
+assert_eq "export -o a file the config @includes: exit 2, saying why" "2|error: export: -o '$WORK/inc10.conf' is a config file (one '$WORK/c10i.conf' @includes); refusing to replace it
 hint: write to another file" "$RC|$ERR"
 run_lethe --config "$WORK/c10i.conf" export --summary -o "$WORK/./inc10.conf"
 assert_rc "export --summary -o it by another path: exit 2" 2
 run_lethe --config "$WORK/c10i.conf" run --metrics-file "$WORK/inc10.conf"
 assert_rc "run --metrics-file it: exit 2" 2
+# Nor the anchor file or the key before they exist, by another spelling of the path (compared
+# as strings, "../x" was another file: an export became the anchor file's first line, and the
+# key a later request computed its HMACs with).
+mkdir -p "$WORK/fresh"
+sed "s|anchor_file = \"[^\"]*\"|anchor_file = \"$WORK/fresh/anchors.jsonl\"|; s|key_file = \"[^\"]*\"|key_file = \"$WORK/fresh/k.key\"|" \
+    "$WORK/c10.conf" >"$WORK/c10f.conf"
+run_lethe --config "$WORK/c10f.conf" export -o "$WORK/fresh/../fresh/anchors.jsonl"
+assert_eq "export -o the anchor file not made yet, by another path: exit 2, nothing made" \
+  "2|error: export: -o '$WORK/fresh/../fresh/anchors.jsonl' is the anchor file (audit.anchor_file); refusing to replace it|absent" \
+  "$RC|$(head -1 <<<"$ERR")|$([ -e "$WORK/fresh/anchors.jsonl" ] && echo present || echo absent)"
+run_lethe --config "$WORK/c10f.conf" run --metrics-file "$WORK/./fresh/anchors.jsonl"
+assert_eq "run --metrics-file it: exit 2, saying why" \
+  "2|error: run: --metrics-file '$WORK/./fresh/anchors.jsonl' is the anchor file (audit.anchor_file); refusing to replace it" \
+  "$RC|$(head -1 <<<"$ERR")"
+run_lethe --config "$WORK/c10f.conf" export --summary -o "$WORK/fresh/./k.key"
+assert_eq "export -o the audit key not made yet, by another path: exit 2, nothing made" "2|absent" \
+  "$RC|$([ -e "$WORK/fresh/k.key" ] && echo present || echo absent)"
+run_lethe --config "$WORK/c10f.conf" export -o "$WORK/fresh/other.jsonl"
+assert_rc "another new file there is written" 0
 assert_eq "the included file is as it was, and the config still reads" "same|0" \
     "$(cmp -s "$WORK/inc10.conf" "$WORK/inc10.before" && echo same)|$("$LETHE" --config "$WORK/c10i.conf" status >/dev/null 2>&1; echo $?)"
 
