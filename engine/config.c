@@ -498,26 +498,31 @@ static bool load_database(const struct loader *ld, const config_setting_t *g)
              * same way below); libpq's own ~/.pgpass is refused when it is group- or
              * world-readable. Said at every command, not fatal: a DBA's choice. */
             bool password = false;
-            const char *bad_port = NULL;
+            bool bad_port = false;
             for (PQconninfoOption *k = o; k->keyword; k++) {
                 password |= strcmp(k->keyword, "password") == 0 && k->val && *k->val;
-                /* libpq parses the port only when it connects, where a word there is a runtime
-                 * error (exit 1) that names no file: a list of numbers, or empty for the
-                 * default, as libpq takes it. */
+                /* libpq reads the port only when it connects, where a word there is a runtime
+                 * error (exit 1) that names no file. As libpq takes it: a comma-separated list,
+                 * each empty (the default) or a number from 1 to 65535, blanks around it. */
                 if (strcmp(k->keyword, "port") == 0 && k->val)
-                    for (const char *p = k->val; *p && !bad_port;) {
+                    for (const char *p = k->val; !bad_port;) {
+                        p += strspn(p, " \t");
                         size_t n = strspn(p, "0123456789");
-                        long v = n && n < 6 ? strtol(p, NULL, 10) : 0;
-                        if ((n && (n >= 6 || v < 1 || v > 65535)) || (p[n] && p[n] != ','))
-                            bad_port = k->val;
-                        p += n + (p[n] == ',');
+                        size_t z = strspn(p, "0"); /* leading zeros count for nothing */
+                        long v = n - z <= 5 && n > 0 ? strtol(p, NULL, 10) : 0;
+                        const char *q = p + n;
+                        q += strspn(q, " \t");
+                        bad_port = (n && (n - z > 5 || v < 1 || v > 65535)) || (*q && *q != ',');
+                        if (!*q)
+                            break;
+                        p = q + 1;
                     }
             }
             if (bad_port) {
-                char what[160];
-                snprintf(what, sizeof what, "port \"%.64s\" is not a port number:", bad_port);
+                /* Not shown either: with "port= password=x" libpq takes the password for it. */
                 report(log_error, file_of(ld, s), config_setting_source_line(s),
-                       "database.conninfo", what, "(the rest of the value is not shown)",
+                       "database.conninfo", "its port is not a port number",
+                       "(the value is not shown: it may hold a password)",
                        "port=N, N from 1 to 65535 (or several, comma-separated, one per host)");
                 PQconninfoFree(o);
                 return false;

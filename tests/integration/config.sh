@@ -97,11 +97,19 @@ conf_fails "an integer where a string is expected is refused" 'database: { conni
 hint: conninfo is a libpq connection string, e.g. \"host=/run/postgresql dbname=lethe\""
 conf_fails "a port that is not a number is a config error (exit 2, file and line), not a failed connection" \
   'database: { conninfo = "host=/nowhere port=abc password=s3cret"; };' \
-"error: config: '$CONF' line 1: 'database.conninfo': port \"abc\" is not a port number: (the rest of the value is not shown)
+"error: config: '$CONF' line 1: 'database.conninfo': its port is not a port number (the value is not shown: it may hold a password)
 hint: port=N, N from 1 to 65535 (or several, comma-separated, one per host)"
 conf_fails "... and so is a port past 65535 in a list" 'database: { conninfo = "host=a,b port=5432,65536"; };' \
-"error: config: '$CONF' line 1: 'database.conninfo': port \"5432,65536\" is not a port number: (the rest of the value is not shown)
+"error: config: '$CONF' line 1: 'database.conninfo': its port is not a port number (the value is not shown: it may hold a password)
 hint: port=N, N from 1 to 65535 (or several, comma-separated, one per host)"
+conf_fails "... and a password libpq would take for an empty port is not shown" \
+  'database: { conninfo = "host=/nowhere port= password=s3cret"; };' \
+"error: config: '$CONF' line 1: 'database.conninfo': its port is not a port number (the value is not shown: it may hold a password)
+hint: port=N, N from 1 to 65535 (or several, comma-separated, one per host)"
+printf 'database: { conninfo = "host=/nowhere/x port=\x27 05493 ,\x27"; };\n' >"$CONF"
+run_lethe --config "$CONF" status
+assert_eq "a port as libpq takes it (blanks, leading zeros, an empty one) passes the check (and fails to connect)" \
+  "1|error: cannot connect to the database" "$RC|$(head -1 <<<"$ERR" | cut -d: -f1-2)"
 conf_fails "a conninfo libpq cannot read names the file and the line, not the value (it may hold a password)" \
   'batch: { max_items = 5; };
 database: { conninfo = "host=x password=s3cret =="; };' \
