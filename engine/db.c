@@ -28,7 +28,9 @@ static char last_sqlstate[6];
 static char last_message[1024];
 static char quiet_state[6];
 static const char *needed_role, *needed_for;
-static int needed_role_held = -1; /* whether the login has the role's privileges; -1 unknown */
+/* Whether the login has the role's privileges: 1, 0, 2 a member that does not inherit them
+ * (NOINHERIT), -1 unknown. */
+static int needed_role_held = -1;
 
 void db_set_needed_role(const char *role, const char *command)
 {
@@ -78,7 +80,11 @@ static void note_failure(PGconn *db, const PGresult *res, const char *sql)
          * name the group role that grants what the command needs. */
         else if (needed_role && strcmp(last_sqlstate, "42501") == 0 &&
                  strncmp(last_message, "permission denied", 17) == 0) {
-            if (needed_role_held == 1)
+            if (needed_role_held == 2)
+                log_hint("'lethe %s' needs the privileges of %s, which %s is a member of but does "
+                         "not inherit (NOINHERIT): ALTER ROLE %s INHERIT",
+                         needed_for, needed_role, PQuser(db), PQuser(db));
+            else if (needed_role_held == 1)
                 /* A member already: the role itself lacks the grant, as after a migrate that
                  * added a table or function and no roles.sql since. */
                 log_hint("'lethe %s' needs the privileges of %s, which %s holds already: %s lacks "
@@ -581,8 +587,9 @@ int db_check_schema(PGconn *db)
         "       coalesce(has_schema_privilege(n.oid, 'USAGE')"
         "                AND has_table_privilege(m.oid, 'SELECT'), false) AS readable,"
         "       current_database() AS dbname,"
-        "       (SELECT pg_has_role(r.oid, 'USAGE') FROM pg_catalog.pg_roles r"
-        "         WHERE r.rolname = $1) AS holds_role"
+        "       (SELECT CASE WHEN pg_has_role(r.oid, 'USAGE') THEN 1"
+        "                    WHEN pg_has_role(r.oid, 'MEMBER') THEN 2 ELSE 0 END"
+        "          FROM pg_catalog.pg_roles r WHERE r.rolname = $1) AS holds_role"
         "  FROM (SELECT (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'lethe') AS oid) n"
         "  LEFT JOIN pg_catalog.pg_class m"
         "    ON m.relnamespace = n.oid AND m.relname = 'schema_migrations'",
@@ -591,7 +598,7 @@ int db_check_schema(PGconn *db)
         return -1;
     bool schema = db_true(res, 0, "schema"), table = db_true(res, 0, "migrations"),
          readable = db_true(res, 0, "readable");
-    needed_role_held = db_get(res, 0, "holds_role") ? db_true(res, 0, "holds_role") : -1;
+    needed_role_held = db_get(res, 0, "holds_role") ? (int)db_get_long(res, 0, "holds_role") : -1;
     char dbname[256];
     snprintf(dbname, sizeof dbname, "%s", db_str(res, 0, "dbname"));
     PQclear(res);

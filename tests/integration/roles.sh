@@ -911,6 +911,13 @@ assert_eq "a login in no group is told the GRANT to give" \
   "1|hint: 'lethe batches' needs the privileges of lethe_engine: GRANT lethe_engine TO $N (deploy/roles.sql creates the roles)" \
   "$RC|$(printf '%s\n' "$ERR" | grep '^hint')"
 sql "REVOKE ALL ON SCHEMA lethe FROM $N; REVOKE ALL ON lethe.schema_migrations FROM $N" >/dev/null
+# A member that does not inherit the role's privileges (NOINHERIT): a GRANT would change nothing.
+sql "DROP ROLE IF EXISTS ${E}_ni; CREATE ROLE ${E}_ni LOGIN NOINHERIT IN ROLE lethe_engine" >/dev/null
+PGUSER=${E}_ni run_lethe --config "$WORK/noexec.conf" batches
+assert_eq "a NOINHERIT member is told to inherit, not to GRANT the role it is a member of" \
+  "1|hint: 'lethe batches' needs the privileges of lethe_engine, which ${E}_ni is a member of but does not inherit (NOINHERIT): ALTER ROLE ${E}_ni INHERIT" \
+  "$RC|$(printf '%s\n' "$ERR" | grep '^hint')"
+sql "DROP ROLE ${E}_ni" >/dev/null
 
 # ---- after a later migrate, roles.sql is applied again ---------------------------------------
 "$LETHE" migrate >/dev/null
