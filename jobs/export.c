@@ -163,9 +163,9 @@ static void summary_text(FILE *out, PGresult *rows, bool pending_known, const st
         fprintf(out, "  window      every audit record\n");
     fprintf(out, "  tenant      %s\n", f->tenant ? f->tenant : "all tenants");
     fprintf(out, "  generated   %s (database time; pending counts are as of then)\n", generated);
-    fprintf(out, "  evidence    %s audit records in %s hash chains; `lethe export` with the same\n"
+    fprintf(out, "  evidence    %s audit record%s in %s hash chain%s; `lethe export` with the same\n"
                  "              --from/--to/--tenant writes them, `lethe verify` checks them\n\n",
-            records, chains);
+            records, strcmp(records, "1") == 0 ? "" : "s", chains, strcmp(chains, "1") == 0 ? "" : "s");
 #define ROW "%-22s  %7s  %7s  %7s  %16s  %9s  %10s  %7s  %7s  %s\n"
     fprintf(out, ROW, "", "", "", "", "largest", "held past", "", "", "", "nearest");
     fprintf(out, ROW, "rule", "purged", "on time", "late", "lateness", "deadline", "violations",

@@ -265,6 +265,10 @@ if __name__ == "__main__":
         # lethe verify's spelling (--expect-head TENANT=HASH) or the bare TENANT=HASH
         args = [a.split("=", 1)[1] if a.startswith("--expect-head=") else a
                 for a in args if a != "--expect-head"]
+        for a in args:  # a head that is not TENANT=HASH is a usage error (exit 2), as for lethe
+            if "=" not in a:
+                print(f"FAILED: expected TENANT=HASH, got {a!r}")
+                sys.exit(2)
         if anchors is not None:
             try:  # an anchor file that cannot be read is a usage error (exit 2), as for lethe
                 open(anchors, encoding="utf-8").close()

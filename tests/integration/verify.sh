@@ -119,6 +119,8 @@ assert_eq "-v lists the chains' heads in the export's order, by tenant id (not a
 assert_eq "verify_export.py --expect-head TENANT=HASH, as lethe verify spells it: the head matched, or caught" \
   "0 4" "$(python3 tests/verify_export.py "$TMP/t2.jsonl" --expect-head "$T2=$H2" >/dev/null; echo $?) $(
            python3 tests/verify_export.py "$TMP/t2.jsonl" --expect-head "$T2=$H1" >/dev/null; echo $?)"
+assert_eq "... and a head that is not TENANT=HASH is a usage error there too (exit 2)" "2" \
+  "$(python3 tests/verify_export.py "$TMP/t2.jsonl" --expect-head garbage >/dev/null; echo $?)"
 both "a window export (JSON Lines) verifies from its first prev_hash" 0 "$TMP/win.jsonl" "$T1=$H1" "$NIL=$H0"
 assert_contains "a window's chains are counted as windows" "(0 from seq 1, 4 windows), 2 expected heads matched" "$VOUT"
 both "a window export (CSV) verifies" 0 "$TMP/win.csv" "$T1=$H1"
