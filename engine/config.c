@@ -502,21 +502,9 @@ static bool load_database(const struct loader *ld, const config_setting_t *g)
             for (PQconninfoOption *k = o; k->keyword; k++) {
                 password |= strcmp(k->keyword, "password") == 0 && k->val && *k->val;
                 /* libpq reads the port only when it connects, where a word there is a runtime
-                 * error (exit 1) that names no file. As libpq takes it: a comma-separated list,
-                 * each empty (the default) or a number from 1 to 65535, blanks around it. */
-                if (strcmp(k->keyword, "port") == 0 && k->val)
-                    for (const char *p = k->val; !bad_port;) {
-                        p += strspn(p, " \t");
-                        size_t n = strspn(p, "0123456789");
-                        size_t z = strspn(p, "0"); /* leading zeros count for nothing */
-                        long v = n - z <= 5 && n > 0 ? strtol(p, NULL, 10) : 0;
-                        const char *q = p + n;
-                        q += strspn(q, " \t");
-                        bad_port = (n && (n - z > 5 || v < 1 || v > 65535)) || (*q && *q != ',');
-                        if (!*q)
-                            break;
-                        p = q + 1;
-                    }
+                 * error (exit 1) that names no file. */
+                if (strcmp(k->keyword, "port") == 0 && k->val && !text_port_valid(k->val))
+                    bad_port = true;
             }
             if (bad_port) {
                 /* Not shown either: with "port= password=x" libpq takes the password for it. */

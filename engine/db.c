@@ -357,6 +357,27 @@ int db_connect(struct lethe_ctx *ctx)
     const char *conninfo = ctx->db_override ? ctx->db_override
                          : ctx->cfg.conninfo ? ctx->cfg.conninfo
                                              : "";
+    /* A port libpq would refuse only as it connects (exit 1, its message showing the value,
+     * a password with "port= password=x"): a usage error here, the value not shown. The
+     * config's own conninfo was judged as it was read. */
+    if (ctx->db_port && !text_port_valid(ctx->db_port)) {
+        log_error("-p: not a port number");
+        log_hint("-p N, N from 1 to 65535 (or several, comma-separated, one per host)");
+        return EXIT_USAGE;
+    }
+    if (ctx->db_override) {
+        PQconninfoOption *opts = PQconninfoParse(ctx->db_override, NULL);
+        bool bad = false;
+        for (PQconninfoOption *o = opts; o && o->keyword; o++)
+            bad |= strcmp(o->keyword, "port") == 0 && o->val && !text_port_valid(o->val);
+        PQconninfoFree(opts);
+        if (bad) {
+            log_error("--db: its port is not a port number (the value is not shown: it may hold "
+                      "a password)");
+            log_hint("port=N, N from 1 to 65535 (or several, comma-separated, one per host)");
+            return EXIT_USAGE;
+        }
+    }
     char *why = NULL;
     ctx->db = connect_params(ctx, conninfo, &why);
     if (!ctx->db) {

@@ -3,6 +3,7 @@
 #include "text.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The length of the valid UTF-8 sequence at s (at most n bytes), or 0 when it is not one. */
@@ -187,4 +188,21 @@ char *text_conninfo_said(const char *msg, const char *conninfo, char *out, size_
         k--;
     out[k] = '\0';
     return out;
+}
+
+bool text_port_valid(const char *port)
+{
+    for (const char *p = port;;) {
+        p += strspn(p, " \t");
+        size_t n = strspn(p, "0123456789");
+        size_t z = strspn(p, "0"); /* leading zeros count for nothing */
+        long v = n > 0 && n - z <= 5 ? strtol(p, NULL, 10) : 0;
+        const char *q = p + n;
+        q += strspn(q, " \t");
+        if ((n && (n - z > 5 || v < 1 || v > 65535)) || (*q && *q != ','))
+            return false;
+        if (!*q)
+            return true;
+        p = q + 1;
+    }
 }

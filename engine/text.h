@@ -32,5 +32,8 @@ char *text_shown_n(const char *in, size_t n, char *out, size_t cap);
  * every other part it quotes, but a one-character token ("=", "]"), as "...": it quotes the
  * piece it stopped at, which may be a password ("Hun%ter2"). Returns out. */
 char *text_conninfo_said(const char *msg, const char *conninfo, char *out, size_t cap);
+/* Whether PORT is a port as libpq takes it when it connects: a comma-separated list, each
+ * element empty (the default) or a number from 1 to 65535, blanks around it. */
+bool text_port_valid(const char *port);
 
 #endif

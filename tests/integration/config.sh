@@ -106,6 +106,15 @@ conf_fails "... and a password libpq would take for an empty port is not shown" 
   'database: { conninfo = "host=/nowhere port= password=s3cret"; };' \
 "error: config: '$CONF' line 1: 'database.conninfo': its port is not a port number (the value is not shown: it may hold a password)
 hint: port=N, N from 1 to 65535 (or several, comma-separated, one per host)"
+printf 'batch: { max_items = 5; };\n' >"$CONF"
+run_lethe --config "$CONF" -h /nowhere -p abc status
+assert_eq "-p that is not a port: a usage error (exit 2) before any connection" \
+  "2|error: -p: not a port number
+hint: -p N, N from 1 to 65535 (or several, comma-separated, one per host)" "$RC|$ERR"
+run_lethe --config "$CONF" --db "host=/nowhere port= password=s3cret" status
+assert_eq "--db whose port libpq would take a password for: exit 2, the value not shown" \
+  "2|error: --db: its port is not a port number (the value is not shown: it may hold a password)
+hint: port=N, N from 1 to 65535 (or several, comma-separated, one per host)" "$RC|$ERR"
 printf 'database: { conninfo = "host=/nowhere/x port=\x27 05493 ,\x27"; };\n' >"$CONF"
 run_lethe --config "$CONF" status
 assert_eq "a port as libpq takes it (blanks, leading zeros, an empty one) passes the check (and fails to connect)" \

@@ -101,6 +101,19 @@ START_TEST(escapes_c1_controls_and_line_separators)
 }
 END_TEST
 
+/* As libpq reads a port when it connects (a list; empty for the default; 1 to 65535). */
+START_TEST(judges_ports_as_libpq_takes_them)
+{
+    const char *good[] = {"5432", "", " 05432 ", "5432,5433", ",", "1", "65535", "0000065535"};
+    const char *bad[] = {"abc", "0", "000", "65536", "5432x", "5432,abc", "-1", "99999999999999999999",
+                         "password=s3cret"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+        ck_assert_msg(text_port_valid(good[i]), "'%s' is a port", good[i]);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        ck_assert_msg(!text_port_valid(bad[i]), "'%s' is not a port", bad[i]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("text");
@@ -111,5 +124,6 @@ int main(void)
     tcase_add_test(tc, shows_eight_values_in_one_printf);
     tcase_add_test(tc, shows_bidirectional_controls_escaped);
     tcase_add_test(tc, escapes_c1_controls_and_line_separators);
+    tcase_add_test(tc, judges_ports_as_libpq_takes_them);
     return run_suite(s, tc);
 }
