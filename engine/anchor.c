@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <libgen.h>
-#include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,7 @@
 #include "dbaudit.h"
 #include "exitcode.h"
 #include "log.h"
+#include "operator.h"
 
 static bool hex64(const char *s)
 {
@@ -1012,19 +1012,13 @@ int anchor_check_before_write(PGconn *db, const char *file, const char *what, un
     if (behind < 0 && file && access(file, F_OK) == 0 && access(file, R_OK) != 0) {
         /* The file's owner is the service user that appends to it, whatever its name. */
         struct stat st;
-        const struct passwd *pw = stat(file, &st) == 0 ? getpwuid(st.st_uid) : NULL;
-        char owner[64];
-        snprintf(owner, sizeof owner, "%s", pw ? pw->pw_name : "");
-        if (owner[0])
-            log_hint("%s reads the anchor file before it writes the audit, to refuse a restored "
-                     "database: run it as %s, the file's owner (sudo -u %s lethe ...), or give "
-                     "this user read access to '%s'; nothing was written",
-                     what, owner, owner, file);
-        else
-            log_hint("%s reads the anchor file before it writes the audit, to refuse a restored "
-                     "database: run it as the file's owner, or give this user read access to "
-                     "'%s'; nothing was written",
-                     what, file);
+        char owner[64] = "", who[160] = "the file's owner";
+        if (stat(file, &st) == 0 && user_name(st.st_uid, owner, sizeof owner))
+            snprintf(who, sizeof who, "%s, the file's owner (sudo -u %s lethe ...)", owner, owner);
+        log_hint("%s reads the anchor file before it writes the audit, to refuse a restored "
+                 "database: run it as %s, or give this user read access to '%s'; nothing was "
+                 "written",
+                 what, who, file);
     }
     if (behind < 0)
         return EXIT_RUNTIME;

@@ -10,7 +10,6 @@
 #include <libpq-fe.h>
 #include <libgen.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 
 #include "atomicfile.h"
 #include "log.h"
+#include "operator.h"
 #include "text.h"
 
 static const char *const rule_names[RULE_COUNT] = {
@@ -1183,8 +1183,8 @@ bool config_read_audit_key(const struct lethe_config *cfg, struct audit_key *key
 /* The user lethe runs as, for hints about what that user may write or run. */
 static const char *run_user(void)
 {
-    struct passwd *pw = getpwuid(geteuid());
-    return pw ? pw->pw_name : "?";
+    static char name[64];
+    return user_name(geteuid(), name, sizeof name) ? name : "?";
 }
 
 /* Why PATH cannot be written as a run writes it, or NULL. APPEND: the anchor file, appended to

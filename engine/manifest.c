@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include "fault.h"
 #include "ids.h"
 #include "log.h"
+#include "operator.h"
 
 bool manifest_valid_location(const char *g)
 {
@@ -70,11 +70,7 @@ static int own_dir(const char *dir)
         if (err == EACCES && lstat(dir, &st) == 0 && st.st_uid != geteuid()) {
             /* Named as they are on this machine: the service user need not be called lethe. */
             char owner[64], me[64];
-            const struct passwd *pw = getpwuid(st.st_uid);
-            snprintf(owner, sizeof owner, "%s", pw ? pw->pw_name : "");
-            pw = getpwuid(geteuid());
-            snprintf(me, sizeof me, "%s", pw ? pw->pw_name : "");
-            if (owner[0] && me[0])
+            if (user_name(st.st_uid, owner, sizeof owner) && user_name(geteuid(), me, sizeof me))
                 log_hint("'%s' belongs to %s, uid %ld (a run by hand as another user made it?): "
                          "give it to %s, the user this run is, e.g. chown -R %s: '%s', and run "
                          "lethe by hand as that user (sudo -u %s lethe run)",

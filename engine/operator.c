@@ -29,11 +29,19 @@ const char *operator_default(void)
     static char name[256];
     const char *u = getenv("SUDO_USER");
     if (!names_someone(u)) {
-        const struct passwd *pw = getpwuid(geteuid());
-        u = pw && names_someone(pw->pw_name) ? pw->pw_name : getenv("USER");
+        static char account[256];
+        u = user_name(geteuid(), account, sizeof account) && names_someone(account)
+                ? account : getenv("USER");
     }
     if (!names_someone(u))
         return NULL;
     snprintf(name, sizeof name, "%s", u);
     return name;
+}
+
+bool user_name(uid_t uid, char *out, size_t cap)
+{
+    const struct passwd *pw = getpwuid(uid);
+    snprintf(out, cap, "%s", pw && pw->pw_name ? pw->pw_name : "");
+    return out[0] != '\0';
 }

@@ -8,4 +8,11 @@
  * (getpwuid(geteuid())), else $USER; NULL when none is known. The string is static. */
 const char *operator_default(void);
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* The account name of UID (the password database) into OUT; false, OUT empty, when none. */
+bool user_name(uid_t uid, char *out, size_t cap);
+
 #endif
