@@ -427,4 +427,15 @@ assert_rc "without --db or database.conninfo, PG* is used" 0
 assert_eq "PG*'s database is the one migrated" "t|t|t" \
   "$(has_schema conn_db)|$(has_schema conn_cfg)|$(has_schema conn_env)"
 
+# ---- a relative @include is the working directory's (README, "Configuration") -----------------
+mkdir -p "$WORK/rel/inc"
+printf 'batch: { max_items = 5; };\n' >"$WORK/rel/inc/batch.conf"
+printf '@include "inc/batch.conf"\n' >"$WORK/rel/main.conf"
+OUT=$(cd "$WORK/rel" && PGDATABASE=conn_env "$LETHE" --config "$WORK/rel/main.conf" migrate 2>&1); RC=$?
+assert_eq "a relative @include is read from the working directory" "0" "$RC"
+OUT=$(cd / && PGDATABASE=conn_env "$LETHE" --config "$WORK/rel/main.conf" migrate 2>&1); RC=$?
+assert_eq "... not from the including file's: elsewhere (/, as under systemd) it is not found, exit 2" \
+  "2|error: config: '$WORK/rel/main.conf' line 1: '@include': cannot read \"inc/batch.conf\"" \
+  "$RC|$(head -1 <<<"$OUT" | cut -d: -f1-5)"
+
 finish
