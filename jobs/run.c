@@ -69,6 +69,14 @@ int job_run(struct lethe_ctx *ctx, int argc, char **argv)
             o.operator_name = optarg; /* cli_getopt refuses a blank one */
             break;
         case 'm':
+            /* `-o -` writes to standard output; metrics never do: a run merges its series with
+             * the other shards' in the file, and a file named "-" in the working directory was
+             * what `--metrics-file -` made. */
+            if (strcmp(optarg, "-") == 0)
+                return cli_usage(ctx, "run: --metrics-file -: the metrics are written to a file, "
+                                      "never to standard output (each run keeps the other shards' "
+                                      "series the file holds); name the node exporter's textfile, "
+                                      "e.g. --metrics-file /var/lib/prometheus/node-exporter/lethe.prom");
             o.metrics_file = optarg;
             break;
         case 'j':

@@ -856,6 +856,16 @@ assert_eq "an anchor file that is a directory: exit 2" \
 run_lethe --config "$WORK/p4.conf" run --metrics-file "$WORK/no/such/dir/lethe.prom"
 assert_eq "a --metrics-file whose directory is missing: exit 2" \
   "2 error: run: --metrics-file \"$WORK/no/such/dir/lethe.prom\": cannot be written: its directory '$WORK/no/such/dir': No such file or directory" "$RC ${ERR%%$'\n'*}"
+# `-o -` writes to standard output; --metrics-file - wrote a file named "-" in the working
+# directory, with exit 0: it is refused before anything is done.
+cd "$WORK/adir"
+run_lethe --config "$WORK/p4.conf" run --metrics-file -
+cd - >/dev/null
+assert_eq "--metrics-file -: exit 2, no file named '-', nothing run" "2 [] $before_runs" \
+  "$RC [$(ls -A "$WORK/adir")] $(written_runs)"
+assert_eq "... saying the metrics go to a file" \
+  "error: run: --metrics-file -: the metrics are written to a file, never to standard output (each run keeps the other shards' series the file holds); name the node exporter's textfile, e.g. --metrics-file /var/lib/prometheus/node-exporter/lethe.prom" \
+  "${ERR%%$'\n'*}"
 printf 'metrics: { file = "%s"; };\n' "$WORK/no/such/dir/lethe.prom" >>"$WORK/p4.conf"
 run_lethe --config "$WORK/p4.conf" run
 assert_eq "a metrics.file whose directory is missing: exit 2, naming its line" \
