@@ -79,7 +79,7 @@ int cycle_check_executors(struct lethe_ctx *ctx, bool warn_only);
  * rerun derives before it batches a failed batch's items again, so that a withdrawal is
  * honoured. */
 bool cycle_record_withdrawals(struct lethe_ctx *ctx, const char *k, const char *n);
-bool cycle_derive_all(struct lethe_ctx *ctx, const char *as_of, struct run_counts *c);
+bool cycle_derive_all(struct lethe_ctx *ctx, const struct run_life *run, struct run_counts *c);
 
 /* lethe run. Returns an exit code. */
 int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o);

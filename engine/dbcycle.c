@@ -207,6 +207,30 @@ PGresult *dbcycle_derive_apply(PGconn *db, const char *as_of, const char *k, con
                             3, (const char *[]){as_of, k, n});
 }
 
+long long dbcycle_resent_find(PGconn *db)
+{
+    return db_count(db, "SELECT lethe.resent_find() AS n", 0, NULL);
+}
+
+bool dbcycle_repurge_resent(PGconn *db, const char *run, const char *operator_name,
+                            long long max, long *batches, long *items)
+{
+    char maxb[24];
+    snprintf(maxb, sizeof maxb, "%lld", max);
+    PGresult *r = db_query_one_row(
+        db,
+        "SELECT count(e.batch_id) AS batches, coalesce(sum(e.items), 0) AS items"
+        "  FROM (SELECT array_agg(x.tenant_id) AS ts, array_agg(x.item_id) AS ids FROM resent_items x) s"
+        "  CROSS JOIN LATERAL lethe.repurge_resent($1::uuid, $2, $3::integer, s.ts, s.ids) e",
+        3, (const char *[]){run, operator_name, maxb});
+    if (!r)
+        return false;
+    *batches = db_get_long(r, 0, "batches");
+    *items = db_get_long(r, 0, "items");
+    PQclear(r);
+    return db_exec(db, "DROP TABLE resent_items", 0, NULL);
+}
+
 /* After the derivation commits: the owner's records of the withdrawals derive_apply left in
  * lethe.withdrawals_unrecorded (sql/0069). */
 PGresult *dbcycle_record_withdrawals(PGconn *db, const char *k, const char *n)

@@ -387,6 +387,13 @@ long long dbrestore_replay_candidates(PGconn *db)
     return db_count(db, "SELECT lethe.replay_candidates() AS n", 0, NULL);
 }
 
+/* The items the audit proves purged that the restored catalog does not hold, remembered for the
+ * run that takes them in again (sql/0099): how many it holds, or -1. */
+long long dbrestore_replay_absent_proofs(PGconn *db)
+{
+    return db_count(db, "SELECT lethe.replay_absent_proofs() AS n", 0, NULL);
+}
+
 /* ---- reconcile ---- */
 
 bool dbrestore_geo_exists(PGconn *db, const char *geo, bool *ok)

@@ -64,6 +64,7 @@ PGresult *dbrestore_replay_keep_vouched(PGconn *db, const char *chains, const ch
 PGresult *dbrestore_replay_chains(PGconn *db);
 /* Selects the items that replayed records prove purged but that are live again; returns how
  * many, or -1. */
+long long dbrestore_replay_absent_proofs(PGconn *db);
 long long dbrestore_replay_candidates(PGconn *db);
 /* What the audit records of the catalog that the catalog does not hold (a restore brought back
  * the state before them): requests recorded with no deletion_requested event of their

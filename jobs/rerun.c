@@ -157,7 +157,7 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
     /* A failed batch's items go again only while still due: what was withdrawn (a request
      * cancelled) or disabled since the batch failed is derived first, committed, as a run
      * would. */
-    if ((failed && !cycle_derive_all(ctx, l.as_of, cnt)) || !db_begin(db) || !dbaudit_stage_open(db)) {
+    if ((failed && !cycle_derive_all(ctx, &l, cnt)) || !db_begin(db) || !dbaudit_stage_open(db)) {
         db_rollback(db);
         run_life_fail(&l, "rerun failed: %s", db_last_message());
         goto finish;

@@ -56,6 +56,8 @@ assert_eq "the clear locator is nowhere but in live items" "0" \
 pg_dump -Fc -f "$WORK/backup.dump" "$DB"
 
 # ---- after the backup: more purges, then the monthly export ----------------------------------
+# E1 is written after the backup and purged after it: no restored row holds it.
+E1=$(uuid); mk_item "$T1" "$E1" "$W1" prompt EU 2026-01-02T00:00:00Z
 mk_event "$T1" deletion_requested "$YESTERDAY" REQ-B workspace_id "$W1"
 mk_event "$T2" capacity_deleted "$YESTERDAY"
 sql "INSERT INTO lethe.holds (tenant_id, item_id, reason) VALUES ('$T1', '$D1', 'litigation')" >/dev/null
@@ -160,6 +162,9 @@ assert_eq "... and nothing changed: the audit, its heads, the batches" "$audit_b
 psql -X -q -c "GRANT lethe_restorer TO $OPS" >/dev/null
 PGUSER=$OPS L replay --operator user_d --anchors "$WORK/month-anchors.jsonl" "$WORK/month.jsonl"
 assert_rc "granted lethe_restorer, the operator's replay exits 0" 0
+assert_contains "replay says that an item it proves purged is not in the restored catalog" \
+  "replay: 1 item the audit proves purged is not in the restored catalog: sent again by a producer, it is purged again as a repurge, never twice" \
+  "$ERR"
 psql -X -q -c "REVOKE lethe_restorer FROM $OPS" >/dev/null
 # Its run (the repurges' batch, their records, a checkpoint) has its line in the anchor file,
 # as every run's (SPEC §5), naming its checkpoint as the engine chain's head.
@@ -214,6 +219,34 @@ assert_eq "each item still has exactly one item_purged record" "1 1 1" "$(purged
 assert_eq "the repurges are done, their locators gone" "done 3 0" \
   "$(sql "SELECT state || ' ' || count(*) || ' ' || count(locator) FROM lethe.repurges GROUP BY state")"
 assert_eq "the held item is still live" "1" "$(sql "SELECT count(*) FROM lethe.items WHERE item_id = '$D1' AND locator IS NOT NULL")"
+
+# ---- producers send again what they wrote after the backup -----------------------------------
+# E1, REQ-B and the holds on D1 and S1, as the README tells producers to. E1's purge is in the
+# audit (the replayed export): the run repurges it (item_repurged), never purges it twice; its
+# storage object is gone (the deleter says absent).
+E1_REC=$(grep '"kind":"item_purged"' "$WORK/month.jsonl" | grep "\"item_id\":\"$E1\"")
+E1_HASH=$(printf '%s' "$E1_REC" | sed 's/.*"hash":"\([0-9a-f]*\)".*/\1/')
+mk_item "$T1" "$E1" "$W1" prompt EU 2026-01-02T00:00:00Z
+rm -f "$STORE/$E1"
+sql "INSERT INTO lethe.holds (tenant_id, item_id, reason) VALUES ('$T1', '$D1', 'litigation'), ('$T1', '$S1', 'litigation')" >/dev/null
+mk_event "$T1" deletion_requested "$YESTERDAY" REQ-B workspace_id "$W1"
+PGUSER=$OPS L run     # a login of lethe_operator (a member of lethe_engine), not the owner
+assert_rc "the run after the producers sent again exits 0" 0
+assert_contains "... saying it repurges the item sent again" \
+  "1 item that replay proved purged before a restore was sent again: put in 1 repurge batch (purged once, as the audit says)" "$ERR"
+assert_eq "E1 has one item_purged record, the replayed one, and one item_repurged naming it" \
+  "1 replay $E1_HASH" "$(purged_count "$E1") $(sql "SELECT string_agg(detail, ',') FROM lethe.audit WHERE kind = 'item_repurged' AND item_id = '$E1'")"
+assert_eq "... its row tombstoned again, its repurge done (the deleter found it absent)" "t done" \
+  "$(sql "SELECT (i.locator IS NULL)::text || ' ' || r.state FROM lethe.items i JOIN lethe.repurges r USING (tenant_id, item_id) WHERE i.item_id = '$E1'" | sed 's/^true/t/')"
+assert_eq "... and item_status shows the original purge" \
+  "purged $(printf '%s' "$E1_REC" | sed 's/.*"purged_at":"\([^"]*\)".*/\1/')" \
+  "$(sql "SELECT state || ' ' || lethe.iso_utc(purged_at) FROM lethe.item_status WHERE item_id = '$E1'")"
+assert_eq "the B items sent again under REQ-B are not purged again either" "1 1" "$(purged_count "$B1") $(purged_count "$B2")"
+assert_eq "replay's proof of E1 is spent" "0" "$(sql "SELECT count(*) FROM lethe.purged_not_in_catalog")"
+L export --summary --format csv
+assert_eq "the summary counts each purge once: as many as the items purged" \
+  "all,$(sql "SELECT count(DISTINCT (tenant_id, item_id)) FROM lethe.audit WHERE kind = 'item_purged'")" \
+  "$(echo "$OUT" | grep '^all,' | cut -d, -f1-2)"
 L export -o "$WORK/healed.jsonl"
 run_lethe verify "$WORK/healed.jsonl"
 assert_rc "verify passes on the healed database's export" 0
