@@ -767,4 +767,33 @@ assert_contains "... and, as the run's hint does, that the config may name anoth
 mv "$A" "$WORK/shipped.jsonl"
 run_lethe --config "$WORK/exec.conf" run
 assert_rc "without an anchor file there is nothing to check" 0
+
+# ---- a cut that the newest line does not name (README, "Anchors") ----------------------------
+# A run checks the heads of the newest line only: a chain no recent run touched, cut by a
+# superuser and its head moved back, is found by verify --anchors, which reads every line.
+fresh_catalog anchors_cut 2
+run_lethe --config "$WORK/exec.conf" run
+assert_eq "the tenant's items are purged, its head anchored" "0 1" \
+  "$(sql "SELECT count(*) FROM lethe.items WHERE locator IS NOT NULL") $(grep -c "\"chain\":\"$T\"" "$A")"
+run_lethe --config "$WORK/exec.conf" run   # names the chains the run before it touched
+run_lethe --config "$WORK/exec.conf" run
+assert_eq "the idle run after them: its line does not name the tenant's chain" "3 0" \
+  "$(wc -l <"$A") $(tail -n 1 "$A" | grep -c "\"chain\":\"$T\"")"
+CUT_SEQ=$(sql "SELECT seq FROM lethe.audit_heads WHERE tenant_id = '$T'")
+psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<SQL
+BEGIN;
+ALTER TABLE lethe.audit DISABLE TRIGGER ALL; ALTER TABLE lethe.audit_heads DISABLE TRIGGER ALL;
+DELETE FROM lethe.audit WHERE tenant_id = '$T' AND seq = $CUT_SEQ;
+UPDATE lethe.audit_heads h SET seq = a.seq, hash = a.hash, at = a.at FROM lethe.audit a
+ WHERE a.tenant_id = h.tenant_id AND h.tenant_id = '$T' AND a.seq = $CUT_SEQ - 1;
+ALTER TABLE lethe.audit ENABLE TRIGGER ALL; ALTER TABLE lethe.audit_heads ENABLE TRIGGER ALL;
+COMMIT;
+SQL
+run_lethe --config "$WORK/exec.conf" export --tenant "$T" -o "$WORK/cut.jsonl"
+run_lethe verify "$WORK/cut.jsonl" --anchors "$A"
+assert_rc "verify --anchors of the chain's export finds the cut" 4
+assert_contains "... naming the chain, its anchored seq and the cut" \
+  "chain $T is anchored at seq $CUT_SEQ" "$OUT$ERR"
+assert_contains "... as a cut tail" "its tail was cut off" "$OUT$ERR"
+psql -X -q -d postgres -c "DROP DATABASE $DB WITH (FORCE)" >/dev/null 2>&1
 finish
