@@ -41,13 +41,6 @@ static bool names_a_file(const char *option)
     return listed(option, files);
 }
 
-static bool blank(const char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    return *s == '\0';
-}
-
 /* What holds for every option value, whatever the command: text is UTF-8 (the database,
  * the audit and the exports are; a bad byte would otherwise fail deep inside a transaction),
  * and an operator has a name. The value itself is never echoed: it may be a subject id. */
@@ -82,7 +75,7 @@ static bool value_ok(const struct lethe_ctx *ctx, const char *option, const char
         return false;
     /* Spaces alone name nothing: a reference or reason of "   " was recorded as given. (An
      * empty one is each command's to refuse, as a missing one; a blank subject, scope.c's.) */
-    if (*value && blank(value) &&
+    if (*value && text_blank(value) &&
         (strcmp(option, "reference") == 0 || strcmp(option, "reason") == 0)) {
         log_error("%s: --%s is blank", ctx->command, option);
         log_hint("--%s takes %s", option,
@@ -107,8 +100,16 @@ static bool value_ok(const struct lethe_ctx *ctx, const char *option, const char
                        "give its id, not a text");
         return false;
     }
-    if (strcmp(option, "operator") == 0 && blank(value)) {
+    /* Blank in any script (U+00A0, U+200B: invisible in every listing and in the audit) is no
+     * name; nor is one with a line break or a control character in it, which forged a line of
+     * a plain-text listing. */
+    if (strcmp(option, "operator") == 0 && text_blank(value)) {
         cli_usage(ctx, "%s: --operator needs a name", ctx->command);
+        return false;
+    }
+    if (strcmp(option, "operator") == 0 && text_has_control(value)) {
+        cli_usage(ctx, "%s: --operator is a name, with no line break or control character in it",
+                  ctx->command);
         return false;
     }
     return true;

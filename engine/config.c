@@ -1269,20 +1269,58 @@ static bool file_refused(const char *setting, const char *option, const char *pa
     return true;
 }
 
+/* The first word of COMMAND as the shell reads it, into PROG, when the shell would take it as
+ * written: plain characters, '...' and "..." (no $, ` or \\ inside) and backslash escapes. False
+ * for a word the shell rewrites ($HOME, ~, a glob, VAR=x, a redirection), which is the shell's
+ * to judge, and for one too long. */
+static bool first_word(const char *command, char *prog, size_t pcap)
+{
+    size_t n = 0;
+    const char *c = command;
+    while (isspace((unsigned char)*c))
+        c++;
+    while (*c && !isspace((unsigned char)*c)) {
+        if (*c == '\'') {
+            const char *end = strchr(c + 1, '\'');
+            if (!end)
+                return false;
+            for (c++; c < end; c++) {
+                if (n + 1 >= pcap)
+                    return false;
+                prog[n++] = *c;
+            }
+            c++;
+        } else if (*c == '"') {
+            for (c++; *c != '"'; c++) {
+                if (!*c || strchr("$`\\", *c) || n + 1 >= pcap)
+                    return false;
+                prog[n++] = *c;
+            }
+            c++;
+        } else if (*c == '\\') {
+            if (!c[1] || c[1] == '\n' || n + 1 >= pcap)
+                return false;
+            prog[n++] = c[1];
+            c += 2;
+        } else {
+            if (strchr("$`*?[~=;&|<>(){}", *c) || n + 1 >= pcap)
+                return false;
+            prog[n++] = *c++;
+        }
+    }
+    prog[n] = '\0';
+    return n > 0;
+}
+
 /* Why the program COMMAND starts is no executable file, or NULL. Judged only when its first word
- * is a plain path (a '/' in it, no quoting or expansion): a bare name is looked up by the shell
- * in its PATH, and a word the shell rewrites is the shell's to judge. */
+ * is a path (a '/' in it) that the shell takes as written, quoted or not ('/opt/lethe deleters/x'
+ * was left to the shell, and every batch failed with its status 127): a bare name is looked up
+ * by the shell in its PATH, and a word the shell rewrites is the shell's to judge. */
 static const char *program_refuses(const char *command, char *prog, size_t pcap, char *why,
                                    size_t cap)
 {
-    while (isspace((unsigned char)*command))
-        command++;
-    size_t n = strcspn(command, " \t\n");
-    if (n == 0 || n >= pcap || !memchr(command, '/', n) ||
-        strcspn(command, "'\"\\$`*?[~=;&|<>(){}") < n)
+    if (!first_word(command, prog, pcap) || !strchr(prog, '/'))
         return NULL;
-    memcpy(prog, command, n);
-    prog[n] = '\0';
     struct stat st;
     if (stat(prog, &st) != 0)
         snprintf(why, cap, "its program '%s': %s", prog, strerror(errno));

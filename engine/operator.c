@@ -3,25 +3,20 @@
 #define _POSIX_C_SOURCE 200809L
 #include "operator.h"
 #include "cli.h"
+#include "text.h"
 
-#include <ctype.h>
 #include <stdbool.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-/* A name that could be recorded: not blank, and UTF-8 (as --operator must be). Anything else
- * is not a name at all: a blank one would be recorded as a blank operator, a bad byte would
- * fail deep inside the audited transaction. */
+/* A name that could be recorded: UTF-8, not blank in any script, no control character (as
+ * --operator must be). Anything else is not a name at all: a blank one would be recorded as a
+ * blank operator, a bad byte would fail deep inside the audited transaction. */
 static bool names_someone(const char *u)
 {
-    if (!u || cli_utf8_invalid_at(u) >= 0)
-        return false;
-    for (; *u; u++)
-        if (!isspace((unsigned char)*u))
-            return true;
-    return false;
+    return u && cli_utf8_invalid_at(u) < 0 && !text_blank(u) && !text_has_control(u);
 }
 
 const char *operator_default(void)

@@ -53,6 +53,54 @@ long text_utf8_invalid_at(const char *s, size_t n)
 
 bool text_valid_utf8(const char *s, size_t n) { return text_utf8_invalid_at(s, n) < 0; }
 
+/* The code point of the L-byte valid sequence at U. */
+static unsigned code_point(const unsigned char *u, size_t l)
+{
+    static const unsigned char lead_mask[] = {0, 0x7F, 0x1F, 0x0F, 0x07};
+    unsigned cp = u[0] & lead_mask[l];
+    for (size_t i = 1; i < l; i++)
+        cp = (cp << 6) | (u[i] & 0x3F);
+    return cp;
+}
+
+bool text_blank(const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        size_t l = seq_len(u + i, n - i);
+        if (!l)
+            return false;
+        unsigned cp = code_point(u + i, l);
+        bool blank = cp == ' ' || (cp >= '\t' && cp <= '\r') || cp == 0x85 || cp == 0xA0 ||
+                     cp == 0x1680 || cp == 0x180E || (cp >= 0x2000 && cp <= 0x200F) ||
+                     (cp >= 0x2028 && cp <= 0x202F) || (cp >= 0x205F && cp <= 0x2064) ||
+                     cp == 0x3000 || cp == 0xFEFF;
+        if (!blank)
+            return false;
+        i += l;
+    }
+    return true;
+}
+
+bool text_has_control(const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        size_t l = seq_len(u + i, n - i);
+        if (!l) {
+            i++;
+            continue;
+        }
+        unsigned cp = code_point(u + i, l);
+        if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029)
+            return true;
+        i += l;
+    }
+    return false;
+}
+
 /* The characters that reorder what a terminal shows (Unicode's bidirectional controls: ALM,
  * LRM, RLM, LRE..RLO, LRI..PDI): a reference holding U+202E shows its tail backwards, and can
  * make a line read as something it does not say. */

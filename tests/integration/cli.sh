@@ -182,10 +182,15 @@ hint: times are ISO 8601, UTC unless an offset is given, e.g. 2026-11-28T03:00:0
 # An operator needs a name, on every command that takes --operator.
 for cmd in run "rerun $B" "ack $B" "request --tenant $T --reference R-2"; do
     c=${cmd%% *}
-    for name in "" "   " $'\t'; do
+    for name in "" "   " $'\t' $'\u00a0' $'\u200b' $'\u3000 \ufeff'; do
         refused "$c: --operator '$name' is refused" "error: $c: --operator needs a name
 hint: see 'lethe help $c'" $cmd --operator "$name"
     done
+done
+# Nor one with a line break or a control character, which forged a line of a listing.
+for name in $'user_a\nuser_b' $'x\x01' $'x\x7f' $'x\u2028y' $'x\u0085'; do
+    refused "hold: --operator $(printf '%q' "$name") is refused" "error: hold: --operator is a name, with no line break or control character in it
+hint: see 'lethe help hold'" hold place --tenant "$T" --reason r --operator "$name"
 done
 refused "rerun: --operator= with nothing is refused" "error: rerun: --operator needs a name
 hint: see 'lethe help rerun'" rerun "$B" --operator=

@@ -809,6 +809,27 @@ write_config "$WORK/p3.conf" 'executor: { command = "   "; };'
 run_lethe --config "$WORK/p3.conf" run
 assert_eq "a command of spaces is refused as an empty one" \
   "2 error: config: '$WORK/p3.conf' line 2: 'executor.command': must not be empty, got \"   \"" "$RC ${ERR%%$'\n'*}"
+# A quoted path, or one with its spaces escaped, is judged as the shell reads it: it was left to
+# the shell, and every batch failed with its status 127, run after run.
+NOSUCH="$WORK/no such dir/eu-delete"
+for form in "'%s'" '\\"%s\\"' 'BS'; do
+    write_config "$WORK/pq.conf"
+    if [ "$form" = BS ]; then
+        printf 'executor: { command = "%s --root %s"; };\n' "$(printf '%s' "$NOSUCH" | sed 's/ /\\\\ /g')" "$STORE" >>"$WORK/pq.conf"
+    else
+        printf "executor: { command = \"$form --root %s\"; };\n" "$NOSUCH" "$STORE" >>"$WORK/pq.conf"
+    fi
+    case $form in BS) how="with its spaces escaped" ;; \'*) how="in single quotes" ;; *) how="in double quotes" ;; esac
+    run_lethe --config "$WORK/pq.conf" run
+    assert_eq "a deleter path $how that does not exist: exit 2, nothing done" "2 $before_runs" "$RC $(written_runs)"
+    assert_contains "... naming the program as the shell reads it" \
+      "line 3: 'executor.command': its program '$NOSUCH': No such file or directory" "$ERR"
+done
+mkdir -p "$WORK/with space"; cp "$FS_DELETE" "$WORK/with space/eu-delete"
+write_config "$WORK/pq.conf"
+printf 'executor: { command = "%s --root %s"; };\n' "'$WORK/with space/eu-delete'" "$STORE" >>"$WORK/pq.conf"
+run_lethe --config "$WORK/pq.conf" status --check
+assert_not_contains "a quoted path that names a deleter is taken" "its program" "$ERR"
 write_config "$WORK/p4.conf" "executor: { command = \"PATH=/usr/bin exec $FS_DELETE --root $STORE\"; };"
 run_lethe --config "$WORK/p4.conf" run
 assert_rc "a command the shell rewrites first (an assignment, exec) is the shell's to judge: it runs" 0

@@ -436,5 +436,8 @@ assert_rc "help --help exits 0" 0
 assert_contains "help --help prints the overview" "usage: lethe [--config FILE]" "$OUT"
 run_lethe help help
 assert_rc "help help exits 0" 0
+OUT=$(SUDO_USER=$'\u200b' "$LETHE" --config "$CONF" hold place --tenant "$T2" --reason z 2>/dev/null)
+assert_eq "a SUDO_USER blank in any script names no one: the account of the effective uid is recorded" "$ME" \
+  "$(sql "SELECT placed_by FROM lethe.holds WHERE hold_id = '$OUT'")"
 
 finish

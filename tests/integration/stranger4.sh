@@ -365,6 +365,12 @@ hint: see 'lethe help request'" "$ERR"
 run_lethe --config "$WORK/c11.conf" hold place --tenant "$T" --subject "$(printf '\t')" --reason r
 assert_rc "a hold on a blank subject: exit 2" 2
 assert_contains "... saying so" "error: hold place: --subject must not be blank" "$ERR"
+# Blank in any script: a request for U+00A0 failed on the catalog's check with the database's
+# words, and a hold on it was placed, covering no one.
+run_lethe --config "$WORK/c11.conf" request --tenant "$T" --subject $'\u00a0' --reference BL-3
+assert_eq "a request on a no-break space: exit 2, said as for spaces" "2 error: request: --subject must not be blank" "$RC ${ERR%%$'\n'*}"
+run_lethe --config "$WORK/c11.conf" hold place --tenant "$T" --subject $'\u200b\u3000' --reason r
+assert_eq "a hold on a zero-width and an ideographic space: exit 2" "2 error: hold place: --subject must not be blank" "$RC ${ERR%%$'\n'*}"
 assert_eq "nothing was written" "$before" \
   "$(sql "SELECT (SELECT count(*) FROM lethe.events) + (SELECT count(*) FROM lethe.holds) + (SELECT count(*) FROM lethe.audit)")"
 run_lethe --config "$WORK/c11.conf" request --tenant "$T" --subject "$(printf 'user_a\033[2J')" --reference BL-2

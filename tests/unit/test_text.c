@@ -114,6 +114,25 @@ START_TEST(judges_ports_as_libpq_takes_them)
 }
 END_TEST
 
+/* Blank in any script, as the catalog's checks say (sql/0086); control characters of every kind. */
+START_TEST(judges_blank_and_control_text)
+{
+    const char *blank[] = {"", " ", "\t\n", "\xc2\xa0", "\xe2\x80\x8b", "\xe3\x80\x80 \xef\xbb\xbf",
+                           "\xe2\x80\xa8", "\xc2\x85"};
+    const char *not_blank[] = {"a", " a ", "\xe2\x80\x8b" "x", "\xc3\xa9", "\xe2\x80\x90", "\xff"};
+    for (size_t i = 0; i < sizeof blank / sizeof *blank; i++)
+        ck_assert_msg(text_blank(blank[i]), "blank #%zu", i);
+    for (size_t i = 0; i < sizeof not_blank / sizeof *not_blank; i++)
+        ck_assert_msg(!text_blank(not_blank[i]), "not blank #%zu", i);
+    const char *control[] = {"a\nb", "\x01", "a\x7f", "\xc2\x9b", "a\xe2\x80\xa8", "\xe2\x80\xa9", "\t"};
+    const char *plain[] = {"user_a", "J\xc3\xbcrgen", "\xc2\xa0", "a b", "\xe2\x80\x8b"};
+    for (size_t i = 0; i < sizeof control / sizeof *control; i++)
+        ck_assert_msg(text_has_control(control[i]), "control #%zu", i);
+    for (size_t i = 0; i < sizeof plain / sizeof *plain; i++)
+        ck_assert_msg(!text_has_control(plain[i]), "no control #%zu", i);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("text");
@@ -125,5 +144,6 @@ int main(void)
     tcase_add_test(tc, shows_bidirectional_controls_escaped);
     tcase_add_test(tc, escapes_c1_controls_and_line_separators);
     tcase_add_test(tc, judges_ports_as_libpq_takes_them);
+    tcase_add_test(tc, judges_blank_and_control_text);
     return run_suite(s, tc);
 }
