@@ -33,6 +33,15 @@ int db_item_not_customer_data(PGconn *db, const char *tenant, const char *item)
                      2, p);
 }
 
+PGresult *db_item_created_ahead(PGconn *db, const char *tenant, const char *item)
+{
+    const char *p[] = {tenant, item};
+    return db_query(db,
+                    "SELECT lethe.iso_utc(i.created_at) AS created_at FROM lethe.items i"
+                    " WHERE i.tenant_id = $1 AND i.item_id = $2 AND i.created_at > now()",
+                    2, p);
+}
+
 int db_item_exists(PGconn *db, const char *tenant, const char *item)
 {
     const char *p[] = {tenant, item};

@@ -18,6 +18,9 @@ int db_workspace_exists(PGconn *db, const char *tenant, const char *workspace);
 int db_item_exists(PGconn *db, const char *tenant, const char *item);
 /* 1 when the item is of a kind that is not Customer Data (system_log): no rule covers it. */
 int db_item_not_customer_data(PGconn *db, const char *tenant, const char *item);
+/* The item's created_at when it is later than the transaction's now() (a producer's clock ahead
+ * of the database's), as one row; no row when it is not. */
+PGresult *db_item_created_ahead(PGconn *db, const char *tenant, const char *item);
 
 /* The deletion requests of the tenant with this reference, oldest first: event_id, same scope
  * as SCOPE (t/f), occurred_at, operator (null when none was recorded). */

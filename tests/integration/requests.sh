@@ -631,4 +631,17 @@ assert_eq "a request for a system log is recorded, warning that it covers nothin
 run_lethe --config "$WORK/run.conf" request --tenant "$T10" --item "$CUST" --reference R-CUST
 assert_eq "a request for a customer item says nothing of the kind" "0|" "$RC|$ERR"
 
+# ---- a request for an item stamped ahead of the database's clock ---------------------------------
+# A producer may write up to five minutes ahead; the catalog refused the request with a producer's
+# hint ("give the time the request was made"), which lethe request has no option for.
+AHEAD=$(uuid)
+mk_item "$T10" "$AHEAD" "$WA" prompt EU "$(date -u -d '+4 minutes' +%FT%T.000000Z)"
+AHEAD_AT=$(sql "SELECT lethe.iso_utc(created_at) FROM lethe.items WHERE item_id = '$AHEAD'")
+run_lethe --config "$WORK/run.conf" request --tenant "$T10" --item "$AHEAD" --reference R-AHEAD
+assert_eq "a request for an item created ahead of now: exit 2, nothing recorded" "2|0" \
+  "$RC|$(sql "SELECT count(*) FROM lethe.events WHERE reference = 'R-AHEAD'")"
+assert_eq "... saying when it may be recorded" \
+  "error: request: item $AHEAD was created at $AHEAD_AT, later than now on the database's clock: a request covers the items created by the time it is recorded
+hint: its producer's clock is ahead of the database's (by up to five minutes); record the request again after $AHEAD_AT; nothing was recorded" "$ERR"
+
 finish
