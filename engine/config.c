@@ -216,8 +216,8 @@ static const char *skip_blank(const char *p, int *line)
     }
 }
 
-/* Copies the literal of setting S (an integer, as libconfig says) into OUT; false when it
- * cannot be found, and the caller falls back on libconfig's value. */
+/* Copies the literal of setting S (a number, as libconfig says) into OUT as written; false when
+ * it cannot be found, and the caller falls back on libconfig's value. */
 static bool literal_of(const struct loader *ld, const config_setting_t *s, char *out, size_t len)
 {
     const char *name = config_setting_name(s);
@@ -256,7 +256,8 @@ static bool literal_of(const struct loader *ld, const config_setting_t *s, char 
             continue;
         q = skip_blank(q + 1, &l);
         size_t n = 0;
-        while (n + 1 < len && (isalnum((unsigned char)q[n]) || q[n] == '+' || q[n] == '-'))
+        while (n + 1 < len &&
+               (isalnum((unsigned char)q[n]) || q[n] == '+' || q[n] == '-' || q[n] == '.'))
             n++;
         if (n == 0)
             return false;
@@ -335,8 +336,9 @@ static void value_of(const struct loader *ld, const config_setting_t *s, char *b
         if (!literal_of(ld, s, buf, len))
             snprintf(buf, len, "%lld", config_setting_get_int64(s));
         break;
-    case CONFIG_TYPE_FLOAT:
-        snprintf(buf, len, "%g", config_setting_get_float(s));
+    case CONFIG_TYPE_FLOAT: /* as written: 1e3 was shown as 1000, "expected an integer" */
+        if (!literal_of(ld, s, buf, len))
+            snprintf(buf, len, "%g", config_setting_get_float(s));
         break;
     case CONFIG_TYPE_BOOL:
         snprintf(buf, len, "%s", config_setting_get_bool(s) ? "true" : "false");
@@ -1042,6 +1044,15 @@ bool config_load(struct lethe_config *cfg, const char *file)
         log_error("config: '%s' line %d: a NUL byte: not a text file", file, line);
         log_hint("settings look like 'name = value;' inside 'group: { ... };', "
                  "strings in double quotes");
+        goto cleanup;
+    }
+    /* A byte order mark (an editor's "UTF-8 with BOM") is a syntax error to libconfig, which
+     * named the first setting as its culprit. */
+    if (strncmp(text, "\xEF\xBB\xBF", 3) == 0) {
+        log_error("config: '%s' line 1: the file begins with a byte order mark (bytes EF BB BF), "
+                  "which libconfig cannot read", file);
+        log_hint("save it as UTF-8 without a byte order mark, e.g. sed -i '1s/^\\xEF\\xBB\\xBF//' "
+                 "'%s'", file);
         goto cleanup;
     }
     ld.text = text;

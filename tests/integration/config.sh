@@ -86,6 +86,12 @@ hint: max_items is a whole number, e.g. max_items = 10000;"
 conf_fails "a float where an integer is expected is refused" 'batch: { max_items = 2.5; };' \
 "error: config: '$CONF' line 1: 'batch.max_items': expected an integer, got 2.5
 hint: max_items is a whole number, e.g. max_items = 10000;"
+conf_fails "a float in exponent form is shown as written (it read 1000)" 'batch: { max_items = 1e3; };' \
+"error: config: '$CONF' line 1: 'batch.max_items': expected an integer, got 1e3
+hint: max_items is a whole number, e.g. max_items = 10000;"
+conf_fails "a file that begins with a byte order mark is said to" $'\xef\xbb\xbfbatch: { max_items = 10; };' \
+"error: config: '$CONF' line 1: the file begins with a byte order mark (bytes EF BB BF), which libconfig cannot read
+hint: save it as UTF-8 without a byte order mark, e.g. sed -i '1s/^\\xEF\\xBB\\xBF//' '$CONF'"
 conf_fails "an integer where a group is expected is refused" 'batch = 10000;' \
 "error: config: '$CONF' line 1: 'batch': expected a group, got 10000
 hint: write batch as a group: batch: { ... };"
