@@ -63,42 +63,49 @@ static unsigned code_point(const unsigned char *u, size_t l)
     return cp;
 }
 
-bool text_blank(const char *s)
+static bool shows_something(unsigned cp)
 {
-    const unsigned char *u = (const unsigned char *)s;
-    size_t n = strlen(s);
-    for (size_t i = 0; i < n;) {
-        size_t l = seq_len(u + i, n - i);
-        if (!l)
-            return false;
-        unsigned cp = code_point(u + i, l);
-        bool blank = cp == ' ' || (cp >= '\t' && cp <= '\r') || cp == 0x85 || cp == 0xA0 ||
-                     cp == 0x1680 || cp == 0x180E || (cp >= 0x2000 && cp <= 0x200F) ||
-                     (cp >= 0x2028 && cp <= 0x202F) || (cp >= 0x205F && cp <= 0x2064) ||
-                     cp == 0x3000 || cp == 0xFEFF;
-        if (!blank)
-            return false;
-        i += l;
-    }
-    return true;
+    return !(cp == ' ' || (cp >= '\t' && cp <= '\r') || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+             cp == 0x180E || (cp >= 0x2000 && cp <= 0x200F) || (cp >= 0x2028 && cp <= 0x202F) ||
+             (cp >= 0x205F && cp <= 0x2064) || cp == 0x3000 || cp == 0xFEFF);
 }
 
-bool text_has_control(const char *s)
+static bool is_control(unsigned cp)
+{
+    return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029;
+}
+
+/* Whether a character of the UTF-8 string S is one PRED holds for; *INVALID says whether a byte
+ * was not part of valid UTF-8 (skipped). */
+static bool any_code_point(const char *s, bool (*pred)(unsigned), bool *invalid)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t n = strlen(s);
+    *invalid = false;
     for (size_t i = 0; i < n;) {
         size_t l = seq_len(u + i, n - i);
         if (!l) {
+            *invalid = true;
             i++;
             continue;
         }
-        unsigned cp = code_point(u + i, l);
-        if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029)
+        if (pred(code_point(u + i, l)))
             return true;
         i += l;
     }
     return false;
+}
+
+bool text_blank(const char *s)
+{
+    bool invalid;
+    return !any_code_point(s, shows_something, &invalid) && !invalid;
+}
+
+bool text_has_control(const char *s)
+{
+    bool invalid;
+    return any_code_point(s, is_control, &invalid);
 }
 
 /* The characters that reorder what a terminal shows (Unicode's bidirectional controls: ALM,
