@@ -1280,57 +1280,81 @@ static bool file_refused(const char *setting, const char *option, const char *pa
     return true;
 }
 
-/* The first word of COMMAND as the shell reads it, into PROG, when the shell would take it as
- * written: plain characters, '...' and "..." (no $, ` or \\ inside) and backslash escapes. False
- * for a word the shell rewrites ($HOME, ~, a glob, VAR=x, a redirection), which is the shell's
- * to judge, and for one too long. */
-static bool first_word(const char *command, char *prog, size_t pcap)
+/* How the shell reads the first word of a command. */
+enum first_word {
+    WORD_AS_WRITTEN, /* in PROG, quotes and escapes taken away */
+    WORD_REWRITTEN,  /* $HOME, ~, a glob, VAR=x, a redirection, or too long: the shell's to judge */
+    WORD_UNCLOSED,   /* a quote not closed: the shell refuses the whole command */
+};
+
+/* The first word of COMMAND as the shell reads it, into PROG: plain characters, '...', "..."
+ * (where a backslash escapes only $, `, " and itself, as in the shell) and backslash escapes. */
+static enum first_word first_word(const char *command, char *prog, size_t pcap)
 {
     size_t n = 0;
     const char *c = command;
     while (isspace((unsigned char)*c))
         c++;
     while (*c && !isspace((unsigned char)*c)) {
+        if (n + 2 >= pcap)
+            return WORD_REWRITTEN;
         if (*c == '\'') {
             const char *end = strchr(c + 1, '\'');
             if (!end)
-                return false;
-            for (c++; c < end; c++) {
-                if (n + 1 >= pcap)
-                    return false;
+                return WORD_UNCLOSED;
+            for (c++; c < end && n + 1 < pcap; c++)
                 prog[n++] = *c;
-            }
+            if (c < end)
+                return WORD_REWRITTEN;
             c++;
         } else if (*c == '"') {
             for (c++; *c != '"'; c++) {
-                if (!*c || strchr("$`\\", *c) || n + 1 >= pcap)
-                    return false;
+                if (!*c)
+                    return WORD_UNCLOSED;
+                if (*c == '$' || *c == '`' || n + 2 >= pcap)
+                    return WORD_REWRITTEN;
+                if (*c == '\\' && c[1] && strchr("$`\"\\", c[1]))
+                    c++;
+                else if (*c == '\\' && c[1] == '\n')
+                    return WORD_REWRITTEN;
                 prog[n++] = *c;
             }
             c++;
         } else if (*c == '\\') {
-            if (!c[1] || c[1] == '\n' || n + 1 >= pcap)
-                return false;
+            if (!c[1] || c[1] == '\n')
+                return WORD_REWRITTEN;
             prog[n++] = c[1];
             c += 2;
         } else {
-            if (strchr("$`*?[~=;&|<>(){}", *c) || n + 1 >= pcap)
-                return false;
+            if (strchr("$`*?[~=;&|<>(){}", *c))
+                return WORD_REWRITTEN;
             prog[n++] = *c++;
         }
     }
     prog[n] = '\0';
-    return n > 0;
+    return WORD_AS_WRITTEN;
 }
 
-/* Why the program COMMAND starts is no executable file, or NULL. Judged only when its first word
- * is a path (a '/' in it) that the shell takes as written, quoted or not ('/opt/lethe deleters/x'
- * was left to the shell, and every batch failed with its status 127): a bare name is looked up
- * by the shell in its PATH, and a word the shell rewrites is the shell's to judge. */
+/* Why the program COMMAND starts is no executable file, or NULL. Judged when the shell takes its
+ * first word as written and it is a path (a '/' in it), quoted or not ('/opt/lethe deleters/x'
+ * was left to the shell, and every batch failed with its status 127), and when the shell would
+ * refuse the command (a quote not closed) or run nothing (''). A bare name is looked up by the
+ * shell in its PATH, and a word the shell rewrites is the shell's to judge. */
 static const char *program_refuses(const char *command, char *prog, size_t pcap, char *why,
                                    size_t cap)
 {
-    if (!first_word(command, prog, pcap) || !strchr(prog, '/'))
+    enum first_word w = first_word(command, prog, pcap);
+    if (w == WORD_UNCLOSED) {
+        snprintf(why, cap, "a quote in it is not closed, and the shell refuses the command");
+        return why;
+    }
+    if (w == WORD_REWRITTEN)
+        return NULL;
+    if (!prog[0]) {
+        snprintf(why, cap, "its program is empty (its first word is an empty quote)");
+        return why;
+    }
+    if (!strchr(prog, '/'))
         return NULL;
     struct stat st;
     if (stat(prog, &st) != 0)

@@ -592,7 +592,7 @@ static bool idle_crosscheck(void)
  * it has not, *idle is true, c->held is what the emission would report, and the derivation is
  * skipped (unless cross-checked). */
 static bool derive(struct lethe_ctx *ctx, const char *as_of, const char *k, const char *n,
-                   struct run_counts *c, bool *idle, const struct run_life *run)
+                   struct run_counts *c, bool *idle)
 {
     PGconn *db = ctx->db;
     PGresult *r;
@@ -615,12 +615,6 @@ static bool derive(struct lethe_ctx *ctx, const char *as_of, const char *k, cons
     c->items = db_get_long(r, 0, "items");
     c->obligations = db_get_long(r, 0, "obligations");
     PQclear(r);
-    /* New items that a restore lost after replay proved them purged (sql/0099): found among
-     * the new items before derive_apply drops them, repurged after it. A dry run has no run to
-     * record the repurge under: it shows them due. */
-    long long resent = 0;
-    if (run && (resent = dbcycle_resent_find(db)) < 0)
-        return false;
     if (!hmac_subjects(ctx, k, n))
         return false;
     r = dbcycle_derive_apply(db, as_of, k, n);
@@ -629,17 +623,34 @@ static bool derive(struct lethe_ctx *ctx, const char *as_of, const char *k, cons
     c->withdrawn = db_get_long(r, 0, "withdrawn");
     c->expanded = db_get_long(r, 0, "expanded");
     PQclear(r);
-    if (resent > 0) {
-        long batches = 0, items = 0;
-        if (!dbcycle_repurge_resent(db, ctx->session_id, run->operator_name,
-                                    ctx->cfg.batch_max_items, &batches, &items))
-            return false;
-        if (items > 0)
-            log_info("%ld item%s that replay proved purged before a restore %s sent again: put "
-                     "in %ld repurge batch%s (purged once, as the audit says)",
-                     items, items == 1 ? "" : "s", items == 1 ? "was" : "were", batches,
-                     batches == 1 ? "" : "es");
+    return true;
+}
+
+/* New items that a restore lost after replay proved them purged (sql/0099), taken from the
+ * filled inbox and put in repurge batches, in a transaction of their own before the derivation
+ * (which then finds their purges recorded: a new copy of one is due under it). A dry run has no
+ * run to record the repurge under: it shows them due. Costs a question while replay has left
+ * nothing to look for. */
+static bool repurge_resent(struct lethe_ctx *ctx, const struct run_life *run, const char *k,
+                           const char *n)
+{
+    PGconn *db = ctx->db;
+    int pending = dbcycle_resent_pending(db);
+    if (pending <= 0)
+        return pending == 0;
+    long batches = 0, items = 0;
+    if (!db_begin(db) || !dbaudit_stage_open(db) ||
+        !dbcycle_repurge_resent(db, ctx->session_id, run->operator_name, ctx->cfg.batch_max_items,
+                                k, n, &batches, &items) ||
+        !dbaudit_commit(db)) {
+        db_rollback(db);
+        return false;
     }
+    if (items > 0)
+        log_info("%ld item%s that replay proved purged before a restore %s sent again: put in %ld "
+                 "repurge batch%s, driven with the open batches (purged once, as the audit says)",
+                 items, items == 1 ? "" : "s", items == 1 ? "was" : "were", batches,
+                 batches == 1 ? "" : "es");
     return true;
 }
 
@@ -668,8 +679,9 @@ bool cycle_record_withdrawals(struct lethe_ctx *ctx, const char *k, const char *
 bool cycle_derive_all(struct lethe_ctx *ctx, const struct run_life *run, struct run_counts *c)
 {
     PGconn *db = ctx->db;
-    if (!db_inbox_fill(db) || !db_begin(db) || !dbaudit_stage_open(db) || !sync_rules(ctx) ||
-        !derive(ctx, run->as_of, "0", "0", c, NULL, run) || !dbaudit_commit(db)) {
+    if (!db_inbox_fill(db) || !repurge_resent(ctx, run, "0", "0") || !db_begin(db) ||
+        !dbaudit_stage_open(db) || !sync_rules(ctx) ||
+        !derive(ctx, run->as_of, "0", "0", c, NULL) || !dbaudit_commit(db)) {
         db_rollback(db);
         return false;
     }
@@ -687,7 +699,7 @@ static int dry_run(struct lethe_ctx *ctx, const struct run_opts *o, const char *
     if (!db_begin_read_committed(db))
         return EXIT_RUNTIME;
     if (!sync_rules(ctx) || !db_inbox_fill(db) || !dbaudit_stage_open(db) ||
-        !derive(ctx, as_of, k, n, &c, NULL, NULL))
+        !derive(ctx, as_of, k, n, &c, NULL))
         goto cleanup;
     PGresult *r = dbcycle_plan(db, as_of, k, n);
     if (!r)
@@ -1296,8 +1308,8 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
     progress_phase("deriving obligations");
     clock_gettime(CLOCK_MONOTONIC, &tp);
     bool idle = false, fast = false;
-    if (!db_inbox_fill(db) || !db_begin(db) || !sync_rules(ctx) ||
-        !derive(ctx, l.as_of, k, n, c, &idle, &l)) {
+    if (!db_inbox_fill(db) || !repurge_resent(ctx, &l, k, n) || !db_begin(db) || !sync_rules(ctx) ||
+        !derive(ctx, l.as_of, k, n, c, &idle)) {
         run_life_fail(&l, "derivation failed: %s", db_last_message()[0] ? db_last_message() : "see the log");
         db_rollback(db);
         goto finish;

@@ -207,28 +207,28 @@ PGresult *dbcycle_derive_apply(PGconn *db, const char *as_of, const char *k, con
                             3, (const char *[]){as_of, k, n});
 }
 
-long long dbcycle_resent_find(PGconn *db)
+int dbcycle_resent_pending(PGconn *db)
 {
-    return db_count(db, "SELECT lethe.resent_find() AS n", 0, NULL);
+    return db_exists(db, "SELECT 1 FROM lethe.purged_not_in_catalog LIMIT 1", 0, NULL);
 }
 
 bool dbcycle_repurge_resent(PGconn *db, const char *run, const char *operator_name,
-                            long long max, long *batches, long *items)
+                            long long max, const char *k, const char *n, long *batches,
+                            long *items)
 {
     char maxb[24];
     snprintf(maxb, sizeof maxb, "%lld", max);
     PGresult *r = db_query_one_row(
         db,
         "SELECT count(e.batch_id) AS batches, coalesce(sum(e.items), 0) AS items"
-        "  FROM (SELECT array_agg(x.tenant_id) AS ts, array_agg(x.item_id) AS ids FROM resent_items x) s"
-        "  CROSS JOIN LATERAL lethe.repurge_resent($1::uuid, $2, $3::integer, s.ts, s.ids) e",
-        3, (const char *[]){run, operator_name, maxb});
+        "  FROM lethe.repurge_resent($1::uuid, $2, $3::integer, $4::integer, $5::integer) e",
+        5, (const char *[]){run, operator_name, maxb, k, n});
     if (!r)
         return false;
     *batches = db_get_long(r, 0, "batches");
     *items = db_get_long(r, 0, "items");
     PQclear(r);
-    return db_exec(db, "DROP TABLE resent_items", 0, NULL);
+    return true;
 }
 
 /* After the derivation commits: the owner's records of the withdrawals derive_apply left in

@@ -57,12 +57,13 @@ bool dbcycle_store_subject_hmacs(PGconn *db, const char *tenants, const char *id
                                  const char *macs);
 /* Applies the derivation at as_of: columns withdrawn, expanded. */
 PGresult *dbcycle_derive_apply(PGconn *db, const char *as_of, const char *k, const char *n);
-/* The new items replay proved purged before a restore (sql/0099), kept for the repurge: how many,
- * or -1. */
-long long dbcycle_resent_find(PGconn *db);
-/* Puts them in repurge batches under RUN; *BATCHES and *ITEMS say how many. */
+/* Whether replay left proofs of purged items not in the catalog (sql/0099): 1, 0, or -1. */
+int dbcycle_resent_pending(PGconn *db);
+/* Puts the new items of shard K/N it proves purged in repurge batches under RUN; *BATCHES and
+ * *ITEMS say how many. */
 bool dbcycle_repurge_resent(PGconn *db, const char *run, const char *operator_name,
-                            long long max, long *batches, long *items);
+                            long long max, const char *k, const char *n, long *batches,
+                            long *items);
 PGresult *dbcycle_record_withdrawals(PGconn *db, const char *k, const char *n);
 /* Whether the derivation and the emission would find nothing at as_of (sql/0040): columns idle,
  * held (the remembered held items, when idle). hmac: the run hashes subjects (has an audit key).

@@ -63,11 +63,24 @@ static unsigned code_point(const unsigned char *u, size_t l)
     return cp;
 }
 
+/* Whether a character shows: not white space (as the catalog's checks say: sql/0086), nor one
+ * that no font draws (Unicode's default ignorable code points: the soft hyphen, joiners,
+ * bidirectional controls and isolates, variation selectors, tags; the Hangul fillers; the
+ * Braille blank): a name of them alone is blank in every listing. */
 static bool shows_something(unsigned cp)
 {
-    return !(cp == ' ' || (cp >= '\t' && cp <= '\r') || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
-             cp == 0x180E || (cp >= 0x2000 && cp <= 0x200F) || (cp >= 0x2028 && cp <= 0x202F) ||
-             (cp >= 0x205F && cp <= 0x2064) || cp == 0x3000 || cp == 0xFEFF);
+    static const unsigned blank[][2] = {
+        {0x09, 0x0D},       {0x20, 0x20},       {0x85, 0x85},       {0xA0, 0xA0},
+        {0xAD, 0xAD},       {0x34F, 0x34F},     {0x61C, 0x61C},     {0x115F, 0x1160},
+        {0x1680, 0x1680},   {0x17B4, 0x17B5},   {0x180B, 0x180F},   {0x2000, 0x200F},
+        {0x2028, 0x202F},   {0x205F, 0x206F},   {0x2800, 0x2800},   {0x3000, 0x3000},
+        {0x3164, 0x3164},   {0xFE00, 0xFE0F},   {0xFEFF, 0xFEFF},   {0xFFA0, 0xFFA0},
+        {0xFFF0, 0xFFF8},   {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A}, {0xE0000, 0xE0FFF},
+    };
+    for (size_t i = 0; i < sizeof blank / sizeof *blank; i++)
+        if (cp >= blank[i][0] && cp <= blank[i][1])
+            return false;
+    return true;
 }
 
 static bool is_control(unsigned cp)

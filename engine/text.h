@@ -27,9 +27,9 @@ const char *text_shown(const char *s);
 /* text_shown for n bytes of in (not NUL-terminated), into out (cap > 0), as long as fits. */
 char *text_shown_n(const char *in, size_t n, char *out, size_t cap);
 
-/* Whether the UTF-8 string S is blank in any script: nothing but white space and the invisible
- * characters the catalog's checks call blank (sql/0086: U+0085, U+00A0, U+1680, U+180E,
- * U+2000..U+200F, U+2028..U+202F, U+205F..U+2064, U+3000, U+FEFF). An invalid byte is not blank. */
+/* Whether the UTF-8 string S is blank in any script: nothing but white space (the catalog's
+ * checks' set, sql/0086) and characters no font draws (Unicode's default ignorable code points,
+ * the Hangul fillers, the Braille blank). An invalid byte is not blank. */
 bool text_blank(const char *s);
 /* Whether S holds a control character: C0 (a line break, a tab), DEL, C1, or a line or
  * paragraph separator (U+2028, U+2029). */

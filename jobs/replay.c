@@ -319,11 +319,15 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
             rc = EXIT_CHECK_FAILED;
             goto cleanup;
         }
-    long long candidates = dbrestore_replay_candidates(db);
-    if (candidates < 0)
-        goto fail;
+    /* The proofs of items not in the catalog first, then the items live again: a row a
+     * producer commits meanwhile is absent from the first statement's snapshot (a proof, for
+     * the run that takes it in) or present in the second's (a repurge). Taken the other way
+     * round, a row committed between the two was in neither, and purged a second time. */
     long long absent = dbrestore_replay_absent_proofs(db);
     if (absent < 0)
+        goto fail;
+    long long candidates = dbrestore_replay_candidates(db);
+    if (candidates < 0)
         goto fail;
     /* A repurge takes the next seqs of the engine chain and of its items' chains. Written before
      * every chain has caught up, those seqs would be the ones a later export holds: the chain

@@ -31,15 +31,19 @@ CREATE TABLE lethe.purged_not_in_catalog (
 COMMENT ON TABLE lethe.purged_not_in_catalog IS
     'items the audit proves purged that a restored catalog does not hold (lethe replay): a row sent again is repurged, not purged twice';
 
--- Replay's part: after its records are appended, the proofs of items not in the catalog, in the
--- chains it did not refuse (as replay_candidates() takes its proofs; the refused chains read
--- uncorrelated, as Citus needs: sql/0052). Idempotent. Returns how many it holds now.
+-- Replay's part: after its records are appended and before replay_candidates(), the proofs of
+-- items not in the catalog, in the chains it did not refuse (as replay_candidates() takes its
+-- proofs; the refused chains read uncorrelated, as Citus needs: sql/0052). A proof whose item
+-- is in the catalog now (sent again between two replays) is spent: replay_candidates() takes a
+-- live one. Idempotent. Returns how many it holds now.
 CREATE FUNCTION lethe.replay_absent_proofs() RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
 DECLARE
     n bigint;
 BEGIN
     PERFORM lethe.definer_temp_guard();
+    DELETE FROM lethe.purged_not_in_catalog p
+     WHERE EXISTS (SELECT 1 FROM lethe.items i WHERE i.tenant_id = p.tenant_id AND i.item_id = p.item_id);
     INSERT INTO lethe.purged_not_in_catalog (tenant_id, item_id, proof_hash, rule, reference,
                                              subject_hmac, triggered_at, deadline_at, purged_at,
                                              purged_in)
@@ -58,41 +62,31 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION lethe.replay_absent_proofs() FROM PUBLIC;
 
--- The run's part, before derive_apply (new_items is the run's new items): those of them that
--- replay remembered, in the temporary table resent_items. Costs nothing while the table is
--- empty, as it is but after a restore.
-CREATE FUNCTION lethe.resent_find() RETURNS bigint
-LANGUAGE plpgsql AS $$
-DECLARE
-    n bigint;
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM lethe.purged_not_in_catalog) THEN
-        RETURN 0;
-    END IF;
-    CREATE TEMP TABLE resent_items ON COMMIT DROP AS
-    SELECT n.tenant_id, n.item_id FROM new_items n
-     WHERE (n.tenant_id, n.item_id) IN (SELECT p.tenant_id, p.item_id FROM lethe.purged_not_in_catalog p);
-    GET DIAGNOSTICS n = ROW_COUNT;
-    RETURN n;
-END $$;
-
--- ... and after it, in the same transaction (the run's record is made): the items found are
--- repurged as replay repurges a row that is live again (repurge_emit, sql/0035: the original
--- purge recorded again, a repurge batch, item_repurged), and replay's proofs of them are spent.
-CREATE FUNCTION lethe.repurge_resent(p_run uuid, p_operator text, p_max integer,
-                                     p_tenants uuid[], p_items uuid[])
+-- The run's part, in a transaction of its own after the inbox is filled and before the
+-- derivation: the new items of the run's shard that replay remembered are repurged as replay
+-- repurges a row that is live again (repurge_emit, sql/0035: the original purge recorded again,
+-- a repurge batch, item_repurged), and replay's proofs of them are spent. The derivation then
+-- finds their purges: a new copy of one, sent with it, is due under that purge (derived before
+-- the purge was recorded, such a copy was never batched). Committed apart from the derivation:
+-- on Citus the engine's reads there would follow the owner's writes in one transaction, which
+-- Citus refuses. Returns nothing while the table is empty, as it is but after a restore.
+CREATE FUNCTION lethe.repurge_resent(p_run uuid, p_operator text, p_max integer, p_k integer,
+                                     p_n integer)
 RETURNS TABLE (batch_id uuid, location text, items integer)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM lethe.definer_temp_guard();
+    IF NOT EXISTS (SELECT 1 FROM lethe.purged_not_in_catalog) THEN
+        RETURN;
+    END IF;
     CREATE TEMP TABLE repurge_candidates ON COMMIT DROP AS
     SELECT i.tenant_id, i.item_id, i.location, NULL::text AS locator, 'replay'::text AS reason,
            p.proof_hash, p.rule, p.reference, p.subject_hmac, p.triggered_at, p.deadline_at,
            p.purged_at, p.purged_in
-      FROM (SELECT DISTINCT x.tenant_id, x.item_id FROM unnest(p_tenants, p_items) x(tenant_id, item_id)) x
-      JOIN lethe.purged_not_in_catalog p ON p.tenant_id = x.tenant_id AND p.item_id = x.item_id
-      JOIN lethe.items i ON i.tenant_id = x.tenant_id AND i.item_id = x.item_id
-     WHERE i.locator IS NOT NULL
+      FROM lethe.inbox_items b
+      JOIN lethe.purged_not_in_catalog p ON p.tenant_id = b.tenant_id AND p.item_id = b.item_id
+      JOIN lethe.items i ON i.tenant_id = b.tenant_id AND i.item_id = b.item_id
+     WHERE i.locator IS NOT NULL AND lethe.in_shard(b.tenant_id, p_k, p_n)
        AND NOT EXISTS (SELECT 1 FROM lethe.repurges r
                         WHERE r.tenant_id = i.tenant_id AND r.item_id = i.item_id AND r.state = 'pending');
     DELETE FROM lethe.purged_not_in_catalog p USING repurge_candidates c
@@ -108,16 +102,15 @@ BEGIN
     PERFORM lethe.held_forget();
     RETURN QUERY SELECT e.batch_id, e.location, e.items FROM lethe.repurge_emit(p_run, p_operator, p_max) e;
 END $$;
-REVOKE ALL ON FUNCTION lethe.repurge_resent(uuid, text, integer, uuid[], uuid[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION lethe.repurge_resent(uuid, text, integer, integer, integer) FROM PUBLIC;
 
--- A database upgraded after deploy/roles.sql ran: the engine reads the table (resent_find) and
--- calls the functions, as roles.sql gives it; replay is lethe_restorer's.
+-- A database upgraded after deploy/roles.sql ran: the engine reads the table (whether a run has
+-- anything to look for) and calls the functions, as roles.sql gives it.
 DO $grant$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'lethe_engine') THEN
         GRANT SELECT ON lethe.purged_not_in_catalog TO lethe_engine;
-        GRANT EXECUTE ON FUNCTION lethe.resent_find(),
-                                  lethe.repurge_resent(uuid, text, integer, uuid[], uuid[]),
+        GRANT EXECUTE ON FUNCTION lethe.repurge_resent(uuid, text, integer, integer, integer),
                                   lethe.replay_absent_proofs() TO lethe_engine;
     END IF;
 END $grant$;

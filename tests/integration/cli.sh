@@ -182,7 +182,7 @@ hint: times are ISO 8601, UTC unless an offset is given, e.g. 2026-11-28T03:00:0
 # An operator needs a name, on every command that takes --operator.
 for cmd in run "rerun $B" "ack $B" "request --tenant $T --reference R-2"; do
     c=${cmd%% *}
-    for name in "" "   " $'\t' $'\u00a0' $'\u200b' $'\u3000 \ufeff'; do
+    for name in "" "   " $'\t' $'\u00a0' $'\u200b' $'\u3000 \ufeff' $'\u3164' $'\u2800\u2066'; do
         refused "$c: --operator '$name' is refused" "error: $c: --operator needs a name
 hint: see 'lethe help $c'" $cmd --operator "$name"
     done

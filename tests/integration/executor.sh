@@ -825,6 +825,24 @@ for form in "'%s'" '\\"%s\\"' 'BS'; do
     assert_contains "... naming the program as the shell reads it" \
       "line 3: 'executor.command': its program '$NOSUCH': No such file or directory" "$ERR"
 done
+# A quote not closed (the shell refuses the whole command), a first word that is an empty quote
+# (127), and a backslash inside double quotes, which the shell keeps before a space.
+write_config "$WORK/pq.conf"
+printf 'executor: { command = "%s --root %s"; };\n' "'$WORK/fs del" "$STORE" >>"$WORK/pq.conf"
+run_lethe --config "$WORK/pq.conf" run
+assert_eq "a deleter command with a quote not closed: exit 2, nothing done" "2 $before_runs" "$RC $(written_runs)"
+assert_contains "... saying so" "line 3: 'executor.command': a quote in it is not closed, and the shell refuses the command:" "$ERR"
+write_config "$WORK/pq.conf"
+printf 'executor: { command = "%s --root %s"; };\n' "''" "$STORE" >>"$WORK/pq.conf"
+run_lethe --config "$WORK/pq.conf" run
+assert_eq "a deleter command whose first word is '': exit 2" "2 $before_runs" "$RC $(written_runs)"
+assert_contains "... saying so" "line 3: 'executor.command': its program is empty (its first word is an empty quote):" "$ERR"
+mkdir -p "$WORK/dir with space"; cp "$FS_DELETE" "$WORK/dir with space/eu-delete"
+write_config "$WORK/pq.conf"
+printf 'executor: { command = "\\"%s\\" --root %s"; };\n' "$WORK/dir with\\ space/eu-delete" "$STORE" >>"$WORK/pq.conf"
+run_lethe --config "$WORK/pq.conf" run
+assert_eq "a backslash before a space inside double quotes is kept, as the shell keeps it: exit 2" "2 $before_runs" "$RC $(written_runs)"
+assert_contains "... naming the program with it" "its program '$WORK/dir with\\ space/eu-delete': No such file or directory" "$ERR"
 mkdir -p "$WORK/with space"; cp "$FS_DELETE" "$WORK/with space/eu-delete"
 write_config "$WORK/pq.conf"
 printf 'executor: { command = "%s --root %s"; };\n' "'$WORK/with space/eu-delete'" "$STORE" >>"$WORK/pq.conf"

@@ -221,19 +221,22 @@ assert_eq "the repurges are done, their locators gone" "done 3 0" \
 assert_eq "the held item is still live" "1" "$(sql "SELECT count(*) FROM lethe.items WHERE item_id = '$D1' AND locator IS NOT NULL")"
 
 # ---- producers send again what they wrote after the backup -----------------------------------
-# E1, REQ-B and the holds on D1 and S1, as the README tells producers to. E1's purge is in the
-# audit (the replayed export): the run repurges it (item_repurged), never purges it twice; its
+# E1 and the holds on D1 and S1, then REQ-B, as the README tells producers to. E1's purge is in
+# the audit (the replayed export): the run repurges it (item_repurged), never purges it twice; its
 # storage object is gone (the deleter says absent).
 E1_REC=$(grep '"kind":"item_purged"' "$WORK/month.jsonl" | grep "\"item_id\":\"$E1\"")
 E1_HASH=$(printf '%s' "$E1_REC" | sed 's/.*"hash":"\([0-9a-f]*\)".*/\1/')
 mk_item "$T1" "$E1" "$W1" prompt EU 2026-01-02T00:00:00Z
 rm -f "$STORE/$E1"
+# ... and a new copy of it, in a workspace no request names, sent with it: due under E1's purge
+# (it was derived before the purge was recorded, and never batched).
+W3=$(uuid); mk_workspace "$T1" "$W3" EU
+E2=$(uuid); mk_item "$T1" "$E2" "$W3" response EU 2026-01-03T00:00:00Z false "$E1"
 sql "INSERT INTO lethe.holds (tenant_id, item_id, reason) VALUES ('$T1', '$D1', 'litigation'), ('$T1', '$S1', 'litigation')" >/dev/null
-mk_event "$T1" deletion_requested "$YESTERDAY" REQ-B workspace_id "$W1"
 PGUSER=$OPS L run     # a login of lethe_operator (a member of lethe_engine), not the owner
 assert_rc "the run after the producers sent again exits 0" 0
 assert_contains "... saying it repurges the item sent again" \
-  "1 item that replay proved purged before a restore was sent again: put in 1 repurge batch (purged once, as the audit says)" "$ERR"
+  "1 item that replay proved purged before a restore was sent again: put in 1 repurge batch, driven with the open batches (purged once, as the audit says)" "$ERR"
 assert_eq "E1 has one item_purged record, the replayed one, and one item_repurged naming it" \
   "1 replay $E1_HASH" "$(purged_count "$E1") $(sql "SELECT string_agg(detail, ',') FROM lethe.audit WHERE kind = 'item_repurged' AND item_id = '$E1'")"
 assert_eq "... its row tombstoned again, its repurge done (the deleter found it absent)" "t done" \
@@ -241,8 +244,14 @@ assert_eq "... its row tombstoned again, its repurge done (the deleter found it 
 assert_eq "... and item_status shows the original purge" \
   "purged $(printf '%s' "$E1_REC" | sed 's/.*"purged_at":"\([^"]*\)".*/\1/')" \
   "$(sql "SELECT state || ' ' || lethe.iso_utc(purged_at) FROM lethe.item_status WHERE item_id = '$E1'")"
-assert_eq "the B items sent again under REQ-B are not purged again either" "1 1" "$(purged_count "$B1") $(purged_count "$B2")"
+assert_eq "E1's new copy is purged in the same run, once, under the request E1 was purged under" \
+  "1 deletion_request REQ-B t" \
+  "$(purged_count "$E2") $(sql "SELECT rule || ' ' || reference || ' ' || (locator IS NULL) FROM lethe.audit a JOIN lethe.items i USING (tenant_id, item_id) WHERE a.kind = 'item_purged' AND a.item_id = '$E2'" | sed 's/true$/t/')"
 assert_eq "replay's proof of E1 is spent" "0" "$(sql "SELECT count(*) FROM lethe.purged_not_in_catalog")"
+mk_event "$T1" deletion_requested "$YESTERDAY" REQ-B workspace_id "$W1"
+L run
+assert_eq "REQ-B sent again: no item it covered is purged again" "1 1 1 1" \
+  "$(purged_count "$B1") $(purged_count "$B2") $(purged_count "$E1") $(purged_count "$E2")"
 L export --summary --format csv
 assert_eq "the summary counts each purge once: as many as the items purged" \
   "all,$(sql "SELECT count(DISTINCT (tenant_id, item_id)) FROM lethe.audit WHERE kind = 'item_purged'")" \

@@ -369,7 +369,7 @@ assert_contains "... saying so" "error: hold place: --subject must not be blank"
 # words, and a hold on it was placed, covering no one.
 run_lethe --config "$WORK/c11.conf" request --tenant "$T" --subject $'\u00a0' --reference BL-3
 assert_eq "a request on a no-break space: exit 2, said as for spaces" "2 error: request: --subject must not be blank" "$RC ${ERR%%$'\n'*}"
-run_lethe --config "$WORK/c11.conf" hold place --tenant "$T" --subject $'\u200b\u3000' --reason r
+run_lethe --config "$WORK/c11.conf" hold place --tenant "$T" --subject $'\u200b\u3000\u3164' --reason r
 assert_eq "a hold on a zero-width and an ideographic space: exit 2" "2 error: hold place: --subject must not be blank" "$RC ${ERR%%$'\n'*}"
 assert_eq "nothing was written" "$before" \
   "$(sql "SELECT (SELECT count(*) FROM lethe.events) + (SELECT count(*) FROM lethe.holds) + (SELECT count(*) FROM lethe.audit)")"

@@ -118,8 +118,12 @@ END_TEST
 START_TEST(judges_blank_and_control_text)
 {
     const char *blank[] = {"", " ", "\t\n", "\xc2\xa0", "\xe2\x80\x8b", "\xe3\x80\x80 \xef\xbb\xbf",
-                           "\xe2\x80\xa8", "\xc2\x85"};
-    const char *not_blank[] = {"a", " a ", "\xe2\x80\x8b" "x", "\xc3\xa9", "\xe2\x80\x90", "\xff"};
+                           "\xe2\x80\xa8", "\xc2\x85",
+                           /* drawn by no font: U+3164, U+115F, U+2800, U+2066, U+061C, U+00AD, U+E0020, U+1D173 */
+                           "\xe3\x85\xa4", "\xe1\x85\x9f", "\xe2\xa0\x80", "\xe2\x81\xa6", "\xd8\x9c",
+                           "\xc2\xad", "\xf3\xa0\x80\xa0", "\xf0\x9d\x85\xb3"};
+    const char *not_blank[] = {"a", " a ", "\xe2\x80\x8b" "x", "\xc3\xa9", "\xe2\x80\x90", "\xff",
+                               "\xe2\xa0\x81" /* U+2801, a Braille dot */, "\xe3\x85\xa5" /* U+3165 */};
     for (size_t i = 0; i < sizeof blank / sizeof *blank; i++)
         ck_assert_msg(text_blank(blank[i]), "blank #%zu", i);
     for (size_t i = 0; i < sizeof not_blank / sizeof *not_blank; i++)
