@@ -311,6 +311,21 @@ PGresult *db_tenant(PGconn *db, const char *tenant)
     return db_query(db, "SELECT name FROM lethe.tenants WHERE tenant_id = $1", 1, p);
 }
 
+PGresult *db_item_purged_not_in_catalog(PGconn *db, const char *item, const char *tenant)
+{
+    const char *p[] = {item, tenant};
+    return db_query(db,
+                    "SELECT tenant_id::text AS tenant_id, rule, reference,"
+                    "       lethe.iso_utc(triggered_at) AS triggered_at,"
+                    "       lethe.iso_utc(deadline_at) AS deadline_at,"
+                    "       lethe.iso_utc(purged_at) AS purged_at, purged_in::text AS batch_id,"
+                    "       proof_hash"
+                    "  FROM lethe.purged_not_in_catalog"
+                    " WHERE item_id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)"
+                    " ORDER BY tenant_id LIMIT 2",
+                    2, p);
+}
+
 PGresult *db_item_tenants(PGconn *db, const char *item, const char *tenant)
 {
     const char *p[] = {item, tenant};

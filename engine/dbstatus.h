@@ -75,6 +75,9 @@ PGresult *db_tenant(PGconn *db, const char *tenant);
 
 /* The tenants holding this item id (at most two rows, enough to see it is ambiguous):
  * tenant_id. */
+/* An item the audit proves purged that a restored catalog does not hold (sql/0099): its
+ * purge, as replay remembered it (at most two rows, one per tenant). */
+PGresult *db_item_purged_not_in_catalog(PGconn *db, const char *item, const char *tenant);
 PGresult *db_item_tenants(PGconn *db, const char *item, const char *tenant);
 /* Opens the snapshot explain's queries share, so that every part tells of the same instant,
  * with the item's evaluation in temporary tables (dbstatus.c says why); db_rollback() ends it

@@ -414,6 +414,36 @@ static void print_text(const struct explain *e)
                strcmp(pending, "0") != 0 ? "" : "\n");
 }
 
+/* An item not in the catalog whose purge the audit proves (replay remembered it after a
+ * restore): its state is purged, and a row sent again is repurged, not purged twice. */
+static void explain_lost(const PGresult *r, const char *item, bool json)
+{
+    if (json) {
+        printf("{\"item_id\": \"%s\", \"tenant_id\": \"%s\", \"in_catalog\": false, "
+               "\"state\": \"purged\", \"rule\": ", item, db_str(r, 0, "tenant_id"));
+        json_text(stdout, r, 0, db_col(r, "rule"));
+        fputs(", \"reference\": ", stdout);
+        json_text(stdout, r, 0, db_col(r, "reference"));
+        printf(", \"triggered_at\": \"%s\", \"deadline_at\": \"%s\", \"purged_at\": \"%s\", "
+               "\"batch_id\": ",
+               db_str(r, 0, "triggered_at"), db_str(r, 0, "deadline_at"), db_str(r, 0, "purged_at"));
+        json_text(stdout, r, 0, db_col(r, "batch_id"));
+        printf(", \"proof_hash\": \"%s\"}\n", db_str(r, 0, "proof_hash"));
+        return;
+    }
+    printf("item       %s (tenant %s)\n", item, db_str(r, 0, "tenant_id"));
+    printf("state      purged: not in the catalog, which a restore took back to before the item "
+           "was written; the audit proves its purge\n");
+    printf("rule       %s%s%s (deadline %s)\n", db_str(r, 0, "rule"),
+           PQgetisnull(r, 0, db_col(r, "reference")) ? "" : ", reference ",
+           text_shown(db_str(r, 0, "reference")), db_str(r, 0, "deadline_at"));
+    printf("purged     at %s in batch %s\n", db_str(r, 0, "purged_at"), db_str(r, 0, "batch_id"));
+    printf("record     item_purged, hash %s (lethe replay appended it from an export)\n",
+           db_str(r, 0, "proof_hash"));
+    printf("why        a row its producer sends again is put in a repurge batch by the next run, "
+           "never purged twice\n");
+}
+
 int job_explain(struct lethe_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -447,6 +477,15 @@ int job_explain(struct lethe_ctx *ctx, int argc, char **argv)
     if (!tenants)
         return EXIT_RUNTIME;
     if (PQntuples(tenants) == 0) {
+        /* A row a restore lost, whose purge replay proved (sql/0099): said as what it is. */
+        PGresult *lost = db_item_purged_not_in_catalog(ctx->db, item, tenant[0] ? tenant : NULL);
+        if (lost && PQntuples(lost) == 1) {
+            explain_lost(lost, item, json);
+            PQclear(lost);
+            rc = EXIT_DONE;
+            goto cleanup;
+        }
+        PQclear(lost);
         if (tenant[0])
             log_error("explain: no item %s in tenant %s", item, tenant);
         else

@@ -226,6 +226,17 @@ assert_eq "the held item is still live" "1" "$(sql "SELECT count(*) FROM lethe.i
 # storage object is gone (the deleter says absent).
 E1_REC=$(grep '"kind":"item_purged"' "$WORK/month.jsonl" | grep "\"item_id\":\"$E1\"")
 E1_HASH=$(printf '%s' "$E1_REC" | sed 's/.*"hash":"\([0-9a-f]*\)".*/\1/')
+# Before it is sent again, explain says what became of it (it said "no item ... check the id").
+L explain "$E1"
+assert_rc "explain of an item the restore lost and the audit proves purged: exit 0" 0
+assert_eq "... its state, purge, batch and record" \
+  "state      purged: not in the catalog, which a restore took back to before the item was written; the audit proves its purge
+purged     at $(printf '%s' "$E1_REC" | sed 's/.*"purged_at":"\([^"]*\)".*/\1/') in batch $(printf '%s' "$E1_REC" | sed 's/.*"batch_id":"\([^"]*\)".*/\1/')
+record     item_purged, hash $E1_HASH (lethe replay appended it from an export)" \
+  "$(printf '%s\n' "$OUT" | grep -E '^(state|purged|record) ')"
+L explain "$E1" --json
+assert_eq "... and as JSON" "False purged REQ-B $E1_HASH" \
+  "$(printf '%s' "$OUT" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["in_catalog"], d["state"], d["reference"], d["proof_hash"])')"
 mk_item "$T1" "$E1" "$W1" prompt EU 2026-01-02T00:00:00Z
 rm -f "$STORE/$E1"
 # ... and a new copy of it, in a workspace no request names, sent with it: due under E1's purge
