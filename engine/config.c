@@ -1325,8 +1325,14 @@ static enum first_word first_word(const char *command, char *prog, size_t pcap)
                 return WORD_REWRITTEN;
             prog[n++] = c[1];
             c += 2;
+        } else if (strchr(";&|<>", *c)) {
+            /* an operator ends the word as a blank does ('/x/del;true' runs /x/del); one that
+             * begins the command (a redirection first) is the shell's to judge */
+            if (n == 0 && c == command + strspn(command, " \t\n"))
+                return WORD_REWRITTEN;
+            break;
         } else {
-            if (strchr("$`*?[~=;&|<>(){}", *c))
+            if (strchr("$`*?[~=(){}", *c))
                 return WORD_REWRITTEN;
             prog[n++] = *c++;
         }

@@ -843,6 +843,15 @@ printf 'executor: { command = "\\"%s\\" --root %s"; };\n' "$WORK/dir with\\ spac
 run_lethe --config "$WORK/pq.conf" run
 assert_eq "a backslash before a space inside double quotes is kept, as the shell keeps it: exit 2" "2 $before_runs" "$RC $(written_runs)"
 assert_contains "... naming the program with it" "its program '$WORK/dir with\\ space/eu-delete': No such file or directory" "$ERR"
+# An operator right after the path ends the word, as a blank does: '/x/del;true' runs /x/del.
+for cmd in "$WORK/nope;true" "$WORK/nope|cat" "$WORK/nope>/dev/null" "'$NOSUCH'&& true"; do
+    write_config "$WORK/pq.conf"
+    printf 'executor: { command = "%s --root %s"; };\n' "$cmd" "$STORE" >>"$WORK/pq.conf"
+    run_lethe --config "$WORK/pq.conf" run
+    assert_eq "a deleter command $cmd: exit 2, nothing done" "2 $before_runs" "$RC $(written_runs)"
+    case $cmd in \'*) prog=$NOSUCH ;; *) prog=$WORK/nope ;; esac
+    assert_contains "... naming the program the shell would run" "its program '$prog': No such file or directory" "$ERR"
+done
 mkdir -p "$WORK/with space"; cp "$FS_DELETE" "$WORK/with space/eu-delete"
 write_config "$WORK/pq.conf"
 printf 'executor: { command = "%s --root %s"; };\n' "'$WORK/with space/eu-delete'" "$STORE" >>"$WORK/pq.conf"
