@@ -244,6 +244,8 @@ rm -f "$STORE/$E1"
 W3=$(uuid); mk_workspace "$T1" "$W3" EU
 E2=$(uuid); mk_item "$T1" "$E2" "$W3" response EU 2026-01-03T00:00:00Z false "$E1"
 sql "INSERT INTO lethe.holds (tenant_id, item_id, reason) VALUES ('$T1', '$D1', 'litigation'), ('$T1', '$S1', 'litigation')" >/dev/null
+L run --dry-run
+assert_contains "a dry run records no repurge: the rows sent again, with no event, are not due in it" "  due 0 items," "$OUT"
 PGUSER=$OPS L run     # a login of lethe_operator (a member of lethe_engine), not the owner
 assert_rc "the run after the producers sent again exits 0" 0
 assert_contains "... saying it repurges the item sent again" \
