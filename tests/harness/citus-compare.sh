@@ -18,7 +18,7 @@ psql -X -q -c 'DROP DATABASE IF EXISTS compare_citus' -c 'DROP DATABASE IF EXIST
     -c 'CREATE DATABASE compare_citus' -c 'CREATE DATABASE compare_plain' 2>/dev/null
 PGDATABASE=compare_citus "$LETHE" migrate >/dev/null 2>&1
 PGDATABASE=compare_plain "$REAL" migrate >/dev/null 2>&1
-assert_eq "compare_citus is laid out on Citus" "23" \
+assert_eq "compare_citus is laid out on Citus" "24" \
     "$(PGDATABASE=compare_citus sql "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'lethe.%'")"
 assert_eq "compare_plain is plain PostgreSQL" "0" \
     "$(PGDATABASE=compare_plain sql "SELECT count(*) FROM pg_extension WHERE extname = 'citus'")"
