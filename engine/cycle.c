@@ -629,8 +629,8 @@ static bool derive(struct lethe_ctx *ctx, const char *as_of, const char *k, cons
 /* New items that a restore lost after replay proved them purged (sql/0099), taken from the
  * filled inbox and put in repurge batches, in a transaction of their own before the derivation
  * (which then finds their purges recorded: a new copy of one is due under it). A dry run has no
- * run to record the repurge under: it shows them due. Costs a question while replay has left
- * nothing to look for. */
+ * run to record the repurge under: it judges them as new items. Costs a question while replay
+ * has left nothing to look for. */
 static bool repurge_resent(struct lethe_ctx *ctx, const struct run_life *run, const char *k,
                            const char *n)
 {

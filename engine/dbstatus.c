@@ -24,21 +24,14 @@ int db_workspace_exists(PGconn *db, const char *tenant, const char *workspace)
                   2, p);
 }
 
-int db_item_not_customer_data(PGconn *db, const char *tenant, const char *item)
-{
-    const char *p[] = {tenant, item};
-    return db_exists(db,
-                     "SELECT 1 FROM lethe.items i JOIN lethe.kinds k ON k.kind = i.kind"
-                     " WHERE i.tenant_id = $1 AND i.item_id = $2 AND NOT k.customer_data",
-                     2, p);
-}
-
-PGresult *db_item_created_ahead(PGconn *db, const char *tenant, const char *item)
+PGresult *db_item_for_request(PGconn *db, const char *tenant, const char *item)
 {
     const char *p[] = {tenant, item};
     return db_query(db,
-                    "SELECT lethe.iso_utc(i.created_at) AS created_at FROM lethe.items i"
-                    " WHERE i.tenant_id = $1 AND i.item_id = $2 AND i.created_at > now()",
+                    "SELECT CASE WHEN i.created_at > now() THEN lethe.iso_utc(i.created_at) END"
+                    "         AS created_ahead, k.customer_data"
+                    "  FROM lethe.items i JOIN lethe.kinds k ON k.kind = i.kind"
+                    " WHERE i.tenant_id = $1 AND i.item_id = $2",
                     2, p);
 }
 

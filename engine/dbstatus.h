@@ -16,11 +16,10 @@
 int db_tenant_exists(PGconn *db, const char *tenant);
 int db_workspace_exists(PGconn *db, const char *tenant, const char *workspace);
 int db_item_exists(PGconn *db, const char *tenant, const char *item);
-/* 1 when the item is of a kind that is not Customer Data (system_log): no rule covers it. */
-int db_item_not_customer_data(PGconn *db, const char *tenant, const char *item);
-/* The item's created_at when it is later than the transaction's now() (a producer's clock ahead
- * of the database's), as one row; no row when it is not. */
-PGresult *db_item_created_ahead(PGconn *db, const char *tenant, const char *item);
+/* What a request for one item must know of it, as one row (none when the item is not there):
+ * created_ahead, its created_at when it is later than the transaction's now() (a producer's
+ * clock ahead of the database's), else null; customer_data (t/f: a system_log is not). */
+PGresult *db_item_for_request(PGconn *db, const char *tenant, const char *item);
 
 /* The deletion requests of the tenant with this reference, oldest first: event_id, same scope
  * as SCOPE (t/f), occurred_at, operator (null when none was recorded). */
@@ -73,11 +72,11 @@ PGresult *db_batches(PGconn *db, const char *state, const char *tenant, long lim
 /* One row (name) when the tenant exists, none when it does not. */
 PGresult *db_tenant(PGconn *db, const char *tenant);
 
-/* The tenants holding this item id (at most two rows, enough to see it is ambiguous):
- * tenant_id. */
 /* An item the audit proves purged that a restored catalog does not hold (sql/0099): its
  * purge, as replay remembered it (at most two rows, one per tenant). */
 PGresult *db_item_purged_not_in_catalog(PGconn *db, const char *item, const char *tenant);
+/* The tenants holding this item id (at most two rows, enough to see it is ambiguous):
+ * tenant_id. */
 PGresult *db_item_tenants(PGconn *db, const char *item, const char *tenant);
 /* Opens the snapshot explain's queries share, so that every part tells of the same instant,
  * with the item's evaluation in temporary tables (dbstatus.c says why); db_rollback() ends it

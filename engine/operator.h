@@ -4,13 +4,13 @@
 #ifndef LETHE_OPERATOR_H
 #define LETHE_OPERATOR_H
 
-/* $SUDO_USER (the person behind sudo), else the account of the effective uid
- * (getpwuid(geteuid())), else $USER; NULL when none is known. The string is static. */
-const char *operator_default(void);
-
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+
+/* $SUDO_USER (the person behind sudo), else the account of the effective uid
+ * (getpwuid(geteuid())), else $USER; NULL when none is known. The string is static. */
+const char *operator_default(void);
 
 /* The account name of UID (the password database) into OUT; false, OUT empty, when none. */
 bool user_name(uid_t uid, char *out, size_t cap);

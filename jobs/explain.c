@@ -476,16 +476,20 @@ int job_explain(struct lethe_ctx *ctx, int argc, char **argv)
     PGresult *tenants = db_item_tenants(ctx->db, item, tenant[0] ? tenant : NULL);
     if (!tenants)
         return EXIT_RUNTIME;
-    if (PQntuples(tenants) == 0) {
+    int holders = PQntuples(tenants);
+    if (holders == 0) {
         /* A row a restore lost, whose purge replay proved (sql/0099): said as what it is. */
         PGresult *lost = db_item_purged_not_in_catalog(ctx->db, item, tenant[0] ? tenant : NULL);
-        if (lost && PQntuples(lost) == 1) {
+        holders = lost ? PQntuples(lost) : 0;
+        if (holders == 1)
             explain_lost(lost, item, json);
-            PQclear(lost);
+        PQclear(lost);
+        if (holders == 1) {
             rc = EXIT_DONE;
             goto cleanup;
         }
-        PQclear(lost);
+    }
+    if (holders == 0) {
         if (tenant[0])
             log_error("explain: no item %s in tenant %s", item, tenant);
         else
@@ -494,7 +498,7 @@ int job_explain(struct lethe_ctx *ctx, int argc, char **argv)
         rc = EXIT_USAGE;
         goto cleanup;
     }
-    if (PQntuples(tenants) > 1) {
+    if (holders > 1) {
         log_error("explain: item %s exists in more than one tenant", item);
         log_hint("pass --tenant T to say which");
         rc = EXIT_USAGE;

@@ -129,23 +129,27 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
     }
     /* An item stamped ahead of the database's clock (producers may write up to five minutes
      * ahead: sql/0080) is not covered by a request recorded now; the catalog refuses it, with a
-     * producer's hint ("give the time the request was made") that lethe request cannot follow. */
+     * producer's hint ("give the time the request was made") that lethe request cannot follow.
+     * Whether it is Customer Data is said once the request is recorded. */
+    bool not_customer_data = false;
     if (scope.kind == SCOPE_ITEM) {
-        PGresult *ahead = db_item_created_ahead(ctx->db, tenant, scope.value);
-        if (!ahead)
+        PGresult *it = db_item_for_request(ctx->db, tenant, scope.value);
+        if (!it)
             goto cleanup;
-        if (PQntuples(ahead) > 0) {
+        const char *ahead = PQntuples(it) > 0 ? db_get(it, 0, "created_ahead") : NULL;
+        not_customer_data = PQntuples(it) > 0 && !db_true(it, 0, "customer_data");
+        if (ahead) {
             log_error("request: item %s was created at %s, later than now on the database's "
                       "clock: a request covers the items created by the time it is recorded",
-                      scope.value, db_str(ahead, 0, "created_at"));
+                      scope.value, ahead);
             log_hint("its producer's clock is ahead of the database's (by up to five minutes); "
                      "record the request again after %s; nothing was recorded",
-                     db_str(ahead, 0, "created_at"));
-            PQclear(ahead);
+                     ahead);
+            PQclear(it);
             rc = EXIT_USAGE;
             goto cleanup;
         }
-        PQclear(ahead);
+        PQclear(it);
     }
     if (!dbaudit_stage_open(ctx->db) ||
         !(res = db_record_request(ctx->db, tenant, &scope, reference, operator_name,
@@ -182,7 +186,7 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
     printf("operator:    %s\n", text_shown(operator_name));
     /* Recorded as asked, but it covers nothing: said, or the operator would take a later
      * "done: no covered item is left to purge" for a deletion (SPEC §3, C7). */
-    if (scope.kind == SCOPE_ITEM && db_item_not_customer_data(ctx->db, tenant, scope.value) == 1)
+    if (not_customer_data)
         log_warn("request: item %s is a system log, not Customer Data (C7): no rule purges it, "
                  "or any copy made of it, so this request covers nothing",
                  scope.value);
