@@ -59,6 +59,9 @@ pg_dump -Fc -f "$WORK/backup.dump" "$DB"
 # E1 is written after the backup and purged after it: no restored row holds it.
 E1=$(uuid); mk_item "$T1" "$E1" "$W1" prompt EU 2026-01-02T00:00:00Z
 mk_event "$T1" deletion_requested "$YESTERDAY" REQ-B workspace_id "$W1"
+# REQ-A2 is cancelled after the backup (its item purged already): the withdrawal is recorded.
+CANCEL_AT=$(date -u -d '-1 hour' +%FT%TZ)
+mk_event "$T1" deletion_cancelled "$CANCEL_AT" REQ-A2
 mk_event "$T2" capacity_deleted "$YESTERDAY"
 sql "INSERT INTO lethe.holds (tenant_id, item_id, reason) VALUES ('$T1', '$D1', 'litigation')" >/dev/null
 sql "INSERT INTO lethe.holds (tenant_id, item_id, reason) VALUES ('$T1', '$S1', 'litigation')" >/dev/null
@@ -262,9 +265,14 @@ assert_eq "E1's new copy is purged in the same run, once, under the request E1 w
   "$(purged_count "$E2") $(sql "SELECT rule || ' ' || reference || ' ' || (locator IS NULL) FROM lethe.audit a JOIN lethe.items i USING (tenant_id, item_id) WHERE a.kind = 'item_purged' AND a.item_id = '$E2'" | sed 's/true$/t/')"
 assert_eq "replay's proof of E1 is spent" "0" "$(sql "SELECT count(*) FROM lethe.purged_not_in_catalog")"
 mk_event "$T1" deletion_requested "$YESTERDAY" REQ-B workspace_id "$W1"
+mk_event "$T1" deletion_cancelled "$CANCEL_AT" REQ-A2
 L run
 assert_eq "REQ-B sent again: no item it covered is purged again" "1 1 1 1" \
   "$(purged_count "$B1") $(purged_count "$B2") $(purged_count "$E1") $(purged_count "$E2")"
+# README: a cancellation sent again withdraws its request again, and its record is made again,
+# alike the replayed one but for its seq.
+assert_eq "REQ-A2's cancellation sent again: two alike obligation_withdrawn records" "2 1" \
+  "$(sql "SELECT count(*) || ' ' || count(DISTINCT (rule, reference, triggered_at, detail)) FROM lethe.audit WHERE kind = 'obligation_withdrawn' AND reference = 'REQ-A2'")"
 L export --summary --format csv
 assert_eq "the summary counts each purge once: as many as the items purged" \
   "all,$(sql "SELECT count(DISTINCT (tenant_id, item_id)) FROM lethe.audit WHERE kind = 'item_purged'")" \
