@@ -331,6 +331,15 @@ as $E assert_sql_fails "engine cannot insert a run already succeeded" \
 as $E assert_sql_fails "engine cannot insert a run whose as_of is in the future (ack_batch's holds are those placed since it)" \
   "INSERT INTO lethe.runs (run_id, trigger, as_of) VALUES (gen_random_uuid(), 'timer', '2999-01-01')" \
   "runs: a run's as_of (2999-01-01 00:00:00+00) may not lie in the future"
+# A finished run's row was the service account's to rewrite (its column grants): a run that
+# failed set to succeeded with no failed items, which status --check and the metrics read.
+R1=$(sql "SELECT run_id FROM lethe.runs WHERE outcome <> 'running' ORDER BY started_at LIMIT 1")
+R1_AT=$(sql "SELECT lethe.iso_utc(finished_at) || ' ' || outcome FROM lethe.runs WHERE run_id = '$R1'")
+as $E assert_sql_fails "engine cannot rewrite a finished run (sql/0100)" \
+  "UPDATE lethe.runs SET outcome = 'succeeded', failed = 0, error = NULL WHERE run_id = '$R1'" \
+  "runs: run $R1 ended ${R1_AT#* } at ${R1_AT%% *}: a finished run is not written over"
+as $E assert_sql_fails "... nor its counts" \
+  "UPDATE lethe.runs SET purged = purged + 1 WHERE run_id = '$R1'" "a finished run is not written over"
 as $E assert_sql_fails "engine cannot emit what is due at an instant in the future" \
   "SELECT lethe.audit_stage_open(); SELECT * FROM lethe.emit_batches(gen_random_uuid(), '2999-01-01', 0, 0, 100, NULL)" \
   "emit_batches: 2999-01-01 00:00:00+00 is in the future: nothing is due then yet"
