@@ -135,8 +135,9 @@ static bool stdout_shown(const struct exec_result *r)
     if (r->ignored < STDOUT_SHOWN_MAX)
         return true;
     if (r->ignored == STDOUT_SHOWN_MAX)
-        log_warn("executor: more than %d lines of its stdout are not receipts: the rest are "
-                 "counted, not shown (a deleter's own log belongs on stderr)", STDOUT_SHOWN_MAX);
+        log_warn("executor: %s: more than %d lines of its stdout are not receipts: the rest are "
+                 "counted, not shown (a deleter's own log belongs on stderr)", r->where,
+                 STDOUT_SHOWN_MAX);
     return false;
 }
 
@@ -145,7 +146,7 @@ static void ignore_line(struct exec_result *r, const char *why, const char *line
     if (stdout_shown(r)) {
         char shown[SHOWN_MAX + 4];
         text_clean(line, n, shown, sizeof shown);
-        log_warn("executor: ignoring %s: %s", why, shown);
+        log_warn("executor: %s: ignoring %s: %s", r->where, why, shown);
     }
     r->ignored++;
 }
@@ -184,7 +185,9 @@ static void on_stdout_line(struct exec_result *r, char *line, size_t n)
     if (!del && !abs && !fail) {
         if (stdout_shown(r)) {
             char shown[SHOWN_MAX + 4];
-            log_info("executor: %s", text_clean(line, n, shown, sizeof shown));
+            /* Not the deleter's stderr, nor a receipt: said so, as "DELETED ID" or " deleted
+             * ID" read like a deletion among its stderr's lines (an outside tryout). */
+            log_info("executor stdout, not a receipt: %s", text_clean(line, n, shown, sizeof shown));
         }
         r->ignored++;
         return;
@@ -215,8 +218,8 @@ static void on_stdout_line(struct exec_result *r, char *line, size_t n)
          * an operator sees which ids the deleter claimed; the run says how many in all. */
         if (r->foreign > foreign && r->foreign <= FOREIGN_SHOWN_MAX) {
             char shown[SHOWN_MAX + 4];
-            log_warn("executor: ignoring a receipt for an item not in the batch: %s%s",
-                     text_clean(line, n, shown, sizeof shown),
+            log_warn("executor: %s: ignoring a receipt for an item not in the batch: %s%s",
+                     r->where, text_clean(line, n, shown, sizeof shown),
                      r->foreign == FOREIGN_SHOWN_MAX ? " (the rest such are counted, not shown)" : "");
         }
         return;
@@ -368,8 +371,8 @@ static void drain(struct linebuf *lb, bool is_stdout, struct exec_result *r, boo
             lb->skipped = 0;
             start = end;
         } else if (eof && start < end && lb->cut && is_stdout && !last_line_whole(r, start, end)) {
-            log_warn("executor: its last stdout line, cut off by the kill, was ignored (%zu bytes)",
-                     (size_t)(end - start));
+            log_warn("executor: %s: its last stdout line, cut off by the kill, was ignored (%zu "
+                     "bytes)", r->where, (size_t)(end - start));
             start = end;
         } else if (eof && start < end) {
             /* the last line, without its newline: NUL-terminate it in place */
@@ -478,6 +481,10 @@ static bool run_in_group(const char *command, const char *manifest, const char *
                          struct exec_result *out)
 {
     memset(out, 0, sizeof *out);
+    char loc[32];
+    snprintf(out->where, sizeof out->where, "batch %.36s (%s)", batch_id ? batch_id : "?",
+             text_clean(location ? location : "?", strlen(location ? location : "?"), loc,
+                        sizeof loc));
     out->items = items;
     out->exit_code = -1;
     snprintf(out->detail, sizeof out->detail, "could not start");

@@ -48,6 +48,8 @@ struct exec_result {
     long foreign;       /* receipts for items not in the batch, dropped */
     long repeated;      /* receipts given before for the same item and kind, dropped */
     bool stdout_begun;  /* a stdout line was read: a byte order mark is skipped only before it */
+    char where[96];     /* "batch ID (LOCATION)": lethe's own words on its stdout name the batch,
+                           as several locations' deleters run one after another */
 };
 
 /* Appends a receipt to r (reason NULL: an acknowledgement). False when out of memory. */

@@ -127,8 +127,8 @@ assert_eq "the three good receipts and the one without a newline count" "due 1|p
 assert_eq "the failed reason is stored cleaned" 'disk é broken \x07 bell' \
   "$(sql "SELECT reason FROM lethe.batch_items WHERE outcome = 'failed'")"
 assert_contains "a foreign receipt is logged and ignored" "1 receipt named items outside the batch; ignored" "$ERR"
-assert_contains "... naming the id the deleter claimed" \
-  "ignoring a receipt for an item not in the batch: deleted 00000000-0000-0000-0000-00000000beef" "$ERR"
+assert_contains "... naming the id the deleter claimed, and the batch" \
+  "warning: executor: batch $(sql "SELECT batch_id FROM lethe.batches") (EU): ignoring a receipt for an item not in the batch: deleted 00000000-0000-0000-0000-00000000beef" "$ERR"
 assert_contains "bad bytes are logged cleaned" 'ignoring a line that is not valid UTF-8: \xFF\xFE bad bytes \x01' "$ERR"
 assert_eq "a NUL byte is named as such (it is valid UTF-8), the line shown cleaned" "1" \
   "$(printf '%s\n' "$ERR" | grep -c 'ignoring a line with a NUL byte in it: deleted [0-9a-f-]*\\x00junk$')"
@@ -252,7 +252,7 @@ write_config "$WORK/c6e.conf" "executor: { command = \"$WORK/halfline\"; timeout
 run_lethe --config "$WORK/c6e.conf" run
 assert_eq "a line cut off by the kill: the whole receipt before it counts, the other item failed (due again)" \
   "due 1|purged 1|timed out after 2s" "$(state_counts)|$(sql "SELECT reason FROM lethe.batch_items WHERE outcome = 'failed'")"
-assert_contains "the cut line is named as such" "warning: executor: its last stdout line, cut off by the kill, was ignored (16 bytes)" "$ERR"
+assert_contains "the cut line is named as such" "warning: executor: batch $(sql "SELECT batch_id FROM lethe.batches ORDER BY created_at LIMIT 1") (EU): its last stdout line, cut off by the kill, was ignored (16 bytes)" "$ERR"
 assert_not_contains "and not taken for a malformed receipt" "malformed" "$ERR"
 # ... but a last receipt written whole before the kill, only without its newline, counts (SPEC §4:
 # a receipt arriving before a timeout), and a last stderr line is passed through as it is.
@@ -769,9 +769,9 @@ run_lethe --config "$WORK/chatty.conf" run
 assert_eq "a deleter chatty on stdout: the run exits 0 and purges" "0 2" \
   "$RC $(sql "SELECT count(*) FROM lethe.item_status WHERE state = 'purged'")"
 assert_eq "... 100 of its lines are shown, the first ones" "100 progress 0 progress 99" \
-  "$(printf '%s\n' "$ERR" | grep -c '^executor: progress ') $(printf '%s\n' "$ERR" | grep '^executor: progress ' | sed -n '1s/^executor: //p;$s/^executor: //p' | tr '\n' ' ' | sed 's/ $//')"
+  "$(printf '%s\n' "$ERR" | grep -c '^executor stdout, not a receipt: progress ') $(printf '%s\n' "$ERR" | grep '^executor stdout, not a receipt: progress ' | sed -n '1s/^executor stdout, not a receipt: //p;$s/^executor stdout, not a receipt: //p' | tr '\n' ' ' | sed 's/ $//')"
 assert_contains "... then it says the rest are counted" \
-  "warning: executor: more than 100 lines of its stdout are not receipts: the rest are counted, not shown (a deleter's own log belongs on stderr)" "$ERR"
+  "warning: executor: batch $(sql "SELECT batch_id FROM lethe.batches") (EU): more than 100 lines of its stdout are not receipts: the rest are counted, not shown (a deleter's own log belongs on stderr)" "$ERR"
 assert_contains "... and the total at the batch's end" "250 lines of the executor's output were not receipts; ignored" "$ERR"
 
 # ---- what a run needs, judged before it does anything --------------------------------------------
