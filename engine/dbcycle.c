@@ -44,6 +44,8 @@ PGresult *dbcycle_lock_holder(PGconn *db, int k, int n)
                     "                      WHERE a.application_name LIKE 'lethe/%/%') s ON true"
                     "  LEFT JOIN lethe.runs r ON r.run_id::text = s.session"
                     " WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid()"
+                    "   AND l.database = (SELECT d.oid FROM pg_database d"
+                    "                      WHERE d.datname = current_database())"
                     "   AND l.classid IN (7283310, 7283311, 7283312)"
                     " ORDER BY (r.shard IS NULL OR $2::integer = 0"
                     "           OR r.shard = $1::text || '/' || $2::text"
@@ -71,7 +73,9 @@ PGresult *dbcycle_geo_known(PGconn *db, const char *geo)
 bool dbcycle_run_started(PGconn *db, const char *const p[6])
 {
     /* Runs left 'running' by a dead process whose shard set overlaps ours: the caller holds
-     * their lock now (runs of another shard of the same N may be alive). Each gets its
+     * their lock now. A run of another shard of the same N may be alive: it is dead when no
+     * session holds its shard's lock (RUN_PROCESS_GONE; a shard worker killed while the
+     * others ran on was left 'running', and status showed the last run's success). Each gets its
      * run_finished record here, after this run's run_started (a window's engine chain still
      * begins with a run's first record): outcome died, the items its acknowledgements purged
      * and failed (counted as they were recorded), and the run that found it dead; runs.error
@@ -87,13 +91,14 @@ bool dbcycle_run_started(PGconn *db, const char *const p[6])
         return false;
     PGresult *r = db_query(db,
                            "WITH died AS ("
-                           "  UPDATE lethe.runs SET outcome = 'died', finished_at = clock_timestamp(),"
+                           "  UPDATE lethe.runs u SET outcome = 'died', finished_at = clock_timestamp(),"
                            "         error = coalesce(error, 'found dead by run ' || $1::text"
                            "                                 || ': it ended without recording its end (killed,"
                            " or its database session lost)')"
                            "   WHERE outcome = 'running' AND run_id <> $1::uuid"
                            "     AND ($2::text IS NULL OR shard IS NULL OR shard = $2"
-                           "          OR split_part(shard, '/', 2) <> $3)"
+                           "          OR split_part(shard, '/', 2) <> $3"
+                           "          OR " RUN_PROCESS_GONE("u") ")"
                            "  RETURNING run_id, started_at, purged, failed, failed_batches)"
                            " SELECT d.run_id::text AS run_id, d.purged::text AS purged,"
                            "        concat_ws(', ', 'died', 'failed items ' || d.failed,"

@@ -14,6 +14,23 @@
  * last success do not count them. R names the lethe.runs row. */
 #define RUN_OVER_CATALOG(r) r ".trigger NOT IN ('rerun', 'repurge')"
 
+/* Whether the lethe.runs row R is recorded 'running' but no session of this database holds
+ * the lock its run held from before the row was written until after its end was (sql/0006,
+ * lethe.run_lock): a run over the whole catalog (a rerun, a repurge) holds the catalog's lock
+ * exclusively, a run of shard K/N the lock of K/N. Its process is gone (SIGKILL, the machine
+ * or the session lost). A session of no shard (migrate, replay) holding the catalog's lock
+ * makes a dead run over the catalog look alive until it ends: never the other way. */
+#define RUN_PROCESS_GONE(r)                                                                        \
+    "(" r ".outcome = 'running' AND NOT EXISTS ("                                                 \
+    " SELECT 1 FROM pg_catalog.pg_locks k WHERE k.locktype = 'advisory' AND k.granted"             \
+    "    AND k.objsubid = 2 AND k.database = (SELECT d.oid FROM pg_catalog.pg_database d"          \
+    "                                          WHERE d.datname = current_database())"             \
+    "    AND CASE WHEN " r ".shard IS NULL"                                                        \
+    "             THEN k.classid = 7283310::oid AND k.objid = 0::oid AND k.mode = 'ExclusiveLock'" \
+    "             ELSE k.classid = 7283311::oid"                                                   \
+    "                  AND k.objid = (split_part(" r ".shard, '/', 2)::integer * 65536"             \
+    "                                 + split_part(" r ".shard, '/', 1)::integer)::oid END))"
+
 /* ---- the run lock and the run's instant ---- */
 
 /* Tries the run lock of shard k/n (n = 0: the whole catalog); *got says whether it was taken. */

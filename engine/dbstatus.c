@@ -806,13 +806,10 @@ PGresult *db_status_now(PGconn *db)
         "       ceil(extract(epoch FROM lp.max_lateness))::bigint AS late_week_max_seconds,"
         "       lethe.iso_utc(lp.latest) AS late_week_latest,"
         "       l.run_id AS last_run_id, l.outcome AS last_outcome, l.error AS last_error,"
-        /* A run holds the run lock (lethe.run_lock, sql/0006) from before its row is written
+        /* A run holds its lock (lethe.run_lock, sql/0006) from before its row is written
          * until after its outcome is: a row still 'running' that no session's lock backs is
          * a run killed (SIGKILL, a lost session), which the next run records as died. */
-        "       (l.outcome = 'running' AND NOT EXISTS ("
-        "            SELECT 1 FROM pg_locks k WHERE k.locktype = 'advisory' AND k.granted"
-        "               AND k.classid = 7283310::oid AND k.objid = 0::oid AND k.objsubid = 2))"
-        "           AS last_run_gone,"
+        "       coalesce(" RUN_PROCESS_GONE("l") ", false) AS last_run_gone,"
         "       lethe.iso_utc(l.started_at) AS last_started_at,"
         "       lethe.iso_utc(l.finished_at) AS last_finished_at"
         "  FROM lethe.settings s"
@@ -1102,6 +1099,22 @@ PGresult *db_batch_items_not_owed(PGconn *db, const char *batch)
                     1, p);
 }
 
+/* The runs recorded 'running' whose process is gone (RUN_PROCESS_GONE) but the last run, which
+ * db_status_now judges: run_id, shard ("" for a run over the whole catalog), started_at, oldest
+ * first. A shard worker killed while the other shards ran on is not the last run. */
+PGresult *db_status_gone_runs(PGconn *db)
+{
+    return db_query(db,
+                    "SELECT r.run_id, coalesce(r.shard, '') AS shard,"
+                    "       lethe.iso_utc(r.started_at) AS started_at"
+                    "  FROM lethe.runs r"
+                    " WHERE r.outcome = 'running' AND " RUN_PROCESS_GONE("r")
+                    "   AND r.run_id <> (SELECT l.run_id FROM lethe.runs l"
+                    "                     ORDER BY l.started_at DESC LIMIT 1)"
+                    " ORDER BY r.started_at, r.run_id",
+                    0, NULL);
+}
+
 /* The last successful run of each shard (a rerun's or a repurge's is none: RUN_OVER_CATALOG):
  * shard ("" for runs over the whole catalog), finished_at, run_id, recent (it finished within
  * the lookahead). */
@@ -1173,7 +1186,8 @@ void json_bool(FILE *out, const PGresult *res, int row, int col)
 /* The deletion requests of one tenant with one reference, oldest first: event_id, scope
  * ("tenant", "workspace", "subject", "item"), scope_id (never a subject id), occurred_at,
  * recorded_at, operator, rule, deadline_at (by the rule's deadline in lethe.rules), derived (an
- * obligation exists), withdrawn_at, withdrawn_by (event id), enabled (the rule), now. */
+ * obligation exists), withdrawn_at, withdrawn_by (event id), withdrawn_ahead (the withdrawal
+ * takes effect after now: a cancellation dated ahead, SPEC §3), enabled (the rule), now. */
 PGresult *db_request_events(PGconn *db, const char *tenant, const char *reference)
 {
     const char *p[] = {tenant, reference};
@@ -1188,7 +1202,8 @@ PGresult *db_request_events(PGconn *db, const char *tenant, const char *referenc
         "       lethe.iso_utc(e.recorded_at) AS recorded_at, ro.operator, r.rule,"
         "       lethe.iso_utc(e.occurred_at + r.deadline) AS deadline_at,"
         "       o.obligation_id IS NOT NULL AS derived,"
-        "       lethe.iso_utc(o.withdrawn_at) AS withdrawn_at, o.withdrawn_by, r.enabled,"
+        "       lethe.iso_utc(o.withdrawn_at) AS withdrawn_at, o.withdrawn_by,"
+        "       coalesce(o.withdrawn_at > now(), false) AS withdrawn_ahead, r.enabled,"
         "       lethe.iso_utc(now()) AS now"
         "  FROM lethe.events e"
         "  JOIN lethe.rules r ON r.rule = CASE WHEN e.subject_id IS NULL THEN 'deletion_request'"

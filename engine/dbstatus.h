@@ -120,6 +120,9 @@ PGresult *db_status_next_deadlines(PGconn *db, int limit);
 PGresult *db_status_violations(PGconn *db, int limit);
 PGresult *db_status_failing(PGconn *db, int limit);
 PGresult *db_status_last_runs(PGconn *db);
+/* The runs recorded 'running' whose process is gone, but the last run: run_id, shard ("" for
+ * the whole catalog), started_at, oldest first. */
+PGresult *db_status_gone_runs(PGconn *db);
 /* The batches that still need someone: open ones, and failed ones with an item not purged
  * since, open first, oldest first, at most limit: batch_id, state, location, items, attempts,
  * created_at, age_seconds, open_batches and failed_batches (how many in all). */

@@ -8,7 +8,7 @@
  * costs one evaluation per covered item, which a request's scope bounds. Its --json keys:
  *   tenant_id, tenant_name, reference, as_of,
  *   requests: [{event_id, scope, scope_id (never a subject), occurred_at, recorded_at,
- *               operator, rule, deadline_at, derived, withdrawn_at, withdrawn_by}],
+ *               operator, rule, deadline_at, derived, withdrawn_at, withdrawn_by, withdrawn_ahead}],
  *   covered, purged: {count, on_time, late, held_past_deadline, max_lateness_seconds},
  *   pending: {count, in_flight, due, scheduled, held, nearest_deadline}, not_due,
  *   tombstoned_unrecorded (tombstoned with no purge record: changed outside lethe),
@@ -49,6 +49,9 @@
  *   next_deadlines: [ITEM] (deadline not passed yet, nearest first),
  *   last_successful_runs: [{shard (null for the whole catalog), finished_at, run_id}],
  *   last_run: {run_id, outcome, started_at, finished_at, process_gone, error} or null,
+ *   gone_runs: [{run_id, shard (null for the whole catalog), started_at}] (the other runs
+ *             recorded running whose process is gone: a shard worker killed while the other
+ *             shards ran on; the next run records each as died),
  *   unconsumed: {events, items},
  *   batches: {open, failed (with an item not purged since), items: [{batch_id, state,
  *             location, items, attempts, created_at, age_seconds}] (open first, oldest first)},
@@ -87,7 +90,7 @@ static const char *const states[] = {"scheduled", "due", "held", "in_flight", "p
  * this file cannot drift apart in silence. */
 struct report {
     PGresult *now, *counts, *overdue, *held, *next, *violations, *failing, *runs, *batches, *across,
-        *disabled;
+        *disabled, *gone;
     char lookahead[64];
     long totals[N_STATES];
     long violations_purged;
@@ -384,6 +387,18 @@ static void print_json(const struct report *r)
     } else {
         fputs("null", stdout);
     }
+    fputs(",\n  \"gone_runs\": [", stdout);
+    for (int row = 0; row < PQntuples(r->gone); row++) {
+        fputs(row ? ", {\"run_id\": " : "{\"run_id\": ", stdout);
+        json_text(stdout, r->gone, row, db_col(r->gone, "run_id"));
+        const char *shard = db_str(r->gone, row, "shard");
+        fputs(", \"shard\": ", stdout);
+        json_string(stdout, *shard ? shard : NULL);
+        fputs(", \"started_at\": ", stdout);
+        json_text(stdout, r->gone, row, db_col(r->gone, "started_at"));
+        fputs("}", stdout);
+    }
+    fputs("]", stdout);
     printf(",\n  \"unconsumed\": {\"events\": %s, \"items\": %s},\n",
            db_str(r->now, 0, "inbox_events"), db_str(r->now, 0, "inbox_items"));
     printf("  \"batches\": {\"open\": %s, \"failed\": %s, \"items\": [",
@@ -560,6 +575,15 @@ static void print_text(const struct report *r)
                    ? ", but no run holds the run lock: its process is gone (killed, or its "
                      "session lost); the next run records it as died"
                    : "");
+    /* A shard worker killed while the others ran on is not the last run, and its batches wait
+     * for the next run of its shard. */
+    for (int row = 0; row < PQntuples(r->gone); row++) {
+        const char *shard = db_str(r->gone, row, "shard");
+        printf("run %s%s%s running, started %s, but no run holds its lock: its process is gone "
+               "(killed, or its session lost); the next run records it as died\n",
+               db_str(r->gone, row, "run_id"), *shard ? " of shard " : "", shard,
+               db_str(r->gone, row, "started_at"));
+    }
     /* Why it failed, at 3 a.m., without SQL or the journal. */
     if (db_get(r->now, 0, "last_run_id") && db_get(r->now, 0, "last_error"))
         printf("  error: %s\n", text_shown(db_str(r->now, 0, "last_error")));
@@ -610,7 +634,10 @@ static void request_assess(struct request_report *q)
     };
     q->pending = q->n.in_flight + q->n.due + q->n.scheduled + q->n.held;
     for (int row = 0; row < PQntuples(q->events); row++) {
-        q->withdrawn += db_get(q->events, row, "withdrawn_at") != NULL;
+        /* A cancellation dated ahead withdraws the request from its instant only (SPEC §3):
+         * until then the request stands, and the verdict is the standing one's. */
+        q->withdrawn += db_get(q->events, row, "withdrawn_at") != NULL &&
+                        !db_true(q->events, row, "withdrawn_ahead");
         q->derived += db_true(q->events, row, "derived");
     }
     long n = PQntuples(q->events), left = q->n.covered - q->n.purged;
@@ -688,7 +715,7 @@ static void request_json(const struct request_report *q)
     } keys[] = {{"event_id", 'n'},    {"scope", 's'},        {"scope_id", 's'},
                 {"occurred_at", 's'}, {"recorded_at", 's'},  {"operator", 's'},
                 {"rule", 's'},        {"deadline_at", 's'},  {"derived", 'b'},
-                {"withdrawn_at", 's'}, {"withdrawn_by", 'n'}};
+                {"withdrawn_at", 's'}, {"withdrawn_by", 'n'}, {"withdrawn_ahead", 'b'}};
     for (int row = 0; row < PQntuples(q->events); row++) {
         fputs(row ? ",\n    {" : "\n    {", stdout);
         for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
@@ -745,8 +772,9 @@ static void request_text(const struct request_report *q)
         else
             printf("  deadline:  none: %s is disabled\n", db_str(q->events, row, "rule"));
         if (db_get(q->events, row, "withdrawn_at"))
-            printf("  withdrawn: %s by event %s\n", db_str(q->events, row, "withdrawn_at"),
-                   db_str(q->events, row, "withdrawn_by"));
+            printf("  withdrawn: %s by event %s%s\n", db_str(q->events, row, "withdrawn_at"),
+                   db_str(q->events, row, "withdrawn_by"),
+                   db_true(q->events, row, "withdrawn_ahead") ? " (not in effect yet)" : "");
         else if (!db_true(q->events, row, "derived"))
             printf("  derived:   not yet (the next run derives it)\n");
     }
@@ -883,7 +911,7 @@ int job_status(struct lethe_ctx *ctx, int argc, char **argv)
         !(r.next = db_status_next_deadlines(ctx->db, LIST_LIMIT)) ||
         !(r.violations = db_status_violations(ctx->db, LIST_LIMIT)) ||
         !(r.failing = db_status_failing(ctx->db, LIST_LIMIT)) ||
-        !(r.runs = db_status_last_runs(ctx->db)) ||
+        !(r.runs = db_status_last_runs(ctx->db)) || !(r.gone = db_status_gone_runs(ctx->db)) ||
         !(r.batches = db_status_batches(ctx->db, LIST_LIMIT)) ||
         !read_across(ctx->db, &r)) {
         db_status_end(ctx->db);
@@ -953,6 +981,7 @@ cleanup:
     PQclear(r.violations);
     PQclear(r.failing);
     PQclear(r.runs);
+    PQclear(r.gone);
     PQclear(r.batches);
     PQclear(r.across);
     return rc;

@@ -223,7 +223,7 @@ run_lethe --config "$CONF" status --json --check
 assert_rc "--json --check exits 4 too" 4
 assert_eq "status --json parses" "yes" "$(ok_json)"
 assert_eq "status --json has the documented keys, in order" \
-  "['as_of', 'lookahead', 'counts', 'totals', 'overdue', 'held_past_deadline', 'disabled_past_deadline', 'violations', 'failing', 'next_deadlines', 'last_successful_runs', 'last_run', 'unconsumed', 'batches', 'repurges', 'purged_late_7d', 'check']" \
+  "['as_of', 'lookahead', 'counts', 'totals', 'overdue', 'held_past_deadline', 'disabled_past_deadline', 'violations', 'failing', 'next_deadlines', 'last_successful_runs', 'last_run', 'gone_runs', 'unconsumed', 'batches', 'repurges', 'purged_late_7d', 'check']" \
   "$(json_get 'list(d)')"
 assert_eq "status --json check" "(False, ['no run succeeded within the lookahead (2d): none ever did'])" \
   "$(json_get 'd["check"]["ok"], d["check"]["problems"]')"

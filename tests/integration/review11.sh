@@ -228,6 +228,27 @@ run_lethe --config "$WORK/exec.conf" run
 run_lethe status --reference REF-K --tenant "$T"
 assert_not_contains "... and says nothing once a run consumed it" "not consumed by a run yet" "$OUT"
 
+# A cancellation dated ahead withdraws the request from its instant only (SPEC §3). Until then
+# status --reference gave the verdict of a withdrawn request, "a cancellation withdrew it, but 1
+# covered item is still to be purged under it (in an open batch, or copies ...)", of a held item
+# that is neither (an outside tryout; explain said "not in effect yet").
+I3=$(uuid); mk_item "$T" "$I3" "$W" prompt EU 2026-01-01T00:00:00Z
+"$LETHE" request --tenant "$T" --item "$I3" --reference REF-A >/dev/null
+run_lethe hold place --tenant "$T" --item "$I3" --reason "inquiry"
+run_lethe --config "$WORK/exec.conf" run
+AHEAD=$(date -u -d '+10 min' +%Y-%m-%dT%H:%M:%S.000000Z)
+mk_event "$T" deletion_cancelled "$AHEAD" REF-A
+run_lethe --config "$WORK/exec.conf" run
+run_lethe status --reference REF-A --tenant "$T"
+assert_contains "a cancellation dated ahead is shown as not in effect yet" \
+  "  withdrawn: $AHEAD by event $(sql "SELECT max(event_id) FROM lethe.events WHERE reference = 'REF-A'") (not in effect yet)" "$OUT"
+assert_contains "... and the verdict is the standing request's" \
+  "not done: 1 of 1 covered items not purged yet; the nearest deadline is" "$OUT"
+assert_not_contains "... not a withdrawn one's" "a cancellation withdrew it" "$OUT"
+run_lethe status --reference REF-A --tenant "$T" --json
+assert_eq "... --json says the withdrawal is ahead" "True" \
+  "$(python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"][0]["withdrawn_ahead"])' <<<"$OUT")"
+
 # ---- what a withdrawal's record counts -----------------------------------------------------------
 # obligation_withdrawn's count is the items the withdrawal released. An item already in an open
 # batch is not withdrawn (SPEC §3: its batch purges it under the request), and was counted.
