@@ -623,6 +623,10 @@ bool db_status_begin(PGconn *db)
 {
     if (!db_inbox_fill(db) || !db_status_remember(db))
         return false;
+    /* The run locks held now, read before the report's snapshot is taken (RUN_GONE). */
+    if (!db_exec(db, "SELECT set_config('lethe.status_run_locks', (" RUN_LOCKS_HELD ")::text, false)",
+                 0, NULL))
+        return false;
     if (!db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ", 0, NULL))
         return false;
     /* One pass over what is pending: compiling it (JIT) would cost more than running it. */
@@ -759,6 +763,9 @@ bool db_status_begin(PGconn *db)
 
 void db_status_end(PGconn *db) { db_rollback(db); }
 
+/* The run locks db_status_begin read before the report's snapshot (RUN_LOCKS_HELD). */
+#define STATUS_RUN_LOCKS "current_setting('lethe.status_run_locks')::text[]"
+
 /* Columns: now, lookahead_months, lookahead_seconds (the lookahead less its months),
  * recent_run (a run succeeded within the lookahead), inbox_events and inbox_items (not
  * consumed yet), failed_once (items not purged that failed at least once), repurges_pending
@@ -809,7 +816,7 @@ PGresult *db_status_now(PGconn *db)
         /* A run holds its lock (lethe.run_lock, sql/0006) from before its row is written
          * until after its outcome is: a row still 'running' that no session's lock backs is
          * a run killed (SIGKILL, a lost session), which the next run records as died. */
-        "       coalesce(" RUN_PROCESS_GONE("l") ", false) AS last_run_gone,"
+        "       coalesce(" RUN_GONE("l", STATUS_RUN_LOCKS) ", false) AS last_run_gone,"
         "       lethe.iso_utc(l.started_at) AS last_started_at,"
         "       lethe.iso_utc(l.finished_at) AS last_finished_at"
         "  FROM lethe.settings s"
@@ -1108,7 +1115,7 @@ PGresult *db_status_gone_runs(PGconn *db)
                     "SELECT r.run_id, coalesce(r.shard, '') AS shard,"
                     "       lethe.iso_utc(r.started_at) AS started_at"
                     "  FROM lethe.runs r"
-                    " WHERE r.outcome = 'running' AND " RUN_PROCESS_GONE("r")
+                    " WHERE r.outcome = 'running' AND " RUN_GONE("r", STATUS_RUN_LOCKS)
                     "   AND r.run_id <> (SELECT l.run_id FROM lethe.runs l"
                     "                     ORDER BY l.started_at DESC LIMIT 1)"
                     " ORDER BY r.started_at, r.run_id",
