@@ -609,7 +609,7 @@ struct request_report {
     const char *tenant, *name, *reference;
     PGresult *events, *items;
     struct request_counts n;
-    long pending, withdrawn, derived;
+    long pending, withdrawn, derived, disabled;
     bool done;
     char verdict[512];
 };
@@ -639,8 +639,18 @@ static void request_assess(struct request_report *q)
         q->withdrawn += db_get(q->events, row, "withdrawn_at") != NULL &&
                         !db_true(q->events, row, "withdrawn_ahead");
         q->derived += db_true(q->events, row, "derived");
+        q->disabled += !db_true(q->events, row, "enabled");
     }
-    long n = PQntuples(q->events), left = q->n.covered - q->n.purged;
+    /* Of several requests with one reference, a cancellation withdraws those made before it
+     * (SPEC §3): the items only they covered are not due, released, and not owed under the
+     * others. Counted as left to purge, the verdict stayed "not done" for good. Not so when a
+     * rule is disabled: its items are not due either, and still owed. */
+    long released = q->withdrawn > 0 && q->disabled == 0 ? q->n.not_due : 0;
+    long n = PQntuples(q->events), left = q->n.covered - q->n.purged - released;
+    char freed[96] = "";
+    if (released > 0)
+        snprintf(freed, sizeof freed, "; %ld released when a cancellation withdrew a request",
+                 released);
     /* Items past their deadline are said in every verdict that leaves some to purge. */
     char past[160] = "";
     if (q->n.past_deadline > 0)
@@ -679,17 +689,21 @@ static void request_assess(struct request_report *q)
         if (q->n.covered == 0)
             snprintf(q->verdict, sizeof q->verdict, "done: no covered item is left to purge");
         else
-            snprintf(q->verdict, sizeof q->verdict, "done: all %ld covered item%s purged",
-                     q->n.covered, q->n.covered == 1 ? " is" : "s are");
+            snprintf(q->verdict, sizeof q->verdict, "done: all %ld covered item%s%s purged%s",
+                     q->n.covered - released, q->n.covered - released == 1 ? "" : "s",
+                     released ? q->n.covered - released == 1 ? " still owed is" : " still owed are"
+                              : q->n.covered - released == 1 ? " is" : " are",
+                     freed);
     } else if (q->n.past_deadline > 0) {
         /* Said instead of "the nearest deadline is T", which at 3 a.m. after an outage reads as
          * ahead. */
-        snprintf(q->verdict, sizeof q->verdict, "not done: %ld of %ld covered items not purged yet%s",
-                 left, q->n.covered, past);
+        snprintf(q->verdict, sizeof q->verdict,
+                 "not done: %ld of %ld covered items not purged yet%s%s", left,
+                 q->n.covered - released, past, freed);
     } else if (db_get(q->items, 0, "nearest_deadline")) {
         snprintf(q->verdict, sizeof q->verdict,
-                 "not done: %ld of %ld covered items not purged yet; the nearest deadline is %s",
-                 left, q->n.covered, db_str(q->items, 0, "nearest_deadline"));
+                 "not done: %ld of %ld covered items not purged yet; the nearest deadline is %s%s",
+                 left, q->n.covered - released, db_str(q->items, 0, "nearest_deadline"), freed);
     } else {
         snprintf(q->verdict, sizeof q->verdict,
                  "not done: %ld of %ld covered items not purged yet, and this request makes "

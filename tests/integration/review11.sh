@@ -249,6 +249,25 @@ run_lethe status --reference REF-A --tenant "$T" --json
 assert_eq "... --json says the withdrawal is ahead" "True" \
   "$(python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"][0]["withdrawn_ahead"])' <<<"$OUT")"
 
+# Two requests with one reference, a cancellation between them: it withdraws the first only
+# (SPEC §3). Once the second's item was purged, the verdict counted the first's item, released,
+# as left to purge: "not done: 1 of 2 covered items not purged yet, and this request makes none
+# of them due", for good (an outside tryout).
+IA=$(uuid); mk_item "$T" "$IA" "$W" prompt EU 2026-01-01T00:00:00Z
+IB=$(uuid); mk_item "$T" "$IB" "$W" prompt EU 2026-01-01T00:00:00Z
+mk_event "$T" deletion_requested "$(ago '2 hours')" REF-Y item_id "$IA"
+mk_event "$T" deletion_cancelled "$(ago '90 minutes')" REF-Y
+mk_event "$T" deletion_requested "$(ago '1 hour')" REF-Y item_id "$IB"
+run_lethe --config "$WORK/exec.conf" run
+assert_eq "the second request's item is purged, the first's is not" "live purged" \
+  "$(sql "SELECT state FROM lethe.item_status WHERE item_id = '$IA'") $(sql "SELECT state FROM lethe.item_status WHERE item_id = '$IB'")"
+run_lethe status --reference REF-Y --tenant "$T"
+assert_contains "status --reference: done, the first request's item released" \
+  "done: all 1 covered item still owed is purged; 1 released when a cancellation withdrew a request" "$OUT"
+run_lethe status --reference REF-Y --tenant "$T" --json
+assert_eq "... and --json says done" "True" \
+  "$(python3 -c 'import json,sys; print(json.load(sys.stdin)["done"])' <<<"$OUT")"
+
 # ---- what a withdrawal's record counts -----------------------------------------------------------
 # obligation_withdrawn's count is the items the withdrawal released. An item already in an open
 # batch is not withdrawn (SPEC §3: its batch purges it under the request), and was counted.
