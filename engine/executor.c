@@ -185,9 +185,11 @@ static void on_stdout_line(struct exec_result *r, char *line, size_t n)
     if (!del && !abs && !fail) {
         if (stdout_shown(r)) {
             char shown[SHOWN_MAX + 4];
-            /* Not the deleter's stderr, nor a receipt: said so, as "DELETED ID" or " deleted
-             * ID" read like a deletion among its stderr's lines (an outside tryout). */
-            log_info("executor stdout, not a receipt: %s", text_clean(line, n, shown, sizeof shown));
+            /* Not the deleter's stderr, nor a receipt: said so, with its batch, as "DELETED
+             * ID" or " deleted ID" read like a deletion among its stderr's lines (an outside
+             * tryout). */
+            log_info("executor: %s: stdout, not a receipt: %s", r->where,
+                     text_clean(line, n, shown, sizeof shown));
         }
         r->ignored++;
         return;
@@ -323,10 +325,11 @@ static void on_line(struct exec_result *r, bool is_stdout, char *line, size_t n)
         pass_stderr(r, line, n);
 }
 
-static void warn_cut(size_t skipped)
+static void warn_cut(const struct exec_result *r, size_t skipped)
 {
-    log_warn("executor: a stderr line longer than %d bytes: its first %d were passed through,"
-             " the %zu bytes after them were not", LINE_MAX_BYTES, LINE_MAX_BYTES, skipped);
+    log_warn("executor: %s: a stderr line longer than %d bytes: its first %d were passed "
+             "through, the %zu bytes after them were not", r->where, LINE_MAX_BYTES,
+             LINE_MAX_BYTES, skipped);
 }
 
 /* Splits what arrived into lines; a final partial line waits for more (or for EOF). A line
@@ -344,12 +347,12 @@ static void drain(struct linebuf *lb, bool is_stdout, struct exec_result *r, boo
                 lb->skipped += (size_t)(end - start);
                 start = end;
                 if (eof && !is_stdout)
-                    warn_cut(lb->skipped);
+                    warn_cut(r, lb->skipped);
                 break;
             }
             lb->skipped += (size_t)(nl - start);
             if (!is_stdout)
-                warn_cut(lb->skipped);
+                warn_cut(r, lb->skipped);
             lb->skipping = false;
             start = nl + 1;
             continue;

@@ -155,10 +155,10 @@ assert_eq "stderr: the item is purged whatever the deleter's stderr" "0|purged 1
 assert_contains "stderr: a NUL byte is shown, the rest of the line is not lost" 'executor: before-nul\0after-nul' "$ERR"
 assert_contains "stderr: an overlong line's first 8192 bytes are passed through" \
   "executor: LONGSTART-$(head -c 8182 /dev/zero | tr '\0' z)
-warning: executor: a stderr line longer than 8192 bytes: its first 8192 were passed through, the 11826 bytes after them were not" "$ERR"
+warning: executor: batch $(sql "SELECT batch_id FROM lethe.batches") (EU): a stderr line longer than 8192 bytes: its first 8192 were passed through, the 11826 bytes after them were not" "$ERR"
 assert_contains "stderr: ... and a last one without its newline too" \
   "executor: NOEOL-$(head -c 8186 /dev/zero | tr '\0' y)
-warning: executor: a stderr line longer than 8192 bytes: its first 8192 were passed through, the 814 bytes after them were not" "$ERR"
+warning: executor: batch $(sql "SELECT batch_id FROM lethe.batches") (EU): a stderr line longer than 8192 bytes: its first 8192 were passed through, the 814 bytes after them were not" "$ERR"
 assert_eq "stderr: the batch record keeps its last lines, and says that the earlier ones are in the log only" \
   "(2 earlier lines of its stderr are in the log only)|NOEOL-yyy" \
   "$(sql "SELECT split_part(error, E'\n', 1) || '|' || left(split_part(error, E'\n', 2), 9) FROM lethe.batches")"
@@ -769,7 +769,7 @@ run_lethe --config "$WORK/chatty.conf" run
 assert_eq "a deleter chatty on stdout: the run exits 0 and purges" "0 2" \
   "$RC $(sql "SELECT count(*) FROM lethe.item_status WHERE state = 'purged'")"
 assert_eq "... 100 of its lines are shown, the first ones" "100 progress 0 progress 99" \
-  "$(printf '%s\n' "$ERR" | grep -c '^executor stdout, not a receipt: progress ') $(printf '%s\n' "$ERR" | grep '^executor stdout, not a receipt: progress ' | sed -n '1s/^executor stdout, not a receipt: //p;$s/^executor stdout, not a receipt: //p' | tr '\n' ' ' | sed 's/ $//')"
+  "$(printf '%s\n' "$ERR" | grep -c '^executor: batch [0-9a-f-]* (EU): stdout, not a receipt: progress ') $(printf '%s\n' "$ERR" | grep '^executor: batch [0-9a-f-]* (EU): stdout, not a receipt: progress ' | sed -n '1s/^.*stdout, not a receipt: //p;$s/^.*stdout, not a receipt: //p' | tr '\n' ' ' | sed 's/ $//')"
 assert_contains "... then it says the rest are counted" \
   "warning: executor: batch $(sql "SELECT batch_id FROM lethe.batches") (EU): more than 100 lines of its stdout are not receipts: the rest are counted, not shown (a deleter's own log belongs on stderr)" "$ERR"
 assert_contains "... and the total at the batch's end" "250 lines of the executor's output were not receipts; ignored" "$ERR"
