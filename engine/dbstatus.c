@@ -1226,7 +1226,9 @@ PGresult *db_request_events(PGconn *db, const char *tenant, const char *referenc
 /* What the requests with this reference cover, in one row: covered, purged, on_time (of the
  * purged, by the request's own deadline), late, held_past_deadline (late because a hold kept
  * them), in_flight, due, scheduled, held, not_due (under this request: it was withdrawn, or its
- * rule is disabled), nearest_deadline (of those not purged: the request's own, or the one an
+ * rule is disabled), released (of those, the items only requests withdrawn by now cover),
+ * past_disabled and earliest_past_disabled (of those, the items of a standing request whose
+ * rule is disabled, past the deadline it would set, and the earliest such deadline), nearest_deadline (of those not purged: the request's own, or the one an
  * item in flight was batched under), max_lateness_seconds.
  *
  * Covered: the customer-data items in a request's scope created at or before it, the items
@@ -1247,7 +1249,10 @@ PGresult *db_request_items(PGconn *db, const char *tenant, const char *reference
         "  SELECT e.occurred_at, e.workspace_id, e.subject_id, e.item_id, o.obligation_id,"
         "         e.occurred_at + r.deadline AS deadline_at,"
         "         lethe.due_time(e.occurred_at, r.deadline, r.grace, s.lookahead) AS due_at,"
-        "         r.enabled AND (o.withdrawn_at IS NULL OR o.withdrawn_at > now()) AS active"
+        "         r.enabled AND (o.withdrawn_at IS NULL OR o.withdrawn_at > now()) AS active,"
+        /* Not withdrawn (yet), whether its rule is enabled or not: an item only requests
+         * withdrawn by now cover is released, not owed (SPEC §3). */
+        "         (o.withdrawn_at IS NULL OR o.withdrawn_at > now()) AS standing"
         "    FROM lethe.events e"
         "    JOIN lethe.rules r ON r.rule = CASE WHEN e.subject_id IS NULL"
         "                                        THEN 'deletion_request' ELSE 'subject_request' END"
@@ -1256,37 +1261,38 @@ PGresult *db_request_items(PGconn *db, const char *tenant, const char *reference
         "   WHERE e.tenant_id = $1 AND e.reference = $2 AND e.type = 'deletion_requested'"
         /* One branch per scope, so that each finds its items through its own index. */
         "), scoped AS ("
-        "  SELECT i.item_id, i.kind, r.deadline_at, r.due_at, r.active FROM req r"
+        "  SELECT i.item_id, i.kind, r.deadline_at, r.due_at, r.active, r.standing FROM req r"
         "    JOIN lethe.items i ON i.tenant_id = $1 AND i.workspace_id = r.workspace_id"
         "     AND i.created_at <= r.occurred_at"
         "  UNION ALL"
-        "  SELECT i.item_id, i.kind, r.deadline_at, r.due_at, r.active FROM req r"
+        "  SELECT i.item_id, i.kind, r.deadline_at, r.due_at, r.active, r.standing FROM req r"
         "    JOIN lethe.items i ON i.tenant_id = $1 AND i.owner_id = r.subject_id"
         "     AND i.created_at <= r.occurred_at"
         "  UNION ALL"
-        "  SELECT i.item_id, i.kind, r.deadline_at, r.due_at, r.active FROM req r"
+        "  SELECT i.item_id, i.kind, r.deadline_at, r.due_at, r.active, r.standing FROM req r"
         "    JOIN lethe.items i ON i.tenant_id = $1 AND i.item_id = r.item_id"
         "     AND i.created_at <= r.occurred_at"
         "  UNION ALL"
-        "  SELECT i.item_id, i.kind, r.deadline_at, r.due_at, r.active FROM req r"
+        "  SELECT i.item_id, i.kind, r.deadline_at, r.due_at, r.active, r.standing FROM req r"
         "    JOIN lethe.items i ON i.tenant_id = $1 AND i.created_at <= r.occurred_at"
         "   WHERE r.workspace_id IS NULL AND r.subject_id IS NULL AND r.item_id IS NULL"
         "), roots AS ("
-        "  SELECT x.item_id, x.deadline_at, x.due_at, x.active FROM scoped x"
+        "  SELECT x.item_id, x.deadline_at, x.due_at, x.active, x.standing FROM scoped x"
         "    JOIN lethe.kinds k ON k.kind = x.kind AND k.customer_data"
         "  UNION"
-        "  SELECT p.item_id, r.deadline_at, r.due_at, r.active FROM req r"
+        "  SELECT p.item_id, r.deadline_at, r.due_at, r.active, r.standing FROM req r"
         "    JOIN lethe.item_obligations p"
         "      ON p.tenant_id = $1 AND p.obligation_id = r.obligation_id"
         /* An item this request purged pins it for the item's copies, whatever withdrew it
          * since (SPEC §3): they are due under it, as lineage() makes them. */
         "  UNION"
-        "  SELECT b.item_id, r.deadline_at, r.due_at, r.active OR b.outcome = 'purged' FROM req r"
+        "  SELECT b.item_id, r.deadline_at, r.due_at, r.active OR b.outcome = 'purged',"
+        "         r.standing OR b.outcome = 'purged' FROM req r"
         "    JOIN lethe.batch_items b ON b.tenant_id = $1 AND b.obligation_id = r.obligation_id"
         "), walk AS ("
-        "  SELECT item_id, deadline_at, due_at, active, 0 AS depth FROM roots"
+        "  SELECT item_id, deadline_at, due_at, active, standing, 0 AS depth FROM roots"
         "  UNION"
-        "  SELECT c.item_id, w.deadline_at, w.due_at, w.active, w.depth + 1 FROM walk w"
+        "  SELECT c.item_id, w.deadline_at, w.due_at, w.active, w.standing, w.depth + 1 FROM walk w"
         "    JOIN lethe.items c ON c.tenant_id = $1 AND c.parent_id = w.item_id"
         "   WHERE w.depth < lethe.lineage_max_depth()"
         /* The items the tenant's active holds cover, their copies included, walked down from
@@ -1322,14 +1328,15 @@ PGresult *db_request_items(PGconn *db, const char *tenant, const char *reference
         "  SELECT w.item_id, i.locator IS NULL AS tombstone,"
         "         min(w.deadline_at) FILTER (WHERE w.active) AS req_deadline,"
         "         min(w.due_at) FILTER (WHERE w.active) AS req_due,"
-        "         min(w.deadline_at) AS any_deadline"
+        "         min(w.deadline_at) AS any_deadline, bool_or(w.standing) AS standing,"
+        "         min(w.deadline_at) FILTER (WHERE w.standing) AS standing_deadline"
         "    FROM walk w"
         "    JOIN lethe.items i ON i.tenant_id = $1 AND i.item_id = w.item_id"
         "    JOIN lethe.kinds k ON k.kind = i.kind AND k.customer_data"
         "   GROUP BY w.item_id, i.locator IS NULL"
         /* Materialised: each item's state is worked out once, not once per count below. */
         "), st AS MATERIALIZED ("
-        "  SELECT dl.req_deadline, pb.purged_at,"
+        "  SELECT dl.req_deadline, pb.purged_at, c.standing, c.standing_deadline,"
         "         CASE WHEN pb.purged_at IS NOT NULL THEN 'purged'"
         /* A tombstone no purge made: changed outside lethe (as a superuser), never purged. */
         "              WHEN c.tombstone THEN 'unrecorded'"
@@ -1376,6 +1383,14 @@ PGresult *db_request_items(PGconn *db, const char *tenant, const char *reference
         "        count(*) FILTER (WHERE state = 'scheduled') AS scheduled,"
         "        count(*) FILTER (WHERE state = 'held') AS held,"
         "        count(*) FILTER (WHERE state = 'live') AS not_due,"
+        "        count(*) FILTER (WHERE state = 'live' AND NOT standing) AS released,"
+        /* Not due under a standing request whose rule is disabled, past the deadline it would
+         * set: as status says of a disabled rule's deadlines (sql/0074). */
+        "        count(*) FILTER (WHERE state = 'live' AND standing"
+        "                           AND standing_deadline < now()) AS past_disabled,"
+        "        lethe.iso_utc(min(standing_deadline) FILTER (WHERE state = 'live' AND standing"
+        "                                                      AND standing_deadline < now()))"
+        "            AS earliest_past_disabled,"
         "        count(*) FILTER (WHERE state = 'unrecorded') AS unrecorded,"
         "        lethe.iso_utc(min(deadline_at) FILTER (WHERE state IN ('in_flight', 'due',"
         "                                                               'scheduled', 'held')))"

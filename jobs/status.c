@@ -10,7 +10,8 @@
  *   requests: [{event_id, scope, scope_id (never a subject), occurred_at, recorded_at,
  *               operator, rule, deadline_at, derived, withdrawn_at, withdrawn_by, withdrawn_ahead}],
  *   covered, purged: {count, on_time, late, held_past_deadline, max_lateness_seconds},
- *   pending: {count, in_flight, due, scheduled, held, nearest_deadline}, not_due,
+ *   pending: {count, in_flight, due, scheduled, held, nearest_deadline}, not_due, released
+ *   (of not_due, the items only requests a cancellation withdrew cover: not owed),
  *   tombstoned_unrecorded (tombstoned with no purge record: changed outside lethe),
  *   unconsumed_cancellations (with this reference, not consumed by a run yet, so not
  *   reflected), done, verdict
@@ -602,14 +603,14 @@ static void print_text(const struct report *r)
 /* What db_request_items() counts, by its columns of the same names. */
 struct request_counts {
     long covered, purged, on_time, late, held_past_deadline, in_flight, due, scheduled, held,
-        not_due, unrecorded, unconsumed_cancellations, past_deadline, past_deadline_held;
+        not_due, released, unrecorded, unconsumed_cancellations, past_deadline, past_deadline_held;
 };
 
 struct request_report {
     const char *tenant, *name, *reference;
     PGresult *events, *items;
     struct request_counts n;
-    long pending, withdrawn, derived, disabled;
+    long pending, withdrawn, derived;
     bool done;
     char verdict[512];
 };
@@ -628,6 +629,7 @@ static void request_assess(struct request_report *q)
         .scheduled = db_get_long(it, 0, "scheduled"),
         .held = db_get_long(it, 0, "held"),
         .not_due = db_get_long(it, 0, "not_due"),
+        .released = db_get_long(it, 0, "released"),
         .unrecorded = db_get_long(it, 0, "unrecorded"),
         .past_deadline = db_get_long(it, 0, "past_deadline"),
         .past_deadline_held = db_get_long(it, 0, "past_deadline_held"),
@@ -639,13 +641,12 @@ static void request_assess(struct request_report *q)
         q->withdrawn += db_get(q->events, row, "withdrawn_at") != NULL &&
                         !db_true(q->events, row, "withdrawn_ahead");
         q->derived += db_true(q->events, row, "derived");
-        q->disabled += !db_true(q->events, row, "enabled");
     }
     /* Of several requests with one reference, a cancellation withdraws those made before it
      * (SPEC §3): the items only they covered are not due, released, and not owed under the
-     * others. Counted as left to purge, the verdict stayed "not done" for good. Not so when a
-     * rule is disabled: its items are not due either, and still owed. */
-    long released = q->withdrawn > 0 && q->disabled == 0 ? q->n.not_due : 0;
+     * others. Counted as left to purge, the verdict stayed "not done" for good. (An item of a
+     * standing request whose rule is disabled is not due either, and still owed.) */
+    long released = q->n.released;
     long n = PQntuples(q->events), left = q->n.covered - q->n.purged - released;
     char freed[96] = "";
     if (released > 0)
@@ -704,10 +705,20 @@ static void request_assess(struct request_report *q)
         snprintf(q->verdict, sizeof q->verdict,
                  "not done: %ld of %ld covered items not purged yet; the nearest deadline is %s%s",
                  left, q->n.covered - released, db_str(q->items, 0, "nearest_deadline"), freed);
+    } else if (db_get_long(q->items, 0, "past_disabled") > 0) {
+        /* Its rule is disabled, and the deadline it would set went by: said, as status says
+         * it of a disabled rule's deadlines. */
+        long pd = db_get_long(q->items, 0, "past_disabled");
+        snprintf(q->verdict, sizeof q->verdict,
+                 "not done: %ld of %ld covered items not purged yet, and this request makes "
+                 "none of them due: its rule is disabled; %ld %s past the deadline it would set "
+                 "(the earliest %s)%s",
+                 left, q->n.covered - released, pd, pd == 1 ? "is" : "are",
+                 db_str(q->items, 0, "earliest_past_disabled"), freed);
     } else {
         snprintf(q->verdict, sizeof q->verdict,
                  "not done: %ld of %ld covered items not purged yet, and this request makes "
-                 "none of them due", left, q->n.covered);
+                 "none of them due%s", left, q->n.covered - released, freed);
     }
 }
 
@@ -754,10 +765,10 @@ static void request_json(const struct request_report *q)
            q->pending, q->n.in_flight, q->n.due, q->n.scheduled, q->n.held, q->n.past_deadline,
            q->n.past_deadline_held);
     json_text(stdout, q->items, 0, db_col(q->items, "nearest_deadline"));
-    printf("},\n  \"not_due\": %ld,\n  \"tombstoned_unrecorded\": %ld,\n"
+    printf("},\n  \"not_due\": %ld,\n  \"released\": %ld,\n  \"tombstoned_unrecorded\": %ld,\n"
            "  \"unconsumed_cancellations\": %ld,\n  \"done\": %s,\n"
            "  \"verdict\": ",
-           q->n.not_due, q->n.unrecorded, q->n.unconsumed_cancellations,
+           q->n.not_due, q->n.released, q->n.unrecorded, q->n.unconsumed_cancellations,
            q->done ? "true" : "false");
     json_string(stdout, q->verdict);
     fputs("\n}\n", stdout);

@@ -267,6 +267,25 @@ assert_contains "status --reference: done, the first request's item released" \
 run_lethe status --reference REF-Y --tenant "$T" --json
 assert_eq "... and --json says done" "True" \
   "$(python3 -c 'import json,sys; print(json.load(sys.stdin)["done"])' <<<"$OUT")"
+# ... and the same with the rule disabled: the released item was counted as owed again (the
+# items of a standing request whose rule is disabled are not due either, and still owed), and
+# the verdict said "not done: 1 of 2 covered items not purged yet" (an outside tryout).
+write_config "$WORK/disabled.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; };" \
+    "rules: { deletion_request: { enabled = false; }; };"
+run_lethe --config "$WORK/disabled.conf" run
+run_lethe status --reference REF-Y --tenant "$T" --json
+assert_eq "with the rule disabled, the released item is still not owed" "True 1 1" \
+  "$(python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["done"], d["released"], d["not_due"])' <<<"$OUT")"
+# A standing request of a disabled rule, past the deadline the rule would set: the verdict said
+# only "this request makes none of them due" (status itself names such deadlines).
+IE=$(uuid); mk_item "$T" "$IE" "$W" prompt EU 2026-01-01T00:00:00Z
+OLD=$(date -u -d '-40 days' +%Y-%m-%dT%H:%M:%S.000000Z)
+mk_event "$T" deletion_requested "$OLD" REF-E item_id "$IE"
+run_lethe --config "$WORK/disabled.conf" run
+run_lethe status --reference REF-E --tenant "$T"
+assert_contains "... its verdict names the deadline the disabled rule would have set, passed" \
+  "not done: 1 of 1 covered items not purged yet, and this request makes none of them due: its rule is disabled; 1 is past the deadline it would set (the earliest $(sql "SELECT lethe.iso_utc('$OLD'::timestamptz + interval '30 days')"))" "$OUT"
+run_lethe --config "$WORK/exec.conf" run
 
 # ---- what a withdrawal's record counts -----------------------------------------------------------
 # obligation_withdrawn's count is the items the withdrawal released. An item already in an open
