@@ -915,6 +915,31 @@ static bool say_stray_objects(PGconn *db)
  * the whole upgrade before anything is applied. A database migrated before checksums existed
  * has its applied migrations' checksums recorded on first sight. Returns EXIT_LOCKED, having
  * changed nothing, when there is something to apply and the run lock is held. */
+/* On Citus, the schema of a database that a role other than the one migrating owns (createdb
+ * -O) is made for that owner first, in a transaction of its own, by the role migrating (a
+ * superuser, as the install runs it). Made in migrate's transaction, by the owner or for it,
+ * Citus's making of the owner's role on the workers failed there ("must be superuser to alter
+ * superuser roles or change superuser attribute": an outside tryout, README "Not yet on
+ * Citus"). The owner's name is an identifier, quoted by the server (%I). On one server, or
+ * with the schema there, nothing is done. */
+static bool citus_schema_first(PGconn *db)
+{
+    PGresult *r = db_query(
+        db,
+        "SELECT format('CREATE SCHEMA IF NOT EXISTS lethe AUTHORIZATION %I', o.rolname) AS stmt"
+        "  FROM pg_catalog.pg_database d JOIN pg_catalog.pg_roles o ON o.oid = d.datdba"
+        " WHERE d.datname = current_database() AND o.rolname <> current_user"
+        "   AND pg_catalog.pg_has_role(o.oid, 'MEMBER')"
+        "   AND EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus')"
+        "   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'lethe')",
+        0, NULL);
+    if (!r)
+        return false;
+    bool ok = PQntuples(r) == 0 || db_exec(db, db_get(r, 0, "stmt"), 0, NULL);
+    PQclear(r);
+    return ok;
+}
+
 int db_migrate(PGconn *db, int *applied, int *given_n)
 {
     *applied = 0;
@@ -925,7 +950,7 @@ int db_migrate(PGconn *db, int *applied, int *given_n)
     char became[256] = ""; /* the owner migrate took, if another role's */
     bool *pending = calloc(n, sizeof *pending);
     char(*sums)[AUDIT_HEX_LEN] = calloc(n, sizeof *sums);
-    if (!pending || !sums || !db_begin(db)) {
+    if (!pending || !sums || !citus_schema_first(db) || !db_begin(db)) {
         free(pending);
         free(sums);
         return EXIT_RUNTIME;

@@ -85,4 +85,24 @@ else
       "hint: a DBA gives them to $OWNR if they are lethe's (the first: ALTER " "$ERR"
 fi
 psql -X -q -c 'DROP DATABASE migrate_own' -c "DROP ROLE $OWNR" >/dev/null
+
+# A database an owner that is not a superuser owns (createdb -O), migrated by a superuser, on one
+# server and on Citus. On Citus the schema was made in migrate's transaction, as the owner, and
+# Citus's making of the owner's role on the workers failed there: "must be superuser to alter
+# superuser roles or change superuser attribute" (an outside tryout). It is made for the owner
+# first, in a transaction of its own. (On Citus the owner must be able to log in: Citus reaches
+# the workers as it.)
+LO=migrate_lo_owner
+psql -X -q -c "DROP DATABASE IF EXISTS migrate_lo" -c "DROP ROLE IF EXISTS $LO" >/dev/null 2>&1
+psql -X -q -c "CREATE ROLE $LO LOGIN NOSUPERUSER" -c "CREATE DATABASE migrate_lo OWNER $LO" >/dev/null
+PGDATABASE=migrate_lo run_lethe migrate
+assert_eq "a superuser migrates a database an owner that is not a superuser owns: every object the owner's" \
+  "0|$LO|0" \
+  "$RC|$(PGDATABASE=migrate_lo sql "SELECT nspowner::regrole FROM pg_namespace WHERE nspname = 'lethe'")|$(PGDATABASE=migrate_lo sql "SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = 'lethe'::regnamespace AND relowner <> '$LO'::regrole)
+         + (SELECT count(*) FROM pg_proc WHERE pronamespace = 'lethe'::regnamespace AND proowner <> '$LO'::regrole)")"
+PGDATABASE=migrate_lo PGUSER=$LO run_lethe migrate
+assert_eq "... the owner migrates it again: nothing to do" "0|migrate: schema already at version $(ls sql/*.sql | wc -l), nothing to do" "$RC|$OUT"
+PGDATABASE=migrate_lo run_lethe status --check
+assert_rc "... and status reads it (no run yet: exit 4)" 4
+psql -X -q -c 'DROP DATABASE migrate_lo WITH (FORCE)' -c "DROP ROLE $LO" >/dev/null
 finish
