@@ -909,12 +909,6 @@ static bool say_stray_objects(PGconn *db)
     return said;
 }
 
-/* One transaction for the whole upgrade, under a transaction-scoped advisory lock, so that
- * two migrates never interleave and a failed one leaves the schema as it was. Migrations are
- * frozen once applied: each one's SHA-256 is recorded, and a text that changed since refuses
- * the whole upgrade before anything is applied. A database migrated before checksums existed
- * has its applied migrations' checksums recorded on first sight. Returns EXIT_LOCKED, having
- * changed nothing, when there is something to apply and the run lock is held. */
 /* On Citus, the schema of a database that a role other than the one migrating owns (createdb
  * -O) is made for that owner first, in a transaction of its own, by the role migrating (a
  * superuser, as the install runs it). Made in migrate's transaction, by the owner or for it,
@@ -940,6 +934,12 @@ static bool citus_schema_first(PGconn *db)
     return ok;
 }
 
+/* One transaction for the whole upgrade, under a transaction-scoped advisory lock, so that
+ * two migrates never interleave and a failed one leaves the schema as it was. Migrations are
+ * frozen once applied: each one's SHA-256 is recorded, and a text that changed since refuses
+ * the whole upgrade before anything is applied. A database migrated before checksums existed
+ * has its applied migrations' checksums recorded on first sight. Returns EXIT_LOCKED, having
+ * changed nothing, when there is something to apply and the run lock is held. */
 int db_migrate(PGconn *db, int *applied, int *given_n)
 {
     *applied = 0;

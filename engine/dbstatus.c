@@ -1115,7 +1115,7 @@ PGresult *db_status_gone_runs(PGconn *db)
                     "SELECT r.run_id, coalesce(r.shard, '') AS shard,"
                     "       lethe.iso_utc(r.started_at) AS started_at"
                     "  FROM lethe.runs r"
-                    " WHERE r.outcome = 'running' AND " RUN_GONE("r", STATUS_RUN_LOCKS)
+                    " WHERE " RUN_GONE("r", STATUS_RUN_LOCKS)
                     "   AND r.run_id <> (SELECT l.run_id FROM lethe.runs l"
                     "                     ORDER BY l.started_at DESC LIMIT 1)"
                     " ORDER BY r.started_at, r.run_id",
