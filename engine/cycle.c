@@ -419,12 +419,13 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
     fault_point("after_executor");
     c->secs_executor += secs_since(&t0);
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* er.where: "batch ID (LOCATION)", as the executor's own warnings name it. */
     if (er.ignored)
-        log_warn("batch %s: %ld line%s of the executor's output %s not receipts; ignored", batch_id,
+        log_warn("%s: %ld line%s of the executor's output %s not receipts; ignored", er.where,
                  er.ignored, er.ignored == 1 ? "" : "s", er.ignored == 1 ? "was" : "were");
     if (er.repeated)
-        log_warn("batch %s: %ld receipt%s repeated one given before for the same item; ignored",
-                 batch_id, er.repeated, er.repeated == 1 ? "" : "s");
+        log_warn("%s: %ld receipt%s repeated one given before for the same item; ignored",
+                 er.where, er.repeated, er.repeated == 1 ? "" : "s");
     char was[16] = "";
     long before = c->failed;
     enum drive_outcome out = cycle_record_ack(ctx, batch_id, &er, operator_name, false, c, was);

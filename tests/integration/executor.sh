@@ -772,7 +772,7 @@ assert_eq "... 100 of its lines are shown, the first ones" "100 progress 0 progr
   "$(printf '%s\n' "$ERR" | grep -c '^executor: batch [0-9a-f-]* (EU): stdout, not a receipt: progress ') $(printf '%s\n' "$ERR" | grep '^executor: batch [0-9a-f-]* (EU): stdout, not a receipt: progress ' | sed -n '1s/^.*stdout, not a receipt: //p;$s/^.*stdout, not a receipt: //p' | tr '\n' ' ' | sed 's/ $//')"
 assert_contains "... then it says the rest are counted" \
   "warning: executor: batch $(sql "SELECT batch_id FROM lethe.batches") (EU): more than 100 lines of its stdout are not receipts: the rest are counted, not shown (a deleter's own log belongs on stderr)" "$ERR"
-assert_contains "... and the total at the batch's end" "250 lines of the executor's output were not receipts; ignored" "$ERR"
+assert_contains "... and the total at the batch's end, naming the batch and location" "warning: batch $(sql "SELECT batch_id FROM lethe.batches") (EU): 250 lines of the executor's output were not receipts; ignored" "$ERR"
 
 # ---- what a run needs, judged before it does anything --------------------------------------------
 # A missing deleter failed every batch with the shell's 127, run after run, with no word of the
