@@ -413,6 +413,25 @@ assert_eq "no role here may write those counts (the engine and its operators rea
 as $E assert_sql_fails "engine cannot have a purged item's HMAC changed by its writer" \
   "SELECT lethe.record_locator_hmacs('EU', ARRAY['${PT% *}']::uuid[], ARRAY['${PT#* }']::uuid[], ARRAY[repeat('a', 64)])" \
   "locator_hmacs: item ${PT#* } is purged: the HMAC of its locator is what reconcile finds its objects by, and is not changed"
+# sql/0102: a batch's HMACs go in first, and only when an item had one already is the batch
+# looked at again: a purged item sent with new ones is refused all the same, the new ones with it.
+N1=$(uuid); N2=$(uuid)
+as $E assert_sql_fails "... nor sent beside an item that has no HMAC yet" \
+  "SELECT lethe.record_locator_hmacs('EU', ARRAY['$T', '${PT% *}']::uuid[], ARRAY['$N1', '${PT#* }']::uuid[], ARRAY[repeat('b', 64), repeat('a', 64)])" \
+  "locator_hmacs: item ${PT#* } is purged: the HMAC of its locator is what reconcile finds its objects by, and is not changed"
+assert_eq "... and the new item's HMAC was not kept" "0" "$(sql "SELECT count(*) FROM lethe.locator_hmacs WHERE item_id = '$N1'")"
+assert_eq "the writer counts the HMACs it inserted and changed: new, changed and new, the same again, a purged item's own again" \
+  "1|2|0|t|0" "$(psql -X -q -A -t -v ON_ERROR_STOP=1 <<SQL | tr '\n' '|' | sed 's/|$//'
+BEGIN;
+SELECT lethe.record_locator_hmacs('EU', ARRAY['$T']::uuid[], ARRAY['$N1']::uuid[], ARRAY[repeat('c', 64)]);
+SELECT lethe.record_locator_hmacs('EU', ARRAY['$T', '$T']::uuid[], ARRAY['$N1', '$N2']::uuid[], ARRAY[repeat('d', 64), repeat('e', 64)]);
+SELECT lethe.record_locator_hmacs('EU', ARRAY['$T', '$T']::uuid[], ARRAY['$N1', '$N2']::uuid[], ARRAY[repeat('d', 64), repeat('e', 64)]);
+SELECT locator_hmac = repeat('d', 64) FROM lethe.locator_hmacs WHERE item_id = '$N1';
+SELECT lethe.record_locator_hmacs(l.location, ARRAY[l.tenant_id], ARRAY[l.item_id], ARRAY[l.locator_hmac])
+  FROM lethe.locator_hmacs l WHERE l.item_id = '${PT#* }';
+ROLLBACK;
+SQL
+)"
 PGUSER=$E run_lethe request --tenant "$T" --item "$I3" --reference ENG-1
 assert_rc "engine cannot record a request" 1
 assert_contains "engine's request is refused by the database" "permission denied for function request_record" "$ERR"
