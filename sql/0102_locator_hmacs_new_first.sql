@@ -13,7 +13,8 @@
 -- a rerun, a repurge, an item re-sent after a restore) it does what 0094 does, over the whole
 -- batch: the rows just inserted hold what it would write, so they change nothing, and the
 -- refusal for a purged item is raised as before, rolling the inserts back with the rest.
--- The count returned is the same: the rows inserted, and the rows whose HMAC changed.
+-- The count returned is the same: the rows inserted, and the rows whose HMAC changed. On Citus
+-- the function stays as 0094 wrote it (the edit at the end).
 
 CREATE OR REPLACE FUNCTION lethe.record_locator_hmacs(p_location text, p_tenants uuid[],
                                                       p_items uuid[], p_hmacs text[])
@@ -52,3 +53,19 @@ BEGIN
     GET DIAGNOSTICS changed = ROW_COUNT;
     RETURN n + changed;
 END $$;
+
+-- On Citus the INSERT ... SELECT runs through the coordinator, and its row count is of the rows
+-- it sent to the shards, not of those ON CONFLICT DO NOTHING inserted: every call would look as
+-- if no item had a row, and a purged item's HMAC would go unguarded (check-citus's roles.sh
+-- found it). There the function is 0094's: the lookup first, for every batch.
+INSERT INTO lethe.citus_edits (fn, step, old, new, why) VALUES
+('lethe.record_locator_hmacs(text,uuid[],uuid[],text[])', 1,
+$old$    INSERT INTO lethe.locator_hmacs AS h (tenant_id, item_id, location, locator_hmac, recorded_at)
+    SELECT x.t, x.i, p_location, x.h, now() FROM unnest(p_tenants, p_items, p_hmacs) AS x(t, i, h)
+    ON CONFLICT (tenant_id, item_id) DO NOTHING;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n = coalesce(cardinality(p_items), 0) THEN
+        RETURN n;
+    END IF;$old$,
+$new$    n := 0;  -- no rows inserted first on Citus (sql/0102)$new$,
+ 'Citus counts the rows an INSERT ... SELECT sent to its shards, not those it inserted');
