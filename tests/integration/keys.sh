@@ -79,6 +79,17 @@ assert_contains "... and says the key changed again" \
   "warning: reconcile: the audit key (audit.key_file, fingerprint $F1) is not the key in use since $SINCE2 (fingerprint $F2)" "$ERR"
 assert_eq "each key is noted once, the latest in use first" "$F1 $F2" \
   "$(sql "SELECT string_agg(fingerprint, ' ' ORDER BY since DESC) FROM lethe.audit_keys")"
+# The next run with the present key sends that repurge: its manifest's HMAC of the object's
+# locator is the present key's, not the one recorded when the item was purged, which stays as
+# it is (sql/0102). An outside tryout found every run after such a reconcile failing: "its
+# manifest could not be written: ... item X is purged: the HMAC of its locator is ... not changed".
+HX=$(sql "SELECT location || ' ' || locator_hmac FROM lethe.locator_hmacs WHERE item_id = '$X'")
+run_lethe --config "$WORK/k2.conf" run
+assert_eq "a run with the present key sends the repurge the earlier key found, and it is done" \
+  "0|done|1 open batch re-driven" "$RC|$(sql "SELECT string_agg(state, ',') FROM lethe.repurges WHERE item_id = '$X'")|$(grep -o '1 open batch re-driven' <<<"$OUT")"
+assert_not_contains "... with no word of a purged item's HMAC" "is purged" "$ERR"
+assert_eq "... and the purged item's HMAC is the one recorded, by the earlier key" "$HX" \
+  "$(sql "SELECT location || ' ' || locator_hmac FROM lethe.locator_hmacs WHERE item_id = '$X'")"
 # Another role, even granted the table, writes it only through lethe's functions.
 sql "DROP ROLE IF EXISTS keys_t_intruder; CREATE ROLE keys_t_intruder;
      GRANT USAGE ON SCHEMA lethe TO keys_t_intruder; GRANT INSERT ON lethe.audit_keys TO keys_t_intruder" >/dev/null

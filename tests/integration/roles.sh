@@ -439,6 +439,20 @@ if [ "$(sql "SELECT count(*) FROM pg_extension WHERE extname = 'citus'")" = 0 ];
     assert_eq "... and counts them: new, changed and new, the same again, the purged item's own" "1|2|0|0" \
       "$(sed -n '1p;2p;3p;5p' <<<"$counts" | tr '\n' '|' | sed 's/|$//')"
 fi
+# A repurge's manifest made under another audit key brings another HMAC for a purged item: with
+# its repurge pending, the item keeps the HMAC recorded (reconcile found it by it), unrefused.
+kept=$(psql -X -q -A -t -v ON_ERROR_STOP=1 <<SQL 2>&1
+BEGIN;
+INSERT INTO lethe.repurges (tenant_id, item_id, batch_id, reason, state)
+SELECT '${PT% *}', '${PT#* }', b.batch_id, 'reconcile', 'pending' FROM lethe.batches b ORDER BY b.created_at LIMIT 1;
+SELECT lethe.record_locator_hmacs('${PH% *}', ARRAY['$T', '${PT% *}']::uuid[], ARRAY['$N1', '${PT#* }']::uuid[], ARRAY[repeat('c', 64), repeat('f', 64)]);
+SELECT locator_hmac = '${PH#* }' FROM lethe.locator_hmacs WHERE item_id = '${PT#* }';
+SELECT count(*) FROM lethe.locator_hmacs WHERE item_id = '$N1';
+ROLLBACK;
+SQL
+)
+assert_eq "a purged item with a repurge pending, sent with another HMAC: kept as recorded, the new item's written" \
+  "taken|t|1" "$(sed -n 1p <<<"$kept" | grep -qE '^[0-9]+$' && echo taken)|$(sed -n 2p <<<"$kept")|$(sed -n 3p <<<"$kept")"
 PGUSER=$E run_lethe request --tenant "$T" --item "$I3" --reference ENG-1
 assert_rc "engine cannot record a request" 1
 assert_contains "engine's request is refused by the database" "permission denied for function request_record" "$ERR"
