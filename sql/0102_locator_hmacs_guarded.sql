@@ -105,9 +105,9 @@ BEGIN
 END $$;
 
 -- On Citus the INSERT ... SELECT runs through the coordinator, and its row count is of the rows
--- it sent to the shards, not of those ON CONFLICT DO NOTHING inserted: every call would look as
--- if no item had a row, and a purged item's HMAC would go unguarded (check-citus's roles.sh
--- found it). There the look comes first, for every batch, as in 0094.
+-- it sent to the shards, not of those ON CONFLICT DO NOTHING inserted: a batch whose items had
+-- rows would look new, and their HMACs would go unlooked at (check-citus's roles.sh found it on
+-- a form without the join to items). There every batch is looked at, item by item.
 INSERT INTO lethe.citus_edits (fn, step, old, new, why) VALUES
 ('lethe.record_locator_hmacs(text,uuid[],uuid[],text[])', 1,
 $old$    -- A new batch: its items' locators are there, and none has an HMAC yet.
