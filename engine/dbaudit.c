@@ -805,3 +805,34 @@ bool dbaudit_keys_before(PGconn *db, const struct audit_key *key, const char *wh
     PQclear(r);
     return true;
 }
+
+bool dbaudit_key_for_reconcile(PGconn *db, const struct audit_key *key)
+{
+    if (!key || key->len == 0)
+        return true;
+    char fp[KEY_FP_LEN];
+    if (!key_fingerprint(key, fp))
+        return false;
+    PGresult *r = db_query(db, "SELECT fingerprint, first_used_at, since FROM lethe.audit_keys_seen()",
+                           0, NULL);
+    if (!r)
+        return false;
+    /* A key in use before the present one is what the README's hint sends an operator to
+     * reconcile with: it matches the locator HMACs recorded then, and the key in use stays (an
+     * outside tryout found every run after such a reconcile warning to put "the earlier key"
+     * back, and the keys' periods dated from the reconcile). */
+    int earlier = -1;
+    for (int i = 1; i < PQntuples(r) && earlier < 0; i++)
+        if (strcmp(db_get(r, i, "fingerprint"), fp) == 0)
+            earlier = i;
+    if (earlier > 0)
+        log_info("reconcile: the audit key (audit.key_file, fingerprint %s) was in use from %s until "
+                 "%s: it matches the locator HMACs recorded then; the key in use stays the one "
+                 "with fingerprint %s",
+                 fp, db_get(r, earlier, "since"), db_get(r, earlier - 1, "since"),
+                 db_get(r, 0, "fingerprint"));
+    PQclear(r);
+    if (earlier < 0 && !dbaudit_key_check(db, key, true, "reconcile"))
+        return false;
+    return dbaudit_keys_before(db, key, "reconcile");
+}

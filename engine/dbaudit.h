@@ -125,5 +125,9 @@ bool dbaudit_key_check(PGconn *db, const struct audit_key *key, bool record, con
  * was in use, since the locator HMACs recorded then are not this key's. False when the query
  * failed (said). */
 bool dbaudit_keys_before(PGconn *db, const struct audit_key *key, const char *what);
+/* reconcile's key: one in use before the present one is said as such and left as it was (the
+ * key in use stays); any other is checked and noted as dbaudit_key_check does; then the keys
+ * before it (dbaudit_keys_before). False when a query failed (said). */
+bool dbaudit_key_for_reconcile(PGconn *db, const struct audit_key *key);
 
 #endif

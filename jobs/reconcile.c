@@ -281,8 +281,7 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
     if ((rc = anchor_check_before_write(db, ctx->cfg.anchor_file, "reconcile", 0)) != EXIT_DONE)
         goto cleanup;
     rc = EXIT_RUNTIME;
-    if (!dbaudit_key_check(db, &ctx->audit_key, true, "reconcile") ||
-        !dbaudit_keys_before(db, &ctx->audit_key, "reconcile"))
+    if (!dbaudit_key_for_reconcile(db, &ctx->audit_key))
         goto cleanup;
     log_set_run_id(ctx->session_id);
     rc = EXIT_RUNTIME;
