@@ -780,17 +780,27 @@ bool dbaudit_key_check(PGconn *db, const struct audit_key *key, bool record, con
     return true;
 }
 
+/* The keys noted, latest first (lethe.audit_keys_seen), and KEY's fingerprint in FP: 1, and
+ * *R the result; 0 without a key (nothing to compare); -1 when it failed (said). */
+static int keys_seen(PGconn *db, const struct audit_key *key, char fp[KEY_FP_LEN], PGresult **r)
+{
+    *r = NULL;
+    if (!key || key->len == 0)
+        return 0;
+    if (!key_fingerprint(key, fp))
+        return -1;
+    *r = db_query(db, "SELECT fingerprint, first_used_at, since FROM lethe.audit_keys_seen()", 0,
+                  NULL);
+    return *r ? 1 : -1;
+}
+
 bool dbaudit_keys_before(PGconn *db, const struct audit_key *key, const char *what)
 {
-    if (!key || key->len == 0)
-        return true;
     char fp[KEY_FP_LEN];
-    if (!key_fingerprint(key, fp))
-        return false;
-    PGresult *r = db_query(db, "SELECT fingerprint, first_used_at, since FROM lethe.audit_keys_seen()",
-                           0, NULL);
-    if (!r)
-        return false;
+    PGresult *r;
+    int seen = keys_seen(db, key, fp, &r);
+    if (seen <= 0)
+        return seen == 0;
     /* Latest first: key i was in use from its since until the since of key i - 1. */
     for (int i = 1; i < PQntuples(r); i++) {
         if (strcmp(db_get(r, i, "fingerprint"), fp) == 0)
@@ -808,15 +818,11 @@ bool dbaudit_keys_before(PGconn *db, const struct audit_key *key, const char *wh
 
 bool dbaudit_key_for_reconcile(PGconn *db, const struct audit_key *key)
 {
-    if (!key || key->len == 0)
-        return true;
     char fp[KEY_FP_LEN];
-    if (!key_fingerprint(key, fp))
-        return false;
-    PGresult *r = db_query(db, "SELECT fingerprint, first_used_at, since FROM lethe.audit_keys_seen()",
-                           0, NULL);
-    if (!r)
-        return false;
+    PGresult *r;
+    int seen = keys_seen(db, key, fp, &r);
+    if (seen <= 0)
+        return seen == 0;
     /* A key in use before the present one is what the README's hint sends an operator to
      * reconcile with: it matches the locator HMACs recorded then, and the key in use stays (an
      * outside tryout found every run after such a reconcile warning to put "the earlier key"
