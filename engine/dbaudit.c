@@ -794,26 +794,21 @@ static int keys_seen(PGconn *db, const struct audit_key *key, char fp[KEY_FP_LEN
     return *r ? 1 : -1;
 }
 
-bool dbaudit_keys_before(PGconn *db, const struct audit_key *key, const char *what)
+/* The keys in use before the present one (R from keys_seen, latest first: key i was in use from
+ * its since until the since of key i - 1), but FP's: one warning each, since the locator HMACs
+ * recorded then are not this key's. */
+static void say_keys_before(PGresult *r, const char *fp)
 {
-    char fp[KEY_FP_LEN];
-    PGresult *r;
-    int seen = keys_seen(db, key, fp, &r);
-    if (seen <= 0)
-        return seen == 0;
-    /* Latest first: key i was in use from its since until the since of key i - 1. */
     for (int i = 1; i < PQntuples(r); i++) {
         if (strcmp(db_get(r, i, "fingerprint"), fp) == 0)
             continue;
-        log_warn("%s: the audit key with fingerprint %s was in use from %s until %s: the locator "
-                 "HMACs recorded then are not this key's (fingerprint %s), so the stored objects of "
-                 "items purged then are not recognised here, and are counted as naming no item",
-                 what, db_get(r, i, "fingerprint"), db_get(r, i, "since"),
-                 db_get(r, i - 1, "since"), fp);
+        log_warn("reconcile: the audit key with fingerprint %s was in use from %s until %s: the "
+                 "locator HMACs recorded then are not this key's (fingerprint %s), so the stored "
+                 "objects of items purged then are not recognised here, and are counted as naming "
+                 "no item",
+                 db_get(r, i, "fingerprint"), db_get(r, i, "since"), db_get(r, i - 1, "since"), fp);
         log_hint("reconcile with that key in audit.key_file (a config of its own) to find them");
     }
-    PQclear(r);
-    return true;
 }
 
 bool dbaudit_key_for_reconcile(PGconn *db, const struct audit_key *key)
@@ -831,14 +826,22 @@ bool dbaudit_key_for_reconcile(PGconn *db, const struct audit_key *key)
     for (int i = 1; i < PQntuples(r) && earlier < 0; i++)
         if (strcmp(db_get(r, i, "fingerprint"), fp) == 0)
             earlier = i;
-    if (earlier > 0)
+    if (earlier > 0) {
         log_info("reconcile: the audit key (audit.key_file, fingerprint %s) was in use from %s until "
                  "%s: it matches the locator HMACs recorded then; the key in use stays the one "
                  "with fingerprint %s",
                  fp, db_get(r, earlier, "since"), db_get(r, earlier - 1, "since"),
                  db_get(r, 0, "fingerprint"));
+        say_keys_before(r, fp);
+        PQclear(r);
+        return true;
+    }
     PQclear(r);
-    if (earlier < 0 && !dbaudit_key_check(db, key, true, "reconcile"))
+    /* Any other key is checked, and noted as the one in use if it is not: the keys are read
+     * again, the one in use until now being one before it. */
+    if (!dbaudit_key_check(db, key, true, "reconcile") || keys_seen(db, key, fp, &r) < 0)
         return false;
-    return dbaudit_keys_before(db, key, "reconcile");
+    say_keys_before(r, fp);
+    PQclear(r);
+    return true;
 }

@@ -121,13 +121,10 @@ void dbaudit_export_end(PGconn *db);
  * RECORD makes this key the one in use from now (a dry run records nothing). No key: nothing
  * to check. False when the query failed (said). WHAT names the command in messages. */
 bool dbaudit_key_check(PGconn *db, const struct audit_key *key, bool record, const char *what);
-/* The keys in use before the present one, for reconcile: one warning for each, with when it
- * was in use, since the locator HMACs recorded then are not this key's. False when the query
- * failed (said). */
-bool dbaudit_keys_before(PGconn *db, const struct audit_key *key, const char *what);
 /* reconcile's key: one in use before the present one is said as such and left as it was (the
- * key in use stays); any other is checked and noted as dbaudit_key_check does; then the keys
- * before it (dbaudit_keys_before). False when a query failed (said). */
+ * key in use stays); any other is checked and noted as dbaudit_key_check does. Then one warning
+ * for each other key in use before, since the locator HMACs recorded then are not this key's.
+ * False when a query failed (said). */
 bool dbaudit_key_for_reconcile(PGconn *db, const struct audit_key *key);
 
 #endif

@@ -92,10 +92,20 @@ HX=$(sql "SELECT location || ' ' || locator_hmac FROM lethe.locator_hmacs WHERE 
 run_lethe --config "$WORK/k2.conf" run
 assert_eq "a run with the present key sends the repurge the earlier key found, and it is done" \
   "0|done|1 open batch re-driven" "$RC|$(sql "SELECT string_agg(state, ',') FROM lethe.repurges WHERE item_id = '$X'")|$(grep -o '1 open batch re-driven' <<<"$OUT")"
-assert_not_contains "... with no word of a purged item's HMAC, nor of keys" "is purged" "$ERR"
+assert_not_contains "... with no word of a purged item's HMAC" "is purged" "$ERR"
 assert_not_contains "... nor of keys" "audit key" "$ERR"
 assert_eq "... and the purged item's HMAC is the one recorded, by the earlier key" "$HX" \
   "$(sql "SELECT location || ' ' || locator_hmac FROM lethe.locator_hmacs WHERE item_id = '$X'")"
+# A key never in use before, in a reconcile: noted as in use from now, as by a run, and the key
+# in use until now is named among those before it (the keys read again after the noting).
+head -c 32 /dev/urandom > "$WORK/k3"; chmod 0600 "$WORK/k3"
+write_config "$WORK/k3.conf" "audit: { key_file = \"$WORK/k3\"; };" \
+    "executor: { command = \"$WORK/liar\"; timeout = \"60s\"; };"
+F3=$(fp "$WORK/k3")
+run_lethe --config "$WORK/k3.conf" reconcile --location EU "$WORK/inventory.txt"
+assert_eq "a new key in a reconcile: said, noted as in use, and the key in use until now named before it" \
+  "0|1|1|$F3 $F2 $F1" \
+  "$RC|$(grep -c "warning: reconcile: the audit key (audit.key_file, fingerprint $F3) is not the key in use since $SINCE2 (fingerprint $F2)" <<<"$ERR")|$(grep -c "warning: reconcile: the audit key with fingerprint $F2 was in use from $SINCE2 until " <<<"$ERR")|$(sql "SELECT string_agg(fingerprint, ' ' ORDER BY since DESC) FROM lethe.audit_keys")"
 # Another role, even granted the table, writes it only through lethe's functions.
 sql "DROP ROLE IF EXISTS keys_t_intruder; CREATE ROLE keys_t_intruder;
      GRANT USAGE ON SCHEMA lethe TO keys_t_intruder; GRANT INSERT ON lethe.audit_keys TO keys_t_intruder" >/dev/null
