@@ -780,8 +780,9 @@ bool dbaudit_key_check(PGconn *db, const struct audit_key *key, bool record, con
     return true;
 }
 
-/* The keys noted, latest first (lethe.audit_keys_seen), and KEY's fingerprint in FP: 1, and
- * *R the result; 0 without a key (nothing to compare); -1 when it failed (said). */
+/* The keys noted, the one in use first (lethe.audit_key_periods_seen: fingerprint, in_use, and
+ * the periods each was in use that ended, as text), and KEY's fingerprint in FP: 1, and *R the
+ * result; 0 without a key (nothing to compare); -1 when it failed (said). */
 static int keys_seen(PGconn *db, const struct audit_key *key, char fp[KEY_FP_LEN], PGresult **r)
 {
     *r = NULL;
@@ -789,24 +790,23 @@ static int keys_seen(PGconn *db, const struct audit_key *key, char fp[KEY_FP_LEN
         return 0;
     if (!key_fingerprint(key, fp))
         return -1;
-    *r = db_query(db, "SELECT fingerprint, first_used_at, since FROM lethe.audit_keys_seen()", 0,
+    *r = db_query(db, "SELECT fingerprint, in_use, periods FROM lethe.audit_key_periods_seen()", 0,
                   NULL);
     return *r ? 1 : -1;
 }
 
-/* The keys in use before the present one (R from keys_seen, latest first: key i was in use from
- * its since until the since of key i - 1), but FP's: one warning each, since the locator HMACs
- * recorded then are not this key's. */
+/* The keys in use before, but FP's and the one in use (R from keys_seen): one warning each, with
+ * every period it was in use, since the locator HMACs recorded then are not this key's. */
 static void say_keys_before(PGresult *r, const char *fp)
 {
-    for (int i = 1; i < PQntuples(r); i++) {
-        if (strcmp(db_get(r, i, "fingerprint"), fp) == 0)
+    for (int i = 0; i < PQntuples(r); i++) {
+        if (db_true(r, i, "in_use") || !db_get(r, i, "periods") ||
+            strcmp(db_get(r, i, "fingerprint"), fp) == 0)
             continue;
-        log_warn("reconcile: the audit key with fingerprint %s was in use from %s until %s: the "
-                 "locator HMACs recorded then are not this key's (fingerprint %s), so the stored "
-                 "objects of items purged then are not recognised here, and are counted as naming "
-                 "no item",
-                 db_get(r, i, "fingerprint"), db_get(r, i, "since"), db_get(r, i - 1, "since"), fp);
+        log_warn("reconcile: the audit key with fingerprint %s was in use %s: the locator HMACs "
+                 "recorded then are not this key's (fingerprint %s), so the stored objects of "
+                 "items purged then are not recognised here, and are counted as naming no item",
+                 db_get(r, i, "fingerprint"), db_get(r, i, "periods"), fp);
         log_hint("reconcile with that key in audit.key_file (a config of its own) to find them");
     }
 }
@@ -822,16 +822,18 @@ bool dbaudit_key_for_reconcile(PGconn *db, const struct audit_key *key)
      * reconcile with: it matches the locator HMACs recorded then, and the key in use stays (an
      * outside tryout found every run after such a reconcile warning to put "the earlier key"
      * back, and the keys' periods dated from the reconcile). */
-    int earlier = -1;
-    for (int i = 1; i < PQntuples(r) && earlier < 0; i++)
-        if (strcmp(db_get(r, i, "fingerprint"), fp) == 0)
+    int earlier = -1, in_use = -1;
+    for (int i = 0; i < PQntuples(r); i++) {
+        if (db_true(r, i, "in_use"))
+            in_use = i;
+        else if (strcmp(db_get(r, i, "fingerprint"), fp) == 0 && db_get(r, i, "periods"))
             earlier = i;
-    if (earlier > 0) {
-        log_info("reconcile: the audit key (audit.key_file, fingerprint %s) was in use from %s until "
-                 "%s: it matches the locator HMACs recorded then; the key in use stays the one "
-                 "with fingerprint %s",
-                 fp, db_get(r, earlier, "since"), db_get(r, earlier - 1, "since"),
-                 db_get(r, 0, "fingerprint"));
+    }
+    if (earlier >= 0 && in_use >= 0) {
+        log_info("reconcile: the audit key (audit.key_file, fingerprint %s) was in use %s: it "
+                 "matches the locator HMACs recorded then; the key in use stays the one with "
+                 "fingerprint %s",
+                 fp, db_get(r, earlier, "periods"), db_get(r, in_use, "fingerprint"));
         say_keys_before(r, fp);
         PQclear(r);
         return true;

@@ -106,12 +106,45 @@ run_lethe --config "$WORK/k3.conf" reconcile --location EU "$WORK/inventory.txt"
 assert_eq "a new key in a reconcile: said, noted as in use, and the key in use until now named before it" \
   "0|1|1|$F3 $F2 $F1" \
   "$RC|$(grep -c "warning: reconcile: the audit key (audit.key_file, fingerprint $F3) is not the key in use since $SINCE2 (fingerprint $F2)" <<<"$ERR")|$(grep -c "warning: reconcile: the audit key with fingerprint $F2 was in use from $SINCE2 until " <<<"$ERR")|$(sql "SELECT string_agg(fingerprint, ' ' ORDER BY since DESC) FROM lethe.audit_keys")"
+# A key that comes back: each period is its own (sql/0103). An outside tryout rotated K1 -> K2 ->
+# K3 -> K2 and found reconcile dating K1's period until K3 came into use, and K2's first period
+# gone, as the keys' table kept one row per key.
+SINCE3=$(sql "SELECT lethe.iso_utc(since) FROM lethe.audit_keys WHERE fingerprint = '$F3'")
+run_lethe --config "$WORK/k2.conf" run
+SINCE4=$(sql "SELECT lethe.iso_utc(since) FROM lethe.audit_keys WHERE fingerprint = '$F2'")
+assert_eq "the key in use before comes back: a period of its own, the key's first one kept" \
+  "0|$F1@$SINCE1 $F2@$SINCE2 $F3@$SINCE3 $F2@$SINCE4" \
+  "$RC|$(sql "SELECT string_agg(fingerprint || '@' || lethe.iso_utc(since), ' ' ORDER BY since) FROM lethe.audit_key_periods")"
+assert_contains "... said as another key, the one in use since the reconcile" \
+  "warning: run: the audit key (audit.key_file, fingerprint $F2) is not the key in use since $SINCE3 (fingerprint $F3)" "$ERR"
+run_lethe --config "$WORK/k1.conf" reconcile --location EU "$WORK/inventory.txt"
+assert_eq "reconcile with the first key: its own period, and the others' (not the key in use)" \
+  "0|reconcile: the audit key (audit.key_file, fingerprint $F1) was in use from $SINCE1 until $SINCE2: it matches the locator HMACs recorded then; the key in use stays the one with fingerprint $F2
+warning: reconcile: the audit key with fingerprint $F3 was in use from $SINCE3 until $SINCE4: the locator HMACs recorded then are not this key's (fingerprint $F1), so the stored objects of items purged then are not recognised here, and are counted as naming no item" \
+  "$RC|$(grep 'audit key' <<<"$ERR")"
+run_lethe --config "$WORK/k2.conf" reconcile --location EU "$WORK/inventory.txt"
+assert_eq "reconcile with the key in use: every other key, each with its own period" \
+  "0|warning: reconcile: the audit key with fingerprint $F3 was in use from $SINCE3 until $SINCE4: the locator HMACs recorded then are not this key's (fingerprint $F2), so the stored objects of items purged then are not recognised here, and are counted as naming no item
+warning: reconcile: the audit key with fingerprint $F1 was in use from $SINCE1 until $SINCE2: the locator HMACs recorded then are not this key's (fingerprint $F2), so the stored objects of items purged then are not recognised here, and are counted as naming no item" \
+  "$RC|$(grep 'audit key' <<<"$ERR")"
+run_lethe --config "$WORK/k3.conf" run
+SINCE5=$(sql "SELECT lethe.iso_utc(since) FROM lethe.audit_keys WHERE fingerprint = '$F3'")
+run_lethe --config "$WORK/k2.conf" reconcile --location EU "$WORK/inventory.txt"
+assert_eq "a key in use twice before: both its periods, and the key in use stays" \
+  "0|reconcile: the audit key (audit.key_file, fingerprint $F2) was in use from $SINCE2 until $SINCE3 and from $SINCE4 until $SINCE5: it matches the locator HMACs recorded then; the key in use stays the one with fingerprint $F3
+warning: reconcile: the audit key with fingerprint $F1 was in use from $SINCE1 until $SINCE2: the locator HMACs recorded then are not this key's (fingerprint $F2), so the stored objects of items purged then are not recognised here, and are counted as naming no item" \
+  "$RC|$(grep 'audit key' <<<"$ERR")"
+assert_eq "... noting no period" "5" "$(sql "SELECT count(*) FROM lethe.audit_key_periods")"
 # Another role, even granted the table, writes it only through lethe's functions.
 sql "DROP ROLE IF EXISTS keys_t_intruder; CREATE ROLE keys_t_intruder;
-     GRANT USAGE ON SCHEMA lethe TO keys_t_intruder; GRANT INSERT ON lethe.audit_keys TO keys_t_intruder" >/dev/null
+     GRANT USAGE ON SCHEMA lethe TO keys_t_intruder;
+     GRANT INSERT, DELETE ON lethe.audit_keys, lethe.audit_key_periods TO keys_t_intruder" >/dev/null
 assert_sql_fails "the table is written through lethe's functions only" \
   "SET ROLE keys_t_intruder; INSERT INTO lethe.audit_keys (fingerprint) VALUES ('0123456789abcdef')" \
   "only lethe's own functions note the audit keys in use"
-sql "REVOKE ALL ON lethe.audit_keys FROM keys_t_intruder; REVOKE USAGE ON SCHEMA lethe FROM keys_t_intruder;
+assert_sql_fails "... and so are the periods, nor can one be taken out" \
+  "SET ROLE keys_t_intruder; DELETE FROM lethe.audit_key_periods" \
+  "only lethe's own functions note the audit keys in use"
+sql "REVOKE ALL ON lethe.audit_keys, lethe.audit_key_periods FROM keys_t_intruder; REVOKE USAGE ON SCHEMA lethe FROM keys_t_intruder;
      DROP ROLE keys_t_intruder" >/dev/null
 finish
