@@ -444,6 +444,21 @@ long long dbrestore_reconcile_other_geos(PGconn *db, const char *geo)
                               "                             AND h.locator_hmac IN (SELECT x.locator_hmac FROM inventory x))");
 }
 
+long long dbrestore_reconcile_pending(PGconn *db, const char *geo)
+{
+    /* As reconcile_candidates() matches, but for the items it leaves out as pending: a line
+     * naming a live item's object is left alone either way. */
+    return geo_count(db, geo, "SELECT count(*) AS n FROM lethe.locator_hmacs h"
+                              " WHERE h.location = $1"
+                              "   AND h.locator_hmac IN (SELECT x.locator_hmac FROM inventory x"
+                              "                           WHERE x.locator NOT IN"
+                              "                                 (SELECT l.locator FROM lethe.items l"
+                              "                                   WHERE l.locator IN (SELECT y.locator FROM inventory y)))"
+                              "   AND EXISTS (SELECT 1 FROM lethe.repurges p"
+                              "                WHERE p.tenant_id = h.tenant_id AND p.item_id = h.item_id"
+                              "                  AND p.state = 'pending')");
+}
+
 long long dbrestore_reconcile_unmatchable(PGconn *db, const char *geo)
 {
     return geo_count(db, geo, "SELECT count(*) AS n FROM lethe.items i"

@@ -89,6 +89,9 @@ long long dbrestore_reconcile_candidates(PGconn *db, const char *geo);
 /* The inventory lines that name an item stored in another geo than GEO (live, or purged by
  * its locator HMAC): an inventory given the wrong --location; how many, or -1. */
 long long dbrestore_reconcile_other_geos(PGconn *db, const char *geo);
+/* The purged items of GEO whose object the inventory shows still stored, already in a repurge
+ * batch not yet settled (a reconcile before this one found them): how many, or -1. */
+long long dbrestore_reconcile_pending(PGconn *db, const char *geo);
 /* The inventory lines that match a purged item of GEO but name a live item's object too (a
  * locator used again), which reconcile leaves alone; how many, or -1. */
 long long dbrestore_reconcile_live_named(PGconn *db, const char *geo);

@@ -294,7 +294,8 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
     long long live = found < 0 ? -1 : dbrestore_reconcile_live_named(db, geo);
     long long unmatchable = live < 0 ? -1 : dbrestore_reconcile_unmatchable(db, geo);
     long long elsewhere = live < 0 ? -1 : dbrestore_reconcile_other_geos(db, geo);
-    if (found < 0 || live < 0 || unmatchable < 0 || elsewhere < 0)
+    long long pending = elsewhere < 0 ? -1 : dbrestore_reconcile_pending(db, geo);
+    if (found < 0 || live < 0 || unmatchable < 0 || elsewhere < 0 || pending < 0)
         goto fail;
     long n_batches = 0;
     if (found > 0) {
@@ -350,17 +351,21 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
         log_info("reconcile: batch %s (%s): %s object%s of purged items, to purge again",
                  db_str(batches, i, "batch_id"), db_str(batches, i, "location"),
                  db_str(batches, i, "items"), strcmp(db_str(batches, i, "items"), "1") == 0 ? "" : "s");
-    printf("reconcile: %s: %lld inventory line%s, %lld object%s of purged items still stored, "
-           "put in %ld repurge batch%s",
-           geo, n.loaded, n.loaded == 1 ? "" : "s", found, found == 1 ? "" : "s", n_batches,
-           n_batches == 1 ? "" : "es");
+    /* An object already in a repurge batch is still stored all the same: "0 objects still
+     * stored" from a second reconcile before the next run would read as nothing left behind. */
+    long long stored = found + pending;
+    printf("reconcile: %s: %lld inventory line%s, %lld object%s of purged items still stored",
+           geo, n.loaded, n.loaded == 1 ? "" : "s", stored, stored == 1 ? "" : "s");
+    if (pending)
+        printf(" (%lld already in a repurge batch the next run sends)", pending);
+    printf(", put in %ld repurge batch%s", n_batches, n_batches == 1 ? "" : "es");
     if (orphans_path)
         printf("; %lld line%s naming no item written to %s", n_orphans, n_orphans == 1 ? "" : "s",
                strcmp(orphans_path, "-") == 0 ? "standard output" : orphans_path);
     if (n.skipped)
         printf("; %lld line%s skipped", n.skipped, n.skipped == 1 ? "" : "s");
     printf("\n");
-    if (n_batches)
+    if (n_batches || pending)
         log_hint("the next 'lethe run' hands the repurge batches to their deleters");
     rc = EXIT_DONE;
     goto cleanup;

@@ -367,6 +367,15 @@ assert_eq "audited as item_repurged, reason reconcile" "$A1 reconcile|$B2 reconc
 RB=$(sql "SELECT batch_id FROM lethe.repurges WHERE state = 'pending' LIMIT 1")
 assert_contains "the manifest hands the deleter the address found" "\"locator\":\"file://$STORE/$A1\"" \
   "$(sql "SELECT string_agg(l, E'\n') FROM lethe.manifest_lines('$RB') l")"
+# A second reconcile before the next run: the objects are still stored, in the batch the first
+# made. (An outside tryout: it said "0 objects of purged items still stored".)
+L reconcile --location EU "$WORK/inventory.txt"
+assert_eq "a second reconcile before the run counts the objects still stored, already in a batch" \
+  "0|reconcile: EU: 4 inventory lines, 2 objects of purged items still stored (2 already in a repurge batch the next run sends), put in 0 repurge batches
+hint: the next 'lethe run' hands the repurge batches to their deleters" "$RC|$OUT
+$(grep "^hint: the next" <<<"$ERR")"
+assert_eq "... and puts none in a batch again, nor audits it again" "2|2" \
+  "$(sql "SELECT count(*) FROM lethe.repurges WHERE state = 'pending'")|$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_repurged' AND detail = 'reconcile'")"
 L run
 assert_rc "the next run drives the reconcile batch" 0
 assert_eq "the objects are gone again" "gone gone" \
