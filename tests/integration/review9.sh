@@ -110,12 +110,18 @@ assert_contains "the newest anchor line names tenant three at its head" "\"chain
 sql "BEGIN;
      ALTER TABLE lethe.audit DISABLE TRIGGER audit_no_update_delete;
      DELETE FROM lethe.audit WHERE tenant_id = '$T3' AND seq = $LAST3;
-     UPDATE lethe.audit_heads h SET seq = a.seq, hash = a.hash, at = a.at
-       FROM lethe.audit a WHERE h.tenant_id = '$T3' AND a.tenant_id = h.tenant_id AND a.seq = $LAST3 - 1;
      ALTER TABLE lethe.audit ENABLE ALWAYS TRIGGER audit_no_update_delete;
      COMMIT" >/dev/null
 assert_eq "the superuser's edit took (tenant three's last record is gone)" "$((LAST3 - 1))" \
   "$(sql "SELECT max(seq) FROM lethe.audit WHERE tenant_id = '$T3'")"
+# Its head left alone: the record was deleted, not replaced (sql/0104; an outside tryout found
+# "the database holds another record at that seq" where it held none).
+run_lethe --config "$WORK/noexec.conf" status --check
+assert_eq "status --check: the anchored head deleted, said so (exit 4)" \
+  "4|chain $T3 anchored at seq $LAST3, the database holds no record at that seq, though its head is recorded at seq $LAST3 (a record was deleted)" \
+  "$RC|$(grep -o "chain $T3 anchored at seq [^;]*" <<<"$OUT")"
+sql "UPDATE lethe.audit_heads h SET seq = a.seq, hash = a.hash, at = a.at
+       FROM lethe.audit a WHERE h.tenant_id = '$T3' AND a.tenant_id = h.tenant_id AND a.seq = $LAST3 - 1" >/dev/null
 run_lethe --config "$WORK/noexec.conf" status --check
 assert_rc "status --check: an anchored tenant head missing is trouble (exit 4)" 4
 assert_contains "... naming the chain and its anchored seq" \
