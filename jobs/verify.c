@@ -1264,7 +1264,7 @@ static bool check_named(struct verifier *v)
         char holds[160];
         if (c)
             snprintf(holds, sizeof holds, "its chain ends at seq %lld on line %ld and holds no such "
-                     "record (records were cut off)", c->seq, c->line);
+                     "record (records were cut off, or replaced)", c->seq, c->line);
         else
             snprintf(holds, sizeof holds, "the export holds no record of it (a chain was removed)");
         snprintf(v->why, sizeof v->why,
