@@ -235,6 +235,21 @@ static char *text_without(const char *msg, const char *secret, char *out, size_t
     return out;
 }
 
+/* libpq's "invalid connection option \"NAME\"" quotes a key of the conninfo, the text before
+ * its '=': shown when it is a word (a mistyped key, which the operator must see to fix; an
+ * outside tryout found "passwrd" hidden), where any other quoted part may be a value. */
+static bool option_name_said(const char *whole, const char *open, const char *close)
+{
+    static const char said[] = "invalid connection option ";
+    size_t n = sizeof said - 1, len = (size_t)(close - open - 1);
+    if ((size_t)(open - whole) < n || strncmp(open - n, said, n) != 0 || len > 32)
+        return false;
+    for (const char *c = open + 1; c < close; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || *c == '_'))
+            return false;
+    return true;
+}
+
 char *text_conninfo_said(const char *msg, const char *conninfo, char *out, size_t cap)
 {
     char whole[1024];
@@ -242,7 +257,8 @@ char *text_conninfo_said(const char *msg, const char *conninfo, char *out, size_
     size_t k = 0;
     for (const char *p = whole; *p && k + 1 < cap;) {
         const char *close = *p == '"' ? strchr(p + 1, '"') : NULL;
-        bool hidden = close && close - p > 2 && strncmp(p, "\"(the value)\"", 13) != 0;
+        bool hidden = close && close - p > 2 && strncmp(p, "\"(the value)\"", 13) != 0 &&
+                      !option_name_said(whole, p, close);
         /* A quoted part is copied, or hidden, whole: its closing quote opens nothing. */
         const char *from = hidden ? "\"...\"" : p;
         size_t len = hidden ? 5 : close ? (size_t)(close + 1 - p) : 1;

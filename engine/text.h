@@ -38,7 +38,8 @@ bool text_has_control(const char *s);
 /* libpq's message about a connection string it cannot read, CONNINFO, copied to OUT (cap > 0)
  * without its trailing line break: the string, which libpq quotes whole, as "(the value)", and
  * every other part it quotes, but a one-character token ("=", "]"), as "...": it quotes the
- * piece it stopped at, which may be a password ("Hun%ter2"). Returns out. */
+ * piece it stopped at, which may be a password ("Hun%ter2"); the one part shown is the word
+ * of "invalid connection option \"NAME\"", a key of the string. Returns out. */
 char *text_conninfo_said(const char *msg, const char *conninfo, char *out, size_t cap);
 /* Whether PORT is a port as libpq takes it when it connects: a comma-separated list, each
  * element empty (the default) or a number from 1 to 65535, blanks around it. */

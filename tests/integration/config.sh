@@ -121,6 +121,12 @@ run_lethe --config "$CONF" --db "host=/nowhere port= password=s3cret" status
 assert_eq "--db whose port libpq would take a password for: exit 2, the value not shown" \
   "2|error: --db: its port is not a port number (the value is not shown: it may hold a password)
 hint: port=N, N from 1 to 65535 (or several, comma-separated, one per host)" "$RC|$ERR"
+# A mistyped key is named (it is no value); the value given with it is not (an outside tryout).
+run_lethe --config "$CONF" --db "dbname=lethe passwrd=s3cret" status
+assert_eq "--db with a mistyped key: exit 2, the key named, its value not shown" \
+  "2|error: cannot connect to the database: bad connection string (--db): invalid connection option \"passwrd\"" \
+  "$RC|$(head -1 <<<"$ERR")"
+assert_not_contains "... nor anywhere" "s3cret" "$OUT$ERR"
 printf 'database: { conninfo = "host=/nowhere/x port=\x27 05493 ,\x27"; };\n' >"$CONF"
 run_lethe --config "$CONF" status
 assert_eq "a port as libpq takes it (blanks, leading zeros, an empty one) passes the check (and fails to connect)" \

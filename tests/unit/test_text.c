@@ -115,6 +115,24 @@ START_TEST(judges_ports_as_libpq_takes_them)
 END_TEST
 
 /* Blank in any script, as the catalog's checks say (sql/0086); control characters of every kind. */
+START_TEST(says_a_conninfo_message_without_its_values)
+{
+    char out[256];
+    /* libpq's own messages, as PQconninfoParse gives them */
+    ck_assert_str_eq(text_conninfo_said("invalid connection option \"passwrd\"\n",
+                                        "dbname=lethe passwrd=s3cret", out, sizeof out),
+                     "invalid connection option \"passwrd\"");
+    ck_assert_str_eq(text_conninfo_said("missing \"=\" after \"Hun%ter2\" in connection info string\n",
+                                        "dbname=lethe Hun%ter2", out, sizeof out),
+                     "missing \"=\" after \"...\" in connection info string");
+    /* a quoted part that is no word, after the same words, stays hidden */
+    ck_assert_str_eq(text_conninfo_said("invalid connection option \"s3cr=t\"\n", "x", out, sizeof out),
+                     "invalid connection option \"...\"");
+    ck_assert_str_eq(text_conninfo_said("invalid sslmode value: \"verify\"\n", "x", out, sizeof out),
+                     "invalid sslmode value: \"...\"");
+}
+END_TEST
+
 START_TEST(judges_blank_and_control_text)
 {
     const char *blank[] = {"", " ", "\t\n", "\xc2\xa0", "\xe2\x80\x8b", "\xe3\x80\x80 \xef\xbb\xbf",
@@ -149,5 +167,6 @@ int main(void)
     tcase_add_test(tc, escapes_c1_controls_and_line_separators);
     tcase_add_test(tc, judges_ports_as_libpq_takes_them);
     tcase_add_test(tc, judges_blank_and_control_text);
+    tcase_add_test(tc, says_a_conninfo_message_without_its_values);
     return run_suite(s, tc);
 }
