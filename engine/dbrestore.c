@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "dbrestore.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@
 #include "anchor.h"
 #include "dbaudit.h"
 #include "log.h"
+#include "text.h"
 
 #define NIL_CHAIN "00000000-0000-0000-0000-000000000000"
 
@@ -263,6 +265,13 @@ static void append_elem(char **buf, size_t *len, size_t *cap, const char *s)
     }
 }
 
+/* The records looked at: every one ($1 null), or those of chains $1[i] at seqs $2[i] alone (the
+ * records replay noted, lethe.restore_lost). Planned with the values known (PQexecParams), so
+ * the unrestricted form scans the audit once and the restricted one looks up its records. */
+#define ONLY_NOTED                                                                                 \
+    "   AND ($1::uuid[] IS NULL OR (a.tenant_id, a.seq) IN"                                        \
+    "        (SELECT x.t, x.s FROM unnest($1::uuid[], $2::bigint[]) x (t, s)))"
+
 /* The hold_placed records of holds lost with a restore and not placed again, as two array
  * literals (tenants, seqs). A record is satisfied by its own hold, or by a hold of its group
  * placed after it, one hold for one record, matched in time order (each record, oldest first,
@@ -272,7 +281,7 @@ static void append_elem(char **buf, size_t *len, size_t *cap, const char *s)
  * again does not stand for two lost (two subjects' holds under one reference: a subject hold's
  * record holds only its HMAC). A hold placed and released after the backup is not lost: there
  * is nothing to place again. */
-static bool holds_lost(PGconn *db, char **tenants, char **seqs)
+static bool holds_lost(PGconn *db, const char *const only[2], char **tenants, char **seqs)
 {
     PGresult *rec = db_query(
         db,
@@ -280,14 +289,14 @@ static bool holds_lost(PGconn *db, char **tenants, char **seqs)
         "       " HOLD_GROUP("a.tenant_id", "a.item_id", "a.detail", "a.reference") " AS g,"
         "       (extract(epoch FROM a.at) * 1000000)::bigint AS t"
         "  FROM lethe.audit a"
-        " WHERE a.kind = 'hold_placed'"
+        " WHERE a.kind = 'hold_placed'" ONLY_NOTED
         "   AND NOT EXISTS (SELECT 1 FROM lethe.holds h"
         "                    WHERE h.tenant_id = a.tenant_id AND h.hold_id = a.hold_id)"
         "   AND NOT EXISTS (SELECT 1 FROM lethe.audit r"
         "                    WHERE r.tenant_id = a.tenant_id AND r.kind = 'hold_released'"
         "                      AND r.hold_id = a.hold_id)"
         " ORDER BY 3, 4, a.seq",
-        0, NULL);
+        2, only);
     if (!rec)
         return false;
     PGresult *held = PQntuples(rec) == 0
@@ -337,10 +346,13 @@ static bool holds_lost(PGconn *db, char **tenants, char **seqs)
     return true;
 }
 
-PGresult *dbrestore_catalog_behind_audit(PGconn *db)
+PGresult *dbrestore_catalog_behind_audit(PGconn *db, const char *const only[2])
 {
+    static const char *const every[2] = {NULL, NULL};
+    if (!only)
+        only = every;
     char *tenants, *seqs;
-    if (!holds_lost(db, &tenants, &seqs))
+    if (!holds_lost(db, only, &tenants, &seqs))
         return NULL;
     size_t tn = strlen(tenants) + 3, sn = strlen(seqs) + 3;
     char *ta = malloc(tn), *sa = malloc(sn);
@@ -356,23 +368,24 @@ PGresult *dbrestore_catalog_behind_audit(PGconn *db)
         log_error("replay: out of memory");
         return NULL;
     }
-    const char *p[] = {ta, sa};
+    const char *p[] = {only[0], only[1], ta, sa};
     PGresult *r = db_query(db,
                     "SELECT a.kind, a.tenant_id::text AS tenant_id, a.seq, coalesce(a.reference, '') AS reference,"
                     "       coalesce(a.hold_id::text, '') AS hold_id"
                     "  FROM lethe.audit a"
-                    " WHERE (a.kind = 'request_recorded'"
+                    " WHERE true" ONLY_NOTED
+                    "   AND ((a.kind = 'request_recorded'"
                     "        AND NOT EXISTS (SELECT 1 FROM lethe.events e"
                     "                         WHERE e.tenant_id = a.tenant_id AND e.reference = a.reference"
                     "                           AND e.type = 'deletion_requested'))"
                     "    OR (a.kind = 'hold_placed'"
-                    "        AND (a.tenant_id, a.seq) IN (SELECT x.t, x.s FROM unnest($1::uuid[], $2::bigint[]) x (t, s)))"
+                    "        AND (a.tenant_id, a.seq) IN (SELECT x.t, x.s FROM unnest($3::uuid[], $4::bigint[]) x (t, s)))"
                     "    OR (a.kind = 'hold_released'"
                     "        AND EXISTS (SELECT 1 FROM lethe.holds h"
                     "                     WHERE h.tenant_id = a.tenant_id AND h.hold_id = a.hold_id"
-                    "                       AND h.released_at IS NULL))"
+                    "                       AND h.released_at IS NULL)))"
                     " ORDER BY a.tenant_id, a.seq",
-                    2, p);
+                    4, p);
     free(ta);
     free(sa);
     return r;
@@ -392,6 +405,95 @@ long long dbrestore_replay_candidates(PGconn *db)
 long long dbrestore_replay_absent_proofs(PGconn *db)
 {
     return db_count(db, "SELECT lethe.replay_absent_proofs() AS n", 0, NULL);
+}
+
+/* LOST's records as two array literals (chains, seqs) in OUT[0], OUT[1] (malloc'd): false when
+ * out of memory (said). */
+static bool lost_arrays(const PGresult *lost, char *out[2])
+{
+    size_t tl = 0, tc = 0, sl = 0, sc = 0;
+    char *t = calloc(1, 2), *q = calloc(1, 2);
+    for (int i = 0; t && q && i < PQntuples(lost); i++) {
+        append_elem(&t, &tl, &tc, db_str(lost, i, "tenant_id"));
+        append_elem(&q, &sl, &sc, db_str(lost, i, "seq"));
+    }
+    out[0] = t ? malloc(tl + 3) : NULL;
+    out[1] = q ? malloc(sl + 3) : NULL;
+    if (out[0] && out[1]) {
+        snprintf(out[0], tl + 3, "{%.*s}", (int)(tl ? tl - 1 : 0), t);
+        snprintf(out[1], sl + 3, "{%.*s}", (int)(sl ? sl - 1 : 0), q);
+    }
+    free(t);
+    free(q);
+    if (out[0] && out[1])
+        return true;
+    free(out[0]);
+    free(out[1]);
+    log_error("out of memory");
+    return false;
+}
+
+bool dbrestore_lost_note(PGconn *db, const PGresult *lost)
+{
+    if (PQntuples(lost) == 0)
+        return true;
+    char *a[2];
+    if (!lost_arrays(lost, a))
+        return false;
+    bool ok = db_count(db, "SELECT lethe.restore_lost_note($1::uuid[], $2::bigint[]) AS n", 2,
+                       (const char *const *)a) >= 0;
+    free(a[0]);
+    free(a[1]);
+    return ok;
+}
+
+PGresult *dbrestore_lost_still(PGconn *db)
+{
+    PGresult *noted = db_query(db,
+                               "SELECT coalesce(array_agg(tenant_id ORDER BY tenant_id, seq), '{}')::text AS t,"
+                               "       coalesce(array_agg(seq ORDER BY tenant_id, seq), '{}')::text AS s,"
+                               "       count(*) AS n"
+                               "  FROM lethe.restore_lost",
+                               0, NULL);
+    if (!noted)
+        return NULL;
+    const char *only[2] = {db_str(noted, 0, "t"), db_str(noted, 0, "s")};
+    /* Nothing noted (nearly always): the restricted statement finds nothing either, and is
+     * not sent. */
+    PGresult *r = db_get_long(noted, 0, "n") == 0
+                      ? db_query(db, "SELECT NULL::text AS kind, NULL::text AS tenant_id, NULL::bigint AS seq,"
+                                     " NULL::text AS reference, NULL::text AS hold_id WHERE false", 0, NULL)
+                      : dbrestore_catalog_behind_audit(db, only);
+    PQclear(noted);
+    return r;
+}
+
+PGresult *dbrestore_request_in_audit(PGconn *db, const char *tenant, const char *reference)
+{
+    const char *p[] = {tenant, reference};
+    return db_query(db,
+                    "SELECT seq FROM lethe.audit WHERE tenant_id = $1::uuid"
+                    "   AND kind = 'request_recorded' AND reference = $2"
+                    " ORDER BY seq LIMIT 1",
+                    2, p);
+}
+
+void dbrestore_lost_said(const PGresult *lost, int i, char *out, size_t cap)
+{
+    const char *kind = db_str(lost, i, "kind"), *tenant = db_str(lost, i, "tenant_id");
+    if (strcmp(kind, "request_recorded") == 0)
+        snprintf(out, cap, "tenant %s: the audit records request '%s' (seq %s), which the "
+                 "restored catalog does not hold; record it again with 'lethe request'",
+                 tenant, text_shown(db_str(lost, i, "reference")), db_str(lost, i, "seq"));
+    else if (strcmp(kind, "hold_placed") == 0)
+        snprintf(out, cap, "tenant %s: the audit records hold %s placed (seq %s), which the "
+                 "restored catalog does not hold; place it again with 'lethe hold place'",
+                 tenant, db_str(lost, i, "hold_id"), db_str(lost, i, "seq"));
+    else
+        snprintf(out, cap, "tenant %s: the audit records hold %s released (seq %s), which the "
+                 "restored catalog holds active; release it again with 'lethe hold release %s'",
+                 tenant, db_str(lost, i, "hold_id"), db_str(lost, i, "seq"),
+                 db_str(lost, i, "hold_id"));
 }
 
 /* ---- reconcile ---- */

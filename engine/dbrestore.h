@@ -71,7 +71,22 @@ long long dbrestore_replay_candidates(PGconn *db);
  * reference, holds placed that are not there (by id, or placed again: by item and reference),
  * holds released that are active again. Columns:
  * kind, tenant_id, seq, reference, hold_id. */
-PGresult *dbrestore_catalog_behind_audit(PGconn *db);
+PGresult *dbrestore_catalog_behind_audit(PGconn *db, const char *const only[2]);
+/* ONLY: NULL for every record of the audit, or two array literals (chains, seqs) to look at
+ * those records alone. */
+
+/* Notes LOST's records (a result of the above) in lethe.restore_lost, for status to name until
+ * they are recorded again (sql/0105). False on error (logged). */
+bool dbrestore_lost_note(PGconn *db, const PGresult *lost);
+/* The noted records the catalog still lacks, as dbrestore_catalog_behind_audit gives them;
+ * NULL on error (logged). */
+PGresult *dbrestore_lost_still(PGconn *db);
+/* The first request_recorded record of REFERENCE in TENANT's chain (column seq), none when the
+ * audit records no such request: it reads the tenant's chain, for an error path. NULL on error. */
+PGresult *dbrestore_request_in_audit(PGconn *db, const char *tenant, const char *reference);
+/* What row I of such a result means and what to do, in OUT: "tenant T: the audit records
+ * request 'REF' (seq N), which the restored catalog does not hold; record it again with ...". */
+void dbrestore_lost_said(const PGresult *lost, int i, char *out, size_t cap);
 
 /* ---- reconcile ---- */
 

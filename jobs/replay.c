@@ -417,26 +417,17 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
     /* Purges come back through the repurges; requests and holds recorded through lethe are in
      * the audit too, but replay cannot write them back (a request's subject is only an HMAC
      * there): each one the catalog lost is named, for the operator to record again. */
-    PGresult *lost = dbrestore_catalog_behind_audit(db);
-    if (!lost) {
+    PGresult *lost = dbrestore_catalog_behind_audit(db, NULL);
+    /* Noted for status, which names them until they are recorded again (sql/0105). */
+    if (!lost || !dbrestore_lost_note(db, lost)) {
+        PQclear(lost);
         rc = EXIT_RUNTIME;
         goto cleanup;
     }
     for (int i = 0; i < PQntuples(lost); i++) {
-        const char *kind = db_str(lost, i, "kind"), *tenant = db_str(lost, i, "tenant_id");
-        if (strcmp(kind, "request_recorded") == 0)
-            log_error("replay: tenant %s: the audit records request '%s' (seq %s), which the "
-                      "restored catalog does not hold; record it again with 'lethe request'",
-                      tenant, text_shown(db_str(lost, i, "reference")), db_str(lost, i, "seq"));
-        else if (strcmp(kind, "hold_placed") == 0)
-            log_error("replay: tenant %s: the audit records hold %s placed (seq %s), which the "
-                      "restored catalog does not hold; place it again with 'lethe hold place'",
-                      tenant, db_str(lost, i, "hold_id"), db_str(lost, i, "seq"));
-        else
-            log_error("replay: tenant %s: the audit records hold %s released (seq %s), which the "
-                      "restored catalog holds active; release it again with 'lethe hold release %s'",
-                      tenant, db_str(lost, i, "hold_id"), db_str(lost, i, "seq"),
-                      db_str(lost, i, "hold_id"));
+        char said[1024];
+        dbrestore_lost_said(lost, i, said, sizeof said);
+        log_error("replay: %s", said);
     }
     if (PQntuples(lost)) {
         log_hint("a restore brings back the catalog as it was at the backup: requests and holds "

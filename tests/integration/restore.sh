@@ -639,8 +639,30 @@ assert_eq "requests and holds after the backup: replay exits 4, naming each" \
 error: replay: tenant $T5: the audit records hold $H_NEW placed (seq 3), which the restored catalog does not hold; place it again with 'lethe hold place'
 error: replay: tenant $T5: the audit records request 'GDPR-5' (seq 4), which the restored catalog does not hold; record it again with 'lethe request'" \
   "$RC|$(printf '%s\n' "$ERR" | grep '^error: replay: tenant')"
+# Until they are recorded again, status says so too, and --check fails (sql/0105): an outside
+# tryout saw status --check green and status --reference deny the request once replay's output
+# was missed.
+G status --check
+assert_eq "status --check names each one replay named, and fails (exit 4)" \
+  "4|error: status: check failed: tenant $T5: the audit records hold $H_OLD released (seq 2), which the restored catalog holds active; release it again with 'lethe hold release $H_OLD'
+error: status: check failed: tenant $T5: the audit records hold $H_NEW placed (seq 3), which the restored catalog does not hold; place it again with 'lethe hold place'
+error: status: check failed: tenant $T5: the audit records request 'GDPR-5' (seq 4), which the restored catalog does not hold; record it again with 'lethe request'" \
+  "$RC|$(printf '%s\n' "$ERR" | grep '^error: status: check failed: tenant')"
+assert_contains "... and so does status, in its check lines" \
+  "check: tenant $T5: the audit records request 'GDPR-5' (seq 4), which the restored catalog does not hold" "$OUT"
+G status --reference GDPR-5 --tenant "$T5"
+assert_eq "status --reference: the audit records the request the catalog lost (exit 4)" \
+  "4|error: status: the catalog holds no deletion request with reference \"GDPR-5\" in tenant $T5, but the audit records it (seq 4): a restore took it from the catalog, and nothing purges under it until it is recorded again" \
+  "$RC|$(grep '^error' <<<"$ERR")"
+G status --reference GDPR-6 --tenant "$T5"
+assert_eq "... a reference nobody recorded is still a usage error (exit 2)" \
+  "2|error: status: no deletion request with reference \"GDPR-6\" in tenant $T5" "$RC|$(grep '^error' <<<"$ERR")"
 G hold release "$H_OLD" --operator user_d
 G hold place --tenant "$T5" --item "$Z2" --reason audit --reference AUD-2 --operator user_d
+G status --check
+assert_eq "the holds recorded again: status names the request alone" \
+  "error: status: check failed: tenant $T5: the audit records request 'GDPR-5' (seq 4), which the restored catalog does not hold; record it again with 'lethe request'" \
+  "$(printf '%s\n' "$ERR" | grep '^error: status: check failed: tenant')"
 FIRST=$(sql "SELECT lethe.iso_utc(triggered_at) FROM lethe.audit WHERE tenant_id = '$T5' AND seq = 4 AND kind = 'request_recorded'")
 sleep 1 # a request recorded again a second later than the first, at least
 G request --tenant "$T5" --item "$Z2" --reference GDPR-5 --operator user_d
@@ -651,6 +673,9 @@ assert_eq "recorded again: the event, its record's trigger and deadline are the 
   "$(sql "SELECT lethe.iso_utc(e.occurred_at) FROM lethe.events e WHERE e.reference = 'GDPR-5'")|$(sql "SELECT lethe.iso_utc(triggered_at) || '|' || lethe.iso_utc(deadline_at) || '|' || detail FROM lethe.audit WHERE tenant_id = '$T5' AND kind = 'request_recorded' AND seq > 4")"
 G replay --operator user_d "$WORK/gov.jsonl"
 assert_rc "recorded again, the replay has nothing to say: exit 0" 0
+G status --check
+assert_eq "... nor has status" "0" "$(printf '%s\n' "$OUT$ERR" | grep -c 'the audit records')"
+assert_eq "... the three records replay noted kept, none named" "3" "$(sql "SELECT count(*) FROM lethe.restore_lost WHERE tenant_id = '$T5'")"
 # A hold placed after the newest anchor (no run since) is named; so is one placed with the
 # reference of a hold the backup holds released (that hold was taken for it, and it went unnamed).
 H_OLD2=$(sql "SELECT hold_id FROM lethe.holds WHERE reference = 'AUD-2' AND released_at IS NULL")
