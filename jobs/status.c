@@ -866,9 +866,9 @@ static int request_status(struct lethe_ctx *ctx, const char *tenant, const char 
                       "tenant %s, but the audit records it (seq %s): a restore took it from the "
                       "catalog, and nothing purges under it until it is recorded again",
                       reference, tenant, db_str(a, 0, "seq"));
-            log_hint("record it again with 'lethe request --tenant %s --reference REF' and its "
+            log_hint("record it again with 'lethe request --tenant %s --reference %s' and its "
                      "scope: it occurs when the audit first recorded it ('lethe replay' names "
-                     "every request and hold a restore took)", tenant);
+                     "every request and hold a restore took)", tenant, reference);
             rc = EXIT_CHECK_FAILED;
         } else {
             log_error("status: no deletion request with reference \"%s\" in tenant %s",

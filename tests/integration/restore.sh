@@ -652,8 +652,9 @@ assert_contains "... and so does status, in its check lines" \
   "check: tenant $T5: the audit records request 'GDPR-5' (seq 4), which the restored catalog does not hold" "$OUT"
 G status --reference GDPR-5 --tenant "$T5"
 assert_eq "status --reference: the audit records the request the catalog lost (exit 4)" \
-  "4|error: status: the catalog holds no deletion request with reference \"GDPR-5\" in tenant $T5, but the audit records it (seq 4): a restore took it from the catalog, and nothing purges under it until it is recorded again" \
-  "$RC|$(grep '^error' <<<"$ERR")"
+  "4|error: status: the catalog holds no deletion request with reference \"GDPR-5\" in tenant $T5, but the audit records it (seq 4): a restore took it from the catalog, and nothing purges under it until it is recorded again
+hint: record it again with 'lethe request --tenant $T5 --reference GDPR-5' and its scope: it occurs when the audit first recorded it ('lethe replay' names every request and hold a restore took)" \
+  "$RC|$(grep -v '^hint: chmod' <<<"$ERR")"
 G status --reference GDPR-6 --tenant "$T5"
 assert_eq "... a reference nobody recorded is still a usage error (exit 2)" \
   "2|error: status: no deletion request with reference \"GDPR-6\" in tenant $T5" "$RC|$(grep '^error' <<<"$ERR")"
