@@ -242,27 +242,67 @@ PGresult *dbrestore_replay_chains(PGconn *db)
     "     WHEN " h ".subject_id IS NOT NULL THEN 'scope subject'"                                 \
     "     WHEN " h ".item_id IS NOT NULL THEN 'scope item' ELSE 'scope tenant' END"
 
-/* Appends S and a comma to the growing array literal *BUF (NULL after a failed allocation). */
-static void append_elem(char **buf, size_t *len, size_t *cap, const char *s)
+/* Two array literals built a pair at a time, "{chain,...}" and "{seq,...}", for unnest($1, $2).
+ * A failed allocation sets failed; pairs_close says it. */
+struct pairs {
+    char *lit[2];
+    size_t len[2], cap[2];
+    bool failed;
+};
+
+/* Room for N more bytes and the NUL in literal K. */
+static bool pairs_room(struct pairs *p, int k, size_t n)
 {
-    size_t n = strlen(s);
-    if (*buf && *len + n + 3 > *cap) {
-        size_t want = (*cap ? *cap * 2 : 256) + n;
-        char *g = realloc(*buf, want);
-        if (!g) {
-            free(*buf);
-            *buf = NULL;
+    if (p->failed)
+        return false;
+    if (p->len[k] + n + 1 <= p->cap[k])
+        return true;
+    size_t want = (p->cap[k] ? p->cap[k] * 2 : 256) + n;
+    char *g = realloc(p->lit[k], want);
+    if (!g) {
+        p->failed = true;
+        return false;
+    }
+    p->lit[k] = g;
+    p->cap[k] = want;
+    return true;
+}
+
+static void pairs_add(struct pairs *p, const char *chain, const char *seq)
+{
+    const char *v[2] = {chain, seq};
+    for (int k = 0; k < 2; k++) {
+        size_t n = strlen(v[k]);
+        if (!pairs_room(p, k, n + 1))
             return;
-        }
-        *buf = g;
-        *cap = want;
+        p->lit[k][p->len[k]] = p->len[k] ? ',' : '{';
+        memcpy(p->lit[k] + p->len[k] + 1, v[k], n);
+        p->len[k] += n + 1;
     }
-    if (*buf) {
-        memcpy(*buf + *len, s, n);
-        *len += n;
-        (*buf)[(*len)++] = ',';
-        (*buf)[*len] = '\0';
+}
+
+/* Closes both literals into OUT (the caller frees them): false when out of memory (said, and
+ * nothing left to free). */
+static bool pairs_close(struct pairs *p, char *out[2])
+{
+    for (int k = 0; k < 2; k++) {
+        bool empty = p->len[k] == 0;
+        if (!pairs_room(p, k, empty ? 2 : 1))
+            break;
+        if (empty)
+            p->lit[k][p->len[k]++] = '{';
+        p->lit[k][p->len[k]++] = '}';
+        p->lit[k][p->len[k]] = '\0';
     }
+    if (p->failed) {
+        free(p->lit[0]);
+        free(p->lit[1]);
+        log_error("out of memory");
+        return false;
+    }
+    out[0] = p->lit[0];
+    out[1] = p->lit[1];
+    return true;
 }
 
 /* The records looked at: every one ($1 null), or those of chains $1[i] at seqs $2[i] alone (the
@@ -281,7 +321,7 @@ static void append_elem(char **buf, size_t *len, size_t *cap, const char *s)
  * again does not stand for two lost (two subjects' holds under one reference: a subject hold's
  * record holds only its HMAC). A hold placed and released after the backup is not lost: there
  * is nothing to place again. */
-static bool holds_lost(PGconn *db, const char *const only[2], char **tenants, char **seqs)
+static bool holds_lost(PGconn *db, const char *const only[2], char *out[2])
 {
     PGresult *rec = db_query(
         db,
@@ -311,9 +351,7 @@ static bool holds_lost(PGconn *db, const char *const only[2], char **tenants, ch
         PQclear(rec);
         return false;
     }
-    size_t tl = 0, tc = 0, sl = 0, sc = 0;
-    *tenants = calloc(1, 1);
-    *seqs = calloc(1, 1);
+    struct pairs lost = {0};
     int n = PQntuples(rec), m = held ? PQntuples(held) : 0, k = 0;
     for (int i = 0; i < n; i++) {
         const char *g = db_str(rec, i, "g");
@@ -328,22 +366,11 @@ static bool holds_lost(PGconn *db, const char *const only[2], char **tenants, ch
             k++; /* placed again */
             continue;
         }
-        append_elem(tenants, &tl, &tc, db_str(rec, i, "tenant_id"));
-        append_elem(seqs, &sl, &sc, db_str(rec, i, "seq"));
+        pairs_add(&lost, db_str(rec, i, "tenant_id"), db_str(rec, i, "seq"));
     }
     PQclear(rec);
     PQclear(held);
-    if (!*tenants || !*seqs) {
-        free(*tenants);
-        free(*seqs);
-        log_error("replay: out of memory");
-        return false;
-    }
-    if (tl)
-        (*tenants)[tl - 1] = '\0'; /* the last comma */
-    if (sl)
-        (*seqs)[sl - 1] = '\0';
-    return true;
+    return pairs_close(&lost, out);
 }
 
 PGresult *dbrestore_catalog_behind_audit(PGconn *db, const char *const only[2])
@@ -351,24 +378,10 @@ PGresult *dbrestore_catalog_behind_audit(PGconn *db, const char *const only[2])
     static const char *const every[2] = {NULL, NULL};
     if (!only)
         only = every;
-    char *tenants, *seqs;
-    if (!holds_lost(db, only, &tenants, &seqs))
+    char *holds[2];
+    if (!holds_lost(db, only, holds))
         return NULL;
-    size_t tn = strlen(tenants) + 3, sn = strlen(seqs) + 3;
-    char *ta = malloc(tn), *sa = malloc(sn);
-    if (ta && sa) {
-        snprintf(ta, tn, "{%s}", tenants);
-        snprintf(sa, sn, "{%s}", seqs);
-    }
-    free(tenants);
-    free(seqs);
-    if (!ta || !sa) {
-        free(ta);
-        free(sa);
-        log_error("replay: out of memory");
-        return NULL;
-    }
-    const char *p[] = {only[0], only[1], ta, sa};
+    const char *p[] = {only[0], only[1], holds[0], holds[1]};
     PGresult *r = db_query(db,
                     "SELECT a.kind, a.tenant_id::text AS tenant_id, a.seq, coalesce(a.reference, '') AS reference,"
                     "       coalesce(a.hold_id::text, '') AS hold_id"
@@ -386,8 +399,8 @@ PGresult *dbrestore_catalog_behind_audit(PGconn *db, const char *const only[2])
                     "                       AND h.released_at IS NULL)))"
                     " ORDER BY a.tenant_id, a.seq",
                     4, p);
-    free(ta);
-    free(sa);
+    free(holds[0]);
+    free(holds[1]);
     return r;
 }
 
@@ -407,38 +420,15 @@ long long dbrestore_replay_absent_proofs(PGconn *db)
     return db_count(db, "SELECT lethe.replay_absent_proofs() AS n", 0, NULL);
 }
 
-/* LOST's records as two array literals (chains, seqs) in OUT[0], OUT[1] (malloc'd): false when
- * out of memory (said). */
-static bool lost_arrays(const PGresult *lost, char *out[2])
-{
-    size_t tl = 0, tc = 0, sl = 0, sc = 0;
-    char *t = calloc(1, 2), *q = calloc(1, 2);
-    for (int i = 0; t && q && i < PQntuples(lost); i++) {
-        append_elem(&t, &tl, &tc, db_str(lost, i, "tenant_id"));
-        append_elem(&q, &sl, &sc, db_str(lost, i, "seq"));
-    }
-    out[0] = t ? malloc(tl + 3) : NULL;
-    out[1] = q ? malloc(sl + 3) : NULL;
-    if (out[0] && out[1]) {
-        snprintf(out[0], tl + 3, "{%.*s}", (int)(tl ? tl - 1 : 0), t);
-        snprintf(out[1], sl + 3, "{%.*s}", (int)(sl ? sl - 1 : 0), q);
-    }
-    free(t);
-    free(q);
-    if (out[0] && out[1])
-        return true;
-    free(out[0]);
-    free(out[1]);
-    log_error("out of memory");
-    return false;
-}
-
 bool dbrestore_lost_note(PGconn *db, const PGresult *lost)
 {
     if (PQntuples(lost) == 0)
         return true;
+    struct pairs noted = {0};
+    for (int i = 0; i < PQntuples(lost); i++)
+        pairs_add(&noted, db_str(lost, i, "tenant_id"), db_str(lost, i, "seq"));
     char *a[2];
-    if (!lost_arrays(lost, a))
+    if (!pairs_close(&noted, a))
         return false;
     bool ok = db_count(db, "SELECT lethe.restore_lost_note($1::uuid[], $2::bigint[]) AS n", 2,
                        (const char *const *)a) >= 0;
@@ -460,10 +450,8 @@ PGresult *dbrestore_lost_still(PGconn *db)
     const char *only[2] = {db_str(noted, 0, "t"), db_str(noted, 0, "s")};
     /* Nothing noted (nearly always): the restricted statement finds nothing either, and is
      * not sent. */
-    PGresult *r = db_get_long(noted, 0, "n") == 0
-                      ? db_query(db, "SELECT NULL::text AS kind, NULL::text AS tenant_id, NULL::bigint AS seq,"
-                                     " NULL::text AS reference, NULL::text AS hold_id WHERE false", 0, NULL)
-                      : dbrestore_catalog_behind_audit(db, only);
+    PGresult *r = db_get_long(noted, 0, "n") == 0 ? PQmakeEmptyPGresult(db, PGRES_TUPLES_OK)
+                                                    : dbrestore_catalog_behind_audit(db, only);
     PQclear(noted);
     return r;
 }

@@ -70,10 +70,9 @@ long long dbrestore_replay_candidates(PGconn *db);
  * the state before them): requests recorded with no deletion_requested event of their
  * reference, holds placed that are not there (by id, or placed again: by item and reference),
  * holds released that are active again. Columns:
- * kind, tenant_id, seq, reference, hold_id. */
+ * kind, tenant_id, seq, reference, hold_id. ONLY: NULL for every record of the audit, or two
+ * array literals (chains, seqs) to look at those records alone. */
 PGresult *dbrestore_catalog_behind_audit(PGconn *db, const char *const only[2]);
-/* ONLY: NULL for every record of the audit, or two array literals (chains, seqs) to look at
- * those records alone. */
 
 /* Notes LOST's records (a result of the above) in lethe.restore_lost, for status to name until
  * they are recorded again (sql/0105). False on error (logged). */
