@@ -834,6 +834,31 @@ static void request_text(const struct request_report *q)
     printf("\n%s\n", q->verdict);
 }
 
+/* A request the catalog lacks but the audit records (a restore from before it): said, with
+ * what to do, and 1; 0 when the audit does not record it either (nothing said); -1 on error.
+ * TENANT_KNOWN: the catalog holds the tenant (else the producer sends it again first). Asked
+ * on this error path alone: it reads the tenant's chain. */
+static int lost_request(PGconn *db, const char *tenant, const char *reference, bool tenant_known)
+{
+    PGresult *a = dbrestore_request_in_audit(db, tenant, reference);
+    if (!a)
+        return -1;
+    int found = PQntuples(a) == 1;
+    if (found) {
+        log_error("status: the catalog holds no deletion request with reference \"%s\" in "
+                  "tenant %s%s, but the audit records it (seq %s): a restore took it from the "
+                  "catalog, and nothing purges under it until it is recorded again",
+                  reference, tenant, tenant_known ? "" : " (nor the tenant)", db_str(a, 0, "seq"));
+        log_hint("%srecord it again with 'lethe request --tenant %s --reference %s' and its "
+                 "scope: it occurs when the audit first recorded it ('lethe replay' names "
+                 "every request and hold a restore took)",
+                 tenant_known ? "" : "once the producer has sent the tenant and its items again, ",
+                 tenant, reference);
+    }
+    PQclear(a);
+    return found;
+}
+
 static int request_status(struct lethe_ctx *ctx, const char *tenant, const char *reference,
                           bool json)
 {
@@ -846,37 +871,29 @@ static int request_status(struct lethe_ctx *ctx, const char *tenant, const char 
     if (!(t = db_tenant(ctx->db, tenant)))
         goto cleanup;
     if (PQntuples(t) == 0) {
-        log_error("status: no tenant %s", tenant);
-        log_hint("tenants are the rows of lethe.tenants; check the id");
-        rc = EXIT_USAGE;
+        /* A tenant written after the backup is gone from a restored catalog, its requests in
+         * the audit still (a second outside tryout was told "no tenant"). */
+        int lost = lost_request(ctx->db, tenant, reference, false);
+        if (lost >= 0)
+            rc = lost ? EXIT_CHECK_FAILED : EXIT_USAGE;
+        if (lost == 0) {
+            log_error("status: no tenant %s", tenant);
+            log_hint("tenants are the rows of lethe.tenants; check the id");
+        }
         goto cleanup;
     }
     q.name = db_str(t, 0, "name");
     if (!(q.events = db_request_events(ctx->db, tenant, reference)))
         goto cleanup;
     if (PQntuples(q.events) == 0) {
-        /* The audit may record it where the catalog lost it (a restore from before it): a
-         * request at risk, not a reference mistyped (an outside tryout was told there was no
-         * such request). Looked for on this path alone: it reads the tenant's chain. */
-        PGresult *a = dbrestore_request_in_audit(ctx->db, tenant, reference);
-        if (!a)
-            goto cleanup;
-        if (PQntuples(a) == 1) {
-            log_error("status: the catalog holds no deletion request with reference \"%s\" in "
-                      "tenant %s, but the audit records it (seq %s): a restore took it from the "
-                      "catalog, and nothing purges under it until it is recorded again",
-                      reference, tenant, db_str(a, 0, "seq"));
-            log_hint("record it again with 'lethe request --tenant %s --reference %s' and its "
-                     "scope: it occurs when the audit first recorded it ('lethe replay' names "
-                     "every request and hold a restore took)", tenant, reference);
-            rc = EXIT_CHECK_FAILED;
-        } else {
+        int lost = lost_request(ctx->db, tenant, reference, true);
+        if (lost >= 0)
+            rc = lost ? EXIT_CHECK_FAILED : EXIT_USAGE;
+        if (lost == 0) {
             log_error("status: no deletion request with reference \"%s\" in tenant %s",
                       reference, tenant);
             log_hint("'lethe request --tenant T --reference REF' records one; references are exact");
-            rc = EXIT_USAGE;
         }
-        PQclear(a);
         goto cleanup;
     }
     if (!(q.items = db_request_items(ctx->db, tenant, reference)))

@@ -741,11 +741,32 @@ H_TMP=$(sql "SELECT hold_id FROM lethe.holds WHERE reference = 'TMP-1'")
 G hold release "$H_TMP" --operator user_d
 H_BOB2=$(sql "SELECT hold_id FROM lethe.holds WHERE subject_id = 'bob' AND reference = 'SUBJ-2'")
 H_LITB=$(sql "SELECT hold_id FROM lethe.holds WHERE reason = 'litB'")
+# A tenant a producer wrote after the backup, and a request recorded for it.
+T9=$(uuid); W9=$(uuid); Z9=$(uuid)
+mk_tenant "$T9" initech; mk_workspace "$T9" "$W9" EU
+mk_item "$T9" "$Z9" "$W9" prompt EU 2026-01-01T00:00:00Z
+G request --tenant "$T9" --item "$Z9" --reference GDPR-9 --operator user_d
 G export -o "$WORK/gov4.jsonl"
 restore_db "$DB5" "$WORK/gov4.dump"
 G replay --operator user_d "$WORK/gov4.jsonl"
 assert_eq "four holds lost: each named, the one released since not" "4|4|0" \
   "$RC|$(printf '%s\n' "$ERR" | grep -c '^error: replay: tenant .* placed (seq')|$(printf '%s\n' "$ERR" | grep -c "$H_TMP")"
+assert_contains "... and the request of the tenant written after the backup" \
+  "error: replay: tenant $T9: the audit records request 'GDPR-9' (seq 1), which the restored catalog does not hold" "$ERR"
+# The restored catalog lacks the tenant too: status --reference says the audit records the
+# request, and that the tenant comes first (a second outside tryout was told "no tenant").
+G status --reference GDPR-9 --tenant "$T9"
+assert_eq "status --reference: a request of a tenant the restored catalog lacks (exit 4)" \
+  "4|error: status: the catalog holds no deletion request with reference \"GDPR-9\" in tenant $T9 (nor the tenant), but the audit records it (seq 1): a restore took it from the catalog, and nothing purges under it until it is recorded again
+hint: once the producer has sent the tenant and its items again, record it again with 'lethe request --tenant $T9 --reference GDPR-9' and its scope: it occurs when the audit first recorded it ('lethe replay' names every request and hold a restore took)" \
+  "$RC|$(grep -v '^hint: chmod' <<<"$ERR")"
+G status --reference GDPR-9 --tenant "$(uuid)"
+assert_eq "... a tenant nobody wrote is still \"no tenant\" (exit 2)" "2" "$RC"
+assert_contains "... said so" "error: status: no tenant " "$ERR"
+mk_tenant "$T9" initech; mk_workspace "$T9" "$W9" EU
+mk_item "$T9" "$Z9" "$W9" prompt EU 2026-01-01T00:00:00Z
+G request --tenant "$T9" --item "$Z9" --reference GDPR-9 --operator user_d
+assert_rc "... the tenant sent again, the request is recorded again" 0
 G hold place --tenant "$T5" --subject alice --reason litigation --reference SUBJ-2 --operator user_d
 G hold place --tenant "$T5" --reason litA --operator user_d
 G replay --operator user_d "$WORK/gov4.jsonl"
