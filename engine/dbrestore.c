@@ -315,19 +315,23 @@ static bool pairs_close(struct pairs *p, char *out[2])
 /* The hold_placed records of holds lost with a restore and not placed again, as two array
  * literals (tenants, seqs). A record is satisfied by its own hold, or by a hold of its group
  * placed after it, one hold for one record, matched in time order (each record, oldest first,
- * takes the oldest hold not yet taken placed after it: as many records are satisfied as can
- * be). A hold the backup holds under the reference (released, active, or released since at
- * replay's bidding) was placed before the record and is not one placed again; one hold placed
- * again does not stand for two lost (two subjects' holds under one reference: a subject hold's
- * record holds only its HMAC). A hold placed and released after the backup is not lost: there
- * is nothing to place again. */
+ * takes the oldest hold not yet taken placed after it). A group is the tenant, item, scope
+ * and reference; a subject hold matches only a hold of the same subject, told by the HMAC of
+ * the subject in each hold's own hold_placed record (a record written without an audit key,
+ * which has none, matches a hold of any subject). A hold the backup holds under the reference
+ * (released, active, or released since at replay's bidding) was placed before the record and
+ * is not one placed again; one hold placed again does not stand for two lost. A hold placed
+ * again and released since counts: its release is the operator's word on the lost one too.
+ * A hold placed and released after the backup is not lost: there is nothing to place again.
+ * Only the holds of tenants with such a record are read. */
 static bool holds_lost(PGconn *db, const char *const only[2], char *out[2])
 {
     PGresult *rec = db_query(
         db,
         "SELECT a.tenant_id::text AS tenant_id, a.seq::text AS seq,"
         "       " HOLD_GROUP("a.tenant_id", "a.item_id", "a.detail", "a.reference") " AS g,"
-        "       (extract(epoch FROM a.at) * 1000000)::bigint AS t"
+        "       (extract(epoch FROM a.at) * 1000000)::bigint AS t,"
+        "       coalesce(a.subject_hmac, '') AS hmac"
         "  FROM lethe.audit a"
         " WHERE a.kind = 'hold_placed'" ONLY_NOTED
         "   AND NOT EXISTS (SELECT 1 FROM lethe.holds h"
@@ -339,39 +343,83 @@ static bool holds_lost(PGconn *db, const char *const only[2], char *out[2])
         2, only);
     if (!rec)
         return false;
-    PGresult *held = PQntuples(rec) == 0
-                         ? NULL
-                         : db_query(db,
-                                    "SELECT " HOLD_GROUP("h.tenant_id", "h.item_id", HOLD_DETAIL("h"),
-                                                         "h.reference") " AS g,"
-                                    "       (extract(epoch FROM h.placed_at) * 1000000)::bigint AS t"
-                                    "  FROM lethe.holds h ORDER BY 1, 2",
-                                    0, NULL);
-    if (PQntuples(rec) > 0 && !held) {
+    struct pairs tenants = {0};
+    for (int i = 0; i < PQntuples(rec); i++)
+        if (i == 0 || strcmp(db_str(rec, i, "tenant_id"), db_str(rec, i - 1, "tenant_id")) != 0)
+            pairs_add(&tenants, db_str(rec, i, "tenant_id"), "0"); /* the seqs unused */
+    char *lit[2] = {NULL, NULL};
+    PGresult *held = NULL;
+    if (PQntuples(rec) > 0) {
+        if (!pairs_close(&tenants, lit)) {
+            PQclear(rec);
+            return false;
+        }
+        const char *p[] = {lit[0]};
+        held = db_query(db,
+                        "SELECT " HOLD_GROUP("h.tenant_id", "h.item_id", HOLD_DETAIL("h"),
+                                             "h.reference") " AS g,"
+                        "       (extract(epoch FROM h.placed_at) * 1000000)::bigint AS t,"
+                        "       coalesce(r.subject_hmac, '') AS hmac"
+                        "  FROM lethe.holds h"
+                        "  LEFT JOIN lethe.audit r ON r.tenant_id = h.tenant_id AND r.kind = 'hold_placed'"
+                        "        AND r.hold_id = h.hold_id AND h.subject_id IS NOT NULL"
+                        " WHERE h.tenant_id = ANY ($1::uuid[]) ORDER BY 1, 2",
+                        1, p);
+        free(lit[0]);
+        free(lit[1]);
+        if (!held) {
+            PQclear(rec);
+            return false;
+        }
+    } else {
+        free(tenants.lit[0]);
+        free(tenants.lit[1]);
+    }
+    int n = PQntuples(rec), m = held ? PQntuples(held) : 0, k = 0;
+    bool *taken = calloc((size_t)m + 1, sizeof *taken);
+    if (!taken) {
+        log_error("out of memory");
         PQclear(rec);
+        PQclear(held);
         return false;
     }
     struct pairs lost = {0};
-    int n = PQntuples(rec), m = held ? PQntuples(held) : 0, k = 0;
     for (int i = 0; i < n; i++) {
-        const char *g = db_str(rec, i, "g");
+        const char *g = db_str(rec, i, "g"), *hmac = db_str(rec, i, "hmac");
         long long t = strtoll(db_str(rec, i, "t"), NULL, 10);
-        /* the holds of earlier groups, and of this group placed before this record, can serve
-         * no later record of it */
-        while (k < m && (strcmp(db_str(held, k, "g"), g) < 0 ||
-                         (strcmp(db_str(held, k, "g"), g) == 0 &&
-                          strtoll(db_str(held, k, "t"), NULL, 10) < t)))
+        while (k < m && strcmp(db_str(held, k, "g"), g) < 0) /* the holds of earlier groups */
             k++;
-        if (k < m && strcmp(db_str(held, k, "g"), g) == 0) {
-            k++; /* placed again */
-            continue;
+        bool again = false;
+        for (int j = k; j < m && !again && strcmp(db_str(held, j, "g"), g) == 0; j++) {
+            const char *h = db_str(held, j, "hmac");
+            if (!taken[j] && strtoll(db_str(held, j, "t"), NULL, 10) >= t &&
+                (!*hmac || !*h || strcmp(hmac, h) == 0))
+                again = taken[j] = true; /* placed again */
         }
-        pairs_add(&lost, db_str(rec, i, "tenant_id"), db_str(rec, i, "seq"));
+        if (!again)
+            pairs_add(&lost, db_str(rec, i, "tenant_id"), db_str(rec, i, "seq"));
     }
+    free(taken);
     PQclear(rec);
     PQclear(held);
     return pairs_close(&lost, out);
 }
+
+/* A deletion_requested event e that stands for the request_recorded record a: the same scope
+ * (item, workspace, or the tenant), and for a subject's request the same subject, told by the
+ * subject's HMAC in the request_recorded record naming e (the one `lethe request` wrote when it
+ * recorded e, at e's own time); a record written without an audit key names no subject and
+ * takes any subject's request. */
+#define REQUEST_SAME_SCOPE                                                                         \
+    " AND e.item_id IS NOT DISTINCT FROM a.item_id"                                                \
+    " AND lethe.scope_detail(e.workspace_id, e.subject_id, e.item_id)"                            \
+    "     = substring(a.detail FROM '^event [0-9]+, (scope (?:workspace [0-9a-f-]+|[a-z]+))')"   \
+    " AND (e.subject_id IS NULL OR a.subject_hmac IS NULL"                                         \
+    "      OR EXISTS (SELECT 1 FROM lethe.audit r"                                                 \
+    "                  WHERE r.tenant_id = a.tenant_id AND r.kind = 'request_recorded'"            \
+    "                    AND r.reference = a.reference AND r.subject_hmac = a.subject_hmac"        \
+    "                    AND r.triggered_at = e.occurred_at"                                       \
+    "                    AND r.detail LIKE 'event ' || e.event_id || ', %'))"
 
 PGresult *dbrestore_catalog_behind_audit(PGconn *db, const char *const only[2])
 {
@@ -384,13 +432,15 @@ PGresult *dbrestore_catalog_behind_audit(PGconn *db, const char *const only[2])
     const char *p[] = {only[0], only[1], holds[0], holds[1]};
     PGresult *r = db_query(db,
                     "SELECT a.kind, a.tenant_id::text AS tenant_id, a.seq, coalesce(a.reference, '') AS reference,"
-                    "       coalesce(a.hold_id::text, '') AS hold_id"
+                    "       coalesce(a.hold_id::text, '') AS hold_id,"
+                    "       coalesce(substring(a.detail FROM '^(?:event [0-9]+, )?scope (workspace [0-9a-f-]+|[a-z]+)')"
+                    "                || coalesce(' ' || a.item_id::text, ''), '') AS scope"
                     "  FROM lethe.audit a"
                     " WHERE true" ONLY_NOTED
                     "   AND ((a.kind = 'request_recorded'"
                     "        AND NOT EXISTS (SELECT 1 FROM lethe.events e"
                     "                         WHERE e.tenant_id = a.tenant_id AND e.reference = a.reference"
-                    "                           AND e.type = 'deletion_requested'))"
+                    "                           AND e.type = 'deletion_requested'" REQUEST_SAME_SCOPE "))"
                     "    OR (a.kind = 'hold_placed'"
                     "        AND (a.tenant_id, a.seq) IN (SELECT x.t, x.s FROM unnest($3::uuid[], $4::bigint[]) x (t, s)))"
                     "    OR (a.kind = 'hold_released'"
@@ -470,13 +520,17 @@ void dbrestore_lost_said(const PGresult *lost, int i, char *out, size_t cap)
 {
     const char *kind = db_str(lost, i, "kind"), *tenant = db_str(lost, i, "tenant_id");
     if (strcmp(kind, "request_recorded") == 0)
-        snprintf(out, cap, "tenant %s: the audit records request '%s' (seq %s), which the "
-                 "restored catalog does not hold; record it again with 'lethe request'",
-                 tenant, text_shown(db_str(lost, i, "reference")), db_str(lost, i, "seq"));
-    else if (strcmp(kind, "hold_placed") == 0)
-        snprintf(out, cap, "tenant %s: the audit records hold %s placed (seq %s), which the "
-                 "restored catalog does not hold; place it again with 'lethe hold place'",
-                 tenant, db_str(lost, i, "hold_id"), db_str(lost, i, "seq"));
+        snprintf(out, cap, "tenant %s: the audit records request '%s' (seq %s, scope %s), which "
+                 "the restored catalog does not hold; record it again with 'lethe request'",
+                 tenant, text_shown(db_str(lost, i, "reference")), db_str(lost, i, "seq"),
+                 db_str(lost, i, "scope"));
+    else if (strcmp(kind, "hold_placed") == 0) {
+        const char *ref = db_str(lost, i, "reference");
+        snprintf(out, cap, "tenant %s: the audit records hold %s placed (seq %s, scope %s%s%s%s), "
+                 "which the restored catalog does not hold; place it again with 'lethe hold place'",
+                 tenant, db_str(lost, i, "hold_id"), db_str(lost, i, "seq"), db_str(lost, i, "scope"),
+                 *ref ? ", reference '" : "", *ref ? text_shown(ref) : "", *ref ? "'" : "");
+    }
     else
         snprintf(out, cap, "tenant %s: the audit records hold %s released (seq %s), which the "
                  "restored catalog holds active; release it again with 'lethe hold release %s'",

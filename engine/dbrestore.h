@@ -84,7 +84,9 @@ PGresult *dbrestore_lost_still(PGconn *db);
  * audit records no such request: it reads the tenant's chain, for an error path. NULL on error. */
 PGresult *dbrestore_request_in_audit(PGconn *db, const char *tenant, const char *reference);
 /* What row I of such a result means and what to do, in OUT: "tenant T: the audit records
- * request 'REF' (seq N), which the restored catalog does not hold; record it again with ...". */
+ * request 'REF' (seq N, scope S), which the restored catalog does not hold; record it again
+ * with ...", the scope as `lethe request` and `lethe hold place` take it (item I, workspace W,
+ * subject, tenant) and a hold's reference when it has one. */
 void dbrestore_lost_said(const PGresult *lost, int i, char *out, size_t cap);
 
 /* ---- reconcile ---- */

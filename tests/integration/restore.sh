@@ -636,8 +636,8 @@ restore_db "$DB5" "$WORK/gov.dump"
 G replay --operator user_d "$WORK/gov.jsonl"
 assert_eq "requests and holds after the backup: replay exits 4, naming each" \
   "4|error: replay: tenant $T5: the audit records hold $H_OLD released (seq 2), which the restored catalog holds active; release it again with 'lethe hold release $H_OLD'
-error: replay: tenant $T5: the audit records hold $H_NEW placed (seq 3), which the restored catalog does not hold; place it again with 'lethe hold place'
-error: replay: tenant $T5: the audit records request 'GDPR-5' (seq 4), which the restored catalog does not hold; record it again with 'lethe request'" \
+error: replay: tenant $T5: the audit records hold $H_NEW placed (seq 3, scope item $Z2, reference 'AUD-2'), which the restored catalog does not hold; place it again with 'lethe hold place'
+error: replay: tenant $T5: the audit records request 'GDPR-5' (seq 4, scope item $Z2), which the restored catalog does not hold; record it again with 'lethe request'" \
   "$RC|$(printf '%s\n' "$ERR" | grep '^error: replay: tenant')"
 # Until they are recorded again, status says so too, and --check fails (sql/0105): an outside
 # tryout saw status --check green and status --reference deny the request once replay's output
@@ -645,11 +645,11 @@ error: replay: tenant $T5: the audit records request 'GDPR-5' (seq 4), which the
 G status --check
 assert_eq "status --check names each one replay named, and fails (exit 4)" \
   "4|error: status: check failed: tenant $T5: the audit records hold $H_OLD released (seq 2), which the restored catalog holds active; release it again with 'lethe hold release $H_OLD'
-error: status: check failed: tenant $T5: the audit records hold $H_NEW placed (seq 3), which the restored catalog does not hold; place it again with 'lethe hold place'
-error: status: check failed: tenant $T5: the audit records request 'GDPR-5' (seq 4), which the restored catalog does not hold; record it again with 'lethe request'" \
+error: status: check failed: tenant $T5: the audit records hold $H_NEW placed (seq 3, scope item $Z2, reference 'AUD-2'), which the restored catalog does not hold; place it again with 'lethe hold place'
+error: status: check failed: tenant $T5: the audit records request 'GDPR-5' (seq 4, scope item $Z2), which the restored catalog does not hold; record it again with 'lethe request'" \
   "$RC|$(printf '%s\n' "$ERR" | grep '^error: status: check failed: tenant')"
 assert_contains "... and so does status, in its check lines" \
-  "check: tenant $T5: the audit records request 'GDPR-5' (seq 4), which the restored catalog does not hold" "$OUT"
+  "check: tenant $T5: the audit records request 'GDPR-5' (seq 4, scope item $Z2), which the restored catalog does not hold" "$OUT"
 G status --reference GDPR-5 --tenant "$T5"
 assert_eq "status --reference: the audit records the request the catalog lost (exit 4)" \
   "4|error: status: the catalog holds no deletion request with reference \"GDPR-5\" in tenant $T5, but the audit records it (seq 4): a restore took it from the catalog, and nothing purges under it until it is recorded again
@@ -662,7 +662,7 @@ G hold release "$H_OLD" --operator user_d
 G hold place --tenant "$T5" --item "$Z2" --reason audit --reference AUD-2 --operator user_d
 G status --check
 assert_eq "the holds recorded again: status names the request alone" \
-  "error: status: check failed: tenant $T5: the audit records request 'GDPR-5' (seq 4), which the restored catalog does not hold; record it again with 'lethe request'" \
+  "error: status: check failed: tenant $T5: the audit records request 'GDPR-5' (seq 4, scope item $Z2), which the restored catalog does not hold; record it again with 'lethe request'" \
   "$(printf '%s\n' "$ERR" | grep '^error: status: check failed: tenant')"
 FIRST=$(sql "SELECT lethe.iso_utc(triggered_at) FROM lethe.audit WHERE tenant_id = '$T5' AND seq = 4 AND kind = 'request_recorded'")
 sleep 1 # a request recorded again a second later than the first, at least
@@ -690,8 +690,8 @@ G export -o "$WORK/gov2.jsonl"
 restore_db "$DB5" "$WORK/gov2.dump"
 G replay --operator user_d "$WORK/gov2.jsonl"
 assert_eq "holds placed after the newest anchor, one with a released hold's reference: both named" \
-  "4|error: replay: tenant $T5: the audit records hold $H_AGAIN placed (seq 10), which the restored catalog does not hold; place it again with 'lethe hold place'
-error: replay: tenant $T5: the audit records hold $H_LATE placed (seq 11), which the restored catalog does not hold; place it again with 'lethe hold place'" \
+  "4|error: replay: tenant $T5: the audit records hold $H_AGAIN placed (seq 10, scope item $Z2, reference 'AUD-2'), which the restored catalog does not hold; place it again with 'lethe hold place'
+error: replay: tenant $T5: the audit records hold $H_LATE placed (seq 11, scope tenant, reference 'LIT-9'), which the restored catalog does not hold; place it again with 'lethe hold place'" \
   "$RC|$(printf '%s\n' "$ERR" | grep '^error: replay: tenant')"
 # A hold released and placed again after the backup: the backup's hold, active there, stood for
 # the new one, and once released as replay asked, still did; replay exited 0 with the item
@@ -715,14 +715,14 @@ seq_of() { grep "\"kind\":\"$2\"" "$WORK/gov3.jsonl" | grep "\"hold_id\":\"$1\""
 G replay --operator user_d "$WORK/gov3.jsonl"
 assert_eq "a hold released and placed again after the backup, a subject hold under another's reference: each named" \
   "4|error: replay: tenant $T5: the audit records hold $H_A released (seq $(seq_of "$H_A" hold_released)), which the restored catalog holds active; release it again with 'lethe hold release $H_A'
-error: replay: tenant $T5: the audit records hold $H_C placed (seq $(seq_of "$H_C" hold_placed)), which the restored catalog does not hold; place it again with 'lethe hold place'
-error: replay: tenant $T5: the audit records hold $H_BOB placed (seq $(seq_of "$H_BOB" hold_placed)), which the restored catalog does not hold; place it again with 'lethe hold place'" \
+error: replay: tenant $T5: the audit records hold $H_C placed (seq $(seq_of "$H_C" hold_placed), scope item $Z2, reference 'AUD-2'), which the restored catalog does not hold; place it again with 'lethe hold place'
+error: replay: tenant $T5: the audit records hold $H_BOB placed (seq $(seq_of "$H_BOB" hold_placed), scope subject, reference 'SUBJ-1'), which the restored catalog does not hold; place it again with 'lethe hold place'" \
   "$RC|$(printf '%s\n' "$ERR" | grep '^error: replay: tenant')"
 G hold release "$H_A" --operator user_d
 G replay --operator user_d "$WORK/gov3.jsonl"
 assert_eq "released as replay asked, the hold placed again is still named" \
-  "4|error: replay: tenant $T5: the audit records hold $H_C placed (seq $(seq_of "$H_C" hold_placed)), which the restored catalog does not hold; place it again with 'lethe hold place'
-error: replay: tenant $T5: the audit records hold $H_BOB placed (seq $(seq_of "$H_BOB" hold_placed)), which the restored catalog does not hold; place it again with 'lethe hold place'" \
+  "4|error: replay: tenant $T5: the audit records hold $H_C placed (seq $(seq_of "$H_C" hold_placed), scope item $Z2, reference 'AUD-2'), which the restored catalog does not hold; place it again with 'lethe hold place'
+error: replay: tenant $T5: the audit records hold $H_BOB placed (seq $(seq_of "$H_BOB" hold_placed), scope subject, reference 'SUBJ-1'), which the restored catalog does not hold; place it again with 'lethe hold place'" \
   "$RC|$(printf '%s\n' "$ERR" | grep '^error: replay: tenant')"
 G hold place --tenant "$T5" --item "$Z2" --reason audit --reference AUD-2 --operator user_d
 G hold place --tenant "$T5" --subject bob --reason litigation --reference SUBJ-1 --operator user_d
@@ -752,7 +752,7 @@ G replay --operator user_d "$WORK/gov4.jsonl"
 assert_eq "four holds lost: each named, the one released since not" "4|4|0" \
   "$RC|$(printf '%s\n' "$ERR" | grep -c '^error: replay: tenant .* placed (seq')|$(printf '%s\n' "$ERR" | grep -c "$H_TMP")"
 assert_contains "... and the request of the tenant written after the backup" \
-  "error: replay: tenant $T9: the audit records request 'GDPR-9' (seq 1), which the restored catalog does not hold" "$ERR"
+  "error: replay: tenant $T9: the audit records request 'GDPR-9' (seq 1, scope item $Z9), which the restored catalog does not hold" "$ERR"
 # The restored catalog lacks the tenant too: status --reference says the audit records the
 # request, and that the tenant comes first (a second outside tryout was told "no tenant").
 G status --reference GDPR-9 --tenant "$T9"
@@ -772,9 +772,56 @@ G hold place --tenant "$T5" --reason litA --operator user_d
 G replay --operator user_d "$WORK/gov4.jsonl"
 seq4() { grep '"kind":"hold_placed"' "$WORK/gov4.jsonl" | grep "\"hold_id\":\"$1\"" | grep -o '"seq":[0-9]*' | cut -d: -f2; }
 assert_eq "two of them placed again: the other two are still named, one hold for one" \
-  "4|error: replay: tenant $T5: the audit records hold $H_BOB2 placed (seq $(seq4 "$H_BOB2")), which the restored catalog does not hold; place it again with 'lethe hold place'
-error: replay: tenant $T5: the audit records hold $H_LITB placed (seq $(seq4 "$H_LITB")), which the restored catalog does not hold; place it again with 'lethe hold place'" \
+  "4|error: replay: tenant $T5: the audit records hold $H_BOB2 placed (seq $(seq4 "$H_BOB2"), scope subject, reference 'SUBJ-2'), which the restored catalog does not hold; place it again with 'lethe hold place'
+error: replay: tenant $T5: the audit records hold $H_LITB placed (seq $(seq4 "$H_LITB"), scope tenant), which the restored catalog does not hold; place it again with 'lethe hold place'" \
   "$RC|$(printf '%s\n' "$ERR" | grep '^error: replay: tenant')"
+
+# Recorded again means of the same scope: a request under the lost one's reference for another
+# item, or a subject hold under its reference for another subject, stood for it (an outside
+# tryout's finding: every check said ok while the lost request and hold stayed lost).
+G hold place --tenant "$T5" --subject bob --reason litigation --reference SUBJ-2 --operator user_d
+G hold place --tenant "$T5" --reason litB --operator user_d
+G replay --operator user_d "$WORK/gov4.jsonl"
+assert_rc "... and placed again, the replay has nothing to say: exit 0" 0
+pg_dump -Fc -f "$WORK/gov5.dump" "$DB5"
+G request --tenant "$T5" --item "$Z1" --reference GDPR-7 --operator user_d
+G request --tenant "$T5" --subject carol --reference GDPR-8 --operator user_d
+G request --tenant "$T5" --subject carol --reference GDPR-10 --operator user_d
+G hold place --tenant "$T5" --subject alice --reason litigation --reference SUBJ-3 --operator user_d
+H_AL3=$(sql "SELECT hold_id FROM lethe.holds WHERE reference = 'SUBJ-3'")
+G export -o "$WORK/gov5.jsonl"
+restore_db "$DB5" "$WORK/gov5.dump"
+seq5() { grep "\"kind\":\"$1\"" "$WORK/gov5.jsonl" | grep "$2" | grep -o '"seq":[0-9]*' | cut -d: -f2; }
+L_R7="error: status: check failed: tenant $T5: the audit records request 'GDPR-7' (seq $(seq5 request_recorded '"GDPR-7"'), scope item $Z1), which the restored catalog does not hold; record it again with 'lethe request'"
+L_R8="error: status: check failed: tenant $T5: the audit records request 'GDPR-8' (seq $(seq5 request_recorded '"GDPR-8"'), scope subject), which the restored catalog does not hold; record it again with 'lethe request'"
+L_R10="error: status: check failed: tenant $T5: the audit records request 'GDPR-10' (seq $(seq5 request_recorded '"GDPR-10"'), scope subject), which the restored catalog does not hold; record it again with 'lethe request'"
+L_H3="error: status: check failed: tenant $T5: the audit records hold $H_AL3 placed (seq $(seq5 hold_placed "$H_AL3"), scope subject, reference 'SUBJ-3'), which the restored catalog does not hold; place it again with 'lethe hold place'"
+G replay --operator user_d "$WORK/gov5.jsonl"
+assert_rc "three requests and a subject hold lost: replay exits 4" 4
+# Producers' requests under the lost ones' references, for another item and another subject
+# (`lethe request` refuses them: a reference names one request of a tenant), and bob's hold
+# under alice's reference.
+mk_event "$T5" deletion_requested "$YESTERDAY" GDPR-7 item_id "$Z2"
+mk_event "$T5" deletion_requested "$YESTERDAY" GDPR-8 subject_id dave
+G hold place --tenant "$T5" --subject bob --reason litigation --reference SUBJ-3 --operator user_d
+G status --check
+assert_eq "... another item's or subject's request, or another subject's hold, stands for none of them" \
+  "4|$L_R7
+$L_R8
+$L_R10
+$L_H3" "$RC|$(printf '%s\n' "$ERR" | grep '^error: status: check failed: tenant')"
+G hold place --tenant "$T5" --subject alice --reason litigation --reference SUBJ-3 --operator user_d
+G request --tenant "$T5" --subject carol --reference GDPR-10 --operator user_d
+assert_contains "carol's request recorded again keeps its first time" \
+  "(recorded again: the audit records it first at seq $(seq5 request_recorded '"GDPR-10"') of tenant $T5, before a restore lost it)" "$OUT"
+G status --check
+assert_eq "alice's hold and carol's request recorded again: the two whose references others took stay named" \
+  "4|$L_R7
+$L_R8" "$RC|$(printf '%s\n' "$ERR" | grep '^error: status: check failed: tenant')"
+G request --tenant "$T5" --item "$Z1" --reference GDPR-7 --operator user_d
+assert_eq "... which 'lethe request' cannot record again under a reference another request took (exit 2)" \
+  "2|error: request: reference \"GDPR-7\" already names deletion request $(sql "SELECT event_id FROM lethe.events WHERE tenant_id = '$T5' AND reference = 'GDPR-7'") of tenant $T5, with another scope" \
+  "$RC|$(grep '^error' <<<"$ERR")"
 
 # ---- explain after a replay, under a hold the restored catalog holds active ---------------------
 # The backup holds a hold that was released after it, before the item's batch was emitted and
