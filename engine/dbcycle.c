@@ -668,6 +668,16 @@ bool dbcycle_manifests_removed(PGconn *db, const char *ids)
                    1, (const char *[]){ids});
 }
 
+PGresult *dbcycle_batches_unknown(PGconn *db, const char *ids, const char *keep_interval)
+{
+    return db_query(db,
+                    "SELECT x::text AS batch_id,"
+                    "       extract(epoch FROM now() - $2::interval)::bigint AS cutoff"
+                    "  FROM unnest($1::uuid[]) x"
+                    " WHERE NOT EXISTS (SELECT 1 FROM lethe.batches b WHERE b.batch_id = x)",
+                    2, (const char *[]){ids, keep_interval});
+}
+
 bool dbcycle_send_manifest_rows(PGconn *db, const char *batch_id)
 {
     const char *params[] = {batch_id};

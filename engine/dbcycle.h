@@ -205,6 +205,9 @@ PGresult *dbcycle_gauges(PGconn *db);
 PGresult *dbcycle_manifests_to_prune(PGconn *db, const char *keep_interval);
 /* Records manifests removed: ids as an array literal of UUIDs. */
 bool dbcycle_manifests_removed(PGconn *db, const char *ids);
+/* Of IDS (an array literal of UUIDs), those no batch has: batch_id; and in every row, when
+ * `keep` ago was (seconds since the epoch, cutoff). */
+PGresult *dbcycle_batches_unknown(PGconn *db, const char *ids, const char *keep_interval);
 /* Sends (single-row mode) the rows a batch's manifest is written from, in order: line,
  * tenant_id, item_id, locator. The caller reads them with PQgetResult. */
 bool dbcycle_send_manifest_rows(PGconn *db, const char *batch_id);

@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "manifest.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -227,8 +228,104 @@ cleanup:
     return ok;
 }
 
+/* The manifests in one location's directory (DIR_FD, lethe's own) whose batch the catalog does
+ * not hold, older than keep: removed. A restore takes the batches emitted after the backup
+ * from the catalog but not their manifests from the spool, and nothing else ever removed
+ * them, with their locators in clear. A manifest is written after its batch is committed, so
+ * one without a batch is a restore's (or of another database's, the spool shared by mistake:
+ * removed the same way, once as old as keep). Only the names lethe writes (UUID.jsonl) are
+ * looked at, and only their ids are sent. Returns how many were removed, or -1. */
+static long prune_strays_in(PGconn *db, int dir_fd, const char *dir, const char *keep_interval)
+{
+    int fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        log_warn("spool: cannot read '%s': %s", dir, strerror(errno));
+        return -1;
+    }
+    char *ids = NULL;
+    size_t used = 0, cap = 0;
+    long found = 0, removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *n = e->d_name;
+        char id[UUID_TEXT_LEN], name[UUID_TEXT_LEN];
+        if (strlen(n) != 42 || strcmp(n + 36, ".jsonl") != 0)
+            continue;
+        memcpy(name, n, 36);
+        name[36] = '\0';
+        if (!id_parse(name, id) || strcmp(id, name) != 0)
+            continue;
+        if (used + 40 > cap) {
+            char *g = realloc(ids, cap = cap * 2 + 4096);
+            if (!g) {
+                free(ids);
+                closedir(d);
+                log_error("out of memory");
+                return -1;
+            }
+            ids = g;
+        }
+        used += (size_t)sprintf(ids + used, "%c%s", found++ ? ',' : '{', id);
+    }
+    closedir(d);
+    if (!found)
+        return 0;
+    strcpy(ids + used, "}");
+    PGresult *res = dbcycle_batches_unknown(db, ids, keep_interval);
+    free(ids);
+    if (!res)
+        return -1;
+    for (int i = 0; i < PQntuples(res); i++) {
+        char name[64];
+        struct stat st;
+        snprintf(name, sizeof name, "%s.jsonl", db_str(res, i, "batch_id"));
+        if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            (long long)st.st_mtime >= strtoll(db_str(res, i, "cutoff"), NULL, 10))
+            continue;
+        if (unlinkat(dir_fd, name, 0) != 0) {
+            log_warn("spool: cannot remove '%s/%s': %s", dir, name, strerror(errno));
+            continue;
+        }
+        log_info("spool: removed '%s/%s', the manifest of a batch the catalog does not hold "
+                 "(emitted after the backup a restore went back to), older than spool.keep",
+                 dir, name);
+        removed++;
+    }
+    PQclear(res);
+    return removed;
+}
+
+/* The strays of every location's directory in the spool. */
+static long prune_strays(PGconn *db, const char *spool, const char *keep_interval)
+{
+    DIR *d = opendir(spool);
+    if (!d)
+        return errno == ENOENT ? 0 : -1;
+    long removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && removed >= 0) {
+        if (!manifest_valid_location(e->d_name))
+            continue;
+        char dir[4200];
+        snprintf(dir, sizeof dir, "%s/%s", spool, e->d_name);
+        int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            continue; /* not lethe's directory: writing there says why */
+        long n = prune_strays_in(db, fd, dir, keep_interval);
+        close(fd);
+        removed = n < 0 ? -1 : removed + n;
+    }
+    closedir(d);
+    return removed;
+}
+
 long manifest_prune(PGconn *db, const char *spool, const char *keep_interval)
 {
+    if (prune_strays(db, spool, keep_interval) < 0)
+        log_warn("spool: the manifests of batches the catalog does not hold were not all looked at");
     PGresult *res = dbcycle_manifests_to_prune(db, keep_interval);
     if (!res)
         return -1;

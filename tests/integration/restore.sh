@@ -872,9 +872,26 @@ run_lethe --config "$WORK/lost.conf" run
 assert_rc "the anchor file moved aside (kept for the auditor): the run goes on" 0
 assert_contains "... warning that the file is missing" "is missing or empty, but the database recorded" "$ERR"
 mk_event "$T2" capacity_deleted "$YESTERDAY"
+# The manifests of the batches emitted after the backup (the second run's) stay in the spool,
+# with their locators in clear, and no batch row ever prunes them: once as old as spool.keep
+# (7d here), the run removes them; one younger stays, and so does a file lethe did not name.
+STRAYS=()
+for f in "$WORK"/spool/*/*.jsonl; do
+  b=$(basename "$f" .jsonl)
+  [ "$(sql "SELECT count(*) FROM lethe.batches WHERE batch_id = '$b'")" = 0 ] && STRAYS+=("$f")
+done
+assert_eq "the restored catalog lacks batches whose manifests are in the spool (the second run's, and later)" \
+  "yes" "$([ "${#STRAYS[@]}" -ge 2 ] && echo yes || echo "no: ${#STRAYS[@]}")"
+touch -d '-8 days' "${STRAYS[0]}"
+echo note > "$WORK/spool/EU/notes.jsonl"; touch -d '-8 days' "$WORK/spool/EU/notes.jsonl"
 run_lethe --config "$WORK/lost.conf" run
 assert_eq "the producer's event sent again: the item whose purge record was lost is purged again" \
   "0 purged 1" "$RC $(sql "SELECT state FROM lethe.item_status WHERE item_id = '$C1'") $(purged_count "$C1")"
+assert_eq "a stray manifest older than spool.keep is removed, a younger one and another file stay" \
+  "gone kept kept" \
+  "$([ -e "${STRAYS[0]}" ] && echo kept || echo gone) $([ -e "${STRAYS[1]}" ] && echo kept || echo gone) $([ -e "$WORK/spool/EU/notes.jsonl" ] && echo kept || echo gone)"
+assert_contains "... saying so" \
+  "spool: removed '$(dirname "${STRAYS[0]}")/$(basename "${STRAYS[0]}")', the manifest of a batch the catalog does not hold (emitted after the backup a restore went back to), older than spool.keep" "$ERR"
 export PGDATABASE=$DB
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB7" >/dev/null 2>&1
 finish
