@@ -598,13 +598,15 @@ PGresult *dbcycle_emit_again(PGconn *db, const char *run_id, const char *batch_i
     return r;
 }
 
-bool dbcycle_stage_rerun(PGconn *db, const char *const p[5])
+bool dbcycle_stage_rerun(PGconn *db, const char *const p[6])
 {
     return db_exec(db,
                    "INSERT INTO audit_stage (tenant_id, kind, run_id, batch_id, location, operator, detail)"
                    " VALUES (" NIL_CHAIN ", 'operator_rerun', $1::uuid, $3::uuid,"
-                   "         $4, $2, CASE WHEN $5::text IS NULL THEN 'redrive' ELSE 'new batch ' || $5 END)",
-                   5, p);
+                   "         $4, $2, CASE WHEN $5::text IS NOT NULL THEN 'new batch ' || $5"
+                   "                      WHEN $6 = 'open' THEN 'redrive'"
+                   "                      ELSE 'no new batch: none of its items was due' END)",
+                   6, p);
 }
 
 PGresult *dbcycle_purged_by_rule(PGconn *db, const char *run_id, int k, int n)

@@ -187,8 +187,9 @@ long dbcycle_batch_repurges_failed(PGconn *db, const char *batch_id);
 /* A failed batch's items that are still due go to one new batch at once (rerun): columns
  * batch_id, items (no row when none is due). */
 PGresult *dbcycle_emit_again(PGconn *db, const char *run_id, const char *batch_id);
-/* Stages operator_rerun. p: run id, operator, batch, location, new batch (or NULL). */
-bool dbcycle_stage_rerun(PGconn *db, const char *const p[5]);
+/* Stages operator_rerun. p: run id, operator, batch, location, new batch (or NULL), the
+ * batch's state (open: re-driven; failed without a new batch: none of its items was due). */
+bool dbcycle_stage_rerun(PGconn *db, const char *const p[6]);
 
 /* ---- after a run ---- */
 

@@ -188,7 +188,8 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
         }
         PQclear(r);
     }
-    const char *ap[] = {ctx->session_id, operator_name, batch, location, new_batch[0] ? new_batch : NULL};
+    const char *ap[] = {ctx->session_id, operator_name, batch, location,
+                        new_batch[0] ? new_batch : NULL, state};
     if (!dbcycle_stage_rerun(db, ap)) {
         run_life_fail(&l, "rerun failed: %s", db_last_message());
         db_rollback(db);

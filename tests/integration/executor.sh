@@ -555,6 +555,11 @@ assert_eq "rerun after a cancellation: nothing purged, the items live" "0 live l
        sql "SELECT state FROM lethe.item_status WHERE item_id = '$i'"; done | tr '\n' ' ' | sed 's/ $//')"
 assert_eq "rerun after a cancellation: its run record counts the withdrawal it derived" "1 0 0" \
   "$(sql "SELECT events || ' ' || batches || ' ' || purged FROM lethe.runs WHERE operator = 'user_a'")"
+# Its audit record says so: "redrive" (an outside tryout's finding) told an auditor the deleter
+# was run again on the batch.
+assert_eq "rerun after a cancellation: its operator_rerun record says no new batch, not a re-drive" \
+  "no new batch: none of its items was due" \
+  "$(sql "SELECT detail FROM lethe.audit WHERE kind = 'operator_rerun' AND batch_id = '$FB'")"
 # Its items owe nothing now: status does not send the operator to rerun it again.
 run_lethe --config "$WORK/c19b.conf" status
 assert_contains "rerun after a cancellation: status lists no failed batch" \

@@ -181,7 +181,8 @@ run_lethe --config "$WORK/uk.conf" rerun "$HB" --operator user_c
 assert_rc "rerun exits 0" 0
 assert_contains "rerun says what it did" "still-due items put in new batch" "$OUT"
 assert_eq "the item is purged after three failures" "purged" "$(sql "SELECT state FROM lethe.item_status WHERE item_id = '$J2'")"
-assert_eq "the rerun is audited with the operator" "user_c" "$(sql "SELECT operator FROM lethe.audit WHERE kind = 'operator_rerun' AND batch_id = '$HB'")"
+assert_eq "the rerun is audited with the operator, and its new batch" "user_c new batch $(sql "SELECT batch_id FROM lethe.batches WHERE rerun_of = '$HB'")" \
+  "$(sql "SELECT operator || ' ' || detail FROM lethe.audit WHERE kind = 'operator_rerun' AND batch_id = '$HB'")"
 run_lethe --config "$WORK/uk.conf" rerun "$HB"
 assert_rc "a second rerun of that failed batch finds nothing due" 0
 assert_contains "nothing due any more" "none of its items is due any more" "$OUT"
