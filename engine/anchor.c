@@ -1008,7 +1008,9 @@ cleanup:
 int anchor_check_before_write(PGconn *db, const char *file, const char *what, unsigned flags)
 {
     char msg[2048];
-    int behind = anchor_behind(db, file, msg, sizeof msg, flags & ~ANCHOR_WARN_ONLY);
+    int behind = anchor_behind(db, file, msg, sizeof msg, flags);
+    if (behind < 0 && (flags & ANCHOR_WARN_ONLY))
+        return EXIT_DONE; /* said as a warning; the caller goes on without the file */
     if (behind < 0 && file && access(file, F_OK) == 0 && access(file, R_OK) != 0) {
         /* The file's owner is the service user that appends to it, whatever its name. */
         struct stat st;

@@ -124,7 +124,9 @@ int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, unsigned 
  * EXIT_RUNTIME. A record appended to a chain the anchor file is ahead of takes a seq the file
  * names already: the chain diverges from the exports, replay can no longer heal it, and every
  * run after refuses. WHAT names the command in the message; FLAGS as for anchor_behind (a run,
- * which appends the next line, says a file behind its database). */
+ * which appends the next line, says a file behind its database; a dry run, which writes
+ * nothing, refuses as the run would but goes on without a file it cannot read:
+ * ANCHOR_WARN_ONLY). */
 int anchor_check_before_write(PGconn *db, const char *file, const char *what, unsigned flags);
 
 #endif

@@ -1283,6 +1283,11 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
     int rc = cycle_check_executors(ctx, false);
     if (rc != EXIT_DONE)
         return rc;
+    /* A dry run shows what the run would do: on a database behind its anchors the run refuses,
+     * and what the dry run would list as due (purges the restore took) is not the run's work. */
+    if (o->dry_run && (rc = anchor_check_before_write(db, ctx->cfg.anchor_file, "run --dry-run",
+                                                      ANCHOR_WARN_ONLY)) != EXIT_DONE)
+        return rc;
     if (o->dry_run)
         return dbaudit_key_check(db, &ctx->audit_key, false, "run") ? dry_run(ctx, o, l.as_of, k, n)
                                                                      : EXIT_RUNTIME;

@@ -103,6 +103,12 @@ L hold place --tenant "$T1" --item "$D1" --reason litigation --operator user_d
 assert_rc "hold place on a database behind its anchors exits 4" 4
 assert_contains "... saying so" "error: hold place: $behind" "$ERR"
 assert_contains "... with the replay hint" "$replay_hint" "$ERR"
+# A dry run writes nothing, but it shows what the run would do, and the run refuses: it planned
+# the purges the restore took as due, silently (an outside tryout's finding).
+L run --dry-run
+assert_eq "a dry run on a database behind its anchors refuses as the run does: exit 4, nothing planned" \
+  "4||error: run --dry-run: $behind" "$RC|$OUT|$(grep '^error' <<<"$ERR" | sed 's/ (run .*//')"
+assert_contains "... with the replay hint" "$replay_hint" "$ERR"
 L request --tenant "$T1" --item "$D1" --reference REQ-LATE --operator user_d
 assert_rc "a request exits 4" 4
 assert_contains "... saying so" "error: request: $behind" "$ERR"
