@@ -247,6 +247,12 @@ PGresult *dbaudit_missing_heads(PGconn *db, const char *chains, const char *seqs
                            3, types, p, lengths);
 }
 
+int dbaudit_chain_exists(PGconn *db, const char *tenant)
+{
+    const char *p[] = {tenant};
+    return db_exists(db, "SELECT 1 FROM lethe.audit_heads WHERE tenant_id = $1::uuid", 1, p);
+}
+
 bool dbaudit_export_begin(PGconn *db, const struct audit_filter *f,
                           char exported_at[TIME_TEXT_LEN], bool *missing)
 {

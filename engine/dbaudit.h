@@ -77,6 +77,9 @@ struct audit_filter {
     const char *tenant;
 };
 
+/* 1 when the audit holds a chain of TENANT (a record of it, any time), 0 when none, -1 on
+ * error (logged). */
+int dbaudit_chain_exists(PGconn *db, const char *tenant);
 /* Opens a read-only REPEATABLE READ transaction, so that everything the export writes comes
  * from one snapshot, and passes the filter to it. Fills the snapshot's time. Returns
  * false after printing the error; *missing is set when the database has no audit log. */

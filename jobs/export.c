@@ -420,6 +420,22 @@ int job_export(struct lethe_ctx *ctx, int argc, char **argv)
                  "missing from this window");
         log_hint("export a window some minutes after it ends, as lethe-export-month does");
     }
+    /* A tenant the audit has no chain of: a mistyped id, whose empty export would verify as
+     * clean evidence of nothing. Refused before anything is written, as hold list and batches
+     * refuse a tenant the catalog lacks (the auditor's role reads no catalog table: the chain
+     * is what an export is of). A chain with no record in the window is said below. */
+    if (filter.tenant) {
+        int known = dbaudit_chain_exists(ctx->db, filter.tenant);
+        if (known <= 0) {
+            dbaudit_export_end(ctx->db);
+            if (known < 0)
+                return EXIT_RUNTIME;
+            log_error("export: the audit holds no record of tenant %s", filter.tenant);
+            log_hint("a tenant's chain begins with its first request, hold or purge; check the id "
+                     "('lethe export' without --tenant holds every chain); nothing was written");
+            return EXIT_USAGE;
+        }
+    }
     /* SPEC §6: a regular file is replaced whole; a device, FIFO or "-" is written through;
      * a symlink or a directory is refused. Without -o: standard output. */
     enum afile_status os = afile_open(&out, path ? path : "-", 0666, AFILE_THROUGH, "export");
@@ -463,9 +479,8 @@ int job_export(struct lethe_ctx *ctx, int argc, char **argv)
         return EXIT_RUNTIME;
     /* An empty export verifies: say so, lest a mistyped --tenant pass for a clean one. */
     if (filter.tenant && !summary && records == 0) {
-        log_warn("export: no audit record of tenant %s%s", filter.tenant,
-                 filter.from || filter.to ? " in this window" : "");
-        log_hint("a tenant's chain begins with its first request, hold or purge; check the id");
+        log_warn("export: no audit record of tenant %s in this window", filter.tenant);
+        log_hint("the tenant's chain holds records outside it; check the window");
     }
     if (path && !summary)
         log_info("export: wrote %lld records to '%s'", records, path);

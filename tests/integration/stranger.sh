@@ -146,10 +146,20 @@ done
 
 # ---- 5. an export of a tenant with no record says so ----------------------------------------------
 # An empty export verifies ("ok: 0 records"), so a mistyped --tenant used to pass in silence.
+# A warning was still a clean, verifying file of nothing, exit 0, where every other command
+# exits 2 for a tenant nobody knows (an outside tryout's finding): refused, nothing written.
 run_lethe --config "$WORK/c3.conf" export --tenant 00000000-0000-0000-0000-00000000000f -o "$WORK/none.jsonl"
-assert_rc "an export of a tenant without records still exits 0" 0
-assert_contains "and warns" "warning: export: no audit record of tenant 00000000-0000-0000-0000-00000000000f
-hint: a tenant's chain begins with its first request, hold or purge; check the id" "$ERR"
+assert_eq "an export of a tenant the audit has no chain of: exit 2, no file" "2 no file" \
+  "$RC $([ -e "$WORK/none.jsonl" ] && echo file || echo no file)"
+assert_eq "... saying so" "error: export: the audit holds no record of tenant 00000000-0000-0000-0000-00000000000f
+hint: a tenant's chain begins with its first request, hold or purge; check the id ('lethe export' without --tenant holds every chain); nothing was written" \
+  "$(grep -v '^hint: chmod\|^warning: config' <<<"$ERR")"
+run_lethe --config "$WORK/c3.conf" export --summary --tenant 00000000-0000-0000-0000-00000000000f
+assert_rc "... and so is its summary" 2
+run_lethe --config "$WORK/c3.conf" export --tenant "$T" --to 2000-01-01T00:00:00Z -o "$WORK/none.jsonl"
+assert_eq "a tenant's chain with no record in the window: exit 0, and a warning" \
+  "0 warning: export: no audit record of tenant $T in this window
+hint: the tenant's chain holds records outside it; check the window" "$RC $(grep -v '^hint: chmod\|^warning: config\|^export: wrote' <<<"$ERR")"
 run_lethe --config "$WORK/c3.conf" export --tenant "$T" -o "$WORK/t.jsonl"
 assert_not_contains "a tenant with records: no warning" "warning" "$ERR"
 
