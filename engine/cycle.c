@@ -270,6 +270,11 @@ again:
         free(said);
         if (!ok)
             goto fail;
+    } else if (!er->ok && !dbcycle_batch_error(db, batch_id, NULL)) {
+        /* The record keeps the deleter's stderr alone: lethe's own words ("timed out after
+         * 900s", which the acknowledgement wrote there) are the items' reasons, and `lethe
+         * batches` showed them as what the deleter said. */
+        goto fail;
     }
     /* Counted in the acknowledgement's transaction: a run killed later still counts it. */
     /* Failed by this attempt: a batch an acknowledgement closed meanwhile was not. */
@@ -421,8 +426,8 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
     clock_gettime(CLOCK_MONOTONIC, &t0);
     /* er.where: "batch ID (LOCATION)", as the executor's own warnings name it. */
     if (er.ignored)
-        log_warn("%s: %ld line%s of the executor's output %s not receipts; ignored", er.where,
-                 er.ignored, er.ignored == 1 ? "" : "s", er.ignored == 1 ? "was" : "were");
+        log_warn("%s: %ld line%s of the executor's output %s; ignored", er.where, er.ignored,
+                 er.ignored == 1 ? "" : "s", er.ignored == 1 ? "was not a receipt" : "were not receipts");
     if (er.repeated)
         log_warn("%s: %ld receipt%s repeated one given before for the same item; ignored",
                  er.where, er.repeated, er.repeated == 1 ? "" : "s");
@@ -433,7 +438,8 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
     /* The failures this attempt recorded; a batch closed meanwhile (by 'lethe ack') took its
      * own receipts, and what this one could still change is in the counts. */
     for (int i = 0; !closed && i < er.n_failed; i++)
-        log_warn("batch %s: item %s failed: %s", batch_id, er.failed[i].item_id, er.failed[i].reason);
+        log_warn("batch %s (%s): item %s failed: %s", batch_id, location, er.failed[i].item_id,
+                 er.failed[i].reason);
     if (closed)
         log_warn("batch %s (%s) was %s by an acknowledgement made while its executor ran%s%s; "
                  "this attempt recorded %ld more failed item%s", batch_id, location, was,
@@ -482,6 +488,13 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
         else
             log_warn("batch %s (%s) failed: %ld item%s not acknowledged (%ld with no receipt); %s",
                      batch_id, location, n, n == 1 ? "" : "s", silent, again);
+        if (er.ok && er.n_acked == 0 && er.n_failed == 0)
+            /* A deleter that says nothing, or says it where lethe does not read: its first run
+             * fails every batch, and the warning alone names no cause. */
+            log_hint("the executor exited 0 without a single receipt for its batch: lethe takes an "
+                     "item as deleted only from a line 'deleted ITEM_ID' or 'absent ITEM_ID' on the "
+                     "executor's standard output (its stderr goes to the log), one per item of the "
+                     "manifest it is given as its last argument");
     }
     c->secs_ack += secs_since(&t0);
     if (out == DRIVE_ERROR) {

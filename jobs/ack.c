@@ -40,6 +40,13 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
             snprintf(idtext, sizeof idtext, "%.*s", (int)(n < 63 ? n : 63), optarg);
             if (!cli_id(ctx, "--failed", idtext, id))
                 goto cleanup;
+            /* Two reasons for one item: one would be dropped without a word. */
+            for (int i = 0; i < er.n_failed; i++)
+                if (strcmp(er.failed[i].item_id, id) == 0) {
+                    rc = cli_usage(ctx, "ack: --failed names item %s twice; give it once, with "
+                                   "one reason", id);
+                    goto cleanup;
+                }
             const char *why = colon && colon[1] ? colon + 1 : "failed (ack)";
             if (!exec_result_add(&er, id, text_clean(why, strlen(why), reason, sizeof reason)))
                 goto cleanup;

@@ -105,6 +105,9 @@ refused "rerun: invalid UTF-8 in --operator" "error: rerun: --operator: not vali
 $UTF8_HINT" rerun "$B" --operator $'\xff'
 refused "ack: invalid UTF-8 in a --failed reason" "error: ack: --failed: not valid UTF-8 (byte 0xc3 at offset 42)
 $UTF8_HINT" ack "$B" --failed "$I:disk "$'\xc3('
+# One item twice with two reasons: one was dropped without a word (an outside tryout's finding).
+refused "ack: --failed naming one item twice" "error: ack: --failed names item $I twice; give it once, with one reason
+hint: see 'lethe help ack'" ack "$B" --failed "$I:disk full" --failed "$I:offline"
 refused "ack: invalid UTF-8 in --operator=" "error: ack: --operator: not valid UTF-8 (byte 0xed at offset 1)
 $UTF8_HINT" ack "$B" --operator=$'a\xed\xa0\x80'
 refused "request: invalid UTF-8 in --reference" "error: request: --reference: not valid UTF-8 (byte 0x80 at offset 2)

@@ -54,7 +54,8 @@ assert_contains "lethe batches says why: its items had no receipt" "  failed:   
   "$("$LETHE" batches --state failed 2>&1)"
 assert_contains "the summary counts failed items and batches" "0 purged, 3 failed items, 1 failed batches" "$OUT"
 assert_contains "the log names the batch and why it failed (a search for the batch finds it)" \
-  "warning: batch $(sql "SELECT batch_id FROM lethe.batches") (EU) failed: 3 items not acknowledged (3 with no receipt); due again at the next run" "$ERR"
+  "warning: batch $(sql "SELECT batch_id FROM lethe.batches") (EU) failed: 3 items not acknowledged (3 with no receipt); due again at the next run
+hint: the executor exited 0 without a single receipt for its batch: lethe takes an item as deleted only from a line 'deleted ITEM_ID' or 'absent ITEM_ID' on the executor's standard output (its stderr goes to the log), one per item of the manifest it is given as its last argument" "$ERR"
 assert_eq "the run record counts them" "3 1" "$(sql "SELECT failed || ' ' || failed_batches FROM lethe.runs")"
 assert_contains "run_finished counts them" "failed items 3, failed batches 1" \
   "$(sql "SELECT detail FROM lethe.audit WHERE kind = 'run_finished'")"
@@ -514,6 +515,8 @@ assert_eq "one id in two tenants: the first tenant's item is purged" "purged" \
   "$(sql "SELECT state FROM lethe.item_status WHERE tenant_id = '$T' AND item_id = '${ITEMS[0]}'")"
 assert_eq "one id in two tenants: the second's failed, and keeps its locator" "failed storage offline file://$STORE/second-tenant-copy" \
   "$(sql "SELECT bi.outcome || ' ' || bi.reason || ' ' || i.locator FROM lethe.batch_items bi JOIN lethe.items i USING (tenant_id, item_id) WHERE tenant_id = '$T2'")"
+assert_contains "... its failure in the log names its batch and location, as every batch line does" \
+  "warning: batch $(sql "SELECT batch_id FROM lethe.batch_items WHERE tenant_id = '$T2'") (EU): item ${ITEMS[0]} failed: storage offline" "$ERR"
 
 # ---- 19. a rerun takes its own batch's (tenant, item) rows ---------------------------------------
 # Both tenants' items with one id fail, each in its own batch; a rerun of the first tenant's

@@ -168,6 +168,13 @@ took=$(( $(date +%s) - start ))
 assert_rc "a hanging executor's run exits 0" 0
 assert_eq "it was stopped at the timeout" "yes" "$([ $took -lt 30 ] && echo yes)"
 assert_eq "timed out batch failed" "timed out after 2s" "$(sql "SELECT detail FROM lethe.audit WHERE kind = 'batch_failed' ORDER BY at DESC LIMIT 1")"
+# The deleter wrote nothing to stderr: `batches` showed lethe's own "timed out after 2s" as its
+# stderr (an outside tryout's finding); the reason is the items' own.
+TB=$(sql "SELECT batch_id FROM lethe.batch_items WHERE reason = 'timed out after 2s' LIMIT 1")
+run_lethe --config "$WORK/hang.conf" batches --state failed
+assert_eq "batches: the timed-out batch's items' reason, and no stderr the deleter never wrote" \
+  "  failed:   1 of 1 item: timed out after 2s: 1|" \
+  "$(grep -A8 "^batch $TB" <<<"$OUT" | grep '^  failed:')|$(grep -A8 "^batch $TB" <<<"$OUT" | grep -c 'stderr:' | grep -v '^0$')"
 sleep 0.5
 # a killed child may linger as a zombie until something reaps it: that is dead too
 child_state=$(awk '{print $3}' "/proc/$(cat "$WORK/hang.child")/stat" 2>/dev/null)
