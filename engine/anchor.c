@@ -477,6 +477,144 @@ static int head_cmp(const void *a, const void *b)
     return c ? c : (x->seq > y->seq) - (x->seq < y->seq);
 }
 
+/* Sorts HEADS (*N) by chain and seq and keeps each chain's highest. */
+static void heads_highest(struct anchor_head *heads, size_t *n)
+{
+    if (*n)
+        qsort(heads, *n, sizeof *heads, head_cmp);
+    size_t k = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (k && strcmp(heads[k - 1].chain, heads[i].chain) == 0)
+            k--;
+        heads[k++] = heads[i];
+    }
+    *n = k;
+}
+
+/* The complete line of FD that ends with the newline at END - 1: its start in *START, its bytes
+ * (without the newline, NUL-terminated) returned, *LEN long; NULL when it cannot be read. */
+static char *line_ending_at(int fd, off_t end, off_t *start, size_t *len)
+{
+    off_t pos = end - 1; /* the newline */
+    *start = 0;
+    while (pos > 0) {
+        char piece[8192];
+        size_t n = pos > (off_t)sizeof piece ? sizeof piece : (size_t)pos;
+        if (pread(fd, piece, n, pos - (off_t)n) != (ssize_t)n)
+            return NULL;
+        size_t i = n;
+        while (i > 0 && piece[i - 1] != '\n')
+            i--;
+        if (i > 0) {
+            *start = pos - (off_t)n + (off_t)i;
+            break;
+        }
+        pos -= (off_t)n;
+    }
+    *len = (size_t)(end - 1 - *start);
+    char *line = malloc(*len + 1);
+    if (line && pread(fd, line, *len, *start) != (ssize_t)*len) {
+        free(line);
+        return NULL;
+    }
+    if (line)
+        line[*len] = '\0';
+    return line;
+}
+
+bool anchor_add_unrecorded(PGconn *db, const char *file, struct anchor_line *l)
+{
+    if (!file || !l->heads)
+        return true;
+    int known = dbaudit_anchor_line_recorded(db, l->digest);
+    if (known != 0)
+        return known > 0;
+    int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        log_warn("anchor: cannot read '%s' for the lines before its newest: %s", file,
+                 strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    off_t end = st.st_size, start;
+    char c;
+    /* A torn tail is no line the database recorded, nor one to compare. */
+    if (end > 0 && (pread(fd, &c, 1, end - 1) != 1 || c != '\n') && !tail_start(fd, end, &end))
+        end = 0;
+    size_t have = l->n_heads, cap = have * 2 + 1024;
+    struct anchor_head *all = malloc(cap * sizeof *all);
+    bool ok = all != NULL;
+    if (ok)
+        memcpy(all, l->heads, have * sizeof *all);
+    long lines = 0;
+    while (ok && end > 0) {
+        size_t len;
+        char *text = line_ending_at(fd, end, &start, &len);
+        if (!text) {
+            log_warn("anchor: cannot read '%s' for the lines before its newest: %s", file,
+                     errno ? strerror(errno) : "out of memory");
+            ok = false;
+            break;
+        }
+        end = start;
+        char digest[AUDIT_HEX_LEN];
+        audit_sha256_hex(text, len, digest);
+        struct anchor_line o;
+        const char *why;
+        if (strcmp(digest, l->digest) == 0 || len == 0) {
+            free(text);
+            continue; /* the newest line itself, or an empty one */
+        }
+        known = dbaudit_anchor_line_recorded(db, digest);
+        if (known != 0) {
+            free(text);
+            ok = known > 0;
+            break;
+        }
+        bool parsed = anchor_parse(text, len, &o, &why);
+        free(text);
+        if (!parsed)
+            continue; /* not lethe's: said by the newest line's check and by verify */
+        lines++;
+        if (have + o.n_heads > cap) {
+            heads_highest(all, &have);
+            if (have + o.n_heads > cap) {
+                size_t c2 = (have + o.n_heads) * 2;
+                struct anchor_head *g = realloc(all, c2 * sizeof *g);
+                if (!g) {
+                    anchor_line_free(&o);
+                    log_warn("anchor: out of memory reading the lines before the newest of '%s'", file);
+                    ok = false;
+                    break;
+                }
+                all = g;
+                cap = c2;
+            }
+        }
+        memcpy(all + have, o.heads, o.n_heads * sizeof *all);
+        have += o.n_heads;
+        anchor_line_free(&o);
+    }
+    close(fd);
+    if (!ok) {
+        free(all);
+        return false;
+    }
+    if (lines == 0) {
+        free(all);
+        return true;
+    }
+    heads_highest(all, &have);
+    free(l->heads);
+    l->heads = all;
+    l->n_heads = have;
+    log_debug("anchor: %ld line%s before the newest of '%s' not recorded by the database: their "
+              "heads compared too", lines, lines == 1 ? "" : "s", file);
+    return true;
+}
+
 bool anchor_read_reach(const char *file, struct anchor_head **out, size_t *n,
                        char from[AUDIT_TIME_LEN], bool *bounded)
 {
@@ -554,15 +692,7 @@ bool anchor_read_reach(const char *file, struct anchor_head **out, size_t *n,
     if (broken)
         *bounded = false;
     /* Sorted by chain and seq: the last of each chain is its highest. */
-    if (*n)
-        qsort(all, *n, sizeof *all, head_cmp);
-    size_t k = 0;
-    for (size_t i = 0; i < *n; i++) {
-        if (k && strcmp(all[k - 1].chain, all[i].chain) == 0)
-            k--;
-        all[k++] = all[i];
-    }
-    *n = k;
+    heads_highest(all, n);
     *out = all;
     return true;
 }
@@ -972,6 +1102,9 @@ int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, unsigned 
         say_file_behind(db, file, NULL, flags);
     if (got <= 0)
         return got;
+    /* and of the lines before it the database never recorded (after a restore, every line
+     * since the backup) */
+    (void)anchor_add_unrecorded(db, file, &l);
     int rc = ANCHOR_NOT_COMPARED;
     PGresult *r = anchor_missing(db, &l);
     if (!r)

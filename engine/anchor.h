@@ -73,6 +73,16 @@ bool anchor_glued(const char *text, size_t len, size_t *line_len);
  * yet, -1 (permission denied), ANCHOR_UNUSABLE or ANCHOR_NO_MEMORY after printing the error. A torn last line
  * (a crash while appending) is skipped. */
 int anchor_read_newest(const char *file, struct anchor_line *out);
+/* Adds to L (FILE's newest line, as anchor_read_newest read it) the heads of the lines before it
+ * that the database never recorded (lethe.anchor_lines), back to the newest one it did: each
+ * chain at the highest seq any of them names. A line names only the chains of its run and the
+ * run before it, so after a restore the newest line alone left every chain the runs since the
+ * backup touched before those two unchecked: replay said caught up with one tenant's export
+ * missing, and the next run forked that tenant's chain for good. A line the database recorded
+ * (nearly always the newest: then nothing is read) ends the walk; one it cannot have recorded
+ * (torn, not an anchor line) is passed over. True, or false after saying why (the check then
+ * compares the newest line alone). */
+bool anchor_add_unrecorded(PGconn *db, const char *file, struct anchor_line *l);
 
 /* What every line of FILE vouches for: per chain (sorted), the highest seq any line names, in
  * OUT (*N of them, the seq and chain filled, malloc'd); and in FROM the time from which every

@@ -216,6 +216,12 @@ PGresult *dbaudit_anchor_lines_after(PGconn *db, const char *digest)
                     1, p);
 }
 
+int dbaudit_anchor_line_recorded(PGconn *db, const char *digest)
+{
+    const char *p[] = {digest};
+    return db_exists(db, "SELECT 1 FROM lethe.anchor_lines WHERE digest = $1", 1, p);
+}
+
 bool dbaudit_anchor_gap_note(PGconn *db, const char *digest)
 {
     return db_exec(db, "SELECT lethe.anchor_gap_note($1)", 1, (const char *[]){digest});

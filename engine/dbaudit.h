@@ -54,6 +54,9 @@ int dbaudit_anchor_line_record(PGconn *db, const char *line, const char *run_id)
  * line whose digest is DIGEST (NULL: the file is missing or empty): one row (lines, newest_run,
  * newest_at) when there are any, none otherwise (sql/0057_anchor_lines_after.sql). */
 PGresult *dbaudit_anchor_lines_after(PGconn *db, const char *digest);
+/* 1 when the database recorded an anchor line of that digest (lethe.anchor_lines), 0 when not,
+ * -1 on error (logged). The database's own word: it decides only how far back a check reads. */
+int dbaudit_anchor_line_recorded(PGconn *db, const char *digest);
 /* Notes each line the anchor file lacks after its newest line DIGEST (NULL: missing or empty),
  * so that every later run and status say it until it is back; SETTLE: the lines whose digests
  * are in DIGESTS (an array literal) are in the file again; OPEN: the lines noted and not settled

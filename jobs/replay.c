@@ -178,6 +178,7 @@ static int replay_behind_anchor(struct lethe_ctx *ctx, PGconn *db, const struct 
             anchor_line_free(&own);
             return 0;
         }
+        (void)anchor_add_unrecorded(db, path, &own);
         a = &own;
     }
     int behind = 0;
@@ -257,6 +258,7 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
         }
         if (anchor_read_newest(anchors_path, &anchor) < 0)
             return EXIT_USAGE;
+        (void)anchor_add_unrecorded(ctx->db, anchors_path, &anchor);
     }
     int rc = may_replay(ctx->db);
     if (rc != EXIT_DONE)
@@ -444,8 +446,10 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
         if (anchor_read_newest(own_path, &anchor) < 0)
             log_warn("replay: the anchor file '%s' could not be read; whether the database has "
                      "caught up with it is not known", own_path);
-        else
+        else {
+            (void)anchor_add_unrecorded(db, own_path, &anchor);
             anchors_path = own_path;
+        }
     }
     if (anchors_path) {
         int arc = check_anchor(db, anchors_path, &anchor);

@@ -861,6 +861,60 @@ assert_contains "explain after a replay: the hold active in this catalog, withou
   "note: hold $H6 (placed $(sql "SELECT lethe.iso_utc(placed_at) FROM lethe.holds WHERE hold_id = '$H6'")) was in effect, as this catalog holds it, when the item was purged at $(grep '"kind":"item_purged"' "$WORK/ex6.jsonl" | sed 's/.*"purged_at":"\([^"]*\)".*/\1/'); the catalog does not date its batch before the hold (a batch recorded again by 'lethe replay' is dated by its purge)" "$OUT"
 assert_not_contains "... not that its batch was emitted before the hold" "before the hold, and a hold does not recall" "$OUT"
 
+# ---- a chain named only by older anchor lines -----------------------------------------------------
+# A line names the chains of its run and of the run before it. After a restore, a tenant purged
+# by a run since the backup but by neither of the last two runs was named by no newest line:
+# replay of the other chains' exports said "caught up", and the next run wrote that tenant's
+# chain at seqs the anchor file names already, forking it for good (an outside tryout's
+# finding). The lines the database never recorded (every line since the backup) are compared.
+DB8=${DB}_8
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB8" -c "CREATE DATABASE $DB8" >/dev/null
+export PGDATABASE=$DB8
+sed -e "s|spool4|spool8|" -e "s|anchors4|anchors8|" "$WORK/split.conf" > "$WORK/old.conf"
+O() { run_lethe --config "$WORK/old.conf" "$@"; }
+O migrate
+TA=$(uuid); TB=$(uuid); WA=$(uuid); WB=$(uuid); QA=$(uuid); QB1=$(uuid); QB2=$(uuid)
+mk_tenant "$TA" alpha; mk_workspace "$TA" "$WA" EU
+mk_tenant "$TB" beta; mk_workspace "$TB" "$WB" EU
+for i in "$QA" "$QB1" "$QB2"; do echo "x" > "$STORE/$i"; done
+sql "INSERT INTO lethe.items (tenant_id, item_id, workspace_id, kind, location, locator, created_at) VALUES
+     ('$TA', '$QA', '$WA', 'prompt', 'EU', 'file://$STORE/$QA', '2026-01-01'),
+     ('$TB', '$QB1', '$WB', 'prompt', 'EU', 'file://$STORE/$QB1', '2026-01-01'),
+     ('$TB', '$QB2', '$WB', 'prompt', 'EU', 'file://$STORE/$QB2', '2026-01-01')" >/dev/null
+O run
+pg_dump -Fc -f "$WORK/old.dump" "$DB8"
+mk_event "$TA" deletion_requested "$YESTERDAY" REQ-QA item_id "$QA"
+O run
+mk_event "$TB" deletion_requested "$YESTERDAY" REQ-QB1 item_id "$QB1"
+O run
+mk_event "$TB" deletion_requested "$YESTERDAY" REQ-QB2 item_id "$QB2"
+O run
+assert_eq "alpha's purge is anchored by an older line only: the newest names the engine chain and beta" \
+  "no yes" \
+  "$(tail -1 "$WORK/anchors8.jsonl" | grep -q "$TA" && echo yes || echo no) $(tail -1 "$WORK/anchors8.jsonl" | grep -q "$TB" && echo yes || echo no)"
+O export --tenant 00000000-0000-0000-0000-000000000000 -o "$WORK/old-engine.jsonl"
+O export --tenant "$TB" -o "$WORK/old-beta.jsonl"
+O export --tenant "$TA" -o "$WORK/old-alpha.jsonl"
+restore_db "$DB8" "$WORK/old.dump"
+O replay --operator user_d --anchors "$WORK/anchors8.jsonl" "$WORK/old-engine.jsonl" "$WORK/old-beta.jsonl"
+assert_eq "replay without alpha's export: exit 4, alpha's chain still behind" \
+  "4|error: replay: the database is still behind its anchor: chain $TA has no record at seq $(grep -c '"seq"' "$WORK/old-alpha.jsonl")" \
+  "$RC|$(grep "^error: replay: the database is still behind" <<<"$ERR")"
+O status --check
+assert_eq "... status --check fails, naming alpha's chain" "4 yes" \
+  "$RC $(grep -q "chain $TA anchored at seq" <<<"$ERR" && echo yes || echo no)"
+audit_n8=$(sql "SELECT count(*) FROM lethe.audit")
+O run
+assert_eq "... a run refuses, naming it, and writes nothing" "4 yes $audit_n8" \
+  "$RC $(grep -q "chain $TA anchored at seq" <<<"$ERR" && echo yes || echo no) $(sql "SELECT count(*) FROM lethe.audit")"
+O replay --operator user_d --anchors "$WORK/anchors8.jsonl" "$WORK/old-alpha.jsonl"
+assert_rc "alpha's export replayed too: caught up (exit 0)" 0
+O run
+assert_eq "... and the run that follows purges alpha's item again, each once in the audit" "0 purged 1" \
+  "$RC $(sql "SELECT state FROM lethe.item_status WHERE item_id = '$QA'") $(purged_count "$QA")"
+export PGDATABASE=$DB
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB8" >/dev/null 2>&1
+
 # ---- records no export holds: the database lost after its last export -----------------------
 # The runs after the last export are lost with the database: replay cannot catch up, and every
 # run refuses (exit 4). Accepting the loss is a person's decision (README, "Restore drill"):
