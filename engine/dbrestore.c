@@ -231,6 +231,12 @@ PGresult *dbrestore_replay_chains(PGconn *db)
                     0, NULL);
 }
 
+/* A record's scope, as `lethe request` and `lethe hold place` take it: "item I", "workspace W",
+ * "subject", "tenant" (the audit's detail, lethe.scope_detail's words, and its item). */
+#define RECORD_SCOPE(a)                                                                            \
+    "coalesce(substring(" a ".detail FROM '^(?:event [0-9]+, )?scope (workspace [0-9a-f-]+|[a-z]+)')" \
+    " || coalesce(' ' || " a ".item_id::text, ''), '')"
+
 /* A hold's group, as text: its tenant, item, scope (the audit's detail, lethe.scope_detail's
  * words) and reference. A hold placed again after a restore has the group of the hold it
  * stands for. Sorted with COLLATE "C", as strcmp sorts. */
@@ -433,8 +439,7 @@ PGresult *dbrestore_catalog_behind_audit(PGconn *db, const char *const only[2])
     PGresult *r = db_query(db,
                     "SELECT a.kind, a.tenant_id::text AS tenant_id, a.seq, coalesce(a.reference, '') AS reference,"
                     "       coalesce(a.hold_id::text, '') AS hold_id,"
-                    "       coalesce(substring(a.detail FROM '^(?:event [0-9]+, )?scope (workspace [0-9a-f-]+|[a-z]+)')"
-                    "                || coalesce(' ' || a.item_id::text, ''), '') AS scope"
+                    "       " RECORD_SCOPE("a") " AS scope"
                     "  FROM lethe.audit a"
                     " WHERE true" ONLY_NOTED
                     "   AND ((a.kind = 'request_recorded'"
@@ -502,6 +507,29 @@ PGresult *dbrestore_lost_still(PGconn *db)
      * not sent. */
     PGresult *r = db_get_long(noted, 0, "n") == 0 ? PQmakeEmptyPGresult(db, PGRES_TUPLES_OK)
                                                     : dbrestore_catalog_behind_audit(db, only);
+    PQclear(noted);
+    return r;
+}
+
+PGresult *dbrestore_lost_requests(PGconn *db, const char *tenant, const char *reference)
+{
+    /* Two statements: on Citus lethe.restore_lost is a local table, the audit distributed. */
+    const char *p1[] = {tenant};
+    PGresult *noted = db_query(db,
+                               "SELECT coalesce(array_agg(seq), '{}')::text AS seqs"
+                               "  FROM lethe.restore_lost WHERE tenant_id = $1::uuid",
+                               1, p1);
+    if (!noted)
+        return NULL;
+    const char *p[] = {tenant, reference, db_str(noted, 0, "seqs")};
+    PGresult *r = db_query(db,
+                           "SELECT a.seq, " RECORD_SCOPE("a") " AS scope,"
+                           "       coalesce(a.subject_hmac, '') AS subject_hmac"
+                           "  FROM lethe.audit a"
+                           " WHERE a.tenant_id = $1::uuid AND a.kind = 'request_recorded'"
+                           "   AND a.reference = $2 AND a.seq = ANY ($3::bigint[])"
+                           " ORDER BY a.seq",
+                           3, p);
     PQclear(noted);
     return r;
 }

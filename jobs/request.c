@@ -12,6 +12,7 @@
 #include "audit.h"
 #include "cli.h"
 #include "db.h"
+#include "dbrestore.h"
 #include "dbaudit.h"
 #include "dbstatus.h"
 #include "exitcode.h"
@@ -127,6 +128,36 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
         rc = EXIT_DONE;
         goto cleanup;
     }
+    /* A request a restore took from the catalog (replay named it, lethe.restore_lost) is
+     * recorded again under its reference with its own scope: under another, it would purge
+     * what nobody asked for, and the lost one could then never be recorded (a reference names
+     * one request of a tenant). The audit knows the scope, and a subject by its HMAC. */
+    PGresult *lost = dbrestore_lost_requests(ctx->db, tenant, reference);
+    if (!lost)
+        goto cleanup;
+    char mine[64 + UUID_TEXT_LEN];
+    snprintf(mine, sizeof mine, "%s%s%s",
+             scope.kind == SCOPE_TENANT ? "tenant" : scope_label(scope.kind),
+             scope.kind == SCOPE_ITEM || scope.kind == SCOPE_WORKSPACE ? " " : "",
+             scope.kind == SCOPE_ITEM || scope.kind == SCOPE_WORKSPACE ? scope.value : "");
+    for (int i = 0; i < PQntuples(lost); i++) {
+        const char *theirs = db_str(lost, i, "scope"), *their_mac = db_str(lost, i, "subject_hmac");
+        bool other_subject = scope.kind == SCOPE_SUBJECT && hmac && *their_mac &&
+                             strcmp(hmac, their_mac) != 0;
+        if (strcmp(theirs, mine) == 0 && !other_subject)
+            continue;
+        log_error("request: the audit records request \"%s\" of tenant %s (seq %s, scope %s), "
+                  "which a restore took from the catalog; this request %s%s: nothing recorded",
+                  text_shown(reference), tenant, db_str(lost, i, "seq"), theirs,
+                  other_subject ? "names another subject" : "has scope ", other_subject ? "" : mine);
+        log_hint("record it again with the scope the audit records (%s%s), or give this "
+                 "request a reference of its own",
+                 theirs, strcmp(theirs, "subject") == 0 ? ": the subject it named" : "");
+        PQclear(lost);
+        rc = EXIT_USAGE;
+        goto cleanup;
+    }
+    PQclear(lost);
     /* An item stamped ahead of the database's clock (producers may write up to five minutes
      * ahead: sql/0080) is not covered by a request recorded now; the catalog refuses it, with a
      * producer's hint ("give the time the request was made") that lethe request cannot follow.

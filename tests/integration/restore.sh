@@ -804,6 +804,17 @@ L_R10="error: status: check failed: tenant $T5: the audit records request 'GDPR-
 L_H3="error: status: check failed: tenant $T5: the audit records hold $H_AL3 placed (seq $(seq5 hold_placed "$H_AL3"), scope subject, reference 'SUBJ-3'), which the restored catalog does not hold; place it again with 'lethe hold place'"
 G replay --operator user_d "$WORK/gov5.jsonl"
 assert_rc "three requests and a subject hold lost: replay exits 4" 4
+# Recorded again by hand with the wrong scope, it was taken, purged what nobody asked for, and
+# kept the lost one from ever being recorded (an outside tryout's finding): refused.
+G request --tenant "$T5" --item "$Z2" --reference GDPR-7 --operator user_d
+assert_eq "a lost request recorded again for another item: refused (exit 2), nothing recorded" \
+  "2|error: request: the audit records request \"GDPR-7\" of tenant $T5 (seq $(seq5 request_recorded '"GDPR-7"'), scope item $Z1), which a restore took from the catalog; this request has scope item $Z2: nothing recorded
+hint: record it again with the scope the audit records (item $Z1), or give this request a reference of its own|0" \
+  "$RC|$(grep -v '^hint: chmod\|^warning: config' <<<"$ERR")|$(sql "SELECT count(*) FROM lethe.events WHERE reference = 'GDPR-7'")"
+G request --tenant "$T5" --subject dave --reference GDPR-8 --operator user_d
+assert_eq "... for another subject: refused, the subject never named" \
+  "2|error: request: the audit records request \"GDPR-8\" of tenant $T5 (seq $(seq5 request_recorded '"GDPR-8"'), scope subject), which a restore took from the catalog; this request names another subject: nothing recorded|0" \
+  "$RC|$(grep '^error' <<<"$ERR")|$(grep -c dave <<<"$ERR")"
 # Producers' requests under the lost ones' references, for another item and another subject
 # (`lethe request` refuses them: a reference names one request of a tenant), and bob's hold
 # under alice's reference.
