@@ -83,6 +83,8 @@
 
 #define LIST_LIMIT 10
 #define MAX_PROBLEMS 5
+/* A list cut short is said to be: at 3 a.m. the five shown read as all there is. */
+#define MORE_PROBLEMS_HINT "status lists them as those above are dealt with"
 
 /* The states counted per rule: each is a column of db_status_counts() and a --json key. */
 static const char *const states[] = {"scheduled", "due", "held", "in_flight", "purged"};
@@ -98,6 +100,7 @@ struct report {
     long violations_purged;
     char problems[MAX_PROBLEMS][1024];
     int n_problems;
+    int n_more; /* problems past MAX_PROBLEMS: counted, not kept */
 };
 
 static long total_of(const PGresult *list)
@@ -110,8 +113,10 @@ static const char *plural(long n, const char *one, const char *many) { return n 
 static void problem(struct report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void problem(struct report *r, const char *fmt, ...)
 {
-    if (r->n_problems >= MAX_PROBLEMS)
+    if (r->n_problems >= MAX_PROBLEMS) {
+        r->n_more++;
         return;
+    }
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(r->problems[r->n_problems++], sizeof r->problems[0], fmt, ap);
@@ -433,7 +438,7 @@ static void print_json(const struct report *r)
         fputs(i ? ", " : "", stdout);
         json_string(stdout, r->problems[i]);
     }
-    fputs("]}\n}\n", stdout);
+    printf("], \"problems_not_listed\": %d}\n}\n", r->n_more);
 }
 
 /* ---- for a person ------------------------------------------------------------------------- */
@@ -597,6 +602,9 @@ static void print_text(const struct report *r)
     else
         for (int i = 0; i < r->n_problems; i++)
             printf("%scheck: %s\n", i ? "" : "\n", r->problems[i]);
+    if (r->n_more)
+        printf("check: and %d more problem%s, not listed: %s\n", r->n_more,
+               r->n_more == 1 ? "" : "s", MORE_PROBLEMS_HINT);
 }
 
 /* ---- one request: status --reference REF --tenant T -------------------------------------- */
@@ -1042,6 +1050,9 @@ int job_status(struct lethe_ctx *ctx, int argc, char **argv)
     if (check && r.n_problems) {
         for (int i = 0; i < r.n_problems; i++)
             log_error("status: check failed: %s", r.problems[i]);
+        if (r.n_more)
+            log_error("status: check failed: and %d more problem%s, not listed: %s", r.n_more,
+                      r.n_more == 1 ? "" : "s", MORE_PROBLEMS_HINT);
         rc = EXIT_CHECK_FAILED;
     }
 cleanup:
