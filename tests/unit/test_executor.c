@@ -38,6 +38,24 @@ START_TEST(parses_receipts_and_ignores_the_rest)
 }
 END_TEST
 
+/* As README says a deleter may write them: a tab between word and id, blanks after the id, an
+ * id in upper case, an empty line; the words themselves in lower case only. */
+START_TEST(receipts_as_the_readme_says_they_may_be_written)
+{
+    struct exec_result r;
+    const char *cmd = "printf 'deleted\\t" A " \\t\\n\\nabsent  22222222-2222-4222-8222-22222222222A\\n"
+                      "DELETED " C "\\n'; true";
+    ck_assert(executor_run(cmd, "/dev/null", "b", "EU", 10, NULL, &r));
+    ck_assert(r.ok);
+    ck_assert_int_eq(r.n_acked, 2);
+    ck_assert_str_eq(r.acked[0].item_id, A);
+    ck_assert_str_eq(r.acked[1].item_id, "22222222-2222-4222-8222-22222222222a");
+    ck_assert_int_eq(r.n_failed, 0);
+    ck_assert_int_eq(r.ignored, 1);
+    exec_result_free(&r);
+}
+END_TEST
+
 START_TEST(runs_the_command_whole_with_the_manifest_last)
 {
     struct exec_result r;
@@ -142,6 +160,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, parses_receipts_and_ignores_the_rest);
+    tcase_add_test(tc, receipts_as_the_readme_says_they_may_be_written);
     tcase_add_test(tc, runs_the_command_whole_with_the_manifest_last);
     tcase_add_test(tc, receipts_kept_once_per_item_of_the_batch);
     tcase_add_test(tc, exit_status_keeps_earlier_receipts);
