@@ -23,6 +23,7 @@
 #include "exitcode.h"
 #include "log.h"
 #include "operator.h"
+#include "timefmt.h"
 
 static bool hex64(const char *s)
 {
@@ -153,8 +154,11 @@ cleanup:
 bool anchor_parse(const char *text, size_t len, struct anchor_line *out, const char **why)
 {
     memset(out, 0, sizeof *out);
-    if (parse_as_written(text, len, out))
+    out->offset = -1;
+    if (parse_as_written(text, len, out)) {
+        out->offset = -1;
         return true;
+    }
     json_error_t e;
     errno = 0; /* jansson does not always say that an allocation failed; malloc does */
     json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
@@ -264,7 +268,7 @@ static bool tail_start(int fd, off_t size, off_t *start)
 }
 
 /* The last complete line of FD (size SIZE), read backwards in pieces: the file only grows. */
-static char *last_line(int fd, off_t size, size_t *len)
+static char *last_line(int fd, off_t size, size_t *len, off_t *at)
 {
     /* A whole anchor line lacking only its newline is the newest line, as verify counts it and
      * as the next run keeps it (cut_torn_tail adds the newline): the check compares it too. */
@@ -275,6 +279,7 @@ static char *last_line(int fd, off_t size, size_t *len)
         if (line && pread(fd, line, l, tail) == (ssize_t)l) {
             line[l] = '\0';
             *len = l;
+            *at = tail;
             return line;
         }
         free(line);
@@ -304,6 +309,7 @@ static char *last_line(int fd, off_t size, size_t *len)
             if (line && pread(fd, line, l, pos + (off_t)i + 1) == (ssize_t)l) {
                 line[l] = '\0';
                 *len = l;
+                *at = pos + (off_t)i + 1;
                 free(buf);
                 return line;
             }
@@ -321,6 +327,7 @@ static char *last_line(int fd, off_t size, size_t *len)
     if (line && pread(fd, line, (size_t)end, 0) == (ssize_t)end) {
         line[end] = '\0';
         *len = (size_t)end;
+        *at = 0;
         return line;
     }
     free(line);
@@ -384,6 +391,7 @@ int anchor_read_newest(const char *file, struct anchor_line *out)
 static int read_newest(const char *file, struct anchor_line *out, complain_fn *complain)
 {
     memset(out, 0, sizeof *out);
+    out->offset = -1;
     int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         if (errno == ENOENT)
@@ -399,8 +407,9 @@ static int read_newest(const char *file, struct anchor_line *out, complain_fn *c
         goto cleanup;
     }
     size_t len = 0;
+    off_t line_at_offset = -1;
     errno = 0;
-    char *line = last_line(fd, st.st_size, &len);
+    char *line = last_line(fd, st.st_size, &len, &line_at_offset);
     if (!line) {
         if (errno) {
             complain("anchor: cannot read '%s': %s", file, strerror(errno));
@@ -434,6 +443,7 @@ static int read_newest(const char *file, struct anchor_line *out, complain_fn *c
         /* An empty line (or a lone CR) is skipped without a word, as verify skips it. */
         bool blank = len == 0 || (len == 1 && line[0] == '\r');
         if (scanned && valid_no > 0) {
+            out->offset = -1; /* a line before the newest: the walk reads from the end */
             if (!blank) {
                 log_warn("anchor: '%s': its newest line (line %ld) is %s; the check takes line "
                          "%ld before it (run %s)", file, lines, why, valid_no, out->run_id);
@@ -462,6 +472,7 @@ static int read_newest(const char *file, struct anchor_line *out, complain_fn *c
         }
     } else {
         memcpy(out->digest, digest, sizeof digest);
+        out->offset = line_at_offset;
         rc = 1;
     }
     free(line);
@@ -491,9 +502,9 @@ static void heads_highest(struct anchor_head *heads, size_t *n)
     *n = k;
 }
 
-/* The complete line of FD that ends with the newline at END - 1: its start in *START, its bytes
- * (without the newline, NUL-terminated) returned, *LEN long; NULL when it cannot be read. */
-static char *line_ending_at(int fd, off_t end, off_t *start, size_t *len)
+/* The start of the complete line of FD that ends with the newline at END - 1, into *START:
+ * read backwards in pieces. False when the file cannot be read. */
+static bool line_start(int fd, off_t end, off_t *start)
 {
     off_t pos = end - 1; /* the newline */
     *start = 0;
@@ -501,16 +512,25 @@ static char *line_ending_at(int fd, off_t end, off_t *start, size_t *len)
         char piece[8192];
         size_t n = pos > (off_t)sizeof piece ? sizeof piece : (size_t)pos;
         if (pread(fd, piece, n, pos - (off_t)n) != (ssize_t)n)
-            return NULL;
+            return false;
         size_t i = n;
         while (i > 0 && piece[i - 1] != '\n')
             i--;
         if (i > 0) {
             *start = pos - (off_t)n + (off_t)i;
-            break;
+            return true;
         }
         pos -= (off_t)n;
     }
+    return true;
+}
+
+/* That line's bytes (without the newline, NUL-terminated), *LEN long, its start in *START; NULL
+ * when it cannot be read. */
+static char *line_ending_at(int fd, off_t end, off_t *start, size_t *len)
+{
+    if (!line_start(fd, end, start))
+        return NULL;
     *len = (size_t)(end - 1 - *start);
     char *line = malloc(*len + 1);
     if (line && pread(fd, line, *len, *start) != (ssize_t)*len) {
@@ -522,13 +542,52 @@ static char *line_ending_at(int fd, off_t end, off_t *start, size_t *len)
     return line;
 }
 
+/* The "at" of the line of FD that ends with the newline at END - 1, its start in *START, into
+ * AT: from the line's first bytes when it begins as lethe writes it (so a line of thousands of
+ * heads is not read whole), else from the line parsed. False when the line is not an anchor
+ * line (or cannot be read). */
+static bool line_at(int fd, off_t end, off_t *start, char at[AUDIT_TIME_LEN])
+{
+    static const char head[] = "{\"run_id\":\"", mid[] = "\",\"at\":\"";
+    const size_t h = sizeof head - 1, m = sizeof mid - 1, u = UUID_TEXT_LEN - 1,
+                 t = AUDIT_TIME_LEN - 1, want = h + u + m + t + 1;
+    if (!line_start(fd, end, start))
+        return false;
+    size_t len = (size_t)(end - 1 - *start);
+    char prefix[128];
+    if (len > want && want <= sizeof prefix && pread(fd, prefix, want, *start) == (ssize_t)want &&
+        memcmp(prefix, head, h) == 0 && memcmp(prefix + h + u, mid, m) == 0 &&
+        prefix[want - 1] == '"') {
+        memcpy(at, prefix + h + u + m, t);
+        at[t] = '\0';
+        return true;
+    }
+    off_t s0;
+    char *text = line_ending_at(fd, end, &s0, &len);
+    struct anchor_line o;
+    const char *why;
+    bool ok = text && anchor_parse(text, len, &o, &why);
+    if (ok) {
+        snprintf(at, AUDIT_TIME_LEN, "%s", o.at);
+        anchor_line_free(&o);
+    }
+    free(text);
+    return ok;
+}
+
+/* Whether a line stamped AT_BEFORE comes before one stamped AT in time too. Shard runs that
+ * append at once may leave two lines out of order: the walk then reads a line further back,
+ * which costs a read and nothing else. */
+static bool in_order(const char *at_before, const char *at)
+{
+    lethe_time a, b;
+    return !time_parse(at_before, &a) || !time_parse(at, &b) || a <= b;
+}
+
 bool anchor_add_unrecorded(PGconn *db, const char *file, struct anchor_line *l)
 {
     if (!file || !l->heads)
         return true;
-    int known = dbaudit_anchor_line_recorded(db, l->digest);
-    if (known != 0)
-        return known > 0;
     int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
@@ -539,17 +598,50 @@ bool anchor_add_unrecorded(PGconn *db, const char *file, struct anchor_line *l)
         return false;
     }
     off_t end = st.st_size, start;
-    char c;
-    /* A torn tail is no line the database recorded, nor one to compare. */
-    if (end > 0 && (pread(fd, &c, 1, end - 1) != 1 || c != '\n') && !tail_start(fd, end, &end))
-        end = 0;
+    bool recorded_seen = false;
+    char recorded_at[AUDIT_TIME_LEN] = "";
+    if (l->offset >= 0 && l->offset <= (long long)end) {
+        /* The newest line, read already: whether the database recorded it, then the lines
+         * before it. */
+        int known = dbaudit_anchor_line_recorded(db, l->digest);
+        if (known < 0) {
+            close(fd);
+            return false;
+        }
+        end = (off_t)l->offset;
+        recorded_seen = known > 0;
+        snprintf(recorded_at, sizeof recorded_at, "%s", l->at);
+    } else {
+        char c;
+        /* A torn tail is no line the database recorded, nor one to compare. */
+        if (end > 0 && (pread(fd, &c, 1, end - 1) != 1 || c != '\n') && !tail_start(fd, end, &end))
+            end = 0;
+    }
     size_t have = l->n_heads, cap = have * 2 + 1024;
     struct anchor_head *all = malloc(cap * sizeof *all);
     bool ok = all != NULL;
     if (ok)
         memcpy(all, l->heads, have * sizeof *all);
     long lines = 0;
+    /* A recorded line ends the walk once the line before it is seen to be in time order with
+     * it: a copy of an old (recorded) line appended after the lines since the backup (two
+     * copies of the file joined, a line copied by hand) is later in the file than lines newer
+     * than it, and does not end it. Nearly always the newest line is recorded, and only the
+     * start of the line before it is read. */
     while (ok && end > 0) {
+        if (recorded_seen) {
+            char at[AUDIT_TIME_LEN];
+            off_t s0;
+            if (!line_at(fd, end, &s0, at)) {
+                end = s0; /* not an anchor line (or empty): passed over */
+                if (s0 == 0)
+                    break;
+                continue;
+            }
+            if (in_order(at, recorded_at))
+                break; /* the database's own line, in its place */
+            recorded_seen = false; /* a copy out of its place: read on */
+        }
         size_t len;
         char *text = line_ending_at(fd, end, &start, &len);
         if (!text) {
@@ -559,24 +651,22 @@ bool anchor_add_unrecorded(PGconn *db, const char *file, struct anchor_line *l)
             break;
         }
         end = start;
-        char digest[AUDIT_HEX_LEN];
-        audit_sha256_hex(text, len, digest);
         struct anchor_line o;
         const char *why;
-        if (strcmp(digest, l->digest) == 0 || len == 0) {
-            free(text);
-            continue; /* the newest line itself, or an empty one */
-        }
-        known = dbaudit_anchor_line_recorded(db, digest);
-        if (known != 0) {
-            free(text);
-            ok = known > 0;
-            break;
-        }
-        bool parsed = anchor_parse(text, len, &o, &why);
+        char digest[AUDIT_HEX_LEN];
+        audit_sha256_hex(text, len, digest);
+        bool parsed = len > 0 && anchor_parse(text, len, &o, &why);
         free(text);
         if (!parsed)
             continue; /* not lethe's: said by the newest line's check and by verify */
+        int known = dbaudit_anchor_line_recorded(db, digest);
+        if (known != 0) {
+            snprintf(recorded_at, sizeof recorded_at, "%s", o.at);
+            anchor_line_free(&o);
+            recorded_seen = known > 0;
+            ok = known > 0;
+            continue;
+        }
         lines++;
         if (have + o.n_heads > cap) {
             heads_highest(all, &have);
@@ -598,20 +688,16 @@ bool anchor_add_unrecorded(PGconn *db, const char *file, struct anchor_line *l)
         anchor_line_free(&o);
     }
     close(fd);
-    if (!ok) {
+    if (!ok || lines == 0) {
         free(all);
-        return false;
-    }
-    if (lines == 0) {
-        free(all);
-        return true;
+        return ok;
     }
     heads_highest(all, &have);
     free(l->heads);
     l->heads = all;
     l->n_heads = have;
-    log_debug("anchor: %ld line%s before the newest of '%s' not recorded by the database: their "
-              "heads compared too", lines, lines == 1 ? "" : "s", file);
+    log_debug("anchor: %ld line%s of '%s' not recorded by the database: their heads compared too",
+              lines, lines == 1 ? "" : "s", file);
     return true;
 }
 

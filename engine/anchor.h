@@ -32,6 +32,7 @@ struct anchor_line {
     struct anchor_head *heads;
     size_t n_heads;
     char digest[AUDIT_HEX_LEN]; /* SHA-256 of the newest line as read (anchor_read_newest) */
+    long long offset;           /* where that line starts in the file; -1 when not known */
 };
 
 /* Whether PATH names the anchor file ANCHOR_FILE (the same file, or the same path when neither

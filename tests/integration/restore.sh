@@ -919,6 +919,14 @@ O export --tenant 00000000-0000-0000-0000-000000000000 -o "$WORK/old-engine.json
 O export --tenant "$TB" -o "$WORK/old-beta.jsonl"
 O export --tenant "$TA" -o "$WORK/old-alpha.jsonl"
 restore_db "$DB8" "$WORK/old.dump"
+# A copy of the line the backup recorded, appended after the lines since (two copies of the file
+# joined, a line copied by hand): the walk back ended at it, and the restored database passed
+# every check (an outside tryout's finding).
+cp "$WORK/anchors8.jsonl" "$WORK/anchors8-dup.jsonl"; head -1 "$WORK/anchors8.jsonl" >> "$WORK/anchors8-dup.jsonl"
+sed "s|$WORK/anchors8.jsonl|$WORK/anchors8-dup.jsonl|" "$WORK/old.conf" > "$WORK/old-dup.conf"
+run_lethe --config "$WORK/old-dup.conf" status --check
+assert_eq "an old recorded line copied to the end hides no line since the backup: status --check fails, naming alpha" \
+  "4 yes" "$RC $(grep -q "chain $TA anchored at seq" <<<"$ERR" && echo yes || echo no)"
 O replay --operator user_d --anchors "$WORK/anchors8.jsonl" "$WORK/old-engine.jsonl" "$WORK/old-beta.jsonl"
 assert_eq "replay without alpha's export: exit 4, alpha's chain still behind" \
   "4|error: replay: the database is still behind its anchor: chain $TA has no record at seq $(grep -c '"seq"' "$WORK/old-alpha.jsonl")" \
