@@ -282,8 +282,10 @@ static long prune_strays_in(PGconn *db, int dir_fd, const char *dir, const char 
         char name[64];
         struct stat st;
         snprintf(name, sizeof name, "%s.jsonl", db_str(res, i, "batch_id"));
-        if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-            (long long)st.st_mtime >= strtoll(db_str(res, i, "cutoff"), NULL, 10))
+        /* lethe writes a manifest as a regular file of one link (a temporary renamed): a link,
+         * a FIFO, a directory or a second name of another file is not one of its own. */
+        if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+            st.st_nlink != 1 || (long long)st.st_mtime >= strtoll(db_str(res, i, "cutoff"), NULL, 10))
             continue;
         if (unlinkat(dir_fd, name, 0) != 0) {
             log_warn("spool: cannot remove '%s/%s': %s", dir, name, strerror(errno));

@@ -975,6 +975,13 @@ assert_eq "the restored catalog lacks batches whose manifests are in the spool (
   "yes" "$([ "${#STRAYS[@]}" -ge 2 ] && echo yes || echo "no: ${#STRAYS[@]}")"
 touch -d '-8 days' "${STRAYS[0]}"
 echo note > "$WORK/spool/EU/notes.jsonl"; touch -d '-8 days' "$WORK/spool/EU/notes.jsonl"
+# Names a stray manifest could have, on files lethe never writes: a link, a FIFO, a second name
+# of another file, a directory (an outside tryout saw the first three removed).
+echo target > "$WORK/other-target"
+NOT_LETHES=("$WORK/spool/EU/$(uuid).jsonl" "$WORK/spool/EU/$(uuid).jsonl" "$WORK/spool/EU/$(uuid).jsonl" "$WORK/spool/EU/$(uuid).jsonl")
+ln -s "$WORK/other-target" "${NOT_LETHES[0]}"; mkfifo "${NOT_LETHES[1]}"; ln "$WORK/other-target" "${NOT_LETHES[2]}"
+mkdir "${NOT_LETHES[3]}"
+for f in "${NOT_LETHES[@]}"; do touch -h -d '-8 days' "$f"; done
 run_lethe --config "$WORK/lost.conf" run
 assert_eq "the producer's event sent again: the item whose purge record was lost is purged again" \
   "0 purged 1" "$RC $(sql "SELECT state FROM lethe.item_status WHERE item_id = '$C1'") $(purged_count "$C1")"
@@ -983,6 +990,9 @@ assert_eq "a stray manifest older than spool.keep is removed, a younger one and 
   "$([ -e "${STRAYS[0]}" ] && echo kept || echo gone) $([ -e "${STRAYS[1]}" ] && echo kept || echo gone) $([ -e "$WORK/spool/EU/notes.jsonl" ] && echo kept || echo gone)"
 assert_contains "... saying so" \
   "spool: removed '$(dirname "${STRAYS[0]}")/$(basename "${STRAYS[0]}")', the manifest of a batch the catalog does not hold (emitted after the backup a restore went back to), older than spool.keep" "$ERR"
+assert_eq "... a link, a FIFO, a second name of another file and a directory under such names stay, unsaid" \
+  "kept kept kept kept|0" \
+  "$(for f in "${NOT_LETHES[@]}"; do [ -e "$f" ] || [ -L "$f" ] && echo kept || echo gone; done | tr '\n' ' ' | sed 's/ $//')|$(grep -c "$(basename "${NOT_LETHES[3]}")\|$(basename "${NOT_LETHES[0]}")" <<<"$ERR")"
 export PGDATABASE=$DB
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB7" >/dev/null 2>&1
 finish
