@@ -21,6 +21,56 @@
 #include "operator.h"
 #include "text.h"
 
+/* A request a restore took from the catalog (replay named it, lethe.restore_lost) is recorded
+ * again under its reference with its own scope: under another, it would purge what nobody
+ * asked for, and the lost one could then never be recorded (a reference names one request of a
+ * tenant). The audit knows the scope, and a subject by its HMAC (HMAC: this request's, NULL
+ * without an audit key). Asked before anything is written, the audit key's use included.
+ * EXIT_DONE, or the exit code after saying why. */
+static int lost_scope_check(struct lethe_ctx *ctx, const char *tenant, const char *reference,
+                            const struct scope *scope, const char *hmac)
+{
+    PGresult *lost = dbrestore_lost_requests(ctx->db, tenant, reference);
+    if (!lost)
+        return EXIT_RUNTIME;
+    char mine[64 + UUID_TEXT_LEN];
+    bool named = scope->kind == SCOPE_ITEM || scope->kind == SCOPE_WORKSPACE;
+    snprintf(mine, sizeof mine, "%s%s%s",
+             scope->kind == SCOPE_TENANT ? "tenant" : scope_label(scope->kind), named ? " " : "",
+             named ? scope->value : "");
+    int rc = EXIT_DONE;
+    for (int i = 0; i < PQntuples(lost) && rc == EXIT_DONE; i++) {
+        const char *theirs = db_str(lost, i, "scope"), *their_mac = db_str(lost, i, "subject_hmac");
+        bool subject = scope->kind == SCOPE_SUBJECT && strcmp(theirs, "subject") == 0;
+        bool no_key = subject && *their_mac && !hmac;
+        bool other_subject = subject && *their_mac && hmac && strcmp(hmac, their_mac) != 0;
+        if (strcmp(theirs, mine) == 0 && !no_key && !other_subject)
+            continue;
+        rc = EXIT_USAGE;
+        if (no_key) {
+            log_error("request: the audit records request \"%s\" of tenant %s (seq %s, scope "
+                      "subject), which a restore took from the catalog, and names its subject by "
+                      "an HMAC: without an audit key lethe cannot tell whether this is that "
+                      "subject; nothing recorded", text_shown(reference), tenant,
+                      db_str(lost, i, "seq"));
+            log_hint("record it again with audit.key_file set to the key it was recorded with");
+            continue;
+        }
+        log_error("request: the audit records request \"%s\" of tenant %s (seq %s, scope %s), "
+                  "which a restore took from the catalog; this request %s%s: nothing recorded",
+                  text_shown(reference), tenant, db_str(lost, i, "seq"), theirs,
+                  other_subject ? "names another subject (or the audit key is not the one it was "
+                                  "recorded with)"
+                                : "has scope ",
+                  other_subject ? "" : mine);
+        log_hint("record it again with the scope the audit records (%s%s), or give this "
+                 "request a reference of its own",
+                 theirs, strcmp(theirs, "subject") == 0 ? ": the subject it named" : "");
+    }
+    PQclear(lost);
+    return rc;
+}
+
 int job_request(struct lethe_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -68,8 +118,6 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
         return rc;
     if ((rc = anchor_check_before_write(ctx->db, ctx->cfg.anchor_file, "request", 0)) != EXIT_DONE)
         return rc;
-    if (!dbaudit_key_check(ctx->db, &ctx->audit_key, true, "request"))
-        return EXIT_RUNTIME;
     const char *tenant = a.tenant;
     const struct scope scope = a.scope;
     const struct rule_config *rc_rule =
@@ -83,6 +131,10 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
             return EXIT_RUNTIME;
         hmac = mac;
     }
+    if ((rc = lost_scope_check(ctx, tenant, reference, &scope, hmac)) != EXIT_DONE)
+        return rc;
+    if (!dbaudit_key_check(ctx->db, &ctx->audit_key, true, "request"))
+        return EXIT_RUNTIME;
 
     PGresult *same = NULL, *res = NULL;
     rc = EXIT_RUNTIME;
@@ -128,36 +180,6 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
         rc = EXIT_DONE;
         goto cleanup;
     }
-    /* A request a restore took from the catalog (replay named it, lethe.restore_lost) is
-     * recorded again under its reference with its own scope: under another, it would purge
-     * what nobody asked for, and the lost one could then never be recorded (a reference names
-     * one request of a tenant). The audit knows the scope, and a subject by its HMAC. */
-    PGresult *lost = dbrestore_lost_requests(ctx->db, tenant, reference);
-    if (!lost)
-        goto cleanup;
-    char mine[64 + UUID_TEXT_LEN];
-    snprintf(mine, sizeof mine, "%s%s%s",
-             scope.kind == SCOPE_TENANT ? "tenant" : scope_label(scope.kind),
-             scope.kind == SCOPE_ITEM || scope.kind == SCOPE_WORKSPACE ? " " : "",
-             scope.kind == SCOPE_ITEM || scope.kind == SCOPE_WORKSPACE ? scope.value : "");
-    for (int i = 0; i < PQntuples(lost); i++) {
-        const char *theirs = db_str(lost, i, "scope"), *their_mac = db_str(lost, i, "subject_hmac");
-        bool other_subject = scope.kind == SCOPE_SUBJECT && hmac && *their_mac &&
-                             strcmp(hmac, their_mac) != 0;
-        if (strcmp(theirs, mine) == 0 && !other_subject)
-            continue;
-        log_error("request: the audit records request \"%s\" of tenant %s (seq %s, scope %s), "
-                  "which a restore took from the catalog; this request %s%s: nothing recorded",
-                  text_shown(reference), tenant, db_str(lost, i, "seq"), theirs,
-                  other_subject ? "names another subject" : "has scope ", other_subject ? "" : mine);
-        log_hint("record it again with the scope the audit records (%s%s), or give this "
-                 "request a reference of its own",
-                 theirs, strcmp(theirs, "subject") == 0 ? ": the subject it named" : "");
-        PQclear(lost);
-        rc = EXIT_USAGE;
-        goto cleanup;
-    }
-    PQclear(lost);
     /* An item stamped ahead of the database's clock (producers may write up to five minutes
      * ahead: sql/0080) is not covered by a request recorded now; the catalog refuses it, with a
      * producer's hint ("give the time the request was made") that lethe request cannot follow.

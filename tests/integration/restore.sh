@@ -793,6 +793,9 @@ pg_dump -Fc -f "$WORK/gov5.dump" "$DB5"
 G request --tenant "$T5" --item "$Z1" --reference GDPR-7 --operator user_d
 G request --tenant "$T5" --subject carol --reference GDPR-8 --operator user_d
 G request --tenant "$T5" --subject carol --reference GDPR-10 --operator user_d
+# recorded without an audit key: its record names no subject
+sed 's|key_file = "[^"]*";||' "$WORK/gov.conf" > "$WORK/gov-nokey.conf"
+run_lethe --config "$WORK/gov-nokey.conf" request --tenant "$T5" --subject erin --reference GDPR-11 --operator user_d
 G hold place --tenant "$T5" --subject alice --reason litigation --reference SUBJ-3 --operator user_d
 H_AL3=$(sql "SELECT hold_id FROM lethe.holds WHERE reference = 'SUBJ-3'")
 # two more, so that status has more to say than it lists
@@ -804,6 +807,7 @@ seq5() { grep "\"kind\":\"$1\"" "$WORK/gov5.jsonl" | grep "$2" | grep -o '"seq":
 L_R7="error: status: check failed: tenant $T5: the audit records request 'GDPR-7' (seq $(seq5 request_recorded '"GDPR-7"'), scope item $Z1), which the restored catalog does not hold; record it again with 'lethe request'"
 L_R8="error: status: check failed: tenant $T5: the audit records request 'GDPR-8' (seq $(seq5 request_recorded '"GDPR-8"'), scope subject), which the restored catalog does not hold; record it again with 'lethe request'"
 L_R10="error: status: check failed: tenant $T5: the audit records request 'GDPR-10' (seq $(seq5 request_recorded '"GDPR-10"'), scope subject), which the restored catalog does not hold; record it again with 'lethe request'"
+L_R11="error: status: check failed: tenant $T5: the audit records request 'GDPR-11' (seq $(seq5 request_recorded '"GDPR-11"'), scope subject), which the restored catalog does not hold; record it again with 'lethe request'"
 L_H3="error: status: check failed: tenant $T5: the audit records hold $H_AL3 placed (seq $(seq5 hold_placed "$H_AL3"), scope subject, reference 'SUBJ-3'), which the restored catalog does not hold; place it again with 'lethe hold place'"
 G replay --operator user_d "$WORK/gov5.jsonl"
 assert_rc "three requests and a subject hold lost: replay exits 4" 4
@@ -816,7 +820,7 @@ hint: record it again with the scope the audit records (item $Z1), or give this 
   "$RC|$(grep -v '^hint: chmod\|^warning: config' <<<"$ERR")|$(sql "SELECT count(*) FROM lethe.events WHERE reference = 'GDPR-7'")"
 G request --tenant "$T5" --subject dave --reference GDPR-8 --operator user_d
 assert_eq "... for another subject: refused, the subject never named" \
-  "2|error: request: the audit records request \"GDPR-8\" of tenant $T5 (seq $(seq5 request_recorded '"GDPR-8"'), scope subject), which a restore took from the catalog; this request names another subject: nothing recorded|0" \
+  "2|error: request: the audit records request \"GDPR-8\" of tenant $T5 (seq $(seq5 request_recorded '"GDPR-8"'), scope subject), which a restore took from the catalog; this request names another subject (or the audit key is not the one it was recorded with): nothing recorded|0" \
   "$RC|$(grep '^error' <<<"$ERR")|$(grep -c dave <<<"$ERR")"
 # Producers' requests under the lost ones' references, for another item and another subject
 # (`lethe request` refuses them: a reference names one request of a tenant), and bob's hold
@@ -829,17 +833,29 @@ assert_eq "... another item's or subject's request, or another subject's hold, s
   "4|$L_R7
 $L_R8
 $L_R10
+$L_R11
 $L_H3" "$RC|$(printf '%s\n' "$ERR" | grep '^error: status: check failed: tenant' | grep -v 'LIT-C')"
-# Five are listed; the sixth was left out without a word (an outside tryout's finding).
-assert_eq "... status lists five, and says one more is not listed" \
-  "5|error: status: check failed: and 1 more problem, not listed: status lists them as those above are dealt with" \
+# Five are listed; the others were left out without a word (an outside tryout's finding).
+assert_eq "... status lists five, and says two more are not listed" \
+  "5|error: status: check failed: and 2 more problems, not listed: status lists them as those above are dealt with" \
   "$(printf '%s\n' "$ERR" | grep -c '^error: status: check failed: tenant')|$(printf '%s\n' "$ERR" | grep 'more problem')"
 G status --json
-assert_eq "... and so does status --json" "5 1" \
+assert_eq "... and so does status --json" "5 2" \
   "$(python3 -c 'import json,sys; d=json.load(sys.stdin)["check"]; print(len(d["problems"]), d["problems_not_listed"])' <<<"$OUT")"
 G hold place --tenant "$T5" --reason litC --reference LIT-C1 --operator user_d
 G hold place --tenant "$T5" --reason litC --reference LIT-C2 --operator user_d
 G hold place --tenant "$T5" --subject alice --reason litigation --reference SUBJ-3 --operator user_d
+# Without the key, carol's could not be told from another subject's: refused, nothing written
+# (the key's use not noted either).
+periods=$(sql "SELECT count(*) FROM lethe.audit_key_periods")
+run_lethe --config "$WORK/gov-nokey.conf" request --tenant "$T5" --subject carol --reference GDPR-10 --operator user_d
+assert_eq "a lost subject request recorded again without the audit key: refused (exit 2), nothing written" \
+  "2|error: request: the audit records request \"GDPR-10\" of tenant $T5 (seq $(seq5 request_recorded '"GDPR-10"'), scope subject), which a restore took from the catalog, and names its subject by an HMAC: without an audit key lethe cannot tell whether this is that subject; nothing recorded|0|$periods" \
+  "$RC|$(grep '^error' <<<"$ERR")|$(sql "SELECT count(*) FROM lethe.events WHERE reference = 'GDPR-10'")|$(sql "SELECT count(*) FROM lethe.audit_key_periods")"
+# erin's, recorded without a key, recorded again with one: the same request, at its first time
+G request --tenant "$T5" --subject erin --reference GDPR-11 --operator user_d
+assert_contains "a subject request recorded without a key, recorded again with one, keeps its first time" \
+  "(recorded again: the audit records it first at seq $(seq5 request_recorded '"GDPR-11"') of tenant $T5, before a restore lost it)" "$OUT"
 G request --tenant "$T5" --subject carol --reference GDPR-10 --operator user_d
 assert_contains "carol's request recorded again keeps its first time" \
   "(recorded again: the audit records it first at seq $(seq5 request_recorded '"GDPR-10"') of tenant $T5, before a restore lost it)" "$OUT"
