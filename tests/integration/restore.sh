@@ -530,6 +530,12 @@ audit: { key_file = "$WORK/audit.key"; anchor_file = "$WORK/anchors4.jsonl"; };
 executor: { command = "$FS_DELETE --root $STORE"; };
 EOC
 P() { run_lethe --config "$WORK/split.conf" "$@"; }
+# split_db DB N CONF: a new database DB, made current, and CONF: split.conf with spoolN, anchorsN.
+split_db() {
+    psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null
+    export PGDATABASE=$1
+    sed -e "s|spool4|spool$2|" -e "s|anchors4|anchors$2|" "$WORK/split.conf" > "$3"
+}
 P migrate
 T4=$(uuid); W4=$(uuid); Y1=$(uuid); Y2=$(uuid); Y3=$(uuid)
 mk_tenant "$T4" umbrella; mk_workspace "$T4" "$W4" EU
@@ -619,9 +625,7 @@ assert_eq "split: CRLF exports replay as they verify" "0 2 items live again put 
 # The audit records them; the restored catalog does not hold them. Replay cannot write them back
 # (a request's subject is an HMAC there), so it names each one and exits 4.
 DB5=${DB}_5
-psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB5" -c "CREATE DATABASE $DB5" >/dev/null
-export PGDATABASE=$DB5
-sed -e "s|spool4|spool5|" -e "s|anchors4|anchors5|" "$WORK/split.conf" > "$WORK/gov.conf"
+split_db "$DB5" 5 "$WORK/gov.conf"
 G() { run_lethe --config "$WORK/gov.conf" "$@"; }
 G migrate
 T5=$(uuid); W5=$(uuid); Z1=$(uuid); Z2=$(uuid)
@@ -874,9 +878,7 @@ assert_eq "... which 'lethe request' cannot record again under a reference anoth
 # placement: explain says the hold was in effect as this catalog holds it, and does not claim
 # the batch was emitted before the hold.
 DB6=${DB}_6
-psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB6" -c "CREATE DATABASE $DB6" >/dev/null
-export PGDATABASE=$DB6
-sed -e "s|spool4|spool6|" -e "s|anchors4|anchors6|" "$WORK/split.conf" > "$WORK/ex6.conf"
+split_db "$DB6" 6 "$WORK/ex6.conf"
 X() { run_lethe --config "$WORK/ex6.conf" "$@"; }
 X migrate
 T6=$(uuid); W6=$(uuid); V6=$(uuid)
@@ -907,9 +909,7 @@ assert_not_contains "... not that its batch was emitted before the hold" "before
 # chain at seqs the anchor file names already, forking it for good (an outside tryout's
 # finding). The lines the database never recorded (every line since the backup) are compared.
 DB8=${DB}_8
-psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB8" -c "CREATE DATABASE $DB8" >/dev/null
-export PGDATABASE=$DB8
-sed -e "s|spool4|spool8|" -e "s|anchors4|anchors8|" "$WORK/split.conf" > "$WORK/old.conf"
+split_db "$DB8" 8 "$WORK/old.conf"
 O() { run_lethe --config "$WORK/old.conf" "$@"; }
 O migrate
 TA=$(uuid); TB=$(uuid); WA=$(uuid); WB=$(uuid); QA=$(uuid); QB1=$(uuid); QB2=$(uuid)
