@@ -288,7 +288,8 @@ static long prune_strays_in(PGconn *db, int dir_fd, const char *dir, const char 
             st.st_nlink != 1 || (long long)st.st_mtime >= strtoll(db_str(res, i, "cutoff"), NULL, 10))
             continue;
         if (unlinkat(dir_fd, name, 0) != 0) {
-            log_warn("spool: cannot remove '%s/%s': %s", dir, name, strerror(errno));
+            if (errno != ENOENT) /* else another shard's run took it meanwhile */
+                log_warn("spool: cannot remove '%s/%s': %s", dir, name, strerror(errno));
             continue;
         }
         log_info("spool: removed '%s/%s', the manifest of a batch the catalog does not hold "
