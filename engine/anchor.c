@@ -1258,6 +1258,19 @@ int anchor_check_before_write(PGconn *db, const char *file, const char *what, un
     return EXIT_CHECK_FAILED;
 }
 
+void anchor_warn_if_behind(PGconn *db, const char *file, const char *what)
+{
+    char msg[2048];
+    /* A reader who may not read the file (an operator's login) hears nothing of it here. */
+    if (!file || access(file, R_OK) != 0 ||
+        anchor_behind(db, file, msg, sizeof msg, ANCHOR_WARN_ONLY) <= 0)
+        return;
+    log_warn("%s: %s: the catalog may lack the requests and holds recorded since the backup, "
+             "and hold as active the holds released since", what, msg);
+    log_hint("run 'lethe replay EXPORT...' with the exports written since (it names every request "
+             "and hold a restore took); the writers refuse until then");
+}
+
 /* Whether the directories that would hold A and B are one (by device and inode) and the names
  * in them the same: two spellings of a file not made yet ("../var/x" and "/srv/var/x"). */
 static bool same_place(const char *a, const char *b)

@@ -139,5 +139,10 @@ int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, unsigned 
  * nothing, refuses as the run would but goes on without a file it cannot read:
  * ANCHOR_WARN_ONLY). */
 int anchor_check_before_write(PGconn *db, const char *file, const char *what, unsigned flags);
+/* For a command that only reads what the catalog holds of requests and holds (status
+ * --reference, hold list): a warning, with the replay hint, when the audit is behind FILE (a
+ * restored database, whose catalog lacks what was recorded since the backup). Nothing when it
+ * is not, or when FILE cannot be read (said as a warning). */
+void anchor_warn_if_behind(PGconn *db, const char *file, const char *what);
 
 #endif

@@ -315,6 +315,9 @@ static int list(struct lethe_ctx *ctx, int argc, char **argv)
     if (ctx->parse_only)
         return EXIT_DONE;
     db_set_needed_role("lethe_engine", "hold list");
+    /* A restored database lists holds released since the backup as active, and lacks those
+     * placed since. */
+    anchor_warn_if_behind(ctx->db, ctx->cfg.anchor_file, "hold list");
     if (tenant[0]) {
         int found = db_tenant_exists(ctx->db, tenant);
         if (found < 0)

@@ -873,6 +873,8 @@ static int request_status(struct lethe_ctx *ctx, const char *tenant, const char 
     struct request_report q = {.tenant = tenant, .reference = reference};
     PGresult *t = NULL;
     int rc = EXIT_RUNTIME;
+    /* A restored database's catalog may lack the request: said before "no such request". */
+    anchor_warn_if_behind(ctx->db, ctx->cfg.anchor_file, "status");
     /* One snapshot for the request and its items. */
     if (!db_request_begin(ctx->db))
         return EXIT_RUNTIME;

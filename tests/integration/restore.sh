@@ -126,6 +126,13 @@ assert_eq "none of them wrote an audit record" "$audit_n" "$(sql "SELECT count(*
 assert_eq "none of them wrote a hold, an event, a run or a repurge" "$rows_n" "$(rows)"
 L hold list --tenant "$T1"
 assert_rc "reading (hold list) is not refused" 0
+# ... but it says the catalog may be out of date: a hold released after the backup was listed
+# active, without a word (an outside tryout's finding); so was "no deletion request" said.
+assert_contains "... it warns that the database is behind, with the replay hint" \
+  "warning: hold list: $behind" "$ERR"
+assert_contains "... hint" "hint: run 'lethe replay EXPORT...' with the exports written since (it names every request and hold a restore took); the writers refuse until then" "$ERR"
+L status --reference REQ-B --tenant "$T1"
+assert_contains "status --reference warns the same way" "warning: status: $behind" "$ERR"
 # A replay that leaves the audit behind the anchor file exits 4 (SPEC §7: 0 once the database
 # has caught up with every anchor), with --anchors or, without it, against audit.anchor_file:
 # here acme's chain as the restored database holds it, which heals nothing.
