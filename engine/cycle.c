@@ -1298,12 +1298,13 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
         return rc;
     /* A dry run shows what the run would do: on a database behind its anchors the run refuses,
      * and what the dry run would list as due (purges the restore took) is not the run's work. */
-    if (o->dry_run && (rc = anchor_check_before_write(db, ctx->cfg.anchor_file, "run --dry-run",
-                                                      ANCHOR_WARN_ONLY)) != EXIT_DONE)
-        return rc;
-    if (o->dry_run)
+    if (o->dry_run) {
+        if ((rc = anchor_check_before_write(db, ctx->cfg.anchor_file, "run --dry-run",
+                                            ANCHOR_WARN_ONLY)) != EXIT_DONE)
+            return rc;
         return dbaudit_key_check(db, &ctx->audit_key, false, "run") ? dry_run(ctx, o, l.as_of, k, n)
                                                                      : EXIT_RUNTIME;
+    }
 
     rc = cycle_lock(ctx, o->shard_k, o->shard_n);
     if (rc != EXIT_DONE)

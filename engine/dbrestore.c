@@ -329,7 +329,7 @@ static bool pairs_close(struct pairs *p, char *out[2])
  * is not one placed again; one hold placed again does not stand for two lost. A hold placed
  * again and released since counts: its release is the operator's word on the lost one too.
  * A hold placed and released after the backup is not lost: there is nothing to place again.
- * Only the holds of tenants with such a record are read. */
+ * Only the holds of the tenants looked at are read. */
 static bool holds_lost(PGconn *db, const char *const only[2], char *out[2])
 {
     PGresult *rec = db_query(
@@ -349,37 +349,23 @@ static bool holds_lost(PGconn *db, const char *const only[2], char *out[2])
         2, only);
     if (!rec)
         return false;
-    struct pairs tenants = {0};
-    for (int i = 0; i < PQntuples(rec); i++)
-        if (i == 0 || strcmp(db_str(rec, i, "tenant_id"), db_str(rec, i - 1, "tenant_id")) != 0)
-            pairs_add(&tenants, db_str(rec, i, "tenant_id"), "0"); /* the seqs unused */
-    char *lit[2] = {NULL, NULL};
-    PGresult *held = NULL;
-    if (PQntuples(rec) > 0) {
-        if (!pairs_close(&tenants, lit)) {
-            PQclear(rec);
-            return false;
-        }
-        const char *p[] = {lit[0]};
-        held = db_query(db,
-                        "SELECT " HOLD_GROUP("h.tenant_id", "h.item_id", HOLD_DETAIL("h"),
-                                             "h.reference") " AS g,"
-                        "       (extract(epoch FROM h.placed_at) * 1000000)::bigint AS t,"
-                        "       coalesce(r.subject_hmac, '') AS hmac"
-                        "  FROM lethe.holds h"
-                        "  LEFT JOIN lethe.audit r ON r.tenant_id = h.tenant_id AND r.kind = 'hold_placed'"
-                        "        AND r.hold_id = h.hold_id AND h.subject_id IS NOT NULL"
-                        " WHERE h.tenant_id = ANY ($1::uuid[]) ORDER BY 1, 2",
-                        1, p);
-        free(lit[0]);
-        free(lit[1]);
-        if (!held) {
-            PQclear(rec);
-            return false;
-        }
-    } else {
-        free(tenants.lit[0]);
-        free(tenants.lit[1]);
+    /* The holds of the tenants looked at: those replay noted (every tenant's for replay). */
+    PGresult *held = PQntuples(rec) == 0
+                         ? NULL
+                         : db_query(db,
+                                    "SELECT " HOLD_GROUP("h.tenant_id", "h.item_id", HOLD_DETAIL("h"),
+                                                         "h.reference") " AS g,"
+                                    "       (extract(epoch FROM h.placed_at) * 1000000)::bigint AS t,"
+                                    "       coalesce(r.subject_hmac, '') AS hmac"
+                                    "  FROM lethe.holds h"
+                                    "  LEFT JOIN lethe.audit r ON r.tenant_id = h.tenant_id AND r.kind = 'hold_placed'"
+                                    "        AND r.hold_id = h.hold_id AND h.subject_id IS NOT NULL"
+                                    " WHERE $1::uuid[] IS NULL OR h.tenant_id = ANY ($1::uuid[])"
+                                    " ORDER BY 1, 2",
+                                    1, only);
+    if (PQntuples(rec) > 0 && !held) {
+        PQclear(rec);
+        return false;
     }
     int n = PQntuples(rec), m = held ? PQntuples(held) : 0, k = 0;
     bool *taken = calloc((size_t)m + 1, sizeof *taken);
@@ -439,7 +425,7 @@ PGresult *dbrestore_catalog_behind_audit(PGconn *db, const char *const only[2])
     PGresult *r = db_query(db,
                     "SELECT a.kind, a.tenant_id::text AS tenant_id, a.seq, coalesce(a.reference, '') AS reference,"
                     "       coalesce(a.hold_id::text, '') AS hold_id,"
-                    "       " RECORD_SCOPE("a") " AS scope"
+                    "       " RECORD_SCOPE("a") " AS scope, coalesce(a.subject_hmac, '') AS subject_hmac"
                     "  FROM lethe.audit a"
                     " WHERE true" ONLY_NOTED
                     "   AND ((a.kind = 'request_recorded'"
@@ -507,29 +493,6 @@ PGresult *dbrestore_lost_still(PGconn *db)
      * not sent. */
     PGresult *r = db_get_long(noted, 0, "n") == 0 ? PQmakeEmptyPGresult(db, PGRES_TUPLES_OK)
                                                     : dbrestore_catalog_behind_audit(db, only);
-    PQclear(noted);
-    return r;
-}
-
-PGresult *dbrestore_lost_requests(PGconn *db, const char *tenant, const char *reference)
-{
-    /* Two statements: on Citus lethe.restore_lost is a local table, the audit distributed. */
-    const char *p1[] = {tenant};
-    PGresult *noted = db_query(db,
-                               "SELECT coalesce(array_agg(seq), '{}')::text AS seqs"
-                               "  FROM lethe.restore_lost WHERE tenant_id = $1::uuid",
-                               1, p1);
-    if (!noted)
-        return NULL;
-    const char *p[] = {tenant, reference, db_str(noted, 0, "seqs")};
-    PGresult *r = db_query(db,
-                           "SELECT a.seq, " RECORD_SCOPE("a") " AS scope,"
-                           "       coalesce(a.subject_hmac, '') AS subject_hmac"
-                           "  FROM lethe.audit a"
-                           " WHERE a.tenant_id = $1::uuid AND a.kind = 'request_recorded'"
-                           "   AND a.reference = $2 AND a.seq = ANY ($3::bigint[])"
-                           " ORDER BY a.seq",
-                           3, p);
     PQclear(noted);
     return r;
 }

@@ -70,7 +70,8 @@ long long dbrestore_replay_candidates(PGconn *db);
  * the state before them): requests recorded with no deletion_requested event of their
  * reference, holds placed that are not there (by id, or placed again: by item and reference),
  * holds released that are active again. Columns:
- * kind, tenant_id, seq, reference, hold_id. ONLY: NULL for every record of the audit, or two
+ * kind, tenant_id, seq, reference, hold_id, scope ("item I", "workspace W", "subject",
+ * "tenant"), subject_hmac (empty when none). ONLY: NULL for every record of the audit, or two
  * array literals (chains, seqs) to look at those records alone. */
 PGresult *dbrestore_catalog_behind_audit(PGconn *db, const char *const only[2]);
 
@@ -80,10 +81,6 @@ bool dbrestore_lost_note(PGconn *db, const PGresult *lost);
 /* The noted records the catalog still lacks, as dbrestore_catalog_behind_audit gives them;
  * NULL on error (logged). */
 PGresult *dbrestore_lost_still(PGconn *db);
-/* The request_recorded records of REFERENCE in TENANT that replay noted as lost with a restore
- * (lethe.restore_lost): seq, scope (as dbrestore_lost_said words it: "item I", "workspace W",
- * "subject", "tenant") and subject_hmac (empty when none). NULL on error. */
-PGresult *dbrestore_lost_requests(PGconn *db, const char *tenant, const char *reference);
 /* The first request_recorded record of REFERENCE in TENANT's chain (column seq), none when the
  * audit records no such request: it reads the tenant's chain, for an error path. NULL on error. */
 PGresult *dbrestore_request_in_audit(PGconn *db, const char *tenant, const char *reference);

@@ -21,16 +21,16 @@
 #include "operator.h"
 #include "text.h"
 
-/* A request a restore took from the catalog (replay named it, lethe.restore_lost) is recorded
- * again under its reference with its own scope: under another, it would purge what nobody
- * asked for, and the lost one could then never be recorded (a reference names one request of a
- * tenant). The audit knows the scope, and a subject by its HMAC (HMAC: this request's, NULL
+/* A request a restore took from the catalog (replay named it, and status names it while the
+ * catalog lacks it: dbrestore_lost_still) is recorded again under its reference with its own
+ * scope: under another, it would purge what nobody asked for, and the lost one could then never
+ * be recorded (a reference names one request of a tenant). The audit knows the scope, and a subject by its HMAC (HMAC: this request's, NULL
  * without an audit key). Asked before anything is written, the audit key's use included.
  * EXIT_DONE, or the exit code after saying why. */
 static int lost_scope_check(struct lethe_ctx *ctx, const char *tenant, const char *reference,
                             const struct scope *scope, const char *hmac)
 {
-    PGresult *lost = dbrestore_lost_requests(ctx->db, tenant, reference);
+    PGresult *lost = dbrestore_lost_still(ctx->db);
     if (!lost)
         return EXIT_RUNTIME;
     char mine[64 + UUID_TEXT_LEN];
@@ -40,6 +40,10 @@ static int lost_scope_check(struct lethe_ctx *ctx, const char *tenant, const cha
              named ? scope->value : "");
     int rc = EXIT_DONE;
     for (int i = 0; i < PQntuples(lost) && rc == EXIT_DONE; i++) {
+        if (strcmp(db_str(lost, i, "kind"), "request_recorded") != 0 ||
+            strcmp(db_str(lost, i, "tenant_id"), tenant) != 0 ||
+            strcmp(db_str(lost, i, "reference"), reference) != 0)
+            continue;
         const char *theirs = db_str(lost, i, "scope"), *their_mac = db_str(lost, i, "subject_hmac");
         bool subject = scope->kind == SCOPE_SUBJECT && strcmp(theirs, "subject") == 0;
         bool no_key = subject && *their_mac && !hmac;
