@@ -554,6 +554,7 @@ run_lethe --config "$WORK/noexec.conf" run
 "$LETHE" --config "$WORK/noexec.conf" -q ack "$(sql "SELECT batch_id FROM lethe.batches WHERE location = 'ANZ' AND state = 'open'")" --operator user_a
 H4=$(sql "SELECT seq || ' ' || hash FROM lethe.audit_heads WHERE tenant_id = '$T4'")
 LETHE_FAULT=after_derive "$LETHE" --config "$WORK/noexec.conf" -q run >/dev/null 2>&1
+gone_backends
 assert_eq "the run after the ack died before its line" "died" \
   "$(run_lethe --config "$WORK/noexec.conf" -q run; sql "SELECT outcome FROM lethe.runs ORDER BY started_at DESC OFFSET 1 LIMIT 1")"
 assert_contains "the run after it anchors the ack's head" "{\"chain\":\"$T4\",\"seq\":${H4% *},\"hash\":\"${H4#* }\"" "$(tail -1 "$A")"

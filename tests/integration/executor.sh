@@ -211,6 +211,7 @@ for _ in $(seq 50); do [ "$(pgrep -c -f "$MARK")" -ge 2 ] && break; sleep 0.1; d
 assert_eq "the executor and its child are running" "2" "$(pgrep -c -f "$MARK")"
 assert_eq "its guard is a child of lethe, named lethe-guard in ps" "1" "$(pgrep -c -x -P "$LPID" lethe-guard)"
 kill -KILL "$LPID"; wait "$LPID" 2>/dev/null
+gone_backends
 for _ in $(seq 30); do [ "$(pgrep -c -f "$MARK")" = 0 ] && break; sleep 0.1; done
 assert_eq "after SIGKILL of lethe no executor process is left" "0" "$(pgrep -c -f "$MARK")"
 write_config "$WORK/c6b.conf" "$fs_conf"
@@ -226,6 +227,7 @@ LPID=$!
 for _ in $(seq 50); do [ "$(pgrep -c -f "$MARK")" -ge 2 ] && break; sleep 0.1; done
 assert_eq "the executor and its child are running again" "2" "$(pgrep -c -f "$MARK")"
 kill -KILL -- "-$LPID"; wait "$LPID" 2>/dev/null
+gone_backends
 for _ in $(seq 30); do [ "$(pgrep -c -f "$MARK")" = 0 ] && break; sleep 0.1; done
 assert_eq "after SIGKILL of lethe's whole group no executor process is left" "0" "$(pgrep -c -f "$MARK")"
 
@@ -642,6 +644,7 @@ assert_contains "the next run emits and purges them" "2 due, 1 batches, 2 purged
 # run fails, says why, and still purges what is due in the US.
 fresh 2
 LETHE_FAULT=after_manifest "$LETHE" --config "$WORK/c9.conf" run >/dev/null 2>&1
+gone_backends
 EB=$(sql "SELECT batch_id FROM lethe.batches")
 rm "$WORK/spool/EU/$EB.jsonl"; mkdir "$WORK/spool/EU/$EB.jsonl"; touch "$WORK/spool/EU/$EB.jsonl/x"
 WU=$(uuid); UI=$(uuid); mk_workspace "$T" "$WU" US; mk_item "$T" "$UI" "$WU" prompt US 2026-01-01T00:00:00Z
@@ -663,6 +666,7 @@ assert_eq "the spool mended, the next run purges the EU items" "0 purged 3" "$RC
 fresh 4
 write_config "$WORK/c24.conf" "executor: { command = \"$WORK/fail_all\"; };" "batch: { max_items = 2; };"
 LETHE_FAULT=after_manifest@2 "$LETHE" --config "$WORK/c24.conf" run >/dev/null 2>&1
+gone_backends
 assert_eq "killed after its first batch failed: the record counts it" "running 4 2 0 2 1" \
   "$(sql "SELECT outcome || ' ' || items_due || ' ' || batches || ' ' || purged || ' ' || failed || ' ' || failed_batches FROM lethe.runs")"
 DEAD=$(sql "SELECT run_id FROM lethe.runs")

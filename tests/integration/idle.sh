@@ -118,6 +118,7 @@ assert_contains "and purges its item" "1 due, 1 batches, 1 purged" "$OUT"
 
 # ---- 8. killed on the short way: the next run marks it died and goes on --------------------------
 LETHE_FAULT=after_emit "$LETHE" --config "$WORK/lethe.conf" -q run >/dev/null 2>&1
+gone_backends
 assert_eq "the run killed after its (skipped) emission is left running" running \
     "$(sql "SELECT outcome FROM lethe.runs ORDER BY started_at DESC LIMIT 1")"
 run
@@ -137,6 +138,7 @@ T6=$(uuid); W6=$(uuid); mk_tenant "$T6" reopened; mk_workspace "$T6" "$W6" EU
 mk_item "$T6" "$(uuid)" "$W6" prompt EU 2026-01-01T00:00:00Z
 mk_event "$T6" deletion_requested "$(date -u -d '-20 days' +%FT%TZ)" REQ-OPEN
 LETHE_FAULT=after_emit "$LETHE" --config "$WORK/lethe.conf" -q run >/dev/null 2>&1
+gone_backends
 assert_eq "a run killed after its emission leaves its batch open" open \
     "$(sql "SELECT state FROM lethe.batches ORDER BY created_at DESC LIMIT 1")"
 write_config "$WORK/fail.conf" 'executor: { command = "/bin/false"; };' \
@@ -164,6 +166,7 @@ CANCEL_AT=$(sql "SELECT lethe.iso_utc(now() + interval '8 seconds')")
 mk_event "$T7" deletion_requested "$(date -u -d '-20 days' +%FT%TZ)" REQ-LATE
 mk_event "$T7" deletion_cancelled "$CANCEL_AT" REQ-LATE
 LETHE_FAULT=after_emit "$LETHE" --config "$WORK/lethe.conf" -q run >/dev/null 2>&1
+gone_backends
 assert_eq "the item is in an open batch" open \
     "$(sql "SELECT b.state FROM lethe.batch_items i JOIN lethe.batches b USING (batch_id) WHERE i.item_id = '$I7'")"
 until [ "$(sql "SELECT now() > '$CANCEL_AT'")" = t ]; do sleep 0.5; done

@@ -466,6 +466,7 @@ mk_item "$T1" "$H1" "$W1" prompt EU 2026-01-01T00:00:00Z
 mk_event "$T1" deletion_requested "$YESTERDAY" REQ-H item_id "$H1"
 LETHE_FAULT=manifest_before_rename "$LETHE" --config "$WORK/lethe.conf" -q run >/dev/null 2>&1
 assert_eq "a run killed before its manifest's rename dies" "137" "$?"
+gone_backends
 HB=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$H1'")
 assert_eq "... its manifest is not in the spool" "absent" "$([ -e "$WORK/spool/EU/$HB.jsonl" ] && echo present || echo absent)"
 assert_eq "... and the HMAC of every locator in it is recorded already" \
