@@ -706,6 +706,12 @@ bool db_status_begin(PGconn *db)
         }
     }
     static const char *const steps[] = {
+        /* An item whose purge the audit proves (replay) or whose data came back (reconcile) is
+         * purged: its repurge's open batch is counted under repurges, not again as in flight
+         * under its rule, nor listed among the next deadlines (its deadline was kept). */
+        "DELETE FROM pending_rest p WHERE p.state = 'in_flight'"
+        "   AND (p.tenant_id, p.item_id) IN (SELECT r.tenant_id, r.item_id FROM lethe.repurges r"
+        "                                     WHERE r.state = 'pending')",
         "ANALYZE pending_unusable",
         /* The tenants whose held items are remembered: an index, so that the first held
          * items in deadline order are found through held_items_deadline. */

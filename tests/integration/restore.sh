@@ -216,6 +216,15 @@ why        purged at $(printf '%s' "$B1_REC" | sed 's/.*"purged_at":"\([^"]*\)".
   "$(printf '%s\n' "$OUT" | grep -E '^(batch|record|why) ' | sed 's/ (deadline.*//')"
 assert_eq "the repurge batch is open, in EU, with the three items" "open EU 3" \
   "$(sql "SELECT b.state || ' ' || b.location || ' ' || count(*) FROM lethe.batches b JOIN lethe.repurges r USING (batch_id) GROUP BY b.batch_id")"
+# status counts the three once: purged (the audit proves it) and pending as repurges, not again
+# in flight under their rules, nor among the next deadlines (it listed deadlines already kept).
+L status
+assert_eq "status after replay: the repurged items purged, none in flight, the repurges pending" \
+  "total 0 0 0 0 5|repurges (items purged before whose data came back): 3 pending, 0 failed|next deadlines: 0" \
+  "$(printf '%s\n' "$OUT" | awk '$1 == "total" {print $1, $2, $3, $4, $5, $6}')|$(printf '%s\n' "$OUT" | grep '^repurges ')|$(printf '%s\n' "$OUT" | grep '^next deadlines')"
+L status --json
+assert_eq "... and status --json" "0 5 3" \
+  "$(printf '%s' "$OUT" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["totals"]["in_flight"], d["totals"]["purged"], d["repurges"]["pending"])')"
 "$LETHE" verify "$WORK/again.jsonl" >/dev/null
 assert_eq "the healed log verifies" "0" "$?"
 
