@@ -2,6 +2,7 @@
  * database). Adding a command means one file in jobs/, one row here and one test file. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <ctype.h>
@@ -390,6 +391,11 @@ int main(int argc, char **argv)
 {
     struct lethe_ctx ctx = {0};
     int i = 1, rc;
+    /* A reader gone (lethe status --check | head -1, a monitor that closed its end): every
+     * command ends with an exit code of SPEC §6's table, not killed by SIGPIPE (141). A write
+     * fails instead: an answer not written is exit 1 (answer_written), a verdict (verify's 4,
+     * status --check's 4) is kept. Executors get SIGPIPE back (executor.c). */
+    signal(SIGPIPE, SIG_IGN);
     for (; i < argc && argv[i][0] == '-'; i++) {
         char full[4096];
         const char *a = global_long_option(argv[i], full, sizeof full);

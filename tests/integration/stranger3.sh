@@ -92,6 +92,23 @@ assert_contains "and says so" "error: status: cannot write to standard output: N
 "$LETHE" --config "$WORK/c1.conf" batches --json >/dev/full 2>/dev/null; rc=$?
 assert_eq "batches to a full device exits 1" "1" "$rc"
 
+# A reader that went away (a pipe whose reading end is closed): an exit code of the table, not
+# death by SIGPIPE (141, which python reports as -13); a verdict is kept.
+closed_pipe() {
+  python3 -c 'import os, subprocess, sys
+r, w = os.pipe(); os.close(r)
+e = open(sys.argv[1], "w")
+print(subprocess.run(sys.argv[2:], stdout=w, stderr=e).returncode)' "$WORK/e2" "$LETHE" "$@"
+}
+assert_eq "status --check into a closed pipe: exit 1, saying so" \
+  "1|error: status: cannot write to standard output: Broken pipe" \
+  "$(closed_pipe --config "$WORK/c1.conf" status --check)|$(grep '^error' "$WORK/e2")"
+"$LETHE" export -o "$WORK/cp.jsonl" 2>/dev/null
+sed -i '2s/"seq":1/"seq":9/' "$WORK/cp.jsonl"
+assert_eq "verify of an edited export into a closed pipe: still exit 4" "4" "$(closed_pipe verify "$WORK/cp.jsonl")"
+assert_eq "help into a closed pipe: exit 1" "1" "$(closed_pipe help)"
+assert_eq "a usage error with stdout closed as a pipe: still exit 2" "2" "$(closed_pipe status --bogus)"
+
 "$LETHE" --version >/dev/full 2>"$WORK/e2"; rc=$?
 assert_eq "--version to a full device exits 1" "1" "$rc"
 assert_contains "and says so" "error: --version: cannot write to standard output: No space left on device" "$(cat "$WORK/e2")"
