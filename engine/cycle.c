@@ -1107,6 +1107,28 @@ static bool drive_error_contained(PGconn *db)
     return PQstatus(db) == CONNECTION_OK && PQtransactionStatus(db) == PQTRANS_IDLE;
 }
 
+/* A run stopped before it drove the batches it emitted from index FROM on: each one's manifest
+ * is written still (SPEC §4: each batch's manifest, then its executor), so that every open batch
+ * can be deleted by hand and acknowledged, or looked at, before the next run drives it. A batch
+ * whose manifest cannot be written is said, and the next run writes it. */
+static void write_left_manifests(struct lethe_ctx *ctx, const PGresult *r, int from)
+{
+    for (int j = from; j < PQntuples(r); j++) {
+        const char *batch = db_get(r, j, "batch_id"), *location = db_get(r, j, "location");
+        char path[4200];
+        if (!manifest_write(ctx->db, &ctx->audit_key, ctx->cfg.spool_dir, location, batch, path,
+                            sizeof path, NULL)) {
+            log_warn("batch %s (%s) left open without its manifest: %s; the next run writes it",
+                     batch, location, log_last_error()[0] ? log_last_error() : db_last_message());
+            if (!drive_error_contained(ctx->db))
+                return;
+            continue;
+        }
+        log_info("batch %s (%s) left open, its manifest written to %s: the next run drives it, "
+                 "or 'lethe ack' records what was deleted by hand", batch, location, path);
+    }
+}
+
 /* A batch of a location whose deleter timed out earlier in this run stays open for the next
  * run, said; true when so. */
 static bool left_for_timeout(const struct run_counts *c, const char *batch_id, const char *location)
@@ -1419,6 +1441,7 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
         snprintf(what, sizeof what, "; %d batch%s left open for the next run", left, left == 1 ? "" : "es");
         if (cycle_stopping()) {
             run_life_interrupt(&l, what);
+            write_left_manifests(ctx, r, i);
             break;
         }
         if (left_for_timeout(c, db_get(r, i, "batch_id"), db_get(r, i, "location"))) {
@@ -1437,6 +1460,7 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
         }
         if (d == DRIVE_STOPPED) {
             run_life_interrupt(&l, what);
+            write_left_manifests(ctx, r, i + 1);
             break;
         }
         done_items += db_get_long(r, i, "items");

@@ -44,6 +44,14 @@ sigterm_when_running "$WORK/slow-delete" --config "$WORK/c1b.conf" run
 assert_eq "SIGTERM between batches: exit 1" "1" "$RC"
 assert_eq "the reason has no stray space" "stopped by a signal; 1 batch left open for the next run" \
   "$(sql "SELECT error FROM lethe.runs")"
+# ... and the batch it left has its manifest in the spool, as a run without an executor leaves
+# one: an operator may delete by hand and acknowledge it before the next run (an outside tryout
+# found the spool without it, and nothing to work from).
+LB=$(sql "SELECT batch_id || ' ' || location FROM lethe.batches WHERE state = 'open'")
+assert_eq "the batch left open has its manifest, naming its one item" "2" \
+  "$(wc -l < "$WORK/spool/${LB#* }/${LB% *}.jsonl" 2>/dev/null)"
+assert_contains "... which the run says" \
+  "batch ${LB% *} (${LB#* }) left open, its manifest written to $WORK/spool/${LB#* }/${LB% *}.jsonl: the next run drives it, or 'lethe ack' records what was deleted by hand" "$ERR"
 
 # a rerun is a run: the same holds for it
 fresh 2
