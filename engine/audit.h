@@ -84,6 +84,11 @@ void audit_json_string(struct audit_buf *b, const char *s, size_t len);
  * is not in canonical digits, a boolean is neither true nor false). */
 bool audit_canonical(const struct audit_record *r, struct audit_buf *out, const char **why);
 
+/* An export_before line of a JSON Lines export (format 2): this prefix, the record before a
+ * chain's first in the window as its own line would be, and "}". Not a record of the window:
+ * verify checks it is the one before, and older than the window; replay skips it. */
+#define AUDIT_BEFORE_PREFIX "{\"kind\":\"export_before\",\"record\":"
+
 /* Appends R's JSON Lines line: the canonical form with its hash member, and a newline. */
 bool audit_jsonl_line(const struct audit_record *r, struct audit_buf *out, const char **why);
 /* Appends R as one CSV row with its line end: fields in member order, null as an empty field,

@@ -352,12 +352,56 @@ struct row_text {
     char uuids[AUDIT_MEMBERS][UUID_TEXT_LEN];
 };
 
+/* Decodes member M's binary value D (LEN bytes) into R's text, kept in T. False when it is
+ * not what the query asked for. */
+static bool decode_field(int m, const unsigned char *d, int32_t len, struct audit_record *r,
+                         struct row_text *t)
+{
+    static const char hex[] = "0123456789abcdef";
+    switch (wire_type[m]) {
+    case W_INT8:
+        if (len != 8)
+            return false;
+        snprintf(t->ints[m], sizeof t->ints[m], "%lld", get_int64(d));
+        r->v[m] = (struct audit_value){t->ints[m], strlen(t->ints[m])};
+        break;
+    case W_TIMESTAMPTZ:
+        if (len != 8)
+            return false;
+        audit_format_time(get_int64(d) + PG_EPOCH_UNIX_US, t->times[m]);
+        r->v[m] = (struct audit_value){t->times[m], AUDIT_TIME_LEN - 1};
+        break;
+    case W_UUID: {
+        if (len != 16)
+            return false;
+        char *u = t->uuids[m];
+        for (int i = 0, k = 0; i < 16; i++) {
+            if (i == 4 || i == 6 || i == 8 || i == 10)
+                u[k++] = '-';
+            u[k++] = hex[d[i] >> 4];
+            u[k++] = hex[d[i] & 15];
+        }
+        u[36] = '\0';
+        r->v[m] = (struct audit_value){u, 36};
+        break;
+    }
+    case W_BOOL:
+        if (len != 1)
+            return false;
+        r->v[m] = d[0] ? (struct audit_value){"true", 4} : (struct audit_value){"false", 5};
+        break;
+    case W_TEXT:
+        r->v[m] = (struct audit_value){(const char *)d, (size_t)len};
+        break;
+    }
+    return true;
+}
+
 /* Decodes one tuple of the binary COPY at *P (END bounds the message). Returns 1 for a
  * record, 0 for the trailer, -1 when the data is not what the query asked for. */
 static int decode_tuple(const unsigned char **p, const unsigned char *end,
                         struct audit_record *r, struct row_text *t)
 {
-    static const char hex[] = "0123456789abcdef";
     if (end - *p < 2)
         return -1;
     int n = (int16_t)((*p)[0] << 8 | (*p)[1]);
@@ -379,44 +423,58 @@ static int decode_tuple(const unsigned char **p, const unsigned char *end,
             return -1;
         const unsigned char *d = *p;
         *p += len;
-        switch (wire_type[m]) {
-        case W_INT8:
-            if (len != 8)
-                return -1;
-            snprintf(t->ints[m], sizeof t->ints[m], "%lld", get_int64(d));
-            r->v[m] = (struct audit_value){t->ints[m], strlen(t->ints[m])};
-            break;
-        case W_TIMESTAMPTZ:
-            if (len != 8)
-                return -1;
-            audit_format_time(get_int64(d) + PG_EPOCH_UNIX_US, t->times[m]);
-            r->v[m] = (struct audit_value){t->times[m], AUDIT_TIME_LEN - 1};
-            break;
-        case W_UUID: {
-            if (len != 16)
-                return -1;
-            char *u = t->uuids[m];
-            for (int i = 0, k = 0; i < 16; i++) {
-                if (i == 4 || i == 6 || i == 8 || i == 10)
-                    u[k++] = '-';
-                u[k++] = hex[d[i] >> 4];
-                u[k++] = hex[d[i] & 15];
-            }
-            u[36] = '\0';
-            r->v[m] = (struct audit_value){u, 36};
-            break;
-        }
-        case W_BOOL:
-            if (len != 1)
-                return -1;
-            r->v[m] = d[0] ? (struct audit_value){"true", 4} : (struct audit_value){"false", 5};
-            break;
-        case W_TEXT:
-            r->v[m] = (struct audit_value){(const char *)d, (size_t)len};
-            break;
-        }
+        if (!decode_field(m, d, len, r, t))
+            return -1;
     }
     return 1;
+}
+
+bool dbaudit_export_before(PGconn *db, const char *chains, const char *seqs, audit_record_fn fn,
+                           void *arg)
+{
+    const char *p[] = {chains, seqs};
+    /* Binary, as the export's COPY: the values decode the same way. One row at a time: a
+     * window of every chain holds as many, and memory stays flat. */
+    if (!PQsendQueryParams(
+            db,
+            "SELECT a.seq, a.at, a.kind, a.tenant_id, a.run_id, a.batch_id, a.item_id,"
+            " a.rule, a.reference, a.triggered_at, a.deadline_at, a.purged_at, a.on_time,"
+            " a.location, a.hold_id, a.subject_hmac, a.operator, a.count, a.detail,"
+            " a.prev_hash, a.hash"
+            "  FROM lethe.audit a"
+            " WHERE a.tenant_id = ANY ($1::uuid[])"
+            "   AND (a.tenant_id, a.seq) IN (SELECT w.t, w.s FROM unnest($1::uuid[], $2::bigint[]) w(t, s))"
+            " ORDER BY a.tenant_id",
+            2, NULL, p, NULL, NULL, 1) ||
+        !PQsetSingleRowMode(db)) {
+        report(db, NULL);
+        return false;
+    }
+    struct audit_record rec;
+    struct row_text text;
+    bool ok = true, failed = false;
+    PGresult *res;
+    while ((res = PQgetResult(db)) != NULL) {
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_SINGLE_TUPLE && ok) {
+            for (int m = 0; m < AUDIT_MEMBERS && ok; m++) {
+                int c;
+                c = db_col(res, audit_member_names[m]); /* each member's column, by its name */
+                rec.v[m] = (struct audit_value){NULL, 0};
+                if (!PQgetisnull(res, 0, c))
+                    ok = decode_field(m, (const unsigned char *)PQgetvalue(res, 0, c),
+                                      PQgetlength(res, 0, c), &rec, &text);
+            }
+            if (!ok)
+                log_error("export: the database sent an audit record this lethe does not read");
+            ok = ok && fn(arg, &rec);
+        } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && !failed) {
+            report(db, res);
+            failed = true;
+        }
+        PQclear(res);
+    }
+    return ok && !failed;
 }
 
 bool dbaudit_export_stream(PGconn *db, const struct audit_filter *f, audit_record_fn fn,

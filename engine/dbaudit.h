@@ -94,6 +94,11 @@ bool dbaudit_export_begin(PGconn *db, const struct audit_filter *f,
 typedef bool (*audit_record_fn)(void *arg, const struct audit_record *r);
 bool dbaudit_export_stream(PGconn *db, const struct audit_filter *f, audit_record_fn fn,
                            void *arg, long long *records);
+/* The records of CHAINS (a uuid[] literal) at SEQS (a bigint[] literal, pairwise), ordered by
+ * chain, handed to FN as dbaudit_export_stream hands them: the record before each chain's
+ * first in a window (SPEC §5 verify: "a chain's removed first records"). */
+bool dbaudit_export_before(PGconn *db, const char *chains, const char *seqs, audit_record_fn fn,
+                           void *arg);
 /* The chains in the window, for the export header's claims: columns tenant_id, first_seq,
  * last_seq, records, ordered by chain. */
 PGresult *dbaudit_window_chains(PGconn *db, const struct audit_filter *f);

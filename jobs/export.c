@@ -31,6 +31,14 @@
 enum format { FORMAT_JSONL, FORMAT_CSV, FORMAT_TEXT, FORMAT_HTML };
 enum summary_style { SUMMARY_TEXT, SUMMARY_JSONL, SUMMARY_CSV, SUMMARY_HTML };
 
+/* The record before a chain's first in a window, as its export_before line (SPEC §5: a chain's
+ * removed first records are caught): the line "{"kind":"export_before","record":" RECORD "}",
+ * written just before the chain's first record. */
+struct before_line {
+    char tenant[UUID_TEXT_LEN];
+    size_t len;
+};
+
 /* Records are written through a buffer flushed in large pieces: one fwrite per record would
  * cost more than the formatting. */
 struct writer {
@@ -38,6 +46,11 @@ struct writer {
     enum format fmt;
     struct audit_buf buf;
     bool write_failed;
+    /* The export_before lines, in chain order as the records, in a temporary file read back
+     * in order (a window of every chain has as many: memory stays flat). */
+    FILE *spill;
+    struct before_line *before;
+    size_t n_before, next_before, cap_before;
 };
 
 static bool writer_flush(struct writer *w)
@@ -52,6 +65,19 @@ static bool write_record(void *arg, const struct audit_record *r)
 {
     struct writer *w = arg;
     const char *why;
+    if (w->next_before < w->n_before &&
+        strcmp(w->before[w->next_before].tenant, r->v[AM_TENANT_ID].text) == 0) {
+        char chunk[4096];
+        for (size_t n = w->before[w->next_before++].len, k; n > 0; n -= k) {
+            k = n < sizeof chunk ? n : sizeof chunk;
+            if (fread(chunk, 1, k, w->spill) != k) {
+                log_error("export: cannot read back the records before the window: %s",
+                          ferror(w->spill) ? strerror(errno) : "the temporary file was cut");
+                return false;
+            }
+            audit_buf_append(&w->buf, chunk, k);
+        }
+    }
     if (w->fmt == FORMAT_CSV) {
         audit_csv_row(r, &w->buf);
     } else if (!audit_jsonl_line(r, &w->buf, &why)) {
@@ -87,13 +113,106 @@ static void json_raw_member(struct audit_buf *b, const char *name, const char *r
     audit_buf_puts(b, raw && *raw ? raw : "null");
 }
 
+/* Keeps one record before a window as its export_before line. */
+static bool keep_before(void *arg, const struct audit_record *r)
+{
+    struct writer *w = arg;
+    struct audit_buf b = {0};
+    const char *why;
+    audit_buf_puts(&b, AUDIT_BEFORE_PREFIX);
+    if (!audit_jsonl_line(r, &b, &why)) {
+        log_error("export: tenant %.36s seq %s: %s", r->v[AM_TENANT_ID].text,
+                  r->v[AM_SEQ].text ? r->v[AM_SEQ].text : "?", why);
+        audit_buf_free(&b);
+        return false;
+    }
+    b.len--; /* the record's newline: the line goes on */
+    audit_buf_puts(&b, "}\n");
+    struct before_line *more = w->before;
+    if (!b.failed && w->n_before == w->cap_before) {
+        size_t cap = w->cap_before ? 2 * w->cap_before : 64;
+        if ((more = realloc(w->before, cap * sizeof *w->before)))
+            w->cap_before = cap;
+    }
+    if (b.failed || !more) {
+        log_error("export: out of memory");
+        audit_buf_free(&b);
+        return false;
+    }
+    w->before = more;
+    snprintf(more[w->n_before].tenant, UUID_TEXT_LEN, "%.36s", r->v[AM_TENANT_ID].text);
+    more[w->n_before++].len = b.len;
+    bool ok = fwrite(b.data, 1, b.len, w->spill) == b.len;
+    if (!ok)
+        log_error("export: cannot keep the records before the window in a temporary file: %s",
+                  strerror(errno));
+    audit_buf_free(&b);
+    return ok;
+}
+
+static void free_before(struct writer *w)
+{
+    if (w->spill)
+        fclose(w->spill);
+    free(w->before);
+}
+
+/* The records before the window's first of each chain that starts after seq 1, in W. */
+static bool read_before(PGconn *db, PGresult *chains, struct writer *w)
+{
+    const int tenant_col = db_col(chains, "tenant_id"), first_col = db_col(chains, "first_seq");
+    struct audit_buf ids = {0}, seqs = {0};
+    audit_buf_puts(&ids, "{");
+    audit_buf_puts(&seqs, "{");
+    int n = 0;
+    for (int i = 0; i < PQntuples(chains); i++) {
+        long long first = atoll(PQgetvalue(chains, i, first_col));
+        if (first <= 1)
+            continue;
+        char seq[32];
+        snprintf(seq, sizeof seq, "%s%lld", n ? "," : "", first - 1);
+        if (n++)
+            audit_buf_puts(&ids, ",");
+        audit_buf_puts(&ids, PQgetvalue(chains, i, tenant_col));
+        audit_buf_puts(&seqs, seq);
+    }
+    audit_buf_puts(&ids, "}");
+    audit_buf_puts(&seqs, "}");
+    bool ok = !ids.failed && !seqs.failed;
+    if (!ok)
+        log_error("export: out of memory");
+    /* tmpfile(): unlinked at once, in TMPDIR or /tmp; it holds audit records only, as the
+     * export itself does (SPEC §5: no content, locators or subject ids in clear). */
+    if (ok && n > 0 && !(w->spill = tmpfile())) {
+        log_error("export: cannot make a temporary file for the records before the window: %s",
+                  strerror(errno));
+        ok = false;
+    }
+    ok = ok && (n == 0 || dbaudit_export_before(db, ids.data, seqs.data, keep_before, w));
+    if (ok && w->spill && (fflush(w->spill) != 0 || fseek(w->spill, 0, SEEK_SET) != 0)) {
+        log_error("export: cannot keep the records before the window in a temporary file: %s",
+                  strerror(errno));
+        ok = false;
+    }
+    if (ok && w->n_before != (size_t)n) {
+        log_error("export: %d chains start after seq 1 in the window, but the audit gave the "
+                  "record before the window of %zu",
+                  n, w->n_before);
+        ok = false;
+    }
+    audit_buf_free(&ids);
+    audit_buf_free(&seqs);
+    return ok;
+}
+
 /* The first JSON Lines line: its own kind, so that a verifier knows to skip it, and the
  * export's claims, which a verifier checks against the records: the window ("from" null:
  * every chain must start at seq 1), the tenant ("tenant_id": every record is that tenant's),
  * how many records, and each chain's first and last seq. Read in the export's snapshot, so
- * the claims and the records agree. */
+ * the claims and the records agree. Format 2: a window's chain that starts after seq 1 is
+ * preceded by its export_before line, read here into W. */
 static bool write_header(PGconn *db, FILE *out, const struct audit_filter *f,
-                         const char *exported_at)
+                         const char *exported_at, struct writer *w)
 {
     PGresult *chains = dbaudit_window_chains(db, f);
     if (!chains)
@@ -107,7 +226,7 @@ static bool write_header(PGconn *db, FILE *out, const struct audit_filter *f,
     char n[32];
     snprintf(n, sizeof n, "%lld", records);
     struct audit_buf b = {0};
-    audit_buf_puts(&b, "{\"kind\":\"export_header\",\"format\":1");
+    audit_buf_puts(&b, "{\"kind\":\"export_header\",\"format\":2");
     json_member(&b, "from", f->from, false);
     json_member(&b, "to", f->to, false);
     json_member(&b, "tenant_id", f->tenant, false);
@@ -123,8 +242,9 @@ static bool write_header(PGconn *db, FILE *out, const struct audit_filter *f,
         audit_buf_puts(&b, c);
     }
     audit_buf_puts(&b, "]}\n");
+    bool ok = !f->from || read_before(db, chains, w);
     PQclear(chains);
-    bool ok = !b.failed && fwrite(b.data, 1, b.len, out) == b.len;
+    ok = ok && !b.failed && fwrite(b.data, 1, b.len, out) == b.len;
     audit_buf_free(&b);
     return ok;
 }
@@ -460,10 +580,11 @@ int job_export(struct lethe_ctx *ctx, int argc, char **argv)
             audit_buf_puts(&w.buf, "\n");
             ok = writer_flush(&w);
         } else {
-            ok = write_header(ctx->db, out.f, &filter, exported_at);
+            ok = write_header(ctx->db, out.f, &filter, exported_at, &w);
         }
         ok = ok && dbaudit_export_stream(ctx->db, &filter, write_record, &w, &records);
         ok = ok && writer_flush(&w);
+        free_before(&w);
         if (w.write_failed || ferror(out.f))
             log_error("export: cannot write %s: %s", path ? path : "to standard output",
                       strerror(errno));

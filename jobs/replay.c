@@ -66,7 +66,11 @@ static bool load_export(struct copy_in *c, const char *path)
             len--;
         if (len && line[len - 1] == '\r')  /* a copy that went through CRLF, as verify reads it */
             len--;
-        if (len)
+        /* The record before a window (export format 2) is verify's to check, not replay's to
+         * append: it is not the export's (SPEC §5), and the chain before the window is the
+         * database's own. */
+        if (len && !(len > strlen(AUDIT_BEFORE_PREFIX) &&
+                     memcmp(line, AUDIT_BEFORE_PREFIX, strlen(AUDIT_BEFORE_PREFIX)) == 0))
             copy_in_field(c, line, len, true);
     }
     bool ok = !ferror(f);

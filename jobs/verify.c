@@ -91,6 +91,14 @@ struct verifier {
     bool from_start;     /* the JSON Lines header says the export has no --from */
     char *header_tenant; /* the header says the export is this tenant's chain */
     bool header;         /* a JSON Lines header was read */
+    int format;          /* its format: 1, or 2 with export_before lines */
+    struct {             /* an export_before line read, whose chain's first record comes next */
+        bool set;
+        char tenant[UUID_TEXT_LEN];
+        long long seq;
+        char hash[AUDIT_HEX_LEN];
+        long line;
+    } before;
     char from[TIME_TEXT_LEN], to[TIME_TEXT_LEN]; /* its window; "" = unbounded */
     char future[TIME_TEXT_LEN]; /* an hour after this machine's clock: no record is as late */
     char exported_at[TIME_TEXT_LEN];             /* every record is older */
@@ -499,6 +507,98 @@ static bool check_claims(struct verifier *v, const struct audit_record *r, const
     return true;
 }
 
+static bool fast_record(struct verifier *v, char *s, size_t len, struct audit_record *r,
+                        char hashed[AUDIT_HEX_LEN]);
+static struct chain *chain_find(struct verifier *v, const char *tenant);
+
+/* SPEC §5: a chain's removed first records are caught. In a format 2 export of a window, a
+ * chain that starts after seq 1 is preceded by its export_before line: the record before its
+ * first, whose hash is the first's prev_hash, stamped before the window. Cut the chain's first
+ * records in the window, and the record before the first left is one of them, stamped inside
+ * it; no other record has its hash. Called with each record (CREATED: its chain's first). */
+static bool check_before(struct verifier *v, const char *tenant, bool created, long long seq,
+                         const char *prev_hash)
+{
+    if (v->before.set) {
+        v->before.set = false;
+        if (!created || strcmp(v->before.tenant, tenant) != 0) {
+            fail(v, tenant, "the export_before line on line %ld names chain %s, but this record, "
+                            "after it, is not that chain's first (lines were moved or removed)",
+                 v->before.line, v->before.tenant);
+            return false;
+        }
+        if (seq != v->before.seq + 1 || strcmp(prev_hash, v->before.hash) != 0) {
+            fail(v, tenant, "the chain starts at seq %lld, but the export_before line on line %ld "
+                            "gives seq %lld%s (its first records in the window were removed)",
+                 seq, v->before.line, v->before.seq,
+                 seq == v->before.seq + 1 ? ", whose hash is not this record's prev_hash" : "");
+            return false;
+        }
+        return true;
+    }
+    if (created && seq != 1 && v->format >= 2 && v->from[0]) {
+        fail(v, tenant, "the chain starts at seq %lld inside the window, but no export_before line "
+                        "before it gives the record before (the chain's first records in the "
+                        "window were removed, or that line was)",
+             seq);
+        return false;
+    }
+    return true;
+}
+
+/* An export_before line's record R (HASHED: its chain hash worked out): in a format 2 export
+ * of a window, hashing to its hash, of a chain not read yet whose claim starts at the next seq,
+ * and stamped before the window. Kept for the record that must follow it (check_before). */
+static bool accept_before(struct verifier *v, const struct audit_record *r, const char *hashed)
+{
+    if (v->format < 2 || !v->from[0]) {
+        fail(v, NULL, "an export_before line in %s: lethe writes them only in a format 2 export "
+                      "of a window (the line was added, or the header edited)",
+             v->format < 2 ? "a format 1 export" : "an export without a window start");
+        return false;
+    }
+    if (v->before.set) {
+        fail(v, NULL, "a second export_before line after the one on line %ld, with no record "
+                      "between (the chain's records were removed)", v->before.line);
+        return false;
+    }
+    if (!r->v[AM_TENANT_ID].text || !r->v[AM_AT].text || !r->v[AM_SEQ].text) {
+        fail(v, NULL, "the export_before line's record lacks its seq, at or tenant_id");
+        return false;
+    }
+    char tenant[UUID_TEXT_LEN], at[AUDIT_TIME_LEN];
+    snprintf(tenant, sizeof tenant, "%.*s", (int)r->v[AM_TENANT_ID].len, r->v[AM_TENANT_ID].text);
+    snprintf(at, sizeof at, "%.*s", (int)r->v[AM_AT].len, r->v[AM_AT].text);
+    if (r->v[AM_HASH].len != 64 || memcmp(hashed, r->v[AM_HASH].text, 64) != 0) {
+        fail(v, tenant, "hash mismatch in the export_before line's record (it was changed)");
+        return false;
+    }
+    long long seq = strtoll(r->v[AM_SEQ].text, NULL, 10);
+    if (strlen(at) != AUDIT_TIME_LEN - 1 || strcmp(at, v->from) >= 0) {
+        fail(v, tenant, "the export_before line's record (seq %lld) is stamped %s, inside the "
+                        "window, which starts at %s: it is the window's, so the chain's records "
+                        "after it in the window were removed",
+             seq, at, v->from);
+        return false;
+    }
+    const struct claim *cl = claim_find(v, tenant);
+    if (chain_find(v, tenant) || !cl || cl->first != seq + 1) {
+        fail(v, tenant, "an export_before line of seq %lld, but %s (lines were moved, or the "
+                        "header edited)",
+             seq, chain_find(v, tenant) ? "the chain's records came before it"
+                  : !cl                 ? "the header claims no such chain"
+                                        : "the header claims the chain starts elsewhere");
+        return false;
+    }
+    v->before.set = true;
+    snprintf(v->before.tenant, sizeof v->before.tenant, "%s", tenant);
+    v->before.seq = seq;
+    memcpy(v->before.hash, r->v[AM_HASH].text, 64);
+    v->before.hash[64] = '\0';
+    v->before.line = v->line;
+    return true;
+}
+
 /* Checks one record against its chain and its own hash. */
 /* Checks record R. HASHED is its chain hash when the line was found to be its canonical form
  * already (fast_record), or NULL: the canonical form is then rebuilt from R's values. */
@@ -527,6 +627,8 @@ static bool check_record(struct verifier *v, const struct audit_record *r, const
         fail(v, tenant, "out of memory");
         return false;
     }
+    if (!check_before(v, tenant, created, seq, r->v[AM_PREV_HASH].text))
+        return false;
     if (c != v->current) {
         if (!created) {
             fail(v, tenant,
@@ -742,11 +844,12 @@ other:
 static bool json_header(struct verifier *v, json_t *o)
 {
     json_t *format = json_object_get(o, "format");
-    if (!json_is_integer(format) || json_integer_value(format) != 1) {
-        fail(v, NULL, "the export header is not format 1, the only format this lethe reads");
+    if (!json_is_integer(format) || json_integer_value(format) < 1 || json_integer_value(format) > 2) {
+        fail(v, NULL, "the export header is not format 1 or 2, the formats this lethe reads");
         return false;
     }
     v->header = true;
+    v->format = (int)json_integer_value(format);
     json_t *from = json_object_get(o, "from");
     v->from_start = from && json_is_null(from);
     if (!header_time(v, o, "from", v->from) || !header_time(v, o, "to", v->to) ||
@@ -832,10 +935,12 @@ static json_t *fast_header(struct verifier *v, const char *s, size_t len)
     return o;
 }
 
-static bool json_record(struct verifier *v, json_t *o)
+/* Fills R from the JSON object O (its integers' text in INTS), as check_record reads a record;
+ * false after saying why it is not an audit record. */
+static bool json_to_record(struct verifier *v, json_t *o, struct audit_record *rp,
+                           char ints[AUDIT_MEMBERS][24])
 {
     struct audit_record r = {0};
-    char ints[AUDIT_MEMBERS][24];
     if (json_object_size(o) != AUDIT_MEMBERS) {
         const char *key;
         json_t *val;
@@ -890,7 +995,39 @@ static bool json_record(struct verifier *v, json_t *o)
         fail(v, NULL, "not an audit record: member \"hash\" is null");
         return false;
     }
-    return check_record(v, &r, NULL);
+    *rp = r;
+    return true;
+}
+
+static bool json_record(struct verifier *v, json_t *o)
+{
+    struct audit_record r;
+    char ints[AUDIT_MEMBERS][24];
+    return json_to_record(v, o, &r, ints) && check_record(v, &r, NULL);
+}
+
+/* An export_before line read by jansson (not as lethe writes it, e.g. re-indented): its record
+ * made canonical and hashed, then judged as any (accept_before). */
+static bool json_before(struct verifier *v, json_t *o)
+{
+    json_t *rec = json_object_get(o, "record");
+    if (json_object_size(o) != 2 || !json_is_object(rec)) {
+        fail(v, NULL, "an export_before line is {\"kind\":\"export_before\",\"record\":{...}}, "
+                      "and this one is not (the line was edited)");
+        return false;
+    }
+    struct audit_record r;
+    char ints[AUDIT_MEMBERS][24], hashed[AUDIT_HEX_LEN];
+    const char *why;
+    if (!json_to_record(v, rec, &r, ints))
+        return false;
+    if (!audit_canonical(&r, &v->canon, &why)) {
+        fail(v, NULL, "not an audit record: %s", why);
+        return false;
+    }
+    const struct audit_value *prev = &r.v[AM_PREV_HASH];
+    chain_hash(v, prev->text, prev->len, v->canon.data, v->canon.len, "", hashed);
+    return accept_before(v, &r, hashed);
 }
 
 /* The closing quote of the JSON string whose text starts at P, when every byte before it is
@@ -1001,6 +1138,14 @@ static int verify_jsonl(struct verifier *v, FILE *f, char **line, size_t *cap, s
             len--;
         struct audit_record fast;
         char hashed[AUDIT_HEX_LEN];
+        /* An export_before line as lethe writes it: its record read in place, as a record's. */
+        const size_t plen = strlen(AUDIT_BEFORE_PREFIX);
+        if (v->line > 1 && len > plen + 1 && memcmp(*line, AUDIT_BEFORE_PREFIX, plen) == 0 &&
+            (*line)[len - 1] == '}' && fast_record(v, *line + plen, len - plen - 1, &fast, hashed)) {
+            if (!accept_before(v, &fast, hashed))
+                return EXIT_CHECK_FAILED;
+            continue;
+        }
         if (v->line > 1 && fast_record(v, *line, len, &fast, hashed)) {
             if (!check_record(v, &fast, hashed))
                 return EXIT_CHECK_FAILED;
@@ -1063,6 +1208,9 @@ static int verify_jsonl(struct verifier *v, FILE *f, char **line, size_t *cap, s
             fail(v, NULL, "a second export header: two exports were joined into one file (verify "
                           "each on its own)");
             ok = false;
+        } else if (json_is_string(kind) && strcmp(json_string_value(kind), "export_before") == 0 &&
+                   json_object_get(o, "record")) {
+            ok = json_before(v, o);
         } else {
             ok = json_record(v, o);
         }
@@ -1070,7 +1218,15 @@ static int verify_jsonl(struct verifier *v, FILE *f, char **line, size_t *cap, s
         if (!ok)
             return EXIT_CHECK_FAILED;
     }
-    return ferror(f) ? EXIT_RUNTIME : EXIT_DONE;
+    if (ferror(f))
+        return EXIT_RUNTIME;
+    if (v->before.set) {
+        v->line = v->before.line;
+        fail(v, v->before.tenant, "an export_before line followed by no record of its chain (the "
+                                  "chain's records were removed)");
+        return EXIT_CHECK_FAILED;
+    }
+    return EXIT_DONE;
 }
 
 /* ---- CSV (RFC 4180, as PostgreSQL's COPY writes it) ---- */
@@ -1793,6 +1949,14 @@ int job_verify(struct lethe_ctx *ctx, int argc, char **argv)
                  "export with --anchors", path);
     /* Not failures (nothing in the file contradicts itself), but what an auditor should know:
      * an export that vouches for nothing, and a header that says it was written later than now. */
+    /* A format 1 export (a lethe before export_before lines) of a window: a chain's first
+     * records in it, removed, are caught only when an anchored head lay among them. */
+    if (v.format == 1 && v.from[0] && v.windows > 0)
+        log_warn("verify: '%s' is a format 1 export: %zu chain%s start%s after seq 1 without the "
+                 "record before the window, so first records removed from %s are caught only "
+                 "where an anchored head lay among them; export the window again (format 2) to "
+                 "check that too", path, v.windows, v.windows == 1 ? "" : "s",
+                 v.windows == 1 ? "s" : "", v.windows == 1 ? "it" : "them");
     if (v.records == 0)
         log_warn("verify: '%s' holds no record: nothing in it was checked (an export of a tenant "
                  "or a window with none, or every record removed with the header edited to match)",

@@ -22,7 +22,10 @@ count, detail, prev_hash, hash.
   and claims what it holds: "records" (how many) and "chains", one {chain, first_seq,
   last_seq, records} per chain. An export without it fails; every claim must match the
   records, and every record's "at" must lie in [from, to), and no later than an hour after now
-  (no run can have written a record dated ahead).
+  (no run can have written a record dated ahead). Format 2 (format 1 has none): in an export
+  with a "from", each chain that starts after seq 1 comes right after a line
+  {"kind":"export_before","record":RECORD}, RECORD being the record before the chain's first:
+  it must hash right, be stamped before "from", and its hash be the first's prev_hash.
 - CSV: a header row with the member names, then one row per record. An empty field is null.
   A text value that starts with = + - @, a tab, a carriage return or ' is written with a '
   before it (a spreadsheet shows it as text instead of running it as a formula): a text
@@ -98,7 +101,7 @@ def records(path, header):
                 need(n > 1, "line 1: the export has no header")
                 yield rec
             else:
-                need(json.dumps(rec.get("format")) == "1", "unknown export format")
+                need(json.dumps(rec.get("format")) in ("1", "2"), "unknown export format")
                 need(isinstance(rec.get("exported_at"), str), "the header has no exported_at")
                 need(type(rec.get("records")) is int and type(rec.get("chains")) is list,
                      "the header makes no claims")
@@ -170,12 +173,33 @@ def verify(path, expected, anchors=None):
     future = norm(datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), 3600)
     with open(path, "rb") as f:
         need(f.read(1), "empty file")
+    before = None  # (chain, seq, hash) of an export_before line, whose chain comes next
     for rec in records(path, header):
+        if rec.get("kind") == "export_before" and set(rec) == {"kind", "record"}:
+            # Format 2: the record before a window's chain that starts after seq 1, stamped
+            # before the window; its hash is the chain's first prev_hash (else first records
+            # of the window were removed: the record before those left is one of them).
+            w = rec["record"]
+            need(header.get("format") == 2 and header.get("from") is not None and before is None,
+                 "an export_before line where lethe writes none")
+            need(isinstance(w, dict) and set(w) == set(COLS) and list(w) == COLS, "export_before: not a record")
+            canonical = json.dumps({k: w[k] for k in COLS[:-1]}, ensure_ascii=False, separators=(",", ":"))
+            need(hashlib.sha256((w["prev_hash"] + "\n" + canonical).encode("utf-8")).hexdigest() == w["hash"],
+                 "export_before: hash mismatch")
+            need(w["at"] < norm(header["from"]), f"chain {w['tenant_id']}: export_before record inside the window: first records removed")
+            need(w["tenant_id"] not in heads, "export_before after its chain's records")
+            before = (w["tenant_id"], w["seq"], w["hash"])
+            continue
         need(set(rec) == set(COLS), "members differ")
         need(all(v is None or type(v) is TYPES.get(k, str) for k, v in rec.items()), "bad type")
         need(None not in (rec["seq"], rec["at"], rec["kind"], rec["tenant_id"], rec["prev_hash"]), "null")
         t, seq, prev = rec["tenant_id"], rec["seq"], rec["prev_hash"]
         need(header.get("tenant_id") in (None, t), "record of another tenant")
+        if before is not None:
+            need(t not in heads and before == (t, seq - 1, prev), f"chain {t}: not the export_before line's next record: first records removed")
+            before = None
+        elif t not in heads and seq > 1 and header.get("format") == 2 and header.get("from") is not None:
+            need(False, f"chain {t}: starts at seq {seq} without its export_before line: first records removed")
         need(t == last or t not in heads, "chain resumes after another chain")
         need(last is None or t >= last, "chains out of tenant_id order")
         if t in heads:
@@ -209,6 +233,7 @@ def verify(path, expected, anchors=None):
                     named.add((c, h))
         hashes.setdefault(("expected", t), set()).add(digest)
         heads[t], last, times[t] = (seq, digest), t, rec["at"]
+    need(before is None, "an export_before line followed by no record of its chain")
     if header:
         claims = {c["chain"]: (c["first_seq"], c["last_seq"], c["records"]) for c in header["chains"]}
         need(len(claims) == len(header["chains"]), "a chain claimed twice")

@@ -163,12 +163,20 @@ done
 # as a careful forger would.
 tamper() {
     python3 - "${SRC:-$WORK/all.jsonl}" "$WORK/x.jsonl" "$@" <<'EOF'
-import hashlib, json, sys
+import hashlib, json, os, sys
 src, dst, op, tenant, seq = sys.argv[1:6]
 claims = len(sys.argv) > 6
 seq = int(seq)
 lines = open(src, encoding="utf-8").read().splitlines()
-head, recs = json.loads(lines[0]), [json.loads(l) for l in lines[1:]]
+head, recs, before = json.loads(lines[0]), [], {}
+for l in lines[1:]:  # an export_before line goes back in before its chain's first record
+    d = json.loads(l)
+    if d.get("kind") == "export_before" and "record" in d:
+        before[d["record"]["tenant_id"]] = l
+    else:
+        recs.append(d)
+if os.environ.get("FORMAT1"):  # as a lethe before format 2 wrote the window: no such lines
+    head["format"], before = 1, {}
 idx = [i for i, r in enumerate(recs) if r["tenant_id"] == tenant]
 at = [i for i in idx if recs[i]["seq"] == seq][0] if seq else None
 def rehash(chain):
@@ -230,7 +238,12 @@ if claims:
     reclaim(head, recs)
     if op == "cut-head":
         head["from"] = recs[0]["at"]
-out = [json.dumps(head, separators=(",", ":"))] + [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in recs]
+out, last = [json.dumps(head, separators=(",", ":"))], None
+for r in recs:
+    if r["tenant_id"] != last and r["tenant_id"] in before:
+        out.append(before.pop(r["tenant_id"]))
+    last = r["tenant_id"]
+    out.append(json.dumps(r, ensure_ascii=False, separators=(",", ":")))
 open(dst, "w", encoding="utf-8").write("\n".join(out) + "\n")
 EOF
 }
@@ -381,6 +394,10 @@ assert_rc "a window export verifies against every anchor" 0
 R=$(sql "SELECT run_id FROM lethe.runs ORDER BY started_at DESC LIMIT 1")
 SRC=$WORK/win.jsonl tamper keep-checkpoints "$NIL" 0 claims  # the window holds that one run
 caught "a window's engine chain without a run's records but its checkpoint, the header's claims edited to match"
+assert_contains "... named by the record before the window's first (format 2)" \
+  "tenant $NIL: an export_before line of seq $(($(sql "SELECT min(seq) FROM lethe.audit WHERE run_id = '$R' AND tenant_id = '$NIL'") - 1)), but the header claims the chain starts elsewhere" "$OUT"
+FORMAT1=1 SRC=$WORK/win.jsonl tamper keep-checkpoints "$NIL" 0 claims
+caught "... and as a format 1 export, which has no export_before lines"
 assert_contains "... named as the run's first record missing" \
   "chain $NIL is anchored at seq $(sql "SELECT min(seq) FROM lethe.audit WHERE run_id = '$R' AND tenant_id = '$NIL'")" "$OUT"
 "$LETHE" export --tenant "$T2" -o "$WORK/t2.jsonl" 2>/dev/null
@@ -483,14 +500,20 @@ R7=$(sql "SELECT seq FROM lethe.audit_heads WHERE tenant_id = '$T6'")
 run_lethe --config "$WORK/exec.conf" run
 cp "$WORK/all.jsonl" "$WORK/all.kept"
 "$LETHE" export --from "$W7" -o "$WORK/all.jsonl" 2>/dev/null
-tamper cut-head "$T6" "$R7" claims
+keep_from() {
 python3 - "$WORK/x.jsonl" "$W7" <<'EOF2'
 import json, sys
 lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
 head = json.loads(lines[0]); head["from"] = sys.argv[2]
 open(sys.argv[1], "w", encoding="utf-8").write("\n".join([json.dumps(head, separators=(",", ":"))] + lines[1:]) + "\n")
 EOF2
+}
+tamper cut-head "$T6" "$R7" claims; keep_from
 caught "a window's request record cut off, with the chain's records before the run's"
+assert_contains "... named by the record before the window's first (format 2)" \
+  "tenant $T6: an export_before line of seq $((R7 - 1)), but the header claims the chain starts elsewhere" "$OUT"
+FORMAT1=1 tamper cut-head "$T6" "$R7" claims; keep_from
+caught "... and as a format 1 export"
 assert_contains "... named as that chain's first records removed" "chain $T6 is anchored at seq $R7" "$OUT"
 mv "$WORK/all.kept" "$WORK/all.jsonl"
 
@@ -658,6 +681,76 @@ assert_contains "... and the next run settles the notes" \
 assert_eq "... which are settled" "0" "$(sql "SELECT count(*) FROM lethe.anchor_gaps WHERE settled_at IS NULL")"
 run_lethe --config "$WORK/noexec.conf" run
 assert_eq "... and the run after it says nothing of the file" "" "$(echo "$ERR" | grep "anchor: '")"
+
+# ---- a chain's first records in a window, when no anchored head lies among them ---------------
+# An ack by hand inside a window purges two items (the tenant's seqs 2 and 3); the next run,
+# after the window, anchors seq 3 alone. An outside tryout cut seq 2 from the window's export,
+# the header's claims edited to match: the chain then started at seq 3 with its anchored head
+# present, and both verifiers passed it. The export (format 2) now writes the record before each
+# chain's first on an export_before line, which must be stamped before the window and link to it.
+T9=$(uuid); w9=$(uuid); mk_tenant "$T9" "t-$T9"; mk_workspace "$T9" "$w9" EU
+for k in 1 2; do mk_item "$T9" "$(uuid)" "$w9" prompt EU 2026-01-01T00:00:0${k}Z; done
+"$LETHE" --config "$WORK/noexec.conf" -q request --tenant "$T9" --reference REQ-T9 --operator user_a >/dev/null
+run_lethe --config "$WORK/noexec.conf" -q run
+F9=$(sql "SELECT lethe.audit_time(clock_timestamp())")
+"$LETHE" --config "$WORK/noexec.conf" -q ack "$(sql "SELECT DISTINCT batch_id FROM lethe.batch_items WHERE tenant_id = '$T9'")" --operator user_a
+T9TO=$(sql "SELECT lethe.audit_time(clock_timestamp())")
+run_lethe --config "$WORK/noexec.conf" -q run
+assert_eq "the ack appended seqs 2 and 3; the run after the window anchors 3 alone" "item_purged item_purged|3" \
+  "$(sql "SELECT string_agg(kind, ' ' ORDER BY seq) FROM lethe.audit WHERE tenant_id = '$T9' AND seq > 1")|$(tail -1 "$A" | python3 -c 'import json,sys; print(",".join(str(h["seq"]) for h in json.load(sys.stdin)["heads"] if h["chain"] == sys.argv[1]))' "$T9")"
+cp "$WORK/all.jsonl" "$WORK/all.kept"
+"$LETHE" export --from "$F9" --to "$T9TO" -o "$WORK/all.jsonl" 2>/dev/null
+assert_eq "the window's export is format 2, the record before the chain's first on its own line" \
+  "2|1" "$(head -1 "$WORK/all.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["format"])')|$(grep -c "^{\"kind\":\"export_before\",\"record\":{\"seq\":1,[^}]*\"tenant_id\":\"$T9\"" "$WORK/all.jsonl")"
+cp "$WORK/all.jsonl" "$WORK/x.jsonl"
+run_lethe verify "$WORK/x.jsonl" --anchors "$A"
+python3 tests/verify_export.py "$WORK/x.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
+assert_eq "it verifies, by both verifiers" "0 0" "$RC $?"
+tamper cut-head "$T9" 2 claims; keep_from() { :; }
+python3 - "$WORK/x.jsonl" "$F9" <<'EOF2'
+import json, sys
+lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
+head = json.loads(lines[0]); head["from"] = sys.argv[2]
+open(sys.argv[1], "w", encoding="utf-8").write("\n".join([json.dumps(head, separators=(",", ":"))] + lines[1:]) + "\n")
+EOF2
+caught "seq 2 cut from the window, the header's claims edited to match"
+assert_contains "... by the record before the window, which no longer links" \
+  "tenant $T9: an export_before line of seq 1, but the header claims the chain starts elsewhere" "$OUT"
+# A forger's best: the record before seq 3, seq 2 itself, on the export_before line.
+python3 - "$WORK/x.jsonl" "$WORK/all.jsonl" "$T9" <<'EOF2'
+import json, sys
+lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
+seq2 = [l for l in open(sys.argv[2], encoding="utf-8").read().splitlines()
+        if l.startswith('{"seq":2,') and '"tenant_id":"%s"' % sys.argv[3] in l][0]
+out = ['{"kind":"export_before","record":' + seq2 + '}' if l.startswith('{"kind":"export_before"') and sys.argv[3] in l else l for l in lines]
+open(sys.argv[1], "w", encoding="utf-8").write("\n".join(out) + "\n")
+EOF2
+caught "... with seq 2 itself put on the export_before line"
+assert_contains "... said as a record of the window" \
+  "tenant $T9: the export_before line's record (seq 2) is stamped $(sql "SELECT lethe.iso_utc(at) FROM lethe.audit WHERE tenant_id = '$T9' AND seq = 2"), inside the window, which starts at $F9" "$OUT"
+grep -v "^{\"kind\":\"export_before\",\"record\":{[^}]*\"tenant_id\":\"$T9\"" "$WORK/x.jsonl" >"$WORK/y.jsonl"; mv "$WORK/y.jsonl" "$WORK/x.jsonl"
+caught "... and with the export_before line removed"
+assert_contains "... said as a chain that starts without one" \
+  "tenant $T9: the chain starts at seq 3 inside the window, but no export_before line before it gives the record before" "$OUT"
+# A format 1 export (as lethe wrote windows before) has no such line: the cut still verifies,
+# with a warning that says so; the window exported again is format 2.
+FORMAT1=1 tamper cut-head "$T9" 2 claims
+python3 - "$WORK/x.jsonl" "$F9" <<'EOF2'
+import json, sys
+lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
+head = json.loads(lines[0]); head["from"] = sys.argv[2]
+open(sys.argv[1], "w", encoding="utf-8").write("\n".join([json.dumps(head, separators=(",", ":"))] + lines[1:]) + "\n")
+EOF2
+run_lethe verify "$WORK/x.jsonl" --anchors "$A"
+assert_eq "as a format 1 export the cut is not caught (exit 0), and verify warns why" "0|1" \
+  "$RC|$(printf '%s\n' "$ERR" | grep -c "is a format 1 export: .* start after seq 1 without the record before the window, so first records removed from them are caught only where an anchored head lay among them; export the window again (format 2) to check that too")"
+"$LETHE" export --tenant "$T9" --from "$F9" --to "$T9TO" -o "$WORK/t9.jsonl" 2>/dev/null
+run_lethe verify "$WORK/t9.jsonl" --anchors "$A"
+python3 tests/verify_export.py "$WORK/t9.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
+assert_eq "a one-tenant window export carries the line too, and verifies by both" "0 0 1" \
+  "$RC $? $(grep -c '^{"kind":"export_before"' "$WORK/t9.jsonl")"
+mv "$WORK/all.kept" "$WORK/all.jsonl"
+
 
 # ---- a torn last line (a crash while appending) is cut off by the next run -----------------
 printf '{"run_id":"%s","at":"2026-' "$RR" >>"$A"

@@ -97,7 +97,7 @@ assert_contains "export -o reports what it wrote" "export: wrote $TOTAL records 
 assert_eq "no temporary file is left beside the export" "all.jsonl audit.key macs.tsv" "$(ls -A "$TMP" | sort | tr '\n' ' ' | sed 's/ $//')"
 assert_eq "an export holds a header line and every record" "$((TOTAL + 1))" "$(wc -l <"$TMP/all.jsonl")"
 header=$(head -1 "$TMP/all.jsonl")
-assert_contains "the first line is a header with a kind of its own" '{"kind":"export_header","format":1,"from":null,"to":null,"tenant_id":null,"exported_at":"' "$header"
+assert_contains "the first line is a header with a kind of its own" '{"kind":"export_header","format":2,"from":null,"to":null,"tenant_id":null,"exported_at":"' "$header"
 NAME="full JSON Lines export" both 0 "$TMP/all.jsonl"
 assert_contains "verify's verdict counts records and chains" "verify: ok: $TOTAL records in 4 chains (4 from seq 1, 0 windows)" "$(cat "$TMP/v.out")"
 run_lethe export
@@ -161,14 +161,20 @@ for fmt in jsonl csv; do
     assert_contains "a window's chains start after seq 1 ($fmt)" "in 4 chains (0 from seq 1, 4 windows)" "$(cat "$TMP/v.out")"
 done
 assert_eq "a window holds exactly the records with at in [from, to)" \
-  "$(sql "SELECT count(*) FROM lethe.audit WHERE at >= '$M1' AND at < '$M2'")" "$(($(wc -l <"$TMP/w.jsonl") - 1))"
+  "$(sql "SELECT count(*) FROM lethe.audit WHERE at >= '$M1' AND at < '$M2'")" "$(grep -vc '^{"kind":"export_' "$TMP/w.jsonl")"
+# Format 2: before each chain that starts after seq 1, the record before the window's first.
+assert_eq "... and before each of its 4 chains the record before it, stamped before the window" \
+  "$(sql "SELECT string_agg(tenant_id || ' ' || seq, ',' ORDER BY tenant_id) FROM lethe.audit a
+          WHERE at < '$M1' AND seq = (SELECT max(seq) FROM lethe.audit b WHERE b.tenant_id = a.tenant_id AND b.at < '$M1')
+            AND EXISTS (SELECT 1 FROM lethe.audit c WHERE c.tenant_id = a.tenant_id AND c.at >= '$M1' AND c.at < '$M2')")" \
+  "$(grep '^{"kind":"export_before","record":' "$TMP/w.jsonl" | python3 -c 'import json,sys; print(",".join(r["tenant_id"] + " " + str(r["seq"]) for r in (json.loads(l)["record"] for l in sys.stdin)))')"
 assert_eq "a window holds only the second run" "$R2" \
-  "$(tail -n +2 "$TMP/w.jsonl" | python3 -c 'import json,sys; print(*{json.loads(l)["run_id"] for l in sys.stdin})')"
+  "$(tail -n +2 "$TMP/w.jsonl" | grep -v '^{"kind":"export_before"' | python3 -c 'import json,sys; print(*{json.loads(l)["run_id"] for l in sys.stdin})')"
 run_lethe export --from "$M2"
 echo "$OUT" >"$TMP/from.jsonl"
 NAME="an open-ended window (file)" both 0 "$TMP/from.jsonl"
 assert_eq "--from alone keeps the last run" "$R3" \
-  "$(tail -n +2 "$TMP/from.jsonl" | python3 -c 'import json,sys; print(*{json.loads(l)["run_id"] for l in sys.stdin})')"
+  "$(tail -n +2 "$TMP/from.jsonl" | grep -v '^{"kind":"export_before"' | python3 -c 'import json,sys; print(*{json.loads(l)["run_id"] for l in sys.stdin})')"
 run_lethe export --to "$M1" --tenant "$T1"
 echo "$OUT" >"$TMP/to.jsonl"
 NAME="a window up to --to of one tenant" both 0 "$TMP/to.jsonl"

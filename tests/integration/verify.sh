@@ -208,7 +208,7 @@ assert_contains "jsonl: ... as records removed before it" "tenant $T3: the expor
 { cat "$TMP/t2.jsonl"; sed -n 2p "$TMP/all.jsonl"; } >"$TMP/x.jsonl"
 both "jsonl: another tenant's record in a one-tenant export is caught" 4 "$TMP/x.jsonl"
 assert_contains "jsonl: ... naming both tenants" "a record of another tenant in an export of tenant $T2" "$VOUT"
-sed '1s/"format":1/"format":2/' "$TMP/all.jsonl" >"$TMP/x.jsonl"
+sed '1s/"format":2/"format":3/' "$TMP/all.jsonl" >"$TMP/x.jsonl"
 both "jsonl: an unknown export format is refused" 4 "$TMP/x.jsonl"
 sed '3s/"seq":2,/"seq":2,"extra":1,/' "$TMP/all.jsonl" >"$TMP/x.jsonl"
 both "jsonl: an extra member is caught" 4 "$TMP/x.jsonl"
