@@ -305,6 +305,13 @@ void dbaudit_export_end(PGconn *db)
 
 static void report(PGconn *db, PGresult *res) { db_report_failure(db, res); }
 
+/* An audit record's columns, in member order (wire_type below), as the export reads them. */
+#define AUDIT_COLUMNS                                                                            \
+    " a.seq, a.at, a.kind, a.tenant_id, a.run_id, a.batch_id, a.item_id,"                        \
+    " a.rule, a.reference, a.triggered_at, a.deadline_at, a.purged_at, a.on_time,"               \
+    " a.location, a.hold_id, a.subject_hmac, a.operator, a.count, a.detail,"                     \
+    " a.prev_hash, a.hash"
+
 /* The SQL is assembled from constant pieces only; which pieces depends on which bounds the
  * filter has, so that the planner sees plain range and equality conditions it can index. The
  * bounds are read through lethe.export_filter() (sql/0047_citus_statements.sql), where the
@@ -312,10 +319,7 @@ static void report(PGconn *db, PGresult *res) { db_report_failure(db, res); }
 static void copy_query(const struct audit_filter *f, char *sql, size_t cap)
 {
     snprintf(sql, cap,
-             "COPY (SELECT a.seq, a.at, a.kind, a.tenant_id, a.run_id, a.batch_id, a.item_id,"
-             " a.rule, a.reference, a.triggered_at, a.deadline_at, a.purged_at, a.on_time,"
-             " a.location, a.hold_id, a.subject_hmac, a.operator, a.count, a.detail,"
-             " a.prev_hash, a.hash FROM lethe.audit a CROSS JOIN lethe.export_filter() f"
+             "COPY (SELECT" AUDIT_COLUMNS " FROM lethe.audit a CROSS JOIN lethe.export_filter() f"
              " WHERE true%s%s%s"
              " ORDER BY a.tenant_id, a.seq) TO STDOUT WITH (FORMAT binary)",
              f->from ? " AND a.at >= f.from_at" : "", f->to ? " AND a.at < f.to_at" : "",
@@ -437,10 +441,7 @@ bool dbaudit_export_before(PGconn *db, const char *chains, const char *seqs, aud
      * window of every chain holds as many, and memory stays flat. */
     if (!PQsendQueryParams(
             db,
-            "SELECT a.seq, a.at, a.kind, a.tenant_id, a.run_id, a.batch_id, a.item_id,"
-            " a.rule, a.reference, a.triggered_at, a.deadline_at, a.purged_at, a.on_time,"
-            " a.location, a.hold_id, a.subject_hmac, a.operator, a.count, a.detail,"
-            " a.prev_hash, a.hash"
+            "SELECT" AUDIT_COLUMNS
             "  FROM lethe.audit a"
             " WHERE a.tenant_id = ANY ($1::uuid[])"
             "   AND (a.tenant_id, a.seq) IN (SELECT w.t, w.s FROM unnest($1::uuid[], $2::bigint[]) w(t, s))"
