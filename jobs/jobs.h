@@ -16,6 +16,10 @@ int job_hold(struct lethe_ctx *ctx, int argc, char **argv);
 int job_batches(struct lethe_ctx *ctx, int argc, char **argv);
 int job_export(struct lethe_ctx *ctx, int argc, char **argv);
 int job_verify(struct lethe_ctx *ctx, int argc, char **argv);
+/* replay's reading of an export: a format 1 window's chains that start after seq 1 are taken
+ * as given (with a warning), not refused; what replay appends must continue the database's
+ * own chains. */
+void verify_take_format1_windows(bool take);
 int job_replay(struct lethe_ctx *ctx, int argc, char **argv);
 int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv);
 

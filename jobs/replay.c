@@ -278,10 +278,15 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
     }
     /* The same check as 'lethe verify FILE' (with --anchors FILE when given: a forged chain
      * re-hashed to look whole verifies on its own, but not against the anchors, and its records,
-     * once appended, could never be taken back): nothing is replayed from an export that fails. */
+     * once appended, could never be taken back): nothing is replayed from an export that fails.
+     * But a format 1 window (a lethe before export_before lines) is read with the chains' first
+     * records taken as given, as before: what replay appends must continue the database's own
+     * chains, so a cut there is refused as a chain that does not continue. */
     for (int i = first; i < argc; i++) {
         char *vargv[] = {"verify", argv[i], "--anchors", (char *)anchors_path, NULL};
+        verify_take_format1_windows(true);
         rc = job_verify(ctx, anchors_path ? 4 : 2, vargv);
+        verify_take_format1_windows(false);
         if (rc != EXIT_DONE) {
             log_error("replay: '%s' does not verify; nothing was replayed", argv[i]);
             log_hint("replay only what 'lethe verify' accepts; fetch the export again from where "

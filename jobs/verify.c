@@ -92,6 +92,7 @@ struct verifier {
     char *header_tenant; /* the header says the export is this tenant's chain */
     bool header;         /* a JSON Lines header was read */
     int format;          /* its format: 1, or 2 with export_before lines */
+    bool format1_windows; /* replay's reading: a format 1 window's chains taken as given */
     struct {             /* an export_before line read, whose chain's first record comes next */
         bool set;
         char tenant[UUID_TEXT_LEN];
@@ -540,6 +541,18 @@ static bool check_before(struct verifier *v, const char *tenant, bool created, l
         fail(v, tenant, "the chain starts at seq %lld inside the window, but no export_before line "
                         "before it gives the record before (the chain's first records in the "
                         "window were removed, or that line was)",
+             seq);
+        return false;
+    }
+    /* A format 1 window has no such line: nothing shows its chains' first records are all
+     * there, and the header that says "format 1" is not hashed (an outside tryout edited a
+     * format 2 export back to 1, cut a purge record, and it verified). replay reads it still:
+     * what it appends must continue the database's own chain. */
+    if (created && seq != 1 && v->format == 1 && v->from[0] && !v->format1_windows) {
+        fail(v, tenant, "a format 1 export (a lethe before 2026-12-07, or a header edited to say "
+                        "so) starts the chain at seq %lld inside its window without the record "
+                        "before it: nothing shows that the chain's first records in the window "
+                        "are all there; export the window again (format 2) and verify that",
              seq);
         return false;
     }
@@ -1575,7 +1588,11 @@ static bool check_anchors(struct verifier *v, const char *path)
      * lie before the window and cannot be told from removed ones, so nothing is inferred then,
      * provided the window's engine chain begins with a run's first record: cut after a run's
      * first records instead, it shows its own start was removed, and everything is inferred. */
-    if (!engine_chain || !v->from[0] || !engine_anchored_up_to_window(v))
+    /* In a format 2 export every chain's start is proven by its export_before line, which this
+     * inference could only contradict wrongly (a hold before the window and a request inside
+     * it, both before the first run inside it: the run's line anchors the hold as the chain's
+     * head when it began, and the request is taken for the run's). */
+    if (v->format >= 2 || !engine_chain || !v->from[0] || !engine_anchored_up_to_window(v))
         return true;
     for (size_t i = 0; i < v->n_refs;) {
         const char *chain = v->refs[i].h.chain;
@@ -1831,6 +1848,10 @@ static int parse_expect(const struct lethe_ctx *ctx, const char *arg, struct exp
     return EXIT_DONE;
 }
 
+static bool format1_windows;
+
+void verify_take_format1_windows(bool take) { format1_windows = take; }
+
 int job_verify(struct lethe_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {{"expect-head", required_argument, NULL, 'e'},
@@ -1839,7 +1860,7 @@ int job_verify(struct lethe_ctx *ctx, int argc, char **argv)
     const char *anchors = NULL;
     struct expected *expect = NULL;
     int n_expect = 0, c, rc = EXIT_USAGE;
-    struct verifier v = {0};
+    struct verifier v = {.format1_windows = format1_windows};
     time_format(time_now() + CLOCK_MARGIN, v.future);
     FILE *f = NULL;
     char *line = NULL;
@@ -1951,7 +1972,7 @@ int job_verify(struct lethe_ctx *ctx, int argc, char **argv)
      * an export that vouches for nothing, and a header that says it was written later than now. */
     /* A format 1 export (a lethe before export_before lines) of a window: a chain's first
      * records in it, removed, are caught only when an anchored head lay among them. */
-    if (v.format == 1 && v.from[0] && v.windows > 0)
+    if (v.format == 1 && v.from[0] && v.windows > 0 && v.format1_windows)
         log_warn("verify: '%s' is a format 1 export: %zu chain%s start%s after seq 1 without the "
                  "record before the window, so first records removed from %s are caught only "
                  "where an anchored head lay among them; export the window again (format 2) to "

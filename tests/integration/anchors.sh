@@ -398,8 +398,7 @@ assert_contains "... named by the record before the window's first (format 2)" \
   "tenant $NIL: an export_before line of seq $(($(sql "SELECT min(seq) FROM lethe.audit WHERE run_id = '$R' AND tenant_id = '$NIL'") - 1)), but the header claims the chain starts elsewhere" "$OUT"
 FORMAT1=1 SRC=$WORK/win.jsonl tamper keep-checkpoints "$NIL" 0 claims
 caught "... and as a format 1 export, which has no export_before lines"
-assert_contains "... named as the run's first record missing" \
-  "chain $NIL is anchored at seq $(sql "SELECT min(seq) FROM lethe.audit WHERE run_id = '$R' AND tenant_id = '$NIL'")" "$OUT"
+assert_contains "... refused as such: a format 1 window proves no chain's start" "tenant $NIL: a format 1 export (a lethe before 2026-12-07, or a header edited to say so) starts the chain at seq" "$OUT"
 "$LETHE" export --tenant "$T2" -o "$WORK/t2.jsonl" 2>/dev/null
 run_lethe verify "$WORK/t2.jsonl" --anchors "$A"
 assert_rc "a one-tenant export verifies against every anchor" 0
@@ -514,7 +513,7 @@ assert_contains "... named by the record before the window's first (format 2)" \
   "tenant $T6: an export_before line of seq $((R7 - 1)), but the header claims the chain starts elsewhere" "$OUT"
 FORMAT1=1 tamper cut-head "$T6" "$R7" claims; keep_from
 caught "... and as a format 1 export"
-assert_contains "... named as that chain's first records removed" "chain $T6 is anchored at seq $R7" "$OUT"
+assert_contains "... refused as such" "a format 1 export (a lethe before 2026-12-07, or a header edited to say so) starts the chain at seq" "$OUT"
 mv "$WORK/all.kept" "$WORK/all.jsonl"
 
 # A request made after the window's last run, inside the window, is anchored with its own time
@@ -732,8 +731,10 @@ grep -v "^{\"kind\":\"export_before\",\"record\":{[^}]*\"tenant_id\":\"$T9\"" "$
 caught "... and with the export_before line removed"
 assert_contains "... said as a chain that starts without one" \
   "tenant $T9: the chain starts at seq 3 inside the window, but no export_before line before it gives the record before" "$OUT"
-# A format 1 export (as lethe wrote windows before) has no such line: the cut still verifies,
-# with a warning that says so; the window exported again is format 2.
+# A format 1 export (as lethe wrote windows before) has no such line, and the header that says
+# "format 1" is not hashed: a second tryout edited the cut export back to format 1, and it
+# verified with a warning. A format 1 window that starts a chain after seq 1 is refused, by
+# both verifiers: export the window again (replay still reads it, with a warning).
 FORMAT1=1 tamper cut-head "$T9" 2 claims
 python3 - "$WORK/x.jsonl" "$F9" <<'EOF2'
 import json, sys
@@ -741,9 +742,21 @@ lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
 head = json.loads(lines[0]); head["from"] = sys.argv[2]
 open(sys.argv[1], "w", encoding="utf-8").write("\n".join([json.dumps(head, separators=(",", ":"))] + lines[1:]) + "\n")
 EOF2
+caught "the cut edited back to format 1"
+assert_contains "... refused as a format 1 window, with the way out" \
+  "inside its window without the record before it: nothing shows that the chain's first records in the window are all there; export the window again (format 2) and verify that" "$OUT"
+# A hold before a window's start and a request inside it, both before the first run inside it
+# (which appends to that chain): the run's line anchors the hold as the chain's head when it
+# began, and verify took the request for the run's records, cut (exit 4 from both verifiers on
+# a genuine export, the second tryout found). The export_before line proves the chain's start.
+"$LETHE" --config "$WORK/noexec.conf" -q hold place --tenant "$T9" --reason litigation --operator user_a >/dev/null
+F10=$(sql "SELECT lethe.audit_time(clock_timestamp())")
+"$LETHE" --config "$WORK/noexec.conf" -q request --tenant "$T9" --reference REQ-T10 --operator user_a >/dev/null
+run_lethe --config "$WORK/noexec.conf" -q run
+"$LETHE" export --from "$F10" -o "$WORK/x.jsonl" 2>/dev/null
 run_lethe verify "$WORK/x.jsonl" --anchors "$A"
-assert_eq "as a format 1 export the cut is not caught (exit 0), and verify warns why" "0|1" \
-  "$RC|$(printf '%s\n' "$ERR" | grep -c "is a format 1 export: .* start after seq 1 without the record before the window, so first records removed from them are caught only where an anchored head lay among them; export the window again (format 2) to check that too")"
+python3 tests/verify_export.py "$WORK/x.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
+assert_eq "a hold before the window, a request inside it, then a run: it verifies, by both" "0 0" "$RC $?"
 "$LETHE" export --tenant "$T9" --from "$F9" --to "$T9TO" -o "$WORK/t9.jsonl" 2>/dev/null
 run_lethe verify "$WORK/t9.jsonl" --anchors "$A"
 python3 tests/verify_export.py "$WORK/t9.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1

@@ -314,6 +314,15 @@ assert_eq "the chain and the missing seq are named" \
 assert_contains "the anchored heads still missing are named" \
   "error: replay: the database is still behind its anchor: chain $T1 has no record at seq $(grep -o "\"chain\" : \"$T1\", \"seq\" : [0-9]*" "$WORK/month-anchors.jsonl" | grep -o '[0-9]*$')" "$ERR"
 assert_contains "nothing of it is replayed or batched" "replay: 0 records appended to 0 chains, 0 chains already present, 1 refused; 0 items live again" "$OUT"
+# The same window as a format 1 export (no export_before line, as a lethe before 2026-12-07 wrote
+# it): verify refuses it, since nothing shows its chain's first records; replay reads it as
+# before (what it appends must continue the database's chain), saying what it cannot show.
+sed -e '1s/"format":2/"format":1/' -e '/^{"kind":"export_before"/d' "$WORK/window.jsonl" >"$WORK/window1.jsonl"
+run_lethe verify "$WORK/window1.jsonl"
+assert_rc "a format 1 window that starts the chain after seq 1: verify refuses it (exit 4)" 4
+PGDATABASE=${DB}_2 run_lethe --config "$WORK/nokey.conf" replay --anchors "$WORK/month-anchors.jsonl" "$WORK/window1.jsonl"
+assert_eq "... replay reads it as before: the same refusal of the chain, and a warning on the format" "4|1|1" \
+  "$RC|$(grep -c "^error: replay: chain $T1: no export holds the record after seq $T1_HEAD" <<<"$ERR")|$(grep -c "is a format 1 export" <<<"$ERR")"
 
 # The verbatim append itself, called directly: it takes only what continues the head, hashes
 # to its own hash and reads back as the same bytes.
