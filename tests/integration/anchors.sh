@@ -247,6 +247,15 @@ for r in recs:
 open(dst, "w", encoding="utf-8").write("\n".join(out) + "\n")
 EOF
 }
+# set_from FROM: the tampered export's header keeps the window's start FROM (cut-head moves it).
+set_from() {
+    python3 - "$WORK/x.jsonl" "$1" <<'EOF2'
+import json, sys
+lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
+head = json.loads(lines[0]); head["from"] = sys.argv[2]
+open(sys.argv[1], "w", encoding="utf-8").write("\n".join([json.dumps(head, separators=(",", ":"))] + lines[1:]) + "\n")
+EOF2
+}
 # caught NAME: both verifiers, with the anchor file, exit 4
 caught() {
     run_lethe verify "$WORK/x.jsonl" --anchors "$A"
@@ -499,19 +508,11 @@ R7=$(sql "SELECT seq FROM lethe.audit_heads WHERE tenant_id = '$T6'")
 run_lethe --config "$WORK/exec.conf" run
 cp "$WORK/all.jsonl" "$WORK/all.kept"
 "$LETHE" export --from "$W7" -o "$WORK/all.jsonl" 2>/dev/null
-keep_from() {
-python3 - "$WORK/x.jsonl" "$W7" <<'EOF2'
-import json, sys
-lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
-head = json.loads(lines[0]); head["from"] = sys.argv[2]
-open(sys.argv[1], "w", encoding="utf-8").write("\n".join([json.dumps(head, separators=(",", ":"))] + lines[1:]) + "\n")
-EOF2
-}
-tamper cut-head "$T6" "$R7" claims; keep_from
+tamper cut-head "$T6" "$R7" claims; set_from "$W7"
 caught "a window's request record cut off, with the chain's records before the run's"
 assert_contains "... named by the record before the window's first (format 2)" \
   "tenant $T6: an export_before line of seq $((R7 - 1)), but the header claims the chain starts elsewhere" "$OUT"
-FORMAT1=1 tamper cut-head "$T6" "$R7" claims; keep_from
+FORMAT1=1 tamper cut-head "$T6" "$R7" claims; set_from "$W7"
 caught "... and as a format 1 export"
 assert_contains "... refused as such" "a format 1 export (a lethe before 2026-12-07, or a header edited to say so) starts the chain at seq" "$OUT"
 mv "$WORK/all.kept" "$WORK/all.jsonl"
@@ -705,13 +706,8 @@ cp "$WORK/all.jsonl" "$WORK/x.jsonl"
 run_lethe verify "$WORK/x.jsonl" --anchors "$A"
 python3 tests/verify_export.py "$WORK/x.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
 assert_eq "it verifies, by both verifiers" "0 0" "$RC $?"
-tamper cut-head "$T9" 2 claims; keep_from() { :; }
-python3 - "$WORK/x.jsonl" "$F9" <<'EOF2'
-import json, sys
-lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
-head = json.loads(lines[0]); head["from"] = sys.argv[2]
-open(sys.argv[1], "w", encoding="utf-8").write("\n".join([json.dumps(head, separators=(",", ":"))] + lines[1:]) + "\n")
-EOF2
+tamper cut-head "$T9" 2 claims
+set_from "$F9"
 caught "seq 2 cut from the window, the header's claims edited to match"
 assert_contains "... by the record before the window, which no longer links" \
   "tenant $T9: an export_before line of seq 1, but the header claims the chain starts elsewhere" "$OUT"
@@ -736,12 +732,7 @@ assert_contains "... said as a chain that starts without one" \
 # verified with a warning. A format 1 window that starts a chain after seq 1 is refused, by
 # both verifiers: export the window again (replay still reads it, with a warning).
 FORMAT1=1 tamper cut-head "$T9" 2 claims
-python3 - "$WORK/x.jsonl" "$F9" <<'EOF2'
-import json, sys
-lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
-head = json.loads(lines[0]); head["from"] = sys.argv[2]
-open(sys.argv[1], "w", encoding="utf-8").write("\n".join([json.dumps(head, separators=(",", ":"))] + lines[1:]) + "\n")
-EOF2
+set_from "$F9"
 caught "the cut edited back to format 1"
 assert_contains "... refused as a format 1 window, with the way out" \
   "inside its window without the record before it: nothing shows that the chain's first records in the window are all there; export the window again (format 2) and verify that" "$OUT"
