@@ -38,7 +38,6 @@ struct chain {
     char hash[AUDIT_HEX_LEN];
     long line; /* where its latest record starts */
     bool left; /* another chain's records came after this one's */
-    bool starts_run; /* its first record is a run_started or operator_rerun */
 };
 
 struct expected {
@@ -682,7 +681,6 @@ static bool check_record(struct verifier *v, const struct audit_record *r, const
             return false;
         }
         c->first_seq = seq;
-        c->starts_run = run_start_record(r);
         if (seq != 1)
             v->windows++;
     } else if (seq > c->seq + 1) {
@@ -1472,21 +1470,6 @@ static bool check_counts(struct verifier *v)
     return true;
 }
 
-/* Whether the engine chain's record just before its first exported one is an anchored head
- * (or the export holds the chain from seq 1, or does not begin it with a run's first record,
- * which no genuine window does after unanchored records: then whatever is missing before it
- * was of a run inside the window). */
-static bool engine_anchored_up_to_window(struct verifier *v)
-{
-    const struct chain *e = chain_find(v, NIL_UUID);
-    if (!e || e->first_seq <= 1 || !e->starts_run)
-        return true;
-    for (size_t i = 0; i < v->n_refs; i++)
-        if (strcmp(v->refs[i].h.chain, NIL_UUID) == 0 && v->refs[i].h.seq == e->first_seq - 1)
-            return true;
-    return false;
-}
-
 /* How long before an export's snapshot a record stamped then has committed, but for a commit
  * held up (check_anchors says so when that may be why). */
 #define SETTLED_SECONDS 60
@@ -1578,54 +1561,11 @@ static bool check_anchors(struct verifier *v, const char *path)
         return false;
     }
     (void)path;
-    /* A chain that starts after seq 1: the records just before its first one were appended by
-     * the first run anchored past it, unless an earlier line anchors exactly the seq before.
-     * When that run began inside the window, so did those records: they were removed.
-     * That holds only when every run before the window has its line. Every run, and every
-     * acknowledgement, appends to the engine chain: records of it that no line anchors, right
-     * before the window, are a run whose line was lost (a crash before its append, an anchor
-     * file begun afresh), an ack or a reconcile after the last run. Their records on any chain
-     * lie before the window and cannot be told from removed ones, so nothing is inferred then,
-     * provided the window's engine chain begins with a run's first record: cut after a run's
-     * first records instead, it shows its own start was removed, and everything is inferred. */
-    /* In a format 2 export every chain's start is proven by its export_before line, which this
-     * inference could only contradict wrongly (a hold before the window and a request inside
-     * it, both before the first run inside it: the run's line anchors the hold as the chain's
-     * head when it began, and the request is taken for the run's). */
-    if (v->format >= 2 || !engine_chain || !v->from[0] || !engine_anchored_up_to_window(v))
-        return true;
-    for (size_t i = 0; i < v->n_refs;) {
-        const char *chain = v->refs[i].h.chain;
-        size_t j = i;
-        while (j < v->n_refs && strcmp(v->refs[j].h.chain, chain) == 0)
-            j++;
-        const struct chain *c = chain_find(v, chain);
-        if (c && c->first_seq > 1) {
-            long long before = 0;
-            const struct anchor_ref *past = NULL;
-            for (size_t k = i; k < j; k++) {
-                if (v->refs[k].h.seq < c->first_seq)
-                    before = v->refs[k].h.seq;
-                else if (!past)
-                    past = &v->refs[k];
-            }
-            struct anchor_run key;
-            const struct anchor_run *run = NULL;
-            if (past) {
-                snprintf(key.run_id, sizeof key.run_id, "%s", past->run_id);
-                run = bsearch(&key, v->runs, v->n_runs, sizeof key, run_cmp);
-            }
-            if (before != c->first_seq - 1 && run && run->started) {
-                snprintf(v->why, sizeof v->why,
-                         "anchors line %ld: chain %s: run %s began inside the export's window and "
-                         "appended the records before seq %lld, but the export's chain starts "
-                         "there (its first records were removed)",
-                         past->line, chain, past->run_id, c->first_seq);
-                return false;
-            }
-        }
-        i = j;
-    }
+    /* A chain's first records in the window are proven by its export_before line (format 2;
+     * check_before), not guessed from which run's line anchors what: that guess took a hold
+     * placed before a window and a request inside it, both before the window's first run, for
+     * removed records of the run. A format 1 window that starts a chain after seq 1 is refused
+     * (replay reads it: what it appends must continue the database's own chain). */
     return true;
 }
 

@@ -105,6 +105,9 @@ def records(path, header):
             else:
                 need(json.dumps(rec.get("format")) in ("1", "2"), "unknown export format")
                 need(isinstance(rec.get("exported_at"), str), "the header has no exported_at")
+                # null is the unbounded window; absent is an edited header (else neither the whole
+                # log's seq 1 nor a window's export_before would be asked for)
+                need("from" in rec and "to" in rec, "the header has no from or no to")
                 need(type(rec.get("records")) is int and type(rec.get("chains")) is list,
                      "the header makes no claims")
                 header.update(rec)

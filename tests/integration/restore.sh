@@ -8,7 +8,7 @@
 WORK=$(mktemp -d /tmp/lethe-restore.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
 DB=restore_t
 OPS=restore_t_operator    # an operator's login; roles are cluster-wide, so it is dropped at exit
-trap 'rm -rf "$WORK"; for d in $DB ${DB}_2 ${DB}_3 ${DB}_4 ${DB}_5; do psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1; done
+trap 'rm -rf "$WORK"; for d in $DB ${DB}_2 ${DB}_3 ${DB}_4 ${DB}_5 ${DB}_9; do psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1; done
       psql -X -q -d postgres -c "DROP ROLE IF EXISTS $OPS" >/dev/null 2>&1' EXIT
 psql -X -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
 export PGDATABASE=$DB
@@ -1035,6 +1035,40 @@ assert_contains "... saying so" \
 assert_eq "... a link, a FIFO, a second name of another file and a directory under such names stay, unsaid" \
   "kept kept kept kept|0" \
   "$(for f in "${NOT_LETHES[@]}"; do [ -e "$f" ] || [ -L "$f" ] && echo kept || echo gone; done | tr '\n' ' ' | sed 's/ $//')|$(grep -c "$(basename "${NOT_LETHES[3]}")\|$(basename "${NOT_LETHES[0]}")" <<<"$ERR")"
+
+# ---- a format 1 window replayed: no guess about its chains' first records -------------------
+# A hold placed before a window's start and a request inside it, both before the window's first
+# run: verify's old guess took the request for that run's records, cut, and replay refused the
+# genuine format 1 window ("does not verify"), which after a restore cannot be exported again
+# (an outside tryout). replay appends only what continues the database's own chain.
+DB9=${DB}_9
+split_db "$DB9" 9 "$WORK/f1.conf"
+F() { run_lethe --config "$WORK/f1.conf" "$@"; }
+F migrate
+T6=$(uuid); W6=$(uuid); V1=$(uuid); V2=$(uuid); V3=$(uuid)
+mk_tenant "$T6" initech; mk_workspace "$T6" "$W6" EU
+for i in "$V1" "$V2" "$V3"; do mk_item "$T6" "$i" "$W6" prompt EU 2026-01-01T00:00:00Z; done
+F request --tenant "$T6" --item "$V1" --reference F1-R1 --operator user_d
+F run
+pg_dump -Fc -f "$WORK/f1.dump" "$DB9"
+F hold place --tenant "$T6" --item "$V2" --reason litigation --operator user_d
+FROM6=$(sql "SELECT lethe.audit_time(clock_timestamp())")
+F request --tenant "$T6" --item "$V3" --reference F1-R2 --operator user_d
+F run
+TO6=$(sql "SELECT lethe.audit_time(clock_timestamp())")
+F export --to "$FROM6" -o "$WORK/f1-prev.jsonl"
+F export --from "$FROM6" --to "$TO6" -o "$WORK/f1-month.jsonl"
+sed -e '1s/"format":2/"format":1/' -e '/^{"kind":"export_before"/d' "$WORK/f1-month.jsonl" >"$WORK/f1-month1.jsonl"
+run_lethe verify "$WORK/f1-month1.jsonl" --anchors "$WORK/anchors9.jsonl"
+assert_rc "format 1: the window verify refuses (it starts the tenant's chain after seq 1)" 4
+restore_db "$DB9" "$WORK/f1.dump"
+F replay --operator user_d --anchors "$WORK/anchors9.jsonl" "$WORK/f1-prev.jsonl" "$WORK/f1-month1.jsonl"
+assert_eq "... replay reads it: every chain caught up with the anchor, nothing said to be cut" "0|1|0" \
+  "$(grep -c "does not verify" <<<"$ERR")|$(grep -c "replay: caught up with the anchor of run" <<<"$OUT")|$(grep -c "first records were removed" <<<"$OUT$ERR")"
+assert_eq "... the chain back as it was, the request's record included" "$(grep -c "\"tenant_id\":\"$T6\"" "$WORK/f1-prev.jsonl" "$WORK/f1-month.jsonl" | awk -F: '{n += $2} END {print n}')" \
+  "$(sql "SELECT count(*) FROM lethe.audit WHERE tenant_id = '$T6'")"
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB9" >/dev/null 2>&1
+
 export PGDATABASE=$DB
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB7" >/dev/null 2>&1
 finish

@@ -208,6 +208,20 @@ assert_contains "jsonl: ... as records removed before it" "tenant $T3: the expor
 { cat "$TMP/t2.jsonl"; sed -n 2p "$TMP/all.jsonl"; } >"$TMP/x.jsonl"
 both "jsonl: another tenant's record in a one-tenant export is caught" 4 "$TMP/x.jsonl"
 assert_contains "jsonl: ... naming both tenants" "a record of another tenant in an export of tenant $T2" "$VOUT"
+# The header's from removed, with a chain's first record cut and the claims edited to match: a
+# header that says neither "the whole log" nor a window (verify_export.py passed it).
+python3 - "$TMP/all.jsonl" "$TMP/x.jsonl" "$T3" <<'EOP'
+import json, sys
+lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
+head = json.loads(lines[0]); del head["from"]
+cut = [l for l in lines[1:] if not (json.loads(l)["tenant_id"] == sys.argv[3] and json.loads(l)["seq"] == 1)]
+head["records"] -= 1
+for c in head["chains"]:
+    if c["chain"] == sys.argv[3]:
+        c["first_seq"] += 1; c["records"] -= 1
+open(sys.argv[2], "w", encoding="utf-8").write("\n".join([json.dumps(head, separators=(",", ":"))] + cut) + "\n")
+EOP
+both "jsonl: a header without its from, a chain's first record cut, is refused" 4 "$TMP/x.jsonl"
 sed '1s/"format":2/"format":3/' "$TMP/all.jsonl" >"$TMP/x.jsonl"
 both "jsonl: an unknown export format is refused" 4 "$TMP/x.jsonl"
 sed '3s/"seq":2,/"seq":2,"extra":1,/' "$TMP/all.jsonl" >"$TMP/x.jsonl"
