@@ -584,6 +584,14 @@ static bool in_order(const char *at_before, const char *at)
     return !time_parse(at_before, &a) || !time_parse(at, &b) || a <= b;
 }
 
+int anchor_read_evidence(PGconn *db, const char *file, struct anchor_line *out)
+{
+    int got = anchor_read_newest(file, out);
+    if (got > 0)
+        (void)anchor_add_unrecorded(db, file, out);
+    return got;
+}
+
 bool anchor_add_unrecorded(PGconn *db, const char *file, struct anchor_line *l)
 {
     if (!file || !l->heads)

@@ -84,6 +84,10 @@ int anchor_read_newest(const char *file, struct anchor_line *out);
  * (torn, not an anchor line) is passed over. True, or false after saying why (the check then
  * compares the newest line alone). */
 bool anchor_add_unrecorded(PGconn *db, const char *file, struct anchor_line *l);
+/* What a check compares the database with: FILE's newest line (anchor_read_newest, same
+ * returns) and the heads of the lines before it the database never recorded
+ * (anchor_add_unrecorded). */
+int anchor_read_evidence(PGconn *db, const char *file, struct anchor_line *out);
 
 /* What every line of FILE vouches for: per chain (sorted), the highest seq any line names, in
  * OUT (*N of them, the seq and chain filled, malloc'd); and in FROM the time from which every

@@ -176,13 +176,12 @@ static int replay_behind_anchor(struct lethe_ctx *ctx, PGconn *db, const struct 
         const char *path = ctx->cfg.anchor_file;
         if (!path || !*path || access(path, R_OK) != 0)
             return 0;
-        if (anchor_read_newest(path, &own) < 0) {
+        if (anchor_read_evidence(db, path, &own) < 0) {
             log_warn("replay: the anchor file '%s' could not be read; the repurges are judged "
                      "without it", path);
             anchor_line_free(&own);
             return 0;
         }
-        (void)anchor_add_unrecorded(db, path, &own);
         a = &own;
     }
     int behind = 0;
@@ -260,9 +259,8 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
             log_hint("--anchors names the file of audit.anchor_file, or a copy shipped from it");
             return EXIT_USAGE;
         }
-        if (anchor_read_newest(anchors_path, &anchor) < 0)
+        if (anchor_read_evidence(ctx->db, anchors_path, &anchor) < 0)
             return EXIT_USAGE;
-        (void)anchor_add_unrecorded(ctx->db, anchors_path, &anchor);
     }
     int rc = may_replay(ctx->db);
     if (rc != EXIT_DONE)
@@ -452,13 +450,11 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
      * refuse to run behind). */
     const char *own_path = ctx->cfg.anchor_file;
     if (!anchors_path && own_path && *own_path && access(own_path, R_OK) == 0) {
-        if (anchor_read_newest(own_path, &anchor) < 0)
+        if (anchor_read_evidence(db, own_path, &anchor) < 0)
             log_warn("replay: the anchor file '%s' could not be read; whether the database has "
                      "caught up with it is not known", own_path);
-        else {
-            (void)anchor_add_unrecorded(db, own_path, &anchor);
+        else
             anchors_path = own_path;
-        }
     }
     if (anchors_path) {
         int arc = check_anchor(db, anchors_path, &anchor);
