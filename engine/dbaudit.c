@@ -98,22 +98,33 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
      * head is read (one pass over audit_heads: 9 ms at 10M items' 33,334 chains, which no
      * index on `at` can spare without costing every append its HOT update). The instant is
      * passed as a parameter so that the plan is made for it. */
-    const char *p[] = {run_id, may_record ? "t" : "f"};
+    const char *q[] = {run_id, may_record ? "t" : "f"};
+    /* With `since`, the time of that run's newest anchored head (its line's, as recorded): a
+     * record stamped after it was not in that line, whichever run's id it carries (an ack by
+     * hand carries its batch's run). */
     PGresult *s = db_query_one_row(db,
-                                   "SELECT coalesce(max(p.started_at), '-infinity')::text AS since"
-                                   "  FROM lethe.runs p WHERE p.started_at < (SELECT r.started_at"
-                                   "    FROM lethe.runs r WHERE r.run_id = $1::uuid)"
-                                   "   AND CASE WHEN $2::boolean"
-                                   "            THEN EXISTS (SELECT 1 FROM lethe.anchor_lines l"
-                                   "                          WHERE l.run_id = p.run_id)"
-                                   "            ELSE p.outcome IN ('succeeded', 'failed', 'interrupted') END",
-                                   2, p);
+                                   "WITH p AS (SELECT p.run_id, p.started_at FROM lethe.runs p"
+                                   "            WHERE p.started_at < (SELECT r.started_at"
+                                   "                   FROM lethe.runs r WHERE r.run_id = $1::uuid)"
+                                   "              AND CASE WHEN $2::boolean"
+                                   "                       THEN EXISTS (SELECT 1 FROM lethe.anchor_lines l"
+                                   "                                     WHERE l.run_id = p.run_id)"
+                                   "                       ELSE p.outcome IN ('succeeded', 'failed', 'interrupted') END"
+                                   "            ORDER BY p.started_at DESC LIMIT 1),"
+                                   " h AS (SELECT l.head_chain, l.head_seq, l.head_hash FROM lethe.anchor_lines l"
+                                   "        WHERE l.run_id = (SELECT p.run_id FROM p))"
+                                   " SELECT coalesce((SELECT p.started_at FROM p), '-infinity')::text AS since,"
+                                   "        coalesce((SELECT max(a.at) FROM lethe.audit a JOIN h"
+                                   "                    ON a.tenant_id = h.head_chain AND a.seq = h.head_seq"
+                                   "                   AND a.hash = h.head_hash), '-infinity')::text AS vouched",
+                                   2, q);
     if (!s)
         return NULL;
-    char since[64];
+    char since[64], vouched[64];
     snprintf(since, sizeof since, "%s", db_get(s, 0, "since"));
+    snprintf(vouched, sizeof vouched, "%s", db_get(s, 0, "vouched"));
     PQclear(s);
-    p[1] = since;
+    const char *p[] = {run_id, since, vouched};
     PGresult *f = db_query_one_row(db,
                                    "SELECT count(*) < 1000 AS few FROM (SELECT 1 FROM lethe.audit a"
                                    "  WHERE a.at >= $1::timestamptz LIMIT 1000) x",
@@ -129,9 +140,14 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
      * And on every other chain appended to since the run began (by its own records, or by
      * those stamped since, whatever run id they carry: the withdrawals it derives, another
      * session's records), the last record there stamped before the run began (its
-     * run_started), when that record is stamped since then and is not of a run whose line
-     * anchored it (a hold, a request or an ack made between the runs): it was
-     * that chain's head when the run began. Unanchored, the records before the run's first
+     * run_started), when that record is stamped since then and was not in a line already (a
+     * hold, a request or an ack made between the runs; the engine chain's too, where an ack
+     * writes its batch_acknowledged): it was that chain's head when the run began. Not in a
+     * line: stamped after the newest head of the line that `since` counts from ($3), or of no
+     * run, or of a run whose line is not recorded. An ack by hand carries its batch's run id,
+     * whose line was written before it: judged by that id alone, its records were left out, and
+     * a window ending between the ack and the next run verified with them cut (the engine
+     * chain's batch_acknowledged, and a tenant chain that run appended to again). Unanchored, the records before the run's first
      * were read by verify as the run's own, so a window starting between them and the run (a
      * request an hour before the month's end, purged by the month's first run) failed as "its
      * first records were removed". Not simply the record just before the run's first one
@@ -157,6 +173,8 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
     "            JOIN lethe.audit p ON p.tenant_id = f.tenant_id AND p.seq = f.seq - 1),"          \
     " bseq AS (SELECT b.tenant_id, b.seq FROM b1 b WHERE b.at < (SELECT st.at FROM st)"            \
     "          UNION ALL"                                                                          \
+    "          SELECT '00000000-0000-0000-0000-000000000000'::uuid, f.seq - 1 FROM first f"       \
+    "          UNION ALL"                                                                          \
     "          SELECT p.tenant_id, max(p.seq) FROM b1 b"                                           \
     "            JOIN lethe.audit p ON p.tenant_id = b.tenant_id AND p.seq < b.seq"                \
     "           WHERE b.at >= (SELECT st.at FROM st) AND p.at < (SELECT st.at FROM st)"            \
@@ -165,8 +183,8 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
     "            FROM bseq b JOIN lethe.audit p ON p.tenant_id = b.tenant_id AND p.seq = b.seq"    \
     "           WHERE p.at >= $2::timestamptz),"                                                   \
     " prev AS (SELECT b.tenant_id, b.seq, b.hash, b.at FROM before b"                              \
-    "           WHERE b.run_id IS NULL OR NOT EXISTS (SELECT 1 FROM lethe.anchor_lines l"          \
-    "                                                  WHERE l.run_id = b.run_id)),"
+    "           WHERE b.at > $3::timestamptz OR b.run_id IS NULL"                                 \
+    "              OR NOT EXISTS (SELECT 1 FROM lethe.anchor_lines l WHERE l.run_id = b.run_id)),"
 #define HEADS_SINCE                                                                                \
     "            WHERE h.tenant_id <> '00000000-0000-0000-0000-000000000000'"                      \
     "              AND h.seq > 0 AND h.at >= $2::timestamptz"                                      \
@@ -186,7 +204,7 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
                                    HEADS_SINCE
                         : HEADS_CP " heads AS (SELECT h.tenant_id, h.seq, h.hash, h.at FROM lethe.audit_heads h"
                                    HEADS_SINCE,
-                    2, p);
+                    3, p);
 #undef HEADS_CP
 #undef HEADS_SINCE
 }

@@ -604,6 +604,50 @@ tamper cut-head "$T5" "$(sql "SELECT min(seq) FROM lethe.audit WHERE tenant_id =
 caught "a window cut after its first run's start and at a tenant's first records"
 mv "$WORK/all.kept" "$WORK/all.jsonl"
 
+# ---- an ack by hand between runs: its records are anchored, on every chain it wrote to ---------
+# The ack of one of a run's two batches writes item_purged on the tenant's chain and
+# batch_acknowledged on the engine chain, both carrying the batch's run id, whose line came
+# before them; the next run re-drives the other batch, appending to both chains again. A window
+# ending between the ack and that run holds the ack's records at the ends of both chains: its
+# anchors must name them (until 2026-12-07 they were judged by their run id, anchored already,
+# and a window with the engine chain's ack cut, or the tenant's whole chain, verified by both).
+T6=$(uuid); w=$(uuid); w2=$(uuid); mk_tenant "$T6" "t-$T6"
+mk_workspace "$T6" "$w" EU; mk_workspace "$T6" "$w2" ANZ
+mk_item "$T6" "$(uuid)" "$w" prompt EU 2026-01-01T00:00:01Z
+mk_item "$T6" "$(uuid)" "$w2" prompt ANZ 2026-01-01T00:00:01Z
+mk_event "$T6" deletion_requested "${DAY}T00:00:00Z" REQ-T6
+W6=$(sql "SELECT lethe.audit_time(clock_timestamp())")
+run_lethe --config "$WORK/noexec.conf" run
+"$LETHE" --config "$WORK/noexec.conf" -q ack "$(sql "SELECT DISTINCT b.batch_id FROM lethe.batches b
+    JOIN lethe.batch_items i USING (batch_id) WHERE i.tenant_id = '$T6' AND b.location = 'EU'")" --operator user_a
+ACK_E=$(sql "SELECT seq || ' ' || hash || ' ' || lethe.audit_time(at) FROM lethe.audit_heads WHERE tenant_id = '$NIL'")
+ACK_T=$(sql "SELECT seq || ' ' || hash || ' ' || lethe.audit_time(at) FROM lethe.audit_heads WHERE tenant_id = '$T6'")
+sleep 0.1; E6=$(sql "SELECT lethe.audit_time(clock_timestamp())"); sleep 0.1
+run_lethe --config "$WORK/exec.conf" run
+assert_eq "the next run re-drove the other batch, on both chains" "2 1" \
+  "$(sql "SELECT count(*) FILTER (WHERE kind = 'item_purged') || ' ' || count(*) FILTER (WHERE kind = 'batch_acknowledged' AND at > '$E6')
+            FROM lethe.audit WHERE tenant_id IN ('$T6', '$NIL')")"
+set -- $ACK_E
+assert_contains "its line anchors the engine chain's record of the ack, with its time" \
+  "{\"chain\":\"$NIL\",\"seq\":$1,\"hash\":\"$2\",\"at\":\"$3\"}" "$(tail -1 "$A")"
+set -- $ACK_T
+assert_contains "... and the tenant chain's, though the ack carries a run id whose line there is" \
+  "{\"chain\":\"$T6\",\"seq\":$1,\"hash\":\"$2\",\"at\":\"$3\"}" "$(tail -1 "$A")"
+cp "$WORK/all.jsonl" "$WORK/all.kept"
+"$LETHE" export --from "$W6" --to "$E6" -o "$WORK/all.jsonl" 2>/dev/null
+run_lethe verify "$WORK/all.jsonl" --anchors "$A"
+python3 tests/verify_export.py "$WORK/all.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
+assert_eq "the window ending between the ack and the run verifies, by both verifiers" "0 0" "$RC $?"
+tamper cut-tail "$NIL" "${ACK_E%% *}" claims
+caught "the window with the engine chain's record of the ack cut, its claims edited to match"
+assert_contains "... named as the engine chain's tail cut off" "chain $NIL is anchored at seq ${ACK_E%% *}" "$OUT"
+tamper drop-chain "$T6" 0 claims
+caught "the window with the tenant chain the ack wrote removed, its claims edited to match"
+mv "$WORK/all.kept" "$WORK/all.jsonl"
+run_lethe --config "$WORK/noexec.conf" -q run
+assert_eq "a run with nothing made since the last one names the engine chain twice, as before" "2" \
+  "$(tail -1 "$A" | grep -o "\"chain\":\"$NIL\"" | wc -l)"
+
 # ---- a rerun is a run: it is anchored too -----------------------------------------------------
 mk_event "$T3" deletion_requested "${DAY}T00:00:00Z" REQ-3
 run_lethe --config "$WORK/noexec.conf" run
