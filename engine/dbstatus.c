@@ -787,12 +787,16 @@ PGresult *db_status_now(PGconn *db)
         "           AS lookahead_seconds,"
         /* Every tenant had a run within the lookahead: a run over the whole catalog, or one of
          * every shard K/N of some N. A shard worker that stopped leaves its tenants' deadlines
-         * at risk however often the other shards run. */
+         * at risk however often the other shards run. A run counts when it finished and judged
+         * its items (its as_of) within the lookahead: a catch-up run --as-of a past time batched
+         * nothing that came due since. */
         "       (EXISTS (SELECT 1 FROM lethe.runs r WHERE r.outcome = 'succeeded'"
         "                   AND r.shard IS NULL AND r.finished_at >= now() - s.lookahead"
+        "                   AND r.as_of >= now() - s.lookahead"
         "                   AND " RUN_OVER_CATALOG("r") ")"
         "        OR EXISTS (SELECT 1 FROM lethe.runs r WHERE r.outcome = 'succeeded'"
         "                      AND r.shard IS NOT NULL AND r.finished_at >= now() - s.lookahead"
+        "                      AND r.as_of >= now() - s.lookahead"
         "                    GROUP BY split_part(r.shard, '/', 2)"
         "                   HAVING count(DISTINCT split_part(r.shard, '/', 1))"
         "                          = split_part(r.shard, '/', 2)::integer)) AS recent_run,"
@@ -1129,14 +1133,19 @@ PGresult *db_status_gone_runs(PGconn *db)
 }
 
 /* The last successful run of each shard (a rerun's or a repurge's is none: RUN_OVER_CATALOG):
- * shard ("" for runs over the whole catalog), finished_at, run_id, recent (it finished within
- * the lookahead). */
+ * shard ("" for runs over the whole catalog), finished_at, run_id, as_of, recent (it finished
+ * within the lookahead, and its as_of lies within it), stale_as_of (it finished within the
+ * lookahead, but its as_of lies before it). */
 PGresult *db_status_last_runs(PGconn *db)
 {
     return db_query(db,
                     "SELECT DISTINCT ON (coalesce(r.shard, '')) coalesce(r.shard, '') AS shard,"
                     "       lethe.iso_utc(r.finished_at) AS finished_at, r.run_id,"
-                    "       r.finished_at >= now() - s.lookahead AS recent"
+                    "       lethe.iso_utc(r.as_of) AS as_of,"
+                    "       r.finished_at >= now() - s.lookahead AND r.as_of >= now() - s.lookahead"
+                    "           AS recent,"
+                    "       r.as_of < now() - s.lookahead AND r.finished_at >= now() - s.lookahead"
+                    "           AS stale_as_of"
                     "  FROM lethe.runs r CROSS JOIN lethe.settings s"
                     " WHERE r.outcome = 'succeeded' AND r.finished_at IS NOT NULL"
                     "   AND " RUN_OVER_CATALOG("r")

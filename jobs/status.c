@@ -48,7 +48,7 @@
  *   failing: {count (3 failures or more), failed_once (at least one), items:
  *             [{tenant_id, item_id, failures, last_failure_at, state}]},
  *   next_deadlines: [ITEM] (deadline not passed yet, nearest first),
- *   last_successful_runs: [{shard (null for the whole catalog), finished_at, run_id}],
+ *   last_successful_runs: [{shard (null for the whole catalog), finished_at, run_id, as_of}],
  *   last_run: {run_id, outcome, started_at, finished_at, process_gone, error} or null,
  *   gone_runs: [{run_id, shard (null for the whole catalog), started_at}] (the other runs
  *             recorded running whose process is gone: a shard worker killed while the other
@@ -159,8 +159,10 @@ static bool stale_shards(struct report *r)
                         name, r->lookahead);
             else
                 problem(r, "no run of shard %s succeeded within the lookahead (%s): the last one "
-                           "finished at %s",
-                        name, r->lookahead, db_str(r->runs, at, "finished_at"));
+                           "finished at %s%s%s",
+                        name, r->lookahead, db_str(r->runs, at, "finished_at"),
+                        db_true(r->runs, at, "stale_as_of") ? ", judging its items as of " : "",
+                        db_true(r->runs, at, "stale_as_of") ? db_str(r->runs, at, "as_of") : "");
             named = true;
         }
     }
@@ -264,8 +266,10 @@ static void assess(struct report *r)
         if (last < 0)
             problem(r, "no run succeeded within the lookahead (%s): none ever did", r->lookahead);
         else
-            problem(r, "no run succeeded within the lookahead (%s): the last one finished at %s",
-                    r->lookahead, db_str(r->runs, last, "finished_at"));
+            problem(r, "no run succeeded within the lookahead (%s): the last one finished at %s%s%s",
+                    r->lookahead, db_str(r->runs, last, "finished_at"),
+                    db_true(r->runs, last, "stale_as_of") ? ", judging its items as of " : "",
+                    db_true(r->runs, last, "stale_as_of") ? db_str(r->runs, last, "as_of") : "");
     }
 }
 
@@ -375,6 +379,8 @@ static void print_json(const struct report *r)
         json_text(stdout, r->runs, row, db_col(r->runs, "finished_at"));
         fputs(", \"run_id\": ", stdout);
         json_text(stdout, r->runs, row, db_col(r->runs, "run_id"));
+        fputs(", \"as_of\": ", stdout);
+        json_text(stdout, r->runs, row, db_col(r->runs, "as_of"));
         fputs("}", stdout);
     }
     fputs(PQntuples(r->runs) ? "\n  ],\n  \"last_run\": " : "],\n  \"last_run\": ", stdout);

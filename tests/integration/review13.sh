@@ -90,4 +90,20 @@ run_lethe --config "$WORK/ok.conf" run --metrics-file "$WORK/l.prom"
 assert_eq "a run clears it, and the gauge of the last success is that run's" "0|$(sql "SELECT extract(epoch FROM max(finished_at))::bigint FROM lethe.runs WHERE trigger = 'timer'")" \
   "$(PGDATABASE=review13_l "$LETHE" --config "$WORK/ok.conf" status --check >/dev/null 2>&1; echo $?)|$(sed -n 's/^lethe_last_success_timestamp_seconds{shard="all"} //p' "$WORK/l.prom")"
 assert_eq "the runs say which is which" "timer rerun timer" "$(sql "SELECT string_agg(trigger, ' ' ORDER BY started_at) FROM lethe.runs WHERE trigger <> 'timer' OR outcome = 'succeeded'")"
+# ---- a catch-up run --as-of a past time is no run within the lookahead -----------------------
+# It judged its items at that time: whatever came due since, it batched nothing of. Finished
+# just now, it cleared the check while the timer's runs had stopped.
+sleep 4   # the lookahead passes with no run
+PAST=$(date -u -d '-1 hour' +%FT%T)
+run_lethe --config "$WORK/ok.conf" run --as-of "$PAST"
+assert_eq "a run --as-of an hour ago succeeds" "0|succeeded" "$RC|$(sql "SELECT outcome FROM lethe.runs ORDER BY started_at DESC LIMIT 1")"
+run_lethe --config "$WORK/ok.conf" status --check
+assert_eq "status --check: it does not count as a run within the lookahead, and says why" \
+  "4|1" "$RC|$(grep -c "check failed: no run succeeded within the lookahead (3s): the last one finished at .*, judging its items as of ${PAST}.000000Z" <<<"$ERR")"
+run_lethe --config "$WORK/ok.conf" status --json
+assert_eq "... status --json lists it as the last successful run, with its as_of" "${PAST}.000000Z" \
+  "$(python3 -c 'import json,sys; print(*(r["as_of"] for r in json.load(sys.stdin)["last_successful_runs"]))' <<<"$OUT")"
+run_lethe --config "$WORK/ok.conf" run
+run_lethe --config "$WORK/ok.conf" status --check
+assert_rc "a run now clears it" 0
 finish
