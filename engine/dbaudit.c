@@ -99,9 +99,9 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
      * index on `at` can spare without costing every append its HOT update). The instant is
      * passed as a parameter so that the plan is made for it. */
     const char *q[] = {run_id, may_record ? "t" : "f"};
-    /* With `since`, the time of that run's newest anchored head (its line's, as recorded): a
-     * record stamped after it was not in that line, whichever run's id it carries (an ack by
-     * hand carries its batch's run). */
+    /* With `since`, the time of that run's checkpoint, the last record it stamped before it
+     * took the heads of its line: a record stamped after it was not in that line, whichever
+     * run's id it carries (an ack by hand carries its batch's run). */
     PGresult *s = db_query_one_row(db,
                                    "WITH p AS (SELECT p.run_id, p.started_at FROM lethe.runs p"
                                    "            WHERE p.started_at < (SELECT r.started_at"
@@ -111,12 +111,11 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
                                    "                                     WHERE l.run_id = p.run_id)"
                                    "                       ELSE p.outcome IN ('succeeded', 'failed', 'interrupted') END"
                                    "            ORDER BY p.started_at DESC LIMIT 1),"
-                                   " h AS (SELECT l.head_chain, l.head_seq, l.head_hash FROM lethe.anchor_lines l"
-                                   "        WHERE l.run_id = (SELECT p.run_id FROM p))"
+                                   " c AS (SELECT max(a.at) AS at FROM lethe.audit a"
+                                   "        WHERE a.tenant_id = '00000000-0000-0000-0000-000000000000'"
+                                   "          AND a.run_id = (SELECT p.run_id FROM p) AND a.kind = 'checkpoint')"
                                    " SELECT coalesce((SELECT p.started_at FROM p), '-infinity')::text AS since,"
-                                   "        coalesce((SELECT max(a.at) FROM lethe.audit a JOIN h"
-                                   "                    ON a.tenant_id = h.head_chain AND a.seq = h.head_seq"
-                                   "                   AND a.hash = h.head_hash), '-infinity')::text AS vouched",
+                                   "        coalesce((SELECT c.at FROM c), '-infinity')::text AS vouched",
                                    2, q);
     if (!s)
         return NULL;
@@ -143,8 +142,9 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
      * run_started), when that record is stamped since then and was not in a line already (a
      * hold, a request or an ack made between the runs; the engine chain's too, where an ack
      * writes its batch_acknowledged): it was that chain's head when the run began. Not in a
-     * line: stamped after the newest head of the line that `since` counts from ($3), or of no
-     * run, or of a run whose line is not recorded. An ack by hand carries its batch's run id,
+     * line: stamped after the checkpoint of the run that `since` counts from ($3), or, on a
+     * tenant chain, of no run, or of a run whose line is not recorded (a hold committed just
+     * after that run took its heads, though stamped before). An ack by hand carries its batch's run id,
      * whose line was written before it: judged by that id alone, its records were left out, and
      * a window ending between the ack and the next run verified with them cut (the engine
      * chain's batch_acknowledged, and a tenant chain that run appended to again). Unanchored, the records before the run's first
@@ -183,8 +183,10 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
     "            FROM bseq b JOIN lethe.audit p ON p.tenant_id = b.tenant_id AND p.seq = b.seq"    \
     "           WHERE p.at >= $2::timestamptz),"                                                   \
     " prev AS (SELECT b.tenant_id, b.seq, b.hash, b.at FROM before b"                              \
-    "           WHERE b.at > $3::timestamptz OR b.run_id IS NULL"                                 \
-    "              OR NOT EXISTS (SELECT 1 FROM lethe.anchor_lines l WHERE l.run_id = b.run_id)),"
+    "           WHERE b.at > $3::timestamptz"                                                     \
+    "              OR (b.tenant_id <> '00000000-0000-0000-0000-000000000000'"                      \
+    "                  AND (b.run_id IS NULL OR NOT EXISTS (SELECT 1 FROM lethe.anchor_lines l"    \
+    "                                                        WHERE l.run_id = b.run_id)))),"
 #define HEADS_SINCE                                                                                \
     "            WHERE h.tenant_id <> '00000000-0000-0000-0000-000000000000'"                      \
     "              AND h.seq > 0 AND h.at >= $2::timestamptz"                                      \
