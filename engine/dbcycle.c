@@ -390,7 +390,16 @@ int dbcycle_batch_purged_any(PGconn *db, const char *batch_id)
                      1, (const char *[]){batch_id});
 }
 
-PGresult *dbcycle_batch_purged_under_hold(PGconn *db, const char *batch_id)
+PGresult *dbcycle_batch_failed_ids(PGconn *db, const char *batch_id)
+{
+    return db_query_one_row(db,
+                            "SELECT coalesce(array_agg(b.item_id), '{}')::text AS ids"
+                            "  FROM lethe.batch_items b"
+                            " WHERE b.batch_id = $1::uuid AND b.outcome = 'failed'",
+                            1, (const char *[]){batch_id});
+}
+
+PGresult *dbcycle_batch_purged_under_hold(PGconn *db, const char *batch_id, const char *ids)
 {
     /* Through the audit's run index: the records of the batch's own run (read first, apart:
      * on Citus the audit is distributed by tenant and joins nothing on run_id). */
@@ -398,14 +407,15 @@ PGresult *dbcycle_batch_purged_under_hold(PGconn *db, const char *batch_id)
                                        " WHERE batch_id = $1::uuid", 1, (const char *[]){batch_id});
     if (!r)
         return NULL;
-    const char *p[] = {batch_id, db_get(r, 0, "run_id")};
+    const char *p[] = {batch_id, db_get(r, 0, "run_id"), ids};
     PGresult *h = db_query_one_row(db,
                                    "SELECT count(*) AS items, min(a.hold_id::text) AS hold_id,"
                                    "       count(DISTINCT a.hold_id) AS holds"
                                    "  FROM lethe.audit a"
                                    " WHERE a.run_id = $2::uuid AND a.batch_id = $1::uuid"
+                                   "   AND a.item_id = ANY ($3::uuid[])"
                                    "   AND a.kind = 'item_purged' AND a.detail LIKE '%in effect at purge'",
-                                   2, p);
+                                   3, p);
     PQclear(r);
     return h;
 }
@@ -454,17 +464,32 @@ PGresult *dbcycle_batch_failed_purged_since(PGconn *db, const char *batch_id)
                             1, (const char *[]){batch_id});
 }
 
-PGresult *dbcycle_batch_purged_withdrawn(PGconn *db, const char *batch_id)
+PGresult *dbcycle_batch_purged_withdrawn(PGconn *db, const char *batch_id, const char *ids)
 {
+    /* Owed nothing: no obligation stood for the item any more, by its lineage as a run judges
+     * it (lineage(), at the ack), but the pin of its own purge. A purged ancestor pins it (SPEC
+     * §3: descendants are due under the obligation a source was purged under, whatever is
+     * withdrawn later), and another request, withdrawn or not, may cover it. Walked for the few
+     * items whose obligation was withdrawn. */
+    const char *p[] = {batch_id, ids};
     return db_query_one_row(db,
-                            "SELECT count(*) AS items, min(o.rule) AS rule,"
-                            "       lethe.iso_utc(min(o.withdrawn_at)) AS withdrawn_at"
+                            "WITH w AS MATERIALIZED (SELECT b.tenant_id, b.item_id, o.rule, o.withdrawn_at"
                             "  FROM lethe.batch_items b"
                             "  JOIN lethe.obligations o ON o.tenant_id = b.tenant_id"
                             "   AND o.obligation_id = b.obligation_id"
                             " WHERE b.batch_id = $1::uuid AND b.outcome = 'purged'"
-                            "   AND o.withdrawn_at <= b.purged_at",
-                            1, (const char *[]){batch_id});
+                            "   AND b.item_id = ANY ($2::uuid[])"
+                            "   AND o.withdrawn_at <= b.purged_at),"
+                            " owed AS MATERIALIZED (SELECT DISTINCT l.tenant_id, l.item_id"
+                            "  FROM lethe.lineage((SELECT array_agg(w.tenant_id ORDER BY w.item_id) FROM w),"
+                            "                     (SELECT array_agg(w.item_id ORDER BY w.item_id) FROM w),"
+                            "                     now()) l"
+                            " WHERE l.active AND NOT (l.pinned AND l.depth = 0))"
+                            "SELECT count(*) AS items, min(w.rule) AS rule,"
+                            "       lethe.iso_utc(min(w.withdrawn_at)) AS withdrawn_at"
+                            "  FROM w WHERE NOT EXISTS (SELECT 1 FROM owed x"
+                            "                            WHERE x.tenant_id = w.tenant_id AND x.item_id = w.item_id)",
+                            2, p);
 }
 
 int dbcycle_batch_state(PGconn *db, const char *batch_id, bool lock, char *out, size_t cap)

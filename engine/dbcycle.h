@@ -156,12 +156,17 @@ PGresult *dbcycle_batch_of(PGconn *db, const char *batch_id, const char *tenant)
 int dbcycle_batch_has_item(PGconn *db, const char *batch_id, const char *item_id);
 /* Whether any of the batch's items is purged. -1 when the query failed. */
 int dbcycle_batch_purged_any(PGconn *db, const char *batch_id);
-/* The batch's item_purged records that name a hold in effect at the purge (sql/0064): items,
- * hold_id (the first by id), holds (how many). */
-PGresult *dbcycle_batch_purged_under_hold(PGconn *db, const char *batch_id);
-/* The batch's items purged after the obligation they were batched under was withdrawn (a late
- * acknowledgement of a failed batch): items, rule, withdrawn_at (the earliest). */
-PGresult *dbcycle_batch_purged_withdrawn(PGconn *db, const char *batch_id);
+/* Failed BATCH_ID's failed items: ids (an array literal), read before a late acknowledgement
+ * purges them, so that what it says is of those alone (an earlier ack of the open batch
+ * purged others). */
+PGresult *dbcycle_batch_failed_ids(PGconn *db, const char *batch_id);
+/* Of the batch's items in IDS, the item_purged records that name a hold in effect at the purge
+ * (sql/0064): items, hold_id (the first by id), holds (how many). */
+PGresult *dbcycle_batch_purged_under_hold(PGconn *db, const char *batch_id, const char *ids);
+/* Of the batch's items in IDS, those purged after the obligation they were batched under was
+ * withdrawn (a late acknowledgement of a failed batch) that nothing else stood for (a purged
+ * ancestor's pin, another obligation): items, rule, withdrawn_at (the earliest). */
+PGresult *dbcycle_batch_purged_withdrawn(PGconn *db, const char *batch_id, const char *ids);
 /* The batch's state, with LOCK its row locked FOR UPDATE in the caller's transaction (as
  * lethe.ack_batch locks it first): 0 and the state in out, 1 when there is no such batch, -1 on
  * error. */

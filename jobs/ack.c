@@ -29,7 +29,7 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
     const char *operator_name = NULL;
     char tenant[UUID_TEXT_LEN] = "", batch[UUID_TEXT_LEN];
     int rc = EXIT_USAGE;
-    PGresult *in_open = NULL, *declared = NULL;
+    PGresult *in_open = NULL, *declared = NULL, *failed_ids = NULL;
     optind = 1;
     int c;
     while ((c = cli_getopt(ctx, argc, argv, "", opts)) != -1) {
@@ -164,7 +164,8 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
         goto cleanup;
     /* Read before the ack, which marks those rows superseded, and purges the failed ones. */
     if (was_failed && (!(in_open = dbcycle_batch_failed_in_open(ctx->db, batch)) ||
-                       !(declared = dbcycle_batch_failed_by_deleter(ctx->db, batch)))) {
+                       !(declared = dbcycle_batch_failed_by_deleter(ctx->db, batch)) ||
+                       !(failed_ids = dbcycle_batch_failed_ids(ctx->db, batch)))) {
         rc = EXIT_RUNTIME;
         goto cleanup;
     }
@@ -200,7 +201,8 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
     /* A late acknowledgement of a failed batch counts (SPEC §4: the deletion happened), even of
      * an item a hold placed since keeps: said, since a hand-made ack may be a mistake. */
     if (was_failed && counts.purged > 0) {
-        PGresult *h = dbcycle_batch_purged_under_hold(ctx->db, batch);
+        const char *ids = db_str(failed_ids, 0, "ids");
+        PGresult *h = dbcycle_batch_purged_under_hold(ctx->db, batch, ids);
         if (h && db_get_long(h, 0, "items") > 0) {
             long n = db_get_long(h, 0, "items"), holds = db_get_long(h, 0, "holds");
             char more[48] = "";
@@ -213,7 +215,7 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
         }
         bool held = h && db_get_long(h, 0, "items") > 0;
         PQclear(h);
-        h = dbcycle_batch_purged_withdrawn(ctx->db, batch);
+        h = dbcycle_batch_purged_withdrawn(ctx->db, batch, ids);
         if (h && db_get_long(h, 0, "items") > 0) {
             long n = db_get_long(h, 0, "items");
             log_warn("ack: %ld item%s of failed batch %s owed nothing when acknowledged (the %s "
@@ -280,6 +282,7 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
     rc = EXIT_DONE;
 cleanup:
     PQclear(in_open);
+    PQclear(failed_ids);
     PQclear(declared);
     exec_result_free(&er);
     return rc;

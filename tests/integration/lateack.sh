@@ -275,4 +275,37 @@ SRC10=$(uuid); failed_then_open "$SRC10"; B13=$FB
 run_lethe --config "$WORK/noexec.conf" ack "$B13" --operator tester
 assert_not_contains "a late ack of a batch failed at its deleter's exit: no such warning" "had a failure reported" "$ERR"
 
+# ---- a late ack says "owed nothing" only of items it purged, and only of those owed nothing ---
+# An open batch holds a copy of a purged source (pinned: due under the source's request whatever
+# is withdrawn later, SPEC §3) and an item of its own request. An ack purges the copy and fails
+# the other; both requests are then cancelled, and a late ack purges the other. It warned that
+# 1 item "owed nothing", counting the copy the first ack had purged (an outside tryout's
+# finding): now it names the other alone, which was owed nothing.
+T9=$(uuid); W9=$(uuid); mk_tenant "$T9" "t9"; mk_workspace "$T9" "$W9" EU
+S9=$(uuid); C9=$(uuid); X9=$(uuid)
+mk_item "$T9" "$S9" "$W9" prompt EU 2026-01-01T00:00:00Z
+"$LETHE" --config "$WORK/noexec.conf" -q request --tenant "$T9" --item "$S9" --reference R9S --operator tester >/dev/null
+run_lethe --config "$WORK/noexec.conf" run
+run_lethe --config "$WORK/noexec.conf" ack "$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$S9'")" --operator tester
+mk_item "$T9" "$C9" "$W9" response EU 2026-02-01T00:00:00Z false "$S9"
+mk_item "$T9" "$X9" "$W9" prompt EU 2026-01-01T00:00:00Z
+"$LETHE" --config "$WORK/noexec.conf" -q request --tenant "$T9" --item "$X9" --reference R9X --operator tester >/dev/null
+run_lethe --config "$WORK/noexec.conf" run
+B9=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$C9'")
+assert_eq "the copy of the purged source and the other item are in one open batch" "$B9 open" \
+  "$(sql "SELECT batch_id || ' ' || (SELECT state FROM lethe.batches x WHERE x.batch_id = b.batch_id) FROM lethe.batch_items b WHERE item_id = '$X9'")"
+run_lethe --config "$WORK/noexec.conf" ack "$B9" --failed "$X9:offline" --operator tester
+assert_eq "an ack purges the copy and fails the other: the batch closes failed" "failed purged failed" \
+  "$(sql "SELECT (SELECT state FROM lethe.batches WHERE batch_id = '$B9') || ' ' || string_agg(outcome, ' ' ORDER BY item_id = '$X9') FROM lethe.batch_items WHERE batch_id = '$B9'")"
+NOW9=$(date -u +%FT%T.%6NZ)
+mk_event "$T9" deletion_cancelled "$NOW9" R9S
+mk_event "$T9" deletion_cancelled "$NOW9" R9X
+run_lethe --config "$WORK/noexec.conf" run
+run_lethe --config "$WORK/noexec.conf" ack "$B9" --operator tester
+assert_eq "the late ack purges the other item" "0|ack: batch $B9 acknowledged: 1 purged, 0 failed" "$RC|$OUT"
+assert_eq "... and says that it owed nothing: it alone, not the copy an earlier ack purged" \
+  "warning: ack: 1 item of failed batch $B9 owed nothing when acknowledged (the deletion_request it was batched under was withdrawn at $(sql "SELECT lethe.iso_utc(withdrawn_at) FROM lethe.obligations WHERE reference = 'R9X'")): recorded as purged, as the deletion its deleter made" \
+  "$(grep 'owed nothing' <<<"$ERR")"
+assert_eq "the copy was owed all the same: its source's purge pins it" "1" \
+  "$(sql "SELECT count(*) FROM lethe.lineage(ARRAY['$T9'::uuid], ARRAY['$C9'::uuid], now()) WHERE active AND pinned AND depth > 0")"
 finish
