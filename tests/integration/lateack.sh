@@ -293,10 +293,10 @@ mk_item "$T9" "$X9" "$W9" prompt EU 2026-01-01T00:00:00Z
 run_lethe --config "$WORK/noexec.conf" run
 B9=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$C9'")
 assert_eq "the copy of the purged source and the other item are in one open batch" "$B9 open" \
-  "$(sql "SELECT batch_id || ' ' || (SELECT state FROM lethe.batches x WHERE x.batch_id = b.batch_id) FROM lethe.batch_items b WHERE item_id = '$X9'")"
+  "$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$X9'") $(sql "SELECT state FROM lethe.batches WHERE batch_id = '$B9'")"
 run_lethe --config "$WORK/noexec.conf" ack "$B9" --failed "$X9:offline" --operator tester
 assert_eq "an ack purges the copy and fails the other: the batch closes failed" "failed purged failed" \
-  "$(sql "SELECT (SELECT state FROM lethe.batches WHERE batch_id = '$B9') || ' ' || string_agg(outcome, ' ' ORDER BY item_id = '$X9') FROM lethe.batch_items WHERE batch_id = '$B9'")"
+  "$(sql "SELECT state FROM lethe.batches WHERE batch_id = '$B9'") $(sql "SELECT string_agg(outcome, ' ' ORDER BY item_id = '$X9') FROM lethe.batch_items WHERE batch_id = '$B9'")"
 NOW9=$(date -u +%FT%T.%6NZ)
 mk_event "$T9" deletion_cancelled "$NOW9" R9S
 mk_event "$T9" deletion_cancelled "$NOW9" R9X
