@@ -147,8 +147,17 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
      * after that run took its heads, though stamped before). An ack by hand carries its batch's run id,
      * whose line was written before it: judged by that id alone, its records were left out, and
      * a window ending between the ack and the next run verified with them cut (the engine
-     * chain's batch_acknowledged, and a tenant chain that run appended to again). Unanchored, the records before the run's first
-     * were read by verify as the run's own, so a window starting between them and the run (a
+     * chain's batch_acknowledged, and a tenant chain that run appended to again). On the
+     * engine chain that record is the one before the run's run_started, the last run's
+     * checkpoint when nothing came between.
+     * And every earlier record made between the runs that ends a transaction's records on its
+     * chain (the last of those stamped at one time): a window may end after any of them, and
+     * the records after it, anchored, do not show it cut (an ack at 23:59 and a hold after
+     * midnight, both before the next run: the ack's purge was cut from the month's export, or
+     * flipped to on time and re-hashed, and both verifiers passed it). Not those stamped while
+     * their run was under way (another shard's): a window ending inside a run is not covered.
+     * Nothing before the first recorded line.
+     * Unanchored, the records before the run's first were read by verify as the run's own, so a window starting between them and the run (a
      * request an hour before the month's end, purged by the month's first run) failed as "its
      * first records were removed". Not simply the record just before the run's first one
      * there: the owner's records of the withdrawals the run derives have no run id, and one of
@@ -186,11 +195,21 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
     "           WHERE b.at > $3::timestamptz"                                                     \
     "              OR (b.tenant_id <> '00000000-0000-0000-0000-000000000000'"                      \
     "                  AND (b.run_id IS NULL OR NOT EXISTS (SELECT 1 FROM lethe.anchor_lines l"    \
-    "                                                        WHERE l.run_id = b.run_id)))),"
+    "                                                        WHERE l.run_id = b.run_id)))),"   \
+    " gap_recs AS MATERIALIZED (SELECT a.tenant_id, a.seq, a.hash, a.at, a.run_id,"               \
+    "            a.at < max(a.at) OVER (PARTITION BY a.tenant_id) AS earlier FROM lethe.audit a"     \
+    "           WHERE $2::timestamptz > '-infinity' AND a.at >= $2::timestamptz"                   \
+    "             AND a.at > $3::timestamptz AND a.at < (SELECT st.at FROM st)),"                    \
+    " gapped AS (SELECT DISTINCT ON (g.tenant_id, g.at) g.tenant_id, g.seq, g.hash, g.at"          \
+    "             FROM gap_recs g WHERE g.earlier AND NOT EXISTS (SELECT 1 FROM lethe.runs r"     \
+    "                   WHERE r.run_id = g.run_id AND g.at >= r.started_at"                        \
+    "                     AND (r.finished_at IS NULL OR g.at <= r.finished_at))"                   \
+    "            ORDER BY g.tenant_id, g.at, g.seq DESC),"
 #define HEADS_SINCE                                                                                \
     "            WHERE h.tenant_id <> '00000000-0000-0000-0000-000000000000'"                      \
     "              AND h.seq > 0 AND h.at >= $2::timestamptz"                                      \
     "           UNION ALL SELECT * FROM first UNION ALL SELECT * FROM prev"                     \
+    "           UNION ALL SELECT * FROM gapped"                     \
     "           UNION ALL SELECT * FROM cp)"                         \
     " SELECT x.tenant_id::text AS chain, x.seq, x.hash, lethe.audit_time(x.at) AS head_at,"        \
     "        lethe.audit_time(clock_timestamp()) AS at,"                                           \

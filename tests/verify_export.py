@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""verify_export.py FILE [[--expect-head] TENANT=HASH]... [--anchors ANCHOR_FILE]: checks a lethe audit export (JSON Lines or CSV)
+"""verify_export.py FILE [[--expect-head] TENANT=HASH]... [--anchors ANCHOR_FILE]: checks a lethe audit export (JSON Lines or CSV; --anchors needs JSON Lines, as for lethe verify)
 with nothing but the Python standard library, independently of lethe's own code. Prints
 "ok" and exits 0, or prints the first problem and exits 4, like `lethe verify`.
 
@@ -258,8 +258,11 @@ def verify(path, expected, anchors=None):
         when = head_at or at  # a head with its own time falls in the window when that time does
         if (tenant and c != tenant) or (frm and when < frm) or (to and when >= to):
             continue
-        if head_at and to and at >= to and exported and at >= exported and head_at >= norm(header["exported_at"], -60):
-            continue  # written after the export: its record, stamped within a minute of the snapshot, may have committed after it
+        if head_at and header.get("to") is None and to and at >= to and exported and at >= exported \
+                and head_at >= norm(header["exported_at"], -60):
+            continue  # open-ended, written after the export: its record, stamped within a minute of the
+            #           snapshot, may have committed after it (a window with a "to" ends there whatever
+            #           the unhashed exported_at says, or moving it would choose what is excused)
         need(c not in heads or s < heads[c][0], f"chain {c}: anchored seq {s} cut off")
         if not head_at and frm and (tenant or (NIL in heads and run not in started)):
             continue
@@ -296,6 +299,10 @@ if __name__ == "__main__":
             except OSError as e:
                 print(f"FAILED: {e}")
                 sys.exit(2)
+            with open(sys.argv[1], encoding="utf-8", newline="") as f:
+                if f.readline().rstrip("\r\n") == ",".join(COLS):  # as lethe: no window stated
+                    print("FAILED: --anchors needs a JSON Lines export: a CSV export does not state its window")
+                    sys.exit(2)
         print(f"ok: {verify(sys.argv[1], args, anchors)} chains")
     except Exception as e:  # a file that does not even parse fails the check too
         print(f"FAILED: {type(e).__name__}: {e}")

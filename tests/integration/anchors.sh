@@ -648,6 +648,79 @@ run_lethe --config "$WORK/noexec.conf" -q run
 assert_eq "a run with nothing made since the last one names the engine chain twice, as before" "2" \
   "$(tail -1 "$A" | grep -o "\"chain\":\"$NIL\"" | wc -l)"
 
+# ---- two hand records on one chain between runs, a window ending between them -------------------
+# An ack (a late purge) and then a hold on the same tenant, both before the next run; the month
+# ends between them. The run's line named the hold (the chain's head, and its last record before
+# the run began), not the ack's record: cut from the month, or flipped to on time and re-hashed,
+# with the claims edited, it verified by both (an outside tryout's finding). The line now names
+# every earlier record made between runs that ends its transaction's records on the chain.
+T7=$(uuid); w=$(uuid); mk_tenant "$T7" "t-$T7"; mk_workspace "$T7" "$w" EU
+I7=$(uuid); mk_item "$T7" "$I7" "$w" prompt EU 2026-01-01T00:00:01Z
+mk_event "$T7" deletion_requested "2026-10-02T00:00:00Z" REQ-T7
+W7=$(sql "SELECT lethe.audit_time(clock_timestamp())")
+run_lethe --config "$WORK/noexec.conf" run
+"$LETHE" --config "$WORK/noexec.conf" -q ack "$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$I7'")" --operator user_a
+ACK7=$(sql "SELECT seq || ' ' || hash || ' ' || lethe.audit_time(at) FROM lethe.audit_heads WHERE tenant_id = '$T7'")
+sleep 0.1; E7=$(sql "SELECT lethe.audit_time(clock_timestamp())"); sleep 0.1
+"$LETHE" --config "$WORK/noexec.conf" -q hold place --tenant "$T7" --reason "after the month" --operator user_a >/dev/null
+run_lethe --config "$WORK/noexec.conf" run
+set -- $ACK7
+assert_contains "the next run's line names the ack's record, though the hold came after it" \
+  "{\"chain\":\"$T7\",\"seq\":$1,\"hash\":\"$2\",\"at\":\"$3\"}" "$(tail -1 "$A")"
+assert_eq "... the tenant's chain twice: the ack's record and its head, the hold's" "2" \
+  "$(tail -1 "$A" | grep -o "\"chain\":\"$T7\"" | wc -l)"
+cp "$WORK/all.jsonl" "$WORK/all.kept"
+"$LETHE" export --from "$W7" --to "$E7" -o "$WORK/all.jsonl" 2>/dev/null
+assert_eq "the window ending between the ack and the hold holds the late purge" "false" \
+  "$(grep "\"item_id\":\"$I7\"" "$WORK/all.jsonl" | python3 -c 'import json,sys; print(str(json.loads(sys.stdin.readline())["on_time"]).lower())')"
+run_lethe verify "$WORK/all.jsonl" --anchors "$A"
+python3 tests/verify_export.py "$WORK/all.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
+assert_eq "... and verifies, by both verifiers" "0 0" "$RC $?"
+tamper drop-chain "$T7" 0 claims
+caught "the window with the late purge's chain removed, its claims edited to match"
+tamper forge "$T7" "${ACK7%% *}" claims
+caught "the window with the late purge's record changed and re-hashed"
+mv "$WORK/all.kept" "$WORK/all.jsonl"
+
+# ---- a window with a --to ends there, whatever its exported_at says ----------------------------
+# An ack, then the window's end, then a run that anchors the ack. Cut from the window, the claims
+# edited: caught. The same cut with the header's exported_at moved to just after --to (no hash
+# covers it) excused every head stamped in the minute before it whose line came later, and
+# verified by both (an outside tryout's finding).
+T8=$(uuid); w=$(uuid); mk_tenant "$T8" "t-$T8"; mk_workspace "$T8" "$w" EU
+I8=$(uuid); mk_item "$T8" "$I8" "$w" prompt EU 2026-01-01T00:00:01Z
+mk_event "$T8" deletion_requested "${DAY}T00:00:00Z" REQ-T8
+W8=$(sql "SELECT lethe.audit_time(clock_timestamp())")
+run_lethe --config "$WORK/noexec.conf" run
+A8=$(sql "SELECT lethe.audit_time(clock_timestamp())")
+"$LETHE" --config "$WORK/noexec.conf" -q ack "$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$I8'")" --operator user_a
+sleep 0.1; E8=$(sql "SELECT lethe.audit_time(clock_timestamp())"); sleep 0.1
+run_lethe --config "$WORK/noexec.conf" run
+"$LETHE" export --from "$W8" --to "$E8" -o "$WORK/w8.jsonl" 2>/dev/null
+python3 - "$WORK/w8.jsonl" "$WORK/x.jsonl" "$A8" "$E8" <<'PY'
+import json, sys
+src, dst, cut, end = sys.argv[1:5]
+lines = open(src, encoding="utf-8").read().splitlines()
+head, recs = json.loads(lines[0]), [json.loads(l) for l in lines[1:]]
+recs = [r for r in recs if r.get("kind") == "export_before" or r["at"] < cut]
+sys.path.insert(0, "tests/harness")
+from claims import reclaim
+reclaim(head, [r for r in recs if r.get("kind") != "export_before"])
+out = [json.dumps(head, separators=(",", ":"))] + [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in recs]
+open(dst, "w", encoding="utf-8").write("\n".join(out) + "\n")
+head["exported_at"] = end[:-7] + "999999Z"  # the same second as the window's end, after it
+out[0] = json.dumps(head, separators=(",", ":"))
+open(dst + ".ex", "w", encoding="utf-8").write("\n".join(out) + "\n")
+PY
+run_lethe verify "$WORK/w8.jsonl" --anchors "$A"
+python3 tests/verify_export.py "$WORK/w8.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
+assert_eq "the window ending after the ack verifies, by both verifiers" "0 0" "$RC $?"
+caught "the window with the ack's records cut off, its claims edited to match"
+mv "$WORK/x.jsonl.ex" "$WORK/x.jsonl"
+assert_eq "... the forged copy's exported_at lies just after its end" "1" \
+  "$(head -1 "$WORK/x.jsonl" | python3 -c 'import json,sys; h=json.load(sys.stdin); print(int(h["exported_at"][:19] == h["to"][:19] and h["exported_at"] > h["to"]))')"
+caught "the same cut with its exported_at moved to just after the window's end"
+
 # ---- a rerun is a run: it is anchored too -----------------------------------------------------
 mk_event "$T3" deletion_requested "${DAY}T00:00:00Z" REQ-3
 run_lethe --config "$WORK/noexec.conf" run

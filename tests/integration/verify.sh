@@ -409,6 +409,9 @@ assert_contains "... naming its line" "line 1 is not an anchor line" "$OUT"
 run_lethe verify "$TMP/all.csv" --anchors "$TMP/no-anchors"
 assert_rc "--anchors with a CSV export exits 2" 2
 assert_contains "... and says why" "--anchors needs a JSON Lines export" "$ERR"
+python3 tests/verify_export.py "$TMP/all.csv" --anchors "$TMP/no-anchors" >"$TMP/p.out" 2>&1
+assert_eq "... and so does verify_export.py, as lethe (it called a genuine CSV window forged)" \
+  "2|FAILED: --anchors needs a JSON Lines export: a CSV export does not state its window" "$?|$(cat "$TMP/p.out")"
 # Records that are the same JSON written another way (members reordered, spaces, \u escapes)
 # leave the fast scanner for jansson, and reach the same verdict.
 python3 -c '
