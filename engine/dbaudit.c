@@ -156,6 +156,9 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
      * midnight, both before the next run: the ack's purge was cut from the month's export, or
      * flipped to on time and re-hashed, and both verifiers passed it). Not those stamped while
      * their run was under way (another shard's): a window ending inside a run is not covered.
+     * A run that died is no such run: it is recorded running until a later run finds it dead,
+     * and an ack of its batches meanwhile carries its id (a run killed at 22:00 and an ack at
+     * 23:59 left the ack's purges unanchored); its own records are anchored so too.
      * Nothing before the first recorded line.
      * Unanchored, the records before the run's first were read by verify as the run's own, so a window starting between them and the run (a
      * request an hour before the month's end, purged by the month's first run) failed as "its
@@ -202,7 +205,7 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
     "             AND a.at > $3::timestamptz AND a.at < (SELECT st.at FROM st)),"                    \
     " gapped AS (SELECT DISTINCT ON (g.tenant_id, g.at) g.tenant_id, g.seq, g.hash, g.at"          \
     "             FROM gap_recs g WHERE g.earlier AND NOT EXISTS (SELECT 1 FROM lethe.runs r"     \
-    "                   WHERE r.run_id = g.run_id AND g.at >= r.started_at"                        \
+    "                   WHERE r.run_id = g.run_id AND r.outcome <> 'died' AND g.at >= r.started_at"\
     "                     AND (r.finished_at IS NULL OR g.at <= r.finished_at))"                   \
     "            ORDER BY g.tenant_id, g.at, g.seq DESC),"
 #define HEADS_SINCE                                                                                \

@@ -742,23 +742,26 @@ static bool check_record(struct verifier *v, const struct audit_record *r, const
 
 /* ---- JSON Lines ---- */
 
-/* A window bound of the header: null, or a time, kept in the records' own form. */
-static bool header_time(struct verifier *v, json_t *o, const char *name, char out[TIME_TEXT_LEN])
+/* A window bound of the header (null when MAY_BE_NULL), or its exported_at: a time in the one
+ * form lethe writes (UTC, six fractional digits, Z), as the records' are; another form the
+ * Python model read otherwise (a lower-case z, seven digits). */
+static bool header_time(struct verifier *v, json_t *o, const char *name, bool may_be_null,
+                        char out[TIME_TEXT_LEN])
 {
     json_t *t = json_object_get(o, name);
-    lethe_time parsed;
     out[0] = '\0';
     if (!t) {
         fail(v, NULL, "the export header has no \"%s\" (the header was edited)", name);
         return false;
     }
-    if (json_is_null(t))
+    if (json_is_null(t) && may_be_null)
         return true;
-    if (!json_is_string(t) || !time_parse(json_string_value(t), &parsed)) {
-        fail(v, NULL, "the export header's \"%s\" is not a time", name);
+    if (!json_is_string(t) || !audit_time_text(json_string_value(t))) {
+        fail(v, NULL, "the export header's \"%s\" is not a time as lethe writes it (UTC, six "
+                      "fractional digits and Z; the header was edited)", name);
         return false;
     }
-    time_format(parsed, out);
+    snprintf(out, TIME_TEXT_LEN, "%s", json_string_value(t));
     return true;
 }
 
@@ -863,8 +866,8 @@ static bool json_header(struct verifier *v, json_t *o)
     v->format = (int)json_integer_value(format);
     json_t *from = json_object_get(o, "from");
     v->from_start = from && json_is_null(from);
-    if (!header_time(v, o, "from", v->from) || !header_time(v, o, "to", v->to) ||
-        !header_time(v, o, "exported_at", v->exported_at))
+    if (!header_time(v, o, "from", true, v->from) || !header_time(v, o, "to", true, v->to) ||
+        !header_time(v, o, "exported_at", false, v->exported_at))
         return false;
     json_t *tenant = json_object_get(o, "tenant_id");
     if (tenant && !json_is_null(tenant)) {

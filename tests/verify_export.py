@@ -105,6 +105,9 @@ def records(path, header):
             else:
                 need(json.dumps(rec.get("format")) in ("1", "2"), "unknown export format")
                 need(isinstance(rec.get("exported_at"), str), "the header has no exported_at")
+                for m in ("from", "to", "exported_at"):  # lethe's one form, as the records' times
+                    need(rec.get(m) is None or (isinstance(rec[m], str) and re.fullmatch(TIME, rec[m])),
+                         f"the header's {m} is not a time as lethe writes it")
                 # null is the unbounded window; absent is an edited header (else neither the whole
                 # log's seq 1 nor a window's export_before would be asked for)
                 need("from" in rec and "to" in rec, "the header has no from or no to")
@@ -127,6 +130,7 @@ def vouch_from(path):  # the "since" of the first line with one, if every line a
             prev = a["at"]
     return frm
 
+TIME = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z"  # UTC, six digits, Z (SPEC §3)
 UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
 def anchored(path):  # [(line at, run_id, chain, seq, hash, head at)], a torn last line skipped
@@ -221,7 +225,7 @@ def verify(path, expected, anchors=None):
         need(header.get("from") is None or rec["at"] >= norm(header["from"]), "record before from")
         need(header.get("to") is None or rec["at"] < norm(header["to"]), "record after to")
         for m in ("at", "triggered_at", "deadline_at", "purged_at"):  # one form: they compare as text
-            need(rec[m] is None or re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", rec[m]),
+            need(rec[m] is None or re.fullmatch(TIME, rec[m]),
                  f"tenant {t}: seq {seq}: {m} is not a time as lethe writes it")
         need(header.get("exported_at") is None or rec["at"] < norm(header["exported_at"]), "record after exported_at")
         need(rec["at"] <= future, f"tenant {t}: seq {seq} is later than this machine's clock by more than an hour")
@@ -241,6 +245,8 @@ def verify(path, expected, anchors=None):
         heads[t], last, times[t] = (seq, digest), t, rec["at"]
     need(before is None, "an export_before line followed by no record of its chain")
     if header:
+        need(all(type(c) is dict and all(type(c.get(k)) is int for k in ("first_seq", "last_seq", "records"))
+                 for c in header["chains"]), "a chain's claim is not {chain, first_seq, last_seq, records} as integers")
         claims = {c["chain"]: (c["first_seq"], c["last_seq"], c["records"]) for c in header["chains"]}
         need(len(claims) == len(header["chains"]), "a chain claimed twice")
         need(header["records"] == sum(s - firsts[t] + 1 for t, (s, _) in heads.items()), "record count")

@@ -682,6 +682,38 @@ tamper forge "$T7" "${ACK7%% *}" claims
 caught "the window with the late purge's record changed and re-hashed"
 mv "$WORK/all.kept" "$WORK/all.jsonl"
 
+# ---- ... and so are a dead run's batches acknowledged by hand before the next run ----------------
+# A run killed after it emitted is recorded running until the next run finds it dead; an ack
+# of its batch meanwhile carries its id, and was taken for that run's own record, made while it
+# ran: a window ending between the ack and a hold after it verified with the ack's purges cut,
+# or re-hashed (an outside tryout's finding).
+T9=$(uuid); w=$(uuid); mk_tenant "$T9" "t-$T9"; mk_workspace "$T9" "$w" EU
+I9=$(uuid); mk_item "$T9" "$I9" "$w" prompt EU 2026-01-01T00:00:01Z
+mk_event "$T9" deletion_requested "${DAY}T00:00:00Z" REQ-T9
+LETHE_FAULT=after_manifest "$LETHE" --config "$WORK/noexec.conf" -q run >/dev/null 2>&1
+gone_backends
+D9=$(sql "SELECT run_id FROM lethe.batches b JOIN lethe.batch_items i USING (batch_id) WHERE i.item_id = '$I9'")
+assert_eq "a run killed after it emitted is still recorded running" "running" "$(sql "SELECT outcome FROM lethe.runs WHERE run_id = '$D9'")"
+"$LETHE" --config "$WORK/noexec.conf" -q ack "$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$I9'")" --operator user_a
+ACK9=$(sql "SELECT seq || ' ' || hash || ' ' || lethe.audit_time(at) FROM lethe.audit_heads WHERE tenant_id = '$T9'")
+sleep 0.1; E9=$(sql "SELECT lethe.audit_time(clock_timestamp())"); sleep 0.1
+"$LETHE" --config "$WORK/noexec.conf" -q hold place --tenant "$T9" --reason "after the window" --operator user_a >/dev/null
+run_lethe --config "$WORK/noexec.conf" run
+assert_eq "the next run finds it dead" "died" "$(sql "SELECT outcome FROM lethe.runs WHERE run_id = '$D9'")"
+set -- $ACK9
+assert_contains "its line names the ack's record, which carries the dead run's id" \
+  "{\"chain\":\"$T9\",\"seq\":$1,\"hash\":\"$2\",\"at\":\"$3\"}" "$(tail -1 "$A")"
+cp "$WORK/all.jsonl" "$WORK/all.kept"
+"$LETHE" export --to "$E9" -o "$WORK/all.jsonl" 2>/dev/null
+run_lethe verify "$WORK/all.jsonl" --anchors "$A"
+python3 tests/verify_export.py "$WORK/all.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
+assert_eq "the window ending between the ack and the hold verifies, by both verifiers" "0 0" "$RC $?"
+tamper drop-chain "$T9" 0 claims
+caught "... with the ack's purges removed (the tenant's whole chain in it), its claims edited"
+tamper forge "$T9" "${ACK9%% *}" claims
+caught "... with the ack's purge changed and re-hashed"
+mv "$WORK/all.kept" "$WORK/all.jsonl"
+
 # ---- a window with a --to ends there, whatever its exported_at says ----------------------------
 # An ack, then the window's end, then a run that anchors the ack. Cut from the window, the claims
 # edited: caught. The same cut with the header's exported_at moved to just after --to (no hash

@@ -346,6 +346,16 @@ both "csv: a CSV export re-saved with every field quoted is caught" 4 "$TMP/quot
 assert_eq "... and named" "verify: line 1: a CSV header with its names quoted: lethe writes them bare, so this is a CSV export re-saved by another program (verify the file lethe wrote)" "$VOUT"
 sed '1s/,"exported_at":"[^"]*"//' "$TMP/all.jsonl" >"$TMP/no-exported.jsonl"
 both "jsonl: a header without its exported_at is caught" 4 "$TMP/no-exported.jsonl"
+# The header's times in any other form than lethe's (an outside tryout found the verifiers
+# disagreeing on each of these: one read it, the other refused it).
+for edit in 's/"exported_at":"[^"]*"/"exported_at":null/' \
+            's/"exported_at":"\([^"]*\)Z"/"exported_at":"\1z"/' \
+            's/"exported_at":"\([^"]*\)Z"/"exported_at":"\10Z"/' \
+            's/"exported_at":"\([0-9-]*\)T/"exported_at":"\1t/'; do
+    sed "1$edit" "$TMP/all.jsonl" >"$TMP/hdr-time.jsonl"
+    both "jsonl: a header whose exported_at is edited ($edit) is caught" 4 "$TMP/hdr-time.jsonl"
+done
+assert_eq "... and named" "verify: line 1: the export header's \"exported_at\" is not a time as lethe writes it (UTC, six fractional digits and Z; the header was edited)" "$VOUT"
 run_lethe verify "$TMP/all.jsonl" --anchors "$TMP/no-such-anchors.jsonl"
 python3 tests/verify_export.py "$TMP/all.jsonl" --anchors "$TMP/no-such-anchors.jsonl" >/dev/null 2>&1
 assert_eq "an anchor file that cannot be read is a usage error for both verifiers" "2 2" "$RC $?"
