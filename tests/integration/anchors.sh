@@ -263,6 +263,21 @@ caught() {
     if [ "$RC $prc" = "4 4" ]; then ok "$1 (lethe verify and verify_export.py both exit 4)"
     else not_ok "$1" "lethe verify: $RC $OUT $ERR" "verify_export.py: $prc $(cat "$WORK/p.out")"; fi
 }
+# window_holds FROM TO TENANT SEQ WHAT: the export of [FROM, TO) (FROM empty: from the start)
+# verifies by both; with TENANT's chain removed, or its record SEQ changed and re-hashed, the
+# claims edited to match, it is caught by both.
+window_holds() {
+    cp "$WORK/all.jsonl" "$WORK/all.kept"
+    "$LETHE" export ${1:+--from "$1"} --to "$2" -o "$WORK/all.jsonl" 2>/dev/null
+    run_lethe verify "$WORK/all.jsonl" --anchors "$A"
+    python3 tests/verify_export.py "$WORK/all.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
+    assert_eq "$5 verifies, by both verifiers" "0 0" "$RC $?"
+    tamper drop-chain "$3" 0 claims
+    caught "$5, with the tenant's chain in it removed, its claims edited to match"
+    tamper forge "$3" "$4" claims
+    caught "$5, with that record changed and re-hashed"
+    mv "$WORK/all.kept" "$WORK/all.jsonl"
+}
 LAST1=$(sql "SELECT max(seq) FROM lethe.audit WHERE tenant_id = '$T1'")
 tamper change "$T1" 2;                  caught "a changed field"
 tamper remove "$T1" 2;                  caught "a removed record"
@@ -669,18 +684,8 @@ assert_contains "the next run's line names the ack's record, though the hold cam
   "{\"chain\":\"$T7\",\"seq\":$1,\"hash\":\"$2\",\"at\":\"$3\"}" "$(tail -1 "$A")"
 assert_eq "... the tenant's chain twice: the ack's record and its head, the hold's" "2" \
   "$(tail -1 "$A" | grep -o "\"chain\":\"$T7\"" | wc -l)"
-cp "$WORK/all.jsonl" "$WORK/all.kept"
-"$LETHE" export --from "$W7" --to "$E7" -o "$WORK/all.jsonl" 2>/dev/null
-assert_eq "the window ending between the ack and the hold holds the late purge" "false" \
-  "$(grep "\"item_id\":\"$I7\"" "$WORK/all.jsonl" | python3 -c 'import json,sys; print(str(json.loads(sys.stdin.readline())["on_time"]).lower())')"
-run_lethe verify "$WORK/all.jsonl" --anchors "$A"
-python3 tests/verify_export.py "$WORK/all.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
-assert_eq "... and verifies, by both verifiers" "0 0" "$RC $?"
-tamper drop-chain "$T7" 0 claims
-caught "the window with the late purge's chain removed, its claims edited to match"
-tamper forge "$T7" "${ACK7%% *}" claims
-caught "the window with the late purge's record changed and re-hashed"
-mv "$WORK/all.kept" "$WORK/all.jsonl"
+assert_eq "the ack's purge is late" "f" "$(sql "SELECT on_time FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$I7'")"
+window_holds "$W7" "$E7" "$T7" "${ACK7%% *}" "the window ending between the ack and the hold"
 
 # ---- ... and so are a dead run's batches acknowledged by hand before the next run ----------------
 # A run killed after it emitted is recorded running until the next run finds it dead; an ack
@@ -703,16 +708,7 @@ assert_eq "the next run finds it dead" "died" "$(sql "SELECT outcome FROM lethe.
 set -- $ACK9
 assert_contains "its line names the ack's record, which carries the dead run's id" \
   "{\"chain\":\"$T9\",\"seq\":$1,\"hash\":\"$2\",\"at\":\"$3\"}" "$(tail -1 "$A")"
-cp "$WORK/all.jsonl" "$WORK/all.kept"
-"$LETHE" export --to "$E9" -o "$WORK/all.jsonl" 2>/dev/null
-run_lethe verify "$WORK/all.jsonl" --anchors "$A"
-python3 tests/verify_export.py "$WORK/all.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
-assert_eq "the window ending between the ack and the hold verifies, by both verifiers" "0 0" "$RC $?"
-tamper drop-chain "$T9" 0 claims
-caught "... with the ack's purges removed (the tenant's whole chain in it), its claims edited"
-tamper forge "$T9" "${ACK9%% *}" claims
-caught "... with the ack's purge changed and re-hashed"
-mv "$WORK/all.kept" "$WORK/all.jsonl"
+window_holds "" "$E9" "$T9" "${ACK9%% *}" "the window ending between the dead run's ack and the hold"
 
 # ---- a window with a --to ends there, whatever its exported_at says ----------------------------
 # An ack, then the window's end, then a run that anchors the ack. Cut from the window, the claims
