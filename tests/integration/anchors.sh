@@ -626,37 +626,37 @@ mv "$WORK/all.kept" "$WORK/all.jsonl"
 # ending between the ack and that run holds the ack's records at the ends of both chains: its
 # anchors must name them (until 2026-12-07 they were judged by their run id, anchored already,
 # and a window with the engine chain's ack cut, or the tenant's whole chain, verified by both).
-T6=$(uuid); w=$(uuid); w2=$(uuid); mk_tenant "$T6" "t-$T6"
-mk_workspace "$T6" "$w" EU; mk_workspace "$T6" "$w2" ANZ
-mk_item "$T6" "$(uuid)" "$w" prompt EU 2026-01-01T00:00:01Z
-mk_item "$T6" "$(uuid)" "$w2" prompt ANZ 2026-01-01T00:00:01Z
-mk_event "$T6" deletion_requested "${DAY}T00:00:00Z" REQ-T6
-W6=$(sql "SELECT lethe.audit_time(clock_timestamp())")
+TK=$(uuid); w=$(uuid); w2=$(uuid); mk_tenant "$TK" "t-$TK"
+mk_workspace "$TK" "$w" EU; mk_workspace "$TK" "$w2" ANZ
+mk_item "$TK" "$(uuid)" "$w" prompt EU 2026-01-01T00:00:01Z
+mk_item "$TK" "$(uuid)" "$w2" prompt ANZ 2026-01-01T00:00:01Z
+mk_event "$TK" deletion_requested "${DAY}T00:00:00Z" REQ-TK
+WK=$(sql "SELECT lethe.audit_time(clock_timestamp())")
 run_lethe --config "$WORK/noexec.conf" run
 "$LETHE" --config "$WORK/noexec.conf" -q ack "$(sql "SELECT DISTINCT b.batch_id FROM lethe.batches b
-    JOIN lethe.batch_items i USING (batch_id) WHERE i.tenant_id = '$T6' AND b.location = 'EU'")" --operator user_a
+    JOIN lethe.batch_items i USING (batch_id) WHERE i.tenant_id = '$TK' AND b.location = 'EU'")" --operator user_a
 ACK_E=$(sql "SELECT seq || ' ' || hash || ' ' || lethe.audit_time(at) FROM lethe.audit_heads WHERE tenant_id = '$NIL'")
-ACK_T=$(sql "SELECT seq || ' ' || hash || ' ' || lethe.audit_time(at) FROM lethe.audit_heads WHERE tenant_id = '$T6'")
-sleep 0.1; E6=$(sql "SELECT lethe.audit_time(clock_timestamp())"); sleep 0.1
+ACK_T=$(sql "SELECT seq || ' ' || hash || ' ' || lethe.audit_time(at) FROM lethe.audit_heads WHERE tenant_id = '$TK'")
+sleep 0.1; EK=$(sql "SELECT lethe.audit_time(clock_timestamp())"); sleep 0.1
 run_lethe --config "$WORK/exec.conf" run
 assert_eq "the next run re-drove the other batch, on both chains" "2 1" \
-  "$(sql "SELECT count(*) FILTER (WHERE kind = 'item_purged') || ' ' || count(*) FILTER (WHERE kind = 'batch_acknowledged' AND at > '$E6')
-            FROM lethe.audit WHERE tenant_id IN ('$T6', '$NIL')")"
+  "$(sql "SELECT count(*) FILTER (WHERE kind = 'item_purged') || ' ' || count(*) FILTER (WHERE kind = 'batch_acknowledged' AND at > '$EK')
+            FROM lethe.audit WHERE tenant_id IN ('$TK', '$NIL')")"
 set -- $ACK_E
 assert_contains "its line anchors the engine chain's record of the ack, with its time" \
   "{\"chain\":\"$NIL\",\"seq\":$1,\"hash\":\"$2\",\"at\":\"$3\"}" "$(tail -1 "$A")"
 set -- $ACK_T
 assert_contains "... and the tenant chain's, though the ack carries a run id whose line there is" \
-  "{\"chain\":\"$T6\",\"seq\":$1,\"hash\":\"$2\",\"at\":\"$3\"}" "$(tail -1 "$A")"
+  "{\"chain\":\"$TK\",\"seq\":$1,\"hash\":\"$2\",\"at\":\"$3\"}" "$(tail -1 "$A")"
 cp "$WORK/all.jsonl" "$WORK/all.kept"
-"$LETHE" export --from "$W6" --to "$E6" -o "$WORK/all.jsonl" 2>/dev/null
+"$LETHE" export --from "$WK" --to "$EK" -o "$WORK/all.jsonl" 2>/dev/null
 run_lethe verify "$WORK/all.jsonl" --anchors "$A"
 python3 tests/verify_export.py "$WORK/all.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
 assert_eq "the window ending between the ack and the run verifies, by both verifiers" "0 0" "$RC $?"
 tamper cut-tail "$NIL" "${ACK_E%% *}" claims
 caught "the window with the engine chain's record of the ack cut, its claims edited to match"
 assert_contains "... named as the engine chain's tail cut off" "chain $NIL is anchored at seq ${ACK_E%% *}" "$OUT"
-tamper drop-chain "$T6" 0 claims
+tamper drop-chain "$TK" 0 claims
 caught "the window with the tenant chain the ack wrote removed, its claims edited to match"
 mv "$WORK/all.kept" "$WORK/all.jsonl"
 run_lethe --config "$WORK/noexec.conf" -q run
@@ -669,63 +669,63 @@ assert_eq "a run with nothing made since the last one names the engine chain twi
 # the run began), not the ack's record: cut from the month, or flipped to on time and re-hashed,
 # with the claims edited, it verified by both (an outside tryout's finding). The line now names
 # every earlier record made between runs that ends its transaction's records on the chain.
-T7=$(uuid); w=$(uuid); mk_tenant "$T7" "t-$T7"; mk_workspace "$T7" "$w" EU
-I7=$(uuid); mk_item "$T7" "$I7" "$w" prompt EU 2026-01-01T00:00:01Z
-mk_event "$T7" deletion_requested "2026-10-02T00:00:00Z" REQ-T7
-W7=$(sql "SELECT lethe.audit_time(clock_timestamp())")
+TL=$(uuid); w=$(uuid); mk_tenant "$TL" "t-$TL"; mk_workspace "$TL" "$w" EU
+IL=$(uuid); mk_item "$TL" "$IL" "$w" prompt EU 2026-01-01T00:00:01Z
+mk_event "$TL" deletion_requested "2026-10-02T00:00:00Z" REQ-TL
+WL=$(sql "SELECT lethe.audit_time(clock_timestamp())")
 run_lethe --config "$WORK/noexec.conf" run
-"$LETHE" --config "$WORK/noexec.conf" -q ack "$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$I7'")" --operator user_a
-ACK7=$(sql "SELECT seq || ' ' || hash || ' ' || lethe.audit_time(at) FROM lethe.audit_heads WHERE tenant_id = '$T7'")
-sleep 0.1; E7=$(sql "SELECT lethe.audit_time(clock_timestamp())"); sleep 0.1
-"$LETHE" --config "$WORK/noexec.conf" -q hold place --tenant "$T7" --reason "after the month" --operator user_a >/dev/null
+"$LETHE" --config "$WORK/noexec.conf" -q ack "$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$IL'")" --operator user_a
+ACKL=$(sql "SELECT seq || ' ' || hash || ' ' || lethe.audit_time(at) FROM lethe.audit_heads WHERE tenant_id = '$TL'")
+sleep 0.1; EL=$(sql "SELECT lethe.audit_time(clock_timestamp())"); sleep 0.1
+"$LETHE" --config "$WORK/noexec.conf" -q hold place --tenant "$TL" --reason "after the month" --operator user_a >/dev/null
 run_lethe --config "$WORK/noexec.conf" run
-set -- $ACK7
+set -- $ACKL
 assert_contains "the next run's line names the ack's record, though the hold came after it" \
-  "{\"chain\":\"$T7\",\"seq\":$1,\"hash\":\"$2\",\"at\":\"$3\"}" "$(tail -1 "$A")"
+  "{\"chain\":\"$TL\",\"seq\":$1,\"hash\":\"$2\",\"at\":\"$3\"}" "$(tail -1 "$A")"
 assert_eq "... the tenant's chain twice: the ack's record and its head, the hold's" "2" \
-  "$(tail -1 "$A" | grep -o "\"chain\":\"$T7\"" | wc -l)"
-assert_eq "the ack's purge is late" "f" "$(sql "SELECT on_time FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$I7'")"
-window_holds "$W7" "$E7" "$T7" "${ACK7%% *}" "the window ending between the ack and the hold"
+  "$(tail -1 "$A" | grep -o "\"chain\":\"$TL\"" | wc -l)"
+assert_eq "the ack's purge is late" "f" "$(sql "SELECT on_time FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$IL'")"
+window_holds "$WL" "$EL" "$TL" "${ACKL%% *}" "the window ending between the ack and the hold"
 
 # ---- ... and so are a dead run's batches acknowledged by hand before the next run ----------------
 # A run killed after it emitted is recorded running until the next run finds it dead; an ack
 # of its batch meanwhile carries its id, and was taken for that run's own record, made while it
 # ran: a window ending between the ack and a hold after it verified with the ack's purges cut,
 # or re-hashed (an outside tryout's finding).
-T9=$(uuid); w=$(uuid); mk_tenant "$T9" "t-$T9"; mk_workspace "$T9" "$w" EU
-I9=$(uuid); mk_item "$T9" "$I9" "$w" prompt EU 2026-01-01T00:00:01Z
-mk_event "$T9" deletion_requested "${DAY}T00:00:00Z" REQ-T9
+TM=$(uuid); w=$(uuid); mk_tenant "$TM" "t-$TM"; mk_workspace "$TM" "$w" EU
+IM=$(uuid); mk_item "$TM" "$IM" "$w" prompt EU 2026-01-01T00:00:01Z
+mk_event "$TM" deletion_requested "${DAY}T00:00:00Z" REQ-TM
 LETHE_FAULT=after_manifest "$LETHE" --config "$WORK/noexec.conf" -q run >/dev/null 2>&1
 gone_backends
-D9=$(sql "SELECT run_id FROM lethe.batches b JOIN lethe.batch_items i USING (batch_id) WHERE i.item_id = '$I9'")
-assert_eq "a run killed after it emitted is still recorded running" "running" "$(sql "SELECT outcome FROM lethe.runs WHERE run_id = '$D9'")"
-"$LETHE" --config "$WORK/noexec.conf" -q ack "$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$I9'")" --operator user_a
-ACK9=$(sql "SELECT seq || ' ' || hash || ' ' || lethe.audit_time(at) FROM lethe.audit_heads WHERE tenant_id = '$T9'")
-sleep 0.1; E9=$(sql "SELECT lethe.audit_time(clock_timestamp())"); sleep 0.1
-"$LETHE" --config "$WORK/noexec.conf" -q hold place --tenant "$T9" --reason "after the window" --operator user_a >/dev/null
+DM=$(sql "SELECT run_id FROM lethe.batches b JOIN lethe.batch_items i USING (batch_id) WHERE i.item_id = '$IM'")
+assert_eq "a run killed after it emitted is still recorded running" "running" "$(sql "SELECT outcome FROM lethe.runs WHERE run_id = '$DM'")"
+"$LETHE" --config "$WORK/noexec.conf" -q ack "$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$IM'")" --operator user_a
+ACKM=$(sql "SELECT seq || ' ' || hash || ' ' || lethe.audit_time(at) FROM lethe.audit_heads WHERE tenant_id = '$TM'")
+sleep 0.1; EM=$(sql "SELECT lethe.audit_time(clock_timestamp())"); sleep 0.1
+"$LETHE" --config "$WORK/noexec.conf" -q hold place --tenant "$TM" --reason "after the window" --operator user_a >/dev/null
 run_lethe --config "$WORK/noexec.conf" run
-assert_eq "the next run finds it dead" "died" "$(sql "SELECT outcome FROM lethe.runs WHERE run_id = '$D9'")"
-set -- $ACK9
+assert_eq "the next run finds it dead" "died" "$(sql "SELECT outcome FROM lethe.runs WHERE run_id = '$DM'")"
+set -- $ACKM
 assert_contains "its line names the ack's record, which carries the dead run's id" \
-  "{\"chain\":\"$T9\",\"seq\":$1,\"hash\":\"$2\",\"at\":\"$3\"}" "$(tail -1 "$A")"
-window_holds "" "$E9" "$T9" "${ACK9%% *}" "the window ending between the dead run's ack and the hold"
+  "{\"chain\":\"$TM\",\"seq\":$1,\"hash\":\"$2\",\"at\":\"$3\"}" "$(tail -1 "$A")"
+window_holds "" "$EM" "$TM" "${ACKM%% *}" "the window ending between the dead run's ack and the hold"
 
 # ---- a window with a --to ends there, whatever its exported_at says ----------------------------
 # An ack, then the window's end, then a run that anchors the ack. Cut from the window, the claims
 # edited: caught. The same cut with the header's exported_at moved to just after --to (no hash
 # covers it) excused every head stamped in the minute before it whose line came later, and
 # verified by both (an outside tryout's finding).
-T8=$(uuid); w=$(uuid); mk_tenant "$T8" "t-$T8"; mk_workspace "$T8" "$w" EU
-I8=$(uuid); mk_item "$T8" "$I8" "$w" prompt EU 2026-01-01T00:00:01Z
-mk_event "$T8" deletion_requested "${DAY}T00:00:00Z" REQ-T8
-W8=$(sql "SELECT lethe.audit_time(clock_timestamp())")
+TN=$(uuid); w=$(uuid); mk_tenant "$TN" "t-$TN"; mk_workspace "$TN" "$w" EU
+IN=$(uuid); mk_item "$TN" "$IN" "$w" prompt EU 2026-01-01T00:00:01Z
+mk_event "$TN" deletion_requested "${DAY}T00:00:00Z" REQ-TN
+WN=$(sql "SELECT lethe.audit_time(clock_timestamp())")
 run_lethe --config "$WORK/noexec.conf" run
-A8=$(sql "SELECT lethe.audit_time(clock_timestamp())")
-"$LETHE" --config "$WORK/noexec.conf" -q ack "$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$I8'")" --operator user_a
-sleep 0.1; E8=$(sql "SELECT lethe.audit_time(clock_timestamp())"); sleep 0.1
+AN=$(sql "SELECT lethe.audit_time(clock_timestamp())")
+"$LETHE" --config "$WORK/noexec.conf" -q ack "$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$IN'")" --operator user_a
+sleep 0.1; EN=$(sql "SELECT lethe.audit_time(clock_timestamp())"); sleep 0.1
 run_lethe --config "$WORK/noexec.conf" run
-"$LETHE" export --from "$W8" --to "$E8" -o "$WORK/w8.jsonl" 2>/dev/null
-python3 - "$WORK/w8.jsonl" "$WORK/x.jsonl" "$A8" "$E8" <<'PY'
+"$LETHE" export --from "$WN" --to "$EN" -o "$WORK/w8.jsonl" 2>/dev/null
+python3 - "$WORK/w8.jsonl" "$WORK/x.jsonl" "$AN" "$EN" <<'PY'
 import json, sys
 src, dst, cut, end = sys.argv[1:5]
 lines = open(src, encoding="utf-8").read().splitlines()
