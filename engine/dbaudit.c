@@ -102,21 +102,22 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
     /* With `since`, the time of that run's checkpoint, the last record it stamped before it
      * took the heads of its line: a record stamped after it was not in that line, whichever
      * run's id it carries (an ack by hand carries its batch's run). */
-    PGresult *s = db_query_one_row(db,
-                                   "WITH p AS (SELECT p.run_id, p.started_at FROM lethe.runs p"
-                                   "            WHERE p.started_at < (SELECT r.started_at"
-                                   "                   FROM lethe.runs r WHERE r.run_id = $1::uuid)"
-                                   "              AND CASE WHEN $2::boolean"
-                                   "                       THEN EXISTS (SELECT 1 FROM lethe.anchor_lines l"
-                                   "                                     WHERE l.run_id = p.run_id)"
-                                   "                       ELSE p.outcome IN ('succeeded', 'failed', 'interrupted') END"
-                                   "            ORDER BY p.started_at DESC LIMIT 1),"
-                                   " c AS (SELECT max(a.at) AS at FROM lethe.audit a"
-                                   "        WHERE a.tenant_id = '00000000-0000-0000-0000-000000000000'"
-                                   "          AND a.run_id = (SELECT p.run_id FROM p) AND a.kind = 'checkpoint')"
-                                   " SELECT coalesce((SELECT p.started_at FROM p), '-infinity')::text AS since,"
-                                   "        coalesce((SELECT c.at FROM c), '-infinity')::text AS vouched",
-                                   2, q);
+    PGresult *s = db_query_one_row(
+        db,
+        "WITH p AS (SELECT p.run_id, p.started_at FROM lethe.runs p"
+        "            WHERE p.started_at < (SELECT r.started_at"
+        "                   FROM lethe.runs r WHERE r.run_id = $1::uuid)"
+        "              AND CASE WHEN $2::boolean"
+        "                       THEN EXISTS (SELECT 1 FROM lethe.anchor_lines l"
+        "                                     WHERE l.run_id = p.run_id)"
+        "                       ELSE p.outcome IN ('succeeded', 'failed', 'interrupted') END"
+        "            ORDER BY p.started_at DESC LIMIT 1),"
+        " c AS (SELECT max(a.at) AS at FROM lethe.audit a"
+        "        WHERE a.tenant_id = '00000000-0000-0000-0000-000000000000'"
+        "          AND a.run_id = (SELECT p.run_id FROM p) AND a.kind = 'checkpoint')"
+        " SELECT coalesce((SELECT p.started_at FROM p), '-infinity')::text AS since,"
+        "        coalesce((SELECT c.at FROM c), '-infinity')::text AS vouched",
+        2, q);
     if (!s)
         return NULL;
     char since[64], vouched[64];
@@ -136,20 +137,27 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
      * before its checkpoint: a verifier then knows where the run began, so a window export
      * whose engine chain lost a run's first records is caught like any anchored record
      * missing, where nothing else said that the run had begun inside the window.
-     * And on every other chain appended to since the run began (by its own records, or by
-     * those stamped since, whatever run id they carry: the withdrawals it derives, another
-     * session's records), the last record there stamped before the run began (its
-     * run_started), when that record is stamped since then and was not in a line already (a
-     * hold, a request or an ack made between the runs; the engine chain's too, where an ack
-     * writes its batch_acknowledged): it was that chain's head when the run began. Not in a
-     * line: stamped after the checkpoint of the run that `since` counts from ($3), or, on a
-     * tenant chain, of no run, or of a run whose line is not recorded (a hold committed just
-     * after that run took its heads, though stamped before). An ack by hand carries its batch's run id,
-     * whose line was written before it: judged by that id alone, its records were left out, and
-     * a window ending between the ack and the next run verified with them cut (the engine
-     * chain's batch_acknowledged, and a tenant chain that run appended to again). On the
-     * engine chain that record is the one before the run's run_started, the last run's
-     * checkpoint when nothing came between.
+     *
+     * And on every chain appended to since the run began (by its own records, or by those
+     * stamped since, whatever run id they carry: the withdrawals it derives, another session's
+     * records), the last record there stamped before the run began (on the engine chain, the
+     * one before its run_started), when that record is stamped since then and was not in a line
+     * already (a hold, a request or an ack made between the runs): it was that chain's head
+     * when the run began. Unanchored, the records before the run's first were read by verify
+     * as the run's own, so a window starting between them and the run (a request an hour
+     * before the month's end, purged by the month's first run) failed as "its first records
+     * were removed". Not simply the record just before the run's first one there: the owner's
+     * records of the withdrawals the run derives have no run id, and one of them there stood
+     * for the chain's head at the run's start, inside a window the run began in, so that an
+     * untouched export of it failed verify. That record is read by its key; only on a chain
+     * where it was stamped after the run began are the earlier ones read. Not in a line:
+     * stamped after the checkpoint of the run that `since` counts from ($3), or, on a tenant
+     * chain, of no run or of a run whose line is not recorded (a hold committed just after that
+     * run took its heads, though stamped before). An ack by hand carries its batch's run id,
+     * whose line was written before it: judged by that id alone, its records were left out,
+     * and a window ending between the ack and the next run verified with them cut (the engine
+     * chain's batch_acknowledged, and a tenant chain that run appended to again).
+     *
      * And every earlier record made between the runs that ends a transaction's records on its
      * chain (the last of those stamped at one time): a window may end after any of them, and
      * the records after it, anchored, do not show it cut (an ack at 23:59 and a hold after
@@ -158,15 +166,8 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
      * their run was under way (another shard's): a window ending inside a run is not covered.
      * A run that died is no such run: it is recorded running until a later run finds it dead,
      * and an ack of its batches meanwhile carries its id (a run killed at 22:00 and an ack at
-     * 23:59 left the ack's purges unanchored); its own records are anchored so too.
-     * Nothing before the first recorded line.
-     * Unanchored, the records before the run's first were read by verify as the run's own, so a window starting between them and the run (a
-     * request an hour before the month's end, purged by the month's first run) failed as "its
-     * first records were removed". Not simply the record just before the run's first one
-     * there: the owner's records of the withdrawals the run derives have no run id, and one of
-     * them there stood for the chain's head at the run's start, inside a window the run began
-     * in, so that an untouched export of it failed verify. That record is read by its key;
-     * only on a chain where it was stamped after the run began are the earlier ones read. */
+     * 23:59 left the ack's purges unanchored); its own records are anchored so too. Nothing
+     * before the first recorded line. */
 #define HEADS_CP                                                                                   \
     "WITH cp AS (SELECT a.tenant_id, a.seq, a.hash, a.at FROM lethe.audit a"                       \
     "             WHERE a.run_id = $1::uuid"                                                       \
@@ -185,7 +186,7 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
     "            JOIN lethe.audit p ON p.tenant_id = f.tenant_id AND p.seq = f.seq - 1),"          \
     " bseq AS (SELECT b.tenant_id, b.seq FROM b1 b WHERE b.at < (SELECT st.at FROM st)"            \
     "          UNION ALL"                                                                          \
-    "          SELECT '00000000-0000-0000-0000-000000000000'::uuid, f.seq - 1 FROM first f"       \
+    "          SELECT '00000000-0000-0000-0000-000000000000'::uuid, f.seq - 1 FROM first f"        \
     "          UNION ALL"                                                                          \
     "          SELECT p.tenant_id, max(p.seq) FROM b1 b"                                           \
     "            JOIN lethe.audit p ON p.tenant_id = b.tenant_id AND p.seq < b.seq"                \
@@ -195,25 +196,27 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
     "            FROM bseq b JOIN lethe.audit p ON p.tenant_id = b.tenant_id AND p.seq = b.seq"    \
     "           WHERE p.at >= $2::timestamptz),"                                                   \
     " prev AS (SELECT b.tenant_id, b.seq, b.hash, b.at FROM before b"                              \
-    "           WHERE b.at > $3::timestamptz"                                                     \
+    "           WHERE b.at > $3::timestamptz"                                                      \
     "              OR (b.tenant_id <> '00000000-0000-0000-0000-000000000000'"                      \
     "                  AND (b.run_id IS NULL OR NOT EXISTS (SELECT 1 FROM lethe.anchor_lines l"    \
     "                                                        WHERE l.run_id = b.run_id)))),"   \
     " gap_recs AS MATERIALIZED (SELECT a.tenant_id, a.seq, a.hash, a.at, a.run_id,"               \
-    "            a.at < max(a.at) OVER (PARTITION BY a.tenant_id) AS earlier FROM lethe.audit a"     \
+    "            a.at < max(a.at) OVER (PARTITION BY a.tenant_id) AS earlier"                      \
+    "             FROM lethe.audit a"                                                              \
     "           WHERE $2::timestamptz > '-infinity' AND a.at >= $2::timestamptz"                   \
-    "             AND a.at > $3::timestamptz AND a.at < (SELECT st.at FROM st)),"                    \
+    "             AND a.at > $3::timestamptz AND a.at < (SELECT st.at FROM st)),"                  \
     " gapped AS (SELECT DISTINCT ON (g.tenant_id, g.at) g.tenant_id, g.seq, g.hash, g.at"          \
-    "             FROM gap_recs g WHERE g.earlier AND NOT EXISTS (SELECT 1 FROM lethe.runs r"     \
-    "                   WHERE r.run_id = g.run_id AND r.outcome <> 'died' AND g.at >= r.started_at"\
+    "             FROM gap_recs g WHERE g.earlier AND NOT EXISTS (SELECT 1 FROM lethe.runs r"      \
+    "                   WHERE r.run_id = g.run_id AND r.outcome <> 'died'"                        \
+    "                     AND g.at >= r.started_at"                                                \
     "                     AND (r.finished_at IS NULL OR g.at <= r.finished_at))"                   \
     "            ORDER BY g.tenant_id, g.at, g.seq DESC),"
 #define HEADS_SINCE                                                                                \
     "            WHERE h.tenant_id <> '00000000-0000-0000-0000-000000000000'"                      \
     "              AND h.seq > 0 AND h.at >= $2::timestamptz"                                      \
-    "           UNION ALL SELECT * FROM first UNION ALL SELECT * FROM prev"                     \
-    "           UNION ALL SELECT * FROM gapped"                     \
-    "           UNION ALL SELECT * FROM cp)"                         \
+    "           UNION ALL SELECT * FROM first UNION ALL SELECT * FROM prev"                        \
+    "           UNION ALL SELECT * FROM gapped"                                                    \
+    "           UNION ALL SELECT * FROM cp)"                                                       \
     " SELECT x.tenant_id::text AS chain, x.seq, x.hash, lethe.audit_time(x.at) AS head_at,"        \
     "        lethe.audit_time(clock_timestamp()) AS at,"                                           \
     "        CASE WHEN $2::timestamptz = '-infinity' THEN ''"                                      \
