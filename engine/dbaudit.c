@@ -133,6 +133,7 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
         return NULL;
     bool few = db_true(f, 0, "few");
     PQclear(f);
+    const char *p4[] = {p[0], p[1], p[2], few ? "t" : "f"};
     /* Besides the heads, the run's first record in the engine chain (its run_started), just
      * before its checkpoint: a verifier then knows where the run began, so a window export
      * whose engine chain lost a run's first records is caught like any anchored record
@@ -166,8 +167,10 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
      * their run was under way (another shard's): a window ending inside a run is not covered.
      * A run that died is no such run: it is recorded running until a later run finds it dead,
      * and an ack of its batches meanwhile carries its id (a run killed at 22:00 and an ack at
-     * 23:59 left the ack's purges unanchored); its own records are anchored so too. Nothing
-     * before the first recorded line. */
+     * 23:59 left the ack's purges unanchored); its own records are anchored so too. Before the
+     * first recorded line (a new audit's first run: a request and a hold before it), those of a
+     * log of fewer than 1,000 records ($4); a longer log without a recorded line (one that
+     * predates anchor_lines) would give its first line a record of every transaction. */
 #define HEADS_CP                                                                                   \
     "WITH cp AS (SELECT a.tenant_id, a.seq, a.hash, a.at FROM lethe.audit a"                       \
     "             WHERE a.run_id = $1::uuid"                                                       \
@@ -203,7 +206,7 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
     " gap_recs AS MATERIALIZED (SELECT a.tenant_id, a.seq, a.hash, a.at, a.run_id,"               \
     "            a.at < max(a.at) OVER (PARTITION BY a.tenant_id) AS earlier"                      \
     "             FROM lethe.audit a"                                                              \
-    "           WHERE $2::timestamptz > '-infinity' AND a.at >= $2::timestamptz"                   \
+    "           WHERE ($2::timestamptz > '-infinity' OR $4::boolean) AND a.at >= $2::timestamptz" \
     "             AND a.at > $3::timestamptz AND a.at < (SELECT st.at FROM st)),"                  \
     " gapped AS (SELECT DISTINCT ON (g.tenant_id, g.at) g.tenant_id, g.seq, g.hash, g.at"          \
     "             FROM gap_recs g WHERE g.earlier AND NOT EXISTS (SELECT 1 FROM lethe.runs r"      \
@@ -231,7 +234,7 @@ PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
                                    HEADS_SINCE
                         : HEADS_CP " heads AS (SELECT h.tenant_id, h.seq, h.hash, h.at FROM lethe.audit_heads h"
                                    HEADS_SINCE,
-                    3, p);
+                    4, p4);
 #undef HEADS_CP
 #undef HEADS_SINCE
 }

@@ -1041,4 +1041,39 @@ assert_contains "... naming the chain, its anchored seq and the cut" \
   "chain $T is anchored at seq $CUT_SEQ" "$OUT$ERR"
 assert_contains "... as a cut tail" "its tail was cut off" "$OUT$ERR"
 psql -X -q -d postgres -c "DROP DATABASE $DB WITH (FORCE)" >/dev/null 2>&1
+
+# ---- a new audit's first run anchors the records made before it --------------------------------
+# A request and then a hold on one tenant before the first run ever, a window ending between
+# them: the first line (no run before it to count from) named the hold alone, and the request,
+# forged or removed, verified by both (an outside tryout's finding).
+DB=anchors_first
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
+PGDATABASE=$DB "$LETHE" migrate >/dev/null
+export PGDATABASE=$DB
+printf 'spool: { directory = "%s/spool"; keep = "7d"; };\naudit: { anchor_file = "%s/first.jsonl"; };\n' \
+  "$WORK" "$WORK" >"$WORK/first.conf"   # an anchor file of its own: the suite's is another audit's
+TF=$(uuid); w=$(uuid); mk_tenant "$TF" "t-$TF"; mk_workspace "$TF" "$w" EU
+IF=$(uuid); mk_item "$TF" "$IF" "$w" prompt EU 2026-01-01T00:00:01Z
+WF=$(sql "SELECT lethe.audit_time(clock_timestamp())")
+"$LETHE" --config "$WORK/first.conf" -q request --tenant "$TF" --item "$IF" --reference REQ-FIRST --operator user_a >/dev/null
+RQ=$(sql "SELECT seq || ' ' || hash || ' ' || lethe.audit_time(at) FROM lethe.audit_heads WHERE tenant_id = '$TF'")
+sleep 0.1; EF=$(sql "SELECT lethe.audit_time(clock_timestamp())"); sleep 0.1
+"$LETHE" --config "$WORK/first.conf" -q hold place --tenant "$TF" --reason "after the window" --operator user_a >/dev/null
+run_lethe --config "$WORK/first.conf" run
+set -- $RQ
+assert_contains "the first run's line names the request made before it, the hold after it too" \
+  "{\"chain\":\"$TF\",\"seq\":$1,\"hash\":\"$2\",\"at\":\"$3\"}" "$(tail -1 "$WORK/first.jsonl")"
+"$LETHE" export --from "$WF" --to "$EF" -o "$WORK/first-w.jsonl" 2>/dev/null
+run_lethe verify "$WORK/first-w.jsonl" --anchors "$WORK/first.jsonl"
+python3 tests/verify_export.py "$WORK/first-w.jsonl" --anchors "$WORK/first.jsonl" >"$WORK/p.out" 2>&1
+assert_eq "the window ending between them verifies, by both verifiers" "0 0" "$RC $?"
+SRC=$WORK/first-w.jsonl tamper forge "$TF" "${RQ%% *}" claims
+run_lethe verify "$WORK/x.jsonl" --anchors "$WORK/first.jsonl"
+python3 tests/verify_export.py "$WORK/x.jsonl" --anchors "$WORK/first.jsonl" >"$WORK/p.out" 2>&1
+assert_eq "... the request's record re-hashed is caught by both" "4 4" "$RC $?"
+SRC=$WORK/first-w.jsonl tamper drop-chain "$TF" 0 claims
+run_lethe verify "$WORK/x.jsonl" --anchors "$WORK/first.jsonl"
+python3 tests/verify_export.py "$WORK/x.jsonl" --anchors "$WORK/first.jsonl" >"$WORK/p.out" 2>&1
+assert_eq "... and its chain removed, by both" "4 4" "$RC $?"
+psql -X -q -d postgres -c "DROP DATABASE $DB WITH (FORCE)" >/dev/null 2>&1
 finish
