@@ -1225,6 +1225,23 @@ static PGresult *emit(struct lethe_ctx *ctx, struct run_life *l, const char *k, 
         run_life_fail(l, "emission failed: %s", db_last_message());
         return NULL;
     }
+    /* The fence first, a try at a time: a hold being placed holds it until its commit, which a
+     * synchronous standby that is down holds up for as long as it is down, and a stop request
+     * meanwhile was heeded only once the hold committed (a SIGTERM waited ten minutes). */
+    for (int got; (got = dbcycle_hold_fence_try(db)) != 1;) {
+        if (got < 0) {
+            run_life_fail(l, "emission failed: %s", db_last_message());
+            db_rollback(db);
+            return NULL;
+        }
+        if (cycle_stopping()) {
+            db_rollback(db);
+            run_life_interrupt(l, "while waiting for a hold being placed; no batch was emitted");
+            return NULL;
+        }
+        struct timespec pause = {0, 50 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
     PGresult *r = dbcycle_emit(db, ep, &l->c.held);
     if (!r) {
         run_life_fail(l, "emission failed: %s", db_last_message());

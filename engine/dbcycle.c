@@ -278,6 +278,17 @@ bool dbcycle_hold_fence_shared(PGconn *db)
     return db_exec(db, "SELECT pg_advisory_xact_lock_shared(" HOLD_FENCE_CLASS ", 0)", 0, NULL);
 }
 
+int dbcycle_hold_fence_try(PGconn *db)
+{
+    PGresult *r = db_query_one_row(
+        db, "SELECT pg_try_advisory_xact_lock_shared(" HOLD_FENCE_CLASS ", 0) AS got", 0, NULL);
+    if (!r)
+        return -1;
+    int got = db_true(r, 0, "got") ? 1 : 0;
+    PQclear(r);
+    return got;
+}
+
 PGresult *dbcycle_emit(PGconn *db, const char *const p[6], long *held)
 {
     if (!dbcycle_hold_fence_shared(db))

@@ -110,6 +110,8 @@ PGresult *dbcycle_plan(PGconn *db, const char *as_of, const char *k, const char 
  * for the hold and keep its items back. */
 #define HOLD_FENCE_CLASS "7283316"
 bool dbcycle_hold_fence_shared(PGconn *db);
+/* The same, without waiting: 1 when taken, 0 when a hold being placed holds it, -1 on error. */
+int dbcycle_hold_fence_try(PGconn *db);
 /* Emits the due items as batches (the audit stage must be open), inside the hold fence. p: run id, as_of, k, n, the
  * largest batch, shard (or NULL). Columns batch_id, location, items; *held: the due items a
  * hold kept. */

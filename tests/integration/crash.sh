@@ -181,4 +181,34 @@ assert_eq "sigterm: batches are left open, none half-done" "t" \
 run_lethe --config "$WORK/lethe.conf" run
 assert_rc "sigterm: the next run finishes" 0
 check "sigterm"
+
+# ---- SIGTERM while a hold being placed holds the fence --------------------------------------------
+# A hold's commit held up (a synchronous standby down) holds the hold fence, which a run waits
+# for before it forms batches; a SIGTERM meanwhile was heeded only once the hold committed (an
+# outside tryout's run took ten minutes to stop). Here another session holds the fence.
+setup_db
+psql -X -q -c "BEGIN" -c "SELECT pg_advisory_xact_lock(7283316, 0)" -c "SELECT pg_sleep(60)" -c "COMMIT" >/dev/null 2>&1 &
+LOCKER=$!
+for _ in $(seq 100); do
+    [ "$(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 7283316 AND granted")" = 1 ] && break
+    sleep 0.1
+done
+"$LETHE" --config "$WORK/lethe.conf" run >"$WORK/fence.out" 2>&1 & p=$!
+for _ in $(seq 600); do
+    [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_try_advisory_xact_lock_shared(7283316%'")" != 0 ] && break
+    sleep 0.1
+done
+sleep 0.3; kill -TERM $p
+for _ in $(seq 50); do kill -0 $p 2>/dev/null || break; sleep 0.1; done
+stopped=$(kill -0 $p 2>/dev/null && echo "still running" || echo stopped)
+kill -KILL $p 2>/dev/null; wait $p; rc=$?
+assert_eq "sigterm at the hold fence: the run stops within 5 s, exit 1" "stopped 1" "$stopped $rc"
+assert_eq "... recorded as interrupted, saying where" "interrupted|stopped by a signal while waiting for a hold being placed; no batch was emitted" \
+  "$(sql "SELECT outcome || '|' || error FROM lethe.runs ORDER BY started_at DESC LIMIT 1")"
+assert_eq "... no batch emitted" "0" "$(sql "SELECT count(*) FROM lethe.batches")"
+sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)'" >/dev/null
+wait $LOCKER 2>/dev/null
+run_lethe --config "$WORK/lethe.conf" run
+assert_rc "sigterm at the hold fence: the next run finishes" 0
+check "sigterm at the hold fence"
 finish
