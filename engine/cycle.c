@@ -1213,6 +1213,19 @@ static bool redrive(struct lethe_ctx *ctx, struct run_life *l, const char *k, co
     return ok;
 }
 
+int cycle_hold_fence(PGconn *db)
+{
+    for (int got; (got = dbcycle_hold_fence_try(db)) != 1;) {
+        if (got < 0)
+            return -1;
+        if (cycle_stopping())
+            return 0;
+        struct timespec pause = {0, 50 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    return 1;
+}
+
 /* Selects the due items and groups them into batches, in one transaction with the audit. */
 static PGresult *emit(struct lethe_ctx *ctx, struct run_life *l, const char *k, const char *n)
 {
@@ -1225,22 +1238,14 @@ static PGresult *emit(struct lethe_ctx *ctx, struct run_life *l, const char *k, 
         run_life_fail(l, "emission failed: %s", db_last_message());
         return NULL;
     }
-    /* The fence first, a try at a time: a hold being placed holds it until its commit, which a
-     * synchronous standby that is down holds up for as long as it is down, and a stop request
-     * meanwhile was heeded only once the hold committed (a SIGTERM waited ten minutes). */
-    for (int got; (got = dbcycle_hold_fence_try(db)) != 1;) {
-        if (got < 0) {
+    int fence = cycle_hold_fence(db);
+    if (fence <= 0) {
+        if (fence < 0)
             run_life_fail(l, "emission failed: %s", db_last_message());
-            db_rollback(db);
-            return NULL;
-        }
-        if (cycle_stopping()) {
-            db_rollback(db);
+        else
             run_life_interrupt(l, "while waiting for a hold being placed; no batch was emitted");
-            return NULL;
-        }
-        struct timespec pause = {0, 50 * 1000 * 1000};
-        nanosleep(&pause, NULL);
+        db_rollback(db);
+        return NULL;
     }
     PGresult *r = dbcycle_emit(db, ep, &l->c.held);
     if (!r) {

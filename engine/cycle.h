@@ -133,5 +133,11 @@ void cycle_trap_signals(const struct lethe_ctx *ctx);
 void cycle_metrics_arm(const char *file, int k, int n);
 void cycle_metrics_after(int rc);
 bool cycle_stopping(void);
+/* Takes the hold fence shared in the caller's transaction (dbcycle.h), a try every 50 ms: a hold
+ * being placed holds it until its commit, which a synchronous standby that is down holds up
+ * for as long as it is down, and a stop request meanwhile was heeded only once the hold
+ * committed (a SIGTERM waited ten minutes). 1 when taken, 0 when a stop was requested first,
+ * -1 on error. */
+int cycle_hold_fence(PGconn *db);
 
 #endif
