@@ -92,7 +92,10 @@ def records(path, header):
                 need(not v.startswith("'") or v[1:2] in ("=", "+", "-", "@", "\t", "\r", "'"),
                      "a ' that lethe does not write: it guards only =, +, -, @, tab, CR or '")
                 return v[1:] if v.startswith("'") else v
-            typed = {"seq": int, "count": int, "on_time": {"true": True, "false": False}.__getitem__}
+            def integer(v):  # digits as lethe reads them: not int()'s "+8", "0_8", " 8" or other scripts' digits
+                need(re.fullmatch(r"-?[0-9]+", v), f"a CSV integer field holds {v!r}")
+                return int(v)
+            typed = {"seq": integer, "count": integer, "on_time": {"true": True, "false": False}.__getitem__}
             yield from ({k: typed.get(k, text)(v) if v else None for k, v in zip(COLS, row, strict=True)}
                         for row in csv.reader(f, strict=True))
             return

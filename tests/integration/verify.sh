@@ -344,6 +344,12 @@ python3 -c 'import csv, sys; rows = list(csv.reader(open(sys.argv[1], newline=""
     "$TMP/all.csv" "$TMP/quoted.csv"
 both "csv: a CSV export re-saved with every field quoted is caught" 4 "$TMP/quoted.csv"
 assert_eq "... and named" "verify: line 1: a CSV header with its names quoted: lethe writes them bare, so this is a CSV export re-saved by another program (verify the file lethe wrote)" "$VOUT"
+# A seq written as Python's int() reads it but lethe never writes it (the Python model took it).
+for form in '+%s' '0_%s' ' %s'; do
+    python3 -c 'import csv, sys; rows = list(csv.reader(open(sys.argv[1], newline=""))); rows[1][0] = sys.argv[3] % rows[1][0]; csv.writer(open(sys.argv[2], "w", newline=""), lineterminator="\n").writerows(rows)' \
+        "$TMP/all.csv" "$TMP/int-form.csv" "$form"
+    both "csv: a seq written '$form' is caught" 4 "$TMP/int-form.csv"
+done
 sed '1s/,"exported_at":"[^"]*"//' "$TMP/all.jsonl" >"$TMP/no-exported.jsonl"
 both "jsonl: a header without its exported_at is caught" 4 "$TMP/no-exported.jsonl"
 # The header's times in any other form than lethe's (an outside tryout found the verifiers
