@@ -163,7 +163,8 @@ def anchored(path):  # [(line at, run_id, chain, seq, hash, head at)], a torn la
             need(type(h["seq"]) is int and h["seq"] >= 1, f"anchor line {n}: seq {h['seq']!r} is not lethe's")
             need(re.fullmatch(r"[0-9a-f]{64}", h["hash"] if type(h["hash"]) is str else ""),
                  f"anchor line {n}: a head's hash is not lethe's")
-        refs += [(a["at"], a["run_id"], h["chain"], h["seq"], h["hash"], h.get("at")) for h in a["heads"]]
+        refs += [(a["at"], a["run_id"], str(h["chain"]).lower(), h["seq"], h["hash"], h.get("at"))
+                 for h in a["heads"]]  # a chain id is a UUID, read in either case, as lethe reads it
         # a run takes its heads before it writes its line: none is stamped after the line
         for h in a["heads"]:
             need(h.get("at") is None or h["at"] <= norm(a["at"], 3600),
@@ -241,7 +242,8 @@ def verify(path, expected, anchors=None):
         if t == NIL and rec["kind"] in ("run_started", "operator_rerun"):
             started.add(rec["run_id"])
         if t == NIL and rec["kind"] == "checkpoint" and rec["run_id"] in started and not header.get("tenant_id"):
-            for c, h in (x.split("=", 1) for x in (rec["detail"] or "").split(" ") if "=" in x):
+            for c, h in (x.split("=", 1) for x in (rec["detail"] or "").split(" ")
+                         if len(x) == 36 + 1 + 64 and x[36] == "="):  # CHAIN=HASH; lethe reads no other token
                 if c != NIL:
                     named.add((c, h))
         hashes.setdefault(("expected", t), set()).add(digest)

@@ -288,6 +288,16 @@ tamper cut-tail "$T1" "$LAST1" claims;  caught "a truncated tail, the header's c
 assert_contains "... named as a cut tail" "$T1" "$OUT"
 assert_contains "... by its anchor or the checkpoint of the run that purged there" "(records were cut off, or replaced)" \
   "$(printf '%s' "$OUT" | sed 's/(its tail was cut off)/(records were cut off, or replaced)/')"
+# An anchor file whose chain ids were upper-cased on the way (a log shipper's normalizer): the same
+# UUIDs, read so by both verifiers (the Python model took them for other chains).
+python3 -c 'import json, sys
+for l in open(sys.argv[1]):
+    d = json.loads(l)
+    for h in d["heads"]: h["chain"] = h["chain"].upper()
+    print(json.dumps(d, separators=(",", ":")))' "$A" >"$WORK/anch-upper.jsonl"
+run_lethe verify "$WORK/all.jsonl" --anchors "$WORK/anch-upper.jsonl"
+python3 tests/verify_export.py "$WORK/all.jsonl" --anchors "$WORK/anch-upper.jsonl" >"$WORK/p.out" 2>&1
+assert_eq "an anchor file with its chain ids upper-cased: the export verifies, by both" "0 0" "$RC $?"
 tamper cut-head "$T1" 2 claims;         caught "a chain's first records removed, the header's window edited to match"
 tamper drop-chain "$T2" 0 claims;       caught "a whole chain removed, with its claim"
 # by the anchor line or the checkpoint, whichever verify meets first (both name it)
