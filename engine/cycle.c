@@ -1070,7 +1070,8 @@ static bool write_metrics(struct lethe_ctx *ctx, const struct run_life *l, doubl
         {"lethe_open_batches", "Batches waiting for acknowledgement.", ""},
         {"lethe_run_duration_seconds", "Duration of the last run.", ""},
         {"lethe_run_success", "1 when the last run succeeded.", ""},
-        {"lethe_last_success_timestamp_seconds", "End of the last successful run of any shard.", ""},
+        {"lethe_last_success_timestamp_seconds",
+         "End of the last successful run of any shard (a run --as-of a past time: that time).", ""},
     };
     long counts[] = {c->batches, c->purged, c->failed, c->failed_batches, c->held};
     for (int i = 0; i < 5; i++)

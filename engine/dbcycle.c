@@ -681,7 +681,12 @@ PGresult *dbcycle_gauges(PGconn *db)
                             "                   AND x.item_id = f.item_id AND x.outcome = 'purged')"
                             "          GROUP BY f.tenant_id, f.item_id HAVING count(*) >= 3) f) AS failing,"
                             "       (SELECT count(*) FROM lethe.batches WHERE state = 'open') AS open_batches,"
-                            "       coalesce((SELECT extract(epoch FROM max(finished_at))::bigint"
+                            /* A catch-up run --as-of a past time counts as of that time, as
+                             * status --check counts it: finished now, it batched nothing that
+                             * came due since, and LetheNoSuccessfulRun must not fall silent. */
+                            "       coalesce((SELECT extract(epoch FROM max(CASE"
+                            "                   WHEN r.as_of >= r.started_at - interval '1 minute'"
+                            "                   THEN r.finished_at ELSE r.as_of END))::bigint"
                             "          FROM lethe.runs r WHERE r.outcome = 'succeeded'"
                             "           AND " RUN_OVER_CATALOG("r") "), 0) AS last_success"
                             "  FROM p",

@@ -95,8 +95,11 @@ assert_eq "the runs say which is which" "timer rerun timer" "$(sql "SELECT strin
 # just now, it cleared the check while the timer's runs had stopped.
 sleep 4   # the lookahead passes with no run
 PAST=$(date -u -d '-1 hour' +%FT%T)
-run_lethe --config "$WORK/ok.conf" run --as-of "$PAST"
+run_lethe --config "$WORK/ok.conf" run --as-of "$PAST" --metrics-file "$WORK/past.prom"
 assert_eq "a run --as-of an hour ago succeeds" "0|succeeded" "$RC|$(sql "SELECT outcome FROM lethe.runs ORDER BY started_at DESC LIMIT 1")"
+assert_eq "... and the gauge of the last success does not move to its end (the run before stays the last)" \
+  "$(sql "SELECT extract(epoch FROM max(finished_at))::bigint FROM lethe.runs WHERE outcome = 'succeeded' AND as_of > '$PAST'")" \
+  "$(sed -n 's/^lethe_last_success_timestamp_seconds{shard="all"} //p' "$WORK/past.prom")"
 run_lethe --config "$WORK/ok.conf" status --check
 assert_eq "status --check: it does not count as a run within the lookahead, and says why" \
   "4|1" "$RC|$(grep -c "check failed: no run succeeded within the lookahead (3s): the last one finished at .*, judging its items as of ${PAST}.000000Z" <<<"$ERR")"
