@@ -55,6 +55,27 @@ static void on_signal(int sig)
     stop_flag = 1;
 }
 
+/* Before the run has begun nothing is half done: the process ends at once, exit 1 (a
+ * transaction under way, such as the anchor check's, is rolled back by the server). */
+static void on_signal_early(int sig)
+{
+    (void)sig;
+    static const char msg[] = "lethe: stopped by a signal before the run began (or in a dry run); "
+                              "nothing was written\n";
+    (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+    _exit(EXIT_RUNTIME);
+}
+
+void cycle_trap_signals_early(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal_early;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
+
 void cycle_trap_signals(const struct lethe_ctx *ctx)
 {
     char text[320], timeout[32];
@@ -1216,11 +1237,27 @@ static bool redrive(struct lethe_ctx *ctx, struct run_life *l, const char *k, co
 
 int cycle_hold_fence(PGconn *db)
 {
+    time_t began = 0, said = 0;
     for (int got; (got = dbcycle_hold_fence_try(db)) != 1;) {
         if (got < 0)
             return -1;
         if (cycle_stopping())
             return 0;
+        /* Said at once and each minute: a run that waits says nothing else, and holds the run
+         * lock meanwhile (the timer's next runs exit 3). */
+        time_t now = time(NULL);
+        if (!began) {
+            began = said = now;
+            log_info("run: a hold is being placed in another session; waiting for it to commit "
+                     "before forming batches, so that it keeps its items back");
+        } else if (now - said >= 60) {
+            said = now;
+            log_warn("run: still waiting, for %lds, for a hold being placed to commit (its "
+                     "session holds the hold fence, advisory lock 7283316, 0)",
+                     (long)(now - began));
+            log_hint("see pg_stat_activity for that session (a synchronous standby down holds its "
+                     "commit up); SIGTERM stops this run, which emits nothing");
+        }
         struct timespec pause = {0, 50 * 1000 * 1000};
         nanosleep(&pause, NULL);
     }

@@ -206,9 +206,29 @@ assert_eq "sigterm at the hold fence: the run stops within 5 s, exit 1" "stopped
 assert_eq "... recorded as interrupted, saying where" "interrupted|stopped by a signal while waiting for a hold being placed; no batch was emitted" \
   "$(sql "SELECT outcome || '|' || error FROM lethe.runs ORDER BY started_at DESC LIMIT 1")"
 assert_eq "... no batch emitted" "0" "$(sql "SELECT count(*) FROM lethe.batches")"
+assert_contains "... having said what it waited for" \
+  "run: a hold is being placed in another session; waiting for it to commit before forming batches" "$(cat "$WORK/fence.out")"
 sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)'" >/dev/null
 wait $LOCKER 2>/dev/null
 run_lethe --config "$WORK/lethe.conf" run
 assert_rc "sigterm at the hold fence: the next run finishes" 0
 check "sigterm at the hold fence"
+
+# ---- SIGTERM before the run begins ----------------------------------------------------------------
+# Until a run installed its handlers (after its config, connection, lock and checks) a SIGTERM
+# killed it, exit 143, outside SPEC §6's table. Here it waits on a server that never answers.
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print(s.getsockname()[1], flush=True); c = s.accept(); time.sleep(30)' >"$WORK/mute.port" &
+MUTE=$!
+for _ in $(seq 50); do [ -s "$WORK/mute.port" ] && break; sleep 0.1; done
+"$LETHE" --config "$WORK/lethe.conf" --db "host=127.0.0.1 port=$(cat "$WORK/mute.port") connect_timeout=20" \
+  run >"$WORK/early.out" 2>&1 & p=$!
+sleep 0.5; kill -TERM $p
+for _ in $(seq 50); do kill -0 $p 2>/dev/null || break; sleep 0.1; done
+kill -KILL $p 2>/dev/null; wait $p; rc=$?
+kill $MUTE 2>/dev/null; wait $MUTE 2>/dev/null
+assert_eq "sigterm before the run began: exit 1, saying nothing was written" \
+  "1|lethe: stopped by a signal before the run began (or in a dry run); nothing was written" \
+  "$rc|$(cat "$WORK/early.out")"
 finish
