@@ -1532,6 +1532,11 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
               c->secs_manifest, c->secs_executor, c->secs_ack);
 
 finish:
+    /* Status's memory before the run's end is recorded, so that a stop request while it is
+     * taken (up to REMEMBER_WAIT_SECONDS waiting for it, 0.3-0.5 s taking it at 1M items) is
+     * read below: after the end was recorded, a run told to stop said so and ended succeeded,
+     * exit 0 (an outside tryout's finding). */
+    remember_for_status(db, &l, fast && !c->redriven);
     /* A stop request that came while the last batch was driven (or while none was emitted)
      * found no safe point after it; it is still a stop request: the run ends interrupted. */
     if (cycle_stopping())
@@ -1540,8 +1545,11 @@ finish:
         rc = EXIT_RUNTIME;
     else
         rc = strcmp(l.outcome, "succeeded") == 0 ? EXIT_DONE : EXIT_RUNTIME;
+    /* One that came while the end itself was recorded is too late to change it. */
+    if (rc == EXIT_DONE && cycle_stopping())
+        log_warn("run: the stop request came while the run recorded its end: it had done all its "
+                 "work, and succeeded");
     double secs = secs_since(&l.t0); /* the run's own work, as lethe.runs records it */
-    remember_for_status(db, &l, fast && !c->redriven);
     if (o->json)
         report_run_json(stdout, ctx->session_id, l.outcome, l.as_of, l.shard, c, secs);
     else {

@@ -214,6 +214,30 @@ run_lethe --config "$WORK/lethe.conf" run
 assert_rc "sigterm at the hold fence: the next run finishes" 0
 check "sigterm at the hold fence"
 
+# ---- SIGTERM while the run takes status's memory, after its last batch -------------------------
+# The memory was taken after the run's end was recorded: a stop request then was answered
+# ("stopping at the next safe point") and the run ended succeeded, exit 0 (an outside tryout's
+# finding). Another session holds the memory's lock, which the run waits for (up to 10 s).
+setup_db
+psql -X -q -c "SELECT pg_advisory_lock(7283315, 0)" -c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
+LOCKER=$!
+for _ in $(seq 100); do
+    [ "$(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 7283315 AND granted")" = 1 ] && break
+    sleep 0.1
+done
+"$LETHE" --config "$WORK/lethe.conf" run >"$WORK/mem.out" 2>&1 & p=$!
+for _ in $(seq 600); do
+    [ "$(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 7283315 AND NOT granted")" != 0 ] && break
+    sleep 0.1
+done
+kill -TERM $p; wait $p; rc=$?
+assert_eq "sigterm while status's memory is taken: exit 1, interrupted after its last batch" \
+  "1|interrupted|stopped by a signal after its last batch; nothing was left undone" \
+  "$rc|$(sql "SELECT outcome || '|' || error FROM lethe.runs ORDER BY started_at DESC LIMIT 1")"
+sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)'" >/dev/null
+wait $LOCKER 2>/dev/null
+check "sigterm while status's memory is taken"
+
 # ---- SIGTERM before the run begins ----------------------------------------------------------------
 # Until a run installed its handlers (after its config, connection, lock and checks) a SIGTERM
 # killed it, exit 143, outside SPEC §6's table. Here it waits on a server that never answers.
