@@ -1235,7 +1235,7 @@ static bool redrive(struct lethe_ctx *ctx, struct run_life *l, const char *k, co
     return ok;
 }
 
-int cycle_hold_fence(PGconn *db)
+int cycle_hold_fence(PGconn *db, const char *command)
 {
     time_t began = 0, said = 0;
     for (int got; (got = dbcycle_hold_fence_try(db)) != 1;) {
@@ -1248,13 +1248,13 @@ int cycle_hold_fence(PGconn *db)
         time_t now = time(NULL);
         if (!began) {
             began = said = now;
-            log_info("run: a hold is being placed in another session; waiting for it to commit "
-                     "before forming batches, so that it keeps its items back");
+            log_info("%s: a hold is being placed in another session; waiting for it to commit "
+                     "before forming batches, so that it keeps its items back", command);
         } else if (now - said >= 60) {
             said = now;
-            log_warn("run: still waiting, for %lds, for a hold being placed to commit (its "
+            log_warn("%s: still waiting, for %lds, for a hold being placed to commit (its "
                      "session holds the hold fence, advisory lock 7283316, 0)",
-                     (long)(now - began));
+                     command, (long)(now - began));
             log_hint("see pg_stat_activity for that session (a synchronous standby down holds its "
                      "commit up); SIGTERM stops this run, which emits nothing");
         }
@@ -1276,7 +1276,7 @@ static PGresult *emit(struct lethe_ctx *ctx, struct run_life *l, const char *k, 
         run_life_fail(l, "emission failed: %s", db_last_message());
         return NULL;
     }
-    int fence = cycle_hold_fence(db);
+    int fence = cycle_hold_fence(db, ctx->command);
     if (fence <= 0) {
         if (fence < 0)
             run_life_fail(l, "emission failed: %s", db_last_message());

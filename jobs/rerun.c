@@ -162,7 +162,7 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
         run_life_fail(&l, "rerun failed: %s", db_last_message());
         goto finish;
     }
-    int fence = failed ? cycle_hold_fence(db) : 1;
+    int fence = failed ? cycle_hold_fence(db, ctx->command) : 1;
     if (fence <= 0) {
         if (fence < 0)
             run_life_fail(&l, "rerun failed: %s", db_last_message());
