@@ -66,15 +66,18 @@ static void on_signal_early(int sig)
     _exit(EXIT_RUNTIME);
 }
 
-void cycle_trap_signals_early(void)
+/* HANDLER for SIGTERM and SIGINT. */
+static void on_stop_signals(void (*handler)(int))
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal_early;
+    sa.sa_handler = handler;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
 }
+
+void cycle_trap_signals_early(void) { on_stop_signals(on_signal_early); }
 
 void cycle_trap_signals(const struct lethe_ctx *ctx)
 {
@@ -95,17 +98,11 @@ void cycle_trap_signals(const struct lethe_ctx *ctx)
     again_notice_len = log_verbosity() < 0 ? 0
                        : log_format_line(LOG_WARN, "warning: ", text, again_notice,
                                          sizeof again_notice);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    on_stop_signals(on_signal);
     /* A closed stdout or stderr (lethe run 2>&1 | head) must not kill a run between a
      * deleter's work and its record: a write to it fails, and the run goes on. The executor
      * gets SIGPIPE back (executor.c). */
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
 }
 
 bool cycle_stopping(void) { return stop_flag != 0; }

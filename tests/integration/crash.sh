@@ -182,17 +182,23 @@ run_lethe --config "$WORK/lethe.conf" run
 assert_rc "sigterm: the next run finishes" 0
 check "sigterm"
 
+# hold_lock CLASS SQL: another session runs SQL (taking advisory lock CLASS, 0, then sleeping a
+# minute) in the background, LOCKER its process; returns once the lock is granted.
+hold_lock() {
+    psql -X -q "${@:2}" >/dev/null 2>&1 &
+    LOCKER=$!
+    for _ in $(seq 100); do
+        [ "$(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND granted")" = 1 ] && break
+        sleep 0.1
+    done
+}
+
 # ---- SIGTERM while a hold being placed holds the fence --------------------------------------------
 # A hold's commit held up (a synchronous standby down) holds the hold fence, which a run waits
 # for before it forms batches; a SIGTERM meanwhile was heeded only once the hold committed (an
 # outside tryout's run took ten minutes to stop). Here another session holds the fence.
 setup_db
-psql -X -q -c "BEGIN" -c "SELECT pg_advisory_xact_lock(7283316, 0)" -c "SELECT pg_sleep(60)" -c "COMMIT" >/dev/null 2>&1 &
-LOCKER=$!
-for _ in $(seq 100); do
-    [ "$(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 7283316 AND granted")" = 1 ] && break
-    sleep 0.1
-done
+hold_lock 7283316 -c "BEGIN" -c "SELECT pg_advisory_xact_lock(7283316, 0)" -c "SELECT pg_sleep(60)" -c "COMMIT"
 "$LETHE" --config "$WORK/lethe.conf" run >"$WORK/fence.out" 2>&1 & p=$!
 for _ in $(seq 600); do
     [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_try_advisory_xact_lock_shared(7283316%'")" != 0 ] && break
@@ -219,12 +225,7 @@ check "sigterm at the hold fence"
 # ("stopping at the next safe point") and the run ended succeeded, exit 0 (an outside tryout's
 # finding). Another session holds the memory's lock, which the run waits for (up to 10 s).
 setup_db
-psql -X -q -c "SELECT pg_advisory_lock(7283315, 0)" -c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
-LOCKER=$!
-for _ in $(seq 100); do
-    [ "$(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 7283315 AND granted")" = 1 ] && break
-    sleep 0.1
-done
+hold_lock 7283315 -c "SELECT pg_advisory_lock(7283315, 0)" -c "SELECT pg_sleep(60)"
 "$LETHE" --config "$WORK/lethe.conf" run >"$WORK/mem.out" 2>&1 & p=$!
 for _ in $(seq 600); do
     [ "$(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 7283315 AND NOT granted")" != 0 ] && break
