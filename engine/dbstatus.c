@@ -1135,7 +1135,8 @@ PGresult *db_status_gone_runs(PGconn *db)
 /* The last successful run of each shard (a rerun's or a repurge's is none: RUN_OVER_CATALOG):
  * shard ("" for runs over the whole catalog), finished_at, run_id, as_of, recent (it finished
  * within the lookahead, and its as_of lies within it), stale_as_of (it finished within the
- * lookahead, but its as_of lies before it). */
+ * lookahead, but its as_of lies before it), catch_up (its as_of lies a minute or more before
+ * its start: a run --as-of a past time). */
 PGresult *db_status_last_runs(PGconn *db)
 {
     return db_query(db,
@@ -1145,7 +1146,8 @@ PGresult *db_status_last_runs(PGconn *db)
                     "       r.finished_at >= now() - s.lookahead AND r.as_of >= now() - s.lookahead"
                     "           AS recent,"
                     "       r.as_of < now() - s.lookahead AND r.finished_at >= now() - s.lookahead"
-                    "           AS stale_as_of"
+                    "           AS stale_as_of,"
+                    "       r.as_of < r.started_at - interval '1 minute' AS catch_up"
                     "  FROM lethe.runs r CROSS JOIN lethe.settings s"
                     " WHERE r.outcome = 'succeeded' AND r.finished_at IS NOT NULL"
                     "   AND " RUN_OVER_CATALOG("r")

@@ -578,8 +578,12 @@ static void print_text(const struct report *r)
     printf("\nlast successful run:%s\n", PQntuples(r->runs) ? "" : " none");
     for (int row = 0; row < PQntuples(r->runs); row++) {
         const char *shard = db_str(r->runs, row, "shard");
-        printf("  %-16s %s  run %s\n", *shard ? shard : "whole catalog",
-               db_str(r->runs, row, "finished_at"), db_str(r->runs, row, "run_id"));
+        /* A catch-up run says its as_of: it is listed as the last, yet judged an earlier time. */
+        bool catch_up = db_true(r->runs, row, "catch_up");
+        printf("  %-16s %s  run %s%s%s\n", *shard ? shard : "whole catalog",
+               db_str(r->runs, row, "finished_at"), db_str(r->runs, row, "run_id"),
+               catch_up ? ", judging its items as of " : "",
+               catch_up ? db_str(r->runs, row, "as_of") : "");
     }
     if (db_get(r->now, 0, "last_run_id"))
         printf("last run: %s %s, started %s%s\n", db_str(r->now, 0, "last_run_id"),

@@ -103,6 +103,9 @@ assert_eq "... and the gauge of the last success does not move to its end (the r
 run_lethe --config "$WORK/ok.conf" status --check
 assert_eq "status --check: it does not count as a run within the lookahead, and says why" \
   "4|1" "$RC|$(grep -c "check failed: no run succeeded within the lookahead (3s): the last one finished at .*, judging its items as of ${PAST}.000000Z" <<<"$ERR")"
+run_lethe --config "$WORK/ok.conf" status
+assert_contains "... status lists it as the last successful run, with the time it judged" \
+  "run $(sql "SELECT run_id FROM lethe.runs ORDER BY started_at DESC LIMIT 1"), judging its items as of ${PAST}.000000Z" "$OUT"
 run_lethe --config "$WORK/ok.conf" status --json
 assert_eq "... status --json lists it as the last successful run, with its as_of" "${PAST}.000000Z" \
   "$(python3 -c 'import json,sys; print(*(r["as_of"] for r in json.load(sys.stdin)["last_successful_runs"]))' <<<"$OUT")"
