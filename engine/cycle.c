@@ -1232,14 +1232,18 @@ static bool redrive(struct lethe_ctx *ctx, struct run_life *l, const char *k, co
     return ok;
 }
 
-int cycle_hold_fence(PGconn *db, const char *command)
+bool cycle_hold_fence(PGconn *db, const char *command, struct run_life *l)
 {
     time_t began = 0, said = 0;
     for (int got; (got = dbcycle_hold_fence_try(db)) != 1;) {
-        if (got < 0)
-            return -1;
-        if (cycle_stopping())
-            return 0;
+        if (got < 0) {
+            run_life_fail(l, "%s failed: %s", command, db_last_message());
+            return false;
+        }
+        if (cycle_stopping()) {
+            run_life_interrupt(l, "while waiting for a hold being placed; no batch was emitted");
+            return false;
+        }
         /* Said at once and each minute: a run that waits says nothing else, and holds the run
          * lock meanwhile (the timer's next runs exit 3). */
         time_t now = time(NULL);
@@ -1258,7 +1262,7 @@ int cycle_hold_fence(PGconn *db, const char *command)
         struct timespec pause = {0, 50 * 1000 * 1000};
         nanosleep(&pause, NULL);
     }
-    return 1;
+    return true;
 }
 
 /* Selects the due items and groups them into batches, in one transaction with the audit. */
@@ -1273,12 +1277,7 @@ static PGresult *emit(struct lethe_ctx *ctx, struct run_life *l, const char *k, 
         run_life_fail(l, "emission failed: %s", db_last_message());
         return NULL;
     }
-    int fence = cycle_hold_fence(db, ctx->command);
-    if (fence <= 0) {
-        if (fence < 0)
-            run_life_fail(l, "emission failed: %s", db_last_message());
-        else
-            run_life_interrupt(l, "while waiting for a hold being placed; no batch was emitted");
+    if (!cycle_hold_fence(db, ctx->command, l)) {
         db_rollback(db);
         return NULL;
     }

@@ -140,8 +140,8 @@ bool cycle_stopping(void);
 /* Takes the hold fence shared in the caller's transaction (dbcycle.h), a try every 50 ms: a hold
  * being placed holds it until its commit, which a synchronous standby that is down holds up
  * for as long as it is down, and a stop request meanwhile was heeded only once the hold
- * committed (a SIGTERM waited ten minutes); the wait is said, as COMMAND's. 1 when taken, 0 when a stop was requested first,
- * -1 on error. */
-int cycle_hold_fence(PGconn *db, const char *command);
+ * committed (a SIGTERM waited ten minutes). The wait is said, as COMMAND's. False after
+ * marking run L failed (an error) or interrupted (a stop requested first). */
+bool cycle_hold_fence(PGconn *db, const char *command, struct run_life *l);
 
 #endif

@@ -106,6 +106,21 @@ void db_report_failure(PGconn *db, const PGresult *res)
     note_failure(db, res, NULL);
 }
 
+bool db_send_rows(PGconn *db, const char *sql, int nparams, const char *const *params,
+                  int result_format)
+{
+    last_sqlstate[0] = '\0';
+    last_message[0] = '\0';
+    if (PQsendQueryParams(db, sql, nparams, NULL, params, NULL, NULL, result_format) &&
+        PQsetSingleRowMode(db))
+        return true;
+    note_failure(db, NULL, sql);
+    PGresult *r;
+    while ((r = PQgetResult(db)) != NULL) /* a query sent whose mode could not be set */
+        PQclear(r);
+    return false;
+}
+
 /* With LENGTHS, every parameter is in PostgreSQL's binary form, of the types TYPES. */
 static PGresult *run_as(PGconn *db, const char *sql, int nparams, const char *const *params,
                         const Oid *types, const int *lengths, ExecStatusType want)

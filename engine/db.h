@@ -63,6 +63,10 @@ void db_audit_staged(bool staged);
 /* Records and prints a failure the caller saw itself (res may be NULL: the connection's error),
  * as the helpers do. */
 void db_report_failure(PGconn *db, const PGresult *res);
+/* Sends SQL to be read a row at a time (PQgetResult, single-row mode; RESULT_FORMAT 1 for
+ * binary): true, or false after reporting the failure, nothing left to read. */
+bool db_send_rows(PGconn *db, const char *sql, int nparams, const char *const *params,
+                  int result_format);
 /* The SQLSTATE of the last failed statement ("" when none), for callers that map errors. */
 const char *db_last_sqlstate(void);
 /* The server's message of the last failed statement. */

@@ -487,18 +487,15 @@ bool dbaudit_export_before(PGconn *db, const char *chains, const char *seqs, aud
     const char *p[] = {chains, seqs};
     /* Binary, as the export's COPY: the values decode the same way. One row at a time: a
      * window of every chain holds as many, and memory stays flat. */
-    if (!PQsendQueryParams(
+    if (!db_send_rows(
             db,
             "SELECT" AUDIT_COLUMNS
             "  FROM lethe.audit a"
             " WHERE a.tenant_id = ANY ($1::uuid[])"
             "   AND (a.tenant_id, a.seq) IN (SELECT w.t, w.s FROM unnest($1::uuid[], $2::bigint[]) w(t, s))"
             " ORDER BY a.tenant_id",
-            2, NULL, p, NULL, NULL, 1) ||
-        !PQsetSingleRowMode(db)) {
-        report(db, NULL);
+            2, p, 1))
         return false;
-    }
     struct audit_record rec;
     struct row_text text;
     bool ok = true, failed = false;

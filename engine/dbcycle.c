@@ -273,11 +273,6 @@ PGresult *dbcycle_plan(PGconn *db, const char *as_of, const char *k, const char 
                     0, NULL);
 }
 
-bool dbcycle_hold_fence_shared(PGconn *db)
-{
-    return db_exec(db, "SELECT pg_advisory_xact_lock_shared(" HOLD_FENCE_CLASS ", 0)", 0, NULL);
-}
-
 int dbcycle_hold_fence_try(PGconn *db)
 {
     PGresult *r = db_query_one_row(
@@ -291,8 +286,6 @@ int dbcycle_hold_fence_try(PGconn *db)
 
 PGresult *dbcycle_emit(PGconn *db, const char *const p[6], long *held)
 {
-    if (!dbcycle_hold_fence_shared(db))
-        return NULL;
     PGresult *r = db_query(db,
                            "SELECT batch_id::text AS batch_id, location, items FROM lethe.emit_batches($1::uuid,"
                            " $2::timestamptz, $3::integer, $4::integer, $5::integer, $6)",
@@ -483,24 +476,25 @@ PGresult *dbcycle_batch_purged_withdrawn(PGconn *db, const char *batch_id, const
      * withdrawn later), and another request, withdrawn or not, may cover it. Walked for the few
      * items whose obligation was withdrawn. */
     const char *p[] = {batch_id, ids};
-    return db_query_one_row(db,
-                            "WITH w AS MATERIALIZED (SELECT b.tenant_id, b.item_id, o.rule, o.withdrawn_at"
-                            "  FROM lethe.batch_items b"
-                            "  JOIN lethe.obligations o ON o.tenant_id = b.tenant_id"
-                            "   AND o.obligation_id = b.obligation_id"
-                            " WHERE b.batch_id = $1::uuid AND b.outcome = 'purged'"
-                            "   AND b.item_id = ANY ($2::uuid[])"
-                            "   AND o.withdrawn_at <= b.purged_at),"
-                            " owed AS MATERIALIZED (SELECT DISTINCT l.tenant_id, l.item_id"
-                            "  FROM lethe.lineage((SELECT array_agg(w.tenant_id ORDER BY w.item_id) FROM w),"
-                            "                     (SELECT array_agg(w.item_id ORDER BY w.item_id) FROM w),"
-                            "                     now()) l"
-                            " WHERE l.active AND NOT (l.pinned AND l.depth = 0))"
-                            "SELECT count(*) AS items, min(w.rule) AS rule,"
-                            "       lethe.iso_utc(min(w.withdrawn_at)) AS withdrawn_at"
-                            "  FROM w WHERE NOT EXISTS (SELECT 1 FROM owed x"
-                            "                            WHERE x.tenant_id = w.tenant_id AND x.item_id = w.item_id)",
-                            2, p);
+    return db_query_one_row(
+        db,
+        "WITH w AS MATERIALIZED (SELECT b.tenant_id, b.item_id, o.rule, o.withdrawn_at"
+        "  FROM lethe.batch_items b"
+        "  JOIN lethe.obligations o ON o.tenant_id = b.tenant_id"
+        "   AND o.obligation_id = b.obligation_id"
+        " WHERE b.batch_id = $1::uuid AND b.outcome = 'purged'"
+        "   AND b.item_id = ANY ($2::uuid[])"
+        "   AND o.withdrawn_at <= b.purged_at),"
+        " owed AS MATERIALIZED (SELECT DISTINCT l.tenant_id, l.item_id"
+        "  FROM lethe.lineage((SELECT array_agg(w.tenant_id ORDER BY w.item_id) FROM w),"
+        "                     (SELECT array_agg(w.item_id ORDER BY w.item_id) FROM w),"
+        "                     now()) l"
+        " WHERE l.active AND NOT (l.pinned AND l.depth = 0))"
+        "SELECT count(*) AS items, min(w.rule) AS rule,"
+        "       lethe.iso_utc(min(w.withdrawn_at)) AS withdrawn_at"
+        "  FROM w WHERE NOT EXISTS (SELECT 1 FROM owed x"
+        "                            WHERE x.tenant_id = w.tenant_id AND x.item_id = w.item_id)",
+        2, p);
 }
 
 int dbcycle_batch_state(PGconn *db, const char *batch_id, bool lock, char *out, size_t cap)
@@ -616,8 +610,6 @@ long dbcycle_batch_purged_among(PGconn *db, const char *batch_id, const char *id
  * emit_batches() in it would be sent to a worker, away from the run's temporary tables. */
 PGresult *dbcycle_emit_again(PGconn *db, const char *run_id, const char *batch_id)
 {
-    if (!dbcycle_hold_fence_shared(db))
-        return NULL;
     PGresult *b = db_query_one_row(db,
                                    "SELECT (SELECT shard FROM lethe.batches WHERE batch_id = $1::uuid) AS shard,"
                                    "       ARRAY(SELECT item_id FROM lethe.batch_items"
@@ -685,8 +677,8 @@ PGresult *dbcycle_gauges(PGconn *db)
                              * status --check counts it: finished now, it batched nothing that
                              * came due since, and LetheNoSuccessfulRun must not fall silent. */
                             "       coalesce((SELECT extract(epoch FROM max(CASE"
-                            "                   WHEN r.as_of >= r.started_at - interval '1 minute'"
-                            "                   THEN r.finished_at ELSE r.as_of END))::bigint"
+                            "                   WHEN " RUN_CATCH_UP("r") " THEN r.as_of"
+                            "                   ELSE r.finished_at END))::bigint"
                             "          FROM lethe.runs r WHERE r.outcome = 'succeeded'"
                             "           AND " RUN_OVER_CATALOG("r") "), 0) AS last_success"
                             "  FROM p",
@@ -724,13 +716,8 @@ PGresult *dbcycle_batches_unknown(PGconn *db, const char *ids, const char *keep_
 bool dbcycle_send_manifest_rows(PGconn *db, const char *batch_id)
 {
     const char *params[] = {batch_id};
-    if (!PQsendQueryParams(db,
-                           "SELECT line, tenant_id::text AS tenant_id, item_id::text AS item_id, locator"
-                           "  FROM lethe.manifest_rows($1::uuid) ORDER BY ord",
-                           1, NULL, params, NULL, NULL, 0) ||
-        !PQsetSingleRowMode(db)) {
-        db_report_failure(db, NULL);
-        return false;
-    }
-    return true;
+    return db_send_rows(db,
+                        "SELECT line, tenant_id::text AS tenant_id, item_id::text AS item_id, locator"
+                        "  FROM lethe.manifest_rows($1::uuid) ORDER BY ord",
+                        1, params, 0);
 }

@@ -13,6 +13,10 @@
  * too, but no evidence that due items are being batched: status --check and the gauge of the
  * last success do not count them. R names the lethe.runs row. */
 #define RUN_OVER_CATALOG(r) r ".trigger NOT IN ('rerun', 'repurge')"
+/* Run R judged its items at a time a minute or more before it started: a catch-up run --as-of a
+ * past time, which batched nothing that came due since (status and the last-success gauge count
+ * it as of that time). */
+#define RUN_CATCH_UP(r) r ".as_of < " r ".started_at - interval '1 minute'"
 
 /* The run locks held now in this database (sql/0006, lethe.run_lock), as a text[] of the
  * shards they are for: "" for the whole catalog's, held exclusively by a run over it (a rerun,
@@ -109,12 +113,12 @@ PGresult *dbcycle_plan(PGconn *db, const char *as_of, const char *k, const char 
  * nothing. Now a hold waits for the batches and names what it cannot recall, or the batches wait
  * for the hold and keep its items back. */
 #define HOLD_FENCE_CLASS "7283316"
-bool dbcycle_hold_fence_shared(PGconn *db);
-/* The same, without waiting: 1 when taken, 0 when a hold being placed holds it, -1 on error. */
+/* Takes the fence shared in the caller's transaction, without waiting: 1 when taken, 0 when a
+ * hold being placed holds it, -1 on error (cycle_hold_fence tries until it is taken). */
 int dbcycle_hold_fence_try(PGconn *db);
-/* Emits the due items as batches (the audit stage must be open), inside the hold fence. p: run id, as_of, k, n, the
- * largest batch, shard (or NULL). Columns batch_id, location, items; *held: the due items a
- * hold kept. */
+/* Emits the due items as batches (the audit stage must be open; the caller holds the hold
+ * fence). p: run id, as_of, k, n, the largest batch, shard (or NULL). Columns batch_id,
+ * location, items; *held: the due items a hold kept. */
 PGresult *dbcycle_emit(PGconn *db, const char *const p[6], long *held);
 /* Open batches whose tenants all belong to shard k/n: batch_id, location, oldest first. */
 PGresult *dbcycle_open_batches(PGconn *db, const char *k, const char *n);
@@ -191,8 +195,8 @@ long dbcycle_batch_purged_among(PGconn *db, const char *batch_id, const char *id
 /* The repurges (replay, reconcile) of BATCH_ID that failed, and were not made again since: no
  * run batches them again, the next replay or reconcile does. 0 when none or unreadable. */
 long dbcycle_batch_repurges_failed(PGconn *db, const char *batch_id);
-/* A failed batch's items that are still due go to one new batch at once (rerun): columns
- * batch_id, items (no row when none is due). */
+/* A failed batch's items that are still due go to one new batch at once (rerun; the caller
+ * holds the hold fence): columns batch_id, items (no row when none is due). */
 PGresult *dbcycle_emit_again(PGconn *db, const char *run_id, const char *batch_id);
 /* Stages operator_rerun. p: run id, operator, batch, location, new batch (or NULL), the
  * batch's state (open: re-driven; failed without a new batch: none of its items was due). */

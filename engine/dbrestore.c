@@ -18,14 +18,6 @@
 
 static void report(PGconn *db, const PGresult *res) { db_report_failure(db, res); }
 
-/* Drains the results of a query sent with PQsendQueryParams, so the connection is usable. */
-static void drain(PGconn *db)
-{
-    PGresult *r;
-    while ((r = PQgetResult(db)) != NULL)
-        PQclear(r);
-}
-
 void locator_hmacs_init(struct locator_hmacs *h, const struct audit_key *key)
 {
     *h = (struct locator_hmacs){0};
@@ -619,12 +611,8 @@ long long dbrestore_reconcile_orphans(PGconn *db, const char *geo, FILE *out, bo
 {
     const char *p[] = {geo};
     *write_failed = false;
-    if (!PQsendQueryParams(db, "SELECT lethe.reconcile_orphans($1) AS line", 1, NULL, p, NULL, NULL, 0) ||
-        !PQsetSingleRowMode(db)) {
-        report(db, NULL);
-        drain(db);
+    if (!db_send_rows(db, "SELECT lethe.reconcile_orphans($1) AS line", 1, p, 0))
         return -1;
-    }
     long long n = 0;
     bool failed = false;
     PGresult *res;

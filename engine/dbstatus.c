@@ -1147,7 +1147,7 @@ PGresult *db_status_last_runs(PGconn *db)
                     "           AS recent,"
                     "       r.as_of < now() - s.lookahead AND r.finished_at >= now() - s.lookahead"
                     "           AS stale_as_of,"
-                    "       r.as_of < r.started_at - interval '1 minute' AS catch_up"
+                    "       " RUN_CATCH_UP("r") " AS catch_up"
                     "  FROM lethe.runs r CROSS JOIN lethe.settings s"
                     " WHERE r.outcome = 'succeeded' AND r.finished_at IS NOT NULL"
                     "   AND " RUN_OVER_CATALOG("r")
@@ -1443,18 +1443,14 @@ PGresult *db_request_unconsumed(PGconn *db, const char *tenant, const char *refe
 
 bool db_plan_items(PGconn *db, bool (*fn)(void *arg, const PGresult *r, int row), void *arg)
 {
-    if (!PQsendQueryParams(db,
-                           "SELECT tenant_id, item_id, location,"
-                           "       CASE WHEN hold_id IS NULL THEN 'due' ELSE 'held' END AS state,"
-                           "       rule, reference, lethe.iso_utc(due_at) AS due_at,"
-                           "       lethe.iso_utc(deadline_at) AS deadline_at, hold_id"
-                           "  FROM plan ORDER BY location, tenant_id, item_id",
-                           0, NULL, NULL, NULL, NULL, 0) ||
-        !PQsetSingleRowMode(db)) {
-        db_report_failure(db, NULL);
-        PQclear(PQgetResult(db));
+    if (!db_send_rows(db,
+                      "SELECT tenant_id, item_id, location,"
+                      "       CASE WHEN hold_id IS NULL THEN 'due' ELSE 'held' END AS state,"
+                      "       rule, reference, lethe.iso_utc(due_at) AS due_at,"
+                      "       lethe.iso_utc(deadline_at) AS deadline_at, hold_id"
+                      "  FROM plan ORDER BY location, tenant_id, item_id",
+                      0, NULL, 0))
         return false;
-    }
     bool ok = true, stopped = false;
     PGresult *res;
     while ((res = PQgetResult(db)) != NULL) {

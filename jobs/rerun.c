@@ -162,12 +162,7 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
         run_life_fail(&l, "rerun failed: %s", db_last_message());
         goto finish;
     }
-    int fence = failed ? cycle_hold_fence(db, ctx->command) : 1;
-    if (fence <= 0) {
-        if (fence < 0)
-            run_life_fail(&l, "rerun failed: %s", db_last_message());
-        else
-            run_life_interrupt(&l, "while waiting for a hold being placed; no batch was emitted");
+    if (failed && !cycle_hold_fence(db, ctx->command, &l)) {
         db_rollback(db);
         goto finish;
     }

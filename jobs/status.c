@@ -123,6 +123,16 @@ static void problem(struct report *r, const char *fmt, ...)
     va_end(ap);
 }
 
+/* ", judging its items as of AS_OF" of the last run ROW of RUNS when its column FLAG is true
+ * (a catch-up run, or one whose as_of lies before the lookahead), else "". */
+static const char *judged(const PGresult *runs, int row, const char *flag, char *buf, size_t cap)
+{
+    if (!db_true(runs, row, flag))
+        return "";
+    snprintf(buf, cap, ", judging its items as of %s", db_str(runs, row, "as_of"));
+    return buf;
+}
+
 /* The catalog was not covered within the lookahead, although some shard runs succeeded in it:
  * names each shard K/N of those runs' N that did not (a stopped worker leaves its tenants'
  * deadlines at risk). False when no shard run succeeded within the lookahead either. */
@@ -154,15 +164,15 @@ static bool stale_shards(struct report *r)
                     at = x;
             if (at >= 0 && db_true(r->runs, at, "recent"))
                 continue;
+            char as_of[TIME_TEXT_LEN + 32];
             if (at < 0)
                 problem(r, "no run of shard %s succeeded within the lookahead (%s): none ever did",
                         name, r->lookahead);
             else
                 problem(r, "no run of shard %s succeeded within the lookahead (%s): the last one "
-                           "finished at %s%s%s",
+                           "finished at %s%s",
                         name, r->lookahead, db_str(r->runs, at, "finished_at"),
-                        db_true(r->runs, at, "stale_as_of") ? ", judging its items as of " : "",
-                        db_true(r->runs, at, "stale_as_of") ? db_str(r->runs, at, "as_of") : "");
+                        judged(r->runs, at, "stale_as_of", as_of, sizeof as_of));
             named = true;
         }
     }
@@ -259,6 +269,7 @@ static void assess(struct report *r)
                 plural(n, "item", "items"), n == 1 ? "its data" : "their data");
     if (!db_true(r->now, 0, "recent_run") && !stale_shards(r)) {
         int last = -1;
+        char as_of[TIME_TEXT_LEN + 32];
         for (int row = 0; row < PQntuples(r->runs); row++)
             if (last < 0 || strcmp(db_str(r->runs, row, "finished_at"),
                                    db_str(r->runs, last, "finished_at")) > 0)
@@ -266,10 +277,9 @@ static void assess(struct report *r)
         if (last < 0)
             problem(r, "no run succeeded within the lookahead (%s): none ever did", r->lookahead);
         else
-            problem(r, "no run succeeded within the lookahead (%s): the last one finished at %s%s%s",
+            problem(r, "no run succeeded within the lookahead (%s): the last one finished at %s%s",
                     r->lookahead, db_str(r->runs, last, "finished_at"),
-                    db_true(r->runs, last, "stale_as_of") ? ", judging its items as of " : "",
-                    db_true(r->runs, last, "stale_as_of") ? db_str(r->runs, last, "as_of") : "");
+                    judged(r->runs, last, "stale_as_of", as_of, sizeof as_of));
     }
 }
 
@@ -579,11 +589,10 @@ static void print_text(const struct report *r)
     for (int row = 0; row < PQntuples(r->runs); row++) {
         const char *shard = db_str(r->runs, row, "shard");
         /* A catch-up run says its as_of: it is listed as the last, yet judged an earlier time. */
-        bool catch_up = db_true(r->runs, row, "catch_up");
-        printf("  %-16s %s  run %s%s%s\n", *shard ? shard : "whole catalog",
+        char as_of[TIME_TEXT_LEN + 32];
+        printf("  %-16s %s  run %s%s\n", *shard ? shard : "whole catalog",
                db_str(r->runs, row, "finished_at"), db_str(r->runs, row, "run_id"),
-               catch_up ? ", judging its items as of " : "",
-               catch_up ? db_str(r->runs, row, "as_of") : "");
+               judged(r->runs, row, "catch_up", as_of, sizeof as_of));
     }
     if (db_get(r->now, 0, "last_run_id"))
         printf("last run: %s %s, started %s%s\n", db_str(r->now, 0, "last_run_id"),
