@@ -10,6 +10,10 @@ export PGDATABASE=anchors_t
 "$LETHE" migrate >/dev/null
 NIL=00000000-0000-0000-0000-000000000000
 A=$WORK/anchors.jsonl
+# head_of CHAIN: its head as "SEQ HASH AT"; head_json CHAIN "SEQ HASH AT": that head as an anchor
+# line names it.
+head_of() { sql "SELECT seq || ' ' || hash || ' ' || lethe.audit_time(at) FROM lethe.audit_heads WHERE tenant_id = '$1'"; }
+head_json() { set -- "$1" $2; printf '{"chain":"%s","seq":%s,"hash":"%s","at":"%s"}' "$1" "$2" "$3" "$4"; }
 
 # Three tenants with due items in two geos; a deletion request a day old.
 T1=$(uuid); T2=$(uuid); T3=$(uuid)
@@ -46,10 +50,9 @@ assert_rc "the re-driving run exits 0" 0
 assert_eq "the re-driven items are purged" "6" "$(sql "SELECT count(*) FROM lethe.item_status WHERE state = 'purged'")"
 line=$(tail -1 "$A")
 for t in "$T1" "$T2" "$NIL"; do
-    h=$(sql "SELECT seq || ' ' || hash || ' ' || lethe.audit_time(at) FROM lethe.audit_heads WHERE tenant_id = '$t'")
-    set -- $h
+    h=$(head_of "$t")
     assert_contains "the re-driven chain $t is anchored at its head, with the head's time" \
-      "{\"chain\":\"$t\",\"seq\":$1,\"hash\":\"$2\",\"at\":\"$3\"}" "$line"
+      "$(head_json "$t" "$h")" "$line"
 done
 assert_not_contains "an untouched chain is not anchored" "$T3" "$line"
 # The database records each line it appended (sql/0021_status_anchor.sql): a check finds the
@@ -256,12 +259,18 @@ head = json.loads(lines[0]); head["from"] = sys.argv[2]
 open(sys.argv[1], "w", encoding="utf-8").write("\n".join([json.dumps(head, separators=(",", ":"))] + lines[1:]) + "\n")
 EOF2
 }
+# by_both FILE ANCHORS: lethe verify (RC, OUT, ERR) and verify_export.py ($WORK/p.out) on FILE
+# against ANCHORS; BOTH is their two exit codes.
+by_both() {
+    run_lethe verify "$1" --anchors "$2"
+    python3 tests/verify_export.py "$1" --anchors "$2" >"$WORK/p.out" 2>&1
+    BOTH="$RC $?"
+}
 # caught NAME: both verifiers, with the anchor file, exit 4
 caught() {
-    run_lethe verify "$WORK/x.jsonl" --anchors "$A"
-    python3 tests/verify_export.py "$WORK/x.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1; local prc=$?
-    if [ "$RC $prc" = "4 4" ]; then ok "$1 (lethe verify and verify_export.py both exit 4)"
-    else not_ok "$1" "lethe verify: $RC $OUT $ERR" "verify_export.py: $prc $(cat "$WORK/p.out")"; fi
+    by_both "$WORK/x.jsonl" "$A"
+    if [ "$BOTH" = "4 4" ]; then ok "$1 (lethe verify and verify_export.py both exit 4)"
+    else not_ok "$1" "lethe verify: $RC $OUT $ERR" "verify_export.py: ${BOTH#* } $(cat "$WORK/p.out")"; fi
 }
 # window_holds FROM TO TENANT SEQ WHAT: the export of [FROM, TO) (FROM empty: from the start)
 # verifies by both; with TENANT's chain removed, or its record SEQ changed and re-hashed, the
@@ -269,9 +278,8 @@ caught() {
 window_holds() {
     cp "$WORK/all.jsonl" "$WORK/all.kept"
     "$LETHE" export ${1:+--from "$1"} --to "$2" -o "$WORK/all.jsonl" 2>/dev/null
-    run_lethe verify "$WORK/all.jsonl" --anchors "$A"
-    python3 tests/verify_export.py "$WORK/all.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
-    assert_eq "$5 verifies, by both verifiers" "0 0" "$RC $?"
+    by_both "$WORK/all.jsonl" "$A"
+    assert_eq "$5 verifies, by both verifiers" "0 0" "$BOTH"
     tamper drop-chain "$3" 0 claims
     caught "$5, with the tenant's chain in it removed, its claims edited to match"
     tamper forge "$3" "$4" claims
@@ -295,9 +303,8 @@ for l in open(sys.argv[1]):
     d = json.loads(l)
     for h in d["heads"]: h["chain"] = h["chain"].upper()
     print(json.dumps(d, separators=(",", ":")))' "$A" >"$WORK/anch-upper.jsonl"
-run_lethe verify "$WORK/all.jsonl" --anchors "$WORK/anch-upper.jsonl"
-python3 tests/verify_export.py "$WORK/all.jsonl" --anchors "$WORK/anch-upper.jsonl" >"$WORK/p.out" 2>&1
-assert_eq "an anchor file with its chain ids upper-cased: the export verifies, by both" "0 0" "$RC $?"
+by_both "$WORK/all.jsonl" "$WORK/anch-upper.jsonl"
+assert_eq "an anchor file with its chain ids upper-cased: the export verifies, by both" "0 0" "$BOTH"
 tamper cut-head "$T1" 2 claims;         caught "a chain's first records removed, the header's window edited to match"
 tamper drop-chain "$T2" 0 claims;       caught "a whole chain removed, with its claim"
 # by the anchor line or the checkpoint, whichever verify meets first (both name it)
@@ -331,9 +338,8 @@ last["heads"][0]["at"] = at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 open(sys.argv[2], "w").write("\n".join(lines[:-1] + [json.dumps(last, separators=(",", ":"))]) + "\n")
 EOF
 AHEAD_CHAIN=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])["heads"][0]["chain"])' "$A")
-run_lethe verify "$WORK/all.jsonl" --anchors "$WORK/ahead.jsonl"
-python3 tests/verify_export.py "$WORK/all.jsonl" --anchors "$WORK/ahead.jsonl" >"$WORK/p.out" 2>&1
-assert_eq "an anchor line naming a head stamped two hours after it: both verifiers exit 4" "4 4" "$RC $?"
+by_both "$WORK/all.jsonl" "$WORK/ahead.jsonl"
+assert_eq "an anchor line naming a head stamped two hours after it: both verifiers exit 4" "4 4" "$BOTH"
 assert_contains "... lethe names the line and the head, as no run writes it" \
   "verify: anchor file '$WORK/ahead.jsonl' line $(wc -l <"$A"): chain $AHEAD_CHAIN seq" "$OUT"
 assert_contains "... more than an hour after the line" "more than an hour after the line itself" "$OUT"
@@ -386,16 +392,14 @@ cp "$WORK/appended.jsonl" "$WORK/x.jsonl"
 # Lines that do not say from when they name every chain (written before lethe kept "since", or
 # by a role that could not record lines, which left heads unanchored) prove nothing of it.
 sed 's/,"since":"[^"]*"}$/}/' "$WORK/later.jsonl" >"$WORK/unbounded.jsonl"
-run_lethe verify "$WORK/x.jsonl" --anchors "$WORK/unbounded.jsonl"
-python3 tests/verify_export.py "$WORK/x.jsonl" --anchors "$WORK/unbounded.jsonl" >"$WORK/p.out" 2>&1
-assert_eq "lines without since: no record is judged unvouched, by either verifier" "0 0" "$RC $?"
+by_both "$WORK/x.jsonl" "$WORK/unbounded.jsonl"
+assert_eq "lines without since: no record is judged unvouched, by either verifier" "0 0" "$BOTH"
 assert_eq "every line lethe writes says since" "$(wc -l <"$A")" "$(grep -c ',"since":"[^"]*"}$' "$A")"
 # A line missing from the file (its run's since lies after the line before it): what only it
 # named is named by no line, so nothing is judged from the lines either.
 sed '$d' "$WORK/later.jsonl" | sed '$d' >"$WORK/gap.jsonl"; tail -1 "$WORK/later.jsonl" >>"$WORK/gap.jsonl"
-run_lethe verify "$WORK/x.jsonl" --anchors "$WORK/gap.jsonl"
-python3 tests/verify_export.py "$WORK/x.jsonl" --anchors "$WORK/gap.jsonl" >"$WORK/p.out" 2>&1
-assert_eq "a line missing from the file: no record is judged unvouched, by either verifier" "0 0" "$RC $?"
+by_both "$WORK/x.jsonl" "$WORK/gap.jsonl"
+assert_eq "a line missing from the file: no record is judged unvouched, by either verifier" "0 0" "$BOTH"
 run_lethe verify "$WORK/x.jsonl" --anchors "$A"
 assert_rc "with the anchor file as it was when the export was made, it verifies (no line can vouch for it yet)" 0
 assert_contains "... and it is said" \
@@ -558,17 +562,15 @@ assert_contains "the next run's line anchors the request with its time" \
   "{\"chain\":\"$T6\",\"seq\":$R8," "$(tail -1 "$A")"
 cp "$WORK/all.jsonl" "$WORK/all.kept"
 "$LETHE" export --from "$W8" --to "$E8" -o "$WORK/all.jsonl" 2>/dev/null
-run_lethe verify "$WORK/all.jsonl" --anchors "$A"
-python3 tests/verify_export.py "$WORK/all.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
-assert_eq "a window ending after a request and before the next run verifies, by both verifiers" "0 0" "$RC $?"
+by_both "$WORK/all.jsonl" "$A"
+assert_eq "a window ending after a request and before the next run verifies, by both verifiers" "0 0" "$BOTH"
 tamper cut-tail "$T6" "$R8" claims
 caught "a request after the window's last run cut off, anchored by a line written after --to"
 assert_contains "... named as that chain's anchored head" "chain $T6 is anchored at seq $R8" "$OUT"
 # The same window exported before that line was written: the line may name records committed
 # after the export was taken, which it did not have to hold; it verifies.
-run_lethe verify "$WORK/early8.jsonl" --anchors "$A"
-python3 tests/verify_export.py "$WORK/early8.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
-assert_eq "... and exported before the next run's line, it verifies by both" "0 0" "$RC $?"
+by_both "$WORK/early8.jsonl" "$A"
+assert_eq "... and exported before the next run's line, it verifies by both" "0 0" "$BOTH"
 mv "$WORK/all.kept" "$WORK/all.jsonl"
 
 # A run before the window whose line was lost (it failed to append, or the file was begun
@@ -582,9 +584,8 @@ sed -i '$d' "$A"
 W=$(sql "SELECT lethe.audit_time(clock_timestamp())")
 run_lethe --config "$WORK/noexec.conf" run
 "$LETHE" export --from "$W" -o "$WORK/after-lost.jsonl" 2>/dev/null
-run_lethe verify "$WORK/after-lost.jsonl" --anchors "$A"
-python3 tests/verify_export.py "$WORK/after-lost.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
-assert_eq "a window after a run whose line was lost verifies, by both verifiers" "0 0" "$RC $?"
+by_both "$WORK/after-lost.jsonl" "$A"
+assert_eq "a window after a run whose line was lost verifies, by both verifiers" "0 0" "$BOTH"
 assert_contains "... and lethe says ok" "verify: ok:" "$OUT"
 assert_contains "... and that a line is missing from the anchor file" \
   "line $(wc -l <"$A") names the chains appended to since" "$ERR"
@@ -645,24 +646,21 @@ WK=$(sql "SELECT lethe.audit_time(clock_timestamp())")
 run_lethe --config "$WORK/noexec.conf" run
 "$LETHE" --config "$WORK/noexec.conf" -q ack "$(sql "SELECT DISTINCT b.batch_id FROM lethe.batches b
     JOIN lethe.batch_items i USING (batch_id) WHERE i.tenant_id = '$TK' AND b.location = 'EU'")" --operator user_a
-ACK_E=$(sql "SELECT seq || ' ' || hash || ' ' || lethe.audit_time(at) FROM lethe.audit_heads WHERE tenant_id = '$NIL'")
-ACK_T=$(sql "SELECT seq || ' ' || hash || ' ' || lethe.audit_time(at) FROM lethe.audit_heads WHERE tenant_id = '$TK'")
+ACK_E=$(head_of "$NIL")
+ACK_T=$(head_of "$TK")
 sleep 0.1; EK=$(sql "SELECT lethe.audit_time(clock_timestamp())"); sleep 0.1
 run_lethe --config "$WORK/exec.conf" run
 assert_eq "the next run re-drove the other batch, on both chains" "2 1" \
   "$(sql "SELECT count(*) FILTER (WHERE kind = 'item_purged') || ' ' || count(*) FILTER (WHERE kind = 'batch_acknowledged' AND at > '$EK')
             FROM lethe.audit WHERE tenant_id IN ('$TK', '$NIL')")"
-set -- $ACK_E
 assert_contains "its line anchors the engine chain's record of the ack, with its time" \
-  "{\"chain\":\"$NIL\",\"seq\":$1,\"hash\":\"$2\",\"at\":\"$3\"}" "$(tail -1 "$A")"
-set -- $ACK_T
+  "$(head_json "$NIL" "$ACK_E")" "$(tail -1 "$A")"
 assert_contains "... and the tenant chain's, though the ack carries a run id whose line there is" \
-  "{\"chain\":\"$TK\",\"seq\":$1,\"hash\":\"$2\",\"at\":\"$3\"}" "$(tail -1 "$A")"
+  "$(head_json "$TK" "$ACK_T")" "$(tail -1 "$A")"
 cp "$WORK/all.jsonl" "$WORK/all.kept"
 "$LETHE" export --from "$WK" --to "$EK" -o "$WORK/all.jsonl" 2>/dev/null
-run_lethe verify "$WORK/all.jsonl" --anchors "$A"
-python3 tests/verify_export.py "$WORK/all.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
-assert_eq "the window ending between the ack and the run verifies, by both verifiers" "0 0" "$RC $?"
+by_both "$WORK/all.jsonl" "$A"
+assert_eq "the window ending between the ack and the run verifies, by both verifiers" "0 0" "$BOTH"
 tamper cut-tail "$NIL" "${ACK_E%% *}" claims
 caught "the window with the engine chain's record of the ack cut, its claims edited to match"
 assert_contains "... named as the engine chain's tail cut off" "chain $NIL is anchored at seq ${ACK_E%% *}" "$OUT"
@@ -685,13 +683,12 @@ mk_event "$TL" deletion_requested "2026-10-02T00:00:00Z" REQ-TL
 WL=$(sql "SELECT lethe.audit_time(clock_timestamp())")
 run_lethe --config "$WORK/noexec.conf" run
 "$LETHE" --config "$WORK/noexec.conf" -q ack "$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$IL'")" --operator user_a
-ACKL=$(sql "SELECT seq || ' ' || hash || ' ' || lethe.audit_time(at) FROM lethe.audit_heads WHERE tenant_id = '$TL'")
+ACKL=$(head_of "$TL")
 sleep 0.1; EL=$(sql "SELECT lethe.audit_time(clock_timestamp())"); sleep 0.1
 "$LETHE" --config "$WORK/noexec.conf" -q hold place --tenant "$TL" --reason "after the month" --operator user_a >/dev/null
 run_lethe --config "$WORK/noexec.conf" run
-set -- $ACKL
 assert_contains "the next run's line names the ack's record, though the hold came after it" \
-  "{\"chain\":\"$TL\",\"seq\":$1,\"hash\":\"$2\",\"at\":\"$3\"}" "$(tail -1 "$A")"
+  "$(head_json "$TL" "$ACKL")" "$(tail -1 "$A")"
 assert_eq "... the tenant's chain twice: the ack's record and its head, the hold's" "2" \
   "$(tail -1 "$A" | grep -o "\"chain\":\"$TL\"" | wc -l)"
 assert_eq "the ack's purge is late" "f" "$(sql "SELECT on_time FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$IL'")"
@@ -710,14 +707,13 @@ gone_backends
 DM=$(sql "SELECT run_id FROM lethe.batches b JOIN lethe.batch_items i USING (batch_id) WHERE i.item_id = '$IM'")
 assert_eq "a run killed after it emitted is still recorded running" "running" "$(sql "SELECT outcome FROM lethe.runs WHERE run_id = '$DM'")"
 "$LETHE" --config "$WORK/noexec.conf" -q ack "$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$IM'")" --operator user_a
-ACKM=$(sql "SELECT seq || ' ' || hash || ' ' || lethe.audit_time(at) FROM lethe.audit_heads WHERE tenant_id = '$TM'")
+ACKM=$(head_of "$TM")
 sleep 0.1; EM=$(sql "SELECT lethe.audit_time(clock_timestamp())"); sleep 0.1
 "$LETHE" --config "$WORK/noexec.conf" -q hold place --tenant "$TM" --reason "after the window" --operator user_a >/dev/null
 run_lethe --config "$WORK/noexec.conf" run
 assert_eq "the next run finds it dead" "died" "$(sql "SELECT outcome FROM lethe.runs WHERE run_id = '$DM'")"
-set -- $ACKM
 assert_contains "its line names the ack's record, which carries the dead run's id" \
-  "{\"chain\":\"$TM\",\"seq\":$1,\"hash\":\"$2\",\"at\":\"$3\"}" "$(tail -1 "$A")"
+  "$(head_json "$TM" "$ACKM")" "$(tail -1 "$A")"
 window_holds "" "$EM" "$TM" "${ACKM%% *}" "the window ending between the dead run's ack and the hold"
 
 # ---- a window with a --to ends there, whatever its exported_at says ----------------------------
@@ -750,9 +746,8 @@ head["exported_at"] = end[:-7] + "999999Z"  # the same second as the window's en
 out[0] = json.dumps(head, separators=(",", ":"))
 open(dst + ".ex", "w", encoding="utf-8").write("\n".join(out) + "\n")
 PY
-run_lethe verify "$WORK/w8.jsonl" --anchors "$A"
-python3 tests/verify_export.py "$WORK/w8.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
-assert_eq "the window ending after the ack verifies, by both verifiers" "0 0" "$RC $?"
+by_both "$WORK/w8.jsonl" "$A"
+assert_eq "the window ending after the ack verifies, by both verifiers" "0 0" "$BOTH"
 caught "the window with the ack's records cut off, its claims edited to match"
 mv "$WORK/x.jsonl.ex" "$WORK/x.jsonl"
 assert_eq "... the forged copy's exported_at lies just after its end" "1" \
@@ -858,9 +853,8 @@ cp "$WORK/all.jsonl" "$WORK/all.kept"
 assert_eq "the window's export is format 2, the record before the chain's first on its own line" \
   "2|1" "$(head -1 "$WORK/all.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["format"])')|$(grep -c "^{\"kind\":\"export_before\",\"record\":{\"seq\":1,[^}]*\"tenant_id\":\"$T9\"" "$WORK/all.jsonl")"
 cp "$WORK/all.jsonl" "$WORK/x.jsonl"
-run_lethe verify "$WORK/x.jsonl" --anchors "$A"
-python3 tests/verify_export.py "$WORK/x.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
-assert_eq "it verifies, by both verifiers" "0 0" "$RC $?"
+by_both "$WORK/x.jsonl" "$A"
+assert_eq "it verifies, by both verifiers" "0 0" "$BOTH"
 tamper cut-head "$T9" 2 claims
 set_from "$F9"
 caught "seq 2 cut from the window, the header's claims edited to match"
@@ -900,12 +894,10 @@ F10=$(sql "SELECT lethe.audit_time(clock_timestamp())")
 "$LETHE" --config "$WORK/noexec.conf" -q request --tenant "$T9" --reference REQ-T10 --operator user_a >/dev/null
 run_lethe --config "$WORK/noexec.conf" -q run
 "$LETHE" export --from "$F10" -o "$WORK/x.jsonl" 2>/dev/null
-run_lethe verify "$WORK/x.jsonl" --anchors "$A"
-python3 tests/verify_export.py "$WORK/x.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
-assert_eq "a hold before the window, a request inside it, then a run: it verifies, by both" "0 0" "$RC $?"
+by_both "$WORK/x.jsonl" "$A"
+assert_eq "a hold before the window, a request inside it, then a run: it verifies, by both" "0 0" "$BOTH"
 "$LETHE" export --tenant "$T9" --from "$F9" --to "$T9TO" -o "$WORK/t9.jsonl" 2>/dev/null
-run_lethe verify "$WORK/t9.jsonl" --anchors "$A"
-python3 tests/verify_export.py "$WORK/t9.jsonl" --anchors "$A" >"$WORK/p.out" 2>&1
+by_both "$WORK/t9.jsonl" "$A"
 assert_eq "a one-tenant window export carries the line too, and verifies by both" "0 0 1" \
   "$RC $? $(grep -c '^{"kind":"export_before"' "$WORK/t9.jsonl")"
 mv "$WORK/all.kept" "$WORK/all.jsonl"
@@ -1066,24 +1058,21 @@ TF=$(uuid); w=$(uuid); mk_tenant "$TF" "t-$TF"; mk_workspace "$TF" "$w" EU
 IF=$(uuid); mk_item "$TF" "$IF" "$w" prompt EU 2026-01-01T00:00:01Z
 WF=$(sql "SELECT lethe.audit_time(clock_timestamp())")
 "$LETHE" --config "$WORK/first.conf" -q request --tenant "$TF" --item "$IF" --reference REQ-FIRST --operator user_a >/dev/null
-RQ=$(sql "SELECT seq || ' ' || hash || ' ' || lethe.audit_time(at) FROM lethe.audit_heads WHERE tenant_id = '$TF'")
+RQ=$(head_of "$TF")
 sleep 0.1; EF=$(sql "SELECT lethe.audit_time(clock_timestamp())"); sleep 0.1
 "$LETHE" --config "$WORK/first.conf" -q hold place --tenant "$TF" --reason "after the window" --operator user_a >/dev/null
 run_lethe --config "$WORK/first.conf" run
-set -- $RQ
 assert_contains "the first run's line names the request made before it, the hold after it too" \
-  "{\"chain\":\"$TF\",\"seq\":$1,\"hash\":\"$2\",\"at\":\"$3\"}" "$(tail -1 "$WORK/first.jsonl")"
+  "$(head_json "$TF" "$RQ")" "$(tail -1 "$WORK/first.jsonl")"
 "$LETHE" export --from "$WF" --to "$EF" -o "$WORK/first-w.jsonl" 2>/dev/null
 run_lethe verify "$WORK/first-w.jsonl" --anchors "$WORK/first.jsonl"
 python3 tests/verify_export.py "$WORK/first-w.jsonl" --anchors "$WORK/first.jsonl" >"$WORK/p.out" 2>&1
-assert_eq "the window ending between them verifies, by both verifiers" "0 0" "$RC $?"
+assert_eq "the window ending between them verifies, by both verifiers" "0 0" "$BOTH"
 SRC=$WORK/first-w.jsonl tamper forge "$TF" "${RQ%% *}" claims
-run_lethe verify "$WORK/x.jsonl" --anchors "$WORK/first.jsonl"
-python3 tests/verify_export.py "$WORK/x.jsonl" --anchors "$WORK/first.jsonl" >"$WORK/p.out" 2>&1
-assert_eq "... the request's record re-hashed is caught by both" "4 4" "$RC $?"
+by_both "$WORK/x.jsonl" "$WORK/first.jsonl"
+assert_eq "... the request's record re-hashed is caught by both" "4 4" "$BOTH"
 SRC=$WORK/first-w.jsonl tamper drop-chain "$TF" 0 claims
-run_lethe verify "$WORK/x.jsonl" --anchors "$WORK/first.jsonl"
-python3 tests/verify_export.py "$WORK/x.jsonl" --anchors "$WORK/first.jsonl" >"$WORK/p.out" 2>&1
-assert_eq "... and its chain removed, by both" "4 4" "$RC $?"
+by_both "$WORK/x.jsonl" "$WORK/first.jsonl"
+assert_eq "... and its chain removed, by both" "4 4" "$BOTH"
 psql -X -q -d postgres -c "DROP DATABASE $DB WITH (FORCE)" >/dev/null 2>&1
 finish
