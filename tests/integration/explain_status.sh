@@ -395,6 +395,13 @@ mk_event "$TF" deletion_cancelled "$(at '2 days')" R-B
 assert_eq "A: due under the subject's request, not the request cancelled before its due time" \
   "scheduled subject_request S-A $(at '5 days')" \
   "$(sql "SELECT state || ' ' || rule || ' ' || reference || ' ' || lethe.iso_utc(due_at) FROM lethe.item_status WHERE item_id = '$IA'")"
+# README (choices): explain prints the owner and the subject of a request as the catalog holds
+# them; the run's log and the dry run's items do not.
+run_lethe --config "$WORK/grace.conf" explain "$IA"
+assert_eq "explain shows the item's owner and the subject request's scope as the catalog holds them" "2" \
+  "$(grep -cE '^owner +subj-a$|scope subject subj-a$' <<<"$OUT")"
+run_lethe --config "$WORK/grace.conf" -v run --dry-run --as-of "$(at '5 days')" --json --items
+assert_not_contains "... a dry run's items and log do not" "subj-a" "$OUT$ERR"
 run_lethe --config "$WORK/grace.conf" run --dry-run --as-of "$(at '5 days')" --json --items
 assert_eq "... as a dry run at that time batches it" "['subject_request']" \
   "$(json_get '[i["rule"] for i in d["items"] if i["item_id"] == "'"$IA"'"]')"
