@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <uuid/uuid.h>
 
+#include "cycle.h"
 #include "db.h"
 #include "dbaudit.h"
 #include "exitcode.h"
@@ -918,8 +919,31 @@ cleanup:
     return ok;
 }
 
-bool anchor_append(PGconn *db, const char *file, const char *run_id)
+bool anchor_append(PGconn *db, const char *file, const char *run_id, const char *command)
 {
+    /* A record stamped before the heads are taken but committed after them (its writer's commit
+     * held up by a synchronous standby that is down) was named by no line: stamped before this
+     * run began, no later line counts it as made since (sql/0108_writers_fence.sql). */
+    const struct fence_words w = {
+        .command = command,
+        .first = "a record is being appended to the audit in another session (a request, a "
+                 "hold, an acknowledgement); waiting for it to commit, so that the run's anchor "
+                 "line names it",
+        .what = "a record being appended to commit",
+        .lock = "the writers' fence, advisory lock " WRITERS_FENCE_CLASS ", 0, shared",
+        .hint = "see pg_locks (classid " WRITERS_FENCE_CLASS ") and pg_stat_activity for that "
+                "session (a synchronous standby down holds its commit up); SIGTERM stops the "
+                "wait: what the run did stands, and the next run's line names its heads"};
+    int fenced = cycle_fence_wait(db, dbaudit_writers_fence_try, &w);
+    if (fenced < 0) {
+        log_error("anchor: %s", db_last_message());
+        return false;
+    }
+    if (!fenced) {
+        log_warn("anchor: stopped while waiting for a record being appended to commit; run %s "
+                 "has no line", run_id);
+        return false;
+    }
     /* Asked once: it decides which heads are anchored and whether the line is recorded. */
     int may = dbaudit_may_record_anchor_line(db);
     if (may < 0)

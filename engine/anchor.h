@@ -100,8 +100,9 @@ bool anchor_read_reach(const char *file, struct anchor_head **out, size_t *n,
 
 /* After RUN_ID committed: appends its heads (every chain appended to since the run started,
  * and the engine chain's checkpoint record of the run) to FILE as one line, fsynced, and logs
- * them. False after printing the error. */
-bool anchor_append(PGconn *db, const char *file, const char *run_id);
+ * them, once every record stamped before then has committed (the writers' fence, waited for as
+ * COMMAND's wait). False after printing the error, or why no line was written. */
+bool anchor_append(PGconn *db, const char *file, const char *run_id, const char *command);
 
 /* The heads of L that the database does not hold as anchored, one row each: chain, anchored
  * seq, the database's seq for the chain (null: the chain is absent), and why in words. NULL

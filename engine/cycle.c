@@ -871,7 +871,7 @@ bool run_life_end(struct lethe_ctx *ctx, struct run_life *l)
     /* Committed: the heads go to the anchor file, which can be shipped out of the database's
      * reach. Failing that exits 1; the next run's line covers these chains too. (Whether the
      * file can be written was judged before the run did anything: config_check_run_files.) */
-    if (!anchor_append(db, ctx->cfg.anchor_file, ctx->session_id)) {
+    if (!anchor_append(db, ctx->cfg.anchor_file, ctx->session_id, ctx->command)) {
         log_error("run %s: its end is recorded in the database, but not its anchor line; the "
                   "next run's line anchors these chains too", ctx->session_id);
         ok = false;
@@ -1232,37 +1232,48 @@ static bool redrive(struct lethe_ctx *ctx, struct run_life *l, const char *k, co
     return ok;
 }
 
-bool cycle_hold_fence(PGconn *db, const char *command, struct run_life *l)
+int cycle_fence_wait(PGconn *db, int (*try_fence)(PGconn *), const struct fence_words *w)
 {
     time_t began = 0, said = 0;
-    for (int got; (got = dbcycle_hold_fence_try(db)) != 1;) {
-        if (got < 0) {
-            run_life_fail(l, "%s failed: %s", command, db_last_message());
-            return false;
-        }
-        if (cycle_stopping()) {
-            run_life_interrupt(l, "while waiting for a hold being placed; no batch was emitted");
-            return false;
-        }
-        /* Said at once and each minute: a run that waits says nothing else, and holds the run
-         * lock meanwhile (the timer's next runs exit 3). */
+    for (int got; (got = try_fence(db)) != 1;) {
+        if (got < 0)
+            return -1;
+        if (cycle_stopping())
+            return 0;
+        /* Said at once and each minute: a command that waits says nothing else, and a run
+         * holds the run lock meanwhile (the timer's next runs exit 3). */
         time_t now = time(NULL);
         if (!began) {
             began = said = now;
-            log_info("%s: a hold is being placed in another session; waiting for it to commit "
-                     "before forming batches, so that it keeps its items back", command);
+            log_info("%s: %s", w->command, w->first);
         } else if (now - said >= 60) {
             said = now;
-            log_warn("%s: still waiting, for %lds, for a hold being placed to commit (its "
-                     "session holds the hold fence, advisory lock 7283316, 0)",
-                     command, (long)(now - began));
-            log_hint("see pg_stat_activity for that session (a synchronous standby down holds its "
-                     "commit up); SIGTERM stops this run, which emits nothing");
+            log_warn("%s: still waiting, for %lds, for %s (its session holds %s)", w->command,
+                     (long)(now - began), w->what, w->lock);
+            log_hint("%s", w->hint);
         }
         struct timespec pause = {0, 50 * 1000 * 1000};
         nanosleep(&pause, NULL);
     }
-    return true;
+    return 1;
+}
+
+bool cycle_hold_fence(PGconn *db, const char *command, struct run_life *l)
+{
+    const struct fence_words w = {
+        .command = command,
+        .first = "a hold is being placed in another session; waiting for it to commit before "
+                 "forming batches, so that it keeps its items back",
+        .what = "a hold being placed to commit",
+        .lock = "the hold fence, advisory lock " HOLD_FENCE_CLASS ", 0",
+        .hint = "see pg_stat_activity for that session (a synchronous standby down holds its "
+                "commit up); SIGTERM stops this run, which emits nothing"};
+    int got = cycle_fence_wait(db, dbcycle_hold_fence_try, &w);
+    if (got < 0)
+        run_life_fail(l, "%s failed: %s", command, db_last_message());
+    else if (!got)
+        run_life_interrupt(l, "while waiting for a hold being placed; no batch was emitted");
+    return got == 1;
 }
 
 /* Selects the due items and groups them into batches, in one transaction with the audit. */

@@ -137,6 +137,15 @@ void cycle_trap_signals_early(void);
 void cycle_metrics_arm(const char *file, int k, int n);
 void cycle_metrics_after(int rc);
 bool cycle_stopping(void);
+/* What a wait for a fence says: at once, COMMAND ": " FIRST (info); each minute, that it is still
+ * waiting for WHAT (its session holds LOCK), and HINT. */
+struct fence_words {
+    const char *command, *first, *what, *lock, *hint;
+};
+/* Tries TRY_FENCE (1 taken, 0 not yet, -1 error) every 50 ms until it takes its fence, saying
+ * so as W says. 1 once taken, 0 when a stop was asked for first (cycle_stopping), -1 on error. */
+int cycle_fence_wait(PGconn *db, int (*try_fence)(PGconn *), const struct fence_words *w);
+
 /* Takes the hold fence shared in the caller's transaction (dbcycle.h), a try every 50 ms: a hold
  * being placed holds it until its commit, which a synchronous standby that is down holds up
  * for as long as it is down, and a stop request meanwhile was heeded only once the hold

@@ -74,6 +74,21 @@ char *dbaudit_checkpoint(PGconn *db, const char *run_id)
     return detail;
 }
 
+int dbaudit_writers_fence_try(PGconn *db)
+{
+    /* At the session's level, so that it is let go at once inside a transaction too. */
+    PGresult *r = db_query_one_row(
+        db,
+        "SELECT CASE WHEN pg_try_advisory_lock(" WRITERS_FENCE_CLASS ", 0)"
+        "            THEN pg_advisory_unlock(" WRITERS_FENCE_CLASS ", 0) ELSE false END AS got",
+        0, NULL);
+    if (!r)
+        return -1;
+    int got = db_true(r, 0, "got") ? 1 : 0;
+    PQclear(r);
+    return got;
+}
+
 PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)
 {
     /* A chain's head moves only when a record is appended, and `at` never goes back along a

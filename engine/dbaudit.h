@@ -37,6 +37,13 @@ char *dbaudit_checkpoint(PGconn *db, const char *run_id);
 
 /* ---- anchors ---- */
 
+/* The writers' fence (advisory class 7283319, key 0): every append to the audit holds it shared
+ * from before it takes its time until its transaction ends (sql/0108_writers_fence.sql). Taken
+ * exclusively and let go at once, without waiting: 1 when taken (every record stamped before is
+ * committed or rolled back), 0 while a writer holds it, -1 on error. */
+#define WRITERS_FENCE_CLASS "7283319"
+int dbaudit_writers_fence_try(PGconn *db);
+
 /* After RUN_ID committed: rows (chain, seq, hash, head_at, at) for every chain appended to
  * since the start of the last run whose line was recorded (MAY_RECORD: this role records
  * lines; else the last run that ended), and for the run's first record and its checkpoint

@@ -690,7 +690,7 @@ bool dbrestore_run_end(PGconn *db, const char *run_id, long batches, long items)
 
 void dbrestore_run_anchored(PGconn *db, const char *file, const char *run_id, const char *command)
 {
-    if (!anchor_append(db, file, run_id))
+    if (!anchor_append(db, file, run_id, command))
         log_warn("%s: run %s is recorded in the database, but not in the anchor file; the next "
                  "run's line anchors these chains too", command, run_id);
 }

@@ -1065,8 +1065,7 @@ run_lethe --config "$WORK/first.conf" run
 assert_contains "the first run's line names the request made before it, the hold after it too" \
   "$(head_json "$TF" "$RQ")" "$(tail -1 "$WORK/first.jsonl")"
 "$LETHE" export --from "$WF" --to "$EF" -o "$WORK/first-w.jsonl" 2>/dev/null
-run_lethe verify "$WORK/first-w.jsonl" --anchors "$WORK/first.jsonl"
-python3 tests/verify_export.py "$WORK/first-w.jsonl" --anchors "$WORK/first.jsonl" >"$WORK/p.out" 2>&1
+by_both "$WORK/first-w.jsonl" "$WORK/first.jsonl"
 assert_eq "the window ending between them verifies, by both verifiers" "0 0" "$BOTH"
 SRC=$WORK/first-w.jsonl tamper forge "$TF" "${RQ%% *}" claims
 by_both "$WORK/x.jsonl" "$WORK/first.jsonl"
@@ -1074,5 +1073,73 @@ assert_eq "... the request's record re-hashed is caught by both" "4 4" "$BOTH"
 SRC=$WORK/first-w.jsonl tamper drop-chain "$TF" 0 claims
 by_both "$WORK/x.jsonl" "$WORK/first.jsonl"
 assert_eq "... and its chain removed, by both" "4 4" "$BOTH"
+psql -X -q -d postgres -c "DROP DATABASE $DB WITH (FORCE)" >/dev/null 2>&1
+# ---- a record stamped before a run began, committed after the run took its heads ---------------
+# A request whose commit was held up (a synchronous standby down) while a run took the heads of
+# its line: stamped before the run began, it was named by no line, and an export with it cut
+# verified by both verifiers. Each append holds the writers' fence until it commits, and a run
+# waits for it before it takes its heads (sql/0108_writers_fence.sql). Here the request's session
+# sleeps 3 s before its commit.
+DB=anchors_lag
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
+PGDATABASE=$DB "$LETHE" migrate >/dev/null
+export PGDATABASE=$DB
+printf 'spool: { directory = "%s/spool"; keep = "7d"; };\naudit: { anchor_file = "%s/lag.jsonl"; };\n' \
+  "$WORK" "$WORK" >"$WORK/lag.conf"
+TG=$(uuid); w=$(uuid); mk_tenant "$TG" "t-$TG"; mk_workspace "$TG" "$w" EU
+IG=$(uuid); mk_item "$TG" "$IG" "$w" prompt EU 2026-01-01T00:00:01Z
+run_lethe --config "$WORK/lag.conf" run
+assert_rc "lag: a first run" 0
+psql -X -q -c "BEGIN" \
+  -c "SELECT event_id FROM lethe.request_record('$TG', NULL, NULL, '$IG', 'REQ-LAG', 'user_a', '30 days', 'deletion_request', NULL)" \
+  -c "SELECT pg_sleep(3)" -c "COMMIT" >"$WORK/lag.out" 2>&1 & LAGGER=$!
+for _ in $(seq 100); do
+    [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(3)'")" = 1 ] && break
+    sleep 0.1
+done
+run_lethe --config "$WORK/lag.conf" run
+wait $LAGGER
+assert_rc "lag: the run exits 0" 0
+assert_eq "... the request's record was stamped before the run began" "t" \
+  "$(sql "SELECT a.at < r.started_at FROM lethe.audit a, lethe.runs r WHERE a.tenant_id = '$TG'
+            AND a.kind = 'request_recorded' AND r.started_at = (SELECT max(started_at) FROM lethe.runs)")"
+assert_contains "... the run waited for it to commit, saying so" \
+  "run: a record is being appended to the audit in another session (a request, a hold, an acknowledgement); waiting for it to commit, so that the run's anchor line names it" "$ERR"
+RL=$(sql "SELECT seq || ' ' || hash || ' ' || lethe.audit_time(at) FROM lethe.audit
+           WHERE tenant_id = '$TG' AND kind = 'request_recorded'")
+assert_contains "... and its line names the request's record" "$(head_json "$TG" "$RL")" \
+  "$(tail -1 "$WORK/lag.jsonl")"
+"$LETHE" export -o "$WORK/lag-all.jsonl" 2>/dev/null
+by_both "$WORK/lag-all.jsonl" "$WORK/lag.jsonl"
+assert_eq "... the export verifies, by both verifiers" "0 0" "$BOTH"
+SRC=$WORK/lag-all.jsonl tamper cut-tail "$TG" "${RL%% *}" claims
+by_both "$WORK/x.jsonl" "$WORK/lag.jsonl"
+assert_eq "... and with the request's record cut, is caught by both" "4 4" "$BOTH"
+# A SIGTERM while the run waits stops the wait: the run's end stands, it has no line, exit 1;
+# the next run's line names what that line would have (here the request's session sleeps 6 s).
+psql -X -q -c "BEGIN" \
+  -c "SELECT event_id FROM lethe.request_record('$TG', NULL, NULL, '$IG', 'REQ-LAG-2', 'user_a', '30 days', 'deletion_request', NULL)" \
+  -c "SELECT pg_sleep(6)" -c "COMMIT" >/dev/null 2>&1 & LAGGER=$!
+for _ in $(seq 100); do
+    [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(6)'")" = 1 ] && break
+    sleep 0.1
+done
+LINES=$(wc -l <"$WORK/lag.jsonl")
+"$LETHE" --config "$WORK/lag.conf" run >"$WORK/lag-term.out" 2>&1 & p=$!
+for _ in $(seq 100); do grep -q "waiting for it to commit" "$WORK/lag-term.out" && break; sleep 0.1; done
+kill -TERM $p
+for _ in $(seq 50); do kill -0 $p 2>/dev/null || break; sleep 0.1; done
+stopped=$(kill -0 $p 2>/dev/null && echo "still running" || echo stopped)
+kill -KILL $p 2>/dev/null; wait $p; rc=$?
+assert_eq "lag, sigterm: the run stops within 5 s, exit 1" "stopped 1" "$stopped $rc"
+assert_eq "... its end recorded, and no line appended" "succeeded $LINES" \
+  "$(sql "SELECT outcome FROM lethe.runs ORDER BY started_at DESC LIMIT 1") $(wc -l <"$WORK/lag.jsonl")"
+assert_contains "... saying so" "anchor: stopped while waiting for a record being appended to commit" \
+  "$(cat "$WORK/lag-term.out")"
+wait $LAGGER   # the request commits
+run_lethe --config "$WORK/lag.conf" run
+assert_rc "... the next run exits 0" 0
+assert_contains "... and its line names the request committed since, which the stopped run's would have" \
+  "$(head_json "$TG" "$(head_of "$TG")")" "$(tail -1 "$WORK/lag.jsonl")"
 psql -X -q -d postgres -c "DROP DATABASE $DB WITH (FORCE)" >/dev/null 2>&1
 finish
