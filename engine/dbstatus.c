@@ -424,7 +424,13 @@ PGresult *db_explain_obligations(PGconn *db, const char *tenant, const char *ite
     return db_query(
         db,
         "SELECT ob.rule, ob.obligation_id, ob.event_id, ob.reference,"
-        "       lethe.iso_utc(ob.triggered_at) AS triggered_at, lethe.iso_utc(ob.due_at) AS due_at,"
+        "       lethe.iso_utc(ob.triggered_at) AS triggered_at,"
+        /* The obligation's own due time (SPEC §3), from its deadline: a purged item's (or a
+         * copy's of it) is read from its batch, which keeps the item's, the earliest of all
+         * its obligations' (a request shown due a day before it was made). */
+        "       lethe.iso_utc(greatest(ob.triggered_at, least(ob.triggered_at + r.grace,"
+        "                                                     ob.deadline_at - s.lookahead)))"
+        "           AS due_at,"
         "       lethe.iso_utc(ob.deadline_at) AS deadline_at,"
         "       coalesce(ob.withdrawn_at <= now(), false) AS withdrawn,"
         "       lethe.iso_utc(ob.withdrawn_at) AS withdrawn_at, o.withdrawn_by, ob.active,"
@@ -441,6 +447,7 @@ PGresult *db_explain_obligations(PGconn *db, const char *tenant, const char *ite
         "       coalesce(r.enabled, true) AS rule_enabled, ob.deadline_at < now() AS deadline_passed"
         "  FROM explain_obligations ob"
         "  LEFT JOIN lethe.rules r ON r.rule = ob.rule"
+        "  CROSS JOIN lethe.settings s"
         "  LEFT JOIN lethe.obligations o"
         "    ON o.tenant_id = $1 AND o.obligation_id = ob.obligation_id AND ob.obligation_id <> 0"
         "  LEFT JOIN explain_eval ev ON true"

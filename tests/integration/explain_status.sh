@@ -412,4 +412,28 @@ run_lethe --config "$WORK/grace.conf" run --dry-run --as-of "$(at '21 days')" --
 assert_eq "... and a dry run at the request's due time batches nothing of it" "[]" \
   "$(json_get '[i["rule"] for i in d["items"] if i["item_id"] == "'"$IB"'"]')"
 
+# ---- a purged item's obligations, each with its own due time -----------------------------------
+# Capacity deleted on 1 November and a request of the whole tenant on 2 November: the item is due
+# at the earlier (the capacity's, no grace), under the request (the earlier deadline). Purged, its
+# governing obligation was shown due on 1 November, a day before the request was made (the
+# item's due time, which its batch keeps; an outside tryout's finding). SPEC §3: an obligation's
+# due_at = max(t, min(t + grace, deadline_at - lookahead)); here no grace, so t itself.
+TG=$(uuid); WG=$(uuid); IG=$(uuid)
+mk_tenant "$TG" twice; mk_workspace "$TG" "$WG" EU
+mk_item "$TG" "$IG" "$WG" prompt EU 2026-10-01T00:00:00Z
+mk_event "$TG" capacity_deleted 2026-11-01T00:00:00Z
+mk_event "$TG" deletion_requested 2026-11-02T00:00:00Z R-TWICE
+run_now; ack_all
+run_lethe --config "$CONF" explain "$IG" --json
+assert_eq "purged: the item's due time is the earliest of its obligations', its deadline the request's" \
+  "('purged', 'deletion_request', '2026-11-01T00:00:00.000000Z', '2026-12-02T00:00:00.000000Z')" \
+  "$(json_get 'd["state"], d["rule"], d["due_at"], d["deadline_at"]')"
+assert_eq "... each obligation due at its own time, the request's not before it was made" \
+  "[('deletion_request', '2026-11-02T00:00:00.000000Z', '2026-11-02T00:00:00.000000Z', True), ('capacity_deleted', '2026-11-01T00:00:00.000000Z', '2026-11-01T00:00:00.000000Z', False)]" \
+  "$(json_get '[(o["rule"], o["triggered_at"], o["due_at"], o["governing"]) for o in d["obligations"]]')"
+assert_eq "... the governing one too" "('2026-11-02T00:00:00.000000Z', '2026-11-02T00:00:00.000000Z')" \
+  "$(json_get 'd["governing"]["triggered_at"], d["governing"]["due_at"]')"
+run_lethe --config "$CONF" explain "$IG"
+assert_contains "... and so in text" "$(printf '    triggered 2026-11-02T00:00:00.000000Z\n    due       2026-11-02T00:00:00.000000Z')" "$OUT"
+
 finish
