@@ -394,6 +394,22 @@ int dbcycle_batch_purged_any(PGconn *db, const char *batch_id)
                      1, (const char *[]){batch_id});
 }
 
+long dbcycle_batch_still_failed(PGconn *db, const char *batch_id)
+{
+    PGresult *r = db_query_one_row(db,
+                                   "SELECT count(*) AS n FROM lethe.batch_items b"
+                                   "  LEFT JOIN lethe.batch_items x ON x.tenant_id = b.tenant_id"
+                                   "   AND x.item_id = b.item_id AND x.outcome = 'purged'"
+                                   " WHERE b.batch_id = $1::uuid AND b.outcome = 'failed'"
+                                   "   AND x.item_id IS NULL",
+                                   1, (const char *[]){batch_id});
+    if (!r)
+        return -1;
+    long n = db_get_long(r, 0, "n");
+    PQclear(r);
+    return n;
+}
+
 PGresult *dbcycle_batch_failed_ids(PGconn *db, const char *batch_id)
 {
     return db_query_one_row(db,

@@ -162,6 +162,9 @@ PGresult *dbcycle_batch_of(PGconn *db, const char *batch_id, const char *tenant)
 int dbcycle_batch_has_item(PGconn *db, const char *batch_id, const char *item_id);
 /* Whether any of the batch's items is purged. -1 when the query failed. */
 int dbcycle_batch_purged_any(PGconn *db, const char *batch_id);
+/* How many of BATCH_ID's items are failed and not purged through another batch since (what
+ * keeps it failed, as lethe.ack_batch() counts them), or -1 on error. */
+long dbcycle_batch_still_failed(PGconn *db, const char *batch_id);
 /* Failed BATCH_ID's failed items: ids (an array literal), read before a late acknowledgement
  * purges them, so that what it says is of those alone (an earlier ack of the open batch
  * purged others). */

@@ -183,6 +183,15 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
         rc = EXIT_RUNTIME;
         goto cleanup;
     }
+    /* Failed by an earlier acknowledgement, named with --failed again: still failed, with the
+     * first reason given, and not counted here. Said, or "0 failed" read as none left. */
+    long still = out != DRIVE_ACKNOWLEDGED && (counts.purged || counts.failed)
+                     ? dbcycle_batch_still_failed(ctx->db, batch)
+                     : 0;
+    if (still < 0) {
+        rc = EXIT_RUNTIME;
+        goto cleanup;
+    }
     if (counts.purged == 0 && counts.failed == 0 && out == DRIVE_ACKNOWLEDGED && purged_here)
         printf("ack: batch %s was already acknowledged; nothing changed\n", batch);
     else if (counts.purged == 0 && counts.failed == 0 && out == DRIVE_ACKNOWLEDGED)
@@ -190,6 +199,10 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
                " through another batch\n", batch);
     else if (counts.purged == 0 && counts.failed == 0)
         printf("ack: batch %s: this acknowledgement was recorded already; nothing changed\n", batch);
+    else if (out != DRIVE_ACKNOWLEDGED && still > counts.failed)
+        printf("ack: batch %s closed failed: %ld purged, %ld failed, %ld failed before and still "
+               "failed (with the reason given first); its failed items are due again at the "
+               "next run\n", batch, counts.purged, counts.failed, still - counts.failed);
     else if (out != DRIVE_ACKNOWLEDGED)
         /* The batch ends failed, not acknowledged (SPEC §4), whether this acknowledgement failed
          * items or an earlier one did (it said "acknowledged"). */
