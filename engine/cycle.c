@@ -736,6 +736,19 @@ static int dry_run(struct lethe_ctx *ctx, const struct run_opts *o, const char *
     PGresult *r = dbcycle_plan(db, as_of, k, n);
     if (!r)
         goto cleanup;
+    /* A run under way has batched what it found due: in flight, those are due here no more, and
+     * a plan of nothing due, shown without a word, read as nothing to do. */
+    PGresult *h = dbcycle_lock_holder(db, atoi(k), atoi(n));
+    if (!h) {
+        PQclear(r);
+        goto cleanup;
+    }
+    if (PQntuples(h) == 1 && db_true(h, 0, "is_run"))
+        log_warn("run: dry run: run %s is under way (started %s): the items it has batched are in "
+                 "flight, not counted as due here", db_str(h, 0, "holder"),
+                 db_get(h, 0, "started") ? db_str(h, 0, "started")
+                                         : "at a time this login may not see");
+    PQclear(h);
     long max = ctx->cfg.batch_max_items;
     if (o->json) {
         bool ok = report_plan_json(db, stdout, as_of, &c, max, r, o->items);

@@ -5,13 +5,15 @@
  * --json writes {"count": N (all that match), "batches": [BATCH]} where BATCH is
  * {batch_id, state, location, items, attempts, created_at, closed_at, age_seconds, run_id,
  *  rerun_of, shard, tenant_count, tenants: [{tenant_id, name}] (the first 5 by id), error,
- *  failed_items, failure_reasons} (a failed batch's failed items, and the three most frequent
- *  reasons with their counts: "REASON: N; ..."; 0 and null for the others). */
+ *  failed_items, failure_reasons, manifest} (a failed batch's failed items, and the three most
+ *  frequent reasons with their counts: "REASON: N; ..."; 0 and null for the others; an open
+ *  batch's manifest as the spool holds it, null when it does not, or when the batch is closed). */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "db.h"
@@ -19,6 +21,7 @@
 #include "exitcode.h"
 #include "jobs.h"
 #include "log.h"
+#include "manifest.h"
 #include "report.h"
 #include "text.h"
 
@@ -65,7 +68,20 @@ static void tenant_text(const char *id, const char *name, int i)
     printf("%s%s (%s)", i ? ", " : "", id, text_shown(name));
 }
 
-static void print_json(const PGresult *r)
+/* An open batch's manifest in SPOOL, into PATH: true when the spool holds it. A run killed
+ * between its emission's commit and its manifests leaves the batch open with none, which only
+ * its next run (or `lethe rerun`) writes. */
+static bool open_manifest(const PGresult *r, int row, const char *spool, char *path, size_t len)
+{
+    if (!spool || strcmp(db_str(r, row, "state"), "open") != 0 ||
+        !manifest_path(spool, db_str(r, row, "location"), db_str(r, row, "batch_id"), path, len)) {
+        path[0] = '\0';
+        return false;
+    }
+    return access(path, F_OK) == 0;
+}
+
+static void print_json(const PGresult *r, const char *spool)
 {
     printf("{\"count\": %s, \"batches\": [", PQntuples(r) ? db_str(r, 0, "total") : "0");
     for (int row = 0; row < PQntuples(r); row++) {
@@ -92,12 +108,18 @@ static void print_json(const PGresult *r)
         json_text(stdout, r, row, db_col(r, "error"));
         printf(", \"failed_items\": %s, \"failure_reasons\": ", db_str(r, row, "failed_items"));
         json_text(stdout, r, row, db_col(r, "failure_reasons"));
+        char path[4096];
+        fputs(", \"manifest\": ", stdout);
+        if (open_manifest(r, row, spool, path, sizeof path))
+            json_string(stdout, path);
+        else
+            fputs("null", stdout);
         fputs("}", stdout);
     }
     fputs(PQntuples(r) ? "\n]}\n" : "]}\n", stdout);
 }
 
-static void print_text(const PGresult *r)
+static void print_text(const PGresult *r, const char *spool)
 {
     long total = PQntuples(r) ? atol(db_str(r, 0, "total")) : 0;
     if (total > PQntuples(r))
@@ -125,6 +147,14 @@ static void print_text(const PGresult *r)
         if (n > 5)
             printf(" and %ld more", n - 5);
         putchar('\n');
+        char path[4096];
+        if (open_manifest(r, row, spool, path, sizeof path))
+            printf("  manifest: %s\n", path);
+        else if (path[0])
+            printf("  manifest: none in the spool (%s): its run stopped before writing it, or "
+                   "the spool is another machine's; 'lethe rerun %s' writes it and hands it to "
+                   "the deleter, as the next run does\n",
+                   path, db_str(r, row, "batch_id"));
         if (db_get(r, row, "failure_reasons")) {
             long more = atol(db_str(r, row, "reason_count")) - 3;
             printf("  failed:   %s of %s item%s: %s", db_str(r, row, "failed_items"), items,
@@ -208,9 +238,9 @@ int job_batches(struct lethe_ctx *ctx, int argc, char **argv)
     if (!r)
         return EXIT_RUNTIME;
     if (json)
-        print_json(r);
+        print_json(r, ctx->cfg.spool_dir);
     else
-        print_text(r);
+        print_text(r, ctx->cfg.spool_dir);
     PQclear(r);
     return EXIT_DONE;
 }

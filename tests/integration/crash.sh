@@ -101,6 +101,23 @@ for point in after_derive after_emit manifest_before_rename after_manifest after
         run_lethe --config "$WORK/lethe.conf" status --json
         assert_eq "kill at $point: ... and status --json too" "running True" \
           "$(echo "$OUT" | python3 -c 'import json,sys; d=json.load(sys.stdin)["last_run"]; print(d["outcome"], d["process_gone"])')"
+        # Its batches are open with no manifest in the spool: batches says where it would be
+        # and what writes it (an outside tryout found nothing that said so).
+        ob=$(sql "SELECT batch_id || ' ' || location FROM lethe.batches WHERE state = 'open' ORDER BY batch_id LIMIT 1")
+        run_lethe --config "$WORK/lethe.conf" batches --state open
+        assert_contains "kill at $point: batches says an open batch has no manifest, and what writes it" \
+          "  manifest: none in the spool ($WORK/spool/${ob#* }/${ob% *}.jsonl): its run stopped before writing it, or the spool is another machine's; 'lethe rerun ${ob% *}' writes it and hands it to the deleter, as the next run does" "$OUT"
+        run_lethe --config "$WORK/lethe.conf" batches --json
+        assert_eq "kill at $point: ... null in --json" "None" \
+          "$(echo "$OUT" | python3 -c 'import json,sys; print({b["batch_id"]: b["manifest"] for b in json.load(sys.stdin)["batches"]}["'"${ob% *}"'"])')"
+    fi
+    if [ "$point" = after_manifest ]; then
+        mf=$(ls "$WORK"/spool/*/*.jsonl | head -1); mb=$(basename "$mf" .jsonl)
+        run_lethe --config "$WORK/lethe.conf" batches --json
+        assert_eq "kill at $point: batches --json names the open batch's manifest in the spool" "open $mf" \
+          "$(echo "$OUT" | python3 -c 'import json,sys; b={b["batch_id"]: b for b in json.load(sys.stdin)["batches"]}["'"$mb"'"]; print(b["state"], b["manifest"])')"
+        run_lethe --config "$WORK/lethe.conf" batches --state open
+        assert_contains "kill at $point: ... and so does its text" "  manifest: $mf" "$OUT"
     fi
     run_lethe --config "$WORK/lethe.conf" run
     assert_rc "kill at $point: the next run finishes" 0
@@ -145,6 +162,13 @@ N_ITEMS=${CRASH_ITEMS:-120}
 setup_db
 EXEC_SLEEP=1 "$LETHE" --config "$WORK/lethe.conf" -q run >/dev/null 2>&1 & p=$!
 sleep 1.5
+# A dry run meanwhile finds the run's batched items in flight, not due, and says why (an outside
+# tryout's plan of nothing due said nothing of the run).
+run_lethe --config "$WORK/lethe.conf" run --dry-run
+assert_contains "a dry run during a run says the run is under way" \
+  "warning: run: dry run: run $(sql "SELECT run_id FROM lethe.runs WHERE outcome = 'running'") is under way (started " "$ERR"
+assert_contains "... and that what it batched is in flight, not due" \
+  "): the items it has batched are in flight, not counted as due here" "$ERR"
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 # (under make check-citus, the coordinator's data directory and log)
 as_pg /usr/lib/postgresql/15/bin/pg_ctl -D "${SERVER_DATA:-$PGHOST/data}" -l "${SERVER_LOG:-$PGHOST/server.log}" \
