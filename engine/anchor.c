@@ -923,27 +923,33 @@ bool anchor_append(PGconn *db, const char *file, const char *run_id, const char 
 {
     /* A record stamped before the heads are taken but committed after them (its writer's commit
      * held up by a synchronous standby that is down) was named by no line: stamped before this
-     * run began, no later line counts it as made since (sql/0108_writers_fence.sql). */
+     * run began, no later line counted it as made since (sql/0108_writers_fence.sql). Waited
+     * for, up to ANCHOR_FENCE_WAIT: unbounded, one writer held up (or writers overlapping
+     * without end) held the run, its run lock and every run after it (an outside tryout's
+     * finding). Past it, or on a stop request, the line names what has committed, without a
+     * "since" (it does not name every chain appended to since then), and is not recorded: the
+     * next run's line counts from the last recorded one's run, before the record, and names it. */
     const struct fence_words w = {
         .command = command,
         .first = "a record is being appended to the audit in another session (a request, a "
-                 "hold, an acknowledgement); waiting for it to commit, so that the run's anchor "
-                 "line names it",
+                 "hold, an acknowledgement, another shard's run); waiting for it to commit, so "
+                 "that the run's anchor line names it",
         .what = "a record being appended to commit",
         .lock = "the writers' fence, advisory lock " WRITERS_FENCE_CLASS ", 0, shared",
-        .hint = "see pg_locks (classid " WRITERS_FENCE_CLASS ") and pg_stat_activity for that "
-                "session (a synchronous standby down holds its commit up); SIGTERM stops the "
-                "wait: what the run did stands, and the next run's line names its heads"};
-    int fenced = cycle_fence_wait(db, dbaudit_writers_fence_try, &w);
+        .hint = "see pg_locks (classid " WRITERS_FENCE_CLASS ") and pg_stat_activity"};
+    int fenced = cycle_fence_wait(db, dbaudit_writers_fence_try, &w, ANCHOR_FENCE_WAIT);
     if (fenced < 0) {
         log_error("anchor: %s", db_last_message());
         return false;
     }
-    if (!fenced) {
-        log_warn("anchor: stopped while waiting for a record being appended to commit; run %s "
-                 "has no line", run_id);
-        return false;
-    }
+    if (fenced != 1)
+        log_warn("anchor: %s: run %s's line names what has committed, and the next run's line "
+                 "what commits later (it counts from an earlier run)",
+                 fenced ? "a record being appended in another session did not commit within "
+                          ANCHOR_FENCE_WAIT_TEXT
+                        : "a stop was requested while waiting for a record being appended in "
+                          "another session to commit",
+                 run_id);
     /* Asked once: it decides which heads are anchored and whether the line is recorded. */
     int may = dbaudit_may_record_anchor_line(db);
     if (may < 0)
@@ -972,7 +978,7 @@ bool anchor_append(PGconn *db, const char *file, const char *run_id, const char 
     audit_buf_puts(&b, "]");
     /* Only a run that counts from the last recorded line names every chain appended to since:
      * its line says from when, and a verifier may judge a record past every head unvouched. */
-    if (n && may > 0) {
+    if (n && may > 0 && fenced == 1) {
         audit_buf_puts(&b, ",\"since\":\"");
         audit_buf_puts(&b, db_str(r, 0, "since"));
         audit_buf_puts(&b, "\"");
@@ -989,7 +995,7 @@ bool anchor_append(PGconn *db, const char *file, const char *run_id, const char 
          * of it (0021), a check of the line just written. Checks no longer take the record for
          * the heads (anchor_behind): they compare every head of the newest line. */
         b.data[b.len - 1] = '\0'; /* the line without its newline, as readers hash it */
-        int recorded = may ? dbaudit_anchor_line_record(db, b.data, run_id) : 1;
+        int recorded = may && fenced == 1 ? dbaudit_anchor_line_record(db, b.data, run_id) : 1;
         b.data[b.len - 1] = '\n';
         /* A failed query (a lost connection) says nothing of the heads: said as what it is. */
         if (recorded < 0)

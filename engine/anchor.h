@@ -101,7 +101,11 @@ bool anchor_read_reach(const char *file, struct anchor_head **out, size_t *n,
 /* After RUN_ID committed: appends its heads (every chain appended to since the run started,
  * and the engine chain's checkpoint record of the run) to FILE as one line, fsynced, and logs
  * them, once every record stamped before then has committed (the writers' fence, waited for as
- * COMMAND's wait). False after printing the error, or why no line was written. */
+ * COMMAND's wait, up to ANCHOR_FENCE_WAIT seconds or a stop request: then without "since", and
+ * not recorded, so that the next line counts from an earlier run). False after printing the
+ * error. */
+#define ANCHOR_FENCE_WAIT 10
+#define ANCHOR_FENCE_WAIT_TEXT "10 s"
 bool anchor_append(PGconn *db, const char *file, const char *run_id, const char *command);
 
 /* The heads of L that the database does not hold as anchored, one row each: chain, anchored

@@ -1245,7 +1245,8 @@ static bool redrive(struct lethe_ctx *ctx, struct run_life *l, const char *k, co
     return ok;
 }
 
-int cycle_fence_wait(PGconn *db, int (*try_fence)(PGconn *), const struct fence_words *w)
+int cycle_fence_wait(PGconn *db, int (*try_fence)(PGconn *), const struct fence_words *w,
+                     int bound)
 {
     time_t began = 0, said = 0;
     for (int got; (got = try_fence(db)) != 1;) {
@@ -1253,6 +1254,8 @@ int cycle_fence_wait(PGconn *db, int (*try_fence)(PGconn *), const struct fence_
             return -1;
         if (cycle_stopping())
             return 0;
+        if (bound > 0 && began && time(NULL) - began >= bound)
+            return 2;
         /* Said at once and each minute: a command that waits says nothing else, and a run
          * holds the run lock meanwhile (the timer's next runs exit 3). */
         time_t now = time(NULL);
@@ -1281,7 +1284,7 @@ bool cycle_hold_fence(PGconn *db, const char *command, struct run_life *l)
         .lock = "the hold fence, advisory lock " HOLD_FENCE_CLASS ", 0",
         .hint = "see pg_stat_activity for that session (a synchronous standby down holds its "
                 "commit up); SIGTERM stops this run, which emits nothing"};
-    int got = cycle_fence_wait(db, dbcycle_hold_fence_try, &w);
+    int got = cycle_fence_wait(db, dbcycle_hold_fence_try, &w, 0);
     if (got < 0)
         run_life_fail(l, "%s failed: %s", command, db_last_message());
     else if (!got)

@@ -143,8 +143,10 @@ struct fence_words {
     const char *command, *first, *what, *lock, *hint;
 };
 /* Tries TRY_FENCE (1 taken, 0 not yet, -1 error) every 50 ms until it takes its fence, saying
- * so as W says. 1 once taken, 0 when a stop was asked for first (cycle_stopping), -1 on error. */
-int cycle_fence_wait(PGconn *db, int (*try_fence)(PGconn *), const struct fence_words *w);
+ * so as W says. 1 once taken, 0 when a stop was asked for first (cycle_stopping), 2 once BOUND
+ * seconds have passed without it (0: no bound), -1 on error. */
+int cycle_fence_wait(PGconn *db, int (*try_fence)(PGconn *), const struct fence_words *w,
+                     int bound);
 
 /* Takes the hold fence shared in the caller's transaction (dbcycle.h), a try every 50 ms: a hold
  * being placed holds it until its commit, which a synchronous standby that is down holds up

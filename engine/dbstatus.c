@@ -73,13 +73,14 @@ PGresult *db_requests_with_reference(PGconn *db, const char *tenant, const char 
 }
 
 /* Requests of one tenant are recorded one at a time, so that two retries of the same request
- * cannot both find no earlier one. Class 7283312 is this lock's alone (the run locks are
- * 7283310 and 7283311). */
+ * cannot both find no earlier one. Class 7283320 is this lock's alone. It was 7283312, which
+ * the run lock of shard runs took too (sql/0101, key N): a shard run took a request waiting on
+ * its tenant for a run, and exited 3 (an outside tryout's finding). */
 bool db_lock_requests(PGconn *db, const char *tenant)
 {
     const char *p[] = {tenant};
     PGresult *res =
-        db_query(db, "SELECT pg_advisory_xact_lock(7283312, hashtext($1::uuid::text))", 1, p);
+        db_query(db, "SELECT pg_advisory_xact_lock(7283320, hashtext($1::uuid::text))", 1, p);
     PQclear(res);
     return res != NULL;
 }

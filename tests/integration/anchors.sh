@@ -1104,7 +1104,7 @@ assert_eq "... the request's record was stamped before the run began" "t" \
   "$(sql "SELECT a.at < r.started_at FROM lethe.audit a, lethe.runs r WHERE a.tenant_id = '$TG'
             AND a.kind = 'request_recorded' AND r.started_at = (SELECT max(started_at) FROM lethe.runs)")"
 assert_contains "... the run waited for it to commit, saying so" \
-  "run: a record is being appended to the audit in another session (a request, a hold, an acknowledgement); waiting for it to commit, so that the run's anchor line names it" "$ERR"
+  "run: a record is being appended to the audit in another session (a request, a hold, an acknowledgement, another shard's run); waiting for it to commit, so that the run's anchor line names it" "$ERR"
 RL=$(sql "SELECT seq || ' ' || hash || ' ' || lethe.audit_time(at) FROM lethe.audit
            WHERE tenant_id = '$TG' AND kind = 'request_recorded'")
 assert_contains "... and its line names the request's record" "$(head_json "$TG" "$RL")" \
@@ -1115,13 +1115,16 @@ assert_eq "... the export verifies, by both verifiers" "0 0" "$BOTH"
 SRC=$WORK/lag-all.jsonl tamper cut-tail "$TG" "${RL%% *}" claims
 by_both "$WORK/x.jsonl" "$WORK/lag.jsonl"
 assert_eq "... and with the request's record cut, is caught by both" "4 4" "$BOTH"
-# A SIGTERM while the run waits stops the wait: the run's end stands, it has no line, exit 1;
-# the next run's line names what that line would have (here the request's session sleeps 6 s).
+# The wait is bounded: one writer held up (or writers overlapping without end) held the run, its
+# run lock and every timer run after it (an outside tryout's finding). Past 10 s, or on a stop
+# request, the line names what has committed, has no "since" and is not recorded, and the next
+# run's line counts from an earlier run and names what commits later. Here the request's session
+# sleeps 14 s: a run stopped by SIGTERM, then a run that waits its 10 s, then one after the commit.
 psql -X -q -c "BEGIN" \
   -c "SELECT event_id FROM lethe.request_record('$TG', NULL, NULL, '$IG', 'REQ-LAG-2', 'user_a', '30 days', 'deletion_request', NULL)" \
-  -c "SELECT pg_sleep(6)" -c "COMMIT" >/dev/null 2>&1 & LAGGER=$!
+  -c "SELECT pg_sleep(14)" -c "COMMIT" >/dev/null 2>&1 & LAGGER=$!
 for _ in $(seq 100); do
-    [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(6)'")" = 1 ] && break
+    [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(14)'")" = 1 ] && break
     sleep 0.1
 done
 LINES=$(wc -l <"$WORK/lag.jsonl")
@@ -1131,15 +1134,32 @@ kill -TERM $p
 for _ in $(seq 50); do kill -0 $p 2>/dev/null || break; sleep 0.1; done
 stopped=$(kill -0 $p 2>/dev/null && echo "still running" || echo stopped)
 kill -KILL $p 2>/dev/null; wait $p; rc=$?
-assert_eq "lag, sigterm: the run stops within 5 s, exit 1" "stopped 1" "$stopped $rc"
-assert_eq "... its end recorded, and no line appended" "succeeded $LINES" \
-  "$(sql "SELECT outcome FROM lethe.runs ORDER BY started_at DESC LIMIT 1") $(wc -l <"$WORK/lag.jsonl")"
-assert_contains "... saying so" "anchor: stopped while waiting for a record being appended to commit" \
+assert_eq "lag, sigterm: the run stops waiting at once and ends as it had, exit 0" "stopped 0" "$stopped $rc"
+RUN_T=$(sql "SELECT run_id FROM lethe.runs ORDER BY started_at DESC LIMIT 1")
+assert_contains "... saying so" \
+  "anchor: a stop was requested while waiting for a record being appended in another session to commit: run $RUN_T's line names what has committed, and the next run's line what commits later (it counts from an earlier run)" \
   "$(cat "$WORK/lag-term.out")"
+assert_eq "... its line appended, without since, and not recorded" "$((LINES + 1)) $RUN_T no 0" \
+  "$(wc -l <"$WORK/lag.jsonl") $(tail -1 "$WORK/lag.jsonl" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["run_id"], "since" in d and "yes" or "no")') $(sql "SELECT count(*) FROM lethe.anchor_lines WHERE run_id = '$RUN_T'")"
+T0=$(date +%s)
+run_lethe --config "$WORK/lag.conf" run
+assert_rc "lag, held up: the run exits 0" 0
+assert_eq "... after waiting 10 s, not until the commit" "yes" "$([ $(( $(date +%s) - T0 )) -lt 13 ] && echo yes || echo no)"
+assert_contains "... saying so" "anchor: a record being appended in another session did not commit within 10 s: run " "$ERR"
+assert_eq "... its line without since" "no" \
+  "$(tail -1 "$WORK/lag.jsonl" | python3 -c 'import json,sys; print("since" in json.load(sys.stdin) and "yes" or "no")')"
 wait $LAGGER   # the request commits
 run_lethe --config "$WORK/lag.conf" run
 assert_rc "... the next run exits 0" 0
-assert_contains "... and its line names the request committed since, which the stopped run's would have" \
-  "$(head_json "$TG" "$(head_of "$TG")")" "$(tail -1 "$WORK/lag.jsonl")"
+RL2=$(sql "SELECT seq || ' ' || hash || ' ' || lethe.audit_time(at) FROM lethe.audit
+            WHERE tenant_id = '$TG' AND reference = 'REQ-LAG-2'")
+assert_contains "... and its line names the request committed since, stamped before the two runs began" \
+  "$(head_json "$TG" "$RL2")" "$(tail -1 "$WORK/lag.jsonl")"
+"$LETHE" export -o "$WORK/lag-all.jsonl" 2>/dev/null
+by_both "$WORK/lag-all.jsonl" "$WORK/lag.jsonl"
+assert_eq "... the export verifies, by both verifiers" "0 0" "$BOTH"
+SRC=$WORK/lag-all.jsonl tamper cut-tail "$TG" "${RL2%% *}" claims
+by_both "$WORK/x.jsonl" "$WORK/lag.jsonl"
+assert_eq "... and with that request's record cut, is caught by both" "4 4" "$BOTH"
 psql -X -q -d postgres -c "DROP DATABASE $DB WITH (FORCE)" >/dev/null 2>&1
 finish

@@ -258,6 +258,26 @@ assert_contains "shards: ... which says why" \
   "error: run: --shard 3/33: N is at most 32: tenants are hashed into 32 buckets (Citus's shards), and shard K/N is the buckets equal to K modulo N" "$ERR"
 run_lethe --config "$WORK/noexec.conf" run --shard 31/32 --dry-run
 assert_rc "shards: 31/32 is a shard" 0
+# A request waiting on its tenant (another session holds the tenant's chain head) held its
+# lock in class 7283312, the shard runs' lock: a shard run took it for a run and exited 3 (an
+# outside tryout's finding). The request's lock has a class of its own.
+psql -X -q -c "BEGIN" -c "SELECT 1 FROM lethe.audit_heads WHERE tenant_id = '$T1' FOR UPDATE" \
+  -c "SELECT pg_sleep(4)" -c "COMMIT" >/dev/null 2>&1 & HOLDER=$!
+for _ in $(seq 100); do
+    [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(4)'")" = 1 ] && break
+    sleep 0.1
+done
+"$LETHE" request --tenant "$T1" --item "$I3" --reference WAITING-1 >/dev/null 2>&1 & REQ=$!
+for _ in $(seq 100); do
+    [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'lethe/request/%' AND wait_event_type = 'Lock'")" = 1 ] && break
+    sleep 0.1
+done
+OTHER=$(sql "SELECT 1 - lethe.shard_of('$T1', 2)")   # a shard without the request's tenant
+run_lethe --config "$WORK/noexec.conf" run --shard "$OTHER/2"
+assert_rc "shards: a request waiting on its tenant is no run: a shard's run goes on" 0
+wait $HOLDER $REQ
+assert_eq "... and the request is recorded once its tenant's chain is free" "1" \
+  "$(sql "SELECT count(*) FROM lethe.events WHERE reference = 'WAITING-1'")"
 
 # ---- a purged item still explains the obligation it was purged under, although the tombstone
 # no longer names its subject
