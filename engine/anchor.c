@@ -717,7 +717,6 @@ bool anchor_read_reach(const char *file, struct anchor_head **out, size_t *n,
     *n = 0;
     from[0] = '\0';
     *bounded = false;
-    bool broken = false;
     char prev_at[AUDIT_TIME_LEN] = "";
     FILE *f = fopen(file, "r");
     if (!f) {
@@ -762,13 +761,19 @@ bool anchor_read_reach(const char *file, struct anchor_head **out, size_t *n,
         }
         memcpy(all + *n, l.heads, l.n_heads * sizeof *all);
         *n += l.n_heads;
-        if (l.has_since && !*bounded && !broken) {
+        /* From the first line of the newest unbroken run of lines with it: a line without it
+         * (a run that did not wait for late commits, an older lethe's, a role's that could not
+         * record lines) bounds nothing, nor do the lines before it; nor do those before a line
+         * that counts from a run that began after the line before it was written (a line
+         * missing from the file). The lines after either count from before it, each from where
+         * the one before it did, so every record since the first of them is named. (Once
+         * broken, nothing was bounded again: one run that did not wait switched the check off
+         * for the file's life, an outside tryout's finding.) */
+        if (!l.has_since) {
+            *bounded = false;
+        } else if (!*bounded || strcmp(l.since, prev_at) > 0) {
             snprintf(from, AUDIT_TIME_LEN, "%s", l.since);
             *bounded = true;
-        } else if (*bounded && (!l.has_since || strcmp(l.since, prev_at) > 0)) {
-            /* a line without it after one with it, or one that counts from a run that began
-             * after the line before it was written (a line missing from the file): no bound */
-            broken = true;
         }
         snprintf(prev_at, sizeof prev_at, "%s", l.at);
         anchor_line_free(&l);
@@ -784,8 +789,6 @@ bool anchor_read_reach(const char *file, struct anchor_head **out, size_t *n,
         *n = 0;
         return false;
     }
-    if (broken)
-        *bounded = false;
     /* Sorted by chain and seq: the last of each chain is its highest. */
     heads_highest(all, n);
     *out = all;

@@ -91,9 +91,9 @@ int anchor_read_evidence(PGconn *db, const char *file, struct anchor_line *out);
 
 /* What every line of FILE vouches for: per chain (sorted), the highest seq any line names, in
  * OUT (*N of them, the seq and chain filled, malloc'd); and in FROM the time from which every
- * record is named by a line (the "since" of the first line that has one, "" for the start of
- * the log), when every line from that one to the newest has one; *BOUNDED false when no such
- * time is known (then nothing may be judged unvouched). A torn last line is skipped. False
+ * record is named by a line (the "since" of the first line of the newest run of lines that
+ * have one, each counting from before the line before it was written; "" for the start of the
+ * log); *BOUNDED false when the newest line has none (then nothing may be judged unvouched). A torn last line is skipped. False
  * after printing why (unreadable, or a line that is not an anchor line). */
 bool anchor_read_reach(const char *file, struct anchor_head **out, size_t *n,
                        char from[AUDIT_TIME_LEN], bool *bounded);

@@ -1249,12 +1249,14 @@ int cycle_fence_wait(PGconn *db, int (*try_fence)(PGconn *), const struct fence_
                      int bound)
 {
     time_t began = 0, said = 0;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int got; (got = try_fence(db)) != 1;) {
         if (got < 0)
             return -1;
         if (cycle_stopping())
             return 0;
-        if (bound > 0 && began && time(NULL) - began >= bound)
+        if (bound > 0 && secs_since(&t0) >= bound)
             return 2;
         /* Said at once and each minute: a command that waits says nothing else, and a run
          * holds the run lock meanwhile (the timer's next runs exit 3). */

@@ -111,7 +111,6 @@ struct verifier {
     size_t n_runs;
     char vouch_from[AUDIT_TIME_LEN];     /* the lines name every chain appended to since */
     bool vouch_bounded;                  /* ... a time they say (see vouched()) */
-    bool vouch_broken;                   /* a line without it after one with it */
     long gap_line;                       /* a line whose since lies after the line before's at */
     char gap_since[AUDIT_TIME_LEN], gap_prev_at[AUDIT_TIME_LEN];
     char newest_line_at[AUDIT_TIME_LEN]; /* its newest line's at, and that line's number */
@@ -1716,13 +1715,14 @@ static int load_anchors(struct verifier *v, const char *path)
         }
         memcpy(v->runs[v->n_runs].run_id, l.run_id, sizeof l.run_id);
         v->runs[v->n_runs++].started = false;
-        /* As anchor_read_reach() judges it: a line without "since" after one with it, or one
-         * whose since lies after the line before it (a line missing from the file), ends it. */
-        if (l.has_since && !v->vouch_bounded && !v->vouch_broken) {
+        /* As anchor_read_reach() judges it: from the first line of the newest run of lines with
+         * "since", each counting from before the line before it was written (a line without it
+         * bounds nothing, nor do the lines before it, nor those before a line missing). */
+        if (!l.has_since) {
+            v->vouch_bounded = false;
+        } else if (!v->vouch_bounded || strcmp(l.since, prev_at) > 0) {
             snprintf(v->vouch_from, sizeof v->vouch_from, "%s", l.since);
             v->vouch_bounded = true;
-        } else if (v->vouch_bounded && (!l.has_since || strcmp(l.since, prev_at) > 0)) {
-            v->vouch_broken = true;
         }
         if (l.has_since && prev_at[0] && strcmp(l.since, prev_at) > 0 && !v->gap_line) {
             v->gap_line = no;
@@ -1747,8 +1747,6 @@ static int load_anchors(struct verifier *v, const char *path)
     if (rc == EXIT_DONE && v->n_runs == 0)
         log_warn("verify: '%s' holds no anchor line: nothing in the export was checked against it",
                  path);
-    if (v->vouch_broken)
-        v->vouch_bounded = false;
     /* A line names every chain appended to since the start of the run before it whose line was
      * recorded: one that counts from after the line before it in the file came after a line
      * the file no longer holds. Verify checks against the lines it has; said, since the file is

@@ -66,8 +66,9 @@ run_started (or operator_rerun) record is not in it began before the window and 
 heads before it; in a one-tenant export with a "from", heads before the chain's first exported
 record are not required. No head falls between two lines that say from when they name every
 chain appended to ("since"): a record past the highest seq any line names for its chain, stamped
-after the "since" of the first such line (every line after it having one too), has no anchor
-yet; the newest line coming more than an hour after it, it was added after the fact.
+after the "since" of the first line of the newest run of such lines (each counting from before
+the line before it was written), has no anchor yet; the newest line coming more than an hour
+after it, it was added after the fact.
 """
 import csv, hashlib, json, re, sys
 
@@ -118,18 +119,18 @@ def records(path, header):
                      "the header makes no claims")
                 header.update(rec)
 
-def vouch_from(path):  # the "since" of the first line with one, if every line after it has one
-    frm, prev = None, None  # that lies before the line before it (else a line is missing)
+def vouch_from(path):  # the "since" of the first line of the newest run of lines with one, each
+    frm, prev = None, None  # before the line before it was written (else a line is missing)
     with open(path, encoding="utf-8") as f:
         for line in f.read().split("\n"):
             try:
                 a = json.loads(line)
             except ValueError:
                 continue
-            if "since" in a and frm is None:
+            if "since" not in a:
+                frm = None
+            elif frm is None or a["since"] > prev:
                 frm = a["since"]
-            elif frm is not None and ("since" not in a or a["since"] > prev):
-                return None
             prev = a["at"]
     return frm
 
