@@ -352,8 +352,11 @@ assert_contains "... more than an hour after the line" "more than an hour after 
 # warning, and replay does not append it: both verifiers and replay once exited 0, and replay
 # wrote the forged record into a healthy audit.
 SRC=$WORK/all.jsonl tamper append "$T1" "$LAST1" claims
-cp "$A" "$WORK/later.jsonl"
-python3 - "$A" "$WORK/later.jsonl" <<'EOF'
+# later_line FILE COPY: COPY is FILE with a line appended two hours after its newest, as a later
+# run's would be (with since; naming the engine chain only, past its head).
+later_line() {
+    cp "$1" "$2"
+    python3 - "$1" "$2" <<'EOF'
 import json, sys, uuid
 from datetime import datetime, timedelta
 last = json.loads(open(sys.argv[1]).read().splitlines()[-1])
@@ -364,6 +367,8 @@ line = {"run_id": str(uuid.uuid4()), "at": at,
         "since": last["at"]}
 open(sys.argv[2], "a").write(json.dumps(line, separators=(",", ":")) + "\n")
 EOF
+}
+later_line "$A" "$WORK/later.jsonl"
 run_lethe verify "$WORK/all.jsonl" --anchors "$WORK/later.jsonl"
 assert_rc "the untouched export verifies against the anchor file two hours later" 0
 assert_not_contains "... with no warning" "warning" "$ERR"
@@ -1109,12 +1114,16 @@ RL=$(sql "SELECT seq || ' ' || hash || ' ' || lethe.audit_time(at) FROM lethe.au
            WHERE tenant_id = '$TG' AND kind = 'request_recorded'")
 assert_contains "... and its line names the request's record" "$(head_json "$TG" "$RL")" \
   "$(tail -1 "$WORK/lag.jsonl")"
-"$LETHE" export -o "$WORK/lag-all.jsonl" 2>/dev/null
-by_both "$WORK/lag-all.jsonl" "$WORK/lag.jsonl"
-assert_eq "... the export verifies, by both verifiers" "0 0" "$BOTH"
-SRC=$WORK/lag-all.jsonl tamper cut-tail "$TG" "${RL%% *}" claims
-by_both "$WORK/x.jsonl" "$WORK/lag.jsonl"
-assert_eq "... and with the request's record cut, is caught by both" "4 4" "$BOTH"
+# lag_cut_caught SEQ: the export verifies by both, and with the chain cut from SEQ, by neither.
+lag_cut_caught() {
+    "$LETHE" export -o "$WORK/lag-all.jsonl" 2>/dev/null
+    by_both "$WORK/lag-all.jsonl" "$WORK/lag.jsonl"
+    assert_eq "... the export verifies, by both verifiers" "0 0" "$BOTH"
+    SRC=$WORK/lag-all.jsonl tamper cut-tail "$TG" "$1" claims
+    by_both "$WORK/x.jsonl" "$WORK/lag.jsonl"
+    assert_eq "... and with the request's record cut, is caught by both" "4 4" "$BOTH"
+}
+lag_cut_caught "${RL%% *}"
 # The wait is bounded: one writer held up (or writers overlapping without end) held the run, its
 # run lock and every timer run after it (an outside tryout's finding). Past 10 s, or on a stop
 # request, the line names what has committed, has no "since" and is not recorded, and the next
@@ -1154,27 +1163,11 @@ RL2=$(sql "SELECT seq || ' ' || hash || ' ' || lethe.audit_time(at) FROM lethe.a
             WHERE tenant_id = '$TG' AND reference = 'REQ-LAG-2'")
 assert_contains "... and its line names the request committed since, stamped before the two runs began" \
   "$(head_json "$TG" "$RL2")" "$(tail -1 "$WORK/lag.jsonl")"
-"$LETHE" export -o "$WORK/lag-all.jsonl" 2>/dev/null
-by_both "$WORK/lag-all.jsonl" "$WORK/lag.jsonl"
-assert_eq "... the export verifies, by both verifiers" "0 0" "$BOTH"
-SRC=$WORK/lag-all.jsonl tamper cut-tail "$TG" "${RL2%% *}" claims
-by_both "$WORK/x.jsonl" "$WORK/lag.jsonl"
-assert_eq "... and with that request's record cut, is caught by both" "4 4" "$BOTH"
+lag_cut_caught "${RL2%% *}"
 # The lines without since bound nothing, and once the newest has one again, a record forged onto
 # a chain's end is judged from there: one such line switched the check off for the file's life,
 # and the forgery below passed both verifiers (an outside tryout's finding).
-cp "$WORK/lag.jsonl" "$WORK/lag-later.jsonl"
-python3 - "$WORK/lag.jsonl" "$WORK/lag-later.jsonl" <<'EOF'
-import json, sys, uuid
-from datetime import datetime, timedelta
-last = json.loads(open(sys.argv[1]).read().splitlines()[-1])
-at = (datetime.strptime(last["at"], "%Y-%m-%dT%H:%M:%S.%fZ") + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-nil = [h for h in last["heads"] if h["chain"] == "00000000-0000-0000-0000-000000000000"][0]
-line = {"run_id": str(uuid.uuid4()), "at": at,
-        "heads": [{"chain": nil["chain"], "seq": nil["seq"] + 1000, "hash": "ab" * 32, "at": at}],
-        "since": last["at"]}
-open(sys.argv[2], "a").write(json.dumps(line, separators=(",", ":")) + "\n")
-EOF
+later_line "$WORK/lag.jsonl" "$WORK/lag-later.jsonl"
 by_both "$WORK/lag-all.jsonl" "$WORK/lag-later.jsonl"
 assert_eq "... the export verifies against the anchor file two hours later, by both" "0 0" "$BOTH"
 LASTG=$(sql "SELECT max(seq) FROM lethe.audit WHERE tenant_id = '$TG'")
