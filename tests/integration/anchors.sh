@@ -1053,14 +1053,20 @@ psql -X -q -d postgres -c "DROP DATABASE $DB WITH (FORCE)" >/dev/null 2>&1
 # A request and then a hold on one tenant before the first run ever, a window ending between
 # them: the first line (no run before it to count from) named the hold alone, and the request,
 # forged or removed, verified by both (an outside tryout's finding).
-DB=anchors_first
-psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
-PGDATABASE=$DB "$LETHE" migrate >/dev/null
-export PGDATABASE=$DB
-printf 'spool: { directory = "%s/spool"; keep = "7d"; };\naudit: { anchor_file = "%s/first.jsonl"; };\n' \
-  "$WORK" "$WORK" >"$WORK/first.conf"   # an anchor file of its own: the suite's is another audit's
-TF=$(uuid); w=$(uuid); mk_tenant "$TF" "t-$TF"; mk_workspace "$TF" "$w" EU
-IF=$(uuid); mk_item "$TF" "$IF" "$w" prompt EU 2026-01-01T00:00:01Z
+# own_db NAME: database anchors_NAME, migrated and current (DB, PGDATABASE); $WORK/NAME.conf with
+# an anchor file of its own, $WORK/NAME.jsonl (the suite's is another audit's); one tenant with
+# one item, OWN_T and OWN_I.
+own_db() {
+    DB=anchors_$1
+    psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
+    PGDATABASE=$DB "$LETHE" migrate >/dev/null
+    export PGDATABASE=$DB
+    printf 'spool: { directory = "%s/spool"; keep = "7d"; };\naudit: { anchor_file = "%s"; };\n' \
+      "$WORK" "$WORK/$1.jsonl" >"$WORK/$1.conf"
+    local w; OWN_T=$(uuid); w=$(uuid); mk_tenant "$OWN_T" "t-$OWN_T"; mk_workspace "$OWN_T" "$w" EU
+    OWN_I=$(uuid); mk_item "$OWN_T" "$OWN_I" "$w" prompt EU 2026-01-01T00:00:01Z
+}
+own_db first; TF=$OWN_T; IF=$OWN_I
 WF=$(sql "SELECT lethe.audit_time(clock_timestamp())")
 "$LETHE" --config "$WORK/first.conf" -q request --tenant "$TF" --item "$IF" --reference REQ-FIRST --operator user_a >/dev/null
 RQ=$(head_of "$TF")
@@ -1085,14 +1091,7 @@ psql -X -q -d postgres -c "DROP DATABASE $DB WITH (FORCE)" >/dev/null 2>&1
 # verified by both verifiers. Each append holds the writers' fence until it commits, and a run
 # waits for it before it takes its heads (sql/0108_writers_fence.sql). Here the request's session
 # sleeps 3 s before its commit.
-DB=anchors_lag
-psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
-PGDATABASE=$DB "$LETHE" migrate >/dev/null
-export PGDATABASE=$DB
-printf 'spool: { directory = "%s/spool"; keep = "7d"; };\naudit: { anchor_file = "%s/lag.jsonl"; };\n' \
-  "$WORK" "$WORK" >"$WORK/lag.conf"
-TG=$(uuid); w=$(uuid); mk_tenant "$TG" "t-$TG"; mk_workspace "$TG" "$w" EU
-IG=$(uuid); mk_item "$TG" "$IG" "$w" prompt EU 2026-01-01T00:00:01Z
+own_db lag; TG=$OWN_T; IG=$OWN_I
 run_lethe --config "$WORK/lag.conf" run
 assert_rc "lag: a first run" 0
 psql -X -q -c "BEGIN" \
