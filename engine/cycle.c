@@ -57,12 +57,13 @@ static void on_signal(int sig)
 
 /* Before the run has begun nothing is half done: the process ends at once, exit 1 (a
  * transaction under way, such as the anchor check's, is rolled back by the server). */
+static char early_notice[256];
+static size_t early_notice_len;
+
 static void on_signal_early(int sig)
 {
     (void)sig;
-    static const char msg[] = "lethe: stopped by a signal before the run began (or in a dry run); "
-                              "nothing was written\n";
-    (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)!write(STDERR_FILENO, early_notice, early_notice_len);
     _exit(EXIT_RUNTIME);
 }
 
@@ -77,32 +78,64 @@ static void on_stop_signals(void (*handler)(int))
     sigaction(SIGINT, &sa, NULL);
 }
 
-void cycle_trap_signals_early(void) { on_stop_signals(on_signal_early); }
-
-void cycle_trap_signals(const struct lethe_ctx *ctx)
+void cycle_trap_signals_early(const char *command)
 {
-    char text[320], timeout[32];
+    bool run = strcmp(command, "run") == 0 || strcmp(command, "rerun") == 0;
+    int n = snprintf(early_notice, sizeof early_notice,
+                     run ? "lethe: stopped by a signal before the run began (or in a dry run); "
+                           "nothing was written\n"
+                         : "lethe: %s: stopped by a signal before it committed anything; nothing "
+                           "was written\n",
+                     command);
+    early_notice_len = n < 0 ? 0 : (size_t)n < sizeof early_notice ? (size_t)n
+                                                                     : sizeof early_notice - 1;
+    on_stop_signals(on_signal_early);
+}
+
+/* The notices for a stop, said once and again, of ctx->command: TEXT and AGAIN. */
+static void trap_with(const struct lethe_ctx *ctx, const char *text, const char *again)
+{
     log_set_run_id(ctx->session_id);
-    duration_format(&ctx->cfg.executor_timeout, timeout, sizeof timeout);
-    snprintf(text, sizeof text,
-             "%s: stop requested; stopping at the next safe point (an executor already running "
-             "finishes first, so that its receipts are recorded: up to executor.timeout, %s)",
-             ctx->command, timeout);
     stop_notice_len = log_verbosity() < 0 ? 0
                       : log_format_line(LOG_WARN, "warning: ", text, stop_notice, sizeof stop_notice);
-    snprintf(text, sizeof text,
-             "%s: already stopping: waiting for the executor already running, if any, so that its "
-             "receipts are recorded (up to executor.timeout, %s); SIGKILL ends it now, and the "
-             "next run drives its batch again",
-             ctx->command, timeout);
     again_notice_len = log_verbosity() < 0 ? 0
-                       : log_format_line(LOG_WARN, "warning: ", text, again_notice,
+                       : log_format_line(LOG_WARN, "warning: ", again, again_notice,
                                          sizeof again_notice);
     on_stop_signals(on_signal);
     /* A closed stdout or stderr (lethe run 2>&1 | head) must not kill a run between a
      * deleter's work and its record: a write to it fails, and the run goes on. The executor
      * gets SIGPIPE back (executor.c). */
     signal(SIGPIPE, SIG_IGN);
+}
+
+void cycle_trap_signals_committed(const struct lethe_ctx *ctx)
+{
+    char text[320], again[320];
+    snprintf(text, sizeof text,
+             "%s: stop requested; what it changed is committed (or is being committed): it ends "
+             "once its anchor line is written, without waiting for records committed late",
+             ctx->command);
+    snprintf(again, sizeof again,
+             "%s: already stopping: it ends once its anchor line is written; SIGKILL ends it "
+             "now, and the next run's anchor line names what it committed",
+             ctx->command);
+    trap_with(ctx, text, again);
+}
+
+void cycle_trap_signals(const struct lethe_ctx *ctx)
+{
+    char text[320], again[320], timeout[32];
+    duration_format(&ctx->cfg.executor_timeout, timeout, sizeof timeout);
+    snprintf(text, sizeof text,
+             "%s: stop requested; stopping at the next safe point (an executor already running "
+             "finishes first, so that its receipts are recorded: up to executor.timeout, %s)",
+             ctx->command, timeout);
+    snprintf(again, sizeof again,
+             "%s: already stopping: waiting for the executor already running, if any, so that its "
+             "receipts are recorded (up to executor.timeout, %s); SIGKILL ends it now, and the "
+             "next run drives its batch again",
+             ctx->command, timeout);
+    trap_with(ctx, text, again);
 }
 
 bool cycle_stopping(void) { return stop_flag != 0; }

@@ -127,10 +127,14 @@ void cycle_warn_failed_after_purge(const char *prefix, const char *batch, const 
  * with -q); the run id is ctx->session_id from here on. SIGPIPE is ignored: a closed stdout or
  * stderr does not stop a run. */
 void cycle_trap_signals(const struct lethe_ctx *ctx);
-/* Handlers for the time before the run begins (from its options on): a SIGTERM or SIGINT
- * then ends the process at once, exit 1, saying that nothing was written. It killed it, exit 143,
- * outside SPEC §6's table. cycle_trap_signals replaces them. */
-void cycle_trap_signals_early(void);
+/* Handlers for the time before the run begins (from its options on), or before COMMAND (reconcile,
+ * replay) commits: a SIGTERM or SIGINT then ends the process at once, exit 1, saying that nothing
+ * was written. It killed it, exit 143, outside SPEC §6's table. cycle_trap_signals (run, rerun)
+ * and cycle_trap_signals_committed (reconcile, replay) replace them. */
+void cycle_trap_signals_early(const char *command);
+/* Handlers from just before reconcile or replay commits: a stop then sets the flag (the anchor
+ * line's wait for records committed late ends at once) and the command finishes, saying so. */
+void cycle_trap_signals_committed(const struct lethe_ctx *ctx);
 /* The metrics file (NULL: none) of the run this process is to make, for shard K/N; then, as
  * the process ends with RC, lethe_run_success set to 0 in it when the run failed before
  * writing it (a usage error, the database out of reach, the audit behind its anchors). */

@@ -484,9 +484,12 @@ int main(int argc, char **argv)
     id_generate(ctx.session_id);
     rc = EXIT_DONE;
     /* A run or rerun stopped before it begins exits 1, as SPEC §6 says of an interrupted run,
-     * not killed (143): until it installs its own handlers, which stop it at a safe point. */
-    if (strcmp(cmd->name, "run") == 0 || strcmp(cmd->name, "rerun") == 0)
-        cycle_trap_signals_early();
+     * not killed (143): until it installs its own handlers, which stop it at a safe point. So do
+     * reconcile and replay until they commit (they then finish, and their anchor line is written
+     * without waiting for records committed late). */
+    if (strcmp(cmd->name, "run") == 0 || strcmp(cmd->name, "rerun") == 0 ||
+        strcmp(cmd->name, "reconcile") == 0 || strcmp(cmd->name, "replay") == 0)
+        cycle_trap_signals_early(cmd->name);
     /* migrate with --db reads nothing else from a config: not even the default file, which the
      * package installs readable by the lethe group alone, while the README's install migrates
      * as the postgres user ('sudo -u postgres lethe --db dbname=lethe migrate'). */

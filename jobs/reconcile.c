@@ -319,6 +319,7 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
             goto fail;
         }
     }
+    cycle_trap_signals_committed(ctx);
     if (!dbaudit_commit(db))
         goto fail;
     if (found > 0)

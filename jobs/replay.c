@@ -367,6 +367,7 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
         if (!dbrestore_run_end(db, ctx->session_id, n_batches, (long)candidates))
             goto fail;
     }
+    cycle_trap_signals_committed(ctx);
     if (!dbaudit_commit(db))
         goto fail;
     if (candidates > 0 && !waiting)

@@ -387,7 +387,50 @@ printf '   \n\t\n' >> "$WORK/inventory.txt"
 sql "INSERT INTO lethe.held_tenants (tenant_id, checked_as_of, recheck_at, rules_digest, holds, hold_ids, items)
      VALUES ('$T1', now(), 'infinity', lethe.rules_digest(), 1, '{}', 1)
      ON CONFLICT (tenant_id) DO UPDATE SET recheck_at = 'infinity'" >/dev/null
-L reconcile --location EU --orphans "$WORK/orphans.txt" "$WORK/inventory.txt"
+# Stopped before it commits (SIGTERM while it reads the inventory): exit 1, as a run stopped
+# before it begins, saying nothing was written; killed, it exited 143 without a word.
+ROWS0=$(sql "SELECT count(*) FROM lethe.runs")/$(sql "SELECT count(*) FROM lethe.repurges")
+mkfifo "$WORK/inv.fifo"
+"$LETHE" --config "$WORK/lethe.conf" reconcile --location EU "$WORK/inv.fifo" >"$WORK/rec-term.out" 2>&1 & p=$!
+exec 7>"$WORK/inv.fifo"
+printf 'file://%s\n' "$STORE/$A1" >&7
+for _ in $(seq 100); do
+    [ "$(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 7283310")" != 0 ] && break
+    sleep 0.1
+done
+kill -TERM $p; wait $p; rc=$?; exec 7>&-
+assert_eq "reconcile stopped while it reads the inventory: exit 1, saying nothing was written" \
+  "1|lethe: reconcile: stopped by a signal before it committed anything; nothing was written" \
+  "$rc|$(tail -1 "$WORK/rec-term.out")"
+assert_eq "... and nothing was" "$ROWS0" \
+  "$(sql "SELECT count(*) FROM lethe.runs")/$(sql "SELECT count(*) FROM lethe.repurges")"
+
+# Stopped once committed, while its anchor line waits for a record being appended in another
+# session (here a session holding the writers' fence): it stops waiting and finishes, its
+# orphans written and its line appended; killed, it left both undone.
+psql -X -q -c "BEGIN" -c "SELECT pg_advisory_xact_lock_shared(7283319, 0)" \
+  -c "SELECT pg_sleep(20)" -c "COMMIT" >/dev/null 2>&1 & LAGGER=$!
+for _ in $(seq 100); do
+    [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(20)'")" = 1 ] && break
+    sleep 0.1
+done
+ANCHOR_LINES=$(wc -l <"$WORK/anchors.jsonl")
+"$LETHE" --config "$WORK/lethe.conf" reconcile --location EU --orphans "$WORK/orphans.txt" \
+  "$WORK/inventory.txt" >"$WORK/rec.out" 2>"$WORK/rec.err" & p=$!
+for _ in $(seq 100); do grep -q "waiting for it to commit" "$WORK/rec.err" && break; sleep 0.1; done
+kill -TERM $p
+for _ in $(seq 50); do kill -0 $p 2>/dev/null || break; sleep 0.1; done
+stopped=$(kill -0 $p 2>/dev/null && echo "still running" || echo stopped)
+kill -KILL $p 2>/dev/null; wait $p; RC=$?
+OUT=$(cat "$WORK/rec.out"); ERR=$(cat "$WORK/rec.err")
+sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(20)'" >/dev/null
+wait $LAGGER
+assert_eq "reconcile stopped while its anchor line waits: it stops waiting at once" "stopped" "$stopped"
+assert_contains "... says what a stop does now" \
+  "warning: reconcile: stop requested; what it changed is committed (or is being committed): it ends once its anchor line is written, without waiting for records committed late" "$ERR"
+assert_contains "... and that its line names what has committed" \
+  "anchor: a stop was requested while waiting for a record being appended in another session to commit" "$ERR"
+assert_eq "... its line appended" "$((ANCHOR_LINES + 1))" "$(wc -l <"$WORK/anchors.jsonl")"
 assert_eq "reconcile forgets what the runs remembered of held items: the next run judges them again" "0" \
   "$(sql "SELECT count(*) FROM lethe.held_tenants WHERE recheck_at > '-infinity'")"
 assert_rc "reconcile exits 0" 0
