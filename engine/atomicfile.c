@@ -162,6 +162,16 @@ static bool dir_refused(const char *path, const char *what)
     return err != 0;
 }
 
+const char *afile_input_kind(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0 || S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))
+        return NULL;
+    return S_ISDIR(st.st_mode) ? "a directory" : S_ISCHR(st.st_mode) ? "a character device"
+           : S_ISBLK(st.st_mode) ? "a block device" : S_ISSOCK(st.st_mode) ? "a socket"
+                                                    : "not a regular file";
+}
+
 bool afile_refused(const char *path, const char *what)
 {
     struct stat st;

@@ -232,6 +232,14 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
     if (lethe_file_refused("reconcile", "--orphans", orphans_path, &ctx->cfg) ||
         (orphans_path && afile_refused(orphans_path, "reconcile")))
         return EXIT_USAGE;
+    /* An outside tryout's finding: --orphans naming the inventory replaced it, unsaid. */
+    if (orphans_path && strcmp(path, "-") != 0 && strcmp(orphans_path, "-") != 0 &&
+        anchor_file_named(orphans_path, path)) {
+        log_error("reconcile: --orphans '%s' is the inventory it reads, '%s'; refusing to replace "
+                  "it", orphans_path, path);
+        log_hint("write the lines naming no item to another file");
+        return EXIT_USAGE;
+    }
     if (ctx->parse_only)
         return EXIT_DONE;
     if (!ctx->cfg.audit_key_file) {
@@ -251,9 +259,12 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
         return EXIT_USAGE;
     }
     FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-    struct stat st;
-    if (!in || (fstat(fileno(in), &st) == 0 && S_ISDIR(st.st_mode))) {
-        log_error("reconcile: cannot read '%s': %s", path, in ? strerror(EISDIR) : strerror(errno));
+    const char *kind = in && in != stdin ? afile_input_kind(fileno(in)) : NULL;
+    if (!in || kind) {
+        if (kind)
+            log_error("reconcile: cannot read '%s': it is %s, not an inventory", path, kind);
+        else
+            log_error("reconcile: cannot read '%s': %s", path, strerror(errno));
         log_hint("give the storage's inventory: one locator per line, or an S3 Inventory CSV");
         if (in && in != stdin)
             fclose(in);

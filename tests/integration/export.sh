@@ -401,6 +401,17 @@ assert_contains "but verify warns that a spreadsheet would run it" \
     "warning: verify: 1 field of '$TMP/f3.csv' starts with =, +, -, @, a tab or a carriage return without the ' that lethe writes before them: a spreadsheet would run it as formula; lethe did not write this file so (export it again before opening it)" "$ERR"
 run_lethe verify "$TMP/f.csv"
 assert_not_contains "the CSV as lethe wrote it gets no such warning" "spreadsheet" "$ERR"
+# A device is no export: /dev/zero was read forever, its one line growing in memory (an outside
+# tryout's finding). A FIFO (the end of a pipe) is read as a file is.
+run_lethe verify /dev/zero
+assert_eq "verify of a device exits 2, naming what it is" \
+  "2|error: verify: cannot read '/dev/zero': it is a character device, not an export
+hint: verify takes the file that 'lethe export' wrote" "$RC|$ERR"
+run_lethe verify --anchors /dev/zero "$TMP/f.csv"
+assert_eq "... and of a device as --anchors" \
+  "2|error: verify: cannot read '/dev/zero': it is a character device, not an anchor file" \
+  "$RC|$(head -1 <<<"$ERR")"
+assert_eq "a FIFO is read" "0" "$(cat "$TMP/f.csv" | "$LETHE" verify /dev/stdin >/dev/null 2>&1; echo $?)"
 # ---- the summary's purged counts are the records' own, whatever the window ------------------
 # The whole hours of a window come counted as the records were appended (sql/0097), its partial
 # first and last hours from the records. The model (tests/model/summary_model.py) judges the

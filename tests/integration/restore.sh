@@ -380,6 +380,17 @@ L reconcile --location XX "$WORK/inventory.txt"
 assert_rc "an unknown location exits 2" 2
 L reconcile "$WORK/inventory.txt"
 assert_rc "reconcile without --location exits 2" 2
+# Its own inventory as --orphans: replaced by the orphans, unsaid (an outside tryout's finding).
+cp "$WORK/inventory.txt" "$WORK/inv-copy.txt"
+L reconcile --location EU --orphans "$WORK/inv-copy.txt" "$WORK/inv-copy.txt"
+assert_eq "--orphans naming the inventory is refused, exit 2, the inventory kept" \
+  "2|error: reconcile: --orphans '$WORK/inv-copy.txt' is the inventory it reads, '$WORK/inv-copy.txt'; refusing to replace it
+hint: write the lines naming no item to another file|same" \
+  "$RC|$ERR|$(cmp -s "$WORK/inventory.txt" "$WORK/inv-copy.txt" && echo same)"
+L reconcile --location EU /dev/zero
+assert_eq "a device as the inventory exits 2, naming what it is" \
+  "2|error: reconcile: cannot read '/dev/zero': it is a character device, not an inventory" \
+  "$RC|$(grep '^error' <<<"$ERR")"
 
 # Lines of blanks alone name no object: skipped as empty lines are, neither counted nor orphans.
 printf '   \n\t\n' >> "$WORK/inventory.txt"
