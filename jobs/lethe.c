@@ -262,6 +262,11 @@ static int help(int argc, char **argv)
         print_overview(stdout);
         return answer_written("help");
     }
+    if (argc > 2) {
+        log_error("help: unexpected argument '%s'", argv[2]);
+        log_hint("'lethe help COMMAND' takes one command");
+        return EXIT_USAGE;
+    }
     if (!find_command(argv[1])) {
         log_error("help: unknown command '%s'", argv[1]);
         log_hint("see 'lethe help' for the list of commands");
@@ -437,6 +442,11 @@ int main(int argc, char **argv)
             print_overview(stdout);
             return answer_written("--help");
         } else if (strcmp(a, "--version") == 0) {
+            if (i + 1 < argc) {
+                log_error("--version: unexpected argument '%s'", argv[i + 1]);
+                log_hint("'lethe --version' takes nothing after it");
+                return EXIT_USAGE;
+            }
             printf("lethe %s\n", LETHE_VERSION);
             return answer_written("--version");
         } else {

@@ -4,6 +4,13 @@
 run_lethe --version
 assert_rc "--version exits 0" 0
 assert_eq "--version prints the version" "lethe 0.1.0" "$OUT"
+# An argument after them is refused, as after any command (SPEC §6: exit 2); it exited 0.
+run_lethe --version extra
+assert_eq "--version with an argument after it exits 2" "2|error: --version: unexpected argument 'extra'
+hint: 'lethe --version' takes nothing after it" "$RC|$ERR"
+run_lethe help run extra
+assert_eq "help COMMAND with an argument after it exits 2" "2|error: help: unexpected argument 'extra'
+hint: 'lethe help COMMAND' takes one command" "$RC|$ERR"
 
 run_lethe --help
 assert_rc "--help exits 0" 0
