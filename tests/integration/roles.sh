@@ -598,6 +598,12 @@ as $A assert_sql_fails "auditor cannot append to the audit" \
   "permission denied for table audit"
 as $A assert_sql_fails "auditor cannot update the audit" "UPDATE lethe.audit SET detail = 'x'" "permission denied for table audit"
 as $A assert_sql_fails "auditor cannot delete the audit" "DELETE FROM lethe.audit" "permission denied for table audit"
+# A command the auditor may not run is refused once: hold list read the anchor check's tables
+# first, three errors and hints for one refusal (an outside tryout).
+PGUSER=$A run_lethe --config "$WORK/noexec.conf" hold list
+assert_eq "the auditor's hold list is refused with one error, the anchor file there to check" \
+  "1|1|error: query failed: permission denied for table holds|yes" \
+  "$RC|$(grep -c '^error' <<<"$ERR")|$(grep '^error' <<<"$ERR")|$([ -s "$WORK/anchors.jsonl" ] && echo yes)"
 as $A assert_sql_fails "auditor cannot truncate the audit" "TRUNCATE lethe.audit" "permission denied for table audit"
 as $A assert_sql_fails "auditor cannot move chain heads" "UPDATE lethe.audit_heads SET seq = 0" "permission denied for table audit_heads"
 as $A assert_sql_fails "auditor cannot write the catalog" "INSERT INTO lethe.tenants (tenant_id, name) VALUES ('$(uuid)', 'x')" "permission denied for table tenants"
