@@ -59,9 +59,16 @@ bool dbrestore_replay_load(PGconn *db, struct copy_in *c);
  * before the first one taken out), dropped. NULL after printing the error. */
 PGresult *dbrestore_replay_keep_vouched(PGconn *db, const char *chains, const char *seqs,
                                         const char *first_at);
+/* The audit's heads of CHAINS (an array literal of chain ids): rows tenant_id, seq. */
+PGresult *dbrestore_chain_heads(PGconn *db, const char *chains);
 /* Appends what continues each chain (lethe.replay_chains()). Rows: tenant, outcome, seq,
  * records. NULL after printing the error. */
 PGresult *dbrestore_replay_chains(PGconn *db);
+/* The runs the restored catalog holds as still running whose run_finished record the audit holds
+ * (replayed: the backup was taken while they ran) are ended as that record says: its outcome,
+ * time and counts. Left running, the next run found each dead and recorded a second end. Returns
+ * them (run_id, outcome), or NULL on error. */
+PGresult *dbrestore_replay_runs_ended(PGconn *db);
 /* Selects the items that replayed records prove purged but that are live again; returns how
  * many, or -1. */
 long long dbrestore_replay_absent_proofs(PGconn *db);

@@ -121,7 +121,7 @@ static int may_replay(PGconn *db)
  * from which the lines name every chain appended to (their "since"), are left out, and said. After a restore the exports are older than the lines
  * written since, which name every chain they hold; what is left out is the tail written after
  * the newest line, which no anchor yet vouches for. */
-static bool keep_vouched(PGconn *db, const char *path)
+static bool keep_vouched(PGconn *db, const char *path, long long *dropped)
 {
     struct anchor_head *reach = NULL;
     size_t n = 0;
@@ -134,7 +134,7 @@ static bool keep_vouched(PGconn *db, const char *path)
         return true;
     }
     char *chains = malloc(n * 38 + 3), *seqs = malloc(n * 21 + 3);
-    PGresult *r = NULL;
+    PGresult *r = NULL, *heads = NULL;
     bool ok = false;
     if (!chains || !seqs) {
         log_error("replay: out of memory");
@@ -150,6 +150,29 @@ static bool keep_vouched(PGconn *db, const char *path)
     strcpy(seqs + q, "}");
     if (!(r = dbrestore_replay_keep_vouched(db, chains, seqs, from[0] ? from : "-infinity")))
         goto cleanup;
+    /* Those the database holds already (a healthy audit's export replayed again) are no loss:
+     * only the seqs past its heads are counted. */
+    free(chains);
+    if (!(chains = malloc((size_t)PQntuples(r) * 38 + 3))) {
+        log_error("replay: out of memory");
+        goto cleanup;
+    }
+    a = 0;
+    chains[a++] = '{';
+    for (int i = 0; i < PQntuples(r); i++)
+        a += (size_t)sprintf(chains + a, "%s%s", i ? "," : "", db_str(r, i, "tenant_id"));
+    strcpy(chains + a, "}");
+    if (!(heads = dbrestore_chain_heads(db, chains)))
+        goto cleanup;
+    for (int i = 0; i < PQntuples(r); i++) {
+        long long after = strtoll(db_str(r, i, "after_seq"), NULL, 10),
+                  n_dropped = strtoll(db_str(r, i, "dropped"), NULL, 10), head = 0;
+        for (int h = 0; h < PQntuples(heads); h++)
+            if (strcmp(db_str(heads, h, "tenant_id"), db_str(r, i, "tenant_id")) == 0)
+                head = strtoll(db_str(heads, h, "seq"), NULL, 10);
+        if (after + n_dropped > head)
+            *dropped += after + n_dropped - (head > after ? head : after);
+    }
     for (int i = 0; i < PQntuples(r); i++)
         log_warn("replay: chain %s: %s record%s after seq %s %s anchored by no line of '%s'; "
                  "not replayed (an anchor vouches for a record once a run after it has ended)",
@@ -159,6 +182,7 @@ static bool keep_vouched(PGconn *db, const char *path)
     ok = true;
 cleanup:
     PQclear(r);
+    PQclear(heads);
     free(chains);
     free(seqs);
     free(reach);
@@ -299,7 +323,7 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
         goto done;
     log_set_run_id(ctx->session_id);
     rc = EXIT_RUNTIME;
-    PGresult *chains = NULL, *batches = NULL;
+    PGresult *chains = NULL, *batches = NULL, *ended = NULL;
     struct copy_in copy;
     if (!db_begin(db) || !dbaudit_stage_open(db) || !dbrestore_replay_load(db, &copy))
         goto fail;
@@ -308,9 +332,10 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
         loaded = load_export(&copy, argv[i]);
     if (!copy_in_end(&copy) || !loaded)
         goto fail;
-    if (anchors_path && !keep_vouched(db, anchors_path))
+    long long unvouched = 0;
+    if (anchors_path && !keep_vouched(db, anchors_path, &unvouched))
         goto fail;
-    if (!(chains = dbrestore_replay_chains(db)))
+    if (!(chains = dbrestore_replay_chains(db)) || !(ended = dbrestore_replay_runs_ended(db)))
         goto fail;
     /* Every database's engine chain begins with its first run. An export whose engine chain
      * begins with another record is another database's: its tenant chains, appended here,
@@ -350,6 +375,13 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
             (strcmp(outcome, "diverged") == 0 && strcmp(db_str(chains, i, "tenant_id"), NIL_UUID) == 0))
             waiting = "a chain has not caught up with its exports";
     }
+    /* Left out, they are still the records at those seqs: a repurge (or the next run) would
+     * take the seqs, and the exports holding them would never verify again. After a restore they
+     * are genuine records made after the last run (an ack, a hold, a request), exported before
+     * the restore (an outside tryout's finding: replay exited 0, an item proven purged stayed
+     * live, and the export failed verify for good). */
+    if (unvouched)
+        waiting = "records past every anchor were left out";
     if (!waiting && candidates > 0) {
         int behind = replay_behind_anchor(ctx, db, anchors_path ? &anchor : NULL);
         if (behind < 0)
@@ -390,6 +422,10 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
             refused(tenant, outcome, db_str(chains, i, "seq"));
         }
     }
+    /* A backup taken while a run ran holds it running; its end is among the records. */
+    for (int i = 0; i < PQntuples(ended); i++)
+        log_info("replay: run %s was under way when the backup was taken; ended as its replayed "
+                 "record says: %s", db_str(ended, i, "run_id"), db_str(ended, i, "outcome"));
     for (int i = 0; batches && i < n_batches; i++)
         log_info("replay: batch %s (%s): %s item%s purged before the restore, to purge again",
                  db_str(batches, i, "batch_id"), db_str(batches, i, "location"),
@@ -412,10 +448,21 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
                  absent, absent == 1 ? "" : "s", absent == 1 ? "is" : "are",
                  absent == 1 ? "it is" : "each is");
     rc = EXIT_DONE;
-    if (waiting && candidates > 0) {
+    if (waiting && candidates > 0 && !unvouched) {
         log_hint("replay the missing exports too (any order): the replay that catches every chain "
                  "up puts them in repurge batches; writing them now would take seqs those "
                  "exports hold");
+        rc = EXIT_CHECK_FAILED;
+    }
+    if (unvouched) {
+        log_error("replay: %lld record%s past every anchored head %s left out: until %s "
+                  "appended, nothing is put in a repurge batch, and the next run would take "
+                  "%s seqs", unvouched, unvouched == 1 ? "" : "s", unvouched == 1 ? "was" : "were",
+                  unvouched == 1 ? "it is" : "they are", unvouched == 1 ? "its" : "their");
+        log_hint("records made after the last run (an ack, a hold, a request) and exported before "
+                 "the restore are vouched for by no anchor line yet; if the exports are the ones "
+                 "you shipped, replay them again without --anchors before the next run, which "
+                 "appends them; if not, keep them for the auditor");
         rc = EXIT_CHECK_FAILED;
     }
     if (n_refused) {
@@ -468,6 +515,7 @@ fail:
     log_error("replay: nothing was replayed");
 cleanup:
     PQclear(chains);
+    PQclear(ended);
     PQclear(batches);
 done:
     anchor_line_free(&anchor);

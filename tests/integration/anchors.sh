@@ -417,9 +417,11 @@ PGDATABASE=anchors_copy run_lethe --config "$WORK/noexec.conf" replay --operator
 assert_rc "replay of it against the later anchor file refuses (exit 4)" 4
 assert_contains "... as an export that does not verify" "replay: '$WORK/x.jsonl' does not verify; nothing was replayed" "$ERR"
 PGDATABASE=anchors_copy run_lethe --config "$WORK/noexec.conf" replay --operator auditor --anchors "$A" "$WORK/x.jsonl"
-assert_rc "replay of it against the anchor file of its day exits 0" 0
+assert_rc "replay of it against the anchor file of its day exits 4" 4
 assert_contains "... and leaves the record out, by name" \
   "warning: replay: chain $T1: 1 record after seq $LAST1 is anchored by no line of '$A'; not replayed" "$ERR"
+assert_contains "... saying that until it is appended nothing is batched" \
+  "error: replay: 1 record past every anchored head was left out: until it is appended, nothing is put in a repurge batch, and the next run would take its seqs" "$ERR"
 assert_eq "... the healthy audit is as it was" "$BEFORE" "$(audit_of)"
 assert_eq "... the forged record is nowhere in it" 0 \
   "$(PGDATABASE=anchors_copy sql "SELECT count(*) FROM lethe.audit WHERE reference = 'FORGED'")"

@@ -8,7 +8,7 @@
 WORK=$(mktemp -d /tmp/lethe-restore.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
 DB=restore_t
 OPS=restore_t_operator    # an operator's login; roles are cluster-wide, so it is dropped at exit
-trap 'rm -rf "$WORK"; for d in $DB ${DB}_2 ${DB}_3 ${DB}_4 ${DB}_5 ${DB}_9; do psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1; done
+trap 'rm -rf "$WORK"; for d in $DB ${DB}_2 ${DB}_3 ${DB}_4 ${DB}_5 ${DB}_drill ${DB}_9; do psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1; done
       psql -X -q -d postgres -c "DROP ROLE IF EXISTS $OPS" >/dev/null 2>&1' EXIT
 psql -X -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
 export PGDATABASE=$DB
@@ -1122,6 +1122,89 @@ assert_eq "... replay reads it: every chain caught up with the anchor, nothing s
 assert_eq "... the chain back as it was, the request's record included" "$(grep -c "\"tenant_id\":\"$T6\"" "$WORK/f1-prev.jsonl" "$WORK/f1-month.jsonl" | awk -F: '{n += $2} END {print n}')" \
   "$(sql "SELECT count(*) FROM lethe.audit WHERE tenant_id = '$T6'")"
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB9" >/dev/null 2>&1
+
+# ---- a backup taken while a run ran; exports replayed one at a time; an ack after the last run --
+# Three findings of an outside tryout, in one drill. The backup is taken while run R2 waits on its
+# deleter: the restored catalog holds R2 running and its batch open, and the audit (replayed) its
+# end and its acknowledgement. The first export alone is replayed first (the audit still behind),
+# the second after: R2 was found dead by the next run and given a second end; its batch, whose
+# acknowledgement only the first replay appended, stayed open beside its item's repurge; and an
+# ack made by hand after the last run, past every anchored head, was left out by replay
+# --anchors, which exited 0: its item stayed live, and the next run took its seq, so that the
+# genuine export never verified again.
+DBR=${DB}_drill
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DBR" -c "CREATE DATABASE $DBR" >/dev/null
+export PGDATABASE=$DBR
+"$LETHE" migrate >/dev/null
+cat > "$WORK/slow6" <<EOC
+#!/bin/sh
+[ -e "$WORK/slow6.flag" ] && { : > "$WORK/slow6.started"; sleep 3; }
+tail -n +2 "\$1" | sed -e 's/^{"item_id":"\\([^"]*\\)".*/deleted \\1/'
+EOC
+chmod +x "$WORK/slow6"
+cat > "$WORK/r6.conf" <<EOC
+spool: { directory = "$WORK/spool-drill"; keep = "7d"; };
+audit: { key_file = "$WORK/audit.key"; anchor_file = "$WORK/anchors-drill.jsonl"; };
+executor: { command = "$WORK/slow6"; timeout = "60s"; };
+EOC
+grep -v '^executor' "$WORK/r6.conf" > "$WORK/r6-noexec.conf"
+R6() { run_lethe --config "$WORK/r6.conf" "$@"; }
+N6() { run_lethe --config "$WORK/r6-noexec.conf" "$@"; }
+T8=$(uuid); W8=$(uuid); Q1=$(uuid); Q2=$(uuid); Q3=$(uuid)
+mk_tenant "$T8" hooli; mk_workspace "$T8" "$W8" EU
+for i in "$Q1" "$Q2" "$Q3"; do mk_item "$T8" "$i" "$W8" prompt EU 2026-01-01T00:00:00Z; done
+mk_event "$T8" deletion_requested "$YESTERDAY" REQ-Q1 item_id "$Q1"
+R6 run
+mk_event "$T8" deletion_requested "$YESTERDAY" REQ-Q2 item_id "$Q2"
+: > "$WORK/slow6.flag"
+"$LETHE" --config "$WORK/r6.conf" run >"$WORK/r6-run2.out" 2>&1 & p=$!
+for _ in $(seq 100); do [ -e "$WORK/slow6.started" ] && break; sleep 0.1; done
+pg_dump -Fc -f "$WORK/r6.dump" "$DBR"
+wait $p; rc=$?; rm -f "$WORK/slow6.flag"
+R2=$(sql "SELECT run_id FROM lethe.runs ORDER BY started_at DESC LIMIT 1")
+Y6=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$Q2'")
+assert_eq "drill: run R2 ends after the backup, its batch acknowledged" "0 succeeded acknowledged" \
+  "$rc $(sql "SELECT outcome FROM lethe.runs WHERE run_id = '$R2'") $(sql "SELECT state FROM lethe.batches WHERE batch_id = '$Y6'")"
+sleep 0.01; CUT6=$(date -u +%FT%T.%6NZ)
+mk_event "$T8" deletion_requested "$YESTERDAY" REQ-Q3 item_id "$Q3"
+N6 run
+Z6=$(sql "SELECT batch_id FROM lethe.batches WHERE state = 'open'")
+N6 ack "$Z6" --operator user_d
+assert_rc "drill: the last batch acknowledged by hand, after the last run" 0
+N6 export --to "$CUT6" -o "$WORK/r6-1.jsonl"
+N6 export --from "$CUT6" -o "$WORK/r6-2.jsonl"
+cp "$WORK/anchors-drill.jsonl" "$WORK/anchors-drill-shipped.jsonl"
+restore_db "$DBR" "$WORK/r6.dump"
+assert_eq "drill: the restored catalog holds R2 running, its batch open" "running open" \
+  "$(sql "SELECT outcome FROM lethe.runs WHERE run_id = '$R2'") $(sql "SELECT state FROM lethe.batches WHERE batch_id = '$Y6'")"
+N6 replay --operator user_d --anchors "$WORK/anchors-drill-shipped.jsonl" "$WORK/r6-1.jsonl"
+assert_rc "drill: the first export alone exits 4 (still behind)" 4
+assert_contains "... and ends R2 as its replayed record says" \
+  "replay: run $R2 was under way when the backup was taken; ended as its replayed record says: succeeded" "$ERR"
+assert_eq "... its row as the record: succeeded, 1 purged, its end's time" "succeeded 1 true" \
+  "$(sql "SELECT r.outcome || ' ' || r.purged || ' ' || (r.finished_at = a.at) FROM lethe.runs r
+           JOIN lethe.audit a ON a.run_id = r.run_id AND a.kind = 'run_finished' WHERE r.run_id = '$R2'")"
+N6 replay --operator user_d --anchors "$WORK/anchors-drill-shipped.jsonl" "$WORK/r6-2.jsonl"
+assert_rc "drill: the second, past whose anchored heads the last ack lies, exits 4" 4
+assert_contains "... saying what was left out and what it holds back" \
+  "error: replay: 2 records past every anchored head were left out: until they are appended, nothing is put in a repurge batch, and the next run would take their seqs" "$ERR"
+assert_contains "... and what to do" "replay them again without --anchors before the next run" "$ERR"
+assert_eq "... no repurge batch yet" "0" "$(sql "SELECT count(*) FROM lethe.repurges")"
+N6 replay --operator user_d "$WORK/r6-2.jsonl"
+assert_rc "drill: replayed again without --anchors: exit 0" 0
+assert_contains "... both items live again are batched" "2 items live again put in 1 repurge batch" "$OUT"
+assert_eq "... R2's batch is closed by the acknowledgement the first replay appended" "acknowledged" \
+  "$(sql "SELECT state FROM lethe.batches WHERE batch_id = '$Y6'")"
+N6 replay --operator user_d --anchors "$WORK/anchors-drill-shipped.jsonl" "$WORK/r6-2.jsonl"
+assert_eq "drill: replayed again with --anchors, the records past its heads now held: exit 0" \
+  "0|0|2" "$RC|$(grep -c "^error" <<<"$ERR")|$(grep -c "anchored by no line" <<<"$ERR")"
+N6 run
+assert_rc "drill: the next run exits 0" 0
+assert_eq "... R2 has one end, its batch one acknowledgement" "1 1" \
+  "$(sql "SELECT count(*) FROM lethe.audit WHERE run_id = '$R2' AND kind = 'run_finished'") $(sql "SELECT count(*) FROM lethe.audit WHERE batch_id = '$Y6' AND kind = 'batch_acknowledged'")"
+run_lethe verify --anchors "$WORK/anchors-drill.jsonl" "$WORK/r6-2.jsonl"
+assert_rc "... and the genuine export still verifies against the anchor file" 0
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DBR" >/dev/null 2>&1
 
 export PGDATABASE=$DB
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB7" >/dev/null 2>&1
