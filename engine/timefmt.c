@@ -122,11 +122,25 @@ const char *time_parse_problem(const char *s)
                    ? "has more than 6 fractional digits: lethe keeps times to the microsecond"
                    : NULL;
     }
-    /* Out of range: the same text in a year in range parses (one that is a leap year when
-     * the written one is, so that an impossible February 29 stays impossible). */
-    int Y;
+    /* A day the calendar does not have (2026-02-29, 2026-13-01) read as "malformed", as if the
+     * form were wrong (an outside tryout). */
+    int Y, M, D;
     if (!digits(probe, 4, &Y))
         return NULL;
+    if (probe[4] == '-' && digits(probe + 5, 2, &M) && probe[7] == '-' &&
+        digits(probe + 8, 2, &D)) {
+        static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+        static char why[64];
+        if (M < 1 || M > 12)
+            return "names no such month";
+        int days = mdays[M - 1] + (M == 2 && leap(Y));
+        if (D < 1 || D > days) {
+            snprintf(why, sizeof why, "names no such day: %04d-%02d has %d days", Y, M, days);
+            return why;
+        }
+    }
+    /* Out of range: the same text in a year in range parses (one that is a leap year when
+     * the written one is, so that an impossible February 29 stays impossible). */
     memcpy(probe, leap(Y) ? "2000" : "2001", 4);
     return time_parse(probe, &t)
                ? "lies outside 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z"

@@ -69,8 +69,14 @@ START_TEST(offsets_apply_to_the_date_too)
     ck_assert_str_eq(time_parse_problem("1969-12-31T23:59:59.999999Z"),
                      "lies outside 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z");
     ck_assert_ptr_null(time_parse_problem("1970-01-01T00:00:00Z"));
-    ck_assert_ptr_null(time_parse_problem("2026-02-30")); /* malformed: no more to say */
-    ck_assert_ptr_null(time_parse_problem("2023-02-29")); /* impossible, though 2000 had one */
+    /* a day or month the calendar does not have is named as such, not as a malformed time */
+    ck_assert_str_eq(time_parse_problem("2026-02-30"), "names no such day: 2026-02 has 28 days");
+    ck_assert_str_eq(time_parse_problem("2023-02-29"), "names no such day: 2023-02 has 28 days");
+    ck_assert_str_eq(time_parse_problem("2026-04-31T00:00:00Z"),
+                     "names no such day: 2026-04 has 30 days");
+    ck_assert_str_eq(time_parse_problem("2026-13-01T00:00:00Z"), "names no such month");
+    ck_assert_str_eq(time_parse_problem("2026-01-00"), "names no such day: 2026-01 has 31 days");
+    ck_assert_ptr_null(time_parse_problem("2026-02-28T25:00:00Z")); /* malformed: no more */
     ck_assert_str_eq(time_parse_problem("1968-02-29"),
                      "lies outside 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z");
 }
