@@ -1102,6 +1102,11 @@ PGresult *db_batch_items_elsewhere(PGconn *db, const char *batch)
                     "  JOIN lethe.batches b ON b.batch_id = o.batch_id"
                     " WHERE f.batch_id = $1::uuid"
                     "   AND (b.state = 'open' OR o.outcome = 'purged')"
+                    /* A repurge of this batch that failed: its item's first purge is no news
+                     * (rerun says the repurge failed), and "was purged" read as done. */
+                    "   AND NOT EXISTS (SELECT 1 FROM lethe.repurges r"
+                    "                    WHERE r.batch_id = f.batch_id AND r.tenant_id = f.tenant_id"
+                    "                      AND r.item_id = f.item_id AND r.state = 'failed')"
                     " GROUP BY o.batch_id, b.state, b.created_at"
                     " ORDER BY b.created_at, o.batch_id",
                     1, p);

@@ -227,6 +227,8 @@ assert_eq "a rerun of it batches nothing, and says the repurge waits for reconci
   "0|rerun: failed batch $RB: none of its items is due any more; no new batch|warning: rerun: 1 of its items is a repurge that failed, which no run or rerun batches again
 hint: 'lethe reconcile' or 'lethe replay', whichever made it, batches it again; 'lethe status --check' counts it until then" \
   "$RC|$OUT|$(grep -A1 'repurge that failed' <<<"$ERR")"
+assert_not_contains "... and does not say that item was purged in its first batch (read as done)" \
+  "of its items was purged in batch" "$ERR"
 reconcile
 RB=$(sql "SELECT batch_id FROM lethe.repurges WHERE state = 'pending'")
 run_lethe --config "$WORK/rcrash.conf" run
