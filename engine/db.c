@@ -367,6 +367,28 @@ static PGconn *connect_params(const struct lethe_ctx *ctx, const char *base, cha
     return conn;
 }
 
+/* The connection's cancel request, made once it is open: for a signal handler, which may call
+ * PQcancel (libpq: "safe to call from a signal handler") but not make one. */
+static PGcancel *volatile cancel_handle;
+
+void db_cancel_from_signal(void)
+{
+    PGcancel *c = cancel_handle;
+    if (c) {
+        char err[256];
+        (void)PQcancel(c, err, sizeof err);
+    }
+}
+
+static void cancel_arm(PGconn *db)
+{
+    PGcancel *old = cancel_handle;
+    cancel_handle = NULL;
+    if (old)
+        PQfreeCancel(old);
+    cancel_handle = db ? PQgetCancel(db) : NULL;
+}
+
 int db_connect(struct lethe_ctx *ctx)
 {
     const char *conninfo = ctx->db_override ? ctx->db_override
@@ -449,6 +471,7 @@ int db_connect(struct lethe_ctx *ctx)
         db_disconnect(ctx);
         return EXIT_RUNTIME;
     }
+    cancel_arm(ctx->db);
     return EXIT_DONE;
 }
 
@@ -462,6 +485,7 @@ bool db_reconnect(struct lethe_ctx *ctx)
         log_error("cannot reconnect to the database");
         return false;
     }
+    cancel_arm(ctx->db); /* a new backend, with its own key */
     return session_setup(ctx);
 }
 
@@ -535,6 +559,7 @@ static void release_session_locks(PGconn *db)
 
 void db_disconnect(struct lethe_ctx *ctx)
 {
+    cancel_arm(NULL);
     if (ctx->db) {
         release_session_locks(ctx->db);
         PQfinish(ctx->db);

@@ -17,6 +17,10 @@
  * EXIT_RUNTIME when the server cannot be reached or refuses. */
 int db_connect(struct lethe_ctx *ctx);
 void db_disconnect(struct lethe_ctx *ctx);
+/* Asks the server to cancel the statement the connection is running, if any: from a signal
+ * handler about to _exit, so that a statement blocked on a lock does not keep its transaction
+ * (and the run lock) until it ends. */
+void db_cancel_from_signal(void);
 /* After a lost connection: reconnects and sets the session up again. Session state that the
  * caller owns (advisory locks, temp tables) is gone and must be taken again. */
 bool db_reconnect(struct lethe_ctx *ctx);

@@ -199,28 +199,39 @@ PGresult *dbrestore_replay_keep_vouched(PGconn *db, const char *chains, const ch
                                         const char *first_at)
 {
     const char *p[] = {chains, seqs, first_at};
+    /* Three statements: on Citus a temporary table's rows are not deleted by a statement that
+     * reads the audit (distributed). A record past the anchors at a seq the database holds is
+     * kept: replay_chains() finds it present, or names the chain diverged when the database
+     * holds another record there (left out, a chain diverged there was called present, exit 0,
+     * and a request recorded after the last run was lost unsaid: an outside tryout's finding).
+     * The same record in two exports is one record. */
+    if (!db_exec(db,
+                 "CREATE TEMP TABLE replay_past ON COMMIT DROP AS"
+                 " WITH v AS (SELECT * FROM unnest($1::uuid[], $2::bigint[]) v(chain, seq)),"
+                 " r AS (SELECT l.ctid AS c, (x.j->>'tenant_id')::uuid AS tenant_id,"
+                 "              (x.j->>'seq')::bigint AS seq, (x.j->>'at')::timestamptz AS at"
+                 "         FROM replay_lines l CROSS JOIN LATERAL (SELECT l.line::json AS j) x"
+                 "        WHERE l.line NOT LIKE '{\"kind\":\"export_header\"%')"
+                 " SELECT r.c, r.tenant_id, r.seq FROM r"
+                 "  WHERE r.at > $3::timestamptz"
+                 "    AND r.seq > coalesce((SELECT v.seq FROM v WHERE v.chain = r.tenant_id), 0)",
+                 3, p) ||
+        !db_exec(db,
+                 "CREATE TEMP TABLE replay_past_held ON COMMIT DROP AS"
+                 " SELECT DISTINCT a.tenant_id, a.seq FROM lethe.audit a"
+                 "   JOIN replay_past r ON a.tenant_id = r.tenant_id AND a.seq = r.seq",
+                 0, NULL))
+        return NULL;
     return db_query(db,
-                    "WITH v AS (SELECT * FROM unnest($1::uuid[], $2::bigint[]) v(chain, seq)),"
-                    " r AS (SELECT l.ctid AS c, (x.j->>'tenant_id')::uuid AS tenant_id,"
-                    "              (x.j->>'seq')::bigint AS seq, (x.j->>'at')::timestamptz AS at"
-                    "         FROM replay_lines l CROSS JOIN LATERAL (SELECT l.line::json AS j) x"
-                    "        WHERE l.line NOT LIKE '{\"kind\":\"export_header\"%'),"
-                    " d AS (DELETE FROM replay_lines l USING r"
-                    "        WHERE l.ctid = r.c AND r.at > $3::timestamptz"
-                    "          AND r.seq > coalesce((SELECT v.seq FROM v WHERE v.chain = r.tenant_id), 0)"
-                    "        RETURNING r.tenant_id, r.seq)"
+                    "WITH d AS (DELETE FROM replay_lines l USING replay_past r"
+                    "            WHERE l.ctid = r.c"
+                    "              AND NOT EXISTS (SELECT 1 FROM replay_past_held h"
+                    "                               WHERE h.tenant_id = r.tenant_id AND h.seq = r.seq)"
+                    "           RETURNING r.tenant_id, r.seq)"
                     "SELECT d.tenant_id::text AS tenant_id, min(d.seq) - 1 AS after_seq,"
-                    "       count(*) AS dropped"
+                    "       count(DISTINCT d.seq) AS dropped"
                     "  FROM d GROUP BY d.tenant_id ORDER BY d.tenant_id",
-                    3, p);
-}
-
-PGresult *dbrestore_chain_heads(PGconn *db, const char *chains)
-{
-    return db_query(db,
-                    "SELECT h.tenant_id::text AS tenant_id, h.seq::text AS seq"
-                    "  FROM lethe.audit_heads h WHERE h.tenant_id = ANY ($1::uuid[])",
-                    1, (const char *[]){chains});
+                    0, NULL);
 }
 
 PGresult *dbrestore_replay_chains(PGconn *db)
@@ -231,10 +242,16 @@ PGresult *dbrestore_replay_chains(PGconn *db)
                     0, NULL);
 }
 
+long long dbrestore_replay_close_failed(PGconn *db)
+{
+    return db_count(db, "SELECT lethe.replay_close_failed() AS n", 0, NULL);
+}
+
 PGresult *dbrestore_replay_runs_ended(PGconn *db)
 {
     /* Through a temporary table: on Citus no statement that reads the audit (distributed) may
-     * update runs (a table of the coordinator). The record's words (dbcycle_run_finished,
+     * update runs (a table of the coordinator); the records are read as the owner, who appended
+     * them (sql/0110). The record's words (dbcycle_run_finished,
      * dbcycle_run_started, dbrestore_run_end): its outcome first, then "due N, batches N, failed
      * items N, failed batches N, held N, events N", a died run's "found dead by run R". */
     PGresult *ids = db_query_one_row(db,
@@ -245,11 +262,8 @@ PGresult *dbrestore_replay_runs_ended(PGconn *db)
         return NULL;
     bool made = db_exec(db,
                         "CREATE TEMP TABLE replay_run_ends ON COMMIT DROP AS"
-                        " SELECT a.run_id, a.at, a.count, a.detail FROM lethe.audit a"
-                        "  WHERE a.run_id = ANY ($1::uuid[])"
-                        "    AND a.tenant_id = '" NIL_CHAIN "' AND a.kind = 'run_finished'"
-                        "    AND split_part(a.detail, ',', 1)"
-                        "        IN ('succeeded', 'failed', 'interrupted', 'died')",
+                        " SELECT e.run_id, e.at, e.count, e.detail"
+                        "   FROM lethe.replay_run_ends($1::uuid[]) e",
                         1, (const char *[]){db_get(ids, 0, "ids")});
     PQclear(ids);
     if (!made)

@@ -54,13 +54,12 @@ bool copy_in_end(struct copy_in *c);
  * feed it one field per line with copy_in_field(c, line, len, true). */
 bool dbrestore_replay_load(PGconn *db, struct copy_in *c);
 /* Takes out of replay_lines the records no anchor vouches for: past the highest seq that the
- * anchor file names for their chain (CHAINS, SEQS: array literals, one element per chain), and
- * stamped after FIRST_AT (from when the lines name every chain appended to). One row per chain: tenant_id, after_seq (the seq
- * before the first one taken out), dropped. NULL after printing the error. */
+ * anchor file names for their chain (CHAINS, SEQS: array literals, one element per chain),
+ * stamped after FIRST_AT (from when the lines name every chain appended to), at a seq the
+ * database does not hold. One row per chain: tenant_id, after_seq (the seq before the first
+ * one taken out), dropped (distinct seqs). NULL after printing the error. */
 PGresult *dbrestore_replay_keep_vouched(PGconn *db, const char *chains, const char *seqs,
                                         const char *first_at);
-/* The audit's heads of CHAINS (an array literal of chain ids): rows tenant_id, seq. */
-PGresult *dbrestore_chain_heads(PGconn *db, const char *chains);
 /* Appends what continues each chain (lethe.replay_chains()). Rows: tenant, outcome, seq,
  * records. NULL after printing the error. */
 PGresult *dbrestore_replay_chains(PGconn *db);
@@ -69,6 +68,10 @@ PGresult *dbrestore_replay_chains(PGconn *db);
  * time and counts. Left running, the next run found each dead and recorded a second end. Returns
  * them (run_id, outcome), or NULL on error. */
 PGresult *dbrestore_replay_runs_ended(PGconn *db);
+/* Closes failed, as their newest closing record says, the batches open in the catalog that the
+ * audit shows closed failed, once every item of them is settled (lethe.replay_close_failed,
+ * sql/0110): after the repurges are emitted. Returns how many, or -1. */
+long long dbrestore_replay_close_failed(PGconn *db);
 /* Selects the items that replayed records prove purged but that are live again; returns how
  * many, or -1. */
 long long dbrestore_replay_absent_proofs(PGconn *db);

@@ -118,9 +118,10 @@ static int may_replay(PGconn *db)
  * every head the anchor file names verifies (within the hour after the newest line, as verify
  * says: see vouched() in jobs/verify.c), and once appended it could never be taken back: so the
  * records past the highest seq that any line names for their chain, stamped since the time
- * from which the lines name every chain appended to (their "since"), are left out, and said. After a restore the exports are older than the lines
- * written since, which name every chain they hold; what is left out is the tail written after
- * the newest line, which no anchor yet vouches for. */
+ * from which the lines name every chain appended to (their "since"), at seqs the database does
+ * not hold, are left out, and said; *DROPPED counts them. After a restore they are usually the
+ * genuine tail written after the newest line (an ack, a hold, a request after the last run),
+ * which no anchor yet vouches for: the caller batches nothing and exits 4 then. */
 static bool keep_vouched(PGconn *db, const char *path, long long *dropped)
 {
     struct anchor_head *reach = NULL;
@@ -134,7 +135,7 @@ static bool keep_vouched(PGconn *db, const char *path, long long *dropped)
         return true;
     }
     char *chains = malloc(n * 38 + 3), *seqs = malloc(n * 21 + 3);
-    PGresult *r = NULL, *heads = NULL;
+    PGresult *r = NULL;
     bool ok = false;
     if (!chains || !seqs) {
         log_error("replay: out of memory");
@@ -150,29 +151,10 @@ static bool keep_vouched(PGconn *db, const char *path, long long *dropped)
     strcpy(seqs + q, "}");
     if (!(r = dbrestore_replay_keep_vouched(db, chains, seqs, from[0] ? from : "-infinity")))
         goto cleanup;
-    /* Those the database holds already (a healthy audit's export replayed again) are no loss:
-     * only the seqs past its heads are counted. */
-    free(chains);
-    if (!(chains = malloc((size_t)PQntuples(r) * 38 + 3))) {
-        log_error("replay: out of memory");
-        goto cleanup;
-    }
-    a = 0;
-    chains[a++] = '{';
+    /* Only records at seqs the database lacks are left out (one it holds is kept, for
+     * replay_chains to find present, or diverged), each counted once. */
     for (int i = 0; i < PQntuples(r); i++)
-        a += (size_t)sprintf(chains + a, "%s%s", i ? "," : "", db_str(r, i, "tenant_id"));
-    strcpy(chains + a, "}");
-    if (!(heads = dbrestore_chain_heads(db, chains)))
-        goto cleanup;
-    for (int i = 0; i < PQntuples(r); i++) {
-        long long after = strtoll(db_str(r, i, "after_seq"), NULL, 10),
-                  n_dropped = strtoll(db_str(r, i, "dropped"), NULL, 10), head = 0;
-        for (int h = 0; h < PQntuples(heads); h++)
-            if (strcmp(db_str(heads, h, "tenant_id"), db_str(r, i, "tenant_id")) == 0)
-                head = strtoll(db_str(heads, h, "seq"), NULL, 10);
-        if (after + n_dropped > head)
-            *dropped += after + n_dropped - (head > after ? head : after);
-    }
+        *dropped += strtoll(db_str(r, i, "dropped"), NULL, 10);
     for (int i = 0; i < PQntuples(r); i++)
         log_warn("replay: chain %s: %s record%s after seq %s %s anchored by no line of '%s'; "
                  "not replayed (an anchor vouches for a record once a run after it has ended)",
@@ -182,7 +164,6 @@ static bool keep_vouched(PGconn *db, const char *path, long long *dropped)
     ok = true;
 cleanup:
     PQclear(r);
-    PQclear(heads);
     free(chains);
     free(seqs);
     free(reach);
@@ -399,6 +380,9 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
         if (!dbrestore_run_end(db, ctx->session_id, n_batches, (long)candidates))
             goto fail;
     }
+    long long closed_failed = dbrestore_replay_close_failed(db);
+    if (closed_failed < 0)
+        goto fail;
     cycle_trap_signals_committed(ctx);
     if (!dbaudit_commit(db))
         goto fail;
@@ -422,6 +406,11 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
             refused(tenant, outcome, db_str(chains, i, "seq"));
         }
     }
+    if (closed_failed > 0)
+        log_info("replay: %lld batch%s open in the backup and closed failed after it %s closed "
+                 "failed, as %s record%s", closed_failed, closed_failed == 1 ? "" : "es",
+                 closed_failed == 1 ? "is" : "are", closed_failed == 1 ? "its" : "their",
+                 closed_failed == 1 ? " says" : "s say");
     /* A backup taken while a run ran holds it running; its end is among the records. */
     for (int i = 0; i < PQntuples(ended); i++)
         log_info("replay: run %s was under way when the backup was taken; ended as its replayed "

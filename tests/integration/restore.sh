@@ -8,7 +8,7 @@
 WORK=$(mktemp -d /tmp/lethe-restore.XXXXXX); STORE=$WORK/store; mkdir -p "$STORE"
 DB=restore_t
 OPS=restore_t_operator    # an operator's login; roles are cluster-wide, so it is dropped at exit
-trap 'rm -rf "$WORK"; for d in $DB ${DB}_2 ${DB}_3 ${DB}_4 ${DB}_5 ${DB}_drill ${DB}_9; do psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1; done
+trap 'rm -rf "$WORK"; for d in $DB ${DB}_2 ${DB}_3 ${DB}_4 ${DB}_5 ${DB}_drill ${DB}_failed ${DB}_9; do psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1; done
       psql -X -q -d postgres -c "DROP ROLE IF EXISTS $OPS" >/dev/null 2>&1' EXIT
 psql -X -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
 export PGDATABASE=$DB
@@ -387,6 +387,9 @@ assert_eq "--orphans naming the inventory is refused, exit 2, the inventory kept
   "2|error: reconcile: --orphans '$WORK/inv-copy.txt' is the inventory it reads, '$WORK/inv-copy.txt'; refusing to replace it
 hint: write the lines naming no item to another file|same" \
   "$RC|$ERR|$(cmp -s "$WORK/inventory.txt" "$WORK/inv-copy.txt" && echo same)"
+L reconcile --location EU --orphans "$WORK/inv-copy.txt" - <"$WORK/inv-copy.txt"
+assert_eq "... and so is --orphans naming the file read as standard input" "2|same" \
+  "$RC|$(cmp -s "$WORK/inventory.txt" "$WORK/inv-copy.txt" && echo same)"
 L reconcile --location EU /dev/zero
 assert_eq "a device as the inventory exits 2, naming what it is" \
   "2|error: reconcile: cannot read '/dev/zero': it is a character device, not an inventory" \
@@ -1196,15 +1199,93 @@ assert_contains "... both items live again are batched" "2 items live again put 
 assert_eq "... R2's batch is closed by the acknowledgement the first replay appended" "acknowledged" \
   "$(sql "SELECT state FROM lethe.batches WHERE batch_id = '$Y6'")"
 N6 replay --operator user_d --anchors "$WORK/anchors-drill-shipped.jsonl" "$WORK/r6-2.jsonl"
-assert_eq "drill: replayed again with --anchors, the records past its heads now held: exit 0" \
-  "0|0|2" "$RC|$(grep -c "^error" <<<"$ERR")|$(grep -c "anchored by no line" <<<"$ERR")"
+N6 replay --operator user_d --anchors "$WORK/anchors-drill-shipped.jsonl" "$WORK/r6-2.jsonl" "$WORK/r6-2.jsonl"
+assert_eq "drill: replayed again with --anchors (twice in one command), the records past its heads now held: exit 0, none left out" \
+  "0|0|0" "$RC|$(grep -c "^error" <<<"$ERR")|$(grep -c "anchored by no line" <<<"$ERR")"
 N6 run
 assert_rc "drill: the next run exits 0" 0
 assert_eq "... R2 has one end, its batch one acknowledgement" "1 1" \
   "$(sql "SELECT count(*) FROM lethe.audit WHERE run_id = '$R2' AND kind = 'run_finished'") $(sql "SELECT count(*) FROM lethe.audit WHERE batch_id = '$Y6' AND kind = 'batch_acknowledged'")"
 run_lethe verify --anchors "$WORK/anchors-drill.jsonl" "$WORK/r6-2.jsonl"
 assert_rc "... and the genuine export still verifies against the anchor file" 0
+# Restored again, replayed with --anchors (the last ack left out), and a hold placed then: the
+# audit was not behind its anchors (the ack came after the last run), so the hold took the seq
+# of the ack's purge record. Replay
+# --anchors called that chain present, exit 0, the hold's record standing where the purge's
+# was; the chain is named diverged now.
+restore_db "$DBR" "$WORK/r6.dump"
+cp "$WORK/anchors-drill-shipped.jsonl" "$WORK/anchors-drill-old.jsonl"
+sed "s|anchors-drill.jsonl|anchors-drill-old.jsonl|" "$WORK/r6-noexec.conf" > "$WORK/r6-old.conf"
+O6() { run_lethe --config "$WORK/r6-old.conf" "$@"; }
+O6 replay --operator user_d --anchors "$WORK/anchors-drill-shipped.jsonl" "$WORK/r6-1.jsonl" "$WORK/r6-2.jsonl"
+O6 hold place --tenant "$T8" --reason litigation --operator user_d
+assert_rc "drill: a hold placed on the restored database before the rest is replayed" 0
+O6 replay --operator user_d --anchors "$WORK/anchors-drill-shipped.jsonl" "$WORK/r6-2.jsonl"
+assert_eq "drill: replay --anchors names the chain the hold diverged, exit 4" "4|1" \
+  "$RC|$(grep -c "^error: replay: chain $T8 diverged at seq" <<<"$ERR")"
+# Stopped while a statement waits on a lock (the audit locked by another session): the
+# statement is cancelled as the process ends, and the run lock goes with it. It stayed until the
+# lock was let go, and a run then exited 3 (an outside tryout's finding).
+psql -X -q -c "BEGIN" -c "LOCK TABLE lethe.audit IN ACCESS EXCLUSIVE MODE" -c "SELECT pg_sleep(20)" \
+  -c "COMMIT" >/dev/null 2>&1 & LOCKER=$!
+for _ in $(seq 100); do
+    [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(20)'")" = 1 ] && break
+    sleep 0.1
+done
+"$LETHE" --config "$WORK/r6-old.conf" replay --operator user_d "$WORK/r6-2.jsonl" >/dev/null 2>&1 & p=$!
+for _ in $(seq 100); do
+    [ "$(sql "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'lethe.audit'::regclass")" != 0 ] && break
+    sleep 0.1
+done
+kill -TERM $p; wait $p; rc=$?
+for _ in $(seq 50); do
+    [ "$(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 7283310")" = 0 ] && break
+    sleep 0.1
+done
+assert_eq "drill: replay stopped while it waits on a lock: exit 1, its run lock gone at once" "1 0 yes" \
+  "$rc $(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 7283310") $(kill -0 $LOCKER 2>/dev/null && echo yes)"
+sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(20)'" >/dev/null
+wait $LOCKER
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DBR" >/dev/null 2>&1
+
+# ---- a batch open in the backup, closed failed after it ------------------------------------------
+# Its batch_failed and item_failed records come back with the export: replay closes it failed as
+# they say (sql/0110). It stayed open: status listed it, and the next run drove it again and
+# closed it a second time, after the replayed batch_failed (an outside tryout's finding).
+DBF=${DB}_failed
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DBF" -c "CREATE DATABASE $DBF" >/dev/null
+export PGDATABASE=$DBF
+"$LETHE" migrate >/dev/null
+sed -e "s|spool-drill|spool-failed|" -e "s|anchors-drill.jsonl|anchors-failed.jsonl|" \
+  "$WORK/r6-noexec.conf" > "$WORK/failed.conf"
+FB() { run_lethe --config "$WORK/failed.conf" "$@"; }
+T9=$(uuid); W9=$(uuid); P1=$(uuid); P2=$(uuid)
+mk_tenant "$T9" vandelay; mk_workspace "$T9" "$W9" EU
+for i in "$P1" "$P2"; do mk_item "$T9" "$i" "$W9" prompt EU 2026-01-01T00:00:00Z; done
+mk_event "$T9" deletion_requested "$YESTERDAY" REQ-P item_id "$P1"
+mk_event "$T9" deletion_requested "$YESTERDAY" REQ-P2 item_id "$P2"
+FB run
+FBATCH=$(sql "SELECT batch_id FROM lethe.batches WHERE state = 'open'")
+pg_dump -Fc -f "$WORK/failed.dump" "$DBF"
+FB ack "$FBATCH" --failed "$P2:disk offline" --operator user_d
+assert_contains "failed batch: closed failed by hand after the backup" "closed failed: 1 purged, 1 failed" "$OUT"
+FB export -o "$WORK/failed.jsonl"
+restore_db "$DBF" "$WORK/failed.dump"
+FB replay --operator user_d "$WORK/failed.jsonl"
+assert_rc "failed batch: replay exits 0" 0
+assert_contains "... saying it closes the batch failed" \
+  "replay: 1 batch open in the backup and closed failed after it is closed failed, as its record says" "$ERR"
+assert_eq "... closed failed when its record says, its item failed (its reason is in no record)" \
+  "failed true|failed failed after the backup; its reason is not in the audit|purged" \
+  "$(sql "SELECT b.state || ' ' || (b.closed_at = a.at) FROM lethe.batches b JOIN lethe.audit a
+           ON a.batch_id = b.batch_id AND a.kind = 'batch_failed' WHERE b.batch_id = '$FBATCH'")|$(sql "SELECT outcome || ' ' || reason FROM lethe.batch_items WHERE batch_id = '$FBATCH' AND item_id = '$P2'")|$(sql "SELECT outcome FROM lethe.batch_items WHERE batch_id = '$FBATCH' AND item_id = '$P1'")"
+FB run
+assert_rc "failed batch: the next run exits 0" 0
+assert_eq "... and does not close the batch again: one closing record" "1" \
+  "$(sql "SELECT count(*) FROM lethe.audit WHERE batch_id = '$FBATCH' AND kind IN ('batch_failed', 'batch_acknowledged')")"
+assert_eq "... the failed item batched again, in another batch" "1" \
+  "$(sql "SELECT count(*) FROM lethe.batch_items WHERE item_id = '$P2' AND batch_id <> '$FBATCH' AND outcome IS NULL")"
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DBF" >/dev/null 2>&1
 
 export PGDATABASE=$DB
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB7" >/dev/null 2>&1
