@@ -162,14 +162,23 @@ static bool dir_refused(const char *path, const char *what)
     return err != 0;
 }
 
-const char *afile_input_kind(int fd)
+bool afile_input_refused(FILE *f, const char *path, const char *command, const char *what)
 {
+    if (!f) {
+        log_error("%s: cannot read '%s': %s", command, path, strerror(errno));
+        return true;
+    }
     struct stat st;
-    if (fstat(fd, &st) != 0 || S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))
-        return NULL;
-    return S_ISDIR(st.st_mode) ? "a directory" : S_ISCHR(st.st_mode) ? "a character device"
-           : S_ISBLK(st.st_mode) ? "a block device" : S_ISSOCK(st.st_mode) ? "a socket"
-                                                    : "not a regular file";
+    if (f == stdin || fstat(fileno(f), &st) != 0 || S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))
+        return false;
+    log_error("%s: cannot read '%s': it is %s, not %s", command, path,
+              S_ISDIR(st.st_mode)    ? "a directory"
+              : S_ISCHR(st.st_mode)  ? "a character device"
+              : S_ISBLK(st.st_mode)  ? "a block device"
+              : S_ISSOCK(st.st_mode) ? "a socket"
+                                     : "no regular file",
+              what);
+    return true;
 }
 
 bool afile_refused(const char *path, const char *what)

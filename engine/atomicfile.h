@@ -46,10 +46,11 @@ enum afile_status afile_open_in(struct afile *a, int dirfd, const char *path, mo
  * file (new, or regular and replaced) whose directory cannot take the temporary written next to
  * it, said with a hint: for a command to judge its -o before it connects. "-" passes. */
 bool afile_refused(const char *path, const char *what);
-/* What FD is when it is no file to read lines from (NULL for a regular file or a FIFO, the ends
- * of a pipe): "a directory", "a character device", ... A device such as /dev/zero read forever,
- * its one line growing in memory (an outside tryout's finding). */
-const char *afile_input_kind(int fd);
+/* Whether F, opened from PATH to read WHAT ("an export", ...) from (NULL: the open failed, and
+ * errno says why), is refused: said as COMMAND's error, without a hint. Standard input passes;
+ * a regular file or a FIFO (the end of a pipe) passes, a directory or a device does not (/dev/zero
+ * was read forever, its one line growing in memory: an outside tryout's finding). */
+bool afile_input_refused(FILE *f, const char *path, const char *command, const char *what);
 /* Why no file can be created in DIR (missing, not a directory, not writable), in WHY, or NULL. */
 const char *afile_dir_refuses(const char *dir, char *why, size_t cap);
 /* Flushes and makes the data durable, and closes it. False after printing why; the temporary

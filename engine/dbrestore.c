@@ -242,9 +242,9 @@ PGresult *dbrestore_replay_chains(PGconn *db)
                     0, NULL);
 }
 
-long long dbrestore_replay_close_failed(PGconn *db)
+long long dbrestore_replay_close_batches(PGconn *db)
 {
-    return db_count(db, "SELECT lethe.replay_close_failed() AS n", 0, NULL);
+    return db_count(db, "SELECT lethe.replay_close_batches() AS n", 0, NULL);
 }
 
 PGresult *dbrestore_replay_runs_ended(PGconn *db)

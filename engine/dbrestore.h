@@ -68,10 +68,11 @@ PGresult *dbrestore_replay_chains(PGconn *db);
  * time and counts. Left running, the next run found each dead and recorded a second end. Returns
  * them (run_id, outcome), or NULL on error. */
 PGresult *dbrestore_replay_runs_ended(PGconn *db);
-/* Closes failed, as their newest closing record says, the batches open in the catalog that the
- * audit shows closed failed, once every item of them is settled (lethe.replay_close_failed,
- * sql/0110): after the repurges are emitted. Returns how many, or -1. */
-long long dbrestore_replay_close_failed(PGconn *db);
+/* Closes, as their newest closing record says (acknowledged or failed), the batches open in the
+ * catalog that the audit shows closed, once every item of them is settled, failed by a record
+ * or a repurge pending in it (lethe.replay_close_batches, sql/0110): after the repurges are
+ * emitted. Returns how many, or -1. */
+long long dbrestore_replay_close_batches(PGconn *db);
 /* Selects the items that replayed records prove purged but that are live again; returns how
  * many, or -1. */
 long long dbrestore_replay_absent_proofs(PGconn *db);

@@ -268,12 +268,7 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
         return EXIT_USAGE;
     }
     FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-    const char *kind = in && in != stdin ? afile_input_kind(fileno(in)) : NULL;
-    if (!in || kind) {
-        if (kind)
-            log_error("reconcile: cannot read '%s': it is %s, not an inventory", path, kind);
-        else
-            log_error("reconcile: cannot read '%s': %s", path, strerror(errno));
+    if (afile_input_refused(in, path, "reconcile", "an inventory")) {
         log_hint("give the storage's inventory: one locator per line, or an S3 Inventory CSV");
         if (in && in != stdin)
             fclose(in);

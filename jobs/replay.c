@@ -380,8 +380,8 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
         if (!dbrestore_run_end(db, ctx->session_id, n_batches, (long)candidates))
             goto fail;
     }
-    long long closed_failed = dbrestore_replay_close_failed(db);
-    if (closed_failed < 0)
+    long long closed = dbrestore_replay_close_batches(db);
+    if (closed < 0)
         goto fail;
     cycle_trap_signals_committed(ctx);
     if (!dbaudit_commit(db))
@@ -406,11 +406,10 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
             refused(tenant, outcome, db_str(chains, i, "seq"));
         }
     }
-    if (closed_failed > 0)
-        log_info("replay: %lld batch%s open in the backup and closed failed after it %s closed "
-                 "failed, as %s record%s", closed_failed, closed_failed == 1 ? "" : "es",
-                 closed_failed == 1 ? "is" : "are", closed_failed == 1 ? "its" : "their",
-                 closed_failed == 1 ? " says" : "s say");
+    if (closed > 0)
+        log_info("replay: %lld batch%s open in the backup and closed after it %s closed as %s "
+                 "record%s", closed, closed == 1 ? "" : "es", closed == 1 ? "is" : "are",
+                 closed == 1 ? "its" : "their", closed == 1 ? " says" : "s say");
     /* A backup taken while a run ran holds it running; its end is among the records. */
     for (int i = 0; i < PQntuples(ended); i++)
         log_info("replay: run %s was under way when the backup was taken; ended as its replayed "

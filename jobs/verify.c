@@ -1607,12 +1607,7 @@ static bool check_expected(struct verifier *v)
 static int load_anchors(struct verifier *v, const char *path)
 {
     FILE *f = fopen(path, "r");
-    const char *kind = f ? afile_input_kind(fileno(f)) : NULL;
-    if (!f || kind) {
-        if (kind)
-            log_error("verify: cannot read '%s': it is %s, not an anchor file", path, kind);
-        else
-            log_error("verify: cannot read '%s': %s", path, strerror(errno));
+    if (afile_input_refused(f, path, "verify", "an anchor file")) {
         log_hint("--anchors takes the file named by audit.anchor_file, or a copy of it");
         if (f)
             fclose(f);
@@ -1859,12 +1854,7 @@ int job_verify(struct lethe_ctx *ctx, int argc, char **argv)
     /* A file that cannot be opened is a wrong argument (2); one that stops reading halfway
      * is a runtime failure (1); only a file that reads and does not check out is 4. */
     f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-    const char *kind = f && f != stdin ? afile_input_kind(fileno(f)) : NULL;
-    if (!f || kind) {
-        if (kind)
-            log_error("verify: cannot read '%s': it is %s, not an export", path, kind);
-        else
-            log_error("verify: cannot read '%s': %s", path, strerror(errno));
+    if (afile_input_refused(f, path, "verify", "an export")) {
         log_hint("verify takes the file that 'lethe export' wrote");
         rc = EXIT_USAGE;
         goto cleanup;

@@ -25,21 +25,24 @@ BEGIN
     END IF;
 END $grant$;
 
--- A batch open in the backup that was closed failed after it (a deleter's failure, or `lethe ack
--- --failed`): its batch_failed and item_failed records come back with the exports, its purged
--- items' purges through repurge_emit(), which closed only a batch every item of which was
--- purged. It stayed open: status listed it open, and the next run drove it again and closed it a
--- second time, after the replayed batch_failed (an outside tryout's finding). It is now closed
--- failed as its newest closing record says, its failed items failed as their records say
--- (a deleter's reason is not among them), once every item of it is settled. Called by replay after repurge_emit(), in its
--- transaction. Each step is a statement of its own (on Citus no statement that reads the
--- audit or batch_items, distributed, updates batches, a table of the coordinator). Returns the
--- batches closed.
-CREATE FUNCTION lethe.replay_close_failed() RETURNS integer
+-- A batch open in the backup and closed after it: its closing record (batch_acknowledged or
+-- batch_failed, the newest) and its items' item_failed records come back with the exports, its
+-- purged items' purges through repurge_emit(), which closed only a batch every item of which was
+-- purged. A batch closed failed, and a repurge batch (whose items were purged before, so that
+-- its acknowledgement writes no item record), stayed open: status listed it, and the next run
+-- drove it again and closed it a second time (outside tryouts' findings). Each is now closed as
+-- its newest closing record says, once every item of it is settled, failed by a record, or a
+-- repurge pending in it (which the batches' trigger, lethe.repurges_settle, settles as the
+-- state changes: done, or failed for an item failed); its failed items fail as their records
+-- say (a deleter's reason is not among them, SPEC §4). Called by replay after repurge_emit(),
+-- in its transaction. Each step is a statement of its own (on Citus no statement that reads
+-- the audit or batch_items, distributed, updates batches, a table of the coordinator, and no
+-- subquery is correlated with a temporary table). Returns the batches closed.
+CREATE FUNCTION lethe.replay_close_batches() RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
 DECLARE
     v_open uuid[];
-    v_failed uuid[];
+    v_closing uuid[];
     v_tenants uuid[];
     n integer;
 BEGIN
@@ -48,50 +51,63 @@ BEGIN
     IF cardinality(v_open) = 0 THEN
         RETURN 0;
     END IF;
-    DROP TABLE IF EXISTS replay_failed, replay_failed_items, replay_failed_unsettled;
-    CREATE TEMP TABLE replay_failed ON COMMIT DROP AS
-    SELECT c.batch_id, c.at, c.detail
-      FROM (SELECT DISTINCT ON (a.batch_id) a.batch_id, a.kind, a.at, a.detail
-              FROM lethe.audit a
-             WHERE a.tenant_id = '00000000-0000-0000-0000-000000000000'
-               AND a.kind IN ('batch_acknowledged', 'batch_failed') AND a.batch_id = ANY (v_open)
-             ORDER BY a.batch_id, a.seq DESC) c
-     WHERE c.kind = 'batch_failed';
-    v_failed := ARRAY(SELECT f.batch_id FROM replay_failed f);
-    IF cardinality(v_failed) = 0 THEN
+    DROP TABLE IF EXISTS replay_closing, replay_closing_failed, replay_closing_unsettled;
+    CREATE TEMP TABLE replay_closing ON COMMIT DROP AS
+    SELECT DISTINCT ON (a.batch_id) a.batch_id, a.kind, a.at, a.detail
+      FROM lethe.audit a
+     WHERE a.tenant_id = '00000000-0000-0000-0000-000000000000'
+       AND a.kind IN ('batch_acknowledged', 'batch_failed') AND a.batch_id = ANY (v_open)
+     ORDER BY a.batch_id, a.seq DESC;
+    v_closing := ARRAY(SELECT c.batch_id FROM replay_closing c);
+    IF cardinality(v_closing) = 0 THEN
         RETURN 0;
     END IF;
-    v_tenants := ARRAY(SELECT DISTINCT bi.tenant_id FROM lethe.batch_items bi
-                        WHERE bi.batch_id = ANY (v_failed) AND bi.outcome IS NULL);
-    CREATE TEMP TABLE replay_failed_items ON COMMIT DROP AS
+    -- the items still unsettled, a pending repurge of the batch aside
+    CREATE TEMP TABLE replay_closing_unsettled ON COMMIT DROP AS
+    SELECT bi.batch_id, bi.tenant_id, bi.item_id FROM lethe.batch_items bi
+     WHERE bi.batch_id = ANY (v_closing) AND bi.outcome IS NULL
+       AND NOT EXISTS (SELECT 1 FROM lethe.repurges r
+                        WHERE r.tenant_id = bi.tenant_id AND r.item_id = bi.item_id
+                          AND r.batch_id = bi.batch_id AND r.state = 'pending');
+    v_tenants := ARRAY(SELECT DISTINCT u.tenant_id FROM replay_closing_unsettled u);
+    CREATE TEMP TABLE replay_closing_failed ON COMMIT DROP AS
     SELECT DISTINCT ON (a.tenant_id, a.item_id, a.batch_id) a.tenant_id, a.item_id, a.batch_id,
            a.detail
       FROM lethe.audit a
-     WHERE a.tenant_id = ANY (v_tenants) AND a.kind = 'item_failed' AND a.batch_id = ANY (v_failed)
+     WHERE a.tenant_id = ANY (v_tenants) AND a.kind = 'item_failed' AND a.batch_id = ANY (v_closing)
      ORDER BY a.tenant_id, a.item_id, a.batch_id, a.seq DESC;
-    -- A deleter's reason is free text, which the audit never holds (SPEC §4): it is said so.
+    -- a batch with an item neither settled, failed by a record nor a pending repurge waits
+    DELETE FROM replay_closing c
+     WHERE c.batch_id IN (SELECT u.batch_id FROM replay_closing_unsettled u
+                           WHERE NOT EXISTS (SELECT 1 FROM replay_closing_failed f
+                                              WHERE f.tenant_id = u.tenant_id
+                                                AND f.item_id = u.item_id
+                                                AND f.batch_id = u.batch_id));
+    v_closing := ARRAY(SELECT c.batch_id FROM replay_closing c);
+    IF cardinality(v_closing) = 0 THEN
+        RETURN 0;
+    END IF;
     UPDATE lethe.batch_items bi
        SET outcome = 'failed',
            reason = coalesce(f.detail, 'failed after the backup; its reason is not in the audit')
-      FROM replay_failed_items f
+      FROM replay_closing_failed f
      WHERE bi.tenant_id = f.tenant_id AND bi.item_id = f.item_id AND bi.batch_id = f.batch_id
-       AND bi.outcome IS NULL;
-    CREATE TEMP TABLE replay_failed_unsettled ON COMMIT DROP AS
-    SELECT DISTINCT bi.batch_id FROM lethe.batch_items bi
-     WHERE bi.batch_id = ANY (v_failed) AND bi.outcome IS NULL;
-    UPDATE lethe.batches x SET state = 'failed', closed_at = r.at, error = coalesce(x.error, r.detail)
-      FROM replay_failed r
-     WHERE x.batch_id = r.batch_id AND x.state = 'open'
-       AND x.batch_id NOT IN (SELECT u.batch_id FROM replay_failed_unsettled u);
+       AND bi.batch_id = ANY (v_closing) AND bi.outcome IS NULL;
+    UPDATE lethe.batches x
+       SET state = CASE c.kind WHEN 'batch_failed' THEN 'failed' ELSE 'acknowledged' END,
+           closed_at = c.at,
+           error = CASE c.kind WHEN 'batch_failed' THEN coalesce(x.error, c.detail) ELSE x.error END
+      FROM replay_closing c
+     WHERE x.batch_id = c.batch_id AND x.state = 'open';
     GET DIAGNOSTICS n = ROW_COUNT;
-    DROP TABLE replay_failed, replay_failed_items, replay_failed_unsettled;
+    DROP TABLE replay_closing, replay_closing_failed, replay_closing_unsettled;
     RETURN n;
 END $$;
-REVOKE ALL ON FUNCTION lethe.replay_close_failed() FROM PUBLIC;
+REVOKE ALL ON FUNCTION lethe.replay_close_batches() FROM PUBLIC;
 
 DO $grant2$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'lethe_engine') THEN
-        GRANT EXECUTE ON FUNCTION lethe.replay_close_failed() TO lethe_engine;
+        GRANT EXECUTE ON FUNCTION lethe.replay_close_batches() TO lethe_engine;
     END IF;
 END $grant2$;
