@@ -9,6 +9,13 @@ not_ok() { FAIL=$((FAIL + 1)); echo "not ok - $1"; shift; for l in "$@"; do prin
 
 # sql "STATEMENT": runs through psql, unaligned, no headers; prints the result.
 sql() { psql -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"; }
+# wait_for SQL: polls (10 s at most) until the query returns more than 0: another session's
+# state that a step waits on (a sleep under way, a lock waited for).
+wait_for() {
+    local _
+    for _ in $(seq 100); do [ "$(sql "$1")" -gt 0 ] && return 0; sleep 0.1; done
+    return 1
+}
 
 # gone_backends: after a run was killed, until the server has noticed that its client is gone
 # (its backend holds the run lock until then; on a loaded machine, or with a sanitizer's slow

@@ -1099,10 +1099,7 @@ assert_rc "lag: a first run" 0
 psql -X -q -c "BEGIN" \
   -c "SELECT event_id FROM lethe.request_record('$TG', NULL, NULL, '$IG', 'REQ-LAG', 'user_a', '30 days', 'deletion_request', NULL)" \
   -c "SELECT pg_sleep(3)" -c "COMMIT" >"$WORK/lag.out" 2>&1 & LAGGER=$!
-for _ in $(seq 100); do
-    [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(3)'")" = 1 ] && break
-    sleep 0.1
-done
+wait_for "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(3)'"
 run_lethe --config "$WORK/lag.conf" run
 wait $LAGGER
 assert_rc "lag: the run exits 0" 0
@@ -1133,10 +1130,7 @@ lag_cut_caught "${RL%% *}"
 psql -X -q -c "BEGIN" \
   -c "SELECT event_id FROM lethe.request_record('$TG', NULL, NULL, '$IG', 'REQ-LAG-2', 'user_a', '30 days', 'deletion_request', NULL)" \
   -c "SELECT pg_sleep(20)" -c "COMMIT" >/dev/null 2>&1 & LAGGER=$!
-for _ in $(seq 100); do
-    [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(20)'")" = 1 ] && break
-    sleep 0.1
-done
+wait_for "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(20)'"
 LINES=$(wc -l <"$WORK/lag.jsonl")
 "$LETHE" --config "$WORK/lag.conf" run >"$WORK/lag-term.out" 2>&1 & p=$!
 for _ in $(seq 100); do grep -q "waiting for it to commit" "$WORK/lag-term.out" && break; sleep 0.1; done

@@ -28,11 +28,6 @@ new_db() {
 }
 # metric FILE NAME: NAME's line for shard "all" in the metrics file FILE.
 metric() { grep "^$2{shard=\"all\"} " "$1"; }
-# wait_for SQL: polls (10 s at most) until the query returns more than 0.
-wait_for() {
-  for _ in $(seq 100); do [ "$(sql "$1")" -gt 0 ] && return 0; sleep 0.1; done
-  return 1
-}
 write_config "$WORK/noexec.conf"
 write_config "$WORK/del.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; };"
 

@@ -11,11 +11,6 @@ T=$(uuid); W=$(uuid); mk_tenant "$T" acme; mk_workspace "$T" "$W" EU
 write_config "$WORK/ack.conf"
 write_config "$WORK/del.conf" "executor: { command = \"$FS_DELETE --root $STORE\"; };"
 
-# wait_for SQL: polls (10 s at most) until the query returns more than 0.
-wait_for() {
-  for _ in $(seq 100); do [ "$(sql "$1")" -gt 0 ] && return 0; sleep 0.1; done
-  return 1
-}
 
 # ---- a stop request during the attempt's count starts no deleter ------------------------------
 # The run checked for a stop request, then counted the attempt (a round trip), then started the

@@ -263,15 +263,9 @@ assert_rc "shards: 31/32 is a shard" 0
 # outside tryout's finding). The request's lock has a class of its own.
 psql -X -q -c "BEGIN" -c "SELECT 1 FROM lethe.audit_heads WHERE tenant_id = '$T1' FOR UPDATE" \
   -c "SELECT pg_sleep(4)" -c "COMMIT" >/dev/null 2>&1 & HOLDER=$!
-for _ in $(seq 100); do
-    [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(4)'")" = 1 ] && break
-    sleep 0.1
-done
+wait_for "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(4)'"
 "$LETHE" request --tenant "$T1" --item "$I3" --reference WAITING-1 >/dev/null 2>&1 & REQ=$!
-for _ in $(seq 100); do
-    [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'lethe/request/%' AND wait_event_type = 'Lock'")" = 1 ] && break
-    sleep 0.1
-done
+wait_for "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'lethe/request/%' AND wait_event_type = 'Lock'"
 OTHER=$(sql "SELECT 1 - lethe.shard_of('$T1', 2)")   # a shard without the request's tenant
 run_lethe --config "$WORK/noexec.conf" run --shard "$OTHER/2"
 assert_rc "shards: a request waiting on its tenant is no run: a shard's run goes on" 0
