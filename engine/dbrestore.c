@@ -249,44 +249,10 @@ long long dbrestore_replay_close_batches(PGconn *db)
 
 PGresult *dbrestore_replay_runs_ended(PGconn *db)
 {
-    /* Through a temporary table: on Citus no statement that reads the audit (distributed) may
-     * update runs (a table of the coordinator); the records are read as the owner, who appended
-     * them (sql/0110). The record's words (dbcycle_run_finished,
-     * dbcycle_run_started, dbrestore_run_end): its outcome first, then "due N, batches N, failed
-     * items N, failed batches N, held N, events N", a died run's "found dead by run R". */
-    PGresult *ids = db_query_one_row(db,
-                                     "SELECT coalesce(array_agg(run_id), '{}')::text AS ids"
-                                     "  FROM lethe.runs WHERE outcome = 'running'",
-                                     0, NULL);
-    if (!ids)
-        return NULL;
-    bool made = db_exec(db,
-                        "CREATE TEMP TABLE replay_run_ends ON COMMIT DROP AS"
-                        " SELECT e.run_id, e.at, e.count, e.detail"
-                        "   FROM lethe.replay_run_ends($1::uuid[]) e",
-                        1, (const char *[]){db_get(ids, 0, "ids")});
-    PQclear(ids);
-    if (!made)
-        return NULL;
-    return db_query(
-        db,
-        "UPDATE lethe.runs u SET outcome = split_part(e.detail, ',', 1), finished_at = e.at,"
-        "       purged = coalesce(e.count::integer, u.purged),"
-        "       items_due = coalesce(substring(e.detail FROM '(?:^|, )due ([0-9]+)')::integer,"
-        "                            u.items_due),"
-        "       batches = coalesce(substring(e.detail FROM '(?:^|, )batches ([0-9]+)')::integer,"
-        "                          u.batches),"
-        "       failed = coalesce(substring(e.detail FROM ', failed items ([0-9]+)')::integer,"
-        "                         u.failed),"
-        "       failed_batches = coalesce(substring(e.detail FROM ', failed batches ([0-9]+)')"
-        "                                 ::integer, u.failed_batches),"
-        "       held = coalesce(substring(e.detail FROM ', held ([0-9]+)')::integer, u.held),"
-        "       events = coalesce(substring(e.detail FROM ', events ([0-9]+)')::integer, u.events),"
-        "       error = coalesce(u.error, substring(e.detail FROM 'found dead by run .*'))"
-        "  FROM replay_run_ends e"
-        " WHERE u.run_id = e.run_id AND u.outcome = 'running'"
-        " RETURNING u.run_id::text AS run_id, u.outcome",
-        0, NULL);
+    return db_query(db,
+                    "SELECT o_run::text AS run_id, o_outcome AS outcome"
+                    "  FROM lethe.replay_end_runs()",
+                    0, NULL);
 }
 
 /* A record's scope, as `lethe request` and `lethe hold place` take it: "item I", "workspace W",

@@ -65,8 +65,8 @@ PGresult *dbrestore_replay_keep_vouched(PGconn *db, const char *chains, const ch
 PGresult *dbrestore_replay_chains(PGconn *db);
 /* The runs the restored catalog holds as still running whose run_finished record the audit holds
  * (replayed: the backup was taken while they ran) are ended as that record says: its outcome,
- * time and counts. Left running, the next run found each dead and recorded a second end. Returns
- * them (run_id, outcome), or NULL on error. */
+ * time and counts (lethe.replay_end_runs, sql/0110). Left running, the next run found each dead
+ * and recorded a second end. Returns them (run_id, outcome), or NULL on error. */
 PGresult *dbrestore_replay_runs_ended(PGconn *db);
 /* Closes, as their newest closing record says (acknowledged or failed), the batches open in the
  * catalog that the audit shows closed, once every item of them is settled, failed by a record

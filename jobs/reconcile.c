@@ -233,19 +233,17 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
     if (lethe_file_refused("reconcile", "--orphans", orphans_path, &ctx->cfg) ||
         (orphans_path && afile_refused(orphans_path, "reconcile")))
         return EXIT_USAGE;
-    /* An outside tryout's finding: --orphans naming the inventory replaced it, unsaid; so did
-     * --orphans FILE with the inventory read from FILE as standard input. */
+    /* An outside tryout's finding: --orphans naming the inventory (by any name, or as the file
+     * read as standard input) replaced it, unsaid. */
+    bool from_stdin = strcmp(path, "-") == 0;
     struct stat in_st, out_st;
-    bool stdin_is_orphans = strcmp(path, "-") == 0 && orphans_path &&
-                            strcmp(orphans_path, "-") != 0 && fstat(STDIN_FILENO, &in_st) == 0 &&
-                            S_ISREG(in_st.st_mode) && stat(orphans_path, &out_st) == 0 &&
-                            in_st.st_dev == out_st.st_dev && in_st.st_ino == out_st.st_ino;
-    if (stdin_is_orphans ||
-        (orphans_path && strcmp(path, "-") != 0 && strcmp(orphans_path, "-") != 0 &&
-         anchor_file_named(orphans_path, path))) {
+    if (orphans_path && strcmp(orphans_path, "-") != 0 &&
+        (from_stdin ? fstat(STDIN_FILENO, &in_st) : stat(path, &in_st)) == 0 &&
+        S_ISREG(in_st.st_mode) && stat(orphans_path, &out_st) == 0 &&
+        in_st.st_dev == out_st.st_dev && in_st.st_ino == out_st.st_ino) {
         log_error("reconcile: --orphans '%s' is the inventory it reads%s%s%s; refusing to replace "
-                  "it", orphans_path, stdin_is_orphans ? " (as standard input" : ", '",
-                  stdin_is_orphans ? "" : path, stdin_is_orphans ? ")" : "'");
+                  "it", orphans_path, from_stdin ? " (as standard input" : ", '",
+                  from_stdin ? "" : path, from_stdin ? ")" : "'");
         log_hint("write the lines naming no item to another file");
         return EXIT_USAGE;
     }

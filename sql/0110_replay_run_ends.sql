@@ -1,29 +1,57 @@
--- The end of a run that a backup caught running, as the audit records it (lethe replay).
+-- The runs and batches a backup caught under way, as the audit records their ends (lethe replay).
 --
 -- A backup taken while a run ran holds that run as running; its run_finished record comes back
--- with the exports. Replay ends the run's row as that record says (engine/dbrestore.c,
--- dbrestore_replay_runs_ended); left running, the next run found it dead and gave it a second
--- end (an outside tryout's finding). Replay runs as an operator's login with lethe_restorer,
--- and on Citus it reads the audit after replay_chains() appended to it as the owner: Citus
--- refuses, in one transaction, a read by one user of shards another user modified. So the
--- records are read here, as the owner, as restore_lost_note() does (sql/0105).
-CREATE FUNCTION lethe.replay_run_ends(p_runs uuid[])
-RETURNS TABLE (run_id uuid, at timestamptz, count bigint, detail text)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
+-- with the exports. Replay ends the run's row as that record says: its outcome, end time and
+-- counts, from the record's words (dbcycle_run_finished, dbcycle_run_started,
+-- dbrestore_run_end: the outcome first, then "due N, batches N, failed items N, failed batches N,
+-- held N, events N", a died run's "found dead by run R"). Left running, the next run found it
+-- dead and gave it a second end (an outside tryout's finding). Replay runs as an operator's
+-- login with lethe_restorer, and on Citus it reads the audit after replay_chains() appended to
+-- it as the owner: Citus refuses, in one transaction, a read by one user of shards another user
+-- modified. So the records are read here, as the owner, as restore_lost_note() does (sql/0105);
+-- and through a temporary table, since on Citus no statement that reads the audit
+-- (distributed) updates runs (a table of the coordinator). Returns the runs ended.
+CREATE FUNCTION lethe.replay_end_runs() RETURNS TABLE (o_run uuid, o_outcome text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
+DECLARE
+    v_running uuid[];
+BEGIN
+    PERFORM lethe.definer_temp_guard();
+    v_running := ARRAY(SELECT r.run_id FROM lethe.runs r WHERE r.outcome = 'running');
+    IF cardinality(v_running) = 0 THEN
+        RETURN;
+    END IF;
+    DROP TABLE IF EXISTS replay_run_ends;
+    CREATE TEMP TABLE replay_run_ends ON COMMIT DROP AS
     SELECT a.run_id, a.at, a.count, a.detail
       FROM lethe.audit a
-     WHERE a.run_id = ANY (p_runs) AND a.tenant_id = '00000000-0000-0000-0000-000000000000'
+     WHERE a.run_id = ANY (v_running) AND a.tenant_id = '00000000-0000-0000-0000-000000000000'
        AND a.kind = 'run_finished'
-       AND split_part(a.detail, ',', 1) IN ('succeeded', 'failed', 'interrupted', 'died')
-$$;
-REVOKE ALL ON FUNCTION lethe.replay_run_ends(uuid[]) FROM PUBLIC;
-
-DO $grant$
-BEGIN
-    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'lethe_engine') THEN
-        GRANT EXECUTE ON FUNCTION lethe.replay_run_ends(uuid[]) TO lethe_engine;
-    END IF;
-END $grant$;
+       AND split_part(a.detail, ',', 1) IN ('succeeded', 'failed', 'interrupted', 'died');
+    FOR o_run, o_outcome IN
+        UPDATE lethe.runs u
+           SET outcome = split_part(e.detail, ',', 1), finished_at = e.at,
+               purged = coalesce(e.count::integer, u.purged),
+               items_due = coalesce(substring(e.detail FROM '(?:^|, )due ([0-9]+)')::integer,
+                                    u.items_due),
+               batches = coalesce(substring(e.detail FROM '(?:^|, )batches ([0-9]+)')::integer,
+                                  u.batches),
+               failed = coalesce(substring(e.detail FROM ', failed items ([0-9]+)')::integer,
+                                 u.failed),
+               failed_batches = coalesce(substring(e.detail FROM ', failed batches ([0-9]+)')
+                                         ::integer, u.failed_batches),
+               held = coalesce(substring(e.detail FROM ', held ([0-9]+)')::integer, u.held),
+               events = coalesce(substring(e.detail FROM ', events ([0-9]+)')::integer, u.events),
+               error = coalesce(u.error, substring(e.detail FROM 'found dead by run .*'))
+          FROM replay_run_ends e
+         WHERE u.run_id = e.run_id AND u.outcome = 'running'
+        RETURNING u.run_id, u.outcome
+    LOOP
+        RETURN NEXT;
+    END LOOP;
+    DROP TABLE replay_run_ends;
+END $$;
+REVOKE ALL ON FUNCTION lethe.replay_end_runs() FROM PUBLIC;
 
 -- A batch open in the backup and closed after it: its closing record (batch_acknowledged or
 -- batch_failed, the newest) and its items' item_failed records come back with the exports, its
@@ -105,9 +133,12 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION lethe.replay_close_batches() FROM PUBLIC;
 
-DO $grant2$
+-- Replay runs as an operator's login: roles.sql gives the engine EXECUTE on every function when
+-- it runs again.
+DO $grant$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'lethe_engine') THEN
-        GRANT EXECUTE ON FUNCTION lethe.replay_close_batches() TO lethe_engine;
+        GRANT EXECUTE ON FUNCTION lethe.replay_end_runs(), lethe.replay_close_batches()
+            TO lethe_engine;
     END IF;
-END $grant2$;
+END $grant$;
