@@ -174,6 +174,11 @@ done
 assert_sql_fails "a request for the subject ' ' is refused by name" \
   "$(event deletion_requested ", subject_id" ", ' '")" \
   'violates check constraint "events_subject_id_not_blank"'
+# README: a workspace of a tenant that does not exist is refused by the foreign key, named
+NOTENANT=$(sql "SELECT gen_random_uuid()")
+assert_sql_fails "a workspace of an unknown tenant is refused by its foreign key" \
+  "INSERT INTO lethe.workspaces (tenant_id, workspace_id, geo) VALUES ('$NOTENANT', gen_random_uuid(), 'EU')" \
+  "Key (tenant_id)=($NOTENANT) is not present in table \"tenants\""
 # a locator is at most 64 KiB (sql/0053): one whose escaping passed 1 GB failed its whole batch's
 # manifest at every run
 L65536=$(head -c 65536 /dev/zero | tr '\0' 'x')
