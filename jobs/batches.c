@@ -151,8 +151,11 @@ static void print_text(const PGresult *r, const char *spool)
         if (open_manifest(r, row, spool, path, sizeof path))
             printf("  manifest: %s\n", path);
         else if (path[0])
-            printf("  manifest: none in the spool (%s): its run stopped before writing it, or "
-                   "the spool is another machine's; 'lethe rerun %s' writes it and hands it to "
+            /* A run leaves a location's later batches unwritten when its deleter timed out, too
+             * (an outside tryout: "its run stopped" was not true of them). */
+            printf("  manifest: none in the spool (%s): not written yet (its run stopped first, "
+                   "or left it for the next run when its location's deleter timed out), or the "
+                   "spool is another machine's; 'lethe rerun %s' writes it and hands it to "
                    "the deleter, as the next run does\n",
                    path, db_str(r, row, "batch_id"));
         if (db_get(r, row, "failure_reasons")) {
