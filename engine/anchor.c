@@ -21,6 +21,7 @@
 #include "cycle.h"
 #include "db.h"
 #include "dbaudit.h"
+#include "dbrestore.h"
 #include "exitcode.h"
 #include "log.h"
 #include "operator.h"
@@ -1265,6 +1266,28 @@ cleanup:
     return rc;
 }
 
+/* A chain short of a record a replay left out (sql/0111): a writer would take its seq, and the
+ * export holding it would never continue this chain again. The database refuses the append too;
+ * this says which chains and what to do before anything is written. */
+static int withheld_refused(PGconn *db, const char *what, unsigned flags)
+{
+    bool warn_only = flags & ANCHOR_WARN_ONLY;
+    PGresult *r = dbrestore_withheld_open(db);
+    if (!r)
+        return warn_only ? EXIT_DONE : EXIT_RUNTIME;
+    int n = PQntuples(r);
+    for (int i = 0; i < n; i++) {
+        char said[512];
+        dbrestore_withheld_said(r, i, said, sizeof said);
+        (warn_only ? log_warn : log_error)("%s: %s", what, said);
+    }
+    PQclear(r);
+    if (n == 0)
+        return EXIT_DONE;
+    log_hint("%s%s", RESTORE_WITHHELD_HINT, warn_only ? "" : "; nothing was written");
+    return warn_only ? EXIT_DONE : EXIT_CHECK_FAILED;
+}
+
 int anchor_check_before_write(PGconn *db, const char *file, const char *what, unsigned flags)
 {
     char msg[2048];
@@ -1285,7 +1308,7 @@ int anchor_check_before_write(PGconn *db, const char *file, const char *what, un
     if (behind < 0)
         return EXIT_RUNTIME;
     if (behind == 0)
-        return EXIT_DONE;
+        return withheld_refused(db, what, flags);
     log_error("%s: %s", what, msg);
     if (behind == ANCHOR_DIVERGED)
         log_hint("every database's engine chain is its own: the anchor file is another "

@@ -222,16 +222,57 @@ PGresult *dbrestore_replay_keep_vouched(PGconn *db, const char *chains, const ch
                  "   JOIN replay_past r ON a.tenant_id = r.tenant_id AND a.seq = r.seq",
                  0, NULL))
         return NULL;
+    /* Each record left out is noted (sql/0111): its chain takes no record until it is
+     * appended. */
+    if (!db_exec(db,
+                 "CREATE TEMP TABLE replay_left (tenant_id uuid, seq bigint, line text)"
+                 " ON COMMIT DROP",
+                 0, NULL) ||
+        !db_exec(db,
+                 "WITH d AS (DELETE FROM replay_lines l USING replay_past r"
+                 "            WHERE l.ctid = r.c"
+                 "              AND NOT EXISTS (SELECT 1 FROM replay_past_held h"
+                 "                               WHERE h.tenant_id = r.tenant_id AND h.seq = r.seq)"
+                 "           RETURNING r.tenant_id, r.seq, l.line)"
+                 "INSERT INTO replay_left SELECT d.tenant_id, d.seq, d.line FROM d",
+                 0, NULL) ||
+        db_count(db,
+                 "SELECT lethe.replay_withheld_note(array_agg(x.tenant_id), array_agg(x.seq),"
+                 "           array_agg(x.j->>'hash'), array_agg(x.j->>'kind'),"
+                 "           array_agg((x.j->>'at')::timestamptz)) AS n"
+                 "  FROM (SELECT l.tenant_id, l.seq, l.line::json AS j FROM replay_left l) x",
+                 0, NULL) < 0)
+        return NULL;
     return db_query(db,
-                    "WITH d AS (DELETE FROM replay_lines l USING replay_past r"
-                    "            WHERE l.ctid = r.c"
-                    "              AND NOT EXISTS (SELECT 1 FROM replay_past_held h"
-                    "                               WHERE h.tenant_id = r.tenant_id AND h.seq = r.seq)"
-                    "           RETURNING r.tenant_id, r.seq)"
-                    "SELECT d.tenant_id::text AS tenant_id, min(d.seq) - 1 AS after_seq,"
-                    "       count(DISTINCT d.seq) AS dropped"
-                    "  FROM d GROUP BY d.tenant_id ORDER BY d.tenant_id",
+                    "SELECT l.tenant_id::text AS tenant_id, min(l.seq) - 1 AS after_seq,"
+                    "       count(DISTINCT l.seq) AS dropped"
+                    "  FROM replay_left l GROUP BY l.tenant_id ORDER BY l.tenant_id",
                     0, NULL);
+}
+
+PGresult *dbrestore_withheld_open(PGconn *db)
+{
+    return db_query(db,
+                    "SELECT o_tenant::text AS tenant_id, o_first AS first_seq, o_last AS last_seq,"
+                    "       o_records AS records, lethe.audit_time(o_noted) AS noted_at"
+                    "  FROM lethe.replay_withheld_open()"
+                    /* a filter evaluated once, before the function is called: nearly always
+                     * nothing is noted, and the call would cost its compilation (0.5 ms) */
+                    " WHERE EXISTS (SELECT 1 FROM lethe.replay_withheld)"
+                    " ORDER BY o_tenant",
+                    0, NULL);
+}
+
+void dbrestore_withheld_said(const PGresult *r, int i, char *out, size_t cap)
+{
+    const char *first = db_str(r, i, "first_seq"), *last = db_str(r, i, "last_seq");
+    bool one = strcmp(db_str(r, i, "records"), "1") == 0;
+    snprintf(out, cap, "chain %s: %s record%s that a replay left out (past every anchored head; "
+             "seq%s %s%s%s, noted at %s) %s not appended, and no record is appended to the chain "
+             "until %s",
+             db_str(r, i, "tenant_id"), db_str(r, i, "records"), one ? "" : "s", one ? "" : "s",
+             first, strcmp(first, last) == 0 ? "" : "-", strcmp(first, last) == 0 ? "" : last,
+             db_str(r, i, "noted_at"), one ? "is" : "are", one ? "it is" : "they are");
 }
 
 PGresult *dbrestore_replay_chains(PGconn *db)

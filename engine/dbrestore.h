@@ -57,9 +57,23 @@ bool dbrestore_replay_load(PGconn *db, struct copy_in *c);
  * anchor file names for their chain (CHAINS, SEQS: array literals, one element per chain),
  * stamped after FIRST_AT (from when the lines name every chain appended to), at a seq the
  * database does not hold. One row per chain: tenant_id, after_seq (the seq before the first
- * one taken out), dropped (distinct seqs). NULL after printing the error. */
+ * one taken out), dropped (distinct seqs). Each record taken out is noted in
+ * lethe.replay_withheld (sql/0111). NULL after printing the error. */
 PGresult *dbrestore_replay_keep_vouched(PGconn *db, const char *chains, const char *seqs,
                                         const char *first_at);
+/* The chains short of a record a replay left out (lethe.replay_withheld_open(), sql/0111): no
+ * writer appends to them until it is appended. Rows: tenant_id, first_seq, last_seq, records,
+ * noted_at; none nearly always. NULL after printing the error. */
+PGresult *dbrestore_withheld_open(PGconn *db);
+/* What row I of dbrestore_withheld_open() means, in OUT: "chain T: N records that a replay
+ * left out (past every anchored head; seqs A-B, noted at TIME) are not appended, and ...". */
+void dbrestore_withheld_said(const PGresult *r, int i, char *out, size_t cap);
+/* What to do about them, for every command that names them. */
+#define RESTORE_WITHHELD_HINT                                                                      \
+    "if they are the ones shipped (records made after the last run: an ack, a hold, a request), "  \
+    "replay the exports that hold them again without --anchors, which appends them; if not, keep " \
+    "the exports for the auditor and have the database's owner delete their notes from "          \
+    "lethe.replay_withheld (README, \"Anchors\")"
 /* Appends what continues each chain (lethe.replay_chains()). Rows: tenant, outcome, seq,
  * records. NULL after printing the error. */
 PGresult *dbrestore_replay_chains(PGconn *db);

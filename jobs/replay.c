@@ -304,7 +304,7 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
         goto done;
     log_set_run_id(ctx->session_id);
     rc = EXIT_RUNTIME;
-    PGresult *chains = NULL, *batches = NULL, *ended = NULL;
+    PGresult *chains = NULL, *batches = NULL, *ended = NULL, *withheld = NULL;
     struct copy_in copy;
     if (!db_begin(db) || !dbaudit_stage_open(db) || !dbrestore_replay_load(db, &copy))
         goto fail;
@@ -363,6 +363,12 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
      * live, and the export failed verify for good). */
     if (unvouched)
         waiting = "records past every anchor were left out";
+    /* and so are they while an earlier replay's are not appended yet (sql/0111): the seqs they
+     * hold are taken by nobody, a repurge included */
+    if (!(withheld = dbrestore_withheld_open(db)))
+        goto fail;
+    if (PQntuples(withheld) && !waiting)
+        waiting = "records a replay left out (past every anchor) are not appended yet";
     if (!waiting && candidates > 0) {
         int behind = replay_behind_anchor(ctx, db, anchors_path ? &anchor : NULL);
         if (behind < 0)
@@ -436,21 +442,27 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
                  absent, absent == 1 ? "" : "s", absent == 1 ? "is" : "are",
                  absent == 1 ? "it is" : "each is");
     rc = EXIT_DONE;
-    if (waiting && candidates > 0 && !unvouched) {
+    if (waiting && candidates > 0 && !unvouched && PQntuples(withheld) == 0) {
         log_hint("replay the missing exports too (any order): the replay that catches every chain "
                  "up puts them in repurge batches; writing them now would take seqs those "
                  "exports hold");
         rc = EXIT_CHECK_FAILED;
     }
-    if (unvouched) {
+    if (unvouched)
         log_error("replay: %lld record%s past every anchored head %s left out: until %s "
-                  "appended, nothing is put in a repurge batch, and the next run would take "
-                  "%s seqs", unvouched, unvouched == 1 ? "" : "s", unvouched == 1 ? "was" : "were",
-                  unvouched == 1 ? "it is" : "they are", unvouched == 1 ? "its" : "their");
-        log_hint("records made after the last run (an ack, a hold, a request) and exported before "
-                 "the restore are vouched for by no anchor line yet; if the exports are the ones "
-                 "you shipped, replay them again without --anchors before the next run, which "
-                 "appends them; if not, keep them for the auditor");
+                  "appended, nothing is put in a repurge batch, and runs and every other writer "
+                  "refuse to take %s seqs", unvouched, unvouched == 1 ? "" : "s",
+                  unvouched == 1 ? "was" : "were", unvouched == 1 ? "it is" : "they are",
+                  unvouched == 1 ? "its" : "their");
+    else /* an earlier replay's, still not appended */
+        for (int i = 0; i < PQntuples(withheld); i++) {
+            char said[512];
+            dbrestore_withheld_said(withheld, i, said, sizeof said);
+            log_error("replay: %s", said);
+        }
+    if (unvouched || PQntuples(withheld)) {
+        log_hint("records made after the last run and exported before the restore are vouched "
+                 "for by no anchor line yet; %s", RESTORE_WITHHELD_HINT);
         rc = EXIT_CHECK_FAILED;
     }
     if (n_refused) {
@@ -504,6 +516,7 @@ fail:
 cleanup:
     PQclear(chains);
     PQclear(ended);
+    PQclear(withheld);
     PQclear(batches);
 done:
     anchor_line_free(&anchor);

@@ -1063,6 +1063,19 @@ int job_status(struct lethe_ctx *ctx, int argc, char **argv)
         problem(&r, "%s", said);
     }
     PQclear(lost);
+    /* Records a replay left out that are not appended yet: every writer refuses meanwhile
+     * (sql/0111). */
+    PGresult *withheld = dbrestore_withheld_open(ctx->db);
+    if (!withheld)
+        goto cleanup;
+    for (int i = 0; i < PQntuples(withheld); i++) {
+        char said[512];
+        dbrestore_withheld_said(withheld, i, said, sizeof said);
+        problem(&r, "%s; replay the export that holds %s again without --anchors, or see README, "
+                    "\"Anchors\"", said,
+                strcmp(db_str(withheld, i, "records"), "1") == 0 ? "it" : "them");
+    }
+    PQclear(withheld);
     if (json)
         print_json(&r);
     else

@@ -421,10 +421,19 @@ assert_rc "replay of it against the anchor file of its day exits 4" 4
 assert_contains "... and leaves the record out, by name" \
   "warning: replay: chain $T1: 1 record after seq $LAST1 is anchored by no line of '$A'; not replayed" "$ERR"
 assert_contains "... saying that until it is appended nothing is batched" \
-  "error: replay: 1 record past every anchored head was left out: until it is appended, nothing is put in a repurge batch, and the next run would take its seqs" "$ERR"
+  "error: replay: 1 record past every anchored head was left out: until it is appended, nothing is put in a repurge batch, and runs and every other writer refuse to take its seqs" "$ERR"
 assert_eq "... the healthy audit is as it was" "$BEFORE" "$(audit_of)"
 assert_eq "... the forged record is nowhere in it" 0 \
   "$(PGDATABASE=anchors_copy sql "SELECT count(*) FROM lethe.audit WHERE reference = 'FORGED'")"
+# Noted (sql/0111): the chain takes no record until it is appended, or its note deleted.
+PGDATABASE=anchors_copy run_lethe --config "$WORK/noexec.conf" hold place --tenant "$T1" --reason litigation --operator auditor
+assert_rc "... and a writer on that database refuses while it is noted (exit 4)" 4
+assert_contains "... naming the seq it holds" \
+  "error: hold place: chain $T1: 1 record that a replay left out (past every anchored head; seq $((LAST1 + 1)), noted at " "$ERR"
+PGDATABASE=anchors_copy sql "DELETE FROM lethe.replay_withheld WHERE tenant_id = '$T1'" >/dev/null
+PGDATABASE=anchors_copy run_lethe --config "$WORK/noexec.conf" hold place --tenant "$T1" --reason litigation --operator auditor
+assert_eq "... once the owner deleted its note (a forgery), the hold takes that seq" "0 hold_placed" \
+  "$RC $(PGDATABASE=anchors_copy sql "SELECT kind FROM lethe.audit WHERE tenant_id = '$T1' AND seq = $((LAST1 + 1))")"
 psql -X -q -d postgres -c 'DROP DATABASE anchors_copy' >/dev/null
 
 # a window: heads anchored before it are not its to hold; a one-tenant export holds its own

@@ -1184,9 +1184,34 @@ assert_eq "... its row as the record: succeeded, 1 purged, its end's time" "succ
 N6 replay --operator user_d --anchors "$WORK/anchors-drill-shipped.jsonl" "$WORK/r6-2.jsonl"
 assert_rc "drill: the second, past whose anchored heads the last ack lies, exits 4" 4
 assert_contains "... saying what was left out and what it holds back" \
-  "error: replay: 2 records past every anchored head were left out: until they are appended, nothing is put in a repurge batch, and the next run would take their seqs" "$ERR"
-assert_contains "... and what to do" "replay them again without --anchors before the next run" "$ERR"
+  "error: replay: 2 records past every anchored head were left out: until they are appended, nothing is put in a repurge batch, and runs and every other writer refuse to take their seqs" "$ERR"
+assert_contains "... and what to do" "replay the exports that hold them again without --anchors, which appends them" "$ERR"
 assert_eq "... no repurge batch yet" "0" "$(sql "SELECT count(*) FROM lethe.repurges")"
+# Nothing remembered them: the next run took their seqs, every check said ok, and the genuine
+# export never continued this database's chains again. They are noted (sql/0111).
+NIL=00000000-0000-0000-0000-000000000000
+AUD6=$(sql "SELECT count(*) FROM lethe.audit")
+ACKSEQ=$(sql "SELECT max(seq) + 1 FROM lethe.audit WHERE tenant_id = '$NIL'")
+N6 run
+assert_rc "drill: a run while they are not appended refuses (exit 4)" 4
+assert_contains "... naming the engine chain and the seq its ack holds" \
+  "error: run: chain $NIL: 1 record that a replay left out (past every anchored head; seq $ACKSEQ, noted at " "$ERR"
+assert_contains "... and the item's chain" "error: run: chain $T8: 1 record that a replay left out" "$ERR"
+assert_contains "... and what to do, writing nothing" "without --anchors, which appends them; if not, keep the exports for the auditor and have the database's owner delete their notes from lethe.replay_withheld (README, \"Anchors\"); nothing was written" "$ERR"
+N6 hold place --tenant "$T8" --reason litigation --operator user_d
+assert_rc "drill: so does a hold" 4
+N6 status --check
+assert_rc "drill: status --check fails (exit 4)" 4
+assert_contains "... naming them" "check failed: chain $T8: 1 record that a replay left out" "$ERR"
+N6 replay --operator user_d --anchors "$WORK/anchors-drill-shipped.jsonl" "$WORK/r6-1.jsonl"
+assert_rc "drill: a replay of another export with --anchors still exits 4" 4
+assert_contains "... naming them as an earlier replay's" "error: replay: chain $T8: 1 record that a replay left out" "$ERR"
+assert_eq "... and nothing was written, by any of them" "$AUD6 0" \
+  "$(sql "SELECT count(*) FROM lethe.audit") $(sql "SELECT count(*) FROM lethe.repurges")"
+# The database refuses the append itself, whoever asks.
+psql -X -q -v ON_ERROR_STOP=1 -c "SELECT lethe.audit_append_one('run_started', gen_random_uuid(), 'x', NULL, NULL)" >/dev/null 2>"$WORK/withheld.err"
+assert_contains "drill: the database refuses an append to a chain short of them" \
+  "ERROR:  audit: chain $NIL is short of 1 record that lethe replay left out (seq $ACKSEQ), noted at " "$(cat "$WORK/withheld.err")"
 N6 replay --operator user_d "$WORK/r6-2.jsonl"
 assert_rc "drill: replayed again without --anchors: exit 0" 0
 assert_contains "... both items live again are batched" "2 items live again put in 1 repurge batch" "$OUT"
@@ -1213,7 +1238,13 @@ sed "s|anchors-drill.jsonl|anchors-drill-old.jsonl|" "$WORK/r6-noexec.conf" > "$
 O6() { run_lethe --config "$WORK/r6-old.conf" "$@"; }
 O6 replay --operator user_d --anchors "$WORK/anchors-drill-shipped.jsonl" "$WORK/r6-1.jsonl" "$WORK/r6-2.jsonl"
 O6 hold place --tenant "$T8" --reason litigation --operator user_d
-assert_rc "drill: a hold placed on the restored database before the rest is replayed" 0
+assert_rc "drill: a hold on the restored database refuses while the ack is left out" 4
+# The owner's way out, for records that are not the ones shipped (README, "Anchors").
+psql -X -q -v ON_ERROR_STOP=1 -c "SET ROLE lethe_engine" -c "DELETE FROM lethe.replay_withheld" >/dev/null 2>"$WORK/withheld.err"
+assert_contains "drill: the engine's role may not delete the notes" "permission denied" "$(cat "$WORK/withheld.err")"
+sql "DELETE FROM lethe.replay_withheld" >/dev/null
+O6 hold place --tenant "$T8" --reason litigation --operator user_d
+assert_rc "drill: once the owner deleted the notes, the hold is placed" 0
 O6 replay --operator user_d --anchors "$WORK/anchors-drill-shipped.jsonl" "$WORK/r6-2.jsonl"
 assert_eq "drill: replay --anchors names the chain the hold diverged, exit 4" "4|1" \
   "$RC|$(grep -c "^error: replay: chain $T8 diverged at seq" <<<"$ERR")"
