@@ -1200,14 +1200,29 @@ static void write_left_manifests(struct lethe_ctx *ctx, const PGresult *r, int f
 }
 
 /* A batch of a location whose deleter timed out earlier in this run stays open for the next
- * run, said; true when so. */
-static bool left_for_timeout(const struct run_counts *c, const char *batch_id, const char *location)
+ * run, said and counted, with its manifest written (SPEC §4: each batch's manifest, then its
+ * executor), so that it can be deleted by hand and acknowledged before the next run drives it;
+ * true when so. Left without it, `lethe batches` showed no manifest for a batch the run had
+ * emitted, and the run's summary counted its items nowhere (an outside tryout's finding). */
+static bool left_for_timeout(struct lethe_ctx *ctx, struct run_counts *c, const char *batch_id,
+                             const char *location, long items)
 {
     const char *on = cycle_timed_out(c, location);
     if (!on)
         return false;
-    log_warn("batch %s (%s) left open for the next run: %s's deleter timed out on batch %s in "
-             "this run", batch_id, location, location, on);
+    c->left_open++;
+    c->left_open_items += items;
+    char path[4200];
+    if (manifest_write(ctx->db, &ctx->audit_key, ctx->cfg.spool_dir, location, batch_id, path,
+                       sizeof path, NULL))
+        log_warn("batch %s (%s) left open for the next run, its manifest written to %s: %s's "
+                 "deleter timed out on batch %s in this run", batch_id, location, path, location,
+                 on);
+    else
+        log_warn("batch %s (%s) left open for the next run without its manifest (%s; the next "
+                 "run writes it): %s's deleter timed out on batch %s in this run", batch_id,
+                 location, log_last_error()[0] ? log_last_error() : db_last_message(), location,
+                 on);
     return true;
 }
 
@@ -1243,7 +1258,8 @@ static bool redrive(struct lethe_ctx *ctx, struct run_life *l, const char *k, co
             run_life_interrupt(l, "while re-driving open batches; the rest stay open for the next run");
             break;
         }
-        if (left_for_timeout(&l->c, db_get(r, i, "batch_id"), db_get(r, i, "location")))
+        if (left_for_timeout(ctx, &l->c, db_get(r, i, "batch_id"), db_get(r, i, "location"),
+                             db_get_long(r, i, "items")))
             continue;
         /* Listed open when the re-drive began: a 'lethe ack' made since (while an earlier
          * batch's deleter ran) closed it, and its manifest and deleter are done with. */
@@ -1567,7 +1583,8 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
             write_left_manifests(ctx, r, i);
             break;
         }
-        if (left_for_timeout(c, db_get(r, i, "batch_id"), db_get(r, i, "location"))) {
+        if (left_for_timeout(ctx, c, db_get(r, i, "batch_id"), db_get(r, i, "location"),
+                             db_get_long(r, i, "items"))) {
             done_items += db_get_long(r, i, "items");
             progress_update(pg, done_items);
             continue;
@@ -1618,14 +1635,21 @@ finish:
     else {
         /* Open batches a run re-drove are named only when there were any, after the counts
          * scripts read (purged and failed include theirs). */
-        char again[64] = "";
+        char again[64] = "", left[128] = "";
         if (c->redriven)
             snprintf(again, sizeof again, ", %ld open batch%s re-driven", c->redriven,
                      c->redriven == 1 ? "" : "es");
+        /* and those a timed-out deleter's location left open, whose items are neither purged
+         * nor failed */
+        if (c->left_open)
+            snprintf(left, sizeof left, ", %ld batch%s (%ld item%s) left open for the next run",
+                     c->left_open, c->left_open == 1 ? "" : "es", c->left_open_items,
+                     c->left_open_items == 1 ? "" : "s");
         printf("run %s %s: as_of %s%s%s, %ld new events, %ld due, %ld batches, %ld purged, "
-               "%ld failed items, %ld failed batches, %ld held%s, %.2fs\n",
+               "%ld failed items, %ld failed batches, %ld held%s%s, %.2fs\n",
                ctx->session_id, l.outcome, l.as_of, l.shard[0] ? ", shard " : "", l.shard, c->events,
-               c->due, c->batches, c->purged, c->failed, c->failed_batches, c->held, again, secs);
+               c->due, c->batches, c->purged, c->failed, c->failed_batches, c->held, again, left,
+               secs);
     }
     return rc;
 }

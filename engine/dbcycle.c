@@ -310,7 +310,7 @@ PGresult *dbcycle_emit(PGconn *db, const char *const p[6], long *held)
 PGresult *dbcycle_open_batches(PGconn *db, const char *k, const char *n)
 {
     return db_query(db,
-                    "SELECT b.batch_id::text AS batch_id, b.location FROM lethe.batches b"
+                    "SELECT b.batch_id::text AS batch_id, b.location, b.items FROM lethe.batches b"
                     " WHERE b.state = 'open' AND ($2::integer = 0 OR b.batch_id NOT IN ("
                     "   SELECT bi.batch_id FROM lethe.batch_items bi"
                     "    WHERE bi.batch_id IN (SELECT o.batch_id FROM lethe.batches o WHERE o.state = 'open')"

@@ -120,7 +120,7 @@ int dbcycle_hold_fence_try(PGconn *db);
  * fence). p: run id, as_of, k, n, the largest batch, shard (or NULL). Columns batch_id,
  * location, items; *held: the due items a hold kept. */
 PGresult *dbcycle_emit(PGconn *db, const char *const p[6], long *held);
-/* Open batches whose tenants all belong to shard k/n: batch_id, location, oldest first. */
+/* Open batches whose tenants all belong to shard k/n: batch_id, location, items, oldest first. */
 PGresult *dbcycle_open_batches(PGconn *db, const char *k, const char *n);
 /* Records the executor's receipts (ack_batch): p as its parameters. Columns purged, failed,
  * foreign_receipts, state. */

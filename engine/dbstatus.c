@@ -486,7 +486,7 @@ PGresult *db_explain_holds(PGconn *db, const char *tenant, const char *item)
 
 /* Columns: batch_id, batch_state, outcome (the item's; null while open), rule, reference,
  * due_at, deadline_at, created_at and closed_at (the batch's), purged_at, reason, run_id,
- * location. Oldest first. */
+ * location, attempts (of the batch's executor: 0 when it was never handed over). Oldest first. */
 PGresult *db_explain_batches(PGconn *db, const char *tenant, const char *item)
 {
     const char *p[] = {tenant, item};
@@ -495,7 +495,8 @@ PGresult *db_explain_batches(PGconn *db, const char *tenant, const char *item)
         "SELECT bi.batch_id, b.state AS batch_state, bi.outcome, bi.rule, bi.reference,"
         "       lethe.iso_utc(bi.due_at) AS due_at, lethe.iso_utc(bi.deadline_at) AS deadline_at,"
         "       lethe.iso_utc(b.created_at) AS created_at, lethe.iso_utc(b.closed_at) AS closed_at,"
-        "       lethe.iso_utc(bi.purged_at) AS purged_at, bi.reason, b.run_id, b.location"
+        "       lethe.iso_utc(bi.purged_at) AS purged_at, bi.reason, b.run_id, b.location,"
+        "       b.attempts"
         "  FROM lethe.batch_items bi JOIN lethe.batches b ON b.batch_id = bi.batch_id"
         " WHERE bi.tenant_id = $1 AND bi.item_id = $2"
         " ORDER BY b.created_at, bi.batch_id",

@@ -151,12 +151,13 @@ static void print_text(const PGresult *r, const char *spool)
         if (open_manifest(r, row, spool, path, sizeof path))
             printf("  manifest: %s\n", path);
         else if (path[0])
-            /* A run leaves a location's later batches unwritten when its deleter timed out, too
-             * (an outside tryout: "its run stopped" was not true of them). */
-            printf("  manifest: none in the spool (%s): not written yet (its run stopped first, "
-                   "or left it for the next run when its location's deleter timed out), or the "
-                   "spool is another machine's; 'lethe rerun %s' writes it and hands it to "
-                   "the deleter, as the next run does\n",
+            /* A run whose location's deleter timed out writes the manifests of the batches it
+             * leaves open too; a replay's or reconcile's batches are the next run's to write
+             * (an outside tryout: the reasons given were not true of them). */
+            printf("  manifest: none in the spool (%s): not written yet (a replay or reconcile "
+                   "made the batch, its run stopped first, or could not write it: see its log), "
+                   "or the spool is another machine's; 'lethe rerun %s' writes it and hands it "
+                   "to the deleter, as the next run does\n",
                    path, db_str(r, row, "batch_id"));
         if (db_get(r, row, "failure_reasons")) {
             long more = atol(db_str(r, row, "reason_count")) - 3;

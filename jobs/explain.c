@@ -47,6 +47,7 @@
 struct explain {
     PGresult *item, *obligations, *holds, *batches;
     PGresult *purge; /* the audit's record of the purge: a row, or none (not purged, or none found) */
+    const struct lethe_config *cfg; /* whether the batch's location has an executor */
 };
 
 static const char *or_dash(const char *s) { return s ? s : "-"; }
@@ -197,9 +198,30 @@ static void print_why(const struct explain *e)
         else
             printf("tombstoned without a purge record\n");
     } else if (strcmp(state, "in_flight") == 0) {
-        printf("handed to the deleter in open batch %s under %s (deadline %s%s); withdrawals and"
-               " holds no longer recall it\n",
-               batch, rule, deadline, past ? ", passed" : "");
+        /* A batch not handed over yet (its run stopped first, its location's deleter timed
+         * out on another batch, or a replay or reconcile made it) was said to be with the
+         * deleter. */
+        long attempts = -1;
+        const char *location = NULL;
+        for (int b = 0; e->batches && b < PQntuples(e->batches); b++)
+            if (strcmp(db_str(e->batches, b, "batch_id"), batch) == 0) {
+                attempts = db_get_long(e->batches, b, "attempts");
+                location = db_get(e->batches, b, "location");
+            }
+        /* Without an executor the manifest in the spool is the hand-over (SPEC §4). */
+        if (attempts == 0 && location && !config_executor_for(e->cfg, location))
+            printf("in open batch %s under %s (deadline %s%s), its manifest in the spool for the "
+                   "deleter of %s (no executor is configured for it), until 'lethe ack' records "
+                   "what was deleted; withdrawals and holds no longer recall it\n",
+                   batch, rule, deadline, past ? ", passed" : "", location);
+        else if (attempts == 0)
+            printf("in open batch %s under %s (deadline %s%s), not handed to its deleter yet: "
+                   "the next run hands it over; withdrawals and holds no longer recall it\n",
+                   batch, rule, deadline, past ? ", passed" : "");
+        else
+            printf("handed to the deleter in open batch %s under %s (deadline %s%s); withdrawals "
+                   "and holds no longer recall it\n",
+                   batch, rule, deadline, past ? ", passed" : "");
     } else if (strcmp(state, "held") == 0) {
         /* Held past the deadline only by a hold in effect at it; one placed since found the
          * item late already, and its purge is recorded late (sql/0083, sql/0089). */
@@ -472,7 +494,7 @@ int job_explain(struct lethe_ctx *ctx, int argc, char **argv)
     if (ctx->parse_only)
         return EXIT_DONE;
     int rc = EXIT_RUNTIME;
-    struct explain e = {0};
+    struct explain e = {.cfg = &ctx->cfg};
     PGresult *tenants = db_item_tenants(ctx->db, item, tenant[0] ? tenant : NULL);
     if (!tenants)
         return EXIT_RUNTIME;

@@ -106,7 +106,7 @@ for point in after_derive after_emit manifest_before_rename after_manifest after
         ob=$(sql "SELECT batch_id || ' ' || location FROM lethe.batches WHERE state = 'open' ORDER BY batch_id LIMIT 1")
         run_lethe --config "$WORK/lethe.conf" batches --state open
         assert_contains "kill at $point: batches says an open batch has no manifest, and what writes it" \
-          "  manifest: none in the spool ($WORK/spool/${ob#* }/${ob% *}.jsonl): not written yet (its run stopped first, or left it for the next run when its location's deleter timed out), or the spool is another machine's; 'lethe rerun ${ob% *}' writes it and hands it to the deleter, as the next run does" "$OUT"
+          "  manifest: none in the spool ($WORK/spool/${ob#* }/${ob% *}.jsonl): not written yet (a replay or reconcile made the batch, its run stopped first, or could not write it: see its log), or the spool is another machine's; 'lethe rerun ${ob% *}' writes it and hands it to the deleter, as the next run does" "$OUT"
         run_lethe --config "$WORK/lethe.conf" batches --json
         assert_eq "kill at $point: ... null in --json" "None" \
           "$(echo "$OUT" | python3 -c 'import json,sys; print({b["batch_id"]: b["manifest"] for b in json.load(sys.stdin)["batches"]}["'"${ob% *}"'"])')"

@@ -103,7 +103,25 @@ assert_eq "... EU's deleter was started once, not once per batch (one timeout wa
   "$(sql "SELECT sum(attempts) FROM lethe.batches WHERE location = 'EU'")"
 FB=$(sql "SELECT batch_id FROM lethe.batches WHERE state = 'failed'")
 assert_eq "... and says which batches it left, and why" "2" \
-  "$(printf '%s\n' "$ERR" | grep -c "left open for the next run: EU's deleter timed out on batch $FB in this run")"
+  "$(printf '%s\n' "$ERR" | grep -c "left open for the next run, its manifest written to $WORK/spool/EU/.*: EU's deleter timed out on batch $FB in this run")"
+# Left without their manifests, `lethe batches` showed none for them, the summary counted
+# their items nowhere (2 due items neither purged nor failed), and explain said their items
+# were with the deleter (an outside tryout's finding).
+assert_contains "... counting them in its summary" \
+  ", 1 failed items, 1 failed batches, 0 held, 2 batches (2 items) left open for the next run, " "$OUT"
+LEFT=$(sql "SELECT batch_id FROM lethe.batches WHERE state = 'open' AND location = 'EU' ORDER BY created_at LIMIT 1")
+assert_eq "... each with its manifest in the spool, one item" "1" "$(tail -n +2 "$WORK/spool/EU/$LEFT.jsonl" | wc -l)"
+run_lethe --config "$WORK/c3c.conf" batches --state open
+assert_contains "... which lethe batches shows" "  manifest: $WORK/spool/EU/$LEFT.jsonl" "$OUT"
+LI=$(sql "SELECT item_id FROM lethe.batch_items WHERE batch_id = '$LEFT'")
+run_lethe --config "$WORK/c3c.conf" explain "$LI"
+assert_contains "... and explain says its item was not handed to the deleter yet" \
+  "why        in open batch $LEFT under " "$OUT"
+assert_contains "... and why" "not handed to its deleter yet: the next run hands it over; withdrawals and holds no longer recall it" "$OUT"
+run_lethe --config "$WORK/c3c.conf" run --json
+assert_eq "... the next run, EU's deleter hanging still, counts in --json the batches it left open" \
+  "$(sql "SELECT count(*) || ' ' || sum(items) FROM lethe.batches WHERE state = 'open'")" \
+  "$(python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); print(d["left_open"], d["left_open_items"])' <<<"$OUT")"
 
 # ---- 4. output is bytes, not trusted text ------------------------------------------------------
 fresh 4

@@ -142,7 +142,7 @@ walk(d)
 print(bad)")"
 run_lethe explain "$COPY"
 assert_contains "the text names the source it came through" "    via       ancestor $SRC (a copy follows its source)" "$OUT"
-assert_contains "the text says why it is not due again" "why        handed to the deleter in open batch" "$OUT"
+assert_contains "the text says why it is not due again: with no executor, its manifest is the hand-over" "why        in open batch $(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$COPY'") under deletion_request (deadline 2026-02-09T00:00:00.000000Z, passed), its manifest in the spool for the deleter of US (no executor is configured for it), until 'lethe ack' records what was deleted; withdrawals and holds no longer recall it" "$OUT"
 
 # ---- a held item --------------------------------------------------------------------------------
 run_lethe explain --json "$HELD"
