@@ -1269,17 +1269,20 @@ cleanup:
 /* A chain short of a record a replay left out (sql/0111): a writer would take its seq, and the
  * export holding it would never continue this chain again. The database refuses the append too;
  * this says which chains and what to do before anything is written. */
-static int withheld_refused(PGconn *db, const char *what, unsigned flags)
+static int withheld_refused(PGconn *db, const char *what, unsigned flags, const char *chain)
 {
     bool warn_only = flags & ANCHOR_WARN_ONLY;
     PGresult *r = dbrestore_withheld_open(db);
     if (!r)
         return warn_only ? EXIT_DONE : EXIT_RUNTIME;
-    int n = PQntuples(r);
-    for (int i = 0; i < n; i++) {
+    int n = 0;
+    for (int i = 0; i < PQntuples(r); i++) {
+        if (chain && strcmp(db_str(r, i, "tenant_id"), chain) != 0)
+            continue; /* a chain this writer does not append to */
         char said[512];
         dbrestore_withheld_said(r, i, said, sizeof said);
         (warn_only ? log_warn : log_error)("%s: %s", what, said);
+        n++;
     }
     PQclear(r);
     if (n == 0)
@@ -1289,6 +1292,12 @@ static int withheld_refused(PGconn *db, const char *what, unsigned flags)
 }
 
 int anchor_check_before_write(PGconn *db, const char *file, const char *what, unsigned flags)
+{
+    return anchor_check_before_write_to(db, file, what, flags, NULL);
+}
+
+int anchor_check_before_write_to(PGconn *db, const char *file, const char *what, unsigned flags,
+                                 const char *chain)
 {
     char msg[2048];
     int behind = anchor_behind(db, file, msg, sizeof msg, flags);
@@ -1308,7 +1317,7 @@ int anchor_check_before_write(PGconn *db, const char *file, const char *what, un
     if (behind < 0)
         return EXIT_RUNTIME;
     if (behind == 0)
-        return withheld_refused(db, what, flags);
+        return withheld_refused(db, what, flags, chain);
     log_error("%s: %s", what, msg);
     if (behind == ANCHOR_DIVERGED)
         log_hint("every database's engine chain is its own: the anchor file is another "

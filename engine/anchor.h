@@ -148,6 +148,11 @@ int anchor_behind(PGconn *db, const char *file, char *msg, size_t cap, unsigned 
  * nothing, refuses as the run would but goes on without a file it cannot read:
  * ANCHOR_WARN_ONLY). */
 int anchor_check_before_write(PGconn *db, const char *file, const char *what, unsigned flags);
+/* The same, for a command that appends to CHAIN alone (a tenant's: hold place, request): a
+ * record a replay left out on another chain (sql/0111) does not hold it back. The anchor file
+ * is compared whole, as for every writer. */
+int anchor_check_before_write_to(PGconn *db, const char *file, const char *what, unsigned flags,
+                                 const char *chain);
 /* For a command that only reads what the catalog holds of requests and holds (status
  * --reference, hold list): a warning, with the replay hint, when the audit is behind FILE (a
  * restored database, whose catalog lacks what was recorded since the backup). Nothing when it

@@ -275,6 +275,44 @@ void dbrestore_withheld_said(const PGresult *r, int i, char *out, size_t cap)
              db_str(r, i, "noted_at"), one ? "is" : "are", one ? "it is" : "they are");
 }
 
+PGresult *dbrestore_replay_against_notes(PGconn *db)
+{
+    /* Looked at only when something is noted (the filter is evaluated once, before any line is
+     * parsed). A chain's records from the first one that contradicts a note are taken out. */
+    if (!db_exec(db,
+                 "CREATE TEMP TABLE replay_noted_seqs ON COMMIT DROP AS"
+                 " SELECT l.ctid AS c, (x.j->>'tenant_id')::uuid AS tenant_id,"
+                 "        (x.j->>'seq')::bigint AS seq, x.j->>'hash' AS hash"
+                 "   FROM replay_lines l CROSS JOIN LATERAL (SELECT l.line::json AS j) x"
+                 "  WHERE EXISTS (SELECT 1 FROM lethe.replay_withheld)"
+                 "    AND l.line NOT LIKE '{\"kind\":\"export_header\"%'"
+                 "    AND (x.j->>'tenant_id')::uuid IN (SELECT w.tenant_id FROM lethe.replay_withheld w)",
+                 0, NULL) ||
+        !db_exec(db,
+                 "CREATE TEMP TABLE replay_contradicting ON COMMIT DROP AS"
+                 " SELECT DISTINCT ON (r.tenant_id) r.tenant_id, r.seq, r.hash AS exported,"
+                 "        (SELECT string_agg(w.hash, ', ' ORDER BY w.noted_at, w.hash)"
+                 "           FROM lethe.replay_withheld w"
+                 "          WHERE w.tenant_id = r.tenant_id AND w.seq = r.seq) AS noted"
+                 "   FROM replay_noted_seqs r"
+                 "  WHERE EXISTS (SELECT 1 FROM lethe.replay_withheld w"
+                 "                 WHERE w.tenant_id = r.tenant_id AND w.seq = r.seq)"
+                 "    AND NOT EXISTS (SELECT 1 FROM lethe.replay_withheld w"
+                 "                     WHERE w.tenant_id = r.tenant_id AND w.seq = r.seq"
+                 "                       AND w.hash = r.hash)"
+                 "  ORDER BY r.tenant_id, r.seq",
+                 0, NULL) ||
+        !db_exec(db,
+                 "DELETE FROM replay_lines l USING replay_noted_seqs r, replay_contradicting k"
+                 " WHERE l.ctid = r.c AND r.tenant_id = k.tenant_id AND r.seq >= k.seq",
+                 0, NULL))
+        return NULL;
+    return db_query(db,
+                    "SELECT tenant_id::text AS tenant_id, seq, exported, noted"
+                    "  FROM replay_contradicting ORDER BY tenant_id",
+                    0, NULL);
+}
+
 PGresult *dbrestore_replay_chains(PGconn *db)
 {
     return db_query(db,

@@ -61,6 +61,12 @@ bool dbrestore_replay_load(PGconn *db, struct copy_in *c);
  * lethe.replay_withheld (sql/0111). NULL after printing the error. */
 PGresult *dbrestore_replay_keep_vouched(PGconn *db, const char *chains, const char *seqs,
                                         const char *first_at);
+/* Takes out of replay_lines, chain by chain, the records from the first one at a seq a replay
+ * noted as left out (lethe.replay_withheld, sql/0111) whose hash is none of those noted there:
+ * an export that is not the one whose record was left out, which would take the seq of the
+ * genuine record for good. Rows: tenant_id, seq, exported (its hash), noted (the hashes noted
+ * there). NULL after printing the error. */
+PGresult *dbrestore_replay_against_notes(PGconn *db);
 /* The chains short of a record a replay left out (lethe.replay_withheld_open(), sql/0111): no
  * writer appends to them until it is appended. Rows: tenant_id, first_seq, last_seq, records,
  * noted_at; none nearly always. NULL after printing the error. */

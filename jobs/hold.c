@@ -94,7 +94,9 @@ static int place(struct lethe_ctx *ctx, int argc, char **argv)
     int rc = scope_check(ctx, &a);
     if (rc != EXIT_DONE)
         return rc;
-    if ((rc = anchor_check_before_write(ctx->db, ctx->cfg.anchor_file, "hold place", 0)) != EXIT_DONE)
+    /* a hold's records are its tenant's chain's alone */
+    if ((rc = anchor_check_before_write_to(ctx->db, ctx->cfg.anchor_file, "hold place", 0,
+                                           a.tenant)) != EXIT_DONE)
         return rc;
     const char *tenant = a.tenant;
     const struct scope scope = a.scope;

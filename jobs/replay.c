@@ -304,7 +304,7 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
         goto done;
     log_set_run_id(ctx->session_id);
     rc = EXIT_RUNTIME;
-    PGresult *chains = NULL, *batches = NULL, *ended = NULL, *withheld = NULL;
+    PGresult *chains = NULL, *batches = NULL, *ended = NULL, *withheld = NULL, *contra = NULL;
     struct copy_in copy;
     if (!db_begin(db) || !dbaudit_stage_open(db) || !dbrestore_replay_load(db, &copy))
         goto fail;
@@ -312,6 +312,12 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
     for (int i = first; i < argc && loaded; i++)
         loaded = load_export(&copy, argv[i]);
     if (!copy_in_end(&copy) || !loaded)
+        goto fail;
+    /* Before anything else is judged: a record at a seq an earlier replay noted as left out
+     * must be the one noted (with --anchors or without: without, any export verifies that is
+     * re-hashed whole, and its record would have taken the genuine one's seq for good: an
+     * outside tryout's finding). */
+    if (!(contra = dbrestore_replay_against_notes(db)))
         goto fail;
     long long unvouched = 0;
     if (anchors_path && !keep_vouched(db, anchors_path, &unvouched))
@@ -460,6 +466,18 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
             dbrestore_withheld_said(withheld, i, said, sizeof said);
             log_error("replay: %s", said);
         }
+    for (int i = 0; i < PQntuples(contra); i++)
+        log_error("replay: chain %s: the exports' record at seq %s (hash %s) is not the one a "
+                  "replay left out there (hash %s): the chain is left alone from that seq",
+                  db_str(contra, i, "tenant_id"), db_str(contra, i, "seq"),
+                  db_str(contra, i, "exported"), db_str(contra, i, "noted"));
+    if (PQntuples(contra)) {
+        log_hint("one of the two is not genuine: keep both exports for the auditor; replay the "
+                 "one that holds the noted record, or, if that one is the forgery, have the "
+                 "database's owner delete its note from lethe.replay_withheld (README, "
+                 "\"Anchors\") and replay again");
+        rc = EXIT_CHECK_FAILED;
+    }
     if (unvouched || PQntuples(withheld)) {
         log_hint("records made after the last run and exported before the restore are vouched "
                  "for by no anchor line yet; %s", RESTORE_WITHHELD_HINT);
@@ -517,6 +535,7 @@ cleanup:
     PQclear(chains);
     PQclear(ended);
     PQclear(withheld);
+    PQclear(contra);
     PQclear(batches);
 done:
     anchor_line_free(&anchor);

@@ -33,11 +33,11 @@ COMMENT ON TABLE lethe.replay_withheld IS
 
 CREATE TRIGGER replay_withheld_by_engine BEFORE INSERT OR UPDATE OR DELETE ON lethe.replay_withheld
     FOR EACH STATEMENT EXECUTE FUNCTION lethe.require_owner(
-        'only lethe''s own functions note the records replay left out',
+        'only lethe''s own functions and the database''s owner write the notes of the records replay left out',
         'lethe replay notes them; the database''s owner deletes the notes of records that are not the ones shipped');
 CREATE TRIGGER replay_withheld_no_truncate BEFORE TRUNCATE ON lethe.replay_withheld
     FOR EACH STATEMENT EXECUTE FUNCTION lethe.require_owner(
-        'only lethe''s own functions note the records replay left out',
+        'only lethe''s own functions and the database''s owner write the notes of the records replay left out',
         'lethe replay notes them; the database''s owner deletes the notes of records that are not the ones shipped');
 
 -- Notes the records left out; returns how many were noted anew.

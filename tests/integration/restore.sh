@@ -1208,10 +1208,40 @@ assert_rc "drill: a replay of another export with --anchors still exits 4" 4
 assert_contains "... naming them as an earlier replay's" "error: replay: chain $T8: 1 record that a replay left out" "$ERR"
 assert_eq "... and nothing was written, by any of them" "$AUD6 0" \
   "$(sql "SELECT count(*) FROM lethe.audit") $(sql "SELECT count(*) FROM lethe.repurges")"
+# A writer that appends to another tenant's chain alone is not held back by them.
+T8B=$(uuid); mk_tenant "$T8B" initech
+N6 hold place --tenant "$T8B" --reason litigation --operator user_d
+assert_rc "drill: a hold on another tenant, whose chain is not short of one, is placed" 0
 # The database refuses the append itself, whoever asks.
 psql -X -q -v ON_ERROR_STOP=1 -c "SELECT lethe.audit_append_one('run_started', gen_random_uuid(), 'x', NULL, NULL)" >/dev/null 2>"$WORK/withheld.err"
 assert_contains "drill: the database refuses an append to a chain short of them" \
   "ERROR:  audit: chain $NIL is short of 1 record that lethe replay left out (seq $ACKSEQ), noted at " "$(cat "$WORK/withheld.err")"
+# Without --anchors an export re-hashed whole verifies: one whose record at the noted seq is
+# another took the genuine one's seq for good, and was anchored by the next run (an outside
+# tryout's finding). The noted hash decides.
+FHASH=$(python3 - "$WORK/r6-2.jsonl" "$WORK/r6-forged.jsonl" "$T8" <<'EOF'
+import hashlib, json, sys
+src, dst, t = sys.argv[1:4]
+lines = open(src, encoding="utf-8").read().splitlines()
+recs = [json.loads(l) for l in lines]
+i = max(k for k, r in enumerate(recs) if r.get("tenant_id") == t)
+r = recs[i]
+r["reference"] = "FORGED"
+canon = json.dumps({k: v for k, v in r.items() if k != "hash"}, ensure_ascii=False, separators=(",", ":"))
+r["hash"] = hashlib.sha256((r["prev_hash"] + "\n" + canon).encode()).hexdigest()
+lines[i] = json.dumps(r, ensure_ascii=False, separators=(",", ":"))
+open(dst, "w", encoding="utf-8").write("\n".join(lines) + "\n")
+print(r["hash"])
+EOF
+)
+TSEQ=$(sql "SELECT max(seq) + 1 FROM lethe.audit WHERE tenant_id = '$T8'")
+NOTED=$(sql "SELECT hash FROM lethe.replay_withheld WHERE tenant_id = '$T8'")
+N6 replay --operator user_d "$WORK/r6-forged.jsonl"
+assert_rc "drill: a forged export (the noted record changed, re-hashed) replayed without --anchors: exit 4" 4
+assert_contains "... naming the record that is not the one noted, and the one noted" \
+  "error: replay: chain $T8: the exports' record at seq $TSEQ (hash $FHASH) is not the one a replay left out there (hash $NOTED): the chain is left alone from that seq" "$ERR"
+assert_eq "... the forged record is nowhere, the note still holds the seq, no repurge yet" "0 $TSEQ 0" \
+  "$(sql "SELECT count(*) FROM lethe.audit WHERE reference = 'FORGED'") $(sql "SELECT o_first FROM lethe.replay_withheld_open() WHERE o_tenant = '$T8'") $(sql "SELECT count(*) FROM lethe.repurges")"
 N6 replay --operator user_d "$WORK/r6-2.jsonl"
 assert_rc "drill: replayed again without --anchors: exit 0" 0
 assert_contains "... both items live again are batched" "2 items live again put in 1 repurge batch" "$OUT"
@@ -1295,6 +1325,9 @@ assert_eq "... closed failed when its record says, its item failed (its reason i
   "failed true|failed failed after the backup; its reason is not in the audit|purged" \
   "$(sql "SELECT b.state || ' ' || (b.closed_at = a.at) FROM lethe.batches b JOIN lethe.audit a
            ON a.batch_id = b.batch_id AND a.kind = 'batch_failed' WHERE b.batch_id = '$FBATCH'")|$(sql "SELECT outcome || ' ' || reason FROM lethe.batch_items WHERE batch_id = '$FBATCH' AND item_id = '$P2'")|$(sql "SELECT outcome FROM lethe.batch_items WHERE batch_id = '$FBATCH' AND item_id = '$P1'")"
+assert_eq "... its deleter's stderr as the backup held it: none (the record's words are lethe's)" \
+  "none|$(sql "SELECT detail FROM lethe.audit WHERE batch_id = '$FBATCH' AND kind = 'batch_failed'")" \
+  "$(sql "SELECT coalesce(error, 'none') FROM lethe.batches WHERE batch_id = '$FBATCH'")|$(sql "SELECT detail FROM lethe.audit WHERE batch_id = '$FBATCH' AND kind = 'batch_failed'")"
 FB run
 assert_rc "failed batch: the next run exits 0" 0
 assert_eq "... and does not close the batch again: one closing record" "1" \
