@@ -402,12 +402,24 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
         dbrestore_run_anchored(db, ctx->cfg.anchor_file, ctx->session_id, "replay");
 
     long long appended = 0;
-    long healed = 0, present = 0, n_refused = 0;
+    long healed = 0, present = 0, n_refused = 0, n_diverged = 0;
+    /* A chain left alone from a seq a note holds (dbrestore_replay_against_notes) is refused,
+     * whatever replay_chains made of the records before it (it was called present, and the
+     * summary said 0 refused: an outside tryout's finding). */
+    n_refused = PQntuples(contra);
     for (int i = 0; i < PQntuples(chains); i++) {
         const char *tenant = db_str(chains, i, "tenant_id"), *outcome = db_str(chains, i, "outcome");
         long long records = strtoll(db_str(chains, i, "records"), NULL, 10);
         appended += records;
-        if (strcmp(outcome, "replayed") == 0) {
+        bool contradicted = false;
+        for (int k = 0; k < PQntuples(contra) && !contradicted; k++)
+            contradicted = strcmp(db_str(contra, k, "tenant_id"), tenant) == 0;
+        if (contradicted) { /* appended to up to that seq, refused from it */
+            healed += records > 0;
+            if (records)
+                log_info("replay: chain %s: %lld record%s appended, up to seq %s", tenant, records,
+                         records == 1 ? "" : "s", db_str(chains, i, "seq"));
+        } else if (strcmp(outcome, "replayed") == 0) {
             healed++;
             log_info("replay: chain %s: %lld record%s appended, up to seq %s", tenant, records,
                      records == 1 ? "" : "s", db_str(chains, i, "seq"));
@@ -415,6 +427,7 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
             present++;
         } else {
             n_refused++;
+            n_diverged++;
             refused(tenant, outcome, db_str(chains, i, "seq"));
         }
     }
@@ -483,7 +496,7 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
                  "for by no anchor line yet; %s", RESTORE_WITHHELD_HINT);
         rc = EXIT_CHECK_FAILED;
     }
-    if (n_refused) {
+    if (n_diverged) {
         log_hint("a refused chain holds records written after the restore, or its exports do not "
                  "reach its head; keep 'lethe export --tenant T' of it for the auditor, with the "
                  "export, and replay any missing export");

@@ -1200,6 +1200,9 @@ assert_contains "... and the item's chain" "error: run: chain $T8: 1 record that
 assert_contains "... and what to do, writing nothing" "without --anchors, which appends them; if not, keep the exports for the auditor and have the database's owner delete their notes from lethe.replay_withheld (README, \"Anchors\"); nothing was written" "$ERR"
 N6 hold place --tenant "$T8" --reason litigation --operator user_d
 assert_rc "drill: so does a hold" 4
+N6 status --reference REQ-Q3 --tenant "$T8"
+assert_rc "drill: status --reference of a request the catalog lacks, the chain short of records: exit 4, not 2" 4
+assert_contains "... saying the request may be among them" "hint: a replay left out records of this tenant's chain that are not appended yet ('lethe status' names them): a request recorded after the last run may be among them" "$ERR"
 N6 status --check
 assert_rc "drill: status --check fails (exit 4)" 4
 assert_contains "... naming them" "check failed: chain $T8: 1 record that a replay left out" "$ERR"
@@ -1240,6 +1243,7 @@ N6 replay --operator user_d "$WORK/r6-forged.jsonl"
 assert_rc "drill: a forged export (the noted record changed, re-hashed) replayed without --anchors: exit 4" 4
 assert_contains "... naming the record that is not the one noted, and the one noted" \
   "error: replay: chain $T8: the exports' record at seq $TSEQ (hash $FHASH) is not the one a replay left out there (hash $NOTED): the chain is left alone from that seq" "$ERR"
+assert_contains "... counting the chain as refused" ", 1 refused; " "$OUT"
 assert_eq "... the forged record is nowhere, the note still holds the seq, no repurge yet" "0 $TSEQ 0" \
   "$(sql "SELECT count(*) FROM lethe.audit WHERE reference = 'FORGED'") $(sql "SELECT o_first FROM lethe.replay_withheld_open() WHERE o_tenant = '$T8'") $(sql "SELECT count(*) FROM lethe.repurges")"
 N6 replay --operator user_d "$WORK/r6-2.jsonl"
