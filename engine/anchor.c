@@ -1272,17 +1272,14 @@ cleanup:
 static int withheld_refused(PGconn *db, const char *what, unsigned flags, const char *chain)
 {
     bool warn_only = flags & ANCHOR_WARN_ONLY;
-    PGresult *r = dbrestore_withheld_open(db);
+    PGresult *r = dbrestore_withheld_open(db, chain);
     if (!r)
         return warn_only ? EXIT_DONE : EXIT_RUNTIME;
-    int n = 0;
-    for (int i = 0; i < PQntuples(r); i++) {
-        if (chain && strcmp(db_str(r, i, "tenant_id"), chain) != 0)
-            continue; /* a chain this writer does not append to */
+    int n = PQntuples(r);
+    for (int i = 0; i < n; i++) {
         char said[512];
         dbrestore_withheld_said(r, i, said, sizeof said);
         (warn_only ? log_warn : log_error)("%s: %s", what, said);
-        n++;
     }
     PQclear(r);
     if (n == 0)

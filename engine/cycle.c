@@ -1177,6 +1177,19 @@ static bool drive_error_contained(PGconn *db)
     return PQstatus(db) == CONNECTION_OK && PQtransactionStatus(db) == PQTRANS_IDLE;
 }
 
+/* The manifest of a batch a run leaves open (its path in PATH), or false after saying why: the
+ * next run writes it. */
+static bool write_left_manifest(struct lethe_ctx *ctx, const char *batch, const char *location,
+                                char *path, size_t cap)
+{
+    if (manifest_write(ctx->db, &ctx->audit_key, ctx->cfg.spool_dir, location, batch, path, cap,
+                       NULL))
+        return true;
+    log_warn("batch %s (%s) left open without its manifest: %s; the next run writes it", batch,
+             location, log_last_error()[0] ? log_last_error() : db_last_message());
+    return false;
+}
+
 /* A run stopped before it drove the batches it emitted from index FROM on: each one's manifest
  * is written still (SPEC §4: each batch's manifest, then its executor), so that every open batch
  * can be deleted by hand and acknowledged, or looked at, before the next run drives it. A batch
@@ -1186,10 +1199,7 @@ static void write_left_manifests(struct lethe_ctx *ctx, const PGresult *r, int f
     for (int j = from; j < PQntuples(r); j++) {
         const char *batch = db_get(r, j, "batch_id"), *location = db_get(r, j, "location");
         char path[4200];
-        if (!manifest_write(ctx->db, &ctx->audit_key, ctx->cfg.spool_dir, location, batch, path,
-                            sizeof path, NULL)) {
-            log_warn("batch %s (%s) left open without its manifest: %s; the next run writes it",
-                     batch, location, log_last_error()[0] ? log_last_error() : db_last_message());
+        if (!write_left_manifest(ctx, batch, location, path, sizeof path)) {
             if (!drive_error_contained(ctx->db))
                 return;
             continue;
@@ -1213,16 +1223,13 @@ static bool left_for_timeout(struct lethe_ctx *ctx, struct run_counts *c, const 
     c->left_open++;
     c->left_open_items += items;
     char path[4200];
-    if (manifest_write(ctx->db, &ctx->audit_key, ctx->cfg.spool_dir, location, batch_id, path,
-                       sizeof path, NULL))
+    if (write_left_manifest(ctx, batch_id, location, path, sizeof path))
         log_warn("batch %s (%s) left open for the next run, its manifest written to %s: %s's "
                  "deleter timed out on batch %s in this run", batch_id, location, path, location,
                  on);
     else
-        log_warn("batch %s (%s) left open for the next run without its manifest (%s; the next "
-                 "run writes it): %s's deleter timed out on batch %s in this run", batch_id,
-                 location, log_last_error()[0] ? log_last_error() : db_last_message(), location,
-                 on);
+        log_warn("batch %s (%s) left open for the next run: %s's deleter timed out on batch %s "
+                 "in this run", batch_id, location, location, on);
     return true;
 }
 

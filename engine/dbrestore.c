@@ -250,7 +250,7 @@ PGresult *dbrestore_replay_keep_vouched(PGconn *db, const char *chains, const ch
                     0, NULL);
 }
 
-PGresult *dbrestore_withheld_open(PGconn *db)
+PGresult *dbrestore_withheld_open(PGconn *db, const char *chain)
 {
     return db_query(db,
                     "SELECT o_tenant::text AS tenant_id, o_first AS first_seq, o_last AS last_seq,"
@@ -259,8 +259,9 @@ PGresult *dbrestore_withheld_open(PGconn *db)
                     /* a filter evaluated once, before the function is called: nearly always
                      * nothing is noted, and the call would cost its compilation (0.5 ms) */
                     " WHERE EXISTS (SELECT 1 FROM lethe.replay_withheld)"
+                    "   AND ($1::uuid IS NULL OR o_tenant = $1::uuid)"
                     " ORDER BY o_tenant",
-                    0, NULL);
+                    1, (const char *[]){chain});
 }
 
 void dbrestore_withheld_said(const PGresult *r, int i, char *out, size_t cap)
@@ -290,17 +291,14 @@ PGresult *dbrestore_replay_against_notes(PGconn *db)
                  0, NULL) ||
         !db_exec(db,
                  "CREATE TEMP TABLE replay_contradicting ON COMMIT DROP AS"
-                 " SELECT DISTINCT ON (r.tenant_id) r.tenant_id, r.seq, r.hash AS exported,"
-                 "        (SELECT string_agg(w.hash, ', ' ORDER BY w.noted_at, w.hash)"
-                 "           FROM lethe.replay_withheld w"
-                 "          WHERE w.tenant_id = r.tenant_id AND w.seq = r.seq) AS noted"
-                 "   FROM replay_noted_seqs r"
-                 "  WHERE EXISTS (SELECT 1 FROM lethe.replay_withheld w"
-                 "                 WHERE w.tenant_id = r.tenant_id AND w.seq = r.seq)"
-                 "    AND NOT EXISTS (SELECT 1 FROM lethe.replay_withheld w"
-                 "                     WHERE w.tenant_id = r.tenant_id AND w.seq = r.seq"
-                 "                       AND w.hash = r.hash)"
-                 "  ORDER BY r.tenant_id, r.seq",
+                 " SELECT DISTINCT ON (k.tenant_id) k.* FROM ("
+                 "   SELECT r.tenant_id, r.seq, r.hash AS exported,"
+                 "          string_agg(w.hash, ', ' ORDER BY w.noted_at, w.hash) AS noted"
+                 "     FROM replay_noted_seqs r JOIN lethe.replay_withheld w"
+                 "       ON w.tenant_id = r.tenant_id AND w.seq = r.seq"
+                 "    GROUP BY r.tenant_id, r.seq, r.hash"
+                 "   HAVING NOT bool_or(w.hash = r.hash)) k"
+                 "  ORDER BY k.tenant_id, k.seq",
                  0, NULL) ||
         !db_exec(db,
                  "DELETE FROM replay_lines l USING replay_noted_seqs r, replay_contradicting k"

@@ -68,9 +68,9 @@ PGresult *dbrestore_replay_keep_vouched(PGconn *db, const char *chains, const ch
  * there). NULL after printing the error. */
 PGresult *dbrestore_replay_against_notes(PGconn *db);
 /* The chains short of a record a replay left out (lethe.replay_withheld_open(), sql/0111): no
- * writer appends to them until it is appended. Rows: tenant_id, first_seq, last_seq, records,
- * noted_at; none nearly always. NULL after printing the error. */
-PGresult *dbrestore_withheld_open(PGconn *db);
+ * writer appends to them until it is appended. CHAIN alone when not NULL. Rows: tenant_id,
+ * first_seq, last_seq, records, noted_at; none nearly always. NULL after printing the error. */
+PGresult *dbrestore_withheld_open(PGconn *db, const char *chain);
 /* What row I of dbrestore_withheld_open() means, in OUT: "chain T: N records that a replay
  * left out (past every anchored head; seqs A-B, noted at TIME) are not appended, and ...". */
 void dbrestore_withheld_said(const PGresult *r, int i, char *out, size_t cap);

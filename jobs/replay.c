@@ -371,7 +371,7 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
         waiting = "records past every anchor were left out";
     /* and so are they while an earlier replay's are not appended yet (sql/0111): the seqs they
      * hold are taken by nobody, a repurge included */
-    if (!(withheld = dbrestore_withheld_open(db)))
+    if (!(withheld = dbrestore_withheld_open(db, NULL)))
         goto fail;
     if (PQntuples(withheld) && !waiting)
         waiting = "records a replay left out (past every anchor) are not appended yet";

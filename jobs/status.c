@@ -865,13 +865,10 @@ static void request_text(const struct request_report *q)
  * -1 after printing the error. */
 static int withheld_on(PGconn *db, const char *tenant)
 {
-    PGresult *w = dbrestore_withheld_open(db);
+    PGresult *w = dbrestore_withheld_open(db, tenant);
     if (!w)
         return -1;
-    int n = 0;
-    for (int i = 0; i < PQntuples(w); i++)
-        if (strcmp(db_str(w, i, "tenant_id"), tenant) == 0)
-            n += (int)db_get_long(w, i, "records");
+    int n = PQntuples(w) ? (int)db_get_long(w, 0, "records") : 0;
     PQclear(w);
     return n;
 }
@@ -1093,7 +1090,7 @@ int job_status(struct lethe_ctx *ctx, int argc, char **argv)
     PQclear(lost);
     /* Records a replay left out that are not appended yet: every writer refuses meanwhile
      * (sql/0111). */
-    PGresult *withheld = dbrestore_withheld_open(ctx->db);
+    PGresult *withheld = dbrestore_withheld_open(ctx->db, NULL);
     if (!withheld)
         goto cleanup;
     for (int i = 0; i < PQntuples(withheld); i++) {
