@@ -1200,6 +1200,14 @@ assert_contains "... and the item's chain" "error: run: chain $T8: 1 record that
 assert_contains "... and what to do, writing nothing" "without --anchors, which appends them; if not, keep the exports for the auditor and have the database's owner delete their notes from lethe.replay_withheld (README, \"Anchors\"); nothing was written" "$ERR"
 N6 hold place --tenant "$T8" --reason litigation --operator user_d
 assert_rc "drill: so does a hold" 4
+N6 request --tenant "$T8" --item "$Q1" --reference REQ-X --operator user_d
+assert_rc "drill: so does a request on that tenant" 4
+N6 hold release "$(uuid)" --operator user_d
+assert_rc "drill: and a hold release, which learns its tenant only later" 4
+: > "$WORK/empty-inventory"
+N6 reconcile --location EU "$WORK/empty-inventory" --operator user_d
+assert_rc "drill: and reconcile" 4
+assert_contains "... each naming the chain" "error: reconcile: chain $T8: 1 record that a replay left out" "$ERR"
 N6 status --reference REQ-Q3 --tenant "$T8"
 assert_rc "drill: status --reference of a request the catalog lacks, the chain short of records: exit 4, not 2" 4
 assert_contains "... saying the request may be among them" "hint: a replay left out records of this tenant's chain that are not appended yet ('lethe status' names them): a request recorded after the last run may be among them" "$ERR"
