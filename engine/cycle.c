@@ -1214,9 +1214,10 @@ static void write_left_manifests(struct lethe_ctx *ctx, const PGresult *r, int f
  * executor), so that it can be deleted by hand and acknowledged before the next run drives it;
  * true when so. Left without it, `lethe batches` showed no manifest for a batch the run had
  * emitted, and the run's summary counted its items nowhere (an outside tryout's finding). */
-static bool left_for_timeout(struct lethe_ctx *ctx, struct run_counts *c, const char *batch_id,
+static bool left_for_timeout(struct lethe_ctx *ctx, struct run_life *l, const char *batch_id,
                              const char *location, long items)
 {
+    struct run_counts *c = &l->c;
     const char *on = cycle_timed_out(c, location);
     if (!on)
         return false;
@@ -1227,9 +1228,14 @@ static bool left_for_timeout(struct lethe_ctx *ctx, struct run_counts *c, const 
         log_warn("batch %s (%s) left open for the next run, its manifest written to %s: %s's "
                  "deleter timed out on batch %s in this run", batch_id, location, path, location,
                  on);
-    else
+    else {
+        /* as when a batch being driven cannot have its manifest (it went unsaid here: exit 0,
+         * the run succeeded; an outside tryout's finding) */
         log_warn("batch %s (%s) left open for the next run: %s's deleter timed out on batch %s "
                  "in this run", batch_id, location, location, on);
+        run_life_fail(l, "batch %s: its manifest could not be written: %s; it stays open",
+                      batch_id, log_last_error()[0] ? log_last_error() : db_last_message());
+    }
     return true;
 }
 
@@ -1265,7 +1271,7 @@ static bool redrive(struct lethe_ctx *ctx, struct run_life *l, const char *k, co
             run_life_interrupt(l, "while re-driving open batches; the rest stay open for the next run");
             break;
         }
-        if (left_for_timeout(ctx, &l->c, db_get(r, i, "batch_id"), db_get(r, i, "location"),
+        if (left_for_timeout(ctx, l, db_get(r, i, "batch_id"), db_get(r, i, "location"),
                              db_get_long(r, i, "items")))
             continue;
         /* Listed open when the re-drive began: a 'lethe ack' made since (while an earlier
@@ -1590,7 +1596,7 @@ int cycle_run(struct lethe_ctx *ctx, const struct run_opts *o)
             write_left_manifests(ctx, r, i);
             break;
         }
-        if (left_for_timeout(ctx, c, db_get(r, i, "batch_id"), db_get(r, i, "location"),
+        if (left_for_timeout(ctx, &l, db_get(r, i, "batch_id"), db_get(r, i, "location"),
                              db_get_long(r, i, "items"))) {
             done_items += db_get_long(r, i, "items");
             progress_update(pg, done_items);

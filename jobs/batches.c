@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -78,7 +79,9 @@ static bool open_manifest(const PGresult *r, int row, const char *spool, char *p
         path[0] = '\0';
         return false;
     }
-    return access(path, F_OK) == 0;
+    /* A manifest is a regular file: a directory in its place (a spool gone bad) is none. */
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 static void print_json(const PGresult *r, const char *spool)
