@@ -118,10 +118,20 @@ run_lethe --config "$WORK/c3c.conf" explain "$LI"
 assert_contains "... and explain says its item was not handed to the deleter yet" \
   "why        in open batch $LEFT under " "$OUT"
 assert_contains "... and why" "not handed to its deleter yet: the next run hands it over; withdrawals and holds no longer recall it" "$OUT"
+# A directory in the place of the manifest of a batch the next run leaves open again: that run
+# said so in a warning and succeeded (exit 0, no error recorded), and lethe batches showed the
+# directory as its manifest (an outside tryout's finding).
+LAST=$(sql "SELECT batch_id FROM lethe.batches WHERE state = 'open' AND location = 'EU' ORDER BY created_at DESC LIMIT 1")
+rm -f "$WORK/spool/EU/$LAST.jsonl"; mkdir "$WORK/spool/EU/$LAST.jsonl"
 run_lethe --config "$WORK/c3c.conf" run --json
 assert_eq "... the next run, EU's deleter hanging still, counts in --json the batches it left open" \
   "$(sql "SELECT count(*) || ' ' || sum(items) FROM lethe.batches WHERE state = 'open'")" \
   "$(python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); print(d["left_open"], d["left_open_items"])' <<<"$OUT")"
+assert_eq "... and, one of their manifests unwritable, ends failed, naming it (exit 1)" "1 failed 1" \
+  "$RC $(sql "SELECT outcome FROM lethe.runs ORDER BY started_at DESC LIMIT 1") $(sql "SELECT count(*) FROM lethe.runs WHERE error LIKE 'batch $LAST: its manifest could not be written: %'")"
+run_lethe --config "$WORK/c3c.conf" batches --state open
+assert_contains "... lethe batches shows no manifest for it, not the directory" "  manifest: none in the spool ($WORK/spool/EU/$LAST.jsonl)" "$OUT"
+rmdir "$WORK/spool/EU/$LAST.jsonl"
 
 # ---- 4. output is bytes, not trusted text ------------------------------------------------------
 fresh 4
