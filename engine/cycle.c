@@ -309,7 +309,8 @@ again:
         goto fail;
     long n_purged = db_get_long(r, 0, "purged"), n_failed = db_get_long(r, 0, "failed"),
          n_foreign = db_get_long(r, 0, "foreign_receipts") + er->foreign;
-    bool now_failed = strcmp(db_get(r, 0, "state"), "failed") == 0;
+    bool now_failed = strcmp(db_get(r, 0, "state"), "failed") == 0,
+         now_open = strcmp(db_get(r, 0, "state"), "open") == 0;
     PQclear(r);
     if (er->stderr_tail) {
         /* The record keeps the last lines (the log has them all): said, so that nobody takes
@@ -332,6 +333,13 @@ again:
          * batches` showed them as what the deleter said. */
         goto fail;
     }
+    /* A repurge batch's items were purged before: its acknowledgement purges none, and says
+     * so only by the repurges it settled, all of them as the batch left 'open'. A run that
+     * drove one said "0 purged" and nothing of them (an outside tryout's finding). */
+    long n_repurged = 0;
+    if (strcmp(was, "open") == 0 && !now_open &&
+        (n_repurged = dbcycle_batch_repurges_done(db, batch_id)) < 0)
+        goto fail;
     /* Counted in the acknowledgement's transaction: a run killed later still counts it. */
     /* Failed by this attempt: a batch an acknowledgement closed meanwhile was not. */
     long n_failed_batch = strcmp(was, "open") == 0 && now_failed && (n_failed > 0 || !er->ok) ? 1 : 0;
@@ -367,6 +375,7 @@ again:
     if (prior)
         snprintf(prior, 16, "%s", was);
     c->purged += n_purged;
+    c->repurged += n_repurged;
     c->failed += n_failed;
     c->failed_batches += n_failed_batch;
     /* An executor that timed out or exited non-zero after a receipt for every item failed
@@ -1648,7 +1657,11 @@ finish:
     else {
         /* Open batches a run re-drove are named only when there were any, after the counts
          * scripts read (purged and failed include theirs). */
-        char again[64] = "", left[128] = "";
+        char again[64] = "", left[128] = "", re[48] = "";
+        /* repurges done are named only when there were any: scripts read purged as before */
+        if (c->repurged)
+            snprintf(re, sizeof re, ", %ld item%s repurged", c->repurged,
+                     c->repurged == 1 ? "" : "s");
         if (c->redriven)
             snprintf(again, sizeof again, ", %ld open batch%s re-driven", c->redriven,
                      c->redriven == 1 ? "" : "es");
@@ -1659,10 +1672,10 @@ finish:
                      c->left_open, c->left_open == 1 ? "" : "es", c->left_open_items,
                      c->left_open_items == 1 ? "" : "s");
         printf("run %s %s: as_of %s%s%s, %ld new events, %ld due, %ld batches, %ld purged, "
-               "%ld failed items, %ld failed batches, %ld held%s%s, %.2fs\n",
+               "%ld failed items, %ld failed batches, %ld held%s%s%s, %.2fs\n",
                ctx->session_id, l.outcome, l.as_of, l.shard[0] ? ", shard " : "", l.shard, c->events,
-               c->due, c->batches, c->purged, c->failed, c->failed_batches, c->held, again, left,
-               secs);
+               c->due, c->batches, c->purged, c->failed, c->failed_batches, c->held, re, again,
+               left, secs);
     }
     return rc;
 }

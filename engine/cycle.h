@@ -29,6 +29,7 @@ struct run_opts {
 struct run_counts {
     long events, items, obligations, withdrawn, expanded;
     long due, held, batches, purged, failed, failed_batches, redriven;
+    long repurged; /* repurges done: items purged before, deleted again (in none of the above) */
     long left_open, left_open_items; /* batches left for a location whose deleter timed out */
     double secs_manifest, secs_executor, secs_ack; /* where driving the batches went */
     /* The locations whose deleter timed out in this run, and on which batch: their other

@@ -198,6 +198,11 @@ long dbcycle_batch_purged_among(PGconn *db, const char *batch_id, const char *id
 /* The repurges (replay, reconcile) of BATCH_ID that failed, and were not made again since: no
  * run batches them again, the next replay or reconcile does. 0 when none or unreadable. */
 long dbcycle_batch_repurges_failed(PGconn *db, const char *batch_id);
+/* The repurges of BATCH_ID that its acknowledgement, in the transaction under way, makes done
+ * (their objects deleted again): lethe.repurges_settle() settles them at its commit (a deferred
+ * trigger), done where the item's batch row has no outcome. Call it after the acknowledgement
+ * that closed the batch. -1 on error. */
+long dbcycle_batch_repurges_done(PGconn *db, const char *batch_id);
 /* A failed batch's items that are still due go to one new batch at once (rerun; the caller
  * holds the hold fence): columns batch_id, items (no row when none is due). */
 PGresult *dbcycle_emit_again(PGconn *db, const char *run_id, const char *batch_id);

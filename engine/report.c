@@ -38,10 +38,10 @@ void report_run_json(FILE *out, const char *run_id, const char *outcome, const c
     fprintf(out,
             ", \"new_events\": %ld, \"new_items\": %ld, \"obligations\": %ld, \"withdrawn\": %ld,"
             " \"expanded\": %ld, \"redriven\": %ld, \"due\": %ld, \"batches\": %ld,"
-            " \"purged\": %ld, \"failed\": %ld, \"failed_batches\": %ld, \"held\": %ld,"
-            " \"left_open\": %ld, \"left_open_items\": %ld, \"seconds\": %.3f}\n",
+            " \"purged\": %ld, \"repurged\": %ld, \"failed\": %ld, \"failed_batches\": %ld,"
+            " \"held\": %ld, \"left_open\": %ld, \"left_open_items\": %ld, \"seconds\": %.3f}\n",
             c->events, c->items, c->obligations, c->withdrawn, c->expanded, c->redriven, c->due,
-            c->batches, c->purged, c->failed, c->failed_batches, c->held, c->left_open,
+            c->batches, c->purged, c->repurged, c->failed, c->failed_batches, c->held, c->left_open,
             c->left_open_items, seconds);
 }
 

@@ -192,7 +192,13 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
         rc = EXIT_RUNTIME;
         goto cleanup;
     }
-    if (counts.purged == 0 && counts.failed == 0 && out == DRIVE_ACKNOWLEDGED && purged_here)
+    /* A repurge batch's acknowledgement purges nothing anew: it says what it deleted again. */
+    char re[48] = "";
+    if (counts.repurged)
+        snprintf(re, sizeof re, ", %ld repurged", counts.repurged);
+    if (counts.repurged && counts.purged == 0 && counts.failed == 0)
+        printf("ack: batch %s acknowledged: 0 purged%s, 0 failed\n", batch, re);
+    else if (counts.purged == 0 && counts.failed == 0 && out == DRIVE_ACKNOWLEDGED && purged_here)
         printf("ack: batch %s was already acknowledged; nothing changed\n", batch);
     else if (counts.purged == 0 && counts.failed == 0 && out == DRIVE_ACKNOWLEDGED)
         printf("ack: batch %s acknowledged: 0 purged, 0 failed; its items had been purged"
@@ -206,11 +212,11 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
     else if (out != DRIVE_ACKNOWLEDGED)
         /* The batch ends failed, not acknowledged (SPEC §4), whether this acknowledgement failed
          * items or an earlier one did (it said "acknowledged"). */
-        printf("ack: batch %s closed failed: %ld purged, %ld failed; its failed items are due "
-               "again at the next run\n", batch, counts.purged, counts.failed);
+        printf("ack: batch %s closed failed: %ld purged%s, %ld failed; its failed items are due "
+               "again at the next run\n", batch, counts.purged, re, counts.failed);
     else
-        printf("ack: batch %s acknowledged: %ld purged, %ld failed\n", batch, counts.purged,
-               counts.failed);
+        printf("ack: batch %s acknowledged: %ld purged%s, %ld failed\n", batch, counts.purged,
+               re, counts.failed);
     /* A late acknowledgement of a failed batch counts (SPEC §4: the deletion happened), even of
      * an item a hold placed since keeps: said, since a hand-made ack may be a mistake. */
     if (was_failed && counts.purged > 0) {

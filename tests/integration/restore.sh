@@ -235,8 +235,10 @@ assert_contains "replay again appends nothing and batches nothing" "replay: 0 re
 assert_eq "replay again writes no audit record" "$audit_n" "$(sql "SELECT count(*) FROM lethe.audit")"
 assert_eq "replay again emits no batch" "$batch_n" "$(sql "SELECT count(*) FROM lethe.batches")"
 
-L run
+L run --json
 assert_rc "the next run drives the repurge batch" 0
+assert_eq "... and says it deleted its three items again (none purged anew)" "0 3" \
+  "$(python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); print(d["purged"], d["repurged"])' <<<"$OUT")"
 assert_eq "the resurrected items are tombstoned again" "3" \
   "$(sql "SELECT count(*) FROM lethe.items WHERE item_id IN ('$B1','$B2','$C1') AND locator IS NULL")"
 assert_eq "the restored file is gone again" "gone" "$([ -e "$STORE/$B1" ] || echo gone)"
@@ -460,6 +462,7 @@ assert_eq "... and puts none in a batch again, nor audits it again" "2|2" \
   "$(sql "SELECT count(*) FROM lethe.repurges WHERE state = 'pending'")|$(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_repurged' AND detail = 'reconcile'")"
 L run
 assert_rc "the next run drives the reconcile batch" 0
+assert_contains "... and its summary names the two objects deleted again" ", 0 purged, 0 failed items, 0 failed batches, 2 held, 2 items repurged, 1 open batch re-driven, " "$OUT"
 assert_eq "the objects are gone again" "gone gone" \
   "$([ -e "$STORE/$A1" ] || echo gone) $([ -e "$STORE/$B2" ] || echo gone)"
 assert_eq "the unknown file is never deleted" "stray" "$(cat "$STORE/stray.txt")"
@@ -1352,6 +1355,8 @@ assert_eq "... the failed item batched again, in another batch" "1" \
 RR=$(sql "SELECT batch_id FROM lethe.repurges WHERE state = 'pending'")
 pg_dump -Fc -f "$WORK/failed2.dump" "$DBF"
 FB ack "$RR" --operator user_d
+assert_eq "ack of a repurge batch says its item deleted again, not '0 purged' alone" \
+  "0|ack: batch $RR acknowledged: 0 purged, 1 repurged, 0 failed" "$RC|$OUT"
 FB export -o "$WORK/failed2.jsonl"
 restore_db "$DBF" "$WORK/failed2.dump"
 FB replay --operator user_d "$WORK/failed2.jsonl"

@@ -13,7 +13,7 @@ static char *summary(const char *shard, const char *outcome)
 {
     struct run_counts c = {.events = 3, .items = 4, .obligations = 2, .withdrawn = 1,
                            .expanded = 5, .due = 7, .held = 1, .batches = 2, .purged = 6,
-                           .failed = 1, .failed_batches = 1, .redriven = 0, .left_open = 2,
+                           .repurged = 8, .failed = 1, .failed_batches = 1, .redriven = 0, .left_open = 2,
                            .left_open_items = 9};
     char *buf = NULL;
     size_t len = 0;
@@ -32,8 +32,8 @@ START_TEST(run_summary_is_one_json_line)
                         "\"succeeded\", \"as_of\": \"2026-11-28T03:00:00.000000Z\", \"shard\": null,"
                         " \"new_events\": 3, \"new_items\": 4, \"obligations\": 2, \"withdrawn\": 1,"
                         " \"expanded\": 5, \"redriven\": 0, \"due\": 7, \"batches\": 2,"
-                        " \"purged\": 6, \"failed\": 1, \"failed_batches\": 1, \"held\": 1,"
-                        " \"left_open\": 2, \"left_open_items\": 9, \"seconds\": 1.235}\n");
+                        " \"purged\": 6, \"repurged\": 8, \"failed\": 1, \"failed_batches\": 1,"
+                        " \"held\": 1, \"left_open\": 2, \"left_open_items\": 9, \"seconds\": 1.235}\n");
     free(s);
 }
 END_TEST
