@@ -1217,6 +1217,12 @@ assert_contains "... saying the request may be among them" "hint: a replay left 
 N6 status --check
 assert_rc "drill: status --check fails (exit 4)" 4
 assert_contains "... naming them" "check failed: chain $T8: 1 record that a replay left out" "$ERR"
+N6 hold list --tenant "$T8"
+assert_eq "drill: hold list of that tenant reads (exit 0) and warns that a hold may be missing" \
+  "0|1|1" "$RC|$(grep -c "^warning: hold list: chain $T8: 1 record that a replay left out (past every anchored head; seq [0-9]*, noted at [^)]*) is not appended, and no record is appended to the chain until it is: a hold placed or released after the last run may be among them, and this list would lack it$" <<<"$ERR")|$(grep -c "^hint: if they are the ones shipped" <<<"$ERR")"
+N6 hold list
+assert_eq "... hold list of every tenant names that chain, not the engine's (it records no hold)" \
+  "0|1|0" "$RC|$(grep -c "^warning: hold list: chain $T8:" <<<"$ERR")|$(grep -c "^warning: hold list: chain $NIL" <<<"$ERR")"
 N6 replay --operator user_d --anchors "$WORK/anchors-drill-shipped.jsonl" "$WORK/r6-1.jsonl"
 assert_rc "drill: a replay of another export with --anchors still exits 4" 4
 assert_contains "... naming them as an earlier replay's" "error: replay: chain $T8: 1 record that a replay left out" "$ERR"
