@@ -1265,7 +1265,9 @@ PGresult *db_request_events(PGconn *db, const char *tenant, const char *referenc
  * Covered: the customer-data items in a request's scope created at or before it, the items
  * its obligation was expanded to or batched under, and all their descendants (SPEC §3). A
  * data subject's item purged under another rule no longer names its owner (the tombstone
- * clears it), so it counts only when reached through a copy or a batch of this request.
+ * clears it): it is found by the digest the tombstone keeps of its owner (sql/0007). It was
+ * not, and a subject request whose items another request purged said "covered items: 0", as
+ * of a request that covered nothing (an outside tryout's finding).
  *
  * The state is this request's view of the item, set-based: purged and in flight from the
  * batches; otherwise due or scheduled by the request's own due time, and held when due and an
@@ -1299,6 +1301,13 @@ PGresult *db_request_items(PGconn *db, const char *tenant, const char *reference
         "  SELECT i.item_id, i.kind, r.deadline_at, r.due_at, r.active, r.standing FROM req r"
         "    JOIN lethe.items i ON i.tenant_id = $1 AND i.owner_id = r.subject_id"
         "     AND i.created_at <= r.occurred_at"
+        /* the subject's tombstones, by the digest of the owner the tombstone cleared */
+        "  UNION ALL"
+        "  SELECT i.item_id, i.kind, r.deadline_at, r.due_at, r.active, r.standing FROM req r"
+        "    JOIN lethe.items i ON i.tenant_id = $1"
+        "     AND i.owner_digest = lethe.owner_digest($1, r.subject_id)"
+        "     AND i.owner_id IS NULL AND i.created_at <= r.occurred_at"
+        "   WHERE r.subject_id IS NOT NULL"
         "  UNION ALL"
         "  SELECT i.item_id, i.kind, r.deadline_at, r.due_at, r.active, r.standing FROM req r"
         "    JOIN lethe.items i ON i.tenant_id = $1 AND i.item_id = r.item_id"

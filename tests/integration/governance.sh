@@ -228,6 +228,23 @@ assert_eq "a request purged after its deadline is late; a held item is held" "2 
   "$(json_get "d['covered'], d['purged']['late'], d['purged']['on_time'], d['pending']['held'], d['purged']['count'], d['done']")"
 assert_eq "the lateness is given in seconds" "True" "$(json_get "d['purged']['max_lateness_seconds'] > 86400 * 100")"
 
+# A data subject's item purged under another request (the workspace's, long past its deadline)
+# is still covered by
+# the subject's request, found by the digest its tombstone keeps of its owner: it said "covered
+# items: 0", as of a request that covered nothing (an outside tryout's finding).
+C1=$(uuid); mk_item "$T2" "$C1" "$W2" prompt US 2025-01-01T00:00:00Z false "" carol
+run_lethe --config "$CONF" request --tenant "$T2" --subject carol --reference GDPR-9
+"$LETHE" --config "$CONF" -q run >/dev/null 2>&1
+CB=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$C1' AND outcome IS NULL")
+assert_eq "the subject's item is batched under the workspace's request" "OLD-1" \
+  "$(sql "SELECT e.reference FROM lethe.batch_items b JOIN lethe.obligations o ON o.obligation_id = b.obligation_id JOIN lethe.events e ON e.event_id = o.event_id AND e.tenant_id = o.tenant_id WHERE b.batch_id = '$CB' AND b.item_id = '$C1'")"
+"$LETHE" -q ack "$CB" >/dev/null
+run_lethe status --reference GDPR-9 --tenant "$T2" --json
+assert_eq "purged under the other request, the subject's item is covered and purged on time by the subject's request" \
+  "0|1 1 1 0 True" "$RC|$(json_get "d['covered'], d['purged']['count'], d['purged']['on_time'], d['purged']['late'], d['done']")"
+run_lethe status --reference GDPR-9 --tenant "$T2"
+assert_eq "... and says so in words" "done: all 1 covered item is purged" "$(echo "$OUT" | tail -1)"
+
 run_lethe status --reference NOPE-1 --tenant "$T"
 assert_rc "an unknown reference exits 2" 2
 assert_eq "unknown reference message" "error: status: no deletion request with reference \"NOPE-1\" in tenant $T
