@@ -1483,12 +1483,15 @@ bool config_check_run_files(const struct lethe_config *cfg, const char *metrics_
                      "audit.anchor_file names a file the lethe user can read and append to, in "
                      "a directory it can write"))
         return false;
+    return config_check_metrics_file(cfg, metrics_option);
+}
+
+bool config_check_metrics_file(const struct lethe_config *cfg, const char *metrics_option)
+{
     const char *metrics = metrics_option ? metrics_option : cfg->metrics_file;
-    if (metrics && file_refused("metrics.file", metrics_option ? "--metrics-file" : NULL, metrics,
-                                false, cfg->metrics_conf ? cfg->metrics_conf : cfg->path,
-                                cfg->metrics_line,
-                                "the metrics file is replaced at each run: its directory must "
-                                "be writable by the lethe user"))
-        return false;
-    return true;
+    return !metrics ||
+           !file_refused("metrics.file", metrics_option ? "--metrics-file" : NULL, metrics, false,
+                         cfg->metrics_conf ? cfg->metrics_conf : cfg->path, cfg->metrics_line,
+                         "the metrics file is replaced at each run: its directory must be "
+                         "writable by the lethe user");
 }

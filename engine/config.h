@@ -90,6 +90,10 @@ bool config_check_executors(const struct lethe_config *cfg, bool warn_only);
  * Refuses with a config error naming the file, line and setting (the caller exits 2). */
 bool config_check_run_files(const struct lethe_config *cfg, const char *metrics_option,
                             bool anchor);
+/* The metrics file's part of that check alone: a run judges it first, so that a refusal of
+ * anything else (a deleter program gone, the spool not a directory) sets lethe_run_success to
+ * 0 in it. */
+bool config_check_metrics_file(const struct lethe_config *cfg, const char *metrics_option);
 const char *rule_name(enum rule_id r);
 /* The executor for a location: its override, else executor.command, else NULL. */
 const char *config_executor_for(const struct lethe_config *cfg, const char *location);

@@ -96,13 +96,18 @@ int job_run(struct lethe_ctx *ctx, int argc, char **argv)
     if (lethe_file_refused("run", o.metrics_file ? "--metrics-file" : "metrics.file",
                            o.metrics_file ? o.metrics_file : ctx->cfg.metrics_file, &ctx->cfg))
         return EXIT_USAGE;
-    /* Before anything is done: these are written only once the run's work is committed. */
-    if (ctx->parse_only && !o.dry_run && !config_check_run_files(&ctx->cfg, o.metrics_file, true))
-        return EXIT_USAGE;
-    /* From here a run that fails, however early, says so in its metrics file. */
-    if (ctx->parse_only && !o.dry_run)
+    /* Before anything is done: these are written only once the run's work is committed. The
+     * metrics file first: from then on a run that fails, however early, says so in it, a
+     * deleter program gone or a spool that is no directory included (they left "1" there, and
+     * every hourly run refused to start: an outside tryout's finding). */
+    if (ctx->parse_only && !o.dry_run) {
+        if (!config_check_metrics_file(&ctx->cfg, o.metrics_file))
+            return EXIT_USAGE;
         cycle_metrics_arm(o.metrics_file ? o.metrics_file : ctx->cfg.metrics_file, o.shard_k,
                           o.shard_n);
+        if (!config_check_run_files(&ctx->cfg, o.metrics_file, true))
+            return EXIT_USAGE;
+    }
     if (ctx->parse_only)
         return EXIT_DONE;
     return cycle_run(ctx, &o);

@@ -81,6 +81,22 @@ assert_eq "an option refused (--shard 3/2): exit 2, the file as it was" \
 run_lethe --config "$WORK/noexec.conf" --db "host=$WORK/nowhere dbname=none" run --metrics-file "$WORK/v.prom"
 assert_eq "(control) a run that fails past the options: exit 1, lethe_run_success 0 in the file" \
   '1|lethe_run_success{shard="all"} 0' "$RC|$(metric "$WORK/v.prom" lethe_run_success)"
+# README: "an executor setting refused" sets it to 0: a deleter program gone (a package removed)
+# and a spool that is no directory refuse every run; they left the last run's 1 there (an
+# outside tryout's finding).
+assert_eq "(the file as the last good run left it)" 'lethe_run_success{shard="all"} 1' "$(metric "$WORK/v.before" lethe_run_success)"
+write_config "$WORK/gone.conf" "executor: { command = \"$WORK/no-such-deleter\"; timeout = \"30s\"; };"
+cp "$WORK/v.before" "$WORK/g.prom"
+run_lethe --config "$WORK/gone.conf" run --metrics-file "$WORK/g.prom"
+assert_eq "a deleter program gone: exit 2, saying why, lethe_run_success 0 in the file" \
+  "2|its program '$WORK/no-such-deleter': No such file or directory|lethe_run_success{shard=\"all\"} 0" \
+  "$RC|$(grep -o "its program '[^']*': No such file or directory" <<<"$ERR" | head -1)|$(metric "$WORK/g.prom" lethe_run_success)"
+: > "$WORK/spool-file"
+sed "s|directory = \"$WORK/spool\"|directory = \"$WORK/spool-file\"|" "$WORK/noexec.conf" > "$WORK/spoolfile.conf"
+cp "$WORK/v.before" "$WORK/g.prom"
+run_lethe --config "$WORK/spoolfile.conf" run --metrics-file "$WORK/g.prom"
+assert_eq "a spool that is a file: exit 2, lethe_run_success 0 in the file" \
+  '2|lethe_run_success{shard="all"} 0' "$RC|$(metric "$WORK/g.prom" lethe_run_success)"
 
 # ---- lethe_run_batches, lethe_run_items_held, lethe_open_batches ------------------------------
 # README, metrics: lethe_run_batches and lethe_run_items_held are the last run's; "the gauges
