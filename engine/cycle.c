@@ -359,9 +359,13 @@ again:
                       "recorded; nothing recorded, the batch is as it was", batch_id);
         goto cleanup;
     }
-    if (n_foreign)
-        log_warn("batch %s: %ld receipt%s named items outside the batch; ignored", batch_id,
-                 n_foreign, n_foreign == 1 ? "" : "s");
+    if (n_foreign) {
+        /* "batch ID (LOCATION)" when a deleter's output is recorded, as its other warnings */
+        char where[128];
+        snprintf(where, sizeof where, "batch %s", batch_id);
+        log_warn("%s: %ld receipt%s named items outside the batch; ignored",
+                 er->where[0] ? er->where : where, n_foreign, n_foreign == 1 ? "" : "s");
+    }
     /* A failure reported for an item on record as purged contradicts the deletion: the record
      * stands (an ack is idempotent, SPEC §4), but not in silence, since the object may still be
      * in storage (as 'lethe ack --failed' on an acknowledged batch warns). */

@@ -155,7 +155,7 @@ assert_rc "garbage on stdout: the run exits 0" 0
 assert_eq "the three good receipts and the one without a newline count" "due 1|purged 3" "$(state_counts)"
 assert_eq "the failed reason is stored cleaned" 'disk é broken \x07 bell' \
   "$(sql "SELECT reason FROM lethe.batch_items WHERE outcome = 'failed'")"
-assert_contains "a foreign receipt is logged and ignored" "1 receipt named items outside the batch; ignored" "$ERR"
+assert_contains "a foreign receipt is logged and ignored, naming the batch and its location" "warning: batch $(sql "SELECT batch_id FROM lethe.batches") (EU): 1 receipt named items outside the batch; ignored" "$ERR"
 assert_contains "... naming the id the deleter claimed, and the batch" \
   "warning: executor: batch $(sql "SELECT batch_id FROM lethe.batches") (EU): ignoring a receipt for an item not in the batch: deleted 00000000-0000-0000-0000-00000000beef" "$ERR"
 assert_contains "bad bytes are logged cleaned" 'ignoring a line that is not valid UTF-8: \xFF\xFE bad bytes \x01' "$ERR"
