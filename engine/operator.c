@@ -1,8 +1,9 @@
 /* The default operator name. Reads the environment and the password database; prints
- * nothing. */
+ * nothing but operator_resolve's words. */
 #define _POSIX_C_SOURCE 200809L
 #include "operator.h"
 #include "cli.h"
+#include "log.h"
 #include "text.h"
 
 #include <stdbool.h>
@@ -32,6 +33,27 @@ const char *operator_default(void)
         return NULL;
     snprintf(name, sizeof name, "%s", u);
     return name;
+}
+
+bool operator_resolve(const struct lethe_ctx *ctx, const char **name)
+{
+    if (*name)
+        return true;
+    if (!(*name = operator_default())) {
+        cli_usage(ctx, "%s: no login name to record as the operator; pass --operator NAME",
+                  ctx->command);
+        return false;
+    }
+    /* Said once (a command's options are judged twice: before the database and after). */
+    static bool said;
+    const char *sudo = getenv("SUDO_USER");
+    if (sudo && *sudo && !names_someone(sudo) && !said) {
+        said = true;
+        log_warn("%s: $SUDO_USER is not a name that can be recorded (a control character, "
+                 "invalid UTF-8 or only blanks in it): the operator recorded is %s; pass "
+                 "--operator NAME to name the person", ctx->command, *name);
+    }
+    return true;
 }
 
 bool user_name(uid_t uid, char *out, size_t cap)

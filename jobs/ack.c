@@ -70,8 +70,8 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
     if (!cli_id(ctx, "BATCH_ID", argv[optind], batch))
         goto cleanup;
     /* An acknowledgement by hand is an operator's act: its records name who made it. */
-    if (!operator_name && !(operator_name = operator_default())) {
-        rc = cli_usage(ctx, "ack: no login name to record as the operator; pass --operator NAME");
+    if (!operator_resolve(ctx, &operator_name)) {
+        rc = EXIT_USAGE;
         goto cleanup;
     }
     if (ctx->parse_only) {

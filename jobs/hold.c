@@ -28,13 +28,8 @@ static bool operator_of(struct lethe_ctx *ctx, const char *given, const char **o
         cli_usage(ctx, "%s: --operator must not be empty", ctx->command);
         return false;
     }
-    *out = given ? given : operator_default();
-    if (!*out) {
-        cli_usage(ctx, "%s: no login name to record as the operator; pass --operator NAME",
-                  ctx->command);
-        return false;
-    }
-    return true;
+    *out = given;
+    return operator_resolve(ctx, out);
 }
 
 /* HMAC of the subject for the audit, when there is a subject and an audit key. */

@@ -227,9 +227,8 @@ int job_reconcile(struct lethe_ctx *ctx, int argc, char **argv)
     if (optind + 1 < argc)
         return cli_usage(ctx, "reconcile: unexpected argument '%s'", argv[optind + 1]);
     const char *path = argv[optind];
-    if (!operator_name && !(operator_name = operator_default()))
-        return cli_usage(ctx, "%s: no login name to record as the operator; pass --operator NAME",
-                         ctx->command);
+    if (!operator_resolve(ctx, &operator_name))
+        return EXIT_USAGE;
     if (lethe_file_refused("reconcile", "--orphans", orphans_path, &ctx->cfg) ||
         (orphans_path && afile_refused(orphans_path, "reconcile")))
         return EXIT_USAGE;

@@ -245,9 +245,8 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
     }
     if (optind >= argc)
         return cli_usage(ctx, "replay: no export given");
-    if (!operator_name && !(operator_name = operator_default()))
-        return cli_usage(ctx, "%s: no login name to record as the operator; pass --operator NAME",
-                         ctx->command);
+    if (!operator_resolve(ctx, &operator_name))
+        return EXIT_USAGE;
     int first = optind;
     for (int i = first; i < argc; i++) {
         int rc = check_export(argv[i]);

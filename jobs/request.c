@@ -109,11 +109,8 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
     if (!reference || !*reference)
         return cli_usage(ctx, "request: --reference is required (the ticket or request id)");
 
-    if (!operator_name)
-        operator_name = operator_default();
-    if (!operator_name)
-        return cli_usage(ctx,
-                         "request: no login name to record as the operator; pass --operator NAME");
+    if (!operator_resolve(ctx, &operator_name))
+        return EXIT_USAGE;
 
     if (ctx->parse_only)
         return EXIT_DONE;

@@ -90,8 +90,8 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
         return cli_usage(ctx, "rerun: unexpected argument '%s'", argv[optind + 1]);
     if (!cli_id(ctx, "BATCH_ID", argv[optind], batch))
         return EXIT_USAGE;
-    if (!operator_name && !(operator_name = operator_default()))
-        return cli_usage(ctx, "rerun: no login name to record as the operator; pass --operator NAME");
+    if (!operator_resolve(ctx, &operator_name))
+        return EXIT_USAGE;
     /* The anchor file is written once the rerun's work is committed: judged before. */
     if (ctx->parse_only && !config_check_run_files(&ctx->cfg, NULL, true))
         return EXIT_USAGE;

@@ -87,6 +87,9 @@ assert_eq "by the account" "$me" "$(sql "SELECT placed_by FROM lethe.holds WHERE
 hold=$(sql "SELECT hold_id FROM lethe.holds WHERE reference = 'SU-2'")
 SUDO_USER=$(printf '\t') run_lethe --config "$WORK/c2.conf" hold release "$hold"
 assert_rc "and released with a \$SUDO_USER of a tab" 0
+assert_eq "... saying once that \$SUDO_USER names no one, and who is recorded instead" \
+  "1|warning: hold: \$SUDO_USER is not a name that can be recorded (a control character, invalid UTF-8 or only blanks in it): the operator recorded is $me; pass --operator NAME to name the person" \
+  "$(grep -c 'SUDO_USER' <<<"$ERR")|$(grep 'SUDO_USER' <<<"$ERR")"
 assert_eq "by the account" "$me" "$(sql "SELECT released_by FROM lethe.holds WHERE hold_id = '$hold'")"
 
 # ---- 3. reconcile: a location no geo can have, the orphans file, the counts --------------------
