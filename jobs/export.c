@@ -556,6 +556,18 @@ int job_export(struct lethe_ctx *ctx, int argc, char **argv)
                      "('lethe export' without --tenant holds every chain); nothing was written");
             return EXIT_USAGE;
         }
+    } else if (filter.tenant) {
+        /* and a summary of it is all zeros, as a mistyped id's would be: written, with a word
+         * (it said nothing, exit 0: an outside tryout's finding). */
+        int known = dbaudit_chain_exists(ctx->db, filter.tenant);
+        if (known < 0) {
+            dbaudit_export_end(ctx->db);
+            return EXIT_RUNTIME;
+        }
+        if (!known)
+            log_warn("export: the audit holds no record of tenant %s: the summary counts no purge "
+                     "of it, and only what the catalog owes under its obligations as pending; "
+                     "check the id if you expected records", filter.tenant);
     }
     /* SPEC §6: a regular file is replaced whole; a device, FIFO or "-" is written through;
      * a symlink or a directory is refused. Without -o: standard output. */

@@ -62,9 +62,13 @@ static const struct command commands[] = {
      "status [--json] [--check]\n       lethe status --reference REF --tenant T [--json]",
      "due, in flight, overdue, held, failing, next deadlines, last run; or one request",
      "  --json            machine-readable output\n"
-     "  --check           exit 4 when an item is overdue, an item failed 3 times or more, no\n"
-     "                    run succeeded within the lookahead, or the audit is behind the\n"
-     "                    anchor file (audit.anchor_file)\n"
+     "  --check           exit 4 when an item is overdue (or past a disabled rule's deadline),\n"
+     "                    a copy shared while opted out is not purged, an item failed 3 times\n"
+     "                    or more, a repurge failed, no run succeeded within the lookahead, a\n"
+     "                    deleter program or an executor.locations geo refuses every run, a\n"
+     "                    request or hold a restore took is not recorded again, or the audit\n"
+     "                    is behind the anchor file (audit.anchor_file) or short of records a\n"
+     "                    replay left out\n"
      "  --reference REF   one deletion request instead: the items it covers, purged (on time or\n"
      "                    late), in flight, pending with the nearest deadline, held\n"
      "  --tenant T        the request's tenant (required with --reference)\n"},

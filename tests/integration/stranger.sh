@@ -142,8 +142,11 @@ run_lethe help reconcile
 assert_contains "help reconcile: --operator is in the usage line" "[--format lines|s3-csv|auto]
                        [--operator NAME]" "$OUT"
 run_lethe help status
-assert_contains "help status: --check names the anchor check too" "or the audit is behind the
-                    anchor file (audit.anchor_file)" "$OUT"
+assert_contains "help status: --check names the anchor check too" "or the audit
+                    is behind the anchor file (audit.anchor_file)" "$OUT"
+assert_contains "... and a deleter program that cannot run, and a failed repurge (README and lethe(1) name them)" \
+  "a repurge failed, no run succeeded within the lookahead, a
+                    deleter program or an executor.locations geo refuses every run" "$OUT"
 run_lethe --help
 assert_contains "--help names its short form -? (-h is --host)" "-?, --help        this text" "$OUT"
 for c in ack rerun replay reconcile; do
@@ -167,6 +170,11 @@ hint: a tenant's chain begins with its first request, hold or purge; check the i
 run_lethe --config "$WORK/c3.conf" export --summary --tenant 00000000-0000-0000-0000-00000000000f
 assert_eq "... its summary is written (the pending part reads the catalog)" "0 0" \
   "$RC $(grep -c '"pending":[1-9]' <<<"$OUT")"
+assert_eq "... with a warning that the audit holds no record of the tenant (a mistyped id's zeros)" \
+  "warning: export: the audit holds no record of tenant 00000000-0000-0000-0000-00000000000f: the summary counts no purge of it, and only what the catalog owes under its obligations as pending; check the id if you expected records" \
+  "$(grep '^warning: export' <<<"$ERR")"
+run_lethe --config "$WORK/c3.conf" export --summary --tenant "$T"
+assert_eq "... and none for a tenant the audit holds" "0|0" "$RC|$(grep -c '^warning: export' <<<"$ERR")"
 run_lethe --config "$WORK/c3.conf" export --tenant "$T" --to 2000-01-01T00:00:00Z -o "$WORK/none.jsonl"
 assert_eq "a tenant's chain with no record in the window: exit 0, and a warning" \
   "0 warning: export: no audit record of tenant $T in this window
