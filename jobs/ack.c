@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "anchor.h"
 #include "cli.h"
@@ -94,7 +95,17 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
     }
     if (PQntuples(r) == 0) {
         log_error("ack: unknown batch %s%s%s", batch, tenant[0] ? " for tenant " : "", tenant);
-        log_hint("'lethe batches --state open' lists the batches in flight");
+        /* A restored database lacks the batches emitted after its backup: said, with the way
+         * on (it sent the operator to the batches in flight alone). */
+        char behind[2048];
+        if (ctx->cfg.anchor_file && access(ctx->cfg.anchor_file, R_OK) == 0 &&
+            anchor_behind(ctx->db, ctx->cfg.anchor_file, behind, sizeof behind, ANCHOR_WARN_ONLY) > 0)
+            log_hint("%s: a batch emitted after the backup this database was restored from is not "
+                     "in it, and its items are live here again; run 'lethe replay EXPORT...' with "
+                     "the exports written since, and the next run batches those still due (their "
+                     "deleter finds them absent)", behind);
+        else
+            log_hint("'lethe batches --state open' lists the batches in flight");
         PQclear(r);
         goto cleanup;
     }

@@ -81,6 +81,7 @@ sql "SELECT json_build_object('run_id', '$LAST_RUN'::uuid, 'at', lethe.iso_utc(n
 AT_B=$(sql "SELECT lethe.iso_utc(min(at)) FROM lethe.audit WHERE tenant_id = '$T1' AND kind = 'item_purged' AND item_id = '$B1'")
 L export --tenant "$T1" --from "$AT_B" -o "$WORK/window.jsonl"
 sleep 0.01; CUT=$(date -u +%FT%T.%6NZ)
+LOST_BATCH=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$B1'")
 
 # ---- the database is restored from the backup --------------------------------------------------
 restore_db "$DB" "$WORK/backup.dump"
@@ -115,6 +116,11 @@ assert_contains "... saying so" "error: request: $behind" "$ERR"
 L ack "$(sql "SELECT batch_id FROM lethe.batches LIMIT 1")" --operator user_d
 assert_rc "an ack of a batch acknowledged before the backup only reads: exit 0" 0
 assert_contains "... saying so" "was already acknowledged; nothing changed" "$OUT"
+L ack "$LOST_BATCH" --operator user_d
+assert_eq "an ack of a batch emitted after the backup: unknown (exit 2), naming the restore and the way on" \
+  "2|error: ack: unknown batch $LOST_BATCH|hint: $behind" \
+  "$RC|$(grep '^error' <<<"$ERR")|$(grep -A1 '^error' <<<"$ERR" | sed -n 2p | sed 's/ (run .*//')"
+assert_contains "... its items live again, batched by the next run after replay" "a batch emitted after the backup this database was restored from is not in it, and its items are live here again; run 'lethe replay EXPORT...' with the exports written since, and the next run batches those still due (their deleter finds them absent)" "$ERR"
 L hold release "$(uuid)" --operator user_d
 assert_rc "a hold release exits 4" 4
 assert_contains "... saying so" "error: hold release: $behind" "$ERR"
