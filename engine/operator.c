@@ -10,6 +10,7 @@
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 /* A name that could be recorded: UTF-8, not blank in any script, no control character (as
@@ -22,7 +23,9 @@ static bool names_someone(const char *u)
 
 const char *operator_default(void)
 {
-    static char name[256];
+    /* As long as it is: a fixed buffer cut a long $SUDO_USER, into another name or in the
+     * middle of a character, which failed inside the audited transaction (an outside tryout). */
+    static char *name;
     const char *u = getenv("SUDO_USER");
     if (!names_someone(u)) {
         static char account[256];
@@ -31,8 +34,8 @@ const char *operator_default(void)
     }
     if (!names_someone(u))
         return NULL;
-    snprintf(name, sizeof name, "%s", u);
-    return name;
+    free(name);
+    return name = strdup(u);
 }
 
 bool operator_resolve(const struct lethe_ctx *ctx, const char **name)
