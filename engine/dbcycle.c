@@ -607,6 +607,12 @@ long dbcycle_batch_repurges_failed(PGconn *db, const char *batch_id)
     return n < 0 ? 0 : (long)n;
 }
 
+long long dbcycle_batch_repurges(PGconn *db, const char *batch_id)
+{
+    return db_count(db, "SELECT count(*) AS n FROM lethe.repurges WHERE batch_id = $1::uuid", 1,
+                    (const char *[]){batch_id});
+}
+
 long dbcycle_batch_repurges_done(PGconn *db, const char *batch_id)
 {
     long long n = db_count(db,

@@ -198,6 +198,9 @@ long dbcycle_batch_purged_among(PGconn *db, const char *batch_id, const char *id
 /* The repurges (replay, reconcile) of BATCH_ID that failed, and were not made again since: no
  * run batches them again, the next replay or reconcile does. 0 when none or unreadable. */
 long dbcycle_batch_repurges_failed(PGconn *db, const char *batch_id);
+/* How many repurges BATCH_ID holds (a repurge batch, reconcile's or replay's, holds nothing
+ * else); -1 on error. */
+long long dbcycle_batch_repurges(PGconn *db, const char *batch_id);
 /* The repurges of BATCH_ID that its acknowledgement, in the transaction under way, makes done
  * (their objects deleted again): lethe.repurges_settle() settles them at its commit (a deferred
  * trigger), done where the item's batch row has no outcome. Call it after the acknowledgement

@@ -144,6 +144,27 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
         rc = EXIT_DONE;
         goto cleanup;
     }
+    /* A failed repurge batch (reconcile's or replay's: items purged before whose objects were
+     * found again): an acknowledgement after the failure settles no repurge (ack_batch leaves a
+     * repurge's items out of what it purges, and repurges_settle settles only pending ones), yet
+     * it closed the batch acknowledged, its audit record saying so, the repurge still failed and
+     * the object perhaps still stored (an outside tryout's finding). Refused, changing nothing:
+     * reconcile, or replay, batches a failed repurge again. */
+    if (was_failed) {
+        long long reps = dbcycle_batch_repurges(ctx->db, batch);
+        if (reps < 0) {
+            rc = EXIT_RUNTIME;
+            goto cleanup;
+        }
+        if (reps > 0) {
+            log_error("ack: batch %s is a repurge batch that failed: an acknowledgement after its "
+                      "failure settles no repurge; nothing was changed", batch);
+            log_hint("'lethe reconcile --location GEO INVENTORY' with a fresh inventory puts an "
+                     "object still stored in a repurge batch again (after a restore, 'lethe "
+                     "replay' does), and the next run hands it to its deleter");
+            goto cleanup;
+        }
+    }
     /* A failed batch whose failed items have all been purged since, through batches emitted
      * after it: a late acknowledgement has nothing left to purge. It changes nothing (the
      * batch stays failed, as its deleter reported, and no record is added) and says so. */
@@ -203,6 +224,15 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
         rc = EXIT_RUNTIME;
         goto cleanup;
     }
+    /* A failed repurge is batched again by reconcile or replay, never by a run (as the run's
+     * warning says): "due again at the next run" was said of them too (an outside tryout). A
+     * repurge batch holds repurges alone. */
+    long rep_failed = out != DRIVE_ACKNOWLEDGED && counts.failed > 0
+                          ? dbcycle_batch_repurges_failed(ctx->db, batch)
+                          : 0;
+    const char *again = rep_failed > 0 ? "its failed repurges are batched again by 'lethe "
+                                         "reconcile' or 'lethe replay', never by a run"
+                                       : "its failed items are due again at the next run";
     /* A repurge batch's acknowledgement purges nothing anew: it says what it deleted again. */
     char re[48] = "";
     if (counts.repurged)
@@ -218,13 +248,13 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
         printf("ack: batch %s: this acknowledgement was recorded already; nothing changed\n", batch);
     else if (out != DRIVE_ACKNOWLEDGED && still > counts.failed)
         printf("ack: batch %s closed failed: %ld purged, %ld failed, %ld failed before and still "
-               "failed (with the reason given first); its failed items are due again at the "
-               "next run\n", batch, counts.purged, counts.failed, still - counts.failed);
+               "failed (with the reason given first); %s\n", batch, counts.purged, counts.failed,
+               still - counts.failed, again);
     else if (out != DRIVE_ACKNOWLEDGED)
         /* The batch ends failed, not acknowledged (SPEC §4), whether this acknowledgement failed
          * items or an earlier one did (it said "acknowledged"). */
-        printf("ack: batch %s closed failed: %ld purged%s, %ld failed; its failed items are due "
-               "again at the next run\n", batch, counts.purged, re, counts.failed);
+        printf("ack: batch %s closed failed: %ld purged%s, %ld failed; %s\n", batch,
+               counts.purged, re, counts.failed, again);
     else
         printf("ack: batch %s acknowledged: %ld purged%s, %ld failed\n", batch, counts.purged,
                re, counts.failed);

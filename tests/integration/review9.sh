@@ -235,13 +235,29 @@ run_lethe --config "$WORK/rcrash.conf" run
 assert_contains "a deleter that exits 3 without a receipt fails the repurge too" "1 failed items, 1 failed batches" "$OUT"
 assert_contains "... and says so" "failed: executor exit status 3; its unreceipted items are repurges, which 'lethe reconcile' or 'lethe replay' batches again (no run does)" "$ERR"
 assert_eq "... recorded failed" "failed" "$(sql "SELECT state FROM lethe.repurges WHERE batch_id = '$RB'")"
+# An acknowledgement after the failure settles no repurge: it closed the batch acknowledged,
+# audited so, with the repurge still failed and the object still stored (an outside tryout's
+# finding). Refused, changing nothing.
+AUDIT_N=$(sql "SELECT count(*) FROM lethe.audit")
+run_lethe --config "$WORK/rexec.conf" ack "$RB" --operator user_o
+assert_eq "a late ack of a failed repurge batch: exit 2, saying why, nothing changed" \
+  "2|error: ack: batch $RB is a repurge batch that failed: an acknowledgement after its failure settles no repurge; nothing was changed|failed failed|$AUDIT_N" \
+  "$RC|$(grep '^error' <<<"$ERR")|$(sql "SELECT b.state || ' ' || r.state FROM lethe.batches b JOIN lethe.repurges r USING (batch_id) WHERE b.batch_id = '$RB'")|$(sql "SELECT count(*) FROM lethe.audit")"
+assert_contains "... with the way on" "hint: 'lethe reconcile --location GEO INVENTORY' with a fresh inventory puts an object still stored in a repurge batch again" "$ERR"
+# An operator's ack failing an open repurge batch says who batches it again: not the next run.
+reconcile
+RB=$(sql "SELECT batch_id FROM lethe.repurges WHERE state = 'pending'")
+run_lethe --config "$WORK/rexec.conf" ack "$RB" --failed "$I:still there" --operator user_o
+assert_eq "ack --failed of an open repurge batch: closed failed, its repurge batched again by reconcile or replay" \
+  "0|ack: batch $RB closed failed: 0 purged, 1 failed; its failed repurges are batched again by 'lethe reconcile' or 'lethe replay', never by a run|failed" \
+  "$RC|$OUT|$(sql "SELECT state FROM lethe.repurges WHERE batch_id = '$RB'")"
 reconcile
 run_lethe --config "$WORK/rexec.conf" run
 assert_eq "the next reconcile and a deleter that deletes: done, the object gone" "done gone" \
   "$(sql "SELECT state FROM lethe.repurges WHERE state = 'done'") $([ -e "$STORE/$I" ] || echo gone)"
 assert_eq "once done, status counts no failed repurge" "0 0" \
   "$("$LETHE" --config "$WORK/rexec.conf" status --json | python3 -c 'import json,sys; r=json.load(sys.stdin)["repurges"]; print(r["pending"], r["failed"])')"
-assert_eq "the item's evidence: purged once, repurged three times, failed twice" "item_purged:1 item_repurged:3 item_failed:2" \
+assert_eq "the item's evidence: purged once, repurged four times, failed three times (the last by an operator's ack)" "item_purged:1 item_repurged:4 item_failed:3" \
   "$(sql "SELECT string_agg(kind || ':' || n, ' ' ORDER BY min) FROM (SELECT kind, count(*) n, min(seq) FROM lethe.audit
           WHERE tenant_id = '$T' GROUP BY kind) x")"
 finish
