@@ -215,8 +215,14 @@ int job_rerun(struct lethe_ctx *ctx, int argc, char **argv)
         else if (d == DRIVE_STOPPED)
             run_life_interrupt(&l, "before the executor started; the batch stays open");
     }
+    /* an open repurge batch's items were purged before: those deleted again are named, as a
+     * run names them (it said "0 purged" and nothing of them) */
+    char re[48] = "";
+    if (cnt->repurged)
+        snprintf(re, sizeof re, ", %ld repurged", cnt->repurged);
     if (target == batch)
-        printf("rerun: batch %s re-driven: %ld purged, %ld failed\n", batch, cnt->purged, cnt->failed);
+        printf("rerun: batch %s re-driven: %ld purged%s, %ld failed\n", batch, cnt->purged, re,
+               cnt->failed);
     else if (target) {
         printf("rerun: failed batch %s: still-due items put in new batch %s: %ld purged, %ld failed\n",
                batch, new_batch, cnt->purged, cnt->failed);

@@ -252,7 +252,10 @@ assert_eq "ack --failed of an open repurge batch: closed failed, its repurge bat
   "0|ack: batch $RB closed failed: 0 purged, 1 failed; its failed repurges are batched again by 'lethe reconcile' or 'lethe replay', never by a run|failed" \
   "$RC|$OUT|$(sql "SELECT state FROM lethe.repurges WHERE batch_id = '$RB'")"
 reconcile
-run_lethe --config "$WORK/rexec.conf" run
+RB=$(sql "SELECT batch_id FROM lethe.repurges WHERE state = 'pending'")
+run_lethe --config "$WORK/rexec.conf" rerun "$RB" --operator user_o
+assert_eq "a rerun of the open repurge batch names the object deleted again (it said 0 purged alone)" \
+  "0|rerun: batch $RB re-driven: 0 purged, 1 repurged, 0 failed" "$RC|$OUT"
 assert_eq "the next reconcile and a deleter that deletes: done, the object gone" "done gone" \
   "$(sql "SELECT state FROM lethe.repurges WHERE state = 'done'") $([ -e "$STORE/$I" ] || echo gone)"
 assert_eq "once done, status counts no failed repurge" "0 0" \
