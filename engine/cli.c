@@ -60,9 +60,6 @@ bool cli_text_ok(const char *command, const char *option, const char *value)
     return false;
 }
 
-/* Options that name a request, a ticket, an account or a person: at most ID_MAX_BYTES, as the
- * database holds them (sql/0041_id_lengths.sql). */
-#define ID_MAX_BYTES 1024
 static bool names_an_id(const char *option)
 {
     static const char *const ids[] = {"reference", "subject", "operator", NULL};
@@ -85,10 +82,10 @@ static bool value_ok(const struct lethe_ctx *ctx, const char *option, const char
                                                  "TICKET-1234");
         return false;
     }
-    if (names_an_id(option) && strlen(value) > ID_MAX_BYTES) {
+    if (names_an_id(option) && strlen(value) > CLI_ID_MAX_BYTES) {
         /* The value itself is not echoed: it may be a subject id. */
         log_error("%s: --%s is %zu bytes long; at most %d are allowed", ctx->command, option,
-                  strlen(value), ID_MAX_BYTES);
+                  strlen(value), CLI_ID_MAX_BYTES);
         log_hint("%s",
                  strcmp(option, "operator") == 0
                      ? "--operator names the person or account acting, e.g. --operator user_a; "

@@ -10,6 +10,10 @@
 #include "ids.h"
 #include "timefmt.h"
 
+/* Options that name a request, a ticket, an account or a person: at most CLI_ID_MAX_BYTES, as
+ * the database holds them (sql/0041_id_lengths.sql); $SUDO_USER too, as the default operator. */
+#define CLI_ID_MAX_BYTES 1024
+
 /* Prints "error: <msg>" and "hint: see 'lethe help <command>'"; returns EXIT_USAGE. */
 int cli_usage(const struct lethe_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* getopt_long with the project's messages for unknown options and missing arguments, and the

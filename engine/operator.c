@@ -13,12 +13,13 @@
 #include <string.h>
 #include <unistd.h>
 
-/* A name that could be recorded: UTF-8, not blank in any script, no control character (as
- * --operator must be). Anything else is not a name at all: a blank one would be recorded as a
+/* A name that could be recorded: UTF-8, not blank in any script, no control character, at most
+ * CLI_ID_MAX_BYTES (as --operator must be: a longer $SUDO_USER was recorded whole). Anything else is not a name at all: a blank one would be recorded as a
  * blank operator, a bad byte would fail deep inside the audited transaction. */
 static bool names_someone(const char *u)
 {
-    return u && cli_utf8_invalid_at(u) < 0 && !text_blank(u) && !text_has_control(u);
+    return u && strlen(u) <= CLI_ID_MAX_BYTES && cli_utf8_invalid_at(u) < 0 && !text_blank(u) &&
+           !text_has_control(u);
 }
 
 const char *operator_default(void)
@@ -53,8 +54,8 @@ bool operator_resolve(const struct lethe_ctx *ctx, const char **name)
     if (sudo && *sudo && !names_someone(sudo) && !said) {
         said = true;
         log_warn("%s: $SUDO_USER is not a name that can be recorded (a control character, "
-                 "invalid UTF-8 or only blanks in it): the operator recorded is %s; pass "
-                 "--operator NAME to name the person", ctx->command, *name);
+                 "invalid UTF-8, only blanks, or over %d bytes): the operator recorded is %s; pass "
+                 "--operator NAME to name the person", ctx->command, CLI_ID_MAX_BYTES, *name);
     }
     return true;
 }

@@ -323,8 +323,11 @@ static int list(struct lethe_ctx *ctx, int argc, char **argv)
              * records a replay left out of its chain (sql/0111): said (it said "no tenant"
              * alone, an outside tryout's finding). */
             PGresult *w = dbrestore_withheld_open(ctx->db, tenant);
-            if (!w)
+            int audited = w && PQntuples(w) == 0 ? dbaudit_chain_exists(ctx->db, tenant) : 0;
+            if (!w || audited < 0) {
+                PQclear(w);
                 return EXIT_RUNTIME;
+            }
             log_error("hold list: no tenant %s", tenant);
             if (PQntuples(w)) {
                 char said[512];
@@ -332,7 +335,12 @@ static int list(struct lethe_ctx *ctx, int argc, char **argv)
                 log_hint("%s: the tenant may have been written after the backup, and its holds "
                          "may be among them; once the producer has sent the tenant again, %s",
                          said, RESTORE_WITHHELD_HINT);
-            } else
+            } else if (audited)
+                /* and once replayed, the audit holds its records still (an outside tryout) */
+                log_hint("the audit records this tenant, which the catalog lacks: a restore took "
+                         "it (written after the backup); once the producer has sent it again, "
+                         "'lethe status --check' names the holds and requests to record again");
+            else
                 log_hint("tenants are the rows of lethe.tenants; check the id");
             PQclear(w);
             return EXIT_USAGE;

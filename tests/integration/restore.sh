@@ -1400,6 +1400,11 @@ assert_eq "... status --reference of it: exit 4, saying the tenant and its reque
 FB status --reference REQ-N --tenant "$(uuid)"
 assert_eq "... and of a tenant no chain knows: no tenant, exit 2, as before" "2|hint: tenants are the rows of lethe.tenants; check the id" \
   "$RC|$(grep '^hint' <<<"$ERR")"
+FB replay --operator user_d "$WORK/new-tenant.jsonl"
+FB hold list --tenant "$TN"
+assert_eq "once replayed, hold list of it says the audit records the tenant the catalog lacks (not 'check the id')" \
+  "2|hint: the audit records this tenant, which the catalog lacks: a restore took it (written after the backup); once the producer has sent it again, 'lethe status --check' names the holds and requests to record again" \
+  "$RC|$(grep '^hint' <<<"$ERR")"
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DBF" >/dev/null 2>&1
 
 export PGDATABASE=$DB

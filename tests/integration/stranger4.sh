@@ -88,7 +88,7 @@ hold=$(sql "SELECT hold_id FROM lethe.holds WHERE reference = 'SU-2'")
 SUDO_USER=$(printf '\t') run_lethe --config "$WORK/c2.conf" hold release "$hold"
 assert_rc "and released with a \$SUDO_USER of a tab" 0
 assert_eq "... saying once that \$SUDO_USER names no one, and who is recorded instead" \
-  "1|warning: hold: \$SUDO_USER is not a name that can be recorded (a control character, invalid UTF-8 or only blanks in it): the operator recorded is $me; pass --operator NAME to name the person" \
+  "1|warning: hold: \$SUDO_USER is not a name that can be recorded (a control character, invalid UTF-8, only blanks, or over 1024 bytes): the operator recorded is $me; pass --operator NAME to name the person" \
   "$(grep -c 'SUDO_USER' <<<"$ERR")|$(grep 'SUDO_USER' <<<"$ERR")"
 assert_eq "by the account" "$me" "$(sql "SELECT released_by FROM lethe.holds WHERE hold_id = '$hold'")"
 LONG=$(python3 -c 'print("\u00e9" * 300)')
@@ -96,6 +96,9 @@ SUDO_USER=$LONG run_lethe --config "$WORK/c2.conf" hold place --tenant "$T" --re
 assert_eq "a \$SUDO_USER of 300 two-byte characters is recorded whole (it was cut mid-character: exit 1)" \
   "0|300" "$RC|$(sql "SELECT char_length(placed_by) FROM lethe.holds WHERE reference = 'SU-3'")"
 assert_eq "... as it is" "t" "$(sql "SELECT placed_by = repeat('é', 300) FROM lethe.holds WHERE reference = 'SU-3'")"
+SUDO_USER=$(python3 -c 'print("a" * 1025)') run_lethe --config "$WORK/c2.conf" hold place --tenant "$T" --reason r --reference SU-4
+assert_eq "one over 1024 bytes, which --operator may not be, is passed over for the account, with the warning" \
+  "0|$me|1" "$RC|$(sql "SELECT placed_by FROM lethe.holds WHERE reference = 'SU-4'")|$(grep -c 'or over 1024 bytes): the operator recorded is' <<<"$ERR")"
 
 # ---- 3. reconcile: a location no geo can have, the orphans file, the counts --------------------
 # SPEC §6: a usage error exits 2 with a message. "--location eu" (the geos are capitals) and an
