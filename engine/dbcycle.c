@@ -388,8 +388,11 @@ int dbcycle_batch_has_item(PGconn *db, const char *batch_id, const char *item_id
 
 int dbcycle_batch_purged_any(PGconn *db, const char *batch_id)
 {
+    /* a repurge done in it too: its item is 'superseded', deleted again by this batch */
     return db_exists(db,
                      "SELECT 1 FROM lethe.batch_items WHERE batch_id = $1::uuid AND outcome = 'purged'"
+                     " UNION ALL"
+                     " SELECT 1 FROM lethe.repurges WHERE batch_id = $1::uuid AND state = 'done'"
                      " LIMIT 1",
                      1, (const char *[]){batch_id});
 }
@@ -628,9 +631,15 @@ long dbcycle_batch_repurges_done(PGconn *db, const char *batch_id)
 long dbcycle_batch_purged_among(PGconn *db, const char *batch_id, const char *ids)
 {
     PGresult *r = db_query_one_row(db,
-                                   "SELECT count(*) AS n FROM lethe.batch_items"
-                                   " WHERE batch_id = $1::uuid AND item_id = ANY ($2::uuid[])"
-                                   "   AND outcome = 'purged'",
+                                   "SELECT count(*) AS n FROM lethe.batch_items b"
+                                   " WHERE b.batch_id = $1::uuid AND b.item_id = ANY ($2::uuid[])"
+                                   "   AND (b.outcome = 'purged'"
+                                   /* or its repurge done in this batch (deleted again) */
+                                   "        OR EXISTS (SELECT 1 FROM lethe.repurges r"
+                                   "                    WHERE r.batch_id = b.batch_id"
+                                   "                      AND r.tenant_id = b.tenant_id"
+                                   "                      AND r.item_id = b.item_id"
+                                   "                      AND r.state = 'done'))",
                                    2, (const char *[]){batch_id, ids});
     if (!r)
         return -1;

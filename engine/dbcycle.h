@@ -160,7 +160,8 @@ PGresult *dbcycle_batch_failed_purged_since(PGconn *db, const char *batch_id);
 PGresult *dbcycle_batch_of(PGconn *db, const char *batch_id, const char *tenant);
 /* Whether item is in the batch. -1 when the query failed. */
 int dbcycle_batch_has_item(PGconn *db, const char *batch_id, const char *item_id);
-/* Whether any of the batch's items is purged. -1 when the query failed. */
+/* Whether any of the batch's items is purged in it, or deleted again (a repurge done). -1 when
+ * the query failed. */
 int dbcycle_batch_purged_any(PGconn *db, const char *batch_id);
 /* How many of BATCH_ID's items are failed and not purged through another batch since (what
  * keeps it failed, as lethe.ack_batch() counts them), or -1 on error. */
@@ -192,8 +193,8 @@ PGresult *dbcycle_batch_holds_since(PGconn *db, const char *batch);
  * it for the session from before it reads the batch's state (SESSION), each acknowledgement's
  * transaction for itself. Two acks of one batch no longer both read it open. False on error. */
 bool dbcycle_batch_ack_lock(PGconn *db, const char *batch_id, bool session);
-/* How many of the items in IDS (an array literal of uuids) are purged in the batch: -1 on
- * error. */
+/* How many of the items in IDS (an array literal of uuids) are purged in the batch, or deleted
+ * again by it (a repurge done): -1 on error. */
 long dbcycle_batch_purged_among(PGconn *db, const char *batch_id, const char *ids);
 /* The repurges (replay, reconcile) of BATCH_ID that failed, and were not made again since: no
  * run batches them again, the next replay or reconcile does. 0 when none or unreadable. */

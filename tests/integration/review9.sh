@@ -263,4 +263,28 @@ assert_eq "once done, status counts no failed repurge" "0 0" \
 assert_eq "the item's evidence: purged once, repurged four times, failed three times (the last by an operator's ack)" "item_purged:1 item_repurged:4 item_failed:3" \
   "$(sql "SELECT string_agg(kind || ':' || n, ' ' ORDER BY min) FROM (SELECT kind, count(*) n, min(seq) FROM lethe.audit
           WHERE tenant_id = '$T' GROUP BY kind) x")"
+# An operator acknowledges a repurge batch while its deleter runs, and the deleter then says it
+# failed: the contradiction is warned of, as for any batch (it was dropped without a word: a
+# repurge's item is 'superseded', not 'purged', in its batch). An outside tryout's finding.
+echo "restored again" > "$STORE/$I"
+reconcile
+RB=$(sql "SELECT batch_id FROM lethe.repurges WHERE state = 'pending'")
+cat > "$WORK/waiter" <<EOW
+#!/bin/sh
+while [ ! -e "$WORK/waiter.go" ]; do sleep 0.1; done
+tail -n +2 "\$1" | sed 's/^{"item_id":"\([^"]*\)".*/failed \1 volume offline/'
+EOW
+chmod +x "$WORK/waiter"
+write_config "$WORK/rwait.conf" "executor: { command = \"$WORK/waiter\"; timeout = \"30s\"; };" "audit: { key_file = \"$WORK/key\"; };"
+"$LETHE" --config "$WORK/rwait.conf" run >"$WORK/rwait.out" 2>"$WORK/rwait.err" & WPID=$!
+for _ in $(seq 100); do [ "$(sql "SELECT attempts FROM lethe.batches WHERE batch_id = '$RB'")" = 1 ] && break; sleep 0.1; done
+run_lethe --config "$WORK/rexec.conf" ack "$RB" --operator user_o
+assert_eq "the operator's ack while the deleter runs: the repurge done" "0|ack: batch $RB acknowledged: 0 purged, 1 repurged, 0 failed" "$RC|$OUT"
+touch "$WORK/waiter.go"; wait "$WPID"; RC=$?
+assert_eq "the run's failed receipt after it is warned of as a contradiction" \
+  "0|warning: batch $RB was acknowledged already, by an earlier acknowledgement: 1 failed receipt given now changes nothing; its items are purged and on record" \
+  "$RC|$(grep 'by an earlier acknowledgement' "$WORK/rwait.err")"
+run_lethe --config "$WORK/rexec.conf" ack "$RB" --operator user_o
+assert_eq "an ack of it again: already acknowledged (not 'purged through another batch': it deleted its item again itself)" \
+  "0|ack: batch $RB was already acknowledged; nothing changed" "$RC|$OUT"
 finish
