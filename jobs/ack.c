@@ -161,7 +161,9 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
                       "failure settles no repurge; nothing was changed", batch);
             log_hint("'lethe reconcile --location GEO INVENTORY' with a fresh inventory puts an "
                      "object still stored in a repurge batch again (after a restore, 'lethe "
-                     "replay' does), and the next run hands it to its deleter");
+                     "replay' does), and the next run hands it to its deleter; one the storage "
+                     "no longer holds stays failed, and 'lethe status --check' counts it (README, "
+                     "\"Restore drill\")");
             goto cleanup;
         }
     }
