@@ -610,6 +610,15 @@ long dbcycle_batch_repurges_failed(PGconn *db, const char *batch_id)
     return n < 0 ? 0 : (long)n;
 }
 
+PGresult *dbcycle_repurge_ack_late(PGconn *db, const char *batch_id, const char *failed,
+                                   const char *operator_name)
+{
+    return db_query_one_row(db,
+                            "SELECT settled, still_failed, state"
+                            "  FROM lethe.repurge_ack_late($1::uuid, $2::uuid[], $3)",
+                            3, (const char *[]){batch_id, failed, operator_name});
+}
+
 long long dbcycle_batch_repurges(PGconn *db, const char *batch_id)
 {
     return db_count(db, "SELECT count(*) AS n FROM lethe.repurges WHERE batch_id = $1::uuid", 1,

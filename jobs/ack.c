@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "cycle.h"
 #include "db.h"
+#include "dbaudit.h"
 #include "dbcycle.h"
 #include "executor.h"
 #include "exitcode.h"
@@ -17,6 +18,60 @@
 #include "log.h"
 #include "operator.h"
 #include "text.h"
+
+/* The late acknowledgement of failed repurge batch BATCH: its failed repurges, but those ER
+ * names failed, recorded done on its word, in one transaction with its record (sql/0113). */
+static int ack_repurges_late(struct lethe_ctx *ctx, const char *batch, const struct exec_result *er,
+                             const char *operator_name)
+{
+    int rc = anchor_check_before_write(ctx->db, ctx->cfg.anchor_file, "ack", 0);
+    if (rc != EXIT_DONE)
+        return rc;
+    char *failed = cycle_id_array(er->failed, er->n_failed);
+    if (!failed) {
+        log_error("ack: out of memory");
+        return EXIT_RUNTIME;
+    }
+    PGconn *db = ctx->db;
+    PGresult *r = NULL;
+    rc = EXIT_RUNTIME;
+    if (!db_begin(db))
+        goto done;
+    if (!dbaudit_stage_open(db) || !dbcycle_batch_ack_lock(db, batch, false) ||
+        !(r = dbcycle_repurge_ack_late(db, batch, failed, operator_name))) {
+        db_rollback(db);
+        goto done;
+    }
+    long settled = db_get_long(r, 0, "settled"), still = db_get_long(r, 0, "still_failed");
+    char state[16];
+    snprintf(state, sizeof state, "%s", db_get(r, 0, "state"));
+    if (!dbaudit_commit(db))
+        goto done;
+    rc = EXIT_DONE;
+    if (settled == 0) {
+        printf("ack: batch %s failed, and every repurge of it that failed is named failed again; "
+               "nothing changed\n", batch);
+        goto done;
+    }
+    if (strcmp(state, "acknowledged") == 0)
+        printf("ack: batch %s acknowledged late: 0 purged, %ld repurged, 0 failed\n", batch,
+               settled);
+    else
+        printf("ack: batch %s still failed: %ld repurged now, %ld repurge%s still failed; they are "
+               "batched again by 'lethe reconcile' or 'lethe replay', never by a run\n",
+               batch, settled, still, still == 1 ? "" : "s");
+    /* Its deleter said they failed: recorded deleted on this acknowledgement's word, said. */
+    log_warn("ack: %ld repurge%s of failed batch %s %s recorded done on this acknowledgement's "
+             "word, though %s deleter reported %s failed",
+             settled, settled == 1 ? "" : "s", batch, settled == 1 ? "is" : "are",
+             settled == 1 ? "its" : "their", settled == 1 ? "it" : "them");
+    log_hint("if the objects were not deleted, 'lethe reconcile --location GEO INVENTORY' "
+             "finds them in the storage's inventory");
+done:
+    PQclear(r);
+    free(failed);
+    return rc;
+}
 
 int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
 {
@@ -145,11 +200,10 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
         goto cleanup;
     }
     /* A failed repurge batch (reconcile's or replay's: items purged before whose objects were
-     * found again): an acknowledgement after the failure settles no repurge (ack_batch leaves a
-     * repurge's items out of what it purges, and repurges_settle settles only pending ones), yet
-     * it closed the batch acknowledged, its audit record saying so, the repurge still failed and
-     * the object perhaps still stored (an outside tryout's finding). Refused, changing nothing:
-     * reconcile, or replay, batches a failed repurge again. */
+     * found again): ack_batch settles no repurge after the failure (it leaves a repurge's items
+     * out of what it purges), yet closed the batch acknowledged, its audit record saying so,
+     * the repurge still failed (an outside tryout's finding). Its failed repurges are settled
+     * on this acknowledgement's word instead (sql/0113). */
     if (was_failed) {
         long long reps = dbcycle_batch_repurges(ctx->db, batch);
         if (reps < 0) {
@@ -157,13 +211,7 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
             goto cleanup;
         }
         if (reps > 0) {
-            log_error("ack: batch %s is a repurge batch that failed: an acknowledgement after its "
-                      "failure settles no repurge; nothing was changed", batch);
-            log_hint("'lethe reconcile --location GEO INVENTORY' with a fresh inventory puts an "
-                     "object still stored in a repurge batch again (after a restore, 'lethe "
-                     "replay' does), and the next run hands it to its deleter; one the storage "
-                     "no longer holds stays failed, and 'lethe status --check' counts it (README, "
-                     "\"Restore drill\")");
+            rc = ack_repurges_late(ctx, batch, &er, operator_name);
             goto cleanup;
         }
     }
