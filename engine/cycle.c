@@ -226,7 +226,7 @@ int cycle_check_executors(struct lethe_ctx *ctx, bool warn_only)
 
 /* Appends ids (and reasons) of receipts to array literals: ids are parsed UUIDs; reasons are
  * cleaned text, quoted for array syntax. */
-char *cycle_id_array(const struct exec_receipt *list, int n)
+static char *id_array(const struct exec_receipt *list, int n)
 {
     char *a = malloc(3 + (size_t)n * (UUID_TEXT_LEN + 1));
     if (!a)
@@ -285,7 +285,7 @@ enum drive_outcome cycle_record_ack(struct lethe_ctx *ctx, const char *batch_id,
     char was[16] = "";
     PGconn *db = ctx->db;
     enum drive_outcome out = DRIVE_ERROR;
-    char *acked = cycle_id_array(er->acked, er->n_acked), *failed = cycle_id_array(er->failed, er->n_failed),
+    char *acked = id_array(er->acked, er->n_acked), *failed = id_array(er->failed, er->n_failed),
          *reasons = reason_array(er->failed, er->n_failed);
     if (!acked || !failed || !reasons) {
         log_error("ack: out of memory");

@@ -110,9 +110,6 @@ enum drive_outcome cycle_drive_batch(struct lethe_ctx *ctx, const char *batch_id
                                      struct run_counts *c, char *why, size_t why_len);
 
 struct exec_result;
-struct exec_receipt;
-/* The item ids of LIST as an array literal ("{id,id}"), malloc'd; NULL when out of memory. */
-char *cycle_id_array(const struct exec_receipt *list, int n);
 /* Records the receipts of one attempt (or an operator's ack when ack_rest: every item not
  * listed failed is acknowledged) in one transaction with its audit records. PRIOR (16 bytes,
  * may be NULL) gets the batch's state as that transaction found it: a batch closed since the

@@ -610,13 +610,14 @@ long dbcycle_batch_repurges_failed(PGconn *db, const char *batch_id)
     return n < 0 ? 0 : (long)n;
 }
 
-PGresult *dbcycle_repurge_ack_late(PGconn *db, const char *batch_id, const char *failed,
-                                   const char *operator_name)
+PGresult *dbcycle_repurge_ack_late(PGconn *db, const char *batch_id, const char *operator_name)
 {
     return db_query_one_row(db,
-                            "SELECT settled, still_failed, state"
-                            "  FROM lethe.repurge_ack_late($1::uuid, $2::uuid[], $3)",
-                            3, (const char *[]){batch_id, failed, operator_name});
+                            "SELECT o_settled AS settled, o_declared AS declared,"
+                            "       o_rebatched AS rebatched, o_rebatched_into AS rebatched_into,"
+                            "       o_state AS state"
+                            "  FROM lethe.repurge_ack_late($1::uuid, $2)",
+                            2, (const char *[]){batch_id, operator_name});
 }
 
 long long dbcycle_batch_repurges(PGconn *db, const char *batch_id)

@@ -199,12 +199,12 @@ long dbcycle_batch_purged_among(PGconn *db, const char *batch_id, const char *id
 /* The repurges (replay, reconcile) of BATCH_ID that failed, and were not made again since: no
  * run batches them again, the next replay or reconcile does. 0 when none or unreadable. */
 long dbcycle_batch_repurges_failed(PGconn *db, const char *batch_id);
-/* A late acknowledgement of the failed repurge batch BATCH_ID (sql/0113): its failed repurges
- * but FAILED (an array literal of item ids) recorded done, in the caller's transaction, with
- * the audit staged. One row: settled, still_failed, state (the batch's after it). NULL after
- * printing the error. */
-PGresult *dbcycle_repurge_ack_late(PGconn *db, const char *batch_id, const char *failed,
-                                   const char *operator_name);
+/* A late acknowledgement of the failed repurge batch BATCH_ID (sql/0113): every failed repurge
+ * of it recorded done, in the caller's transaction, with the audit staged; nothing when one of
+ * them was put in a repurge batch again since. One row: settled, declared (of those, failed by
+ * a receipt's word), rebatched, rebatched_into (a batch that holds one again), state (the
+ * batch's after it). NULL after printing the error. */
+PGresult *dbcycle_repurge_ack_late(PGconn *db, const char *batch_id, const char *operator_name);
 /* How many repurges BATCH_ID holds (a repurge batch, reconcile's or replay's, holds nothing
  * else); -1 on error. */
 long long dbcycle_batch_repurges(PGconn *db, const char *batch_id);

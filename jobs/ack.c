@@ -19,57 +19,67 @@
 #include "operator.h"
 #include "text.h"
 
-/* The late acknowledgement of failed repurge batch BATCH: its failed repurges, but those ER
- * names failed, recorded done on its word, in one transaction with its record (sql/0113). */
+/* The late acknowledgement of failed repurge batch BATCH: every failed repurge of it recorded
+ * done on its word, in one transaction with its record (sql/0113). All or nothing: --failed is
+ * refused here (a partial one would leave no record of which repurges it settled). */
 static int ack_repurges_late(struct lethe_ctx *ctx, const char *batch, const struct exec_result *er,
                              const char *operator_name)
 {
+    if (er->n_failed > 0) {
+        log_error("ack: batch %s is a repurge batch that failed: a late acknowledgement of it "
+                  "records every repurge of it that failed done, and names none failed; nothing "
+                  "was changed", batch);
+        log_hint("acknowledge it without --failed if its deleter deleted them all; otherwise "
+                 "'lethe reconcile --location GEO INVENTORY' with a fresh inventory puts an object "
+                 "still stored in a repurge batch again (after a restore, 'lethe replay' does)");
+        return EXIT_USAGE;
+    }
     int rc = anchor_check_before_write(ctx->db, ctx->cfg.anchor_file, "ack", 0);
     if (rc != EXIT_DONE)
         return rc;
-    char *failed = cycle_id_array(er->failed, er->n_failed);
-    if (!failed) {
-        log_error("ack: out of memory");
-        return EXIT_RUNTIME;
-    }
     PGconn *db = ctx->db;
     PGresult *r = NULL;
     rc = EXIT_RUNTIME;
     if (!db_begin(db))
-        goto done;
+        return rc;
     if (!dbaudit_stage_open(db) || !dbcycle_batch_ack_lock(db, batch, false) ||
-        !(r = dbcycle_repurge_ack_late(db, batch, failed, operator_name))) {
+        !(r = dbcycle_repurge_ack_late(db, batch, operator_name))) {
         db_rollback(db);
         goto done;
     }
-    long settled = db_get_long(r, 0, "settled"), still = db_get_long(r, 0, "still_failed");
-    char state[16];
-    snprintf(state, sizeof state, "%s", db_get(r, 0, "state"));
+    long settled = db_get_long(r, 0, "settled"), declared = db_get_long(r, 0, "declared"),
+         rebatched = db_get_long(r, 0, "rebatched");
+    if (rebatched > 0) {
+        db_rollback(db);
+        /* That batch settles them: this one would tombstone the catalog row a replay's repurge
+         * takes its locator from (an outside tryout's finding). */
+        log_error("ack: batch %s: %ld of its failed repurges %s put in a repurge batch again "
+                  "since (batch %s), which settles them; nothing was changed", batch, rebatched,
+                  rebatched == 1 ? "was" : "were", db_get(r, 0, "rebatched_into"));
+        log_hint("'lethe batches --state open' lists that batch; the next run hands it to its "
+                 "deleter, or 'lethe ack' it");
+        rc = EXIT_USAGE;
+        goto done;
+    }
     if (!dbaudit_commit(db))
         goto done;
     rc = EXIT_DONE;
     if (settled == 0) {
-        printf("ack: batch %s failed, and every repurge of it that failed is named failed again; "
-               "nothing changed\n", batch);
+        printf("ack: batch %s failed, and none of its repurges is failed; nothing changed\n", batch);
         goto done;
     }
-    if (strcmp(state, "acknowledged") == 0)
-        printf("ack: batch %s acknowledged late: 0 purged, %ld repurged, 0 failed\n", batch,
-               settled);
-    else
-        printf("ack: batch %s still failed: %ld repurged now, %ld repurge%s still failed; they are "
-               "batched again by 'lethe reconcile' or 'lethe replay', never by a run\n",
-               batch, settled, still, still == 1 ? "" : "s");
-    /* Its deleter said they failed: recorded deleted on this acknowledgement's word, said. */
+    printf("ack: batch %s acknowledged late: 0 purged, %ld repurged, 0 failed\n", batch, settled);
+    /* As a late ack of any batch warns of failures someone declared: recorded done anyway. */
     log_warn("ack: %ld repurge%s of failed batch %s %s recorded done on this acknowledgement's "
-             "word, though %s deleter reported %s failed",
-             settled, settled == 1 ? "" : "s", batch, settled == 1 ? "is" : "are",
-             settled == 1 ? "its" : "their", settled == 1 ? "it" : "them");
+             "word%s", settled, settled == 1 ? "" : "s", batch, settled == 1 ? "is" : "are",
+             declared == 0 ? ""
+             : declared == settled ? (settled == 1 ? ", though a receipt had said it failed"
+                                                   : ", though receipts had said they failed")
+                                   : ", though receipts had said some of them failed");
     log_hint("if the objects were not deleted, 'lethe reconcile --location GEO INVENTORY' "
              "finds them in the storage's inventory");
 done:
     PQclear(r);
-    free(failed);
     return rc;
 }
 
