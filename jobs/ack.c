@@ -34,8 +34,12 @@ static int ack_repurges_late(struct lethe_ctx *ctx, const char *batch, const str
                  "still stored in a repurge batch again (after a restore, 'lethe replay' does)");
         return EXIT_USAGE;
     }
-    int rc = anchor_check_before_write(ctx->db, ctx->cfg.anchor_file, "ack", 0);
+    /* Under the run lock: a replay or reconcile batching them again meanwhile took its locator
+     * from a catalog row this tombstones (an outside tryout's finding). */
+    int rc = cycle_lock(ctx, 0, 0);
     if (rc != EXIT_DONE)
+        return rc;
+    if ((rc = anchor_check_before_write(ctx->db, ctx->cfg.anchor_file, "ack", 0)) != EXIT_DONE)
         return rc;
     PGconn *db = ctx->db;
     PGresult *r = NULL;
@@ -49,26 +53,31 @@ static int ack_repurges_late(struct lethe_ctx *ctx, const char *batch, const str
     }
     long settled = db_get_long(r, 0, "settled"), declared = db_get_long(r, 0, "declared"),
          rebatched = db_get_long(r, 0, "rebatched");
-    if (rebatched > 0) {
-        db_rollback(db);
-        /* That batch settles them: this one would tombstone the catalog row a replay's repurge
-         * takes its locator from (an outside tryout's finding). */
-        log_error("ack: batch %s: %ld of its failed repurges %s put in a repurge batch again "
-                  "since (batch %s), which settles them; nothing was changed", batch, rebatched,
-                  rebatched == 1 ? "was" : "were", db_get(r, 0, "rebatched_into"));
-        log_hint("'lethe batches --state open' lists that batch; the next run hands it to its "
-                 "deleter, or 'lethe ack' it");
-        rc = EXIT_USAGE;
-        goto done;
-    }
+    char open_into[UUID_TEXT_LEN];
+    snprintf(open_into, sizeof open_into, "%s", db_str(r, 0, "open_into"));
     if (!dbaudit_commit(db))
         goto done;
     rc = EXIT_DONE;
-    if (settled == 0) {
+    /* Those a repurge batch took again since are that batch's to settle: said, with it when it
+     * is still open. */
+    char which[96] = "";
+    if (open_into[0])
+        snprintf(which, sizeof which, " (open batch %s, which settles them)", open_into);
+    char again[160] = "";
+    if (settled > 0 && rebatched > 0)
+        snprintf(again, sizeof again, "; %ld other%s %s put in a repurge batch again since%s",
+                 rebatched, rebatched == 1 ? "" : "s", rebatched == 1 ? "was" : "were", which);
+    if (settled == 0 && rebatched > 0)
+        printf("ack: batch %s failed, and its %ld failed repurge%s %s put in a repurge batch "
+               "again since%s; nothing left to acknowledge, nothing changed\n", batch, rebatched,
+               rebatched == 1 ? "" : "s", rebatched == 1 ? "was" : "were", which);
+    else if (settled == 0)
         printf("ack: batch %s failed, and none of its repurges is failed; nothing changed\n", batch);
+    else
+        printf("ack: batch %s acknowledged late: 0 purged, %ld repurged, 0 failed%s\n", batch,
+               settled, again);
+    if (settled == 0)
         goto done;
-    }
-    printf("ack: batch %s acknowledged late: 0 purged, %ld repurged, 0 failed\n", batch, settled);
     /* As a late ack of any batch warns of failures someone declared: recorded done anyway. */
     log_warn("ack: %ld repurge%s of failed batch %s %s recorded done on this acknowledgement's "
              "word%s", settled, settled == 1 ? "" : "s", batch, settled == 1 ? "is" : "are",

@@ -10,22 +10,26 @@
 -- whose object the deleter did delete before it failed could then never be settled: reconcile
 -- batches only what its inventory still lists, and `status --check` counted it for ever.
 --
--- lethe.repurge_ack_late(): every failed repurge of a failed batch is recorded done on the
--- acknowledgement's word: their batch items superseded (as a repurge done leaves them), their
--- catalog rows tombstoned again, and the batch acknowledged, its record batch_acknowledged with
--- the detail 'late'. No item record is written (the item's purge is recorded once, as for a
--- repurge acknowledged in time). All or nothing, so that the batch's record says which were
--- settled: `lethe ack` names none failed here (a partial one would leave no record of which), and
--- when one of them was put in a repurge batch again since (a second replay or reconcile: the
--- newer repurge settles it, and a replay's takes the locator from the catalog row, which this
--- would tombstone), nothing is changed and the newer batch is named (o_rebatched_into). One
--- statement per item: on Citus the batch (a table of the coordinator) and its items
--- (distributed) are never read in one statement, and an item id may stand in two tenants.
--- o_declared: how many of them a receipt (or an ack's --failed) had said failed, rather than
--- the engine for want of a receipt (sql/0006's words, as dbcycle_batch_failed_by_deleter()).
+-- lethe.repurge_ack_late(): every failed repurge of a failed batch that no repurge batch took
+-- again since is recorded done on the acknowledgement's word: their batch items superseded (as
+-- a repurge done leaves them), their catalog rows tombstoned again, the batch acknowledged, its
+-- record batch_acknowledged with the detail 'late' (and 'N batched again since' for the others).
+-- No item record is written (the item's purge is recorded once, as for a repurge acknowledged in
+-- time). All of them, so that the batch's record says which: `lethe ack` names none failed here
+-- (a partial one would leave no record of which). One batched again since (a second replay or
+-- reconcile) is left to that newer repurge: settling it here tombstoned the catalog row that a
+-- replay's newer repurge takes its locator from, and that batch handed its deleter nothing.
+-- When every one was batched again since, nothing changes (the batch stays failed, as a failed
+-- batch whose items were all purged since does). `lethe ack` holds the run lock meanwhile, so
+-- that no replay or reconcile batches them again under it. One statement per item: on Citus
+-- the batch (a table of the coordinator) and its items (distributed) are never read in one
+-- statement, and an item id may stand in two tenants. o_declared: how many of those settled a
+-- receipt (or an ack's --failed) had said failed, rather than the engine for want of a receipt
+-- (sql/0006's words, as dbcycle_batch_failed_by_deleter()). o_open_into: an open batch that
+-- holds one of the others again, if any.
 CREATE FUNCTION lethe.repurge_ack_late(p_batch uuid, p_operator text,
                                        OUT o_settled integer, OUT o_declared integer,
-                                       OUT o_rebatched integer, OUT o_rebatched_into uuid,
+                                       OUT o_rebatched integer, OUT o_open_into uuid,
                                        OUT o_state text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
 DECLARE
@@ -47,29 +51,38 @@ BEGIN
     IF b.state <> 'failed' THEN
         RETURN;
     END IF;
-    SELECT count(*), min(x.batch_id::text)::uuid INTO o_rebatched, o_rebatched_into
-      FROM lethe.repurges r
-      JOIN lethe.repurges x ON x.tenant_id = r.tenant_id AND x.item_id = r.item_id
-       AND x.created_at > r.created_at
-     WHERE r.batch_id = p_batch AND r.state = 'failed';
-    IF o_rebatched > 0 THEN
-        RETURN;
-    END IF;
+    -- (the newer repurge found as dbcycle_batch_repurges_failed() finds it)
     SELECT array_agg(r.tenant_id ORDER BY r.tenant_id, r.item_id),
            array_agg(r.item_id ORDER BY r.tenant_id, r.item_id)
       INTO v_tenants, v_items
       FROM lethe.repurges r
-     WHERE r.batch_id = p_batch AND r.state = 'failed';
+     WHERE r.batch_id = p_batch AND r.state = 'failed'
+       AND NOT EXISTS (SELECT 1 FROM lethe.repurges x
+                        WHERE x.tenant_id = r.tenant_id AND x.item_id = r.item_id
+                          AND x.created_at > r.created_at);
+    SELECT count(*) INTO o_rebatched
+      FROM lethe.repurges r
+     WHERE r.batch_id = p_batch AND r.state = 'failed'
+       AND EXISTS (SELECT 1 FROM lethe.repurges x
+                    WHERE x.tenant_id = r.tenant_id AND x.item_id = r.item_id
+                      AND x.created_at > r.created_at);
+    IF o_rebatched > 0 THEN
+        SELECT min(x.batch_id::text)::uuid INTO o_open_into
+          FROM lethe.repurges r
+          JOIN lethe.repurges x ON x.tenant_id = r.tenant_id AND x.item_id = r.item_id
+           AND x.created_at > r.created_at AND x.state = 'pending'
+         WHERE r.batch_id = p_batch AND r.state = 'failed';
+    END IF;
     FOR i IN 1 .. coalesce(cardinality(v_items), 0) LOOP
-        UPDATE lethe.repurges r SET state = 'done', settled_at = v_now, locator = NULL
-         WHERE r.tenant_id = v_tenants[i] AND r.item_id = v_items[i] AND r.batch_id = p_batch
-           AND r.state = 'failed';
         SELECT bi.reason INTO v_reason FROM lethe.batch_items bi
          WHERE bi.tenant_id = v_tenants[i] AND bi.item_id = v_items[i] AND bi.batch_id = p_batch;
         IF v_reason IS NOT NULL AND v_reason <> 'no receipt'
            AND v_reason !~ '^(timed out after [0-9]+s|exit status [0-9]+|killed by signal [0-9]+)$' THEN
             o_declared := o_declared + 1;
         END IF;
+        UPDATE lethe.repurges r SET state = 'done', settled_at = v_now, locator = NULL
+         WHERE r.tenant_id = v_tenants[i] AND r.item_id = v_items[i] AND r.batch_id = p_batch
+           AND r.state = 'failed';
         UPDATE lethe.batch_items bi SET outcome = 'superseded', reason = NULL
          WHERE bi.tenant_id = v_tenants[i] AND bi.item_id = v_items[i] AND bi.batch_id = p_batch
            AND bi.outcome = 'failed';
@@ -84,7 +97,9 @@ BEGIN
     o_state := 'acknowledged';
     INSERT INTO audit_stage (tenant_id, kind, run_id, batch_id, location, count, operator, detail)
     VALUES ('00000000-0000-0000-0000-000000000000', 'batch_acknowledged', b.run_id, p_batch,
-            b.location, 0, p_operator, 'late');
+            b.location, 0, p_operator,
+            concat_ws(', ', 'late',
+                      CASE WHEN o_rebatched > 0 THEN o_rebatched || ' batched again since' END));
 END $$;
 REVOKE ALL ON FUNCTION lethe.repurge_ack_late(uuid, text) FROM PUBLIC;
 

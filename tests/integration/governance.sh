@@ -237,7 +237,7 @@ run_lethe --config "$CONF" request --tenant "$T2" --subject carol --reference GD
 "$LETHE" --config "$CONF" -q run >/dev/null 2>&1
 CB=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$C1' AND outcome IS NULL")
 assert_eq "the subject's item is batched under the workspace's request" "OLD-1" \
-  "$(sql "SELECT e.reference FROM lethe.batch_items b JOIN lethe.obligations o ON o.obligation_id = b.obligation_id JOIN lethe.events e ON e.event_id = o.event_id AND e.tenant_id = o.tenant_id WHERE b.batch_id = '$CB' AND b.item_id = '$C1'")"
+  "$(sql "SELECT e.reference FROM lethe.batch_items b JOIN lethe.obligations o ON o.tenant_id = b.tenant_id AND o.obligation_id = b.obligation_id JOIN lethe.events e ON e.event_id = o.event_id AND e.tenant_id = o.tenant_id WHERE b.batch_id = '$CB' AND b.item_id = '$C1'")"
 "$LETHE" -q ack "$CB" >/dev/null
 run_lethe status --reference GDPR-9 --tenant "$T2" --json
 assert_eq "purged under the other request, the subject's item is covered and purged on time by the subject's request" \

@@ -269,9 +269,9 @@ reconcile
 RB=$(sql "SELECT batch_id FROM lethe.repurges WHERE state = 'pending'")
 AUDIT_N=$(sql "SELECT count(*) FROM lethe.audit")
 run_lethe --config "$WORK/rexec.conf" ack "$OLDRB" --operator user_o
-assert_eq "a late ack of a failed repurge batch whose item a reconcile put in a batch again since: refused, naming that batch, nothing changed" \
-  "2|error: ack: batch $OLDRB: 1 of its failed repurges was put in a repurge batch again since (batch $RB), which settles them; nothing was changed|failed pending|$AUDIT_N" \
-  "$RC|$(grep '^error' <<<"$ERR")|$(sql "SELECT state FROM lethe.repurges WHERE batch_id = '$OLDRB'") $(sql "SELECT state FROM lethe.repurges WHERE batch_id = '$RB'")|$(sql "SELECT count(*) FROM lethe.audit")"
+assert_eq "a late ack of a failed repurge batch whose item a reconcile put in a batch again since: that batch settles it, nothing changed" \
+  "0|ack: batch $OLDRB failed, and its 1 failed repurge was put in a repurge batch again since (open batch $RB, which settles them); nothing left to acknowledge, nothing changed|failed pending|$AUDIT_N" \
+  "$RC|$OUT|$(sql "SELECT state FROM lethe.repurges WHERE batch_id = '$OLDRB'") $(sql "SELECT state FROM lethe.repurges WHERE batch_id = '$RB'")|$(sql "SELECT count(*) FROM lethe.audit")"
 run_lethe --config "$WORK/rexec.conf" rerun "$RB" --operator user_o
 assert_eq "a rerun of the open repurge batch names the object deleted again (it said 0 purged alone)" \
   "0|rerun: batch $RB re-driven: 0 purged, 1 repurged, 0 failed" "$RC|$OUT"
@@ -306,4 +306,26 @@ assert_eq "the run's failed receipt after it is warned of as a contradiction" \
 run_lethe --config "$WORK/rexec.conf" ack "$RB" --operator user_o
 assert_eq "an ack of it again: already acknowledged (not 'purged through another batch': it deleted its item again itself)" \
   "0|ack: batch $RB was already acknowledged; nothing changed" "$RC|$OUT"
+# A failed repurge batch some of whose repurges a reconcile took again since (their objects still
+# stored), while the deleter had deleted another before it failed: the late ack settles that one
+# and leaves the others to the newer batch. Refusing it whole (as a first form did) left it failed
+# for good (an outside tryout's finding).
+J1=$(uuid); J2=$(uuid)
+mk_item "$T" "$J1" "$W" prompt EU 2026-01-01T00:00:00Z
+mk_item "$T" "$J2" "$W" prompt EU 2026-01-01T00:00:00Z
+"$LETHE" --config "$WORK/rexec.conf" run >/dev/null 2>&1
+echo back > "$STORE/$J1"; echo back > "$STORE/$J2"
+reconcile
+RJ=$(sql "SELECT batch_id FROM lethe.repurges WHERE state = 'pending' AND item_id = '$J1'")
+"$LETHE" --config "$WORK/rcrash.conf" run >/dev/null 2>&1
+rm -f "$STORE/$J1"                                # deleted before the deleter failed
+reconcile
+"$LETHE" --config "$WORK/rexec.conf" run >/dev/null 2>&1
+OTHERS=$(sql "SELECT count(*) - 1 FROM lethe.repurges WHERE batch_id = '$RJ'")
+run_lethe --config "$WORK/rexec.conf" ack "$RJ" --operator user_o
+assert_eq "a late ack of it settles the one no batch took again, and names the others" \
+  "0|ack: batch $RJ acknowledged late: 0 purged, 1 repurged, 0 failed; $OTHERS others were put in a repurge batch again since|done|late, $OTHERS batched again since" \
+  "$RC|$OUT|$(sql "SELECT state FROM lethe.repurges WHERE batch_id = '$RJ' AND item_id = '$J1'")|$(sql "SELECT detail FROM lethe.audit WHERE batch_id = '$RJ' AND kind = 'batch_acknowledged'")"
+assert_eq "... and status --check passes: no failed repurge left" "0|0 0" \
+  "$("$LETHE" --config "$WORK/rexec.conf" status --check >/dev/null 2>&1; echo $?)|$("$LETHE" --config "$WORK/rexec.conf" status --json | python3 -c 'import json,sys; r=json.load(sys.stdin)["repurges"]; print(r["pending"], r["failed"])')"
 finish
