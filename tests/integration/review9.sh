@@ -243,7 +243,7 @@ AUDIT_N=$(sql "SELECT count(*) FROM lethe.audit")
 run_lethe --config "$WORK/rexec.conf" ack "$RB" --operator user_o
 assert_eq "a late ack of a failed repurge batch: acknowledged late, its repurge done on its word" \
   "0|ack: batch $RB acknowledged late: 0 purged, 1 repurged, 0 failed|acknowledged done superseded|$((AUDIT_N + 1))|batch_acknowledged late user_o" \
-  "$RC|$OUT|$(sql "SELECT b.state || ' ' || r.state || ' ' || bi.outcome FROM lethe.batches b JOIN lethe.repurges r USING (batch_id) JOIN lethe.batch_items bi ON bi.batch_id = r.batch_id AND bi.item_id = r.item_id WHERE b.batch_id = '$RB'")|$(sql "SELECT count(*) FROM lethe.audit")|$(sql "SELECT kind || ' ' || detail || ' ' || operator FROM lethe.audit ORDER BY at DESC, seq DESC LIMIT 1")"
+  "$RC|$OUT|$(sql "SELECT state FROM lethe.batches WHERE batch_id = '$RB'") $(sql "SELECT r.state || ' ' || bi.outcome FROM lethe.repurges r JOIN lethe.batch_items bi ON bi.tenant_id = r.tenant_id AND bi.batch_id = r.batch_id AND bi.item_id = r.item_id WHERE r.batch_id = '$RB'")|$(sql "SELECT count(*) FROM lethe.audit")|$(sql "SELECT kind || ' ' || detail || ' ' || operator FROM lethe.audit ORDER BY at DESC, seq DESC LIMIT 1")"
 assert_eq "... warning that it is recorded on its word (no receipt had said it failed: the deleter exited 3)" \
   "warning: ack: 1 repurge of failed batch $RB is recorded done on this acknowledgement's word" "$(grep '^warning: ack' <<<"$ERR")"
 run_lethe --config "$WORK/rexec.conf" status --check
