@@ -614,7 +614,8 @@ PGresult *dbcycle_repurge_ack_late(PGconn *db, const char *batch_id, const char 
 {
     return db_query_one_row(db,
                             "SELECT o_settled AS settled, o_declared AS declared,"
-                            "       o_rebatched AS rebatched, o_open_into AS open_into,"
+                            "       o_rebatched AS rebatched, o_into AS into,"
+                            "       o_into_state AS into_state,"
                             "       o_state AS state"
                             "  FROM lethe.repurge_ack_late($1::uuid, $2)",
                             2, (const char *[]){batch_id, operator_name});

@@ -202,8 +202,9 @@ long dbcycle_batch_repurges_failed(PGconn *db, const char *batch_id);
 /* A late acknowledgement of the failed repurge batch BATCH_ID (sql/0113): every failed repurge
  * of it that no repurge batch took again since recorded done, in the caller's transaction, with
  * the audit staged. One row: settled, declared (of those, failed by a receipt's word),
- * rebatched (the others), open_into (an open batch that holds one of them, or NULL), state (the
- * batch's after it). NULL after printing the error. */
+ * rebatched (the others), into and into_state (a batch that holds one of them again: an open
+ * one first, else the newest; NULL when none), state (the batch's after it). NULL after
+ * printing the error. */
 PGresult *dbcycle_repurge_ack_late(PGconn *db, const char *batch_id, const char *operator_name);
 /* How many repurges BATCH_ID holds (a repurge batch, reconcile's or replay's, holds nothing
  * else); -1 on error. */

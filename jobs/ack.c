@@ -53,17 +53,22 @@ static int ack_repurges_late(struct lethe_ctx *ctx, const char *batch, const str
     }
     long settled = db_get_long(r, 0, "settled"), declared = db_get_long(r, 0, "declared"),
          rebatched = db_get_long(r, 0, "rebatched");
-    char open_into[UUID_TEXT_LEN];
-    snprintf(open_into, sizeof open_into, "%s", db_str(r, 0, "open_into"));
+    char which[160] = "";
+    const char *into_state = db_str(r, 0, "into_state");
+    /* The repurge's state in it: pending (the batch open), done, or failed (a late ack of
+     * that batch settles it). */
+    if (db_str(r, 0, "into")[0])
+        snprintf(which, sizeof which, " (batch %s, %s)", db_str(r, 0, "into"),
+                 strcmp(into_state, "pending") == 0 ? "open, which settles them"
+                 : strcmp(into_state, "failed") == 0 ? "failed: acknowledge it late if its deleter "
+                                                       "deleted them"
+                                                     : "which settled them");
     if (!dbaudit_commit(db))
         goto done;
     rc = EXIT_DONE;
     /* Those a repurge batch took again since are that batch's to settle: said, with it when it
      * is still open. */
-    char which[96] = "";
-    if (open_into[0])
-        snprintf(which, sizeof which, " (open batch %s, which settles them)", open_into);
-    char again[160] = "";
+    char again[256] = "";
     if (settled > 0 && rebatched > 0)
         snprintf(again, sizeof again, "; %ld other%s %s put in a repurge batch again since%s",
                  rebatched, rebatched == 1 ? "" : "s", rebatched == 1 ? "was" : "were", which);

@@ -25,12 +25,12 @@
 -- the batch (a table of the coordinator) and its items (distributed) are never read in one
 -- statement, and an item id may stand in two tenants. o_declared: how many of those settled a
 -- receipt (or an ack's --failed) had said failed, rather than the engine for want of a receipt
--- (sql/0006's words, as dbcycle_batch_failed_by_deleter()). o_open_into: an open batch that
--- holds one of the others again, if any.
+-- (sql/0006's words, as dbcycle_batch_failed_by_deleter()). o_into: the batch that holds one of
+-- the others again (an open one first, else the newest), and o_into_state its state.
 CREATE FUNCTION lethe.repurge_ack_late(p_batch uuid, p_operator text,
                                        OUT o_settled integer, OUT o_declared integer,
-                                       OUT o_rebatched integer, OUT o_open_into uuid,
-                                       OUT o_state text)
+                                       OUT o_rebatched integer, OUT o_into uuid,
+                                       OUT o_into_state text, OUT o_state text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = lethe, pg_catalog, pg_temp AS $$
 DECLARE
     b lethe.batches;
@@ -67,11 +67,13 @@ BEGIN
                     WHERE x.tenant_id = r.tenant_id AND x.item_id = r.item_id
                       AND x.created_at > r.created_at);
     IF o_rebatched > 0 THEN
-        SELECT min(x.batch_id::text)::uuid INTO o_open_into
+        SELECT x.batch_id, x.state INTO o_into, o_into_state
           FROM lethe.repurges r
           JOIN lethe.repurges x ON x.tenant_id = r.tenant_id AND x.item_id = r.item_id
-           AND x.created_at > r.created_at AND x.state = 'pending'
-         WHERE r.batch_id = p_batch AND r.state = 'failed';
+           AND x.created_at > r.created_at
+         WHERE r.batch_id = p_batch AND r.state = 'failed'
+         ORDER BY x.state = 'pending' DESC, x.created_at DESC, x.batch_id
+         LIMIT 1;
     END IF;
     FOR i IN 1 .. coalesce(cardinality(v_items), 0) LOOP
         SELECT bi.reason INTO v_reason FROM lethe.batch_items bi

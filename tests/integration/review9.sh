@@ -270,7 +270,7 @@ RB=$(sql "SELECT batch_id FROM lethe.repurges WHERE state = 'pending'")
 AUDIT_N=$(sql "SELECT count(*) FROM lethe.audit")
 run_lethe --config "$WORK/rexec.conf" ack "$OLDRB" --operator user_o
 assert_eq "a late ack of a failed repurge batch whose item a reconcile put in a batch again since: that batch settles it, nothing changed" \
-  "0|ack: batch $OLDRB failed, and its 1 failed repurge was put in a repurge batch again since (open batch $RB, which settles them); nothing left to acknowledge, nothing changed|failed pending|$AUDIT_N" \
+  "0|ack: batch $OLDRB failed, and its 1 failed repurge was put in a repurge batch again since (batch $RB, open, which settles them); nothing left to acknowledge, nothing changed|failed pending|$AUDIT_N" \
   "$RC|$OUT|$(sql "SELECT state FROM lethe.repurges WHERE batch_id = '$OLDRB'") $(sql "SELECT state FROM lethe.repurges WHERE batch_id = '$RB'")|$(sql "SELECT count(*) FROM lethe.audit")"
 run_lethe --config "$WORK/rexec.conf" rerun "$RB" --operator user_o
 assert_eq "a rerun of the open repurge batch names the object deleted again (it said 0 purged alone)" \
@@ -323,9 +323,9 @@ reconcile
 "$LETHE" --config "$WORK/rexec.conf" run >/dev/null 2>&1
 OTHERS=$(sql "SELECT count(*) - 1 FROM lethe.repurges WHERE batch_id = '$RJ'")
 run_lethe --config "$WORK/rexec.conf" ack "$RJ" --operator user_o
-assert_eq "a late ack of it settles the one no batch took again, and names the others" \
-  "0|ack: batch $RJ acknowledged late: 0 purged, 1 repurged, 0 failed; $OTHERS others were put in a repurge batch again since|done|late, $OTHERS batched again since" \
-  "$RC|$OUT|$(sql "SELECT state FROM lethe.repurges WHERE batch_id = '$RJ' AND item_id = '$J1'")|$(sql "SELECT detail FROM lethe.audit WHERE batch_id = '$RJ' AND kind = 'batch_acknowledged'")"
+assert_eq "a late ack of it settles the one no batch took again, and names the others and their batch" \
+  "0|ack: batch $RJ acknowledged late: 0 purged, 1 repurged, 0 failed; $OTHERS others were put in a repurge batch again since (batch B, which settled them)|done|late, $OTHERS batched again since" \
+  "$RC|$(sed 's/(batch [0-9a-f-]*, /(batch B, /' <<<"$OUT")|$(sql "SELECT state FROM lethe.repurges WHERE batch_id = '$RJ' AND item_id = '$J1'")|$(sql "SELECT detail FROM lethe.audit WHERE batch_id = '$RJ' AND kind = 'batch_acknowledged'")"
 assert_eq "... and status --check passes: no failed repurge left" "0|0 0" \
   "$("$LETHE" --config "$WORK/rexec.conf" status --check >/dev/null 2>&1; echo $?)|$("$LETHE" --config "$WORK/rexec.conf" status --json | python3 -c 'import json,sys; r=json.load(sys.stdin)["repurges"]; print(r["pending"], r["failed"])')"
 finish
