@@ -319,6 +319,11 @@ PGresult *dbrestore_replay_chains(PGconn *db)
                     0, NULL);
 }
 
+long long dbrestore_replay_repurges_late(PGconn *db)
+{
+    return db_count(db, "SELECT lethe.replay_repurges_late() AS n", 0, NULL);
+}
+
 long long dbrestore_replay_close_batches(PGconn *db)
 {
     return db_count(db, "SELECT lethe.replay_close_batches() AS n", 0, NULL);

@@ -93,6 +93,10 @@ PGresult *dbrestore_replay_runs_ended(PGconn *db);
  * or a repurge pending in it (lethe.replay_close_batches, sql/0110): after the repurges are
  * emitted. Returns how many, or -1. */
 long long dbrestore_replay_close_batches(PGconn *db);
+/* Failed repurge batches of the catalog whose newest closing record is a late acknowledgement
+ * (lethe.replay_repurges_late, sql/0113): their failed repurges settled as it settled them, the
+ * batches acknowledged. After dbrestore_replay_close_batches. Returns how many, or -1. */
+long long dbrestore_replay_repurges_late(PGconn *db);
 /* Selects the items that replayed records prove purged but that are live again; returns how
  * many, or -1. */
 long long dbrestore_replay_absent_proofs(PGconn *db);

@@ -394,6 +394,9 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
     long long closed = dbrestore_replay_close_batches(db);
     if (closed < 0)
         goto fail;
+    long long late = dbrestore_replay_repurges_late(db);
+    if (late < 0)
+        goto fail;
     cycle_trap_signals_committed(ctx);
     if (!dbaudit_commit(db))
         goto fail;
@@ -434,6 +437,11 @@ int job_replay(struct lethe_ctx *ctx, int argc, char **argv)
         log_info("replay: %lld batch%s open in the backup and closed after it %s closed as %s "
                  "record%s", closed, closed == 1 ? "" : "es", closed == 1 ? "is" : "are",
                  closed == 1 ? "its" : "their", closed == 1 ? " says" : "s say");
+    if (late > 0)
+        log_info("replay: %lld repurge batch%s failed in the backup and acknowledged late after "
+                 "it: %s repurges recorded done as %s record%s", late, late == 1 ? "" : "es",
+                 late == 1 ? "its" : "their", late == 1 ? "its" : "their",
+                 late == 1 ? " says" : "s say");
     /* A backup taken while a run ran holds it running; its end is among the records. */
     for (int i = 0; i < PQntuples(ended); i++)
         log_info("replay: run %s was under way when the backup was taken; ended as its replayed "

@@ -239,6 +239,7 @@ assert_eq "... recorded failed" "failed" "$(sql "SELECT state FROM lethe.repurge
 # sql/0113). It settled none, yet closed the batch acknowledged and audited it so, the repurge
 # still failed (an outside tryout's finding); and a failed repurge whose object the deleter had
 # deleted could never be settled (reconcile batches only what is still stored).
+pg_dump -Fc -f "$WORK/late.dump" review9_r
 AUDIT_N=$(sql "SELECT count(*) FROM lethe.audit")
 run_lethe --config "$WORK/rexec.conf" ack "$RB" --operator user_o
 assert_eq "a late ack of a failed repurge batch: acknowledged late, its repurge done on its word" \
@@ -252,6 +253,19 @@ assert_eq "... and status --check passes, counting no failed repurge any more" "
 run_lethe --config "$WORK/rexec.conf" ack "$RB" --operator user_o
 assert_eq "... a second ack of it changes nothing" "0|ack: batch $RB was already acknowledged; nothing changed|$((AUDIT_N + 1))" \
   "$RC|$OUT|$(sql "SELECT count(*) FROM lethe.audit")"
+# Restored from a backup taken before the late ack, and replayed: its record alone comes back
+# (it writes no item record). The batch stayed failed and the repurge failed, and acknowledging
+# it again wrote a second record (an outside tryout's finding).
+"$LETHE" --config "$WORK/rexec.conf" export -o "$WORK/late.jsonl" 2>/dev/null
+restore_db review9_r "$WORK/late.dump"
+run_lethe --config "$WORK/rexec.conf" replay --operator user_o "$WORK/late.jsonl"
+assert_eq "replay settles the repurge as the replayed late record did, and says so" \
+  "0|replay: 1 repurge batch failed in the backup and acknowledged late after it: its repurges recorded done as its record says|acknowledged|done superseded|1" \
+  "$RC|$(grep '^replay: 1 repurge batch' <<<"$ERR")|$(sql "SELECT state FROM lethe.batches WHERE batch_id = '$RB'")|$(sql "SELECT r.state || ' ' || bi.outcome FROM lethe.repurges r JOIN lethe.batch_items bi ON bi.tenant_id = r.tenant_id AND bi.batch_id = r.batch_id AND bi.item_id = r.item_id WHERE r.batch_id = '$RB'")|$(sql "SELECT count(*) FROM lethe.audit WHERE batch_id = '$RB' AND kind = 'batch_acknowledged'")"
+run_lethe --config "$WORK/rexec.conf" ack "$RB" --operator user_o
+assert_eq "... so that an ack of it says it is acknowledged, recording nothing twice" \
+  "0|ack: batch $RB was already acknowledged; nothing changed|1" \
+  "$RC|$OUT|$(sql "SELECT count(*) FROM lethe.audit WHERE batch_id = '$RB' AND kind = 'batch_acknowledged'")"
 # An operator's ack failing an open repurge batch says who batches it again: not the next run.
 reconcile
 RB=$(sql "SELECT batch_id FROM lethe.repurges WHERE state = 'pending'")
