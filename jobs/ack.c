@@ -19,9 +19,10 @@
 #include "operator.h"
 #include "text.h"
 
-/* The late acknowledgement of failed repurge batch BATCH: every failed repurge of it recorded
- * done on its word, in one transaction with its record (sql/0113). All or nothing: --failed is
- * refused here (a partial one would leave no record of which repurges it settled). */
+/* The late acknowledgement of failed repurge batch BATCH: every failed repurge of it that no
+ * repurge batch took again since recorded done on its word, in one transaction with its record
+ * (sql/0113); those taken again are left to their batch. --failed is refused here (a partial
+ * one would leave no record of which repurges it settled). */
 static int ack_repurges_late(struct lethe_ctx *ctx, const char *batch, const struct exec_result *er,
                              const char *operator_name)
 {
