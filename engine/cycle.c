@@ -333,13 +333,6 @@ again:
          * batches` showed them as what the deleter said. */
         goto fail;
     }
-    /* A repurge batch's items were purged before: its acknowledgement purges none, and says
-     * so only by the repurges it settled, all of them as the batch left 'open'. A run that
-     * drove one said "0 purged" and nothing of them (an outside tryout's finding). */
-    long n_repurged = 0;
-    if (strcmp(was, "open") == 0 && !now_open &&
-        (n_repurged = dbcycle_batch_repurges_done(db, batch_id)) < 0)
-        goto fail;
     /* Counted in the acknowledgement's transaction: a run killed later still counts it. */
     /* Failed by this attempt: a batch an acknowledgement closed meanwhile was not. */
     long n_failed_batch = strcmp(was, "open") == 0 && now_failed && (n_failed > 0 || !er->ok) ? 1 : 0;
@@ -359,6 +352,15 @@ again:
                       "recorded; nothing recorded, the batch is as it was", batch_id);
         goto cleanup;
     }
+    /* A repurge batch's items were purged before: its acknowledgement purges none, and says
+     * so only by the repurges it settled, all of them as the batch left 'open' (a deferred
+     * trigger settles them at the commit). Read after the commit: on Citus, the engine's login
+     * may not read in the transaction the shards the owner's ack_batch() wrote. A run that
+     * drove one said "0 purged" and nothing of them (an outside tryout's finding). */
+    long n_repurged = strcmp(was, "open") == 0 && !now_open
+                          ? dbcycle_batch_repurges_done(db, batch_id) : 0;
+    if (n_repurged < 0)
+        n_repurged = 0; /* said; the acknowledgement is recorded */
     if (n_foreign) {
         /* "batch ID (LOCATION)" when a deleter's output is recorded, as its other warnings */
         char where[128];

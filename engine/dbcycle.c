@@ -630,11 +630,8 @@ long long dbcycle_batch_repurges(PGconn *db, const char *batch_id)
 long dbcycle_batch_repurges_done(PGconn *db, const char *batch_id)
 {
     long long n = db_count(db,
-                           "SELECT count(*) AS n FROM lethe.repurges r"
-                           "  JOIN lethe.batch_items bi ON bi.batch_id = r.batch_id"
-                           "   AND bi.tenant_id = r.tenant_id AND bi.item_id = r.item_id"
-                           " WHERE r.batch_id = $1::uuid AND r.state = 'pending'"
-                           "   AND bi.outcome IS NULL",
+                           "SELECT count(*) AS n FROM lethe.repurges"
+                           " WHERE batch_id = $1::uuid AND state = 'done'",
                            1, (const char *[]){batch_id});
     return n < 0 ? -1 : (long)n;
 }

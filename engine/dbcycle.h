@@ -209,10 +209,9 @@ PGresult *dbcycle_repurge_ack_late(PGconn *db, const char *batch_id, const char 
 /* How many repurges BATCH_ID holds (a repurge batch, reconcile's or replay's, holds nothing
  * else); -1 on error. */
 long long dbcycle_batch_repurges(PGconn *db, const char *batch_id);
-/* The repurges of BATCH_ID that its acknowledgement, in the transaction under way, makes done
- * (their objects deleted again): lethe.repurges_settle() settles them at its commit (a deferred
- * trigger), done where the item's batch row has no outcome. Call it after the acknowledgement
- * that closed the batch. -1 on error. */
+/* The repurges of BATCH_ID done (their objects deleted again): lethe.repurges_settle() settles
+ * them once, at the commit of the acknowledgement that closes the batch (a deferred trigger), so
+ * that after it they are all that acknowledgement's. -1 on error. */
 long dbcycle_batch_repurges_done(PGconn *db, const char *batch_id);
 /* A failed batch's items that are still due go to one new batch at once (rerun; the caller
  * holds the hold fence): columns batch_id, items (no row when none is due). */
