@@ -174,11 +174,31 @@ done
 assert_sql_fails "a request for the subject ' ' is refused by name" \
   "$(event deletion_requested ", subject_id" ", ' '")" \
   'violates check constraint "events_subject_id_not_blank"'
-# README: a workspace of a tenant that does not exist is refused by the foreign key, named
+# README: a row of a tenant that does not exist is refused naming the tenant (sql/0114: the
+# foreign key's detail names the key only to a role that may read the table, not a producer's)
 NOTENANT=$(sql "SELECT gen_random_uuid()")
-assert_sql_fails "a workspace of an unknown tenant is refused by its foreign key" \
-  "INSERT INTO lethe.workspaces (tenant_id, workspace_id, geo) VALUES ('$NOTENANT', gen_random_uuid(), 'EU')" \
-  "Key (tenant_id)=($NOTENANT) is not present in table \"tenants\""
+NOWS=$(sql "SELECT gen_random_uuid()")
+assert_sql_fails "a workspace of an unknown tenant is refused, naming the tenant" \
+  "INSERT INTO lethe.workspaces (tenant_id, workspace_id, geo) VALUES ('$NOTENANT', '$NOWS', 'EU')" \
+  "ERROR:  workspace $NOWS: tenant $NOTENANT does not exist
+HINT:  insert the tenant into lethe.tenants first"
+assert_sql_fails "... an event of one" \
+  "INSERT INTO lethe.events (tenant_id, type, occurred_at, reference) VALUES ('$NOTENANT', 'deletion_requested', now(), 'REQ-NT')" \
+  "ERROR:  event deletion_requested: tenant $NOTENANT does not exist
+HINT:  insert the tenant into lethe.tenants first"
+assert_sql_fails "... an item of one (not blamed on its workspace)" \
+  "$(item "$X" "$NOWS" prompt EU "" false "$NOTENANT")" \
+  "ERROR:  item $X: tenant $NOTENANT does not exist
+HINT:  insert the tenant into lethe.tenants first, then its workspace"
+# an event's reference of white space alone names nothing (lethe request refuses it as blank);
+# a cancellation matches its request by reference (sql/0114)
+events_blank=$(count events)
+for ref in "' '" "E'\\u200b'" "E'\\u3000\\t'" "''"; do
+    assert_sql_fails "an event whose reference is $ref is refused by name" \
+      "$(event deletion_requested ", reference" ", $ref")" \
+      'violates check constraint "events_reference_not_blank"'
+done
+assert_eq "... nothing of them was kept" "$events_blank" "$(count events)"
 # a locator is at most 64 KiB (sql/0053): one whose escaping passed 1 GB failed its whole batch's
 # manifest at every run
 L65536=$(head -c 65536 /dev/zero | tr '\0' 'x')

@@ -229,6 +229,17 @@ if ! citus_gap events.events_check_insert; then
 as $P assert_sql_fails "producer: a cancellation naming nothing is still refused" \
   "INSERT INTO lethe.events (tenant_id, type, occurred_at, reference) VALUES ('$T', 'deletion_cancelled', now(), 'NOPE')" \
   'no earlier deletion request with reference "NOPE"'
+# the foreign key names the key only to whoever may read the table: the check names the tenant
+NT=$(uuid)
+as $P assert_sql_fails "producer: an event of a tenant that does not exist names the tenant" \
+  "INSERT INTO lethe.events (tenant_id, type, occurred_at) VALUES ('$NT', 'capacity_deleted', now())" \
+  "ERROR:  event capacity_deleted: tenant $NT does not exist
+HINT:  insert the tenant into lethe.tenants first"
+if ! citus_gap workspaces.workspaces_check_insert; then
+as $P assert_sql_fails "producer: so does a workspace of one" \
+  "INSERT INTO lethe.workspaces (tenant_id, workspace_id, geo) VALUES ('$NT', '$NT', 'EU')" \
+  "ERROR:  workspace $NT: tenant $NT does not exist"
+fi
 else
 assert_gap "producer: a cancellation naming nothing is still refused" events.events_check_insert
 fi
@@ -729,9 +740,14 @@ assert_eq "a true withdrawal staged by hand three times is recorded once" "1|0|1
   "$(tr '\n' ' ' <"$WORK/wd.out" | sed 's/ $//')|$(sql "SELECT count(*) FROM lethe.audit WHERE reference = 'R-WD' AND kind = 'obligation_withdrawn'")"
 # ... and so is one of a request with an empty reference (the record holds none, and looking
 # the record up by its reference never found it): once, and a later cancellation not at all.
+# Such events are refused since schema version 114 (events_reference_not_blank, NOT VALID): these
+# stand for ones written before it, which stay.
+sql "ALTER TABLE lethe.events DROP CONSTRAINT events_reference_not_blank" >/dev/null
 sql "INSERT INTO lethe.events (tenant_id, type, occurred_at, reference) VALUES
        ('$T2', 'deletion_requested', '2026-10-01Z', ''), ('$T2', 'deletion_cancelled', '2026-10-02Z', ''),
        ('$T2', 'deletion_cancelled', '2026-10-03Z', '')" >/dev/null
+sql "ALTER TABLE lethe.events ADD CONSTRAINT events_reference_not_blank
+       CHECK (reference ~ '[^[:space:]\u0085\u00a0\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff]') NOT VALID" >/dev/null
 EMPTY="ARRAY['$T2']::uuid[], ARRAY['deletion_request'], ARRAY[''], ARRAY['2026-10-01Z']::timestamptz[], ARRAY[NULL]::text[], ARRAY[0]::bigint[],
        ARRAY[$(sql "SELECT event_id FROM lethe.events WHERE tenant_id = '$T2' AND reference = '' AND type = 'deletion_requested'")]::bigint[]"
 EV_E1=$(sql "SELECT event_id FROM lethe.events WHERE tenant_id = '$T2' AND reference = '' AND occurred_at = '2026-10-02Z'")
