@@ -57,6 +57,7 @@ void config_free(struct lethe_config *cfg)
 {
     free(cfg->path);
     free(cfg->conninfo);
+    free(cfg->conninfo_conf);
     free(cfg->spool_dir);
     free(cfg->executor_command);
     free(cfg->executor_conf);
@@ -480,6 +481,7 @@ static bool load_database(const struct loader *ld, const config_setting_t *g)
                             "conninfo is a libpq connection string, e.g. "
                             "\"host=/run/postgresql dbname=lethe\""))
                 return false;
+            remember_where(s, &ld->cfg->conninfo_line, &ld->cfg->conninfo_conf);
             /* Judged here, where the file and line are known; the value is not shown: it may
              * hold a password. */
             char *why = NULL;

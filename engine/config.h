@@ -42,6 +42,8 @@ struct location_executor {
 struct lethe_config {
     char *path; /* the file read, or NULL when running on defaults */
     char *conninfo;
+    int conninfo_line;   /* where the config names it (0: not given), for errors found later */
+    char *conninfo_conf; /* the config file that names it (NULL: path) */
     char *spool_dir;
     int spool_line;    /* where the config names it (0: the default), for messages */
     char *spool_conf;  /* the config file that names it (NULL: path) */

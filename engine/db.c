@@ -389,6 +389,53 @@ static void cancel_arm(PGconn *db)
     cancel_handle = db ? PQgetCancel(db) : NULL;
 }
 
+/* libpq judges some values only as it connects: an sslmode, a gssencmode or a
+ * target_session_attrs it does not know, an integer option that is not one, hosts and ports that
+ * do not pair. Its message is then about the connection string, not the server: a configuration
+ * error (exit 2), as an unknown keyword is (libpq's English: lethe sets no locale). The part
+ * after "connection to server ... failed: ", or NULL when the message is about the server. */
+static const char *libpq_refused_value(const char *said)
+{
+    const char *core = said;
+    if (strncmp(said, "connection to server", 20) == 0) {
+        const char *f = strstr(said, " failed: ");
+        core = f ? f + 9 : said;
+    }
+    if (strncmp(core, "invalid ", 8) == 0 || strncmp(core, "could not match ", 16) == 0 ||
+        (strstr(core, " value ") && strstr(core, " invalid when ")))
+        return core;
+    return NULL;
+}
+
+/* The connection string's value libpq refused (CORE, its message): where it came from, its
+ * value not shown (it may hold a password: "sslmode= password=x" is sslmode "password=x"). */
+static int refused_value(const struct lethe_ctx *ctx, const char *conninfo, const char *core,
+                         const char *given)
+{
+    char shown[1024];
+    text_conninfo_said(core, conninfo, shown, sizeof shown);
+    if (given[0])
+        log_error("cannot connect to the database: libpq refuses a value of the connection "
+                  "given by %s over %s (%s)",
+                  given, ctx->db_override ? "--db" : ctx->cfg.conninfo ? "database.conninfo"
+                                                                        : "libpq's environment",
+                  shown);
+    else if (ctx->db_override)
+        log_error("--db: libpq refuses a value in it (%s) (the value is not shown: it may hold a "
+                  "password)", shown);
+    else if (ctx->cfg.conninfo && ctx->cfg.conninfo_line > 0)
+        log_error("config: '%s' line %d: 'database.conninfo': libpq refuses a value in it (%s) "
+                  "(the value is not shown: it may hold a password)",
+                  ctx->cfg.conninfo_conf ? ctx->cfg.conninfo_conf : ctx->cfg.path,
+                  ctx->cfg.conninfo_line, shown);
+    else
+        log_error("cannot connect to the database: libpq refuses a value of its environment "
+                  "(%s): a PG* variable (PGSSLMODE, PGTARGETSESSIONATTRS, ...)", shown);
+    log_hint("libpq's documentation lists each keyword's values (\"Parameter Key Words\"), e.g. "
+             "sslmode is disable, allow, prefer, require, verify-ca or verify-full");
+    return EXIT_USAGE;
+}
+
 int db_connect(struct lethe_ctx *ctx)
 {
     const char *conninfo = ctx->db_override ? ctx->db_override
@@ -440,7 +487,6 @@ int db_connect(struct lethe_ctx *ctx)
         size_t n = strlen(msg);
         while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
             msg[--n] = '\0';
-        log_error("cannot connect to the database: %s", msg);
         /* The options given over the conninfo are named first: a role given with -U that does
          * not exist is the option's, not the config's. */
         char given[64] = "";
@@ -450,13 +496,23 @@ int db_connect(struct lethe_ctx *ctx)
             if (opt[i][1])
                 snprintf(given + strlen(given), sizeof given - strlen(given), "%s%s",
                          given[0] ? ", " : "", opt[i][0]);
+        const char *core = libpq_refused_value(said);
+        if (core) {
+            int rc = refused_value(ctx, conninfo, core, given);
+            PQfinish(ctx->db);
+            ctx->db = NULL;
+            return rc;
+        }
+        log_error("cannot connect to the database: %s", msg);
         if (given[0])
             log_hint("check %s given on the command line, then the connection string under them "
                      "(%s), and that the server is up", given,
                      ctx->db_override ? "--db"
                      : ctx->cfg.conninfo ? "database.conninfo"
                                          : "libpq's environment");
-        else if (!ctx->db_override && ctx->cfg.conninfo)
+        else if (ctx->db_override)
+            log_hint("check --db, which this connection came from, and that the server is up");
+        else if (ctx->cfg.conninfo)
             log_hint("check database.conninfo in '%s', which this connection came from (or "
                      "pass --db CONNINFO, or -h, -p, -U, -d, over it), and that the server is up",
                      ctx->cfg.path ? ctx->cfg.path : "the config");

@@ -240,7 +240,9 @@ static char *text_without(const char *msg, const char *secret, char *out, size_t
  * outside tryout found "passwrd" hidden), where any other quoted part may be a value. */
 static bool option_name_said(const char *whole, const char *open, const char *close)
 {
-    static const char said[] = "invalid connection option ";
+    /* "invalid connection option "K"", and "invalid integer value "V" for connection option
+     * "K"" (a value libpq judges as it connects): the keyword, never the value. */
+    static const char said[] = "connection option ";
     size_t n = sizeof said - 1, len = (size_t)(close - open - 1);
     if ((size_t)(open - whole) < n || strncmp(open - n, said, n) != 0 || len > 32)
         return false;

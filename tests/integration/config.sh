@@ -127,7 +127,28 @@ assert_eq "--db with a mistyped key: exit 2, the key named, its value not shown"
   "2|error: cannot connect to the database: bad connection string (--db): invalid connection option \"passwrd\"" \
   "$RC|$(head -1 <<<"$ERR")"
 assert_not_contains "... nor anywhere" "s3cret" "$OUT$ERR"
-printf 'database: { conninfo = "host=/nowhere/x port=\x27 05493 ,\x27"; };\n' >"$CONF"
+# libpq judges some values only as it connects: one it does not know is the connection string's
+# error, exit 2, where it came from named, the value not shown (an outside tryout: exit 1, as if
+# the server were down, no line named).
+printf 'batch: { max_items = 5; };\ndatabase: { conninfo = "sslmode=bogus%s"; };\n' "$(printf ' host=%s port=%s dbname=%s' "$PGHOST" "$PGPORT" "$PGDATABASE")" >"$CONF"
+run_lethe --config "$CONF" status
+assert_eq "an sslmode libpq does not know in the config: exit 2, its file and line, the value not shown" \
+  "2|error: config: '$CONF' line 2: 'database.conninfo': libpq refuses a value in it (invalid sslmode value: \"...\") (the value is not shown: it may hold a password)
+hint: libpq's documentation lists each keyword's values (\"Parameter Key Words\"), e.g. sslmode is disable, allow, prefer, require, verify-ca or verify-full" "$RC|$ERR"
+run_lethe --config "$CONF" --db "dbname=$PGDATABASE connect_timeout=abc password=s3cret" status
+assert_eq "... an integer option that is not one, given with --db: exit 2, the keyword named" \
+  "2|error: --db: libpq refuses a value in it (invalid integer value \"...\" for connection option \"connect_timeout\") (the value is not shown: it may hold a password)" \
+  "$RC|$(head -1 <<<"$ERR")"
+run_lethe --config "$CONF" --db "host=a,b port=1,2,3" status
+assert_eq "... ports that do not pair with the hosts: exit 2" \
+  "2|error: --db: libpq refuses a value in it (could not match 3 port numbers to 2 hosts) (the value is not shown: it may hold a password)" \
+  "$RC|$(head -1 <<<"$ERR")"
+printf 'batch: { max_items = 5; };\n' >"$CONF"
+OUT=$(PGTARGETSESSIONATTRS=sideways "$LETHE" --config "$CONF" status 2>&1); RC=$?
+assert_eq "... or in libpq's environment: exit 2, the variables named" \
+  "2|error: cannot connect to the database: libpq refuses a value of its environment (invalid target_session_attrs value: \"...\"): a PG* variable (PGSSLMODE, PGTARGETSESSIONATTRS, ...)" \
+  "$RC|$(head -1 <<<"$OUT")"
+printf 'database: { conninfo = "host=/nowhere/x,/nowhere/y port=\x27 05493 ,\x27"; };\n' >"$CONF"
 run_lethe --config "$CONF" status
 assert_eq "a port as libpq takes it (blanks, leading zeros, an empty one) passes the check (and fails to connect)" \
   "1|error: cannot connect to the database" "$RC|$(head -1 <<<"$ERR" | cut -d: -f1-2)"

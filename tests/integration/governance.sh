@@ -370,7 +370,7 @@ assert_contains "the hint names the option given first" "hint: check -h given on
 run_lethe -U nosuch_role hold list
 assert_contains "-U naming no role: the hint names -U" "hint: check -U given on the command line" "$ERR"
 run_lethe --db "host=/nonexistent-lethe" hold list
-assert_contains "with no option, the hint names them all" "hint: pass --db CONNINFO (or -h, -p, -U, -d)" "$ERR"
+assert_contains "with --db and no option over it, the hint names --db" "hint: check --db, which this connection came from, and that the server is up" "$ERR"
 run_lethe -p 1 hold list
 assert_rc "-p overrides the port" 1
 assert_contains "the error names the port" ".s.PGSQL.1\"" "$ERR"

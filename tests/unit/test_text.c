@@ -130,6 +130,10 @@ START_TEST(says_a_conninfo_message_without_its_values)
                      "invalid connection option \"...\"");
     ck_assert_str_eq(text_conninfo_said("invalid sslmode value: \"verify\"\n", "x", out, sizeof out),
                      "invalid sslmode value: \"...\"");
+    /* a value libpq judges as it connects: the keyword named, the value not */
+    ck_assert_str_eq(text_conninfo_said("invalid integer value \"s3cret\" for connection option "
+                                        "\"connect_timeout\"\n", "x", out, sizeof out),
+                     "invalid integer value \"...\" for connection option \"connect_timeout\"");
 }
 END_TEST
 
