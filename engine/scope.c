@@ -1,6 +1,7 @@
 /* Scope options shared by request and hold place. */
 #include "scope.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "cli.h"
@@ -8,6 +9,41 @@
 #include "exitcode.h"
 #include "log.h"
 #include "text.h"
+
+/* Whether NEEDLE occurs in HAY, ASCII letters of either case alike. */
+static bool contains_folded(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; n && *hay; hay++) {
+        size_t i = 0;
+        while (i < n && hay[i] &&
+               (hay[i] == needle[i] ||
+                ((unsigned char)(hay[i] | 0x20) == (unsigned char)(needle[i] | 0x20) &&
+                 (hay[i] | 0x20) >= 'a' && (hay[i] | 0x20) <= 'z')))
+            i++;
+        if (i == n)
+            return true;
+    }
+    return false;
+}
+
+int scope_subject_not_in(const struct lethe_ctx *ctx, const struct scope_args *a,
+                         const char *option, const char *text)
+{
+    (void)ctx;
+    if (a->scope.kind != SCOPE_SUBJECT || !text || !contains_folded(text, a->scope.value))
+        return EXIT_DONE;
+    log_error("%s: %s holds the subject id: the audit and every export would carry it in clear "
+              "next to the subject's HMAC, and tie that HMAC to the person in every record",
+              a->what, option);
+    if (strcmp(option, "--reference") == 0)
+        log_hint("name the ticket, not the person (e.g. --reference DSR-1234): a subject is "
+                 "recorded by its HMAC only");
+    else
+        log_hint("the operator is who records it (--operator NAME, else the login's name), "
+                 "never the subject: a subject is recorded by its HMAC only");
+    return EXIT_USAGE;
+}
 
 const char *scope_label(enum scope_kind kind)
 {

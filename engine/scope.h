@@ -35,6 +35,11 @@ int scope_option(const struct lethe_ctx *ctx, struct scope_args *a, int c, const
  * it (a subject cannot be checked: a request or hold may come before the subject's data).
  * Returns EXIT_DONE, or the exit code after printing why. */
 int scope_check(struct lethe_ctx *ctx, const struct scope_args *a);
+/* A subject scope's id in TEXT (a --reference or an operator's name, which the audit records
+ * in clear), ASCII case ignored: EXIT_USAGE after saying so (OPTION names it, never the id), else
+ * EXIT_DONE. SPEC §5: a subject appears in the audit only as its HMAC. */
+int scope_subject_not_in(const struct lethe_ctx *ctx, const struct scope_args *a,
+                         const char *option, const char *text);
 const char *scope_label(enum scope_kind kind);
 
 #endif

@@ -85,6 +85,9 @@ static int place(struct lethe_ctx *ctx, int argc, char **argv)
         return cli_usage(ctx, "hold place: --reference must not be empty");
     if (!operator_of(ctx, given, &operator_name))
         return EXIT_USAGE;
+    if (scope_subject_not_in(ctx, &a, "--reference", reference) != EXIT_DONE ||
+        scope_subject_not_in(ctx, &a, "the operator's name", operator_name) != EXIT_DONE)
+        return EXIT_USAGE;
 
     if (ctx->parse_only)
         return EXIT_DONE;

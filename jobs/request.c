@@ -111,6 +111,9 @@ int job_request(struct lethe_ctx *ctx, int argc, char **argv)
 
     if (!operator_resolve(ctx, &operator_name))
         return EXIT_USAGE;
+    if (scope_subject_not_in(ctx, &a, "--reference", reference) != EXIT_DONE ||
+        scope_subject_not_in(ctx, &a, "the operator's name", operator_name) != EXIT_DONE)
+        return EXIT_USAGE;
 
     if (ctx->parse_only)
         return EXIT_DONE;

@@ -1,4 +1,5 @@
--- What a producer is told when a row names a tenant that does not exist, and a blank reference.
+-- What a producer is told when a row names a tenant that does not exist; a blank reference, and
+-- one that holds its subject id.
 --
 -- An outside tryout, as a producer's login (lethe_producer, which reads no table):
 --   - a workspace or an event of a tenant that does not exist was refused by the foreign key,
@@ -23,6 +24,17 @@
 ALTER TABLE lethe.events ADD CONSTRAINT events_reference_not_blank
     CHECK (reference ~ '[^[:space:]\u0085\u00a0\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff]')
     NOT VALID;
+
+-- A subject's request or hold whose reference holds the subject id (an outside tryout typed
+-- `lethe request --subject user1@x --reference user1@x`): the audit records the reference in
+-- clear, next to the subject's HMAC, and every export then ties that HMAC to the person in every
+-- record that carries it (SPEC §5: a subject appears only as its HMAC). `lethe request` and
+-- `hold place` refuse it before they connect (exit 2, for the operator's name too); the database
+-- refuses it for every writer, case ignored (an address is one person's in any case).
+ALTER TABLE lethe.events ADD CONSTRAINT events_reference_without_subject_id
+    CHECK (strpos(lower(reference), lower(subject_id)) = 0) NOT VALID;
+ALTER TABLE lethe.holds ADD CONSTRAINT holds_reference_without_subject_id
+    CHECK (strpos(lower(reference), lower(subject_id)) = 0) NOT VALID;
 
 DO $m$
 DECLARE

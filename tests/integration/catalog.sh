@@ -134,10 +134,12 @@ assert_sql_fails "the limit is in bytes, not characters" \
   "$(event deletion_requested ", reference" ", repeat('é', 513)")" \
   'violates check constraint "events_reference_at_most_1024_bytes"'
 assert_eq "nothing of them was kept" "$events_before $items_before" "$(count events) $(count items)"
+# (two values: a reference that holds its subject id is refused, sql/0114)
+S1024=$(rnd 1024)
 assert_eq "1,024 bytes are accepted in each" "1|1|1" \
-  "$(sql "BEGIN; $(event deletion_requested ", reference, subject_id" ", '$R1024', '$R1024'");
+  "$(sql "BEGIN; $(event deletion_requested ", reference, subject_id" ", '$R1024', '$S1024'");
           $(item "$X" "$W" prompt EU | sed "s/'user_a'/'$R1024'/");
-          SELECT (SELECT count(*) FROM lethe.events WHERE reference = '$R1024' AND subject_id = '$R1024')
+          SELECT (SELECT count(*) FROM lethe.events WHERE reference = '$R1024' AND subject_id = '$S1024')
                  || '|' || (SELECT count(*) FROM lethe.items WHERE owner_id = '$R1024')
                  || '|' || (SELECT count(*) FROM lethe.events WHERE octet_length(reference) = 1024);
           ROLLBACK" | tail -1)"

@@ -115,6 +115,33 @@ assert_eq "a subject request records the subject" "|user_a|" \
 assert_eq "no operator given, the login name is recorded (never 'operator')" "${SUDO_USER:-$(id -un)}" \
   "$(sql "SELECT operator FROM lethe.request_operators WHERE event_id = $EV2")"
 
+# A reference or an operator's name that holds the subject id would put it in the audit and every
+# export in clear, next to its HMAC (an outside tryout): refused before anything is recorded, in
+# any case of its letters; and by the database for every writer (sql/0114).
+events_n=$(sql "SELECT count(*) FROM lethe.events")
+run_lethe request --tenant "$T" --subject user_a --reference "erasure for USER_A, ticket 9"
+assert_eq "a reference holding the subject id is refused: exit 2, the id not shown" \
+  "2|error: request: --reference holds the subject id: the audit and every export would carry it in clear next to the subject's HMAC, and tie that HMAC to the person in every record
+hint: name the ticket, not the person (e.g. --reference DSR-1234): a subject is recorded by its HMAC only" "$RC|$ERR"
+run_lethe request --tenant "$T" --subject user_a --reference GDPR-9 --operator "desk (user_a)"
+assert_eq "... so is an operator's name holding it" \
+  "2|error: request: the operator's name holds the subject id: the audit and every export would carry it in clear next to the subject's HMAC, and tie that HMAC to the person in every record" \
+  "$RC|$(head -1 <<<"$ERR")"
+run_lethe hold place --tenant "$T" --subject user_a --reason litigation --reference "hold-user_a"
+assert_eq "... and a hold's reference holding it" \
+  "2|error: hold place: --reference holds the subject id: the audit and every export would carry it in clear next to the subject's HMAC, and tie that HMAC to the person in every record" \
+  "$RC|$(head -1 <<<"$ERR")"
+assert_eq "... nothing was recorded" "$events_n 0" \
+  "$(sql "SELECT count(*) FROM lethe.events") $(sql "SELECT count(*) FROM lethe.holds WHERE reference = 'hold-user_a'")"
+assert_sql_fails "a producer's request whose reference holds its subject id is refused by the database" \
+  "INSERT INTO lethe.events (tenant_id, type, occurred_at, subject_id, reference)
+   VALUES ('$T', 'deletion_requested', now(), 'user_a', 'DSR for User_A')" \
+  'violates check constraint "events_reference_without_subject_id"'
+assert_eq "... while a reference merely like it is taken" "1" \
+  "$(sql "BEGIN; INSERT INTO lethe.events (tenant_id, type, occurred_at, subject_id, reference)
+          VALUES ('$T', 'deletion_requested', now(), 'user_a', 'DSR for user_b');
+          SELECT count(*) FROM lethe.events WHERE reference = 'DSR for user_b'; ROLLBACK" | tail -1)"
+
 run_lethe request --tenant "$T" --item "$I" --reference ITEM-1
 assert_rc "an item request exits 0" 0
 assert_contains "an item request names the item" "scope:       item $I" "$OUT"
