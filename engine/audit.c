@@ -62,6 +62,14 @@ enum audit_json_type audit_member_type(enum audit_member m)
     }
 }
 
+static int number(const char *s, int n)
+{
+    int v = 0;
+    while (n--)
+        v = v * 10 + (*s++ - '0');
+    return v;
+}
+
 bool audit_time_text(const char *s)
 {
     static const char shape[] = "dddd-dd-ddTdd:dd:dd.ddddddZ";
@@ -70,6 +78,95 @@ bool audit_time_text(const char *s)
     for (size_t i = 0; shape[i]; i++)
         if (shape[i] == 'd' ? !(s[i] >= '0' && s[i] <= '9') : s[i] != shape[i])
             return false;
+    /* A time on the calendar: 23:26:61 or February 30 is no time PostgreSQL writes. */
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int year = number(s, 4), month = number(s + 5, 2), day = number(s + 8, 2);
+    if (year < 1 || month < 1 || month > 12 || day < 1)
+        return false;
+    bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    if (day > days[month - 1] + (month == 2 && leap))
+        return false;
+    return number(s + 11, 2) < 24 && number(s + 14, 2) < 60 && number(s + 17, 2) < 60;
+}
+
+/* 8-4-4-4-12 lower-case hex digits, as PostgreSQL writes a uuid. */
+static bool uuid_text(const char *s, size_t len)
+{
+    if (len != 36)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    }
+    return true;
+}
+
+static bool in_list(const char *s, size_t len, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(list[i]) == len && memcmp(list[i], s, len) == 0)
+            return true;
+    return false;
+}
+
+bool audit_record_form(const struct audit_record *r, const char **why)
+{
+    /* sql/0003_audit.sql's checks, every one valid for every row: audit_kind_known,
+     * audit_engine_chain_kinds, audit_no_empty_text, audit_subject_hmac_format; and the uuid
+     * columns as PostgreSQL writes them. */
+    static const char *const kinds[] = {
+        "run_started",  "run_finished",    "batch_emitted",        "batch_acknowledged",
+        "batch_failed", "item_failed",     "item_purged",          "obligation_withdrawn",
+        "hold_blocked", "operator_rerun",  "checkpoint",           "item_repurged",
+        "hold_placed",  "hold_released",   "request_recorded"};
+    static const char *const engine_kinds[] = {"run_started",        "run_finished",
+                                               "operator_rerun",     "batch_emitted",
+                                               "batch_acknowledged", "batch_failed",
+                                               "checkpoint"};
+    static const enum audit_member uuids[] = {AM_TENANT_ID, AM_RUN_ID, AM_BATCH_ID, AM_ITEM_ID,
+                                              AM_HOLD_ID};
+    static const enum audit_member texts[] = {AM_RULE, AM_REFERENCE, AM_LOCATION, AM_OPERATOR,
+                                              AM_DETAIL};
+    const struct audit_value *kind = &r->v[AM_KIND], *tenant = &r->v[AM_TENANT_ID];
+    if (!kind->text || !in_list(kind->text, kind->len, kinds, sizeof kinds / sizeof kinds[0])) {
+        *why = "its kind is not one lethe writes";
+        return false;
+    }
+    for (size_t i = 0; i < sizeof uuids / sizeof uuids[0]; i++) {
+        const struct audit_value *u = &r->v[uuids[i]];
+        if (u->text && !uuid_text(u->text, u->len)) {
+            *why = uuids[i] == AM_TENANT_ID ? "its tenant_id is not a uuid as lethe writes one (lower case)"
+                   : uuids[i] == AM_RUN_ID  ? "its run_id is not a uuid as lethe writes one (lower case)"
+                   : uuids[i] == AM_BATCH_ID ? "its batch_id is not a uuid as lethe writes one (lower case)"
+                   : uuids[i] == AM_ITEM_ID ? "its item_id is not a uuid as lethe writes one (lower case)"
+                                            : "its hold_id is not a uuid as lethe writes one (lower case)";
+            return false;
+        }
+    }
+    bool engine = tenant->len == 36 && memcmp(tenant->text, AUDIT_NIL_TENANT, 36) == 0;
+    if (engine != in_list(kind->text, kind->len, engine_kinds,
+                          sizeof engine_kinds / sizeof engine_kinds[0])) {
+        *why = engine ? "its kind is a tenant's, on the engine chain"
+                      : "its kind is the engine chain's, on a tenant's chain";
+        return false;
+    }
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        if (r->v[texts[i]].text && r->v[texts[i]].len == 0) {
+            *why = "a text member is the empty string, which lethe writes as null";
+            return false;
+        }
+    const struct audit_value *mac = &r->v[AM_SUBJECT_HMAC];
+    if (mac->text) {
+        bool hex = mac->len == 64;
+        for (size_t i = 0; hex && i < 64; i++)
+            hex = (mac->text[i] >= '0' && mac->text[i] <= '9') ||
+                  (mac->text[i] >= 'a' && mac->text[i] <= 'f');
+        if (!hex) {
+            *why = "its subject_hmac is not 64 lower-case hex digits";
+            return false;
+        }
+    }
     return true;
 }
 

@@ -67,6 +67,10 @@ void audit_buf_free(struct audit_buf *b);
  * anchor lines are compared by their times as text. */
 bool audit_time_text(const char *s);
 
+/* The engine chain's tenant_id, the nil uuid. */
+#define AUDIT_NIL_TENANT "00000000-0000-0000-0000-000000000000"
+
+
 /* One member's value: digits for integers, "true"/"false" for booleans, the text itself
  * otherwise. text == NULL is JSON null. */
 struct audit_value {
@@ -76,6 +80,11 @@ struct audit_value {
 struct audit_record {
     struct audit_value v[AUDIT_MEMBERS];
 };
+
+/* Whether R is a record lethe can have written, as the audit's own checks bound it: a kind it
+ * writes, on the chain it belongs to (the engine chain's kinds on the nil tenant's only), uuids in
+ * lower case, no empty text, a subject HMAC of 64 lower-case hex digits. False with *WHY. */
+bool audit_record_form(const struct audit_record *r, const char **why);
 
 /* Appends S as a JSON string, escaped minimally: ", \ and control characters only. */
 void audit_json_string(struct audit_buf *b, const char *s, size_t len);

@@ -709,6 +709,14 @@ static bool check_record(struct verifier *v, const struct audit_record *r, const
         fail(v, tenant, "hash mismatch at seq %lld (the record was changed)", seq);
         return false;
     }
+    /* What the audit's own checks refuse, a record re-hashed with it verified all the same (an
+     * outside tryout: an unknown kind, an upper-case uuid, an empty reference, a run_started on
+     * a tenant's chain): "ok" would vouch for a file lethe cannot have written. */
+    const char *bad;
+    if (!audit_record_form(r, &bad)) {
+        fail(v, tenant, "seq %lld: %s (no audit holds such a record: it was forged)", seq, bad);
+        return false;
+    }
     /* Times are of one form (SPEC §3: UTC, microseconds, Z), which the comparisons below and
      * the anchors' rely on: "2026-12-04T11:40:00.000000-23:00", hashed as written, compared
      * as text before a time 23 hours earlier, and passed the check of records from the future. */

@@ -232,6 +232,14 @@ elif op == "offset":  # the same, its time written with an offset: 23 hours on, 
     canon = json.dumps({k: v for k, v in f.items() if k != "hash"}, ensure_ascii=False, separators=(",", ":"))
     f["hash"] = hashlib.sha256((f["prev_hash"] + "\n" + canon).encode()).hexdigest()
     recs.insert(i + 1, f)
+elif op == "set":  # FORM=k=v (v as JSON, else text): one member of the record, the chain re-hashed
+    k, v = os.environ["FORM"].split("=", 1)
+    try:
+        v = json.loads(v)
+    except ValueError:
+        pass
+    recs[at][k] = recs[at][k][:17] + "61" + recs[at][k][19:] if v == "SECOND61" else v
+    rehash(tenant)
 elif op == "backdate":  # a record re-dated before the one it follows, the chain re-hashed
     recs[at]["at"] = recs[at - 1]["at"][:4] + "-01-01T00:00:00.000000Z"
     rehash(tenant)
@@ -323,6 +331,17 @@ python3 tests/verify_export.py "$WORK/x.jsonl" >"$WORK/p.out" 2>&1
 assert_eq "a record re-dated before its predecessor, the chain re-hashed: both verifiers exit 4 without anchors" \
   "4 4" "$RC $?"
 assert_contains "... lethe names the two records" "tenant $T1: seq 2 at $(date +%Y)-01-01T00:00:00.000000Z is earlier than seq 1 at" "$OUT$ERR"
+# What the audit's own checks refuse, re-hashed: without anchors (or with them, the forged record
+# within the hour of the newest line) it verified, exit 0 (an outside auditor's tryout).
+for form in 'run_id="6332FB23-CD2F-4198-876C-924ABD2604CE"' 'kind="item_unpurged"' 'kind="run_started"' \
+            'reference=""' 'at=SECOND61' 'subject_hmac="xyz"'; do
+    FORM=$form tamper set "$T1" 2
+    run_lethe verify "$WORK/x.jsonl"
+    python3 tests/verify_export.py "$WORK/x.jsonl" >"$WORK/p.out" 2>&1
+    assert_eq "a record with $form, the chain re-hashed: both verifiers exit 4 without anchors" "4 4" "$RC $?"
+    assert_contains "... lethe says it was forged" "tenant $T1: seq 2: " "$OUT$ERR"
+done
+assert_contains "... naming what the audit never holds" "seq 2: its subject_hmac is not 64 lower-case hex digits (no audit holds such a record: it was forged)" "$OUT$ERR"
 sed 1d "$WORK/all.jsonl" >"$WORK/x.jsonl";                                  caught "a missing header"
 sed '1s/"tenant_id":null/"tenant_id":"'"$T1"'"/' "$WORK/all.jsonl" >"$WORK/x.jsonl"; caught "an edited header"
 # A head stamped after the line that names it: no run writes one (it takes its heads, then

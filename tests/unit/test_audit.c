@@ -120,6 +120,55 @@ START_TEST(canonical_refuses_bad_values)
 }
 END_TEST
 
+/* What the audit's checks bound (sql/0003_audit.sql): verify refuses a record outside them. */
+START_TEST(record_form_is_what_the_audit_holds)
+{
+    struct audit_record r = sample();
+    const char *why = NULL;
+    ck_assert_msg(audit_record_form(&r, &why), "refused: %s", why);
+    set(&r, AM_KIND, "item_unpurged");
+    ck_assert(!audit_record_form(&r, &why));
+    ck_assert_str_eq(why, "its kind is not one lethe writes");
+    set(&r, AM_KIND, "checkpoint"); /* the engine chain's, on a tenant's */
+    ck_assert(!audit_record_form(&r, &why));
+    ck_assert_str_eq(why, "its kind is the engine chain's, on a tenant's chain");
+    set(&r, AM_TENANT_ID, AUDIT_NIL_TENANT);
+    ck_assert(audit_record_form(&r, &why));
+    set(&r, AM_KIND, "item_purged"); /* a tenant's, on the engine chain */
+    ck_assert(!audit_record_form(&r, &why));
+    r = sample();
+    set(&r, AM_RUN_ID, "3F2B8C1E-5D4A-4E7B-9C0D-1A2B3C4D5E6F");
+    ck_assert(!audit_record_form(&r, &why));
+    set(&r, AM_RUN_ID, "3f2b8c1e5d4a4e7b9c0d1a2b3c4d5e6f");
+    ck_assert(!audit_record_form(&r, &why));
+    r = sample();
+    set(&r, AM_REFERENCE, "");
+    ck_assert(!audit_record_form(&r, &why));
+    r = sample();
+    set(&r, AM_SUBJECT_HMAC, "ab");
+    ck_assert(!audit_record_form(&r, &why));
+    set(&r, AM_SUBJECT_HMAC, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+    ck_assert(audit_record_form(&r, &why));
+}
+END_TEST
+
+START_TEST(times_on_the_calendar)
+{
+    ck_assert(audit_time_text("2024-02-29T23:59:59.999999Z"));
+    ck_assert(audit_time_text("2000-02-29T00:00:00.000000Z"));
+    ck_assert(audit_time_text("0001-01-01T00:00:00.000000Z"));
+    ck_assert(!audit_time_text("2026-12-07T23:26:61.000000Z"));
+    ck_assert(!audit_time_text("2026-12-07T24:00:00.000000Z"));
+    ck_assert(!audit_time_text("2026-12-07T23:60:00.000000Z"));
+    ck_assert(!audit_time_text("2026-02-29T00:00:00.000000Z"));
+    ck_assert(!audit_time_text("1900-02-29T00:00:00.000000Z"));
+    ck_assert(!audit_time_text("2026-04-31T00:00:00.000000Z"));
+    ck_assert(!audit_time_text("2026-13-01T00:00:00.000000Z"));
+    ck_assert(!audit_time_text("2026-00-01T00:00:00.000000Z"));
+    ck_assert(!audit_time_text("0000-01-01T00:00:00.000000Z"));
+}
+END_TEST
+
 START_TEST(members_and_csv_header_agree)
 {
     char joined[512] = "";
@@ -349,6 +398,8 @@ int main(void)
     tcase_add_test(tc, canonical_ignores_hash_member);
     tcase_add_test(tc, canonical_refuses_bad_values);
     tcase_add_test(tc, members_and_csv_header_agree);
+    tcase_add_test(tc, record_form_is_what_the_audit_holds);
+    tcase_add_test(tc, times_on_the_calendar);
     tcase_add_test(tc, jsonl_line_is_canonical_plus_hash);
     tcase_add_test(tc, csv_row_quotes_only_when_needed);
     tcase_add_test(tc, csv_row_guards_what_a_spreadsheet_would_run);
