@@ -142,6 +142,11 @@ static bool parse_as_written(const char *text, size_t len, struct anchor_line *o
         if (s[0])
             memcpy(l.since, s, AUDIT_TIME_LEN);
         l.has_since = true;
+        if (take(&c, ",\"fenced\":\"")) {
+            if (!take_string(&c, s, sizeof s) || !audit_time_text(s))
+                goto cleanup;
+            memcpy(l.fenced, s, AUDIT_TIME_LEN);
+        }
     }
     if (!take(&c, "}") || c.p != c.end || l.n_heads == 0)
         goto cleanup;
@@ -190,6 +195,12 @@ bool anchor_parse(const char *text, size_t len, struct anchor_line *out, const c
     out->has_since = since != NULL;
     if (since)
         snprintf(out->since, sizeof out->since, "%s", json_string_value(since));
+    json_t *fenced = json_object_get(o, "fenced");
+    *why = "not an anchor line (fenced is not a time, or comes without since)";
+    if (fenced && (!since || !json_is_string(fenced) || !audit_time_text(json_string_value(fenced))))
+        goto cleanup;
+    if (fenced)
+        snprintf(out->fenced, sizeof out->fenced, "%s", json_string_value(fenced));
     out->n_heads = json_array_size(heads);
     /* anchor_append writes no line without a head: one that names none vouches for nothing,
      * and taken as the newest it silenced the check of the line before it. */
@@ -986,6 +997,20 @@ bool anchor_append(PGconn *db, const char *file, const char *run_id, const char 
         audit_buf_puts(&b, ",\"since\":\"");
         audit_buf_puts(&b, db_str(r, 0, "since"));
         audit_buf_puts(&b, "\"");
+        /* And when the fence found no writer in flight: every record stamped before then had
+         * committed when the heads were taken, so one past every head named, stamped between
+         * "since" and then, was added after the fact (verify judges it at once; with the hour's
+         * margin alone, a forgery stamped within the hour before the newest line passed). */
+        const char *fence_at = dbaudit_writers_fence_clock();
+        /* Not while records a replay left out wait to be appended: genuine, past every head,
+         * stamped before the fence (the line without it is judged with the hour's margin). No
+         * writer that ends in a line runs then (run, reconcile and a replay that batches refuse
+         * or wait): a guard, should one. */
+        if (audit_time_text(fence_at) && dbaudit_withheld_pending(db) == 0) {
+            audit_buf_puts(&b, ",\"fenced\":\"");
+            audit_buf_puts(&b, fence_at);
+            audit_buf_puts(&b, "\"");
+        }
     }
     audit_buf_puts(&b, "}\n");
     bool ok = false;

@@ -29,6 +29,10 @@ struct anchor_line {
      * record lines, or before lethe wrote it, have none (has_since false). */
     char since[AUDIT_TIME_LEN];
     bool has_since;
+    /* "fenced" (with "since" only): the database's clock when the run found no audit writer in
+     * flight, before it took the heads: every record stamped from "since" until then is named
+     * (its chain's head at or past it). "" in lines without it (written before lethe wrote it). */
+    char fenced[AUDIT_TIME_LEN];
     struct anchor_head *heads;
     size_t n_heads;
     char digest[AUDIT_HEX_LEN]; /* SHA-256 of the newest line as read (anchor_read_newest) */

@@ -74,19 +74,38 @@ char *dbaudit_checkpoint(PGconn *db, const char *run_id)
     return detail;
 }
 
+/* The database's clock just before the last try that took the fence. */
+static char fence_clock[40];
+
 int dbaudit_writers_fence_try(PGconn *db)
 {
-    /* At the session's level, so that it is let go at once inside a transaction too. */
+    /* At the session's level, so that it is let go at once inside a transaction too. The clock
+     * is read before the try (the subquery is evaluated first): a writer that stamped a record
+     * before it held the fence then, and has ended once the try takes it. */
     PGresult *r = db_query_one_row(
         db,
-        "SELECT CASE WHEN pg_try_advisory_lock(" WRITERS_FENCE_CLASS ", 0)"
-        "            THEN pg_advisory_unlock(" WRITERS_FENCE_CLASS ", 0) ELSE false END AS got",
+        "SELECT lethe.iso_utc(s.t) AS t,"
+        "       CASE WHEN pg_try_advisory_lock(" WRITERS_FENCE_CLASS ", 0)"
+        "            THEN pg_advisory_unlock(" WRITERS_FENCE_CLASS ", 0) ELSE false END AS got"
+        "  FROM (SELECT clock_timestamp() AS t OFFSET 0) s",
         0, NULL);
     if (!r)
         return -1;
     int got = db_true(r, 0, "got") ? 1 : 0;
+    if (got)
+        snprintf(fence_clock, sizeof fence_clock, "%s", db_str(r, 0, "t"));
     PQclear(r);
     return got;
+}
+
+const char *dbaudit_writers_fence_clock(void) { return fence_clock; }
+
+int dbaudit_withheld_pending(PGconn *db)
+{
+    return db_exists(db,
+                     "SELECT 1 FROM lethe.replay_withheld_open()"
+                     " WHERE EXISTS (SELECT 1 FROM lethe.replay_withheld)",
+                     0, NULL);
 }
 
 PGresult *dbaudit_anchor_heads(PGconn *db, const char *run_id, bool may_record)

@@ -43,6 +43,13 @@ char *dbaudit_checkpoint(PGconn *db, const char *run_id);
  * committed or rolled back), 0 while a writer holds it, -1 on error. */
 #define WRITERS_FENCE_CLASS "7283319"
 int dbaudit_writers_fence_try(PGconn *db);
+/* The database's clock (audit time form) read just before the last try that took the fence:
+ * every record stamped before it had committed (or rolled back) when the try took it. "" before
+ * any. */
+const char *dbaudit_writers_fence_clock(void);
+/* 1 while records a replay left out are not appended (lethe.replay_withheld_open()): genuine
+ * records past every anchored head, stamped before now; 0 when none; -1 on error. */
+int dbaudit_withheld_pending(PGconn *db);
 
 /* After RUN_ID committed: rows (chain, seq, hash, head_at, at) for every chain appended to
  * since the start of the last run whose line was recorded (MAY_RECORD: this role records

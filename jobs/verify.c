@@ -32,6 +32,14 @@
 /* The margin verify allows two clocks, and a writer that stamped its records before a run took
  * its heads and committed them after: an hour, wherever records, heads and lines are compared. */
 #define CLOCK_MARGIN ((lethe_time)3600 * 1000000)
+/* From a line's "since" to its "fenced": every record stamped then is named by the line (the
+ * writer's stamp and the fence are read from one clock, the database's, taken to run forward: a
+ * margin here would leave a forger that much room before every line, and a run's last records
+ * are stamped milliseconds before its fence). Merged, sorted by from. */
+struct fenced_span {
+    char from[TIME_TEXT_LEN], to[TIME_TEXT_LEN];
+    long line; /* the line that vouches for the end of it */
+};
 
 struct chain {
     char *tenant; /* NULL: a free slot */
@@ -117,6 +125,8 @@ struct verifier {
     char newest_line_at[AUDIT_TIME_LEN]; /* its newest line's at, and that line's number */
     long newest_line;
     char vouch_before[TIME_TEXT_LEN]; /* an hour before the newest line: see vouched() */
+    struct fenced_span *spans;        /* the lines' since-to-fenced spans: see vouched() */
+    size_t n_spans;
     long long unvouched;               /* records newer than every head of their chain anchored */
     char unvouched_first[256];         /* the first of them, for the warning */
     struct expected *expect;
@@ -355,6 +365,11 @@ static int ref_cmp(const void *a, const void *b)
     return c ? c : (x->h.seq > y->h.seq) - (x->h.seq < y->h.seq);
 }
 
+static int span_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct fenced_span *)a)->from, ((const struct fenced_span *)b)->from);
+}
+
 static int run_cmp(const void *a, const void *b)
 {
     return strcmp(((const struct anchor_run *)a)->run_id, ((const struct anchor_run *)b)->run_id);
@@ -417,6 +432,20 @@ static long long ref_max_seq(const struct verifier *v, const char *chain)
  * later, lines written before lethe kept "since" or by a role that could not record lines,
  * leave records they never named, and those are not judged. Records within the hour are
  * counted, and said. */
+/* The span of a line's "fenced" that holds AT, or NULL. */
+static const struct fenced_span *span_holding(const struct verifier *v, const char *at)
+{
+    size_t lo = 0, hi = v->n_spans;
+    while (lo < hi) { /* the first span from after AT */
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(v->spans[mid].from, at) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo > 0 && strcmp(at, v->spans[lo - 1].to) < 0 ? &v->spans[lo - 1] : NULL;
+}
+
 static bool vouched(struct verifier *v, const char *tenant, long long seq, const char *at)
 {
     if (!v->n_refs || !v->vouch_bounded || strcmp(at, v->vouch_from) <= 0)
@@ -424,10 +453,28 @@ static bool vouched(struct verifier *v, const char *tenant, long long seq, const
     long long anchored = ref_max_seq(v, tenant);
     if (seq <= anchored)
         return true;
+    char named[64] = "names it nowhere";
+    if (anchored)
+        snprintf(named, sizeof named, "names it up to seq %lld", anchored);
+    /* A line that says when its run found no writer in flight ("fenced") names every chain with
+     * a record stamped from its "since" until then: one past every head, stamped then, is not
+     * the audit's (an outside auditor's tryout: a chain invented and stamped minutes before the
+     * newest line verified, exit 0, within the hour's margin below). */
+    /* A tenant's chain only: a line names the engine chain at its own run's checkpoint, not at
+     * its head (an ack's record, or another shard's run's, stamped after the checkpoint and
+     * before the fence is the next line's to name). */
+    const struct fenced_span *sp =
+        strcmp(tenant, AUDIT_NIL_TENANT) != 0 ? span_holding(v, at) : NULL;
+    if (sp) {
+        fail(v, tenant,
+             "seq %lld at %s is anchored by no line: the anchor file %s, yet its lines name "
+             "every chain with a record stamped from %s until %s, when the run of line %ld found "
+             "no record being appended (the record was added after the fact, or the anchor file "
+             "is not this audit's)",
+             seq, at, named, sp->from[0] ? sp->from : "the start of the log", sp->to, sp->line);
+        return false;
+    }
     if (strcmp(at, v->vouch_before) < 0) {
-        char named[64] = "names it nowhere";
-        if (anchored)
-            snprintf(named, sizeof named, "names it up to seq %lld", anchored);
         fail(v, tenant,
              "seq %lld at %s is anchored by no line: the anchor file %s, yet its newest line (line "
              "%ld, %s) came more than an hour after it, and each run anchors every chain appended "
@@ -1730,9 +1777,27 @@ static int load_anchors(struct verifier *v, const char *path)
          * bounds nothing, nor do the lines before it, nor those before a line missing). */
         if (!l.has_since) {
             v->vouch_bounded = false;
+            v->n_spans = 0;
         } else if (!v->vouch_bounded || strcmp(l.since, prev_at) > 0) {
             snprintf(v->vouch_from, sizeof v->vouch_from, "%s", l.since);
             v->vouch_bounded = true;
+            v->n_spans = 0;
+        }
+        /* Its span, from "since" to "fenced" (see vouched()). */
+        lethe_time fence_t;
+        if (l.fenced[0] && time_parse(l.fenced, &fence_t)) {
+            struct fenced_span *g = realloc(v->spans, (v->n_spans + 1) * sizeof *g);
+            if (!g) {
+                anchor_line_free(&l);
+                log_error("verify: out of memory");
+                rc = EXIT_RUNTIME;
+                break;
+            }
+            v->spans = g;
+            struct fenced_span *sp = &v->spans[v->n_spans++];
+            snprintf(sp->from, sizeof sp->from, "%s", l.since);
+            time_format(fence_t, sp->to);
+            sp->line = no;
         }
         if (l.has_since && prev_at[0] && strcmp(l.since, prev_at) > 0 && !v->gap_line) {
             v->gap_line = no;
@@ -1769,6 +1834,22 @@ static int load_anchors(struct verifier *v, const char *path)
                  path, v->gap_line, v->gap_since, v->gap_line - 1, v->gap_prev_at);
     if (v->n_refs)
         qsort(v->refs, v->n_refs, sizeof *v->refs, ref_cmp);
+    /* The spans sorted by their start and merged where they meet, for span_holding(). */
+    if (v->n_spans) {
+        qsort(v->spans, v->n_spans, sizeof *v->spans, span_cmp);
+        size_t k = 0;
+        for (size_t i = 1; i < v->n_spans; i++) {
+            if (strcmp(v->spans[i].from, v->spans[k].to) <= 0) {
+                if (strcmp(v->spans[i].to, v->spans[k].to) > 0) {
+                    memcpy(v->spans[k].to, v->spans[i].to, sizeof v->spans[k].to);
+                    v->spans[k].line = v->spans[i].line;
+                }
+            } else {
+                v->spans[++k] = v->spans[i];
+            }
+        }
+        v->n_spans = k + 1;
+    }
     lethe_time newest;
     if (v->newest_line_at[0] && time_parse(v->newest_line_at, &newest)) {
         time_format(newest - CLOCK_MARGIN, v->vouch_before);
@@ -2013,6 +2094,7 @@ cleanup:
     free(v.claims);
     free(v.refs);
     free(v.runs);
+    free(v.spans);
     free(v.named);
     free(v.started);
     audit_buf_free(&v.canon);

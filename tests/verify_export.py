@@ -121,18 +121,21 @@ def records(path, header):
 
 def vouch_from(path):  # the "since" of the first line of the newest run of lines with one, each
     frm, prev = None, None  # before the line before it was written (else a line is missing)
-    with open(path, encoding="utf-8") as f:
+    spans = []  # and in that run, each line's [since, fenced): every record stamped
+    with open(path, encoding="utf-8") as f:  # then was committed when the line took its heads
         for line in f.read().split("\n"):
             try:
                 a = json.loads(line)
             except ValueError:
                 continue
             if "since" not in a:
-                frm = None
+                frm, spans = None, []
             elif frm is None or a["since"] > prev:
-                frm = a["since"]
+                frm, spans = a["since"], []
+            if "since" in a and "fenced" in a:
+                spans.append((a["since"], a["fenced"]))
             prev = a["at"]
-    return frm
+    return frm, spans
 
 TIME = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z"  # UTC, six digits, Z (SPEC §3)
 LOWER_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -174,6 +177,8 @@ def anchored(path):  # [(line at, run_id, chain, seq, hash, head at)], a torn la
         need(isinstance(a, dict) and isinstance(a.get("run_id"), str) and re.fullmatch(UUID, a["run_id"]),
              f"anchor line {n} is not an anchor line (run_id, at, heads)")
         need(a["heads"], f"anchor line {n} names no chain head: not a line lethe wrote")
+        need("fenced" not in a or ("since" in a and type(a["fenced"]) is str and re.fullmatch(TIME, a["fenced"])),
+             f"anchor line {n}: fenced is not a time, or comes without since")
         for h in a["heads"]:  # lethe writes seq as a whole number (19, never 19.0) from 1
             need(type(h["seq"]) is int and h["seq"] >= 1, f"anchor line {n}: seq {h['seq']!r} is not lethe's")
             need(re.fullmatch(r"[0-9a-f]{64}", h["hash"] if type(h["hash"]) is str else ""),
@@ -194,7 +199,7 @@ def verify(path, expected, anchors=None):
     reach = {}
     for _, _, c, s, _, _ in refs:
         reach[c] = max(reach.get(c, 0), s)
-    first_line = vouch_from(anchors) if anchors else None  # "" is the start of the log
+    first_line, spans = vouch_from(anchors) if anchors else (None, [])  # "" is the start of the log
     hour_before_newest = norm(max((at for at, *_ in refs), default=None), -3600)
     # No run has written a record stamped later than now (an hour's margin for the clocks)
     from datetime import datetime, timezone
@@ -260,6 +265,8 @@ def verify(path, expected, anchors=None):
         if t not in heads:
             firsts[t] = seq
         if refs and first_line is not None and rec["at"] > first_line and seq > reach.get(t, 0):
+            need(t == NIL or not any(s <= rec["at"] < e for s, e in spans),  # the engine chain: named at the run's checkpoint
+                 f"chain {t} seq {seq}: anchored by no line, though stamped before a line's fence")
             need(rec["at"] >= hour_before_newest, f"chain {t} seq {seq}: anchored by no line")
         if (t, seq) in wanted:
             hashes[(t, seq)] = digest

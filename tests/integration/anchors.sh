@@ -210,7 +210,14 @@ elif op == "forge":
 elif op == "append":  # a forged item_purged hashed onto the end of the chain (SEQ: its last)
     i = [i for i in idx if recs[i]["seq"] == seq][0]  # (an export with none: its last record)
     tmpl = next((r for r in recs if r["kind"] == "item_purged"), recs[i])
-    f = dict(tmpl, tenant_id=tenant, seq=seq + 1, at=recs[i]["at"], prev_hash=recs[i]["hash"],
+    # APPEND_LATE: stamped just before the export was taken, after the runs' lines (as an ack
+    # made after the last run would be); else at the time of the record before it
+    when = recs[i]["at"]
+    if os.environ.get("APPEND_LATE"):
+        from datetime import datetime, timedelta
+        when = (datetime.strptime(head["exported_at"], "%Y-%m-%dT%H:%M:%S.%fZ")
+                - timedelta(microseconds=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    f = dict(tmpl, tenant_id=tenant, seq=seq + 1, at=when, prev_hash=recs[i]["hash"],
              item_id="11111111-2222-4333-8444-555555555555", reference="FORGED", on_time=True)
     canon = json.dumps({k: v for k, v in f.items() if k != "hash"}, ensure_ascii=False, separators=(",", ":"))
     f["hash"] = hashlib.sha256((f["prev_hash"] + "\n" + canon).encode()).hexdigest()
@@ -395,7 +402,7 @@ A_SAVED=$A; A=$WORK/later.jsonl
 caught "a forged record appended to a chain, two hours before the anchor file's newest line"
 A=$A_SAVED
 assert_contains "... named as anchored by no line" \
-  "tenant $T1: seq $((LAST1 + 1)) at $(sql "SELECT lethe.audit_time(at) FROM lethe.audit WHERE tenant_id = '$T1' AND seq = $LAST1") is anchored by no line: the anchor file names it up to seq $LAST1, yet its newest line (line $(wc -l <"$WORK/later.jsonl")," "$OUT"
+  "tenant $T1: seq $((LAST1 + 1)) at $(sql "SELECT lethe.audit_time(at) FROM lethe.audit WHERE tenant_id = '$T1' AND seq = $LAST1") is anchored by no line: the anchor file names it up to seq $LAST1, yet its lines name every chain with a record stamped from the start of the log until " "$OUT"
 # ... and one stamped far ahead never becomes older than a line: no run can have written a record
 # dated later than now (an hour's margin for the clocks), with or without the anchor file.
 cp "$WORK/x.jsonl" "$WORK/appended.jsonl"
@@ -413,19 +420,32 @@ python3 tests/verify_export.py "$WORK/x.jsonl" >"$WORK/p.out" 2>&1
 assert_eq "a forged record whose time has an offset: both verifiers exit 4" "4 4" "$RC $?"
 assert_contains "... named as no time lethe writes" "seq $((LAST1 + 1)): its at is not a time as lethe writes it" "$OUT"
 cp "$WORK/appended.jsonl" "$WORK/x.jsonl"
+# Stamped before the newest line's run found no writer in flight ("fenced"), it is caught with
+# the anchor file of its own hour: every record stamped from the line's "since" until then had
+# committed when the run took its heads (an outside auditor's tryout: within the hour's margin a
+# chain invented minutes before the newest line verified, exit 0).
+caught "a forged record appended to a chain before the newest line's fence, with the anchor file of its hour"
+assert_contains "... named as anchored by no line, though its run found no record being appended" \
+  "tenant $T1: seq $((LAST1 + 1)) at $(sql "SELECT lethe.audit_time(at) FROM lethe.audit WHERE tenant_id = '$T1' AND seq = $LAST1") is anchored by no line: the anchor file names it up to seq $LAST1, yet its lines name every chain with a record stamped from " "$OUT"
+assert_contains "... saying when the newest line's run found no writer in flight" \
+  "$(tail -1 "$A" | sed 's/.*"fenced":"\([^"]*\)".*/\1/'), when the run of line $(wc -l <"$A") found no record being appended (the record was added after the fact" "$OUT"
+assert_eq "every line lethe writes says when it found no writer in flight" "$(wc -l <"$A")" "$(grep -c ',"fenced":"[^"]*"}$' "$A")"
 # Lines that do not say from when they name every chain (written before lethe kept "since", or
 # by a role that could not record lines, which left heads unanchored) prove nothing of it.
-sed 's/,"since":"[^"]*"}$/}/' "$WORK/later.jsonl" >"$WORK/unbounded.jsonl"
+sed -E 's/,"since":"[^"]*"(,"fenced":"[^"]*")?}$/}/' "$WORK/later.jsonl" >"$WORK/unbounded.jsonl"
 by_both "$WORK/x.jsonl" "$WORK/unbounded.jsonl"
 assert_eq "lines without since: no record is judged unvouched, by either verifier" "0 0" "$BOTH"
-assert_eq "every line lethe writes says since" "$(wc -l <"$A")" "$(grep -c ',"since":"[^"]*"}$' "$A")"
+assert_eq "every line lethe writes says since" "$(wc -l <"$A")" "$(grep -c ',"since":"[^"]*",' "$A")"
 # A line missing from the file (its run's since lies after the line before it): what only it
 # named is named by no line, so nothing is judged from the lines either.
 sed '$d' "$WORK/later.jsonl" | sed '$d' >"$WORK/gap.jsonl"; tail -1 "$WORK/later.jsonl" >>"$WORK/gap.jsonl"
 by_both "$WORK/x.jsonl" "$WORK/gap.jsonl"
 assert_eq "a line missing from the file: no record is judged unvouched, by either verifier" "0 0" "$BOTH"
+# A record stamped after the newest line (an ack after the last run, or a forgery dated so) is one
+# no line can vouch for yet: the next run's line judges it.
+SRC=$WORK/all.jsonl APPEND_LATE=1 tamper append "$T1" "$LAST1" claims
 run_lethe verify "$WORK/x.jsonl" --anchors "$A"
-assert_rc "with the anchor file as it was when the export was made, it verifies (no line can vouch for it yet)" 0
+assert_rc "stamped after the newest line, with the anchor file as it was when the export was made, it verifies (no line can vouch for it yet)" 0
 assert_contains "... and it is said" \
   "warning: verify: 1 record (the first: chain $T1 seq $((LAST1 + 1)) at" "$ERR"
 assert_contains "... which no anchor vouches for yet" "is newer than every head of its chain that '$A' names" "$ERR"

@@ -33,6 +33,10 @@ static const char *const written[] = {
     "\"heads\":[{\"chain\":\"00000000-0000-0000-0000-000000000000\",\"seq\":2,"
     "\"hash\":\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"}],"
     "\"since\":\"\"}",
+    /* "fenced" after "since": when the run found no audit writer in flight */
+    "{\"run_id\":\"3f2b8c1e-5d4a-4e7b-9c0d-1a2b3c4d5e6f\",\"at\":\"2026-12-08T00:00:01.000000Z\","
+    "\"heads\":[" ONE_HEAD "],\"since\":\"2026-12-07T23:00:00.000000Z\","
+    "\"fenced\":\"2026-12-08T00:00:00.990000Z\"}",
 };
 
 /* The model's reading: TEXT as jansson loads it, printed again with indentation. NULL when
@@ -58,6 +62,7 @@ static void assert_same_line(const struct anchor_line *a, const struct anchor_li
     ck_assert_msg(strcmp(a->at, b->at) == 0, "at differs: %s", what);
     ck_assert_msg(a->has_since == b->has_since && strcmp(a->since, b->since) == 0,
                   "since differs: %s", what);
+    ck_assert_msg(strcmp(a->fenced, b->fenced) == 0, "fenced differs: %s", what);
     ck_assert_msg(a->n_heads == b->n_heads, "%zu heads against %zu: %s", a->n_heads, b->n_heads,
                   what);
     for (size_t i = 0; i < a->n_heads; i++) {
@@ -114,7 +119,20 @@ START_TEST(lines_as_written)
     ck_assert(!l.has_since);
     ck_assert_int_eq(l.heads[0].seq, 123456789012345678LL);
     ck_assert_str_eq(l.heads[0].at, "");
+    ck_assert_str_eq(l.fenced, "");
     anchor_line_free(&l);
+    ck_assert(anchor_parse(written[3], strlen(written[3]), &l, &why));
+    ck_assert_str_eq(l.since, "2026-12-07T23:00:00.000000Z");
+    ck_assert_str_eq(l.fenced, "2026-12-08T00:00:00.990000Z");
+    anchor_line_free(&l);
+    /* "fenced" without "since", or not a time: not a line lethe writes */
+    static const char *const bad[] = {
+        "{\"run_id\":\"3f2b8c1e-5d4a-4e7b-9c0d-1a2b3c4d5e6f\",\"at\":\"2026-12-08T00:00:01.000000Z\","
+        "\"heads\":[" ONE_HEAD "],\"fenced\":\"2026-12-08T00:00:00.990000Z\"}",
+        "{\"run_id\":\"3f2b8c1e-5d4a-4e7b-9c0d-1a2b3c4d5e6f\",\"at\":\"2026-12-08T00:00:01.000000Z\","
+        "\"heads\":[" ONE_HEAD "],\"since\":\"\",\"fenced\":\"yesterday\"}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(!anchor_parse(bad[i], strlen(bad[i]), &l, &why), "accepted: %s", bad[i]);
 }
 END_TEST
 
