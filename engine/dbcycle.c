@@ -372,7 +372,8 @@ PGresult *dbcycle_batch_of(PGconn *db, const char *batch_id, const char *tenant)
     return db_query(db,
                     /* Not correlated: on Citus batches is local and batch_items distributed,
                      * which one join may not mix (the tenant's items are read on its shard). */
-                    "SELECT b.state, b.location, lethe.iso_utc(now()) AS now FROM lethe.batches b"
+                    "SELECT b.state, b.location, b.attempts, b.items,"
+                    "       lethe.iso_utc(now()) AS now FROM lethe.batches b"
                     " WHERE b.batch_id = $1::uuid AND ($2::uuid IS NULL OR EXISTS ("
                     "   SELECT 1 FROM lethe.batch_items bi WHERE bi.batch_id = $1::uuid"
                     "      AND bi.tenant_id = $2::uuid))",

@@ -4,10 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "anchor.h"
 #include "cli.h"
+#include "config.h"
 #include "cycle.h"
 #include "db.h"
 #include "dbaudit.h"
@@ -16,6 +18,7 @@
 #include "exitcode.h"
 #include "jobs.h"
 #include "log.h"
+#include "manifest.h"
 #include "operator.h"
 #include "text.h"
 
@@ -191,6 +194,23 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
     }
     bool already = strcmp(db_get(r, 0, "state"), "acknowledged") == 0;
     bool was_failed = strcmp(db_get(r, 0, "state"), "failed") == 0;
+    /* An open batch no deleter was ever handed (0 attempts), whose manifest is not in the
+     * spool, while its location has a deleter: the run that made it stopped before it wrote
+     * the manifest (an outside tryout killed one, ran the deleter over the spool by hand and
+     * acknowledged every open batch: 710 purges recorded, their files still on disk). Said,
+     * before its purges are recorded on this acknowledgement's word. */
+    char never_handed[600] = "";
+    char mpath[4096];
+    struct stat mst;
+    if (!already && !was_failed && atol(db_str(r, 0, "attempts")) == 0 &&
+        config_executor_for(&ctx->cfg, db_str(r, 0, "location")) && ctx->cfg.spool_dir &&
+        manifest_path(ctx->cfg.spool_dir, db_str(r, 0, "location"), batch, mpath, sizeof mpath) &&
+        !(stat(mpath, &mst) == 0 && S_ISREG(mst.st_mode)))
+        snprintf(never_handed, sizeof never_handed,
+                 "ack: batch %s (%s item%s, %s) was never handed to its deleter (0 attempts) and "
+                 "its manifest is not in the spool: its items are recorded purged on this "
+                 "acknowledgement's word alone", batch, db_str(r, 0, "items"),
+                 strcmp(db_str(r, 0, "items"), "1") == 0 ? "" : "s", db_str(r, 0, "location"));
     PQclear(r);
     enum drive_outcome out;
     for (int i = 0; i < er.n_failed; i++) {
@@ -275,6 +295,11 @@ int job_ack(struct lethe_ctx *ctx, int argc, char **argv)
                        !(failed_ids = dbcycle_batch_failed_ids(ctx->db, batch)))) {
         rc = EXIT_RUNTIME;
         goto cleanup;
+    }
+    if (never_handed[0]) {
+        log_warn("%s", never_handed);
+        log_hint("'lethe rerun %s' writes its manifest and hands it to the deleter, as the next "
+                 "run does; acknowledge by hand only what was deleted", batch);
     }
     struct run_counts counts = {0};
     if ((out = cycle_record_ack(ctx, batch, &er, operator_name, true, &counts, NULL)) == DRIVE_ERROR) {

@@ -308,4 +308,31 @@ assert_eq "... and says that it owed nothing: it alone, not the copy an earlier 
   "$(grep 'owed nothing' <<<"$ERR")"
 assert_eq "the copy was owed all the same: its source's purge pins it" "1" \
   "$(sql "SELECT count(*) FROM lethe.lineage(ARRAY['$T9'::uuid], ARRAY['$C9'::uuid], now()) WHERE active AND pinned AND depth > 0")"
+
+# An open batch no deleter was ever handed (0 attempts) whose manifest is not in the spool, while
+# its location has a deleter: a run killed before it wrote the manifest (an outside tryout ran
+# the deleter over the spool by hand and acknowledged every open batch: purges recorded, files
+# still on disk). The ack says so, and records what it is told (SPEC §4).
+T10=$(uuid); W10=$(uuid); I10=$(uuid); mk_tenant "$T10" "t10"; mk_workspace "$T10" "$W10" EU
+mk_item "$T10" "$I10" "$W10" prompt EU 2026-01-01T00:00:00Z
+"$LETHE" --config "$WORK/noexec.conf" -q request --tenant "$T10" --item "$I10" --reference R10 --operator tester >/dev/null
+run_lethe --config "$WORK/noexec.conf" run
+B10=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$I10'")
+M10=$(find "$WORK" -name "$B10.jsonl" | head -1)
+assert_eq "a run without a deleter leaves the batch open, 0 attempts, its manifest in the spool" "open 0 yes" \
+  "$(sql "SELECT state || ' ' || attempts FROM lethe.batches WHERE batch_id = '$B10'") $([ -f "$M10" ] && echo yes)"
+mv "$M10" "$WORK/m10.keep"
+run_lethe --config "$WORK/ok.conf" ack "$B10" --operator tester
+assert_eq "acknowledged by hand with a deleter configured and no manifest in the spool: exit 0, recorded, and said" \
+  "0|ack: batch $B10 acknowledged: 1 purged, 0 failed|warning: ack: batch $B10 (1 item, EU) was never handed to its deleter (0 attempts) and its manifest is not in the spool: its items are recorded purged on this acknowledgement's word alone
+hint: 'lethe rerun $B10' writes its manifest and hands it to the deleter, as the next run does; acknowledge by hand only what was deleted" \
+  "$RC|$OUT|$ERR"
+T11=$(uuid); W11=$(uuid); I11=$(uuid); mk_tenant "$T11" "t11"; mk_workspace "$T11" "$W11" EU
+mk_item "$T11" "$I11" "$W11" prompt EU 2026-01-01T00:00:00Z
+"$LETHE" --config "$WORK/noexec.conf" -q request --tenant "$T11" --item "$I11" --reference R11 --operator tester >/dev/null
+run_lethe --config "$WORK/noexec.conf" run
+B11=$(sql "SELECT batch_id FROM lethe.batch_items WHERE item_id = '$I11'")
+run_lethe --config "$WORK/ok.conf" ack "$B11" --operator tester
+assert_eq "... with its manifest in the spool (a deleter run on it by hand), nothing is said" \
+  "0|ack: batch $B11 acknowledged: 1 purged, 0 failed|" "$RC|$OUT|$ERR"
 finish
