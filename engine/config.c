@@ -1017,7 +1017,11 @@ bool config_load(struct lethe_config *cfg, const char *file)
         if (rc == EACCES)
             log_hint("give the user lethe runs as read access to it and search access to its "
                      "directory (e.g. chgrp lethe FILE; chmod 0640 FILE)%s",
-                     by_default ? "; lethe does not run on its defaults while the file is there"
+                     by_default ? "; lethe does not run on its defaults while the file is there. "
+                                  "A person's own account outside group lethe (an auditor's, an "
+                                  "operator's): the file made readable to all once it holds no "
+                                  "password, or a copy of one's own passed with --config "
+                                  "(README, \"People's own accounts\")"
                                 : "");
         else if (by_default)
             log_hint("the default config file is there but cannot be read%s: make it a readable "

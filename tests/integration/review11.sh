@@ -94,6 +94,8 @@ case $1 in
     dangling) ln -s /etc/lethe/managed/lethe.conf /etc/lethe/lethe.conf; shift; set +e; "$@" ;;
     unsearchable) echo 'lookahead = "2d";' >/etc/lethe/lethe.conf; chmod 0700 /etc/lethe; shift; set +e
                   setpriv --reuid=65534 --regid=65534 --clear-groups "$@" ;;
+    readable) printf '%s\n' "$CONF_TEXT" >/etc/lethe/lethe.conf; chmod 0644 /etc/lethe/lethe.conf; shift; set +e
+              setpriv --reuid=65534 --regid=65534 --clear-groups env -u PGUSER -u PGHOST -u PGPORT -u PGDATABASE HOME=/ "$@" ;;
 esac
 EOF
     # in_etc CASE COMMAND...: COMMAND with /etc overlaid afresh and /etc/lethe made as CASE says
@@ -109,7 +111,21 @@ hint: the default config file is there but cannot be read (a symlink to nothing?
       "$RC|$(head -1 <<<"$OUT")"
     in_etc unsearchable "$LETHE" status
     assert_eq "... in a directory the user may not search: exit 2, with the fix" "2|error: config: '/etc/lethe/lethe.conf': cannot open: Permission denied
-hint: give the user lethe runs as read access to it and search access to its directory (e.g. chgrp lethe FILE; chmod 0640 FILE); lethe does not run on its defaults while the file is there" "$RC|$OUT"
+hint: give the user lethe runs as read access to it and search access to its directory (e.g. chgrp lethe FILE; chmod 0640 FILE); lethe does not run on its defaults while the file is there. A person's own account outside group lethe (an auditor's, an operator's): the file made readable to all once it holds no password, or a copy of one's own passed with --config (README, \"People's own accounts\")" "$RC|$OUT"
+    # README, "People's own accounts": a config readable by all that names no user and no
+    # password: a person's own login reads it and connects as the role named like the login.
+    psql -X -q -v ON_ERROR_STOP=1 -f deploy/roles.sql >/dev/null 2>&1
+    psql -X -q -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'nobody') THEN
+                     CREATE ROLE nobody LOGIN; END IF; END \$\$" -c "GRANT lethe_auditor TO nobody" >/dev/null
+    CONF_TEXT="database: { conninfo = \"host=$PGHOST port=$PGPORT dbname=$PGDATABASE\"; };" \
+      in_etc readable "$LETHE" export --summary
+    assert_eq "a person's own login (nobody, granted lethe_auditor) reads a config readable by all and exports as itself" \
+      "0|summary_header" "$RC|$(head -1 <<<"$OUT" | grep -o '"kind":"summary_header"' | cut -d'"' -f4)"
+    psql -X -q -c "REVOKE lethe_auditor FROM nobody" >/dev/null
+    CONF_TEXT="database: { conninfo = \"host=$PGHOST port=$PGPORT dbname=$PGDATABASE\"; };" \
+      in_etc readable "$LETHE" export --summary
+    assert_eq "... as role nobody indeed: without lethe_auditor it may read nothing (exit 1)" "1" "$RC"
+    psql -X -q -c "DROP ROLE nobody" >/dev/null 2>&1
 else
     ok "skipped: the default config's checks need a mount namespace (unshare -m, as root)"
 fi
