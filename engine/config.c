@@ -122,13 +122,73 @@ static const char *line_of(const char *text, int n)
  * that line (its name only: a value may be a password), or the end of the file. Empty when
  * neither. A name is a setting's where a setting can start (the line's start, after '{', ';',
  * ',' or '('): in 'conninfo = dbname=x password=y' it is conninfo. */
+/* The first string that runs over a line end (libconfig reads one across lines, so a '"'
+ * missing shows as an error lines later, or at the end of the file): the line it opens on, and
+ * *CLOSED the line it ends on (0: never). 0 when there is none. Comments (#, //, slash-star)
+ * hold no string. */
+static int string_over_lines(const char *text, int *closed)
+{
+    int line = 1, opened = 0;
+    bool crossed = false;
+    enum { CODE, STRING, LINE_COMMENT, BLOCK_COMMENT } st = CODE;
+    *closed = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p == '\n') {
+            line++;
+            crossed |= st == STRING;
+        }
+        switch (st) {
+        case CODE:
+            if (*p == '"')
+                st = STRING, opened = line, crossed = false;
+            else if (*p == '#' || (*p == '/' && p[1] == '/'))
+                st = LINE_COMMENT;
+            else if (*p == '/' && p[1] == '*')
+                st = BLOCK_COMMENT, p++;
+            break;
+        case STRING:
+            if (*p == '\\' && p[1]) {
+                p++;
+                if (*p == '\n')
+                    line++, crossed = true;
+            } else if (*p == '"') {
+                st = CODE;
+                if (crossed) {
+                    *closed = line;
+                    return opened;
+                }
+            }
+            break;
+        case LINE_COMMENT:
+            if (*p == '\n')
+                st = CODE;
+            break;
+        case BLOCK_COMMENT:
+            if (*p == '*' && p[1] == '/')
+                st = CODE, p++;
+            break;
+        }
+    }
+    return st == STRING ? opened : 0;
+}
+
 static const char *syntax_near(const char *text, int n)
 {
-    static char buf[96];
+    static char buf[128];
     static const char name_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-*";
     int lines = 0;
     for (const char *p = text; *p; p++)
         lines += *p == '\n' || (p[1] == '\0' && *p != '\n');
+    int closed, opened = string_over_lines(text, &closed);
+    if (opened && opened < n && (!closed || closed == n)) {
+        if (closed)
+            snprintf(buf, sizeof buf, " (the string opened on line %d runs on to line %d: a '\"' "
+                                      "missing on line %d?)", opened, closed, opened);
+        else
+            snprintf(buf, sizeof buf, " at the end of the file (the string opened on line %d is "
+                                      "never closed: a '\"' missing?)", opened);
+        return buf;
+    }
     if (n > lines)
         return " at the end of the file (something left unfinished: a '{', '(' or '[' never "
                "closed, a ';' missing?)";
@@ -962,7 +1022,10 @@ static bool check_includes(struct loader *ld, const char *file, const char *text
                           "nested deeper than 10", file, line, path, MAX_INCLUDES);
             else
                 inner = true, ok = check_includes(ld, path, inc, depth + 1);
-            if (!ok && !inner)
+            if (!ok && !inner && path && path[0] != '/' && rc > 0)
+                log_hint("a relative path is read from the directory lethe runs in, not the "
+                         "config's (a timer runs it from /): %s", hint);
+            else if (!ok && !inner)
                 log_hint("%s", hint);
             if (ok && ld->n_inc < MAX_INCLUDES) {
                 ld->inc[ld->n_inc].path = path;

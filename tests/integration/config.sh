@@ -38,6 +38,20 @@ rules: {
   deletion_request: { deadline = "30d"; };' \
 "error: config: '$CONF' line 4 at the end of the file (something left unfinished: a '{', '(' or '[' never closed, a ';' missing?): syntax error
 hint: settings look like 'name = value;' inside 'group: { ... };', strings in double quotes"
+# A '"' missing: libconfig reads the string across line ends, and the error came lines later, or
+# at the end of the file, blamed on an unfinished group (an outside tryout).
+conf_fails "a string never closed is named by the line it opens on" \
+'batch: { max_items = 5; };
+# a "comment" holds no string
+schedule: { lookahead = "2d; };' \
+"error: config: '$CONF' line 4 at the end of the file (the string opened on line 3 is never closed: a '\"' missing?): syntax error
+hint: settings look like 'name = value;' inside 'group: { ... };', strings in double quotes"
+conf_fails "... and one that runs on into the next line's string, too" \
+'batch: { max_items = 5; };
+schedule: { lookahead = "2d; };
+spool: { keep = "7d"; };' \
+"error: config: '$CONF' line 3 (the string opened on line 2 runs on to line 3: a '\"' missing on line 2?): syntax error
+hint: settings look like 'name = value;' inside 'group: { ... };', strings in double quotes"
 conf_fails "a setting given twice is refused" \
 'batch: { max_items = 5; };
 schedule: { lookahead = "1d"; lookahead = "2d"; };' \
@@ -470,5 +484,8 @@ OUT=$(cd / && PGDATABASE=conn_env "$LETHE" --config "$WORK/rel/main.conf" migrat
 assert_eq "... not from the including file's: elsewhere (/, as under systemd) it is not found, exit 2" \
   "2|error: config: '$WORK/rel/main.conf' line 1: '@include': cannot read \"inc/batch.conf\"" \
   "$RC|$(head -1 <<<"$OUT" | cut -d: -f1-5)"
+assert_eq "... and the hint says where a relative path is read from (an outside tryout)" \
+  "hint: a relative path is read from the directory lethe runs in, not the config's (a timer runs it from /): @include names a regular config file, e.g. @include \"/etc/lethe/lethe.conf.d/local.conf\"" \
+  "$(sed -n 2p <<<"$OUT")"
 
 finish
