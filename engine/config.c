@@ -58,6 +58,7 @@ void config_free(struct lethe_config *cfg)
     free(cfg->path);
     free(cfg->conninfo);
     free(cfg->conninfo_conf);
+    free(cfg->lookahead_conf);
     free(cfg->spool_dir);
     free(cfg->executor_command);
     free(cfg->executor_conf);
@@ -810,6 +811,7 @@ static bool load_schedule(const struct loader *ld, const config_setting_t *g)
         if (strcmp(config_setting_name(s), "lookahead") == 0) {
             if (!get_duration(ld, s, &ld->cfg->lookahead, true))
                 return false;
+            remember_where(s, &ld->cfg->lookahead_line, &ld->cfg->lookahead_conf);
         } else {
             return unknown(ld, s, "lookahead");
         }
@@ -1042,6 +1044,40 @@ static bool check_includes(struct loader *ld, const char *file, const char *text
     return true;
 }
 
+/* A duration in seconds, a month taken as MONTH seconds. */
+static int64_t duration_seconds(const struct duration *d, int64_t month)
+{
+    return d->seconds + (int64_t)d->months * month;
+}
+
+/* A lookahead not shorter than the shortest deadline of a rule in force: every item is purged
+ * as soon as it is due (due_at = max(t, min(t + grace, deadline - lookahead)), SPEC §3), and
+ * `status --check` says that no run succeeded only after a lookahead (an outside tryout took
+ * 400d: a stopped timer would have gone unreported for 400 days). Said, not refused: nothing it
+ * does breaks a deadline. A month is taken short for the deadlines and long for the lookahead. */
+static void lookahead_said(const struct lethe_config *cfg)
+{
+    int shortest = -1;
+    int64_t best = 0;
+    for (int r = 0; r < RULE_COUNT; r++) {
+        int64_t d = duration_seconds(&cfg->rules[r].deadline, 28 * 86400);
+        if (cfg->rules[r].enabled && (shortest < 0 || d < best))
+            shortest = r, best = d;
+    }
+    if (shortest < 0 || duration_seconds(&cfg->lookahead, 31 * 86400) < best)
+        return;
+    char la[32], dl[32];
+    duration_format(&cfg->lookahead, la, sizeof la);
+    duration_format(&cfg->rules[shortest].deadline, dl, sizeof dl);
+    log_warn("config: '%s' line %d: 'schedule.lookahead' %s is not shorter than the shortest "
+             "deadline (%s, %s): every item is purged as soon as it is due, and 'status --check' "
+             "says that no run succeeded only %s after the last one did",
+             cfg->lookahead_conf ? cfg->lookahead_conf : cfg->path, cfg->lookahead_line, la,
+             rule_name((enum rule_id)shortest), dl, la);
+    log_hint("the lookahead is the longest the timer may go without a run (default 2d): keep it "
+             "well under the shortest deadline");
+}
+
 bool config_load(struct lethe_config *cfg, const char *file)
 {
     config_defaults(cfg);
@@ -1164,6 +1200,8 @@ bool config_load(struct lethe_config *cfg, const char *file)
         if (!need_group(&ld, s, hint) || !sections[k].load(&ld, s))
             goto cleanup;
     }
+    if (cfg->lookahead_line > 0)
+        lookahead_said(cfg);
     ok = true;
 cleanup:
     for (int i = 0; i < ld.n_inc; i++) {

@@ -44,6 +44,8 @@ struct lethe_config {
     char *conninfo;
     int conninfo_line;   /* where the config names it (0: not given), for errors found later */
     char *conninfo_conf; /* the config file that names it (NULL: path) */
+    int lookahead_line;   /* where the config names schedule.lookahead (0: the default) */
+    char *lookahead_conf; /* the config file that names it (NULL: path) */
     char *spool_dir;
     int spool_line;    /* where the config names it (0: the default), for messages */
     char *spool_conf;  /* the config file that names it (NULL: path) */

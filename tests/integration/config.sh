@@ -52,6 +52,16 @@ schedule: { lookahead = "2d; };
 spool: { keep = "7d"; };' \
 "error: config: '$CONF' line 3 (the string opened on line 2 runs on to line 3: a '\"' missing on line 2?): syntax error
 hint: settings look like 'name = value;' inside 'group: { ... };', strings in double quotes"
+# A lookahead not shorter than the shortest deadline: said, not refused (an outside tryout took
+# 400d: status --check would report a stopped timer only 400 days on).
+printf 'schedule: { lookahead = "400d"; };\n' >"$CONF"
+run_lethe --config "$CONF" batches --limit 1
+assert_eq "a lookahead of 400d is said with its file and line and the shortest deadline (no schema here yet)" \
+  "warning: config: '$CONF' line 1: 'schedule.lookahead' 400d is not shorter than the shortest deadline (subject_request, 1mo): every item is purged as soon as it is due, and 'status --check' says that no run succeeded only 400d after the last one did" \
+  "$(head -1 <<<"$ERR")"
+printf 'schedule: { lookahead = "7d"; };\n' >"$CONF"
+run_lethe --config "$CONF" batches --limit 1
+assert_eq "... one of 7d is not" "0" "$(grep -c 'lookahead' <<<"$ERR")"
 conf_fails "a setting given twice is refused" \
 'batch: { max_items = 5; };
 schedule: { lookahead = "1d"; lookahead = "2d"; };' \
