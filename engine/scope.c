@@ -10,18 +10,27 @@
 #include "log.h"
 #include "text.h"
 
-/* Whether NEEDLE occurs in HAY, ASCII letters of either case alike. */
-static bool contains_folded(const char *hay, const char *needle)
+/* A letter or digit, or a byte of a character beyond ASCII (a word goes on through it). */
+static bool word_byte(char c)
+{
+    unsigned char u = (unsigned char)c;
+    return (u >= '0' && u <= '9') || ((u | 0x20) >= 'a' && (u | 0x20) <= 'z') || u >= 0x80;
+}
+
+/* Whether NEEDLE stands in HAY as a word of its own (not inside a longer run of letters and
+ * digits: subject 42 is not in TICKET-1042, bob not in bobby), ASCII letters of either case
+ * alike. sql/0114's check on events reads it the same way. */
+static bool holds_word(const char *hay, const char *needle)
 {
     size_t n = strlen(needle);
-    for (; n && *hay; hay++) {
+    for (const char *h = hay; n && *h; h++) {
         size_t i = 0;
-        while (i < n && hay[i] &&
-               (hay[i] == needle[i] ||
-                ((unsigned char)(hay[i] | 0x20) == (unsigned char)(needle[i] | 0x20) &&
-                 (hay[i] | 0x20) >= 'a' && (hay[i] | 0x20) <= 'z')))
+        while (i < n && h[i] &&
+               (h[i] == needle[i] ||
+                ((unsigned char)(h[i] | 0x20) == (unsigned char)(needle[i] | 0x20) &&
+                 (h[i] | 0x20) >= 'a' && (h[i] | 0x20) <= 'z')))
             i++;
-        if (i == n)
+        if (i == n && (h == hay || !word_byte(h[-1])) && (!h[n] || !word_byte(h[n])))
             return true;
     }
     return false;
@@ -31,7 +40,7 @@ int scope_subject_not_in(const struct lethe_ctx *ctx, const struct scope_args *a
                          const char *option, const char *text)
 {
     (void)ctx;
-    if (a->scope.kind != SCOPE_SUBJECT || !text || !contains_folded(text, a->scope.value))
+    if (a->scope.kind != SCOPE_SUBJECT || !text || !holds_word(text, a->scope.value))
         return EXIT_DONE;
     log_error("%s: %s holds the subject id: the audit and every export would carry it in clear "
               "next to the subject's HMAC, and tie that HMAC to the person in every record",

@@ -125,8 +125,12 @@ struct verifier {
     char newest_line_at[AUDIT_TIME_LEN]; /* its newest line's at, and that line's number */
     long newest_line;
     char vouch_before[TIME_TEXT_LEN]; /* an hour before the newest line: see vouched() */
-    struct fenced_span *spans;        /* the lines' since-to-fenced spans: see vouched() */
+    struct fenced_span *spans;        /* the lines' since-to-fenced spans, in file order */
     size_t n_spans;
+    struct fenced_span *merged;       /* the same, merged and sorted: see vouched() */
+    size_t n_merged;
+    char reach_chain[UUID_TEXT_LEN];  /* the chain whose highest anchored seq was read last */
+    long long reach_seq;              /* ... and that seq (a chain's records come together) */
     long long unvouched;               /* records newer than every head of their chain anchored */
     char unvouched_first[256];         /* the first of them, for the warning */
     struct expected *expect;
@@ -432,25 +436,35 @@ static long long ref_max_seq(const struct verifier *v, const char *chain)
  * later, lines written before lethe kept "since" or by a role that could not record lines,
  * leave records they never named, and those are not judged. Records within the hour are
  * counted, and said. */
-/* The span of a line's "fenced" that holds AT, or NULL. */
+/* The newest line whose span (from its "since" to its "fenced") holds AT, or NULL. Looked up
+ * in the merged spans; the line itself only when one holds it (a failure). */
 static const struct fenced_span *span_holding(const struct verifier *v, const char *at)
 {
-    size_t lo = 0, hi = v->n_spans;
-    while (lo < hi) { /* the first span from after AT */
+    size_t lo = 0, hi = v->n_merged;
+    while (lo < hi) { /* the first merged span from after AT */
         size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(v->spans[mid].from, at) <= 0)
+        if (strcmp(v->merged[mid].from, at) <= 0)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return lo > 0 && strcmp(at, v->spans[lo - 1].to) < 0 ? &v->spans[lo - 1] : NULL;
+    if (lo == 0 || strcmp(at, v->merged[lo - 1].to) >= 0)
+        return NULL;
+    for (size_t i = v->n_spans; i-- > 0;)
+        if (strcmp(v->spans[i].from, at) <= 0 && strcmp(at, v->spans[i].to) < 0)
+            return &v->spans[i];
+    return NULL;
 }
 
 static bool vouched(struct verifier *v, const char *tenant, long long seq, const char *at)
 {
-    if (!v->n_refs || !v->vouch_bounded || strcmp(at, v->vouch_from) <= 0)
+    if (!v->n_refs || (!v->n_merged && (!v->vouch_bounded || strcmp(at, v->vouch_from) <= 0)))
         return true;
-    long long anchored = ref_max_seq(v, tenant);
+    if (strcmp(v->reach_chain, tenant) != 0) {
+        snprintf(v->reach_chain, sizeof v->reach_chain, "%s", tenant);
+        v->reach_seq = ref_max_seq(v, tenant);
+    }
+    long long anchored = v->reach_seq;
     if (seq <= anchored)
         return true;
     char named[64] = "names it nowhere";
@@ -467,13 +481,15 @@ static bool vouched(struct verifier *v, const char *tenant, long long seq, const
         strcmp(tenant, AUDIT_NIL_TENANT) != 0 ? span_holding(v, at) : NULL;
     if (sp) {
         fail(v, tenant,
-             "seq %lld at %s is anchored by no line: the anchor file %s, yet its lines name "
-             "every chain with a record stamped from %s until %s, when the run of line %ld found "
-             "no record being appended (the record was added after the fact, or the anchor file "
-             "is not this audit's)",
-             seq, at, named, sp->from[0] ? sp->from : "the start of the log", sp->to, sp->line);
+             "seq %lld at %s is anchored by no line: the anchor file %s, yet its line %ld names "
+             "every chain with a record stamped from %s until %s, when its run found no record "
+             "being appended (the record was added after the fact, or the anchor file is not "
+             "this audit's)",
+             seq, at, named, sp->line, sp->from[0] ? sp->from : "the start of the log", sp->to);
         return false;
     }
+    if (!v->vouch_bounded || strcmp(at, v->vouch_from) <= 0)
+        return true;
     if (strcmp(at, v->vouch_before) < 0) {
         fail(v, tenant,
              "seq %lld at %s is anchored by no line: the anchor file %s, yet its newest line (line "
@@ -1777,13 +1793,12 @@ static int load_anchors(struct verifier *v, const char *path)
          * bounds nothing, nor do the lines before it, nor those before a line missing). */
         if (!l.has_since) {
             v->vouch_bounded = false;
-            v->n_spans = 0;
         } else if (!v->vouch_bounded || strcmp(l.since, prev_at) > 0) {
             snprintf(v->vouch_from, sizeof v->vouch_from, "%s", l.since);
             v->vouch_bounded = true;
-            v->n_spans = 0;
         }
-        /* Its span, from "since" to "fenced" (see vouched()). */
+        /* Its span, from "since" to "fenced" (see vouched()): a claim of its own line's, which
+         * holds whatever the lines around it say (a line without "since", one missing). */
         lethe_time fence_t;
         if (l.fenced[0] && time_parse(l.fenced, &fence_t)) {
             struct fenced_span *g = realloc(v->spans, (v->n_spans + 1) * sizeof *g);
@@ -1835,20 +1850,22 @@ static int load_anchors(struct verifier *v, const char *path)
     if (v->n_refs)
         qsort(v->refs, v->n_refs, sizeof *v->refs, ref_cmp);
     /* The spans sorted by their start and merged where they meet, for span_holding(). */
-    if (v->n_spans) {
-        qsort(v->spans, v->n_spans, sizeof *v->spans, span_cmp);
+    if (v->n_spans && (v->merged = malloc(v->n_spans * sizeof *v->merged)) != NULL) {
+        memcpy(v->merged, v->spans, v->n_spans * sizeof *v->merged);
+        qsort(v->merged, v->n_spans, sizeof *v->merged, span_cmp);
         size_t k = 0;
         for (size_t i = 1; i < v->n_spans; i++) {
-            if (strcmp(v->spans[i].from, v->spans[k].to) <= 0) {
-                if (strcmp(v->spans[i].to, v->spans[k].to) > 0) {
-                    memcpy(v->spans[k].to, v->spans[i].to, sizeof v->spans[k].to);
-                    v->spans[k].line = v->spans[i].line;
-                }
+            if (strcmp(v->merged[i].from, v->merged[k].to) <= 0) {
+                if (strcmp(v->merged[i].to, v->merged[k].to) > 0)
+                    memcpy(v->merged[k].to, v->merged[i].to, sizeof v->merged[k].to);
             } else {
-                v->spans[++k] = v->spans[i];
+                v->merged[++k] = v->merged[i];
             }
         }
-        v->n_spans = k + 1;
+        v->n_merged = k + 1;
+    } else if (v->n_spans) {
+        log_error("verify: out of memory");
+        rc = EXIT_RUNTIME;
     }
     lethe_time newest;
     if (v->newest_line_at[0] && time_parse(v->newest_line_at, &newest)) {
@@ -2095,6 +2112,7 @@ cleanup:
     free(v.refs);
     free(v.runs);
     free(v.spans);
+    free(v.merged);
     free(v.named);
     free(v.started);
     audit_buf_free(&v.canon);

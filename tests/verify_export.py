@@ -121,17 +121,17 @@ def records(path, header):
 
 def vouch_from(path):  # the "since" of the first line of the newest run of lines with one, each
     frm, prev = None, None  # before the line before it was written (else a line is missing)
-    spans = []  # and in that run, each line's [since, fenced): every record stamped
+    spans = []  # and each line's [since, fenced): every record stamped
     with open(path, encoding="utf-8") as f:  # then was committed when the line took its heads
         for line in f.read().split("\n"):
             try:
                 a = json.loads(line)
             except ValueError:
                 continue
-            if "since" not in a:
-                frm, spans = None, []
+            if "since" not in a:  # (a line's span is its own claim: it stays whatever the lines around it say)
+                frm = None
             elif frm is None or a["since"] > prev:
-                frm, spans = a["since"], []
+                frm = a["since"]
             if "since" in a and "fenced" in a:
                 spans.append((a["since"], a["fenced"]))
             prev = a["at"]
@@ -264,9 +264,10 @@ def verify(path, expected, anchors=None):
         need(rec["at"] <= future, f"tenant {t}: seq {seq} is later than this machine's clock by more than an hour")
         if t not in heads:
             firsts[t] = seq
-        if refs and first_line is not None and rec["at"] > first_line and seq > reach.get(t, 0):
+        if refs and seq > reach.get(t, 0):
             need(t == NIL or not any(s <= rec["at"] < e for s, e in spans),  # the engine chain: named at the run's checkpoint
                  f"chain {t} seq {seq}: anchored by no line, though stamped before a line's fence")
+        if refs and first_line is not None and rec["at"] > first_line and seq > reach.get(t, 0):
             need(rec["at"] >= hour_before_newest, f"chain {t} seq {seq}: anchored by no line")
         if (t, seq) in wanted:
             hashes[(t, seq)] = digest

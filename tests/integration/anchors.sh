@@ -402,7 +402,7 @@ A_SAVED=$A; A=$WORK/later.jsonl
 caught "a forged record appended to a chain, two hours before the anchor file's newest line"
 A=$A_SAVED
 assert_contains "... named as anchored by no line" \
-  "tenant $T1: seq $((LAST1 + 1)) at $(sql "SELECT lethe.audit_time(at) FROM lethe.audit WHERE tenant_id = '$T1' AND seq = $LAST1") is anchored by no line: the anchor file names it up to seq $LAST1, yet its lines name every chain with a record stamped from the start of the log until " "$OUT"
+  "tenant $T1: seq $((LAST1 + 1)) at $(sql "SELECT lethe.audit_time(at) FROM lethe.audit WHERE tenant_id = '$T1' AND seq = $LAST1") is anchored by no line: the anchor file names it up to seq $LAST1, yet its line $(wc -l <"$A") names every chain with a record stamped from " "$OUT"
 # ... and one stamped far ahead never becomes older than a line: no run can have written a record
 # dated later than now (an hour's margin for the clocks), with or without the anchor file.
 cp "$WORK/x.jsonl" "$WORK/appended.jsonl"
@@ -426,15 +426,21 @@ cp "$WORK/appended.jsonl" "$WORK/x.jsonl"
 # chain invented minutes before the newest line verified, exit 0).
 caught "a forged record appended to a chain before the newest line's fence, with the anchor file of its hour"
 assert_contains "... named as anchored by no line, though its run found no record being appended" \
-  "tenant $T1: seq $((LAST1 + 1)) at $(sql "SELECT lethe.audit_time(at) FROM lethe.audit WHERE tenant_id = '$T1' AND seq = $LAST1") is anchored by no line: the anchor file names it up to seq $LAST1, yet its lines name every chain with a record stamped from " "$OUT"
-assert_contains "... saying when the newest line's run found no writer in flight" \
-  "$(tail -1 "$A" | sed 's/.*"fenced":"\([^"]*\)".*/\1/'), when the run of line $(wc -l <"$A") found no record being appended (the record was added after the fact" "$OUT"
+  "tenant $T1: seq $((LAST1 + 1)) at $(sql "SELECT lethe.audit_time(at) FROM lethe.audit WHERE tenant_id = '$T1' AND seq = $LAST1") is anchored by no line: the anchor file names it up to seq $LAST1, yet its line $(wc -l <"$A") names every chain with a record stamped from " "$OUT"
+assert_contains "... saying when that line's run found no writer in flight" \
+  "until $(tail -1 "$A" | sed 's/.*"fenced":"\([^"]*\)".*/\1/'), when its run found no record being appended (the record was added after the fact" "$OUT"
 assert_eq "every line lethe writes says when it found no writer in flight" "$(wc -l <"$A")" "$(grep -c ',"fenced":"[^"]*"}$' "$A")"
 # Lines that do not say from when they name every chain (written before lethe kept "since", or
 # by a role that could not record lines, which left heads unanchored) prove nothing of it.
 sed -E 's/,"since":"[^"]*"(,"fenced":"[^"]*")?}$/}/' "$WORK/later.jsonl" >"$WORK/unbounded.jsonl"
 by_both "$WORK/x.jsonl" "$WORK/unbounded.jsonl"
 assert_eq "lines without since: no record is judged unvouched, by either verifier" "0 0" "$BOTH"
+# ... but a line without them after lines with them (a run whose wait for a writer timed out)
+# takes nothing from what those lines say: each line's span is its own claim (an outside tryout:
+# one such line switched the judgement of every older record off).
+sed -E '$s/,"since":"[^"]*"(,"fenced":"[^"]*")?}$/}/' "$WORK/later.jsonl" >"$WORK/timedout.jsonl"
+by_both "$WORK/x.jsonl" "$WORK/timedout.jsonl"
+assert_eq "a newest line without since leaves the older lines' fenced spans in force, by both verifiers" "4 4" "$BOTH"
 assert_eq "every line lethe writes says since" "$(wc -l <"$A")" "$(grep -c ',"since":"[^"]*",' "$A")"
 # A line missing from the file (its run's since lies after the line before it): what only it
 # named is named by no line, so nothing is judged from the lines either.

@@ -141,6 +141,19 @@ assert_eq "... while a reference merely like it is taken" "1" \
   "$(sql "BEGIN; INSERT INTO lethe.events (tenant_id, type, occurred_at, subject_id, reference)
           VALUES ('$T', 'deletion_requested', now(), 'user_a', 'DSR for user_b');
           SELECT count(*) FROM lethe.events WHERE reference = 'DSR for user_b'; ROLLBACK" | tail -1)"
+# ... as is one that holds it only inside a longer word: subject 42 is not in TICKET-1042, bob not
+# in bobby (a later tryout: the plain substring refused genuine tickets and operators).
+assert_eq "... and one that holds it inside a longer word" "1" \
+  "$(sql "BEGIN; INSERT INTO lethe.events (tenant_id, type, occurred_at, subject_id, reference)
+          VALUES ('$T', 'deletion_requested', now(), '42', 'TICKET-1042');
+          SELECT count(*) FROM lethe.events WHERE reference = 'TICKET-1042'; ROLLBACK" | tail -1)"
+assert_sql_fails "... but not one where it stands as a word, whatever its characters" \
+  "INSERT INTO lethe.events (tenant_id, type, occurred_at, subject_id, reference)
+   VALUES ('$T', 'deletion_requested', now(), 'a.b+c@x', 'case (A.B+C@X)')" \
+  'violates check constraint "events_reference_without_subject_id"'
+T42=$(uuid); mk_tenant "$T42" t42
+run_lethe request --tenant "$T42" --subject bob --reference TICKET-1042 --operator bobby
+assert_rc "lethe request --subject bob --reference TICKET-1042 --operator bobby is taken" 0
 
 run_lethe request --tenant "$T" --item "$I" --reference ITEM-1
 assert_rc "an item request exits 0" 0
