@@ -1685,7 +1685,7 @@ static int load_anchors(struct verifier *v, const char *path)
         return EXIT_USAGE;
     }
     char *line = NULL;
-    size_t cap = 0, refs_cap = 0;
+    size_t cap = 0, refs_cap = 0, spans_cap = 0;
     ssize_t n;
     long no = 0;
     int rc = EXIT_DONE;
@@ -1801,14 +1801,18 @@ static int load_anchors(struct verifier *v, const char *path)
          * holds whatever the lines around it say (a line without "since", one missing). */
         lethe_time fence_t;
         if (l.fenced[0] && time_parse(l.fenced, &fence_t)) {
-            struct fenced_span *g = realloc(v->spans, (v->n_spans + 1) * sizeof *g);
-            if (!g) {
-                anchor_line_free(&l);
-                log_error("verify: out of memory");
-                rc = EXIT_RUNTIME;
-                break;
+            if (v->n_spans == spans_cap) {
+                size_t c2 = spans_cap ? spans_cap * 2 : 64;
+                struct fenced_span *g = realloc(v->spans, c2 * sizeof *g);
+                if (!g) {
+                    anchor_line_free(&l);
+                    log_error("verify: out of memory");
+                    rc = EXIT_RUNTIME;
+                    break;
+                }
+                v->spans = g;
+                spans_cap = c2;
             }
-            v->spans = g;
             struct fenced_span *sp = &v->spans[v->n_spans++];
             snprintf(sp->from, sizeof sp->from, "%s", l.since);
             time_format(fence_t, sp->to);
