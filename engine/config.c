@@ -181,7 +181,7 @@ static const char *syntax_near(const char *text, int n)
     for (const char *p = text; *p; p++)
         lines += *p == '\n' || (p[1] == '\0' && *p != '\n');
     int closed, opened = string_over_lines(text, &closed);
-    if (opened && opened < n && (!closed || closed == n)) {
+    if (opened && opened < n && (!closed || closed == n || n > lines)) {
         if (closed)
             snprintf(buf, sizeof buf, " (the string opened on line %d runs on to line %d: a '\"' "
                                       "missing on line %d?)", opened, closed, opened);

@@ -414,7 +414,29 @@ static int refused_value(const struct lethe_ctx *ctx, const char *conninfo, cons
 {
     char shown[1024];
     text_conninfo_said(core, conninfo, shown, sizeof shown);
-    if (given[0])
+    /* The keyword libpq names ("invalid sslmode value", "... for connection option "K""):
+     * one the connection string does not set came from libpq's environment (PGSSLMODE=bogus
+     * was blamed on a database.conninfo that never named sslmode). */
+    char key[64] = "";
+    const char *opt = strstr(core, "connection option \"");
+    if (opt)
+        sscanf(opt + 19, "%63[a-z_]", key);
+    else
+        sscanf(core, "invalid %63[a-z_] value", key);
+    bool from_env = false;
+    if (key[0] && !given[0] && (ctx->db_override || ctx->cfg.conninfo)) {
+        PQconninfoOption *o = PQconninfoParse(conninfo, NULL);
+        from_env = o != NULL;
+        for (PQconninfoOption *k = o; k && k->keyword; k++)
+            if (strcmp(k->keyword, key) == 0 && k->val)
+                from_env = false;
+        PQconninfoFree(o);
+    }
+    if (from_env)
+        log_error("cannot connect to the database: libpq refuses a value of its environment "
+                  "(%s): a PG* variable (PGSSLMODE, PGTARGETSESSIONATTRS, ...) gives %s, which "
+                  "%s does not", shown, key, ctx->db_override ? "--db" : "database.conninfo");
+    else if (given[0])
         log_error("cannot connect to the database: libpq refuses a value of the connection "
                   "given by %s over %s (%s)",
                   given, ctx->db_override ? "--db" : ctx->cfg.conninfo ? "database.conninfo"

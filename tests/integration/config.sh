@@ -62,6 +62,14 @@ assert_eq "a lookahead of 400d is said with its file and line and the shortest d
 printf 'schedule: { lookahead = "7d"; };\n' >"$CONF"
 run_lethe --config "$CONF" batches --limit 1
 assert_eq "... one of 7d is not" "0" "$(grep -c 'lookahead' <<<"$ERR")"
+conf_fails "... and one that runs on to a later line's string (an outside tryout's: it was blamed on an unfinished group)" \
+'batch: { max_items = 5; };
+schedule: {
+  lookahead = "2h;
+};
+metrics: { file = "/x"; };' \
+"error: config: '$CONF' line 5 (the string opened on line 3 runs on to line 5: a '\"' missing on line 3?): syntax error
+hint: settings look like 'name = value;' inside 'group: { ... };', strings in double quotes"
 conf_fails "a setting given twice is refused" \
 'batch: { max_items = 5; };
 schedule: { lookahead = "1d"; lookahead = "2d"; };' \
@@ -167,6 +175,11 @@ run_lethe --config "$CONF" --db "host=a,b port=1,2,3" status
 assert_eq "... ports that do not pair with the hosts: exit 2" \
   "2|error: --db: libpq refuses a value in it (could not match 3 port numbers to 2 hosts) (the value is not shown: it may hold a password)" \
   "$RC|$(head -1 <<<"$ERR")"
+printf 'database: { conninfo = "host=%s port=%s dbname=%s"; };\n' "$PGHOST" "$PGPORT" "$PGDATABASE" >"$CONF"
+OUT=$(PGSSLMODE=bogus "$LETHE" --config "$CONF" status 2>&1); RC=$?
+assert_eq "... a PG* variable's value is not blamed on database.conninfo, which does not set it" \
+  "2|error: cannot connect to the database: libpq refuses a value of its environment (invalid sslmode value: \"...\"): a PG* variable (PGSSLMODE, PGTARGETSESSIONATTRS, ...) gives sslmode, which database.conninfo does not" \
+  "$RC|$(head -1 <<<"$OUT")"
 printf 'batch: { max_items = 5; };\n' >"$CONF"
 OUT=$(PGTARGETSESSIONATTRS=sideways "$LETHE" --config "$CONF" status 2>&1); RC=$?
 assert_eq "... or in libpq's environment: exit 2, the variables named" \
