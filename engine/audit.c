@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ids.h"
 #include "log.h"
 
 const char *const audit_member_names[AUDIT_MEMBERS] = {
@@ -144,7 +145,7 @@ bool audit_record_form(const struct audit_record *r, const char **why)
             return false;
         }
     }
-    bool engine = tenant->len == 36 && memcmp(tenant->text, AUDIT_NIL_TENANT, 36) == 0;
+    bool engine = tenant->len == 36 && memcmp(tenant->text, NIL_UUID, 36) == 0;
     if (engine != in_list(kind->text, kind->len, engine_kinds,
                           sizeof engine_kinds / sizeof engine_kinds[0])) {
         *why = engine ? "its kind is a tenant's, on the engine chain"

@@ -67,9 +67,6 @@ void audit_buf_free(struct audit_buf *b);
  * anchor lines are compared by their times as text. */
 bool audit_time_text(const char *s);
 
-/* The engine chain's tenant_id, the nil uuid. */
-#define AUDIT_NIL_TENANT "00000000-0000-0000-0000-000000000000"
-
 
 /* One member's value: digits for integers, "true"/"false" for booleans, the text itself
  * otherwise. text == NULL is JSON null. */

@@ -24,6 +24,7 @@
 #include "audit.h"
 #include "cli.h"
 #include "exitcode.h"
+#include "ids.h"
 #include "jobs.h"
 #include "log.h"
 #include "text.h"
@@ -478,7 +479,7 @@ static bool vouched(struct verifier *v, const char *tenant, long long seq, const
      * its head (an ack's record, or another shard's run's, stamped after the checkpoint and
      * before the fence is the next line's to name). */
     const struct fenced_span *sp =
-        strcmp(tenant, AUDIT_NIL_TENANT) != 0 ? span_holding(v, at) : NULL;
+        strcmp(tenant, NIL_UUID) != 0 ? span_holding(v, at) : NULL;
     if (sp) {
         fail(v, tenant,
              "seq %lld at %s is anchored by no line: the anchor file %s, yet its line %ld names "

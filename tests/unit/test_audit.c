@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "ids.h"
 #include "suite.h"
 
 static struct audit_value val(const char *s) { return (struct audit_value){s, s ? strlen(s) : 0}; }
@@ -132,7 +133,7 @@ START_TEST(record_form_is_what_the_audit_holds)
     set(&r, AM_KIND, "checkpoint"); /* the engine chain's, on a tenant's */
     ck_assert(!audit_record_form(&r, &why));
     ck_assert_str_eq(why, "its kind is the engine chain's, on a tenant's chain");
-    set(&r, AM_TENANT_ID, AUDIT_NIL_TENANT);
+    set(&r, AM_TENANT_ID, NIL_UUID);
     ck_assert(audit_record_form(&r, &why));
     set(&r, AM_KIND, "item_purged"); /* a tenant's, on the engine chain */
     ck_assert(!audit_record_form(&r, &why));
