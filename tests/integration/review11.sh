@@ -125,6 +125,20 @@ hint: give the user lethe runs as read access to it and search access to its dir
     CONF_TEXT="database: { conninfo = \"host=$PGHOST port=$PGPORT dbname=$PGDATABASE\"; };" \
       in_etc readable "$LETHE" export --summary
     assert_eq "... as role nobody indeed: without lethe_auditor it may read nothing (exit 1)" "1" "$RC"
+    # ... and the service's anchor file, the lethe user's and 0640, named in that config: outside
+    # group lethe, status says it could not compare (exit 0), and verify --anchors refuses it.
+    assert_eq "the anchor file the runs wrote is 0640" "640" "$(stat -c %a "$WORK/anchors.jsonl")"
+    psql -X -q -c "GRANT lethe_operator TO nobody" >/dev/null
+    CONF_TEXT="database: { conninfo = \"host=$PGHOST port=$PGPORT dbname=$PGDATABASE\"; };
+audit: { anchor_file = \"$WORK/anchors.jsonl\"; };" in_etc readable "$LETHE" status
+    assert_eq "status outside group lethe: the anchor file named unreadable, a warning, exit 0" \
+      "0|warning: anchor: cannot read '$WORK/anchors.jsonl': Permission denied" "$RC|$(grep -m1 '^warning: anchor' <<<"$OUT")"
+    "$LETHE" export -o "$WORK/all.jsonl" 2>/dev/null
+    chmod 0644 "$WORK/all.jsonl"
+    CONF_TEXT="" in_etc readable "$LETHE" verify --anchors "$WORK/anchors.jsonl" "$WORK/all.jsonl"
+    assert_eq "verify --anchors outside group lethe: the file refused, exit 2" \
+      "2|error: verify: cannot read '$WORK/anchors.jsonl': Permission denied" "$RC|$(head -1 <<<"$OUT")"
+    psql -X -q -c "REVOKE lethe_operator FROM nobody" >/dev/null
     psql -X -q -c "DROP ROLE nobody" >/dev/null 2>&1
 else
     ok "skipped: the default config's checks need a mount namespace (unshare -m, as root)"
