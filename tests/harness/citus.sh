@@ -61,6 +61,7 @@ SUITES=${CITUS_SUITES:-"tests/integration/migrate.sh tests/integration/catalog.s
     tests/integration/restore.sh tests/integration/governance.sh tests/integration/disabled.sh
     tests/integration/lateack.sh tests/integration/keys.sh tests/integration/outgrow.sh
     tests/integration/review15.sh tests/integration/oncall.sh tests/integration/readme_claims.sh
+    tests/integration/fence.sh
     tests/harness/citus-compare.sh"}
 pass=0; fail=0; failed_suites=""
 for t in $SUITES; do

@@ -1,0 +1,134 @@
+# The records written around a run's anchor line (SPEC §5): a new audit's first line names what
+# was appended before it; a record stamped before a run began and committed after the run took
+# its heads is waited for (the writers' fence, sql/0108), up to 10 s or a stop request, and named;
+# on Citus too, where appends in two sessions once waited for each other's commits inside the
+# append itself (sql/0115). Each section has a database and an anchor file of its own.
+. tests/harness/lib.sh
+. tests/harness/catalog.sh
+. tests/harness/anchors_lib.sh
+WORK=$(mktemp -d /tmp/lethe-fence.XXXXXX)
+trap 'rm -rf "$WORK"; for d in fence_first fence_lag; do
+      psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1; done' EXIT
+
+# ---- a new audit's first run anchors the records made before it --------------------------------
+# A request and then a hold on one tenant before the first run ever, a window ending between
+# them: the first line (no run before it to count from) named the hold alone, and the request,
+# forged or removed, verified by both (an outside tryout's finding).
+# own_db NAME: database fence_NAME, migrated and current (DB, PGDATABASE); $WORK/NAME.conf with
+# an anchor file of its own, $WORK/NAME.jsonl (the suite's is another audit's); one tenant with
+# one item, OWN_T and OWN_I.
+own_db() {
+    DB=fence_$1
+    psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
+    PGDATABASE=$DB "$LETHE" migrate >/dev/null
+    export PGDATABASE=$DB
+    printf 'spool: { directory = "%s/spool"; keep = "7d"; };\naudit: { anchor_file = "%s"; };\n' \
+      "$WORK" "$WORK/$1.jsonl" >"$WORK/$1.conf"
+    local w; OWN_T=$(uuid); w=$(uuid); mk_tenant "$OWN_T" "t-$OWN_T"; mk_workspace "$OWN_T" "$w" EU
+    OWN_I=$(uuid); mk_item "$OWN_T" "$OWN_I" "$w" prompt EU 2026-01-01T00:00:01Z
+}
+own_db first; TF=$OWN_T; IF=$OWN_I
+WF=$(sql "SELECT lethe.audit_time(clock_timestamp())")
+"$LETHE" --config "$WORK/first.conf" -q request --tenant "$TF" --item "$IF" --reference REQ-FIRST --operator user_a >/dev/null
+RQ=$(head_of "$TF")
+sleep 0.1; EF=$(sql "SELECT lethe.audit_time(clock_timestamp())"); sleep 0.1
+"$LETHE" --config "$WORK/first.conf" -q hold place --tenant "$TF" --reason "after the window" --operator user_a >/dev/null
+run_lethe --config "$WORK/first.conf" run
+assert_contains "the first run's line names the request made before it, the hold after it too" \
+  "$(head_json "$TF" "$RQ")" "$(tail -1 "$WORK/first.jsonl")"
+"$LETHE" export --from "$WF" --to "$EF" -o "$WORK/first-w.jsonl" 2>/dev/null
+by_both "$WORK/first-w.jsonl" "$WORK/first.jsonl"
+assert_eq "the window ending between them verifies, by both verifiers" "0 0" "$BOTH"
+SRC=$WORK/first-w.jsonl tamper forge "$TF" "${RQ%% *}" claims
+by_both "$WORK/x.jsonl" "$WORK/first.jsonl"
+assert_eq "... the request's record re-hashed is caught by both" "4 4" "$BOTH"
+SRC=$WORK/first-w.jsonl tamper drop-chain "$TF" 0 claims
+by_both "$WORK/x.jsonl" "$WORK/first.jsonl"
+assert_eq "... and its chain removed, by both" "4 4" "$BOTH"
+psql -X -q -d postgres -c "DROP DATABASE $DB WITH (FORCE)" >/dev/null 2>&1
+# ---- a record stamped before a run began, committed after the run took its heads ---------------
+# A request whose commit was held up (a synchronous standby down) while a run took the heads of
+# its line: stamped before the run began, it was named by no line, and an export with it cut
+# verified by both verifiers. Each append holds the writers' fence until it commits, and a run
+# waits for it before it takes its heads (sql/0108_writers_fence.sql). Here the request's session
+# sleeps 3 s before its commit.
+own_db lag; TG=$OWN_T; IG=$OWN_I
+run_lethe --config "$WORK/lag.conf" run
+assert_rc "lag: a first run" 0
+psql -X -q -c "BEGIN" \
+  -c "SELECT event_id FROM lethe.request_record('$TG', NULL, NULL, '$IG', 'REQ-LAG', 'user_a', '30 days', 'deletion_request', NULL)" \
+  -c "SELECT pg_sleep(3)" -c "COMMIT" >"$WORK/lag.out" 2>&1 & LAGGER=$!
+wait_for "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(3)'"
+run_lethe --config "$WORK/lag.conf" run
+wait $LAGGER
+assert_rc "lag: the run exits 0" 0
+assert_eq "... the request's record was stamped before the run began" "t" \
+  "$(sql "SELECT a.at < r.started_at FROM lethe.audit a, lethe.runs r WHERE a.tenant_id = '$TG'
+            AND a.kind = 'request_recorded' AND r.started_at = (SELECT max(started_at) FROM lethe.runs)")"
+assert_contains "... the run waited for it to commit, saying so" \
+  "run: a record is being appended to the audit in another session (a request, a hold, an acknowledgement, another shard's run); waiting for it to commit, so that the run's anchor line names it" "$ERR"
+RL=$(sql "SELECT seq || ' ' || hash || ' ' || lethe.audit_time(at) FROM lethe.audit
+           WHERE tenant_id = '$TG' AND kind = 'request_recorded'")
+assert_contains "... and its line names the request's record" "$(head_json "$TG" "$RL")" \
+  "$(tail -1 "$WORK/lag.jsonl")"
+# lag_cut_caught SEQ: the export verifies by both, and with the chain cut from SEQ, by neither.
+lag_cut_caught() {
+    "$LETHE" export -o "$WORK/lag-all.jsonl" 2>/dev/null
+    by_both "$WORK/lag-all.jsonl" "$WORK/lag.jsonl"
+    assert_eq "... the export verifies, by both verifiers" "0 0" "$BOTH"
+    SRC=$WORK/lag-all.jsonl tamper cut-tail "$TG" "$1" claims
+    by_both "$WORK/x.jsonl" "$WORK/lag.jsonl"
+    assert_eq "... and with the request's record cut, is caught by both" "4 4" "$BOTH"
+}
+lag_cut_caught "${RL%% *}"
+# The wait is bounded: one writer held up (or writers overlapping without end) held the run, its
+# run lock and every timer run after it (an outside tryout's finding). Past 10 s, or on a stop
+# request, the line names what has committed, has no "since" and is not recorded, and the next
+# run's line counts from an earlier run and names what commits later. Here the request's session
+# sleeps 20 s: a run stopped by SIGTERM, then a run that waits its 10 s, then one after the commit.
+psql -X -q -c "BEGIN" \
+  -c "SELECT event_id FROM lethe.request_record('$TG', NULL, NULL, '$IG', 'REQ-LAG-2', 'user_a', '30 days', 'deletion_request', NULL)" \
+  -c "SELECT pg_sleep(20)" -c "COMMIT" >/dev/null 2>&1 & LAGGER=$!
+wait_for "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(20)'"
+LINES=$(wc -l <"$WORK/lag.jsonl")
+"$LETHE" --config "$WORK/lag.conf" run >"$WORK/lag-term.out" 2>&1 & p=$!
+for _ in $(seq 100); do grep -q "waiting for it to commit" "$WORK/lag-term.out" && break; sleep 0.1; done
+kill -TERM $p
+for _ in $(seq 50); do kill -0 $p 2>/dev/null || break; sleep 0.1; done
+stopped=$(kill -0 $p 2>/dev/null && echo "still running" || echo stopped)
+kill -KILL $p 2>/dev/null; wait $p; rc=$?
+assert_eq "lag, sigterm: the run stops waiting at once and ends as it had, exit 0" "stopped 0" "$stopped $rc"
+RUN_T=$(sql "SELECT run_id FROM lethe.runs ORDER BY started_at DESC LIMIT 1")
+assert_contains "... saying so" \
+  "anchor: a stop was requested while waiting for a record being appended in another session to commit: run $RUN_T's line names what has committed, and the next run's line what commits later (it counts from an earlier run)" \
+  "$(cat "$WORK/lag-term.out")"
+assert_eq "... its line appended, without since, and not recorded" "$((LINES + 1)) $RUN_T no 0" \
+  "$(wc -l <"$WORK/lag.jsonl") $(tail -1 "$WORK/lag.jsonl" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["run_id"], "since" in d and "yes" or "no")') $(sql "SELECT count(*) FROM lethe.anchor_lines WHERE run_id = '$RUN_T'")"
+run_lethe --config "$WORK/lag.conf" run
+assert_rc "lag, held up: the run exits 0" 0
+assert_eq "... after waiting 10 s, not until the commit" "yes" "$(kill -0 $LAGGER 2>/dev/null && echo yes || echo no)"
+assert_contains "... saying so" "anchor: a record being appended in another session did not commit within 10 s: run " "$ERR"
+assert_eq "... its line without since" "no" \
+  "$(tail -1 "$WORK/lag.jsonl" | python3 -c 'import json,sys; print("since" in json.load(sys.stdin) and "yes" or "no")')"
+wait $LAGGER   # the request commits
+run_lethe --config "$WORK/lag.conf" run
+assert_rc "... the next run exits 0" 0
+RL2=$(sql "SELECT seq || ' ' || hash || ' ' || lethe.audit_time(at) FROM lethe.audit
+            WHERE tenant_id = '$TG' AND reference = 'REQ-LAG-2'")
+assert_contains "... and its line names the request committed since, stamped before the two runs began" \
+  "$(head_json "$TG" "$RL2")" "$(tail -1 "$WORK/lag.jsonl")"
+lag_cut_caught "${RL2%% *}"
+# The lines without since bound nothing, and once the newest has one again, a record forged onto
+# a chain's end is judged from there: one such line switched the check off for the file's life,
+# and the forgery below passed both verifiers (an outside tryout's finding).
+later_line "$WORK/lag.jsonl" "$WORK/lag-later.jsonl"
+by_both "$WORK/lag-all.jsonl" "$WORK/lag-later.jsonl"
+assert_eq "... the export verifies against the anchor file two hours later, by both" "0 0" "$BOTH"
+LASTG=$(sql "SELECT max(seq) FROM lethe.audit WHERE tenant_id = '$TG'")
+SRC=$WORK/lag-all.jsonl tamper append "$TG" "$LASTG" claims
+by_both "$WORK/x.jsonl" "$WORK/lag-later.jsonl"
+assert_eq "... and a record forged onto its end, after lines without since, is caught by both" "4 4" "$BOTH"
+assert_contains "... as anchored by no line" "seq $((LASTG + 1)) at " "$OUT"
+psql -X -q -d postgres -c "DROP DATABASE $DB WITH (FORCE)" >/dev/null 2>&1
+finish
+
