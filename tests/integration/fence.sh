@@ -15,8 +15,7 @@ trap 'rm -rf "$WORK"; for d in fence_first fence_lag; do
 # them: the first line (no run before it to count from) named the hold alone, and the request,
 # forged or removed, verified by both (an outside tryout's finding).
 # own_db NAME: database fence_NAME, migrated and current (DB, PGDATABASE); $WORK/NAME.conf with
-# an anchor file of its own, $WORK/NAME.jsonl (the suite's is another audit's); one tenant with
-# one item, OWN_T and OWN_I.
+# an anchor file of its own, $WORK/NAME.jsonl; one tenant with one item, OWN_T and OWN_I.
 own_db() {
     DB=fence_$1
     psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
