@@ -325,6 +325,9 @@ assert_rc "stamped after the newest line, with the anchor file as it was when th
 assert_contains "... and it is said" \
   "warning: verify: 1 record (the first: chain $T1 seq $((LAST1 + 1)) at" "$ERR"
 assert_contains "... which no anchor vouches for yet" "is newer than every head of its chain that '$A' names" "$ERR"
+python3 tests/verify_export.py "$WORK/x.jsonl" --anchors "$A" >"$WORK/p.out" 2>"$WORK/p.err"
+assert_eq "... the model passes it too, and says the same record unvouched" \
+  "0|warning: 1 record (the first: chain $T1 seq $((LAST1 + 1)) at" "$?|$(grep -o "^warning: 1 record (the first: chain [^ ]* seq [0-9]* at" "$WORK/p.err")"
 psql -X -q -d postgres -c 'DROP DATABASE IF EXISTS anchors_copy' -c 'CREATE DATABASE anchors_copy TEMPLATE anchors_t' >/dev/null
 audit_of() { PGDATABASE=anchors_copy sql "SELECT count(*) || ' ' || max(seq) FROM lethe.audit WHERE tenant_id = '$T1'"; }
 BEFORE=$(audit_of)
