@@ -141,9 +141,76 @@ void cycle_trap_signals(const struct lethe_ctx *ctx)
              "next run drives its batch again",
              ctx->command, timeout);
     trap_with(ctx, text, again);
+    cycle_heads_watch(ctx->command);
 }
 
 bool cycle_stopping(void) { return stop_flag != 0; }
+
+/* ---- another session's record on a chain the run appends to ----------------------------- */
+
+/* Appends to one chain take turns (each locks the chain's head until its transaction ends): an
+ * acknowledgement, request or hold whose transaction stayed open held the run inside its append,
+ * in silence, and a SIGTERM stopped it only after (an outside tryout, 30 s). The run looks first
+ * (sql/0116_heads_probe.sql), every 50 ms, saying so, and a stop request ends the wait: the
+ * transaction is rolled back and the next run does its work again. Except while receipts are
+ * recorded (heads_patient): the deletion happened, and is recorded as soon as it can be, as an
+ * executor already running is waited for. */
+static const char *heads_command = "run";
+static bool heads_patient, heads_stopped;
+
+static bool heads_wait_for(PGconn *db, bool engine, const char *undone)
+{
+    heads_stopped = false;
+    time_t began = 0, said = 0;
+    bool told = false;
+    for (int got; (got = dbaudit_heads_try(db, engine)) != 1;) {
+        if (got < 0)
+            return false;
+        if (cycle_stopping() && !heads_patient) {
+            heads_stopped = true;
+            log_warn("%s: stopped by a signal while waiting for a record being appended in "
+                     "another session to commit (chain %s); %s", heads_command,
+                     dbaudit_heads_held(), undone);
+            return false;
+        }
+        if (cycle_stopping() && !told) {
+            told = true;
+            log_warn("%s: the receipts being recorded wait for a record being appended in another "
+                     "session to commit (chain %s): the run waits for it, so that they are "
+                     "recorded (SIGKILL ends it now, and the next run drives the batch again)",
+                     heads_command, dbaudit_heads_held());
+        }
+        time_t now = time(NULL);
+        if (!began) {
+            began = said = now;
+            log_info("%s: a record is being appended in another session to chain %s, which this "
+                     "run appends to as well (an acknowledgement, a request, a hold, another "
+                     "shard's run); waiting for it to commit", heads_command, dbaudit_heads_held());
+        } else if (now - said >= 60) {
+            said = now;
+            log_warn("%s: still waiting, for %lds, for a record being appended in another session "
+                     "to commit (its transaction holds the head of chain %s)", heads_command,
+                     (long)(now - began), dbaudit_heads_held());
+            log_hint("see pg_locks and pg_stat_activity for that session (a synchronous standby "
+                     "down holds its commit up)%s", heads_patient ? "" : "; SIGTERM stops this run");
+        }
+        struct timespec pause = {0, 50 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    return true;
+}
+
+static bool heads_wait_staged(PGconn *db)
+{
+    return heads_wait_for(db, false, "what this transaction did is not recorded, and the next run "
+                                     "does it again");
+}
+
+void cycle_heads_watch(const char *command)
+{
+    heads_command = command;
+    dbaudit_set_heads_wait(heads_wait_staged);
+}
 
 
 static double secs_since(const struct timespec *t0)
@@ -341,7 +408,10 @@ again:
         goto fail;
     fault_point("ack_before_commit");
     bool redo;
-    if (!dbaudit_commit_or_redo(db, &redo)) {
+    heads_patient = true;
+    bool committed = dbaudit_commit_or_redo(db, &redo);
+    heads_patient = false;
+    if (!committed) {
         if (redo && redone++ < 5) {
             log_warn("ack: batch %s: a deadline passed while its acknowledgement was being "
                      "recorded; recorded again, at a time past it", batch_id);
@@ -845,6 +915,13 @@ cleanup:
 
 void run_life_fail(struct run_life *l, const char *fmt, ...)
 {
+    /* Rolled back on a stop request, while it waited for another session's record: stopped. */
+    if (heads_stopped) {
+        heads_stopped = false;
+        run_life_interrupt(l, "while waiting for a record being appended in another session to "
+                              "commit");
+        return;
+    }
     if (strcmp(l->outcome, "succeeded") == 0 || strcmp(l->outcome, "running") == 0)
         l->outcome = "failed";
     if (l->error[0])
@@ -879,7 +956,9 @@ bool run_life_begin(struct lethe_ctx *ctx, struct run_life *l)
                        l->shard[0] ? l->shard : NULL, l->as_of, n};
     if (!db_begin(db))
         return false;
-    if (!dbcycle_run_started(db, p) || !dbaudit_commit(db)) {
+    /* Its first record goes to the engine chain, which an acknowledgement holds until it ends. */
+    if (!heads_wait_for(db, true, "nothing was written") || !dbcycle_run_started(db, p) ||
+        !dbaudit_commit(db)) {
         db_rollback(db);
         return false;
     }
@@ -916,6 +995,10 @@ bool run_life_end(struct lethe_ctx *ctx, struct run_life *l)
     char *heads = NULL;
     if (!db_begin(db))
         goto done;
+    if (!heads_wait_for(db, true, "its end is not recorded: the next run records it as died")) {
+        db_rollback(db);
+        goto done;
+    }
     int ended = dbcycle_run_finished(db, p);
     if (ended == 0) {
         /* Found dead by another run while this one's session was lost: that run may have

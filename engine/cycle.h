@@ -143,6 +143,9 @@ void cycle_trap_signals_committed(const struct lethe_ctx *ctx);
 void cycle_metrics_arm(const char *file, int k, int n);
 void cycle_metrics_after(int rc);
 bool cycle_stopping(void);
+/* From here, each commit of COMMAND's audit records first waits, saying so and stopping on a
+ * signal, while another session's uncommitted record holds a chain it appends to. */
+void cycle_heads_watch(const char *command);
 /* What a wait for a fence says: at once, COMMAND ": " FIRST (info); each minute, that it is still
  * waiting for WHAT (its session holds LOCK), and HINT. */
 struct fence_words {

@@ -25,12 +25,37 @@ bool dbaudit_stage_open(PGconn *db)
 
 bool dbaudit_commit(PGconn *db) { return dbaudit_commit_or_redo(db, NULL); }
 
+static bool (*heads_wait)(PGconn *db);
+static char heads_held[UUID_TEXT_LEN];
+
+void dbaudit_set_heads_wait(bool (*wait)(PGconn *db)) { heads_wait = wait; }
+
+const char *dbaudit_heads_held(void) { return heads_held; }
+
+int dbaudit_heads_try(PGconn *db, bool engine)
+{
+    PGresult *r = db_query_one_row(db, "SELECT lethe.audit_heads_try($1::boolean) AS held", 1,
+                                   (const char *[]){engine ? "true" : "false"});
+    if (!r)
+        return -1;
+    const char *held = db_get(r, 0, "held");
+    int free_now = held == NULL;
+    if (held)
+        snprintf(heads_held, sizeof heads_held, "%s", held);
+    PQclear(r);
+    return free_now;
+}
+
 bool dbaudit_commit_or_redo(PGconn *db, bool *redo)
 {
-    if (redo) {
+    if (redo)
         *redo = false;
-        db_quiet_for(AUDIT_JUDGED_TOO_EARLY);
+    if (heads_wait && !heads_wait(db)) {
+        db_rollback(db);
+        return false;
     }
+    if (redo)
+        db_quiet_for(AUDIT_JUDGED_TOO_EARLY);
     long long n = dbaudit_flush(db);
     db_quiet_for(NULL);
     if (n < 0) {

@@ -27,6 +27,15 @@ bool dbaudit_commit(PGconn *db);
 /* dbaudit_commit(), but such a refusal is not printed: it rolls back and sets *REDO, for the
  * caller to make the acknowledgement again, at a time that judges it. */
 bool dbaudit_commit_or_redo(PGconn *db, bool *redo);
+/* The heads of the chains staged in this session, and the engine chain's with ENGINE: 1 when
+ * none is held by another transaction now (looked at with FOR UPDATE NOWAIT and let go at once,
+ * sql/0116_heads_probe.sql; on Citus the engine chain's alone), 0 when one is, -1 on error. */
+int dbaudit_heads_try(PGconn *db, bool engine);
+/* The chain found held by the last try that returned 0. */
+const char *dbaudit_heads_held(void);
+/* WAIT, called by dbaudit_commit() before the flush, until set again (NULL: none): it returns
+ * false to roll the transaction back instead (a stop requested while it waited). */
+void dbaudit_set_heads_wait(bool (*wait)(PGconn *db));
 /* Appends everything staged to its chains; returns how many records, or -1 after printing
  * the error. */
 long long dbaudit_flush(PGconn *db);

@@ -7,7 +7,7 @@
 . tests/harness/catalog.sh
 . tests/harness/anchors_lib.sh
 WORK=$(mktemp -d /tmp/lethe-fence.XXXXXX)
-trap 'rm -rf "$WORK"; for d in fence_first fence_lag; do
+trap 'rm -rf "$WORK"; for d in fence_first fence_lag fence_heads; do
       psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1; done' EXIT
 
 # ---- a new audit's first run anchors the records made before it --------------------------------
@@ -128,6 +128,76 @@ SRC=$WORK/lag-all.jsonl tamper append "$TG" "$LASTG" claims
 by_both "$WORK/x.jsonl" "$WORK/lag-later.jsonl"
 assert_eq "... and a record forged onto its end, after lines without since, is caught by both" "4 4" "$BOTH"
 assert_contains "... as anchored by no line" "seq $((LASTG + 1)) at " "$OUT"
+psql -X -q -d postgres -c "DROP DATABASE $DB WITH (FORCE)" >/dev/null 2>&1
+# ---- another session's record holds a chain the run appends to --------------------------------
+# Appends to one chain take turns. An acknowledgement left open holds the engine chain, which
+# every run appends to first: the run sat in its first statement, said nothing, and a SIGTERM
+# stopped it only once the ack committed (an outside tryout, on one server and on Citus). It
+# looks first now (sql/0116), says so, and a signal ends the wait: nothing written.
+own_db heads; TH=$OWN_T
+mk_event "$TH" deletion_requested "$(date -u -d '-1 day' +%FT%TZ)" REQ-HEADS
+run_lethe --config "$WORK/heads.conf" run
+BH=$(sql "SELECT batch_id FROM lethe.batches WHERE state = 'open'")
+assert_eq "heads: a run with no deleter leaves its batch open" "1" "$(sql "SELECT count(*) FROM lethe.batches WHERE state = 'open'")"
+RUNS=$(sql "SELECT count(*) FROM lethe.runs")
+psql -X -q -c "BEGIN" -c "SELECT lethe.audit_stage_open()" \
+  -c "SELECT state FROM lethe.ack_batch('$BH', '{}', '{}', '{}', true, false, 'deleted by hand', 'user_a')" \
+  -c "SELECT lethe.audit_flush()" -c "SELECT pg_sleep(20)" -c "COMMIT" >/dev/null 2>&1 & ACKER=$!
+wait_for "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(20)'"
+"$LETHE" --config "$WORK/heads.conf" run >"$WORK/heads-term.out" 2>&1 & p=$!
+for _ in $(seq 100); do grep -q "waiting for it to commit" "$WORK/heads-term.out" && break; sleep 0.1; done
+assert_contains "heads: an ack left open: the run says it waits for it, naming the engine chain" \
+  "run: a record is being appended in another session to chain 00000000-0000-0000-0000-000000000000, which this run appends to as well (an acknowledgement, a request, a hold, another shard's run); waiting for it to commit" \
+  "$(cat "$WORK/heads-term.out")"
+kill -TERM $p
+for _ in $(seq 50); do kill -0 $p 2>/dev/null || break; sleep 0.1; done
+stopped=$(kill -0 $p 2>/dev/null && echo "still running" || echo stopped)
+kill -KILL $p 2>/dev/null; wait $p; rc=$?
+assert_eq "... a SIGTERM ends the wait at once, exit 1" "stopped 1" "$stopped $rc"
+assert_contains "... saying nothing was written" \
+  "run: stopped by a signal while waiting for a record being appended in another session to commit (chain 00000000-0000-0000-0000-000000000000); nothing was written" \
+  "$(cat "$WORK/heads-term.out")"
+assert_eq "... and it wrote nothing: no run record" "$RUNS" "$(sql "SELECT count(*) FROM lethe.runs")"
+wait $ACKER
+run_lethe --config "$WORK/heads.conf" run
+assert_rc "... once the ack has committed, the next run exits 0" 0
+assert_eq "... and the batch is as the ack left it" "acknowledged" "$(sql "SELECT state FROM lethe.batches WHERE batch_id = '$BH'")"
+"$LETHE" export -o "$WORK/heads-all.jsonl" 2>/dev/null
+by_both "$WORK/heads-all.jsonl" "$WORK/heads.jsonl"
+assert_eq "... and the export verifies, by both verifiers" "0 0" "$BOTH"
+# Recording receipts: the deletion happened, so a stop waits for the other session (as for an
+# executor already running) and the receipts are recorded once it commits.
+IH=$(uuid); mk_item "$TH" "$IH" "$(sql "SELECT workspace_id FROM lethe.workspaces WHERE tenant_id = '$TH' LIMIT 1")" prompt EU 2026-01-01T00:00:02Z
+mk_event "$TH" deletion_requested "$(date -u -d '-1 day' +%FT%TZ)" REQ-HEADS-2 item_id "$IH"
+# a deleter that takes 2 s and deletes every item it is handed (its storage is not the point)
+cat > "$WORK/slow-ack" <<EOS
+#!/bin/sh
+sleep 2
+exec $PWD/tests/bench/ack-all.sh "\$1"
+EOS
+chmod +x "$WORK/slow-ack"
+printf 'executor: { command = "%s"; };\n' "$WORK/slow-ack" >>"$WORK/heads.conf"
+psql -X -q -c "BEGIN" \
+  -c "SELECT event_id FROM lethe.request_record('$TH', NULL, NULL, '$IH', 'REQ-HEADS-3', 'user_a', '30 days', 'deletion_request', NULL)" \
+  -c "SELECT pg_sleep(8)" -c "COMMIT" >/dev/null 2>&1 & REQ=$!
+wait_for "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(8)'"
+"$LETHE" --config "$WORK/heads.conf" run >"$WORK/heads-patient.out" 2>&1 & p=$!
+# (on Citus nothing is said: the SIGTERM comes 4 s in, while the receipts wait inside the append)
+for _ in $(seq 40); do grep -q "which this run appends to as well" "$WORK/heads-patient.out" && break; sleep 0.1; done
+sleep 0.5; kill -TERM $p; wait $p; rc=$?; wait $REQ
+if [ "$(sql "SELECT count(*) FROM pg_extension WHERE extname = 'citus'")" = 1 ]; then
+    # README: on Citus only the engine chain's head is looked at; a tenant chain's turn is
+    # waited for inside the append, in silence, and the receipts are recorded all the same.
+    assert_not_contains "heads, Citus: a tenant chain's wait is not said (only the engine chain is looked at)" \
+      "which this run appends to as well" "$(cat "$WORK/heads-patient.out")"
+else
+    assert_contains "heads: receipts waiting for a request left open on the tenant's chain: said" \
+      "run: a record is being appended in another session to chain $TH, which this run appends to as well" "$(cat "$WORK/heads-patient.out")"
+    assert_contains "... a SIGTERM does not drop them: the run waits, saying so" \
+      "run: the receipts being recorded wait for a record being appended in another session to commit (chain $TH): the run waits for it, so that they are recorded" "$(cat "$WORK/heads-patient.out")"
+fi
+assert_eq "... and records them once it commits: the item purged, the run interrupted after" \
+  "1 1 interrupted" "$rc $(sql "SELECT count(*) FROM lethe.audit WHERE kind = 'item_purged' AND item_id = '$IH'") $(sql "SELECT outcome FROM lethe.runs ORDER BY started_at DESC LIMIT 1")"
 psql -X -q -d postgres -c "DROP DATABASE $DB WITH (FORCE)" >/dev/null 2>&1
 finish
 
