@@ -577,7 +577,10 @@ bool db_reconnect(struct lethe_ctx *ctx)
  * temp_buffers is raised from the server's 8 MB so that they stay in the session's memory
  * instead of going through the kernel at every scan (10,000 subject requests at 1M items:
  * 28,000 blocks written and 48,000 read back). It must be set before the session touches a
- * temporary table, and like temp_buffers itself it is a bound, not an allocation. */
+ * temporary table, and like temp_buffers itself it is a bound, not an allocation. The server
+ * looks every 2 s whether lethe is still there while a statement runs: a run killed (SIGKILL)
+ * while its statement waited for another session's lock left its backend waiting, holding the
+ * run lock, and every run after it exited 3 until that session ended (an outside tryout). */
 static bool session_setup(struct lethe_ctx *ctx)
 {
     PQsetNoticeProcessor(ctx->db, quiet_notice, NULL);
@@ -594,7 +597,8 @@ static bool session_setup(struct lethe_ctx *ctx)
                              " set_config('statement_timeout', '0', false),"
                              " set_config('DateStyle', 'ISO, YMD', false),"
                              " set_config('IntervalStyle', 'postgres', false),"
-                             " set_config('temp_buffers', '128MB', false)",
+                             " set_config('temp_buffers', '128MB', false),"
+                             " set_config('client_connection_check_interval', '2s', false)",
                              1, params);
     if (!res)
         return false;
